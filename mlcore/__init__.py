@@ -1,0 +1,1 @@
+"""Experiments around the calculators: bias-variance, ROC / PR / PRG curves, learning-rate studies."""

@@ -1,0 +1,1 @@
+"""Subcommands of the mlcore CLI, one module each, discovered by mlcore.cli."""

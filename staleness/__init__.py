@@ -1,0 +1,1 @@
+"""Discrete-event simulation of parameter-server SGD: gradient staleness, runtime and throughput."""

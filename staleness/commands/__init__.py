@@ -1,0 +1,1 @@
+"""Subcommands of the staleness CLI, one module each, discovered by staleness.cli."""
