@@ -42,11 +42,10 @@ def clr_bounds(result: LRRangeResult, ratio: float = 4.0) -> tuple[float, float]
 
     Examples
     --------
-    >>> from mlcore.lr_range import _curve_result
+    >>> from mlcore.lr_range import range_test_curve
     >>> import numpy as np
     >>> lrs = np.geomspace(1e-4, 1, 40); loss = 2 - np.tanh(np.linspace(-2, 3, 40))
-    >>> res = _curve_result(lrs, loss, 0.05, False, start_lr=1e-4, end_lr=1.0, num_iter=40, step_mode="exp",
-    ...                     batch_size=1, seed=0)
+    >>> res = range_test_curve(lrs, loss)
     >>> [round(b, 6) for b in clr_bounds(res)]
     [0.007676, 0.030703]
     """

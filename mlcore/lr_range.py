@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from mlcore.images import ImageData
 
 __all__ = ["STEP_MODES", "LRRangeResult", "lr_schedule", "smooth_losses", "suggest_steepest",
-           "suggest_minimum", "suggest_valley", "lr_range_test", "lr_range_table", "lr_range_json",
+           "suggest_minimum", "suggest_valley", "range_test_curve", "lr_range_test", "lr_range_table", "lr_range_json",
            "plot_lr_range"]
 
 STEP_MODES = ("exp", "linear")
@@ -118,7 +118,7 @@ def suggest_valley(lrs, losses) -> float:
             run[i] = earlier.max() + 1
         if run[i] > run[best_end]:
             best_end = i
-    start = best_end - run[best_end]
+    start = 0 if best_end == 0 else best_end - run[best_end]  # fastai keeps its initial 0 when nothing decreases
     third = (best_end - start) / 3
     return float(lr[start + int(third) + int(third / 2)])
 
@@ -159,11 +159,49 @@ class LRRangeResult:
         return float(np.min(self.losses))
 
 
-def _curve_result(lrs, raw, smooth_f, stopped, **params) -> LRRangeResult:
-    lrs, raw = np.asarray(lrs, dtype=float), np.asarray(raw, dtype=float)
-    losses = smooth_losses(raw, smooth_f)
+def _diverged(smooth: float, best: float, diverge_th: float) -> bool:
+    return smooth > diverge_th * best
+
+
+def range_test_curve(lrs, raw_losses, *, smooth_f: float = 0.05, diverge_th: float = 5.0,
+                     **settings) -> LRRangeResult:
+    """Apply the stop rule and the three suggestion rules to a recorded (learning rate, loss) curve.
+
+    The curve is cut after the first point whose smoothed loss exceeds ``diverge_th`` times the best
+    smoothed loss before it (that point is kept), or before the first non-finite loss.
+    :func:`lr_range_test` records its curve with the same rule, so this reproduces its result.
+    ``settings`` fill the descriptive fields (``start_lr``, ``end_lr``, ``num_iter``, ``step_mode``,
+    ``batch_size``, ``seed``); missing ones are taken from the curve.
+
+    Examples
+    --------
+    >>> res = range_test_curve([1e-3, 1e-2, 1e-1, 1.0], [2.0, 1.0, 50.0, 2.0], smooth_f=0.5)
+    >>> res.losses.tolist(), res.stopped_early
+    ([2.0, 1.5, 25.75], True)
+    """
+    lrs, raw = np.asarray(lrs, dtype=float), np.asarray(raw_losses, dtype=float)
+    if lrs.shape != raw.shape or lrs.ndim != 1 or len(lrs) == 0:
+        raise ValueError(f"lrs/raw_losses: got shapes {lrs.shape} and {raw.shape}; give two equal-length 1-d curves")
+    threshold = check_positive_float("--diverge-th", diverge_th)
+    if not np.isfinite(raw[0]):
+        raise ValueError("raw_losses: the first loss is not finite; lower --start-lr")
+    smooth = smooth_losses(np.where(np.isfinite(raw), raw, 0.0), smooth_f)
+    keep, stopped = len(raw), False
+    best = smooth[0]
+    for i in range(1, len(raw)):
+        if not np.isfinite(raw[i]):
+            keep, stopped = i, True
+            break
+        best = min(best, smooth[i])
+        if _diverged(smooth[i], best, threshold):
+            keep, stopped = i + 1, True
+            break
+    lrs, raw, losses = lrs[:keep].copy(), raw[:keep].copy(), smooth[:keep].copy()
     for a in (lrs, raw, losses):
         a.setflags(write=False)
+    params = {"start_lr": float(lrs[0]), "end_lr": float(lrs[-1]), "num_iter": len(lrs), "step_mode": "exp",
+              "batch_size": 0, "seed": 0}
+    params.update(settings)
     return LRRangeResult(lrs, raw, losses, stopped, suggest_steepest(lrs, losses),
                          suggest_minimum(lrs, losses), suggest_valley(lrs, losses), **params)
 
@@ -224,13 +262,16 @@ def lr_range_test(data: ImageData, *, start_lr: float = 1e-6, end_lr: float = 10
                 raw.append(value)
                 smooth = value if i == 0 else smooth_f * value + (1 - smooth_f) * smooth
                 best = smooth if i == 0 else min(best, smooth)
-                if smooth > threshold * best:
-                    stopped = True
+                if _diverged(smooth, best, threshold):
                     break
     if not raw:
         raise ValueError(f"--start-lr: got {start_lr!r}; the first step already diverged, lower it")
-    return _curve_result(lrs, raw, smooth_f, stopped, start_lr=float(start_lr), end_lr=float(end_lr),
-                         num_iter=int(num_iter), step_mode=step_mode, batch_size=batch_size, seed=int(seed))
+    if stopped:  # a non-finite loss: mark it so range_test_curve reports the early stop
+        lrs.append(float(schedule[len(lrs)]))
+        raw.append(math.inf)
+    return range_test_curve(lrs, raw, smooth_f=smooth_f, diverge_th=threshold, start_lr=float(start_lr),
+                            end_lr=float(end_lr), num_iter=int(num_iter), step_mode=step_mode,
+                            batch_size=batch_size, seed=int(seed))
 
 
 def lr_range_table(result: LRRangeResult):
