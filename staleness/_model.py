@@ -104,7 +104,7 @@ class _Run:
         self.update_times.append(t)
         for gid in batch:
             i, j, rt, rv, cs, ce, pt = self.g[gid]
-            self.rows.append((i, j, rt, rv, pt, ce - cs, t, before, before - rv, True, before + 1))
+            self.rows.append((i, j, rt, rv, cs, pt, ce - cs, t, before, before - rv, True, before + 1))
         if self.limit_updates is not None and self.version >= self.limit_updates:
             self.stop = True
             return
@@ -125,7 +125,7 @@ class _Run:
             self.discarded.add(gid)
             self.current[i] = -1
             busy = max(0.0, min(t, ce) - cs)
-            self.rows.append((li, j, rt, rv, pt, busy, t, self.version, self.version - rv, False, -1))
+            self.rows.append((li, j, rt, rv, cs, pt, busy, t, self.version, self.version - rv, False, -1))
 
     # ---- policies -------------------------------------------------------------------------------
     def on_push(self, gid: int, t: float) -> None:
@@ -157,9 +157,8 @@ class _Run:
             self.pending.append(gid)
             if len(self.pending) == self.k:
                 batch, self.pending = self.pending, []
+                self.discard_in_flight(t)  # before the update: its completion restarts every learner
                 self.submit(batch, t)
-                if not self.stop:
-                    self.discard_in_flight(t)
             elif pol == "k-batch-sync":
                 self.start(i, t, pull=False)
 
@@ -224,7 +223,7 @@ def run_events(cfg: SimConfig, streams: LearnerStreams) -> tuple[Gradients, np.n
     """Run the event engine; return (gradients, update_times, end_time, inflight_busy)."""
     sim = _Run(cfg, streams)
     sim.run()
-    names = ("learner", "index", "read_time", "read_version", "push_time", "compute_time", "apply_time",
+    names = ("learner", "index", "read_time", "read_version", "compute_start", "push_time", "compute_time", "apply_time",
              "version_before_apply", "staleness", "applied", "update")
     cols = list(zip(*sim.rows, strict=True)) if sim.rows else [[] for _ in names]
     grads = Gradients.from_columns(**dict(zip(names, cols, strict=True)))

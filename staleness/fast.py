@@ -75,7 +75,9 @@ def run_fast(cfg: SimConfig, streams: LearnerStreams) -> tuple[Gradients, np.nda
         total = len(t_all)
         if total == 0:
             return None
-        order = np.argsort(t_all, kind="stable")  # learner-major concatenation: ties by learner
+        # positive float64 values order like their bit patterns read as int64, and numpy sorts those faster;
+        # stable on the learner-major concatenation: ties go by learner
+        order = np.argsort(t_all.view(np.int64), kind="stable")
         t_sorted = t_all[order]
         if cfg.updates is not None:
             n_pushes = min(cfg.updates * k, total)
@@ -93,7 +95,9 @@ def run_fast(cfg: SimConfig, streams: LearnerStreams) -> tuple[Gradients, np.nda
     learner = np.repeat(np.arange(p), sizes)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     index = np.arange(total) - np.repeat(starts, sizes)
-    read_time = np.concatenate([np.concatenate([[0.0], a[:-1]]) for a in pushes])
+    read_time = np.empty(total)  # a learner reads when its previous push is served (its first: at 0)
+    read_time[1:] = t_all[:-1]
+    read_time[starts] = 0.0
     if cfg.tie_break != "learner" and n_pushes > 1 and np.any(t_sorted[1:] == t_sorted[:-1]):
         if cfg.tie_break == "fifo":
             second = read_time
@@ -110,10 +114,11 @@ def run_fast(cfg: SimConfig, streams: LearnerStreams) -> tuple[Gradients, np.nda
     read_version = (prev_rank + 1) // k
     before = pos // k
     update_times = t_sorted[k - 1 : n_applied : k].copy()
+    rt_sel = read_time[sel]
     grads = Gradients.from_columns(
-        learner=learner[sel], index=index[sel], read_time=read_time[sel], read_version=read_version,
-        push_time=t_sorted[:n_applied], compute_time=t_sorted[:n_applied] - read_time[sel],
-        apply_time=update_times[before], version_before_apply=before, staleness=before - read_version,
+        learner=learner[sel], index=index[sel], read_time=rt_sel, read_version=read_version, compute_start=rt_sel,
+        push_time=t_sorted[:n_applied], compute_time=t_sorted[:n_applied] - rt_sel,
+        apply_time=np.repeat(update_times, k), version_before_apply=before, staleness=before - read_version,
         applied=np.ones(n_applied, dtype=bool), update=before + 1,
     )
     # the end, and the gradients the engine started but did not record (pending or in flight)
