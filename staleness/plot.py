@@ -20,7 +20,7 @@ import numpy as np
 
 from staleness.result import SimulationResult
 
-__all__ = ["plot_timeline", "plot_histogram", "plot_result", "TIMELINE_MAX_GRADIENTS"]
+__all__ = ["plot_timeline", "plot_histogram", "plot_result", "plot_sweep", "TIMELINE_MAX_GRADIENTS"]
 
 #: Runs with more gradients than this get the histogram from :func:`plot_result`.
 TIMELINE_MAX_GRADIENTS = 200
@@ -92,3 +92,32 @@ def plot_result(res: SimulationResult, path: str | os.PathLike[str]) -> str:
         return "timeline"
     plot_histogram(res, path)
     return "histogram"
+
+
+def plot_sweep(sweep_result, path: str | os.PathLike[str]) -> None:
+    """Two panels against P: mean staleness and seconds per update, one line per (policy, K, dist),
+    closed forms dashed where they exist."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from archcalc.fileio import save_figure
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    groups: dict[tuple, list] = {}
+    for r in sweep_result.rows:
+        groups.setdefault((r.policy, r.k if r.policy.startswith("k-") else None, r.dist), []).append(r)
+    for (policy, k, dist), rows in groups.items():
+        label = f"{policy}{'' if k is None else f' K={k}'} {dist}"
+        ps = [r.learners for r in rows]
+        line = a1.plot(ps, [r.mean_staleness for r in rows], "o-", label=label)[0]
+        a1.plot(ps, [r.theory_mean_staleness for r in rows], "--", color=line.get_color(), lw=0.8)
+        a2.plot(ps, [r.time_per_update for r in rows], "o-", color=line.get_color(), label=label)
+        a2.plot(ps, [r.theory_time_per_update for r in rows], "--", color=line.get_color(), lw=0.8)
+    a1.set(xlabel="learners P", ylabel="mean staleness (steady state)", xscale="log", title="staleness")
+    a2.set(xlabel="learners P", ylabel="seconds per server update", xscale="log", yscale="log",
+           title="time per update (dashed: closed form)")
+    a1.legend(fontsize=7)
+    save_figure(fig, path)
+    plt.close(fig)

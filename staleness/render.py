@@ -21,7 +21,10 @@ from rich.table import Table
 
 from staleness.result import SimulationResult
 
-__all__ = ["gradient_table", "summary_table", "histogram_table", "to_json", "to_csv", "to_text", "fmt_time"]
+__all__ = [
+    "gradient_table", "summary_table", "histogram_table", "theory_table", "validation_table", "sweep_table",
+    "to_json", "to_csv", "to_text", "fmt_time",
+]
 
 
 def fmt_time(x: float) -> str:
@@ -115,3 +118,46 @@ def to_text(renderable, width: int = 110) -> str:
     console = Console(width=width, file=io.StringIO(), color_system=None, legacy_windows=False)
     console.print(renderable)
     return console.file.getvalue().rstrip("\n")
+
+
+def theory_table(th) -> Table:
+    """Closed forms of a :class:`staleness.theory.Theory`: formula, exact value, float value, condition."""
+    shape = "" if th.shape is None else f", shape {th.shape:g}"
+    table = Table(title=f"Closed forms: {th.policy}, P = {th.learners}, K = {th.k}, {th.dist} (mean {th.mean:g}{shape})")
+    for col in ("quantity", "formula", "exact", "value", "holds for"):
+        table.add_column(col, justify="right" if col == "value" else "left")
+    for f in th.formulas:
+        table.add_row(f.quantity, f.formula, f.exact, f"{f.value:.10g}", f.condition)
+    if not th.formulas:
+        table.add_row("-", "no closed form for this policy and distribution", "-", "-", "-")
+    return table
+
+
+def validation_table(v) -> Table:
+    """Monte Carlo checks of a :class:`staleness.validate.Validation`: theory vs estimate +- half-width."""
+    table = Table(title=f"Simulation vs theory ({v.updates} updates per case, {v.confidence:.1%} batch-means "
+                  f"intervals, {v.batches} batches, seed {v.seed})")
+    for col, just in (("case", "left"), ("quantity", "left"), ("formula", "left"), ("theory", "right"),
+                      ("simulation", "right"), ("± half-width", "right"), ("ok", "center")):
+        table.add_column(col, justify=just)
+    for c in v.checks:
+        table.add_row(c.case.label, c.quantity, c.formula, f"{c.theory:.6g}", f"{c.estimate:.6g}",
+                      f"{c.half_width:.3g}", "yes" if c.ok else "NO")
+    return table
+
+
+def sweep_table(s) -> Table:
+    """Rows of a :class:`staleness.sweep.SweepResult`: simulated figures beside the closed forms."""
+    table = Table(title=f"Sweep ({s.updates} updates per run, seed {s.seed}; steady-state windows)")
+    for col in ("policy", "P", "K", "dist", "mean staleness", "theory", "p95", "max", "s per update", "theory",
+                "utilisation"):
+        table.add_column(col, justify="left" if col in ("policy", "dist") else "right")
+
+    def num(x: float, spec: str = ".4f") -> str:
+        return "-" if math.isnan(x) else format(x, spec)
+
+    for r in s.rows:
+        table.add_row(r.policy, str(r.learners), str(r.k), r.dist, num(r.mean_staleness), num(r.theory_mean_staleness),
+                      num(r.p95_staleness, "g"), num(r.max_staleness, "g"), num(r.time_per_update, ".5g"),
+                      num(r.theory_time_per_update, ".5g"), num(r.mean_utilisation, ".3f"))
+    return table
