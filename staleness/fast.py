@@ -98,7 +98,7 @@ def run_fast(cfg: SimConfig, streams: LearnerStreams) -> tuple[Gradients, np.nda
     read_time = np.empty(total)  # a learner reads when its previous push is served (its first: at 0)
     read_time[1:] = t_all[:-1]
     read_time[starts] = 0.0
-    if cfg.tie_break != "learner" and n_pushes > 1 and np.any(t_sorted[1:] == t_sorted[:-1]):
+    if cfg.tie_break != "learner" and total > 1 and np.any(t_sorted[1:] == t_sorted[:-1]):
         if cfg.tie_break == "fifo":
             second = read_time
         else:

@@ -130,11 +130,12 @@ class Summary:
     def to_dict(self) -> dict:
         """Plain-JSON view (NaN becomes None)."""
         out = {}
+        def clean(v):
+            return None if isinstance(v, float) and math.isnan(v) else v
+
         for f in fields(self):
             v = getattr(self, f.name)
-            if isinstance(v, float) and math.isnan(v):
-                v = None
-            out[f.name] = list(v) if isinstance(v, tuple) else v
+            out[f.name] = [clean(x) for x in v] if isinstance(v, tuple) else clean(v)
         return out
 
 
