@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["ConvBNReLU", "InceptionBlock", "DownsampleBlock", "InceptionSmall", "inception_small"]
+__all__ = ["ConvBNReLU", "InceptionBlock", "DownsampleBlock", "InceptionSmall", "inception_small", "mlp"]
 
 
 class ConvBNReLU(nn.Module):
@@ -120,3 +120,15 @@ def inception_small(input_shape: tuple[int, int, int] = (1, 28, 28), num_classes
         raise ValueError(f"input_shape: got {input_shape!r}; height and width must be >= 7 for two "
                          "stride-2 stages")
     return InceptionSmall(in_channels=c, num_classes=num_classes)
+
+
+def mlp(input_shape: tuple[int, int, int] = (1, 8, 8), num_classes: int = 10, hidden: int = 64):
+    """A one-hidden-layer perceptron (flatten, linear, ReLU, linear): the quick model of the staleness runs.
+
+    Examples
+    --------
+    >>> sum(p.numel() for p in mlp((1, 8, 8)).parameters())  # 64*64+64 + 64*10+10
+    4810
+    """
+    c, h, w = (int(s) for s in input_shape)
+    return nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
