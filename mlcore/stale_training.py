@@ -266,8 +266,7 @@ def comparison_table(cmp: StaleComparison):
     from rich.table import Table
 
     table = Table(title=f"Stale-gradient training for {cmp.sim_time:g} simulated seconds")
-    for name in ("run", "updates", "gradients", "discarded", "mean staleness", "train loss", "val loss",
-                 "val acc %"):
+    for name in ("run", "updates", "grads", "dropped", "mean tau", "train loss", "val loss", "val acc %"):
         table.add_column(name, justify="left" if name == "run" else "right")
     for r in cmp.runs:
         table.add_row(r.label, str(r.updates), str(r.gradients_applied), str(r.gradients_discarded),

@@ -1,0 +1,100 @@
+"""``staleness train``: train a model with stale gradients, replayed from the simulator or on a real
+asynchronous parameter server (torch.distributed, gloo over 127.0.0.1)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+from staleness.config import POLICIES
+
+
+def register(subparsers) -> None:
+    from mlcore.commands._common import add_common
+
+    p = subparsers.add_parser("train", help="training with stale gradients (simulated schedule or real processes)",
+                              description=__doc__)
+    p.add_argument("--backend", choices=("simulated", "distributed"), default="simulated",
+                   help="simulated: replay staleness.simulate on a model; distributed: a real parameter server "
+                   "with worker processes (default: simulated)")
+    p.add_argument("--workers", type=int, default=None, help="learners / worker processes (default: 4 simulated, "
+                   "3 distributed)")
+    p.add_argument("--policy", nargs="+", default=None, metavar="POLICY",
+                   help=f"simulated: one or more of {', '.join(POLICIES)} (default: sync async k-sync); "
+                   "distributed: async only")
+    p.add_argument("--k", type=int, default=2, help="K of the k-* policies (default: 2)")
+    p.add_argument("--bound", type=int, default=2, help="staleness bound of ssp (default: 2)")
+    p.add_argument("--lr", type=float, default=0.1, help="server learning rate alpha (default: 0.1)")
+    p.add_argument("--no-staleness-aware", action="store_true",
+                   help="simulated: leave out the async run with the staleness-aware rate alpha / tau")
+    p.add_argument("--model", choices=("mlp", "inception"), default="mlp", help="simulated: network (default: mlp)")
+    p.add_argument("--sim-time", type=float, default=None, help="simulated seconds per policy (default: the time "
+                   "async needs for --epochs passes)")
+    p.add_argument("--pushes", type=int, default=None, help="distributed: updates to apply (default: --epochs passes)")
+    p.add_argument("--delay", type=float, default=0.005, help="distributed: mean exponential delay per gradient in "
+                   "seconds, a stand-in for slower devices (default: 0.005)")
+    p.add_argument("--timeout", type=float, default=120.0, help="distributed: abandon the run after this many "
+                   "seconds (default: 120)")
+    add_common(p, epochs=10, batch_size=32)
+    p.set_defaults(func=run)
+
+
+def _runs(args: argparse.Namespace) -> list[tuple[str, int | None, str]]:
+    policies = args.policy or ["sync", "async", "k-sync"]
+    for pol in policies:
+        if pol not in POLICIES:
+            raise ValueError(f"--policy: got {pol!r}; choose one of {', '.join(POLICIES)}")
+    runs = [(pol, args.k if pol.startswith("k-") else None, "constant") for pol in policies]
+    if not args.no_staleness_aware and "async" in policies:
+        runs.append(("async", None, "staleness-aware"))
+    return runs
+
+
+def run(args: argparse.Namespace) -> int:
+    from mlcore.commands._common import check_plot_path, emit, load_data, show_progress
+
+    check_plot_path(args)
+    if args.backend == "distributed":
+        return _distributed(args, load_data, emit)
+    from mlcore.stale_training import compare_policies, comparison_json, comparison_table, plot_comparison
+
+    runs = _runs(args)
+    workers = 4 if args.workers is None else args.workers
+    data = load_data(args)
+    extra = {"bound": args.bound} if any(p == "ssp" for p, _, _ in runs) else {}
+    cmp = compare_policies(data, runs=runs, learners=workers, epochs=args.epochs, batch_size=args.batch_size,
+                           sim_time=args.sim_time, lr=args.lr, model=args.model, seed=args.seed, device=args.device,
+                           show_progress=show_progress(args), **extra)
+    emit(args, comparison_table(cmp), comparison_json(cmp), lambda path: plot_comparison(cmp, path))
+    return 0
+
+
+def _distributed(args: argparse.Namespace, load_data, emit) -> int:
+    from staleness.distributed import (
+        compare_with_simulator,
+        distributed_json,
+        distributed_table,
+        plot_distributed,
+        run_parameter_server,
+    )
+
+    if args.policy not in (None, ["async"]):
+        raise ValueError(f"--policy: got {' '.join(args.policy)!r}; the distributed backend runs async only")
+    if args.device == "cuda":
+        raise ValueError("--device: got 'cuda'; the distributed backend runs its tiny model on the CPU")
+    workers = 3 if args.workers is None else args.workers
+    data = load_data(args)
+    pushes = args.pushes
+    if pushes is None:
+        if isinstance(args.epochs, bool) or not isinstance(args.epochs, int) or args.epochs < 1:
+            raise ValueError(f"--epochs: got {args.epochs!r}; give an integer >= 1")
+        pushes = args.epochs * math.ceil(len(data.train_y) / args.batch_size)
+    if not args.json:
+        print(f"starting 1 server + {workers} worker processes for {pushes} updates ...", file=sys.stderr)
+    res = run_parameter_server(data.train_x, data.train_y, workers=workers, pushes=pushes, lr=args.lr,
+                               batch_size=args.batch_size, delay_mean=args.delay, seed=args.seed,
+                               timeout=args.timeout)
+    cmp = compare_with_simulator(res, seed=args.seed)
+    emit(args, distributed_table(res, cmp), distributed_json(res, cmp), lambda path: plot_distributed(res, cmp, path))
+    return 0
