@@ -267,7 +267,7 @@ def comparison_table(cmp: StaleComparison):
 
     table = Table(title=f"Stale-gradient training for {cmp.sim_time:g} simulated seconds")
     for name in ("run", "updates", "grads", "dropped", "mean tau", "train loss", "val loss", "val acc %"):
-        table.add_column(name, justify="left" if name == "run" else "right")
+        table.add_column(name, justify="left" if name == "run" else "right", no_wrap=name == "run")
     for r in cmp.runs:
         table.add_row(r.label, str(r.updates), str(r.gradients_applied), str(r.gradients_discarded),
                       f"{r.mean_staleness:.3f}", f"{r.train_loss[-1]:.4f}", f"{r.val_loss[-1]:.4f}",

@@ -12,8 +12,8 @@ For every gradient the server records the worker, its read version, the version 
 (``staleness = version_before_apply - read_version``), arrival time and the worker's compute time. These
 are the quantities of :mod:`staleness`'s simulator, so the measured run can be replayed there
 (:func:`compare_with_simulator`): with each worker's measured push intervals as traces the simulator must
-give the same staleness sequence, and with the measured compute times resampled (plus the measured mean
-communication overhead as a latency) it gives the steady-state distribution the run should follow.
+give the same staleness sequence, and with those times resampled i.i.d. it gives the steady-state
+distribution the run should follow if the workers' times were independent.
 
 Examples
 --------
@@ -266,9 +266,9 @@ class SimulatorComparison:
     push order, so it should reproduce the measured sequence); ``replay_matches`` is the fraction of
     applied gradients whose staleness it reproduces.
 
-    The distribution model: each worker's compute times resampled from its own measured compute times,
-    and its measured mean communication overhead (push interval minus compute time) as a pull latency.
-    ``simulated_hist`` / ``simulated_mean`` come from a long run of it (``simulated_updates``, warm-up
+    The distribution model: each worker's compute times (read to push, as the zero-latency simulator
+    defines them) resampled i.i.d. from its own measured push intervals, which hold the gradient, the
+    delay and the loopback communication. ``simulated_hist`` / ``simulated_mean`` come from a long run of it (``simulated_updates``, warm-up
     dropped); ``measured_hist`` are the probabilities of staleness 0, 1, ... in the real run;
     ``total_variation`` is half their L1 distance and ``tv_noise_p99`` the 99th percentile of that
     distance for 30 simulated runs as short as the real one (sampling noise alone). ``theory_mean`` is
@@ -311,17 +311,14 @@ def compare_with_simulator(run: DistributedRun, *, updates: int = 20_000, seed: 
     ours = rg.staleness[rg.applied]
     m = min(len(measured), len(ours))
     matches = float(np.mean(measured[:m] == ours[:m])) if m else math.nan
-    compute, overhead = [], []
-    for w in range(run.workers):
-        sel = run.worker == w
-        ct = run.compute_time[sel]
-        compute.append(ct)
-        overhead.append(max(0.0, float(np.mean(np.asarray(traces[w]) - ct))))
+    # A worker's "compute time" in the zero-latency simulator is everything between its read (the
+    # server's reply) and its push: the measured push interval (gradient, delay, loopback both ways).
+    pools = [np.asarray(t[1:] if len(t) > 1 else t) for t in traces]
     rng = np.random.default_rng(seed)
 
     def model_run(n: int):
-        draws = [rng.choice(ct, size=n).tolist() for ct in compute]  # n each: no trace runs out first
-        res = simulate(SimConfig(times=draws, policy="async", updates=n, pull_latency=overhead))
+        draws = [rng.choice(pool, size=n).tolist() for pool in pools]  # n each: no trace runs out first
+        res = simulate(SimConfig(times=draws, policy="async", updates=n))
         return res.gradients, res.summary.warmup_updates
 
     lg, warm = model_run(updates)
