@@ -1,1 +1,42 @@
 """Experiments around the calculators: bias-variance, ROC / PR / PRG curves, learning-rate studies."""
+
+# --- begin experiments exports (small Inception, images, LR range test, CLR, batch sweep, stale training);
+# lazy, so `import mlcore` does not import torch. Chains to any __getattr__ defined above this block.
+_EXPERIMENTS_EXPORTS = {
+    "InceptionSmall": "mlcore.models",
+    "inception_small": "mlcore.models",
+    "mlp": "mlcore.models",
+    "ImageData": "mlcore.images",
+    "load_images": "mlcore.images",
+    "read_idx": "mlcore.images",
+    "LRRangeResult": "mlcore.lr_range",
+    "lr_range_test": "mlcore.lr_range",
+    "range_test_curve": "mlcore.lr_range",
+    "suggest_steepest": "mlcore.lr_range",
+    "suggest_minimum": "mlcore.lr_range",
+    "suggest_valley": "mlcore.lr_range",
+    "CLRResult": "mlcore.clr",
+    "train_clr": "mlcore.clr",
+    "clr_bounds": "mlcore.clr",
+    "BatchSweepResult": "mlcore.batch_sweep",
+    "batch_size_sweep": "mlcore.batch_sweep",
+    "StaleTrainingResult": "mlcore.stale_training",
+    "StaleComparison": "mlcore.stale_training",
+    "stale_training": "mlcore.stale_training",
+    "compare_policies": "mlcore.stale_training",
+}
+__all__ = sorted(set(globals().get("__all__", [])) | set(_EXPERIMENTS_EXPORTS))
+_experiments_previous_getattr = globals().get("__getattr__")
+
+
+def __getattr__(name: str):
+    if name in _EXPERIMENTS_EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPERIMENTS_EXPORTS[name]), name)
+    if _experiments_previous_getattr is not None:
+        return _experiments_previous_getattr(name)
+    raise AttributeError(f"module 'mlcore' has no attribute {name!r}")
+
+
+# --- end experiments exports
