@@ -342,13 +342,18 @@ def distributed_table(run: DistributedRun, cmp: SimulatorComparison):
     """A rich Table: staleness probabilities measured and simulated, then the summary figures."""
     from rich.table import Table
 
-    table = Table(title=f"Async parameter server, {run.workers} worker processes, {run.pushes} updates "
-                        f"({run.wall_seconds:.1f} s)")
+    table = Table(title=f"Async parameter server: {run.workers} workers, {run.pushes} updates, "
+                        f"{run.wall_seconds:.1f} s")
     table.add_column("staleness", justify="right")
     table.add_column("measured", justify="right")
     table.add_column("simulated", justify="right")
-    for s in range(len(cmp.measured_hist)):
+    shown = np.flatnonzero((cmp.measured_hist >= 0.0005) | (cmp.simulated_hist >= 0.0005))
+    last = int(shown.max(initial=0))
+    for s in range(last + 1):
         table.add_row(str(s), f"{cmp.measured_hist[s]:.3f}", f"{cmp.simulated_hist[s]:.3f}")
+    if last + 1 < len(cmp.measured_hist):
+        table.add_row(f"> {last}", f"{cmp.measured_hist[last + 1:].sum():.3f}",
+                      f"{cmp.simulated_hist[last + 1:].sum():.3f}")
     table.add_row("mean", f"{cmp.measured_mean:.3f}", f"{cmp.simulated_mean:.3f}")
     table.add_row("theory (P - 1)", f"{cmp.theory_mean:g}", f"{cmp.theory_mean:g}")
     table.add_row("total variation", "", f"{cmp.total_variation:.3f}")
@@ -388,6 +393,9 @@ def plot_distributed(run: DistributedRun, cmp: SimulatorComparison, path) -> Non
     s = np.arange(len(cmp.measured_hist))
     ax_s.bar(s - 0.2, cmp.measured_hist, width=0.4, label=f"measured (mean {cmp.measured_mean:.2f})")
     ax_s.bar(s + 0.2, cmp.simulated_hist, width=0.4, label=f"simulator (mean {cmp.simulated_mean:.2f})")
+    nonzero = np.flatnonzero((cmp.measured_hist > 0.001) | (cmp.simulated_hist > 0.001))
+    ax_s.set_xlim(-0.6, int(nonzero.max(initial=0)) + 0.6)
+    ax_s.xaxis.get_major_locator().set_params(integer=True)
     ax_s.set_xlabel("staleness (updates between read and apply)")
     ax_s.set_ylabel("probability")
     ax_s.set_title(f"{run.workers} workers, theory mean P - 1 = {cmp.theory_mean:g}")

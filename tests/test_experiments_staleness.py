@@ -6,10 +6,14 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
 from mlcore.images import load_images  # noqa: E402
 from mlcore.models import mlp  # noqa: E402
 from mlcore.stale_training import compare_policies, default_sim_time, stale_training  # noqa: E402
 from staleness import SimConfig, simulate  # noqa: E402
+from tests.strategies import staleness_traces  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -81,8 +85,23 @@ def test_replay_follows_the_simulator_for_every_policy(small):
         assert np.all(np.isfinite(res.batch_loss))
 
 
+@settings(max_examples=12)
+@given(traces=staleness_traces(max_learners=3, max_len=4), policy=st.sampled_from(["async", "sync", "k-async"]))
+def test_replay_uses_the_simulated_schedule_on_any_trace(small, traces, policy):
+    k = 1 if policy == "k-async" else None
+    res = stale_training(small, times=traces, policy=policy, k=k, evaluations=2, device="cpu", show_progress=False)
+    sim = simulate(SimConfig(times=traces, policy=policy, k=k))
+    g = sim.gradients
+    assert res.updates == len(sim.update_times) == len(res.times) == len(res.batch_loss)
+    np.testing.assert_array_equal(res.staleness, g.staleness[g.applied])
+    # every update's mean mini-batch loss is a real cross-entropy (>= 0), and the curve starts at update 0
+    assert np.all(res.batch_loss >= 0) and res.eval_updates[0] == 0 and res.eval_updates[-1] == res.updates
+
+
 def test_sync_makes_fresh_updates_and_async_waits_less(small):
     cmp = compare_policies(small, learners=4, sim_time=12.0, evaluations=2, device="cpu", show_progress=False)
+    again = compare_policies(small, learners=4, sim_time=12.0, evaluations=2, device="cpu", show_progress=False)
+    assert [r.train_loss.tolist() for r in cmp.runs] == [r.train_loss.tolist() for r in again.runs]
     sync, asyn, ksync, aware = cmp.runs
     assert sync.mean_staleness == 0 and ksync.mean_staleness == 0
     # async makes one update per push: about P / E[X] = 4 per second; sync about 1 / H_4 = 0.48 per second
