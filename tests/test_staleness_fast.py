@@ -44,12 +44,18 @@ def test_vectorised_large_run_matches_event_engine():
     assert_identical(simulate(cfg, engine="event"), simulate(cfg))
 
 
+def test_vectorised_k_sync_large_run_matches_event_engine():
+    cfg = SimConfig(learners=8, policy="k-sync", k=3, dist="shifted-exp", updates=5000, seed=4)
+    assert_identical(simulate(cfg, engine="event"), simulate(cfg))
+
+
 def test_vectorised_refuses_other_policies():
-    cfg = SimConfig(learners=2, policy="sync", updates=3)
+    cfg = SimConfig(learners=2, policy="k-batch-sync", k=1, updates=3)
     assert not fast_eligible(cfg)
     with pytest.raises(ValueError, match="vectorised"):
         simulate(cfg, engine="vectorised")
     assert not fast_eligible(SimConfig(learners=2, updates=3, push_latency=0.1))
+    assert not fast_eligible(SimConfig(times=[[1], [2]], policy="sync"))
 
 
 POLICY_KW = st.sampled_from([
