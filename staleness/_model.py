@@ -48,7 +48,9 @@ class _Run:
         self.q = EventQueue()
         self.version = 0
         self.update_times: list[float] = []
-        self.rows: list[tuple] = []  # recorded gradients, in apply / discard order
+        # recorded gradients in apply / discard order: (gradient id, time, version before, applied, busy s)
+        self.rows: list[tuple] = []
+        self.recorded: list[bool] = []  # per started gradient
         # per started gradient: learner, index, read_time, read_version, compute_start, compute_end, push
         self.g: list[list] = []
         self.count = [0] * self.p  # gradients started per learner
@@ -78,7 +80,8 @@ class _Run:
         end = start + x
         push = end + self.cfg._push[i]
         gid = len(self.g)
-        self.g.append([i, j, t, self.version, start, end, push])
+        self.g.append((i, j, t, self.version, start, end, push))
+        self.recorded.append(False)
         self.current[i] = gid
         if self.tie == "fifo":
             key = (t, i)
@@ -102,9 +105,10 @@ class _Run:
         before = self.version
         self.version += 1
         self.update_times.append(t)
+        rows, recorded = self.rows, self.recorded
         for gid in batch:
-            i, j, rt, rv, cs, ce, pt = self.g[gid]
-            self.rows.append((i, j, rt, rv, cs, pt, ce - cs, t, before, before - rv, True, before + 1))
+            rows.append((gid, t, before, True, 0.0))
+            recorded[gid] = True
         if self.limit_updates is not None and self.version >= self.limit_updates:
             self.stop = True
             return
@@ -121,11 +125,11 @@ class _Run:
             gid = self.current[i]
             if gid < 0 or gid in self.discarded:
                 continue
-            li, j, rt, rv, cs, ce, pt = self.g[gid]
+            cs, ce = self.g[gid][4], self.g[gid][5]
             self.discarded.add(gid)
             self.current[i] = -1
-            busy = max(0.0, min(t, ce) - cs)
-            self.rows.append((li, j, rt, rv, cs, pt, busy, t, self.version, self.version - rv, False, -1))
+            self.rows.append((gid, t, self.version, False, max(0.0, min(t, ce) - cs)))
+            self.recorded[gid] = True
 
     # ---- policies -------------------------------------------------------------------------------
     def on_push(self, gid: int, t: float) -> None:
@@ -212,9 +216,8 @@ class _Run:
     def inflight_busy(self) -> np.ndarray:
         """Compute seconds per learner on gradients not in the records, clipped at the end time."""
         busy = np.zeros(self.p)
-        done = {(r[0], r[1]) for r in self.rows}
-        for i, j, _rt, _rv, cs, ce, _pt in self.g:  # in start order, hence index order per learner
-            if (i, j) not in done:
+        for gid, (i, _j, _rt, _rv, cs, ce, _pt) in enumerate(self.g):  # start order: index order per learner
+            if not self.recorded[gid]:
                 busy[i] += max(0.0, min(self.end, ce) - cs)
         return busy
 
@@ -223,10 +226,21 @@ def run_events(cfg: SimConfig, streams: LearnerStreams) -> tuple[Gradients, np.n
     """Run the event engine; return (gradients, update_times, end_time, inflight_busy)."""
     sim = _Run(cfg, streams)
     sim.run()
-    names = ("learner", "index", "read_time", "read_version", "compute_start", "push_time", "compute_time", "apply_time",
-             "version_before_apply", "staleness", "applied", "update")
-    cols = list(zip(*sim.rows, strict=True)) if sim.rows else [[] for _ in names]
-    grads = Gradients.from_columns(**dict(zip(names, cols, strict=True)))
+    if sim.rows:
+        gid, t, before, applied, busy_discarded = (np.array(c) for c in zip(*sim.rows, strict=True))
+        g = np.array(sim.g, dtype=np.float64)[gid]  # learner, index, read t, read v, start, end, push
+    else:
+        gid = t = before = busy_discarded = np.zeros(0)
+        applied = np.zeros(0, dtype=bool)
+        g = np.zeros((0, 7))
+    read_version = g[:, 3].astype(np.int64)
+    before = before.astype(np.int64)
+    grads = Gradients.from_columns(
+        learner=g[:, 0], index=g[:, 1], read_time=g[:, 2], read_version=read_version, compute_start=g[:, 4],
+        push_time=g[:, 6], compute_time=np.where(applied, g[:, 5] - g[:, 4], busy_discarded), apply_time=t,
+        version_before_apply=before, staleness=before - read_version, applied=applied,
+        update=np.where(applied, before + 1, -1),
+    )
     update_times = np.asarray(sim.update_times, dtype=np.float64)
     update_times.setflags(write=False)
     busy = sim.inflight_busy()
