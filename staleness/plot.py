@@ -72,6 +72,11 @@ def plot_histogram(res: SimulationResult, path: str | os.PathLike[str]) -> None:
     hist = np.asarray(s.histogram, dtype=float)
     ax.bar(np.arange(len(hist)), hist / max(hist.sum(), 1), color="tab:blue")
     ax.axvline(s.mean_staleness, color="tab:red", ls="--", label=f"mean {s.mean_staleness:.3f}")
+    c = res.config
+    if c.policy == "async" and c.times is None and c.dist == "exp" and c.zero_latency and set(c._speeds) == {1.0}:
+        p = c.learners  # closed form: geometric, P(tau = s) = (1/P)(1 - 1/P)^s
+        x = np.arange(len(hist))
+        ax.plot(x, (1 / p) * (1 - 1 / p) ** x, color="black", lw=1, label="(1/P)(1 - 1/P)^s")
     ax.set_xlabel("staleness (updates between read and apply)")
     ax.set_ylabel("share of gradients")
     ax.set_title(f"{res.config.policy}, P = {res.config.learners}: {s.window}", fontsize=8)
