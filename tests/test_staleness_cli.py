@@ -38,6 +38,8 @@ def test_exercise_1_tie_break_json(capsys):
         doc = json.loads(out)
         g = {r["name"]: r for r in doc["gradients"]}
         assert code == 0 and g["g[L2,2]"]["staleness"] == expected and doc["config"]["tie_break"] == tie
+        # fifo: v4 (g[L1,3]) and v5 (g[L1,4]) came between; learner: also v6 (g[L1,5])
+        assert g["g[L2,2]"]["between"] == ["g[L1,3]", "g[L1,4]", "g[L1,5]"][: expected]
 
 
 def test_exercise_2_sync_vs_async(capsys):

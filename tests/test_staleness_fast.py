@@ -95,3 +95,18 @@ def test_replace_keeps_validation():
     cfg = SimConfig(learners=2, updates=3)
     with pytest.raises(ValueError, match="--k"):
         dataclasses.replace(cfg, policy="k-sync", k=3)
+
+
+@given(POLICY_KW, st.integers(1, 4), st.integers(0, 100))
+def test_intervening_is_the_gradients_of_the_versions_in_between(policy_kw, p, seed):
+    kw = dict(policy_kw)
+    if kw.get("k", 1) > p:
+        kw["k"] = p
+    cfg = SimConfig(learners=p, dist="exp", updates=30, seed=seed, **kw)
+    g = simulate(cfg).gradients
+    for r, between in enumerate(g.intervening_all()):
+        # brute force: every applied row whose update is in (read_version, version_before_apply]
+        lo, hi = g.read_version[r], g.version_before_apply[r]
+        expected = [x for x in range(len(g)) if g.applied[x] and lo < g.update[x] <= hi]
+        assert between == expected
+        assert len(between) == g.staleness[r] * cfg.effective_k
