@@ -115,7 +115,8 @@ class Summary:
     are grouped by the update that applied them, so gradients still in flight at the end (which would
     be the stalest) never enter; the first updates of a run are fresher than steady state (everyone
     starts on version 0), which is what the warm-up removes. ``mean_staleness_all`` is the plain mean
-    over the whole run, for comparison.
+    over the whole run, for comparison. ``utilisation[i]`` is the share of ``end_time`` learner i spent
+    computing, including work the server later discarded.
     """
 
     updates: int
