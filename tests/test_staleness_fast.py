@@ -4,7 +4,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import STALENESS_DISTS, staleness_async_configs, staleness_traces
 
@@ -20,6 +20,7 @@ def assert_identical(a, b):
     assert a.summary.to_dict() == b.summary.to_dict()  # NaN (empty runs) compare as None
 
 
+@settings(max_examples=300)
 @given(staleness_async_configs())
 def test_vectorised_equals_event_engine(cfg):
     event = simulate(cfg, engine="event")
