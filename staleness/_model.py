@@ -52,7 +52,7 @@ class _Run:
         self.rows: list[tuple] = []
         self.recorded: list[bool] = []  # per started gradient
         # per started gradient: learner, index, read_time, read_version, compute_start, compute_end, push
-        self.g: list[list] = []
+        self.g: list[tuple] = []
         self.count = [0] * self.p  # gradients started per learner
         self.current = [-1] * self.p  # gradient id each learner is working on (-1: idle)
         self.discarded: set[int] = set()
