@@ -168,6 +168,22 @@ class SimulationResult:
     summary: Summary
     engine: str
 
+    def time_to(self, updates: int) -> float:
+        """Time at which the server finished its ``updates``-th update (NaN, with a warning, if it never did).
+
+        >>> from staleness import SimConfig, simulate
+        >>> simulate(SimConfig(times=[[1, 1, 1, 1], [2.5, 2.5]])).time_to(3)
+        2.5
+        """
+        if not isinstance(updates, int) or updates < 1:
+            raise ValueError(f"updates: got {updates!r}; give an integer >= 1")
+        if updates > len(self.update_times):
+            import warnings
+
+            warnings.warn(f"the run made only {len(self.update_times)} updates, not {updates}", stacklevel=2)
+            return math.nan
+        return float(self.update_times[updates - 1])
+
     def to_dict(self, gradients: bool = True) -> dict:
         """JSON-ready dict: ``config``, ``gradients`` (list of rows, unless ``gradients=False``; each row has
         ``between``, the names of the gradients whose updates came in between, in runs of at most
