@@ -65,31 +65,34 @@ class _Run:
         self.stop = False
         self.limit_updates = cfg.updates
         self.tie = cfg.tie_break
+        self._pull, self._push = cfg._pull, cfg._push
+        self._time, self._schedule = streams.time, self.q.schedule
 
     # ---- learners -------------------------------------------------------------------------------
     def start(self, i: int, t: float, pull: bool = True) -> None:
         """Learner i reads the current version at t and starts its next gradient."""
         j = self.count[i]
-        x = self.streams.time(i, j)
+        x = self._time(i, j)
         if x is None:
             self.active[i] = False
             self.current[i] = -1
             return
         self.count[i] = j + 1
-        start = t + self.cfg._pull[i] if pull else t
+        start = t + self._pull[i] if pull else t
         end = start + x
-        push = end + self.cfg._push[i]
+        push = end + self._push[i]
         gid = len(self.g)
         self.g.append((i, j, t, self.version, start, end, push))
         self.recorded.append(False)
         self.current[i] = gid
-        if self.tie == "fifo":
+        tie = self.tie
+        if tie == "fifo":
             key = (t, i)
-        elif self.tie == "learner":
+        elif tie == "learner":
             key = (i,)
         else:
             key = (self.streams.tie(i, j), i)
-        self.q.schedule(push, _PUSH, key, "push", gid)
+        self._schedule(push, _PUSH, key, "push", gid)
 
     # ---- server ---------------------------------------------------------------------------------
     def submit(self, batch: list[int], t: float) -> None:
