@@ -138,6 +138,11 @@ def test_validate_command_json(capsys, monkeypatch):
     (["simulate", "--apply-time", "-1"], "--apply-time: got -1.0"),
     (["simulate", "--tie-break", "oldest"], "--tie-break: got 'oldest'"),
     (["theory", "--learners", "0"], "--learners: got 0"),
+    (["validate", "--batches", "1"], "--batches: got 1"),
+    (["validate", "--confidence", "1.5"], "--confidence: got 1.5"),
+    (["simulate", "--dist", "pareto", "--shape", "1"], "--shape: got 1.0 for dist pareto"),
+    (["simulate", "--mean", "nan"], "--mean: got nan"),
+    (["simulate", "--engine", "gpu"], "--engine: got 'gpu'"),
     (["sweep", "--learners", "2,a"], "--learners: got '2,a'"),
 ])
 def test_bad_input_one_line_exit_2(capsys, argv, fragment):
