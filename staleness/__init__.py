@@ -1,5 +1,9 @@
 """Discrete-event simulation of parameter-server SGD: gradient staleness, runtime and throughput.
 
+The closed forms live in :mod:`staleness.theory` (``theory``), Monte Carlo against them in
+:mod:`staleness.validate` (``validate``), sweeps in :mod:`staleness.sweep` (``sweep``), rendering in
+:mod:`staleness.render` and figures in :mod:`staleness.plot`.
+
 >>> from staleness import SimConfig, simulate
 >>> res = simulate(SimConfig(times=[[1, 1, 1, 1], [2.5, 2.5]]))
 >>> res.gradients.staleness.tolist()

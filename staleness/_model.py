@@ -48,9 +48,11 @@ class _Run:
         self.q = EventQueue()
         self.version = 0
         self.update_times: list[float] = []
-        self.rows: list[tuple] = []  # recorded gradients, in apply / discard order
+        # recorded gradients in apply / discard order: (gradient id, time, version before, applied, busy s)
+        self.rows: list[tuple] = []
+        self.recorded: list[bool] = []  # per started gradient
         # per started gradient: learner, index, read_time, read_version, compute_start, compute_end, push
-        self.g: list[list] = []
+        self.g: list[tuple] = []
         self.count = [0] * self.p  # gradients started per learner
         self.current = [-1] * self.p  # gradient id each learner is working on (-1: idle)
         self.discarded: set[int] = set()
@@ -63,30 +65,34 @@ class _Run:
         self.stop = False
         self.limit_updates = cfg.updates
         self.tie = cfg.tie_break
+        self._pull, self._push = cfg._pull, cfg._push
+        self._time, self._schedule = streams.time, self.q.schedule
 
     # ---- learners -------------------------------------------------------------------------------
     def start(self, i: int, t: float, pull: bool = True) -> None:
         """Learner i reads the current version at t and starts its next gradient."""
         j = self.count[i]
-        x = self.streams.time(i, j)
+        x = self._time(i, j)
         if x is None:
             self.active[i] = False
             self.current[i] = -1
             return
         self.count[i] = j + 1
-        start = t + self.cfg._pull[i] if pull else t
+        start = t + self._pull[i] if pull else t
         end = start + x
-        push = end + self.cfg._push[i]
+        push = end + self._push[i]
         gid = len(self.g)
-        self.g.append([i, j, t, self.version, start, end, push])
+        self.g.append((i, j, t, self.version, start, end, push))
+        self.recorded.append(False)
         self.current[i] = gid
-        if self.tie == "fifo":
+        tie = self.tie
+        if tie == "fifo":
             key = (t, i)
-        elif self.tie == "learner":
+        elif tie == "learner":
             key = (i,)
         else:
             key = (self.streams.tie(i, j), i)
-        self.q.schedule(push, _PUSH, key, "push", gid)
+        self._schedule(push, _PUSH, key, "push", gid)
 
     # ---- server ---------------------------------------------------------------------------------
     def submit(self, batch: list[int], t: float) -> None:
@@ -102,9 +108,10 @@ class _Run:
         before = self.version
         self.version += 1
         self.update_times.append(t)
+        rows, recorded = self.rows, self.recorded
         for gid in batch:
-            i, j, rt, rv, cs, ce, pt = self.g[gid]
-            self.rows.append((i, j, rt, rv, cs, pt, ce - cs, t, before, before - rv, True, before + 1))
+            rows.append((gid, t, before, True, 0.0))
+            recorded[gid] = True
         if self.limit_updates is not None and self.version >= self.limit_updates:
             self.stop = True
             return
@@ -121,11 +128,11 @@ class _Run:
             gid = self.current[i]
             if gid < 0 or gid in self.discarded:
                 continue
-            li, j, rt, rv, cs, ce, pt = self.g[gid]
+            cs, ce = self.g[gid][4], self.g[gid][5]
             self.discarded.add(gid)
             self.current[i] = -1
-            busy = max(0.0, min(t, ce) - cs)
-            self.rows.append((li, j, rt, rv, cs, pt, busy, t, self.version, self.version - rv, False, -1))
+            self.rows.append((gid, t, self.version, False, max(0.0, min(t, ce) - cs)))
+            self.recorded[gid] = True
 
     # ---- policies -------------------------------------------------------------------------------
     def on_push(self, gid: int, t: float) -> None:
@@ -212,9 +219,8 @@ class _Run:
     def inflight_busy(self) -> np.ndarray:
         """Compute seconds per learner on gradients not in the records, clipped at the end time."""
         busy = np.zeros(self.p)
-        done = {(r[0], r[1]) for r in self.rows}
-        for i, j, _rt, _rv, cs, ce, _pt in self.g:  # in start order, hence index order per learner
-            if (i, j) not in done:
+        for gid, (i, _j, _rt, _rv, cs, ce, _pt) in enumerate(self.g):  # start order: index order per learner
+            if not self.recorded[gid]:
                 busy[i] += max(0.0, min(self.end, ce) - cs)
         return busy
 
@@ -223,10 +229,21 @@ def run_events(cfg: SimConfig, streams: LearnerStreams) -> tuple[Gradients, np.n
     """Run the event engine; return (gradients, update_times, end_time, inflight_busy)."""
     sim = _Run(cfg, streams)
     sim.run()
-    names = ("learner", "index", "read_time", "read_version", "compute_start", "push_time", "compute_time", "apply_time",
-             "version_before_apply", "staleness", "applied", "update")
-    cols = list(zip(*sim.rows, strict=True)) if sim.rows else [[] for _ in names]
-    grads = Gradients.from_columns(**dict(zip(names, cols, strict=True)))
+    if sim.rows:
+        gid, t, before, applied, busy_discarded = (np.array(c) for c in zip(*sim.rows, strict=True))
+        g = np.array(sim.g, dtype=np.float64)[gid]  # learner, index, read t, read v, start, end, push
+    else:
+        gid = t = before = busy_discarded = np.zeros(0)
+        applied = np.zeros(0, dtype=bool)
+        g = np.zeros((0, 7))
+    read_version = g[:, 3].astype(np.int64)
+    before = before.astype(np.int64)
+    grads = Gradients.from_columns(
+        learner=g[:, 0], index=g[:, 1], read_time=g[:, 2], read_version=read_version, compute_start=g[:, 4],
+        push_time=g[:, 6], compute_time=np.where(applied, g[:, 5] - g[:, 4], busy_discarded), apply_time=t,
+        version_before_apply=before, staleness=before - read_version, applied=applied,
+        update=np.where(applied, before + 1, -1),
+    )
     update_times = np.asarray(sim.update_times, dtype=np.float64)
     update_times.setflags(write=False)
     busy = sim.inflight_busy()

@@ -66,7 +66,8 @@ class SimConfig:
     policy : str
         One of :data:`POLICIES`. ``async`` is ``k-batch-async`` with K = 1; ``sync`` is ``k-sync`` with K = P.
     k : int or None
-        K of the ``k-*`` policies (1 <= K <= P); None means 1. Not used by async, sync and ssp.
+        K of the ``k-*`` policies (1 <= K <= P); None means 1. async and ssp use K = 1 and sync K = P
+        (None or that value).
     bound : int or None
         Staleness bound s of ``ssp`` (required there): a learner may be at most s clocks ahead of the slowest.
     dist, mean, shape : str, float, float or None
@@ -168,8 +169,10 @@ class SimConfig:
             raise ValueError(f"--k: got {self.k!r}; give an integer >= 1")
         if self.policy in _K_POLICIES and self.k > self.learners:
             raise ValueError(f"--k: got {self.k} > {self.learners} learners; give 1 <= K <= P")
-        if self.policy == "async" and self.k != 1:
-            raise ValueError(f"--k: got {self.k} with policy async (K = 1); use --policy k-batch-async")
+        if self.policy in ("async", "ssp") and self.k != 1:
+            raise ValueError(f"--k: got {self.k} with policy {self.policy} (K = 1); use --policy k-batch-async")
+        if self.policy == "sync" and self.k != self.learners:
+            raise ValueError(f"--k: got {self.k} with policy sync (K = P = {self.learners}); use --policy k-sync")
 
     def _check_bound(self) -> None:
         if self.policy == "ssp":

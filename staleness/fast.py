@@ -1,4 +1,6 @@
-"""Vectorised simulation of ``async`` / ``k-batch-async`` with no latencies, equal to the event engine.
+"""Vectorised simulation, equal to the event engine: ``async`` / ``k-batch-async``, and ``sync`` / ``k-sync``
+(drawn compute times), with no latencies. The k-sync path is described in :func:`_run_k_sync`; below, the
+async one.
 
 With zero pull / push / apply times a learner reads at the instant its previous gradient reaches the
 server, so its push times are the cumulative sum of its compute times. The server's order is then one
@@ -38,8 +40,11 @@ __all__ = ["fast_eligible", "run_fast"]
 
 
 def fast_eligible(cfg: SimConfig) -> bool:
-    """True when the vectorised path applies: (k-batch-)async, no latencies, no apply time."""
-    return cfg.policy in ("async", "k-batch-async") and cfg.zero_latency
+    """True when a vectorised path applies: no latencies, no apply time, and either (k-batch-)async, or
+    sync / k-sync with drawn (not traced) compute times."""
+    if not cfg.zero_latency:
+        return False
+    return cfg.policy in ("async", "k-batch-async") or (cfg.policy in ("sync", "k-sync") and cfg.times is None)
 
 
 def _draw(streams: LearnerStreams, counts: list[int]) -> tuple[list[np.ndarray], list[bool]]:
@@ -55,7 +60,12 @@ def _draw(streams: LearnerStreams, counts: list[int]) -> tuple[list[np.ndarray],
 def run_fast(cfg: SimConfig, streams: LearnerStreams) -> tuple[Gradients, np.ndarray, float, np.ndarray] | None:
     """Vectorised run; returns (gradients, update_times, end_time, inflight_busy), or None (fall back)."""
     if not fast_eligible(cfg):
-        raise ValueError(f"--policy: the vectorised path needs async or k-batch-async without latencies, got {cfg.policy}")
+        raise ValueError(
+            f"--policy: the vectorised path needs async, k-batch-async, or sync / k-sync without traces, and no "
+            f"latencies; got {cfg.policy}"
+        )
+    if cfg.policy in ("sync", "k-sync"):
+        return _run_k_sync(cfg, streams)
     p, k = cfg.learners, cfg.effective_k
     speeds = np.asarray(cfg._speeds)
     if cfg.times is not None:
@@ -143,3 +153,57 @@ def run_fast(cfg: SimConfig, streams: LearnerStreams) -> tuple[Gradients, np.nda
     update_times.setflags(write=False)
     busy.setflags(write=False)
     return grads, update_times, end, busy
+
+
+def _run_k_sync(cfg: SimConfig, streams: LearnerStreams) -> tuple[Gradients, np.ndarray, float, np.ndarray] | None:
+    """k-sync / sync: iteration j starts everyone at u_j on version j; learner i's push is u_j + X[j, i]
+    (its j-th draw); u_{j+1} is the K-th smallest push (ties: learner order, or the random key). Records
+    per iteration: the P - K discarded gradients in learner order, then the K applied in arrival order."""
+    p, k = cfg.learners, cfg.effective_k
+    rows = cfg.updates if cfg.updates is not None else int(math.ceil(cfg.until / cfg.mean * 1.1)) + 16
+    while True:
+        x = np.stack([streams.times_array(i, rows) for i in range(p)], axis=1)  # (rows, P)
+        if x.min() <= 0:
+            return None
+        kth = np.partition(x, k - 1, axis=1)[:, k - 1]
+        u = np.concatenate([[0.0], np.cumsum(kth)])  # u[j]: start of iteration j; u[j + 1] = u[j] + X_(K)
+        if cfg.updates is not None or u[-1] > cfg.until:
+            break
+        rows *= 2
+    # iterations finished (with `until`: u[n_it] <= until < u[n_it + 1], iteration n_it is in progress)
+    n_it = rows if cfg.updates is not None else int(np.searchsorted(u, cfg.until, side="right")) - 1
+    push = u[:-1, None] + x
+    learners = np.broadcast_to(np.arange(p), push.shape)
+    if cfg.tie_break == "random" and np.any(np.diff(np.sort(push, axis=1), axis=1) == 0):
+        ties = np.stack([streams.ties_array(i, rows) for i in range(p)], axis=1)
+        order = np.lexsort((learners, ties, push), axis=1)
+    else:  # fifo and learner agree: every push of an iteration was scheduled at the same instant
+        order = np.argsort(push, axis=1, kind="stable")
+    done = slice(0, n_it)
+    applied_l = order[done, :k]
+    discarded_l = np.sort(order[done, k:], axis=1)
+    who = np.concatenate([discarded_l, applied_l], axis=1)  # (n_it, P) in record order
+    it = np.repeat(np.arange(n_it), p).reshape(n_it, p)
+    start = u[:n_it, None]
+    next_u = u[1 : n_it + 1, None]
+    pushed = np.take_along_axis(push[done], who, axis=1)
+    applied = np.zeros((n_it, p), dtype=bool)
+    applied[:, p - k :] = True
+    busy = np.where(applied, pushed - start, np.maximum(0.0, np.minimum(next_u, pushed) - start))
+    start_b = np.broadcast_to(start, (n_it, p))
+    grads = Gradients.from_columns(
+        learner=who.ravel(), index=it.ravel(), read_time=start_b.ravel(), read_version=it.ravel(),
+        compute_start=start_b.ravel(), push_time=pushed.ravel(), compute_time=busy.ravel(),
+        apply_time=np.broadcast_to(next_u, (n_it, p)).ravel(), version_before_apply=it.ravel(),
+        staleness=np.zeros(n_it * p, dtype=np.int64), applied=applied.ravel(),
+        update=np.where(applied, it + 1, -1).ravel(),
+    )
+    update_times = u[1 : n_it + 1].copy()
+    if cfg.updates is not None:
+        end, inflight = float(update_times[-1]), np.zeros(p)
+    else:
+        end = float(cfg.until)
+        inflight = np.maximum(0.0, np.minimum(end, push[n_it]) - u[n_it])  # the iteration in progress
+    update_times.setflags(write=False)
+    inflight.setflags(write=False)
+    return grads, update_times, end, inflight

@@ -72,6 +72,11 @@ def plot_histogram(res: SimulationResult, path: str | os.PathLike[str]) -> None:
     hist = np.asarray(s.histogram, dtype=float)
     ax.bar(np.arange(len(hist)), hist / max(hist.sum(), 1), color="tab:blue")
     ax.axvline(s.mean_staleness, color="tab:red", ls="--", label=f"mean {s.mean_staleness:.3f}")
+    c = res.config
+    if c.policy == "async" and c.times is None and c.dist == "exp" and c.zero_latency and set(c._speeds) == {1.0}:
+        p = c.learners  # closed form: geometric, P(tau = s) = (1/P)(1 - 1/P)^s
+        x = np.arange(len(hist))
+        ax.plot(x, (1 / p) * (1 - 1 / p) ** x, color="black", lw=1, label="(1/P)(1 - 1/P)^s")
     ax.set_xlabel("staleness (updates between read and apply)")
     ax.set_ylabel("share of gradients")
     ax.set_title(f"{res.config.policy}, P = {res.config.learners}: {s.window}", fontsize=8)
@@ -115,9 +120,19 @@ def plot_sweep(sweep_result, path: str | os.PathLike[str]) -> None:
         a1.plot(ps, [r.theory_mean_staleness for r in rows], "--", color=line.get_color(), lw=0.8)
         a2.plot(ps, [r.time_per_update for r in rows], "o-", color=line.get_color(), label=label)
         a2.plot(ps, [r.theory_time_per_update for r in rows], "--", color=line.get_color(), lw=0.8)
-    a1.set(xlabel="learners P", ylabel="mean staleness (steady state)", xscale="log", title="staleness")
-    a2.set(xlabel="learners P", ylabel="seconds per server update", xscale="log", yscale="log",
+    from matplotlib.ticker import ScalarFormatter
+
+    ps = sorted({r.learners for r in sweep_result.rows})
+    a1.set(xlabel="learners P", ylabel="mean staleness (steady state)", title="staleness (dashed: closed form)")
+    a2.set(xlabel="learners P", ylabel="seconds per server update", yscale="log",
            title="time per update (dashed: closed form)")
+    for ax in (a1, a2):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(ps)
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(ScalarFormatter())
+        ax.grid(alpha=0.3)
+    a2.yaxis.set_major_formatter(ScalarFormatter())
     a1.legend(fontsize=7)
     save_figure(fig, path)
     plt.close(fig)

@@ -49,13 +49,14 @@ def gradient_table(res: SimulationResult) -> Table:
     for col, just in (("gradient", "left"), ("read (t, version)", "left"), ("pushed at t", "left"),
                       ("applied (t, ver)", "left"), ("staleness", "right"), ("updates in between", "left")):
         table.add_column(col, justify=just)
+    between_all = g.intervening_all()
     for r in range(len(g)):
         before = int(g.version_before_apply[r])
         if g.applied[r]:
             applied = f"{fmt_time(g.apply_time[r])}, v{before}→v{before + 1}"
         else:
             applied = f"discarded at {fmt_time(g.apply_time[r])}"
-        between = ", ".join(g.name(x) for x in g.intervening(r)) or "-"
+        between = ", ".join(g.name(x) for x in between_all[r]) or "-"
         table.add_row(g.name(r), f"{fmt_time(g.read_time[r])}, v{int(g.read_version[r])}",
                       fmt_time(g.push_time[r]), applied, str(int(g.staleness[r])), between)
     return table

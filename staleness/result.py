@@ -37,6 +37,8 @@ from staleness.config import SimConfig
 
 __all__ = ["Gradients", "Summary", "SimulationResult", "summarize", "steady_state_warmup"]
 
+#: JSON rows list the gradients in between ("between") for runs up to this many gradients.
+BETWEEN_MAX_GRADIENTS = 10_000
 _INT_COLUMNS = ("learner", "index", "read_version", "version_before_apply", "staleness", "update")
 _FLOAT_COLUMNS = ("read_time", "compute_start", "push_time", "compute_time", "apply_time")
 
@@ -81,10 +83,19 @@ class Gradients:
 
         Those are the gradients that produced versions ``read_version + 1 .. version_before_apply``.
         """
-        lo, hi = int(self.read_version[row]), int(self.version_before_apply[row])
-        if hi <= lo:
-            return []
-        return np.flatnonzero((self.update > lo) & (self.update <= hi)).tolist()
+        return self.intervening_all([row])[0]
+
+    def intervening_all(self, rows=None) -> list[list[int]]:
+        """:meth:`intervening` for each of ``rows`` (default: every row), sharing one index.
+
+        Applied rows are in update order, so each answer is a slice found by binary search.
+        """
+        ok = np.flatnonzero(self.applied)
+        upd = self.update[ok]
+        rows = range(len(self)) if rows is None else rows
+        lo = np.searchsorted(upd, self.read_version[list(rows)], side="right")
+        hi = np.searchsorted(upd, self.version_before_apply[list(rows)], side="right")
+        return [ok[a:b].tolist() if b > a else [] for a, b in zip(lo.tolist(), hi.tolist(), strict=True)]
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Gradients):
@@ -104,7 +115,8 @@ class Summary:
     are grouped by the update that applied them, so gradients still in flight at the end (which would
     be the stalest) never enter; the first updates of a run are fresher than steady state (everyone
     starts on version 0), which is what the warm-up removes. ``mean_staleness_all`` is the plain mean
-    over the whole run, for comparison.
+    over the whole run, for comparison. ``utilisation[i]`` is the share of ``end_time`` learner i spent
+    computing, including work the server later discarded.
     """
 
     updates: int
@@ -156,8 +168,26 @@ class SimulationResult:
     summary: Summary
     engine: str
 
+    def time_to(self, updates: int) -> float:
+        """Time at which the server finished its ``updates``-th update (NaN, with a warning, if it never did).
+
+        >>> from staleness import SimConfig, simulate
+        >>> simulate(SimConfig(times=[[1, 1, 1, 1], [2.5, 2.5]])).time_to(3)
+        2.5
+        """
+        if not isinstance(updates, int) or updates < 1:
+            raise ValueError(f"updates: got {updates!r}; give an integer >= 1")
+        if updates > len(self.update_times):
+            import warnings
+
+            warnings.warn(f"the run made only {len(self.update_times)} updates, not {updates}", stacklevel=2)
+            return math.nan
+        return float(self.update_times[updates - 1])
+
     def to_dict(self, gradients: bool = True) -> dict:
-        """JSON-ready dict: ``config``, ``gradients`` (list of rows, unless ``gradients=False``), ``summary``."""
+        """JSON-ready dict: ``config``, ``gradients`` (list of rows, unless ``gradients=False``; each row has
+        ``between``, the names of the gradients whose updates came in between, in runs of at most
+        :data:`BETWEEN_MAX_GRADIENTS` gradients), ``update_times``, ``summary``."""
         out: dict = {"config": self.config.to_dict(), "engine": self.engine}
         if gradients:
             g = self.gradients
@@ -165,6 +195,9 @@ class SimulationResult:
             out["gradients"] = [
                 {"name": g.name(r), **{k: v[r] for k, v in cols.items()}} for r in range(len(g))
             ]
+            if len(g) <= BETWEEN_MAX_GRADIENTS:
+                for row, between in zip(out["gradients"], g.intervening_all(), strict=True):
+                    row["between"] = [g.name(x) for x in between]
         out["update_times"] = self.update_times.tolist() if gradients else None
         out["summary"] = self.summary.to_dict()
         return out

@@ -17,7 +17,7 @@ def staleness_traces(draw, max_learners: int = 4, max_len: int = 6, allow_zero: 
 
 @st.composite
 def staleness_async_configs(draw):
-    """Keyword arguments of a SimConfig on the vectorised path: (k-batch-)async, no latencies."""
+    """A SimConfig on a vectorised path: (k-batch-)async, or sync / k-sync without traces; no latencies."""
     from staleness import SimConfig
 
     kw = {"tie_break": draw(st.sampled_from(("fifo", "learner", "random"))), "seed": draw(st.integers(0, 2**16))}
@@ -38,8 +38,12 @@ def staleness_async_configs(draw):
         else:
             kw["until"] = draw(st.sampled_from((0.0, 1.0, 7.5, 40.0)))
     k = draw(st.integers(1, p))
-    kw["policy"] = "async" if k == 1 and draw(st.booleans()) else "k-batch-async"
-    if kw["policy"] == "k-batch-async":
+    families = ["async"] + ([] if "times" in kw else ["sync"])
+    if draw(st.sampled_from(families)) == "async":
+        kw["policy"] = "async" if k == 1 and draw(st.booleans()) else "k-batch-async"
+    else:
+        kw["policy"] = "sync" if k == p and draw(st.booleans()) else "k-sync"
+    if kw["policy"] in ("k-batch-async", "k-sync"):
         kw["k"] = k
     return SimConfig(**kw)
 

@@ -38,6 +38,8 @@ def test_exercise_1_tie_break_json(capsys):
         doc = json.loads(out)
         g = {r["name"]: r for r in doc["gradients"]}
         assert code == 0 and g["g[L2,2]"]["staleness"] == expected and doc["config"]["tie_break"] == tie
+        # fifo: v4 (g[L1,3]) and v5 (g[L1,4]) came between; learner: also v6 (g[L1,5])
+        assert g["g[L2,2]"]["between"] == ["g[L1,3]", "g[L1,4]", "g[L1,5]"][: expected]
 
 
 def test_exercise_2_sync_vs_async(capsys):
@@ -129,8 +131,18 @@ def test_validate_command_json(capsys, monkeypatch):
     (["simulate", "--policy", "bsp"], "--policy: got 'bsp'"),
     (["simulate", "--dist", "gamma"], "--dist: got 'gamma'"),
     (["simulate", "--policy", "ssp"], "--bound: missing"),
+    (["simulate", "--policy", "sync", "--learners", "4", "--k", "9"], "--k: got 9 with policy sync"),
+    (["simulate", "--policy", "async", "--k", "2"], "use --policy k-batch-async"),
+    (["simulate", "--times", "1", "--learners", "3"], "--learners: got 3 but 1 --times traces"),
+    (["simulate", "--speeds", "1,2", "--learners", "3"], "--speeds: got 2 values for 3 learners"),
+    (["simulate", "--apply-time", "-1"], "--apply-time: got -1.0"),
     (["simulate", "--tie-break", "oldest"], "--tie-break: got 'oldest'"),
     (["theory", "--learners", "0"], "--learners: got 0"),
+    (["validate", "--batches", "1"], "--batches: got 1"),
+    (["validate", "--confidence", "1.5"], "--confidence: got 1.5"),
+    (["simulate", "--dist", "pareto", "--shape", "1"], "--shape: got 1.0 for dist pareto"),
+    (["simulate", "--mean", "nan"], "--mean: got nan"),
+    (["simulate", "--engine", "gpu"], "--engine: got 'gpu'"),
     (["sweep", "--learners", "2,a"], "--learners: got '2,a'"),
 ])
 def test_bad_input_one_line_exit_2(capsys, argv, fragment):

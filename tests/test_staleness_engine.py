@@ -159,7 +159,7 @@ def test_ssp_bound_holds():
     reads = sorted((g.read_time[r], g.learner[r], g.index[r]) for r in range(len(g)))
     pushes = sorted((g.push_time[r], g.learner[r]) for r in range(len(g)))
     n = 0
-    for t, i, j in reads:
+    for t, _i, j in reads:
         while n < len(pushes) and pushes[n][0] <= t:
             clocks[pushes[n][1]] += 1
             n += 1

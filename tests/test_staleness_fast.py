@@ -4,7 +4,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import STALENESS_DISTS, staleness_async_configs, staleness_traces
 
@@ -20,6 +20,7 @@ def assert_identical(a, b):
     assert a.summary.to_dict() == b.summary.to_dict()  # NaN (empty runs) compare as None
 
 
+@settings(max_examples=300)
 @given(staleness_async_configs())
 def test_vectorised_equals_event_engine(cfg):
     event = simulate(cfg, engine="event")
@@ -44,12 +45,18 @@ def test_vectorised_large_run_matches_event_engine():
     assert_identical(simulate(cfg, engine="event"), simulate(cfg))
 
 
+def test_vectorised_k_sync_large_run_matches_event_engine():
+    cfg = SimConfig(learners=8, policy="k-sync", k=3, dist="shifted-exp", updates=5000, seed=4)
+    assert_identical(simulate(cfg, engine="event"), simulate(cfg))
+
+
 def test_vectorised_refuses_other_policies():
-    cfg = SimConfig(learners=2, policy="sync", updates=3)
+    cfg = SimConfig(learners=2, policy="k-batch-sync", k=1, updates=3)
     assert not fast_eligible(cfg)
     with pytest.raises(ValueError, match="vectorised"):
         simulate(cfg, engine="vectorised")
     assert not fast_eligible(SimConfig(learners=2, updates=3, push_latency=0.1))
+    assert not fast_eligible(SimConfig(times=[[1], [2]], policy="sync"))
 
 
 POLICY_KW = st.sampled_from([
@@ -89,3 +96,18 @@ def test_replace_keeps_validation():
     cfg = SimConfig(learners=2, updates=3)
     with pytest.raises(ValueError, match="--k"):
         dataclasses.replace(cfg, policy="k-sync", k=3)
+
+
+@given(POLICY_KW, st.integers(1, 4), st.integers(0, 100))
+def test_intervening_is_the_gradients_of_the_versions_in_between(policy_kw, p, seed):
+    kw = dict(policy_kw)
+    if kw.get("k", 1) > p:
+        kw["k"] = p
+    cfg = SimConfig(learners=p, dist="exp", updates=30, seed=seed, **kw)
+    g = simulate(cfg).gradients
+    for r, between in enumerate(g.intervening_all()):
+        # brute force: every applied row whose update is in (read_version, version_before_apply]
+        lo, hi = g.read_version[r], g.version_before_apply[r]
+        expected = [x for x in range(len(g)) if g.applied[x] and lo < g.update[x] <= hi]
+        assert between == expected
+        assert len(between) == g.staleness[r] * cfg.effective_k

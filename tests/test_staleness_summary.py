@@ -102,3 +102,12 @@ def test_nan_summary_for_an_empty_run():
     s = simulate(SimConfig(learners=2, until=0.0)).summary
     assert s.updates == 0 and math.isnan(s.mean_staleness) and s.histogram == ()
     assert s.to_dict()["mean_staleness"] is None
+
+
+def test_time_to_updates():
+    res = simulate(SimConfig(times=[[1, 1, 1, 1], [2.5, 2.5]]))
+    assert [res.time_to(n) for n in (1, 3, 6)] == [1.0, 2.5, 5.0]
+    with pytest.warns(UserWarning, match="only 6 updates"):
+        assert math.isnan(res.time_to(7))
+    with pytest.raises(ValueError, match="updates: got 0"):
+        res.time_to(0)
