@@ -123,7 +123,8 @@ def stale_training(data: ImageData, *, policy: str = "async", learners: int = 4,
     Parameters
     ----------
     policy, learners, k, bound, dist, mean
-        Passed to ``staleness.SimConfig`` (any policy of the staleness package).
+        Passed to ``staleness.SimConfig`` (any policy of the staleness package); ``bound`` is used by
+        ``ssp`` only, so one set of keywords can serve several policies.
     sim_time : float, optional
         Simulated seconds to run; default :func:`default_sim_time` for ``epochs``.
     lr, lr_rule
@@ -151,14 +152,14 @@ def stale_training(data: ImageData, *, policy: str = "async", learners: int = 4,
     if times is not None:
         if sim_time is not None:
             sim_time = check_positive_float("--sim-time", sim_time)
-        cfg = SimConfig(times=times, policy=policy, k=k, bound=bound, until=sim_time, seed=seed)
+        cfg = SimConfig(times=times, policy=policy, k=k, bound=bound if policy == "ssp" else None, until=sim_time, seed=seed)
         learners = cfg.learners
     else:
         learners = check_positive_int("--workers", learners)
         if sim_time is None:
             sim_time = default_sim_time(data, epochs=epochs, batch_size=batch_size, learners=learners, mean=mean)
         sim_time = check_positive_float("--sim-time", sim_time)
-        cfg = SimConfig(learners=learners, policy=policy, k=k, bound=bound, dist=dist, mean=mean, until=sim_time,
+        cfg = SimConfig(learners=learners, policy=policy, k=k, bound=bound if policy == "ssp" else None, dist=dist, mean=mean, until=sim_time,
                         seed=seed)
     sim = simulate(cfg)
     if sim_time is None:

@@ -29,6 +29,9 @@ def test_lr_range_test_json_and_plot(capsys, tmp_path):
     assert {"lrs", "losses", "suggestion"} <= set(out)
     assert len(out["lrs"]) == len(out["losses"]) <= 20 and out["lrs"][0] == 1e-6
     assert _png(plot)
+    # deterministic for a seed on the CPU: a second run prints the same JSON
+    assert mlcore_main(["lr-range-test", *TINY, "--num-iter", "20", "--batch-size", "16", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == out
 
 
 def test_lr_range_test_table_and_epochs(capsys):
@@ -63,6 +66,7 @@ def test_staleness_train_simulated(capsys, tmp_path):
                            "--workers", "3", "--plot", str(tmp_path / "s.png")]) == 0
     text = capsys.readouterr().out
     assert "k-batch-sync (K=2)" in text and "alpha/tau" in text and _png(tmp_path / "s.png")
+    assert "\u2026" not in text  # no cell cut short with an ellipsis when stdout is not a terminal
     assert staleness_main(["train", *TINY, "--epochs", "1", "--policy", "async", "--no-staleness-aware",
                            "--json"]) == 0
     out = json.loads(capsys.readouterr().out)

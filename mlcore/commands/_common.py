@@ -71,6 +71,7 @@ def emit(args: argparse.Namespace, table, json_text: str, plot) -> None:
     else:
         from rich.console import Console
 
-        Console().print(table)
+        # A pipe or file gets rich's 80 columns, which would cut numbers short; tables here need ~100.
+        Console(width=None if sys.stdout.isatty() else 120).print(table)
     if args.plot:
         plot(args.plot)

@@ -23,7 +23,7 @@ def register(subparsers) -> None:
     p.add_argument("--policy", nargs="+", default=None, metavar="POLICY",
                    help=f"simulated: one or more of {', '.join(POLICIES)} (default: sync async k-sync); "
                    "distributed: async only")
-    p.add_argument("--k", type=int, default=2, help="K of the k-* policies (default: 2)")
+    p.add_argument("--k", type=int, default=None, help="K of the k-* policies (default: 2, or 1 with one worker)")
     p.add_argument("--bound", type=int, default=2, help="staleness bound of ssp (default: 2)")
     p.add_argument("--lr", type=float, default=0.1, help="server learning rate alpha (default: 0.1)")
     p.add_argument("--no-staleness-aware", action="store_true",
@@ -40,12 +40,13 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _runs(args: argparse.Namespace) -> list[tuple[str, int | None, str]]:
+def _runs(args: argparse.Namespace, workers: int) -> list[tuple[str, int | None, str]]:
     policies = args.policy or ["sync", "async", "k-sync"]
+    k = args.k if args.k is not None else min(2, max(1, workers))
     for pol in policies:
         if pol not in POLICIES:
             raise ValueError(f"--policy: got {pol!r}; choose one of {', '.join(POLICIES)}")
-    runs = [(pol, args.k if pol.startswith("k-") else None, "constant") for pol in policies]
+    runs = [(pol, k if pol.startswith("k-") else None, "constant") for pol in policies]
     if not args.no_staleness_aware and "async" in policies:
         runs.append(("async", None, "staleness-aware"))
     return runs
@@ -59,13 +60,12 @@ def run(args: argparse.Namespace) -> int:
         return _distributed(args, load_data, emit)
     from mlcore.stale_training import compare_policies, comparison_json, comparison_table, plot_comparison
 
-    runs = _runs(args)
     workers = 4 if args.workers is None else args.workers
+    runs = _runs(args, workers)
     data = load_data(args)
-    extra = {"bound": args.bound} if any(p == "ssp" for p, _, _ in runs) else {}
     cmp = compare_policies(data, runs=runs, learners=workers, epochs=args.epochs, batch_size=args.batch_size,
                            sim_time=args.sim_time, lr=args.lr, model=args.model, seed=args.seed, device=args.device,
-                           show_progress=show_progress(args), **extra)
+                           bound=args.bound, show_progress=show_progress(args))
     emit(args, comparison_table(cmp), comparison_json(cmp), lambda path: plot_comparison(cmp, path))
     return 0
 
