@@ -85,10 +85,11 @@ class BiasVarianceConfig:
         object.__setattr__(self, "degrees", degrees)
         if not degrees or min(degrees) < 1:
             raise ValueError(f"--degrees: got {list(degrees)}; give at least one degree, all >= 1")
+        flags = {"n_datasets": "--datasets", "train_size": "--train-size", "test_size": "--test-size"}
         for name in ("n_datasets", "train_size", "test_size", "pool_size"):
             value = getattr(self, name)
-            if int(value) != value or value < 1:
-                raise ValueError(f"--{name.replace('_', '-')}: got {value}; give an integer >= 1")
+            if isinstance(value, bool) or int(value) != value or value < 1:
+                raise ValueError(f"{flags.get(name, name)}: got {value}; give an integer >= 1")
         if self.n_datasets < 2:
             raise ValueError(f"--datasets: got {self.n_datasets}; give an integer >= 2 (variance needs 2)")
         if not (math.isfinite(self.noise_std) and self.noise_std >= 0):

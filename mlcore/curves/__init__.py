@@ -17,9 +17,27 @@ from mlcore.curves._ranking import (
     prg_curve,
     roc_curve,
 )
+from mlcore.curves.render import plot_report, report_json, report_table
+from mlcore.curves.report import (
+    AllPositivePoints,
+    CurvesReport,
+    ModelCurves,
+    blood_transfusion_experiment,
+    evaluate_models,
+    read_values,
+)
 
 __all__ = [
+    "AllPositivePoints",
     "CurveAreas",
+    "CurvesReport",
+    "ModelCurves",
+    "blood_transfusion_experiment",
+    "evaluate_models",
+    "plot_report",
+    "read_values",
+    "report_json",
+    "report_table",
     "PrCurve",
     "PrgCurve",
     "RocCurve",

@@ -106,6 +106,10 @@ def roc_curve(labels, scores) -> RocCurve:
     0.833333
     """
     th, tp, fp, n_pos, n_neg = _counts(labels, scores)
+    return _roc_from_counts(th, tp, fp, n_pos, n_neg)
+
+
+def _roc_from_counts(th, tp, fp, n_pos, n_neg) -> RocCurve:
     tp0 = np.concatenate(([0], tp))
     fp0 = np.concatenate(([0], fp))
     # twice the area in count units is an exact integer: sum dFP * (TP_i + TP_{i-1})
@@ -225,11 +229,11 @@ def curve_areas(labels, scores) -> CurveAreas:
     (0.6875, 0.4305555556)
     """
     th, tp, fp, n_pos, n_neg = _counts(labels, scores)
-    twice_area = int(np.sum(np.diff(np.concatenate(([0], fp))) * (tp + np.concatenate(([0], tp[:-1])))))
+    roc = _roc_from_counts(th, tp, fp, n_pos, n_neg)
     pr = _pr_from_counts(th, tp, fp, n_pos)
     prg = _prg_from_counts(th, tp, fp, n_pos, n_neg)
     return CurveAreas(
-        auroc=twice_area / (2.0 * n_pos * n_neg),
+        auroc=roc.auroc,
         aupr=pr.aupr,
         average_precision=pr.average_precision,
         auprg=prg.auprg,
