@@ -112,18 +112,26 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     st = bench_study(args.repeats)
     cu = bench_curves(args.repeats)
-    print(f"machine: {platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores, "
-          f"Python {platform.python_version()}, numpy {np.__version__}")
-    print(f"study 100 x 15 degrees: mlcore {st['ours_s'] * 1e3:.1f} ms, scikit-learn loop "
-          f"{st['sklearn_s'] * 1e3:.0f} ms, speed-up {st['speedup']:.0f}x")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores, "
+        f"Python {platform.python_version()}, numpy {np.__version__}"
+    )
+    print(
+        f"study 100 x 15 degrees: mlcore {st['ours_s'] * 1e3:.1f} ms, scikit-learn loop "
+        f"{st['sklearn_s'] * 1e3:.0f} ms, speed-up {st['speedup']:.0f}x"
+    )
     print("scikit-learn max |prediction difference| from the cut-off-free fit, per degree:")
     print("  " + ", ".join(f"{d}: {v:.1e}" for d, v in st["sklearn_abs_dev"].items()))
-    print(f"ridge alpha=1 study 100 x 15 degrees (longdouble-refined): mlcore {st['ridge_s'] * 1e3:.0f} ms, "
-          f"scikit-learn Ridge loop {st['sklearn_ridge_s'] * 1e3:.0f} ms, speed-up "
-          f"{st['sklearn_ridge_s'] / st['ridge_s']:.1f}x; max |prediction difference| {st['ridge_dev']:.1e}")
-    print(f"curves on {cu['n']:,} scores: prg_curve {cu['prg_s'] * 1e3:.0f} ms, curve_areas (4 areas) "
-          f"{cu['areas_s'] * 1e3:.0f} ms, scikit-learn (AUROC + AUPR + AP) {cu['sklearn_s'] * 1e3:.0f} ms; "
-          f"max |area difference| {cu['max_dev']:.1e}; AUPRG {cu['auprg']:.6f}")
+    print(
+        f"ridge alpha=1 study 100 x 15 degrees (longdouble-refined): mlcore {st['ridge_s'] * 1e3:.0f} ms, "
+        f"scikit-learn Ridge loop {st['sklearn_ridge_s'] * 1e3:.0f} ms, speed-up "
+        f"{st['sklearn_ridge_s'] / st['ridge_s']:.1f}x; max |prediction difference| {st['ridge_dev']:.1e}"
+    )
+    print(
+        f"curves on {cu['n']:,} scores: prg_curve {cu['prg_s'] * 1e3:.0f} ms, curve_areas (4 areas) "
+        f"{cu['areas_s'] * 1e3:.0f} ms, scikit-learn (AUROC + AUPR + AP) {cu['sklearn_s'] * 1e3:.0f} ms; "
+        f"max |area difference| {cu['max_dev']:.1e}; AUPRG {cu['auprg']:.6f}"
+    )
     ok = st["speedup"] >= 50 and cu["prg_s"] < 1.0
     print("targets (>= 50x, PRG < 1 s):", "met" if ok else "NOT met")
     return 0 if ok else 1

@@ -56,7 +56,9 @@ def _exact_fit(x, y, x_eval, degree, alpha=0):
     ]
     b = [sum(r[i] * v for r, v in zip(fc, yc, strict=True)) for i in range(degree)]
     w = _solve(a, b)
-    return np.array([float(ybar + sum(w[k] * (Fraction(v) ** (k + 1) - mu[k]) for k in range(degree))) for v in x_eval])
+    return np.array(
+        [float(ybar + sum(w[k] * (Fraction(v) ** (k + 1) - mu[k]) for k in range(degree))) for v in x_eval]
+    )
 
 
 def _data(n_train=24, seed=7):
@@ -102,7 +104,10 @@ def test_ridge_standardised_matches_high_precision_solution(degree):
         ybar = mpmath.fsum(mpmath.mpf(v) for v in y) / n
         yc = mpmath.matrix([mpmath.mpf(v) - ybar for v in y])
         u = mpmath.lu_solve(z.T * z + alpha * mpmath.eye(degree), z.T * yc)
-        exact = [float(ybar + mpmath.fsum(u[k] * (v ** (k + 1) - mu[k]) / sd[k] for k in range(degree))) for v in xe_m]
+        exact = [
+            float(ybar + mpmath.fsum(u[k] * (v ** (k + 1) - mu[k]) / sd[k] for k in range(degree)))
+            for v in xe_m
+        ]
     got = polynomial_predictions(x[None], y[None], xe, degree, ridge_alpha=alpha, standardize=True)[0]
     np.testing.assert_allclose(got, exact, rtol=1e-8, atol=0)
 
@@ -116,7 +121,9 @@ def test_agrees_with_scikit_learn_where_scikit_learn_is_well_conditioned():
     lr = make_pipeline(PolynomialFeatures(2), LinearRegression()).fit(x[:, None], y).predict(xe[:, None])
     np.testing.assert_allclose(polynomial_predictions(x[None], y[None], xe, 2)[0], lr, rtol=1e-10)
     rd = make_pipeline(PolynomialFeatures(3), Ridge(alpha=2.0)).fit(x[:, None], y).predict(xe[:, None])
-    np.testing.assert_allclose(polynomial_predictions(x[None], y[None], xe, 3, ridge_alpha=2.0)[0], rd, rtol=1e-9)
+    np.testing.assert_allclose(
+        polynomial_predictions(x[None], y[None], xe, 3, ridge_alpha=2.0)[0], rd, rtol=1e-9
+    )
     sd = make_pipeline(PolynomialFeatures(8, include_bias=False), StandardScaler(), Ridge(alpha=1.0))
     sd = sd.fit(x[:, None], y).predict(xe[:, None])
     got = polynomial_predictions(x[None], y[None], xe, 8, ridge_alpha=1.0, standardize=True)[0]
@@ -131,7 +138,12 @@ def test_batched_fits_equal_one_at_a_time():
     xe = np.array([0.5, 5.0, 9.5])
     for kw in ({}, {"ridge_alpha": 1.0}):
         batch = polynomial_predictions(x, y, xe, 9, domain=(0.0, 10.0), **kw)
-        single = np.vstack([polynomial_predictions(x[i : i + 1], y[i : i + 1], xe, 9, domain=(0.0, 10.0), **kw) for i in range(5)])
+        single = np.vstack(
+            [
+                polynomial_predictions(x[i : i + 1], y[i : i + 1], xe, 9, domain=(0.0, 10.0), **kw)
+                for i in range(5)
+            ]
+        )
         np.testing.assert_allclose(batch, single, rtol=1e-12)
 
 
@@ -165,7 +177,9 @@ def test_seed_variant_folds_the_test_noise_into_the_bias():
         r = s.rows[0]
         gbar = s.predictions[0].mean(axis=0)
         assert r.seed_bias2 == pytest.approx(float(((gbar - s.y_test_fixed) ** 2).mean()), rel=1e-12)
-        assert r.seed_mse == pytest.approx(float(((s.predictions[0] - s.y_test_fixed) ** 2).mean()), rel=1e-12)
+        assert r.seed_mse == pytest.approx(
+            float(((s.predictions[0] - s.y_test_fixed) ** 2).mean()), rel=1e-12
+        )
         gaps.append(r.seed_bias2 - r.bias2)
     assert np.mean(gaps) == pytest.approx(0.09, abs=0.04)  # sd of the mean ~ 0.008
 
@@ -196,7 +210,9 @@ def test_bootstrap_helper_with_a_known_estimator():
     # bootstrap means of y: Var = var(y) / n (population variance), here 1.25 / 4 = 0.3125
     x = np.arange(4.0)
     y = np.array([0.0, 1.0, 2.0, 3.0])
-    preds = bootstrap_predictions(lambda xb, yb, xt: np.full(len(xt), yb.mean()), x, y, [0.0], rounds=4000, seed=0)
+    preds = bootstrap_predictions(
+        lambda xb, yb, xt: np.full(len(xt), yb.mean()), x, y, [0.0], rounds=4000, seed=0
+    )
     d = decompose_predictions(preds, [1.5])
     assert d.variance == pytest.approx(0.3125, rel=0.06) and d.bias2 < 1e-3
     # the resamples are rng.integers(0, n, n) draws of default_rng(seed), in order

@@ -17,7 +17,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_json_rows_match_the_library(capsys, tmp_path):
     png = tmp_path / "bv.png"
-    argv = ["bias-variance", "--degrees", "1-3", "--datasets", "30", "--seed", "4", "--json", "--plot", str(png)]
+    argv = [
+        "bias-variance",
+        "--degrees",
+        "1-3",
+        "--datasets",
+        "30",
+        "--seed",
+        "4",
+        "--json",
+        "--plot",
+        str(png),
+    ]
     assert main(argv) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["config"]["degrees"] == [1, 2, 3] and out["config"]["noise_std"] == 0.3

@@ -147,6 +147,8 @@ def test_perfect_and_reversed_rankings():
         ([1, 2], [0.1, 0.2], "give 0/1"),
         ([], [], "no samples"),
         ([[1, 0]], [[0.1, 0.2]], "one-dimensional"),
+        ([1, 0], ["high", "low"], "non-numeric"),
+        (["yes", "no"], [0.1, 0.2], "give 0/1"),
     ],
 )
 def test_bad_input_raises_one_line_value_error(labels, scores, message):
@@ -165,3 +167,13 @@ def test_result_arrays_are_read_only():
     c = prg_curve([1, 0, 1, 0], [0.9, 0.8, 0.3, 0.1])
     with pytest.raises(ValueError):
         c.precision_gain[0] = 2.0
+
+
+def test_lazy_package_exports():
+    import mlcore
+    import mlcore.curves
+
+    assert mlcore.prg_curve is mlcore.curves.prg_curve
+    assert {"prg_curve", "bias_variance_study", "load_blood_transfusion"} <= set(mlcore.__all__)
+    with pytest.raises(AttributeError):
+        mlcore.no_such_name  # noqa: B018

@@ -44,7 +44,9 @@ def test_experiment_areas_agree_with_scikit_learn_and_all_positive_points():
 
     report = blood_transfusion_experiment(seed=0)
     ds = load_blood_transfusion()
-    _, _, _, y_te = train_test_split(ds.features, ds.labels, test_size=0.3, random_state=0, stratify=ds.labels)
+    _, _, _, y_te = train_test_split(
+        ds.features, ds.labels, test_size=0.3, random_state=0, stratify=ds.labels
+    )
     assert (report.n_positive, report.n_negative) == (int(y_te.sum()), int((y_te == 0).sum()))
     assert report.all_positive.roc == (1.0, 1.0)  # FPR = TPR = 1, not the seed's (1.0, 0.7289)
     assert report.all_positive.pr == (1.0, report.n_positive / (report.n_positive + report.n_negative))

@@ -55,7 +55,9 @@ def test_text_and_latex_renderings(capsys):
     assert "Verified by sympy: True" in text and "independent of the training set" in text
     assert main(["derive", "bias-variance", "--latex"]) == 0
     latex = capsys.readouterr().out
-    assert latex.startswith("\\begin{align*}") and "\\operatorname{Var}_D[g]" in latex and "\\sigma^{2}" in latex
+    assert (
+        latex.startswith("\\begin{align*}") and "\\operatorname{Var}_D[g]" in latex and "\\sigma^{2}" in latex
+    )
 
 
 def test_unknown_topic_exits_2(capsys):

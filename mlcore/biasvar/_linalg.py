@@ -97,7 +97,9 @@ def ridge_predictions(
         p = 1.0 / c
     z = fc / c  # (D, n, d) longdouble
     pen2 = alpha * (p[:, 0, :] ** 2)  # (D, d): penalty weights a * p_k^2 on u
-    a = np.concatenate([z.astype(np.float64), np.sqrt(pen2).astype(np.float64)[:, :, None] * np.eye(degree)], axis=1)
+    a = np.concatenate(
+        [z.astype(np.float64), np.sqrt(pen2).astype(np.float64)[:, :, None] * np.eye(degree)], axis=1
+    )
     _, r = np.linalg.qr(a)  # R^T R = Z^T Z + diag(pen2), in double
 
     def solve_normal(rhs: np.ndarray) -> np.ndarray:

@@ -50,9 +50,7 @@ def _as_matrix(predictions) -> np.ndarray:
     if g.ndim != 2:
         raise ValueError(f"predictions: got shape {g.shape}; give a (rounds, test points) matrix")
     if g.shape[0] < 2 or g.shape[1] < 1:
-        raise ValueError(
-            f"predictions: got shape {g.shape}; give at least 2 rounds and 1 test point"
-        )
+        raise ValueError(f"predictions: got shape {g.shape}; give at least 2 rounds and 1 test point")
     if not np.isfinite(g).all():
         raise ValueError("predictions: got NaN or infinite values; every prediction must be finite")
     return g
@@ -83,9 +81,7 @@ def decompose_predictions(predictions, f_true, noise_var: float = 0.0, y_noisy=N
     g = _as_matrix(predictions)
     f = np.asarray(f_true, dtype=np.float64)
     if f.shape != (g.shape[1],):
-        raise ValueError(
-            f"f_true: got shape {f.shape}; give one true value per test point ({g.shape[1]})"
-        )
+        raise ValueError(f"f_true: got shape {f.shape}; give one true value per test point ({g.shape[1]})")
     if not np.isfinite(f).all():
         raise ValueError("f_true: got NaN or infinite values; give finite true function values")
     noise_var = float(noise_var)

@@ -14,7 +14,9 @@ def _label(study: BiasVarianceStudy) -> str:
     c = study.config
     if c.ridge_alpha is None:
         return "least squares"
-    return f"ridge alpha={c.ridge_alpha:g}" + (" (standardised features)" if c.standardize else " (raw monomials)")
+    return f"ridge alpha={c.ridge_alpha:g}" + (
+        " (standardised features)" if c.standardize else " (raw monomials)"
+    )
 
 
 def study_table(study: BiasVarianceStudy):
@@ -82,7 +84,9 @@ def plot_study(study: BiasVarianceStudy, path, extra: BiasVarianceStudy | None =
         ax.plot(deg, [r.variance for r in s.rows], "s" + style, color="C1", label=f"variance ({tag})")
         ax.plot(deg, [r.mse for r in s.rows], "^" + style, color="C2", label=f"expected mse ({tag})")
         if s is study:
-            ax.plot(deg, [r.seed_bias2 for r in s.rows], "x:", color="C3", label="seed's 'bias$^2$' (noisy test)")
+            ax.plot(
+                deg, [r.seed_bias2 for r in s.rows], "x:", color="C3", label="seed's 'bias$^2$' (noisy test)"
+            )
     ax.axhline(study.config.noise_std**2, color="grey", lw=0.8, label="noise $\\sigma^2$")
     ax.set_yscale("log")
     ax.set_xlabel("polynomial degree")

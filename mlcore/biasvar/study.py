@@ -95,7 +95,9 @@ class BiasVarianceConfig:
         if not (math.isfinite(self.noise_std) and self.noise_std >= 0):
             raise ValueError(f"--noise-std: got {self.noise_std}; give a standard deviation >= 0")
         if self.ridge_alpha is not None and not (math.isfinite(self.ridge_alpha) and self.ridge_alpha > 0):
-            raise ValueError(f"--ridge: got {self.ridge_alpha}; give a penalty alpha > 0 (omit it for least squares)")
+            raise ValueError(
+                f"--ridge: got {self.ridge_alpha}; give a penalty alpha > 0 (omit it for least squares)"
+            )
         if self.train_size < max(degrees) + 1:
             raise ValueError(
                 f"--train-size: got {self.train_size}; degree {max(degrees)} needs at least "

@@ -18,7 +18,9 @@ def register(subparsers) -> None:
     p.add_argument("--train-size", type=int, default=40, help="points per training set (default 40)")
     p.add_argument("--test-size", type=int, default=10, help="fixed test points (default 10)")
     p.add_argument("--noise-std", type=float, default=0.3, help="noise standard deviation (default 0.3)")
-    p.add_argument("--ridge", type=float, default=None, metavar="ALPHA", help="ridge penalty (default: least squares)")
+    p.add_argument(
+        "--ridge", type=float, default=None, metavar="ALPHA", help="ridge penalty (default: least squares)"
+    )
     p.add_argument("--standardize", action="store_true", help="ridge on standardised monomials")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     fmt = p.add_mutually_exclusive_group()

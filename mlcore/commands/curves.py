@@ -15,7 +15,9 @@ def register(subparsers) -> None:
         "files (one value per line; labels 0/1).",
     )
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--dataset", choices=("blood-transfusion",), help="run the built-in experiment (default)")
+    src.add_argument(
+        "--dataset", choices=("blood-transfusion",), help="run the built-in experiment (default)"
+    )
     src.add_argument("--scores", metavar="FILE", help="scores, one per line (higher = more positive)")
     p.add_argument("--labels", metavar="FILE", help="labels 0/1, one per line (with --scores)")
     p.add_argument("--seed", type=int, default=0, help="train/test split seed for --dataset (default 0)")

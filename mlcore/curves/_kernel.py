@@ -19,9 +19,10 @@ def validate_binary(labels, scores) -> tuple[np.ndarray, np.ndarray]:
     argument, the value and the fix.
     """
     y = np.asarray(labels)
-    s = np.asarray(scores, dtype=np.float64) if np.asarray(scores).dtype != object else None
-    if s is None:
-        raise ValueError("scores: got a non-numeric array; give one real number per sample")
+    try:
+        s = np.asarray(scores, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError("scores: got non-numeric values; give one real number per sample") from None
     if y.ndim != 1 or s.ndim != 1:
         raise ValueError(
             f"labels/scores: got shapes {y.shape} and {s.shape}; give two one-dimensional arrays"

@@ -240,4 +240,3 @@ def curve_areas(labels, scores) -> CurveAreas:
         n_positive=n_pos,
         n_negative=n_neg,
     )
-

@@ -29,7 +29,9 @@ def report_table(report: CurvesReport):
         table.add_column(name, justify="left" if name == "model" else "right")
     for m in report.models:
         a = m.areas
-        table.add_row(m.name, f"{a.auroc:.4f}", f"{a.aupr:.4f}", f"{a.average_precision:.4f}", f"{a.auprg:.4f}")
+        table.add_row(
+            m.name, f"{a.auroc:.4f}", f"{a.aupr:.4f}", f"{a.average_precision:.4f}", f"{a.auprg:.4f}"
+        )
     return table
 
 
@@ -73,7 +75,9 @@ def plot_report(report: CurvesReport, path) -> None:
         c = f"C{i}"
         ax_roc.plot(m.roc.fpr, m.roc.tpr, color=c, label=f"{m.name} (AUROC {m.areas.auroc:.3f})")
         ax_pr.plot(m.pr.recall, m.pr.precision, color=c, label=f"{m.name} (AUPR {m.areas.aupr:.3f})")
-        ax_prg.plot(m.prg.recall_gain, m.prg.precision_gain, color=c, label=f"{m.name} (AUPRG {m.areas.auprg:.3f})")
+        ax_prg.plot(
+            m.prg.recall_gain, m.prg.precision_gain, color=c, label=f"{m.name} (AUPRG {m.areas.auprg:.3f})"
+        )
     ap = report.all_positive
     ax_roc.plot([0, 1], [0, 1], "k:", lw=0.8)
     ax_roc.plot(*ap.roc, "k*", ms=10, label="all positive")
@@ -84,7 +88,11 @@ def plot_report(report: CurvesReport, path) -> None:
     ax_roc.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
     ax_pr.set(xlabel="recall", ylabel="precision", title="precision-recall", ylim=(0, 1.02))
     ax_prg.set(
-        xlabel="recall gain", ylabel="precision gain", title="precision-recall-gain", xlim=(0, 1), ylim=(-0.5, 1.02)
+        xlabel="recall gain",
+        ylabel="precision gain",
+        title="precision-recall-gain",
+        xlim=(0, 1),
+        ylim=(-0.5, 1.02),
     )
     for ax in (ax_roc, ax_pr, ax_prg):
         ax.legend(fontsize=7, loc="lower left")

@@ -82,7 +82,9 @@ def _model_curves(name: str, labels, scores) -> ModelCurves:
     return ModelCurves(name, roc, pr, prg, areas)
 
 
-def evaluate_models(labels, scores: Mapping[str, object], dataset: str = "user scores", notes=()) -> CurvesReport:
+def evaluate_models(
+    labels, scores: Mapping[str, object], dataset: str = "user scores", notes=()
+) -> CurvesReport:
     """Curves and areas for each named score vector against the same 0/1 labels.
 
     >>> r = evaluate_models([1, 0, 1, 0], {"m": [0.9, 0.8, 0.7, 0.1]})
@@ -94,14 +96,18 @@ def evaluate_models(labels, scores: Mapping[str, object], dataset: str = "user s
     models = tuple(_model_curves(name, labels, s) for name, s in scores.items())
     n_pos, n_neg = models[0].areas.n_positive, models[0].areas.n_negative
     pi = n_pos / (n_pos + n_neg)
-    return CurvesReport(dataset, n_pos, n_neg, pi, models, AllPositivePoints((1.0, 1.0), (1.0, pi), (1.0, 0.0)), tuple(notes))
+    return CurvesReport(
+        dataset, n_pos, n_neg, pi, models, AllPositivePoints((1.0, 1.0), (1.0, pi), (1.0, 0.0)), tuple(notes)
+    )
 
 
 def read_values(path, name: str) -> np.ndarray:
     """Read one number per line from a text file (blank lines skipped); ``name`` labels errors."""
     p = Path(path)
     if not p.exists():
-        raise FileNotFoundError(f"{name}: file {str(p)!r} does not exist; give a text file with one value per line")
+        raise FileNotFoundError(
+            f"{name}: file {str(p)!r} does not exist; give a text file with one value per line"
+        )
     values = []
     for i, line in enumerate(p.read_text().splitlines(), 1):
         text = line.strip()
@@ -110,7 +116,9 @@ def read_values(path, name: str) -> np.ndarray:
         try:
             values.append(float(text))
         except ValueError:
-            raise ValueError(f"{name}: line {i} of {str(p)!r} is {text!r}; give one number per line") from None
+            raise ValueError(
+                f"{name}: line {i} of {str(p)!r} is {text!r}; give one number per line"
+            ) from None
     if not values:
         raise ValueError(f"{name}: {str(p)!r} holds no values; give one number per line")
     return np.asarray(values)
@@ -129,7 +137,9 @@ def blood_transfusion_experiment(seed: int = 0, test_fraction: float = 0.3) -> C
         from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import train_test_split
     except ImportError:
-        raise ValueError("--dataset blood-transfusion: needs scikit-learn; install it with pip install dlperf[ml]") from None
+        raise ValueError(
+            "--dataset blood-transfusion: needs scikit-learn; install it with pip install dlperf[ml]"
+        ) from None
     from mlcore.data import load_blood_transfusion
 
     ds = load_blood_transfusion()

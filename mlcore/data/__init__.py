@@ -40,7 +40,9 @@ def load_blood_transfusion(verify: bool = True) -> Dataset:
     raw = _BLOOD_CSV.read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
     if verify and digest != BLOOD_TRANSFUSION_SHA256:
-        raise ValueError(f"{_BLOOD_CSV.name}: sha256 {digest} does not match the shipped file; reinstall mlcore")
+        raise ValueError(
+            f"{_BLOOD_CSV.name}: sha256 {digest} does not match the shipped file; reinstall mlcore"
+        )
     lines = raw.decode("ascii").strip().splitlines()
     if lines[0].strip() != "V1,V2,V3,V4,Class":
         raise ValueError(f"{_BLOOD_CSV.name}: unexpected header {lines[0]!r}")
