@@ -40,6 +40,17 @@ def test_json_rows_match_the_library(capsys, tmp_path):
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_csv_round_trips_exact_floats(capsys):
+    import csv
+    import io
+
+    assert main(["bias-variance", "--degrees", "2,4", "--datasets", "10", "--csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    lib = bias_variance_study(degrees=(2, 4), n_datasets=10)
+    assert [int(r["degree"]) for r in rows] == [2, 4]
+    assert [float(r["mse"]) for r in rows] == [r.mse for r in lib.rows]
+
+
 def test_ridge_table(capsys):
     assert main(["bias-variance", "--degrees", "10", "--datasets", "20", "--ridge", "1", "--table"]) == 0
     out = capsys.readouterr().out

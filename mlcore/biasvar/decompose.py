@@ -15,6 +15,7 @@ measured against ``f``, never against one noisy draw of the targets, which would
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -102,7 +103,14 @@ def decompose_predictions(predictions, f_true, noise_var: float = 0.0, y_noisy=N
         # the gap to the identity comes only from the noise terms eps^2 - sigma^2 + 2 eps (f - g)
         gap = per_round - ((f - g) ** 2).mean(axis=1) - noise_var
         se = float(gap.std(ddof=1) / np.sqrt(g.shape[0]))
-        z = (mc - mse) / se if se > 0 else float("nan")
+        if se > 0:
+            z = (mc - mse) / se
+        else:  # valid input (e.g. noise 0), undefined quantity: warn and return NaN, as scikit-learn does
+            warnings.warn(
+                "z_score: the Monte-Carlo standard error is 0 (noise-free targets); returning NaN",
+                RuntimeWarning,
+                stacklevel=2,
+            )
     b2.setflags(write=False)
     var.setflags(write=False)
     return Decomposition(bias2, variance, noise_var, mse, mc, se, z, b2, var, g.shape[0])

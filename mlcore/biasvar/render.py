@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 from mlcore.biasvar.study import BiasVarianceStudy
 
-__all__ = ["study_table", "study_json", "plot_study"]
+__all__ = ["study_table", "study_json", "study_csv", "plot_study"]
 
 
 def _label(study: BiasVarianceStudy) -> str:
@@ -63,6 +63,25 @@ def study_json(study: BiasVarianceStudy) -> str:
         "targets (noise folded into the bias)",
     }
     return json.dumps(payload, indent=2) + "\n"
+
+
+def study_csv(study: BiasVarianceStudy) -> str:
+    """CSV text, one row per degree, columns as in :class:`~mlcore.biasvar.study.BiasVarianceRow`.
+
+    >>> from mlcore.biasvar import bias_variance_study
+    >>> print(study_csv(bias_variance_study(degrees=(1,), n_datasets=10)).splitlines()[0])
+    degree,bias2,variance,noise,mse,mse_monte_carlo,mse_monte_carlo_se,z_score,seed_bias2,seed_mse
+    """
+    import csv
+    import io
+
+    buf = io.StringIO()
+    rows = [asdict(r) for r in study.rows]
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: repr(v) if isinstance(v, float) else v for k, v in row.items()})
+    return buf.getvalue()
 
 
 def plot_study(study: BiasVarianceStudy, path, extra: BiasVarianceStudy | None = None) -> None:

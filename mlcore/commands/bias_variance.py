@@ -26,13 +26,14 @@ def register(subparsers) -> None:
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--table", action="store_true", help="rich table on stdout (default)")
     fmt.add_argument("--json", action="store_true", help="JSON on stdout")
+    fmt.add_argument("--csv", action="store_true", help="CSV on stdout")
     p.add_argument("--plot", metavar="FILE", help="save a PNG plot of the curves")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from mlcore.biasvar import BiasVarianceConfig, bias_variance_study, parse_degrees, plot_study
-    from mlcore.biasvar.render import study_json, study_table
+    from mlcore.biasvar.render import study_csv, study_json, study_table
 
     if args.standardize and args.ridge is None:
         raise ValueError("--standardize: only applies to ridge; add --ridge ALPHA")
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         standardize=args.standardize,
         seed=args.seed,
     )
-    show = sys.stderr.isatty() and not args.json
+    show = sys.stderr.isatty() and not (args.json or args.csv)
     if show:
         from rich.console import Console
         from rich.progress import Progress
@@ -60,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
         plot_study(study, args.plot)
     if args.json:
         sys.stdout.write(study_json(study))
+    elif args.csv:
+        sys.stdout.write(study_csv(study))
     else:
         from rich.console import Console
 
