@@ -38,13 +38,11 @@ def validate_binary(labels, scores) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"scores: got NaN at index {bad}; drop or impute NaN scores first")
     if y.dtype == bool:
         pos = y
-    else:
-        values = np.unique(y)
-        if not np.isin(values, (0, 1)).all():
-            raise ValueError(
-                f"labels: got values {values[:5].tolist()}; give 0/1 (or bool) labels with 1 = positive"
-            )
+    elif np.issubdtype(y.dtype, np.number) and ((y == 0) | (y == 1)).all():  # O(n), no sort
         pos = y == 1
+    else:
+        values = np.unique(y.astype(str))[:5].tolist()
+        raise ValueError(f"labels: got values {values}; give 0/1 (or bool) labels with 1 = positive")
     n_pos = int(pos.sum())
     if n_pos == 0 or n_pos == pos.shape[0]:
         only = "positives" if n_pos else "negatives"
