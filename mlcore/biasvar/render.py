@@ -53,7 +53,14 @@ def study_table(study: BiasVarianceStudy):
 
 
 def study_json(study: BiasVarianceStudy) -> str:
-    """JSON text ``{"config": ..., "model": ..., "best_degree": ..., "rows": [...]}``."""
+    """JSON text ``{"config": ..., "model": ..., "best_degree": ..., "rows": [...]}``.
+
+    >>> import json
+    >>> from mlcore.biasvar import bias_variance_study
+    >>> out = json.loads(study_json(bias_variance_study(degrees=(1, 2), n_datasets=10)))
+    >>> out["config"]["degrees"], sorted(out["rows"][0])[:4]
+    ([1, 2], ['bias2', 'degree', 'mse', 'mse_monte_carlo'])
+    """
     payload = {
         "config": study.config.as_dict(),
         "model": _label(study),

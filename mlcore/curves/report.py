@@ -102,7 +102,14 @@ def evaluate_models(
 
 
 def read_values(path, name: str) -> np.ndarray:
-    """Read one number per line from a text file (blank lines skipped); ``name`` labels errors."""
+    """Read one number per line from a text file (blank lines skipped); ``name`` labels errors.
+
+    >>> import pathlib, tempfile
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "scores.txt"
+    >>> _ = f.write_text("0.9\n\n0.25\n")
+    >>> read_values(f, "--scores").tolist()
+    [0.9, 0.25]
+    """
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(
