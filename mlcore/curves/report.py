@@ -106,7 +106,7 @@ def read_values(path, name: str) -> np.ndarray:
 
     >>> import pathlib, tempfile
     >>> f = pathlib.Path(tempfile.mkdtemp()) / "scores.txt"
-    >>> _ = f.write_text("0.9\n\n0.25\n")
+    >>> _ = f.write_text("0.9\\n\\n0.25\\n")
     >>> read_values(f, "--scores").tolist()
     [0.9, 0.25]
     """
