@@ -36,6 +36,11 @@ def run(args: argparse.Namespace) -> int:
         scores = read_values(args.scores, "--scores")
         labels = read_values(args.labels, "--labels")
         report = evaluate_models(labels, {args.scores: scores}, dataset="user scores")
+    elif sys.stderr.isatty() and not args.json:
+        from rich.console import Console
+
+        with Console(stderr=True).status("training logistic regression and AdaBoost (100 stumps)"):
+            report = blood_transfusion_experiment(seed=args.seed)
     else:
         report = blood_transfusion_experiment(seed=args.seed)
     if args.plot:
