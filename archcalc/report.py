@@ -195,7 +195,10 @@ def parse_input_shape(text: str, flag: str = "--input") -> tuple[int, int, int]:
     return (c, h, w)
 
 
-def _check_int(flag: str, value: Any, low: int) -> None:
+def _check_int(flag: str, value: Any, low: int, symbolic: bool = False) -> None:
+    """``value`` must be an int >= ``low`` (or, where ``symbolic``, a sympy expression, left unchecked)."""
+    if symbolic and not isinstance(value, bool | int | float | str) and hasattr(value, "free_symbols"):
+        return
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ValueError(f"{flag}: got {value!r}; give an integer >= {low}")
 
@@ -263,7 +266,7 @@ def report(
         raise ValueError(f"--dtype: got {dtype!r}; choose one of {', '.join(DTYPE_BYTES)}")
     if optimizer not in OPTIMIZER_STATES:
         raise ValueError(f"--optimizer: got {optimizer!r}; choose one of {', '.join(OPTIMIZER_STATES)}")
-    _check_int("--batch", batch, 1)
+    _check_int("--batch", batch, 1, symbolic=True)
     if depth is not None:
         _check_int("--depth", depth, 1)
     conv = get_convention(convention)
