@@ -57,6 +57,8 @@ def header_lines(rep: Report) -> list[str]:
         f"convention {rep.convention} ({rep.unit}): {rep.convention_description}",
         f"{_unit_title(rep)}, activations (output elements) and bytes (activations x {rep.dtype_bytes}) cover the whole"
         " batch; params are per model",
+        f"the forward pass allocates {_num(rep.totals['allocated_activations'])} activation elements"
+        f" = {_bytes_human(rep.totals['allocated_bytes'])} (in-place and view outputs share storage)",
     ]
     if rep.training:
         lines.append(

@@ -141,3 +141,17 @@ def test_inception_module_reduced_by_hand():
     # params: (256*128+128) + (256*128+128) + (128*192*9+192) + (256*32+32) + (32*96*25+96) + (256*64+64)
     #   = 32,896 + 32,896 + 221,376 + 8,224 + 76,896 + 16,448 = 388,736
     assert rep.totals["params"] == 388_736
+
+
+def test_vgg16_allocated_activations_by_hand():
+    t = report(resolve_model("vgg16")).totals
+    # conv outputs 224*224*64*2 + 112*112*128*2 + 56*56*256*3 + 28*28*512*3 + 14*14*512*3
+    #   = 6,422,528 + 3,211,264 + 2,408,448 + 1,204,224 + 301,056 = 13,547,520
+    # max-pool outputs 112*112*64 + 56*56*128 + 28*28*256 + 14*14*512 + 7*7*512 = 1,530,368
+    # adaptive pool 7*7*512 = 25,088; Linear 4096 + 4096 + 1000 = 9,192; two dropouts 2*4096 = 8,192
+    # in-place ReLUs and the Flatten view allocate nothing: 15,120,360 elements, x 4 bytes = 60,481,440
+    assert t["allocated_activations"] == 13_547_520 + 1_530_368 + 25_088 + 9_192 + 8_192 == 15_120_360
+    assert t["allocated_bytes"] == 60_481_440
+    # the row total also counts the 13 + 2 in-place ReLU outputs and the Flatten view:
+    # 15,120,360 + 13,547,520 + 8,192 + 25,088 = 28,701,160
+    assert t["activations"] == 28_701_160
