@@ -42,6 +42,7 @@ def check(kind: str, config: dict, expected) -> None:
         assert ours(kind, config) == expected
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")  # torch's note on even kernels
 @given(conv2d_configs())
 def test_conv2d_matches_torch(config):
     hp = dict(config["hparams"])
