@@ -1,0 +1,80 @@
+"""``staleness sweep``: simulate over learners / K / distributions / policies; a table and an optional plot."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+
+from staleness.commands._common import system_kwargs
+from staleness.commands._progress import progress_bar
+from staleness.config import DISTS, POLICIES
+
+
+def _ints(flag: str, text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",")]
+    except ValueError:
+        raise ValueError(f"{flag}: got {text!r}; give comma-separated integers such as 2,4,8") from None
+
+
+def _names(flag: str, text: str, allowed: tuple[str, ...]) -> list[str]:
+    names = text.split(",")
+    for n in names:
+        if n not in allowed:
+            raise ValueError(f"{flag}: got {n!r}; choose from {', '.join(allowed)}")
+    return names
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from staleness.commands._common import add_system_options
+
+    p = sub.add_parser("sweep", help="simulate over learners, K, distributions and policies",
+                       description="One run per combination (K varies only for the k-* policies; K > P is "
+                       "skipped); steady-state figures beside the closed forms.")
+    add_system_options(p, with_learners=False)
+    p.set_defaults(policy="async,sync", dist="exp")
+    p.add_argument("--learners", "-P", default="2,4,8,16", help="comma-separated P values (default 2,4,8,16)")
+    p.add_argument("--ks", default="1", help="comma-separated K values for the k-* policies (default 1)")
+    p.add_argument("--updates", "-U", type=int, default=10_000, help="updates per run (default 10000)")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="JSON on stdout")
+    fmt.add_argument("--csv", action="store_true", help="CSV on stdout")
+    p.add_argument("--plot", default=None, metavar="FILE", help="PNG: staleness and time per update against P")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from staleness.render import sweep_table, to_text
+    from staleness.sweep import sweep, sweep_configs
+
+    policies = _names("--policy", args.policy, POLICIES)
+    dists = _names("--dist", args.dist, DISTS)
+    learners, ks = _ints("--learners", args.learners), _ints("--ks", args.ks)
+    kw = system_kwargs(args)
+    for name in ("policy", "dist", "k"):
+        kw.pop(name)
+    seed, bound = kw.pop("seed"), kw.pop("bound")
+    n = len(sweep_configs(policies, learners, ks, dists, args.updates, seed, bound, **kw))
+    with progress_bar("sweeping", n, quiet=args.json or args.csv) as step:
+        res = sweep(policies, learners, ks, dists, args.updates, seed, bound,
+                    progress=lambda c: step(f"{c.policy} P={c.learners}"), **kw)
+    rows = [dataclasses.asdict(r) for r in res.rows]
+    if args.json:
+        clean = [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in rows]
+        sys.stdout.write(json.dumps({"updates": res.updates, "seed": res.seed, "rows": clean}, indent=1) + "\n")
+    elif args.csv:
+        import csv
+
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        sys.stdout.write(to_text(sweep_table(res), width=140) + "\n")
+    if args.plot:
+        from staleness.plot import plot_sweep
+
+        plot_sweep(res, args.plot)
+        print(f"wrote sweep plot to {args.plot}", file=sys.stderr)
+    return 0

@@ -1,0 +1,251 @@
+"""Simulation configuration: one frozen, validated value object for every way to run the simulator.
+
+Every check a user can trip lives here, so notebooks and the command line get the same one-line
+messages (``--learners: got 0; give an integer >= 1``).
+
+Examples
+--------
+>>> cfg = SimConfig(learners=4, policy="k-sync", k=2, dist="exp", mean=1.0, updates=10)
+>>> cfg.effective_k, cfg.learners
+(2, 4)
+>>> SimConfig(times=[[1, 1, 1, 1], [2.5, 2.5]]).learners
+2
+>>> SimConfig(learners=0, updates=5)
+Traceback (most recent call last):
+...
+ValueError: --learners: got 0; give an integer >= 1
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+__all__ = ["SimConfig", "POLICIES", "DISTS", "TIE_BREAKS", "DEFAULT_SHAPE"]
+
+#: Server policies (see docs/staleness.md and the module docstring of :mod:`staleness._model`).
+POLICIES = ("async", "sync", "k-sync", "k-batch-sync", "k-async", "k-batch-async", "ssp")
+#: Compute-time distributions; every one is parameterised by its mean (and ``shape``, see DEFAULT_SHAPE).
+DISTS = ("constant", "exp", "shifted-exp", "uniform", "lognormal", "pareto")
+#: Order of gradient pushes that reach the server at the same instant.
+TIE_BREAKS = ("fifo", "learner", "random")
+#: What ``shape`` means per distribution, and its default.
+#: shifted-exp: shift / mean in [0, 1); uniform: half-width / mean in [0, 1]; lognormal: sigma > 0 of
+#: log X; pareto: tail index alpha > 1 (Pareto type I).
+DEFAULT_SHAPE = {"shifted-exp": 0.5, "uniform": 1.0, "lognormal": 0.5, "pareto": 3.0}
+
+_K_POLICIES = ("k-sync", "k-batch-sync", "k-async", "k-batch-async")
+
+
+def _is_number(x: object) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(float(x))
+
+
+def _per_learner(name: str, value: float | Sequence[float], learners: int) -> tuple[float, ...]:
+    values = [value] * learners if _is_number(value) else list(value)  # type: ignore[arg-type]
+    if len(values) != learners:
+        raise ValueError(f"--{name}: got {len(values)} values for {learners} learners; give one value or one per learner")
+    out = []
+    for v in values:
+        if not _is_number(v) or float(v) < 0:
+            raise ValueError(f"--{name}: got {v!r}; give a finite number >= 0 (seconds)")
+        out.append(float(v))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """What to simulate: learners, server policy, compute times, latencies, stopping rule, seed.
+
+    Parameters
+    ----------
+    learners : int
+        Number of learners P (>= 1). With ``times`` it follows from the traces and may be left at None.
+    policy : str
+        One of :data:`POLICIES`. ``async`` is ``k-batch-async`` with K = 1; ``sync`` is ``k-sync`` with K = P.
+    k : int or None
+        K of the ``k-*`` policies (1 <= K <= P); None means 1. async and ssp use K = 1 and sync K = P
+        (None or that value).
+    bound : int or None
+        Staleness bound s of ``ssp`` (required there): a learner may be at most s clocks ahead of the slowest.
+    dist, mean, shape : str, float, float or None
+        Compute-time distribution (:data:`DISTS`), its mean in seconds and its shape parameter
+        (:data:`DEFAULT_SHAPE`; None = default; must be None for ``constant`` and ``exp``).
+    times : sequence of sequences of float, optional
+        Explicit traces: ``times[i][j]`` is learner i's j-th compute time. Replaces ``dist``; the run ends
+        when the traces are used up (or at ``updates`` / ``until``).
+    speeds : float or sequence of float
+        Speed factor per learner: a drawn compute time is divided by it (2.0 = twice as fast).
+    pull_latency, push_latency : float or sequence of float
+        Seconds per learner for the parameters to reach the learner and the gradient to reach the server.
+    apply_time : float
+        Seconds the server needs for one update (updates are applied one at a time).
+    updates, until : int or float, optional
+        Stop after ``updates`` server updates, or at simulated time ``until`` (at most one of them).
+    seed : int
+        Seed of the per-learner random streams (same seed, same trace).
+    tie_break : str
+        ``fifo`` (default): of pushes arriving at the same instant, the one whose computation was
+        scheduled first goes first (then the lower learner index); ``learner``: lower learner index first;
+        ``random``: a uniform key drawn per gradient from the learner's own stream.
+    """
+
+    learners: int | None = None
+    policy: str = "async"
+    k: int | None = None
+    bound: int | None = None
+    dist: str = "exp"
+    mean: float = 1.0
+    shape: float | None = None
+    times: Sequence[Sequence[float]] | None = None
+    speeds: float | Sequence[float] = 1.0
+    pull_latency: float | Sequence[float] = 0.0
+    push_latency: float | Sequence[float] = 0.0
+    apply_time: float = 0.0
+    updates: int | None = None
+    until: float | None = None
+    seed: int = 0
+    tie_break: str = "fifo"
+    _speeds: tuple[float, ...] = field(init=False, repr=False, compare=False)
+    _pull: tuple[float, ...] = field(init=False, repr=False, compare=False)
+    _push: tuple[float, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        put = object.__setattr__
+        if self.times is not None:
+            traces = self._check_traces(self.times)
+            put(self, "times", traces)
+            if self.learners is not None and self.learners != len(traces):
+                raise ValueError(
+                    f"--learners: got {self.learners} but {len(traces)} --times traces; leave --learners out"
+                )
+            put(self, "learners", len(traces))
+        if self.learners is None:
+            raise ValueError("--learners: missing; give an integer >= 1 (or --times traces)")
+        if not isinstance(self.learners, int) or isinstance(self.learners, bool) or self.learners < 1:
+            raise ValueError(f"--learners: got {self.learners!r}; give an integer >= 1")
+        if self.policy not in POLICIES:
+            raise ValueError(f"--policy: got {self.policy!r}; choose one of {', '.join(POLICIES)}")
+        self._check_k()
+        self._check_bound()
+        if self.times is None:
+            self._check_dist()
+        if self.tie_break not in TIE_BREAKS:
+            raise ValueError(f"--tie-break: got {self.tie_break!r}; choose one of {', '.join(TIE_BREAKS)}")
+        speeds = _per_learner("speeds", self.speeds, self.learners)
+        if any(s <= 0 for s in speeds):
+            raise ValueError(f"--speeds: got {list(speeds)}; give factors > 0")
+        if self.times is not None and any(s != 1.0 for s in speeds):
+            raise ValueError("--speeds: traces (--times) are already per learner; leave --speeds out")
+        put(self, "_speeds", speeds)
+        put(self, "_pull", _per_learner("pull-latency", self.pull_latency, self.learners))
+        put(self, "_push", _per_learner("push-latency", self.push_latency, self.learners))
+        if not _is_number(self.apply_time) or self.apply_time < 0:
+            raise ValueError(f"--apply-time: got {self.apply_time!r}; give a finite number >= 0 (seconds)")
+        self._check_stop()
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise ValueError(f"--seed: got {self.seed!r}; give an integer >= 0")
+
+    @staticmethod
+    def _check_traces(times: Sequence[Sequence[float]]) -> tuple[tuple[float, ...], ...]:
+        if isinstance(times, (str, bytes)) or len(times) == 0:
+            raise ValueError("--times: got no traces; give one comma-separated list per learner")
+        traces = []
+        for i, trace in enumerate(times):
+            if isinstance(trace, (str, bytes)) or len(trace) == 0:
+                raise ValueError(f"--times: trace {i + 1} is empty; give at least one compute time")
+            for x in trace:
+                if not _is_number(x) or float(x) < 0:
+                    raise ValueError(f"--times: got {x!r} in trace {i + 1}; give finite numbers >= 0 (seconds)")
+            traces.append(tuple(float(x) for x in trace))
+        return tuple(traces)
+
+    def _check_k(self) -> None:
+        if self.k is None:
+            return
+        if not isinstance(self.k, int) or isinstance(self.k, bool) or self.k < 1:
+            raise ValueError(f"--k: got {self.k!r}; give an integer >= 1")
+        if self.policy in _K_POLICIES and self.k > self.learners:
+            raise ValueError(f"--k: got {self.k} > {self.learners} learners; give 1 <= K <= P")
+        if self.policy in ("async", "ssp") and self.k != 1:
+            raise ValueError(f"--k: got {self.k} with policy {self.policy} (K = 1); use --policy k-batch-async")
+        if self.policy == "sync" and self.k != self.learners:
+            raise ValueError(f"--k: got {self.k} with policy sync (K = P = {self.learners}); use --policy k-sync")
+
+    def _check_bound(self) -> None:
+        if self.policy == "ssp":
+            if self.bound is None:
+                raise ValueError("--bound: missing for policy ssp; give the staleness bound s (integer >= 0)")
+            if not isinstance(self.bound, int) or isinstance(self.bound, bool) or self.bound < 0:
+                raise ValueError(f"--bound: got {self.bound!r}; give an integer >= 0")
+        elif self.bound is not None:
+            raise ValueError(f"--bound: given with policy {self.policy}; it only applies to --policy ssp")
+
+    def _check_dist(self) -> None:
+        if self.dist not in DISTS:
+            raise ValueError(f"--dist: got {self.dist!r}; choose one of {', '.join(DISTS)}")
+        if not _is_number(self.mean) or self.mean <= 0:
+            raise ValueError(f"--mean: got {self.mean!r}; give a number > 0 (seconds)")
+        if self.shape is None:
+            return
+        if self.dist not in DEFAULT_SHAPE:
+            raise ValueError(f"--shape: got {self.shape!r} for dist {self.dist}, which has no shape; leave it out")
+        s = self.shape
+        ok = _is_number(s) and {
+            "shifted-exp": lambda: 0 <= s < 1,
+            "uniform": lambda: 0 <= s <= 1,
+            "lognormal": lambda: s > 0,
+            "pareto": lambda: s > 1,
+        }[self.dist]()
+        if not ok:
+            need = {"shifted-exp": "0 <= shift/mean < 1", "uniform": "0 <= half-width/mean <= 1",
+                    "lognormal": "sigma > 0", "pareto": "alpha > 1 (finite mean)"}[self.dist]
+            raise ValueError(f"--shape: got {s!r} for dist {self.dist}; give {need}")
+
+    def _check_stop(self) -> None:
+        if self.updates is not None and self.until is not None:
+            raise ValueError("--updates/--until: got both; give one stopping rule")
+        if self.updates is not None and (
+            not isinstance(self.updates, int) or isinstance(self.updates, bool) or self.updates < 1
+        ):
+            raise ValueError(f"--updates: got {self.updates!r}; give an integer >= 1")
+        if self.until is not None and (not _is_number(self.until) or self.until < 0):
+            raise ValueError(f"--until: got {self.until!r}; give a time >= 0 (seconds)")
+        if self.times is None and self.updates is None and self.until is None:
+            raise ValueError("--updates/--until: missing; random compute times never run out, give a stopping rule")
+
+    @property
+    def effective_k(self) -> int:
+        """The K the server uses: 1 for async and ssp, P for sync, ``k`` (default 1) otherwise."""
+        if self.policy == "sync":
+            return self.learners  # type: ignore[return-value]
+        if self.policy in ("async", "ssp"):
+            return 1
+        return 1 if self.k is None else self.k
+
+    @property
+    def effective_shape(self) -> float | None:
+        """``shape`` with the distribution's default filled in (None for constant / exp / traces)."""
+        if self.times is not None or self.dist not in DEFAULT_SHAPE:
+            return None
+        return DEFAULT_SHAPE[self.dist] if self.shape is None else float(self.shape)
+
+    @property
+    def zero_latency(self) -> bool:
+        """True when pulls, pushes and updates take no time (the setting of the closed forms)."""
+        return self.apply_time == 0 and not any(self._pull) and not any(self._push)
+
+    def to_dict(self) -> dict:
+        """Plain-JSON view (effective K and shape included)."""
+        return {
+            "learners": self.learners, "policy": self.policy, "k": self.effective_k, "bound": self.bound,
+            "dist": None if self.times is not None else self.dist,
+            "mean": None if self.times is not None else self.mean,
+            "shape": self.effective_shape,
+            "times": None if self.times is None else [list(t) for t in self.times],
+            "speeds": list(self._speeds), "pull_latency": list(self._pull), "push_latency": list(self._push),
+            "apply_time": self.apply_time, "updates": self.updates, "until": self.until, "seed": self.seed,
+            "tie_break": self.tie_break,
+        }

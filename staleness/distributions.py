@@ -1,0 +1,136 @@
+"""Compute-time distributions, all parameterised by their mean, and per-learner random streams.
+
+Each learner draws from its own generator (spawned from the seed), so learner i's j-th compute time is
+the same number whatever order the simulator asks for it in: that is what lets the vectorised path and
+the event engine be compared draw for draw. Draws are taken in chunks; numpy's generators give the same
+values in chunks as in one call.
+
+Examples
+--------
+>>> d = Distribution("shifted-exp", mean=2.0, shape=0.25)
+>>> d.shift, d.sample(__import__("numpy").random.default_rng(0), 3).round(3).tolist()
+(0.5, [1.52, 2.029, 0.53])
+>>> Distribution("pareto", mean=1.0, shape=3.0).scale_xm
+0.6666666666666666
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from staleness.config import DEFAULT_SHAPE, DISTS, SimConfig
+
+__all__ = ["Distribution", "LearnerStreams"]
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """A compute-time law with the given mean (seconds).
+
+    ``constant``: X = mean. ``exp``: rate 1/mean. ``shifted-exp``: shift + Exp with shift = shape * mean.
+    ``uniform``: on [mean (1 - shape), mean (1 + shape)]. ``lognormal``: log X ~ N(mu, shape^2) with
+    mu = ln(mean) - shape^2 / 2. ``pareto``: type I with tail index alpha = shape and scale
+    x_m = mean (alpha - 1) / alpha.
+    """
+
+    name: str
+    mean: float = 1.0
+    shape: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.name not in DISTS:
+            raise ValueError(f"--dist: got {self.name!r}; choose one of {', '.join(DISTS)}")
+        if self.shape is None and self.name in DEFAULT_SHAPE:
+            object.__setattr__(self, "shape", DEFAULT_SHAPE[self.name])
+
+    @property
+    def shift(self) -> float:
+        """Shift delta of ``shifted-exp`` (0 for the others)."""
+        return self.shape * self.mean if self.name == "shifted-exp" else 0.0
+
+    @property
+    def scale_xm(self) -> float:
+        """Scale x_m of ``pareto``."""
+        return self.mean * (self.shape - 1.0) / self.shape
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Draw ``n`` compute times (float64 array)."""
+        m, s = float(self.mean), self.shape
+        if self.name == "constant":
+            return np.full(n, m)
+        if self.name == "exp":
+            return rng.standard_exponential(n) * m
+        if self.name == "shifted-exp":
+            return rng.standard_exponential(n) * (m - self.shift) + self.shift
+        if self.name == "uniform":
+            return rng.uniform(m * (1.0 - s), m * (1.0 + s), n)
+        if self.name == "lognormal":
+            return rng.lognormal(math.log(m) - s * s / 2.0, s, n)
+        return (rng.pareto(s, n) + 1.0) * self.scale_xm  # pareto type I = (Lomax + 1) * x_m
+
+
+class LearnerStreams:
+    """Per-learner compute times and tie keys, drawn lazily in chunks from per-learner generators.
+
+    ``time(i, j)`` is learner i's j-th compute time (None when its trace is used up); ``tie(i, j)`` its
+    random tie key. The streams are spawned from ``SeedSequence(seed)``: children 0..P-1 draw compute
+    times, children P..2P-1 draw tie keys.
+    """
+
+    CHUNK = 4096
+
+    def __init__(self, cfg: SimConfig, rng: np.random.Generator | None = None) -> None:
+        p = cfg.learners
+        self.cfg = cfg
+        self.traces = cfg.times
+        if rng is not None:
+            children = rng.spawn(2 * p)
+        else:
+            children = [np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(2 * p)]
+        self._time_rngs, self._tie_rngs = children[:p], children[p:]
+        self.dist = None if cfg.times is not None else Distribution(cfg.dist, cfg.mean, cfg.shape)
+        self._arrays = [np.empty(0) for _ in range(p)]  # compute times drawn so far, per learner
+        self._lists: list[list[float]] = [[] for _ in range(p)]  # the same as Python floats (engine)
+        self._tie_arrays = [np.empty(0) for _ in range(p)]
+        self._tie_lists: list[list[float]] = [[] for _ in range(p)]
+
+    def times_array(self, i: int, n: int) -> np.ndarray:
+        """The first ``n`` compute times of learner i (fewer if its trace is shorter)."""
+        if self.traces is not None:
+            return np.asarray(self.traces[i][:n], dtype=np.float64)
+        have = self._arrays[i]
+        if len(have) < n:
+            more = max(n - len(have), self.CHUNK)
+            have = np.concatenate([have, self.dist.sample(self._time_rngs[i], more) / self.cfg._speeds[i]])
+            self._arrays[i] = have
+        return have[:n]
+
+    def ties_array(self, i: int, n: int) -> np.ndarray:
+        """The first ``n`` random tie keys of learner i."""
+        have = self._tie_arrays[i]
+        if len(have) < n:
+            have = np.concatenate([have, self._tie_rngs[i].random(max(n - len(have), self.CHUNK))])
+            self._tie_arrays[i] = have
+        return have[:n]
+
+    def time(self, i: int, j: int) -> float | None:
+        """Learner i's j-th compute time, or None when its trace has no j-th entry."""
+        if self.traces is not None:
+            trace = self.traces[i]
+            return trace[j] if j < len(trace) else None
+        have = self._lists[i]
+        if j >= len(have):
+            self.times_array(i, j + 1)
+            have.extend(self._arrays[i][len(have):].tolist())
+        return have[j]
+
+    def tie(self, i: int, j: int) -> float:
+        """Learner i's j-th random tie key."""
+        have = self._tie_lists[i]
+        if j >= len(have):
+            self.ties_array(i, j + 1)
+            have.extend(self._tie_arrays[i][len(have):].tolist())
+        return have[j]

@@ -1,0 +1,164 @@
+"""Pure rendering: simulation results to rich tables, JSON and CSV text (no computing, no parsing).
+
+Examples
+--------
+>>> from staleness import SimConfig, simulate
+>>> res = simulate(SimConfig(times=[[1, 1, 1, 1], [2.5, 2.5]]))
+>>> text = to_text(gradient_table(res), width=100)
+>>> print(next(line for line in text.splitlines() if "g[L2,2]" in line))
+│ g[L2,2]  │ 2.5, v3           │ 5           │ 5, v5→v6         │         2 │ g[L1,3], g[L1,4]   │
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+
+from rich.console import Console
+from rich.table import Table
+
+from staleness.result import SimulationResult
+
+__all__ = [
+    "gradient_table", "summary_table", "histogram_table", "theory_table", "validation_table", "sweep_table",
+    "to_json", "to_csv", "to_text", "fmt_time",
+]
+
+
+def fmt_time(x: float) -> str:
+    """Shortest text that reads back as the same float (``repr``), without a trailing ``.0``."""
+    if isinstance(x, float) and math.isnan(x):
+        return "-"
+    text = repr(float(x))
+    return text[:-2] if text.endswith(".0") else text
+
+
+def _title(res: SimulationResult, what: str) -> str:
+    c = res.config
+    extra = f", s = {c.bound}" if c.policy == "ssp" else ""
+    return f"{what} ({c.policy}, K = {c.effective_k}{extra}, P = {c.learners}, tie-break {c.tie_break})"
+
+
+def gradient_table(res: SimulationResult) -> Table:
+    """One row per gradient: read time and version, push, apply (version change), staleness, and the
+    gradients whose updates came in between."""
+    g = res.gradients
+    table = Table(title=_title(res, "Gradients"))
+    for col, just in (("gradient", "left"), ("read (t, version)", "left"), ("pushed at t", "left"),
+                      ("applied (t, ver)", "left"), ("staleness", "right"), ("updates in between", "left")):
+        table.add_column(col, justify=just)
+    between_all = g.intervening_all()
+    for r in range(len(g)):
+        before = int(g.version_before_apply[r])
+        if g.applied[r]:
+            applied = f"{fmt_time(g.apply_time[r])}, v{before}→v{before + 1}"
+        else:
+            applied = f"discarded at {fmt_time(g.apply_time[r])}"
+        between = ", ".join(g.name(x) for x in between_all[r]) or "-"
+        table.add_row(g.name(r), f"{fmt_time(g.read_time[r])}, v{int(g.read_version[r])}",
+                      fmt_time(g.push_time[r]), applied, str(int(g.staleness[r])), between)
+    return table
+
+
+def summary_table(res: SimulationResult) -> Table:
+    """Steady-state summary: staleness statistics with their window, throughput, utilisation."""
+    s = res.summary
+    table = Table(title=_title(res, "Summary"))
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    rows = [
+        ("server updates", str(s.updates)),
+        ("gradients applied / discarded", f"{s.gradients_applied} / {s.gradients_discarded}"),
+        ("time to reach the last update", fmt_time(s.time_to_updates)),
+        ("steady-state window", s.window),
+        ("mean staleness (window)", f"{s.mean_staleness:.4f}"),
+        ("p50 / p95 / max staleness (window)", f"{s.p50_staleness:g} / {s.p95_staleness:g} / {s.max_staleness:g}"),
+        ("mean staleness (whole run)", f"{s.mean_staleness_all:.4f}"),
+        ("updates per second (window)", f"{s.updates_per_time:.6g}"),
+        ("seconds per update (window)", f"{s.time_per_update:.6g}"),
+        ("mean learner utilisation", f"{s.mean_utilisation:.4f}"),
+        ("engine", res.engine),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def histogram_table(res: SimulationResult, width: int = 40) -> Table:
+    """Staleness histogram of the steady-state window with text bars."""
+    hist = res.summary.histogram
+    total = sum(hist) or 1
+    table = Table(title=f"Staleness histogram ({res.summary.window})")
+    for col, just in (("staleness", "right"), ("gradients", "right"), ("share", "right"), ("", "left")):
+        table.add_column(col, justify=just)
+    peak = max(hist) if hist else 1
+    for s, n in enumerate(hist):
+        table.add_row(str(s), str(n), f"{n / total:.4f}", "█" * round(width * n / peak))
+    return table
+
+
+def to_json(res: SimulationResult, gradients: bool = True) -> str:
+    """JSON text: ``config``, ``gradients`` (unless ``gradients=False``), ``update_times``, ``summary``."""
+    return json.dumps(res.to_dict(gradients=gradients), indent=1) + "\n"
+
+
+def to_csv(res: SimulationResult) -> str:
+    """CSV text, one line per gradient (columns as in the JSON rows)."""
+    rows = res.to_dict(gradients=True)["gradients"]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["name"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def to_text(renderable, width: int = 110) -> str:
+    """Render a rich object to plain text at a fixed width (tests and docs)."""
+    console = Console(width=width, file=io.StringIO(), color_system=None, legacy_windows=False)
+    console.print(renderable)
+    return console.file.getvalue().rstrip("\n")
+
+
+def theory_table(th) -> Table:
+    """Closed forms of a :class:`staleness.theory.Theory`: formula, exact value, float value, condition."""
+    shape = "" if th.shape is None else f", shape {th.shape:g}"
+    table = Table(title=f"Closed forms: {th.policy}, P = {th.learners}, K = {th.k}, {th.dist} (mean {th.mean:g}{shape})")
+    for col in ("quantity", "formula", "exact", "value", "holds for"):
+        table.add_column(col, justify="right" if col == "value" else "left")
+    for f in th.formulas:
+        table.add_row(f.quantity, f.formula, f.exact, f"{f.value:.10g}", f.condition)
+    if not th.formulas:
+        table.add_row("-", "no closed form for this policy and distribution", "-", "-", "-")
+    return table
+
+
+def validation_table(v) -> Table:
+    """Monte Carlo checks of a :class:`staleness.validate.Validation`: theory vs estimate +- half-width."""
+    table = Table(title=f"Simulation vs theory ({v.updates} updates per case, {v.confidence:.1%} batch-means "
+                  f"intervals, {v.batches} batches, seed {v.seed})")
+    for col, just in (("case", "left"), ("quantity", "left"), ("formula", "left"), ("theory", "right"),
+                      ("simulation", "right"), ("± half-width", "right"), ("ok", "center")):
+        table.add_column(col, justify=just)
+    for c in v.checks:
+        table.add_row(c.case.label, c.quantity, c.formula, f"{c.theory:.6g}", f"{c.estimate:.6g}",
+                      f"{c.half_width:.3g}", "yes" if c.ok else "NO")
+    return table
+
+
+def sweep_table(s) -> Table:
+    """Rows of a :class:`staleness.sweep.SweepResult`: simulated figures beside the closed forms."""
+    table = Table(title=f"Sweep ({s.updates} updates per run, seed {s.seed}; steady-state windows)")
+    for col in ("policy", "P", "K", "dist", "mean staleness", "theory", "p95", "max", "s per update", "theory",
+                "utilisation"):
+        table.add_column(col, justify="left" if col in ("policy", "dist") else "right")
+
+    def num(x: float, spec: str = ".4f") -> str:
+        return "-" if math.isnan(x) else format(x, spec)
+
+    for r in s.rows:
+        table.add_row(r.policy, str(r.learners), str(r.k), r.dist, num(r.mean_staleness), num(r.theory_mean_staleness),
+                      num(r.p95_staleness, "g"), num(r.max_staleness, "g"), num(r.time_per_update, ".5g"),
+                      num(r.theory_time_per_update, ".5g"), num(r.mean_utilisation, ".3f"))
+    return table

@@ -1,0 +1,165 @@
+"""The staleness command line: both exercises, output formats, plots, bad input (exit 2, one line)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from staleness.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+EX1 = ["--times", "1,1,1,1", "--times", "2.5,2.5"]
+EX2 = ["--times", "1.5,0.9,2.5,1.2,1.8,0.9", "--times", "3,2.5,1.7,3.0,0.7,0.8", "--times", "2.5,1.5,0.7,0.9,2.0,2.2"]
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_exercise_1_table(capsys):
+    code, out, _ = run_cli(capsys, "simulate", *EX1)
+    assert code == 0
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if "│ g[" in line}
+    # staleness column: L1 -> 0, 0, 1, 0; L2 -> 2, 2 (see test_staleness_engine for the arithmetic)
+    stale = {name: int(line.split("│")[5]) for name, line in rows.items()}
+    assert stale == {"g[L1,1]": 0, "g[L1,2]": 0, "g[L1,3]": 1, "g[L1,4]": 0, "g[L2,1]": 2, "g[L2,2]": 2}
+    assert "g[L1,3], g[L1,4]" in rows["g[L2,2]"] and "g[L1,1], g[L1,2]" in rows["g[L2,1]"]
+    assert "2.5, v3" in rows["g[L2,2]"] and "5, v5→v6" in rows["g[L2,2]"]
+
+
+def test_exercise_1_tie_break_json(capsys):
+    for tie, expected in (("fifo", 2), ("learner", 3)):
+        code, out, _ = run_cli(capsys, "simulate", "--times", "1,1,1,1,1", "--times", "2.5,2.5", "--tie-break", tie,
+                               "--json")
+        doc = json.loads(out)
+        g = {r["name"]: r for r in doc["gradients"]}
+        assert code == 0 and g["g[L2,2]"]["staleness"] == expected and doc["config"]["tie_break"] == tie
+        # fifo: v4 (g[L1,3]) and v5 (g[L1,4]) came between; learner: also v6 (g[L1,5])
+        assert g["g[L2,2]"]["between"] == ["g[L1,3]", "g[L1,4]", "g[L1,5]"][: expected]
+
+
+def test_exercise_2_sync_vs_async(capsys):
+    # sync: 3 + 2.5 + 2.5 = 8 ms; async: third push at 2.5 ms (arithmetic in test_staleness_engine)
+    _, out, _ = run_cli(capsys, "simulate", *EX2, "--policy", "sync", "--updates", "3", "--json")
+    assert json.loads(out)["summary"]["time_to_updates"] == 8.0
+    _, out, _ = run_cli(capsys, "simulate", *EX2, "--policy", "async", "--updates", "3", "--json")
+    doc = json.loads(out)
+    assert doc["summary"]["time_to_updates"] == 2.5 and doc["update_times"] == [1.5, 2.4, 2.5]
+
+
+def test_json_shape_and_exact_ints(capsys):
+    _, out, _ = run_cli(capsys, "simulate", "--learners", "3", "--updates", "50", "--json")
+    doc = json.loads(out)
+    assert set(doc) >= {"config", "gradients", "summary"}
+    row = doc["gradients"][0]
+    for key in ("learner", "index", "read_time", "read_version", "apply_time", "version_before_apply", "staleness"):
+        assert key in row
+    assert isinstance(row["staleness"], int) and isinstance(doc["summary"]["histogram"][0], int)
+    for key in ("mean_staleness", "p50_staleness", "p95_staleness", "max_staleness", "histogram", "updates_per_time"):
+        assert key in doc["summary"]
+
+
+def test_large_runs_print_summary_and_histogram(capsys):
+    code, out, _ = run_cli(capsys, "simulate", "--learners", "8", "--updates", "20000")
+    assert code == 0 and "g[L1,1]" not in out
+    assert "Staleness histogram" in out and "updates 2001..20000" in out
+    _, out, _ = run_cli(capsys, "simulate", "--learners", "8", "--updates", "200000", "--json")
+    assert "gradients" not in json.loads(out)  # left out above 100000 unless --gradients
+
+
+def test_csv(capsys):
+    _, out, _ = run_cli(capsys, "simulate", *EX1, "--csv")
+    lines = out.splitlines()
+    assert lines[0].startswith("name,learner,index,read_time") and len(lines) == 7
+    assert lines[-1].startswith('"g[L2,2]",1,1,2.5,3')
+
+
+def test_plots(tmp_path, capsys):
+    timeline, hist = tmp_path / "t.png", tmp_path / "h.png"
+    assert main(["simulate", *EX1, "--plot", str(timeline)]) == 0
+    assert main(["simulate", "--learners", "4", "--updates", "2000", "--plot", str(hist)]) == 0
+    err = capsys.readouterr().err
+    assert "timeline" in err and "histogram" in err
+    assert timeline.read_bytes()[:4] == b"\x89PNG" and hist.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_output_file(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert main(["simulate", *EX1, "--json", "--output", str(out)]) == 0
+    assert capsys.readouterr().out == "" and json.loads(out.read_text())["config"]["learners"] == 2
+
+
+def test_theory_command(capsys):
+    code, out, _ = run_cli(capsys, "theory", "--learners", "16", "--policy", "k-sync", "--k", "8", "--dist", "exp")
+    # (H_16 - H_8) / mu with mu = 1: 95549/144144 = 0.6628718504
+    assert code == 0 and "95549/144144" in out and "0.6628718504" in out and "harmonic(P)" in out
+    _, out, _ = run_cli(capsys, "theory", "--policy", "async", "--learners", "4", "--json")
+    assert {f["quantity"]: f["exact"] for f in json.loads(out)["formulas"]}["staleness_var"] == "12"
+
+
+def test_sweep_command(capsys, tmp_path):
+    plot = tmp_path / "sweep.png"
+    code, out, _ = run_cli(capsys, "sweep", "--learners", "2,4", "--policy", "async,k-sync", "--ks", "1,2,4",
+                           "--updates", "1000", "--csv", "--plot", str(plot))
+    lines = out.splitlines()
+    assert code == 0 and lines[0].startswith("policy,learners,k,dist")
+    # async x {2, 4} + k-sync: K=1 x {2, 4}, K=2 x {2, 4}, K=4 x {4} (K > P skipped)
+    assert len(lines) == 1 + 2 + 5 and plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_validate_command_json(capsys, monkeypatch):
+    import staleness.validate as v
+
+    monkeypatch.setattr(v, "DEFAULT_GRID", (v.Case("async", 4), v.Case("k-sync", 4, 2)))
+    code, out, _ = run_cli(capsys, "validate", "--updates", "4000", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["all_ok"] and len(doc["checks"]) == 9
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["simulate", "--learners", "0"], "--learners: got 0"),
+    (["simulate", "--learners", "4", "--policy", "k-sync", "--k", "5"], "--k: got 5 > 4"),
+    (["simulate", "--times", "1,-2"], "--times: got -2.0"),
+    (["simulate", "--times", "1,x"], "--times: got '1,x'"),
+    (["simulate", "--times", ""], "--times: got ''"),
+    (["simulate", "--mean", "0"], "--mean: got 0.0"),
+    (["simulate", "--mean", "-1"], "--mean: got -1.0"),
+    (["simulate", "--policy", "bsp"], "--policy: got 'bsp'"),
+    (["simulate", "--dist", "gamma"], "--dist: got 'gamma'"),
+    (["simulate", "--policy", "ssp"], "--bound: missing"),
+    (["simulate", "--policy", "sync", "--learners", "4", "--k", "9"], "--k: got 9 with policy sync"),
+    (["simulate", "--policy", "async", "--k", "2"], "use --policy k-batch-async"),
+    (["simulate", "--times", "1", "--learners", "3"], "--learners: got 3 but 1 --times traces"),
+    (["simulate", "--speeds", "1,2", "--learners", "3"], "--speeds: got 2 values for 3 learners"),
+    (["simulate", "--apply-time", "-1"], "--apply-time: got -1.0"),
+    (["simulate", "--tie-break", "oldest"], "--tie-break: got 'oldest'"),
+    (["theory", "--learners", "0"], "--learners: got 0"),
+    (["validate", "--batches", "1"], "--batches: got 1"),
+    (["validate", "--confidence", "1.5"], "--confidence: got 1.5"),
+    (["simulate", "--dist", "pareto", "--shape", "1"], "--shape: got 1.0 for dist pareto"),
+    (["simulate", "--mean", "nan"], "--mean: got nan"),
+    (["simulate", "--engine", "gpu"], "--engine: got 'gpu'"),
+    (["sweep", "--learners", "2,a"], "--learners: got '2,a'"),
+])
+def test_bad_input_one_line_exit_2(capsys, argv, fragment):
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2 and out == ""
+    assert fragment in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv", [["simulate", "--learners", "-3"], ["simulate", "--updates", "ten"]])
+def test_subprocess_bad_input(argv):
+    proc = subprocess.run([sys.executable, "-m", "staleness", *argv], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) <= 2  # argparse may add its usage line
+
+
+def test_subprocess_exercise_1():
+    proc = subprocess.run([sys.executable, "-m", "staleness", "simulate", *EX1, "--json"], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0
+    assert [r["staleness"] for r in json.loads(proc.stdout)["gradients"]] == [0, 0, 2, 1, 0, 2]

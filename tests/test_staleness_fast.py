@@ -1,0 +1,113 @@
+"""The vectorised path equals the event engine exactly; invariants of every policy (Hypothesis)."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import STALENESS_DISTS, staleness_async_configs, staleness_traces
+
+from staleness import SimConfig, simulate
+from staleness.fast import fast_eligible
+
+
+def assert_identical(a, b):
+    assert a.gradients == b.gradients
+    assert np.array_equal(a.update_times, b.update_times)
+    assert a.end_time == b.end_time
+    assert np.array_equal(a.inflight_busy, b.inflight_busy)
+    assert a.summary.to_dict() == b.summary.to_dict()  # NaN (empty runs) compare as None
+
+
+@settings(max_examples=300)
+@given(staleness_async_configs())
+def test_vectorised_equals_event_engine(cfg):
+    event = simulate(cfg, engine="event")
+    fast = simulate(cfg, engine="vectorised")
+    assert fast.engine == "vectorised" and event.engine == "event"
+    assert_identical(event, fast)
+
+
+@given(staleness_traces(allow_zero=True), st.sampled_from(("fifo", "learner", "random")))
+def test_auto_falls_back_on_zero_compute_times(traces, tie_break):
+    cfg = SimConfig(times=traces, tie_break=tie_break)
+    auto = simulate(cfg)
+    assert_identical(auto, simulate(cfg, engine="event"))
+    if any(0.0 in t for t in traces):
+        assert auto.engine == "event"
+        with pytest.raises(ValueError, match="vectorised"):
+            simulate(cfg, engine="vectorised")
+
+
+def test_vectorised_large_run_matches_event_engine():
+    cfg = SimConfig(learners=16, dist="exp", updates=20_000, seed=2)
+    assert_identical(simulate(cfg, engine="event"), simulate(cfg))
+
+
+def test_vectorised_k_sync_large_run_matches_event_engine():
+    cfg = SimConfig(learners=8, policy="k-sync", k=3, dist="shifted-exp", updates=5000, seed=4)
+    assert_identical(simulate(cfg, engine="event"), simulate(cfg))
+
+
+def test_vectorised_refuses_other_policies():
+    cfg = SimConfig(learners=2, policy="k-batch-sync", k=1, updates=3)
+    assert not fast_eligible(cfg)
+    with pytest.raises(ValueError, match="vectorised"):
+        simulate(cfg, engine="vectorised")
+    assert not fast_eligible(SimConfig(learners=2, updates=3, push_latency=0.1))
+    assert not fast_eligible(SimConfig(times=[[1], [2]], policy="sync"))
+
+
+POLICY_KW = st.sampled_from([
+    {"policy": "async"}, {"policy": "sync"}, {"policy": "k-sync", "k": 2}, {"policy": "k-batch-sync", "k": 2},
+    {"policy": "k-async", "k": 2}, {"policy": "k-batch-async", "k": 2}, {"policy": "ssp", "bound": 1},
+])
+
+
+@given(POLICY_KW, st.integers(2, 5), st.sampled_from(STALENESS_DISTS), st.integers(0, 1000),
+       st.sampled_from(("fifo", "learner", "random")), st.sampled_from((0.0, 0.1)))
+def test_invariants_of_every_policy(policy_kw, p, dist, seed, tie_break, latency):
+    cfg = SimConfig(learners=p, dist=dist, updates=60, seed=seed, tie_break=tie_break, push_latency=latency,
+                    pull_latency=latency, apply_time=latency / 2, **policy_kw)
+    res = simulate(cfg)
+    g, k = res.gradients, cfg.effective_k
+    ok = g.applied
+    assert len(res.update_times) == 60 and np.all(np.diff(res.update_times) >= 0)
+    assert np.array_equal(g.update[ok], g.version_before_apply[ok] + 1) and np.all(g.update[~ok] == -1)
+    assert np.array_equal(g.staleness, g.version_before_apply - g.read_version) and np.all(g.staleness >= 0)
+    assert np.array_equal(np.bincount(g.update[ok])[1:], np.full(60, k))  # K gradients per update
+    assert np.all(g.read_time <= g.compute_start) and np.all(g.compute_start <= g.push_time)
+    assert np.all(g.push_time[ok] <= g.apply_time[ok])
+    assert np.array_equal(g.apply_time[ok], res.update_times[g.update[ok] - 1])
+    assert np.all(np.diff(g.apply_time) >= 0)  # rows in apply / discard order
+    # each learner's gradients are numbered 0, 1, 2, ... in the order it computed them
+    for i in range(p):
+        assert sorted(g.index[g.learner == i].tolist()) == sorted(set(g.index[g.learner == i].tolist()))
+    if cfg.policy in ("sync", "k-sync", "k-batch-sync"):
+        assert np.all(g.staleness == 0)
+    if cfg.policy == "ssp" or not ok.all():
+        assert cfg.policy in ("ssp", "sync", "k-sync", "k-batch-sync")
+    util = np.asarray(res.summary.utilisation)
+    assert np.all(util >= 0) and np.all(util <= 1 + 1e-12)
+
+
+def test_replace_keeps_validation():
+    cfg = SimConfig(learners=2, updates=3)
+    with pytest.raises(ValueError, match="--k"):
+        dataclasses.replace(cfg, policy="k-sync", k=3)
+
+
+@given(POLICY_KW, st.integers(1, 4), st.integers(0, 100))
+def test_intervening_is_the_gradients_of_the_versions_in_between(policy_kw, p, seed):
+    kw = dict(policy_kw)
+    if kw.get("k", 1) > p:
+        kw["k"] = p
+    cfg = SimConfig(learners=p, dist="exp", updates=30, seed=seed, **kw)
+    g = simulate(cfg).gradients
+    for r, between in enumerate(g.intervening_all()):
+        # brute force: every applied row whose update is in (read_version, version_before_apply]
+        lo, hi = g.read_version[r], g.version_before_apply[r]
+        expected = [x for x in range(len(g)) if g.applied[x] and lo < g.update[x] <= hi]
+        assert between == expected
+        assert len(between) == g.staleness[r] * cfg.effective_k
