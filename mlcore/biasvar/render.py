@@ -1,0 +1,123 @@
+"""Rendering of a :class:`~mlcore.biasvar.study.BiasVarianceStudy`: rich table, JSON text, PNG plot."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+from mlcore.biasvar.study import BiasVarianceStudy
+
+__all__ = ["study_table", "study_json", "study_csv", "plot_study"]
+
+
+def _label(study: BiasVarianceStudy) -> str:
+    c = study.config
+    if c.ridge_alpha is None:
+        return "least squares"
+    return f"ridge alpha={c.ridge_alpha:g}" + (
+        " (standardised features)" if c.standardize else " (raw monomials)"
+    )
+
+
+def study_table(study: BiasVarianceStudy):
+    """A rich Table, one row per degree; the last two columns are the seed's fixed-noisy-test variant.
+
+    >>> from mlcore.biasvar import bias_variance_study
+    >>> t = study_table(bias_variance_study(degrees=(1, 2), n_datasets=10))
+    >>> t.row_count, len(t.columns)
+    (2, 8)
+    """
+    from rich.table import Table
+
+    c = study.config
+    table = Table(
+        title=f"Bias-variance, {_label(study)}: {c.n_datasets} data sets x {c.train_size} points, "
+        f"noise std {c.noise_std:g}, seed {c.seed}",
+        caption="mse = bias^2 + variance + noise (expected test MSE); MC = Monte-Carlo estimate on fresh "
+        "noisy targets (z = gap in standard errors); seed variant = against ONE fixed noisy test draw",
+    )
+    for name in ("degree", "bias^2", "variance", "noise", "mse", "MC mse (z)", "seed bias^2", "seed mse"):
+        table.add_column(name, justify="right")
+    for r in study.rows:
+        table.add_row(
+            str(r.degree),
+            f"{r.bias2:.4g}",
+            f"{r.variance:.4g}",
+            f"{r.noise:.4g}",
+            f"{r.mse:.4g}",
+            f"{r.mse_monte_carlo:.4g} ({r.z_score:+.1f})",
+            f"{r.seed_bias2:.4g}",
+            f"{r.seed_mse:.4g}",
+        )
+    return table
+
+
+def study_json(study: BiasVarianceStudy) -> str:
+    """JSON text ``{"config": ..., "model": ..., "best_degree": ..., "rows": [...]}``.
+
+    >>> import json
+    >>> from mlcore.biasvar import bias_variance_study
+    >>> out = json.loads(study_json(bias_variance_study(degrees=(1, 2), n_datasets=10)))
+    >>> out["config"]["degrees"], sorted(out["rows"][0])[:4]
+    ([1, 2], ['bias2', 'degree', 'mse', 'mse_monte_carlo'])
+    """
+    payload = {
+        "config": study.config.as_dict(),
+        "model": _label(study),
+        "best_degree": study.best_degree,
+        "rows": [asdict(r) for r in study.rows],
+        "seed_variant": "seed_bias2 / seed_mse are measured against one fixed noisy draw of the test "
+        "targets (noise folded into the bias)",
+    }
+    return json.dumps(payload, indent=2) + "\n"
+
+
+def study_csv(study: BiasVarianceStudy) -> str:
+    """CSV text, one row per degree, columns as in :class:`~mlcore.biasvar.study.BiasVarianceRow`.
+
+    >>> from mlcore.biasvar import bias_variance_study
+    >>> print(study_csv(bias_variance_study(degrees=(1,), n_datasets=10)).splitlines()[0])
+    degree,bias2,variance,noise,mse,mse_monte_carlo,mse_monte_carlo_se,z_score,seed_bias2,seed_mse
+    """
+    import csv
+    import io
+
+    buf = io.StringIO()
+    rows = [asdict(r) for r in study.rows]
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: repr(v) if isinstance(v, float) else v for k, v in row.items()})
+    return buf.getvalue()
+
+
+def plot_study(study: BiasVarianceStudy, path, extra: BiasVarianceStudy | None = None) -> None:
+    """Plot bias^2, variance and mse per degree (log scale) and the seed variant; save a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from archcalc.fileio import save_figure
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for s, style in ((study, "-"), (extra, "--")):
+        if s is None:
+            continue
+        deg = [r.degree for r in s.rows]
+        tag = _label(s)
+        ax.plot(deg, [r.bias2 for r in s.rows], "o" + style, color="C0", label=f"bias$^2$ vs f ({tag})")
+        ax.plot(deg, [r.variance for r in s.rows], "s" + style, color="C1", label=f"variance ({tag})")
+        ax.plot(deg, [r.mse for r in s.rows], "^" + style, color="C2", label=f"expected mse ({tag})")
+        if s is study:
+            ax.plot(
+                deg, [r.seed_bias2 for r in s.rows], "x:", color="C3", label="seed's 'bias$^2$' (noisy test)"
+            )
+    ax.axhline(study.config.noise_std**2, color="grey", lw=0.8, label="noise $\\sigma^2$")
+    ax.set_yscale("log")
+    ax.set_xlabel("polynomial degree")
+    ax.set_ylabel("squared error")
+    ax.set_title(f"Bias-variance over {study.config.n_datasets} data sets (seed {study.config.seed})")
+    ax.legend(fontsize=7, ncol=2)
+    save_figure(fig, path)
+    plt.close(fig)
