@@ -100,3 +100,29 @@ def test_any_size_reaches_the_head(h, w):
 def test_bad_input_shape(shape):
     with pytest.raises(ValueError, match="input_shape"):
         inception_small(shape)
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32), (1, 8, 8)])
+def test_matches_the_archcalc_twin(shape):
+    # archcalc describes the same network analytically with the same dotted names: every leaf module's
+    # output shape and parameter count, and every block's concatenation, must agree.
+    zoo = pytest.importorskip("archcalc.zoo")
+    from archcalc.evaluate import evaluate
+
+    rows = {r.name: r for r in evaluate(zoo.build("inception-small"), shape).rows}
+    model = inception_small(shape)
+    leaves = {name: m for name, m in model.named_modules() if name and not list(m.children())}
+    seen = {}
+    hooks = [m.register_forward_hook(lambda mod, inp, out, name=name: seen.__setitem__(name, tuple(out.shape[1:])))
+             for name, m in model.named_modules() if name]
+    with torch.no_grad():
+        model.eval()(torch.zeros(1, *shape))
+    for h in hooks:
+        h.remove()
+    assert set(leaves) <= set(rows)
+    for name, module in leaves.items():
+        assert tuple(rows[name].output_shape) == seen[name], name
+        assert rows[name].cost.params == sum(p.numel() for p in module.parameters()), name
+    for block in ("inception1", "down1", "inception6", "down2", "inception8"):
+        assert tuple(rows[f"{block}.cat"].output_shape) == seen[block]
+    assert sum(r.cost.params for r in rows.values()) == sum(p.numel() for p in model.parameters())
