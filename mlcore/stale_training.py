@@ -9,7 +9,8 @@ gradients the simulator assigned to it::
     w_v = w_{v-1} - lr * mean_g( scale(tau_g) * grad_g ),   scale = 1, or 1 / max(1, tau_g)
 
 the second being the staleness-aware learning rate ``alpha / tau`` of Zhang, Gupta, Lian and Liu
-("Staleness-aware async-SGD", IJCAI 2016). Discarded gradients (k-sync stragglers) are never computed.
+("Staleness-aware async-SGD", IJCAI 2016). Discarded gradients (k-sync stragglers) are never computed. With the small Inception, batch-norm running
+statistics are updated by every gradient's forward pass, as if the server kept them.
 Every policy runs for the same simulated wall-clock time, so the loss curves against time show the
 error-runtime trade-off of Dutta et al. (AISTATS 2018): synchronous SGD makes fewer, fresher updates;
 asynchronous SGD makes more, staler ones.

@@ -90,7 +90,7 @@ def _model(d_in: int, classes: int, hidden: int):
     return torch.nn.Sequential(torch.nn.Linear(d_in, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, classes))
 
 
-def _process(rank: int, world: int, port: int, x, y, settings: dict, out_path: str) -> None:
+def _process(rank: int, world: int, port: int, x, y, settings: dict, out_path: str, counter) -> None:
     import datetime
 
     import torch
@@ -108,14 +108,14 @@ def _process(rank: int, world: int, port: int, x, y, settings: dict, out_path: s
     n = parameters_to_vector(params).numel()
     try:
         if rank == 0:
-            _server(dist, model, params, n, xs, ys, world - 1, settings, out_path)
+            _server(dist, model, params, n, xs, ys, world - 1, settings, out_path, counter)
         else:
             _worker(dist, F, model, params, n, xs, ys, rank, settings, vector_to_parameters)
     finally:
         dist.destroy_process_group()
 
 
-def _server(dist, model, params, n, xs, ys, workers, settings, out_path) -> None:
+def _server(dist, model, params, n, xs, ys, workers, settings, out_path, counter) -> None:
     import torch
     from torch.nn import functional as F
     from torch.nn.utils import parameters_to_vector, vector_to_parameters
@@ -140,6 +140,7 @@ def _server(dist, model, params, n, xs, ys, workers, settings, out_path) -> None
             w -= settings["lr"] * msg[3:]
             version += 1
             applied += 1
+            counter.value = applied  # read by the parent's progress bar
         else:
             rec.append((src - 1, read_v, version, False, now, ctime, loss))
         stop = applied >= settings["pushes"]
@@ -183,7 +184,7 @@ def _worker(dist, F, model, params, n, xs, ys, rank, settings, vector_to_paramet
 
 def run_parameter_server(x: np.ndarray, y: np.ndarray, *, workers: int = 3, pushes: int = 300, lr: float = 0.05,
                          batch_size: int = 32, hidden: int = 32, delay_mean: float = 0.005, seed: int = 0,
-                         timeout: float = 60.0) -> DistributedRun:
+                         timeout: float = 60.0, show_progress: bool | None = None) -> DistributedRun:
     """Run the parameter server with ``workers`` worker processes until ``pushes`` updates are applied.
 
     Parameters
@@ -199,8 +200,12 @@ def run_parameter_server(x: np.ndarray, y: np.ndarray, *, workers: int = 3, push
         times vary as on a shared cluster and dominate the loopback communication.
     timeout : float
         Seconds before the run is abandoned (processes are killed, ``RuntimeError``); never hangs.
+    show_progress : bool, optional
+        A rich progress bar of applied updates on stderr (default: when stderr is a terminal).
     """
     import torch.multiprocessing as mp
+
+    from mlcore.training import progress
 
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"--workers: got {workers!r}; give an integer >= 1")
@@ -223,14 +228,23 @@ def run_parameter_server(x: np.ndarray, y: np.ndarray, *, workers: int = 3, push
     with tempfile.TemporaryDirectory() as tmp:
         out_path = os.path.join(tmp, "server.npz")
         port = _free_port()
-        procs = [ctx.Process(target=_process, args=(r, workers + 1, port, x, y, settings, out_path), daemon=True)
-                 for r in range(workers + 1)]
+        counter = ctx.Value("i", 0)
+        procs = [ctx.Process(target=_process, args=(r, workers + 1, port, x, y, settings, out_path, counter),
+                             daemon=True) for r in range(workers + 1)]
         for p in procs:
             p.start()
         deadline = started + timeout
         try:
+            with progress(pushes, f"parameter server, {workers} workers", show_progress) as bar:
+                shown = 0
+                while any(p.is_alive() for p in procs) and time.perf_counter() < deadline:
+                    procs[0].join(0.1)
+                    bar.advance(counter.value - shown)
+                    shown = counter.value
+                    if procs[0].exitcode not in (None, 0):  # the server failed: do not wait for workers
+                        break
             for p in procs:
-                p.join(max(0.0, deadline - time.perf_counter()))
+                p.join(max(0.0, min(5.0, deadline - time.perf_counter())))
         finally:
             alive = [p for p in procs if p.is_alive()]
             for p in alive:

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_plot_path(args)
     if args.backend == "distributed":
-        return _distributed(args, load_data, emit)
+        return _distributed(args, load_data, emit, show_progress)
     from mlcore.stale_training import compare_policies, comparison_json, comparison_table, plot_comparison
 
     workers = 4 if args.workers is None else args.workers
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _distributed(args: argparse.Namespace, load_data, emit) -> int:
+def _distributed(args: argparse.Namespace, load_data, emit, show_progress) -> int:
     from staleness.distributed import (
         compare_with_simulator,
         distributed_json,
@@ -94,7 +94,7 @@ def _distributed(args: argparse.Namespace, load_data, emit) -> int:
         print(f"starting 1 server + {workers} worker processes for {pushes} updates ...", file=sys.stderr)
     res = run_parameter_server(data.train_x, data.train_y, workers=workers, pushes=pushes, lr=args.lr,
                                batch_size=args.batch_size, delay_mean=args.delay, seed=args.seed,
-                               timeout=args.timeout)
+                               timeout=args.timeout, show_progress=show_progress(args))
     cmp = compare_with_simulator(res, seed=args.seed)
     emit(args, distributed_table(res, cmp), distributed_json(res, cmp), lambda path: plot_distributed(res, cmp, path))
     return 0
