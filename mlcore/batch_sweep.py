@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlcore.training import check_positive_float, check_positive_int
+from mlcore.training import check_positive_float, check_positive_int, json_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlcore.images import ImageData
@@ -161,9 +160,8 @@ def batch_sweep_table(result: BatchSweepResult):
 
 def batch_sweep_json(result: BatchSweepResult) -> str:
     """JSON text: the settings and a list of row objects."""
-    return json.dumps({"base_lr": result.base_lr, "base_batch": result.base_batch, "epochs": result.epochs,
-                       "seed": result.seed, "rows": [dict(zip(_HEADER, r, strict=True)) for r in _rows(result)]},
-                      indent=2)
+    return json_text({"base_lr": result.base_lr, "base_batch": result.base_batch, "epochs": result.epochs,
+                       "seed": result.seed, "rows": [dict(zip(_HEADER, r, strict=True)) for r in _rows(result)]})
 
 
 def batch_sweep_csv(result: BatchSweepResult) -> str:

@@ -17,14 +17,13 @@ Examples
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlcore.training import check_positive_float, check_positive_int
+from mlcore.training import check_positive_float, check_positive_int, json_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlcore.images import ImageData
@@ -151,13 +150,13 @@ def clr_table(result: CLRResult):
 
 def clr_json(result: CLRResult) -> str:
     """JSON text of the run: settings, per-iteration ``lrs`` and per-epoch metrics."""
-    return json.dumps({
+    return json_text({
         "mode": result.mode, "base_lr": result.base_lr, "max_lr": result.max_lr,
         "step_size_up": result.step_size_up, "gamma": result.gamma, "epochs": result.epochs,
         "batch_size": result.batch_size, "seed": result.seed, "lrs": result.lrs.tolist(),
         "train_loss": result.train_loss.tolist(), "train_acc": result.train_acc.tolist(),
         "val_loss": result.val_loss.tolist(), "val_acc": result.val_acc.tolist(),
-    }, indent=2)
+    })
 
 
 def plot_clr(result: CLRResult, path) -> None:

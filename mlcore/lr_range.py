@@ -28,14 +28,13 @@ Examples
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlcore.training import check_positive_float, check_positive_int
+from mlcore.training import check_positive_float, check_positive_int, json_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlcore.images import ImageData
@@ -295,16 +294,13 @@ def lr_range_table(result: LRRangeResult):
 
 def lr_range_json(result: LRRangeResult) -> str:
     """JSON text with ``lrs``, ``losses`` (smoothed), ``raw_losses`` and the ``suggestion``s."""
-    def num(x: float):
-        return x if math.isfinite(x) else None
-
-    return json.dumps({
+    return json_text({
         "lrs": result.lrs.tolist(), "losses": result.losses.tolist(), "raw_losses": result.raw_losses.tolist(),
-        "suggestion": num(result.suggestion), "suggestion_min10": num(result.suggestion_min10),
-        "suggestion_valley": num(result.suggestion_valley), "stopped_early": result.stopped_early,
+        "suggestion": result.suggestion, "suggestion_min10": result.suggestion_min10,
+        "suggestion_valley": result.suggestion_valley, "stopped_early": result.stopped_early,
         "start_lr": result.start_lr, "end_lr": result.end_lr, "num_iter": result.num_iter,
         "step_mode": result.step_mode, "batch_size": result.batch_size, "seed": result.seed,
-    }, indent=2)
+    })
 
 
 def plot_lr_range(result: LRRangeResult, path) -> None:

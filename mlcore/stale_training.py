@@ -26,14 +26,13 @@ Examples
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlcore.training import check_positive_float, check_positive_int
+from mlcore.training import check_positive_float, check_positive_int, json_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlcore.images import ImageData
@@ -278,20 +277,16 @@ def comparison_table(cmp: StaleComparison):
 
 
 def _run_dict(r: StaleTrainingResult) -> dict:
-    def num(x: float):
-        return x if math.isfinite(x) else None
-
     return {"label": r.label, "policy": r.policy, "learners": r.learners, "k": r.k, "lr": r.lr,
             "lr_rule": r.lr_rule, "updates": r.updates, "gradients_applied": r.gradients_applied,
-            "gradients_discarded": r.gradients_discarded, "mean_staleness": num(r.mean_staleness),
+            "gradients_discarded": r.gradients_discarded, "mean_staleness": r.mean_staleness,
             "eval_updates": r.eval_updates.tolist(), "eval_times": r.eval_times.tolist(),
             "train_loss": r.train_loss.tolist(), "val_loss": r.val_loss.tolist(), "val_acc": r.val_acc.tolist()}
 
 
 def comparison_json(cmp: StaleComparison) -> str:
     """JSON text: ``sim_time`` and one object per run with its evaluation curve."""
-    return json.dumps({"backend": "simulated", "sim_time": cmp.sim_time, "runs": [_run_dict(r) for r in cmp.runs]},
-                      indent=2)
+    return json_text({"backend": "simulated", "sim_time": cmp.sim_time, "runs": [_run_dict(r) for r in cmp.runs]})
 
 
 def plot_comparison(cmp: StaleComparison, path) -> None:

@@ -34,10 +34,31 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from mlcore.images import ImageData
 
-__all__ = ["DEVICES", "EpochStats", "Tensors", "select_device", "deterministic", "to_tensors", "batches",
+__all__ = ["json_text", "DEVICES", "EpochStats", "Tensors", "select_device", "deterministic", "to_tensors", "batches",
            "train_epoch", "evaluate", "progress", "check_positive_int", "check_positive_float"]
 
 DEVICES = ("auto", "cpu", "cuda")
+
+
+def json_text(obj: Any) -> str:
+    """``json.dumps`` with NaN and infinities as ``null`` (strict JSON), ints kept as ints, indent 2.
+
+    >>> json_text({"a": [1, float("nan"), 2.5]})
+    '{\\n  "a": [\\n    1,\\n    null,\\n    2.5\\n  ]\\n}'
+    """
+    import json
+    import math
+
+    def clean(x: Any) -> Any:
+        if isinstance(x, float):
+            return x if math.isfinite(x) else None
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items()}
+        if isinstance(x, list | tuple):
+            return [clean(v) for v in x]
+        return x
+
+    return json.dumps(clean(obj), indent=2, allow_nan=False)
 
 
 def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:

@@ -27,7 +27,6 @@ Examples
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import socket
@@ -379,7 +378,9 @@ def distributed_table(run: DistributedRun, cmp: SimulatorComparison):
 
 def distributed_json(run: DistributedRun, cmp: SimulatorComparison) -> str:
     """JSON text: settings, per-gradient records, and the comparison with the simulator."""
-    return json.dumps({
+    from mlcore.training import json_text
+
+    return json_text({
         "backend": "distributed", "workers": run.workers, "pushes": run.pushes, "lr": run.lr,
         "batch_size": run.batch_size, "delay_mean": run.delay_mean, "seed": run.seed,
         "wall_seconds": run.wall_seconds, "initial_loss": run.initial_loss, "final_loss": run.final_loss,
@@ -390,7 +391,7 @@ def distributed_json(run: DistributedRun, cmp: SimulatorComparison) -> str:
         "measured_hist": cmp.measured_hist.tolist(), "simulated_hist": cmp.simulated_hist.tolist(),
         "total_variation": cmp.total_variation, "tv_noise_p99": cmp.tv_noise_p99,
         "replay_matches": cmp.replay_matches, "lost_staleness": cmp.lost_staleness,
-    }, indent=2)
+    })
 
 
 def plot_distributed(run: DistributedRun, cmp: SimulatorComparison, path) -> None:
