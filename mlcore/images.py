@@ -123,7 +123,7 @@ def _fashion(root: str | os.PathLike[str], download: bool) -> tuple[np.ndarray, 
         except RuntimeError as exc:  # torchvision: "Dataset not found. You can use download=True ..."
             raise FileNotFoundError(f"--dataset fashion-mnist: no IDX files under {str(root)!r} "
                                     f"({exc}); pass --download with a network, or --root") from None
-        out += [ds.data.numpy().astype(np.float32)[:, None] / 255.0, ds.targets.numpy().astype(np.int64)]
+        out += [ds.data.numpy()[:, None], ds.targets.numpy().astype(np.int64)]  # uint8 until subset
     return tuple(out)
 
 
@@ -182,6 +182,8 @@ def load_images(dataset: str = "digits", *, root: str | os.PathLike[str] = "data
         n_val = int(round(val_fraction * subset))
         tx, ty = _take(tx, ty, subset - n_val, rng)
         vx, vy = _take(vx, vy, n_val, rng)
+    if dataset == "fashion-mnist":  # scale after the subset draw: 60000 float images are 188 MB
+        tx, vx = tx.astype(np.float32) / 255.0, vx.astype(np.float32) / 255.0
     mean, std = float(tx.mean()), float(tx.std()) or 1.0
     arrays = [((tx - mean) / std).astype(np.float32), ty, ((vx - mean) / std).astype(np.float32), vy]
     for a in arrays:
