@@ -1,0 +1,191 @@
+"""Cyclical learning rates (Smith 2017) with ``torch.optim.lr_scheduler.CyclicLR``.
+
+The learning rate moves between ``base_lr`` and ``max_lr`` each mini-batch (``triangular``: a fixed
+triangle; ``triangular2``: the amplitude halves every cycle; ``exp_range``: the amplitude is scaled by
+``gamma ** iteration``), and momentum cycles inversely between 0.8 and 0.9 as Smith recommends. The bounds
+come from the caller or from a range test (:func:`clr_bounds`). After every epoch the model is evaluated on
+the validation split.
+
+Examples
+--------
+>>> from mlcore.images import load_images
+>>> res = train_clr(load_images(subset=60), base_lr=0.01, max_lr=0.1, epochs=2, batch_size=16,
+...                 device="cpu", show_progress=False)
+>>> res.train_loss.shape, len(res.lrs), round(float(res.lrs[0]), 6)
+((2,), 6, 0.01)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from mlcore.training import check_positive_float, check_positive_int
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mlcore.images import ImageData
+    from mlcore.lr_range import LRRangeResult
+
+__all__ = ["CLR_MODES", "CLRResult", "clr_bounds", "train_clr", "clr_table", "clr_json", "plot_clr"]
+
+CLR_MODES = ("triangular", "triangular2", "exp_range")
+
+
+def clr_bounds(result: LRRangeResult, ratio: float = 4.0) -> tuple[float, float]:
+    """``(base_lr, max_lr)`` from a range test: ``max_lr`` = the minimum / 10 suggestion (the smoothed
+    minimum lags the true one, and fastai divides by 10 for that reason), ``base_lr = max_lr / ratio``
+    (Smith: base 1/3 to 1/4 of max).
+
+    Examples
+    --------
+    >>> from mlcore.lr_range import _curve_result
+    >>> import numpy as np
+    >>> lrs = np.geomspace(1e-4, 1, 40); loss = 2 - np.tanh(np.linspace(-2, 3, 40))
+    >>> res = _curve_result(lrs, loss, 0.05, False, start_lr=1e-4, end_lr=1.0, num_iter=40, step_mode="exp",
+    ...                     batch_size=1, seed=0)
+    >>> [round(b, 6) for b in clr_bounds(res)]
+    [0.007676, 0.030703]
+    """
+    ratio = check_positive_float("--ratio", ratio)
+    top = result.suggestion_min10
+    if not math.isfinite(top):
+        raise ValueError("--max-lr: the range test gave no minimum / 10 suggestion; pass --base-lr and --max-lr")
+    return top / ratio, top
+
+
+@dataclass(frozen=True)
+class CLRResult:
+    """Training with a cyclical learning rate.
+
+    Attributes
+    ----------
+    lrs : numpy.ndarray
+        Learning rate used by mini-batch i (read-only).
+    train_loss, train_acc, val_loss, val_acc : numpy.ndarray
+        Per epoch e: mean training loss and accuracy during the epoch, validation loss and accuracy after
+        it (accuracies are fractions in [0, 1]).
+    """
+
+    mode: str
+    base_lr: float
+    max_lr: float
+    step_size_up: int
+    gamma: float
+    epochs: int
+    batch_size: int
+    seed: int
+    lrs: np.ndarray
+    train_loss: np.ndarray
+    train_acc: np.ndarray
+    val_loss: np.ndarray
+    val_acc: np.ndarray
+
+
+def train_clr(data: ImageData, *, base_lr: float, max_lr: float, mode: str = "triangular", epochs: int = 5,
+              batch_size: int = 64, step_size_epochs: float = 1.0, gamma: float = 0.99, momentum: float = 0.9,
+              seed: int = 0, device: str = "auto", show_progress: bool | None = None) -> CLRResult:
+    """Train a fresh small Inception with SGD and ``CyclicLR``; one half cycle = ``step_size_epochs`` epochs.
+
+    ``gamma`` is the per-iteration decay of ``exp_range`` (ignored by the other modes).
+    """
+    import torch
+
+    from mlcore.models import inception_small
+    from mlcore.training import deterministic, evaluate, progress, select_device, to_tensors, train_epoch
+
+    base = check_positive_float("--base-lr", base_lr)
+    top = check_positive_float("--max-lr", max_lr)
+    if top <= base:
+        raise ValueError(f"--max-lr: got {max_lr!r}; give a value above --base-lr ({base_lr!r})")
+    if mode not in CLR_MODES:
+        raise ValueError(f"--mode: got {mode!r}; give one of {', '.join(CLR_MODES)}")
+    epochs = check_positive_int("--epochs", epochs)
+    batch_size = check_positive_int("--batch-size", batch_size)
+    check_positive_float("--step-size-epochs", step_size_epochs)
+    gamma = check_positive_float("--gamma", gamma)
+    dev = select_device(device)
+    steps_per_epoch = math.ceil(len(data.train_y) / batch_size)
+    step_size_up = max(1, round(step_size_epochs * steps_per_epoch))
+    lrs: list[float] = []
+    rows = []
+    with deterministic(seed):
+        t = to_tensors(data, dev)
+        model = inception_small(data.input_shape, data.num_classes).to(dev)
+        opt = torch.optim.SGD(model.parameters(), lr=base, momentum=momentum)
+        sched = torch.optim.lr_scheduler.CyclicLR(opt, base_lr=base, max_lr=top, step_size_up=step_size_up,
+                                                  mode=mode, gamma=gamma, cycle_momentum=True)
+        gen = torch.Generator().manual_seed(seed)
+        with progress(epochs * steps_per_epoch, f"CLR {mode}", show_progress) as bar:
+            def on_step(step: int, lr: float, loss: float) -> None:
+                lrs.append(lr)
+                bar.advance()
+
+            for _ in range(epochs):
+                tr = train_epoch(model, opt, t.train_x, t.train_y, batch_size, gen, scheduler=sched,
+                                 on_step=on_step)
+                va = evaluate(model, t.val_x, t.val_y)
+                rows.append((tr.loss, tr.accuracy, va.loss, va.accuracy))
+    cols = [np.array(c, dtype=float) for c in zip(*rows, strict=True)]
+    arrays = [np.array(lrs, dtype=float), *cols]
+    for a in arrays:
+        a.setflags(write=False)
+    return CLRResult(mode, base, top, step_size_up, gamma, epochs, batch_size, int(seed), *arrays)
+
+
+def clr_table(result: CLRResult):
+    """A rich Table with one row per epoch."""
+    from rich.table import Table
+
+    table = Table(title=f"CLR {result.mode}: lr {result.base_lr:.3g} .. {result.max_lr:.3g}, "
+                        f"half cycle {result.step_size_up} steps")
+    for name in ("epoch", "train loss", "train acc %", "val loss", "val acc %"):
+        table.add_column(name, justify="right")
+    for e in range(result.epochs):
+        table.add_row(str(e + 1), f"{result.train_loss[e]:.4f}", f"{100 * result.train_acc[e]:.2f}",
+                      f"{result.val_loss[e]:.4f}", f"{100 * result.val_acc[e]:.2f}")
+    return table
+
+
+def clr_json(result: CLRResult) -> str:
+    """JSON text of the run: settings, per-iteration ``lrs`` and per-epoch metrics."""
+    return json.dumps({
+        "mode": result.mode, "base_lr": result.base_lr, "max_lr": result.max_lr,
+        "step_size_up": result.step_size_up, "gamma": result.gamma, "epochs": result.epochs,
+        "batch_size": result.batch_size, "seed": result.seed, "lrs": result.lrs.tolist(),
+        "train_loss": result.train_loss.tolist(), "train_acc": result.train_acc.tolist(),
+        "val_loss": result.val_loss.tolist(), "val_acc": result.val_acc.tolist(),
+    }, indent=2)
+
+
+def plot_clr(result: CLRResult, path) -> None:
+    """Save three panels as a PNG: the learning rate per step, loss per epoch, accuracy per epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from archcalc.fileio import save_figure
+
+    fig = Figure(figsize=(11, 3.4))
+    ax_lr, ax_loss, ax_acc = fig.subplots(1, 3)
+    ax_lr.plot(np.arange(1, len(result.lrs) + 1), result.lrs)
+    ax_lr.set_xlabel("mini-batch")
+    ax_lr.set_ylabel("learning rate")
+    ax_lr.set_title(f"CyclicLR ({result.mode})")
+    epochs = np.arange(1, result.epochs + 1)
+    ax_loss.plot(epochs, result.train_loss, "o-", label="train")
+    ax_loss.plot(epochs, result.val_loss, "s-", label="validation")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("cross-entropy loss")
+    ax_loss.legend()
+    ax_acc.plot(epochs, 100 * result.train_acc, "o-", label="train")
+    ax_acc.plot(epochs, 100 * result.val_acc, "s-", label="validation")
+    ax_acc.set_xlabel("epoch")
+    ax_acc.set_ylabel("accuracy (%)")
+    ax_acc.legend()
+    fig.tight_layout()
+    save_figure(fig, path)

@@ -1,0 +1,60 @@
+"""Options and output handling shared by the training-experiment commands (not a command itself)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mlcore.images import DATASETS
+from mlcore.training import DEVICES
+
+
+def add_common(parser: argparse.ArgumentParser, *, epochs: int | None, batch_size: int | None = 64,
+               dataset: bool = True) -> None:
+    """--dataset/--root/--download/--subset, --epochs, --batch-size, --device, --seed, --json, --plot."""
+    if dataset:
+        parser.add_argument("--dataset", default="digits", choices=DATASETS,
+                            help="digits (offline, scikit-learn) or fashion-mnist (torchvision; default: digits)")
+        parser.add_argument("--root", default="data", help="folder holding FashionMNIST/raw/ (default: data)")
+        parser.add_argument("--download", action="store_true", help="let torchvision download FashionMNIST")
+        parser.add_argument("--subset", type=int, default=None, help="use only N images in total (train + val)")
+    parser.add_argument("--epochs", type=int, default=epochs, help=f"passes over the training data (default: {epochs})")
+    if batch_size is not None:
+        parser.add_argument("--batch-size", type=int, default=batch_size, help=f"mini-batch size (default: {batch_size})")
+    parser.add_argument("--device", default="auto", choices=DEVICES, help="auto picks CUDA when present (default: auto)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of data split, initialisation and batches (default: 0)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--plot", metavar="FILE", default=None, help="save a PNG plot to FILE")
+
+
+def load_data(args: argparse.Namespace):
+    from mlcore.images import load_images
+
+    return load_images(args.dataset, root=args.root, download=args.download, subset=args.subset, seed=args.seed)
+
+
+def show_progress(args: argparse.Namespace) -> bool:
+    """Progress bar only on a terminal and never while JSON goes to stdout."""
+    return sys.stderr.isatty() and not args.json
+
+
+def check_plot_path(args: argparse.Namespace) -> None:
+    """Fail before hours of training, not after, when --plot points into a missing folder."""
+    if args.plot:
+        from pathlib import Path
+
+        parent = Path(args.plot).parent
+        if not parent.is_dir():
+            raise FileNotFoundError(f"--plot: folder {str(parent)!r} does not exist; create it first")
+
+
+def emit(args: argparse.Namespace, table, json_text: str, plot) -> None:
+    """Print the table or the JSON, and save the plot when asked."""
+    if args.json:
+        sys.stdout.write(json_text + "\n")
+    else:
+        from rich.console import Console
+
+        Console().print(table)
+    if args.plot:
+        plot(args.plot)

@@ -1,0 +1,49 @@
+"""``mlcore batch-size-sweep``: train at doubling batch sizes, fixed learning rate and linear scaling."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mlcore.commands._common import add_common, check_plot_path, emit, load_data, show_progress
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("batch-size-sweep", help="training loss and accuracy per batch size",
+                              description=__doc__)
+    add_common(p, epochs=2, batch_size=None)
+    p.add_argument("--lr", type=float, default=0.01, help="learning rate (at --base-batch for the linear rule; "
+                   "default: 0.01)")
+    p.add_argument("--min-batch", type=int, default=16, help="smallest batch size (default: 16)")
+    p.add_argument("--max-batch", type=int, default=256, help="largest batch size (default: 256)")
+    p.add_argument("--rule", nargs="+", choices=("fixed", "linear"), default=["fixed", "linear"],
+                   help="fixed learning rate and/or the linear scaling rule (default: both)")
+    p.add_argument("--base-batch", type=int, default=None, help="batch at which the linear rule uses --lr "
+                   "(default: --min-batch)")
+    p.add_argument("--csv", action="store_true", help="print CSV instead of a table")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mlcore.batch_sweep import (
+        batch_size_sweep,
+        batch_sweep_csv,
+        batch_sweep_json,
+        batch_sweep_table,
+        doubling,
+        plot_batch_sweep,
+    )
+
+    check_plot_path(args)
+    sizes = doubling(args.min_batch, args.max_batch)
+    data = load_data(args)
+    res = batch_size_sweep(data, lr=args.lr, batch_sizes=sizes, epochs=args.epochs, rules=args.rule,
+                           base_batch=args.base_batch, seed=args.seed, device=args.device,
+                           show_progress=show_progress(args) and not args.csv)
+    if args.csv and not args.json:
+        sys.stdout.write(batch_sweep_csv(res))
+        if args.plot:
+            plot_batch_sweep(res, args.plot)
+        return 0
+    emit(args, batch_sweep_table(res), batch_sweep_json(res), lambda path: plot_batch_sweep(res, path))
+    return 0

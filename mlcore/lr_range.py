@@ -1,0 +1,293 @@
+"""Learning-rate range test (Smith 2017) with the suggestion rules of torch-lr-finder and fastai.
+
+The learning rate grows each mini-batch from ``start_lr`` to ``end_lr``, exponentially
+(``start * (end / start) ** (i / (n - 1))``) or linearly, on a fresh model. The loss curve is smoothed as
+torch-lr-finder does (``s_0 = l_0``, ``s_i = f * l_i + (1 - f) * s_{i-1}``, ``f = 0.05``) and the test stops
+once the smoothed loss exceeds ``diverge_th`` (5) times the best so far (that last point is kept, as
+torch-lr-finder keeps it) or the loss is no longer finite (that point is dropped).
+
+Suggestions, all on the smoothed curve:
+
+* ``steepest`` (torch-lr-finder): skip the first 10 and last 5 points, take ``argmin(np.gradient(s))``
+  (the gradient is taken against the point index, not the learning rate);
+* ``minimum / 10`` (fastai): the learning rate of the lowest loss divided by 10;
+* ``valley`` (fastai): the longest strictly decreasing run of losses, a point 1/2 of the way into it.
+
+The fastai rules skip the first ``n // 10`` and last 5 points, as ``lr_find`` does.
+
+Examples
+--------
+>>> import numpy as np
+>>> lrs = lr_schedule(1e-4, 1.0, 30, "exp")
+>>> losses = smooth_losses(2.0 - np.tanh(np.linspace(-2, 2, 30)))
+>>> float(lrs[0]), float(lrs[-1])
+(0.0001, 1.0)
+>>> round(suggest_steepest(lrs, losses), 6)
+0.078805
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from mlcore.training import check_positive_float, check_positive_int
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mlcore.images import ImageData
+
+__all__ = ["STEP_MODES", "LRRangeResult", "lr_schedule", "smooth_losses", "suggest_steepest",
+           "suggest_minimum", "suggest_valley", "lr_range_test", "lr_range_table", "lr_range_json",
+           "plot_lr_range"]
+
+STEP_MODES = ("exp", "linear")
+
+
+def lr_schedule(start_lr: float, end_lr: float, num_iter: int, step_mode: str = "exp") -> np.ndarray:
+    """The learning rate of each of the ``num_iter`` steps, first ``start_lr``, last ``end_lr``."""
+    start = check_positive_float("--start-lr", start_lr)
+    end = check_positive_float("--end-lr", end_lr)
+    n = check_positive_int("--num-iter", num_iter, 2)
+    if end <= start:
+        raise ValueError(f"--end-lr: got {end_lr!r}; give a value above --start-lr ({start_lr!r})")
+    if step_mode not in STEP_MODES:
+        raise ValueError(f"--step-mode: got {step_mode!r}; give one of {', '.join(STEP_MODES)}")
+    r = np.arange(n) / (n - 1)
+    lrs = start * (end / start) ** r if step_mode == "exp" else start + r * (end - start)
+    lrs[-1] = end  # exact endpoint (the power can round)
+    return lrs
+
+
+def smooth_losses(losses, smooth_f: float = 0.05) -> np.ndarray:
+    """Exponential moving average ``s_i = f * l_i + (1 - f) * s_{i-1}`` started at ``s_0 = l_0``."""
+    raw = np.asarray(losses, dtype=float)
+    if not 0.0 <= smooth_f < 1.0:
+        raise ValueError(f"--smooth: got {smooth_f!r}; give a number in [0, 1)")
+    out = np.empty_like(raw)
+    for i, value in enumerate(raw):
+        out[i] = value if i == 0 or smooth_f == 0 else smooth_f * value + (1 - smooth_f) * out[i - 1]
+    return out
+
+
+def _window(lrs, losses, skip_start: int, skip_end: int) -> tuple[np.ndarray, np.ndarray]:
+    lrs, losses = np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float)
+    stop = len(lrs) - skip_end
+    return lrs[skip_start:stop], losses[skip_start:stop]
+
+
+def suggest_steepest(lrs, losses, skip_start: int = 10, skip_end: int = 5) -> float:
+    """torch-lr-finder's rule: the learning rate where ``np.gradient(losses)`` is most negative.
+
+    Returns NaN with a warning when fewer than 2 points remain after skipping.
+    """
+    lr, loss = _window(lrs, losses, skip_start, skip_end)
+    if len(loss) < 2:
+        import warnings
+
+        warnings.warn(f"suggest_steepest: only {len(loss)} points after skipping; no suggestion", stacklevel=2)
+        return float("nan")
+    return float(lr[int(np.argmin(np.gradient(loss)))])
+
+
+def _fastai_window(lrs, losses) -> tuple[np.ndarray, np.ndarray]:
+    return _window(lrs, losses, len(losses) // 10, 5)
+
+
+def suggest_minimum(lrs, losses) -> float:
+    """fastai's ``minimum`` rule: the learning rate of the lowest loss, divided by 10 (NaN if no points)."""
+    lr, loss = _fastai_window(lrs, losses)
+    return float(lr[int(np.argmin(loss))] / 10) if len(loss) else float("nan")
+
+
+def suggest_valley(lrs, losses) -> float:
+    """fastai's ``valley`` rule: longest decreasing subsequence ending at index ``e``, starting ``s = e - len``;
+    suggest index ``s + int(d) + int(d / 2)`` with ``d = (e - s) / 3`` (NaN if no points)."""
+    lr, loss = _fastai_window(lrs, losses)
+    n = len(loss)
+    if n == 0:
+        return float("nan")
+    run = np.ones(n, dtype=int)  # run[i]: longest strictly decreasing subsequence ending at i
+    best_end = 0
+    for i in range(1, n):
+        earlier = run[:i][loss[:i] > loss[i]]
+        if len(earlier):
+            run[i] = earlier.max() + 1
+        if run[i] > run[best_end]:
+            best_end = i
+    start = best_end - run[best_end]
+    third = (best_end - start) / 3
+    return float(lr[start + int(third) + int(third / 2)])
+
+
+@dataclass(frozen=True)
+class LRRangeResult:
+    """Outcome of a learning-rate range test.
+
+    Attributes
+    ----------
+    lrs : numpy.ndarray
+        Learning rate used at step i (read-only).
+    raw_losses, losses : numpy.ndarray
+        Mini-batch loss at step i, and its smoothed value (read-only).
+    stopped_early : bool
+        True when the loss diverged before ``num_iter`` steps.
+    suggestion, suggestion_min10, suggestion_valley : float
+        The steepest-descent (torch-lr-finder), minimum / 10 and valley (fastai) learning rates.
+    """
+
+    lrs: np.ndarray
+    raw_losses: np.ndarray
+    losses: np.ndarray
+    stopped_early: bool
+    suggestion: float
+    suggestion_min10: float
+    suggestion_valley: float
+    start_lr: float
+    end_lr: float
+    num_iter: int
+    step_mode: str
+    batch_size: int
+    seed: int
+
+    @property
+    def best_loss(self) -> float:
+        """The lowest smoothed loss."""
+        return float(np.min(self.losses))
+
+
+def _curve_result(lrs, raw, smooth_f, stopped, **params) -> LRRangeResult:
+    lrs, raw = np.asarray(lrs, dtype=float), np.asarray(raw, dtype=float)
+    losses = smooth_losses(raw, smooth_f)
+    for a in (lrs, raw, losses):
+        a.setflags(write=False)
+    return LRRangeResult(lrs, raw, losses, stopped, suggest_steepest(lrs, losses),
+                         suggest_minimum(lrs, losses), suggest_valley(lrs, losses), **params)
+
+
+def lr_range_test(data: ImageData, *, start_lr: float = 1e-6, end_lr: float = 10.0, num_iter: int = 100,
+                  step_mode: str = "exp", batch_size: int = 64, momentum: float = 0.9, smooth_f: float = 0.05,
+                  diverge_th: float = 5.0, seed: int = 0, device: str = "auto",
+                  show_progress: bool | None = None) -> LRRangeResult:
+    """Run the range test on a fresh small Inception with SGD (momentum) over the training split.
+
+    The data are visited in seeded shuffled epochs, as many as ``num_iter`` mini-batches need.
+
+    Examples
+    --------
+    >>> from mlcore.images import load_images
+    >>> res = lr_range_test(load_images(subset=80), num_iter=20, batch_size=16, device="cpu",
+    ...                     show_progress=False)
+    >>> len(res.lrs) <= 20, float(res.lrs[0])
+    (True, 1e-06)
+    """
+    import torch
+    from torch.nn import functional as F
+
+    from mlcore.models import inception_small
+    from mlcore.training import batches, deterministic, progress, select_device, to_tensors
+
+    schedule = lr_schedule(start_lr, end_lr, num_iter, step_mode)
+    batch_size = check_positive_int("--batch-size", batch_size)
+    threshold = check_positive_float("--diverge-th", diverge_th)
+    dev = select_device(device)
+    lrs, raw = [], []
+    stopped = False
+    with deterministic(seed):
+        tensors = to_tensors(data, dev)
+        model = inception_small(data.input_shape, data.num_classes).to(dev)
+        opt = torch.optim.SGD(model.parameters(), lr=float(schedule[0]), momentum=momentum)
+        gen = torch.Generator().manual_seed(seed)
+        model.train()
+        pending: list = []
+        smooth = best = math.nan
+        with progress(len(schedule), "lr range test", show_progress) as bar:
+            for i, lr in enumerate(schedule):
+                if not pending:
+                    pending = batches(len(tensors.train_y), batch_size, gen)
+                idx = pending.pop(0).to(dev)
+                for group in opt.param_groups:
+                    group["lr"] = float(lr)
+                opt.zero_grad(set_to_none=True)
+                loss = F.cross_entropy(model(tensors.train_x[idx]), tensors.train_y[idx])
+                loss.backward()
+                opt.step()
+                bar.advance()
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    stopped = True
+                    break
+                lrs.append(float(lr))
+                raw.append(value)
+                smooth = value if i == 0 else smooth_f * value + (1 - smooth_f) * smooth
+                best = smooth if i == 0 else min(best, smooth)
+                if smooth > threshold * best:
+                    stopped = True
+                    break
+    if not raw:
+        raise ValueError(f"--start-lr: got {start_lr!r}; the first step already diverged, lower it")
+    return _curve_result(lrs, raw, smooth_f, stopped, start_lr=float(start_lr), end_lr=float(end_lr),
+                         num_iter=int(num_iter), step_mode=step_mode, batch_size=batch_size, seed=int(seed))
+
+
+def lr_range_table(result: LRRangeResult):
+    """A rich Table summarising the test and its three suggestions."""
+    from rich.table import Table
+
+    table = Table(title=f"LR range test ({result.step_mode}, {len(result.lrs)} of {result.num_iter} steps"
+                        f"{', stopped: loss diverged' if result.stopped_early else ''})")
+    table.add_column("rule")
+    table.add_column("learning rate", justify="right")
+    table.add_column("smoothed loss there", justify="right")
+    for name, lr in (("steepest descent (torch-lr-finder)", result.suggestion),
+                     ("minimum / 10 (fastai)", result.suggestion_min10),
+                     ("valley (fastai)", result.suggestion_valley)):
+        where = int(np.argmin(np.abs(np.log(result.lrs) - np.log(lr)))) if math.isfinite(lr) else None
+        table.add_row(name, f"{lr:.3g}", "-" if where is None else f"{result.losses[where]:.4f}")
+    table.add_row("best smoothed loss", f"{result.lrs[int(np.argmin(result.losses))]:.3g}",
+                  f"{result.best_loss:.4f}")
+    return table
+
+
+def lr_range_json(result: LRRangeResult) -> str:
+    """JSON text with ``lrs``, ``losses`` (smoothed), ``raw_losses`` and the ``suggestion``s."""
+    def num(x: float):
+        return x if math.isfinite(x) else None
+
+    return json.dumps({
+        "lrs": result.lrs.tolist(), "losses": result.losses.tolist(), "raw_losses": result.raw_losses.tolist(),
+        "suggestion": num(result.suggestion), "suggestion_min10": num(result.suggestion_min10),
+        "suggestion_valley": num(result.suggestion_valley), "stopped_early": result.stopped_early,
+        "start_lr": result.start_lr, "end_lr": result.end_lr, "num_iter": result.num_iter,
+        "step_mode": result.step_mode, "batch_size": result.batch_size, "seed": result.seed,
+    }, indent=2)
+
+
+def plot_lr_range(result: LRRangeResult, path) -> None:
+    """Save loss against learning rate (log axis) with the suggestions marked, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from archcalc.fileio import save_figure
+
+    fig = Figure(figsize=(6.4, 4.0))
+    ax = fig.subplots()
+    ax.plot(result.lrs, result.raw_losses, color="0.75", lw=0.8, label="mini-batch loss")
+    ax.plot(result.lrs, result.losses, color="C0", label="smoothed (f = 0.05)")
+    for lr, name, colour in ((result.suggestion, "steepest", "C3"), (result.suggestion_min10, "min / 10", "C2"),
+                             (result.suggestion_valley, "valley", "C1")):
+        if math.isfinite(lr):
+            ax.axvline(lr, color=colour, ls="--", lw=1, label=f"{name}: {lr:.2g}")
+    ax.set_xscale("log" if result.step_mode == "exp" else "linear")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("training loss (cross-entropy)")
+    top = float(np.percentile(result.raw_losses, 95))
+    ax.set_ylim(max(0.0, float(np.min(result.raw_losses)) * 0.9), top * 1.15)
+    ax.set_title("Learning-rate range test")
+    ax.legend(fontsize=8)
+    save_figure(fig, path)
