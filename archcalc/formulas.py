@@ -264,9 +264,10 @@ def avgpool2d(
 
 def _adaptive_window_total(n_in: Any, n_out: Any) -> Any:
     """Sum of the adaptive-pooling window lengths along one axis (torch: [floor(i*n/o), ceil((i+1)*n/o)))."""
-    if is_concrete(n_in, n_out):
-        return sum(ceildiv((i + 1) * n_in, n_out) - floordiv(i * n_in, n_out) for i in range(n_out))
-    # Symbolic: exact when n_out divides n_in (windows tile the input); the closed form states that condition.
+    if is_concrete(n_out):
+        # Exact for an int or a symbolic n_in alike (sympy floor / ceiling terms when symbolic).
+        return sum((ceildiv((i + 1) * n_in, n_out) - floordiv(i * n_in, n_out) for i in range(n_out)), 0)
+    # Symbolic output size: exact when n_out divides n_in (windows tile the input).
     return n_in
 
 
