@@ -152,7 +152,7 @@ def closed_form(network: Network, channels: int | None = None) -> ClosedForm:
     >>> from archcalc.zoo import build
     >>> cf = closed_form(build("resnet18"))
     >>> cf.condition
-    'H = 0 (mod 32), W = 0 (mod 32), H >= 29, W >= 29'
+    'H = 0 (mod 32), W = 0 (mod 32), H >= 1, W >= 1'
     >>> cf.at("params", 64, 96)
     11689512
     """
