@@ -1,0 +1,99 @@
+"""``archcalc [report] MODEL [options]``: the per-layer report of a zoo model.
+
+:func:`add_report_options` and :func:`report_from_args` are the one place the report's options are
+declared and turned into a :class:`~archcalc.report.Report`; :func:`emit` renders and writes it. Every
+command that prints a report uses these three.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from archcalc.conventions import CONVENTIONS
+from archcalc.graph import Network
+from archcalc.report import DTYPE_BYTES, OPTIMIZER_STATES, Report, parse_input_shape, report, resolve_model
+
+__all__ = ["register", "run", "add_report_options", "report_from_args", "emit"]
+
+
+def add_report_options(parser: argparse.ArgumentParser, input_required: bool = False) -> None:
+    """Add the report options (input, batch, dtype, convention, depth, training) and output options."""
+    group = parser.add_argument_group("report")
+    group.add_argument(
+        "--input",
+        required=input_required,
+        metavar="CxHxW",
+        help="per-sample input shape, e.g. 3x224x224" + ("" if input_required else " (default: the model's own)"),
+    )
+    group.add_argument("--batch", type=int, default=1, metavar="N", help="batch size (default 1)")
+    group.add_argument("--dtype", choices=list(DTYPE_BYTES), default="fp32", help="element type (default fp32)")
+    group.add_argument(
+        "--convention",
+        choices=list(CONVENTIONS),
+        default="macs",
+        help="what the compute column counts (default macs; flops = 2 x MACs)",
+    )
+    group.add_argument("--depth", type=int, metavar="N", help="fold rows to the first N dotted name components")
+    group.add_argument(
+        "--training", action="store_true", help="add backward MACs and training memory (weights, gradients, optimizer, saved)"
+    )
+    group.add_argument(
+        "--optimizer", choices=list(OPTIMIZER_STATES), help="optimizer state counted with --training (default sgd)"
+    )
+    out = parser.add_argument_group("output")
+    fmt = out.add_mutually_exclusive_group()
+    fmt.add_argument("--table", dest="format", action="store_const", const="table", help="rich table (default)")
+    for name in ("json", "csv", "markdown", "latex"):
+        fmt.add_argument(f"--{name}", dest="format", action="store_const", const=name, help=f"{name} text")
+    parser.set_defaults(format="table")
+    out.add_argument("--output", metavar="FILE", help="write to FILE atomically instead of stdout")
+
+
+def report_from_args(network: Network, args: argparse.Namespace) -> Report:
+    """Build the report of ``network`` from parsed report options (flag conflicts raise ``ValueError``)."""
+    if args.optimizer is not None and not args.training:
+        raise ValueError(f"--optimizer: got {args.optimizer!r} without --training; add --training or drop --optimizer")
+    shape = parse_input_shape(args.input) if args.input is not None else None
+    return report(
+        network,
+        input_shape=shape,
+        batch=args.batch,
+        dtype=args.dtype,
+        convention=args.convention,
+        training=args.training,
+        optimizer=args.optimizer or "sgd",
+        depth=args.depth,
+    )
+
+
+def emit(rep: Report, args: argparse.Namespace) -> int:
+    """Print ``rep`` in the chosen format, or write it atomically to ``--output``."""
+    from archcalc import render
+
+    if args.output is not None:
+        from archcalc.fileio import write_atomic
+
+        write_atomic(args.output, render.render(rep, args.format))
+        print(f"wrote {args.output}", file=sys.stderr)
+        return 0
+    if args.format == "table":
+        render.print_table(rep)
+    else:
+        sys.stdout.write(render.render(rep, args.format))
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "report",
+        help="per-layer report of a zoo model (the default command: `archcalc MODEL`)",
+        description="Per-layer output shapes, parameters, MACs or FLOPs, activations and bytes, with totals.",
+    )
+    parser.add_argument("model", metavar="MODEL", help="zoo model name (see `archcalc list`)")
+    add_report_options(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    return emit(report_from_args(resolve_model(args.model), args), args)

@@ -1,0 +1,308 @@
+"""Rendering: pure functions from a :class:`~archcalc.report.Report` to a rich Table or to text.
+
+Nothing is computed here; every number comes from the report. Tables, Markdown and LaTeX print numbers
+with thousands separators; JSON and CSV keep exact integers. The compute column is always named by its
+unit (``MACs`` or ``FLOPs``), never a bare "FLOPs" for MACs.
+
+Examples
+--------
+>>> from archcalc.report import report, resolve_model
+>>> rep = report(resolve_model("alexnet"))
+>>> print(to_csv(rep).splitlines()[1])
+features.0,Conv2d,64x55x55,23296,70276800,140553600,193600,774400,193600,70276800
+>>> import json
+>>> json.loads(to_json(rep))["totals"]["params"]
+61100840
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from archcalc.report import Report, ReportRow
+
+__all__ = ["header_lines", "to_table", "table_text", "to_json", "to_csv", "to_markdown", "to_latex", "render", "print_table", "FORMATS"]
+
+FORMATS = ("table", "json", "csv", "markdown", "latex")
+"""Names accepted by :func:`render`."""
+
+
+def _shape(shape: tuple[Any, ...]) -> str:
+    return "x".join(str(d) for d in shape)
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _bytes_human(n: Any) -> str:
+    if not isinstance(n, int):
+        return str(n)
+    return f"{n:,} B ({n / 2**20:,.1f} MiB)"
+
+
+def header_lines(rep: Report) -> list[str]:
+    """The metadata every format states: model, input, batch, dtype, convention and what is counted."""
+    lines = [
+        f"{rep.model}" + (f": {rep.description}" if rep.description else ""),
+        f"input {_shape(rep.input_shape)} per sample, batch {rep.batch}, dtype {rep.dtype} ({rep.dtype_bytes} bytes/element),"
+        f" output {_shape(rep.output_shape)}",
+        f"convention {rep.convention} ({rep.unit}): {rep.convention_description}",
+        f"{_unit_title(rep)}, activations (output elements) and bytes (activations x {rep.dtype_bytes}) cover the whole"
+        " batch; params are per model",
+    ]
+    if rep.training:
+        lines.append(
+            f"training ({rep.optimizer}): backward MACs = weight gradients + input gradients where needed; memory = weights"
+            " + gradients + optimizer state + tensors saved for backward"
+        )
+    if rep.depth is not None:
+        lines.append(f"rows folded to the first {rep.depth} name component(s); output shape = the group's last layer's")
+    lines.extend(f"note: {n}" for n in rep.notes)
+    return lines
+
+
+def _unit_title(rep: Report) -> str:
+    """``MACs`` / ``FLOPs`` for the built-in conventions, ``FLOPs (fvcore)`` style for the others."""
+    return rep.unit if rep.convention in ("macs", "flops") else f"{rep.unit} ({rep.convention})"
+
+
+def _columns(rep: Report) -> list[tuple[str, str]]:
+    """(title, attribute) of the human-readable columns."""
+    cols = [
+        ("layer", "name"),
+        ("kind", "kind"),
+        ("output shape", "output_shape"),
+        ("params", "params"),
+        (_unit_title(rep), "compute"),
+        ("activations", "activations"),
+        ("bytes", "bytes"),
+    ]
+    if rep.training:
+        cols += [("backward MACs", "backward_macs"), ("saved bytes", "saved_bytes")]
+    return cols
+
+
+def _cell(row: ReportRow | None, attr: str, rep: Report) -> str:
+    if row is None:  # totals row
+        if attr == "name":
+            return "total"
+        if attr in ("kind", "output_shape"):
+            return "" if attr == "kind" else _shape(rep.output_shape)
+        if attr == "saved_bytes":
+            return _num(rep.totals["activations_bytes"])
+        return _num(rep.totals[attr])
+    value = getattr(row, attr)
+    return _shape(value) if attr == "output_shape" else (_num(value) if attr not in ("name", "kind") else value)
+
+
+def _training_lines(rep: Report) -> list[str]:
+    t = rep.totals
+    lines = [
+        f"backward MACs: {_num(t['backward_macs'])}",
+        f"weights: {_bytes_human(t['weights_bytes'])}",
+        f"gradients: {_bytes_human(t['gradients_bytes'])}",
+        f"optimizer state ({rep.optimizer}): {_bytes_human(t['optimizer_bytes'])}",
+        f"saved for backward: {_bytes_human(t['activations_bytes'])} = {_num(t['saved_activation_elements'])} activation"
+        f" elements x {rep.dtype_bytes} + {_num(t['saved_fp32_elements'])} fp32 x 4 + {_num(t['saved_int64_elements'])}"
+        f" int64 x 8 + {_num(t['saved_bool_elements'])} bool x 1",
+        f"training memory: {_bytes_human(t['training_bytes'])}",
+    ]
+    if rep.convention != "macs" and t.get("backward_compute") is not None:
+        lines.insert(1, f"backward {_unit_title(rep)}: {_num(t['backward_compute'])}")
+    return lines
+
+
+def to_table(rep: Report):
+    """A rich ``Table`` with one row per (folded) layer, a total row, and the header as title and caption."""
+    from rich.table import Table
+
+    head = header_lines(rep)
+    caption = head[1:] + (_training_lines(rep) if rep.training else [])
+    table = Table(title=head[0], caption="\n".join(caption), caption_justify="left", show_footer=False)
+    cols = _columns(rep)
+    cells = [[_cell(row, attr, rep) for _, attr in cols] for row in rep.rows]
+    total = [_cell(None, attr, rep) for _, attr in cols]
+    for j, (title, attr) in enumerate(cols):
+        numeric = attr not in ("name", "kind", "output_shape")
+        # A fixed width (the longest cell) spares rich measuring every cell: half the run time of --table.
+        width = max(len(title), len(total[j]), *(len(c[j]) for c in cells))
+        table.add_column(title, justify="right" if numeric else "left", no_wrap=True, width=width)
+    for i, row_cells in enumerate(cells):
+        table.add_row(*row_cells, end_section=i == len(cells) - 1)
+    table.add_row(*total, style="bold")
+    return table
+
+
+def print_table(rep: Report, file: Any = None, color: bool = True) -> None:
+    """Print the rich table to ``file`` (default stdout) at its natural width: no cell is ever cut.
+
+    The console is made wide enough for any table; the table itself only takes the columns it needs and
+    its title and caption wrap at the table's width.
+    """
+    from rich.console import Console
+
+    options = {} if color else {"color_system": None, "force_terminal": False}
+    Console(file=file, width=_UNBOUNDED, legacy_windows=False, **options).print(to_table(rep))
+
+
+_UNBOUNDED = 10_000
+
+
+def table_text(rep: Report) -> str:
+    """The rich table as plain text (no colour): what ``--table --output FILE`` writes."""
+    buf = io.StringIO()
+    print_table(rep, file=buf, color=False)
+    return buf.getvalue()
+
+
+def _jsonable(value: Any) -> Any:
+    """Tuples become lists, exact ints stay ints, a sympy expression becomes its text."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def to_json(rep: Report, indent: int | None = 2) -> str:
+    """JSON text: ``model``, ``input``, ``batch``, ``dtype``, ``convention``, ``layers`` and ``totals`` (exact ints)."""
+    layers = []
+    for r in rep.rows:
+        item = {
+            "name": r.name,
+            "kind": r.kind,
+            "output_shape": list(r.output_shape),
+            "params": r.params,
+            "macs": r.macs,
+            "flops": r.flops,
+            "activations": r.activations,
+            "bytes": r.bytes,
+            "elementwise_ops": r.elementwise_ops,
+            "compute": r.compute,
+            "layers": r.layers,
+        }
+        if rep.training:
+            item["backward_macs"] = r.backward_macs
+            item["backward_compute"] = r.backward_compute
+            item["saved_bytes"] = r.saved_bytes
+        layers.append(item)
+    doc = {
+        "model": rep.model,
+        "description": rep.description,
+        "input": list(rep.input_shape),
+        "batch": rep.batch,
+        "dtype": rep.dtype,
+        "dtype_bytes": rep.dtype_bytes,
+        "convention": rep.convention,
+        "unit": rep.unit,
+        "convention_description": rep.convention_description,
+        "training": rep.training,
+        "optimizer": rep.optimizer,
+        "depth": rep.depth,
+        "output_shape": list(rep.output_shape),
+        "notes": list(rep.notes),
+        "layers": layers,
+        "totals": dict(rep.totals),
+    }
+    return json.dumps(_jsonable(doc), indent=indent) + "\n"
+
+
+def _csv_fields(rep: Report) -> list[str]:
+    fields = ["name", "kind", "output_shape", "params", "macs", "flops", "activations", "bytes", "elementwise_ops",
+              f"compute_{rep.convention}"]
+    if rep.training:
+        fields += ["backward_macs", "saved_bytes"]
+    return fields
+
+
+def to_csv(rep: Report) -> str:
+    """CSV text: a header row, one row per (folded) layer and a final ``total`` row; exact integers."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    fields = _csv_fields(rep)
+    writer.writerow(fields)
+    for r in rep.rows:
+        values = {"output_shape": _shape(r.output_shape), f"compute_{rep.convention}": r.compute}
+        writer.writerow([values[f] if f in values else getattr(r, f) for f in fields])
+    t = rep.totals
+    total = {"name": "total", "kind": "", "output_shape": _shape(rep.output_shape), f"compute_{rep.convention}": t["compute"],
+             "saved_bytes": t.get("activations_bytes")}
+    writer.writerow([total[f] if f in total else t[f] for f in fields])
+    return buf.getvalue()
+
+
+def _text_rows(rep: Report) -> tuple[list[str], list[list[str]], list[str]]:
+    cols = _columns(rep)
+    titles = [title for title, _ in cols]
+    body = [[_cell(r, attr, rep) for _, attr in cols] for r in rep.rows]
+    total = [_cell(None, attr, rep) for _, attr in cols]
+    return titles, body, total
+
+
+def to_markdown(rep: Report) -> str:
+    """A Markdown pipe table preceded by the header lines (as a list) and followed by training totals."""
+    titles, body, total = _text_rows(rep)
+    numeric = [attr not in ("name", "kind", "output_shape") for _, attr in _columns(rep)]
+    head = header_lines(rep)
+    out = [f"**{head[0]}**", ""] + [f"- {line}" for line in head[1:]] + [""]
+    out.append("| " + " | ".join(titles) + " |")
+    out.append("|" + "|".join("---:" if n else ":---" for n in numeric) + "|")
+    for cells in body:
+        out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    out.append("| " + " | ".join(f"**{c}**" if c else "" for c in total) + " |")
+    if rep.training:
+        out += [""] + [f"- {line}" for line in _training_lines(rep)]
+    return "\n".join(out) + "\n"
+
+
+_LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def _tex(text: str) -> str:
+    return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text)
+
+
+def to_latex(rep: Report) -> str:
+    """A LaTeX ``table`` with a ``tabular`` (plain ``\\hline`` rules, no package needed) and a caption."""
+    titles, body, total = _text_rows(rep)
+    numeric = [attr not in ("name", "kind", "output_shape") for _, attr in _columns(rep)]
+    spec = "".join("r" if n else "l" for n in numeric)
+    caption = "; ".join(header_lines(rep) + (_training_lines(rep) if rep.training else []))
+    out = [
+        r"\begin{table}",
+        r"\centering",
+        rf"\caption{{{_tex(caption)}}}",
+        rf"\begin{{tabular}}{{{spec}}}",
+        r"\hline",
+        " & ".join(_tex(t) for t in titles) + r" \\",
+        r"\hline",
+    ]
+    out += [" & ".join(_tex(c) for c in cells) + r" \\" for cells in body]
+    out += [r"\hline", " & ".join(_tex(c) for c in total) + r" \\", r"\hline", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(out) + "\n"
+
+
+def render(rep: Report, fmt: str) -> str:
+    """Text of ``rep`` in format ``fmt`` (one of :data:`FORMATS`); the table as plain text."""
+    if fmt == "table":
+        return table_text(rep)
+    if fmt == "json":
+        return to_json(rep)
+    if fmt == "csv":
+        return to_csv(rep)
+    if fmt == "markdown":
+        return to_markdown(rep)
+    if fmt == "latex":
+        return to_latex(rep)
+    raise ValueError(f"format: got {fmt!r}; choose one of {', '.join(FORMATS)}")

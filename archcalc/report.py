@@ -1,0 +1,386 @@
+"""Per-layer cost reports: evaluate a network, attach bytes and a counting convention, fold and total.
+
+This is the computing layer under ``archcalc MODEL``: :func:`report` returns a frozen :class:`Report`
+(rows with exact numbers, a totals mapping and the header metadata) that :mod:`archcalc.render` turns into
+a table, JSON, CSV, Markdown or LaTeX. Nothing here imports torch or sympy.
+
+What the numbers are (also in docs/archcalc.md):
+
+- ``macs``: forward multiply-accumulates of Conv2d / Linear weights for the whole batch; ``flops`` = 2 x MACs.
+- ``compute``: the forward count of the chosen convention (``--convention``), in its ``unit``.
+- ``activations``: output elements of each layer for the whole batch; ``bytes`` = activations x dtype size.
+- With ``training=True``: ``backward_macs`` (weight gradients, plus input gradients where the input needs
+  one) and the training memory ``training_bytes = weights_bytes + gradients_bytes + optimizer_bytes +
+  activations_bytes``, where weights and gradients are params x dtype size, the optimizer state is 0
+  (sgd), 1 (momentum) or 2 (adam) x params x dtype size, and ``activations_bytes`` are the tensors autograd
+  saves for backward (:meth:`archcalc.evaluate.Evaluation.saved`): each saved activation tensor once x
+  dtype size, plus BatchNorm's per-channel statistics as float32 (4 bytes), max-pooling's argmax indices as
+  int64 (8 bytes) and dropout masks as bool (1 byte).
+
+Examples
+--------
+>>> rep = report(resolve_model("vgg19"))
+>>> rep.rows[0].name, rep.rows[0].output_shape, rep.rows[0].macs
+('features.0', (64, 224, 224), 86704128)
+>>> rep.totals["params"], rep.totals["macs"]
+(143667240, 19632062464)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from archcalc.conventions import get_convention
+from archcalc.evaluate import evaluate
+from archcalc.graph import Network
+
+__all__ = [
+    "DTYPE_BYTES",
+    "OPTIMIZER_STATES",
+    "ReportRow",
+    "Report",
+    "ModelSummary",
+    "report",
+    "resolve_model",
+    "parse_input_shape",
+    "list_models",
+]
+
+DTYPE_BYTES: Mapping[str, int] = MappingProxyType({"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1})
+"""Bytes per element of each ``--dtype``."""
+
+OPTIMIZER_STATES: Mapping[str, int] = MappingProxyType({"sgd": 0, "momentum": 1, "adam": 2})
+"""Optimizer state kept per parameter, in parameter-sized tensors (momentum buffer; Adam's two moments)."""
+
+# Bytes per element of the saved tensors whose type does not follow --dtype.
+_FP32_BYTES, _INT64_BYTES, _BOOL_BYTES = 4, 8, 1
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    """One row of a report: a layer, or with ``depth`` a group of consecutive layers sharing a name prefix.
+
+    Attributes
+    ----------
+    name : str
+        Dotted layer name (torch module name of the twin), or the group's prefix.
+    kind : str
+        Layer kind (``Conv2d`` ...); a folded group says how many layers it holds, e.g. ``"5 layers"``.
+    output_shape : tuple
+        Per-sample output shape (a folded group's last layer's).
+    layers : int
+        Number of layers in the row (1 unless folded).
+    params, macs, flops, activations, elementwise_ops : int
+        Exact counts; MACs, FLOPs, activations and element-wise operations cover the whole batch.
+    compute : int
+        Forward count of the report's convention (in ``Report.unit``).
+    bytes : int
+        Activations x bytes per element of the dtype.
+    backward_macs : int
+        Backward MACs (0 unless the report is a training report).
+    backward_compute : int or None
+        Backward count of the convention (None when not training or the convention has none).
+    saved_bytes : int
+        Bytes this row adds to what autograd keeps for backward (0 unless training).
+    """
+
+    name: str
+    kind: str
+    output_shape: tuple[Any, ...]
+    layers: int
+    params: Any
+    macs: Any
+    flops: Any
+    activations: Any
+    elementwise_ops: Any
+    compute: Any
+    bytes: Any
+    backward_macs: Any = 0
+    backward_compute: Any = None
+    saved_bytes: Any = 0
+
+
+@dataclass(frozen=True)
+class Report:
+    """A network's per-layer costs at one input, batch, dtype and convention.
+
+    Attributes
+    ----------
+    model, description : str
+        Network name and one-line description.
+    input_shape : tuple
+        Per-sample input ``(C, H, W)``.
+    batch : int
+    dtype : str
+        ``fp32``, ``fp16``, ``bf16`` or ``int8``; ``dtype_bytes`` its size.
+    convention, unit, convention_description : str
+        The counting convention of ``compute`` (``unit`` is ``"MACs"`` or ``"FLOPs"``) and what it counts.
+    training : bool
+    optimizer : str or None
+        The optimizer whose state is counted (None unless training).
+    depth : int or None
+        Rows folded to the first ``depth`` name components, or None for one row per layer.
+    rows : tuple of ReportRow
+    totals : Mapping
+        Read-only: ``params``, ``macs``, ``flops``, ``activations``, ``bytes``, ``elementwise_ops``,
+        ``compute``; when training also ``backward_macs``, ``backward_compute``, ``weights_bytes``,
+        ``gradients_bytes``, ``optimizer_bytes``, ``activations_bytes``, ``training_bytes`` and the saved
+        elements by type (``saved_activation_elements``, ``saved_fp32_elements``, ``saved_int64_elements``,
+        ``saved_bool_elements``).
+    output_shape : tuple
+        The network's per-sample output shape.
+    notes : tuple of str
+    """
+
+    model: str
+    description: str
+    input_shape: tuple[Any, ...]
+    batch: Any
+    dtype: str
+    dtype_bytes: int
+    convention: str
+    unit: str
+    convention_description: str
+    training: bool
+    optimizer: str | None
+    depth: int | None
+    rows: tuple[ReportRow, ...]
+    totals: Mapping[str, Any]
+    output_shape: tuple[Any, ...]
+    notes: tuple[str, ...] = ()
+
+
+def resolve_model(name: str) -> Network:
+    """The network called ``name`` (the one place the command line resolves model names).
+
+    Unknown names raise ``ValueError`` suggesting the closest zoo names.
+
+    Examples
+    --------
+    >>> resolve_model("resnet18").name
+    'resnet18'
+    >>> resolve_model("vgg91")
+    Traceback (most recent call last):
+    ...
+    ValueError: model: unknown name 'vgg91'; did you mean vgg19, ...? (see `archcalc list`)
+    """
+    from archcalc.zoo import build
+
+    return build(name)
+
+
+_SHAPE = re.compile(r"^\s*(\d+)\s*[xX×,]\s*(\d+)\s*[xX×,]\s*(\d+)\s*$")
+
+
+def parse_input_shape(text: str, flag: str = "--input") -> tuple[int, int, int]:
+    """Parse ``"CxHxW"`` (e.g. ``"3x224x224"``) into a tuple of positive ints.
+
+    Examples
+    --------
+    >>> parse_input_shape("3x160x160")
+    (3, 160, 160)
+    >>> parse_input_shape("3x224")
+    Traceback (most recent call last):
+    ...
+    ValueError: --input: got '3x224'; give CxHxW with three positive integers, e.g. 3x224x224
+    """
+    match = _SHAPE.match(text)
+    if match is None or any(int(g) <= 0 for g in match.groups()):
+        raise ValueError(f"{flag}: got {text!r}; give CxHxW with three positive integers, e.g. 3x224x224")
+    c, h, w = (int(g) for g in match.groups())
+    return (c, h, w)
+
+
+def _check_int(flag: str, value: Any, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{flag}: got {value!r}; give an integer >= {low}")
+
+
+def _fold_key(name: str, depth: int | None) -> str:
+    if depth is None:
+        return name
+    return ".".join(name.split(".")[:depth])
+
+
+def report(
+    network: Network,
+    input_shape: tuple[int, int, int] | None = None,
+    batch: int = 1,
+    dtype: str = "fp32",
+    convention: str = "macs",
+    training: bool = False,
+    optimizer: str = "sgd",
+    depth: int | None = None,
+) -> Report:
+    """Evaluate ``network`` and build its per-layer report.
+
+    Parameters
+    ----------
+    network : Network
+        From :func:`resolve_model`, :func:`archcalc.zoo.inception_module` or built by hand.
+    input_shape : tuple of int, optional
+        Per-sample ``(C, H, W)``; defaults to the network's own.
+    batch : int
+        Batch size (>= 1); MACs, activations and saved tensors scale with it, parameters do not.
+    dtype : {"fp32", "fp16", "bf16", "int8"}
+        Element type of activations, weights, gradients and optimizer state.
+    convention : str
+        A name in :data:`archcalc.conventions.CONVENTIONS` (``"macs"`` or ``"flops"`` built in).
+    training : bool
+        Add backward MACs and the training-memory totals.
+    optimizer : {"sgd", "momentum", "adam"}
+        Whose state the training memory counts (0, 1 or 2 parameter-sized tensors).
+    depth : int, optional
+        Fold rows to their first ``depth`` dotted name components (>= 1), summing their numbers; a group's
+        output shape is its last layer's.
+
+    Returns
+    -------
+    Report
+
+    Raises
+    ------
+    ValueError
+        For an unknown dtype, optimizer or convention, a batch or depth below 1, a malformed input shape,
+        or an input too small for the network (the message names the layer).
+
+    Examples
+    --------
+    >>> from archcalc.zoo import inception_module
+    >>> rep = report(inception_module((256, 32, 32), 128, 192, 96), depth=1)
+    >>> [(r.name, r.output_shape) for r in rep.rows]
+    [('b1x1', (128, 32, 32)), ('b3x3', (192, 32, 32)), ('b5x5', (96, 32, 32)), ('pool', (256, 32, 32)), ('concat', (672, 32, 32))]
+    >>> rep = report(resolve_model("alexnet"), batch=8, dtype="fp16", training=True, optimizer="adam")
+    >>> rep.totals["training_bytes"] == sum(rep.totals[k] for k in
+    ...     ("weights_bytes", "gradients_bytes", "optimizer_bytes", "activations_bytes"))
+    True
+    """
+    if dtype not in DTYPE_BYTES:
+        raise ValueError(f"--dtype: got {dtype!r}; choose one of {', '.join(DTYPE_BYTES)}")
+    if optimizer not in OPTIMIZER_STATES:
+        raise ValueError(f"--optimizer: got {optimizer!r}; choose one of {', '.join(OPTIMIZER_STATES)}")
+    _check_int("--batch", batch, 1)
+    if depth is not None:
+        _check_int("--depth", depth, 1)
+    conv = get_convention(convention)
+    size = DTYPE_BYTES[dtype]
+    ev = evaluate(network, input_shape, batch)
+
+    groups: dict[str, list[Any]] = {}
+    for r in ev.rows:
+        groups.setdefault(_fold_key(r.name, depth), []).append(r)
+
+    backward = conv.backward if (training and conv.backward is not None) else None
+    rows = []
+    for key, members in groups.items():
+        activations = sum(m.activations for m in members)
+        saved = 0
+        if training:
+            saved = sum(
+                m.saved_elements * size
+                + m.cost.saved_fp32_elements * _FP32_BYTES
+                + m.cost.saved_index_elements * _INT64_BYTES
+                + m.cost.saved_mask_elements * _BOOL_BYTES
+                for m in members
+            )
+        rows.append(
+            ReportRow(
+                name=key,
+                kind=members[0].kind if len(members) == 1 else f"{len(members)} layers",
+                output_shape=members[-1].output_shape,
+                layers=len(members),
+                params=sum(m.params for m in members),
+                macs=sum(m.macs for m in members),
+                flops=sum(m.flops for m in members),
+                activations=activations,
+                elementwise_ops=sum(m.elementwise_ops for m in members),
+                compute=sum(conv.forward(m) for m in members),
+                bytes=activations * size,
+                backward_macs=sum(m.backward_macs for m in members) if training else 0,
+                backward_compute=sum(backward(m) for m in members) if backward is not None else None,
+                saved_bytes=saved,
+            )
+        )
+
+    totals: dict[str, Any] = {
+        "params": ev.total("params"),
+        "macs": ev.total("macs"),
+        "flops": ev.total("flops"),
+        "activations": ev.total("activations"),
+        "bytes": ev.total("activations") * size,
+        "elementwise_ops": ev.total("elementwise_ops"),
+        "compute": sum(r.compute for r in rows),
+    }
+    if training:
+        saved = ev.saved()
+        params = totals["params"]
+        totals["backward_macs"] = ev.total("backward_macs")
+        totals["backward_compute"] = sum(r.backward_compute for r in rows) if backward is not None else None
+        totals["weights_bytes"] = params * size
+        totals["gradients_bytes"] = params * size
+        totals["optimizer_bytes"] = OPTIMIZER_STATES[optimizer] * params * size
+        totals["activations_bytes"] = (
+            saved["activation_elements"] * size
+            + saved["fp32_elements"] * _FP32_BYTES
+            + saved["int64_elements"] * _INT64_BYTES
+            + saved["bool_elements"] * _BOOL_BYTES
+        )
+        totals["training_bytes"] = (
+            totals["weights_bytes"] + totals["gradients_bytes"] + totals["optimizer_bytes"] + totals["activations_bytes"]
+        )
+        totals["saved_activation_elements"] = saved["activation_elements"]
+        totals["saved_fp32_elements"] = saved["fp32_elements"]
+        totals["saved_int64_elements"] = saved["int64_elements"]
+        totals["saved_bool_elements"] = saved["bool_elements"]
+
+    return Report(
+        model=network.name,
+        description=network.description,
+        input_shape=tuple(ev.input_shape),
+        batch=batch,
+        dtype=dtype,
+        dtype_bytes=size,
+        convention=conv.name,
+        unit=conv.unit,
+        convention_description=conv.description,
+        training=training,
+        optimizer=optimizer if training else None,
+        depth=depth,
+        rows=tuple(rows),
+        totals=MappingProxyType(totals),
+        output_shape=tuple(ev.output_shape),
+        notes=tuple(network.notes),
+    )
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """One line of ``archcalc list``: a zoo model at its default input, batch 1."""
+
+    name: str
+    description: str
+    default_input: tuple[int, int, int]
+    params: int
+    macs: int
+
+
+def list_models() -> tuple[ModelSummary, ...]:
+    """Every zoo model with its default input, parameters and MACs at that input (batch 1), by name.
+
+    Examples
+    --------
+    >>> [(m.name, m.params, m.macs) for m in list_models() if m.name == "resnet50"]
+    [('resnet50', 25557032, 4089184256)]
+    """
+    from archcalc.zoo import MODELS, build
+
+    out = []
+    for name in sorted(MODELS):
+        net = build(name)
+        ev = evaluate(net)
+        out.append(ModelSummary(name, net.description, tuple(net.default_input), ev.total("params"), ev.total("macs")))
+    return tuple(out)
