@@ -40,7 +40,10 @@ from archcalc.evaluate import Evaluation, evaluate
 from archcalc.graph import Network
 from archcalc.presets import fvcore_forward, torch_backward, torch_forward
 
-__all__ = ["Check", "CheckRow", "CrossCheck", "crosscheck", "crosscheck_module", "build_twin", "FIELDS"]
+__all__ = [
+    "Check", "CheckRow", "CrossCheck", "crosscheck", "crosscheck_module", "build_twin", "FIELDS",
+    "to_table", "to_json", "table_rows", "footer",
+]
 
 #: The compared quantities: (field, what archcalc gives, what the oracle is).
 FIELDS = (
@@ -397,3 +400,102 @@ def crosscheck(model: str | Network, input_shape: tuple[int, int, int] | None = 
     evaluate(network, shape, batch)  # validates the shape with archcalc's messages before torch is imported
     return crosscheck_module(network, lambda device: build_twin(network.twin, shape, device), shape, batch,
                              twin=network.twin)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Rendering (pure functions of a CrossCheck)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, tuple):
+        return "x".join(map(str, value))
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+#: Table columns: (header, field, side) with side "a" = archcalc, "o" = oracle.
+_COLUMNS = (
+    ("shape (archcalc)", "shape", "a"),
+    ("shape (torch)", "shape", "o"),
+    ("params", "params", "a"),
+    ("params (fvcore)", "params", "o"),
+    ("fvcore MACs (archcalc)", "fvcore_macs", "a"),
+    ("fvcore MACs (fvcore)", "fvcore_macs", "o"),
+    ("acts (archcalc)", "fvcore_activations", "a"),
+    ("acts (fvcore)", "fvcore_activations", "o"),
+    ("fwd FLOPs (archcalc torch)", "torch_forward_flops", "a"),
+    ("fwd FLOPs (FlopCounterMode)", "torch_forward_flops", "o"),
+    ("bwd FLOPs (archcalc torch)", "torch_backward_flops", "a"),
+    ("bwd FLOPs (FlopCounterMode)", "torch_backward_flops", "o"),
+)
+
+
+def table_rows(result: CrossCheck) -> list[list[str]]:
+    """Rows of the side-by-side table as strings: layer, kind, the :data:`_COLUMNS`, verdict."""
+    out = []
+    for row in (*result.rows, result.total):
+        cells = [row.name or "(total)", row.kind]
+        for _, field, side in _COLUMNS:
+            check = row.get(field)
+            cells.append("" if check is None else _fmt(check.archcalc if side == "a" else check.oracle))
+        out.append([*cells, row.verdict])
+    return out
+
+
+def to_table(result: CrossCheck) -> Any:
+    """A rich Table: one row per archcalc row, archcalc's value beside the oracle's, a verdict per row."""
+    from rich.table import Table
+
+    title = (f"{result.model} vs {result.twin}, input {_fmt(result.input_shape)}, batch {result.batch}: "
+             + ("all agree" if result.ok else f"{len(result.mismatches)} mismatching rows"))
+    table = Table(title=title)
+    table.add_column("layer", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    for header, _, _ in _COLUMNS:
+        table.add_column(header, justify="right")
+    table.add_column("verdict")
+    for cells in table_rows(result):
+        style = "red" if cells[-1].startswith("MISMATCH") else None
+        table.add_row(*cells, style=style)
+    return table
+
+
+def footer(result: CrossCheck) -> str:
+    """Lines listing what fvcore skipped and the verdict."""
+    ops = ", ".join(f"{op} x{n}" for op, n in result.unsupported_ops) or "none"
+    lines = [f"ops fvcore skipped (counted 0 by fvcore): {ops}"]
+    if result.uncalled_modules:
+        lines.append(f"modules fvcore never saw called: {', '.join(result.uncalled_modules)}")
+    lines.append("-: no oracle for this cell (per-module backward: FlopCounterMode attributes it unreliably; "
+                 "functional ops: covered by the total row)")
+    lines.append("verdict: " + ("all rows agree" if result.ok else
+                                f"MISMATCH in {', '.join(r.name or '(total)' for r in result.mismatches)}"))
+    return "\n".join(lines)
+
+
+def to_json(result: CrossCheck) -> dict[str, Any]:
+    """A JSON-ready dict (exact ints stay ints; shapes are lists)."""
+    def value(v: Any) -> Any:
+        return list(v) if isinstance(v, tuple) else v
+
+    def row(r: CheckRow) -> dict[str, Any]:
+        return {
+            "name": r.name,
+            "kind": r.kind,
+            "module": r.module,
+            "verdict": r.verdict,
+            "checks": {c.field: {"archcalc": value(c.archcalc), "oracle": value(c.oracle)} for c in r.checks},
+        }
+
+    return {
+        "model": result.model,
+        "twin": result.twin,
+        "input": list(result.input_shape),
+        "batch": result.batch,
+        "ok": result.ok,
+        "rows": [row(r) for r in result.rows],
+        "total": row(result.total),
+        "unsupported_ops": dict(result.unsupported_ops),
+        "uncalled_modules": list(result.uncalled_modules),
+    }

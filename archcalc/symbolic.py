@@ -217,7 +217,8 @@ class FormulaSheet:
 
 def _shape_text(shape: tuple[Any, ...], show: Any, latex: bool) -> str:
     sep = r" \times " if latex else " x "
-    return sep.join(show(s) for s in shape)
+    left, right = (r"\left(", r"\right)") if latex else ("(", ")")
+    return sep.join(show(s) if getattr(s, "is_Atom", True) or s.is_Mul else f"{left}{show(s)}{right}" for s in shape)
 
 
 def _sheet_spec(kind: str) -> tuple[list[tuple[Any, ...]], dict[str, Any], str]:
