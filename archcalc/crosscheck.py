@@ -20,9 +20,12 @@ imported inside the functions.
 
 Examples
 --------
->>> result = crosscheck("alexnet", batch=1)                       # doctest: +SKIP
->>> result.ok, result.unsupported_ops                             # doctest: +SKIP
-(True, (('aten::max_pool2d', 3),))
+>>> result = crosscheck("inception-small", (1, 8, 8))
+>>> result.ok, result.unsupported_ops
+(True, (('aten::max_pool2d', 2),))
+>>> check = result.total.get("fvcore_macs")
+>>> check.archcalc == check.oracle
+True
 """
 
 from __future__ import annotations

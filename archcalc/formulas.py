@@ -279,7 +279,11 @@ def adaptive_avgpool2d(in_shapes: list[Shape], batch: Any, *, output_size: Any) 
     oh = h if oh is None else oh
     ow = w if ow is None else ow
     ops = batch * c * _adaptive_window_total(h, oh) * _adaptive_window_total(w, ow)
-    return LayerCost(output_shape=(c, oh, ow), activations=batch * c * oh * ow, elementwise_ops=ops, saves_input=True)
+    # torch computes a 1x1 output as input.mean((-2, -1)), whose backward keeps no tensor.
+    global_mean = is_concrete(oh, ow) and oh == 1 and ow == 1
+    return LayerCost(
+        output_shape=(c, oh, ow), activations=batch * c * oh * ow, elementwise_ops=ops, saves_input=not global_mean
+    )
 
 
 @register("BatchNorm2d")
