@@ -349,3 +349,31 @@ def add(in_shapes: list[Shape], batch: Any, *, inplace: bool = False) -> LayerCo
             raise ValueError(f"Add: input shapes differ: {[tuple(x) for x in in_shapes]}")
     elems = batch * prod(first)
     return LayerCost(output_shape=first, activations=elems, elementwise_ops=elems * (len(in_shapes) - 1), inplace=inplace)
+
+
+@register("ReLU6")
+def relu6(in_shapes: list[Shape], batch: Any, *, inplace: bool = False) -> LayerCost:
+    """ReLU6 = min(max(x, 0), 6): two comparisons per element; autograd (hardtanh) saves its input.
+
+    In place, ``hardtanh_`` saves its result instead (the same storage).
+    """
+    shape = _one(in_shapes, "ReLU6", rank=None)
+    elems = batch * prod(shape)
+    return LayerCost(
+        output_shape=shape, activations=elems, elementwise_ops=2 * elems, saves_input=not inplace,
+        saves_output=inplace, inplace=inplace,
+    )
+
+
+@register("Unmodeled")
+def unmodeled(in_shapes: list[Shape], batch: Any, *, op: str, traced_inputs: tuple, output_shape: tuple) -> LayerCost:
+    """An op archcalc has no formula for (listed, never dropped): its traced output shape, every count 0.
+
+    The shape is known only for the traced input shapes; other inputs raise ``ValueError``.
+    """
+    if tuple(tuple(s) for s in in_shapes) != tuple(traced_inputs):
+        raise ValueError(
+            f"{op}: archcalc has no formula for it and traced it only for inputs {list(traced_inputs)}; "
+            "derive the description again (from_torch) at this input shape"
+        )
+    return LayerCost(output_shape=tuple(output_shape))
