@@ -242,11 +242,14 @@ def _sheet_spec(kind: str) -> tuple[list[tuple[Any, ...]], dict[str, Any], str]:
                               "elementwise_ops exact when O divides H and W (windows tile the input)"),
         "BatchNorm2d": (chw, {}, "affine (weight and bias), inference arithmetic"),
         "ReLU": (chw, {}, "any input shape"),
+        "ReLU6": (chw, {}, "any input shape"),
         "Dropout": (chw, {}, "identity at inference"),
         "Flatten": (chw, {}, "a view of C*H*W features"),
         "Concat": ([(sym("C_1"), H, W), (sym("C_2"), H, W)], {}, "two inputs of equal H and W"),
         "Add": ([(C, H, W), (C, H, W)], {}, "two inputs of equal shape"),
     }
+    if kind == "Unmodeled":
+        raise ValueError("kind: got 'Unmodeled'; it stands for ops archcalc has no formula for (counted 0)")
     if kind not in specs:
         formula(kind)  # raises the registry's "unknown kind" message
         raise ValueError(f"kind: got {kind!r}; no symbolic sheet for it yet (known: {', '.join(specs)})")
