@@ -25,28 +25,22 @@ def register(subparsers) -> None:
                         "inception-small) or torchvision:NAME")
     parser.add_argument("--input", metavar="CxHxW", help="per-sample input shape (default: the model's own)")
     parser.add_argument("--batch", type=int, default=1, metavar="N", help="batch size (default 1)")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    fmt = parser.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    fmt.add_argument("--markdown", action="store_true", help="print a Markdown table instead")
     parser.set_defaults(func=run)
 
 
-def _network(name: str):
-    if name.startswith("torchvision:"):
-        from archcalc.fromtorch import from_torchvision
-
-        return from_torchvision(name.partition(":")[2])
-    from archcalc.zoo import build
-
-    return build(name)
-
-
 def run(args: argparse.Namespace) -> int:
-    from archcalc.crosscheck import crosscheck, footer, to_json, to_table
-    from archcalc.report import parse_input_shape
+    from archcalc.crosscheck import crosscheck, footer, to_json, to_markdown, to_table
+    from archcalc.report import parse_input_shape, resolve_model
 
     shape = parse_input_shape(args.input) if args.input is not None else None
-    result = crosscheck(_network(args.model), shape, args.batch)
+    result = crosscheck(resolve_model(args.model), shape, args.batch)
     if args.json:
         sys.stdout.write(json.dumps(to_json(result), indent=2) + "\n")
+    elif args.markdown:
+        sys.stdout.write(to_markdown(result))
     else:
         from rich.console import Console
 
