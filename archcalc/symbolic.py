@@ -132,7 +132,7 @@ def _resolve_modulus(exprs: list[Any], sym: Any, default: int) -> tuple[int, int
     raise ValueError(f"modulus for {sym} grew too large; use the floor form")
 
 
-def closed_form(network: Network, channels: int | None = None) -> ClosedForm:
+def closed_form(network: Network, channels: int | None = None, convention: str | None = None) -> ClosedForm:
     """Evaluate ``network`` on ``C x H x W`` inputs, batch ``B``, as closed forms.
 
     Parameters
@@ -141,6 +141,9 @@ def closed_form(network: Network, channels: int | None = None) -> ClosedForm:
         A zoo network or one built by hand.
     channels : int, optional
         Input channels ``C``; defaults to the network's own.
+    convention : str, optional
+        A name in :data:`archcalc.conventions.CONVENTIONS`: adds its totals as ``compute`` (and
+        ``backward_compute`` where it counts a backward pass), e.g. ``"fvcore"`` or ``"torch"``.
 
     Returns
     -------
@@ -166,6 +169,13 @@ def closed_form(network: Network, channels: int | None = None) -> ClosedForm:
     hs, ws, bs = symbols()
     ev = evaluate(network, (c, hs, ws), bs)
     totals = {f: sympy.sympify(ev.total(f)) for f in TOTALS}
+    if convention is not None:
+        from archcalc.conventions import get_convention
+
+        conv = get_convention(convention)
+        totals["compute"] = sympy.sympify(sum((conv.forward(r) for r in ev.rows), 0))
+        if conv.backward is not None:
+            totals["backward_compute"] = sympy.sympify(sum((conv.backward(r) for r in ev.rows), 0))
     exprs = list(totals.values())
     mh, rh = _resolve_modulus(exprs, hs, network.default_input[1])
     mw, rw = _resolve_modulus(exprs, ws, network.default_input[2])

@@ -85,3 +85,51 @@ def test_random_stacks_match_fvcore_and_torch(case):
     result = crosscheck_module(net, lambda device: _module(shape, specs, device), shape, batch=2)
     assert result.ok, [r.verdict for r in result.mismatches]
     assert result.total.get("fvcore_macs").oracle == result.total.get("fvcore_macs").archcalc
+
+
+def test_cli_convention_presets_reproduce_tool_totals(capsys):
+    import json
+
+    from archcalc.cli import main
+
+    # fvcore FlopCountAnalysis(resnet18).total() = 1,819,065,856 (measured with fvcore 0.1.5, torch 2.14.1)
+    assert main(["resnet18", "--convention", "fvcore", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["totals"]["compute"] == 1_819_065_856
+    # FlopCounterMode on alexnet: forward 1,428,376,960; backward 2,716,200,320 (table in docs/crosscheck.md)
+    assert main(["alexnet", "--convention", "torch", "--training", "--json"]) == 0
+    totals = json.loads(capsys.readouterr().out)["totals"]
+    assert (totals["compute"], totals["backward_compute"]) == (1_428_376_960, 2_716_200_320)
+
+
+def test_symbolic_presets_at_default_input():
+    from archcalc.symbolic import closed_form
+
+    cf = closed_form(build("resnet18"), convention="fvcore")
+    assert cf.at("compute", 224, 224) == 1_819_065_856
+    # inside the condition the polynomial agrees with the preset evaluated on integers
+    assert cf.at("compute", 320, 256, 2, simplified=True) == sum(
+        get_convention("fvcore").forward(r) for r in evaluate(build("resnet18"), (3, 320, 256), 2).rows)
+    cf = closed_form(build("vgg11"), convention="torch")
+    assert cf.at("backward_compute", 224, 224) == 30_262_951_936
+
+
+@pytest.mark.torch
+def test_torch_preset_against_live_flop_counter():
+    # An independent run of FlopCounterMode (meta device) on googlenet at 3x96x128, batch 3.
+    import torch
+    import torchvision
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.device("meta"):
+        model = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False).eval()
+    x = torch.zeros(3, 3, 96, 128, device="meta")
+    with FlopCounterMode(display=False) as counter:
+        out = model(x)
+        forward = counter.get_total_flops()
+        out.sum().backward()
+        total = counter.get_total_flops()
+    ev = evaluate(build("googlenet"), (3, 96, 128), 3)
+    conv = get_convention("torch")
+    assert sum(conv.forward(r) for r in ev.rows) == forward
+    assert sum(conv.backward(r) for r in ev.rows) == total - forward

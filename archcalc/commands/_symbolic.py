@@ -54,7 +54,8 @@ def emit_symbolic(network: Any, args: argparse.Namespace) -> int:
     shape = parse_input_shape(args.input) if args.input is not None else network.default_input
     if args.format not in ("table", "json", "latex"):
         raise ValueError(f"--symbolic: got --{args.format}; use the table, --json or --latex with --symbolic")
-    cf = closed_form(network, shape[0])
+    convention = None if args.convention == "macs" else args.convention
+    cf = closed_form(network, shape[0], convention)
     at = (shape[1], shape[2], args.batch)
     if args.format == "json":
         text = json.dumps(symbolic_json(cf, at), indent=2) + "\n"
