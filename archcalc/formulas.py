@@ -168,6 +168,12 @@ def conv2d(
     kh, kw = pair(kernel_size)
     sh, sw = pair(stride)
     dh, dw = pair(dilation)
+    if is_concrete(c_in, out_channels, groups) and (c_in % groups or out_channels % groups):
+        raise ValueError(
+            f"Conv2d: groups {groups} must divide in_channels {c_in} and out_channels {out_channels}; change groups"
+        )
+    if padding == "same" and is_concrete(sh, sw) and (sh, sw) != (1, 1):
+        raise ValueError(f"Conv2d: padding='same' needs stride 1, got stride {stride}; give a numeric padding")
     if padding == "same":
         ph_l, ph_r = _same_padding(kh, dh)
         pw_l, pw_r = _same_padding(kw, dw)

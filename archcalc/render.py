@@ -49,7 +49,14 @@ def _bytes_human(n: Any) -> str:
 
 
 def header_lines(rep: Report) -> list[str]:
-    """The metadata every format states: model, input, batch, dtype, convention and what is counted."""
+    """The metadata every format states: model, input, batch, dtype, convention and what is counted.
+
+    Examples
+    --------
+    >>> from archcalc.report import report, resolve_model
+    >>> header_lines(report(resolve_model("resnet18"), batch=4, dtype="bf16"))[1]
+    'input 3x224x224 per sample, batch 4, dtype bf16 (2 bytes/element), output 1000'
+    """
     lines = [
         f"{rep.model}" + (f": {rep.description}" if rep.description else ""),
         f"input {_shape(rep.input_shape)} per sample, batch {rep.batch}, dtype {rep.dtype} ({rep.dtype_bytes} bytes/element),"
@@ -57,6 +64,8 @@ def header_lines(rep: Report) -> list[str]:
         f"convention {rep.convention} ({rep.unit}): {rep.convention_description}",
         f"{_unit_title(rep)}, activations (output elements) and bytes (activations x {rep.dtype_bytes}) cover the whole"
         " batch; params are per model",
+        f"the forward pass allocates {_num(rep.totals['allocated_activations'])} activation elements"
+        f" = {_bytes_human(rep.totals['allocated_bytes'])} (in-place and view outputs share storage)",
     ]
     if rep.training:
         lines.append(
@@ -121,7 +130,17 @@ def _training_lines(rep: Report) -> list[str]:
 
 
 def to_table(rep: Report):
-    """A rich ``Table`` with one row per (folded) layer, a total row, and the header as title and caption."""
+    """A rich ``Table`` with one row per (folded) layer, a total row, and the header as title and caption.
+
+    Examples
+    --------
+    >>> from archcalc.report import report, resolve_model
+    >>> table = to_table(report(resolve_model("alexnet"), convention="flops"))
+    >>> [c.header for c in table.columns]
+    ['layer', 'kind', 'output shape', 'params', 'FLOPs', 'activations', 'bytes']
+    >>> table.row_count  # 22 layers and the total
+    23
+    """
     from rich.table import Table
 
     head = header_lines(rep)
@@ -250,7 +269,14 @@ def _text_rows(rep: Report) -> tuple[list[str], list[list[str]], list[str]]:
 
 
 def to_markdown(rep: Report) -> str:
-    """A Markdown pipe table preceded by the header lines (as a list) and followed by training totals."""
+    """A Markdown pipe table preceded by the header lines (as a list) and followed by training totals.
+
+    Examples
+    --------
+    >>> from archcalc.report import report, resolve_model
+    >>> print(to_markdown(report(resolve_model("vgg11"), depth=1)).splitlines()[-1])
+    | **total** |  | **1000** | **132,863,336** | **7,609,090,048** | **16,458,216** | **65,832,864** |
+    """
     titles, body, total = _text_rows(rep)
     numeric = [attr not in ("name", "kind", "output_shape") for _, attr in _columns(rep)]
     head = header_lines(rep)
@@ -274,7 +300,14 @@ def _tex(text: str) -> str:
 
 
 def to_latex(rep: Report) -> str:
-    """A LaTeX ``table`` with a ``tabular`` (plain ``\\hline`` rules, no package needed) and a caption."""
+    r"""A LaTeX ``table`` with a ``tabular`` (plain ``\hline`` rules, no package needed) and a caption.
+
+    Examples
+    --------
+    >>> from archcalc.report import report, resolve_model
+    >>> print(to_latex(report(resolve_model("vgg11_bn"), depth=1)).splitlines()[5])
+    layer & kind & output shape & params & MACs & activations & bytes \\
+    """
     titles, body, total = _text_rows(rep)
     numeric = [attr not in ("name", "kind", "output_shape") for _, attr in _columns(rep)]
     spec = "".join("r" if n else "l" for n in numeric)

@@ -9,6 +9,8 @@ What the numbers are (also in docs/archcalc.md):
 - ``macs``: forward multiply-accumulates of Conv2d / Linear weights for the whole batch; ``flops`` = 2 x MACs.
 - ``compute``: the forward count of the chosen convention (``--convention``), in its ``unit``.
 - ``activations``: output elements of each layer for the whole batch; ``bytes`` = activations x dtype size.
+  In-place layers (ReLU) and views (Flatten) have rows too, so the total is not memory: that is
+  ``allocated_activations`` (``allocated_bytes``), the elements of the tensors the forward pass allocates.
 - With ``training=True``: ``backward_macs`` (weight gradients, plus input gradients where the input needs
   one) and the training memory ``training_bytes = weights_bytes + gradients_bytes + optimizer_bytes +
   activations_bytes``, where weights and gradients are params x dtype size, the optimizer state is 0
@@ -127,7 +129,7 @@ class Report:
     rows : tuple of ReportRow
     totals : Mapping
         Read-only: ``params``, ``macs``, ``flops``, ``activations``, ``bytes``, ``elementwise_ops``,
-        ``compute``; when training also ``backward_macs``, ``backward_compute``, ``weights_bytes``,
+        ``compute``, ``allocated_activations``, ``allocated_bytes``; when training also ``backward_macs``, ``backward_compute``, ``weights_bytes``,
         ``gradients_bytes``, ``optimizer_bytes``, ``activations_bytes``, ``training_bytes`` and the saved
         elements by type (``saved_activation_elements``, ``saved_fp32_elements``, ``saved_int64_elements``,
         ``saved_bool_elements``).
@@ -200,7 +202,10 @@ def parse_input_shape(text: str, flag: str = "--input") -> tuple[int, int, int]:
     return (c, h, w)
 
 
-def _check_int(flag: str, value: Any, low: int) -> None:
+def _check_int(flag: str, value: Any, low: int, symbolic: bool = False) -> None:
+    """``value`` must be an int >= ``low`` (or, where ``symbolic``, a sympy expression, left unchecked)."""
+    if symbolic and not isinstance(value, bool | int | float | str) and hasattr(value, "free_symbols"):
+        return
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ValueError(f"{flag}: got {value!r}; give an integer >= {low}")
 
@@ -268,7 +273,7 @@ def report(
         raise ValueError(f"--dtype: got {dtype!r}; choose one of {', '.join(DTYPE_BYTES)}")
     if optimizer not in OPTIMIZER_STATES:
         raise ValueError(f"--optimizer: got {optimizer!r}; choose one of {', '.join(OPTIMIZER_STATES)}")
-    _check_int("--batch", batch, 1)
+    _check_int("--batch", batch, 1, symbolic=True)
     if depth is not None:
         _check_int("--depth", depth, 1)
     conv = get_convention(convention)
@@ -320,6 +325,12 @@ def report(
         "elementwise_ops": ev.total("elementwise_ops"),
         "compute": sum(r.compute for r in rows),
     }
+    # Tensors the forward pass allocates: in-place outputs and views (Flatten) reuse their input's storage.
+    allocated = sum(
+        (r.activations for r in ev.rows if not ((r.cost.inplace or r.cost.alias) and len(r.input_shapes) == 1)), 0
+    )
+    totals["allocated_activations"] = allocated
+    totals["allocated_bytes"] = allocated * size
     if training:
         saved = ev.saved()
         params = totals["params"]

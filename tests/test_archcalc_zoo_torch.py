@@ -1,0 +1,86 @@
+"""Every zoo model against its real torch twin (the oracle): total and per-module parameter counts
+(``p.numel()``) and every module's output shape, from forward hooks on the meta device (shapes without
+arithmetic), at 3x224x224 and at a second input."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pytest
+
+from archcalc.evaluate import evaluate
+from archcalc.report import report
+from archcalc.zoo import MODELS, build
+
+torch = pytest.importorskip("torch")
+torchvision = pytest.importorskip("torchvision")
+pytestmark = pytest.mark.torch
+
+TORCHVISION = sorted(name for name in MODELS if build(name).twin == f"torchvision:{name}")
+
+
+def torchvision_twin(name: str):
+    kwargs = {"weights": None}
+    if name == "googlenet":  # the inference graph: no auxiliary heads; skip the slow scipy initialisation
+        kwargs.update(aux_logits=False, init_weights=False)
+    return getattr(torchvision.models, name)(**kwargs)
+
+
+def twin_shapes(model, shape: tuple[int, int, int]) -> dict[str, list[tuple[int, ...]]]:
+    """Per-sample output shape of every call of every leaf module, in call order."""
+    calls: dict[str, list[tuple[int, ...]]] = defaultdict(list)
+    handles = []
+    for name, module in model.named_modules():
+        if not list(module.children()):
+            handles.append(
+                module.register_forward_hook(lambda m, i, o, name=name: calls[name].append(tuple(o.shape[1:])))
+            )
+    model.eval()
+    with torch.no_grad():
+        model(torch.empty((1, *shape), device="meta"))
+    for h in handles:
+        h.remove()
+    return dict(calls)
+
+
+def compare(name: str, model, shape: tuple[int, int, int]) -> None:
+    ev = evaluate(build(name), shape)
+    ours: dict[str, list[tuple[int, ...]]] = defaultdict(list)
+    our_params: dict[str, int] = defaultdict(int)
+    for row in ev.rows:
+        if row.module is not None:
+            ours[row.module].append(tuple(row.output_shape))
+            our_params[row.module] += row.params
+        else:
+            assert row.params == 0, f"{row.name}: a functional op has no parameters"
+    theirs = twin_shapes(model, shape)
+    assert ours == theirs
+    modules = dict(model.named_modules())
+    for module_name, params in our_params.items():
+        assert params == sum(p.numel() for p in modules[module_name].parameters()), module_name
+    assert ev.total("params") == sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", TORCHVISION)
+@pytest.mark.parametrize("shape", [(3, 224, 224), (3, 160, 128)], ids=["224", "160x128"])
+def test_zoo_matches_torchvision(name, shape):
+    with torch.device("meta"):
+        model = torchvision_twin(name)
+    compare(name, model, shape)
+
+
+def test_inception_small_matches_mlcore_twin():
+    models = pytest.importorskip("mlcore.models", reason="the mlcore twin lands with the experiments branch")
+    for shape in ((1, 28, 28), (3, 32, 32)):
+        with torch.device("meta"):
+            model = models.InceptionSmall(in_channels=shape[0], num_classes=10)
+        compare("inception-small", model, shape)
+
+
+def test_meta_shapes_are_cpu_shapes():
+    """One real CPU model (not meta) as a guard that meta-device shapes are torch's shapes."""
+    with torch.device("meta"):
+        model = torchvision_twin("vgg11")
+    model = model.to_empty(device="cpu")
+    out = model.eval()(torch.zeros(1, 3, 64, 64))
+    assert tuple(out.shape[1:]) == report(build("vgg11"), (3, 64, 64)).output_shape
