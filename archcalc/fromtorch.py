@@ -233,7 +233,11 @@ def from_torch(module: Any, input_shape: tuple[int, int, int], name: str | None 
         raise ValueError(f"from_torch: torch.fx cannot trace {type(module).__name__}: {str(exc).splitlines()[0]}") from None
     ShapeProp(gm).propagate(torch.zeros((1, *shape), device="meta"))
     conv = _Converter(gm)
-    (placeholder,) = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    if len(placeholders) != 1:
+        raise ValueError(f"from_torch: {type(module).__name__}.forward takes {len(placeholders)} inputs; "
+                         "archcalc describes modules with one image input")
+    (placeholder,) = placeholders
     items, _, merge = conv.chain(placeholder)
     if merge is not None:
         raise ValueError(f"from_torch: {merge.name} merges tensors that do not branch from one point")

@@ -91,3 +91,16 @@ def test_untraceable_module_message():
 
     with pytest.raises(ValueError, match="cannot trace Dynamic"):
         from_torch(Dynamic(), (1, 2, 2))
+
+
+def test_two_input_module_rejected():
+    import torch.nn as nn
+
+    from archcalc.fromtorch import from_torch
+
+    class Two(nn.Module):
+        def forward(self, x, y):
+            return x + y
+
+    with pytest.raises(ValueError, match="takes 2 inputs"):
+        from_torch(Two(), (1, 2, 2))

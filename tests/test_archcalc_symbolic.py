@@ -105,3 +105,12 @@ def test_symbolic_layer_formulas_equal_integer_evaluation(case, batch):
     sym = evaluate(net, (shape[0], h, w), b)
     for field in ("params", "macs", "activations", "elementwise_ops", "backward_macs"):
         assert sympy.sympify(sym.total(field)).subs({h: shape[1], w: shape[2], b: batch}) == ev.total(field)
+
+
+def test_formula_json_parses(capsys):
+    assert main(["formula", "Concat", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    c1, c2, h, w, b = sympy.symbols("C_1 C_2 H W B")
+    assert [sympy.sympify(x) for x in data["output_shape"]] == [c1 + c2, h, w]
+    # concatenating 64- and 128-channel 28x28 maps for a batch of 2: 2 * 192*28*28 = 301,056 elements
+    assert sympy.sympify(data["activations"]).subs({c1: 64, c2: 128, h: 28, w: 28, b: 2}) == 301_056

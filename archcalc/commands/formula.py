@@ -16,6 +16,7 @@ def render_sheet(sheet, fmt: str = "table") -> str:
 
         data = {"kind": sheet.kind, "condition": sheet.condition}
         data.update({k: v for k, v in sheet.text(latex=False)})
+        data["input"] = [[sympy.sstr(d) for d in shape] for shape in sheet.inputs]
         data["output_shape"] = [sympy.sstr(s) for s in sheet.formulas["output_shape"]]
         return json.dumps(data, indent=2) + "\n"
     pairs = sheet.text(latex=fmt == "latex")
