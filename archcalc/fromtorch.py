@@ -231,13 +231,17 @@ def from_torch(module: Any, input_shape: tuple[int, int, int], name: str | None 
         gm = fx.symbolic_trace(meta)
     except Exception as exc:  # torch.fx raises many types; one line for the user
         raise ValueError(f"from_torch: torch.fx cannot trace {type(module).__name__}: {str(exc).splitlines()[0]}") from None
-    ShapeProp(gm).propagate(torch.zeros((1, *shape), device="meta"))
-    conv = _Converter(gm)
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     if len(placeholders) != 1:
         raise ValueError(f"from_torch: {type(module).__name__}.forward takes {len(placeholders)} inputs; "
                          "archcalc describes modules with one image input")
     (placeholder,) = placeholders
+    try:
+        ShapeProp(gm).propagate(torch.zeros((1, *shape), device="meta"))
+    except Exception as exc:  # shape errors of any kind: one line naming the input
+        raise ValueError(f"input_shape: {type(module).__name__} fails on {'x'.join(map(str, shape))}: "
+                         f"{str(exc).splitlines()[0]}") from None
+    conv = _Converter(gm)
     items, _, merge = conv.chain(placeholder)
     if merge is not None:
         raise ValueError(f"from_torch: {merge.name} merges tensors that do not branch from one point")
