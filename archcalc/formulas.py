@@ -361,14 +361,12 @@ def add(in_shapes: list[Shape], batch: Any, *, inplace: bool = False) -> LayerCo
 def relu6(in_shapes: list[Shape], batch: Any, *, inplace: bool = False) -> LayerCost:
     """ReLU6 = min(max(x, 0), 6): two comparisons per element; autograd (hardtanh) saves its input.
 
-    In place, ``hardtanh_`` saves its result instead (the same storage).
+    In place, autograd clones the input before ``hardtanh_`` overwrites it (its backward needs the input),
+    so memory is that of the out-of-place op: a new tensor besides the input. It is modelled that way.
     """
     shape = _one(in_shapes, "ReLU6", rank=None)
     elems = batch * prod(shape)
-    return LayerCost(
-        output_shape=shape, activations=elems, elementwise_ops=2 * elems, saves_input=not inplace,
-        saves_output=inplace, inplace=inplace,
-    )
+    return LayerCost(output_shape=shape, activations=elems, elementwise_ops=2 * elems, saves_input=True)
 
 
 @register("Unmodeled")

@@ -62,3 +62,28 @@ def test_measured_bytes_by_hand():
 def test_bad_batch():
     with pytest.raises(ValueError, match="--batch: got 1"):
         check_saved("resnet18", (3, 32, 32), batch=1)
+
+
+@pytest.mark.torch
+def test_in_place_relu6_saves_a_clone():
+    # torchvision's mobilenet_v2 uses ReLU6(inplace=True): autograd clones the input of hardtanh_ and saves
+    # the clone, so each ReLU6 costs a full extra tensor, as archcalc's ReLU6 formula counts.
+    from archcalc.fromtorch import from_torchvision
+
+    result = check_saved(from_torchvision("mobilenet_v2"), (3, 64, 64), batch=2)
+    assert result.ok, (result.archcalc_cpu_by_dtype, result.torch_by_dtype)
+
+
+@pytest.mark.torch
+def test_relu6_in_place_by_hand():
+    # conv (saves its 2*1*4*4 = 32-float input) -> ReLU6 in place (clone of the 2*2*4*4 = 64-float conv
+    # output) -> conv (saves its input, the overwritten conv output: 64 floats): 160 floats = 640 bytes
+    import torch
+    from torch import nn
+
+    from archcalc.fromtorch import from_torch
+    from archcalc.saved import measure_saved
+
+    module = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU6(inplace=True), nn.Conv2d(2, 2, 1))
+    assert dict(measure_saved(module, torch.randn(2, 1, 4, 4)).bytes_by_dtype) == {"float32": 640}
+    assert archcalc_saved_bytes(from_torch(module, (1, 4, 4)), (1, 4, 4), 2) == {"float32": 640}
