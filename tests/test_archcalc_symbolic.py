@@ -114,3 +114,18 @@ def test_formula_json_parses(capsys):
     assert [sympy.sympify(x) for x in data["output_shape"]] == [c1 + c2, h, w]
     # concatenating 64- and 128-channel 28x28 maps for a batch of 2: 2 * 192*28*28 = 301,056 elements
     assert sympy.sympify(data["activations"]).subs({c1: 64, c2: 128, h: 28, w: 28, b: 2}) == 301_056
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_closed_form_equals_report_table_totals(model):
+    # The numbers the report prints (archcalc.report.report) at the default input and at one other size.
+    from archcalc.report import report
+
+    net = build(model)
+    cf = closed_form(net)
+    c, h0, w0 = net.default_input
+    for h, w, b in [(h0, w0, 1), (h0 + 2 * cf.modulus[0], w0 + cf.modulus[1], 2)]:
+        totals = report(net, (c, h, w), b).totals
+        for field in ("params", "macs", "activations", "elementwise_ops"):
+            assert cf.at(field, h, w, b) == totals[field], (field, h, w)
+            assert cf.at(field, h, w, b, simplified=True) == totals[field], (field, h, w)
