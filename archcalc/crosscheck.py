@@ -120,6 +120,8 @@ class CrossCheck:
         Ops fvcore met but does not count (e.g. ``aten::max_pool2d``) and how many times.
     uncalled_modules : tuple of str
         Modules fvcore never saw called.
+    unmodeled : tuple of str
+        archcalc rows of kind ``Unmodeled`` (ops archcalc has no formula for: counted 0, listed here).
     """
 
     model: str
@@ -130,6 +132,7 @@ class CrossCheck:
     total: CheckRow
     unsupported_ops: tuple[tuple[str, int], ...]
     uncalled_modules: tuple[str, ...]
+    unmodeled: tuple[str, ...] = ()
 
     @property
     def mismatches(self) -> tuple[CheckRow, ...]:
@@ -299,6 +302,7 @@ def crosscheck_module(
         total,
         tuple(sorted(unsupported.items())),
         tuple(sorted(uncalled)),
+        tuple(r.name for r in ev.rows if r.kind == "Unmodeled"),
     )
 
 
@@ -470,6 +474,8 @@ def footer(result: CrossCheck) -> str:
     """Lines listing what fvcore skipped and the verdict."""
     ops = ", ".join(f"{op} x{n}" for op, n in result.unsupported_ops) or "none"
     lines = [f"ops fvcore skipped (counted 0 by fvcore): {ops}"]
+    if result.unmodeled:
+        lines.append(f"ops archcalc does not model (counted 0 by archcalc): {', '.join(result.unmodeled)}")
     if result.uncalled_modules:
         lines.append(f"modules fvcore never saw called: {', '.join(result.uncalled_modules)}")
     lines.append("-: no oracle for this cell (per-module backward: FlopCounterMode attributes it unreliably; "
@@ -511,4 +517,5 @@ def to_json(result: CrossCheck) -> dict[str, Any]:
         "total": row(result.total),
         "unsupported_ops": dict(result.unsupported_ops),
         "uncalled_modules": list(result.uncalled_modules),
+        "unmodeled": list(result.unmodeled),
     }

@@ -104,3 +104,14 @@ def test_two_input_module_rejected():
 
     with pytest.raises(ValueError, match="takes 2 inputs"):
         from_torch(Two(), (1, 2, 2))
+
+
+@pytest.mark.slow
+def test_crosscheck_lists_unmodeled_ops(capsys):
+    # mobilenet_v3_small: Hardswish / Hardsigmoid / the squeeze-excitation product are not modelled by
+    # archcalc and not counted by fvcore or torch's counter either, so the totals still agree; both lists show.
+    assert main(["crosscheck", "torchvision:mobilenet_v3_small", "--input", "3x224x224", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert "features.0.2" in data["unmodeled"]
+    assert data["unsupported_ops"]["aten::hardswish_"] == 19
+    assert data["ok"] is True
