@@ -217,12 +217,15 @@ def _torch_counts(model: Any, x: Any) -> tuple[dict[str, list[tuple[int, ...]]],
 
 def _fvcore_counts(model: Any, x: Any) -> tuple[dict[str, int], dict[str, int], dict[str, int], Any, Any]:
     """fvcore's flops (MACs), activations and parameters by module, unsupported ops, uncalled modules."""
+    logger = logging.getLogger("fvcore")
+    level = logger.level
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
         from fvcore.nn import ActivationCountAnalysis, FlopCountAnalysis, parameter_count
 
         params = dict(parameter_count(model))
-        logging.getLogger("fvcore").setLevel(logging.ERROR)
+        # fvcore logs skipped ops as warnings; they are returned and printed by the caller instead.
+        logger.setLevel(logging.ERROR)
         flops = FlopCountAnalysis(model, x)
         acts = ActivationCountAnalysis(model, x)
         for analysis in (flops, acts):
@@ -233,6 +236,7 @@ def _fvcore_counts(model: Any, x: Any) -> tuple[dict[str, int], dict[str, int], 
         by_acts = dict(acts.by_module())
         unsupported = dict(flops.unsupported_ops())
         uncalled = flops.uncalled_modules()
+    logger.setLevel(level)
     return by_flops, by_acts, params, unsupported, uncalled
 
 
