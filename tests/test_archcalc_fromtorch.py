@@ -115,3 +115,14 @@ def test_crosscheck_lists_unmodeled_ops(capsys):
     assert "features.0.2" in data["unmodeled"]
     assert data["unsupported_ops"]["aten::hardswish_"] == 19
     assert data["ok"] is True
+
+
+def test_top_level_shortcut_is_lazy():
+    import subprocess
+    import sys
+
+    code = "import sys, archcalc; assert 'torch' not in sys.modules; f = archcalc.from_torch; print(f.__module__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=__import__("pathlib").Path(__file__).resolve().parents[1])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "archcalc.fromtorch"
