@@ -87,3 +87,17 @@ def test_relu6_in_place_by_hand():
     module = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU6(inplace=True), nn.Conv2d(2, 2, 1))
     assert dict(measure_saved(module, torch.randn(2, 1, 4, 4)).bytes_by_dtype) == {"float32": 640}
     assert archcalc_saved_bytes(from_torch(module, (1, 4, 4)), (1, 4, 4), 2) == {"float32": 640}
+
+
+@pytest.mark.torch
+def test_crosscheck_saved_flag(capsys):
+    import json
+
+    from archcalc.cli import main
+
+    assert main(["crosscheck", "vgg11", "--input", "3x32x32", "--saved", "--json"]) == 0
+    saved = json.loads(capsys.readouterr().out)["saved"]
+    # 2 dropout masks x batch 2 x 4096 elements x (4 - 1) bytes = 49,152 bytes, explained, so still "ok"
+    assert saved["difference_bytes"] == 49_152 and saved["ok"] is True
+    assert main(["crosscheck", "resnet18", "--input", "3x32x32", "--saved"]) == 0
+    assert "saved for backward at batch 2" in capsys.readouterr().out
