@@ -104,6 +104,12 @@ class _Converter:
     def users(self, node: Any) -> list[Any]:
         return [u for u in node.users if u.op != "output" and self.is_tensor(u)]
 
+    def is_identity(self, node: Any) -> bool:
+        """An ``nn.Identity`` call: it computes nothing and returns its input, so it gets no row."""
+        from torch import nn
+
+        return node.op == "call_module" and type(self.modules[node.target]) is nn.Identity
+
     def is_merge(self, node: Any) -> bool:
         return len(self.tensor_inputs(node)) > 1
 
@@ -160,7 +166,8 @@ class _Converter:
         """Layers after ``cur`` (starting with ``first`` if given) up to a merge needing other inputs."""
         items: list[Node] = []
         if first is not None:
-            items.append(self.to_layer(first))
+            if not self.is_identity(first):
+                items.append(self.to_layer(first))
             cur = first
         while True:
             users = self.users(cur)
@@ -170,7 +177,8 @@ class _Converter:
                 nxt = users[0]
                 if self.is_merge(nxt):
                     return items, cur, nxt
-                items.append(self.to_layer(nxt))
+                if not self.is_identity(nxt):
+                    items.append(self.to_layer(nxt))
                 cur = nxt
                 continue
             branches = []

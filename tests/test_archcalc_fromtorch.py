@@ -126,3 +126,25 @@ def test_top_level_shortcut_is_lazy():
                          cwd=__import__("pathlib").Path(__file__).resolve().parents[1])
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "archcalc.fromtorch"
+
+
+def test_identity_modules_get_no_row():
+    import torch.nn as nn
+
+    from archcalc.fromtorch import from_torch
+
+    class Res(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(2, 2, 3, padding=1)
+            self.shortcut = nn.Identity()
+            self.head = nn.Identity()
+
+        def forward(self, x):
+            return self.head(self.conv(x) + self.shortcut(x))
+
+    net = from_torch(Res(), (2, 5, 5))
+    assert [lay.kind for lay in net.layers()] == ["Conv2d", "Add"]
+    # 5*5*2 * 2*3*3 = 900 MACs; the add: 2*5*5 = 50 element-wise additions
+    ev = evaluate(net)
+    assert (ev.total("macs"), ev.rows[-1].elementwise_ops) == (900, 50)
