@@ -14,7 +14,8 @@ For every archcalc row the real module (joined on the dotted module name) gives:
 
 Conventions are converted explicitly by those presets (see :mod:`archcalc.presets`); nothing is rescaled
 here. Rows of a module called more than once (``relu``, ``relu:2``) are compared as one module; rows
-without a module (functional ``F.relu``, ``torch.cat``) are covered by the whole-model row. Ops fvcore
+without a module (functional ``F.relu``, ``torch.cat``) are covered by the whole-model row, and a functional
+merge's output shape is compared with the output of the block module it ends. Ops fvcore
 skipped and modules it never saw called are listed, never hidden. torch, torchvision and fvcore are
 imported inside the functions.
 
@@ -328,7 +329,12 @@ def _compare_rows(
     out: list[CheckRow] = []
     for r in ev.rows:
         if r.module is None:
-            out.append(CheckRow(r.name, r.kind, None, (Check("shape", r.output_shape, None),)))
+            # A functional merge (torch.cat, a residual +) ends its block: the block module's output shape
+            # is its shape (ResNet's block applies an elementwise ReLU after the add, shape-preserving).
+            parent = r.name.rsplit(".", 1)[0] if "." in r.name else None
+            seen = shapes.get(parent, []) if r.kind in ("Concat", "Add") and parent else []
+            oracle = seen[0] if len(seen) == 1 else None
+            out.append(CheckRow(r.name, r.kind, None, (Check("shape", r.output_shape, oracle),)))
             continue
         call = calls[r.module]
         calls[r.module] += 1
