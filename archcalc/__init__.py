@@ -1,1 +1,16 @@
 """Exact per-layer shapes, parameters, MACs, activations and memory of CNNs, as integers or formulas."""
+
+from typing import Any
+
+__all__ = ["from_torch", "closed_form"]
+
+# Lazy top-level shortcuts: importing archcalc never imports torch or sympy.
+_LAZY = {"from_torch": "archcalc.fromtorch", "closed_form": "archcalc.symbolic"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'archcalc' has no attribute {name!r}")

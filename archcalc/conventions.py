@@ -89,3 +89,6 @@ register_convention(
         backward=lambda r: 2 * r.backward_macs,
     )
 )
+
+# Presets reproducing other tools (fvcore, torch) are formulas over rows; importing registers them.
+from archcalc import presets as _presets  # noqa: E402, F401

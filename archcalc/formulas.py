@@ -270,9 +270,10 @@ def avgpool2d(
 
 def _adaptive_window_total(n_in: Any, n_out: Any) -> Any:
     """Sum of the adaptive-pooling window lengths along one axis (torch: [floor(i*n/o), ceil((i+1)*n/o)))."""
-    if is_concrete(n_in, n_out):
-        return sum(ceildiv((i + 1) * n_in, n_out) - floordiv(i * n_in, n_out) for i in range(n_out))
-    # Symbolic: exact when n_out divides n_in (windows tile the input); the closed form states that condition.
+    if is_concrete(n_out):
+        # Exact for an int or a symbolic n_in alike (sympy floor / ceiling terms when symbolic).
+        return sum((ceildiv((i + 1) * n_in, n_out) - floordiv(i * n_in, n_out) for i in range(n_out)), 0)
+    # Symbolic output size: exact when n_out divides n_in (windows tile the input).
     return n_in
 
 
@@ -284,7 +285,11 @@ def adaptive_avgpool2d(in_shapes: list[Shape], batch: Any, *, output_size: Any) 
     oh = h if oh is None else oh
     ow = w if ow is None else ow
     ops = batch * c * _adaptive_window_total(h, oh) * _adaptive_window_total(w, ow)
-    return LayerCost(output_shape=(c, oh, ow), activations=batch * c * oh * ow, elementwise_ops=ops, saves_input=True)
+    # torch computes a 1x1 output as input.mean((-2, -1)), whose backward keeps no tensor.
+    global_mean = is_concrete(oh, ow) and oh == 1 and ow == 1
+    return LayerCost(
+        output_shape=(c, oh, ow), activations=batch * c * oh * ow, elementwise_ops=ops, saves_input=not global_mean
+    )
 
 
 @register("BatchNorm2d")
@@ -350,3 +355,29 @@ def add(in_shapes: list[Shape], batch: Any, *, inplace: bool = False) -> LayerCo
             raise ValueError(f"Add: input shapes differ: {[tuple(x) for x in in_shapes]}")
     elems = batch * prod(first)
     return LayerCost(output_shape=first, activations=elems, elementwise_ops=elems * (len(in_shapes) - 1), inplace=inplace)
+
+
+@register("ReLU6")
+def relu6(in_shapes: list[Shape], batch: Any, *, inplace: bool = False) -> LayerCost:
+    """ReLU6 = min(max(x, 0), 6): two comparisons per element; autograd (hardtanh) saves its input.
+
+    In place, autograd clones the input before ``hardtanh_`` overwrites it (its backward needs the input),
+    so memory is that of the out-of-place op: a new tensor besides the input. It is modelled that way.
+    """
+    shape = _one(in_shapes, "ReLU6", rank=None)
+    elems = batch * prod(shape)
+    return LayerCost(output_shape=shape, activations=elems, elementwise_ops=2 * elems, saves_input=True)
+
+
+@register("Unmodeled")
+def unmodeled(in_shapes: list[Shape], batch: Any, *, op: str, traced_inputs: tuple, output_shape: tuple) -> LayerCost:
+    """An op archcalc has no formula for (listed, never dropped): its traced output shape, every count 0.
+
+    The shape is known only for the traced input shapes; other inputs raise ``ValueError``.
+    """
+    if tuple(tuple(s) for s in in_shapes) != tuple(traced_inputs):
+        raise ValueError(
+            f"{op}: archcalc has no formula for it and traced it only for inputs {list(traced_inputs)}; "
+            "derive the description again (from_torch) at this input shape"
+        )
+    return LayerCost(output_shape=tuple(output_shape))

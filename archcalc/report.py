@@ -159,6 +159,7 @@ class Report:
 def resolve_model(name: str) -> Network:
     """The network called ``name`` (the one place the command line resolves model names).
 
+    ``torchvision:NAME`` derives the description of ``torchvision.models.NAME`` with torch.fx.
     Unknown names raise ``ValueError`` suggesting the closest zoo names.
 
     Examples
@@ -172,6 +173,10 @@ def resolve_model(name: str) -> Network:
     """
     from archcalc.zoo import build
 
+    if name.startswith("torchvision:"):  # any torchvision model, derived by torch.fx (archcalc.fromtorch)
+        from archcalc.fromtorch import from_torchvision
+
+        return from_torchvision(name.partition(":")[2])
     return build(name)
 
 

@@ -126,3 +126,40 @@ def lr_loss_curves(draw, min_size: int = 2, max_size: int = 120):
     losses = draw(st.lists(st.floats(0.01, 20.0, allow_nan=False), min_size=n, max_size=n))
     lrs = [start * 10 ** (decades * i / (n - 1)) for i in range(n)]
     return lrs, losses
+
+
+# --- archcalc: small random layer stacks (conv / pool / linear) for cross-checks against torch and fvcore ---
+@st.composite
+def archcalc_layer_stacks(draw):
+    """``(input_shape, specs)``: a per-sample input and 1-3 conv / pool specs, then a Linear head.
+
+    A spec is ``("Conv2d", dict)``, ``("MaxPool2d", dict)`` or ``("AvgPool2d", dict)`` with torch's argument
+    names; sizes are kept small and every stage keeps the spatial size >= 1.
+    """
+    c = draw(st.integers(1, 6))
+    size = draw(st.integers(6, 20))
+    shape = (c, size, draw(st.integers(6, 20)))
+    specs = []
+    h, w, ch = shape[1], shape[2], c
+    for _ in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(["Conv2d", "Conv2d", "MaxPool2d", "AvgPool2d"]))
+        k = draw(st.integers(1, min(5, h, w)))
+        s = draw(st.integers(1, 3))
+        p = draw(st.integers(0, k // 2))
+        if kind == "Conv2d":
+            d = draw(st.integers(1, 2)) if k > 1 and (k - 1) * 2 + 1 <= min(h, w) + 2 * p else 1
+            groups = draw(st.sampled_from([g for g in (1, 2, 3) if ch % g == 0]))
+            out = groups * draw(st.integers(1, 4))
+            spec = dict(out_channels=out, kernel_size=k, stride=s, padding=p, dilation=d, groups=groups,
+                        bias=draw(st.booleans()))
+            ch_next = out
+            span_h, span_w = h + 2 * p - d * (k - 1) - 1, w + 2 * p - d * (k - 1) - 1
+        else:
+            spec = dict(kernel_size=k, stride=s, padding=p, ceil_mode=draw(st.booleans()))
+            ch_next = ch
+            span_h, span_w = h + 2 * p - k, w + 2 * p - k
+        if span_h < 0 or span_w < 0:
+            continue
+        specs.append((kind, spec))
+        h, w, ch = span_h // s + 1, span_w // s + 1, ch_next
+    return shape, specs

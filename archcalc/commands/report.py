@@ -48,6 +48,9 @@ def add_report_options(parser: argparse.ArgumentParser, input_required: bool = F
         fmt.add_argument(f"--{name}", dest="format", action="store_const", const=name, help=f"{name} text")
     parser.set_defaults(format="table")
     out.add_argument("--output", metavar="FILE", help="write to FILE atomically instead of stdout")
+    # Symbolic mode (archcalc.symbolic): totals as closed forms in H, W, B.
+    out.add_argument("--symbolic", action="store_true",
+                     help="print totals as closed forms in H, W, B with their validity condition (table or --json)")
 
 
 def report_from_args(network: Network, args: argparse.Namespace) -> Report:
@@ -96,4 +99,9 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return emit(report_from_args(resolve_model(args.model), args), args)
+    network = resolve_model(args.model)
+    if getattr(args, "symbolic", False):
+        from archcalc.commands._symbolic import emit_symbolic
+
+        return emit_symbolic(network, args)
+    return emit(report_from_args(network, args), args)

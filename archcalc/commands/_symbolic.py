@@ -1,0 +1,71 @@
+"""``archcalc MODEL --symbolic``: totals as closed forms (rendering of :class:`archcalc.symbolic.ClosedForm`).
+
+Private helper of the report command (a leading underscore keeps it out of command discovery).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+__all__ = ["symbolic_json", "symbolic_text", "emit_symbolic"]
+
+
+def symbolic_json(cf: Any, at: tuple[int, int, int]) -> dict[str, Any]:
+    """JSON-ready dict: ``totals`` and ``simplified`` are strings ``sympy.sympify`` parses (symbols H, W, B)."""
+    h, w, b = at
+    return {
+        "model": cf.network,
+        "channels": cf.channels,
+        "symbols": ["H", "W", "B"],
+        "totals": {f: str(e) for f, e in cf.totals.items()},
+        "simplified": {f: str(e) for f, e in cf.simplified.items()},
+        "condition": cf.condition,
+        "modulus": list(cf.modulus),
+        "residue": list(cf.residue),
+        "min_size": cf.min_size,
+        "at": {"H": h, "W": w, "B": b, "totals": {f: cf.at(f, h, w, b) for f in cf.totals}},
+    }
+
+
+def symbolic_text(cf: Any, at: tuple[int, int, int], latex: bool = False) -> str:
+    """Plain text (or LaTeX) of the closed forms, the condition and their values at ``at`` = (H, W, B)."""
+    import sympy
+
+    h, w, b = at
+    show = sympy.latex if latex else sympy.sstr
+    lines = [f"{cf.network}: totals for input {cf.channels} x H x W, batch B (exact for H, W >= {cf.min_size})"]
+    for f, e in cf.totals.items():
+        lines.append(f"  {f} = {show(e)}")
+    lines.append(f"simplified, exact where {cf.condition}:")
+    for f, e in cf.simplified.items():
+        lines.append(f"  {f} = {show(e)}")
+    lines.append(f"at H={h}, W={w}, B={b}: " + ", ".join(f"{f} = {cf.at(f, h, w, b):,}" for f in cf.totals))
+    return "\n".join(lines) + "\n"
+
+
+def emit_symbolic(network: Any, args: argparse.Namespace) -> int:
+    """Print the closed forms of ``network`` in ``args.format`` (table, json or latex)."""
+    from archcalc.report import parse_input_shape
+    from archcalc.symbolic import closed_form
+
+    shape = parse_input_shape(args.input) if args.input is not None else network.default_input
+    if args.format not in ("table", "json", "latex"):
+        raise ValueError(f"--symbolic: got --{args.format}; use the table, --json or --latex with --symbolic")
+    convention = None if args.convention == "macs" else args.convention
+    cf = closed_form(network, shape[0], convention)
+    at = (shape[1], shape[2], args.batch)
+    if args.format == "json":
+        text = json.dumps(symbolic_json(cf, at), indent=2) + "\n"
+    else:
+        text = symbolic_text(cf, at, latex=args.format == "latex")
+    if args.output is not None:
+        from archcalc.fileio import write_atomic
+
+        write_atomic(args.output, text)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0

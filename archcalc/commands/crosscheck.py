@@ -1,0 +1,68 @@
+"""``archcalc crosscheck MODEL [--input CxHxW] [--batch N] [--saved] [--json | --markdown]``.
+
+archcalc beside fvcore, torch's FLOP counter and the real model's shapes (and, with ``--saved``, the bytes
+autograd saves). Exit status 0 when everything agrees, 1 on any mismatch, 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "crosscheck",
+        help="compare every layer with the real torch model (fvcore, torch's FLOP counter, shapes); exit 1 on mismatch",
+        description="Build the real model (weights=None) and compare per layer: output shapes (forward hooks), "
+        "parameters and FlopCountAnalysis / ActivationCountAnalysis (fvcore), FlopCounterMode forward and "
+        "backward FLOPs (torch). Exit status 1 on any mismatch.",
+    )
+    parser.add_argument("model", metavar="MODEL",
+                        help="zoo model with a torch twin (vgg11..vgg19_bn, alexnet, googlenet, resnet18/34/50, "
+                        "inception-small) or torchvision:NAME")
+    parser.add_argument("--input", metavar="CxHxW", help="per-sample input shape (default: the model's own)")
+    parser.add_argument("--batch", type=int, default=1, metavar="N", help="batch size (default 1)")
+    parser.add_argument("--saved", action="store_true",
+                        help="also compare the bytes saved for backward with what autograd keeps (a real train-mode "
+                        "forward pass on the CPU at this input, batch >= 2)")
+    fmt = parser.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    fmt.add_argument("--markdown", action="store_true", help="print a Markdown table instead")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from archcalc.crosscheck import crosscheck, footer, to_json, to_markdown, to_table
+    from archcalc.report import parse_input_shape, resolve_model
+
+    shape = parse_input_shape(args.input) if args.input is not None else None
+    network = resolve_model(args.model)
+    result = crosscheck(network, shape, args.batch)
+    saved = None
+    if args.saved:
+        from archcalc.saved import check_saved, saved_json, saved_line
+
+        saved = check_saved(network, shape, max(2, args.batch))
+    if args.json:
+        data = to_json(result)
+        if saved is not None:
+            data["saved"] = saved_json(saved)
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    elif args.markdown:
+        sys.stdout.write(to_markdown(result))
+        if saved is not None:
+            sys.stdout.write("\n" + saved_line(saved) + "\n")
+    else:
+        from rich.console import Console
+
+        console = Console(width=max(Console().width, 260))
+        console.print(to_table(result))
+        console.print(footer(result), highlight=False)
+        if saved is not None:
+            console.print(saved_line(saved), highlight=False)
+    return 0 if result.ok and (saved is None or saved.ok) else 1
+

@@ -1,0 +1,531 @@
+"""Cross-check archcalc's rows against a real torch module: fvcore, torch's FLOP counter and a forward pass.
+
+For every archcalc row the real module (joined on the dotted module name) gives:
+
+- the per-sample output shape, from forward hooks (a forward on the meta device: no arithmetic is done);
+- the parameter count, from ``fvcore.nn.parameter_count``;
+- fvcore's ``FlopCountAnalysis`` and ``ActivationCountAnalysis`` counts (a traced forward on the CPU in
+  eval mode), compared with archcalc's ``fvcore`` convention and with archcalc's Conv2d / Linear output
+  elements (fvcore counts no other activations);
+- ``torch.utils.flop_counter.FlopCounterMode`` forward and backward FLOPs (meta device, eval mode, the
+  backward of ``output.sum()``), compared with archcalc's ``torch`` convention: forward per module and in
+  total, backward in total only (its module tracker attributes backward ops to the wrong modules: in
+  vgg11 an eval-mode Dropout is credited with nearly the whole backward pass).
+
+Conventions are converted explicitly by those presets (see :mod:`archcalc.presets`); nothing is rescaled
+here. Rows of a module called more than once (``relu``, ``relu:2``) are compared as one module; rows
+without a module (functional ``F.relu``, ``torch.cat``) are covered by the whole-model row, and a functional
+merge's output shape is compared with the output of the block module it ends. Ops fvcore
+skipped and modules it never saw called are listed, never hidden. torch, torchvision and fvcore are
+imported inside the functions.
+
+Examples
+--------
+>>> result = crosscheck("inception-small", (1, 8, 8))
+>>> result.ok, result.unsupported_ops
+(True, (('aten::max_pool2d', 2),))
+>>> check = result.total.get("fvcore_macs")
+>>> check.archcalc == check.oracle
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import warnings
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from archcalc.evaluate import Evaluation, evaluate
+from archcalc.graph import Network
+from archcalc.presets import fvcore_forward, torch_backward, torch_forward
+
+__all__ = [
+    "Check", "CheckRow", "CrossCheck", "crosscheck", "crosscheck_module", "build_twin", "FIELDS",
+    "to_table", "to_json", "to_markdown", "table_rows", "footer",
+]
+
+#: The compared quantities: (field, what archcalc gives, what the oracle is).
+FIELDS = (
+    ("shape", "output shape per sample", "forward hooks"),
+    ("params", "parameters", "fvcore parameter_count"),
+    ("fvcore_macs", "fvcore convention, MACs", "fvcore FlopCountAnalysis"),
+    ("fvcore_activations", "Conv2d / Linear output elements", "fvcore ActivationCountAnalysis"),
+    ("torch_forward_flops", "torch convention forward, FLOPs", "FlopCounterMode forward"),
+    ("torch_backward_flops", "torch convention backward, FLOPs", "FlopCounterMode backward"),
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One compared quantity: archcalc's value and the oracle's (``None`` when the oracle has none)."""
+
+    field: str
+    archcalc: Any
+    oracle: Any
+
+    @property
+    def ok(self) -> bool:
+        return self.oracle is None or self.archcalc == self.oracle
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    """One archcalc row (or a whole module, or the whole model ``""``) beside the oracles.
+
+    ``checks`` holds the compared fields; ``verdict`` is ``"ok"``, ``"n/a"`` (nothing to compare, e.g. a
+    functional op whose cost is covered by the whole-model row) or ``"MISMATCH: field, ..."``.
+    """
+
+    name: str
+    kind: str
+    module: str | None
+    checks: tuple[Check, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    @property
+    def verdict(self) -> str:
+        if not self.ok:
+            return "MISMATCH: " + ", ".join(c.field for c in self.checks if not c.ok)
+        return "ok" if any(c.oracle is not None for c in self.checks) else "n/a"
+
+    def get(self, field: str) -> Check | None:
+        """The check of ``field`` or None."""
+        return next((c for c in self.checks if c.field == field), None)
+
+
+@dataclass(frozen=True)
+class CrossCheck:
+    """Result of :func:`crosscheck`: per-row comparisons, the whole-model row, and what fvcore skipped.
+
+    Attributes
+    ----------
+    model : str
+        The archcalc network's name.
+    twin : str
+        What it was compared with (``"torchvision:vgg19"``, ``"mlcore:inception_small"``, a class name).
+    input_shape, batch
+        Per-sample input shape and batch size of the comparison.
+    rows : tuple of CheckRow
+        One per archcalc row, in execution order, then one per torch leaf module archcalc has no row for.
+    total : CheckRow
+        The whole model (``""``): every field summed.
+    unsupported_ops : tuple of (str, int)
+        Ops fvcore met but does not count (e.g. ``aten::max_pool2d``) and how many times.
+    uncalled_modules : tuple of str
+        Modules fvcore never saw called.
+    unmodeled : tuple of str
+        archcalc rows of kind ``Unmodeled`` (ops archcalc has no formula for: counted 0, listed here).
+    """
+
+    model: str
+    twin: str
+    input_shape: tuple[int, ...]
+    batch: int
+    rows: tuple[CheckRow, ...]
+    total: CheckRow
+    unsupported_ops: tuple[tuple[str, int], ...]
+    uncalled_modules: tuple[str, ...]
+    unmodeled: tuple[str, ...] = ()
+
+    @property
+    def mismatches(self) -> tuple[CheckRow, ...]:
+        """Rows (including the whole-model row) where some field disagrees."""
+        return tuple(r for r in (*self.rows, self.total) if not r.ok)
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+
+def build_twin(twin: str, input_shape: tuple[int, int, int], device: str = "cpu") -> Any:
+    """Build the torch module named by a network's ``twin`` (random init, no pretrained weights).
+
+    ``"torchvision:NAME"`` calls ``torchvision.models.NAME(weights=None)`` (googlenet without auxiliary
+    heads); ``"mlcore:inception_small"`` builds :class:`mlcore.models.InceptionSmall` for ``input_shape``.
+    On ``device="meta"`` no memory is allocated and nothing is initialised.
+    """
+    import torch
+
+    source, _, name = twin.partition(":")
+    with torch.device(device):
+        if source == "torchvision":
+            import torchvision
+
+            fn = getattr(torchvision.models, name, None)
+            if fn is None or not callable(fn):
+                raise ValueError(f"model: torchvision has no model {name!r}; see torchvision.models.list_models()")
+            if input_shape[0] != 3:
+                raise ValueError(f"--input: got {'x'.join(map(str, input_shape))}; torchvision models take 3 channels")
+            kwargs: dict[str, Any] = {"weights": None}
+            if name in ("googlenet", "inception_v3"):
+                kwargs.update(aux_logits=False, init_weights=False)
+            model = fn(**kwargs)
+        elif twin == "mlcore:inception_small":
+            from mlcore.models import inception_small
+
+            model = inception_small(tuple(input_shape))
+        else:
+            raise ValueError(f"twin: got {twin!r}; give torchvision:NAME or mlcore:inception_small")
+    return model.eval()
+
+
+def _strip_root(key: str) -> str | None:
+    """FlopCounterMode keys are ``"Root.a.b"`` (root class name first); ``"Global"`` is skipped."""
+    if key == "Global":
+        return None
+    return key.split(".", 1)[1] if "." in key else ""
+
+
+def _torch_counts(model: Any, x: Any) -> tuple[dict[str, list[tuple[int, ...]]], dict[str, int], dict[str, int]]:
+    """Output shapes per leaf-module call, forward and backward FLOPs per module (one meta-device pass)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    shapes: dict[str, list[tuple[int, ...]]] = defaultdict(list)
+    handles = []
+    for name, mod in model.named_modules():
+        def hook(_m: Any, _inp: Any, out: Any, name: str = name) -> None:
+            if isinstance(out, torch.Tensor):
+                shapes[name].append(tuple(out.shape[1:]))
+
+        handles.append(mod.register_forward_hook(hook))
+    try:
+        with FlopCounterMode(display=False) as counter:
+            out = model(x)
+            fwd_raw = {k: sum(v.values()) for k, v in counter.flop_counts.items()}
+            out.sum().backward()
+            all_raw = {k: sum(v.values()) for k, v in counter.flop_counts.items()}
+    finally:
+        for h in handles:
+            h.remove()
+    fwd: dict[str, int] = defaultdict(int)
+    bwd: dict[str, int] = defaultdict(int)
+    for key, value in all_raw.items():
+        name = _strip_root(key)
+        if name is not None:
+            fwd[name] += fwd_raw.get(key, 0)
+            bwd[name] += value - fwd_raw.get(key, 0)
+    return dict(shapes), dict(fwd), dict(bwd)
+
+
+def _fvcore_counts(model: Any, x: Any) -> tuple[dict[str, int], dict[str, int], dict[str, int], Any, Any]:
+    """fvcore's flops (MACs), activations and parameters by module, unsupported ops, uncalled modules."""
+    logger = logging.getLogger("fvcore")
+    level = logger.level
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        from fvcore.nn import ActivationCountAnalysis, FlopCountAnalysis, parameter_count
+
+        params = dict(parameter_count(model))
+        # fvcore logs skipped ops as warnings; they are returned and printed by the caller instead.
+        logger.setLevel(logging.ERROR)
+        flops = FlopCountAnalysis(model, x)
+        acts = ActivationCountAnalysis(model, x)
+        for analysis in (flops, acts):
+            analysis.unsupported_ops_warnings(False)
+            analysis.uncalled_modules_warnings(False)
+            analysis.tracer_warnings("none")
+        by_flops = dict(flops.by_module())
+        by_acts = dict(acts.by_module())
+        unsupported = dict(flops.unsupported_ops())
+        uncalled = flops.uncalled_modules()
+    logger.setLevel(level)
+    return by_flops, by_acts, params, unsupported, uncalled
+
+
+def _real_copy(meta_model: Any) -> Any:
+    """A CPU copy of a meta-device model with zeroed weights (fvcore must trace real tensors)."""
+    import torch
+
+    model = meta_model.to_empty(device="cpu")
+    with torch.no_grad():
+        for t in (*model.parameters(), *model.buffers()):
+            t.zero_()
+        for name, buf in model.named_buffers():
+            if name.endswith("running_var"):
+                buf.fill_(1.0)
+    return model.eval()
+
+
+def crosscheck_module(
+    network: Network,
+    make_module: Callable[[str], Any],
+    input_shape: tuple[int, int, int] | None = None,
+    batch: int = 1,
+    twin: str | None = None,
+) -> CrossCheck:
+    """Compare ``network``'s rows with the torch module ``make_module(device)`` builds.
+
+    Parameters
+    ----------
+    network : Network
+        The archcalc description; its layer names must be the module's dotted module names.
+    make_module : callable
+        ``device -> nn.Module``, called with ``"meta"`` (the module must build there; its weights are then
+        replaced by zeros on the CPU for fvcore's traced run).
+    input_shape : tuple, optional
+        ``(C, H, W)``; defaults to the network's.
+    batch : int
+        Batch size of both runs.
+    twin : str, optional
+        Label of the torch side in the result (defaults to the module's class name).
+
+    Returns
+    -------
+    CrossCheck
+    """
+    import torch
+
+    torch.set_num_threads(2)
+    shape = tuple(network.default_input if input_shape is None else input_shape)
+    ev = evaluate(network, shape, batch)
+    meta = make_module("meta").eval()
+    label = twin or type(meta).__name__
+    x_meta = torch.zeros((batch, *shape), device="meta")
+    shapes, t_fwd, t_bwd = _torch_counts(meta, x_meta)
+    # FlopCounterMode's backward pass left .grad on the meta parameters; to_empty drops them.
+    real = _real_copy(meta)
+    with torch.no_grad():
+        fv_flops, fv_acts, fv_params, unsupported, uncalled = _fvcore_counts(real, torch.zeros((batch, *shape)))
+    leaves = {n for n, m in real.named_modules() if n and not any(True for _ in m.children())}
+    rows = _compare_rows(ev, shapes, t_fwd, t_bwd, fv_flops, fv_acts, fv_params, leaves)
+    total = _total_row(ev, shapes, t_fwd, t_bwd, fv_flops, fv_acts, fv_params)
+    return CrossCheck(
+        network.name,
+        label,
+        shape,
+        batch,
+        rows,
+        total,
+        tuple(sorted(unsupported.items())),
+        tuple(sorted(uncalled)),
+        tuple(r.name for r in ev.rows if r.kind == "Unmodeled"),
+    )
+
+
+def _compare_rows(
+    ev: Evaluation,
+    shapes: dict[str, list[tuple[int, ...]]],
+    t_fwd: dict[str, int],
+    t_bwd: dict[str, int],
+    fv_flops: dict[str, int],
+    fv_acts: dict[str, int],
+    fv_params: dict[str, int],
+    leaves: set[str],
+) -> tuple[CheckRow, ...]:
+    by_module: dict[str, list[Any]] = defaultdict(list)
+    for r in ev.rows:
+        if r.module is not None:
+            by_module[r.module].append(r)
+    calls: dict[str, int] = defaultdict(int)
+    out: list[CheckRow] = []
+    for r in ev.rows:
+        if r.module is None:
+            # A functional merge (torch.cat, a residual +) ends its block: the block module's output shape
+            # is its shape (ResNet's block applies an elementwise ReLU after the add, shape-preserving).
+            parent = r.name.rsplit(".", 1)[0] if "." in r.name else None
+            seen = shapes.get(parent, []) if r.kind in ("Concat", "Add") and parent else []
+            oracle = seen[0] if len(seen) == 1 else None
+            out.append(CheckRow(r.name, r.kind, None, (Check("shape", r.output_shape, oracle),)))
+            continue
+        call = calls[r.module]
+        calls[r.module] += 1
+        seen = shapes.get(r.module, [])
+        checks = [Check("shape", r.output_shape, seen[call] if call < len(seen) else "not called")]
+        if call == 0:  # module-level quantities once, summed over every call of the module
+            group = by_module[r.module]
+            acts = sum(g.activations for g in group if g.kind in ("Conv2d", "Linear"))
+            checks += [
+                Check("params", sum(g.params for g in group), fv_params.get(r.module, 0)),
+                Check("fvcore_macs", sum(fvcore_forward(g) for g in group), fv_flops.get(r.module, 0)),
+                Check("fvcore_activations", acts, fv_acts.get(r.module, 0)),
+                Check("torch_forward_flops", sum(torch_forward(g) for g in group), t_fwd.get(r.module, 0)),
+                # Per module only the archcalc side: FlopCounterMode's ModuleTracker attributes backward ops
+                # to the wrong modules (in vgg11 the eval-mode Dropout classifier.2 gets 30,179,459,072 of
+                # the 30,262,951,936 backward FLOPs); its total is exact and is compared.
+                Check("torch_backward_flops", sum(torch_backward(g) for g in group), None),
+            ]
+        out.append(CheckRow(r.name, r.kind, r.module, tuple(checks)))
+    # Leaf modules of the torch model that archcalc has no row for: listed; any cost they carry mismatches.
+    for name in sorted(leaves - set(by_module)):
+        checks = (
+            Check("params", 0, fv_params.get(name, 0)),
+            Check("fvcore_macs", 0, fv_flops.get(name, 0)),
+            Check("torch_forward_flops", 0, t_fwd.get(name, 0)),
+        )
+        out.append(CheckRow(name, "(no archcalc row)", name, checks))
+    return tuple(out)
+
+
+def _total_row(ev: Evaluation, shapes: dict[str, list[tuple[int, ...]]], t_fwd: dict[str, int],
+               t_bwd: dict[str, int], fv_flops: dict[str, int], fv_acts: dict[str, int],
+               fv_params: dict[str, int]) -> CheckRow:
+    rows = ev.rows
+    acts = sum(r.activations for r in rows if r.kind in ("Conv2d", "Linear"))
+    return CheckRow(
+        "",
+        "(whole model)",
+        "",
+        (
+            Check("shape", ev.output_shape, shapes[""][0] if shapes.get("") else None),
+            Check("params", ev.total("params"), fv_params.get("", 0)),
+            Check("fvcore_macs", sum(fvcore_forward(r) for r in rows), fv_flops.get("", 0)),
+            Check("fvcore_activations", acts, fv_acts.get("", 0)),
+            Check("torch_forward_flops", sum(torch_forward(r) for r in rows), t_fwd.get("", 0)),
+            Check("torch_backward_flops", sum(torch_backward(r) for r in rows), t_bwd.get("", 0)),
+        ),
+    )
+
+
+def crosscheck(model: str | Network, input_shape: tuple[int, int, int] | None = None, batch: int = 1) -> CrossCheck:
+    """Cross-check a zoo model (or any network with a ``twin``) against its real torch module.
+
+    Parameters
+    ----------
+    model : str or Network
+        A zoo name with a torch twin (``vgg11`` ... ``resnet50``, ``inception-small``) or a Network whose
+        ``twin`` is ``"torchvision:NAME"`` or ``"mlcore:inception_small"``.
+    input_shape : tuple, optional
+        ``(C, H, W)``; defaults to the model's own.
+    batch : int
+        Batch size (1 keeps the fvcore run short).
+
+    Returns
+    -------
+    CrossCheck
+        ``.ok`` is True when every row and the whole model agree.
+
+    Raises
+    ------
+    ValueError
+        For a model without a torch twin, or a bad input shape / batch.
+    """
+    from archcalc.zoo import build
+
+    network = build(model) if isinstance(model, str) else model
+    if network.twin is None:
+        raise ValueError(f"model: {network.name!r} has no torch twin to cross-check; choose a zoo model with one")
+    if not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"--batch: got {batch!r}; give an integer >= 1")
+    shape = tuple(network.default_input if input_shape is None else input_shape)
+    evaluate(network, shape, batch)  # validates the shape with archcalc's messages before torch is imported
+    return crosscheck_module(network, lambda device: build_twin(network.twin, shape, device), shape, batch,
+                             twin=network.twin)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Rendering (pure functions of a CrossCheck)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, tuple):
+        return "x".join(map(str, value))
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+#: Table columns: (header, field, side) with side "a" = archcalc, "o" = oracle.
+_COLUMNS = (
+    ("shape (archcalc)", "shape", "a"),
+    ("shape (torch)", "shape", "o"),
+    ("params", "params", "a"),
+    ("params (fvcore)", "params", "o"),
+    ("fvcore MACs (archcalc)", "fvcore_macs", "a"),
+    ("fvcore MACs (fvcore)", "fvcore_macs", "o"),
+    ("acts (archcalc)", "fvcore_activations", "a"),
+    ("acts (fvcore)", "fvcore_activations", "o"),
+    ("fwd FLOPs (archcalc torch)", "torch_forward_flops", "a"),
+    ("fwd FLOPs (FlopCounterMode)", "torch_forward_flops", "o"),
+    ("bwd FLOPs (archcalc torch)", "torch_backward_flops", "a"),
+    ("bwd FLOPs (FlopCounterMode)", "torch_backward_flops", "o"),
+)
+
+
+def table_rows(result: CrossCheck) -> list[list[str]]:
+    """Rows of the side-by-side table as strings: layer, kind, the :data:`_COLUMNS`, verdict."""
+    out = []
+    for row in (*result.rows, result.total):
+        cells = [row.name or "(total)", row.kind]
+        for _, field, side in _COLUMNS:
+            check = row.get(field)
+            cells.append("" if check is None else _fmt(check.archcalc if side == "a" else check.oracle))
+        out.append([*cells, row.verdict])
+    return out
+
+
+def to_table(result: CrossCheck) -> Any:
+    """A rich Table: one row per archcalc row, archcalc's value beside the oracle's, a verdict per row."""
+    from rich.table import Table
+
+    title = (f"{result.model} vs {result.twin}, input {_fmt(result.input_shape)}, batch {result.batch}: "
+             + ("all agree" if result.ok else f"{len(result.mismatches)} mismatching rows"))
+    table = Table(title=title)
+    table.add_column("layer", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    for header, _, _ in _COLUMNS:
+        table.add_column(header, justify="right")
+    table.add_column("verdict")
+    for cells in table_rows(result):
+        style = "red" if cells[-1].startswith("MISMATCH") else None
+        table.add_row(*cells, style=style)
+    return table
+
+
+def footer(result: CrossCheck) -> str:
+    """Lines listing what fvcore skipped and the verdict."""
+    ops = ", ".join(f"{op} x{n}" for op, n in result.unsupported_ops) or "none"
+    lines = [f"ops fvcore skipped (counted 0 by fvcore): {ops}"]
+    if result.unmodeled:
+        lines.append(f"ops archcalc does not model (counted 0 by archcalc): {', '.join(result.unmodeled)}")
+    if result.uncalled_modules:
+        lines.append(f"modules fvcore never saw called: {', '.join(result.uncalled_modules)}")
+    lines.append("-: no oracle for this cell (per-module backward: FlopCounterMode attributes it unreliably; "
+                 "functional ops: covered by the total row)")
+    lines.append("verdict: " + ("all rows agree" if result.ok else
+                                f"MISMATCH in {', '.join(r.name or '(total)' for r in result.mismatches)}"))
+    return "\n".join(lines)
+
+
+def to_markdown(result: CrossCheck) -> str:
+    """The side-by-side table as Markdown, followed by the :func:`footer` lines."""
+    header = ["layer", "kind", *(h for h, _, _ in _COLUMNS), "verdict"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * len(_COLUMNS) + ["---"]) + "|"]
+    lines += ["| " + " | ".join(cells) + " |" for cells in table_rows(result)]
+    return "\n".join(lines) + "\n\n" + footer(result).replace("\n", "  \n") + "\n"
+
+
+def to_json(result: CrossCheck) -> dict[str, Any]:
+    """A JSON-ready dict (exact ints stay ints; shapes are lists)."""
+    def value(v: Any) -> Any:
+        return list(v) if isinstance(v, tuple) else v
+
+    def row(r: CheckRow) -> dict[str, Any]:
+        return {
+            "name": r.name,
+            "kind": r.kind,
+            "module": r.module,
+            "verdict": r.verdict,
+            "checks": {c.field: {"archcalc": value(c.archcalc), "oracle": value(c.oracle)} for c in r.checks},
+        }
+
+    return {
+        "model": result.model,
+        "twin": result.twin,
+        "input": list(result.input_shape),
+        "batch": result.batch,
+        "ok": result.ok,
+        "rows": [row(r) for r in result.rows],
+        "total": row(result.total),
+        "unsupported_ops": dict(result.unsupported_ops),
+        "uncalled_modules": list(result.uncalled_modules),
+        "unmodeled": list(result.unmodeled),
+    }

@@ -1,0 +1,293 @@
+"""Symbolic mode: the formula registry evaluated on sympy symbols.
+
+:func:`closed_form` evaluates a whole network on an input ``C x H x W`` and batch ``B`` with ``H``, ``W``
+and ``B`` symbols. Its totals are exact for every input the network accepts (they keep the ``floor`` /
+``ceiling`` of strided layers). Each total is also given as a polynomial in ``H``, ``W``, ``B`` that is
+exact under a stated condition, ``H = r (mod m)`` and ``W = r' (mod m')``: the smallest modulus, found
+from the floor terms themselves, for which every floor resolves (for VGG 224 = 32 for the five pools x 7
+for the adaptive pooling to 7x7 to tile its input).
+
+:func:`formula_sheet` gives the per-layer formulas of one registry kind on symbols (``archcalc formula``).
+sympy is imported inside the functions.
+
+Examples
+--------
+>>> from archcalc.zoo import build
+>>> cf = closed_form(build("vgg11"))
+>>> cf.condition
+'H = 0 (mod 224), W = 0 (mod 224), H >= 32, W >= 32'
+>>> str(cf.simplified["macs"])
+'149184*B*H*W + 123633664*B'
+>>> cf.at("macs", 224, 224, 1) == 7609090048
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from archcalc.evaluate import evaluate
+from archcalc.formulas import formula
+from archcalc.graph import Network
+
+__all__ = ["ClosedForm", "closed_form", "FormulaSheet", "formula_sheet", "SHEET_FIELDS", "TOTALS", "symbols"]
+
+#: Totals given as closed forms (the names of :meth:`archcalc.evaluate.Evaluation.total`).
+TOTALS = ("params", "macs", "activations", "elementwise_ops", "backward_macs")
+
+
+def symbols() -> tuple[Any, Any, Any]:
+    """The positive-integer sympy symbols ``H``, ``W``, ``B`` every closed form is written in."""
+    import sympy
+
+    return sympy.symbols("H W B", integer=True, positive=True)
+
+
+@dataclass(frozen=True)
+class ClosedForm:
+    """Totals of a network as closed forms in ``H``, ``W`` and ``B``.
+
+    Attributes
+    ----------
+    network : str
+        Network name.
+    channels : int
+        Input channels ``C`` (fixed; the closed forms are in ``H``, ``W``, ``B``).
+    totals : dict
+        Field -> sympy expression with ``floor`` / ``ceiling``: exact for every accepted input.
+    simplified : dict
+        Field -> polynomial in ``H``, ``W``, ``B``: exact where ``condition`` holds.
+    modulus, residue : tuple of int
+        ``(m_H, m_W)`` and ``(r_H, r_W)``: the simplified forms hold for ``H = r_H (mod m_H)`` and likewise W.
+    min_size : int
+        The smallest square input the network accepts (H and W must be at least this).
+    condition : str
+        The validity condition of ``simplified`` in words.
+    """
+
+    network: str
+    channels: int
+    totals: dict[str, Any]
+    simplified: dict[str, Any]
+    modulus: tuple[int, int]
+    residue: tuple[int, int]
+    min_size: int
+    condition: str
+
+    def holds(self, h: int, w: int) -> bool:
+        """Whether ``H = h``, ``W = w`` satisfy :attr:`condition` (where ``simplified`` is exact)."""
+        return (
+            h % self.modulus[0] == self.residue[0]
+            and w % self.modulus[1] == self.residue[1]
+            and min(h, w) >= self.min_size
+        )
+
+    def at(self, field: str, h: int, w: int, b: int = 1, simplified: bool = False) -> int:
+        """The total ``field`` at ``H = h``, ``W = w``, ``B = b`` as an exact int."""
+        hs, ws, bs = symbols()
+        expr = (self.simplified if simplified else self.totals)[field]
+        value = expr.subs({hs: h, ws: w, bs: b})
+        if not value.is_integer:
+            raise ValueError(f"{field} at H={h}, W={w}, B={b} is {value}, not an integer; check the condition")
+        return int(value)
+
+
+def _floor_atoms(expr: Any) -> list[Any]:
+    import sympy
+
+    return [a for a in expr.atoms(sympy.floor, sympy.ceiling)]
+
+
+def _resolve_modulus(exprs: list[Any], sym: Any, default: int) -> tuple[int, int]:
+    """Smallest modulus m (grown from the innermost floors' coefficients) making ``sym = m*k + r`` floor-free.
+
+    ``r`` is ``default mod m`` so the default input satisfies the condition.
+    """
+    import sympy
+
+    k = sympy.Symbol("k", integer=True, nonnegative=True)
+    m = 1
+    for _ in range(64):
+        r = default % m
+        subs = [e.subs(sym, m * k + r) for e in exprs]
+        innermost = []
+        for e in subs:
+            for atom in _floor_atoms(e):
+                if sym in atom.free_symbols or k not in atom.free_symbols:
+                    continue
+                if not _floor_atoms(atom.args[0]):
+                    innermost.append(atom)
+        if not innermost:
+            if any(k in a.free_symbols for e in subs for a in _floor_atoms(e)):
+                raise ValueError(f"could not resolve the floor terms in {sym}; use the floor form")
+            return m, r
+        factor = 1
+        for atom in innermost:
+            coeff = sympy.Rational(sympy.Poly(atom.args[0], k).coeff_monomial(k))
+            factor = sympy.ilcm(factor, coeff.q)
+        if factor == 1:  # coefficient integral but a constant fraction left: cannot happen with integer k
+            raise ValueError(f"could not resolve the floor terms in {sym}; use the floor form")
+        m *= int(factor)
+    raise ValueError(f"modulus for {sym} grew too large; use the floor form")
+
+
+def closed_form(network: Network, channels: int | None = None, convention: str | None = None) -> ClosedForm:
+    """Evaluate ``network`` on ``C x H x W`` inputs, batch ``B``, as closed forms.
+
+    Parameters
+    ----------
+    network : Network
+        A zoo network or one built by hand.
+    channels : int, optional
+        Input channels ``C``; defaults to the network's own.
+    convention : str, optional
+        A name in :data:`archcalc.conventions.CONVENTIONS`: adds its totals as ``compute`` (and
+        ``backward_compute`` where it counts a backward pass), e.g. ``"fvcore"`` or ``"torch"``.
+
+    Returns
+    -------
+    ClosedForm
+        Floor forms exact for every accepted input, and simplified polynomials with their condition.
+
+    Examples
+    --------
+    >>> from archcalc.zoo import build
+    >>> cf = closed_form(build("resnet18"))
+    >>> cf.condition
+    'H = 0 (mod 32), W = 0 (mod 32), H >= 1, W >= 1'
+    >>> cf.at("params", 64, 96)
+    11689512
+    """
+    import sympy
+
+    from archcalc.evaluate import _smallest_square
+
+    c = network.default_input[0] if channels is None else channels
+    if not isinstance(c, int) or c < 1:
+        raise ValueError(f"--input channels: got {c!r}; give an integer >= 1")
+    hs, ws, bs = symbols()
+    ev = evaluate(network, (c, hs, ws), bs)
+    totals = {f: sympy.sympify(ev.total(f)) for f in TOTALS}
+    if convention is not None:
+        from archcalc.conventions import get_convention
+
+        conv = get_convention(convention)
+        totals["compute"] = sympy.sympify(sum((conv.forward(r) for r in ev.rows), 0))
+        if conv.backward is not None:
+            totals["backward_compute"] = sympy.sympify(sum((conv.backward(r) for r in ev.rows), 0))
+    exprs = list(totals.values())
+    mh, rh = _resolve_modulus(exprs, hs, network.default_input[1])
+    mw, rw = _resolve_modulus(exprs, ws, network.default_input[2])
+    kh, kw = sympy.symbols("k_h k_w", integer=True, nonnegative=True)
+    simplified = {}
+    for f, e in totals.items():
+        poly = sympy.expand(e.subs({hs: mh * kh + rh, ws: mw * kw + rw}))
+        simplified[f] = sympy.expand(poly.subs({kh: (hs - rh) / mh, kw: (ws - rw) / mw}))
+    smallest = _smallest_square(network, c) or 1
+    cond = f"H = {rh} (mod {mh}), W = {rw} (mod {mw}), H >= {smallest}, W >= {smallest}"
+    return ClosedForm(network.name, c, totals, simplified, (mh, mw), (rh, rw), smallest, cond)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Per-kind formula sheets
+
+
+#: Fields of a formula sheet, in print order.
+SHEET_FIELDS = ("output_shape", "params", "macs", "activations", "elementwise_ops", "backward_macs")
+
+
+@dataclass(frozen=True)
+class FormulaSheet:
+    """The formulas of one layer kind on symbols.
+
+    ``inputs`` are the symbolic per-sample input shapes, ``hparams`` the symbolic hyper-parameters,
+    ``formulas`` maps each of :data:`SHEET_FIELDS` to a sympy expression (``output_shape`` to a tuple) and
+    ``condition`` says where the formulas hold.
+    """
+
+    kind: str
+    inputs: tuple[tuple[Any, ...], ...]
+    hparams: tuple[tuple[str, Any], ...]
+    formulas: dict[str, Any]
+    condition: str
+
+    def text(self, latex: bool = False) -> list[tuple[str, str]]:
+        """``(field, formula)`` pairs as sympy text or LaTeX."""
+        import sympy
+
+        show = sympy.latex if latex else sympy.sstr
+        out = [("input", " , ".join(_shape_text(s, show, latex) for s in self.inputs))]
+        out += [(k, show(v)) for k, v in self.hparams]
+        for f in SHEET_FIELDS:
+            v = self.formulas[f]
+            out.append((f, _shape_text(v, show, latex) if f == "output_shape" else show(v)))
+        return out
+
+
+def _shape_text(shape: tuple[Any, ...], show: Any, latex: bool) -> str:
+    sep = r" \times " if latex else " x "
+    left, right = (r"\left(", r"\right)") if latex else ("(", ")")
+    return sep.join(show(s) if getattr(s, "is_Atom", True) or s.is_Mul else f"{left}{show(s)}{right}" for s in shape)
+
+
+def _sheet_spec(kind: str) -> tuple[list[tuple[Any, ...]], dict[str, Any], str]:
+    import sympy
+
+    def sym(name: str) -> Any:
+        return sympy.Symbol(name, integer=True, positive=True)
+
+    C, H, W = sym("C"), sym("H"), sym("W")
+    k, s, d = sym("k"), sym("s"), sym("d")
+    p = sympy.Symbol("p", integer=True, nonnegative=True)
+    chw = [(C, H, W)]
+    specs: dict[str, tuple[list[tuple[Any, ...]], dict[str, Any], str]] = {
+        "Conv2d": (chw, {"out_channels": sym("K"), "kernel_size": k, "stride": s, "padding": p, "dilation": d,
+                         "groups": sym("g")}, "g divides C and K; square kernel, stride, padding, dilation"),
+        "Linear": ([(sym("F"),)], {"out_features": sym("N")}, "flat input of F features"),
+        "MaxPool2d": (chw, {"kernel_size": k, "stride": s, "padding": p, "dilation": d},
+                      "ceil_mode=False; p <= k/2"),
+        "AvgPool2d": (chw, {"kernel_size": k, "stride": s, "padding": p}, "ceil_mode=False; p <= k/2"),
+        "AdaptiveAvgPool2d": (chw, {"output_size": sym("O")},
+                              "elementwise_ops exact when O divides H and W (windows tile the input)"),
+        "BatchNorm2d": (chw, {}, "affine (weight and bias), inference arithmetic"),
+        "ReLU": (chw, {}, "any input shape"),
+        "ReLU6": (chw, {}, "any input shape"),
+        "Dropout": (chw, {}, "identity at inference"),
+        "Flatten": (chw, {}, "a view of C*H*W features"),
+        "Concat": ([(sym("C_1"), H, W), (sym("C_2"), H, W)], {}, "two inputs of equal H and W"),
+        "Add": ([(C, H, W), (C, H, W)], {}, "two inputs of equal shape"),
+    }
+    if kind == "Unmodeled":
+        raise ValueError("kind: got 'Unmodeled'; it stands for ops archcalc has no formula for (counted 0)")
+    if kind not in specs:
+        formula(kind)  # raises the registry's "unknown kind" message
+        raise ValueError(f"kind: got {kind!r}; no symbolic sheet for it yet (known: {', '.join(specs)})")
+    return specs[kind]
+
+
+def formula_sheet(kind: str) -> FormulaSheet:
+    """Formulas of registry ``kind`` on symbols: output size, params, MACs, activations, backward MACs.
+
+    Backward MACs are the weight gradient plus the input gradient (the input needs one).
+
+    Examples
+    --------
+    >>> sheet = formula_sheet("Linear")
+    >>> str(sheet.formulas["macs"]), str(sheet.formulas["backward_macs"])
+    ('B*F*N', '2*B*F*N')
+    """
+    import sympy
+
+    inputs, hparams, condition = _sheet_spec(kind)
+    b = sympy.Symbol("B", integer=True, positive=True)
+    cost = formula(kind)(inputs, b, **hparams)
+    formulas = {
+        "output_shape": tuple(cost.output_shape),
+        "params": sympy.sympify(cost.params),
+        "macs": sympy.sympify(cost.macs),
+        "activations": sympy.sympify(cost.activations),
+        "elementwise_ops": sympy.sympify(cost.elementwise_ops),
+        "backward_macs": sympy.sympify(cost.backward_input_macs + cost.backward_weight_macs),
+    }
+    return FormulaSheet(kind, tuple(tuple(s) for s in inputs), tuple(hparams.items()), formulas, condition)

@@ -1,0 +1,113 @@
+"""archcalc crosscheck: every zoo model with a torch twin agrees with fvcore, FlopCounterMode and real shapes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from archcalc.cli import main
+from archcalc.graph import Network, layer, seq
+
+ROOT = Path(__file__).resolve().parents[1]
+TWINS = ["vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn", "alexnet",
+         "googlenet", "resnet18", "resnet34", "resnet50", "inception-small"]
+
+
+@pytest.mark.torch
+@pytest.mark.slow
+@pytest.mark.parametrize("model", TWINS)
+def test_zoo_model_agrees_with_its_twin(model):
+    from archcalc.crosscheck import crosscheck
+
+    result = crosscheck(model)
+    assert result.ok, [(r.name, r.verdict) for r in result.mismatches]
+    # Every archcalc row with a module was joined with a real module that ran.
+    assert all(r.get("shape").oracle is not None for r in result.rows if r.module is not None)
+    # Functional merges (torch.cat, residual +) are shape-checked against the block module they end.
+    assert all(r.get("shape").oracle is not None for r in result.rows if r.kind in ("Concat", "Add"))
+    # max-pooling is the op fvcore skips in every one of these models: listed, not hidden.
+    assert dict(result.unsupported_ops).get("aten::max_pool2d", 0) >= 1
+
+
+@pytest.mark.torch
+def test_resnet18_numbers_and_skipped_ops(capsys):
+    assert main(["crosscheck", "resnet18", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    # 8 residual additions (aten::add_) and the stem max-pool are what fvcore does not count
+    assert data["unsupported_ops"] == {"aten::add_": 8, "aten::max_pool2d": 1}
+    conv1 = next(r for r in data["rows"] if r["name"] == "conv1")
+    # 112*112*64 * 3*7*7 = 118,013,952 MACs; FlopCounterMode: 2x
+    assert conv1["checks"]["fvcore_macs"] == {"archcalc": 118_013_952, "oracle": 118_013_952}
+    assert conv1["checks"]["torch_forward_flops"]["oracle"] == 236_027_904
+    assert conv1["checks"]["shape"] == {"archcalc": [64, 112, 112], "oracle": [64, 112, 112]}
+    assert data["total"]["checks"]["params"]["oracle"] == 11_689_512
+    assert data["ok"] is True
+
+
+@pytest.mark.torch
+def test_table_output_and_small_input(capsys):
+    assert main(["crosscheck", "inception-small", "--input", "1x8x8", "--batch", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "all agree" in out and "aten::max_pool2d x2" in out and "inception8.branch2.conv" in out
+
+
+@pytest.mark.torch
+def test_wrong_description_is_a_mismatch_exit_1(capsys):
+    # A description with the wrong padding: shapes, MACs and FLOPs of that row and the total disagree.
+    from archcalc.crosscheck import crosscheck_module, to_json
+
+    def module(device):
+        import torch
+        from torch import nn
+
+        with torch.device(device):
+            return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Flatten(), nn.Linear(4 * 8 * 8, 2))
+
+    wrong = Network("wrong", "", (3, 8, 8), seq("", [
+        layer("0", "Conv2d", out_channels=4, kernel_size=3, padding=0),
+        layer("1", "Flatten"),
+        layer("2", "Linear", out_features=2),
+    ]))
+    result = crosscheck_module(wrong, module)
+    assert not result.ok
+    assert result.rows[0].verdict.startswith("MISMATCH: shape, fvcore_macs")
+    # 6*6*4 * 3*3*3 = 3,888 MACs described; torch: 8*8*4 * 27 = 6,912
+    assert result.rows[0].get("fvcore_macs").archcalc == 3_888
+    assert result.rows[0].get("fvcore_macs").oracle == 6_912
+    assert to_json(result)["ok"] is False
+
+
+@pytest.mark.torch
+def test_cli_exit_status_1_on_mismatch(monkeypatch, capsys):
+    import archcalc.zoo as zoo
+
+    real = zoo.build
+
+    def broken(name):  # resnet18 described with a 5x5 stem instead of 7x7
+        net = real(name)
+        body = net.body
+        first = layer("conv1", "Conv2d", out_channels=64, kernel_size=5, stride=2, padding=2, bias=False)
+        return Network(net.name, net.description, net.default_input, seq("", (first, *body.children[1:])), net.twin)
+
+    monkeypatch.setattr(zoo, "build", broken)
+    assert main(["crosscheck", "resnet18", "--input", "3x32x32"]) == 1
+    assert "MISMATCH" in capsys.readouterr().out
+
+
+def test_bad_input_exit_2_no_traceback():
+    proc = subprocess.run([sys.executable, "-m", "archcalc", "crosscheck", "vgg11", "--input", "3x8x8"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "too small" in proc.stderr
+
+
+def test_model_without_twin_is_rejected(capsys):
+    from archcalc.crosscheck import crosscheck
+    from archcalc.zoo import inception_module
+
+    with pytest.raises(ValueError, match="no torch twin"):
+        crosscheck(inception_module((8, 4, 4), 2, 2, 2))

@@ -1,0 +1,150 @@
+"""from_torch: descriptions derived from real modules by torch.fx."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from archcalc.cli import main
+from archcalc.evaluate import evaluate
+from archcalc.zoo import build
+
+pytestmark = pytest.mark.torch
+
+
+@pytest.mark.parametrize("model", ["resnet18", "googlenet", "vgg11_bn", "alexnet"])
+def test_derived_description_equals_zoo(model):
+    # The hand-written zoo twin and the description traced from torchvision give identical numbers.
+    from archcalc.fromtorch import from_torchvision
+
+    derived, zoo = evaluate(from_torchvision(model)), evaluate(build(model))
+    for field in ("params", "macs", "activations", "elementwise_ops", "backward_macs"):
+        assert derived.total(field) == zoo.total(field), field
+    assert derived.saved() == zoo.saved()
+    assert [r.output_shape for r in derived.rows if r.module] == [r.output_shape for r in zoo.rows if r.module]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["mobilenet_v2", "resnext50_32x4d"])
+def test_depthwise_grouped_relu6_models_crosscheck(model):
+    # Depthwise (mobilenet_v2), grouped (resnext, 32 groups) convolutions, ReLU6 and residual adds.
+    from archcalc.crosscheck import crosscheck
+    from archcalc.fromtorch import from_torchvision
+
+    result = crosscheck(from_torchvision(model), (3, 64, 64))
+    assert result.ok, [(r.name, r.verdict) for r in result.mismatches]
+
+
+def test_small_module_by_hand():
+    import torch.nn as nn
+
+    from archcalc.fromtorch import from_torch
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.dw = nn.Conv2d(4, 4, 3, padding=1, groups=4, bias=False)
+            self.act = nn.ReLU6()
+            self.pw = nn.Conv2d(4, 4, 1)
+
+        def forward(self, x):
+            return x + self.pw(self.act(self.dw(x)))
+
+    net = from_torch(Block(), (4, 8, 8))
+    ev = evaluate(net)
+    assert [(r.name, r.kind) for r in ev.rows] == [("dw", "Conv2d"), ("act", "ReLU6"), ("pw", "Conv2d"), ("add", "Add")]
+    # depthwise: 8*8*4 * 1*3*3 = 2,304 MACs; pointwise: 8*8*4 * 4 = 1,024 MACs
+    assert [r.macs for r in ev.rows] == [2_304, 0, 1_024, 0]
+    # params: 4*1*3*3 = 36 (no bias) + 4*4 + 4 = 20
+    assert ev.total("params") == 56
+
+
+def test_unmodeled_ops_listed_not_dropped(capsys):
+    from archcalc.fromtorch import from_torchvision, unmodeled_layers
+
+    net = from_torchvision("mobilenet_v3_small", (3, 64, 64))
+    names = {lay.name for lay in unmodeled_layers(net)}
+    assert "features.0.2" in names  # Hardswish
+    assert "features.1.block.1.mul" in names  # squeeze-excitation scaling
+    assert any("not modeled" in n and "Hardswish" in n for n in net.notes)
+    # the rows stay in the table: shapes follow through them
+    assert evaluate(net).output_shape == (1000,)
+    with pytest.raises(ValueError, match="traced it only for inputs"):
+        evaluate(net, (3, 96, 96))
+
+
+def test_cli_torchvision_name(capsys):
+    assert main(["torchvision:resnet18", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["totals"]["params"] == 11_689_512  # sum(p.numel()) of torchvision's resnet18
+
+
+def test_untraceable_module_message():
+    import torch.nn as nn
+
+    from archcalc.fromtorch import from_torch
+
+    class Dynamic(nn.Module):
+        def forward(self, x):
+            return x if x.sum() > 0 else -x  # data-dependent control flow: torch.fx cannot trace it
+
+    with pytest.raises(ValueError, match="cannot trace Dynamic"):
+        from_torch(Dynamic(), (1, 2, 2))
+
+
+def test_two_input_module_rejected():
+    import torch.nn as nn
+
+    from archcalc.fromtorch import from_torch
+
+    class Two(nn.Module):
+        def forward(self, x, y):
+            return x + y
+
+    with pytest.raises(ValueError, match="takes 2 inputs"):
+        from_torch(Two(), (1, 2, 2))
+
+
+@pytest.mark.slow
+def test_crosscheck_lists_unmodeled_ops(capsys):
+    # mobilenet_v3_small: Hardswish / Hardsigmoid / the squeeze-excitation product are not modelled by
+    # archcalc and not counted by fvcore or torch's counter either, so the totals still agree; both lists show.
+    assert main(["crosscheck", "torchvision:mobilenet_v3_small", "--input", "3x224x224", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert "features.0.2" in data["unmodeled"]
+    assert data["unsupported_ops"]["aten::hardswish_"] == 19
+    assert data["ok"] is True
+
+
+def test_top_level_shortcut_is_lazy():
+    import subprocess
+    import sys
+
+    code = "import sys, archcalc; assert 'torch' not in sys.modules; f = archcalc.from_torch; print(f.__module__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=__import__("pathlib").Path(__file__).resolve().parents[1])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "archcalc.fromtorch"
+
+
+def test_identity_modules_get_no_row():
+    import torch.nn as nn
+
+    from archcalc.fromtorch import from_torch
+
+    class Res(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(2, 2, 3, padding=1)
+            self.shortcut = nn.Identity()
+            self.head = nn.Identity()
+
+        def forward(self, x):
+            return self.head(self.conv(x) + self.shortcut(x))
+
+    net = from_torch(Res(), (2, 5, 5))
+    assert [lay.kind for lay in net.layers()] == ["Conv2d", "Add"]
+    # 5*5*2 * 2*3*3 = 900 MACs; the add: 2*5*5 = 50 element-wise additions
+    ev = evaluate(net)
+    assert (ev.total("macs"), ev.rows[-1].elementwise_ops) == (900, 50)
