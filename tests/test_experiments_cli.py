@@ -35,8 +35,10 @@ def test_lr_range_test_json_and_plot(capsys, tmp_path):
 
 
 def test_lr_range_test_table_and_epochs(capsys):
-    # --epochs 1 with 48 training images and batch 16: 3 steps (at least 2)
-    assert mlcore_main(["lr-range-test", *TINY, "--epochs", "1", "--batch-size", "16"]) == 0
+    # --epochs 1 with 48 training images and batch 16: 3 steps (at least 2); too few points remain after
+    # torch-lr-finder's skips (first 10, last 5) for a steepest-descent suggestion, which warns + NaN
+    with pytest.warns(UserWarning, match="no suggestion"):
+        assert mlcore_main(["lr-range-test", *TINY, "--epochs", "1", "--batch-size", "16"]) == 0
     text = capsys.readouterr().out
     assert "LR range test" in text and "steepest descent" in text and "of 3 steps" in text
 

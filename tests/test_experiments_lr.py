@@ -21,16 +21,6 @@ from mlcore.lr_range import (
 from tests.strategies import lr_loss_curves
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # Two OpenMP threads on a busy 2-core machine spin against each other; one is faster here.
-    torch = pytest.importorskip("torch")
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def torch_lr_finder_reference(lrs, raw, smooth_f=0.05, diverge_th=5, skip_start=10, skip_end=5):
     """torch-lr-finder's range_test loop and plot() suggestion, re-derived from its documented behaviour:
     the first loss is kept as is, later ones smoothed; best updated before the divergence check; the
@@ -155,6 +145,7 @@ def test_bad_schedule(kwargs, match):
 
 
 @pytest.mark.torch
+@pytest.mark.usefixtures("one_torch_thread")
 def test_real_range_test_is_deterministic_and_follows_the_rule():
     from mlcore.images import load_images
 

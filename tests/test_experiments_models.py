@@ -8,17 +8,8 @@ torch = pytest.importorskip("torch")
 
 from mlcore.models import InceptionSmall, inception_small  # noqa: E402
 
-pytestmark = pytest.mark.torch
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # Two OpenMP threads on a busy 2-core machine spin against each other (5-10x slower steps); one is
-    # faster and keeps the run deterministic.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 # Channels after each module (c1 + c3 for Inception, c + cin for Downsample):
 # conv1 96; inception1 32+32 = 64; inception2 32+48 = 80; down1 80+80 = 160; inception3 112+48 = 160;

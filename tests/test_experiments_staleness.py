@@ -15,15 +15,8 @@ from mlcore.stale_training import compare_policies, default_sim_time, stale_trai
 from staleness import SimConfig, simulate  # noqa: E402
 from tests.strategies import staleness_traces  # noqa: E402
 
-pytestmark = pytest.mark.torch
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

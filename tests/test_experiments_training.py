@@ -13,17 +13,8 @@ from mlcore.images import load_images  # noqa: E402
 from mlcore.lr_range import range_test_curve  # noqa: E402
 from mlcore.training import select_device  # noqa: E402
 
-pytestmark = pytest.mark.torch
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # Two OpenMP threads on a busy 2-core machine spin against each other (5-10x slower steps); one is
-    # faster and keeps the run deterministic.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
