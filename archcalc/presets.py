@@ -14,6 +14,23 @@ registers them in :data:`archcalc.conventions.CONVENTIONS` (``archcalc.conventio
     the input gradient only where the input needs one (not for the first layer), the weight gradient
     always; for a grouped convolution torch's weight-gradient formula uses the full input channels, so it
     counts ``groups`` times the weight-gradient multiply-adds.
+``ptflops``
+    ``get_model_complexity_info`` of ptflops 0.7.5 with its default ``pytorch`` backend (module hooks plus
+    patched functionals), at its batch of one: Conv2d / Linear one per multiply-add *plus* one per output
+    element for a bias; BatchNorm2d 2 per element (1 without affine); ReLU and max / average / adaptive
+    average pooling one per *input* element from the module hook and once more from the patched
+    ``F.relu`` / ``F.max_pool2d`` / ... the module calls, so a module counts 2 per input element and a
+    functional op (``module=None``, e.g. GoogLeNet's ``F.relu``) 1; ReLU6 1 per element (``nn.ReLU6``
+    calls the unpatched ``F.hardtanh``). Dropout, Flatten, ``torch.cat`` and residual ``+=`` count 0
+    (``torch.add`` / ``Tensor.add`` would count 1 per element: archcalc's Add row does not say which
+    spelling the model uses, so the preset assumes ``+`` / ``+=`` as torchvision's ResNet does).
+``thop``
+    ``thop.profile`` of thop 0.1.1 (module hooks only): Conv2d / Linear one per multiply-add, no bias;
+    BatchNorm2d 4 per element (2 without affine: thop doubles its own 2 per element for the affine
+    step); AvgPool2d 1 per output element; AdaptiveAvgPool2d ``int((H/oh * W/ow + 1) * output elements)``
+    in float64, i.e. input + output elements when the windows tile the input (the float truncation is
+    reproduced for concrete shapes; a closed form uses the tiling value); ReLU, ReLU6, max pooling,
+    Dropout, Flatten and every functional op (``F.relu``, ``torch.cat``, residual adds) count 0.
 
 Examples
 --------
@@ -25,6 +42,10 @@ Examples
 1819065856
 >>> sum(get_convention("torch").forward(r) for r in ev.rows)
 3628146688
+>>> sum(get_convention("ptflops").forward(r) for r in ev.rows)
+1825313768
+>>> sum(get_convention("thop").forward(r) for r in ev.rows)
+1824033792
 """
 
 from __future__ import annotations
@@ -35,7 +56,7 @@ from archcalc.arith import is_concrete, prod
 from archcalc.conventions import Convention, register_convention
 from archcalc.evaluate import Row
 
-__all__ = ["fvcore_forward", "torch_forward", "torch_backward", "WEIGHT_KINDS"]
+__all__ = ["fvcore_forward", "torch_forward", "torch_backward", "ptflops_forward", "thop_forward", "WEIGHT_KINDS"]
 
 WEIGHT_KINDS = ("Conv2d", "Linear")
 
@@ -74,6 +95,60 @@ def torch_backward(row: Row) -> Any:
     return 2 * (grad_in + groups * row.cost.backward_weight_macs)
 
 
+def _affine(row: Row) -> bool:
+    return bool(dict(row.hparams).get("affine", True))
+
+
+def _has_bias(row: Row) -> bool:
+    return bool(dict(row.hparams).get("bias", True))
+
+
+#: Kinds ptflops's default backend counts per input element, once per module hook and once per patched
+#: functional call (an ``nn.ReLU`` / pooling module calls the patched ``F.relu`` / ``F.*pool2d``).
+_PTFLOPS_HOOKED_AND_PATCHED = ("ReLU", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d")
+
+
+def ptflops_forward(row: Row) -> Any:
+    """ptflops 0.7.5 (``pytorch`` backend) for one row, in its unit MACs; Conv2d / Linear bias included."""
+    if row.module is None:
+        # functional: only the patched F.relu / F.relu6 / F.*pool2d count (F.conv2d, F.linear, F.batch_norm,
+        # torch.cat, flatten and `+` are not patched)
+        return _input_elements(row) if row.kind in (*_PTFLOPS_HOOKED_AND_PATCHED, "ReLU6") else 0
+    if row.kind in WEIGHT_KINDS:
+        return row.macs + (row.activations if _has_bias(row) else 0)
+    if row.kind == "BatchNorm2d":
+        return row.activations * (2 if _affine(row) else 1)
+    if row.kind in _PTFLOPS_HOOKED_AND_PATCHED:
+        return 2 * _input_elements(row)
+    if row.kind == "ReLU6":
+        return row.activations
+    return 0
+
+
+def thop_forward(row: Row) -> Any:
+    """thop 0.1.1 ``profile`` for one row, in its unit MACs (module hooks only, no bias)."""
+    if row.module is None:
+        return 0  # thop hooks modules only: F.relu, torch.cat, residual adds are never seen
+    if row.kind in WEIGHT_KINDS:
+        return row.macs
+    if row.kind == "BatchNorm2d":
+        return row.activations * (4 if _affine(row) else 2)
+    if row.kind == "AvgPool2d":
+        return row.activations
+    if row.kind == "AdaptiveAvgPool2d":
+        return _thop_adaptive_avg(row)
+    return 0
+
+
+def _thop_adaptive_avg(row: Row) -> Any:
+    """thop's ``int((H/oh * W/ow + 1) * output elements)`` evaluated in float64 as thop does."""
+    (_, h, w), (_, oh, ow) = row.input_shapes[0], row.output_shape
+    if is_concrete(h, w, oh, ow, row.activations):
+        # float64 like thop's DoubleTensor arithmetic; int() truncates: 2x2 -> 11x11 on 64 channels gives 7,999, not 8,000
+        return int(((h / oh) * (w / ow) + 1.0) * row.activations)
+    return _input_elements(row) + row.activations  # exact when the windows tile the input
+
+
 register_convention(
     Convention(
         "fvcore",
@@ -92,5 +167,27 @@ register_convention(
         "gradient where needed + weight gradient (x groups for grouped conv)",
         forward=torch_forward,
         backward=torch_backward,
+    )
+)
+register_convention(
+    Convention(
+        "ptflops",
+        "MACs",
+        "ptflops 0.7.5 get_model_complexity_info, default pytorch backend, batch 1: 1 per multiply-add of Conv2d / "
+        "Linear + 1 per output element for bias, BatchNorm 2 per element, ReLU / pooling 1 per input element "
+        "counted twice for a module (hook + patched F.*), once for a functional op; ReLU6 1, Dropout / cat / += 0",
+        forward=ptflops_forward,
+        backward=None,
+    )
+)
+register_convention(
+    Convention(
+        "thop",
+        "MACs",
+        "thop 0.1.1 profile (module hooks only): 1 per multiply-add of Conv2d / Linear, no bias, BatchNorm 4 per "
+        "element, avg-pool 1 per output element, adaptive avg-pool input + output elements (float64, truncated); "
+        "ReLU, max-pool, Dropout and functional ops (F.relu, cat, adds) 0",
+        forward=thop_forward,
+        backward=None,
     )
 )
