@@ -104,13 +104,23 @@ def _alexnet() -> Network:
     return Network("alexnet", "", (3, 224, 224), seq("", body), twin="torchvision:alexnet")
 
 
-def _basic_conv(name: str, out: int, k: int, stride: int = 1, padding: int = 0) -> list[Node]:
-    """torchvision GoogLeNet's BasicConv2d: conv (no bias), BN (eps 0.001), functional ReLU."""
+def _conv_bn_relu(name: str, out: int, k: int, stride: int = 1, padding: int = 0, functional_relu: bool = False) -> list[Node]:
+    """Conv (no bias) -> BatchNorm -> ReLU, as rows ``NAME.conv``, ``NAME.bn``, ``NAME.relu``.
+
+    ``functional_relu`` mirrors torchvision GoogLeNet's BasicConv2d, whose ReLU is an in-place ``F.relu``
+    (no module); otherwise the ReLU is an ``nn.ReLU()`` module (the small Inception's ConvBNReLU).
+    """
+    relu = layer(f"{name}.relu", "ReLU", module=None, inplace=True) if functional_relu else layer(f"{name}.relu", "ReLU")
     return [
         layer(f"{name}.conv", "Conv2d", out_channels=out, kernel_size=k, stride=stride, padding=padding, bias=False),
         layer(f"{name}.bn", "BatchNorm2d"),
-        layer(f"{name}.relu", "ReLU", module=None, inplace=True),
+        relu,
     ]
+
+
+def _basic_conv(name: str, out: int, k: int, stride: int = 1, padding: int = 0) -> list[Node]:
+    """torchvision GoogLeNet's BasicConv2d: conv (no bias), BN (eps 0.001), functional in-place ReLU."""
+    return _conv_bn_relu(name, out, k, stride, padding, functional_relu=True)
 
 
 def _googlenet_inception(name: str, c1: int, c3r: int, c3: int, c5r: int, c5: int, pp: int) -> Node:
@@ -167,7 +177,7 @@ def _googlenet() -> Network:
     )
 
 
-def _resnet_block(name: str, planes: int, stride: int, downsample: bool, bottleneck: bool, in_ch: int) -> tuple[Node, int]:
+def _resnet_block(name: str, planes: int, stride: int, downsample: bool, bottleneck: bool) -> tuple[Node, int]:
     expansion = 4 if bottleneck else 1
     main: list[Node] = []
     if bottleneck:
@@ -226,7 +236,7 @@ def _resnet(name: str, blocks: tuple[int, int, int, int], bottleneck: bool) -> C
             for b in range(count):
                 stride = 2 if (b == 0 and stage > 1) else 1
                 down = b == 0 and (stride != 1 or in_ch != planes * expansion)
-                block, in_ch = _resnet_block(f"layer{stage}.{b}", planes, stride, down, bottleneck, in_ch)
+                block, in_ch = _resnet_block(f"layer{stage}.{b}", planes, stride, down, bottleneck)
                 stage_blocks.append(block)
             body.append(seq(f"layer{stage}", stage_blocks))
         body += [
@@ -237,14 +247,6 @@ def _resnet(name: str, blocks: tuple[int, int, int, int], bottleneck: bool) -> C
         return Network(name, "", (3, 224, 224), seq("", body), twin=f"torchvision:{name}")
 
     return build_resnet
-
-
-def _conv_bn_relu(name: str, out: int, k: int, stride: int = 1, padding: int = 0) -> list[Node]:
-    return [
-        layer(f"{name}.conv", "Conv2d", out_channels=out, kernel_size=k, stride=stride, padding=padding, bias=False),
-        layer(f"{name}.bn", "BatchNorm2d"),
-        layer(f"{name}.relu", "ReLU"),
-    ]
 
 
 def _small_inception_block(name: str, c1: int, c3: int) -> Node:
