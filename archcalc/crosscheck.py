@@ -110,7 +110,7 @@ class CrossCheck:
     model : str
         The archcalc network's name.
     twin : str
-        What it was compared with (``"torchvision:vgg19"``, ``"mlcore:inception_small"``, a class name).
+        What it was compared with (``"torchvision:vgg19"``, ``"archcalc:inception_small"``, a class name).
     input_shape, batch
         Per-sample input shape and batch size of the comparison.
     rows : tuple of CheckRow
@@ -149,7 +149,7 @@ def build_twin(twin: str, input_shape: tuple[int, int, int], device: str = "cpu"
     """Build the torch module named by a network's ``twin`` (random init, no pretrained weights).
 
     ``"torchvision:NAME"`` calls ``torchvision.models.NAME(weights=None)`` (googlenet without auxiliary
-    heads); ``"mlcore:inception_small"`` builds :class:`mlcore.models.InceptionSmall` for ``input_shape``.
+    heads); ``"archcalc:inception_small"`` builds :class:`archcalc.twins.InceptionSmall` for ``input_shape``.
     On ``device="meta"`` no memory is allocated and nothing is initialised.
     """
     import torch
@@ -168,12 +168,12 @@ def build_twin(twin: str, input_shape: tuple[int, int, int], device: str = "cpu"
             if name in ("googlenet", "inception_v3"):
                 kwargs.update(aux_logits=False, init_weights=False)
             model = fn(**kwargs)
-        elif twin == "mlcore:inception_small":
-            from mlcore.models import inception_small
+        elif twin == "archcalc:inception_small":
+            from archcalc.twins import inception_small
 
             model = inception_small(tuple(input_shape))
         else:
-            raise ValueError(f"twin: got {twin!r}; give torchvision:NAME or mlcore:inception_small")
+            raise ValueError(f"twin: got {twin!r}; give torchvision:NAME or archcalc:inception_small")
     return model.eval()
 
 
@@ -392,7 +392,7 @@ def crosscheck(model: str | Network, input_shape: tuple[int, int, int] | None = 
     ----------
     model : str or Network
         A zoo name with a torch twin (``vgg11`` ... ``resnet50``, ``inception-small``) or a Network whose
-        ``twin`` is ``"torchvision:NAME"`` or ``"mlcore:inception_small"``.
+        ``twin`` is ``"torchvision:NAME"`` or ``"archcalc:inception_small"``.
     input_shape : tuple, optional
         ``(C, H, W)``; defaults to the model's own.
     batch : int

@@ -96,7 +96,7 @@ def _walk(node: Node) -> Iterator[Layer]:
 class Network:
     """A named network with its default per-sample input shape ``(C, H, W)``.
 
-    ``twin`` names the torch model it mirrors (``"torchvision:vgg19"``, ``"mlcore:inception_small"``) or is
+    ``twin`` names the torch model it mirrors (``"torchvision:vgg19"``, ``"archcalc:inception_small"``) or is
     ``None``.
     """
 

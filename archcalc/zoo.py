@@ -290,7 +290,7 @@ def _inception_small() -> Network:
         "",
         (1, 28, 28),
         seq("", body),
-        twin="mlcore:inception_small",
+        twin="archcalc:inception_small",
         notes=("convs have no bias (each is followed by BatchNorm); 3x32x32 (CIFAR) and 1x8x8 (digits) inputs work too",),
     )
 

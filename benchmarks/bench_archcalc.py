@@ -111,7 +111,7 @@ def write_section(text: str) -> None:
     pattern = re.compile(r"^## archcalc\n.*?(?=^## |\Z)", re.S | re.M)
     new = pattern.sub(lambda _: text + "\n", old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
     sys.path.insert(0, str(ROOT))
-    from archcalc.fileio import write_atomic
+    from dlperf.fileio import write_atomic
 
     write_atomic(RESULTS, new.rstrip("\n") + "\n")
 

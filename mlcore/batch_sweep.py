@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlcore.training import check_positive_float, check_positive_int, json_text
+from dlperf.jsonio import json_text
+from mlcore.training import check_positive_float, check_positive_int
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlcore.images import ImageData
@@ -91,8 +92,9 @@ def batch_size_sweep(data: ImageData, *, lr: float = 0.01, batch_sizes=(16, 32, 
     """
     import torch
 
+    from dlperf.progress import progress
     from mlcore.models import inception_small
-    from mlcore.training import deterministic, evaluate, progress, select_device, to_tensors, train_epoch
+    from mlcore.training import deterministic, evaluate, select_device, to_tensors, train_epoch
 
     lr = check_positive_float("--lr", lr)
     sizes = tuple(check_positive_int("--batch-sizes", b) for b in batch_sizes)
@@ -180,7 +182,7 @@ def plot_batch_sweep(result: BatchSweepResult, path) -> None:
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    from archcalc.fileio import save_figure
+    from dlperf.fileio import save_figure
 
     fig = Figure(figsize=(9, 3.4))
     ax_loss, ax_acc = fig.subplots(1, 2)

@@ -1,7 +1,8 @@
 """Command line of the mlcore package: ``mlcore COMMAND [options]``.
 
 Each subcommand lives in its own module under :mod:`mlcore.commands` and is discovered by the shared
-frame in :mod:`archcalc.clikit` (one-line errors, exit status 2 for user errors, no traceback).
+frame in :mod:`dlperf.cli` (one-line errors, exit status 2 for user errors, 130 on Ctrl-C, tracebacks
+only for bugs or with ``--debug``).
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from archcalc.clikit import build_parser as _build_parser
-from archcalc.clikit import run_cli
+from dlperf.cli import build_parser as _build_parser
+from dlperf.cli import run_cli
 
 __all__ = ["main", "build_parser", "PROG"]
 

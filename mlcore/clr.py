@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlcore.training import check_positive_float, check_positive_int, json_text
+from dlperf.jsonio import json_text
+from mlcore.training import check_positive_float, check_positive_int
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlcore.images import ImageData
@@ -92,8 +93,9 @@ def train_clr(data: ImageData, *, base_lr: float, max_lr: float, mode: str = "tr
     """
     import torch
 
+    from dlperf.progress import progress
     from mlcore.models import inception_small
-    from mlcore.training import deterministic, evaluate, progress, select_device, to_tensors, train_epoch
+    from mlcore.training import deterministic, evaluate, select_device, to_tensors, train_epoch
 
     base = check_positive_float("--base-lr", base_lr)
     top = check_positive_float("--max-lr", max_lr)
@@ -166,7 +168,7 @@ def plot_clr(result: CLRResult, path) -> None:
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    from archcalc.fileio import save_figure
+    from dlperf.fileio import save_figure
 
     fig = Figure(figsize=(11, 3.4))
     ax_lr, ax_loss, ax_acc = fig.subplots(1, 3)

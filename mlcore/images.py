@@ -102,7 +102,7 @@ def _ensure_plain_idx(root: Path) -> None:
     for gz in raw.glob("*-ubyte.gz"):
         plain = gz.with_suffix("")
         if not plain.exists():
-            from archcalc.fileio import write_atomic_with
+            from dlperf.fileio import write_atomic_with
 
             def _unzip(tmp: str, gz: Path = gz) -> None:
                 with gzip.open(gz, "rb") as src, open(tmp, "wb") as dst:

@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlcore.training import check_positive_float, check_positive_int, json_text
+from dlperf.jsonio import json_text
+from mlcore.training import check_positive_float, check_positive_int
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlcore.images import ImageData
@@ -224,8 +225,9 @@ def lr_range_test(data: ImageData, *, start_lr: float = 1e-6, end_lr: float = 10
     import torch
     from torch.nn import functional as F
 
+    from dlperf.progress import progress
     from mlcore.models import inception_small
-    from mlcore.training import batches, deterministic, progress, select_device, to_tensors
+    from mlcore.training import batches, deterministic, select_device, to_tensors
 
     schedule = lr_schedule(start_lr, end_lr, num_iter, step_mode)
     batch_size = check_positive_int("--batch-size", batch_size)
@@ -310,7 +312,7 @@ def plot_lr_range(result: LRRangeResult, path) -> None:
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    from archcalc.fileio import save_figure
+    from dlperf.fileio import save_figure
 
     fig = Figure(figsize=(6.4, 4.0))
     ax = fig.subplots()

@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlcore.training import check_positive_float, check_positive_int, json_text
+from dlperf.jsonio import json_text
+from mlcore.training import check_positive_float, check_positive_int
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlcore.images import ImageData
@@ -141,7 +142,8 @@ def stale_training(data: ImageData, *, policy: str = "async", learners: int = 4,
     from torch.nn import functional as F
     from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
-    from mlcore.training import deterministic, evaluate, progress, select_device, to_tensors
+    from dlperf.progress import progress
+    from mlcore.training import deterministic, evaluate, select_device, to_tensors
     from staleness import SimConfig, simulate
 
     if lr_rule not in LR_RULES:
@@ -296,7 +298,7 @@ def plot_comparison(cmp: StaleComparison, path) -> None:
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    from archcalc.fileio import save_figure
+    from dlperf.fileio import save_figure
 
     fig = Figure(figsize=(10, 3.6))
     ax_t, ax_u = fig.subplots(1, 2, sharey=True)

@@ -1,4 +1,4 @@
-"""Shared training machinery: device choice, determinism, mini-batches, one epoch, evaluation, progress.
+"""Shared training machinery: device choice, determinism, mini-batches, one epoch, evaluation.
 
 Mini-batches are drawn by a ``torch.Generator`` seeded from the run's seed (no DataLoader workers), and
 ``torch.use_deterministic_algorithms`` is switched on during a run, so a run on the CPU is a pure function
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import random
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -34,31 +33,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from mlcore.images import ImageData
 
-__all__ = ["json_text", "DEVICES", "EpochStats", "Tensors", "select_device", "deterministic", "to_tensors", "batches",
-           "train_epoch", "evaluate", "progress", "check_positive_int", "check_positive_float"]
+__all__ = ["DEVICES", "EpochStats", "Tensors", "select_device", "deterministic", "to_tensors", "batches",
+           "train_epoch", "evaluate", "check_positive_int", "check_positive_float"]
 
 DEVICES = ("auto", "cpu", "cuda")
-
-
-def json_text(obj: Any) -> str:
-    """``json.dumps`` with NaN and infinities as ``null`` (strict JSON), ints kept as ints, indent 2.
-
-    >>> json_text({"a": [1, float("nan"), 2.5]})
-    '{\\n  "a": [\\n    1,\\n    null,\\n    2.5\\n  ]\\n}'
-    """
-    import json
-    import math
-
-    def clean(x: Any) -> Any:
-        if isinstance(x, float):
-            return x if math.isfinite(x) else None
-        if isinstance(x, dict):
-            return {k: clean(v) for k, v in x.items()}
-        if isinstance(x, list | tuple):
-            return [clean(v) for v in x]
-        return x
-
-    return json.dumps(clean(obj), indent=2, allow_nan=False)
 
 
 def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
@@ -195,32 +173,3 @@ def evaluate(model, x, y, batch_size: int = 512) -> EpochStats:
             total_loss += float(F.cross_entropy(out, y[idx], reduction="sum"))
             correct += int((out.argmax(1) == y[idx]).sum())
     return EpochStats(total_loss / len(y), correct / len(y), 0)
-
-
-class _NullProgress:
-    def advance(self, n: float = 1) -> None:
-        pass
-
-
-class _RichProgress:
-    def __init__(self, bar, task) -> None:
-        self._bar, self._task = bar, task
-
-    def advance(self, n: float = 1) -> None:
-        self._bar.advance(self._task, n)
-
-
-@contextlib.contextmanager
-def progress(total: int, description: str, enabled: bool | None = None) -> Iterator[_NullProgress]:
-    """A rich progress bar on stderr; ``enabled=None`` shows it only when stderr is a terminal."""
-    if enabled is None:
-        enabled = sys.stderr.isatty()
-    if not enabled:
-        yield _NullProgress()
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
-        yield _RichProgress(bar, bar.add_task(description, total=total))

@@ -204,7 +204,7 @@ def run_parameter_server(x: np.ndarray, y: np.ndarray, *, workers: int = 3, push
     """
     import torch.multiprocessing as mp
 
-    from mlcore.training import progress
+    from dlperf.progress import progress
 
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"--workers: got {workers!r}; give an integer >= 1")
@@ -378,7 +378,7 @@ def distributed_table(run: DistributedRun, cmp: SimulatorComparison):
 
 def distributed_json(run: DistributedRun, cmp: SimulatorComparison) -> str:
     """JSON text: settings, per-gradient records, and the comparison with the simulator."""
-    from mlcore.training import json_text
+    from dlperf.jsonio import json_text
 
     return json_text({
         "backend": "distributed", "workers": run.workers, "pushes": run.pushes, "lr": run.lr,
@@ -401,7 +401,7 @@ def plot_distributed(run: DistributedRun, cmp: SimulatorComparison, path) -> Non
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    from archcalc.fileio import save_figure
+    from dlperf.fileio import save_figure
 
     fig = Figure(figsize=(10, 3.6))
     ax_s, ax_t = fig.subplots(1, 2)

@@ -38,7 +38,7 @@ def _figure(width: float, height: float):
 def plot_timeline(res: SimulationResult, path: str | os.PathLike[str]) -> None:
     """Gantt chart: each learner's compute intervals (labelled g[Li,j] and their staleness), discarded
     ones hatched, the server's updates as vertical lines."""
-    from archcalc.fileio import save_figure
+    from dlperf.fileio import save_figure
 
     g = res.gradients
     p = res.config.learners
@@ -65,7 +65,7 @@ def plot_timeline(res: SimulationResult, path: str | os.PathLike[str]) -> None:
 
 def plot_histogram(res: SimulationResult, path: str | os.PathLike[str]) -> None:
     """Bar chart of the steady-state staleness histogram, with the mean marked."""
-    from archcalc.fileio import save_figure
+    from dlperf.fileio import save_figure
 
     s = res.summary
     fig, ax = _figure(6, 3.5)
@@ -107,7 +107,7 @@ def plot_sweep(sweep_result, path: str | os.PathLike[str]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from archcalc.fileio import save_figure
+    from dlperf.fileio import save_figure
 
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
     groups: dict[tuple, list] = {}

@@ -62,7 +62,7 @@ def emit_symbolic(network: Any, args: argparse.Namespace) -> int:
     else:
         text = symbolic_text(cf, at, latex=args.format == "latex")
     if args.output is not None:
-        from archcalc.fileio import write_atomic
+        from dlperf.fileio import write_atomic
 
         write_atomic(args.output, text)
         print(f"wrote {args.output}", file=sys.stderr)

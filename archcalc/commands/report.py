@@ -75,7 +75,7 @@ def emit(rep: Report, args: argparse.Namespace) -> int:
     from archcalc import render
 
     if args.output is not None:
-        from archcalc.fileio import write_atomic
+        from dlperf.fileio import write_atomic
 
         write_atomic(args.output, render.render(rep, args.format))
         print(f"wrote {args.output}", file=sys.stderr)

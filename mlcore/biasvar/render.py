@@ -98,7 +98,7 @@ def plot_study(study: BiasVarianceStudy, path, extra: BiasVarianceStudy | None =
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from archcalc.fileio import save_figure
+    from dlperf.fileio import save_figure
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for s, style in ((study, "-"), (extra, "--")):

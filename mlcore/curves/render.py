@@ -75,7 +75,7 @@ def plot_report(report: CurvesReport, path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from archcalc.fileio import save_figure
+    from dlperf.fileio import save_figure
 
     fig, (ax_roc, ax_pr, ax_prg) = plt.subplots(1, 3, figsize=(12, 4))
     for i, m in enumerate(report.models):

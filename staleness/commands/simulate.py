@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
             parts.append(histogram_table(res))
         text = "\n".join(to_text(t) for t in parts) + "\n"
     if args.output:
-        from archcalc.fileio import write_atomic
+        from dlperf.fileio import write_atomic
 
         write_atomic(args.output, text)
     else:

@@ -7,8 +7,8 @@ import dataclasses
 import json
 import sys
 
+from dlperf.progress import progress
 from staleness.commands._common import system_kwargs
-from staleness.commands._progress import progress_bar
 from staleness.config import DISTS, POLICIES
 
 
@@ -57,9 +57,9 @@ def run(args: argparse.Namespace) -> int:
         kw.pop(name)
     seed, bound = kw.pop("seed"), kw.pop("bound")
     n = len(sweep_configs(policies, learners, ks, dists, args.updates, seed, bound, **kw))
-    with progress_bar("sweeping", n, quiet=args.json or args.csv) as step:
+    with progress(n, "sweeping", enabled=None if not (args.json or args.csv) else False) as bar:
         res = sweep(policies, learners, ks, dists, args.updates, seed, bound,
-                    progress=lambda c: step(f"{c.policy} P={c.learners}"), **kw)
+                    progress=lambda c: bar.advance(label=f"{c.policy} P={c.learners}"), **kw)
     rows = [dataclasses.asdict(r) for r in res.rows]
     if args.json:
         clean = [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in rows]

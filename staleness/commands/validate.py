@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from staleness.commands._progress import progress_bar
+from dlperf.progress import progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,9 +30,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.updates < 1000:
         raise ValueError(f"--updates: got {args.updates}; give at least 1000 (the window needs 32 batches)")
-    with progress_bar("validating", len(DEFAULT_GRID), quiet=args.json or args.csv) as step:
+    with progress(len(DEFAULT_GRID), "validating", enabled=None if not (args.json or args.csv) else False) as bar:
         v = validate(DEFAULT_GRID, updates=args.updates, seed=args.seed, confidence=args.confidence,
-                     batches=args.batches, progress=lambda case: step(case.label))
+                     batches=args.batches, progress=lambda case: bar.advance(label=case.label))
     rows = [{"case": c.case.label, "quantity": c.quantity, "formula": c.formula, "theory": c.theory,
              "estimate": c.estimate, "half_width": c.half_width, "ok": c.ok} for c in v.checks]
     if args.json:

@@ -1,5 +1,11 @@
 """``staleness train``: train a model with stale gradients, replayed from the simulator or on a real
-asynchronous parameter server (torch.distributed, gloo over 127.0.0.1)."""
+asynchronous parameter server (torch.distributed, gloo over 127.0.0.1).
+
+The command belongs to the ``staleness`` command line but needs mlcore's training code, so it lives here and
+is declared in pyproject.toml's entry-point group ``dlperf.staleness.commands``; :mod:`dlperf.cli` adds it
+to ``staleness`` (which never imports mlcore). The leading underscore keeps it out of ``mlcore``'s own
+command list.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +13,11 @@ import argparse
 import math
 import sys
 
+from mlcore.commands._common import add_common, check_plot_path, emit, load_data, show_progress
 from staleness.config import POLICIES
 
 
 def register(subparsers) -> None:
-    from mlcore.commands._common import add_common
-
     p = subparsers.add_parser("train", help="training with stale gradients (simulated schedule or real processes)",
                               description=__doc__)
     p.add_argument("--backend", choices=("simulated", "distributed"), default="simulated",
@@ -53,11 +58,9 @@ def _runs(args: argparse.Namespace, workers: int) -> list[tuple[str, int | None,
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlcore.commands._common import check_plot_path, emit, load_data, show_progress
-
     check_plot_path(args)
     if args.backend == "distributed":
-        return _distributed(args, load_data, emit, show_progress)
+        return _distributed(args)
     from mlcore.stale_training import compare_policies, comparison_json, comparison_table, plot_comparison
 
     workers = 4 if args.workers is None else args.workers
@@ -70,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _distributed(args: argparse.Namespace, load_data, emit, show_progress) -> int:
+def _distributed(args: argparse.Namespace) -> int:
     from staleness.distributed import (
         compare_with_simulator,
         distributed_json,

@@ -1,0 +1,184 @@
+"""The command-line frame shared by ``archcalc``, ``staleness`` and ``mlcore``, and their one error boundary.
+
+Each subcommand is a module in the package's ``commands`` folder that defines ``register(subparsers)``
+(adding its parser with ``set_defaults(func=run)``) and ``run(args) -> int``; modules are discovered, so
+adding a command touches no frame code, and module ``a_b`` gives the command ``a-b``. A package higher up
+may add commands to a lower one's CLI through the entry-point group ``dlperf.<prog>.commands`` (see
+:func:`plugin_commands`), so ``staleness train`` can live in ``mlcore`` while ``staleness`` never imports it.
+
+Errors a user or the machine can cause print one line and exit with status 2: ``ValueError`` from a
+library (it names the argument, the value and the fix), ``OSError`` (the path and what to do),
+``MemoryError`` and argparse errors; ``KeyboardInterrupt`` prints ``interrupted`` and exits with 130.
+Any other exception is a bug and keeps its traceback. ``--debug`` (or ``DLPERF_DEBUG=1``) shows the
+traceback of every error.
+
+Examples
+--------
+>>> from staleness import commands
+>>> "simulate" in command_names(commands)
+True
+>>> version("staleness")
+'staleness 0.1.0'
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import importlib
+import os
+import pkgutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+__all__ = ["OneLineParser", "command_names", "plugin_commands", "build_parser", "run_cli", "version",
+           "error_line", "DEBUG_ENV"]
+
+DEBUG_ENV = "DLPERF_DEBUG"
+_DIST = "dlperf"
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line (argparse prints usage + message) and exit 2."""
+
+    def error(self, message: str) -> None:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def version(prog: str) -> str:
+    """``"<prog> <version>"``: the installed distribution's version, else :data:`dlperf.__version__`."""
+    from importlib import metadata
+
+    try:
+        number = metadata.version(_DIST)
+    except metadata.PackageNotFoundError:
+        from dlperf import __version__ as number
+    return f"{prog} {number}"
+
+
+def _modules(commands: ModuleType) -> list[str]:
+    return sorted(m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_"))
+
+
+def _source_entry_points(group: str) -> dict[str, str]:
+    """Entry points of ``group`` declared in the pyproject.toml beside this package (a source checkout)."""
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    if not pyproject.is_file():
+        return {}
+    import tomllib
+
+    with open(pyproject, "rb") as fh:
+        project = tomllib.load(fh).get("project", {})
+    if project.get("name") != _DIST:
+        return {}
+    return dict(project.get("entry-points", {}).get(group, {}))
+
+
+def plugin_commands(prog: str) -> dict[str, str]:
+    """Commands other packages add to ``prog``: name -> ``"module:function"`` (``register(subparsers)``).
+
+    Read from the entry-point group ``dlperf.<prog>.commands`` of the installed metadata and of the
+    pyproject.toml of the checkout this module was imported from (which wins, so a source checkout runs
+    its own declarations even when another checkout is installed).
+    """
+    from importlib import metadata
+
+    group = f"dlperf.{prog}.commands"
+    found = {ep.name: ep.value for ep in metadata.entry_points(group=group)}
+    found.update(_source_entry_points(group))
+    return dict(sorted(found.items()))
+
+
+def command_names(commands: ModuleType, prog: str | None = None) -> list[str]:
+    """Command-line names of the subcommand modules of ``commands`` (plus ``prog``'s plugin commands)."""
+    names = [name.replace("_", "-") for name in _modules(commands)]
+    return sorted(set(names) | set(plugin_commands(prog))) if prog else names
+
+
+def _load(target: str) -> Callable:
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr or "register")
+
+
+def build_parser(prog: str, description: str, commands: ModuleType, epilog: str | None = None) -> argparse.ArgumentParser:
+    """A parser with ``--version``, ``--debug`` and one subparser per command module (and plugin)."""
+    parser = OneLineParser(prog=prog, description=description, epilog=epilog)
+    parser.add_argument("--version", action="version", version=version(prog))
+    parser.add_argument("--debug", action="store_true",
+                        help=f"show the full traceback of any error (also: {DEBUG_ENV}=1; allowed anywhere)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
+    sub.required = True
+    for name in _modules(commands):
+        importlib.import_module(f"{commands.__name__}.{name}").register(sub)
+    for target in plugin_commands(prog).values():
+        _load(target)(sub)
+    return parser
+
+
+_OS_FIXES = {
+    errno.EACCES: "check the permissions of the file and its folder, or write somewhere else",
+    errno.EPERM: "check the permissions of the file and its folder, or write somewhere else",
+    errno.EROFS: "the file system is read-only; write somewhere else (for example under /tmp)",
+    errno.ENOSPC: "the disk is full; free some space or write to another disk",
+    errno.EDQUOT: "the disk quota is used up; free some space or write to another disk",
+    errno.ENOENT: "check the path; create missing folders first",
+    errno.EISDIR: "give a file name, not a folder",
+    errno.ENOTDIR: "a part of the path is a file, not a folder; check the path",
+    errno.ENAMETOOLONG: "use a shorter file name",
+}
+
+
+def error_line(prog: str, exc: BaseException) -> str:
+    """The one line printed for an error the user or the machine caused.
+
+    >>> import errno
+    >>> error_line("mlcore", OSError(errno.ENOSPC, "No space left on device", "out.png"))
+    "mlcore: error: 'out.png': No space left on device; the disk is full; free some space or write to another disk"
+    >>> error_line("mlcore", ValueError("--epochs: got 0; give an integer >= 1"))
+    'mlcore: error: --epochs: got 0; give an integer >= 1'
+    """
+    if isinstance(exc, KeyboardInterrupt):
+        return f"{prog}: interrupted"
+    if isinstance(exc, MemoryError):
+        return f"{prog}: error: out of memory; choose smaller sizes (fewer samples, a smaller batch or model)"
+    if isinstance(exc, OSError) and exc.filename is not None:
+        path = exc.filename
+        fix = _OS_FIXES.get(exc.errno, "check the path and try again")
+        return f"{prog}: error: {str(path)!r}: {exc.strerror or exc}; {fix}"
+    return f"{prog}: error: {exc}"
+
+
+def _strip_debug(argv: list[str]) -> tuple[bool, list[str]]:
+    head, sep, tail = (argv[: argv.index("--")], ["--"], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [], [])
+    debug = "--debug" in head or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    return debug, [a for a in head if a != "--debug"] + sep + tail
+
+
+def run_cli(parser: argparse.ArgumentParser, argv: list[str],
+            rewrite: Callable[[list[str]], list[str]] | None = None) -> int:
+    """Parse ``argv``, run the chosen command and return its exit status (2 for user errors, 130 on ^C).
+
+    ``--debug`` is taken out of ``argv`` wherever it stands, then ``rewrite`` (if given) may adjust the
+    rest (``archcalc vgg19`` -> ``archcalc report vgg19``).
+    """
+    debug, argv = _strip_debug(argv)
+    if rewrite is not None:
+        argv = rewrite(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help / --version (0) or a usage error (2, one line already printed)
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt as exc:
+        if debug:
+            raise
+        print(error_line(parser.prog, exc), file=sys.stderr)
+        return 130
+    except (ValueError, OSError, MemoryError) as exc:
+        if debug:
+            raise
+        print(error_line(parser.prog, exc), file=sys.stderr)
+        return 2
