@@ -14,11 +14,10 @@ traceback of every error.
 
 Examples
 --------
->>> from staleness import commands
->>> "simulate" in command_names(commands)
-True
 >>> version("staleness")
 'staleness 0.1.0'
+>>> error_line("staleness", KeyboardInterrupt())
+'staleness: interrupted'
 """
 
 from __future__ import annotations

@@ -69,8 +69,9 @@ def test_zoo_matches_torchvision(name, shape):
     compare(name, model, shape)
 
 
-def test_inception_small_matches_mlcore_twin():
-    models = pytest.importorskip("mlcore.models", reason="the mlcore twin lands with the experiments branch")
+def test_inception_small_matches_its_twin():
+    from archcalc import twins as models
+
     for shape in ((1, 28, 28), (3, 32, 32)):
         with torch.device("meta"):
             model = models.InceptionSmall(in_channels=shape[0], num_classes=10)
