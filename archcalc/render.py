@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from typing import Any
 
 from archcalc.report import Report, ReportRow
+from dlperf.jsonio import json_text
 
 __all__ = ["header_lines", "to_table", "table_text", "to_json", "to_csv", "to_markdown", "to_latex", "render", "print_table", "FORMATS"]
 
@@ -233,7 +233,7 @@ def to_json(rep: Report, indent: int | None = 2) -> str:
         "layers": layers,
         "totals": dict(rep.totals),
     }
-    return json.dumps(_jsonable(doc), indent=indent) + "\n"
+    return json_text(_jsonable(doc), indent=indent) + "\n"
 
 
 def _csv_fields(rep: Report) -> list[str]:

@@ -9,7 +9,7 @@ may add commands to a lower one's CLI through the entry-point group ``dlperf.<pr
 Errors a user or the machine can cause print one line and exit with status 2: ``ValueError`` from a
 library (it names the argument, the value and the fix), ``OSError`` (the path and what to do),
 ``MemoryError`` and argparse errors; ``KeyboardInterrupt`` prints ``interrupted`` and exits with 130.
-Any other exception is a bug and keeps its traceback. ``--debug`` (or ``DLPERF_DEBUG=1``) shows the
+Any other exception is a bug and keeps its traceback. A warning prints as one line ``prog: warning: ...``. ``--debug`` (or ``DLPERF_DEBUG=1``) shows the
 traceback of every error.
 
 Examples
@@ -23,12 +23,14 @@ Examples
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import importlib
 import os
 import pkgutil
 import sys
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -155,6 +157,25 @@ def _strip_debug(argv: list[str]) -> tuple[bool, list[str]]:
     return debug, [a for a in head if a != "--debug"] + sep + tail
 
 
+@contextlib.contextmanager
+def _one_line_warnings(prog: str, debug: bool) -> Iterator[None]:
+    """Show a library's warning as ``prog: warning: message`` (no source line), each text once."""
+    if debug:
+        yield
+        return
+    seen: set[str] = set()
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        text = str(message)
+        if text not in seen:
+            seen.add(text)
+            print(f"{prog}: warning: {text}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
+
+
 def run_cli(parser: argparse.ArgumentParser, argv: list[str],
             rewrite: Callable[[list[str]], list[str]] | None = None) -> int:
     """Parse ``argv``, run the chosen command and return its exit status (2 for user errors, 130 on ^C).
@@ -170,7 +191,8 @@ def run_cli(parser: argparse.ArgumentParser, argv: list[str],
     except SystemExit as exc:  # --help / --version (0) or a usage error (2, one line already printed)
         return exc.code if isinstance(exc.code, int) else 2
     try:
-        return int(args.func(args) or 0)
+        with _one_line_warnings(parser.prog, debug):
+            return int(args.func(args) or 0)
     except KeyboardInterrupt as exc:
         if debug:
             raise

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 
 from rich.console import Console
 from rich.table import Table
 
+from dlperf.jsonio import json_text
 from staleness.result import SimulationResult
 
 __all__ = [
@@ -101,7 +101,7 @@ def histogram_table(res: SimulationResult, width: int = 40) -> Table:
 
 def to_json(res: SimulationResult, gradients: bool = True) -> str:
     """JSON text: ``config``, ``gradients`` (unless ``gradients=False``), ``update_times``, ``summary``."""
-    return json.dumps(res.to_dict(gradients=gradients), indent=1) + "\n"
+    return json_text(res.to_dict(gradients=gradients), indent=1) + "\n"
 
 
 def to_csv(res: SimulationResult) -> str:

@@ -6,9 +6,10 @@ Private helper of the report command (a leading underscore keeps it out of comma
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
+
+from dlperf.jsonio import json_text
 
 __all__ = ["symbolic_json", "symbolic_text", "emit_symbolic"]
 
@@ -58,7 +59,7 @@ def emit_symbolic(network: Any, args: argparse.Namespace) -> int:
     cf = closed_form(network, shape[0], convention)
     at = (shape[1], shape[2], args.batch)
     if args.format == "json":
-        text = json.dumps(symbolic_json(cf, at), indent=2) + "\n"
+        text = json_text(symbolic_json(cf, at), indent=2) + "\n"
     else:
         text = symbolic_text(cf, at, latex=args.format == "latex")
     if args.output is not None:

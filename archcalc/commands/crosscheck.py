@@ -7,8 +7,9 @@ autograd saves). Exit status 0 when everything agrees, 1 on any mismatch, 2 on b
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+
+from dlperf.jsonio import json_text
 
 __all__ = ["register", "run"]
 
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         data = to_json(result)
         if saved is not None:
             data["saved"] = saved_json(saved)
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        sys.stdout.write(json_text(data, indent=2) + "\n")
     elif args.markdown:
         sys.stdout.write(to_markdown(result))
         if saved is not None:

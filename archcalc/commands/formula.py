@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+
+from dlperf.jsonio import json_text
 
 __all__ = ["register", "run", "render_sheet"]
 
@@ -18,7 +19,7 @@ def render_sheet(sheet, fmt: str = "table") -> str:
         data.update({k: v for k, v in sheet.text(latex=False)})
         data["input"] = [[sympy.sstr(d) for d in shape] for shape in sheet.inputs]
         data["output_shape"] = [sympy.sstr(s) for s in sheet.formulas["output_shape"]]
-        return json.dumps(data, indent=2) + "\n"
+        return json_text(data, indent=2) + "\n"
     pairs = sheet.text(latex=fmt == "latex")
     if fmt == "latex":
         body = " \\\\\n".join(f"\\text{{{k.replace('_', ' ')}}} &= {v}" for k, v in pairs)

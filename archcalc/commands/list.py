@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from archcalc.report import list_models
+from dlperf.jsonio import json_text
 
 __all__ = ["register", "run"]
 
@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
             {"name": m.name, "input": list(m.default_input), "params": m.params, "macs": m.macs, "description": m.description}
             for m in models
         ]
-        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        sys.stdout.write(json_text(doc, indent=2) + "\n")
         return 0
     name_w = max(len(m.name) for m in models)
     params_w = max(len(f"{m.params:,}") for m in models)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 
+from dlperf.jsonio import json_text
 from mlcore.biasvar.study import BiasVarianceStudy
 
 __all__ = ["study_table", "study_json", "study_csv", "plot_study"]
@@ -69,7 +69,7 @@ def study_json(study: BiasVarianceStudy) -> str:
         "seed_variant": "seed_bias2 / seed_mse are measured against one fixed noisy draw of the test "
         "targets (noise folded into the bias)",
     }
-    return json.dumps(payload, indent=2) + "\n"
+    return json_text(payload, indent=2) + "\n"
 
 
 def study_csv(study: BiasVarianceStudy) -> str:

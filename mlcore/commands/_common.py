@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from dlperf.fileio import check_figure_path
 from mlcore.images import DATASETS
 from mlcore.training import DEVICES
 
@@ -26,7 +27,7 @@ def add_common(parser: argparse.ArgumentParser, *, epochs: int | None, batch_siz
                         "robust on a busy machine; 2 is ~1.5x faster on an idle one; else torch's default)")
     parser.add_argument("--seed", type=int, default=0, help="seed of data split, initialisation and batches (default: 0)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--plot", metavar="FILE", default=None, help="save a PNG plot to FILE")
+    parser.add_argument("--plot", metavar="FILE", default=None, help="save a plot to FILE (format by extension: .png, .pdf or .svg)")
 
 
 def load_data(args: argparse.Namespace):
@@ -55,13 +56,9 @@ def show_progress(args: argparse.Namespace) -> bool:
 
 
 def check_plot_path(args: argparse.Namespace) -> None:
-    """Fail before hours of training, not after, when --plot points into a missing folder."""
+    """Fail before hours of training, not after, when --plot has an unknown format or a missing folder."""
     if args.plot:
-        from pathlib import Path
-
-        parent = Path(args.plot).parent
-        if not parent.is_dir():
-            raise FileNotFoundError(f"--plot: folder {str(parent)!r} does not exist; create it first")
+        check_figure_path("--plot", args.plot)
 
 
 def emit(args: argparse.Namespace, table, json_text: str, plot) -> None:

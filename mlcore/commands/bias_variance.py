@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from dlperf.fileio import check_figure_path
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -27,7 +29,7 @@ def register(subparsers) -> None:
     fmt.add_argument("--table", action="store_true", help="rich table on stdout (default)")
     fmt.add_argument("--json", action="store_true", help="JSON on stdout")
     fmt.add_argument("--csv", action="store_true", help="CSV on stdout")
-    p.add_argument("--plot", metavar="FILE", help="save a PNG plot of the curves")
+    p.add_argument("--plot", metavar="FILE", help="save a plot to FILE (format by extension: .png, .pdf or .svg)")
     p.set_defaults(func=run)
 
 
@@ -35,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
     from mlcore.biasvar import BiasVarianceConfig, bias_variance_study, parse_degrees, plot_study
     from mlcore.biasvar.render import study_csv, study_json, study_table
 
+    if args.plot:
+        check_figure_path("--plot", args.plot)
     if args.standardize and args.ridge is None:
         raise ValueError("--standardize: only applies to ridge; add --ridge ALPHA")
     cfg = BiasVarianceConfig(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from dlperf.fileio import check_figure_path
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -22,7 +24,7 @@ def register(subparsers) -> None:
     p.add_argument("--labels", metavar="FILE", help="labels 0/1, one per line (with --scores)")
     p.add_argument("--seed", type=int, default=0, help="train/test split seed for --dataset (default 0)")
     p.add_argument("--json", action="store_true", help="JSON on stdout")
-    p.add_argument("--plot", metavar="FILE", help="save a PNG with the three curves")
+    p.add_argument("--plot", metavar="FILE", help="save the three curves to FILE (format by extension: .png, .pdf or .svg)")
     p.set_defaults(func=run)
 
 
@@ -30,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
     from mlcore.curves import blood_transfusion_experiment, evaluate_models, plot_report, read_values
     from mlcore.curves.render import report_json, report_table
 
+    if args.plot:
+        check_figure_path("--plot", args.plot)
     if args.scores is not None or args.labels is not None:
         if args.scores is None or args.labels is None:
             raise ValueError("--scores/--labels: got only one of them; give both files")

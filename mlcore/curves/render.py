@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
+from dlperf.jsonio import json_text
 from mlcore.curves.report import CurvesReport
 
 __all__ = ["report_table", "report_json", "plot_report"]
@@ -65,7 +64,7 @@ def report_json(report: CurvesReport) -> str:
             for m in report.models
         },
     }
-    return json.dumps(payload, indent=2) + "\n"
+    return json_text(payload, indent=2) + "\n"
 
 
 def plot_report(report: CurvesReport, path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from dlperf.fileio import check_figure_path, check_output_path
 from staleness.commands._common import add_system_options, number_list, system_kwargs
 from staleness.config import SimConfig
 from staleness.render import gradient_table, histogram_table, summary_table, to_csv, to_json
@@ -32,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     fmt.add_argument("--csv", action="store_true", help="one CSV line per gradient")
     p.add_argument("--gradients", action="store_true",
                    help=f"list every gradient even in large runs (table > {TABLE_MAX_GRADIENTS}, JSON > {JSON_MAX_GRADIENTS})")
-    p.add_argument("--plot", default=None, metavar="FILE", help="PNG: timeline (small runs) or staleness histogram")
+    p.add_argument("--plot", default=None, metavar="FILE", help="timeline (small runs) or staleness histogram; .png, .pdf or .svg")
     p.add_argument("--output", "-o", default=None, metavar="FILE", help="write the text output here (atomically)")
     p.set_defaults(func=run)
 
@@ -47,6 +48,10 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.plot:
+        check_figure_path("--plot", args.plot)
+    if args.output:
+        check_output_path("--output", args.output)
     cfg = config_from_args(args)
     res = simulate(cfg, engine=args.engine)
     n = len(res.gradients)

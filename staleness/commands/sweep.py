@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 
+from dlperf.fileio import check_figure_path
+from dlperf.jsonio import json_text
 from dlperf.progress import progress
 from staleness.commands._common import system_kwargs
 from staleness.config import DISTS, POLICIES
@@ -41,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="JSON on stdout")
     fmt.add_argument("--csv", action="store_true", help="CSV on stdout")
-    p.add_argument("--plot", default=None, metavar="FILE", help="PNG: staleness and time per update against P")
+    p.add_argument("--plot", default=None, metavar="FILE", help="staleness and time per update against P; .png, .pdf or .svg")
     p.set_defaults(func=run)
 
 
@@ -49,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     from staleness.render import sweep_table, to_text
     from staleness.sweep import sweep, sweep_configs
 
+    if args.plot:
+        check_figure_path("--plot", args.plot)
     policies = _names("--policy", args.policy, POLICIES)
     dists = _names("--dist", args.dist, DISTS)
     learners, ks = _ints("--learners", args.learners), _ints("--ks", args.ks)
@@ -62,8 +65,7 @@ def run(args: argparse.Namespace) -> int:
                     progress=lambda c: bar.advance(label=f"{c.policy} P={c.learners}"), **kw)
     rows = [dataclasses.asdict(r) for r in res.rows]
     if args.json:
-        clean = [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in rows]
-        sys.stdout.write(json.dumps({"updates": res.updates, "seed": res.seed, "rows": clean}, indent=1) + "\n")
+        sys.stdout.write(json_text({"updates": res.updates, "seed": res.seed, "rows": rows}, indent=1) + "\n")
     elif args.csv:
         import csv
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
+from dlperf.jsonio import json_text
 from staleness.config import DISTS, POLICIES
 
 
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         rows = [{"quantity": f.quantity, "formula": f.formula, "exact": f.exact, "value": f.value,
                  "condition": f.condition} for f in th.formulas]
-        sys.stdout.write(json.dumps({"policy": th.policy, "learners": th.learners, "k": th.k, "dist": th.dist,
+        sys.stdout.write(json_text({"policy": th.policy, "learners": th.learners, "k": th.k, "dist": th.dist,
                                      "mean": th.mean, "shape": th.shape, "formulas": rows}, indent=1) + "\n")
     else:
         sys.stdout.write(to_text(theory_table(th)) + "\n")

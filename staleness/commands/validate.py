@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
+from dlperf.jsonio import json_text
 from dlperf.progress import progress
 
 
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     rows = [{"case": c.case.label, "quantity": c.quantity, "formula": c.formula, "theory": c.theory,
              "estimate": c.estimate, "half_width": c.half_width, "ok": c.ok} for c in v.checks]
     if args.json:
-        sys.stdout.write(json.dumps({"updates": v.updates, "seed": v.seed, "confidence": v.confidence,
+        sys.stdout.write(json_text({"updates": v.updates, "seed": v.seed, "confidence": v.confidence,
                                      "batches": v.batches, "all_ok": v.all_ok, "checks": rows}, indent=1) + "\n")
     elif args.csv:
         import csv
