@@ -103,7 +103,7 @@ def write_atomic_with(path: str | os.PathLike[str], writer: Callable[[str], None
     check_output_path(flag, path)
     target = _real_target(path)
     mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else 0o666 & ~_umask()
-    with _sigterm_unwinds():
+    with _sigterm_unwinds(), _naming(path):
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         try:
             os.close(fd)
@@ -114,6 +114,17 @@ def write_atomic_with(path: str | os.PathLike[str], writer: Callable[[str], None
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
+
+
+@contextlib.contextmanager
+def _naming(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Report an OSError about the temporary file as one about ``path``, the name the user gave."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno is None or exc.filename is None or not str(exc.filename).endswith(".tmp"):
+            raise
+        raise type(exc)(exc.errno, exc.strerror, os.fspath(path)) from exc
 
 
 def write_atomic(path: str | os.PathLike[str], data: str | bytes, flag: str = "--output") -> None:
