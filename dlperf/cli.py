@@ -9,7 +9,8 @@ may add commands to a lower one's CLI through the entry-point group ``dlperf.<pr
 Errors a user or the machine can cause print one line and exit with status 2: ``ValueError`` from a
 library (it names the argument, the value and the fix), ``OSError`` (the path and what to do),
 ``MemoryError`` and argparse errors; ``KeyboardInterrupt`` prints ``interrupted`` and exits with 130.
-Any other exception is a bug and keeps its traceback. A warning prints as one line ``prog: warning: ...``. ``--debug`` (or ``DLPERF_DEBUG=1``) shows the
+``--plot`` and ``--output`` are checked before the command runs (:func:`check_paths`). Any other
+exception is a bug and keeps its traceback. A warning prints as one line ``prog: warning: ...``. ``--debug`` (or ``DLPERF_DEBUG=1``) shows the
 traceback of every error.
 
 Examples
@@ -31,11 +32,12 @@ import pkgutil
 import sys
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["OneLineParser", "command_names", "plugin_commands", "build_parser", "run_cli", "version",
-           "error_line", "DEBUG_ENV"]
+__all__ = ["Frame", "OneLineParser", "command_names", "plugin_commands", "build_parser", "run_cli", "version",
+           "error_line", "check_paths", "DEBUG_ENV"]
 
 DEBUG_ENV = "DLPERF_DEBUG"
 _DIST = "dlperf"
@@ -157,6 +159,19 @@ def _strip_debug(argv: list[str]) -> tuple[bool, list[str]]:
     return debug, [a for a in head if a != "--debug"] + sep + tail
 
 
+def check_paths(args: argparse.Namespace) -> None:
+    """Refuse a bad ``--plot`` (format by extension, folder) or ``--output`` (folder) before the work runs.
+
+    Every command's output options go through here, so hours of training never end in "unknown format".
+    """
+    from dlperf.fileio import check_figure_path, check_output_path
+
+    if getattr(args, "plot", None):
+        check_figure_path("--plot", args.plot)
+    if getattr(args, "output", None):
+        check_output_path("--output", args.output)
+
+
 @contextlib.contextmanager
 def _one_line_warnings(prog: str, debug: bool) -> Iterator[None]:
     """Show a library's warning as ``prog: warning: message`` (no source line), each text once."""
@@ -176,6 +191,36 @@ def _one_line_warnings(prog: str, debug: bool) -> Iterator[None]:
         yield
 
 
+@dataclass(frozen=True)
+class Frame:
+    """One package's command line: its name, its ``commands`` package (dotted name) and help texts.
+
+    ``rewrite`` may adjust the arguments before parsing (``archcalc vgg19`` -> ``archcalc report vgg19``).
+
+    >>> frame = Frame("staleness", "staleness.commands", "parameter-server simulation")
+    >>> "simulate" in frame.command_names()
+    True
+    """
+
+    prog: str
+    commands: str
+    description: str
+    epilog: str | None = None
+    rewrite: Callable[[list[str]], list[str]] | None = None
+
+    def command_names(self) -> list[str]:
+        """Command-line names of the discovered subcommands and plugins (module ``a_b`` gives ``a-b``)."""
+        return command_names(importlib.import_module(self.commands), self.prog)
+
+    def build_parser(self) -> argparse.ArgumentParser:
+        """The full parser: one subparser per command module and plugin."""
+        return build_parser(self.prog, self.description, importlib.import_module(self.commands), self.epilog)
+
+    def main(self, argv: list[str] | None = None) -> int:
+        """Run the command line on ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
+        return run_cli(self.build_parser(), list(sys.argv[1:] if argv is None else argv), self.rewrite)
+
+
 def run_cli(parser: argparse.ArgumentParser, argv: list[str],
             rewrite: Callable[[list[str]], list[str]] | None = None) -> int:
     """Parse ``argv``, run the chosen command and return its exit status (2 for user errors, 130 on ^C).
@@ -191,6 +236,7 @@ def run_cli(parser: argparse.ArgumentParser, argv: list[str],
     except SystemExit as exc:  # --help / --version (0) or a usage error (2, one line already printed)
         return exc.code if isinstance(exc.code, int) else 2
     try:
+        check_paths(args)
         with _one_line_warnings(parser.prog, debug):
             return int(args.func(args) or 0)
     except KeyboardInterrupt as exc:

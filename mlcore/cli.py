@@ -7,28 +7,11 @@ only for bugs or with ``--debug``).
 
 from __future__ import annotations
 
-import argparse
-import sys
+from dlperf.cli import Frame
 
-from dlperf.cli import build_parser as _build_parser
-from dlperf.cli import run_cli
-
-__all__ = ["main", "build_parser", "PROG"]
+__all__ = ["main", "build_parser", "PROG", "FRAME"]
 
 PROG = "mlcore"
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The full parser: one subparser per module in :mod:`mlcore.commands`."""
-    from mlcore import commands
-
-    return _build_parser(PROG, __doc__.splitlines()[0], commands)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the command line on ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
-    return run_cli(build_parser(), list(sys.argv[1:] if argv is None else argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+FRAME = Frame(PROG, "mlcore.commands", __doc__.splitlines()[0])
+build_parser = FRAME.build_parser
+main = FRAME.main

@@ -2,33 +2,17 @@
 
 Each subcommand lives in its own module under :mod:`staleness.commands` and is discovered by the shared
 frame in :mod:`dlperf.cli` (one-line errors, exit status 2 for user errors, 130 on Ctrl-C, tracebacks
-only for bugs or with ``--debug``).
+only for bugs or with ``--debug``). ``staleness train`` is added by mlcore through the entry-point group
+``dlperf.staleness.commands``.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
+from dlperf.cli import Frame
 
-from dlperf.cli import build_parser as _build_parser
-from dlperf.cli import run_cli
-
-__all__ = ["main", "build_parser", "PROG"]
+__all__ = ["main", "build_parser", "PROG", "FRAME"]
 
 PROG = "staleness"
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The full parser: one subparser per module in :mod:`staleness.commands`."""
-    from staleness import commands
-
-    return _build_parser(PROG, __doc__.splitlines()[0], commands)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the command line on ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
-    return run_cli(build_parser(), list(sys.argv[1:] if argv is None else argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+FRAME = Frame(PROG, "staleness.commands", __doc__.splitlines()[0])
+build_parser = FRAME.build_parser
+main = FRAME.main

@@ -2,28 +2,27 @@
 
 Examples
 --------
+>>> from dlperf.tables import plain_text
 >>> from staleness import SimConfig, simulate
 >>> res = simulate(SimConfig(times=[[1, 1, 1, 1], [2.5, 2.5]]))
->>> text = to_text(gradient_table(res), width=100)
+>>> text = plain_text(gradient_table(res), width=100)
 >>> print(next(line for line in text.splitlines() if "g[L2,2]" in line))
 │ g[L2,2]  │ 2.5, v3           │ 5           │ 5, v5→v6         │         2 │ g[L1,3], g[L1,4]   │
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 
-from rich.console import Console
 from rich.table import Table
 
 from dlperf.jsonio import json_text
+from dlperf.tables import csv_text
 from staleness.result import SimulationResult
 
 __all__ = [
     "gradient_table", "summary_table", "histogram_table", "theory_table", "validation_table", "sweep_table",
-    "to_json", "to_csv", "to_text", "fmt_time",
+    "to_json", "to_csv", "fmt_time",
 ]
 
 
@@ -107,18 +106,7 @@ def to_json(res: SimulationResult, gradients: bool = True) -> str:
 def to_csv(res: SimulationResult) -> str:
     """CSV text, one line per gradient (columns as in the JSON rows)."""
     rows = res.to_dict(gradients=True)["gradients"]
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["name"], lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
-
-
-def to_text(renderable, width: int = 110) -> str:
-    """Render a rich object to plain text at a fixed width (tests and docs)."""
-    console = Console(width=width, file=io.StringIO(), color_system=None, legacy_windows=False)
-    console.print(renderable)
-    return console.file.getvalue().rstrip("\n")
+    return csv_text(rows, None if rows else ["name"])
 
 
 def theory_table(th) -> Table:

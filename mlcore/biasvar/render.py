@@ -79,16 +79,9 @@ def study_csv(study: BiasVarianceStudy) -> str:
     >>> print(study_csv(bias_variance_study(degrees=(1,), n_datasets=10)).splitlines()[0])
     degree,bias2,variance,noise,mse,mse_monte_carlo,mse_monte_carlo_se,z_score,seed_bias2,seed_mse
     """
-    import csv
-    import io
+    from dlperf.tables import csv_text
 
-    buf = io.StringIO()
-    rows = [asdict(r) for r in study.rows]
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: repr(v) if isinstance(v, float) else v for k, v in row.items()})
-    return buf.getvalue()
+    return csv_text([asdict(r) for r in study.rows])
 
 
 def plot_study(study: BiasVarianceStudy, path, extra: BiasVarianceStudy | None = None) -> None:

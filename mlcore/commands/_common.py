@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dlperf.fileio import check_figure_path
+from dlperf.tables import print_table
 from mlcore.images import DATASETS
 from mlcore.training import DEVICES
 
@@ -55,20 +55,11 @@ def show_progress(args: argparse.Namespace) -> bool:
     return sys.stderr.isatty() and not args.json
 
 
-def check_plot_path(args: argparse.Namespace) -> None:
-    """Fail before hours of training, not after, when --plot has an unknown format or a missing folder."""
-    if args.plot:
-        check_figure_path("--plot", args.plot)
-
-
 def emit(args: argparse.Namespace, table, json_text: str, plot) -> None:
     """Print the table or the JSON, and save the plot when asked."""
     if args.json:
         sys.stdout.write(json_text + "\n")
     else:
-        from rich.console import Console
-
-        # A pipe or file gets rich's 80 columns, which would cut numbers short; tables here need ~100.
-        Console(width=None if sys.stdout.isatty() else 120).print(table)
+        print_table(table, min_width=120)
     if args.plot:
         plot(args.plot)

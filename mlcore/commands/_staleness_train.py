@@ -13,7 +13,7 @@ import argparse
 import math
 import sys
 
-from mlcore.commands._common import add_common, check_plot_path, emit, load_data, show_progress
+from mlcore.commands._common import add_common, emit, load_data, show_progress
 from staleness.config import POLICIES
 
 
@@ -58,7 +58,6 @@ def _runs(args: argparse.Namespace, workers: int) -> list[tuple[str, int | None,
 
 
 def run(args: argparse.Namespace) -> int:
-    check_plot_path(args)
     if args.backend == "distributed":
         return _distributed(args)
     from mlcore.stale_training import compare_policies, comparison_json, comparison_table, plot_comparison

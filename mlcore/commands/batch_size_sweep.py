@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mlcore.commands._common import add_common, check_plot_path, emit, load_data, show_progress
+from mlcore.commands._common import add_common, emit, load_data, show_progress
 
 
 def register(subparsers) -> None:
@@ -34,7 +34,6 @@ def run(args: argparse.Namespace) -> int:
         plot_batch_sweep,
     )
 
-    check_plot_path(args)
     sizes = doubling(args.min_batch, args.max_batch)
     data = load_data(args)
     res = batch_size_sweep(data, lr=args.lr, batch_sizes=sizes, epochs=args.epochs, rules=args.rule,

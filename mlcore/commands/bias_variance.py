@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dlperf.fileio import check_figure_path
+from dlperf.progress import progress
+from dlperf.tables import print_table
 
 
 def register(subparsers) -> None:
@@ -37,8 +38,6 @@ def run(args: argparse.Namespace) -> int:
     from mlcore.biasvar import BiasVarianceConfig, bias_variance_study, parse_degrees, plot_study
     from mlcore.biasvar.render import study_csv, study_json, study_table
 
-    if args.plot:
-        check_figure_path("--plot", args.plot)
     if args.standardize and args.ridge is None:
         raise ValueError("--standardize: only applies to ridge; add --ridge ALPHA")
     cfg = BiasVarianceConfig(
@@ -51,16 +50,8 @@ def run(args: argparse.Namespace) -> int:
         standardize=args.standardize,
         seed=args.seed,
     )
-    show = sys.stderr.isatty() and not (args.json or args.csv)
-    if show:
-        from rich.console import Console
-        from rich.progress import Progress
-
-        with Progress(console=Console(stderr=True), transient=True) as bar:
-            task = bar.add_task("fitting degrees", total=len(cfg.degrees))
-            study = bias_variance_study(cfg, progress=lambda done, total: bar.update(task, completed=done))
-    else:
-        study = bias_variance_study(cfg)
+    with progress(len(cfg.degrees), "fitting degrees", enabled=False if (args.json or args.csv) else None) as bar:
+        study = bias_variance_study(cfg, progress=lambda done, total: bar.update(done))
     if args.plot:
         plot_study(study, args.plot)
     if args.json:
@@ -68,7 +59,5 @@ def run(args: argparse.Namespace) -> int:
     elif args.csv:
         sys.stdout.write(study_csv(study))
     else:
-        from rich.console import Console
-
-        Console(width=max(120, Console().width)).print(study_table(study))
+        print_table(study_table(study), min_width=120)
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mlcore.commands._common import add_common, check_plot_path, emit, load_data, show_progress
+from mlcore.commands._common import add_common, emit, load_data, show_progress
 
 
 def register(subparsers) -> None:
@@ -24,7 +24,6 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from mlcore.clr import clr_bounds, clr_json, clr_table, plot_clr, train_clr
 
-    check_plot_path(args)
     data = load_data(args)
     base, top = args.base_lr, args.max_lr
     if (base is None) != (top is None):

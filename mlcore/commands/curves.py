@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dlperf.fileio import check_figure_path
+from dlperf.tables import print_table
 
 
 def register(subparsers) -> None:
@@ -32,8 +32,6 @@ def run(args: argparse.Namespace) -> int:
     from mlcore.curves import blood_transfusion_experiment, evaluate_models, plot_report, read_values
     from mlcore.curves.render import report_json, report_table
 
-    if args.plot:
-        check_figure_path("--plot", args.plot)
     if args.scores is not None or args.labels is not None:
         if args.scores is None or args.labels is None:
             raise ValueError("--scores/--labels: got only one of them; give both files")
@@ -52,7 +50,5 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(report_json(report))
     else:
-        from rich.console import Console
-
-        Console(width=max(110, Console().width)).print(report_table(report))
+        print_table(report_table(report), min_width=110)
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from mlcore.commands._common import add_common, check_plot_path, emit, load_data, show_progress
+from mlcore.commands._common import add_common, emit, load_data, show_progress
 
 
 def register(subparsers) -> None:
@@ -27,7 +27,6 @@ def run(args: argparse.Namespace) -> int:
     from mlcore.lr_range import lr_range_json, lr_range_table, lr_range_test, plot_lr_range
     from mlcore.training import check_positive_int
 
-    check_plot_path(args)
     data = load_data(args)
     num_iter = args.num_iter
     if args.epochs is not None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dlperf.fileio import check_figure_path, check_output_path
 from staleness.commands._common import add_system_options, number_list, system_kwargs
 from staleness.config import SimConfig
 from staleness.render import gradient_table, histogram_table, summary_table, to_csv, to_json
@@ -48,10 +47,6 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.plot:
-        check_figure_path("--plot", args.plot)
-    if args.output:
-        check_output_path("--output", args.output)
     cfg = config_from_args(args)
     res = simulate(cfg, engine=args.engine)
     n = len(res.gradients)
@@ -60,13 +55,13 @@ def run(args: argparse.Namespace) -> int:
     elif args.csv:
         text = to_csv(res)
     else:
-        from staleness.render import to_text
+        from dlperf.tables import plain_text
 
         parts = [gradient_table(res)] if args.gradients or n <= TABLE_MAX_GRADIENTS else []
         parts.append(summary_table(res))
         if n > TABLE_MAX_GRADIENTS:
             parts.append(histogram_table(res))
-        text = "\n".join(to_text(t) for t in parts) + "\n"
+        text = "\n".join(plain_text(t) for t in parts) + "\n"
     if args.output:
         from dlperf.fileio import write_atomic
 

@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 import sys
 
-from dlperf.fileio import check_figure_path
 from dlperf.jsonio import json_text
 from dlperf.progress import progress
 from staleness.commands._common import system_kwargs
@@ -47,11 +46,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from staleness.render import sweep_table, to_text
+    from dlperf.tables import plain_text
+    from staleness.render import sweep_table
     from staleness.sweep import sweep, sweep_configs
 
-    if args.plot:
-        check_figure_path("--plot", args.plot)
     policies = _names("--policy", args.policy, POLICIES)
     dists = _names("--dist", args.dist, DISTS)
     learners, ks = _ints("--learners", args.learners), _ints("--ks", args.ks)
@@ -67,13 +65,11 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json_text({"updates": res.updates, "seed": res.seed, "rows": rows}, indent=1) + "\n")
     elif args.csv:
-        import csv
+        from dlperf.tables import csv_text
 
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+        sys.stdout.write(csv_text(rows))
     else:
-        sys.stdout.write(to_text(sweep_table(res), width=140) + "\n")
+        sys.stdout.write(plain_text(sweep_table(res), width=140) + "\n")
     if args.plot:
         from staleness.plot import plot_sweep
 

@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from staleness.render import theory_table, to_text
+    from dlperf.tables import plain_text
+    from staleness.render import theory_table
     from staleness.theory import theory
 
     th = theory(args.policy, args.learners, args.k, args.dist, args.mean, args.shape)
@@ -34,5 +35,5 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(json_text({"policy": th.policy, "learners": th.learners, "k": th.k, "dist": th.dist,
                                      "mean": th.mean, "shape": th.shape, "formulas": rows}, indent=1) + "\n")
     else:
-        sys.stdout.write(to_text(theory_table(th)) + "\n")
+        sys.stdout.write(plain_text(theory_table(th)) + "\n")
     return 0

@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from staleness.render import to_text, validation_table
+    from dlperf.tables import plain_text
+    from staleness.render import validation_table
     from staleness.validate import DEFAULT_GRID, validate
 
     if args.updates < 1000:
@@ -39,13 +40,11 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(json_text({"updates": v.updates, "seed": v.seed, "confidence": v.confidence,
                                      "batches": v.batches, "all_ok": v.all_ok, "checks": rows}, indent=1) + "\n")
     elif args.csv:
-        import csv
+        from dlperf.tables import csv_text
 
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+        sys.stdout.write(csv_text(rows))
     else:
-        sys.stdout.write(to_text(validation_table(v), width=150) + "\n")
+        sys.stdout.write(plain_text(validation_table(v), width=150) + "\n")
         n_ok = sum(c.ok for c in v.checks)
         sys.stdout.write(f"{n_ok} of {len(v.checks)} checks within their interval\n")
     return 0 if v.all_ok else 1

@@ -1,0 +1,56 @@
+"""Table output shared by the command lines: CSV text from rows, rich renderables as plain text or on stdout.
+
+Examples
+--------
+>>> print(csv_text([{"p": 2, "mean": 0.5}, {"p": 4, "mean": 1.25}]), end="")
+p,mean
+2,0.5
+4,1.25
+>>> from rich.table import Table
+>>> t = Table("p", "mean")
+>>> t.add_row("2", "0.5")
+>>> print(plain_text(t, width=20))
+┏━━━┳━━━━━━┓
+┃ p ┃ mean ┃
+┡━━━╇━━━━━━┩
+│ 2 │ 0.5  │
+└───┴──────┘
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = ["csv_text", "plain_text", "print_table"]
+
+
+def csv_text(rows: Sequence[Mapping[str, Any]], fieldnames: Sequence[str] | None = None) -> str:
+    """CSV text with a header from the keys of the first row (or ``fieldnames``); floats at full precision."""
+    names = list(fieldnames) if fieldnames is not None else list(rows[0]) if rows else []
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=names, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def plain_text(renderable: Any, width: int = 110) -> str:
+    """A rich renderable as plain text at a fixed width (no colour codes): for files, tests and docs."""
+    from rich.console import Console
+
+    console = Console(width=width, file=io.StringIO(), color_system=None, legacy_windows=False)
+    console.print(renderable)
+    return console.file.getvalue().rstrip("\n")
+
+
+def print_table(renderable: Any, min_width: int = 120) -> None:
+    """Print to stdout at the terminal's width but at least ``min_width`` (a pipe gets ``min_width``).
+
+    rich gives a pipe 80 columns, which would cut the numbers of a wide table short.
+    """
+    from rich.console import Console
+
+    Console(width=max(min_width, Console().width)).print(renderable)
