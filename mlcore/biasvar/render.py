@@ -55,6 +55,8 @@ def study_table(study: BiasVarianceStudy):
 def study_json(study: BiasVarianceStudy) -> str:
     """JSON text ``{"config": ..., "model": ..., "best_degree": ..., "rows": [...]}``.
 
+    Examples
+    --------
     >>> import json
     >>> from mlcore.biasvar import bias_variance_study
     >>> out = json.loads(study_json(bias_variance_study(degrees=(1, 2), n_datasets=10)))

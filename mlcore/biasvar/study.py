@@ -220,6 +220,8 @@ def bias_variance_study(
 
     ``progress(done, total)`` is called after each degree (for a progress bar).
 
+    Examples
+    --------
     >>> s = bias_variance_study(degrees=(1, 3, 10), n_datasets=50, seed=0)
     >>> [(r.degree, round(r.bias2, 3), round(r.variance, 3), round(r.mse, 3)) for r in s.rows]
     [(1, 0.394, 0.029, 0.513), (3, 0.369, 0.047, 0.507), (10, 0.001, 6.603, 6.694)]

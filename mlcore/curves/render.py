@@ -37,6 +37,8 @@ def report_table(report: CurvesReport):
 def report_json(report: CurvesReport) -> str:
     """JSON text: dataset, class counts, all-positive points, notes, and per model the four areas.
 
+    Examples
+    --------
     >>> import json
     >>> from mlcore.curves.report import evaluate_models
     >>> out = json.loads(report_json(evaluate_models([1, 0, 1, 0], {"m": [0.9, 0.8, 0.7, 0.1]})))
