@@ -2,11 +2,11 @@
 
 Run from the repository root:  python benchmarks/bench_mlcore.py [--repeats 3]
 
-1. The seed's study, 100 data sets x degrees 1..15 (40 training points, 10 test points): the batched
+1. The original study's study, 100 data sets x degrees 1..15 (40 training points, 10 test points): the batched
    Legendre-QR study vs the plain scikit-learn loop make_pipeline(PolynomialFeatures(d),
    LinearRegression()) over the same 1500 fits. Also reports how far scikit-learn's predictions are from
-   ours (ours agree with exact rational arithmetic to ~1e-13, see tests/test_biasvar.py), i.e. the error
-   scikit-learn's singular-value cut-off puts into the seed's numbers.
+   ours (ours agree with exact rational arithmetic to ~1e-13, see tests/test_mlcore_biasvar.py), i.e. the error
+   scikit-learn's singular-value cut-off puts into the original study's numbers.
 2. PRG / ROC / PR areas on 1e6 scores (with ties): mlcore.curves.curve_areas vs scikit-learn's
    roc_auc_score + average_precision_score (+ precision_recall_curve for AUPR) on the same data.
 """

@@ -1,7 +1,13 @@
-"""Experiments around the calculators: bias-variance, ROC / PR / PRG curves, learning-rate studies."""
+"""Experiments around the calculators: bias-variance, ROC / PR / PRG curves, learning-rate studies and
+training with stale gradients.
 
-# --- begin mlstats exports (bias-variance, ROC / PR / PRG curves, data); lazy, so `mlcore --help` stays light
-_MLSTATS_EXPORTS = {
+The names below are imported on first use, so ``import mlcore`` (and ``mlcore --help``) imports neither
+torch nor scikit-learn.
+"""
+
+# public name -> the module that defines it
+_EXPORTS = {
+    # bias-variance, ROC / PR / PRG curves, the shipped data
     "bias_variance_study": "mlcore.biasvar",
     "BiasVarianceConfig": "mlcore.biasvar",
     "BiasVarianceStudy": "mlcore.biasvar",
@@ -16,23 +22,7 @@ _MLSTATS_EXPORTS = {
     "evaluate_models": "mlcore.curves",
     "blood_transfusion_experiment": "mlcore.curves",
     "load_blood_transfusion": "mlcore.data",
-}
-__all__ = sorted(set(globals().get("__all__", [])) | set(_MLSTATS_EXPORTS))
-
-
-def __getattr__(name: str):
-    if name in _MLSTATS_EXPORTS:
-        import importlib
-
-        return getattr(importlib.import_module(_MLSTATS_EXPORTS[name]), name)
-    raise AttributeError(f"module 'mlcore' has no attribute {name!r}")
-
-
-# --- end mlstats exports
-
-# --- begin experiments exports (small Inception, images, LR range test, CLR, batch sweep, stale training);
-# lazy, so `import mlcore` does not import torch. Chains to any __getattr__ defined above this block.
-_EXPERIMENTS_EXPORTS = {
+    # the small Inception, images, LR range test, CLR, batch-size sweep, stale-gradient training
     "InceptionSmall": "mlcore.models",
     "inception_small": "mlcore.models",
     "mlp": "mlcore.models",
@@ -55,18 +45,12 @@ _EXPERIMENTS_EXPORTS = {
     "stale_training": "mlcore.stale_training",
     "compare_policies": "mlcore.stale_training",
 }
-__all__ = sorted(set(globals().get("__all__", [])) | set(_EXPERIMENTS_EXPORTS))
-_experiments_previous_getattr = globals().get("__getattr__")
+__all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):  # noqa: F811 (chains to the block above)
-    if name in _EXPERIMENTS_EXPORTS:
+def __getattr__(name: str):
+    if name in _EXPORTS:
         import importlib
 
-        return getattr(importlib.import_module(_EXPERIMENTS_EXPORTS[name]), name)
-    if _experiments_previous_getattr is not None:
-        return _experiments_previous_getattr(name)
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'mlcore' has no attribute {name!r}")
-
-
-# --- end experiments exports

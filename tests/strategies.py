@@ -53,7 +53,7 @@ def linear_configs(draw) -> dict:
         "hparams": {"out_features": draw(st.integers(1, 64)), "bias": draw(st.booleans())},
     }
 
-# --- mlstats: binary labels with tied scores (ROC / PR / PRG tests) ---
+# Binary labels with tied scores (ROC / PR / PRG tests).
 
 
 @st.composite
@@ -114,7 +114,7 @@ def staleness_async_configs(draw):
     return SimConfig(**kw)
 
 
-# --- training experiments (tests/test_experiments_*.py) -------------------------------------------------
+# --- training experiments (tests/test_mlcore_*.py) -------------------------------------------------
 
 
 @st.composite

@@ -20,7 +20,7 @@ def _label(study: BiasVarianceStudy) -> str:
 
 
 def study_table(study: BiasVarianceStudy):
-    """A rich Table, one row per degree; the last two columns are the seed's fixed-noisy-test variant.
+    """A rich Table, one row per degree; the last two columns are the original study's fixed-noisy-test variant.
 
     >>> from mlcore.biasvar import bias_variance_study
     >>> t = study_table(bias_variance_study(degrees=(1, 2), n_datasets=10))
@@ -34,9 +34,9 @@ def study_table(study: BiasVarianceStudy):
         title=f"Bias-variance, {_label(study)}: {c.n_datasets} data sets x {c.train_size} points, "
         f"noise std {c.noise_std:g}, seed {c.seed}",
         caption="mse = bias^2 + variance + noise (expected test MSE); MC = Monte-Carlo estimate on fresh "
-        "noisy targets (z = gap in standard errors); seed variant = against ONE fixed noisy test draw",
+        "noisy targets (z = gap in standard errors); fixed-draw variant = against ONE fixed noisy test draw",
     )
-    for name in ("degree", "bias^2", "variance", "noise", "mse", "MC mse (z)", "seed bias^2", "seed mse"):
+    for name in ("degree", "bias^2", "variance", "noise", "mse", "MC mse (z)", "fixed-draw bias^2", "fixed-draw mse"):
         table.add_column(name, justify="right")
     for r in study.rows:
         table.add_row(
@@ -46,8 +46,8 @@ def study_table(study: BiasVarianceStudy):
             f"{r.noise:.4g}",
             f"{r.mse:.4g}",
             f"{r.mse_monte_carlo:.4g} ({r.z_score:+.1f})",
-            f"{r.seed_bias2:.4g}",
-            f"{r.seed_mse:.4g}",
+            f"{r.fixed_draw_bias2:.4g}",
+            f"{r.fixed_draw_mse:.4g}",
         )
     return table
 
@@ -68,7 +68,7 @@ def study_json(study: BiasVarianceStudy) -> str:
         "model": _label(study),
         "best_degree": study.best_degree,
         "rows": [asdict(r) for r in study.rows],
-        "seed_variant": "seed_bias2 / seed_mse are measured against one fixed noisy draw of the test "
+        "fixed_draw_variant": "fixed_draw_bias2 / fixed_draw_mse are measured against one fixed noisy draw of the test "
         "targets (noise folded into the bias)",
     }
     return json_text(payload, indent=2) + "\n"
@@ -79,7 +79,7 @@ def study_csv(study: BiasVarianceStudy) -> str:
 
     >>> from mlcore.biasvar import bias_variance_study
     >>> print(study_csv(bias_variance_study(degrees=(1,), n_datasets=10)).splitlines()[0])
-    degree,bias2,variance,noise,mse,mse_monte_carlo,mse_monte_carlo_se,z_score,seed_bias2,seed_mse
+    degree,bias2,variance,noise,mse,mse_monte_carlo,mse_monte_carlo_se,z_score,fixed_draw_bias2,fixed_draw_mse
     """
     from dlperf.tables import csv_text
 
@@ -87,7 +87,7 @@ def study_csv(study: BiasVarianceStudy) -> str:
 
 
 def plot_study(study: BiasVarianceStudy, path, extra: BiasVarianceStudy | None = None) -> None:
-    """Plot bias^2, variance and mse per degree (log scale) and the seed variant; save a PNG."""
+    """Plot bias^2, variance and mse per degree (log scale) and the fixed-draw variant; save a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -106,7 +106,7 @@ def plot_study(study: BiasVarianceStudy, path, extra: BiasVarianceStudy | None =
         ax.plot(deg, [r.mse for r in s.rows], "^" + style, color="C2", label=f"expected mse ({tag})")
         if s is study:
             ax.plot(
-                deg, [r.seed_bias2 for r in s.rows], "x:", color="C3", label="seed's 'bias$^2$' (noisy test)"
+                deg, [r.fixed_draw_bias2 for r in s.rows], "x:", color="C3", label="original study's 'bias$^2$' (noisy test)"
             )
     ax.axhline(study.config.noise_std**2, color="grey", lw=0.8, label="noise $\\sigma^2$")
     ax.set_yscale("log")

@@ -1,14 +1,14 @@
-"""Monte-Carlo bias-variance study of polynomial least squares and ridge (the seed's Problem 1).
+"""Monte-Carlo bias-variance study of polynomial least squares and ridge (the original study's Problem 1).
 
-Sampling, as the seed does it: a pool ``x = linspace(0, 10, 1000)``; ``test_size`` fixed test points
+Sampling, as the original study does it: a pool ``x = linspace(0, 10, 1000)``; ``test_size`` fixed test points
 drawn from the pool without replacement; each of ``n_datasets`` training sets draws ``train_size`` points
 without replacement from the rest, with targets ``f(x) + eps``, ``f(x) = x + sin(1.5 x)``,
-``eps ~ N(0, noise_std^2)`` (the seed's ``N(0, 0.3)`` is a standard deviation of 0.3). All data sets are
+``eps ~ N(0, noise_std^2)`` (the original study's ``N(0, 0.3)`` is a standard deviation of 0.3). All data sets are
 fitted at once (batched QR), see :mod:`mlcore.biasvar._linalg`.
 
 Per degree the study reports bias^2 against the true ``f``, the variance over data sets, the noise
 sigma^2, their sum ``mse`` (the expected test MSE), a Monte-Carlo estimate of that MSE on fresh noisy test
-targets with its standard error, and the seed's variant, which measures "bias" against one fixed noisy
+targets with its standard error, and the original study's variant, which measures "bias" against one fixed noisy
 draw of the test targets and so folds that draw's noise into the bias.
 """
 
@@ -36,7 +36,7 @@ __all__ = [
 
 
 def true_function(x):
-    """The seed's target ``f(x) = x + sin(1.5 x)``.
+    """The original study's target ``f(x) = x + sin(1.5 x)``.
 
     >>> round(float(true_function(2.0)), 6)   # 2 + sin(3)
     2.14112
@@ -121,12 +121,12 @@ class BiasVarianceConfig:
 
 @dataclass(frozen=True)
 class BiasVarianceRow:
-    """One degree: the decomposition (averaged over test points) and the seed's fixed-draw variant.
+    """One degree: the decomposition (averaged over test points) and the original study's fixed-draw variant.
 
     ``mse = bias2 + variance + noise`` is the expected test MSE; ``mse_monte_carlo`` estimates it on fresh
     noisy test targets (standard error ``mse_monte_carlo_se``, ``z_score`` the gap in standard errors).
-    ``seed_bias2`` and ``seed_mse`` are measured against ONE fixed noisy draw of the test targets, as the
-    seed does: that draw's noise ends up inside the "bias".
+    ``fixed_draw_bias2`` and ``fixed_draw_mse`` are measured against ONE fixed noisy draw of the test targets, as the
+    original study does: that draw's noise ends up inside the "bias".
     """
 
     degree: int
@@ -137,8 +137,8 @@ class BiasVarianceRow:
     mse_monte_carlo: float
     mse_monte_carlo_se: float
     z_score: float
-    seed_bias2: float
-    seed_mse: float
+    fixed_draw_bias2: float
+    fixed_draw_mse: float
 
 
 @dataclass(frozen=True)
@@ -247,7 +247,7 @@ def bias_variance_study(
     rows = []
     for k, d in enumerate(cfg.degrees):
         dec = decompose_predictions(preds[k], f_test, noise_var, y_fresh)
-        seed_dec = decompose_predictions(preds[k], y_fixed, 0.0)  # "bias" against one noisy draw
+        fixed_dec = decompose_predictions(preds[k], y_fixed, 0.0)  # "bias" against one noisy draw
         rows.append(
             BiasVarianceRow(
                 degree=d,
@@ -258,8 +258,8 @@ def bias_variance_study(
                 mse_monte_carlo=dec.mse_monte_carlo,
                 mse_monte_carlo_se=dec.mse_monte_carlo_se,
                 z_score=dec.z_score,
-                seed_bias2=seed_dec.bias2,
-                seed_mse=seed_dec.mse,
+                fixed_draw_bias2=fixed_dec.bias2,
+                fixed_draw_mse=fixed_dec.mse,
             )
         )
     for a in (x_test, f_test, y_fixed, preds):

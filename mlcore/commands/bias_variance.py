@@ -14,7 +14,7 @@ def register(subparsers) -> None:
         "bias-variance",
         help="bias^2, variance, noise and expected MSE per polynomial degree (Monte Carlo)",
         description="Fit polynomials to many noisy training sets of f(x) = x + sin(1.5x) and decompose "
-        "the expected test MSE per degree; also shows the seed's fixed-noisy-test variant.",
+        "the expected test MSE per degree; also shows the original study's fixed-noisy-test variant.",
     )
     p.add_argument("--degrees", default="1-15", help="degrees, e.g. 1-15 or 1,3,10 (default 1-15)")
     p.add_argument("--datasets", type=int, default=100, help="number of training sets (default 100)")

@@ -13,7 +13,7 @@ def register(subparsers) -> None:
         "curves",
         help="ROC / PR / PRG areas for the blood-transfusion study or your own scores",
         description="ROC, precision-recall and precision-recall-gain curves and areas, either for the "
-        "seed's blood-transfusion experiment (needs scikit-learn) or for scores and labels read from "
+        "original study's blood-transfusion experiment (needs scikit-learn) or for scores and labels read from "
         "files (one value per line; labels 0/1).",
     )
     src = p.add_mutually_exclusive_group()

@@ -1,6 +1,6 @@
-"""Curves and areas for several models on one labelled test set, and the seed's blood-transfusion study.
+"""Curves and areas for several models on one labelled test set, and the original study's blood-transfusion study.
 
-The seed (Problem 2) trains logistic regression and AdaBoost (100 estimators) on a 70/30 split of the
+The original study (Problem 2) trains logistic regression and AdaBoost (100 estimators) on a 70/30 split of the
 blood-transfusion data and compares their ROC, PR and PRG curves. :func:`blood_transfusion_experiment`
 does the same with scikit-learn (an optional extra, imported only here); :func:`evaluate_models` works
 on any scores, e.g. read from files with :func:`read_values`.
@@ -132,7 +132,7 @@ def read_values(path, name: str) -> np.ndarray:
 
 
 def blood_transfusion_experiment(seed: int = 0, test_fraction: float = 0.3) -> CurvesReport:
-    """The seed's experiment: logistic regression vs AdaBoost (100 stumps) on a 70/30 split.
+    """The original study's experiment: logistic regression vs AdaBoost (100 stumps) on a 70/30 split.
 
     Positive class = "donated" (Class 2, 23.8 %). Needs scikit-learn (``pip install dlperf[ml]``).
     The split is stratified so both classes appear in the test set for every seed.
@@ -161,6 +161,6 @@ def blood_transfusion_experiment(seed: int = 0, test_fraction: float = 0.3) -> C
     }
     notes = (
         f"70/30 stratified split, random_state={seed}; {len(y_te)} test rows",
-        "positive class: donated (Class 2); the seed used Class 1 ('did not donate') as positive",
+        "positive class: donated (Class 2); the original study used Class 1 ('did not donate') as positive",
     )
     return evaluate_models(y_te, scores, dataset=ds.name, notes=notes)

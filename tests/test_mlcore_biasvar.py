@@ -172,18 +172,18 @@ def test_monte_carlo_mse_matches_decomposition_within_error():
     assert abs(np.mean(zs)) < 1.0  # 40 z-scores, mean has sd ~ 0.16 if they were independent
 
 
-def test_seed_variant_folds_the_test_noise_into_the_bias():
-    # seed_bias2 - bias2 = mean_t[e0^2 - 2 e0 (gbar - f)] with e0 the fixed test draw: expectation sigma^2
+def test_fixed_draw_variant_folds_the_test_noise_into_the_bias():
+    # fixed_draw_bias2 - bias2 = mean_t[e0^2 - 2 e0 (gbar - f)] with e0 the fixed test draw: expectation sigma^2
     gaps = []
     for seed in range(40):
         s = bias_variance_study(degrees=(3,), n_datasets=20, noise_std=0.3, seed=seed)
         r = s.rows[0]
         gbar = s.predictions[0].mean(axis=0)
-        assert r.seed_bias2 == pytest.approx(float(((gbar - s.y_test_fixed) ** 2).mean()), rel=1e-12)
-        assert r.seed_mse == pytest.approx(
+        assert r.fixed_draw_bias2 == pytest.approx(float(((gbar - s.y_test_fixed) ** 2).mean()), rel=1e-12)
+        assert r.fixed_draw_mse == pytest.approx(
             float(((s.predictions[0] - s.y_test_fixed) ** 2).mean()), rel=1e-12
         )
-        gaps.append(r.seed_bias2 - r.bias2)
+        gaps.append(r.fixed_draw_bias2 - r.bias2)
     assert np.mean(gaps) == pytest.approx(0.09, abs=0.04)  # sd of the mean ~ 0.008
 
 
@@ -207,7 +207,7 @@ def test_noise_free_study_monte_carlo_is_exact():
     for r in s.rows:
         assert r.noise == 0.0 and np.isnan(r.z_score) and r.mse_monte_carlo_se == 0.0
         assert r.mse_monte_carlo == pytest.approx(r.bias2 + r.variance, rel=1e-12)
-        assert r.seed_bias2 == r.bias2  # the "noisy" test draw is noise-free too
+        assert r.fixed_draw_bias2 == r.bias2  # the "noisy" test draw is noise-free too
 
 
 def test_bootstrap_helper_with_a_known_estimator():

@@ -1,4 +1,4 @@
-"""The shipped blood-transfusion data (provenance, checksum) and the seed's curves experiment."""
+"""The shipped blood-transfusion data (provenance, checksum) and the original study's curves experiment."""
 
 from __future__ import annotations
 
@@ -48,13 +48,13 @@ def test_experiment_areas_agree_with_scikit_learn_and_all_positive_points():
         ds.features, ds.labels, test_size=0.3, random_state=0, stratify=ds.labels
     )
     assert (report.n_positive, report.n_negative) == (int(y_te.sum()), int((y_te == 0).sum()))
-    assert report.all_positive.roc == (1.0, 1.0)  # FPR = TPR = 1, not the seed's (1.0, 0.7289)
+    assert report.all_positive.roc == (1.0, 1.0)  # FPR = TPR = 1, not the original study's (1.0, 0.7289)
     assert report.all_positive.pr == (1.0, report.n_positive / (report.n_positive + report.n_negative))
     assert report.all_positive.prg == (1.0, 0.0)
     for m in report.models:
         # rebuild the scores' curve from the model's own ROC and compare areas with scikit-learn
         assert 0.5 < m.areas.auroc < 1.0
-        assert -1.0 < m.areas.auprg <= 1.0  # the seed printed 6.4 and 13.1: impossible
+        assert -1.0 < m.areas.auprg <= 1.0  # the original study printed 6.4 and 13.1: impossible
         assert m.prg.recall_gain[-1] == 1.0 and m.prg.precision_gain[-1] == 0.0
     # same scores through sklearn: refit the logistic regression as the experiment does
     from sklearn.linear_model import LogisticRegression

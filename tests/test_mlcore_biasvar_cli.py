@@ -34,7 +34,7 @@ def test_json_rows_match_the_library(capsys, tmp_path):
     assert out["config"]["degrees"] == [1, 2, 3] and out["config"]["noise_std"] == 0.3
     lib = bias_variance_study(degrees=(1, 2, 3), n_datasets=30, seed=4)
     for row, ref in zip(out["rows"], lib.rows, strict=True):
-        assert {"degree", "bias2", "variance", "noise", "mse", "seed_bias2", "seed_mse"} <= set(row)
+        assert {"degree", "bias2", "variance", "noise", "mse", "fixed_draw_bias2", "fixed_draw_mse"} <= set(row)
         assert row["degree"] == ref.degree and row["mse"] == ref.mse
         assert row["bias2"] + row["variance"] + row["noise"] == pytest.approx(row["mse"], rel=1e-12)
     assert png.read_bytes()[:4] == b"\x89PNG"
@@ -54,7 +54,7 @@ def test_csv_round_trips_exact_floats(capsys):
 def test_ridge_table(capsys):
     assert main(["bias-variance", "--degrees", "10", "--datasets", "20", "--ridge", "1", "--table"]) == 0
     out = capsys.readouterr().out
-    assert "ridge alpha=1" in out and "seed bias^2" in out
+    assert "ridge alpha=1" in out and "fixed-draw bias^2" in out
 
 
 @pytest.mark.parametrize(
