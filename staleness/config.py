@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 __all__ = ["SimConfig", "POLICIES", "DISTS", "TIE_BREAKS", "DEFAULT_SHAPE"]
 
-#: Server policies (see docs/staleness.md and the module docstring of :mod:`staleness._model`).
+#: Server policies (see docs/staleness.md and the module docstring of :mod:`staleness._event_system`).
 POLICIES = ("async", "sync", "k-sync", "k-batch-sync", "k-async", "k-batch-async", "ssp")
 #: Compute-time distributions; every one is parameterised by its mean (and ``shape``, see DEFAULT_SHAPE).
 DISTS = ("constant", "exp", "shifted-exp", "uniform", "lognormal", "pareto")

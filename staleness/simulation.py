@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from staleness._model import run_events
+from staleness._event_system import run_events
 from staleness.config import SimConfig
 from staleness.distributions import LearnerStreams
-from staleness.fast import fast_eligible, run_fast
 from staleness.result import SimulationResult, summarize
+from staleness.vectorised import run_vectorised, vectorised_eligible
 
 __all__ = ["simulate", "ENGINES"]
 
-#: ``auto`` picks ``vectorised`` where it applies (see :mod:`staleness.fast`), else ``event``.
+#: ``auto`` picks ``vectorised`` where it applies (see :mod:`staleness.vectorised`), else ``event``.
 ENGINES = ("auto", "event", "vectorised")
 
 
@@ -52,8 +52,8 @@ def simulate(cfg: SimConfig, *, engine: str = "auto", rng: np.random.Generator |
     streams = LearnerStreams(cfg, rng)
     out = None
     used = "event"
-    if engine == "vectorised" or (engine == "auto" and fast_eligible(cfg)):
-        out = run_fast(cfg, streams)
+    if engine == "vectorised" or (engine == "auto" and vectorised_eligible(cfg)):
+        out = run_vectorised(cfg, streams)
         if out is None and engine == "vectorised":
             raise ValueError("--engine: vectorised needs every compute time > 0; use --engine event")
         used = "vectorised"

@@ -15,8 +15,8 @@ was read right after its learner's previous push, at rank m, when (m + 1) // K u
 its read).
 
 The order equals the event engine's only when every compute time is > 0 (then all pushes at one
-instant are in the heap before the first of them is served); :func:`fast_eligible` checks the
-configuration and :func:`run_fast` returns None when a drawn time is 0, so the caller falls back.
+instant are in the heap before the first of them is served); :func:`vectorised_eligible` checks the
+configuration and :func:`run_vectorised` returns None when a drawn time is 0, so the caller falls back.
 
 Examples
 --------
@@ -36,10 +36,10 @@ from staleness.config import SimConfig
 from staleness.distributions import LearnerStreams
 from staleness.result import Gradients
 
-__all__ = ["fast_eligible", "run_fast"]
+__all__ = ["vectorised_eligible", "run_vectorised"]
 
 
-def fast_eligible(cfg: SimConfig) -> bool:
+def vectorised_eligible(cfg: SimConfig) -> bool:
     """True when a vectorised path applies: no latencies, no apply time, and either (k-batch-)async, or
     sync / k-sync with drawn (not traced) compute times."""
     if not cfg.zero_latency:
@@ -57,9 +57,9 @@ def _draw(streams: LearnerStreams, counts: list[int]) -> tuple[list[np.ndarray],
     return out, exhausted
 
 
-def run_fast(cfg: SimConfig, streams: LearnerStreams) -> tuple[Gradients, np.ndarray, float, np.ndarray] | None:
+def run_vectorised(cfg: SimConfig, streams: LearnerStreams) -> tuple[Gradients, np.ndarray, float, np.ndarray] | None:
     """Vectorised run; returns (gradients, update_times, end_time, inflight_busy), or None (fall back)."""
-    if not fast_eligible(cfg):
+    if not vectorised_eligible(cfg):
         raise ValueError(
             f"--policy: the vectorised path needs async, k-batch-async, or sync / k-sync without traces, and no "
             f"latencies; got {cfg.policy}"

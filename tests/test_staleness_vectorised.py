@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from strategies import STALENESS_DISTS, staleness_async_configs, staleness_traces
 
 from staleness import SimConfig, simulate
-from staleness.fast import fast_eligible
+from staleness.vectorised import vectorised_eligible
 
 
 def assert_identical(a, b):
@@ -52,11 +52,11 @@ def test_vectorised_k_sync_large_run_matches_event_engine():
 
 def test_vectorised_refuses_other_policies():
     cfg = SimConfig(learners=2, policy="k-batch-sync", k=1, updates=3)
-    assert not fast_eligible(cfg)
+    assert not vectorised_eligible(cfg)
     with pytest.raises(ValueError, match="vectorised"):
         simulate(cfg, engine="vectorised")
-    assert not fast_eligible(SimConfig(learners=2, updates=3, push_latency=0.1))
-    assert not fast_eligible(SimConfig(times=[[1], [2]], policy="sync"))
+    assert not vectorised_eligible(SimConfig(learners=2, updates=3, push_latency=0.1))
+    assert not vectorised_eligible(SimConfig(times=[[1], [2]], policy="sync"))
 
 
 POLICY_KW = st.sampled_from([

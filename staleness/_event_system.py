@@ -20,7 +20,7 @@ version counts updates. What happens on arrival is the policy (Dutta et al., AIS
   server) is more than s ahead of the slowest still-active learner waits until it is not.
 
 A learner whose trace is used up stops. Pulls and reads on the fast path are described in
-:mod:`staleness.fast`; both produce the same records.
+:mod:`staleness.vectorised`; both produce the same records.
 """
 
 from __future__ import annotations
