@@ -17,12 +17,12 @@ from mlcore.curves._ranking import (
     prg_curve,
     roc_curve,
 )
+from mlcore.curves.blood_transfusion import blood_transfusion_experiment
 from mlcore.curves.render import plot_report, report_json, report_table
 from mlcore.curves.report import (
     AllPositivePoints,
     CurvesReport,
     ModelCurves,
-    blood_transfusion_experiment,
     evaluate_models,
     read_values,
 )

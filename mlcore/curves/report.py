@@ -1,9 +1,7 @@
-"""Curves and areas for several models on one labelled test set, and the original study's blood-transfusion study.
+"""Curves and areas for several models on one labelled test set.
 
-The original study (Problem 2) trains logistic regression and AdaBoost (100 estimators) on a 70/30 split of the
-blood-transfusion data and compares their ROC, PR and PRG curves. :func:`blood_transfusion_experiment`
-does the same with scikit-learn (an optional extra, imported only here); :func:`evaluate_models` works
-on any scores, e.g. read from files with :func:`read_values`.
+:func:`evaluate_models` works on any scores, e.g. read from files with :func:`read_values`; the
+blood-transfusion study in :mod:`mlcore.curves.blood_transfusion` is one user.
 """
 
 from __future__ import annotations
@@ -30,7 +28,6 @@ __all__ = [
     "ModelCurves",
     "CurvesReport",
     "evaluate_models",
-    "blood_transfusion_experiment",
     "read_values",
 ]
 
@@ -129,38 +126,3 @@ def read_values(path, name: str) -> np.ndarray:
     if not values:
         raise ValueError(f"{name}: {str(p)!r} holds no values; give one number per line")
     return np.asarray(values)
-
-
-def blood_transfusion_experiment(seed: int = 0, test_fraction: float = 0.3) -> CurvesReport:
-    """The original study's experiment: logistic regression vs AdaBoost (100 stumps) on a 70/30 split.
-
-    Positive class = "donated" (Class 2, 23.8 %). Needs scikit-learn (``pip install dlperf[ml]``).
-    The split is stratified so both classes appear in the test set for every seed.
-    """
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction: got {test_fraction}; give a fraction strictly between 0 and 1")
-    try:
-        from sklearn.ensemble import AdaBoostClassifier
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.model_selection import train_test_split
-    except ImportError:
-        raise ValueError(
-            "--dataset blood-transfusion: needs scikit-learn; install it with pip install dlperf[ml]"
-        ) from None
-    from mlcore.data import load_blood_transfusion
-
-    ds = load_blood_transfusion()
-    x_tr, x_te, y_tr, y_te = train_test_split(
-        ds.features, ds.labels, test_size=test_fraction, random_state=seed, stratify=ds.labels
-    )
-    logreg = LogisticRegression(solver="liblinear").fit(x_tr, y_tr)
-    ada = AdaBoostClassifier(n_estimators=100, random_state=seed).fit(x_tr, y_tr)
-    scores = {
-        "logistic regression": logreg.predict_proba(x_te)[:, 1],
-        "AdaBoost (100)": ada.predict_proba(x_te)[:, 1],
-    }
-    notes = (
-        f"70/30 stratified split, random_state={seed}; {len(y_te)} test rows",
-        "positive class: donated (Class 2); the original study used Class 1 ('did not donate') as positive",
-    )
-    return evaluate_models(y_te, scores, dataset=ds.name, notes=notes)
