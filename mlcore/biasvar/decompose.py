@@ -107,7 +107,7 @@ def decompose_predictions(predictions, f_true, noise_var: float = 0.0, y_noisy=N
             z = (mc - mse) / se
         else:  # valid input (e.g. noise 0), undefined quantity: warn and return NaN, as scikit-learn does
             warnings.warn(
-                "z_score: the Monte-Carlo standard error is 0 (noise-free targets); returning NaN",
+                "z_score: the Monte-Carlo standard error is 0 (noise-free targets); undefined (NaN, null in JSON)",
                 RuntimeWarning,
                 stacklevel=2,
             )
