@@ -4,8 +4,9 @@ The zoo's ``inception-small`` names this module as its twin (``"archcalc:incepti
 :func:`archcalc.crosscheck.build_twin` builds it; the layer names and shapes are fixed, with the same
 dotted module names as the analytical network, so the two can be cross-checked. Only functions that need
 torch import this module (it imports torch at the top because its classes subclass ``nn.Module``);
-:mod:`mlcore.models` re-exports it for the training experiments. A global mean pool makes the classifier head
-independent of the input's height and width (the original study hard-coded a 16464-wide head for 28x28 inputs).
+:mod:`mlcore.models` re-exports it for the training experiments. A global mean pool makes the
+classifier head independent of the input's height and width (the original study hard-coded a 16464-wide
+head for 28x28 inputs).
 
 Spatial sizes through the network (stride-2 stages without padding): 28 -> 28 -> 13 -> 6,
 32 -> 32 -> 15 -> 7 and 8 -> 8 -> 3 -> 1.

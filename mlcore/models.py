@@ -5,10 +5,9 @@ must not import mlcore (layers point down); it is re-exported here unchanged.
 
 Examples
 --------
->>> import torch
->>> model = inception_small((1, 8, 8), num_classes=10)
->>> model(torch.zeros(2, 1, 8, 8)).shape
-torch.Size([2, 10])
+>>> from archcalc import twins
+>>> inception_small is twins.inception_small
+True
 """
 
 from __future__ import annotations
