@@ -61,7 +61,7 @@ def study_json(study: BiasVarianceStudy) -> str:
     >>> from mlcore.biasvar import bias_variance_study
     >>> out = json.loads(study_json(bias_variance_study(degrees=(1, 2), n_datasets=10)))
     >>> out["config"]["degrees"], sorted(out["rows"][0])[:4]
-    ([1, 2], ['bias2', 'degree', 'mse', 'mse_monte_carlo'])
+    ([1, 2], ['bias2', 'degree', 'fixed_draw_bias2', 'fixed_draw_mse'])
     """
     payload = {
         "config": study.config.as_dict(),
