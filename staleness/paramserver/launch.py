@@ -65,8 +65,18 @@ def _interrupt(signum, _frame):
     raise KeyboardInterrupt
 
 
+def _stopped(pid: int) -> bool:
+    """Whether ``pid`` is stopped (SIGSTOP / SIGTSTP), from /proc; False where there is no /proc."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] in (b"T", b"t")
+    except (OSError, IndexError):
+        return False
+
+
 def _watch(procs, store, settings: dict, on_progress) -> str | None:
     deadline = time.monotonic() + settings["timeout"]
+    stopped_since: dict[int, float] = {}
     from multiprocessing.connection import wait
 
     while True:
@@ -74,6 +84,13 @@ def _watch(procs, store, settings: dict, on_progress) -> str | None:
         for r, code in enumerate(codes):
             if code is not None and code not in (0, EXIT_FAULT):
                 return f"rank {r} ({role(r)}) died ({describe_exit(code)})"
+        now = time.monotonic()
+        for r, p in enumerate(procs):  # also covers the startup, before heartbeats begin
+            if codes[r] is None and _stopped(p.pid):
+                if now - stopped_since.setdefault(r, now) >= settings["heartbeat"]:
+                    return f"rank {r} ({role(r)}) stopped (SIGSTOP) for {settings['heartbeat']:g} s"
+            else:
+                stopped_since.pop(r, None)
         if all(code == 0 for code in codes):
             return None
         if store.check(["fault"]) or EXIT_FAULT in codes:
@@ -97,9 +114,8 @@ def _watch(procs, store, settings: dict, on_progress) -> str | None:
 
 
 def _stop(procs, patience: float) -> None:
-    end = time.monotonic() + patience
-    for p in procs:
-        p.join(max(0.0, end - time.monotonic()))
+    if procs:
+        procs[0].join(patience)  # the server flushes its last records; workers have nothing to save
     for p in procs:
         if p.is_alive():
             p.kill()  # SIGKILL also ends a SIGSTOPped process
@@ -134,7 +150,7 @@ def launch_local(x, y, settings: dict, *, workers: int, port: int | None, on_pro
         finally:
             if fault is not None:
                 report_fault(store, fault)  # the survivors stop; the server flushes what it recorded
-            _stop([p for p in procs if p.pid is not None], patience=1.5 if fault else 5.0)
+            _stop([p for p in procs if p.pid is not None], patience=1.0 if fault else 5.0)
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
         data = collect(store)

@@ -39,10 +39,11 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
-def run_node(rank: int, world: int, store, settings: dict, x, y, on_progress=None) -> str | None:
+def run_node(rank: int, world: int, store, settings: dict, x, y, on_progress=None, init_group=None) -> str | None:
     """Run rank ``rank`` of the parameter server in this process; return the fault message or ``None``.
 
-    ``store`` is the c10d store shared by all ranks (the process group must already be initialised);
+    ``store`` is the c10d store shared by all ranks; ``init_group()``, if given, initialises the process
+    group (after the heartbeat has started, so a peer lost during the rendezvous is noticed too);
     ``on_progress(applied)`` is called about ten times a second on rank 0.
     """
     import torch
@@ -64,6 +65,8 @@ def run_node(rank: int, world: int, store, settings: dict, x, y, on_progress=Non
 
     def body() -> None:
         try:
+            if init_group is not None:
+                init_group()
             if rank == 0:
                 serve(dist, net, xs, ys, world - 1, settings, log, store, watchdog)
             else:
@@ -137,9 +140,8 @@ def child_main(rank: int, world: int, port: int, x, y, settings: dict, parent_pi
     store = dist.TCPStore("127.0.0.1", port, is_master=False, timeout=timeout)
     try:
         store.set(f"pid/{rank}", str(os.getpid()))
-        dist.init_process_group("gloo", store=dist.PrefixStore("gloo", store), rank=rank, world_size=world,
-                                timeout=timeout)
-        fault = run_node(rank, world, store, settings, x, y)
+        fault = run_node(rank, world, store, settings, x, y, init_group=lambda: dist.init_process_group(
+            "gloo", store=dist.PrefixStore("gloo", store), rank=rank, world_size=world, timeout=timeout))
     except BaseException as exc:  # noqa: BLE001
         fault = report_fault(store, f"rank {rank} ({role(rank)}): {type(exc).__name__}: {_first_line(exc)}")
     # os._exit: no gloo teardown, which can block on a peer that is already gone.

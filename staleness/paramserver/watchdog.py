@@ -4,7 +4,8 @@ A blocking gloo ``recv`` from a peer that died or was stopped (SIGSTOP) can wait
 process-group timeout, so liveness is not left to gloo. Each process runs a :class:`Watchdog` thread
 that adds 1 to its counter ``hb/<rank>`` every ``period`` seconds and reads its peers' counters; a
 counter that has not moved for ``grace`` seconds of the watcher's own clock (no clock sync across
-machines is needed) is a fault. So is the ``fault`` key, set by whoever saw a fault first
+machines is needed) is a fault; a peer that has not beaten yet is still starting, which the launcher
+watches (locally: process state and exit code; under torchrun: the rendezvous timeout). So is the ``fault`` key, set by whoever saw a fault first
 (``compare_set``: the first message wins), and a store that no longer answers. A SIGSTOPped process
 stops all its threads, heartbeat included, so it is caught like a dead one.
 """
@@ -71,6 +72,8 @@ class Watchdog(threading.Thread):
             peers = sorted(self.peers)
         for r in peers:
             count = self.store.add(f"hb/{r}", 0)
+            if count == 0:
+                continue  # not started yet (importing torch): startup is the launcher's to watch
             if r not in seen or seen[r][0] != count:
                 seen[r] = (count, now)
             elif now - seen[r][1] > self.grace:
