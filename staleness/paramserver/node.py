@@ -51,7 +51,7 @@ def run_node(rank: int, world: int, store, settings: dict, x, y, on_progress=Non
 
     torch.set_num_threads(1)
     torch.manual_seed(settings["seed"])
-    xs, ys = torch.from_numpy(x.reshape(len(x), -1)), torch.from_numpy(y)
+    xs, ys = torch.tensor(x.reshape(len(x), -1)), torch.tensor(y)  # copies: the arrays may be read-only
     net = model(xs.shape[1], settings["classes"], settings["hidden"])
     log = RecordLog() if rank == 0 else None
     wake, faults, errors = threading.Event(), [], []
