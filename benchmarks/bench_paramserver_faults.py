@@ -51,7 +51,9 @@ def once(rank, sig) -> tuple[float, float, int, int, bool]:
         proc = subprocess.Popen([sys.executable, "-m", "staleness", "train", "--backend", "distributed", "--subset",
                                  "60", "--device", "cpu", "--threads", "1", "--workers", "2", "--pushes", "1000000",
                                  "--delay", "0.01", "--port", str(port), "--json"], cwd=ROOT, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                # a shell's background job ignores SIGINT, and Python keeps it ignored
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         store = dist.TCPStore("127.0.0.1", port, is_master=False, timeout=datetime.timedelta(seconds=60))
         while not (store.check(["applied"]) and int(store.get("applied")) >= 5):
             time.sleep(0.05)

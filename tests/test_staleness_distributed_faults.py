@@ -57,8 +57,9 @@ class Run:
                "--device", "cpu", "--threads", "1", "--workers", str(workers), "--pushes", "1000000",
                "--delay", "0.01", "--timeout", "100", "--heartbeat", str(heartbeat), "--port", str(self.port),
                "--json"]
+        # preexec_fn: under a shell's background job SIGINT is ignored, and Python would keep it ignored.
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True)
+                                     text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         self.store = dist.TCPStore("127.0.0.1", self.port, is_master=False, timeout=datetime.timedelta(seconds=60))
 
     def wait_running(self, applied: int = 3) -> None:
