@@ -128,6 +128,23 @@ def test_cli_maps_parameters_to_flags(capsys):
     assert err.startswith("staleness: error: --heartbeat: got -1.0") and len(err.strip().splitlines()) == 1
 
 
+def test_cli_port_in_use_is_one_line_exit_2(capsys):
+    import socket
+
+    from staleness.cli import main
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        # The port is checked before any process starts, so this costs no worker start-up.
+        assert main(["train", "--backend", "distributed", "--subset", "60", "--workers", "1", "--pushes", "5",
+                     "--port", str(port), "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == (f"staleness: error: --port: got {port}, but 127.0.0.1:{port} is already in use; "
+                                 "give a free port or leave it out to let the system pick one\n")
+
+
 def test_exit_words_and_blamed_rank():
     from staleness.paramserver.launch import blamed_rank
     from staleness.paramserver.protocol import describe_exit

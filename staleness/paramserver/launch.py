@@ -55,7 +55,7 @@ def listen(port: int | None) -> socket.socket:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
             raise ValueError(f"port: got {port}, but 127.0.0.1:{port} is already in use; give a free port or "
-                             "leave port out to let the system pick one") from None
+                             "leave it out to let the system pick one") from None
         raise ValueError(f"port: got {port}; cannot listen on 127.0.0.1:{port} ({exc.strerror})") from None
     sock.listen(128)
     return sock
@@ -76,7 +76,7 @@ def _stopped(pid: int) -> bool:
 
 def _watch(procs, store, settings: dict, on_progress) -> str | None:
     deadline = time.monotonic() + settings["timeout"]
-    stopped_since: dict[int, float] = {}
+    stopped_polls: dict[int, int] = {}  # consecutive polls (<= 0.1 s apart) that found the rank stopped
     from multiprocessing.connection import wait
 
     while True:
@@ -84,13 +84,14 @@ def _watch(procs, store, settings: dict, on_progress) -> str | None:
         for r, code in enumerate(codes):
             if code is not None and code not in (0, EXIT_FAULT):
                 return f"rank {r} ({role(r)}) died ({describe_exit(code)})"
-        now = time.monotonic()
         for r, p in enumerate(procs):  # also covers the startup, before heartbeats begin
             if codes[r] is None and _stopped(p.pid):
-                if now - stopped_since.setdefault(r, now) >= settings["heartbeat"]:
+                # Polls, not a clock: after Ctrl-Z + fg of the whole run, the time it was suspended is no fault.
+                stopped_polls[r] = stopped_polls.get(r, 0) + 1
+                if stopped_polls[r] * 0.1 >= settings["heartbeat"]:
                     return f"rank {r} ({role(r)}) stopped (SIGSTOP) for {settings['heartbeat']:g} s"
             else:
-                stopped_since.pop(r, None)
+                stopped_polls.pop(r, None)
         if all(code == 0 for code in codes):
             return None
         if store.check(["fault"]) or EXIT_FAULT in codes:

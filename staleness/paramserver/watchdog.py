@@ -3,8 +3,10 @@
 A blocking gloo ``recv`` from a peer that died or was stopped (SIGSTOP) can wait for the whole
 process-group timeout, so liveness is not left to gloo. Each process runs a :class:`Watchdog` thread
 that adds 1 to its counter ``hb/<rank>`` every ``period`` seconds and reads its peers' counters; a
-counter that has not moved for ``grace`` seconds of the watcher's own clock (no clock sync across
-machines is needed) is a fault; a peer that has not beaten yet is still starting, which the launcher
+counter that has not moved during ``grace / period`` of the watcher's own beats is a fault. Counting
+its own beats rather than reading a clock needs no clock sync across machines, and a watcher that was
+itself stopped or starved (Ctrl-Z on the whole run, an overloaded machine) does not blame its peers
+for time it did not see; a peer that has not beaten yet is still starting, which the launcher
 watches (locally: process state and exit code; under torchrun: the rendezvous timeout). So is the ``fault`` key, set by whoever saw a fault first
 (``compare_set``: the first message wins), and a store that no longer answers. A SIGSTOPped process
 stops all its threads, heartbeat included, so it is caught like a dead one.
@@ -13,7 +15,6 @@ stops all its threads, heartbeat included, so it is caught like a dead one.
 from __future__ import annotations
 
 import threading
-import time
 
 from staleness.paramserver.protocol import role
 
@@ -49,7 +50,7 @@ class Watchdog(threading.Thread):
         self._stop_event.set()
 
     def run(self) -> None:
-        seen: dict[int, tuple[int, float]] = {}
+        seen: dict[int, tuple[int, int]] = {}  # rank -> (its counter, our beats since it last moved)
         while not self._stop_event.wait(self.period):
             try:
                 message = self._check(seen)
@@ -61,13 +62,12 @@ class Watchdog(threading.Thread):
                 self.on_fault(message)
                 return
 
-    def _check(self, seen: dict[int, tuple[int, float]]) -> str | None:
+    def _check(self, seen: dict[int, tuple[int, int]]) -> str | None:
         self.store.add(f"hb/{self.rank}", 1)
         if self.on_beat is not None:
             self.on_beat()
         if self.store.check(["fault"]):
             return self.store.get("fault").decode()
-        now = time.monotonic()
         with self._lock:
             peers = sorted(self.peers)
         for r in peers:
@@ -75,8 +75,10 @@ class Watchdog(threading.Thread):
             if count == 0:
                 continue  # not started yet (importing torch): startup is the launcher's to watch
             if r not in seen or seen[r][0] != count:
-                seen[r] = (count, now)
-            elif now - seen[r][1] > self.grace:
+                seen[r] = (count, 0)
+                continue
+            seen[r] = (count, seen[r][1] + 1)
+            if seen[r][1] * self.period >= self.grace:
                 return report_fault(self.store, f"rank {r} ({role(r)}) stopped responding: no heartbeat for "
                                                 f"{self.grace:g} s (dead, stopped or unreachable)")
         return None
