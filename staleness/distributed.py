@@ -15,6 +15,10 @@ are the quantities of :mod:`staleness`'s simulator, so the measured run can be r
 give the same staleness sequence, and with those times resampled i.i.d. it gives the steady-state
 distribution the run should follow if the workers' times were independent.
 
+The processes, their heartbeats and what happens when one dies or stops live in
+:mod:`staleness.paramserver` (fault model: ``docs/distributed.md``); under ``torchrun`` the same server
+runs across machines (:func:`run_parameter_server_rank`).
+
 Examples
 --------
 >>> import numpy as np
@@ -28,16 +32,13 @@ Examples
 from __future__ import annotations
 
 import math
-import os
-import socket
-import tempfile
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["DistributedRun", "SimulatorComparison", "run_parameter_server", "compare_with_simulator",
-           "distributed_table", "distributed_json", "plot_distributed"]
+__all__ = ["DistributedRun", "SimulatorComparison", "run_parameter_server", "run_parameter_server_rank",
+           "compare_with_simulator", "distributed_table", "distributed_json", "plot_distributed"]
 
 
 @dataclass(frozen=True)
@@ -77,113 +78,58 @@ class DistributedRun:
         return out
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _check(workers, pushes, lr, delay_mean, timeout, heartbeat, port) -> None:
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"--workers: got {workers!r}; give an integer >= 1")
+    if isinstance(pushes, bool) or not isinstance(pushes, int) or pushes < 1:
+        raise ValueError(f"--pushes: got {pushes!r}; give an integer >= 1")
+    for name, value in (("--lr", lr), ("--timeout", timeout)):
+        if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+            raise ValueError(f"{name}: got {value!r}; give a finite number > 0")
+    if not (isinstance(delay_mean, int | float) and math.isfinite(delay_mean) and delay_mean >= 0):
+        raise ValueError(f"--delay: got {delay_mean!r}; give a finite number >= 0 (seconds)")
+    if not (isinstance(heartbeat, int | float) and math.isfinite(heartbeat) and 0 < heartbeat < timeout):
+        raise ValueError(f"heartbeat: got {heartbeat!r}; give seconds > 0 and below timeout ({timeout!r})")
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535):
+        raise ValueError(f"port: got {port!r}; give a TCP port 1..65535, or 0 / None for a free one")
 
 
-def _model(d_in: int, classes: int, hidden: int):
-    import torch
-
-    return torch.nn.Sequential(torch.nn.Linear(d_in, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, classes))
-
-
-def _process(rank: int, world: int, port: int, x, y, settings: dict, out_path: str, counter) -> None:
-    import datetime
-
-    import torch
-    import torch.distributed as dist
-    from torch.nn import functional as F
-    from torch.nn.utils import parameters_to_vector, vector_to_parameters
-
-    torch.set_num_threads(1)
-    torch.manual_seed(settings["seed"])
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
-                            timeout=datetime.timedelta(seconds=settings["timeout"]))
-    xs, ys = torch.from_numpy(x.reshape(len(x), -1)), torch.from_numpy(y)
-    model = _model(xs.shape[1], settings["classes"], settings["hidden"])
-    params = list(model.parameters())
-    n = parameters_to_vector(params).numel()
-    try:
-        if rank == 0:
-            _server(dist, model, params, n, xs, ys, world - 1, settings, out_path, counter)
-        else:
-            _worker(dist, F, model, params, n, xs, ys, rank, settings, vector_to_parameters)
-    finally:
-        dist.destroy_process_group()
+def _settings(x, y, pushes, lr, batch_size, hidden, delay_mean, seed, timeout, heartbeat):
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    y = np.ascontiguousarray(y, dtype=np.int64)
+    if len(x) != len(y) or len(y) == 0:
+        raise ValueError(f"x/y: got {len(x)} inputs and {len(y)} labels; give equal, non-zero counts")
+    return x, y, {"pushes": pushes, "lr": float(lr), "batch_size": int(batch_size), "hidden": int(hidden),
+                  "delay_mean": float(delay_mean), "seed": int(seed), "timeout": float(timeout),
+                  "heartbeat": float(heartbeat), "classes": int(y.max()) + 1}
 
 
-def _server(dist, model, params, n, xs, ys, workers, settings, out_path, counter) -> None:
-    import torch
-    from torch.nn import functional as F
-    from torch.nn.utils import parameters_to_vector, vector_to_parameters
+def _finish(outcome, workers, pushes, settings, wall) -> DistributedRun:
+    """The run from what the server recorded; a fault is raised with the completed part attached."""
+    from staleness.paramserver import ParameterServerFault
 
-    w = parameters_to_vector(params).detach().clone()
-    with torch.no_grad():
-        initial = float(F.cross_entropy(model(xs), ys))
-    version = 0
-    msg = torch.empty(3 + n)
-    rec = []
-    t0 = time.perf_counter()
-    for r in range(1, workers + 1):
-        dist.send(torch.cat([torch.tensor([0.0, 0.0]), w]), dst=r)
-    active = set(range(1, workers + 1))
-    applied = 0
-    while active:
-        src = dist.recv(msg)
-        now = time.perf_counter() - t0
-        read_v, ctime, loss = int(msg[0]), float(msg[1]), float(msg[2])
-        if applied < settings["pushes"]:
-            rec.append((src - 1, read_v, version, True, now, ctime, loss))
-            w -= settings["lr"] * msg[3:]
-            version += 1
-            applied += 1
-            counter.value = applied  # read by the parent's progress bar
-        else:
-            rec.append((src - 1, read_v, version, False, now, ctime, loss))
-        stop = applied >= settings["pushes"]
-        dist.send(torch.cat([torch.tensor([1.0 if stop else 0.0, float(version)]), w]), dst=src)
-        if stop:
-            active.discard(src)
-    vector_to_parameters(w, params)
-    with torch.no_grad():
-        final = float(F.cross_entropy(model(xs), ys))
-    cols = list(zip(*rec, strict=True))
-    np.savez(out_path, worker=np.array(cols[0]), read_version=np.array(cols[1]),
-             version_before_apply=np.array(cols[2]), applied=np.array(cols[3]), arrival_time=np.array(cols[4]),
-             compute_time=np.array(cols[5]), loss=np.array(cols[6]), initial_loss=initial, final_loss=final)
-
-
-def _worker(dist, F, model, params, n, xs, ys, rank, settings, vector_to_parameters) -> None:
-    import torch
-
-    rng = np.random.default_rng([settings["seed"], rank])
-    gen = torch.Generator().manual_seed(settings["seed"] * 1_000_003 + rank)
-    msg = torch.empty(2 + n)
-    pending: list = []
-    while True:
-        dist.recv(msg, src=0)
-        if msg[0] > 0:
-            return
-        start = time.perf_counter()
-        vector_to_parameters(msg[2:], params)
-        if not pending:
-            pending = list(torch.split(torch.randperm(len(ys), generator=gen), settings["batch_size"]))
-        idx = pending.pop()
-        model.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(xs[idx]), ys[idx])
-        loss.backward()
-        grad = torch.cat([p.grad.reshape(-1) for p in params])
-        if settings["delay_mean"] > 0:
-            time.sleep(float(rng.exponential(settings["delay_mean"])))
-        ctime = time.perf_counter() - start
-        dist.send(torch.cat([torch.tensor([msg[1], ctime, float(loss.detach())]), grad]), dst=0)
+    d = outcome.data
+    cols = {k: d[k] for k in ("worker", "read_version", "version_before_apply")}
+    cols["staleness"] = cols["version_before_apply"] - cols["read_version"]
+    for k in ("applied", "arrival_time", "compute_time", "loss"):
+        cols[k] = d[k]
+    for a in cols.values():
+        a.setflags(write=False)
+    run = DistributedRun(workers, pushes, settings["lr"], settings["batch_size"], settings["delay_mean"],
+                         settings["seed"], **cols, initial_loss=d["initial_loss"], final_loss=d["final_loss"],
+                         wall_seconds=wall)
+    if outcome.fault is not None:
+        done = int(run.applied.sum())
+        raise ParameterServerFault(f"{outcome.fault}; {done} of {pushes} updates completed",
+                                   rank=outcome.rank, partial=run if len(run.worker) else None,
+                                   interrupted=outcome.interrupted)
+    return run
 
 
 def run_parameter_server(x: np.ndarray, y: np.ndarray, *, workers: int = 3, pushes: int = 300, lr: float = 0.05,
                          batch_size: int = 32, hidden: int = 32, delay_mean: float = 0.005, seed: int = 0,
-                         timeout: float = 60.0, show_progress: bool | None = None) -> DistributedRun:
+                         timeout: float = 60.0, show_progress: bool | None = None, port: int | None = None,
+                         heartbeat: float = 3.0, launch: str = "local") -> DistributedRun:
     """Run the parameter server with ``workers`` worker processes until ``pushes`` updates are applied.
 
     Parameters
@@ -198,77 +144,82 @@ def run_parameter_server(x: np.ndarray, y: np.ndarray, *, workers: int = 3, push
         Mean of an exponential delay each worker adds to every gradient (seconds; 0 = none), so compute
         times vary as on a shared cluster and dominate the loopback communication.
     timeout : float
-        Seconds before the run is abandoned (processes are killed, ``RuntimeError``); never hangs.
-    show_progress : bool, optional
-        A rich progress bar of applied updates on stderr (default: when stderr is a terminal).
+        Seconds before the run is abandoned; never hangs.
+    port : int, optional
+        Port of the rendezvous store on 127.0.0.1 (default: a free one chosen by the system).
+    heartbeat : float
+        A process whose heartbeat has not moved for this many seconds counts as stopped (see
+        ``docs/distributed.md`` for the fault model).
+    launch : {"local", "torchrun"}
+        ``"local"``: start every process on this machine. ``"torchrun"``: this process is rank 0 of a
+        torchrun launch (``workers`` must be ``WORLD_SIZE - 1``; ``port`` is torchrun's); the other ranks
+        call :func:`run_parameter_server_rank`.
+
+    Raises
+    ------
+    staleness.paramserver.ParameterServerFault
+        A process died, stopped responding, the run timed out or was interrupted: one line naming the
+        rank, with ``partial`` holding the gradients recorded before it. Every process is gone by then.
     """
-    import torch.multiprocessing as mp
-
     from dlperf.progress import progress
+    from staleness.paramserver.launch import launch_local
+    from staleness.paramserver.torchrun import run_torchrun_rank, torchrun_rank
 
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"--workers: got {workers!r}; give an integer >= 1")
-    if isinstance(pushes, bool) or not isinstance(pushes, int) or pushes < 1:
-        raise ValueError(f"--pushes: got {pushes!r}; give an integer >= 1")
-    for name, value in (("--lr", lr), ("--timeout", timeout)):
-        if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-            raise ValueError(f"{name}: got {value!r}; give a finite number > 0")
-    if not (isinstance(delay_mean, int | float) and math.isfinite(delay_mean) and delay_mean >= 0):
-        raise ValueError(f"--delay: got {delay_mean!r}; give a finite number >= 0 (seconds)")
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    y = np.ascontiguousarray(y, dtype=np.int64)
-    if len(x) != len(y) or len(y) == 0:
-        raise ValueError(f"x/y: got {len(x)} inputs and {len(y)} labels; give equal, non-zero counts")
-    settings = {"pushes": pushes, "lr": float(lr), "batch_size": int(batch_size), "hidden": int(hidden),
-                "delay_mean": float(delay_mean), "seed": int(seed), "timeout": float(timeout),
-                "classes": int(y.max()) + 1}
-    ctx = mp.get_context("spawn")
+    _check(workers, pushes, lr, delay_mean, timeout, heartbeat, port)
+    if launch not in ("local", "torchrun"):
+        raise ValueError(f"launch: got {launch!r}; give 'local' or 'torchrun'")
+    if launch == "torchrun":
+        where = torchrun_rank()
+        if where is None or where[0] != 0 or where[1] != workers + 1 or port is not None:
+            raise ValueError(f"launch: got 'torchrun' with workers={workers}, port={port!r} and torchrun rank/world "
+                             f"{where}; call it on rank 0 of a torchrun launch of workers + 1 processes, port None")
+    x, y, settings = _settings(x, y, pushes, lr, batch_size, hidden, delay_mean, seed, timeout, heartbeat)
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        out_path = os.path.join(tmp, "server.npz")
-        port = _free_port()
-        counter = ctx.Value("i", 0)
-        procs = [ctx.Process(target=_process, args=(r, workers + 1, port, x, y, settings, out_path, counter),
-                             daemon=True) for r in range(workers + 1)]
-        for p in procs:
-            p.start()
-        deadline = started + timeout
-        try:
-            with progress(pushes, f"parameter server, {workers} workers", show_progress) as bar:
-                shown = 0
-                while any(p.is_alive() for p in procs) and time.perf_counter() < deadline:
-                    procs[0].join(0.1)
-                    bar.advance(counter.value - shown)
-                    shown = counter.value
-                    if procs[0].exitcode not in (None, 0):  # the server failed: do not wait for workers
-                        break
-            for p in procs:
-                p.join(max(0.0, min(5.0, deadline - time.perf_counter())))
-        finally:
-            alive = [p for p in procs if p.is_alive()]
-            for p in alive:
-                p.kill()
-                p.join(5)
-        if alive:
-            raise RuntimeError(f"distributed run: {len(alive)} process(es) still running after {timeout:g} s; "
-                               "killed them (raise --timeout on a slow machine)")
-        bad = [p.exitcode for p in procs if p.exitcode != 0]
-        if bad or not os.path.exists(out_path):
-            raise RuntimeError(f"distributed run: process exit codes {[p.exitcode for p in procs]}; see stderr")
-        with np.load(out_path) as z:
-            data = {k: z[k] for k in z.files}
-    wall = time.perf_counter() - started
-    cols = {"worker": data["worker"].astype(np.int64), "read_version": data["read_version"].astype(np.int64),
-            "version_before_apply": data["version_before_apply"].astype(np.int64)}
-    cols["staleness"] = cols["version_before_apply"] - cols["read_version"]
-    cols["applied"] = data["applied"].astype(bool)
-    for k in ("arrival_time", "compute_time", "loss"):
-        cols[k] = data[k].astype(float)
-    for a in cols.values():
-        a.setflags(write=False)
-    return DistributedRun(workers, pushes, float(lr), int(batch_size), float(delay_mean), int(seed), **cols,
-                          initial_loss=float(data["initial_loss"]), final_loss=float(data["final_loss"]),
-                          wall_seconds=wall)
+    with progress(pushes, f"parameter server, {workers} workers", show_progress) as bar:
+        shown = [0]
+
+        def advance(applied: int) -> None:
+            bar.advance(applied - shown[0])
+            shown[0] = applied
+
+        if launch == "torchrun":
+            outcome = run_torchrun_rank(x, y, settings, advance)
+        else:
+            outcome = launch_local(x, y, settings, workers=workers, port=port or None, on_progress=advance)
+    return _finish(outcome, workers, pushes, settings, time.perf_counter() - started)
+
+
+def run_parameter_server_rank(x: np.ndarray, y: np.ndarray, *, pushes: int = 300, lr: float = 0.05,
+                              batch_size: int = 32, hidden: int = 32, delay_mean: float = 0.005, seed: int = 0,
+                              timeout: float = 60.0, heartbeat: float = 3.0,
+                              on_progress=None) -> DistributedRun | None:
+    """Under ``torchrun``: run this process's rank; rank 0 (the server) returns the run, workers ``None``.
+
+    The processes, machines and rendezvous are torchrun's (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``,
+    ``MASTER_PORT``); there are ``WORLD_SIZE - 1`` workers. Faults raise
+    :class:`~staleness.paramserver.ParameterServerFault` as :func:`run_parameter_server` does, but a
+    process whose gloo call is blocked on a lost peer cannot be torn down cleanly: end it with
+    ``os._exit`` after reporting.
+    """
+    from staleness.paramserver.torchrun import run_torchrun_rank, torchrun_rank
+
+    where = torchrun_rank()
+    if where is None:
+        raise ValueError("RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT: not set; start this under torchrun")
+    rank, world = where
+    if world < 2:
+        raise ValueError(f"WORLD_SIZE: got {world}; give torchrun at least 2 processes (1 server + workers)")
+    _check(world - 1, pushes, lr, delay_mean, timeout, heartbeat, None)
+    x, y, settings = _settings(x, y, pushes, lr, batch_size, hidden, delay_mean, seed, timeout, heartbeat)
+    started = time.perf_counter()
+    outcome = run_torchrun_rank(x, y, settings, on_progress)
+    if rank != 0:
+        if outcome.fault is not None:
+            from staleness.paramserver import ParameterServerFault
+
+            raise ParameterServerFault(outcome.fault, rank=outcome.rank)
+        return None
+    return _finish(outcome, world - 1, pushes, settings, time.perf_counter() - started)
 
 
 @dataclass(frozen=True)

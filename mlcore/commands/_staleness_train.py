@@ -18,6 +18,8 @@ from staleness.config import POLICIES
 
 
 def register(subparsers) -> None:
+    from staleness.paramserver.options import add_distributed_options
+
     p = subparsers.add_parser("train", help="training with stale gradients (simulated schedule or real processes)",
                               description=__doc__)
     p.add_argument("--backend", choices=("simulated", "distributed"), default="simulated",
@@ -42,6 +44,7 @@ def register(subparsers) -> None:
     p.add_argument("--timeout", type=float, default=120.0, help="distributed: abandon the run after this many "
                    "seconds (default: 120)")
     add_common(p, epochs=10, batch_size=32)
+    add_distributed_options(p)
     p.set_defaults(func=run)
 
 
@@ -59,7 +62,9 @@ def _runs(args: argparse.Namespace, workers: int) -> list[tuple[str, int | None,
 
 def run(args: argparse.Namespace) -> int:
     if args.backend == "distributed":
-        return _distributed(args)
+        from staleness.paramserver.options import run_distributed
+
+        return run_distributed(args, load_data, lambda: _distributed(args))
     from mlcore.stale_training import compare_policies, comparison_json, comparison_table, plot_comparison
 
     workers = 4 if args.workers is None else args.workers
@@ -80,6 +85,7 @@ def _distributed(args: argparse.Namespace) -> int:
         plot_distributed,
         run_parameter_server,
     )
+    from staleness.paramserver.options import distributed_options_from_args
 
     if args.policy not in (None, ["async"]):
         raise ValueError(f"--policy: got {' '.join(args.policy)!r}; the distributed backend runs async only")
@@ -96,7 +102,8 @@ def _distributed(args: argparse.Namespace) -> int:
         print(f"starting 1 server + {workers} worker processes for {pushes} updates ...", file=sys.stderr)
     res = run_parameter_server(data.train_x, data.train_y, workers=workers, pushes=pushes, lr=args.lr,
                                batch_size=args.batch_size, delay_mean=args.delay, seed=args.seed,
-                               timeout=args.timeout, show_progress=show_progress(args))
+                               timeout=args.timeout, show_progress=show_progress(args),
+                               **distributed_options_from_args(args))
     cmp = compare_with_simulator(res, seed=args.seed)
     emit(args, distributed_table(res, cmp), distributed_json(res, cmp), lambda path: plot_distributed(res, cmp, path))
     return 0
