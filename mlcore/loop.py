@@ -25,8 +25,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["AMP_MODES", "StepOutcome", "Stepper", "check_amp", "cycle", "split_batch", "evaluate_loader",
-           "to_device"]
+__all__ = ["AMP_MODES", "StepOutcome", "Stepper", "check_amp", "cycle", "split_batch", "train_epoch_batches",
+           "image_epoch", "evaluate_loader", "to_device"]
 
 AMP_MODES = ("bf16", "fp16")
 
@@ -134,12 +134,17 @@ class Stepper:
             loss = self.loss_fn(out, labels)
         return out, loss
 
-    def __call__(self, batches: Iterator) -> StepOutcome:
+    def __call__(self, batches: Iterator) -> StepOutcome | None:
+        """One step on the next ``accumulation_steps`` batches; fewer when ``batches`` runs out (None if
+        it is already empty; each loss is still divided by ``accumulation_steps``)."""
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         total, correct, samples = 0.0, 0, 0
         for _ in range(self.accumulation_steps):
-            inputs, labels = split_batch(next(batches))
+            batch = next(batches, None)
+            if batch is None:
+                break
+            inputs, labels = split_batch(batch)
             inputs, labels = to_device(inputs, self.device), to_device(labels, self.device)
             out, loss = self.forward(inputs, labels)
             loss = loss / self.accumulation_steps
@@ -147,12 +152,48 @@ class Stepper:
             total += float(loss.detach())
             c, n = _correct(out.detach(), labels)
             correct, samples = correct + c, samples + n
+        if samples == 0:
+            return None
         if self.scaler is not None:
             self.scaler.step(self.optimizer)
             self.scaler.update()
         else:
             self.optimizer.step()
         return StepOutcome(total, correct, samples)
+
+
+def train_epoch_batches(step: Stepper, batches: Iterable, *, scheduler=None,
+                        on_step: Callable[[int, float, float], None] | None = None):
+    """One pass over ``batches`` in steps of ``step.accumulation_steps`` batches; ``scheduler.step()`` after
+    each optimizer step; ``on_step(step, lr_used, loss)``. Returns an :class:`~mlcore.training.EpochStats`
+    with the sample-weighted mean loss and accuracy seen during the pass."""
+    from mlcore.training import EpochStats
+
+    it = iter(batches)
+    loss_sum, correct, seen, steps = 0.0, 0, 0, 0
+    while True:
+        lr_used = step.optimizer.param_groups[0]["lr"]
+        out = step(it)
+        if out is None:
+            break
+        if scheduler is not None:
+            scheduler.step()
+        steps += 1
+        loss_sum, correct, seen = loss_sum + out.loss * out.samples, correct + out.correct, seen + out.samples
+        if on_step is not None:
+            on_step(steps, lr_used, out.loss)
+    if not steps:
+        raise ValueError("loader: it yields no batches; give a loader with at least one batch")
+    return EpochStats(loss_sum / seen, correct / seen, steps)
+
+
+def image_epoch(tensors, batch_size: int, generator, device) -> Iterator:
+    """One seeded shuffled pass over built-in training tensors (:class:`~mlcore.training.Tensors`)."""
+    from mlcore.training import batches
+
+    for idx in batches(len(tensors.train_y), batch_size, generator):
+        idx = idx.to(device)
+        yield tensors.train_x[idx], tensors.train_y[idx]
 
 
 def evaluate_loader(model, loader: Iterable, loss_fn: Callable | None = None, *, amp: str | None = None,
