@@ -32,7 +32,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from mlcore.images import ImageData
 
 __all__ = ["RULES", "BatchSweepResult", "doubling", "batch_size_sweep", "batch_sweep_table", "batch_sweep_json",
-           "batch_sweep_csv", "plot_batch_sweep"]
+           "batch_sweep_csv", "batch_sweep_figure",
+           "plot_batch_sweep"]
 
 RULES = ("fixed", "linear")
 
@@ -214,16 +215,12 @@ def batch_sweep_csv(result: BatchSweepResult) -> str:
     return buf.getvalue()
 
 
-def plot_batch_sweep(result: BatchSweepResult, path) -> None:
-    """Save training loss and accuracy against batch size (log2 axis), one line per rule, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+def batch_sweep_figure(result: BatchSweepResult):
+    """Training loss and accuracy against batch size (log2 axis, a tick at each batch size), per rule."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FixedLocator, NullLocator, StrMethodFormatter
 
-    from archcalc.fileio import save_figure
-
-    fig = Figure(figsize=(9, 3.4))
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
     ax_loss, ax_acc = fig.subplots(1, 2)
     for k, rule in enumerate(dict.fromkeys(result.rule)):
         sel = np.array([r == rule for r in result.rule])
@@ -231,12 +228,25 @@ def plot_batch_sweep(result: BatchSweepResult, path) -> None:
         ax_loss.plot(result.batch_size[sel], result.train_loss[sel], "o-", color=f"C{k}", label=label)
         ax_acc.plot(result.batch_size[sel], 100 * result.train_acc[sel], "o-", color=f"C{k}", label=f"{label}, train")
         ax_acc.plot(result.batch_size[sel], 100 * result.val_acc[sel], "s--", color=f"C{k}", label=f"{label}, val")
+    sizes = sorted({int(b) for b in result.batch_size})
     for ax in (ax_loss, ax_acc):
         ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_locator(FixedLocator(sizes))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_major_formatter(StrMethodFormatter("{x:.0f}"))
         ax.set_xlabel("batch size")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="best")
     ax_loss.set_ylabel("training loss (last epoch)")
     ax_acc.set_ylabel("accuracy (%)")
     fig.suptitle(f"Batch-size sweep, {result.epochs} epoch(s) each")
-    fig.tight_layout()
-    save_figure(fig, path)
+    return fig
+
+
+def plot_batch_sweep(result: BatchSweepResult, path) -> None:
+    """Save :func:`batch_sweep_figure` as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from archcalc.fileio import save_figure
+
+    save_figure(batch_sweep_figure(result), path)

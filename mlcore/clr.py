@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from mlcore.images import ImageData
     from mlcore.lr_range import LRRangeResult
 
-__all__ = ["CLR_MODES", "CLRResult", "clr_bounds", "train_clr", "clr_table", "clr_json", "plot_clr"]
+__all__ = ["CLR_MODES", "CLRResult", "clr_bounds", "train_clr", "clr_table", "clr_json", "clr_figure", "plot_clr"]
 
 CLR_MODES = ("triangular", "triangular2", "exp_range")
 
@@ -195,31 +195,37 @@ def clr_json(result: CLRResult) -> str:
     })
 
 
-def plot_clr(result: CLRResult, path) -> None:
-    """Save three panels as a PNG: the learning rate per step, loss per epoch, accuracy per epoch."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+def clr_figure(result: CLRResult):
+    """Three panels: the learning rate per step, loss per epoch, accuracy per epoch (integer epoch ticks)."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
-    from archcalc.fileio import save_figure
-
-    fig = Figure(figsize=(11, 3.4))
+    fig = Figure(figsize=(12, 3.8), layout="constrained")
     ax_lr, ax_loss, ax_acc = fig.subplots(1, 3)
-    ax_lr.plot(np.arange(1, len(result.lrs) + 1), result.lrs)
+    ax_lr.plot(np.arange(1, len(result.lrs) + 1), result.lrs, label=f"CyclicLR {result.mode}")
     ax_lr.set_xlabel("mini-batch")
     ax_lr.set_ylabel("learning rate")
     ax_lr.set_title(f"CyclicLR ({result.mode})")
     epochs = np.arange(1, result.epochs + 1)
     ax_loss.plot(epochs, result.train_loss, "o-", label="train")
     ax_loss.plot(epochs, result.val_loss, "s-", label="validation")
-    ax_loss.set_xlabel("epoch")
-    ax_loss.set_ylabel("cross-entropy loss")
-    ax_loss.legend()
+    ax_loss.set_ylabel("loss")
     ax_acc.plot(epochs, 100 * result.train_acc, "o-", label="train")
     ax_acc.plot(epochs, 100 * result.val_acc, "s-", label="validation")
-    ax_acc.set_xlabel("epoch")
     ax_acc.set_ylabel("accuracy (%)")
-    ax_acc.legend()
-    fig.tight_layout()
-    save_figure(fig, path)
+    for ax in (ax_lr, ax_loss, ax_acc):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(fontsize=8, loc="best")
+    for ax in (ax_loss, ax_acc):
+        ax.set_xlabel("epoch")
+    return fig
+
+
+def plot_clr(result: CLRResult, path) -> None:
+    """Save :func:`clr_figure` as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from archcalc.fileio import save_figure
+
+    save_figure(clr_figure(result), path)

@@ -214,11 +214,15 @@ def _sample(cfg: BiasVarianceConfig):
 def bias_variance_study(
     config: BiasVarianceConfig | None = None,
     progress: Callable[[int, int], None] | None = None,
+    *,
+    force: bool = False,
     **overrides,
 ) -> BiasVarianceStudy:
     """Run the Monte-Carlo bias-variance study; keyword overrides build the config.
 
-    ``progress(done, total)`` is called after each degree (for a progress bar).
+    ``progress(done, total)`` is called after each degree (for a progress bar). Before anything large is
+    allocated the memory the study needs is estimated (:mod:`mlcore.biasvar.memory`); a study that needs
+    more than is available is refused with a ``ValueError`` unless ``force`` is True.
 
     >>> s = bias_variance_study(degrees=(1, 3, 10), n_datasets=50, seed=0)
     >>> [(r.degree, round(r.bias2, 3), round(r.variance, 3), round(r.mse, 3)) for r in s.rows]
@@ -229,6 +233,9 @@ def bias_variance_study(
     cfg = BiasVarianceConfig(**overrides) if config is None else config
     if config is not None and overrides:
         raise ValueError("config: give either a BiasVarianceConfig or keyword overrides, not both")
+    from mlcore.biasvar.memory import check_memory
+
+    check_memory(cfg, force)
     x_train, y_train, x_test, f_test, y_fresh, y_fixed = _sample(cfg)
     n_deg = len(cfg.degrees)
     if cfg.ridge_alpha is None:
