@@ -139,7 +139,7 @@ class Stepper:
         it is already empty; each loss is still divided by ``accumulation_steps``)."""
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        total, correct, samples = 0.0, 0, 0
+        total, correct, samples = None, 0, 0
         for _ in range(self.accumulation_steps):
             batch = next(batches, None)
             if batch is None:
@@ -149,7 +149,8 @@ class Stepper:
             out, loss = self.forward(inputs, labels)
             loss = loss / self.accumulation_steps
             (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
-            total += float(loss.detach())
+            # summed as tensors in the loss's dtype, then converted once, as torch-lr-finder does
+            total = loss.detach() if total is None else total + loss.detach()
             c, n = _correct(out.detach(), labels)
             correct, samples = correct + c, samples + n
         if samples == 0:
@@ -159,7 +160,7 @@ class Stepper:
             self.scaler.update()
         else:
             self.optimizer.step()
-        return StepOutcome(total, correct, samples)
+        return StepOutcome(float(total), correct, samples)
 
 
 def train_epoch_batches(step: Stepper, batches: Iterable, *, scheduler=None,
