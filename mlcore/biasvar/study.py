@@ -44,6 +44,9 @@ def true_function(x):
     return x + np.sin(1.5 * np.asarray(x, dtype=np.float64))
 
 
+_MAX_DEGREE = 10_000
+
+
 def parse_degrees(text: str) -> tuple[int, ...]:
     """Parse ``"1-15"``, ``"1,3,10"`` or ``"1-5,10"`` into a sorted tuple of distinct degrees >= 1.
 
@@ -61,6 +64,9 @@ def parse_degrees(text: str) -> tuple[int, ...]:
             raise ValueError(
                 f"--degrees: got {text!r}; give degrees >= 1 with ranges written low-high (e.g. 1-15)"
             )
+        if hi > _MAX_DEGREE:  # before building the set: "1-100000000" must not allocate first
+            raise ValueError(f"--degrees: got {text!r}; give degrees up to {_MAX_DEGREE} (each needs that many "
+                             "training points plus one)")
         out.update(range(lo, hi + 1))
     return tuple(sorted(out))
 
