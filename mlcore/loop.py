@@ -15,12 +15,13 @@ Examples
 >>> data = [(torch.randn(8, 4), torch.randint(0, 3, (8,)))] * 2
 >>> step = Stepper(model, torch.optim.SGD(model.parameters(), lr=0.1), amp="bf16")
 >>> out = step(cycle(data))
->>> out.samples, 0.0 <= out.correct <= 8, out.loss > 0
+>>> out.samples, 0 <= out.correct <= 8, out.loss > 0
 (8, True, True)
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -67,23 +68,25 @@ def to_device(obj: Any, device) -> Any:
     return obj
 
 
-def _correct(out, labels) -> tuple[int, int]:
-    """(correct, samples) for a classifier's logits; (0, n) when outputs are not (n, classes) vs (n,) ints."""
+def _correct(out, labels) -> tuple[int | None, int]:
+    """(correct, samples) for a classifier's logits; (None, n) when outputs are not (n, classes) logits
+    against (n,) integer labels, where accuracy means nothing."""
     import torch
 
     n = len(labels) if hasattr(labels, "__len__") else 1
     if (isinstance(out, torch.Tensor) and isinstance(labels, torch.Tensor) and out.ndim == 2
             and labels.ndim == 1 and not labels.is_floating_point() and len(out) == len(labels)):
         return int((out.argmax(1) == labels).sum()), n
-    return 0, n
+    return None, n
 
 
 @dataclass(frozen=True)
 class StepOutcome:
-    """One optimizer step: the loss (mean over the accumulated batches), correct predictions, samples seen."""
+    """One optimizer step: the loss (mean over the accumulated batches), correct predictions (None when the
+    outputs are not class logits), samples seen."""
 
     loss: float
-    correct: int
+    correct: int | None
     samples: int
 
 
@@ -152,7 +155,8 @@ class Stepper:
             # summed as tensors in the loss's dtype, then converted once, as torch-lr-finder does
             total = loss.detach() if total is None else total + loss.detach()
             c, n = _correct(out.detach(), labels)
-            correct, samples = correct + c, samples + n
+            correct = None if c is None or correct is None else correct + c
+            samples += n
         if samples == 0:
             return None
         if self.scaler is not None:
@@ -180,12 +184,13 @@ def train_epoch_batches(step: Stepper, batches: Iterable, *, scheduler=None,
         if scheduler is not None:
             scheduler.step()
         steps += 1
-        loss_sum, correct, seen = loss_sum + out.loss * out.samples, correct + out.correct, seen + out.samples
+        loss_sum, seen = loss_sum + out.loss * out.samples, seen + out.samples
+        correct = None if out.correct is None or correct is None else correct + out.correct
         if on_step is not None:
             on_step(steps, lr_used, out.loss)
     if not steps:
         raise ValueError("loader: it yields no batches; give a loader with at least one batch")
-    return EpochStats(loss_sum / seen, correct / seen, steps)
+    return EpochStats(loss_sum / seen, math.nan if correct is None else correct / seen, steps)
 
 
 def image_epoch(tensors, batch_size: int, generator, device) -> Iterator:
@@ -204,16 +209,16 @@ def evaluate_loader(model, loader: Iterable, loss_fn: Callable | None = None, *,
 
     step = Stepper(model, None, loss_fn, amp=amp, device=device)
     model.eval()
-    loss_sum, correct, samples, classified = 0.0, 0, 0, True
+    loss_sum, correct, samples = 0.0, 0, 0
     with torch.no_grad():
         for batch in loader:
             inputs, labels = split_batch(batch)
             inputs, labels = to_device(inputs, step.device), to_device(labels, step.device)
             out, loss = step.forward(inputs, labels)
             c, n = _correct(out, labels)
-            classified &= isinstance(out, torch.Tensor) and out.ndim == 2
+            correct = None if c is None or correct is None else correct + c
             loss_sum += float(loss) * n
-            correct, samples = correct + c, samples + n
+            samples += n
     if samples == 0:
         raise ValueError("val_loader: it yields no batches; give a loader with at least one batch")
-    return loss_sum / samples, (correct / samples if classified else float("nan"))
+    return loss_sum / samples, (math.nan if correct is None else correct / samples)

@@ -165,3 +165,18 @@ def test_batch_sweep_on_a_user_model_starts_every_run_from_its_weights():
             opt.step()
             total += float(loss.detach()) * len(y)
     assert res.train_loss[1] == pytest.approx(total / 64, rel=1e-12)
+
+
+def test_a_regression_model_gets_its_loss_and_nan_accuracy():
+    # MSE on a linear target: accuracy means nothing there and is NaN, never 0
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(40, 3, generator=g)
+    ds = torch.utils.data.TensorDataset(x, x.sum(1, keepdim=True))
+    net = torch.nn.Linear(3, 1)
+    loader = torch.utils.data.DataLoader(ds, batch_size=10)
+    res = train_clr(net, loader, torch.nn.MSELoss(), val_loader=loader, base_lr=0.001, max_lr=0.01, epochs=2,
+                    device="cpu", show_progress=False)
+    assert np.isnan(res.train_acc).all() and np.isnan(res.val_acc).all()
+    with torch.no_grad():  # the validation loss is the mean squared error of the trained model
+        mse = float(((net(x) - x.sum(1, keepdim=True)) ** 2).mean())
+    assert res.val_loss[-1] == pytest.approx(mse, rel=1e-6)
