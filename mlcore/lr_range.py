@@ -1,7 +1,8 @@
 """Learning-rate range test (Smith 2017) with the suggestion rules of torch-lr-finder and fastai.
 
-The learning rate grows each mini-batch from ``start_lr`` to ``end_lr``, exponentially
-(``start * (end / start) ** (i / (n - 1))``) or linearly, on a fresh model. The loss curve is smoothed as
+The learning rate grows each optimizer step from ``start_lr`` to ``end_lr``, exponentially
+(``start * (end / start) ** (i / (n - 1))``) or linearly, on any model and loader (default: a fresh small
+Inception on digits); the model is put back as it was afterwards. The loss curve is smoothed as
 torch-lr-finder does (``s_0 = l_0``, ``s_i = f * l_i + (1 - f) * s_{i-1}``, ``f = 0.05``) and the test stops
 once the smoothed loss exceeds ``diverge_th`` (5) times the best so far (that last point is kept, as
 torch-lr-finder keeps it) or the loss is no longer finite (that point is dropped).
@@ -136,6 +137,14 @@ class LRRangeResult:
         True when the loss diverged before ``num_iter`` steps.
     suggestion, suggestion_min10, suggestion_valley : float
         The steepest-descent (torch-lr-finder), minimum / 10 and valley (fastai) learning rates.
+    batch_size : int
+        Mini-batch size (0 when the loader does not say).
+    smooth_f : float
+        The smoothing factor applied here (0: the curve came smoothed, e.g. torch-lr-finder's history).
+    amp : str or None
+        ``"bf16"`` / ``"fp16"`` autocast of the forward pass, or None.
+    accumulation_steps : int
+        Mini-batches per optimizer step.
     """
 
     lrs: np.ndarray
