@@ -369,9 +369,12 @@ def lr_finder_history_curve(history, *, diverge_th: float = 5.0) -> LRRangeResul
 
     Examples
     --------
-    >>> res = lr_finder_history_curve({"lr": [1e-3, 1e-2, 1e-1], "loss": [2.0, 1.5, 1.25]})
-    >>> res.losses.tolist(), res.smooth_f
-    ([2.0, 1.5, 1.25], 0.0)
+    >>> lrs, losses = np.geomspace(1e-4, 1.0, 20), 2 - np.tanh(np.linspace(-2, 2, 20))
+    >>> res = lr_finder_history_curve({"lr": lrs.tolist(), "loss": losses.tolist()})
+    >>> res.losses.tolist() == losses.tolist(), res.smooth_f
+    (True, 0.0)
+    >>> res.suggestion == float(lrs[10])   # window 10..14: np.gradient is most negative at its first point
+    True
     """
     try:
         lrs, losses = history["lr"], history["loss"]
