@@ -32,6 +32,7 @@ _EXPORTS = {
     "LRRangeResult": "mlcore.lr_range",
     "lr_range_test": "mlcore.lr_range",
     "range_test_curve": "mlcore.lr_range",
+    "lr_finder_history_curve": "mlcore.lr_range",
     "suggest_steepest": "mlcore.lr_range",
     "suggest_minimum": "mlcore.lr_range",
     "suggest_valley": "mlcore.lr_range",

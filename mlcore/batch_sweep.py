@@ -33,7 +33,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from mlcore.images import ImageData
 
 __all__ = ["RULES", "BatchSweepResult", "doubling", "batch_size_sweep", "batch_sweep_table", "batch_sweep_json",
-           "batch_sweep_csv", "plot_batch_sweep"]
+           "batch_sweep_csv", "batch_sweep_figure",
+           "plot_batch_sweep"]
 
 RULES = ("fixed", "linear")
 
@@ -82,19 +83,47 @@ class BatchSweepResult:
     val_acc: np.ndarray
 
 
-def batch_size_sweep(data: ImageData, *, lr: float = 0.01, batch_sizes=(16, 32, 64, 128, 256), epochs: int = 2,
-                     rules=RULES, base_batch: int | None = None, momentum: float = 0.9, seed: int = 0,
-                     device: str = "auto", show_progress: bool | None = None) -> BatchSweepResult:
-    """Train a fresh small Inception for ``epochs`` at each batch size under each rule.
+def _loader_at(loader, batch_size: int, seed: int):
+    """``loader``'s data set, collate function and shuffling, at another batch size (seeded order)."""
+    import torch
+    from torch.utils.data import DataLoader, RandomSampler
 
-    ``base_batch`` (default: the smallest batch size) is the batch at which the linear rule uses ``lr``.
-    A linear-rule run at ``base_batch`` is the fixed-rule run and is not trained twice.
+    if not isinstance(loader, DataLoader):
+        raise ValueError(f"loader: got a {type(loader).__name__}; the sweep re-batches the data, give a DataLoader")
+    shuffle = isinstance(loader.sampler, RandomSampler)
+    return DataLoader(loader.dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=loader.collate_fn,
+                      drop_last=loader.drop_last, num_workers=loader.num_workers,
+                      generator=torch.Generator().manual_seed(seed) if shuffle else None)
+
+
+def batch_size_sweep(model=None, loader=None, loss_fn=None, *, val_loader=None, amp: str | None = None,
+                     data: ImageData | None = None, lr: float = 0.01, batch_sizes=(16, 32, 64, 128, 256),
+                     epochs: int = 2, rules=RULES, base_batch: int | None = None, momentum: float = 0.9,
+                     seed: int = 0, device: str = "auto", show_progress: bool | None = None) -> BatchSweepResult:
+    """Train for ``epochs`` at each batch size under each rule, every run from the same initial weights.
+
+    By default a fresh small Inception on ``data`` (digits). With ``model`` (any ``nn.Module``, copied for
+    each run so every run starts from its current weights) and ``loader`` (a ``DataLoader``: its data
+    set, collate function and shuffling are re-batched at each size, shuffled with ``seed``), the sweep
+    runs on your network; ``val_loader`` is evaluated after each run (NaN without one). ``base_batch``
+    (default: the smallest batch size) is the batch at which the linear rule uses ``lr``. A linear-rule
+    run at ``base_batch`` is the fixed-rule run and is not trained twice.
     """
+    import copy
+
     import torch
 
     from dlperf.progress import progress
+    from mlcore.loop import Stepper, check_amp, evaluate_loader, image_epoch, train_epoch_batches
+    from mlcore.lr_range import resolve_model_data
     from mlcore.models import inception_small
-    from mlcore.training import deterministic, evaluate, select_device, to_tensors, train_epoch
+    from mlcore.training import (
+        check_seed,
+        deterministic,
+        evaluate,
+        select_device,
+        to_tensors,
+    )
 
     lr = check_positive_float("--lr", lr)
     sizes = tuple(check_positive_int("--batch-sizes", b) for b in batch_sizes)
@@ -105,28 +134,40 @@ def batch_size_sweep(data: ImageData, *, lr: float = 0.01, batch_sizes=(16, 32, 
     if not rules or any(r not in RULES for r in rules):
         raise ValueError(f"--rule: got {rules!r}; give one or more of {', '.join(RULES)}")
     base = check_positive_int("--base-batch", base_batch) if base_batch is not None else min(sizes)
+    amp, seed = check_amp(amp), check_seed(seed)
     dev = select_device(device)
+    model, data = resolve_model_data(model, loader, data, seed)
     plan = [(r, b, lr if r == "fixed" else lr * b / base) for r in rules for b in sizes]
-    n_train = len(data.train_y)
+    n_train = len(data.train_y) if loader is None else len(loader.dataset)
     total = sum(epochs * math.ceil(n_train / b) for b, _ in dict.fromkeys((b, x) for _, b, x in plan))
     done: dict[tuple[int, float], tuple] = {}
     rows = []
-    t = to_tensors(data, dev)
+    t = to_tensors(data, dev) if loader is None else None
     with progress(total, "batch-size sweep", show_progress) as bar:
         for rule, b, run_lr in plan:
             key = (b, run_lr)
             if key not in done:
                 with deterministic(seed):
-                    model = inception_small(data.input_shape, data.num_classes).to(dev)
-                    opt = torch.optim.SGD(model.parameters(), lr=run_lr, momentum=momentum)
-                    gen = torch.Generator().manual_seed(seed)
+                    if model is None:
+                        net = inception_small(data.input_shape, data.num_classes).to(dev)
+                    else:
+                        net = copy.deepcopy(model).to(dev)
+                    opt = torch.optim.SGD(net.parameters(), lr=run_lr, momentum=momentum)
                     steps = 0
+                    step = Stepper(net, opt, loss_fn, amp=amp, device=dev)
+                    gen = torch.Generator().manual_seed(seed)
+                    loader_b = _loader_at(loader, b, seed) if loader is not None else None
                     for _ in range(epochs):
-                        tr = train_epoch(model, opt, t.train_x, t.train_y, b, gen,
-                                         on_step=lambda *_: bar.advance())
+                        epoch = loader_b if loader_b is not None else image_epoch(t, b, gen, dev)
+                        tr = train_epoch_batches(step, epoch, on_step=lambda *_: bar.advance())
                         steps += tr.steps
-                    va = evaluate(model, t.val_x, t.val_y)
-                done[key] = (steps, tr.loss, tr.accuracy, va.loss, va.accuracy)
+                    if loader is None:
+                        va = evaluate(net, t.val_x, t.val_y)
+                        val = (va.loss, va.accuracy)
+                    else:
+                        val = ((math.nan, math.nan) if val_loader is None
+                               else evaluate_loader(net, val_loader, loss_fn, amp=amp, device=dev))
+                done[key] = (steps, tr.loss, tr.accuracy, *val)
             rows.append((rule, b, run_lr, *done[key]))
     cols = list(zip(*rows, strict=True))
     ints = [np.array(c, dtype=np.int64) for c in (cols[1], cols[3])]
@@ -175,16 +216,13 @@ def batch_sweep_csv(result: BatchSweepResult) -> str:
     return buf.getvalue()
 
 
-def plot_batch_sweep(result: BatchSweepResult, path) -> None:
-    """Save training loss and accuracy against batch size (log2 axis), one line per rule, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+def batch_sweep_figure(result: BatchSweepResult):
+    """Training loss and accuracy against batch size (log2 axis, a tick at each batch size), per rule."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FixedLocator, NullLocator, StrMethodFormatter
 
-    from dlperf.fileio import save_figure
 
-    fig = Figure(figsize=(9, 3.4))
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
     ax_loss, ax_acc = fig.subplots(1, 2)
     for k, rule in enumerate(dict.fromkeys(result.rule)):
         sel = np.array([r == rule for r in result.rule])
@@ -192,12 +230,25 @@ def plot_batch_sweep(result: BatchSweepResult, path) -> None:
         ax_loss.plot(result.batch_size[sel], result.train_loss[sel], "o-", color=f"C{k}", label=label)
         ax_acc.plot(result.batch_size[sel], 100 * result.train_acc[sel], "o-", color=f"C{k}", label=f"{label}, train")
         ax_acc.plot(result.batch_size[sel], 100 * result.val_acc[sel], "s--", color=f"C{k}", label=f"{label}, val")
+    sizes = sorted({int(b) for b in result.batch_size})
     for ax in (ax_loss, ax_acc):
         ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_locator(FixedLocator(sizes))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_major_formatter(StrMethodFormatter("{x:.0f}"))
         ax.set_xlabel("batch size")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="best")
     ax_loss.set_ylabel("training loss (last epoch)")
     ax_acc.set_ylabel("accuracy (%)")
     fig.suptitle(f"Batch-size sweep, {result.epochs} epoch(s) each")
-    fig.tight_layout()
-    save_figure(fig, path)
+    return fig
+
+
+def plot_batch_sweep(result: BatchSweepResult, path) -> None:
+    """Save :func:`batch_sweep_figure` as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from dlperf.fileio import save_figure
+
+    save_figure(batch_sweep_figure(result), path)

@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from mlcore.images import ImageData
     from mlcore.lr_range import LRRangeResult
 
-__all__ = ["CLR_MODES", "CLRResult", "clr_bounds", "train_clr", "clr_table", "clr_json", "plot_clr"]
+__all__ = ["CLR_MODES", "CLRResult", "clr_bounds", "train_clr", "clr_table", "clr_json", "clr_figure", "plot_clr"]
 
 CLR_MODES = ("triangular", "triangular2", "exp_range")
 
@@ -84,18 +84,27 @@ class CLRResult:
     val_acc: np.ndarray
 
 
-def train_clr(data: ImageData, *, base_lr: float, max_lr: float, mode: str = "triangular", epochs: int = 5,
-              batch_size: int = 64, step_size_epochs: float = 1.0, gamma: float = 0.99, momentum: float = 0.9,
-              seed: int = 0, device: str = "auto", show_progress: bool | None = None) -> CLRResult:
-    """Train a fresh small Inception with SGD and ``CyclicLR``; one half cycle = ``step_size_epochs`` epochs.
+def train_clr(model=None, loader=None, loss_fn=None, *, val_loader=None, optimizer=None, amp: str | None = None,
+              accumulation_steps: int = 1, data: ImageData | None = None, base_lr: float, max_lr: float,
+              mode: str = "triangular", epochs: int = 5, batch_size: int = 64, step_size_epochs: float = 1.0,
+              gamma: float = 0.99, momentum: float = 0.9, seed: int = 0, device: str = "auto",
+              show_progress: bool | None = None) -> CLRResult:
+    """Train with ``CyclicLR``; one half cycle = ``step_size_epochs`` epochs.
 
-    ``gamma`` is the per-iteration decay of ``exp_range`` (ignored by the other modes).
+    Any model and loader (batches ``(inputs, labels, ...)``), as in :func:`~mlcore.lr_range.lr_range_test`;
+    by default a fresh small Inception on ``data`` (digits) in seeded shuffled batches of ``batch_size``.
+    ``val_loader`` (default: the built-in validation split, or none with a loader of your own) is
+    evaluated after every epoch (NaN without one; accuracy NaN when outputs are not class logits).
+    ``gamma`` is the per-iteration decay of ``exp_range`` (ignored by the other modes). The model is
+    trained in place; ``optimizer`` defaults to SGD with ``momentum``, which ``CyclicLR`` cycles.
     """
     import torch
 
     from dlperf.progress import progress
+    from mlcore.loop import Stepper, check_amp, evaluate_loader, image_epoch, train_epoch_batches
+    from mlcore.lr_range import resolve_model_data
     from mlcore.models import inception_small
-    from mlcore.training import deterministic, evaluate, select_device, to_tensors, train_epoch
+    from mlcore.training import check_seed, deterministic, evaluate, select_device, to_tensors
 
     base = check_positive_float("--base-lr", base_lr)
     top = check_positive_float("--max-lr", max_lr)
@@ -107,28 +116,55 @@ def train_clr(data: ImageData, *, base_lr: float, max_lr: float, mode: str = "tr
     batch_size = check_positive_int("--batch-size", batch_size)
     check_positive_float("--step-size-epochs", step_size_epochs)
     gamma = check_positive_float("--gamma", gamma)
+    amp, seed = check_amp(amp), check_seed(seed)
+    acc = check_positive_int("--accumulation-steps", accumulation_steps)
     dev = select_device(device)
-    steps_per_epoch = math.ceil(len(data.train_y) / batch_size)
+    model, data = resolve_model_data(model, loader, data, seed)
+    if loader is None:
+        steps_per_epoch = math.ceil(math.ceil(len(data.train_y) / batch_size) / acc)
+    else:
+        try:
+            steps_per_epoch = math.ceil(len(loader) / acc)
+        except TypeError:
+            raise ValueError("loader: it has no len(); give a DataLoader over a map-style data set") from None
+        batch_size = int(getattr(loader, "batch_size", None) or 0)
     step_size_up = max(1, round(step_size_epochs * steps_per_epoch))
     lrs: list[float] = []
     rows = []
     with deterministic(seed):
-        t = to_tensors(data, dev)
-        model = inception_small(data.input_shape, data.num_classes).to(dev)
-        opt = torch.optim.SGD(model.parameters(), lr=base, momentum=momentum)
+        if loader is None:
+            t = to_tensors(data, dev)
+            gen = torch.Generator().manual_seed(seed)
+
+            def epoch():
+                return image_epoch(t, batch_size, gen, dev)
+
+            model = model if model is not None else inception_small(data.input_shape, data.num_classes)
+
+            def validate():
+                va = evaluate(model, t.val_x, t.val_y)
+                return va.loss, va.accuracy
+        else:
+            def epoch():
+                return loader
+
+            def validate():
+                if val_loader is None:
+                    return math.nan, math.nan
+                return evaluate_loader(model, val_loader, loss_fn, amp=amp, device=dev)
+        model.to(dev)
+        opt = optimizer or torch.optim.SGD(model.parameters(), lr=base, momentum=momentum)
         sched = torch.optim.lr_scheduler.CyclicLR(opt, base_lr=base, max_lr=top, step_size_up=step_size_up,
-                                                  mode=mode, gamma=gamma, cycle_momentum=True)
-        gen = torch.Generator().manual_seed(seed)
+                                                  mode=mode, gamma=gamma, cycle_momentum="momentum" in opt.defaults)
+        step = Stepper(model, opt, loss_fn, amp=amp, accumulation_steps=acc, device=dev)
         with progress(epochs * steps_per_epoch, f"CLR {mode}", show_progress) as bar:
-            def on_step(step: int, lr: float, loss: float) -> None:
+            def on_step(_: int, lr: float, loss: float) -> None:
                 lrs.append(lr)
                 bar.advance()
 
             for _ in range(epochs):
-                tr = train_epoch(model, opt, t.train_x, t.train_y, batch_size, gen, scheduler=sched,
-                                 on_step=on_step)
-                va = evaluate(model, t.val_x, t.val_y)
-                rows.append((tr.loss, tr.accuracy, va.loss, va.accuracy))
+                tr = train_epoch_batches(step, epoch(), scheduler=sched, on_step=on_step)
+                rows.append((tr.loss, tr.accuracy, *validate()))
     cols = [np.array(c, dtype=float) for c in zip(*rows, strict=True)]
     arrays = [np.array(lrs, dtype=float), *cols]
     for a in arrays:
@@ -161,31 +197,37 @@ def clr_json(result: CLRResult) -> str:
     })
 
 
-def plot_clr(result: CLRResult, path) -> None:
-    """Save three panels as a PNG: the learning rate per step, loss per epoch, accuracy per epoch."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+def clr_figure(result: CLRResult):
+    """Three panels: the learning rate per step, loss per epoch, accuracy per epoch (integer epoch ticks)."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
-    from dlperf.fileio import save_figure
-
-    fig = Figure(figsize=(11, 3.4))
+    fig = Figure(figsize=(12, 3.8), layout="constrained")
     ax_lr, ax_loss, ax_acc = fig.subplots(1, 3)
-    ax_lr.plot(np.arange(1, len(result.lrs) + 1), result.lrs)
+    ax_lr.plot(np.arange(1, len(result.lrs) + 1), result.lrs, label=f"CyclicLR {result.mode}")
     ax_lr.set_xlabel("mini-batch")
     ax_lr.set_ylabel("learning rate")
     ax_lr.set_title(f"CyclicLR ({result.mode})")
     epochs = np.arange(1, result.epochs + 1)
     ax_loss.plot(epochs, result.train_loss, "o-", label="train")
     ax_loss.plot(epochs, result.val_loss, "s-", label="validation")
-    ax_loss.set_xlabel("epoch")
-    ax_loss.set_ylabel("cross-entropy loss")
-    ax_loss.legend()
+    ax_loss.set_ylabel("loss")
     ax_acc.plot(epochs, 100 * result.train_acc, "o-", label="train")
     ax_acc.plot(epochs, 100 * result.val_acc, "s-", label="validation")
-    ax_acc.set_xlabel("epoch")
     ax_acc.set_ylabel("accuracy (%)")
-    ax_acc.legend()
-    fig.tight_layout()
-    save_figure(fig, path)
+    for ax in (ax_lr, ax_loss, ax_acc):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(fontsize=8, loc="best")
+    for ax in (ax_loss, ax_acc):
+        ax.set_xlabel("epoch")
+    return fig
+
+
+def plot_clr(result: CLRResult, path) -> None:
+    """Save :func:`clr_figure` as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from dlperf.fileio import save_figure
+
+    save_figure(clr_figure(result), path)

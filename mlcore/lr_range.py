@@ -1,7 +1,8 @@
 """Learning-rate range test (Smith 2017) with the suggestion rules of torch-lr-finder and fastai.
 
-The learning rate grows each mini-batch from ``start_lr`` to ``end_lr``, exponentially
-(``start * (end / start) ** (i / (n - 1))``) or linearly, on a fresh model. The loss curve is smoothed as
+The learning rate grows each optimizer step from ``start_lr`` to ``end_lr``, exponentially
+(``start * (end / start) ** (i / (n - 1))``) or linearly, on any model and loader (default: a fresh small
+Inception on digits); the model is put back as it was afterwards. The loss curve is smoothed as
 torch-lr-finder does (``s_0 = l_0``, ``s_i = f * l_i + (1 - f) * s_{i-1}``, ``f = 0.05``) and the test stops
 once the smoothed loss exceeds ``diverge_th`` (5) times the best so far (that last point is kept, as
 torch-lr-finder keeps it) or the loss is no longer finite (that point is dropped).
@@ -41,8 +42,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from mlcore.images import ImageData
 
 __all__ = ["STEP_MODES", "LRRangeResult", "lr_schedule", "smooth_losses", "suggest_steepest",
-           "suggest_minimum", "suggest_valley", "range_test_curve", "lr_range_test", "lr_range_table", "lr_range_json",
-           "plot_lr_range"]
+           "suggest_minimum", "suggest_valley", "range_test_curve", "lr_finder_history_curve", "lr_range_test",
+           "resolve_model_data", "lr_range_table", "lr_range_json", "lr_range_figure", "plot_lr_range"]
 
 STEP_MODES = ("exp", "linear")
 
@@ -137,6 +138,14 @@ class LRRangeResult:
         True when the loss diverged before ``num_iter`` steps.
     suggestion, suggestion_min10, suggestion_valley : float
         The steepest-descent (torch-lr-finder), minimum / 10 and valley (fastai) learning rates.
+    batch_size : int
+        Mini-batch size (0 when the loader does not say).
+    smooth_f : float
+        The smoothing factor applied here (0: the curve came smoothed, e.g. torch-lr-finder's history).
+    amp : str or None
+        ``"bf16"`` / ``"fp16"`` autocast of the forward pass, or None.
+    accumulation_steps : int
+        Mini-batches per optimizer step.
     """
 
     lrs: np.ndarray
@@ -152,6 +161,9 @@ class LRRangeResult:
     step_mode: str
     batch_size: int
     seed: int
+    smooth_f: float = 0.05
+    amp: str | None = None
+    accumulation_steps: int = 1
 
     @property
     def best_loss(self) -> float:
@@ -171,7 +183,11 @@ def range_test_curve(lrs, raw_losses, *, smooth_f: float = 0.05, diverge_th: flo
     smoothed loss before it (that point is kept), or before the first non-finite loss.
     :func:`lr_range_test` records its curve with the same rule, so this reproduces its result.
     ``settings`` fill the descriptive fields (``start_lr``, ``end_lr``, ``num_iter``, ``step_mode``,
-    ``batch_size``, ``seed``); missing ones are taken from the curve.
+    ``batch_size``, ``seed``, ``amp``, ``accumulation_steps``); missing ones are taken from the curve.
+
+    Smoothing is applied once, here: give the raw mini-batch losses. A curve that is already smoothed,
+    such as torch-lr-finder's ``history["loss"]``, goes through :func:`lr_finder_history_curve`
+    (``smooth_f=0``: used as it is).
 
     Examples
     --------
@@ -200,71 +216,144 @@ def range_test_curve(lrs, raw_losses, *, smooth_f: float = 0.05, diverge_th: flo
     for a in (lrs, raw, losses):
         a.setflags(write=False)
     params = {"start_lr": float(lrs[0]), "end_lr": float(lrs[-1]), "num_iter": len(lrs), "step_mode": "exp",
-              "batch_size": 0, "seed": 0}
+              "batch_size": 0, "seed": 0, "smooth_f": float(smooth_f)}
     params.update(settings)
     return LRRangeResult(lrs, raw, losses, stopped, suggest_steepest(lrs, losses),
                          suggest_minimum(lrs, losses), suggest_valley(lrs, losses), **params)
 
 
-def lr_range_test(data: ImageData, *, start_lr: float = 1e-6, end_lr: float = 10.0, num_iter: int = 100,
-                  step_mode: str = "exp", batch_size: int = 64, momentum: float = 0.9, smooth_f: float = 0.05,
-                  diverge_th: float = 5.0, seed: int = 0, device: str = "auto",
-                  show_progress: bool | None = None) -> LRRangeResult:
-    """Run the range test on a fresh small Inception with SGD (momentum) over the training split.
+def _image_batches(data: ImageData, batch_size: int, seed: int, dev):
+    """The built-in data's training split in seeded shuffled epochs, forever, as (inputs, labels) batches."""
+    import torch
 
-    The data are visited in seeded shuffled epochs, as many as ``num_iter`` mini-batches need.
+    from mlcore.training import batches, to_tensors
+
+    tensors = to_tensors(data, dev)
+    gen = torch.Generator().manual_seed(seed)
+    while True:
+        for idx in batches(len(tensors.train_y), batch_size, gen):
+            idx = idx.to(dev)
+            yield tensors.train_x[idx], tensors.train_y[idx]
+
+
+def resolve_model_data(model, loader, data, seed: int):
+    """The experiments' defaults: the small Inception sized from ``data`` (default: digits) when no model
+    is given; a model without a loader trains on ``data``. Returns ``(model or None, data or None)``."""
+    from mlcore.images import ImageData
+
+    if isinstance(model, ImageData):  # the pre-1.0 call lr_range_test(data, ...)
+        model, data = None, model
+    if loader is not None and data is not None:
+        raise ValueError("data/loader: got both; give a loader for your data or data for the built-in batches")
+    if loader is None and data is None:
+        from mlcore.images import load_images
+
+        data = load_images("digits", seed=seed)
+    if model is None and loader is not None:
+        raise ValueError("model: got a loader but no model; give the nn.Module to train on it")
+    return model, data
+
+
+def lr_range_test(model=None, loader=None, loss_fn=None, *, optimizer=None, amp: str | None = None,
+                  accumulation_steps: int = 1, data: ImageData | None = None, start_lr: float = 1e-6,
+                  end_lr: float = 10.0, num_iter: int = 100, step_mode: str = "exp", batch_size: int = 64,
+                  momentum: float = 0.9, smooth_f: float = 0.05, diverge_th: float = 5.0, seed: int = 0,
+                  device: str = "auto", restore: bool = True, show_progress: bool | None = None) -> LRRangeResult:
+    """Run the range test on any model and data loader (default: a fresh small Inception on digits).
+
+    Each step does what torch-lr-finder's ``range_test`` does: ``accumulation_steps`` batches of the
+    loader (restarted when it runs out), ``loss_fn(model(x), y) / accumulation_steps`` summed, one
+    optimizer step at the schedule's learning rate; the loss is smoothed once and the test stops on
+    divergence (see the module notes).
+
+    Parameters
+    ----------
+    model : torch.nn.Module, optional
+        The network; default a fresh :func:`~mlcore.models.inception_small` sized from ``data``.
+    loader : iterable of (inputs, labels, ...) batches, optional
+        Usually a ``DataLoader``; default the training split of ``data`` in seeded shuffled epochs of
+        ``batch_size`` (``batch_size`` is used only then).
+    loss_fn : callable, optional
+        ``loss_fn(outputs, labels)`` returning a mean loss; default cross-entropy.
+    optimizer : torch.optim.Optimizer, optional
+        Default ``SGD(momentum=momentum)``; its learning rate is overwritten each step.
+    amp : {None, "bf16", "fp16"}
+        Mixed precision of the forward pass (``torch.autocast``); bf16 works on the CPU.
+    accumulation_steps : int
+        Batches per optimizer step (gradient accumulation).
+    data : ImageData, optional
+        The built-in data (default: digits) for the default loader.
+    restore : bool
+        Put the model's and the optimizer's state back afterwards (torch-lr-finder's ``reset()``).
 
     Examples
     --------
-    >>> from mlcore.images import load_images
-    >>> res = lr_range_test(load_images(subset=80), num_iter=20, batch_size=16, device="cpu",
-    ...                     show_progress=False)
-    >>> len(res.lrs) <= 20, float(res.lrs[0])
-    (True, 1e-06)
+    >>> import torch
+    >>> torch.manual_seed(0) and None
+    >>> ds = torch.utils.data.TensorDataset(torch.randn(64, 5), torch.randint(0, 2, (64,)))
+    >>> net = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    >>> res = lr_range_test(net, torch.utils.data.DataLoader(ds, batch_size=16), num_iter=20,
+    ...                     device="cpu", show_progress=False)
+    >>> len(res.lrs) <= 20, float(res.lrs[0]), res.batch_size
+    (True, 1e-06, 16)
     """
+    import copy
+
     import torch
-    from torch.nn import functional as F
 
     from dlperf.progress import progress
+    from mlcore.loop import Stepper, check_amp, cycle
     from mlcore.models import inception_small
-    from mlcore.training import batches, deterministic, select_device, to_tensors
+    from mlcore.training import check_seed, deterministic, select_device
 
     schedule = lr_schedule(start_lr, end_lr, num_iter, step_mode)
     batch_size = check_positive_int("--batch-size", batch_size)
     threshold = check_positive_float("--diverge-th", diverge_th)
+    smooth_losses([0.0], smooth_f)  # validates --smooth before any training
+    amp = check_amp(amp)
+    seed = check_seed(seed)
     dev = select_device(device)
+    model, data = resolve_model_data(model, loader, data, seed)
     lrs, raw = [], []
     stopped = False
     with deterministic(seed):
-        tensors = to_tensors(data, dev)
-        model = inception_small(data.input_shape, data.num_classes).to(dev)
-        opt = torch.optim.SGD(model.parameters(), lr=float(schedule[0]), momentum=momentum)
-        gen = torch.Generator().manual_seed(seed)
-        model.train()
-        pending: list = []
+        if model is None:
+            batches = _image_batches(data, batch_size, seed, dev)
+            model = inception_small(data.input_shape, data.num_classes)
+        elif loader is None:
+            batches = _image_batches(data, batch_size, seed, dev)
+        else:
+            batches = cycle(loader)
+            batch_size = int(getattr(loader, "batch_size", None) or 0)
+        home = next(iter(model.parameters())).device
+        saved = copy.deepcopy(model.state_dict()) if restore else None
+        model.to(dev)
+        opt = optimizer or torch.optim.SGD(model.parameters(), lr=float(schedule[0]), momentum=momentum)
+        saved_opt = copy.deepcopy(opt.state_dict()) if restore and optimizer is not None else None
+        step = Stepper(model, opt, loss_fn, amp=amp, accumulation_steps=accumulation_steps, device=dev)
         smooth = best = math.nan
-        with progress(len(schedule), "lr range test", show_progress) as bar:
-            for i, lr in enumerate(schedule):
-                if not pending:
-                    pending = batches(len(tensors.train_y), batch_size, gen)
-                idx = pending.pop(0).to(dev)
-                for group in opt.param_groups:
-                    group["lr"] = float(lr)
-                opt.zero_grad(set_to_none=True)
-                loss = F.cross_entropy(model(tensors.train_x[idx]), tensors.train_y[idx])
-                loss.backward()
-                opt.step()
-                bar.advance()
-                value = float(loss.detach())
-                if not math.isfinite(value):
-                    stopped = True
-                    break
-                lrs.append(float(lr))
-                raw.append(value)
-                smooth = value if i == 0 else smooth_f * value + (1 - smooth_f) * smooth
-                best = smooth if i == 0 else min(best, smooth)
-                if _diverged(smooth, best, threshold):
-                    break
+        try:
+            with progress(len(schedule), "lr range test", show_progress) as bar:
+                for i, lr in enumerate(schedule):
+                    for group in opt.param_groups:
+                        group["lr"] = float(lr)
+                    value = step(batches).loss
+                    bar.advance()
+                    if not math.isfinite(value):
+                        stopped = True
+                        break
+                    lrs.append(float(lr))
+                    raw.append(value)
+                    smooth = value if i == 0 else smooth_f * value + (1 - smooth_f) * smooth
+                    best = smooth if i == 0 else min(best, smooth)
+                    if _diverged(smooth, best, threshold):
+                        break
+        finally:
+            if saved is not None:
+                model.load_state_dict(saved)
+                model.to(home)
+            if saved_opt is not None:
+                opt.load_state_dict(saved_opt)
     if not raw:
         raise ValueError(f"--start-lr: got {start_lr!r}; the first step already diverged, lower it")
     if stopped:  # a non-finite loss: mark it so range_test_curve reports the early stop
@@ -272,7 +361,28 @@ def lr_range_test(data: ImageData, *, start_lr: float = 1e-6, end_lr: float = 10
         raw.append(math.inf)
     return range_test_curve(lrs, raw, smooth_f=smooth_f, diverge_th=threshold, start_lr=float(start_lr),
                             end_lr=float(end_lr), num_iter=int(num_iter), step_mode=step_mode,
-                            batch_size=batch_size, seed=int(seed))
+                            batch_size=batch_size, seed=int(seed), amp=amp,
+                            accumulation_steps=step.accumulation_steps)
+
+
+def lr_finder_history_curve(history, *, diverge_th: float = 5.0) -> LRRangeResult:
+    """The result for torch-lr-finder's ``LRFinder.history`` (``{"lr": [...], "loss": [...]}``), whose
+    losses are already smoothed: they are not smoothed again, so ``suggestion`` equals ``LRFinder.plot``'s.
+
+    Examples
+    --------
+    >>> lrs, losses = np.geomspace(1e-4, 1.0, 20), 2 - np.tanh(np.linspace(-2, 2, 20))
+    >>> res = lr_finder_history_curve({"lr": lrs.tolist(), "loss": losses.tolist()})
+    >>> res.losses.tolist() == losses.tolist(), res.smooth_f
+    (True, 0.0)
+    >>> res.suggestion == float(lrs[10])   # window 10..14: np.gradient is most negative at its first point
+    True
+    """
+    try:
+        lrs, losses = history["lr"], history["loss"]
+    except (TypeError, KeyError):
+        raise ValueError("history: give torch-lr-finder's LRFinder.history, a dict with 'lr' and 'loss'") from None
+    return range_test_curve(lrs, losses, smooth_f=0.0, diverge_th=diverge_th)
 
 
 def lr_range_table(result: LRRangeResult):
@@ -302,31 +412,40 @@ def lr_range_json(result: LRRangeResult) -> str:
         "suggestion_valley": result.suggestion_valley, "stopped_early": result.stopped_early,
         "start_lr": result.start_lr, "end_lr": result.end_lr, "num_iter": result.num_iter,
         "step_mode": result.step_mode, "batch_size": result.batch_size, "seed": result.seed,
+        "smooth_f": result.smooth_f, "amp": result.amp, "accumulation_steps": result.accumulation_steps,
     })
 
 
-def plot_lr_range(result: LRRangeResult, path) -> None:
-    """Save loss against learning rate (log axis) with the suggestions marked, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+def lr_range_figure(result: LRRangeResult):
+    """Loss against learning rate (log axis for the exp schedule) with the suggestions marked."""
     from matplotlib.figure import Figure
 
-    from dlperf.fileio import save_figure
-
-    fig = Figure(figsize=(6.4, 4.0))
+    fig = Figure(figsize=(6.4, 4.0), layout="constrained")
     ax = fig.subplots()
-    ax.plot(result.lrs, result.raw_losses, color="0.75", lw=0.8, label="mini-batch loss")
-    ax.plot(result.lrs, result.losses, color="C0", label="smoothed (f = 0.05)")
+    if result.smooth_f > 0:
+        ax.plot(result.lrs, result.raw_losses, color="0.75", lw=0.8, label="mini-batch loss")
+        ax.plot(result.lrs, result.losses, color="C0", label=f"smoothed (f = {result.smooth_f:g})")
+    else:
+        ax.plot(result.lrs, result.losses, color="C0", label="loss (smoothed by its recorder)")
     for lr, name, colour in ((result.suggestion, "steepest", "C3"), (result.suggestion_min10, "min / 10", "C2"),
                              (result.suggestion_valley, "valley", "C1")):
         if math.isfinite(lr):
             ax.axvline(lr, color=colour, ls="--", lw=1, label=f"{name}: {lr:.2g}")
     ax.set_xscale("log" if result.step_mode == "exp" else "linear")
     ax.set_xlabel("learning rate")
-    ax.set_ylabel("training loss (cross-entropy)")
+    ax.set_ylabel("training loss")
     top = float(np.percentile(result.raw_losses, 95))
     ax.set_ylim(max(0.0, float(np.min(result.raw_losses)) * 0.9), top * 1.15)
     ax.set_title("Learning-rate range test")
-    ax.legend(fontsize=8)
-    save_figure(fig, path)
+    ax.legend(fontsize=8, loc="best")
+    return fig
+
+
+def plot_lr_range(result: LRRangeResult, path) -> None:
+    """Save :func:`lr_range_figure` as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from dlperf.fileio import save_figure
+
+    save_figure(lr_range_figure(result), path)

@@ -34,7 +34,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from mlcore.images import ImageData
 
 __all__ = ["DEVICES", "EpochStats", "Tensors", "select_device", "deterministic", "to_tensors", "batches",
-           "train_epoch", "evaluate", "check_positive_int", "check_positive_float"]
+           "train_epoch", "evaluate", "check_positive_int", "check_positive_float",
+           "check_seed"]
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -55,6 +56,18 @@ def check_positive_float(name: str, value: Any) -> float:
     if not np.isfinite(v) or v <= 0:
         raise ValueError(f"{name}: got {value!r}; give a finite number > 0")
     return v
+
+
+def check_seed(value: Any, name: str = "--seed") -> int:
+    """Return ``value`` as an int in [0, 2**32 - 1] (what numpy, torch and scikit-learn all accept), or
+    raise ``ValueError`` naming ``--seed``.
+
+    >>> check_seed(7)
+    7
+    """
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not 0 <= value < 2**32:
+        raise ValueError(f"{name}: got {value!r}; give an integer from 0 to {2**32 - 1}")
+    return int(value)
 
 
 def select_device(name: str = "auto") -> torch.device:

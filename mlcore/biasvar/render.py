@@ -7,7 +7,7 @@ from dataclasses import asdict
 from dlperf.jsonio import json_text
 from mlcore.biasvar.study import BiasVarianceStudy
 
-__all__ = ["study_table", "study_json", "study_csv", "plot_study"]
+__all__ = ["study_table", "study_json", "study_csv", "study_figure", "plot_study"]
 
 
 def _label(study: BiasVarianceStudy) -> str:
@@ -86,16 +86,20 @@ def study_csv(study: BiasVarianceStudy) -> str:
     return csv_text([asdict(r) for r in study.rows])
 
 
-def plot_study(study: BiasVarianceStudy, path, extra: BiasVarianceStudy | None = None) -> None:
-    """Plot bias^2, variance and mse per degree (log scale) and the fixed-draw variant; save a PNG."""
-    import matplotlib
+def study_figure(study: BiasVarianceStudy, extra: BiasVarianceStudy | None = None):
+    """bias^2, variance and mse per degree (log scale), the seed variant and the noise level; ``extra``
+    (e.g. ridge beside least squares) is overlaid dashed. Degrees are integer ticks.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    >>> from mlcore.biasvar import bias_variance_study
+    >>> fig = study_figure(bias_variance_study(degrees=(1, 2), n_datasets=10))
+    >>> len(fig.axes[0].get_legend().get_texts()) == len(fig.axes[0].get_lines())
+    True
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
-    from dlperf.fileio import save_figure
-
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig = Figure(figsize=(7.5, 4.6), layout="constrained")
+    ax = fig.subplots()
     for s, style in ((study, "-"), (extra, "--")):
         if s is None:
             continue
@@ -110,9 +114,19 @@ def plot_study(study: BiasVarianceStudy, path, extra: BiasVarianceStudy | None =
             )
     ax.axhline(study.config.noise_std**2, color="grey", lw=0.8, label="noise $\\sigma^2$")
     ax.set_yscale("log")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("polynomial degree")
     ax.set_ylabel("squared error")
     ax.set_title(f"Bias-variance over {study.config.n_datasets} data sets (seed {study.config.seed})")
-    ax.legend(fontsize=7, ncol=2)
-    save_figure(fig, path)
-    plt.close(fig)
+    ax.legend(fontsize=7, ncol=2, loc="best")
+    return fig
+
+
+def plot_study(study: BiasVarianceStudy, path, extra: BiasVarianceStudy | None = None) -> None:
+    """Save :func:`study_figure` as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from dlperf.fileio import save_figure
+
+    save_figure(study_figure(study, extra), path)

@@ -44,6 +44,9 @@ def true_function(x):
     return x + np.sin(1.5 * np.asarray(x, dtype=np.float64))
 
 
+_MAX_DEGREE = 10_000
+
+
 def parse_degrees(text: str) -> tuple[int, ...]:
     """Parse ``"1-15"``, ``"1,3,10"`` or ``"1-5,10"`` into a sorted tuple of distinct degrees >= 1.
 
@@ -61,6 +64,9 @@ def parse_degrees(text: str) -> tuple[int, ...]:
             raise ValueError(
                 f"--degrees: got {text!r}; give degrees >= 1 with ranges written low-high (e.g. 1-15)"
             )
+        if hi > _MAX_DEGREE:  # before building the set: "1-100000000" must not allocate first
+            raise ValueError(f"--degrees: got {text!r}; give degrees up to {_MAX_DEGREE} (each needs that many "
+                             "training points plus one)")
         out.update(range(lo, hi + 1))
     return tuple(sorted(out))
 
@@ -214,11 +220,15 @@ def _sample(cfg: BiasVarianceConfig):
 def bias_variance_study(
     config: BiasVarianceConfig | None = None,
     progress: Callable[[int, int], None] | None = None,
+    *,
+    force: bool = False,
     **overrides,
 ) -> BiasVarianceStudy:
     """Run the Monte-Carlo bias-variance study; keyword overrides build the config.
 
-    ``progress(done, total)`` is called after each degree (for a progress bar).
+    ``progress(done, total)`` is called after each degree (for a progress bar). Before anything large is
+    allocated the memory the study needs is estimated (:mod:`mlcore.biasvar.memory`); a study that needs
+    more than is available is refused with a ``ValueError`` unless ``force`` is True.
 
     Examples
     --------
@@ -231,6 +241,9 @@ def bias_variance_study(
     cfg = BiasVarianceConfig(**overrides) if config is None else config
     if config is not None and overrides:
         raise ValueError("config: give either a BiasVarianceConfig or keyword overrides, not both")
+    from mlcore.biasvar.memory import check_memory
+
+    check_memory(cfg, force)
     x_train, y_train, x_test, f_test, y_fresh, y_fixed = _sample(cfg)
     n_deg = len(cfg.degrees)
     if cfg.ridge_alpha is None:

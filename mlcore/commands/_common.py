@@ -11,11 +11,22 @@ from mlcore.training import DEVICES
 
 
 def add_common(parser: argparse.ArgumentParser, *, epochs: int | None, batch_size: int | None = 64,
-               dataset: bool = True) -> None:
-    """--dataset/--root/--download/--subset, --epochs, --batch-size, --device, --seed, --json, --plot."""
+               dataset: bool = True, user_inputs: bool = False) -> None:
+    """--dataset/--root/--download/--subset, --epochs, --batch-size, --device, --seed, --json, --plot;
+    with ``user_inputs`` also --data, --model and --amp."""
     if dataset:
-        parser.add_argument("--dataset", default="digits", choices=DATASETS,
+        parser.add_argument("--dataset", default=None, choices=DATASETS,
                             help="digits (offline, scikit-learn) or fashion-mnist (torchvision; default: digits)")
+    if dataset and user_inputs:
+        parser.add_argument("--data", metavar="PATH", default=None,
+                            help="your data instead: a .npz file (arrays x, y, optionally x_val, y_val) or an "
+                            "image folder (PATH/CLASS/*.png)")
+        parser.add_argument("--model", metavar="FILE.py:NAME", default=None,
+                            help="your model instead of the small Inception: an nn.Module, or a class / "
+                            "function building one with no arguments, named NAME in FILE.py")
+        parser.add_argument("--amp", choices=("bf16", "fp16"), default=None,
+                            help="mixed precision (torch.autocast); bf16 also runs on the CPU (default: off)")
+    if dataset:
         parser.add_argument("--root", default="data", help="folder holding FashionMNIST/raw/ (default: data)")
         parser.add_argument("--download", action="store_true", help="let torchvision download FashionMNIST")
         parser.add_argument("--subset", type=int, default=None, help="use only N images in total (train + val)")
@@ -31,11 +42,31 @@ def add_common(parser: argparse.ArgumentParser, *, epochs: int | None, batch_siz
 
 
 def load_data(args: argparse.Namespace):
+    """The data of --data, else of --dataset (default digits); checks --seed first."""
     from mlcore.images import load_images
+    from mlcore.training import check_seed
 
-    set_threads(args, getattr(args, "dataset", "digits"))
+    check_seed(args.seed)
+    if getattr(args, "data", None) is not None:
+        if args.dataset is not None or args.subset is not None:
+            flag = "--dataset" if args.dataset is not None else "--subset"
+            raise ValueError(f"{flag}: applies to the built-in data sets, not to --data {args.data}; drop one")
+        from mlcore.user_inputs import load_data_path
 
-    return load_images(args.dataset, root=args.root, download=args.download, subset=args.subset, seed=args.seed)
+        set_threads(args, "user")
+        return load_data_path(args.data, seed=args.seed)
+    dataset = args.dataset or "digits"
+    set_threads(args, dataset)
+    return load_images(dataset, root=args.root, download=args.download, subset=args.subset, seed=args.seed)
+
+
+def load_model(args: argparse.Namespace):
+    """The --model module, or None for the built-in small Inception."""
+    if getattr(args, "model", None) is None:
+        return None
+    from mlcore.user_inputs import load_model_spec
+
+    return load_model_spec(args.model)
 
 
 def set_threads(args: argparse.Namespace, dataset: str) -> None:
@@ -63,3 +94,9 @@ def emit(args: argparse.Namespace, table, json_text: str, plot) -> None:
         print_table(table, min_width=120)
     if args.plot:
         plot(args.plot)
+        wrote(args.plot)
+
+
+def wrote(path) -> None:
+    """Say on stderr which file was written, as every command does."""
+    print(f"wrote {path}", file=sys.stderr)

@@ -5,13 +5,20 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mlcore.commands._common import add_common, emit, load_data, show_progress
+from mlcore.commands._common import (
+    add_common,
+    emit,
+    load_data,
+    load_model,
+    show_progress,
+    wrote,
+)
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("batch-size-sweep", help="training loss and accuracy per batch size",
                               description=__doc__)
-    add_common(p, epochs=2, batch_size=None)
+    add_common(p, epochs=2, batch_size=None, user_inputs=True)
     p.add_argument("--lr", type=float, default=0.01, help="learning rate (at --base-batch for the linear rule; "
                    "default: 0.01)")
     p.add_argument("--min-batch", type=int, default=16, help="smallest batch size (default: 16)")
@@ -36,13 +43,14 @@ def run(args: argparse.Namespace) -> int:
 
     sizes = doubling(args.min_batch, args.max_batch)
     data = load_data(args)
-    res = batch_size_sweep(data, lr=args.lr, batch_sizes=sizes, epochs=args.epochs, rules=args.rule,
+    res = batch_size_sweep(load_model(args), data=data, amp=args.amp, lr=args.lr, batch_sizes=sizes, epochs=args.epochs, rules=args.rule,
                            base_batch=args.base_batch, seed=args.seed, device=args.device,
                            show_progress=show_progress(args) and not args.csv)
     if args.csv and not args.json:
         sys.stdout.write(batch_sweep_csv(res))
         if args.plot:
             plot_batch_sweep(res, args.plot)
+            wrote(args.plot)
         return 0
     emit(args, batch_sweep_table(res), batch_sweep_json(res), lambda path: plot_batch_sweep(res, path))
     return 0

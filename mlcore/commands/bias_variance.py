@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dlperf.progress import progress
-from dlperf.tables import print_table
-
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -25,21 +22,40 @@ def register(subparsers) -> None:
         "--ridge", type=float, default=None, metavar="ALPHA", help="ridge penalty (default: least squares)"
     )
     p.add_argument("--standardize", action="store_true", help="ridge on standardised monomials")
+    p.add_argument("--compare-ridge", type=float, default=None, metavar="ALPHA",
+                   help="also run ridge with ALPHA on the same data and overlay it (dashed) in --plot; "
+                   "the table and JSON show both studies")
+    p.add_argument("--force", action="store_true",
+                   help="run even when the memory estimate exceeds the memory available")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--table", action="store_true", help="rich table on stdout (default)")
     fmt.add_argument("--json", action="store_true", help="JSON on stdout")
-    fmt.add_argument("--csv", action="store_true", help="CSV on stdout")
+    fmt.add_argument("--csv", action="store_true", help="CSV on stdout (one study: not with --compare-ridge)")
     p.add_argument("--plot", metavar="FILE", help="save a plot to FILE (format by extension: .png, .pdf or .svg)")
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from mlcore.biasvar import BiasVarianceConfig, bias_variance_study, parse_degrees, plot_study
-    from mlcore.biasvar.render import study_csv, study_json, study_table
+def _study(cfg, force: bool, show: bool | None):
+    from dlperf.progress import progress
+    from mlcore.biasvar import bias_variance_study
 
+    with progress(len(cfg.degrees), "fitting degrees", enabled=show) as bar:
+        return bias_variance_study(cfg, progress=lambda done, total: bar.update(done), force=force)
+
+
+def run(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from mlcore.biasvar import BiasVarianceConfig, parse_degrees, plot_study
+    from mlcore.biasvar.render import study_csv, study_json, study_table
+    from mlcore.training import check_seed
+
+    check_seed(args.seed)
     if args.standardize and args.ridge is None:
         raise ValueError("--standardize: only applies to ridge; add --ridge ALPHA")
+    if args.compare_ridge is not None and args.csv:
+        raise ValueError("--compare-ridge: the CSV holds one study; use --json or the table with it")
     cfg = BiasVarianceConfig(
         degrees=parse_degrees(args.degrees),
         n_datasets=args.datasets,
@@ -50,14 +66,31 @@ def run(args: argparse.Namespace) -> int:
         standardize=args.standardize,
         seed=args.seed,
     )
-    with progress(len(cfg.degrees), "fitting degrees", enabled=False if (args.json or args.csv) else None) as bar:
-        study = bias_variance_study(cfg, progress=lambda done, total: bar.update(done))
+    other = None
+    if args.compare_ridge is not None:
+        if not (args.compare_ridge > 0 and args.compare_ridge < float("inf")):
+            raise ValueError(f"--compare-ridge: got {args.compare_ridge}; give a penalty alpha > 0")
+        other = dataclasses.replace(cfg, ridge_alpha=args.compare_ridge)
+    show = False if (args.json or args.csv) else None  # None: a bar only on a terminal
+    study = _study(cfg, args.force, show)
+    extra = _study(other, args.force, show) if other is not None else None
     if args.plot:
-        plot_study(study, args.plot)
+        plot_study(study, args.plot, extra)
+        print(f"wrote {args.plot}", file=sys.stderr)
     if args.json:
-        sys.stdout.write(study_json(study))
+        text = study_json(study)
+        if extra is not None:
+            import json
+
+            text = json.dumps({**json.loads(text), "overlay": json.loads(study_json(extra))}, indent=2) + "\n"
+        sys.stdout.write(text)
     elif args.csv:
         sys.stdout.write(study_csv(study))
     else:
-        print_table(study_table(study), min_width=120)
+        from rich.console import Console
+
+        console = Console(width=max(120, Console().width))
+        for s in (study, extra):
+            if s is not None:
+                console.print(study_table(s))
     return 0

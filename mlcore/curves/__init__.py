@@ -24,6 +24,7 @@ from mlcore.curves.report import (
     CurvesReport,
     ModelCurves,
     evaluate_models,
+    read_labels,
     read_values,
 )
 
@@ -35,6 +36,7 @@ __all__ = [
     "blood_transfusion_experiment",
     "evaluate_models",
     "plot_report",
+    "read_labels",
     "read_values",
     "report_json",
     "report_table",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dlperf.jsonio import json_text
 from mlcore.curves.report import CurvesReport
 
-__all__ = ["report_table", "report_json", "plot_report"]
+__all__ = ["report_table", "report_json", "report_figure", "plot_report"]
 
 
 def report_table(report: CurvesReport):
@@ -69,16 +69,18 @@ def report_json(report: CurvesReport) -> str:
     return json_text(payload, indent=2) + "\n"
 
 
-def plot_report(report: CurvesReport, path) -> None:
-    """ROC, PR and PRG panels side by side, all-positive classifier marked; save a PNG."""
-    import matplotlib
+def report_figure(report: CurvesReport):
+    """ROC, PR and PRG panels side by side, every model and every reference line in the legends.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    >>> from mlcore.curves.report import evaluate_models
+    >>> fig = report_figure(evaluate_models([1, 0, 1, 0], {"a": [.9, .8, .7, .1], "b": [.1, .2, .3, .4]}))
+    >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()][-1]
+    'chance (AUROC 0.5)'
+    """
+    from matplotlib.figure import Figure
 
-    from dlperf.fileio import save_figure
-
-    fig, (ax_roc, ax_pr, ax_prg) = plt.subplots(1, 3, figsize=(12, 4))
+    fig = Figure(figsize=(13, 4.6), layout="constrained")
+    ax_roc, ax_pr, ax_prg = fig.subplots(1, 3)
     for i, m in enumerate(report.models):
         c = f"C{i}"
         ax_roc.plot(m.roc.fpr, m.roc.tpr, color=c, label=f"{m.name} (AUROC {m.areas.auroc:.3f})")
@@ -87,12 +89,13 @@ def plot_report(report: CurvesReport, path) -> None:
             m.prg.recall_gain, m.prg.precision_gain, color=c, label=f"{m.name} (AUPRG {m.areas.auprg:.3f})"
         )
     ap = report.all_positive
-    ax_roc.plot([0, 1], [0, 1], "k:", lw=0.8)
     ax_roc.plot(*ap.roc, "k*", ms=10, label="all positive")
-    ax_pr.axhline(report.positive_rate, color="k", ls=":", lw=0.8)
-    ax_pr.plot(*ap.pr, "k*", ms=10, label=f"all positive (precision {report.positive_rate:.3f})")
+    ax_roc.plot([0, 1], [0, 1], "k:", lw=0.8, label="chance (AUROC 0.5)")
+    ax_pr.plot(*ap.pr, "k*", ms=10, label="all positive")
+    ax_pr.axhline(report.positive_rate, color="k", ls=":", lw=0.8,
+                  label=f"chance: precision = pi = {report.positive_rate:.3f}")
     ax_prg.plot(*ap.prg, "k*", ms=10, label="all positive (1, 0)")
-    ax_prg.axhline(0, color="k", lw=0.6)
+    ax_prg.axhline(0, color="k", lw=0.6, label="precision gain 0 (= pi)")
     ax_roc.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
     ax_pr.set(xlabel="recall", ylabel="precision", title="precision-recall", ylim=(0, 1.02))
     ax_prg.set(
@@ -103,7 +106,16 @@ def plot_report(report: CurvesReport, path) -> None:
         ylim=(-0.5, 1.02),
     )
     for ax in (ax_roc, ax_pr, ax_prg):
-        ax.legend(fontsize=7, loc="lower left")
+        ax.legend(fontsize=7, loc="lower left" if ax is not ax_roc else "lower right")
     fig.suptitle(f"{report.dataset}: {report.n_positive} positives / {report.n_negative} negatives")
-    save_figure(fig, path)
-    plt.close(fig)
+    return fig
+
+
+def plot_report(report: CurvesReport, path) -> None:
+    """Save :func:`report_figure` as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from dlperf.fileio import save_figure
+
+    save_figure(report_figure(report), path)

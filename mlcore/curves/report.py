@@ -29,6 +29,7 @@ __all__ = [
     "CurvesReport",
     "evaluate_models",
     "read_values",
+    "read_labels",
 ]
 
 
@@ -98,6 +99,29 @@ def evaluate_models(
     )
 
 
+def _read_lines(path, name: str) -> list[tuple[int, str]]:
+    """Numbered non-blank stripped lines of a text file; one-line errors naming ``name`` and the file."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(
+            f"{name}: file {str(p)!r} does not exist; give a text file with one value per line"
+        )
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"{name}: cannot read {str(p)!r} ({exc.strerror}); give a readable text file") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = None
+    if text is None or "\x00" in text:
+        raise ValueError(f"{name}: {str(p)!r} is a binary file, not text; give a text file with one value per line")
+    lines = [(i, line.strip()) for i, line in enumerate(text.splitlines(), 1) if line.strip()]
+    if not lines:
+        raise ValueError(f"{name}: {str(p)!r} holds no values; give one value per line")
+    return lines
+
+
 def read_values(path, name: str) -> np.ndarray:
     """Read one number per line from a text file (blank lines skipped); ``name`` labels errors.
 
@@ -107,22 +131,49 @@ def read_values(path, name: str) -> np.ndarray:
     >>> read_values(f, "--scores").tolist()
     [0.9, 0.25]
     """
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(
-            f"{name}: file {str(p)!r} does not exist; give a text file with one value per line"
-        )
     values = []
-    for i, line in enumerate(p.read_text().splitlines(), 1):
-        text = line.strip()
-        if not text:
-            continue
+    for i, text in _read_lines(path, name):
         try:
             values.append(float(text))
         except ValueError:
             raise ValueError(
-                f"{name}: line {i} of {str(p)!r} is {text!r}; give one number per line"
+                f"{name}: line {i} of {str(path)!r} is {text!r}; give one number per line"
             ) from None
-    if not values:
-        raise ValueError(f"{name}: {str(p)!r} holds no values; give one number per line")
     return np.asarray(values)
+
+
+_TRUE, _FALSE = ("1", "1.0", "true"), ("0", "0.0", "false")
+
+
+def read_labels(path, name: str = "--labels", pos_label: str | None = None) -> np.ndarray:
+    """Read one label per line as 0/1 (int64): ``1``/``0`` or ``True``/``False`` (any case), or, with
+    ``pos_label``, 1 where the line equals it (as text, or as a number: ``2`` matches ``2.0``) and 0 elsewhere.
+
+    >>> import pathlib, tempfile
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "labels.txt"
+    >>> _ = f.write_text("True\\nfalse\\n1\\n")
+    >>> read_labels(f).tolist()
+    [1, 0, 1]
+    >>> _ = f.write_text("cat\\ndog\\ncat\\n")
+    >>> read_labels(f, pos_label="dog").tolist()
+    [0, 1, 0]
+    """
+    lines = _read_lines(path, name)
+    if pos_label is not None:
+        def is_pos(text: str) -> bool:
+            if text == pos_label:
+                return True
+            try:
+                return float(text) == float(pos_label)
+            except ValueError:
+                return False
+
+        return np.array([int(is_pos(t)) for _, t in lines], dtype=np.int64)
+    out = []
+    for i, text in lines:
+        low = text.lower()
+        if low not in _TRUE + _FALSE:
+            raise ValueError(f"{name}: line {i} of {str(path)!r} is {text!r}; give 0/1 or True/False labels, "
+                             "or name the positive class with --pos-label")
+        out.append(int(low in _TRUE))
+    return np.array(out, dtype=np.int64)

@@ -1,0 +1,158 @@
+"""The user's own model and data for the experiment commands: ``--model path.py:NAME`` and ``--data PATH``.
+
+``--model path.py:NAME`` runs the file and takes ``NAME`` from it: an ``nn.Module`` instance, or a class
+or function that builds one when called with no arguments. ``--data`` reads a ``.npz`` file (arrays ``x``
+and ``y``, optionally ``x_val`` and ``y_val``; without them ``val_fraction`` of the rows is held out with
+the seed) or an image folder in torchvision's ``ImageFolder`` layout (``root/CLASS/*.png``; classes in
+sorted order, all images of one size; grey images give one channel, others three; pixels scaled to
+[0, 1] and standardised with the training split's mean and standard deviation).
+
+Examples
+--------
+>>> import numpy as np, pathlib, tempfile
+>>> p = pathlib.Path(tempfile.mkdtemp()) / "d.npz"
+>>> np.savez(p, x=np.zeros((10, 3), np.float32), y=np.arange(10) % 2)
+>>> d = load_data_path(p, seed=0)
+>>> d.train_x.shape, d.val_x.shape, d.num_classes
+((8, 3), (2, 3), 2)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import numpy as np
+
+from mlcore.images import ImageData
+
+__all__ = ["load_model_spec", "load_data_path", "load_npz", "load_image_folder"]
+
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+def load_model_spec(spec: str):
+    """The ``nn.Module`` named by ``path.py:NAME`` (an instance, or a class / function called with no arguments)."""
+    import torch
+
+    path, sep, name = str(spec).rpartition(":")
+    if not sep or not path.endswith(".py") or not name.isidentifier():
+        raise ValueError(f"--model: got {spec!r}; give FILE.py:NAME, e.g. --model net.py:Net")
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"--model: file {path!r} does not exist; give FILE.py:NAME")
+    module_spec = importlib.util.spec_from_file_location(f"_mlcore_user_model_{Path(path).stem}", path)
+    module = importlib.util.module_from_spec(module_spec)
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as exc:  # the user's file: report it in one line whatever it raised
+        raise ValueError(f"--model: running {path!r} raised {type(exc).__name__}: {exc}; fix the file") from None
+    if not hasattr(module, name):
+        found = sorted(k for k, v in vars(module).items() if not k.startswith("_") and callable(v))
+        raise ValueError(f"--model: {path!r} defines no {name!r}; it defines {', '.join(found) or 'nothing callable'}")
+    obj = getattr(module, name)
+    if not isinstance(obj, torch.nn.Module) and callable(obj):
+        try:
+            obj = obj()
+        except Exception as exc:
+            raise ValueError(f"--model: {name}() in {path!r} raised {type(exc).__name__}: {exc}; make it "
+                             "buildable with no arguments") from None
+    if not isinstance(obj, torch.nn.Module):
+        raise ValueError(f"--model: {name!r} in {path!r} is a {type(obj).__name__}, not a torch.nn.Module; "
+                         "name a module, a module class or a function returning one")
+    if not any(True for _ in obj.parameters()):
+        raise ValueError(f"--model: {name!r} in {path!r} has no parameters to train; give a model with weights")
+    return obj
+
+
+def _split(x: np.ndarray, y: np.ndarray, seed: int, val_fraction: float) -> tuple[np.ndarray, ...]:
+    order = np.random.default_rng(seed).permutation(len(y))
+    n_val = int(round(val_fraction * len(y)))
+    if n_val < 1 or n_val >= len(y):
+        raise ValueError(f"--data: {len(y)} rows cannot be split {1 - val_fraction:g}/{val_fraction:g}; give "
+                         "more rows or x_val / y_val arrays")
+    val, train = order[:n_val], order[n_val:]
+    return x[train], y[train], x[val], y[val]
+
+
+def _labels(y: np.ndarray, where: str) -> np.ndarray:
+    if y.ndim != 1 or not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_)):
+        raise ValueError(f"--data: {where} has shape {y.shape} and dtype {y.dtype}; give 1-d integer class labels")
+    if len(y) and y.min() < 0:
+        raise ValueError(f"--data: {where} holds the label {int(y.min())}; give class labels 0, 1, 2, ...")
+    return y.astype(np.int64)
+
+
+def _frozen(name: str, tx, ty, vx, vy) -> ImageData:
+    arrays = [np.ascontiguousarray(a) for a in (tx, ty, vx, vy)]
+    for a in arrays:
+        a.setflags(write=False)
+    return ImageData(name, *arrays, num_classes=int(max(ty.max(), vy.max())) + 1)
+
+
+def load_npz(path: str | os.PathLike[str], *, seed: int = 0, val_fraction: float = 0.2) -> ImageData:
+    """Arrays ``x`` (n, ...) and ``y`` (n,) class labels, optionally ``x_val`` and ``y_val``; x as float32."""
+    p = Path(path)
+    try:
+        with np.load(p, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"--data: cannot read {str(p)!r} as .npz ({exc}); give a file written by numpy.savez") from None
+    missing = [k for k in ("x", "y") if k not in arrays]
+    if missing or (("x_val" in arrays) != ("y_val" in arrays)):
+        raise ValueError(f"--data: {str(p)!r} holds {sorted(arrays)}; give arrays x and y (and optionally "
+                         "both x_val and y_val)")
+    x, y = arrays["x"].astype(np.float32), _labels(arrays["y"], f"{p.name}:y")
+    if len(x) != len(y):
+        raise ValueError(f"--data: {str(p)!r} has {len(x)} rows in x and {len(y)} labels in y; give one label per row")
+    if "x_val" in arrays:
+        vx, vy = arrays["x_val"].astype(np.float32), _labels(arrays["y_val"], f"{p.name}:y_val")
+        if len(vx) != len(vy) or vx.shape[1:] != x.shape[1:]:
+            raise ValueError(f"--data: {str(p)!r}: x_val {vx.shape} / y_val {vy.shape} do not match x {x.shape}")
+        return _frozen(f"npz:{p.name}", x, y, vx, vy)
+    return _frozen(f"npz:{p.name}", *_split(x, y, seed, val_fraction))
+
+
+def load_image_folder(path: str | os.PathLike[str], *, seed: int = 0, val_fraction: float = 0.2) -> ImageData:
+    """Images under ``path/CLASS/``, one class per sub-folder (sorted names are classes 0, 1, ...)."""
+    from PIL import Image, UnidentifiedImageError
+
+    root = Path(path)
+    classes = sorted(d for d in root.iterdir() if d.is_dir())
+    files = [(f, k) for k, d in enumerate(classes) for f in sorted(d.iterdir())
+             if f.suffix.lower() in _IMAGE_SUFFIXES]
+    if len(classes) < 2 or not files:
+        raise ValueError(f"--data: {str(root)!r} has {len(classes)} class folders and {len(files)} images; give "
+                         "a folder with one sub-folder of images per class (at least two)")
+    images = []
+    for f, _ in files:
+        try:
+            with Image.open(f) as im:
+                images.append((im.mode, im.copy()))
+        except (OSError, UnidentifiedImageError):
+            raise ValueError(f"--data: {str(f)!r} is not a readable image; remove it or replace it") from None
+    grey = all(mode in ("L", "1", "I;16", "I") for mode, _ in images)
+    arrays = [np.asarray(im.convert("L" if grey else "RGB"), dtype=np.float32) / 255.0 for _, im in images]
+    first = arrays[0].shape
+    for (f, _), a in zip(files, arrays, strict=True):
+        if a.shape != first:
+            raise ValueError(f"--data: {str(f)!r} is {a.shape[1]}x{a.shape[0]} but {str(files[0][0])!r} is "
+                             f"{first[1]}x{first[0]}; resize the images to one size")
+    x = np.stack(arrays)[:, None] if grey else np.stack(arrays).transpose(0, 3, 1, 2)
+    y = np.array([k for _, k in files], dtype=np.int64)
+    tx, ty, vx, vy = _split(x, y, seed, val_fraction)
+    mean, std = float(tx.mean()), float(tx.std()) or 1.0
+    return _frozen(f"images:{root.name}", ((tx - mean) / std).astype(np.float32), ty,
+                   ((vx - mean) / std).astype(np.float32), vy)
+
+
+def load_data_path(path: str | os.PathLike[str], *, seed: int = 0, val_fraction: float = 0.2) -> ImageData:
+    """A ``.npz`` file or an image folder (see the module notes)."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"--data: {str(p)!r} does not exist; give a .npz file or an image folder")
+    if p.is_dir():
+        return load_image_folder(p, seed=seed, val_fraction=val_fraction)
+    if p.suffix.lower() != ".npz":
+        raise ValueError(f"--data: got {str(p)!r}; give a .npz file (arrays x, y) or a folder of class folders")
+    return load_npz(p, seed=seed, val_fraction=val_fraction)
