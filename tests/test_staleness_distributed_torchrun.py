@@ -1,6 +1,6 @@
 """Two torchrun "nodes" on 127.0.0.1 (separate torchrun invocations, env:// rendezvous, the server on rank 0)
 run ``staleness train --backend distributed`` and their measured staleness matches the simulator within
-the bounds of tests/test_experiments_staleness.py::test_distributed_parameter_server_agrees_with_the_simulator."""
+the bounds of tests/test_mlcore_stale_training.py::test_distributed_parameter_server_agrees_with_the_simulator."""
 
 import json
 import os
