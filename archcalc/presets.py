@@ -1,6 +1,6 @@
 """Convention presets that reproduce other tools' totals from archcalc's rows (no torch, no fvcore).
 
-Each preset is a pure formula over an evaluated :class:`~archcalc.evaluate.Row`; importing this module
+Each preset is a pure formula over an evaluated :class:`~archcalc.ir.evaluate.Row`; importing this module
 registers them in :data:`archcalc.conventions.CONVENTIONS` (``archcalc.conventions`` imports it at its end).
 
 ``fvcore``
@@ -35,7 +35,7 @@ registers them in :data:`archcalc.conventions.CONVENTIONS` (``archcalc.conventio
 Examples
 --------
 >>> from archcalc.conventions import get_convention
->>> from archcalc.evaluate import evaluate
+>>> from archcalc.ir.evaluate import evaluate
 >>> from archcalc.zoo import build
 >>> ev = evaluate(build("resnet18"))
 >>> sum(get_convention("fvcore").forward(r) for r in ev.rows)
@@ -54,7 +54,7 @@ from typing import Any
 
 from archcalc.arith import is_concrete, prod
 from archcalc.conventions import Convention, register_convention
-from archcalc.evaluate import Row
+from archcalc.ir.evaluate import Row
 
 __all__ = ["fvcore_forward", "torch_forward", "torch_backward", "ptflops_forward", "thop_forward", "WEIGHT_KINDS"]
 
@@ -82,17 +82,15 @@ def _input_elements(row: Row) -> Any:
 
 
 def torch_forward(row: Row) -> Any:
-    """FlopCounterMode's forward FLOPs for one row: 2 x MACs of Conv2d / Linear, 0 otherwise."""
-    return 2 * row.macs if row.kind in WEIGHT_KINDS else 0
+    """FlopCounterMode's forward FLOPs for one row: 2 x MACs of every contraction (conv, linear, matmul, bmm,
+    attention), 0 for everything else."""
+    return 2 * row.macs
 
 
 def torch_backward(row: Row) -> Any:
     """FlopCounterMode's backward FLOPs for one row (weight gradient x groups for grouped convolutions)."""
-    if row.kind not in WEIGHT_KINDS:
-        return 0
-    grad_in = row.cost.backward_input_macs if row.input_requires_grad else 0
-    groups = dict(row.hparams).get("groups", 1) if row.kind == "Conv2d" else 1
-    return 2 * (grad_in + groups * row.cost.backward_weight_macs)
+    groups = dict(row.hparams).get("groups", 1) if row.kind.startswith("Conv") else 1
+    return 2 * (row.grad_input_macs + groups * row.grad_weight_macs)
 
 
 def _affine(row: Row) -> bool:
@@ -142,7 +140,7 @@ def thop_forward(row: Row) -> Any:
 
 def _thop_adaptive_avg(row: Row) -> Any:
     """thop's ``int((H/oh * W/ow + 1) * output elements)`` evaluated in float64 as thop does."""
-    (_, h, w), (_, oh, ow) = row.input_shapes[0], row.output_shape
+    (h, w), (oh, ow) = row.input_shapes[0][-2:], row.output_shape[-2:]
     if is_concrete(h, w, oh, ow, row.activations):
         # float64 like thop's DoubleTensor arithmetic; int() truncates: 2x2 -> 11x11 on 64 channels gives 7,999, not 8,000
         return int(((h / oh) * (w / ow) + 1.0) * row.activations)

@@ -15,7 +15,7 @@ What the numbers are (also in docs/archcalc.md):
   one) and the training memory ``training_bytes = weights_bytes + gradients_bytes + optimizer_bytes +
   activations_bytes``, where weights and gradients are params x dtype size, the optimizer state is 0
   (sgd), 1 (momentum) or 2 (adam) x params x dtype size, and ``activations_bytes`` are the tensors autograd
-  saves for backward (:meth:`archcalc.evaluate.Evaluation.saved`): each saved activation tensor once x
+  saves for backward (:meth:`archcalc.ir.evaluate.Evaluation.saved`): each saved activation tensor once x
   dtype size, plus BatchNorm's per-channel statistics as float32 (4 bytes), max-pooling's argmax indices as
   int64 (8 bytes) and dropout masks as bool (1 byte).
 
@@ -37,8 +37,8 @@ from types import MappingProxyType
 from typing import Any
 
 from archcalc.conventions import get_convention
-from archcalc.evaluate import evaluate
-from archcalc.graph import Network
+from archcalc.ir.evaluate import evaluate
+from archcalc.ir.graph import Graph
 
 __all__ = [
     "DTYPE_BYTES",
@@ -73,7 +73,7 @@ class ReportRow:
     kind : str
         Layer kind (``Conv2d`` ...); a folded group says how many layers it holds, e.g. ``"5 layers"``.
     output_shape : tuple
-        Per-sample output shape (a folded group's last layer's).
+        Output shape, batch dimension included (a folded group's last layer's).
     layers : int
         Number of layers in the row (1 unless folded).
     params, macs, flops, activations, elementwise_ops : int
@@ -115,7 +115,7 @@ class Report:
     model, description : str
         Network name and one-line description.
     input_shape : tuple
-        Per-sample input ``(C, H, W)``.
+        Per-sample shape of the first input (``(C, H, W)`` for an image model).
     batch : int
     dtype : str
         ``fp32``, ``fp16``, ``bf16`` or ``int8``; ``dtype_bytes`` its size.
@@ -156,7 +156,7 @@ class Report:
     notes: tuple[str, ...] = ()
 
 
-def resolve_model(name: str) -> Network:
+def resolve_model(name: str) -> Graph:
     """The network called ``name`` (the one place the command line resolves model names).
 
     ``torchvision:NAME`` derives the description of ``torchvision.models.NAME`` with torch.fx.
@@ -180,26 +180,25 @@ def resolve_model(name: str) -> Network:
     return build(name)
 
 
-_SHAPE = re.compile(r"^\s*(\d+)\s*[xX×,]\s*(\d+)\s*[xX×,]\s*(\d+)\s*$")
+_DIMS = re.compile(r"^\s*\d+(\s*[xX×,]\s*\d+)*\s*$")
 
 
-def parse_input_shape(text: str, flag: str = "--input") -> tuple[int, int, int]:
-    """Parse ``"CxHxW"`` (e.g. ``"3x224x224"``) into a tuple of positive ints.
+def parse_input_shape(text: str, flag: str = "--input") -> tuple[int, ...]:
+    """Parse a per-sample shape ``"CxHxW"`` (any rank: ``"128"``, ``"3x224x224"``, ``"1x16x112x112"``).
 
     Examples
     --------
     >>> parse_input_shape("3x160x160")
     (3, 160, 160)
-    >>> parse_input_shape("3x224")
+    >>> parse_input_shape("3x0")
     Traceback (most recent call last):
     ...
-    ValueError: --input: got '3x224'; give CxHxW with three positive integers, e.g. 3x224x224
+    ValueError: --input: got '3x0'; give the per-sample shape as positive integers joined by x, e.g. 3x224x224
     """
-    match = _SHAPE.match(text)
-    if match is None or any(int(g) <= 0 for g in match.groups()):
-        raise ValueError(f"{flag}: got {text!r}; give CxHxW with three positive integers, e.g. 3x224x224")
-    c, h, w = (int(g) for g in match.groups())
-    return (c, h, w)
+    if _DIMS.match(text) is None or any(int(g) <= 0 for g in re.split(r"[xX×,]", text)):
+        raise ValueError(f"{flag}: got {text!r}; give the per-sample shape as positive integers joined by x, "
+                         "e.g. 3x224x224")
+    return tuple(int(g) for g in re.split(r"[xX×,]", text))
 
 
 def _check_int(flag: str, value: Any, low: int, symbolic: bool = False) -> None:
@@ -217,8 +216,8 @@ def _fold_key(name: str, depth: int | None) -> str:
 
 
 def report(
-    network: Network,
-    input_shape: tuple[int, int, int] | None = None,
+    network: Graph,
+    input_shape: tuple[int, ...] | None = None,
     batch: int = 1,
     dtype: str = "fp32",
     convention: str = "macs",
@@ -230,10 +229,10 @@ def report(
 
     Parameters
     ----------
-    network : Network
+    network : Graph
         From :func:`resolve_model`, :func:`archcalc.zoo.inception_module` or built by hand.
     input_shape : tuple of int, optional
-        Per-sample ``(C, H, W)``; defaults to the network's own.
+        Per-sample shape of the first input (``(C, H, W)``); defaults to the network's own.
     batch : int
         Batch size (>= 1); MACs, activations and saved tensors scale with it, parameters do not.
     dtype : {"fp32", "fp16", "bf16", "int8"}
@@ -326,9 +325,7 @@ def report(
         "compute": sum(r.compute for r in rows),
     }
     # Tensors the forward pass allocates: in-place outputs and views (Flatten) reuse their input's storage.
-    allocated = sum(
-        (r.activations for r in ev.rows if not ((r.cost.inplace or r.cost.alias) and len(r.input_shapes) == 1)), 0
-    )
+    allocated = sum((r.activations for r in ev.rows if r.allocates), 0)
     totals["allocated_activations"] = allocated
     totals["allocated_bytes"] = allocated * size
     if training:
@@ -379,7 +376,7 @@ class ModelSummary:
 
     name: str
     description: str
-    default_input: tuple[int, int, int]
+    default_input: tuple[int, ...]
     params: int
     macs: int
 

@@ -1,0 +1,343 @@
+"""Any torch model: trace a real forward pass at the torch-function level into archcalc's graph.
+
+:func:`from_torch` runs the module once under a ``TorchFunctionMode`` (on the meta device, so nothing is
+computed and no memory is touched; on the CPU only when the model needs real values) and records every
+torch call: ``F.conv2d``, ``F.linear``, ``torch.cat``, ``x.view(...)``, ``x + y``, ``x.chunk(3)`` ...
+Python control flow, tuples, modules called twice and shared weights are whatever the real run does.
+Each call becomes one :class:`~archcalc.ir.graph.Node` of the registry kind :mod:`archcalc.frontends.torch_ops`
+maps it to; a call without a mapping becomes an ``Unmodeled`` node (its traced shapes kept, every count
+0) and is listed in the graph's notes, never dropped.
+
+Never a silent wrong number: after tracing, the graph is evaluated and checked against the real run:
+parameters equal the model's unique parameters (shared ones once) and every node's output shapes equal the
+shapes torch produced. A mismatch raises ``ValueError``.
+
+Node names are module names (``features.0``); an op a module runs besides its first, or a functional op,
+is named ``{module}.{function}`` (``layer1.0.add``); a repeated name gets ``:2``, ``:3``.
+
+Examples
+--------
+>>> import torch.nn as nn
+>>> g = from_torch(nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU6(), nn.Flatten(), nn.Linear(8 * 4 * 4, 2)),
+...                (3, 4, 4))
+>>> [(n.name, n.kind) for n in g.nodes]
+[('0', 'Conv2d'), ('1', 'ReLU6'), ('2', 'Flatten'), ('3', 'Linear')]
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from archcalc.ir.graph import Graph, Node, TensorSpec
+
+__all__ = ["from_torch", "from_torchvision", "unmodeled_nodes", "TraceError"]
+
+_DTYPES = {"float32": "float32", "float": "float32", "int64": "int64", "long": "int64", "int32": "int32",
+           "bool": "bool", "float16": "float16", "bfloat16": "bfloat16"}
+
+
+class TraceError(ValueError):
+    """The model cannot be traced at the given inputs (one line, naming the model and the cause)."""
+
+
+def unmodeled_nodes(graph: Graph) -> list[Node]:
+    """The nodes of ``graph`` archcalc has no formula for (kind ``Unmodeled``)."""
+    return [n for n in graph.nodes if n.kind == "Unmodeled"]
+
+
+def _flat_tensors(obj: Any) -> list[Any]:
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return [obj]
+    if isinstance(obj, list | tuple):
+        return [t for o in obj for t in _flat_tensors(o)]
+    if isinstance(obj, dict):
+        return [t for o in obj.values() for t in _flat_tensors(o)]
+    return []
+
+
+def _fname(func: Any) -> str:
+    name = getattr(func, "__name__", None) or str(func)
+    if name == "__get__":  # a property of Tensor: T, mT, data, real ...
+        owner = getattr(func, "__self__", None)
+        name = getattr(owner, "__name__", name)
+    return name
+
+
+class _Recorder:
+    """State of one trace: tensors by id, nodes, module stack."""
+
+    def __init__(self, module: Any) -> None:
+        self.values: dict[int, str] = {}
+        self.keep: list[Any] = []  # keeps traced tensors alive so ids stay unique
+        self.nodes: list[Node] = []
+        self.real_shapes: dict[str, tuple[int, ...]] = {}
+        self.real_alias: dict[str, tuple[int | None, ...]] = {}
+        self.names: Counter[str] = Counter()
+        self.stack: list[tuple[str, Any]] = []
+        self.calls: dict[int, int] = {}  # id(module) -> ops recorded in its current call
+        self.module_names = {id(m): n for n, m in module.named_modules(remove_duplicate=True)}
+        self.leaves = {id(m) for m in module.modules() if not list(m.children())}
+        self.params = {id(p): n for n, p in module.named_parameters(remove_duplicate=True)}
+        self.buffers = {id(b): n for n, b in module.named_buffers(remove_duplicate=True)}
+        self.unmodeled: Counter[str] = Counter()
+        self.constants = 0
+        self.module_seen: Counter[str] = Counter()
+        self.call_name: dict[int, str] = {}
+
+    # -- module stack (global forward hooks)
+    def enter(self, mod: Any) -> None:
+        name = self.module_names.get(id(mod))
+        if name is None:
+            return
+        self.module_seen[name] += 1
+        k = self.module_seen[name]
+        self.call_name[id(mod)] = name if k == 1 else f"{name}:{k}"
+        self.stack.append((name, mod))
+        self.calls[id(mod)] = 0
+
+    def leave(self, mod: Any) -> None:
+        if self.stack and self.stack[-1][1] is mod:
+            self.stack.pop()
+
+    # -- values
+    def name_of(self, t: Any) -> str:
+        key = id(t)
+        if key in self.values:
+            return self.values[key]
+        if key in self.params:
+            return self.params[key]
+        if key in self.buffers:
+            return self.buffers[key]
+        # A tensor made outside the traced calls (a plain attribute, a tensor built at module init): a constant.
+        self.constants += 1
+        name = f"constant{self.constants}"
+        self.nodes.append(Node(name, "Constant", (), (name,), (("output_shape", tuple(t.shape)),), None))
+        self.real_shapes[name] = tuple(t.shape)
+        self.bind(t, name)
+        return name
+
+    def bind(self, t: Any, name: str) -> None:
+        self.values[id(t)] = name
+        self.keep.append(t)
+
+    def node_name(self, fname: str) -> tuple[str, str | None]:
+        """(unique node name, leaf module name or None) for a call made now."""
+        if not self.stack:
+            base, module = fname, None
+        else:
+            path, mod = self.stack[-1]
+            call = self.call_name[id(mod)]
+            first = self.calls[id(mod)] == 0
+            self.calls[id(mod)] += 1
+            leaf = id(mod) in self.leaves
+            module = path if leaf else None
+            base = call if (leaf and first and path) else f"{call}.{fname}".lstrip(".")
+        self.names[base] += 1
+        k = self.names[base]
+        return (base if k == 1 else f"{base}:{k}"), module
+
+    def record(self, func: Any, args: tuple, kwargs: dict, result: Any) -> None:
+        from archcalc.frontends.torch_ops import MAPPINGS
+
+        outs = _flat_tensors(result)
+        if not outs:
+            return
+        fname = _fname(func)
+        mapping = MAPPINGS.get(fname)
+        found = None
+        if mapping is not None:
+            try:
+                found = mapping(args, kwargs)
+            except Exception:  # an argument pattern the mapping does not know: keep the op as Unmodeled
+                found = None
+        if found is None:
+            tensors = _flat_tensors((args, kwargs))
+            kind, hp = "Unmodeled", {"op": fname}
+        else:
+            kind, hp, tensors = found
+        name, module = self.node_name(fname)
+        if kind == "Constant":  # a factory call (torch.zeros, x.new_zeros): its real shape, no inputs
+            tensors, hp = [], {"output_shape": tuple(outs[0].shape)}
+        if kind == "Unmodeled":
+            self.unmodeled[fname] += 1
+            hp = {**hp, "traced_inputs": tuple(tuple(t.shape) for t in tensors),
+                  "output_shapes": tuple(tuple(o.shape) for o in outs)}
+        if kind in ("View", "Reshape", "Flatten", "Contiguous", "Roll") or (kind == "GetItem" and "advanced" not in hp):
+            hp["copy"] = not any(o.untyped_storage()._cdata == tensors[0].untyped_storage()._cdata for o in outs[:1])
+        if kind == "GetItem" and hp.pop("advanced", False):
+            hp = {"output_shape": tuple(outs[0].shape)}
+        inputs = tuple(self.name_of(t) for t in tensors)
+        out_names = (name,) if len(outs) == 1 else tuple(f"{name}#{i}" for i in range(len(outs)))
+        self.nodes.append(Node(name, kind, inputs, out_names, tuple(hp.items()), module))
+        storages = [t.untyped_storage()._cdata for t in tensors]
+        for o, n in zip(outs, out_names, strict=True):
+            self.real_shapes[n] = tuple(o.shape)
+            s = o.untyped_storage()._cdata
+            self.real_alias[n] = (storages.index(s) if s in storages else None,)
+            self.bind(o, n)
+
+
+def _make_mode(rec: _Recorder) -> Any:
+    import torch
+    from torch.overrides import TorchFunctionMode, redispatch_function
+
+    from archcalc.frontends.torch_ops import DESCEND, IGNORE, MAPPINGS
+
+    class Mode(TorchFunctionMode):
+        def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+            kwargs = kwargs or {}
+            fname = _fname(func)
+            if fname in IGNORE:
+                return func(*args, **kwargs)
+            if fname in DESCEND or (fname not in MAPPINGS and getattr(func, "__module__", "") == "torch.nn.functional"):
+                with self:
+                    return redispatch_function(func, types, args, kwargs)
+            result = func(*args, **kwargs)
+            if not isinstance(result, torch.Tensor | list | tuple):
+                return result
+            rec.record(func, args, kwargs, result)
+            return result
+
+    return Mode()
+
+
+def _to_meta(module: Any) -> Any:
+    """``module`` itself when its parameters are on meta already, else a meta copy (the original is kept)."""
+    import copy
+
+    tensors = list(module.parameters()) + list(module.buffers())
+    if tensors and all(t.device.type == "meta" for t in tensors):
+        return module
+    return copy.deepcopy(module).to("meta")
+
+
+def _run(module: Any, inputs: list[Any]) -> _Recorder:
+    import torch
+    from torch.nn.modules import module as nn_module
+
+    rec = _Recorder(module)
+    pre = nn_module.register_module_forward_pre_hook(lambda m, a: rec.enter(m))
+    post = nn_module.register_module_forward_hook(lambda m, a, r: rec.leave(m))
+    try:
+        for i, t in enumerate(inputs):
+            rec.bind(t, f"input{i}" if len(inputs) > 1 else "x")
+        with torch.enable_grad(), _make_mode(rec):
+            out = module(*inputs)
+        rec.outputs = [rec.values[id(t)] for t in _flat_tensors(out) if id(t) in rec.values]
+    finally:
+        pre.remove()
+        post.remove()
+    return rec
+
+
+def from_torch(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, input_dtypes: tuple[str, ...] = (),
+               name: str | None = None, twin: str | None = None, training: bool = False) -> Graph:
+    """Trace ``module`` on inputs of per-sample ``input_shapes`` (batch ``batch``) into a checked graph.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Any module; it is not modified (a meta-device copy is traced unless it lives on meta already).
+    *input_shapes : tuple of int
+        Per-sample shape of each forward argument (``(3, 224, 224)``; ``(128,)`` for token ids).
+    batch : int
+        Batch size the trace runs at (the graph is fixed at these shapes: trace again for others).
+    input_dtypes : tuple of str, optional
+        dtype of each input (``float32`` default; ``int64`` for token ids).
+    name, twin : str, optional
+        Graph name (default: the class name) and the torch model it mirrors.
+    training : bool
+        Trace in training mode (dropout and batch statistics run) instead of eval mode.
+
+    Returns
+    -------
+    Graph
+        ``traced_at`` holds the full input shapes; ``notes`` the ops archcalc does not model, by kind.
+
+    Raises
+    ------
+    ValueError
+        For bad shapes or dtypes, a model that fails on the inputs, or a trace whose parameters or shapes
+        archcalc cannot reproduce (never a silent wrong number).
+    """
+    import torch
+
+    label = name or type(module).__name__
+    if not input_shapes:
+        raise ValueError(f"input_shapes: {label} needs at least one per-sample input shape, e.g. (3, 224, 224)")
+    for shape in input_shapes:
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape):
+            raise ValueError(f"input_shapes: got {shape!r}; give per-sample shapes of positive integers")
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch <= 0:
+        raise ValueError(f"batch: got {batch!r}; give a positive integer")
+    dtypes = tuple(input_dtypes) + ("float32",) * (len(input_shapes) - len(input_dtypes))
+    for d in dtypes:
+        if d not in _DTYPES:
+            raise ValueError(f"input_dtypes: got {d!r}; choose one of {', '.join(sorted(set(_DTYPES.values())))}")
+    meta = _to_meta(module)
+    was_training = meta.training
+    meta.train(training)
+    full = [(batch, *s) for s in input_shapes]
+    try:
+        inputs = [torch.zeros(s, dtype=getattr(torch, _DTYPES[d]), device="meta") for s, d in zip(full, dtypes, strict=True)]
+        try:
+            rec = _run(meta, inputs)
+        except Exception as exc:  # any failure of the user's forward: one line naming the model and the input
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            shapes = ", ".join("x".join(map(str, s)) for s in full)
+            raise TraceError(f"--input: {label} fails on input {shapes} (traced on the meta device): "
+                             f"{type(exc).__name__}: {first[:300]}") from None
+    finally:
+        meta.train(was_training)
+    specs = tuple(TensorSpec("x" if len(full) == 1 else f"input{i}", tuple(s), _DTYPES[d])
+                  for i, (s, d) in enumerate(zip(input_shapes, dtypes, strict=True)))
+    params = tuple((n, tuple(p.shape)) for n, p in meta.named_parameters(remove_duplicate=True))
+    buffers = tuple((n, tuple(b.shape)) for n, b in meta.named_buffers(remove_duplicate=True))
+    notes = [f"traced from {type(module).__name__} at input {', '.join('x'.join(map(str, s)) for s in full)}"]
+    if rec.unmodeled:
+        notes.append("not modelled (counted 0, shapes as traced): "
+                     + ", ".join(f"{n} x {k}" for k, n in rec.unmodeled.most_common()))
+    graph = Graph(label, f"{type(module).__name__} traced at the torch-function level", specs, tuple(rec.nodes),
+                  tuple(rec.outputs), params=params, buffers=buffers, twin=twin, notes=tuple(notes),
+                  traced_at=tuple(full))
+    _check(graph, rec, meta)
+    return graph
+
+
+def _check(graph: Graph, rec: _Recorder, module: Any) -> None:
+    """Refuse a graph whose shapes or parameters differ from the real run's."""
+    from archcalc.ir.evaluate import evaluate
+
+    ev = evaluate(graph, batch=graph.traced_at[0][0] if graph.inputs[0].batched else 1)
+    node_out = {n.name: n.outputs for n in graph.nodes}
+    for row in ev.rows:
+        for value, shape in zip(node_out[row.name], row.output_shapes, strict=True):
+            real = rec.real_shapes.get(value)
+            if real is not None and tuple(shape) != tuple(real):
+                raise TraceError(f"{graph.name}: node {row.name} ({row.kind}) gives shape {tuple(shape)} in archcalc "
+                                 f"but {real} in torch; archcalc refuses to print a wrong number")
+    total = sum(p.numel() for p in module.parameters())
+    counted = ev.total("params") + sum(n for _, n in ev.unused_params)
+    if counted != total:
+        raise TraceError(f"{graph.name}: archcalc counts {counted} parameters but the model has {total}")
+
+
+def from_torchvision(name: str, input_shape: tuple[int, ...] = (3, 224, 224), batch: int = 1) -> Graph:
+    """:func:`from_torch` on ``torchvision.models.NAME(weights=None)`` (built on the meta device).
+
+    Examples
+    --------
+    >>> g = from_torchvision("mobilenet_v2")
+    >>> sum(1 for n in g.nodes if n.kind == "ReLU6"), len(unmodeled_nodes(g))
+    (35, 0)
+    """
+    from archcalc.crosscheck import build_twin
+
+    try:
+        module = build_twin(f"torchvision:{name}", tuple(input_shape), "meta")
+    except (NotImplementedError, RuntimeError):  # builders doing tensor arithmetic at build time (regnet)
+        module = build_twin(f"torchvision:{name}", tuple(input_shape), "cpu")
+    return from_torch(module, tuple(input_shape), batch=batch, name=f"torchvision:{name}", twin=f"torchvision:{name}")

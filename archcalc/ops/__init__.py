@@ -1,0 +1,17 @@
+"""The op registry and its families: one module per family, every formula registered once.
+
+Where is a formula? ``conv`` (Conv / ConvTranspose 1-3d), ``linear`` (Linear, MatMul, BMM, AddMM, BAddBMM,
+Einsum), ``attention`` (ScaledDotProductAttention, MultiheadAttention), ``norms``, ``activations``
+(and Softmax), ``elementwise`` (broadcasting arithmetic and reductions), ``pooling``, ``shape`` (views,
+Concat, Stack, Chunk ...), ``misc`` (Dropout, Embedding, Pad, Interpolate, Constant, Unmodeled).
+
+Examples
+--------
+>>> "LayerNorm" in REGISTRY and "Conv3d" in REGISTRY
+True
+"""
+
+from archcalc.ops import activations, attention, conv, elementwise, linear, misc, norms, pooling, shape  # noqa: F401
+from archcalc.ops.registry import REGISTRY, OpCost, formula, register
+
+__all__ = ["REGISTRY", "OpCost", "formula", "register"]
