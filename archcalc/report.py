@@ -173,8 +173,8 @@ def resolve_model(name: str) -> Graph:
     """
     from archcalc.zoo import build
 
-    if name.startswith("torchvision:"):  # any torchvision model, derived by torch.fx (archcalc.fromtorch)
-        from archcalc.fromtorch import from_torchvision
+    if name.startswith("torchvision:"):  # any torchvision model, traced (archcalc.frontends.torch_trace)
+        from archcalc.frontends.torch_trace import from_torchvision
 
         return from_torchvision(name.partition(":")[2])
     return build(name)

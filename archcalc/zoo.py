@@ -317,7 +317,7 @@ def inception_module(
 
     Examples
     --------
-    >>> from archcalc.evaluate import evaluate
+    >>> from archcalc.ir import evaluate
     >>> ev = evaluate(inception_module((256, 32, 32), 128, 192, 96))
     >>> ev.output_shape
     (672, 32, 32)

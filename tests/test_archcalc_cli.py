@@ -14,7 +14,7 @@ import pytest
 
 from archcalc.cli import main
 from archcalc.conventions import CONVENTIONS, Convention
-from archcalc.graph import Network, layer, seq
+from archcalc.ir.build import from_tree, layer, seq
 from archcalc.render import table_text
 from archcalc.report import report
 from archcalc.zoo import MODELS, build
@@ -54,7 +54,7 @@ def test_flops_convention_doubles_and_says_flops(capsys):
 
 
 def test_fixed_width_table_text():
-    net = Network("tiny", "two layers", (1, 4, 4), seq("", [
+    net = from_tree("tiny", "two layers", (1, 4, 4), seq("", [
         layer("conv", "Conv2d", out_channels=2, kernel_size=3), layer("relu", "ReLU")]))
     lines = [line.rstrip() for line in table_text(report(net)).splitlines()]
     # conv: 2x2x2 outputs x 1*3*3 = 72 MACs; params 2*9 + 2 = 20; 8 outputs x 4 bytes = 32

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from archcalc.cli import main
-from archcalc.evaluate import evaluate
+from archcalc.ir import evaluate
 from archcalc.zoo import build
 
 pytestmark = pytest.mark.torch
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.torch
 @pytest.mark.parametrize("model", ["resnet18", "googlenet", "vgg11_bn", "alexnet"])
 def test_derived_description_equals_zoo(model):
     # The hand-written zoo twin and the description traced from torchvision give identical numbers.
-    from archcalc.fromtorch import from_torchvision
+    from archcalc.frontends.torch_trace import from_torchvision
 
     derived, zoo = evaluate(from_torchvision(model)), evaluate(build(model))
     for field in ("params", "macs", "activations", "elementwise_ops", "backward_macs"):
@@ -30,7 +30,7 @@ def test_derived_description_equals_zoo(model):
 def test_depthwise_grouped_relu6_models_crosscheck(model):
     # Depthwise (mobilenet_v2), grouped (resnext, 32 groups) convolutions, ReLU6 and residual adds.
     from archcalc.crosscheck import crosscheck
-    from archcalc.fromtorch import from_torchvision
+    from archcalc.frontends.torch_trace import from_torchvision
 
     result = crosscheck(from_torchvision(model), (3, 64, 64))
     assert result.ok, [(r.name, r.verdict) for r in result.mismatches]
@@ -39,7 +39,7 @@ def test_depthwise_grouped_relu6_models_crosscheck(model):
 def test_small_module_by_hand():
     import torch.nn as nn
 
-    from archcalc.fromtorch import from_torch
+    from archcalc.frontends.torch_trace import from_torch
 
     class Block(nn.Module):
         def __init__(self):
@@ -61,10 +61,10 @@ def test_small_module_by_hand():
 
 
 def test_unmodeled_ops_listed_not_dropped(capsys):
-    from archcalc.fromtorch import from_torchvision, unmodeled_layers
+    from archcalc.frontends.torch_trace import from_torchvision, unmodeled_nodes
 
     net = from_torchvision("mobilenet_v3_small", (3, 64, 64))
-    names = {lay.name for lay in unmodeled_layers(net)}
+    names = {lay.name for lay in unmodeled_nodes(net)}
     assert "features.0.2" in names  # Hardswish
     assert "features.1.block.1.mul" in names  # squeeze-excitation scaling
     assert any("not modeled" in n and "Hardswish" in n for n in net.notes)
@@ -83,7 +83,7 @@ def test_cli_torchvision_name(capsys):
 def test_untraceable_module_message():
     import torch.nn as nn
 
-    from archcalc.fromtorch import from_torch
+    from archcalc.frontends.torch_trace import from_torch
 
     class Dynamic(nn.Module):
         def forward(self, x):
@@ -96,7 +96,7 @@ def test_untraceable_module_message():
 def test_two_input_module_rejected():
     import torch.nn as nn
 
-    from archcalc.fromtorch import from_torch
+    from archcalc.frontends.torch_trace import from_torch
 
     class Two(nn.Module):
         def forward(self, x, y):
@@ -131,7 +131,7 @@ def test_top_level_shortcut_is_lazy():
 def test_identity_modules_get_no_row():
     import torch.nn as nn
 
-    from archcalc.fromtorch import from_torch
+    from archcalc.frontends.torch_trace import from_torch
 
     class Res(nn.Module):
         def __init__(self):

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from archcalc.graph import Network, layer, seq
+from archcalc.ir.build import from_tree, layer, seq
 from archcalc.report import report, resolve_model
 from archcalc.zoo import inception_module
 
 
 def one_layer(kind: str, shape: tuple[int, int, int], batch: int = 1, **hparams):
-    net = Network("one", "", shape, seq("", [layer("l", kind, **hparams)]))
+    net = from_tree("one", "", shape, seq("", [layer("l", kind, **hparams)]))
     return report(net, shape, batch=batch).rows[0]
 
 
@@ -67,7 +67,7 @@ def test_conv_params_match_torch(shape, hparams, out, params, macs):
 def test_linear_by_hand():
     # batch 4, 512 -> 1000: MACs = 4 * 512*1000 = 2,048,000; params = 512*1000 + 1000 = 513,000;
     # bias adds = 4*1000 = 4,000 element-wise operations
-    from archcalc.formulas import REGISTRY
+    from archcalc.ops import REGISTRY
 
     cost = REGISTRY["Linear"]([(512,)], 4, out_features=1000)
     assert (cost.output_shape, cost.params, cost.macs, cost.elementwise_ops) == ((1000,), 513_000, 2_048_000, 4_000)

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from strategies import conv2d_configs, linear_configs, pool2d_configs
 
-from archcalc.evaluate import evaluate
-from archcalc.formulas import REGISTRY
-from archcalc.graph import Network, layer, seq
+from archcalc.ir import evaluate
+from archcalc.ops import REGISTRY
+from archcalc.ir.build import from_tree, layer, seq
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.torch
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.torch
 
 def ours(kind: str, config: dict) -> tuple[tuple[int, ...], int]:
     """(per-sample output shape, params) from a one-layer network; ValueError if archcalc rejects it."""
-    net = Network("one", "", config["input"], seq("", [layer("l", kind, **config["hparams"])]))
+    net = from_tree("one", "", config["input"], seq("", [layer("l", kind, **config["hparams"])]))
     row = evaluate(net, config["input"], batch=1).rows[0]
     return row.output_shape, row.params
 

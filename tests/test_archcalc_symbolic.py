@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from archcalc.cli import main
-from archcalc.evaluate import evaluate
-from archcalc.formulas import REGISTRY
+from archcalc.ir import evaluate
+from archcalc.ops import REGISTRY
 from archcalc.symbolic import TOTALS, closed_form, formula_sheet
 from archcalc.zoo import MODELS, build
 from tests.strategies import archcalc_layer_stacks
@@ -91,12 +91,12 @@ def test_symbolic_rejects_csv(capsys):
 @given(archcalc_layer_stacks(), st.integers(1, 3))
 def test_symbolic_layer_formulas_equal_integer_evaluation(case, batch):
     # Each layer's formula on symbols H, W, B, substituted, equals the integer evaluation.
-    from archcalc.graph import Network, layer, seq
+    from archcalc.ir.build import from_tree, layer, seq
 
     shape, specs = case
     specs = [(k, {**v, "ceil_mode": False} if k != "Conv2d" else v) for k, v in specs]
     items = [layer(str(i), k, **v) for i, (k, v) in enumerate(specs)]
-    net = Network("r", "", shape, seq("", [*items, layer("f", "Flatten"), layer("fc", "Linear", out_features=2)]))
+    net = from_tree("r", "", shape, seq("", [*items, layer("f", "Flatten"), layer("fc", "Linear", out_features=2)]))
     try:
         ev = evaluate(net, shape, batch)
     except ValueError:

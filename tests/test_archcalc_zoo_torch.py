@@ -8,7 +8,7 @@ from collections import defaultdict
 
 import pytest
 
-from archcalc.evaluate import evaluate
+from archcalc.ir import evaluate
 from archcalc.report import report
 from archcalc.zoo import MODELS, build
 

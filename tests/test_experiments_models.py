@@ -98,7 +98,7 @@ def test_matches_the_archcalc_twin(shape):
     # archcalc describes the same network analytically with the same dotted names: every leaf module's
     # output shape and parameter count, and every block's concatenation, must agree.
     zoo = pytest.importorskip("archcalc.zoo")
-    from archcalc.evaluate import evaluate
+    from archcalc.ir import evaluate
 
     rows = {r.name: r for r in evaluate(zoo.build("inception-small"), shape).rows}
     model = inception_small(shape)

@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from archcalc.conventions import CONVENTIONS
-from archcalc.graph import Network
+from archcalc.ir.graph import Graph
 from archcalc.report import DTYPE_BYTES, OPTIMIZER_STATES, Report, parse_input_shape, report, resolve_model
 
 __all__ = ["register", "run", "add_report_options", "report_from_args", "emit"]
@@ -53,7 +53,7 @@ def add_report_options(parser: argparse.ArgumentParser, input_required: bool = F
                      help="print totals as closed forms in H, W, B with their validity condition (table or --json)")
 
 
-def report_from_args(network: Network, args: argparse.Namespace) -> Report:
+def report_from_args(network: Graph, args: argparse.Namespace) -> Report:
     """Build the report of ``network`` from parsed report options (flag conflicts raise ``ValueError``)."""
     if args.optimizer is not None and not args.training:
         raise ValueError(f"--optimizer: got {args.optimizer!r} without --training; add --training or drop --optimizer")
