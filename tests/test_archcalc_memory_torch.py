@@ -18,13 +18,11 @@ pytestmark = pytest.mark.torch
 torch = pytest.importorskip("torch")
 
 
-
 @pytest.mark.parametrize(("optimizer", "dtype"), [("sgd", "float32"), ("momentum", "float32"), ("adam", "float32"),
                                                   ("adamw", "float32"), ("momentum", "bfloat16"),
                                                   ("adam", "bfloat16"), ("adam", "autocast")])
 def test_layout_matches_a_real_torch_step(optimizer, dtype, one_torch_thread):
     """Oracle: bytes of parameters, .grad and optimizer.state tensors after one real step (torch.optim)."""
-
     model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.GELU(), torch.nn.Linear(16, 4))
     params = sum(p.numel() for p in model.parameters())  # 8*16 + 16 + 16*4 + 4 = 212
     assert params == 212
