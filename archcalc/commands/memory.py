@@ -55,7 +55,7 @@ def register(subparsers) -> None:
     from archcalc.memory import CONVENTIONS, OPTIMIZERS, PRECISIONS, RECOMPUTE, parse_bytes, parse_count
 
     parser = subparsers.add_parser("memory", help="training memory: ZeRO model states or Megatron activations",
-                                   description=__doc__.split("\n\n")[1].replace("\n", " "))
+                                   description=__doc__.split("\n\n")[1].replace("\n", " ").replace("``", "`"))
     zero = parser.add_argument_group("model states (ZeRO, Rajbhandari et al. 2020)")
     zero.add_argument("--params", type=_arg_type(parse_count, "params"), metavar="N",
                       help="parameters Psi: 7.5e9, 7.5B, 175B, 125M")
@@ -83,8 +83,7 @@ def register(subparsers) -> None:
                      help="tensor-parallel size t (default 1)")
     act.add_argument("--sequence-parallel", action="store_true", help="sequence parallelism (with tensor parallel)")
     act.add_argument("--recompute", choices=RECOMPUTE, default="none", help="activation recompute (default none)")
-    fmt = parser.add_mutually_exclusive_group()
-    fmt.add_argument("--json", action="store_true", help="print JSON (keys in archcalc.memory.render)")
+    parser.add_argument("--json", action="store_true", help="print JSON (keys in docs/memory.md)")
     parser.set_defaults(func=run)
 
 

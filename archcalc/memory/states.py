@@ -18,8 +18,9 @@ parameters' dtype, as ``torch.optim`` creates its moments with ``zeros_like(para
 
 ZeRO stage ``z`` on ``N_d`` data-parallel ranks shards, on top of the previous stage, the optimizer states
 and master weights (z >= 1), the gradients (z >= 2) and the weights (z >= 3). A sharded state keeps
-``ceil(params / N_d)`` elements per rank (DeepSpeed and FSDP pad the flat buffer to equal partitions); that
-is the paper's ``Psi / N_d`` whenever ``N_d`` divides ``Psi``.
+``ceil(params / N_d)`` elements per rank (DeepSpeed and FSDP pad the flat buffer so that every rank's
+partition is equal; their further alignment padding is not counted); that is the paper's ``Psi / N_d``
+whenever ``N_d`` divides ``Psi``.
 
 Every function is plain integer arithmetic, so sympy symbols work too (``ceil`` becomes ``-floor(-x)``).
 
