@@ -135,6 +135,8 @@ def test_rows_table_marks_recomputed_items():
     (["--megatron", "--hidden", "12288", "--heads", "96"], "--seq"),
     (["--megatron", "--seq", "2048", "--hidden", "12288", "--heads", "96", "--recompute", "some"], "--recompute"),
     (["--megatron", "--seq", "-1", "--hidden", "12288", "--heads", "96"], "--seq"),
+    (["--params", "1B", "--seq", "2048"], "--seq needs --megatron"),
+    ([*MEGATRON[1:], "--params", "1B"], "--params is a model-state flag"),
 ])
 def test_errors_are_one_line_naming_the_flag(capsys, argv, flag):
     code, out, err = run(capsys, "memory", *argv)

@@ -4,7 +4,7 @@
 (Rajbhandari et al. 2020); ``archcalc memory --megatron --seq 2048 --hidden 12288 --heads 96 --layers 96
 --tensor-parallel 8`` prints a transformer layer's activation bytes, every variant of Korthikanti et al.'s
 Table 2 side by side and the item-by-item breakdown. ``--json`` prints the keys documented in
-:mod:`archcalc.memory.render`.
+docs/memory.md.
 """
 
 from __future__ import annotations
@@ -143,7 +143,23 @@ def _run_activations(args: argparse.Namespace) -> int:
     return 0
 
 
+_STATE_FLAGS = ("params", "data_parallel", "zero", "optimizer", "precision", "memory_convention", "device_memory")
+_ACTIVATION_FLAGS = ("seq", "hidden", "heads", "layers", "batch", "tensor_parallel", "sequence_parallel", "recompute")
+
+
+def _given(args: argparse.Namespace, names: tuple[str, ...]) -> list[str]:
+    """Flags of ``names`` set to something other than their default (a flag of the other mode is an error)."""
+    defaults = {"data_parallel": 1, "zero": [0, 1, 2, 3], "optimizer": "adam", "precision": "bf16-mixed",
+                "memory_convention": "zero", "layers": 1, "batch": 1, "tensor_parallel": 1, "sequence_parallel": False,
+                "recompute": "none"}
+    return ["--" + n.replace("_", "-") for n in names if getattr(args, n) != defaults.get(n)]
+
+
 def run(args: argparse.Namespace) -> int:
     if args.megatron:
+        if stray := _given(args, _STATE_FLAGS):
+            raise ValueError(f"{stray[0]} is a model-state flag and --megatron prints activations; drop one of them")
         return _run_activations(args)
+    if stray := _given(args, _ACTIVATION_FLAGS):
+        raise ValueError(f"{stray[0]} needs --megatron (activations); add --megatron or drop {stray[0]}")
     return _run_states(args)
