@@ -163,3 +163,15 @@ def archcalc_layer_stacks(draw):
         specs.append((kind, spec))
         h, w, ch = span_h // s + 1, span_w // s + 1, ch_next
     return shape, specs
+
+
+# --- archcalc.memory: transformer shapes as Megatron accepts them ---------------------------------------
+
+
+@st.composite
+def megatron_shapes(draw) -> dict:
+    """``{"seq", "batch", "hidden", "heads", "tensor_parallel"}`` with heads | hidden and t | heads."""
+    tensor_parallel = draw(st.sampled_from([1, 2, 4, 8]))
+    heads = tensor_parallel * draw(st.integers(1, 16))
+    return {"seq": draw(st.integers(1, 8192)), "batch": draw(st.integers(1, 64)),
+            "hidden": heads * draw(st.integers(1, 256)), "heads": heads, "tensor_parallel": tensor_parallel}
