@@ -23,7 +23,7 @@ Examples
 --------
 >>> rep = report(resolve_model("vgg19"))
 >>> rep.rows[0].name, rep.rows[0].output_shape, rep.rows[0].macs
-('features.0', (64, 224, 224), 86704128)
+('features.0', (1, 64, 224, 224), 86704128)
 >>> rep.totals["params"], rep.totals["macs"]
 (143667240, 19632062464)
 """
@@ -262,7 +262,7 @@ def report(
     >>> from archcalc.zoo import inception_module
     >>> rep = report(inception_module((256, 32, 32), 128, 192, 96), depth=1)
     >>> [(r.name, r.output_shape) for r in rep.rows]
-    [('b1x1', (128, 32, 32)), ('b3x3', (192, 32, 32)), ('b5x5', (96, 32, 32)), ('pool', (256, 32, 32)), ('concat', (672, 32, 32))]
+    [('b1x1', (1, 128, 32, 32)), ('b3x3', (1, 192, 32, 32)), ('b5x5', (1, 96, 32, 32)), ('pool', (1, 256, 32, 32)), ('concat', (1, 672, 32, 32))]
     >>> rep = report(resolve_model("alexnet"), batch=8, dtype="fp16", training=True, optimizer="adam")
     >>> rep.totals["training_bytes"] == sum(rep.totals[k] for k in
     ...     ("weights_bytes", "gradients_bytes", "optimizer_bytes", "activations_bytes"))

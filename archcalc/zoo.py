@@ -320,7 +320,7 @@ def inception_module(
     >>> from archcalc.ir import evaluate
     >>> ev = evaluate(inception_module((256, 32, 32), 128, 192, 96))
     >>> ev.output_shape
-    (672, 32, 32)
+    (1, 672, 32, 32)
     """
     given = [v is not None for v in (reduce3, reduce5, pool_proj)]
     if any(given) and not all(given):

@@ -291,7 +291,7 @@ def full_input_shapes(graph: Graph, input_shape: tuple[Any, ...] | None = None, 
             shape = tuple(input_shape)
             if len(shape) != len(spec.shape):
                 want = "x".join(("C", "H", "W", "D")[: len(spec.shape)]) if len(spec.shape) <= 4 else f"rank {len(spec.shape)}"
-                raise ValueError(f"--input: got {_fmt(shape)}; {graph.name} takes a per-sample input of rank "
+                raise ValueError(f"--input: got {_fmt(shape)!r}; {graph.name} takes a per-sample input of rank "
                                  f"{len(spec.shape)} ({want}), e.g. {_fmt(spec.shape)}")
         if spec.name in given:
             shape = tuple(given.pop(spec.name))
