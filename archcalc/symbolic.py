@@ -235,38 +235,9 @@ def _shape_text(shape: tuple[Any, ...], show: Any, latex: bool) -> str:
 
 
 def _sheet_spec(kind: str) -> tuple[list[tuple[Any, ...]], dict[str, Any], str]:
-    import sympy
+    from archcalc.ops.sheets import sheet_spec
 
-    def sym(name: str) -> Any:
-        return sympy.Symbol(name, integer=True, positive=True)
-
-    B, C, H, W = sym("B"), sym("C"), sym("H"), sym("W")
-    k, s, d = sym("k"), sym("s"), sym("d")
-    p = sympy.Symbol("p", integer=True, nonnegative=True)
-    chw = [(B, C, H, W)]
-    specs: dict[str, tuple[list[tuple[Any, ...]], dict[str, Any], str]] = {
-        "Conv2d": (chw, {"out_channels": sym("K"), "kernel_size": k, "stride": s, "padding": p, "dilation": d,
-                         "groups": sym("g")}, "g divides C and K; square kernel, stride, padding, dilation"),
-        "Linear": ([(B, sym("F"))], {"out_features": sym("N")}, "input of F features (any leading dims)"),
-        "MaxPool2d": (chw, {"kernel_size": k, "stride": s, "padding": p, "dilation": d},
-                      "ceil_mode=False; p <= k/2"),
-        "AvgPool2d": (chw, {"kernel_size": k, "stride": s, "padding": p}, "ceil_mode=False; p <= k/2"),
-        "AdaptiveAvgPool2d": (chw, {"output_size": sym("O")},
-                              "elementwise_ops exact when O divides H and W (windows tile the input)"),
-        "BatchNorm2d": (chw, {}, "affine (weight and bias), inference arithmetic"),
-        "ReLU": (chw, {}, "any input shape"),
-        "ReLU6": (chw, {}, "any input shape"),
-        "Dropout": (chw, {}, "identity at inference"),
-        "Flatten": (chw, {}, "a view of C*H*W features"),
-        "Concat": ([(B, sym("C_1"), H, W), (B, sym("C_2"), H, W)], {}, "two inputs of equal H and W"),
-        "Add": ([(B, C, H, W), (B, C, H, W)], {}, "two inputs of equal shape"),
-    }
-    if kind == "Unmodeled":
-        raise ValueError("kind: got 'Unmodeled'; it stands for ops archcalc has no formula for (counted 0)")
-    if kind not in specs:
-        formula(kind)  # raises the registry's "unknown kind" message
-        raise ValueError(f"kind: got {kind!r}; no symbolic sheet for it yet (known: {', '.join(specs)})")
-    return specs[kind]
+    return sheet_spec(kind)
 
 
 def formula_sheet(kind: str) -> FormulaSheet:

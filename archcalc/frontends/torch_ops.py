@@ -279,6 +279,28 @@ def _sdpa(args: tuple, kw: dict) -> Mapped:
     return "ScaledDotProductAttention", hp, [args[0], args[1], args[2]] + ([mask] if mask is not None else [])
 
 
+def _recurrent(kind: str, gates: int) -> Callable[[tuple, dict], Mapped]:
+    """``_VF.lstm / gru / rnn_tanh / rnn_relu(input, hx, flat_weights, bias, layers, dropout, train, bidir,
+    batch_first)`` as ``nn.LSTM`` etc. call them (the packed-sequence overload is left Unmodeled)."""
+    def m(args: tuple, kw: dict) -> Mapped:
+        if not isinstance(args[2], list | tuple):  # the packed overload: (data, batch_sizes, hx, weights ...)
+            raise ValueError("packed sequences are not modelled")
+        x, hx, weights = args[0], args[1], list(args[2])
+        states = list(hx) if isinstance(hx, list | tuple) else [hx]
+        bias, layers, dropout, train, bidir, batch_first = args[3:9]
+        hidden = weights[0].shape[0] // gates
+        h_out = weights[1].shape[1]
+        hp: dict[str, Any] = dict(hidden_size=hidden, num_layers=int(layers), bias=bool(bias),
+                                  batch_first=bool(batch_first), bidirectional=bool(bidir),
+                                  dropout=float(dropout), training=bool(train))
+        if h_out != hidden:
+            hp["proj_size"] = h_out
+        if kind.startswith("rnn_"):
+            hp["nonlinearity"] = kind[4:]
+        return ("RNN" if kind.startswith("rnn_") else kind), hp, [x, *states, *weights]
+    return m
+
+
 def _embedding(args: tuple, kw: dict) -> Mapped:
     return "Embedding", {}, [args[0], _a(args, kw, 1, "weight")]
 
@@ -353,6 +375,8 @@ MAPPINGS: dict[str, Callable[[tuple, dict], Mapped]] = {
     "unflatten": _unflatten, "__getitem__": _getitem, "contiguous": _contiguous,
     "matmul": _matmul("MatMul"), "__matmul__": _matmul("MatMul"), "__rmatmul__": _rmatmul, "mm": _matmul("MatMul"),
     "bmm": _matmul("BMM"), "addmm": _addmm("AddMM"), "baddbmm": _addmm("BAddBMM"), "einsum": _einsum,
+    "lstm": _recurrent("LSTM", 4), "gru": _recurrent("GRU", 3), "rnn_tanh": _recurrent("rnn_tanh", 1),
+    "rnn_relu": _recurrent("rnn_relu", 1),
     "scaled_dot_product_attention": _sdpa, "embedding": _embedding, "pad": _pad, "interpolate": _interpolate,
     "stochastic_depth": _stochastic_depth, "clone": _identity_like("Contiguous"),
     **{name: _identity_like("Contiguous") for name in ("to", "float", "half", "bfloat16", "double", "type", "detach",

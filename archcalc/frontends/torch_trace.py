@@ -211,7 +211,27 @@ def _to_meta(module: Any) -> Any:
     tensors = list(module.parameters()) + list(module.buffers())
     if tensors and all(t.device.type == "meta" for t in tensors):
         return module
-    return copy.deepcopy(module).to("meta")
+    meta = copy.deepcopy(module)
+    # .to("meta") gives every module its own new Parameter, which unties shared weights (a tied LM head,
+    # fvcore's NetWithReuse); tie them again so each shared parameter is counted once.
+    ties = [(name, first) for name, first in _shared(meta, "named_parameters")]
+    meta = meta.to("meta")
+    for name, first in ties:
+        owner, _, attr = name.rpartition(".")
+        setattr(meta.get_submodule(owner), attr, meta.get_parameter(first))
+    return meta
+
+
+def _shared(module: Any, method: str) -> list[tuple[str, str]]:
+    """``(name, first name)`` of every parameter that is the same tensor as an earlier-named one."""
+    first: dict[int, str] = {}
+    out = []
+    for name, t in getattr(module, method)(remove_duplicate=False):
+        if id(t) in first:
+            out.append((name, first[id(t)]))
+        else:
+            first[id(t)] = name
+    return out
 
 
 def _run(module: Any, inputs: list[Any]) -> _Recorder:

@@ -2,8 +2,8 @@
 
 Where is a formula? ``conv`` (Conv / ConvTranspose 1-3d), ``linear`` (Linear, MatMul, BMM, AddMM, BAddBMM,
 Einsum), ``attention`` (ScaledDotProductAttention, MultiheadAttention), ``norms``, ``activations``
-(and Softmax), ``elementwise`` (broadcasting arithmetic and reductions), ``pooling``, ``shape`` (views,
-Concat, Stack, Chunk ...), ``misc`` (Dropout, Embedding, Pad, Interpolate, Constant, Unmodeled).
+(and Softmax), ``elementwise`` (broadcasting arithmetic and reductions), ``pooling``, ``recurrent`` (RNN,
+LSTM, GRU), ``shape`` (views, Concat, Stack, Chunk ...), ``misc`` (Dropout, Embedding, Pad, Interpolate, Constant, Unmodeled).
 
 Examples
 --------
@@ -11,7 +11,18 @@ Examples
 True
 """
 
-from archcalc.ops import activations, attention, conv, elementwise, linear, misc, norms, pooling, shape  # noqa: F401
+from archcalc.ops import (  # noqa: F401
+    activations,
+    attention,
+    conv,
+    elementwise,
+    linear,
+    misc,
+    norms,
+    pooling,
+    recurrent,
+    shape,
+)
 from archcalc.ops.registry import REGISTRY, OpCost, formula, register
 
 __all__ = ["REGISTRY", "OpCost", "formula", "register"]
