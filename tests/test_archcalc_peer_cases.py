@@ -144,8 +144,6 @@ def test_torch_flop_counter_sdpa_forward():
     assert 2 * _sdpa(128, 256).macs == 268435456
 
 
-@pytest.mark.xfail(strict=True, reason="archcalc's SDPA input_grad_macs omit dO V^T (needed by dQ and dK): "
-                   "backward is 3 scores*E, torch's math backward 4 (archcalc/ops/attention.py)")
 def test_torch_flop_counter_sdpa_backward():
     # math backend, q, k, v requiring grad: forward + backward 805306368 (backward = 2 x forward)
     cost = _sdpa(128, 256)
