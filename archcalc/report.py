@@ -277,7 +277,7 @@ def report(
         _check_int("--depth", depth, 1)
     conv = get_convention(convention)
     size = DTYPE_BYTES[dtype]
-    ev = evaluate(network, input_shape, batch)
+    ev = evaluate(network, input_shape, batch, training=training)
 
     groups: dict[str, list[Any]] = {}
     for r in ev.rows:

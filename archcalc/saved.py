@@ -95,7 +95,7 @@ class SavedCheck:
 
 def archcalc_saved_bytes(network: Graph, input_shape: tuple[int, int, int], batch: int) -> dict[str, int]:
     """archcalc's estimate in bytes by dtype (float32 activations and BN statistics, int64, bool)."""
-    saved = evaluate(network, input_shape, batch).saved()
+    saved = evaluate(network, input_shape, batch, training=True).saved()
     out = {
         "float32": 4 * (saved["activation_elements"] + saved["fp32_elements"]),
         "int64": 8 * saved["int64_elements"],

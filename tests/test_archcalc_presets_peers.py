@@ -11,11 +11,12 @@ from hypothesis import given, settings
 from archcalc.conventions import CONVENTIONS, get_convention
 from archcalc.ir import evaluate
 from archcalc.ir.build import from_tree, layer, seq
+from archcalc.ir.graph import Graph
 from archcalc.zoo import build
 from tests.strategies import archcalc_layer_stacks
 
 
-def _preset(conv_name: str, net: Network, shape=None) -> int:
+def _preset(conv_name: str, net: Graph, shape=None) -> int:
     conv = get_convention(conv_name)
     return sum(conv.forward(r) for r in evaluate(net, shape).rows)
 

@@ -27,7 +27,7 @@ def test_saved_bytes_agree_with_autograd(model, shape):
     assert result.ok, (result.archcalc_cpu_by_dtype, result.torch_by_dtype)
     # The one remaining difference: on the CPU each dropout mask element is a float32 (4 bytes), archcalc
     # counts the bool mask CUDA keeps (1 byte): autograd keeps 3 bytes more per mask element.
-    masks = evaluate(build(model), shape, 2).saved()["bool_elements"]
+    masks = evaluate(build(model), shape, 2, training=True).saved()["bool_elements"]
     assert result.difference_bytes == 3 * masks
 
 
@@ -70,7 +70,7 @@ def test_in_place_relu6_saves_a_clone():
     # the clone, so each ReLU6 costs a full extra tensor, as archcalc's ReLU6 formula counts.
     from archcalc.frontends.torch_trace import from_torchvision
 
-    result = check_saved(from_torchvision("mobilenet_v2"), (3, 64, 64), batch=2)
+    result = check_saved(from_torchvision("mobilenet_v2", (3, 64, 64), batch=2), (3, 64, 64), batch=2)
     assert result.ok, (result.archcalc_cpu_by_dtype, result.torch_by_dtype)
 
 
@@ -86,7 +86,7 @@ def test_relu6_in_place_by_hand():
 
     module = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU6(inplace=True), nn.Conv2d(2, 2, 1))
     assert dict(measure_saved(module, torch.randn(2, 1, 4, 4)).bytes_by_dtype) == {"float32": 640}
-    assert archcalc_saved_bytes(from_torch(module, (1, 4, 4)), (1, 4, 4), 2) == {"float32": 640}
+    assert archcalc_saved_bytes(from_torch(module, (1, 4, 4), batch=2), (1, 4, 4), 2) == {"float32": 640}
 
 
 @pytest.mark.torch

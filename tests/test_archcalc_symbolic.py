@@ -65,7 +65,7 @@ def test_conv_sheet_by_hand():
 
 
 def test_unknown_kind_exit_2(capsys):
-    assert main(["formula", "Conv3d"]) == 2
+    assert main(["formula", "Conv4d"]) == 2
     assert "known kinds are" in capsys.readouterr().err
 
 
@@ -111,7 +111,7 @@ def test_formula_json_parses(capsys):
     assert main(["formula", "Concat", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     c1, c2, h, w, b = sympy.symbols("C_1 C_2 H W B")
-    assert [sympy.sympify(x) for x in data["output_shape"]] == [c1 + c2, h, w]
+    assert [sympy.sympify(x) for x in data["output_shape"]] == [b, c1 + c2, h, w]
     # concatenating 64- and 128-channel 28x28 maps for a batch of 2: 2 * 192*28*28 = 301,056 elements
     assert sympy.sympify(data["activations"]).subs({c1: 64, c2: 128, h: 28, w: 28, b: 2}) == 301_056
 

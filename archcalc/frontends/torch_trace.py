@@ -204,6 +204,24 @@ def _make_mode(rec: _Recorder) -> Any:
     return Mode()
 
 
+def _first_line(exc: BaseException) -> str:
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first[:300]}"
+
+
+def _trace_on(module: Any, full: list[tuple[int, ...]], dtypes: tuple[str, ...], device: str, training: bool) -> Any:
+    """Run the recorder on ``module`` (already on ``device``) with zero inputs, in the requested mode."""
+    import torch
+
+    was_training = module.training
+    module.train(training)
+    try:
+        inputs = [torch.zeros(s, dtype=getattr(torch, _DTYPES[d]), device=device) for s, d in zip(full, dtypes, strict=True)]
+        return _run(module, inputs)
+    finally:
+        module.train(was_training)
+
+
 def _to_meta(module: Any) -> Any:
     """``module`` itself when its parameters are on meta already, else a meta copy (the original is kept)."""
     import copy
@@ -297,26 +315,31 @@ def from_torch(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, inpu
     for d in dtypes:
         if d not in _DTYPES:
             raise ValueError(f"input_dtypes: got {d!r}; choose one of {', '.join(sorted(set(_DTYPES.values())))}")
-    meta = _to_meta(module)
-    was_training = meta.training
-    meta.train(training)
     full = [(batch, *s) for s in input_shapes]
+    shapes = ", ".join("x".join(map(str, s)) for s in full)
+    meta = _to_meta(module)
+    device = "meta"
     try:
-        inputs = [torch.zeros(s, dtype=getattr(torch, _DTYPES[d]), device="meta") for s, d in zip(full, dtypes, strict=True)]
-        try:
-            rec = _run(meta, inputs)
-        except Exception as exc:  # any failure of the user's forward: one line naming the model and the input
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            shapes = ", ".join("x".join(map(str, s)) for s in full)
+        rec = _trace_on(meta, full, dtypes, "meta", training)
+    except Exception as exc:  # data-dependent models need real values: trace a CPU copy, if there is one
+        state = (*module.parameters(), *module.buffers())
+        on_meta = bool(state) and all(t.device.type == "meta" for t in state)
+        if on_meta:
             raise TraceError(f"--input: {label} fails on input {shapes} (traced on the meta device): "
-                             f"{type(exc).__name__}: {first[:300]}") from None
-    finally:
-        meta.train(was_training)
+                             f"{_first_line(exc)}") from None
+        import copy
+
+        meta, device = copy.deepcopy(module), "cpu"
+        try:
+            rec = _trace_on(meta, full, dtypes, "cpu", training)
+        except Exception as exc2:  # any failure of the user's forward: one line naming the model and the input
+            raise TraceError(f"--input: {label} fails on input {shapes}: {_first_line(exc2)}") from None
     specs = tuple(TensorSpec("x" if len(full) == 1 else f"input{i}", tuple(s), _DTYPES[d])
                   for i, (s, d) in enumerate(zip(input_shapes, dtypes, strict=True)))
     params = tuple((n, tuple(p.shape)) for n, p in meta.named_parameters(remove_duplicate=True))
     buffers = tuple((n, tuple(b.shape)) for n, b in meta.named_buffers(remove_duplicate=True))
-    notes = [f"traced from {type(module).__name__} at input {', '.join('x'.join(map(str, s)) for s in full)}"]
+    notes = [f"traced from {type(module).__name__} at input {shapes}"
+             + ("" if device == "meta" else " on the CPU (its forward needs real values; inputs were zeros)")]
     if rec.unmodeled:
         notes.append("not modelled (counted 0, shapes as traced): "
                      + ", ".join(f"{n} x {k}" for k, n in rec.unmodeled.most_common()))

@@ -26,6 +26,12 @@ __all__ = ["Row", "Evaluation", "evaluate", "TOTAL_FIELDS"]
 
 TOTAL_FIELDS = ("params", "macs", "activations", "elementwise_ops")
 
+#: Kinds that compute differently in training mode (dropout masks, batch statistics): ``evaluate(...,
+#: training=True / False)`` sets their ``training`` option; ``None`` keeps each node's own (a traced graph
+#: records the mode it was traced in).
+TRAINING_KINDS = frozenset({"Dropout", "StochasticDepth", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d",
+                            "ScaledDotProductAttention", "MultiheadAttention", "RNN", "LSTM", "GRU"})
+
 
 @dataclass(frozen=True)
 class Row:
@@ -165,8 +171,9 @@ def _fmt(shape: tuple[Any, ...]) -> str:
 
 
 class _Walker:
-    def __init__(self, graph: Graph) -> None:
+    def __init__(self, graph: Graph, training: bool | None = None) -> None:
         self.graph = graph
+        self.training = training
         self.values: dict[str, _Value] = {}
         self.param_shapes: dict[str, tuple[Any, ...]] = dict(graph.params)
         self.used: set[str] = set()
@@ -200,8 +207,11 @@ class _Walker:
             ins = [self.values[v] for v in node.inputs]
         except KeyError as exc:
             raise ValueError(f"layer {node.name}: input {exc.args[0]!r} is not defined") from None
+        options = node.options
+        if self.training is not None and node.kind in TRAINING_KINDS:
+            options["training"] = self.training
         try:
-            cost = formula(node.kind)([v.shape for v in ins], **node.options)
+            cost = formula(node.kind)([v.shape for v in ins], **options)
         except TypeError as exc:
             raise ValueError(f"layer {node.name} ({node.kind}): {exc}") from None
         for out in cost.output_shapes:
@@ -325,7 +335,7 @@ def _smallest_square(graph: Graph, channels: Any) -> int | None:
 
 
 def evaluate(graph: Graph, input_shape: tuple[Any, ...] | None = None, batch: Any = 1,
-             inputs: dict[str, tuple[Any, ...]] | None = None) -> Evaluation:
+             inputs: dict[str, tuple[Any, ...]] | None = None, training: bool | None = None) -> Evaluation:
     """Evaluate every node of ``graph`` for per-sample ``input_shape`` (first input) and ``batch``.
 
     Parameters
@@ -339,6 +349,10 @@ def evaluate(graph: Graph, input_shape: tuple[Any, ...] | None = None, batch: An
         Batch size, prepended to every batched input.
     inputs : dict, optional
         Per-sample shapes of further inputs by name (a model with several inputs).
+    training : bool, optional
+        Evaluate the ops of :data:`TRAINING_KINDS` in training mode (dropout draws and saves masks, batch
+        norm computes batch statistics) or, with False, in inference mode; None keeps each node's own mode
+        (inference for zoo graphs, the traced mode for traced graphs).
 
     Returns
     -------
@@ -362,7 +376,7 @@ def evaluate(graph: Graph, input_shape: tuple[Any, ...] | None = None, batch: An
     if graph.traced_at is not None and tuple(full.values()) != tuple(graph.traced_at):
         raise ValueError(f"--input: {graph.name} was traced at {', '.join(map(_fmt, graph.traced_at))}; "
                          f"trace it again at {', '.join(map(_fmt, full.values()))} (pass that --input / --batch)")
-    walker = _Walker(graph)
+    walker = _Walker(graph, training)
     first = graph.inputs[0].name
     try:
         walker.run(full)

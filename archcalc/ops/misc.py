@@ -27,7 +27,7 @@ def dropout(in_shapes: list[Shape], *, p: Any = 0.5, training: bool = False, inp
     x = one_input(in_shapes, "Dropout")
     elems = prod(x)
     if not training:
-        return OpCost(output_shape=x, activations=elems, saved_mask_elements=elems, alias_of=(0,))
+        return OpCost(output_shape=x, activations=elems, alias_of=(0,))
     return OpCost(output_shape=x, activations=elems, elementwise_ops=2 * elems, saved_mask_elements=elems,
                   alias_of=(0,) if inplace else ())
 
