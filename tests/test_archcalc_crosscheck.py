@@ -43,7 +43,7 @@ def test_resnet18_numbers_and_skipped_ops(capsys):
     # 112*112*64 * 3*7*7 = 118,013,952 MACs; FlopCounterMode: 2x
     assert conv1["checks"]["fvcore_macs"] == {"archcalc": 118_013_952, "oracle": 118_013_952}
     assert conv1["checks"]["torch_forward_flops"]["oracle"] == 236_027_904
-    assert conv1["checks"]["shape"] == {"archcalc": [64, 112, 112], "oracle": [64, 112, 112]}
+    assert conv1["checks"]["shape"] == {"archcalc": [1, 64, 112, 112], "oracle": [1, 64, 112, 112]}
     assert data["total"]["checks"]["params"]["oracle"] == 11_689_512
     assert data["ok"] is True
 
@@ -88,10 +88,12 @@ def test_cli_exit_status_1_on_mismatch(monkeypatch, capsys):
     real = zoo.build
 
     def broken(name):  # resnet18 described with a 5x5 stem instead of 7x7
+        from dataclasses import replace
+
         net = real(name)
-        body = net.body
-        first = layer("conv1", "Conv2d", out_channels=64, kernel_size=5, stride=2, padding=2, bias=False)
-        return from_tree(net.name, net.description, net.default_input, seq("", (first, *body.children[1:])), net.twin)
+        stem = replace(net.nodes[0], hparams=(("out_channels", 64), ("kernel_size", 5), ("stride", 2),
+                                              ("padding", 2), ("bias", False)))
+        return replace(net, nodes=(stem, *net.nodes[1:]))
 
     monkeypatch.setattr(zoo, "build", broken)
     assert main(["crosscheck", "resnet18", "--input", "3x32x32"]) == 1

@@ -301,7 +301,6 @@ def from_torch(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, inpu
         For bad shapes or dtypes, a model that fails on the inputs, or a trace whose parameters or shapes
         archcalc cannot reproduce (never a silent wrong number).
     """
-    import torch
 
     label = name or type(module).__name__
     if not input_shapes:
