@@ -230,6 +230,8 @@ def to_json(rep: Report, indent: int | None = 2) -> str:
         "depth": rep.depth,
         "output_shape": list(rep.output_shape),
         "notes": list(rep.notes),
+        "unmodeled": dict(rep.unmodeled),
+        "unused_parameters": dict(rep.unused_params),
         "layers": layers,
         "totals": dict(rep.totals),
     }

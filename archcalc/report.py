@@ -31,6 +31,7 @@ Examples
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -134,8 +135,12 @@ class Report:
         elements by type (``saved_activation_elements``, ``saved_fp32_elements``, ``saved_int64_elements``,
         ``saved_bool_elements``).
     output_shape : tuple
-        The network's per-sample output shape.
+        The network's output shape (batch dimension included).
     notes : tuple of str
+    unmodeled : tuple of (str, int)
+        Ops archcalc has no formula for (counted 0, never dropped) by op name, most frequent first.
+    unused_params : tuple of (str, int)
+        Parameters the model has but no op of this forward pass uses (e.g. auxiliary heads), with numel.
     """
 
     model: str
@@ -154,13 +159,26 @@ class Report:
     totals: Mapping[str, Any]
     output_shape: tuple[Any, ...]
     notes: tuple[str, ...] = ()
+    unmodeled: tuple[tuple[str, int], ...] = ()
+    unused_params: tuple[tuple[str, Any], ...] = ()
 
 
-def resolve_model(name: str) -> Graph:
+def is_traced(name: str) -> bool:
+    """Whether ``name`` is a model archcalc traces with torch (``torchvision:NAME``, ``FILE.py:NAME``)."""
+    from archcalc.frontends.model_file import is_model_file
+
+    return name.startswith("torchvision:") or is_model_file(name)
+
+
+def resolve_model(name: str, inputs: list[tuple[int, ...]] | None = None, batch: int = 1,
+                  input_dtypes: tuple[str, ...] = ()) -> Graph:
     """The network called ``name`` (the one place the command line resolves model names).
 
-    ``torchvision:NAME`` derives the description of ``torchvision.models.NAME`` with torch.fx.
-    Unknown names raise ``ValueError`` suggesting the closest zoo names.
+    A zoo name builds its graph without torch. ``torchvision:NAME`` traces ``torchvision.models.NAME``
+    and ``FILE.py:NAME`` a user's module (an ``nn.Module`` class or zero-argument factory in that file) with
+    the torch front end, at the per-sample ``inputs`` (one shape per forward argument; torchvision's default
+    3x224x224, 3x299x299 for inception_v3) and ``batch``. Unknown names raise ``ValueError`` suggesting the
+    closest zoo names.
 
     Examples
     --------
@@ -176,7 +194,24 @@ def resolve_model(name: str) -> Graph:
     if name.startswith("torchvision:"):  # any torchvision model, traced (archcalc.frontends.torch_trace)
         from archcalc.frontends.torch_trace import from_torchvision
 
-        return from_torchvision(name.partition(":")[2])
+        tv = name.partition(":")[2]
+        shapes = inputs or [(3, 299, 299) if tv == "inception_v3" else (3, 224, 224)]
+        if len(shapes) != 1:
+            raise ValueError(f"--input: {name} takes one image input, got {len(shapes)} --input options")
+        return from_torchvision(tv, shapes[0], batch=batch)
+    from archcalc.frontends.model_file import is_model_file
+
+    if is_model_file(name):
+        from archcalc.frontends.model_file import load_model
+        from archcalc.frontends.torch_trace import from_torch
+
+        if not inputs:
+            raise ValueError(f"--input: {name} is traced at a given input; give its per-sample shape, e.g. "
+                             "--input 3x224x224 (repeat --input for each forward argument)")
+        model = load_model(name)
+        return from_torch(model, *inputs, batch=batch, input_dtypes=input_dtypes, name=name.rpartition(":")[2])
+    if inputs is not None and len(inputs) > 1:
+        raise ValueError(f"--input: {name} takes one input, got {len(inputs)} --input options")
     return build(name)
 
 
@@ -224,6 +259,7 @@ def report(
     training: bool = False,
     optimizer: str = "sgd",
     depth: int | None = None,
+    inputs: dict[str, tuple[int, ...]] | None = None,
 ) -> Report:
     """Evaluate ``network`` and build its per-layer report.
 
@@ -246,6 +282,8 @@ def report(
     depth : int, optional
         Fold rows to their first ``depth`` dotted name components (>= 1), summing their numbers; a group's
         output shape is its last layer's.
+    inputs : dict, optional
+        Per-sample shapes of further inputs by name (a model with several inputs).
 
     Returns
     -------
@@ -277,7 +315,7 @@ def report(
         _check_int("--depth", depth, 1)
     conv = get_convention(convention)
     size = DTYPE_BYTES[dtype]
-    ev = evaluate(network, input_shape, batch, training=training)
+    ev = evaluate(network, input_shape, batch, inputs=inputs, training=training)
 
     groups: dict[str, list[Any]] = {}
     for r in ev.rows:
@@ -326,6 +364,8 @@ def report(
     }
     # Tensors the forward pass allocates: in-place outputs and views (Flatten) reuse their input's storage.
     allocated = sum((r.activations for r in ev.rows if r.allocates), 0)
+    totals["weight_macs"] = ev.total("weight_macs")
+    totals["activation_macs"] = ev.total("activation_macs")
     totals["allocated_activations"] = allocated
     totals["allocated_bytes"] = allocated * size
     if training:
@@ -367,6 +407,8 @@ def report(
         totals=MappingProxyType(totals),
         output_shape=tuple(ev.output_shape),
         notes=tuple(network.notes),
+        unmodeled=tuple(Counter(dict(r.hparams)["op"] for r in ev.rows if r.kind == "Unmodeled").most_common()),
+        unused_params=tuple(ev.unused_params),
     )
 
 

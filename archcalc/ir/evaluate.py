@@ -234,7 +234,8 @@ class _Walker:
             g = grads[i] if i < len(grads) else 0
             if v.param is not None:
                 has_param_input = True
-                added = self.use_param(v.param, v.shape, node)
+                # a view of a parameter (w.t(), class_token.expand(B, ...)) counts the parameter's own shape
+                added = self.use_param(v.param, self.param_shapes.get(v.param, v.shape), node)
                 params += added
                 if added:
                     names.append(v.param)
