@@ -104,7 +104,7 @@ def test_matches_the_archcalc_twin(shape):
     model = inception_small(shape)
     leaves = {name: m for name, m in model.named_modules() if name and not list(m.children())}
     seen = {}
-    hooks = [m.register_forward_hook(lambda mod, inp, out, name=name: seen.__setitem__(name, tuple(out.shape[1:])))
+    hooks = [m.register_forward_hook(lambda mod, inp, out, name=name: seen.__setitem__(name, tuple(out.shape)))
              for name, m in model.named_modules() if name]
     with torch.no_grad():
         model.eval()(torch.zeros(1, *shape))
