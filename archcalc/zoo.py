@@ -371,6 +371,9 @@ def _models() -> dict[str, ModelInfo]:
     out["inception-small"] = ModelInfo(
         "inception-small", "small Inception of Zhang et al. (ICLR 2017), 1x28x28 (also 3x32x32, 1x8x8)", _inception_small
     )
+    from archcalc.zoo_transformers import transformer_models  # GPT-2, BERT, Llama-style (built from configs)
+
+    out.update((name, ModelInfo(name, text, builder)) for name, text, builder in transformer_models())
     return out
 
 

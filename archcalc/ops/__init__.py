@@ -3,7 +3,8 @@
 Where is a formula? ``conv`` (Conv / ConvTranspose 1-3d), ``linear`` (Linear, MatMul, BMM, AddMM, BAddBMM,
 Einsum), ``attention`` (ScaledDotProductAttention, MultiheadAttention), ``norms``, ``activations``
 (and Softmax), ``elementwise`` (broadcasting arithmetic and reductions), ``pooling``, ``shape`` (views,
-Concat, Stack, Chunk ...), ``misc`` (Dropout, Embedding, Pad, Interpolate, Constant, Unmodeled).
+Concat, Stack, Chunk ...), ``misc`` (Dropout, Embedding, Pad, Interpolate, Constant, Unmodeled), ``rotary`` (rotary position
+embeddings: RotaryTables, RotaryApply).
 
 Examples
 --------
@@ -11,7 +12,7 @@ Examples
 True
 """
 
-from archcalc.ops import activations, attention, conv, elementwise, linear, misc, norms, pooling, shape  # noqa: F401
+from archcalc.ops import activations, attention, conv, elementwise, linear, misc, norms, pooling, rotary, shape  # noqa: F401
 from archcalc.ops.registry import REGISTRY, OpCost, formula, register
 
 __all__ = ["REGISTRY", "OpCost", "formula", "register"]
