@@ -4,7 +4,9 @@
 SDPA on ``q (..., L, E)``, ``k (..., S, E)``, ``v (..., S, Ev)``: MACs = ``batch x L x S x (E + Ev)``
 (``Q K^T`` and ``A V`` over the full ``L x S``, as torch's math path executes them, causal or not).
 Element-wise: the scale (1 per score), the mask add (1 per score when masked or causal), softmax (5 per
-score, see :mod:`archcalc.ops.activations`) and dropout (2 per score in training).
+score, see :mod:`archcalc.ops.activations`) and dropout (2 per score in training). Backward: ``dP = dO V^T``
+and ``dQ = dS K`` (charged to q), ``dK = dS^T Q``, ``dV = P^T dO``: 2 x the forward MACs, as autograd runs
+the math path.
 
 Examples
 --------
@@ -53,7 +55,7 @@ def sdpa(in_shapes: list[Shape], *, is_causal: bool = False, dropout_p: Any = 0.
     ops = scores * (1 + (1 if masked else 0) + 5 + (2 if drop else 0))
     out = (*lead, L, Ev)
     return OpCost(output_shape=out, macs=macs, activations=prod(out), elementwise_ops=ops,
-                  input_grad_macs=(scores * E, scores * E, scores * Ev), saves_input=True, saves_output=True,
+                  input_grad_macs=(scores * (E + Ev), scores * E, scores * Ev), saves_input=True, saves_output=True,
                   saved_fp32_elements=prod(lead) * L, saved_mask_elements=scores if drop else 0)
 
 
