@@ -4,8 +4,7 @@ The exact counts come from the op registry on the zoo graph (:mod:`archcalc.zoo_
 sequence length ``L`` and batch ``B``, divided by the ``B L`` tokens. They are split into parts:
 
 - MACs (FLOPs = 2 x MACs): ``weights`` (the blocks' QKV, projection and feed-forward matrices),
-  ``QK^T`` and ``AV`` (over the full ``L x L`` scores, as torch's math path executes them), ``LM head``,
-  ``rotary tables`` (the inverse-frequency x position outer product);
+  ``QK^T`` and ``AV`` (over the full ``L x L`` scores, as torch's math path executes them), ``LM head``;
 - element-wise operations (not MACs): ``biases``, ``norms``, ``softmax`` (5 per score), ``masking`` (1 per
   score when causal), ``scale`` (1 per score), ``activation functions``, ``residual adds and gating``,
   ``rotary``.
@@ -38,7 +37,7 @@ from archcalc.zoo_transformers import TransformerConfig, build_transformer
 
 __all__ = ["PerToken", "per_token", "mac_parts", "elementwise_parts", "MAC_PARTS", "ELEMENTWISE_PARTS"]
 
-MAC_PARTS = ("weights", "QK^T", "AV", "LM head", "rotary tables")
+MAC_PARTS = ("weights", "QK^T", "AV", "LM head")
 ELEMENTWISE_PARTS = ("biases", "norms", "softmax", "masking", "scale", "activation functions",
                      "residual adds and gating", "rotary", "dropout")
 
@@ -61,8 +60,6 @@ def mac_parts(ev: Evaluation) -> dict[str, Any]:
             out["AV"] += s * r.input_shapes[2][-1]
         elif r.name == "lm_head":
             out["LM head"] += r.macs
-        elif r.kind == "RotaryTables":
-            out["rotary tables"] += r.macs
         else:
             out["weights"] += r.macs
     return out
