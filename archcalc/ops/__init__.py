@@ -12,7 +12,18 @@ Examples
 True
 """
 
-from archcalc.ops import activations, attention, conv, elementwise, linear, misc, norms, pooling, rotary, shape  # noqa: F401
+from archcalc.ops import (  # noqa: F401
+    activations,
+    attention,
+    conv,
+    elementwise,
+    linear,
+    misc,
+    norms,
+    pooling,
+    rotary,
+    shape,
+)
 from archcalc.ops.registry import REGISTRY, OpCost, formula, register
 
 __all__ = ["REGISTRY", "OpCost", "formula", "register"]
