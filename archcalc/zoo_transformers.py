@@ -1,6 +1,6 @@
 """Transformers in the zoo, built from a config without torch: GPT-2 (small .. xl and a free-size ``gpt``),
-BERT (base, large) and a Llama-style decoder (RMSNorm, SwiGLU, rotary embeddings, grouped-query attention,
-untied head).
+BERT (base, large), a Llama-style decoder (RMSNorm, SwiGLU, rotary embeddings, grouped-query attention,
+untied head) and torchvision's ViT-B/16.
 
 Node names equal the ``transformers`` module names (``transformer.h.0.attn.c_attn`` for
 ``GPT2LMHeadModel``, ``encoder.layer.0.attention.self.query`` for ``BertModel``,
@@ -30,7 +30,7 @@ from archcalc.ir.build import GraphBuilder
 from archcalc.ir.graph import Graph, TensorSpec
 
 __all__ = ["TransformerConfig", "CONFIGS", "build_transformer", "transformer_models", "with_sizes",
-           "check_config", "check_seq"]
+           "check_config", "check_seq", "vit_b_16"]
 
 
 @dataclass(frozen=True)
@@ -249,6 +249,48 @@ def _llama_graph(cfg: TransformerConfig, seq: Any) -> Graph:
     return b.build(b.op("lm_head", "Linear", x, out_features=cfg.vocab, bias=False))
 
 
+def vit_b_16() -> Graph:
+    """torchvision's ``vit_b_16`` on 3x224x224: a 16x16 patch convolution, a class token (a parameter
+    expanded to the batch) and 197 learned positions, 12 encoder blocks of ``nn.MultiheadAttention`` (12
+    heads of 64, written as torch runs it: the packed input projection, SDPA, the output projection) and a
+    3072-wide GELU MLP, the class token's final state into a 1000-way head."""
+    d, layers = 768, 12
+    b = GraphBuilder("vit-b-16", "", [TensorSpec("x", (3, 224, 224))], twin="torchvision:vit_b_16")
+    x = b.op("conv_proj", "Conv2d", "x", out_channels=d, kernel_size=16, stride=16)
+    x = b.op("reshape", "Flatten", x, module=None, start_dim=2)
+    x = b.op("permute", "Permute", x, module=None, dims=(0, 2, 1))
+    slot = b.op("class_token_slot", "GetItem", x, module=None, index=(slice(None), slice(0, 1)))
+    cls = b.op("class_token_expand", "ExpandAs", "class_token", slot, module=None)
+    x = b.op("cat", "Concat", cls, x, module=None, dim=1)
+    x = b.op("encoder.add", "Add", x, "encoder.pos_embedding", module=None)
+    x = b.op("encoder.dropout", "Dropout", x, p=0.0)
+    for i in range(layers):
+        p = f"encoder.layers.encoder_layer_{i}"
+        y = b.op(f"{p}.ln_1", "LayerNorm", x, normalized_shape=d)
+        a = f"{p}.self_attention"  # nn.MultiheadAttention's fast path, as torch runs it: in_proj, SDPA, out_proj
+        qkv = b.op(f"{a}.linear", "Linear", y, module=None, out_features=3 * d,
+                   params={"weight": f"{a}.in_proj_weight", "bias": f"{a}.in_proj_bias"})
+        q, k, v = b.op(f"{a}.split", "Split", qkv, module=None, outputs=3, split_size_or_sections=(d, d, d), dim=2)
+        qh, kh, vh = (_heads(b, a, t, tag, 12, d // 12) for t, tag in ((q, "q"), (k, "k"), (v, "v")))
+        y = b.op(f"{a}.scaled_dot_product_attention", "ScaledDotProductAttention", qh, kh, vh, module=None)
+        y = b.op(f"{a}.linear:2", "Linear", _merge(b, a, y), module=None, out_features=d,
+                 params={"weight": f"{a}.out_proj.weight", "bias": f"{a}.out_proj.bias"})  # F.linear in MHA
+        y = b.op(f"{p}.dropout", "Dropout", y, p=0.0)
+        x = b.op(f"{p}.add", "Add", y, x, module=None)
+        y = b.op(f"{p}.ln_2", "LayerNorm", x, normalized_shape=d)
+        y = b.op(f"{p}.mlp.0", "Linear", y, out_features=4 * d)
+        y = b.op(f"{p}.mlp.1", "GELU", y)
+        y = b.op(f"{p}.mlp.2", "Dropout", y, p=0.0)
+        y = b.op(f"{p}.mlp.3", "Linear", y, out_features=d)
+        y = b.op(f"{p}.mlp.4", "Dropout", y, p=0.0)
+        x = b.op(f"{p}.add:2", "Add", x, y, module=None)
+    x = b.op("encoder.ln", "LayerNorm", x, normalized_shape=d)
+    x = b.op("class_state", "GetItem", x, module=None, index=(slice(None), 0))
+    out = b.op("heads.head", "Linear", x, out_features=1000)
+    return Graph("vit-b-16", "", b.inputs, tuple(b.nodes), (out,), twin=b.twin,
+                 params=(("class_token", (1, 1, d)), ("encoder.pos_embedding", (1, 197, d))))
+
+
 _BUILDERS = {"gpt2": _gpt2_graph, "bert": _bert_graph, "llama": _llama_graph}
 
 
@@ -275,4 +317,5 @@ def build_transformer(cfg: TransformerConfig, seq: Any = None) -> Graph:
 
 def transformer_models() -> list[tuple[str, str, Any]]:
     """``(name, description, builder)`` of every transformer zoo entry (the hook :mod:`archcalc.zoo` uses)."""
-    return [(name, cfg.description, (lambda c=cfg: build_transformer(c))) for name, cfg in CONFIGS.items()]
+    out = [(name, cfg.description, (lambda c=cfg: build_transformer(c))) for name, cfg in CONFIGS.items()]
+    return out + [("vit-b-16", "ViT-B/16, 3x224x224, torchvision twin (vit_b_16)", vit_b_16)]

@@ -33,6 +33,7 @@ SMALL_LLAMA = dict(layers=2, hidden=256, heads=8, kv_heads=2, ffn=688, vocab=100
     ("gpt2", 124_439_808), ("gpt2-medium", 354_823_168), ("gpt2-large", 774_030_080), ("gpt2-xl", 1_557_611_200),
     ("bert-base", 109_482_240), ("bert-large", 335_141_888),
     ("llama", 6_738_415_616),  # Llama-2-7B (Touvron et al. 2023, and LlamaForCausalLM of its config)
+    ("vit-b-16", 86_567_656),  # torchvision's vit_b_16 (its documented num_params)
 ])
 def test_params_equal_the_real_implementations(name, params):
     assert evaluate(build(name)).total("params") == params
@@ -57,6 +58,13 @@ def test_gpt2_forward_macs_by_hand_at_1024():
     assert block == 8_858_370_048
     ev = evaluate(build("gpt2"))
     assert ev.total("macs") == 12 * block + 1024 * 768 * 50257 == 145_824_153_600
+
+
+def test_vit_takes_any_batch():
+    # class token (1, 1, 768) expanded to the batch, then 196 patches + 1 = 197 tokens
+    ev = evaluate(build("vit-b-16"), batch=4)
+    assert ev.output_shape == (4, 1000)
+    assert [r.output_shape for r in ev.rows if r.name == "cat"] == [(4, 197, 768)]
 
 
 def test_batch_and_seq_scale_activations():

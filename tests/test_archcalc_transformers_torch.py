@@ -151,3 +151,20 @@ def with_bert_layers(n):
     from dataclasses import replace
 
     return replace(CONFIGS["bert-base"], layers=n)
+
+
+@pytest.mark.slow
+def test_vit_b_16_equals_torchvision():
+    pytest.importorskip("torchvision")
+    import torchvision
+
+    from archcalc.frontends.torch_trace import from_torchvision
+    from archcalc.zoo import build
+
+    traced, zoo = evaluate(from_torchvision("vit_b_16")), evaluate(build("vit-b-16"))
+    for field in ("params", "macs", "elementwise_ops", "backward_macs"):
+        assert traced.total(field) == zoo.total(field), field
+    assert traced.saved() == zoo.saved()
+    names = [m for m, _ in torchvision.models.vit_b_16().named_modules() if m]
+    a, b = _per_module(names, traced), _per_module(names, zoo)
+    assert {m: v for m, v in a.items() if v != b[m]} == {}
