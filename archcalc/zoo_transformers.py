@@ -259,7 +259,7 @@ def vit_b_16() -> Graph:
     x = b.op("conv_proj", "Conv2d", "x", out_channels=d, kernel_size=16, stride=16)
     x = b.op("reshape", "Flatten", x, module=None, start_dim=2)
     x = b.op("permute", "Permute", x, module=None, dims=(0, 2, 1))
-    slot = b.op("class_token_slot", "GetItem", x, module=None, index=(slice(None), slice(0, 1)))
+    slot = b.op("class_token_slot", "GetItem", x, module=None, index=(slice(None), None, 0))  # (B, 1, d)
     cls = b.op("class_token_expand", "ExpandAs", "class_token", slot, module=None)
     x = b.op("cat", "Concat", cls, x, module=None, dim=1)
     x = b.op("encoder.add", "Add", x, "encoder.pos_embedding", module=None)
