@@ -61,7 +61,7 @@ def section(runs: int) -> str:
         "",
         "Reproduce: `python benchmarks/bench_transformers.py --write` (from the repository root).",
         "",
-        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
         f"- machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, "
         f"load average {os.getloadavg()[0]:.1f} at the end",
         "",
