@@ -168,3 +168,21 @@ def test_vit_b_16_equals_torchvision():
     names = [m for m, _ in torchvision.models.vit_b_16().named_modules() if m]
     a, b = _per_module(names, traced), _per_module(names, zoo)
     assert {m: v for m, v in a.items() if v != b[m]} == {}
+
+
+def test_twin_equals_transformers_gpt2_module_by_module(hf, twin):
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    real = _meta(lambda: hf.GPT2LMHeadModel(hf.GPT2Config(use_cache=False))).eval()
+    shapes = {n: tuple(p.shape) for n, p in twin.named_parameters()}
+    assert shapes == {n: tuple(p.shape) for n, p in real.named_parameters()}  # same names, same shapes
+    ids = torch.zeros((1, 256), dtype=torch.int64, device="meta")
+    counts = []
+    for model in (twin, real):
+        with FlopCounterMode(display=False) as fc:
+            model(ids)
+        counts.append(fc.get_flop_counts())
+    modules = [m for m, mod in twin.named_modules() if m and not isinstance(mod, torch.nn.ModuleList)]
+    for m in modules:
+        assert sum(counts[0].get(f"GPT2.{m}", {}).values()) == sum(counts[1].get(f"GPT2LMHeadModel.{m}", {}).values()), m
