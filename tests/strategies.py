@@ -163,3 +163,15 @@ def archcalc_layer_stacks(draw):
         specs.append((kind, spec))
         h, w, ch = span_h // s + 1, span_w // s + 1, ch_next
     return shape, specs
+
+
+@st.composite
+def transformer_sizes(draw) -> dict:
+    """Valid sizes of the ``gpt`` / ``llama`` zoo models: heads divide hidden (even head size), kv-heads divide
+    heads; a sequence length and a batch."""
+    kv_heads = draw(st.integers(1, 4))
+    heads = kv_heads * draw(st.integers(1, 3))
+    hidden = heads * 2 * draw(st.integers(1, 8))
+    return {"layers": draw(st.integers(1, 3)), "hidden": hidden, "heads": heads, "kv_heads": kv_heads,
+            "ffn": draw(st.integers(1, 64)), "vocab": draw(st.integers(2, 500)), "seq": draw(st.integers(1, 40)),
+            "batch": draw(st.integers(1, 3))}

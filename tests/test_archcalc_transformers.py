@@ -15,6 +15,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from archcalc.cli import main
 from archcalc.ir import evaluate
@@ -23,6 +25,7 @@ from archcalc.lm.inference import kv_cache, prefill_decode
 from archcalc.lm.per_token import per_token
 from archcalc.zoo import build
 from archcalc.zoo_transformers import CONFIGS, build_transformer, with_sizes
+from tests.strategies import transformer_sizes
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL_LLAMA = dict(layers=2, hidden=256, heads=8, kv_heads=2, ffn=688, vocab=1000)
@@ -205,3 +208,25 @@ def test_table_imports_neither_torch_nor_sympy():
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
                           env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "COLUMNS": "200"})
     assert proc.stdout.strip() == "[]"
+
+
+@settings(max_examples=40, deadline=None)
+@given(transformer_sizes(), st.sampled_from(["gpt", "llama"]))
+def test_per_token_invariants(sizes, family):
+    seq, batch = sizes.pop("seq"), sizes.pop("batch")
+    if family == "gpt":
+        sizes.pop("kv_heads")
+    cfg = with_sizes(CONFIGS[family], **sizes)
+    pt = per_token(cfg, seq, batch)
+    # every contraction's backward is 2 x its forward (both operands' gradients) and the first one's input
+    # needs its gradient (it comes from the embedding parameters): training = 3 x forward, exactly
+    assert pt.training_macs == 3 * pt.forward_macs
+    assert sum(pt.parts.values()) == pt.forward_all
+    assert pt.parts["QK^T"] == pt.parts["AV"] == 2 * cfg.layers * cfg.heads * cfg.head_dim * seq
+    if family == "gpt":  # Kaplan's rows, typed: N = 2 d n (2 d + f)
+        d, f, n = cfg.hidden, cfg.ffn, cfg.layers
+        assert pt.parts["weights"] == 2 * (2 * d * n * (2 * d + f))
+        assert sum(pt.kaplan_difference().values()) == pt.forward_all - pt.kaplan.c_forward
+        assert sum(pt.hoffmann_difference().values()) == pt.forward_all - Fraction(pt.hoffmann.total_forward, seq)
+    kv = kv_cache(cfg, seq, batch)
+    assert kv.elements == 2 * cfg.layers * cfg.kv_heads * cfg.head_dim * seq * batch

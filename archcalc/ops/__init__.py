@@ -3,8 +3,8 @@
 Where is a formula? ``conv`` (Conv / ConvTranspose 1-3d), ``linear`` (Linear, MatMul, BMM, AddMM, BAddBMM,
 Einsum), ``attention`` (ScaledDotProductAttention, MultiheadAttention), ``norms``, ``activations``
 (and Softmax), ``elementwise`` (broadcasting arithmetic and reductions), ``pooling``, ``shape`` (views,
-Concat, Stack, Chunk ...), ``misc`` (Dropout, Embedding, Pad, Interpolate, Constant, Unmodeled), ``rotary`` (rotary position
-embeddings: RotaryTables, RotaryApply).
+Concat, Stack, Chunk ...), ``misc`` (Dropout, Embedding, Pad, Interpolate, Constant, Unmodeled),
+``rotary`` (rotary position embeddings: RotaryTables, RotaryApply).
 
 Examples
 --------
