@@ -149,6 +149,14 @@ def _heads(b: GraphBuilder, prefix: str, x: str, tag: str, heads: Any, head_dim:
     return b.op(f"{prefix}.transpose_{tag}", "Transpose", u, module=None, dim0=1, dim1=2)
 
 
+def _split_heads(b: GraphBuilder, prefix: str, qkv: str, heads: Any, head_dim: Any) -> tuple[str, str, str]:
+    """Packed ``(B, L, 3 d) -> 3 x (B, heads, L, head_dim)``: three views (unflatten, permute, unbind) where
+    torch runs split + view + transpose per tensor; the same shapes and storage, fewer rows."""
+    u = b.op(f"{prefix}.view_qkv", "Unflatten", qkv, module=None, dim=2, sizes=(3, heads, head_dim))
+    t = b.op(f"{prefix}.permute_qkv", "Permute", u, module=None, dims=(2, 0, 3, 1, 4))
+    return b.op(f"{prefix}.unbind_qkv", "Unbind", t, module=None, outputs=3, dim=0)
+
+
 def _merge(b: GraphBuilder, prefix: str, a: str) -> str:
     """``(B, H, L, hd) -> (B, L, H * hd)``: a transpose and a copying reshape."""
     t = b.op(f"{prefix}.transpose_out", "Transpose", a, module=None, dim0=1, dim1=2)
@@ -168,8 +176,7 @@ def _gpt2_graph(cfg: TransformerConfig, seq: Any) -> Graph:
         p = f"transformer.h.{i}"
         y = b.op(f"{p}.ln_1", "LayerNorm", x, normalized_shape=d)
         qkv = b.op(f"{p}.attn.c_attn", "Conv1D", y, out_features=3 * d)
-        q, k, v = b.op(f"{p}.attn.split", "Split", qkv, module=None, outputs=3, split_size_or_sections=(d, d, d), dim=2)
-        qh, kh, vh = (_heads(b, f"{p}.attn", t, tag, h, hd) for t, tag in ((q, "q"), (k, "k"), (v, "v")))
+        qh, kh, vh = _split_heads(b, f"{p}.attn", qkv, h, hd)
         a = b.op(f"{p}.attn.scaled_dot_product_attention", "ScaledDotProductAttention", qh, kh, vh, module=None,
                  is_causal=True)
         y = b.op(f"{p}.attn.c_proj", "Conv1D", _merge(b, f"{p}.attn", a), out_features=d)
@@ -270,8 +277,7 @@ def vit_b_16() -> Graph:
         a = f"{p}.self_attention"  # nn.MultiheadAttention's fast path, as torch runs it: in_proj, SDPA, out_proj
         qkv = b.op(f"{a}.linear", "Linear", y, module=None, out_features=3 * d,
                    params={"weight": f"{a}.in_proj_weight", "bias": f"{a}.in_proj_bias"})
-        q, k, v = b.op(f"{a}.split", "Split", qkv, module=None, outputs=3, split_size_or_sections=(d, d, d), dim=2)
-        qh, kh, vh = (_heads(b, a, t, tag, 12, d // 12) for t, tag in ((q, "q"), (k, "k"), (v, "v")))
+        qh, kh, vh = _split_heads(b, a, qkv, 12, d // 12)
         y = b.op(f"{a}.scaled_dot_product_attention", "ScaledDotProductAttention", qh, kh, vh, module=None)
         y = b.op(f"{a}.linear:2", "Linear", _merge(b, a, y), module=None, out_features=d,
                  params={"weight": f"{a}.out_proj.weight", "bias": f"{a}.out_proj.bias"})  # F.linear in MHA
