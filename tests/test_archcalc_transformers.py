@@ -230,3 +230,17 @@ def test_per_token_invariants(sizes, family):
         assert sum(pt.hoffmann_difference().values()) == pt.forward_all - Fraction(pt.hoffmann.total_forward, seq)
     kv = kv_cache(cfg, seq, batch)
     assert kv.elements == 2 * cfg.layers * cfg.kv_heads * cfg.head_dim * seq * batch
+
+
+def test_per_token_and_kv_cache_text(capsys):
+    assert main(["gpt2", "--per-token"]) == 0
+    text = capsys.readouterr().out
+    # 2N + 2 n_layer n_ctx d_attn = 2*84,934,656 + 2*12*1024*768 = 188,743,680
+    assert "C_forward = 2N + 2 n_layer n_ctx d_attn  188,743,680" in text
+    assert "  AV                             18,874,368" in text  # 2*12*1024*768, left out by Kaplan
+    assert main(["gpt2", "--kv-cache", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["kv_cache"]["elements"] == 2 * 12 * 12 * 64 * 1024
+    assert out["decode"]["macs"] == 142_406_400 and out["prefill"]["macs"] == 145_824_153_600
+    assert out["decode"]["bytes_moved"] == (out["decode"]["weight_bytes"] + out["decode"]["kv_read_bytes"]
+                                            + out["decode"]["kv_write_bytes"])
