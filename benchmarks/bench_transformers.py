@@ -1,7 +1,8 @@
 """Time ``archcalc gpt2 --table`` end to end (a fresh ``python -m archcalc`` process per run).
 
 Wall time of each run and the CPU time (user + system) its process used, so a busy shared machine can be
-told apart from a slow program; also checks, in a separate fresh process, that the command imports neither
+told apart from a slow program, interleaved with ``archcalc vgg19 --table`` (the route recorded in the
+archcalc section) as a reference measured under the same load; also checks, in a separate fresh process, that the command imports neither
 torch nor sympy.
 
 Usage (from the repository root)::
@@ -29,17 +30,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 COMMAND = [sys.executable, "-m", "archcalc", "gpt2", "--table"]
+REFERENCE = [sys.executable, "-m", "archcalc", "vgg19", "--table"]  # the recorded CNN route, same run
 TARGET_S = 0.35
 IMPORTS = ("import sys, io, contextlib\nfrom archcalc.cli import main\n"
            "with contextlib.redirect_stdout(io.StringIO()):\n    main(['gpt2', '--table'])\n"
            "print(sorted(m for m in ('torch', 'sympy') if m in sys.modules))\n")
 
 
-def timed() -> tuple[float, float]:
+def timed(command: list[str] = COMMAND) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the child) of one run."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(COMMAND, cwd=ROOT, capture_output=True, check=True, env={**os.environ, "COLUMNS": "200"})
+    subprocess.run(command, cwd=ROOT, capture_output=True, check=True, env={**os.environ, "COLUMNS": "200"})
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -47,8 +49,12 @@ def timed() -> tuple[float, float]:
 
 def section(runs: int) -> str:
     timed()  # warm the file cache
-    results = [timed() for _ in range(runs)]
+    results, refs = [], []
+    for _ in range(runs):  # interleaved, so a busy machine slows both alike
+        results.append(timed())
+        refs.append(timed(REFERENCE))
     walls, cpus = [w for w, _ in results], [c for _, c in results]
+    ref_walls, ref_cpus = [w for w, _ in refs], [c for _, c in refs]
     heavy = subprocess.run([sys.executable, "-c", IMPORTS], cwd=ROOT, capture_output=True, text=True,
                            check=True).stdout.strip()
     median = statistics.median(walls)
@@ -68,7 +74,11 @@ def section(runs: int) -> str:
         "| route | runs | median wall (s) | min wall (s) | median CPU user+sys (s) |",
         "|---|---:|---:|---:|---:|",
         f"| `archcalc gpt2 --table` | {runs} | {median:.3f} | {min(walls):.3f} | {statistics.median(cpus):.3f} |",
+        f"| `archcalc vgg19 --table` (reference) | {runs} | {statistics.median(ref_walls):.3f} | {min(ref_walls):.3f} "
+        f"| {statistics.median(ref_cpus):.3f} |",
         "",
+        f"- ratio gpt2 / vgg19, median wall: {median / statistics.median(ref_walls):.2f}; median CPU: "
+        f"{statistics.median(cpus) / statistics.median(ref_cpus):.2f}",
         f"- modules torch / sympy imported by the command: {heavy}",
         f"- target: median wall < {TARGET_S} s without torch or sympy: **{met}**",
         "",
