@@ -7,7 +7,7 @@ sequence length ``L`` and batch ``B``, divided by the ``B L`` tokens. They are s
   ``QK^T`` and ``AV`` (over the full ``L x L`` scores, as torch's math path executes them), ``LM head``;
 - element-wise operations (not MACs): ``biases``, ``norms``, ``softmax`` (5 per score), ``masking`` (1 per
   score when causal), ``scale`` (1 per score), ``activation functions``, ``residual adds and gating``,
-  ``rotary``.
+  ``rotary``, ``other`` (dropout in a training graph; 0 at inference).
 
 Kaplan's ``C_forward ~ 2N + 2 n_layer n_ctx d_attn`` counts the weights (``2N``) and ``QK^T`` (their
 "mask" row); the difference to the exact count (2 x MACs + element-wise) is the ``AV`` product, the LM
@@ -39,7 +39,7 @@ __all__ = ["PerToken", "per_token", "mac_parts", "elementwise_parts", "MAC_PARTS
 
 MAC_PARTS = ("weights", "QK^T", "AV", "LM head")
 ELEMENTWISE_PARTS = ("biases", "norms", "softmax", "masking", "scale", "activation functions",
-                     "residual adds and gating", "rotary", "dropout")
+                     "residual adds and gating", "rotary", "other")
 
 _NORMS = {"LayerNorm", "RMSNorm"}
 _ACTS = {"GELU", "SiLU", "Tanh", "ReLU"}
@@ -77,7 +77,7 @@ def elementwise_parts(ev: Evaluation) -> dict[str, Any]:
             out["softmax"] += 5 * s
             out["scale"] += s
             out["masking"] += s if masked else 0
-            out["dropout"] += ops - s * (6 + (1 if masked else 0))
+            out["other"] += ops - s * (6 + (1 if masked else 0))  # attention dropout (training graphs only)
         elif r.kind in ("Linear", "Conv1D"):
             out["biases"] += ops
         elif r.kind in _NORMS:
@@ -89,7 +89,7 @@ def elementwise_parts(ev: Evaluation) -> dict[str, Any]:
         elif r.kind in ("Add", "Mul"):
             out["residual adds and gating"] += ops
         else:
-            out["dropout"] += ops
+            out["other"] += ops
     return out
 
 
