@@ -182,5 +182,8 @@ def per_token(cfg: TransformerConfig, seq: int | None = None, batch: int = 1) ->
     if cfg.family == "gpt2":
         k = kaplan(cfg.layers, cfg.hidden, cfg.hidden, cfg.ffn, seq, cfg.vocab)
         h = hoffmann(cfg.layers, seq, cfg.vocab, cfg.hidden, cfg.head_dim, cfg.heads, cfg.ffn)
+        # never a silent wrong number: the registry's contractions must be the papers' where both define them
+        if (parts["weights"], parts["QK^T"], parts["LM head"]) != (2 * k.n_params, k.mask, k.de_embed):
+            raise AssertionError(f"{cfg.name}: exact contractions differ from Kaplan et al.'s rows")
     return PerToken(cfg.name, seq, batch, cfg.layers, fwd, 2 * fwd, Fraction(ev.total("elementwise_ops"), tokens), train,
                     2 * train, parts, k, h)
