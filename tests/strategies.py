@@ -175,3 +175,15 @@ def megatron_shapes(draw) -> dict:
     heads = tensor_parallel * draw(st.integers(1, 16))
     return {"seq": draw(st.integers(1, 8192)), "batch": draw(st.integers(1, 64)),
             "hidden": heads * draw(st.integers(1, 256)), "heads": heads, "tensor_parallel": tensor_parallel}
+
+
+@st.composite
+def transformer_sizes(draw) -> dict:
+    """Valid sizes of the ``gpt`` / ``llama`` zoo models: heads divide hidden (even head size), kv-heads divide
+    heads; a sequence length and a batch."""
+    kv_heads = draw(st.integers(1, 4))
+    heads = kv_heads * draw(st.integers(1, 3))
+    hidden = heads * 2 * draw(st.integers(1, 8))
+    return {"layers": draw(st.integers(1, 3)), "hidden": hidden, "heads": heads, "kv_heads": kv_heads,
+            "ffn": draw(st.integers(1, 64)), "vocab": draw(st.integers(2, 500)), "seq": draw(st.integers(1, 40)),
+            "batch": draw(st.integers(1, 3))}

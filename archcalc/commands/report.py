@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from archcalc.commands._transformer_opts import add_transformer_options, run_transformer
 from archcalc.conventions import CONVENTIONS
 from archcalc.ir.graph import Graph
 from archcalc.report import DTYPE_BYTES, OPTIMIZER_STATES, Report, parse_input_shape, report, resolve_model
@@ -111,10 +112,14 @@ def register(subparsers) -> None:
     )
     parser.add_argument("model", metavar="MODEL", help="zoo model name (see `archcalc list`)")
     add_report_options(parser)
+    add_transformer_options(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    done = run_transformer(args)  # transformers: --seq, --per-token, --kv-cache, sizes (None for other models)
+    if done is not None:
+        return done
     from archcalc.report import is_traced
 
     if args.input_dtype and not is_traced(args.model):

@@ -3,7 +3,8 @@
 Where is a formula? ``conv`` (Conv / ConvTranspose 1-3d), ``linear`` (Linear, MatMul, BMM, AddMM, BAddBMM,
 Einsum), ``attention`` (ScaledDotProductAttention, MultiheadAttention), ``norms``, ``activations``
 (and Softmax), ``elementwise`` (broadcasting arithmetic and reductions), ``pooling``, ``recurrent`` (RNN,
-LSTM, GRU), ``shape`` (views, Concat, Stack, Chunk ...), ``misc`` (Dropout, Embedding, Pad, Interpolate, Constant, Unmodeled).
+LSTM, GRU), ``shape`` (views, Concat, Stack, Chunk ...), ``misc`` (Dropout, Embedding, Pad, Interpolate,
+Constant, Unmodeled), ``rotary`` (rotary position embeddings: RotaryTables, RotaryApply).
 
 Examples
 --------
@@ -21,6 +22,7 @@ from archcalc.ops import (  # noqa: F401
     norms,
     pooling,
     recurrent,
+    rotary,
     shape,
 )
 from archcalc.ops.registry import REGISTRY, OpCost, formula, register

@@ -18,12 +18,13 @@ Examples
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from archcalc.arith import is_concrete, prod
 from archcalc.ops.registry import OpCost, Shape, broadcast_shapes, register
 
-__all__ = ["linear", "matmul", "bmm", "addmm", "baddbmm", "einsum"]
+__all__ = ["linear", "conv1d_transposed", "matmul", "bmm", "addmm", "baddbmm", "einsum"]
 
 
 def _check_equal(a: Any, b: Any, kind: str, what: str) -> None:
@@ -55,6 +56,24 @@ def linear(in_shapes: list[Shape], *, out_features: Any = None, bias: bool = Tru
     return OpCost(output_shape=out, param_shapes=params, macs=macs, activations=out_elems,
                   elementwise_ops=out_elems if bias else 0, input_grad_macs=(macs, macs),
                   backward_weight_macs=0 if len(in_shapes) > 1 else macs, saves_input=True)
+
+
+@register("Conv1D")
+def conv1d_transposed(in_shapes: list[Shape], *, out_features: Any, bias: bool = True) -> OpCost:
+    """``transformers``' GPT-2 ``Conv1D``: a Linear whose weight is stored transposed, ``(in, out)``.
+
+    Same costs as :func:`linear`; only the declared weight shape differs (``y = x W + b``).
+
+    >>> formula = conv1d_transposed([(1, 1024, 768)], out_features=2304)
+    >>> formula.param_shapes, formula.macs  # 1024 * 768*2304
+    ((('weight', (768, 2304)), ('bias', (2304,))), 1811939328)
+    """
+    cost = linear([tuple(in_shapes[0])] if len(in_shapes) == 1 else in_shapes, out_features=out_features, bias=bias)
+    if len(in_shapes) > 1:
+        return cost
+    f_in = tuple(in_shapes[0])[-1]
+    params = (("weight", (f_in, out_features)),) + ((("bias", (out_features,)),) if bias else ())
+    return replace(cost, param_shapes=params)
 
 
 def _matmul_shape(a: Shape, b: Shape, kind: str) -> tuple[Shape, Any]:

@@ -275,3 +275,21 @@ def stack(in_shapes: list[Shape], *, dim: int = 0) -> OpCost:
     d = _dim(dim, len(first) + 1, "Stack")
     out = (*first[:d], len(in_shapes), *first[d:])
     return OpCost(output_shape=out, activations=prod(out))
+
+
+@register("ExpandAs")
+def expand_as(in_shapes: list[Shape]) -> OpCost:
+    """``x.expand_as(other)``: ``x`` broadcast to ``other``'s shape; no arithmetic.
+
+    torch makes a stride-0 view; here the result is a new value (not an alias of ``x``) so that expanding a
+    parameter (ViT's class token) to the batch does not give the parameter itself a batch dimension: the
+    allocation it is charged (``other``'s elements) is the copy the following ``cat`` makes anyway.
+
+    >>> expand_as([(1, 1, 768), (8, 1, 768)]).output_shape
+    (8, 1, 768)
+    """
+    if len(in_shapes) != 2:
+        raise ValueError(f"ExpandAs takes x and other, got {len(in_shapes)} inputs")
+    x, other = tuple(in_shapes[0]), tuple(in_shapes[1])
+    expand([x], shape=other)  # the same checks as x.expand(other.shape)
+    return _view(x, other, copy=True)
