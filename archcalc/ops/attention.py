@@ -95,5 +95,7 @@ def multihead_attention(in_shapes: list[Shape], *, embed_dim: Any, num_heads: An
     macs = sum((p.macs for p in parts), 0)
     return OpCost(output_shape=q, more_outputs=(), param_shapes=params, macs=macs, activations=prod(q),
                   elementwise_ops=sum((p.elementwise_ops for p in parts), 0),
-                  input_grad_macs=(macs,), backward_weight_macs=sum((p.backward_weight_macs for p in (*projs, out_proj)), 0),
+                  # input gradient: the projections' (their forward MACs) and SDPA's backward (twice its forward)
+                  input_grad_macs=(macs + att.macs,),
+                  backward_weight_macs=sum((p.backward_weight_macs for p in (*projs, out_proj)), 0),
                   saves_input=True)

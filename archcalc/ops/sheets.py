@@ -118,6 +118,12 @@ def _specs() -> dict[str, tuple[list[tuple[Any, ...]], dict[str, Any], str]]:
         "Stack": (seq + seq, {"dim": 1}, "two inputs of equal shape"),
         "Add": ([(B, C, H, W), (B, C, H, W)], {}, "two inputs of equal shape"),
     })
+    specs.update({
+        "Conv1D": ([(B, L, D)], {"out_features": y["N"]}, "GPT-2's transposed-weight linear layer (weight D x N)"),
+        "ExpandAs": ([(B, 1, D), (B, L, D)], {}, "the first input broadcast to the second's shape (a view)"),
+        "RotaryTables": ([(L,)], {"head_dim": 2 * E}, "cos and sin tables for positions 0..L-1, even head size"),
+        "RotaryApply": ([(B, heads, L, 2 * E), (1, L, 2 * E), (1, L, 2 * E)], {}, "x cos + rotate_half(x) sin"),
+    })
     rec = [(B, L, y["I"])]
     specs["RNN"] = (rec, {"hidden_size": H, "batch_first": True}, "tanh, bias, one layer, one direction")
     specs["GRU"] = (rec, {"hidden_size": H, "batch_first": True}, "bias, one layer, one direction")
