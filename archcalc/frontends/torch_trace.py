@@ -31,7 +31,8 @@ from typing import Any
 
 from archcalc.ir.graph import Graph, Node, TensorSpec
 
-__all__ = ["from_torch", "from_torchvision", "build_torchvision_meta", "unmodeled_nodes", "TraceError"]
+__all__ = ["from_torch", "from_torchvision", "build_torchvision_meta", "torchvision_input_size", "unmodeled_nodes",
+           "TraceError"]
 
 _DTYPES = {"float32": "float32", "float": "float32", "int64": "int64", "long": "int64", "int32": "int32",
            "bool": "bool", "float16": "float16", "bfloat16": "bfloat16"}
@@ -336,6 +337,32 @@ def from_torchvision(name: str, input_shape: tuple[int, ...] = (3, 224, 224), ba
     """
     module = build_torchvision_meta(name, tuple(input_shape))
     return from_torch(module, tuple(input_shape), batch=batch, name=f"torchvision:{name}", twin=f"torchvision:{name}")
+
+
+#: Builders whose ``weights=None`` model fixes another input size than their DEFAULT weights' crop:
+#: ``vit_h_14`` is built for 224 (its SWAG weights' 518 is set only when those weights are passed).
+_BUILDER_SIZES = {"vit_h_14": 224}
+
+
+def torchvision_input_size(name: str) -> tuple[int, int, int]:
+    """torchvision's input size for model ``name``: ``(3, S, S)`` with ``S`` its DEFAULT weights' eval crop
+    (224 for most, inception_v3 299, efficientnet_b7 600, swin_v2 256), or the image size the ``weights=None``
+    builder fixes (vit_h_14: 224).
+
+    Examples
+    --------
+    >>> torchvision_input_size("inception_v3"), torchvision_input_size("vit_h_14")
+    ((3, 299, 299), (3, 224, 224))
+    """
+    from torchvision.models import get_model_weights
+
+    try:
+        weights = get_model_weights(name)
+    except (KeyError, ValueError):
+        raise ValueError(f"model: torchvision has no model {name!r}; see torchvision.models.list_models()") from None
+    crop = weights.DEFAULT.transforms.keywords["crop_size"]
+    size = _BUILDER_SIZES.get(name, crop[0] if isinstance(crop, list | tuple) else crop)
+    return (3, size, size)
 
 
 #: In-place initialisers whose random values a shape-only trace never reads (``nn.init.*`` and the tensor
