@@ -290,6 +290,8 @@ def _pad(args: tuple, kw: dict) -> Mapped:
 def _interpolate(args: tuple, kw: dict) -> Mapped:
     size, scale = _a(args, kw, 1, "size"), _a(args, kw, 2, "scale_factor")
     hp = {"size": _tup(size), "scale_factor": _tup(scale), "mode": _a(args, kw, 3, "mode", "nearest")}
+    if _a(args, kw, 6, "antialias", False):
+        hp["antialias"] = True
     return "Interpolate", hp, [args[0]]
 
 
