@@ -16,7 +16,7 @@ Examples
 ((8, 32, 100), 672, 512000)
 >>> t = formula("ConvTranspose2d")([(1, 64, 16, 16)], out_channels=32, kernel_size=2, stride=2)
 >>> t.output_shape, t.macs  # 64*16*16 inputs * 32 * 2*2
-((1, 32, 32, 32), 131072)
+((1, 32, 32, 32), 2097152)
 """
 
 from __future__ import annotations
