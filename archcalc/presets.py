@@ -14,12 +14,14 @@ registers them in :data:`archcalc.conventions.CONVENTIONS` (``archcalc.conventio
     interpolation is ``adaptive_avg_pool2d``). Everything else counts 0: ``scaled_dot_product_attention``
     and ``baddbmm`` (unsupported), pooling, activations, softmax, adds, ``norm``, RMSNorm (fvcore logs
     ``aten::max_pool2d`` and ``aten::add_`` as unsupported and ignores ``aten::relu_``); so ViT's attention
-    (``nn.MultiheadAttention`` calling SDPA) counts its projections only. No backward count.
+    (``nn.MultiheadAttention`` calling SDPA) counts its projections only; a ``MultiheadAttention`` node
+    (``nn.MultiheadAttention`` on fvcore's grad-enabled slow path) likewise, plus the two ``bmm`` of
+    ``need_weights=True`` (only ``A V`` with a mask: ``Q K^T`` is then a ``baddbmm``). No backward count.
 ``torch``
     ``torch.utils.flop_counter.FlopCounterMode``: two per multiply-add of every contraction (convolution,
-    linear, matmul, bmm, einsum, attention), nothing for bias, BN, pooling or activations. Backward as it counts ``aten.convolution_backward`` and ``aten.mm``:
-    the input gradient only where the input needs one (not for the first layer), the weight gradient
-    always; for a grouped convolution torch's weight-gradient formula uses the full input channels, so it
+    linear, matmul, bmm, einsum, attention), nothing for bias, BN, pooling or activations. Backward as it
+    counts ``aten.convolution_backward`` and ``aten.mm``: the input gradient only where the input needs one
+    (not for the first layer), the weight gradient always; for a grouped convolution torch's weight-gradient formula uses the full input channels, so it
     counts ``groups`` times the weight-gradient multiply-adds.
 ``ptflops``
     ``get_model_complexity_info`` of ptflops 0.7.5 with its default ``pytorch`` backend (module hooks plus
@@ -90,6 +92,8 @@ def fvcore_forward(row: Row) -> Any:
     if kind in _FVCORE_NORMS:
         affine = hp.get("elementwise_affine", True) if kind == "LayerNorm" else hp.get("affine", kind == "GroupNorm")
         return _input_elements(row) * (5 if affine else 4)
+    if kind == "MultiheadAttention":
+        return _fvcore_mha(row, hp)
     if kind == "AdaptiveAvgPool2d":
         # fvcore's elementwise_flop_counter(1, 0): the input's element count, whatever the windows.
         return _input_elements(row)
@@ -109,6 +113,21 @@ def _fvcore_matmul(row: Row) -> Any:
         return row.macs
     a, b = row.input_shapes
     return prod(a) * b[-1]
+
+
+def _fvcore_mha(row: Row, hp: dict[str, Any]) -> Any:
+    """``nn.MultiheadAttention`` as fvcore sees it (``multi_head_attention_forward``'s slow path): the
+    projections' ``linear`` always; ``Q K^T`` and ``A V`` are ``bmm`` only with ``need_weights`` (then a mask
+    turns ``Q K^T`` into an uncounted ``baddbmm``), else one ``scaled_dot_product_attention`` (uncounted)."""
+    q, k = row.input_shapes[0], row.input_shapes[1]
+    if len(q) == 3:
+        n, length, source = (q[0], q[1], k[1]) if hp.get("batch_first", False) else (q[1], q[0], k[0])
+    else:
+        n, length, source = 1, q[0], k[0]
+    product = n * length * source * hp["embed_dim"]  # one of Q K^T, A V over all heads
+    if not hp.get("need_weights", False):
+        return row.macs - 2 * product
+    return row.macs - (product if len(row.input_shapes) == 4 else 0)
 
 
 def _fvcore_einsum(row: Row, equation: str) -> Any:

@@ -131,3 +131,22 @@ def test_einsum_symbolic_two_operands_is_the_macs():
     b = GraphBuilder("e", inputs=[("x", (n, 7))])
     ev = evaluate(b.build(b.op("e", "Einsum", "x", "x", equation="bij,bkj->bik")))
     assert sympy.simplify(get_convention("fvcore").forward(ev.rows[0]) - n * n * 7) == 0
+
+
+@pytest.mark.parametrize("need_weights", [False, True])
+def test_multihead_attention_node_and_trace_equal_fvcore(need_weights):
+    # fvcore sees nn.MultiheadAttention's slow path: in_proj linear 6*16*48 = 4,608 + out_proj 6*16*16 = 1,536;
+    # need_weights adds bmm Q K^T 4 heads * 6*6*4 = 576 and A V 576; SDPA (need_weights=False) counts 0.
+    from archcalc.frontends.torch_trace import from_torch
+    from archcalc.ir.build import GraphBuilder
+
+    mha = nn.MultiheadAttention(16, 4, batch_first=True)
+    model = Fn(lambda m, x: m.mha(x, x, x, need_weights=need_weights)[0], mha=mha).eval()
+    expected = _fvcore(model, (6, 16))
+    assert expected == 6_144 + (1_152 if need_weights else 0)
+    b = GraphBuilder("mha", inputs=[("x", (6, 16))])
+    node = b.op("mha", "MultiheadAttention", "x", "x", "x", embed_dim=16, num_heads=4, batch_first=True,
+                need_weights=need_weights)
+    conv = get_convention("fvcore")
+    assert sum(conv.forward(r) for r in evaluate(b.build(node)).rows) == expected
+    assert sum(conv.forward(r) for r in evaluate(from_torch(model, (6, 16))).rows) == expected
