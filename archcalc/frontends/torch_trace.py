@@ -368,8 +368,7 @@ def torchvision_input_size(name: str) -> tuple[int, int, int]:
 #: In-place initialisers whose random values a shape-only trace never reads (``nn.init.*`` and the tensor
 #: methods they call).
 _INIT_OPS = frozenset({"normal_", "uniform_", "trunc_normal_", "kaiming_normal_", "kaiming_uniform_", "xavier_normal_",
-                       "xavier_uniform_", "orthogonal_", "constant_", "zeros_", "ones_", "zero_", "fill_",
-                       "erfinv_", "clamp_"})
+                       "xavier_uniform_", "orthogonal_", "constant_", "zeros_", "ones_", "zero_", "fill_"})
 
 
 def build_torchvision_meta(name: str, input_shape: tuple[int, ...] = (3, 224, 224)) -> Any:
