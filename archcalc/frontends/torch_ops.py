@@ -312,6 +312,8 @@ def _pad(args: tuple, kw: dict) -> Mapped:
 def _interpolate(args: tuple, kw: dict) -> Mapped:
     size, scale = _a(args, kw, 1, "size"), _a(args, kw, 2, "scale_factor")
     hp = {"size": _tup(size), "scale_factor": _tup(scale), "mode": _a(args, kw, 3, "mode", "nearest")}
+    if _a(args, kw, 6, "antialias", False):
+        hp["antialias"] = True
     return "Interpolate", hp, [args[0]]
 
 
@@ -334,6 +336,16 @@ def _movedim(args: tuple, kw: dict) -> Mapped:
     for d, s in sorted(zip(dst, src, strict=True)):
         order.insert(d, s)
     return "Permute", {"dims": tuple(order)}, [x]
+
+
+def _norm(args: tuple, kw: dict) -> Mapped:
+    p = _a(args, kw, 1, "p", "fro")
+    return "Norm", {"p": 2 if p in ("fro", None) else p, "dim": _tup(_a(args, kw, 2, "dim")),
+                    "keepdim": bool(_a(args, kw, 3, "keepdim", False))}, [args[0]]
+
+
+def _expand_as(args: tuple, kw: dict) -> Mapped:
+    return "Expand", {"shape": tuple(_a(args, kw, 1, "other").shape)}, [args[0]]
 
 
 def _stochastic_depth(args: tuple, kw: dict) -> Mapped:
@@ -362,6 +374,9 @@ MAPPINGS: dict[str, Callable[[tuple, dict], Mapped]] = {
     "log": _unary("Log"), "sqrt": _unary("Sqrt"), "rsqrt": _unary("Rsqrt"), "abs": _unary("Abs"),
     "erf": _unary("Erf"), "sin": _unary("Sin"), "cos": _unary("Cos"), "reciprocal": _unary("Reciprocal"),
     "clamp": _unary("Clamp"), "clamp_": _unary("Clamp", True), "clip": _unary("Clamp"),
+    "clamp_min": _unary("ClampMin"), "clamp_min_": _unary("ClampMin", True), "clamp_max": _unary("ClampMax"),
+    "clamp_max_": _unary("ClampMax", True), "norm": _norm, "expand_as": _expand_as,
+    "zero_": _unary("Fill", True), "fill_": _unary("Fill", True),
     "sum": _reduce("Sum"), "mean": _reduce("Mean"), "amax": _reduce("Max"), "amin": _reduce("Min"),
     **{f"max_pool{n}d": _pool("MaxPool", n) for n in (1, 2, 3)},
     **{f"max_pool{n}d_with_indices": _pool("MaxPool", n) for n in (1, 2, 3)},

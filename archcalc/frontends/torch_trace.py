@@ -31,7 +31,8 @@ from typing import Any
 
 from archcalc.ir.graph import Graph, Node, TensorSpec
 
-__all__ = ["from_torch", "from_torchvision", "unmodeled_nodes", "TraceError"]
+__all__ = ["from_torch", "from_torchvision", "build_torchvision_meta", "torchvision_input_size", "unmodeled_nodes",
+           "TraceError"]
 
 _DTYPES = {"float32": "float32", "float": "float32", "int64": "int64", "long": "int64", "int32": "int32",
            "bool": "bool", "float16": "float16", "bfloat16": "bfloat16"}
@@ -376,10 +377,67 @@ def from_torchvision(name: str, input_shape: tuple[int, ...] = (3, 224, 224), ba
     >>> sum(1 for n in g.nodes if n.kind == "ReLU6"), len(unmodeled_nodes(g))
     (35, 0)
     """
+    module = build_torchvision_meta(name, tuple(input_shape))
+    return from_torch(module, tuple(input_shape), batch=batch, name=f"torchvision:{name}", twin=f"torchvision:{name}")
+
+
+#: Builders whose ``weights=None`` model fixes another input size than their DEFAULT weights' crop:
+#: ``vit_h_14`` is built for 224 (its SWAG weights' 518 is set only when those weights are passed).
+_BUILDER_SIZES = {"vit_h_14": 224}
+
+
+def torchvision_input_size(name: str) -> tuple[int, int, int]:
+    """torchvision's input size for model ``name``: ``(3, S, S)`` with ``S`` its DEFAULT weights' eval crop
+    (224 for most, inception_v3 299, efficientnet_b7 600, swin_v2 256), or the image size the ``weights=None``
+    builder fixes (vit_h_14: 224).
+
+    Examples
+    --------
+    >>> torchvision_input_size("inception_v3"), torchvision_input_size("vit_h_14")
+    ((3, 299, 299), (3, 224, 224))
+    """
+    from torchvision.models import get_model_weights
+
+    try:
+        weights = get_model_weights(name)
+    except (KeyError, ValueError):
+        raise ValueError(f"model: torchvision has no model {name!r}; see torchvision.models.list_models()") from None
+    crop = weights.DEFAULT.transforms.keywords["crop_size"]
+    size = _BUILDER_SIZES.get(name, crop[0] if isinstance(crop, list | tuple) else crop)
+    return (3, size, size)
+
+
+#: In-place initialisers whose random values a shape-only trace never reads (``nn.init.*`` and the tensor
+#: methods they call).
+_INIT_OPS = frozenset({"normal_", "uniform_", "trunc_normal_", "kaiming_normal_", "kaiming_uniform_", "xavier_normal_",
+                       "xavier_uniform_", "orthogonal_", "constant_", "zeros_", "ones_", "zero_", "fill_"})
+
+
+def build_torchvision_meta(name: str, input_shape: tuple[int, ...] = (3, 224, 224)) -> Any:
+    """``torchvision.models.NAME(weights=None)`` with its parameters on the meta device.
+
+    Built on meta directly; a builder that computes with tensors at build time (RegNet's block widths,
+    ``.tolist()`` of a tensor) is built on the CPU with the random initialisation skipped (its values are
+    never read) and moved to meta: ``regnet_y_128gf`` then takes seconds and no memory for its weights.
+    """
+    import torch
+    from torch.overrides import TorchFunctionMode
+
     from archcalc.crosscheck import build_twin
 
     try:
-        module = build_twin(f"torchvision:{name}", tuple(input_shape), "meta")
-    except (NotImplementedError, RuntimeError):  # builders doing tensor arithmetic at build time (regnet)
+        return build_twin(f"torchvision:{name}", tuple(input_shape), "meta")
+    except (NotImplementedError, RuntimeError):
+        pass
+
+    class SkipInit(TorchFunctionMode):
+        def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+            kwargs = kwargs or {}
+            target = args[0] if args else kwargs.get("tensor")  # nn.init.* pass the tensor by keyword
+            if _fname(func) in _INIT_OPS and isinstance(target, torch.Tensor):
+                return target
+            return func(*args, **kwargs)
+
+    with torch.no_grad(), SkipInit():
         module = build_twin(f"torchvision:{name}", tuple(input_shape), "cpu")
-    return from_torch(module, tuple(input_shape), batch=batch, name=f"torchvision:{name}", twin=f"torchvision:{name}")
+    return module.to("meta")

@@ -1,9 +1,11 @@
-"""Broadcasting arithmetic (Add, Sub, Mul, Div, Pow, Neg, Exp, Sqrt, Rsqrt, ...) and reductions (Mean, Sum, Max).
+"""Broadcasting arithmetic (Add, Sub, Mul, Div, Pow, Neg, Exp, Sqrt, Rsqrt, ...) and reductions (Mean, Sum, Max,
+Norm).
 
 Binary ops count one operation per output element per extra operand (an ``Add`` of three tensors: 2); an
 op with a Python scalar (``x * 0.5``) has one input and counts 1 per element. ``inplace`` ops write into
 their first input. Reductions: ``Sum`` ``in - out`` adds, ``Mean`` adds plus one division per output
-element, ``Max`` / ``Min`` ``in - out`` comparisons.
+element, ``Max`` / ``Min`` ``in - out`` comparisons; ``Norm`` (``x.norm(p, dim)``) one power per input element, the
+adds, and one root per output element.
 
 Examples
 --------
@@ -27,8 +29,8 @@ __all__ = ["binary", "unary", "reduction"]
 
 #: Unary element-wise kinds and their operations per element.
 UNARY: dict[str, int] = {"Neg": 1, "Exp": 1, "Log": 1, "Sqrt": 1, "Rsqrt": 2, "Abs": 1, "Square": 1, "Clamp": 2,
-                         "Erf": 1, "Sin": 1, "Cos": 1, "Reciprocal": 1, "Where": 1, "MaskedFill": 1}
-_SAVES_INPUT = {"Mul", "Div", "Pow", "Exp", "Log", "Sqrt", "Rsqrt", "Abs", "Square", "Clamp", "Erf", "Sin", "Cos",
+                         "ClampMin": 1, "ClampMax": 1, "Erf": 1, "Sin": 1, "Cos": 1, "Reciprocal": 1, "Where": 1, "MaskedFill": 1}
+_SAVES_INPUT = {"Mul", "Div", "Pow", "Exp", "Log", "Sqrt", "Rsqrt", "Abs", "Square", "Clamp", "ClampMin", "ClampMax", "Erf", "Sin", "Cos",
                 "Reciprocal"}
 
 
@@ -103,3 +105,18 @@ def _make_reduction(kind: str) -> None:
 
 for _kind in ("Sum", "Mean", "Max", "Min"):
     _make_reduction(_kind)
+
+
+@register("Norm")
+def norm(in_shapes: list[Shape], *, p: Any = 2, dim: Any = None, keepdim: bool = False) -> OpCost:
+    """``x.norm(p, dim, keepdim)``: per input element ``|x|^p`` (1 operation for p = 1 (abs) and p = 2
+    (square), 2 otherwise), ``in - out`` adds (comparisons for p = inf) and, except for p = 1 and inf, one
+    root per output element: p = 2 costs ``2 x in`` operations. Saves input and output for backward."""
+    shape = one_input(in_shapes, "Norm")
+    p = 2 if p in ("fro", None) else p
+    out = _reduced_shape(shape, dim, keepdim, "Norm")
+    n_in, n_out = prod(shape), prod(out)
+    power = 1 if p in (1, 2) or p == float("inf") else 2
+    root = 0 if p == 1 or p == float("inf") else 1
+    return OpCost(output_shape=out, activations=n_out, elementwise_ops=power * n_in + n_in - n_out + root * n_out,
+                  saves_input=True, saves_output=True)

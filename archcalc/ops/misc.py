@@ -1,4 +1,5 @@
-"""Dropout, StochasticDepth, Embedding, Pad, Interpolate / Upsample, constants and the ``Unmodeled`` record.
+"""Dropout, StochasticDepth, Embedding, Pad, Interpolate / Upsample, constants, in-place fills and the
+``Unmodeled`` record.
 
 Examples
 --------
@@ -120,6 +121,13 @@ def constant(in_shapes: list[Shape], *, output_shape: Any, dtype: str = "float32
         raise ValueError("Constant takes no inputs")
     out = tuple(output_shape)
     return OpCost(output_shape=out, activations=prod(out))
+
+
+@register("Fill")
+def fill(in_shapes: list[Shape], *, inplace: bool = True) -> OpCost:
+    """``x.zero_()`` / ``x.fill_(v)``: writes its input in place, no arithmetic (a write is not an operation)."""
+    x = one_input(in_shapes, "Fill")
+    return OpCost(output_shape=x, activations=prod(x), alias_of=(0,) if inplace else ())
 
 
 @register("Unmodeled")
