@@ -1,11 +1,13 @@
-"""Exact per-layer shapes, parameters, MACs, activations and memory of CNNs, as integers or formulas."""
+"""Exact per-layer shapes, parameters, MACs, activations and memory of any PyTorch model, as integers or formulas."""
 
 from typing import Any
 
-__all__ = ["from_torch", "closed_form"]
+__all__ = ["from_torch", "closed_form", "evaluate", "Graph", "GraphBuilder", "build"]
 
 # Lazy top-level shortcuts: importing archcalc never imports torch or sympy.
-_LAZY = {"from_torch": "archcalc.fromtorch", "closed_form": "archcalc.symbolic"}
+_LAZY = {"from_torch": "archcalc.frontends.torch_trace", "closed_form": "archcalc.symbolic",
+         "evaluate": "archcalc.ir.evaluate", "Graph": "archcalc.ir.graph", "GraphBuilder": "archcalc.ir.build",
+         "build": "archcalc.zoo"}
 
 
 def __getattr__(name: str) -> Any:

@@ -1,6 +1,7 @@
 """Counting conventions: what one number in the "compute" column means.
 
-archcalc's own conventions are ``macs`` (one per multiply-accumulate of Conv2d / Linear weights) and
+archcalc's own conventions are ``macs`` (one per multiply-accumulate of a contraction: weights and
+activation-activation products such as attention's) and
 ``flops`` (2 x MACs). Presets that reproduce other tools' totals register here too, so a user can see why
 tools disagree. A convention maps an evaluated row to its forward count and, where the tool counts one,
 its backward count.
@@ -8,7 +9,7 @@ its backward count.
 Examples
 --------
 >>> from archcalc.zoo import build
->>> from archcalc.evaluate import evaluate
+>>> from archcalc.ir.evaluate import evaluate
 >>> ev = evaluate(build("alexnet"))
 >>> conv = get_convention("flops")
 >>> sum(conv.forward(r) for r in ev.rows) == 2 * ev.total("macs")
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from archcalc.evaluate import Row
+from archcalc.ir.evaluate import Row
 
 __all__ = ["Convention", "CONVENTIONS", "register_convention", "get_convention"]
 
@@ -74,8 +75,8 @@ register_convention(
     Convention(
         "macs",
         "MACs",
-        "one per multiply-accumulate of Conv2d / Linear weights; bias, BN, ReLU and pooling are not MACs "
-        "(see elementwise_ops)",
+        "one per multiply-accumulate of a contraction (conv, linear, matmul, attention's QK^T and AV); bias, "
+        "norms, activations and pooling are not MACs (see elementwise_ops)",
         forward=lambda r: r.macs,
         backward=lambda r: r.backward_macs,
     )
@@ -84,7 +85,7 @@ register_convention(
     Convention(
         "flops",
         "FLOPs",
-        "2 per multiply-accumulate of Conv2d / Linear weights (= 2 x MACs); bias, BN, ReLU and pooling not included",
+        "2 per multiply-accumulate of a contraction (= 2 x MACs); bias, norms, activations and pooling not included",
         forward=lambda r: 2 * r.macs,
         backward=lambda r: 2 * r.backward_macs,
     )

@@ -40,8 +40,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from archcalc.evaluate import Evaluation, evaluate
-from archcalc.graph import Network
+from archcalc.ir.evaluate import Evaluation, evaluate
+from archcalc.ir.graph import Graph
 from archcalc.presets import fvcore_forward, torch_backward, torch_forward
 
 __all__ = [
@@ -51,7 +51,7 @@ __all__ = [
 
 #: The compared quantities: (field, what archcalc gives, what the oracle is).
 FIELDS = (
-    ("shape", "output shape per sample", "forward hooks"),
+    ("shape", "output shape (batch included)", "forward hooks"),
     ("params", "parameters", "fvcore parameter_count"),
     ("fvcore_macs", "fvcore convention, MACs", "fvcore FlopCountAnalysis"),
     ("fvcore_activations", "Conv2d / Linear output elements", "fvcore ActivationCountAnalysis"),
@@ -194,7 +194,7 @@ def _torch_counts(model: Any, x: Any) -> tuple[dict[str, list[tuple[int, ...]]],
     for name, mod in model.named_modules():
         def hook(_m: Any, _inp: Any, out: Any, name: str = name) -> None:
             if isinstance(out, torch.Tensor):
-                shapes[name].append(tuple(out.shape[1:]))
+                shapes[name].append(tuple(out.shape))
 
         handles.append(mod.register_forward_hook(hook))
     try:
@@ -245,7 +245,19 @@ def _real_copy(meta_model: Any) -> Any:
     """A CPU copy of a meta-device model with zeroed weights (fvcore must trace real tensors)."""
     import torch
 
+    # to_empty makes one new tensor per module: shared parameters (a tied weight) must be tied again.
+    shared = [(n, p) for n, p in meta_model.named_parameters(remove_duplicate=False)]
+    first: dict[int, str] = {}
+    ties = []
+    for n, p in shared:
+        if id(p) in first:
+            ties.append((n, first[id(p)]))
+        else:
+            first[id(p)] = n
     model = meta_model.to_empty(device="cpu")
+    for name, source in ties:
+        owner, _, attr = name.rpartition(".")
+        setattr(model.get_submodule(owner) if owner else model, attr, model.get_parameter(source))
     with torch.no_grad():
         for t in (*model.parameters(), *model.buffers()):
             t.zero_()
@@ -256,7 +268,7 @@ def _real_copy(meta_model: Any) -> Any:
 
 
 def crosscheck_module(
-    network: Network,
+    network: Graph,
     make_module: Callable[[str], Any],
     input_shape: tuple[int, int, int] | None = None,
     batch: int = 1,
@@ -266,7 +278,7 @@ def crosscheck_module(
 
     Parameters
     ----------
-    network : Network
+    network : Graph
         The archcalc description; its layer names must be the module's dotted module names.
     make_module : callable
         ``device -> nn.Module``, called with ``"meta"`` (the module must build there; its weights are then
@@ -385,13 +397,13 @@ def _total_row(ev: Evaluation, shapes: dict[str, list[tuple[int, ...]]], t_fwd: 
     )
 
 
-def crosscheck(model: str | Network, input_shape: tuple[int, int, int] | None = None, batch: int = 1) -> CrossCheck:
+def crosscheck(model: str | Graph, input_shape: tuple[int, int, int] | None = None, batch: int = 1) -> CrossCheck:
     """Cross-check a zoo model (or any network with a ``twin``) against its real torch module.
 
     Parameters
     ----------
-    model : str or Network
-        A zoo name with a torch twin (``vgg11`` ... ``resnet50``, ``inception-small``) or a Network whose
+    model : str or Graph
+        A zoo name with a torch twin (``vgg11`` ... ``resnet50``, ``inception-small``) or a Graph whose
         ``twin`` is ``"torchvision:NAME"`` or ``"archcalc:inception_small"``.
     input_shape : tuple, optional
         ``(C, H, W)``; defaults to the model's own.

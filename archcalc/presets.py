@@ -1,18 +1,27 @@
 """Convention presets that reproduce other tools' totals from archcalc's rows (no torch, no fvcore).
 
-Each preset is a pure formula over an evaluated :class:`~archcalc.evaluate.Row`; importing this module
+Each preset is a pure formula over an evaluated :class:`~archcalc.ir.evaluate.Row`; importing this module
 registers them in :data:`archcalc.conventions.CONVENTIONS` (``archcalc.conventions`` imports it at its end).
 
 ``fvcore``
-    ``FlopCountAnalysis`` of fvcore 0.1.5 on a model in eval mode: one per multiply-add of Conv2d / Linear
-    (no bias), BatchNorm2d at inference 2 per element (1 without affine), adaptive average pooling 1 per
-    *input* element; max / average pooling, ReLU, Add, Concat, Dropout and Flatten count 0 (fvcore logs
-    ``aten::max_pool2d`` and ``aten::add_`` as unsupported and ignores ``aten::relu_``). No backward count.
+    ``FlopCountAnalysis`` of fvcore 0.1.5 (its ``_DEFAULT_SUPPORTED_OPS`` handles in ``jit_handles.py``), one
+    per multiply-add, on the ops of a ``torch.jit.trace``: convolutions of any rank and transposed ones,
+    ``linear``, ``addmm``, ``bmm`` the MACs (no bias); ``matmul`` / ``mm`` ``numel(a) x b[-1]`` (the first
+    operand's batch dims only); ``einsum`` numpy's optimal-path count / 2, which is the MACs for two
+    operands with a summed index; BatchNorm at inference 2 per element (1 without affine), in training
+    and GroupNorm / LayerNorm / InstanceNorm 5 per element (4 without affine); ``adaptive_avg_pool2d`` 1 per
+    *input* element; ``upsample_nearest2d`` 1 and ``upsample_bilinear2d`` 4 per output element (``area``
+    interpolation is ``adaptive_avg_pool2d``). Everything else counts 0: ``scaled_dot_product_attention``
+    and ``baddbmm`` (unsupported), pooling, activations, softmax, adds, ``norm``, RMSNorm (fvcore logs
+    ``aten::max_pool2d`` and ``aten::add_`` as unsupported and ignores ``aten::relu_``); so ViT's attention
+    (``nn.MultiheadAttention`` calling SDPA) counts its projections only; a ``MultiheadAttention`` node
+    (``nn.MultiheadAttention`` on fvcore's grad-enabled slow path) likewise, plus the two ``bmm`` of
+    ``need_weights=True`` (only ``A V`` with a mask: ``Q K^T`` is then a ``baddbmm``). No backward count.
 ``torch``
-    ``torch.utils.flop_counter.FlopCounterMode``: two per multiply-add of Conv2d / Linear only, nothing for
-    bias, BN, pooling or activations. Backward as it counts ``aten.convolution_backward`` and ``aten.mm``:
-    the input gradient only where the input needs one (not for the first layer), the weight gradient
-    always; for a grouped convolution torch's weight-gradient formula uses the full input channels, so it
+    ``torch.utils.flop_counter.FlopCounterMode``: two per multiply-add of every contraction (convolution,
+    linear, matmul, bmm, einsum, attention), nothing for bias, BN, pooling or activations. Backward as it
+    counts ``aten.convolution_backward`` and ``aten.mm``: the input gradient only where the input needs one
+    (not for the first layer), the weight gradient always; for a grouped convolution torch's weight-gradient formula uses the full input channels, so it
     counts ``groups`` times the weight-gradient multiply-adds.
 ``ptflops``
     ``get_model_complexity_info`` of ptflops 0.7.5 with its default ``pytorch`` backend (module hooks plus
@@ -35,7 +44,7 @@ registers them in :data:`archcalc.conventions.CONVENTIONS` (``archcalc.conventio
 Examples
 --------
 >>> from archcalc.conventions import get_convention
->>> from archcalc.evaluate import evaluate
+>>> from archcalc.ir.evaluate import evaluate
 >>> from archcalc.zoo import build
 >>> ev = evaluate(build("resnet18"))
 >>> sum(get_convention("fvcore").forward(r) for r in ev.rows)
@@ -54,23 +63,94 @@ from typing import Any
 
 from archcalc.arith import is_concrete, prod
 from archcalc.conventions import Convention, register_convention
-from archcalc.evaluate import Row
+from archcalc.ir.evaluate import Row
 
 __all__ = ["fvcore_forward", "torch_forward", "torch_backward", "ptflops_forward", "thop_forward", "WEIGHT_KINDS"]
 
 WEIGHT_KINDS = ("Conv2d", "Linear")
 
 
+#: Kinds fvcore counts as their MACs (``conv_flop_jit``, ``linear_flop_jit``, ``addmm_flop_jit``, ``bmm_flop_jit``).
+_FVCORE_MACS = frozenset({*(f"Conv{n}d" for n in (1, 2, 3)), *(f"ConvTranspose{n}d" for n in (1, 2, 3)), "Linear",
+                          "AddMM", "BMM"})
+_FVCORE_NORMS = frozenset({"GroupNorm", "LayerNorm", *(f"InstanceNorm{n}d" for n in (1, 2, 3))})
+
+
 def fvcore_forward(row: Row) -> Any:
     """fvcore's count for one row (fvcore calls it "flops"; it is one per multiply-add)."""
-    if row.kind in WEIGHT_KINDS:
+    kind, hp = row.kind, dict(row.hparams)
+    if kind in _FVCORE_MACS:
         return row.macs
-    if row.kind == "BatchNorm2d":
-        return row.activations * (2 if dict(row.hparams).get("affine", True) else 1)
-    if row.kind == "AdaptiveAvgPool2d":
+    if kind == "MatMul":
+        return _fvcore_matmul(row)
+    if kind == "Einsum":
+        return _fvcore_einsum(row, hp["equation"])
+    if kind.startswith("BatchNorm"):
+        if hp.get("training", False):  # norm_flop_counter(1)
+            return _input_elements(row) * (5 if hp.get("affine", True) else 4)
+        return _input_elements(row) * (2 if hp.get("affine", True) else 1)
+    if kind in _FVCORE_NORMS:
+        affine = hp.get("elementwise_affine", True) if kind == "LayerNorm" else hp.get("affine", kind == "GroupNorm")
+        return _input_elements(row) * (5 if affine else 4)
+    if kind == "MultiheadAttention":
+        return _fvcore_mha(row, hp)
+    if kind == "AdaptiveAvgPool2d":
         # fvcore's elementwise_flop_counter(1, 0): the input's element count, whatever the windows.
         return _input_elements(row)
+    if kind == "Interpolate" and len(row.output_shape) == 4:
+        mode = hp.get("mode", "nearest")
+        if mode == "area":  # F.interpolate(mode="area") runs adaptive_avg_pool2d
+            return _input_elements(row)
+        if hp.get("antialias", False):  # _upsample_bilinear2d_aa: unsupported
+            return 0
+        return row.activations * {"nearest": 1, "bilinear": 4}.get(mode, 0)
     return 0
+
+
+def _fvcore_matmul(row: Row) -> Any:
+    """``matmul_flop_jit``: ``numel(a) x b[-1]`` (a broadcast second operand's batch dims are not counted)."""
+    if len(row.input_shapes) != 2:  # an operand is a parameter (not among the row's inputs): x @ W
+        return row.macs
+    a, b = row.input_shapes
+    return prod(a) * b[-1]
+
+
+def _fvcore_mha(row: Row, hp: dict[str, Any]) -> Any:
+    """``nn.MultiheadAttention`` as fvcore sees it (``multi_head_attention_forward``'s slow path): the
+    projections' ``linear`` always; ``Q K^T`` and ``A V`` are ``bmm`` only with ``need_weights`` (then a mask
+    turns ``Q K^T`` into an uncounted ``baddbmm``), else one ``scaled_dot_product_attention`` (uncounted)."""
+    q, k = row.input_shapes[0], row.input_shapes[1]
+    if len(q) == 3:
+        n, length, source = (q[0], q[1], k[1]) if hp.get("batch_first", False) else (q[1], q[0], k[0])
+    else:
+        n, length, source = 1, q[0], k[0]
+    product = n * length * source * hp["embed_dim"]  # one of Q K^T, A V over all heads
+    if not hp.get("need_weights", False):
+        return row.macs - 2 * product
+    return row.macs - (product if len(row.input_shapes) == 4 else 0)
+
+
+def _fvcore_einsum(row: Row, equation: str) -> Any:
+    """``einsum_flop_jit``: numpy's ``einsum_path(optimize="optimal")`` report, "Optimized FLOP count" / 2, floored.
+
+    That count is printed with 4 significant digits (``%.3e``) and fvcore parses the printed number, so with
+    concrete shapes numpy itself is run on them, as fvcore does (``maxvit_t``'s attention: 177,022,000, not
+    the exact 177,020,928 MACs). With symbolic shapes, or a parameter among the operands, the unrounded
+    count for two operands: the MACs when an index is summed, half of them (floored) for an outer product.
+    """
+    eq = equation.replace(" ", "")
+    lhs, arrow, rhs = eq.partition("->")
+    terms = lhs.split(",")
+    shapes = row.input_shapes
+    if len(shapes) == len(terms) and all(is_concrete(*s) for s in shapes):
+        import numpy as np
+
+        report = np.einsum_path(eq, *[np.zeros(s) for s in shapes], optimize="optimal")[1]
+        line = next(ln for ln in report.split("\n") if "optimized flop" in ln.lower())
+        return int(float(line.split(":")[-1]) // 2)
+    letters = "".join(terms)
+    summed = bool(set(letters) - set(rhs)) if arrow else any(letters.count(c) > 1 for c in set(letters))
+    return row.macs if summed else row.macs // 2
 
 
 def _input_elements(row: Row) -> Any:
@@ -82,17 +162,15 @@ def _input_elements(row: Row) -> Any:
 
 
 def torch_forward(row: Row) -> Any:
-    """FlopCounterMode's forward FLOPs for one row: 2 x MACs of Conv2d / Linear, 0 otherwise."""
-    return 2 * row.macs if row.kind in WEIGHT_KINDS else 0
+    """FlopCounterMode's forward FLOPs for one row: 2 x MACs of every contraction (conv, linear, matmul, bmm,
+    attention), 0 for everything else."""
+    return 2 * row.macs
 
 
 def torch_backward(row: Row) -> Any:
     """FlopCounterMode's backward FLOPs for one row (weight gradient x groups for grouped convolutions)."""
-    if row.kind not in WEIGHT_KINDS:
-        return 0
-    grad_in = row.cost.backward_input_macs if row.input_requires_grad else 0
-    groups = dict(row.hparams).get("groups", 1) if row.kind == "Conv2d" else 1
-    return 2 * (grad_in + groups * row.cost.backward_weight_macs)
+    groups = dict(row.hparams).get("groups", 1) if row.kind.startswith("Conv") else 1
+    return 2 * (row.grad_input_macs + groups * row.grad_weight_macs)
 
 
 def _affine(row: Row) -> bool:
@@ -142,7 +220,7 @@ def thop_forward(row: Row) -> Any:
 
 def _thop_adaptive_avg(row: Row) -> Any:
     """thop's ``int((H/oh * W/ow + 1) * output elements)`` evaluated in float64 as thop does."""
-    (_, h, w), (_, oh, ow) = row.input_shapes[0], row.output_shape
+    (h, w), (oh, ow) = row.input_shapes[0][-2:], row.output_shape[-2:]
     if is_concrete(h, w, oh, ow, row.activations):
         # float64 like thop's DoubleTensor arithmetic; int() truncates: 2x2 -> 11x11 on 64 channels gives 7,999, not 8,000
         return int(((h / oh) * (w / ow) + 1.0) * row.activations)
@@ -153,8 +231,9 @@ register_convention(
     Convention(
         "fvcore",
         "MACs",
-        "fvcore FlopCountAnalysis (eval mode): 1 per multiply-add of Conv2d / Linear, no bias, BatchNorm 2 per "
-        "element, adaptive avg-pool 1 per input element, max-pool / ReLU / Add 0; no backward",
+        "fvcore 0.1.5 FlopCountAnalysis: 1 per multiply-add of conv / linear / matmul / bmm / einsum, no bias, "
+        "BatchNorm 2 per element at inference, Group/Layer/InstanceNorm 5, adaptive avg-pool 1 per input element, "
+        "upsample nearest 1 / bilinear 4 per output element; SDPA, max-pool, ReLU, Add 0; no backward",
         forward=fvcore_forward,
         backward=None,
     )
@@ -163,7 +242,7 @@ register_convention(
     Convention(
         "torch",
         "FLOPs",
-        "torch.utils.flop_counter.FlopCounterMode: 2 per multiply-add of Conv2d / Linear only; backward = input "
+        "torch.utils.flop_counter.FlopCounterMode: 2 per multiply-add of every contraction; backward = input "
         "gradient where needed + weight gradient (x groups for grouped conv)",
         forward=torch_forward,
         backward=torch_backward,

@@ -9,7 +9,7 @@ Examples
 >>> from archcalc.report import report, resolve_model
 >>> rep = report(resolve_model("alexnet"))
 >>> print(to_csv(rep).splitlines()[1])
-features.0,Conv2d,64x55x55,23296,70276800,140553600,193600,774400,193600,70276800
+features.0,Conv2d,1x64x55x55,23296,70276800,140553600,193600,774400,193600,70276800
 >>> import json
 >>> json.loads(to_json(rep))["totals"]["params"]
 61100840
@@ -55,7 +55,7 @@ def header_lines(rep: Report) -> list[str]:
     --------
     >>> from archcalc.report import report, resolve_model
     >>> header_lines(report(resolve_model("resnet18"), batch=4, dtype="bf16"))[1]
-    'input 3x224x224 per sample, batch 4, dtype bf16 (2 bytes/element), output 1000'
+    'input 3x224x224 per sample, batch 4, dtype bf16 (2 bytes/element), output 4x1000'
     """
     lines = [
         f"{rep.model}" + (f": {rep.description}" if rep.description else ""),
@@ -230,6 +230,8 @@ def to_json(rep: Report, indent: int | None = 2) -> str:
         "depth": rep.depth,
         "output_shape": list(rep.output_shape),
         "notes": list(rep.notes),
+        "unmodeled": dict(rep.unmodeled),
+        "unused_parameters": dict(rep.unused_params),
         "layers": layers,
         "totals": dict(rep.totals),
     }
@@ -275,7 +277,7 @@ def to_markdown(rep: Report) -> str:
     --------
     >>> from archcalc.report import report, resolve_model
     >>> print(to_markdown(report(resolve_model("vgg11"), depth=1)).splitlines()[-1])
-    | **total** |  | **1000** | **132,863,336** | **7,609,090,048** | **16,458,216** | **65,832,864** |
+    | **total** |  | **1x1000** | **132,863,336** | **7,609,090,048** | **16,458,216** | **65,832,864** |
     """
     titles, body, total = _text_rows(rep)
     numeric = [attr not in ("name", "kind", "output_shape") for _, attr in _columns(rep)]

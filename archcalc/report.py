@@ -15,7 +15,7 @@ What the numbers are (also in docs/archcalc.md):
   one) and the training memory ``training_bytes = weights_bytes + gradients_bytes + optimizer_bytes +
   activations_bytes``, where weights and gradients are params x dtype size, the optimizer state is 0
   (sgd), 1 (momentum) or 2 (adam) x params x dtype size, and ``activations_bytes`` are the tensors autograd
-  saves for backward (:meth:`archcalc.evaluate.Evaluation.saved`): each saved activation tensor once x
+  saves for backward (:meth:`archcalc.ir.evaluate.Evaluation.saved`): each saved activation tensor once x
   dtype size, plus BatchNorm's per-channel statistics as float32 (4 bytes), max-pooling's argmax indices as
   int64 (8 bytes) and dropout masks as bool (1 byte).
 
@@ -23,7 +23,7 @@ Examples
 --------
 >>> rep = report(resolve_model("vgg19"))
 >>> rep.rows[0].name, rep.rows[0].output_shape, rep.rows[0].macs
-('features.0', (64, 224, 224), 86704128)
+('features.0', (1, 64, 224, 224), 86704128)
 >>> rep.totals["params"], rep.totals["macs"]
 (143667240, 19632062464)
 """
@@ -31,14 +31,15 @@ Examples
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 from archcalc.conventions import get_convention
-from archcalc.evaluate import evaluate
-from archcalc.graph import Network
+from archcalc.ir.evaluate import evaluate
+from archcalc.ir.graph import Graph
 
 __all__ = [
     "DTYPE_BYTES",
@@ -73,7 +74,7 @@ class ReportRow:
     kind : str
         Layer kind (``Conv2d`` ...); a folded group says how many layers it holds, e.g. ``"5 layers"``.
     output_shape : tuple
-        Per-sample output shape (a folded group's last layer's).
+        Output shape, batch dimension included (a folded group's last layer's).
     layers : int
         Number of layers in the row (1 unless folded).
     params, macs, flops, activations, elementwise_ops : int
@@ -115,7 +116,7 @@ class Report:
     model, description : str
         Network name and one-line description.
     input_shape : tuple
-        Per-sample input ``(C, H, W)``.
+        Per-sample shape of the first input (``(C, H, W)`` for an image model).
     batch : int
     dtype : str
         ``fp32``, ``fp16``, ``bf16`` or ``int8``; ``dtype_bytes`` its size.
@@ -134,8 +135,12 @@ class Report:
         elements by type (``saved_activation_elements``, ``saved_fp32_elements``, ``saved_int64_elements``,
         ``saved_bool_elements``).
     output_shape : tuple
-        The network's per-sample output shape.
+        The network's output shape (batch dimension included).
     notes : tuple of str
+    unmodeled : tuple of (str, int)
+        Ops archcalc has no formula for (counted 0, never dropped) by op name, most frequent first.
+    unused_params : tuple of (str, int)
+        Parameters the model has but no op of this forward pass uses (e.g. auxiliary heads), with numel.
     """
 
     model: str
@@ -154,13 +159,26 @@ class Report:
     totals: Mapping[str, Any]
     output_shape: tuple[Any, ...]
     notes: tuple[str, ...] = ()
+    unmodeled: tuple[tuple[str, int], ...] = ()
+    unused_params: tuple[tuple[str, Any], ...] = ()
 
 
-def resolve_model(name: str) -> Network:
+def is_traced(name: str) -> bool:
+    """Whether ``name`` is a model archcalc traces with torch (``torchvision:NAME``, ``FILE.py:NAME``)."""
+    from archcalc.frontends.model_file import is_model_file
+
+    return name.startswith("torchvision:") or is_model_file(name)
+
+
+def resolve_model(name: str, inputs: list[tuple[int, ...]] | None = None, batch: int = 1,
+                  input_dtypes: tuple[str, ...] = ()) -> Graph:
     """The network called ``name`` (the one place the command line resolves model names).
 
-    ``torchvision:NAME`` derives the description of ``torchvision.models.NAME`` with torch.fx.
-    Unknown names raise ``ValueError`` suggesting the closest zoo names.
+    A zoo name builds its graph without torch. ``torchvision:NAME`` traces ``torchvision.models.NAME``
+    and ``FILE.py:NAME`` a user's module (an ``nn.Module`` class or zero-argument factory in that file) with
+    the torch front end, at the per-sample ``inputs`` (one shape per forward argument; torchvision's default
+    3x224x224, 3x299x299 for inception_v3) and ``batch``. Unknown names raise ``ValueError`` suggesting the
+    closest zoo names.
 
     Examples
     --------
@@ -173,33 +191,49 @@ def resolve_model(name: str) -> Network:
     """
     from archcalc.zoo import build
 
-    if name.startswith("torchvision:"):  # any torchvision model, derived by torch.fx (archcalc.fromtorch)
-        from archcalc.fromtorch import from_torchvision
+    if name.startswith("torchvision:"):  # any torchvision model, traced (archcalc.frontends.torch_trace)
+        from archcalc.frontends.torch_trace import from_torchvision
 
-        return from_torchvision(name.partition(":")[2])
+        tv = name.partition(":")[2]
+        shapes = inputs or [(3, 299, 299) if tv == "inception_v3" else (3, 224, 224)]
+        if len(shapes) != 1:
+            raise ValueError(f"--input: {name} takes one image input, got {len(shapes)} --input options")
+        return from_torchvision(tv, shapes[0], batch=batch)
+    from archcalc.frontends.model_file import is_model_file
+
+    if is_model_file(name):
+        from archcalc.frontends.model_file import load_model
+        from archcalc.frontends.torch_trace import from_torch
+
+        if not inputs:
+            raise ValueError(f"--input: {name} is traced at a given input; give its per-sample shape, e.g. "
+                             "--input 3x224x224 (repeat --input for each forward argument)")
+        model = load_model(name)
+        return from_torch(model, *inputs, batch=batch, input_dtypes=input_dtypes, name=name.rpartition(":")[2])
+    if inputs is not None and len(inputs) > 1:
+        raise ValueError(f"--input: {name} takes one input, got {len(inputs)} --input options")
     return build(name)
 
 
-_SHAPE = re.compile(r"^\s*(\d+)\s*[xX×,]\s*(\d+)\s*[xX×,]\s*(\d+)\s*$")
+_DIMS = re.compile(r"^\s*\d+(\s*[xX×,]\s*\d+)*\s*$")
 
 
-def parse_input_shape(text: str, flag: str = "--input") -> tuple[int, int, int]:
-    """Parse ``"CxHxW"`` (e.g. ``"3x224x224"``) into a tuple of positive ints.
+def parse_input_shape(text: str, flag: str = "--input") -> tuple[int, ...]:
+    """Parse a per-sample shape ``"CxHxW"`` (any rank: ``"128"``, ``"3x224x224"``, ``"1x16x112x112"``).
 
     Examples
     --------
     >>> parse_input_shape("3x160x160")
     (3, 160, 160)
-    >>> parse_input_shape("3x224")
+    >>> parse_input_shape("3x0")
     Traceback (most recent call last):
     ...
-    ValueError: --input: got '3x224'; give CxHxW with three positive integers, e.g. 3x224x224
+    ValueError: --input: got '3x0'; give the per-sample shape as positive integers joined by x, e.g. 3x224x224
     """
-    match = _SHAPE.match(text)
-    if match is None or any(int(g) <= 0 for g in match.groups()):
-        raise ValueError(f"{flag}: got {text!r}; give CxHxW with three positive integers, e.g. 3x224x224")
-    c, h, w = (int(g) for g in match.groups())
-    return (c, h, w)
+    if _DIMS.match(text) is None or any(int(g) <= 0 for g in re.split(r"[xX×,]", text)):
+        raise ValueError(f"{flag}: got {text!r}; give the per-sample shape as positive integers joined by x, "
+                         "e.g. 3x224x224")
+    return tuple(int(g) for g in re.split(r"[xX×,]", text))
 
 
 def _check_int(flag: str, value: Any, low: int, symbolic: bool = False) -> None:
@@ -217,23 +251,24 @@ def _fold_key(name: str, depth: int | None) -> str:
 
 
 def report(
-    network: Network,
-    input_shape: tuple[int, int, int] | None = None,
+    network: Graph,
+    input_shape: tuple[int, ...] | None = None,
     batch: int = 1,
     dtype: str = "fp32",
     convention: str = "macs",
     training: bool = False,
     optimizer: str = "sgd",
     depth: int | None = None,
+    inputs: dict[str, tuple[int, ...]] | None = None,
 ) -> Report:
     """Evaluate ``network`` and build its per-layer report.
 
     Parameters
     ----------
-    network : Network
+    network : Graph
         From :func:`resolve_model`, :func:`archcalc.zoo.inception_module` or built by hand.
     input_shape : tuple of int, optional
-        Per-sample ``(C, H, W)``; defaults to the network's own.
+        Per-sample shape of the first input (``(C, H, W)``); defaults to the network's own.
     batch : int
         Batch size (>= 1); MACs, activations and saved tensors scale with it, parameters do not.
     dtype : {"fp32", "fp16", "bf16", "int8"}
@@ -247,6 +282,8 @@ def report(
     depth : int, optional
         Fold rows to their first ``depth`` dotted name components (>= 1), summing their numbers; a group's
         output shape is its last layer's.
+    inputs : dict, optional
+        Per-sample shapes of further inputs by name (a model with several inputs).
 
     Returns
     -------
@@ -263,7 +300,7 @@ def report(
     >>> from archcalc.zoo import inception_module
     >>> rep = report(inception_module((256, 32, 32), 128, 192, 96), depth=1)
     >>> [(r.name, r.output_shape) for r in rep.rows]
-    [('b1x1', (128, 32, 32)), ('b3x3', (192, 32, 32)), ('b5x5', (96, 32, 32)), ('pool', (256, 32, 32)), ('concat', (672, 32, 32))]
+    [('b1x1', (1, 128, 32, 32)), ('b3x3', (1, 192, 32, 32)), ('b5x5', (1, 96, 32, 32)), ('pool', (1, 256, 32, 32)), ('concat', (1, 672, 32, 32))]
     >>> rep = report(resolve_model("alexnet"), batch=8, dtype="fp16", training=True, optimizer="adam")
     >>> rep.totals["training_bytes"] == sum(rep.totals[k] for k in
     ...     ("weights_bytes", "gradients_bytes", "optimizer_bytes", "activations_bytes"))
@@ -278,7 +315,7 @@ def report(
         _check_int("--depth", depth, 1)
     conv = get_convention(convention)
     size = DTYPE_BYTES[dtype]
-    ev = evaluate(network, input_shape, batch)
+    ev = evaluate(network, input_shape, batch, inputs=inputs, training=training)
 
     groups: dict[str, list[Any]] = {}
     for r in ev.rows:
@@ -326,9 +363,9 @@ def report(
         "compute": sum(r.compute for r in rows),
     }
     # Tensors the forward pass allocates: in-place outputs and views (Flatten) reuse their input's storage.
-    allocated = sum(
-        (r.activations for r in ev.rows if not ((r.cost.inplace or r.cost.alias) and len(r.input_shapes) == 1)), 0
-    )
+    allocated = sum((r.activations for r in ev.rows if r.allocates), 0)
+    totals["weight_macs"] = ev.total("weight_macs")
+    totals["activation_macs"] = ev.total("activation_macs")
     totals["allocated_activations"] = allocated
     totals["allocated_bytes"] = allocated * size
     if training:
@@ -370,6 +407,8 @@ def report(
         totals=MappingProxyType(totals),
         output_shape=tuple(ev.output_shape),
         notes=tuple(network.notes),
+        unmodeled=tuple(Counter(dict(r.hparams)["op"] for r in ev.rows if r.kind == "Unmodeled").most_common()),
+        unused_params=tuple(ev.unused_params),
     )
 
 
@@ -379,7 +418,7 @@ class ModelSummary:
 
     name: str
     description: str
-    default_input: tuple[int, int, int]
+    default_input: tuple[int, ...]
     params: int
     macs: int
 

@@ -5,7 +5,7 @@
 (keyed by ``untyped_storage().data_ptr()``), leaving out parameters (they are weights, not activations;
 archcalc counts them in the weights term) and the network input (it does not require a gradient, but
 autograd saves it for the first layer's weight gradient: archcalc counts it too, so it stays in).
-:func:`check_saved` compares that with :meth:`archcalc.evaluate.Evaluation.saved` converted to bytes:
+:func:`check_saved` compares that with :meth:`archcalc.ir.evaluate.Evaluation.saved` converted to bytes:
 activation elements x 4 (fp32) + fp32 extras x 4 + int64 indices x 8 + bool masks x 1.
 
 Remaining, explained difference: archcalc counts a dropout mask as 1 byte per element (CUDA's fused
@@ -26,8 +26,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from archcalc.evaluate import evaluate
-from archcalc.graph import Network
+from archcalc.ir.evaluate import evaluate
+from archcalc.ir.graph import Graph
 
 __all__ = [
     "SavedMeasurement", "SavedCheck", "measure_saved", "check_saved", "archcalc_saved_bytes", "saved_json",
@@ -93,9 +93,9 @@ class SavedCheck:
         return self.torch_bytes - self.archcalc_bytes
 
 
-def archcalc_saved_bytes(network: Network, input_shape: tuple[int, int, int], batch: int) -> dict[str, int]:
+def archcalc_saved_bytes(network: Graph, input_shape: tuple[int, int, int], batch: int) -> dict[str, int]:
     """archcalc's estimate in bytes by dtype (float32 activations and BN statistics, int64, bool)."""
-    saved = evaluate(network, input_shape, batch).saved()
+    saved = evaluate(network, input_shape, batch, training=True).saved()
     out = {
         "float32": 4 * (saved["activation_elements"] + saved["fp32_elements"]),
         "int64": 8 * saved["int64_elements"],
@@ -131,13 +131,13 @@ def measure_saved(module: Any, x: Any) -> SavedMeasurement:
     return SavedMeasurement(tuple(sorted(by_dtype.items())), len(seen))
 
 
-def check_saved(model: str | Network, input_shape: tuple[int, int, int] | None = None, batch: int = 2) -> SavedCheck:
+def check_saved(model: str | Graph, input_shape: tuple[int, int, int] | None = None, batch: int = 2) -> SavedCheck:
     """Compare archcalc's saved-for-backward bytes with what autograd keeps on the real model.
 
     Parameters
     ----------
-    model : str or Network
-        A zoo name with a torch twin, or a Network with ``twin`` set.
+    model : str or Graph
+        A zoo name with a torch twin, or a Graph with ``twin`` set.
     input_shape : tuple, optional
         ``(C, H, W)``; defaults to the model's. Small inputs keep the real forward pass short.
     batch : int

@@ -27,13 +27,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from archcalc.evaluate import evaluate
-from archcalc.formulas import formula
-from archcalc.graph import Network
+from archcalc.ir.evaluate import evaluate
+from archcalc.ir.graph import Graph
+from archcalc.ops.registry import formula
 
 __all__ = ["ClosedForm", "closed_form", "FormulaSheet", "formula_sheet", "SHEET_FIELDS", "TOTALS", "symbols"]
 
-#: Totals given as closed forms (the names of :meth:`archcalc.evaluate.Evaluation.total`).
+#: Totals given as closed forms (the names of :meth:`archcalc.ir.evaluate.Evaluation.total`).
 TOTALS = ("params", "macs", "activations", "elementwise_ops", "backward_macs")
 
 
@@ -132,13 +132,13 @@ def _resolve_modulus(exprs: list[Any], sym: Any, default: int) -> tuple[int, int
     raise ValueError(f"modulus for {sym} grew too large; use the floor form")
 
 
-def closed_form(network: Network, channels: int | None = None, convention: str | None = None) -> ClosedForm:
+def closed_form(network: Graph, channels: int | None = None, convention: str | None = None) -> ClosedForm:
     """Evaluate ``network`` on ``C x H x W`` inputs, batch ``B``, as closed forms.
 
     Parameters
     ----------
-    network : Network
-        A zoo network or one built by hand.
+    network : Graph
+        A zoo network or one built by hand, on a ``C x H x W`` input.
     channels : int, optional
         Input channels ``C``; defaults to the network's own.
     convention : str, optional
@@ -161,8 +161,11 @@ def closed_form(network: Network, channels: int | None = None, convention: str |
     """
     import sympy
 
-    from archcalc.evaluate import _smallest_square
+    from archcalc.ir.evaluate import _smallest_square
 
+    if len(network.default_input) != 3:
+        raise ValueError(f"--symbolic: {network.name} does not take a C x H x W input; closed forms in H, W, B "
+                         "are for image models")
     c = network.default_input[0] if channels is None else channels
     if not isinstance(c, int) or c < 1:
         raise ValueError(f"--input channels: got {c!r}; give an integer >= 1")
@@ -201,7 +204,7 @@ SHEET_FIELDS = ("output_shape", "params", "macs", "activations", "elementwise_op
 class FormulaSheet:
     """The formulas of one layer kind on symbols.
 
-    ``inputs`` are the symbolic per-sample input shapes, ``hparams`` the symbolic hyper-parameters,
+    ``inputs`` are the symbolic input shapes (batch ``B`` first), ``hparams`` the symbolic hyper-parameters,
     ``formulas`` maps each of :data:`SHEET_FIELDS` to a sympy expression (``output_shape`` to a tuple) and
     ``condition`` says where the formulas hold.
     """
@@ -232,38 +235,9 @@ def _shape_text(shape: tuple[Any, ...], show: Any, latex: bool) -> str:
 
 
 def _sheet_spec(kind: str) -> tuple[list[tuple[Any, ...]], dict[str, Any], str]:
-    import sympy
+    from archcalc.ops.sheets import sheet_spec
 
-    def sym(name: str) -> Any:
-        return sympy.Symbol(name, integer=True, positive=True)
-
-    C, H, W = sym("C"), sym("H"), sym("W")
-    k, s, d = sym("k"), sym("s"), sym("d")
-    p = sympy.Symbol("p", integer=True, nonnegative=True)
-    chw = [(C, H, W)]
-    specs: dict[str, tuple[list[tuple[Any, ...]], dict[str, Any], str]] = {
-        "Conv2d": (chw, {"out_channels": sym("K"), "kernel_size": k, "stride": s, "padding": p, "dilation": d,
-                         "groups": sym("g")}, "g divides C and K; square kernel, stride, padding, dilation"),
-        "Linear": ([(sym("F"),)], {"out_features": sym("N")}, "flat input of F features"),
-        "MaxPool2d": (chw, {"kernel_size": k, "stride": s, "padding": p, "dilation": d},
-                      "ceil_mode=False; p <= k/2"),
-        "AvgPool2d": (chw, {"kernel_size": k, "stride": s, "padding": p}, "ceil_mode=False; p <= k/2"),
-        "AdaptiveAvgPool2d": (chw, {"output_size": sym("O")},
-                              "elementwise_ops exact when O divides H and W (windows tile the input)"),
-        "BatchNorm2d": (chw, {}, "affine (weight and bias), inference arithmetic"),
-        "ReLU": (chw, {}, "any input shape"),
-        "ReLU6": (chw, {}, "any input shape"),
-        "Dropout": (chw, {}, "identity at inference"),
-        "Flatten": (chw, {}, "a view of C*H*W features"),
-        "Concat": ([(sym("C_1"), H, W), (sym("C_2"), H, W)], {}, "two inputs of equal H and W"),
-        "Add": ([(C, H, W), (C, H, W)], {}, "two inputs of equal shape"),
-    }
-    if kind == "Unmodeled":
-        raise ValueError("kind: got 'Unmodeled'; it stands for ops archcalc has no formula for (counted 0)")
-    if kind not in specs:
-        formula(kind)  # raises the registry's "unknown kind" message
-        raise ValueError(f"kind: got {kind!r}; no symbolic sheet for it yet (known: {', '.join(specs)})")
-    return specs[kind]
+    return sheet_spec(kind)
 
 
 def formula_sheet(kind: str) -> FormulaSheet:
@@ -280,14 +254,14 @@ def formula_sheet(kind: str) -> FormulaSheet:
     import sympy
 
     inputs, hparams, condition = _sheet_spec(kind)
-    b = sympy.Symbol("B", integer=True, positive=True)
-    cost = formula(kind)(inputs, b, **hparams)
+    cost = formula(kind)(inputs, **hparams)
+    grads = cost.input_grad_macs
     formulas = {
         "output_shape": tuple(cost.output_shape),
         "params": sympy.sympify(cost.params),
         "macs": sympy.sympify(cost.macs),
         "activations": sympy.sympify(cost.activations),
         "elementwise_ops": sympy.sympify(cost.elementwise_ops),
-        "backward_macs": sympy.sympify(cost.backward_input_macs + cost.backward_weight_macs),
+        "backward_macs": sympy.sympify((grads[0] if grads else 0) + cost.backward_weight_macs),
     }
     return FormulaSheet(kind, tuple(tuple(s) for s in inputs), tuple(hparams.items()), formulas, condition)

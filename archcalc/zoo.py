@@ -1,12 +1,13 @@
 """The model zoo: analytical twins of torchvision's VGG, AlexNet, GoogLeNet and ResNet, the small
-Inception of Zhang et al. (2017) and a parametric GoogLeNet-style Inception module.
+Inception of Zhang et al. (2017) and a parametric GoogLeNet-style Inception module; the transformers
+(GPT-2, BERT, Llama-style, ViT-B/16) come from :mod:`archcalc.zoo_transformers`.
 
 Layer names follow the torch twin's module names so cross-checks join on them.
 
 Examples
 --------
->>> sorted(MODELS)[:3]
-['alexnet', 'googlenet', 'inception-small']
+>>> [m for m in sorted(MODELS) if m.startswith(("alexnet", "googlenet", "inception", "gpt2"))]
+['alexnet', 'googlenet', 'gpt2', 'gpt2-large', 'gpt2-medium', 'gpt2-xl', 'inception-small']
 >>> build("resnet18").default_input
 (3, 224, 224)
 """
@@ -18,7 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from archcalc.graph import Layer, Network, Node, layer, parallel, seq
+from archcalc.ir.build import Layer, Tree, from_tree, layer, parallel, seq
+from archcalc.ir.graph import Graph
 
 __all__ = ["MODELS", "ModelInfo", "build", "inception_module", "VGG_CONFIGS"]
 
@@ -31,9 +33,9 @@ VGG_CONFIGS: dict[str, list[int | str]] = {
 }
 
 
-def _vgg(name: str, batch_norm: bool) -> Callable[[], Network]:
-    def build_vgg() -> Network:
-        feats: list[Node] = []
+def _vgg(name: str, batch_norm: bool) -> Callable[[], Graph]:
+    def build_vgg() -> Graph:
+        feats: list[Tree] = []
         i = 0
         for v in VGG_CONFIGS[name]:
             if v == "M":
@@ -65,12 +67,12 @@ def _vgg(name: str, batch_norm: bool) -> Callable[[], Network]:
             ),
         ]
         full = name + ("_bn" if batch_norm else "")
-        return Network(full, "", (3, 224, 224), seq("", body), twin=f"torchvision:{full}")
+        return from_tree(full, "", (3, 224, 224), seq("", body), twin=f"torchvision:{full}")
 
     return build_vgg
 
 
-def _alexnet() -> Network:
+def _alexnet() -> Graph:
     f = [
         layer("features.0", "Conv2d", out_channels=64, kernel_size=11, stride=4, padding=2),
         layer("features.1", "ReLU", inplace=True),
@@ -101,10 +103,10 @@ def _alexnet() -> Network:
         layer("flatten", "Flatten", module=None),
         seq("classifier", c),
     ]
-    return Network("alexnet", "", (3, 224, 224), seq("", body), twin="torchvision:alexnet")
+    return from_tree("alexnet", "", (3, 224, 224), seq("", body), twin="torchvision:alexnet")
 
 
-def _conv_bn_relu(name: str, out: int, k: int, stride: int = 1, padding: int = 0, functional_relu: bool = False) -> list[Node]:
+def _conv_bn_relu(name: str, out: int, k: int, stride: int = 1, padding: int = 0, functional_relu: bool = False) -> list[Tree]:
     """Conv (no bias) -> BatchNorm -> ReLU, as rows ``NAME.conv``, ``NAME.bn``, ``NAME.relu``.
 
     ``functional_relu`` mirrors torchvision GoogLeNet's BasicConv2d, whose ReLU is an in-place ``F.relu``
@@ -118,12 +120,12 @@ def _conv_bn_relu(name: str, out: int, k: int, stride: int = 1, padding: int = 0
     ]
 
 
-def _basic_conv(name: str, out: int, k: int, stride: int = 1, padding: int = 0) -> list[Node]:
+def _basic_conv(name: str, out: int, k: int, stride: int = 1, padding: int = 0) -> list[Tree]:
     """torchvision GoogLeNet's BasicConv2d: conv (no bias), BN (eps 0.001), functional in-place ReLU."""
     return _conv_bn_relu(name, out, k, stride, padding, functional_relu=True)
 
 
-def _googlenet_inception(name: str, c1: int, c3r: int, c3: int, c5r: int, c5: int, pp: int) -> Node:
+def _googlenet_inception(name: str, c1: int, c3r: int, c3: int, c5r: int, c5: int, pp: int) -> Tree:
     # torchvision's "5x5" branch uses a 3x3 kernel (a known quirk kept for weight compatibility).
     return parallel(
         name,
@@ -141,11 +143,11 @@ def _googlenet_inception(name: str, c1: int, c3r: int, c3: int, c5r: int, c5: in
     )
 
 
-def _googlenet() -> Network:
+def _googlenet() -> Graph:
     def pool(name: str, k: int) -> Layer:
         return layer(name, "MaxPool2d", kernel_size=k, stride=2, ceil_mode=True)
 
-    body: list[Node] = [
+    body: list[Tree] = [
         seq("conv1", _basic_conv("conv1", 64, 7, stride=2, padding=3)),
         pool("maxpool1", 3),
         seq("conv2", _basic_conv("conv2", 64, 1)),
@@ -167,7 +169,7 @@ def _googlenet() -> Network:
         layer("dropout", "Dropout", p=0.2),
         layer("fc", "Linear", out_features=1000),
     ]
-    return Network(
+    return from_tree(
         "googlenet",
         "",
         (3, 224, 224),
@@ -177,9 +179,9 @@ def _googlenet() -> Network:
     )
 
 
-def _resnet_block(name: str, planes: int, stride: int, downsample: bool, bottleneck: bool) -> tuple[Node, int]:
+def _resnet_block(name: str, planes: int, stride: int, downsample: bool, bottleneck: bool) -> tuple[Tree, int]:
     expansion = 4 if bottleneck else 1
-    main: list[Node] = []
+    main: list[Tree] = []
     if bottleneck:
         main += [
             layer(f"{name}.conv1", "Conv2d", out_channels=planes, kernel_size=1, bias=False),
@@ -201,7 +203,7 @@ def _resnet_block(name: str, planes: int, stride: int, downsample: bool, bottlen
             layer(f"{name}.bn2", "BatchNorm2d"),
         ]
         last_relu = f"{name}.relu:2"
-    short: list[Node] = []
+    short: list[Tree] = []
     if downsample:
         short = [
             layer(f"{name}.downsample.0", "Conv2d", out_channels=planes * expansion, kernel_size=1, stride=stride, bias=False),
@@ -221,9 +223,9 @@ def _resnet_block(name: str, planes: int, stride: int, downsample: bool, bottlen
     return block, planes * expansion
 
 
-def _resnet(name: str, blocks: tuple[int, int, int, int], bottleneck: bool) -> Callable[[], Network]:
-    def build_resnet() -> Network:
-        body: list[Node] = [
+def _resnet(name: str, blocks: tuple[int, int, int, int], bottleneck: bool) -> Callable[[], Graph]:
+    def build_resnet() -> Graph:
+        body: list[Tree] = [
             layer("conv1", "Conv2d", out_channels=64, kernel_size=7, stride=2, padding=3, bias=False),
             layer("bn1", "BatchNorm2d"),
             layer("relu", "ReLU", inplace=True),
@@ -232,7 +234,7 @@ def _resnet(name: str, blocks: tuple[int, int, int, int], bottleneck: bool) -> C
         in_ch = 64
         expansion = 4 if bottleneck else 1
         for stage, (planes, count) in enumerate(zip((64, 128, 256, 512), blocks, strict=True), start=1):
-            stage_blocks: list[Node] = []
+            stage_blocks: list[Tree] = []
             for b in range(count):
                 stride = 2 if (b == 0 and stage > 1) else 1
                 down = b == 0 and (stride != 1 or in_ch != planes * expansion)
@@ -244,12 +246,12 @@ def _resnet(name: str, blocks: tuple[int, int, int, int], bottleneck: bool) -> C
             layer("flatten", "Flatten", module=None),
             layer("fc", "Linear", out_features=1000),
         ]
-        return Network(name, "", (3, 224, 224), seq("", body), twin=f"torchvision:{name}")
+        return from_tree(name, "", (3, 224, 224), seq("", body), twin=f"torchvision:{name}")
 
     return build_resnet
 
 
-def _small_inception_block(name: str, c1: int, c3: int) -> Node:
+def _small_inception_block(name: str, c1: int, c3: int) -> Tree:
     return parallel(
         name,
         [seq(f"{name}.branch1", _conv_bn_relu(f"{name}.branch1", c1, 1)), seq(f"{name}.branch2", _conv_bn_relu(f"{name}.branch2", c3, 3, padding=1))],
@@ -257,7 +259,7 @@ def _small_inception_block(name: str, c1: int, c3: int) -> Node:
     )
 
 
-def _small_downsample(name: str, c: int) -> Node:
+def _small_downsample(name: str, c: int) -> Tree:
     return parallel(
         name,
         [
@@ -268,8 +270,8 @@ def _small_downsample(name: str, c: int) -> Node:
     )
 
 
-def _inception_small() -> Network:
-    body: list[Node] = [
+def _inception_small() -> Graph:
+    body: list[Tree] = [
         seq("conv1", _conv_bn_relu("conv1", 96, 3, padding=1)),
         _small_inception_block("inception1", 32, 32),
         _small_inception_block("inception2", 32, 48),
@@ -285,7 +287,7 @@ def _inception_small() -> Network:
         layer("flatten", "Flatten"),
         layer("fc", "Linear", out_features=10),
     ]
-    return Network(
+    return from_tree(
         "inception-small",
         "",
         (1, 28, 28),
@@ -305,7 +307,7 @@ def inception_module(
     pool_proj: Any = None,
     bias: bool = True,
     relu: bool = True,
-) -> Network:
+) -> Graph:
     """A GoogLeNet-style Inception module on ``input_shape``.
 
     Naive (no ``reduce3``, ``reduce5``, ``pool_proj``): 1x1, 3x3 (padding 1) and 5x5 (padding 2) convolutions
@@ -316,10 +318,10 @@ def inception_module(
 
     Examples
     --------
-    >>> from archcalc.evaluate import evaluate
+    >>> from archcalc.ir import evaluate
     >>> ev = evaluate(inception_module((256, 32, 32), 128, 192, 96))
     >>> ev.output_shape
-    (672, 32, 32)
+    (1, 672, 32, 32)
     """
     given = [v is not None for v in (reduce3, reduce5, pool_proj)]
     if any(given) and not all(given):
@@ -328,14 +330,14 @@ def inception_module(
         if isinstance(v, int) and v <= 0:
             raise ValueError(f"{flag}: got {v}; give a positive number of channels")
 
-    def conv(name: str, out: Any, k: int) -> list[Node]:
-        items: list[Node] = [layer(f"{name}.conv", "Conv2d", out_channels=out, kernel_size=k, padding=k // 2, bias=bias)]
+    def conv(name: str, out: Any, k: int) -> list[Tree]:
+        items: list[Tree] = [layer(f"{name}.conv", "Conv2d", out_channels=out, kernel_size=k, padding=k // 2, bias=bias)]
         return items + ([layer(f"{name}.relu", "ReLU")] if relu else [])
 
     reduced = all(given)
     b3 = (conv("b3x3.reduce", reduce3, 1) if reduced else []) + conv("b3x3", c3, 3)
     b5 = (conv("b5x5.reduce", reduce5, 1) if reduced else []) + conv("b5x5", c5, 5)
-    bp: list[Node] = [layer("pool.pool", "MaxPool2d", kernel_size=3, stride=1, padding=1)]
+    bp: list[Tree] = [layer("pool.pool", "MaxPool2d", kernel_size=3, stride=1, padding=1)]
     if reduced:
         bp += conv("pool.proj", pool_proj, 1)
     body = parallel(
@@ -344,7 +346,7 @@ def inception_module(
         layer("concat", "Concat"),
     )
     kind = "with dimension reduction" if reduced else "naive"
-    return Network("inception-module", kind, tuple(input_shape), seq("", [body]))
+    return from_tree("inception-module", kind, tuple(input_shape), seq("", [body]))
 
 
 @dataclass(frozen=True)
@@ -353,7 +355,7 @@ class ModelInfo:
 
     name: str
     description: str
-    builder: Callable[[], Network]
+    builder: Callable[[], Graph]
 
 
 def _models() -> dict[str, ModelInfo]:
@@ -370,13 +372,16 @@ def _models() -> dict[str, ModelInfo]:
     out["inception-small"] = ModelInfo(
         "inception-small", "small Inception of Zhang et al. (ICLR 2017), 1x28x28 (also 3x32x32, 1x8x8)", _inception_small
     )
+    from archcalc.zoo_transformers import transformer_models  # GPT-2, BERT, Llama-style (built from configs)
+
+    out.update((name, ModelInfo(name, text, builder)) for name, text, builder in transformer_models())
     return out
 
 
 MODELS: dict[str, ModelInfo] = _models()
 
 
-def build(name: str) -> Network:
+def build(name: str) -> Graph:
     """Build zoo model ``name`` (``_`` and ``-`` are interchangeable in ``inception-small``).
 
     The input channels are not part of the description: every layer reads them from its input, so one
@@ -391,5 +396,4 @@ def build(name: str) -> Network:
         hint = f"did you mean {', '.join(close)}?" if close else f"known models: {', '.join(sorted(MODELS))}"
         raise ValueError(f"model: unknown name {name!r}; {hint} (see `archcalc list`)")
     info = MODELS[key]
-    net = info.builder()
-    return Network(net.name, info.description, net.default_input, net.body, net.twin, net.notes)
+    return info.builder().renamed(description=info.description)

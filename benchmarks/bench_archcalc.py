@@ -58,7 +58,7 @@ def measure(archcalc_runs: int, fvcore_runs: int) -> dict:
                 ours.append(timed(ARCHCALC)[0])
         if len(theirs) < fvcore_runs:
             theirs.append(timed(FVCORE)[0])
-    from archcalc.evaluate import evaluate
+    from archcalc.ir import evaluate
     from archcalc.zoo import build
 
     macs = evaluate(build("vgg19")).total("macs")

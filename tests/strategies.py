@@ -163,3 +163,27 @@ def archcalc_layer_stacks(draw):
         specs.append((kind, spec))
         h, w, ch = span_h // s + 1, span_w // s + 1, ch_next
     return shape, specs
+
+
+# --- archcalc.memory: transformer shapes as Megatron accepts them ---------------------------------------
+
+
+@st.composite
+def megatron_shapes(draw) -> dict:
+    """``{"seq", "batch", "hidden", "heads", "tensor_parallel"}`` with heads | hidden and t | heads."""
+    tensor_parallel = draw(st.sampled_from([1, 2, 4, 8]))
+    heads = tensor_parallel * draw(st.integers(1, 16))
+    return {"seq": draw(st.integers(1, 8192)), "batch": draw(st.integers(1, 64)),
+            "hidden": heads * draw(st.integers(1, 256)), "heads": heads, "tensor_parallel": tensor_parallel}
+
+
+@st.composite
+def transformer_sizes(draw) -> dict:
+    """Valid sizes of the ``gpt`` / ``llama`` zoo models: heads divide hidden (even head size), kv-heads divide
+    heads; a sequence length and a batch."""
+    kv_heads = draw(st.integers(1, 4))
+    heads = kv_heads * draw(st.integers(1, 3))
+    hidden = heads * 2 * draw(st.integers(1, 8))
+    return {"layers": draw(st.integers(1, 3)), "hidden": hidden, "heads": heads, "kv_heads": kv_heads,
+            "ffn": draw(st.integers(1, 64)), "vocab": draw(st.integers(2, 500)), "seq": draw(st.integers(1, 40)),
+            "batch": draw(st.integers(1, 3))}

@@ -14,7 +14,7 @@ import pytest
 
 from archcalc.cli import main
 from archcalc.conventions import CONVENTIONS, Convention
-from archcalc.graph import Network, layer, seq
+from archcalc.ir.build import from_tree, layer, seq
 from archcalc.render import table_text
 from archcalc.report import report
 from archcalc.zoo import MODELS, build
@@ -54,13 +54,13 @@ def test_flops_convention_doubles_and_says_flops(capsys):
 
 
 def test_fixed_width_table_text():
-    net = Network("tiny", "two layers", (1, 4, 4), seq("", [
+    net = from_tree("tiny", "two layers", (1, 4, 4), seq("", [
         layer("conv", "Conv2d", out_channels=2, kernel_size=3), layer("relu", "ReLU")]))
     lines = [line.rstrip() for line in table_text(report(net)).splitlines()]
     # conv: 2x2x2 outputs x 1*3*3 = 72 MACs; params 2*9 + 2 = 20; 8 outputs x 4 bytes = 32
-    assert lines[4] == "│ conv  │ Conv2d │ 2x2x2        │     20 │   72 │           8 │    32 │"
-    assert lines[5] == "│ relu  │ ReLU   │ 2x2x2        │      0 │    0 │           8 │    32 │"
-    assert lines[7] == "│ total │        │ 2x2x2        │     20 │   72 │          16 │    64 │"
+    assert lines[4] == "│ conv  │ Conv2d │ 1x2x2x2      │     20 │   72 │           8 │    32 │"
+    assert lines[5] == "│ relu  │ ReLU   │ 1x2x2x2      │      0 │    0 │           8 │    32 │"
+    assert lines[7] == "│ total │        │ 1x2x2x2      │     20 │   72 │          16 │    64 │"
 
 
 def test_json_has_exact_ints_and_the_documented_keys(capsys):
@@ -73,7 +73,7 @@ def test_json_has_exact_ints_and_the_documented_keys(capsys):
     first = doc["layers"][0]
     assert {"name", "kind", "output_shape", "params", "macs", "flops", "activations", "bytes"} <= set(first)
     # conv1 at 160: out (160 + 6 - 7) // 2 + 1 = 80; MACs = 32 * 64*80*80 * 3*7*7 = 1,926,758,400
-    assert (first["name"], first["output_shape"], first["macs"]) == ("conv1", [64, 80, 80], 1_926_758_400)
+    assert (first["name"], first["output_shape"], first["macs"]) == ("conv1", [32, 64, 80, 80], 1_926_758_400)
     for key in ("params", "macs", "flops", "activations"):
         assert isinstance(doc["totals"][key], int)
         assert doc["totals"][key] == sum(layer[key] for layer in doc["layers"])
@@ -83,7 +83,7 @@ def test_json_has_exact_ints_and_the_documented_keys(capsys):
 def test_csv_rows_and_total(capsys):
     _, out, _ = run(capsys, "alexnet", "--csv")
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert rows[0]["name"] == "features.0" and rows[0]["output_shape"] == "64x55x55"
+    assert rows[0]["name"] == "features.0" and rows[0]["output_shape"] == "1x64x55x55"
     # AlexNet conv1: 64*55*55 * 3*11*11 = 193,600 * 363 = 70,276,800 MACs
     assert int(rows[0]["macs"]) == 70_276_800
     assert rows[-1]["name"] == "total"
@@ -138,7 +138,7 @@ def test_depth_folds_and_keeps_totals(capsys):
     assert names[:5] == ["conv1", "maxpool1", "conv2", "conv3", "maxpool2"] and "inception3a" in names
     inc = doc["layers"][names.index("inception3a")]
     # inception3a outputs 64 + 128 + 32 + 32 = 256 channels at 28x28 (its last layer is the concat)
-    assert inc["output_shape"] == [256, 28, 28] and inc["kind"].endswith("layers")
+    assert inc["output_shape"] == [1, 256, 28, 28] and inc["kind"].endswith("layers")
     _, full, _ = run(capsys, "googlenet", "--json")
     full_doc = json.loads(full)
     assert doc["totals"] == full_doc["totals"]

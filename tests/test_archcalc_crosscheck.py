@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from archcalc.cli import main
-from archcalc.graph import Network, layer, seq
+from archcalc.ir.build import from_tree, layer, seq
 
 ROOT = Path(__file__).resolve().parents[1]
 TWINS = ["vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn", "alexnet",
@@ -43,7 +43,7 @@ def test_resnet18_numbers_and_skipped_ops(capsys):
     # 112*112*64 * 3*7*7 = 118,013,952 MACs; FlopCounterMode: 2x
     assert conv1["checks"]["fvcore_macs"] == {"archcalc": 118_013_952, "oracle": 118_013_952}
     assert conv1["checks"]["torch_forward_flops"]["oracle"] == 236_027_904
-    assert conv1["checks"]["shape"] == {"archcalc": [64, 112, 112], "oracle": [64, 112, 112]}
+    assert conv1["checks"]["shape"] == {"archcalc": [1, 64, 112, 112], "oracle": [1, 64, 112, 112]}
     assert data["total"]["checks"]["params"]["oracle"] == 11_689_512
     assert data["ok"] is True
 
@@ -67,7 +67,7 @@ def test_wrong_description_is_a_mismatch_exit_1(capsys):
         with torch.device(device):
             return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Flatten(), nn.Linear(4 * 8 * 8, 2))
 
-    wrong = Network("wrong", "", (3, 8, 8), seq("", [
+    wrong = from_tree("wrong", "", (3, 8, 8), seq("", [
         layer("0", "Conv2d", out_channels=4, kernel_size=3, padding=0),
         layer("1", "Flatten"),
         layer("2", "Linear", out_features=2),
@@ -88,10 +88,12 @@ def test_cli_exit_status_1_on_mismatch(monkeypatch, capsys):
     real = zoo.build
 
     def broken(name):  # resnet18 described with a 5x5 stem instead of 7x7
+        from dataclasses import replace
+
         net = real(name)
-        body = net.body
-        first = layer("conv1", "Conv2d", out_channels=64, kernel_size=5, stride=2, padding=2, bias=False)
-        return Network(net.name, net.description, net.default_input, seq("", (first, *body.children[1:])), net.twin)
+        stem = replace(net.nodes[0], hparams=(("out_channels", 64), ("kernel_size", 5), ("stride", 2),
+                                              ("padding", 2), ("bias", False)))
+        return replace(net, nodes=(stem, *net.nodes[1:]))
 
     monkeypatch.setattr(zoo, "build", broken)
     assert main(["crosscheck", "resnet18", "--input", "3x32x32"]) == 1

@@ -1,4 +1,4 @@
-"""from_torch: descriptions derived from real modules by torch.fx."""
+"""from_torch: graphs traced from real modules at the torch-function level (archcalc.frontends.torch_trace)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from archcalc.cli import main
-from archcalc.evaluate import evaluate
+from archcalc.ir import evaluate
 from archcalc.zoo import build
 
 pytestmark = pytest.mark.torch
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.torch
 @pytest.mark.parametrize("model", ["resnet18", "googlenet", "vgg11_bn", "alexnet"])
 def test_derived_description_equals_zoo(model):
     # The hand-written zoo twin and the description traced from torchvision give identical numbers.
-    from archcalc.fromtorch import from_torchvision
+    from archcalc.frontends.torch_trace import from_torchvision
 
     derived, zoo = evaluate(from_torchvision(model)), evaluate(build(model))
     for field in ("params", "macs", "activations", "elementwise_ops", "backward_macs"):
@@ -30,16 +30,16 @@ def test_derived_description_equals_zoo(model):
 def test_depthwise_grouped_relu6_models_crosscheck(model):
     # Depthwise (mobilenet_v2), grouped (resnext, 32 groups) convolutions, ReLU6 and residual adds.
     from archcalc.crosscheck import crosscheck
-    from archcalc.fromtorch import from_torchvision
+    from archcalc.frontends.torch_trace import from_torchvision
 
-    result = crosscheck(from_torchvision(model), (3, 64, 64))
+    result = crosscheck(from_torchvision(model, (3, 64, 64)), (3, 64, 64))
     assert result.ok, [(r.name, r.verdict) for r in result.mismatches]
 
 
 def test_small_module_by_hand():
     import torch.nn as nn
 
-    from archcalc.fromtorch import from_torch
+    from archcalc.frontends.torch_trace import from_torch
 
     class Block(nn.Module):
         def __init__(self):
@@ -61,17 +61,28 @@ def test_small_module_by_hand():
 
 
 def test_unmodeled_ops_listed_not_dropped(capsys):
-    from archcalc.fromtorch import from_torchvision, unmodeled_layers
+    import torch.nn as nn
 
-    net = from_torchvision("mobilenet_v3_small", (3, 64, 64))
-    names = {lay.name for lay in unmodeled_layers(net)}
-    assert "features.0.2" in names  # Hardswish
-    assert "features.1.block.1.mul" in names  # squeeze-excitation scaling
-    assert any("not modeled" in n and "Hardswish" in n for n in net.notes)
-    # the rows stay in the table: shapes follow through them
-    assert evaluate(net).output_shape == (1000,)
-    with pytest.raises(ValueError, match="traced it only for inputs"):
-        evaluate(net, (3, 96, 96))
+    from archcalc.frontends.torch_trace import from_torch, unmodeled_nodes
+
+    class Cumulative(nn.Module):  # torch.cumsum and torch.fft have no archcalc formula
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 8)
+
+        def forward(self, x):
+            return self.fc(x.cumsum(-1)).cumsum(-1) + x.logcumsumexp(-1)
+
+    net = from_torch(Cumulative(), (8,))
+    names = [n.name for n in unmodeled_nodes(net)]
+    assert names == ["cumsum", "cumsum:2", "logcumsumexp"]
+    assert any(note.startswith("not modelled") and "2 x cumsum" in note and "1 x logcumsumexp" in note
+               for note in net.notes)
+    # the rows stay in the table, counted 0: shapes follow through them and the Linear is still counted
+    ev = evaluate(net)
+    assert ev.output_shape == (1, 8) and ev.total("macs") == 8 * 8
+    with pytest.raises(ValueError, match="traced at 1x8"):
+        evaluate(net, (16,))
 
 
 def test_cli_torchvision_name(capsys):
@@ -80,39 +91,57 @@ def test_cli_torchvision_name(capsys):
     assert data["totals"]["params"] == 11_689_512  # sum(p.numel()) of torchvision's resnet18
 
 
-def test_untraceable_module_message():
+def test_data_dependent_module_traced_on_the_cpu():
     import torch.nn as nn
 
-    from archcalc.fromtorch import from_torch
+    from archcalc.frontends.torch_trace import from_torch
 
     class Dynamic(nn.Module):
         def forward(self, x):
-            return x if x.sum() > 0 else -x  # data-dependent control flow: torch.fx cannot trace it
+            return x if x.sum() > 0 else -x  # data-dependent control flow: meta tensors have no values
 
-    with pytest.raises(ValueError, match="cannot trace Dynamic"):
-        from_torch(Dynamic(), (1, 2, 2))
+    net = from_torch(Dynamic(), (1, 2, 2))
+    assert [n.kind for n in net.nodes] == ["Sum", "Compare", "Neg"]  # zeros: sum 0 is not > 0, so -x
+    assert "on the CPU" in net.notes[0]
 
 
-def test_two_input_module_rejected():
+def test_failing_module_is_one_line():
     import torch.nn as nn
 
-    from archcalc.fromtorch import from_torch
+    from archcalc.frontends.torch_trace import from_torch
+
+    class Broken(nn.Module):
+        def forward(self, x):
+            return x @ x  # 1x3x4 @ 1x3x4: inner sizes differ
+
+    with pytest.raises(ValueError, match=r"^--input: Broken fails on input 1x3x4: RuntimeError") as info:
+        from_torch(Broken(), (3, 4))
+    assert "\n" not in str(info.value)
+
+
+def test_two_input_module():
+    import torch.nn as nn
+
+    from archcalc.frontends.torch_trace import from_torch
 
     class Two(nn.Module):
         def forward(self, x, y):
             return x + y
 
-    with pytest.raises(ValueError, match="takes 2 inputs"):
+    with pytest.raises(ValueError, match="missing 1 required positional argument"):
         from_torch(Two(), (1, 2, 2))
+    net = from_torch(Two(), (1, 2, 2), (1, 2, 2))
+    # two inputs of 1*2*2 = 4 elements, one add each: 4 operations
+    assert [s.name for s in net.inputs] == ["input0", "input1"] and evaluate(net).total("elementwise_ops") == 4
 
 
 @pytest.mark.slow
-def test_crosscheck_lists_unmodeled_ops(capsys):
-    # mobilenet_v3_small: Hardswish / Hardsigmoid / the squeeze-excitation product are not modelled by
-    # archcalc and not counted by fvcore or torch's counter either, so the totals still agree; both lists show.
+def test_crosscheck_lists_what_fvcore_skips(capsys):
+    # mobilenet_v3_small: archcalc models Hardswish / Hardsigmoid and the squeeze-excitation product; fvcore
+    # skips them (listed) and counts them 0, as archcalc's fvcore convention does, so the totals agree.
     assert main(["crosscheck", "torchvision:mobilenet_v3_small", "--input", "3x224x224", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert "features.0.2" in data["unmodeled"]
+    assert data["unmodeled"] == []
     assert data["unsupported_ops"]["aten::hardswish_"] == 19
     assert data["ok"] is True
 
@@ -125,13 +154,13 @@ def test_top_level_shortcut_is_lazy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          cwd=__import__("pathlib").Path(__file__).resolve().parents[1])
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "archcalc.fromtorch"
+    assert out.stdout.strip() == "archcalc.frontends.torch_trace"
 
 
 def test_identity_modules_get_no_row():
     import torch.nn as nn
 
-    from archcalc.fromtorch import from_torch
+    from archcalc.frontends.torch_trace import from_torch
 
     class Res(nn.Module):
         def __init__(self):

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from archcalc.graph import Network, layer, seq
+from archcalc.ir.build import from_tree, layer, seq
 from archcalc.report import report, resolve_model
 from archcalc.zoo import inception_module
 
 
 def one_layer(kind: str, shape: tuple[int, int, int], batch: int = 1, **hparams):
-    net = Network("one", "", shape, seq("", [layer("l", kind, **hparams)]))
-    return report(net, shape, batch=batch).rows[0]
+    net = from_tree("one", "", shape, seq("", [layer("l", kind, **hparams)]))
+    row = report(net, shape, batch=batch).rows[0]
+    assert row.output_shape[0] == batch  # full shapes: the batch dimension first
+    return row
 
 
 # (input, hyper-parameters, output shape, params, MACs), each derived in its comment.
@@ -43,7 +45,7 @@ CONV_CASES = [
 @pytest.mark.parametrize(("shape", "hparams", "out", "params", "macs"), CONV_CASES)
 def test_conv_by_hand(shape, hparams, out, params, macs):
     row = one_layer("Conv2d", shape, **hparams)
-    assert (row.output_shape, row.params, row.macs, row.flops) == (out, params, macs, 2 * macs)
+    assert (row.output_shape[1:], row.params, row.macs, row.flops) == (out, params, macs, 2 * macs)
     # Bias adds are element-wise operations, one per output element, not MACs.
     out_elems = out[0] * out[1] * out[2]
     assert row.elementwise_ops == (out_elems if hparams.get("bias", True) else 0)
@@ -67,28 +69,30 @@ def test_conv_params_match_torch(shape, hparams, out, params, macs):
 def test_linear_by_hand():
     # batch 4, 512 -> 1000: MACs = 4 * 512*1000 = 2,048,000; params = 512*1000 + 1000 = 513,000;
     # bias adds = 4*1000 = 4,000 element-wise operations
-    from archcalc.formulas import REGISTRY
+    from archcalc.ops import REGISTRY
 
-    cost = REGISTRY["Linear"]([(512,)], 4, out_features=1000)
-    assert (cost.output_shape, cost.params, cost.macs, cost.elementwise_ops) == ((1000,), 513_000, 2_048_000, 4_000)
+    cost = REGISTRY["Linear"]([(4, 512)], out_features=1000)
+    assert (cost.output_shape, cost.params, cost.macs, cost.elementwise_ops) == ((4, 1000), 513_000, 2_048_000, 4_000)
+    # any leading dims: (2, 128, 768) -> 3072: 2*128 * 768*3072 = 603,979,776 MACs
+    assert REGISTRY["Linear"]([(2, 128, 768)], out_features=3072).macs == 603_979_776
 
 
 def test_pooling_elementwise_ops_by_hand():
     # 2x2 max-pool, stride 2 on 64x224x224: 64*112*112 = 802,816 outputs, 2*2 - 1 = 3 comparisons each
     # = 2,408,448 operations, 0 MACs
     row = one_layer("MaxPool2d", (64, 224, 224), kernel_size=2, stride=2)
-    assert (row.output_shape, row.macs, row.elementwise_ops) == ((64, 112, 112), 0, 2_408_448)
+    assert (row.output_shape[1:], row.macs, row.elementwise_ops) == ((64, 112, 112), 0, 2_408_448)
     # 3x3 average pool, stride 1, padding 1 on 8x10x10: 8*10*10 = 800 outputs, 8 adds + 1 division = 9 each
     # = 7,200 operations
     row = one_layer("AvgPool2d", (8, 10, 10), kernel_size=3, stride=1, padding=1)
-    assert (row.output_shape, row.macs, row.elementwise_ops) == ((8, 10, 10), 0, 7_200)
+    assert (row.output_shape[1:], row.macs, row.elementwise_ops) == ((8, 10, 10), 0, 7_200)
     # 3x3 max-pool, stride 2, ceil_mode on 64x112x112 (GoogLeNet): ceil((112 - 3) / 2) + 1 = 56;
     # 64*56*56 = 200,704 outputs x 8 comparisons = 1,605,632
     row = one_layer("MaxPool2d", (64, 112, 112), kernel_size=3, stride=2, ceil_mode=True)
-    assert (row.output_shape, row.elementwise_ops) == ((64, 56, 56), 1_605_632)
+    assert (row.output_shape[1:], row.elementwise_ops) == ((64, 56, 56), 1_605_632)
     # adaptive average pool 512x14x14 -> 7x7: windows of 2x2 tile the input, so 512*14*14 = 100,352 operations
     row = one_layer("AdaptiveAvgPool2d", (512, 14, 14), output_size=7)
-    assert (row.output_shape, row.elementwise_ops) == ((512, 7, 7), 100_352)
+    assert (row.output_shape[1:], row.elementwise_ops) == ((512, 7, 7), 100_352)
 
 
 def test_vgg19_by_hand():
@@ -121,7 +125,7 @@ def test_inception_module_naive_by_hand():
     #   total 1,115,684,864 MACs (the max-pool branch has no MACs)
     assert rep.totals["macs"] == 33_554_432 + 452_984_832 + 629_145_600 == 1_115_684_864
     # output channels 128 + 192 + 96 + 256 (the pool keeps its input's channels) = 672
-    assert rep.output_shape == (672, 32, 32)
+    assert rep.output_shape == (1, 672, 32, 32)
     # params: 256*128 + 128 + 256*192*9 + 192 + 256*96*25 + 96 = 32,896 + 442,560 + 614,496 = 1,089,952
     assert rep.totals["params"] == 1_089_952
 
@@ -137,7 +141,7 @@ def test_inception_module_reduced_by_hand():
     #   pool proj    1,024 *  64 * 256    = 16,777,216
     #   total 397,410,304 MACs, 35.6 % of the naive module's 1,115,684,864
     assert rep.totals["macs"] == 397_410_304
-    assert rep.output_shape == (128 + 192 + 96 + 64, 32, 32) == (480, 32, 32)
+    assert rep.output_shape == (1, 128 + 192 + 96 + 64, 32, 32) == (1, 480, 32, 32)
     # params: (256*128+128) + (256*128+128) + (128*192*9+192) + (256*32+32) + (32*96*25+96) + (256*64+64)
     #   = 32,896 + 32,896 + 221,376 + 8,224 + 76,896 + 16,448 = 388,736
     assert rep.totals["params"] == 388_736
@@ -148,10 +152,11 @@ def test_vgg16_allocated_activations_by_hand():
     # conv outputs 224*224*64*2 + 112*112*128*2 + 56*56*256*3 + 28*28*512*3 + 14*14*512*3
     #   = 6,422,528 + 3,211,264 + 2,408,448 + 1,204,224 + 301,056 = 13,547,520
     # max-pool outputs 112*112*64 + 56*56*128 + 28*28*256 + 14*14*512 + 7*7*512 = 1,530,368
-    # adaptive pool 7*7*512 = 25,088; Linear 4096 + 4096 + 1000 = 9,192; two dropouts 2*4096 = 8,192
-    # in-place ReLUs and the Flatten view allocate nothing: 15,120,360 elements, x 4 bytes = 60,481,440
-    assert t["allocated_activations"] == 13_547_520 + 1_530_368 + 25_088 + 9_192 + 8_192 == 15_120_360
-    assert t["allocated_bytes"] == 60_481_440
-    # the row total also counts the 13 + 2 in-place ReLU outputs and the Flatten view:
-    # 15,120,360 + 13,547,520 + 8,192 + 25,088 = 28,701,160
+    # adaptive pool 7*7*512 = 25,088; Linear 4096 + 4096 + 1000 = 9,192; in-place ReLUs, the Flatten view
+    # and the two eval-mode dropouts (torch returns the input tensor itself: `F.dropout(x, training=False) is x`)
+    # allocate nothing: 15,112,168 elements, x 4 bytes = 60,448,672
+    assert t["allocated_activations"] == 13_547_520 + 1_530_368 + 25_088 + 9_192 == 15_112_168
+    assert t["allocated_bytes"] == 60_448_672
+    # the row total also counts the 13 + 2 in-place ReLU outputs, the Flatten view and the dropouts' outputs:
+    # 15,112,168 + 13,547,520 + 8,192 + 25,088 + 2*4096 = 28,701,160
     assert t["activations"] == 28_701_160

@@ -7,23 +7,23 @@ import pytest
 from hypothesis import given
 from strategies import conv2d_configs, linear_configs, pool2d_configs
 
-from archcalc.evaluate import evaluate
-from archcalc.formulas import REGISTRY
-from archcalc.graph import Network, layer, seq
+from archcalc.ir import evaluate
+from archcalc.ir.build import from_tree, layer, seq
+from archcalc.ops import REGISTRY
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.torch
 
 
 def ours(kind: str, config: dict) -> tuple[tuple[int, ...], int]:
-    """(per-sample output shape, params) from a one-layer network; ValueError if archcalc rejects it."""
-    net = Network("one", "", config["input"], seq("", [layer("l", kind, **config["hparams"])]))
+    """(output shape at batch 1, params) from a one-layer network; ValueError if archcalc rejects it."""
+    net = from_tree("one", "", config["input"], seq("", [layer("l", kind, **config["hparams"])]))
     row = evaluate(net, config["input"], batch=1).rows[0]
     return row.output_shape, row.params
 
 
 def theirs(module_factory, shape: tuple[int, ...]) -> tuple[tuple[int, ...], int] | None:
-    """(per-sample output shape, params) from torch, or None when torch rejects the layer or the input."""
+    """(output shape at batch 1, params) from torch, or None when torch rejects the layer or the input."""
     try:
         module = module_factory()
         out = module(torch.zeros((1, *shape)))
@@ -31,7 +31,7 @@ def theirs(module_factory, shape: tuple[int, ...]) -> tuple[tuple[int, ...], int
         return None
     if 0 in out.shape:  # torch may return an empty tensor where archcalc reports "a dimension reaches zero"
         return None
-    return tuple(out.shape[1:]), sum(p.numel() for p in module.parameters())
+    return tuple(out.shape), sum(p.numel() for p in module.parameters())
 
 
 def check(kind: str, config: dict, expected) -> None:
@@ -70,5 +70,5 @@ def test_linear_matches_torch(config):
     hp = config["hparams"]
     expected = theirs(lambda: torch.nn.Linear(f_in, hp["out_features"], bias=hp["bias"]), config["input"])
     assert expected is not None
-    cost = REGISTRY["Linear"]([config["input"]], 1, **hp)  # evaluate() takes (C, H, W) inputs only
+    cost = REGISTRY["Linear"]([(1, *config["input"])], **hp)
     assert (cost.output_shape, cost.params) == expected

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 
 from archcalc.conventions import CONVENTIONS, get_convention
-from archcalc.evaluate import evaluate
-from archcalc.graph import Network, layer, seq
+from archcalc.ir import evaluate
+from archcalc.ir.build import from_tree, layer, seq
 from archcalc.zoo import build
 from tests.strategies import archcalc_layer_stacks
 
@@ -46,7 +46,7 @@ def test_torch_preset_vgg11_by_hand():
 def _network(shape, specs):
     items = [layer(str(i), kind, **spec) for i, (kind, spec) in enumerate(specs)]
     items += [layer(str(len(specs)), "Flatten"), layer(str(len(specs) + 1), "Linear", out_features=3)]
-    return Network("random", "", shape, seq("", items))
+    return from_tree("random", "", shape, seq("", items))
 
 
 def _module(shape, specs, device):

@@ -9,13 +9,14 @@ import pytest
 from hypothesis import given, settings
 
 from archcalc.conventions import CONVENTIONS, get_convention
-from archcalc.evaluate import evaluate
-from archcalc.graph import Network, layer, seq
+from archcalc.ir import evaluate
+from archcalc.ir.build import from_tree, layer, seq
+from archcalc.ir.graph import Graph
 from archcalc.zoo import build
 from tests.strategies import archcalc_layer_stacks
 
 
-def _preset(conv_name: str, net: Network, shape=None) -> int:
+def _preset(conv_name: str, net: Graph, shape=None) -> int:
     conv = get_convention(conv_name)
     return sum(conv.forward(r) for r in evaluate(net, shape).rows)
 
@@ -111,7 +112,7 @@ def _net_stack(shape, specs):
         layer(str(i), "ReLU", module=None) if kind == "F.relu" else layer(str(i), kind, **spec)
         for i, (kind, spec) in enumerate(specs)
     ]
-    return Network("stack", "", shape, seq("", items))
+    return from_tree("stack", "", shape, seq("", items))
 
 
 def _check_stack(shape, specs):

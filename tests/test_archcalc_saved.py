@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from archcalc.evaluate import evaluate
+from archcalc.ir import evaluate
 from archcalc.saved import archcalc_saved_bytes, check_saved
 from archcalc.zoo import build
 
@@ -27,7 +27,7 @@ def test_saved_bytes_agree_with_autograd(model, shape):
     assert result.ok, (result.archcalc_cpu_by_dtype, result.torch_by_dtype)
     # The one remaining difference: on the CPU each dropout mask element is a float32 (4 bytes), archcalc
     # counts the bool mask CUDA keeps (1 byte): autograd keeps 3 bytes more per mask element.
-    masks = evaluate(build(model), shape, 2).saved()["bool_elements"]
+    masks = evaluate(build(model), shape, 2, training=True).saved()["bool_elements"]
     assert result.difference_bytes == 3 * masks
 
 
@@ -35,9 +35,9 @@ def test_archcalc_saved_bytes_by_hand():
     # One 3x3 conv (pad 1) + ReLU + 2x2 max-pool on 1x4x4, batch 2:
     #   conv saves its input: 2*1*4*4 = 32 floats; ReLU saves its output: 2*2*4*4 = 64 floats (the in-place
     #   ReLU's output is also the max-pool's input: counted once); max-pool int64 indices: 2*2*2*2 = 16
-    from archcalc.graph import Network, layer, seq
+    from archcalc.ir.build import from_tree, layer, seq
 
-    net = Network("t", "", (1, 4, 4), seq("", [
+    net = from_tree("t", "", (1, 4, 4), seq("", [
         layer("c", "Conv2d", out_channels=2, kernel_size=3, padding=1),
         layer("r", "ReLU", inplace=True),
         layer("p", "MaxPool2d", kernel_size=2),
@@ -68,9 +68,9 @@ def test_bad_batch():
 def test_in_place_relu6_saves_a_clone():
     # torchvision's mobilenet_v2 uses ReLU6(inplace=True): autograd clones the input of hardtanh_ and saves
     # the clone, so each ReLU6 costs a full extra tensor, as archcalc's ReLU6 formula counts.
-    from archcalc.fromtorch import from_torchvision
+    from archcalc.frontends.torch_trace import from_torchvision
 
-    result = check_saved(from_torchvision("mobilenet_v2"), (3, 64, 64), batch=2)
+    result = check_saved(from_torchvision("mobilenet_v2", (3, 64, 64), batch=2), (3, 64, 64), batch=2)
     assert result.ok, (result.archcalc_cpu_by_dtype, result.torch_by_dtype)
 
 
@@ -81,12 +81,12 @@ def test_relu6_in_place_by_hand():
     import torch
     from torch import nn
 
-    from archcalc.fromtorch import from_torch
+    from archcalc.frontends.torch_trace import from_torch
     from archcalc.saved import measure_saved
 
     module = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU6(inplace=True), nn.Conv2d(2, 2, 1))
     assert dict(measure_saved(module, torch.randn(2, 1, 4, 4)).bytes_by_dtype) == {"float32": 640}
-    assert archcalc_saved_bytes(from_torch(module, (1, 4, 4)), (1, 4, 4), 2) == {"float32": 640}
+    assert archcalc_saved_bytes(from_torch(module, (1, 4, 4), batch=2), (1, 4, 4), 2) == {"float32": 640}
 
 
 @pytest.mark.torch

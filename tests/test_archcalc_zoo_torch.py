@@ -8,7 +8,7 @@ from collections import defaultdict
 
 import pytest
 
-from archcalc.evaluate import evaluate
+from archcalc.ir import evaluate
 from archcalc.report import report
 from archcalc.zoo import MODELS, build
 
@@ -27,13 +27,13 @@ def torchvision_twin(name: str):
 
 
 def twin_shapes(model, shape: tuple[int, int, int]) -> dict[str, list[tuple[int, ...]]]:
-    """Per-sample output shape of every call of every leaf module, in call order."""
+    """Output shape (batch 1 included) of every call of every leaf module, in call order."""
     calls: dict[str, list[tuple[int, ...]]] = defaultdict(list)
     handles = []
     for name, module in model.named_modules():
         if not list(module.children()):
             handles.append(
-                module.register_forward_hook(lambda m, i, o, name=name: calls[name].append(tuple(o.shape[1:])))
+                module.register_forward_hook(lambda m, i, o, name=name: calls[name].append(tuple(o.shape)))
             )
     model.eval()
     with torch.no_grad():
@@ -84,4 +84,25 @@ def test_meta_shapes_are_cpu_shapes():
         model = torchvision_twin("vgg11")
     model = model.to_empty(device="cpu")
     out = model.eval()(torch.zeros(1, 3, 64, 64))
-    assert tuple(out.shape[1:]) == report(build("vgg11"), (3, 64, 64)).output_shape
+    assert tuple(out.shape) == report(build("vgg11"), (3, 64, 64)).output_shape
+
+
+@pytest.mark.parametrize("name", ["resnet18", "googlenet", "vgg11_bn", "alexnet"])
+def test_zoo_equals_the_traced_twin(name):
+    """The hand-built zoo graph and the graph traced from the real torchvision module agree per module:
+    parameters, MACs, element-wise operations and output shapes (two independent routes to one number)."""
+    from archcalc.frontends.torch_trace import from_torchvision
+
+    def by_module(ev):
+        out: dict[str, list] = defaultdict(lambda: [0, 0, 0])
+        for row in ev.rows:
+            key = row.module or row.name.rsplit(".", 1)[0]
+            out[key][0] += row.params
+            out[key][1] += row.macs
+            out[key][2] += row.elementwise_ops
+        return {k: tuple(v) for k, v in out.items() if any(v)}
+
+    zoo, traced = evaluate(build(name)), evaluate(from_torchvision(name))
+    assert by_module(zoo) == by_module(traced)
+    assert (zoo.total("params"), zoo.total("macs"), zoo.output_shape) == (
+        traced.total("params"), traced.total("macs"), traced.output_shape)

@@ -98,13 +98,13 @@ def test_matches_the_archcalc_twin(shape):
     # archcalc describes the same network analytically with the same dotted names: every leaf module's
     # output shape and parameter count, and every block's concatenation, must agree.
     zoo = pytest.importorskip("archcalc.zoo")
-    from archcalc.evaluate import evaluate
+    from archcalc.ir import evaluate
 
     rows = {r.name: r for r in evaluate(zoo.build("inception-small"), shape).rows}
     model = inception_small(shape)
     leaves = {name: m for name, m in model.named_modules() if name and not list(m.children())}
     seen = {}
-    hooks = [m.register_forward_hook(lambda mod, inp, out, name=name: seen.__setitem__(name, tuple(out.shape[1:])))
+    hooks = [m.register_forward_hook(lambda mod, inp, out, name=name: seen.__setitem__(name, tuple(out.shape)))
              for name, m in model.named_modules() if name]
     with torch.no_grad():
         model.eval()(torch.zeros(1, *shape))

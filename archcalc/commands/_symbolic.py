@@ -52,7 +52,10 @@ def emit_symbolic(network: Any, args: argparse.Namespace) -> int:
     from archcalc.report import parse_input_shape
     from archcalc.symbolic import closed_form
 
-    shape = parse_input_shape(args.input) if args.input is not None else network.default_input
+    if network.traced_at is not None:
+        raise ValueError(f"--symbolic: {network.name} is a traced graph, fixed at its input; closed forms are "
+                         "for zoo models")
+    shape = parse_input_shape(args.input[0]) if args.input else network.default_input
     if args.format not in ("table", "json", "latex"):
         raise ValueError(f"--symbolic: got --{args.format}; use the table, --json or --latex with --symbolic")
     convention = None if args.convention == "macs" else args.convention

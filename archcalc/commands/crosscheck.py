@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from archcalc.report import parse_input_shape, resolve_model
 
     shape = parse_input_shape(args.input) if args.input is not None else None
-    network = resolve_model(args.model)
+    network = resolve_model(args.model, [shape] if shape else None, args.batch)
     result = crosscheck(network, shape, args.batch)
     saved = None
     if args.saved:

@@ -31,7 +31,7 @@ def render_sheet(sheet, fmt: str = "table") -> str:
 
 
 def register(subparsers) -> None:
-    from archcalc.formulas import REGISTRY
+    from archcalc.ops import REGISTRY
 
     parser = subparsers.add_parser(
         "formula",

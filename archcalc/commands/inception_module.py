@@ -29,9 +29,18 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+def _one_input(texts: list[str]) -> tuple[int, ...]:
+    if len(texts) != 1:
+        raise ValueError(f"--input: the Inception module takes one input, got {len(texts)} --input options")
+    shape = parse_input_shape(texts[0])
+    if len(shape) != 3:
+        raise ValueError(f"--input: got {texts[0]!r}; give CxHxW, e.g. 256x32x32")
+    return shape
+
+
 def run(args: argparse.Namespace) -> int:
     net = inception_module(
-        parse_input_shape(args.input),
+        _one_input(args.input),
         args.c1,
         args.c3,
         args.c5,

@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from archcalc.commands._transformer_opts import add_transformer_options, run_transformer
 from archcalc.conventions import CONVENTIONS
-from archcalc.graph import Network
+from archcalc.ir.graph import Graph
 from archcalc.report import DTYPE_BYTES, OPTIMIZER_STATES, Report, parse_input_shape, report, resolve_model
 
-__all__ = ["register", "run", "add_report_options", "report_from_args", "emit"]
+__all__ = ["register", "run", "add_report_options", "report_from_args", "emit", "input_shapes", "strict_status"]
 
 
 def add_report_options(parser: argparse.ArgumentParser, input_required: bool = False) -> None:
@@ -23,9 +24,15 @@ def add_report_options(parser: argparse.ArgumentParser, input_required: bool = F
     group.add_argument(
         "--input",
         required=input_required,
-        metavar="CxHxW",
-        help="per-sample input shape, e.g. 3x224x224" + ("" if input_required else " (default: the model's own)"),
+        action="append",
+        metavar="SHAPE",
+        help="per-sample input shape, e.g. 3x224x224 or 128 (token ids); repeat for a model with several "
+        "inputs" + ("" if input_required else " (default: the model's own)"),
     )
+    group.add_argument("--input-dtype", action="append", metavar="DTYPE", default=None,
+                       help="dtype of each traced input, in --input order (default float32; int64 for token ids)")
+    group.add_argument("--strict", action="store_true",
+                       help="exit status 1 when some op is not modelled (listed by kind, counted 0)")
     group.add_argument("--batch", type=int, default=1, metavar="N", help="batch size (default 1)")
     group.add_argument("--dtype", choices=list(DTYPE_BYTES), default="fp32", help="element type (default fp32)")
     group.add_argument(
@@ -53,14 +60,24 @@ def add_report_options(parser: argparse.ArgumentParser, input_required: bool = F
                      help="print totals as closed forms in H, W, B with their validity condition (table or --json)")
 
 
-def report_from_args(network: Network, args: argparse.Namespace) -> Report:
+def input_shapes(args: argparse.Namespace) -> list[tuple[int, ...]] | None:
+    """The parsed ``--input`` shapes (None when none was given)."""
+    return None if not args.input else [parse_input_shape(text) for text in args.input]
+
+
+def report_from_args(network: Graph, args: argparse.Namespace) -> Report:
     """Build the report of ``network`` from parsed report options (flag conflicts raise ``ValueError``)."""
     if args.optimizer is not None and not args.training:
         raise ValueError(f"--optimizer: got {args.optimizer!r} without --training; add --training or drop --optimizer")
-    shape = parse_input_shape(args.input) if args.input is not None else None
+    shapes = input_shapes(args)
+    if network.traced_at is not None:  # traced at exactly these inputs and batch
+        shapes = None
+    if shapes is not None and len(shapes) != len(network.inputs):
+        raise ValueError(f"--input: {network.name} takes {len(network.inputs)} input(s), got {len(shapes)} --input")
     return report(
         network,
-        input_shape=shape,
+        input_shape=shapes[0] if shapes else None,
+        inputs={spec.name: s for spec, s in zip(network.inputs[1:], shapes[1:], strict=True)} if shapes else None,
         batch=args.batch,
         dtype=args.dtype,
         convention=args.convention,
@@ -95,13 +112,33 @@ def register(subparsers) -> None:
     )
     parser.add_argument("model", metavar="MODEL", help="zoo model name (see `archcalc list`)")
     add_report_options(parser)
+    add_transformer_options(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    network = resolve_model(args.model)
+    done = run_transformer(args)  # transformers: --seq, --per-token, --kv-cache, sizes (None for other models)
+    if done is not None:
+        return done
+    from archcalc.report import is_traced
+
+    if args.input_dtype and not is_traced(args.model):
+        raise ValueError(f"--input-dtype: {args.model} is a zoo model with fixed input types; --input-dtype is for "
+                         "traced models (torchvision:NAME, FILE.py:NAME)")
+    network = resolve_model(args.model, input_shapes(args), args.batch, tuple(args.input_dtype or ()))
     if getattr(args, "symbolic", False):
         from archcalc.commands._symbolic import emit_symbolic
 
         return emit_symbolic(network, args)
-    return emit(report_from_args(network, args), args)
+    rep = report_from_args(network, args)
+    status = emit(rep, args)
+    return strict_status(rep, args) or status
+
+
+def strict_status(rep: Report, args: argparse.Namespace) -> int:
+    """Under ``--strict``: 1 (and one line naming the ops) when some op is not modelled, else 0."""
+    if not getattr(args, "strict", False) or not rep.unmodeled:
+        return 0
+    ops = ", ".join(f"{n} x {op}" for op, n in rep.unmodeled)
+    print(f"archcalc: --strict: not modelled (counted 0): {ops}", file=sys.stderr)
+    return 1

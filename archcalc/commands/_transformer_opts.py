@@ -1,0 +1,112 @@
+"""Transformer options of ``archcalc MODEL``: ``--seq``, the sizes of ``gpt`` / ``llama``, ``--per-token``,
+``--kv-cache`` and ``--symbolic-config``.
+
+Private helper of the report command (a leading underscore keeps it out of command discovery):
+:func:`add_transformer_options` declares the flags, :func:`run_transformer` handles a transformer model
+(returning the exit status) or returns ``None`` for any other model, after refusing transformer flags
+on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+__all__ = ["add_transformer_options", "run_transformer", "config_from_args", "SIZE_FLAGS"]
+
+#: ``(flag, attribute, help)`` of the size options.
+SIZE_FLAGS = (
+    ("--layers", "layers", "transformer blocks (gpt, llama)"),
+    ("--hidden", "hidden", "model width d (gpt, llama)"),
+    ("--heads", "heads", "attention heads; must divide --hidden (gpt, llama)"),
+    ("--ffn", "ffn", "feed-forward width (gpt, llama)"),
+    ("--vocab", "vocab", "vocabulary size (gpt, llama)"),
+    ("--kv-heads", "kv_heads", "key/value heads of grouped-query attention; must divide --heads (llama)"),
+)
+
+
+def add_transformer_options(parser: argparse.ArgumentParser) -> None:
+    """Add the transformer group to the report parser."""
+    group = parser.add_argument_group("transformers (gpt2, gpt2-medium, gpt2-large, gpt2-xl, gpt, bert-base, "
+                                      "bert-large, llama)")
+    group.add_argument("--seq", type=int, metavar="L", help="sequence length (default: the model's context)")
+    for flag, dest, text in SIZE_FLAGS:
+        group.add_argument(flag, dest=dest, type=int, metavar="N", help=text)
+    group.add_argument("--per-token", action="store_true",
+                       help="exact forward / training MACs and FLOPs per token beside Kaplan's and Hoffmann's formulas")
+    group.add_argument("--kv-cache", action="store_true",
+                       help="KV cache bytes per dtype and the prefill / decode split of MACs and bytes moved")
+    group.add_argument("--symbolic-config", action="store_true",
+                       help="with --symbolic: closed forms in the config sizes too (n, H, k, f, V ...)")
+
+
+def _given(args: argparse.Namespace) -> list[str]:
+    flags = [f for f, d, _ in SIZE_FLAGS if getattr(args, d, None) is not None]
+    flags += [f for f, d in (("--seq", "seq"), ("--per-token", "per_token"), ("--kv-cache", "kv_cache"),
+                             ("--symbolic-config", "symbolic_config")) if getattr(args, d, None) not in (None, False)]
+    return flags
+
+
+def config_from_args(args: argparse.Namespace) -> Any:
+    """The :class:`~archcalc.zoo_transformers.TransformerConfig` of ``args.model`` with the size flags applied."""
+    from archcalc.zoo_transformers import CONFIGS, with_sizes
+
+    return with_sizes(CONFIGS[args.model.lower()], **{d: getattr(args, d, None) for _, d, _ in SIZE_FLAGS})
+
+
+def _write(text: str, args: argparse.Namespace) -> int:
+    if args.output is not None:
+        from dlperf.fileio import write_atomic
+
+        write_atomic(args.output, text)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def run_transformer(args: argparse.Namespace) -> int | None:
+    """Handle ``args`` if the model is a transformer (return the exit status); else ``None``."""
+    from archcalc.zoo_transformers import CONFIGS
+
+    if args.model.lower() not in CONFIGS:
+        given = _given(args)
+        if given:
+            raise ValueError(f"{given[0]}: only for transformer models ({', '.join(CONFIGS)}); "
+                             f"{args.model} takes --input CxHxW")
+        return None
+    if args.input is not None:
+        raise ValueError(f"--input: {args.model} takes token ids; give the sequence length with --seq L")
+    if args.symbolic_config and not args.symbolic:
+        raise ValueError("--symbolic-config: add --symbolic (closed forms) or drop --symbolic-config")
+    cfg = config_from_args(args)
+    from archcalc.zoo_transformers import build_transformer
+
+    network = build_transformer(cfg, args.seq)  # validates --seq and the sizes
+    seq = network.default_input[0]
+    from archcalc.lm import render
+
+    if args.per_token:
+        from archcalc.lm.per_token import per_token
+
+        pt = per_token(cfg, seq, args.batch)
+        return _write(json.dumps(render.per_token_json(pt), indent=2) + "\n" if args.format == "json"
+                      else render.per_token_text(pt), args)
+    if args.kv_cache:
+        from archcalc.lm.inference import kv_cache, prefill_decode
+
+        kv, pd = kv_cache(cfg, seq, args.batch), prefill_decode(cfg, seq, args.batch, args.dtype)
+        return _write(json.dumps(render.inference_json(kv, pd), indent=2) + "\n" if args.format == "json"
+                      else render.inference_text(kv, pd), args)
+    if args.symbolic:
+        from archcalc.lm.closed import closed_form_sequence
+
+        cf = closed_form_sequence(cfg, config=args.symbolic_config)
+        at = {"B": args.batch, "L": seq}
+        return _write(json.dumps(render.closed_json(cf, cfg, at), indent=2) + "\n" if args.format == "json"
+                      else render.closed_text(cf, cfg, at), args)
+    from archcalc.commands.report import emit, report_from_args
+
+    return emit(report_from_args(network, args), args)

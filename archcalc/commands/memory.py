@@ -1,0 +1,165 @@
+"""``archcalc memory``: training memory from the papers' closed forms.
+
+``archcalc memory --params 7.5B --data-parallel 64`` prints model-state bytes per device for each ZeRO stage
+(Rajbhandari et al. 2020); ``archcalc memory --megatron --seq 2048 --hidden 12288 --heads 96 --layers 96
+--tensor-parallel 8`` prints a transformer layer's activation bytes, every variant of Korthikanti et al.'s
+Table 2 side by side and the item-by-item breakdown. ``--json`` prints the keys documented in
+docs/memory.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+
+__all__ = ["register", "run"]
+
+_FLAGS = {"params": "--params", "data_parallel": "--data-parallel", "zero": "--zero", "optimizer": "--optimizer",
+          "precision": "--precision", "convention": "--memory-convention", "seq": "--seq", "batch": "--batch",
+          "hidden": "--hidden", "heads": "--heads", "layers": "--layers", "tensor_parallel": "--tensor-parallel",
+          "recompute": "--recompute", "size": "--device-memory"}
+
+
+def _flagged(exc: ValueError) -> ValueError:
+    """The library's message with parameter names (``heads=100``) spoken as flags (``--heads 100``)."""
+    pattern = r"\b(" + "|".join(_FLAGS) + r")=('?)([^\s;,']*)\2"
+    return ValueError(re.sub(pattern, lambda m: f"{_FLAGS[m.group(1)]} {m.group(3)}", str(exc)))
+
+
+def _arg_type(parse, name: str):
+    def convert(text: str):
+        try:
+            return parse(text, name)
+        except ValueError as exc:
+            message = str(exc).removeprefix(f"{name}=")  # argparse names the flag already
+            raise argparse.ArgumentTypeError(str(_flagged(ValueError(message)))) from None
+    return convert
+
+
+def _positive_int(text: str, name: str) -> int:
+    if not re.fullmatch(r"\s*[0-9]+\s*", text) or int(text) < 1:
+        raise ValueError(f"{name}={text!r} must be a positive integer")
+    return int(text)
+
+
+def _stages(text: str, name: str) -> list[int]:
+    stages = [part.strip() for part in text.split(",")]
+    if not all(part in ("0", "1", "2", "3") for part in stages):
+        raise ValueError(f"{name}={text!r} is not a list of ZeRO stages; write e.g. 0,1,2,3 or 2")
+    return sorted({int(part) for part in stages})
+
+
+def register(subparsers) -> None:
+    from archcalc.memory import CONVENTIONS, OPTIMIZERS, PRECISIONS, RECOMPUTE, parse_bytes, parse_count
+
+    parser = subparsers.add_parser("memory", help="training memory: ZeRO model states or Megatron activations",
+                                   description=__doc__.split("\n\n")[1].replace("\n", " ").replace("``", "`"))
+    zero = parser.add_argument_group("model states (ZeRO, Rajbhandari et al. 2020)")
+    zero.add_argument("--params", type=_arg_type(parse_count, "params"), metavar="N",
+                      help="parameters Psi: 7.5e9, 7.5B, 175B, 125M")
+    zero.add_argument("--data-parallel", type=_arg_type(_positive_int, "data_parallel"), default=1, metavar="D",
+                      help="data-parallel ranks N_d (default 1)")
+    zero.add_argument("--zero", type=_arg_type(_stages, "zero"), default=[0, 1, 2, 3], metavar="STAGES",
+                      help="ZeRO stages to print, comma separated (default 0,1,2,3)")
+    zero.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="optimizer (default adam)")
+    zero.add_argument("--precision", choices=PRECISIONS, default="bf16-mixed", help="precision (default bf16-mixed)")
+    zero.add_argument("--memory-convention", choices=CONVENTIONS, default="zero",
+                      help="mixed precision layout: zero = half weights and grads + fp32 master and moments (the "
+                      "paper); torch = autocast's fp32 weights and grads, no master copy (default zero)")
+    zero.add_argument("--device-memory", type=_arg_type(parse_bytes, "size"), metavar="SIZE",
+                      help="device memory (80GB, 24GiB, ...): adds each stage's share of it")
+    act = parser.add_argument_group("activations (--megatron, Korthikanti et al. 2022)")
+    act.add_argument("--megatron", action="store_true", help="print a transformer layer's activation bytes")
+    for flag, name, help_text in (("--seq", "seq", "sequence length s"), ("--hidden", "hidden", "hidden size h"),
+                                  ("--heads", "heads", "attention heads a")):
+        act.add_argument(flag, type=_arg_type(_positive_int, name), metavar="N", help=help_text)
+    act.add_argument("--layers", type=_arg_type(_positive_int, "layers"), default=1, metavar="L",
+                     help="layers in the total (default 1)")
+    act.add_argument("--batch", type=_arg_type(_positive_int, "batch"), default=1, metavar="B",
+                     help="micro-batch b (default 1)")
+    act.add_argument("--tensor-parallel", type=_arg_type(_positive_int, "tensor_parallel"), default=1, metavar="T",
+                     help="tensor-parallel size t (default 1)")
+    act.add_argument("--sequence-parallel", action="store_true", help="sequence parallelism (with tensor parallel)")
+    act.add_argument("--recompute", choices=RECOMPUTE, default="none", help="activation recompute (default none)")
+    parser.add_argument("--json", action="store_true", help="print JSON (keys in docs/memory.md)")
+    parser.set_defaults(func=run)
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(width=max(Console().width, 160))
+
+
+def _run_states(args: argparse.Namespace) -> int:
+    from archcalc.memory import model_state_bytes
+    from archcalc.memory.render import states_header, states_json, states_table
+
+    if args.params is None:
+        raise ValueError("--params is required (e.g. --params 7.5B), or give --megatron for activations")
+    try:
+        stages = [model_state_bytes(args.params, optimizer=args.optimizer, precision=args.precision,
+                                    data_parallel=args.data_parallel, zero=z, convention=args.memory_convention)
+                  for z in args.zero]
+    except ValueError as exc:
+        raise _flagged(exc) from None
+    if args.json:
+        sys.stdout.write(json.dumps(states_json(stages, args.device_memory), indent=2) + "\n")
+        return 0
+    console = _console()
+    console.print(states_header(stages[0]), highlight=False)
+    console.print(states_table(stages, args.device_memory))
+    return 0
+
+
+def _run_activations(args: argparse.Namespace) -> int:
+    from archcalc.memory import megatron_activation_bytes, megatron_table2
+    from archcalc.memory.render import activations_header, activations_json, rows_table, table2_table
+
+    for flag in ("seq", "hidden", "heads"):
+        if getattr(args, flag) is None:
+            raise ValueError(f"--{flag} is required with --megatron (e.g. --seq 2048 --hidden 12288 --heads 96)")
+    shape = (args.seq, args.batch, args.hidden, args.heads)
+    try:
+        chosen = megatron_activation_bytes(*shape, tensor_parallel=args.tensor_parallel, layers=args.layers,
+                                           sequence_parallel=args.sequence_parallel, recompute=args.recompute)
+        variants = megatron_table2(*shape, tensor_parallel=args.tensor_parallel, layers=args.layers)
+    except ValueError as exc:
+        raise _flagged(exc) from None
+    if args.json:
+        sys.stdout.write(json.dumps(activations_json(chosen, variants), indent=2) + "\n")
+        return 0
+    from archcalc.memory import format_bytes
+
+    console = _console()
+    console.print(activations_header(chosen), highlight=False)
+    console.print(table2_table(variants, chosen))
+    console.print()
+    console.print(rows_table(chosen))
+    console.print(f"this setup: {format_bytes(chosen.bytes_per_layer)} per layer, {format_bytes(chosen.total_bytes)} "
+                  f"for {chosen.layers} layers ({chosen.total_bytes:,} bytes)", highlight=False)
+    return 0
+
+
+_STATE_FLAGS = ("params", "data_parallel", "zero", "optimizer", "precision", "memory_convention", "device_memory")
+_ACTIVATION_FLAGS = ("seq", "hidden", "heads", "layers", "batch", "tensor_parallel", "sequence_parallel", "recompute")
+
+
+def _given(args: argparse.Namespace, names: tuple[str, ...]) -> list[str]:
+    """Flags of ``names`` set to something other than their default (a flag of the other mode is an error)."""
+    defaults = {"data_parallel": 1, "zero": [0, 1, 2, 3], "optimizer": "adam", "precision": "bf16-mixed",
+                "memory_convention": "zero", "layers": 1, "batch": 1, "tensor_parallel": 1, "sequence_parallel": False,
+                "recompute": "none"}
+    return ["--" + n.replace("_", "-") for n in names if getattr(args, n) != defaults.get(n)]
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.megatron:
+        if stray := _given(args, _STATE_FLAGS):
+            raise ValueError(f"{stray[0]} is a model-state flag and --megatron prints activations; drop one of them")
+        return _run_activations(args)
+    if stray := _given(args, _ACTIVATION_FLAGS):
+        raise ValueError(f"{stray[0]} needs --megatron (activations); add --megatron or drop {stray[0]}")
+    return _run_states(args)

@@ -1,0 +1,443 @@
+"""Any torch model: trace a real forward pass at the torch-function level into archcalc's graph.
+
+:func:`from_torch` runs the module once under a ``TorchFunctionMode`` (on the meta device, so nothing is
+computed and no memory is touched; on the CPU only when the model needs real values) and records every
+torch call: ``F.conv2d``, ``F.linear``, ``torch.cat``, ``x.view(...)``, ``x + y``, ``x.chunk(3)`` ...
+Python control flow, tuples, modules called twice and shared weights are whatever the real run does.
+Each call becomes one :class:`~archcalc.ir.graph.Node` of the registry kind :mod:`archcalc.frontends.torch_ops`
+maps it to; a call without a mapping becomes an ``Unmodeled`` node (its traced shapes kept, every count
+0) and is listed in the graph's notes, never dropped.
+
+Never a silent wrong number: after tracing, the graph is evaluated and checked against the real run:
+parameters equal the model's unique parameters (shared ones once) and every node's output shapes equal the
+shapes torch produced. A mismatch raises ``ValueError``.
+
+Node names are module names (``features.0``); an op a module runs besides its first, or a functional op,
+is named ``{module}.{function}`` (``layer1.0.add``); a repeated name gets ``:2``, ``:3``.
+
+Examples
+--------
+>>> import torch.nn as nn
+>>> g = from_torch(nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU6(), nn.Flatten(), nn.Linear(8 * 4 * 4, 2)),
+...                (3, 4, 4))
+>>> [(n.name, n.kind) for n in g.nodes]
+[('0', 'Conv2d'), ('1', 'ReLU6'), ('2', 'Flatten'), ('3', 'Linear')]
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from archcalc.ir.graph import Graph, Node, TensorSpec
+
+__all__ = ["from_torch", "from_torchvision", "build_torchvision_meta", "torchvision_input_size", "unmodeled_nodes",
+           "TraceError"]
+
+_DTYPES = {"float32": "float32", "float": "float32", "int64": "int64", "long": "int64", "int32": "int32",
+           "bool": "bool", "float16": "float16", "bfloat16": "bfloat16"}
+
+
+class TraceError(ValueError):
+    """The model cannot be traced at the given inputs (one line, naming the model and the cause)."""
+
+
+def unmodeled_nodes(graph: Graph) -> list[Node]:
+    """The nodes of ``graph`` archcalc has no formula for (kind ``Unmodeled``)."""
+    return [n for n in graph.nodes if n.kind == "Unmodeled"]
+
+
+def _flat_tensors(obj: Any) -> list[Any]:
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return [obj]
+    if isinstance(obj, list | tuple):
+        return [t for o in obj for t in _flat_tensors(o)]
+    if isinstance(obj, dict):
+        return [t for o in obj.values() for t in _flat_tensors(o)]
+    return []
+
+
+def _fname(func: Any) -> str:
+    name = getattr(func, "__name__", None) or str(func)
+    if name == "__get__":  # a property of Tensor: T, mT, data, real ...
+        owner = getattr(func, "__self__", None)
+        name = getattr(owner, "__name__", name)
+    return name
+
+
+class _Recorder:
+    """State of one trace: tensors by id, nodes, module stack."""
+
+    def __init__(self, module: Any) -> None:
+        self.values: dict[int, str] = {}
+        self.keep: list[Any] = []  # keeps traced tensors alive so ids stay unique
+        self.nodes: list[Node] = []
+        self.real_shapes: dict[str, tuple[int, ...]] = {}
+        self.real_alias: dict[str, tuple[int | None, ...]] = {}
+        self.names: Counter[str] = Counter()
+        self.stack: list[tuple[str, Any]] = []
+        self.calls: dict[int, int] = {}  # id(module) -> ops recorded in its current call
+        self.module_names = {id(m): n for n, m in module.named_modules(remove_duplicate=True)}
+        self.leaves = {id(m) for m in module.modules() if not list(m.children())}
+        self.params = {id(p): n for n, p in module.named_parameters(remove_duplicate=True)}
+        self.buffers = {id(b): n for n, b in module.named_buffers(remove_duplicate=True)}
+        self.unmodeled: Counter[str] = Counter()
+        self.constants = 0
+        self.module_seen: Counter[str] = Counter()
+        self.call_name: dict[int, str] = {}
+
+    # -- module stack (global forward hooks)
+    def enter(self, mod: Any) -> None:
+        name = self.module_names.get(id(mod))
+        if name is None:
+            return
+        self.module_seen[name] += 1
+        k = self.module_seen[name]
+        self.call_name[id(mod)] = name if k == 1 else f"{name}:{k}"
+        self.stack.append((name, mod))
+        self.calls[id(mod)] = 0
+
+    def leave(self, mod: Any) -> None:
+        if self.stack and self.stack[-1][1] is mod:
+            self.stack.pop()
+
+    # -- values
+    def name_of(self, t: Any) -> str:
+        key = id(t)
+        if key in self.values:
+            return self.values[key]
+        if key in self.params:
+            return self.params[key]
+        if key in self.buffers:
+            return self.buffers[key]
+        # A tensor made outside the traced calls (a plain attribute, a tensor built at module init): a constant.
+        self.constants += 1
+        name = f"constant{self.constants}"
+        self.nodes.append(Node(name, "Constant", (), (name,), (("output_shape", tuple(t.shape)),), None))
+        self.real_shapes[name] = tuple(t.shape)
+        self.bind(t, name)
+        return name
+
+    def bind(self, t: Any, name: str) -> None:
+        self.values[id(t)] = name
+        self.keep.append(t)
+
+    def node_name(self, fname: str) -> tuple[str, str | None]:
+        """(unique node name, leaf module name or None) for a call made now."""
+        if not self.stack:
+            base, module = fname, None
+        else:
+            path, mod = self.stack[-1]
+            call = self.call_name[id(mod)]
+            first = self.calls[id(mod)] == 0
+            self.calls[id(mod)] += 1
+            leaf = id(mod) in self.leaves
+            module = path if leaf else None
+            base = call if (leaf and first and path) else f"{call}.{fname}".lstrip(".")
+        self.names[base] += 1
+        k = self.names[base]
+        return (base if k == 1 else f"{base}:{k}"), module
+
+    def record(self, func: Any, args: tuple, kwargs: dict, result: Any) -> None:
+        from archcalc.frontends.torch_ops import MAPPINGS
+
+        outs = _flat_tensors(result)
+        if not outs:
+            return
+        fname = _fname(func)
+        mapping = MAPPINGS.get(fname)
+        found = None
+        if mapping is not None:
+            try:
+                found = mapping(args, kwargs)
+            except Exception:  # an argument pattern the mapping does not know: keep the op as Unmodeled
+                found = None
+        if found is None:
+            tensors = _flat_tensors((args, kwargs))
+            kind, hp = "Unmodeled", {"op": fname}
+        else:
+            kind, hp, tensors = found
+        name, module = self.node_name(fname)
+        if kind == "Constant":  # a factory call (torch.zeros, x.new_zeros): its real shape, no inputs
+            tensors, hp = [], {"output_shape": tuple(outs[0].shape)}
+        if kind == "Unmodeled":
+            self.unmodeled[fname] += 1
+            hp = {**hp, "traced_inputs": tuple(tuple(t.shape) for t in tensors),
+                  "output_shapes": tuple(tuple(o.shape) for o in outs)}
+        if kind in ("View", "Reshape", "Flatten", "Contiguous", "Roll") or (kind == "GetItem" and "advanced" not in hp):
+            hp["copy"] = not any(o.untyped_storage()._cdata == tensors[0].untyped_storage()._cdata for o in outs[:1])
+        if kind == "GetItem" and hp.pop("advanced", False):
+            hp = {"output_shape": tuple(outs[0].shape)}
+        inputs = tuple(self.name_of(t) for t in tensors)
+        out_names = (name,) if len(outs) == 1 else tuple(f"{name}#{i}" for i in range(len(outs)))
+        self.nodes.append(Node(name, kind, inputs, out_names, tuple(hp.items()), module))
+        storages = [t.untyped_storage()._cdata for t in tensors]
+        for o, n in zip(outs, out_names, strict=True):
+            self.real_shapes[n] = tuple(o.shape)
+            s = o.untyped_storage()._cdata
+            self.real_alias[n] = (storages.index(s) if s in storages else None,)
+            self.bind(o, n)
+
+
+def _make_mode(rec: _Recorder) -> Any:
+    import torch
+    from torch.overrides import TorchFunctionMode, redispatch_function
+
+    from archcalc.frontends.torch_ops import DESCEND, IGNORE, MAPPINGS
+
+    class Mode(TorchFunctionMode):
+        def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+            kwargs = kwargs or {}
+            fname = _fname(func)
+            if fname in IGNORE:
+                return func(*args, **kwargs)
+            if fname in DESCEND or (fname not in MAPPINGS and getattr(func, "__module__", "") == "torch.nn.functional"):
+                with self:
+                    return redispatch_function(func, types, args, kwargs)
+            result = func(*args, **kwargs)
+            if not isinstance(result, torch.Tensor | list | tuple):
+                return result
+            rec.record(func, args, kwargs, result)
+            return result
+
+    return Mode()
+
+
+def _first_line(exc: BaseException) -> str:
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first[:300]}"
+
+
+def _trace_on(module: Any, full: list[tuple[int, ...]], dtypes: tuple[str, ...], device: str, training: bool) -> Any:
+    """Run the recorder on ``module`` (already on ``device``) with zero inputs, in the requested mode."""
+    import torch
+
+    was_training = module.training
+    module.train(training)
+    try:
+        inputs = [torch.zeros(s, dtype=getattr(torch, _DTYPES[d]), device=device) for s, d in zip(full, dtypes, strict=True)]
+        return _run(module, inputs)
+    finally:
+        module.train(was_training)
+
+
+def _to_meta(module: Any) -> Any:
+    """``module`` itself when its parameters are on meta already, else a meta copy (the original is kept)."""
+    import copy
+
+    tensors = list(module.parameters()) + list(module.buffers())
+    if tensors and all(t.device.type == "meta" for t in tensors):
+        return module
+    meta = copy.deepcopy(module)
+    # .to("meta") gives every module its own new Parameter, which unties shared weights (a tied LM head,
+    # fvcore's NetWithReuse); tie them again so each shared parameter is counted once.
+    ties = [(name, first) for name, first in _shared(meta, "named_parameters")]
+    meta = meta.to("meta")
+    for name, first in ties:
+        owner, _, attr = name.rpartition(".")
+        setattr(meta.get_submodule(owner), attr, meta.get_parameter(first))
+    return meta
+
+
+def _shared(module: Any, method: str) -> list[tuple[str, str]]:
+    """``(name, first name)`` of every parameter that is the same tensor as an earlier-named one."""
+    first: dict[int, str] = {}
+    out = []
+    for name, t in getattr(module, method)(remove_duplicate=False):
+        if id(t) in first:
+            out.append((name, first[id(t)]))
+        else:
+            first[id(t)] = name
+    return out
+
+
+def _run(module: Any, inputs: list[Any]) -> _Recorder:
+    import torch
+    from torch.nn.modules import module as nn_module
+
+    rec = _Recorder(module)
+    pre = nn_module.register_module_forward_pre_hook(lambda m, a: rec.enter(m))
+    post = nn_module.register_module_forward_hook(lambda m, a, r: rec.leave(m))
+    try:
+        for i, t in enumerate(inputs):
+            rec.bind(t, f"input{i}" if len(inputs) > 1 else "x")
+        with torch.enable_grad(), _make_mode(rec):
+            out = module(*inputs)
+        rec.outputs = [rec.values[id(t)] for t in _flat_tensors(out) if id(t) in rec.values]
+    finally:
+        pre.remove()
+        post.remove()
+    return rec
+
+
+def from_torch(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, input_dtypes: tuple[str, ...] = (),
+               name: str | None = None, twin: str | None = None, training: bool = False) -> Graph:
+    """Trace ``module`` on inputs of per-sample ``input_shapes`` (batch ``batch``) into a checked graph.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Any module; it is not modified (a meta-device copy is traced unless it lives on meta already).
+    *input_shapes : tuple of int
+        Per-sample shape of each forward argument (``(3, 224, 224)``; ``(128,)`` for token ids).
+    batch : int
+        Batch size the trace runs at (the graph is fixed at these shapes: trace again for others).
+    input_dtypes : tuple of str, optional
+        dtype of each input (``float32`` default; ``int64`` for token ids).
+    name, twin : str, optional
+        Graph name (default: the class name) and the torch model it mirrors.
+    training : bool
+        Trace in training mode (dropout and batch statistics run) instead of eval mode.
+
+    Returns
+    -------
+    Graph
+        ``traced_at`` holds the full input shapes; ``notes`` the ops archcalc does not model, by kind.
+
+    Raises
+    ------
+    ValueError
+        For bad shapes or dtypes, a model that fails on the inputs, or a trace whose parameters or shapes
+        archcalc cannot reproduce (never a silent wrong number).
+    """
+
+    label = name or type(module).__name__
+    if not input_shapes:
+        raise ValueError(f"input_shapes: {label} needs at least one per-sample input shape, e.g. (3, 224, 224)")
+    for shape in input_shapes:
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape):
+            raise ValueError(f"input_shapes: got {shape!r}; give per-sample shapes of positive integers")
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch <= 0:
+        raise ValueError(f"batch: got {batch!r}; give a positive integer")
+    dtypes = tuple(input_dtypes) + ("float32",) * (len(input_shapes) - len(input_dtypes))
+    for d in dtypes:
+        if d not in _DTYPES:
+            raise ValueError(f"input_dtypes: got {d!r}; choose one of {', '.join(sorted(set(_DTYPES.values())))}")
+    full = [(batch, *s) for s in input_shapes]
+    shapes = ", ".join("x".join(map(str, s)) for s in full)
+    meta = _to_meta(module)
+    device = "meta"
+    try:
+        rec = _trace_on(meta, full, dtypes, "meta", training)
+    except Exception as exc:  # data-dependent models need real values: trace a CPU copy, if there is one
+        state = (*module.parameters(), *module.buffers())
+        on_meta = bool(state) and all(t.device.type == "meta" for t in state)
+        if on_meta:
+            raise TraceError(f"--input: {label} fails on input {shapes} (traced on the meta device): "
+                             f"{_first_line(exc)}") from None
+        import copy
+
+        meta, device = copy.deepcopy(module), "cpu"
+        try:
+            rec = _trace_on(meta, full, dtypes, "cpu", training)
+        except Exception as exc2:  # any failure of the user's forward: one line naming the model and the input
+            raise TraceError(f"--input: {label} fails on input {shapes}: {_first_line(exc2)}") from None
+    specs = tuple(TensorSpec("x" if len(full) == 1 else f"input{i}", tuple(s), _DTYPES[d])
+                  for i, (s, d) in enumerate(zip(input_shapes, dtypes, strict=True)))
+    params = tuple((n, tuple(p.shape)) for n, p in meta.named_parameters(remove_duplicate=True))
+    buffers = tuple((n, tuple(b.shape)) for n, b in meta.named_buffers(remove_duplicate=True))
+    notes = [f"traced from {type(module).__name__} at input {shapes}"
+             + ("" if device == "meta" else " on the CPU (its forward needs real values; inputs were zeros)")]
+    if rec.unmodeled:
+        notes.append("not modelled (counted 0, shapes as traced): "
+                     + ", ".join(f"{n} x {k}" for k, n in rec.unmodeled.most_common()))
+    graph = Graph(label, f"{type(module).__name__} traced at the torch-function level", specs, tuple(rec.nodes),
+                  tuple(rec.outputs), params=params, buffers=buffers, twin=twin, notes=tuple(notes),
+                  traced_at=tuple(full))
+    _check(graph, rec, meta)
+    return graph
+
+
+def _check(graph: Graph, rec: _Recorder, module: Any) -> None:
+    """Refuse a graph whose shapes or parameters differ from the real run's."""
+    from archcalc.ir.evaluate import evaluate
+
+    ev = evaluate(graph, batch=graph.traced_at[0][0] if graph.inputs[0].batched else 1)
+    node_out = {n.name: n.outputs for n in graph.nodes}
+    for row in ev.rows:
+        for value, shape in zip(node_out[row.name], row.output_shapes, strict=True):
+            real = rec.real_shapes.get(value)
+            if real is not None and tuple(shape) != tuple(real):
+                raise TraceError(f"{graph.name}: node {row.name} ({row.kind}) gives shape {tuple(shape)} in archcalc "
+                                 f"but {real} in torch; archcalc refuses to print a wrong number")
+    total = sum(p.numel() for p in module.parameters())
+    counted = ev.total("params") + sum(n for _, n in ev.unused_params)
+    if counted != total:
+        raise TraceError(f"{graph.name}: archcalc counts {counted} parameters but the model has {total}")
+
+
+def from_torchvision(name: str, input_shape: tuple[int, ...] = (3, 224, 224), batch: int = 1) -> Graph:
+    """:func:`from_torch` on ``torchvision.models.NAME(weights=None)`` (built on the meta device).
+
+    Examples
+    --------
+    >>> g = from_torchvision("mobilenet_v2")
+    >>> sum(1 for n in g.nodes if n.kind == "ReLU6"), len(unmodeled_nodes(g))
+    (35, 0)
+    """
+    module = build_torchvision_meta(name, tuple(input_shape))
+    return from_torch(module, tuple(input_shape), batch=batch, name=f"torchvision:{name}", twin=f"torchvision:{name}")
+
+
+#: Builders whose ``weights=None`` model fixes another input size than their DEFAULT weights' crop:
+#: ``vit_h_14`` is built for 224 (its SWAG weights' 518 is set only when those weights are passed).
+_BUILDER_SIZES = {"vit_h_14": 224}
+
+
+def torchvision_input_size(name: str) -> tuple[int, int, int]:
+    """torchvision's input size for model ``name``: ``(3, S, S)`` with ``S`` its DEFAULT weights' eval crop
+    (224 for most, inception_v3 299, efficientnet_b7 600, swin_v2 256), or the image size the ``weights=None``
+    builder fixes (vit_h_14: 224).
+
+    Examples
+    --------
+    >>> torchvision_input_size("inception_v3"), torchvision_input_size("vit_h_14")
+    ((3, 299, 299), (3, 224, 224))
+    """
+    from torchvision.models import get_model_weights
+
+    try:
+        weights = get_model_weights(name)
+    except (KeyError, ValueError):
+        raise ValueError(f"model: torchvision has no model {name!r}; see torchvision.models.list_models()") from None
+    crop = weights.DEFAULT.transforms.keywords["crop_size"]
+    size = _BUILDER_SIZES.get(name, crop[0] if isinstance(crop, list | tuple) else crop)
+    return (3, size, size)
+
+
+#: In-place initialisers whose random values a shape-only trace never reads (``nn.init.*`` and the tensor
+#: methods they call).
+_INIT_OPS = frozenset({"normal_", "uniform_", "trunc_normal_", "kaiming_normal_", "kaiming_uniform_", "xavier_normal_",
+                       "xavier_uniform_", "orthogonal_", "constant_", "zeros_", "ones_", "zero_", "fill_"})
+
+
+def build_torchvision_meta(name: str, input_shape: tuple[int, ...] = (3, 224, 224)) -> Any:
+    """``torchvision.models.NAME(weights=None)`` with its parameters on the meta device.
+
+    Built on meta directly; a builder that computes with tensors at build time (RegNet's block widths,
+    ``.tolist()`` of a tensor) is built on the CPU with the random initialisation skipped (its values are
+    never read) and moved to meta: ``regnet_y_128gf`` then takes seconds and no memory for its weights.
+    """
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    from archcalc.crosscheck import build_twin
+
+    try:
+        return build_twin(f"torchvision:{name}", tuple(input_shape), "meta")
+    except (NotImplementedError, RuntimeError):
+        pass
+
+    class SkipInit(TorchFunctionMode):
+        def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+            kwargs = kwargs or {}
+            target = args[0] if args else kwargs.get("tensor")  # nn.init.* pass the tensor by keyword
+            if _fname(func) in _INIT_OPS and isinstance(target, torch.Tensor):
+                return target
+            return func(*args, **kwargs)
+
+    with torch.no_grad(), SkipInit():
+        module = build_twin(f"torchvision:{name}", tuple(input_shape), "cpu")
+    return module.to("meta")

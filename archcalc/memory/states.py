@@ -1,0 +1,191 @@
+"""Model-state bytes of data-parallel training: weights, gradients, master weights, optimizer states, ZeRO.
+
+Two conventions for the mixed precisions (``fp16-mixed``, ``bf16-mixed``), chosen with ``convention``:
+
+``"zero"`` (Rajbhandari et al. 2020, section 3.1; Megatron-LM, DeepSpeed)
+    half-precision weights (2 bytes) and gradients (2 bytes) plus K bytes per parameter of fp32 state that
+    only the optimizer touches: a master copy of the weights (4) and the optimizer's moments (Adam: 4 + 4),
+    so K = 12 and Adam costs 2 + 2 + 12 = 16 bytes per parameter.
+``"torch"`` (``torch.autocast`` with a ``GradScaler``)
+    the parameters stay fp32 and are cast per op on the fly, so weights (4) and gradients (4) are fp32 and
+    there is no separate master copy; Adam's moments are fp32 (4 + 4): again 16 bytes per parameter, laid
+    out differently (K = 8). The half-precision casts autocast makes are transient (its weight cache lives
+    until the autocast region exits, and autograd saves the casts for backward), so they belong to the
+    activation peak, not to model states, and are not counted here.
+
+For ``fp32``, ``fp16`` and ``bf16`` (pure, no master copy) both conventions agree: every state has the
+parameters' dtype, as ``torch.optim`` creates its moments with ``zeros_like(param)``.
+
+ZeRO stage ``z`` on ``N_d`` data-parallel ranks shards, on top of the previous stage, the optimizer states
+and master weights (z >= 1), the gradients (z >= 2) and the weights (z >= 3). A sharded state keeps
+``ceil(params / N_d)`` elements per rank (DeepSpeed and FSDP pad the flat buffer so that every rank's
+partition is equal; their further alignment padding is not counted); that is the paper's ``Psi / N_d``
+whenever ``N_d`` divides ``Psi``.
+
+Every function is plain integer arithmetic, so sympy symbols work too (``ceil`` becomes ``-floor(-x)``).
+
+Examples
+--------
+>>> from archcalc.memory.units import format_bytes
+>>> for z in range(4):  # ZeRO's Figure 1: Psi = 7.5e9, N_d = 64, mixed-precision Adam
+...     print(z, format_bytes(model_state_bytes(7_500_000_000, data_parallel=64, zero=z).per_device_bytes))
+0 120.0 GB (111.8 GiB)
+1 31.4 GB (29.2 GiB)
+2 16.6 GB (15.5 GiB)
+3 1.9 GB (1.7 GiB)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["OPTIMIZERS", "PRECISIONS", "CONVENTIONS", "ZERO_STAGES", "BytesPerParam", "ModelStateMemory",
+           "bytes_per_param", "model_state_bytes"]
+
+OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
+PRECISIONS = ("fp32", "fp16", "bf16", "fp16-mixed", "bf16-mixed")
+CONVENTIONS = ("zero", "torch")
+ZERO_STAGES = (0, 1, 2, 3)
+
+_MOMENTS = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}  # state tensors per parameter (AdamW: as Adam)
+_ZERO_SHARDS = {0: "nothing", 1: "optimizer states", 2: "optimizer states, gradients",
+                3: "optimizer states, gradients, weights"}
+
+
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is unknown; choose one of {', '.join(choices)}")
+    return value
+
+
+def _positive(name: str, value: Any) -> None:
+    if isinstance(value, bool) or (isinstance(value, int) and value < 1):
+        raise ValueError(f"{name}={value!r} must be a positive integer")
+    if not isinstance(value, int) and not hasattr(value, "free_symbols"):
+        raise ValueError(f"{name}={value!r} must be a positive integer (or a sympy expression)")
+
+
+@dataclass(frozen=True)
+class BytesPerParam:
+    """Bytes each parameter costs in every model state, before any sharding.
+
+    ``k`` is ZeRO's K: the bytes per parameter that only the optimizer step touches (master weights plus
+    optimizer states), the part ZeRO stage 1 shards.
+
+    Examples
+    --------
+    >>> layout = bytes_per_param("adam", "bf16-mixed", "zero")
+    >>> (layout.weights, layout.gradients, layout.k, layout.total)
+    (2, 2, 12, 16)
+    """
+
+    weights: int
+    gradients: int
+    master_weights: int
+    optimizer_states: int
+
+    @property
+    def k(self) -> int:
+        return self.master_weights + self.optimizer_states
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.gradients + self.k
+
+
+def bytes_per_param(optimizer: str = "adam", precision: str = "bf16-mixed", convention: str = "zero") -> BytesPerParam:
+    """The per-parameter layout of ``optimizer`` trained in ``precision`` under ``convention``.
+
+    ``optimizer`` is ``sgd`` (no momentum: no state), ``momentum`` (one buffer), ``adam`` or ``adamw`` (two
+    moments). ``precision`` is ``fp32``, ``fp16``, ``bf16``, ``fp16-mixed`` or ``bf16-mixed``; ``convention``
+    (``zero`` or ``torch``) matters only for the mixed precisions (see the module docstring).
+
+    Examples
+    --------
+    >>> [bytes_per_param(o, "fp32").total for o in OPTIMIZERS]  # 4 + 4 + 4 x moments
+    [8, 12, 16, 16]
+    >>> bytes_per_param("adam", "bf16-mixed", "torch")
+    BytesPerParam(weights=4, gradients=4, master_weights=0, optimizer_states=8)
+    """
+    moments = _MOMENTS[_choice("optimizer", optimizer, OPTIMIZERS)]
+    _choice("precision", precision, PRECISIONS)
+    _choice("convention", convention, CONVENTIONS)
+    if precision == "fp32" or (precision.endswith("-mixed") and convention == "torch"):
+        return BytesPerParam(weights=4, gradients=4, master_weights=0, optimizer_states=4 * moments)
+    if precision.endswith("-mixed"):  # ZeRO's convention: fp32 master copy and fp32 moments
+        return BytesPerParam(weights=2, gradients=2, master_weights=4, optimizer_states=4 * moments)
+    return BytesPerParam(weights=2, gradients=2, master_weights=0, optimizer_states=2 * moments)
+
+
+@dataclass(frozen=True)
+class ModelStateMemory:
+    """Model-state bytes of one data-parallel training setup.
+
+    The ``*_bytes`` components are for the whole model on one unsharded copy; ``total_bytes`` is their sum
+    (ZeRO's ``(4 + K) Psi`` for mixed-precision Adam). ``per_device_bytes`` is what one of the
+    ``data_parallel`` ranks holds under ZeRO stage ``zero``; ``shard_params`` is the parameters per rank of
+    a sharded state, ``ceil(params / data_parallel)``.
+    """
+
+    params: Any
+    optimizer: str
+    precision: str
+    convention: str
+    data_parallel: Any
+    zero: int
+    layout: BytesPerParam
+    weights_bytes: Any
+    gradients_bytes: Any
+    master_weights_bytes: Any
+    optimizer_bytes: Any
+    total_bytes: Any
+    shard_params: Any
+    per_device_bytes: Any
+
+    @property
+    def sharded(self) -> str:
+        """Which states ZeRO stage ``zero`` shards, in words."""
+        return _ZERO_SHARDS[self.zero]
+
+
+def model_state_bytes(params: Any, *, optimizer: str = "adam", precision: str = "bf16-mixed",
+                      data_parallel: Any = 1, zero: int = 0, convention: str = "zero") -> ModelStateMemory:
+    """Bytes of weights, gradients, master weights and optimizer states, in total and per ZeRO rank.
+
+    Parameters
+    ----------
+    params : int or sympy expression
+        Number of parameters (ZeRO's Psi).
+    optimizer, precision, convention : str
+        See :func:`bytes_per_param`.
+    data_parallel : int or sympy expression
+        Data-parallel ranks N_d that shard the states under ZeRO.
+    zero : int
+        ZeRO stage 0 (plain data parallelism), 1, 2 or 3.
+
+    Examples
+    --------
+    >>> m = model_state_bytes(7_500_000_000, data_parallel=64, zero=1)  # 4 Psi + 12 Psi / 64
+    >>> m.total_bytes, m.per_device_bytes
+    (120000000000, 31406250000)
+    >>> import sympy
+    >>> psi, n = sympy.symbols("Psi N_d", positive=True, integer=True)
+    >>> model_state_bytes(psi, data_parallel=n, zero=3).per_device_bytes
+    -16*floor(-Psi/N_d)
+    """
+    _positive("params", params)
+    _positive("data_parallel", data_parallel)
+    if zero not in ZERO_STAGES:
+        raise ValueError(f"zero={zero!r} is not a ZeRO stage; choose 0, 1, 2 or 3")
+    layout = bytes_per_param(optimizer, precision, convention)
+    shard = -((-params) // data_parallel)  # ceil without an import, exact for ints and sympy
+    held = {stage: shard if zero >= stage else params for stage in (1, 2, 3)}
+    per_device = layout.k * held[1] + layout.gradients * held[2] + layout.weights * held[3]
+    return ModelStateMemory(
+        params=params, optimizer=optimizer, precision=precision, convention=convention,
+        data_parallel=data_parallel, zero=zero, layout=layout,
+        weights_bytes=layout.weights * params, gradients_bytes=layout.gradients * params,
+        master_weights_bytes=layout.master_weights * params, optimizer_bytes=layout.optimizer_states * params,
+        total_bytes=layout.total * params, shard_params=shard, per_device_bytes=per_device,
+    )

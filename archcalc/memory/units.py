@@ -1,0 +1,128 @@
+"""Exact parsing and printing of byte sizes and parameter counts (decimal and binary prefixes).
+
+Decimal prefixes are powers of 1000 (``kB``, ``MB``, ``GB``, ``TB``, ``PB``), binary prefixes powers of
+1024 (``KiB``, ``MiB``, ``GiB``, ``TiB``, ``PiB``); a bare number is bytes. Parsing goes through
+:class:`~decimal.Decimal` and :class:`~fractions.Fraction`, so ``1.5TiB`` is exactly 1,649,267,441,664 bytes
+and no float ever rounds a size.
+
+Examples
+--------
+>>> parse_bytes("24GiB"), parse_bytes("80GB"), parse_bytes("16000000000")
+(25769803776, 80000000000, 16000000000)
+>>> parse_count("7.5B"), parse_count("125M"), parse_count("7.5e9")
+(7500000000, 125000000, 7500000000)
+>>> format_bytes(120 * 10**9)
+'120.0 GB (111.8 GiB)'
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+
+__all__ = ["parse_bytes", "parse_count", "format_bytes", "round_half_up"]
+
+_BYTE_UNITS = {
+    "": 1, "b": 1,
+    "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "pb": 10**15,
+    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "pib": 2**50,
+}
+_COUNT_UNITS = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "g": 10**9, "t": 10**12}
+_NUMBER = re.compile(r"^\s*([0-9][0-9_]*(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z]*)\s*$")
+_DECIMAL_NAMES = ("B", "kB", "MB", "GB", "TB", "PB")
+_BINARY_NAMES = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+def _exact(text: str, units: dict[str, int], name: str, what: str, examples: str, unit_word: str) -> int:
+    match = _NUMBER.match(str(text))
+    unit = match.group(2).lower() if match else None
+    if match is None or unit not in units:
+        raise ValueError(f"{name}={text!r} is not {what}; write e.g. {examples}")
+    try:
+        value = Fraction(Decimal(match.group(1).replace("_", ""))) * units[unit]
+    except InvalidOperation:  # pragma: no cover - the regex admits only valid decimals
+        raise ValueError(f"{name}={text!r} is not {what}; write e.g. {examples}") from None
+    if value.denominator != 1:
+        raise ValueError(f"{name}={text!r} is {value} {unit_word}, not a whole number; give a whole number of {unit_word}")
+    if value <= 0:
+        raise ValueError(f"{name}={text!r} must be positive; write e.g. {examples}")
+    return int(value)
+
+
+def parse_bytes(text: str, name: str = "size") -> int:
+    """Exact number of bytes in ``text`` such as ``24GiB``, ``80GB``, ``1.5TiB``, ``512MiB`` or ``16000000000``.
+
+    Units are case-insensitive (``gb`` is ``GB``, never gigabits); ``name`` is the argument named in the
+    ``ValueError`` raised for an unknown unit, a fractional byte count or a size that is not positive.
+
+    Examples
+    --------
+    >>> parse_bytes("1.5TiB") == 3 * 2**39
+    True
+    >>> parse_bytes("1.5B")
+    Traceback (most recent call last):
+    ...
+    ValueError: size='1.5B' is 3/2 bytes, not a whole number; give a whole number of bytes
+    """
+    return _exact(text, _BYTE_UNITS, name, "a size in bytes", "80GB, 24GiB, 512MiB or 16000000000", "bytes")
+
+
+def parse_count(text: str, name: str = "params") -> int:
+    """Exact positive integer in ``text`` such as ``7.5e9``, ``7.5B``, ``175B``, ``125M``, ``350K``, ``1T``.
+
+    Suffixes are decimal: K = 10^3, M = 10^6, B (or G) = 10^9, T = 10^12 (case-insensitive).
+
+    Examples
+    --------
+    >>> parse_count("175B"), parse_count("1_000")
+    (175000000000, 1000)
+    """
+    return _exact(text, _COUNT_UNITS, name, "a count of parameters", "7.5e9, 7.5B, 175B or 125M", "parameters")
+
+
+def round_half_up(value: Fraction | int, digits: int = 1) -> Fraction:
+    """``value`` rounded to ``digits`` decimals, ties away from zero, exactly (no float).
+
+    Examples
+    --------
+    >>> str(round_half_up(Fraction(31_40625, 100_000)))
+    '157/5'
+    """
+    scale = 10**digits
+    scaled = Fraction(value) * scale
+    sign = -1 if scaled < 0 else 1
+    return Fraction(sign * int(abs(scaled) + Fraction(1, 2)), scale)
+
+
+def _one_decimal(value: Fraction) -> str:
+    tenths = round_half_up(value) * 10  # an integer number of tenths, value >= 0
+    whole, frac = divmod(int(tenths), 10)
+    return f"{whole}.{frac}"
+
+
+def _scaled(value: Fraction, base: int, names: tuple[str, ...]) -> str:
+    if value < base:
+        return f"{value.numerator} B" if value.denominator == 1 else f"{_one_decimal(value)} B"
+    power = 1
+    while power < len(names) - 1 and value >= base ** (power + 1):
+        power += 1
+    if round_half_up(value / base**power) >= base and power < len(names) - 1:  # 999.97 kB is 1.0 MB
+        power += 1
+    return f"{_one_decimal(value / base**power)} {names[power]}"
+
+
+def format_bytes(value: int | Fraction) -> str:
+    """``value`` bytes in decimal and binary units, one decimal each: ``'31.4 GB (29.3 GiB)'``.
+
+    Rounding is exact (ties away from zero) on the rational value; values under 1000 bytes print as bytes.
+
+    Examples
+    --------
+    >>> format_bytes(31_406_250_000), format_bytes(512)
+    ('31.4 GB (29.2 GiB)', '512 B')
+    """
+    exact = Fraction(value)
+    if exact < 1000:
+        return _scaled(exact, 1000, _DECIMAL_NAMES)
+    return f"{_scaled(exact, 1000, _DECIMAL_NAMES)} ({_scaled(exact, 1024, _BINARY_NAMES)})"

@@ -1,0 +1,152 @@
+"""Symbolic inputs for every registry kind: what ``archcalc formula KIND`` evaluates the formula on.
+
+Each kind gets full input shapes and hyper-parameters written in positive-integer sympy symbols, and one
+line saying where the formulas hold. Image kinds use ``B, C, H, W`` (``T`` for a 3-d depth, ``L`` for a 1-d
+length); sequence kinds ``B`` (batch), ``L`` (length), ``D`` (model width), ``heads`` and ``E`` (head
+width), ``S`` (key length); recurrent kinds ``I`` (input features) and ``H`` (hidden size). sympy is
+imported inside the functions.
+
+Examples
+--------
+>>> inputs, hparams, condition = sheet_spec("LSTM")
+>>> inputs, sorted(hparams)
+([(B, L, I)], ['batch_first', 'hidden_size'])
+>>> "Unmodeled" in sheet_kinds(), "Constant" in sheet_kinds()
+(False, True)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["sheet_spec", "sheet_symbols", "sheet_kinds", "NO_SHEET"]
+
+#: Registry kinds without a sheet: Unmodeled stands for "no formula".
+NO_SHEET = {"Unmodeled": "it stands for ops archcalc has no formula for (counted 0)"}
+
+_BINARY = ("Add", "Sub", "Mul", "Div", "Pow", "Maximum", "Minimum", "Compare")
+_UNARY = ("Neg", "Exp", "Log", "Sqrt", "Rsqrt", "Abs", "Square", "Clamp", "Erf", "Sin", "Cos", "Reciprocal")
+_ACTIVATIONS = ("ReLU", "ReLU6", "Hardtanh", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "SiLU", "Mish", "Hardsigmoid",
+                "Hardswish")
+
+
+def sheet_symbols() -> dict[str, Any]:
+    """Every symbol a sheet uses, by name (positive integers; ``p`` non-negative)."""
+    import sympy
+
+    names = ["B", "C", "H", "W", "T", "L", "D", "E", "S", "F", "N", "K", "O", "G", "I", "V", "k", "s", "d", "g",
+             "heads", "C_1", "C_2"]
+    out = {n: sympy.Symbol(n, integer=True, positive=True) for n in names}
+    out["p"] = sympy.Symbol("p", integer=True, nonnegative=True)
+    return out
+
+
+def _specs() -> dict[str, tuple[list[tuple[Any, ...]], dict[str, Any], str]]:
+    y = sheet_symbols()
+    B, C, H, W, T, L, D, E, S = (y[n] for n in ("B", "C", "H", "W", "T", "L", "D", "E", "S"))
+    k, s, p, d, g, heads = y["k"], y["s"], y["p"], y["d"], y["g"], y["heads"]
+    chw, seq = [(B, C, H, W)], [(B, L, D)]
+    window = {"kernel_size": k, "stride": s, "padding": p}
+    conv = {"out_channels": y["K"], "kernel_size": k, "stride": s, "padding": p, "dilation": d, "groups": g}
+    spatial = {1: (L,), 2: (H, W), 3: (T, H, W)}
+    specs: dict[str, tuple[list[tuple[Any, ...]], dict[str, Any], str]] = {}
+    for n, sp in spatial.items():
+        x = [(B, C, *sp)]
+        specs[f"Conv{n}d"] = (x, conv, "g divides C and K; square kernel, stride, padding, dilation")
+        specs[f"ConvTranspose{n}d"] = (x, conv, "g divides C and K; output_padding 0")
+        specs[f"MaxPool{n}d"] = (x, {**window, "dilation": d}, "ceil_mode=False; p <= k/2")
+        specs[f"AvgPool{n}d"] = (x, window, "ceil_mode=False; p <= k/2")
+        specs[f"AdaptiveAvgPool{n}d"] = (x, {"output_size": y["O"]},
+                                         "elementwise_ops exact when O divides every spatial size")
+        specs[f"AdaptiveMaxPool{n}d"] = (x, {"output_size": y["O"]},
+                                         "elementwise_ops exact when O divides every spatial size")
+        specs[f"BatchNorm{n}d"] = (x, {}, "affine (weight and bias), inference arithmetic")
+        specs[f"InstanceNorm{n}d"] = (x, {}, "affine=False (torch's default)")
+    specs["Conv2d"] = (chw, conv, "g divides C and K; square kernel, stride, padding, dilation")
+    specs["MaxPool2d"] = (chw, {**window, "dilation": d}, "ceil_mode=False; p <= k/2")
+    specs["AdaptiveAvgPool2d"] = (chw, {"output_size": y["O"]},
+                                  "elementwise_ops exact when O divides H and W (windows tile the input)")
+    specs.update({kind: (chw, {}, "any input shape") for kind in _ACTIVATIONS})
+    specs.update({kind: (seq + seq, {}, "two inputs of equal shape") for kind in _BINARY})
+    specs.update({kind: (seq, {}, "any input shape") for kind in _UNARY})
+    specs.update({kind: (seq, {"dim": -1}, "reduce the last dimension") for kind in ("Sum", "Mean", "Max", "Min")})
+    split = [(B, L, heads * E)]
+    heads_first = [(B, heads, L, E)]
+    specs.update({
+        "Linear": ([(B, y["F"])], {"out_features": y["N"]}, "input of F features (any leading dims)"),
+        "MatMul": ([(B, heads, L, E), (B, heads, E, S)], {}, "batched matmul (attention's Q K^T)"),
+        "BMM": ([(B, L, E), (B, E, S)], {}, "batches of L x E times E x S"),
+        "AddMM": ([(B, y["N"]), (B, y["F"]), (y["F"], y["N"])], {}, "beta = alpha = 1"),
+        "BAddBMM": ([(B, L, S), (B, L, E), (B, E, S)], {}, "beta = alpha = 1"),
+        "Einsum": ([(B, L, E), (B, E, S)], {"equation": "ble,bes->bls"}, "two operands, one contracted index"),
+        "ScaledDotProductAttention": (heads_first * 3, {"is_causal": True},
+                                      "causal, no dropout; q, k, v of heads x L x E (full L x L computed)"),
+        "MultiheadAttention": ([(B, L, heads * E)] * 3, {"embed_dim": heads * E, "num_heads": heads,
+                                                         "batch_first": True}, "self-attention, bias, no dropout"),
+        "BatchNorm2d": (chw, {}, "affine (weight and bias), inference arithmetic"),
+        "GroupNorm": (chw, {"num_groups": y["G"]}, "G divides C; affine"),
+        "LayerNorm": (seq, {"normalized_shape": (D,)}, "normalised over the last dim D; affine"),
+        "RMSNorm": (seq, {"normalized_shape": (D,)}, "normalised over the last dim D; affine"),
+        "GELU": (seq, {}, "erf form (approximate='none')"),
+        "Softmax": (seq, {"dim": -1}, "over the last dim"),
+        "LogSoftmax": (seq, {"dim": -1}, "over the last dim"),
+        "Where": ([(B, L, D)] * 3, {}, "condition and two inputs of equal shape"),
+        "MaskedFill": ([(B, L, D), (B, L, D)], {}, "mask of the input's shape"),
+        "Constant": ([], {"output_shape": (B, L, D)}, "a tensor made in the forward pass (zeros, arange, a mask)"),
+        "Dropout": (chw, {}, "identity at inference"),
+        "StochasticDepth": (chw, {}, "identity at inference"),
+        "Embedding": ([(B, L)], {"num_embeddings": y["V"], "embedding_dim": D}, "token ids B x L, V x D table"),
+        "Pad": (chw, {"pad": (p, p, p, p)}, "p on each side of H and W, constant mode"),
+        "Interpolate": (chw, {"scale_factor": 2, "mode": "bilinear"}, "scale factor 2, bilinear"),
+        "View": (split, {"shape": (B, L, heads, E)}, "split the width into heads"),
+        "Reshape": (split, {"shape": (B, L, heads, E)}, "split the width into heads (a view)"),
+        "Flatten": (chw, {}, "a view of C*H*W features"),
+        "Unflatten": (split, {"dim": -1, "sizes": (heads, E)}, "split the width into heads"),
+        "Permute": ([(B, L, heads, E)], {"dims": (0, 2, 1, 3)}, "heads before length"),
+        "Transpose": (heads_first, {"dim0": -2, "dim1": -1}, "the last two dims swapped (a view)"),
+        "Squeeze": ([(B, 1, D)], {"dim": 1}, "a size-1 dim removed"),
+        "Unsqueeze": (seq, {"dim": 1}, "a size-1 dim inserted"),
+        "Expand": ([(B, 1, D)], {"shape": (B, L, D)}, "a size-1 dim broadcast to L (a view)"),
+        "Contiguous": (seq, {}, "a copy"),
+        "Roll": (seq, {}, "a copy"),
+        "Identity": (seq, {}, "no-op"),
+        "GetItem": (seq, {"index": (slice(None), 0)}, "x[:, 0] (the first token)"),
+        "Chunk": ([(B, L, 3 * D)], {"chunks": 3, "dim": -1}, "three equal views (q, k, v)"),
+        "Split": ([(B, L, 3 * D)], {"split_size_or_sections": D, "dim": -1}, "three equal views (q, k, v)"),
+        "Unbind": ([(B, 3, L, D)], {"dim": 1}, "three views"),
+        "Concat": ([(B, y["C_1"], H, W), (B, y["C_2"], H, W)], {}, "two inputs of equal H and W"),
+        "Stack": (seq + seq, {"dim": 1}, "two inputs of equal shape"),
+        "Add": ([(B, C, H, W), (B, C, H, W)], {}, "two inputs of equal shape"),
+    })
+    specs.update({
+        "Conv1D": ([(B, L, D)], {"out_features": y["N"]}, "GPT-2's transposed-weight linear layer (weight D x N)"),
+        "ExpandAs": ([(B, 1, D), (B, L, D)], {}, "the first input broadcast to the second's shape (a view)"),
+        "RotaryTables": ([(L,)], {"head_dim": 2 * E}, "cos and sin tables for positions 0..L-1, even head size"),
+        "RotaryApply": ([(B, heads, L, 2 * E), (1, L, 2 * E), (1, L, 2 * E)], {}, "x cos + rotate_half(x) sin"),
+    })
+    rec = [(B, L, y["I"])]
+    specs["RNN"] = (rec, {"hidden_size": H, "batch_first": True}, "tanh, bias, one layer, one direction")
+    specs["GRU"] = (rec, {"hidden_size": H, "batch_first": True}, "bias, one layer, one direction")
+    specs["LSTM"] = (rec, {"hidden_size": H, "batch_first": True}, "bias, one layer, one direction, no projection")
+    return specs
+
+
+def sheet_kinds() -> frozenset[str]:
+    """Kinds that have a sheet (every registry kind but those in :data:`NO_SHEET`)."""
+    return frozenset(_specs())
+
+
+def sheet_spec(kind: str) -> tuple[list[tuple[Any, ...]], dict[str, Any], str]:
+    """``(symbolic full input shapes, symbolic hparams, condition)`` of registry ``kind``.
+
+    Raises ``ValueError`` naming the kind for ``Unmodeled`` and for unknown kinds.
+    """
+    from archcalc.ops.registry import formula
+
+    if kind in NO_SHEET:
+        raise ValueError(f"kind: got {kind!r}; {NO_SHEET[kind]}, so it has no formula sheet")
+    specs = _specs()
+    if kind not in specs:
+        formula(kind)  # raises the registry's "unknown kind" message
+        raise ValueError(f"kind: got {kind!r}; no symbolic sheet for it yet (known: {', '.join(sorted(specs))})")
+    return specs[kind]

@@ -1,0 +1,91 @@
+"""`archcalc FILE.py:NAME --input ...`: a user's own model traced by the torch front end, through the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from archcalc.cli import main
+
+pytestmark = pytest.mark.torch
+ROOT = Path(__file__).resolve().parents[1]
+
+SOURCE = '''
+import torch.nn as nn
+
+
+class Tagger(nn.Module):
+    """Token ids and a float mask: two inputs of different dtypes."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(100, 16)
+        self.fc = nn.Linear(16, 4)
+
+    def forward(self, ids, mask):
+        return self.fc(self.emb(ids) * mask.unsqueeze(-1)).cumsum(1)
+
+
+def make_mlp():
+    return nn.Sequential(nn.Linear(8, 32), nn.GELU(), nn.Linear(32, 2))
+
+
+class NeedsArgs(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.fc = nn.Linear(width, width)
+'''
+
+
+@pytest.fixture()
+def model_file(tmp_path):
+    path = tmp_path / "models.py"
+    path.write_text(SOURCE)
+    return path
+
+
+def test_two_inputs_with_dtypes_and_unmodelled_listing(model_file, capsys):
+    args = [f"{model_file}:Tagger", "--input", "12", "--input", "12", "--input-dtype", "int64", "--batch", "2"]
+    assert main([*args, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    # Embedding 100*16 = 1,600 + Linear 16*4 + 4 = 68 -> 1,668 parameters; the Linear on 2x12x16:
+    # 2*12 * 16*4 = 1,536 MACs; cumsum has no formula: listed, counted 0
+    assert doc["totals"]["params"] == 1_668 and doc["totals"]["macs"] == 1_536
+    assert doc["unmodeled"] == {"cumsum": 1}
+    assert doc["output_shape"] == [2, 12, 4]
+    assert main([*args, "--strict"]) == 1
+    assert "--strict: not modelled (counted 0): 1 x cumsum" in capsys.readouterr().err
+
+
+def test_factory_and_gelu(model_file, capsys):
+    assert main([f"{model_file}:make_mlp", "--input", "8", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    # 8*32 + 32 + 32*2 + 2 = 354 params; MACs 8*32 + 32*2 = 320; GELU 32 elements x 5 ops (erf form)
+    assert (doc["totals"]["params"], doc["totals"]["macs"]) == (354, 320)
+    gelu = next(r for r in doc["layers"] if r["kind"] == "GELU")
+    assert gelu["elementwise_ops"] == 32 * 5 and doc["unmodeled"] == {}
+
+
+@pytest.mark.parametrize(("spec", "extra", "needle"), [
+    ("{f}:Missing", ["--input", "8"], "has no 'Missing'; it defines NeedsArgs, Tagger, make_mlp"),
+    ("{f}:NeedsArgs", ["--input", "8"], "NeedsArgs() in"),
+    ("{f}:make_mlp", [], "--input: "),
+    ("{f}:make_mlp", ["--input", "7"], "--input: make_mlp fails on input 1x7"),
+    ("nowhere.py:Net", ["--input", "8"], "does not exist"),
+    ("{f}:make_mlp", ["--input", "8", "--input", "8"], "takes 2 positional arguments but 3 were given"),
+])
+def test_bad_model_files_are_one_line_exit_2(model_file, spec, extra, needle):
+    proc = subprocess.run([sys.executable, "-m", "archcalc", spec.format(f=model_file), *extra],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert needle in proc.stderr
+
+
+def test_input_dtype_rejected_for_zoo_models(capsys):
+    assert main(["resnet18", "--input-dtype", "int64"]) == 2
+    assert "--input-dtype" in capsys.readouterr().err
