@@ -14,7 +14,6 @@ from archcalc.ir import evaluate
 from archcalc.ops import REGISTRY
 from archcalc.symbolic import TOTALS, closed_form, formula_sheet
 from archcalc.zoo import MODELS, build
-
 from tests.strategies import archcalc_layer_stacks
 
 #: Zoo models on a C x H x W input of any size (closed forms in H, W, B); transformers have their own
