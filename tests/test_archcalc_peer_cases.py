@@ -281,13 +281,9 @@ def _norm_cases():
     ]
 
 
-# Measured: fvcore 0.1.5 itself gives these numbers; archcalc's fvcore preset (archcalc/presets.py) agrees
-# only on affine BatchNorm in eval mode.
-_PRESET_GAP = pytest.mark.xfail(strict=True, reason="archcalc's fvcore preset does not yet reproduce fvcore's "
-                                "norm / upsample handles (archcalc/presets.py)")
-
-
-@pytest.mark.parametrize("case", [pytest.param(i, marks=() if i == 2 else _PRESET_GAP) for i in range(7)])
+# Measured: fvcore 0.1.5 itself gives these numbers, and archcalc's fvcore preset (archcalc/presets.py)
+# reproduces each of them.
+@pytest.mark.parametrize("case", range(7))
 def test_fvcore_norm_and_upsample_handles_with_the_fvcore_preset(case):
     make, shape, batch, training, expected = _norm_cases()[case]
     assert _fvcore_preset_total(make(), shape, batch, training) == expected

@@ -124,6 +124,12 @@ def _specs() -> dict[str, tuple[list[tuple[Any, ...]], dict[str, Any], str]]:
         "RotaryTables": ([(L,)], {"head_dim": 2 * E}, "cos and sin tables for positions 0..L-1, even head size"),
         "RotaryApply": ([(B, heads, L, 2 * E), (1, L, 2 * E), (1, L, 2 * E)], {}, "x cos + rotate_half(x) sin"),
     })
+    specs.update({
+        "ClampMin": (seq, {}, "max(x, lower): one comparison per element"),
+        "ClampMax": (seq, {}, "min(x, upper): one comparison per element"),
+        "Fill": (seq, {}, "x.zero_() / x.fill_(v) in place"),
+        "Norm": (seq, {"dim": -1}, "p = 2 over the last dim (F.normalize's denominator)"),
+    })
     rec = [(B, L, y["I"])]
     specs["RNN"] = (rec, {"hidden_size": H, "batch_first": True}, "tanh, bias, one layer, one direction")
     specs["GRU"] = (rec, {"hidden_size": H, "batch_first": True}, "bias, one layer, one direction")
