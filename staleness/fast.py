@@ -1,22 +1,26 @@
-"""Vectorised simulation, equal to the event engine: ``async`` / ``k-batch-async``, and ``sync`` / ``k-sync``
-(drawn compute times), with no latencies. The k-sync path is described in :func:`_run_k_sync`; below, the
-async one.
+"""Vectorised simulation in chunks, equal to the event engine: ``async`` / ``k-batch-async`` and
+``sync`` / ``k-sync`` (drawn compute times), with no latencies. Memory is O(P + chunk) whatever the
+number of updates. The k-sync path is described in :func:`iter_k_sync`; below, the async one.
 
 With zero pull / push / apply times a learner reads at the instant its previous gradient reaches the
-server, so its push times are the cumulative sum of its compute times. The server's order is then one
-sort of all push times with the tie-break as the secondary key:
+server, so its push times are the running sum of its compute times. The server's order is one merge
+of the P increasing sequences with the tie-break as secondary key (``learner``: (time, learner);
+``fifo``: (time, previous push of the same learner, learner); ``random``: (time, the gradient's tie key,
+learner)). Gradient n in that order (0-based) is in update n // K + 1; it was read right after its
+learner's previous push, at rank m, when (m + 1) // K updates were done, so
+``staleness = n // K - (m + 1) // K``.
 
-- ``learner``: (time, learner); ``fifo``: (time, time the computation was scheduled = the learner's
-  previous push, learner); ``random``: (time, the gradient's uniform tie key, learner).
-
-Gradient n in that order (0-based) is in update n // K + 1, so ``version_before_apply = n // K``; it
-was read right after its learner's previous push, at rank m, when (m + 1) // K updates were done, so
-``staleness = n // K - (m + 1) // K`` (for K = 1: pushes applied before it minus pushes applied before
-its read).
+A chunk is every push up to a time horizon (about ``chunk`` pushes): pushes at one instant are never
+split. The merge sorts 64-bit keys once: the push time's bit pattern (positive floats order like their
+bits read as integers) with the learner id in the lowest ceil(log2 P) bits. Keys whose high bits
+coincide (the same time, or times closer than those bits resolve) are put in exact order afterwards, so
+the order is the exact one, ties included. The learner of sorted push n is ``key & mask``, and learner
+i's j-th push in the chunk is its j-th in time, so a stable counting sort of those ids gives every
+push's rank.
 
 The order equals the event engine's only when every compute time is > 0 (then all pushes at one
-instant are in the heap before the first of them is served); :func:`fast_eligible` checks the
-configuration and :func:`run_fast` returns None when a drawn time is 0, so the caller falls back.
+instant are in the heap before the first of them is served): a drawn 0 raises :class:`ZeroComputeTime`
+before anything of its chunk is emitted, and the caller falls back to the engine.
 
 Examples
 --------
@@ -29,14 +33,23 @@ True
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 
 from staleness.config import SimConfig
 from staleness.distributions import LearnerStreams
 from staleness.result import Gradients
+from staleness.stream import Block, make_block
 
-__all__ = ["fast_eligible", "run_fast"]
+__all__ = ["fast_eligible", "iter_fast", "ZeroComputeTime", "DEFAULT_CHUNK"]
+
+#: Pushes per chunk (the horizon aims at this many; k-sync takes chunk // P iterations at a time).
+DEFAULT_CHUNK = 1 << 20
+
+
+class ZeroComputeTime(Exception):
+    """A compute time of exactly 0 was drawn: the vectorised order may differ from the engine's."""
 
 
 def fast_eligible(cfg: SimConfig) -> bool:
@@ -47,148 +60,264 @@ def fast_eligible(cfg: SimConfig) -> bool:
     return cfg.policy in ("async", "k-batch-async") or (cfg.policy in ("sync", "k-sync") and cfg.times is None)
 
 
-def _draw(streams: LearnerStreams, counts: list[int]) -> tuple[list[np.ndarray], list[bool]]:
-    """Per-learner compute times (first counts[i]) and whether the learner's trace is used up."""
-    out, exhausted = [], []
-    for i, n in enumerate(counts):
-        x = streams.times_array(i, n)
-        out.append(x)
-        exhausted.append(streams.traces is not None and len(x) < n)
-    return out, exhausted
-
-
-def run_fast(cfg: SimConfig, streams: LearnerStreams) -> tuple[Gradients, np.ndarray, float, np.ndarray] | None:
-    """Vectorised run; returns (gradients, update_times, end_time, inflight_busy), or None (fall back)."""
+def iter_fast(cfg: SimConfig, streams: LearnerStreams, chunk: int = DEFAULT_CHUNK,
+              full: bool = True) -> Iterator[Block]:
+    """Blocks of records in apply / discard order; the generator returns (end_time, inflight_busy)."""
     if not fast_eligible(cfg):
         raise ValueError(
-            f"--policy: the vectorised path needs async, k-batch-async, or sync / k-sync without traces, and no "
+            f"policy: the vectorised path needs async, k-batch-async, or sync / k-sync without traces, and no "
             f"latencies; got {cfg.policy}"
         )
     if cfg.policy in ("sync", "k-sync"):
-        return _run_k_sync(cfg, streams)
-    p, k = cfg.learners, cfg.effective_k
-    speeds = np.asarray(cfg._speeds)
-    if cfg.times is not None:
-        counts = [len(t) + 1 for t in cfg.times]
-    elif cfg.updates is not None:
-        share = speeds / speeds.sum()
-        counts = [int(math.ceil(cfg.updates * k * s * 1.05)) + 32 for s in share]
-    else:
-        counts = [int(math.ceil(cfg.until / cfg.mean * s * 1.05)) + 32 for s in speeds]
-    while True:
-        xs, exhausted = _draw(streams, counts)
-        if any(len(x) and x.min() <= 0 for x in xs):
-            return None  # a zero compute time makes the heap order differ from a sort: use the engine
-        pushes = [np.cumsum(x) for x in xs]
-        sizes = np.array([len(a) for a in pushes])
-        t_all = np.concatenate(pushes)
-        total = len(t_all)
-        if total == 0:
+        return (yield from iter_k_sync(cfg, streams, chunk, full))
+    return (yield from _AsyncRun(cfg, streams, chunk, full).run())
+
+
+class _AsyncRun:
+    def __init__(self, cfg: SimConfig, streams: LearnerStreams, chunk: int, full: bool) -> None:
+        self.cfg, self.streams, self.full = cfg, streams, full
+        p = self.p = cfg.learners
+        self.k = cfg.effective_k
+        self.chunk = max(int(chunk), 16 * p)
+        self.target = None if cfg.updates is None else cfg.updates * self.k  # pushes to process
+        self.bits = (p - 1).bit_length()
+        self.mask = (1 << self.bits) - 1
+        self.buf = [np.empty(0)] * p  # drawn, not yet processed push times per learner (increasing)
+        self.cum = [0.0] * p  # last push time drawn per learner
+        self.exhausted = [False] * p
+        self.prev_rank = np.full(p, -1, dtype=np.int64)  # global rank of each learner's last processed push
+        self.last_push = np.zeros(p)  # its time (the read time of the learner's next gradient)
+        self.done_count = np.zeros(p, dtype=np.int64)  # pushes processed per learner
+        self.n_done = 0  # pushes processed
+        self.ties: list[np.ndarray] = [np.empty(0)] * p  # random tie keys of the buffered pushes
+        speeds = np.asarray(cfg._speeds)
+        self.speeds = speeds
+        self.rate = float(speeds.sum()) / cfg.mean if cfg.times is None else math.inf  # pushes per second
+        self.carry: dict[str, np.ndarray] | None = None  # recorded rows of an incomplete batch
+        self.last_t, self.last_learner = 0.0, -1  # time and learner of the last processed push
+
+    def _fill(self, i: int, horizon: float) -> None:
+        """Draw learner i's compute times until its buffer passes ``horizon`` (or its trace ends)."""
+        while not self.exhausted[i] and (len(self.buf[i]) == 0 or self.buf[i][-1] <= horizon):
+            if self.cfg.times is not None:
+                n = len(self.cfg.times[i])
+            else:
+                expect = (horizon - self.cum[i]) * self.speeds[i] / self.cfg.mean
+                n = int(min(max(expect * 1.2 + 16, 16), 1 << 24))
+            x = self.streams.take_times(i, n)
+            if len(x) < n:
+                self.exhausted[i] = True
+            if len(x) == 0:
+                break
+            if x.min() <= 0:
+                raise ZeroComputeTime
+            x[0] += self.cum[i]  # continue the running sum with the same additions, in the same order
+            c = np.cumsum(x)
+            self.cum[i] = float(c[-1])
+            self.buf[i] = np.concatenate([self.buf[i], c]) if len(self.buf[i]) else c
+            if self.cfg.tie_break == "random":
+                t = self.streams.take_ties(i, len(x))
+                self.ties[i] = np.concatenate([self.ties[i], t]) if len(self.ties[i]) else t
+
+    def run(self) -> Iterator[Block]:
+        cfg, p = self.cfg, self.p
+        until = cfg.until
+        horizon = 0.0
+        while True:
+            horizon = math.inf if self.rate == math.inf else horizon + self.chunk / self.rate
+            if until is not None:
+                horizon = min(horizon, float(until))
+            pieces, ties = [], []
+            for i in range(p):
+                self._fill(i, horizon)
+                cut = int(np.searchsorted(self.buf[i], horizon, side="right"))
+                pieces.append(self.buf[i][:cut])
+                self.buf[i] = self.buf[i][cut:]
+                if cfg.tie_break == "random":
+                    ties.append(self.ties[i][:cut])
+                    self.ties[i] = self.ties[i][cut:]
+            final = yield from self._chunk(pieces, ties, horizon)
+            if final is not None:
+                return final
+
+    def _order(self, t_lm: np.ndarray, learner_lm: np.ndarray, sec_lm: np.ndarray | None) -> tuple:
+        """Sorted learner ids, rank of every learner-major push, and the sorted -> learner-major map."""
+        n = len(t_lm)
+        key = (t_lm.view(np.int64) & ~self.mask) | learner_lm
+        key.sort()
+        small = np.uint16 if self.p <= 1 << 16 else np.int64
+        learner_s = (key & self.mask).astype(small)
+        rank = np.argsort(learner_s, kind="stable")  # learner i's j-th occurrence is its j-th push
+        hi = key >> self.bits
+        near = np.flatnonzero(hi[1:] == hi[:-1])
+        order = None
+        if len(near):
+            order = np.empty(n, dtype=np.int64)
+            order[rank] = np.arange(n)
+            pos = np.unique(np.concatenate([near, near + 1]))
+            group = np.cumsum(np.concatenate([[True], hi[1:] != hi[:-1]]))[pos]
+            lm = order[pos]
+            sec = (learner_lm[lm],) if sec_lm is None else (learner_lm[lm], sec_lm[lm])
+            perm = np.lexsort((*sec, t_lm[lm], group))
+            order[pos] = lm[perm]
+            learner_s = learner_lm[order].astype(small)
+            rank = np.empty(n, dtype=np.int64)
+            rank[order] = np.arange(n)
+        return learner_s, rank, order
+
+    def _chunk(self, pieces: list[np.ndarray], ties: list[np.ndarray], horizon: float):
+        cfg, p, k = self.cfg, self.p, self.k
+        sizes = np.fromiter((len(x) for x in pieces), dtype=np.int64, count=p)
+        total = int(sizes.sum())
+        t_lm = np.concatenate(pieces) if total else np.empty(0)
+        learner_lm = np.repeat(np.arange(p, dtype=np.int64), sizes)
+        nonempty = np.flatnonzero(sizes)
+        starts = np.cumsum(sizes) - sizes
+        read_lm = np.empty(total)
+        if total:
+            read_lm[1:] = t_lm[:-1]
+            read_lm[starts[nonempty]] = self.last_push[nonempty]
+        sec = read_lm if cfg.tie_break == "fifo" else np.concatenate(ties) if cfg.tie_break == "random" else None
+        if total:
+            learner_s, rank, order = self._order(t_lm, learner_lm, sec)
+        else:
+            learner_s, rank, order = np.empty(0, dtype=np.uint16), np.empty(0, dtype=np.int64), None
+        take = total if self.target is None else min(total, self.target - self.n_done)
+        grank = rank + self.n_done
+        prev = np.empty(total, dtype=np.int64)
+        if total:
+            prev[1:] = grank[:-1]
+            prev[starts[nonempty]] = self.prev_rank[nonempty]
+        stale_lm = grank // k - (prev + 1) // k
+        # every column in apply order: scatter by rank, keep the first `take`
+        t_s = np.empty(total)
+        t_s[rank] = t_lm
+        ct_s = np.empty(total)
+        ct_s[rank] = t_lm - read_lm
+        st_s = np.empty(total, dtype=np.int64)
+        st_s[rank] = stale_lm
+        cols = {"learner": learner_s[:take].astype(np.int64), "compute_time": ct_s[:take],
+                "staleness": st_s[:take], "push_time": t_s[:take]}
+        if self.full:
+            if order is None:
+                order = np.empty(total, dtype=np.int64)
+                order[rank] = np.arange(total)
+            o = order[:take]
+            idx = np.arange(total, dtype=np.int64) - np.repeat(starts, sizes) + np.repeat(self.done_count, sizes)
+            cols["index"] = idx[o]
+            cols["read_time"] = read_lm[o]
+            cols["read_version"] = ((prev + 1) // k)[o]
+        # bookkeeping for the next chunk (pushes past `take` are never processed: the run stops there)
+        processed = rank < take
+        done_here = np.bincount(learner_lm[processed], minlength=p) if take < total else sizes
+        last = starts + done_here - 1
+        has = np.flatnonzero(done_here)
+        self.prev_rank[has] = grank[last[has]]
+        self.last_push[has] = t_lm[last[has]]
+        self.done_count += done_here
+        first = self.n_done
+        self.n_done += take
+        if take:
+            self.last_t, self.last_learner = float(t_s[take - 1]), int(learner_s[take - 1])
+        # emit whole batches; the rows of an incomplete one wait for the next chunk
+        if self.carry is not None:
+            cols = {name: np.concatenate([self.carry[name], v]) for name, v in cols.items()}
+            first -= len(self.carry["learner"])
+        n_whole = (self.n_done // k) * k - first
+        stop = (self.target is not None and self.n_done >= self.target) or cfg.until is not None and (
+            horizon >= cfg.until) or (cfg.times is not None or all(self.exhausted)) and not any(
+            len(b) for b in self.buf)
+        self.carry = {name: v[n_whole:] for name, v in cols.items()}
+        out = {name: v[:n_whole] for name, v in cols.items()}
+        if n_whole:
+            yield make_block(out, first, k, self.full)
+        if not stop:
             return None
-        # positive float64 values order like their bit patterns read as int64, and numpy sorts those faster;
-        # stable on the learner-major concatenation: ties go by learner
-        order = np.argsort(t_all.view(np.int64), kind="stable")
-        t_sorted = t_all[order]
-        if cfg.updates is not None:
-            n_pushes = min(cfg.updates * k, total)
-            cutoff = t_sorted[n_pushes - 1]
-        elif cfg.until is not None:
-            n_pushes = int(np.searchsorted(t_sorted, cfg.until, side="right"))
-            cutoff = cfg.until
-        else:
-            n_pushes, cutoff = total, math.inf
-        short = [i for i in range(p) if not exhausted[i] and (len(pushes[i]) == 0 or pushes[i][-1] <= cutoff)]
-        if not short:
-            break
-        for i in short:
-            counts[i] *= 2
-    learner = np.repeat(np.arange(p), sizes)
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    index = np.arange(total) - np.repeat(starts, sizes)
-    read_time = np.empty(total)  # a learner reads when its previous push is served (its first: at 0)
-    read_time[1:] = t_all[:-1]
-    read_time[starts] = 0.0
-    if cfg.tie_break != "learner" and total > 1 and np.any(t_sorted[1:] == t_sorted[:-1]):
-        if cfg.tie_break == "fifo":
-            second = read_time
-        else:
-            second = np.concatenate([streams.ties_array(i, int(n)) for i, n in enumerate(sizes)])
-        order = np.lexsort((learner, second, t_all))
-        t_sorted = t_all[order]
-    rank = np.empty(total, dtype=np.int64)
-    rank[order] = np.arange(total)
-    n_applied = n_pushes // k * k
-    sel = order[:n_applied]
-    pos = np.arange(n_applied)
-    prev_rank = np.where(index[sel] > 0, rank[np.maximum(sel - 1, 0)], -1)
-    read_version = (prev_rank + 1) // k
-    before = pos // k
-    update_times = t_sorted[k - 1 : n_applied : k].copy()
-    rt_sel = read_time[sel]
-    grads = Gradients.from_columns(
-        learner=learner[sel], index=index[sel], read_time=rt_sel, read_version=read_version, compute_start=rt_sel,
-        push_time=t_sorted[:n_applied], compute_time=t_sorted[:n_applied] - rt_sel,
-        apply_time=np.repeat(update_times, k), version_before_apply=before, staleness=before - read_version,
-        applied=np.ones(n_applied, dtype=bool), update=before + 1,
-    )
-    # the end, and the gradients the engine started but did not record (pending or in flight)
-    if cfg.until is not None:
-        end = float(cfg.until)
-    elif cfg.updates is not None and n_applied == cfg.updates * k:
-        end = float(update_times[-1])
-    else:
-        end = float(t_sorted[n_pushes - 1])
-    processed = rank < n_pushes
-    last_pusher = learner[order[n_pushes - 1]] if cfg.updates is not None and n_applied == cfg.updates * k else -1
-    # a learner starts its next gradient after each processed push (the last pusher of a stopped run
-    # does not); the first gradient is started at time 0
-    next_index = np.bincount(learner[processed], minlength=p)
-    started = index <= next_index[learner]
-    started &= ~((learner == last_pusher) & (index == next_index[learner]))
-    unrecorded = started & (rank >= n_applied)
-    u = np.flatnonzero(unrecorded)  # learner-major: index order within each learner
-    busy_each = np.maximum(0.0, np.minimum(end, t_all[u]) - read_time[u])
-    busy = np.zeros(p)
-    np.add.at(busy, learner[u], busy_each)
-    update_times.setflags(write=False)
-    busy.setflags(write=False)
-    return grads, update_times, end, busy
+        return self._finish(t_lm, starts, done_here, sizes)
+
+    def _finish(self, t_lm, starts, done_here, sizes) -> tuple[float, np.ndarray]:
+        """End time and the compute time of gradients not recorded (waiting in a batch, or in flight)."""
+        cfg, p = self.cfg, self.p
+        stopped = self.target is not None and self.n_done >= self.target
+        if cfg.until is not None:
+            end = float(cfg.until)
+        else:  # the last update, or (traces used up) the last push: the engine's last event
+            end = self.last_t
+        # pushes waiting for their batch reached the server by `end`: their whole compute time counts
+        pend_l = self.carry["learner"]
+        pend_v = self.carry["compute_time"]
+        # in flight: each learner's first unprocessed push, read at its last processed one
+        nxt = np.full(p, np.nan)
+        inside = done_here < sizes
+        nxt[inside] = t_lm[(starts + done_here)[inside]]
+        for i in np.flatnonzero(~inside):
+            if len(self.buf[i]):
+                nxt[i] = self.buf[i][0]
+        if stopped:
+            nxt[self.last_learner] = np.nan
+        fl = np.flatnonzero(~np.isnan(nxt))
+        fl_v = np.maximum(0.0, np.minimum(end, nxt[fl]) - self.last_push[fl])
+        learner = np.concatenate([pend_l, fl])
+        value = np.concatenate([pend_v, fl_v])
+        seq = np.argsort(learner, kind="stable")  # per learner: waiting ones (index order), then in flight
+        busy = np.zeros(p)
+        np.add.at(busy, learner[seq], value[seq])
+        busy.setflags(write=False)
+        return end, busy
 
 
-def _run_k_sync(cfg: SimConfig, streams: LearnerStreams) -> tuple[Gradients, np.ndarray, float, np.ndarray] | None:
+def iter_k_sync(cfg: SimConfig, streams: LearnerStreams, chunk: int, full: bool) -> Iterator[Block]:
     """k-sync / sync: iteration j starts everyone at u_j on version j; learner i's push is u_j + X[j, i]
     (its j-th draw); u_{j+1} is the K-th smallest push (ties: learner order, or the random key). Records
-    per iteration: the P - K discarded gradients in learner order, then the K applied in arrival order."""
+    per iteration: the P - K discarded gradients in learner order, then the K applied in arrival order.
+    Iterations are taken ``chunk // P`` at a time; returns (end_time, inflight_busy)."""
     p, k = cfg.learners, cfg.effective_k
-    rows = cfg.updates if cfg.updates is not None else int(math.ceil(cfg.until / cfg.mean * 1.1)) + 16
+    rows = max(1, chunk // p)
+    u0, done = 0.0, 0  # start of the next iteration, iterations finished
     while True:
-        x = np.stack([streams.times_array(i, rows) for i in range(p)], axis=1)  # (rows, P)
+        r = rows if cfg.updates is None else min(rows, cfg.updates - done)
+        x = np.stack([streams.take_times(i, r) for i in range(p)], axis=1)  # (r, P)
         if x.min() <= 0:
-            return None
+            raise ZeroComputeTime
         kth = np.partition(x, k - 1, axis=1)[:, k - 1]
-        u = np.concatenate([[0.0], np.cumsum(kth)])  # u[j]: start of iteration j; u[j + 1] = u[j] + X_(K)
-        if cfg.updates is not None or u[-1] > cfg.until:
+        kth[0] += u0  # u_{j+1} = u_j + X_(K), the same additions in the same order as one long cumsum
+        ends = np.cumsum(kth)
+        starts = np.concatenate([[u0], ends[:-1]])
+        n_it = r if cfg.until is None else int(np.searchsorted(ends, cfg.until, side="right"))
+        push = starts[:, None] + x
+        if cfg.tie_break == "random":
+            ties = np.stack([streams.take_ties(i, r) for i in range(p)], axis=1)
+        if cfg.tie_break == "random" and np.any(np.diff(np.sort(push, axis=1), axis=1) == 0):
+            order = np.lexsort((np.broadcast_to(np.arange(p), push.shape), ties, push), axis=1)
+        else:  # fifo and learner agree: every push of an iteration was scheduled at the same instant
+            order = np.argsort(push, axis=1, kind="stable")
+        if n_it:
+            yield _k_sync_block(push[:n_it], order[:n_it], starts[:n_it], ends[:n_it], done, k, full)
+        done += n_it
+        if n_it < r:  # stopped by `until` inside iteration n_it (in progress)
+            end = float(cfg.until)
+            busy = np.maximum(0.0, np.minimum(end, push[n_it]) - starts[n_it])
             break
-        rows *= 2
-    # iterations finished (with `until`: u[n_it] <= until < u[n_it + 1], iteration n_it is in progress)
-    n_it = rows if cfg.updates is not None else int(np.searchsorted(u, cfg.until, side="right")) - 1
-    push = u[:-1, None] + x
-    learners = np.broadcast_to(np.arange(p), push.shape)
-    if cfg.tie_break == "random" and np.any(np.diff(np.sort(push, axis=1), axis=1) == 0):
-        ties = np.stack([streams.ties_array(i, rows) for i in range(p)], axis=1)
-        order = np.lexsort((learners, ties, push), axis=1)
-    else:  # fifo and learner agree: every push of an iteration was scheduled at the same instant
-        order = np.argsort(push, axis=1, kind="stable")
-    done = slice(0, n_it)
-    applied_l = order[done, :k]
-    discarded_l = np.sort(order[done, k:], axis=1)
+        u0 = float(ends[-1])
+        if cfg.updates is not None and done >= cfg.updates:
+            end, busy = u0, np.zeros(p)
+            break
+    busy.setflags(write=False)
+    return end, busy
+
+
+def _k_sync_block(push, order, start, next_u, first, k, full) -> Block:
+    from staleness.stream import block_of
+
+    n_it, p = push.shape
+    applied_l = order[:, :k]
+    discarded_l = np.sort(order[:, k:], axis=1)
     who = np.concatenate([discarded_l, applied_l], axis=1)  # (n_it, P) in record order
-    it = np.repeat(np.arange(n_it), p).reshape(n_it, p)
-    start = u[:n_it, None]
-    next_u = u[1 : n_it + 1, None]
-    pushed = np.take_along_axis(push[done], who, axis=1)
+    it = np.repeat(np.arange(first, first + n_it), p).reshape(n_it, p)
+    pushed = np.take_along_axis(push, who, axis=1)
     applied = np.zeros((n_it, p), dtype=bool)
     applied[:, p - k :] = True
+    start, next_u = start[:, None], next_u[:, None]
     busy = np.where(applied, pushed - start, np.maximum(0.0, np.minimum(next_u, pushed) - start))
     start_b = np.broadcast_to(start, (n_it, p))
     grads = Gradients.from_columns(
@@ -198,12 +327,6 @@ def _run_k_sync(cfg: SimConfig, streams: LearnerStreams) -> tuple[Gradients, np.
         staleness=np.zeros(n_it * p, dtype=np.int64), applied=applied.ravel(),
         update=np.where(applied, it + 1, -1).ravel(),
     )
-    update_times = u[1 : n_it + 1].copy()
-    if cfg.updates is not None:
-        end, inflight = float(update_times[-1]), np.zeros(p)
-    else:
-        end = float(cfg.until)
-        inflight = np.maximum(0.0, np.minimum(end, push[n_it]) - u[n_it])  # the iteration in progress
-    update_times.setflags(write=False)
-    inflight.setflags(write=False)
-    return grads, update_times, end, inflight
+    ut = next_u.ravel().copy()
+    ut.setflags(write=False)
+    return block_of(grads, ut, first + 1)
