@@ -62,7 +62,8 @@ class Distribution:
         if self.name == "constant":
             return np.full(n, m)
         if self.name == "exp":
-            return rng.standard_exponential(n) * m
+            x = rng.standard_exponential(n)
+            return x if m == 1.0 else x * m
         if self.name == "shifted-exp":
             return rng.standard_exponential(n) * (m - self.shift) + self.shift
         if self.name == "uniform":

@@ -183,57 +183,80 @@ class _AsyncRun:
         else:
             learner_s, rank, order = np.empty(0, dtype=np.uint16), np.empty(0, dtype=np.int64), None
         take = total if self.target is None else min(total, self.target - self.n_done)
-        grank = rank + self.n_done
+        n0 = self.n_done
+        grank = rank + n0
         prev = np.empty(total, dtype=np.int64)
         if total:
             prev[1:] = grank[:-1]
             prev[starts[nonempty]] = self.prev_rank[nonempty]
-        stale_lm = grank // k - (prev + 1) // k
-        # every column in apply order: scatter by rank, keep the first `take`
-        t_s = np.empty(total)
-        t_s[rank] = t_lm
-        ct_s = np.empty(total)
-        ct_s[rank] = t_lm - read_lm
-        st_s = np.empty(total, dtype=np.int64)
-        st_s[rank] = stale_lm
-        cols = {"learner": learner_s[:take].astype(np.int64), "compute_time": ct_s[:take],
-                "staleness": st_s[:take], "push_time": t_s[:take]}
-        if self.full:
+        stale_lm = grank - prev - 1 if k == 1 else grank // k - (prev + 1) // k
+        ct_lm = t_lm - read_lm
+        processed = rank < take if take < total else None
+        if self.full:  # every column, in apply order
             if order is None:
                 order = np.empty(total, dtype=np.int64)
                 order[rank] = np.arange(total)
             o = order[:take]
-            idx = np.arange(total, dtype=np.int64) - np.repeat(starts, sizes) + np.repeat(self.done_count, sizes)
-            cols["index"] = idx[o]
-            cols["read_time"] = read_lm[o]
-            cols["read_version"] = ((prev + 1) // k)[o]
+            idx = np.arange(total, dtype=np.int64) - np.repeat(starts - self.done_count, sizes)
+            cols = {"learner": learner_s[:take].astype(np.int64), "compute_time": ct_lm[o],
+                    "staleness": stale_lm[o], "push_time": t_lm[o], "index": idx[o], "read_time": read_lm[o],
+                    "read_version": ((prev + 1) // k)[o]}
+        else:  # the summary's columns, grouped by learner (each learner's rows in order)
+            sel = slice(None) if processed is None else processed
+            cols = {"learner": learner_lm[sel], "compute_time": ct_lm[sel], "staleness": stale_lm[sel],
+                    "grank": grank[sel]}
         # bookkeeping for the next chunk (pushes past `take` are never processed: the run stops there)
-        processed = rank < take
-        done_here = np.bincount(learner_lm[processed], minlength=p) if take < total else sizes
+        done_here = sizes if processed is None else np.bincount(learner_lm[processed], minlength=p)
         last = starts + done_here - 1
         has = np.flatnonzero(done_here)
         self.prev_rank[has] = grank[last[has]]
         self.last_push[has] = t_lm[last[has]]
         self.done_count += done_here
-        first = self.n_done
         self.n_done += take
         if take:
-            self.last_t, self.last_learner = float(t_s[take - 1]), int(learner_s[take - 1])
-        # emit whole batches; the rows of an incomplete one wait for the next chunk
-        if self.carry is not None:
-            cols = {name: np.concatenate([self.carry[name], v]) for name, v in cols.items()}
-            first -= len(self.carry["learner"])
-        n_whole = (self.n_done // k) * k - first
+            at = np.flatnonzero(rank == take - 1)[0]
+            self.last_t, self.last_learner = float(t_lm[at]), int(learner_lm[at])
         stop = (self.target is not None and self.n_done >= self.target) or cfg.until is not None and (
             horizon >= cfg.until) or (cfg.times is not None or all(self.exhausted)) and not any(
             len(b) for b in self.buf)
-        self.carry = {name: v[n_whole:] for name, v in cols.items()}
-        out = {name: v[:n_whole] for name, v in cols.items()}
-        if n_whole:
-            yield make_block(out, first, k, self.full)
+        block = self._emit(cols, n0, rank, t_lm)
+        if block is not None:
+            yield block
         if not stop:
             return None
         return self._finish(t_lm, starts, done_here, sizes)
+
+    def _emit(self, cols: dict, n0: int, rank: np.ndarray, t_lm: np.ndarray) -> Block | None:
+        """Whole batches of records as a block; the rows of an incomplete batch wait for the next chunk."""
+        k = self.k
+        first = n0
+        carry = self.carry
+        if carry is not None and len(carry["learner"]):
+            cols = {name: np.concatenate([carry[name], v]) for name, v in cols.items()}
+            first -= len(carry["learner"])
+        whole = self.n_done // k * k  # pushes that are in a complete batch
+        if self.full:
+            n_whole = whole - first
+            self.carry = {name: v[n_whole:] for name, v in cols.items()}
+            out = {name: v[:n_whole] for name, v in cols.items()}
+            return make_block(out, first, k) if n_whole else None
+        if k > 1:
+            keep = cols["grank"] < whole
+            self.carry = {name: v[~keep] for name, v in cols.items()}
+            cols = {name: v[keep] for name, v in cols.items()}
+        else:
+            self.carry = {name: v[:0] for name, v in cols.items()}
+        if not len(cols["learner"]):
+            return None
+        first_update = first // k + 1
+        n_updates = whole // k - first // k
+
+        def time_of(v: int) -> float:  # update v is completed by the push of global rank v K - 1
+            return float(t_lm[np.flatnonzero(rank == v * k - 1 - n0)[0]])
+
+        update = cols["grank"] // k + 1 if k > 1 else cols["grank"] + 1
+        return Block(cols["learner"], cols["compute_time"], cols["staleness"], update, None, first_update,
+                     n_updates, time_of, ordered=False)
 
     def _finish(self, t_lm, starts, done_here, sizes) -> tuple[float, np.ndarray]:
         """End time and the compute time of gradients not recorded (waiting in a batch, or in flight)."""
@@ -244,7 +267,7 @@ class _AsyncRun:
         else:  # the last update, or (traces used up) the last push: the engine's last event
             end = self.last_t
         # pushes waiting for their batch reached the server by `end`: their whole compute time counts
-        pend_l = self.carry["learner"]
+        pend_l = self.carry["learner"].astype(np.int64)
         pend_v = self.carry["compute_time"]
         # in flight: each learner's first unprocessed push, read at its last processed one
         nxt = np.full(p, np.nan)

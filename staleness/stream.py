@@ -18,6 +18,7 @@ True
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -36,46 +37,49 @@ SERIES_POINTS = 100
 class Block:
     """Consecutive records: the columns the summary needs, and all of them when kept (``gradients``).
 
-    ``update_times`` are the times of the updates this block completes, in order; ``first_update`` is
-    the number of the first of them (1-based). ``all_applied`` says no row was discarded.
+    Updates ``first_update .. first_update + n_updates - 1`` are completed in this block and
+    ``time_of(v)`` is when update v finished. ``applied`` is None when no row was discarded. With
+    ``ordered`` False the rows are grouped by learner (each learner's rows still in their order), which
+    is all the summary needs: the vectorised path then skips putting them in apply order.
     """
 
     learner: np.ndarray
     compute_time: np.ndarray
     staleness: np.ndarray
     update: np.ndarray
-    applied: np.ndarray | None  # None: every row applied
-    update_times: np.ndarray
+    applied: np.ndarray | None
     first_update: int
+    n_updates: int
+    time_of: Callable[[int], float]
+    ordered: bool = True
     gradients: Gradients | None = None
+    update_times: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.learner)
 
 
-def make_block(cols: dict, first: int, k: int, full: bool) -> Block:
+def make_block(cols: dict, first: int, k: int) -> Block:
     """A block of applied gradients of ranks ``first ..`` in arrival order, K to an update (async family)."""
     n = len(cols["learner"])
     before = (np.arange(first, first + n, dtype=np.int64)) // k
     update_times = cols["push_time"][k - 1 :: k].copy()
-    grads = None
-    if full:
-        grads = Gradients.from_columns(
-            learner=cols["learner"], index=cols["index"], read_time=cols["read_time"],
-            read_version=cols["read_version"], compute_start=cols["read_time"], push_time=cols["push_time"],
-            compute_time=cols["compute_time"], apply_time=np.repeat(update_times, k),
-            version_before_apply=before, staleness=cols["staleness"], applied=np.ones(n, dtype=bool),
-            update=before + 1,
-        )
-    return Block(cols["learner"], cols["compute_time"], cols["staleness"], before + 1, None, update_times,
-                 first // k + 1, grads)
+    update_times.setflags(write=False)
+    grads = Gradients.from_columns(
+        learner=cols["learner"], index=cols["index"], read_time=cols["read_time"],
+        read_version=cols["read_version"], compute_start=cols["read_time"], push_time=cols["push_time"],
+        compute_time=cols["compute_time"], apply_time=np.repeat(update_times, k),
+        version_before_apply=before, staleness=cols["staleness"], applied=np.ones(n, dtype=bool),
+        update=before + 1,
+    )
+    return block_of(grads, update_times, first // k + 1)
 
 
 def block_of(grads: Gradients, update_times: np.ndarray, first_update: int) -> Block:
-    """A block from full records (the event engine, k-sync)."""
+    """A block from full records in apply / discard order."""
     applied = None if bool(grads.applied.all()) else grads.applied
-    return Block(grads.learner, grads.compute_time, grads.staleness, grads.update, applied, update_times,
-                 first_update, grads)
+    return Block(grads.learner, grads.compute_time, grads.staleness, grads.update, applied, first_update,
+                 len(update_times), lambda v: float(update_times[v - first_update]), True, grads, update_times)
 
 
 class SummaryBuilder:
@@ -116,38 +120,46 @@ class SummaryBuilder:
         self.applied += len(st)
         self.discarded += len(b) - len(st)
         if len(st):
-            self.sum_all += int(st.sum())
-            win = st if up[0] > self.warm else st[up > self.warm]
+            # the applied rows of a block are those of its updates, first .. last
+            first, last = b.first_update, b.first_update + b.n_updates - 1
+            total = int(st.sum())
+            self.sum_all += total
+            win = st if first > self.warm else st[up > self.warm]
             if len(win):
                 h = np.bincount(win)
                 if len(h) > len(self.hist):
                     self.hist = np.concatenate([self.hist, np.zeros(len(h) - len(self.hist), dtype=np.int64)])
                 self.hist[: len(h)] += h
-            # series: applied rows come in update order, so each point is a contiguous run
-            lo, hi = (int(up[0]) - 1) // self.every, (int(up[-1]) - 1) // self.every
-            edges = np.searchsorted(up, np.arange(lo, hi + 2) * self.every + 1)
-            cuts = edges[:-1]
-            sums = np.add.reduceat(st, cuts) if len(st) else st
-            self.s_sum[lo : hi + 1] += np.where(np.diff(edges) > 0, sums, 0)
-            self.s_cnt[lo : hi + 1] += np.diff(edges)
-        ut = b.update_times
-        if len(ut):
-            first, last = b.first_update, b.first_update + len(ut) - 1
+            lo, hi = (first - 1) // self.every, (last - 1) // self.every
+            if lo == hi:
+                sums, counts = total, len(st)
+            elif b.ordered:  # applied rows come in update order: each point is a contiguous run
+                edges = np.searchsorted(up, np.arange(lo, hi + 2) * self.every + 1)
+                counts = np.diff(edges)
+                sums = np.where(counts > 0, np.add.reduceat(st, np.minimum(edges[:-1], len(st) - 1)), 0)
+            else:
+                bucket = (up - 1) // self.every - lo
+                counts = np.bincount(bucket, minlength=hi - lo + 1)
+                sums = np.bincount(bucket, weights=st, minlength=hi - lo + 1).astype(np.int64)  # exact < 2^53
+            self.s_sum[lo : hi + 1] += sums
+            self.s_cnt[lo : hi + 1] += counts
+        if b.n_updates:
+            first, last = b.first_update, b.first_update + b.n_updates - 1
             assert first == self.n_updates + 1, "blocks must come in order"
             if first <= self.warm <= last:
-                self.t_warm = float(ut[self.warm - first])
-            ends = np.arange((first - 1) // self.every, (last - 1) // self.every + 1)
-            last_of = np.minimum((ends + 1) * self.every, self.total) - first  # bucket ends inside this block
-            ok = (last_of >= 0) & (last_of < len(ut))
-            self.s_time[ends[ok]] = ut[last_of[ok]]
+                self.t_warm = b.time_of(self.warm)
+            for point in range((first - 1) // self.every, (last - 1) // self.every + 1):
+                v = min((point + 1) * self.every, self.total)  # the last update of this point
+                if v <= last:
+                    self.s_time[point] = b.time_of(v)
             self.n_updates = last
-            self.t_last = float(ut[-1])
+            self.t_last = b.time_of(last)
 
     def finish(self, end_time: float, inflight_busy: np.ndarray) -> Summary:
         """The summary of everything added, given the run's end time and the busy time not in the records."""
         if self.kept is not None:
             blocks, self.kept = self.kept, None
-            self._start(sum(len(b.update_times) for b in blocks))
+            self._start(sum(b.n_updates for b in blocks))
             for b in blocks:
                 self.add(b)
         n, warm = self.n_updates, self.warm
