@@ -20,8 +20,25 @@ PROG = "staleness"
 def build_parser() -> argparse.ArgumentParser:
     """The full parser: one subparser per module in :mod:`staleness.commands`."""
     from staleness import commands
+    from staleness.commands._common import to_flags
 
-    return _build_parser(PROG, __doc__.splitlines()[0], commands)
+    parser = _build_parser(PROG, __doc__.splitlines()[0], commands)
+    for action in parser._subparsers._group_actions:  # library messages name parameters; show flags
+        for sub in action.choices.values():
+            func = sub.get_default("func")
+            if func is not None:
+                sub.set_defaults(func=_flagged(func, to_flags))
+    return parser
+
+
+def _flagged(func, to_flags):
+    def run(args):
+        try:
+            return func(args)
+        except ValueError as exc:
+            raise ValueError(to_flags(str(exc))) from None
+
+    return run
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -42,7 +42,7 @@ class Distribution:
 
     def __post_init__(self) -> None:
         if self.name not in DISTS:
-            raise ValueError(f"--dist: got {self.name!r}; choose one of {', '.join(DISTS)}")
+            raise ValueError(f"dist: got {self.name!r}; choose one of {', '.join(DISTS)}")
         if self.shape is None and self.name in DEFAULT_SHAPE:
             object.__setattr__(self, "shape", DEFAULT_SHAPE[self.name])
 

@@ -45,7 +45,7 @@ from staleness.stream import Block, make_block
 __all__ = ["fast_eligible", "iter_fast", "ZeroComputeTime", "DEFAULT_CHUNK"]
 
 #: Pushes per chunk (the horizon aims at this many; k-sync takes chunk // P iterations at a time).
-DEFAULT_CHUNK = 1 << 20
+DEFAULT_CHUNK = 1 << 16
 
 
 class ZeroComputeTime(Exception):

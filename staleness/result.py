@@ -199,8 +199,9 @@ class SimulationResult:
         """JSON-ready dict: ``config``, ``gradients`` (list of rows, unless ``gradients=False``; each row has
         ``between``, the names of the gradients whose updates came in between, in runs of at most
         :data:`BETWEEN_MAX_GRADIENTS` gradients), ``update_times``, ``summary``."""
-        out: dict = {"config": self.config.to_dict(), "engine": self.engine}
-        if gradients:
+        out: dict = {"config": self.config.to_dict(), "engine": self.engine,
+                     "gradients_listed": bool(gradients and self.gradients is not None)}
+        if gradients and self.gradients is not None:
             g = self.gradients
             cols = {f.name: getattr(g, f.name).tolist() for f in fields(g)}
             out["gradients"] = [
@@ -209,7 +210,7 @@ class SimulationResult:
             if len(g) <= BETWEEN_MAX_GRADIENTS:
                 for row, between in zip(out["gradients"], g.intervening_all(), strict=True):
                     row["between"] = [g.name(x) for x in between]
-        out["update_times"] = self.update_times.tolist() if gradients else None
+        out["update_times"] = self.update_times.tolist() if out["gradients_listed"] else None
         out["summary"] = self.summary.to_dict()
         return out
 

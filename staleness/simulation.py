@@ -59,7 +59,8 @@ def collect(blocks: Iterator[Block]) -> tuple[Gradients, np.ndarray, float, np.n
 
 def simulate(cfg: SimConfig, *, engine: str = "auto", rng: np.random.Generator | None = None,
              stream: bool = False, chunk: int | None = None, on_block: Callable[[Block], None] | None = None,
-             series_points: int = SERIES_POINTS) -> SimulationResult:
+             series_points: int = SERIES_POINTS, records: bool | None = None,
+             force: bool = False) -> SimulationResult:
     """Simulate ``cfg`` and summarise it.
 
     Parameters
@@ -83,6 +84,12 @@ def simulate(cfg: SimConfig, *, engine: str = "auto", rng: np.random.Generator |
         it has ``gradients`` only when ``stream`` is False or the engine is ``event``).
     series_points : int
         Points of the staleness time series in the summary.
+    records : bool, optional
+        Build every per-gradient column for ``on_block`` (``block.gradients``) even when streaming
+        (default: only when not streaming).
+    force : bool
+        Run even when :func:`staleness.estimate.check` expects more memory than is available or more
+        than an hour; otherwise such a request is refused at once with its estimate.
 
     Returns
     -------
@@ -95,6 +102,10 @@ def simulate(cfg: SimConfig, *, engine: str = "auto", rng: np.random.Generator |
         raise ValueError(f"cfg: got {type(cfg).__name__}; give a staleness.SimConfig")
     if chunk is not None and (not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 1):
         raise ValueError(f"chunk: got {chunk!r}; give an integer >= 1")
+    from staleness.estimate import check
+
+    check(cfg, stream, engine, chunk, force)
+    full = (not stream) if records is None else bool(records) or not stream
     use_fast = engine == "vectorised" or (engine == "auto" and fast_eligible(cfg))
     if engine == "vectorised" and not fast_eligible(cfg):
         iter_fast(cfg, LearnerStreams(cfg, rng)).send(None)  # raises the explanation
@@ -114,7 +125,7 @@ def simulate(cfg: SimConfig, *, engine: str = "auto", rng: np.random.Generator |
     out = None
     if use_fast:
         try:
-            out = _drive(iter_fast(cfg, LearnerStreams(cfg, rng), chunk or DEFAULT_CHUNK, full=not stream), sink)
+            out = _drive(iter_fast(cfg, LearnerStreams(cfg, rng), chunk or DEFAULT_CHUNK, full=full), sink)
             used = "vectorised"
         except ZeroComputeTime:
             if engine == "vectorised":
