@@ -262,10 +262,8 @@ class _AsyncRun:
         """End time and the compute time of gradients not recorded (waiting in a batch, or in flight)."""
         cfg, p = self.cfg, self.p
         stopped = self.target is not None and self.n_done >= self.target
-        if cfg.until is not None:
-            end = float(cfg.until)
-        else:  # the last update, or (traces used up) the last push: the engine's last event
-            end = self.last_t
+        # the limit, else the last update, or (traces used up) the last push: the engine's last event
+        end = float(cfg.until) if cfg.until is not None else self.last_t
         # pushes waiting for their batch reached the server by `end`: their whole compute time counts
         pend_l = self.carry["learner"].astype(np.int64)
         pend_v = self.carry["compute_time"]

@@ -97,7 +97,6 @@ def _simulate(args, cfg, keep, est, on_block):
 
 def _with_records(args, cfg, keep, est) -> int:
     from archcalc.fileio import write_atomic_with
-
     from staleness.records import CsvRecords, ParquetRecords
 
     out = {}
