@@ -11,7 +11,7 @@ Examples
 >>> w = CsvRecords(out)
 >>> _ = simulate(SimConfig(times=[[1, 1], [2.5]]), on_block=w.write)
 >>> print(out.getvalue().splitlines()[3])
-g[L2,1],1,0,0.0,0,0.0,2.5,2.5,2.5,2,2,True,3
+"g[L2,1]",1,0,0.0,0,0.0,2.5,2.5,2.5,2,2,True,3
 """
 
 from __future__ import annotations
@@ -43,9 +43,9 @@ class CsvRecords:
         assert g is not None, "the run must build records (simulate(..., records=True))"
         if not len(g):
             return
-        names = np.char.add(np.char.add(np.char.add("g[L", (g.learner + 1).astype(str)), ","),
+        names = np.char.add(np.char.add(np.char.add('"g[L', (g.learner + 1).astype(str)), ","),
                             (g.index + 1).astype(str))
-        cols = [np.char.add(names, "]")] + [getattr(g, f.name).astype(str) for f in fields(Gradients)]
+        cols = [np.char.add(names, ']"')] + [getattr(g, f.name).astype(str) for f in fields(Gradients)]
         self.fh.write("\n".join(",".join(row) for row in zip(*(c.tolist() for c in cols), strict=True)) + "\n")
         self.rows += len(g)
 

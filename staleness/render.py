@@ -115,10 +115,13 @@ def histogram_bins(hist, max_rows: int = HISTOGRAM_MAX_ROWS) -> list[tuple[int, 
     e = 1
     while len(edges(e + 1)) - 1 <= max_rows:
         e += 1
+    ed = edges(e)
+    if len(ed) - 1 > max_rows:  # too few rows even for doubling bins: equal widths
+        w = -(-n // max_rows)
+        ed = list(range(0, n, w)) + [n]
     cum = [0]
     for c in hist:
         cum.append(cum[-1] + int(c))
-    ed = edges(e)
     return [(a, b - 1, cum[b] - cum[a]) for a, b in zip(ed[:-1], ed[1:], strict=True)]
 
 

@@ -163,6 +163,7 @@ def harmonic_asymptotic(n: int, digits: int = 40) -> tuple[object, float]:
 def _asymptotic(expr, subs) -> tuple[float, float]:
     """Value of ``expr`` at ``subs`` with every harmonic number > HARMONIC_EXACT_MAX from the expansion,
     and the propagated error bound (sum over the H terms of |d expr / d H| * bound)."""
+    import mpmath
     import sympy as sp
 
     terms = {}
@@ -175,7 +176,7 @@ def _asymptotic(expr, subs) -> tuple[float, float]:
             values[atom] = sp.harmonic(n)
             continue
         h, b = harmonic_asymptotic(n)
-        values[atom] = sp.Float(str(h), 40)
+        values[atom] = sp.Float(mpmath.nstr(h, 40), 40)
         terms[atom] = b
     for atom, b in terms.items():
         bound += abs(float(sp.diff(e, atom).subs(values))) * b

@@ -25,12 +25,18 @@ def scalar_or_list(flag: str, text: str | None) -> float | list[float] | None:
     return values[0] if len(values) == 1 else values
 
 
-def add_system_options(parser: argparse.ArgumentParser, with_learners: bool = True) -> None:
-    """Options that describe the system (everything but the stopping rule and the output)."""
+def add_system_options(parser: argparse.ArgumentParser, with_learners: bool = True, lists: bool = False) -> None:
+    """Options that describe the system (everything but the stopping rule and the output); with ``lists``
+    (sweep) ``--k`` takes a comma list like every list option."""
     if with_learners:
         parser.add_argument("--learners", "-P", type=int, default=None, help="number of learners P (default 4)")
     parser.add_argument("--policy", default="async", help=f"server policy: {', '.join(POLICIES)} (default async)")
-    parser.add_argument("--k", "-K", type=int, default=None, help="K of the k-* policies (1 <= K <= P)")
+    if lists:
+        parser.add_argument("--k", "-K", default=None, help="comma-separated K values of the k-* policies (required "
+                            "with them)")
+    else:
+        parser.add_argument("--k", "-K", type=int, default=None, help="K of the k-* policies (1 <= K <= P), required "
+                            "with them")
     parser.add_argument("--bound", type=int, default=None, help="staleness bound s of ssp")
     parser.add_argument("--dist", default="exp", help=f"compute-time distribution: {', '.join(DISTS)} (default exp)")
     parser.add_argument("--mean", type=float, default=1.0, help="mean compute time (default 1, in --unit)")
