@@ -44,8 +44,9 @@ from staleness.stream import Block, make_block
 
 __all__ = ["fast_eligible", "iter_fast", "ZeroComputeTime", "DEFAULT_CHUNK"]
 
-#: Pushes per chunk (the horizon aims at this many; k-sync takes chunk // P iterations at a time).
-DEFAULT_CHUNK = 1 << 16
+#: Pushes per chunk (the horizon aims at this many; k-sync takes chunk // P iterations at a time). Small
+#: enough that a chunk's arrays stay in the CPU caches: 2^14 runs 2-3x faster than 2^20.
+DEFAULT_CHUNK = 1 << 14
 
 
 class ZeroComputeTime(Exception):
@@ -78,7 +79,7 @@ class _AsyncRun:
         self.cfg, self.streams, self.full = cfg, streams, full
         p = self.p = cfg.learners
         self.k = cfg.effective_k
-        self.chunk = max(int(chunk), 16 * p)
+        self.chunk = max(int(chunk), 4 * p)
         self.target = None if cfg.updates is None else cfg.updates * self.k  # pushes to process
         self.bits = (p - 1).bit_length()
         self.mask = (1 << self.bits) - 1
@@ -95,6 +96,14 @@ class _AsyncRun:
         self.rate = float(speeds.sum()) / cfg.mean if cfg.times is None else math.inf  # pushes per second
         self.carry: dict[str, np.ndarray] | None = None  # recorded rows of an incomplete batch
         self.last_t, self.last_learner = 0.0, -1  # time and learner of the last processed push
+        # drawn times: a (P, width) array of buffered push times, the next unprocessed column per row, the
+        # filled length per row, each row's last time, and the width of the window a chunk looks at
+        self.b2: np.ndarray | None = None
+        self.t2: np.ndarray | None = None
+        self.ptr = self.fill = np.zeros(p, dtype=np.int64)
+        self.last = np.zeros(p)
+        share = float(speeds.max() / speeds.sum()) if p else 1.0
+        self.window = int(1.25 * self.chunk * share) + 32
 
     def _fill(self, i: int, horizon: float) -> None:
         """Draw learner i's compute times until its buffer passes ``horizon`` (or its trace ends)."""
@@ -102,8 +111,9 @@ class _AsyncRun:
             if self.cfg.times is not None:
                 n = len(self.cfg.times[i])
             else:
-                expect = (horizon - self.cum[i]) * self.speeds[i] / self.cfg.mean
-                n = int(min(max(expect * 1.2 + 16, 16), 1 << 24))
+                # draws for about four chunks at once: fewer, larger calls (the rest waits in the buffer)
+                expect = (horizon - self.cum[i] + 3 * self.chunk / self.rate) * self.speeds[i] / self.cfg.mean
+                n = int(min(max(expect * 1.1 + 16, 16), 1 << 24))
             x = self.streams.take_times(i, n)
             if len(x) < n:
                 self.exhausted[i] = True
@@ -119,24 +129,83 @@ class _AsyncRun:
                 t = self.streams.take_ties(i, len(x))
                 self.ties[i] = np.concatenate([self.ties[i], t]) if len(self.ties[i]) else t
 
+    def _take_lists(self, horizon: float) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Traces: every learner's pushes up to ``horizon``, learner-major (times, sizes, tie keys)."""
+        pieces, ties = [], []
+        for i in range(self.p):
+            self._fill(i, horizon)
+            cut = int(np.searchsorted(self.buf[i], horizon, side="right"))
+            pieces.append(self.buf[i][:cut])
+            self.buf[i] = self.buf[i][cut:]
+            if self.cfg.tie_break == "random":
+                ties.append(self.ties[i][:cut])
+                self.ties[i] = self.ties[i][cut:]
+        sizes = np.fromiter((len(x) for x in pieces), dtype=np.int64, count=self.p)
+        t = np.concatenate(pieces) if sizes.sum() else np.empty(0)
+        tie = np.concatenate(ties) if ties and sizes.sum() else None if not ties else np.empty(0)
+        return t, sizes, tie
+
+    def _refill(self, horizon: float) -> None:
+        """Drawn times: give every learner pushes past ``horizon`` plus about 32 chunks (one Python call
+        per learner per refill, not per chunk), in a (P, width) array padded with +inf."""
+        p, cfg = self.p, self.cfg
+        target = horizon + 32 * self.chunk / self.rate
+        rows, tie_rows = [], []
+        for i in range(p):
+            old = self.b2[i, self.ptr[i] : self.fill[i]] if self.b2 is not None else np.empty(0)
+            self.buf[i] = old
+            if cfg.tie_break == "random":
+                self.ties[i] = self.t2[i, self.ptr[i] : self.fill[i]] if self.b2 is not None else np.empty(0)
+            self._fill(i, target)
+            rows.append(self.buf[i])
+            if cfg.tie_break == "random":
+                tie_rows.append(self.ties[i])
+            self.buf[i] = self.ties[i] = np.empty(0)
+        width = max(len(r) for r in rows)
+        self.fill = np.array([len(r) for r in rows], dtype=np.int64)
+        self.b2 = np.full((p, width), np.inf)
+        self.t2 = np.zeros((p, width)) if tie_rows else None
+        for i, r in enumerate(rows):
+            self.b2[i, : len(r)] = r
+            if tie_rows:
+                self.t2[i, : len(r)] = tie_rows[i]
+        self.ptr = np.zeros(p, dtype=np.int64)
+        self.last = self.b2[np.arange(p), self.fill - 1]
+
+    def _take_2d(self, horizon: float) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Drawn times: every learner's pushes up to ``horizon``, gathered from a window of each row."""
+        if self.b2 is None or bool((self.last <= horizon).any()):
+            self._refill(horizon)
+        rows = np.arange(self.p)[:, None]
+        while True:
+            idx = np.minimum(self.ptr[:, None] + np.arange(self.window), self.b2.shape[1] - 1)
+            win = self.b2[rows, idx]
+            mask = win <= horizon
+            sizes = mask.sum(axis=1)
+            if not bool((sizes == self.window).any()):
+                break
+            self.window *= 2  # a row had more pushes in this chunk than the window holds
+        tie = self.t2[rows, idx][mask] if self.t2 is not None else None
+        self.ptr += sizes
+        return win[mask], sizes.astype(np.int64), tie
+
+    def _head(self, i: int) -> float:
+        """Learner i's next unprocessed push time (nan when there is none)."""
+        if self.cfg.times is None and self.b2 is not None:
+            return float(self.b2[i, self.ptr[i]]) if self.ptr[i] < self.fill[i] else math.nan
+        return float(self.buf[i][0]) if len(self.buf[i]) else math.nan
+
     def run(self) -> Iterator[Block]:
-        cfg, p = self.cfg, self.p
+        cfg = self.cfg
         until = cfg.until
         horizon = 0.0
+        take = self._take_lists if cfg.times is not None else self._take_2d
         while True:
             horizon = math.inf if self.rate == math.inf else horizon + self.chunk / self.rate
             if until is not None:
                 horizon = min(horizon, float(until))
-            pieces, ties = [], []
-            for i in range(p):
-                self._fill(i, horizon)
-                cut = int(np.searchsorted(self.buf[i], horizon, side="right"))
-                pieces.append(self.buf[i][:cut])
-                self.buf[i] = self.buf[i][cut:]
-                if cfg.tie_break == "random":
-                    ties.append(self.ties[i][:cut])
-                    self.ties[i] = self.ties[i][cut:]
-            final = yield from self._chunk(pieces, ties, horizon)
+            t_lm, sizes, ties = take(horizon)
+            final = yield from self._chunk(t_lm, sizes, ties, horizon)
             if final is not None:
                 return final
 
@@ -165,11 +234,9 @@ class _AsyncRun:
             rank[order] = np.arange(n)
         return learner_s, rank, order
 
-    def _chunk(self, pieces: list[np.ndarray], ties: list[np.ndarray], horizon: float):
+    def _chunk(self, t_lm: np.ndarray, sizes: np.ndarray, ties: np.ndarray | None, horizon: float):
         cfg, p, k = self.cfg, self.p, self.k
-        sizes = np.fromiter((len(x) for x in pieces), dtype=np.int64, count=p)
         total = int(sizes.sum())
-        t_lm = np.concatenate(pieces) if total else np.empty(0)
         learner_lm = np.repeat(np.arange(p, dtype=np.int64), sizes)
         nonempty = np.flatnonzero(sizes)
         starts = np.cumsum(sizes) - sizes
@@ -177,7 +244,7 @@ class _AsyncRun:
         if total:
             read_lm[1:] = t_lm[:-1]
             read_lm[starts[nonempty]] = self.last_push[nonempty]
-        sec = read_lm if cfg.tie_break == "fifo" else np.concatenate(ties) if cfg.tie_break == "random" else None
+        sec = read_lm if cfg.tie_break == "fifo" else ties if cfg.tie_break == "random" else None
         if total:
             learner_s, rank, order = self._order(t_lm, learner_lm, sec)
         else:
@@ -272,8 +339,7 @@ class _AsyncRun:
         inside = done_here < sizes
         nxt[inside] = t_lm[(starts + done_here)[inside]]
         for i in np.flatnonzero(~inside):
-            if len(self.buf[i]):
-                nxt[i] = self.buf[i][0]
+            nxt[i] = self._head(i)
         if stopped:
             nxt[self.last_learner] = np.nan
         fl = np.flatnonzero(~np.isnan(nxt))
