@@ -82,7 +82,8 @@ def test_summary_equals_numpy_on_every_record(policy_kw, p, seed, dist, points):
 
 def test_streaming_memory_is_bounded_by_the_chunk():
     # 400,000 pushes at P = 16: kept, 12 columns x 8 bytes x 400,000 = 38.4 MB at least; streamed in chunks
-    # of 2^14 pushes, a few MB whatever the length
+    # of 2^14 pushes: the draw buffer (about 35 chunks x 2^14 x 8 bytes = 4.6 MB, twice while refilled) and
+    # one chunk's arrays, whatever the length
     cfg = SimConfig(learners=16, updates=400_000, seed=0)
     peaks = {}
     for stream in (False, True):
@@ -90,7 +91,7 @@ def test_streaming_memory_is_bounded_by_the_chunk():
         simulate(cfg, stream=stream, chunk=1 << 14)
         peaks[stream] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-    assert peaks[False] > 38.4e6 and peaks[True] < 8e6, peaks
+    assert peaks[False] > 38.4e6 and peaks[True] < 14e6, peaks
 
 
 def test_requests_that_cannot_finish_are_refused_at_once():
