@@ -15,11 +15,12 @@ import csv
 import io
 import json
 import math
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from staleness.result import SimulationResult
+
+if TYPE_CHECKING:  # rich is imported where a table is built (``--json`` never loads it)
+    from rich.table import Table
 
 __all__ = [
     "gradient_table", "summary_table", "histogram_table", "theory_table", "validation_table", "sweep_table",
@@ -44,6 +45,8 @@ def _title(res: SimulationResult, what: str) -> str:
 def gradient_table(res: SimulationResult) -> Table:
     """One row per gradient: read time and version, push, apply (version change), staleness, and the
     gradients whose updates came in between."""
+    from rich.table import Table
+
     g = res.gradients
     table = Table(title=_title(res, "Gradients"))
     for col, just in (("gradient", "left"), ("read (t, version)", "left"), ("pushed at t", "left"),
@@ -65,6 +68,8 @@ def gradient_table(res: SimulationResult) -> Table:
 def summary_table(res: SimulationResult) -> Table:
     """Steady-state summary: staleness statistics with their window, throughput, utilisation (times in
     the run's unit)."""
+    from rich.table import Table
+
     s, unit = res.summary, res.config.unit
     table = Table(title=_title(res, "Summary"))
     table.add_column("quantity")
@@ -128,6 +133,8 @@ def histogram_bins(hist, max_rows: int = HISTOGRAM_MAX_ROWS) -> list[tuple[int, 
 def histogram_table(res: SimulationResult, width: int = 40, max_rows: int = HISTOGRAM_MAX_ROWS) -> Table:
     """Staleness histogram of the steady-state window with text bars: at most ``max_rows`` rows (the
     tail in doubling bins; the bar is the mean count per value of the bin), then percentiles."""
+    from rich.table import Table
+
     from staleness.result import _percentile
 
     hist = res.summary.histogram
@@ -171,6 +178,8 @@ def to_csv(res: SimulationResult) -> str:
 
 def to_text(renderable, width: int = 110) -> str:
     """Render a rich object to plain text at a fixed width (tests and docs)."""
+    from rich.console import Console
+
     console = Console(width=width, file=io.StringIO(), color_system=None, legacy_windows=False)
     console.print(renderable)
     return console.file.getvalue().rstrip("\n")
@@ -178,6 +187,8 @@ def to_text(renderable, width: int = 110) -> str:
 
 def theory_table(th) -> Table:
     """Closed forms of a :class:`staleness.theory.Theory`: formula, exact value, float value, condition."""
+    from rich.table import Table
+
     shape = "" if th.shape is None else f", shape {th.shape:g}"
     table = Table(title=f"Closed forms: {th.policy}, P = {th.learners}, K = {th.k}, {th.dist} (mean {th.mean:g}{shape})")
     for col in ("quantity", "formula", "exact", "value", "holds for"):
@@ -191,6 +202,8 @@ def theory_table(th) -> Table:
 
 def validation_table(v) -> Table:
     """Monte Carlo checks of a :class:`staleness.validate.Validation`: theory vs estimate +- half-width."""
+    from rich.table import Table
+
     table = Table(title=f"Simulation vs theory ({v.updates} updates per case, {v.confidence:.1%} batch-means "
                   f"intervals, {v.batches} batches, seed {v.seed})")
     for col, just in (("case", "left"), ("quantity", "left"), ("formula", "left"), ("theory", "right"),
@@ -204,6 +217,8 @@ def validation_table(v) -> Table:
 
 def sweep_table(s) -> Table:
     """Rows of a :class:`staleness.sweep.SweepResult`: simulated figures beside the closed forms."""
+    from rich.table import Table
+
     table = Table(title=f"Sweep ({s.updates} updates per run, seed {s.seed}; steady-state windows)")
     for col in ("policy", "P", "K", "dist", "mean staleness", "theory", "p95", "max", f"{s.unit} per update",
                 "theory", "utilisation"):
