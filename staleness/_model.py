@@ -65,7 +65,14 @@ class _Run:
         self.server_busy = False
         self.clock = [0] * self.p  # ssp: gradients received per learner
         self.active = [True] * self.p  # False once a learner's trace is used up
-        self.blocked: list[int] = []  # ssp: learners waiting for the slowest
+        # ssp: active learners per clock value, their number, and the smallest clock among them (clocks only
+        # grow and learners only leave, so it only grows: no O(P) scan per push)
+        self.at_clock = {0: self.p}
+        self.n_active = self.p
+        self.slowest = 0
+        # ssp: learners waiting for the slowest, by clock (a few distinct clocks: a learner can only push
+        # while within the bound, so waiting clocks are slowest + bound + 1 at most)
+        self.blocked: dict[int, list[int]] = {}
         self.stop = False
         self.limit_updates = cfg.updates
         self.tie = cfg.tie_break
@@ -78,7 +85,10 @@ class _Run:
         j = self.count[i]
         x = self._time(i, j)
         if x is None:
-            self.active[i] = False
+            if self.active[i]:
+                self.active[i] = False
+                self.at_clock[self.clock[i]] -= 1
+                self.n_active -= 1
             self.current[i] = -1
             return
         self.count[i] = j + 1
@@ -155,7 +165,10 @@ class _Run:
             if self.stop:
                 return
             if pol == "ssp":
-                self.clock[i] += 1
+                c = self.clock[i]
+                self.clock[i] = c + 1
+                self.at_clock[c] -= 1
+                self.at_clock[c + 1] = self.at_clock.get(c + 1, 0) + 1
                 self.ssp_release(i, t)
             else:
                 self.start(i, t)
@@ -187,17 +200,18 @@ class _Run:
 
     def ssp_release(self, pusher: int, t: float) -> None:
         """SSP: the pusher continues if within the bound, then waiting learners are released in order."""
-        self.blocked.append(pusher)
+        self.blocked.setdefault(self.clock[pusher], []).append(pusher)
         while True:
-            live = [self.clock[i] for i in range(self.p) if self.active[i]]
-            slowest = min(live) if live else 0
-            ready = sorted(i for i in self.blocked if self.clock[i] - slowest <= self.cfg.bound)
+            if self.n_active:
+                while not self.at_clock.get(self.slowest):
+                    self.slowest += 1
+            slowest = self.slowest if self.n_active else 0
+            ready = [i for c in [c for c in self.blocked if c - slowest <= self.cfg.bound] for i in self.blocked.pop(c)]
             if not ready:
                 return
             # the pusher first (it is the one being served), then the others by learner index
             ready.sort(key=lambda i: (i != pusher, i))
             for i in ready:
-                self.blocked.remove(i)
                 self.start(i, t)
             # a learner that just ran out of trace no longer holds the others back: look again
 

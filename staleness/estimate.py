@@ -75,8 +75,6 @@ def estimate(cfg: SimConfig, stream: bool = False, engine: str = "auto", chunk: 
     else:  # kept, or a run stopped by time (its window is known at the end): every record is held
         held = n * _BYTES_KEPT[eng]
     seconds = n / _RATE[eng] + p * 2e-5
-    if cfg.policy == "ssp":  # each push scans every learner's clock for the slowest
-        seconds += n * p * 2e-8
     return Estimate(n, _BASE + per_learner + held, seconds, eng, stream)
 
 
