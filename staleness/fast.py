@@ -112,7 +112,7 @@ class _AsyncRun:
                 n = len(self.cfg.times[i])
             else:
                 # draws for about four chunks at once: fewer, larger calls (the rest waits in the buffer)
-                expect = (horizon - self.cum[i] + 3 * self.chunk / self.rate) * self.speeds[i] / self.cfg.mean
+                expect = (horizon - self.cum[i]) * self.speeds[i] / self.cfg.mean
                 n = int(min(max(expect * 1.1 + 16, 16), 1 << 24))
             x = self.streams.take_times(i, n)
             if len(x) < n:
@@ -146,10 +146,11 @@ class _AsyncRun:
         return t, sizes, tie
 
     def _refill(self, horizon: float) -> None:
-        """Drawn times: give every learner pushes past ``horizon`` plus about 32 chunks (one Python call
-        per learner per refill, not per chunk), in a (P, width) array padded with +inf."""
+        """Drawn times: give every learner pushes past ``horizon`` plus up to 32 chunks (one Python call
+        per learner per refill, not per chunk; at most ~4 M pushes buffered), in a (P, width) array padded
+        with +inf."""
         p, cfg = self.p, self.cfg
-        target = horizon + 32 * self.chunk / self.rate
+        target = horizon + max(2, min(32, (1 << 22) // self.chunk)) * self.chunk / self.rate
         rows, tie_rows = [], []
         for i in range(p):
             old = self.b2[i, self.ptr[i] : self.fill[i]] if self.b2 is not None else np.empty(0)
