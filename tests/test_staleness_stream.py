@@ -148,3 +148,14 @@ def test_theory_for_ten_million_learners():
         h = mpmath.digamma(10**7 + 1) + mpmath.euler
     f = theory("async", 10**7).get("speedup_async_over_sync")
     assert f.value == pytest.approx(float(10**7 * h), rel=1e-15)
+
+
+@pytest.mark.parametrize("tie_break", ["fifo", "random"])
+@pytest.mark.parametrize("policy, k", [("async", None), ("k-batch-async", 3)])
+def test_many_learners_gather_path_equals_event_engine(policy, k, tie_break):
+    # P > 64 takes each chunk from a window per learner (the 1-d gather); small chunks cross many windows
+    cfg = SimConfig(learners=80, policy=policy, k=k, updates=3000, seed=5, tie_break=tie_break,
+                    speeds=[1.0] * 40 + [2.0] * 40)
+    event = simulate(cfg, engine="event")
+    same_run(event, simulate(cfg, chunk=300))
+    assert simulate(cfg, chunk=300, stream=True).summary == event.summary
