@@ -1,26 +1,36 @@
-"""Simulated gradient pushes per second: staleness (vectorised async path, end to end) against SimPy.
+"""Simulated gradient pushes per second, asynchronous SGD: staleness (streamed, in process and as a fresh
+command) against SimPy measured in the same run, with peak memory.
 
 The SimPy model is the same system: P learner processes and one shared version counter; each learner
 loops "read the version, wait its compute time, push (the version goes up by one, staleness = version
-before the push - version read)". It gets the same per-learner compute times (drawn before the clock
-starts, so neither side is timed drawing them... except ours, which draws inside ``simulate``: end to
-end), and its staleness sequence is checked equal to ours before any timing is reported.
+before the push - version read)". It gets the same per-learner compute times (drawn before its clock
+starts), and its staleness sequence is checked equal to ours before any timing is reported.
 
-Run:  python benchmarks/bench_staleness.py [--pushes 1000000] [--simpy-pushes 200000] [--repeats 3]
+- in process: ``simulate(cfg, stream=True)`` after a warm-up, median of ``--repeats``;
+- cold: a fresh ``python -m staleness simulate --learners P --updates N --json`` under ``/usr/bin/time -v``
+  (interpreter start, imports, simulation, output; wall clock and peak RSS), median of ``--repeats``;
+- ``--huge``: one cold run of 10^9 pushes at P = 16 and at P = 1,024 (summary, wall clock, peak RSS,
+  load average).
+
+Run:  python benchmarks/bench_staleness.py [--pushes 10000000] [--simpy-pushes 200000] [--repeats 3] [--huge]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import re
 import statistics
+import subprocess
 import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
 from staleness import SimConfig, simulate  # noqa: E402
 from staleness.distributions import LearnerStreams  # noqa: E402
@@ -52,49 +62,85 @@ def simpy_async(times: list[np.ndarray], pushes: int) -> tuple[np.ndarray, np.nd
     return np.asarray(learners), np.asarray(stale)
 
 
-def time_ours(p: int, pushes: int, seed: int) -> tuple[float, object]:
-    cfg = SimConfig(learners=p, policy="async", dist="exp", mean=1.0, updates=pushes, seed=seed)
-    t0 = time.perf_counter()
-    res = simulate(cfg)
-    return time.perf_counter() - t0, res
+def simpy_rate(p: int, pushes: int, repeats: int) -> tuple[float, bool]:
+    """SimPy pushes/s (median) on our draws, and whether its staleness sequence equals ours."""
+    cfg = SimConfig(learners=p, policy="async", dist="exp", mean=1.0, updates=pushes, seed=0)
+    ref = simulate(cfg)
+    streams = LearnerStreams(cfg)
+    need = np.bincount(ref.gradients.learner, minlength=p) + 1
+    draws = [streams.times_array(i, int(n)) for i, n in enumerate(need)]
+    rates = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        learner, stale = simpy_async(draws, pushes)
+        rates.append(pushes / (time.perf_counter() - t0))
+    same = np.array_equal(learner, ref.gradients.learner) and np.array_equal(stale, ref.gradients.staleness)
+    return statistics.median(rates), same
+
+
+def in_process_rate(p: int, pushes: int, repeats: int) -> float:
+    simulate(SimConfig(learners=p, updates=10_000, seed=0), stream=True)  # warm-up: imports, first touch
+    rates = []
+    for r in range(repeats):
+        cfg = SimConfig(learners=p, updates=pushes, seed=r)
+        t0 = time.perf_counter()
+        simulate(cfg, stream=True)
+        rates.append(pushes / (time.perf_counter() - t0))
+    return statistics.median(rates)
+
+
+def cold(p: int, pushes: int) -> tuple[float, float, dict, float]:
+    """(wall seconds, peak RSS in MB, JSON summary, CPU seconds) of one fresh ``staleness simulate`` process."""
+    cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "staleness", "simulate", "--learners", str(p),
+           "--updates", str(pushes), "--json"]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
+    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", out.stderr).group(1)
+    secs = sum(float(x) * 60**i for i, x in enumerate(reversed(wall.split(":"))))
+    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", out.stderr).group(1)) / 1024
+    cpu = sum(float(re.search(rf"{w} time \(seconds\): (\S+)", out.stderr).group(1)) for w in ("User", "System"))
+    return secs, rss, json.loads(out.stdout)["summary"], cpu
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--pushes", type=int, default=1_000_000)
+    ap.add_argument("--pushes", type=int, default=10_000_000)
     ap.add_argument("--simpy-pushes", type=int, default=200_000)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--learners", default="16,1024", help="comma-separated P values")
+    ap.add_argument("--huge", action="store_true", help="also one cold run of 10^9 pushes at P = 16 and 1,024")
     args = ap.parse_args()
     import simpy
 
-    print(f"# staleness benchmark: async, exponential compute times, {args.pushes:,} pushes (SimPy "
-          f"{args.simpy_pushes:,}), median of {args.repeats}; {platform.python_version()}, numpy {np.__version__}, "
-          f"simpy {simpy.__version__}, {os.cpu_count()} cores")
-    print("| P | staleness pushes/s | SimPy pushes/s | ratio | same staleness sequence |")
-    print("|---|---|---|---|---|")
-    time_ours(4, 10_000, 0)  # warm-up (imports, numpy first-touch)
-    for p in (2, 16, 256):
-        ours = []
-        for r in range(args.repeats):
-            dt, res = time_ours(p, args.pushes, r)
-            assert res.engine == "vectorised" and len(res.gradients) == args.pushes
-            ours.append(args.pushes / dt)
-        # SimPy on the same draws as a smaller staleness run; the sequences must agree exactly
-        cfg = SimConfig(learners=p, policy="async", dist="exp", mean=1.0, updates=args.simpy_pushes, seed=0)
-        ref = simulate(cfg)
-        streams = LearnerStreams(cfg)
-        need = np.bincount(ref.gradients.learner, minlength=p) + 1
-        draws = [streams.times_array(i, int(n)) for i, n in enumerate(need)]
-        theirs = []
-        for _ in range(args.repeats):
-            t0 = time.perf_counter()
-            learner, stale = simpy_async(draws, args.simpy_pushes)
-            theirs.append(args.simpy_pushes / (time.perf_counter() - t0))
-        same = np.array_equal(learner, ref.gradients.learner) and np.array_equal(stale, ref.gradients.staleness)
-        a, b = statistics.median(ours), statistics.median(theirs)
-        print(f"| {p} | {a / 1e6:.2f} M | {b / 1e6:.3f} M | {a / b:.1f}x | {'yes' if same else 'NO'} |")
+    print(f"# staleness benchmark: async, exponential compute times; {platform.python_version()}, numpy "
+          f"{np.__version__}, simpy {simpy.__version__}, {os.cpu_count()} cores; load average at start "
+          f"{os.getloadavg()[0]:.1f}; medians of {args.repeats}")
+    print(f"| P | SimPy pushes/s ({args.simpy_pushes:,}) | same staleness | in process, streamed ({args.pushes:,}) "
+          "| ratio | fresh command, end to end (wall) | ratio | its CPU time (user + sys) | peak RSS |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for p in (int(x) for x in args.learners.split(",")):
+        theirs, same = simpy_rate(p, args.simpy_pushes, args.repeats)
         if not same:
+            print(f"| {p} | staleness sequences differ from SimPy: no timing reported |")
             return 1
+        ours = in_process_rate(p, args.pushes, args.repeats)
+        runs = [cold(p, args.pushes) for _ in range(args.repeats)]
+        wall = statistics.median(r[0] for r in runs)
+        rss = max(r[1] for r in runs)
+        cpu = statistics.median(r[3] for r in runs)
+        print(f"| {p} | {theirs / 1e6:.3f} M | yes | {ours / 1e6:.2f} M | {ours / theirs:.1f}x | "
+              f"{args.pushes / wall / 1e6:.2f} M ({wall:.2f} s) | {args.pushes / wall / theirs:.1f}x | {cpu:.2f} s "
+              f"({args.pushes / cpu / 1e6:.2f} M/s) | {rss:.0f} MB |")
+    if args.huge:
+        for p in (16, 1024):
+            load0 = os.getloadavg()
+            secs, rss, s, cpu = cold(p, 10**9)
+            load1 = os.getloadavg()
+            print(f"\n10^9 pushes, P = {p}, fresh command: {secs:.1f} s ({1e9 / secs / 1e6:.2f} M pushes/s), peak RSS "
+                  f"{rss:.0f} MB, CPU {cpu:.1f} s, load average {load0[0]:.1f} before / {load1[0]:.1f} after (1-min)")
+            print(f"  window {s['window']}; mean staleness {s['mean_staleness']:.6f} (theory P - 1 = {p - 1}), "
+                  f"std {s['std_staleness']:.4f} (theory sqrt(P(P-1)) = {(p * (p - 1)) ** 0.5:.4f}), p50 / p95 / max "
+                  f"{s['p50_staleness']:g} / {s['p95_staleness']:g} / {s['max_staleness']:g}, time per update "
+                  f"{s['time_per_update']:.8f} (theory 1/P = {1 / p:.8f}), utilisation {s['mean_utilisation']:.6f}")
     return 0
 
 

@@ -26,6 +26,7 @@ A learner whose trace is used up stops. Pulls and reads on the fast path are des
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -33,8 +34,9 @@ from staleness.config import SimConfig
 from staleness.distributions import LearnerStreams
 from staleness.engine import EventQueue
 from staleness.result import Gradients
+from staleness.stream import Block, block_of
 
-__all__ = ["run_events"]
+__all__ = ["run_events", "iter_events"]
 
 _UPDATE, _PUSH = 0, 1  # event priorities at one instant: finish updates before receiving gradients
 
@@ -48,20 +50,29 @@ class _Run:
         self.q = EventQueue()
         self.version = 0
         self.update_times: list[float] = []
-        # recorded gradients in apply / discard order: (gradient id, time, version before, applied, busy s)
+        # records not yet emitted, in apply / discard order: the started gradient's tuple + (time, version
+        # before, applied, busy s)
         self.rows: list[tuple] = []
-        self.recorded: list[bool] = []  # per started gradient
-        # per started gradient: learner, index, read_time, read_version, compute_start, compute_end, push
-        self.g: list[tuple] = []
+        # started gradients not yet recorded: id -> (learner, index, read_time, read_version, compute_start,
+        # compute_end, push); insertion order is start order
+        self.g: dict[int, tuple] = {}
+        self.next_gid = 0
+        self.last_update = 0.0
         self.count = [0] * self.p  # gradients started per learner
         self.current = [-1] * self.p  # gradient id each learner is working on (-1: idle)
-        self.discarded: set[int] = set()
         self.pending: list[int] = []  # arrived gradients waiting for the K-th
         self.batches: list[list[int]] = []  # full batches waiting for the server (apply_time > 0)
         self.server_busy = False
         self.clock = [0] * self.p  # ssp: gradients received per learner
         self.active = [True] * self.p  # False once a learner's trace is used up
-        self.blocked: list[int] = []  # ssp: learners waiting for the slowest
+        # ssp: active learners per clock value, their number, and the smallest clock among them (clocks only
+        # grow and learners only leave, so it only grows: no O(P) scan per push)
+        self.at_clock = {0: self.p}
+        self.n_active = self.p
+        self.slowest = 0
+        # ssp: learners waiting for the slowest, by clock (a few distinct clocks: a learner can only push
+        # while within the bound, so waiting clocks are slowest + bound + 1 at most)
+        self.blocked: dict[int, list[int]] = {}
         self.stop = False
         self.limit_updates = cfg.updates
         self.tie = cfg.tie_break
@@ -74,16 +85,19 @@ class _Run:
         j = self.count[i]
         x = self._time(i, j)
         if x is None:
-            self.active[i] = False
+            if self.active[i]:
+                self.active[i] = False
+                self.at_clock[self.clock[i]] -= 1
+                self.n_active -= 1
             self.current[i] = -1
             return
         self.count[i] = j + 1
         start = t + self._pull[i] if pull else t
         end = start + x
         push = end + self._push[i]
-        gid = len(self.g)
-        self.g.append((i, j, t, self.version, start, end, push))
-        self.recorded.append(False)
+        gid = self.next_gid
+        self.next_gid += 1
+        self.g[gid] = (i, j, t, self.version, start, end, push)
         self.current[i] = gid
         tie = self.tie
         if tie == "fifo":
@@ -108,14 +122,17 @@ class _Run:
         before = self.version
         self.version += 1
         self.update_times.append(t)
-        rows, recorded = self.rows, self.recorded
+        rows, g = self.rows, self.g
+        learners = []
         for gid in batch:
-            rows.append((gid, t, before, True, 0.0))
-            recorded[gid] = True
+            rec = g.pop(gid)
+            learners.append(rec[0])
+            rows.append((*rec, t, before, True, 0.0))
+        self.last_update = t
         if self.limit_updates is not None and self.version >= self.limit_updates:
             self.stop = True
             return
-        self.after_update(batch, t)
+        self.after_update(learners, t)
         if self.cfg.apply_time > 0:
             self.server_busy = False
             if self.batches:
@@ -126,19 +143,18 @@ class _Run:
         """Discard every gradient started on this iteration that is not in the batch (k-sync family)."""
         for i in range(self.p):
             gid = self.current[i]
-            if gid < 0 or gid in self.discarded:
+            if gid < 0:
                 continue
-            cs, ce = self.g[gid][4], self.g[gid][5]
-            self.discarded.add(gid)
+            rec = self.g.pop(gid)
             self.current[i] = -1
-            self.rows.append((gid, t, self.version, False, max(0.0, min(t, ce) - cs)))
-            self.recorded[gid] = True
+            self.rows.append((*rec, t, self.version, False, max(0.0, min(t, rec[5]) - rec[4])))
 
     # ---- policies -------------------------------------------------------------------------------
     def on_push(self, gid: int, t: float) -> None:
-        if gid in self.discarded:
+        rec = self.g.get(gid)
+        if rec is None:  # discarded while its push was on the way
             return
-        i = self.g[gid][0]
+        i = rec[0]
         pol = self.policy
         if pol in ("async", "k-batch-async", "ssp"):
             self.current[i] = -1
@@ -149,7 +165,10 @@ class _Run:
             if self.stop:
                 return
             if pol == "ssp":
-                self.clock[i] += 1
+                c = self.clock[i]
+                self.clock[i] = c + 1
+                self.at_clock[c] -= 1
+                self.at_clock[c + 1] = self.at_clock.get(c + 1, 0) + 1
                 self.ssp_release(i, t)
             else:
                 self.start(i, t)
@@ -169,11 +188,11 @@ class _Run:
             elif pol == "k-batch-sync":
                 self.start(i, t, pull=False)
 
-    def after_update(self, batch: list[int], t: float) -> None:
+    def after_update(self, learners: list[int], t: float) -> None:
         pol = self.policy
         if pol == "k-async":
-            for gid in batch:
-                self.start(self.g[gid][0], t)
+            for i in learners:
+                self.start(i, t)
         elif pol in ("sync", "k-sync", "k-batch-sync"):
             for i in range(self.p):
                 if self.active[i]:
@@ -181,22 +200,23 @@ class _Run:
 
     def ssp_release(self, pusher: int, t: float) -> None:
         """SSP: the pusher continues if within the bound, then waiting learners are released in order."""
-        self.blocked.append(pusher)
+        self.blocked.setdefault(self.clock[pusher], []).append(pusher)
         while True:
-            live = [self.clock[i] for i in range(self.p) if self.active[i]]
-            slowest = min(live) if live else 0
-            ready = sorted(i for i in self.blocked if self.clock[i] - slowest <= self.cfg.bound)
+            if self.n_active:
+                while not self.at_clock.get(self.slowest):
+                    self.slowest += 1
+            slowest = self.slowest if self.n_active else 0
+            ready = [i for c in [c for c in self.blocked if c - slowest <= self.cfg.bound] for i in self.blocked.pop(c)]
             if not ready:
                 return
             # the pusher first (it is the one being served), then the others by learner index
             ready.sort(key=lambda i: (i != pusher, i))
             for i in ready:
-                self.blocked.remove(i)
                 self.start(i, t)
             # a learner that just ran out of trace no longer holds the others back: look again
 
     # ---- main loop ------------------------------------------------------------------------------
-    def run(self) -> None:
+    def run(self, chunk: int) -> Iterator[Block]:
         for i in range(self.p):
             self.start(i, 0.0)
         until = self.cfg.until
@@ -209,44 +229,58 @@ class _Run:
                 self.on_push(data, t)
             else:
                 self.finish_update(data, t)
+            if len(self.rows) >= chunk:
+                yield self.flush()
         if until is not None:
             self.end = float(until)
         elif self.stop:
-            self.end = self.update_times[-1]
+            self.end = self.last_update
         else:
             self.end = q.now  # the traces ran out: the time of the last event
+        if self.rows or self.update_times:
+            yield self.flush()
+
+    def flush(self) -> Block:
+        """The records gathered since the last block, as a block (then forgotten)."""
+        rows, self.rows = self.rows, []
+        ut = np.asarray(self.update_times, dtype=np.float64)
+        first = self.version - len(ut) + 1
+        self.update_times = []
+        if rows:
+            i, j, rt, rv, cs, ce, push, t, before, applied, busy_d = (np.array(c) for c in zip(*rows, strict=True))
+        else:
+            i = j = rv = before = np.zeros(0, dtype=np.int64)
+            rt = cs = ce = push = t = busy_d = np.zeros(0)
+            applied = np.zeros(0, dtype=bool)
+        applied = applied.astype(bool)
+        grads = Gradients.from_columns(
+            learner=i, index=j, read_time=rt, read_version=rv, compute_start=cs, push_time=push,
+            compute_time=np.where(applied, ce - cs, busy_d), apply_time=t, version_before_apply=before,
+            staleness=before - rv, applied=applied, update=np.where(applied, before + 1, -1),
+        )
+        ut.setflags(write=False)
+        return block_of(grads, ut, first)
 
     def inflight_busy(self) -> np.ndarray:
         """Compute seconds per learner on gradients not in the records, clipped at the end time."""
         busy = np.zeros(self.p)
-        for gid, (i, _j, _rt, _rv, cs, ce, _pt) in enumerate(self.g):  # start order: index order per learner
-            if not self.recorded[gid]:
-                busy[i] += max(0.0, min(self.end, ce) - cs)
+        for i, _j, _rt, _rv, cs, ce, _pt in self.g.values():  # start order: index order per learner
+            busy[i] += max(0.0, min(self.end, ce) - cs)
         return busy
 
 
-def run_events(cfg: SimConfig, streams: LearnerStreams) -> tuple[Gradients, np.ndarray, float, np.ndarray]:
-    """Run the event engine; return (gradients, update_times, end_time, inflight_busy)."""
+def iter_events(cfg: SimConfig, streams: LearnerStreams, chunk: int = 1 << 16) -> Iterator[Block]:
+    """Run the event engine; yield blocks of about ``chunk`` records, return (end_time, inflight_busy)."""
     sim = _Run(cfg, streams)
-    sim.run()
-    if sim.rows:
-        gid, t, before, applied, busy_discarded = (np.array(c) for c in zip(*sim.rows, strict=True))
-        g = np.array(sim.g, dtype=np.float64)[gid]  # learner, index, read t, read v, start, end, push
-    else:
-        gid = t = before = busy_discarded = np.zeros(0)
-        applied = np.zeros(0, dtype=bool)
-        g = np.zeros((0, 7))
-    read_version = g[:, 3].astype(np.int64)
-    before = before.astype(np.int64)
-    grads = Gradients.from_columns(
-        learner=g[:, 0], index=g[:, 1], read_time=g[:, 2], read_version=read_version, compute_start=g[:, 4],
-        push_time=g[:, 6], compute_time=np.where(applied, g[:, 5] - g[:, 4], busy_discarded), apply_time=t,
-        version_before_apply=before, staleness=before - read_version, applied=applied,
-        update=np.where(applied, before + 1, -1),
-    )
-    update_times = np.asarray(sim.update_times, dtype=np.float64)
-    update_times.setflags(write=False)
+    yield from sim.run(max(1, int(chunk)))
     busy = sim.inflight_busy()
     busy.setflags(write=False)
     assert math.isfinite(sim.end)
-    return grads, update_times, sim.end, busy
+    return sim.end, busy
+
+
+def run_events(cfg: SimConfig, streams: LearnerStreams) -> tuple[Gradients, np.ndarray, float, np.ndarray]:
+    """Run the event engine in memory; return (gradients, update_times, end_time, inflight_busy)."""
+    from staleness.simulation import collect
+
+    return collect(iter_events(cfg, streams))

@@ -1,7 +1,8 @@
 """Simulation configuration: one frozen, validated value object for every way to run the simulator.
 
 Every check a user can trip lives here, so notebooks and the command line get the same one-line
-messages (``--learners: got 0; give an integer >= 1``).
+messages. They speak of parameters (``learners: got 0; give an integer >= 1``); the command line
+shows the same message with its flag (``--learners: got 0; ...``).
 
 Examples
 --------
@@ -13,7 +14,11 @@ Examples
 >>> SimConfig(learners=0, updates=5)
 Traceback (most recent call last):
 ...
-ValueError: --learners: got 0; give an integer >= 1
+ValueError: learners: got 0; give an integer >= 1
+>>> SimConfig(learners=4, policy="k-sync", updates=5)
+Traceback (most recent call last):
+...
+ValueError: k: missing for policy k-sync; give an integer 1 <= k <= 4
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["SimConfig", "POLICIES", "DISTS", "TIE_BREAKS", "DEFAULT_SHAPE"]
+__all__ = ["SimConfig", "POLICIES", "DISTS", "TIE_BREAKS", "DEFAULT_SHAPE", "UNITS"]
 
 #: Server policies (see docs/staleness.md and the module docstring of :mod:`staleness._event_system`).
 POLICIES = ("async", "sync", "k-sync", "k-batch-sync", "k-async", "k-batch-async", "ssp")
@@ -37,6 +42,8 @@ TIE_BREAKS = ("fifo", "learner", "random")
 DEFAULT_SHAPE = {"shifted-exp": 0.5, "uniform": 1.0, "lognormal": 0.5, "pareto": 3.0}
 
 _K_POLICIES = ("k-sync", "k-batch-sync", "k-async", "k-batch-async")
+#: Time units a run may be expressed in (a label: the simulator computes in whatever unit it is given).
+UNITS = ("s", "ms", "us")
 
 
 def _is_number(x: object) -> bool:
@@ -44,13 +51,17 @@ def _is_number(x: object) -> bool:
 
 
 def _per_learner(name: str, value: float | Sequence[float], learners: int) -> tuple[float, ...]:
-    values = [value] * learners if _is_number(value) else list(value)  # type: ignore[arg-type]
+    if _is_number(value):  # one value for everyone: check it once (P may be 10^7)
+        if float(value) < 0:  # type: ignore[arg-type]
+            raise ValueError(f"{name}: got {value!r}; give a finite number >= 0")
+        return (float(value),) * learners  # type: ignore[arg-type]
+    values = list(value)  # type: ignore[arg-type]
     if len(values) != learners:
-        raise ValueError(f"--{name}: got {len(values)} values for {learners} learners; give one value or one per learner")
+        raise ValueError(f"{name}: got {len(values)} values for {learners} learners; give one value or one per learner")
     out = []
     for v in values:
         if not _is_number(v) or float(v) < 0:
-            raise ValueError(f"--{name}: got {v!r}; give a finite number >= 0 (seconds)")
+            raise ValueError(f"{name}: got {v!r}; give a finite number >= 0")
         out.append(float(v))
     return tuple(out)
 
@@ -66,7 +77,7 @@ class SimConfig:
     policy : str
         One of :data:`POLICIES`. ``async`` is ``k-batch-async`` with K = 1; ``sync`` is ``k-sync`` with K = P.
     k : int or None
-        K of the ``k-*`` policies (1 <= K <= P); None means 1. async and ssp use K = 1 and sync K = P
+        K of the ``k-*`` policies (1 <= K <= P), required there. async and ssp use K = 1 and sync K = P
         (None or that value).
     bound : int or None
         Staleness bound s of ``ssp`` (required there): a learner may be at most s clocks ahead of the slowest.
@@ -86,6 +97,8 @@ class SimConfig:
         Stop after ``updates`` server updates, or at simulated time ``until`` (at most one of them).
     seed : int
         Seed of the per-learner random streams (same seed, same trace).
+    unit : str
+        The time unit of every time given and reported (:data:`UNITS`): a label for tables, JSON and plots.
     tie_break : str
         ``fifo`` (default): of pushes arriving at the same instant, the one whose computation was
         scheduled first goes first (then the lower learner index); ``learner``: lower learner index first;
@@ -108,6 +121,7 @@ class SimConfig:
     until: float | None = None
     seed: int = 0
     tie_break: str = "fifo"
+    unit: str = "s"
     _speeds: tuple[float, ...] = field(init=False, repr=False, compare=False)
     _pull: tuple[float, ...] = field(init=False, repr=False, compare=False)
     _push: tuple[float, ...] = field(init=False, repr=False, compare=False)
@@ -119,79 +133,83 @@ class SimConfig:
             put(self, "times", traces)
             if self.learners is not None and self.learners != len(traces):
                 raise ValueError(
-                    f"--learners: got {self.learners} but {len(traces)} --times traces; leave --learners out"
+                    f"learners: got {self.learners} but times= has {len(traces)} traces; leave learners=None"
                 )
             put(self, "learners", len(traces))
         if self.learners is None:
-            raise ValueError("--learners: missing; give an integer >= 1 (or --times traces)")
+            raise ValueError("learners: missing; give an integer >= 1 (or traces in times=)")
         if not isinstance(self.learners, int) or isinstance(self.learners, bool) or self.learners < 1:
-            raise ValueError(f"--learners: got {self.learners!r}; give an integer >= 1")
+            raise ValueError(f"learners: got {self.learners!r}; give an integer >= 1")
         if self.policy not in POLICIES:
-            raise ValueError(f"--policy: got {self.policy!r}; choose one of {', '.join(POLICIES)}")
+            raise ValueError(f"policy: got {self.policy!r}; choose one of {', '.join(POLICIES)}")
         self._check_k()
         self._check_bound()
         if self.times is None:
             self._check_dist()
         if self.tie_break not in TIE_BREAKS:
-            raise ValueError(f"--tie-break: got {self.tie_break!r}; choose one of {', '.join(TIE_BREAKS)}")
+            raise ValueError(f"tie_break: got {self.tie_break!r}; choose one of {', '.join(TIE_BREAKS)}")
         speeds = _per_learner("speeds", self.speeds, self.learners)
         if any(s <= 0 for s in speeds):
-            raise ValueError(f"--speeds: got {list(speeds)}; give factors > 0")
+            raise ValueError(f"speeds: got {list(speeds)}; give factors > 0")
         if self.times is not None and any(s != 1.0 for s in speeds):
-            raise ValueError("--speeds: traces (--times) are already per learner; leave --speeds out")
+            raise ValueError("speeds: traces (times=) are already per learner; leave speeds=1.0")
         put(self, "_speeds", speeds)
-        put(self, "_pull", _per_learner("pull-latency", self.pull_latency, self.learners))
-        put(self, "_push", _per_learner("push-latency", self.push_latency, self.learners))
+        put(self, "_pull", _per_learner("pull_latency", self.pull_latency, self.learners))
+        put(self, "_push", _per_learner("push_latency", self.push_latency, self.learners))
         if not _is_number(self.apply_time) or self.apply_time < 0:
-            raise ValueError(f"--apply-time: got {self.apply_time!r}; give a finite number >= 0 (seconds)")
+            raise ValueError(f"apply_time: got {self.apply_time!r}; give a finite number >= 0")
         self._check_stop()
+        if self.unit not in UNITS:
+            raise ValueError(f"unit: got {self.unit!r}; choose one of {', '.join(UNITS)}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise ValueError(f"--seed: got {self.seed!r}; give an integer >= 0")
+            raise ValueError(f"seed: got {self.seed!r}; give an integer >= 0")
 
     @staticmethod
     def _check_traces(times: Sequence[Sequence[float]]) -> tuple[tuple[float, ...], ...]:
         if isinstance(times, (str, bytes)) or len(times) == 0:
-            raise ValueError("--times: got no traces; give one comma-separated list per learner")
+            raise ValueError("times: got no traces; give one comma-separated list per learner")
         traces = []
         for i, trace in enumerate(times):
             if isinstance(trace, (str, bytes)) or len(trace) == 0:
-                raise ValueError(f"--times: trace {i + 1} is empty; give at least one compute time")
+                raise ValueError(f"times: trace {i + 1} is empty; give at least one compute time")
             for x in trace:
                 if not _is_number(x) or float(x) < 0:
-                    raise ValueError(f"--times: got {x!r} in trace {i + 1}; give finite numbers >= 0 (seconds)")
+                    raise ValueError(f"times: got {x!r} in trace {i + 1}; give finite numbers >= 0")
             traces.append(tuple(float(x) for x in trace))
         return tuple(traces)
 
     def _check_k(self) -> None:
         if self.k is None:
+            if self.policy in _K_POLICIES:
+                raise ValueError(f"k: missing for policy {self.policy}; give an integer 1 <= k <= {self.learners}")
             return
         if not isinstance(self.k, int) or isinstance(self.k, bool) or self.k < 1:
-            raise ValueError(f"--k: got {self.k!r}; give an integer >= 1")
+            raise ValueError(f"k: got {self.k!r}; give an integer >= 1")
         if self.policy in _K_POLICIES and self.k > self.learners:
-            raise ValueError(f"--k: got {self.k} > {self.learners} learners; give 1 <= K <= P")
+            raise ValueError(f"k: got {self.k} > {self.learners} learners; give 1 <= K <= P")
         if self.policy in ("async", "ssp") and self.k != 1:
-            raise ValueError(f"--k: got {self.k} with policy {self.policy} (K = 1); use --policy k-batch-async")
+            raise ValueError(f"k: got {self.k} with policy {self.policy} (K = 1); use policy='k-batch-async'")
         if self.policy == "sync" and self.k != self.learners:
-            raise ValueError(f"--k: got {self.k} with policy sync (K = P = {self.learners}); use --policy k-sync")
+            raise ValueError(f"k: got {self.k} with policy sync (K = P = {self.learners}); use policy='k-sync'")
 
     def _check_bound(self) -> None:
         if self.policy == "ssp":
             if self.bound is None:
-                raise ValueError("--bound: missing for policy ssp; give the staleness bound s (integer >= 0)")
+                raise ValueError("bound: missing for policy ssp; give the staleness bound s (integer >= 0)")
             if not isinstance(self.bound, int) or isinstance(self.bound, bool) or self.bound < 0:
-                raise ValueError(f"--bound: got {self.bound!r}; give an integer >= 0")
+                raise ValueError(f"bound: got {self.bound!r}; give an integer >= 0")
         elif self.bound is not None:
-            raise ValueError(f"--bound: given with policy {self.policy}; it only applies to --policy ssp")
+            raise ValueError(f"bound: given with policy {self.policy}; it only applies to policy='ssp'")
 
     def _check_dist(self) -> None:
         if self.dist not in DISTS:
-            raise ValueError(f"--dist: got {self.dist!r}; choose one of {', '.join(DISTS)}")
+            raise ValueError(f"dist: got {self.dist!r}; choose one of {', '.join(DISTS)}")
         if not _is_number(self.mean) or self.mean <= 0:
-            raise ValueError(f"--mean: got {self.mean!r}; give a number > 0 (seconds)")
+            raise ValueError(f"mean: got {self.mean!r}; give a number > 0")
         if self.shape is None:
             return
         if self.dist not in DEFAULT_SHAPE:
-            raise ValueError(f"--shape: got {self.shape!r} for dist {self.dist}, which has no shape; leave it out")
+            raise ValueError(f"shape: got {self.shape!r} for dist {self.dist}, which has no shape; leave it out")
         s = self.shape
         ok = _is_number(s) and {
             "shifted-exp": lambda: 0 <= s < 1,
@@ -202,23 +220,23 @@ class SimConfig:
         if not ok:
             need = {"shifted-exp": "0 <= shift/mean < 1", "uniform": "0 <= half-width/mean <= 1",
                     "lognormal": "sigma > 0", "pareto": "alpha > 1 (finite mean)"}[self.dist]
-            raise ValueError(f"--shape: got {s!r} for dist {self.dist}; give {need}")
+            raise ValueError(f"shape: got {s!r} for dist {self.dist}; give {need}")
 
     def _check_stop(self) -> None:
         if self.updates is not None and self.until is not None:
-            raise ValueError("--updates/--until: got both; give one stopping rule")
+            raise ValueError("updates/until: got both; give one stopping rule")
         if self.updates is not None and (
             not isinstance(self.updates, int) or isinstance(self.updates, bool) or self.updates < 1
         ):
-            raise ValueError(f"--updates: got {self.updates!r}; give an integer >= 1")
+            raise ValueError(f"updates: got {self.updates!r}; give an integer >= 1")
         if self.until is not None and (not _is_number(self.until) or self.until < 0):
-            raise ValueError(f"--until: got {self.until!r}; give a time >= 0 (seconds)")
+            raise ValueError(f"until: got {self.until!r}; give a time >= 0")
         if self.times is None and self.updates is None and self.until is None:
-            raise ValueError("--updates/--until: missing; random compute times never run out, give a stopping rule")
+            raise ValueError("updates/until: missing; random compute times never run out, give a stopping rule")
 
     @property
     def effective_k(self) -> int:
-        """The K the server uses: 1 for async and ssp, P for sync, ``k`` (default 1) otherwise."""
+        """The K the server uses: 1 for async and ssp, P for sync, ``k`` otherwise."""
         if self.policy == "sync":
             return self.learners  # type: ignore[return-value]
         if self.policy in ("async", "ssp"):
@@ -247,5 +265,5 @@ class SimConfig:
             "times": None if self.times is None else [list(t) for t in self.times],
             "speeds": list(self._speeds), "pull_latency": list(self._pull), "push_latency": list(self._push),
             "apply_time": self.apply_time, "updates": self.updates, "until": self.until, "seed": self.seed,
-            "tie_break": self.tie_break,
+            "tie_break": self.tie_break, "unit": self.unit,
         }

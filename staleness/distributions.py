@@ -42,7 +42,7 @@ class Distribution:
 
     def __post_init__(self) -> None:
         if self.name not in DISTS:
-            raise ValueError(f"--dist: got {self.name!r}; choose one of {', '.join(DISTS)}")
+            raise ValueError(f"dist: got {self.name!r}; choose one of {', '.join(DISTS)}")
         if self.shape is None and self.name in DEFAULT_SHAPE:
             object.__setattr__(self, "shape", DEFAULT_SHAPE[self.name])
 
@@ -62,7 +62,8 @@ class Distribution:
         if self.name == "constant":
             return np.full(n, m)
         if self.name == "exp":
-            return rng.standard_exponential(n) * m
+            x = rng.standard_exponential(n)
+            return x if m == 1.0 else x * m
         if self.name == "shifted-exp":
             return rng.standard_exponential(n) * (m - self.shift) + self.shift
         if self.name == "uniform":
@@ -86,51 +87,102 @@ class LearnerStreams:
         p = cfg.learners
         self.cfg = cfg
         self.traces = cfg.times
+        self._root = None
         if rng is not None:
             children = rng.spawn(2 * p)
+            self._time_rngs, self._tie_rngs = children[:p], children[p:]
         else:
-            children = [np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(2 * p)]
-        self._time_rngs, self._tie_rngs = children[:p], children[p:]
+            # child c of SeedSequence(seed).spawn(2P) is SeedSequence(seed, spawn_key=(c,)): build each generator
+            # when first used (P = 10^5 learners would otherwise spend seconds spawning tie streams never drawn)
+            self._root = int(cfg.seed)
+            self._time_rngs, self._tie_rngs = [None] * p, [None] * p
         self.dist = None if cfg.times is not None else Distribution(cfg.dist, cfg.mean, cfg.shape)
-        self._arrays = [np.empty(0) for _ in range(p)]  # compute times drawn so far, per learner
-        self._lists: list[list[float]] = [[] for _ in range(p)]  # the same as Python floats (engine)
-        self._tie_arrays = [np.empty(0) for _ in range(p)]
-        self._tie_lists: list[list[float]] = [[] for _ in range(p)]
+        self._speed = [float(s) for s in cfg._speeds] if any(s != 1.0 for s in cfg._speeds) else None
+        self._arrays: dict[int, np.ndarray] = {}  # compute times drawn so far (times_array), per learner
+        self._lists: dict[int, list[float]] = {}  # the same as Python floats (time)
+        self._list_base: dict[int, int] = {}  # index of _lists[i][0] (time drops what the engine has used)
+        self._tie_arrays: dict[int, np.ndarray] = {}
+        self._tie_lists: dict[int, list[float]] = {}
+        self._tie_base: dict[int, int] = {}
+        self._taken = [0] * p  # take_times: draws handed out so far, per learner
+
+    def _rng(self, i: int, tie: bool) -> np.random.Generator:
+        rngs = self._tie_rngs if tie else self._time_rngs
+        r = rngs[i]
+        if r is None:
+            c = i + self.cfg.learners if tie else i
+            r = rngs[i] = np.random.default_rng(np.random.SeedSequence(self._root, spawn_key=(c,)))
+        return r
+
+    def _sample(self, i: int, n: int) -> np.ndarray:
+        x = self.dist.sample(self._rng(i, False), n)
+        if self._speed is not None:
+            x /= self._speed[i]
+        return x
+
+    def take_times(self, i: int, n: int) -> np.ndarray:
+        """The next ``n`` compute times of learner i (fewer when its trace runs out), nothing kept.
+
+        Learner i's draws come in order whatever the sizes asked for (numpy's generators give the same
+        values in pieces as in one call), so a streaming run sees the same numbers as ``times_array``.
+        """
+        j = self._taken[i]
+        if self.traces is not None:
+            out = np.asarray(self.traces[i][j : j + n], dtype=np.float64)
+        else:
+            out = self._sample(i, n)
+        self._taken[i] = j + len(out)
+        return out
+
+    def take_ties(self, i: int, n: int) -> np.ndarray:
+        """The next ``n`` random tie keys of learner i (a stream of its own, separate from ``take_times``)."""
+        return self._rng(i, True).random(n)
 
     def times_array(self, i: int, n: int) -> np.ndarray:
         """The first ``n`` compute times of learner i (fewer if its trace is shorter)."""
         if self.traces is not None:
             return np.asarray(self.traces[i][:n], dtype=np.float64)
-        have = self._arrays[i]
+        have = self._arrays.get(i, np.empty(0))
         if len(have) < n:
             more = max(n - len(have), self.CHUNK)
-            have = np.concatenate([have, self.dist.sample(self._time_rngs[i], more) / self.cfg._speeds[i]])
+            have = np.concatenate([have, self._sample(i, more)])
             self._arrays[i] = have
         return have[:n]
 
     def ties_array(self, i: int, n: int) -> np.ndarray:
         """The first ``n`` random tie keys of learner i."""
-        have = self._tie_arrays[i]
+        have = self._tie_arrays.get(i, np.empty(0))
         if len(have) < n:
-            have = np.concatenate([have, self._tie_rngs[i].random(max(n - len(have), self.CHUNK))])
+            have = np.concatenate([have, self._rng(i, True).random(max(n - len(have), self.CHUNK))])
             self._tie_arrays[i] = have
         return have[:n]
 
+    def _block(self) -> int:
+        # Python floats kept per learner by the event engine: about 1 MB in all, at least 16 per learner
+        return max(16, min(self.CHUNK, (1 << 17) // self.cfg.learners))
+
     def time(self, i: int, j: int) -> float | None:
-        """Learner i's j-th compute time, or None when its trace has no j-th entry."""
+        """Learner i's j-th compute time, or None when its trace has no j-th entry.
+
+        ``j`` only grows per learner (the event engine asks in order), so only a block of draws is kept.
+        """
         if self.traces is not None:
             trace = self.traces[i]
             return trace[j] if j < len(trace) else None
-        have = self._lists[i]
-        if j >= len(have):
-            self.times_array(i, j + 1)
-            have.extend(self._arrays[i][len(have):].tolist())
-        return have[j]
+        have, base = self._lists.get(i), self._list_base.get(i, 0)
+        if have is None or j - base >= len(have):
+            assert have is None or j - base == len(have), "time() must be asked in order"
+            base = j
+            have = self._lists[i] = self._sample(i, self._block()).tolist()
+            self._list_base[i] = base
+        return have[j - base]
 
     def tie(self, i: int, j: int) -> float:
-        """Learner i's j-th random tie key."""
-        have = self._tie_lists[i]
-        if j >= len(have):
-            self.ties_array(i, j + 1)
-            have.extend(self._tie_arrays[i][len(have):].tolist())
-        return have[j]
+        """Learner i's j-th random tie key (asked in order, like :meth:`time`)."""
+        have, base = self._tie_lists.get(i), self._tie_base.get(i, 0)
+        if have is None or j - base >= len(have):
+            assert have is None or j - base == len(have), "tie() must be asked in order"
+            base = j
+            have = self._tie_lists[i] = self._rng(i, True).random(self._block()).tolist()
+            self._tie_base[i] = base
+        return have[j - base]

@@ -54,7 +54,7 @@ def plot_timeline(res: SimulationResult, path: str | os.PathLike[str]) -> None:
         ax.axvline(t, color="tab:red", lw=0.8, ls="--")
         ax.text(t, p - 0.45, f"v{v}", color="tab:red", fontsize=7, ha="center", va="bottom")
     ax.set_yticks(range(p), [f"L{p - i}" for i in range(p)])
-    ax.set_xlabel("time (s)")
+    ax.set_xlabel(f"time ({res.config.unit})")
     ax.set_ylim(-0.6, p - 0.1)
     ax.set_title(f"{res.config.policy}: learners' compute intervals, server updates (red)", fontsize=9)
     save_figure(fig, path)
@@ -92,7 +92,7 @@ def plot_result(res: SimulationResult, path: str | os.PathLike[str]) -> str:
 
     Returns ``"timeline"`` or ``"histogram"``.
     """
-    if len(res.gradients) <= TIMELINE_MAX_GRADIENTS:
+    if res.gradients is not None and len(res.gradients) <= TIMELINE_MAX_GRADIENTS:
         plot_timeline(res, path)
         return "timeline"
     plot_histogram(res, path)
@@ -124,7 +124,7 @@ def plot_sweep(sweep_result, path: str | os.PathLike[str]) -> None:
 
     ps = sorted({r.learners for r in sweep_result.rows})
     a1.set(xlabel="learners P", ylabel="mean staleness (steady state)", title="staleness (dashed: closed form)")
-    a2.set(xlabel="learners P", ylabel="seconds per server update", yscale="log",
+    a2.set(xlabel="learners P", ylabel=f"{sweep_result.unit} per server update", yscale="log",
            title="time per update (dashed: closed form)")
     for ax in (a1, a2):
         ax.set_xscale("log", base=2)

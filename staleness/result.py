@@ -116,7 +116,12 @@ class Summary:
     be the stalest) never enter; the first updates of a run are fresher than steady state (everyone
     starts on version 0), which is what the warm-up removes. ``mean_staleness_all`` is the plain mean
     over the whole run, for comparison. ``utilisation[i]`` is the share of ``end_time`` learner i spent
-    computing, including work the server later discarded.
+    computing, including work the server later discarded. The time series has one point per
+    ``series_every`` updates: point i covers the gradients applied in updates up to ``series_update[i]``
+    (after the previous point), ``series_time[i]`` is when that update finished and
+    ``series_mean_staleness[i]`` their mean staleness (the warm-up included: it shows the warm-up).
+    Staleness figures are exact: counts are integers, the mean and standard deviation come from exact
+    sums (no rounding before the final division).
     """
 
     updates: int
@@ -138,6 +143,10 @@ class Summary:
     updates_per_time_all: float
     utilisation: tuple[float, ...]
     mean_utilisation: float
+    series_every: int = 1
+    series_update: tuple[int, ...] = ()
+    series_time: tuple[float, ...] = ()
+    series_mean_staleness: tuple[float, ...] = ()
 
     def to_dict(self) -> dict:
         """Plain-JSON view (NaN becomes None)."""
@@ -158,11 +167,13 @@ class SimulationResult:
     ``update_times[v - 1]`` is the time version v was produced (v = 1 .. ``summary.updates``);
     ``inflight_busy[i]`` is the compute time learner i spent on gradients not in the records (still in
     flight or waiting in a server batch at the end); ``engine`` is ``"event"`` or ``"vectorised"``.
+    A streamed run (``simulate(..., stream=True)``) keeps no records: ``gradients`` and ``update_times``
+    are None and the summary (with its time series) is the result.
     """
 
     config: SimConfig
-    gradients: Gradients
-    update_times: np.ndarray
+    gradients: Gradients | None
+    update_times: np.ndarray | None
     end_time: float
     inflight_busy: np.ndarray
     summary: Summary
@@ -188,8 +199,9 @@ class SimulationResult:
         """JSON-ready dict: ``config``, ``gradients`` (list of rows, unless ``gradients=False``; each row has
         ``between``, the names of the gradients whose updates came in between, in runs of at most
         :data:`BETWEEN_MAX_GRADIENTS` gradients), ``update_times``, ``summary``."""
-        out: dict = {"config": self.config.to_dict(), "engine": self.engine}
-        if gradients:
+        out: dict = {"config": self.config.to_dict(), "engine": self.engine,
+                     "gradients_listed": bool(gradients and self.gradients is not None)}
+        if gradients and self.gradients is not None:
             g = self.gradients
             cols = {f.name: getattr(g, f.name).tolist() for f in fields(g)}
             out["gradients"] = [
@@ -198,7 +210,7 @@ class SimulationResult:
             if len(g) <= BETWEEN_MAX_GRADIENTS:
                 for row, between in zip(out["gradients"], g.intervening_all(), strict=True):
                     row["between"] = [g.name(x) for x in between]
-        out["update_times"] = self.update_times.tolist() if gradients else None
+        out["update_times"] = self.update_times.tolist() if out["gradients_listed"] else None
         out["summary"] = self.summary.to_dict()
         return out
 
@@ -227,43 +239,10 @@ def _percentile(hist: np.ndarray, q: float) -> float:
 
 def summarize(cfg: SimConfig, g: Gradients, update_times: np.ndarray, end_time: float,
               inflight_busy: np.ndarray) -> Summary:
-    """Summary statistics of a run (see :class:`Summary` for the window rule)."""
-    n_updates = len(update_times)
-    warm = steady_state_warmup(n_updates, cfg.learners)
-    applied = g.applied
-    stale_all = g.staleness[applied]
-    in_window = applied & (g.update > warm)
-    stale = g.staleness[in_window]
-    hist = np.bincount(stale) if len(stale) else np.zeros(0, dtype=np.int64)
-    if warm:
-        window = f"updates {warm + 1}..{n_updates} (warm-up of {warm} updates dropped)"
-    else:
-        window = f"all {n_updates} updates (run too short for a warm-up; the mean is biased low)"
-    t_warm = float(update_times[warm - 1]) if warm else 0.0
-    t_last = float(update_times[-1]) if n_updates else math.nan
-    span = t_last - t_warm
-    rate = (n_updates - warm) / span if n_updates and span > 0 else math.nan
-    rate_all = n_updates / t_last if n_updates and t_last > 0 else math.nan
-    busy = np.bincount(g.learner, weights=g.compute_time, minlength=cfg.learners) + inflight_busy
-    util = busy / end_time if end_time > 0 else np.full(cfg.learners, math.nan)
-    return Summary(
-        updates=n_updates,
-        gradients_applied=int(applied.sum()),
-        gradients_discarded=int((~applied).sum()),
-        end_time=float(end_time),
-        time_to_updates=t_last,
-        warmup_updates=warm,
-        window=window,
-        mean_staleness=float(stale.mean()) if len(stale) else math.nan,
-        std_staleness=float(stale.std()) if len(stale) else math.nan,
-        p50_staleness=_percentile(hist, 50),
-        p95_staleness=_percentile(hist, 95),
-        max_staleness=float(len(hist) - 1) if len(stale) else math.nan,
-        histogram=tuple(hist.tolist()),
-        mean_staleness_all=float(stale_all.mean()) if len(stale_all) else math.nan,
-        updates_per_time=rate,
-        time_per_update=1.0 / rate if rate == rate and rate > 0 else math.nan,
-        updates_per_time_all=rate_all,
-        utilisation=tuple(float(u) for u in util),
-        mean_utilisation=float(util.mean()),
-    )
+    """Summary statistics of a run kept in memory (see :class:`Summary` for the window rule); the same
+    reduction as a streamed run (:class:`staleness.stream.SummaryBuilder`)."""
+    from staleness.stream import SummaryBuilder, block_of
+
+    builder = SummaryBuilder(cfg.learners, len(update_times))
+    builder.add(block_of(g, update_times, 1))
+    return builder.finish(end_time, inflight_busy)

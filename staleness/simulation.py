@@ -1,4 +1,5 @@
-"""The public entry point: :func:`simulate` a configuration with the event engine or the vectorised path.
+"""The public entry point: :func:`simulate` a configuration with the event engine or the vectorised path,
+keeping every gradient in memory or streaming them (summary, time series, optional per-gradient sink).
 
 Examples
 --------
@@ -8,25 +9,58 @@ Examples
 ('vectorised', 1000, 1000)
 >>> int(res.gradients.update[-1]), bool((res.gradients.staleness >= 0).all())
 (1000, True)
+>>> streamed = simulate(SimConfig(learners=4, updates=1000, seed=0), stream=True, chunk=64)
+>>> streamed.gradients is None, streamed.summary == res.summary
+(True, True)
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import numpy as np
 
-from staleness._event_system import run_events
 from staleness.config import SimConfig
 from staleness.distributions import LearnerStreams
-from staleness.result import SimulationResult, summarize
-from staleness.vectorised import run_vectorised, vectorised_eligible
+from staleness.result import Gradients, SimulationResult
+from staleness.stream import SERIES_POINTS, Block, SummaryBuilder
+from staleness.vectorised import DEFAULT_CHUNK, ZeroComputeTime, fast_eligible, iter_fast
 
-__all__ = ["simulate", "ENGINES"]
+__all__ = ["simulate", "ENGINES", "collect"]
 
 #: ``auto`` picks ``vectorised`` where it applies (see :mod:`staleness.vectorised`), else ``event``.
 ENGINES = ("auto", "event", "vectorised")
 
 
-def simulate(cfg: SimConfig, *, engine: str = "auto", rng: np.random.Generator | None = None) -> SimulationResult:
+def _drive(blocks: Iterator[Block], sink: Callable[[Block], None]) -> tuple[float, np.ndarray]:
+    """Feed every block to ``sink``; return the generator's (end_time, inflight_busy)."""
+    while True:
+        try:
+            b = next(blocks)
+        except StopIteration as stop:
+            return stop.value
+        sink(b)
+
+
+def collect(blocks: Iterator[Block]) -> tuple[Gradients, np.ndarray, float, np.ndarray]:
+    """Concatenate a run's blocks: (gradients, update_times, end_time, inflight_busy)."""
+    kept: list[Block] = []
+    end, busy = _drive(blocks, kept.append)
+    names = [f for f in Gradients.__dataclass_fields__]
+    if len(kept) == 1:
+        grads = kept[0].gradients
+    else:
+        cols = {n: np.concatenate([getattr(b.gradients, n) for b in kept]) if kept else np.zeros(0) for n in names}
+        grads = Gradients.from_columns(**cols)
+    ut = np.concatenate([b.update_times for b in kept]) if kept else np.zeros(0)
+    ut.setflags(write=False)
+    return grads, ut, end, busy
+
+
+def simulate(cfg: SimConfig, *, engine: str = "auto", rng: np.random.Generator | None = None,
+             stream: bool = False, chunk: int | None = None, on_block: Callable[[Block], None] | None = None,
+             series_points: int = SERIES_POINTS, records: bool | None = None,
+             force: bool = False) -> SimulationResult:
     """Simulate ``cfg`` and summarise it.
 
     Parameters
@@ -34,32 +68,86 @@ def simulate(cfg: SimConfig, *, engine: str = "auto", rng: np.random.Generator |
     cfg : SimConfig
         What to simulate.
     engine : {"auto", "event", "vectorised"}
-        ``auto`` uses the vectorised path when it applies and is exact (async / k-batch-async, no
-        latencies, every compute time > 0), else the event engine. ``vectorised`` raises if it does not
-        apply. Both give identical results on the same draws.
+        ``auto`` uses the vectorised path when it applies and is exact (async / k-batch-async, sync /
+        k-sync, no latencies, every compute time > 0), else the event engine. ``vectorised`` raises if it
+        does not apply. Both give identical results on the same draws.
     rng : numpy.random.Generator, optional
         Source of the per-learner streams (``rng.spawn``); default: ``SeedSequence(cfg.seed)``.
+    stream : bool
+        False: keep every gradient (``result.gradients``). True: reduce the records as they come, in
+        memory O(P + largest staleness + chunk) when the run stops at ``updates`` (a run stopped by
+        ``until`` keeps its records until its window is known); ``gradients`` is then None.
+    chunk : int, optional
+        Records per block (default max(2^14, 32 P) for the vectorised path, which stays in the CPU caches;
+        2^16 for the engine).
+    on_block : callable, optional
+        Called with every :class:`staleness.stream.Block` in order (for example to write each gradient;
+        it has ``gradients`` only when ``stream`` is False or the engine is ``event``).
+    series_points : int
+        Points of the staleness time series in the summary.
+    records : bool, optional
+        Build every per-gradient column for ``on_block`` (``block.gradients``) even when streaming
+        (default: only when not streaming).
+    force : bool
+        Run even when :func:`staleness.estimate.check` expects more memory than is available or more
+        than an hour; otherwise such a request is refused at once with its estimate.
 
     Returns
     -------
     SimulationResult
-        Frozen; ``gradients`` are columnar records in apply / discard order.
+        Frozen; the summary is identical whether streamed or not.
     """
     if engine not in ENGINES:
-        raise ValueError(f"--engine: got {engine!r}; choose one of {', '.join(ENGINES)}")
+        raise ValueError(f"engine: got {engine!r}; choose one of {', '.join(ENGINES)}")
     if not isinstance(cfg, SimConfig):
         raise ValueError(f"cfg: got {type(cfg).__name__}; give a staleness.SimConfig")
-    streams = LearnerStreams(cfg, rng)
-    out = None
+    if chunk is not None and (not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 1):
+        raise ValueError(f"chunk: got {chunk!r}; give an integer >= 1")
+    from staleness.estimate import check
+
+    check(cfg, stream, engine, chunk, force)
+    full = (not stream) if records is None else bool(records) or not stream
+    use_fast = engine == "vectorised" or (engine == "auto" and fast_eligible(cfg))
+    if engine == "vectorised" and not fast_eligible(cfg):
+        iter_fast(cfg, LearnerStreams(cfg, rng)).send(None)  # raises the explanation
+    builder = SummaryBuilder(cfg.learners, cfg.updates if cfg.times is None else None, series_points)
+    kept: list[Block] = []
+    started = [False]
+
+    def sink(b: Block) -> None:
+        started[0] = True
+        builder.add(b)
+        if not stream:
+            kept.append(b)
+        if on_block is not None:
+            on_block(b)
+
     used = "event"
-    if engine == "vectorised" or (engine == "auto" and vectorised_eligible(cfg)):
-        out = run_vectorised(cfg, streams)
-        if out is None and engine == "vectorised":
-            raise ValueError("--engine: vectorised needs every compute time > 0; use --engine event")
-        used = "vectorised"
+    out = None
+    if use_fast:
+        try:
+            out = _drive(iter_fast(cfg, LearnerStreams(cfg, rng), chunk or max(DEFAULT_CHUNK, 32 * cfg.learners), full=full), sink)
+            used = "vectorised"
+        except ZeroComputeTime:
+            if engine == "vectorised":
+                raise ValueError("engine: vectorised needs every compute time > 0; use engine='event'") from None
+            if started[0]:  # cannot happen for traces (one chunk); for drawn times it has probability ~0
+                raise ValueError("a compute time of exactly 0 was drawn after records were emitted; "
+                                 "rerun with engine='event'") from None
+            builder = SummaryBuilder(cfg.learners, cfg.updates if cfg.times is None else None, series_points)
     if out is None:
-        out = run_events(cfg, streams)
-        used = "event"
-    grads, update_times, end, busy = out
-    summary = summarize(cfg, grads, update_times, end, busy)
+        out = _drive(iter_events(cfg, LearnerStreams(cfg, rng), chunk or (1 << 16)), sink)
+    end, busy = out
+    summary = builder.finish(end, busy)
+    if stream:
+        return SimulationResult(cfg, None, None, end, busy, summary, used)
+    grads, update_times, _, _ = collect(_replay(kept, out))
     return SimulationResult(cfg, grads, update_times, end, busy, summary, used)
+
+
+def _replay(kept: list[Block], out):
+    yield from kept
+    return out
+
+
+from staleness._event_system import iter_events  # noqa: E402  (the engine imports collect from here)

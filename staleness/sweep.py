@@ -50,6 +50,7 @@ class SweepResult:
     rows: tuple[SweepRow, ...]
     updates: int
     seed: int
+    unit: str = "s"
 
 
 def sweep_configs(policies: Sequence[str], learners: Sequence[int], ks: Sequence[int] = (1,),
@@ -66,7 +67,7 @@ def sweep_configs(policies: Sequence[str], learners: Sequence[int], ks: Sequence
                     cfgs.append(SimConfig(learners=p, policy=policy, k=k, dist=dist, updates=updates, seed=seed,
                                           bound=bound if policy == "ssp" else None, **system))
     if not cfgs:
-        raise ValueError(f"--k: got {list(ks)} with learners {list(learners)}; no configuration has K <= P")
+        raise ValueError(f"k: got {list(ks)} with learners {list(learners)}; no configuration has K <= P")
     return cfgs
 
 
@@ -78,7 +79,7 @@ def sweep(policies: Sequence[str], learners: Sequence[int], ks: Sequence[int] = 
 
     rows = []
     for cfg in sweep_configs(policies, learners, ks, dists, updates, seed, bound, **system):
-        res = simulate(cfg)
+        res = simulate(cfg, stream=True)
         s = res.summary
         th = theory(cfg.policy, cfg.learners, cfg.k, cfg.dist, cfg.mean, cfg.shape)
         t, m = th.get("time_per_update"), th.get("staleness_mean")
@@ -91,4 +92,4 @@ def sweep(policies: Sequence[str], learners: Sequence[int], ks: Sequence[int] = 
         ))
         if progress is not None:
             progress(cfg)
-    return SweepResult(tuple(rows), updates, seed)
+    return SweepResult(tuple(rows), updates, seed, system.get("unit", "s"))

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from staleness.config import SimConfig
 
-__all__ = ["Formula", "Theory", "theory", "QUANTITIES"]
+__all__ = ["Formula", "Theory", "theory", "QUANTITIES", "harmonic_asymptotic", "HARMONIC_EXACT_MAX"]
 
 #: Quantities a closed form may exist for (``staleness_pmf_s`` is P(tau = s) for s = 0, 1, 2).
 QUANTITIES = ("time_per_update", "staleness_mean", "staleness_var", "staleness_pmf_0", "staleness_pmf_1",
@@ -123,7 +123,62 @@ def theory(policy: str, learners: int, k: int | None = None, dist: str = "exp", 
             exprs.append(("staleness_mean", (P - 1) / K, f"versions between read and apply, exponential; {cond}"))
     formulas = []
     for quantity, expr, condition in exprs:
-        exact = sp.nsimplify(sp.sympify(expr).subs(subs).doit())
+        expr = sp.sympify(expr)
+        if expr.has(sp.harmonic) and learners > HARMONIC_EXACT_MAX:
+            value, bound = _asymptotic(expr, subs)
+            formulas.append(Formula(quantity, sp.sstr(expr), "-", value, f"{condition}; H_n for n > "
+                                    f"{HARMONIC_EXACT_MAX} by ln n + gamma + 1/(2n) - 1/(12n^2) + 1/(120n^4), "
+                                    f"|error| <= {bound:.1e}", expr))
+            continue
+        exact = sp.nsimplify(expr.subs(subs).doit())
         formulas.append(Formula(quantity, sp.sstr(expr), sp.sstr(exact), float(exact), condition, expr))
     return Theory(policy, learners, kk, dist, float(mean), shp, tuple(formulas))
+
+
+#: Harmonic numbers H_n are exact rationals up to this n (sympy needs ~0.2 s at 1000, and the digits grow
+#: like n / 2.3); beyond, the asymptotic expansion with its error bound.
+HARMONIC_EXACT_MAX = 1000
+
+
+def harmonic_asymptotic(n: int, digits: int = 40) -> tuple[object, float]:
+    """(H_n to ``digits`` digits as an mpmath number, a bound on its error) for n >= 1.
+
+    H_n = ln n + gamma + 1/(2n) - 1/(12 n^2) + 1/(120 n^4) - r with 0 < r < 1/(252 n^6) (the
+    Euler-Maclaurin remainder is smaller than the first omitted term and of its sign).
+
+    >>> from fractions import Fraction
+    >>> h, bound = harmonic_asymptotic(10)
+    >>> exact = sum(Fraction(1, i) for i in range(1, 11))
+    >>> abs(float(h) - float(exact)) <= bound, bound < 1e-8
+    (True, True)
+    """
+    import mpmath
+
+    with mpmath.workdps(digits):
+        n_ = mpmath.mpf(n)
+        h = mpmath.log(n_) + mpmath.euler + 1 / (2 * n_) - 1 / (12 * n_**2) + 1 / (120 * n_**4)
+    return h, 1.0 / (252.0 * float(n) ** 6)
+
+
+def _asymptotic(expr, subs) -> tuple[float, float]:
+    """Value of ``expr`` at ``subs`` with every harmonic number > HARMONIC_EXACT_MAX from the expansion,
+    and the propagated error bound (sum over the H terms of |d expr / d H| * bound)."""
+    import mpmath
+    import sympy as sp
+
+    terms = {}
+    holder = sp.Function("Hterm")
+    e = expr.replace(sp.harmonic, holder).subs(subs)
+    values, bound = {}, 0.0
+    for atom in e.atoms(holder):
+        n = int(atom.args[0])
+        if n <= HARMONIC_EXACT_MAX:
+            values[atom] = sp.harmonic(n)
+            continue
+        h, b = harmonic_asymptotic(n)
+        values[atom] = sp.Float(mpmath.nstr(h, 40), 40)
+        terms[atom] = b
+    for atom, b in terms.items():
+        bound += abs(float(sp.diff(e, atom).subs(values))) * b
+    return float(e.subs(values).evalf(40)), bound
 

@@ -107,7 +107,7 @@ def test_sync_makes_fresh_updates_and_async_waits_less(small):
 def test_stale_training_bad_arguments(small):
     with pytest.raises(ValueError, match="--lr-rule"):
         stale_training(small, lr_rule="adaptive")
-    with pytest.raises(ValueError, match="--policy"):
+    with pytest.raises(ValueError, match="policy: got .hogwild."):
         stale_training(small, policy="hogwild", sim_time=1.0)
     with pytest.raises(ValueError, match="--model"):
         stale_training(small, model="resnet", sim_time=1.0, device="cpu")

@@ -133,7 +133,7 @@ def test_validate_command_json(capsys, monkeypatch):
     (["simulate", "--policy", "ssp"], "--bound: missing"),
     (["simulate", "--policy", "sync", "--learners", "4", "--k", "9"], "--k: got 9 with policy sync"),
     (["simulate", "--policy", "async", "--k", "2"], "use --policy k-batch-async"),
-    (["simulate", "--times", "1", "--learners", "3"], "--learners: got 3 but 1 --times traces"),
+    (["simulate", "--times", "1", "--learners", "3"], "--learners: got 3 but --times has 1 traces; leave --learners out"),
     (["simulate", "--speeds", "1,2", "--learners", "3"], "--speeds: got 2 values for 3 learners"),
     (["simulate", "--apply-time", "-1"], "--apply-time: got -1.0"),
     (["simulate", "--tie-break", "oldest"], "--tie-break: got 'oldest'"),
@@ -163,3 +163,54 @@ def test_subprocess_exercise_1():
                           capture_output=True, text=True)
     assert proc.returncode == 0
     assert [r["staleness"] for r in json.loads(proc.stdout)["gradients"]] == [0, 0, 2, 1, 0, 2]
+
+
+def test_unit_in_tables_and_json(capsys):
+    # exercise 2 in ms: async makes 3 updates by 2.5 ms -> the table speaks of ms, the JSON carries the unit
+    code, out, _ = run_cli(capsys, "simulate", "--unit", "ms", "--policy", "async", "--updates", "3", *EX2)
+    assert code == 0 and "updates per ms (window)" in out and "ms per update" in out and "second" not in out
+    _, out, _ = run_cli(capsys, "simulate", "--unit", "ms", "--updates", "3", "--json", *EX2)
+    assert json.loads(out)["config"]["unit"] == "ms"
+
+
+def test_large_runs_stream_and_json_says_what_it_lists(capsys, tmp_path):
+    # 10^5 updates: streamed, no per-gradient rows in JSON (the old output listed 10^5 of them), exact counts
+    code, out, _ = run_cli(capsys, "simulate", "--learners", "16", "--updates", "100000", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["gradients_listed"] is False and "gradients" not in doc and len(out) < 20_000
+    # window: 90,000 updates x 1 gradient each
+    assert sum(doc["summary"]["histogram"]) == 90_000 and len(doc["summary"]["series_mean_staleness"]) == 100
+    # the table bins the tail: at most 24 histogram rows, percentiles in the caption
+    _, out, _ = run_cli(capsys, "simulate", "--learners", "16", "--updates", "100000")
+    hist = out[out.index("Staleness histogram") :]
+    rows = [line for line in hist.splitlines() if line.startswith("│")]
+    assert len(rows) <= 24 and "p50 / p90 / p99 / p99.9" in hist
+
+
+def test_per_gradient_file(capsys, tmp_path):
+    path = tmp_path / "g.csv"
+    code, out, err = run_cli(capsys, "simulate", "--learners", "4", "--policy", "k-sync", "--k", "2", "--updates",
+                             "500", "--per-gradient", str(path))
+    lines = path.read_text().splitlines()
+    # k-sync records every gradient of every iteration: 500 iterations x 4 learners = 2000 lines + header
+    assert code == 0 and len(lines) == 2001 and lines[0].startswith("name,learner,index")
+    assert "wrote 2000 gradients" in err
+
+
+def test_k_and_bound_are_required(capsys):
+    for argv, fragment in ((["--policy", "k-async"], "--k: missing for policy k-async"),
+                           (["--policy", "ssp"], "--bound: missing")):
+        code, out, err = run_cli(capsys, "simulate", *argv)
+        assert code == 2 and fragment in err
+    code, _, err = run_cli(capsys, "sweep", "--policy", "k-sync", "--learners", "2")
+    assert code == 2 and "--k: missing" in err
+    code, out, _ = run_cli(capsys, "sweep", "--policy", "k-sync", "--learners", "2,4", "--k", "2,4", "--updates",
+                           "500", "--csv")
+    assert code == 0 and len(out.splitlines()) == 1 + 3  # K=2 x {2, 4}, K=4 x {4}
+
+
+def test_huge_requests_refused_in_one_line(capsys):
+    code, out, err = run_cli(capsys, "simulate", "--updates", "1000000000000")
+    assert code == 2 and out == "" and err.count("\n") == 1 and "about 14 h" in err and "--force" in err
+    code, out, err = run_cli(capsys, "simulate", "--learners", "10000000")
+    assert code == 2 and "--learners:" in err and "available" in err

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from staleness.config import DISTS, POLICIES, TIE_BREAKS
+from staleness.config import DISTS, POLICIES, TIE_BREAKS, UNITS
 
 
 def number_list(flag: str, text: str) -> list[float]:
@@ -25,15 +25,21 @@ def scalar_or_list(flag: str, text: str | None) -> float | list[float] | None:
     return values[0] if len(values) == 1 else values
 
 
-def add_system_options(parser: argparse.ArgumentParser, with_learners: bool = True) -> None:
-    """Options that describe the system (everything but the stopping rule and the output)."""
+def add_system_options(parser: argparse.ArgumentParser, with_learners: bool = True, lists: bool = False) -> None:
+    """Options that describe the system (everything but the stopping rule and the output); with ``lists``
+    (sweep) ``--k`` takes a comma list like every list option."""
     if with_learners:
         parser.add_argument("--learners", "-P", type=int, default=None, help="number of learners P (default 4)")
     parser.add_argument("--policy", default="async", help=f"server policy: {', '.join(POLICIES)} (default async)")
-    parser.add_argument("--k", "-K", type=int, default=None, help="K of the k-* policies (1 <= K <= P)")
+    if lists:
+        parser.add_argument("--k", "-K", default=None, help="comma-separated K values of the k-* policies (required "
+                            "with them)")
+    else:
+        parser.add_argument("--k", "-K", type=int, default=None, help="K of the k-* policies (1 <= K <= P), required "
+                            "with them")
     parser.add_argument("--bound", type=int, default=None, help="staleness bound s of ssp")
     parser.add_argument("--dist", default="exp", help=f"compute-time distribution: {', '.join(DISTS)} (default exp)")
-    parser.add_argument("--mean", type=float, default=1.0, help="mean compute time in seconds (default 1)")
+    parser.add_argument("--mean", type=float, default=1.0, help="mean compute time (default 1, in --unit)")
     parser.add_argument("--shape", type=float, default=None,
                         help="shifted-exp: shift/mean (0.5); uniform: half-width/mean (1); lognormal: sigma (0.5); "
                         "pareto: alpha (3)")
@@ -41,6 +47,8 @@ def add_system_options(parser: argparse.ArgumentParser, with_learners: bool = Tr
     parser.add_argument("--pull-latency", default=None, help="seconds, one value or one per learner")
     parser.add_argument("--push-latency", default=None, help="seconds, one value or one per learner")
     parser.add_argument("--apply-time", type=float, default=0.0, help="seconds per server update (default 0)")
+    parser.add_argument("--unit", default="s", help=f"time unit of every time given and shown: {', '.join(UNITS)} "
+                        "(default s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the per-learner random streams (default 0)")
     parser.add_argument("--tie-break", default="fifo",
                         help=f"order of simultaneous pushes: {', '.join(TIE_BREAKS)} (default fifo: the computation "
@@ -50,9 +58,38 @@ def add_system_options(parser: argparse.ArgumentParser, with_learners: bool = Tr
 def system_kwargs(args: argparse.Namespace) -> dict:
     """SimConfig keyword arguments from the options of :func:`add_system_options`."""
     kw = dict(policy=args.policy, k=args.k, bound=args.bound, dist=args.dist, mean=args.mean, shape=args.shape,
-              apply_time=args.apply_time, seed=args.seed, tie_break=args.tie_break)
+              apply_time=args.apply_time, seed=args.seed, tie_break=args.tie_break, unit=args.unit)
     for name, flag in (("speeds", "--speeds"), ("pull_latency", "--pull-latency"), ("push_latency", "--push-latency")):
         value = scalar_or_list(flag, getattr(args, name))
         if value is not None:
             kw[name] = value
     return kw
+
+
+#: Library parameters whose flag is not ``--`` + the name with hyphens.
+_FLAG_OF = {"times": "--times", "series_points": "--series-points"}
+
+
+def to_flags(message: str) -> str:
+    """A library message (``learners: got 0``, ``... use policy='k-sync'``) in flag words (``--learners``).
+
+    >>> to_flags("updates/until: missing; give one")
+    '--updates/--until: missing; give one'
+    >>> to_flags("k: got 2 with policy async (K = 1); use policy='k-batch-async'")
+    '--k: got 2 with policy async (K = 1); use --policy k-batch-async'
+    """
+    import re
+
+    def flag(name: str) -> str:
+        return _FLAG_OF.get(name, "--" + name.replace("_", "-"))
+
+    message = message.replace("force=True", "--force").replace(
+        "stream the run (stream=True)", "leave out --gradients and --csv (the summary streams)").replace(
+        "engine='event'", "--engine event")
+    head = re.match(r"^([a-z][a-z_]*)(?:/([a-z][a-z_]*))?:", message)
+    if head and not message.startswith("--"):
+        names = [n for n in head.groups() if n]
+        message = "/".join(flag(n) for n in names) + message[head.end() - 1 :]
+    message = re.sub(r"\b([a-z][a-z_]*)=None\b", lambda m: flag(m.group(1)) + " out", message)
+    message = re.sub(r"\b([a-z][a-z_]*)='([^' ]*)'", lambda m: flag(m.group(1)) + " " + m.group(2), message)
+    return re.sub(r"\b([a-z][a-z_]*)=(?=\s|$)", lambda m: flag(m.group(1)), message)

@@ -33,10 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="simulate over learners, K, distributions and policies",
                        description="One run per combination (K varies only for the k-* policies; K > P is "
                        "skipped); steady-state figures beside the closed forms.")
-    add_system_options(p, with_learners=False)
+    add_system_options(p, with_learners=False, lists=True)
     p.set_defaults(policy="async,sync", dist="exp")
     p.add_argument("--learners", "-P", default="2,4,8,16", help="comma-separated P values (default 2,4,8,16)")
-    p.add_argument("--ks", default="1", help="comma-separated K values for the k-* policies (default 1)")
+    p.add_argument("--ks", default=None, help="the same as --k (kept for old scripts)")
     p.add_argument("--updates", "-U", type=int, default=10_000, help="updates per run (default 10000)")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="JSON on stdout")
@@ -52,7 +52,14 @@ def run(args: argparse.Namespace) -> int:
 
     policies = _names("--policy", args.policy, POLICIES)
     dists = _names("--dist", args.dist, DISTS)
-    learners, ks = _ints("--learners", args.learners), _ints("--ks", args.ks)
+    learners = _ints("--learners", args.learners)
+    if args.k is not None and args.ks is not None:
+        raise ValueError("--k/--ks: got both; give the K values once, with --k")
+    k_text = args.k if args.k is not None else args.ks
+    if k_text is None and any(pol.startswith("k-") for pol in policies):
+        raise ValueError(f"--k: missing for policy {next(x for x in policies if x.startswith('k-'))}; give "
+                         "comma-separated K values such as 1,2,4")
+    ks = _ints("--k" if args.k is not None else "--ks", k_text) if k_text is not None else [1]
     kw = system_kwargs(args)
     for name in ("policy", "dist", "k"):
         kw.pop(name)

@@ -1,0 +1,132 @@
+"""What a run will cost before it starts: gradients, bytes, seconds; refuse what cannot finish.
+
+The figures are upper-end rates measured on the 2-core benchmark machine (benchmarks/RESULTS.md):
+the vectorised path holds about 200 bytes per gradient in memory (12 columns of 8 bytes and the
+temporaries of one sort) and about 150 bytes per gradient of a chunk when streaming; the event engine
+holds about 350 bytes per gradient in memory and handles about 2 x 10^5 gradients per second; every
+learner costs about 2 KB (its random generator and buffers), 30 KB on the vectorised path (the draws
+buffered for a chunk).
+
+Examples
+--------
+>>> from staleness import SimConfig
+>>> e = estimate(SimConfig(learners=16, updates=10**12), stream=True)
+>>> e.gradients, e.engine, e.seconds > 3600
+(1000000000000, 'vectorised', True)
+>>> check(SimConfig(learners=16, updates=10**12), stream=True)
+Traceback (most recent call last):
+...
+ValueError: updates: 1000000000000 gradients take about 14 h (vectorised, ~2e+07 gradients/s, limit 1 h); ask for fewer updates, or pass force=True
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+from staleness.config import SimConfig
+
+__all__ = ["Estimate", "estimate", "check", "available_bytes", "MAX_SECONDS"]
+
+#: Runs estimated to take longer than this are refused unless forced.
+MAX_SECONDS = 3600.0
+_RATE = {"vectorised": 2e7, "event": 2e5}  # gradients per second (quiet machine)
+_BYTES_KEPT = {"vectorised": 200, "event": 350}  # per gradient kept in memory
+_BYTES_CHUNK = 150  # per gradient of a streamed chunk
+_BYTES_LEARNER = {"vectorised": 30_000, "event": 2_000}
+_BASE = 120 * 2**20  # the interpreter, numpy and the package
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Expected size of a run: ``gradients`` recorded, peak ``bytes``, ``seconds``, and which ``engine``."""
+
+    gradients: int
+    bytes: int
+    seconds: float
+    engine: str
+    stream: bool
+
+
+def _gradients(cfg: SimConfig) -> int:
+    p, k = cfg.learners, cfg.effective_k
+    if cfg.times is not None:
+        return sum(len(t) for t in cfg.times)
+    if cfg.updates is not None:
+        per_update = {"sync": p, "k-sync": p, "k-batch-sync": k + p}.get(cfg.policy, k)
+        return cfg.updates * per_update
+    # stopped by time: every learner busy all along, one gradient per mean compute time (an upper end)
+    return int(math.ceil(cfg.until * sum(cfg._speeds) / cfg.mean)) + p
+
+
+def estimate(cfg: SimConfig, stream: bool = False, engine: str = "auto", chunk: int | None = None) -> Estimate:
+    """Gradients, peak bytes and seconds of ``simulate(cfg, engine=engine, stream=stream)``."""
+    from staleness.vectorised import DEFAULT_CHUNK, fast_eligible
+
+    eng = "vectorised" if engine == "vectorised" or (engine == "auto" and fast_eligible(cfg)) else "event"
+    n = _gradients(cfg)
+    p = cfg.learners
+    per_learner = _BYTES_LEARNER[eng] * p
+    if stream and cfg.updates is not None and cfg.times is None:
+        c = chunk or (DEFAULT_CHUNK if eng == "vectorised" else 1 << 16)
+        c = max(c, 16 * p) if eng == "vectorised" else c
+        held = min(n, c) * _BYTES_CHUNK
+    else:  # kept, or a run stopped by time (its window is known at the end): every record is held
+        held = n * _BYTES_KEPT[eng]
+    seconds = n / _RATE[eng] + p * 2e-5
+    return Estimate(n, _BASE + per_learner + held, seconds, eng, stream)
+
+
+def available_bytes() -> int:
+    """Memory the system can give now (MemAvailable), or total physical memory where that is unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62
+
+
+def _human_bytes(b: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if b < 1024 or unit == "TB":
+            return f"{b:.0f} {unit}" if unit == "B" else f"{b:.1f} {unit}"
+        b /= 1024
+    raise AssertionError
+
+
+def _human_seconds(s: float) -> str:
+    return f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min" if s < 3600 else f"{s / 3600:.0f} h"
+
+
+def check(cfg: SimConfig, stream: bool = False, engine: str = "auto", chunk: int | None = None,
+          force: bool = False) -> Estimate:
+    """The estimate, or ValueError (naming the parameter, the estimate and the way out) when the run
+    needs more memory than is available or more than :data:`MAX_SECONDS`; ``force`` skips the refusal."""
+    e = estimate(cfg, stream, engine, chunk)
+    if force:
+        return e
+    what = "updates" if cfg.updates is not None else "until" if cfg.until is not None else "times"
+    if cfg.learners > 1000 and e.bytes > available_bytes():
+        what = "learners"
+    avail = available_bytes()
+    if e.bytes > avail:
+        way = "ask for fewer updates or learners"
+        if not stream:
+            way += ", stream the run (stream=True)"
+        elif cfg.updates is None:
+            way += ", stop it with updates= instead of until= (then it streams in O(chunk) memory)"
+        raise ValueError(f"{what}: {e.gradients} gradients at {cfg.learners} learners need about "
+                         f"{_human_bytes(e.bytes)} ({e.engine}, {'streamed' if stream else 'kept in memory'}) but "
+                         f"{_human_bytes(avail)} is available; {way}, or pass force=True")
+    if e.seconds > MAX_SECONDS:
+        raise ValueError(f"{what}: {e.gradients} gradients take about {_human_seconds(e.seconds)} ({e.engine}, "
+                         f"~{_RATE[e.engine]:.0e} gradients/s, limit {_human_seconds(MAX_SECONDS)}); ask for fewer "
+                         "updates, or pass force=True")
+    return e
