@@ -62,9 +62,9 @@ def _gradients(cfg: SimConfig) -> int:
 
 def estimate(cfg: SimConfig, stream: bool = False, engine: str = "auto", chunk: int | None = None) -> Estimate:
     """Gradients, peak bytes and seconds of ``simulate(cfg, engine=engine, stream=stream)``."""
-    from staleness.vectorised import DEFAULT_CHUNK, fast_eligible
+    from staleness.vectorised import DEFAULT_CHUNK, vectorised_eligible
 
-    eng = "vectorised" if engine == "vectorised" or (engine == "auto" and fast_eligible(cfg)) else "event"
+    eng = "vectorised" if engine == "vectorised" or (engine == "auto" and vectorised_eligible(cfg)) else "event"
     n = _gradients(cfg)
     p = cfg.learners
     per_learner = _BYTES_LEARNER[eng] * p

@@ -24,7 +24,7 @@ from staleness.config import SimConfig
 from staleness.distributions import LearnerStreams
 from staleness.result import Gradients, SimulationResult
 from staleness.stream import SERIES_POINTS, Block, SummaryBuilder
-from staleness.vectorised import DEFAULT_CHUNK, ZeroComputeTime, fast_eligible, iter_fast
+from staleness.vectorised import DEFAULT_CHUNK, ZeroComputeTime, vectorised_eligible, iter_vectorised
 
 __all__ = ["simulate", "ENGINES", "collect"]
 
@@ -107,9 +107,9 @@ def simulate(cfg: SimConfig, *, engine: str = "auto", rng: np.random.Generator |
 
     check(cfg, stream, engine, chunk, force)
     full = (not stream) if records is None else bool(records) or not stream
-    use_fast = engine == "vectorised" or (engine == "auto" and fast_eligible(cfg))
-    if engine == "vectorised" and not fast_eligible(cfg):
-        iter_fast(cfg, LearnerStreams(cfg, rng)).send(None)  # raises the explanation
+    use_vectorised = engine == "vectorised" or (engine == "auto" and vectorised_eligible(cfg))
+    if engine == "vectorised" and not vectorised_eligible(cfg):
+        iter_vectorised(cfg, LearnerStreams(cfg, rng)).send(None)  # raises the explanation
     builder = SummaryBuilder(cfg.learners, cfg.updates if cfg.times is None else None, series_points)
     kept: list[Block] = []
     started = [False]
@@ -124,9 +124,9 @@ def simulate(cfg: SimConfig, *, engine: str = "auto", rng: np.random.Generator |
 
     used = "event"
     out = None
-    if use_fast:
+    if use_vectorised:
         try:
-            out = _drive(iter_fast(cfg, LearnerStreams(cfg, rng), chunk or max(DEFAULT_CHUNK, 32 * cfg.learners), full=full), sink)
+            out = _drive(iter_vectorised(cfg, LearnerStreams(cfg, rng), chunk or max(DEFAULT_CHUNK, 32 * cfg.learners), full=full), sink)
             used = "vectorised"
         except ZeroComputeTime:
             if engine == "vectorised":

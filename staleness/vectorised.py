@@ -41,7 +41,7 @@ from staleness.config import SimConfig
 from staleness.distributions import LearnerStreams
 from staleness.stream import Block, make_block
 
-__all__ = ["fast_eligible", "iter_fast", "ZeroComputeTime", "DEFAULT_CHUNK"]
+__all__ = ["vectorised_eligible", "iter_vectorised", "ZeroComputeTime", "DEFAULT_CHUNK"]
 
 #: Pushes per chunk (the horizon aims at this many; k-sync takes chunk // P iterations at a time). Small
 #: enough that a chunk's arrays stay in the CPU caches: 2^14 runs 2-3x faster than 2^20.
@@ -52,7 +52,7 @@ class ZeroComputeTime(Exception):
     """A compute time of exactly 0 was drawn: the vectorised order may differ from the engine's."""
 
 
-def fast_eligible(cfg: SimConfig) -> bool:
+def vectorised_eligible(cfg: SimConfig) -> bool:
     """True when a vectorised path applies: no latencies, no apply time, and either (k-batch-)async, or
     sync / k-sync with drawn (not traced) compute times."""
     if not cfg.zero_latency:
@@ -60,10 +60,10 @@ def fast_eligible(cfg: SimConfig) -> bool:
     return cfg.policy in ("async", "k-batch-async") or (cfg.policy in ("sync", "k-sync") and cfg.times is None)
 
 
-def iter_fast(cfg: SimConfig, streams: LearnerStreams, chunk: int = DEFAULT_CHUNK,
+def iter_vectorised(cfg: SimConfig, streams: LearnerStreams, chunk: int = DEFAULT_CHUNK,
               full: bool = True) -> Iterator[Block]:
     """Blocks of records in apply / discard order; the generator returns (end_time, inflight_busy)."""
-    if not fast_eligible(cfg):
+    if not vectorised_eligible(cfg):
         raise ValueError(
             f"policy: the vectorised path needs async, k-batch-async, or sync / k-sync without traces, and no "
             f"latencies; got {cfg.policy}"
