@@ -24,7 +24,7 @@ from staleness.config import SimConfig
 from staleness.distributions import LearnerStreams
 from staleness.result import Gradients, SimulationResult
 from staleness.stream import SERIES_POINTS, Block, SummaryBuilder
-from staleness.vectorised import DEFAULT_CHUNK, ZeroComputeTime, vectorised_eligible, iter_vectorised
+from staleness.vectorised import DEFAULT_CHUNK, ZeroComputeTime, iter_vectorised, vectorised_eligible
 
 __all__ = ["simulate", "ENGINES", "collect"]
 
