@@ -99,10 +99,10 @@ def test_warnings_are_one_line(tmp_path):
 
 
 def test_ctrl_c_in_a_real_command(capsys, monkeypatch):
+    from staleness import simulation
     from staleness.cli import main
-    from staleness.commands import simulate
 
-    monkeypatch.setattr(simulate, "simulate", _raise(KeyboardInterrupt()))
+    monkeypatch.setattr(simulation, "simulate", _raise(KeyboardInterrupt()))
     assert main(["simulate", "--updates", "10"]) == 130
     assert capsys.readouterr().err == "staleness: interrupted\n"
 

@@ -120,7 +120,7 @@ def test_figure_format_follows_extension(tmp_path):
     ("mlcore", ["bias-variance", "--plot", "{}/bv.jpg"], "mlcore.biasvar.bias_variance_study"),
     ("mlcore", ["lr-range-test", "--plot", "{}/lr.jpeg"], "mlcore.commands._common.load_data"),
     ("staleness", ["sweep", "--plot", "{}/s.gif"], "staleness.sweep.sweep"),
-    ("staleness", ["simulate", "--plot", "{}/t.tiff"], "staleness.commands.simulate.simulate"),
+    ("staleness", ["simulate", "--plot", "{}/t.tiff"], "staleness.simulation.simulate"),
 ])
 def test_unknown_figure_format_refused_before_the_work(tmp_path, capsys, monkeypatch, prog, argv, work):
     import importlib
