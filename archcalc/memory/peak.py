@@ -330,7 +330,7 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
         if not mixed:
             out_per = act_b
         alias = r.cost.alias_of
-        dropout_train = r.kind == "Dropout" and training
+        dropout_train = r.kind in ("Dropout", "StochasticDepth") and training  # eval graphs alias them
         out_sids = []
         for k, (v, shape) in enumerate(zip(node.outputs, r.output_shapes, strict=True)):
             j = alias[k] if k < len(alias) else None
@@ -357,9 +357,12 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
             if policy == "lower":
                 pinned.update(casts[v] for v in ins if v in casts)
             cost = r.cost
+            # CPU dropout multiplies by a float noise tensor (autograd saves it); CUDA's fused kernel a byte mask
             mask_per = (out_per if device == "cpu" else 1) if r.kind == "Dropout" else 1
             extra = (cost.saved_fp32_elements * 4 + cost.saved_index_elements * 8
-                     + cost.saved_mask_elements * mask_per) if (r.kind != "Dropout" or dropout_train) else 0
+                     + cost.saved_mask_elements * mask_per) if r.kind not in ("Dropout", "StochasticDepth") else 0
+            if dropout_train:
+                extra = r.output_shape[0] * out_per if r.kind == "StochasticDepth" else prod(r.output_shape) * mask_per
             if extra:
                 pinned.add(s.new(extra))
             for sid in pinned:
