@@ -163,7 +163,7 @@ class _Schedule:
         sums = dict.fromkeys(CATEGORIES, 0)
         for sid, n in self.bytes.items():
             kind = self.kind[sid]
-            if kind == "act":
+            if kind in ("act", "cast"):
                 kind = "saved" if self.pins.get(sid) else "transient"
             sums[kind] += n
         return MemoryBreakdown(*(sums[c] for c in CATEGORIES))
@@ -290,11 +290,19 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
             free_at[v] = max(free_at.get(v, -1), end)
         for v in node.outputs:
             produced_at[v] = i
+    for i, node in enumerate(nodes):
+        # A concatenation is built for a consumer and, in torchvision's code, bound to a local of the module
+        # call that made it (DenseNet's bn_function): it lives until that call returns.
+        if node.kind == "Concat" and holds[i]:
+            innermost = holds[i][max(holds[i], key=len)]
+            for v in node.outputs:
+                free_at[v] = max(free_at.get(v, i), innermost[1])
     last = len(nodes)
     for v in graph.outputs:
         free_at[v] = last
 
     sid_values: dict[int, list[str]] = {}
+    s.values_of = sid_values  # storage -> the values living in it (for debugging a schedule)
     casts: dict[str, int] = {}  # parameter value name -> its cached 16-bit cast storage
     saved_by: list[list[int]] = [[] for _ in nodes]
     grad_of_param_at: list[list[tuple[str, int, bool]]] = [[] for _ in nodes]  # (param, elems, via 16-bit cast)
@@ -316,7 +324,7 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
             if policy == "lower" and per == 4:
                 if v in param_of:
                     if v not in casts:
-                        casts[v] = s.new(value_elems[v] * low)
+                        casts[v] = s.new(value_elems[v] * low, "cast")  # cached until autocast exits
                     sid = casts[v]
                 else:
                     sid = s.new(value_elems[v] * low)
@@ -325,6 +333,11 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
                 sid = s.new(value_elems[v] * 4)
                 temp.append(sid)
             eff.append(sid)
+        own_params = [node.param_name(role) for role, _ in r.cost.param_shapes]  # zoo nodes declare theirs
+        if policy == "lower" and par_b == 4:
+            for pname in own_params:
+                if pname not in casts:
+                    casts[pname] = s.new(param_elems[pname] * low, "cast")
         in_pers = [value_bytes_per[v] for v in ins if v not in param_of]
         out_per = low if policy == "lower" else (4 if policy == "fp32" else max(in_pers, default=act_b if not mixed else 4))
         if not mixed:
@@ -355,7 +368,7 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
             if r.cost.saves_output:
                 pinned.update(out_sids)
             if policy == "lower":
-                pinned.update(casts[v] for v in ins if v in casts)
+                pinned.update(casts[p] for p in [*ins, *own_params] if p in casts)
             cost = r.cost
             # CPU dropout multiplies by a float noise tensor (autograd saves it); CUDA's fused kernel a byte mask
             mask_per = (out_per if device == "cpu" else 1) if r.kind == "Dropout" else 1
@@ -366,11 +379,11 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
             if extra:
                 pinned.add(s.new(extra))
             for sid in pinned:
-                if s.kind.get(sid) in ("act",):
+                if s.kind.get(sid) in ("act", "cast"):
                     s.pins[sid] = s.pins.get(sid, 0) + 1
                     saved_by[i].append(sid)
-            for role, shape in cost.param_shapes:
-                grad_of_param_at[i].append((node.param_name(role), prod(shape), False))
+            for pname in own_params:
+                grad_of_param_at[i].append((pname, param_elems[pname], pname in casts and policy == "lower"))
             for v in ins:
                 if v in param_of:
                     grad_of_param_at[i].append((param_of[v], value_elems[v], v in casts and policy == "lower"))
@@ -393,6 +406,8 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
             s.free(sid)
         _backward(s, nodes, rows, value_sid, saved_by, grad_of_param_at, act_inputs, param_sid, par_b, mixed, graph)
         _optimizer_step(s, param_sid, param_elems, optimizer, par_b)
+    for sid in casts.values():  # inference: autocast's cache is cleared when the region exits
+        s.free(sid)
     live, index, breakdown = s.best
     at = s.samples[index]
     grads = sum(n for sid, n in s.bytes.items() if s.kind[sid] in ("weights", "gradients", "optimizer_state"))
