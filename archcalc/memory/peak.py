@@ -454,24 +454,31 @@ def _backward(s: _Schedule, nodes, rows, value_sid, saved_by, grad_of_param_at, 
                 sid = s.new(elems * per)
                 refs[sid] = 1
                 new_grads.append((v, sid))
-        conversions = []
+        conversions, later = [], []
         for pname, elems, via_cast in grad_of_param_at[i]:
-            if via_cast:  # 16-bit gradient of the cast, converted to an fp32 .grad
+            if via_cast:  # the 16-bit gradient of the cast; the next node (ToCopyBackward) makes it fp32
                 conversions.append(s.new(elems * 2))
-            if pname in has_grad:
+                later.append((pname, elems))
+            elif pname in has_grad:
                 conversions.append(s.new(elems * par_b))  # added into .grad, then freed
             else:
                 has_grad.add(pname)
                 s.new(elems * par_b, "gradients")
         s.sample("backward", node.name)
-        for sid in conversions:
-            s.free(sid)
         for sid in saved_by[i]:
             s.pins[sid] -= 1
             s.free(sid)
         for v in node.outputs:
             if v in grad:
                 drop(grad.pop(v))
+        for pname, elems in later:
+            fp32 = s.new(elems * par_b, "gradients" if pname not in has_grad else "act")
+            s.sample("backward", f"{node.name} (fp32 gradient of {pname})")
+            if pname in has_grad:
+                s.free(fp32)
+            has_grad.add(pname)
+        for sid in conversions:
+            s.free(sid)
         for v, sid in new_grads:
             if v in grad:
                 drop(sid)
