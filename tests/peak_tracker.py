@@ -125,7 +125,6 @@ def measure_step(model, x, mode: str, autocast_dtype=None) -> Measured:
 
     The training step is ``zero_grad(set_to_none=True); loss = model(x).sum(); loss.backward(); step()``.
     """
-    import torch
     from torch.overrides import TorchFunctionMode
 
     model.train(mode != "inference")

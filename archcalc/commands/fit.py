@@ -12,7 +12,14 @@ import argparse
 import json
 import sys
 
-from archcalc.commands._peakopts import add_step_options, flagged, graph_factory, input_shape, positive_int, step_kwargs
+from archcalc.commands._peakopts import (
+    add_step_options,
+    flagged,
+    graph_factory,
+    input_shape,
+    positive_int,
+    step_kwargs,
+)
 
 __all__ = ["register", "run"]
 
