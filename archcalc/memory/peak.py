@@ -293,7 +293,8 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
     for i, node in enumerate(nodes):
         # A concatenation is built for a consumer and, in torchvision's code, bound to a local of the module
         # call that made it (DenseNet's bn_function): it lives until that call returns.
-        if node.kind == "Concat" and holds[i]:
+        # The pieces of a split are unpacked into locals (``q, k, v = qkv.split(d, 2)``): the same.
+        if node.kind in ("Concat", "Split", "Chunk", "Unbind") and holds[i]:
             innermost = holds[i][max(holds[i], key=len)]
             for v in node.outputs:
                 free_at[v] = max(free_at.get(v, i), innermost[1])
