@@ -10,7 +10,7 @@ Examples
 >>> from archcalc.zoo import build
 >>> f = fit(lambda b, s: build("resnet18"), 200 * 2**20, input_shape=(3, 64, 64), training=True, optimizer="adam")
 >>> f.batch, f.peak.peak_bytes <= f.memory_bytes < f.next_peak_bytes
-(5, True)
+(71, True)
 """
 
 from __future__ import annotations

@@ -235,8 +235,8 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
     --------
     >>> from archcalc.zoo import build
     >>> p = peak_memory(build("resnet18"), (3, 64, 64), batch=8)
-    >>> p.breakdown.weights_bytes  # 11,689,512 parameters x 4 + BatchNorm buffers
-    46827520
+    >>> p.breakdown.weights_bytes  # 11,689,512 x 4 + running mean and var 2 x 4,800 x 4 + 20 counters x 8
+    46796608
     """
     from archcalc.ir.evaluate import evaluate
 
