@@ -73,7 +73,9 @@ def _measure_cuda(model, x, mode: str, autocast_dtype) -> int:
         with torch.no_grad(), ctx:
             model(x)
     else:
-        opt = torch.optim.SGD(model.parameters(), lr=0.01) if mode == "sgd" else torch.optim.Adam(model.parameters())
+        # the schedule models torch's single-tensor optimizers (the CPU default); CUDA defaults to foreach
+        opt = (torch.optim.SGD(model.parameters(), lr=0.01, foreach=False) if mode == "sgd"
+               else torch.optim.Adam(model.parameters(), foreach=False))
         with ctx:
             loss = model(x).sum()
         loss.backward()
