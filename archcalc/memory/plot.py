@@ -36,7 +36,7 @@ def plot_timeline(peak: Any, path: str) -> str:
     if ys:
         ax.plot([top], [ys[top]], "o", color="crimson")
         ax.annotate(f"peak {ys[top]:.1f} MiB\n{samples[top].op}", (top, ys[top]), textcoords="offset points",
-                    xytext=(6, -24), fontsize=8)
+                    xytext=(12, -34), fontsize=8, bbox={"boxstyle": "round", "fc": "white", "lw": 0.5})
     handles, labels = ax.get_legend_handles_labels()
     seen = dict(zip(labels, handles, strict=True))
     ax.legend(seen.values(), seen.keys(), loc="upper left", fontsize=8)
