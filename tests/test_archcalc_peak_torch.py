@@ -60,3 +60,50 @@ def test_peak_matches_the_real_run(name, batch, mode, precision, one_torch_threa
     # the oracle counts malloc's block headers and page rounding on top of tensor bytes; 2 % is the issue's bar
     assert abs(p.peak_bytes - measured.peak_bytes) <= 0.02 * measured.peak_bytes, (p.peak_bytes, measured)
     assert p.breakdown.total_bytes == p.peak_bytes
+
+
+def _gpt2(vocab: int, ctx: int, d: int, layers: int, heads: int):
+    """nanoGPT's layout (the GPT-2 of docs/memory.md): tied embedding, pre-norm blocks, causal SDPA."""
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ln_1, self.attn, self.proj = nn.LayerNorm(d), nn.Linear(d, 3 * d), nn.Linear(d, d)
+            self.ln_2, self.fc, self.out = nn.LayerNorm(d), nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
+
+        def forward(self, x):
+            b, t, _ = x.shape
+            q, k, v = self.attn(self.ln_1(x)).split(d, dim=2)
+            q, k, v = (z.view(b, t, heads, d // heads).transpose(1, 2) for z in (q, k, v))
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            x = x + self.proj(y.transpose(1, 2).reshape(b, t, d))
+            return x + self.out(F.gelu(self.fc(self.ln_2(x)), approximate="tanh"))
+
+    class GPT2(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.wte, self.wpe = nn.Embedding(vocab, d), nn.Embedding(ctx, d)
+            self.h = nn.ModuleList(Block() for _ in range(layers))
+            self.ln_f = nn.LayerNorm(d)
+
+        def forward(self, idx):
+            x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1], device=idx.device))
+            for block in self.h:
+                x = block(x)
+            return F.linear(self.ln_f(x), self.wte.weight)
+
+    return GPT2()
+
+
+@pytest.mark.parametrize("batch, mode", [(1, "sgd"), (8, "inference"), (8, "sgd"), (8, "adam")])
+def test_gpt2_style_peak_matches_the_real_run(batch, mode, one_torch_thread):
+    from archcalc.frontends.torch_trace import from_torch
+
+    torch.manual_seed(0)
+    model = _gpt2(vocab=1000, ctx=256, d=128, layers=2, heads=4)
+    graph = from_torch(model, (256,), batch=batch, input_dtypes=("int64",), name="gpt2-mini")
+    measured = measure_step(model, torch.randint(0, 1000, (batch, 256)), mode)
+    p = peak_memory(graph, (256,), batch, training=mode != "inference", optimizer="adam" if mode == "adam" else "sgd")
+    assert abs(p.peak_bytes - measured.peak_bytes) <= 0.02 * measured.peak_bytes, (p.peak_bytes, measured)

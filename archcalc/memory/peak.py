@@ -207,6 +207,23 @@ def _zoo_buffer_bytes(rows: tuple[Any, ...], nbytes: int) -> int:
     return total
 
 
+def _sdpa_heads_merge(r: Any, node: Any, nodes: tuple[Any, ...], producer: dict[str, int]) -> bool:
+    """``y.transpose(1, 2).reshape(b, t, d)`` of an attention output: a view on the CPU.
+
+    The CPU flash-attention kernel lays its ``(b, h, t, e)`` output out as ``(b, t, h, e)`` in memory, so
+    merging the heads back is a view there; the meta kernel a trace runs returns a contiguous ``(b, h, t, e)``
+    and the trace records a copy.
+    """
+    if r.kind not in ("Reshape", "View") or not dict(r.hparams).get("copy") or not node.inputs:
+        return False
+    t = producer.get(node.inputs[0])
+    if t is None or nodes[t].kind != "Transpose" or sorted((dict(nodes[t].hparams).get("dim0", 0) % 4,
+                                                            dict(nodes[t].hparams).get("dim1", 1) % 4)) != [1, 2]:
+        return False
+    a = producer.get(nodes[t].inputs[0])
+    return a is not None and nodes[a].kind == "ScaledDotProductAttention"
+
+
 def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: int = 1, *, training: bool = False,
                 optimizer: str = "sgd", precision: str = "fp32", device: str = "cpu") -> PeakMemory:
     """Peak live bytes of inference (``training=False``) or of one training step, with the breakdown at the peak.
@@ -302,6 +319,7 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
     for v in graph.outputs:
         free_at[v] = last
 
+    producer = {v: k for k, n in enumerate(nodes) for v in n.outputs}
     sid_values: dict[int, list[str]] = {}
     s.values_of = sid_values  # storage -> the values living in it (for debugging a schedule)
     casts: dict[str, int] = {}  # parameter value name -> its cached 16-bit cast storage
@@ -350,6 +368,8 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
             j = alias[k] if k < len(alias) else None
             if dropout_train:
                 j = None
+            if device == "cpu" and _sdpa_heads_merge(r, node, nodes, producer):
+                j = 0
             if j is not None and j < len(ins):
                 sid = value_sid[ins[j]]
                 per = value_bytes_per[ins[j]]
