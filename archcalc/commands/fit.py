@@ -1,0 +1,77 @@
+"""``archcalc fit MODEL --memory 24GiB``: the largest batch (or sequence length) whose peak fits.
+
+``archcalc fit resnet50 --memory 24GiB --training --optimizer adam --precision bf16-mixed`` searches the
+largest batch whose liveness peak (``archcalc peak``) fits and prints it with the breakdown at its peak;
+``--seq`` searches the last input dimension (a sequence length) at ``--batch`` instead. ``--json`` prints
+the keys documented in docs/memory.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from archcalc.commands._peakopts import (
+    add_step_options,
+    flagged,
+    graph_factory,
+    input_shape,
+    positive_int,
+    step_kwargs,
+)
+
+__all__ = ["register", "run"]
+
+
+def _size(text: str) -> int:
+    from archcalc.memory.units import parse_bytes
+
+    try:
+        return parse_bytes(text, "memory")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("memory=")) from None
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("fit", help="largest batch (or sequence length) whose peak fits in --memory",
+                                   description=__doc__.split("\n\n")[1].replace("\n", " ").replace("``", "`"))
+    add_step_options(parser)
+    parser.add_argument("--memory", type=_size, required=True, metavar="SIZE", help="device memory: 24GiB, 80GB, ...")
+    parser.add_argument("--seq", action="store_true", help="search the last input dimension at --batch, not the batch")
+    parser.add_argument("--batch", type=positive_int("--batch"), default=1, metavar="N",
+                        help="batch with --seq (default 1)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from archcalc.memory.fit import fit
+    from archcalc.memory.peak_render import breakdown_table, fit_json, peak_header
+
+    kwargs = step_kwargs(args)
+    if args.batch != 1 and not args.seq:
+        raise ValueError(f"--batch: got {args.batch} without --seq; fit searches the batch (add --seq to search "
+                         "the sequence length at that batch)")
+    graph_at = graph_factory(args.model)
+    default = (3, 224, 224) if args.model.startswith("torchvision:") else graph_at(1, (1,)).default_input
+    shape = input_shape(args, type("G", (), {"default_input": default}))
+    try:
+        result = fit(graph_at, args.memory, input_shape=shape, batch=args.batch, vary="seq" if args.seq else "batch",
+                     **kwargs)
+    except ValueError as exc:
+        raise flagged(exc) from None
+    if args.json:
+        sys.stdout.write(json.dumps(fit_json(result, args.device), indent=2) + "\n")
+        return 0
+    from rich.console import Console
+
+    from archcalc.memory.units import format_bytes
+
+    console = Console(width=max(Console().width, 100))
+    what = f"batch {result.batch}" if result.vary == "batch" else f"sequence length {result.seq} at batch {result.batch}"
+    nxt = ("" if result.next_peak_bytes is None
+           else f"; one more needs {format_bytes(result.next_peak_bytes)}")
+    console.print(f"{result.network} in {format_bytes(result.memory_bytes)}: largest {what}{nxt}", highlight=False)
+    console.print(peak_header(result.peak), highlight=False)
+    console.print(breakdown_table(result.peak))
+    return 0

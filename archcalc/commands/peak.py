@@ -1,0 +1,61 @@
+"""``archcalc peak MODEL``: peak memory of inference or of one training step, from a liveness schedule.
+
+``archcalc peak resnet50 --input 3x224x224 --batch 32 --training --optimizer adam --precision bf16-mixed``
+prints the peak, the op and pass where it occurs and what is live there (weights, gradients, optimizer
+state, saved activations, transient tensors, inputs); ``--plot FILE`` draws memory over time; ``--json``
+prints the keys documented in docs/memory.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from archcalc.commands._peakopts import (
+    add_step_options,
+    flagged,
+    graph_factory,
+    input_shape,
+    positive_int,
+    step_kwargs,
+)
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("peak", help="peak memory of inference or one training step (liveness)",
+                                   description=__doc__.split("\n\n")[1].replace("\n", " ").replace("``", "`"))
+    add_step_options(parser)
+    parser.add_argument("--batch", type=positive_int("--batch"), default=1, metavar="N", help="batch size (default 1)")
+    parser.add_argument("--plot", metavar="FILE", help="write memory over time to FILE (png, svg, pdf)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from archcalc.memory.peak import peak_memory
+    from archcalc.memory.peak_render import breakdown_table, peak_header, peak_json
+
+    kwargs = step_kwargs(args)
+    graph_at = graph_factory(args.model)
+    default = (3, 224, 224) if args.model.startswith("torchvision:") else graph_at(1, (1,)).default_input
+    shape = input_shape(args, type("G", (), {"default_input": default}))
+    try:
+        result = peak_memory(graph_at(args.batch, shape), shape, args.batch, **kwargs)
+    except ValueError as exc:
+        raise flagged(exc) from None
+    if args.plot:
+        from archcalc.memory.plot import plot_timeline
+
+        plot_timeline(result, args.plot)
+    if args.json:
+        sys.stdout.write(json.dumps(peak_json(result, shape, args.device), indent=2) + "\n")
+        return 0
+    from rich.console import Console
+
+    console = Console(width=max(Console().width, 100))
+    console.print(peak_header(result), highlight=False)
+    console.print(breakdown_table(result))
+    return 0
+

@@ -1,0 +1,57 @@
+"""Render :class:`~archcalc.memory.peak.PeakMemory` and :class:`~archcalc.memory.fit.FitResult`: tables and JSON.
+
+Examples
+--------
+>>> from archcalc.zoo import build
+>>> from archcalc.memory.peak import peak_memory
+>>> sorted(peak_json(peak_memory(build("vgg11"), (3, 32, 32))))[:4]
+['batch', 'breakdown', 'device', 'input_shape']
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from archcalc.memory.peak import CATEGORIES, PeakMemory
+from archcalc.memory.units import format_bytes
+
+__all__ = ["peak_json", "fit_json", "peak_header", "breakdown_table"]
+
+
+def peak_json(p: PeakMemory, input_shape: tuple[int, ...] | None = None, device: str = "cpu") -> dict[str, Any]:
+    """The keys documented in docs/memory.md (``peak_bytes``, ``peak_op``, ``phase``, ``breakdown`` ...)."""
+    return {
+        "network": p.network, "input_shape": list(input_shape or ()), "batch": p.batch, "training": p.training,
+        "optimizer": p.optimizer, "precision": p.precision, "device": device,
+        "peak_bytes": p.peak_bytes, "peak_op": p.peak_op, "phase": p.phase,
+        "model_state_bytes": p.model_state_bytes, "breakdown": p.breakdown.as_dict(),
+    }
+
+
+def fit_json(f: Any, device: str = "cpu") -> dict[str, Any]:
+    """``memory_bytes``, ``vary``, ``batch``, ``seq``, ``next_peak_bytes`` and the fitting step's peak keys."""
+    out = {"memory_bytes": f.memory_bytes, "vary": f.vary, "batch": f.batch, "seq": f.seq,
+           "next_peak_bytes": f.next_peak_bytes}
+    out.update({k: v for k, v in peak_json(f.peak, f.input_shape, device).items() if k != "batch"})
+    return out
+
+
+def peak_header(p: PeakMemory) -> str:
+    step = f"one {p.optimizer} training step" if p.training else "inference (no_grad)"
+    return (f"{p.network}: batch {p.batch}, {step}, {p.precision}: peak {format_bytes(p.peak_bytes)} "
+            f"({p.peak_bytes:,} bytes) in the {p.phase} pass at {p.peak_op}")
+
+
+def breakdown_table(p: PeakMemory):
+    """A rich Table: each category's bytes and share at the peak."""
+    from rich.table import Table
+
+    table = Table(title="live at the peak", title_justify="left")
+    for col in ("category", "bytes", "size", "share"):
+        table.add_column(col, justify="left" if col == "category" else "right")
+    total = p.breakdown.total_bytes
+    for c in CATEGORIES:
+        n = getattr(p.breakdown, f"{c}_bytes")
+        table.add_row(c.replace("_", " "), f"{n:,}", format_bytes(n), f"{100 * n / total:.1f} %" if total else "-")
+    table.add_row("total", f"{total:,}", format_bytes(total), "100.0 %")
+    return table

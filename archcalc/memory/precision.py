@@ -1,0 +1,83 @@
+"""Which registry kinds run in which dtype, per precision: pure fp32 / fp16 / bf16 and torch autocast.
+
+``fp32``, ``fp16``, ``bf16``: the model and its input are converted (``model.to(dtype)``): every parameter,
+activation and gradient has that dtype. ``fp16-mixed`` and ``bf16-mixed`` follow ``torch.autocast``: the
+parameters (and so their gradients and the optimizer states) stay fp32, and each op's inputs are cast by the
+op's autocast policy:
+
+- ``lower``: cast floating inputs to the low dtype, output in the low dtype (convolutions, linear layers and
+  matrix products, attention). Casts of parameters are cached for the autocast region (torch caches casts of
+  leaf tensors that require grad), so each weight is cast once per forward.
+- ``fp32``: cast floating inputs to fp32 (the ops torch lists as numerically sensitive; on the CPU mostly
+  losses, on CUDA also normalisations, softmax and exponentials).
+- anything else runs in the dtype of its inputs (the widest one when they differ, torch's type promotion).
+
+The lists are torch's ``aten/src/ATen/autocast_mode.cpp`` (CPU and CUDA) mapped onto archcalc's registry
+kinds; ops of those lists archcalc has no kind for are not listed.
+
+Examples
+--------
+>>> autocast_policy("Conv2d", "cpu"), autocast_policy("LayerNorm", "cpu"), autocast_policy("LayerNorm", "cuda")
+('lower', None, 'fp32')
+>>> [dtype_bytes(p) for p in ("fp32", "bf16", "bf16-mixed")]
+[4, 2, 2]
+"""
+
+from __future__ import annotations
+
+__all__ = ["PRECISIONS", "DEVICES", "LOWER_PRECISION", "FP32", "autocast_policy", "dtype_bytes",
+           "param_bytes", "is_mixed"]
+
+PRECISIONS = ("fp32", "fp16", "bf16", "fp16-mixed", "bf16-mixed")
+DEVICES = ("cpu", "cuda")
+
+_MATMUL = frozenset({"Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "Linear",
+                     "MatMul", "BMM", "AddMM", "BAddBMM", "ScaledDotProductAttention", "MultiheadAttention"})
+
+#: Kinds autocast runs in the low dtype, per device (CPU: torch's ``lower_precision_fp`` CPU list).
+LOWER_PRECISION: dict[str, frozenset[str]] = {
+    "cpu": _MATMUL,
+    "cuda": _MATMUL | {"Einsum"},
+}
+
+#: Kinds autocast runs in fp32, per device (``fp32`` and ``fp32_set_opt_dtype`` lists).
+FP32: dict[str, frozenset[str]] = {
+    "cpu": frozenset({"AvgPool3d", "AdaptiveAvgPool3d", "MaxPool3d"}),
+    "cuda": frozenset({"LayerNorm", "GroupNorm", "Exp", "Log", "Rsqrt", "Reciprocal", "Pow", "Softmax", "LogSoftmax",
+                       "Sum", "Interpolate"}),
+}
+
+
+def _check(precision: str, device: str = "cpu") -> None:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r} is unknown; choose one of {', '.join(PRECISIONS)}")
+    if device not in DEVICES:
+        raise ValueError(f"device={device!r} is unknown; choose one of {', '.join(DEVICES)}")
+
+
+def is_mixed(precision: str) -> bool:
+    """Whether ``precision`` is an autocast mode (``fp16-mixed``, ``bf16-mixed``)."""
+    _check(precision)
+    return precision.endswith("-mixed")
+
+
+def dtype_bytes(precision: str) -> int:
+    """Bytes of the low dtype of ``precision``: 4 for fp32, 2 for every 16-bit mode (pure or mixed)."""
+    _check(precision)
+    return 4 if precision == "fp32" else 2
+
+
+def param_bytes(precision: str) -> int:
+    """Bytes per parameter element: 2 for pure fp16 / bf16, 4 otherwise (autocast keeps fp32 parameters)."""
+    _check(precision)
+    return 2 if precision in ("fp16", "bf16") else 4
+
+
+def autocast_policy(kind: str, device: str = "cpu") -> str | None:
+    """``"lower"``, ``"fp32"`` or ``None`` (runs in its inputs' dtype) for registry ``kind`` under autocast."""
+    _check("fp32", device)
+    if kind in LOWER_PRECISION[device]:
+        return "lower"
+    if kind in FP32[device]:
+        return "fp32"
+    return None

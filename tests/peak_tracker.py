@@ -1,0 +1,154 @@
+"""An independent peak-memory oracle for the liveness tests: the C allocator's live bytes, observed in the real run.
+
+What it measures: glibc's ``mallinfo2()`` in-use bytes (``uordblks`` of every arena plus ``hblkhd``, the
+mmapped blocks), sampled right after every torch call of the forward pass and of the optimizer step (a
+``TorchFunctionMode`` that only reads the counter: the calls run unchanged, on the same kernels) and right
+after every autograd node of the backward pass (node post-hooks, which run before the node's saved tensors
+are released). The peak is the largest sample minus the heap in use before the step, plus the bytes of the
+tensors that existed before the step (parameters, buffers, input: counted from the real tensors'
+storages). So it is live tensor storage as the real run holds it at op boundaries, including malloc
+headers and page rounding, excluding scratch space an op frees before it returns. A warm-up step on a
+copy of the model fills oneDNN's primitive caches and the allocator's arenas first, so later cache growth
+does not look like tensors. Nothing here imports archcalc.
+"""
+
+from __future__ import annotations
+
+import copy
+import ctypes
+import gc
+from dataclasses import dataclass
+
+__all__ = ["Measured", "measure_step", "live_heap_bytes"]
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+                 "keepcost")]
+
+
+_LIBC = ctypes.CDLL("libc.so.6")
+_LIBC.mallinfo2.restype = _MallInfo2
+
+
+def live_heap_bytes() -> int:
+    """Bytes malloc has handed out and not had back: small blocks in the arenas plus mmapped blocks."""
+    info = _LIBC.mallinfo2()
+    return int(info.uordblks + info.hblkhd)
+
+
+@dataclass(frozen=True)
+class Measured:
+    peak_bytes: int
+    peak_where: str
+    before_bytes: int
+    samples: int
+
+
+def _storage_bytes(tensors) -> int:
+    seen, total = set(), 0
+    for t in tensors:
+        s = t.untyped_storage()
+        if s.data_ptr() not in seen:
+            seen.add(s.data_ptr())
+            total += s.nbytes()
+    return total
+
+
+def _step(model, x, mode: str, sample, autocast):
+    import torch
+
+    if mode == "inference":
+        with torch.no_grad(), autocast():
+            out = model(x)
+        sample("end")
+        return out
+    opt = (torch.optim.SGD(model.parameters(), lr=0.01) if mode == "sgd"
+           else torch.optim.Adam(model.parameters(), lr=0.001))
+    opt.zero_grad(set_to_none=True)
+    with autocast():
+        loss = model(x).sum()
+    if sample is not None and hasattr(sample, "hook_graph"):
+        sample.hook_graph(loss.grad_fn)
+    loss.backward()
+    with autocast.quiet():
+        opt.step()
+    sample("end")
+    return None
+
+
+class _Sampler:
+    def __init__(self) -> None:
+        self.peak = -1
+        self.where = ""
+        self.count = 0
+        self.handles = []
+
+    def __call__(self, where: str) -> None:
+        self.count += 1
+        now = live_heap_bytes()
+        if now > self.peak:
+            self.peak, self.where = now, where
+
+    def hook_graph(self, root) -> None:
+        seen, todo = set(), [root]
+        while todo:
+            fn = todo.pop()
+            if fn is None or id(fn) in seen:
+                continue
+            seen.add(id(fn))
+            name = type(fn).__name__
+            self.handles.append(fn.register_hook(lambda gi, go, name=name: self(f"backward {name}")))
+            todo.extend(f for f, _ in fn.next_functions)
+
+
+class _Autocast:
+    def __init__(self, dtype) -> None:
+        self.dtype = dtype
+
+    def __call__(self):
+        import contextlib
+
+        import torch
+
+        return contextlib.nullcontext() if self.dtype is None else torch.autocast("cpu", dtype=self.dtype)
+
+    def quiet(self):
+        import contextlib
+
+        return contextlib.nullcontext()
+
+
+def measure_step(model, x, mode: str, autocast_dtype=None) -> Measured:
+    """Peak live bytes of one ``inference`` (``no_grad``, eval), ``sgd`` or ``adam`` step (train mode).
+
+    The training step is ``zero_grad(set_to_none=True); loss = model(x).sum(); loss.backward(); step()``.
+    """
+    from torch.overrides import TorchFunctionMode
+
+    model.train(mode != "inference")
+    for p in model.parameters():  # gradients of an earlier step would be freed inside this one
+        p.grad = None
+    autocast = _Autocast(autocast_dtype)
+    warm = copy.deepcopy(model)
+    _step(warm, x.clone(), mode, lambda where: None, autocast)
+    del warm
+    gc.collect()
+    sampler = _Sampler()
+
+    class Observe(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            result = func(*args, **(kwargs or {}))
+            sampler(f"{getattr(func, '__name__', func)}")
+            return result
+
+    before_tensors = _storage_bytes([*model.parameters(), *model.buffers(), x])
+    gc.collect()
+    base = live_heap_bytes()
+    with Observe():
+        out = _step(model, x, mode, sampler, autocast)
+    del out
+    for h in sampler.handles:
+        h.remove()
+    return Measured(sampler.peak - base + before_tensors, sampler.where, before_tensors, sampler.count)

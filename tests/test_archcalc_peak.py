@@ -1,0 +1,153 @@
+"""Liveness peak memory on a hand-sized graph: every sample checked against arithmetic typed from torch's rules.
+
+The graph is conv(3->4, 3x3, pad 1) -> in-place ReLU -> conv(4->2, 3x3, pad 1) on 2x3x8x8, fp32:
+weights (4*3*9 + 4) + (2*4*9 + 2) = 112 + 74 = 186 parameters = 744 bytes; input 2*3*8*8*4 = 1,536 bytes;
+first conv's output 2*4*8*8*4 = 2,048 bytes (the ReLU works in place on it); head output 2*2*8*8*4 = 1,024.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from archcalc.ir.graph import Graph, Node, TensorSpec
+from archcalc.memory.fit import fit
+from archcalc.memory.peak import peak_memory
+from archcalc.memory.precision import autocast_policy, dtype_bytes, param_bytes
+
+
+def tiny() -> Graph:
+    conv = (("kernel_size", 3), ("padding", 1))
+    return Graph("tiny", "", (TensorSpec("x", (3, 8, 8)),), (
+        Node("conv", "Conv2d", ("x",), ("conv",), (("out_channels", 4), *conv), module="conv"),
+        Node("relu", "ReLU", ("conv",), ("relu",), (("inplace", True),), module="relu"),
+        Node("head", "Conv2d", ("relu",), ("head",), (("out_channels", 2), *conv), module="head")), ("head",))
+
+
+def samples(p):
+    return [(s.phase, s.op, s.live_bytes) for s in p.timeline]
+
+
+def test_inference_frees_after_last_use():
+    p = peak_memory(tiny(), batch=2)
+    # conv: 744 + 1,536 + 2,048 = 4,328; in-place relu allocates nothing; head: + 1,024 = 5,352
+    assert samples(p) == [("forward", "conv", 4328), ("forward", "relu", 4328), ("forward", "head", 5352)]
+    assert (p.peak_bytes, p.peak_op, p.phase) == (5352, "head", "forward")
+    assert p.breakdown.as_dict() == {"weights_bytes": 744, "gradients_bytes": 0, "optimizer_state_bytes": 0,
+                                     "saved_bytes": 0, "transient_bytes": 3072, "inputs_bytes": 1536,
+                                     "total_bytes": 5352}
+
+
+def test_training_step_sgd():
+    p = peak_memory(tiny(), batch=2, training=True, optimizer="sgd")
+    # backward head: saved ReLU output 2,048 + d(sum) 4 + grad of its input 2,048 + head grads (72 + 2) * 4 = 296:
+    #   744 + 1,536 + 2,048 + 4 + 2,048 + 296 = 6,676
+    # backward relu: incoming 2,048 + new gradient 2,048 + saved 2,048 + 296: 744 + 1,536 + 6,144 + 296 = 8,720
+    # backward conv: incoming 2,048, its grads (108 + 4) * 4 = 448: 744 + 1,536 + 296 + 448 + 2,048 = 5,072
+    # SGD in place: 744 + 744 + 1,536 = 3,024
+    assert samples(p)[3:] == [("backward", "head", 6676), ("backward", "relu", 8720), ("backward", "conv", 5072),
+                              ("optimizer", "step", 3024)]
+    assert (p.peak_bytes, p.peak_op, p.phase) == (8720, "relu", "backward")
+    b = p.breakdown
+    assert (b.saved_bytes, b.transient_bytes, b.gradients_bytes) == (2048, 4096, 296)
+    assert p.model_state_bytes == 744 + 744
+
+
+def test_adam_step_states_and_temporaries():
+    p = peak_memory(tiny(), batch=2, training=True, optimizer="adam")
+    opt = [s for s in samples(p) if s[0] == "optimizer"]
+    # moments 2 * 744 = 1,488; at conv.weight two 432-byte temporaries (sqrt and quotient):
+    # 744 + 744 + 1,488 + 1,536 + 864 = 5,376
+    assert opt[0] == ("optimizer", "conv.weight", 5376)
+    assert [s[2] for s in opt] == [4512 + 2 * n for n in (432, 16, 288, 8)]
+    assert p.model_state_bytes == 4 * 744
+
+
+def test_fit_is_the_closed_form():
+    # inference peak(B) = 744 + B * (768 + 1,024 + 512) = 744 + 2,304 B; 10,000 bytes: B = floor(9,256 / 2,304) = 4
+    f = fit(lambda b, s: tiny(), 10_000, input_shape=(3, 8, 8))
+    assert (f.batch, f.peak.peak_bytes, f.next_peak_bytes) == (4, 744 + 4 * 2304, 744 + 5 * 2304)
+    with pytest.raises(ValueError, match=r"memory=3000: nothing fits; batch 1 already peaks at 3.0 kB"):
+        fit(lambda b, s: tiny(), 3000, input_shape=(3, 8, 8))
+
+
+def test_mixed_precision_casts_weights_and_halves_activations():
+    p = peak_memory(tiny(), batch=2, precision="bf16-mixed")
+    # conv: fp32 input cast to bf16 (768) and weights cached as bf16 ((108 + 4) * 2 = 224), bf16 output 1,024:
+    #   744 + 1,536 + 768 + 224 + 1,024 = 4,296; relu: the cast input is gone, 4,296 - 768 = 3,528;
+    #   head reads bf16 already: its weight casts 74 * 2 = 148 and a bf16 output 512: 3,528 + 660 = 4,188
+    assert samples(p) == [("forward", "conv", 4296), ("forward", "relu", 3528), ("forward", "head", 4188)]
+
+
+def test_results_are_frozen_and_arguments_checked():
+    p = peak_memory(tiny(), batch=1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.peak_bytes = 0
+    for kwargs, message in (({"optimizer": "lamb"}, "optimizer='lamb' is unknown"),
+                            ({"precision": "fp8"}, "precision='fp8' is unknown"),
+                            ({"batch": 0}, "batch=0 must be a positive integer"),
+                            ({"device": "tpu"}, "device='tpu' is unknown")):
+        with pytest.raises(ValueError, match=message):
+            peak_memory(tiny(), **kwargs)
+
+
+def test_precision_helpers():
+    assert [dtype_bytes(p) for p in ("fp32", "fp16", "bf16", "fp16-mixed", "bf16-mixed")] == [4, 2, 2, 2, 2]
+    assert [param_bytes(p) for p in ("fp32", "fp16", "bf16", "fp16-mixed", "bf16-mixed")] == [4, 2, 2, 4, 4]
+
+
+@pytest.mark.torch
+def test_autocast_lists_match_torch_on_cpu():
+    """Each kind's policy against the dtype torch.autocast("cpu", bfloat16) really produces from fp32 inputs."""
+    torch = pytest.importorskip("torch")
+    import torch.nn.functional as F
+
+    x4, w = torch.randn(2, 3, 8, 8), torch.randn(4, 3, 3, 3)
+    m, q = torch.randn(2, 4, 4), torch.randn(1, 2, 4, 8)
+    calls = {"Conv2d": lambda: F.conv2d(x4, w), "Linear": lambda: F.linear(m, m[0]), "MatMul": lambda: m @ m,
+             "BMM": lambda: torch.bmm(m, m), "AddMM": lambda: torch.addmm(m[0], m[0], m[0]),
+             "BAddBMM": lambda: torch.baddbmm(m, m, m), "ScaledDotProductAttention": lambda: F.scaled_dot_product_attention(q, q, q),
+             "LayerNorm": lambda: F.layer_norm(m, (4,)), "Softmax": lambda: m.softmax(-1), "ReLU": lambda: F.relu(m),
+             "BatchNorm2d": lambda: F.batch_norm(x4, None, None, training=True), "Add": lambda: m + m,
+             "AvgPool3d": lambda: F.avg_pool3d(x4[None].to(torch.bfloat16), 1)}
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = {k: f().dtype for k, f in calls.items()}
+    for kind, dtype in got.items():
+        want = {"lower": torch.bfloat16, "fp32": torch.float32, None: torch.float32}[autocast_policy(kind, "cpu")]
+        assert dtype == want, kind
+
+
+def test_cli_peak_json_and_plot(tmp_path, capsys):
+    from archcalc.cli import main
+
+    out = tmp_path / "timeline.png"
+    assert main(["peak", "resnet18", "--input", "3x64x64", "--batch", "2", "--training", "--optimizer", "adam",
+                 "--json", "--plot", str(out)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data) >= {"peak_bytes", "peak_op", "phase", "model_state_bytes", "breakdown", "precision"}
+    assert data["peak_bytes"] == data["breakdown"]["total_bytes"] and out.stat().st_size > 1000
+
+
+def test_cli_fit_json(capsys):
+    from archcalc.cli import main
+
+    assert main(["fit", "vgg11", "--input", "3x32x32", "--memory", "1GiB", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["peak_bytes"] <= 2**30 < data["next_peak_bytes"] and data["vary"] == "batch"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["fit", "vgg11", "--memory", "24XB"], "argument --memory: '24XB' is not a size in bytes"),
+    (["fit", "vgg11", "--memory", "1MB"], "--memory 1000000: nothing fits; batch 1 already peaks"),
+    (["fit", "vgg11", "--memory", "1GB", "--precision", "fp8"], "argument --precision: invalid choice: 'fp8'"),
+    (["peak", "vgg11", "--batch", "0"], "argument --batch: got '0'; give a positive integer"),
+    (["peak", "vgg11", "--optimizer", "adam"], "--optimizer: got 'adam' without --training"),
+])
+def test_cli_errors_are_one_line(argv, message, capsys):
+    from archcalc.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
