@@ -22,9 +22,9 @@ ValueError: updates: 1000000000000 gradients take about 14 h (vectorised, ~2e+07
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 
+from dlperf.resources import available_memory_bytes
 from staleness.config import SimConfig
 
 __all__ = ["Estimate", "estimate", "check", "available_bytes", "MAX_SECONDS"]
@@ -79,18 +79,10 @@ def estimate(cfg: SimConfig, stream: bool = False, engine: str = "auto", chunk: 
 
 
 def available_bytes() -> int:
-    """Memory the system can give now (MemAvailable), or total physical memory where that is unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 1 << 62
+    """Memory the system can give now (:func:`dlperf.resources.available_memory_bytes`); where that is
+    unknown, no limit (a request is then refused only for its time)."""
+    avail = available_memory_bytes()
+    return (1 << 62) if avail is None else avail
 
 
 def _human_bytes(b: float) -> str:

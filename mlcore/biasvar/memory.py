@@ -16,10 +16,9 @@ True
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
+from dlperf.resources import available_memory_bytes
 from mlcore.biasvar.study import BiasVarianceConfig
 
 __all__ = ["estimate_study_bytes", "available_memory_bytes", "check_memory", "format_bytes"]
@@ -49,21 +48,6 @@ def estimate_study_bytes(cfg: BiasVarianceConfig) -> int:
         fitting = 5 * ld * d * n * m + 2 * ld * d * t * m + 2 * _F8 * d * (n + m) * m + _F8 * d * m * m
     decomposition = 6 * _F8 * d * t
     return int(data + max(sampling, fitting + predictions + decomposition))
-
-
-def available_memory_bytes() -> int | None:
-    """Memory available to a new allocation now (Linux ``MemAvailable``, else free pages); None if unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def format_bytes(n: float) -> str:
