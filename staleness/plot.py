@@ -20,7 +20,7 @@ import numpy as np
 
 from staleness.result import SimulationResult
 
-__all__ = ["plot_timeline", "plot_histogram", "plot_result", "plot_sweep", "TIMELINE_MAX_GRADIENTS"]
+__all__ = ["plot_timeline", "plot_histogram", "plot_result", "plot_sweep", "sweep_figure", "TIMELINE_MAX_GRADIENTS"]
 
 #: Runs with more gradients than this get the histogram from :func:`plot_result`.
 TIMELINE_MAX_GRADIENTS = 200
@@ -99,17 +99,13 @@ def plot_result(res: SimulationResult, path: str | os.PathLike[str]) -> str:
     return "histogram"
 
 
-def plot_sweep(sweep_result, path: str | os.PathLike[str]) -> None:
-    """Two panels against P: mean staleness and seconds per update, one line per (policy, K, dist),
-    closed forms dashed where they exist."""
-    import matplotlib
+def sweep_figure(sweep_result):
+    """The figure of :func:`plot_sweep` (a matplotlib ``Figure``, not yet saved): every drawn line, the
+    dashed closed forms included, is in its panel's legend."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from dlperf.fileio import save_figure
-
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(11, 4.4), layout="constrained")
+    a1, a2 = fig.subplots(1, 2)
     groups: dict[tuple, list] = {}
     for r in sweep_result.rows:
         groups.setdefault((r.policy, r.k if r.policy.startswith("k-") else None, r.dist), []).append(r)
@@ -117,9 +113,11 @@ def plot_sweep(sweep_result, path: str | os.PathLike[str]) -> None:
         label = f"{policy}{'' if k is None else f' K={k}'} {dist}"
         ps = [r.learners for r in rows]
         line = a1.plot(ps, [r.mean_staleness for r in rows], "o-", label=label)[0]
-        a1.plot(ps, [r.theory_mean_staleness for r in rows], "--", color=line.get_color(), lw=0.8)
+        a1.plot(ps, [r.theory_mean_staleness for r in rows], "--", color=line.get_color(), lw=0.8,
+                label=f"{label}: closed form")
         a2.plot(ps, [r.time_per_update for r in rows], "o-", color=line.get_color(), label=label)
-        a2.plot(ps, [r.theory_time_per_update for r in rows], "--", color=line.get_color(), lw=0.8)
+        a2.plot(ps, [r.theory_time_per_update for r in rows], "--", color=line.get_color(), lw=0.8,
+                label=f"{label}: closed form")
     from matplotlib.ticker import ScalarFormatter
 
     ps = sorted({r.learners for r in sweep_result.rows})
@@ -133,6 +131,14 @@ def plot_sweep(sweep_result, path: str | os.PathLike[str]) -> None:
         ax.xaxis.set_minor_formatter(ScalarFormatter())
         ax.grid(alpha=0.3)
     a2.yaxis.set_major_formatter(ScalarFormatter())
-    a1.legend(fontsize=7)
-    save_figure(fig, path)
-    plt.close(fig)
+    for ax in (a1, a2):
+        ax.legend(fontsize=7)
+    return fig
+
+
+def plot_sweep(sweep_result, path: str | os.PathLike[str]) -> None:
+    """Two panels against P: mean staleness and seconds per update, one line per (policy, K, dist),
+    closed forms dashed where they exist; saved to ``path`` (png, pdf or svg)."""
+    from dlperf.fileio import save_figure
+
+    save_figure(sweep_figure(sweep_result), path)

@@ -73,6 +73,10 @@ def test_staleness_train_simulated(capsys, tmp_path):
                            "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert [r["label"] for r in out["runs"]] == ["async"] and out["backend"] == "simulated"
+    # the comma list every staleness command takes (sweep --policy sync,async) works here too
+    assert staleness_main(["train", *TINY, "--epochs", "1", "--policy", "sync,async", "--no-staleness-aware",
+                           "--json"]) == 0
+    assert [r["label"] for r in json.loads(capsys.readouterr().out)["runs"]] == ["sync", "async"]
 
 
 @pytest.mark.slow

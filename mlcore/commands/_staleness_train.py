@@ -28,8 +28,8 @@ def register(subparsers) -> None:
     p.add_argument("--workers", type=int, default=None, help="learners / worker processes (default: 4 simulated, "
                    "3 distributed)")
     p.add_argument("--policy", nargs="+", default=None, metavar="POLICY",
-                   help=f"simulated: one or more of {', '.join(POLICIES)} (default: sync async k-sync); "
-                   "distributed: async only")
+                   help=f"simulated: a comma list of {', '.join(POLICIES)}, as in `staleness sweep` (default: "
+                   "sync,async,k-sync; spaces work too); distributed: async only")
     p.add_argument("--k", type=int, default=None, help="K of the k-* policies (default: 2, or 1 with one worker)")
     p.add_argument("--bound", type=int, default=2, help="staleness bound of ssp (default: 2)")
     p.add_argument("--lr", type=float, default=0.1, help="server learning rate alpha (default: 0.1)")
@@ -48,8 +48,15 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def _policies(args: argparse.Namespace) -> list[str] | None:
+    """``--policy sync,async`` (the comma lists of every staleness command) or ``--policy sync async``."""
+    if args.policy is None:
+        return None
+    return [p.strip() for item in args.policy for p in item.split(",") if p.strip()]
+
+
 def _runs(args: argparse.Namespace, workers: int) -> list[tuple[str, int | None, str]]:
-    policies = args.policy or ["sync", "async", "k-sync"]
+    policies = _policies(args) or ["sync", "async", "k-sync"]
     k = args.k if args.k is not None else min(2, max(1, workers))
     for pol in policies:
         if pol not in POLICIES:
@@ -87,8 +94,8 @@ def _distributed(args: argparse.Namespace) -> int:
     )
     from staleness.paramserver.options import distributed_options_from_args
 
-    if args.policy not in (None, ["async"]):
-        raise ValueError(f"--policy: got {' '.join(args.policy)!r}; the distributed backend runs async only")
+    if _policies(args) not in (None, ["async"]):
+        raise ValueError(f"--policy: got {','.join(_policies(args))!r}; the distributed backend runs async only")
     if args.device == "cuda":
         raise ValueError("--device: got 'cuda'; the distributed backend runs its tiny model on the CPU")
     workers = 3 if args.workers is None else args.workers
