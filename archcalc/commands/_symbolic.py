@@ -59,7 +59,13 @@ def emit_symbolic(network: Any, args: argparse.Namespace) -> int:
     if args.format not in ("table", "json", "latex"):
         raise ValueError(f"--symbolic: got --{args.format}; use the table, --json or --latex with --symbolic")
     convention = None if args.convention == "macs" else args.convention
-    cf = closed_form(network, shape[0], convention)
+    try:
+        cf = closed_form(network, shape[0], convention)
+    except ValueError as exc:
+        if str(exc).startswith("--"):
+            raise
+        raise ValueError(f"--symbolic: {network.name} has no closed form in H and W (it accepts only some input "
+                         f"sizes: {exc}); drop --symbolic or evaluate at --input") from None
     at = (shape[1], shape[2], args.batch)
     if args.format == "json":
         text = json_text(symbolic_json(cf, at), indent=2) + "\n"
