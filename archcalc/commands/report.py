@@ -107,10 +107,12 @@ def emit(rep: Report, args: argparse.Namespace) -> int:
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "report",
-        help="per-layer report of a zoo model (the default command: `archcalc MODEL`)",
+        help="per-op report of a model: zoo, torchvision:NAME or FILE.py:NAME (the default command: `archcalc MODEL`)",
         description="Per-layer output shapes, parameters, MACs or FLOPs, activations and bytes, with totals.",
     )
-    parser.add_argument("model", metavar="MODEL", help="zoo model name (see `archcalc list`)")
+    parser.add_argument("model", metavar="MODEL",
+                        help="a zoo name (see `archcalc list`), torchvision:NAME, or FILE.py:NAME (an nn.Module class "
+                        "or zero-argument factory in that file; give --input)")
     add_report_options(parser)
     add_transformer_options(parser)
     parser.set_defaults(func=run)
