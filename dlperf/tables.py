@@ -24,7 +24,7 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["csv_text", "plain_text", "print_table"]
+__all__ = ["csv_text", "plain_text", "print_table", "natural_width", "fit_columns"]
 
 
 def csv_text(rows: Sequence[Mapping[str, Any]], fieldnames: Sequence[str] | None = None) -> str:
@@ -54,3 +54,41 @@ def print_table(renderable: Any, min_width: int = 120) -> None:
     from rich.console import Console
 
     Console(width=max(min_width, Console().width)).print(renderable)
+
+
+def natural_width(table: Any) -> int:
+    """Characters a rich ``Table`` takes when no cell wraps (its widest line on an unbounded console)."""
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    console = Console(width=_UNBOUNDED, file=io.StringIO(), color_system=None, legacy_windows=False)
+    return Measurement.get(console, console.options, table).maximum
+
+
+_UNBOUNDED = 10_000
+
+
+def fit_columns(table: Any, width: int, drop: Sequence[str]) -> list[str]:
+    """Remove columns of ``table`` (by header, in the order of ``drop``) until it fits ``width`` characters.
+
+    Cells are never cut or wrapped: a column is either shown whole or gone. Returns the headers removed, in
+    order, so the caller can say so; stops when the table fits or ``drop`` is used up (it may still be wider).
+
+    Examples
+    --------
+    >>> from rich.table import Table
+    >>> t = Table("name", "value", "note")
+    >>> t.add_row("a", "1", "a long remark nobody needs on a narrow screen")
+    >>> fit_columns(t, 30, ["note", "value"]), [c.header for c in t.columns]
+    (['note'], ['name', 'value'])
+    """
+    dropped: list[str] = []
+    for header in drop:
+        if natural_width(table) <= width:
+            break
+        for i, column in enumerate(table.columns):
+            if column.header == header:
+                del table.columns[i]
+                dropped.append(header)
+                break
+    return dropped
