@@ -65,6 +65,37 @@ def test_wide_console_file_and_pipe_keep_every_column():
     assert buf.getvalue() == table_text(rep)
 
 
+def test_mlcore_curves_table_fits_80_columns():
+    from dlperf.tables import print_table as print_any
+    from mlcore.curves.report import evaluate_models
+
+    # labels 1,0,1,0 scored .9,.8,.7,.1: positives rank 1st and 3rd, 3 of the 4 (pos, neg) pairs in order,
+    # AUROC = 3/4 = 0.7500
+    rep = evaluate_models([1, 0, 1, 0], {"a model with a long descriptive name": [0.9, 0.8, 0.7, 0.1]})
+    from mlcore.curves.render import report_table
+
+    buf = io.StringIO()
+    assert print_any(report_table(rep), console=Console(width=80, file=buf, color_system=None)) == []
+    text = buf.getvalue()
+    assert max(len(line) for line in text.splitlines()) <= 80 and "…" not in text
+    row = next(line for line in text.splitlines() if "a model with a long descriptive name" in line)
+    assert "0.7500" in row
+    assert all(h in text for h in ("AUROC", "AUPR", "AP", "AUPRG"))
+
+
+def test_shared_print_table_gives_a_pipe_the_full_width(capsys):
+    from rich.table import Table
+
+    from dlperf.tables import print_table as print_any
+
+    table = Table(*(f"column {i}" for i in range(12)))
+    table.add_row(*(f"{10**12 + i:,}" for i in range(12)))  # 12 x (17 + 3) + 1 = 241 characters > 120
+    print_any(table, min_width=120)
+    out = capsys.readouterr().out
+    assert "1,000,000,000,011" in out and "…" not in out
+    assert max(len(line) for line in out.splitlines()) == 241
+
+
 # ----------------------------------------------------------------------------------------------------------
 # 2. --help without reStructuredText markup
 
