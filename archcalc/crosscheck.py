@@ -46,8 +46,18 @@ from archcalc.presets import fvcore_forward, torch_backward, torch_forward
 
 __all__ = [
     "Check", "CheckRow", "CrossCheck", "crosscheck", "crosscheck_module", "build_twin", "FIELDS",
-    "to_table", "to_json", "to_markdown", "table_rows", "footer",
+    "to_table", "to_json", "to_markdown", "table_rows", "footer", "header", "STEPS", "COMPARED",
 ]
+
+#: The stages of :func:`crosscheck_module`, in order; ``on_step`` is called with each as it finishes.
+STEPS = ("archcalc evaluation", "torch forward + backward on meta (shapes, FlopCounterMode)",
+         "fvcore traced forward on the CPU", "comparison")
+
+#: What is compared, one entry per pair of table columns (archcalc's value and the oracle's).
+COMPARED = ("output shapes (forward hooks)", "params (fvcore parameter_count)",
+            "MACs (fvcore FlopCountAnalysis vs archcalc's fvcore convention)",
+            "activations (fvcore ActivationCountAnalysis)",
+            "forward and total backward FLOPs (torch FlopCounterMode vs archcalc's torch convention)")
 
 #: The compared quantities: (field, what archcalc gives, what the oracle is).
 FIELDS = (
@@ -273,6 +283,7 @@ def crosscheck_module(
     input_shape: tuple[int, int, int] | None = None,
     batch: int = 1,
     twin: str | None = None,
+    on_step: Callable[[str], None] | None = None,
 ) -> CrossCheck:
     """Compare ``network``'s rows with the torch module ``make_module(device)`` builds.
 
@@ -289,6 +300,8 @@ def crosscheck_module(
         Batch size of both runs.
     twin : str, optional
         Label of the torch side in the result (defaults to the module's class name).
+    on_step : callable, optional
+        Called with each name of :data:`STEPS` as that stage finishes (a progress bar's hook).
 
     Returns
     -------
@@ -296,20 +309,26 @@ def crosscheck_module(
     """
     import torch
 
+    step = on_step or (lambda _name: None)
+
     torch.set_num_threads(2)
     shape = tuple(network.default_input if input_shape is None else input_shape)
     ev = evaluate(network, shape, batch)
+    step(STEPS[0])
     meta = make_module("meta").eval()
     label = twin or type(meta).__name__
     x_meta = torch.zeros((batch, *shape), device="meta")
     shapes, t_fwd, t_bwd = _torch_counts(meta, x_meta)
+    step(STEPS[1])
     # FlopCounterMode's backward pass left .grad on the meta parameters; to_empty drops them.
     real = _real_copy(meta)
     with torch.no_grad():
         fv_flops, fv_acts, fv_params, unsupported, uncalled = _fvcore_counts(real, torch.zeros((batch, *shape)))
+    step(STEPS[2])
     leaves = {n for n, m in real.named_modules() if n and not any(True for _ in m.children())}
     rows = _compare_rows(ev, shapes, t_fwd, t_bwd, fv_flops, fv_acts, fv_params, leaves)
     total = _total_row(ev, shapes, t_fwd, t_bwd, fv_flops, fv_acts, fv_params)
+    step(STEPS[3])
     return CrossCheck(
         network.name,
         label,
@@ -397,7 +416,8 @@ def _total_row(ev: Evaluation, shapes: dict[str, list[tuple[int, ...]]], t_fwd: 
     )
 
 
-def crosscheck(model: str | Graph, input_shape: tuple[int, int, int] | None = None, batch: int = 1) -> CrossCheck:
+def crosscheck(model: str | Graph, input_shape: tuple[int, int, int] | None = None, batch: int = 1,
+               on_step: Callable[[str], None] | None = None) -> CrossCheck:
     """Cross-check a zoo model (or any network with a ``twin``) against its real torch module.
 
     Parameters
@@ -409,6 +429,8 @@ def crosscheck(model: str | Graph, input_shape: tuple[int, int, int] | None = No
         ``(C, H, W)``; defaults to the model's own.
     batch : int
         Batch size (1 keeps the fvcore run short).
+    on_step : callable, optional
+        Called with each name of :data:`STEPS` as that stage finishes.
 
     Returns
     -------
@@ -430,7 +452,7 @@ def crosscheck(model: str | Graph, input_shape: tuple[int, int, int] | None = No
     shape = tuple(network.default_input if input_shape is None else input_shape)
     evaluate(network, shape, batch)  # validates the shape with archcalc's messages before torch is imported
     return crosscheck_module(network, lambda device: build_twin(network.twin, shape, device), shape, batch,
-                             twin=network.twin)
+                             twin=network.twin, on_step=on_step)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -490,6 +512,30 @@ def to_table(result: CrossCheck) -> Any:
         style = "red" if cells[-1].startswith("MISMATCH") else None
         table.add_row(*cells, style=style)
     return table
+
+
+def header(result: CrossCheck, input_given: bool = True, batch_given: bool = True) -> str:
+    """Lines stating what was run: the model and its twin, input and batch (and whether they are defaults), and
+    what is compared.
+
+    Examples
+    --------
+    >>> r = CrossCheck("vgg11", "torchvision:vgg11", (3, 224, 224), 1, (), CheckRow("", "", None, ()), (), ())
+    >>> print(header(r, input_given=False, batch_given=False))
+    archcalc vgg11 vs torchvision:vgg11 (built with weights=None: no download)
+    input 3x224x224 per sample (the model's default; --input CxHxW for another), batch 1 (default; --batch N)
+    compared per layer: output shapes (forward hooks); params (fvcore parameter_count); MACs (fvcore
+      FlopCountAnalysis vs archcalc's fvcore convention); activations (fvcore ActivationCountAnalysis); forward
+      and total backward FLOPs (torch FlopCounterMode vs archcalc's torch convention)
+    """
+    import textwrap
+
+    inp = _fmt(result.input_shape) + (" per sample" if input_given else
+                                      " per sample (the model's default; --input CxHxW for another)")
+    batch = f"batch {result.batch}" + ("" if batch_given else " (default; --batch N)")
+    compared = textwrap.wrap("compared per layer: " + "; ".join(COMPARED), width=110, subsequent_indent="  ")
+    return "\n".join([f"archcalc {result.model} vs {result.twin} (built with weights=None: no download)",
+                      f"input {inp}, {batch}", *compared])
 
 
 def footer(result: CrossCheck) -> str:

@@ -129,8 +129,17 @@ def _training_lines(rep: Report) -> list[str]:
     return lines
 
 
-def to_table(rep: Report):
+#: Column headers :func:`to_table` leaves out, first to last, when the console is narrower than the table; the
+#: layer, kind, output shape, params and compute columns always stay.
+DROP_ORDER = ("saved bytes", "backward MACs", "bytes", "activations")
+
+
+def to_table(rep: Report, width: int | None = None):
     """A rich ``Table`` with one row per (folded) layer, a total row, and the header as title and caption.
+
+    With ``width`` (the console's), a table wider than that loses the columns of :data:`DROP_ORDER` one by
+    one until it fits, then its outer edges and padding, then long layer names and kinds fold onto a second line; a last line of the caption names what was left out. No cell is
+    ever cut or wrapped. ``width=None`` keeps every column.
 
     Examples
     --------
@@ -140,36 +149,68 @@ def to_table(rep: Report):
     ['layer', 'kind', 'output shape', 'params', 'FLOPs', 'activations', 'bytes']
     >>> table.row_count  # 22 layers and the total
     23
+    >>> [c.header for c in to_table(report(resolve_model("resnet18")), width=80).columns]
+    ['layer', 'kind', 'output shape', 'params', 'MACs']
     """
     from rich.table import Table
 
     head = header_lines(rep)
     caption = head[1:] + (_training_lines(rep) if rep.training else [])
-    table = Table(title=head[0], caption="\n".join(caption), caption_justify="left", show_footer=False)
+    table = Table(title=head[0], caption_justify="left", show_footer=False)
     cols = _columns(rep)
     cells = [[_cell(row, attr, rep) for _, attr in cols] for row in rep.rows]
     total = [_cell(None, attr, rep) for _, attr in cols]
     for j, (title, attr) in enumerate(cols):
         numeric = attr not in ("name", "kind", "output_shape")
         # A fixed width (the longest cell) spares rich measuring every cell: half the run time of --table.
-        width = max(len(title), len(total[j]), *(len(c[j]) for c in cells))
-        table.add_column(title, justify="right" if numeric else "left", no_wrap=True, width=width)
+        col_width = max(len(title), len(total[j]), *(len(c[j]) for c in cells))
+        table.add_column(title, justify="right" if numeric else "left", no_wrap=True, width=col_width)
     for i, row_cells in enumerate(cells):
         table.add_row(*row_cells, end_section=i == len(cells) - 1)
     table.add_row(*total, style="bold")
+    if width is not None:
+        caption += _fit(table, width)
+    table.caption = "\n".join(caption)
     return table
 
 
-def print_table(rep: Report, file: Any = None, color: bool = True) -> None:
-    """Print the rich table to ``file`` (default stdout) at its natural width: no cell is ever cut.
+def _fit(table: Any, width: int) -> list[str]:
+    """Narrow ``table`` to ``width`` (columns of :data:`DROP_ORDER`, then the outer edges); the caption line."""
+    from dlperf.tables import fit_columns, natural_width
 
-    The console is made wide enough for any table; the table itself only takes the columns it needs and
-    its title and caption wrap at the table's width.
+    dropped = fit_columns(table, width, DROP_ORDER)
+    # Still too wide: drop the outer edges, then the padding beside each separator, then fold long layer names.
+    for attr in ("show_edge", "pad_edge"):
+        if natural_width(table) > width:
+            setattr(table, attr, False)
+    if natural_width(table) > width:
+        table.padding = (0, 0)
+    for column in table.columns[:2]:  # layer, then kind: text folds onto a second line, numbers never do
+        excess = natural_width(table) - width
+        if excess > 0:
+            column.width, column.no_wrap, column.overflow = max(8, column.width - excess), False, "fold"
+    if not dropped:
+        return []
+    return [f"left out to fit {width} columns: {', '.join(dropped)} (all columns with --output FILE, --csv, "
+            "--json or a wider terminal)"]
+
+
+def print_table(rep: Report, file: Any = None, color: bool = True, console: Any = None) -> None:
+    """Print the rich table on ``console``, or on a new one writing to ``file`` (default stdout).
+
+    On a terminal the table fits the terminal's width (see :func:`to_table`); a file or a pipe gets every
+    column at its natural width: no cell is ever cut.
     """
     from rich.console import Console
 
     options = {} if color else {"color_system": None, "force_terminal": False}
-    Console(file=file, width=_UNBOUNDED, legacy_windows=False, **options).print(to_table(rep))
+    if console is None:
+        console = Console(file=file, legacy_windows=False, **options)
+        if not console.is_terminal:
+            console = Console(file=file, width=_UNBOUNDED, legacy_windows=False, **options)
+            console.print(to_table(rep))
+            return
+    console.print(to_table(rep, width=console.width))
 
 
 _UNBOUNDED = 10_000
@@ -194,7 +235,20 @@ def _jsonable(value: Any) -> Any:
 
 
 def to_json(rep: Report, indent: int | None = 2) -> str:
-    """JSON text: ``model``, ``input``, ``batch``, ``dtype``, ``convention``, ``layers`` and ``totals`` (exact ints)."""
+    """JSON text: ``model``, ``input``, ``batch``, ``dtype``, ``convention``, ``rows`` and ``totals`` (exact ints).
+
+    ``rows`` holds one object per :attr:`Report.rows <archcalc.report.Report.rows>` entry, under the same name
+    as the attribute. ``layers`` is a deprecated copy of ``rows`` kept for one release (0.1.x); read ``rows``.
+
+    Examples
+    --------
+    >>> import json
+    >>> from archcalc.report import report, resolve_model
+    >>> rep = report(resolve_model("alexnet"))
+    >>> doc = json.loads(to_json(rep))
+    >>> [r["name"] for r in doc["rows"]] == [r.name for r in rep.rows] and doc["layers"] == doc["rows"]
+    True
+    """
     layers = []
     for r in rep.rows:
         item = {
@@ -232,7 +286,8 @@ def to_json(rep: Report, indent: int | None = 2) -> str:
         "notes": list(rep.notes),
         "unmodeled": dict(rep.unmodeled),
         "unused_parameters": dict(rep.unused_params),
-        "layers": layers,
+        "rows": layers,
+        "layers": layers,  # deprecated duplicate of "rows", removed after the 0.1.x releases
         "totals": dict(rep.totals),
     }
     return json_text(_jsonable(doc), indent=indent) + "\n"

@@ -31,7 +31,7 @@ from archcalc.ir.evaluate import evaluate
 from archcalc.ir.graph import Graph
 from archcalc.ops.registry import formula
 
-__all__ = ["ClosedForm", "closed_form", "FormulaSheet", "formula_sheet", "SHEET_FIELDS", "TOTALS", "symbols"]
+__all__ = ["ClosedForm", "closed_form", "merge_nested_floors", "FormulaSheet", "formula_sheet", "SHEET_FIELDS", "TOTALS", "symbols"]
 
 #: Totals given as closed forms (the names of :meth:`archcalc.ir.evaluate.Evaluation.total`).
 TOTALS = ("params", "macs", "activations", "elementwise_ops", "backward_macs")
@@ -97,6 +97,56 @@ def _floor_atoms(expr: Any) -> list[Any]:
     import sympy
 
     return [a for a in expr.atoms(sympy.floor, sympy.ceiling)]
+
+
+def merge_nested_floors(expr: Any) -> Any:
+    """``expr`` with nested floors (and nested ceilings) merged into one: ``floor(floor(H/2)/2) -> floor(H/4)``.
+
+    The rule: for a real ``y``, an integer ``k`` and an integer ``n >= 1``,
+    ``floor((floor(y) + k)/n) = floor((y + k)/n)`` and ``ceiling((ceiling(y) + k)/n) = ceiling((y + k)/n)``
+    (``m = floor(y) + k`` is the largest integer ``<= y + k``, and ``floor(m/n) = q`` iff ``q*n <= m``, iff
+    ``q*n <= y + k``). sympy leaves such nests alone; a chain of strided layers makes one per layer. A floor
+    whose argument is not ``(floor(y) + k)/n`` in that form is kept as it is.
+
+    Examples
+    --------
+    >>> import sympy
+    >>> H = sympy.Symbol("H", integer=True, positive=True)
+    >>> merge_nested_floors(sympy.floor(sympy.floor(H/2 - sympy.Rational(1, 2))/2) + 1)
+    floor(H/4 - 1/4) + 1
+    >>> merge_nested_floors(sympy.ceiling((sympy.ceiling(H/3) + 1)/2))
+    ceiling(H/6 + 1/2)
+    """
+    import sympy
+
+    def merge(outer: Any) -> Any:
+        kind = type(outer)
+        arg = sympy.expand(outer.args[0])
+        inner = [a for a in arg.atoms(kind) if not any(a in b.args[0].atoms(kind) for b in arg.atoms(kind) if b != a)]
+        if len(inner) != 1:
+            return outer
+        (f,) = inner
+        d = sympy.Dummy("d")
+        e = sympy.expand(arg.subs(f, d))
+        try:
+            if sympy.Poly(e, d).degree() != 1:
+                return outer
+        except sympy.PolynomialError:
+            return outer
+        a = e.coeff(d, 1)
+        rest = sympy.expand(e - a * d)
+        if not (a.is_Rational and a > 0 and a.p == 1 and d not in rest.free_symbols):
+            return outer
+        n = a.q
+        if (rest * n).is_integer is not True:
+            return outer
+        return kind(sympy.expand((f.args[0] + rest * n) / n))
+
+    previous = None
+    while previous != expr:  # innermost first: each pass merges one level of every nest
+        previous = expr
+        expr = expr.replace(lambda x: isinstance(x, sympy.floor | sympy.ceiling), merge)
+    return expr
 
 
 def _resolve_modulus(exprs: list[Any], sym: Any, default: int) -> tuple[int, int]:
@@ -171,14 +221,14 @@ def closed_form(network: Graph, channels: int | None = None, convention: str | N
         raise ValueError(f"--input channels: got {c!r}; give an integer >= 1")
     hs, ws, bs = symbols()
     ev = evaluate(network, (c, hs, ws), bs)
-    totals = {f: sympy.sympify(ev.total(f)) for f in TOTALS}
+    totals = {f: merge_nested_floors(sympy.sympify(ev.total(f))) for f in TOTALS}
     if convention is not None:
         from archcalc.conventions import get_convention
 
         conv = get_convention(convention)
-        totals["compute"] = sympy.sympify(sum((conv.forward(r) for r in ev.rows), 0))
+        totals["compute"] = merge_nested_floors(sympy.sympify(sum((conv.forward(r) for r in ev.rows), 0)))
         if conv.backward is not None:
-            totals["backward_compute"] = sympy.sympify(sum((conv.backward(r) for r in ev.rows), 0))
+            totals["backward_compute"] = merge_nested_floors(sympy.sympify(sum((conv.backward(r) for r in ev.rows), 0)))
     exprs = list(totals.values())
     mh, rh = _resolve_modulus(exprs, hs, network.default_input[1])
     mw, rw = _resolve_modulus(exprs, ws, network.default_input[2])

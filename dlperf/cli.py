@@ -30,6 +30,7 @@ import functools
 import importlib
 import os
 import pkgutil
+import re
 import sys
 import warnings
 from collections.abc import Callable, Iterator
@@ -38,7 +39,7 @@ from pathlib import Path
 from types import ModuleType
 
 __all__ = ["Frame", "OneLineParser", "command_names", "plugin_commands", "build_parser", "run_cli", "version",
-           "error_line", "check_paths", "DEBUG_ENV"]
+           "error_line", "check_paths", "plain_help", "DEBUG_ENV"]
 
 DEBUG_ENV = "DLPERF_DEBUG"
 _DIST = "dlperf"
@@ -49,6 +50,25 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+    def format_help(self) -> str:
+        # Descriptions come from module docstrings written for Sphinx; --help shows them without the markup.
+        return plain_help(super().format_help())
+
+
+_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
+
+
+def plain_help(text: str) -> str:
+    """``text`` without reStructuredText markup: double backticks and ``:role:`target``` become plain text.
+
+    Examples
+    --------
+    >>> plain_help("``archcalc list``: see :mod:`dlperf.cli` and :func:`~archcalc.report.report`")
+    'archcalc list: see dlperf.cli and report'
+    """
+    text = _ROLE.sub(lambda m: m.group(1).rsplit(".", 1)[-1] if m.group(0).count("~") else m.group(1), text)
+    return text.replace("``", "")
 
 
 def version(prog: str) -> str:

@@ -24,7 +24,7 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["csv_text", "plain_text", "print_table"]
+__all__ = ["csv_text", "plain_text", "print_table", "natural_width", "fit_columns"]
 
 
 def csv_text(rows: Sequence[Mapping[str, Any]], fieldnames: Sequence[str] | None = None) -> str:
@@ -46,11 +46,78 @@ def plain_text(renderable: Any, width: int = 110) -> str:
     return console.file.getvalue().rstrip("\n")
 
 
-def print_table(renderable: Any, min_width: int = 120) -> None:
-    """Print to stdout at the terminal's width but at least ``min_width`` (a pipe gets ``min_width``).
+def print_table(renderable: Any, min_width: int = 120, drop: Sequence[str] = (), console: Any = None) -> list[str]:
+    """Print a rich table on stdout (or ``console``) so that it is read whole.
 
-    rich gives a pipe 80 columns, which would cut the numbers of a wide table short.
+    A file or a pipe gets the table's full natural width (at least ``min_width``): rich would give it 80
+    columns and cut a wide table's numbers short. On a terminal (or the ``console`` given) a table that fits
+    is printed at the console's width; one that does not first loses the columns named in ``drop`` (in that
+    order, see :func:`fit_columns`) and a last line says which; a table still too wide keeps the old
+    ``max(min_width, width)`` console. Returns the headers left out.
+
+    Examples
+    --------
+    >>> import io
+    >>> from rich.console import Console
+    >>> from rich.table import Table
+    >>> t = Table("name", "value", "remark")
+    >>> t.add_row("a", "1", "a long remark that does not fit into forty characters")
+    >>> out = io.StringIO()
+    >>> print_table(t, drop=["remark"], console=Console(width=40, file=out, color_system=None))
+    ['remark']
+    >>> print(out.getvalue().splitlines()[-1])
+    left out to fit 40 columns: remark
     """
     from rich.console import Console
 
-    Console(width=max(min_width, Console().width)).print(renderable)
+    if console is None:
+        console = Console()
+        if not console.is_terminal:
+            Console(width=max(min_width, natural_width(renderable))).print(renderable)
+            return []
+    width = console.width
+    dropped = fit_columns(renderable, width, drop) if natural_width(renderable) > width else []
+    if natural_width(renderable) > width:
+        console = Console(file=console.file, width=max(min_width, width), color_system=console.color_system)
+    console.print(renderable)
+    if dropped:
+        console.print(f"left out to fit {width} columns: {', '.join(dropped)}", highlight=False)
+    return dropped
+
+
+def natural_width(table: Any) -> int:
+    """Characters a rich ``Table`` takes when no cell wraps (its widest line on an unbounded console)."""
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    console = Console(width=_UNBOUNDED, file=io.StringIO(), color_system=None, legacy_windows=False)
+    return Measurement.get(console, console.options, table).maximum
+
+
+_UNBOUNDED = 10_000
+
+
+def fit_columns(table: Any, width: int, drop: Sequence[str]) -> list[str]:
+    """Remove columns of ``table`` (by header, in the order of ``drop``) until it fits ``width`` characters.
+
+    Cells are never cut or wrapped: a column is either shown whole or gone. Returns the headers removed, in
+    order, so the caller can say so; stops when the table fits or ``drop`` is used up (it may still be wider).
+
+    Examples
+    --------
+    >>> from rich.table import Table
+    >>> t = Table("name", "value", "note")
+    >>> t.add_row("a", "1", "a long remark nobody needs on a narrow screen")
+    >>> fit_columns(t, 30, ["note", "value"]), [c.header for c in t.columns]
+    (['note'], ['name', 'value'])
+    """
+    dropped: list[str] = []
+    for header in drop:
+        if natural_width(table) <= width:
+            break
+        for i, column in enumerate(table.columns):
+            if column.header == header:
+                del table.columns[i]
+                dropped.append(header)
+                break
+    return dropped

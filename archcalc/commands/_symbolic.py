@@ -11,7 +11,7 @@ from typing import Any
 
 from dlperf.jsonio import json_text
 
-__all__ = ["symbolic_json", "symbolic_text", "emit_symbolic"]
+__all__ = ["symbolic_json", "symbolic_text", "wrap_sum", "emit_symbolic"]
 
 
 def symbolic_json(cf: Any, at: tuple[int, int, int]) -> dict[str, Any]:
@@ -31,18 +31,56 @@ def symbolic_json(cf: Any, at: tuple[int, int, int]) -> dict[str, Any]:
     }
 
 
-def symbolic_text(cf: Any, at: tuple[int, int, int], latex: bool = False) -> str:
-    """Plain text (or LaTeX) of the closed forms, the condition and their values at ``at`` = (H, W, B)."""
+def wrap_sum(head: str, text: str, width: int = 80, indent: int = 6) -> list[str]:
+    """``head + text`` broken before top-level ``+`` / ``-`` signs into lines of at most ``width`` characters.
+
+    Only signs outside parentheses are break points, so a term is never split; a term longer than ``width``
+    keeps a line of its own. Continuation lines start with the sign, indented by ``indent`` spaces.
+
+    Examples
+    --------
+    >>> for line in wrap_sum("  macs = ", "9408*B*(floor(H/2 - 1/2) + 1) + 147456*B*(floor(H/4 - 1/4) + 1) + 512000*B",
+    ...                      width=50):
+    ...     print(line)
+      macs = 9408*B*(floor(H/2 - 1/2) + 1)
+          + 147456*B*(floor(H/4 - 1/4) + 1)
+          + 512000*B
+    """
+    terms, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth == 0 and ch in "+-" and i >= 2 and text[i - 1] == " " and text[i + 1:i + 2] == " ":
+            terms.append(text[start:i - 1])
+            start = i
+    terms.append(text[start:])
+    lines = [head + terms[0]]
+    for term in terms[1:]:
+        if len(lines[-1]) + 1 + len(term) <= width:
+            lines[-1] += " " + term
+        else:
+            lines.append(" " * indent + term)
+    return lines
+
+
+def symbolic_text(cf: Any, at: tuple[int, int, int], latex: bool = False, width: int = 80) -> str:
+    """Plain text (or LaTeX) of the closed forms, the condition and their values at ``at`` = (H, W, B).
+
+    Plain-text sums longer than ``width`` characters are wrapped between terms (:func:`wrap_sum`).
+    """
     import sympy
 
     h, w, b = at
     show = sympy.latex if latex else sympy.sstr
+
+    def field(f: str, e: Any) -> list[str]:
+        return [f"  {f} = {show(e)}"] if latex else wrap_sum(f"  {f} = ", show(e), width)
+
     lines = [f"{cf.network}: totals for input {cf.channels} x H x W, batch B (exact for H, W >= {cf.min_size})"]
     for f, e in cf.totals.items():
-        lines.append(f"  {f} = {show(e)}")
+        lines += field(f, e)
     lines.append(f"simplified, exact where {cf.condition}:")
     for f, e in cf.simplified.items():
-        lines.append(f"  {f} = {show(e)}")
+        lines += field(f, e)
     lines.append(f"at H={h}, W={w}, B={b}: " + ", ".join(f"{f} = {cf.at(f, h, w, b):,}" for f in cf.totals))
     return "\n".join(lines) + "\n"
 

@@ -26,7 +26,7 @@ def register(subparsers) -> None:
                         help="zoo model with a torch twin (vgg11..vgg19_bn, alexnet, googlenet, resnet18/34/50, "
                         "inception-small) or torchvision:NAME")
     parser.add_argument("--input", metavar="CxHxW", help="per-sample input shape (default: the model's own)")
-    parser.add_argument("--batch", type=int, default=1, metavar="N", help="batch size (default 1)")
+    parser.add_argument("--batch", type=int, default=None, metavar="N", help="batch size (default 1)")
     parser.add_argument("--saved", action="store_true",
                         help="also compare the bytes saved for backward with what autograd keeps (a real train-mode "
                         "forward pass on the CPU at this input, batch >= 2)")
@@ -37,12 +37,17 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from archcalc.crosscheck import crosscheck, footer, to_json, to_markdown, to_table
+    from archcalc.crosscheck import STEPS, crosscheck, footer, header, to_json, to_markdown, to_table
     from archcalc.report import parse_input_shape, resolve_model
+    from dlperf.progress import progress
 
     shape = parse_input_shape(args.input) if args.input is not None else None
+    batch_given = args.batch is not None
+    args.batch = 1 if args.batch is None else args.batch
     network = resolve_model(args.model, [shape] if shape else None, args.batch)
-    result = crosscheck(network, shape, args.batch)
+    with progress(len(STEPS), f"crosscheck {network.name}") as bar:  # stderr, on a terminal only
+        result = crosscheck(network, shape, args.batch, on_step=lambda name: bar.advance(label=name))
+    head = header(result, input_given=args.input is not None, batch_given=batch_given)
     saved = None
     if args.saved:
         from archcalc.saved import check_saved, saved_json, saved_line
@@ -54,13 +59,14 @@ def run(args: argparse.Namespace) -> int:
             data["saved"] = saved_json(saved)
         sys.stdout.write(json_text(data, indent=2) + "\n")
     elif args.markdown:
-        sys.stdout.write(to_markdown(result))
+        sys.stdout.write(head.replace("\n", "  \n") + "\n\n" + to_markdown(result))
         if saved is not None:
             sys.stdout.write("\n" + saved_line(saved) + "\n")
     else:
         from rich.console import Console
 
         console = Console(width=max(Console().width, 260))
+        console.print(head, highlight=False)
         console.print(to_table(result))
         console.print(footer(result), highlight=False)
         if saved is not None:
