@@ -57,8 +57,10 @@ def header_lines(rep: Report) -> list[str]:
     >>> header_lines(report(resolve_model("resnet18"), batch=4, dtype="bf16"))[1]
     'input 3x224x224 per sample, batch 4, dtype bf16 (2 bytes/element), output 4x1000'
     """
+    other = rep.default_input is not None and tuple(rep.input_shape) != tuple(rep.default_input)
+    at = f" at input {_shape(rep.input_shape)} (its default is {_shape(rep.default_input)})" if other else ""
     lines = [
-        f"{rep.model}" + (f": {rep.description}" if rep.description else ""),
+        f"{rep.model}{at}" + (f": {rep.description}" if rep.description else ""),
         f"input {_shape(rep.input_shape)} per sample, batch {rep.batch}, dtype {rep.dtype} ({rep.dtype_bytes} bytes/element),"
         f" output {_shape(rep.output_shape)}",
         f"convention {rep.convention} ({rep.unit}): {rep.convention_description}",

@@ -141,6 +141,8 @@ class Report:
         Ops archcalc has no formula for (counted 0, never dropped) by op name, most frequent first.
     unused_params : tuple of (str, int)
         Parameters the model has but no op of this forward pass uses (e.g. auxiliary heads), with numel.
+    default_input : tuple or None
+        The model's own per-sample input; the title says when the report is at another one.
     """
 
     model: str
@@ -161,6 +163,7 @@ class Report:
     notes: tuple[str, ...] = ()
     unmodeled: tuple[tuple[str, int], ...] = ()
     unused_params: tuple[tuple[str, Any], ...] = ()
+    default_input: tuple[Any, ...] | None = None
 
 
 def is_traced(name: str) -> bool:
@@ -409,6 +412,7 @@ def report(
         notes=tuple(network.notes),
         unmodeled=tuple(Counter(dict(r.hparams)["op"] for r in ev.rows if r.kind == "Unmodeled").most_common()),
         unused_params=tuple(ev.unused_params),
+        default_input=tuple(network.default_input),
     )
 
 

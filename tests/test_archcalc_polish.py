@@ -242,3 +242,15 @@ def test_crosscheck_header_names_given_values_without_default_marks():
     head = header(r).splitlines()
     assert head[1] == "input 3x64x64 per sample, batch 4"
     assert "default" not in "\n".join(head)
+
+
+def test_title_names_the_input_actually_used():
+    # vgg19 at 1x64x64: the title must not read as the 3x224x224 model; the first conv reads 1 channel:
+    # 64*1*3*3 + 64 = 640 parameters instead of 64*3*3*3 + 64 = 1,792
+    from archcalc.render import header_lines
+    from archcalc.report import report, resolve_model
+
+    rep = report(resolve_model("vgg19"), (1, 64, 64))
+    assert header_lines(rep)[0].startswith("vgg19 at input 1x64x64 (its default is 3x224x224): ")
+    assert rep.rows[0].params == 640
+    assert header_lines(report(resolve_model("vgg19")))[0].startswith("vgg19: ")
