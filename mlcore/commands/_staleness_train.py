@@ -106,6 +106,10 @@ def _distributed(args: argparse.Namespace) -> int:
         pushes = args.epochs * math.ceil(len(data.train_y) / args.batch_size)
     # the options are checked before the "starting" line, so a bad one prints one line only
     _check(workers, pushes, args.lr, args.delay, args.timeout, args.heartbeat, args.port)
+    if args.port:  # a taken port, too, is one line; the launcher binds it again just after
+        from staleness.paramserver.launch import listen
+
+        listen(args.port).close()
     if not args.json:
         print(f"starting 1 server + {workers} worker processes for {pushes} updates ...", file=sys.stderr)
     res = run_parameter_server(data.train_x, data.train_y, workers=workers, pushes=pushes, lr=args.lr,
