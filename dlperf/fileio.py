@@ -46,7 +46,9 @@ def _real_target(path: str | os.PathLike[str]) -> Path:
 
 
 def check_output_path(flag: str, path: str | os.PathLike[str]) -> None:
-    """Raise before any work when ``path`` cannot be an output file: a missing folder or a folder.
+    """Raise before any work when ``path`` cannot be an output file: a missing folder, a folder, or a folder
+    that refuses new files (probed by creating and removing a temporary file, since mode bits do not stop
+    root while sysfs or a read-only mount do).
 
     ``flag`` names the option in the message (``"--output"``).
     """
@@ -56,6 +58,12 @@ def check_output_path(flag: str, path: str | os.PathLike[str]) -> None:
         raise FileNotFoundError(f"{flag}: folder {str(parent)!r} does not exist; create it first")
     if target.is_dir():
         raise IsADirectoryError(f"{flag}: {str(path)!r} is a folder; give a file name")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
+    except OSError as exc:  # named after the user's path, as the real write would be
+        raise type(exc)(exc.errno, exc.strerror, str(path)) from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def check_figure_path(flag: str, path: str | os.PathLike[str]) -> str:

@@ -55,6 +55,8 @@ def _per_learner(name: str, value: float | Sequence[float], learners: int) -> tu
         if float(value) < 0:  # type: ignore[arg-type]
             raise ValueError(f"{name}: got {value!r}; give a finite number >= 0")
         return (float(value),) * learners  # type: ignore[arg-type]
+    if isinstance(value, numbers.Real):  # nan, inf or a bool: one value, not a list
+        raise ValueError(f"{name}: got {value!r}; give a finite number >= 0")
     values = list(value)  # type: ignore[arg-type]
     if len(values) != learners:
         raise ValueError(f"{name}: got {len(values)} values for {learners} learners; give one value or one per learner")

@@ -68,6 +68,11 @@ def _runs(args: argparse.Namespace, workers: int) -> list[tuple[str, int | None,
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.backend == "simulated":  # silently ignoring a distributed-only flag would mislead
+        for flag, value in (("--pushes", args.pushes), ("--port", args.port)):
+            if value is not None:
+                raise ValueError(f"{flag}: got {value}; it applies to --backend distributed only: add "
+                                 "--backend distributed or leave it out")
     if args.backend == "distributed":
         from staleness.paramserver.options import run_distributed
 
@@ -86,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _distributed(args: argparse.Namespace) -> int:
     from staleness.distributed import (
+        _check,
         compare_with_simulator,
         distributed_json,
         distributed_table,
@@ -105,6 +111,12 @@ def _distributed(args: argparse.Namespace) -> int:
         if isinstance(args.epochs, bool) or not isinstance(args.epochs, int) or args.epochs < 1:
             raise ValueError(f"--epochs: got {args.epochs!r}; give an integer >= 1")
         pushes = args.epochs * math.ceil(len(data.train_y) / args.batch_size)
+    # the options are checked before the "starting" line, so a bad one prints one line only
+    _check(workers, pushes, args.lr, args.delay, args.timeout, args.heartbeat, args.port)
+    if args.port:  # a taken port, too, is one line; the launcher binds it again just after
+        from staleness.paramserver.launch import listen
+
+        listen(args.port).close()
     if not args.json:
         print(f"starting 1 server + {workers} worker processes for {pushes} updates ...", file=sys.stderr)
     res = run_parameter_server(data.train_x, data.train_y, workers=workers, pushes=pushes, lr=args.lr,

@@ -41,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
         plot_batch_sweep,
     )
 
+    if args.csv and args.json:  # one format on stdout; silently dropping one would surprise
+        raise ValueError("--csv: got it with --json; give one of --csv or --json")
     sizes = doubling(args.min_batch, args.max_batch)
     data = load_data(args)
     res = batch_size_sweep(load_model(args), data=data, amp=args.amp, lr=args.lr, batch_sizes=sizes, epochs=args.epochs, rules=args.rule,

@@ -23,7 +23,13 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mlcore.clr import clr_bounds, clr_json, clr_table, plot_clr, train_clr
+    from mlcore.training import check_positive_float, check_positive_int
 
+    # checked again by train_clr; here so a bad value is refused before the data, model and range test
+    check_positive_int("--epochs", args.epochs)
+    check_positive_int("--batch-size", args.batch_size)
+    check_positive_float("--step-size-epochs", args.step_size_epochs)
+    check_positive_float("--gamma", args.gamma)
     data = load_data(args)
     model = load_model(args)  # built once: the range test restores its weights, then CLR trains it
     base, top = args.base_lr, args.max_lr

@@ -53,7 +53,11 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
     if traces is None and updates is None and args.until is None:
         updates = 1000
     learners = args.learners if args.learners is not None or traces is not None else 4
-    return SimConfig(learners=learners, times=traces, updates=updates, until=args.until, **system_kwargs(args))
+    try:
+        return SimConfig(learners=learners, times=traces, updates=updates, until=args.until, **system_kwargs(args))
+    except MemoryError:  # the per-learner tables alone outgrow memory: say which flag made them so
+        raise ValueError(f"--learners: got {learners}; its per-learner tables do not fit in memory; "
+                         "give fewer learners") from None
 
 
 def _keep(args: argparse.Namespace, cfg: SimConfig) -> bool:
@@ -66,6 +70,10 @@ def _keep(args: argparse.Namespace, cfg: SimConfig) -> bool:
 def run(args: argparse.Namespace) -> int:
     from staleness.estimate import check
 
+    if args.per_gradient:  # refuse a bad path before the run, not after it
+        from dlperf.fileio import check_output_path
+
+        check_output_path("--per-gradient", args.per_gradient)
     cfg = config_from_args(args)
     keep = _keep(args, cfg)
     est = check(cfg, stream=not keep, engine=args.engine, force=args.force)
@@ -107,7 +115,7 @@ def _with_records(args, cfg, keep, est) -> int:
                 w = CsvRecords(fh)
                 out["res"] = _simulate(args, cfg, keep, est, w.write)
                 out["rows"] = w.rows
-    write_atomic_with(args.per_gradient, write)
+    write_atomic_with(args.per_gradient, write, flag="--per-gradient")
     print(f"wrote {out['rows']} gradients to {args.per_gradient}", file=sys.stderr)
     return _finish(args, out["res"])
 
