@@ -46,7 +46,8 @@ from archcalc.presets import fvcore_forward, torch_backward, torch_forward
 
 __all__ = [
     "Check", "CheckRow", "CrossCheck", "crosscheck", "crosscheck_module", "build_twin", "FIELDS",
-    "to_table", "to_json", "to_markdown", "table_rows", "footer", "header", "STEPS", "COMPARED",
+    "to_table", "to_json", "to_markdown", "table_rows", "footer", "header", "STEPS", "COMPARED", "real_run_bytes",
+    "check_real_run_memory",
 ]
 
 #: The stages of :func:`crosscheck_module`, in order; ``on_step`` is called with each as it finishes.
@@ -416,6 +417,26 @@ def _total_row(ev: Evaluation, shapes: dict[str, list[tuple[int, ...]]], t_fwd: 
     )
 
 
+def real_run_bytes(ev: Evaluation) -> int:
+    """An upper bound of the CPU memory fvcore's traced forward needs: float32 parameters, a zeroed copy of
+    them, and every tensor the forward allocates kept alive (no liveness: the bound is the sum)."""
+    allocated = sum(r.activations for r in ev.rows if r.allocates)
+    return 4 * (2 * ev.total("params") + allocated + sum(n for _, n in ev.unused_params))
+
+
+def check_real_run_memory(ev: Evaluation, available: int | None = None) -> None:
+    """Refuse, before torch is imported, a cross-check whose real forward cannot fit in memory."""
+    from dlperf.resources import available_memory_bytes
+
+    need = real_run_bytes(ev)
+    have = available_memory_bytes() if available is None else available
+    if have is not None and need > have:
+        shape = "x".join(map(str, ev.input_shape))
+        raise ValueError(f"--input/--batch: the real forward pass at {shape}, batch {ev.batch} needs up to "
+                         f"{need / 2**30:,.1f} GiB and {have / 2**30:,.1f} GiB are available; give a smaller --input "
+                         "or --batch")
+
+
 def crosscheck(model: str | Graph, input_shape: tuple[int, int, int] | None = None, batch: int = 1,
                on_step: Callable[[str], None] | None = None) -> CrossCheck:
     """Cross-check a zoo model (or any network with a ``twin``) against its real torch module.
@@ -450,7 +471,8 @@ def crosscheck(model: str | Graph, input_shape: tuple[int, int, int] | None = No
     if not isinstance(batch, int) or batch < 1:
         raise ValueError(f"--batch: got {batch!r}; give an integer >= 1")
     shape = tuple(network.default_input if input_shape is None else input_shape)
-    evaluate(network, shape, batch)  # validates the shape with archcalc's messages before torch is imported
+    ev = evaluate(network, shape, batch)  # validates the shape with archcalc's messages before torch is imported
+    check_real_run_memory(ev)
     return crosscheck_module(network, lambda device: build_twin(network.twin, shape, device), shape, batch,
                              twin=network.twin, on_step=on_step)
 

@@ -113,3 +113,20 @@ def test_model_without_twin_is_rejected(capsys):
 
     with pytest.raises(ValueError, match="no torch twin"):
         crosscheck(inception_module((8, 4, 4), 2, 2, 2))
+
+
+def test_crosscheck_too_big_for_memory_is_refused_up_front(capsys):
+    # vgg19 at 3x4096x4096, batch 64: conv1_1 alone outputs 64*64*4096*4096 floats = 256 GiB; refused in
+    # one line before torch is imported, whatever the machine (24 GiB here)
+    from archcalc.crosscheck import check_real_run_memory, real_run_bytes
+    from archcalc.ir import evaluate
+    from archcalc.zoo import build
+
+    ev = evaluate(build("vgg19"), (3, 4096, 4096), 64)
+    assert real_run_bytes(ev) > 4 * 64 * 64 * 4096 * 4096
+    with pytest.raises(ValueError, match="--input/--batch: the real forward pass at 3x4096x4096, batch 64 needs"):
+        check_real_run_memory(ev, available=24 * 2**30)
+    check_real_run_memory(evaluate(build("vgg11"), (3, 32, 32), 1), available=24 * 2**30)  # fits: no error
+    assert main(["crosscheck", "vgg19", "--input", "3x4096x4096", "--batch", "64"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "needs up to" in err
