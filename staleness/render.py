@@ -51,7 +51,8 @@ def gradient_table(res: SimulationResult) -> Table:
     table = Table(title=_title(res, "Gradients"))
     for col, just in (("gradient", "left"), ("read (t, version)", "left"), ("pushed at t", "left"),
                       ("applied (t, ver)", "left"), ("staleness", "right"), ("updates in between", "left")):
-        table.add_column(col, justify=just)
+        # exact times are long: a narrow console folds them onto the next line instead of cutting them short
+        table.add_column(col, justify=just, overflow="fold")
     between_all = g.intervening_all()
     for r in range(len(g)):
         before = int(g.version_before_apply[r])

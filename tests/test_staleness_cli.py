@@ -214,3 +214,18 @@ def test_huge_requests_refused_in_one_line(capsys):
     assert code == 2 and out == "" and err.count("\n") == 1 and "about 14 h" in err and "--force" in err
     code, out, err = run_cli(capsys, "simulate", "--learners", "10000000")
     assert code == 2 and "--learners:" in err and "available" in err
+
+
+def test_tables_fold_at_80_columns_and_keep_full_width_in_pipes(capsys):
+    # Exact times are long (repr of a float): on an 80-column console they fold onto the next line (every
+    # line <= 80 characters, no cell cut with an ellipsis); a pipe gets the table's whole width.
+    from dlperf.tables import plain_text
+    from staleness import SimConfig, simulate
+    from staleness.render import gradient_table
+
+    res = simulate(SimConfig(learners=2, updates=4, seed=3))
+    text = plain_text(gradient_table(res), width=80)
+    assert all(len(line) <= 80 for line in text.splitlines()) and "\u2026" not in text
+    assert main(["simulate", "--learners", "2", "--updates", "4", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "\u2026" not in out and repr(float(res.gradients.push_time[0])) in out  # exact, on one line

@@ -120,6 +120,19 @@ def _with_records(args, cfg, keep, est) -> int:
     return _finish(args, out["res"])
 
 
+def _tables_text(parts: list, to_file: bool) -> str:
+    """The tables as text: a terminal's own width (long cells fold onto the next line, nothing is cut);
+    a file or a pipe every table's full natural width."""
+    from rich.console import Console
+
+    from dlperf.tables import natural_width, plain_text
+
+    console = Console()
+    if console.is_terminal and not to_file:
+        return "\n".join(plain_text(t, width=console.width) for t in parts) + "\n"
+    return "\n".join(plain_text(t, width=max(80, natural_width(t))) for t in parts) + "\n"
+
+
 def _finish(args: argparse.Namespace, res) -> int:
     from staleness.render import gradient_table, histogram_table, summary_table, to_csv, to_json
 
@@ -129,13 +142,11 @@ def _finish(args: argparse.Namespace, res) -> int:
     elif args.csv:
         text = to_csv(res)
     else:
-        from dlperf.tables import plain_text as to_text
-
         parts = [gradient_table(res)] if listed else []
         parts.append(summary_table(res))
         if not listed or len(res.gradients) > TABLE_MAX_GRADIENTS:
             parts.append(histogram_table(res))
-        text = "\n".join(to_text(t) for t in parts) + "\n"
+        text = _tables_text(parts, to_file=bool(args.output))
     if args.output:
         from dlperf.fileio import write_atomic
 
