@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 __all__ = ["FIGURE_FORMATS", "write_atomic", "write_atomic_with", "check_output_path", "check_figure_path",
-           "save_figure"]
+           "save_figure", "write_or_print"]
 
 FIGURE_FORMATS = ("png", "pdf", "svg")
 
@@ -152,3 +152,19 @@ def save_figure(fig, path: str | os.PathLike[str], dpi: int = 120, flag: str = "
     """Save a matplotlib figure atomically in the format its extension names (png, pdf or svg)."""
     fmt = check_figure_path(flag, path)
     write_atomic_with(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight"), flag)
+
+
+def write_or_print(text: str, path: str | os.PathLike[str] | None) -> None:
+    """Write ``text`` atomically to ``path`` and say so on stderr (``wrote PATH``), or print it on stdout
+    when ``path`` is None: what every command's ``--output`` does.
+
+    >>> write_or_print("hello\\n", None)
+    hello
+    """
+    import sys
+
+    if path is None:
+        sys.stdout.write(text)
+        return
+    write_atomic(path, text)
+    print(f"wrote {path}", file=sys.stderr)

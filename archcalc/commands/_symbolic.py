@@ -6,7 +6,6 @@ Private helper of the report command (a leading underscore keeps it out of comma
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from dlperf.jsonio import json_text
@@ -109,11 +108,7 @@ def emit_symbolic(network: Any, args: argparse.Namespace) -> int:
         text = json_text(symbolic_json(cf, at), indent=2) + "\n"
     else:
         text = symbolic_text(cf, at, latex=args.format == "latex")
-    if args.output is not None:
-        from dlperf.fileio import write_atomic
+    from dlperf.fileio import write_or_print
 
-        write_atomic(args.output, text)
-        print(f"wrote {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
+    write_or_print(text, args.output)
     return 0

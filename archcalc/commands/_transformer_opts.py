@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
 __all__ = ["add_transformer_options", "run_transformer", "config_from_args", "SIZE_FLAGS"]
@@ -57,13 +56,9 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 
 def _write(text: str, args: argparse.Namespace) -> int:
-    if args.output is not None:
-        from dlperf.fileio import write_atomic
+    from dlperf.fileio import write_or_print
 
-        write_atomic(args.output, text)
-        print(f"wrote {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
+    write_or_print(text, args.output)
     return 0
 
 

@@ -91,16 +91,12 @@ def emit(rep: Report, args: argparse.Namespace) -> int:
     """Print ``rep`` in the chosen format, or write it atomically to ``--output``."""
     from archcalc import render
 
-    if args.output is not None:
-        from dlperf.fileio import write_atomic
-
-        write_atomic(args.output, render.render(rep, args.format))
-        print(f"wrote {args.output}", file=sys.stderr)
-        return 0
-    if args.format == "table":
+    if args.format == "table" and args.output is None:
         render.print_table(rep)
-    else:
-        sys.stdout.write(render.render(rep, args.format))
+        return 0
+    from dlperf.fileio import write_or_print
+
+    write_or_print(render.render(rep, args.format), args.output)
     return 0
 
 
