@@ -256,19 +256,10 @@ def _real_copy(meta_model: Any) -> Any:
     """A CPU copy of a meta-device model with zeroed weights (fvcore must trace real tensors)."""
     import torch
 
+    from archcalc.frontends.torch_trace import move_keeping_ties
+
     # to_empty makes one new tensor per module: shared parameters (a tied weight) must be tied again.
-    shared = [(n, p) for n, p in meta_model.named_parameters(remove_duplicate=False)]
-    first: dict[int, str] = {}
-    ties = []
-    for n, p in shared:
-        if id(p) in first:
-            ties.append((n, first[id(p)]))
-        else:
-            first[id(p)] = n
-    model = meta_model.to_empty(device="cpu")
-    for name, source in ties:
-        owner, _, attr = name.rpartition(".")
-        setattr(model.get_submodule(owner) if owner else model, attr, model.get_parameter(source))
+    model = move_keeping_ties(meta_model, lambda m: m.to_empty(device="cpu"))
     with torch.no_grad():
         for t in (*model.parameters(), *model.buffers()):
             t.zero_()

@@ -230,27 +230,28 @@ def _to_meta(module: Any) -> Any:
     tensors = list(module.parameters()) + list(module.buffers())
     if tensors and all(t.device.type == "meta" for t in tensors):
         return module
-    meta = copy.deepcopy(module)
-    # .to("meta") gives every module its own new Parameter, which unties shared weights (a tied LM head,
-    # fvcore's NetWithReuse); tie them again so each shared parameter is counted once.
-    ties = [(name, first) for name, first in _shared(meta, "named_parameters")]
-    meta = meta.to("meta")
-    for name, first in ties:
-        owner, _, attr = name.rpartition(".")
-        setattr(meta.get_submodule(owner), attr, meta.get_parameter(first))
-    return meta
+    return move_keeping_ties(copy.deepcopy(module), lambda m: m.to("meta"))
 
 
-def _shared(module: Any, method: str) -> list[tuple[str, str]]:
-    """``(name, first name)`` of every parameter that is the same tensor as an earlier-named one."""
+def move_keeping_ties(module: Any, move: Any) -> Any:
+    """``move(module)`` (``.to("meta")``, ``.to_empty(device="cpu")``) with shared parameters shared again.
+
+    Moving a module between devices gives every submodule its own new Parameter, which unties shared
+    weights (a tied LM head, fvcore's NetWithReuse); each is tied back to the first name it had, so it is
+    still counted once.
+    """
     first: dict[int, str] = {}
-    out = []
-    for name, t in getattr(module, method)(remove_duplicate=False):
-        if id(t) in first:
-            out.append((name, first[id(t)]))
+    ties = []
+    for name, p in module.named_parameters(remove_duplicate=False):
+        if id(p) in first:
+            ties.append((name, first[id(p)]))
         else:
-            first[id(t)] = name
-    return out
+            first[id(p)] = name
+    moved = move(module)
+    for name, source in ties:
+        owner, _, attr = name.rpartition(".")
+        setattr(moved.get_submodule(owner), attr, moved.get_parameter(source))
+    return moved
 
 
 def _run(module: Any, inputs: list[Any]) -> _Recorder:

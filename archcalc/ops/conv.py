@@ -50,22 +50,22 @@ def same_padding(kernel: Any, dilation: Any) -> tuple[Any, Any]:
     return left, total - left
 
 
-def _split(in_shapes: list[Shape], kind: str, n: int) -> tuple[Shape, bool, Shape | None, bool]:
-    """(input, batched, weight shape or None, has bias input) of a convolution node."""
+def _split(in_shapes: list[Shape], kind: str, n: int) -> tuple[Shape, Shape | None, bool]:
+    """(input, weight shape or None, has bias input) of a convolution node."""
     if not 1 <= len(in_shapes) <= 3:
         raise ValueError(f"{kind} takes an input and optionally weight and bias, got {len(in_shapes)} inputs")
     x = tuple(in_shapes[0])
     if len(x) not in (n + 1, n + 2):
         raise ValueError(f"{kind} expects an input of rank {n + 2} (N, C, {n}-d spatial) or {n + 1}, got shape {x}")
     weight = tuple(in_shapes[1]) if len(in_shapes) > 1 else None
-    return x, len(x) == n + 2, weight, len(in_shapes) == 3
+    return x, weight, len(in_shapes) == 3
 
 
 def conv(in_shapes: list[Shape], *, n: int, out_channels: Any = None, kernel_size: Any = None, stride: Any = 1,
          padding: Any = 0, dilation: Any = 1, groups: Any = 1, bias: bool = True, padding_mode: str = "zeros") -> OpCost:
     """An ``n``-d convolution: ``out = floor((L + 2p - d(k-1) - 1) / s) + 1`` per spatial axis."""
     kind = f"Conv{n}d"
-    x, batched, weight, bias_input = _split(in_shapes, kind, n)
+    x, weight, bias_input = _split(in_shapes, kind, n)
     c_in, spatial = x[-n - 1], x[-n:]
     if weight is not None:
         out_channels, kernel = weight[0], weight[2:]
@@ -88,16 +88,9 @@ def conv(in_shapes: list[Shape], *, n: int, out_channels: Any = None, kernel_siz
         pads = ntuple(0 if padding == "valid" else padding, n, f"{kind} padding")
         out_sp = tuple(window_out(size, k, s, p, d) for size, k, s, p, d in zip(spatial, kernel, strides, pads, dilations, strict=True))
     out = (*x[:-n - 1], out_channels, *out_sp)
-    out_elems = prod(out)
-    macs = out_elems * floordiv(c_in, groups) * prod(kernel)
-    params: tuple[tuple[str, Shape], ...] = ()
-    if weight is None:
-        params = (("weight", (out_channels, floordiv(c_in, groups), *kernel)),)
-        if bias:
-            params += (("bias", (out_channels,)),)
-    return OpCost(output_shape=out, param_shapes=params, macs=macs, activations=out_elems,
-                  elementwise_ops=out_elems if bias else 0, input_grad_macs=(macs, macs),
-                  backward_weight_macs=0 if weight is not None else macs, saves_input=True)
+    macs = prod(out) * floordiv(c_in, groups) * prod(kernel)
+    return _cost(out, macs, None if weight is not None else (out_channels, floordiv(c_in, groups), *kernel), bias,
+                 out_channels)
 
 
 def conv_transpose(in_shapes: list[Shape], *, n: int, out_channels: Any = None, kernel_size: Any = None, stride: Any = 1,
@@ -105,7 +98,7 @@ def conv_transpose(in_shapes: list[Shape], *, n: int, out_channels: Any = None, 
                    bias: bool = True) -> OpCost:
     """An ``n``-d transposed convolution: ``out = (L - 1)s - 2p + d(k - 1) + output_padding + 1``."""
     kind = f"ConvTranspose{n}d"
-    x, batched, weight, bias_input = _split(in_shapes, kind, n)
+    x, weight, bias_input = _split(in_shapes, kind, n)
     c_in, spatial = x[-n - 1], x[-n:]
     if weight is not None:  # torch's transposed weight: (C_in, C_out / groups, *kernel)
         out_channels, kernel = weight[1] * groups, weight[2:]
@@ -125,16 +118,21 @@ def conv_transpose(in_shapes: list[Shape], *, n: int, out_channels: Any = None, 
     out_sp = tuple((size - 1) * s - 2 * p + d * (k - 1) + op + 1
                    for size, k, s, p, op, d in zip(spatial, kernel, strides, pads, outpads, dilations, strict=True))
     out = (*x[:-n - 1], out_channels, *out_sp)
-    out_elems = prod(out)
     macs = prod(x) * floordiv(out_channels, groups) * prod(kernel)
+    return _cost(out, macs, None if weight is not None else (c_in, floordiv(out_channels, groups), *kernel), bias,
+                 out_channels)
+
+
+def _cost(out: Shape, macs: Any, weight: Shape | None, bias: bool, out_channels: Any) -> OpCost:
+    """A convolution's cost: ``weight`` is the shape to declare (a zoo node) or None (traced: the weight and
+    bias arrive as inputs). Bias adds are 1 per output element; both gradients cost the forward MACs."""
+    out_elems = prod(out)
     params: tuple[tuple[str, Shape], ...] = ()
-    if weight is None:
-        params = (("weight", (c_in, floordiv(out_channels, groups), *kernel)),)
-        if bias:
-            params += (("bias", (out_channels,)),)
+    if weight is not None:
+        params = (("weight", weight),) + ((("bias", (out_channels,)),) if bias else ())
     return OpCost(output_shape=out, param_shapes=params, macs=macs, activations=out_elems,
                   elementwise_ops=out_elems if bias else 0, input_grad_macs=(macs, macs),
-                  backward_weight_macs=0 if weight is not None else macs, saves_input=True)
+                  backward_weight_macs=macs if weight is not None else 0, saves_input=True)
 
 
 def _register(n: int) -> None:

@@ -67,32 +67,26 @@ def adaptive_window_total(n_in: Any, n_out: Any) -> Any:
     return n_in  # symbolic output size: exact when n_out divides n_in (windows tile the input)
 
 
-def _adaptive_out(shape: Shape, n: int, output_size: Any, kind: str) -> Shape:
+def _adaptive(in_shapes: list[Shape], n: int, output_size: Any, kind: str) -> tuple[Shape, Any]:
+    """(output shape, total of the windows' input elements) of an ``n``-d adaptive pooling."""
+    shape = one_input(in_shapes, kind, (n + 1, n + 2))
     sizes = ntuple(output_size, n, f"{kind} output_size")
-    return tuple(size if o is None else o for size, o in zip(shape[-n:], sizes, strict=True))
+    out_sp = tuple(size if o is None else o for size, o in zip(shape[-n:], sizes, strict=True))
+    windows = prod(shape[:-n]) * prod(adaptive_window_total(i, o) for i, o in zip(shape[-n:], out_sp, strict=True))
+    return (*shape[:-n], *out_sp), windows
 
 
 def adaptive_avg_pool(in_shapes: list[Shape], *, n: int, output_size: Any) -> OpCost:
     """Adaptive average pooling: operations = sum of window sizes (= input size when tiling)."""
-    kind = f"AdaptiveAvgPool{n}d"
-    shape = one_input(in_shapes, kind, (n + 1, n + 2))
-    out_sp = _adaptive_out(shape, n, output_size, kind)
-    lead = prod(shape[:-n])
-    ops = lead * prod(adaptive_window_total(i, o) for i, o in zip(shape[-n:], out_sp, strict=True))
-    out = (*shape[:-n], *out_sp)
+    out, ops = _adaptive(in_shapes, n, output_size, f"AdaptiveAvgPool{n}d")
     # torch computes a 2-d 1x1 output as input.mean((-2, -1)), whose backward keeps no tensor.
-    global_mean = n == 2 and is_concrete(*out_sp) and all(o == 1 for o in out_sp)
+    global_mean = n == 2 and is_concrete(*out[-n:]) and all(o == 1 for o in out[-n:])
     return OpCost(output_shape=out, activations=prod(out), elementwise_ops=ops, saves_input=not global_mean)
 
 
 def adaptive_max_pool(in_shapes: list[Shape], *, n: int, output_size: Any, return_indices: bool = False) -> OpCost:
     """Adaptive max pooling: ``window - 1`` comparisons per output element; saves int64 indices."""
-    kind = f"AdaptiveMaxPool{n}d"
-    shape = one_input(in_shapes, kind, (n + 1, n + 2))
-    out_sp = _adaptive_out(shape, n, output_size, kind)
-    lead = prod(shape[:-n])
-    windows = lead * prod(adaptive_window_total(i, o) for i, o in zip(shape[-n:], out_sp, strict=True))
-    out = (*shape[:-n], *out_sp)
+    out, windows = _adaptive(in_shapes, n, output_size, f"AdaptiveMaxPool{n}d")
     elems = prod(out)
     return OpCost(output_shape=out, more_outputs=(out,) if return_indices else (),
                   activations=elems * (2 if return_indices else 1), elementwise_ops=windows - elems,
