@@ -20,7 +20,6 @@ import argparse
 import datetime
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -107,13 +106,9 @@ def section(res: dict) -> str:
 
 
 def write_section(text: str) -> None:
-    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
-    pattern = re.compile(r"^## archcalc\n.*?(?=^## |\Z)", re.S | re.M)
-    new = pattern.sub(lambda _: text + "\n", old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
-    sys.path.insert(0, str(ROOT))
-    from dlperf.fileio import write_atomic
+    from results import replace_section
 
-    write_atomic(RESULTS, new.rstrip("\n") + "\n")
+    replace_section("## archcalc", text)
 
 
 def main(argv: list[str] | None = None) -> int:

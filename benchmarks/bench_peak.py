@@ -20,7 +20,6 @@ Target: every |error| <= 2 %.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from pathlib import Path
@@ -134,14 +133,13 @@ def main(argv: list[str] | None = None) -> int:
     worst = max(abs(r[5]) for r in rows)
     print(f"\n{len(rows)} cases, worst |error| {worst:.2f} % (target 2 %)")
     if args.write:
-        text = RESULTS.read_text()
+        from results import replace_section
+
         body = "\n".join(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:,} | {r[4]:,} | {r[5]:+.2f} |" for r in rows)
         block = (f"{SECTION}\n\n`python benchmarks/bench_peak.py --precision {args.precision}` ({len(rows)} cases, "
                  f"worst |error| {worst:.2f} %)\n\n| model | batch | step | measured bytes | predicted bytes | error % |\n"
                  f"|---|---|---|---|---|---|\n{body}\n")
-        pattern = re.compile(re.escape(SECTION) + r".*?(?=\n## |\Z)", re.S)
-        text = pattern.sub(block, text) if SECTION in text else text.rstrip() + "\n\n" + block
-        RESULTS.write_text(text)
+        replace_section(SECTION, block)
     return 0 if worst <= 2 else 1
 
 

@@ -19,7 +19,6 @@ import argparse
 import datetime
 import os
 import platform
-import re
 import resource
 import statistics
 import subprocess
@@ -93,10 +92,9 @@ def main() -> int:
     text = section(args.runs)
     print(text)
     if args.write:
-        old = RESULTS.read_text()
-        pattern = re.compile(r"## archcalc transformers\n.*?(?=\n## |\Z)", re.S)
-        new = pattern.sub(text.rstrip("\n") + "\n", old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
-        RESULTS.write_text(new)
+        from results import replace_section
+
+        replace_section("## archcalc transformers", text)
     return 0
 
 
