@@ -45,6 +45,16 @@ def _real_target(path: str | os.PathLike[str]) -> Path:
     return Path(os.path.realpath(target)) if target.is_symlink() else target
 
 
+def _check_target(flag: str, path: str | os.PathLike[str], target: Path) -> Path:
+    """The folder ``target`` goes in; a missing folder or a folder as the target raise one-line errors."""
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        raise FileNotFoundError(f"{flag}: folder {str(parent)!r} does not exist; create it first")
+    if target.is_dir():
+        raise IsADirectoryError(f"{flag}: {str(path)!r} is a folder; give a file name")
+    return parent
+
+
 def check_output_path(flag: str, path: str | os.PathLike[str]) -> None:
     """Raise before any work when ``path`` cannot be an output file: a missing folder, a folder, or a folder
     that refuses new files (probed by creating and removing a temporary file, since mode bits do not stop
@@ -53,11 +63,7 @@ def check_output_path(flag: str, path: str | os.PathLike[str]) -> None:
     ``flag`` names the option in the message (``"--output"``).
     """
     target = _real_target(path)
-    parent = target.parent if str(target.parent) else Path(".")
-    if not parent.is_dir():
-        raise FileNotFoundError(f"{flag}: folder {str(parent)!r} does not exist; create it first")
-    if target.is_dir():
-        raise IsADirectoryError(f"{flag}: {str(path)!r} is a folder; give a file name")
+    parent = _check_target(flag, path, target)
     try:
         fd, probe = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
     except OSError as exc:  # named after the user's path, as the real write would be
@@ -66,12 +72,17 @@ def check_output_path(flag: str, path: str | os.PathLike[str]) -> None:
     os.unlink(probe)
 
 
-def check_figure_path(flag: str, path: str | os.PathLike[str]) -> str:
-    """Check a figure's file name up front and return its format (``"png"``, ``"pdf"`` or ``"svg"``)."""
+def _figure_format(flag: str, path: str | os.PathLike[str]) -> str:
     fmt = Path(path).suffix.lower().lstrip(".")
     if fmt not in FIGURE_FORMATS:
         listed = ", ".join(f".{f}" for f in FIGURE_FORMATS[:-1]) + f" or .{FIGURE_FORMATS[-1]}"
         raise ValueError(f"{flag}: got {str(path)!r}; the format follows the extension: give a file ending in {listed}")
+    return fmt
+
+
+def check_figure_path(flag: str, path: str | os.PathLike[str]) -> str:
+    """Check a figure's file name and folder up front and return its format (``"png"``, ``"pdf"`` or ``"svg"``)."""
+    fmt = _figure_format(flag, path)
     check_output_path(flag, path)
     return fmt
 
@@ -108,8 +119,10 @@ def _sigterm_unwinds() -> Iterator[None]:
 
 def write_atomic_with(path: str | os.PathLike[str], writer: Callable[[str], None], flag: str = "--output") -> None:
     """Call ``writer(tmp_path)`` to fill a temporary file, then rename it onto ``path``."""
-    check_output_path(flag, path)
     target = _real_target(path)
+    # No probe file here (check_output_path's): creating the real temporary file below is that probe, and
+    # fails with the same one-line error.
+    _check_target(flag, path, target)
     mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else 0o666 & ~_umask()
     with _sigterm_unwinds(), _naming(path):
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -150,7 +163,10 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes, flag: str = "-
 
 def save_figure(fig, path: str | os.PathLike[str], dpi: int = 120, flag: str = "--plot") -> None:
     """Save a matplotlib figure atomically in the format its extension names (png, pdf or svg)."""
-    fmt = check_figure_path(flag, path)
+    # The folder is not probed again here: the write itself fails with the same one-line error (the command
+    # line probed it before the work, check_figure_path), and a probe file beside the real temporary one
+    # would only be I/O done twice.
+    fmt = _figure_format(flag, path)
     write_atomic_with(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight"), flag)
 
 
