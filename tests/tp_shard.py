@@ -33,7 +33,7 @@ class _GatherLinear(torch.autograd.Function):
         full = torch.cat([x] * ctx.t, dim=1)
         grad_w = grad.flatten(0, 1).t() @ full.flatten(0, 1)
         grad_x = (grad @ weight).narrow(1, 0, x.shape[1]).clone()  # the reduce-scatter of the input gradient
-        return grad_x, grad_w, grad.sum((0, 1)), None
+        return grad_x, grad_w, None if ctx.needs_input_grad[2] is False else grad.sum((0, 1)), None
 
 
 class RankBlock(nn.Module):

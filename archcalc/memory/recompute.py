@@ -135,6 +135,8 @@ class _Run:
                     s.free(sid)  # a pinned storage stays
                     if sid not in s.bytes:
                         del live[fwd]
+        for sid in live.values():  # stopped early: what the rest of the region would read goes too
+            s.free(sid)
 
     def after_backward(self, i: int, s: Any) -> None:
         """After node ``i``'s backward: at a region's first node, release the inputs kept for it."""

@@ -2,8 +2,7 @@
 
 :func:`layer_saved` walks a layer of :func:`~archcalc.parallel.rank_graph.rank_graph` with the op
 registry's saved-tensor rules (those :func:`archcalc.memory.peak.peak_memory` pins): every storage once,
-attributed to the first op that keeps it, with views sharing their base's storage (merging SDPA's heads
-back, ``transpose(1, 2).reshape``, is a view: the flash kernels lay the output out as ``(b, s, heads, e)``).
+attributed to the first op that keeps it, with views sharing their base's storage.
 Element sizes: activations ``dtype_bytes(precision)``; LayerNorm's mean / rstd and SDPA's log-sum-exp
 float32; a dropout mask 1 byte on CUDA (``native_dropout``'s bool mask) and one activation element on the
 CPU (``F.dropout`` multiplies by a noise tensor). Recomputation as :mod:`archcalc.parallel.step` runs it:
@@ -154,7 +153,6 @@ def layer_saved(cfg: TransformerConfig, seq: int, batch: int = 1, *, layer: int 
     prefix = layer_prefix(layer)
     storage: dict[str, int] = {}
     elems: dict[int, int] = {}
-    kind_of = {n.outputs[0]: n.kind for n in graph.nodes}
     for spec in graph.inputs:
         storage[spec.name] = len(storage)
     items: list[SavedItem] = []
@@ -163,8 +161,6 @@ def layer_saved(cfg: TransformerConfig, seq: int, batch: int = 1, *, layer: int 
         ins = [v for v in node.inputs if v in storage]
         for k, (v, shape) in enumerate(zip(node.outputs, r.output_shapes, strict=True)):
             j = r.cost.alias_of[k] if k < len(r.cost.alias_of) else None
-            if node.kind == "Flatten" and ins and kind_of.get(_base(graph, ins[0])) == "ScaledDotProductAttention":
-                j = 0  # the heads merge: a view of the flash kernels' (b, s, heads, e) output
             if j is not None and j < len(node.inputs) and node.inputs[j] in storage:
                 storage[v] = storage[node.inputs[j]]
             else:
@@ -193,16 +189,6 @@ def layer_saved(cfg: TransformerConfig, seq: int, batch: int = 1, *, layer: int 
         if kept and node.kind == "Dropout":
             items.append(SavedItem(node.name, "mask", prod(r.output_shape) * mask, _PAPER[(local, "mask")]))
     return LayerSaved(layer, tuple(items))
-
-
-def _base(graph: Any, value: str) -> str:
-    """The value a chain of single-input views starts from (``transpose_out`` -> the SDPA output)."""
-    producer = {v: n for n in graph.nodes for v in n.outputs}
-    node = producer.get(value)
-    while node is not None and node.kind == "Transpose":
-        value = node.inputs[0]
-        node = producer.get(value)
-    return value
 
 
 def _kept(local: str, recompute: str) -> bool:

@@ -15,8 +15,12 @@ reduce-scattered (``ReduceScatter``), and the column-parallel linears gather the
 keeping the **shard** for the backward as Megatron does (it gathers again there). The final LayerNorm runs
 on the shard too and the LM head gathers it.
 
+Merging the heads back (``transpose(1, 2).reshape``) is a view: the flash attention kernels (CPU and CUDA)
+lay their output out as ``(b, s, heads, e)``.
+
 Node names are those of :func:`archcalc.zoo_transformers.build_transformer` (``transformer.h.0.attn.c_attn``
-...), so at ``t = 1`` without sequence parallelism the graph is the zoo's plus identity all-reduces.
+...), so at ``t = 1`` without sequence parallelism the graph is the zoo's plus identity all-reduces (and the
+heads merge as a view).
 
 Examples
 --------
@@ -111,7 +115,7 @@ def rank_graph(cfg: TransformerConfig, seq: Any = None, *, tensor_parallel: int 
         a = b.op(f"{p}.attn.scaled_dot_product_attention", "ScaledDotProductAttention", qh, kh, vh, module=None,
                  is_causal=True)
         a = b.op(f"{p}.attn.transpose_out", "Transpose", a, module=None, dim0=1, dim1=2)
-        a = b.op(f"{p}.attn.reshape", "Flatten", a, module=None, start_dim=2, copy=True)
+        a = b.op(f"{p}.attn.reshape", "Flatten", a, module=None, start_dim=2)  # a view, see the module doc
         y = row_out(b.op(f"{p}.attn.c_proj", "Conv1D", a, out_features=d), f"{p}.attn.c_proj")
         y = b.op(f"{p}.attn.resid_dropout", "Dropout", y, p=0.1)
         x = b.op(f"{p}.add", "Add", y, x, module=None)
