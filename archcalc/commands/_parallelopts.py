@@ -1,0 +1,80 @@
+"""``--tensor-parallel``, ``--sequence-parallel``, ``--recompute`` and ``--memory-convention`` for ``archcalc
+peak`` and ``archcalc fit`` on GPT-2-family transformers (one tensor-parallel rank, Megatron's split)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+__all__ = ["add_parallel_options", "parallel_setup", "comparison_lines"]
+
+
+def add_parallel_options(parser: argparse.ArgumentParser) -> None:
+    from archcalc.commands._peakopts import positive_int
+    from archcalc.memory.activations import RECOMPUTE
+
+    group = parser.add_argument_group("tensor parallelism (GPT-2-family transformers)")
+    group.add_argument("--tensor-parallel", type=positive_int("--tensor-parallel"), default=1, metavar="T",
+                       help="Megatron tensor parallelism: the peak of one of T ranks (default 1)")
+    group.add_argument("--sequence-parallel", action="store_true",
+                       help="also split LayerNorm, dropout and residual regions along the sequence")
+    group.add_argument("--recompute", choices=RECOMPUTE, default="none",
+                       help="activation recomputation: none, selective (attention core) or full (each layer)")
+    group.add_argument("--memory-convention", choices=("archcalc", "megatron"), default="archcalc",
+                       help="per-layer activation total: archcalc's own count or Korthikanti et al.'s Table 2")
+
+
+def _active(args: argparse.Namespace) -> bool:
+    return (args.tensor_parallel != 1 or args.sequence_parallel or args.recompute != "none"
+            or args.memory_convention != "archcalc")
+
+
+def parallel_setup(args: argparse.Namespace) -> tuple[Any, Any] | None:
+    """``(graph_at, recompute_plan)`` for the options, or ``None`` when none is given."""
+    if not _active(args):
+        return None
+    from archcalc.parallel.rank_graph import rank_graph
+    from archcalc.parallel.step import transformer_plan
+    from archcalc.zoo_transformers import CONFIGS
+
+    cfg = CONFIGS.get(args.model)
+    if cfg is None or cfg.family != "gpt2" or args.model == "gpt":
+        names = ", ".join(n for n, c in CONFIGS.items() if c.family == "gpt2" and n != "gpt")
+        raise ValueError(f"--tensor-parallel: {args.model!r} has no per-rank graph; tensor parallelism, "
+                         f"--recompute and --memory-convention take a GPT-2 model ({names})")
+    if args.recompute != "none" and not args.training:
+        raise ValueError(f"--recompute: got {args.recompute!r} without --training; add --training")
+
+    def graph_at(batch: int, shape: tuple[int, ...]) -> Any:
+        try:
+            return rank_graph(cfg, shape[-1], tensor_parallel=args.tensor_parallel,
+                              sequence_parallel=args.sequence_parallel)
+        except ValueError as exc:
+            raise ValueError(str(exc).replace("tensor_parallel=", "--tensor-parallel ").replace("seq=", "--input ")
+                             .replace("sequence_parallel=True", "--sequence-parallel")) from None
+
+    probe = graph_at(1, (cfg.default_seq - cfg.default_seq % args.tensor_parallel,))
+    return graph_at, transformer_plan(probe, cfg.layers, args.recompute)
+
+
+def comparison_lines(args: argparse.Namespace, seq: int, batch: int) -> list[str]:
+    """The per-layer saved-activation count beside Table 2, as lines of text (empty when not applicable)."""
+    from archcalc.parallel.layer_count import compare_table2
+    from archcalc.zoo_transformers import CONFIGS
+
+    if not _active(args) or not args.training:
+        return []
+    if args.precision not in ("fp32", "fp16", "bf16"):
+        return [f"per-layer comparison with Table 2: not made for --precision {args.precision} (autocast keeps "
+                "some activations in fp32); use fp16 or bf16"]
+    c = compare_table2(CONFIGS[args.model], seq, batch, tensor_parallel=args.tensor_parallel,
+                       sequence_parallel=args.sequence_parallel, recompute=args.recompute,
+                       precision=args.precision, device=args.device)
+    chosen = c.bytes_per_layer(args.memory_convention)
+    out = [f"saved activations per layer ({args.precision}, {args.device}): archcalc {c.own_bytes:,} bytes, "
+           f"Table 2 {c.paper_formula} = {c.paper_bytes:,} bytes; difference {c.own_bytes - c.paper_bytes:+,}",
+           f"  x {CONFIGS[args.model].layers} layers ({args.memory_convention} convention): "
+           f"{chosen * CONFIGS[args.model].layers:,} bytes"]
+    for d in c.differences:
+        out.append(f"  {d.bytes:+,} {d.what}: {d.why}")
+    return out
