@@ -3,8 +3,8 @@
 :func:`layer_saved` walks a layer of :func:`~archcalc.parallel.rank_graph.rank_graph` with the op
 registry's saved-tensor rules (those :func:`archcalc.memory.peak.peak_memory` pins): every storage once,
 attributed to the first op that keeps it, with views sharing their base's storage.
-Element sizes: activations ``dtype_bytes(precision)``; LayerNorm's mean / rstd and SDPA's log-sum-exp
-float32; a dropout mask 1 byte on CUDA (``native_dropout``'s bool mask) and one activation element on the
+Element sizes: activations 4 (fp32) or 2 (fp16, bf16) bytes; SDPA's log-sum-exp float32; LayerNorm's mean
+/ rstd float32 on CUDA (its accumulate type) and of the input dtype on the CPU; a dropout mask 1 byte on CUDA (``native_dropout``'s bool mask) and one activation element on the
 CPU (``F.dropout`` multiplies by a noise tensor). Recomputation as :mod:`archcalc.parallel.step` runs it:
 ``selective`` keeps the attention core's inputs (the checkpoint holds Q, K, V) and drops its own saved
 tensors; ``full`` keeps only the layer input.
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
 
 from archcalc.arith import prod
 from archcalc.memory.activations import megatron_activation_bytes
@@ -58,10 +57,10 @@ _PAPER = {
     ("mlp.dropout", "mask"): ("dropout mask",),
 }
 _EXTRA = {
-    "ln_1": ("attention LayerNorm mean and rstd", "LayerNorm keeps a float32 mean and rstd per row (8 bytes x "
-             "s b rows); the paper counts the LayerNorm input only"),
-    "ln_2": ("MLP LayerNorm mean and rstd", "LayerNorm keeps a float32 mean and rstd per row (8 bytes x s b "
-             "rows); the paper counts the LayerNorm input only"),
+    "ln_1": ("attention LayerNorm mean and rstd", "LayerNorm keeps a mean and rstd per row (float32 on "
+             "CUDA: 8 bytes x s b rows); the paper counts the LayerNorm input only"),
+    "ln_2": ("MLP LayerNorm mean and rstd", "LayerNorm keeps a mean and rstd per row (float32 on CUDA: "
+             "8 bytes x s b rows); the paper counts the LayerNorm input only"),
     "attn.scaled_dot_product_attention": (
         "attention log-sum-exp", "the fused attention kernel keeps a float32 log-sum-exp per query row and head "
         "(4 a s b / t bytes) to recompute the probabilities in its backward"),
@@ -184,7 +183,8 @@ def layer_saved(cfg: TransformerConfig, seq: int, batch: int = 1, *, layer: int 
                 seen.add(sid)
                 items.append(SavedItem(node.name, role, elems[sid] * elem, _PAPER[(local, role)]))
         if kept and r.cost.saved_fp32_elements:
-            items.append(SavedItem(node.name, "statistics", r.cost.saved_fp32_elements * 4,
+            stat = elem if device == "cpu" and node.kind == "LayerNorm" else 4  # the CPU kernel: input dtype
+            items.append(SavedItem(node.name, "statistics", r.cost.saved_fp32_elements * stat,
                                    _PAPER[(local, "statistics")]))
         if kept and node.kind == "Dropout":
             items.append(SavedItem(node.name, "mask", prod(r.output_shape) * mask, _PAPER[(local, "mask")]))
