@@ -37,7 +37,7 @@ class _GatherLinear(torch.autograd.Function):
 
 
 class RankBlock(nn.Module):
-    def __init__(self, d: int, heads: int, ffn: int, t: int, sp: bool, recompute: str, kept: list) -> None:
+    def __init__(self, d: int, heads: int, ffn: int, t: int, sp: bool, recompute: str, kept: list | None) -> None:
         super().__init__()
         self.hd, self.h, self.t, self.sp, self.recompute, self.kept = d // heads, heads // t, t, sp, recompute, kept
         self.ln_1, self.c_attn, self.c_proj = nn.LayerNorm(d), nn.Linear(d, 3 * d // t), nn.Linear(d // t, d)
@@ -55,7 +55,8 @@ class RankBlock(nn.Module):
         b, s, _ = qkv.shape
         q, k, v = qkv.view(b, s, 3, self.h, self.hd).permute(2, 0, 3, 1, 4).unbind(0)
         if self.recompute == "selective":
-            self.kept.extend((q, k, v))
+            if self.kept is not None:  # saved_bytes counts what the checkpoint keeps
+                self.kept.extend((q, k, v))
             a = checkpoint(F.scaled_dot_product_attention, q, k, v, is_causal=True, use_reentrant=False)
         else:
             a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
@@ -69,10 +70,9 @@ class RankGPT(nn.Module):
     def __init__(self, vocab: int, ctx: int, d: int, layers: int, heads: int, ffn: int, t: int = 1,
                  sp: bool = False, recompute: str = "none") -> None:
         super().__init__()
-        self.kept: list = []
         self.t, self.sp, self.recompute = t, sp, recompute
         self.wte, self.wpe = nn.Embedding(vocab // t, d), nn.Embedding(ctx, d)
-        self.h = nn.ModuleList(RankBlock(d, heads, ffn, t, sp, recompute, self.kept) for _ in range(layers))
+        self.h = nn.ModuleList(RankBlock(d, heads, ffn, t, sp, recompute, None) for _ in range(layers))
         self.drop, self.ln_f = nn.Dropout(0.1), nn.LayerNorm(d)
 
     def forward(self, idx):
@@ -81,11 +81,7 @@ class RankGPT(nn.Module):
             x = x.narrow(1, 0, x.shape[1] // self.t).clone()
         x = self.drop(x)
         for block in self.h:
-            if self.recompute == "full":
-                self.kept.append(x)
-                x = checkpoint(block, x, use_reentrant=False)
-            else:
-                x = block(x)
+            x = checkpoint(block, x, use_reentrant=False) if self.recompute == "full" else block(x)
         x = self.ln_f(x)
         if self.sp:
             return _GatherLinear.apply(x, self.wte.weight, None, self.t)

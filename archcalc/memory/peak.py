@@ -51,6 +51,7 @@ from typing import Any
 from archcalc.arith import prod
 from archcalc.memory.precision import autocast_policy, dtype_bytes, is_mixed, param_bytes
 from archcalc.memory.states import OPTIMIZERS
+from archcalc.ops.collectives import gathered_bytes
 
 __all__ = ["MemoryBreakdown", "MemorySample", "PeakMemory", "peak_memory", "CATEGORIES"]
 
@@ -418,6 +419,8 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
                     grad_of_param_at[i].append((param_of[v], value_elems[v], v in casts and policy == "lower"))
                 elif r.input_requires_grad and v in value_elems and not v.startswith("constant"):
                     act_inputs[i].append((v, value_elems[v], value_bytes_per[v]))
+        if gathered_bytes(r, 1):  # a sequence-parallel all-gather's buffer, alive while the linear runs
+            temp.append(s.new(gathered_bytes(r, value_bytes_per[ins[0]])))
         s.sample("forward", node.name)
         for sid in temp:
             if not s.pins.get(sid):
@@ -498,6 +501,8 @@ def _backward(s: _Schedule, nodes, rows, value_sid, saved_by, grad_of_param_at, 
             else:
                 has_grad.add(pname)
                 s.new(elems * par_b, "gradients")
+        if gathered_bytes(r, 1):  # gathered again for the weight gradient
+            conversions.append(s.new(gathered_bytes(r, act_inputs[i][0][2] if act_inputs[i] else 4)))
         s.sample("backward", node.name)
         for sid in saved_by[i]:
             s.pins[sid] -= 1

@@ -8,8 +8,8 @@ et al. 2022): memory and shapes only; communication volume and time are not mode
 - ``AllGatherLinear``: sequence parallelism's all-gather of a sequence shard fused with the column-parallel
   linear that reads it (Megatron's ``LinearWithGradAccumulationAndAsyncCommunication``): the input is the
   shard ``(..., s / world, ..., in)``, the output ``(..., s, ..., out)``; autograd keeps the **shard** and
-  gathers again in the backward, and the gathered buffer is scratch space freed when the op returns (not
-  counted, like other kernels' workspaces).
+  gathers again in the backward; the gathered buffer lives while the op runs (:func:`gathered_bytes`, which
+  the liveness schedule allocates at the op in both passes).
 
 Examples
 --------
@@ -28,7 +28,7 @@ from archcalc.arith import is_concrete, prod
 from archcalc.ops.linear import linear
 from archcalc.ops.registry import OpCost, Shape, register
 
-__all__ = ["all_reduce", "reduce_scatter", "all_gather_linear"]
+__all__ = ["all_reduce", "reduce_scatter", "all_gather_linear", "gathered_bytes"]
 
 
 def _world(world: Any) -> None:
@@ -68,3 +68,11 @@ def all_gather_linear(in_shapes: list[Shape], *, out_features: Any, world: Any, 
                   activations=cost.activations, elementwise_ops=cost.elementwise_ops,
                   input_grad_macs=cost.input_grad_macs, backward_weight_macs=cost.backward_weight_macs,
                   saves_input=True)
+
+
+def gathered_bytes(row: Any, bytes_per_element: int) -> int:
+    """Bytes of the gathered input an ``AllGatherLinear`` row allocates while it runs (forward, and again in
+    the backward for the weight gradient); 0 for any other row. The liveness schedule counts it there."""
+    if row.kind != "AllGatherLinear":
+        return 0
+    return prod(row.input_shapes[0]) * dict(row.hparams)["world"] * bytes_per_element

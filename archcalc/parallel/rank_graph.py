@@ -12,7 +12,8 @@ With ``t`` ranks (Shoeybi et al. 2019; Korthikanti et al. 2022) each rank holds,
 LayerNorms, dropouts and residual adds are replicated: every rank holds the full ``(b, s, h)``. With
 ``sequence_parallel`` they run on a sequence shard ``(b, s / t, h)`` instead: the row-parallel outputs are
 reduce-scattered (``ReduceScatter``), and the column-parallel linears gather the shard (``AllGatherLinear``),
-keeping the **shard** for the backward as Megatron does (it gathers again there). The final LayerNorm runs
+keeping the **shard** for the backward as Megatron does (it gathers again there; the gathered buffer
+is live while the linear runs). The final LayerNorm runs
 on the shard too and the LM head gathers it.
 
 Merging the heads back (``transpose(1, 2).reshape``) is a view: the flash attention kernels (CPU and CUDA)
