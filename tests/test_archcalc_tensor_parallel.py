@@ -3,11 +3,16 @@ Table 2 (issue 11). Torch oracles are in test_archcalc_tensor_parallel_torch.py.
 
 from __future__ import annotations
 
+import json
 from fractions import Fraction
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import megatron_shapes
 
 from archcalc.cli import main
+from archcalc.memory.activations import megatron_activation_bytes
 from archcalc.parallel.layer_count import compare_table2, layer_saved
 from archcalc.parallel.rank_graph import rank_graph
 from archcalc.parallel.step import rank_peak
@@ -112,3 +117,35 @@ def test_cli_prints_the_comparison(capsys):
     # sbh 34 / t = 1024 x 768 x 17 = 13,369,344; + LayerNorm stats 2 x 8 x 1024 / 2 = 8,192
     assert "Table 2 sbh(34/t) = 13,369,344 bytes; difference +8,192" in out
     assert "(megatron convention): 160,432,128 bytes" in out  # 12 layers x 13,369,344
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=megatron_shapes(), sp=st.booleans(), recompute=st.sampled_from(["none", "selective", "full"]),
+       where=st.sampled_from([("fp16", "cuda"), ("bf16", "cpu"), ("fp32", "cpu")]))
+def test_differences_always_sum_to_the_gap(shape, sp, recompute, where):
+    t = shape["tensor_parallel"]
+    sp = sp and t > 1
+    seq = max(t, shape["seq"] // 8 // t * t)  # a shorter sequence keeps the graph quick; SP needs t | s
+    cfg = with_sizes(CONFIGS["gpt"], layers=1, hidden=shape["hidden"], heads=shape["heads"], ffn=4 * shape["hidden"],
+                     vocab=8)
+    c = compare_table2(cfg, seq, shape["batch"], tensor_parallel=t, sequence_parallel=sp, recompute=recompute,
+                       precision=where[0], device=where[1])
+    paper = megatron_activation_bytes(seq, shape["batch"], shape["hidden"], shape["heads"], tensor_parallel=t,
+                                      sequence_parallel=sp, recompute=recompute).bytes_per_layer
+    assert c.paper_bytes == paper
+    assert sum(d.bytes for d in c.differences) == c.own_bytes - paper
+    assert c.own_bytes == layer_saved(cfg, seq, shape["batch"], tensor_parallel=t, sequence_parallel=sp,
+                                      recompute=recompute, precision=where[0], device=where[1]).bytes
+
+
+def test_cli_fit_and_json(capsys):
+    assert main(["fit", "gpt2", "--memory", "2GiB", "--training", "--tensor-parallel", "4", "--recompute", "full",
+                 "--input", "512", "--json"]) == 0
+    fit = json.loads(capsys.readouterr().out)
+    # the batch found fits and one more does not (the library's own search, the CLI only wires the options)
+    assert fit["peak_bytes"] <= 2 * 2**30 < fit["next_peak_bytes"]
+    assert main(["peak", "gpt2", "--input", "512", "--training", "--tensor-parallel", "2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    c = compare_table2(CONFIGS["gpt2"], 512, 1, tensor_parallel=2, precision="fp32", device="cpu")
+    assert out["per_layer"]["archcalc_bytes"] == c.own_bytes and out["per_layer"]["table2_bytes"] == c.paper_bytes
+    assert sum(d["bytes"] for d in out["per_layer"]["differences"]) == c.own_bytes - c.paper_bytes

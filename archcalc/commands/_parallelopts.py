@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-__all__ = ["add_parallel_options", "parallel_setup", "comparison_lines"]
+__all__ = ["add_parallel_options", "parallel_setup", "comparison_lines", "comparison_json"]
 
 
 def add_parallel_options(parser: argparse.ArgumentParser) -> None:
@@ -78,3 +78,21 @@ def comparison_lines(args: argparse.Namespace, seq: int, batch: int) -> list[str
     for d in c.differences:
         out.append(f"  {d.bytes:+,} {d.what}: {d.why}")
     return out
+
+
+def comparison_json(args: argparse.Namespace, seq: int, batch: int) -> dict[str, Any] | None:
+    """The ``per_layer`` JSON key: both counts, the convention's total and the itemised differences."""
+    from archcalc.parallel.layer_count import compare_table2
+    from archcalc.zoo_transformers import CONFIGS
+
+    if not _active(args) or not args.training or args.precision not in ("fp32", "fp16", "bf16"):
+        return None
+    c = compare_table2(CONFIGS[args.model], seq, batch, tensor_parallel=args.tensor_parallel,
+                       sequence_parallel=args.sequence_parallel, recompute=args.recompute,
+                       precision=args.precision, device=args.device)
+    layers = CONFIGS[args.model].layers
+    return {"archcalc_bytes": c.own_bytes, "table2_bytes": c.paper_bytes, "table2_formula": c.paper_formula,
+            "memory_convention": args.memory_convention,
+            "layers_bytes": c.bytes_per_layer(args.memory_convention) * layers,
+            "differences": [{"item": d.what, "archcalc_bytes": d.own_bytes, "table2_bytes": d.paper_bytes,
+                             "bytes": d.bytes, "why": d.why} for d in c.differences]}

@@ -12,7 +12,12 @@ import argparse
 import json
 import sys
 
-from archcalc.commands._parallelopts import add_parallel_options, comparison_lines, parallel_setup
+from archcalc.commands._parallelopts import (
+    add_parallel_options,
+    comparison_json,
+    comparison_lines,
+    parallel_setup,
+)
 from archcalc.commands._peakopts import (
     add_step_options,
     flagged,
@@ -53,7 +58,11 @@ def run(args: argparse.Namespace) -> int:
 
         plot_timeline(result, args.plot)
     if args.json:
-        sys.stdout.write(json.dumps(peak_json(result, shape, args.device), indent=2) + "\n")
+        data = peak_json(result, shape, args.device)
+        per_layer = comparison_json(args, shape[-1], args.batch)
+        if per_layer is not None:
+            data["per_layer"] = per_layer
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return 0
     from rich.console import Console
 
