@@ -50,6 +50,7 @@ from typing import Any
 
 from archcalc.arith import prod
 from archcalc.memory.precision import autocast_policy, dtype_bytes, is_mixed, param_bytes
+from archcalc.memory.recompute import RecomputePlan
 from archcalc.memory.states import OPTIMIZERS
 from archcalc.ops.collectives import gathered_bytes
 
@@ -270,6 +271,8 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
     ev = evaluate(graph, input_shape, batch)
     nodes, rows = graph.nodes, ev.rows
     s = _Schedule()
+    if recompute is not None and not isinstance(recompute, RecomputePlan):
+        raise ValueError(f"recompute={recompute!r} must be a RecomputePlan (archcalc.memory.recompute) or None")
     plan = recompute.start(nodes) if recompute is not None and training else None
 
     # -- weights and inputs

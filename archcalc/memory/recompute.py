@@ -108,7 +108,7 @@ class _Run:
                 self.readers[sid] = i
         self.saved[i], self.extras[i] = [], []
         for sid in pinned:
-            if sid == extra_sid or sid not in s.bytes:
+            if sid == extra_sid or sid not in s.bytes or s.kind.get(sid) == "cast":
                 self.extras[i].append(s.bytes.get(sid, 0))
             elif sid not in kept:
                 self.saved[i].append(sid)

@@ -150,10 +150,8 @@ def layer_saved(cfg: TransformerConfig, seq: int, batch: int = 1, *, layer: int 
         raise ValueError(f"layer={layer!r} must be an integer from 0 to {cfg.layers - 1}")
     ev = evaluate(graph, (seq,), batch, training=True)
     prefix = layer_prefix(layer)
-    storage: dict[str, int] = {}
-    elems: dict[int, int] = {}
-    for spec in graph.inputs:
-        storage[spec.name] = len(storage)
+    storage: dict[str, int] = {spec.name: -1 - k for k, spec in enumerate(graph.inputs)}  # value -> storage id
+    elems: dict[int, int] = {}  # storage id -> elements (activations made by an op)
     items: list[SavedItem] = []
     seen: set[int] = set()
     for node, r in zip(graph.nodes, ev.rows, strict=True):
@@ -163,7 +161,7 @@ def layer_saved(cfg: TransformerConfig, seq: int, batch: int = 1, *, layer: int 
             if j is not None and j < len(node.inputs) and node.inputs[j] in storage:
                 storage[v] = storage[node.inputs[j]]
             else:
-                storage[v] = len(storage) + 1000000
+                storage[v] = len(elems)
                 elems[storage[v]] = prod(shape)
         if not node.name.startswith(prefix):
             continue
