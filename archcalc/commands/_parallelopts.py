@@ -42,19 +42,35 @@ def parallel_setup(args: argparse.Namespace) -> tuple[Any, Any] | None:
         names = ", ".join(n for n, c in CONFIGS.items() if c.family == "gpt2" and n != "gpt")
         raise ValueError(f"--tensor-parallel: {args.model!r} has no per-rank graph; tensor parallelism, "
                          f"--recompute and --memory-convention take a GPT-2 model ({names})")
+    if getattr(args, "seq", False) is True and args.sequence_parallel:
+        raise ValueError("--seq: the sequence-length search tries lengths that --sequence-parallel cannot split; "
+                         "search the batch (drop --seq) or drop --sequence-parallel")
     if args.recompute != "none" and not args.training:
         raise ValueError(f"--recompute: got {args.recompute!r} without --training; add --training")
 
-    def graph_at(batch: int, shape: tuple[int, ...]) -> Any:
-        try:
-            return rank_graph(cfg, shape[-1], tensor_parallel=args.tensor_parallel,
-                              sequence_parallel=args.sequence_parallel)
-        except ValueError as exc:
-            raise ValueError(str(exc).replace("tensor_parallel=", "--tensor-parallel ").replace("seq=", "--input ")
-                             .replace("sequence_parallel=True", "--sequence-parallel")) from None
+    t = args.tensor_parallel
+    try:  # one graph evaluates at any length, as the zoo's do (the ids' shape comes from --input)
+        graph = rank_graph(cfg, t * (cfg.default_seq // t), tensor_parallel=t,
+                           sequence_parallel=args.sequence_parallel)
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("tensor_parallel=", "--tensor-parallel ")) from None
 
-    probe = graph_at(1, (cfg.default_seq - cfg.default_seq % args.tensor_parallel,))
-    return graph_at, transformer_plan(probe, cfg.layers, args.recompute)
+    def graph_at(batch: int, shape: tuple[int, ...]) -> Any:
+        if args.sequence_parallel and shape[-1] % t:
+            raise ValueError(f"--input {shape[-1]} is not divisible by --tensor-parallel {t}; sequence "
+                             "parallelism splits the sequence evenly, choose a multiple")
+        return graph
+
+    return graph_at, transformer_plan(graph, cfg.layers, args.recompute)
+
+
+def _layers_only(model: str) -> Any:
+    """The model without its position-table limit: the per-layer count does not read the position table."""
+    from dataclasses import replace
+
+    from archcalc.zoo_transformers import CONFIGS
+
+    return replace(CONFIGS[model], context=None)
 
 
 def comparison_lines(args: argparse.Namespace, seq: int, batch: int) -> list[str]:
@@ -67,7 +83,7 @@ def comparison_lines(args: argparse.Namespace, seq: int, batch: int) -> list[str
     if args.precision not in ("fp32", "fp16", "bf16"):
         return [f"per-layer comparison with Table 2: not made for --precision {args.precision} (autocast keeps "
                 "some activations in fp32); use fp16 or bf16"]
-    c = compare_table2(CONFIGS[args.model], seq, batch, tensor_parallel=args.tensor_parallel,
+    c = compare_table2(_layers_only(args.model), seq, batch, tensor_parallel=args.tensor_parallel,
                        sequence_parallel=args.sequence_parallel, recompute=args.recompute,
                        precision=args.precision, device=args.device)
     chosen = c.bytes_per_layer(args.memory_convention)
@@ -87,7 +103,7 @@ def comparison_json(args: argparse.Namespace, seq: int, batch: int) -> dict[str,
 
     if not _active(args) or not args.training or args.precision not in ("fp32", "fp16", "bf16"):
         return None
-    c = compare_table2(CONFIGS[args.model], seq, batch, tensor_parallel=args.tensor_parallel,
+    c = compare_table2(_layers_only(args.model), seq, batch, tensor_parallel=args.tensor_parallel,
                        sequence_parallel=args.sequence_parallel, recompute=args.recompute,
                        precision=args.precision, device=args.device)
     layers = CONFIGS[args.model].layers
