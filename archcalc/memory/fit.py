@@ -47,7 +47,7 @@ class FitResult:
 
 def fit(graph_at: Callable[[int, tuple[int, ...]], Any], memory_bytes: int, *, input_shape: tuple[int, ...],
         batch: int = 1, vary: str = "batch", training: bool = False, optimizer: str = "sgd",
-        precision: str = "fp32", device: str = "cpu") -> FitResult:
+        precision: str = "fp32", device: str = "cpu", recompute: Any = None) -> FitResult:
     """Largest batch (``vary="batch"``) or last input dimension (``vary="seq"``, at ``batch``) that fits.
 
     Parameters
@@ -60,7 +60,7 @@ def fit(graph_at: Callable[[int, tuple[int, ...]], Any], memory_bytes: int, *, i
         Per-sample input shape; with ``vary="seq"`` its last entry is replaced by the length searched.
     batch : int
         Fixed batch for ``vary="seq"``.
-    training, optimizer, precision, device
+    training, optimizer, precision, device, recompute
         As :func:`~archcalc.memory.peak.peak_memory`.
 
     Raises
@@ -76,7 +76,7 @@ def fit(graph_at: Callable[[int, tuple[int, ...]], Any], memory_bytes: int, *, i
     def at(n: int) -> PeakMemory:
         b, shape = (n, tuple(input_shape)) if vary == "batch" else (batch, (*input_shape[:-1], n))
         return peak_memory(graph_at(b, shape), shape, b, training=training, optimizer=optimizer,
-                           precision=precision, device=device)
+                           precision=precision, device=device, recompute=recompute)
 
     first = at(1)
     if first.peak_bytes > memory_bytes:

@@ -50,7 +50,9 @@ from typing import Any
 
 from archcalc.arith import prod
 from archcalc.memory.precision import autocast_policy, dtype_bytes, is_mixed, param_bytes
+from archcalc.memory.recompute import RecomputePlan
 from archcalc.memory.states import OPTIMIZERS
+from archcalc.ops.collectives import gathered_bytes
 
 __all__ = ["MemoryBreakdown", "MemorySample", "PeakMemory", "peak_memory", "CATEGORIES"]
 
@@ -225,7 +227,8 @@ def _sdpa_heads_merge(r: Any, node: Any, nodes: tuple[Any, ...], producer: dict[
 
 
 def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: int = 1, *, training: bool = False,
-                optimizer: str = "sgd", precision: str = "fp32", device: str = "cpu") -> PeakMemory:
+                optimizer: str = "sgd", precision: str = "fp32", device: str = "cpu",
+                recompute: Any = None) -> PeakMemory:
     """Peak live bytes of inference (``training=False``) or of one training step, with the breakdown at the peak.
 
     Parameters
@@ -243,6 +246,8 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
         ``fp32``, ``fp16``, ``bf16`` (the model converted), ``fp16-mixed`` or ``bf16-mixed`` (autocast).
     device : str
         ``cpu`` or ``cuda``: which autocast lists apply (and whether a dropout mask is a float or a byte).
+    recompute : RecomputePlan, optional
+        Checkpointed regions (:mod:`archcalc.memory.recompute`); training only.
 
     Returns
     -------
@@ -266,6 +271,9 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
     ev = evaluate(graph, input_shape, batch)
     nodes, rows = graph.nodes, ev.rows
     s = _Schedule()
+    if recompute is not None and not isinstance(recompute, RecomputePlan):
+        raise ValueError(f"recompute={recompute!r} must be a RecomputePlan (archcalc.memory.recompute) or None")
+    plan = recompute.start(nodes) if recompute is not None and training else None
 
     # -- weights and inputs
     value_sid: dict[str, int] = {}
@@ -397,8 +405,12 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
                      + cost.saved_mask_elements * mask_per) if r.kind not in ("Dropout", "StochasticDepth") else 0
             if dropout_train:
                 extra = r.output_shape[0] * out_per if r.kind == "StochasticDepth" else prod(r.output_shape) * mask_per
-            if extra:
-                pinned.add(s.new(extra))
+            extra_sid = s.new(extra) if extra else None
+            if extra_sid is not None:
+                pinned.add(extra_sid)
+            if plan is not None and plan.defers(i):  # a checkpointed region keeps nothing: noted for the backward
+                plan.forward(i, s, node, value_sid, {value_sid[v] for v in ins}, pinned, extra_sid)
+                pinned = set()
             for sid in pinned:
                 if s.kind.get(sid) in ("act", "cast"):
                     s.pins[sid] = s.pins.get(sid, 0) + 1
@@ -410,6 +422,8 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
                     grad_of_param_at[i].append((param_of[v], value_elems[v], v in casts and policy == "lower"))
                 elif r.input_requires_grad and v in value_elems and not v.startswith("constant"):
                     act_inputs[i].append((v, value_elems[v], value_bytes_per[v]))
+        if gathered_bytes(r, 1):  # a sequence-parallel all-gather's buffer, alive while the linear runs
+            temp.append(s.new(gathered_bytes(r, value_bytes_per[ins[0]])))
         s.sample("forward", node.name)
         for sid in temp:
             if not s.pins.get(sid):
@@ -425,7 +439,8 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
             release(value_sid[v])
         for sid in casts.values():
             s.free(sid)
-        _backward(s, nodes, rows, value_sid, saved_by, grad_of_param_at, act_inputs, param_sid, par_b, mixed, graph)
+        _backward(s, nodes, rows, value_sid, saved_by, grad_of_param_at, act_inputs, param_sid, par_b, mixed, graph,
+                  plan)
         _optimizer_step(s, param_sid, param_elems, optimizer, par_b)
     for sid in casts.values():  # inference: autocast's cache is cleared when the region exits
         s.free(sid)
@@ -437,7 +452,7 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
 
 
 def _backward(s: _Schedule, nodes, rows, value_sid, saved_by, grad_of_param_at, act_inputs, param_sid, par_b,
-              mixed, graph) -> None:
+              mixed, graph, plan=None) -> None:
     grad: dict[str, int] = {}  # value -> gradient storage
     refs: dict[int, int] = {}
     has_grad: set[str] = set()
@@ -460,11 +475,15 @@ def _backward(s: _Schedule, nodes, rows, value_sid, saved_by, grad_of_param_at, 
         hold(v, s.new(4))
     for i in range(len(nodes) - 1, -1, -1):
         node, r = nodes[i], rows[i]
+        if plan is not None:
+            plan.backward(i, s, saved_by)
         incoming = [grad[v] for v in node.outputs if v in grad]
         if not incoming:
             for sid in saved_by[i]:
                 s.pins[sid] -= 1
                 s.free(sid)
+            if plan is not None:
+                plan.after_backward(i, s)
             continue
         new_grads: list[tuple[str, int]] = []
         for v, elems, per in act_inputs[i]:
@@ -485,10 +504,14 @@ def _backward(s: _Schedule, nodes, rows, value_sid, saved_by, grad_of_param_at, 
             else:
                 has_grad.add(pname)
                 s.new(elems * par_b, "gradients")
+        if gathered_bytes(r, 1):  # gathered again for the weight gradient
+            conversions.append(s.new(gathered_bytes(r, act_inputs[i][0][2] if act_inputs[i] else 4)))
         s.sample("backward", node.name)
         for sid in saved_by[i]:
             s.pins[sid] -= 1
             s.free(sid)
+        if plan is not None:
+            plan.after_backward(i, s)
         for v in node.outputs:
             if v in grad:
                 drop(grad.pop(v))
