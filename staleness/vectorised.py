@@ -46,6 +46,7 @@ __all__ = ["vectorised_eligible", "iter_vectorised", "ZeroComputeTime", "DEFAULT
 #: Pushes per chunk (the horizon aims at this many; k-sync takes chunk // P iterations at a time). Small
 #: enough that a chunk's arrays stay in the CPU caches: 2^14 runs 2-3x faster than 2^20.
 DEFAULT_CHUNK = 1 << 14
+_ROWS_MAX = 64  # up to this many learners, each learner's buffered times are one array (else one 2-d array)
 
 
 class ZeroComputeTime(Exception):
@@ -99,7 +100,10 @@ class _AsyncRun:
         self.last_t, self.last_learner = 0.0, -1  # time and learner of the last processed push
         # drawn times: a (P, width) array of buffered push times, the next unprocessed column per row, the
         # filled length per row, each row's last time, and the width of the window a chunk looks at
-        self.b2: np.ndarray | None = None
+        self.refilled = False
+        self.rows: list[np.ndarray] | None = None  # P <= _ROWS_MAX
+        self.tie_rows: list[np.ndarray] | None = None
+        self.b2: np.ndarray | None = None  # P > _ROWS_MAX
         self.t2: np.ndarray | None = None
         self.ptr = self.fill = np.zeros(p, dtype=np.int64)
         self.last = np.zeros(p)
@@ -123,9 +127,15 @@ class _AsyncRun:
             if x.min() <= 0:
                 raise ZeroComputeTime
             x[0] += self.cum[i]  # continue the running sum with the same additions, in the same order
-            c = np.cumsum(x)
+            old = self.buf[i]
+            if len(old):  # the sum goes straight behind the times still buffered: no second copy
+                c = np.empty(len(old) + len(x))
+                c[: len(old)] = old
+                np.cumsum(x, out=c[len(old) :])
+            else:
+                c = np.cumsum(x)
             self.cum[i] = float(c[-1])
-            self.buf[i] = np.concatenate([self.buf[i], c]) if len(self.buf[i]) else c
+            self.buf[i] = c
             if self.cfg.tie_break == "random":
                 t = self.streams.take_ties(i, len(x))
                 self.ties[i] = np.concatenate([self.ties[i], t]) if len(self.ties[i]) else t
@@ -148,46 +158,57 @@ class _AsyncRun:
 
     def _refill(self, horizon: float) -> None:
         """Drawn times: give every learner pushes past ``horizon`` plus up to 32 chunks (one Python call
-        per learner per refill, not per chunk; at most ~4 M pushes buffered), in a (P, width) array padded
-        with +inf."""
+        per learner per refill, not per chunk; at most ~4 M pushes buffered): one array per learner for
+        few learners, else a (P, width) array padded with +inf for the gather."""
         p, cfg = self.p, self.cfg
         target = horizon + max(2, min(32, (1 << 22) // self.chunk)) * self.chunk / self.rate
         rows, tie_rows = [], []
         for i in range(p):
-            old = self.b2[i, self.ptr[i] : self.fill[i]] if self.b2 is not None else np.empty(0)
-            self.buf[i] = old
-            if cfg.tie_break == "random":
-                self.ties[i] = self.t2[i, self.ptr[i] : self.fill[i]] if self.b2 is not None else np.empty(0)
+            a = int(self.ptr[i])
+            if self.rows is not None:
+                self.buf[i] = self.rows[i][a:]
+                if cfg.tie_break == "random":
+                    self.ties[i] = self.tie_rows[i][a:]
+            elif self.b2 is not None:
+                self.buf[i] = self.b2[i, a : self.fill[i]]
+                if cfg.tie_break == "random":
+                    self.ties[i] = self.t2[i, a : self.fill[i]]
             self._fill(i, target)
             rows.append(self.buf[i])
             if cfg.tie_break == "random":
                 tie_rows.append(self.ties[i])
             self.buf[i] = self.ties[i] = np.empty(0)
-        width = max(len(r) for r in rows)
         self.fill = np.array([len(r) for r in rows], dtype=np.int64)
-        self.b2 = np.full((p, width), np.inf)
-        self.t2 = np.zeros((p, width)) if tie_rows else None
+        self.ptr = np.zeros(p, dtype=np.int64)
+        self.last = np.array([r[-1] for r in rows])  # drawn times never run out: every row is filled
+        if p <= _ROWS_MAX:
+            self.rows, self.tie_rows = rows, tie_rows or None
+            return
+        width = max(len(r) for r in rows)
+        self.b2 = np.empty((p, width))
+        self.t2 = np.empty((p, width)) if tie_rows else None
         for i, r in enumerate(rows):
             self.b2[i, : len(r)] = r
+            self.b2[i, len(r) :] = np.inf
             if tie_rows:
                 self.t2[i, : len(r)] = tie_rows[i]
-        self.ptr = np.zeros(p, dtype=np.int64)
-        self.last = self.b2[np.arange(p), self.fill - 1]
+                self.t2[i, len(r) :] = 0.0
 
     def _take_2d(self, horizon: float) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Drawn times: every learner's pushes up to ``horizon``, gathered from a window of each row."""
-        if self.b2 is None or bool((self.last <= horizon).any()):
+        """Drawn times: every learner's pushes up to ``horizon``, from each row (few learners: one binary
+        search per row beats any gather) or gathered from a window of each row."""
+        if not self.refilled or bool((self.last <= horizon).any()):
             self._refill(horizon)
-        if self.p <= 64:  # few learners: one binary search per row beats any gather
+            self.refilled = True
+        if self.rows is not None:
             pieces, ties, sizes = [], [], np.empty(self.p, dtype=np.int64)
-            for i in range(self.p):
+            for i, row in enumerate(self.rows):
                 a = int(self.ptr[i])
-                row = self.b2[i, a : self.fill[i]]
-                c = int(row.searchsorted(horizon, side="right"))
+                c = int(row[a:].searchsorted(horizon, side="right"))
                 sizes[i] = c
-                pieces.append(row[:c])
-                if self.t2 is not None:
-                    ties.append(self.t2[i, a : a + c])
+                pieces.append(row[a : a + c])
+                if self.tie_rows is not None:
+                    ties.append(self.tie_rows[i][a : a + c])
             self.ptr += sizes
             return np.concatenate(pieces), sizes, np.concatenate(ties) if ties else None
         width = self.b2.shape[1]
@@ -206,8 +227,10 @@ class _AsyncRun:
 
     def _head(self, i: int) -> float:
         """Learner i's next unprocessed push time (nan when there is none)."""
-        if self.cfg.times is None and self.b2 is not None:
-            return float(self.b2[i, self.ptr[i]]) if self.ptr[i] < self.fill[i] else math.nan
+        if self.cfg.times is None and self.refilled:
+            if self.ptr[i] >= self.fill[i]:
+                return math.nan
+            return float(self.rows[i][self.ptr[i]] if self.rows is not None else self.b2[i, self.ptr[i]])
         return float(self.buf[i][0]) if len(self.buf[i]) else math.nan
 
     def run(self) -> Iterator[Block]:
@@ -229,7 +252,8 @@ class _AsyncRun:
         n = len(t_lm)
         key = (t_lm.view(np.int64) & ~self.mask) | learner_lm
         key.sort()
-        small = np.uint16 if self.p <= 1 << 16 else np.int64
+        # the counting sort below is a radix sort over the id's bytes: one byte is half the work of two
+        small = np.uint8 if self.p <= 1 << 8 else np.uint16 if self.p <= 1 << 16 else np.int64
         learner_s = (key & self.mask).astype(small)
         rank = np.argsort(learner_s, kind="stable")  # learner i's j-th occurrence is its j-th push
         hi = key >> self.bits
@@ -271,7 +295,11 @@ class _AsyncRun:
         if total:
             prev[1:] = grank[:-1]
             prev[starts[nonempty]] = self.prev_rank[nonempty]
-        stale_lm = grank - prev - 1 if k == 1 else grank // k - (prev + 1) // k
+        if k == 1:
+            stale_lm = grank - prev
+            stale_lm -= 1
+        else:
+            stale_lm = grank // k - (prev + 1) // k
         ct_lm = t_lm - read_lm
         processed = rank < take if take < total else None
         if self.full:  # every column, in apply order
@@ -295,9 +323,9 @@ class _AsyncRun:
         self.last_push[has] = t_lm[last[has]]
         self.done_count += done_here
         self.n_done += take
-        if take:
-            at = np.flatnonzero(rank == take - 1)[0]
-            self.last_t, self.last_learner = float(t_lm[at]), int(learner_lm[at])
+        if take:  # the last processed push is its learner's last processed one
+            li = int(learner_s[take - 1])
+            self.last_t, self.last_learner = float(t_lm[last[li]]), li
         stop = (self.target is not None and self.n_done >= self.target) or cfg.until is not None and (
             horizon >= cfg.until) or (cfg.times is not None or all(self.exhausted)) and not any(
             len(b) for b in self.buf)
@@ -333,7 +361,11 @@ class _AsyncRun:
         first_update = first // k + 1
         n_updates = whole // k - first // k
 
+        last_rank, last_t = self.n_done - 1, self.last_t
+
         def time_of(v: int) -> float:  # update v is completed by the push of global rank v K - 1
+            if v * k - 1 == last_rank:  # the last processed push (the usual question: a block's last update)
+                return last_t
             return float(t_lm[np.flatnonzero(rank == v * k - 1 - n0)[0]])
 
         update = cols["grank"] // k + 1 if k > 1 else cols["grank"] + 1
