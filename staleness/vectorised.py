@@ -84,6 +84,8 @@ class _AsyncRun:
         self.chunk = max(int(chunk), 4 * p)
         self.target = None if cfg.updates is None else cfg.updates * self.k  # pushes to process
         self.bits = (p - 1).bit_length()
+        # learner ids in the narrowest type (repeated once per push in every chunk)
+        self.ids = np.arange(p, dtype=np.uint8 if p <= 1 << 8 else np.uint16 if p <= 1 << 16 else np.int64)
         self.mask = (1 << self.bits) - 1
         self.buf = [np.empty(0)] * p  # drawn, not yet processed push times per learner (increasing)
         self.cum = [0.0] * p  # last push time drawn per learner
@@ -202,13 +204,12 @@ class _AsyncRun:
             self.refilled = True
         if self.rows is not None:
             pieces, ties, sizes = [], [], np.empty(self.p, dtype=np.int64)
-            for i, row in enumerate(self.rows):
-                a = int(self.ptr[i])
-                c = int(row[a:].searchsorted(horizon, side="right"))
-                sizes[i] = c
-                pieces.append(row[a : a + c])
+            for i, (row, a) in enumerate(zip(self.rows, self.ptr.tolist(), strict=True)):
+                b = int(row.searchsorted(horizon, side="right"))  # the row's times only grow: >= a
+                sizes[i] = b - a
+                pieces.append(row[a:b])
                 if self.tie_rows is not None:
-                    ties.append(self.tie_rows[i][a : a + c])
+                    ties.append(self.tie_rows[i][a:b])
             self.ptr += sizes
             return np.concatenate(pieces), sizes, np.concatenate(ties) if ties else None
         width = self.b2.shape[1]
@@ -276,7 +277,7 @@ class _AsyncRun:
     def _chunk(self, t_lm: np.ndarray, sizes: np.ndarray, ties: np.ndarray | None, horizon: float):
         cfg, p, k = self.cfg, self.p, self.k
         total = int(sizes.sum())
-        learner_lm = np.repeat(np.arange(p, dtype=np.int64), sizes)
+        learner_lm = np.repeat(self.ids, sizes)
         nonempty = np.flatnonzero(sizes)
         starts = np.cumsum(sizes) - sizes
         read_lm = np.empty(total)
