@@ -85,8 +85,9 @@ def block_of(grads: Gradients, update_times: np.ndarray, first_update: int) -> B
 class SummaryBuilder:
     """Reduce blocks to a :class:`Summary`; ``updates`` (total, when known in advance) fixes the window.
 
-    With ``updates=None`` (a run stopped by time) the window is only known at the end, so the blocks
-    are kept until :meth:`finish` (memory O(records)); with it, nothing is kept.
+    With ``updates=None`` (a run on traces, whose number of updates is known only at the end) the blocks
+    are kept until :meth:`finish` (memory O(records)); with it, nothing is kept. :func:`staleness.simulate`
+    counts the updates of a run stopped by ``until`` in a first pass, so those stream too.
     """
 
     def __init__(self, learners: int, updates: int | None, series_points: int = SERIES_POINTS) -> None:

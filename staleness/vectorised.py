@@ -41,7 +41,7 @@ from staleness.config import SimConfig
 from staleness.distributions import LearnerStreams
 from staleness.stream import Block, make_block
 
-__all__ = ["vectorised_eligible", "iter_vectorised", "ZeroComputeTime", "DEFAULT_CHUNK"]
+__all__ = ["vectorised_eligible", "iter_vectorised", "count_async_updates", "ZeroComputeTime", "DEFAULT_CHUNK"]
 
 #: Pushes per chunk (the horizon aims at this many; k-sync takes chunk // P iterations at a time). Small
 #: enough that a chunk's arrays stay in the CPU caches: 2^14 runs 2-3x faster than 2^20.
@@ -74,6 +74,29 @@ def iter_vectorised(cfg: SimConfig, streams: LearnerStreams, chunk: int = DEFAUL
 
         return (yield from iter_k_sync(cfg, streams, chunk, full))
     return (yield from _AsyncRun(cfg, streams, chunk, full).run())
+
+
+def count_async_updates(cfg: SimConfig, streams: LearnerStreams) -> int | None:
+    """Updates an ``async`` / ``k-batch-async`` run with drawn times stopped by ``until`` makes: every
+    push at or before ``until`` reaches the server (pushes are the running sums of each learner's draws,
+    summed as the run sums them), K to an update. None when a compute time of 0 is drawn (the run then
+    goes to the event engine, which counts itself). Memory O(draws of one block); nothing is sorted."""
+    until, pushes = float(cfg.until), 0
+    for i in range(cfg.learners):
+        cum = 0.0
+        while True:
+            n = int(min(max((until - cum) * cfg._speeds[i] / cfg.mean * 1.1 + 16, 16), 1 << 22))
+            x = streams.take_times(i, n)
+            if x.min() <= 0:
+                return None
+            x[0] += cum  # the same additions in the same order as the run's running sum
+            c = np.cumsum(x)
+            below = int(c.searchsorted(until, side="right"))
+            pushes += below
+            if below < n:
+                break
+            cum = float(c[-1])
+    return pushes // cfg.effective_k
 
 
 class _AsyncRun:
