@@ -55,10 +55,12 @@ class ZeroComputeTime(Exception):
 
 def vectorised_eligible(cfg: SimConfig) -> bool:
     """True when a vectorised path applies: no latencies, no apply time, and either (k-batch-)async, or
-    sync / k-sync with drawn (not traced) compute times."""
+    sync / k-sync / ssp with drawn (not traced) compute times. (k-async has none: a learner's next start
+    is the completion of its batch, which depends on every other learner's pushes, so no learner has more
+    than one known future push and there is nothing to order in bulk.)"""
     if not cfg.zero_latency:
         return False
-    return cfg.policy in ("async", "k-batch-async") or (cfg.policy in ("sync", "k-sync") and cfg.times is None)
+    return cfg.policy in ("async", "k-batch-async") or (cfg.policy in ("sync", "k-sync", "ssp") and cfg.times is None)
 
 
 def iter_vectorised(cfg: SimConfig, streams: LearnerStreams, chunk: int = DEFAULT_CHUNK,
@@ -66,13 +68,17 @@ def iter_vectorised(cfg: SimConfig, streams: LearnerStreams, chunk: int = DEFAUL
     """Blocks of records in apply / discard order; the generator returns (end_time, inflight_busy)."""
     if not vectorised_eligible(cfg):
         raise ValueError(
-            f"policy: the vectorised path needs async, k-batch-async, or sync / k-sync without traces, and no "
-            f"latencies; got {cfg.policy}"
+            f"policy: the vectorised path needs async, k-batch-async, or sync / k-sync / ssp without traces, "
+            f"and no latencies; got {cfg.policy}"
         )
     if cfg.policy in ("sync", "k-sync"):
         from staleness.vectorised_sync import iter_k_sync
 
         return (yield from iter_k_sync(cfg, streams, chunk, full))
+    if cfg.policy == "ssp":
+        from staleness.vectorised_ssp import iter_ssp
+
+        return (yield from iter_ssp(cfg, streams, chunk, full))
     return (yield from _AsyncRun(cfg, streams, chunk, full).run())
 
 
