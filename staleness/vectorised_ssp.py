@@ -127,7 +127,7 @@ class _SspRun:
     def _chunk(self, horizon: float) -> Block | None:
         p, s, base = self.p, self.s, self.base
         level = np.arange(base, base + len(self.E))[:, None]
-        new = (self.E <= horizon) & (level >= self.done[None, :])
+        new = (horizon >= self.E) & (level >= self.done[None, :])
         new_lm = new.T  # learner-major: learner i's new pushes in level order
         t = self.E.T[new_lm]
         total = len(t)
