@@ -219,6 +219,19 @@ def test_per_gradient_parquet_reads_back_equal_to_the_csv(capsys, tmp_path, syst
         assert [parse(r[name]) for r in rows] == values, name
 
 
+def test_a_builtin_command_loads_only_its_own_module():
+    # `staleness simulate` parses with a parser of that command alone: no other command module, no plugin
+    # (mlcore's `train`) and no installed-metadata lookup are imported; the usage error is the frame's one line
+    code = ("import sys; from staleness.cli import main; rc = main(['simulate', '--learners', '2', '--updates', "
+            "'3', '--json']); assert rc == 0, rc; bad = [m for m in ('staleness.commands.sweep', 'mlcore', "
+            "'importlib.metadata', 'staleness.paramserver') if m in sys.modules]; assert not bad, bad; "
+            "assert main(['simulate', '--bogus']) == 2")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.strip() == "staleness: error: unrecognized arguments: --bogus (see --help)"
+    assert json.loads(out.stdout)["summary"]["updates"] == 3
+
+
 def test_k_and_bound_are_required(capsys):
     for argv, fragment in ((["--policy", "k-async"], "--k: missing for policy k-async"),
                            (["--policy", "ssp"], "--bound: missing")):
