@@ -42,7 +42,9 @@ from staleness.config import SimConfig
 from staleness.distributions import LearnerStreams
 from staleness.stream import Block, make_block
 
-__all__ = ["vectorised_eligible", "iter_vectorised", "count_async_updates", "ZeroComputeTime", "DEFAULT_CHUNK"]
+__all__ = [
+    "vectorised_eligible", "iter_vectorised", "count_async_updates", "merge_order", "ZeroComputeTime", "DEFAULT_CHUNK",
+]
 
 #: Pushes per chunk (the horizon aims at this many; k-sync takes chunk // P iterations at a time). Small
 #: enough that a chunk's arrays stay in the CPU caches: 2^14 runs 2-3x faster than 2^20.
@@ -104,6 +106,38 @@ def count_async_updates(cfg: SimConfig, streams: LearnerStreams) -> int | None:
                 break
             cum = float(c[-1])
     return pushes // cfg.effective_k
+
+
+def merge_order(t_lm: np.ndarray, learner_lm: np.ndarray, sec_lm: np.ndarray | None, p: int) -> tuple:
+    """Merge P increasing sequences of push times > 0 given learner-major (learner i's pushes in time
+    order, ids in ``learner_lm``) by (time, ``sec_lm``, learner); return the sorted learner ids, the rank
+    of every learner-major push, and the sorted -> learner-major map (None when no keys collided: it is
+    then the inverse of the ranks)."""
+    n = len(t_lm)
+    bits = (p - 1).bit_length()
+    mask = (1 << bits) - 1
+    key = (t_lm.view(np.int64) & ~mask) | learner_lm
+    key.sort()
+    # the counting sort below is a radix sort over the id's bytes: one byte is half the work of two
+    small = np.uint8 if p <= 1 << 8 else np.uint16 if p <= 1 << 16 else np.int64
+    learner_s = (key & mask).astype(small)
+    rank = np.argsort(learner_s, kind="stable")  # learner i's j-th occurrence is its j-th push
+    hi = key >> bits
+    near = np.flatnonzero(hi[1:] == hi[:-1])
+    order = None
+    if len(near):
+        order = np.empty(n, dtype=np.int64)
+        order[rank] = np.arange(n)
+        pos = np.unique(np.concatenate([near, near + 1]))
+        group = np.cumsum(np.concatenate([[True], hi[1:] != hi[:-1]]))[pos]
+        lm = order[pos]
+        sec = (learner_lm[lm],) if sec_lm is None else (learner_lm[lm], sec_lm[lm])
+        perm = np.lexsort((*sec, t_lm[lm], group))
+        order[pos] = lm[perm]
+        learner_s = learner_lm[order].astype(small)
+        rank = np.empty(n, dtype=np.int64)
+        rank[order] = np.arange(n)
+    return learner_s, rank, order
 
 
 class _AsyncRun:
@@ -193,7 +227,10 @@ class _AsyncRun:
         per learner per refill, not per chunk; at most ~4 M pushes buffered): one array per learner for
         few learners, else a (P, width) array padded with +inf for the gather."""
         p, cfg = self.p, self.cfg
-        target = horizon + max(2, min(32, (1 << 22) // self.chunk)) * self.chunk / self.rate
+        ahead = max(2, min(32, (1 << 22) // self.chunk)) * self.chunk  # pushes to draw past the horizon
+        if self.target is not None:  # not far past the last push the run needs (a shortfall only refills again)
+            ahead = min(ahead, int(1.02 * (self.target - self.n_done)) + 64 * p)
+        target = horizon + ahead / self.rate
         rows, tie_rows = [], []
         for i in range(p):
             a = int(self.ptr[i])
@@ -279,30 +316,7 @@ class _AsyncRun:
                 return final
 
     def _order(self, t_lm: np.ndarray, learner_lm: np.ndarray, sec_lm: np.ndarray | None) -> tuple:
-        """Sorted learner ids, rank of every learner-major push, and the sorted -> learner-major map."""
-        n = len(t_lm)
-        key = (t_lm.view(np.int64) & ~self.mask) | learner_lm
-        key.sort()
-        # the counting sort below is a radix sort over the id's bytes: one byte is half the work of two
-        small = np.uint8 if self.p <= 1 << 8 else np.uint16 if self.p <= 1 << 16 else np.int64
-        learner_s = (key & self.mask).astype(small)
-        rank = np.argsort(learner_s, kind="stable")  # learner i's j-th occurrence is its j-th push
-        hi = key >> self.bits
-        near = np.flatnonzero(hi[1:] == hi[:-1])
-        order = None
-        if len(near):
-            order = np.empty(n, dtype=np.int64)
-            order[rank] = np.arange(n)
-            pos = np.unique(np.concatenate([near, near + 1]))
-            group = np.cumsum(np.concatenate([[True], hi[1:] != hi[:-1]]))[pos]
-            lm = order[pos]
-            sec = (learner_lm[lm],) if sec_lm is None else (learner_lm[lm], sec_lm[lm])
-            perm = np.lexsort((*sec, t_lm[lm], group))
-            order[pos] = lm[perm]
-            learner_s = learner_lm[order].astype(small)
-            rank = np.empty(n, dtype=np.int64)
-            rank[order] = np.arange(n)
-        return learner_s, rank, order
+        return merge_order(t_lm, learner_lm, sec_lm, self.p)
 
     def _chunk(self, t_lm: np.ndarray, sizes: np.ndarray, ties: np.ndarray | None, horizon: float):
         cfg, p, k = self.cfg, self.p, self.k

@@ -36,7 +36,7 @@ import numpy as np
 from staleness.config import SimConfig
 from staleness.distributions import LearnerStreams
 from staleness.stream import Block, make_block
-from staleness.vectorised import ZeroComputeTime
+from staleness.vectorised import ZeroComputeTime, merge_order
 
 __all__ = ["iter_ssp"]
 
@@ -54,6 +54,7 @@ class _SspRun:
         self.levels = max(1, int(chunk) // p)  # levels computed per chunk
         self.target = cfg.updates  # pushes to process (K = 1)
         self.random = cfg.tie_break == "random"
+        self.ids = np.arange(p, dtype=np.uint8 if p <= 1 << 8 else np.uint16 if p <= 1 << 16 else np.int64)
         # a window of levels base .. base + rows - 1 (level-major): start, push time, tie key, rank (-1 until
         # the push is processed); and per level the latest push time M
         self.base = 0
@@ -77,20 +78,26 @@ class _SspRun:
         n0 = self.base + len(self.E)  # the first new level
         start, push, m = np.empty((b, p)), np.empty((b, p)), np.empty(b)
         prev = self.E[-1] if len(self.E) else None
-        for r in range(b):
-            n = n0 + r
-            if prev is None:
-                start[r] = 0.0
-            else:
-                lv = n - 1 - s  # the level whose last push lets this one start
-                if lv < 0:
-                    start[r] = prev
+        old = self.m.tolist()
+        if s == 0:  # everyone waits for the last push of the level before: one start time per level
+            self._extend_bound0(x, start, push, m, 0.0 if prev is None else old[-1])
+        r = 0 if s else b
+        while r < b:
+            # levels r .. r + s wait on levels before r only: compute them, then their latest pushes at once
+            span = min(s + 1, b - r)
+            for q in range(r, r + span):
+                if prev is None:
+                    start[q] = 0.0
                 else:
-                    w = lv - self.base
-                    np.maximum(prev, self.m[w] if w < len(self.m) else m[w - len(self.m)], out=start[r])
-            np.add(start[r], x[r], out=push[r])
-            m[r] = push[r].max()
-            prev = push[r]
+                    w = n0 + q - 1 - s - self.base  # the level whose last push lets this one start
+                    if w < -self.base:  # before level 0: no wait
+                        start[q] = prev
+                    else:
+                        np.maximum(prev, old[w] if w < len(old) else m[w - len(old)], out=start[q])
+                np.add(start[q], x[q], out=push[q])
+                prev = push[q]
+            push[r : r + span].max(axis=1, out=m[r : r + span])
+            r += span
         self.S = np.concatenate([self.S, start])
         self.E = np.concatenate([self.E, push])
         self.m = np.concatenate([self.m, m])
@@ -100,6 +107,17 @@ class _SspRun:
             for i in range(p):
                 t[:, i] = self.streams.take_ties(i, b)
             self.T = np.concatenate([self.T, t])
+
+    @staticmethod
+    def _extend_bound0(x: np.ndarray, start: np.ndarray, push: np.ndarray, m: np.ndarray, before: float) -> None:
+        """Bound 0: S[n + 1] = M[n] for everyone, so M[n + 1] = M[n] + max_i X[n + 1, i] (rounding is monotonic:
+        the largest of M + X_i is M + the largest X_i, bit for bit): one running sum gives every level."""
+        c = x.max(axis=1)
+        c[0] += before  # the same additions in the same order as level after level
+        np.cumsum(c, out=m)
+        start[0] = before
+        start[1:] = m[:-1, None]
+        np.add(start, x, out=push)
 
     def _trim(self) -> None:
         """Forget levels no unprocessed push can look back to (own previous level, level n - 1 - s)."""
@@ -133,18 +151,17 @@ class _SspRun:
         total = len(t)
         if not total:
             return None
-        learner = np.repeat(np.arange(p, dtype=np.int64), new_lm.sum(axis=1))
+        learner = np.repeat(self.ids, new_lm.sum(axis=1))
         lv = np.broadcast_to(level.T, new_lm.shape)[new_lm]
         start = self.S.T[new_lm]
-        keys = [learner]
-        if self.cfg.tie_break == "fifo":
-            keys.append(start)  # the key (time scheduled, learner): a gradient is scheduled when it starts
-        elif self.random:
-            keys.append(self.T.T[new_lm])
-        order = np.lexsort((*keys, t))
+        # fifo's key is (time scheduled, learner): a gradient is scheduled when it starts
+        sec = start if self.cfg.tie_break == "fifo" else self.T.T[new_lm] if self.random else None
+        _, rank, order = merge_order(t, learner, sec, p)
+        if order is None:
+            order = np.empty(total, dtype=np.int64)
+            order[rank] = np.arange(total)
         n0 = self.n_done
-        rank = np.empty(total, dtype=np.int64)
-        rank[order] = np.arange(n0, n0 + total)
+        rank += n0
         self.rank.T[new_lm] = rank
         # the read: right after the learner's own previous push, or after the last push of level n - 1 - s
         # (processed already: it came before this gradient started)
@@ -156,7 +173,7 @@ class _SspRun:
         read = np.where(gate >= 0, np.maximum(own, m_rank[np.maximum(gate - base, 0)]), own)
         take = total if self.target is None else min(total, self.target - n0)
         o = order[:take]
-        learner_o, t_o = learner[o], t[o]
+        learner_o, t_o = learner[o].astype(np.int64), t[o]
         stale = rank[o] - read[o] - 1
         ct = t_o - start[o]
         self.done += np.bincount(learner_o, minlength=p)
