@@ -108,9 +108,10 @@ def count_async_updates(cfg: SimConfig, streams: LearnerStreams) -> int | None:
     return pushes // cfg.effective_k
 
 
-def merge_order(t_lm: np.ndarray, learner_lm: np.ndarray, sec_lm: np.ndarray | None, p: int) -> tuple:
+def merge_order(t_lm: np.ndarray, learner_lm: np.ndarray, sec_lm, p: int) -> tuple:
     """Merge P increasing sequences of push times > 0 given learner-major (learner i's pushes in time
-    order, ids in ``learner_lm``) by (time, ``sec_lm``, learner); return the sorted learner ids, the rank
+    order, ids in ``learner_lm``) by (time, ``sec_lm``, learner) (``sec_lm``: an array, None, or a
+    function giving the array, called only when two keys collide); return the sorted learner ids, the rank
     of every learner-major push, and the sorted -> learner-major map (None when no keys collided: it is
     then the inverse of the ranks)."""
     n = len(t_lm)
@@ -131,6 +132,8 @@ def merge_order(t_lm: np.ndarray, learner_lm: np.ndarray, sec_lm: np.ndarray | N
         pos = np.unique(np.concatenate([near, near + 1]))
         group = np.cumsum(np.concatenate([[True], hi[1:] != hi[:-1]]))[pos]
         lm = order[pos]
+        if callable(sec_lm):  # built only now that it is needed
+            sec_lm = sec_lm()
         sec = (learner_lm[lm],) if sec_lm is None else (learner_lm[lm], sec_lm[lm])
         perm = np.lexsort((*sec, t_lm[lm], group))
         order[pos] = lm[perm]
@@ -324,11 +327,16 @@ class _AsyncRun:
         learner_lm = np.repeat(self.ids, sizes)
         nonempty = np.flatnonzero(sizes)
         starts = np.cumsum(sizes) - sizes
-        read_lm = np.empty(total)
-        if total:
-            read_lm[1:] = t_lm[:-1]
-            read_lm[starts[nonempty]] = self.last_push[nonempty]
-        sec = read_lm if cfg.tie_break == "fifo" else ties if cfg.tie_break == "random" else None
+        first_lm = starts[nonempty]  # each learner's first push of the chunk, read at its last one before
+
+        def read_times() -> np.ndarray:  # a gradient is read at its learner's previous push
+            read = np.empty(total)
+            read[1:] = t_lm[:-1]
+            read[first_lm] = self.last_push[nonempty]
+            return read
+
+        # fifo's key is the read time; it is only looked at where push times collide (built then)
+        sec = read_times if cfg.tie_break == "fifo" else ties if cfg.tie_break == "random" else None
         if total:
             learner_s, rank, order = self._order(t_lm, learner_lm, sec)
         else:
@@ -336,16 +344,22 @@ class _AsyncRun:
         take = total if self.target is None else min(total, self.target - self.n_done)
         n0 = self.n_done
         grank = rank + n0
-        prev = np.empty(total, dtype=np.int64)
-        if total:
-            prev[1:] = grank[:-1]
-            prev[starts[nonempty]] = self.prev_rank[nonempty]
+        # compute time = push - read, staleness from the previous push's rank: differences along each learner's
+        # run, its first push against the last one of the previous chunk (no shifted copies)
+        ct_lm = np.empty(total)
+        np.subtract(t_lm[1:], t_lm[:-1], out=ct_lm[1:])
+        ct_lm[first_lm] = t_lm[first_lm] - self.last_push[nonempty]
         if k == 1:
-            stale_lm = grank - prev
+            stale_lm = np.empty(total, dtype=np.int64)
+            np.subtract(rank[1:], rank[:-1], out=stale_lm[1:])
+            stale_lm[first_lm] = grank[first_lm] - self.prev_rank[nonempty]
             stale_lm -= 1
+            prev = None
         else:
+            prev = np.empty(total, dtype=np.int64)
+            prev[1:] = grank[:-1]
+            prev[first_lm] = self.prev_rank[nonempty]
             stale_lm = grank // k - (prev + 1) // k
-        ct_lm = t_lm - read_lm
         processed = rank < take if take < total else None
         if self.full:  # every column, in apply order
             if order is None:
@@ -353,8 +367,10 @@ class _AsyncRun:
                 order[rank] = np.arange(total)
             o = order[:take]
             idx = np.arange(total, dtype=np.int64) - np.repeat(starts - self.done_count, sizes)
+            if prev is None:
+                prev = grank - 1 - stale_lm
             cols = {"learner": learner_s[:take].astype(np.int64), "compute_time": ct_lm[o],
-                    "staleness": stale_lm[o], "push_time": t_lm[o], "index": idx[o], "read_time": read_lm[o],
+                    "staleness": stale_lm[o], "push_time": t_lm[o], "index": idx[o], "read_time": read_times()[o],
                     "read_version": ((prev + 1) // k)[o]}
         else:  # the summary's columns, grouped by learner (each learner's rows in order)
             sel = slice(None) if processed is None else processed
