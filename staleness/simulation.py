@@ -23,15 +23,10 @@ import numpy as np
 
 from staleness.config import SimConfig
 from staleness.distributions import LearnerStreams
+from staleness.pushes import count_async_updates
 from staleness.result import Gradients, SimulationResult
 from staleness.stream import SERIES_POINTS, Block, SummaryBuilder
-from staleness.vectorised import (
-    DEFAULT_CHUNK,
-    ZeroComputeTime,
-    count_async_updates,
-    iter_vectorised,
-    vectorised_eligible,
-)
+from staleness.vectorised import DEFAULT_CHUNK, ZeroComputeTime, iter_vectorised, vectorised_eligible
 
 __all__ = ["simulate", "ENGINES", "collect"]
 

@@ -35,8 +35,9 @@ import numpy as np
 
 from staleness.config import SimConfig
 from staleness.distributions import LearnerStreams
+from staleness.pushes import merge_order
 from staleness.stream import Block, make_block
-from staleness.vectorised import ZeroComputeTime, merge_order
+from staleness.vectorised import ZeroComputeTime
 
 __all__ = ["iter_ssp"]
 

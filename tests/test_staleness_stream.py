@@ -125,7 +125,7 @@ def test_until_count_of_async_updates_equals_the_pushes_before_until():
     # the first pass of an async run counts pushes <= until from each learner's running sums; oracle: the
     # kept run's update times (K = 3: one update per 3 pushes, so floor(pushes / 3) updates)
     from staleness.distributions import LearnerStreams
-    from staleness.vectorised import count_async_updates
+    from staleness.pushes import count_async_updates
 
     for policy, k in (("async", None), ("k-batch-async", 3)):
         cfg = SimConfig(learners=6, policy=policy, k=k, until=500.0, seed=4, speeds=[1, 2, 1, 0.5, 1, 3])
