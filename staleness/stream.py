@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from fractions import Fraction
 
 import numpy as np
 
@@ -174,7 +173,8 @@ class SummaryBuilder:
         s = np.arange(len(hist), dtype=object)
         s1, s2 = int((s * hist).sum()) if cnt else 0, int((s * s * hist).sum()) if cnt else 0
         mean = s1 / cnt if cnt else math.nan
-        std = math.sqrt(Fraction(cnt * s2 - s1 * s1, cnt * cnt)) if cnt else math.nan
+        # exact integers, one correctly rounded division (Python's int / int), as Fraction's float() does
+        std = math.sqrt((cnt * s2 - s1 * s1) / (cnt * cnt)) if cnt else math.nan
         span = self.t_last - self.t_warm
         rate = (n - warm) / span if n and span > 0 else math.nan
         rate_all = n / self.t_last if n and self.t_last > 0 else math.nan
