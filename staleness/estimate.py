@@ -74,6 +74,10 @@ def estimate(cfg: SimConfig, stream: bool = False, engine: str = "auto", chunk: 
     n = _gradients(cfg)
     p = cfg.learners
     per_learner = _BYTES_LEARNER[eng] * p
+    if eng == "vectorised" and cfg.policy == "ssp":  # its window of levels (5 arrays of P values each)
+        from staleness.vectorised import ssp_window_levels
+
+        per_learner += 48 * p * ssp_window_levels(cfg.bound)
     if stream and cfg.times is None:  # stopped by updates, or by until (two passes, nothing kept)
         c = chunk or (DEFAULT_CHUNK if eng == "vectorised" else 1 << 16)
         c = max(c, 16 * p) if eng == "vectorised" else c

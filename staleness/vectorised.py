@@ -57,12 +57,25 @@ class ZeroComputeTime(Exception):
 
 def vectorised_eligible(cfg: SimConfig) -> bool:
     """True when a vectorised path applies: no latencies, no apply time, and either (k-batch-)async, or
-    sync / k-sync / ssp with drawn (not traced) compute times. (k-async has none: a learner's next start
+    sync / k-sync / ssp with drawn (not traced) compute times (ssp: with P (2 bound + 3) <= 2^22, which
+    bounds its memory). (k-async has none: a learner's next start
     is the completion of its batch, which depends on every other learner's pushes, so no learner has more
     than one known future push and there is nothing to order in bulk.)"""
     if not cfg.zero_latency:
         return False
-    return cfg.policy in ("async", "k-batch-async") or (cfg.policy in ("sync", "k-sync", "ssp") and cfg.times is None)
+    if cfg.policy == "ssp":  # its window holds up to 2 s + 3 levels of P times more than a chunk
+        return cfg.times is None and cfg.learners * ssp_window_levels(cfg.bound) <= SSP_WINDOW_MAX
+    return cfg.policy in ("async", "k-batch-async") or (cfg.policy in ("sync", "k-sync") and cfg.times is None)
+
+
+#: Largest window of the ssp path, in times (P x levels; 48 bytes each): bigger bounds run on the engine.
+SSP_WINDOW_MAX = 1 << 22
+
+
+def ssp_window_levels(bound: int) -> int:
+    """Levels the ssp path may hold beyond a chunk's: the fastest learner is at most bound + 1 clocks ahead
+    of the slowest, and the slowest's next gradient looks back bound + 2 levels."""
+    return 2 * bound + 3
 
 
 def iter_vectorised(cfg: SimConfig, streams: LearnerStreams, chunk: int = DEFAULT_CHUNK,

@@ -85,6 +85,11 @@ def test_vectorised_refuses_other_policies():
         simulate(cfg, engine="vectorised")
     assert not vectorised_eligible(SimConfig(learners=2, updates=3, push_latency=0.1))
     assert not vectorised_eligible(SimConfig(times=[[1], [2]], policy="sync"))
+    # ssp: traces, or a window of P (2 s + 3) levels over 2^22 times: 16 x (2 x 131,071 + 3) = 4,194,320 > 4,194,304
+    assert not vectorised_eligible(SimConfig(times=[[1], [2]], policy="ssp", bound=1))
+    assert not vectorised_eligible(SimConfig(learners=16, policy="ssp", bound=131_071, updates=3))
+    assert vectorised_eligible(SimConfig(learners=16, policy="ssp", bound=131_070, updates=3))  # 4,194,288
+    assert not vectorised_eligible(SimConfig(learners=4, policy="k-async", k=2, updates=3))
 
 
 POLICY_KW = st.sampled_from([
