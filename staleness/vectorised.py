@@ -82,6 +82,9 @@ def iter_vectorised(cfg: SimConfig, streams: LearnerStreams, chunk: int = DEFAUL
               full: bool = True) -> Iterator[Block]:
     """Blocks of records in apply / discard order; the generator returns (end_time, inflight_busy)."""
     if not vectorised_eligible(cfg):
+        if cfg.policy == "ssp" and cfg.times is None and cfg.zero_latency:
+            raise ValueError(f"bound: got {cfg.bound} at {cfg.learners} learners; the vectorised ssp path needs "
+                             f"learners x (2 bound + 3) <= {SSP_WINDOW_MAX}; use engine='event'")
         raise ValueError(
             f"policy: the vectorised path needs async, k-batch-async, or sync / k-sync / ssp without traces, "
             f"and no latencies; got {cfg.policy}"
