@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import staleness_async_configs
+from strategies import STALENESS_DISTS, staleness_async_configs
 
 from staleness import SimConfig, simulate
 from staleness.estimate import check, estimate
@@ -52,6 +52,23 @@ def test_chunked_vectorised_equals_event_engine(cfg, chunk):
     fast = simulate(cfg, chunk=chunk)
     same_run(event, fast)
     assert simulate(cfg, chunk=chunk, stream=True).summary.to_dict() == event.summary.to_dict()  # NaN as None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(POLICY_KW), st.integers(1, 5), st.integers(0, 10**6), st.sampled_from(STALENESS_DISTS),
+       st.sampled_from(("fifo", "learner", "random")), st.sampled_from((0.0, 0.2)),
+       st.sampled_from([{"updates": 1}, {"updates": 90}, {"until": 0.0}, {"until": 25.0}]), st.integers(1, 40))
+def test_every_policy_streamed_and_chunked_equals_kept(policy_kw, p, seed, dist, tie_break, latency, stop, chunk):
+    # any policy, with or without latencies (event engine or a vectorised path), stopped by updates or by
+    # until (two passes when streamed), cut into blocks of 1..40 records: the same records and summary
+    policy, kw = policy_kw
+    kw = {k: min(v, p) if k == "k" else v for k, v in kw.items()}
+    cfg = SimConfig(learners=p, policy=policy, dist=dist, seed=seed, tie_break=tie_break, push_latency=latency,
+                    apply_time=latency / 4, **kw, **stop)
+    kept = simulate(cfg)
+    same_run(kept, simulate(cfg, chunk=chunk))
+    streamed = simulate(cfg, stream=True, chunk=chunk)
+    assert streamed.summary.to_dict() == kept.summary.to_dict() and streamed.engine == kept.engine
 
 
 @settings(max_examples=60, deadline=None)
