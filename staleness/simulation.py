@@ -71,8 +71,8 @@ def simulate(cfg: SimConfig, *, engine: str = "auto", rng: np.random.Generator |
         What to simulate.
     engine : {"auto", "event", "vectorised"}
         ``auto`` uses the vectorised path when it applies and is exact (async / k-batch-async; sync /
-        k-sync / ssp with drawn times; no latencies, every compute time > 0), else the event engine. ``vectorised`` raises if it
-        does not apply. Both give identical results on the same draws.
+        k-sync / ssp with drawn times; no latencies, every compute time > 0), else the event engine.
+        ``vectorised`` raises if it does not apply. Both give identical results on the same draws.
     rng : numpy.random.Generator, optional
         Source of the per-learner streams (``rng.spawn``); default: ``SeedSequence(cfg.seed)``.
     stream : bool
@@ -155,8 +155,9 @@ def simulate(cfg: SimConfig, *, engine: str = "auto", rng: np.random.Generator |
                                  "rerun with engine='event'") from None
             builder = SummaryBuilder(cfg.learners, total, series_points)
     if out is None:
-        out = _drive(iter_events(cfg, same_streams() if used == "event" and use_vectorised else LearnerStreams(cfg, rng),
-                                 chunk or (1 << 16)), sink)
+        # after a vectorised attempt (which spawned from rng) the engine draws what that attempt drew
+        streams = same_streams() if use_vectorised else LearnerStreams(cfg, rng)
+        out = _drive(iter_events(cfg, streams, chunk or (1 << 16)), sink)
     end, busy = out
     summary = builder.finish(end, busy)
     if stream:
