@@ -10,9 +10,17 @@ starts), and its staleness sequence is checked equal to ours before any timing i
 - cold: a fresh ``python -m staleness simulate --learners P --updates N --json`` under ``/usr/bin/time -v``
   (interpreter start, imports, simulation, output; wall clock and peak RSS), median of ``--repeats``;
 - ``--huge``: one cold run of 10^9 pushes at P = 16 and at P = 1,024 (summary, wall clock, peak RSS,
-  load average).
+  load average);
+- ssp (bound 2) and k-async (K = 2) at P = 16, in process: the event engine against the vectorised path
+  (ssp; k-async has none), the same summary checked first.
+
+The fresh commands run as an installed package does: with its bytecode cached (pip compiles it at
+install time). This machine sets PYTHONDONTWRITEBYTECODE=1, so every fresh process would compile the
+package's ~45 modules from source (~40 ms); the child gets PYTHONPYCACHEPREFIX in a temporary folder,
+filled by one untimed run. The table also gives the median wall clock without that cache ("no .pyc").
 
 Run:  python benchmarks/bench_staleness.py [--pushes 10000000] [--simpy-pushes 200000] [--repeats 3] [--huge]
+      [--learners 16,1024] [--policy-pushes 200000]
 """
 
 from __future__ import annotations
@@ -22,9 +30,11 @@ import json
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -62,38 +72,66 @@ def simpy_async(times: list[np.ndarray], pushes: int) -> tuple[np.ndarray, np.nd
     return np.asarray(learners), np.asarray(stale)
 
 
-def simpy_rate(p: int, pushes: int, repeats: int) -> tuple[float, bool]:
-    """SimPy pushes/s (median) on our draws, and whether its staleness sequence equals ours."""
+def policy_rates(policy: str, kw: dict, pushes: int) -> str:
+    """One line: the event engine's and the vectorised path's pushes/s (wall and CPU) at P = 16, in process."""
+    cfg = SimConfig(learners=16, policy=policy, updates=pushes, seed=0, **kw)
+    out, summaries = [], []
+    for engine in ("event", "vectorised"):
+        if engine == "vectorised" and policy == "k-async":
+            out.append("vectorised: none (see docs/staleness.md)")
+            continue
+        t0, c0 = time.perf_counter(), time.process_time()
+        summaries.append(simulate(cfg, engine=engine, stream=True).summary)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        out.append(f"{engine} {pushes / wall / 1e6:.2f} M/s (CPU {pushes / cpu / 1e6:.2f} M/s)")
+    same = "same summary" if len(summaries) == 1 or summaries[0] == summaries[1] else "SUMMARIES DIFFER"
+    return f"- {policy} {kw}, P = 16, {pushes:,} updates, streamed: {'; '.join(out)}; {same}; load " \
+           f"{os.getloadavg()[0]:.1f}"
+
+
+def simpy_rate(p: int, pushes: int, repeats: int) -> tuple[float, float, bool]:
+    """SimPy pushes/s (median; wall and CPU) on our draws, and whether its staleness sequence equals ours."""
     cfg = SimConfig(learners=p, policy="async", dist="exp", mean=1.0, updates=pushes, seed=0)
     ref = simulate(cfg)
     streams = LearnerStreams(cfg)
     need = np.bincount(ref.gradients.learner, minlength=p) + 1
     draws = [streams.times_array(i, int(n)) for i, n in enumerate(need)]
-    rates = []
+    rates, cpu = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         learner, stale = simpy_async(draws, pushes)
         rates.append(pushes / (time.perf_counter() - t0))
+        cpu.append(pushes / (time.process_time() - c0))
     same = np.array_equal(learner, ref.gradients.learner) and np.array_equal(stale, ref.gradients.staleness)
-    return statistics.median(rates), same
+    return statistics.median(rates), statistics.median(cpu), same
 
 
-def in_process_rate(p: int, pushes: int, repeats: int) -> float:
+def in_process_rate(p: int, pushes: int, repeats: int) -> tuple[float, float]:
+    """Streamed pushes/s in this process (median; wall and CPU)."""
     simulate(SimConfig(learners=p, updates=10_000, seed=0), stream=True)  # warm-up: imports, first touch
-    rates = []
+    rates, cpu = [], []
     for r in range(repeats):
         cfg = SimConfig(learners=p, updates=pushes, seed=r)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         simulate(cfg, stream=True)
         rates.append(pushes / (time.perf_counter() - t0))
-    return statistics.median(rates)
+        cpu.append(pushes / (time.process_time() - c0))
+    return statistics.median(rates), statistics.median(cpu)
 
 
-def cold(p: int, pushes: int) -> tuple[float, float, dict, float]:
-    """(wall seconds, peak RSS in MB, JSON summary, CPU seconds) of one fresh ``staleness simulate`` process."""
+PYCACHE = tempfile.mkdtemp(prefix="bench-staleness-pyc-")
+
+
+def cold(p: int, pushes: int, cached: bool = True) -> tuple[float, float, dict, float]:
+    """(wall seconds, peak RSS in MB, JSON summary, CPU seconds) of one fresh ``staleness simulate`` process
+    (with the package's bytecode cached, as installed, unless ``cached`` is False)."""
     cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "staleness", "simulate", "--learners", str(p),
            "--updates", str(pushes), "--json"]
-    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
+    env = dict(os.environ)
+    if cached:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = PYCACHE
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True, env=env)
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", out.stderr).group(1)
     secs = sum(float(x) * 60**i for i, x in enumerate(reversed(wall.split(":"))))
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", out.stderr).group(1)) / 1024
@@ -108,6 +146,7 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--learners", default="16,1024", help="comma-separated P values")
     ap.add_argument("--huge", action="store_true", help="also one cold run of 10^9 pushes at P = 16 and 1,024")
+    ap.add_argument("--policy-pushes", type=int, default=200_000, help="updates of the ssp / k-async runs")
     args = ap.parse_args()
     import simpy
 
@@ -115,21 +154,29 @@ def main() -> int:
           f"{np.__version__}, simpy {simpy.__version__}, {os.cpu_count()} cores; load average at start "
           f"{os.getloadavg()[0]:.1f}; medians of {args.repeats}")
     print(f"| P | SimPy pushes/s ({args.simpy_pushes:,}) | same staleness | in process, streamed ({args.pushes:,}) "
-          "| ratio | fresh command, end to end (wall) | ratio | its CPU time (user + sys) | peak RSS |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| ratio | its CPU time | fresh command, end to end (wall) | ratio | its CPU time (user + sys) | ratio "
+          "| no .pyc (wall) | peak RSS | load |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for p in (int(x) for x in args.learners.split(",")):
-        theirs, same = simpy_rate(p, args.simpy_pushes, args.repeats)
+        theirs, theirs_cpu, same = simpy_rate(p, args.simpy_pushes, args.repeats)
         if not same:
             print(f"| {p} | staleness sequences differ from SimPy: no timing reported |")
             return 1
-        ours = in_process_rate(p, args.pushes, args.repeats)
+        ours, ours_cpu = in_process_rate(p, args.pushes, args.repeats)
+        cold(p, 10_000)  # fills the bytecode cache (untimed)
         runs = [cold(p, args.pushes) for _ in range(args.repeats)]
+        plain = statistics.median(cold(p, args.pushes, cached=False)[0] for _ in range(args.repeats))
         wall = statistics.median(r[0] for r in runs)
         rss = max(r[1] for r in runs)
         cpu = statistics.median(r[3] for r in runs)
-        print(f"| {p} | {theirs / 1e6:.3f} M | yes | {ours / 1e6:.2f} M | {ours / theirs:.1f}x | "
+        print(f"| {p} | {theirs / 1e6:.3f} M (CPU {theirs_cpu / 1e6:.3f} M) | yes | {ours / 1e6:.2f} M | "
+              f"{ours / theirs:.1f}x | {ours_cpu / 1e6:.2f} M/s, {ours_cpu / theirs_cpu:.1f}x | "
               f"{args.pushes / wall / 1e6:.2f} M ({wall:.2f} s) | {args.pushes / wall / theirs:.1f}x | {cpu:.2f} s "
-              f"({args.pushes / cpu / 1e6:.2f} M/s) | {rss:.0f} MB |")
+              f"({args.pushes / cpu / 1e6:.2f} M/s) | {args.pushes / cpu / theirs_cpu:.1f}x | "
+              f"{args.pushes / plain / 1e6:.2f} M ({plain:.2f} s) | {rss:.0f} MB | {os.getloadavg()[0]:.1f} |")
+    print()
+    for policy, kw in (("ssp", {"bound": 2}), ("k-async", {"k": 2})):
+        print(policy_rates(policy, kw, args.policy_pushes))
     if args.huge:
         for p in (16, 1024):
             load0 = os.getloadavg()
@@ -141,6 +188,7 @@ def main() -> int:
                   f"std {s['std_staleness']:.4f} (theory sqrt(P(P-1)) = {(p * (p - 1)) ** 0.5:.4f}), p50 / p95 / max "
                   f"{s['p50_staleness']:g} / {s['p95_staleness']:g} / {s['max_staleness']:g}, time per update "
                   f"{s['time_per_update']:.8f} (theory 1/P = {1 / p:.8f}), utilisation {s['mean_utilisation']:.6f}")
+    shutil.rmtree(PYCACHE, ignore_errors=True)
     return 0
 
 

@@ -3,7 +3,8 @@
 The figures are upper-end rates measured on the 2-core benchmark machine (benchmarks/RESULTS.md):
 the vectorised path holds about 200 bytes per gradient in memory (12 columns of 8 bytes and the
 temporaries of one sort) and about 150 bytes per gradient of a chunk when streaming; the event engine
-holds about 350 bytes per gradient in memory and handles about 2 x 10^5 gradients per second; every
+holds about 350 bytes per gradient in memory and handles about 2 x 10^5 gradients per second (a streamed
+run stopped by ``until`` passes over its draws twice: counted as twice the time); every
 learner costs about 2 KB (its random generator and buffers), 30 KB on the vectorised path (the draws
 buffered for a chunk).
 
@@ -38,6 +39,11 @@ _BYTES_LEARNER = {"vectorised": 30_000, "event": 2_000}
 _BASE = 120 * 2**20  # the interpreter, numpy and the package
 
 
+def _rate(cfg: SimConfig, engine: str) -> float:
+    # the vectorised ssp path steps through clock values one at a time: ~3e6 pushes/s at P = 16
+    return 3e6 if engine == "vectorised" and cfg.policy == "ssp" else _RATE[engine]
+
+
 @dataclass(frozen=True)
 class Estimate:
     """Expected size of a run: ``gradients`` recorded, peak ``bytes``, ``seconds``, and which ``engine``."""
@@ -68,13 +74,17 @@ def estimate(cfg: SimConfig, stream: bool = False, engine: str = "auto", chunk: 
     n = _gradients(cfg)
     p = cfg.learners
     per_learner = _BYTES_LEARNER[eng] * p
-    if stream and cfg.updates is not None and cfg.times is None:
+    if eng == "vectorised" and cfg.policy == "ssp":  # its window of levels (5 arrays of P values each)
+        from staleness.vectorised import ssp_window_levels
+
+        per_learner += 48 * p * ssp_window_levels(cfg.bound)
+    if stream and cfg.times is None:  # stopped by updates, or by until (two passes, nothing kept)
         c = chunk or (DEFAULT_CHUNK if eng == "vectorised" else 1 << 16)
         c = max(c, 16 * p) if eng == "vectorised" else c
         held = min(n, c) * _BYTES_CHUNK
     else:  # kept, or a run stopped by time (its window is known at the end): every record is held
         held = n * _BYTES_KEPT[eng]
-    seconds = n / _RATE[eng] + p * 2e-5
+    seconds = n / _rate(cfg, eng) * (2 if stream and cfg.until is not None else 1) + p * 2e-5
     return Estimate(n, _BASE + per_learner + held, seconds, eng, stream)
 
 
@@ -112,13 +122,11 @@ def check(cfg: SimConfig, stream: bool = False, engine: str = "auto", chunk: int
         way = "ask for fewer updates or learners"
         if not stream:
             way += ", stream the run (stream=True)"
-        elif cfg.updates is None:
-            way += ", stop it with updates= instead of until= (then it streams in O(chunk) memory)"
         raise ValueError(f"{what}: {e.gradients} gradients at {cfg.learners} learners need about "
                          f"{_human_bytes(e.bytes)} ({e.engine}, {'streamed' if stream else 'kept in memory'}) but "
                          f"{_human_bytes(avail)} is available; {way}, or pass force=True")
     if e.seconds > MAX_SECONDS:
         raise ValueError(f"{what}: {e.gradients} gradients take about {_human_seconds(e.seconds)} ({e.engine}, "
-                         f"~{_RATE[e.engine]:.0e} gradients/s, limit {_human_seconds(MAX_SECONDS)}); ask for fewer "
+                         f"~{_rate(cfg, e.engine):.0e} gradients/s, limit {_human_seconds(MAX_SECONDS)}); ask for fewer "
                          "updates, or pass force=True")
     return e

@@ -16,12 +16,14 @@ Examples
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
 
 import numpy as np
 
 from staleness.config import SimConfig
 from staleness.distributions import LearnerStreams
+from staleness.pushes import count_async_updates
 from staleness.result import Gradients, SimulationResult
 from staleness.stream import SERIES_POINTS, Block, SummaryBuilder
 from staleness.vectorised import DEFAULT_CHUNK, ZeroComputeTime, iter_vectorised, vectorised_eligible
@@ -68,15 +70,19 @@ def simulate(cfg: SimConfig, *, engine: str = "auto", rng: np.random.Generator |
     cfg : SimConfig
         What to simulate.
     engine : {"auto", "event", "vectorised"}
-        ``auto`` uses the vectorised path when it applies and is exact (async / k-batch-async, sync /
-        k-sync, no latencies, every compute time > 0), else the event engine. ``vectorised`` raises if it
-        does not apply. Both give identical results on the same draws.
+        ``auto`` uses the vectorised path when it applies and is exact (async / k-batch-async; sync /
+        k-sync / ssp with drawn times; no latencies, every compute time > 0), else the event engine.
+        ``vectorised`` raises if it does not apply. Both give identical results on the same draws.
     rng : numpy.random.Generator, optional
         Source of the per-learner streams (``rng.spawn``); default: ``SeedSequence(cfg.seed)``.
     stream : bool
         False: keep every gradient (``result.gradients``). True: reduce the records as they come, in
-        memory O(P + largest staleness + chunk) when the run stops at ``updates`` (a run stopped by
-        ``until`` keeps its records until its window is known); ``gradients`` is then None.
+        memory O(P + largest staleness + chunk); ``gradients`` is then None. A run stopped by ``until``
+        needs its number of updates for the steady-state window before the first record is reduced: a
+        first pass over the same draws counts them (for async / k-batch-async on the vectorised path by
+        summing each learner's draws, no ordering; otherwise by running it, keeping nothing), so it
+        takes up to twice the time. Runs on explicit traces keep their records (the traces are in
+        memory already).
     chunk : int, optional
         Records per block (default max(2^14, 32 P) for the vectorised path, which stays in the CPU caches;
         2^16 for the engine).
@@ -110,7 +116,19 @@ def simulate(cfg: SimConfig, *, engine: str = "auto", rng: np.random.Generator |
     use_vectorised = engine == "vectorised" or (engine == "auto" and vectorised_eligible(cfg))
     if engine == "vectorised" and not vectorised_eligible(cfg):
         iter_vectorised(cfg, LearnerStreams(cfg, rng)).send(None)  # raises the explanation
-    builder = SummaryBuilder(cfg.learners, cfg.updates if cfg.times is None else None, series_points)
+    # every pass draws the same numbers: from the seed, or from copies of rng as it is now (the run itself
+    # spawns from rng, so a caller's generator moves on once per run, as before)
+    start = None if rng is None else copy.deepcopy(rng)
+
+    def same_streams() -> LearnerStreams:
+        return LearnerStreams(cfg, None if start is None else copy.deepcopy(start))
+
+    total = cfg.updates if cfg.times is None else None
+    if stream and cfg.until is not None and cfg.times is None:
+        # the steady-state window needs the number of updates: a first pass over the same draws counts
+        # them, keeping nothing; then the records stream (memory O(P + chunk), about twice the time)
+        total, use_vectorised = _count_updates(cfg, engine, use_vectorised, same_streams, chunk)
+    builder = SummaryBuilder(cfg.learners, total, series_points)
     kept: list[Block] = []
     started = [False]
 
@@ -126,7 +144,8 @@ def simulate(cfg: SimConfig, *, engine: str = "auto", rng: np.random.Generator |
     out = None
     if use_vectorised:
         try:
-            out = _drive(iter_vectorised(cfg, LearnerStreams(cfg, rng), chunk or max(DEFAULT_CHUNK, 32 * cfg.learners), full=full), sink)
+            out = _drive(iter_vectorised(cfg, LearnerStreams(cfg, rng), chunk or _vectorised_chunk(cfg), full=full),
+                         sink)
             used = "vectorised"
         except ZeroComputeTime:
             if engine == "vectorised":
@@ -134,15 +153,47 @@ def simulate(cfg: SimConfig, *, engine: str = "auto", rng: np.random.Generator |
             if started[0]:  # cannot happen for traces (one chunk); for drawn times it has probability ~0
                 raise ValueError("a compute time of exactly 0 was drawn after records were emitted; "
                                  "rerun with engine='event'") from None
-            builder = SummaryBuilder(cfg.learners, cfg.updates if cfg.times is None else None, series_points)
+            builder = SummaryBuilder(cfg.learners, total, series_points)
     if out is None:
-        out = _drive(iter_events(cfg, LearnerStreams(cfg, rng), chunk or (1 << 16)), sink)
+        # after a vectorised attempt (which spawned from rng) the engine draws what that attempt drew
+        streams = same_streams() if use_vectorised else LearnerStreams(cfg, rng)
+        out = _drive(iter_events(cfg, streams, chunk or (1 << 16)), sink)
     end, busy = out
     summary = builder.finish(end, busy)
     if stream:
         return SimulationResult(cfg, None, None, end, busy, summary, used)
     grads, update_times, _, _ = collect(_replay(kept, out))
     return SimulationResult(cfg, grads, update_times, end, busy, summary, used)
+
+
+def _vectorised_chunk(cfg: SimConfig) -> int:
+    return max(DEFAULT_CHUNK, 32 * cfg.learners)
+
+
+def _count_updates(cfg: SimConfig, engine: str, use_vectorised: bool, streams: Callable[[], LearnerStreams],
+                   chunk: int | None) -> tuple[int, bool]:
+    """Updates a run stopped by ``until`` makes, from a pass over the same draws that keeps nothing; and
+    whether the vectorised path stays usable (False when it met a compute time of 0)."""
+    counted = [0]
+
+    def count(b: Block) -> None:
+        counted[0] += b.n_updates
+
+    if use_vectorised:
+        if cfg.policy in ("async", "k-batch-async"):  # no ordering needed: every push by `until` counts
+            n = count_async_updates(cfg, streams())
+            if n is not None:
+                return n, True
+        else:
+            try:
+                _drive(iter_vectorised(cfg, streams(), chunk or _vectorised_chunk(cfg), full=False), count)
+                return counted[0], True
+            except ZeroComputeTime:
+                counted[0] = 0
+        if engine == "vectorised":
+            raise ValueError("engine: vectorised needs every compute time > 0; use engine='event'")
+    _drive(iter_events(cfg, streams(), chunk or (1 << 16)), count)
+    return counted[0], False
 
 
 def _replay(kept: list[Block], out):

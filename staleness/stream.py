@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from fractions import Fraction
 
 import numpy as np
 
@@ -85,8 +84,9 @@ def block_of(grads: Gradients, update_times: np.ndarray, first_update: int) -> B
 class SummaryBuilder:
     """Reduce blocks to a :class:`Summary`; ``updates`` (total, when known in advance) fixes the window.
 
-    With ``updates=None`` (a run stopped by time) the window is only known at the end, so the blocks
-    are kept until :meth:`finish` (memory O(records)); with it, nothing is kept.
+    With ``updates=None`` (a run on traces, whose number of updates is known only at the end) the blocks
+    are kept until :meth:`finish` (memory O(records)); with it, nothing is kept. :func:`staleness.simulate`
+    counts the updates of a run stopped by ``until`` in a first pass, so those stream too.
     """
 
     def __init__(self, learners: int, updates: int | None, series_points: int = SERIES_POINTS) -> None:
@@ -173,7 +173,8 @@ class SummaryBuilder:
         s = np.arange(len(hist), dtype=object)
         s1, s2 = int((s * hist).sum()) if cnt else 0, int((s * s * hist).sum()) if cnt else 0
         mean = s1 / cnt if cnt else math.nan
-        std = math.sqrt(Fraction(cnt * s2 - s1 * s1, cnt * cnt)) if cnt else math.nan
+        # exact integers, one correctly rounded division (Python's int / int), as Fraction's float() does
+        std = math.sqrt((cnt * s2 - s1 * s1) / (cnt * cnt)) if cnt else math.nan
         span = self.t_last - self.t_warm
         rate = (n - warm) / span if n and span > 0 else math.nan
         rate_all = n / self.t_last if n and self.t_last > 0 else math.nan

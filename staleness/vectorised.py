@@ -1,6 +1,7 @@
-"""Vectorised simulation in chunks, equal to the event engine: ``async`` / ``k-batch-async`` and
-``sync`` / ``k-sync`` (drawn compute times), with no latencies. Memory is O(P + chunk) whatever the
-number of updates. The k-sync path is in :mod:`staleness.vectorised_sync`; below, the async one.
+"""Vectorised simulation in chunks, equal to the event engine: ``async`` / ``k-batch-async``, and
+``sync`` / ``k-sync`` and ``ssp`` (drawn compute times), with no latencies. Memory is O(P + chunk)
+whatever the number of updates (ssp: O(P (chunk / P + bound))). The k-sync path is in
+:mod:`staleness.vectorised_sync`, the ssp one in :mod:`staleness.vectorised_ssp`; below, the async one.
 
 With zero pull / push / apply times a learner reads at the instant its previous gradient reaches the
 server, so its push times are the running sum of its compute times. The server's order is one merge
@@ -39,6 +40,7 @@ import numpy as np
 
 from staleness.config import SimConfig
 from staleness.distributions import LearnerStreams
+from staleness.pushes import merge_order
 from staleness.stream import Block, make_block
 
 __all__ = ["vectorised_eligible", "iter_vectorised", "ZeroComputeTime", "DEFAULT_CHUNK"]
@@ -46,6 +48,7 @@ __all__ = ["vectorised_eligible", "iter_vectorised", "ZeroComputeTime", "DEFAULT
 #: Pushes per chunk (the horizon aims at this many; k-sync takes chunk // P iterations at a time). Small
 #: enough that a chunk's arrays stay in the CPU caches: 2^14 runs 2-3x faster than 2^20.
 DEFAULT_CHUNK = 1 << 14
+_ROWS_MAX = 64  # up to this many learners, each learner's buffered times are one array (else one 2-d array)
 
 
 class ZeroComputeTime(Exception):
@@ -54,24 +57,46 @@ class ZeroComputeTime(Exception):
 
 def vectorised_eligible(cfg: SimConfig) -> bool:
     """True when a vectorised path applies: no latencies, no apply time, and either (k-batch-)async, or
-    sync / k-sync with drawn (not traced) compute times."""
+    sync / k-sync / ssp with drawn (not traced) compute times (ssp: with P (2 bound + 3) <= 2^22, which
+    bounds its memory). (k-async has none: a learner's next start
+    is the completion of its batch, which depends on every other learner's pushes, so no learner has more
+    than one known future push and there is nothing to order in bulk.)"""
     if not cfg.zero_latency:
         return False
+    if cfg.policy == "ssp":  # its window holds up to 2 s + 3 levels of P times more than a chunk
+        return cfg.times is None and cfg.learners * ssp_window_levels(cfg.bound) <= SSP_WINDOW_MAX
     return cfg.policy in ("async", "k-batch-async") or (cfg.policy in ("sync", "k-sync") and cfg.times is None)
+
+
+#: Largest window of the ssp path, in times (P x levels; 48 bytes each): bigger bounds run on the engine.
+SSP_WINDOW_MAX = 1 << 22
+
+
+def ssp_window_levels(bound: int) -> int:
+    """Levels the ssp path may hold beyond a chunk's: the fastest learner is at most bound + 1 clocks ahead
+    of the slowest, and the slowest's next gradient looks back bound + 2 levels."""
+    return 2 * bound + 3
 
 
 def iter_vectorised(cfg: SimConfig, streams: LearnerStreams, chunk: int = DEFAULT_CHUNK,
               full: bool = True) -> Iterator[Block]:
     """Blocks of records in apply / discard order; the generator returns (end_time, inflight_busy)."""
     if not vectorised_eligible(cfg):
+        if cfg.policy == "ssp" and cfg.times is None and cfg.zero_latency:
+            raise ValueError(f"bound: got {cfg.bound} at {cfg.learners} learners; the vectorised ssp path needs "
+                             f"learners x (2 bound + 3) <= {SSP_WINDOW_MAX}; use engine='event'")
         raise ValueError(
-            f"policy: the vectorised path needs async, k-batch-async, or sync / k-sync without traces, and no "
-            f"latencies; got {cfg.policy}"
+            f"policy: the vectorised path needs async, k-batch-async, or sync / k-sync / ssp without traces, "
+            f"and no latencies; got {cfg.policy}"
         )
     if cfg.policy in ("sync", "k-sync"):
         from staleness.vectorised_sync import iter_k_sync
 
         return (yield from iter_k_sync(cfg, streams, chunk, full))
+    if cfg.policy == "ssp":
+        from staleness.vectorised_ssp import iter_ssp
+
+        return (yield from iter_ssp(cfg, streams, chunk, full))
     return (yield from _AsyncRun(cfg, streams, chunk, full).run())
 
 
@@ -83,6 +108,8 @@ class _AsyncRun:
         self.chunk = max(int(chunk), 4 * p)
         self.target = None if cfg.updates is None else cfg.updates * self.k  # pushes to process
         self.bits = (p - 1).bit_length()
+        # learner ids in the narrowest type (repeated once per push in every chunk)
+        self.ids = np.arange(p, dtype=np.uint8 if p <= 1 << 8 else np.uint16 if p <= 1 << 16 else np.int64)
         self.mask = (1 << self.bits) - 1
         self.buf = [np.empty(0)] * p  # drawn, not yet processed push times per learner (increasing)
         self.cum = [0.0] * p  # last push time drawn per learner
@@ -99,7 +126,10 @@ class _AsyncRun:
         self.last_t, self.last_learner = 0.0, -1  # time and learner of the last processed push
         # drawn times: a (P, width) array of buffered push times, the next unprocessed column per row, the
         # filled length per row, each row's last time, and the width of the window a chunk looks at
-        self.b2: np.ndarray | None = None
+        self.refilled = False
+        self.rows: list[np.ndarray] | None = None  # P <= _ROWS_MAX
+        self.tie_rows: list[np.ndarray] | None = None
+        self.b2: np.ndarray | None = None  # P > _ROWS_MAX
         self.t2: np.ndarray | None = None
         self.ptr = self.fill = np.zeros(p, dtype=np.int64)
         self.last = np.zeros(p)
@@ -123,9 +153,15 @@ class _AsyncRun:
             if x.min() <= 0:
                 raise ZeroComputeTime
             x[0] += self.cum[i]  # continue the running sum with the same additions, in the same order
-            c = np.cumsum(x)
+            old = self.buf[i]
+            if len(old):  # the sum goes straight behind the times still buffered: no second copy
+                c = np.empty(len(old) + len(x))
+                c[: len(old)] = old
+                np.cumsum(x, out=c[len(old) :])
+            else:
+                c = np.cumsum(x)
             self.cum[i] = float(c[-1])
-            self.buf[i] = np.concatenate([self.buf[i], c]) if len(self.buf[i]) else c
+            self.buf[i] = c
             if self.cfg.tie_break == "random":
                 t = self.streams.take_ties(i, len(x))
                 self.ties[i] = np.concatenate([self.ties[i], t]) if len(self.ties[i]) else t
@@ -148,46 +184,59 @@ class _AsyncRun:
 
     def _refill(self, horizon: float) -> None:
         """Drawn times: give every learner pushes past ``horizon`` plus up to 32 chunks (one Python call
-        per learner per refill, not per chunk; at most ~4 M pushes buffered), in a (P, width) array padded
-        with +inf."""
+        per learner per refill, not per chunk; at most ~4 M pushes buffered): one array per learner for
+        few learners, else a (P, width) array padded with +inf for the gather."""
         p, cfg = self.p, self.cfg
-        target = horizon + max(2, min(32, (1 << 22) // self.chunk)) * self.chunk / self.rate
+        ahead = max(2, min(32, (1 << 22) // self.chunk)) * self.chunk  # pushes to draw past the horizon
+        if self.target is not None:  # not far past the last push the run needs (a shortfall only refills again)
+            ahead = min(ahead, int(1.02 * (self.target - self.n_done)) + 64 * p)
+        target = horizon + ahead / self.rate
         rows, tie_rows = [], []
         for i in range(p):
-            old = self.b2[i, self.ptr[i] : self.fill[i]] if self.b2 is not None else np.empty(0)
-            self.buf[i] = old
-            if cfg.tie_break == "random":
-                self.ties[i] = self.t2[i, self.ptr[i] : self.fill[i]] if self.b2 is not None else np.empty(0)
+            a = int(self.ptr[i])
+            if self.rows is not None:
+                self.buf[i] = self.rows[i][a:]
+                if cfg.tie_break == "random":
+                    self.ties[i] = self.tie_rows[i][a:]
+            elif self.b2 is not None:
+                self.buf[i] = self.b2[i, a : self.fill[i]]
+                if cfg.tie_break == "random":
+                    self.ties[i] = self.t2[i, a : self.fill[i]]
             self._fill(i, target)
             rows.append(self.buf[i])
             if cfg.tie_break == "random":
                 tie_rows.append(self.ties[i])
             self.buf[i] = self.ties[i] = np.empty(0)
-        width = max(len(r) for r in rows)
         self.fill = np.array([len(r) for r in rows], dtype=np.int64)
-        self.b2 = np.full((p, width), np.inf)
-        self.t2 = np.zeros((p, width)) if tie_rows else None
+        self.ptr = np.zeros(p, dtype=np.int64)
+        self.last = np.array([r[-1] for r in rows])  # drawn times never run out: every row is filled
+        if p <= _ROWS_MAX:
+            self.rows, self.tie_rows = rows, tie_rows or None
+            return
+        width = max(len(r) for r in rows)
+        self.b2 = np.empty((p, width))
+        self.t2 = np.empty((p, width)) if tie_rows else None
         for i, r in enumerate(rows):
             self.b2[i, : len(r)] = r
+            self.b2[i, len(r) :] = np.inf
             if tie_rows:
                 self.t2[i, : len(r)] = tie_rows[i]
-        self.ptr = np.zeros(p, dtype=np.int64)
-        self.last = self.b2[np.arange(p), self.fill - 1]
+                self.t2[i, len(r) :] = 0.0
 
     def _take_2d(self, horizon: float) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Drawn times: every learner's pushes up to ``horizon``, gathered from a window of each row."""
-        if self.b2 is None or bool((self.last <= horizon).any()):
+        """Drawn times: every learner's pushes up to ``horizon``, from each row (few learners: one binary
+        search per row beats any gather) or gathered from a window of each row."""
+        if not self.refilled or bool((self.last <= horizon).any()):
             self._refill(horizon)
-        if self.p <= 64:  # few learners: one binary search per row beats any gather
+            self.refilled = True
+        if self.rows is not None:
             pieces, ties, sizes = [], [], np.empty(self.p, dtype=np.int64)
-            for i in range(self.p):
-                a = int(self.ptr[i])
-                row = self.b2[i, a : self.fill[i]]
-                c = int(row.searchsorted(horizon, side="right"))
-                sizes[i] = c
-                pieces.append(row[:c])
-                if self.t2 is not None:
-                    ties.append(self.t2[i, a : a + c])
+            for i, (row, a) in enumerate(zip(self.rows, self.ptr.tolist(), strict=True)):
+                b = int(row.searchsorted(horizon, side="right"))  # the row's times only grow: >= a
+                sizes[i] = b - a
+                pieces.append(row[a:b])
+                if self.tie_rows is not None:
+                    ties.append(self.tie_rows[i][a:b])
             self.ptr += sizes
             return np.concatenate(pieces), sizes, np.concatenate(ties) if ties else None
         width = self.b2.shape[1]
@@ -206,8 +255,10 @@ class _AsyncRun:
 
     def _head(self, i: int) -> float:
         """Learner i's next unprocessed push time (nan when there is none)."""
-        if self.cfg.times is None and self.b2 is not None:
-            return float(self.b2[i, self.ptr[i]]) if self.ptr[i] < self.fill[i] else math.nan
+        if self.cfg.times is None and self.refilled:
+            if self.ptr[i] >= self.fill[i]:
+                return math.nan
+            return float(self.rows[i][self.ptr[i]] if self.rows is not None else self.b2[i, self.ptr[i]])
         return float(self.buf[i][0]) if len(self.buf[i]) else math.nan
 
     def run(self) -> Iterator[Block]:
@@ -225,41 +276,24 @@ class _AsyncRun:
                 return final
 
     def _order(self, t_lm: np.ndarray, learner_lm: np.ndarray, sec_lm: np.ndarray | None) -> tuple:
-        """Sorted learner ids, rank of every learner-major push, and the sorted -> learner-major map."""
-        n = len(t_lm)
-        key = (t_lm.view(np.int64) & ~self.mask) | learner_lm
-        key.sort()
-        small = np.uint16 if self.p <= 1 << 16 else np.int64
-        learner_s = (key & self.mask).astype(small)
-        rank = np.argsort(learner_s, kind="stable")  # learner i's j-th occurrence is its j-th push
-        hi = key >> self.bits
-        near = np.flatnonzero(hi[1:] == hi[:-1])
-        order = None
-        if len(near):
-            order = np.empty(n, dtype=np.int64)
-            order[rank] = np.arange(n)
-            pos = np.unique(np.concatenate([near, near + 1]))
-            group = np.cumsum(np.concatenate([[True], hi[1:] != hi[:-1]]))[pos]
-            lm = order[pos]
-            sec = (learner_lm[lm],) if sec_lm is None else (learner_lm[lm], sec_lm[lm])
-            perm = np.lexsort((*sec, t_lm[lm], group))
-            order[pos] = lm[perm]
-            learner_s = learner_lm[order].astype(small)
-            rank = np.empty(n, dtype=np.int64)
-            rank[order] = np.arange(n)
-        return learner_s, rank, order
+        return merge_order(t_lm, learner_lm, sec_lm, self.p)
 
     def _chunk(self, t_lm: np.ndarray, sizes: np.ndarray, ties: np.ndarray | None, horizon: float):
         cfg, p, k = self.cfg, self.p, self.k
         total = int(sizes.sum())
-        learner_lm = np.repeat(np.arange(p, dtype=np.int64), sizes)
+        learner_lm = np.repeat(self.ids, sizes)
         nonempty = np.flatnonzero(sizes)
         starts = np.cumsum(sizes) - sizes
-        read_lm = np.empty(total)
-        if total:
-            read_lm[1:] = t_lm[:-1]
-            read_lm[starts[nonempty]] = self.last_push[nonempty]
-        sec = read_lm if cfg.tie_break == "fifo" else ties if cfg.tie_break == "random" else None
+        first_lm = starts[nonempty]  # each learner's first push of the chunk, read at its last one before
+
+        def read_times() -> np.ndarray:  # a gradient is read at its learner's previous push
+            read = np.empty(total)
+            read[1:] = t_lm[:-1]
+            read[first_lm] = self.last_push[nonempty]
+            return read
+
+        # fifo's key is the read time; it is only looked at where push times collide (built then)
+        sec = read_times if cfg.tie_break == "fifo" else ties if cfg.tie_break == "random" else None
         if total:
             learner_s, rank, order = self._order(t_lm, learner_lm, sec)
         else:
@@ -267,12 +301,22 @@ class _AsyncRun:
         take = total if self.target is None else min(total, self.target - self.n_done)
         n0 = self.n_done
         grank = rank + n0
-        prev = np.empty(total, dtype=np.int64)
-        if total:
+        # compute time = push - read, staleness from the previous push's rank: differences along each learner's
+        # run, its first push against the last one of the previous chunk (no shifted copies)
+        ct_lm = np.empty(total)
+        np.subtract(t_lm[1:], t_lm[:-1], out=ct_lm[1:])
+        ct_lm[first_lm] = t_lm[first_lm] - self.last_push[nonempty]
+        if k == 1:
+            stale_lm = np.empty(total, dtype=np.int64)
+            np.subtract(rank[1:], rank[:-1], out=stale_lm[1:])
+            stale_lm[first_lm] = grank[first_lm] - self.prev_rank[nonempty]
+            stale_lm -= 1
+            prev = None
+        else:
+            prev = np.empty(total, dtype=np.int64)
             prev[1:] = grank[:-1]
-            prev[starts[nonempty]] = self.prev_rank[nonempty]
-        stale_lm = grank - prev - 1 if k == 1 else grank // k - (prev + 1) // k
-        ct_lm = t_lm - read_lm
+            prev[first_lm] = self.prev_rank[nonempty]
+            stale_lm = grank // k - (prev + 1) // k
         processed = rank < take if take < total else None
         if self.full:  # every column, in apply order
             if order is None:
@@ -280,8 +324,10 @@ class _AsyncRun:
                 order[rank] = np.arange(total)
             o = order[:take]
             idx = np.arange(total, dtype=np.int64) - np.repeat(starts - self.done_count, sizes)
+            if prev is None:
+                prev = grank - 1 - stale_lm
             cols = {"learner": learner_s[:take].astype(np.int64), "compute_time": ct_lm[o],
-                    "staleness": stale_lm[o], "push_time": t_lm[o], "index": idx[o], "read_time": read_lm[o],
+                    "staleness": stale_lm[o], "push_time": t_lm[o], "index": idx[o], "read_time": read_times()[o],
                     "read_version": ((prev + 1) // k)[o]}
         else:  # the summary's columns, grouped by learner (each learner's rows in order)
             sel = slice(None) if processed is None else processed
@@ -295,9 +341,9 @@ class _AsyncRun:
         self.last_push[has] = t_lm[last[has]]
         self.done_count += done_here
         self.n_done += take
-        if take:
-            at = np.flatnonzero(rank == take - 1)[0]
-            self.last_t, self.last_learner = float(t_lm[at]), int(learner_lm[at])
+        if take:  # the last processed push is its learner's last processed one
+            li = int(learner_s[take - 1])
+            self.last_t, self.last_learner = float(t_lm[last[li]]), li
         stop = (self.target is not None and self.n_done >= self.target) or cfg.until is not None and (
             horizon >= cfg.until) or (cfg.times is not None or all(self.exhausted)) and not any(
             len(b) for b in self.buf)
@@ -333,7 +379,11 @@ class _AsyncRun:
         first_update = first // k + 1
         n_updates = whole // k - first // k
 
+        last_rank, last_t = self.n_done - 1, self.last_t
+
         def time_of(v: int) -> float:  # update v is completed by the push of global rank v K - 1
+            if v * k - 1 == last_rank:  # the last processed push (the usual question: a block's last update)
+                return last_t
             return float(t_lm[np.flatnonzero(rank == v * k - 1 - n0)[0]])
 
         update = cols["grank"] // k + 1 if k > 1 else cols["grank"] + 1

@@ -197,6 +197,41 @@ def test_per_gradient_file(capsys, tmp_path):
     assert "wrote 2000 gradients" in err
 
 
+@pytest.mark.parametrize("system", [["--policy", "k-sync", "--k", "2", "--updates", "300"],
+                                    ["--policy", "async", "--until", "50"], ["--policy", "ssp", "--bound", "1",
+                                                                              "--updates", "300"]])
+def test_per_gradient_parquet_reads_back_equal_to_the_csv(capsys, tmp_path, system):
+    # the same run written both ways (streamed, in blocks of 2^14 records or fewer): every row and column of
+    # the Parquet file equals the CSV line's value (CSV floats are their shortest repr, so they read back exactly)
+    pq = pytest.importorskip("pyarrow.parquet")
+    import csv
+
+    argv = ["simulate", "--learners", "4", "--seed", "5", *system]
+    assert run_cli(capsys, *argv, "--per-gradient", str(tmp_path / "g.csv"))[0] == 0
+    code, _, err = run_cli(capsys, *argv, "--per-gradient", str(tmp_path / "g.parquet"))
+    with open(tmp_path / "g.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    table = pq.read_table(tmp_path / "g.parquet").to_pydict()
+    assert code == 0 and f"wrote {len(rows)} gradients" in err and len(rows) > 100
+    assert list(table) == list(rows[0])  # the same columns in the same order
+    for name, values in table.items():
+        parse = {"name": str, "applied": lambda v: v == "True"}.get(name, type(values[0]))
+        assert [parse(r[name]) for r in rows] == values, name
+
+
+def test_a_builtin_command_loads_only_its_own_module():
+    # `staleness simulate` parses with a parser of that command alone: no other command module, no plugin
+    # (mlcore's `train`) and no installed-metadata lookup are imported; the usage error is the frame's one line
+    code = ("import sys; from staleness.cli import main; rc = main(['simulate', '--learners', '2', '--updates', "
+            "'3', '--json']); assert rc == 0, rc; bad = [m for m in ('staleness.commands.sweep', 'mlcore', "
+            "'importlib.metadata', 'staleness.paramserver') if m in sys.modules]; assert not bad, bad; "
+            "assert main(['simulate', '--bogus']) == 2")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.strip() == "staleness: error: unrecognized arguments: --bogus (see --help)"
+    assert json.loads(out.stdout)["summary"]["updates"] == 3
+
+
 def test_k_and_bound_are_required(capsys):
     for argv, fragment in ((["--policy", "k-async"], "--k: missing for policy k-async"),
                            (["--policy", "ssp"], "--bound: missing")):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import staleness_async_configs
+from strategies import STALENESS_DISTS, staleness_async_configs
 
 from staleness import SimConfig, simulate
 from staleness.estimate import check, estimate
@@ -54,6 +54,23 @@ def test_chunked_vectorised_equals_event_engine(cfg, chunk):
     assert simulate(cfg, chunk=chunk, stream=True).summary.to_dict() == event.summary.to_dict()  # NaN as None
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(POLICY_KW), st.integers(1, 5), st.integers(0, 10**6), st.sampled_from(STALENESS_DISTS),
+       st.sampled_from(("fifo", "learner", "random")), st.sampled_from((0.0, 0.2)),
+       st.sampled_from([{"updates": 1}, {"updates": 90}, {"until": 0.0}, {"until": 25.0}]), st.integers(1, 40))
+def test_every_policy_streamed_and_chunked_equals_kept(policy_kw, p, seed, dist, tie_break, latency, stop, chunk):
+    # any policy, with or without latencies (event engine or a vectorised path), stopped by updates or by
+    # until (two passes when streamed), cut into blocks of 1..40 records: the same records and summary
+    policy, kw = policy_kw
+    kw = {k: min(v, p) if k == "k" else v for k, v in kw.items()}
+    cfg = SimConfig(learners=p, policy=policy, dist=dist, seed=seed, tie_break=tie_break, push_latency=latency,
+                    apply_time=latency / 4, **kw, **stop)
+    kept = simulate(cfg)
+    same_run(kept, simulate(cfg, chunk=chunk))
+    streamed = simulate(cfg, stream=True, chunk=chunk)
+    assert streamed.summary.to_dict() == kept.summary.to_dict() and streamed.engine == kept.engine
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.sampled_from(POLICY_KW), st.integers(1, 6), st.integers(0, 50), st.sampled_from(["exp", "constant"]),
        st.sampled_from([1, 3, 100]))
@@ -92,6 +109,47 @@ def test_streaming_memory_is_bounded_by_the_chunk():
         peaks[stream] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     assert peaks[False] > 38.4e6 and peaks[True] < 14e6, peaks
+
+
+def test_until_runs_stream_in_memory_bounded_by_the_chunk():
+    # until = 25,000 s at P = 16, mean 1 s: about 400,000 pushes. Kept: 12 columns x 8 bytes x 400,000 =
+    # 38.4 MB at least. Streamed, the updates are counted first (one learner's draws at a time: 25,000 x
+    # 1.1 x 8 bytes = 0.2 MB), then reduced in chunks as a run stopped by `updates` is (< 14 MB above)
+    cfg = SimConfig(learners=16, until=25_000.0, seed=0)
+    peaks, summaries = {}, {}
+    for stream in (False, True):
+        tracemalloc.start()
+        summaries[stream] = simulate(cfg, stream=stream, chunk=1 << 14).summary
+        peaks[stream] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert summaries[True] == summaries[False] and summaries[True].updates > 390_000
+    assert peaks[False] > 38.4e6 and peaks[True] < 14e6, peaks
+
+
+@pytest.mark.parametrize("policy, kw", POLICY_KW)
+def test_until_two_passes_see_the_same_draws_from_a_given_generator(policy, kw):
+    # the counting pass and the run draw from copies of the caller's generator: the streamed summary
+    # equals the kept one, and the generator moves on exactly as one kept run moves it
+    cfg = SimConfig(learners=4, policy=policy, until=80.0, **kw)
+    kept_rng, streamed_rng = np.random.default_rng(11), np.random.default_rng(11)
+    kept = simulate(cfg, rng=kept_rng)
+    streamed = simulate(cfg, rng=streamed_rng, stream=True, chunk=5)
+    assert streamed.summary == kept.summary and streamed.engine == kept.engine
+    assert kept_rng.spawn(1)[0].random() == streamed_rng.spawn(1)[0].random()
+
+
+def test_until_count_of_async_updates_equals_the_pushes_before_until():
+    # the first pass of an async run counts pushes <= until from each learner's running sums; oracle: the
+    # kept run's update times (K = 3: one update per 3 pushes, so floor(pushes / 3) updates)
+    from staleness.distributions import LearnerStreams
+    from staleness.pushes import count_async_updates
+
+    for policy, k in (("async", None), ("k-batch-async", 3)):
+        cfg = SimConfig(learners=6, policy=policy, k=k, until=500.0, seed=4, speeds=[1, 2, 1, 0.5, 1, 3])
+        kept = simulate(cfg)
+        assert count_async_updates(cfg, LearnerStreams(cfg)) == len(kept.update_times) == kept.summary.updates
+        assert kept.update_times[-1] <= 500.0 and int((kept.gradients.push_time <= 500.0).sum()) // (k or 1) == len(
+            kept.update_times)
 
 
 def test_requests_that_cannot_finish_are_refused_at_once():

@@ -50,6 +50,34 @@ def test_vectorised_k_sync_large_run_matches_event_engine():
     assert_identical(simulate(cfg, engine="event"), simulate(cfg))
 
 
+@pytest.mark.parametrize("tie_break", ["fifo", "learner", "random"])
+@pytest.mark.parametrize("p, bound, speeds", [(8, 1, None), (80, 3, [1.0] * 40 + [3.0] * 40), (5, 0, [1, 1, 2, 4, 1])])
+def test_vectorised_ssp_large_run_matches_event_engine(p, bound, speeds, tie_break):
+    # thousands of levels, blocked learners on most of them (bound 0 and 1) or P-wide levels (P = 80)
+    cfg = SimConfig(learners=p, policy="ssp", bound=bound, dist="exp", updates=4000, seed=6, tie_break=tie_break,
+                    speeds=speeds or 1.0)
+    event = simulate(cfg, engine="event")
+    for chunk in (1, 100, None):
+        fast = simulate(cfg, chunk=chunk)
+        assert fast.engine == "vectorised"
+        assert_identical(event, fast)
+
+
+def test_vectorised_ssp_by_hand():
+    # bound 0, constant times 1 s (L1) and 0.5 s (L2, speed 2). L2 pushes at 0.5 (clock 1, slowest 0: 1 - 0 > 0,
+    # it waits); L1 pushes at 1.0 (read version 0, version before 1: staleness 1) and releases L2; both read
+    # version 2 at 1.0, L2 pushes at 1.5 (staleness 0), L1 at 2.0 (staleness 1), ... Update 6 is L1's push at
+    # 3.0: the run stops there with L2 waiting (nothing in flight); busy 3 x 1.0 and 3 x 0.5 of 3.0 s
+    cfg = SimConfig(learners=2, policy="ssp", bound=0, dist="constant", mean=1.0, speeds=[1, 2], updates=6)
+    res = simulate(cfg, engine="vectorised")
+    g = res.gradients
+    assert res.update_times.tolist() == [0.5, 1.0, 1.5, 2.0, 2.5, 3.0]
+    assert g.learner.tolist() == [1, 0] * 3 and g.staleness.tolist() == [0, 1] * 3
+    assert g.read_time.tolist() == [0.0, 0.0, 1.0, 1.0, 2.0, 2.0] and g.read_version.tolist() == [0, 0, 2, 2, 4, 4]
+    assert res.end_time == 3.0 and res.inflight_busy.tolist() == [0.0, 0.0]
+    assert res.summary.utilisation == (1.0, 0.5)
+
+
 def test_vectorised_refuses_other_policies():
     cfg = SimConfig(learners=2, policy="k-batch-sync", k=1, updates=3)
     assert not vectorised_eligible(cfg)
@@ -57,6 +85,13 @@ def test_vectorised_refuses_other_policies():
         simulate(cfg, engine="vectorised")
     assert not vectorised_eligible(SimConfig(learners=2, updates=3, push_latency=0.1))
     assert not vectorised_eligible(SimConfig(times=[[1], [2]], policy="sync"))
+    # ssp: traces, or a window of P (2 s + 3) levels over 2^22 times: 16 x (2 x 131,071 + 3) = 4,194,320 > 4,194,304
+    assert not vectorised_eligible(SimConfig(times=[[1], [2]], policy="ssp", bound=1))
+    assert not vectorised_eligible(SimConfig(learners=16, policy="ssp", bound=131_071, updates=3))
+    assert vectorised_eligible(SimConfig(learners=16, policy="ssp", bound=131_070, updates=3))  # 4,194,288
+    assert not vectorised_eligible(SimConfig(learners=4, policy="k-async", k=2, updates=3))
+    with pytest.raises(ValueError, match=r"^bound: got 131071 at 16 learners; .* <= 4194304; use engine='event'$"):
+        simulate(SimConfig(learners=16, policy="ssp", bound=131_071, updates=3), engine="vectorised")
 
 
 POLICY_KW = st.sampled_from([
