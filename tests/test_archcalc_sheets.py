@@ -16,7 +16,8 @@ from archcalc.symbolic import SHEET_FIELDS, formula_sheet
 # Values meeting every sheet's condition: g = 3 divides C = 6 and K = 9; O = 2 divides H, W, L and T;
 # G = 3 divides C; p = 1 <= k/2 = 1.5; dilation 2 exercises the effective kernel d (k - 1) + 1 = 5.
 VALUES = {"B": 2, "C": 6, "H": 12, "W": 10, "T": 4, "L": 6, "D": 8, "E": 4, "S": 5, "F": 7, "N": 9, "K": 9, "O": 2,
-          "G": 3, "I": 3, "V": 11, "k": 3, "s": 2, "d": 2, "g": 3, "heads": 2, "C_1": 3, "C_2": 5, "p": 1}
+          "G": 3, "I": 3, "V": 11, "k": 3, "s": 2, "d": 2, "g": 3, "heads": 2, "C_1": 3, "C_2": 5, "p": 1,
+          "t": 2}
 
 
 def _int(value, subs):
@@ -48,6 +49,19 @@ def test_sheet_at_integers_equals_the_integer_formula(kind):
     for field in SHEET_FIELDS:
         assert isinstance(exact[field], int | tuple), (kind, field)
         assert _int(sheet.formulas[field], subs) == exact[field], (kind, field)
+
+
+def test_all_gather_linear_sheet_by_hand():
+    # the shard B x L x D is gathered from t ranks to B x tL x D, then a D -> N linear:
+    # MACs B t L D N, params D N + N (Megatron's column-parallel linear with sequence parallelism)
+    import sympy
+
+    y = sheet_symbols()
+    B, L, D, N, t = y["B"], y["L"], y["D"], y["N"], y["t"]
+    f = formula_sheet("AllGatherLinear").formulas
+    assert sympy.expand(f["macs"] - B * t * L * D * N) == 0
+    assert sympy.expand(f["params"] - (D * N + N)) == 0
+    assert f["output_shape"] == (B, L * t, N)
 
 
 def test_lstm_sheet_by_hand():

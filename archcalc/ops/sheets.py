@@ -35,7 +35,7 @@ def sheet_symbols() -> dict[str, Any]:
     import sympy
 
     names = ["B", "C", "H", "W", "T", "L", "D", "E", "S", "F", "N", "K", "O", "G", "I", "V", "k", "s", "d", "g",
-             "heads", "C_1", "C_2"]
+             "heads", "C_1", "C_2", "t"]
     out = {n: sympy.Symbol(n, integer=True, positive=True) for n in names}
     out["p"] = sympy.Symbol("p", integer=True, nonnegative=True)
     return out
@@ -129,6 +129,13 @@ def _specs() -> dict[str, tuple[list[tuple[Any, ...]], dict[str, Any], str]]:
         "ClampMax": (seq, {}, "min(x, upper): one comparison per element"),
         "Fill": (seq, {}, "x.zero_() / x.fill_(v) in place"),
         "Norm": (seq, {"dim": -1}, "p = 2 over the last dim (F.normalize's denominator)"),
+    })
+    t = y["t"]
+    specs.update({
+        "AllReduce": (seq, {"world": t}, "partial sums over t tensor-parallel ranks, in place"),
+        "ReduceScatter": ([(B, t * L, D)], {"world": t, "dim": 1}, "sequence parallel: each of t ranks keeps L"),
+        "AllGatherLinear": (seq, {"out_features": y["N"], "world": t, "dim": 1},
+                            "sequence parallel: the shard of L tokens gathered from t ranks, then a linear"),
     })
     rec = [(B, L, y["I"])]
     specs["RNN"] = (rec, {"hidden_size": H, "batch_first": True}, "tanh, bias, one layer, one direction")
