@@ -122,6 +122,9 @@ class PeakMemory:
         Weights, gradients and optimizer states after the step (the part that does not scale with the batch).
     timeline : tuple of MemorySample
         Every sample in schedule order (for ``--plot``).
+    checkpoint_segments, data_parallel, zero : int
+        The ``checkpoint_sequential`` segments (1: none), the data-parallel ranks and the ZeRO stage; with
+        ``data_parallel > 1``, ``batch`` and every byte count are per device.
     """
 
     network: str
@@ -135,6 +138,9 @@ class PeakMemory:
     breakdown: MemoryBreakdown
     model_state_bytes: int
     timeline: tuple[MemorySample, ...]
+    checkpoint_segments: int = 1
+    data_parallel: int = 1
+    zero: int = 0
 
 
 class _Schedule:
@@ -147,17 +153,22 @@ class _Schedule:
         self.next_id = 0
         self.samples: list[MemorySample] = []
         self.best: tuple[int, int, MemoryBreakdown | None] = (-1, -1, None)
+        self.trace: list[tuple] | None = None  # events of a checkpointed node (archcalc.memory.checkpoint)
 
     def new(self, nbytes: int, kind: str = "act") -> int:
         self.next_id += 1
         self.bytes[self.next_id] = int(nbytes)
         self.kind[self.next_id] = kind
+        if self.trace is not None:
+            self.trace.append(("new", self.next_id, int(nbytes), kind))
         return self.next_id
 
     def free(self, sid: int) -> None:
         if sid in self.bytes and not self.pins.get(sid):
             del self.bytes[sid]
             self.kind.pop(sid, None)
+            if self.trace is not None:
+                self.trace.append(("free", sid))
 
     def breakdown(self) -> MemoryBreakdown:
         sums = dict.fromkeys(CATEGORIES, 0)
@@ -169,6 +180,8 @@ class _Schedule:
         return MemoryBreakdown(*(sums[c] for c in CATEGORIES))
 
     def sample(self, phase: str, op: str) -> None:
+        if self.trace is not None:
+            self.trace.append(("sample",))
         live = sum(self.bytes.values())
         self.samples.append(MemorySample(phase, op, live))
         if live > self.best[0]:
@@ -225,7 +238,8 @@ def _sdpa_heads_merge(r: Any, node: Any, nodes: tuple[Any, ...], producer: dict[
 
 
 def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: int = 1, *, training: bool = False,
-                optimizer: str = "sgd", precision: str = "fp32", device: str = "cpu") -> PeakMemory:
+                optimizer: str = "sgd", precision: str = "fp32", device: str = "cpu", checkpoint_segments: int = 1,
+                data_parallel: int = 1, zero: int = 0) -> PeakMemory:
     """Peak live bytes of inference (``training=False``) or of one training step, with the breakdown at the peak.
 
     Parameters
@@ -243,6 +257,13 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
         ``fp32``, ``fp16``, ``bf16`` (the model converted), ``fp16-mixed`` or ``bf16-mixed`` (autocast).
     device : str
         ``cpu`` or ``cuda``: which autocast lists apply (and whether a dropout mask is a float or a byte).
+    checkpoint_segments : int
+        Train with ``checkpoint_sequential(sequence, checkpoint_segments, x, use_reentrant=False)``
+        (:mod:`archcalc.memory.checkpoint` says which graphs have a sequence); 1: no checkpointing.
+    data_parallel, zero : int
+        Data-parallel ranks and ZeRO stage (0-3; 1-3 need ``data_parallel >= 2``); ``batch`` is then the
+        per-device batch and the result is one device's (:mod:`archcalc.memory.zero` says what is sharded
+        and when).
 
     Returns
     -------
@@ -256,6 +277,8 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
     46796608
     """
     from archcalc.ir.evaluate import evaluate
+    from archcalc.memory.checkpoint import Recorder, checkpoint_plan
+    from archcalc.memory.zero import Sharding, check_sharding
 
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer={optimizer!r} is unknown; choose one of {', '.join(OPTIMIZERS)}")
@@ -263,6 +286,12 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
         raise ValueError(f"batch={batch!r} must be a positive integer")
     act_b, par_b, mixed = dtype_bytes(precision), param_bytes(precision), is_mixed(precision)
     autocast_policy("Conv2d", device)  # validates device
+    check_sharding(data_parallel, zero)
+    plan = checkpoint_plan(graph, checkpoint_segments) if checkpoint_segments != 1 else None
+    if plan is not None and mixed:
+        raise ValueError(f"checkpoint_segments={checkpoint_segments} with precision={precision!r} is not modelled "
+                         "(autocast's casts in a rerun); use fp32, fp16 or bf16")
+    ck = Recorder(plan, graph.nodes) if plan is not None and training else None
     ev = evaluate(graph, input_shape, batch)
     nodes, rows = graph.nodes, ev.rows
     s = _Schedule()
@@ -278,7 +307,8 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
     for r, node in zip(rows, nodes, strict=True):
         for role, shape in r.cost.param_shapes:
             param_elems.setdefault(node.param_name(role), prod(shape))
-    param_sid = {name: s.new(n * par_b, "weights") for name, n in param_elems.items()}
+    shards = Sharding(data_parallel, zero, sum(param_elems.values()))
+    param_sid = shards.weights(s, param_elems, par_b)
     for name, shape in graph.params:
         value_sid[name], value_bytes_per[name], value_elems[name] = param_sid[name], par_b, prod(shape)
         param_of[name] = name
@@ -334,6 +364,10 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
 
     for i, (node, r) in enumerate(zip(nodes, rows, strict=True)):
         cursor = i
+        if ck is not None:
+            s.trace = ck.trace(i)
+            if node.inputs:
+                ck.enter(i, s, value_sid.get(node.inputs[0], -1))
         policy = autocast_policy(r.kind, device) if mixed else None
         ins = list(node.inputs)
         eff: list[int] = []  # storages the op actually reads (after autocast casts)
@@ -353,6 +387,7 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
                 temp.append(sid)
             eff.append(sid)
         own_params = [node.param_name(role) for role, _ in r.cost.param_shapes]  # zoo nodes declare theirs
+        shards.gather(s, [*own_params, *(param_of[v] for v in ins if v in param_of)], param_elems, par_b)
         if policy == "lower" and par_b == 4:
             for pname in own_params:
                 if pname not in casts:
@@ -399,8 +434,9 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
                 extra = r.output_shape[0] * out_per if r.kind == "StochasticDepth" else prod(r.output_shape) * mask_per
             if extra:
                 pinned.add(s.new(extra))
-            for sid in pinned:
-                if s.kind.get(sid) in ("act", "cast"):
+            pinned = {sid for sid in pinned if s.kind.get(sid) in ("act", "cast")}
+            if ck is None or not ck.record(i, sorted(pinned), bool(r.cost.saves_output)):
+                for sid in pinned:
                     s.pins[sid] = s.pins.get(sid, 0) + 1
                     saved_by[i].append(sid)
             for pname in own_params:
@@ -416,6 +452,7 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
                 s.free(sid)
         for sid in list(s.bytes):
             release(sid)
+    s.trace = None
 
     cursor = last
     if training:  # loss = out.sum(): the outputs go unless saved; autocast's weight cache is cleared
@@ -425,19 +462,25 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
             release(value_sid[v])
         for sid in casts.values():
             s.free(sid)
-        _backward(s, nodes, rows, value_sid, saved_by, grad_of_param_at, act_inputs, param_sid, par_b, mixed, graph)
-        _optimizer_step(s, param_sid, param_elems, optimizer, par_b)
+        if ck is not None:
+            ck.release_inputs(saved_by)
+        shards.begin_backward(s, par_b)
+        _backward(s, nodes, rows, saved_by, grad_of_param_at, act_inputs, par_b, graph, shards, param_elems, ck)
+        if zero:
+            shards.optimizer_step(s, optimizer, par_b)
+        else:
+            _optimizer_step(s, param_sid, param_elems, optimizer, par_b)
     for sid in casts.values():  # inference: autocast's cache is cleared when the region exits
         s.free(sid)
     live, index, breakdown = s.best
     at = s.samples[index]
     grads = sum(n for sid, n in s.bytes.items() if s.kind[sid] in ("weights", "gradients", "optimizer_state"))
     return PeakMemory(graph.name, batch, training, optimizer if training else "none", precision, live, at.op,
-                      at.phase, breakdown, grads, tuple(s.samples))
+                      at.phase, breakdown, grads, tuple(s.samples), checkpoint_segments, data_parallel, zero)
 
 
-def _backward(s: _Schedule, nodes, rows, value_sid, saved_by, grad_of_param_at, act_inputs, param_sid, par_b,
-              mixed, graph) -> None:
+def _backward(s: _Schedule, nodes, rows, saved_by, grad_of_param_at, act_inputs, par_b, graph, shards, param_elems,
+              ck) -> None:
     grad: dict[str, int] = {}  # value -> gradient storage
     refs: dict[int, int] = {}
     has_grad: set[str] = set()
@@ -466,6 +509,9 @@ def _backward(s: _Schedule, nodes, rows, value_sid, saved_by, grad_of_param_at, 
                 s.pins[sid] -= 1
                 s.free(sid)
             continue
+        if ck is not None:
+            ck.recompute(i, s, saved_by)
+        gathered = shards.gather(s, [p for p, _, _ in grad_of_param_at[i]], param_elems, par_b)
         new_grads: list[tuple[str, int]] = []
         for v, elems, per in act_inputs[i]:
             if r.kind in _GRAD_ALIASES:
@@ -484,8 +530,12 @@ def _backward(s: _Schedule, nodes, rows, value_sid, saved_by, grad_of_param_at, 
                 conversions.append(s.new(elems * par_b))  # added into .grad, then freed
             else:
                 has_grad.add(pname)
-                s.new(elems * par_b, "gradients")
+                sid = s.new(elems * par_b, shards.gradient_kind)
+                if shards.zero >= 2:  # reduce-scattered into the gradient shard after this node
+                    conversions.append(sid)
         s.sample("backward", node.name)
+        for sid in gathered:
+            s.free(sid)
         for sid in saved_by[i]:
             s.pins[sid] -= 1
             s.free(sid)
@@ -493,9 +543,9 @@ def _backward(s: _Schedule, nodes, rows, value_sid, saved_by, grad_of_param_at, 
             if v in grad:
                 drop(grad.pop(v))
         for pname, elems in later:
-            fp32 = s.new(elems * par_b, "gradients" if pname not in has_grad else "act")
+            fp32 = s.new(elems * par_b, shards.gradient_kind if pname not in has_grad else "act")
             s.sample("backward", f"{node.name} (fp32 gradient of {pname})")
-            if pname in has_grad:
+            if pname in has_grad or shards.zero >= 2:
                 s.free(fp32)
             has_grad.add(pname)
         for sid in conversions:
