@@ -345,6 +345,8 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
             innermost = holds[i][max(holds[i], key=len)]
             for v in node.outputs:
                 free_at[v] = max(free_at.get(v, i), innermost[1])
+    for v, k in getattr(graph, "released_after", ()):  # traced: when the real forward dropped the tensor
+        free_at[v] = k
     last = len(nodes)
     for v in graph.outputs:
         free_at[v] = last
