@@ -4,8 +4,8 @@ Examples
 --------
 >>> from archcalc.zoo import build
 >>> from archcalc.memory.peak import peak_memory
->>> sorted(peak_json(peak_memory(build("vgg11"), (3, 32, 32))))[:4]
-['batch', 'breakdown', 'device', 'input_shape']
+>>> sorted(peak_json(peak_memory(build("vgg11"), (3, 32, 32))))[:6]
+['batch', 'breakdown', 'checkpoint_segments', 'data_parallel', 'device', 'global_batch']
 """
 
 from __future__ import annotations
