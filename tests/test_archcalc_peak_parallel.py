@@ -34,6 +34,18 @@ def test_model_states_are_the_zero_formulas(ranks, expected):
         assert (p.data_parallel, p.zero) == (ranks, stage)
 
 
+def test_model_states_in_16_bits():
+    graph = build("resnet18")
+    # autocast keeps fp32 parameters (torch's layout, no master copy): stage 2 on 4 ranks, 4 Psi + (4 + 8) Psi / 4
+    #   = 7 Psi = 81,826,584; buffers stay fp32 (38,560)
+    p = peak_memory(graph, (3, 32, 32), 2, training=True, optimizer="adam", precision="bf16-mixed", data_parallel=4,
+                    zero=2)
+    assert p.model_state_bytes - BUFFERS == 81_826_584
+    # pure bf16: (2 + 2 + 2 x 2) Psi / 4 = 2 Psi = 23,379,024 at stage 3; buffers 2 x 4,800 x 2 + 20 x 8 = 19,360
+    p = peak_memory(graph, (3, 32, 32), 2, training=True, optimizer="adam", precision="bf16", data_parallel=4, zero=3)
+    assert p.model_state_bytes - 19_360 == 23_379_024
+
+
 def test_zero_0_is_todays_peak_at_the_per_device_batch():
     graph = build("resnet18")
     for optimizer in ("sgd", "adam"):
