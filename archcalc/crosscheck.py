@@ -46,7 +46,8 @@ from archcalc.presets import fvcore_forward, torch_backward, torch_forward
 
 __all__ = [
     "Check", "CheckRow", "CrossCheck", "crosscheck", "crosscheck_module", "build_twin", "FIELDS",
-    "to_table", "to_json", "to_markdown", "table_rows", "footer", "header", "STEPS", "COMPARED", "real_run_bytes",
+    "to_table", "to_json", "to_markdown", "table_rows", "footer", "header", "STEPS", "COMPARED", "DROP_ORDER",
+    "real_run_bytes",
     "check_real_run_memory",
 ]
 
@@ -509,25 +510,61 @@ def table_rows(result: CrossCheck) -> list[list[str]]:
     return out
 
 
-def to_table(result: CrossCheck) -> Any:
-    """A rich Table: one row per archcalc row, archcalc's value beside the oracle's, a verdict per row."""
+#: Pairs of columns :func:`to_table` leaves out, first to last, when the console is narrower than the table
+#: (then the kind column); the layer, the fvcore MACs pair and the verdict always stay. The verdict still
+#: compares every field.
+DROP_ORDER = ("fvcore_activations", "torch_backward_flops", "shape", "params", "torch_forward_flops")
+
+
+def _rich_header(header: str) -> str:
+    """A two-line header (``fvcore MACs`` over ``(fvcore)``): narrow columns, numbers never cut."""
+    return header.replace(" (", "\n(", 1)
+
+
+def to_table(result: CrossCheck, width: int | None = None) -> Any:
+    """A rich Table: one row per archcalc row, archcalc's value beside the oracle's, a verdict per row.
+
+    With ``width`` (the console's), a wider table loses the column pairs of :data:`DROP_ORDER` one pair at a
+    time, then the kind column, then its edges and padding, and then layer names, verdicts and kinds fold
+    onto further lines (:func:`dlperf.tables.fit_table`); numbers are never cut, and the caption names what
+    was left out. ``width=None`` keeps every column.
+
+    Examples
+    --------
+    >>> result = crosscheck("inception-small", (1, 8, 8))
+    >>> [c.header.replace("\\n", " ") for c in to_table(result, width=80).columns]
+    ['layer', 'fvcore MACs (archcalc)', 'fvcore MACs (fvcore)', 'verdict']
+    >>> to_table(result).caption is None
+    True
+    """
     from rich.table import Table
+
+    from dlperf.tables import fit_table, fix_widths
 
     title = (f"{result.model} vs {result.twin}, input {_fmt(result.input_shape)}, batch {result.batch}: "
              + ("all agree" if result.ok else f"{len(result.mismatches)} mismatching rows"))
-    table = Table(title=title)
+    table = Table(title=title, caption_justify="left")
     table.add_column("layer", no_wrap=True)
     table.add_column("kind", no_wrap=True)
     for header, _, _ in _COLUMNS:
-        table.add_column(header, justify="right")
-    table.add_column("verdict")
+        table.add_column(_rich_header(header), justify="right", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
     for cells in table_rows(result):
         style = "red" if cells[-1].startswith("MISMATCH") else None
         table.add_row(*cells, style=style)
+    if width is None:
+        return table
+    fix_widths(table)
+    drop = [tuple(_rich_header(h) for h, f, _ in _COLUMNS if f == field) for field in DROP_ORDER] + ["kind"]
+    dropped = fit_table(table, width, drop, fold=("layer", "verdict", "kind"))
+    if dropped:
+        names = ", ".join(dict.fromkeys(h.split("\n")[0] for h in dropped))  # a pair once: "shape", not both sides
+        table.caption = (f"left out to fit {width} columns: {names} (the verdict still compares every field; all "
+                         "columns with --markdown, --json, a pipe or a wider terminal)")
     return table
 
 
-def header(result: CrossCheck, input_given: bool = True, batch_given: bool = True) -> str:
+def header(result: CrossCheck, input_given: bool = True, batch_given: bool = True, width: int = 110) -> str:
     """Lines stating what was run: the model and its twin, input and batch (and whether they are defaults), and
     what is compared.
 
@@ -546,7 +583,7 @@ def header(result: CrossCheck, input_given: bool = True, batch_given: bool = Tru
     inp = _fmt(result.input_shape) + (" per sample" if input_given else
                                       " per sample (the model's default; --input CxHxW for another)")
     batch = f"batch {result.batch}" + ("" if batch_given else " (default; --batch N)")
-    compared = textwrap.wrap("compared per layer: " + "; ".join(COMPARED), width=110, subsequent_indent="  ")
+    compared = textwrap.wrap("compared per layer: " + "; ".join(COMPARED), width=width, subsequent_indent="  ")
     return "\n".join([f"archcalc {result.model} vs {result.twin} (built with weights=None: no download)",
                       f"input {inp}, {batch}", *compared])
 

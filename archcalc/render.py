@@ -177,20 +177,11 @@ def to_table(rep: Report, width: int | None = None):
 
 
 def _fit(table: Any, width: int) -> list[str]:
-    """Narrow ``table`` to ``width`` (columns of :data:`DROP_ORDER`, then the outer edges); the caption line."""
-    from dlperf.tables import fit_columns, natural_width
+    """Narrow ``table`` to ``width`` (:func:`dlperf.tables.fit_table`: the columns of :data:`DROP_ORDER`, the
+    outer edges and padding, then layer names and kinds fold); the caption line naming what was left out."""
+    from dlperf.tables import fit_table
 
-    dropped = fit_columns(table, width, DROP_ORDER)
-    # Still too wide: drop the outer edges, then the padding beside each separator, then fold long layer names.
-    for attr in ("show_edge", "pad_edge"):
-        if natural_width(table) > width:
-            setattr(table, attr, False)
-    if natural_width(table) > width:
-        table.padding = (0, 0)
-    for column in table.columns[:2]:  # layer, then kind: text folds onto a second line, numbers never do
-        excess = natural_width(table) - width
-        if excess > 0:
-            column.width, column.no_wrap, column.overflow = max(8, column.width - excess), False, "fold"
+    dropped = fit_table(table, width, DROP_ORDER, fold=("layer", "kind"))
     if not dropped:
         return []
     return [f"left out to fit {width} columns: {', '.join(dropped)} (all columns with --output FILE, --csv, "
@@ -201,21 +192,12 @@ def print_table(rep: Report, file: Any = None, color: bool = True, console: Any 
     """Print the rich table on ``console``, or on a new one writing to ``file`` (default stdout).
 
     On a terminal the table fits the terminal's width (see :func:`to_table`); a file or a pipe gets every
-    column at its natural width: no cell is ever cut.
+    column at its natural width: no cell is ever cut (:func:`dlperf.tables.output_console`).
     """
-    from rich.console import Console
+    from dlperf.tables import output_console
 
-    options = {} if color else {"color_system": None, "force_terminal": False}
-    if console is None:
-        console = Console(file=file, legacy_windows=False, **options)
-        if not console.is_terminal:
-            console = Console(file=file, width=_UNBOUNDED, legacy_windows=False, **options)
-            console.print(to_table(rep))
-            return
-    console.print(to_table(rep, width=console.width))
-
-
-_UNBOUNDED = 10_000
+    console, width = output_console(file, color, console)
+    console.print(to_table(rep, width=width))
 
 
 def table_text(rep: Report) -> str:

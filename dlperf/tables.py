@@ -24,7 +24,7 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["csv_text", "plain_text", "print_table", "natural_width", "fit_columns"]
+__all__ = ["csv_text", "plain_text", "print_table", "natural_width", "fit_columns", "fit_table", "fix_widths", "output_console"]
 
 
 def csv_text(rows: Sequence[Mapping[str, Any]], fieldnames: Sequence[str] | None = None) -> str:
@@ -97,11 +97,13 @@ def natural_width(table: Any) -> int:
 _UNBOUNDED = 10_000
 
 
-def fit_columns(table: Any, width: int, drop: Sequence[str]) -> list[str]:
+def fit_columns(table: Any, width: int, drop: Sequence[str | Sequence[str]]) -> list[str]:
     """Remove columns of ``table`` (by header, in the order of ``drop``) until it fits ``width`` characters.
 
-    Cells are never cut or wrapped: a column is either shown whole or gone. Returns the headers removed, in
-    order, so the caller can say so; stops when the table fits or ``drop`` is used up (it may still be wider).
+    An entry of ``drop`` is a header or a tuple of headers removed together (a value and the oracle's
+    beside it). Cells are never cut or wrapped: a column is either shown whole or gone. Returns the headers
+    removed, in order, so the caller can say so; stops when the table fits or ``drop`` is used up (it may
+    still be wider).
 
     Examples
     --------
@@ -112,12 +114,87 @@ def fit_columns(table: Any, width: int, drop: Sequence[str]) -> list[str]:
     (['note'], ['name', 'value'])
     """
     dropped: list[str] = []
-    for header in drop:
+    for entry in drop:
         if natural_width(table) <= width:
             break
-        for i, column in enumerate(table.columns):
-            if column.header == header:
-                del table.columns[i]
-                dropped.append(header)
-                break
+        for header in (entry,) if isinstance(entry, str) else entry:
+            for i, column in enumerate(table.columns):
+                if column.header == header:
+                    del table.columns[i]
+                    dropped.append(header)
+                    break
     return dropped
+
+
+def fit_table(table: Any, width: int, drop: Sequence[str | Sequence[str]] = (), fold: Sequence[str] = (),
+              min_fold: int = 8) -> list[str]:
+    """Narrow a rich ``Table`` to ``width`` characters without cutting a number; returns the headers dropped.
+
+    In turn, while the table is too wide: the columns of ``drop`` go (see :func:`fit_columns`), then the
+    outer edges, then the padding beside each separator, then the text columns named in ``fold`` (in that
+    order, each to no less than ``min_fold`` characters) fold their cells onto further lines. Numbers are
+    never folded or cut: name only text columns in ``fold``. A folded column needs a fixed ``width``
+    (:func:`fix_widths` sets one per column).
+
+    Examples
+    --------
+    >>> from rich.table import Table
+    >>> t = Table("layer", "MACs", "note")
+    >>> t.add_row("features.denseblock4.denselayer16.conv2", "1,234,567,890", "a remark")
+    >>> fix_widths(t)
+    >>> fit_table(t, 40, drop=["note"], fold=["layer"])
+    ['note']
+    >>> for line in plain_text(t, width=40).splitlines():
+    ...     print(line.rstrip())
+    layer                     ┃MACs
+    ━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━
+    features.denseblock4.dense│1,234,567,890
+    layer16.conv2             │
+    """
+    dropped = fit_columns(table, width, drop)
+    for attr in ("show_edge", "pad_edge"):
+        if natural_width(table) > width:
+            setattr(table, attr, False)
+    if natural_width(table) > width:
+        table.padding = (0, 0)
+    for column in table.columns:
+        if column.header not in fold:
+            continue
+        excess = natural_width(table) - width
+        if excess > 0:
+            column.width, column.no_wrap, column.overflow = max(min_fold, column.width - excess), False, "fold"
+    return dropped
+
+
+def fix_widths(table: Any) -> None:
+    """Give every column of a rich ``Table`` a fixed width: its longest header line or cell (added rows only).
+
+    A fixed width spares rich measuring every cell on each print and lets :func:`fit_table` fold a column.
+    """
+    for column in table.columns:
+        texts = [str(column.header), *map(str, column.cells)]
+        column.width = max(len(line) for text in texts for line in text.split("\n"))
+
+
+def output_console(file: Any = None, color: bool = True, console: Any = None) -> tuple[Any, int | None]:
+    """The rich console to print a table on and the width to fit it to (``None``: keep every column).
+
+    A ``console`` given (a test's ``Console(width=80)``) or a terminal: that console and its width. A file or
+    a pipe: an unbounded console and ``None``, so every column keeps its natural width and no cell is cut.
+
+    Examples
+    --------
+    >>> import io
+    >>> console, width = output_console(file=io.StringIO(), color=False)
+    >>> width is None, console.width
+    (True, 10000)
+    """
+    from rich.console import Console
+
+    if console is not None:
+        return console, console.width
+    options = {} if color else {"color_system": None, "force_terminal": False}
+    console = Console(file=file, legacy_windows=False, **options)
+    if console.is_terminal:
+        return console, console.width
+    return Console(file=file, width=_UNBOUNDED, legacy_windows=False, **options), None

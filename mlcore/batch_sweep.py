@@ -218,12 +218,11 @@ def batch_sweep_csv(result: BatchSweepResult) -> str:
 
 def batch_sweep_figure(result: BatchSweepResult):
     """Training loss and accuracy against batch size (log2 axis, a tick at each batch size), per rule."""
-    from matplotlib.figure import Figure
     from matplotlib.ticker import FixedLocator, NullLocator, StrMethodFormatter
 
+    from dlperf.plotting import legend, new_figure
 
-    fig = Figure(figsize=(10, 3.8), layout="constrained")
-    ax_loss, ax_acc = fig.subplots(1, 2)
+    fig, (ax_loss, ax_acc) = new_figure(10, 3.8, 1, 2)
     for k, rule in enumerate(dict.fromkeys(result.rule)):
         sel = np.array([r == rule for r in result.rule])
         label = "fixed lr" if rule == "fixed" else "linear scaling rule"
@@ -237,7 +236,7 @@ def batch_sweep_figure(result: BatchSweepResult):
         ax.xaxis.set_minor_locator(NullLocator())
         ax.xaxis.set_major_formatter(StrMethodFormatter("{x:.0f}"))
         ax.set_xlabel("batch size")
-        ax.legend(fontsize=8, loc="best")
+        legend(ax, fontsize=8, loc="best")
     ax_loss.set_ylabel("training loss (last epoch)")
     ax_acc.set_ylabel("accuracy (%)")
     fig.suptitle(f"Batch-size sweep, {result.epochs} epoch(s) each")
@@ -246,9 +245,6 @@ def batch_sweep_figure(result: BatchSweepResult):
 
 def plot_batch_sweep(result: BatchSweepResult, path) -> None:
     """Save :func:`batch_sweep_figure` as a PNG."""
-    import matplotlib
+    from dlperf.plotting import save
 
-    matplotlib.use("Agg")
-    from dlperf.fileio import save_figure
-
-    save_figure(batch_sweep_figure(result), path)
+    save(batch_sweep_figure(result), path)

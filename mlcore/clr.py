@@ -199,11 +199,9 @@ def clr_json(result: CLRResult) -> str:
 
 def clr_figure(result: CLRResult):
     """Three panels: the learning rate per step, loss per epoch, accuracy per epoch (integer epoch ticks)."""
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
+    from dlperf.plotting import integer_ticks, legend, new_figure
 
-    fig = Figure(figsize=(12, 3.8), layout="constrained")
-    ax_lr, ax_loss, ax_acc = fig.subplots(1, 3)
+    fig, (ax_lr, ax_loss, ax_acc) = new_figure(12, 3.8, 1, 3)
     ax_lr.plot(np.arange(1, len(result.lrs) + 1), result.lrs, label=f"CyclicLR {result.mode}")
     ax_lr.set_xlabel("mini-batch")
     ax_lr.set_ylabel("learning rate")
@@ -216,8 +214,8 @@ def clr_figure(result: CLRResult):
     ax_acc.plot(epochs, 100 * result.val_acc, "s-", label="validation")
     ax_acc.set_ylabel("accuracy (%)")
     for ax in (ax_lr, ax_loss, ax_acc):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.legend(fontsize=8, loc="best")
+        integer_ticks(ax)
+        legend(ax, fontsize=8, loc="best")
     for ax in (ax_loss, ax_acc):
         ax.set_xlabel("epoch")
     return fig
@@ -225,9 +223,6 @@ def clr_figure(result: CLRResult):
 
 def plot_clr(result: CLRResult, path) -> None:
     """Save :func:`clr_figure` as a PNG."""
-    import matplotlib
+    from dlperf.plotting import save
 
-    matplotlib.use("Agg")
-    from dlperf.fileio import save_figure
-
-    save_figure(clr_figure(result), path)
+    save(clr_figure(result), path)

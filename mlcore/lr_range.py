@@ -418,10 +418,9 @@ def lr_range_json(result: LRRangeResult) -> str:
 
 def lr_range_figure(result: LRRangeResult):
     """Loss against learning rate (log axis for the exp schedule) with the suggestions marked."""
-    from matplotlib.figure import Figure
+    from dlperf.plotting import legend, new_figure
 
-    fig = Figure(figsize=(6.4, 4.0), layout="constrained")
-    ax = fig.subplots()
+    fig, ax = new_figure(6.4, 4.0)
     if result.smooth_f > 0:
         ax.plot(result.lrs, result.raw_losses, color="0.75", lw=0.8, label="mini-batch loss")
         ax.plot(result.lrs, result.losses, color="C0", label=f"smoothed (f = {result.smooth_f:g})")
@@ -437,15 +436,12 @@ def lr_range_figure(result: LRRangeResult):
     top = float(np.percentile(result.raw_losses, 95))
     ax.set_ylim(max(0.0, float(np.min(result.raw_losses)) * 0.9), top * 1.15)
     ax.set_title("Learning-rate range test")
-    ax.legend(fontsize=8, loc="best")
+    legend(ax, fontsize=8, loc="best")
     return fig
 
 
 def plot_lr_range(result: LRRangeResult, path) -> None:
     """Save :func:`lr_range_figure` as a PNG."""
-    import matplotlib
+    from dlperf.plotting import save
 
-    matplotlib.use("Agg")
-    from dlperf.fileio import save_figure
-
-    save_figure(lr_range_figure(result), path)
+    save(lr_range_figure(result), path)

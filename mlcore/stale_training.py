@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from mlcore.images import ImageData
 
 __all__ = ["MODELS", "LR_RULES", "StaleTrainingResult", "StaleComparison", "stale_training", "compare_policies",
-           "default_sim_time", "comparison_table", "comparison_json", "plot_comparison"]
+           "default_sim_time", "comparison_table", "comparison_json", "comparison_figure", "plot_comparison"]
 
 MODELS = ("mlp", "inception")
 LR_RULES = ("constant", "staleness-aware")
@@ -291,17 +291,12 @@ def comparison_json(cmp: StaleComparison) -> str:
     return json_text({"backend": "simulated", "sim_time": cmp.sim_time, "runs": [_run_dict(r) for r in cmp.runs]})
 
 
-def plot_comparison(cmp: StaleComparison, path) -> None:
-    """Save training loss against simulated wall-clock time and against updates, one line per run."""
-    import matplotlib
+def comparison_figure(cmp: StaleComparison):
+    """Training loss against simulated wall-clock time and against server updates, one line per run, each
+    panel with its legend (a matplotlib ``Figure``, not yet saved)."""
+    from dlperf.plotting import legend, new_figure
 
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    from dlperf.fileio import save_figure
-
-    fig = Figure(figsize=(10, 3.6))
-    ax_t, ax_u = fig.subplots(1, 2, sharey=True)
+    fig, (ax_t, ax_u) = new_figure(10, 3.6, 1, 2, sharey=True)
     for n, r in enumerate(cmp.runs):
         style = "--" if r.lr_rule == "staleness-aware" else "-"
         ax_t.plot(r.eval_times, r.train_loss, style, color=f"C{n}", label=f"{r.label} ({r.updates} updates)")
@@ -312,6 +307,13 @@ def plot_comparison(cmp: StaleComparison, path) -> None:
     ax_u.set_xlabel("server updates")
     ax_u.set_title("error against updates")
     ax_u.set_xscale("symlog", linthresh=10)
-    ax_t.legend(fontsize=8)
-    fig.tight_layout()
-    save_figure(fig, path)
+    legend(ax_t, fontsize=8)
+    legend(ax_u, fontsize=8)
+    return fig
+
+
+def plot_comparison(cmp: StaleComparison, path) -> None:
+    """Save :func:`comparison_figure` to ``path`` (png, pdf or svg)."""
+    from dlperf.plotting import save
+
+    save(comparison_figure(cmp), path)

@@ -347,30 +347,23 @@ def distributed_json(run: DistributedRun, cmp: SimulatorComparison) -> str:
 
 def plot_distributed(run: DistributedRun, cmp: SimulatorComparison, path) -> None:
     """Save the measured and simulated staleness distributions and the compute-time histogram as a PNG."""
-    import matplotlib
+    from dlperf.plotting import integer_ticks, legend, new_figure, save
 
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    from dlperf.fileio import save_figure
-
-    fig = Figure(figsize=(10, 3.6))
-    ax_s, ax_t = fig.subplots(1, 2)
+    fig, (ax_s, ax_t) = new_figure(10, 3.6, 1, 2)
     s = np.arange(len(cmp.measured_hist))
     ax_s.bar(s - 0.2, cmp.measured_hist, width=0.4, label=f"measured (mean {cmp.measured_mean:.2f})")
     ax_s.bar(s + 0.2, cmp.simulated_hist, width=0.4, label=f"simulator (mean {cmp.simulated_mean:.2f})")
     nonzero = np.flatnonzero((cmp.measured_hist > 0.001) | (cmp.simulated_hist > 0.001))
     ax_s.set_xlim(-0.6, int(nonzero.max(initial=0)) + 0.6)
-    ax_s.xaxis.get_major_locator().set_params(integer=True)
+    integer_ticks(ax_s)
     ax_s.set_xlabel("staleness (updates between read and apply)")
     ax_s.set_ylabel("probability")
     ax_s.set_title(f"{run.workers} workers, theory mean P - 1 = {cmp.theory_mean:g}")
-    ax_s.legend(fontsize=8)
+    legend(ax_s, fontsize=8)
     for w, iv in enumerate(run.intervals()):
         ax_t.hist(1000 * np.asarray(iv), bins=30, histtype="step", label=f"worker {w + 1}")
     ax_t.set_xlabel("interval between a worker's pushes (ms)")
     ax_t.set_ylabel("count")
     ax_t.set_title("measured compute + communication times")
-    ax_t.legend(fontsize=8)
-    fig.tight_layout()
-    save_figure(fig, path)
+    legend(ax_t, fontsize=8)
+    save(fig, path)

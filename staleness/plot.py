@@ -1,4 +1,5 @@
-"""Figures (matplotlib, Agg backend, imported inside the functions): timeline and staleness histogram.
+"""Figures (:mod:`dlperf.plotting`, matplotlib imported inside the functions): timeline, staleness histogram
+and the sweep.
 
 Examples
 --------
@@ -20,29 +21,21 @@ import numpy as np
 
 from staleness.result import SimulationResult
 
-__all__ = ["plot_timeline", "plot_histogram", "plot_result", "plot_sweep", "sweep_figure", "TIMELINE_MAX_GRADIENTS"]
+__all__ = ["plot_timeline", "plot_histogram", "histogram_figure", "plot_result", "plot_sweep", "sweep_figure",
+           "TIMELINE_MAX_GRADIENTS"]
 
 #: Runs with more gradients than this get the histogram from :func:`plot_result`.
 TIMELINE_MAX_GRADIENTS = 200
 
 
-def _figure(width: float, height: float):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(figsize=(width, height))
-
-
 def plot_timeline(res: SimulationResult, path: str | os.PathLike[str]) -> None:
     """Gantt chart: each learner's compute intervals (labelled g[Li,j] and their staleness), discarded
     ones hatched, the server's updates as vertical lines."""
-    from dlperf.fileio import save_figure
+    from dlperf.plotting import new_figure, save
 
     g = res.gradients
     p = res.config.learners
-    fig, ax = _figure(9, 1.2 + 0.6 * p)
+    fig, ax = new_figure(9, 1.2 + 0.6 * p)
     starts = g.compute_start
     for r in range(len(g)):
         lane = p - 1 - int(g.learner[r])
@@ -57,18 +50,15 @@ def plot_timeline(res: SimulationResult, path: str | os.PathLike[str]) -> None:
     ax.set_xlabel(f"time ({res.config.unit})")
     ax.set_ylim(-0.6, p - 0.1)
     ax.set_title(f"{res.config.policy}: learners' compute intervals, server updates (red)", fontsize=9)
-    save_figure(fig, path)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
+    save(fig, path)
 
 
-def plot_histogram(res: SimulationResult, path: str | os.PathLike[str]) -> None:
-    """Bar chart of the steady-state staleness histogram, with the mean marked."""
-    from dlperf.fileio import save_figure
+def histogram_figure(res: SimulationResult):
+    """The figure of :func:`plot_histogram` (not yet saved): every line in the legend, integer staleness ticks."""
+    from dlperf.plotting import integer_ticks, legend, new_figure
 
     s = res.summary
-    fig, ax = _figure(6, 3.5)
+    fig, ax = new_figure(6, 3.5)
     hist = np.asarray(s.histogram, dtype=float)
     ax.bar(np.arange(len(hist)), hist / max(hist.sum(), 1), color="tab:blue")
     ax.axvline(s.mean_staleness, color="tab:red", ls="--", label=f"mean {s.mean_staleness:.3f}")
@@ -80,11 +70,16 @@ def plot_histogram(res: SimulationResult, path: str | os.PathLike[str]) -> None:
     ax.set_xlabel("staleness (updates between read and apply)")
     ax.set_ylabel("share of gradients")
     ax.set_title(f"{res.config.policy}, P = {res.config.learners}: {s.window}", fontsize=8)
-    ax.legend()
-    save_figure(fig, path)
-    import matplotlib.pyplot as plt
+    integer_ticks(ax)
+    legend(ax)
+    return fig
 
-    plt.close(fig)
+
+def plot_histogram(res: SimulationResult, path: str | os.PathLike[str]) -> None:
+    """Bar chart of the steady-state staleness histogram, with the mean marked (:func:`histogram_figure`)."""
+    from dlperf.plotting import save
+
+    save(histogram_figure(res), path)
 
 
 def plot_result(res: SimulationResult, path: str | os.PathLike[str]) -> str:
@@ -102,10 +97,9 @@ def plot_result(res: SimulationResult, path: str | os.PathLike[str]) -> str:
 def sweep_figure(sweep_result):
     """The figure of :func:`plot_sweep` (a matplotlib ``Figure``, not yet saved): every drawn line, the
     dashed closed forms included, is in its panel's legend."""
-    from matplotlib.figure import Figure
+    from dlperf.plotting import legend, new_figure
 
-    fig = Figure(figsize=(11, 4.4), layout="constrained")
-    a1, a2 = fig.subplots(1, 2)
+    fig, (a1, a2) = new_figure(11, 4.4, 1, 2)
     groups: dict[tuple, list] = {}
     for r in sweep_result.rows:
         groups.setdefault((r.policy, r.k if r.policy.startswith("k-") else None, r.dist), []).append(r)
@@ -132,13 +126,13 @@ def sweep_figure(sweep_result):
         ax.grid(alpha=0.3)
     a2.yaxis.set_major_formatter(ScalarFormatter())
     for ax in (a1, a2):
-        ax.legend(fontsize=7)
+        legend(ax, fontsize=7)
     return fig
 
 
 def plot_sweep(sweep_result, path: str | os.PathLike[str]) -> None:
     """Two panels against P: mean staleness and seconds per update, one line per (policy, K, dist),
     closed forms dashed where they exist; saved to ``path`` (png, pdf or svg)."""
-    from dlperf.fileio import save_figure
+    from dlperf.plotting import save
 
-    save_figure(sweep_figure(sweep_result), path)
+    save(sweep_figure(sweep_result), path)

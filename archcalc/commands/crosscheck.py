@@ -47,7 +47,6 @@ def run(args: argparse.Namespace) -> int:
     network = resolve_model(args.model, [shape] if shape else None, args.batch)
     with progress(len(STEPS), f"crosscheck {network.name}") as bar:  # stderr, on a terminal only
         result = crosscheck(network, shape, args.batch, on_step=lambda name: bar.advance(label=name))
-    head = header(result, input_given=args.input is not None, batch_given=batch_given)
     saved = None
     if args.saved:
         from archcalc.saved import check_saved, saved_json, saved_line
@@ -59,15 +58,17 @@ def run(args: argparse.Namespace) -> int:
             data["saved"] = saved_json(saved)
         sys.stdout.write(json_text(data, indent=2) + "\n")
     elif args.markdown:
+        head = header(result, input_given=args.input is not None, batch_given=batch_given)
         sys.stdout.write(head.replace("\n", "  \n") + "\n\n" + to_markdown(result))
         if saved is not None:
             sys.stdout.write("\n" + saved_line(saved) + "\n")
     else:
-        from rich.console import Console
+        from dlperf.tables import output_console
 
-        console = Console(width=max(Console().width, 260))
+        console, width = output_console()  # a terminal's width; a file or a pipe every column
+        head = header(result, input_given=args.input is not None, batch_given=batch_given, width=min(width or 110, 110))
         console.print(head, highlight=False)
-        console.print(to_table(result))
+        console.print(to_table(result, width=width))
         console.print(footer(result), highlight=False)
         if saved is not None:
             console.print(saved_line(saved), highlight=False)

@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 
+from archcalc.commands._parallelopts import add_parallel_options, parallel_setup
 from archcalc.commands._peakopts import (
     add_step_options,
     flagged,
@@ -37,6 +38,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("fit", help="largest batch (or sequence length) whose peak fits in --memory",
                                    description=__doc__.split("\n\n")[1].replace("\n", " ").replace("``", "`"))
     add_step_options(parser)
+    add_parallel_options(parser)
     parser.add_argument("--memory", type=_size, required=True, metavar="SIZE", help="device memory: 24GiB, 80GB, ...")
     parser.add_argument("--seq", action="store_true", help="search the last input dimension at --batch, not the batch")
     parser.add_argument("--batch", type=positive_int("--batch"), default=1, metavar="N",
@@ -52,12 +54,13 @@ def run(args: argparse.Namespace) -> int:
     if args.batch != 1 and not args.seq:
         raise ValueError(f"--batch: got {args.batch} without --seq; fit searches the batch (add --seq to search "
                          "the sequence length at that batch)")
-    graph_at = graph_factory(args.model)
-    default = (3, 224, 224) if args.model.startswith("torchvision:") else graph_at(1, (1,)).default_input
+    setup = parallel_setup(args)
+    graph_at, plan = setup if setup else (graph_factory(args.model), None)
+    default = (3, 224, 224) if args.model.startswith("torchvision:") else graph_factory(args.model)(1, (1,)).default_input
     shape = input_shape(args, type("G", (), {"default_input": default}))
     try:
         result = fit(graph_at, args.memory, input_shape=shape, batch=args.batch, vary="seq" if args.seq else "batch",
-                     **kwargs)
+                     recompute=plan, **kwargs)
     except ValueError as exc:
         raise flagged(exc) from None
     if args.json:

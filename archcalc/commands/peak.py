@@ -12,6 +12,12 @@ import argparse
 import json
 import sys
 
+from archcalc.commands._parallelopts import (
+    add_parallel_options,
+    comparison_json,
+    comparison_lines,
+    parallel_setup,
+)
 from archcalc.commands._peakopts import (
     add_step_options,
     flagged,
@@ -28,6 +34,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("peak", help="peak memory of inference or one training step (liveness)",
                                    description=__doc__.split("\n\n")[1].replace("\n", " ").replace("``", "`"))
     add_step_options(parser)
+    add_parallel_options(parser)
     parser.add_argument("--batch", type=positive_int("--batch"), default=1, metavar="N",
                         help="batch size, per device with --data-parallel (default 1)")
     parser.add_argument("--plot", metavar="FILE", help="write memory over time to FILE (png, svg, pdf)")
@@ -39,11 +46,12 @@ def run(args: argparse.Namespace) -> int:
     from archcalc.memory.peak_render import breakdown_table, peak_header, peak_json
 
     kwargs = step_kwargs(args)
-    graph_at = graph_factory(args.model)
-    default = (3, 224, 224) if args.model.startswith("torchvision:") else graph_at(1, (1,)).default_input
+    setup = parallel_setup(args)  # --tensor-parallel / --sequence-parallel / --recompute: one rank's graph
+    graph_at, plan = setup if setup else (graph_factory(args.model), None)
+    default = (3, 224, 224) if args.model.startswith("torchvision:") else graph_factory(args.model)(1, (1,)).default_input
     shape = input_shape(args, type("G", (), {"default_input": default}))
     try:
-        result = peak_memory(graph_at(args.batch, shape), shape, args.batch, **kwargs)
+        result = peak_memory(graph_at(args.batch, shape), shape, args.batch, **kwargs, recompute=plan)
     except ValueError as exc:
         raise flagged(exc) from None
     if args.plot:
@@ -51,12 +59,18 @@ def run(args: argparse.Namespace) -> int:
 
         plot_timeline(result, args.plot)
     if args.json:
-        sys.stdout.write(json.dumps(peak_json(result, shape, args.device), indent=2) + "\n")
+        data = peak_json(result, shape, args.device)
+        per_layer = comparison_json(args, shape[-1], args.batch)
+        if per_layer is not None:
+            data["per_layer"] = per_layer
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return 0
     from rich.console import Console
 
     console = Console(width=max(Console().width, 100))
     console.print(peak_header(result), highlight=False)
     console.print(breakdown_table(result))
+    for line in comparison_lines(args, shape[-1], args.batch):
+        console.print(line, highlight=False, soft_wrap=True)
     return 0
 

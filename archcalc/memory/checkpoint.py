@@ -19,13 +19,12 @@ How the segments are split (as torch does)
     plain run. A checkpointed segment must not start with an in-place op: it would modify the input the
     checkpoint saved, and torch raises in the backward pass ("modified by an inplace operation").
 What is kept
-    In the forward pass a checkpointed segment saves nothing: its intermediates (and the extra tensors of its
-    ops: pooling indices, dropout noise, normalisation statistics) are freed as in inference; only the
-    segment's input is kept, until the segment's backward has run. When the backward reaches the segment's
-    last node that saves a tensor, the segment is run again from its input (torch's early stop: the rerun
-    ends at the op that makes the last saved tensor, and that op's output is computed only if it is saved);
-    the saved tensors made by the rerun live until their own node's backward has run, the rerun's other
-    intermediates are freed as in the forward pass. Training only: an inference pass does not save anything.
+    Each checkpointed segment is one region of a :class:`~archcalc.memory.recompute.RecomputePlan`
+    (:meth:`CheckpointPlan.recompute_plan`), the schedule's one model of ``torch.utils.checkpoint``: in the
+    forward pass the segment saves nothing and only its input is kept; when the backward reaches the
+    segment's last node that saves a tensor, the segment runs again from its input up to that node (torch's
+    early stop), and the saved tensors made by the rerun live until their own node's backward has run.
+    Training only: an inference pass does not save anything.
 
 Examples
 --------
@@ -33,12 +32,16 @@ Examples
 >>> plan = checkpoint_plan(build("vgg16"), 4)
 >>> plan.children, plan.segment_bounds  # 31 // 4 = 7 modules per checkpointed segment, the last 10 plain
 (31, ((0, 6), (7, 13), (14, 20)))
+>>> plan.recompute_plan(build("vgg16")).regions[1][:2]
+('features.7', 'features.8')
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from archcalc.memory.recompute import RecomputePlan
 
 __all__ = ["CheckpointPlan", "checkpoint_plan"]
 
@@ -56,6 +59,10 @@ class CheckpointPlan:
     sequence: str
     children: int
     segment_bounds: tuple[tuple[int, int], ...]
+
+    def recompute_plan(self, graph: Any) -> RecomputePlan:
+        """The checkpointed segments of ``graph`` (the graph this plan was made for) as recompute regions."""
+        return RecomputePlan(tuple(tuple(n.name for n in graph.nodes[a:b + 1]) for a, b in self.segment_bounds))
 
 
 def _top(node: Any) -> list[str]:
@@ -110,72 +117,3 @@ def checkpoint_plan(graph: Any, segments: int) -> CheckpointPlan:
                              f"an in-place {nodes[start].kind} that would modify the segment's saved input (torch "
                              "raises in backward); choose another number of segments")
     return CheckpointPlan(segments, prefix, run, bounds)
-
-
-class Recorder:
-    """The schedule's side of checkpointing: what a checkpointed segment did in the forward pass, replayed
-    in the backward pass (internal to :func:`archcalc.memory.peak.peak_memory`)."""
-
-    def __init__(self, plan: CheckpointPlan, nodes: tuple[Any, ...]) -> None:
-        self.nodes = nodes
-        self.segment_of = {i: k for k, (a, b) in enumerate(plan.segment_bounds) for i in range(a, b + 1)}
-        self.bounds = plan.segment_bounds
-        self.events: dict[int, list[tuple]] = {i: [] for i in self.segment_of}  # node -> schedule events
-        self.saves: dict[int, list[int]] = {i: [] for i in self.segment_of}  # node -> storages it would save
-        self.saves_output: dict[int, bool] = {}
-        self.input_sid: dict[int, int] = {}  # segment -> its input's storage
-        self.done: set[int] = set()
-
-    def trace(self, i: int) -> list[tuple] | None:
-        """The event list the schedule appends to while node ``i`` runs (None outside checkpointed segments)."""
-        return self.events.get(i)
-
-    def enter(self, i: int, s: Any, input_sid: int) -> None:
-        """At a segment's first node: the checkpoint keeps the segment's input until its backward."""
-        k = self.segment_of.get(i)
-        if k is not None and self.bounds[k][0] == i and s.kind.get(input_sid) == "act":  # not the graph input
-            self.input_sid[k] = input_sid
-            s.pins[input_sid] = s.pins.get(input_sid, 0) + 1
-
-    def record(self, i: int, sids: list[int], saves_output: bool) -> bool:
-        """Keep what node ``i`` would save instead of saving it; False outside checkpointed segments."""
-        if i not in self.segment_of:
-            return False
-        self.saves[i] = list(sids)
-        self.saves_output[i] = saves_output
-        return True
-
-    def release_inputs(self, saved_by: list[list[int]]) -> None:
-        """After the forward pass: each segment's input goes with its lowest saving node's backward."""
-        for k, (a, b) in enumerate(self.bounds):
-            if k in self.input_sid:
-                first = next((j for j in range(a, b + 1) if self.saves[j]), a)
-                saved_by[first].append(self.input_sid[k])
-
-    def recompute(self, i: int, s: Any, saved_by: list[list[int]]) -> None:
-        """Before node ``i``'s backward: rerun its segment if ``i`` is the first of it to need a saved tensor."""
-        k = self.segment_of.get(i)
-        if k is None or k in self.done or not self.saves[i]:
-            return
-        self.done.add(k)
-        a, b = self.bounds[k]
-        stop = max(j for j in range(a, b + 1) if self.saves[j])
-        new: dict[int, int] = {}
-        for j in range(a, stop + 1):
-            outputs_made = j < stop or self.saves_output[j] or any(e[0] == "new" and e[1] in self.saves[j]
-                                                                    for e in self.events[j])
-            for event in self.events[j]:
-                if event[0] == "new" and (outputs_made or event[1] in self.saves[j]):
-                    new[event[1]] = s.new(event[2], event[3])
-                elif event[0] == "sample":
-                    for old in self.saves[j]:
-                        sid = new.get(old, old)
-                        s.pins[sid] = s.pins.get(sid, 0) + 1
-                        saved_by[j].append(sid)
-                    s.sample("backward", f"{self.nodes[j].name} (recompute)")
-                    if j == stop:
-                        break
-                elif event[0] == "free" and event[1] in new:
-                    s.free(new[event[1]])
-        for sid in new.values():  # the rerun's locals die with it
-            s.free(sid)

@@ -53,7 +53,7 @@ class FitResult:
 def fit(graph_at: Callable[[int, tuple[int, ...]], Any], memory_bytes: int, *, input_shape: tuple[int, ...],
         batch: int = 1, vary: str = "batch", training: bool = False, optimizer: str = "sgd",
         precision: str = "fp32", device: str = "cpu", checkpoint_segments: int = 1, data_parallel: int = 1,
-        zero: int = 0) -> FitResult:
+        zero: int = 0, recompute: Any = None) -> FitResult:
     """Largest batch (``vary="batch"``) or last input dimension (``vary="seq"``, at ``batch``) that fits.
 
     Parameters
@@ -66,7 +66,7 @@ def fit(graph_at: Callable[[int, tuple[int, ...]], Any], memory_bytes: int, *, i
         Per-sample input shape; with ``vary="seq"`` its last entry is replaced by the length searched.
     batch : int
         Fixed batch for ``vary="seq"``.
-    training, optimizer, precision, device, checkpoint_segments, data_parallel, zero
+    training, optimizer, precision, device, checkpoint_segments, data_parallel, zero, recompute
         As :func:`~archcalc.memory.peak.peak_memory`: with ``data_parallel > 1`` the batch searched is the
         per-device batch (``FitResult.global_batch`` is ``data_parallel`` times it) and the budget is one
         device's memory.
@@ -85,7 +85,7 @@ def fit(graph_at: Callable[[int, tuple[int, ...]], Any], memory_bytes: int, *, i
         b, shape = (n, tuple(input_shape)) if vary == "batch" else (batch, (*input_shape[:-1], n))
         return peak_memory(graph_at(b, shape), shape, b, training=training, optimizer=optimizer,
                            precision=precision, device=device, checkpoint_segments=checkpoint_segments,
-                           data_parallel=data_parallel, zero=zero)
+                           data_parallel=data_parallel, zero=zero, recompute=recompute)
 
     first = at(1)
     if first.peak_bytes > memory_bytes:

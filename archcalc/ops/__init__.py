@@ -4,7 +4,8 @@ Where is a formula? ``conv`` (Conv / ConvTranspose 1-3d), ``linear`` (Linear, Ma
 Einsum), ``attention`` (ScaledDotProductAttention, MultiheadAttention), ``norms``, ``activations``
 (and Softmax), ``elementwise`` (broadcasting arithmetic and reductions), ``pooling``, ``recurrent`` (RNN,
 LSTM, GRU), ``shape`` (views, Concat, Stack, Chunk ...), ``misc`` (Dropout, Embedding, Pad, Interpolate,
-Constant, Unmodeled), ``rotary`` (rotary position embeddings: RotaryTables, RotaryApply).
+Constant, Unmodeled), ``collectives`` (tensor-parallel AllReduce, ReduceScatter,
+AllGatherLinear), ``rotary`` (rotary position embeddings: RotaryTables, RotaryApply).
 
 Examples
 --------
@@ -15,6 +16,7 @@ True
 from archcalc.ops import (  # noqa: F401
     activations,
     attention,
+    collectives,
     conv,
     elementwise,
     linear,

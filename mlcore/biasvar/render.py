@@ -95,11 +95,9 @@ def study_figure(study: BiasVarianceStudy, extra: BiasVarianceStudy | None = Non
     >>> len(fig.axes[0].get_legend().get_texts()) == len(fig.axes[0].get_lines())
     True
     """
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
+    from dlperf.plotting import integer_ticks, legend, new_figure
 
-    fig = Figure(figsize=(7.5, 4.6), layout="constrained")
-    ax = fig.subplots()
+    fig, ax = new_figure(7.5, 4.6)
     for s, style in ((study, "-"), (extra, "--")):
         if s is None:
             continue
@@ -114,19 +112,16 @@ def study_figure(study: BiasVarianceStudy, extra: BiasVarianceStudy | None = Non
             )
     ax.axhline(study.config.noise_std**2, color="grey", lw=0.8, label="noise $\\sigma^2$")
     ax.set_yscale("log")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    integer_ticks(ax)
     ax.set_xlabel("polynomial degree")
     ax.set_ylabel("squared error")
     ax.set_title(f"Bias-variance over {study.config.n_datasets} data sets (seed {study.config.seed})")
-    ax.legend(fontsize=7, ncol=2, loc="best")
+    legend(ax, fontsize=7, ncol=2, loc="best")
     return fig
 
 
 def plot_study(study: BiasVarianceStudy, path, extra: BiasVarianceStudy | None = None) -> None:
     """Save :func:`study_figure` as a PNG."""
-    import matplotlib
+    from dlperf.plotting import save
 
-    matplotlib.use("Agg")
-    from dlperf.fileio import save_figure
-
-    save_figure(study_figure(study, extra), path)
+    save(study_figure(study, extra), path)

@@ -77,10 +77,9 @@ def report_figure(report: CurvesReport):
     >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()][-1]
     'chance (AUROC 0.5)'
     """
-    from matplotlib.figure import Figure
+    from dlperf.plotting import legend, new_figure
 
-    fig = Figure(figsize=(13, 4.6), layout="constrained")
-    ax_roc, ax_pr, ax_prg = fig.subplots(1, 3)
+    fig, (ax_roc, ax_pr, ax_prg) = new_figure(13, 4.6, 1, 3)
     for i, m in enumerate(report.models):
         c = f"C{i}"
         ax_roc.plot(m.roc.fpr, m.roc.tpr, color=c, label=f"{m.name} (AUROC {m.areas.auroc:.3f})")
@@ -106,16 +105,13 @@ def report_figure(report: CurvesReport):
         ylim=(-0.5, 1.02),
     )
     for ax in (ax_roc, ax_pr, ax_prg):
-        ax.legend(fontsize=7, loc="lower left" if ax is not ax_roc else "lower right")
+        legend(ax, fontsize=7, loc="lower left" if ax is not ax_roc else "lower right")
     fig.suptitle(f"{report.dataset}: {report.n_positive} positives / {report.n_negative} negatives")
     return fig
 
 
 def plot_report(report: CurvesReport, path) -> None:
     """Save :func:`report_figure` as a PNG."""
-    import matplotlib
+    from dlperf.plotting import save
 
-    matplotlib.use("Agg")
-    from dlperf.fileio import save_figure
-
-    save_figure(report_figure(report), path)
+    save(report_figure(report), path)

@@ -1,0 +1,121 @@
+"""``--tensor-parallel``, ``--sequence-parallel``, ``--recompute`` and ``--memory-convention`` for ``archcalc
+peak`` and ``archcalc fit`` on GPT-2-family transformers (one tensor-parallel rank, Megatron's split)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+__all__ = ["add_parallel_options", "parallel_setup", "comparison_lines", "comparison_json"]
+
+
+def add_parallel_options(parser: argparse.ArgumentParser) -> None:
+    from archcalc.commands._peakopts import positive_int
+    from archcalc.memory.activations import RECOMPUTE
+
+    group = parser.add_argument_group("tensor parallelism (GPT-2-family transformers)")
+    group.add_argument("--tensor-parallel", type=positive_int("--tensor-parallel"), default=1, metavar="T",
+                       help="Megatron tensor parallelism: the peak of one of T ranks (default 1)")
+    group.add_argument("--sequence-parallel", action="store_true",
+                       help="also split LayerNorm, dropout and residual regions along the sequence")
+    group.add_argument("--recompute", choices=RECOMPUTE, default="none",
+                       help="activation recomputation: none, selective (attention core) or full (each layer)")
+    group.add_argument("--memory-convention", choices=("archcalc", "megatron"), default="archcalc",
+                       help="per-layer activation total: archcalc's own count or Korthikanti et al.'s Table 2")
+
+
+def _active(args: argparse.Namespace) -> bool:
+    return (args.tensor_parallel != 1 or args.sequence_parallel or args.recompute != "none"
+            or args.memory_convention != "archcalc")
+
+
+def parallel_setup(args: argparse.Namespace) -> tuple[Any, Any] | None:
+    """``(graph_at, recompute_plan)`` for the options, or ``None`` when none is given."""
+    if not _active(args):
+        return None
+    from archcalc.parallel.rank_graph import rank_graph
+    from archcalc.parallel.step import transformer_plan
+    from archcalc.zoo_transformers import CONFIGS
+
+    if getattr(args, "checkpoint", 1) != 1:  # both are regions of one RecomputePlan, but never on one model
+        given = ("--recompute " + args.recompute if args.recompute != "none" else
+                 "--tensor-parallel" if args.tensor_parallel != 1 else
+                 "--sequence-parallel" if args.sequence_parallel else "--memory-convention")
+        raise ValueError(f"--checkpoint: got {args.checkpoint} with {given}; checkpoint_sequential segments take "
+                         "VGG, AlexNet or nn.Sequential models, the tensor-parallel and --recompute options GPT-2 "
+                         "models: give one of them")
+    cfg = CONFIGS.get(args.model)
+    if cfg is None or cfg.family != "gpt2" or args.model == "gpt":
+        names = ", ".join(n for n, c in CONFIGS.items() if c.family == "gpt2" and n != "gpt")
+        raise ValueError(f"--tensor-parallel: {args.model!r} has no per-rank graph; tensor parallelism, "
+                         f"--recompute and --memory-convention take a GPT-2 model ({names})")
+    if getattr(args, "seq", False) is True and args.sequence_parallel:
+        raise ValueError("--seq: the sequence-length search tries lengths that --sequence-parallel cannot split; "
+                         "search the batch (drop --seq) or drop --sequence-parallel")
+    if args.recompute != "none" and not args.training:
+        raise ValueError(f"--recompute: got {args.recompute!r} without --training; add --training")
+
+    t = args.tensor_parallel
+    try:  # one graph evaluates at any length, as the zoo's do (the ids' shape comes from --input)
+        graph = rank_graph(cfg, t * (cfg.default_seq // t), tensor_parallel=t,
+                           sequence_parallel=args.sequence_parallel)
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("tensor_parallel=", "--tensor-parallel ")) from None
+
+    def graph_at(batch: int, shape: tuple[int, ...]) -> Any:
+        if args.sequence_parallel and shape[-1] % t:
+            raise ValueError(f"--input {shape[-1]} is not divisible by --tensor-parallel {t}; sequence "
+                             "parallelism splits the sequence evenly, choose a multiple")
+        return graph
+
+    return graph_at, transformer_plan(graph, cfg.layers, args.recompute)
+
+
+def _layers_only(model: str) -> Any:
+    """The model without its position-table limit: the per-layer count does not read the position table."""
+    from dataclasses import replace
+
+    from archcalc.zoo_transformers import CONFIGS
+
+    return replace(CONFIGS[model], context=None)
+
+
+def comparison_lines(args: argparse.Namespace, seq: int, batch: int) -> list[str]:
+    """The per-layer saved-activation count beside Table 2, as lines of text (empty when not applicable)."""
+    from archcalc.parallel.layer_count import compare_table2
+    from archcalc.zoo_transformers import CONFIGS
+
+    if not _active(args) or not args.training:
+        return []
+    if args.precision not in ("fp32", "fp16", "bf16"):
+        return [f"per-layer comparison with Table 2: not made for --precision {args.precision} (autocast keeps "
+                "some activations in fp32); use fp16 or bf16"]
+    c = compare_table2(_layers_only(args.model), seq, batch, tensor_parallel=args.tensor_parallel,
+                       sequence_parallel=args.sequence_parallel, recompute=args.recompute,
+                       precision=args.precision, device=args.device)
+    chosen = c.bytes_per_layer(args.memory_convention)
+    out = [f"saved activations per layer ({args.precision}, {args.device}): archcalc {c.own_bytes:,} bytes, "
+           f"Table 2 {c.paper_formula} = {c.paper_bytes:,} bytes; difference {c.own_bytes - c.paper_bytes:+,}",
+           f"  x {CONFIGS[args.model].layers} layers ({args.memory_convention} convention): "
+           f"{chosen * CONFIGS[args.model].layers:,} bytes"]
+    for d in c.differences:
+        out.append(f"  {d.bytes:+,} {d.what}: {d.why}")
+    return out
+
+
+def comparison_json(args: argparse.Namespace, seq: int, batch: int) -> dict[str, Any] | None:
+    """The ``per_layer`` JSON key: both counts, the convention's total and the itemised differences."""
+    from archcalc.parallel.layer_count import compare_table2
+    from archcalc.zoo_transformers import CONFIGS
+
+    if not _active(args) or not args.training or args.precision not in ("fp32", "fp16", "bf16"):
+        return None
+    c = compare_table2(_layers_only(args.model), seq, batch, tensor_parallel=args.tensor_parallel,
+                       sequence_parallel=args.sequence_parallel, recompute=args.recompute,
+                       precision=args.precision, device=args.device)
+    layers = CONFIGS[args.model].layers
+    return {"archcalc_bytes": c.own_bytes, "table2_bytes": c.paper_bytes, "table2_formula": c.paper_formula,
+            "memory_convention": args.memory_convention,
+            "layers_bytes": c.bytes_per_layer(args.memory_convention) * layers,
+            "differences": [{"item": d.what, "archcalc_bytes": d.own_bytes, "table2_bytes": d.paper_bytes,
+                             "bytes": d.bytes, "why": d.why} for d in c.differences]}

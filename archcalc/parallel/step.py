@@ -1,0 +1,62 @@
+"""Peak memory of one tensor-parallel rank's training step, with Megatron's recomputation choices.
+
+``recompute``:
+
+- ``"none"``: autograd keeps every saved tensor;
+- ``"selective"`` (Korthikanti et al. 2022, section 5): the attention core -- ``Q K^T``, softmax, softmax
+  dropout and attention over ``V``, one ``ScaledDotProductAttention`` node here -- runs under a checkpoint:
+  only its inputs (Q, K, V) are kept and it runs again in the backward;
+- ``"full"``: each transformer layer runs under a checkpoint: only its input is kept, and the whole layer
+  runs again in its backward, its saved tensors living only during that layer's backward.
+
+Examples
+--------
+>>> from archcalc.zoo_transformers import CONFIGS, with_sizes
+>>> cfg = with_sizes(CONFIGS["gpt"], layers=2, hidden=128, heads=4, ffn=512, vocab=1000)
+>>> full = rank_peak(cfg, 256, 2, tensor_parallel=2, recompute="full")
+>>> none = rank_peak(cfg, 256, 2, tensor_parallel=2)
+>>> full.peak_bytes < none.peak_bytes
+True
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from archcalc.memory.activations import RECOMPUTE
+from archcalc.memory.peak import PeakMemory, peak_memory
+from archcalc.memory.recompute import RecomputePlan
+from archcalc.parallel.rank_graph import layer_prefix, rank_graph
+from archcalc.zoo_transformers import TransformerConfig
+
+__all__ = ["transformer_plan", "rank_peak", "check_recompute"]
+
+
+def check_recompute(recompute: str) -> None:
+    if recompute not in RECOMPUTE:
+        raise ValueError(f"recompute={recompute!r} is unknown; choose one of {', '.join(RECOMPUTE)}")
+
+
+def transformer_plan(graph: Any, layers: int, recompute: str) -> RecomputePlan | None:
+    """The checkpointed regions of ``recompute`` in a GPT-2-family graph (``None`` for ``"none"``)."""
+    check_recompute(recompute)
+    if recompute == "none":
+        return None
+    regions = []
+    for i in range(layers):
+        names = tuple(n.name for n in graph.nodes if n.name.startswith(layer_prefix(i)))
+        if recompute == "selective":
+            names = tuple(n for n in names if n.endswith(".scaled_dot_product_attention"))
+        regions.append(names)
+    return RecomputePlan(tuple(regions))
+
+
+def rank_peak(cfg: TransformerConfig, seq: Any, batch: int = 1, *, tensor_parallel: int = 1,
+              sequence_parallel: bool = False, recompute: str = "none", training: bool = True,
+              optimizer: str = "sgd", precision: str = "fp32", device: str = "cpu") -> PeakMemory:
+    """Liveness peak of one rank (:func:`~archcalc.parallel.rank_graph.rank_graph`) for one step."""
+    check_recompute(recompute)
+    graph = rank_graph(cfg, seq, tensor_parallel=tensor_parallel, sequence_parallel=sequence_parallel)
+    plan = transformer_plan(graph, cfg.layers, recompute) if training else None
+    return peak_memory(graph, (seq,), batch, training=training, optimizer=optimizer, precision=precision,
+                       device=device, recompute=plan)
