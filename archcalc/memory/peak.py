@@ -22,6 +22,10 @@ optimizer step
     SGD updates in place; momentum creates one buffer per parameter; Adam creates its two moments for every
     parameter, then for each parameter allocates two parameter-sized temporaries (``exp_avg_sq.sqrt()`` and
     its quotient, torch's single-tensor implementation on the CPU).
+checkpointing (training)
+    regions run under ``torch.utils.checkpoint`` (``recompute=``, and the segments of
+    ``checkpoint_segments=``) follow :mod:`archcalc.memory.recompute`: they save nothing in the forward pass
+    and run again in the backward. Data parallelism with ZeRO follows :mod:`archcalc.memory.zero`.
 
 Mixed precision (``fp16-mixed`` / ``bf16-mixed``) follows :mod:`archcalc.memory.precision`: ops of the
 ``lower`` policy cast their fp32 inputs to the 16-bit dtype (casts of parameters are cached until the end
@@ -207,9 +211,6 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
         raise ValueError(f"recompute={recompute!r} must be a RecomputePlan (archcalc.memory.recompute) or None")
     if checkpoint_segments != 1:
         segments = checkpoint_plan(graph, checkpoint_segments).recompute_plan(graph)
-        if mixed:
-            raise ValueError(f"checkpoint_segments={checkpoint_segments} with precision={precision!r} is not "
-                             "modelled (autocast's casts in a rerun); use fp32, fp16 or bf16")
         recompute = segments if recompute is None else _both(recompute, segments, checkpoint_segments)
     ev = evaluate(graph, input_shape, batch)
     nodes, rows = graph.nodes, ev.rows
