@@ -14,7 +14,8 @@ Usage (from the repository root; one torch thread, a few minutes)::
     python benchmarks/bench_peak.py --write                 # and replace the peak section of RESULTS.md
     python benchmarks/bench_peak.py --cuda                  # on a GPU: torch.cuda.max_memory_allocated instead
 
-Target: every |error| <= 2 %.
+Target: every |error| <= 2 %. Activation checkpointing (``checkpoint_sequential`` on VGG / AlexNet) has its
+own script and RESULTS.md section: ``benchmarks/bench_peak_checkpoint.py``.
 """
 
 from __future__ import annotations

@@ -120,12 +120,19 @@ class _Autocast:
         return contextlib.nullcontext()
 
 
-def measure_step(model, x, mode: str, autocast_dtype=None) -> Measured:
+def measure_step(model, x, mode: str, autocast_dtype=None, every_kernel: bool = False) -> Measured:
     """Peak live bytes of one ``inference`` (``no_grad``, eval), ``sgd`` or ``adam`` step (train mode).
 
     The training step is ``zero_grad(set_to_none=True); loss = model(x).sum(); loss.backward(); step()``.
+    ``every_kernel=True`` also samples after every ATen kernel (a ``TorchDispatchMode`` that only reads the
+    counter), including the kernels autograd runs inside a backward node: it sees a node's output while the
+    tensors the node unpacked are still alive, which matters for checkpointing, whose recomputed tensors are
+    dropped as soon as their node returns (before its post-hook).
     """
+    import contextlib
+
     from torch.overrides import TorchFunctionMode
+    from torch.utils._python_dispatch import TorchDispatchMode
 
     model.train(mode != "inference")
     for p in model.parameters():  # gradients of an earlier step would be freed inside this one
@@ -143,10 +150,16 @@ def measure_step(model, x, mode: str, autocast_dtype=None) -> Measured:
             sampler(f"{getattr(func, '__name__', func)}")
             return result
 
+    class ObserveKernels(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            result = func(*args, **(kwargs or {}))
+            sampler(f"kernel {func}")
+            return result
+
     before_tensors = _storage_bytes([*model.parameters(), *model.buffers(), x])
     gc.collect()
     base = live_heap_bytes()
-    with Observe():
+    with Observe(), (ObserveKernels() if every_kernel else contextlib.nullcontext()):
         out = _step(model, x, mode, sampler, autocast)
     del out
     for h in sampler.handles:

@@ -37,6 +37,13 @@ def parallel_setup(args: argparse.Namespace) -> tuple[Any, Any] | None:
     from archcalc.parallel.step import transformer_plan
     from archcalc.zoo_transformers import CONFIGS
 
+    if getattr(args, "checkpoint", 1) != 1:  # both are regions of one RecomputePlan, but never on one model
+        given = ("--recompute " + args.recompute if args.recompute != "none" else
+                 "--tensor-parallel" if args.tensor_parallel != 1 else
+                 "--sequence-parallel" if args.sequence_parallel else "--memory-convention")
+        raise ValueError(f"--checkpoint: got {args.checkpoint} with {given}; checkpoint_sequential segments take "
+                         "VGG, AlexNet or nn.Sequential models, the tensor-parallel and --recompute options GPT-2 "
+                         "models: give one of them")
     cfg = CONFIGS.get(args.model)
     if cfg is None or cfg.family != "gpt2" or args.model == "gpt":
         names = ", ".join(n for n, c in CONFIGS.items() if c.family == "gpt2" and n != "gpt")

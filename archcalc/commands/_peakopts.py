@@ -9,7 +9,8 @@ from typing import Any
 __all__ = ["add_step_options", "graph_factory", "step_kwargs", "positive_int", "flagged"]
 
 _FLAGS = {"batch": "--batch", "optimizer": "--optimizer", "precision": "--precision", "device": "--device",
-          "memory": "--memory", "size": "--memory", "seq": "--seq"}
+          "memory": "--memory", "size": "--memory", "seq": "--seq", "checkpoint_segments": "--checkpoint",
+          "data_parallel": "--data-parallel", "zero": "--zero"}
 
 
 def flagged(exc: ValueError) -> ValueError:
@@ -39,6 +40,13 @@ def add_step_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
                         help="fp32, fp16, bf16 (model converted) or fp16-mixed, bf16-mixed (torch.autocast)")
     parser.add_argument("--device", choices=DEVICES, default="cpu", help="whose autocast op lists apply (default cpu)")
+    parser.add_argument("--checkpoint", type=positive_int("--checkpoint"), default=1, metavar="SEGMENTS",
+                        help="train with checkpoint_sequential(features or the whole nn.Sequential, SEGMENTS, x); "
+                             "VGG, AlexNet and nn.Sequential models only (default 1: none)")
+    parser.add_argument("--data-parallel", type=positive_int("--data-parallel"), default=1, metavar="N",
+                        help="data-parallel ranks: the batch is per device, the peak is one device's (default 1)")
+    parser.add_argument("--zero", type=int, choices=(0, 1, 2, 3), default=0,
+                        help="ZeRO stage sharding model states over --data-parallel ranks (default 0)")
     parser.add_argument("--json", action="store_true", help="print JSON (keys in docs/memory.md)")
 
 
@@ -58,8 +66,15 @@ def graph_factory(name: str):
 def step_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     if args.optimizer is not None and not args.training:
         raise ValueError(f"--optimizer: got {args.optimizer!r} without --training; add --training or drop --optimizer")
+    if args.zero and args.data_parallel == 1:
+        raise ValueError(f"--zero: got {args.zero} without --data-parallel; ZeRO shards over ranks: add "
+                         "--data-parallel N (N >= 2) or drop --zero")
+    if args.checkpoint != 1 and not args.training:
+        raise ValueError(f"--checkpoint: got {args.checkpoint} without --training; checkpointing changes only a "
+                         "training step: add --training or drop --checkpoint")
     return {"training": args.training, "optimizer": args.optimizer or "sgd", "precision": args.precision,
-            "device": args.device}
+            "device": args.device, "checkpoint_segments": args.checkpoint, "data_parallel": args.data_parallel,
+            "zero": args.zero}
 
 
 def input_shape(args: argparse.Namespace, graph: Any) -> tuple[int, ...]:

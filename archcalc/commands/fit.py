@@ -72,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
 
     console = Console(width=max(Console().width, 100))
     what = f"batch {result.batch}" if result.vary == "batch" else f"sequence length {result.seq} at batch {result.batch}"
+    if result.peak.data_parallel > 1:
+        what += f" per device (global batch {result.global_batch} on {result.peak.data_parallel} devices)"
     nxt = ("" if result.next_peak_bytes is None
            else f"; one more needs {format_bytes(result.next_peak_bytes)}")
     console.print(f"{result.network} in {format_bytes(result.memory_bytes)}: largest {what}{nxt}", highlight=False)

@@ -35,7 +35,8 @@ def register(subparsers) -> None:
                                    description=__doc__.split("\n\n")[1].replace("\n", " ").replace("``", "`"))
     add_step_options(parser)
     add_parallel_options(parser)
-    parser.add_argument("--batch", type=positive_int("--batch"), default=1, metavar="N", help="batch size (default 1)")
+    parser.add_argument("--batch", type=positive_int("--batch"), default=1, metavar="N",
+                        help="batch size, per device with --data-parallel (default 1)")
     parser.add_argument("--plot", metavar="FILE", help="write memory over time to FILE (png, svg, pdf)")
     parser.set_defaults(func=run)
 

@@ -72,7 +72,8 @@ class _Recorder:
 
     def __init__(self, module: Any) -> None:
         self.values: dict[int, str] = {}
-        self.keep: list[Any] = []  # keeps traced tensors alive so ids stay unique
+        self.released: dict[str, int] = {}  # value -> index of the last node recorded before its tensor died
+        self.running = True
         self.nodes: list[Node] = []
         self.real_shapes: dict[str, tuple[int, ...]] = {}
         self.real_alias: dict[str, tuple[int | None, ...]] = {}
@@ -121,8 +122,19 @@ class _Recorder:
         return name
 
     def bind(self, t: Any, name: str) -> None:
+        import weakref
+
         self.values[id(t)] = name
-        self.keep.append(t)
+        weakref.finalize(t, self.died, id(t), name)
+
+    def died(self, key: int, name: str) -> None:
+        """A traced tensor's last reference went (its id may now be reused): when, in recorded nodes. Only the
+        tensor's latest name is recorded: an in-place op rebinds the tensor, and the earlier value is then
+        whatever storage the op model gives it (autograd's clone of a ``relu6_`` input, say)."""
+        if self.values.get(key) == name:
+            del self.values[key]
+            if self.running and self.nodes:
+                self.released[name] = len(self.nodes) - 1
 
     def node_name(self, fname: str) -> tuple[str, str | None]:
         """(unique node name, leaf module name or None) for a call made now."""
@@ -254,6 +266,10 @@ def move_keeping_ties(module: Any, move: Any) -> Any:
     return moved
 
 
+def _forget(_: Any) -> None:
+    return None
+
+
 def _run(module: Any, inputs: list[Any]) -> _Recorder:
     import torch
     from torch.nn.modules import module as nn_module
@@ -264,8 +280,11 @@ def _run(module: Any, inputs: list[Any]) -> _Recorder:
     try:
         for i, t in enumerate(inputs):
             rec.bind(t, f"input{i}" if len(inputs) > 1 else "x")
-        with torch.enable_grad(), _make_mode(rec):
+        # Autograd's saved tensors are packed into nothing, so a tensor dies when the Python code drops it:
+        # the release points the liveness schedule uses (archcalc.memory.peak).
+        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(_forget, _forget), _make_mode(rec):
             out = module(*inputs)
+        rec.running = False
         rec.outputs = [rec.values[id(t)] for t in _flat_tensors(out) if id(t) in rec.values]
     finally:
         pre.remove()
@@ -346,7 +365,7 @@ def from_torch(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, inpu
                      + ", ".join(f"{n} x {k}" for k, n in rec.unmodeled.most_common()))
     graph = Graph(label, f"{type(module).__name__} traced at the torch-function level", specs, tuple(rec.nodes),
                   tuple(rec.outputs), params=params, buffers=buffers, twin=twin, notes=tuple(notes),
-                  traced_at=tuple(full))
+                  traced_at=tuple(full), released_after=tuple(rec.released.items()))
     _check(graph, rec, meta)
     return graph
 

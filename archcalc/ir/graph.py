@@ -88,6 +88,10 @@ class Graph:
     notes : tuple of str
     traced_at : tuple or None
         For a traced graph, the full input shapes it was traced at (its view sizes are fixed there).
+    released_after : tuple of (str, int)
+        For a traced graph, value name -> index of the last node that had run when the traced forward
+        dropped its last reference to the value's tensor (observed with weakref finalizers; autograd kept
+        no saved tensors). Values still referenced when the forward returned are absent.
     """
 
     name: str
@@ -100,6 +104,7 @@ class Graph:
     twin: str | None = None
     notes: tuple[str, ...] = field(default=())
     traced_at: tuple[tuple[Any, ...], ...] | None = None
+    released_after: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         defined = {spec.name for spec in self.inputs} | {name for name, _ in self.params + self.buffers}

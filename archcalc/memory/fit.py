@@ -44,10 +44,16 @@ class FitResult:
     peak: PeakMemory
     next_peak_bytes: int | None
 
+    @property
+    def global_batch(self) -> int:
+        """``batch`` times the data-parallel ranks (``batch`` is per device)."""
+        return self.batch * self.peak.data_parallel
+
 
 def fit(graph_at: Callable[[int, tuple[int, ...]], Any], memory_bytes: int, *, input_shape: tuple[int, ...],
         batch: int = 1, vary: str = "batch", training: bool = False, optimizer: str = "sgd",
-        precision: str = "fp32", device: str = "cpu", recompute: Any = None) -> FitResult:
+        precision: str = "fp32", device: str = "cpu", checkpoint_segments: int = 1, data_parallel: int = 1,
+        zero: int = 0, recompute: Any = None) -> FitResult:
     """Largest batch (``vary="batch"``) or last input dimension (``vary="seq"``, at ``batch``) that fits.
 
     Parameters
@@ -60,8 +66,10 @@ def fit(graph_at: Callable[[int, tuple[int, ...]], Any], memory_bytes: int, *, i
         Per-sample input shape; with ``vary="seq"`` its last entry is replaced by the length searched.
     batch : int
         Fixed batch for ``vary="seq"``.
-    training, optimizer, precision, device, recompute
-        As :func:`~archcalc.memory.peak.peak_memory`.
+    training, optimizer, precision, device, checkpoint_segments, data_parallel, zero, recompute
+        As :func:`~archcalc.memory.peak.peak_memory`: with ``data_parallel > 1`` the batch searched is the
+        per-device batch (``FitResult.global_batch`` is ``data_parallel`` times it) and the budget is one
+        device's memory.
 
     Raises
     ------
@@ -76,7 +84,8 @@ def fit(graph_at: Callable[[int, tuple[int, ...]], Any], memory_bytes: int, *, i
     def at(n: int) -> PeakMemory:
         b, shape = (n, tuple(input_shape)) if vary == "batch" else (batch, (*input_shape[:-1], n))
         return peak_memory(graph_at(b, shape), shape, b, training=training, optimizer=optimizer,
-                           precision=precision, device=device, recompute=recompute)
+                           precision=precision, device=device, checkpoint_segments=checkpoint_segments,
+                           data_parallel=data_parallel, zero=zero, recompute=recompute)
 
     first = at(1)
     if first.peak_bytes > memory_bytes:

@@ -22,6 +22,10 @@ optimizer step
     SGD updates in place; momentum creates one buffer per parameter; Adam creates its two moments for every
     parameter, then for each parameter allocates two parameter-sized temporaries (``exp_avg_sq.sqrt()`` and
     its quotient, torch's single-tensor implementation on the CPU).
+checkpointing (training)
+    regions run under ``torch.utils.checkpoint`` (``recompute=``, and the segments of
+    ``checkpoint_segments=``) follow :mod:`archcalc.memory.recompute`: they save nothing in the forward pass
+    and run again in the backward. Data parallelism with ZeRO follows :mod:`archcalc.memory.zero`.
 
 Mixed precision (``fp16-mixed`` / ``bf16-mixed``) follows :mod:`archcalc.memory.precision`: ops of the
 ``lower`` policy cast their fp32 inputs to the 16-bit dtype (casts of parameters are cached until the end
@@ -49,59 +53,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from archcalc.arith import prod
+from archcalc.memory.backward import backward, optimizer_step
 from archcalc.memory.precision import autocast_policy, dtype_bytes, is_mixed, param_bytes
 from archcalc.memory.recompute import RecomputePlan
+from archcalc.memory.schedule import CATEGORIES, MemoryBreakdown, MemorySample, Schedule
 from archcalc.memory.states import OPTIMIZERS
 from archcalc.ops.collectives import gathered_bytes
 
 __all__ = ["MemoryBreakdown", "MemorySample", "PeakMemory", "peak_memory", "CATEGORIES"]
-
-#: Breakdown categories, in the order they are printed.
-CATEGORIES = ("weights", "gradients", "optimizer_state", "saved", "transient", "inputs")
-
-# Ops whose gradient w.r.t. each input aliases the incoming gradient (no allocation in the backward).
-_GRAD_ALIASES = frozenset({"Add", "Identity", "View", "Reshape", "Flatten", "Unflatten", "Squeeze", "Unsqueeze",
-                           "Permute", "Transpose", "Concat", "Contiguous", "StochasticDepth"})
-_MOMENT_TENSORS = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
-
-
-@dataclass(frozen=True)
-class MemoryBreakdown:
-    """Live bytes by category at one instant; ``total_bytes`` is their sum.
-
-    ``weights_bytes``: parameters and buffers. ``gradients_bytes``: parameters' ``.grad``.
-    ``optimizer_state_bytes``: moments / momentum buffers. ``saved_bytes``: tensors autograd keeps for a
-    backward that has not run yet (activations, statistics, masks, indices, 16-bit weight casts).
-    ``transient_bytes``: everything else in flight (activations between ops, activation gradients, casts,
-    optimizer temporaries). ``inputs_bytes``: the graph inputs.
-    """
-
-    weights_bytes: int
-    gradients_bytes: int
-    optimizer_state_bytes: int
-    saved_bytes: int
-    transient_bytes: int
-    inputs_bytes: int
-
-    @property
-    def total_bytes(self) -> int:
-        return (self.weights_bytes + self.gradients_bytes + self.optimizer_state_bytes + self.saved_bytes
-                + self.transient_bytes + self.inputs_bytes)
-
-    def as_dict(self) -> dict[str, int]:
-        """``{category}_bytes`` keys, plus ``total_bytes``."""
-        out = {f"{c}_bytes": getattr(self, f"{c}_bytes") for c in CATEGORIES}
-        out["total_bytes"] = self.total_bytes
-        return out
-
-
-@dataclass(frozen=True)
-class MemorySample:
-    """Live bytes right after ``op`` ran in ``phase`` (``forward``, ``backward`` or ``optimizer``)."""
-
-    phase: str
-    op: str
-    live_bytes: int
 
 
 @dataclass(frozen=True)
@@ -124,6 +83,9 @@ class PeakMemory:
         Weights, gradients and optimizer states after the step (the part that does not scale with the batch).
     timeline : tuple of MemorySample
         Every sample in schedule order (for ``--plot``).
+    checkpoint_segments, data_parallel, zero : int
+        The ``checkpoint_sequential`` segments (1: none), the data-parallel ranks and the ZeRO stage; with
+        ``data_parallel > 1``, ``batch`` and every byte count are per device.
     """
 
     network: str
@@ -137,44 +99,9 @@ class PeakMemory:
     breakdown: MemoryBreakdown
     model_state_bytes: int
     timeline: tuple[MemorySample, ...]
-
-
-class _Schedule:
-    """Storages with bytes and a category; running totals; samples."""
-
-    def __init__(self) -> None:
-        self.bytes: dict[int, int] = {}
-        self.kind: dict[int, str] = {}  # weights, gradients, optimizer_state, inputs, act
-        self.pins: dict[int, int] = {}  # act storages: pending backward nodes that saved them
-        self.next_id = 0
-        self.samples: list[MemorySample] = []
-        self.best: tuple[int, int, MemoryBreakdown | None] = (-1, -1, None)
-
-    def new(self, nbytes: int, kind: str = "act") -> int:
-        self.next_id += 1
-        self.bytes[self.next_id] = int(nbytes)
-        self.kind[self.next_id] = kind
-        return self.next_id
-
-    def free(self, sid: int) -> None:
-        if sid in self.bytes and not self.pins.get(sid):
-            del self.bytes[sid]
-            self.kind.pop(sid, None)
-
-    def breakdown(self) -> MemoryBreakdown:
-        sums = dict.fromkeys(CATEGORIES, 0)
-        for sid, n in self.bytes.items():
-            kind = self.kind[sid]
-            if kind in ("act", "cast"):
-                kind = "saved" if self.pins.get(sid) else "transient"
-            sums[kind] += n
-        return MemoryBreakdown(*(sums[c] for c in CATEGORIES))
-
-    def sample(self, phase: str, op: str) -> None:
-        live = sum(self.bytes.values())
-        self.samples.append(MemorySample(phase, op, live))
-        if live > self.best[0]:
-            self.best = (live, len(self.samples) - 1, self.breakdown())
+    checkpoint_segments: int = 1
+    data_parallel: int = 1
+    zero: int = 0
 
 
 def _scope_path(node: Any) -> list[str]:
@@ -227,8 +154,8 @@ def _sdpa_heads_merge(r: Any, node: Any, nodes: tuple[Any, ...], producer: dict[
 
 
 def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: int = 1, *, training: bool = False,
-                optimizer: str = "sgd", precision: str = "fp32", device: str = "cpu",
-                recompute: Any = None) -> PeakMemory:
+                optimizer: str = "sgd", precision: str = "fp32", device: str = "cpu", checkpoint_segments: int = 1,
+                data_parallel: int = 1, zero: int = 0, recompute: Any = None) -> PeakMemory:
     """Peak live bytes of inference (``training=False``) or of one training step, with the breakdown at the peak.
 
     Parameters
@@ -246,8 +173,17 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
         ``fp32``, ``fp16``, ``bf16`` (the model converted), ``fp16-mixed`` or ``bf16-mixed`` (autocast).
     device : str
         ``cpu`` or ``cuda``: which autocast lists apply (and whether a dropout mask is a float or a byte).
+    checkpoint_segments : int
+        Train with ``checkpoint_sequential(sequence, checkpoint_segments, x, use_reentrant=False)``
+        (:mod:`archcalc.memory.checkpoint` says which graphs have a sequence); 1: no checkpointing.
+    data_parallel, zero : int
+        Data-parallel ranks and ZeRO stage (0-3; 1-3 need ``data_parallel >= 2``); ``batch`` is then the
+        per-device batch and the result is one device's (:mod:`archcalc.memory.zero` says what is sharded
+        and when).
     recompute : RecomputePlan, optional
-        Checkpointed regions (:mod:`archcalc.memory.recompute`); training only.
+        Checkpointed regions (:mod:`archcalc.memory.recompute`); training only. The segments of
+        ``checkpoint_segments`` are regions of the same kind; the two may be given together if no node is
+        in both.
 
     Returns
     -------
@@ -261,6 +197,8 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
     46796608
     """
     from archcalc.ir.evaluate import evaluate
+    from archcalc.memory.checkpoint import checkpoint_plan
+    from archcalc.memory.zero import Sharding, check_sharding
 
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer={optimizer!r} is unknown; choose one of {', '.join(OPTIMIZERS)}")
@@ -268,11 +206,15 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
         raise ValueError(f"batch={batch!r} must be a positive integer")
     act_b, par_b, mixed = dtype_bytes(precision), param_bytes(precision), is_mixed(precision)
     autocast_policy("Conv2d", device)  # validates device
-    ev = evaluate(graph, input_shape, batch)
-    nodes, rows = graph.nodes, ev.rows
-    s = _Schedule()
+    check_sharding(data_parallel, zero)
     if recompute is not None and not isinstance(recompute, RecomputePlan):
         raise ValueError(f"recompute={recompute!r} must be a RecomputePlan (archcalc.memory.recompute) or None")
+    if checkpoint_segments != 1:
+        segments = checkpoint_plan(graph, checkpoint_segments).recompute_plan(graph)
+        recompute = segments if recompute is None else _both(recompute, segments, checkpoint_segments)
+    ev = evaluate(graph, input_shape, batch)
+    nodes, rows = graph.nodes, ev.rows
+    s = Schedule()
     plan = recompute.start(nodes) if recompute is not None and training else None
 
     # -- weights and inputs
@@ -286,7 +228,8 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
     for r, node in zip(rows, nodes, strict=True):
         for role, shape in r.cost.param_shapes:
             param_elems.setdefault(node.param_name(role), prod(shape))
-    param_sid = {name: s.new(n * par_b, "weights") for name, n in param_elems.items()}
+    shards = Sharding(data_parallel, zero, sum(param_elems.values()))
+    param_sid = shards.weights(s, param_elems, par_b)
     for name, shape in graph.params:
         value_sid[name], value_bytes_per[name], value_elems[name] = param_sid[name], par_b, prod(shape)
         param_of[name] = name
@@ -323,6 +266,8 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
             innermost = holds[i][max(holds[i], key=len)]
             for v in node.outputs:
                 free_at[v] = max(free_at.get(v, i), innermost[1])
+    for v, k in getattr(graph, "released_after", ()):  # traced: when the real forward dropped the tensor
+        free_at[v] = k
     last = len(nodes)
     for v in graph.outputs:
         free_at[v] = last
@@ -342,6 +287,9 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
 
     for i, (node, r) in enumerate(zip(nodes, rows, strict=True)):
         cursor = i
+        if plan is not None:
+            s.trace = plan.trace(i)
+            plan.enter(i, s, value_sid)
         policy = autocast_policy(r.kind, device) if mixed else None
         ins = list(node.inputs)
         eff: list[int] = []  # storages the op actually reads (after autocast casts)
@@ -361,6 +309,7 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
                 temp.append(sid)
             eff.append(sid)
         own_params = [node.param_name(role) for role, _ in r.cost.param_shapes]  # zoo nodes declare theirs
+        shards.gather(s, [*own_params, *(param_of[v] for v in ins if v in param_of)], param_elems, par_b)
         if policy == "lower" and par_b == 4:
             for pname in own_params:
                 if pname not in casts:
@@ -405,16 +354,14 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
                      + cost.saved_mask_elements * mask_per) if r.kind not in ("Dropout", "StochasticDepth") else 0
             if dropout_train:
                 extra = r.output_shape[0] * out_per if r.kind == "StochasticDepth" else prod(r.output_shape) * mask_per
-            extra_sid = s.new(extra) if extra else None
-            if extra_sid is not None:
-                pinned.add(extra_sid)
-            if plan is not None and plan.defers(i):  # a checkpointed region keeps nothing: noted for the backward
-                plan.forward(i, s, node, value_sid, {value_sid[v] for v in ins}, pinned, extra_sid)
-                pinned = set()
-            for sid in pinned:
-                if s.kind.get(sid) in ("act", "cast"):
-                    s.pins[sid] = s.pins.get(sid, 0) + 1
-                    saved_by[i].append(sid)
+            if extra:
+                pinned.add(s.new(extra))
+            # a checkpointed region keeps nothing: what it would save is noted for the rerun
+            if plan is None or not plan.record(i, s, pinned, bool(r.cost.saves_output)):
+                for sid in pinned:
+                    if s.kind.get(sid) in ("act", "cast"):
+                        s.pins[sid] = s.pins.get(sid, 0) + 1
+                        saved_by[i].append(sid)
             for pname in own_params:
                 grad_of_param_at[i].append((pname, param_elems[pname], pname in casts and policy == "lower"))
             for v in ins:
@@ -430,6 +377,7 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
                 s.free(sid)
         for sid in list(s.bytes):
             release(sid)
+    s.trace = None
 
     cursor = last
     if training:  # loss = out.sum(): the outputs go unless saved; autocast's weight cache is cleared
@@ -439,113 +387,29 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
             release(value_sid[v])
         for sid in casts.values():
             s.free(sid)
-        _backward(s, nodes, rows, value_sid, saved_by, grad_of_param_at, act_inputs, param_sid, par_b, mixed, graph,
-                  plan)
-        _optimizer_step(s, param_sid, param_elems, optimizer, par_b)
+        if plan is not None:
+            plan.release_inputs(saved_by)
+        shards.begin_backward(s, par_b)
+        backward(s, graph, rows, saved_by, grad_of_param_at, act_inputs, par_b, shards, param_elems, plan)
+        if zero:
+            shards.optimizer_step(s, optimizer, par_b)
+        else:
+            optimizer_step(s, param_elems, optimizer, par_b)
     for sid in casts.values():  # inference: autocast's cache is cleared when the region exits
         s.free(sid)
     live, index, breakdown = s.best
     at = s.samples[index]
     grads = sum(n for sid, n in s.bytes.items() if s.kind[sid] in ("weights", "gradients", "optimizer_state"))
     return PeakMemory(graph.name, batch, training, optimizer if training else "none", precision, live, at.op,
-                      at.phase, breakdown, grads, tuple(s.samples))
+                      at.phase, breakdown, grads, tuple(s.samples), checkpoint_segments, data_parallel, zero)
 
 
-def _backward(s: _Schedule, nodes, rows, value_sid, saved_by, grad_of_param_at, act_inputs, param_sid, par_b,
-              mixed, graph, plan=None) -> None:
-    grad: dict[str, int] = {}  # value -> gradient storage
-    refs: dict[int, int] = {}
-    has_grad: set[str] = set()
-
-    def hold(v: str, sid: int) -> None:
-        if v in grad:  # accumulate in place into the gradient already there
-            drop(sid, fresh=True)
-            return
-        grad[v] = sid
-        refs[sid] = refs.get(sid, 0) + 1
-
-    def drop(sid: int, fresh: bool = False) -> None:
-        if not fresh:
-            refs[sid] -= 1
-        if refs.get(sid, 0) <= 0:
-            refs.pop(sid, None)
-            s.free(sid)
-
-    for v in graph.outputs:  # d(sum)/d(out): ones expanded from one element (a view, no storage)
-        hold(v, s.new(4))
-    for i in range(len(nodes) - 1, -1, -1):
-        node, r = nodes[i], rows[i]
-        if plan is not None:
-            plan.backward(i, s, saved_by)
-        incoming = [grad[v] for v in node.outputs if v in grad]
-        if not incoming:
-            for sid in saved_by[i]:
-                s.pins[sid] -= 1
-                s.free(sid)
-            if plan is not None:
-                plan.after_backward(i, s)
-            continue
-        new_grads: list[tuple[str, int]] = []
-        for v, elems, per in act_inputs[i]:
-            if r.kind in _GRAD_ALIASES:
-                new_grads.append((v, incoming[0]))
-                refs[incoming[0]] = refs.get(incoming[0], 0) + 1
-            else:
-                sid = s.new(elems * per)
-                refs[sid] = 1
-                new_grads.append((v, sid))
-        conversions, later = [], []
-        for pname, elems, via_cast in grad_of_param_at[i]:
-            if via_cast:  # the 16-bit gradient of the cast; the next node (ToCopyBackward) makes it fp32
-                conversions.append(s.new(elems * 2))
-                later.append((pname, elems))
-            elif pname in has_grad:
-                conversions.append(s.new(elems * par_b))  # added into .grad, then freed
-            else:
-                has_grad.add(pname)
-                s.new(elems * par_b, "gradients")
-        if gathered_bytes(r, 1):  # gathered again for the weight gradient
-            conversions.append(s.new(gathered_bytes(r, act_inputs[i][0][2] if act_inputs[i] else 4)))
-        s.sample("backward", node.name)
-        for sid in saved_by[i]:
-            s.pins[sid] -= 1
-            s.free(sid)
-        if plan is not None:
-            plan.after_backward(i, s)
-        for v in node.outputs:
-            if v in grad:
-                drop(grad.pop(v))
-        for pname, elems in later:
-            fp32 = s.new(elems * par_b, "gradients" if pname not in has_grad else "act")
-            s.sample("backward", f"{node.name} (fp32 gradient of {pname})")
-            if pname in has_grad:
-                s.free(fp32)
-            has_grad.add(pname)
-        for sid in conversions:
-            s.free(sid)
-        for v, sid in new_grads:
-            if v in grad:
-                drop(sid)
-            else:
-                grad[v] = sid
-    for sid in list(refs):
-        s.free(sid)
-
-
-def _optimizer_step(s: _Schedule, param_sid, param_elems, optimizer: str, par_b: int) -> None:
-    moments = _MOMENT_TENSORS[optimizer]
-    if moments == 0:
-        s.sample("optimizer", "step")
-        return
-    for name, n in param_elems.items():
-        for _ in range(moments):
-            s.new(n * par_b, "optimizer_state")
-        if optimizer == "momentum":
-            s.sample("optimizer", name)
-    if optimizer == "momentum":
-        return
-    for name, n in param_elems.items():
-        a, b = s.new(n * par_b), s.new(n * par_b)  # exp_avg_sq.sqrt() and its quotient, alive together
-        s.sample("optimizer", name)
-        s.free(a)
-        s.free(b)
+def _both(recompute: RecomputePlan, segments: RecomputePlan, checkpoint_segments: int) -> RecomputePlan:
+    """``recompute``'s regions and the checkpointed segments in one plan; nested checkpoints are refused."""
+    mine = {name for region in recompute.regions for name in region}
+    for region in segments.regions:
+        for name in region:
+            if name in mine:
+                raise ValueError(f"checkpoint_segments={checkpoint_segments}: node {name!r} is also in a region of "
+                                 "recompute; nested checkpoints are not modelled: give one of the two")
+    return RecomputePlan(recompute.regions + segments.regions)

@@ -4,8 +4,8 @@ Examples
 --------
 >>> from archcalc.zoo import build
 >>> from archcalc.memory.peak import peak_memory
->>> sorted(peak_json(peak_memory(build("vgg11"), (3, 32, 32))))[:4]
-['batch', 'breakdown', 'device', 'input_shape']
+>>> sorted(peak_json(peak_memory(build("vgg11"), (3, 32, 32))))[:6]
+['batch', 'breakdown', 'checkpoint_segments', 'data_parallel', 'device', 'global_batch']
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ def peak_json(p: PeakMemory, input_shape: tuple[int, ...] | None = None, device:
         "optimizer": p.optimizer, "precision": p.precision, "device": device,
         "peak_bytes": p.peak_bytes, "peak_op": p.peak_op, "phase": p.phase,
         "model_state_bytes": p.model_state_bytes, "breakdown": p.breakdown.as_dict(),
+        "checkpoint_segments": p.checkpoint_segments, "data_parallel": p.data_parallel, "zero": p.zero,
+        "global_batch": p.batch * p.data_parallel,
     }
 
 
@@ -32,12 +34,16 @@ def fit_json(f: Any, device: str = "cpu") -> dict[str, Any]:
     """``memory_bytes``, ``vary``, ``batch``, ``seq``, ``next_peak_bytes`` and the fitting step's peak keys."""
     out = {"memory_bytes": f.memory_bytes, "vary": f.vary, "batch": f.batch, "seq": f.seq,
            "next_peak_bytes": f.next_peak_bytes}
-    out.update({k: v for k, v in peak_json(f.peak, f.input_shape, device).items() if k != "batch"})
+    out.update({k: v for k, v in peak_json(f.peak, f.input_shape, device).items() if k not in out})
     return out
 
 
 def peak_header(p: PeakMemory) -> str:
     step = f"one {p.optimizer} training step" if p.training else "inference (no_grad)"
+    if p.checkpoint_segments > 1:
+        step += f" with {p.checkpoint_segments} checkpoint segments"
+    if p.data_parallel > 1:
+        step += f", one of {p.data_parallel} data-parallel devices (ZeRO stage {p.zero})"
     return (f"{p.network}: batch {p.batch}, {step}, {p.precision}: peak {format_bytes(p.peak_bytes)} "
             f"({p.peak_bytes:,} bytes) in the {p.phase} pass at {p.peak_op}")
 

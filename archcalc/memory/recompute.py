@@ -1,18 +1,26 @@
 """Activation recomputation (``torch.utils.checkpoint``, ``use_reentrant=False``) on the liveness schedule.
 
-A :class:`RecomputePlan` names regions of consecutive nodes run under a checkpoint. What the schedule of
-:func:`archcalc.memory.peak.peak_memory` then does, as torch's non-reentrant checkpoint does:
+The one checkpointing model of :func:`archcalc.memory.peak.peak_memory`. A :class:`RecomputePlan` names
+regions of consecutive nodes, each run under one checkpoint: the transformer layers or attention cores of
+``--recompute`` (:mod:`archcalc.parallel.step`) and the segments of ``checkpoint_sequential``
+(:mod:`archcalc.memory.checkpoint`) are both plans. What the schedule then does, as torch's non-reentrant
+checkpoint does:
 
 forward
     the region's ops run as usual but autograd keeps none of their saved tensors (extras such as dropout
-    masks and normalisation statistics included): intermediate tensors are freed as soon as liveness allows.
-    The region's inputs (the activations it reads from outside) are kept, for the recomputation, until the
-    region's backward has finished.
+    masks, pooling indices and normalisation statistics included): intermediate tensors are freed as in
+    inference. Every allocation and release the region makes is recorded. The region's inputs (the
+    activations it reads from outside) are kept for the rerun; torch's checkpoint frame holds them until the
+    last of the region's packed saved tensors is released, i.e. until the backward of the region's lowest
+    node that saves anything.
 backward
-    when the backward reaches the region (its last node), the region's forward runs again up to the last op
-    that saves something (torch's early stop) and re-creates every saved tensor; tensors it makes that
-    nothing saves are freed when their last reader in the region has run; each saved tensor is then
-    released after its node's backward, as without recomputation.
+    the first node of the region the backward reaches that saves something (its last such node) unpacks a
+    saved tensor, and the region's forward runs again from its inputs, replaying the recorded allocations
+    and releases (so the rerun frees what the forward freed, where it freed it), up to that node (torch's
+    early stop: the rerun ends when the last saved tensor is packed; the stopping op computes its output
+    only if it saves its output or a tensor it makes). Every re-created saved tensor lives until its own
+    node's backward has run; what the rerun made and nothing saves dies with the rerun. Under autocast the
+    rerun casts the weights again (its own autocast cache).
 
 Examples
 --------
@@ -69,80 +77,83 @@ class _Run:
     nodes: tuple[Any, ...]
     spans: tuple[tuple[int, int], ...]
     region_of: dict[int, int] = field(default_factory=dict)
-    inputs_pinned: dict[int, list[int]] = field(default_factory=dict)  # region -> storages kept for it
-    new_outputs: dict[int, list[tuple[int, int]]] = field(default_factory=dict)  # node -> (forward sid, bytes)
-    saved: dict[int, list[int]] = field(default_factory=dict)  # node -> forward sids it saves (made in region)
-    extras: dict[int, list[int]] = field(default_factory=dict)  # node -> bytes of saved tensors with no value
-    readers: dict[int, int] = field(default_factory=dict)  # forward sid -> last node of its region reading it
+    events: dict[int, list[tuple]] = field(default_factory=dict)  # node -> the schedule's events while it ran
+    saves: dict[int, list[tuple[int, int, str]]] = field(default_factory=dict)  # node -> (sid, bytes, kind) saved
+    packs: dict[int, bool] = field(default_factory=dict)  # node -> autograd saves anything (weights included)
+    saves_output: dict[int, bool] = field(default_factory=dict)
+    inputs_kept: dict[int, list[int]] = field(default_factory=dict)  # region -> storages the checkpoint keeps
+    done: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         for k, (a, b) in enumerate(self.spans):
             for i in range(a, b + 1):
                 self.region_of[i] = k
+                self.events[i] = []
 
-    def defers(self, i: int) -> bool:
-        return i in self.region_of
+    def trace(self, i: int) -> list[tuple] | None:
+        """The event list the schedule appends to while node ``i`` runs (None outside the regions)."""
+        return self.events.get(i)
 
-    def forward(self, i: int, s: Any, node: Any, value_sid: dict[str, int], in_sids: set[int],
-                pinned: set[int], extra_sid: int | None) -> None:
-        """Node ``i`` of a region ran in the forward pass: note what it would save instead of pinning it."""
-        k = self.region_of[i]
-        a, _ = self.spans[k]
-        if i == a:  # the checkpoint keeps the region's inputs
-            produced = {v for j in range(a, self.spans[k][1] + 1) for v in self.nodes[j].outputs}
-            keep = []
-            for j in range(a, self.spans[k][1] + 1):
-                for v in self.nodes[j].inputs:
-                    sid = value_sid.get(v)
-                    if v not in produced and sid is not None and s.kind.get(sid) == "act" and sid not in keep:
-                        keep.append(sid)
-            for sid in keep:
-                s.pins[sid] = s.pins.get(sid, 0) + 1
-            self.inputs_pinned[k] = keep
-        kept = set(self.inputs_pinned[k])
-        self.new_outputs[i] = [(value_sid[v], s.bytes[value_sid[v]]) for v in node.outputs
-                               if value_sid[v] not in in_sids and value_sid[v] in s.bytes]
-        for v in node.inputs:
-            sid = value_sid.get(v)
-            if sid is not None:
-                self.readers[sid] = i
-        self.saved[i], self.extras[i] = [], []
-        for sid in pinned:
-            if sid == extra_sid or sid not in s.bytes or s.kind.get(sid) == "cast":
-                self.extras[i].append(s.bytes.get(sid, 0))
-            elif sid not in kept:
-                self.saved[i].append(sid)
-
-    def backward(self, i: int, s: Any, saved_by: list[list[int]]) -> None:
-        """Before node ``i``'s backward: at a region's last node, recompute the region."""
+    def enter(self, i: int, s: Any, value_sid: dict[str, int]) -> None:
+        """At a region's first node: the checkpoint keeps the activations the region reads from outside."""
         k = self.region_of.get(i)
-        if k is None or i != self.spans[k][1]:
+        if k is None or self.spans[k][0] != i:
             return
         a, b = self.spans[k]
-        last = max((j for j in range(a, b + 1) if self.saved.get(j) or self.extras.get(j)), default=a - 1)
-        live: dict[int, int] = {}  # forward sid -> its recomputed storage
-        for j in range(a, last + 1):
-            for fwd, nbytes in self.new_outputs.get(j, []):
-                live[fwd] = s.new(nbytes)
-            pins = [live[fwd] for fwd in self.saved.get(j, []) if fwd in live]
-            pins += [s.new(nbytes) for nbytes in self.extras.get(j, [])]
-            for sid in dict.fromkeys(pins):
-                s.pins[sid] = s.pins.get(sid, 0) + 1
-                saved_by[j].append(sid)
-            s.sample("backward", f"{self.nodes[j].name} (recomputed)")
-            for fwd, sid in list(live.items()):
-                if self.readers.get(fwd, a - 1) <= j:
-                    s.free(sid)  # a pinned storage stays
-                    if sid not in s.bytes:
-                        del live[fwd]
-        for sid in live.values():  # stopped early: what the rest of the region would read goes too
-            s.free(sid)
+        made = {v for j in range(a, b + 1) for v in self.nodes[j].outputs}
+        keep: list[int] = []
+        for j in range(a, b + 1):
+            for v in self.nodes[j].inputs:
+                sid = value_sid.get(v)
+                if v not in made and sid is not None and s.kind.get(sid) == "act" and sid not in keep:
+                    keep.append(sid)  # graph inputs and weights are held anyway
+        for sid in keep:
+            s.pins[sid] = s.pins.get(sid, 0) + 1
+        self.inputs_kept[k] = keep
 
-    def after_backward(self, i: int, s: Any) -> None:
-        """After node ``i``'s backward: at a region's first node, release the inputs kept for it."""
+    def record(self, i: int, s: Any, pinned: set[int], saves_output: bool) -> bool:
+        """Note what node ``i`` would save instead of saving it; False outside the regions."""
+        if i not in self.region_of:
+            return False
+        self.packs[i] = bool(pinned)
+        self.saves[i] = [(sid, s.bytes[sid], s.kind[sid]) for sid in sorted(pinned)
+                         if s.kind.get(sid) in ("act", "cast")]
+        self.saves_output[i] = saves_output
+        return True
+
+    def release_inputs(self, saved_by: list[list[int]]) -> None:
+        """After the forward pass: a region's kept inputs go with its lowest saving node's backward."""
+        for k, (a, b) in enumerate(self.spans):
+            first = next((j for j in range(a, b + 1) if self.packs.get(j)), a)
+            saved_by[first].extend(self.inputs_kept.get(k, []))
+
+    def recompute(self, i: int, s: Any, saved_by: list[list[int]]) -> None:
+        """Before node ``i``'s backward: rerun its region if ``i`` is the first of it to unpack a saved tensor."""
         k = self.region_of.get(i)
-        if k is None or i != self.spans[k][0]:
+        if k is None or k in self.done or not self.packs.get(i):
             return
-        for sid in self.inputs_pinned.pop(k, []):
-            s.pins[sid] -= 1
+        self.done.add(k)
+        a, b = self.spans[k]
+        stop = max(j for j in range(a, b + 1) if self.packs.get(j))
+        new: dict[int, int] = {}  # forward storage -> its rerun twin
+        for j in range(a, stop + 1):
+            saved = {sid for sid, _, _ in self.saves[j]}
+            made = j < stop or self.saves_output[j] or any(e[0] == "new" and e[1] in saved for e in self.events[j])
+            for event in self.events[j]:
+                if event[0] == "new" and (made or event[1] in saved):
+                    new[event[1]] = s.new(event[2], event[3])
+                elif event[0] == "free" and event[1] in new:
+                    s.free(new[event[1]])
+                elif event[0] == "sample":
+                    for sid, nbytes, kind in self.saves[j]:
+                        if sid in new:
+                            sid = new[sid]
+                        elif kind == "cast":  # a weight cast cached before the region: cast again
+                            sid = s.new(nbytes, "cast")
+                        s.pins[sid] = s.pins.get(sid, 0) + 1
+                        saved_by[j].append(sid)
+                    s.sample("backward", f"{self.nodes[j].name} (recompute)")
+                    if j == stop:
+                        break
+        for sid in new.values():  # the rerun's locals die with it; saved tensors are pinned
             s.free(sid)

@@ -1,0 +1,137 @@
+"""The backward pass and the optimizer step of the liveness schedule (:mod:`archcalc.memory.peak` says what
+they allocate and when).
+
+Examples
+--------
+>>> s = Schedule()
+>>> w = s.new(400, "weights")
+>>> optimizer_step(s, {"w": 100}, "adam", 4)  # weights, two moments, then sqrt and quotient together
+>>> s.best[0], s.samples[-1].op  # 400 + 2 x 400 + 2 x 400 bytes
+(2000, 'w')
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from archcalc.memory.schedule import Schedule
+from archcalc.ops.collectives import gathered_bytes
+
+__all__ = ["backward", "optimizer_step"]
+
+# Ops whose gradient w.r.t. each input aliases the incoming gradient (no allocation in the backward).
+_GRAD_ALIASES = frozenset({"Add", "Identity", "View", "Reshape", "Flatten", "Unflatten", "Squeeze", "Unsqueeze",
+                           "Permute", "Transpose", "Concat", "Contiguous", "StochasticDepth"})
+_MOMENT_TENSORS = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
+
+
+
+def backward(s: Schedule, graph: Any, rows: tuple[Any, ...], saved_by: list[list[int]],
+             grad_of_param_at: list[list[tuple[str, int, bool]]], act_inputs: list[list[tuple[str, int, int]]],
+             par_b: int, shards: Any, param_elems: dict[str, int], plan: Any = None) -> None:
+    """Run ``loss.backward()`` over ``graph.nodes`` in reverse on ``s`` (see :mod:`archcalc.memory.peak`).
+
+    ``saved_by[i]``: storages node ``i``'s backward releases; ``grad_of_param_at[i]``: (parameter, elements,
+    via a 16-bit cast) it makes gradients for; ``act_inputs[i]``: (value, elements, bytes per element) of the
+    activations it makes gradients for; ``shards``: :class:`~archcalc.memory.zero.Sharding`; ``plan``: the
+    running :class:`~archcalc.memory.recompute.RecomputePlan` (or None).
+    """
+    nodes = graph.nodes
+    grad: dict[str, int] = {}  # value -> gradient storage
+    refs: dict[int, int] = {}
+    has_grad: set[str] = set()
+
+    def hold(v: str, sid: int) -> None:
+        if v in grad:  # accumulate in place into the gradient already there
+            drop(sid, fresh=True)
+            return
+        grad[v] = sid
+        refs[sid] = refs.get(sid, 0) + 1
+
+    def drop(sid: int, fresh: bool = False) -> None:
+        if not fresh:
+            refs[sid] -= 1
+        if refs.get(sid, 0) <= 0:
+            refs.pop(sid, None)
+            s.free(sid)
+
+    for v in graph.outputs:  # d(sum)/d(out): ones expanded from one element (a view, no storage)
+        hold(v, s.new(4))
+    for i in range(len(nodes) - 1, -1, -1):
+        node, r = nodes[i], rows[i]
+        incoming = [grad[v] for v in node.outputs if v in grad]
+        if not incoming:
+            for sid in saved_by[i]:
+                s.pins[sid] -= 1
+                s.free(sid)
+            continue
+        if plan is not None:
+            plan.recompute(i, s, saved_by)
+        gathered = shards.gather(s, [p for p, _, _ in grad_of_param_at[i]], param_elems, par_b)
+        new_grads: list[tuple[str, int]] = []
+        for v, elems, per in act_inputs[i]:
+            if r.kind in _GRAD_ALIASES:
+                new_grads.append((v, incoming[0]))
+                refs[incoming[0]] = refs.get(incoming[0], 0) + 1
+            else:
+                sid = s.new(elems * per)
+                refs[sid] = 1
+                new_grads.append((v, sid))
+        conversions, later = [], []
+        for pname, elems, via_cast in grad_of_param_at[i]:
+            if via_cast:  # the 16-bit gradient of the cast; the next node (ToCopyBackward) makes it fp32
+                conversions.append(s.new(elems * 2))
+                later.append((pname, elems))
+            elif pname in has_grad:
+                conversions.append(s.new(elems * par_b))  # added into .grad, then freed
+            else:
+                has_grad.add(pname)
+                sid = s.new(elems * par_b, shards.gradient_kind)
+                if shards.zero >= 2:  # reduce-scattered into the gradient shard after this node
+                    conversions.append(sid)
+        if gathered_bytes(r, 1):  # gathered again for the weight gradient
+            conversions.append(s.new(gathered_bytes(r, act_inputs[i][0][2] if act_inputs[i] else 4)))
+        s.sample("backward", node.name)
+        for sid in gathered:
+            s.free(sid)
+        for sid in saved_by[i]:
+            s.pins[sid] -= 1
+            s.free(sid)
+        for v in node.outputs:
+            if v in grad:
+                drop(grad.pop(v))
+        for pname, elems in later:
+            fp32 = s.new(elems * par_b, shards.gradient_kind if pname not in has_grad else "act")
+            s.sample("backward", f"{node.name} (fp32 gradient of {pname})")
+            if pname in has_grad or shards.zero >= 2:
+                s.free(fp32)
+            has_grad.add(pname)
+        for sid in conversions:
+            s.free(sid)
+        for v, sid in new_grads:
+            if v in grad:
+                drop(sid)
+            else:
+                grad[v] = sid
+    for sid in list(refs):
+        s.free(sid)
+
+
+def optimizer_step(s: Schedule, param_elems: dict[str, int], optimizer: str, par_b: int) -> None:
+    """``optimizer.step()`` of the first step on unsharded states (moments are created)."""
+    moments = _MOMENT_TENSORS[optimizer]
+    if moments == 0:
+        s.sample("optimizer", "step")
+        return
+    for name, n in param_elems.items():
+        for _ in range(moments):
+            s.new(n * par_b, "optimizer_state")
+        if optimizer == "momentum":
+            s.sample("optimizer", name)
+    if optimizer == "momentum":
+        return
+    for name, n in param_elems.items():
+        a, b = s.new(n * par_b), s.new(n * par_b)  # exp_avg_sq.sqrt() and its quotient, alive together
+        s.sample("optimizer", name)
+        s.free(a)
+        s.free(b)

@@ -1,0 +1,119 @@
+"""Activation checkpointing of a sequential network: ``torch.utils.checkpoint.checkpoint_sequential``.
+
+Which graphs qualify
+    The sequence is what ``checkpoint_sequential(functions, segments, x, use_reentrant=False)`` receives:
+
+    - a graph whose every node is a top-level module (``nn.Sequential(conv, relu, ...)`` traced: nodes
+      ``0``, ``1``, ...) is the sequence itself;
+    - otherwise the graph's first top-level child, when it is a sequence of modules with one node each
+      (VGG's and AlexNet's ``features``, in the zoo and traced from torchvision): the step is
+      ``x = checkpoint_sequential(model.features, segments, x, use_reentrant=False)`` followed by the rest of
+      the model (``avgpool``, ``flatten``, ``classifier``) run as usual.
+
+    The sequence must be a chain: each node reads only the previous node's output (plus parameters and
+    buffers), the first one the graph input, and only the last one's output is read after the sequence.
+    Every other graph (ResNets, GoogLeNet, transformers) is refused.
+How the segments are split (as torch does)
+    ``size = len(sequence) // segments``; segments ``1 .. segments - 1`` are ``size`` children each and run
+    under ``checkpoint``; the last segment is the rest and runs without checkpoint. ``segments=1`` is the
+    plain run. A checkpointed segment must not start with an in-place op: it would modify the input the
+    checkpoint saved, and torch raises in the backward pass ("modified by an inplace operation").
+What is kept
+    Each checkpointed segment is one region of a :class:`~archcalc.memory.recompute.RecomputePlan`
+    (:meth:`CheckpointPlan.recompute_plan`), the schedule's one model of ``torch.utils.checkpoint``: in the
+    forward pass the segment saves nothing and only its input is kept; when the backward reaches the
+    segment's last node that saves a tensor, the segment runs again from its input up to that node (torch's
+    early stop), and the saved tensors made by the rerun live until their own node's backward has run.
+    Training only: an inference pass does not save anything.
+
+Examples
+--------
+>>> from archcalc.zoo import build
+>>> plan = checkpoint_plan(build("vgg16"), 4)
+>>> plan.children, plan.segment_bounds  # 31 // 4 = 7 modules per checkpointed segment, the last 10 plain
+(31, ((0, 6), (7, 13), (14, 20)))
+>>> plan.recompute_plan(build("vgg16")).regions[1][:2]
+('features.7', 'features.8')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from archcalc.memory.recompute import RecomputePlan
+
+__all__ = ["CheckpointPlan", "checkpoint_plan"]
+
+
+@dataclass(frozen=True)
+class CheckpointPlan:
+    """Where ``checkpoint_sequential`` cuts the graph.
+
+    ``sequence`` names the module that is the sequence (``""``: the whole graph), ``children`` its length,
+    ``segment_bounds`` the (first, last) node indices of each checkpointed segment (the last segment, never
+    checkpointed, is not listed).
+    """
+
+    segments: int
+    sequence: str
+    children: int
+    segment_bounds: tuple[tuple[int, int], ...]
+
+    def recompute_plan(self, graph: Any) -> RecomputePlan:
+        """The checkpointed segments of ``graph`` (the graph this plan was made for) as recompute regions."""
+        return RecomputePlan(tuple(tuple(n.name for n in graph.nodes[a:b + 1]) for a, b in self.segment_bounds))
+
+
+def _top(node: Any) -> list[str]:
+    return (node.module or "").split(".") if node.module else []
+
+
+def _refuse(segments: int, graph: Any, why: str) -> ValueError:
+    return ValueError(f"checkpoint_segments={segments}: {graph.name} is not a sequence of modules ({why}); "
+                      "checkpointing applies to an nn.Sequential model or to VGG's / AlexNet's features")
+
+
+def checkpoint_plan(graph: Any, segments: int) -> CheckpointPlan:
+    """The segments ``checkpoint_sequential(sequence, segments, x)`` makes of ``graph``; ``ValueError`` if it
+    has no sequence (see the module docstring) or the split is one torch refuses."""
+    if isinstance(segments, bool) or not isinstance(segments, int) or segments < 1:
+        raise ValueError(f"checkpoint_segments={segments!r} must be a positive integer")
+    nodes = graph.nodes
+    if not nodes or not _top(nodes[0]):
+        raise _refuse(segments, graph, "its first op is not a module call")
+    if all(len(_top(n)) == 1 for n in nodes):
+        prefix, run = "", len(nodes)
+    else:
+        prefix = _top(nodes[0])[0]
+        run = 0
+        while run < len(nodes) and _top(nodes[run])[:1] == [prefix] and len(_top(nodes[run])) == 2:
+            run += 1
+        inside_later = [n for n in nodes[run:] if _top(n)[:1] == [prefix] or n.name.startswith(prefix + ".")]
+        if run == 0 or inside_later:
+            raise _refuse(segments, graph, f"its first child {prefix} is not an nn.Sequential")
+    children = [".".join(_top(n)) for n in nodes[:run]]
+    if len(set(children)) != run:
+        raise _refuse(segments, graph, f"a child of {prefix or 'the model'} is more than one op")
+    fixed = {name for name, _ in (*graph.params, *graph.buffers)}
+    prev = graph.inputs[0].name if len(graph.inputs) == 1 else None
+    for n in nodes[:run]:
+        acts = [v for v in n.inputs if v not in fixed and not v.startswith("constant")]
+        if acts != [prev] or len(n.outputs) != 1:
+            raise _refuse(segments, graph, f"{n.name} reads {', '.join(acts) or 'nothing'}, not the previous output")
+        prev = n.outputs[0]
+    inside = {v for n in nodes[:run - 1] for v in n.outputs}
+    for n in nodes[run:]:
+        if inside.intersection(n.inputs):
+            raise _refuse(segments, graph, f"{n.name} reads an inner value of the sequence")
+    if segments > run:
+        raise ValueError(f"checkpoint_segments={segments} exceeds the {run} modules of "
+                         f"{prefix or graph.name}; give at most {run}")
+    size = run // segments
+    bounds = tuple((start, start + size - 1) for start in range(0, size * (segments - 1), size))
+    for start, _ in bounds:
+        if dict(nodes[start].hparams).get("inplace"):
+            raise ValueError(f"checkpoint_segments={segments}: a checkpointed segment starts with {nodes[start].name}, "
+                             f"an in-place {nodes[start].kind} that would modify the segment's saved input (torch "
+                             "raises in backward); choose another number of segments")
+    return CheckpointPlan(segments, prefix, run, bounds)

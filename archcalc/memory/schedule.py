@@ -1,0 +1,111 @@
+"""The liveness schedule's bookkeeping: storages with bytes and a category, samples, the breakdown at the peak.
+
+Shared by :mod:`archcalc.memory.peak` (the forward pass), :mod:`archcalc.memory.backward` (the backward pass
+and the optimizer step), :mod:`archcalc.memory.recompute` (checkpointed regions) and :mod:`archcalc.memory.zero`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["CATEGORIES", "MemoryBreakdown", "MemorySample", "Schedule"]
+
+#: Breakdown categories, in the order they are printed.
+CATEGORIES = ("weights", "gradients", "optimizer_state", "saved", "transient", "inputs")
+
+
+@dataclass(frozen=True)
+class MemoryBreakdown:
+    """Live bytes by category at one instant; ``total_bytes`` is their sum.
+
+    ``weights_bytes``: parameters and buffers. ``gradients_bytes``: parameters' ``.grad``.
+    ``optimizer_state_bytes``: moments / momentum buffers. ``saved_bytes``: tensors autograd keeps for a
+    backward that has not run yet (activations, statistics, masks, indices, 16-bit weight casts).
+    ``transient_bytes``: everything else in flight (activations between ops, activation gradients, casts,
+    optimizer temporaries). ``inputs_bytes``: the graph inputs.
+    """
+
+    weights_bytes: int
+    gradients_bytes: int
+    optimizer_state_bytes: int
+    saved_bytes: int
+    transient_bytes: int
+    inputs_bytes: int
+
+    @property
+    def total_bytes(self) -> int:
+        return (self.weights_bytes + self.gradients_bytes + self.optimizer_state_bytes + self.saved_bytes
+                + self.transient_bytes + self.inputs_bytes)
+
+    def as_dict(self) -> dict[str, int]:
+        """``{category}_bytes`` keys, plus ``total_bytes``."""
+        out = {f"{c}_bytes": getattr(self, f"{c}_bytes") for c in CATEGORIES}
+        out["total_bytes"] = self.total_bytes
+        return out
+
+
+@dataclass(frozen=True)
+class MemorySample:
+    """Live bytes right after ``op`` ran in ``phase`` (``forward``, ``backward`` or ``optimizer``)."""
+
+    phase: str
+    op: str
+    live_bytes: int
+
+
+class Schedule:
+    """Storages with bytes and a category; running totals; samples.
+
+    While ``trace`` is a list, every allocation, release and sample is appended to it (a checkpointed
+    region's record, replayed by :mod:`archcalc.memory.recompute`).
+
+    Examples
+    --------
+    >>> s = Schedule()
+    >>> a = s.new(100)
+    >>> s.sample("forward", "op")
+    >>> s.free(a)
+    >>> s.best[0], s.bytes
+    (100, {})
+    """
+
+    def __init__(self) -> None:
+        self.bytes: dict[int, int] = {}
+        self.kind: dict[int, str] = {}  # weights, gradients, optimizer_state, inputs, act
+        self.pins: dict[int, int] = {}  # act storages: pending backward nodes that saved them
+        self.next_id = 0
+        self.samples: list[MemorySample] = []
+        self.best: tuple[int, int, MemoryBreakdown | None] = (-1, -1, None)
+        self.trace: list[tuple] | None = None  # events of a checkpointed node
+
+    def new(self, nbytes: int, kind: str = "act") -> int:
+        self.next_id += 1
+        self.bytes[self.next_id] = int(nbytes)
+        self.kind[self.next_id] = kind
+        if self.trace is not None:
+            self.trace.append(("new", self.next_id, int(nbytes), kind))
+        return self.next_id
+
+    def free(self, sid: int) -> None:
+        if sid in self.bytes and not self.pins.get(sid):
+            del self.bytes[sid]
+            self.kind.pop(sid, None)
+            if self.trace is not None:
+                self.trace.append(("free", sid))
+
+    def breakdown(self) -> MemoryBreakdown:
+        sums = dict.fromkeys(CATEGORIES, 0)
+        for sid, n in self.bytes.items():
+            kind = self.kind[sid]
+            if kind in ("act", "cast"):
+                kind = "saved" if self.pins.get(sid) else "transient"
+            sums[kind] += n
+        return MemoryBreakdown(*(sums[c] for c in CATEGORIES))
+
+    def sample(self, phase: str, op: str) -> None:
+        if self.trace is not None:
+            self.trace.append(("sample",))
+        live = sum(self.bytes.values())
+        self.samples.append(MemorySample(phase, op, live))
+        if live > self.best[0]:
+            self.best = (live, len(self.samples) - 1, self.breakdown())

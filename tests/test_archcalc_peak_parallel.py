@@ -1,0 +1,123 @@
+"""Per-device peak under data parallelism and ZeRO: model states against the ZeRO paper's per-parameter formulas
+(typed here), the schedule's timing on a hand-sized graph, zero 0 against today's peak, the CLI and its errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_archcalc_peak import samples, tiny
+
+from archcalc.memory.fit import fit
+from archcalc.memory.peak import peak_memory
+from archcalc.zoo import build
+
+PSI = 11_689_512  # ResNet-18's parameters
+BUFFERS = 2 * 4_800 * 4 + 20 * 8  # BatchNorm running mean and var (4,800 channels) + 20 int64 counters = 38,560
+
+
+@pytest.mark.parametrize("ranks, expected", [
+    # Rajbhandari et al. 2020, section 3.1, fp32 Adam under torch's layout (weights 4, gradients 4, K = 8):
+    # stage 1: 4 Psi + 4 Psi + K Psi / N_d; stage 2: 4 Psi + (4 + K) Psi / N_d; stage 3: (4 + 4 + K) Psi / N_d
+    # N_d = 4: Psi / 4 = 2,922,378: 8 x 11,689,512 + 8 x 2,922,378 = 116,895,120; 46,758,048 + 12 x 2,922,378
+    #   = 81,826,584; 16 x 2,922,378 = 46,758,048
+    (4, (116_895_120, 81_826_584, 46_758_048)),
+    # N_d = 7 does not divide Psi: ceil(11,689,512 / 7) = 1,669,931 per shard: 93,516,096 + 13,359,448 = 106,875,544;
+    #   46,758,048 + 20,039,172 = 66,797,220; 16 x 1,669,931 = 26,718,896
+    (7, (106_875_544, 66_797_220, 26_718_896)),
+])
+def test_model_states_are_the_zero_formulas(ranks, expected):
+    graph = build("resnet18")
+    for stage, want in zip((1, 2, 3), expected, strict=True):
+        p = peak_memory(graph, (3, 32, 32), 2, training=True, optimizer="adam", data_parallel=ranks, zero=stage)
+        assert p.model_state_bytes - BUFFERS == want, stage
+        assert (p.data_parallel, p.zero) == (ranks, stage)
+
+
+def test_model_states_in_16_bits():
+    graph = build("resnet18")
+    # autocast keeps fp32 parameters (torch's layout, no master copy): stage 2 on 4 ranks, 4 Psi + (4 + 8) Psi / 4
+    #   = 7 Psi = 81,826,584; buffers stay fp32 (38,560)
+    p = peak_memory(graph, (3, 32, 32), 2, training=True, optimizer="adam", precision="bf16-mixed", data_parallel=4,
+                    zero=2)
+    assert p.model_state_bytes - BUFFERS == 81_826_584
+    # pure bf16: (2 + 2 + 2 x 2) Psi / 4 = 2 Psi = 23,379,024 at stage 3; buffers 2 x 4,800 x 2 + 20 x 8 = 19,360
+    p = peak_memory(graph, (3, 32, 32), 2, training=True, optimizer="adam", precision="bf16", data_parallel=4, zero=3)
+    assert p.model_state_bytes - 19_360 == 23_379_024
+
+
+def test_zero_0_is_todays_peak_at_the_per_device_batch():
+    graph = build("resnet18")
+    for optimizer in ("sgd", "adam"):
+        alone = peak_memory(graph, (3, 32, 32), 4, training=True, optimizer=optimizer)
+        shared = peak_memory(graph, (3, 32, 32), 4, training=True, optimizer=optimizer, data_parallel=8)
+        assert (shared.peak_bytes, shared.breakdown, shared.timeline) == (alone.peak_bytes, alone.breakdown,
+                                                                         alone.timeline)
+
+
+def test_stage_3_gathers_each_layer_around_its_use():
+    p = peak_memory(tiny(), batch=2, training=True, optimizer="sgd", data_parallel=2, zero=3)
+    # 186 parameters over 2 ranks: a flat shard of 93 x 4 = 372 bytes; input 1,536; conv output 2,048; head 1,024
+    # forward conv: 372 + 1,536 + conv's gathered (108 + 4) x 4 = 448 + output 2,048 = 4,404
+    # relu (in place): the gathered conv weights are gone: 372 + 1,536 + 2,048 = 3,956
+    # head: + gathered (72 + 2) x 4 = 296 + output 1,024 = 5,276
+    # backward head: gradient shard 372 from the start; d(sum) 4, head gathered 296, gradient of its input
+    #   2,048, its full parameter gradients 296 (reduce-scattered after the node), saved relu output 2,048:
+    #   372 + 1,536 + 372 + 4 + 296 + 2,048 + 296 + 2,048 = 6,972
+    # backward relu: incoming 2,048 + new 2,048 + saved 2,048: 372 + 1,536 + 372 + 6,144 = 8,424
+    # backward conv: incoming 2,048, gathered 448, full gradients 448: 372 + 1,536 + 372 + 2,944 = 5,224
+    # SGD on the shard: 372 + 1,536 + 372 = 2,280
+    assert samples(p) == [("forward", "conv", 4404), ("forward", "relu", 3956), ("forward", "head", 5276),
+                          ("backward", "head", 6972), ("backward", "relu", 8424), ("backward", "conv", 5224),
+                          ("optimizer", "flat shard", 2280)]
+    assert p.model_state_bytes == 8 * 93  # (4 + 4) x ceil(186 / 2)
+
+
+def test_stage_1_adam_steps_on_the_flat_shard():
+    p = peak_memory(tiny(), batch=2, training=True, optimizer="adam", data_parallel=2, zero=1)
+    # full weights 744 and gradients 744, input 1,536, moments 2 x 372, temporaries 2 x 372: 4,512
+    assert samples(p)[-1] == ("optimizer", "flat shard", 744 + 744 + 1536 + 744 + 744)
+    assert p.model_state_bytes == 744 + 744 + 2 * 372
+
+
+def test_fit_searches_the_per_device_batch():
+    # inference is not sharded: peak(B) = 744 + 2,304 B as in test_fit_is_the_closed_form, B = 4 per device
+    f = fit(lambda b, s: tiny(), 10_000, input_shape=(3, 8, 8), data_parallel=3)
+    assert (f.batch, f.global_batch) == (4, 12)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"data_parallel": 0}, "data_parallel=0 must be a positive number of ranks"),
+    ({"data_parallel": 2, "zero": 4}, "zero=4 is not a ZeRO stage"),
+    ({"zero": 2}, "zero=2 shards over data-parallel ranks, but data_parallel=1"),
+])
+def test_bad_values(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        peak_memory(tiny(), training=True, **kwargs)
+
+
+def test_cli_json_keys(capsys):
+    from archcalc.cli import main
+
+    assert main(["peak", "resnet18", "--input", "3x32x32", "--batch", "2", "--training", "--optimizer", "adam",
+                 "--data-parallel", "4", "--zero", "3", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["data_parallel"], data["zero"], data["batch"], data["global_batch"]) == (4, 3, 2, 8)
+    assert data["model_state_bytes"] == 46_758_048 + BUFFERS  # 16 Psi / 4, as above
+    assert main(["fit", "vgg11", "--input", "3x32x32", "--memory", "1GiB", "--data-parallel", "2", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["global_batch"] == 2 * data["batch"] and data["checkpoint_segments"] == 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["peak", "vgg11", "--training", "--zero", "2"], "--zero: got 2 without --data-parallel"),
+    (["peak", "vgg11", "--data-parallel", "0"], "argument --data-parallel: got '0'; give a positive integer"),
+    (["peak", "vgg11", "--data-parallel", "2", "--zero", "4"], "argument --zero: invalid choice: 4"),
+    (["fit", "vgg11", "--memory", "1GB", "--zero", "1"], "--zero: got 1 without --data-parallel"),
+])
+def test_cli_errors_are_one_line(argv, message, capsys):
+    from archcalc.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
