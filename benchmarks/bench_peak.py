@@ -150,7 +150,8 @@ def _header(oracle: str) -> str:
 def run(models, batches, modes, precision: str, cuda: bool, oracle: str = "mallinfo") -> list[Row]:
     import torch
 
-    sys.path.insert(0, str(ROOT / "tests"))
+    # this checkout's archcalc, not an installed copy (a script's sys.path[0] is benchmarks/, not the root)
+    sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
     from peak_profiler import measure_step_storage
     from peak_tracker import measure_step
 
