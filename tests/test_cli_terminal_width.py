@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+REDRAW = re.compile(r"\r|\x1b\[2K|\x1b\[[0-9]*A")  # a progress bar redraws in place: each redraw is a line
 
 
 def run_in_terminal(args: list[str], columns: int = 80, timeout: float = 300) -> tuple[int, list[str]]:
@@ -44,7 +45,7 @@ def run_in_terminal(args: list[str], columns: int = 80, timeout: float = 300) ->
         chunks.append(data)
     os.close(master)
     status = proc.wait(timeout=timeout)
-    text = ANSI.sub("", b"".join(chunks).decode("utf-8", "replace"))
+    text = ANSI.sub("", REDRAW.sub("\n", b"".join(chunks).decode("utf-8", "replace")))
     return status, [line for line in text.split("\n")]
 
 
@@ -53,10 +54,15 @@ def run_in_terminal(args: list[str], columns: int = 80, timeout: float = 300) ->
     ["archcalc", "resnet18", "--table", "--training"],
     ["archcalc", "vgg19", "--symbolic"],
     ["archcalc", "formula", "Conv2d"],
+    ["archcalc", "list"],
+    ["archcalc", "peak", "resnet18", "--training", "--optimizer", "adam", "--input", "3x64x64"],
+    ["archcalc", "fit", "resnet18", "--memory", "2GiB", "--training", "--input", "3x64x64"],
     ["archcalc", "memory", "--params", "7.5e9", "--data-parallel", "64", "--zero", "0,1,2,3"],
     ["archcalc", "memory", "--megatron", "--seq", "2048", "--hidden", "12288", "--heads", "96", "--tensor-parallel", "8"],
     ["staleness", "simulate", "--learners", "16", "--updates", "20000"],
     ["staleness", "theory", "--learners", "16"],
+    ["staleness", "validate", "--updates", "5000"],
+    ["staleness", "sweep", "--learners", "2,4", "--updates", "5000"],
 ])
 def test_every_line_fits_an_80_column_terminal(args):
     status, lines = run_in_terminal(args)
