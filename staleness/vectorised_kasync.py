@@ -1,0 +1,262 @@
+"""k-async without the event engine, batch by batch, equal to it record for record (see :func:`iter_k_async`).
+
+With no latencies and no apply time, batch b of k-async is the K gradients that reach the server first
+among the P in flight when batch b - 1 completed: nothing is scheduled between two completions (only the
+K pushers of a batch restart, when it completes). So the engine's order of events is "take the K
+smallest in-flight keys, restart those K learners at the K-th's time T_b (they read version b + 1; their
+next push is T_b + x, x their next draw), repeat". This holds for compute times of 0 too: a restart is
+scheduled after the K-th pop, so it can only be popped in a later batch, as in the engine. A learner
+whose trace is used up does not restart; a run whose in-flight gradients cannot fill a batch pushes them
+and ends.
+
+A learner restarts only when its batch completes, so each learner has one known future push at a time:
+there is nothing to merge in bulk as on the async path. The sequential part is therefore a loop over
+batches on plain Python floats, kept as small as possible: a sorted list of the in-flight push times
+(``bisect.insort``) and a dict from push time to learner, with no events, tuples or heap. When the
+in-flight times are distinct the K smallest times are the K smallest keys whatever the tie-break, so
+the loop never looks at a tie key; a restart that would collide with an in-flight time ends the piece,
+and the next piece runs on an exact heap of (time, tie key, learner) until the times are distinct again
+(the tie keys: ``fifo`` the read time, ``learner`` none, ``random`` the gradient's draw from its own
+stream). Everything else about a record (index, read time and version, staleness, compute time) follows
+from the pop order in numpy, per piece of about ``chunk`` gradients. Memory O(P + chunk).
+
+K = 1 is async and K = P (drawn times) is sync, record for record; :mod:`staleness.vectorised` sends
+those to the async and k-sync paths.
+
+Examples
+--------
+>>> from staleness import SimConfig, simulate
+>>> cfg = SimConfig(learners=5, policy="k-async", k=2, dist="exp", updates=50, seed=1)
+>>> simulate(cfg, engine="vectorised", chunk=3).gradients == simulate(cfg, engine="event").gradients
+True
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import math
+from collections.abc import Iterator
+
+import numpy as np
+
+from staleness.config import SimConfig
+from staleness.distributions import LearnerStreams
+from staleness.stream import Block, make_block
+
+__all__ = ["iter_k_async"]
+
+
+class _Draws:
+    """Learner i's compute times one at a time (``nxt[i]()``), drawn ``block`` at a time; its tie keys by index."""
+
+    def __init__(self, streams: LearnerStreams, p: int, block: int) -> None:
+        self.streams, self.block = streams, block
+        self.nxt = [iter(()).__next__] * p
+        self.out = [False] * p  # trace used up
+        self.ties: list[list[float]] = [[] for _ in range(p)]
+        self.tie_base = [0] * p  # index of ties[i][0]
+
+    def refill(self, i: int) -> float | None:
+        """Learner i's next compute time after its buffer ran dry (None: its trace is used up)."""
+        if self.out[i]:
+            return None
+        x = self.streams.take_times(i, self.block).tolist()
+        if len(x) < self.block:
+            self.out[i] = True
+        if not x:
+            return None
+        it = iter(x)
+        self.nxt[i] = it.__next__
+        return next(it)
+
+    def tie(self, i: int, j: int) -> float:
+        """Learner i's j-th random tie key (j only grows per learner, so keys before it are dropped)."""
+        have, base = self.ties[i], self.tie_base[i]
+        while j - base >= len(have):
+            base += len(have)
+            have = self.streams.take_ties(i, 64).tolist()
+        self.ties[i], self.tie_base[i] = have, base
+        return have[j - base]
+
+
+def iter_k_async(cfg: SimConfig, streams: LearnerStreams, chunk: int, full: bool) -> Iterator[Block]:
+    """Blocks of whole batches in arrival order; returns (end_time, inflight_busy) as the engine does."""
+    p, k = cfg.learners, cfg.effective_k
+    per = max(1, chunk // k)  # batches per piece
+    draws = _Draws(streams, p, max(64, min(4096, chunk // p)))
+    horizon = math.inf if cfg.until is None else float(cfg.until)
+    left = cfg.updates  # batches still to apply (None: no limit)
+    count = np.zeros(p, dtype=np.int64)  # gradients recorded per learner = index of its unrecorded one
+    read_t = np.zeros(p)  # read time of each learner's unrecorded gradient
+    read_v = np.zeros(p, dtype=np.int64)
+    flight: list[tuple[float, int]] = []  # (push time, learner) of the unrecorded gradients
+    for i in range(p):
+        x = draws.refill(i)
+        if x is not None:
+            flight.append((0.0 + x, i))  # start 0 + pull 0, end + push 0: the engine's additions
+    version = 0
+    last_t = 0.0  # time of the last event (the end of a run whose traces ran out)
+    while True:
+        nb = per if left is None else min(per, left)
+        times: list[float] = []
+        learners: list[int] = []
+        final = left is not None and nb == left  # no restarts after the run's last update
+        distinct = len({t for t, _ in flight}) == len(flight)
+        run = _fast if distinct else _exact
+        flight, done, ended = run(flight, nb, k, horizon, final, times, learners, draws, cfg.tie_break,
+                                  count, read_t)
+        n = done * k
+        if n:
+            last_t = times[n - 1]
+            yield _block(np.array(times[:n]), np.array(learners[:n], dtype=np.int64), version, k, count, read_t,
+                         read_v, full)
+        version += done
+        if left is not None:
+            left -= done
+        pending = list(zip(times[n:], learners[n:], strict=True))  # pushed, batch incomplete: the run ended
+        if pending:
+            last_t = pending[-1][0]
+        if ended or (left is not None and left == 0):
+            break
+    if cfg.until is not None:
+        end = horizon
+    elif left == 0:
+        end = last_t  # the last update
+    else:  # traces used up: the last event, a push
+        end = last_t
+    busy = np.zeros(p)
+    for t, i in flight + pending:
+        busy[i] = max(0.0, min(end, t) - read_t[i])
+    busy.setflags(write=False)
+    return end, busy
+
+
+def _fast(flight, nb, k, horizon, final, times, learners, draws, tie_break, count, read_t):
+    """Up to ``nb`` batches on distinct in-flight times; stops early at a collision (after its batch)."""
+    d = dict((t, i) for t, i in flight)
+    s = sorted(d)
+    insort, dpop, setd = bisect.insort, d.pop, d.setdefault
+    nxt, refill = draws.nxt, draws.refill
+    et, el = times.extend, learners.extend
+    km1 = k - 1
+    clash: list[tuple[float, int]] = []
+    done, ended = 0, False
+    for _ in range(nb - 1 if final else nb):
+        if len(s) < k or s[km1] > horizon:
+            ended = True
+            break
+        batch = s[:k]
+        del s[:k]
+        ls = list(map(dpop, batch))
+        et(batch)
+        el(ls)
+        done += 1
+        big_t = batch[-1]
+        for i in ls:
+            try:
+                a = big_t + nxt[i]()
+            except StopIteration:
+                x = refill(i)
+                if x is None:
+                    continue
+                a = big_t + x
+            if setd(a, i) is not i:  # another gradient is in flight with this push time
+                clash.append((a, i))
+                continue
+            insort(s, a)
+        if clash:
+            break
+    else:
+        if final:
+            if len(s) < k or s[km1] > horizon:
+                ended = True
+            else:
+                batch = s[:k]
+                del s[:k]
+                et(batch)
+                el(list(map(dpop, batch)))
+                done += 1
+    if ended:  # the pushes before the horizon that cannot fill a batch: popped, never applied
+        while s and s[0] <= horizon:
+            t = s.pop(0)
+            times.append(t)
+            learners.append(dpop(t))
+    return list(d.items()) + clash, done, ended
+
+
+def _exact(flight, nb, k, horizon, final, times, learners, draws, tie_break, count, read_t):
+    """Up to ``nb`` batches on a heap of the engine's keys: (push time, tie key, learner)."""
+    started = count.tolist()  # index of each learner's unrecorded gradient, then of its next one
+    fifo, rand = tie_break == "fifo", tie_break == "random"
+
+    def sec(i: int, read: float) -> float:
+        return read if fifo else draws.tie(i, started[i]) if rand else 0.0
+
+    rt = read_t.tolist()
+    h = [(t, sec(i, rt[i]), i) for t, i in flight]
+    heapq.heapify(h)
+    pop, push = heapq.heappop, heapq.heappush
+    nxt, refill = draws.nxt, draws.refill
+    done, ended = 0, False
+    for b in range(nb):
+        batch = []
+        while len(batch) < k and h and h[0][0] <= horizon:
+            batch.append(pop(h))
+        times.extend(e[0] for e in batch)
+        learners.extend(e[2] for e in batch)
+        if len(batch) < k:
+            ended = True
+            break
+        done += 1
+        if final and b == nb - 1:
+            break
+        big_t = batch[-1][0]
+        for _, _, i in batch:
+            started[i] += 1
+            try:
+                x = nxt[i]()
+            except StopIteration:
+                x = refill(i)
+                if x is None:
+                    continue
+            push(h, (big_t + x, sec(i, big_t), i))
+    return [(t, i) for t, _, i in h], done, ended
+
+
+def _block(t: np.ndarray, who: np.ndarray, version: int, k: int, count: np.ndarray, read_t: np.ndarray,
+           read_v: np.ndarray, full: bool) -> Block:
+    """Records of whole batches ``version + 1 ..`` from their pop order; updates the per-learner state."""
+    n = len(t)
+    batch = np.arange(n) // k
+    done_t = t[k - 1 :: k]  # update times
+    order = np.argsort(who, kind="stable")  # each learner's records in their order
+    w = who[order]
+    first = np.ones(n, dtype=bool)
+    first[1:] = w[1:] != w[:-1]
+    prev = np.empty(n, dtype=np.int64)  # batch of the learner's previous record (-1: before this piece)
+    prev[1:] = batch[order[:-1]]
+    prev[first] = -1
+    rt = np.where(first, read_t[w], done_t[np.maximum(prev, 0)])
+    rv = np.where(first, read_v[w], version + prev + 1)
+    starts = np.flatnonzero(first)
+    occ = np.arange(n) - np.repeat(starts, np.diff(np.append(starts, n)))
+    idx = count[w] + occ
+    # back to arrival order
+    read_time, read_version, index = (np.empty_like(a) for a in (rt, rv, idx))
+    read_time[order], read_version[order], index[order] = rt, rv, idx
+    staleness = version + batch - read_version
+    compute = t - read_time  # compute start = read time (no pull); end = push (no push latency)
+    last = np.append(starts[1:], n) - 1  # each learner's last record in this piece
+    li = w[last]
+    count[li] += occ[last] + 1
+    read_t[li] = done_t[batch[order[last]]]
+    read_v[li] = version + batch[order[last]] + 1
+    if full:
+        cols = {"learner": who, "index": index, "read_time": read_time, "read_version": read_version,
+                "push_time": t, "compute_time": compute, "staleness": staleness}
+        return make_block(cols, version * k, k)
+    first_update = version + 1
+    done_t.setflags(write=False)
+    return Block(who, compute, staleness, version + batch + 1, None, first_update, len(done_t),
+                 lambda v: float(done_t[v - first_update]))
