@@ -44,7 +44,10 @@ from staleness.config import SimConfig
 from staleness.distributions import LearnerStreams
 from staleness.stream import Block, make_block
 
-__all__ = ["iter_k_async"]
+__all__ = ["iter_k_async", "WIDE"]
+
+#: From this K on, a batch is chosen by one numpy sort of the P in-flight times instead of the Python loop.
+WIDE = 128
 
 
 class _Draws:
@@ -103,7 +106,7 @@ def iter_k_async(cfg: SimConfig, streams: LearnerStreams, chunk: int, full: bool
         learners: list[int] = []
         final = left is not None and nb == left  # no restarts after the run's last update
         distinct = len({t for t, _ in flight}) == len(flight)
-        run = _fast if distinct else _exact
+        run = (_wide if k >= WIDE else _fast) if distinct else _exact
         flight, done, ended = run(flight, nb, k, horizon, final, times, learners, draws, cfg.tie_break,
                                   count, read_t)
         n = done * k
@@ -134,6 +137,8 @@ def iter_k_async(cfg: SimConfig, streams: LearnerStreams, chunk: int, full: bool
 
 def _fast(flight, nb, k, horizon, final, times, learners, draws, tie_break, count, read_t):
     """Up to ``nb`` batches on distinct in-flight times; stops early at a collision (after its batch)."""
+    if k == 2 and draws.streams.traces is None:
+        return _fast2(flight, nb, horizon, final, times, learners, draws)
     d = dict((t, i) for t, i in flight)
     s = sorted(d)
     insort, dpop, setd = bisect.insort, d.pop, d.setdefault
@@ -183,6 +188,119 @@ def _fast(flight, nb, k, horizon, final, times, learners, draws, tie_break, coun
             times.append(t)
             learners.append(dpop(t))
     return list(d.items()) + clash, done, ended
+
+
+def _fast2(flight, nb, horizon, final, times, learners, draws):
+    """:func:`_fast` for K = 2 and drawn times (every learner always in flight): a heap of floats, the
+    second smallest read in place and replaced by the first restart (the commonest case, kept lean)."""
+    d = dict(flight)
+    h = list(d)
+    heapq.heapify(h)
+    pop, push, rep = heapq.heappop, heapq.heappush, heapq.heapreplace
+    dpop, setd = d.pop, d.setdefault
+    nxt, refill = draws.nxt, draws.refill
+    et, el = times.extend, learners.extend
+    clash: list[tuple[float, int]] = []
+    ended, n0 = False, len(times)
+    for _ in range(nb - 1 if final else nb):
+        u = pop(h)
+        big_t = h[0]
+        if big_t > horizon:
+            push(h, u)
+            ended = True
+            break
+        i, j = dpop(u), dpop(big_t)
+        et((u, big_t))
+        el((i, j))
+        try:
+            a = big_t + nxt[i]()
+        except StopIteration:
+            a = big_t + refill(i)
+        try:
+            b = big_t + nxt[j]()
+        except StopIteration:
+            b = big_t + refill(j)
+        if setd(a, i) is i:
+            rep(h, a)
+            if setd(b, j) is j:
+                push(h, b)
+                continue
+            clash.append((b, j))
+        else:  # another gradient is in flight with this push time
+            pop(h)
+            clash.append((a, i))
+            if setd(b, j) is j:
+                push(h, b)
+            else:
+                clash.append((b, j))
+        break
+    else:
+        if final:
+            u = pop(h)
+            if h[0] > horizon:
+                push(h, u)
+                ended = True
+            else:
+                big_t = pop(h)
+                et((u, big_t))
+                el((dpop(u), dpop(big_t)))
+    done = (len(times) - n0) // 2
+    if ended:  # the push before the horizon that cannot fill a batch: popped, never applied
+        while h and h[0] <= horizon:
+            t = pop(h)
+            times.append(t)
+            learners.append(dpop(t))
+    return list(d.items()) + clash, done, ended
+
+
+def _wide(flight, nb, k, horizon, final, times, learners, draws, tie_break, count, read_t):
+    """:func:`_fast` for wide batches: one sort of the P in-flight times per batch in numpy. Stops before a
+    batch whose in-flight times are not distinct (the exact loop takes over)."""
+    pt = np.full(len(count), np.inf)  # push time per learner (inf: none in flight)
+    if flight:
+        f = np.array(flight)
+        pt[f[:, 1].astype(np.int64)] = f[:, 0]
+    nxt, refill = draws.nxt, draws.refill
+    got_t, got_l = [], []
+    done, ended = 0, False
+    for b in range(nb):
+        order = np.argsort(pt)
+        srt = pt[order]
+        same = srt[1:] == srt[:-1]
+        if same.any() and np.isfinite(srt[1:][same]).any():
+            break  # equal in-flight times: the tie-break decides, the exact loop takes over
+        big_t = float(srt[k - 1])
+        if not big_t <= horizon or big_t == math.inf:
+            ended = True
+            below = int(np.searchsorted(srt, horizon, side="right"))
+            below = min(below, int(np.isfinite(srt).sum()))
+            got_t.append(srt[:below])
+            got_l.append(order[:below])
+            pt[order[:below]] = np.inf
+            break
+        ls = order[:k]
+        got_t.append(srt[:k])
+        got_l.append(ls)
+        pt[ls] = np.inf
+        done += 1
+        if final and b == nb - 1:
+            break
+        xs, kept = [], []
+        for i in ls.tolist():
+            try:
+                x = nxt[i]()
+            except StopIteration:
+                x = refill(i)
+                if x is None:  # a used-up trace: this learner stops
+                    continue
+            xs.append(x)
+            kept.append(i)
+        pt[kept] = big_t + np.array(xs)
+    if got_t:
+        times.extend(np.concatenate(got_t).tolist())
+        learners.extend(np.concatenate(got_l).tolist())
+    live = np.flatnonzero(np.isfinite(pt))
+    return list(zip(pt[live].tolist(), live.tolist(), strict=True)), done, ended
 
 
 def _exact(flight, nb, k, horizon, final, times, learners, draws, tie_break, count, read_t):
