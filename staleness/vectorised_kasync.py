@@ -112,7 +112,9 @@ def iter_k_async(cfg: SimConfig, streams: LearnerStreams, chunk: int, full: bool
         n = done * k
         if n:
             last_t = times[n - 1]
-            yield _block(np.array(times[:n]), np.array(learners[:n], dtype=np.int64), version, k, count, read_t,
+            whole = n == len(times)  # (no slice copy in the usual case)
+            yield _block(np.array(times if whole else times[:n]),
+                         np.array(learners if whole else learners[:n], dtype=np.int64), version, k, count, read_t,
                          read_v, full)
         version += done
         if left is not None:
@@ -344,37 +346,35 @@ def _exact(flight, nb, k, horizon, final, times, learners, draws, tie_break, cou
 
 def _block(t: np.ndarray, who: np.ndarray, version: int, k: int, count: np.ndarray, read_t: np.ndarray,
            read_v: np.ndarray, full: bool) -> Block:
-    """Records of whole batches ``version + 1 ..`` from their pop order; updates the per-learner state."""
+    """Records of whole batches ``version + 1 ..`` from their pop order (kept: in that order; else grouped by
+    learner, each learner's rows in order, as the summary needs); updates the per-learner state."""
     n = len(t)
     batch = np.arange(n) // k
     done_t = t[k - 1 :: k]  # update times
     order = np.argsort(who, kind="stable")  # each learner's records in their order
-    w = who[order]
+    w, bo = who[order], batch[order]
     first = np.ones(n, dtype=bool)
     first[1:] = w[1:] != w[:-1]
     prev = np.empty(n, dtype=np.int64)  # batch of the learner's previous record (-1: before this piece)
-    prev[1:] = batch[order[:-1]]
+    prev[1:] = bo[:-1]
     prev[first] = -1
-    rt = np.where(first, read_t[w], done_t[np.maximum(prev, 0)])
+    rt = np.where(first, read_t[w], done_t[np.maximum(prev, 0)])  # read when that batch completed
     rv = np.where(first, read_v[w], version + prev + 1)
     starts = np.flatnonzero(first)
-    occ = np.arange(n) - np.repeat(starts, np.diff(np.append(starts, n)))
-    idx = count[w] + occ
-    # back to arrival order
-    read_time, read_version, index = (np.empty_like(a) for a in (rt, rv, idx))
-    read_time[order], read_version[order], index[order] = rt, rv, idx
-    staleness = version + batch - read_version
-    compute = t - read_time  # compute start = read time (no pull); end = push (no push latency)
     last = np.append(starts[1:], n) - 1  # each learner's last record in this piece
-    li = w[last]
-    count[li] += occ[last] + 1
-    read_t[li] = done_t[batch[order[last]]]
-    read_v[li] = version + batch[order[last]] + 1
     if full:
+        occ = np.arange(n) - np.repeat(starts, np.diff(np.append(starts, n)))
+        read_time, read_version, index = np.empty(n), np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+        read_time[order], read_version[order], index[order] = rt, rv, count[w] + occ  # back to arrival order
         cols = {"learner": who, "index": index, "read_time": read_time, "read_version": read_version,
-                "push_time": t, "compute_time": compute, "staleness": staleness}
+                "push_time": t, "compute_time": t - read_time, "staleness": version + batch - read_version}
+    li = w[last]
+    count += np.bincount(who, minlength=len(count))
+    read_t[li] = done_t[bo[last]]
+    read_v[li] = version + bo[last] + 1
+    if full:  # compute start = read time (no pull); end = push (no push latency)
         return make_block(cols, version * k, k)
     first_update = version + 1
     done_t.setflags(write=False)
-    return Block(who, compute, staleness, version + batch + 1, None, first_update, len(done_t),
-                 lambda v: float(done_t[v - first_update]))
+    return Block(w, t[order] - rt, version + bo - rv, version + bo + 1, None, first_update, len(done_t),
+                 lambda v: float(done_t[v - first_update]), ordered=False)
