@@ -193,27 +193,30 @@ def _fast(flight, nb, k, horizon, final, times, learners, draws, tie_break, coun
 
 
 def _fast2(flight, nb, horizon, final, times, learners, draws):
-    """:func:`_fast` for K = 2 and drawn times (every learner always in flight): a heap of floats, the
-    second smallest read in place and replaced by the first restart (the commonest case, kept lean)."""
+    """:func:`_fast` for K = 2 and drawn times (every learner always in flight, P >= 3), the commonest case,
+    kept lean (five calls per batch): a heap of floats; the second restart waits outside it until the next
+    batch pushes it and pops the smallest in one call, the first replaces the batch's second push. The dict
+    keeps the push times already served (a restart is later than all of them unless its compute time is 0,
+    which then only sends the piece to the exact loop)."""
     d = dict(flight)
     h = list(d)
     heapq.heapify(h)
-    pop, push, rep = heapq.heappop, heapq.heappush, heapq.heapreplace
-    dpop, setd = d.pop, d.setdefault
+    b = h.pop()  # a leaf: h stays a heap; b is pushed by the first heappushpop
+    pop, push, rep, pushpop = heapq.heappop, heapq.heappush, heapq.heapreplace, heapq.heappushpop
     nxt, refill = draws.nxt, draws.refill
-    et, el = times.extend, learners.extend
+    rec: list = []  # u, T, i, j per batch
+    ext = rec.extend
     clash: list[tuple[float, int]] = []
-    ended, n0 = False, len(times)
+    ended = False
     for _ in range(nb - 1 if final else nb):
-        u = pop(h)
+        u = pushpop(h, b)
         big_t = h[0]
         if big_t > horizon:
             push(h, u)
-            ended = True
+            b, ended = None, True
             break
-        i, j = dpop(u), dpop(big_t)
-        et((u, big_t))
-        el((i, j))
+        i, j = d[u], d[big_t]
+        ext((u, big_t, i, j))
         try:
             a = big_t + nxt[i]()
         except StopIteration:
@@ -222,37 +225,35 @@ def _fast2(flight, nb, horizon, final, times, learners, draws):
             b = big_t + nxt[j]()
         except StopIteration:
             b = big_t + refill(j)
-        if setd(a, i) is i:
-            rep(h, a)
-            if setd(b, j) is j:
-                push(h, b)
-                continue
-            clash.append((b, j))
-        else:  # another gradient is in flight with this push time
+        if a in d or b in d or a == b:  # may tie with a push in flight: the exact loop takes these two
             pop(h)
-            clash.append((a, i))
-            if setd(b, j) is j:
-                push(h, b)
-            else:
-                clash.append((b, j))
-        break
-    else:
-        if final:
-            u = pop(h)
-            if h[0] > horizon:
-                push(h, u)
-                ended = True
-            else:
-                big_t = pop(h)
-                et((u, big_t))
-                el((dpop(u), dpop(big_t)))
-    done = (len(times) - n0) // 2
+            clash += ((a, i), (b, j))
+            b = None
+            break
+        d[a] = i
+        d[b] = j
+        rep(h, a)
+    if b is not None:
+        push(h, b)
+    if final and not ended and not clash:
+        u = pop(h)
+        if h[0] > horizon:
+            push(h, u)
+            ended = True
+        else:
+            big_t = pop(h)
+            ext((u, big_t, d[u], d[big_t]))
+    m = len(rec) // 4
+    tt, ll = [0.0] * (2 * m), [0] * (2 * m)
+    tt[0::2], tt[1::2], ll[0::2], ll[1::2] = rec[0::4], rec[1::4], rec[2::4], rec[3::4]
+    times.extend(tt)
+    learners.extend(ll)
     if ended:  # the push before the horizon that cannot fill a batch: popped, never applied
         while h and h[0] <= horizon:
             t = pop(h)
             times.append(t)
-            learners.append(dpop(t))
-    return list(d.items()) + clash, done, ended
+            learners.append(d[t])
+    return [(t, d[t]) for t in h] + clash, m, ended
 
 
 def _wide(flight, nb, k, horizon, final, times, learners, draws, tie_break, count, read_t):
