@@ -141,9 +141,9 @@ def _fast(flight, nb, k, horizon, final, times, learners, draws, tie_break, coun
     """Up to ``nb`` batches on distinct in-flight times; stops early at a collision (after its batch)."""
     if k == 2 and draws.streams.traces is None:
         return _fast2(flight, nb, horizon, final, times, learners, draws)
-    d = dict((t, i) for t, i in flight)
+    d = dict(flight)  # push time -> learner; served times stay (a restart is later, unless its time is 0)
     s = sorted(d)
-    insort, dpop, setd = bisect.insort, d.pop, d.setdefault
+    insort, get = bisect.insort, d.__getitem__
     nxt, refill = draws.nxt, draws.refill
     et, el = times.extend, learners.extend
     km1 = k - 1
@@ -155,7 +155,7 @@ def _fast(flight, nb, k, horizon, final, times, learners, draws, tie_break, coun
             break
         batch = s[:k]
         del s[:k]
-        ls = list(map(dpop, batch))
+        ls = list(map(get, batch))
         et(batch)
         el(ls)
         done += 1
@@ -168,9 +168,10 @@ def _fast(flight, nb, k, horizon, final, times, learners, draws, tie_break, coun
                 if x is None:
                     continue
                 a = big_t + x
-            if setd(a, i) is not i:  # another gradient is in flight with this push time
+            if a in d:  # may tie with a gradient in flight: the exact loop takes it
                 clash.append((a, i))
                 continue
+            d[a] = i
             insort(s, a)
         if clash:
             break
@@ -182,14 +183,14 @@ def _fast(flight, nb, k, horizon, final, times, learners, draws, tie_break, coun
                 batch = s[:k]
                 del s[:k]
                 et(batch)
-                el(list(map(dpop, batch)))
+                el(list(map(get, batch)))
                 done += 1
     if ended:  # the pushes before the horizon that cannot fill a batch: popped, never applied
         while s and s[0] <= horizon:
             t = s.pop(0)
             times.append(t)
-            learners.append(dpop(t))
-    return list(d.items()) + clash, done, ended
+            learners.append(d[t])
+    return [(t, d[t]) for t in s] + clash, done, ended
 
 
 def _fast2(flight, nb, horizon, final, times, learners, draws):
@@ -352,7 +353,9 @@ def _block(t: np.ndarray, who: np.ndarray, version: int, k: int, count: np.ndarr
     n = len(t)
     batch = np.arange(n) // k
     done_t = t[k - 1 :: k]  # update times
-    order = np.argsort(who, kind="stable")  # each learner's records in their order
+    # each learner's records in their order (a radix sort on narrow ids)
+    order = np.argsort(who.astype(np.uint8 if len(count) <= 1 << 8 else np.uint16 if len(count) <= 1 << 16
+                                  else np.int64), kind="stable")
     w, bo = who[order], batch[order]
     first = np.ones(n, dtype=bool)
     first[1:] = w[1:] != w[:-1]
