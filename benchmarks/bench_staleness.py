@@ -84,21 +84,42 @@ def policy_rates(policy: str, kw: dict, updates: int, p: int = 16) -> str:
         summaries.append(simulate(cfg, engine=engine, stream=True).summary)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         cpus.append(cpu)
-        out.append(f"{engine} {updates / wall / 1e6:.3f} M updates/s = {grads / wall / 1e6:.2f} M gradients/s "
+        out.append(f"{engine} {updates / wall / 1e6:.3g} M updates/s = {grads / wall / 1e6:.2f} M gradients/s "
                    f"(CPU {grads / cpu / 1e6:.2f} M gradients/s)")
     same = "same summary" if summaries[0] == summaries[1] else "SUMMARIES DIFFER"
     return f"- {policy} {kw}, P = {p}, {updates:,} updates, streamed: {'; '.join(out)}; vectorised / event " \
            f"{cpus[0] / cpus[1]:.1f}x (CPU); {same}; load {os.getloadavg()[0]:.1f}"
 
 
+def k_async_loops(p: int, k: int, updates: int) -> str:
+    """k-async's two ways of choosing a batch, each forced (CPU gradients/s, streamed, summaries checked
+    equal): the Python loop (a heap or sorted list of floats) and one numpy sort of the P times per batch."""
+    import staleness.vectorised_kasync as kasync
+
+    cfg = SimConfig(learners=p, policy="k-async", k=k, updates=updates, seed=0)
+    saved, out, summaries = kasync.WIDE, [], []
+    try:
+        for name, wide in (("Python loop", p + 1), ("numpy sort per batch", 1)):
+            kasync.WIDE = wide
+            c0 = time.process_time()
+            summaries.append(simulate(cfg, engine="vectorised", stream=True).summary)
+            out.append(f"{name} {updates * k / (time.process_time() - c0) / 1e6:.2f} M")
+    finally:
+        kasync.WIDE = saved
+    same = "same summary" if summaries[0] == summaries[1] else "SUMMARIES DIFFER"
+    return f"  - k-async K = {k}, P = {p}, gradients/s (CPU): {', '.join(out)}; {same}"
+
+
 def policy_lines(updates: int) -> None:
     """ssp and k-async at P = 16 (``updates`` updates), then k-async at P = 16 and 1,024 for K = 1, 2, 8, P / 2
-    (``updates`` gradients each)."""
+    (``updates`` gradients each; for 1 < K < P also each way of choosing a batch, forced)."""
     for policy, kw in (("ssp", {"bound": 2}), ("k-async", {"k": 2})):
         print(policy_rates(policy, kw, updates), flush=True)
     for p in (16, 1024):
         for k in sorted({1, 2, 8, p // 2}):
             print(policy_rates("k-async", {"k": k}, max(1, updates // k), p), flush=True)
+            if 1 < k < p:
+                print(k_async_loops(p, k, max(1, updates // k)), flush=True)
 
 
 def simpy_rate(p: int, pushes: int, repeats: int) -> tuple[float, float, bool]:
