@@ -1,6 +1,8 @@
 """k-async without the event engine (staleness.vectorised_kasync) equals the engine record for record, and a
 SimPy model of the policy (Hypothesis, a case worked by hand, every inner loop forced)."""
 
+import tracemalloc
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -10,6 +12,7 @@ from test_staleness_simpy_oracle import draws, simpy_k_async
 
 import staleness.vectorised_kasync as kasync
 from staleness import SimConfig, simulate
+from staleness.estimate import estimate
 from staleness.vectorised import vectorised_eligible
 
 
@@ -114,3 +117,30 @@ def test_k_async_eligibility():
         assert not vectorised_eligible(cfg) and simulate(cfg).engine == "event"
         with pytest.raises(ValueError, match="^policy: the vectorised path needs .* and no latencies; got k-async$"):
             simulate(cfg, engine="vectorised")
+
+
+@pytest.mark.parametrize("k, updates", [(2, 60_000), (3, 20_000)])
+def test_k_async_streams_in_memory_bounded_by_the_chunk(k, updates):
+    # kept: 12 columns x 8 bytes x (K x updates) gradients = 11.5 MB (K = 2) / 5.8 MB (K = 3) at least. Streamed
+    # in chunks of 1,024 pushes: the piece's Python floats and ids (~1,024 x 100 bytes), the dict of push
+    # times (<= P + 1,024 entries), 16 learners' draws (64 x 32 bytes each) and the summary: well under 1 MB,
+    # whatever the number of updates
+    cfg = SimConfig(learners=16, policy="k-async", k=k, updates=updates, seed=0)
+    peaks, summaries = {}, {}
+    for stream in (False, True):
+        tracemalloc.start()
+        summaries[stream] = simulate(cfg, stream=stream, chunk=1024).summary
+        peaks[stream] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert summaries[True] == summaries[False]
+    assert peaks[False] > 12 * 8 * k * updates and peaks[True] < 1e6, peaks
+
+
+def test_k_async_estimate():
+    # k-async beyond K = 1 and K = P is estimated at 2e6 gradients/s: 10^6 updates x K = 2 -> 2 x 10^6 gradients,
+    # 1 s + 16 learners x 2e-5 s; K = 1 is async (2e7 gradients/s: 0.05 s + 16 x 2e-5 s)
+    assert estimate(SimConfig(learners=16, policy="k-async", k=2, updates=10**6), stream=True).seconds == 1 + 16 * 2e-5
+    assert estimate(SimConfig(learners=16, policy="k-async", k=1, updates=10**6), stream=True).seconds == 0.05 + 16 * 2e-5
+    # 2 x 10^10 gradients at 2e6/s = 10^4 s > 1 h: refused, naming the rate
+    with pytest.raises(ValueError, match=r"^updates: 20000000000 gradients take about 3 h \(vectorised, ~2e\+06 "):
+        simulate(SimConfig(learners=16, policy="k-async", k=2, updates=10**10), stream=True)
