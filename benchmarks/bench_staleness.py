@@ -73,27 +73,32 @@ def simpy_async(times: list[np.ndarray], pushes: int) -> tuple[np.ndarray, np.nd
     return np.asarray(learners), np.asarray(stale)
 
 
-def policy_rates(policy: str, kw: dict, updates: int, p: int = 16) -> str:
-    """One line: the event engine's and the vectorised path's updates/s and gradients/s (wall and CPU), in
-    process, streamed, the summaries checked equal."""
+def policy_rates(policy: str, kw: dict, updates: int, p: int = 16, repeats: int = 1) -> str:
+    """One line: the event engine's and the vectorised path's updates/s and gradients/s (wall and CPU; medians
+    of ``repeats`` runs, the two engines taking turns), in process, streamed, the summaries checked equal."""
     cfg = SimConfig(learners=p, policy=policy, updates=updates, seed=0, **kw)
     grads = updates * cfg.effective_k
     out, summaries, cpus = [], [], []
-    for engine in ("event", "vectorised"):
-        t0, c0 = time.perf_counter(), time.process_time()
-        summaries.append(simulate(cfg, engine=engine, stream=True).summary)
-        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    runs: dict[str, list[tuple[float, float]]] = {"event": [], "vectorised": []}
+    for _ in range(repeats):
+        for engine in runs:
+            t0, c0 = time.perf_counter(), time.process_time()
+            summaries.append(simulate(cfg, engine=engine, stream=True).summary)
+            runs[engine].append((time.perf_counter() - t0, time.process_time() - c0))
+    for engine, times in runs.items():
+        wall, cpu = statistics.median(t[0] for t in times), statistics.median(t[1] for t in times)
         cpus.append(cpu)
         out.append(f"{engine} {updates / wall / 1e6:.3g} M updates/s = {grads / wall / 1e6:.2f} M gradients/s "
                    f"(CPU {grads / cpu / 1e6:.2f} M gradients/s)")
-    same = "same summary" if summaries[0] == summaries[1] else "SUMMARIES DIFFER"
+    same = "same summary" if all(x == summaries[0] for x in summaries) else "SUMMARIES DIFFER"
     return f"- {policy} {kw}, P = {p}, {updates:,} updates, streamed: {'; '.join(out)}; vectorised / event " \
            f"{cpus[0] / cpus[1]:.1f}x (CPU); {same}; load {os.getloadavg()[0]:.1f}"
 
 
-def k_async_loops(p: int, k: int, updates: int) -> str:
-    """k-async's two ways of choosing a batch, each forced (CPU gradients/s, streamed, summaries checked
-    equal): the Python loop (a heap or sorted list of floats) and one numpy sort of the P times per batch."""
+def k_async_loops(p: int, k: int, updates: int, repeats: int = 1) -> str:
+    """k-async's two ways of choosing a batch, each forced (CPU gradients/s, median of ``repeats``, streamed,
+    summaries checked equal): the Python loop (a heap or sorted list of floats) and one numpy sort of the P
+    times per batch."""
     import staleness.vectorised_kasync as kasync
 
     cfg = SimConfig(learners=p, policy="k-async", k=k, updates=updates, seed=0)
@@ -101,25 +106,28 @@ def k_async_loops(p: int, k: int, updates: int) -> str:
     try:
         for name, wide in (("Python loop", p + 1), ("numpy sort per batch", 1)):
             kasync.WIDE = wide
-            c0 = time.process_time()
-            summaries.append(simulate(cfg, engine="vectorised", stream=True).summary)
-            out.append(f"{name} {updates * k / (time.process_time() - c0) / 1e6:.2f} M")
+            cpu = []
+            for _ in range(repeats):
+                c0 = time.process_time()
+                summaries.append(simulate(cfg, engine="vectorised", stream=True).summary)
+                cpu.append(time.process_time() - c0)
+            out.append(f"{name} {updates * k / statistics.median(cpu) / 1e6:.2f} M")
     finally:
         kasync.WIDE = saved
-    same = "same summary" if summaries[0] == summaries[1] else "SUMMARIES DIFFER"
+    same = "same summary" if all(x == summaries[0] for x in summaries) else "SUMMARIES DIFFER"
     return f"  - k-async K = {k}, P = {p}, gradients/s (CPU): {', '.join(out)}; {same}"
 
 
-def policy_lines(updates: int) -> None:
+def policy_lines(updates: int, repeats: int) -> None:
     """ssp and k-async at P = 16 (``updates`` updates), then k-async at P = 16 and 1,024 for K = 1, 2, 8, P / 2
     (``updates`` gradients each; for 1 < K < P also each way of choosing a batch, forced)."""
     for policy, kw in (("ssp", {"bound": 2}), ("k-async", {"k": 2})):
-        print(policy_rates(policy, kw, updates), flush=True)
+        print(policy_rates(policy, kw, updates, repeats=repeats), flush=True)
     for p in (16, 1024):
         for k in sorted({1, 2, 8, p // 2}):
-            print(policy_rates("k-async", {"k": k}, max(1, updates // k), p), flush=True)
+            print(policy_rates("k-async", {"k": k}, max(1, updates // k), p, repeats), flush=True)
             if 1 < k < p:
-                print(k_async_loops(p, k, max(1, updates // k)), flush=True)
+                print(k_async_loops(p, k, max(1, updates // k), repeats), flush=True)
 
 
 def simpy_rate(p: int, pushes: int, repeats: int) -> tuple[float, float, bool]:
@@ -184,8 +192,9 @@ def main() -> int:
     args = ap.parse_args()
     if args.policies_only:
         print(f"# staleness benchmark: ssp / k-async, exponential compute times; {platform.python_version()}, numpy "
-              f"{np.__version__}, {os.cpu_count()} cores; load average at start {os.getloadavg()[0]:.1f}")
-        policy_lines(args.policy_pushes)
+              f"{np.__version__}, {os.cpu_count()} cores; load average at start {os.getloadavg()[0]:.1f}; medians of "
+              f"{args.repeats}")
+        policy_lines(args.policy_pushes, args.repeats)
         return 0
     import simpy
 
@@ -214,7 +223,7 @@ def main() -> int:
               f"({args.pushes / cpu / 1e6:.2f} M/s) | {args.pushes / cpu / theirs_cpu:.1f}x | "
               f"{args.pushes / plain / 1e6:.2f} M ({plain:.2f} s) | {rss:.0f} MB | {os.getloadavg()[0]:.1f} |")
     print()
-    policy_lines(args.policy_pushes)
+    policy_lines(args.policy_pushes, args.repeats)
     if args.huge:
         for p in (16, 1024):
             load0 = os.getloadavg()
