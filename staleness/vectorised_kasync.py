@@ -11,13 +11,14 @@ and ends.
 
 A learner restarts only when its batch completes, so each learner has one known future push at a time:
 there is nothing to merge in bulk as on the async path. The sequential part is therefore a loop over
-batches on plain Python floats, kept as small as possible: a sorted list of the in-flight push times
-(``bisect.insort``) and a dict from push time to learner, with no events, tuples or heap. When the
-in-flight times are distinct the K smallest times are the K smallest keys whatever the tie-break, so
-the loop never looks at a tie key; a restart that would collide with an in-flight time ends the piece,
-and the next piece runs on an exact heap of (time, tie key, learner) until the times are distinct again
-(the tie keys: ``fifo`` the read time, ``learner`` none, ``random`` the gradient's draw from its own
-stream). Everything else about a record (index, read time and version, staleness, compute time) follows
+batches on plain Python floats, kept as small as possible, with no event objects: the in-flight push
+times in a heap (K = 2, drawn times: :func:`_fast2`) or a sorted list (:func:`_fast`), and a dict from
+push time to learner; from K = :data:`WIDE` on, one numpy sort of the P times per batch instead
+(:func:`_wide`). When the in-flight times are distinct the K smallest times are the K smallest keys
+whatever the tie-break, so these never look at a tie key; a restart that may collide with an in-flight
+time ends the piece, and the next piece runs on an exact heap of the engine's keys (time, tie key,
+learner) until the times are distinct again (:func:`_exact`; the tie keys: ``fifo`` the read time,
+``learner`` none, ``random`` the gradient's draw from its own stream). Everything else about a record (index, read time and version, staleness, compute time) follows
 from the pop order in numpy, per piece of about ``chunk`` gradients. Memory O(P + chunk).
 
 K = 1 is async and K = P (drawn times) is sync, record for record; :mod:`staleness.vectorised` sends
@@ -124,12 +125,8 @@ def iter_k_async(cfg: SimConfig, streams: LearnerStreams, chunk: int, full: bool
             last_t = pending[-1][0]
         if ended or (left is not None and left == 0):
             break
-    if cfg.until is not None:
-        end = horizon
-    elif left == 0:
-        end = last_t  # the last update
-    else:  # traces used up: the last event, a push
-        end = last_t
+    # the limit; else the last event: the last update, or (traces used up) the last push
+    end = horizon if cfg.until is not None else last_t
     busy = np.zeros(p)
     for t, i in flight + pending:
         busy[i] = max(0.0, min(end, t) - read_t[i])
