@@ -1,7 +1,8 @@
-"""Vectorised simulation in chunks, equal to the event engine: ``async`` / ``k-batch-async``, and
-``sync`` / ``k-sync`` and ``ssp`` (drawn compute times), with no latencies. Memory is O(P + chunk)
+"""Vectorised simulation in chunks, equal to the event engine: ``async`` / ``k-batch-async``, ``k-async``,
+and ``sync`` / ``k-sync`` and ``ssp`` (drawn compute times), with no latencies. Memory is O(P + chunk)
 whatever the number of updates (ssp: O(P (chunk / P + bound))). The k-sync path is in
-:mod:`staleness.vectorised_sync`, the ssp one in :mod:`staleness.vectorised_ssp`; below, the async one.
+:mod:`staleness.vectorised_sync`, the ssp one in :mod:`staleness.vectorised_ssp`, the k-async one (batch
+by batch) in :mod:`staleness.vectorised_kasync`; below, the async one.
 
 With zero pull / push / apply times a learner reads at the instant its previous gradient reaches the
 server, so its push times are the running sum of its compute times. The server's order is one merge
