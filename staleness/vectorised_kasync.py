@@ -88,7 +88,7 @@ def iter_k_async(cfg: SimConfig, streams: LearnerStreams, chunk: int, full: bool
     """Blocks of whole batches in arrival order; returns (end_time, inflight_busy) as the engine does."""
     p, k = cfg.learners, cfg.effective_k
     per = max(1, chunk // k)  # batches per piece
-    draws = _Draws(streams, p, max(64, min(4096, chunk // p)))
+    draws = _Draws(streams, p, max(16, min(4096, chunk // p)))  # O(chunk + 16 P) Python floats
     horizon = math.inf if cfg.until is None else float(cfg.until)
     left = cfg.updates  # batches still to apply (None: no limit)
     count = np.zeros(p, dtype=np.int64)  # gradients recorded per learner = index of its unrecorded one
