@@ -11,8 +11,9 @@ starts), and its staleness sequence is checked equal to ours before any timing i
   (interpreter start, imports, simulation, output; wall clock and peak RSS), median of ``--repeats``;
 - ``--huge``: one cold run of 10^9 pushes at P = 16 and at P = 1,024 (summary, wall clock, peak RSS,
   load average);
-- ssp (bound 2) and k-async (K = 2) at P = 16, in process: the event engine against the vectorised path
-  (ssp; k-async has none), the same summary checked first.
+- ssp (bound 2) and k-async (K = 2) at P = 16, in process: the event engine against the vectorised path,
+  the same summary checked first; ``--policies-only`` runs just these lines, plus k-async at P = 16 and
+  1,024 with K = 1, 2, 8 and P / 2 (``--policy-pushes`` gradients each).
 
 The fresh commands run as an installed package does: with its bytecode cached (pip compiles it at
 install time). This machine sets PYTHONDONTWRITEBYTECODE=1, so every fresh process would compile the
@@ -20,7 +21,7 @@ package's ~45 modules from source (~40 ms); the child gets PYTHONPYCACHEPREFIX i
 filled by one untimed run. The table also gives the median wall clock without that cache ("no .pyc").
 
 Run:  python benchmarks/bench_staleness.py [--pushes 10000000] [--simpy-pushes 200000] [--repeats 3] [--huge]
-      [--learners 16,1024] [--policy-pushes 200000]
+      [--learners 16,1024] [--policy-pushes 200000] [--policies-only]
 """
 
 from __future__ import annotations
@@ -72,21 +73,61 @@ def simpy_async(times: list[np.ndarray], pushes: int) -> tuple[np.ndarray, np.nd
     return np.asarray(learners), np.asarray(stale)
 
 
-def policy_rates(policy: str, kw: dict, pushes: int) -> str:
-    """One line: the event engine's and the vectorised path's pushes/s (wall and CPU) at P = 16, in process."""
-    cfg = SimConfig(learners=16, policy=policy, updates=pushes, seed=0, **kw)
-    out, summaries = [], []
-    for engine in ("event", "vectorised"):
-        if engine == "vectorised" and policy == "k-async":
-            out.append("vectorised: none (see docs/staleness.md)")
-            continue
-        t0, c0 = time.perf_counter(), time.process_time()
-        summaries.append(simulate(cfg, engine=engine, stream=True).summary)
-        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        out.append(f"{engine} {pushes / wall / 1e6:.2f} M/s (CPU {pushes / cpu / 1e6:.2f} M/s)")
-    same = "same summary" if len(summaries) == 1 or summaries[0] == summaries[1] else "SUMMARIES DIFFER"
-    return f"- {policy} {kw}, P = 16, {pushes:,} updates, streamed: {'; '.join(out)}; {same}; load " \
-           f"{os.getloadavg()[0]:.1f}"
+def policy_rates(policy: str, kw: dict, updates: int, p: int = 16, repeats: int = 1) -> str:
+    """One line: the event engine's and the vectorised path's updates/s and gradients/s (wall and CPU; medians
+    of ``repeats`` runs, the two engines taking turns), in process, streamed, the summaries checked equal."""
+    cfg = SimConfig(learners=p, policy=policy, updates=updates, seed=0, **kw)
+    grads = updates * cfg.effective_k
+    out, summaries, cpus = [], [], []
+    runs: dict[str, list[tuple[float, float]]] = {"event": [], "vectorised": []}
+    for _ in range(repeats):
+        for engine in runs:
+            t0, c0 = time.perf_counter(), time.process_time()
+            summaries.append(simulate(cfg, engine=engine, stream=True).summary)
+            runs[engine].append((time.perf_counter() - t0, time.process_time() - c0))
+    for engine, times in runs.items():
+        wall, cpu = statistics.median(t[0] for t in times), statistics.median(t[1] for t in times)
+        cpus.append(cpu)
+        out.append(f"{engine} {updates / wall / 1e6:.3g} M updates/s = {grads / wall / 1e6:.2f} M gradients/s "
+                   f"(CPU {grads / cpu / 1e6:.2f} M gradients/s)")
+    same = "same summary" if all(x == summaries[0] for x in summaries) else "SUMMARIES DIFFER"
+    return f"- {policy} {kw}, P = {p}, {updates:,} updates, streamed: {'; '.join(out)}; vectorised / event " \
+           f"{cpus[0] / cpus[1]:.1f}x (CPU); {same}; load {os.getloadavg()[0]:.1f}"
+
+
+def k_async_loops(p: int, k: int, updates: int, repeats: int = 1) -> str:
+    """k-async's two ways of choosing a batch, each forced (CPU gradients/s, median of ``repeats``, streamed,
+    summaries checked equal): the Python loop (a heap or sorted list of floats) and one numpy sort of the P
+    times per batch."""
+    import staleness.vectorised_kasync as kasync
+
+    cfg = SimConfig(learners=p, policy="k-async", k=k, updates=updates, seed=0)
+    saved, out, summaries = kasync.WIDE, [], []
+    try:
+        for name, wide in (("Python loop", p + 1), ("numpy sort per batch", 1)):
+            kasync.WIDE = wide
+            cpu = []
+            for _ in range(repeats):
+                c0 = time.process_time()
+                summaries.append(simulate(cfg, engine="vectorised", stream=True).summary)
+                cpu.append(time.process_time() - c0)
+            out.append(f"{name} {updates * k / statistics.median(cpu) / 1e6:.2f} M")
+    finally:
+        kasync.WIDE = saved
+    same = "same summary" if all(x == summaries[0] for x in summaries) else "SUMMARIES DIFFER"
+    return f"  - k-async K = {k}, P = {p}, gradients/s (CPU): {', '.join(out)}; {same}"
+
+
+def policy_lines(updates: int, repeats: int) -> None:
+    """ssp and k-async at P = 16 (``updates`` updates), then k-async at P = 16 and 1,024 for K = 1, 2, 8, P / 2
+    (``updates`` gradients each; for 1 < K < P also each way of choosing a batch, forced)."""
+    for policy, kw in (("ssp", {"bound": 2}), ("k-async", {"k": 2})):
+        print(policy_rates(policy, kw, updates, repeats=repeats), flush=True)
+    for p in (16, 1024):
+        for k in sorted({1, 2, 8, p // 2}):
+            print(policy_rates("k-async", {"k": k}, max(1, updates // k), p, repeats), flush=True)
+            if 1 < k < p:
+                print(k_async_loops(p, k, max(1, updates // k), repeats), flush=True)
 
 
 def simpy_rate(p: int, pushes: int, repeats: int) -> tuple[float, float, bool]:
@@ -147,7 +188,14 @@ def main() -> int:
     ap.add_argument("--learners", default="16,1024", help="comma-separated P values")
     ap.add_argument("--huge", action="store_true", help="also one cold run of 10^9 pushes at P = 16 and 1,024")
     ap.add_argument("--policy-pushes", type=int, default=200_000, help="updates of the ssp / k-async runs")
+    ap.add_argument("--policies-only", action="store_true", help="only the ssp / k-async lines")
     args = ap.parse_args()
+    if args.policies_only:
+        print(f"# staleness benchmark: ssp / k-async, exponential compute times; {platform.python_version()}, numpy "
+              f"{np.__version__}, {os.cpu_count()} cores; load average at start {os.getloadavg()[0]:.1f}; medians of "
+              f"{args.repeats}")
+        policy_lines(args.policy_pushes, args.repeats)
+        return 0
     import simpy
 
     print(f"# staleness benchmark: async, exponential compute times; {platform.python_version()}, numpy "
@@ -175,8 +223,7 @@ def main() -> int:
               f"({args.pushes / cpu / 1e6:.2f} M/s) | {args.pushes / cpu / theirs_cpu:.1f}x | "
               f"{args.pushes / plain / 1e6:.2f} M ({plain:.2f} s) | {rss:.0f} MB | {os.getloadavg()[0]:.1f} |")
     print()
-    for policy, kw in (("ssp", {"bound": 2}), ("k-async", {"k": 2})):
-        print(policy_rates(policy, kw, args.policy_pushes))
+    policy_lines(args.policy_pushes, args.repeats)
     if args.huge:
         for p in (16, 1024):
             load0 = os.getloadavg()

@@ -24,7 +24,8 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["csv_text", "plain_text", "print_table", "natural_width", "fit_columns", "fit_table", "fix_widths", "output_console"]
+__all__ = ["csv_text", "plain_text", "print_table", "natural_width", "fit_columns", "fit_table", "fix_widths", "output_console",
+           "print_fitted"]
 
 
 def csv_text(rows: Sequence[Mapping[str, Any]], fieldnames: Sequence[str] | None = None) -> str:
@@ -157,11 +158,11 @@ def fit_table(table: Any, width: int, drop: Sequence[str | Sequence[str]] = (), 
             setattr(table, attr, False)
     if natural_width(table) > width:
         table.padding = (0, 0)
-    for column in table.columns:
-        if column.header not in fold:
-            continue
+    by_header = {column.header: column for column in table.columns}
+    for header in fold:
+        column = by_header.get(header)
         excess = natural_width(table) - width
-        if excess > 0:
+        if column is not None and excess > 0:
             column.width, column.no_wrap, column.overflow = max(min_fold, column.width - excess), False, "fold"
     return dropped
 
@@ -198,3 +199,39 @@ def output_console(file: Any = None, color: bool = True, console: Any = None) ->
     if console.is_terminal:
         return console, console.width
     return Console(file=file, width=_UNBOUNDED, legacy_windows=False, **options), None
+
+
+def print_fitted(table: Any, drop: Sequence[str | Sequence[str]] = (), fold: Sequence[str] = (),
+                 console: Any = None, min_fold: int = 8) -> list[str]:
+    """Print a rich ``Table`` on stdout fitted to a terminal (see :func:`fit_table`), whole to files and pipes.
+
+    On a terminal (or the ``console`` given) the text columns of ``fold`` fold their cells (in that order,
+    to lines of at least 16 characters), then, if that is not enough, the columns of ``drop`` go, then the
+    folded columns narrow down to ``min_fold``, until the table fits the width; a line then says
+    which columns were left out; a file
+    or a pipe gets every column at its natural width. Returns the headers left out.
+
+    Examples
+    --------
+    >>> import io
+    >>> from rich.console import Console
+    >>> from rich.table import Table
+    >>> t = Table("quantity", "value", "holds for")
+    >>> t.add_row("staleness_mean", "15", "steady state, any distribution")
+    >>> out = io.StringIO()
+    >>> print_fitted(t, fold=["holds for"], console=Console(width=36, file=out, color_system=None))
+    []
+    >>> max(len(line) for line in out.getvalue().splitlines()) <= 36
+    True
+    """
+    console, width = output_console(console=console)
+    dropped: list[str] = []
+    if width is not None and natural_width(table) > width:
+        fix_widths(table)
+        fit_table(table, width, (), fold, max(min_fold, 16))  # text folds first, to lines of 16 or more
+        dropped = fit_columns(table, width, drop)  # a column goes only if that is not enough
+        fit_table(table, width, (), fold, min_fold)  # then narrower lines, down to min_fold
+    console.print(table)
+    if dropped:
+        console.print(f"left out to fit {width} columns: {', '.join(dropped)}", highlight=False)
+    return dropped

@@ -4,7 +4,8 @@ The figures are upper-end rates measured on the 2-core benchmark machine (benchm
 the vectorised path holds about 200 bytes per gradient in memory (12 columns of 8 bytes and the
 temporaries of one sort) and about 150 bytes per gradient of a chunk when streaming; the event engine
 holds about 350 bytes per gradient in memory and handles about 2 x 10^5 gradients per second (a streamed
-run stopped by ``until`` passes over its draws twice: counted as twice the time); every
+run stopped by ``until`` passes over its draws twice: counted as twice the time); k-async (beyond
+K = 1 and K = P, which take the async and sync paths) runs batch by batch at about 2 x 10^6; every
 learner costs about 2 KB (its random generator and buffers), 30 KB on the vectorised path (the draws
 buffered for a chunk).
 
@@ -40,7 +41,11 @@ _BASE = 120 * 2**20  # the interpreter, numpy and the package
 
 
 def _rate(cfg: SimConfig, engine: str) -> float:
-    # the vectorised ssp path steps through clock values one at a time: ~3e6 pushes/s at P = 16
+    # the vectorised ssp path steps through clock values one at a time: ~3e6 pushes/s at P = 16; k-async
+    # (1 < K < P, or traces) one batch at a time in Python: ~2e6 pushes/s at P = 16, K = 2 (CPU time)
+    if engine == "vectorised" and cfg.policy == "k-async" and (
+            1 < cfg.effective_k < cfg.learners or cfg.times is not None):
+        return 2e6
     return 3e6 if engine == "vectorised" and cfg.policy == "ssp" else _RATE[engine]
 
 

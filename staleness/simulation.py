@@ -70,8 +70,9 @@ def simulate(cfg: SimConfig, *, engine: str = "auto", rng: np.random.Generator |
     cfg : SimConfig
         What to simulate.
     engine : {"auto", "event", "vectorised"}
-        ``auto`` uses the vectorised path when it applies and is exact (async / k-batch-async; sync /
-        k-sync / ssp with drawn times; no latencies, every compute time > 0), else the event engine.
+        ``auto`` uses the vectorised path when it applies and is exact (async / k-batch-async and k-async;
+        sync / k-sync / ssp with drawn times; no latencies, every compute time > 0 except on the k-async
+        loop), else the event engine.
         ``vectorised`` raises if it does not apply. Both give identical results on the same draws.
     rng : numpy.random.Generator, optional
         Source of the per-learner streams (``rng.spawn``); default: ``SeedSequence(cfg.seed)``.

@@ -1,7 +1,8 @@
-"""Vectorised simulation in chunks, equal to the event engine: ``async`` / ``k-batch-async``, and
-``sync`` / ``k-sync`` and ``ssp`` (drawn compute times), with no latencies. Memory is O(P + chunk)
+"""Vectorised simulation in chunks, equal to the event engine: ``async`` / ``k-batch-async``, ``k-async``,
+and ``sync`` / ``k-sync`` and ``ssp`` (drawn compute times), with no latencies. Memory is O(P + chunk)
 whatever the number of updates (ssp: O(P (chunk / P + bound))). The k-sync path is in
-:mod:`staleness.vectorised_sync`, the ssp one in :mod:`staleness.vectorised_ssp`; below, the async one.
+:mod:`staleness.vectorised_sync`, the ssp one in :mod:`staleness.vectorised_ssp`, the k-async one (batch
+by batch) in :mod:`staleness.vectorised_kasync`; below, the async one.
 
 With zero pull / push / apply times a learner reads at the instant its previous gradient reaches the
 server, so its push times are the running sum of its compute times. The server's order is one merge
@@ -56,13 +57,14 @@ class ZeroComputeTime(Exception):
 
 
 def vectorised_eligible(cfg: SimConfig) -> bool:
-    """True when a vectorised path applies: no latencies, no apply time, and either (k-batch-)async, or
-    sync / k-sync / ssp with drawn (not traced) compute times (ssp: with P (2 bound + 3) <= 2^22, which
-    bounds its memory). (k-async has none: a learner's next start
-    is the completion of its batch, which depends on every other learner's pushes, so no learner has more
-    than one known future push and there is nothing to order in bulk.)"""
+    """True when a vectorised path applies: no latencies, no apply time, and either (k-batch-)async or
+    k-async, or sync / k-sync / ssp with drawn (not traced) compute times (ssp: with P (2 bound + 3) <=
+    2^22, which bounds its memory). k-async runs batch by batch (:mod:`staleness.vectorised_kasync`): a
+    learner's next start is the completion of its batch, so no learner has more than one known future push."""
     if not cfg.zero_latency:
         return False
+    if cfg.policy == "k-async":
+        return True
     if cfg.policy == "ssp":  # its window holds up to 2 s + 3 levels of P times more than a chunk
         return cfg.times is None and cfg.learners * ssp_window_levels(cfg.bound) <= SSP_WINDOW_MAX
     return cfg.policy in ("async", "k-batch-async") or (cfg.policy in ("sync", "k-sync") and cfg.times is None)
@@ -86,13 +88,23 @@ def iter_vectorised(cfg: SimConfig, streams: LearnerStreams, chunk: int = DEFAUL
             raise ValueError(f"bound: got {cfg.bound} at {cfg.learners} learners; the vectorised ssp path needs "
                              f"learners x (2 bound + 3) <= {SSP_WINDOW_MAX}; use engine='event'")
         raise ValueError(
-            f"policy: the vectorised path needs async, k-batch-async, or sync / k-sync / ssp without traces, "
+            f"policy: the vectorised path needs async, k-batch-async, k-async, or sync / k-sync / ssp without traces, "
             f"and no latencies; got {cfg.policy}"
         )
     if cfg.policy in ("sync", "k-sync"):
         from staleness.vectorised_sync import iter_k_sync
 
         return (yield from iter_k_sync(cfg, streams, chunk, full))
+    # k-async with K = 1 is async record for record: the async path, unless a trace holds a compute time of 0
+    # (which it cannot order; the batch loop can)
+    if cfg.policy == "k-async" and (cfg.effective_k > 1 or cfg.times is not None and any(0 in t for t in cfg.times)):
+        if cfg.effective_k == cfg.learners and cfg.times is None:  # K = P is sync, record for record
+            from staleness.vectorised_sync import iter_k_sync
+
+            return (yield from iter_k_sync(cfg, streams, chunk, full))
+        from staleness.vectorised_kasync import iter_k_async
+
+        return (yield from iter_k_async(cfg, streams, chunk, full))
     if cfg.policy == "ssp":
         from staleness.vectorised_ssp import iter_ssp
 

@@ -83,7 +83,8 @@ def staleness_traces(draw, max_learners: int = 4, max_len: int = 6, allow_zero: 
 
 @st.composite
 def staleness_async_configs(draw):
-    """A SimConfig on a vectorised path: (k-batch-)async, or sync / k-sync / ssp without traces; no latencies."""
+    """A SimConfig on a vectorised path: (k-batch-)async, k-async, or sync / k-sync / ssp without traces; no
+    latencies."""
     from staleness import SimConfig
 
     kw = {"tie_break": draw(st.sampled_from(("fifo", "learner", "random"))), "seed": draw(st.integers(0, 2**16))}
@@ -104,10 +105,12 @@ def staleness_async_configs(draw):
         else:
             kw["until"] = draw(st.sampled_from((0.0, 1.0, 7.5, 40.0)))
     k = draw(st.integers(1, p))
-    families = ["async"] + ([] if "times" in kw else ["sync", "ssp"])
+    families = ["async", "k-async"] + ([] if "times" in kw else ["sync", "ssp"])
     family = draw(st.sampled_from(families))
     if family == "async":
         kw["policy"] = "async" if k == 1 and draw(st.booleans()) else "k-batch-async"
+    elif family == "k-async":
+        kw["policy"], kw["k"] = "k-async", k
     elif family == "sync":
         kw["policy"] = "sync" if k == p and draw(st.booleans()) else "k-sync"
     else:

@@ -66,11 +66,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps(fit_json(result, args.device), indent=2) + "\n")
         return 0
-    from rich.console import Console
-
     from archcalc.memory.units import format_bytes
+    from dlperf.tables import output_console
 
-    console = Console(width=max(Console().width, 100))
+    console = output_console()[0]  # a terminal's width (text wraps); files and pipes: one line each
     what = f"batch {result.batch}" if result.vary == "batch" else f"sequence length {result.seq} at batch {result.batch}"
     if result.peak.data_parallel > 1:
         what += f" per device (global batch {result.global_batch} on {result.peak.data_parallel} devices)"

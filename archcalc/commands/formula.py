@@ -10,8 +10,11 @@ from dlperf.jsonio import json_text
 __all__ = ["register", "run", "render_sheet"]
 
 
-def render_sheet(sheet, fmt: str = "table") -> str:
-    """Text of a :class:`~archcalc.symbolic.FormulaSheet`: ``table`` (aligned text), ``latex`` or ``json``."""
+def render_sheet(sheet, fmt: str = "table", width: int | None = None) -> str:
+    """Text of a :class:`~archcalc.symbolic.FormulaSheet`: ``table`` (aligned text), ``latex`` or ``json``.
+
+    ``width``: wrap each ``table`` formula at its sums and products to this many characters (a terminal's
+    width); ``None`` keeps one line per field (files and pipes)."""
     if fmt == "json":
         import sympy
 
@@ -24,9 +27,12 @@ def render_sheet(sheet, fmt: str = "table") -> str:
     if fmt == "latex":
         body = " \\\\\n".join(f"\\text{{{k.replace('_', ' ')}}} &= {v}" for k, v in pairs)
         return f"% {sheet.kind}: {sheet.condition}\n\\begin{{aligned}}\n{body}\n\\end{{aligned}}\n"
-    width = max(len(k) for k, _ in pairs)
+    from archcalc.commands._symbolic import wrap_expression
+
+    columns, width = width, max(len(k) for k, _ in pairs)
     lines = [f"{sheet.kind} (B = batch; {sheet.condition})"]
-    lines += [f"  {k.ljust(width)} = {v}" for k, v in pairs]
+    for k, v in pairs:
+        lines += wrap_expression(f"  {k.ljust(width)} = ", v, columns, indent=width + 5)
     return "\n".join(lines) + "\n"
 
 
@@ -46,7 +52,10 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import shutil
+
     from archcalc.symbolic import formula_sheet
 
-    sys.stdout.write(render_sheet(formula_sheet(args.kind), args.format))
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+    sys.stdout.write(render_sheet(formula_sheet(args.kind), args.format, width))
     return 0

@@ -88,9 +88,10 @@ def register(subparsers) -> None:
 
 
 def _console():
-    from rich.console import Console
+    """A terminal's console at its width (tables fitted by print_fitted); files and pipes: full width."""
+    from dlperf.tables import output_console
 
-    return Console(width=max(Console().width, 160))
+    return output_console()[0]
 
 
 def _run_states(args: argparse.Namespace) -> int:
@@ -108,9 +109,12 @@ def _run_states(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps(states_json(stages, args.device_memory), indent=2) + "\n")
         return 0
+    from dlperf.tables import print_fitted
+
     console = _console()
     console.print(states_header(stages[0]), highlight=False)
-    console.print(states_table(stages, args.device_memory))
+    print_fitted(states_table(stages, args.device_memory), drop=["per device"], fold=["shards", "formula"],
+                 console=console)
     return 0
 
 
@@ -132,12 +136,14 @@ def _run_activations(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(activations_json(chosen, variants), indent=2) + "\n")
         return 0
     from archcalc.memory import format_bytes
+    from dlperf.tables import print_fitted
 
     console = _console()
     console.print(activations_header(chosen), highlight=False)
-    console.print(table2_table(variants, chosen))
+    print_fitted(table2_table(variants, chosen), drop=["per layer"], fold=["Table 2 variant", "formula"],
+                 console=console)
     console.print()
-    console.print(rows_table(chosen))
+    print_fitted(rows_table(chosen), fold=["item", "block"], console=console)
     console.print(f"this setup: {format_bytes(chosen.bytes_per_layer)} per layer, {format_bytes(chosen.total_bytes)} "
                   f"for {chosen.layers} layers ({chosen.total_bytes:,} bytes)", highlight=False)
     return 0

@@ -65,12 +65,12 @@ def run(args: argparse.Namespace) -> int:
             data["per_layer"] = per_layer
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return 0
-    from rich.console import Console
+    from dlperf.tables import output_console
 
-    console = Console(width=max(Console().width, 100))
+    console = output_console()[0]  # a terminal's width (text wraps); files and pipes: one line each
     console.print(peak_header(result), highlight=False)
     console.print(breakdown_table(result))
     for line in comparison_lines(args, shape[-1], args.batch):
-        console.print(line, highlight=False, soft_wrap=True)
+        console.print(line, highlight=False)
     return 0
 

@@ -46,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dlperf.tables import plain_text
+    from dlperf.tables import print_fitted
     from staleness.render import sweep_table
     from staleness.sweep import sweep, sweep_configs
 
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
         sys.stdout.write(csv_text(rows))
     else:
-        sys.stdout.write(plain_text(sweep_table(res), width=140) + "\n")
+        print_fitted(sweep_table(res), fold=["policy", "dist"])
     if args.plot:
         from staleness.plot import plot_sweep
 

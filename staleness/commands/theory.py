@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dlperf.tables import plain_text
+    from dlperf.tables import print_fitted
     from staleness.render import theory_table
     from staleness.theory import theory
 
@@ -35,5 +35,5 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(json_text({"policy": th.policy, "learners": th.learners, "k": th.k, "dist": th.dist,
                                      "mean": th.mean, "shape": th.shape, "formulas": rows}, indent=1) + "\n")
     else:
-        sys.stdout.write(plain_text(theory_table(th)) + "\n")
+        print_fitted(theory_table(th), fold=["holds for", "formula", "quantity"])
     return 0

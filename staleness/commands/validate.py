@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dlperf.tables import plain_text
+    from dlperf.tables import print_fitted
     from staleness.render import validation_table
     from staleness.validate import DEFAULT_GRID, validate
 
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
         sys.stdout.write(csv_text(rows))
     else:
-        sys.stdout.write(plain_text(validation_table(v), width=150) + "\n")
+        print_fitted(validation_table(v), fold=["formula", "case", "quantity"])
         n_ok = sum(c.ok for c in v.checks)
         sys.stdout.write(f"{n_ok} of {len(v.checks)} checks within their interval\n")
     return 0 if v.all_ok else 1

@@ -1,0 +1,90 @@
+"""The commands in a real pseudo-terminal of 80 columns: every printed line fits.
+
+The polish tests patch rich's console to ``Console(width=80)``; these run the installed command line in a pty
+whose window size is set to 24 x 80 with ``TIOCSWINSZ`` (what a terminal emulator does), so the width comes
+from the operating system the way a user's does. ANSI escapes are removed before measuring; lines are counted
+in characters (``len``), which equals columns for the box-drawing and ASCII characters these tables use.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import re
+import struct
+import subprocess
+import sys
+import termios
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+REDRAW = re.compile(r"\r|\x1b\[2K|\x1b\[[0-9]*A")  # a progress bar redraws in place: each redraw is a line
+
+
+def run_in_terminal(args: list[str], columns: int = 80, timeout: float = 300) -> tuple[int, list[str]]:
+    """Run ``python -m ARGS`` with stdout and stderr on a pty of ``columns``; return (status, visible lines)."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR")}
+    env["TERM"] = "xterm-256color"
+    proc = subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=slave,
+                            stderr=slave, env=env, close_fds=True)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed its side
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    status = proc.wait(timeout=timeout)
+    text = ANSI.sub("", REDRAW.sub("\n", b"".join(chunks).decode("utf-8", "replace")))
+    return status, [line for line in text.split("\n")]
+
+
+@pytest.mark.parametrize("args", [
+    ["archcalc", "vgg19", "--table"],
+    ["archcalc", "resnet18", "--table", "--training"],
+    ["archcalc", "vgg19", "--symbolic"],
+    ["archcalc", "formula", "Conv2d"],
+    ["archcalc", "list"],
+    ["archcalc", "peak", "resnet18", "--training", "--optimizer", "adam", "--input", "3x64x64"],
+    ["archcalc", "fit", "resnet18", "--memory", "2GiB", "--training", "--input", "3x64x64"],
+    ["archcalc", "memory", "--params", "7.5e9", "--data-parallel", "64", "--zero", "0,1,2,3"],
+    ["archcalc", "memory", "--megatron", "--seq", "2048", "--hidden", "12288", "--heads", "96", "--tensor-parallel", "8"],
+    ["staleness", "simulate", "--learners", "16", "--updates", "20000"],
+    ["staleness", "theory", "--learners", "16"],
+    ["staleness", "validate", "--updates", "5000"],
+    ["staleness", "sweep", "--learners", "2,4", "--updates", "5000"],
+])
+def test_every_line_fits_an_80_column_terminal(args):
+    status, lines = run_in_terminal(args)
+    assert status == 0, "\n".join(lines[-5:])
+    assert len([line for line in lines if line.strip()]) >= 3, lines
+    widest = max(lines, key=len)
+    assert len(widest) <= 80, (len(widest), widest)
+
+
+def test_a_wider_terminal_gets_wider_tables():
+    # the same table at 200 columns keeps columns the 80-column one drops: more text per line
+    _, narrow = run_in_terminal(["archcalc", "resnet18", "--table", "--training"], columns=80)
+    status, wide = run_in_terminal(["archcalc", "resnet18", "--table", "--training"], columns=200)
+    assert status == 0
+    assert 80 < max(map(len, wide)) <= 200
+    assert max(map(len, narrow)) <= 80
+
+
+def test_fitted_tables_keep_every_number_whole():
+    # ZeRO's Figure 1 (7.5e9 parameters, N_d = 64): 16 Psi = 120,000,000,000 bytes, 4 Psi + 12 Psi / 64 =
+    # 31,406,250,000, 2 Psi + 14 Psi / 64 = 16,640,625,000, 16 Psi / 64 = 1,875,000,000; each on one line
+    _, lines = run_in_terminal(["archcalc", "memory", "--params", "7.5e9", "--data-parallel", "64", "--zero", "0,1,2,3"])
+    text = "\n".join(lines)
+    for number in ("120,000,000,000", "31,406,250,000", "16,640,625,000", "1,875,000,000"):
+        assert number in text
