@@ -5,7 +5,9 @@ For every zoo model (with its torch twin) and seven more torchvision models, at 
 step (``zero_grad(set_to_none=True); loss = model(x).sum(); loss.backward(); step()``) and compares
 :func:`archcalc.memory.peak.peak_memory` with ``tests/peak_tracker.py``: glibc's live heap bytes sampled
 after every torch call and every autograd node of the real run (see that file for exactly what it
-counts). ``--precision bf16-mixed`` runs the same steps under ``torch.autocast("cpu", torch.bfloat16)``.
+counts). ``--oracle profiler`` (or ``both``) measures tensor storage bytes only instead (or as well): the
+CPU allocator's allocation events from ``torch.profiler`` (``tests/peak_profiler.py``); its ``--write`` fills
+its own RESULTS.md section. ``--precision bf16-mixed`` runs the same steps under ``torch.autocast("cpu", torch.bfloat16)``.
 
 Usage (from the repository root; one torch thread, a few minutes)::
 
@@ -13,6 +15,7 @@ Usage (from the repository root; one torch thread, a few minutes)::
     python benchmarks/bench_peak.py --precision bf16-mixed --models resnet18,resnet50,torchvision:mobilenet_v2
     python benchmarks/bench_peak.py --write                 # and replace the peak section of RESULTS.md
     python benchmarks/bench_peak.py --cuda                  # on a GPU: torch.cuda.max_memory_allocated instead
+    python benchmarks/bench_peak.py --oracle both           # and tensor storage bytes (tests/peak_profiler.py)
 
 Target: every |error| <= 2 %. Activation checkpointing (``checkpoint_sequential`` on VGG / AlexNet) has its
 own script and RESULTS.md section: ``benchmarks/bench_peak_checkpoint.py``.
@@ -21,8 +24,10 @@ own script and RESULTS.md section: ``benchmarks/bench_peak_checkpoint.py``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,10 +89,70 @@ def _measure_cuda(model, x, mode: str, autocast_dtype) -> int:
     return torch.cuda.max_memory_allocated()
 
 
-def run(models, batches, modes, precision: str, cuda: bool) -> list[tuple]:
+@dataclass(frozen=True)
+class Row:
+    """One case: archcalc's prediction and what each oracle that ran measured (``None`` where it did not run)."""
+
+    name: str
+    batch: int
+    mode: str
+    predicted: int
+    predicted_at: str
+    heap: int | None = None  # tests/peak_tracker.py (or torch.cuda.max_memory_allocated with --cuda)
+    heap_at: str = ""
+    storage: int | None = None  # tests/peak_profiler.py, at op boundaries
+    storage_any: int | None = None  # tests/peak_profiler.py, after every allocation (op scratch included)
+    storage_at: str = ""
+
+    @staticmethod
+    def error(predicted: int, measured: int | None) -> float | None:
+        return None if measured is None else 100 * (predicted - measured) / measured
+
+    @property
+    def heap_err(self) -> float | None:
+        return self.error(self.predicted, self.heap)
+
+    @property
+    def storage_err(self) -> float | None:
+        return self.error(self.predicted, self.storage)
+
+
+def _print_row(r: Row, oracle: str, seconds: float) -> None:
+    cells = [r.name, str(r.batch), r.mode]
+    if oracle in ("mallinfo", "both"):
+        cells += [f"{r.heap:,}"]
+    if oracle in ("profiler", "both"):
+        cells += [f"{r.storage:,}", f"{r.storage_any:,}"]
+    cells += [f"{r.predicted:,}"]
+    if oracle in ("mallinfo", "both"):
+        cells += [f"{r.heap_err:+.2f}"]
+    if oracle in ("profiler", "both"):
+        cells += [f"{r.storage_err:+.4f}"]
+    cells += [r.predicted_at, r.heap_at if oracle == "mallinfo" else r.storage_at, f"{seconds:.1f} s"]
+    print("| " + " | ".join(cells) + " |", flush=True)
+
+
+def _header(oracle: str) -> str:
+    cells = ["model", "batch", "step"]
+    if oracle in ("mallinfo", "both"):
+        cells += ["heap bytes (mallinfo)"]
+    if oracle in ("profiler", "both"):
+        cells += ["storage bytes (profiler)", "storage bytes, op scratch included"]
+    cells += ["predicted bytes"]
+    if oracle in ("mallinfo", "both"):
+        cells += ["error % vs heap"]
+    if oracle in ("profiler", "both"):
+        cells += ["error % vs storage"]
+    cells += ["predicted peak at", "measured at"]
+    return "| " + " | ".join(cells) + " |\n|" + "---|" * len(cells)
+
+
+def run(models, batches, modes, precision: str, cuda: bool, oracle: str = "mallinfo") -> list[Row]:
     import torch
 
-    sys.path.insert(0, str(ROOT / "tests"))
+    # this checkout's archcalc, not an installed copy (a script's sys.path[0] is benchmarks/, not the root)
+    sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+    from peak_profiler import measure_step_storage
     from peak_tracker import measure_step
 
     from archcalc.memory.peak import peak_memory
@@ -103,19 +168,32 @@ def run(models, batches, modes, precision: str, cuda: bool) -> list[tuple]:
             x = torch.randn(batch, 3, size, size)
             for mode in modes:
                 start = time.perf_counter()
-                if cuda:
-                    measured, where = _measure_cuda(model, x, mode, dtype), "cuda"
-                else:
-                    m = measure_step(model, x, mode, dtype)
-                    measured, where = m.peak_bytes, m.peak_where
                 p = peak_memory(graph, (3, size, size), batch, training=mode != "inference",
                                 optimizer="adam" if mode == "adam" else "sgd", precision=precision,
                                 device="cuda" if cuda else "cpu")
-                err = 100 * (p.peak_bytes - measured) / measured
-                rows.append((name, batch, mode, measured, p.peak_bytes, err, f"{p.phase} {p.peak_op}", where))
-                print(f"| {name} | {batch} | {mode} | {measured:,} | {p.peak_bytes:,} | {err:+.2f} | "
-                      f"{p.phase} `{p.peak_op}` | {where} | {time.perf_counter() - start:.1f} s", flush=True)
+                row = Row(name, batch, mode, p.peak_bytes, f"{p.phase} `{p.peak_op}`")
+                if cuda:
+                    row = replace(row, heap=_measure_cuda(model, x, mode, dtype), heap_at="cuda")
+                elif oracle in ("mallinfo", "both"):
+                    m = measure_step(model, x, mode, dtype)
+                    row = replace(row, heap=m.peak_bytes, heap_at=m.peak_where)
+                if oracle in ("profiler", "both"):
+                    s = measure_step_storage(model, x, mode, dtype)
+                    row = replace(row, storage=s.peak_bytes, storage_any=s.peak_any_bytes, storage_at=s.peak_where)
+                rows.append(row)
+                _print_row(row, oracle, time.perf_counter() - start)
     return rows
+
+
+def _write_heap(rows: list[Row], precision: str, worst: float) -> None:
+    from results import replace_section
+
+    body = "\n".join(f"| {r.name} | {r.batch} | {r.mode} | {r.heap:,} | {r.predicted:,} | {r.heap_err:+.2f} |"
+                     for r in rows)
+    block = (f"{SECTION}\n\n`python benchmarks/bench_peak.py --precision {precision}` ({len(rows)} cases, "
+             f"worst |error| {worst:.2f} %)\n\n| model | batch | step | measured bytes | predicted bytes | error % |\n"
+             f"|---|---|---|---|---|---|\n{body}\n")
+    replace_section(SECTION, block)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,23 +202,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", default="1,8,32")
     parser.add_argument("--modes", default="inference,sgd,adam")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16-mixed", "fp16-mixed"))
+    parser.add_argument("--oracle", default="mallinfo", choices=("mallinfo", "profiler", "both"),
+                        help="mallinfo: glibc live heap (tests/peak_tracker.py); profiler: tensor storage bytes "
+                             "from torch.profiler's allocation events (tests/peak_profiler.py); both")
     parser.add_argument("--cuda", action="store_true", help="measure with torch.cuda.max_memory_allocated")
     parser.add_argument("--write", action="store_true", help="replace the peak section of RESULTS.md")
     args = parser.parse_args(argv)
-    print("| model | batch | step | measured bytes | predicted bytes | error % | predicted peak at | measured at |")
-    print("|---|---|---|---|---|---|---|---|")
+    if args.cuda and args.oracle != "mallinfo":
+        parser.error(f"--oracle {args.oracle} reads the CPU allocator; drop --cuda or use --oracle mallinfo")
+    load_before = os.getloadavg()
+    print(_header(args.oracle))
     rows = run(args.models.split(","), [int(b) for b in args.batches.split(",")], args.modes.split(","),
-               args.precision, args.cuda)
-    worst = max(abs(r[5]) for r in rows)
-    print(f"\n{len(rows)} cases, worst |error| {worst:.2f} % (target 2 %)")
+               args.precision, args.cuda, args.oracle)
+    load_after = os.getloadavg()
+    errors = [abs(r.storage_err if args.oracle != "mallinfo" else r.heap_err) for r in rows]
+    worst = max(errors)
+    print(f"\n{len(rows)} cases, worst |error| {worst:.4f} % against the "
+          f"{'heap' if args.oracle == 'mallinfo' else 'storage'} oracle (target 2 %); load average "
+          f"{load_before[0]:.2f} before / {load_after[0]:.2f} after (1-min)")
     if args.write:
-        from results import replace_section
+        if args.oracle == "mallinfo":
+            _write_heap(rows, args.precision, worst)
+        else:
+            from bench_peak_storage import write_storage_section
 
-        body = "\n".join(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:,} | {r[4]:,} | {r[5]:+.2f} |" for r in rows)
-        block = (f"{SECTION}\n\n`python benchmarks/bench_peak.py --precision {args.precision}` ({len(rows)} cases, "
-                 f"worst |error| {worst:.2f} %)\n\n| model | batch | step | measured bytes | predicted bytes | error % |\n"
-                 f"|---|---|---|---|---|---|\n{body}\n")
-        replace_section(SECTION, block)
+            write_storage_section(rows, argv if argv is not None else sys.argv[1:], load_before, load_after)
     return 0 if worst <= 2 else 1
 
 

@@ -1,0 +1,121 @@
+"""archcalc's predicted peaks against tensor storage bytes (tests/peak_profiler.py), after checking that oracle by hand.
+
+tests/peak_tracker.py (glibc's live heap) also counts what is not tensor storage; tests/peak_profiler.py
+counts only the CPU allocator's storages, which is what archcalc's schedule claims to count, so here the
+prediction is compared byte for byte and every residual is explained. ShuffleNet v2 at batch 1 with SGD is
+the case the heap oracle puts at -2.11 % (benchmarks/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.torch
+torch = pytest.importorskip("torch")
+torchvision = pytest.importorskip("torchvision")
+
+from peak_profiler import measure_step_storage, trace_storage  # noqa: E402
+
+
+def _linear():
+    torch.manual_seed(0)
+    return torch.nn.Linear(100, 50), torch.randn(8, 100)
+
+
+def test_linear_inference_by_hand(one_torch_thread):
+    # before: weight 50*100*4 = 20,000 + bias 50*4 = 200 + input 8*100*4 = 3,200 = 23,400 bytes;
+    # no_grad forward: addmm's 8x50 output, 8*50*4 = 1,600 -> 25,000; no scratch
+    p = measure_step_storage(*_linear(), "inference")
+    assert (p.before_bytes, p.peak_bytes, p.peak_any_bytes) == (23_400, 25_000, 25_000)
+
+
+def test_linear_sgd_step_by_hand(one_torch_thread):
+    # above the 23,400 bytes already live: forward, addmm output 1,600; loss = sum, 4 (1,604); the addmm
+    # output is not saved (AddmmBackward0 keeps the input for the weight's gradient), so it goes: 4.
+    # backward: seed gradient ones, 4 (8); AddmmBackward0 computes the weight gradient 50*100*4 = 20,000
+    # (20,008), and inside that mm copies the stride-0 incoming gradient to a contiguous 8*50*4 = 1,600 it
+    # frees before returning (21,608 for a moment); then the bias gradient, summed to 50*4 = 200 (20,208).
+    # AccumulateGrad keeps both tensors as .grad; SGD without momentum adds in place.
+    # peak = 23,400 + 20,208 = 43,608 at op boundaries; 23,400 + 21,608 = 45,008 with the scratch
+    p = measure_step_storage(*_linear(), "sgd")
+    assert (p.peak_bytes, p.peak_any_bytes) == (43_608, 45_008)
+
+
+def test_only_tensor_storage_is_counted():
+    keep = []
+    # a million Python ints and a dict are heap bytes, not storage; the tensor is 250*4 = 1,000 bytes
+    t = trace_storage(lambda: keep.extend([list(range(1_000_000)), {i: i for i in range(1000)},
+                                          torch.zeros(250)]))
+    assert (t.peak_bytes, t.end_bytes, t.events) == (1_000, 1_000, 1)
+
+
+def test_storage_allocated_before_the_trace_is_not_seen_freed():
+    box = [torch.zeros(1000)]  # allocated before profiling: its free is not reported (the baseline keeps it)
+    assert trace_storage(box.clear).events == 0
+
+
+def test_the_step_names_are_checked():
+    with pytest.raises(ValueError, match="mode='rmsprop'"):
+        measure_step_storage(*_linear(), "rmsprop")
+
+
+def _prediction(name: str, size: int, batch: int, mode: str):
+    from archcalc.memory.peak import peak_memory
+
+    if name.startswith("torchvision:"):
+        from archcalc.frontends.torch_trace import from_torchvision
+
+        graph = from_torchvision(name.removeprefix("torchvision:"), (3, size, size), batch)
+    else:
+        from archcalc.zoo import build
+
+        graph = build(name)
+    return peak_memory(graph, (3, size, size), batch, training=mode != "inference",
+                       optimizer="adam" if mode == "adam" else "sgd")
+
+
+def _twin(name: str, size: int):
+    torch.manual_seed(0)
+    if name == "inception-small":
+        from mlcore.models import inception_small
+
+        return inception_small((3, size, size))
+    tv = name.removeprefix("torchvision:")
+    kwargs = {"aux_logits": False, "init_weights": False} if tv == "googlenet" else {}
+    return getattr(torchvision.models, tv)(weights=None, **kwargs)
+
+
+def _unmodelled_bytes(model, mode: str, peak_op: str) -> int:
+    """Storage the real step holds at the peak that archcalc's schedule leaves out, counted on the real model.
+
+    Inference: none. Training, peak in the backward pass: the fp32 loss and its seed gradient, 4 + 4 bytes.
+    Adam, peak at a parameter's quotient: the loss (4), one fp32 ``step`` tensor per parameter (4 each),
+    the float64 scalar torch wraps ``/ bias_correction2_sqrt``'s Python float in (8), and the previous
+    parameter's ``denom``, which the loop's local variable keeps until the next one replaces it.
+    """
+    if mode == "inference":
+        return 0
+    if mode == "sgd":
+        return 4 + 4
+    names = [n for n, _ in model.named_parameters()]
+    previous = dict(model.named_parameters())[names[names.index(peak_op) - 1]]
+    return 4 + 4 * len(names) + 8 + 4 * previous.numel()
+
+
+CASES = [
+    ("torchvision:shufflenet_v2_x1_0", 64, 1, "sgd"),  # -2.11 % against the heap oracle
+    ("resnet18", 64, 1, "sgd"),
+    ("inception-small", 32, 2, "inference"),
+    ("torchvision:shufflenet_v2_x1_0", 64, 1, "adam"),
+]
+
+
+@pytest.mark.parametrize("name, size, batch, mode", CASES)
+def test_prediction_matches_storage_bytes(name, size, batch, mode, one_torch_thread):
+    model = _twin(name, size)
+    p = _prediction(name, size, batch, mode)
+    measured = measure_step_storage(model, torch.randn(batch, 3, size, size), mode)
+    assert abs(p.peak_bytes - measured.peak_bytes) <= 0.02 * measured.peak_bytes  # the issue's bar
+    if mode == "adam":
+        assert p.phase == "optimizer" and measured.peak_where == "aten::div", (p, measured)
+    assert measured.peak_bytes - p.peak_bytes == _unmodelled_bytes(model, mode, p.peak_op), (p, measured)
