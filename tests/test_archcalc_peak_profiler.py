@@ -119,3 +119,62 @@ def test_prediction_matches_storage_bytes(name, size, batch, mode, one_torch_thr
     if mode == "adam":
         assert p.phase == "optimizer" and measured.peak_where == "aten::div", (p, measured)
     assert measured.peak_bytes - p.peak_bytes == _unmodelled_bytes(model, mode, p.peak_op), (p, measured)
+
+
+class _LayerScale(torch.nn.Module):
+    """ConvNeXt's layer scale: a (c, 1, 1) parameter broadcast over the (b, c, h, w) input."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.gamma = torch.nn.Parameter(torch.full((c, 1, 1), 0.5))
+
+    def forward(self, x):
+        return self.gamma * x
+
+
+class _Excite(torch.nn.Module):
+    """Squeeze-excitation's last step: x * s with s = sigmoid(mean(x)) of shape (b, c, 1, 1)."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(c, c, 1, bias=False)
+
+    def forward(self, x):
+        h = self.conv(x)
+        return h * h.mean((2, 3), keepdim=True).sigmoid()
+
+
+def _traced_peak(module, shape, batch):
+    from archcalc.frontends.torch_trace import from_torch
+    from archcalc.memory.peak import peak_memory
+
+    return peak_memory(from_torch(module, shape, batch=batch), shape, batch, training=True, optimizer="sgd")
+
+
+def test_a_broadcast_parameter_gradient_is_summed_after_its_node(one_torch_thread):
+    # b, c, h, w = 2, 3, 4, 4: x is 2*3*4*4*4 = 384 bytes (F), gamma 3*4 = 12; before: 396.
+    # forward: y = gamma * x, F = 384 (780); loss 4 (784); y goes (400).
+    # backward: seed 4 (404); MulBackward0 makes gamma's
+    # gradient at y's shape, grad * x: F = 384 (788); autograd's engine then sums it to (3, 1, 1): 12 (800),
+    # and frees the full-size one. peak = 800 at op boundaries; without the full-size gradient it would be
+    # the forward's 784. archcalc leaves out the 4-byte loss (it counts the seed, still the incoming gradient).
+    torch.manual_seed(0)
+    model, x = _LayerScale(3), torch.randn(2, 3, 4, 4)
+    measured = measure_step_storage(model, x, "sgd")
+    assert measured.peak_bytes == 800 and measured.peak_where == "aten::sum"
+    p = _traced_peak(model, (3, 4, 4), 2)
+    assert p.peak_bytes == 800 - 4 and p.phase == "backward" and "summed to its shape" in p.peak_op
+
+
+def test_a_broadcast_activation_gradient_is_summed_after_its_node(one_torch_thread):
+    # b, c, h, w = 2, 3, 4, 4; F = 384 bytes, small = 2*3*4 = 24. before: x 384 + conv weight 3*3*4 = 36 = 420.
+    # forward: h = conv(x) F (saved for mean's and mul's backward), m = mean 24, s = sigmoid 24 (saved),
+    # m freed; y = h * s F; loss 4; y freed: 420 + 384 + 24 + 4 = 832 live entering backward (+4 seed).
+    # MulBackward0: grad wrt h is grad * s (F) and wrt s is grad * h at y's shape (F): 832 + 4 + 768 = 1,604;
+    # sum_to(s's shape) 24 more: 1,628, the peak; then the full-size one goes. archcalc: all but the 4-byte loss.
+    torch.manual_seed(0)
+    model, x = _Excite(3), torch.randn(2, 3, 4, 4)
+    measured = measure_step_storage(model, x, "sgd")
+    assert measured.peak_bytes == 1_628 and measured.peak_where == "aten::sum"
+    p = _traced_peak(model, (3, 4, 4), 2)
+    assert p.peak_bytes == 1_628 - 4 and "summed to its shape" in p.peak_op

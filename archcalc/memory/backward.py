@@ -27,13 +27,15 @@ _MOMENT_TENSORS = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
 
 
 def backward(s: Schedule, graph: Any, rows: tuple[Any, ...], saved_by: list[list[int]],
-             grad_of_param_at: list[list[tuple[str, int, bool]]], act_inputs: list[list[tuple[str, int, int]]],
+             grad_of_param_at: list[list[tuple[str, int, bool, int]]],
+             act_inputs: list[list[tuple[str, int, int, int]]],
              par_b: int, shards: Any, param_elems: dict[str, int], plan: Any = None) -> None:
     """Run ``loss.backward()`` over ``graph.nodes`` in reverse on ``s`` (see :mod:`archcalc.memory.peak`).
 
     ``saved_by[i]``: storages node ``i``'s backward releases; ``grad_of_param_at[i]``: (parameter, elements,
-    via a 16-bit cast) it makes gradients for; ``act_inputs[i]``: (value, elements, bytes per element) of the
-    activations it makes gradients for; ``shards``: :class:`~archcalc.memory.zero.Sharding`; ``plan``: the
+    via a 16-bit cast, broadcast elements) it makes gradients for; ``act_inputs[i]``: (value, elements, bytes
+    per element, broadcast elements) of the activations it makes gradients for, where broadcast elements is
+    the output's size when the input was broadcast to it (else 0); ``shards``: :class:`~archcalc.memory.zero.Sharding`; ``plan``: the
     running :class:`~archcalc.memory.recompute.RecomputePlan` (or None).
     """
     nodes = graph.nodes
@@ -55,6 +57,19 @@ def backward(s: Schedule, graph: Any, rows: tuple[Any, ...], saved_by: list[list
             refs.pop(sid, None)
             s.free(sid)
 
+    def param_gradient(pname: str, elems: int, via_cast: bool, conversions: list[int],
+                       later: list[tuple[str, int]]) -> None:
+        if via_cast:  # the 16-bit gradient of the cast; the next node (ToCopyBackward) makes it fp32
+            conversions.append(s.new(elems * 2))
+            later.append((pname, elems))
+        elif pname in has_grad:
+            conversions.append(s.new(elems * par_b))  # added into .grad, then freed
+        else:
+            has_grad.add(pname)
+            sid = s.new(elems * par_b, shards.gradient_kind)
+            if shards.zero >= 2:  # reduce-scattered into the gradient shard after this node
+                conversions.append(sid)
+
     for v in graph.outputs:  # d(sum)/d(out): ones expanded from one element (a view, no storage)
         hold(v, s.new(4))
     for i in range(len(nodes) - 1, -1, -1):
@@ -67,31 +82,47 @@ def backward(s: Schedule, graph: Any, rows: tuple[Any, ...], saved_by: list[list
             continue
         if plan is not None:
             plan.recompute(i, s, saved_by)
-        gathered = shards.gather(s, [p for p, _, _ in grad_of_param_at[i]], param_elems, par_b)
+        gathered = shards.gather(s, [p for p, _, _, _ in grad_of_param_at[i]], param_elems, par_b)
         new_grads: list[tuple[str, int]] = []
-        for v, elems, per in act_inputs[i]:
+        wide: list[tuple[int | None, str, int]] = []  # broadcast gradients: (full-size storage, value, bytes)
+        for v, elems, per, bcast in act_inputs[i]:
             if r.kind in _GRAD_ALIASES:
+                if bcast:  # the incoming gradient itself, summed to the input's shape after the node
+                    wide.append((None, v, elems * per))
+                    continue
                 new_grads.append((v, incoming[0]))
                 refs[incoming[0]] = refs.get(incoming[0], 0) + 1
+            elif bcast:  # computed at the output's shape, summed after the node
+                wide.append((s.new(bcast * per), v, elems * per))
             else:
                 sid = s.new(elems * per)
                 refs[sid] = 1
                 new_grads.append((v, sid))
-        conversions, later = [], []
-        for pname, elems, via_cast in grad_of_param_at[i]:
-            if via_cast:  # the 16-bit gradient of the cast; the next node (ToCopyBackward) makes it fp32
-                conversions.append(s.new(elems * 2))
-                later.append((pname, elems))
-            elif pname in has_grad:
-                conversions.append(s.new(elems * par_b))  # added into .grad, then freed
+        conversions: list[int] = []
+        later: list[tuple[str, int]] = []
+
+        wide_params: list[tuple[int, str, int, bool]] = []
+        for pname, elems, via_cast, bcast in grad_of_param_at[i]:
+            if bcast:
+                wide_params.append((s.new(bcast * (2 if via_cast else par_b)), pname, elems, via_cast))
             else:
-                has_grad.add(pname)
-                sid = s.new(elems * par_b, shards.gradient_kind)
-                if shards.zero >= 2:  # reduce-scattered into the gradient shard after this node
-                    conversions.append(sid)
+                param_gradient(pname, elems, via_cast, conversions, later)
         if gathered_bytes(r, 1):  # gathered again for the weight gradient
             conversions.append(s.new(gathered_bytes(r, act_inputs[i][0][2] if act_inputs[i] else 4)))
         s.sample("backward", node.name)
+        # autograd's engine sums each broadcast gradient to its input's shape (sum_to) after the node
+        # returns, while the incoming gradients and the saved tensors are still held
+        for full, v, nbytes in wide:
+            sid = s.new(nbytes)
+            refs[sid] = 1
+            new_grads.append((v, sid))
+            s.sample("backward", f"{node.name} (gradient of {v} summed to its shape)")
+            if full is not None:
+                s.free(full)
+        for full, pname, elems, via_cast in wide_params:
+            param_gradient(pname, elems, via_cast, conversions, later)
+            s.sample("backward", f"{node.name} (gradient of {pname} summed to its shape)")
+            s.free(full)
         for sid in gathered:
             s.free(sid)
         for sid in saved_by[i]:

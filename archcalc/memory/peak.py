@@ -17,7 +17,9 @@ backward (training)
     each input that needs one (none for views, concatenations and additions, whose gradients alias the
     incoming one), its parameters' gradients (which become ``.grad``), and is sampled while its incoming
     gradients and saved tensors are still alive (torch releases them after the node); two gradients
-    reaching one value are added in place.
+    reaching one value are added in place. A binary element-wise op that broadcast an input
+    (squeeze-excitation's ``x * s``, a layer scale) computes that input's gradient at the output's shape;
+    autograd's engine sums it to the input's shape (``sum_to``) before it releases anything, a second sample.
 optimizer step
     SGD updates in place; momentum creates one buffer per parameter; Adam creates its two moments for every
     parameter, then for each parameter allocates two parameter-sized temporaries (``exp_avg_sq.sqrt()`` and
@@ -61,6 +63,9 @@ from archcalc.memory.states import OPTIMIZERS
 from archcalc.ops.collectives import gathered_bytes
 
 __all__ = ["MemoryBreakdown", "MemorySample", "PeakMemory", "peak_memory", "CATEGORIES"]
+
+# binary element-wise ops that broadcast their inputs (autograd reduces such a gradient with sum_to)
+_BROADCASTING = frozenset({"Add", "Sub", "Mul", "Div", "Pow", "Maximum", "Minimum"})
 
 
 @dataclass(frozen=True)
@@ -277,8 +282,8 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
     s.values_of = sid_values  # storage -> the values living in it (for debugging a schedule)
     casts: dict[str, int] = {}  # parameter value name -> its cached 16-bit cast storage
     saved_by: list[list[int]] = [[] for _ in nodes]
-    grad_of_param_at: list[list[tuple[str, int, bool]]] = [[] for _ in nodes]  # (param, elems, via 16-bit cast)
-    act_inputs: list[list[tuple[str, int, int]]] = [[] for _ in nodes]  # (value, elems, bytes per element)
+    grad_of_param_at: list[list[tuple[str, int, bool, int]]] = [[] for _ in nodes]  # (param, elems, cast, broadcast)
+    act_inputs: list[list[tuple[str, int, int, int]]] = [[] for _ in nodes]  # (value, elems, bytes, broadcast)
     low = 4 if not mixed else 2
 
     def release(sid: int) -> None:
@@ -363,12 +368,16 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
                         s.pins[sid] = s.pins.get(sid, 0) + 1
                         saved_by[i].append(sid)
             for pname in own_params:
-                grad_of_param_at[i].append((pname, param_elems[pname], pname in casts and policy == "lower"))
+                grad_of_param_at[i].append((pname, param_elems[pname], pname in casts and policy == "lower", 0))
+            # a broadcast input's gradient first has the output's shape; autograd sums it to the input's
+            out_elems = prod(r.output_shapes[0]) if r.kind in _BROADCASTING and r.output_shapes else 0
             for v in ins:
+                wide = out_elems if value_elems.get(v, out_elems) < out_elems else 0
                 if v in param_of:
-                    grad_of_param_at[i].append((param_of[v], value_elems[v], v in casts and policy == "lower"))
+                    grad_of_param_at[i].append((param_of[v], value_elems[v], v in casts and policy == "lower",
+                                                wide))
                 elif r.input_requires_grad and v in value_elems and not v.startswith("constant"):
-                    act_inputs[i].append((v, value_elems[v], value_bytes_per[v]))
+                    act_inputs[i].append((v, value_elems[v], value_bytes_per[v], wide))
         if gathered_bytes(r, 1):  # a sequence-parallel all-gather's buffer, alive while the linear runs
             temp.append(s.new(gathered_bytes(r, value_bytes_per[ins[0]])))
         s.sample("forward", node.name)
