@@ -149,3 +149,51 @@ def test_cli_fit_and_json(capsys):
     c = compare_table2(CONFIGS["gpt2"], 512, 1, tensor_parallel=2, precision="fp32", device="cpu")
     assert out["per_layer"]["archcalc_bytes"] == c.own_bytes and out["per_layer"]["table2_bytes"] == c.paper_bytes
     assert sum(d["bytes"] for d in out["per_layer"]["differences"]) == c.own_bytes - c.paper_bytes
+
+
+def _peak_json(argv, capsys) -> dict:
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_fit_seq_with_sequence_parallel_searches_multiples_of_t(capsys):
+    # sequence parallelism splits the sequence over t = 2 ranks, so only even lengths exist: the answer is even,
+    # it fits, and the next even length (checked with `archcalc peak` at that length) does not
+    fit = _peak_json(["fit", "gpt2", "--memory", "650000000", "--training", "--tensor-parallel", "2",
+                      "--sequence-parallel", "--seq", "--json"], capsys)
+    seq = fit["seq"]
+    assert seq % 2 == 0 and fit["seq_step"] == 2 and fit["seq_limit"] == 1024
+    opts = ["--training", "--tensor-parallel", "2", "--sequence-parallel", "--json"]
+    here = _peak_json(["peak", "gpt2", "--input", str(seq), *opts], capsys)
+    beyond = _peak_json(["peak", "gpt2", "--input", str(seq + 2), *opts], capsys)
+    assert here["peak_bytes"] == fit["peak_bytes"] <= 650_000_000 < beyond["peak_bytes"] == fit["next_peak_bytes"]
+
+
+def test_fit_seq_stops_at_the_position_table(capsys):
+    # GPT-2 has 1,024 learned positions: with 24 GiB the whole table fits and the search says so (it used to
+    # answer lengths no GPT-2 can take); `gpt` (no table) keeps searching
+    fit = _peak_json(["fit", "gpt2", "--memory", "24GiB", "--training", "--seq", "--json"], capsys)
+    assert (fit["seq"], fit["seq_limit"], fit["next_peak_bytes"]) == (1024, 1024, None)
+    assert main(["fit", "gpt2", "--memory", "24GiB", "--training", "--seq"]) == 0
+    assert "that is the whole position table (1024 positions), which fits" in capsys.readouterr().out
+    assert _peak_json(["fit", "gpt", "--memory", "2GiB", "--training", "--seq", "--json"], capsys)["seq"] > 1024
+
+
+@pytest.mark.parametrize("argv", [
+    ["peak", "gpt2", "--input", "1025", "--training"],
+    ["peak", "gpt2", "--input", "1026", "--training", "--tensor-parallel", "2", "--sequence-parallel"],
+])
+def test_a_length_beyond_the_position_table_is_refused(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "gpt2 has 1024 positions; use the `gpt` model" in err and err.count("\n") == 1
+
+
+def test_fit_step_and_limit_are_checked():
+    from archcalc.memory.fit import fit
+    from archcalc.zoo import build
+
+    with pytest.raises(ValueError, match="step=2"):
+        fit(lambda b, s: build("resnet18"), 2**30, input_shape=(3, 32, 32), step=2)
+    with pytest.raises(ValueError, match="limit=3"):
+        fit(lambda b, s: build("gpt"), 2**30, input_shape=(64,), vary="seq", step=4, limit=3)

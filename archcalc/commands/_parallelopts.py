@@ -33,6 +33,7 @@ def parallel_setup(args: argparse.Namespace) -> tuple[Any, Any] | None:
     """``(graph_at, recompute_plan)`` for the options, or ``None`` when none is given."""
     if not _active(args):
         return None
+    from archcalc.commands._peakopts import check_length, sequence_limit
     from archcalc.parallel.rank_graph import rank_graph
     from archcalc.parallel.step import transformer_plan
     from archcalc.zoo_transformers import CONFIGS
@@ -49,9 +50,6 @@ def parallel_setup(args: argparse.Namespace) -> tuple[Any, Any] | None:
         names = ", ".join(n for n, c in CONFIGS.items() if c.family == "gpt2" and n != "gpt")
         raise ValueError(f"--tensor-parallel: {args.model!r} has no per-rank graph; tensor parallelism, "
                          f"--recompute and --memory-convention take a GPT-2 model ({names})")
-    if getattr(args, "seq", False) is True and args.sequence_parallel:
-        raise ValueError("--seq: the sequence-length search tries lengths that --sequence-parallel cannot split; "
-                         "search the batch (drop --seq) or drop --sequence-parallel")
     if args.recompute != "none" and not args.training:
         raise ValueError(f"--recompute: got {args.recompute!r} without --training; add --training")
 
@@ -62,7 +60,10 @@ def parallel_setup(args: argparse.Namespace) -> tuple[Any, Any] | None:
     except ValueError as exc:
         raise ValueError(str(exc).replace("tensor_parallel=", "--tensor-parallel ")) from None
 
+    limit = sequence_limit(args.model)
+
     def graph_at(batch: int, shape: tuple[int, ...]) -> Any:
+        check_length(args.model, limit, shape)
         if args.sequence_parallel and shape[-1] % t:
             raise ValueError(f"--input {shape[-1]} is not divisible by --tensor-parallel {t}; sequence "
                              "parallelism splits the sequence evenly, choose a multiple")

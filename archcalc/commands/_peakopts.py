@@ -60,7 +60,28 @@ def graph_factory(name: str):
         resolve_model(name)  # one line for an unknown torchvision name before any search
         return lambda batch, shape: from_torchvision(name.partition(":")[2], tuple(shape), batch)
     graph = resolve_model(name)
-    return lambda batch, shape: graph
+    limit = sequence_limit(name)
+
+    def graph_at(batch: int, shape: tuple[int, ...]) -> Any:
+        check_length(name, limit, shape)
+        return graph
+
+    return graph_at
+
+
+def sequence_limit(name: str) -> int | None:
+    """The positions a zoo transformer's learned table holds (``None``: any length, or not a sequence model)."""
+    from archcalc.zoo_transformers import CONFIGS
+
+    cfg = CONFIGS.get(name)
+    return None if cfg is None else cfg.context
+
+
+def check_length(name: str, limit: int | None, shape: tuple[int, ...]) -> None:
+    """Refuse a sequence longer than the position table (the graph would evaluate, but no such model runs)."""
+    if limit is not None and shape and shape[-1] > limit:
+        hint = "use the `gpt` model for longer sequences" if name.startswith("gpt2") else f"use --input <= {limit}"
+        raise ValueError(f"--input: got length {shape[-1]}; {name} has {limit} positions; {hint}")
 
 
 def step_kwargs(args: argparse.Namespace) -> dict[str, Any]:

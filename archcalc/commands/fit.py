@@ -19,6 +19,7 @@ from archcalc.commands._peakopts import (
     graph_factory,
     input_shape,
     positive_int,
+    sequence_limit,
     step_kwargs,
 )
 
@@ -59,8 +60,11 @@ def run(args: argparse.Namespace) -> int:
     default = (3, 224, 224) if args.model.startswith("torchvision:") else graph_factory(args.model)(1, (1,)).default_input
     shape = input_shape(args, type("G", (), {"default_input": default}))
     try:
+        # sequence parallelism splits the sequence evenly over the tensor-parallel ranks: lengths step by t
+        step = args.tensor_parallel if args.seq and getattr(args, "sequence_parallel", False) else 1
+        limit = sequence_limit(args.model) if args.seq else None
         result = fit(graph_at, args.memory, input_shape=shape, batch=args.batch, vary="seq" if args.seq else "batch",
-                     recompute=plan, **kwargs)
+                     recompute=plan, step=step, limit=limit, **kwargs)
     except ValueError as exc:
         raise flagged(exc) from None
     if args.json:
@@ -71,10 +75,14 @@ def run(args: argparse.Namespace) -> int:
 
     console = output_console()[0]  # a terminal's width (text wraps); files and pipes: one line each
     what = f"batch {result.batch}" if result.vary == "batch" else f"sequence length {result.seq} at batch {result.batch}"
+    if result.step > 1:
+        what += f" (lengths in multiples of {result.step}, --sequence-parallel)"
     if result.peak.data_parallel > 1:
         what += f" per device (global batch {result.global_batch} on {result.peak.data_parallel} devices)"
     nxt = ("" if result.next_peak_bytes is None
            else f"; one more needs {format_bytes(result.next_peak_bytes)}")
+    if result.next_peak_bytes is None and result.limit is not None:
+        nxt = f"; that is the whole position table ({result.limit} positions), which fits"
     console.print(f"{result.network} in {format_bytes(result.memory_bytes)}: largest {what}{nxt}", highlight=False)
     console.print(peak_header(result.peak), highlight=False)
     console.print(breakdown_table(result.peak))

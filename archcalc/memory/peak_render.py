@@ -31,8 +31,9 @@ def peak_json(p: PeakMemory, input_shape: tuple[int, ...] | None = None, device:
 
 
 def fit_json(f: Any, device: str = "cpu") -> dict[str, Any]:
-    """``memory_bytes``, ``vary``, ``batch``, ``seq``, ``next_peak_bytes`` and the fitting step's peak keys."""
+    """``memory_bytes``, ``vary``, ``batch``, ``seq``, ``seq_step``, ``seq_limit``, ``next_peak_bytes``, peak keys."""
     out = {"memory_bytes": f.memory_bytes, "vary": f.vary, "batch": f.batch, "seq": f.seq,
+           "seq_step": f.step if f.vary == "seq" else None, "seq_limit": f.limit,
            "next_peak_bytes": f.next_peak_bytes}
     out.update({k: v for k, v in peak_json(f.peak, f.input_shape, device).items() if k not in out})
     return out
