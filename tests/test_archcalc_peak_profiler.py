@@ -3,7 +3,7 @@
 tests/peak_tracker.py (glibc's live heap) also counts what is not tensor storage; tests/peak_profiler.py
 counts only the CPU allocator's storages, which is what archcalc's schedule claims to count, so here the
 prediction is compared byte for byte and every residual is explained. ShuffleNet v2 at batch 1 with SGD is
-the case the heap oracle puts at -2.11 % (benchmarks/RESULTS.md).
+the case the heap oracle puts at -2.1 % (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
