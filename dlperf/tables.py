@@ -207,9 +207,8 @@ def print_fitted(table: Any, drop: Sequence[str | Sequence[str]] = (), fold: Seq
 
     On a terminal (or the ``console`` given) the text columns of ``fold`` fold their cells (in that order,
     to lines of at least 16 characters), then, if that is not enough, the columns of ``drop`` go, then the
-    folded columns narrow down to ``min_fold``, until the table fits the width; a line then says
-    which columns were left out; a file
-    or a pipe gets every column at its natural width. Returns the headers left out.
+    folded columns narrow down to ``min_fold``, until the table fits the width; a line then says which columns
+    were left out. A file or a pipe gets every column at its natural width. Returns the headers left out.
 
     Examples
     --------

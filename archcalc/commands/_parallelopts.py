@@ -33,7 +33,7 @@ def parallel_setup(args: argparse.Namespace) -> tuple[Any, Any] | None:
     """``(graph_at, recompute_plan)`` for the options, or ``None`` when none is given."""
     if not _active(args):
         return None
-    from archcalc.commands._peakopts import check_length, sequence_limit
+    from archcalc.commands._peakopts import check_length
     from archcalc.parallel.rank_graph import rank_graph
     from archcalc.parallel.step import transformer_plan
     from archcalc.zoo_transformers import CONFIGS
@@ -60,10 +60,8 @@ def parallel_setup(args: argparse.Namespace) -> tuple[Any, Any] | None:
     except ValueError as exc:
         raise ValueError(str(exc).replace("tensor_parallel=", "--tensor-parallel ")) from None
 
-    limit = sequence_limit(args.model)
-
     def graph_at(batch: int, shape: tuple[int, ...]) -> Any:
-        check_length(args.model, limit, shape)
+        check_length(args.model, shape)
         if args.sequence_parallel and shape[-1] % t:
             raise ValueError(f"--input {shape[-1]} is not divisible by --tensor-parallel {t}; sequence "
                              "parallelism splits the sequence evenly, choose a multiple")

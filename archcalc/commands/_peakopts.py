@@ -60,10 +60,9 @@ def graph_factory(name: str):
         resolve_model(name)  # one line for an unknown torchvision name before any search
         return lambda batch, shape: from_torchvision(name.partition(":")[2], tuple(shape), batch)
     graph = resolve_model(name)
-    limit = sequence_limit(name)
 
     def graph_at(batch: int, shape: tuple[int, ...]) -> Any:
-        check_length(name, limit, shape)
+        check_length(name, shape)
         return graph
 
     return graph_at
@@ -77,11 +76,17 @@ def sequence_limit(name: str) -> int | None:
     return None if cfg is None else cfg.context
 
 
-def check_length(name: str, limit: int | None, shape: tuple[int, ...]) -> None:
-    """Refuse a sequence longer than the position table (the graph would evaluate, but no such model runs)."""
-    if limit is not None and shape and shape[-1] > limit:
-        hint = "use the `gpt` model for longer sequences" if name.startswith("gpt2") else f"use --input <= {limit}"
-        raise ValueError(f"--input: got length {shape[-1]}; {name} has {limit} positions; {hint}")
+def check_length(name: str, shape: tuple[int, ...]) -> None:
+    """Refuse a sequence longer than a zoo transformer's position table, as ``--seq`` is (the graph would
+    evaluate, but no such model runs): :func:`~archcalc.zoo_transformers.check_seq`, spoken as ``--input``."""
+    from archcalc.zoo_transformers import CONFIGS, check_seq
+
+    cfg = CONFIGS.get(name)
+    if cfg is not None and shape:
+        try:
+            check_seq(cfg, shape[-1])
+        except ValueError as exc:
+            raise ValueError(str(exc).replace("--seq: got ", "--input: got length ", 1)) from None
 
 
 def step_kwargs(args: argparse.Namespace) -> dict[str, Any]:

@@ -100,7 +100,6 @@ def backward(s: Schedule, graph: Any, rows: tuple[Any, ...], saved_by: list[list
                 new_grads.append((v, sid))
         conversions: list[int] = []
         later: list[tuple[str, int]] = []
-
         wide_params: list[tuple[int, str, int, bool]] = []
         for pname, elems, via_cast, bcast in grad_of_param_at[i]:
             if bcast:

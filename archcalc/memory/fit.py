@@ -110,7 +110,7 @@ def fit(graph_at: Callable[[int, tuple[int, ...]], Any], memory_bytes: int, *, i
         raise ValueError(f"memory={memory_bytes}: nothing fits; {what} already peaks at "
                          f"{format_bytes(first.peak_bytes)} ({parts}); give more memory")
     lo, lo_peak, hi, hi_peak = 1, first, None, None
-    top = min(FIT_LIMIT, limit if limit is not None else FIT_LIMIT) // step  # the largest n tried
+    top = min(FIT_LIMIT, limit or FIT_LIMIT) // step  # the largest n tried
     n = 2
     while hi is None and lo < top:
         n = min(n, top)
