@@ -88,6 +88,8 @@ class _Recorder:
         self.constants = 0
         self.module_seen: Counter[str] = Counter()
         self.call_name: dict[int, str] = {}
+        self.assumed_nodes: list[str] = []  # nodes whose inputs derive from a stated assumption (MoE routing)
+        self.propagation: Any = None  # the value propagation of a meta trace (torch_values.Values)
 
     # -- module stack (global forward hooks)
     def enter(self, mod: Any) -> None:
@@ -193,25 +195,35 @@ class _Recorder:
             self.bind(o, n)
 
 
-def _make_mode(rec: _Recorder) -> Any:
+def _make_mode(rec: _Recorder, values: Any = None) -> Any:
+    """The recorder's TorchFunctionMode; with ``values`` (a :class:`~archcalc.frontends.torch_values.Values`,
+    meta traces) every call is placed by value propagation (real CPU values or meta)."""
     import torch
     from torch.overrides import TorchFunctionMode, redispatch_function
 
     from archcalc.frontends.torch_ops import DESCEND, IGNORE, MAPPINGS
+    from archcalc.frontends.torch_values import SCALAR_READS
 
     class Mode(TorchFunctionMode):
         def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
             kwargs = kwargs or {}
             fname = _fname(func)
+            if values is not None:
+                values.where = rec.stack[-1][0] if rec.stack else ""
             if fname in IGNORE:
+                if values is not None and fname in SCALAR_READS:
+                    return values.call(func, fname, args, kwargs)
                 return func(*args, **kwargs)
             if fname in DESCEND or (fname not in MAPPINGS and getattr(func, "__module__", "") == "torch.nn.functional"):
                 with self:
                     return redispatch_function(func, types, args, kwargs)
-            result = func(*args, **kwargs)
+            result = func(*args, **kwargs) if values is None else values.call(func, fname, args, kwargs)
             if not isinstance(result, torch.Tensor | list | tuple):
                 return result
             rec.record(func, args, kwargs, result)
+            if values is not None and any(values.assumed(t) for t in _flat_tensors((args, kwargs))) \
+                    and rec.nodes and rec.nodes[-1].name not in rec.assumed_nodes:
+                rec.assumed_nodes.append(rec.nodes[-1].name)
             return result
 
     return Mode()
@@ -223,14 +235,23 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _trace_on(module: Any, full: list[tuple[int, ...]], dtypes: tuple[str, ...], device: str, training: bool) -> Any:
-    """Run the recorder on ``module`` (already on ``device``) with zero inputs, in the requested mode."""
+    """Run the recorder on ``module`` (already on ``device``) with zero inputs, in the requested mode.
+
+    On meta, the inputs are real (CPU) zeros where small, and calls are placed by value propagation
+    (:mod:`archcalc.frontends.torch_values`)."""
     import torch
 
+    from archcalc.frontends.torch_values import Values
+
+    values = Values() if device == "meta" else None
     was_training = module.training
     module.train(training)
     try:
-        inputs = [torch.zeros(s, dtype=getattr(torch, _DTYPES[d]), device=device) for s, d in zip(full, dtypes, strict=True)]
-        return _run(module, inputs)
+        inputs = [torch.zeros(s, dtype=getattr(torch, _DTYPES[d]), device="cpu" if values else device)
+                  for s, d in zip(full, dtypes, strict=True)]
+        if values is not None:
+            inputs = [values.real_input(t) for t in inputs]
+        return _run(module, inputs, values)
     finally:
         module.train(was_training)
 
@@ -270,11 +291,12 @@ def _forget(_: Any) -> None:
     return None
 
 
-def _run(module: Any, inputs: list[Any]) -> _Recorder:
+def _run(module: Any, inputs: list[Any], values: Any = None) -> _Recorder:
     import torch
     from torch.nn.modules import module as nn_module
 
     rec = _Recorder(module)
+    rec.propagation = values
     pre = nn_module.register_module_forward_pre_hook(lambda m, a: rec.enter(m))
     post = nn_module.register_module_forward_hook(lambda m, a, r: rec.leave(m))
     try:
@@ -282,7 +304,7 @@ def _run(module: Any, inputs: list[Any]) -> _Recorder:
             rec.bind(t, f"input{i}" if len(inputs) > 1 else "x")
         # Autograd's saved tensors are packed into nothing, so a tensor dies when the Python code drops it:
         # the release points the liveness schedule uses (archcalc.memory.peak).
-        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(_forget, _forget), _make_mode(rec):
+        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(_forget, _forget), _make_mode(rec, values):
             out = module(*inputs)
         rec.running = False
         rec.outputs = [rec.values[id(t)] for t in _flat_tensors(out) if id(t) in rec.values]
@@ -341,25 +363,35 @@ def from_torch(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, inpu
     device = "meta"
     try:
         rec = _trace_on(meta, full, dtypes, "meta", training)
-    except Exception as exc:  # data-dependent models need real values: trace a CPU copy, if there is one
+    except Exception as exc:  # a forward that reads values computed from the weights: trace the real module
         state = (*module.parameters(), *module.buffers())
         on_meta = bool(state) and all(t.device.type == "meta" for t in state)
-        if on_meta:
+        if on_meta or any(t.device.type != "cpu" for t in state):
             raise TraceError(f"--input: {label} fails on input {shapes} (traced on the meta device): "
                              f"{_first_line(exc)}") from None
-        import copy
-
-        meta, device = copy.deepcopy(module), "cpu"
+        # The module itself, not a copy (no second copy of the weights): eval mode writes nothing; training
+        # mode's running statistics are put back afterwards.
+        meta, device = module, "cpu"
+        saved = [(b, b.clone()) for b in module.buffers()] if training else []
         try:
             rec = _trace_on(meta, full, dtypes, "cpu", training)
         except Exception as exc2:  # any failure of the user's forward: one line naming the model and the input
             raise TraceError(f"--input: {label} fails on input {shapes}: {_first_line(exc2)}") from None
+        finally:
+            import torch
+
+            with torch.no_grad():
+                for b, old in saved:
+                    b.copy_(old)
     specs = tuple(TensorSpec("x" if len(full) == 1 else f"input{i}", tuple(s), _DTYPES[d])
                   for i, (s, d) in enumerate(zip(input_shapes, dtypes, strict=True)))
     params = tuple((n, tuple(p.shape)) for n, p in meta.named_parameters(remove_duplicate=True))
     buffers = tuple((n, tuple(b.shape)) for n, b in meta.named_buffers(remove_duplicate=True))
     notes = [f"traced from {type(module).__name__} at input {shapes}"
              + ("" if device == "meta" else " on the CPU (its forward needs real values; inputs were zeros)")]
+    if rec.propagation is not None and rec.propagation.assumptions:
+        notes.extend(f"assumed: {a}" for a in dict.fromkeys(rec.propagation.assumptions))
+        notes.append("data-dependent under that assumption: " + ", ".join(rec.assumed_nodes))
     if rec.unmodeled:
         notes.append("not modelled (counted 0, shapes as traced): "
                      + ", ".join(f"{n} x {k}" for k, n in rec.unmodeled.most_common()))
