@@ -234,24 +234,30 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first[:300]}"
 
 
-def _trace_on(module: Any, full: list[tuple[int, ...]], dtypes: tuple[str, ...], device: str, training: bool) -> Any:
-    """Run the recorder on ``module`` (already on ``device``) with zero inputs, in the requested mode.
+def _trace_on(module: Any, full: list[tuple[int, ...]], dtypes: tuple[str, ...], device: str, training: bool,
+              keywords: tuple[tuple[str, tuple[int, ...], str, Any], ...] = ()) -> Any:
+    """Run the recorder on ``module`` (already on ``device``) with zero inputs, in the requested mode;
+    ``keywords``: (name, full shape, dtype, fill) of the keyword inputs.
 
-    On meta, the inputs are real (CPU) zeros where small, and calls are placed by value propagation
+    On meta, the inputs are real (CPU) tensors where small, and calls are placed by value propagation
     (:mod:`archcalc.frontends.torch_values`)."""
     import torch
 
     from archcalc.frontends.torch_values import Values
 
     values = Values() if device == "meta" else None
+    where = "cpu" if values else device
+
+    def make(shape: tuple[int, ...], dtype: str, fill: Any = 0) -> Any:
+        t = torch.full(shape, fill, dtype=getattr(torch, _DTYPES[dtype]), device=where)
+        return values.real_input(t) if values is not None else t
+
     was_training = module.training
     module.train(training)
     try:
-        inputs = [torch.zeros(s, dtype=getattr(torch, _DTYPES[d]), device="cpu" if values else device)
-                  for s, d in zip(full, dtypes, strict=True)]
-        if values is not None:
-            inputs = [values.real_input(t) for t in inputs]
-        return _run(module, inputs, values)
+        inputs = [make(s, d) for s, d in zip(full, dtypes, strict=True)]
+        kw = {name: make(s, d, fill) for name, s, d, fill in keywords}
+        return _run(module, inputs, values, kw)
     finally:
         module.train(was_training)
 
@@ -291,7 +297,7 @@ def _forget(_: Any) -> None:
     return None
 
 
-def _run(module: Any, inputs: list[Any], values: Any = None) -> _Recorder:
+def _run(module: Any, inputs: list[Any], values: Any = None, kw: dict[str, Any] | None = None) -> _Recorder:
     import torch
     from torch.nn.modules import module as nn_module
 
@@ -302,10 +308,12 @@ def _run(module: Any, inputs: list[Any], values: Any = None) -> _Recorder:
     try:
         for i, t in enumerate(inputs):
             rec.bind(t, f"input{i}" if len(inputs) > 1 else "x")
+        for name, t in (kw or {}).items():
+            rec.bind(t, name)
         # Autograd's saved tensors are packed into nothing, so a tensor dies when the Python code drops it:
         # the release points the liveness schedule uses (archcalc.memory.peak).
         with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(_forget, _forget), _make_mode(rec, values):
-            out = module(*inputs)
+            out = module(*inputs, **(kw or {}))
         rec.running = False
         rec.outputs = [rec.values[id(t)] for t in _flat_tensors(out) if id(t) in rec.values]
     finally:
@@ -315,7 +323,8 @@ def _run(module: Any, inputs: list[Any], values: Any = None) -> _Recorder:
 
 
 def from_torch(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, input_dtypes: tuple[str, ...] = (),
-               name: str | None = None, twin: str | None = None, training: bool = False) -> Graph:
+               name: str | None = None, twin: str | None = None, training: bool = False,
+               input_kwargs: dict[str, tuple] | None = None) -> Graph:
     """Trace ``module`` on inputs of per-sample ``input_shapes`` (batch ``batch``) into a checked graph.
 
     Parameters
@@ -332,6 +341,11 @@ def from_torch(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, inpu
         Graph name (default: the class name) and the torch model it mirrors.
     training : bool
         Trace in training mode (dropout and batch statistics run) instead of eval mode.
+    input_kwargs : dict, optional
+        Keyword inputs of the forward, each ``name: (per-sample shape, dtype)`` or ``(shape, dtype, fill)``
+        (batch ``batch`` prepended, filled with ``fill``, default 0): ``{"decoder_input_ids": ((16,),
+        "int64"), "attention_mask": ((128,), "int64", 1)}``. They become graph inputs of those names, after
+        the positional ones.
 
     Returns
     -------
@@ -357,12 +371,13 @@ def from_torch(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, inpu
     for d in dtypes:
         if d not in _DTYPES:
             raise ValueError(f"input_dtypes: got {d!r}; choose one of {', '.join(sorted(set(_DTYPES.values())))}")
+    keywords = _keyword_inputs(input_kwargs, batch)
     full = [(batch, *s) for s in input_shapes]
-    shapes = ", ".join("x".join(map(str, s)) for s in full)
+    shapes = ", ".join("x".join(map(str, s)) for s in [*full, *(k[1] for k in keywords)])
     meta = _to_meta(module)
     device = "meta"
     try:
-        rec = _trace_on(meta, full, dtypes, "meta", training)
+        rec = _trace_on(meta, full, dtypes, "meta", training, keywords)
     except Exception as exc:  # a forward that reads values computed from the weights: trace the real module
         state = (*module.parameters(), *module.buffers())
         on_meta = bool(state) and all(t.device.type == "meta" for t in state)
@@ -374,7 +389,7 @@ def from_torch(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, inpu
         meta, device = module, "cpu"
         saved = [(b, b.clone()) for b in module.buffers()] if training else []
         try:
-            rec = _trace_on(meta, full, dtypes, "cpu", training)
+            rec = _trace_on(meta, full, dtypes, "cpu", training, keywords)
         except Exception as exc2:  # any failure of the user's forward: one line naming the model and the input
             raise TraceError(f"--input: {label} fails on input {shapes}: {_first_line(exc2)}") from None
         finally:
@@ -385,6 +400,7 @@ def from_torch(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, inpu
                     b.copy_(old)
     specs = tuple(TensorSpec("x" if len(full) == 1 else f"input{i}", tuple(s), _DTYPES[d])
                   for i, (s, d) in enumerate(zip(input_shapes, dtypes, strict=True)))
+    specs += tuple(TensorSpec(n, tuple(s[1:]), _DTYPES[d]) for n, s, d, _ in keywords)
     params = tuple((n, tuple(p.shape)) for n, p in meta.named_parameters(remove_duplicate=True))
     buffers = tuple((n, tuple(b.shape)) for n, b in meta.named_buffers(remove_duplicate=True))
     notes = [f"traced from {type(module).__name__} at input {shapes}"
@@ -397,9 +413,26 @@ def from_torch(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, inpu
                      + ", ".join(f"{n} x {k}" for k, n in rec.unmodeled.most_common()))
     graph = Graph(label, f"{type(module).__name__} traced at the torch-function level", specs, tuple(rec.nodes),
                   tuple(rec.outputs), params=params, buffers=buffers, twin=twin, notes=tuple(notes),
-                  traced_at=tuple(full), released_after=tuple(rec.released.items()))
+                  traced_at=(*full, *(k[1] for k in keywords)), released_after=tuple(rec.released.items()))
     _check(graph, rec, meta)
     return graph
+
+
+def _keyword_inputs(input_kwargs: dict[str, tuple] | None, batch: int) -> tuple[tuple[str, tuple[int, ...], str, Any], ...]:
+    """``input_kwargs`` checked: (name, full shape, dtype, fill) each."""
+    out = []
+    for key, spec in (input_kwargs or {}).items():
+        if not isinstance(key, str) or not key.isidentifier() or not isinstance(spec, tuple) or not 1 <= len(spec) <= 3:
+            raise ValueError(f"input_kwargs: got {key!r}: {spec!r}; give name: (per-sample shape, dtype[, fill])")
+        shape, dtype, fill = (*spec, "float32", 0)[:3] if len(spec) == 1 else (*spec, 0)[:3]
+        if not isinstance(shape, tuple) or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
+                                                   for v in shape):
+            raise ValueError(f"input_kwargs: {key} has shape {shape!r}; give a per-sample shape of positive integers")
+        if dtype not in _DTYPES:
+            raise ValueError(f"input_kwargs: {key} has dtype {dtype!r}; choose one of "
+                             f"{', '.join(sorted(set(_DTYPES.values())))}")
+        out.append((key, (batch, *shape), dtype, fill))
+    return tuple(out)
 
 
 def _check(graph: Graph, rec: _Recorder, module: Any) -> None:

@@ -42,8 +42,7 @@ CAP = 1 << 20
 SCALAR_READS = frozenset({"item", "tolist", "__bool__", "__int__", "__float__", "__index__", "__iter__"})
 
 #: Calls whose output shape depends on values (refused on meta values unless an assumption covers them).
-DATA_DEPENDENT = frozenset({"nonzero", "argwhere", "masked_select", "unique", "unique_consecutive", "bincount",
-                            "nonzero_static", "repeat_interleave", "histc"})
+DATA_DEPENDENT = frozenset({"nonzero", "argwhere", "masked_select", "unique", "unique_consecutive", "bincount"})
 
 
 class DataDependentError(RuntimeError):
@@ -154,6 +153,7 @@ class Values:
 
     def _on_cpu(self, func: Any, fname: str, args: tuple, kwargs: dict) -> Any:
         args, kwargs = _device_to(args, "cpu"), _device_to(kwargs, "cpu")
+        shaped = None
         if not _inplace(fname):
             try:  # shapes first, on meta: nothing big is allocated on the CPU
                 shaped = func(*_map(_device_to(args, "meta"), self._to_meta), **_map(_device_to(kwargs, "meta"),
@@ -162,16 +162,30 @@ class Values:
                 shaped = None
             if shaped is not None and _numel(shaped) > self.cap:
                 return shaped
-        return func(*args, **kwargs)
+        try:
+            return func(*args, **kwargs)
+        except (NotImplementedError, RuntimeError):
+            # a call the model makes for another device than the CPU (histc of integers, as on CUDA): its
+            # shapes are known, its values are not
+            if shaped is None:
+                raise
+            for t in _flat(shaped):
+                self.unknown.add(t)
+            return shaped
 
     def _to_meta(self, t: Any) -> Any:
         return t if t.device.type == "meta" else t.to("meta")
 
     def _on_meta(self, func: Any, fname: str, args: tuple, kwargs: dict, tensors: list[Any]) -> Any:
+        import torch
+
         if fname == "topk":
             return self.topk(func, args, kwargs)
-        if fname in DATA_DEPENDENT or (fname == "where" and len(args) + len(kwargs) == 1):
+        if fname in DATA_DEPENDENT or (fname == "where" and len(args) + len(kwargs) == 1) or (
+                fname == "repeat_interleave" and any(isinstance(a, torch.Tensor) for a in (*args[1:2], *kwargs.values()))):
             self._refuse(fname)
+        if fname in ("grouped_mm", "_grouped_mm"):
+            return self._grouped_mm(func, args, kwargs)
         if _inplace(fname) and tensors and self.is_real(tensors[0]) and tensors[0] is args[0]:
             # meta values written into a real tensor: same shapes, values no longer known
             target = args[0]
@@ -189,6 +203,21 @@ class Values:
         import torch
 
         return torch.zeros(t.shape, dtype=t.dtype) if not self.is_real(t) else t
+
+    def _grouped_mm(self, func: Any, args: tuple, kwargs: dict) -> Any:
+        """``grouped_mm(a, b, offs=)`` on meta: torch's meta kernel accepts only bf16; the shape is torch's
+        rule (2-D ``(S, K)`` by 3-D ``(E, K, N)`` groups the rows: ``(S, N)``)."""
+        import torch
+
+        moved_args, moved_kwargs = _map(args, self._to_meta), _map(kwargs, self._to_meta)
+        try:
+            return func(*moved_args, **moved_kwargs)
+        except RuntimeError:
+            a, b = args[0], args[1] if len(args) > 1 else kwargs["mat_b"]
+            if a.dim() != 2 or b.dim() != 3:
+                raise
+            dtype = kwargs.get("out_dtype") or a.dtype
+            return torch.empty((a.shape[0], b.shape[2]), dtype=dtype, device="meta")
 
     # -- the routing assumption
     def topk(self, func: Any, args: tuple, kwargs: dict) -> Any:
