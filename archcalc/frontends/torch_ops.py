@@ -404,7 +404,9 @@ MAPPINGS: dict[str, Callable[[tuple, dict], Mapped]] = {
     **{name: lambda args, kw: ("Constant", {"output_shape": None}, []) for name in (
         "new_zeros", "new_ones", "new_full", "new_empty", "zeros_like", "ones_like", "empty_like", "full_like",
         "zeros", "ones", "empty", "full", "arange", "tensor", "as_tensor", "rand", "randn", "linspace")},
-    "where": lambda args, kw: ("Where", {}, [t for t in args[:3] if _is_tensor(t)]),
+    "where": lambda args, kw: ("Where", {}, [t for t in args[:3] if _is_tensor(t)]) if len(args) + len(kw) > 1
+    else ("NonZero", {}, [args[0]]),
+    **{name: lambda args, kw: ("NonZero", {}, [args[0]]) for name in ("nonzero", "argwhere")},
     **{name: lambda args, kw: ("GroupedMM", {}, [args[0], _a(args, kw, 1, "mat_b"), kw["offs"]])
        for name in ("grouped_mm", "_grouped_mm")},
     "masked_fill": lambda args, kw: ("MaskedFill", {}, [t for t in args[:2] if _is_tensor(t)]),

@@ -88,6 +88,8 @@ class _Recorder:
         self.constants = 0
         self.module_seen: Counter[str] = Counter()
         self.call_name: dict[int, str] = {}
+        self.inside = 0  # torch-function calls running now (aten ops outside them are opaque)
+        self.opaque: Counter[str] = Counter()
         self.assumed_nodes: list[str] = []  # nodes whose inputs derive from a stated assumption (MoE routing)
         self.propagation: Any = None  # the value propagation of a meta trace (torch_values.Values)
 
@@ -154,6 +156,26 @@ class _Recorder:
         k = self.names[base]
         return (base if k == 1 else f"{base}:{k}"), module
 
+    def record_opaque(self, func: Any, args: tuple, kwargs: dict, result: Any, source: str | None) -> None:
+        """An aten op that ran below the torch-function level: an ``Unmodeled`` node named ``aten.NAME``."""
+        outs = _flat_tensors(result)
+        if not outs:
+            return
+        op = f"aten.{func.overloadpacket.__name__}"
+        self.opaque[f"{op} (in TorchScript {source})" if source else op] += 1
+        tensors = _flat_tensors((args, kwargs))
+        self.unmodeled[op] += 1
+        name, module = self.node_name(op)
+        hp = {"op": op, "traced_inputs": tuple(tuple(t.shape) for t in tensors),
+              "output_shapes": tuple(tuple(o.shape) for o in outs)}
+        inputs = tuple(self.name_of(t) for t in tensors)
+        out_names = (name,) if len(outs) == 1 else tuple(f"{name}#{i}" for i in range(len(outs)))
+        self.nodes.append(Node(name, "Unmodeled", inputs, out_names, tuple(hp.items()), module))
+        for o, n in zip(outs, out_names, strict=True):
+            self.real_shapes[n] = tuple(o.shape)
+            self.real_alias[n] = (None,)
+            self.bind(o, n)
+
     def record(self, func: Any, args: tuple, kwargs: dict, result: Any) -> None:
         from archcalc.frontends.torch_ops import MAPPINGS
 
@@ -176,6 +198,8 @@ class _Recorder:
         name, module = self.node_name(fname)
         if kind == "Constant":  # a factory call (torch.zeros, x.new_zeros): its real shape, no inputs
             tensors, hp = [], {"output_shape": tuple(outs[0].shape)}
+        if kind == "NonZero":  # how many rows it finds depends on the values: the traced shapes
+            hp = {"output_shapes": tuple(tuple(o.shape) for o in outs), "traced_input": tuple(tensors[0].shape)}
         if kind == "Unmodeled":
             self.unmodeled[fname] += 1
             hp = {**hp, "traced_inputs": tuple(tuple(t.shape) for t in tensors),
@@ -206,7 +230,15 @@ def _make_mode(rec: _Recorder, values: Any = None) -> Any:
 
     class Mode(TorchFunctionMode):
         def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
-            kwargs = kwargs or {}
+            rec.inside += 1
+            try:
+                return self._call(func, types, args, kwargs or {})
+            finally:
+                rec.inside -= 1
+
+        def _call(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
+            if isinstance(func, torch._ops.OpOverload | torch._ops.OpOverloadPacket):  # the dispatch mode's own call
+                return func(*args, **kwargs)
             fname = _fname(func)
             if values is not None:
                 values.where = rec.stack[-1][0] if rec.stack else ""
@@ -227,6 +259,49 @@ def _make_mode(rec: _Recorder, values: Any = None) -> Any:
             return result
 
     return Mode()
+
+
+def _script_caller() -> str | None:
+    """The TorchScript function or module being called now, or None: TorchScript runs without a Python frame,
+    so the first Python frame up the stack outside torch is the caller, and its current line names it."""
+    import linecache
+    import re
+    import sys
+
+    import torch
+
+    frame = sys._getframe(1)
+    while frame is not None and ("/torch/" in frame.f_code.co_filename or frame.f_code.co_filename == __file__):
+        frame = frame.f_back
+    if frame is None:
+        return None
+    line = linecache.getline(frame.f_code.co_filename, frame.f_lineno)
+    for chain in re.findall(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*", line):
+        head, *rest = chain.split(".")
+        value = frame.f_locals.get(head, frame.f_globals.get(head))
+        for attr in rest:
+            value = getattr(value, attr, None) if value is not None and not isinstance(value, torch.Tensor) else None
+        if isinstance(value, torch.jit.ScriptFunction):
+            return value.name
+        if isinstance(value, torch.jit.ScriptModule):
+            return getattr(value, "original_name", chain)
+    return None
+
+
+def _opaque_mode(rec: _Recorder) -> Any:
+    """A TorchDispatchMode that sees the aten ops no torch-function call accounts for: a ``@torch.jit.script``
+    helper (TorchScript never calls ``__torch_function__``) or another call below the torch-function level.
+    Each is recorded as ``Unmodeled`` (op ``aten.NAME``, listed, never a silent zero)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Opaque(TorchDispatchMode):
+        def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+            out = func(*args, **(kwargs or {}))
+            if rec.inside == 0 and rec.running:
+                rec.record_opaque(func, args, kwargs or {}, out, _script_caller())
+            return out
+
+    return Opaque()
 
 
 def _first_line(exc: BaseException) -> str:
@@ -312,7 +387,8 @@ def _run(module: Any, inputs: list[Any], values: Any = None, kw: dict[str, Any] 
             rec.bind(t, name)
         # Autograd's saved tensors are packed into nothing, so a tensor dies when the Python code drops it:
         # the release points the liveness schedule uses (archcalc.memory.peak).
-        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(_forget, _forget), _make_mode(rec, values):
+        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(_forget, _forget), _opaque_mode(rec), \
+                _make_mode(rec, values):
             out = module(*inputs, **(kw or {}))
         rec.running = False
         rec.outputs = [rec.values[id(t)] for t in _flat_tensors(out) if id(t) in rec.values]
@@ -408,6 +484,9 @@ def from_torch(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, inpu
     if rec.propagation is not None and rec.propagation.assumptions:
         notes.extend(f"assumed: {a}" for a in dict.fromkeys(rec.propagation.assumptions))
         notes.append("data-dependent under that assumption: " + ", ".join(rec.assumed_nodes))
+    if rec.opaque:
+        notes.append("ran below the torch-function level (TorchScript or another opaque call), not modelled, "
+                     "by aten op: " + ", ".join(f"{n} x {k}" for k, n in rec.opaque.most_common()))
     if rec.unmodeled:
         notes.append("not modelled (counted 0, shapes as traced): "
                      + ", ".join(f"{n} x {k}" for k, n in rec.unmodeled.most_common()))
