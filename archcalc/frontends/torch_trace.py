@@ -482,8 +482,7 @@ def from_torch(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, inpu
     notes = [f"traced from {type(module).__name__} at input {shapes}"
              + ("" if device == "meta" else " on the CPU (its forward needs real values; inputs were zeros)")]
     if rec.propagation is not None and rec.propagation.assumptions:
-        notes.extend(f"assumed: {a}" for a in dict.fromkeys(rec.propagation.assumptions))
-        notes.append("data-dependent under that assumption: " + ", ".join(rec.assumed_nodes))
+        notes.extend(_assumption_notes(rec))
     if rec.opaque:
         notes.append("ran below the torch-function level (TorchScript or another opaque call), not modelled, "
                      "by aten op: " + ", ".join(f"{n} x {k}" for k, n in rec.opaque.most_common()))
@@ -495,6 +494,32 @@ def from_torch(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, inpu
                   traced_at=(*full, *(k[1] for k in keywords)), released_after=tuple(rec.released.items()))
     _check(graph, rec, meta)
     return graph
+
+
+def _assumption_notes(rec: _Recorder) -> list[str]:
+    """One note per distinct assumption (with where it was made) and one counting the nodes that read values
+    derived from it, by module, layer indices folded (``model.layers.{0..31}.mlp.experts``)."""
+    import re
+
+    def fold(names: list[str]) -> str:
+        groups: dict[str, set[int]] = {}
+        for n in names:
+            key = re.sub(r"\.\d+(?=\.|$)", ".{i}", n)
+            groups.setdefault(key, set()).update(int(m) for m in re.findall(r"\.(\d+)(?=\.|$)", n))
+        parts = []
+        for key, idx in groups.items():
+            span = "" if not idx else str(min(idx)) if len(idx) == 1 else f"{min(idx)}..{max(idx)}"
+            parts.append(key.replace("{i}", span if len(idx) == 1 else "{" + span + "}"))
+        return ", ".join(parts)
+
+    by_text: dict[str, list[str]] = {}
+    for where, text in rec.propagation.assumptions:
+        by_text.setdefault(text, []).append(where)
+    notes = [f"assumed: {text} (at {fold(wheres)})" for text, wheres in by_text.items()]
+    modules = list(dict.fromkeys(n.split(":")[0].rsplit(".", 1)[0] for n in rec.assumed_nodes))
+    notes.append(f"data-dependent under that assumption (reads the assumed routing): {len(rec.assumed_nodes)} "
+                 f"nodes in {fold(modules)}")
+    return notes
 
 
 def _keyword_inputs(input_kwargs: dict[str, tuple] | None, batch: int) -> tuple[tuple[str, tuple[int, ...], str, Any], ...]:

@@ -113,7 +113,7 @@ class Values:
         self.cap = cap
         self.unknown = _IdSet()  # real tensors written from meta values: their values are not known
         self._assumed = _IdSet()  # tensors whose values (or shapes) come from a routing assumption
-        self.assumptions: list[str] = []
+        self.assumptions: list[tuple[str, str]] = []  # (module, what was assumed)
         self.where = ""  # the module running now, for messages
 
     def is_real(self, t: Any) -> bool:
@@ -244,8 +244,8 @@ class Values:
         rows = meta_idx.numel() // max(k, 1)
         per = rows * k / max(n, 1)
         share = f"{int(per)} rows per index" if per == int(per) else f"{int(per)} or {int(per) + 1} rows per index"
-        at = f"{self.where}: " if self.where else ""
-        self.assumptions.append(f"{at}topk {k} of {n} over {rows} rows taken balanced (round-robin indices, "
-                                f"{share}); data-dependent in a real run")
+        self.assumptions.append((self.where, f"topk {k} of {n} over {rows} rows taken balanced (round-robin "
+                                             f"indices, {share}); in a real run the values pick which rows meet "
+                                             f"which index, not how many rows ({rows} x {k}) there are"))
         self._assumed.add(idx)
         return type(out)((values, idx))
