@@ -33,10 +33,14 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Values", "DataDependentError", "CAP", "DATA_DEPENDENT", "SCALAR_READS"]
+__all__ = ["Values", "DataDependentError", "CAP", "INPUT_CAP", "DATA_DEPENDENT", "SCALAR_READS"]
 
-#: Largest real tensor (elements) the trace computes on the CPU; bigger results are computed on meta.
-CAP = 1 << 20
+#: Largest real tensor (elements) the trace computes on the CPU; bigger results are computed on meta
+#: (a 2048 x 2048 mask is real, a 4096 x 4096 one is meta; position ids of 64 x 32768 tokens are real).
+CAP = 1 << 22
+
+#: Largest input (elements) the trace makes real: token ids and masks always, an image batch too.
+INPUT_CAP = 1 << 24
 
 #: Calls that read a tensor's values into Python (refused on meta values).
 SCALAR_READS = frozenset({"item", "tolist", "__bool__", "__int__", "__float__", "__index__", "__iter__"})
@@ -124,8 +128,8 @@ class Values:
         return t in self._assumed
 
     def real_input(self, t: Any) -> Any:
-        """An input tensor of the trace: real when small, else meta."""
-        return t if t.numel() <= self.cap else t.to("meta")
+        """An input tensor of the trace: real up to :data:`INPUT_CAP` elements, else meta."""
+        return t if t.numel() <= max(self.cap, INPUT_CAP) else t.to("meta")
 
     # -- the one entry point
     def call(self, func: Any, fname: str, args: tuple, kwargs: dict) -> Any:
