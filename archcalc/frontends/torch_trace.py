@@ -341,10 +341,19 @@ def _to_meta(module: Any) -> Any:
     """``module`` itself when its parameters are on meta already, else a meta copy (the original is kept)."""
     import copy
 
+    import torch
+
     tensors = list(module.parameters()) + list(module.buffers())
     if tensors and all(t.device.type == "meta" for t in tensors):
         return module
-    return move_keeping_ties(copy.deepcopy(module), lambda m: m.to("meta"))
+    # Each parameter and buffer is copied as a meta tensor of its shape (the deepcopy memo maps it), so the
+    # weights are never copied and shared ones stay shared.
+    memo: dict[int, Any] = {}
+    for p in module.parameters():
+        memo[id(p)] = torch.nn.Parameter(torch.empty_like(p, device="meta"), requires_grad=p.requires_grad)
+    for b in module.buffers():
+        memo.setdefault(id(b), torch.empty_like(b, device="meta"))
+    return copy.deepcopy(module, memo)
 
 
 def move_keeping_ties(module: Any, move: Any) -> Any:
