@@ -132,6 +132,27 @@ def test_traced_without_patches_equals_flop_counter(T, name, cache):
         assert assumed == []
 
 
+@pytest.mark.parametrize("impl", ["eager", "batched_mm"])
+def test_moe_other_expert_implementations(T, impl):
+    """transformers' eager loop (one_hot, nonzero, torch.where per expert, on the balanced routing: 8 rows per
+    expert) and batched_mm (a bmm per routed row) count what FlopCounterMode counts on the eager CPU model."""
+    import torch
+
+    from archcalc.frontends.torch_trace import from_torch
+    from archcalc.ir.evaluate import evaluate
+
+    cfg = _config(T, "mixtral", False)
+    cfg._experts_implementation = impl
+    with torch.device("meta"):
+        model = T.AutoModel.from_config(cfg)
+    ev = evaluate(from_torch(model, (SEQ,), input_dtypes=("int64",)), batch=1)
+    flops, _ = _oracle(T, _config(T, "mixtral", False), (((SEQ,), "int64"),), {})
+    assert 2 * ev.total("macs") == flops
+    if impl == "eager":  # 4 experts, each through gate_up and down on its 16 x 2 / 4 = 8 rows
+        rows = [r.output_shape for r in ev.rows if r.kind == "Linear" and "experts" in r.name]
+        assert rows == [(8, 256), (8, 64)] * 4
+
+
 def test_moe_grouped_mm_is_counted_per_routed_row(T):
     """transformers' default grouped_mm experts: each of the 16 x 2 routed rows goes through one expert's
     gate_up (64 -> 2 x 128) and down (128 -> 64) projection: 32 x 64 x 256 + 32 x 128 x 64 = 786,432 MACs."""
@@ -302,3 +323,42 @@ def test_full_size_traces_on_meta_in_seconds(T, which):
         # every token through 2 experts of 3 x 4096 x 14336 MACs each, every layer
         grouped = sum(r.macs for r in ev.rows if r.kind == "GroupedMM")
         assert grouped == 32 * 4096 * 2 * 3 * 4096 * 14336
+
+
+def test_value_propagation_rules():
+    """Real where only the inputs and factories feed a tensor; meta once a weight does; big results on meta."""
+    import torch
+    import torch.nn as nn
+
+    from archcalc.frontends.torch_trace import from_torch
+    from archcalc.frontends.torch_values import CAP, DataDependentError, Values
+
+    v = Values()
+    ids = torch.zeros(2, 8, dtype=torch.int64)
+    pos = v.call(torch.arange, "arange", (8,), {"device": "meta"})  # a factory asked for meta: real values
+    assert pos.device.type == "cpu" and pos.tolist() == list(range(8))
+    big = v.call(torch.ones, "ones", ((CAP + 1,),), {"device": "meta"})  # above the cap: meta, never allocated
+    assert big.device.type == "meta"
+    w = torch.empty(8, device="meta")
+    mask = v.call(torch.Tensor.__eq__, "__eq__", (ids, 0), {})
+    assert mask.device.type == "cpu" and bool(v.call(torch.Tensor.all, "all", (mask,), {}))
+    assert v.call(torch.Tensor.__add__, "__add__", (pos, w), {}).device.type == "meta"  # touches a weight
+    target = torch.zeros(1)
+    assert v.call(torch.Tensor.item, "item", (target,), {}) == 0.0
+    v.call(torch.Tensor.add_, "add_", (target, w[:1]), {})  # meta values written into a real tensor
+    assert target.device.type == "cpu" and not v.is_real(target)  # its values are unknown from now on
+    with pytest.raises(DataDependentError, match="^item in the top-level forward reads values computed"):
+        v.call(torch.Tensor.item, "item", (target,), {})
+
+    class Masked(nn.Module):  # a mask computed from the input ids decides a shape: real values, exact
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(10, 4)
+
+        def forward(self, ids):
+            keep = (ids >= 0).all(dim=0)
+            return self.emb(ids)[:, keep]
+
+    with torch.device("meta"):
+        model = Masked()
+    assert from_torch(model, (6,), batch=2, input_dtypes=("int64",)).traced_at == ((2, 6),)

@@ -73,17 +73,18 @@ def _flat(obj: Any) -> list[Any]:
     return out
 
 
-def _is_meta_device(d: Any) -> bool:
+def _is_device(d: Any, types: tuple[str, ...]) -> bool:
     import torch
 
-    return (isinstance(d, torch.device) and d.type == "meta") or d == "meta"
+    return (isinstance(d, torch.device) and d.type in types) or (isinstance(d, str) and d in types)
 
 
-def _device_to(obj: Any, device: str) -> Any:
-    """``obj`` with a meta device argument replaced by ``device`` (top level of args / kwargs)."""
+def _device_to(obj: Any, device: str, types: tuple[str, ...] = ("meta",)) -> Any:
+    """``obj`` with a device argument of one of ``types`` replaced by ``device`` (top level of args /
+    kwargs)."""
     if isinstance(obj, dict):
-        return {k: (device if _is_meta_device(v) else v) for k, v in obj.items()}
-    return tuple(device if _is_meta_device(v) else v for v in obj)
+        return {k: (device if _is_device(v, types) else v) for k, v in obj.items()}
+    return tuple(device if _is_device(v, types) else v for v in obj)
 
 
 def _numel(obj: Any) -> int:
@@ -156,16 +157,20 @@ class Values:
                                  "weights does not have (a data-dependent forward)")
 
     def _on_cpu(self, func: Any, fname: str, args: tuple, kwargs: dict) -> Any:
-        args, kwargs = _device_to(args, "cpu"), _device_to(kwargs, "cpu")
+        import torch
+
         shaped = None
         if not _inplace(fname):
+            meta_args = _map(_device_to(args, "meta", ("cpu", "meta")), self._to_meta)
+            meta_kwargs = _map(_device_to(kwargs, "meta", ("cpu", "meta")), self._to_meta)
             try:  # shapes first, on meta: nothing big is allocated on the CPU
-                shaped = func(*_map(_device_to(args, "meta"), self._to_meta), **_map(_device_to(kwargs, "meta"),
-                                                                                       self._to_meta))
+                with torch.device("meta"):
+                    shaped = func(*meta_args, **meta_kwargs)
             except Exception:  # a value-dependent op (nonzero ...) has no meta kernel: its output is small
                 shaped = None
             if shaped is not None and _numel(shaped) > self.cap:
                 return shaped
+        args, kwargs = _device_to(args, "cpu"), _device_to(kwargs, "cpu")
         try:
             return func(*args, **kwargs)
         except (NotImplementedError, RuntimeError):
@@ -197,6 +202,10 @@ class Values:
             self.unknown.add(target)
             return out
         try:
+            if fname in ("__getitem__", "__setitem__") and len(args) > 1:  # indices may stay on the CPU (a 0-dim
+                # index tensor is read as an int, which a meta copy could not give)
+                moved = (self._to_meta(args[0]), args[1], *_map(args[2:], self._to_meta))
+                return func(*moved, **kwargs)
             return func(*_map(args, self._to_meta), **_map(kwargs, self._to_meta))
         except RuntimeError as exc:
             if "meta" in str(exc) and ("data-dependent" in str(exc) or "cannot be called" in str(exc)):
