@@ -43,7 +43,8 @@ CAP = 1 << 22
 INPUT_CAP = 1 << 24
 
 #: Calls that read a tensor's values into Python (refused on meta values).
-SCALAR_READS = frozenset({"item", "tolist", "__bool__", "__int__", "__float__", "__index__", "__iter__"})
+SCALAR_READS = frozenset({"item", "tolist", "__bool__", "__int__", "__float__", "__index__", "equal", "allclose",
+                          "is_nonzero", "numpy"})
 
 #: Calls whose output shape depends on values (refused on meta values unless an assumption covers them).
 DATA_DEPENDENT = frozenset({"nonzero", "argwhere", "masked_select", "unique", "unique_consecutive", "bincount"})
