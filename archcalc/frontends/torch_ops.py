@@ -409,6 +409,7 @@ MAPPINGS: dict[str, Callable[[tuple, dict], Mapped]] = {
     **{name: lambda args, kw: ("NonZero", {}, [args[0]]) for name in ("nonzero", "argwhere")},
     **{name: _binary("Compare") for name in ("greater", "greater_equal", "less", "less_equal", "not_equal")},
     "__floordiv__": _binary("Div"), "floor_divide": _binary("Div"), "__rfloordiv__": _binary("Div", reverse=True),
+    "softplus": _act("Softplus"),
     "histc": lambda args, kw: ("Histc", {"bins": _a(args, kw, 1, "bins", 100)}, [args[0]]),
     **{name: lambda args, kw: ("GroupedMM", {}, [args[0], _a(args, kw, 1, "mat_b"), kw["offs"]])
        for name in ("grouped_mm", "_grouped_mm")},
