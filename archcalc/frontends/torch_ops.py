@@ -241,9 +241,18 @@ def _unflatten(args: tuple, kw: dict) -> Mapped:
     return "Unflatten", {"dim": _a(args, kw, 1, "dim"), "sizes": _tup(_a(args, kw, 2, "sizes"))}, [args[0]]
 
 
+def _int_index(i: Any) -> Any:
+    """A 0-dim integer tensor with a value (the CPU) indexes as the int it holds (a view, as in torch)."""
+    if _is_tensor(i) and i.dim() == 0 and i.device.type == "cpu" and not i.is_floating_point() \
+            and str(i.dtype) != "torch.bool":
+        return int(i)
+    return i
+
+
 def _getitem(args: tuple, kw: dict) -> Mapped:
     index = args[1]
-    items = index if isinstance(index, tuple) else (index,)
+    items = tuple(_int_index(i) for i in (index if isinstance(index, tuple) else (index,)))
+    index = items if isinstance(index, tuple) else items[0]
     if all(i is None or i is Ellipsis or isinstance(i, int | slice) for i in items) and not any(
             isinstance(i, bool) for i in items):
         return "GetItem", {"index": index}, [args[0]]
