@@ -390,3 +390,25 @@ def test_detector_traced_on_its_own_weights_without_a_copy():
         model(torch.zeros(1, 3, 320, 320))
     assert 2 * ev.total("macs") == fc.get_total_flops()
     assert ev.total("params") == sum(p.numel() for p in model.parameters())
+
+
+def test_moe_training_forward_and_backward_equal_flop_counter(T):
+    """grouped_mm's backward (the gradient of the routed rows and of the expert weights, S K N MACs each)
+    against FlopCounterMode on loss.backward() of the eager CPU model."""
+    import torch
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from archcalc.frontends.torch_trace import from_torch
+    from archcalc.ir.evaluate import evaluate
+
+    with torch.device("meta"):
+        model = T.AutoModel.from_config(_config(T, "mixtral", False))
+    ev = evaluate(from_torch(model, (SEQ,), input_dtypes=("int64",), training=True), batch=1)
+    cfg = _config(T, "mixtral", False)
+    cfg._experts_implementation = "eager"
+    torch.manual_seed(0)
+    cpu = T.AutoModel.from_config(cfg).train()
+    with FlopCounterMode(display=False) as fc, sdpa_kernel(SDPBackend.MATH):
+        cpu(torch.zeros(1, SEQ, dtype=torch.int64)).last_hidden_state.sum().backward()
+    assert 2 * (ev.total("macs") + ev.total("backward_macs")) == fc.get_total_flops()
