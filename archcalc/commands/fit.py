@@ -1,7 +1,9 @@
 """``archcalc fit MODEL --memory 24GiB``: the largest batch (or sequence length) whose peak fits.
 
 ``archcalc fit resnet50 --memory 24GiB --training --optimizer adam --precision bf16-mixed`` searches the
-largest batch whose liveness peak (``archcalc peak``) fits and prints it with the breakdown at its peak;
+largest batch whose liveness peak (``archcalc peak``: the steady-state step N >= 2 unless ``--first-step``)
+fits in the memory less a margin kept for the allocator (``--margin``, default 5 %) and prints it with the
+breakdown at its peak and what is left;
 ``--seq`` searches the last input dimension (a sequence length) at ``--batch`` instead. ``--json`` prints
 the keys documented in docs/memory.md.
 """

@@ -147,10 +147,10 @@ def fit(graph_at: Callable[[int, tuple[int, ...]], Any], memory_bytes: int, *, i
         what = "batch 1" if vary == "batch" else f"sequence length {step} at batch {batch}"
         parts = ", ".join(f"{k.removesuffix('_bytes')} {format_bytes(v)}" for k, v in first.breakdown.as_dict().items()
                           if v and k != "total_bytes")
-        kept = f" with a margin of {format_bytes(margin_bytes)} kept free" if margin_bytes else ""
-        raise ValueError(f"memory={memory_bytes}: nothing fits{kept}; {what} already peaks at "
-                         f"{format_bytes(first.peak_bytes)} ({parts}); give more memory"
-                         + (" or a smaller margin" if margin_bytes else ""))
+        kept = (f" or a smaller margin ({100 * margin:g} % of the memory, {format_bytes(margin_bytes)}, is kept "
+                "free for the allocator)" if margin_bytes else "")
+        raise ValueError(f"memory={memory_bytes}: nothing fits; {what} already peaks at "
+                         f"{format_bytes(first.peak_bytes)} ({parts}); give more memory{kept}")
     lo, lo_peak, hi, hi_peak = 1, first, None, None
     top = min(FIT_LIMIT, limit or FIT_LIMIT) // step  # the largest n tried
     n = 2
