@@ -34,8 +34,9 @@ from archcalc.ir.graph import Graph, Node, TensorSpec
 __all__ = ["from_torch", "from_torchvision", "build_torchvision_meta", "torchvision_input_size", "unmodeled_nodes",
            "TraceError"]
 
-_DTYPES = {"float32": "float32", "float": "float32", "int64": "int64", "long": "int64", "int32": "int32",
-           "bool": "bool", "float16": "float16", "bfloat16": "bfloat16"}
+# input dtypes a trace accepts (spellings of archcalc.ir.dtypes) -> canonical name
+_DTYPES = {**{d: d for d in ("float32", "int64", "int32", "bool", "float16", "bfloat16")},
+           "float": "float32", "long": "int64"}
 
 
 class TraceError(ValueError):

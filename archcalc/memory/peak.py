@@ -64,11 +64,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from archcalc.arith import prod
+from archcalc.ir.dtypes import DTYPES
 from archcalc.memory.backward import backward, optimizer_step, place_optimizer_state
 from archcalc.memory.precision import autocast_policy, dtype_bytes, is_mixed, param_bytes
 from archcalc.memory.recompute import RecomputePlan
 from archcalc.memory.schedule import CATEGORIES, MemoryBreakdown, MemorySample, Schedule
-from archcalc.memory.states import OPTIMIZERS
+from archcalc.memory.optimizers import OPTIMIZERS
 from archcalc.ops.collectives import gathered_bytes
 
 __all__ = ["MemoryBreakdown", "MemorySample", "PeakMemory", "peak_memory", "CATEGORIES"]
@@ -266,7 +267,7 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
         s.new(_zoo_buffer_bytes(rows, par_b), "weights")
     full_inputs = dict(ev.input_shapes)
     for spec in graph.inputs:
-        per = {"int64": 8, "int32": 4, "bool": 1}.get(spec.dtype, 4 if mixed else act_b)
+        per = DTYPES[spec.dtype] if spec.dtype in ("int64", "int32", "bool") else (4 if mixed else act_b)
         value_sid[spec.name] = s.new(prod(full_inputs[spec.name]) * per, "inputs")
         value_bytes_per[spec.name], value_elems[spec.name] = per, prod(full_inputs[spec.name])
     if training and not first_step:  # a step N >= 2: the earlier steps' optimizer state is alive

@@ -40,15 +40,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from archcalc.memory.optimizers import OPTIMIZERS, optimizer_spec
+from archcalc.memory.precision import PRECISIONS
+
 __all__ = ["OPTIMIZERS", "PRECISIONS", "CONVENTIONS", "ZERO_STAGES", "BytesPerParam", "ModelStateMemory",
            "bytes_per_param", "model_state_bytes"]
 
-OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
-PRECISIONS = ("fp32", "fp16", "bf16", "fp16-mixed", "bf16-mixed")
 CONVENTIONS = ("zero", "torch")
 ZERO_STAGES = (0, 1, 2, 3)
 
-_MOMENTS = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}  # state tensors per parameter (AdamW: as Adam)
 _ZERO_SHARDS = {0: "nothing", 1: "optimizer states", 2: "optimizer states, gradients",
                 3: "optimizer states, gradients, weights"}
 
@@ -108,7 +108,7 @@ def bytes_per_param(optimizer: str = "adam", precision: str = "bf16-mixed", conv
     >>> bytes_per_param("adam", "bf16-mixed", "torch")
     BytesPerParam(weights=4, gradients=4, master_weights=0, optimizer_states=8)
     """
-    moments = _MOMENTS[_choice("optimizer", optimizer, OPTIMIZERS)]
+    moments = optimizer_spec(optimizer).moments
     _choice("precision", precision, PRECISIONS)
     _choice("convention", convention, CONVENTIONS)
     if precision == "fp32" or (precision.endswith("-mixed") and convention == "torch"):
