@@ -29,8 +29,8 @@ def positive_int(flag: str):
 
 
 def add_step_options(parser: argparse.ArgumentParser) -> None:
-    from archcalc.memory.precision import DEVICES, PRECISIONS
     from archcalc.memory.optimizers import OPTIMIZERS
+    from archcalc.memory.precision import DEVICES, PRECISIONS
 
     parser.add_argument("model", help="zoo name (archcalc list) or torchvision:NAME (traced)")
     parser.add_argument("--input", metavar="CxHxW", help="per-sample input shape (default: the model's own)")

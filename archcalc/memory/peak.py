@@ -66,10 +66,10 @@ from typing import Any
 from archcalc.arith import prod
 from archcalc.ir.dtypes import DTYPES
 from archcalc.memory.backward import backward, optimizer_step, place_optimizer_state
+from archcalc.memory.optimizers import OPTIMIZERS
 from archcalc.memory.precision import autocast_policy, dtype_bytes, is_mixed, param_bytes
 from archcalc.memory.recompute import RecomputePlan
 from archcalc.memory.schedule import CATEGORIES, MemoryBreakdown, MemorySample, Schedule
-from archcalc.memory.optimizers import OPTIMIZERS
 from archcalc.ops.collectives import gathered_bytes
 
 __all__ = ["MemoryBreakdown", "MemorySample", "PeakMemory", "peak_memory", "CATEGORIES"]
