@@ -46,6 +46,7 @@ from archcalc.ir.dtypes import dtype_bytes
 from archcalc.ir.evaluate import evaluate
 from archcalc.ir.graph import Graph
 from archcalc.memory.optimizers import OPTIMIZER_TABLE
+from dlperf.validate import check_int
 
 __all__ = [
     "DTYPE_BYTES",
@@ -248,10 +249,7 @@ def parse_input_shape(text: str, flag: str = "--input") -> tuple[int, ...]:
 
 def _check_int(flag: str, value: Any, low: int, symbolic: bool = False) -> None:
     """``value`` must be an int >= ``low`` (or, where ``symbolic``, a sympy expression, left unchecked)."""
-    if symbolic and not isinstance(value, bool | int | float | str) and hasattr(value, "free_symbols"):
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{flag}: got {value!r}; give an integer >= {low}")
+    check_int(flag, value, minimum=low, symbolic=symbolic, what=f"an integer >= {low}")
 
 
 def _fold_key(name: str, depth: int | None) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 from archcalc.arith import is_concrete, prod
 from archcalc.ir.graph import Graph, Node
 from archcalc.ops.registry import OpCost, formula
+from dlperf.validate import check_int
 
 __all__ = ["Row", "Evaluation", "evaluate", "TOTAL_FIELDS"]
 
@@ -292,8 +293,7 @@ def full_input_shapes(graph: Graph, input_shape: tuple[Any, ...] | None = None, 
                       inputs: dict[str, tuple[Any, ...]] | None = None) -> dict[str, tuple[Any, ...]]:
     """Full shapes of every graph input: per-sample shapes (the first from ``input_shape``, others from
     ``inputs`` or the defaults) with ``batch`` prepended to batched inputs."""
-    if is_concrete(batch) and (isinstance(batch, bool) or batch <= 0):
-        raise ValueError(f"--batch: got {batch}; give a positive integer")
+    check_int("--batch", batch, symbolic=True)
     given = dict(inputs or {})
     out = {}
     for i, spec in enumerate(graph.inputs):

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from archcalc.memory.peak import PeakMemory, peak_memory
+from dlperf.validate import check_int
 
 __all__ = ["FitResult", "fit", "FIT_LIMIT", "DEFAULT_MARGIN"]
 
@@ -121,11 +122,11 @@ def fit(graph_at: Callable[[int, tuple[int, ...]], Any], memory_bytes: int, *, i
     ValueError
         When not even batch 1 (length 1) fits: the message gives that peak and its breakdown.
     """
-    if isinstance(memory_bytes, bool) or not isinstance(memory_bytes, int) or memory_bytes < 1:
-        raise ValueError(f"memory={memory_bytes!r} must be a positive number of bytes (e.g. 24GiB)")
+    check_int("memory", memory_bytes, what="a positive number of bytes (e.g. 24GiB)")
     if vary not in ("batch", "seq"):
         raise ValueError(f"vary={vary!r} is unknown; choose batch or seq")
-    if isinstance(step, bool) or not isinstance(step, int) or step < 1 or (step > 1 and vary != "seq"):
+    check_int("step", step, what="a positive integer, and above 1 only with vary='seq'")
+    if step > 1 and vary != "seq":
         raise ValueError(f"step={step!r} must be a positive integer, and above 1 only with vary='seq'")
     if limit is not None and (vary != "seq" or limit < step):
         raise ValueError(f"limit={limit!r} bounds a sequence length: give it with vary='seq', at least step={step}")

@@ -71,6 +71,7 @@ from archcalc.memory.precision import autocast_policy, dtype_bytes, is_mixed, pa
 from archcalc.memory.recompute import RecomputePlan
 from archcalc.memory.schedule import CATEGORIES, MemoryBreakdown, MemorySample, Schedule
 from archcalc.ops.collectives import gathered_bytes
+from dlperf.validate import check_int
 
 __all__ = ["MemoryBreakdown", "MemorySample", "PeakMemory", "peak_memory", "CATEGORIES"]
 
@@ -228,8 +229,7 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
         raise ValueError(f"optimizer={optimizer!r} is unknown; choose one of {', '.join(OPTIMIZERS)}")
     if not isinstance(first_step, bool):
         raise ValueError(f"first_step={first_step!r} must be True (step 1) or False (a step N >= 2)")
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise ValueError(f"batch={batch!r} must be a positive integer")
+    check_int("batch", batch)
     act_b, par_b, mixed = dtype_bytes(precision), param_bytes(precision), is_mixed(precision)
     autocast_policy("Conv2d", device)  # validates device
     check_sharding(data_parallel, zero)

@@ -42,6 +42,7 @@ from typing import Any
 
 from archcalc.memory.optimizers import OPTIMIZERS, optimizer_spec
 from archcalc.memory.precision import PRECISIONS
+from dlperf.validate import check_int
 
 __all__ = ["OPTIMIZERS", "PRECISIONS", "CONVENTIONS", "ZERO_STAGES", "BytesPerParam", "ModelStateMemory",
            "bytes_per_param", "model_state_bytes"]
@@ -60,10 +61,7 @@ def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
 
 
 def _positive(name: str, value: Any) -> None:
-    if isinstance(value, bool) or (isinstance(value, int) and value < 1):
-        raise ValueError(f"{name}={value!r} must be a positive integer")
-    if not isinstance(value, int) and not hasattr(value, "free_symbols"):
-        raise ValueError(f"{name}={value!r} must be a positive integer (or a sympy expression)")
+    check_int(name, value, symbolic=True, what="a positive integer (or a sympy expression)")
 
 
 @dataclass(frozen=True)

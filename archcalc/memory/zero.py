@@ -37,14 +37,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from archcalc.memory.optimizers import optimizer_spec
+from dlperf.validate import check_int
 
 __all__ = ["Sharding", "check_sharding"]
 
 
 def check_sharding(data_parallel: Any, zero: Any) -> None:
     """``ValueError`` naming the parameter for ranks below 1, a stage outside 0-3, or ZeRO on one rank."""
-    if isinstance(data_parallel, bool) or not isinstance(data_parallel, int) or data_parallel < 1:
-        raise ValueError(f"data_parallel={data_parallel!r} must be a positive number of ranks")
+    check_int("data_parallel", data_parallel, what="a positive number of ranks")
     if isinstance(zero, bool) or zero not in (0, 1, 2, 3):
         raise ValueError(f"zero={zero!r} is not a ZeRO stage; choose 0, 1, 2 or 3")
     if zero and data_parallel == 1:
