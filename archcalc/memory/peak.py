@@ -1,4 +1,4 @@
-"""Peak memory by liveness: schedule the forward pass (and one training step) over the graph's tensor values.
+"""Peak memory by liveness: schedule the forward pass (or a training step) over the graph's tensor values.
 
 Every value lives in a storage (views and in-place outputs share their input's, as
 :func:`~archcalc.ir.evaluate.evaluate` says). The schedule reproduces what eager PyTorch holds:
@@ -188,7 +188,8 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
         Per-sample input shape (default: the graph's).
     batch : int
     training : bool
-        One training step (forward, backward, optimizer step) instead of a ``no_grad`` forward pass.
+        A training step (forward, backward, optimizer step; the steady state N >= 2 unless ``first_step``)
+        instead of a ``no_grad`` forward pass.
     optimizer : str
         ``sgd`` (no momentum), ``momentum``, ``adam`` or ``adamw`` (:mod:`archcalc.memory.optimizers`).
     precision : str
