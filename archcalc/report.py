@@ -68,7 +68,7 @@ OPTIMIZER_STATES: Mapping[str, int] = MappingProxyType({o: s.moments for o, s in
 moments), from the one optimizer table (:mod:`archcalc.memory.optimizers`)."""
 
 # Bytes per element of the saved tensors whose type does not follow --dtype.
-_FP32_BYTES, _INT64_BYTES, _BOOL_BYTES = 4, 8, 1
+_FP32_BYTES, _INT64_BYTES, _BOOL_BYTES = (dtype_bytes(d) for d in ("float32", "int64", "bool"))
 
 
 @dataclass(frozen=True)
