@@ -160,3 +160,23 @@ def test_fit_batch_trains_three_real_steps_and_one_more_does_not(one_torch_threa
     assert f1.batch > f.batch
     first = measure_steps_storage(_small_net(), torch.randn(f1.batch, 3, 16, 16), "adam")
     assert first[0].peak_bytes <= f1.usable_bytes and first[2].peak_bytes > f1.memory_bytes, (f1.batch, first)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam", "adamw"])
+def test_the_optimizer_table_is_what_torch_keeps(optimizer, one_torch_thread):
+    # after a real step, each parameter's state holds `moments` tensors of its shape and, for Adam / AdamW, a
+    # 0-d fp32 `step` count (4 bytes): what the steady schedule places before the forward pass
+    from peak_tracker import make_optimizer
+
+    from archcalc.memory.optimizers import optimizer_spec
+
+    spec = optimizer_spec(optimizer)
+    model, x = _linear()
+    opt = make_optimizer(model, optimizer)
+    model(x).sum().backward()
+    opt.step()
+    for p in model.parameters():
+        state = [t for t in opt.state[p].values() if torch.is_tensor(t)]
+        assert sum(t.shape == p.shape for t in state) == spec.moments
+        scalars = [t for t in state if t.dim() == 0]
+        assert sum(t.numel() * t.element_size() for t in scalars) == spec.step_tensor_bytes
