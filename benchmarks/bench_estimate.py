@@ -2,7 +2,7 @@
 
 Each case runs once in a fresh interpreter (as a user's run does): CPU seconds (user + sys of the
 process, ``time.process_time``) of ``simulate(cfg, stream=..., force=True)`` and the process's peak
-resident set (``ru_maxrss``: the interpreter, the imports and the run). The estimate uses this
+resident set (VmHWM: the interpreter, the imports and the run). The estimate uses this
 machine's calibration (measured once and cached, :mod:`staleness.calibration`). The ratio is estimate /
 real; the guard's target is 0.5 to 2.
 
@@ -24,7 +24,10 @@ from staleness import SimConfig, simulate
 cfg = SimConfig(**json.loads(sys.argv[1]))
 t, w = time.process_time(), time.perf_counter()
 simulate(cfg, stream=sys.argv[2] == "1", force=True)
-print(time.process_time() - t, time.perf_counter() - w, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+cpu, wall = time.process_time() - t, time.perf_counter() - w
+# VmHWM: this process's own peak (ru_maxrss would keep the forking parent's size across exec)
+hwm = [int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmHWM:")]
+print(cpu, wall, hwm[0] if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 """
 
 #: (label, SimConfig keywords, streamed)
