@@ -189,6 +189,9 @@ def _pareto_formula(quantity: str, expr, condition: str, p: int, order: int, per
     import sympy as sp
 
     exact, value = pareto_order_statistic(p, order, Fraction(str(float(shape))), Fraction(str(float(mean))))
+    # E[V^(-1/alpha)] for V ~ Beta(P - K + 1, K) is finite iff P - K + 1 - 1/alpha > 0
+    condition = (f"{condition}; finite iff alpha (P - K + 1) > 1 (K = {order}: {float(shape):g} x "
+                 f"{p - order + 1})")
     if exact is None:
         return Formula(quantity, sp.sstr(expr), "-", value / per,
                        f"{condition}; K > {PRODUCT_EXACT_MAX}: Gamma ratios with mpmath at 50 digits", expr)
