@@ -257,9 +257,10 @@ class _Walker:
         for name, v in zip(node.outputs, outs, strict=True):
             self.values[name] = v
         saved = 0
-        if cost.saves_input:
-            for v in acts:
-                saved += self.mark(v)
+        if cost.saves_input or cost.saved_inputs:
+            for i, v in enumerate(ins):
+                if v.param is None and not v.buffer and cost.saves_input_at(i):
+                    saved += self.mark(v)
         if cost.saves_output:
             for v in outs:
                 saved += self.mark(v)

@@ -114,6 +114,23 @@ def _floor_scale(size: Any, factor: float) -> Any:
     return math.floor(size * factor)
 
 
+@register("GridSample")
+def grid_sample(in_shapes: list[Shape], *, mode: str = "bilinear", **_: Any) -> OpCost:
+    """``F.grid_sample(x, grid, mode)`` (inputs ``x (N, C, *in)``, ``grid (N, *out, n)``): ``(N, C, *out)``;
+    per grid point 2 operations per coordinate (unnormalise: a multiply-add), per output element the taps'
+    operations of ``mode`` as in Interpolate (bilinear 7, trilinear 15, bicubic 31, nearest 0); autograd
+    keeps ``x`` and ``grid``."""
+    x, grid = tuple(in_shapes[0]), tuple(in_shapes[1])
+    if len(grid) != len(x) or grid[-1] != len(x) - 2:
+        raise ValueError(f"GridSample: grid {grid} does not fit input {x} (expected (N, *out, {len(x) - 2}))")
+    ops_mode = {"bilinear": "bilinear" if len(x) == 4 else "trilinear"}.get(mode, mode)
+    if ops_mode not in INTERPOLATION_OPS:
+        raise ValueError(f"GridSample: mode {mode!r} is not one of bilinear, nearest, bicubic")
+    out = (x[0], x[1], *grid[1:-1])
+    ops = prod(out) * INTERPOLATION_OPS[ops_mode] + 2 * prod(grid)
+    return OpCost(output_shape=out, activations=prod(out), elementwise_ops=ops, saves_input=True)
+
+
 @register("Constant")
 def constant(in_shapes: list[Shape], *, output_shape: Any, dtype: str = "float32") -> OpCost:
     """A tensor created inside the forward pass (``torch.zeros``, ``arange``, a mask): no arithmetic."""
