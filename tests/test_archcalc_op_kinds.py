@@ -210,6 +210,12 @@ def test_prod_keeps_input_and_result(fn, ops):
     check(fn, "Prod", ops)  # 24 - 1, 24 - 8, 24 - 12 multiplies
 
 
+@pytest.mark.parametrize(("fn", "kind", "ops"), [(lambda y: (y > 0).all(), "All", 23), (lambda y: (y > 0).any(1), "Any", 12),
+                                                 (lambda y: torch.all(y > 0, dim=3, keepdim=True), "All", 18)])
+def test_all_any(fn, kind, ops):
+    check(fn, kind, ops)  # 24 - 1, 24 - 12, 24 - 6 logical operations; nothing saved
+
+
 def test_clamp_with_tensor_bounds():
     check(lambda y: y.clamp(min=y.flip(1)), "ClampTensor", 24)  # one comparison per element per bound
     check(lambda y: torch.clamp(y, y.flip(1), y.roll(1, 3)), "ClampTensor", 48)

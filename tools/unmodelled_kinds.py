@@ -64,19 +64,21 @@ def _hf_models() -> list[tuple[str, Any]]:
 
     small = dict(num_hidden_layers=2, hidden_size=64, num_attention_heads=4, intermediate_size=128, vocab_size=1000)
     text = [
-        ("bloom", lambda: tr.BloomForCausalLM(tr.BloomConfig(n_layer=2, hidden_size=64, n_head=4, vocab_size=1000))),
+        ("bloom", lambda: tr.BloomForCausalLM(tr.BloomConfig(n_layer=2, hidden_size=64, n_head=4, vocab_size=1000,
+                                                                            use_cache=False))),
         ("mamba", lambda: tr.MambaForCausalLM(tr.MambaConfig(num_hidden_layers=2, hidden_size=64, vocab_size=1000,
-                                                             state_size=8))),
+                                                             state_size=8, use_cache=False))),
         ("fnet", lambda: tr.FNetModel(tr.FNetConfig(**small))),
         ("bert", lambda: tr.BertModel(tr.BertConfig(**small))),
-        ("gpt2", lambda: tr.GPT2LMHeadModel(tr.GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=1000))),
+        ("gpt2", lambda: tr.GPT2LMHeadModel(tr.GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=1000,
+                                                                        use_cache=False))),
         ("t5", lambda: tr.T5EncoderModel(tr.T5Config(num_layers=2, d_model=64, num_heads=4, d_ff=128, d_kv=16,
                                                      vocab_size=1000))),
         ("funnel", lambda: tr.FunnelModel(tr.FunnelConfig(block_sizes=[1, 1], d_model=64, n_head=4, d_head=16,
                                                           d_inner=128, vocab_size=1000))),
         ("xlnet", lambda: tr.XLNetModel(tr.XLNetConfig(n_layer=2, d_model=64, n_head=4, d_inner=128,
                                                        vocab_size=1000))),
-        ("llama", lambda: tr.LlamaForCausalLM(tr.LlamaConfig(**small, num_key_value_heads=2))),
+        ("llama", lambda: tr.LlamaForCausalLM(tr.LlamaConfig(**small, num_key_value_heads=2, use_cache=False))),
         ("rwkv", lambda: tr.RwkvModel(tr.RwkvConfig(num_hidden_layers=2, hidden_size=64, vocab_size=1000,
                                                     attention_hidden_size=64, intermediate_size=128))),
     ]

@@ -284,6 +284,7 @@ KINDS: dict[str, Callable[[tuple, dict], Mapped]] = {
     "__invert__": _unary("Invert"), "logical_not": _unary("Invert"), "bitwise_not": _unary("Invert"),
     "logical_not_": _unary("Invert", True), "bitwise_not_": _unary("Invert", True),
     "cumsum": _cumsum(), "cumsum_": _cumsum(True), "diff": _diff, "prod": _reduce("Prod"),
+    "all": _reduce("All"), "any": _reduce("Any"),
     "square": _unary("Square"), "__rdiv__": _rdiv,
     "clamp": _clamp(), "clip": _clamp(), "clamp_": _clamp(True), "clip_": _clamp(True),
     "masked_fill_": _inplace_of("MaskedFill", _masked_fill), "masked_fill": _masked_fill,

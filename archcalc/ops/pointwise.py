@@ -1,13 +1,14 @@
-"""More element-wise arithmetic: AddCMul, AddCDiv, RPow (``scalar ** x``), Invert (``~x``), Cumsum, Diff, Prod
-and ClampTensor (``clamp`` with tensor bounds).
+"""More element-wise arithmetic: AddCMul, AddCDiv, RPow (``scalar ** x``), Invert (``~x``), Cumsum, Diff, Prod,
+All / Any and ClampTensor (``clamp`` with tensor bounds).
 
 No MACs. One operation per arithmetic step: ``addcmul`` is a multiply and an add per output element (and a
 multiply by ``value`` when it is not 1); ``cumsum`` along a row of ``n`` makes ``n - 1`` adds; ``diff``
-one subtraction per output element of each order; ``prod`` ``in - out`` multiplies.
+one subtraction per output element of each order; ``prod`` ``in - out`` multiplies, ``all`` / ``any``
+``in - out`` logical operations.
 
 What autograd keeps (checked against ``saved_tensors_hooks`` in tests/test_archcalc_op_kinds.py): AddCMul /
 AddCDiv ``tensor1`` and ``tensor2`` (not ``self``), RPow its exponent and its result, Prod input and result,
-ClampTensor every input; Invert, Cumsum and Diff nothing.
+ClampTensor every input; Invert, Cumsum, Diff, All and Any nothing.
 
 Examples
 --------
@@ -102,6 +103,21 @@ def prod_reduction(in_shapes: list[Shape], *, dim: Any = None, keepdim: bool = F
     out = reduced_shape(x, dim, keepdim, "Prod")
     return OpCost(output_shape=out, activations=prod(out), elementwise_ops=prod(x) - prod(out), saves_input=True,
                   saves_output=True)
+
+
+def _make_logical(kind: str) -> None:
+    def fn(in_shapes: list[Shape], *, dim: Any = None, keepdim: bool = False) -> OpCost:
+        x = one_input(in_shapes, kind)
+        out = reduced_shape(x, dim, keepdim, kind)
+        return OpCost(output_shape=out, activations=prod(out), elementwise_ops=prod(x) - prod(out))
+
+    fn.__doc__ = (f"``x.{kind.lower()}(dim, keepdim)``: a bool reduction, ``in - out`` logical operations "
+                  "(every element when ``dim`` is None); not differentiable, nothing saved.")
+    register(kind)(fn)
+
+
+for _kind in ("All", "Any"):
+    _make_logical(_kind)
 
 
 @register("ClampTensor")
