@@ -129,7 +129,8 @@ def test_tensor_unfold_is_a_view():
 
 
 @pytest.mark.parametrize("fn", [lambda y: F.unfold(y, 2), lambda y: F.unfold(y, kernel_size=(2, 3), padding=1, stride=2),
-                                lambda y: torch._C._nn.im2col(y, (2, 2), (1, 1), (0, 0), (1, 1))])
+                                lambda y: torch._C._nn.im2col(y, (2, 2), (1, 1), (0, 0), (1, 1)),
+                                lambda y: F.unfold(y, 2, 1, 0), lambda y: F.unfold(y, 2, 1, 1, 2)])
 def test_im2col(fn):
     (row,) = check(fn, "Im2Col", 0)
     assert row.allocates

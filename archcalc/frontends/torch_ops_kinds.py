@@ -77,11 +77,12 @@ _FOLD_KW = ("kernel_size", "dilation", "padding", "stride")
 
 def _unfold(args: tuple, kw: dict) -> Mapped:
     """``Tensor.unfold(dimension, size, step)`` or ``F.unfold(x, kernel_size, ...)`` (both are called
-    ``unfold``): the tensor method takes exactly three ints; anything else is im2col. An ambiguous
-    ``F.unfold(x, k, dilation, padding)`` read the wrong way fails the tracer's shape check, never silently."""
+    ``unfold``): the tensor method takes exactly three ints, a window of 2 or more and a step of 1 or more;
+    anything else is im2col. ``F.unfold(x, k, dilation, padding)`` with three ints, a dilation >= 2 and a
+    padding >= 1 reads as the method; read the wrong way, it fails the tracer's shape check, never silently."""
     x = args[0]
-    if "dimension" in kw or (not any(k in kw for k in _FOLD_KW) and len(args) == 4
-                             and all(isinstance(v, int) for v in args[1:])):
+    method = len(args) == 4 and all(isinstance(v, int) for v in args[1:]) and args[2] >= 2 and args[3] >= 1
+    if "dimension" in kw or (not any(k in kw for k in _FOLD_KW) and method):
         return "Unfold", {"dimension": _a(args, kw, 1, "dimension"), "size": _a(args, kw, 2, "size"),
                           "step": _a(args, kw, 3, "step")}, [x]
     hp = {name: _ints(_a(args, kw, i + 1, name, 0 if name == "padding" else 1)) for i, name in enumerate(_FOLD_KW)}
