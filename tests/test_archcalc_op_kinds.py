@@ -217,6 +217,17 @@ def test_all_any(fn, kind, ops):
     check(fn, kind, ops)  # 24 - 1, 24 - 12, 24 - 6 logical operations; nothing saved
 
 
+@pytest.mark.parametrize(("fn", "ops"), [
+    (lambda y: torch.fft.fftn(y, dim=(2, 3)).real, 24 * 5 * (2 + 2)),  # 5 N ceil(log2 n): n = 3 -> 2, n = 4 -> 2
+    (lambda y: torch.fft.fft(y).imag, 24 * 5 * 2),
+    (lambda y: torch.fft.ifftn(y).real, 24 * 5 * (0 + 1 + 2 + 2)),  # every dim: 1, 2, 3, 4
+    (lambda y: torch.fft.fft(torch.fft.fftn(y, dim=(2, 3)), dim=1).real, 24 * 5 * (2 + 2 + 1)),
+])
+def test_fft_counts_five_n_log_n_and_flop_counter_counts_zero(fn, ops):
+    check(fn, "FFT", ops)  # a 1-d fft of a real tensor keeps it (96 bytes), fftn and complex inputs nothing
+    assert not any(r.allocates for r in check(fn, "Real", 0))  # .real / .imag are views
+
+
 def test_clamp_with_tensor_bounds():
     check(lambda y: y.clamp(min=y.flip(1)), "ClampTensor", 24)  # one comparison per element per bound
     check(lambda y: torch.clamp(y, y.flip(1), y.roll(1, 3)), "ClampTensor", 48)

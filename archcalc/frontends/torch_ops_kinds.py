@@ -268,6 +268,20 @@ def _unary(kind: str, inplace: bool = False) -> Callable[[tuple, dict], Mapped]:
     return m
 
 
+def _fft(nd: bool) -> Callable[[tuple, dict], Mapped]:
+    """``torch.fft.fft(x, n, dim)`` / ``fftn(x, s, dim)`` and inverses at the input's size (``n`` / ``s``
+    None); a resizing transform raises (the call stays Unmodeled)."""
+    def m(args: tuple, kw: dict) -> Mapped:
+        if _a(args, kw, 1, "s" if nd else "n") is not None:
+            raise ValueError("an FFT that pads or crops is not modelled")
+        dim = _a(args, kw, 2, "dim", None if nd else -1)
+        hp: dict[str, Any] = {"dim": tuple(dim) if isinstance(dim, list | tuple) else dim}
+        if not nd and not args[0].is_complex():  # the 1-d transform of a real tensor keeps it for backward
+            hp["keeps_input"] = True
+        return "FFT", hp, [args[0]]
+    return m
+
+
 def _rdiv(args: tuple, kw: dict) -> Mapped:
     return "Div", {}, [t for t in (args[0], _a(args, kw, 1, "other")) if _is_tensor(t)][::-1]
 
@@ -301,6 +315,9 @@ KINDS: dict[str, Callable[[tuple, dict], Mapped]] = {
     "grid_sampler": _grid_sampler, "_weight_norm": _weight_norm,
     "addmm": _addmm("AddMM", "mat1", "mat2"), "baddbmm": _addmm("BAddBMM", "batch1", "batch2"),
     "eye": lambda args, kw: ("Constant", {"output_shape": None}, []),
+    # Fourier transforms at the input's size (FNet), and the real / imaginary views of a complex tensor
+    "fft_fft": _fft(False), "fft_ifft": _fft(False), "fft_fftn": _fft(True), "fft_ifftn": _fft(True),
+    "real": lambda args, kw: ("Real", {}, [args[0]]), "imag": lambda args, kw: ("Real", {}, [args[0]]),
 }
 
 #: Entries of the main table that KINDS supersedes (the same kinds, more argument forms).

@@ -1,14 +1,14 @@
 """More element-wise arithmetic: AddCMul, AddCDiv, RPow (``scalar ** x``), Invert (``~x``), Cumsum, Diff, Prod,
-All / Any and ClampTensor (``clamp`` with tensor bounds).
+All / Any, ClampTensor (``clamp`` with tensor bounds), FFT and Real.
 
 No MACs. One operation per arithmetic step: ``addcmul`` is a multiply and an add per output element (and a
 multiply by ``value`` when it is not 1); ``cumsum`` along a row of ``n`` makes ``n - 1`` adds; ``diff``
 one subtraction per output element of each order; ``prod`` ``in - out`` multiplies, ``all`` / ``any``
-``in - out`` logical operations.
+``in - out`` logical operations; FFT ``5 N ceil(log2 n)`` per transformed dim.
 
 What autograd keeps (checked against ``saved_tensors_hooks`` in tests/test_archcalc_op_kinds.py): AddCMul /
 AddCDiv ``tensor1`` and ``tensor2`` (not ``self``), RPow its exponent and its result, Prod input and result,
-ClampTensor every input; Invert, Cumsum, Diff, All and Any nothing.
+ClampTensor every input; Invert, Cumsum, Diff, All, Any, FFT and Real nothing.
 
 Examples
 --------
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from archcalc.arith import floordiv, prod
+from archcalc.arith import floordiv, is_concrete, prod
 from archcalc.ops.elementwise import reduced_shape
 from archcalc.ops.registry import OpCost, Shape, broadcast_shapes, elementwise_cost, one_input, register
 
@@ -118,6 +118,32 @@ def _make_logical(kind: str) -> None:
 
 for _kind in ("All", "Any"):
     _make_logical(_kind)
+
+
+@register("FFT")
+def fft(in_shapes: list[Shape], *, dim: Any = None, keeps_input: bool = False) -> OpCost:
+    """``torch.fft.fft`` / ``fftn`` / ``fft2`` and their inverses at the input's size (complex output of the
+    input's shape): ``5 N ceil(log2 n)`` real operations per transformed dim of size ``n`` (``N`` elements),
+    the usual radix-2 count (``n/2 log2 n`` butterflies of a complex multiply and two complex adds per
+    line); FlopCounterMode counts 0. Autograd keeps nothing, except the input of a 1-d ``fft`` / ``ifft`` of a
+    real tensor (``keeps_input``, as the torch front end sets it)."""
+    x = one_input(in_shapes, "FFT")
+    dims = range(len(x)) if dim is None else [_dim(d, len(x), "FFT") for d in (dim if isinstance(dim, tuple | list)
+                                                                                   else (dim,))]
+    elems = prod(x)
+    ops = 0
+    for d in dims:
+        if not is_concrete(x[d]):
+            raise ValueError("FFT: counting its operations needs concrete sizes along the transformed dims")
+        ops += 5 * elems * max(int(x[d]) - 1, 0).bit_length()
+    return OpCost(output_shape=x, activations=elems, elementwise_ops=ops, saves_input=keeps_input)
+
+
+@register("Real")
+def real(in_shapes: list[Shape]) -> OpCost:
+    """``z.real`` / ``z.imag``: a view of a complex tensor's real (imaginary) parts, no arithmetic."""
+    x = one_input(in_shapes, "Real")
+    return OpCost(output_shape=x, activations=prod(x), alias_of=(0,))
 
 
 @register("ClampTensor")

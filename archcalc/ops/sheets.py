@@ -178,6 +178,8 @@ def _more_specs(y: dict[str, Any], seq: list[tuple[Any, ...]], chw: list[tuple[A
                    "3 x 3 columns folded back to 6 x 6 (sizes along the folded dims are numbers)"),
         "TensorSplit": ([(B, L, 6)], {"indices_or_sections": 3, "dim": -1}, "a last dim of 6 in 3 pieces"),
         "Sort": ([(B, L, 8)], {"dim": -1}, "rows of 8 (ceil(log2 n) needs a number)"),
+        "FFT": ([(B, L, 8)], {"dim": -1}, "rows of 8 (ceil(log2 n) needs a number)"),
+        "Real": (seq, {}, "the real parts of a complex tensor (a view)"),
         "ArgSort": ([(B, L, 8)], {"dim": -1}, "rows of 8 (ceil(log2 n) needs a number)"),
     }
 
