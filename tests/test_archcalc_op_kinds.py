@@ -401,3 +401,18 @@ def test_fold_unfold_against_torch(c, h, w, k, s, p, dl):
                              stride=s)
     assert back.output_shape == tuple(folded.shape)
     assert back.elementwise_ops == int(folded.sum()) - int((folded > 0).sum())
+
+
+@pytest.mark.parametrize("inplace", [False, True])
+def test_feature_dropout_keeps_one_noise_value_per_channel(inplace):
+    from archcalc.frontends.torch_trace import from_torch
+
+    module = Case(lambda y: F.dropout2d(y.flip(1), 0.5, training=True, inplace=inplace))
+    ev = evaluate(from_torch(module, X, training=True), training=True)
+    (row,) = [r for r in ev.rows if r.kind == "FeatureDropout"]
+    assert row.elementwise_ops == 24 + 2  # a multiply per element, a scaled draw per (sample, channel): 1*2
+    # autograd: x (96 bytes) and the 1x2x1x1 float noise (8 bytes)
+    assert _archcalc_saved(ev) == _autograd_saved(module, [torch.randn(1, *X)]) == {"float32": 104}
+    (row,) = [r for r in evaluate(from_torch(Case(lambda y: F.dropout2d(y, 0.5, training=False)), X)).rows
+              if r.kind == "FeatureDropout"]
+    assert row.elementwise_ops == 0 and not row.allocates  # the identity at inference

@@ -282,6 +282,14 @@ def _fft(nd: bool) -> Callable[[tuple, dict], Mapped]:
     return m
 
 
+def _feature_dropout(inplace: bool) -> Callable[[tuple, dict], Mapped]:
+    """``torch.feature_dropout(x, p, train)`` (what ``F.dropout1d / 2d / 3d`` call), and its in-place form."""
+    def m(args: tuple, kw: dict) -> Mapped:
+        return "FeatureDropout", {"p": _a(args, kw, 1, "p"), "training": bool(_a(args, kw, 2, "train")),
+                                  "inplace": inplace}, [args[0]]
+    return m
+
+
 def _rdiv(args: tuple, kw: dict) -> Mapped:
     return "Div", {}, [t for t in (args[0], _a(args, kw, 1, "other")) if _is_tensor(t)][::-1]
 
@@ -315,6 +323,7 @@ KINDS: dict[str, Callable[[tuple, dict], Mapped]] = {
     "grid_sampler": _grid_sampler, "_weight_norm": _weight_norm,
     "addmm": _addmm("AddMM", "mat1", "mat2"), "baddbmm": _addmm("BAddBMM", "batch1", "batch2"),
     "eye": lambda args, kw: ("Constant", {"output_shape": None}, []),
+    "feature_dropout": _feature_dropout(False), "feature_dropout_": _feature_dropout(True),
     # Fourier transforms at the input's size (FNet), and the real / imaginary views of a complex tensor
     "fft_fft": _fft(False), "fft_ifft": _fft(False), "fft_fftn": _fft(True), "fft_ifftn": _fft(True),
     "real": lambda args, kw: ("Real", {}, [args[0]]), "imag": lambda args, kw: ("Real", {}, [args[0]]),

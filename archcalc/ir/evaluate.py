@@ -29,7 +29,7 @@ TOTAL_FIELDS = ("params", "macs", "activations", "elementwise_ops")
 #: Kinds that compute differently in training mode (dropout masks, batch statistics): ``evaluate(...,
 #: training=True / False)`` sets their ``training`` option; ``None`` keeps each node's own (a traced graph
 #: records the mode it was traced in).
-TRAINING_KINDS = frozenset({"Dropout", "StochasticDepth", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d",
+TRAINING_KINDS = frozenset({"Dropout", "FeatureDropout", "StochasticDepth", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d",
                             "ScaledDotProductAttention", "MultiheadAttention", "RNN", "LSTM", "GRU"})
 
 

@@ -1,4 +1,4 @@
-"""Dropout, StochasticDepth, Embedding, Pad, Interpolate / Upsample, constants, in-place fills and the
+"""Dropout, FeatureDropout, StochasticDepth, Embedding, Pad, Interpolate / Upsample, constants, in-place fills and the
 ``Unmodeled`` record.
 
 Examples
@@ -30,6 +30,20 @@ def dropout(in_shapes: list[Shape], *, p: Any = 0.5, training: bool = False, inp
     if not training:
         return OpCost(output_shape=x, activations=elems, alias_of=(0,))
     return OpCost(output_shape=x, activations=elems, elementwise_ops=2 * elems, saved_mask_elements=elems,
+                  alias_of=(0,) if inplace else ())
+
+
+@register("FeatureDropout")
+def feature_dropout(in_shapes: list[Shape], *, p: Any = 0.5, training: bool = False, inplace: bool = False) -> OpCost:
+    """``F.dropout1d / 2d / 3d`` (``torch.feature_dropout``): whole channels zeroed. The identity at inference;
+    in training one operation per (sample, channel) pair (its noise: a draw scaled by 1/(1-p)) and one
+    multiply per element, and autograd keeps the float noise, one element per pair."""
+    x = one_input(in_shapes, "FeatureDropout")
+    elems = prod(x)
+    if not training:
+        return OpCost(output_shape=x, activations=elems, alias_of=(0,))
+    pairs = prod(x[:2]) if len(x) > 1 else prod(x)
+    return OpCost(output_shape=x, activations=elems, elementwise_ops=elems + pairs, saved_fp32_elements=pairs,
                   alias_of=(0,) if inplace else ())
 
 

@@ -180,6 +180,7 @@ def _more_specs(y: dict[str, Any], seq: list[tuple[Any, ...]], chw: list[tuple[A
         "Sort": ([(B, L, 8)], {"dim": -1}, "rows of 8 (ceil(log2 n) needs a number)"),
         "FFT": ([(B, L, 8)], {"dim": -1}, "rows of 8 (ceil(log2 n) needs a number)"),
         "Real": (seq, {}, "the real parts of a complex tensor (a view)"),
+        "FeatureDropout": (chw, {}, "identity at inference"),
         "ArgSort": ([(B, L, 8)], {"dim": -1}, "rows of 8 (ceil(log2 n) needs a number)"),
     }
 
