@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from archcalc.ir import evaluate
 from archcalc.ops import formula
+from tests.strategies import fold_configs, shape_and_dim
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -365,40 +366,36 @@ def test_eye_is_a_constant():
 
 
 @settings(max_examples=30, deadline=None)
-@given(shape=st.lists(st.integers(1, 5), min_size=1, max_size=4), data=st.data())
-def test_shapes_match_torch(shape, data):
+@given(shape_dim=shape_and_dim(), data=st.data())
+def test_shapes_match_torch(shape_dim, data):
+    shape, d = shape_dim
     x = torch.zeros(shape)
-    d = data.draw(st.integers(0, len(shape) - 1))
     reps = tuple(data.draw(st.lists(st.integers(1, 3), min_size=len(shape), max_size=len(shape) + 1)))
-    assert formula("Repeat")([tuple(shape)], repeats=reps).output_shape == tuple(x.repeat(*reps).shape)
+    assert formula("Repeat")([shape], repeats=reps).output_shape == tuple(x.repeat(*reps).shape)
     k = data.draw(st.integers(1, shape[d]))
-    assert formula("TopK")([tuple(shape)], k=k, dim=d).output_shape == tuple(x.topk(k, d).values.shape)
+    assert formula("TopK")([shape], k=k, dim=d).output_shape == tuple(x.topk(k, d).values.shape)
     n = data.draw(st.integers(1, 4))
-    assert formula("TensorSplit")([tuple(shape)], indices_or_sections=n, dim=d).output_shapes == tuple(
+    assert formula("TensorSplit")([shape], indices_or_sections=n, dim=d).output_shapes == tuple(
         tuple(t.shape) for t in x.tensor_split(n, d))
     size, step = data.draw(st.integers(1, shape[d])), data.draw(st.integers(1, 3))
-    assert formula("Unfold")([tuple(shape)], dimension=d, size=size, step=step).output_shape == tuple(
+    assert formula("Unfold")([shape], dimension=d, size=size, step=step).output_shape == tuple(
         x.unfold(d, size, step).shape)
-    c = formula("Cumsum")([tuple(shape)], dim=d)
-    assert c.elementwise_ops == x.numel() - x.numel() // shape[d]  # n - 1 adds per row
+    assert formula("Cumsum")([shape], dim=d).elementwise_ops == x.numel() - x.numel() // shape[d]  # n - 1 per row
+    assert formula("MaxDim")([shape], dim=d).output_shapes == tuple(tuple(t.shape) for t in x.max(d))
 
 
 @settings(max_examples=25, deadline=None)
-@given(c=st.integers(1, 3), h=st.integers(2, 7), w=st.integers(2, 7), k=st.integers(1, 3), s=st.integers(1, 3),
-       p=st.integers(0, 1), dl=st.integers(1, 2))
-def test_fold_unfold_against_torch(c, h, w, k, s, p, dl):
+@given(cfg=fold_configs())
+def test_fold_unfold_against_torch(cfg):
     """Im2Col's shape and Col2Im's adds against torch: the adds are the columns summed onto positions already
     written, ``landed - covered``, measured by folding ones (every landed entry adds 1, so the folded sum minus
     the positions reached is the count)."""
-    if dl * (k - 1) + 1 > min(h, w) + 2 * p:
-        return
-    x = torch.ones(1, c, h, w)
-    cols = F.unfold(x, k, dilation=dl, padding=p, stride=s)
-    cost = formula("Im2Col")([(1, c, h, w)], kernel_size=k, dilation=dl, padding=p, stride=s)
-    assert cost.output_shape == tuple(cols.shape)
-    folded = F.fold(torch.ones_like(cols), (h, w), k, dilation=dl, padding=p, stride=s)
-    back = formula("Col2Im")([tuple(cols.shape)], output_size=(h, w), kernel_size=k, dilation=dl, padding=p,
-                             stride=s)
+    c, h, w = cfg["c"], cfg["h"], cfg["w"]
+    args = {k: cfg[k] for k in ("kernel_size", "dilation", "padding", "stride")}
+    cols = F.unfold(torch.ones(1, c, h, w), **args)
+    assert formula("Im2Col")([(1, c, h, w)], **args).output_shape == tuple(cols.shape)
+    folded = F.fold(torch.ones_like(cols), (h, w), **args)
+    back = formula("Col2Im")([tuple(cols.shape)], output_size=(h, w), **args)
     assert back.output_shape == tuple(folded.shape)
     assert back.elementwise_ops == int(folded.sum()) - int((folded > 0).sum())
 
