@@ -27,15 +27,9 @@ from typing import Any
 
 from archcalc.arith import floordiv, is_concrete, prod
 from archcalc.ops.elementwise import reduced_shape
-from archcalc.ops.registry import OpCost, Shape, one_input, register
+from archcalc.ops.registry import OpCost, Shape, dim_index, one_input, register
 
 __all__ = ["sort_comparisons"]
-
-
-def _dim(d: int, rank: int, kind: str) -> int:
-    if not -rank <= d < max(rank, 1):
-        raise ValueError(f"{kind}: dim {d} is out of range for rank {rank}")
-    return d % max(rank, 1)
 
 
 def _log2_ceil(n: Any, kind: str) -> int:
@@ -56,7 +50,7 @@ def gather(in_shapes: list[Shape], *, dim: int) -> OpCost:
     x, index = tuple(in_shapes[0]), tuple(in_shapes[1])
     if len(x) != len(index):
         raise ValueError(f"Gather: index rank {len(index)} differs from input rank {len(x)}")
-    _dim(dim, len(x), "Gather")
+    dim_index(dim, len(x), "Gather")
     return OpCost(output_shape=index, activations=prod(index), saved_inputs=(0,), saved_index_elements=prod(index))
 
 
@@ -72,7 +66,7 @@ def scatter(in_shapes: list[Shape], *, dim: int, reduce: Any = None, inplace: bo
     ...; ``mean`` adds one division per output element), none for plain assignment; autograd keeps the int64
     index, and for ``scatter_reduce`` (``keeps_all``) also ``x``, ``src`` and the result."""
     x, index = tuple(in_shapes[0]), tuple(in_shapes[1])
-    _dim(dim, len(x), "Scatter")
+    dim_index(dim, len(x), "Scatter")
     if reduce not in SCATTER_OPS:
         raise ValueError(f"Scatter: reduce {reduce!r} is not one of {', '.join(map(str, SCATTER_OPS))}")
     ops = SCATTER_OPS[reduce] * prod(index) + (prod(x) if reduce == "mean" else 0)
@@ -86,7 +80,7 @@ def index_select(in_shapes: list[Shape], *, dim: int) -> OpCost:
     """``x.index_select(dim, index)`` (inputs ``x, index``; ``index`` 1-D): ``dim`` becomes ``len(index)``; a
     copy, no arithmetic; autograd keeps the index."""
     x, index = tuple(in_shapes[0]), tuple(in_shapes[1])
-    d = _dim(dim, len(x), "IndexSelect")
+    d = dim_index(dim, len(x), "IndexSelect")
     n = prod(index)
     out = (*x[:d], n, *x[d + 1:]) if x else ()
     return OpCost(output_shape=out, activations=prod(out), saved_inputs=(), saved_index_elements=n)
@@ -97,7 +91,7 @@ def index_add(in_shapes: list[Shape], *, dim: int, alpha: Any = 1, inplace: bool
     """``x.index_add(dim, index, source, alpha)`` (inputs ``x, index, source``): ``x``'s shape; one add per
     source element (and one multiply by ``alpha`` when it is not 1); autograd keeps the index and ``source``."""
     x, index, source = (tuple(s) for s in in_shapes[:3])
-    _dim(dim, len(x), "IndexAdd")
+    dim_index(dim, len(x), "IndexAdd")
     ops = prod(source) * (1 if alpha == 1 else 2)
     return OpCost(output_shape=x, activations=prod(x), elementwise_ops=ops, saved_inputs=(2,),
                   saved_index_elements=prod(index), alias_of=(0,) if inplace else ())
@@ -150,7 +144,7 @@ def topk(in_shapes: list[Shape], *, k: Any, dim: int = -1) -> OpCost:
     """``x.topk(k, dim)``: values and int64 indices with ``dim`` of size ``k``; ``n * max(ceil(log2 k), 1)``
     comparisons per row of ``n``; autograd keeps the indices."""
     x = one_input(in_shapes, "TopK")
-    d = _dim(dim, len(x), "TopK")
+    d = dim_index(dim, len(x), "TopK")
     out = (*x[:d], k, *x[d + 1:]) if x else ()
     n = x[d] if x else 1
     if is_concrete(n, k) and k > n:
@@ -162,7 +156,7 @@ def topk(in_shapes: list[Shape], *, k: Any, dim: int = -1) -> OpCost:
 
 def _sort(kind: str, in_shapes: list[Shape], dim: int) -> tuple[Shape, Any]:
     x = one_input(in_shapes, kind)
-    n = x[_dim(dim, len(x), kind)] if x else 1
+    n = x[dim_index(dim, len(x), kind)] if x else 1
     return x, sort_comparisons(n, floordiv(prod(x), n))
 
 

@@ -23,15 +23,9 @@ from __future__ import annotations
 from typing import Any
 
 from archcalc.arith import floordiv, is_concrete, prod
-from archcalc.ops.registry import OpCost, Shape, ntuple, one_input, pair, register
+from archcalc.ops.registry import OpCost, Shape, dim_index, ntuple, one_input, pair, register
 
 __all__ = ["windows"]
-
-
-def _dim(d: int, rank: int, kind: str) -> int:
-    if not -rank <= d < max(rank, 1):
-        raise ValueError(f"{kind}: dim {d} is out of range for rank {rank}")
-    return d % max(rank, 1)
 
 
 @register("Repeat")
@@ -56,7 +50,7 @@ def repeat_interleave(in_shapes: list[Shape], *, repeats: Any = None, dim: Any =
     if dim is None:
         x, d = (prod(x),), 0
     else:
-        d = _dim(dim, len(x), "RepeatInterleave")
+        d = dim_index(dim, len(x), "RepeatInterleave")
     if len(in_shapes) > 1:
         if output_size is None:
             raise ValueError("RepeatInterleave: a tensor of repeats needs output_size (the traced length)")
@@ -76,7 +70,7 @@ def unfold(in_shapes: list[Shape], *, dimension: int, size: Any, step: Any) -> O
     x = one_input(in_shapes, "Unfold")
     if not x:
         return OpCost(output_shape=(size,), activations=size, alias_of=(0,))
-    d = _dim(dimension, len(x), "Unfold")
+    d = dim_index(dimension, len(x), "Unfold")
     n = floordiv(x[d] - size, step) + 1
     out = (*x[:d], n, *x[d + 1:], size)
     return OpCost(output_shape=out, activations=prod(out), alias_of=(0,))
@@ -162,7 +156,7 @@ def tensor_split(in_shapes: list[Shape], *, indices_or_sections: Any, dim: int =
     """``x.tensor_split(n_or_indices, dim)``: ``n`` pieces (the first ``size % n`` one longer), or pieces
     between the indices (clamped to the size: a piece may be empty); views, no arithmetic."""
     x = one_input(in_shapes, "TensorSplit")
-    d = _dim(dim, len(x), "TensorSplit")
+    d = dim_index(dim, len(x), "TensorSplit")
     size = x[d]
     if isinstance(indices_or_sections, tuple | list):
         if not is_concrete(size, *indices_or_sections):

@@ -25,15 +25,17 @@ from typing import Any
 
 from archcalc.arith import floordiv, is_concrete, prod
 from archcalc.ops.elementwise import reduced_shape
-from archcalc.ops.registry import OpCost, Shape, broadcast_shapes, elementwise_cost, one_input, register
+from archcalc.ops.registry import (
+    OpCost,
+    Shape,
+    broadcast_shapes,
+    dim_index,
+    elementwise_cost,
+    one_input,
+    register,
+)
 
 __all__: list[str] = []
-
-
-def _dim(d: int, rank: int, kind: str) -> int:
-    if not -rank <= d < max(rank, 1):
-        raise ValueError(f"{kind}: dim {d} is out of range for rank {rank}")
-    return d % max(rank, 1)
 
 
 def _addc(kind: str) -> None:
@@ -74,7 +76,7 @@ def cumsum(in_shapes: list[Shape], *, dim: int, inplace: bool = False) -> OpCost
     """``x.cumsum(dim)``: ``n - 1`` adds per row of ``n`` along ``dim`` (``in - rows``); nothing saved (the
     backward is a reversed cumsum of the gradient)."""
     x = one_input(in_shapes, "Cumsum")
-    n = x[_dim(dim, len(x), "Cumsum")] if x else 1
+    n = x[dim_index(dim, len(x), "Cumsum")] if x else 1
     elems = prod(x)
     return OpCost(output_shape=x, activations=elems, elementwise_ops=elems - floordiv(elems, n),
                   alias_of=(0,) if inplace else ())
@@ -87,7 +89,7 @@ def diff(in_shapes: list[Shape], *, n: int = 1, dim: int = -1) -> OpCost:
     nothing saved."""
     shapes = [tuple(s) for s in in_shapes]
     first = shapes[0]
-    d = _dim(dim, len(first), "Diff")
+    d = dim_index(dim, len(first), "Diff")
     size = sum((s[d] for s in shapes[1:]), first[d])
     rest = prod((*first[:d], *first[d + 1:]))
     ops = sum((rest * max(size - i, 0) for i in range(1, n + 1)), 0)
@@ -128,7 +130,7 @@ def fft(in_shapes: list[Shape], *, dim: Any = None, keeps_input: bool = False) -
     line); FlopCounterMode counts 0. Autograd keeps nothing, except the input of a 1-d ``fft`` / ``ifft`` of a
     real tensor (``keeps_input``, as the torch front end sets it)."""
     x = one_input(in_shapes, "FFT")
-    dims = range(len(x)) if dim is None else [_dim(d, len(x), "FFT") for d in (dim if isinstance(dim, tuple | list)
+    dims = range(len(x)) if dim is None else [dim_index(d, len(x), "FFT") for d in (dim if isinstance(dim, tuple | list)
                                                                                    else (dim,))]
     elems = prod(x)
     ops = 0

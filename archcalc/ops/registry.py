@@ -35,7 +35,7 @@ from typing import Any
 from archcalc.arith import is_concrete, prod
 
 __all__ = ["OpCost", "REGISTRY", "register", "formula", "pair", "ntuple", "one_input", "elementwise_cost",
-           "broadcast_shapes", "Shape"]
+           "broadcast_shapes", "dim_index", "Shape"]
 
 Shape = tuple[Any, ...]
 
@@ -156,6 +156,13 @@ def pair(value: Any) -> tuple[Any, Any]:
     """``3 -> (3, 3)``; a pair is returned as a tuple."""
     a, b = ntuple(value, 2)
     return (a, b)
+
+
+def dim_index(d: int, rank: int, kind: str) -> int:
+    """``d`` as a non-negative dim of a rank-``rank`` tensor (a scalar takes 0 and -1); out of range raises."""
+    if not -rank <= d < max(rank, 1):
+        raise ValueError(f"{kind}: dim {d} is out of range for rank {rank}")
+    return d % max(rank, 1)
 
 
 def one_input(in_shapes: list[Shape], kind: str, ranks: tuple[int, ...] | None = None) -> Shape:
