@@ -237,7 +237,8 @@ def test_clamp_with_tensor_bounds():
 
 def test_square_and_rdiv():
     check(lambda y: y.square(), "Square", 24)
-    check(lambda y: y.__rdiv__(2.0), "Div", 24)
+    check(lambda y: y.__rdiv__(2.0), "RDiv", 24)  # keeps 1/y (96 bytes)
+    check(lambda y: 2 / y, "RDiv", 24)
 
 
 # -- masks ------------------------------------------------------------------------------------------------

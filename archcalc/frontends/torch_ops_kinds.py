@@ -291,7 +291,11 @@ def _feature_dropout(inplace: bool) -> Callable[[tuple, dict], Mapped]:
 
 
 def _rdiv(args: tuple, kw: dict) -> Mapped:
-    return "Div", {}, [t for t in (args[0], _a(args, kw, 1, "other")) if _is_tensor(t)][::-1]
+    """``number / x`` (``x.__rtruediv__(number)``, the older ``__rdiv__``): RDiv; a tensor numerator is Div."""
+    other = _a(args, kw, 1, "other")
+    if _is_tensor(other):
+        return "Div", {}, [other, args[0]]
+    return "RDiv", {}, [args[0]]
 
 
 KINDS: dict[str, Callable[[tuple, dict], Mapped]] = {
@@ -308,7 +312,7 @@ KINDS: dict[str, Callable[[tuple, dict], Mapped]] = {
     "logical_not_": _unary("Invert", True), "bitwise_not_": _unary("Invert", True),
     "cumsum": _cumsum(), "cumsum_": _cumsum(True), "diff": _diff, "prod": _reduce("Prod"),
     "all": _reduce("All"), "any": _reduce("Any"),
-    "square": _unary("Square"), "__rdiv__": _rdiv,
+    "square": _unary("Square"), "__rdiv__": _rdiv, "__rtruediv__": _rdiv,
     "clamp": _clamp(), "clip": _clamp(), "clamp_": _clamp(True), "clip_": _clamp(True),
     "masked_fill_": _inplace_of("MaskedFill", _masked_fill), "masked_fill": _masked_fill,
     # reductions, selection, ordering
@@ -330,4 +334,4 @@ KINDS: dict[str, Callable[[tuple, dict], Mapped]] = {
 }
 
 #: Entries of the main table that KINDS supersedes (the same kinds, more argument forms).
-REPLACES = frozenset({"clamp", "clip", "clamp_", "masked_fill", "addmm", "baddbmm"})
+REPLACES = frozenset({"clamp", "clip", "clamp_", "masked_fill", "addmm", "baddbmm", "__rtruediv__"})

@@ -1,4 +1,4 @@
-"""More element-wise arithmetic: AddCMul, AddCDiv, RPow (``scalar ** x``), Invert (``~x``), Cumsum, Diff, Prod,
+"""More element-wise arithmetic: AddCMul, AddCDiv, RPow (``scalar ** x``), RDiv (``scalar / x``), Invert (``~x``), Cumsum, Diff, Prod,
 All / Any, ClampTensor (``clamp`` with tensor bounds), FFT and Real.
 
 No MACs. One operation per arithmetic step: ``addcmul`` is a multiply and an add per output element (and a
@@ -7,7 +7,7 @@ one subtraction per output element of each order; ``prod`` ``in - out`` multipli
 ``in - out`` logical operations; FFT ``5 N ceil(log2 n)`` per transformed dim.
 
 What autograd keeps (checked against ``saved_tensors_hooks`` in tests/test_archcalc_op_kinds.py): AddCMul /
-AddCDiv ``tensor1`` and ``tensor2`` (not ``self``), RPow its exponent and its result, Prod input and result,
+AddCDiv ``tensor1`` and ``tensor2`` (not ``self``), RPow its exponent and its result, RDiv the reciprocal, Prod input and result,
 ClampTensor every input; Invert, Cumsum, Diff, All, Any, FFT and Real nothing.
 
 Examples
@@ -62,6 +62,13 @@ def rpow(in_shapes: list[Shape], **_: Any) -> OpCost:
     """``base ** x`` with a Python number ``base``: one power per element; autograd keeps ``x`` and the
     result (its gradient is ``result * log(base)``)."""
     return elementwise_cost(one_input(in_shapes, "RPow"), 1, saves_input=True, saves_output=True)
+
+
+@register("RDiv")
+def rdiv(in_shapes: list[Shape], **_: Any) -> OpCost:
+    """``number / x``: one division per element; torch runs ``x.reciprocal() * number`` and autograd keeps the
+    reciprocal, a tensor of the output's size (counted as the output)."""
+    return elementwise_cost(one_input(in_shapes, "RDiv"), 1, saves_output=True)
 
 
 @register("Invert")

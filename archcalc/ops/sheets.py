@@ -169,6 +169,7 @@ def _more_specs(y: dict[str, Any], seq: list[tuple[Any, ...]], chw: list[tuple[A
         "AddCMul": (seq * 3, {}, "three inputs of equal shape, value = 1"),
         "AddCDiv": (seq * 3, {}, "three inputs of equal shape, value = 1"),
         "RPow": (seq, {}, "a number to the power x"),
+        "RDiv": (seq, {}, "a number divided by x"),
         "Invert": (seq, {}, "any input shape"),
         "ClampTensor": (seq * 3, {}, "lower and upper bounds as tensors of the input's shape"),
         "GridSample": ([(B, C, H, W), (B, L, S, 2)], {}, "bilinear, an L x S grid"),
