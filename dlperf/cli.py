@@ -45,10 +45,40 @@ DEBUG_ENV = "DLPERF_DEBUG"
 _DIST = "dlperf"
 
 
+_INVALID = re.compile(r"invalid (int|float) value: '(.*)'$", re.S)
+# A value that starts with '-' and a digit (-5, -5GB, -1e3, -.5) is a value, not an option, so a negative
+# number reaches the option's range check (``--memory -5GB`` is refused as negative, not "expected one argument").
+_NEGATIVE_VALUE = re.compile(r"^-\.?\d[\w.+-]*$")
+
+
+def _what_to_give(kind: str, text: str) -> str:
+    """The fix for argparse's ``invalid int/float value: 'TEXT'``: what to give instead, with an example."""
+    if kind == "float":
+        return "give a number such as 0.5, 3 or 1e-3"
+    try:
+        number = float(text.replace("_", ""))
+    except ValueError:
+        return "give a whole number such as 1000"
+    if number == number and abs(number) < 1e18 and number == int(number):
+        return f"give a whole number written with digits only, such as {int(number)}"
+    return "give a whole number such as 1000"
+
+
 class OneLineParser(argparse.ArgumentParser):
-    """An ArgumentParser whose usage errors are one line (argparse prints usage + message) and exit 2."""
+    """An ArgumentParser whose usage errors are one line (argparse prints usage + message) and exit 2.
+
+    A type error says what to give (``invalid int value: '1e3'; give a whole number written with digits
+    only, such as 1000``); a negative number with a unit (``-5GB``) is taken as a value.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = _NEGATIVE_VALUE
 
     def error(self, message: str) -> None:
+        found = _INVALID.search(message)
+        if found:
+            message += f"; {_what_to_give(found.group(1), found.group(2))}"
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
     def format_help(self) -> str:

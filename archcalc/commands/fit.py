@@ -100,6 +100,11 @@ def run(args: argparse.Namespace) -> int:
            else f"; one more needs {format_bytes(result.next_peak_bytes)}")
     if result.next_peak_bytes is None and result.limit is not None:
         nxt = f"; that is the whole position table ({result.limit} positions), which fits"
+    if result.at_search_limit:
+        what = what.replace(f"batch {result.batch}" if result.vary == "batch" else f"length {result.seq}",
+                            (f"batch at least {result.batch}" if result.vary == "batch"
+                             else f"length at least {result.seq}"), 1)
+        nxt = " (the search limit: everything up to it fits)"
     console.print(f"{result.network} in {format_bytes(result.memory_bytes)}: largest {what}{nxt}", highlight=False)
     kept = (f", of which the margin of {format_bytes(result.margin_bytes)} kept free for the allocator"
             if result.margin_bytes else " (no margin kept for the allocator: --margin 0)")

@@ -72,6 +72,12 @@ class FitResult:
     margin_bytes: int = 0
 
     @property
+    def at_search_limit(self) -> bool:
+        """True when the search stopped at :data:`FIT_LIMIT` with everything fitting: the answer is then
+        "at least" ``batch`` (or ``seq``), not the largest that fits."""
+        return self.next_peak_bytes is None and (self.limit is None or self.limit > FIT_LIMIT)
+
+    @property
     def usable_bytes(self) -> int:
         """The budget less the allocator margin: what the peak must fit in."""
         return self.memory_bytes - self.margin_bytes

@@ -32,11 +32,15 @@ def peak_json(p: PeakMemory, input_shape: tuple[int, ...] | None = None, device:
 
 def fit_json(f: Any, device: str = "cpu") -> dict[str, Any]:
     """``memory_bytes``, ``margin_bytes``, ``usable_bytes``, ``left_bytes``, ``vary``, ``batch``, ``seq``,
-    ``seq_step``, ``seq_limit``, ``next_peak_bytes``, peak keys."""
+    ``seq_step``, ``seq_limit``, ``next_peak_bytes``, ``at_search_limit`` (true: the value is a lower bound, the search stopped at
+    ``search_limit``), ``search_limit``, peak keys."""
+    from archcalc.memory.fit import FIT_LIMIT
+
     out = {"memory_bytes": f.memory_bytes, "margin_bytes": f.margin_bytes, "usable_bytes": f.usable_bytes,
            "left_bytes": f.left_bytes, "vary": f.vary, "batch": f.batch, "seq": f.seq,
            "seq_step": f.step if f.vary == "seq" else None, "seq_limit": f.limit,
-           "next_peak_bytes": f.next_peak_bytes}
+           "next_peak_bytes": f.next_peak_bytes, "at_search_limit": f.at_search_limit,
+           "search_limit": FIT_LIMIT}
     out.update({k: v for k, v in peak_json(f.peak, f.input_shape, device).items() if k not in out})
     return out
 

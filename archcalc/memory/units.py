@@ -29,7 +29,9 @@ _BYTE_UNITS = {
     "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "pib": 2**50,
 }
 _COUNT_UNITS = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "g": 10**9, "t": 10**12}
-_NUMBER = re.compile(r"^\s*([0-9][0-9_]*(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z]*)\s*$")
+_NUMBER = re.compile(r"^\s*(-?[0-9][0-9_]*(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z]*)\s*$")
+#: The largest size or count parsed (10^24: a yottabyte; far beyond any device or model).
+MAX_VALUE = 10**24
 _DECIMAL_NAMES = ("B", "kB", "MB", "GB", "TB", "PB")
 _BINARY_NAMES = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 
@@ -40,9 +42,17 @@ def _exact(text: str, units: dict[str, int], name: str, what: str, examples: str
     if match is None or unit not in units:
         raise ValueError(f"{name}={text!r} is not {what}; write e.g. {examples}")
     try:
-        value = Fraction(Decimal(match.group(1).replace("_", ""))) * units[unit]
+        number = Decimal(match.group(1).replace("_", ""))
     except InvalidOperation:  # pragma: no cover - the regex admits only valid decimals
         raise ValueError(f"{name}={text!r} is not {what}; write e.g. {examples}") from None
+    if number <= 0:
+        raise ValueError(f"{name}={text!r} must be positive; write e.g. {examples}")
+    if number.adjusted() < -40:  # 1e-999999999 would build a billion-digit denominator
+        raise ValueError(f"{name}={text!r} is a tiny fraction, not a whole number; give a whole number of {unit_word}")
+    # checked on the exponent first: 1e999999999 would otherwise build a billion-digit integer (a hang)
+    if (number.adjusted() > 40 or Fraction(number) * units[unit] > MAX_VALUE):
+        raise ValueError(f"{name}={text!r} is beyond 10^24 {unit_word}, the largest accepted; write e.g. {examples}")
+    value = Fraction(number) * units[unit]
     if value.denominator != 1:
         raise ValueError(f"{name}={text!r} is {value} {unit_word}, not a whole number; give a whole number of {unit_word}")
     if value <= 0:
