@@ -46,24 +46,35 @@ _K_POLICIES = ("k-sync", "k-batch-sync", "k-async", "k-batch-async")
 UNITS = ("s", "ms", "us")
 
 
+#: Times (mean, traces, latencies, apply time, until) and speed factors are 0 or inside this range, so that
+#: sums over 10^12 pushes and products of two stay finite and a time over a speed is never subnormal.
+FINITE_RANGE = (1e-100, 1e100)
+#: Largest lognormal sigma: the mean is exp(sigma^2 / 2) = 2.7e5 times the median at 5; beyond, a run's
+#: windows cover almost nothing and its cost grows without a practical bound (sigma 7: 35 s for 10^4 updates).
+MAX_LOGNORMAL_SIGMA = 5.0
+#: Largest apply time or latency, in mean compute times (a float has 16 digits: the clock must still advance).
+MAX_TIME_RATIO = 1e9
+
+
 def _is_number(x: object) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(float(x))
+    return (isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(float(x))
+            and (float(x) == 0 or FINITE_RANGE[0] <= abs(float(x)) <= FINITE_RANGE[1]))
 
 
 def _per_learner(name: str, value: float | Sequence[float], learners: int) -> tuple[float, ...]:
     if _is_number(value):  # one value for everyone: check it once (P may be 10^7)
         if float(value) < 0:  # type: ignore[arg-type]
-            raise ValueError(f"{name}: got {value!r}; give a finite number >= 0")
+            raise ValueError(f"{name}: got {value!r}; give 0 or a number in [1e-100, 1e100]")
         return (float(value),) * learners  # type: ignore[arg-type]
     if isinstance(value, numbers.Real):  # nan, inf or a bool: one value, not a list
-        raise ValueError(f"{name}: got {value!r}; give a finite number >= 0")
+        raise ValueError(f"{name}: got {value!r}; give 0 or a number in [1e-100, 1e100]")
     values = list(value)  # type: ignore[arg-type]
     if len(values) != learners:
         raise ValueError(f"{name}: got {len(values)} values for {learners} learners; give one value or one per learner")
     out = []
     for v in values:
         if not _is_number(v) or float(v) < 0:
-            raise ValueError(f"{name}: got {v!r}; give a finite number >= 0")
+            raise ValueError(f"{name}: got {v!r}; give 0 or a number in [1e-100, 1e100]")
         out.append(float(v))
     return tuple(out)
 
@@ -152,14 +163,21 @@ class SimConfig:
             raise ValueError(f"tie_break: got {self.tie_break!r}; choose one of {', '.join(TIE_BREAKS)}")
         speeds = _per_learner("speeds", self.speeds, self.learners)
         if any(s <= 0 for s in speeds):
-            raise ValueError(f"speeds: got {list(speeds)}; give factors > 0")
+            raise ValueError(f"speeds: got {list(speeds)}; give factors in [1e-100, 1e100]")
         if self.times is not None and any(s != 1.0 for s in speeds):
             raise ValueError("speeds: traces (times=) are already per learner; leave speeds=1.0")
         put(self, "_speeds", speeds)
         put(self, "_pull", _per_learner("pull_latency", self.pull_latency, self.learners))
         put(self, "_push", _per_learner("push_latency", self.push_latency, self.learners))
         if not _is_number(self.apply_time) or self.apply_time < 0:
-            raise ValueError(f"apply_time: got {self.apply_time!r}; give a finite number >= 0")
+            raise ValueError(f"apply_time: got {self.apply_time!r}; give 0 or a number in [1e-100, 1e100]")
+        if self.times is None:  # the clock must still move by a compute time after the slowest step
+            for name, values in (("apply_time", (self.apply_time,)), ("pull_latency", self._pull),
+                                 ("push_latency", self._push)):
+                if max(values) > MAX_TIME_RATIO * self.mean:
+                    raise ValueError(f"{name}: got {max(values)!r}, more than {MAX_TIME_RATIO:g} times the mean "
+                                     f"compute time {self.mean!r}: the simulated clock would stop moving "
+                                     f"(t + mean == t); give at most {MAX_TIME_RATIO * self.mean:g} or a larger mean")
         self._check_stop()
         if self.unit not in UNITS:
             raise ValueError(f"unit: got {self.unit!r}; choose one of {', '.join(UNITS)}")
@@ -176,7 +194,7 @@ class SimConfig:
                 raise ValueError(f"times: trace {i + 1} is empty; give at least one compute time")
             for x in trace:
                 if not _is_number(x) or float(x) < 0:
-                    raise ValueError(f"times: got {x!r} in trace {i + 1}; give finite numbers >= 0")
+                    raise ValueError(f"times: got {x!r} in trace {i + 1}; give 0 or numbers in [1e-100, 1e100]")
             traces.append(tuple(float(x) for x in trace))
         return tuple(traces)
 
@@ -207,7 +225,7 @@ class SimConfig:
         if self.dist not in DISTS:
             raise ValueError(f"dist: got {self.dist!r}; choose one of {', '.join(DISTS)}")
         if not _is_number(self.mean) or self.mean <= 0:
-            raise ValueError(f"mean: got {self.mean!r}; give a number > 0")
+            raise ValueError(f"mean: got {self.mean!r}; give a number in [1e-100, 1e100]")
         if self.shape is None:
             return
         if self.dist not in DEFAULT_SHAPE:
@@ -216,12 +234,13 @@ class SimConfig:
         ok = _is_number(s) and {
             "shifted-exp": lambda: 0 <= s < 1,
             "uniform": lambda: 0 <= s <= 1,
-            "lognormal": lambda: s > 0,
+            "lognormal": lambda: 0 < s <= MAX_LOGNORMAL_SIGMA,
             "pareto": lambda: s > 1,
         }[self.dist]()
         if not ok:
             need = {"shifted-exp": "0 <= shift/mean < 1", "uniform": "0 <= half-width/mean <= 1",
-                    "lognormal": "sigma > 0", "pareto": "alpha > 1 (finite mean)"}[self.dist]
+                    "lognormal": f"0 < sigma <= {MAX_LOGNORMAL_SIGMA:g} (beyond, the mean is more than "
+                    "exp(12.5) times the median and a run's cost has no practical bound)", "pareto": "alpha > 1 (finite mean)"}[self.dist]
             raise ValueError(f"shape: got {s!r} for dist {self.dist}; give {need}")
 
     def _check_stop(self) -> None:
@@ -232,7 +251,7 @@ class SimConfig:
         ):
             raise ValueError(f"updates: got {self.updates!r}; give an integer >= 1")
         if self.until is not None and (not _is_number(self.until) or self.until < 0):
-            raise ValueError(f"until: got {self.until!r}; give a time >= 0")
+            raise ValueError(f"until: got {self.until!r}; give 0 or a time in [1e-100, 1e100]")
         if self.times is None and self.updates is None and self.until is None:
             raise ValueError("updates/until: missing; random compute times never run out, give a stopping rule")
 

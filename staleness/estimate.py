@@ -126,7 +126,12 @@ def _gradients(cfg: SimConfig) -> int:
         return sum(len(t) for t in cfg.times)
     if cfg.updates is not None:
         per_update = {"sync": p, "k-sync": p, "k-batch-sync": k + p}.get(cfg.policy, k)
-        return cfg.updates * per_update
+        n = cfg.updates * per_update
+        if cfg.apply_time and cfg.policy not in ("sync", "k-sync", "k-batch-sync"):
+            # the server applies one update at a time: the run lasts at least updates x apply_time, and
+            # learners that never wait for it push all along (one gradient per mean compute time each)
+            n = max(n, int(math.ceil(cfg.updates * cfg.apply_time * sum(cfg._speeds) / cfg.mean)))
+        return n
     # stopped by time: every learner busy all along, one gradient per mean compute time (an upper end)
     return int(math.ceil(cfg.until * sum(cfg._speeds) / cfg.mean)) + p
 

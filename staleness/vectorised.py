@@ -52,6 +52,17 @@ DEFAULT_CHUNK = 1 << 14
 _ROWS_MAX = 64  # up to this many learners, each learner's buffered times are one array (else one 2-d array)
 
 
+def _typical_time(cfg: SimConfig) -> float:
+    """The smaller of the mean and the median compute time (the median of Pareto I with tail index a and
+    mean m is x_m 2^(1/a), x_m = m (a - 1) / a; of a lognormal with mean m and sigma s, m exp(-s^2 / 2))."""
+    shape = cfg.effective_shape
+    if cfg.dist == "pareto":
+        return min(cfg.mean, cfg.mean * (shape - 1) / shape * 2 ** (1 / shape))
+    if cfg.dist == "lognormal":
+        return cfg.mean * math.exp(-shape * shape / 2)
+    return cfg.mean
+
+
 class ZeroComputeTime(Exception):
     """A compute time of exactly 0 was drawn: the vectorised order may differ from the engine's."""
 
@@ -133,7 +144,9 @@ class _AsyncRun:
         self.ties: list[np.ndarray] = [np.empty(0)] * p  # random tie keys of the buffered pushes
         speeds = np.asarray(cfg._speeds)
         self.speeds = speeds
-        self.rate = float(speeds.sum()) / cfg.mean if cfg.times is None else math.inf  # pushes per second
+        # pushes per second: by the median time where a heavy tail puts the mean far above the bulk of the
+        # draws (pareto near alpha = 1, lognormal with a large sigma), so a window holds about a chunk
+        self.rate = float(speeds.sum()) / _typical_time(cfg) if cfg.times is None else math.inf
         self.carry: dict[str, np.ndarray] | None = None  # recorded rows of an incomplete batch
         self.last_t, self.last_learner = 0.0, -1  # time and learner of the last processed push
         # drawn times: a (P, width) array of buffered push times, the next unprocessed column per row, the
@@ -150,13 +163,17 @@ class _AsyncRun:
 
     def _fill(self, i: int, horizon: float) -> None:
         """Draw learner i's compute times until its buffer passes ``horizon`` (or its trace ends)."""
+        rounds = 0
         while not self.exhausted[i] and (len(self.buf[i]) == 0 or self.buf[i][-1] <= horizon):
             if self.cfg.times is not None:
                 n = len(self.cfg.times[i])
             else:
-                # draws for about four chunks at once: fewer, larger calls (the rest waits in the buffer)
+                # draws for about four chunks at once: fewer, larger calls (the rest waits in the buffer);
+                # doubled each round that falls short (heavy tails: typical draws far below the mean), so a
+                # long gap costs O(log) rounds of copying, not one per mean-sized guess
                 expect = (horizon - self.cum[i]) * self.speeds[i] / self.cfg.mean
-                n = int(min(max(expect * 1.1 + 16, 16), 1 << 24))
+                n = int(min(max(expect * 1.1 + 16, 16) * 2.0 ** min(rounds, 30), 1 << 24))
+                rounds += 1
             x = self.streams.take_times(i, n)
             if len(x) < n:
                 self.exhausted[i] = True

@@ -63,3 +63,47 @@ def test_fit_memory_refused_in_one_line(capsys, value, says):
 def test_argparse_int_error_says_what_to_give(capsys):
     err = _one_line_error(capsys, archcalc_main(["vgg19", "--batch", "1e3"]))
     assert "invalid int value: '1e3'" in err and "such as 1000" in err
+
+
+# ---------------------------------------------------------------- staleness: extreme numbers and heavy tails
+
+@pytest.mark.parametrize("argv, says", [
+    (["simulate", "--mean", "1e-320"], "--mean: got 1e-320; give a number in [1e-100, 1e100]"),
+    (["simulate", "--speeds", "1e300,1,1,1"], "--speeds: got 1e+300"),
+    (["simulate", "--dist", "lognormal", "--shape", "40"], "0 < sigma <= 5"),
+    (["simulate", "--dist", "lognormal", "--shape", "20"], "0 < sigma <= 5"),
+    (["simulate", "--apply-time", "1e308"], "--apply-time: got 1e+308"),
+    (["simulate", "--apply-time", "1e100"], "the simulated clock would stop moving"),
+    (["simulate", "--times", "1e308,1", "--times", "1,2"], "--times: got 1e+308 in trace 1"),
+    (["theory", "--mean", "1e308"], "--mean: got 1e+308"),
+])
+def test_staleness_extreme_numbers_refused_in_one_line(capsys, argv, says):
+    from staleness.cli import main
+
+    start = time.process_time()
+    err = _one_line_error(capsys, main(argv))
+    assert says in err
+    assert time.process_time() - start < 1
+
+
+def test_staleness_apply_time_counts_the_pushes_it_lets_pile_up():
+    # async: the server applies one update per apply_time, learners keep pushing one gradient per mean
+    # time each: 10^6 updates x 1e9 s x 4 learners / 1 s = 4e15 gradients, refused with the estimate
+    from staleness import SimConfig
+    from staleness.estimate import check, estimate
+
+    cfg = SimConfig(learners=4, apply_time=1e9, updates=10**6)
+    assert estimate(cfg, calibrate=False).gradients == 4 * 10**15
+    with pytest.raises(ValueError, match="updates: 4000000000000000 gradients take about"):
+        check(cfg, stream=True, calibrate=False)
+
+
+def test_staleness_pareto_near_one_finishes():
+    # alpha = 1.000001: x_m = mean (a - 1) / a ~ 1e-6 x mean, so windows sized by the mean drew ~10^6 times
+    # too many times (minutes); sized by the median it takes well under a second of CPU
+    from staleness import SimConfig, simulate
+
+    start = time.process_time()
+    r = simulate(SimConfig(learners=16, dist="pareto", shape=1.000001, updates=1000), stream=True)
+    assert time.process_time() - start < 5
+    assert r.summary.updates == 1000
