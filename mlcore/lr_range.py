@@ -75,7 +75,16 @@ def smooth_losses(losses, smooth_f: float = 0.05) -> np.ndarray:
 
 
 def _window(lrs, losses, skip_start: int, skip_end: int) -> tuple[np.ndarray, np.ndarray]:
-    lrs, losses = np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float)
+    try:
+        lrs, losses = np.asarray(lrs, dtype=float), np.asarray(losses, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError("lrs, losses: give two sequences of numbers of the same length") from None
+    if lrs.ndim != 1 or losses.ndim != 1 or len(lrs) != len(losses):
+        raise ValueError(f"lrs, losses: got shapes {lrs.shape} and {losses.shape}; give two flat sequences "
+                         "of the same length (one loss per learning rate)")
+    if len(losses) and not np.isfinite(losses).any():
+        raise ValueError("losses: every loss is NaN or infinite (the run diverged from its first step); "
+                         "lower the learning rates (start_lr / end_lr) or check the data for NaN")
     stop = len(lrs) - skip_end
     return lrs[skip_start:stop], losses[skip_start:stop]
 
@@ -95,6 +104,7 @@ def suggest_steepest(lrs, losses, skip_start: int = 10, skip_end: int = 5) -> fl
 
 
 def _fastai_window(lrs, losses) -> tuple[np.ndarray, np.ndarray]:
+    lrs, losses = _window(lrs, losses, 0, 0)  # checked (types, lengths, all NaN) before len()
     return _window(lrs, losses, len(losses) // 10, 5)
 
 

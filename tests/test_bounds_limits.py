@@ -107,3 +107,40 @@ def test_staleness_pareto_near_one_finishes():
     r = simulate(SimConfig(learners=16, dist="pareto", shape=1.000001, updates=1000), stream=True)
     assert time.process_time() - start < 5
     assert r.summary.updates == 1000
+
+
+# ---------------------------------------------------------------- Python API validates like the CLI
+
+def test_lr_suggestions_validate_their_inputs():
+    import numpy as np
+
+    from mlcore.lr_range import suggest_minimum, suggest_steepest, suggest_valley
+
+    with pytest.raises(ValueError, match="every loss is NaN"):  # once returned 0.001 from all-NaN losses
+        suggest_valley(np.logspace(-7, 1, 100), [float("nan")] * 100)
+    with pytest.raises(ValueError, match=r"shapes \(3,\) and \(2,\)"):
+        suggest_minimum([1e-3, 1e-2, 1e-1], [1.0, 0.5])
+    for bad in (None, "abc"):
+        with pytest.raises(ValueError, match="lrs, losses"):
+            suggest_minimum(bad, bad)
+    with pytest.raises(ValueError, match="same length"):
+        suggest_steepest([1.0], [1.0, 2.0])
+
+
+def test_biasvariance_degrees_must_be_integers():
+    from mlcore.biasvar import BiasVarianceConfig
+
+    with pytest.raises(ValueError, match=r"degrees=\(1.5, 2.7\) must be a sequence of integers"):
+        BiasVarianceConfig(degrees=(1.5, 2.7))  # once truncated silently to (1, 2)
+    with pytest.raises(ValueError, match="degrees=None"):
+        BiasVarianceConfig(degrees=None)
+    assert BiasVarianceConfig(degrees=(1, 3)).degrees == (1, 3)
+
+
+def test_evaluate_refuses_nan_batch():
+    from archcalc.ir.evaluate import evaluate
+    from archcalc.zoo import build
+
+    for bad in (float("nan"), 2.0, None, "2", True):
+        with pytest.raises(ValueError, match="batch"):
+            evaluate(build("vgg11"), (3, 32, 32), batch=bad)

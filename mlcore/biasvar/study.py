@@ -87,6 +87,11 @@ class BiasVarianceConfig:
     domain: tuple[float, float] = (0.0, 10.0)
 
     def __post_init__(self) -> None:
+        import numbers
+
+        if isinstance(self.degrees, str | bytes) or not hasattr(self.degrees, "__iter__") or any(
+                isinstance(d, bool) or not isinstance(d, numbers.Integral) for d in self.degrees):
+            raise ValueError(f"degrees={self.degrees!r} must be a sequence of integers >= 1, such as (1, 2, 3)")
         degrees = tuple(int(d) for d in self.degrees)
         object.__setattr__(self, "degrees", degrees)
         if not degrees or min(degrees) < 1:
