@@ -157,8 +157,8 @@ def validate(grid: Sequence[Case] = DEFAULT_GRID, updates: int = 20_000, seed: i
 
     ``progress(case)`` is called after each case (for a progress bar).
     """
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence: got {confidence!r}; give a level in (0, 1), e.g. 0.999")
+    if not 0.5 <= confidence <= 1 - 1e-12:  # below 0.5 an interval shrinks to a point and every check fails
+        raise ValueError(f"confidence: got {confidence!r}; give a level in [0.5, 1 - 1e-12], e.g. 0.999")
     if not isinstance(batches, int) or batches < 2:
         raise ValueError(f"batches: got {batches!r}; give an integer >= 2 (32 is a good choice)")
     checks = []

@@ -144,3 +144,15 @@ def test_evaluate_refuses_nan_batch():
     for bad in (float("nan"), 2.0, None, "2", True):
         with pytest.raises(ValueError, match="batch"):
             evaluate(build("vgg11"), (3, 32, 32), batch=bad)
+
+
+@pytest.mark.parametrize("prog, argv, says", [
+    ("mlcore", ["bias-variance", "--noise-std", "1e200"], "--noise-std: got 1e+200; give a standard deviation in [0, 1e100]"),
+    ("staleness", ["validate", "--confidence", "1e-300"], "--confidence: got 1e-300; give a level in [0.5, 1 - 1e-12]"),
+])
+def test_ranges_where_the_computation_stays_finite(capsys, prog, argv, says):
+    import importlib
+
+    main = importlib.import_module(f"{prog}.cli").main
+    err = _one_line_error(capsys, main(argv))
+    assert says in err

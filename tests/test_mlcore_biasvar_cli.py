@@ -83,4 +83,4 @@ def test_subprocess_exit_2_without_traceback():
         text=True,
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip() == "mlcore: error: --noise-std: got -1.0; give a standard deviation >= 0"
+    assert proc.stderr.strip() == "mlcore: error: --noise-std: got -1.0; give a standard deviation in [0, 1e100]"

@@ -103,8 +103,8 @@ class BiasVarianceConfig:
                 raise ValueError(f"{flags.get(name, name)}: got {value}; give an integer >= 1")
         if self.n_datasets < 2:
             raise ValueError(f"--datasets: got {self.n_datasets}; give an integer >= 2 (variance needs 2)")
-        if not (math.isfinite(self.noise_std) and self.noise_std >= 0):
-            raise ValueError(f"--noise-std: got {self.noise_std}; give a standard deviation >= 0")
+        if not (math.isfinite(self.noise_std) and 0 <= self.noise_std <= 1e100):  # squared, summed: finite
+            raise ValueError(f"--noise-std: got {self.noise_std}; give a standard deviation in [0, 1e100]")
         if self.ridge_alpha is not None and not (math.isfinite(self.ridge_alpha) and self.ridge_alpha > 0):
             raise ValueError(
                 f"--ridge: got {self.ridge_alpha}; give a penalty alpha > 0 (omit it for least squares)"
