@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dlperf.jsonio import json_text
-from mlcore.training import check_positive_float, check_positive_int
+from mlcore.training import MAX_LR, check_positive_float, check_positive_int
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlcore.images import ImageData
@@ -125,7 +125,7 @@ def batch_size_sweep(model=None, loader=None, loss_fn=None, *, val_loader=None, 
         to_tensors,
     )
 
-    lr = check_positive_float("--lr", lr)
+    lr = check_positive_float("--lr", lr, MAX_LR)
     sizes = tuple(check_positive_int("--batch-sizes", b) for b in batch_sizes)
     if not sizes:
         raise ValueError("--batch-sizes: got none; give at least one batch size")

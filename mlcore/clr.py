@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dlperf.jsonio import json_text
-from mlcore.training import check_positive_float, check_positive_int
+from mlcore.training import MAX_LR, check_positive_float, check_positive_int
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlcore.images import ImageData
@@ -106,8 +106,8 @@ def train_clr(model=None, loader=None, loss_fn=None, *, val_loader=None, optimiz
     from mlcore.models import inception_small
     from mlcore.training import check_seed, deterministic, evaluate, select_device, to_tensors
 
-    base = check_positive_float("--base-lr", base_lr)
-    top = check_positive_float("--max-lr", max_lr)
+    base = check_positive_float("--base-lr", base_lr, MAX_LR)
+    top = check_positive_float("--max-lr", max_lr, MAX_LR)
     if top <= base:
         raise ValueError(f"--max-lr: got {max_lr!r}; give a value above --base-lr ({base_lr!r})")
     if mode not in CLR_MODES:

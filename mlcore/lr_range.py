@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dlperf.jsonio import json_text
-from mlcore.training import check_positive_float, check_positive_int
+from mlcore.training import MAX_LR, check_positive_float, check_positive_int
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlcore.images import ImageData
@@ -50,8 +50,8 @@ STEP_MODES = ("exp", "linear")
 
 def lr_schedule(start_lr: float, end_lr: float, num_iter: int, step_mode: str = "exp") -> np.ndarray:
     """The learning rate of each of the ``num_iter`` steps, first ``start_lr``, last ``end_lr``."""
-    start = check_positive_float("--start-lr", start_lr)
-    end = check_positive_float("--end-lr", end_lr)
+    start = check_positive_float("--start-lr", start_lr, MAX_LR)
+    end = check_positive_float("--end-lr", end_lr, MAX_LR)
     n = check_positive_int("--num-iter", num_iter, 2)
     if end <= start:
         raise ValueError(f"--end-lr: got {end_lr!r}; give a value above --start-lr ({start_lr!r})")

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dlperf.jsonio import json_text
-from mlcore.training import check_positive_float, check_positive_int
+from mlcore.training import MAX_LR, check_positive_float, check_positive_int
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlcore.images import ImageData
@@ -148,7 +148,7 @@ def stale_training(data: ImageData, *, policy: str = "async", learners: int = 4,
 
     if lr_rule not in LR_RULES:
         raise ValueError(f"--lr-rule: got {lr_rule!r}; give one of {', '.join(LR_RULES)}")
-    lr = check_positive_float("--lr", lr)
+    lr = check_positive_float("--lr", lr, MAX_LR)
     batch_size = check_positive_int("--batch-size", batch_size)
     evaluations = check_positive_int("evaluations", evaluations)
     if times is not None:

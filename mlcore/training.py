@@ -47,14 +47,22 @@ def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
     return int(value)
 
 
-def check_positive_float(name: str, value: Any) -> float:
-    """Return ``value`` as float, or raise ``ValueError`` naming the option when it is not finite > 0."""
+#: Largest learning rate accepted: lr x gradient must stay a finite float32 (3.4e38) for any sane gradient;
+#: beyond it a step overflows inside torch (a RuntimeError, not a result).
+MAX_LR = 1e6
+
+
+def check_positive_float(name: str, value: Any, maximum: float | None = None) -> float:
+    """Return ``value`` as float, or raise ``ValueError`` naming the option when it is not finite > 0
+    (or above ``maximum``)."""
     try:
         v = float(value)
     except (TypeError, ValueError):
         v = float("nan")
     if not np.isfinite(v) or v <= 0:
         raise ValueError(f"{name}: got {value!r}; give a finite number > 0")
+    if maximum is not None and v > maximum:
+        raise ValueError(f"{name}: got {value!r}; give a number in (0, {maximum:g}] (a larger step overflows float32)")
     return v
 
 

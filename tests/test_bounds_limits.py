@@ -156,3 +156,14 @@ def test_ranges_where_the_computation_stays_finite(capsys, prog, argv, says):
     main = importlib.import_module(f"{prog}.cli").main
     err = _one_line_error(capsys, main(argv))
     assert says in err
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["clr", "--base-lr", "0.01", "--max-lr", "1e300", "--epochs", "1"], "--max-lr: got 1e+300; give a number in (0, 1e+06]"),
+    (["batch-size-sweep", "--lr", "1e300"], "--lr: got 1e+300; give a number in (0, 1e+06]"),
+])
+def test_huge_learning_rates_refused_before_training(capsys, argv, says):
+    from mlcore.cli import main
+
+    err = _one_line_error(capsys, main(argv))  # once a RuntimeError traceback from torch's param.add_
+    assert says in err
