@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dlperf.jsonio import json_text
-from mlcore.training import MAX_LR, check_positive_float, check_positive_int
+from mlcore.training import MAX_LR, check_batches, check_positive_float, check_positive_int
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlcore.images import ImageData
@@ -140,6 +140,7 @@ def batch_size_sweep(model=None, loader=None, loss_fn=None, *, val_loader=None, 
     plan = [(r, b, lr if r == "fixed" else lr * b / base) for r in rules for b in sizes]
     n_train = len(data.train_y) if loader is None else len(loader.dataset)
     total = sum(epochs * math.ceil(n_train / b) for b, _ in dict.fromkeys((b, x) for _, b, x in plan))
+    check_batches("--epochs", epochs, total, "epochs x batches per epoch, summed over the batch sizes")
     done: dict[tuple[int, float], tuple] = {}
     rows = []
     t = to_tensors(data, dev) if loader is None else None

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dlperf.jsonio import json_text
-from mlcore.training import MAX_LR, check_positive_float, check_positive_int
+from mlcore.training import MAX_LR, check_batches, check_positive_float, check_positive_int
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlcore.images import ImageData
@@ -128,6 +128,7 @@ def train_clr(model=None, loader=None, loss_fn=None, *, val_loader=None, optimiz
         except TypeError:
             raise ValueError("loader: it has no len(); give a DataLoader over a map-style data set") from None
         batch_size = int(getattr(loader, "batch_size", None) or 0)
+    check_batches("--epochs", epochs, epochs * steps_per_epoch * acc, f"epochs x {steps_per_epoch * acc} batches")
     step_size_up = max(1, round(step_size_epochs * steps_per_epoch))
     lrs: list[float] = []
     rows = []

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dlperf.jsonio import json_text
-from mlcore.training import MAX_LR, check_positive_float, check_positive_int
+from mlcore.training import MAX_LR, check_batches, check_positive_float, check_positive_int
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlcore.images import ImageData
@@ -319,6 +319,8 @@ def lr_range_test(model=None, loader=None, loss_fn=None, *, optimizer=None, amp:
     schedule = lr_schedule(start_lr, end_lr, num_iter, step_mode)
     batch_size = check_positive_int("--batch-size", batch_size)
     threshold = check_positive_float("--diverge-th", diverge_th)
+    acc = check_positive_int("--accumulation-steps", accumulation_steps)
+    check_batches("--accumulation-steps", acc, len(schedule) * acc, f"{len(schedule)} steps x {acc}")
     smooth_losses([0.0], smooth_f)  # validates --smooth before any training
     amp = check_amp(amp)
     seed = check_seed(seed)

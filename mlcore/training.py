@@ -52,6 +52,24 @@ def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
 MAX_LR = 1e6
 
 
+#: Most forward/backward micro-batches one command may ask for: at the ~1 ms a step of the small CPU models
+#: that is about 3 h; more is refused with the count and the way out.
+MAX_BATCHES = 10**7
+
+
+def check_batches(name: str, value: Any, batches: int, what: str) -> None:
+    """Refuse a request of more than :data:`MAX_BATCHES` micro-batches, naming the option that asked for it.
+
+    >>> check_batches("--epochs", 10**9, 10**9 * 30, "epochs x 30 batches")
+    Traceback (most recent call last):
+    ...
+    ValueError: --epochs: got 1000000000; that is 30000000000 batches (epochs x 30 batches), more than 10000000 (about 3 h or more at ~1 ms a batch); ask for fewer
+    """
+    if batches > MAX_BATCHES:
+        raise ValueError(f"{name}: got {value!r}; that is {batches} batches ({what}), more than {MAX_BATCHES} "
+                         "(about 3 h or more at ~1 ms a batch); ask for fewer")
+
+
 def check_positive_float(name: str, value: Any, maximum: float | None = None) -> float:
     """Return ``value`` as float, or raise ``ValueError`` naming the option when it is not finite > 0
     (or above ``maximum``)."""

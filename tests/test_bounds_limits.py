@@ -167,3 +167,18 @@ def test_huge_learning_rates_refused_before_training(capsys, argv, says):
 
     err = _one_line_error(capsys, main(argv))  # once a RuntimeError traceback from torch's param.add_
     assert says in err
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["clr", "--base-lr", "0.001", "--max-lr", "0.01", "--epochs", "1000000000"], "--epochs: got 1000000000; that is"),
+    (["batch-size-sweep", "--epochs", "100000000"], "--epochs: got 100000000; that is"),
+    (["lr-range-test", "--accumulation-steps", "1000000"],
+     "--accumulation-steps: got 1000000; that is 100000000 batches (100 steps x 1000000)"),
+])
+def test_training_requests_bounded_before_they_start(capsys, argv, says):
+    from mlcore.cli import main
+
+    start = time.process_time()
+    err = _one_line_error(capsys, main(argv))
+    assert says in err and "more than 10000000" in err
+    assert time.process_time() - start < 5  # refused before any training (data loading only)
