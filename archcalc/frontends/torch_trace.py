@@ -59,6 +59,17 @@ def _flat_tensors(obj: Any) -> list[Any]:
     return []
 
 
+def _facts(tensors: list[Any]) -> dict[str, tuple[Any, ...]]:
+    """The IR's facts about traced tensors, read off the real ones: dtype and whether autograd tracks them."""
+    return {"dtypes": tuple(str(t.dtype).removeprefix("torch.") for t in tensors),
+            "requires_grad": tuple(bool(t.requires_grad) for t in tensors)}
+
+
+def _named_dtypes(module: Any) -> list[tuple[str, str]]:
+    tensors = [*module.named_parameters(remove_duplicate=True), *module.named_buffers(remove_duplicate=True)]
+    return [(n, str(t.dtype).removeprefix("torch.")) for n, t in tensors]
+
+
 def _fname(func: Any) -> str:
     name = getattr(func, "__name__", None) or str(func)
     if name == "__get__":  # a property of Tensor: T, mT, data, real ...
@@ -116,7 +127,8 @@ class _Recorder:
         # A tensor made outside the traced calls (a plain attribute, a tensor built at module init): a constant.
         self.constants += 1
         name = f"constant{self.constants}"
-        self.nodes.append(Node(name, "Constant", (), (name,), (("output_shape", tuple(t.shape)),), None))
+        self.nodes.append(Node(name, "Constant", (), (name,), (("output_shape", tuple(t.shape)),), None,
+                               **_facts([t]), constant=True))
         self.real_shapes[name] = tuple(t.shape)
         self.bind(t, name)
         return name
@@ -135,6 +147,11 @@ class _Recorder:
             del self.values[key]
             if self.running and self.nodes:
                 self.released[name] = len(self.nodes) - 1
+
+    def scope(self) -> tuple[str, ...]:
+        """The module calls the op now recorded runs inside: the innermost module's path and its prefixes."""
+        parts = self.stack[-1][0].split(".") if self.stack else []
+        return tuple(".".join(parts[: i + 1]) for i in range(len(parts)) if parts[i])
 
     def node_name(self, fname: str) -> tuple[str, str | None]:
         """(unique node name, leaf module name or None) for a call made now."""
@@ -184,7 +201,8 @@ class _Recorder:
             hp = {"output_shape": tuple(outs[0].shape)}
         inputs = tuple(self.name_of(t) for t in tensors)
         out_names = (name,) if len(outs) == 1 else tuple(f"{name}#{i}" for i in range(len(outs)))
-        self.nodes.append(Node(name, kind, inputs, out_names, tuple(hp.items()), module))
+        self.nodes.append(Node(name, kind, inputs, out_names, tuple(hp.items()), module, **_facts(outs),
+                               scope=self.scope()))
         storages = [t.untyped_storage()._cdata for t in tensors]
         for o, n in zip(outs, out_names, strict=True):
             self.real_shapes[n] = tuple(o.shape)
@@ -365,7 +383,8 @@ def from_torch(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, inpu
                      + ", ".join(f"{n} x {k}" for k, n in rec.unmodeled.most_common()))
     graph = Graph(label, f"{type(module).__name__} traced at the torch-function level", specs, tuple(rec.nodes),
                   tuple(rec.outputs), params=params, buffers=buffers, twin=twin, notes=tuple(notes),
-                  traced_at=tuple(full), released_after=tuple(rec.released.items()))
+                  traced_at=tuple(full), released_after=tuple(rec.released.items()),
+                  dtypes=tuple((n, d) for n, d in _named_dtypes(meta) if d != "float32"))
     _check(graph, rec, meta)
     return graph
 
