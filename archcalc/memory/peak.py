@@ -59,7 +59,9 @@ from archcalc.memory.precision import autocast_policy, dtype_bytes, is_mixed, pa
 from archcalc.memory.recompute import RecomputePlan
 from archcalc.memory.schedule import CATEGORIES, MemoryBreakdown, MemorySample, Schedule
 from archcalc.memory.states import OPTIMIZERS
+from archcalc.ops.attention import math_saved_elements, sdpa_kernel
 from archcalc.ops.collectives import gathered_bytes
+from archcalc.ops.misc import drops
 
 __all__ = ["MemoryBreakdown", "MemorySample", "PeakMemory", "peak_memory", "CATEGORIES"]
 
@@ -323,7 +325,9 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
         if not mixed:
             out_per = act_b
         alias = r.cost.alias_of
-        dropout_train = r.kind in ("Dropout", "StochasticDepth") and training  # eval graphs alias them
+        # eval graphs alias them; p = 0 is the identity in training too (torch returns the input)
+        dropout_train = r.kind in ("Dropout", "StochasticDepth") and training and drops(
+            dict(node.hparams).get("p", 0.5 if r.kind == "Dropout" else 0.0))
         out_sids = []
         for k, (v, shape) in enumerate(zip(node.outputs, r.output_shapes, strict=True)):
             j = alias[k] if k < len(alias) else None
@@ -345,9 +349,11 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
         if training:
             acts = [sid for v, sid in zip(ins, eff, strict=True) if v not in param_of and not info[v].constant]
             pinned = set()
-            if r.cost.saves_input:
+            # SDPA on the CPU with dropout: the math path saves copies and L x S matrices, not q, k, v, out
+            math = r.kind == "ScaledDotProductAttention" and sdpa_kernel(device, node.options.get("dropout_p")) == "math"
+            if r.cost.saves_input and not math:
                 pinned.update(acts)
-            if r.cost.saves_output:
+            if r.cost.saves_output and not math:
                 pinned.update(out_sids)
             if policy == "lower":
                 pinned.update(casts[p] for p in [*ins, *own_params] if p in casts)
@@ -358,6 +364,8 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
                      + cost.saved_mask_elements * mask_per) if r.kind not in ("Dropout", "StochasticDepth") else 0
             if dropout_train:
                 extra = r.output_shape[0] * out_per if r.kind == "StochasticDepth" else prod(r.output_shape) * mask_per
+            if math:
+                extra = math_saved_elements(list(r.input_shapes), enable_gqa=node.options.get("enable_gqa", False)) * out_per
             if extra:
                 pinned.add(s.new(extra))
             # a checkpointed region keeps nothing: what it would save is noted for the rerun

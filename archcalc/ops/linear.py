@@ -55,7 +55,8 @@ def linear(in_shapes: list[Shape], *, out_features: Any = None, bias: bool = Tru
     macs = out_elems * f_in
     return OpCost(output_shape=out, param_shapes=params, macs=macs, activations=out_elems,
                   elementwise_ops=out_elems if bias else 0, input_grad_macs=(macs, macs),
-                  backward_weight_macs=0 if len(in_shapes) > 1 else macs, saves_input=True)
+                  backward_weight_macs=0 if len(in_shapes) > 1 else macs, saves_input=True,
+                  view_gradients=(1, "weight"))  # F.linear runs x @ w.t(): w's gradient is TBackward's view
 
 
 @register("Conv1D")
