@@ -140,21 +140,37 @@ def _zoo_buffer_bytes(rows: tuple[Any, ...], nbytes: int) -> int:
     return total
 
 
-def _sdpa_heads_merge(r: Any, node: Any, nodes: tuple[Any, ...], producer: dict[str, int]) -> bool:
-    """``y.transpose(1, 2).reshape(b, t, d)`` of an attention output: a view on the CPU.
+def _sdpa_heads_merge(r: Any, node: Any, nodes: tuple[Any, ...], producer: dict[str, int], training: bool) -> bool:
+    """A reshape (or ``contiguous``) of a fused attention output, after permutes: a view on the CPU.
 
-    The CPU flash-attention kernel lays its ``(b, h, t, e)`` output out as ``(b, t, h, e)`` in memory, so
-    merging the heads back is a view there; the meta kernel a trace runs returns a contiguous ``(b, h, t, e)``
-    and the trace records a copy.
+    The CPU flash-attention kernel allocates its ``(b, h, t, e)`` output in the query's memory order (HF's
+    ``q`` from ``(b, t, h, e).transpose(1, 2)``: ``(b, t, h, e)`` in memory; torchvision's from
+    ``(t, b * h, e)``: ``(t, b, h, e)``), so permuting the heads back to that order and merging them is a view
+    there; the meta kernel a trace runs returns a contiguous ``(b, h, t, e)`` and the trace records a copy.
+    The math path (dropout on the CPU) returns a contiguous output: its reshape is the copy recorded.
     """
-    if r.kind not in ("Reshape", "View") or not dict(r.hparams).get("copy") or not node.inputs:
+    if r.kind not in ("Reshape", "View", "Contiguous") or not dict(r.hparams).get("copy") or not node.inputs:
         return False
-    t = producer.get(node.inputs[0])
-    if t is None or nodes[t].kind != "Transpose" or sorted((dict(nodes[t].hparams).get("dim0", 0) % 4,
-                                                            dict(nodes[t].hparams).get("dim1", 1) % 4)) != [1, 2]:
+    chain = []
+    k = producer.get(node.inputs[0])
+    while k is not None and nodes[k].kind in ("Transpose", "Permute") and nodes[k].inputs:
+        chain.append(nodes[k])
+        k = producer.get(nodes[k].inputs[0])
+    if k is None or nodes[k].kind != "ScaledDotProductAttention" or not chain:
         return False
-    a = producer.get(nodes[t].inputs[0])
-    return a is not None and nodes[a].kind == "ScaledDotProductAttention"
+    attention = nodes[k].options
+    if training and sdpa_kernel("cpu", attention.get("dropout_p")) != "fused":
+        return False
+    cur = [0, 1, 2, 3]  # which dimension of the attention output sits at each position
+    for op in reversed(chain):
+        hp = op.options
+        if op.kind == "Transpose":
+            a, b = hp.get("dim0", 0) % 4, hp.get("dim1", 1) % 4
+            cur[a], cur[b] = cur[b], cur[a]
+        else:
+            cur = [cur[d % 4] for d in hp["dims"]]
+    layout = tuple(attention.get("query_layout", (0, 2, 1, 3)))  # size-1 dimensions left out: any place fits
+    return tuple(d for d in cur if d in layout) == layout
 
 
 def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: int = 1, *, training: bool = False,
@@ -333,7 +349,7 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
             j = alias[k] if k < len(alias) else None
             if dropout_train:
                 j = None
-            if device == "cpu" and _sdpa_heads_merge(r, node, nodes, producer):
+            if device == "cpu" and _sdpa_heads_merge(r, node, nodes, producer, training):
                 j = 0
             if j is not None and j < len(ins):
                 sid = value_sid[ins[j]]
@@ -360,7 +376,7 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
             cost = r.cost
             # CPU dropout multiplies by a float noise tensor (autograd saves it); CUDA's fused kernel a byte mask
             mask_per = (out_per if device == "cpu" else 1) if r.kind == "Dropout" else 1
-            extra = (cost.saved_fp32_elements * 4 + cost.saved_index_elements * 8
+            extra = (cost.saved_fp32_elements * 4 + cost.saved_index_elements * 8 + cost.saved_copy_elements * out_per
                      + cost.saved_mask_elements * mask_per) if r.kind not in ("Dropout", "StochasticDepth") else 0
             if dropout_train:
                 extra = r.output_shape[0] * out_per if r.kind == "StochasticDepth" else prod(r.output_shape) * mask_per
