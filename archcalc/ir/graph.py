@@ -35,6 +35,11 @@ class ValueInfo:
     ``dtype`` (a key of :data:`DTYPE_BYTES`); ``requires_grad``: autograd tracks it (a gradient reaches it
     in the backward pass); ``constant``: made outside the traced calls and held by the model (a plain tensor
     attribute), so neither freed nor saved by the forward pass.
+
+    Examples
+    --------
+    >>> ValueInfo("bool").floating, DTYPE_BYTES[ValueInfo("int64").dtype], ValueInfo().requires_grad
+    (False, 8, False)
     """
 
     dtype: str = "float32"

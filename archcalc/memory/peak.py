@@ -159,7 +159,7 @@ def _sdpa_heads_merge(r: Any, node: Any, nodes: tuple[Any, ...], producer: dict[
     if k is None or nodes[k].kind != "ScaledDotProductAttention" or not chain:
         return False
     attention = nodes[k].options
-    if training and sdpa_kernel("cpu", attention.get("dropout_p")) != "fused":
+    if training and sdpa_kernel("cpu", attention.get("dropout_p", 0.0)) != "fused":
         return False
     cur = [0, 1, 2, 3]  # which dimension of the attention output sits at each position
     for op in reversed(chain):
@@ -366,7 +366,7 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
             acts = [sid for v, sid in zip(ins, eff, strict=True) if v not in param_of and not info[v].constant]
             pinned = set()
             # SDPA on the CPU with dropout: the math path saves copies and L x S matrices, not q, k, v, out
-            math = r.kind == "ScaledDotProductAttention" and sdpa_kernel(device, node.options.get("dropout_p")) == "math"
+            math = r.kind == "ScaledDotProductAttention" and sdpa_kernel(device, node.options.get("dropout_p", 0.0)) == "math"
             if r.cost.saves_input and not math:
                 pinned.update(acts)
             if r.cost.saves_output and not math:
