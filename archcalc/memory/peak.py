@@ -380,6 +380,10 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
                      + cost.saved_mask_elements * mask_per) if r.kind not in ("Dropout", "StochasticDepth") else 0
             if dropout_train:
                 extra = r.output_shape[0] * out_per if r.kind == "StochasticDepth" else prod(r.output_shape) * mask_per
+            if r.kind == "ScaledDotProductAttention" and not math and len(ins) == 4 and info[ins[3]].dtype == "bool":
+                # the fused kernel converts a bool mask to a float one and saves that, not the bool mask
+                pinned.discard(eff[3])
+                extra += value_elems[ins[3]] * out_per
             if math:
                 extra = math_saved_elements(list(r.input_shapes), enable_gqa=node.options.get("enable_gqa", False)) * out_per
             if extra:
