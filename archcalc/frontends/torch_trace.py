@@ -384,7 +384,8 @@ def from_torch(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, inpu
     graph = Graph(label, f"{type(module).__name__} traced at the torch-function level", specs, tuple(rec.nodes),
                   tuple(rec.outputs), params=params, buffers=buffers, twin=twin, notes=tuple(notes),
                   traced_at=tuple(full), released_after=tuple(rec.released.items()),
-                  dtypes=tuple((n, d) for n, d in _named_dtypes(meta) if d != "float32"))
+                  dtypes=tuple((n, d) for n, d in _named_dtypes(meta) if d != "float32"),
+                  frozen=tuple(n for n, p in meta.named_parameters(remove_duplicate=True) if not p.requires_grad))
     _check(graph, rec, meta)
     return graph
 

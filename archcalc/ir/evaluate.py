@@ -304,7 +304,7 @@ class _Walker:
             self.values[spec.name] = _Value(self.new_storage(), full_inputs[spec.name], False, dtype=spec.dtype)
         declared = dict(self.graph.dtypes)
         for name, shape in self.graph.params:
-            self.values[name] = _Value(self.new_storage(), tuple(shape), True, name,
+            self.values[name] = _Value(self.new_storage(), tuple(shape), name not in self.graph.frozen, name,
                                        dtype=declared.get(name, "float32"))
         for name, shape in self.graph.buffers:
             self.values[name] = _Value(self.new_storage(), tuple(shape), False, None, True,

@@ -153,6 +153,8 @@ class Graph:
         no saved tensors). Values still referenced when the forward returned are absent.
     dtypes : tuple of (str, str)
         dtypes of the parameters and buffers that are not float32 (BatchNorm's int64 ``num_batches_tracked``).
+    frozen : tuple of str
+        Parameters that do not require grad (a frozen backbone): no gradient, no optimizer state.
     """
 
     name: str
@@ -167,6 +169,7 @@ class Graph:
     traced_at: tuple[tuple[Any, ...], ...] | None = None
     released_after: tuple[tuple[str, int], ...] = ()
     dtypes: tuple[tuple[str, str], ...] = ()
+    frozen: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         defined = {spec.name for spec in self.inputs} | {name for name, _ in self.params + self.buffers}

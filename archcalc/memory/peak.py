@@ -364,6 +364,8 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
             sid_values.setdefault(value_sid[v], []).append(v)
         if training:
             acts = [sid for v, sid in zip(ins, eff, strict=True) if v not in param_of and not info[v].constant]
+            # autograd records (and saves for) only an op with an output that requires grad
+            recorded = any(info[o].requires_grad for o in node.outputs)
             pinned = set()
             # SDPA on the CPU with dropout: the math path saves copies and L x S matrices, not q, k, v, out
             math = r.kind == "ScaledDotProductAttention" and sdpa_kernel(device, node.options.get("dropout_p", 0.0)) == "math"
@@ -386,6 +388,8 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
                 extra += value_elems[ins[3]] * out_per
             if math:
                 extra = math_saved_elements(list(r.input_shapes), enable_gqa=node.options.get("enable_gqa", False)) * out_per
+            if not recorded:
+                pinned, extra = set(), 0
             if extra:
                 pinned.add(s.new(extra))
             # a checkpointed region keeps nothing: what it would save is noted for the rerun
@@ -400,7 +404,7 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
             out_elems = prod(r.output_shapes[0]) if r.kind in _BROADCASTING and r.output_shapes else 0
             for v in ins:
                 wide = out_elems if value_elems.get(v, out_elems) < out_elems else 0
-                if v in param_of:
+                if v in param_of and info[v].requires_grad:
                     grad_of_param_at[i].append((param_of[v], value_elems[v], v in casts and policy == "lower",
                                                 wide))
                 elif r.input_requires_grad and v in value_elems and info[v].requires_grad and not info[v].constant:
@@ -430,7 +434,7 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
         if zero:
             shards.optimizer_step(s, optimizer, par_b)
         else:
-            optimizer_step(s, param_elems, optimizer, par_b)
+            optimizer_step(s, {n: k for n, k in param_elems.items() if n not in graph.frozen}, optimizer, par_b)
     for sid in casts.values():  # inference: autocast's cache is cleared when the region exits
         s.free(sid)
     live, index, breakdown = s.best
