@@ -19,7 +19,7 @@ pytestmark = pytest.mark.torch
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
-from peak_profiler import measure_step_storage, trace_storage  # noqa: E402
+from peak_profiler import measure_step_storage, measure_steps_storage, trace_storage  # noqa: E402
 from peak_tracker import _storage_bytes  # noqa: E402
 
 
@@ -28,7 +28,7 @@ def _prediction(model, shape, batch, mode="sgd", dtype="float32"):
     from archcalc.memory.peak import peak_memory
 
     graph = from_torch(model, shape, batch=batch, input_dtypes=(dtype,), training=True)
-    p = peak_memory(graph, shape, batch, training=True, optimizer=mode)
+    p = peak_memory(graph, shape, batch, training=True, optimizer=mode, first_step=True)  # the oracle's step 1
     return p, max(s.live_bytes for s in p.timeline if s.phase == "forward")
 
 
@@ -173,6 +173,14 @@ def test_hf_gpt2_forward_and_step(dropout, mode, one_torch_thread):
     assert abs(p.peak_bytes - measured.peak_bytes) <= 0.02 * measured.peak_bytes, (p.peak_bytes, measured)
     real_forward = _forward_storage(model, x)
     assert abs(forward - real_forward) <= 0.02 * real_forward, (forward, real_forward)
+    # the steady state (archcalc's default) against the real run's third step
+    from archcalc.frontends.torch_trace import from_torch
+    from archcalc.memory.peak import peak_memory
+
+    graph = from_torch(model, (256,), batch=2, input_dtypes=("int64",), training=True)
+    steady = peak_memory(graph, (256,), 2, training=True, optimizer=mode)
+    third = measure_steps_storage(model, x, mode, steps=3)[-1]
+    assert abs(steady.peak_bytes - third.peak_bytes) <= 0.02 * third.peak_bytes, (steady.peak_bytes, third)
 
 
 @pytest.mark.slow

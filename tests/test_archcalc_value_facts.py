@@ -29,7 +29,9 @@ def _peak(model, shape, batch, mode="sgd", dtype="float32"):
     from archcalc.memory.peak import peak_memory
 
     graph = from_torch(model, shape, batch=batch, input_dtypes=(dtype,))
-    return peak_memory(graph, shape, batch, training=mode != "inference", optimizer="adam" if mode == "adam" else "sgd")
+    # the oracle measures the first step (measure_step_storage)
+    return peak_memory(graph, shape, batch, training=mode != "inference", optimizer="adam" if mode == "adam" else "sgd",
+                       first_step=True)
 
 
 class _Where(nn.Module):
@@ -227,7 +229,8 @@ def _random_names(graph: Graph, seed: int) -> Graph:
                  tuple(TensorSpec(value(s.name), s.shape, s.dtype, s.batched) for s in graph.inputs), nodes,
                  tuple(map(value, graph.outputs)), tuple((value(n), s) for n, s in graph.params),
                  tuple((value(n), s) for n, s in graph.buffers), graph.twin, graph.notes, graph.traced_at,
-                 tuple((value(v), k) for v, k in graph.released_after), tuple((value(n), d) for n, d in graph.dtypes))
+                 tuple((value(v), k) for v, k in graph.released_after), tuple((value(n), d) for n, d in graph.dtypes),
+                 tuple(map(value, graph.frozen)))
 
 
 class _Block(nn.Module):
@@ -291,8 +294,11 @@ def test_a_frozen_backbone_gets_no_gradients_and_no_optimizer_state(mode, one_to
         p.requires_grad_(False)
     graph = from_torch(model, (256,), batch=64)
     assert graph.frozen == ("0.weight", "0.bias", "2.weight", "2.bias")
-    p = peak_memory(graph, (256,), 64, training=True, optimizer=mode)
+    p = peak_memory(graph, (256,), 64, training=True, optimizer=mode, first_step=True)
     assert p.peak_bytes == 5_881_896 and p.phase == "forward"
+    # the steady state (the default) adds Adam's moments of the head and its two 4-byte step counts
+    steady = peak_memory(graph, (256,), 64, training=True, optimizer=mode).peak_bytes
+    assert steady == 5_881_896 + (0 if mode == "sgd" else 2 * 41_000 + 2 * 4)
     assert p.model_state_bytes == 5_292_072 + 41_000 * (1 if mode == "sgd" else 3)
     measured = measure_step_storage(model, torch.randn(64, 256), mode)
     assert measured.peak_bytes == 5_881_896

@@ -21,11 +21,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from archcalc.ir.dtypes import DTYPES
+
 __all__ = ["TensorSpec", "Node", "Graph", "ValueInfo", "DTYPE_BYTES"]
 
-#: Bytes per element of each dtype a value may declare (torch's names without ``torch.``).
-DTYPE_BYTES = {"bool": 1, "uint8": 1, "int8": 1, "int16": 2, "int32": 4, "int64": 8, "float16": 2, "bfloat16": 2,
-               "float32": 4, "float64": 8, "complex64": 8, "complex128": 16}
+#: Bytes per element of each dtype a value may declare: the one dtype table (:mod:`archcalc.ir.dtypes`).
+DTYPE_BYTES = DTYPES
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class ValueInfo:
     @property
     def floating(self) -> bool:
         """Whether the dtype is a floating-point one (only those carry gradients)."""
-        return self.dtype.startswith(("float", "bfloat", "complex"))
+        return self.dtype.startswith(("float", "bfloat"))
 
 
 @dataclass(frozen=True)
