@@ -169,7 +169,9 @@ def _sdpa_heads_merge(r: Any, node: Any, nodes: tuple[Any, ...], producer: dict[
         return False
     chain = []
     k = producer.get(node.inputs[0])
-    while k is not None and nodes[k].kind in ("Transpose", "Permute") and nodes[k].inputs:
+    while k is not None and nodes[k].inputs and (nodes[k].kind in ("Transpose", "Permute") or (
+            nodes[k].kind in ("Reshape", "View") and not nodes[k].options.get("copy")
+            and len(nodes[k].options.get("shape", ())) == 4)):  # HF's reshape(b, -1, t, e): the same 4-d view
         chain.append(nodes[k])
         k = producer.get(nodes[k].inputs[0])
     if k is None or nodes[k].kind != "ScaledDotProductAttention" or not chain:
@@ -183,7 +185,7 @@ def _sdpa_heads_merge(r: Any, node: Any, nodes: tuple[Any, ...], producer: dict[
         if op.kind == "Transpose":
             a, b = hp.get("dim0", 0) % 4, hp.get("dim1", 1) % 4
             cur[a], cur[b] = cur[b], cur[a]
-        else:
+        elif op.kind == "Permute":
             cur = [cur[d % 4] for d in hp["dims"]]
     layout = tuple(attention.get("query_layout", (0, 2, 1, 3)))  # size-1 dimensions left out: any place fits
     return tuple(d for d in cur if d in layout) == layout
@@ -390,13 +392,14 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
         for v in ins:
             sid_values.setdefault(value_sid[v], []).append(v)
         if training:
-            acts = [sid for v, sid in zip(ins, eff, strict=True) if v not in param_of and not info[v].constant]
+            acts = [sid for k, (v, sid) in enumerate(zip(ins, eff, strict=True))
+                    if v not in param_of and not info[v].constant and r.cost.saves_input_at(k)]
             # autograd records (and saves for) only an op with an output that requires grad
             recorded = any(info[o].requires_grad for o in node.outputs)
             pinned = set()
             # SDPA on the CPU with dropout: the math path saves copies and L x S matrices, not q, k, v, out
             math = r.kind == "ScaledDotProductAttention" and sdpa_kernel(device, node.options.get("dropout_p", 0.0)) == "math"
-            if r.cost.saves_input and not math:
+            if (r.cost.saves_input or r.cost.saved_inputs) and not math:
                 pinned.update(acts)
             if r.cost.saves_output and not math:
                 pinned.update(out_sids)
@@ -405,8 +408,20 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
             cost = r.cost
             # CPU dropout multiplies by a float noise tensor (autograd saves it); CUDA's fused kernel a byte mask
             mask_per = (out_per if device == "cpu" else 1) if r.kind == "Dropout" else 1
-            extra = (cost.saved_fp32_elements * 4 + cost.saved_index_elements * 8 + cost.saved_copy_elements * out_per
-                     + cost.saved_mask_elements * mask_per) if r.kind not in ("Dropout", "StochasticDepth") else 0
+            # an int64 index or bool mask the op keeps that is one of its own inputs or outputs (where's condition,
+            # topk's indices, an embedding's ids: the IR knows their dtypes) is pinned, not counted twice
+            index_el, mask_el = cost.saved_index_elements, cost.saved_mask_elements
+            if r.kind not in ("Dropout", "StochasticDepth"):
+                for v, sid in [*zip(ins, eff, strict=True), *zip(node.outputs, out_sids, strict=True)]:
+                    dtype, n = info[v].dtype, value_elems.get(v)
+                    if index_el and dtype == "int64" and n == index_el:
+                        pinned.add(sid)
+                        index_el = 0
+                    elif mask_el and dtype == "bool" and n == mask_el:
+                        pinned.add(sid)
+                        mask_el = 0
+            extra = (cost.saved_fp32_elements * 4 + index_el * 8 + cost.saved_copy_elements * out_per
+                     + mask_el * mask_per) if r.kind not in ("Dropout", "StochasticDepth") else 0
             if dropout_train:
                 extra = r.output_shape[0] * out_per if r.kind == "StochasticDepth" else prod(r.output_shape) * mask_per
             if r.kind == "ScaledDotProductAttention" and not math and len(ins) == 4 and info[ins[3]].dtype == "bool":
