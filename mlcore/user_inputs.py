@@ -142,23 +142,40 @@ def _frozen(name: str, tx, ty, vx, vy) -> ImageData:
     return ImageData(name, *arrays, num_classes=int(max(ty.max(), vy.max())) + 1)
 
 
+def _features(x: np.ndarray, where: str) -> np.ndarray:
+    """``x`` as float32 rows: numbers, at least one axis, every value finite; else one line naming ``where``."""
+    if x.ndim < 1 or x.dtype.kind not in "biuf":
+        raise ValueError(f"--data: {where} has shape {x.shape} and dtype {x.dtype}; give a numeric array with one "
+                         "row per sample")
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below, by row
+        out = x.astype(np.float32)
+    bad = ~np.isfinite(out)
+    if bad.any():
+        row = int(np.argwhere(bad)[0][0])
+        raise ValueError(f"--data: {where} holds a non-finite value (NaN, inf, or beyond float32) in row {row}; "
+                         "give finite values")
+    return out
+
+
 def load_npz(path: str | os.PathLike[str], *, seed: int = 0, val_fraction: float = 0.2) -> ImageData:
     """Arrays ``x`` (n, ...) and ``y`` (n,) class labels, optionally ``x_val`` and ``y_val``; x as float32."""
     p = Path(path)
     try:
         with np.load(p, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"--data: cannot read {str(p)!r} as .npz ({exc}); give a file written by numpy.savez") from None
+    except Exception as exc:  # a damaged file raises what its zip, zlib or header reader meets: one line
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ValueError(f"--data: cannot read {str(p)!r} as .npz ({first}); give a file written by "
+                         "numpy.savez") from None
     missing = [k for k in ("x", "y") if k not in arrays]
     if missing or (("x_val" in arrays) != ("y_val" in arrays)):
         raise ValueError(f"--data: {str(p)!r} holds {sorted(arrays)}; give arrays x and y (and optionally "
                          "both x_val and y_val)")
-    x, y = arrays["x"].astype(np.float32), _labels(arrays["y"], f"{p.name}:y")
+    x, y = _features(arrays["x"], f"{p.name}:x"), _labels(arrays["y"], f"{p.name}:y")
     if len(x) != len(y):
         raise ValueError(f"--data: {str(p)!r} has {len(x)} rows in x and {len(y)} labels in y; give one label per row")
     if "x_val" in arrays:
-        vx, vy = arrays["x_val"].astype(np.float32), _labels(arrays["y_val"], f"{p.name}:y_val")
+        vx, vy = _features(arrays["x_val"], f"{p.name}:x_val"), _labels(arrays["y_val"], f"{p.name}:y_val")
         if len(vx) != len(vy) or vx.shape[1:] != x.shape[1:]:
             raise ValueError(f"--data: {str(p)!r}: x_val {vx.shape} / y_val {vy.shape} do not match x {x.shape}")
         return _frozen(f"npz:{p.name}", x, y, vx, vy)

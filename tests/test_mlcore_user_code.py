@@ -163,3 +163,24 @@ def test_a_real_ctrl_c_exits_130(tmp_path):
     assert proc.wait(timeout=60) == 130
     rest = proc.stderr.read()
     assert rest == "mlcore: interrupted\n"
+
+
+@pytest.mark.parametrize(("make", "needle"), [
+    (lambda p: p.write_bytes(b"PK\x03\x04 not a zip"), "cannot read '{p}' as .npz (File is not a zip file)"),
+    (lambda p: np.savez(p, x=np.full((10, 4), np.nan), y=np.arange(10) % 3),
+     "d.npz:x holds a non-finite value (NaN, inf, or beyond float32) in row 0"),
+    (lambda p: np.savez(p, x=np.full((10, 4), 1e39), y=np.arange(10) % 3), "beyond float32"),  # > float32 max
+    (lambda p: np.savez(p, x=np.array([["a"] * 4] * 10), y=np.arange(10) % 3), "d.npz:x has shape (10, 4) and dtype <U1"),
+    (lambda p: np.savez(p, x=np.float32(3), y=np.arange(10) % 3), "d.npz:x has shape () and dtype float32"),
+])
+def test_a_malformed_npz_is_one_line(tmp_path, capsys, make, needle):
+    src = tmp_path / "net.py"
+    src.write_text(GOOD.format(body="return self.fc(x)"))
+    data = tmp_path / "d.npz"
+    make(data)
+    before = _snapshot(tmp_path)
+    assert main(["lr-range-test", "--model", f"{src}:Net", "--data", str(data), *CPU, "--num-iter", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and err.startswith("mlcore: error: --data: "), err
+    assert needle.format(p=data) in err
+    assert _snapshot(tmp_path) == before
