@@ -156,6 +156,7 @@ _OS_FIXES = {
     errno.EISDIR: "give a file name, not a folder",
     errno.ENOTDIR: "a part of the path is a file, not a folder; check the path",
     errno.ENAMETOOLONG: "use a shorter file name",
+    errno.EFBIG: "the file is larger than this process may write (ulimit -f) or the file system holds; write elsewhere",
 }
 
 

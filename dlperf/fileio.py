@@ -296,7 +296,19 @@ def save_figure(fig, path: str | os.PathLike[str], dpi: int = 120, flag: str = "
     # line probed it before the work, check_figure_path), and a probe file beside the real temporary one
     # would only be I/O done twice.
     fmt = _figure_format(flag, path)
-    write_atomic_with(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight"), flag)
+
+    def _save(tmp: str) -> None:
+        try:
+            fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
+        except Exception as exc:  # matplotlib's PDF writer meets a full disk and fails again cleaning up
+            cause = exc.__context__
+            while cause is not None and not (isinstance(cause, OSError) and cause.errno):
+                cause = cause.__context__
+            if isinstance(exc, OSError) or cause is None:
+                raise
+            raise cause from None
+
+    write_atomic_with(path, _save, flag)
 
 
 def write_or_print(text: str, path: str | os.PathLike[str] | None) -> None:

@@ -239,3 +239,32 @@ def test_every_file_option_is_declared_an_input_or_an_output(prog):
             seen += 1
             assert action.dest in OUTPUT_FILES or action.dest in INPUT_FILES, (prog, where, action.dest)
     assert seen >= 1
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+@pytest.mark.parametrize("fmt", ["png", "pdf", "svg"])
+def test_a_figure_onto_a_full_disk_is_one_line(tmp_path, capsys, fmt):
+    """A link named plot.FMT to /dev/full: the format comes from the name, every write fails with ENOSPC
+    (matplotlib's PDF writer used to fail again while cleaning up, an AttributeError traceback)."""
+    (tmp_path / f"plot.{fmt}").symlink_to("/dev/full")
+    _refused(capsys, "staleness", ["sweep", "--plot", str(tmp_path / f"plot.{fmt}")], tmp_path,
+             f"--plot '{tmp_path}/plot.{fmt}': No space left on device")
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+
+
+@pytest.mark.parametrize("fmt", ["png", "pdf", "svg"])
+def test_a_figure_over_the_file_size_limit_is_one_line_and_leaves_no_temp(tmp_path, fmt):
+    """ulimit -f 2 KB stands for a disk that fills up in the middle of a regular file."""
+    script = textwrap.dedent(f"""
+        import resource, signal, sys
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))
+        from staleness.cli import main
+        sys.exit(main(["sweep", "--plot", {str(tmp_path / f'p.{fmt}')!r}]))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=ENV, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == (f"staleness: error: --plot '{tmp_path}/p.{fmt}': File too large; the file is larger "
+                           "than this process may write (ulimit -f) or the file system holds; write elsewhere\n")
+    assert list(tmp_path.iterdir()) == []
