@@ -31,7 +31,7 @@ TOTAL_FIELDS = ("params", "macs", "activations", "elementwise_ops")
 #: Kinds that compute differently in training mode (dropout masks, batch statistics): ``evaluate(...,
 #: training=True / False)`` sets their ``training`` option; ``None`` keeps each node's own (a traced graph
 #: records the mode it was traced in).
-TRAINING_KINDS = frozenset({"Dropout", "StochasticDepth", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d",
+TRAINING_KINDS = frozenset({"Dropout", "FeatureDropout", "StochasticDepth", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d",
                             "ScaledDotProductAttention", "MultiheadAttention", "RNN", "LSTM", "GRU"})
 
 
@@ -217,8 +217,11 @@ class _Walker:
             cost = (self.formulas.get(node.kind) or formula(node.kind))([v.shape for v in ins], **options)
         except TypeError as exc:
             raise ValueError(f"layer {node.name} ({node.kind}): {exc}") from None
+        # A traced graph runs only at the shapes torch ran (and from_torch checks every shape against that run),
+        # so an empty tensor there is one torch made too (a cache, a split), never an input too small.
+        empty_ok = self.graph.traced_at is not None
         for out in cost.output_shapes:
-            if any(is_concrete(d) and d <= 0 for d in out):
+            if any(is_concrete(d) and (d < 0 or (d == 0 and not empty_ok)) for d in out):
                 raise TooSmall(node, " + ".join(_fmt(v.shape) for v in ins if v.param is None), out)
         if len(cost.output_shapes) != len(node.outputs):
             raise ValueError(f"layer {node.name} ({node.kind}) produces {len(cost.output_shapes)} outputs, "
@@ -260,9 +263,10 @@ class _Walker:
         for name, v in zip(node.outputs, outs, strict=True):
             self.values[name] = v
         saved = 0
-        if cost.saves_input:
-            for v in acts:
-                saved += self.mark(v)
+        if cost.saves_input or cost.saved_inputs:
+            for i, v in enumerate(ins):
+                if v.param is None and not v.buffer and cost.saves_input_at(i):
+                    saved += self.mark(v)
         if cost.saves_output:
             for v in outs:
                 saved += self.mark(v)
