@@ -136,7 +136,8 @@ def _fvcore_einsum(row: Row, equation: str) -> Any:
     That count is printed with 4 significant digits (``%.3e``) and fvcore parses the printed number, so with
     concrete shapes numpy itself is run on them, as fvcore does (``maxvit_t``'s attention: 177,022,000, not
     the exact 177,020,928 MACs). With symbolic shapes, or a parameter among the operands, the unrounded
-    count for two operands: the MACs when an index is summed, half of them (floored) for an outer product.
+    count for two operands: the MACs when an index is summed, half the output elements (floored) for an outer
+    product.
     """
     eq = equation.replace(" ", "")
     lhs, arrow, rhs = eq.partition("->")
@@ -150,7 +151,8 @@ def _fvcore_einsum(row: Row, equation: str) -> Any:
         return int(float(line.split(":")[-1]) // 2)
     letters = "".join(terms)
     summed = bool(set(letters) - set(rhs)) if arrow else any(letters.count(c) > 1 for c in set(letters))
-    return row.macs if summed else row.macs // 2
+    # an outer product: numpy counts one multiply per output element, which torch runs as a mul (0 MACs)
+    return row.macs if summed else row.activations // 2
 
 
 def _input_elements(row: Row) -> Any:

@@ -242,6 +242,12 @@ class _Walker:
                 grad_w = grad_w + g
             elif v.requires_grad:
                 grad_in = grad_in + g
+        for group, g in cost.grouped_grad_macs:  # an intermediate's gradient: when any member needs one
+            wanting = [ins[i] for i in group if ins[i].requires_grad]
+            if any(v.param is None for v in wanting):
+                grad_in = grad_in + g
+            elif wanting:
+                grad_w = grad_w + g
         acts = [v for v in ins if v.param is None and not v.buffer]
         in_grad = any(v.requires_grad for v in acts)
         needs = in_grad or bool(cost.param_shapes) or has_param_input

@@ -1,7 +1,7 @@
 """The op registry and its families: one module per family, every formula registered once.
 
-Where is a formula? ``conv`` (Conv / ConvTranspose 1-3d), ``linear`` (Linear, MatMul, BMM, AddMM, BAddBMM,
-Einsum), ``attention`` (ScaledDotProductAttention, MultiheadAttention), ``norms``, ``activations``
+Where is a formula? ``conv`` (Conv / ConvTranspose 1-3d), ``linear`` (Linear, MatMul, BMM, AddMM, BAddBMM),
+``einsum`` (Einsum as ATen contracts it), ``attention`` (ScaledDotProductAttention, MultiheadAttention), ``norms``, ``activations``
 (and Softmax), ``elementwise`` (broadcasting arithmetic and reductions), ``pooling``, ``recurrent`` (RNN,
 LSTM, GRU), ``shape`` (views, Concat, Stack, Chunk ...), ``misc`` (Dropout, Embedding, Pad, Interpolate,
 Constant, Unmodeled), ``collectives`` (tensor-parallel AllReduce, ReduceScatter,
@@ -18,6 +18,7 @@ from archcalc.ops import (  # noqa: F401
     attention,
     collectives,
     conv,
+    einsum,
     elementwise,
     linear,
     misc,
