@@ -170,9 +170,14 @@ def torch_forward(row: Row) -> Any:
 
 
 def torch_backward(row: Row) -> Any:
-    """FlopCounterMode's backward FLOPs for one row (weight gradient x groups for grouped convolutions)."""
-    groups = dict(row.hparams).get("groups", 1) if row.kind.startswith("Conv") else 1
-    return 2 * (row.grad_input_macs + groups * row.grad_weight_macs)
+    """FlopCounterMode's backward FLOPs for one row: a grouped convolution's weight gradient x groups (its
+    formula ignores groups), whether the weight is a parameter or computed in the forward (weight
+    standardisation); a traced convolution's weight is its input 1, a zoo node's the one it declares."""
+    if not row.kind.startswith("Conv"):
+        return 2 * row.backward_macs
+    groups = dict(row.hparams).get("groups", 1)
+    weight = row.grad_of_input[1] if len(row.grad_of_input) > 1 else row.cost.backward_weight_macs
+    return 2 * (row.backward_macs + (groups - 1) * weight)
 
 
 def _affine(row: Row) -> bool:

@@ -88,6 +88,9 @@ class _Recorder:
         self.constants = 0
         self.module_seen: Counter[str] = Counter()
         self.call_name: dict[int, str] = {}
+        # node index -> each output's (requires_grad, grad_fn, id of the tensor): which get a gradient is
+        # known only once the forward returns (autograd's graph from the outputs back, see gets_grad)
+        self.autograd: dict[int, list[tuple[bool, Any, int]]] = {}
 
     # -- module stack (global forward hooks)
     def enter(self, mod: Any) -> None:
@@ -116,6 +119,7 @@ class _Recorder:
         # A tensor made outside the traced calls (a plain attribute, a tensor built at module init): a constant.
         self.constants += 1
         name = f"constant{self.constants}"
+        self.autograd[len(self.nodes)] = [(t.requires_grad, t.grad_fn, id(t))]
         self.nodes.append(Node(name, "Constant", (), (name,), (("output_shape", tuple(t.shape)),), None))
         self.real_shapes[name] = tuple(t.shape)
         self.bind(t, name)
@@ -152,6 +156,26 @@ class _Recorder:
         k = self.names[base]
         return (base if k == 1 else f"{base}:{k}"), module
 
+    def gets_grad(self, outputs: list[Any]) -> None:
+        """Set each node's ``gets_grad``: its output required grad and ``loss.backward()`` from ``outputs``
+        reaches it (its ``grad_fn``, or the leaf tensor itself, is in autograd's graph of the outputs)."""
+        from dataclasses import replace
+
+        fns, leaves = [t.grad_fn for t in outputs], {id(t) for t in outputs if t.grad_fn is None}
+        seen: dict[int, Any] = {}  # id -> the function itself, kept alive so that no id is reused meanwhile
+        while fns:
+            fn = fns.pop()
+            if fn is None or id(fn) in seen:
+                continue
+            seen[id(fn)] = fn
+            if hasattr(fn, "variable"):  # AccumulateGrad: a leaf that gets its gradient
+                leaves.add(id(fn.variable))
+            fns.extend(f for f, _ in fn.next_functions)
+        for i, outs in self.autograd.items():
+            flags = tuple(bool(req) and (id(fn) in seen if fn is not None else key in leaves) for req, fn, key in outs)
+            self.nodes[i] = replace(self.nodes[i], gets_grad=flags)
+        self.autograd.clear()
+
     def record(self, func: Any, args: tuple, kwargs: dict, result: Any) -> None:
         from archcalc.frontends.torch_ops import MAPPINGS
 
@@ -184,6 +208,7 @@ class _Recorder:
             hp = {"output_shape": tuple(outs[0].shape)}
         inputs = tuple(self.name_of(t) for t in tensors)
         out_names = (name,) if len(outs) == 1 else tuple(f"{name}#{i}" for i in range(len(outs)))
+        self.autograd[len(self.nodes)] = [(o.requires_grad, o.grad_fn, id(o)) for o in outs]
         self.nodes.append(Node(name, kind, inputs, out_names, tuple(hp.items()), module))
         storages = [t.untyped_storage()._cdata for t in tensors]
         for o, n in zip(outs, out_names, strict=True):
@@ -286,6 +311,7 @@ def _run(module: Any, inputs: list[Any]) -> _Recorder:
             out = module(*inputs)
         rec.running = False
         rec.outputs = [rec.values[id(t)] for t in _flat_tensors(out) if id(t) in rec.values]
+        rec.gets_grad(_flat_tensors(out))
     finally:
         pre.remove()
         post.remove()
@@ -365,7 +391,8 @@ def from_torch(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, inpu
                      + ", ".join(f"{n} x {k}" for k, n in rec.unmodeled.most_common()))
     graph = Graph(label, f"{type(module).__name__} traced at the torch-function level", specs, tuple(rec.nodes),
                   tuple(rec.outputs), params=params, buffers=buffers, twin=twin, notes=tuple(notes),
-                  traced_at=tuple(full), released_after=tuple(rec.released.items()))
+                  traced_at=tuple(full), released_after=tuple(rec.released.items()),
+                  frozen_params=tuple(n for n, p in meta.named_parameters(remove_duplicate=True) if not p.requires_grad))
     _check(graph, rec, meta)
     return graph
 

@@ -42,7 +42,11 @@ class Node:
     """One op: ``kind`` from the registry applied to the ``inputs`` values, producing the ``outputs`` values.
 
     ``params`` maps the formula's parameter roles to parameter names (default ``{module or name}.{role}``);
-    ``module`` is the torch module the op belongs to (``None`` for a functional op at the top level).
+    ``module`` is the torch module the op belongs to (``None`` for a functional op at the top level);
+    ``gets_grad`` says, for each output, whether ``loss.backward()`` (``loss`` = the sum of the graph's
+    outputs) computes its gradient: the traced tensor required grad and the outputs depend on it through
+    autograd (empty: not recorded, the evaluator infers it from the inputs). A ``.detach()``, a
+    ``torch.no_grad()`` region, frozen parameters or a result the forward drops show there.
     """
 
     name: str
@@ -52,6 +56,7 @@ class Node:
     hparams: tuple[tuple[str, Any], ...] = ()
     module: str | None = None
     params: tuple[tuple[str, str], ...] = ()
+    gets_grad: tuple[bool, ...] = ()
 
     @property
     def options(self) -> dict[str, Any]:
@@ -88,6 +93,8 @@ class Graph:
     notes : tuple of str
     traced_at : tuple or None
         For a traced graph, the full input shapes it was traced at (its view sizes are fixed there).
+    frozen_params : tuple of str
+        Parameters that do not require grad (``requires_grad=False``): no gradient, no weight-gradient MACs.
     released_after : tuple of (str, int)
         For a traced graph, value name -> index of the last node that had run when the traced forward
         dropped its last reference to the value's tensor (observed with weakref finalizers; autograd kept
@@ -105,6 +112,7 @@ class Graph:
     notes: tuple[str, ...] = field(default=())
     traced_at: tuple[tuple[Any, ...], ...] | None = None
     released_after: tuple[tuple[str, int], ...] = ()
+    frozen_params: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         defined = {spec.name for spec in self.inputs} | {name for name, _ in self.params + self.buffers}

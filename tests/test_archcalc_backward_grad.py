@@ -1,0 +1,153 @@
+"""Backward MACs respect what autograd really differentiates: ``.detach()``, ``torch.no_grad()`` regions,
+parameters with ``requires_grad=False``, results the forward drops, and weights computed in the forward.
+
+Oracle: FlopCounterMode around ``loss = sum(outputs); loss.backward()`` on the real module
+(:mod:`tests.backward_oracle`), against archcalc's ``torch`` convention (2 x MACs; a grouped convolution's
+weight gradient x groups, as FlopCounterMode counts it). The network input never requires grad.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.backward_oracle import compare_backward
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+F = torch.nn.functional
+pytestmark = pytest.mark.torch
+
+
+def _x(*shape):
+    return [torch.zeros(*shape)]
+
+
+class Detach(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.c = nn.Linear(4, 8), nn.Linear(8, 3), nn.Linear(8, 3)
+
+    def forward(self, x):
+        h = self.a(x)
+        return self.b(h.detach()) + self.c(h)
+
+
+def test_detach_stops_the_gradient():
+    # batch 2. forward: a 2*4*8 = 64, b 2*8*3 = 48, c 48: 160 MACs = 320 FLOPs.
+    # backward: b's weight 48 (its input is detached: no input gradient), c's weight 48 and input 48, a's
+    # weight 64 (x needs none): 208 MACs = 416 FLOPs (without the detach: 256 MACs)
+    ours, theirs = compare_backward(Detach(), _x(2, 4))
+    assert ours == theirs == (320, 416)
+
+
+class NoGrad(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(4, 8), nn.Linear(8, 3)
+
+    def forward(self, x):
+        with torch.no_grad():
+            h = self.a(x)
+        return self.b(h)
+
+
+def test_no_grad_region_has_no_backward():
+    # forward 64 + 48 = 112 MACs = 224 FLOPs; backward: only b's weight, 48 MACs = 96 FLOPs
+    ours, theirs = compare_backward(NoGrad(), _x(2, 4))
+    assert ours == theirs == (224, 96)
+
+
+def test_frozen_weight_gets_no_gradient():
+    # a's weight frozen, its bias trainable: a's output needs a gradient (through the bias), so b's input
+    # gradient 48 and b's weight 48 count, a's weight gradient (64) does not: 96 MACs = 192 FLOPs
+    model = nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 3))
+    model[0].weight.requires_grad_(False)
+    ours, theirs = compare_backward(model, _x(2, 4))
+    assert ours == theirs == (224, 192)
+    # the whole first layer frozen: its output needs no gradient, b's input gradient goes too: 48 MACs
+    model[0].bias.requires_grad_(False)
+    ours, theirs = compare_backward(model, _x(2, 4))
+    assert ours == theirs == (224, 96)
+
+
+class Dropped(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.c = nn.Linear(4, 8), nn.Linear(8, 3), nn.Linear(8, 5)
+
+    def forward(self, x):
+        h = self.a(x)
+        self.c(h)  # computed and dropped: the loss does not depend on it
+        return self.b(h)
+
+
+def test_dropped_result_has_no_backward():
+    # forward 64 + 48 + c 2*8*5 = 80: 192 MACs = 384 FLOPs; backward b weight 48 + input 48, a weight 64:
+    # 160 MACs = 320 FLOPs (c's 80 + 80 would be counted if the dropped branch had a backward)
+    ours, theirs = compare_backward(Dropped(), _x(2, 4))
+    assert ours == theirs == (384, 320)
+
+
+class StdConv(nn.Module):
+    """A grouped convolution whose weight is computed in the forward (NFNet's scaled weight standardisation,
+    reduced to a gain), after an ordinary convolution so that its input needs a gradient too."""
+
+    def __init__(self, first: bool):
+        super().__init__()
+        self.first = nn.Conv2d(8, 8, 1, bias=False) if first else None
+        self.weight = nn.Parameter(torch.zeros(8, 2, 3, 3))
+        self.gain = nn.Parameter(torch.ones(8, 1, 1, 1))
+
+    def forward(self, x):
+        if self.first is not None:
+            x = self.first(x)
+        return F.conv2d(x, self.weight * self.gain, padding=1, groups=4)
+
+
+def test_computed_grouped_weight_keeps_the_groups_factor():
+    # x: 2x8x6x6, groups 4. forward: 2*8*6*6 outputs x (8/4 * 3*3) = 576 * 18 = 10,368 MACs = 20,736 FLOPs.
+    # backward: the computed weight's gradient, 10,368 MACs, which FlopCounterMode counts x groups (its
+    # formula ignores groups): 41,472 MACs = 82,944 FLOPs (the input needs no gradient)
+    ours, theirs = compare_backward(StdConv(first=False), _x(2, 8, 6, 6))
+    assert ours == theirs == (20736, 82944)
+    # with a 1x1 conv first (2*8*6*6 * 8 = 4,608 MACs): + its weight gradient 4,608 and the grouped conv's
+    # input gradient 10,368: 41,472 + 14,976 = 56,448 MACs = 112,896 FLOPs
+    ours, theirs = compare_backward(StdConv(first=True), _x(2, 8, 6, 6))
+    assert ours == theirs == (2 * (10368 + 4608), 112896)
+
+
+def test_zoo_and_untraced_graphs_keep_the_structural_rule():
+    # a zoo graph records nothing about gradients: every parameter trains, the input needs none
+    from archcalc.ir.evaluate import evaluate
+    from archcalc.zoo import build
+
+    ev = evaluate(build("vgg11"), (3, 32, 32))
+    first = ev.rows[0]
+    assert (first.grad_input_macs, first.grad_weight_macs) == (0, first.macs)
+    assert all(r.grad_weight_macs == r.macs for r in ev.rows if r.macs_kind == "weight")
+
+
+def test_nfnet_f0_exact():
+    """timm's dm_nfnet_f0: every convolution's weight is standardised in the forward (ScaledStdConv2d), grouped
+    3x3s among them; forward and backward FLOPs equal FlopCounterMode's (the backward was 0.60x)."""
+    timm = pytest.importorskip("timm")
+    from archcalc.frontends.torch_trace import _to_meta
+
+    model = _to_meta(timm.create_model("dm_nfnet_f0", pretrained=False))
+    for training in (False, True):
+        ours, theirs = compare_backward(model, [torch.zeros(2, 3, 64, 64, device="meta")], training=training)
+        assert ours == theirs
+
+
+@pytest.mark.slow
+def test_raft_small_exact():
+    """torchvision's raft_small detaches its flow estimate between refinement steps: no gradient flows
+    through the earlier steps' coordinates."""
+    import torchvision
+
+    from archcalc.frontends.torch_trace import _to_meta
+
+    model = _to_meta(torchvision.models.optical_flow.raft_small(weights=None))
+    inputs = [torch.zeros(1, 3, 128, 128, device="meta"), torch.zeros(1, 3, 128, 128, device="meta")]
+    ours, theirs = compare_backward(model, inputs, training=True)
+    assert ours == theirs
