@@ -88,6 +88,28 @@ def test_dropped_result_has_no_backward():
     assert ours == theirs == (384, 320)
 
 
+class ScoresPlusBias(nn.Module):
+    """T5-family attention scores: an einsum (whose result is a view of ATen's bmm output) then an in-place
+    ``+=``, which rebases the view's autograd history onto its base."""
+
+    def __init__(self):
+        super().__init__()
+        self.q, self.k = nn.Linear(8, 8, bias=False), nn.Linear(8, 8, bias=False)
+        self.bias = nn.Parameter(torch.zeros(4, 4))
+
+    def forward(self, x):
+        scores = torch.einsum("bqd,bkd->bqk", self.q(x), self.k(x))
+        scores += self.bias
+        return scores
+
+
+def test_in_place_on_an_einsum_result_keeps_its_backward():
+    # x: 2x4x8. forward: q, k 2*4*8*8 = 512 MACs each, scores bmm 2 x 4 x 8 x 4 = 256: 1,280 MACs = 2,560 FLOPs;
+    # backward: q's and k's weights 512 each, the einsum's two sides 256 each: 1,536 MACs = 3,072 FLOPs
+    ours, theirs = compare_backward(ScoresPlusBias(), _x(2, 4, 8))
+    assert ours == theirs == (2560, 3072)
+
+
 class StdConv(nn.Module):
     """A grouped convolution whose weight is computed in the forward (NFNet's scaled weight standardisation,
     reduced to a gain), after an ordinary convolution so that its input needs a gradient too."""

@@ -67,6 +67,15 @@ def _fname(func: Any) -> str:
     return name
 
 
+def _grad_facts(t: Any) -> tuple[bool, tuple[Any, ...], int]:
+    """(requires_grad, autograd functions that reach it, id) of a traced tensor. A view's base counts too: an
+    in-place op on the view (``scores += bias`` on an einsum's permuted result) rebases the view's history
+    onto its base, and the view's own ``grad_fn`` then drops out of the graph."""
+    base = t._base
+    fns = (t.grad_fn, base.grad_fn if base is not None else None)
+    return bool(t.requires_grad), tuple(f for f in fns if f is not None), id(t)
+
+
 class _Recorder:
     """State of one trace: tensors by id, nodes, module stack."""
 
@@ -88,9 +97,9 @@ class _Recorder:
         self.constants = 0
         self.module_seen: Counter[str] = Counter()
         self.call_name: dict[int, str] = {}
-        # node index -> each output's (requires_grad, grad_fn, id of the tensor): which get a gradient is
+        # node index -> each output's (requires_grad, grad_fns, id of the tensor): which get a gradient is
         # known only once the forward returns (autograd's graph from the outputs back, see gets_grad)
-        self.autograd: dict[int, list[tuple[bool, Any, int]]] = {}
+        self.autograd: dict[int, list[tuple[bool, tuple[Any, ...], int]]] = {}
 
     # -- module stack (global forward hooks)
     def enter(self, mod: Any) -> None:
@@ -119,7 +128,7 @@ class _Recorder:
         # A tensor made outside the traced calls (a plain attribute, a tensor built at module init): a constant.
         self.constants += 1
         name = f"constant{self.constants}"
-        self.autograd[len(self.nodes)] = [(t.requires_grad, t.grad_fn, id(t))]
+        self.autograd[len(self.nodes)] = [_grad_facts(t)]
         self.nodes.append(Node(name, "Constant", (), (name,), (("output_shape", tuple(t.shape)),), None))
         self.real_shapes[name] = tuple(t.shape)
         self.bind(t, name)
@@ -172,7 +181,8 @@ class _Recorder:
                 leaves.add(id(fn.variable))
             fns.extend(f for f, _ in fn.next_functions)
         for i, outs in self.autograd.items():
-            flags = tuple(bool(req) and (id(fn) in seen if fn is not None else key in leaves) for req, fn, key in outs)
+            flags = tuple(bool(req) and (any(id(f) in seen for f in fs) if fs else key in leaves)
+                          for req, fs, key in outs)
             self.nodes[i] = replace(self.nodes[i], gets_grad=flags)
         self.autograd.clear()
 
@@ -208,7 +218,7 @@ class _Recorder:
             hp = {"output_shape": tuple(outs[0].shape)}
         inputs = tuple(self.name_of(t) for t in tensors)
         out_names = (name,) if len(outs) == 1 else tuple(f"{name}#{i}" for i in range(len(outs)))
-        self.autograd[len(self.nodes)] = [(o.requires_grad, o.grad_fn, id(o)) for o in outs]
+        self.autograd[len(self.nodes)] = [_grad_facts(o) for o in outs]
         self.nodes.append(Node(name, kind, inputs, out_names, tuple(hp.items()), module))
         storages = [t.untyped_storage()._cdata for t in tensors]
         for o, n in zip(outs, out_names, strict=True):
