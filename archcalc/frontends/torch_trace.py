@@ -59,6 +59,17 @@ def _flat_tensors(obj: Any) -> list[Any]:
     return []
 
 
+def _facts(tensors: list[Any]) -> dict[str, tuple[Any, ...]]:
+    """The IR's facts about traced tensors, read off the real ones: dtype and whether autograd tracks them."""
+    return {"dtypes": tuple(str(t.dtype).removeprefix("torch.") for t in tensors),
+            "requires_grad": tuple(bool(t.requires_grad) for t in tensors)}
+
+
+def _named_dtypes(module: Any) -> list[tuple[str, str]]:
+    tensors = [*module.named_parameters(remove_duplicate=True), *module.named_buffers(remove_duplicate=True)]
+    return [(n, str(t.dtype).removeprefix("torch.")) for n, t in tensors]
+
+
 def _fname(func: Any) -> str:
     name = getattr(func, "__name__", None) or str(func)
     if name == "__get__":  # a property of Tensor: T, mT, data, real ...
@@ -98,7 +109,7 @@ class _Recorder:
         self.module_seen: Counter[str] = Counter()
         self.call_name: dict[int, str] = {}
         # node index -> each output's (requires_grad, grad_fns, id of the tensor): which get a gradient is
-        # known only once the forward returns (autograd's graph from the outputs back, see gets_grad)
+        # known only once the forward returns (autograd's graph from the outputs back, see reached)
         self.autograd: dict[int, list[tuple[bool, tuple[Any, ...], int]]] = {}
 
     # -- module stack (global forward hooks)
@@ -129,7 +140,8 @@ class _Recorder:
         self.constants += 1
         name = f"constant{self.constants}"
         self.autograd[len(self.nodes)] = [_grad_facts(t)]
-        self.nodes.append(Node(name, "Constant", (), (name,), (("output_shape", tuple(t.shape)),), None))
+        self.nodes.append(Node(name, "Constant", (), (name,), (("output_shape", tuple(t.shape)),), None,
+                               **_facts([t]), constant=True))
         self.real_shapes[name] = tuple(t.shape)
         self.bind(t, name)
         return name
@@ -149,6 +161,11 @@ class _Recorder:
             if self.running and self.nodes:
                 self.released[name] = len(self.nodes) - 1
 
+    def scope(self) -> tuple[str, ...]:
+        """The module calls the op now recorded runs inside: the innermost module's path and its prefixes."""
+        parts = self.stack[-1][0].split(".") if self.stack else []
+        return tuple(".".join(parts[: i + 1]) for i in range(len(parts)) if parts[i])
+
     def node_name(self, fname: str) -> tuple[str, str | None]:
         """(unique node name, leaf module name or None) for a call made now."""
         if not self.stack:
@@ -165,9 +182,9 @@ class _Recorder:
         k = self.names[base]
         return (base if k == 1 else f"{base}:{k}"), module
 
-    def gets_grad(self, outputs: list[Any]) -> None:
-        """Set each node's ``gets_grad``: its output required grad and ``loss.backward()`` from ``outputs``
-        reaches it (its ``grad_fn``, or the leaf tensor itself, is in autograd's graph of the outputs)."""
+    def reached(self, outputs: list[Any]) -> None:
+        """Keep each node's ``requires_grad`` only where ``loss.backward()`` from ``outputs`` reaches the output:
+        its ``grad_fn`` (or its base's, or the leaf tensor itself) is in autograd's graph of the outputs."""
         from dataclasses import replace
 
         fns, leaves = [t.grad_fn for t in outputs], {id(t) for t in outputs if t.grad_fn is None}
@@ -183,7 +200,7 @@ class _Recorder:
         for i, outs in self.autograd.items():
             flags = tuple(bool(req) and (any(id(f) in seen for f in fs) if fs else key in leaves)
                           for req, fs, key in outs)
-            self.nodes[i] = replace(self.nodes[i], gets_grad=flags)
+            self.nodes[i] = replace(self.nodes[i], requires_grad=flags)
         self.autograd.clear()
 
     def record(self, func: Any, args: tuple, kwargs: dict, result: Any) -> None:
@@ -219,7 +236,8 @@ class _Recorder:
         inputs = tuple(self.name_of(t) for t in tensors)
         out_names = (name,) if len(outs) == 1 else tuple(f"{name}#{i}" for i in range(len(outs)))
         self.autograd[len(self.nodes)] = [_grad_facts(o) for o in outs]
-        self.nodes.append(Node(name, kind, inputs, out_names, tuple(hp.items()), module))
+        self.nodes.append(Node(name, kind, inputs, out_names, tuple(hp.items()), module, **_facts(outs),
+                               scope=self.scope()))
         storages = [t.untyped_storage()._cdata for t in tensors]
         for o, n in zip(outs, out_names, strict=True):
             self.real_shapes[n] = tuple(o.shape)
@@ -321,7 +339,7 @@ def _run(module: Any, inputs: list[Any]) -> _Recorder:
             out = module(*inputs)
         rec.running = False
         rec.outputs = [rec.values[id(t)] for t in _flat_tensors(out) if id(t) in rec.values]
-        rec.gets_grad(_flat_tensors(out))
+        rec.reached(_flat_tensors(out))
     finally:
         pre.remove()
         post.remove()
@@ -402,6 +420,7 @@ def from_torch(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, inpu
     graph = Graph(label, f"{type(module).__name__} traced at the torch-function level", specs, tuple(rec.nodes),
                   tuple(rec.outputs), params=params, buffers=buffers, twin=twin, notes=tuple(notes),
                   traced_at=tuple(full), released_after=tuple(rec.released.items()),
+                  dtypes=tuple((n, d) for n, d in _named_dtypes(meta) if d != "float32"),
                   frozen_params=tuple(n for n, p in meta.named_parameters(remove_duplicate=True) if not p.requires_grad))
     _check(graph, rec, meta)
     return graph

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from archcalc.arith import is_concrete, prod
-from archcalc.ir.graph import Graph, Node
+from archcalc.ir.graph import Graph, Node, ValueInfo
 from archcalc.ops.registry import OpCost, formula
 
 __all__ = ["Row", "Evaluation", "evaluate", "TOTAL_FIELDS"]
@@ -132,6 +132,13 @@ class Evaluation:
     input_shapes: tuple[tuple[str, tuple[Any, ...]], ...] = ()
     outputs: tuple[tuple[Any, ...], ...] = ()
     unused_params: tuple[tuple[str, Any], ...] = ()
+    value_info: tuple[tuple[str, ValueInfo], ...] = ()
+
+    def info(self) -> dict[str, ValueInfo]:
+        """Every value's dtype, requires-grad and constness: the node's declared facts where it has them, else
+        inferred (the inputs' floating dtype, float32 if none; requires grad when an input or a parameter does).
+        """
+        return dict(self.value_info)
 
     def total(self, field: str) -> Any:
         """Sum of a row attribute (``params``, ``macs``, ``flops``, ``activations``, ``backward_macs`` ...)."""
@@ -159,6 +166,16 @@ class _Value:
     requires_grad: bool
     param: str | None = None
     buffer: bool = False
+    dtype: str = "float32"
+    constant: bool = False
+
+
+def _promoted(values: list[_Value]) -> str:
+    """torch's promotion among the inputs' floating dtypes (float32 when there are none or they differ)."""
+    floats = {v.dtype for v in values if ValueInfo(v.dtype).floating}
+    if len(floats) == 1:
+        return floats.pop()
+    return "float64" if "float64" in floats else "float32"
 
 
 class TooSmall(ValueError):
@@ -234,7 +251,7 @@ class _Walker:
         grads = cost.input_grad_macs
         # a traced node whose outputs get no gradient (a torch.no_grad() region, a dropped result) has no
         # backward at all; one that gets a gradient passes it only to the inputs that get one
-        recorded = node.gets_grad
+        recorded = node.requires_grad
         differentiable = any(recorded) if recorded else True
         grad_in, grad_w = 0, cost.backward_weight_macs if differentiable else 0
         per_input: list[Any] = [0] * len(ins)
@@ -261,16 +278,20 @@ class _Walker:
         acts = [v for v in ins if v.param is None and not v.buffer]
         in_grad = differentiable and any(v.requires_grad for v in acts)
         needs = in_grad or bool(cost.param_shapes) or any(v.param is not None and v.requires_grad for v in ins)
+        # declared facts (a traced graph: torch's own) win over the inference
+        grads_out = recorded or (needs,) * len(cost.output_shapes)
+        dtypes = node.dtypes or (_promoted(ins),) * len(cost.output_shapes)
         alias = cost.alias_of
         outs = []
         for i, shape in enumerate(cost.output_shapes):
             j = alias[i] if i < len(alias) else None
-            wants = recorded[i] if i < len(recorded) else needs
             if j is not None and j < len(ins):
                 base = ins[j]
-                outs.append(_Value(base.storage, tuple(shape), wants, base.param, base.buffer))
+                outs.append(_Value(base.storage, tuple(shape), grads_out[i], base.param, base.buffer, dtypes[i],
+                                   node.constant))
             else:
-                outs.append(_Value(self.new_storage(), tuple(shape), wants))
+                outs.append(_Value(self.new_storage(), tuple(shape), grads_out[i], dtype=dtypes[i],
+                                   constant=node.constant))
         for name, v in zip(node.outputs, outs, strict=True):
             self.values[name] = v
         saved = 0
@@ -288,14 +309,20 @@ class _Walker:
                              tuple(v.shape for v in outs), cost, params, tuple(names), macs_kind, in_grad,
                              grad_in if in_grad else 0, grad_w, saved, allocates, tuple(per_input)))
 
+    def info(self) -> tuple[tuple[str, ValueInfo], ...]:
+        return tuple((name, ValueInfo(v.dtype, v.requires_grad, v.constant)) for name, v in self.values.items())
+
     def run(self, full_inputs: dict[str, tuple[Any, ...]]) -> None:
         for spec in self.graph.inputs:
-            self.values[spec.name] = _Value(self.new_storage(), full_inputs[spec.name], False)
+            self.values[spec.name] = _Value(self.new_storage(), full_inputs[spec.name], False, dtype=spec.dtype)
+        declared = dict(self.graph.dtypes)
         frozen = set(self.graph.frozen_params)
         for name, shape in self.graph.params:
-            self.values[name] = _Value(self.new_storage(), tuple(shape), name not in frozen, name)
+            self.values[name] = _Value(self.new_storage(), tuple(shape), name not in frozen, name,
+                                       dtype=declared.get(name, "float32"))
         for name, shape in self.graph.buffers:
-            self.values[name] = _Value(self.new_storage(), tuple(shape), False, None, True)
+            self.values[name] = _Value(self.new_storage(), tuple(shape), False, None, True,
+                                       dtype=declared.get(name, "float32"))
         for node in self.graph.nodes:
             self.apply(node)
 
@@ -410,4 +437,5 @@ def evaluate(graph: Graph, input_shape: tuple[Any, ...] | None = None, batch: An
     unused = tuple((name, prod(shape)) for name, shape in graph.params if name not in walker.used)
     outputs = tuple(walker.values[v].shape for v in graph.outputs)
     per_sample = full[first][1:] if graph.inputs[0].batched else full[first]
-    return Evaluation(graph.name, tuple(per_sample), batch, tuple(walker.rows), tuple(full.items()), outputs, unused)
+    return Evaluation(graph.name, tuple(per_sample), batch, tuple(walker.rows), tuple(full.items()), outputs, unused,
+                      walker.info())

@@ -50,13 +50,12 @@ Examples
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from archcalc.arith import prod
 from archcalc.memory.backward import backward, optimizer_step
-from archcalc.memory.precision import autocast_policy, dtype_bytes, is_mixed, param_bytes
+from archcalc.memory.precision import autocast_policy, dtype_bytes, is_mixed, param_bytes, value_bytes
 from archcalc.memory.recompute import RecomputePlan
 from archcalc.memory.schedule import CATEGORIES, MemoryBreakdown, MemorySample, Schedule
 from archcalc.memory.states import OPTIMIZERS
@@ -110,9 +109,7 @@ class PeakMemory:
 
 
 def _scope_path(node: Any) -> list[str]:
-    base = node.module if node.module else ".".join(node.name.split(".")[:-1])
-    parts = [re.sub(r":\d+$", "", p) for p in base.split(".") if p]
-    return [".".join(parts[: i + 1]) for i in range(len(parts))]
+    return list(node.scopes)  # the IR's module scopes (never the node's name)
 
 
 def _hold_until(nodes: tuple[Any, ...]) -> list[dict[str, int]]:
@@ -219,6 +216,7 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
         recompute = segments if recompute is None else _both(recompute, segments, checkpoint_segments)
     ev = evaluate(graph, input_shape, batch)
     nodes, rows = graph.nodes, ev.rows
+    info = ev.info()  # each value's dtype, requires-grad and constness (IR facts, never its name)
     s = Schedule()
     plan = recompute.start(nodes) if recompute is not None and training else None
 
@@ -238,15 +236,16 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
     for name, shape in graph.params:
         value_sid[name], value_bytes_per[name], value_elems[name] = param_sid[name], par_b, prod(shape)
         param_of[name] = name
+    declared = dict(graph.dtypes)
     if graph.buffers:
         for name, shape in graph.buffers:
-            per = 8 if name.endswith("num_batches_tracked") else par_b
+            per = value_bytes(declared.get(name, "float32"), par_b)
             value_sid[name], value_bytes_per[name], value_elems[name] = s.new(prod(shape) * per, "weights"), per, prod(shape)
     elif rows:
         s.new(_zoo_buffer_bytes(rows, par_b), "weights")
     full_inputs = dict(ev.input_shapes)
     for spec in graph.inputs:
-        per = {"int64": 8, "int32": 4, "bool": 1}.get(spec.dtype, 4 if mixed else act_b)
+        per = value_bytes(spec.dtype, 4 if mixed else act_b)
         value_sid[spec.name] = s.new(prod(full_inputs[spec.name]) * per, "inputs")
         value_bytes_per[spec.name], value_elems[spec.name] = per, prod(full_inputs[spec.name])
 
@@ -336,7 +335,7 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
                 sid = value_sid[ins[j]]
                 per = value_bytes_per[ins[j]]
             else:
-                per = out_per
+                per = value_bytes(info[v].dtype, out_per)
                 sid = s.new(prod(shape) * per)
             value_sid[v], value_bytes_per[v], value_elems[v] = sid, per, prod(shape)
             sid_values.setdefault(sid, []).append(v)
@@ -344,7 +343,7 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
         for v in ins:
             sid_values.setdefault(value_sid[v], []).append(v)
         if training:
-            acts = [sid for v, sid in zip(ins, eff, strict=True) if v not in param_of and not v.startswith("constant")]
+            acts = [sid for v, sid in zip(ins, eff, strict=True) if v not in param_of and not info[v].constant]
             pinned = set()
             if r.cost.saves_input:
                 pinned.update(acts)
@@ -376,7 +375,7 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
                 if v in param_of:
                     grad_of_param_at[i].append((param_of[v], value_elems[v], v in casts and policy == "lower",
                                                 wide))
-                elif r.input_requires_grad and v in value_elems and not v.startswith("constant"):
+                elif r.input_requires_grad and v in value_elems and info[v].requires_grad and not info[v].constant:
                     act_inputs[i].append((v, value_elems[v], value_bytes_per[v], wide))
         if gathered_bytes(r, 1):  # a sequence-parallel all-gather's buffer, alive while the linear runs
             temp.append(s.new(gathered_bytes(r, value_bytes_per[ins[0]])))
