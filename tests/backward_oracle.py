@@ -28,7 +28,8 @@ def torch_flops(module: Any, inputs: list[Any]) -> tuple[int, int]:
     """(forward FLOPs, backward FLOPs) FlopCounterMode counts for ``module(*inputs)`` and ``loss.backward()``.
 
     The inputs do not require grad (archcalc's network inputs get no gradient); the module runs in the mode it
-    is in, on the device of its tensors (meta or a small CPU run).
+    is in, on the device of its tensors. Prefer the meta device: on the CPU, ``scaled_dot_product_attention``
+    in eval mode runs a fused kernel FlopCounterMode has no formula for, so its count there misses attention.
     """
     import torch
     from torch.utils.flop_counter import FlopCounterMode

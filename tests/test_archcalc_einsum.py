@@ -218,3 +218,36 @@ def test_fnet_tpu_fourier_exact():
     assert [r.macs for r in rows] == [49152, 49152]
     ours, theirs = compare_backward(model, [torch.zeros(2, 16, dtype=torch.long)], graph)
     assert ours == theirs
+
+
+@pytest.mark.parametrize("attention", ["local", "transient-global"])
+def test_longt5_ellipsis_einsums_exact(attention):
+    """LongT5's local and transient-global attention: einsums with '...' ("...qhd,...khd->...hqk",
+    "...hqk,...khd->...qhd", "...nd,...ng->...gd"), the scores then updated in place (+= position bias);
+    forward and backward FLOPs equal FlopCounterMode's on the meta device (they were refused)."""
+    transformers = pytest.importorskip("transformers")
+    from archcalc.frontends.torch_trace import _to_meta
+    from tests.backward_oracle import compare_backward
+
+    cfg = transformers.LongT5Config(vocab_size=256, d_model=64, d_kv=16, d_ff=128, num_layers=2, num_heads=4,
+                                    local_radius=4, global_block_size=4, encoder_attention_type=attention)
+    model = _to_meta(transformers.LongT5EncoderModel(cfg))
+    ours, theirs = compare_backward(model, [torch.zeros(2, 16, dtype=torch.long, device="meta")], training=True)
+    assert ours == theirs
+
+
+def test_owlvit_class_head_einsum_exact():
+    """OWL-ViT's class head: einsum("...pd,...qd->...pq", image class embeddings, query embeddings)."""
+    transformers = pytest.importorskip("transformers")
+    from archcalc.frontends.torch_trace import _to_meta
+    from tests.backward_oracle import compare_backward
+
+    text = dict(vocab_size=100, eos_token_id=2, bos_token_id=1, pad_token_id=0, hidden_size=32,
+                intermediate_size=64, num_hidden_layers=1, num_attention_heads=4, max_position_embeddings=16)
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4, image_size=32,
+                  patch_size=8)
+    cfg = transformers.OwlViTConfig(text_config=text, vision_config=vision, projection_dim=32)
+    model = _to_meta(transformers.OwlViTForObjectDetection(cfg))
+    inputs = [torch.zeros(1, 16, dtype=torch.long, device="meta"), torch.zeros(1, 3, 32, 32, device="meta")]
+    ours, theirs = compare_backward(model, inputs, training=True)
+    assert ours == theirs
