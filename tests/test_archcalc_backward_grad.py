@@ -110,6 +110,34 @@ def test_in_place_on_an_einsum_result_keeps_its_backward():
     assert ours == theirs == (2560, 3072)
 
 
+class Checkpointed(nn.Module):
+    def __init__(self, reentrant: bool):
+        super().__init__()
+        self.a, self.b, self.c = nn.Linear(4, 8), nn.Linear(8, 8), nn.Linear(8, 3)
+        self.reentrant = reentrant
+
+    def forward(self, x):
+        from torch.utils.checkpoint import checkpoint
+
+        return self.c(checkpoint(self.b, self.a(x), use_reentrant=self.reentrant))
+
+
+@pytest.mark.parametrize("reentrant", [False, True])
+def test_checkpointed_region_keeps_its_backward(reentrant):
+    # forward: a 2*4*8 = 64, b 2*8*8 = 128, c 2*8*3 = 48: 240 MACs = 480 FLOPs. backward: a's weight 64, b's
+    # weight and input 128 + 128, c's weight and input 48 + 48: 416 MACs = 832 FLOPs. A reentrant checkpoint
+    # runs b without grad and attaches the gradient after; FlopCounterMode then also counts b's forward
+    # rerun in the backward (128 MACs = 256 FLOPs), which archcalc's backward MACs leave out (and say so).
+    from archcalc.frontends.torch_trace import from_torch
+
+    model = Checkpointed(reentrant)
+    graph = from_torch(model, (4,), batch=2, training=True)
+    ours, theirs = compare_backward(model, _x(2, 4), graph, training=True)
+    assert ours == (480, 832)
+    assert theirs == (480, 832 + (256 if reentrant else 0))
+    assert any("reentrant checkpoint" in n for n in graph.notes) == reentrant
+
+
 class StdConv(nn.Module):
     """A grouped convolution whose weight is computed in the forward (NFNet's scaled weight standardisation,
     reduced to a gain), after an ordinary convolution so that its input needs a gradient too."""

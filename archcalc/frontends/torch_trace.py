@@ -111,6 +111,9 @@ class _Recorder:
         # node index -> each output's (requires_grad, grad_fns, id of the tensor): which get a gradient is
         # known only once the forward returns (autograd's graph from the outputs back, see reached)
         self.autograd: dict[int, list[tuple[bool, tuple[Any, ...], int]]] = {}
+        self.no_grad: set[int] = set()  # nodes recorded with grad mode off
+        self.rewrapped: set[int] = set()  # nodes whose output gained a gradient afterwards (check_rewrapped)
+        self.producer: dict[str, tuple[int, int]] = {}  # value -> (node index, output index), while recorded
 
     # -- module stack (global forward hooks)
     def enter(self, mod: Any) -> None:
@@ -197,13 +200,37 @@ class _Recorder:
             if hasattr(fn, "variable"):  # AccumulateGrad: a leaf that gets its gradient
                 leaves.add(id(fn.variable))
             fns.extend(f for f, _ in fn.next_functions)
+        for t in outputs:
+            self.check_rewrapped(t)
+        inferred = self.rewrapped_regions()
         for i, outs in self.autograd.items():
             flags = tuple(bool(req) and (any(id(f) in seen for f in fs) if fs else key in leaves)
                           for req, fs, key in outs)
-            self.nodes[i] = replace(self.nodes[i], requires_grad=flags)
+            self.nodes[i] = replace(self.nodes[i], requires_grad=() if i in inferred else flags)
         self.autograd.clear()
 
+    def check_rewrapped(self, t: Any) -> None:
+        """Note the producer of ``t`` when ``t`` requires grad now but did not when recorded: a custom autograd
+        Function (a reentrant ``torch.utils.checkpoint``) ran grad-less ops and attached a gradient after."""
+        at = self.producer.get(self.values.get(id(t), ""))
+        if at is not None and t.requires_grad and not self.autograd[at[0]][at[1]][0]:
+            self.rewrapped.add(at[0])
+
+    def rewrapped_regions(self) -> set[int]:
+        """Each run of consecutive grad-less nodes that ends in a rewrapped node: torch differentiates it in the
+        backward (recomputing it with grad), so its gradients are inferred from the inputs, as without the
+        checkpoint."""
+        region: set[int] = set()
+        for i in sorted(self.rewrapped):
+            j = i
+            while j in self.no_grad and j not in region:
+                region.add(j)
+                j -= 1
+        return region
+
     def record(self, func: Any, args: tuple, kwargs: dict, result: Any) -> None:
+        import torch
+
         from archcalc.frontends.torch_ops import MAPPINGS
 
         outs = _flat_tensors(result)
@@ -233,9 +260,14 @@ class _Recorder:
             hp["copy"] = not any(o.untyped_storage()._cdata == tensors[0].untyped_storage()._cdata for o in outs[:1])
         if kind == "GetItem" and hp.pop("advanced", False):
             hp = {"output_shape": tuple(outs[0].shape)}
+        for t in tensors:
+            self.check_rewrapped(t)
         inputs = tuple(self.name_of(t) for t in tensors)
         out_names = (name,) if len(outs) == 1 else tuple(f"{name}#{i}" for i in range(len(outs)))
         self.autograd[len(self.nodes)] = [_grad_facts(o) for o in outs]
+        self.producer.update({n: (len(self.nodes), k) for k, n in enumerate(out_names)})
+        if not torch.is_grad_enabled():
+            self.no_grad.add(len(self.nodes))
         self.nodes.append(Node(name, kind, inputs, out_names, tuple(hp.items()), module, **_facts(outs),
                                scope=self.scope()))
         storages = [t.untyped_storage()._cdata for t in tensors]
@@ -414,6 +446,10 @@ def from_torch(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, inpu
     buffers = tuple((n, tuple(b.shape)) for n, b in meta.named_buffers(remove_duplicate=True))
     notes = [f"traced from {type(module).__name__} at input {shapes}"
              + ("" if device == "meta" else " on the CPU (its forward needs real values; inputs were zeros)")]
+    if rec.rewrapped:
+        notes.append(f"{len(rec.rewrapped)} region(s) ran without grad and got a gradient from a custom autograd "
+                     "Function (a reentrant checkpoint): their backward is counted as without it, the recompute "
+                     "in the backward is not")
     if rec.unmodeled:
         notes.append("not modelled (counted 0, shapes as traced): "
                      + ", ".join(f"{n} x {k}" for k, n in rec.unmodeled.most_common()))
