@@ -301,6 +301,7 @@ class _Walker:
         if cost.saves_output:
             for v in outs:
                 saved += self.mark(v)
+        saved += cost.saved_copy_elements  # a new tensor, saved once
         macs_kind = None
         if not (is_concrete(cost.macs) and cost.macs == 0):
             macs_kind = "weight" if (cost.param_shapes or has_param_input) else "activation"

@@ -59,7 +59,9 @@ from archcalc.memory.precision import autocast_policy, dtype_bytes, is_mixed, pa
 from archcalc.memory.recompute import RecomputePlan
 from archcalc.memory.schedule import CATEGORIES, MemoryBreakdown, MemorySample, Schedule
 from archcalc.memory.states import OPTIMIZERS
+from archcalc.ops.attention import math_saved_elements, sdpa_kernel
 from archcalc.ops.collectives import gathered_bytes
+from archcalc.ops.misc import drops
 
 __all__ = ["MemoryBreakdown", "MemorySample", "PeakMemory", "peak_memory", "CATEGORIES"]
 
@@ -138,21 +140,37 @@ def _zoo_buffer_bytes(rows: tuple[Any, ...], nbytes: int) -> int:
     return total
 
 
-def _sdpa_heads_merge(r: Any, node: Any, nodes: tuple[Any, ...], producer: dict[str, int]) -> bool:
-    """``y.transpose(1, 2).reshape(b, t, d)`` of an attention output: a view on the CPU.
+def _sdpa_heads_merge(r: Any, node: Any, nodes: tuple[Any, ...], producer: dict[str, int], training: bool) -> bool:
+    """A reshape (or ``contiguous``) of a fused attention output, after permutes: a view on the CPU.
 
-    The CPU flash-attention kernel lays its ``(b, h, t, e)`` output out as ``(b, t, h, e)`` in memory, so
-    merging the heads back is a view there; the meta kernel a trace runs returns a contiguous ``(b, h, t, e)``
-    and the trace records a copy.
+    The CPU flash-attention kernel allocates its ``(b, h, t, e)`` output in the query's memory order (HF's
+    ``q`` from ``(b, t, h, e).transpose(1, 2)``: ``(b, t, h, e)`` in memory; torchvision's from
+    ``(t, b * h, e)``: ``(t, b, h, e)``), so permuting the heads back to that order and merging them is a view
+    there; the meta kernel a trace runs returns a contiguous ``(b, h, t, e)`` and the trace records a copy.
+    The math path (dropout on the CPU) returns a contiguous output: its reshape is the copy recorded.
     """
-    if r.kind not in ("Reshape", "View") or not dict(r.hparams).get("copy") or not node.inputs:
+    if r.kind not in ("Reshape", "View", "Contiguous") or not dict(r.hparams).get("copy") or not node.inputs:
         return False
-    t = producer.get(node.inputs[0])
-    if t is None or nodes[t].kind != "Transpose" or sorted((dict(nodes[t].hparams).get("dim0", 0) % 4,
-                                                            dict(nodes[t].hparams).get("dim1", 1) % 4)) != [1, 2]:
+    chain = []
+    k = producer.get(node.inputs[0])
+    while k is not None and nodes[k].kind in ("Transpose", "Permute") and nodes[k].inputs:
+        chain.append(nodes[k])
+        k = producer.get(nodes[k].inputs[0])
+    if k is None or nodes[k].kind != "ScaledDotProductAttention" or not chain:
         return False
-    a = producer.get(nodes[t].inputs[0])
-    return a is not None and nodes[a].kind == "ScaledDotProductAttention"
+    attention = nodes[k].options
+    if training and sdpa_kernel("cpu", attention.get("dropout_p")) != "fused":
+        return False
+    cur = [0, 1, 2, 3]  # which dimension of the attention output sits at each position
+    for op in reversed(chain):
+        hp = op.options
+        if op.kind == "Transpose":
+            a, b = hp.get("dim0", 0) % 4, hp.get("dim1", 1) % 4
+            cur[a], cur[b] = cur[b], cur[a]
+        else:
+            cur = [cur[d % 4] for d in hp["dims"]]
+    layout = tuple(attention.get("query_layout", (0, 2, 1, 3)))  # size-1 dimensions left out: any place fits
+    return tuple(d for d in cur if d in layout) == layout
 
 
 def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: int = 1, *, training: bool = False,
@@ -323,13 +341,15 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
         if not mixed:
             out_per = act_b
         alias = r.cost.alias_of
-        dropout_train = r.kind in ("Dropout", "StochasticDepth") and training  # eval graphs alias them
+        # eval graphs alias them; p = 0 is the identity in training too (torch returns the input)
+        dropout_train = r.kind in ("Dropout", "StochasticDepth") and training and drops(
+            dict(node.hparams).get("p", 0.5 if r.kind == "Dropout" else 0.0))
         out_sids = []
         for k, (v, shape) in enumerate(zip(node.outputs, r.output_shapes, strict=True)):
             j = alias[k] if k < len(alias) else None
             if dropout_train:
                 j = None
-            if device == "cpu" and _sdpa_heads_merge(r, node, nodes, producer):
+            if device == "cpu" and _sdpa_heads_merge(r, node, nodes, producer, training):
                 j = 0
             if j is not None and j < len(ins):
                 sid = value_sid[ins[j]]
@@ -345,19 +365,23 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
         if training:
             acts = [sid for v, sid in zip(ins, eff, strict=True) if v not in param_of and not info[v].constant]
             pinned = set()
-            if r.cost.saves_input:
+            # SDPA on the CPU with dropout: the math path saves copies and L x S matrices, not q, k, v, out
+            math = r.kind == "ScaledDotProductAttention" and sdpa_kernel(device, node.options.get("dropout_p")) == "math"
+            if r.cost.saves_input and not math:
                 pinned.update(acts)
-            if r.cost.saves_output:
+            if r.cost.saves_output and not math:
                 pinned.update(out_sids)
             if policy == "lower":
                 pinned.update(casts[p] for p in [*ins, *own_params] if p in casts)
             cost = r.cost
             # CPU dropout multiplies by a float noise tensor (autograd saves it); CUDA's fused kernel a byte mask
             mask_per = (out_per if device == "cpu" else 1) if r.kind == "Dropout" else 1
-            extra = (cost.saved_fp32_elements * 4 + cost.saved_index_elements * 8
+            extra = (cost.saved_fp32_elements * 4 + cost.saved_index_elements * 8 + cost.saved_copy_elements * out_per
                      + cost.saved_mask_elements * mask_per) if r.kind not in ("Dropout", "StochasticDepth") else 0
             if dropout_train:
                 extra = r.output_shape[0] * out_per if r.kind == "StochasticDepth" else prod(r.output_shape) * mask_per
+            if math:
+                extra = math_saved_elements(list(r.input_shapes), enable_gqa=node.options.get("enable_gqa", False)) * out_per
             if extra:
                 pinned.add(s.new(extra))
             # a checkpointed region keeps nothing: what it would save is noted for the rerun

@@ -31,8 +31,13 @@ def _check_equal(a: Any, b: Any, kind: str, what: str) -> None:
 
 
 @register("Linear")
-def linear(in_shapes: list[Shape], *, out_features: Any = None, bias: bool = True) -> OpCost:
-    """``y = x W^T + b`` on ``(..., in)``: MACs = leading elements x in x out; bias 1 op per output element."""
+def linear(in_shapes: list[Shape], *, out_features: Any = None, bias: bool = True, input_copy: bool = False) -> OpCost:
+    """``y = x W^T + b`` on ``(..., in)``: MACs = leading elements x in x out; bias 1 op per output element.
+
+    ``input_copy``: the input is a strided view whose leading dimensions do not fold into one (a transposed
+    ``(t, b, d)``); ``F.linear`` then reshapes it into a new contiguous matrix, and autograd saves that copy
+    instead of the input.
+    """
     if not 1 <= len(in_shapes) <= 3:
         raise ValueError(f"Linear takes an input and optionally weight and bias, got {len(in_shapes)} inputs")
     x = tuple(in_shapes[0])
@@ -53,7 +58,9 @@ def linear(in_shapes: list[Shape], *, out_features: Any = None, bias: bool = Tru
     macs = out_elems * f_in
     return OpCost(output_shape=out, param_shapes=params, macs=macs, activations=out_elems,
                   elementwise_ops=out_elems if bias else 0, input_grad_macs=(macs, macs),
-                  backward_weight_macs=0 if len(in_shapes) > 1 else macs, saves_input=True)
+                  backward_weight_macs=0 if len(in_shapes) > 1 else macs, saves_input=not input_copy,
+                  saved_copy_elements=prod(x) if input_copy else 0,
+                  view_gradients=(1, "weight"))  # F.linear runs x @ w.t(): w's gradient is TBackward's view
 
 
 @register("Conv1D")

@@ -75,6 +75,13 @@ class OpCost:
     alias_of : tuple of (int or None)
         For each output, the index of the input whose storage it shares (a view or an in-place op), or None
         for a new tensor. Empty means every output is new.
+    saved_copy_elements : int or sympy.Expr
+        Elements of new tensors in the activation dtype that autograd saves in place of an input (the
+        contiguous copy ``F.linear`` makes of a strided 3-d input it cannot fold into a matrix).
+    view_gradients : tuple of (int or str)
+        Inputs (by index) and declared parameters (by role) whose gradient the backward returns as a view of
+        another tensor (``F.linear``'s weight gradient passes through ``w.t()``'s backward). Autograd's engine
+        adds a second gradient into such a view out of place (a new tensor), never in place.
     """
 
     output_shape: Shape
@@ -92,6 +99,8 @@ class OpCost:
     saved_index_elements: Any = 0
     saved_mask_elements: Any = 0
     alias_of: tuple[int | None, ...] = ()
+    view_gradients: tuple[int | str, ...] = ()
+    saved_copy_elements: Any = 0
 
     @property
     def output_shapes(self) -> tuple[Shape, ...]:
