@@ -251,3 +251,14 @@ def test_owlvit_class_head_einsum_exact():
     inputs = [torch.zeros(1, 16, dtype=torch.long, device="meta"), torch.zeros(1, 3, 32, 32, device="meta")]
     ours, theirs = compare_backward(model, inputs, training=True)
     assert ours == theirs
+
+
+def test_sympy_one_broadcasts_like_the_int():
+    # a size that a symbolic evaluation reduced to sympy's 1 (a pooled dimension) broadcasts as 1 does:
+    # (1, 4) * (n, 4) is a mul of n*4 elements whatever the order, output (n, 4)
+    import sympy
+
+    n = sympy.Symbol("n", positive=True, integer=True)
+    for shapes in ([(sympy.Integer(1), 4), (n, 4)], [(n, 4), (sympy.Integer(1), 4)]):
+        plan = einsum_plan(shapes, "ij,ij->ij")
+        assert (plan.output_shape, plan.macs, plan.elementwise_ops) == ((n, 4), 0, 4 * n)

@@ -39,8 +39,9 @@ _ELLIPSIS = "."  # one token for "..." in a parsed term
 
 
 def _one(size: Any) -> bool:
-    """A dimension ATen treats as broadcast (``sym_size != 1`` is false): a concrete 1 only."""
-    return is_concrete(size) and size == 1
+    """A dimension ATen treats as broadcast (``sym_size != 1`` is false): a literal 1 (an int or sympy's 1);
+    a symbol is taken to differ from 1."""
+    return (is_concrete(size) or getattr(size, "is_Integer", False)) and size == 1
 
 
 def _err(equation: str, what: str) -> ValueError:
