@@ -166,6 +166,18 @@ def test_computed_grouped_weight_keeps_the_groups_factor():
     assert ours == theirs == (2 * (10368 + 4608), 112896)
 
 
+@pytest.mark.parametrize("context", ["no_grad", "inference_mode"])
+def test_tracing_under_a_callers_grad_mode(context):
+    # from_torch called inside torch.no_grad() / torch.inference_mode(): the trace still sees autograd.
+    # a 2*4*8 = 64 MACs, b 2*8*3 = 48; backward: a's weight 64, b's weight 48 and input 48: 160 MACs
+    from archcalc.frontends.torch_trace import from_torch
+    from archcalc.ir.evaluate import evaluate
+
+    with getattr(torch, context)():
+        graph = from_torch(nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 3)), (4,), batch=2)
+    assert evaluate(graph, batch=2).total("backward_macs") == 160
+
+
 def test_zoo_and_untraced_graphs_keep_the_structural_rule():
     # a zoo graph records nothing about gradients: every parameter trains, the input needs none
     from archcalc.ir.evaluate import evaluate

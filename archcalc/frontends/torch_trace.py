@@ -378,6 +378,21 @@ def _run(module: Any, inputs: list[Any]) -> _Recorder:
     return rec
 
 
+def _autograd_on(fn: Any) -> Any:
+    """Run ``fn`` outside a caller's ``torch.inference_mode()``: the trace reads which tensors autograd tracks."""
+    import functools
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        import torch
+
+        with torch.inference_mode(False):
+            return fn(*args, **kwargs)
+
+    return run
+
+
+@_autograd_on
 def from_torch(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, input_dtypes: tuple[str, ...] = (),
                name: str | None = None, twin: str | None = None, training: bool = False) -> Graph:
     """Trace ``module`` on inputs of per-sample ``input_shapes`` (batch ``batch``) into a checked graph.
