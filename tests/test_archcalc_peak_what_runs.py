@@ -28,7 +28,7 @@ def _prediction(model, shape, batch, mode="sgd", dtype="float32"):
     from archcalc.memory.peak import peak_memory
 
     graph = from_torch(model, shape, batch=batch, input_dtypes=(dtype,), training=True)
-    p = peak_memory(graph, shape, batch, training=True, optimizer=mode)
+    p = peak_memory(graph, shape, batch, training=True, optimizer=mode, first_step=True)  # one measured step
     return p, max(s.live_bytes for s in p.timeline if s.phase == "forward")
 
 
