@@ -180,12 +180,23 @@ def build_twin(twin: str, input_shape: tuple[int, int, int], device: str = "cpu"
             if name in ("googlenet", "inception_v3"):
                 kwargs.update(aux_logits=False, init_weights=False)
             model = fn(**kwargs)
+        elif source == "timm":  # timm.create_model(NAME, pretrained=False): archcalc.frontends.timm_models
+            import timm
+
+            from archcalc.frontends.timm_models import check_timm_name
+
+            check_timm_name(name)
+            model = timm.create_model(name, pretrained=False)
+        elif source == "hf":  # a fresh build (the real run moves it off meta): archcalc.frontends.hf
+            from archcalc.frontends.hf import twin_module
+
+            model = twin_module(name, device)
         elif twin == "archcalc:inception_small":
             from archcalc.twins import inception_small
 
             model = inception_small(tuple(input_shape))
         else:
-            raise ValueError(f"twin: got {twin!r}; give torchvision:NAME or archcalc:inception_small")
+            raise ValueError(f"twin: got {twin!r}; give torchvision:NAME, timm:NAME, hf:NAME or archcalc:inception_small")
     return model.eval()
 
 
@@ -213,7 +224,9 @@ def _torch_counts(model: Any, x: Any) -> tuple[dict[str, list[tuple[int, ...]]],
         with FlopCounterMode(display=False) as counter:
             out = model(x)
             fwd_raw = {k: sum(v.values()) for k, v in counter.flop_counts.items()}
-            out.sum().backward()
+            # a transformers model's tuple (hidden states, pooled ...): every float output reaches the loss
+            outs = [out] if isinstance(out, torch.Tensor) else [o for o in out if isinstance(o, torch.Tensor)]
+            sum(o.sum() for o in outs if o.is_floating_point()).backward()
             all_raw = {k: sum(v.values()) for k, v in counter.flop_counts.items()}
     finally:
         for h in handles:
@@ -225,6 +238,8 @@ def _torch_counts(model: Any, x: Any) -> tuple[dict[str, list[tuple[int, ...]]],
         if name is not None:
             fwd[name] += fwd_raw.get(key, 0)
             bwd[name] += value - fwd_raw.get(key, 0)
+    if "Global" in all_raw:  # the whole model: a backward op that runs before the root module's backward hook
+        fwd[""], bwd[""] = fwd_raw.get("Global", 0), all_raw["Global"] - fwd_raw.get("Global", 0)  # (BERT's pooler)
     return dict(shapes), dict(fwd), dict(bwd)
 
 
@@ -310,13 +325,15 @@ def crosscheck_module(
     step(STEPS[0])
     meta = make_module("meta").eval()
     label = twin or type(meta).__name__
-    x_meta = torch.zeros((batch, *shape), device="meta")
+    dtype = getattr(torch, network.inputs[0].dtype)  # token ids are int64
+    x_meta = torch.zeros((batch, *shape), device="meta", dtype=dtype)
     shapes, t_fwd, t_bwd = _torch_counts(meta, x_meta)
     step(STEPS[1])
     # FlopCounterMode's backward pass left .grad on the meta parameters; to_empty drops them.
     real = _real_copy(meta)
     with torch.no_grad():
-        fv_flops, fv_acts, fv_params, unsupported, uncalled = _fvcore_counts(real, torch.zeros((batch, *shape)))
+        fv_flops, fv_acts, fv_params, unsupported, uncalled = _fvcore_counts(real, torch.zeros((batch, *shape),
+                                                                                               dtype=dtype))
     step(STEPS[2])
     leaves = {n for n, m in real.named_modules() if n and not any(True for _ in m.children())}
     rows = _compare_rows(ev, shapes, t_fwd, t_bwd, fv_flops, fv_acts, fv_params, leaves)
