@@ -154,11 +154,11 @@ def _hub_config(spec: str, label: str, trust_remote_code: bool) -> Any:
         return AutoConfig.from_pretrained(spec, local_files_only=True, trust_remote_code=trust_remote_code)
     except OSError:
         pass
-    known = ", ".join(catalogue_names())
     if _offline() or not _reachable():
         raise ValueError(f"model: {label}: not a local folder or file, not in archcalc's catalogue and not in the "
                          f"Hugging Face cache, and the hub cannot be reached (no network); {_FIX} (download it where "
-                         f"there is network), or one of the catalogue's: {known}")
+                         f"there is network), or a name `archcalc list --hf` shows ({len(catalogue_names())} "
+                         "configs that work offline)")
     try:
         return AutoConfig.from_pretrained(spec, trust_remote_code=trust_remote_code)
     except OSError as exc:

@@ -1,0 +1,258 @@
+"""Models by name: ``archcalc hf:NAME_OR_PATH`` (a transformers model from its config, built on the meta device)
+and ``archcalc timm:NAME``, through the Python API and every command (report, peak, fit, crosscheck).
+
+Oracles: the transformers / timm module the test builds itself (``sum(p.numel())`` over its parameters),
+torch's ``FlopCounterMode`` on the meta device for the forward (2 x archcalc's MACs), the published parameter
+counts of the catalogue's models, and each bad input's one-line refusal with exit status 2.
+No network: configs are written into tmp_path (small layer counts) or come from the catalogue.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from archcalc.cli import main
+
+pytestmark = pytest.mark.torch
+
+transformers = pytest.importorskip("transformers")
+pytest.importorskip("timm")
+
+
+def _folder(tmp_path, name, config):
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+BERT = {"model_type": "bert", "architectures": ["BertModel"], "num_hidden_layers": 2, "hidden_size": 64,
+        "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 500, "max_position_embeddings": 64}
+T5 = {"model_type": "t5", "architectures": ["T5ForConditionalGeneration"], "num_layers": 2, "num_decoder_layers": 1,
+      "d_model": 64, "d_kv": 16, "num_heads": 4, "d_ff": 128, "vocab_size": 300, "is_encoder_decoder": True}
+VIT = {"model_type": "vit", "architectures": ["ViTModel"], "num_hidden_layers": 2, "hidden_size": 64,
+       "num_attention_heads": 4, "intermediate_size": 128, "image_size": 32, "patch_size": 8}
+
+
+def _meta_model(config: dict):
+    """The test's own transformers model: the config's class, built on meta (the oracle, not archcalc's build)."""
+    import torch
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    cfg = CONFIG_MAPPING[config["model_type"]].from_dict(config)
+    cfg.use_cache = False
+    with torch.device("meta"):
+        return getattr(transformers, config["architectures"][0])(cfg).eval()
+
+
+def _flop_counter(model, **inputs) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        model(**inputs)
+    return counter.get_total_flops()
+
+
+def _report_json(capsys, *argv) -> dict:
+    assert main([*argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+# --------------------------------------------------------------------------------------------------------
+# hf: small configs written by the test, against the transformers model and FlopCounterMode
+
+
+def test_bert_from_folder_and_config_path(tmp_path, capsys):
+    import torch
+
+    folder = _folder(tmp_path, "bert", BERT)
+    model = _meta_model(BERT)
+    ids = torch.zeros((2, 16), dtype=torch.int64, device="meta")
+    flops = _flop_counter(model, input_ids=ids)
+    for spec in (str(folder), str(folder / "config.json")):
+        rep = _report_json(capsys, f"hf:{spec}", "--seq", "16", "--batch", "2")
+        assert rep["totals"]["params"] == sum(p.numel() for p in model.parameters())
+        # FlopCounterMode counts the linear layers and SDPA (QK^T and AV): 2 x archcalc's MACs
+        assert 2 * rep["totals"]["macs"] == flops
+        assert rep["output_shape"] == [2, 16, 64]
+        assert any("config from" in n for n in rep["notes"])
+        assert any(n.startswith("forward per token: ") for n in rep["notes"])
+
+
+def test_from_hf_api_default_seq_is_the_position_table(tmp_path):
+    import archcalc
+
+    # max_position_embeddings 64 < 2048: the default length is the whole table
+    graph = archcalc.from_hf(str(_folder(tmp_path, "bert", BERT)))
+    assert graph.inputs[0].shape == (64,) and graph.inputs[0].dtype == "int64"
+    assert graph.name.startswith("hf:")
+
+
+def test_encoder_decoder_takes_decoder_seq(tmp_path, capsys):
+    import torch
+
+    folder = _folder(tmp_path, "t5", T5)
+    model = _meta_model(T5)
+    flops = _flop_counter(model, input_ids=torch.zeros((1, 24), dtype=torch.int64, device="meta"),
+                          decoder_input_ids=torch.zeros((1, 8), dtype=torch.int64, device="meta"))
+    rep = _report_json(capsys, f"hf:{folder}", "--seq", "24", "--decoder-seq", "8")
+    assert rep["totals"]["params"] == sum(p.numel() for p in model.parameters())
+    assert 2 * rep["totals"]["macs"] == flops
+    assert rep["output_shape"] == [1, 8, 300]  # the decoder's logits: 8 positions x 300 tokens
+
+
+def test_vision_input_from_the_config(tmp_path, capsys):
+    import torch
+
+    folder = _folder(tmp_path, "vit", VIT)
+    model = _meta_model(VIT)
+    flops = _flop_counter(model, pixel_values=torch.zeros((1, 3, 32, 32), device="meta"))
+    rep = _report_json(capsys, f"hf:{folder}")
+    assert rep["input"] == [3, 32, 32]  # num_channels x image_size x image_size
+    assert rep["output_shape"] == [1, 17, 64]  # (32/8)^2 patches + the class token
+    assert rep["totals"]["params"] == sum(p.numel() for p in model.parameters())
+    assert 2 * rep["totals"]["macs"] == flops
+
+
+def test_config_without_architectures_builds_the_base_model(tmp_path, capsys):
+    config = {k: v for k, v in BERT.items() if k != "architectures"}
+    rep = _report_json(capsys, f"hf:{_folder(tmp_path, 'noarch', config)}", "--seq", "8")
+    assert any("names no architectures" in n and "BertModel" in n for n in rep["notes"])
+    assert rep["totals"]["params"] == sum(p.numel() for p in _meta_model(BERT).parameters())
+
+
+# --------------------------------------------------------------------------------------------------------
+# the catalogue: published config.json files, offline
+
+
+#: Published parameter counts. The first five are the figures issue 18 quotes for these models (the sums of
+#: their released checkpoints); Pythia-70M's is Table 1 of Biderman et al. 2023 (70,426,624 parameters).
+PUBLISHED = {
+    "meta-llama/Llama-2-7b-hf": 6_738_415_616,
+    "meta-llama/Llama-2-70b-hf": 68_976_648_192,
+    "mistralai/Mistral-7B-v0.1": 7_241_732_096,
+    "mistralai/Mixtral-8x7B-v0.1": 46_702_792_704,
+    "gpt2": 124_439_808,
+    "EleutherAI/pythia-70m": 70_426_624,
+}
+
+
+def test_catalogue_builds_each_config_and_matches_published_counts():
+    import torch
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    from archcalc.frontends.hf import catalogue_config, catalogue_names, hf_model
+
+    names = catalogue_names()
+    assert len(names) >= 12 and set(PUBLISHED) <= set(names)
+    for name in names:
+        config = catalogue_config(name)
+        built = hf_model(name).module
+        cfg = CONFIG_MAPPING[config["model_type"]].from_dict(config)
+        with torch.device("meta"):
+            oracle = getattr(transformers, config["architectures"][0])(cfg)
+        total = sum(p.numel() for p in built.parameters())
+        assert total == sum(p.numel() for p in oracle.parameters()), name
+        if name in PUBLISHED:
+            assert total == PUBLISHED[name], name
+
+
+@pytest.mark.parametrize("name, argv, params", [
+    # BertForMaskedLM: the encoder with its tied LM head (109,514,298 parameters, meta-built sum)
+    ("bert-base-uncased", ["--seq", "32"], 109_514_298),
+    ("google/vit-base-patch16-224-in21k", [], 86_389_248),
+])
+def test_catalogue_traces_offline_with_its_note(capsys, monkeypatch, name, argv, params):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    rep = _report_json(capsys, f"hf:{name}", *argv)
+    assert rep["totals"]["params"] == params
+    assert any("archcalc's catalogue" in n and name in n for n in rep["notes"])
+
+
+# --------------------------------------------------------------------------------------------------------
+# timm
+
+
+def test_timm_params_flops_and_default_input(capsys):
+    import timm
+    import torch
+
+    model = timm.create_model("resnet18", pretrained=False).to("meta").eval()
+    assert model.pretrained_cfg["input_size"] == (3, 224, 224)
+    flops = _flop_counter(model, x=torch.zeros((1, 3, 224, 224), device="meta"))
+    rep = _report_json(capsys, "timm:resnet18")
+    assert rep["input"] == [3, 224, 224]  # pretrained_cfg["input_size"]
+    assert rep["totals"]["params"] == sum(p.numel() for p in model.parameters()) == 11_689_512
+    assert 2 * rep["totals"]["macs"] == flops
+    assert rep["unmodeled"] == {}
+
+
+def test_from_timm_api_at_another_input():
+    import archcalc
+
+    graph = archcalc.from_timm("resnet18", (3, 64, 64), batch=2)
+    assert graph.traced_at == ((2, 3, 64, 64),) and graph.twin == "timm:resnet18"
+
+
+# --------------------------------------------------------------------------------------------------------
+# peak, fit and crosscheck by name
+
+
+def test_peak_fit_and_crosscheck_take_hf_and_timm_names(tmp_path, capsys):
+    folder = _folder(tmp_path, "bert", BERT)
+    assert main(["peak", f"hf:{folder}", "--input", "32", "--batch", "2", "--json"]) == 0
+    peak = json.loads(capsys.readouterr().out)
+    assert peak["batch"] == 2 and peak["peak_bytes"] > 0
+    assert main(["fit", f"hf:{folder}", "--memory", "2GiB", "--seq", "--json"]) == 0
+    fitted = json.loads(capsys.readouterr().out)
+    assert fitted["seq"] == 64 and fitted["seq_limit"] == 64  # the whole position table fits
+    assert main(["crosscheck", f"hf:{folder}", "--input", "16", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["total"]["verdict"] == "ok"
+    assert main(["peak", "timm:resnet18", "--input", "3x32x32", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["peak_bytes"] > 0
+
+
+# --------------------------------------------------------------------------------------------------------
+# bad input: one line naming what failed and the fix, exit status 2
+
+
+def _write_bad(tmp_path):
+    return {
+        "remote": _folder(tmp_path, "remote", {"model_type": "mymodel", "architectures": ["MyModelForCausalLM"],
+                                               "auto_map": {"AutoConfig": "configuration_my.MyConfig",
+                                                            "AutoModelForCausalLM": "modeling_my.MyModelForCausalLM"}}),
+        "badarch": _folder(tmp_path, "badarch", {**BERT, "architectures": ["BertForTimeTravel"]}),
+        "badsize": _folder(tmp_path, "badsize", {**BERT, "hidden_size": 65}),
+        "notype": _folder(tmp_path, "notype", {"architectures": ["BertModel"]}),
+        "bert": _folder(tmp_path, "bert", BERT),
+        "vit": _folder(tmp_path, "vit", VIT),
+    }
+
+
+@pytest.mark.parametrize("argv, needles", [
+    (["hf:someorg/no-such-model"], ["hub cannot be reached", "give a local folder holding config.json",
+                                    "archcalc list --hf"]),
+    (["hf:{remote}"], ["auto_map asks to run the repository's own Python code", "--trust-remote-code"]),
+    (["hf:{badarch}"], ["has no architecture 'BertForTimeTravel'", "upgrade transformers"]),
+    (["hf:{badsize}"], ["transformers cannot build BertModel", "hidden size (65)"]),
+    (["hf:{notype}"], ["no model_type"]),
+    (["hf:./no/such/config.json"], ["no such file or folder", "give a local folder"]),
+    (["hf:{tmp}/nothing-here"], ["no such file or folder"]),
+    (["hf:{bert}", "--seq", "65"], ["--seq: got 65", "64 positions", "--seq <= 64"]),
+    (["hf:{bert}", "--decoder-seq", "8"], ["--decoder-seq", "not an encoder-decoder"]),
+    (["hf:{vit}", "--seq", "8"], ["--seq", "pixel_values"]),
+    (["hf:{bert}", "--layers", "3"], ["--layers", "takes its sizes from its config"]),
+    (["resnet18", "--seq", "8"], ["--seq"]),
+    (["timm:convnext_tinyy"], ["timm has no model 'convnext_tinyy'", "convnext_tiny", "timm.list_models()"]),
+    (["peak", "timm:resnet18", "--decoder-seq", "4"], ["--decoder-seq: only for hf:NAME"]),
+])
+def test_bad_input_is_one_line_exit_2(tmp_path, capsys, monkeypatch, argv, needles):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    paths = {k: str(v) for k, v in _write_bad(tmp_path).items()}
+    assert main([a.format(tmp=tmp_path, **paths) for a in argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, err
