@@ -435,11 +435,14 @@ def from_hf(spec: str, seq: int | None = None, batch: int = 1, decoder_seq: int 
     --------
     >>> import json, pathlib, tempfile
     >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (folder / "config.json").write_text(json.dumps({"model_type": "gpt2", "n_layer": 1, "n_embd": 64,
-    ...      "n_head": 4, "vocab_size": 100, "n_positions": 32, "architectures": ["GPT2LMHeadModel"]}))
+    >>> _ = (folder / "config.json").write_text(json.dumps({"model_type": "bert", "architectures": ["BertModel"],
+    ...      "num_hidden_layers": 1, "hidden_size": 64, "num_attention_heads": 4, "intermediate_size": 128,
+    ...      "vocab_size": 100, "max_position_embeddings": 32}))
     >>> g = from_hf(str(folder), seq=16)
     >>> g.inputs[0].shape, g.inputs[0].dtype
     ((16,), 'int64')
+    >>> g.notes[0].startswith("config from ")
+    True
     """
     from archcalc.frontends.torch_trace import from_torch
 
