@@ -377,6 +377,10 @@ MAPPINGS: dict[str, Callable[[tuple, dict], Mapped]] = {
     "clamp_min": _unary("ClampMin"), "clamp_min_": _unary("ClampMin", True), "clamp_max": _unary("ClampMax"),
     "clamp_max_": _unary("ClampMax", True), "norm": _norm, "expand_as": _expand_as,
     "zero_": _unary("Fill", True), "fill_": _unary("Fill", True),
+    "all": _reduce("All"), "any": _reduce("Any"),
+    "diff": lambda args, kw: ("Diff", {"n": _a(args, kw, 1, "n", 1), "dim": _a(args, kw, 2, "dim", -1)},
+                              [args[0], *(t for t in (_a(args, kw, 3, "prepend"), _a(args, kw, 4, "append"))
+                                          if _is_tensor(t))]),
     "sum": _reduce("Sum"), "mean": _reduce("Mean"), "amax": _reduce("Max"), "amin": _reduce("Min"),
     **{f"max_pool{n}d": _pool("MaxPool", n) for n in (1, 2, 3)},
     **{f"max_pool{n}d_with_indices": _pool("MaxPool", n) for n in (1, 2, 3)},
@@ -404,7 +408,11 @@ MAPPINGS: dict[str, Callable[[tuple, dict], Mapped]] = {
     **{name: lambda args, kw: ("Constant", {"output_shape": None}, []) for name in (
         "new_zeros", "new_ones", "new_full", "new_empty", "zeros_like", "ones_like", "empty_like", "full_like",
         "zeros", "ones", "empty", "full", "arange", "tensor", "as_tensor", "rand", "randn", "linspace")},
-    "where": lambda args, kw: ("Where", {}, [t for t in args[:3] if _is_tensor(t)]),
+    "where": lambda args, kw: ("Where", {}, [t for t in args[:3] if _is_tensor(t)]) if len(args) + len(kw) > 1
+    else ("NonZero", {}, [args[0]]),
+    **{name: lambda args, kw: ("NonZero", {}, [args[0]]) for name in ("nonzero", "argwhere")},
+    **{name: lambda args, kw: ("GroupedMM", {}, [args[0], _a(args, kw, 1, "mat_b"), kw["offs"]])
+       for name in ("grouped_mm", "_grouped_mm")},
     "masked_fill": lambda args, kw: ("MaskedFill", {}, [t for t in args[:2] if _is_tensor(t)]),
 }
 

@@ -214,8 +214,11 @@ class _Walker:
             cost = formula(node.kind)([v.shape for v in ins], **options)
         except TypeError as exc:
             raise ValueError(f"layer {node.name} ({node.kind}): {exc}") from None
+        # A traced graph runs only at the shapes torch ran (and from_torch checks every shape against that run),
+        # so an empty tensor there is one torch made too (a cache, a split), never an input too small.
+        empty_ok = self.graph.traced_at is not None
         for out in cost.output_shapes:
-            if any(is_concrete(d) and d <= 0 for d in out):
+            if any(is_concrete(d) and (d < 0 or (d == 0 and not empty_ok)) for d in out):
                 raise TooSmall(node, " + ".join(_fmt(v.shape) for v in ins if v.param is None), out)
         if len(cost.output_shapes) != len(node.outputs):
             raise ValueError(f"layer {node.name} ({node.kind}) produces {len(cost.output_shapes)} outputs, "

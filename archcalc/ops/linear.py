@@ -24,7 +24,7 @@ from typing import Any
 from archcalc.arith import is_concrete, prod
 from archcalc.ops.registry import OpCost, Shape, broadcast_shapes, register
 
-__all__ = ["linear", "conv1d_transposed", "matmul", "bmm", "addmm", "baddbmm", "einsum"]
+__all__ = ["linear", "conv1d_transposed", "matmul", "bmm", "addmm", "baddbmm", "einsum", "grouped_mm"]
 
 
 def _check_equal(a: Any, b: Any, kind: str, what: str) -> None:
@@ -104,6 +104,21 @@ def bmm(in_shapes: list[Shape]) -> OpCost:
     if len(in_shapes) != 2 or len(in_shapes[0]) != 3 or len(in_shapes[1]) != 3:
         raise ValueError(f"BMM takes two rank-3 inputs, got {[tuple(s) for s in in_shapes]}")
     return matmul(in_shapes)
+
+
+@register("GroupedMM")
+def grouped_mm(in_shapes: list[Shape]) -> OpCost:
+    """``F.grouped_mm(a, b, offs)`` with ``a`` ``(S, K)`` and ``b`` ``(E, K, N)``: each row of ``a`` is multiplied
+    by the one group ``offs`` assigns it (a mixture of experts' tokens through their expert), so
+    MACs = S K N whatever the assignment; the gradients of ``a`` and ``b`` cost as much each."""
+    if len(in_shapes) != 3 or len(in_shapes[0]) != 2 or len(in_shapes[1]) != 3 or len(in_shapes[2]) != 1:
+        raise ValueError(f"GroupedMM takes (S, K), (E, K, N) and offsets (E,), got {[tuple(s) for s in in_shapes]}")
+    (rows, k), (groups, k2, n), (offsets,) = in_shapes
+    _check_equal(k, k2, "GroupedMM", "inner sizes")
+    _check_equal(groups, offsets, "GroupedMM", "groups and offsets")
+    out = (rows, n)
+    macs = rows * k * n
+    return OpCost(output_shape=out, macs=macs, activations=prod(out), input_grad_macs=(macs, macs, 0), saves_input=True)
 
 
 @register("AddMM")
