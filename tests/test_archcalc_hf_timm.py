@@ -159,16 +159,35 @@ def test_catalogue_builds_each_config_and_matches_published_counts():
             assert total == PUBLISHED[name], name
 
 
+@pytest.mark.slow
+def test_every_catalogue_model_traces_at_full_size_with_its_published_count():
+    """All layers, full widths (Llama-2-70B, Mixtral-8x7B ...) at 16 tokens: archcalc's parameters (used plus
+    unused) equal the meta-built module's and the published figure; seconds each, no weights allocated."""
+    from archcalc.frontends.hf import catalogue_names, from_hf, hf_model
+    from archcalc.ir.evaluate import evaluate
+
+    for name in catalogue_names():
+        kwargs = {} if hf_model(name).module.main_input_name != "input_ids" else {"seq": 16}
+        ev = evaluate(from_hf(name, **kwargs))
+        counted = ev.total("params") + sum(n for _, n in ev.unused_params)
+        assert counted == sum(p.numel() for p in hf_model(name).module.parameters()), name
+        assert counted == PUBLISHED.get(name, counted), name
+
+
 @pytest.mark.parametrize("name, argv, params", [
     # BertForMaskedLM: the encoder with its tied LM head (109,514,298 parameters, meta-built sum)
     ("bert-base-uncased", ["--seq", "32"], 109_514_298),
     ("google/vit-base-patch16-224-in21k", [], 86_389_248),
+    # Whisper: 80 mel bins x 3000 frames (2 x max_source_positions) and 448 decoder tokens, from the config
+    ("openai/whisper-small", [], 241_734_912),
 ])
 def test_catalogue_traces_offline_with_its_note(capsys, monkeypatch, name, argv, params):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     rep = _report_json(capsys, f"hf:{name}", *argv)
     assert rep["totals"]["params"] == params
     assert any("archcalc's catalogue" in n and name in n for n in rep["notes"])
+    if "whisper" in name:
+        assert rep["input"] == [80, 3000] and rep["output_shape"] == [1, 448, 51865]
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -256,3 +275,49 @@ def test_bad_input_is_one_line_exit_2(tmp_path, capsys, monkeypatch, argv, needl
     assert len(err.splitlines()) == 1 and "Traceback" not in err, err
     for needle in needles:
         assert needle in err, err
+
+
+# --------------------------------------------------------------------------------------------------------
+# mixture of experts and the KV cache, surfaced in the report
+
+MIXTRAL = {"model_type": "mixtral", "architectures": ["MixtralForCausalLM"], "num_hidden_layers": 2, "hidden_size": 64,
+           "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2, "num_local_experts": 4,
+           "num_experts_per_tok": 2, "vocab_size": 100, "max_position_embeddings": 64}
+
+
+def test_mixtral_total_vs_active_params_and_flops(tmp_path, capsys):
+    import torch
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    rep = _report_json(capsys, f"hf:{_folder(tmp_path, 'mixtral', MIXTRAL)}", "--seq", "16")
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    cfg = CONFIG_MAPPING["mixtral"].from_dict(MIXTRAL)
+    cfg.use_cache = False
+    # FlopCounterMode has no formula for grouped_mm (transformers' default experts) nor for the CPU flash
+    # kernel: the oracle runs the eager experts loop (exactly the rows routed to each expert) and SDPA's math
+    cfg._experts_implementation = "eager"
+    torch.manual_seed(0)
+    model = transformers.MixtralForCausalLM(cfg).eval()  # on the CPU: real routing
+    total = sum(p.numel() for p in model.parameters())
+    experts = 2 * 4 * 3 * 64 * 128  # layers x experts x (gate, up, down) x hidden x ffn = 196,608
+    assert rep["totals"]["params"] == total
+    assert rep["totals"]["expert_params"] == experts
+    assert rep["totals"]["active_params"] == total - experts * (4 - 2) // 4  # 2 of the 4 experts run per token
+    # any routing sends each token through 2 experts: the real run's FLOPs equal 2 x archcalc's MACs
+    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH):
+        flops = _flop_counter(model, input_ids=torch.randint(0, 100, (1, 16)))
+    assert 2 * rep["totals"]["macs"] == flops
+    assert any(n.startswith("mixture of experts: 2 of 4 experts per token") for n in rep["notes"])
+
+
+def test_kv_cache_of_a_gqa_decoder(tmp_path, capsys):
+    config = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "num_hidden_layers": 2, "hidden_size": 128,
+              "num_attention_heads": 8, "num_key_value_heads": 2, "intermediate_size": 256, "vocab_size": 100,
+              "max_position_embeddings": 64}
+    rep = _report_json(capsys, f"hf:{_folder(tmp_path, 'llama', config)}", "--seq", "32", "--batch", "3",
+                       "--dtype", "bf16")
+    # 2 (k, v) x 2 layers x 2 kv heads x 128/8 = 16 head dims x 32 tokens x 3 sequences = 12,288 elements
+    assert rep["totals"]["kv_cache_elements"] == 12_288
+    assert rep["totals"]["kv_cache_bytes"] == 12_288 * 2
+    assert "active_params" not in rep["totals"]  # a dense model

@@ -134,9 +134,10 @@ def run(args: argparse.Namespace) -> int:
         return emit_symbolic(network, args)
     rep = report_from_args(network, args)
     if args.model.startswith("hf:"):
-        from archcalc.frontends.hf import with_per_token
+        from archcalc.frontends.hf import hf_model, with_kv_cache, with_moe, with_per_token
 
-        rep = with_per_token(rep, network)
+        model = hf_model(args.model[3:], args.trust_remote_code)
+        rep = with_kv_cache(with_moe(with_per_token(rep, network), model), network, model)
     status = emit(rep, args)
     return strict_status(rep, args) or status
 

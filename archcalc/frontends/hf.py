@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["HFInput", "HFModel", "catalogue_names", "catalogue_config", "load_config", "build_model", "hf_model",
-           "hf_inputs", "from_hf", "sequence_limit", "default_input", "with_per_token", "twin_module", "DEFAULT_MAX_SEQ"]
+           "hf_inputs", "from_hf", "sequence_limit", "default_input", "with_per_token", "twin_module", "MoEParams", "moe_params", "with_moe",
+           "with_kv_cache", "DEFAULT_MAX_SEQ"]
 
 _CATALOGUE = Path(__file__).with_name("hf_configs")
 
@@ -459,6 +460,42 @@ def from_hf(spec: str, seq: int | None = None, batch: int = 1, decoder_seq: int 
                    notes=(*model.notes, *graph.notes))
 
 
+@dataclass(frozen=True)
+class MoEParams:
+    """Total vs active parameters of a mixture-of-experts model (each token runs ``top_k`` of ``experts``).
+
+    ``active = total - expert_params x (experts - top_k) / experts``: every parameter outside the experts
+    (attention, router, embeddings, shared experts) runs for every token, and ``top_k`` of the ``experts``
+    equal-sized experts of each layer.
+    """
+
+    experts: int
+    top_k: int
+    total: int
+    expert_params: int
+    active: int
+
+
+_EXPERTS = ("num_local_experts", "num_experts", "n_routed_experts")
+
+
+def moe_params(model: HFModel) -> MoEParams | None:
+    """:class:`MoEParams` of ``model`` (None for a dense model, or where the experts' parameters do not split
+    into equal experts: no number is better than a wrong one)."""
+    config = model.config
+    experts = _positions(config, *_EXPERTS)
+    top_k = _positions(config, "num_experts_per_tok", "moe_topk")
+    if experts is None or top_k is None or experts <= 1:
+        return None
+    total = sum(p.numel() for p in model.module.parameters())
+    found = [(n, p.numel()) for n, p in model.module.named_parameters() if ".experts." in f".{n}"]
+    expert_params = sum(n for _, n in found)
+    if not found or any(n % experts for _, n in found):
+        return None
+    active = total - expert_params * (experts - top_k) // experts
+    return MoEParams(experts, top_k, total, expert_params, active)
+
+
 def with_per_token(rep: Any, graph: Any) -> Any:
     """``rep`` (a :class:`~archcalc.report.Report` of a text model's graph) with a note on its forward MACs
     per token: the whole forward's MACs over its ``batch x seq`` tokens (attention makes it grow with the
@@ -477,3 +514,61 @@ def with_per_token(rep: Any, graph: Any) -> Any:
     note = (f"forward per token: {shown} MACs = {shown_f} FLOPs ({macs:,} MACs over {graph.traced_at[0][0]} x "
             f"{graph.traced_at[0][1]} = {tokens:,} tokens; attention's share grows with --seq)")
     return replace(rep, notes=(*rep.notes, note))
+
+
+def with_moe(rep: Any, model: HFModel) -> Any:
+    """``rep`` with a mixture-of-experts model's total vs active parameters (a note and ``totals["active_params"]``,
+    ``totals["expert_params"]``); a dense model's report comes back unchanged."""
+    from dataclasses import replace
+    from types import MappingProxyType
+
+    moe = moe_params(model)
+    if moe is None:
+        return rep
+    if moe.total != rep.totals["params"]:  # never a silent wrong number
+        raise AssertionError(f"{model.name}: {moe.total} parameters in the module but {rep.totals['params']} counted")
+    note = (f"mixture of experts: {moe.top_k} of {moe.experts} experts per token; {moe.total:,} parameters in total, "
+            f"{moe.active:,} active per token (the {moe.expert_params:,} expert parameters x {moe.top_k}/{moe.experts} "
+            f"+ the other {moe.total - moe.expert_params:,}); MACs count each token through {moe.top_k} experts, which "
+            "no routing changes (balanced routing is assumed only for the per-expert rows)")
+    totals = MappingProxyType({**rep.totals, "active_params": moe.active, "expert_params": moe.expert_params})
+    return replace(rep, notes=(*rep.notes, note), totals=totals)
+
+
+def with_kv_cache(rep: Any, graph: Any, model: HFModel) -> Any:
+    """``rep`` of a causal LM with its KV cache at the traced length: ``2 n_layer n_kv_heads d_head L B``
+    elements (keys and values of every layer, from the config), which must equal the key and value tensors
+    entering the graph's attentions (else no number is printed); ``totals["kv_cache_elements"]``,
+    ``totals["kv_cache_bytes"]`` in the report's dtype."""
+    from dataclasses import replace
+    from types import MappingProxyType
+
+    from archcalc.ir.evaluate import evaluate
+    from archcalc.lm.inference import _graph_kv_elements
+
+    config = model.config
+    causal = model.architecture.endswith(("ForCausalLM", "LMHeadModel"))
+    if not causal or getattr(config, "is_encoder_decoder", False) or graph.traced_at is None or len(graph.inputs) != 1:
+        return rep
+    heads = _positions(config, "num_attention_heads")
+    layers = _positions(config, "num_hidden_layers")
+    kv_heads = _positions(config, "num_key_value_heads") or heads
+    head_dim = _positions(config, "head_dim") or (config.hidden_size // heads if heads else None)
+    batch, seq = graph.traced_at[0][:2]
+    if not (heads and layers and kv_heads and head_dim):
+        return rep
+    elements = 2 * layers * kv_heads * head_dim * seq * batch
+    traced = _graph_kv_elements(evaluate(graph, batch=batch))
+    if traced != elements:  # another attention layout (eager, cross-attention ...): no number is better than a wrong one
+        return replace(rep, notes=(*rep.notes, f"KV cache not stated: 2 x {layers} layers x {kv_heads} kv heads x "
+                                   f"{head_dim} x {seq} x {batch} = {elements:,} elements by the config, but the "
+                                   f"traced attentions read {traced:,} key and value elements"))
+    size = elements * rep.dtype_bytes
+    window = getattr(config, "sliding_window", None)
+    extra = (f"; sliding_window {window}: a rolling cache would keep {window} positions in its windowed layers"
+             if isinstance(window, int) and 0 < window < seq else "")
+    note = (f"KV cache at {seq} tokens x batch {batch}: 2 x {layers} layers x {kv_heads} kv heads x {head_dim} "
+            f"x {seq} x {batch} = {elements:,} elements = {size:,} bytes in {rep.dtype} (the traced attentions' keys "
+            f"and values){extra}")
+    totals = MappingProxyType({**rep.totals, "kv_cache_elements": elements, "kv_cache_bytes": size})
+    return replace(rep, notes=(*rep.notes, note), totals=totals)
