@@ -321,3 +321,44 @@ def test_kv_cache_of_a_gqa_decoder(tmp_path, capsys):
     assert rep["totals"]["kv_cache_elements"] == 12_288
     assert rep["totals"]["kv_cache_bytes"] == 12_288 * 2
     assert "active_params" not in rep["totals"]  # a dense model
+
+
+# --------------------------------------------------------------------------------------------------------
+# docs/hf.md: every command shown runs, and every line shown under it is in its output
+
+
+def _page_commands():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "hf.md").read_text()
+    cases = []
+    for block in re.findall(r"```\n(.*?)```", text, flags=re.S):
+        for chunk in re.split(r"^\$ ", block, flags=re.M)[1:]:
+            command, *shown = chunk.strip("\n").split("\n")
+            cases.append((command, [line for line in shown if line.strip() and line.strip() != "..."]))
+    return cases
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command, shown", _page_commands(), ids=lambda v: v if isinstance(v, str) else "")
+def test_docs_hf_page_shows_what_the_commands_print(command, shown):
+    import shlex
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    argv = shlex.split(command)
+    assert argv[0] == "archcalc" and shown, command
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root), "HF_HUB_OFFLINE": "1", "COLUMNS": "110"}
+    proc = subprocess.run([sys.executable, "-m", "archcalc", *argv[1:]], cwd=root, capture_output=True, text=True,
+                          timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = _squash(proc.stdout)
+    for line in shown:
+        assert _squash(line) in out, line
