@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import re
 import warnings
 from collections import defaultdict
 from collections.abc import Callable
@@ -157,6 +158,11 @@ class CrossCheck:
         return not self.mismatches
 
 
+#: The kinds whose outputs fvcore's ActivationCountAnalysis counts (its aten::_convolution, linear, addmm,
+#: matmul, bmm and einsum handles).
+FVCORE_ACTIVATION_KINDS = frozenset({"Conv2d", "Linear", "AddMM", "MatMul", "BMM", "Einsum"})
+
+
 def build_twin(twin: str, input_shape: tuple[int, int, int], device: str = "cpu") -> Any:
     """Build the torch module named by a network's ``twin`` (random init, no pretrained weights).
 
@@ -216,8 +222,8 @@ def _torch_counts(model: Any, x: Any) -> tuple[dict[str, list[tuple[int, ...]]],
     handles = []
     for name, mod in model.named_modules():
         def hook(_m: Any, _inp: Any, out: Any, name: str = name) -> None:
-            if isinstance(out, torch.Tensor):
-                shapes[name].append(tuple(out.shape))
+            # a tuple output (a rotary embedding's cos and sin) has no one shape: that call has no oracle
+            shapes[name].append(tuple(out.shape) if isinstance(out, torch.Tensor) else None)
 
         handles.append(mod.register_forward_hook(hook))
     try:
@@ -327,7 +333,12 @@ def crosscheck_module(
     label = twin or type(meta).__name__
     dtype = getattr(torch, network.inputs[0].dtype)  # token ids are int64
     x_meta = torch.zeros((batch, *shape), device="meta", dtype=dtype)
-    shapes, t_fwd, t_bwd = _torch_counts(meta, x_meta)
+    try:
+        shapes, t_fwd, t_bwd = _torch_counts(meta, x_meta)
+    except Exception as exc:  # the oracle itself cannot run this model on meta: one line, not a traceback
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise ValueError(f"model: {label}: the torch side of the cross-check fails on the meta device "
+                         f"({type(exc).__name__}: {first}); `archcalc {network.name}` still reports it") from None
     step(STEPS[1])
     # FlopCounterMode's backward pass left .grad on the meta parameters; to_empty drops them.
     real = _real_copy(meta)
@@ -366,6 +377,19 @@ def _compare_rows(
     for r in ev.rows:
         if r.module is not None:
             by_module[r.module].append(r)
+    # A call of a leaf module starts at the row named after it (``m`` or ``m:k``) and its output is the call's
+    # last row's: a transformers leaf runs several ops (GPT-2's Conv1D: view, addmm, view).
+    def starts(r: Any) -> bool:
+        return r.name == r.module or re.fullmatch(re.escape(r.module) + r":\d+", r.name) is not None
+
+    latest: dict[str, str] = {}
+    last_rows: set[str] = set()
+    for r in ev.rows:
+        if r.module is not None:
+            if starts(r) and r.module in latest:
+                last_rows.add(latest[r.module])
+            latest[r.module] = r.name
+    last_rows.update(latest.values())
     calls: dict[str, int] = defaultdict(int)
     out: list[CheckRow] = []
     for r in ev.rows:
@@ -377,13 +401,16 @@ def _compare_rows(
             oracle = seen[0] if len(seen) == 1 else None
             out.append(CheckRow(r.name, r.kind, None, (Check("shape", r.output_shape, oracle),)))
             continue
-        call = calls[r.module]
-        calls[r.module] += 1
+        first = calls[r.module] == 0
+        if first or starts(r):
+            calls[r.module] += 1
+        call = calls[r.module] - 1
         seen = shapes.get(r.module, [])
-        checks = [Check("shape", r.output_shape, seen[call] if call < len(seen) else "not called")]
-        if call == 0:  # module-level quantities once, summed over every call of the module
+        oracle = (seen[call] if call < len(seen) else "not called") if r.name in last_rows else None
+        checks = [Check("shape", r.output_shape, oracle)]
+        if first:  # module-level quantities once, summed over every call of the module
             group = by_module[r.module]
-            acts = sum(g.activations for g in group if g.kind in ("Conv2d", "Linear"))
+            acts = sum(g.activations for g in group if g.kind in FVCORE_ACTIVATION_KINDS)
             checks += [
                 Check("params", sum(g.params for g in group), fv_params.get(r.module, 0)),
                 Check("fvcore_macs", sum(fvcore_forward(g) for g in group), fv_flops.get(r.module, 0)),
@@ -410,7 +437,7 @@ def _total_row(ev: Evaluation, shapes: dict[str, list[tuple[int, ...]]], t_fwd: 
                t_bwd: dict[str, int], fv_flops: dict[str, int], fv_acts: dict[str, int],
                fv_params: dict[str, int]) -> CheckRow:
     rows = ev.rows
-    acts = sum(r.activations for r in rows if r.kind in ("Conv2d", "Linear"))
+    acts = sum(r.activations for r in rows if r.kind in FVCORE_ACTIVATION_KINDS)
     return CheckRow(
         "",
         "(whole model)",

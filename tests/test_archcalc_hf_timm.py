@@ -362,3 +362,45 @@ def test_docs_hf_page_shows_what_the_commands_print(command, shown):
     out = _squash(proc.stdout)
     for line in shown:
         assert _squash(line) in out, line
+
+
+GPT2 = {"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "n_layer": 2, "n_embd": 64, "n_head": 4,
+        "vocab_size": 100, "n_positions": 64}
+LLAMA = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "num_hidden_layers": 2, "hidden_size": 64,
+         "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 128, "vocab_size": 100,
+         "max_position_embeddings": 64}
+
+
+@pytest.mark.parametrize("config", [GPT2, LLAMA], ids=["gpt2", "llama"])
+def test_crosscheck_decoders_agree_row_by_row(tmp_path, capsys, config):
+    """GPT-2's Conv1D leaves run three ops (view, addmm, view): each call is checked at its last op; Llama's
+    rotary embedding returns a tuple (no one shape). fvcore, FlopCounterMode (forward and backward) and
+    the parameters agree on every row and the total."""
+    folder = _folder(tmp_path, config["model_type"], config)
+    assert main(["crosscheck", f"hf:{folder}", "--input", "16", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["total"]["verdict"] == "ok"
+    assert [r["name"] for r in result["rows"] if r["verdict"] not in ("ok", "n/a")] == []
+
+
+def test_hub_name_from_the_hugging_face_cache_offline(tmp_path):
+    """A hub name found in the Hugging Face cache works offline (the cache's layout: refs/main names the
+    snapshot holding config.json); huggingface_hub reads HF_HUB_CACHE at import, hence a child process."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = tmp_path / "cache" / "models--someorg--tiny-bert"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("abc123")
+    (repo / "snapshots" / "abc123").mkdir(parents=True)
+    (repo / "snapshots" / "abc123" / "config.json").write_text(json.dumps(BERT))
+    root = Path(__file__).resolve().parents[1]
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root), "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "cache"),
+           "HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "archcalc", "hf:someorg/tiny-bert", "--seq", "8", "--json"], cwd=root,
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rep = json.loads(proc.stdout)
+    assert "config of someorg/tiny-bert from the Hugging Face cache" in rep["notes"]
+    assert rep["totals"]["params"] == sum(p.numel() for p in _meta_model(BERT).parameters())

@@ -147,12 +147,13 @@ def _config_dict(spec: str, label: str) -> tuple[dict[str, Any] | None, str]:
                   "(generation-only fields left out)")
 
 
-def _hub_config(spec: str, label: str, trust_remote_code: bool) -> Any:
-    """The config of hub model ``spec`` from the Hugging Face cache, or from the hub where it can be reached."""
+def _hub_config(spec: str, label: str, trust_remote_code: bool) -> tuple[Any, str]:
+    """``(config, where from)`` of hub model ``spec``: the Hugging Face cache, or the hub where it can be reached."""
     from transformers import AutoConfig
 
     try:
-        return AutoConfig.from_pretrained(spec, local_files_only=True, trust_remote_code=trust_remote_code)
+        config = AutoConfig.from_pretrained(spec, local_files_only=True, trust_remote_code=trust_remote_code)
+        return config, f"config of {spec} from the Hugging Face cache"
     except OSError:
         pass
     if _offline() or not _reachable():
@@ -161,7 +162,7 @@ def _hub_config(spec: str, label: str, trust_remote_code: bool) -> Any:
                          f"there is network), or a name `archcalc list --hf` shows ({len(catalogue_names())} "
                          "configs that work offline)")
     try:
-        return AutoConfig.from_pretrained(spec, trust_remote_code=trust_remote_code)
+        return AutoConfig.from_pretrained(spec, trust_remote_code=trust_remote_code), f"config of {spec} from the hub"
     except OSError as exc:
         raise ValueError(f"model: {label}: the hub has no config for {spec!r} ({str(exc).splitlines()[0][:200]}); "
                          f"check the name, or {_FIX}") from None
@@ -186,8 +187,7 @@ def load_config(spec: str, trust_remote_code: bool = False) -> tuple[Any, str]:
     data, source = _config_dict(spec, label)
     _quiet()
     if data is None:
-        config = _hub_config(spec, label, trust_remote_code)
-        return config, f"config of {spec} from the Hugging Face hub (or its local cache)"
+        return _hub_config(spec, label, trust_remote_code)
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
     model_type = data.get("model_type")
@@ -291,11 +291,24 @@ def hf_model(spec: str, trust_remote_code: bool = False) -> HFModel:
 
 
 def twin_module(spec: str, device: str = "meta") -> Any:
-    """A fresh build of ``hf:spec`` returning tuples (``return_dict=False``), for ``archcalc crosscheck``:
-    its real run moves the module off the meta device, so it is never the cached one."""
+    """A fresh build of ``hf:spec`` whose forward returns a tuple of its output tensors, for ``archcalc
+    crosscheck``: its real run moves the module off the meta device, so it is never the cached one."""
+    import torch
+
     config, _ = load_config(spec)
-    config.return_dict = False
-    return build_model(config, f"hf:{spec}", device=device)[0]
+    module = build_model(config, f"hf:{spec}", device=device)[0]
+    cls_forward = type(module).forward
+    # With a cache, transformers skips its packed-sequence probe (an .item() the meta device cannot answer);
+    # the cache's concatenations are no FLOPs. Only tensors come back (fvcore traces them).
+    cache = {"use_cache": True} if "use_cache" in _forward_args(module) else {}
+
+    def forward(x: Any) -> Any:
+        out = cls_forward(module, x, **cache)
+        out = out.to_tuple() if hasattr(out, "to_tuple") else out
+        return tuple(t for t in (out if isinstance(out, tuple) else (out,)) if isinstance(t, torch.Tensor))
+
+    module.forward = forward
+    return module
 
 
 def _positions(config: Any, *keys: str) -> int | None:
@@ -456,8 +469,17 @@ def from_hf(spec: str, seq: int | None = None, batch: int = 1, decoder_seq: int 
     from dataclasses import replace
 
     used = ", ".join(f"{i.name} {'x'.join(map(str, (batch, *i.shape)))}" for i in inputs)
-    return replace(graph, description=f"{model.architecture} (transformers) traced at {used}",
-                   notes=(*model.notes, *graph.notes))
+    defaults = []
+    if inputs[0].name == "input_ids" and seq is None and input_shape is None:
+        limit = sequence_limit(model)
+        defaults.append(f"--seq {inputs[0].shape[0]} by default (min({DEFAULT_MAX_SEQ}, "
+                        f"{'its ' + str(limit) + ' positions' if limit else 'no stated positions'}))")
+    if inputs[-1].name == "decoder_input_ids" and decoder_seq is None:
+        defaults.append(f"--decoder-seq {inputs[-1].shape[0]} by default")
+    if inputs[0].name != "input_ids" and input_shape is None:
+        defaults.append(f"{inputs[0].name} {'x'.join(map(str, inputs[0].shape))} from the config")
+    notes = (*model.notes, *(["inputs: " + "; ".join(defaults)] if defaults else []), *graph.notes)
+    return replace(graph, description=f"{model.architecture} (transformers) traced at {used}", notes=notes)
 
 
 @dataclass(frozen=True)
