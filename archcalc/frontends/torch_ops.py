@@ -377,10 +377,6 @@ MAPPINGS: dict[str, Callable[[tuple, dict], Mapped]] = {
     "clamp_min": _unary("ClampMin"), "clamp_min_": _unary("ClampMin", True), "clamp_max": _unary("ClampMax"),
     "clamp_max_": _unary("ClampMax", True), "norm": _norm, "expand_as": _expand_as,
     "zero_": _unary("Fill", True), "fill_": _unary("Fill", True),
-    "all": _reduce("All"), "any": _reduce("Any"),
-    "diff": lambda args, kw: ("Diff", {"n": _a(args, kw, 1, "n", 1), "dim": _a(args, kw, 2, "dim", -1)},
-                              [args[0], *(t for t in (_a(args, kw, 3, "prepend"), _a(args, kw, 4, "append"))
-                                          if _is_tensor(t))]),
     "sum": _reduce("Sum"), "mean": _reduce("Mean"), "amax": _reduce("Max"), "amin": _reduce("Min"),
     **{f"max_pool{n}d": _pool("MaxPool", n) for n in (1, 2, 3)},
     **{f"max_pool{n}d_with_indices": _pool("MaxPool", n) for n in (1, 2, 3)},

@@ -1,9 +1,11 @@
 """Any torch model: trace a real forward pass at the torch-function level into archcalc's graph.
 
-:func:`from_torch` runs the module once under a ``TorchFunctionMode`` (on the meta device, so nothing is
-computed and no memory is touched; on the CPU only when the model needs real values) and records every
-torch call: ``F.conv2d``, ``F.linear``, ``torch.cat``, ``x.view(...)``, ``x + y``, ``x.chunk(3)`` ...
-Python control flow, tuples, modules called twice and shared weights are whatever the real run does.
+:func:`from_torch` runs the module once under a ``TorchFunctionMode`` on the meta device (no weight is
+allocated or copied) and records every torch call. Tensors derived only from the inputs and factory calls
+carry real CPU values (:mod:`archcalc.frontends.torch_values`), so masks, position ids, caches and
+``.item()`` on them work; a CPU module whose forward reads values computed from its weights is traced
+itself on the CPU. Every torch call (``F.conv2d``, ``F.linear``, ``torch.cat``, ``x.view(...)``, ``x + y``,
+``x.chunk(3)`` ...) is recorded; Python control flow, tuples, modules called twice and shared weights are whatever the real run does.
 Each call becomes one :class:`~archcalc.ir.graph.Node` of the registry kind :mod:`archcalc.frontends.torch_ops`
 maps it to; a call without a mapping becomes an ``Unmodeled`` node (its traced shapes kept, every count
 0) and is listed in the graph's notes, never dropped.
@@ -261,49 +263,6 @@ def _make_mode(rec: _Recorder, values: Any = None) -> Any:
     return Mode()
 
 
-def _script_caller() -> str | None:
-    """The TorchScript function or module being called now, or None: TorchScript runs without a Python frame,
-    so the first Python frame up the stack outside torch is the caller, and its current line names it."""
-    import linecache
-    import re
-    import sys
-
-    import torch
-
-    frame = sys._getframe(1)
-    while frame is not None and ("/torch/" in frame.f_code.co_filename or frame.f_code.co_filename == __file__):
-        frame = frame.f_back
-    if frame is None:
-        return None
-    line = linecache.getline(frame.f_code.co_filename, frame.f_lineno)
-    for chain in re.findall(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*", line):
-        head, *rest = chain.split(".")
-        value = frame.f_locals.get(head, frame.f_globals.get(head))
-        for attr in rest:
-            value = getattr(value, attr, None) if value is not None and not isinstance(value, torch.Tensor) else None
-        if isinstance(value, torch.jit.ScriptFunction):
-            return value.name
-        if isinstance(value, torch.jit.ScriptModule):
-            return getattr(value, "original_name", chain)
-    return None
-
-
-def _opaque_mode(rec: _Recorder) -> Any:
-    """A TorchDispatchMode that sees the aten ops no torch-function call accounts for: a ``@torch.jit.script``
-    helper (TorchScript never calls ``__torch_function__``) or another call below the torch-function level.
-    Each is recorded as ``Unmodeled`` (op ``aten.NAME``, listed, never a silent zero)."""
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    class Opaque(TorchDispatchMode):
-        def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
-            out = func(*args, **(kwargs or {}))
-            if rec.inside == 0 and rec.running:
-                rec.record_opaque(func, args, kwargs or {}, out, _script_caller())
-            return out
-
-    return Opaque()
-
-
 def _first_line(exc: BaseException) -> str:
     first = (str(exc).strip().splitlines() or [""])[0]
     return f"{type(exc).__name__}: {first[:300]}"
@@ -341,10 +300,19 @@ def _to_meta(module: Any) -> Any:
     """``module`` itself when its parameters are on meta already, else a meta copy (the original is kept)."""
     import copy
 
+    import torch
+
     tensors = list(module.parameters()) + list(module.buffers())
     if tensors and all(t.device.type == "meta" for t in tensors):
         return module
-    return move_keeping_ties(copy.deepcopy(module), lambda m: m.to("meta"))
+    # Each parameter and buffer is copied as a meta tensor of its shape (the deepcopy memo maps it), so the
+    # weights are never copied and shared ones stay shared.
+    memo: dict[int, Any] = {}
+    for p in module.parameters():
+        memo[id(p)] = torch.nn.Parameter(torch.empty_like(p, device="meta"), requires_grad=p.requires_grad)
+    for b in module.buffers():
+        memo.setdefault(id(b), torch.empty_like(b, device="meta"))
+    return copy.deepcopy(module, memo)
 
 
 def move_keeping_ties(module: Any, move: Any) -> Any:
@@ -376,6 +344,8 @@ def _run(module: Any, inputs: list[Any], values: Any = None, kw: dict[str, Any] 
     import torch
     from torch.nn.modules import module as nn_module
 
+    from archcalc.frontends.torch_opaque import opaque_mode
+
     rec = _Recorder(module)
     rec.propagation = values
     pre = nn_module.register_module_forward_pre_hook(lambda m, a: rec.enter(m))
@@ -387,7 +357,7 @@ def _run(module: Any, inputs: list[Any], values: Any = None, kw: dict[str, Any] 
             rec.bind(t, name)
         # Autograd's saved tensors are packed into nothing, so a tensor dies when the Python code drops it:
         # the release points the liveness schedule uses (archcalc.memory.peak).
-        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(_forget, _forget), _opaque_mode(rec), \
+        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(_forget, _forget), opaque_mode(rec), \
                 _make_mode(rec, values):
             out = module(*inputs, **(kw or {}))
         rec.running = False
@@ -482,8 +452,7 @@ def from_torch(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, inpu
     notes = [f"traced from {type(module).__name__} at input {shapes}"
              + ("" if device == "meta" else " on the CPU (its forward needs real values; inputs were zeros)")]
     if rec.propagation is not None and rec.propagation.assumptions:
-        notes.extend(f"assumed: {a}" for a in dict.fromkeys(rec.propagation.assumptions))
-        notes.append("data-dependent under that assumption: " + ", ".join(rec.assumed_nodes))
+        notes.extend(_assumption_notes(rec))
     if rec.opaque:
         notes.append("ran below the torch-function level (TorchScript or another opaque call), not modelled, "
                      "by aten op: " + ", ".join(f"{n} x {k}" for k, n in rec.opaque.most_common()))
@@ -495,6 +464,32 @@ def from_torch(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, inpu
                   traced_at=(*full, *(k[1] for k in keywords)), released_after=tuple(rec.released.items()))
     _check(graph, rec, meta)
     return graph
+
+
+def _assumption_notes(rec: _Recorder) -> list[str]:
+    """One note per distinct assumption (with where it was made) and one counting the nodes that read values
+    derived from it, by module, layer indices folded (``model.layers.{0..31}.mlp.experts``)."""
+    import re
+
+    def fold(names: list[str]) -> str:
+        groups: dict[str, set[int]] = {}
+        for n in names:
+            key = re.sub(r"\.\d+(?=\.|$)", ".{i}", n)
+            groups.setdefault(key, set()).update(int(m) for m in re.findall(r"\.(\d+)(?=\.|$)", n))
+        parts = []
+        for key, idx in groups.items():
+            span = "" if not idx else str(min(idx)) if len(idx) == 1 else f"{min(idx)}..{max(idx)}"
+            parts.append(key.replace("{i}", span if len(idx) == 1 else "{" + span + "}"))
+        return ", ".join(parts)
+
+    by_text: dict[str, list[str]] = {}
+    for where, text in rec.propagation.assumptions:
+        by_text.setdefault(text, []).append(where)
+    notes = [f"assumed: {text} (at {fold(wheres)})" for text, wheres in by_text.items()]
+    modules = list(dict.fromkeys(n.split(":")[0].rsplit(".", 1)[0] for n in rec.assumed_nodes))
+    notes.append(f"data-dependent under that assumption (reads the assumed routing): {len(rec.assumed_nodes)} "
+                 f"nodes in {fold(modules)}")
+    return notes
 
 
 def _keyword_inputs(input_kwargs: dict[str, tuple] | None, batch: int) -> tuple[tuple[str, tuple[int, ...], str, Any], ...]:

@@ -33,13 +33,18 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Values", "DataDependentError", "CAP", "DATA_DEPENDENT", "SCALAR_READS"]
+__all__ = ["Values", "DataDependentError", "CAP", "INPUT_CAP", "DATA_DEPENDENT", "SCALAR_READS"]
 
-#: Largest real tensor (elements) the trace computes on the CPU; bigger results are computed on meta.
-CAP = 1 << 20
+#: Largest real tensor (elements) the trace computes on the CPU; bigger results are computed on meta
+#: (a 2048 x 2048 mask is real, a 4096 x 4096 one is meta; position ids of 64 x 32768 tokens are real).
+CAP = 1 << 22
+
+#: Largest input (elements) the trace makes real: token ids and masks always, an image batch too.
+INPUT_CAP = 1 << 24
 
 #: Calls that read a tensor's values into Python (refused on meta values).
-SCALAR_READS = frozenset({"item", "tolist", "__bool__", "__int__", "__float__", "__index__", "__iter__"})
+SCALAR_READS = frozenset({"item", "tolist", "__bool__", "__int__", "__float__", "__index__", "equal", "allclose",
+                          "is_nonzero", "numpy"})
 
 #: Calls whose output shape depends on values (refused on meta values unless an assumption covers them).
 DATA_DEPENDENT = frozenset({"nonzero", "argwhere", "masked_select", "unique", "unique_consecutive", "bincount"})
@@ -69,17 +74,18 @@ def _flat(obj: Any) -> list[Any]:
     return out
 
 
-def _is_meta_device(d: Any) -> bool:
+def _is_device(d: Any, types: tuple[str, ...]) -> bool:
     import torch
 
-    return (isinstance(d, torch.device) and d.type == "meta") or d == "meta"
+    return (isinstance(d, torch.device) and d.type in types) or (isinstance(d, str) and d in types)
 
 
-def _device_to(obj: Any, device: str) -> Any:
-    """``obj`` with a meta device argument replaced by ``device`` (top level of args / kwargs)."""
+def _device_to(obj: Any, device: str, types: tuple[str, ...] = ("meta",)) -> Any:
+    """``obj`` with a device argument of one of ``types`` replaced by ``device`` (top level of args /
+    kwargs)."""
     if isinstance(obj, dict):
-        return {k: (device if _is_meta_device(v) else v) for k, v in obj.items()}
-    return tuple(device if _is_meta_device(v) else v for v in obj)
+        return {k: (device if _is_device(v, types) else v) for k, v in obj.items()}
+    return tuple(device if _is_device(v, types) else v for v in obj)
 
 
 def _numel(obj: Any) -> int:
@@ -113,7 +119,7 @@ class Values:
         self.cap = cap
         self.unknown = _IdSet()  # real tensors written from meta values: their values are not known
         self._assumed = _IdSet()  # tensors whose values (or shapes) come from a routing assumption
-        self.assumptions: list[str] = []
+        self.assumptions: list[tuple[str, str]] = []  # (module, what was assumed)
         self.where = ""  # the module running now, for messages
 
     def is_real(self, t: Any) -> bool:
@@ -124,8 +130,8 @@ class Values:
         return t in self._assumed
 
     def real_input(self, t: Any) -> Any:
-        """An input tensor of the trace: real when small, else meta."""
-        return t if t.numel() <= self.cap else t.to("meta")
+        """An input tensor of the trace: real up to :data:`INPUT_CAP` elements, else meta."""
+        return t if t.numel() <= max(self.cap, INPUT_CAP) else t.to("meta")
 
     # -- the one entry point
     def call(self, func: Any, fname: str, args: tuple, kwargs: dict) -> Any:
@@ -152,16 +158,20 @@ class Values:
                                  "weights does not have (a data-dependent forward)")
 
     def _on_cpu(self, func: Any, fname: str, args: tuple, kwargs: dict) -> Any:
-        args, kwargs = _device_to(args, "cpu"), _device_to(kwargs, "cpu")
+        import torch
+
         shaped = None
         if not _inplace(fname):
+            meta_args = _map(_device_to(args, "meta", ("cpu", "meta")), self._to_meta)
+            meta_kwargs = _map(_device_to(kwargs, "meta", ("cpu", "meta")), self._to_meta)
             try:  # shapes first, on meta: nothing big is allocated on the CPU
-                shaped = func(*_map(_device_to(args, "meta"), self._to_meta), **_map(_device_to(kwargs, "meta"),
-                                                                                       self._to_meta))
+                with torch.device("meta"):
+                    shaped = func(*meta_args, **meta_kwargs)
             except Exception:  # a value-dependent op (nonzero ...) has no meta kernel: its output is small
                 shaped = None
             if shaped is not None and _numel(shaped) > self.cap:
                 return shaped
+        args, kwargs = _device_to(args, "cpu"), _device_to(kwargs, "cpu")
         try:
             return func(*args, **kwargs)
         except (NotImplementedError, RuntimeError):
@@ -193,6 +203,10 @@ class Values:
             self.unknown.add(target)
             return out
         try:
+            if fname in ("__getitem__", "__setitem__") and len(args) > 1:  # indices may stay on the CPU (a 0-dim
+                # index tensor is read as an int, which a meta copy could not give)
+                moved = (self._to_meta(args[0]), args[1], *_map(args[2:], self._to_meta))
+                return func(*moved, **kwargs)
             return func(*_map(args, self._to_meta), **_map(kwargs, self._to_meta))
         except RuntimeError as exc:
             if "meta" in str(exc) and ("data-dependent" in str(exc) or "cannot be called" in str(exc)):
@@ -244,8 +258,8 @@ class Values:
         rows = meta_idx.numel() // max(k, 1)
         per = rows * k / max(n, 1)
         share = f"{int(per)} rows per index" if per == int(per) else f"{int(per)} or {int(per) + 1} rows per index"
-        at = f"{self.where}: " if self.where else ""
-        self.assumptions.append(f"{at}topk {k} of {n} over {rows} rows taken balanced (round-robin indices, "
-                                f"{share}); data-dependent in a real run")
+        self.assumptions.append((self.where, f"topk {k} of {n} over {rows} rows taken balanced (round-robin "
+                                             f"indices, {share}); in a real run the values pick which rows meet "
+                                             f"which index, not how many rows ({rows} x {k}) there are"))
         self._assumed.add(idx)
         return type(out)((values, idx))

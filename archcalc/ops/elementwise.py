@@ -103,21 +103,8 @@ def _make_reduction(kind: str) -> None:
     register(kind)(fn)
 
 
-for _kind in ("Sum", "Mean", "Max", "Min", "All", "Any"):  # All / Any: ``in - out`` logical and / or
+for _kind in ("Sum", "Mean", "Max", "Min"):
     _make_reduction(_kind)
-
-
-@register("Diff")
-def diff(in_shapes: list[Shape], *, n: int = 1, dim: int = -1) -> OpCost:
-    """``torch.diff(x, n, dim, prepend, append)`` (``prepend`` / ``append`` are further inputs, joined along
-    ``dim`` first): the n-th forward difference, ``L - i`` subtractions per row for ``i = 1 .. n``."""
-    x = tuple(in_shapes[0])
-    d = dim % len(x)
-    length = sum((s[d] for s in in_shapes[1:]), x[d])
-    rest = prod(x) // x[d] if x[d] else prod((*x[:d], *x[d + 1:]))
-    out = (*x[:d], length - n, *x[d + 1:])
-    ops = sum(((length - i) * rest for i in range(1, n + 1)), 0)
-    return OpCost(output_shape=out, activations=prod(out), elementwise_ops=ops)
 
 
 @register("Norm")
