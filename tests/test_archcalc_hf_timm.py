@@ -231,6 +231,8 @@ def test_peak_fit_and_crosscheck_take_hf_and_timm_names(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["total"]["verdict"] == "ok"
     assert main(["peak", "timm:resnet18", "--input", "3x32x32", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["peak_bytes"] > 0
+    assert main(["crosscheck", "timm:resnet18", "--input", "3x32x32", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["total"]["verdict"] == "ok"
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["HFInput", "HFModel", "catalogue_names", "catalogue_config", "load_config", "build_model", "hf_model",
-           "hf_inputs", "from_hf", "sequence_limit", "default_input", "with_per_token", "twin_module", "MoEParams", "moe_params", "with_moe",
+           "hf_inputs", "from_hf", "sequence_limit", "default_input", "with_per_token", "twin_module", "with_moe",
            "with_kv_cache", "DEFAULT_MAX_SEQ"]
 
 _CATALOGUE = Path(__file__).with_name("hf_configs")
@@ -482,42 +482,6 @@ def from_hf(spec: str, seq: int | None = None, batch: int = 1, decoder_seq: int 
     return replace(graph, description=f"{model.architecture} (transformers) traced at {used}", notes=notes)
 
 
-@dataclass(frozen=True)
-class MoEParams:
-    """Total vs active parameters of a mixture-of-experts model (each token runs ``top_k`` of ``experts``).
-
-    ``active = total - expert_params x (experts - top_k) / experts``: every parameter outside the experts
-    (attention, router, embeddings, shared experts) runs for every token, and ``top_k`` of the ``experts``
-    equal-sized experts of each layer.
-    """
-
-    experts: int
-    top_k: int
-    total: int
-    expert_params: int
-    active: int
-
-
-_EXPERTS = ("num_local_experts", "num_experts", "n_routed_experts")
-
-
-def moe_params(model: HFModel) -> MoEParams | None:
-    """:class:`MoEParams` of ``model`` (None for a dense model, or where the experts' parameters do not split
-    into equal experts: no number is better than a wrong one)."""
-    config = model.config
-    experts = _positions(config, *_EXPERTS)
-    top_k = _positions(config, "num_experts_per_tok", "moe_topk")
-    if experts is None or top_k is None or experts <= 1:
-        return None
-    total = sum(p.numel() for p in model.module.parameters())
-    found = [(n, p.numel()) for n, p in model.module.named_parameters() if ".experts." in f".{n}"]
-    expert_params = sum(n for _, n in found)
-    if not found or any(n % experts for _, n in found):
-        return None
-    active = total - expert_params * (experts - top_k) // experts
-    return MoEParams(experts, top_k, total, expert_params, active)
-
-
 def with_per_token(rep: Any, graph: Any) -> Any:
     """``rep`` (a :class:`~archcalc.report.Report` of a text model's graph) with a note on its forward MACs
     per token: the whole forward's MACs over its ``batch x seq`` tokens (attention makes it grow with the
@@ -544,16 +508,23 @@ def with_moe(rep: Any, model: HFModel) -> Any:
     from dataclasses import replace
     from types import MappingProxyType
 
-    moe = moe_params(model)
-    if moe is None:
-        return rep
-    if moe.total != rep.totals["params"]:  # never a silent wrong number
-        raise AssertionError(f"{model.name}: {moe.total} parameters in the module but {rep.totals['params']} counted")
-    note = (f"mixture of experts: {moe.top_k} of {moe.experts} experts per token; {moe.total:,} parameters in total, "
-            f"{moe.active:,} active per token (the {moe.expert_params:,} expert parameters x {moe.top_k}/{moe.experts} "
-            f"+ the other {moe.total - moe.expert_params:,}); MACs count each token through {moe.top_k} experts, which "
-            "no routing changes (balanced routing is assumed only for the per-expert rows)")
-    totals = MappingProxyType({**rep.totals, "active_params": moe.active, "expert_params": moe.expert_params})
+    from archcalc.frontends.moe import moe_params
+
+    if _positions(model.config, "num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts") is None:
+        return rep  # a dense model
+    try:
+        moe = moe_params(model.module)
+    except ValueError:  # experts it cannot find or split evenly: no number is better than a wrong one
+        return replace(rep, notes=(*rep.notes, "mixture of experts: active parameters not stated (the experts do "
+                                   "not split into equal experts archcalc can find)"))
+    counted = rep.totals["params"] + sum(n for _, n in rep.unused_params)
+    if moe.total != counted:  # never a silent wrong number
+        raise AssertionError(f"{model.name}: {moe.total} parameters in the module but {counted} counted")
+    note = (f"mixture of experts: {moe.top_k} of {moe.num_experts} experts per token; {moe.total:,} parameters in "
+            f"total, {moe.active:,} active per token (the {moe.expert:,} expert parameters x "
+            f"{moe.top_k}/{moe.num_experts} + the other {moe.total - moe.expert:,}); MACs count each token through "
+            f"{moe.top_k} experts, which no routing changes (balanced routing is assumed only for the per-expert rows)")
+    totals = MappingProxyType({**rep.totals, "active_params": moe.active, "expert_params": moe.expert})
     return replace(rep, notes=(*rep.notes, note), totals=totals)
 
 
