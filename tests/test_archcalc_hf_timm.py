@@ -406,3 +406,64 @@ def test_hub_name_from_the_hugging_face_cache_offline(tmp_path):
     rep = json.loads(proc.stdout)
     assert "config of someorg/tiny-bert from the Hugging Face cache" in rep["notes"]
     assert rep["totals"]["params"] == sum(p.numel() for p in _meta_model(BERT).parameters())
+
+
+REMOTE_CONFIG = '''from transformers import PretrainedConfig
+
+
+class TinyConfig(PretrainedConfig):
+    model_type = "tinyremote"
+
+    def __init__(self, width=8, vocab=100, **kwargs):
+        self.width = width
+        self.vocab = vocab
+        super().__init__(**kwargs)
+'''
+REMOTE_MODEL = '''import torch.nn as nn
+from transformers import PreTrainedModel
+
+from .configuration_tiny import TinyConfig
+
+
+class TinyModel(PreTrainedModel):
+    config_class = TinyConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.emb = nn.Embedding(config.vocab, config.width)
+        self.fc = nn.Linear(config.width, config.width)
+
+    def forward(self, input_ids):
+        return self.fc(self.emb(input_ids))
+'''
+
+
+def test_remote_code_runs_only_with_trust_remote_code(tmp_path):
+    """A repository's own model code (auto_map): refused in one line, built with --trust-remote-code. A child
+    process with its own HOME: transformers copies the code into its modules cache."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    folder = _folder(tmp_path, "remote", {"model_type": "tinyremote", "architectures": ["TinyModel"], "width": 8,
+                                          "vocab": 100, "auto_map": {"AutoConfig": "configuration_tiny.TinyConfig",
+                                                                     "AutoModel": "modeling_tiny.TinyModel"}})
+    (folder / "configuration_tiny.py").write_text(REMOTE_CONFIG)
+    (folder / "modeling_tiny.py").write_text(REMOTE_MODEL)
+    root = Path(__file__).resolve().parents[1]
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root), "HF_HUB_OFFLINE": "1", "HOME": str(tmp_path),
+           "HF_HOME": str(tmp_path / "hf")}
+
+    def run(*extra):
+        return subprocess.run([sys.executable, "-m", "archcalc", f"hf:{folder}", "--seq", "8", "--json", *extra],
+                              cwd=root, capture_output=True, text=True, timeout=300, env=env)
+
+    refused = run()
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert "--trust-remote-code" in refused.stderr
+    built = run("--trust-remote-code")
+    assert built.returncode == 0, built.stderr[-2000:]
+    rep = json.loads(built.stdout)
+    assert rep["totals"]["params"] == 100 * 8 + 8 * 8 + 8  # embedding + linear weight and bias
+    assert rep["totals"]["macs"] == 8 * 8 * 8  # 8 tokens x 8 x 8
+    assert any("repository's own code" in n for n in rep["notes"])
