@@ -467,3 +467,13 @@ def test_remote_code_runs_only_with_trust_remote_code(tmp_path):
     assert rep["totals"]["params"] == 100 * 8 + 8 * 8 + 8  # embedding + linear weight and bias
     assert rep["totals"]["macs"] == 8 * 8 * 8  # 8 tokens x 8 x 8
     assert any("repository's own code" in n for n in rep["notes"])
+
+
+@pytest.mark.parametrize("argv, package", [(["hf:{tmp}/never-built"], "transformers"), (["timm:mobilenetv3_small_050"], "timm")])
+def test_missing_package_is_one_line_exit_2(tmp_path, capsys, monkeypatch, argv, package):
+    import sys
+
+    monkeypatch.setitem(sys.modules, package, None)  # as if it were not installed
+    assert main([a.format(tmp=tmp_path) for a in argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "needs" in err and "pip install" in err, err

@@ -285,6 +285,12 @@ def hf_model(spec: str, trust_remote_code: bool = False) -> HFModel:
     """The model ``hf:spec`` names, built on the meta device (cached: the same object for the same spec)."""
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(f"model: got hf:{spec!r}; give hf:NAME_OR_PATH (a hub name, a folder or a config.json)")
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError as exc:
+        raise ValueError(f"model: hf:{spec} needs torch and transformers ({exc}); pip install 'dlperf[transformers]' "
+                         "torch") from None
     config, source = load_config(spec, trust_remote_code)
     module, arch, notes = build_model(config, f"hf:{spec}", trust_remote_code)
     return HFModel(f"hf:{spec}", module, config, arch, (source, *notes))

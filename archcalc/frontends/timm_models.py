@@ -25,7 +25,10 @@ __all__ = ["build_timm_meta", "timm_input_size", "from_timm", "check_timm_name"]
 
 def check_timm_name(name: str) -> None:
     """Refuse a name timm does not know, in one line listing close matches."""
-    import timm
+    try:
+        import timm
+    except ImportError as exc:
+        raise ValueError(f"model: timm:{name} needs the timm package ({exc}); pip install timm") from None
 
     if not isinstance(name, str) or not name:
         raise ValueError(f"model: got timm:{name!r}; give timm:NAME (see timm.list_models())")
@@ -40,13 +43,13 @@ def check_timm_name(name: str) -> None:
 @functools.lru_cache(maxsize=8)
 def build_timm_meta(name: str) -> Any:
     """``timm.create_model(name, pretrained=False)`` in eval mode with its parameters on the meta device."""
+    check_timm_name(name)  # first: timm missing or an unknown name is one line
     import timm
     import torch
     from torch.overrides import TorchFunctionMode
 
     from archcalc.frontends.torch_trace import _INIT_OPS, _fname
 
-    check_timm_name(name)
     try:
         with torch.device("meta"):
             return timm.create_model(name, pretrained=False).eval()
