@@ -318,7 +318,11 @@ def test_kv_cache_of_a_gqa_decoder(tmp_path, capsys):
               "num_attention_heads": 8, "num_key_value_heads": 2, "intermediate_size": 256, "vocab_size": 100,
               "max_position_embeddings": 64}
     rep = _report_json(capsys, f"hf:{_folder(tmp_path, 'llama', config)}", "--seq", "32", "--batch", "3",
-                       "--dtype", "bf16")
+                       "--dtype", "bf16", "--depth", "1")
+    per_token = rep["totals"]["macs"] // (3 * 32)
+    assert per_token * 3 * 32 == rep["totals"]["macs"]
+    assert any(f"forward per token: {per_token:,} MACs = {2 * per_token:,} FLOPs" in n
+               and "attention's share grows" in n for n in rep["notes"])
     # 2 (k, v) x 2 layers x 2 kv heads x 128/8 = 16 head dims x 32 tokens x 3 sequences = 12,288 elements
     assert rep["totals"]["kv_cache_elements"] == 12_288
     assert rep["totals"]["kv_cache_bytes"] == 12_288 * 2
