@@ -481,3 +481,18 @@ def test_missing_package_is_one_line_exit_2(tmp_path, capsys, monkeypatch, argv,
     assert main([a.format(tmp=tmp_path) for a in argv]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "needs" in err and "pip install" in err, err
+
+
+def test_deepseek_shared_experts_are_active_for_every_token(tmp_path, capsys):
+    """DeepSeek-V3's ``shared_experts`` MLP runs for every token: only the routed ``experts`` count x k/E."""
+    config = {"model_type": "deepseek_v3", "architectures": ["DeepseekV3ForCausalLM"], "num_hidden_layers": 2,
+              "hidden_size": 64, "intermediate_size": 128, "moe_intermediate_size": 32, "n_routed_experts": 4,
+              "num_experts_per_tok": 2, "n_shared_experts": 1, "first_k_dense_replace": 0, "num_attention_heads": 4,
+              "num_key_value_heads": 4, "q_lora_rank": None, "kv_lora_rank": 16, "qk_rope_head_dim": 8,
+              "qk_nope_head_dim": 8, "v_head_dim": 16, "vocab_size": 100, "n_group": 1, "topk_group": 1,
+              "max_position_embeddings": 64}
+    rep = _report_json(capsys, f"hf:{_folder(tmp_path, 'deepseek', config)}", "--seq", "8")
+    routed = 2 * 4 * 3 * 64 * 32  # layers x routed experts x (gate, up, down) x hidden x moe_intermediate = 49,152
+    total = sum(p.numel() for p in _meta_model(config).parameters())
+    assert rep["totals"]["expert_params"] == routed
+    assert rep["totals"]["active_params"] == total - routed + routed * 2 // 4
