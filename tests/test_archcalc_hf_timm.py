@@ -249,6 +249,7 @@ def _write_bad(tmp_path):
         "notype": _folder(tmp_path, "notype", {"architectures": ["BertModel"]}),
         "bert": _folder(tmp_path, "bert", BERT),
         "vit": _folder(tmp_path, "vit", VIT),
+        "t5": _folder(tmp_path, "t5", T5),
     }
 
 
@@ -268,6 +269,7 @@ def _write_bad(tmp_path):
     (["resnet18", "--seq", "8"], ["--seq"]),
     (["timm:convnext_tinyy"], ["timm has no model 'convnext_tinyy'", "convnext_tiny", "timm.list_models()"]),
     (["peak", "timm:resnet18", "--decoder-seq", "4"], ["--decoder-seq: only for hf:NAME"]),
+    (["crosscheck", "hf:{t5}", "--input", "8"], ["takes 2 inputs", "crosscheck compares models with one input"]),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, capsys, monkeypatch, argv, needles):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
