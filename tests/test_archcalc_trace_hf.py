@@ -363,3 +363,52 @@ def test_value_propagation_rules():
     with torch.device("meta"):
         model = Masked()
     assert from_torch(model, (6,), batch=2, input_dtypes=("int64",)).traced_at == ((2, 6),)
+
+
+@pytest.mark.slow
+def test_detector_traced_on_its_own_weights_without_a_copy():
+    """A detector reads values computed from its weights (the RPN's score threshold): on meta it is refused in
+    one line naming the op; a CPU model is traced itself (not a copy), no 'input too small' for the empty
+    tensors its real run makes, and 2 x MACs equal FlopCounterMode's on the same zero input."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torchvision = pytest.importorskip("torchvision")
+    from archcalc.frontends.torch_trace import from_torch
+    from archcalc.ir.evaluate import evaluate
+
+    name = "fasterrcnn_mobilenet_v3_large_320_fpn"
+    with torch.device("meta"):
+        meta = torchvision.models.get_model(name, weights=None, weights_backbone=None).eval()
+    with pytest.raises(ValueError, match=r"DataDependentError: where in module rpn reads values computed"):
+        from_torch(meta, (3, 320, 320))
+    model = torchvision.models.get_model(name, weights=None, weights_backbone=None).eval()
+    graph = from_torch(model, (3, 320, 320))
+    assert "on the CPU" in graph.notes[0]
+    ev = evaluate(graph, batch=1)
+    with FlopCounterMode(display=False) as fc, torch.no_grad():
+        model(torch.zeros(1, 3, 320, 320))
+    assert 2 * ev.total("macs") == fc.get_total_flops()
+    assert ev.total("params") == sum(p.numel() for p in model.parameters())
+
+
+def test_moe_training_forward_and_backward_equal_flop_counter(T):
+    """grouped_mm's backward (the gradient of the routed rows and of the expert weights, S K N MACs each)
+    against FlopCounterMode on loss.backward() of the eager CPU model."""
+    import torch
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from archcalc.frontends.torch_trace import from_torch
+    from archcalc.ir.evaluate import evaluate
+
+    with torch.device("meta"):
+        model = T.AutoModel.from_config(_config(T, "mixtral", False))
+    ev = evaluate(from_torch(model, (SEQ,), input_dtypes=("int64",), training=True), batch=1)
+    cfg = _config(T, "mixtral", False)
+    cfg._experts_implementation = "eager"
+    torch.manual_seed(0)
+    cpu = T.AutoModel.from_config(cfg).train()
+    with FlopCounterMode(display=False) as fc, sdpa_kernel(SDPBackend.MATH):
+        cpu(torch.zeros(1, SEQ, dtype=torch.int64)).last_hidden_state.sum().backward()
+    assert 2 * (ev.total("macs") + ev.total("backward_macs")) == fc.get_total_flops()

@@ -247,6 +247,8 @@ def _make_mode(rec: _Recorder, values: Any = None) -> Any:
             if fname in IGNORE:
                 if values is not None and fname in SCALAR_READS:
                     return values.call(func, fname, args, kwargs)
+                if values is not None and fname in ("cpu", "cuda") and args and not values.is_real(args[0]):
+                    return args[0]  # a value computed from the weights stays meta wherever it is asked to go
                 return func(*args, **kwargs)
             if fname in DESCEND or (fname not in MAPPINGS and getattr(func, "__module__", "") == "torch.nn.functional"):
                 with self:

@@ -202,6 +202,9 @@ class Values:
             out = func(*_map(args, self._zeros_for_meta), **_map(kwargs, self._zeros_for_meta))
             self.unknown.add(target)
             return out
+        if fname in ("to", "type_as", "new_empty", "new_zeros", "new_ones", "new_full", "new_tensor"):
+            # asked for the CPU or an accelerator: a value computed from the weights stays meta
+            args, kwargs = _device_to(args, "meta", ("cpu", "cuda")), _device_to(kwargs, "meta", ("cpu", "cuda"))
         try:
             if fname in ("__getitem__", "__setitem__") and len(args) > 1:  # indices may stay on the CPU (a 0-dim
                 # index tensor is read as an int, which a meta copy could not give)

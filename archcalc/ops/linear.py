@@ -24,7 +24,7 @@ from typing import Any
 from archcalc.arith import is_concrete, prod
 from archcalc.ops.registry import OpCost, Shape, broadcast_shapes, register
 
-__all__ = ["linear", "conv1d_transposed", "matmul", "bmm", "addmm", "baddbmm", "einsum", "grouped_mm"]
+__all__ = ["linear", "conv1d_transposed", "matmul", "bmm", "addmm", "baddbmm", "einsum"]
 
 
 def _check_equal(a: Any, b: Any, kind: str, what: str) -> None:

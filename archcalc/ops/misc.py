@@ -143,6 +143,14 @@ def nonzero(in_shapes: list[Shape], *, output_shapes: tuple = (), traced_input: 
                   elementwise_ops=prod(x))
 
 
+@register("Histc")
+def histc(in_shapes: list[Shape], *, bins: Any = 100) -> OpCost:
+    """``torch.histc(x, bins, min, max)``: per input element one bucket computation and one add into its bin
+    (2 operations); the output is the ``bins`` counts (a mixture of experts' tokens per expert)."""
+    x = one_input(in_shapes, "Histc")
+    return OpCost(output_shape=(bins,), activations=bins, elementwise_ops=2 * prod(x))
+
+
 @register("Unmodeled")
 def unmodeled(in_shapes: list[Shape], *, op: str, traced_inputs: tuple = (), output_shapes: tuple = ()) -> OpCost:
     """An op archcalc has no formula for (listed, never dropped): its traced output shapes, every count 0.
