@@ -29,8 +29,8 @@ def positive_int(flag: str):
 
 
 def add_step_options(parser: argparse.ArgumentParser) -> None:
+    from archcalc.memory.optimizers import OPTIMIZERS
     from archcalc.memory.precision import DEVICES, PRECISIONS
-    from archcalc.memory.states import OPTIMIZERS
 
     parser.add_argument("model", help="zoo name (archcalc list), torchvision:NAME, timm:NAME or hf:NAME_OR_PATH (traced)")
     parser.add_argument("--input", metavar="CxHxW", help="per-sample input shape, or a sequence length L for token "
@@ -40,7 +40,10 @@ def add_step_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="hf:NAME: let a config's auto_map run the repository's own Python code")
     parser.add_argument("--training", action="store_true",
-                        help="one training step: zero_grad, loss = model(x).sum(), backward, optimizer step")
+                        help="a training step N >= 2 (optimizer state alive throughout): zero_grad, "
+                             "loss = model(x).sum(), backward, optimizer step")
+    parser.add_argument("--first-step", action="store_true",
+                        help="with --training: the first step instead, whose optimizer creates its state in step()")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, help="optimizer of the training step (default sgd)")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
                         help="fp32, fp16, bf16 (model converted) or fp16-mixed, bf16-mixed (torch.autocast)")
@@ -135,12 +138,15 @@ def step_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     if args.zero and args.data_parallel == 1:
         raise ValueError(f"--zero: got {args.zero} without --data-parallel; ZeRO shards over ranks: add "
                          "--data-parallel N (N >= 2) or drop --zero")
+    if getattr(args, "first_step", False) and not args.training:
+        raise ValueError("--first-step: given without --training; it chooses which training step: add --training "
+                         "or drop --first-step")
     if args.checkpoint != 1 and not args.training:
         raise ValueError(f"--checkpoint: got {args.checkpoint} without --training; checkpointing changes only a "
                          "training step: add --training or drop --checkpoint")
     return {"training": args.training, "optimizer": args.optimizer or "sgd", "precision": args.precision,
             "device": args.device, "checkpoint_segments": args.checkpoint, "data_parallel": args.data_parallel,
-            "zero": args.zero}
+            "zero": args.zero, "first_step": bool(getattr(args, "first_step", False))}
 
 
 def input_shape(args: argparse.Namespace, graph: Any) -> tuple[int, ...]:

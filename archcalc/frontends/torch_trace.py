@@ -32,12 +32,14 @@ from collections import Counter
 from typing import Any
 
 from archcalc.ir.graph import Graph, Node, TensorSpec
+from dlperf.validate import check_int
 
 __all__ = ["from_torch", "from_torchvision", "build_torchvision_meta", "torchvision_input_size", "unmodeled_nodes",
            "TraceError"]
 
-_DTYPES = {"float32": "float32", "float": "float32", "int64": "int64", "long": "int64", "int32": "int32",
-           "bool": "bool", "float16": "float16", "bfloat16": "bfloat16"}
+# input dtypes a trace accepts (spellings of archcalc.ir.dtypes) -> canonical name
+_DTYPES = {**{d: d for d in ("float32", "int64", "int32", "bool", "float16", "bfloat16")},
+           "float": "float32", "long": "int64"}
 
 
 class TraceError(ValueError):
@@ -413,8 +415,7 @@ def from_torch(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, inpu
     for shape in input_shapes:
         if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape):
             raise ValueError(f"input_shapes: got {shape!r}; give per-sample shapes of positive integers")
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch <= 0:
-        raise ValueError(f"batch: got {batch!r}; give a positive integer")
+    check_int("batch", batch)
     dtypes = tuple(input_dtypes) + ("float32",) * (len(input_shapes) - len(input_dtypes))
     for d in dtypes:
         if d not in _DTYPES:
