@@ -391,6 +391,7 @@ def test_crosscheck_decoders_agree_row_by_row(tmp_path, capsys, config):
     assert [r["name"] for r in result["rows"] if r["verdict"] not in ("ok", "n/a")] == []
 
 
+@pytest.mark.slow
 def test_hub_name_from_the_hugging_face_cache_offline(tmp_path):
     """A hub name found in the Hugging Face cache works offline (the cache's layout: refs/main names the
     snapshot holding config.json); huggingface_hub reads HF_HUB_CACHE at import, hence a child process."""
@@ -444,6 +445,7 @@ class TinyModel(PreTrainedModel):
 '''
 
 
+@pytest.mark.slow
 def test_remote_code_runs_only_with_trust_remote_code(tmp_path):
     """A repository's own model code (auto_map): refused in one line, built with --trust-remote-code. A child
     process with its own HOME: transformers copies the code into its modules cache."""
