@@ -69,8 +69,8 @@ def test_the_tracer_records_dtype_and_requires_grad():
     assert by_kind["Constant"].constant and by_kind["Constant"].requires_grad == (False,)
     assert g.constants == frozenset(by_kind["Constant"].outputs)
     info = evaluate(g, batch=2).info()
-    argmax = next(n for n in g.nodes if n.name.endswith("argmax"))
-    assert info[argmax.outputs[0]].dtype == "int64" and not info[argmax.outputs[0]].requires_grad
+    assert info[by_kind["ArgMax"].outputs[0]].dtype == "int64"  # argmax's indices (a modelled kind now)
+    assert not info[by_kind["ArgMax"].outputs[0]].requires_grad
     assert info["x"] == ValueInfo("float32", requires_grad=False, constant=False)
     assert info[by_kind["Constant"].outputs[0]] == ValueInfo("float32", requires_grad=False, constant=True)
     # the Compare row gives no gradient to its input: not differentiable
@@ -231,7 +231,7 @@ def _random_names(graph: Graph, seed: int) -> Graph:
                  tuple(map(value, graph.outputs)), tuple((value(n), s) for n, s in graph.params),
                  tuple((value(n), s) for n, s in graph.buffers), graph.twin, graph.notes, graph.traced_at,
                  tuple((value(v), k) for v, k in graph.released_after), tuple((value(n), d) for n, d in graph.dtypes),
-                 tuple(map(value, graph.frozen)))
+                 tuple(map(value, graph.frozen_params)))
 
 
 class _Block(nn.Module):
@@ -294,7 +294,7 @@ def test_a_frozen_backbone_gets_no_gradients_and_no_optimizer_state(mode, one_to
     for p in [*model[0].parameters(), *model[2].parameters()]:
         p.requires_grad_(False)
     graph = from_torch(model, (256,), batch=64)
-    assert graph.frozen == ("0.weight", "0.bias", "2.weight", "2.bias")
+    assert graph.frozen_params == ("0.weight", "0.bias", "2.weight", "2.bias")
     p = peak_memory(graph, (256,), 64, training=True, optimizer=mode, first_step=True)
     assert p.peak_bytes == 5_881_896 and p.phase == "forward"
     # the steady state (the default) adds Adam's moments of the head and its two 4-byte step counts

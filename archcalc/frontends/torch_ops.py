@@ -28,6 +28,8 @@ def _a(args: tuple, kw: dict, i: int, name: str, default: Any = None) -> Any:
     """Argument ``name`` at position ``i`` (or by keyword)."""
     if name in kw:
         return kw[name]
+    if name == "dim" and "axis" in kw:  # numpy's spelling, which torch accepts too (LongT5's cumsum)
+        return kw["axis"]
     return args[i] if len(args) > i else default
 
 
@@ -286,7 +288,19 @@ def _addmm(kind: str) -> Callable[[tuple, dict], Mapped]:
 
 def _einsum(args: tuple, kw: dict) -> Mapped:
     ops = list(args[1]) if len(args) == 2 and isinstance(args[1], list | tuple) else list(args[1:])
-    return "Einsum", {"equation": args[0]}, ops
+    path = _einsum_path(args[0], ops)
+    return "Einsum", {"equation": args[0], **({"path": path} if path is not None else {})}, ops
+
+
+def _einsum_path(equation: str, ops: list) -> tuple[int, ...] | None:
+    """The contraction order ``torch.einsum`` hands ATen: opt_einsum's (flattened) for three operands or more
+    when ``torch.backends.opt_einsum`` is enabled and opt_einsum is installed; None (left to right) else."""
+    from torch.backends import opt_einsum
+
+    if len(ops) <= 2 or not opt_einsum.enabled or not opt_einsum.is_available():
+        return None
+    pairs = opt_einsum.get_opt_einsum().contract_path(equation, *ops, optimize=opt_einsum.strategy)[0]
+    return tuple(i for pair in pairs for i in pair)
 
 
 def _sdpa(args: tuple, kw: dict) -> Mapped:

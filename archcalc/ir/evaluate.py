@@ -60,6 +60,9 @@ class Row:
         Backward MACs: gradients of the activation inputs that need one, and of the parameters.
     saved_elements : int
         Elements (activation dtype) of the tensors this node is the first to save for backward.
+    grad_of_input : tuple
+        Gradient MACs counted for each input of the node (parameters included, in the node's input order; 0
+        where the input gets no gradient): a grouped convolution's weight gradient, parameter or computed.
     """
 
     name: str
@@ -77,6 +80,7 @@ class Row:
     grad_weight_macs: Any
     saved_elements: Any
     allocates: bool = True
+    grad_of_input: tuple[Any, ...] = ()
 
     @property
     def output_shape(self) -> tuple[Any, ...]:
@@ -251,10 +255,16 @@ class _Walker:
             if added:
                 names.append(name)
         grads = cost.input_grad_macs
-        grad_in, grad_w = 0, cost.backward_weight_macs
+        # a traced node whose outputs get no gradient (a torch.no_grad() region, a dropped result) has no
+        # backward at all; one that gets a gradient passes it only to the inputs that get one
+        recorded = node.requires_grad
+        differentiable = any(recorded) if recorded else True
+        grad_in, grad_w = 0, cost.backward_weight_macs if differentiable else 0
+        per_input: list[Any] = [0] * len(ins)
         has_param_input = False
         for i, v in enumerate(ins):
-            g = grads[i] if i < len(grads) else 0
+            g = grads[i] if i < len(grads) and differentiable and v.requires_grad else 0
+            per_input[i] = g
             if v.param is not None:
                 has_param_input = True
                 # a view of a parameter (w.t(), class_token.expand(B, ...)) counts the parameter's own shape
@@ -263,16 +273,20 @@ class _Walker:
                 if added:
                     names.append(v.param)
                 grad_w = grad_w + g
-            elif v.requires_grad:
+            else:
                 grad_in = grad_in + g
+        for group, g in cost.grouped_grad_macs:  # an intermediate's gradient: when any member needs one
+            wanting = [ins[i] for i in group if ins[i].requires_grad] if differentiable else []
+            if any(v.param is None for v in wanting):
+                grad_in = grad_in + g
+            elif wanting:
+                grad_w = grad_w + g
         acts = [v for v in ins if v.param is None and not v.buffer]
-        in_grad = any(v.requires_grad for v in acts)
-        needs = in_grad or bool(cost.param_shapes) or has_param_input
+        in_grad = differentiable and any(v.requires_grad for v in acts)
+        needs = in_grad or bool(cost.param_shapes) or any(v.param is not None and v.requires_grad for v in ins)
         # declared facts (a traced graph: torch's own) win over the inference
-        grads_out = node.requires_grad or (needs,) * len(cost.output_shapes)
+        grads_out = recorded or (needs,) * len(cost.output_shapes)
         dtypes = node.dtypes or (_promoted(ins),) * len(cost.output_shapes)
-        if node.requires_grad and not any(node.requires_grad):
-            in_grad = False  # not differentiable (a comparison, an index): no gradient flows to the inputs
         alias = cost.alias_of
         outs = []
         for i, shape in enumerate(cost.output_shapes):
@@ -301,7 +315,7 @@ class _Walker:
         allocates = not all(i < len(alias) and alias[i] is not None for i in range(len(outs)))
         self.rows.append(Row(node.name, node.kind, node.module, node.hparams, tuple(v.shape for v in acts),
                              tuple(v.shape for v in outs), cost, params, tuple(names), macs_kind, in_grad,
-                             grad_in if in_grad else 0, grad_w, saved, allocates))
+                             grad_in if in_grad else 0, grad_w, saved, allocates, tuple(per_input)))
 
     def info(self) -> tuple[tuple[str, ValueInfo], ...]:
         return tuple((name, ValueInfo(v.dtype, v.requires_grad, v.constant)) for name, v in self.values.items())
@@ -310,8 +324,9 @@ class _Walker:
         for spec in self.graph.inputs:
             self.values[spec.name] = _Value(self.new_storage(), full_inputs[spec.name], False, dtype=spec.dtype)
         declared = dict(self.graph.dtypes)
+        frozen = set(self.graph.frozen_params)
         for name, shape in self.graph.params:
-            self.values[name] = _Value(self.new_storage(), tuple(shape), name not in self.graph.frozen, name,
+            self.values[name] = _Value(self.new_storage(), tuple(shape), name not in frozen, name,
                                        dtype=declared.get(name, "float32"))
         for name, shape in self.graph.buffers:
             self.values[name] = _Value(self.new_storage(), tuple(shape), False, None, True,

@@ -76,6 +76,10 @@ class Node:
     Facts about the outputs, declared by the front end (the tracer reads them off the real tensors); left
     empty, :func:`~archcalc.ir.evaluate.evaluate` infers them from the inputs (:meth:`Graph.value_info`):
     ``dtypes`` and ``requires_grad`` one per output, ``constant`` for a tensor made outside the traced calls.
+    ``requires_grad`` means a gradient reaches the value in ``loss.backward()`` (``loss`` = the sum of the
+    graph's outputs): the tracer reads the real tensor's flag and keeps it only where autograd's graph from
+    the outputs reaches the tensor, so a ``.detach()``, a ``torch.no_grad()`` region, frozen parameters and a
+    result the forward drops all show there.
     ``scope`` lists the module calls the op runs inside, outermost first (``("layer1", "layer1.0")``); ``None``:
     derived from ``module``, else from the dotted node name (graphs built by hand).
     """
@@ -154,8 +158,8 @@ class Graph:
         no saved tensors). Values still referenced when the forward returned are absent.
     dtypes : tuple of (str, str)
         dtypes of the parameters and buffers that are not float32 (BatchNorm's int64 ``num_batches_tracked``).
-    frozen : tuple of str
-        Parameters that do not require grad (a frozen backbone): no gradient, no optimizer state.
+    frozen_params : tuple of str
+        Parameters that do not require grad (``requires_grad=False``): no gradient, no weight-gradient MACs.
     """
 
     name: str
@@ -170,7 +174,7 @@ class Graph:
     traced_at: tuple[tuple[Any, ...], ...] | None = None
     released_after: tuple[tuple[str, int], ...] = ()
     dtypes: tuple[tuple[str, str], ...] = ()
-    frozen: tuple[str, ...] = ()
+    frozen_params: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         defined = {spec.name for spec in self.inputs} | {name for name, _ in self.params + self.buffers}

@@ -289,7 +289,7 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
         per = value_bytes(spec.dtype, 4 if mixed else act_b)
         value_sid[spec.name] = s.new(prod(full_inputs[spec.name]) * per, "inputs")
         value_bytes_per[spec.name], value_elems[spec.name] = per, prod(full_inputs[spec.name])
-    trained = {n: k for n, k in param_elems.items() if n not in graph.frozen}  # frozen: no gradient, no state
+    trained = {n: k for n, k in param_elems.items() if n not in graph.frozen_params}  # frozen: no gradient, no state
     if training and not first_step:  # a step N >= 2: the earlier steps' optimizer state is alive
         if zero:
             shards.place_state(s, optimizer, par_b)
@@ -408,20 +408,16 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
             cost = r.cost
             # CPU dropout multiplies by a float noise tensor (autograd saves it); CUDA's fused kernel a byte mask
             mask_per = (out_per if device == "cpu" else 1) if r.kind == "Dropout" else 1
-            # an int64 index or bool mask the op keeps that is one of its own inputs or outputs (where's condition,
-            # topk's indices, an embedding's ids: the IR knows their dtypes) is pinned, not counted twice
-            index_el, mask_el = cost.saved_index_elements, cost.saved_mask_elements
-            if r.kind not in ("Dropout", "StochasticDepth"):
-                for v, sid in [*zip(ins, eff, strict=True), *zip(node.outputs, out_sids, strict=True)]:
-                    dtype, n = info[v].dtype, value_elems.get(v)
-                    if index_el and dtype == "int64" and n == index_el:
-                        pinned.add(sid)
-                        index_el = 0
-                    elif mask_el and dtype == "bool" and n == mask_el:
-                        pinned.add(sid)
-                        mask_el = 0
-            extra = (cost.saved_fp32_elements * 4 + index_el * 8 + cost.saved_copy_elements * out_per
-                     + mask_el * mask_per) if r.kind not in ("Dropout", "StochasticDepth") else 0
+            # a kept bool mask or int64 index tensor that is one of the op's own inputs or outputs (where's
+            # condition, gather's index, topk's indices) is that value's storage held longer, not a new tensor
+            kept = {"bool": cost.saved_mask_elements, "int64": cost.saved_index_elements}
+            for v, sid in [*zip(ins, eff, strict=True), *zip(node.outputs, out_sids, strict=True)]:
+                dtype = info[v].dtype
+                if kept.get(dtype) and value_elems.get(v) == kept[dtype] and v not in param_of:
+                    pinned.add(sid)
+                    kept[dtype] = 0
+            extra = (cost.saved_fp32_elements * 4 + kept["int64"] * 8 + cost.saved_copy_elements * out_per
+                     + kept["bool"] * mask_per) if r.kind not in ("Dropout", "StochasticDepth") else 0
             if dropout_train:
                 extra = r.output_shape[0] * out_per if r.kind == "StochasticDepth" else prod(r.output_shape) * mask_per
             if r.kind == "ScaledDotProductAttention" and not math and len(ins) == 4 and info[ins[3]].dtype == "bool":

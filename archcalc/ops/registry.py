@@ -62,6 +62,9 @@ class OpCost:
     input_grad_macs : tuple
         MACs of the gradient with respect to each input (index-aligned with the inputs; missing entries are
         0), whole batch. The evaluator adds those of the inputs that need a gradient.
+    grouped_grad_macs : tuple of (tuple of int, int or sympy.Expr)
+        Gradient MACs autograd spends when *any* of a group of inputs needs a gradient (an einsum's
+        intermediate result: its gradient is computed if one of the operands it was made of needs one).
     backward_weight_macs : int or sympy.Expr
         MACs of the gradient of the parameters the op declares, whole batch.
     saves_input, saves_output : bool
@@ -93,6 +96,7 @@ class OpCost:
     activations: Any = 0
     elementwise_ops: Any = 0
     input_grad_macs: tuple[Any, ...] = ()
+    grouped_grad_macs: tuple[tuple[tuple[int, ...], Any], ...] = ()
     backward_weight_macs: Any = 0
     saves_input: bool = False
     saves_output: bool = False
