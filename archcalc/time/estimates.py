@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-__all__ = ["megatron_flops", "megatron_training_seconds", "kaplan_compute", "ExactTraining", "exact_training_flops"]
+__all__ = ["megatron_flops", "megatron_training_seconds", "kaplan_compute", "ExactTraining", "exact_training_flops",
+           "Run", "plan_run"]
 
 
 def megatron_flops(batch: int, seq: int, layers: int, hidden: int, vocab: int) -> Fraction:
@@ -85,3 +86,54 @@ def exact_training_flops(cfg: Any, seq: int, batch: int) -> ExactTraining:
                          backward_macs=ev.total("backward_macs"),
                          recompute_macs=sum(r.macs for r in ev.rows if r.name in layer_rows),
                          elementwise_by_kind=by_kind)
+
+
+@dataclass(frozen=True)
+class Run:
+    """A training run of ``steps`` steps of ``step_s`` seconds on ``devices`` devices.
+
+    ``tokens_per_step`` is what one step consumes over all data-parallel ranks (samples for a model without a
+    sequence); ``hours`` is wall-clock, ``device_hours`` = hours x devices.
+    """
+
+    steps: int
+    tokens_per_step: int
+    step_s: float
+    devices: int
+
+    @property
+    def tokens(self) -> int:
+        return self.steps * self.tokens_per_step
+
+    @property
+    def seconds(self) -> float:
+        return self.steps * self.step_s
+
+    @property
+    def hours(self) -> float:
+        return self.seconds / 3600
+
+    @property
+    def days(self) -> float:
+        return self.seconds / 86400
+
+    @property
+    def device_hours(self) -> float:
+        return self.hours * self.devices
+
+
+def plan_run(step_s: float, tokens_per_step: int, devices: int, *, tokens: int | None = None,
+             steps: int | None = None) -> Run:
+    """The run of ``steps`` steps, or of the steps ``tokens`` need (rounded up): exactly one must be given.
+
+    >>> plan_run(2.0, 1000, 8, tokens=10_500).steps, plan_run(2.0, 1000, 8, steps=3).hours * 3600
+    (11, 6.0)
+    """
+    if (tokens is None) == (steps is None):
+        raise ValueError("tokens / steps: give exactly one of them")
+    if tokens is not None and not (isinstance(tokens, int) and tokens > 0):
+        raise ValueError(f"tokens={tokens!r}; give a positive integer")
+    if steps is not None and not (isinstance(steps, int) and steps > 0):
+        raise ValueError(f"steps={steps!r}; give a positive integer")
+    n = steps if steps is not None else -(-tokens // tokens_per_step)
+    return Run(steps=n, tokens_per_step=tokens_per_step, step_s=step_s, devices=devices)

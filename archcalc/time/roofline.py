@@ -190,24 +190,28 @@ def step_time(evaluation: Any, profile: DeviceProfile, *, precision: str = "fp32
     for row in evaluation.rows:
         if _is_view(row):
             continue
-        in_b, out_b, w = _elements(row.input_shapes) * act_b, _elements(row.output_shapes) * act_b, row.params * w_b
+        in_b, out_b = _elements(row.input_shapes) * act_b, _elements(row.output_shapes) * act_b
+        # the op's declared weights (a tied LM head reads the embedding's table), or those traced as inputs
+        w = max(_elements(s for _, s in row.cost.param_shapes), row.params) * w_b
+        # a lookup reads only the rows it gathers (its backward still writes a dense gradient of the table)
+        w_read = _elements(row.output_shapes) * w_b if row.kind == "Embedding" else w
         comm = 0.0
         if row.kind == "AllReduce" and dict(row.hparams).get("world", 1) > 1:
             comm = ring_all_reduce(out_b, dict(row.hparams)["world"], bw, eff.alpha)
         forward = op_time(row.name, row.kind, "forward", flops=2 * row.macs, elementwise_ops=row.elementwise_ops,
-                          bytes_=in_b + out_b + w, comm_s=comm, **common)
+                          bytes_=in_b + out_b + w_read, comm_s=comm, **common)
         ops.append(forward)
         fwd_macs += row.macs
         if not training:
             continue
         if row.name in recompute_rows:
             ops.append(op_time(row.name, row.kind, "recompute", flops=2 * row.macs,
-                               elementwise_ops=row.elementwise_ops, bytes_=in_b + out_b + w, comm_s=comm, **common))
+                               elementwise_ops=row.elementwise_ops, bytes_=in_b + out_b + w_read, comm_s=comm, **common))
             re_macs += row.macs
-        if row.input_requires_grad or row.params:
+        if row.input_requires_grad or w or row.backward_macs:
             grad_in = in_b if row.input_requires_grad else 0
             ops.append(op_time(row.name, row.kind, "backward", flops=2 * row.backward_macs,
-                               elementwise_ops=row.elementwise_ops, bytes_=out_b + in_b + w + grad_in + w,
+                               elementwise_ops=row.elementwise_ops, bytes_=out_b + in_b + w_read + grad_in + w,
                                comm_s=comm, **common))
             bwd_macs += row.backward_macs
     notes = []
