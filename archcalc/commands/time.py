@@ -70,6 +70,10 @@ def register(subparsers) -> None:
                         help="batch size, per device with --data-parallel (default 1)")
     parser.add_argument("--seq", type=positive_int("--seq"), metavar="L", help="sequence length (transformers)")
     parser.add_argument("--input", metavar="CxHxW", help="per-sample input shape (default: the model's own)")
+    from archcalc.commands._transformer_opts import SIZE_FLAGS
+
+    for flag, dest, text in SIZE_FLAGS:
+        parser.add_argument(flag, dest=dest, type=int, metavar="N", help=text)
     parser.add_argument("--training", action="store_true", help="a training step: forward, backward, optimizer")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, help="optimizer of the training step (default sgd)")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help="fp32, fp16, bf16, fp16-mixed, "
@@ -103,8 +107,11 @@ def _graph(args: argparse.Namespace) -> tuple[Any, tuple[int, ...], int, frozens
 
     cfg = CONFIGS.get(args.model.lower())
     if cfg is None:
+        from archcalc.commands._transformer_opts import SIZE_FLAGS
+
+        sizes = tuple((f, getattr(args, d) is not None) for f, d, _ in SIZE_FLAGS)
         for flag, given in (("--seq", args.seq is not None), ("--tensor-parallel", args.tensor_parallel != 1),
-                            ("--recompute", args.recompute != "none")):
+                            ("--recompute", args.recompute != "none"), *sizes):
             if given:
                 raise ValueError(f"{flag}: only for transformer models ({', '.join(CONFIGS)}); {args.model} "
                                  "takes --input CxHxW")
@@ -117,8 +124,10 @@ def _graph(args: argparse.Namespace) -> tuple[Any, tuple[int, ...], int, frozens
         return graph_at(args.batch, shape), shape, 1, frozenset()
     if args.input is not None:
         raise ValueError(f"--input: {args.model} takes token ids; give the sequence length with --seq L")
+    from archcalc.commands._transformer_opts import config_from_args
     from archcalc.zoo_transformers import build_transformer, check_seq
 
+    cfg = config_from_args(args)
     seq = args.seq or cfg.default_seq
     check_seq(cfg, seq)
     needs_gpt2 = args.tensor_parallel != 1 or args.recompute != "none"

@@ -161,7 +161,8 @@ def _elements(shapes: Any) -> int:
 
 
 def _is_view(row: Any) -> bool:
-    return not row.allocates and not row.macs and not row.elementwise_ops
+    """No kernel: no MACs, no element-wise work, the output aliases the input (a collective is not a view)."""
+    return not row.allocates and not row.macs and not row.elementwise_ops and row.kind != "AllReduce"
 
 
 def step_time(evaluation: Any, profile: DeviceProfile, *, precision: str = "fp32", training: bool = False,
