@@ -35,8 +35,8 @@ def _micros(flag: str):
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"got {text!r}; give microseconds >= 0") from None
-        if not value >= 0:
-            raise argparse.ArgumentTypeError(f"got {text!r}; give microseconds >= 0")
+        if not 0 <= value < float("inf"):
+            raise argparse.ArgumentTypeError(f"got {text!r}; give finite microseconds >= 0")
         return value * 1e-6
     convert.__name__ = flag
     return convert
@@ -48,7 +48,7 @@ def _count(flag: str):
             value = float(text)  # 300e9 is a count too
         except ValueError:
             raise argparse.ArgumentTypeError(f"got {text!r}; give a positive integer (300e9 is fine)") from None
-        if not value >= 1 or value != int(value):
+        if not 1 <= value < float("inf") or value != int(value):
             raise argparse.ArgumentTypeError(f"got {text!r}; give a positive integer (300e9 is fine)")
         return int(value)
     convert.__name__ = flag
