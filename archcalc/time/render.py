@@ -4,6 +4,8 @@ Examples
 --------
 >>> format_seconds(138.9e-6), format_seconds(0.01142), format_seconds(5400.0)
 ('138.9 us', '11.42 ms', '5400 s')
+>>> format_flops(2_936_829_917_528_064), format_flops(4.95e8)
+('2.937 PFLOP', '495 MFLOP')
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 from archcalc.time.estimates import Run
 from archcalc.time.roofline import StepTime
 
-__all__ = ["format_seconds", "step_lines", "step_json"]
+__all__ = ["format_seconds", "format_flops", "step_lines", "step_json"]
 
 
 def format_seconds(s: float) -> str:
@@ -22,6 +24,14 @@ def format_seconds(s: float) -> str:
     if s < 1:
         return f"{s * 1e3:.2f} ms"
     return f"{s:.4g} s"
+
+
+def format_flops(n: float) -> str:
+    """``7.0 TFLOP``, ``154.6 GFLOP`` ...: FLOPs with an SI prefix."""
+    for scale, prefix in ((1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if n >= scale:
+            return f"{n / scale:.4g} {prefix}FLOP"
+    return f"{n:g} FLOP"
 
 
 def _per_op(step: StepTime) -> list[dict[str, Any]]:
@@ -78,8 +88,8 @@ def step_lines(step: StepTime, run: Run | None = None, top: int | None = None, w
     tail = [f"step: {format_seconds(step.time_s)}; by bound: "
             + ", ".join(f"{k} {format_seconds(v)}" for k, v in by_bound.items())
             + "; by phase: " + ", ".join(f"{k} {format_seconds(v)}" for k, v in by_phase.items()),
-            f"FLOPs per step (2 x MACs): model {step.model_flops / 1e12:,.3f} T, hardware "
-            f"{step.hardware_flops / 1e12:,.3f} T; "
+            f"FLOPs per step (2 x MACs): model {format_flops(step.model_flops)}, hardware "
+            f"{format_flops(step.hardware_flops)}; "
             f"achieved {step.achieved_flops / 1e12:.1f} of {step.peak_flops / 1e12:g} TFLOP/s peak; "
             f"MFU {100 * step.mfu:.1f} %, HFU {100 * step.hfu:.1f} %"]
     if run is not None:
