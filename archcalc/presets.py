@@ -12,7 +12,8 @@ there is no import cycle and nothing registers as a side effect of an import).
     operands with a summed index; BatchNorm at inference 2 per element (1 without affine), in training
     and GroupNorm / LayerNorm / InstanceNorm 5 per element (4 without affine); ``adaptive_avg_pool2d`` 1 per
     *input* element; ``upsample_nearest2d`` 1 and ``upsample_bilinear2d`` 4 per output element (``area``
-    interpolation is ``adaptive_avg_pool2d``). Everything else counts 0: ``scaled_dot_product_attention``
+    interpolation is ``adaptive_avg_pool2d``); ``grid_sampler`` 4 per output element in every mode. Everything
+    else counts 0: ``scaled_dot_product_attention``
     and ``baddbmm`` (unsupported), pooling, activations, softmax, adds, ``norm``, RMSNorm (fvcore logs
     ``aten::max_pool2d`` and ``aten::add_`` as unsupported and ignores ``aten::relu_``); so ViT's attention
     (``nn.MultiheadAttention`` calling SDPA) counts its projections only; a ``MultiheadAttention`` node
@@ -105,6 +106,8 @@ def fvcore_forward(row: Row) -> Any:
         if hp.get("antialias", False):  # _upsample_bilinear2d_aa: unsupported
             return 0
         return row.activations * {"nearest": 1, "bilinear": 4}.get(mode, 0)
+    if kind == "GridSample":  # elementwise_flop_counter(0, 4), "assume bilinear": any mode
+        return row.activations * 4
     return 0
 
 

@@ -193,3 +193,21 @@ def transformer_sizes(draw) -> dict:
     return {"layers": draw(st.integers(1, 3)), "hidden": hidden, "heads": heads, "kv_heads": kv_heads,
             "ffn": draw(st.integers(1, 64)), "vocab": draw(st.integers(2, 500)), "seq": draw(st.integers(1, 40)),
             "batch": draw(st.integers(1, 3))}
+
+
+@st.composite
+def shape_and_dim(draw, max_rank: int = 4, max_size: int = 5) -> tuple:
+    """``(shape, dim)``: a tensor shape of rank 1..max_rank (sizes 1..max_size) and a dim of it."""
+    shape = tuple(draw(st.lists(st.integers(1, max_size), min_size=1, max_size=max_rank)))
+    return shape, draw(st.integers(0, len(shape) - 1))
+
+
+@st.composite
+def fold_configs(draw) -> dict:
+    """``F.unfold`` / ``F.fold`` arguments on a ``(1, c, h, w)`` input whose dilated kernel fits the padded
+    input: ``{"c", "h", "w", "kernel_size", "stride", "padding", "dilation"}``."""
+    c, h, w = draw(st.integers(1, 3)), draw(st.integers(2, 7)), draw(st.integers(2, 7))
+    padding, dilation = draw(st.integers(0, 1)), draw(st.integers(1, 2))
+    kernel = draw(st.integers(1, (min(h, w) + 2 * padding - 1) // dilation + 1))
+    return {"c": c, "h": h, "w": w, "kernel_size": kernel, "stride": draw(st.integers(1, 3)), "padding": padding,
+            "dilation": dilation}

@@ -425,6 +425,13 @@ MAPPINGS: dict[str, Callable[[tuple, dict], Mapped]] = {
     "masked_fill": lambda args, kw: ("MaskedFill", {}, [t for t in args[:2] if _is_tensor(t)]),
 }
 
+# Issue 18's op kinds (indexing, ordering, layout, casts, addcmul ...): their own module, merged here.
+from archcalc.frontends.torch_ops_kinds import KINDS, REPLACES  # noqa: E402
+
+if set(KINDS) & set(MAPPINGS) != REPLACES:
+    raise RuntimeError(f"torch_ops_kinds overlaps MAPPINGS at {sorted(set(KINDS) & set(MAPPINGS) - REPLACES)}")
+MAPPINGS.update(KINDS)
+
 #: Python-level functionals whose body the tracer follows (their inner torch calls are mapped instead).
 DESCEND = frozenset({"multi_head_attention_forward", "_in_projection_packed", "_in_projection", "normalize",
                      "channel_shuffle", "native_channel_shuffle"})

@@ -31,7 +31,7 @@ TOTAL_FIELDS = ("params", "macs", "activations", "elementwise_ops")
 #: Kinds that compute differently in training mode (dropout masks, batch statistics): ``evaluate(...,
 #: training=True / False)`` sets their ``training`` option; ``None`` keeps each node's own (a traced graph
 #: records the mode it was traced in).
-TRAINING_KINDS = frozenset({"Dropout", "StochasticDepth", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d",
+TRAINING_KINDS = frozenset({"Dropout", "FeatureDropout", "StochasticDepth", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d",
                             "ScaledDotProductAttention", "MultiheadAttention", "RNN", "LSTM", "GRU"})
 
 
@@ -263,9 +263,10 @@ class _Walker:
         for name, v in zip(node.outputs, outs, strict=True):
             self.values[name] = v
         saved = 0
-        if cost.saves_input:
-            for v in acts:
-                saved += self.mark(v)
+        if cost.saves_input or cost.saved_inputs:
+            for i, v in enumerate(ins):
+                if v.param is None and not v.buffer and cost.saves_input_at(i):
+                    saved += self.mark(v)
         if cost.saves_output:
             for v in outs:
                 saved += self.mark(v)

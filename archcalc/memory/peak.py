@@ -371,9 +371,10 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
         for v in ins:
             sid_values.setdefault(value_sid[v], []).append(v)
         if training:
-            acts = [sid for v, sid in zip(ins, eff, strict=True) if v not in param_of and not v.startswith("constant")]
+            acts = [sid for k, (v, sid) in enumerate(zip(ins, eff, strict=True))
+                    if v not in param_of and not v.startswith("constant") and r.cost.saves_input_at(k)]
             pinned = set()
-            if r.cost.saves_input:
+            if r.cost.saves_input or r.cost.saved_inputs:
                 pinned.update(acts)
             if r.cost.saves_output:
                 pinned.update(out_sids)

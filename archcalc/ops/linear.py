@@ -130,18 +130,19 @@ def addmm(in_shapes: list[Shape], *, beta: Any = 1, alpha: Any = 1) -> OpCost:
     broadcast_shapes([in_shapes[0], mm.output_shape], "AddMM")
     extra = mm.activations * (1 + (0 if beta == 1 else 1) + (0 if alpha == 1 else 1))
     return OpCost(output_shape=mm.output_shape, macs=mm.macs, activations=mm.activations, elementwise_ops=extra,
-                  input_grad_macs=(0, *mm.input_grad_macs), saves_input=True)
+                  input_grad_macs=(0, *mm.input_grad_macs), saves_input=True, saved_inputs=(1, 2))
 
 
 @register("BAddBMM")
 def baddbmm(in_shapes: list[Shape], *, beta: Any = 1, alpha: Any = 1) -> OpCost:
-    """``torch.baddbmm(c, a, b)`` = beta c + alpha (a @ b) batched: MACs of the bmm plus the adds."""
+    """``torch.baddbmm(c, a, b)`` = beta c + alpha (a @ b) batched: MACs of the bmm plus the adds; autograd keeps
+    ``a`` and ``b``, not ``c``."""
     if len(in_shapes) != 3:
         raise ValueError(f"BAddBMM takes three inputs (c, a, b), got {len(in_shapes)}")
     mm = bmm(in_shapes[1:])
     extra = mm.activations * (1 + (0 if beta == 1 else 1) + (0 if alpha == 1 else 1))
     return OpCost(output_shape=mm.output_shape, macs=mm.macs, activations=mm.activations, elementwise_ops=extra,
-                  input_grad_macs=(0, *mm.input_grad_macs), saves_input=True)
+                  input_grad_macs=(0, *mm.input_grad_macs), saves_input=True, saved_inputs=(1, 2))
 
 
 def _parse_equation(equation: str, n_inputs: int) -> tuple[list[str], str]:

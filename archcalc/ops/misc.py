@@ -1,4 +1,4 @@
-"""Dropout, StochasticDepth, Embedding, Pad, Interpolate / Upsample, constants, in-place fills and the
+"""Dropout, FeatureDropout, StochasticDepth, Embedding, Pad, Interpolate / Upsample, constants, in-place fills and the
 ``Unmodeled`` record.
 
 Examples
@@ -30,6 +30,20 @@ def dropout(in_shapes: list[Shape], *, p: Any = 0.5, training: bool = False, inp
     if not training:
         return OpCost(output_shape=x, activations=elems, alias_of=(0,))
     return OpCost(output_shape=x, activations=elems, elementwise_ops=2 * elems, saved_mask_elements=elems,
+                  alias_of=(0,) if inplace else ())
+
+
+@register("FeatureDropout")
+def feature_dropout(in_shapes: list[Shape], *, p: Any = 0.5, training: bool = False, inplace: bool = False) -> OpCost:
+    """``F.dropout1d / 2d / 3d`` (``torch.feature_dropout``): whole channels zeroed. The identity at inference;
+    in training one operation per (sample, channel) pair (its noise: a draw scaled by 1/(1-p)) and one
+    multiply per element, and autograd keeps the float noise, one element per pair."""
+    x = one_input(in_shapes, "FeatureDropout")
+    elems = prod(x)
+    if not training:
+        return OpCost(output_shape=x, activations=elems, alias_of=(0,))
+    pairs = prod(x[:2]) if len(x) > 1 else prod(x)
+    return OpCost(output_shape=x, activations=elems, elementwise_ops=elems + pairs, saved_fp32_elements=pairs,
                   alias_of=(0,) if inplace else ())
 
 
@@ -112,6 +126,23 @@ def _floor_scale(size: Any, factor: float) -> Any:
     import math
 
     return math.floor(size * factor)
+
+
+@register("GridSample")
+def grid_sample(in_shapes: list[Shape], *, mode: str = "bilinear", **_: Any) -> OpCost:
+    """``F.grid_sample(x, grid, mode)`` (inputs ``x (N, C, *in)``, ``grid (N, *out, n)``): ``(N, C, *out)``;
+    per grid point 2 operations per coordinate (unnormalise: a multiply-add), per output element the taps'
+    operations of ``mode`` as in Interpolate (bilinear 7, trilinear 15, bicubic 31, nearest 0); autograd
+    keeps ``x`` and ``grid``."""
+    x, grid = tuple(in_shapes[0]), tuple(in_shapes[1])
+    if len(grid) != len(x) or grid[-1] != len(x) - 2:
+        raise ValueError(f"GridSample: grid {grid} does not fit input {x} (expected (N, *out, {len(x) - 2}))")
+    ops_mode = {"bilinear": "bilinear" if len(x) == 4 else "trilinear"}.get(mode, mode)
+    if ops_mode not in INTERPOLATION_OPS:
+        raise ValueError(f"GridSample: mode {mode!r} is not one of bilinear, nearest, bicubic")
+    out = (x[0], x[1], *grid[1:-1])
+    ops = prod(out) * INTERPOLATION_OPS[ops_mode] + 2 * prod(grid)
+    return OpCost(output_shape=out, activations=prod(out), elementwise_ops=ops, saves_input=True)
 
 
 @register("Constant")

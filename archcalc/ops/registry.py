@@ -35,7 +35,7 @@ from typing import Any
 from archcalc.arith import is_concrete, prod
 
 __all__ = ["OpCost", "REGISTRY", "register", "formula", "pair", "ntuple", "one_input", "elementwise_cost",
-           "broadcast_shapes", "Shape"]
+           "broadcast_shapes", "dim_index", "Shape"]
 
 Shape = tuple[Any, ...]
 
@@ -66,6 +66,11 @@ class OpCost:
         MACs of the gradient of the parameters the op declares, whole batch.
     saves_input, saves_output : bool
         Whether autograd saves the op's (activation) inputs / outputs for the backward pass.
+    saved_inputs : tuple of int or None
+        Where autograd keeps only some inputs: their positions (``addcmul`` keeps ``tensor1`` and ``tensor2``,
+        not ``self``); None keeps every activation input when ``saves_input``. An int64 index or bool mask
+        input autograd keeps is counted in ``saved_index_elements`` / ``saved_mask_elements`` instead (its
+        dtype), never listed here.
     saved_fp32_elements, saved_index_elements, saved_mask_elements : int or sympy.Expr
         Extra float32 (BatchNorm / LayerNorm statistics), int64 (argmax indices) and bool (dropout mask)
         elements saved.
@@ -88,11 +93,16 @@ class OpCost:
     saved_index_elements: Any = 0
     saved_mask_elements: Any = 0
     alias_of: tuple[int | None, ...] = ()
+    saved_inputs: tuple[int, ...] | None = None
 
     @property
     def output_shapes(self) -> tuple[Shape, ...]:
         """Every output's shape, the first one first."""
         return (self.output_shape, *self.more_outputs)
+
+    def saves_input_at(self, i: int) -> bool:
+        """Whether autograd keeps input ``i`` (an activation) for the backward pass."""
+        return self.saves_input if self.saved_inputs is None else i in self.saved_inputs
 
     @property
     def params(self) -> Any:
@@ -146,6 +156,13 @@ def pair(value: Any) -> tuple[Any, Any]:
     """``3 -> (3, 3)``; a pair is returned as a tuple."""
     a, b = ntuple(value, 2)
     return (a, b)
+
+
+def dim_index(d: int, rank: int, kind: str) -> int:
+    """``d`` as a non-negative dim of a rank-``rank`` tensor (a scalar takes 0 and -1); out of range raises."""
+    if not -rank <= d < max(rank, 1):
+        raise ValueError(f"{kind}: dim {d} is out of range for rank {rank}")
+    return d % max(rank, 1)
 
 
 def one_input(in_shapes: list[Shape], kind: str, ranks: tuple[int, ...] | None = None) -> Shape:
