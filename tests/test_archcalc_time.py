@@ -276,3 +276,16 @@ def test_cli_run_of_gpt3_counts_the_papers_flops_per_step():
     assert run["steps"] == 146_484_375
     assert run["seconds"] == pytest.approx(run["steps"] * data["totals"]["hardware_flops"]
                                            / data["totals"]["achieved_flops"])
+
+
+@pytest.mark.torch
+def test_cpu_calibration_gives_a_profile_that_round_trips_through_a_file(tmp_path):
+    pytest.importorskip("torch")
+    from archcalc.time.calibrate import calibrate_cpu, profile_toml
+
+    prof = calibrate_cpu(threads=1, gemm_sizes=(64,), copy_mib=1, repeats=1)
+    path = tmp_path / "cpu.toml"
+    path.write_text(profile_toml("cpu-measured", prof))
+    cpu = get_profile("cpu-measured", str(path))
+    assert cpu.peak("fp32") == pytest.approx(prof["peak_tflops"]["fp32"] * 1e12) and cpu.memory_bandwidth > 0
+    assert "median of 1 runs" in cpu.source
