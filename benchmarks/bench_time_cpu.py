@@ -1,6 +1,6 @@
 """Predicted (archcalc time, calibrated CPU profile) vs measured forward time per module, on this CPU.
 
-    PYTHONPATH=. python benchmarks/time_cpu.py [--threads 1] [--repeats 7]
+    PYTHONPATH=. python benchmarks/bench_time_cpu.py [--threads 1] [--repeats 7]
 
 Calibrates the CPU (fp32 GEMM, streaming copy), writes the profile to ``cpu-measured.toml`` in a temporary
 folder and reads it back as a device profile, traces each torchvision model at a small input, then times every
