@@ -67,7 +67,7 @@ def test_the_tracer_records_dtype_and_requires_grad():
     assert by_kind["Constant"].constant and by_kind["Constant"].requires_grad == (False,)
     assert g.constants == frozenset(by_kind["Constant"].outputs)
     info = evaluate(g, batch=2).info()
-    assert info[by_kind["Unmodeled"].outputs[0]].dtype == "int64"  # argmax's indices
+    assert info[by_kind["ArgMax"].outputs[0]].dtype == "int64"  # argmax's indices (a modelled kind now)
     assert info["x"] == ValueInfo("float32", requires_grad=False, constant=False)
     assert info[by_kind["Constant"].outputs[0]] == ValueInfo("float32", requires_grad=False, constant=True)
     # the Compare row gives no gradient to its input: not differentiable

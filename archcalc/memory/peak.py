@@ -403,8 +403,16 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
             cost = r.cost
             # CPU dropout multiplies by a float noise tensor (autograd saves it); CUDA's fused kernel a byte mask
             mask_per = (out_per if device == "cpu" else 1) if r.kind == "Dropout" else 1
-            extra = (cost.saved_fp32_elements * 4 + cost.saved_index_elements * 8 + cost.saved_copy_elements * out_per
-                     + cost.saved_mask_elements * mask_per) if r.kind not in ("Dropout", "StochasticDepth") else 0
+            # a kept bool mask or int64 index tensor that is one of the op's own inputs or outputs (where's
+            # condition, gather's index, topk's indices) is that value's storage held longer, not a new tensor
+            kept = {"bool": cost.saved_mask_elements, "int64": cost.saved_index_elements}
+            for v, sid in [*zip(ins, eff, strict=True), *zip(node.outputs, out_sids, strict=True)]:
+                dtype = info[v].dtype
+                if kept.get(dtype) and value_elems.get(v) == kept[dtype] and v not in param_of:
+                    pinned.add(sid)
+                    kept[dtype] = 0
+            extra = (cost.saved_fp32_elements * 4 + kept["int64"] * 8 + cost.saved_copy_elements * out_per
+                     + kept["bool"] * mask_per) if r.kind not in ("Dropout", "StochasticDepth") else 0
             if dropout_train:
                 extra = r.output_shape[0] * out_per if r.kind == "StochasticDepth" else prod(r.output_shape) * mask_per
             if math:
