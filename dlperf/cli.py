@@ -196,6 +196,7 @@ INPUT_FILES: dict[str, tuple[str, Callable[[str], list[str]]]] = {
     "scores": ("--scores", lambda v: [v] + ([v.partition("=")[2]] if "=" in v else [])),
     "labels": ("--labels", lambda v: [v]),
     "data": ("--data", lambda v: [v]),
+    "device_file": ("--device-file", lambda v: [v]),
 }
 
 
