@@ -2,10 +2,11 @@
 
 from typing import Any
 
-__all__ = ["from_torch", "closed_form", "evaluate", "Graph", "GraphBuilder", "build"]
+__all__ = ["from_torch", "from_hf", "from_timm", "closed_form", "evaluate", "Graph", "GraphBuilder", "build"]
 
 # Lazy top-level shortcuts: importing archcalc never imports torch or sympy.
-_LAZY = {"from_torch": "archcalc.frontends.torch_trace", "closed_form": "archcalc.symbolic",
+_LAZY = {"from_torch": "archcalc.frontends.torch_trace", "from_hf": "archcalc.frontends.hf",
+         "from_timm": "archcalc.frontends.timm_models", "closed_form": "archcalc.symbolic",
          "evaluate": "archcalc.ir.evaluate", "Graph": "archcalc.ir.graph", "GraphBuilder": "archcalc.ir.build",
          "build": "archcalc.zoo"}
 

@@ -23,6 +23,6 @@ COMMANDS = (
     Command("memory", "training memory: ZeRO model states or Megatron activations", "archcalc.commands.memory"),
     Command("peak", "peak memory of inference or a training step (liveness; steady state N >= 2 unless --first-step)",
             "archcalc.commands.peak"),
-    Command("report", "per-op report of a model: zoo, torchvision:NAME or FILE.py:NAME (the default command: "
-            "`archcalc MODEL`)", "archcalc.commands.report"),
+    Command("report", "per-op report of a model: zoo, torchvision:NAME, timm:NAME, hf:NAME_OR_PATH or FILE.py:NAME "
+            "(the default command: `archcalc MODEL`)", "archcalc.commands.report"),
 )
