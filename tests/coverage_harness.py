@@ -144,7 +144,7 @@ class Outcome:
     unmodelled: tuple[tuple[str, int], ...] = ()
     error: str | None = None
     nodes: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # CPU seconds of this process (build, trace, oracle): stable on a shared machine
     notes: tuple[str, ...] = field(default=())
 
     def failures(self) -> list[str]:
@@ -240,22 +240,22 @@ def check(entry: dict[str, Any]) -> Outcome:
     from archcalc.ir.evaluate import evaluate
 
     name, device = key(entry), entry.get("device", "meta")
-    start = time.perf_counter()
+    start = time.process_time()
     try:
         model = build(entry, device)
     except Exception as exc:  # the selection script only lists models that build; report, never hide
-        return Outcome(name, device, error="build: " + _one_line(exc), seconds=time.perf_counter() - start)
+        return Outcome(name, device, error="build: " + _one_line(exc), seconds=time.process_time() - start)
     shapes, dtypes = _trace_args(entry)
     try:
         graph = from_torch(model, *shapes, input_dtypes=dtypes, name=name)
         ev = evaluate(graph)
     except Exception as exc:
-        return Outcome(name, device, error="trace: " + _one_line(exc), seconds=time.perf_counter() - start)
+        return Outcome(name, device, error="trace: " + _one_line(exc), seconds=time.process_time() - start)
     unmodelled = Counter(dict(n.hparams).get("op", "?") for n in unmodeled_nodes(graph))
     try:
         params, flops, back, shape = oracle(model, inputs(entry, device))
     except Exception as exc:
-        return Outcome(name, device, error="torch oracle: " + _one_line(exc), seconds=time.perf_counter() - start)
+        return Outcome(name, device, error="torch oracle: " + _one_line(exc), seconds=time.process_time() - start)
     del model
     return Outcome(
         name, device,
@@ -263,7 +263,7 @@ def check(entry: dict[str, Any]) -> Outcome:
         macs=ev.total("macs"), torch_flops=flops, backward_macs=ev.total("backward_macs"),
         torch_backward_flops=back, output_shape=tuple(ev.output_shape), torch_output_shape=shape,
         unmodelled=tuple(sorted(unmodelled.items(), key=lambda kv: (-kv[1], kv[0]))), nodes=len(graph.nodes),
-        seconds=time.perf_counter() - start,
+        seconds=time.process_time() - start,
     )
 
 

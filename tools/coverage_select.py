@@ -22,8 +22,8 @@ Rules of the selection (the lists are data; this script reproduces them with the
   auto mappings (encoder-decoder: seq-to-seq or speech-seq-to-seq LM; audio: audio classification or
   CTC; vision: image classification; encoder: masked LM; decoder: causal LM), without sub-configs
   (multimodal composites are left out), built from ``AutoConfig.for_model(type, **overrides)``. The overrides
-  are tried in order: layer counts 2 + small widths + vocabulary 1024, the same without the vocabulary,
-  layer counts only; the first whose plain torch forward runs (meta device, else the CPU) is kept. Inputs:
+  are tried in order: layer counts 2 (one block per stage) + small widths + vocabulary 1024, the same
+  without the vocabulary, layer counts only, integer layer counts only; the first whose plain torch forward runs (meta device, else the CPU) is kept. Inputs:
   32 token ids (encoder-decoders: 32 + 32 decoder ids), ``pixel_values`` at the config's image size,
   one second of 16 kHz audio, or the log-mel frames the config expects.
 
@@ -251,13 +251,14 @@ def _hf_pick(model_type: str) -> dict[str, Any]:
         return {"error": "composite config (sub-configs): multimodal, left out"}
     fields = default.to_dict()
     layers = {k: 2 for k in LAYER_KEYS if isinstance(fields.get(k), int)}
-    if isinstance(fields.get("depths"), list):
-        layers["depths"] = [1] * len(fields["depths"])
+    for k in ("depths", "depth"):  # stages of a hierarchical vision model: one block each
+        if isinstance(fields.get(k), list) and all(isinstance(v, int) for v in fields[k]):
+            layers[k] = [1] * len(fields[k])
     widths = {k: v for k, v in WIDTHS.items() if isinstance(fields.get(k), int)}
     if "max_source_positions" in fields and "num_mel_bins" in fields:
         widths["max_source_positions"] = 64
     tries = [{**layers, **widths, **({"vocab_size": 1024} if "vocab_size" in fields else {})},
-             {**layers, **widths}, layers]
+             {**layers, **widths}, layers, {k: v for k, v in layers.items() if isinstance(v, int)}]
     errors = []
     for overrides in tries:
         overrides = {**overrides, **({"use_cache": False} if "use_cache" in fields else {})}
