@@ -14,8 +14,9 @@ transformers section of ``docs/coverage.md``, prints its wall time)::
 Rules of the selection (the lists are data; this script reproduces them with the installed versions):
 
 - timm: family = the name's first ``_``-separated token (``convnext_atto`` -> ``convnext``); per family, the
-  candidates are built on the meta device with ``pretrained=False`` and the one with the fewest modules
-  is kept (ties: the shorter, then the alphabetically first name). Input: the model's default
+  five likeliest small names (:data:`SMALL` matches: pico, nano, tiny ..., then the shortest) are built on the
+  meta device with ``pretrained=False`` and the one with the fewest modules is kept (ties: the shorter, then
+  the alphabetically first name). Input: the model's default
   ``pretrained_cfg["input_size"]``, batch 1. A family whose candidates all fail to build, or whose
   plain torch forward fails on the meta device and on the CPU, is listed under ``excluded`` with the error.
 - transformers: each model type of ``MODEL_MAPPING_NAMES`` (its base model class) whose kind is found in the
@@ -23,7 +24,8 @@ Rules of the selection (the lists are data; this script reproduces them with the
   CTC; vision: image classification; encoder: masked LM; decoder: causal LM), without sub-configs
   (multimodal composites are left out), built from ``AutoConfig.for_model(type, **overrides)``. The overrides
   are tried in order: layer counts 2 (one block per stage) + small widths + vocabulary 1024, the same
-  without the vocabulary, layer counts only, integer layer counts only; the first whose plain torch forward runs (meta device, else the CPU) is kept. Inputs:
+  without the vocabulary, layer counts only, integer layer counts only; the first whose plain torch
+  forward runs (meta device, else the CPU, for at most 30 M parameters) is kept. Inputs:
   32 token ids (encoder-decoders: 32 + 32 decoder ids), ``pixel_values`` at the config's image size,
   one second of 16 kHz audio, or the log-mel frames the config expects.
 
@@ -85,9 +87,11 @@ def _guarded(fn: Any, arg: Any) -> Any:
         signal.alarm(0)
 
 
-def _pool_map(fn: Any, items: list[Any], jobs: int, cache: Path | None = None) -> list[Any]:
-    """``[fn(i) for i in items]`` on ``jobs`` processes; with ``cache``, finished items are kept there
-    (one JSON line each) and not run again, so an interrupted selection resumes."""
+def _pool_map(fn: Any, items: list[Any], jobs: int, cache: Path | None = None,
+              renew: int | None = None) -> list[Any]:
+    """``[fn(i) for i in items]`` on ``jobs`` processes (each replaced after ``renew`` items, to bound memory);
+    with ``cache``, finished items are kept there (one JSON line each) and not run again, so an interrupted
+    selection resumes."""
     done: dict[str, Any] = {}
     if cache is not None and cache.exists():
         for line in cache.read_text().splitlines():
@@ -101,7 +105,7 @@ def _pool_map(fn: Any, items: list[Any], jobs: int, cache: Path | None = None) -
             results = ((i, _guarded(fn, i)) for i in todo)
         else:
             ctx = multiprocessing.get_context("spawn")
-            pool = ctx.Pool(jobs, initializer=_one_thread, maxtasksperchild=10)
+            pool = ctx.Pool(jobs, initializer=_one_thread, maxtasksperchild=renew)
             results = pool.imap_unordered(_keyed, [(fn, i) for i in todo], chunksize=1)
         for n, (i, r) in enumerate(results, 1):
             done[json.dumps(i)] = r
@@ -194,7 +198,7 @@ def select_timm(jobs: int) -> dict[str, Any]:
     families: dict[str, list[str]] = {}
     for name in timm.list_models():
         families.setdefault(harness.timm_family(name), []).append(name)
-    picks = _pool_map(_timm_family_pick, [families[f] for f in sorted(families)], jobs, CACHE / "timm.jsonl")
+    picks = _pool_map(_timm_family_pick, [families[f] for f in sorted(families)], jobs, CACHE / "timm.jsonl", 10)
     chosen = [p for p in picks if "error" not in p]
     excluded = {f: p["error"] for f, p in zip(sorted(families), picks, strict=True) if "error" in p}
     return {"timm": timm.__version__, "families": len(families), "models": chosen, "excluded": excluded}
@@ -281,7 +285,7 @@ def select_hf(jobs: int) -> dict[str, Any]:
     from transformers.models.auto import modeling_auto as auto
 
     types = sorted(t for t in auto.MODEL_MAPPING_NAMES if hf_kind(t) is not None)
-    picks = _pool_map(_hf_pick, types, jobs, CACHE / "hf.jsonl")
+    picks = _pool_map(_hf_pick, types, jobs, CACHE / "hf.jsonl", 10)
     chosen = [p for p in picks if "error" not in p]
     excluded = {t: p["error"] for t, p in zip(types, picks, strict=True) if "error" in p}
     return {"transformers": transformers.__version__, "candidates": len(types), "models": chosen,
