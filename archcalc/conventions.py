@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from archcalc import presets
 from archcalc.ir.evaluate import Row
 
 __all__ = ["Convention", "CONVENTIONS", "register_convention", "get_convention"]
@@ -91,5 +92,9 @@ register_convention(
     )
 )
 
-# Presets reproducing other tools (fvcore, torch) are formulas over rows; importing registers them.
-from archcalc import presets as _presets  # noqa: E402, F401
+# The presets reproducing other tools, listed explicitly (their formulas live in archcalc/presets.py).
+for _name, _unit, _forward, _backward in (("fvcore", "MACs", presets.fvcore_forward, None),
+                                          ("torch", "FLOPs", presets.torch_forward, presets.torch_backward),
+                                          ("ptflops", "MACs", presets.ptflops_forward, None),
+                                          ("thop", "MACs", presets.thop_forward, None)):
+    register_convention(Convention(_name, _unit, presets.DESCRIPTIONS[_name], forward=_forward, backward=_backward))

@@ -40,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from archcalc.frontends.torch_state import keeps_torch_state
 from archcalc.ir.evaluate import Evaluation, evaluate
 from archcalc.ir.graph import Graph
 from archcalc.presets import fvcore_forward, torch_backward, torch_forward
@@ -270,6 +271,7 @@ def _real_copy(meta_model: Any) -> Any:
     return model.eval()
 
 
+@keeps_torch_state  # it runs on 2 threads; the caller's count comes back
 def crosscheck_module(
     network: Graph,
     make_module: Callable[[str], Any],

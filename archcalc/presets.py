@@ -1,7 +1,8 @@
 """Convention presets that reproduce other tools' totals from archcalc's rows (no torch, no fvcore).
 
-Each preset is a pure formula over an evaluated :class:`~archcalc.ir.evaluate.Row`; importing this module
-registers them in :data:`archcalc.conventions.CONVENTIONS` (``archcalc.conventions`` imports it at its end).
+Each preset is a pure formula over an evaluated :class:`~archcalc.ir.evaluate.Row`; :mod:`archcalc.conventions`
+lists them explicitly in :data:`~archcalc.conventions.CONVENTIONS` (this module imports nothing from it, so
+there is no import cycle and nothing registers as a side effect of an import).
 
 ``fvcore``
     ``FlopCountAnalysis`` of fvcore 0.1.5 (its ``_DEFAULT_SUPPORTED_OPS`` handles in ``jit_handles.py``), one
@@ -62,10 +63,10 @@ from __future__ import annotations
 from typing import Any
 
 from archcalc.arith import is_concrete, prod
-from archcalc.conventions import Convention, register_convention
 from archcalc.ir.evaluate import Row
 
-__all__ = ["fvcore_forward", "torch_forward", "torch_backward", "ptflops_forward", "thop_forward", "WEIGHT_KINDS"]
+__all__ = ["fvcore_forward", "torch_forward", "torch_backward", "ptflops_forward", "thop_forward", "WEIGHT_KINDS",
+           "DESCRIPTIONS"]
 
 WEIGHT_KINDS = ("Conv2d", "Linear")
 
@@ -227,46 +228,19 @@ def _thop_adaptive_avg(row: Row) -> Any:
     return _input_elements(row) + row.activations  # exact when the windows tile the input
 
 
-register_convention(
-    Convention(
-        "fvcore",
-        "MACs",
-        "fvcore 0.1.5 FlopCountAnalysis: 1 per multiply-add of conv / linear / matmul / bmm / einsum, no bias, "
-        "BatchNorm 2 per element at inference, Group/Layer/InstanceNorm 5, adaptive avg-pool 1 per input element, "
-        "upsample nearest 1 / bilinear 4 per output element; SDPA, max-pool, ReLU, Add 0; no backward",
-        forward=fvcore_forward,
-        backward=None,
-    )
-)
-register_convention(
-    Convention(
-        "torch",
-        "FLOPs",
-        "torch.utils.flop_counter.FlopCounterMode: 2 per multiply-add of every contraction; backward = input "
-        "gradient where needed + weight gradient (x groups for grouped conv)",
-        forward=torch_forward,
-        backward=torch_backward,
-    )
-)
-register_convention(
-    Convention(
-        "ptflops",
-        "MACs",
-        "ptflops 0.7.5 get_model_complexity_info, default pytorch backend, batch 1: 1 per multiply-add of Conv2d / "
-        "Linear + 1 per output element for bias, BatchNorm 2 per element, ReLU / pooling 1 per input element "
-        "counted twice for a module (hook + patched F.*), once for a functional op; ReLU6 1, Dropout / cat / += 0",
-        forward=ptflops_forward,
-        backward=None,
-    )
-)
-register_convention(
-    Convention(
-        "thop",
-        "MACs",
-        "thop 0.1.1 profile (module hooks only): 1 per multiply-add of Conv2d / Linear, no bias, BatchNorm 4 per "
-        "element, avg-pool 1 per output element, adaptive avg-pool input + output elements (float64, truncated); "
-        "ReLU, max-pool, Dropout and functional ops (F.relu, cat, adds) 0",
-        forward=thop_forward,
-        backward=None,
-    )
-)
+#: One line per preset saying what it counts (``Convention.description``); archcalc.conventions lists the
+#: presets explicitly with these and the formulas above.
+DESCRIPTIONS = {
+    "fvcore": "fvcore 0.1.5 FlopCountAnalysis: 1 per multiply-add of conv / linear / matmul / bmm / einsum, no bias, "
+              "BatchNorm 2 per element at inference, Group/Layer/InstanceNorm 5, adaptive avg-pool 1 per input "
+              "element, upsample nearest 1 / bilinear 4 per output element; SDPA, max-pool, ReLU, Add 0; no backward",
+    "torch": "torch.utils.flop_counter.FlopCounterMode: 2 per multiply-add of every contraction; backward = input "
+             "gradient where needed + weight gradient (x groups for grouped conv)",
+    "ptflops": "ptflops 0.7.5 get_model_complexity_info, default pytorch backend, batch 1: 1 per multiply-add of "
+               "Conv2d / Linear + 1 per output element for bias, BatchNorm 2 per element, ReLU / pooling 1 per input "
+               "element counted twice for a module (hook + patched F.*), once for a functional op; ReLU6 1, "
+               "Dropout / cat / += 0",
+    "thop": "thop 0.1.1 profile (module hooks only): 1 per multiply-add of Conv2d / Linear, no bias, BatchNorm 4 per "
+            "element, avg-pool 1 per output element, adaptive avg-pool input + output elements (float64, "
+            "truncated); ReLU, max-pool, Dropout and functional ops (F.relu, cat, adds) 0",
+}

@@ -124,7 +124,10 @@ def _training_lines(rep: Report) -> list[str]:
         f"saved for backward: {_bytes_human(t['activations_bytes'])} = {_num(t['saved_activation_elements'])} activation"
         f" elements x {rep.dtype_bytes} + {_num(t['saved_fp32_elements'])} fp32 x 4 + {_num(t['saved_int64_elements'])}"
         f" int64 x 8 + {_num(t['saved_bool_elements'])} bool x 1",
-        f"training memory: {_bytes_human(t['training_bytes'])}",
+        "training memory (peak of a steady-state step, as archcalc peak --training): "
+        + (_bytes_human(t["training_bytes"]) if t["training_bytes"] is not None
+           else "not modelled for " + (f"--dtype {rep.dtype} (archcalc peak takes fp32, fp16, bf16)"
+                                       if rep.dtype == "int8" else "a symbolic batch or extra inputs")),
     ]
     if rep.convention != "macs" and t.get("backward_compute") is not None:
         lines.insert(1, f"backward {_unit_title(rep)}: {_num(t['backward_compute'])}")

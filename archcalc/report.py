@@ -12,9 +12,13 @@ What the numbers are (also in docs/archcalc.md):
   In-place layers (ReLU) and views (Flatten) have rows too, so the total is not memory: that is
   ``allocated_activations`` (``allocated_bytes``), the elements of the tensors the forward pass allocates.
 - With ``training=True``: ``backward_macs`` (weight gradients, plus input gradients where the input needs
-  one) and the training memory ``training_bytes = weights_bytes + gradients_bytes + optimizer_bytes +
-  activations_bytes``, where weights and gradients are params x dtype size, the optimizer state is 0
-  (sgd), 1 (momentum) or 2 (adam) x params x dtype size, and ``activations_bytes`` are the tensors autograd
+  one) and the training memory ``training_bytes``: the peak of a steady-state training step from the
+  liveness schedule (:func:`archcalc.memory.peak.peak_memory`, what ``archcalc peak --training`` prints; None
+  where that model does not apply: ``int8``, a symbolic batch, extra ``inputs``), beside its parts
+  ``weights_bytes``, ``gradients_bytes``, ``optimizer_bytes`` and ``activations_bytes`` (which are never alive
+  all at once, so their sum is not a memory), where weights and gradients are params x dtype size, the
+  optimizer state is 0 (sgd), 1 (momentum) or 2 (adam, adamw) x params x dtype size, and
+  ``activations_bytes`` are the tensors autograd
   saves for backward (:meth:`archcalc.ir.evaluate.Evaluation.saved`): each saved activation tensor once x
   dtype size, plus BatchNorm's per-channel statistics as float32 (4 bytes), max-pooling's argmax indices as
   int64 (8 bytes) and dropout masks as bool (1 byte).
@@ -38,8 +42,11 @@ from types import MappingProxyType
 from typing import Any
 
 from archcalc.conventions import get_convention
+from archcalc.ir.dtypes import dtype_bytes
 from archcalc.ir.evaluate import evaluate
 from archcalc.ir.graph import Graph
+from archcalc.memory.optimizers import OPTIMIZER_TABLE
+from dlperf.validate import check_int
 
 __all__ = [
     "DTYPE_BYTES",
@@ -53,14 +60,15 @@ __all__ = [
     "list_models",
 ]
 
-DTYPE_BYTES: Mapping[str, int] = MappingProxyType({"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1})
-"""Bytes per element of each ``--dtype``."""
+DTYPE_BYTES: Mapping[str, int] = MappingProxyType({d: dtype_bytes(d) for d in ("fp32", "fp16", "bf16", "int8")})
+"""Bytes per element of each ``--dtype`` (read from the one dtype table, :mod:`archcalc.ir.dtypes`)."""
 
-OPTIMIZER_STATES: Mapping[str, int] = MappingProxyType({"sgd": 0, "momentum": 1, "adam": 2})
-"""Optimizer state kept per parameter, in parameter-sized tensors (momentum buffer; Adam's two moments)."""
+OPTIMIZER_STATES: Mapping[str, int] = MappingProxyType({o: s.moments for o, s in OPTIMIZER_TABLE.items()})
+"""Optimizer state kept per parameter, in parameter-sized tensors (momentum buffer; Adam's and AdamW's two
+moments), from the one optimizer table (:mod:`archcalc.memory.optimizers`)."""
 
 # Bytes per element of the saved tensors whose type does not follow --dtype.
-_FP32_BYTES, _INT64_BYTES, _BOOL_BYTES = 4, 8, 1
+_FP32_BYTES, _INT64_BYTES, _BOOL_BYTES = (dtype_bytes(d) for d in ("float32", "int64", "bool"))
 
 
 @dataclass(frozen=True)
@@ -241,10 +249,7 @@ def parse_input_shape(text: str, flag: str = "--input") -> tuple[int, ...]:
 
 def _check_int(flag: str, value: Any, low: int, symbolic: bool = False) -> None:
     """``value`` must be an int >= ``low`` (or, where ``symbolic``, a sympy expression, left unchecked)."""
-    if symbolic and not isinstance(value, bool | int | float | str) and hasattr(value, "free_symbols"):
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{flag}: got {value!r}; give an integer >= {low}")
+    check_int(flag, value, minimum=low, symbolic=symbolic, what=f"an integer >= {low}")
 
 
 def _fold_key(name: str, depth: int | None) -> str:
@@ -280,7 +285,7 @@ def report(
         A name in :data:`archcalc.conventions.CONVENTIONS` (``"macs"`` or ``"flops"`` built in).
     training : bool
         Add backward MACs and the training-memory totals.
-    optimizer : {"sgd", "momentum", "adam"}
+    optimizer : {"sgd", "momentum", "adam", "adamw"}
         Whose state the training memory counts (0, 1 or 2 parameter-sized tensors).
     depth : int, optional
         Fold rows to their first ``depth`` dotted name components (>= 1), summing their numbers; a group's
@@ -305,8 +310,9 @@ def report(
     >>> [(r.name, r.output_shape) for r in rep.rows]
     [('b1x1', (1, 128, 32, 32)), ('b3x3', (1, 192, 32, 32)), ('b5x5', (1, 96, 32, 32)), ('pool', (1, 256, 32, 32)), ('concat', (1, 672, 32, 32))]
     >>> rep = report(resolve_model("alexnet"), batch=8, dtype="fp16", training=True, optimizer="adam")
-    >>> rep.totals["training_bytes"] == sum(rep.totals[k] for k in
-    ...     ("weights_bytes", "gradients_bytes", "optimizer_bytes", "activations_bytes"))
+    >>> from archcalc.memory.peak import peak_memory
+    >>> rep.totals["training_bytes"] == peak_memory(resolve_model("alexnet"), None, 8, training=True,
+    ...                                             optimizer="adam", precision="fp16").peak_bytes
     True
     """
     if dtype not in DTYPE_BYTES:
@@ -385,9 +391,7 @@ def report(
             + saved["int64_elements"] * _INT64_BYTES
             + saved["bool_elements"] * _BOOL_BYTES
         )
-        totals["training_bytes"] = (
-            totals["weights_bytes"] + totals["gradients_bytes"] + totals["optimizer_bytes"] + totals["activations_bytes"]
-        )
+        totals["training_bytes"] = _training_peak(network, input_shape, batch, dtype, optimizer, inputs)
         totals["saved_activation_elements"] = saved["activation_elements"]
         totals["saved_fp32_elements"] = saved["fp32_elements"]
         totals["saved_int64_elements"] = saved["int64_elements"]
@@ -414,6 +418,18 @@ def report(
         unused_params=tuple(ev.unused_params),
         default_input=tuple(network.default_input),
     )
+
+
+def _training_peak(network: Graph, input_shape: Any, batch: Any, dtype: str, optimizer: str,
+                   inputs: Any) -> int | None:
+    """The liveness peak of a steady-state training step in ``dtype``; None where that model does not apply."""
+    from archcalc.memory.precision import PRECISIONS
+
+    if inputs or dtype not in PRECISIONS or not isinstance(batch, int):
+        return None
+    from archcalc.memory.peak import peak_memory
+
+    return peak_memory(network, input_shape, batch, training=True, optimizer=optimizer, precision=dtype).peak_bytes
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from archcalc.frontends.torch_state import keeps_torch_state
 from archcalc.ir.evaluate import evaluate
 from archcalc.ir.graph import Graph
 
@@ -131,6 +132,7 @@ def measure_saved(module: Any, x: Any) -> SavedMeasurement:
     return SavedMeasurement(tuple(sorted(by_dtype.items())), len(seen))
 
 
+@keeps_torch_state  # it runs on 2 threads with seed 0; the caller's count and RNG state come back
 def check_saved(model: str | Graph, input_shape: tuple[int, int, int] | None = None, batch: int = 2) -> SavedCheck:
     """Compare archcalc's saved-for-backward bytes with what autograd keeps on the real model.
 

@@ -28,6 +28,7 @@ from typing import Any
 from archcalc.arith import is_concrete
 from archcalc.ir.build import GraphBuilder
 from archcalc.ir.graph import Graph, TensorSpec
+from dlperf.validate import check_int
 
 __all__ = ["TransformerConfig", "CONFIGS", "build_transformer", "transformer_models", "with_sizes",
            "check_config", "check_seq", "vit_b_16"]
@@ -96,8 +97,7 @@ CONFIGS: dict[str, TransformerConfig] = {
 
 
 def _flag_int(flag: str, value: Any, low: int = 1) -> None:
-    if is_concrete(value) and (isinstance(value, bool) or value < low):
-        raise ValueError(f"{flag}: got {value}; give an integer >= {low}")
+    check_int(flag, value, minimum=low, symbolic=True, what=f"an integer >= {low}")
 
 
 def check_config(cfg: TransformerConfig) -> None:
@@ -122,8 +122,7 @@ def check_config(cfg: TransformerConfig) -> None:
 
 def check_seq(cfg: TransformerConfig, seq: Any) -> None:
     """``--seq`` must be positive and fit the position table."""
-    if is_concrete(seq) and (isinstance(seq, bool) or seq <= 0):
-        raise ValueError(f"--seq: got {seq}; give a sequence length >= 1")
+    check_int("--seq", seq, symbolic=True, what="a sequence length >= 1")
     if cfg.context is not None and is_concrete(seq, cfg.context) and seq > cfg.context:
         hint = "use the `gpt` model for longer sequences" if cfg.family == "gpt2" else "use L <= the context"
         raise ValueError(f"--seq: got {seq}; {cfg.name} has {cfg.context} positions; {hint}")

@@ -16,6 +16,11 @@ Usage (from the repository root; one torch thread, a few minutes)::
     python benchmarks/bench_peak.py --write                 # and replace the peak section of RESULTS.md
     python benchmarks/bench_peak.py --cuda                  # on a GPU: torch.cuda.max_memory_allocated instead
     python benchmarks/bench_peak.py --oracle both           # and tensor storage bytes (tests/peak_profiler.py)
+    python benchmarks/bench_peak.py --step 3 --modes sgd,momentum,adam --oracle both   # the steady state
+
+``--step 3`` runs three training steps with one optimizer (``measure_steps`` / ``measure_steps_storage``)
+and compares the third with archcalc's default, the steady-state step N >= 2; ``--step 1`` (the default
+here, as every earlier RESULTS.md section) the first step with ``first_step=True``.
 
 Target: every |error| <= 2 %. Activation checkpointing (``checkpoint_sequential`` on VGG / AlexNet) has its
 own script and RESULTS.md section: ``benchmarks/bench_peak_checkpoint.py``.
@@ -147,13 +152,13 @@ def _header(oracle: str) -> str:
     return "| " + " | ".join(cells) + " |\n|" + "---|" * len(cells)
 
 
-def run(models, batches, modes, precision: str, cuda: bool, oracle: str = "mallinfo") -> list[Row]:
+def run(models, batches, modes, precision: str, cuda: bool, oracle: str = "mallinfo", step: int = 1) -> list[Row]:
     import torch
 
     # this checkout's archcalc, not an installed copy (a script's sys.path[0] is benchmarks/, not the root)
     sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-    from peak_profiler import measure_step_storage
-    from peak_tracker import measure_step
+    from peak_profiler import measure_step_storage, measure_steps_storage
+    from peak_tracker import measure_step, measure_steps
 
     from archcalc.memory.peak import peak_memory
 
@@ -168,17 +173,20 @@ def run(models, batches, modes, precision: str, cuda: bool, oracle: str = "malli
             x = torch.randn(batch, 3, size, size)
             for mode in modes:
                 start = time.perf_counter()
+                steps = step if mode != "inference" else 1
                 p = peak_memory(graph, (3, size, size), batch, training=mode != "inference",
-                                optimizer="adam" if mode == "adam" else "sgd", precision=precision,
-                                device="cuda" if cuda else "cpu")
+                                optimizer=mode if mode != "inference" else "sgd", precision=precision,
+                                device="cuda" if cuda else "cpu", first_step=steps == 1)
                 row = Row(name, batch, mode, p.peak_bytes, f"{p.phase} `{p.peak_op}`")
                 if cuda:
                     row = replace(row, heap=_measure_cuda(model, x, mode, dtype), heap_at="cuda")
                 elif oracle in ("mallinfo", "both"):
-                    m = measure_step(model, x, mode, dtype)
+                    m = (measure_step(model, x, mode, dtype) if steps == 1
+                         else measure_steps(model, x, mode, steps, dtype)[-1])
                     row = replace(row, heap=m.peak_bytes, heap_at=m.peak_where)
                 if oracle in ("profiler", "both"):
-                    s = measure_step_storage(model, x, mode, dtype)
+                    s = (measure_step_storage(model, x, mode, dtype) if steps == 1
+                         else measure_steps_storage(model, x, mode, steps, dtype)[-1])
                     row = replace(row, storage=s.peak_bytes, storage_any=s.peak_any_bytes, storage_at=s.peak_where)
                 rows.append(row)
                 _print_row(row, oracle, time.perf_counter() - start)
@@ -206,14 +214,21 @@ def main(argv: list[str] | None = None) -> int:
                         help="mallinfo: glibc live heap (tests/peak_tracker.py); profiler: tensor storage bytes "
                              "from torch.profiler's allocation events (tests/peak_profiler.py); both")
     parser.add_argument("--cuda", action="store_true", help="measure with torch.cuda.max_memory_allocated")
+    parser.add_argument("--step", type=int, choices=(1, 3), default=1,
+                        help="1: the first training step (first_step=True); 3: the third of three steps of one "
+                             "optimizer against archcalc's steady state")
     parser.add_argument("--write", action="store_true", help="replace the peak section of RESULTS.md")
     args = parser.parse_args(argv)
+    if args.step != 1 and args.cuda:
+        parser.error("--step 3 runs on the CPU oracles; drop --cuda")
+    if args.step == 1 and "momentum" in args.modes.split(","):
+        parser.error("--modes momentum: the step-1 oracle runs sgd and adam; add --step 3")
     if args.cuda and args.oracle != "mallinfo":
         parser.error(f"--oracle {args.oracle} reads the CPU allocator; drop --cuda or use --oracle mallinfo")
     load_before = os.getloadavg()
     print(_header(args.oracle))
     rows = run(args.models.split(","), [int(b) for b in args.batches.split(",")], args.modes.split(","),
-               args.precision, args.cuda, args.oracle)
+               args.precision, args.cuda, args.oracle, args.step)
     load_after = os.getloadavg()
     errors = [abs(r.storage_err if args.oracle != "mallinfo" else r.heap_err) for r in rows]
     worst = max(errors)

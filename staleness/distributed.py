@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["DistributedRun", "SimulatorComparison", "run_parameter_server", "run_parameter_server_rank",
-           "compare_with_simulator", "distributed_table", "distributed_json", "plot_distributed"]
+           "compare_with_simulator", "dkw_bound", "distributed_table", "distributed_json", "plot_distributed"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,15 @@ class DistributedRun:
     version), ``staleness``, ``applied``, ``arrival_time`` (seconds since the server sent the initial
     parameters), ``compute_time`` (seconds the worker spent on the gradient, delay included) and ``loss``
     (its mini-batch loss). ``final_loss`` is the loss of the final parameters on the whole data.
+
+    Times, the same way in a local and a torchrun launch: ``exchange_seconds`` from the server's first
+    send of the parameters until it has stopped every worker (the parameter server at work);
+    ``startup_seconds`` from the call (:func:`run_parameter_server` or :func:`run_parameter_server_rank`
+    on rank 0) to that first send: starting the processes (local launch), their imports, the rendezvous
+    (under torchrun: waiting for every other rank) and building the model; ``wall_seconds`` the whole
+    call, teardown included. Under torchrun the processes start (and load the data) before the call: that
+    part is torchrun's and in none of these. The two clocks meet through ``time.monotonic()``, which every
+    process of one host shares (rank 0 is the server in both launches).
     """
 
     workers: int
@@ -68,6 +77,8 @@ class DistributedRun:
     initial_loss: float
     final_loss: float
     wall_seconds: float
+    startup_seconds: float = math.nan
+    exchange_seconds: float = math.nan
 
     def intervals(self) -> list[list[float]]:
         """Per worker, the time between consecutive pushes as the server saw them (first: since start)."""
@@ -104,7 +115,7 @@ def _settings(x, y, pushes, lr, batch_size, hidden, delay_mean, seed, timeout, h
                   "heartbeat": float(heartbeat), "classes": int(y.max()) + 1}
 
 
-def _finish(outcome, workers, pushes, settings, wall) -> DistributedRun:
+def _finish(outcome, workers, pushes, settings, started: float) -> DistributedRun:
     """The run from what the server recorded; a fault is raised with the completed part attached."""
     from staleness.paramserver import ParameterServerFault
 
@@ -117,7 +128,8 @@ def _finish(outcome, workers, pushes, settings, wall) -> DistributedRun:
         a.setflags(write=False)
     run = DistributedRun(workers, pushes, settings["lr"], settings["batch_size"], settings["delay_mean"],
                          settings["seed"], **cols, initial_loss=d["initial_loss"], final_loss=d["final_loss"],
-                         wall_seconds=wall)
+                         wall_seconds=time.monotonic() - started, startup_seconds=d["exchange_start"] - started,
+                         exchange_seconds=d["exchange_seconds"])
     if outcome.fault is not None:
         done = int(run.applied.sum())
         raise ParameterServerFault(f"{outcome.fault}; {done} of {pushes} updates completed",
@@ -174,7 +186,7 @@ def run_parameter_server(x: np.ndarray, y: np.ndarray, *, workers: int = 3, push
             raise ValueError(f"launch: got 'torchrun' with workers={workers}, port={port!r} and torchrun rank/world "
                              f"{where}; call it on rank 0 of a torchrun launch of workers + 1 processes, port None")
     x, y, settings = _settings(x, y, pushes, lr, batch_size, hidden, delay_mean, seed, timeout, heartbeat)
-    started = time.perf_counter()
+    started = time.monotonic()  # the server's exchange_start is on this clock (one host)
     with progress(pushes, f"parameter server, {workers} workers", show_progress) as bar:
         shown = [0]
 
@@ -186,7 +198,7 @@ def run_parameter_server(x: np.ndarray, y: np.ndarray, *, workers: int = 3, push
             outcome = run_torchrun_rank(x, y, settings, advance)
         else:
             outcome = launch_local(x, y, settings, workers=workers, port=port or None, on_progress=advance)
-    return _finish(outcome, workers, pushes, settings, time.perf_counter() - started)
+    return _finish(outcome, workers, pushes, settings, started)
 
 
 def run_parameter_server_rank(x: np.ndarray, y: np.ndarray, *, pushes: int = 300, lr: float = 0.05,
@@ -211,7 +223,7 @@ def run_parameter_server_rank(x: np.ndarray, y: np.ndarray, *, pushes: int = 300
         raise ValueError(f"WORLD_SIZE: got {world}; give torchrun at least 2 processes (1 server + workers)")
     _check(world - 1, pushes, lr, delay_mean, timeout, heartbeat, None)
     x, y, settings = _settings(x, y, pushes, lr, batch_size, hidden, delay_mean, seed, timeout, heartbeat)
-    started = time.perf_counter()
+    started = time.monotonic()
     outcome = run_torchrun_rank(x, y, settings, on_progress)
     if rank != 0:
         if outcome.fault is not None:
@@ -219,7 +231,7 @@ def run_parameter_server_rank(x: np.ndarray, y: np.ndarray, *, pushes: int = 300
 
             raise ParameterServerFault(outcome.fault, rank=outcome.rank)
         return None
-    return _finish(outcome, world - 1, pushes, settings, time.perf_counter() - started)
+    return _finish(outcome, world - 1, pushes, settings, started)
 
 
 @dataclass(frozen=True)
@@ -235,7 +247,18 @@ class SimulatorComparison:
     delay and the loopback communication. ``simulated_hist`` / ``simulated_mean`` come from a long run of it (``simulated_updates``, warm-up
     dropped); ``measured_hist`` are the probabilities of staleness 0, 1, ... in the real run;
     ``total_variation`` is half their L1 distance and ``tv_noise_p99`` the 99th percentile of that
-    distance for 30 simulated runs as short as the real one (sampling noise alone). ``theory_mean`` is
+    distance for 30 simulated runs as short as the real one (sampling noise alone).
+
+    The distribution check: ``ks_distance`` is the largest difference between the measured and the
+    simulated cumulative distributions of staleness (Kolmogorov); ``ks_bound`` the two-sample
+    Dvoretzky-Kiefer-Wolfowitz bound at ``confidence`` for n measured and m simulated staleness values,
+    sqrt(ln(4/d) / 2n) + sqrt(ln(4/d) / 2m) with d = 1 - confidence (each sample's empirical CDF is within
+    sqrt(ln(2/(d/2)) / 2n) of its own with probability 1 - d/2, Massart's constant). It assumes independent
+    draws; ``ks_noise_p99`` (the 99th percentile of the same distance for the 30 short simulated runs,
+    whose staleness values are as dependent as the real ones) shows how much room that leaves.
+    ``distribution_ok`` is ``ks_distance <= ks_bound``: false means the measured staleness does not follow
+    the model of independent workers, e.g. on a saturated host the workers fall into lockstep and
+    staleness P - 1 gathers mass (see docs/distributed.md). ``theory_mean`` is
     P - 1, the steady-state mean for any compute-time distribution; ``lost_staleness`` is the staleness
     the discarded in-flight pushes had gathered at the stop, so that exactly
     ``sum(measured staleness) + lost_staleness == (P - 1) * pushes``.
@@ -252,6 +275,16 @@ class SimulatorComparison:
     theory_mean: float
     lost_staleness: int
     simulated_updates: int
+    ks_distance: float = math.nan
+    ks_bound: float = math.nan
+    ks_noise_p99: float = math.nan
+    confidence: float = 0.999
+    simulated_values: int = 0  # m: the simulated staleness values (the window of the long run)
+
+    @property
+    def distribution_ok(self) -> bool:
+        """Whether the measured staleness distribution is within ``ks_bound`` of the simulated one."""
+        return self.ks_distance <= self.ks_bound
 
 
 def _hist(stale: np.ndarray, size: int) -> np.ndarray:
@@ -264,7 +297,31 @@ def _tv(a: np.ndarray, b: np.ndarray) -> float:
     return float(0.5 * np.abs(np.pad(a, (0, size - len(a))) - np.pad(b, (0, size - len(b)))).sum())
 
 
-def compare_with_simulator(run: DistributedRun, *, updates: int = 20_000, seed: int = 0) -> SimulatorComparison:
+def _ks(a: np.ndarray, b: np.ndarray) -> float:
+    size = max(len(a), len(b))
+    fa, fb = (np.cumsum(np.pad(h, (0, size - len(h)))) for h in (a, b))
+    return float(np.abs(fa - fb).max(initial=0.0))
+
+
+def dkw_bound(n: int, m: int, confidence: float) -> float:
+    """Two-sample bound on the Kolmogorov distance of two empirical CDFs of the same law, at ``confidence``.
+
+    DKW with Massart's constant: P(sup |F_n - F| > e) <= 2 exp(-2 n e^2); with probability d/2 each
+    (d = 1 - confidence) -> e_n = sqrt(ln(4/d) / (2n)), and the triangle inequality adds e_m.
+
+    >>> round(dkw_bound(240, 10**6, 0.999), 4)  # sqrt(ln 4000 / 480) = 0.13145, + 0.00204
+    0.1335
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence: got {confidence!r}; give a level in (0, 1), e.g. 0.999")
+    if n < 1 or m < 1:
+        raise ValueError(f"n/m: got {n} and {m} staleness values; the comparison needs at least one of each")
+    c = math.log(4.0 / (1.0 - confidence)) / 2.0
+    return math.sqrt(c / n) + math.sqrt(c / m)
+
+
+def compare_with_simulator(run: DistributedRun, *, updates: int = 20_000, seed: int = 0,
+                           confidence: float = 0.999) -> SimulatorComparison:
     """Replay ``run`` in :func:`staleness.simulate` (async policy; see :class:`SimulatorComparison`)."""
     from staleness import SimConfig, simulate
 
@@ -289,25 +346,30 @@ def compare_with_simulator(run: DistributedRun, *, updates: int = 20_000, seed: 
     sim_stale = lg.staleness[lg.applied & (lg.update > warm)]
     size = int(max(measured.max(initial=0), sim_stale.max(initial=0))) + 1
     mh, sh = _hist(measured, size), _hist(sim_stale, size)
-    noise = []
+    noise, ks_noise = [], []
     for _ in range(30):
         sg, _warm = model_run(run.pushes)
         short = sg.staleness[sg.applied]
-        noise.append(_tv(_hist(short, int(short.max(initial=0)) + 1), sh))
+        short_hist = _hist(short, int(short.max(initial=0)) + 1)
+        noise.append(_tv(short_hist, sh))
+        ks_noise.append(_ks(short_hist, sh))
     lost = int(run.staleness[~run.applied].sum())
     for a in (ours, mh, sh):
         a.setflags(write=False)
     return SimulatorComparison(float(measured.mean()), ours.copy(), matches, float(sim_stale.mean()), mh, sh,
                                _tv(mh, sh), float(np.percentile(noise, 99)), float(run.workers - 1), lost,
-                               int(updates))
+                               int(updates), ks_distance=_ks(mh, sh),
+                               ks_bound=dkw_bound(len(measured), len(sim_stale), confidence),
+                               ks_noise_p99=float(np.percentile(ks_noise, 99)), confidence=confidence,
+                               simulated_values=len(sim_stale))
 
 
 def distributed_table(run: DistributedRun, cmp: SimulatorComparison):
     """A rich Table: staleness probabilities measured and simulated, then the summary figures."""
     from rich.table import Table
 
-    table = Table(title=f"Async parameter server: {run.workers} workers, {run.pushes} updates, "
-                        f"{run.wall_seconds:.1f} s")
+    table = Table(title=f"Async parameter server: {run.workers} workers, {run.pushes} updates in "
+                        f"{run.exchange_seconds:.2f} s (start-up {run.startup_seconds:.1f} s)")
     table.add_column("staleness", justify="right")
     table.add_column("measured", justify="right")
     table.add_column("simulated", justify="right")
@@ -322,6 +384,9 @@ def distributed_table(run: DistributedRun, cmp: SimulatorComparison):
     table.add_row("theory (P - 1)", f"{cmp.theory_mean:g}", f"{cmp.theory_mean:g}")
     table.add_row("total variation", "", f"{cmp.total_variation:.3f}")
     table.add_row("  noise p99 at this length", "", f"{cmp.tv_noise_p99:.3f}")
+    table.add_row("Kolmogorov distance", "", f"{cmp.ks_distance:.3f}")
+    table.add_row(f"  DKW bound at {cmp.confidence:.1%}", "", f"{cmp.ks_bound:.3f} "
+                  f"({'within' if cmp.distribution_ok else 'NOT within: workers not independent?'})")
     table.add_row("replay agrees", "", f"{100 * cmp.replay_matches:.1f} %")
     table.add_row("loss", f"{run.initial_loss:.4f} -> {run.final_loss:.4f}", "")
     return table
@@ -334,13 +399,16 @@ def distributed_json(run: DistributedRun, cmp: SimulatorComparison) -> str:
     return json_text({
         "backend": "distributed", "workers": run.workers, "pushes": run.pushes, "lr": run.lr,
         "batch_size": run.batch_size, "delay_mean": run.delay_mean, "seed": run.seed,
-        "wall_seconds": run.wall_seconds, "initial_loss": run.initial_loss, "final_loss": run.final_loss,
+        "wall_seconds": run.wall_seconds, "startup_seconds": run.startup_seconds,
+        "exchange_seconds": run.exchange_seconds, "initial_loss": run.initial_loss, "final_loss": run.final_loss,
         "records": {k: getattr(run, k).tolist() for k in ("worker", "read_version", "version_before_apply",
                                                          "staleness", "applied", "arrival_time", "compute_time",
                                                          "loss")},
         "measured_mean": cmp.measured_mean, "simulated_mean": cmp.simulated_mean, "theory_mean": cmp.theory_mean,
         "measured_hist": cmp.measured_hist.tolist(), "simulated_hist": cmp.simulated_hist.tolist(),
         "total_variation": cmp.total_variation, "tv_noise_p99": cmp.tv_noise_p99,
+        "ks_distance": cmp.ks_distance, "ks_bound": cmp.ks_bound, "ks_noise_p99": cmp.ks_noise_p99,
+        "confidence": cmp.confidence, "distribution_ok": cmp.distribution_ok,
         "replay_matches": cmp.replay_matches, "lost_staleness": cmp.lost_staleness,
     })
 

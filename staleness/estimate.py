@@ -1,63 +1,123 @@
-"""What a run will cost before it starts: gradients, bytes, seconds; refuse what cannot finish.
+"""What a run will cost before it starts: gradients, bytes, CPU seconds; refuse what cannot finish.
 
-The figures are upper-end rates measured on the 2-core benchmark machine (benchmarks/RESULTS.md):
-the vectorised path holds about 200 bytes per gradient in memory (12 columns of 8 bytes and the
-temporaries of one sort) and about 150 bytes per gradient of a chunk when streaming; the event engine
-holds about 350 bytes per gradient in memory and handles about 2 x 10^5 gradients per second (a streamed
-run stopped by ``until`` passes over its draws twice: counted as twice the time); k-async (beyond
-K = 1 and K = P, which take the async and sync paths) runs batch by batch at about 2 x 10^6; every
-learner costs about 2 KB (its random generator and buffers), 30 KB on the vectorised path (the draws
-buffered for a chunk).
+Time: CPU seconds = P x (seconds per learner) + gradients x (seconds per gradient at P), for the path the
+run takes (:data:`PATHS`). Both costs were measured on the reference machine (benchmarks/RESULTS.md,
+"run-size guard": a 2-core machine shared with other work, CPU time, which load barely changes) at
+P = 16, 1,000 and 100,000; between those the per-gradient cost is interpolated on log-log axes (it grows
+with P as a chunk of pushes outgrows the CPU caches), below 16 it is P = 16's, beyond 100,000 the last
+segment's slope goes on. This machine's speed enters through :mod:`staleness.calibration` (a short
+timing on the first run that matters, cached). Keeping every record adds a per-gradient cost; a streamed
+run stopped by ``until`` passes over its draws twice. Wall time is longer on a shared machine.
+
+Memory: the records a kept run holds are the columns of :class:`staleness.Gradients` (their dtypes'
+sizes, 89 bytes a gradient), twice (the blocks, then their concatenation), plus 16 bytes per update; a
+streamed run holds one chunk of pushes at a time (about 150 bytes a push on the vectorised path,
+measured; 450 for the event engine's Python rows); every learner costs its random generator and buffers
+(measured per path: 1.3 KB on the sync path to 6 KB on the async path, :data:`PATHS`).
 
 Examples
 --------
 >>> from staleness import SimConfig
->>> e = estimate(SimConfig(learners=16, updates=10**12), stream=True)
->>> e.gradients, e.engine, e.seconds > 3600
-(1000000000000, 'vectorised', True)
->>> check(SimConfig(learners=16, updates=10**12), stream=True)
+>>> e = estimate(SimConfig(learners=16, updates=10**12), stream=True, calibrate=False)  # the reference speed
+>>> e.gradients, e.engine, e.path, round(e.seconds)  # 10^12 x 4.4e-8 s + 16 x 2.4e-5 s
+(1000000000000, 'vectorised', 'vectorised async', 44000)
+>>> check(SimConfig(learners=16, updates=10**12), stream=True, calibrate=False)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-ValueError: updates: 1000000000000 gradients take about 14 h (vectorised, ~2e+07 gradients/s, limit 1 h); ask for fewer updates, or pass force=True
+ValueError: updates: 1000000000000 gradients take about ... h of CPU (vectorised async path, ...
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from dlperf.resources import available_memory_bytes
 from staleness.config import SimConfig
 
-__all__ = ["Estimate", "estimate", "check", "available_bytes", "MAX_SECONDS"]
+__all__ = ["Estimate", "estimate", "check", "available_bytes", "MAX_SECONDS", "PATHS", "record_bytes"]
 
-#: Runs estimated to take longer than this are refused unless forced.
+#: Runs estimated to take longer than this (CPU seconds) are refused unless forced.
 MAX_SECONDS = 3600.0
-_RATE = {"vectorised": 2e7, "event": 2e5}  # gradients per second (quiet machine)
-_BYTES_KEPT = {"vectorised": 200, "event": 350}  # per gradient kept in memory
-_BYTES_CHUNK = 150  # per gradient of a streamed chunk
-_BYTES_LEARNER = {"vectorised": 30_000, "event": 2_000}
-_BASE = 120 * 2**20  # the interpreter, numpy and the package
+#: By path, on the reference machine: CPU seconds per gradient (streamed) at P = 16, 1,000 and 100,000,
+#: per learner at P = 5,000 and 100,000, and bytes per learner.
+PATHS = {
+    "vectorised async": {"gradient": (4.4e-8, 5.7e-8, 3.0e-7), "learner": (2.4e-5, 4.1e-5), "learner_bytes": 6_000},
+    "vectorised sync": {"gradient": (6.2e-8, 1.15e-7, 1.8e-7), "learner": (1.1e-5, 1.4e-5), "learner_bytes": 1_300},
+    "vectorised ssp": {"gradient": (2.0e-7, 1.0e-7, 5.4e-7), "learner": (1.4e-5, 3.3e-5), "learner_bytes": 4_300},
+    "vectorised k-async": {"gradient": (4.0e-7, 6.8e-7, 6.1e-6), "learner": (1.5e-5, 1.9e-5),
+                           "learner_bytes": 2_700},
+    "event": {"gradient": (3.2e-6, 3.9e-6, 1.4e-5), "learner": (1.6e-5, 2.4e-5), "learner_bytes": 2_900},
+}
+_P_POINTS = (16, 1_000, 100_000)
+_P_LEARNER = (5_000, 100_000)
+_KEEP_GRADIENT = 1.5e-7  # CPU seconds per gradient to keep the record (columns, concatenation)
+_CHUNK_BYTES = {"vectorised": 150, "event": 450}  # per push of a streamed chunk
+_BASE = 48 * 2**20  # the interpreter, numpy, the package and the summary's working arrays (measured: 31 + 17 MB)
+#: Runs whose estimate with the reference factors stays below this many seconds never trigger a calibration.
+CALIBRATE_ABOVE = 1.0
 
 
-def _rate(cfg: SimConfig, engine: str) -> float:
-    # the vectorised ssp path steps through clock values one at a time: ~3e6 pushes/s at P = 16; k-async
-    # (1 < K < P, or traces) one batch at a time in Python: ~2e6 pushes/s at P = 16, K = 2 (CPU time)
-    if engine == "vectorised" and cfg.policy == "k-async" and (
-            1 < cfg.effective_k < cfg.learners or cfg.times is not None):
-        return 2e6
-    return 3e6 if engine == "vectorised" and cfg.policy == "ssp" else _RATE[engine]
+def record_bytes() -> int:
+    """Bytes one kept gradient takes: the itemsizes of :class:`staleness.Gradients`'s columns.
+
+    >>> record_bytes()  # 11 columns of int64 / float64 and one bool
+    89
+    """
+    from staleness.result import Gradients
+
+    empty = Gradients.from_columns(**{f.name: [] for f in fields(Gradients)})
+    return sum(getattr(empty, f.name).itemsize for f in fields(Gradients))
+
+
+def _path(cfg: SimConfig, engine: str) -> str:
+    if engine == "event":
+        return "event"
+    k, p = cfg.effective_k, cfg.learners
+    if cfg.policy == "k-async" and (1 < k < p or cfg.times is not None):
+        return "vectorised k-async"
+    if cfg.policy == "ssp":
+        return "vectorised ssp"
+    if cfg.policy in ("sync", "k-sync") or (cfg.policy == "k-async" and k == p):
+        return "vectorised sync"
+    return "vectorised async"
+
+
+def _interpolate(points: tuple, values: tuple, p: int) -> float:
+    """``values`` at ``points`` (increasing P) interpolated on log-log axes; flat below the first point, the
+    last segment's slope beyond the last."""
+    x = math.log(max(p, points[0]))
+    xs, ys = [math.log(v) for v in points], [math.log(v) for v in values]
+    i = next((j for j in range(len(xs) - 2) if x <= xs[j + 1]), len(xs) - 2)
+    slope = (ys[i + 1] - ys[i]) / (xs[i + 1] - xs[i])
+    return math.exp(ys[i] + slope * (x - xs[i]))
+
+
+def _per_gradient(path: str, p: int) -> float:
+    return _interpolate(_P_POINTS, PATHS[path]["gradient"], p)
+
+
+def _per_learner(path: str, p: int) -> float:
+    return _interpolate(_P_LEARNER, PATHS[path]["learner"], p)
 
 
 @dataclass(frozen=True)
 class Estimate:
-    """Expected size of a run: ``gradients`` recorded, peak ``bytes``, ``seconds``, and which ``engine``."""
+    """Expected size of a run: ``gradients`` recorded, peak ``bytes``, CPU ``seconds``, which ``engine`` and
+    ``path``, and where the machine's speed came from (``calibration``: reference, cached or measured)."""
 
     gradients: int
     bytes: int
     seconds: float
     engine: str
     stream: bool
+    path: str = ""
+    calibration: str = "reference"
+
+    @property
+    def rate(self) -> float:
+        """Gradients per CPU second, over the whole run."""
+        return self.gradients / self.seconds if self.seconds > 0 else math.inf
 
 
 def _gradients(cfg: SimConfig) -> int:
@@ -71,26 +131,46 @@ def _gradients(cfg: SimConfig) -> int:
     return int(math.ceil(cfg.until * sum(cfg._speeds) / cfg.mean)) + p
 
 
-def estimate(cfg: SimConfig, stream: bool = False, engine: str = "auto", chunk: int | None = None) -> Estimate:
-    """Gradients, peak bytes and seconds of ``simulate(cfg, engine=engine, stream=stream)``."""
+def _updates(cfg: SimConfig, n: int) -> int:
+    return cfg.updates if cfg.updates is not None else n // max(1, cfg.effective_k)
+
+
+def estimate(cfg: SimConfig, stream: bool = False, engine: str = "auto", chunk: int | None = None,
+             calibrate: bool | None = None) -> Estimate:
+    """Gradients, peak bytes and CPU seconds of ``simulate(cfg, engine=engine, stream=stream)``.
+
+    ``calibrate``: None (default) measures this machine's speed (:mod:`staleness.calibration`, once, cached)
+    only when the estimate with the reference speed exceeds :data:`CALIBRATE_ABOVE` seconds, and otherwise
+    uses a cached measurement if there is one; True always, False never (the reference speed).
+    """
+    from staleness.calibration import Calibration, calibration
     from staleness.vectorised import DEFAULT_CHUNK, vectorised_eligible
 
     eng = "vectorised" if engine == "vectorised" or (engine == "auto" and vectorised_eligible(cfg)) else "event"
     n = _gradients(cfg)
     p = cfg.learners
-    per_learner = _BYTES_LEARNER[eng] * p
+    path = _path(cfg, eng)
+    passes = 2 if stream and cfg.until is not None and cfg.times is None else 1
+    per_gradient = _per_gradient(path, p) * passes + (0.0 if stream else _KEEP_GRADIENT)
+    per_learner = _per_learner(path, p) * passes
+
+    def seconds(cal: Calibration) -> float:
+        return n * per_gradient * cal.gradient + p * per_learner * cal.learner
+
+    cal = Calibration(1.0, 1.0, "reference")
+    if calibrate is not False:
+        cal = calibration(measure_if_missing=bool(calibrate) or seconds(cal) > CALIBRATE_ABOVE)
+    learner_bytes = PATHS[path]["learner_bytes"] * p
     if eng == "vectorised" and cfg.policy == "ssp":  # its window of levels (5 arrays of P values each)
         from staleness.vectorised import ssp_window_levels
 
-        per_learner += 48 * p * ssp_window_levels(cfg.bound)
-    if stream and cfg.times is None:  # stopped by updates, or by until (two passes, nothing kept)
-        c = chunk or (DEFAULT_CHUNK if eng == "vectorised" else 1 << 16)
-        c = max(c, 16 * p) if eng == "vectorised" else c
-        held = min(n, c) * _BYTES_CHUNK
-    else:  # kept, or a run stopped by time (its window is known at the end): every record is held
-        held = n * _BYTES_KEPT[eng]
-    seconds = n / _rate(cfg, eng) * (2 if stream and cfg.until is not None else 1) + p * 2e-5
-    return Estimate(n, _BASE + per_learner + held, seconds, eng, stream)
+        learner_bytes += 48 * p * ssp_window_levels(cfg.bound)
+    c = chunk or (DEFAULT_CHUNK if eng == "vectorised" else 1 << 16)
+    c = max(c, 32 * p) if eng == "vectorised" and chunk is None else c
+    held = min(n, c) * _CHUNK_BYTES[eng]
+    if not stream or cfg.times is not None:  # kept (traces keep their records): blocks, then concatenated
+        held += 2 * (n * record_bytes() + 8 * _updates(cfg, n))
+    return Estimate(n, _BASE + learner_bytes + held, seconds(cal), eng, stream, path, cal.source)
 
 
 def available_bytes() -> int:
@@ -113,10 +193,10 @@ def _human_seconds(s: float) -> str:
 
 
 def check(cfg: SimConfig, stream: bool = False, engine: str = "auto", chunk: int | None = None,
-          force: bool = False) -> Estimate:
+          force: bool = False, calibrate: bool | None = None) -> Estimate:
     """The estimate, or ValueError (naming the parameter, the estimate and the way out) when the run
     needs more memory than is available or more than :data:`MAX_SECONDS`; ``force`` skips the refusal."""
-    e = estimate(cfg, stream, engine, chunk)
+    e = estimate(cfg, stream, engine, chunk, calibrate)
     if force:
         return e
     what = "updates" if cfg.updates is not None else "until" if cfg.until is not None else "times"
@@ -131,7 +211,7 @@ def check(cfg: SimConfig, stream: bool = False, engine: str = "auto", chunk: int
                          f"{_human_bytes(e.bytes)} ({e.engine}, {'streamed' if stream else 'kept in memory'}) but "
                          f"{_human_bytes(avail)} is available; {way}, or pass force=True")
     if e.seconds > MAX_SECONDS:
-        raise ValueError(f"{what}: {e.gradients} gradients take about {_human_seconds(e.seconds)} ({e.engine}, "
-                         f"~{_rate(cfg, e.engine):.0e} gradients/s, limit {_human_seconds(MAX_SECONDS)}); ask for fewer "
-                         "updates, or pass force=True")
+        raise ValueError(f"{what}: {e.gradients} gradients take about {_human_seconds(e.seconds)} of CPU ({e.path} path, "
+                         f"~{e.rate:.1e} gradients/s at {cfg.learners} learners, limit {_human_seconds(MAX_SECONDS)}); "
+                         "ask for fewer updates, or pass force=True")
     return e

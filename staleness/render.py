@@ -178,7 +178,9 @@ def theory_table(th) -> Table:
     from rich.table import Table
 
     shape = "" if th.shape is None else f", shape {th.shape:g}"
-    table = Table(title=f"Closed forms: {th.policy}, P = {th.learners}, K = {th.k}, {th.dist} (mean {th.mean:g}{shape})")
+    bound = "" if th.bound is None else f", bound {th.bound}"
+    table = Table(title=f"Closed forms: {th.policy}, P = {th.learners}, K = {th.k}{bound}, {th.dist} "
+                  f"(mean {th.mean:g}{shape})")
     for col in ("quantity", "formula", "exact", "value", "holds for"):
         table.add_column(col, justify="right" if col == "value" else "left")
     for f in th.formulas:

@@ -81,7 +81,7 @@ def sweep(policies: Sequence[str], learners: Sequence[int], ks: Sequence[int] = 
     for cfg in sweep_configs(policies, learners, ks, dists, updates, seed, bound, **system):
         res = simulate(cfg, stream=True)
         s = res.summary
-        th = theory(cfg.policy, cfg.learners, cfg.k, cfg.dist, cfg.mean, cfg.shape)
+        th = theory(cfg.policy, cfg.learners, cfg.k, cfg.dist, cfg.mean, cfg.shape, cfg.bound)
         t, m = th.get("time_per_update"), th.get("staleness_mean")
         homogeneous = cfg.zero_latency and all(x == 1.0 for x in cfg._speeds)
         rows.append(SweepRow(

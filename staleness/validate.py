@@ -34,7 +34,8 @@ __all__ = ["Case", "Check", "Validation", "validate", "batch_means_ci", "t_quant
 
 @dataclass(frozen=True)
 class Case:
-    """One point of the grid: policy, learners P, K (None: the policy's own), distribution, mean, shape."""
+    """One point of the grid: policy, learners P, K (None: the policy's own), distribution, mean, shape,
+    and the staleness bound of ssp."""
 
     policy: str
     learners: int
@@ -42,11 +43,13 @@ class Case:
     dist: str = "exp"
     mean: float = 1.0
     shape: float | None = None
+    bound: int | None = None
 
     @property
     def label(self) -> str:
         k = "" if self.k is None else f", K={self.k}"
-        return f"{self.policy} (P={self.learners}{k}, {self.dist})"
+        s = "" if self.bound is None else f", s={self.bound}"
+        return f"{self.policy} (P={self.learners}{k}{s}, {self.dist})"
 
 
 #: The default grid: every closed form, each distribution where a formula holds for it.
@@ -59,6 +62,11 @@ DEFAULT_GRID = (
     Case("k-sync", 8, 4, "exp"), Case("k-sync", 8, 2, "shifted-exp"), Case("k-sync", 8, 6, "uniform"),
     Case("k-sync", 4, 2, "constant"),
     Case("k-batch-sync", 8, 4, "exp"), Case("k-batch-sync", 4, 2, "exp"),
+    Case("k-sync", 8, 4, "pareto"), Case("sync", 4, None, "pareto"),
+    Case("k-async", 8, 2, "exp"), Case("k-async", 8, 4, "exp"), Case("k-async", 8, 3, "pareto"),
+    Case("k-async", 8, 3, "uniform"), Case("k-batch-async", 8, 3, "lognormal"),
+    Case("ssp", 8, None, "exp", bound=0), Case("ssp", 4, None, "uniform", bound=0),
+    Case("ssp", 8, None, "pareto", bound=0), Case("ssp", 4, None, "constant", bound=0),
 )
 
 
@@ -155,9 +163,9 @@ def validate(grid: Sequence[Case] = DEFAULT_GRID, updates: int = 20_000, seed: i
         raise ValueError(f"batches: got {batches!r}; give an integer >= 2 (32 is a good choice)")
     checks = []
     for n, case in enumerate(grid):
-        th = theory(case.policy, case.learners, case.k, case.dist, case.mean, case.shape)
+        th = theory(case.policy, case.learners, case.k, case.dist, case.mean, case.shape, case.bound)
         cfg = SimConfig(learners=case.learners, policy=case.policy, k=case.k, dist=case.dist, mean=case.mean,
-                        shape=case.shape, updates=updates, seed=seed + n)
+                        shape=case.shape, bound=case.bound, updates=updates, seed=seed + n)
         res = simulate(cfg)
         for f in th.formulas:
             if f.quantity == "speedup_async_over_sync":

@@ -31,9 +31,9 @@ import copy
 import gc
 from dataclasses import dataclass
 
-from peak_tracker import _Autocast, _step, _storage_bytes
+from peak_tracker import _Autocast, _step, _storage_bytes, _train_step, make_optimizer, state_tensors
 
-__all__ = ["StoragePeak", "StorageTrace", "measure_step_storage", "trace_storage"]
+__all__ = ["StoragePeak", "StorageTrace", "measure_step_storage", "measure_steps_storage", "trace_storage"]
 
 
 @dataclass(frozen=True)
@@ -156,3 +156,39 @@ def measure_step_storage(model, x, mode: str, autocast_dtype=None) -> StoragePea
     trace = trace_storage(lambda: _step(model, x, mode, lambda where: None, autocast))
     return StoragePeak(before + trace.peak_bytes, trace.peak_where, before + trace.peak_any_bytes,
                        trace.peak_any_where, before, trace.events)
+
+
+def measure_steps_storage(model, x, mode: str, steps: int = 3, autocast_dtype=None) -> tuple[StoragePeak, ...]:
+    """Each step's peak storage bytes over ``steps`` steps of one optimizer (``peak_tracker.measure_steps``).
+
+    Every step is profiled on its own, after ``opt.zero_grad(set_to_none=True)`` (so the gradients of the step
+    before are gone, not seen as freed); ``before_bytes`` counts the storages alive then: parameters,
+    buffers, input and the optimizer's state (moments, momentum buffers, ``step`` counts).
+
+    Examples
+    --------
+    >>> import torch
+    >>> torch.manual_seed(0) is not None
+    True
+    >>> first, second = measure_steps_storage(torch.nn.Linear(100, 50), torch.randn(8, 100), "momentum", steps=2)
+    >>> # step 2 starts with the 50*100*4 + 50*4 = 20,200-byte momentum buffers step 1 created
+    >>> second.before_bytes - first.before_bytes
+    20200
+    """
+    model.train(True)
+    for p in model.parameters():
+        p.grad = None
+    autocast = _Autocast(autocast_dtype)
+    warm = copy.deepcopy(model)
+    _train_step(warm, make_optimizer(warm, mode), x.clone(), lambda where: None, autocast)
+    del warm
+    opt = make_optimizer(model, mode)
+    out = []
+    for _ in range(steps):
+        opt.zero_grad(set_to_none=True)
+        gc.collect()
+        before = _storage_bytes([*model.parameters(), *model.buffers(), x, *state_tensors(opt)])
+        trace = trace_storage(lambda: _train_step(model, opt, x, lambda where: None, autocast))
+        out.append(StoragePeak(before + trace.peak_bytes, trace.peak_where, before + trace.peak_any_bytes,
+                               trace.peak_any_where, before, trace.events))
+    return tuple(out)

@@ -19,7 +19,7 @@ import ctypes
 import gc
 from dataclasses import dataclass
 
-__all__ = ["Measured", "measure_step", "live_heap_bytes"]
+__all__ = ["Measured", "measure_step", "measure_steps", "live_heap_bytes"]
 
 
 class _MallInfo2(ctypes.Structure):
@@ -76,6 +76,40 @@ def _step(model, x, mode: str, sample, autocast):
         opt.step()
     sample("end")
     return None
+
+
+TRAINING_MODES = ("sgd", "momentum", "adam", "adamw")
+
+
+def make_optimizer(model, mode: str):
+    """The ``torch.optim`` optimizer a training ``mode`` names (single-tensor, the CPU default)."""
+    import torch
+
+    if mode not in TRAINING_MODES:
+        raise ValueError(f"mode={mode!r} is not an optimizer; use one of {', '.join(TRAINING_MODES)}")
+    params = model.parameters()
+    if mode in ("sgd", "momentum"):
+        return torch.optim.SGD(params, lr=0.01, momentum=0.9 if mode == "momentum" else 0.0)
+    return (torch.optim.Adam if mode == "adam" else torch.optim.AdamW)(params, lr=0.001)
+
+
+def _train_step(model, opt, x, sample, autocast) -> None:
+    """One step of a training loop after ``opt.zero_grad(set_to_none=True)``, which the caller runs first."""
+    with autocast():
+        loss = model(x).sum()
+    if sample is not None and hasattr(sample, "hook_graph"):
+        sample.hook_graph(loss.grad_fn)
+    loss.backward()
+    with autocast.quiet():
+        opt.step()
+    sample("end")
+
+
+def state_tensors(opt) -> list:
+    """The tensors an optimizer keeps between steps (moments, momentum buffers, Adam's ``step`` counts)."""
+    import torch
+
+    return [v for state in opt.state.values() for v in state.values() if isinstance(v, torch.Tensor)]
 
 
 class _Sampler:
@@ -165,3 +199,45 @@ def measure_step(model, x, mode: str, autocast_dtype=None, every_kernel: bool = 
     for h in sampler.handles:
         h.remove()
     return Measured(sampler.peak - base + before_tensors, sampler.where, before_tensors, sampler.count)
+
+
+def measure_steps(model, x, mode: str, steps: int = 3, autocast_dtype=None) -> tuple[Measured, ...]:
+    """The peak of each of ``steps`` training steps of one optimizer, as a training loop runs them.
+
+    Step k is ``opt.zero_grad(set_to_none=True); loss = model(x).sum(); loss.backward(); opt.step()`` with
+    the same ``opt`` (``mode``: ``sgd``, ``momentum`` (0.9), ``adam`` or ``adamw``), so from step 2 on the
+    optimizer state the earlier steps created is alive from the start. Each step is measured as
+    :func:`measure_step` measures one (after the same warm-up step on a copy), the tensors alive before it
+    (parameters, buffers, input and the optimizer's state; gradients are None after ``zero_grad``) counted
+    from their storages.
+    """
+    from torch.overrides import TorchFunctionMode
+
+    model.train(True)
+    for p in model.parameters():
+        p.grad = None
+    autocast = _Autocast(autocast_dtype)
+    warm = copy.deepcopy(model)
+    _train_step(warm, make_optimizer(warm, mode), x.clone(), lambda where: None, autocast)
+    del warm
+    opt = make_optimizer(model, mode)
+    out = []
+    for _ in range(steps):
+        opt.zero_grad(set_to_none=True)
+        gc.collect()
+        sampler = _Sampler()
+
+        class Observe(TorchFunctionMode):
+            def __torch_function__(self, func, types, args=(), kwargs=None, sampler=sampler):
+                result = func(*args, **(kwargs or {}))
+                sampler(f"{getattr(func, '__name__', func)}")
+                return result
+
+        before_tensors = _storage_bytes([*model.parameters(), *model.buffers(), x, *state_tensors(opt)])
+        base = live_heap_bytes()
+        with Observe():
+            _train_step(model, opt, x, sampler, autocast)
+        for h in sampler.handles:
+            h.remove()
+        out.append(Measured(sampler.peak - base + before_tensors, sampler.where, before_tensors, sampler.count))
+    return tuple(out)

@@ -91,18 +91,47 @@ def test_cli_torchvision_name(capsys):
     assert data["totals"]["params"] == 11_689_512  # sum(p.numel()) of torchvision's resnet18
 
 
-def test_data_dependent_module_traced_on_the_cpu():
+def test_input_dependent_module_traced_on_meta_with_real_values():
     import torch.nn as nn
 
     from archcalc.frontends.torch_trace import from_torch
 
     class Dynamic(nn.Module):
         def forward(self, x):
-            return x if x.sum() > 0 else -x  # data-dependent control flow: meta tensors have no values
+            return x if x.sum() > 0 else -x  # control flow on the input's values: the input is real
 
     net = from_torch(Dynamic(), (1, 2, 2))
     assert [n.kind for n in net.nodes] == ["Sum", "Compare", "Neg"]  # zeros: sum 0 is not > 0, so -x
+    assert "on the CPU" not in net.notes[0]
+
+
+def test_weight_dependent_module_traced_on_the_cpu_without_a_copy():
+    import torch
+    import torch.nn as nn
+
+    from archcalc.frontends.torch_trace import from_torch
+
+    class Dynamic(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+            self.bn = nn.BatchNorm1d(4)
+
+        def forward(self, x):
+            y = self.bn(self.fc(x))
+            return y if y.sum() > 1e9 else -y  # reads a value computed from the weights
+
+    model = Dynamic()
+    before = model.bn.running_mean.clone()
+    net = from_torch(model, (4,), batch=2, training=True)
     assert "on the CPU" in net.notes[0]
+    assert [n.kind for n in net.nodes][-1] == "Neg"
+    assert torch.equal(model.bn.running_mean, before)  # training statistics put back
+    with torch.device("meta"):
+        meta = Dynamic()
+    with pytest.raises(ValueError, match=r"__bool__ in the top-level forward reads values computed from the weights") as info:
+        from_torch(meta, (4,), batch=2)
+    assert "\n" not in str(info.value)
 
 
 def test_failing_module_is_one_line():

@@ -56,21 +56,48 @@ def test_training_step_sgd():
 
 
 def test_adam_step_states_and_temporaries():
-    p = peak_memory(tiny(), batch=2, training=True, optimizer="adam")
+    p = peak_memory(tiny(), batch=2, training=True, optimizer="adam", first_step=True)
     opt = [s for s in samples(p) if s[0] == "optimizer"]
     # moments 2 * 744 = 1,488; at conv.weight two 432-byte temporaries (sqrt and quotient):
     # 744 + 744 + 1,488 + 1,536 + 864 = 5,376
     assert opt[0] == ("optimizer", "conv.weight", 5376)
     assert [s[2] for s in opt] == [4512 + 2 * n for n in (432, 16, 288, 8)]
     assert p.model_state_bytes == 4 * 744
+    # a step N >= 2: the moments and four 0-d fp32 step tensors (4 x 4 = 16) alive from the start; the
+    # optimizer's samples are the same plus 16, the backward's plus 1,488 + 16
+    s = peak_memory(tiny(), batch=2, training=True, optimizer="adam")
+    assert [x[2] for x in samples(s) if x[0] == "optimizer"] == [4512 + 16 + 2 * n for n in (432, 16, 288, 8)]
+    assert s.model_state_bytes == 4 * 744 + 16 and s.step == "steady" and p.step == "first"
+    back = [(x[2], y[2]) for x, y in zip(samples(p), samples(s), strict=True) if x[0] != "optimizer"]
+    assert all(b - a == 1488 + 16 for a, b in back)
+
+
+def test_steady_momentum_step_updates_in_place():
+    # first step: backward as SGD (peak 8,720, test_training_step_sgd), then 744 of buffers: 3,024 + 744 = 3,768.
+    # steady: the 744-byte buffers live throughout: backward relu 8,720 + 744 = 9,464; step() in place: 3,768
+    first = peak_memory(tiny(), batch=2, training=True, optimizer="momentum", first_step=True)
+    steady = peak_memory(tiny(), batch=2, training=True, optimizer="momentum")
+    assert (first.peak_bytes, first.phase) == (8720, "backward")
+    assert (steady.peak_bytes, steady.phase, samples(steady)[-1]) == (9464, "backward", ("optimizer", "step", 3768))
+    assert steady.breakdown.optimizer_state_bytes == 744
+    # SGD keeps no state: both steps are the same
+    assert samples(peak_memory(tiny(), batch=2, training=True)) == samples(
+        peak_memory(tiny(), batch=2, training=True, first_step=True))
 
 
 def test_fit_is_the_closed_form():
     # inference peak(B) = 744 + B * (768 + 1,024 + 512) = 744 + 2,304 B; 10,000 bytes: B = floor(9,256 / 2,304) = 4
-    f = fit(lambda b, s: tiny(), 10_000, input_shape=(3, 8, 8))
+    f = fit(lambda b, s: tiny(), 10_000, input_shape=(3, 8, 8), margin=0)
     assert (f.batch, f.peak.peak_bytes, f.next_peak_bytes) == (4, 744 + 4 * 2304, 744 + 5 * 2304)
     with pytest.raises(ValueError, match=r"memory=3000: nothing fits; batch 1 already peaks at 3.0 kB"):
         fit(lambda b, s: tiny(), 3000, input_shape=(3, 8, 8))
+    # the default margin keeps 5 % free: 10,000 - 500 = 9,500; B = floor(8,756 / 2,304) = 3, 2,344 bytes left
+    f = fit(lambda b, s: tiny(), 10_000, input_shape=(3, 8, 8))
+    assert (f.batch, f.margin_bytes, f.usable_bytes, f.left_bytes) == (3, 500, 9500, 10_000 - 744 - 3 * 2304)
+    with pytest.raises(ValueError, match=r"give more memory or a smaller margin \(5 % of the memory"):
+        fit(lambda b, s: tiny(), 3100, input_shape=(3, 8, 8))  # batch 1's 3,048 fits 3,100, not 2,945
+    with pytest.raises(ValueError, match=r"margin=1.5 must be a fraction"):
+        fit(lambda b, s: tiny(), 3100, input_shape=(3, 8, 8), margin=1.5)
 
 
 def test_mixed_precision_casts_weights_and_halves_activations():
@@ -135,7 +162,28 @@ def test_cli_fit_json(capsys):
 
     assert main(["fit", "vgg11", "--input", "3x32x32", "--memory", "1GiB", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["peak_bytes"] <= 2**30 < data["next_peak_bytes"] and data["vary"] == "batch"
+    assert data["peak_bytes"] <= data["usable_bytes"] < data["next_peak_bytes"] and data["vary"] == "batch"
+    assert (data["margin_bytes"], data["usable_bytes"]) == (53_687_091, 2**30 - 53_687_091)  # 5 %, rounded down
+    assert data["left_bytes"] == 2**30 - data["peak_bytes"]
+
+
+def test_cli_says_which_step_and_what_is_left(capsys):
+    from archcalc.cli import main
+
+    base = ["vgg11", "--input", "3x32x32", "--training", "--optimizer", "momentum"]
+    assert main(["peak", *base]) == 0
+    assert "steady-state (N >= 2) momentum training step" in capsys.readouterr().out
+    assert main(["peak", *base, "--first-step", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["step"] == "first"
+    # 2 GiB with a 10 % margin: 214,748,364 bytes kept (VGG-11's weights, gradients and momentum buffers
+    # alone are 3 x 531.5 MB); the text says what is left beyond the peak
+    assert main(["fit", *base, "--memory", "2GiB", "--margin", "10%", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["margin_bytes"], data["step"]) == (214_748_364, "steady")
+    assert data["peak_bytes"] <= 2**31 - 214_748_364 < data["next_peak_bytes"]
+    assert main(["fit", *base, "--memory", "2GiB", "--margin", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "left beyond the peak:" in out and "no margin kept for the allocator: --margin 0" in out
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -144,6 +192,9 @@ def test_cli_fit_json(capsys):
     (["fit", "vgg11", "--memory", "1GB", "--precision", "fp8"], "argument --precision: invalid choice: 'fp8'"),
     (["peak", "vgg11", "--batch", "0"], "argument --batch: got '0'; give a positive integer"),
     (["peak", "vgg11", "--optimizer", "adam"], "--optimizer: got 'adam' without --training"),
+    (["peak", "vgg11", "--first-step"], "--first-step: given without --training"),
+    (["fit", "vgg11", "--memory", "1GB", "--margin", "150%"], "argument --margin: got '150%'; give a percentage"),
+    (["fit", "vgg11", "--memory", "1GB", "--margin", "lots"], "argument --margin: got 'lots'; give a percentage"),
 ])
 def test_cli_errors_are_one_line(argv, message, capsys):
     from archcalc.cli import main

@@ -29,9 +29,13 @@ BUFFERS = 2 * 4_800 * 4 + 20 * 8  # BatchNorm running mean and var (4,800 channe
 def test_model_states_are_the_zero_formulas(ranks, expected):
     graph = build("resnet18")
     for stage, want in zip((1, 2, 3), expected, strict=True):
-        p = peak_memory(graph, (3, 32, 32), 2, training=True, optimizer="adam", data_parallel=ranks, zero=stage)
+        p = peak_memory(graph, (3, 32, 32), 2, training=True, optimizer="adam", data_parallel=ranks, zero=stage,
+                        first_step=True)
         assert p.model_state_bytes - BUFFERS == want, stage
         assert (p.data_parallel, p.zero) == (ranks, stage)
+        # the steady step also counts the flat shard's one 0-d fp32 step tensor (4 bytes)
+        s = peak_memory(graph, (3, 32, 32), 2, training=True, optimizer="adam", data_parallel=ranks, zero=stage)
+        assert s.model_state_bytes - BUFFERS == want + 4, stage
 
 
 def test_model_states_in_16_bits():
@@ -39,11 +43,15 @@ def test_model_states_in_16_bits():
     # autocast keeps fp32 parameters (torch's layout, no master copy): stage 2 on 4 ranks, 4 Psi + (4 + 8) Psi / 4
     #   = 7 Psi = 81,826,584; buffers stay fp32 (38,560)
     p = peak_memory(graph, (3, 32, 32), 2, training=True, optimizer="adam", precision="bf16-mixed", data_parallel=4,
-                    zero=2)
+                    zero=2, first_step=True)
     assert p.model_state_bytes - BUFFERS == 81_826_584
     # pure bf16: (2 + 2 + 2 x 2) Psi / 4 = 2 Psi = 23,379,024 at stage 3; buffers 2 x 4,800 x 2 + 20 x 8 = 19,360
-    p = peak_memory(graph, (3, 32, 32), 2, training=True, optimizer="adam", precision="bf16", data_parallel=4, zero=3)
+    p = peak_memory(graph, (3, 32, 32), 2, training=True, optimizer="adam", precision="bf16", data_parallel=4, zero=3,
+                    first_step=True)
     assert p.model_state_bytes - 19_360 == 23_379_024
+    # the steady step: the same plus the shard's fp32 step count (4 bytes; torch keeps it fp32 for bf16 models)
+    p = peak_memory(graph, (3, 32, 32), 2, training=True, optimizer="adam", precision="bf16", data_parallel=4, zero=3)
+    assert p.model_state_bytes - 19_360 == 23_379_024 + 4
 
 
 def test_zero_0_is_todays_peak_at_the_per_device_batch():
@@ -74,15 +82,20 @@ def test_stage_3_gathers_each_layer_around_its_use():
 
 
 def test_stage_1_adam_steps_on_the_flat_shard():
-    p = peak_memory(tiny(), batch=2, training=True, optimizer="adam", data_parallel=2, zero=1)
+    p = peak_memory(tiny(), batch=2, training=True, optimizer="adam", data_parallel=2, zero=1, first_step=True)
     # full weights 744 and gradients 744, input 1,536, moments 2 x 372, temporaries 2 x 372: 4,512
     assert samples(p)[-1] == ("optimizer", "flat shard", 744 + 744 + 1536 + 744 + 744)
     assert p.model_state_bytes == 744 + 744 + 2 * 372
+    # steady: the shard's moments and its step count (4) exist from the forward pass on: 4,516 at the step,
+    # and every forward sample is 744 + 4 above step 1's
+    s = peak_memory(tiny(), batch=2, training=True, optimizer="adam", data_parallel=2, zero=1)
+    assert samples(s)[-1] == ("optimizer", "flat shard", 4512 + 4)
+    assert [x[2] - y[2] for x, y in zip(samples(s)[:3], samples(p)[:3], strict=True)] == [748] * 3
 
 
 def test_fit_searches_the_per_device_batch():
     # inference is not sharded: peak(B) = 744 + 2,304 B as in test_fit_is_the_closed_form, B = 4 per device
-    f = fit(lambda b, s: tiny(), 10_000, input_shape=(3, 8, 8), data_parallel=3)
+    f = fit(lambda b, s: tiny(), 10_000, input_shape=(3, 8, 8), data_parallel=3, margin=0)
     assert (f.batch, f.global_batch) == (4, 12)
 
 
@@ -100,10 +113,15 @@ def test_cli_json_keys(capsys):
     from archcalc.cli import main
 
     assert main(["peak", "resnet18", "--input", "3x32x32", "--batch", "2", "--training", "--optimizer", "adam",
-                 "--data-parallel", "4", "--zero", "3", "--json"]) == 0
+                 "--data-parallel", "4", "--zero", "3", "--json", "--first-step"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert (data["data_parallel"], data["zero"], data["batch"], data["global_batch"]) == (4, 3, 2, 8)
     assert data["model_state_bytes"] == 46_758_048 + BUFFERS  # 16 Psi / 4, as above
+    assert data["step"] == "first"
+    assert main(["peak", "resnet18", "--input", "3x32x32", "--batch", "2", "--training", "--optimizer", "adam",
+                 "--data-parallel", "4", "--zero", "3", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["step"], data["model_state_bytes"]) == ("steady", 46_758_048 + 4 + BUFFERS)  # and the step count
     assert main(["fit", "vgg11", "--input", "3x32x32", "--memory", "1GiB", "--data-parallel", "2", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["global_batch"] == 2 * data["batch"] and data["checkpoint_segments"] == 1

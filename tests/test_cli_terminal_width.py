@@ -61,6 +61,8 @@ def run_in_terminal(args: list[str], columns: int = 80, timeout: float = 300) ->
     ["archcalc", "memory", "--megatron", "--seq", "2048", "--hidden", "12288", "--heads", "96", "--tensor-parallel", "8"],
     ["staleness", "simulate", "--learners", "16", "--updates", "20000"],
     ["staleness", "theory", "--learners", "16"],
+    ["staleness", "theory", "--learners", "8", "--policy", "ssp", "--bound", "0", "--dist", "pareto"],
+    ["staleness", "theory", "--learners", "8", "--policy", "k-async", "--k", "2"],
     ["staleness", "validate", "--updates", "5000"],
     ["staleness", "sweep", "--learners", "2,4", "--updates", "5000"],
 ])

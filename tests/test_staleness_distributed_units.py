@@ -152,3 +152,20 @@ def test_exit_words_and_blamed_rank():
     assert describe_exit(-19) == "killed by SIGSTOP" and describe_exit(-15) == "killed by SIGTERM"
     assert blamed_rank("rank 12 (worker 12) died (killed by SIGKILL)") == 12
     assert blamed_rank("ranked") is None
+
+
+def test_kolmogorov_distance_and_dkw_bound():
+    from scipy import stats
+
+    from staleness.distributed import _hist, _ks, dkw_bound
+
+    # the distance between two staleness histograms equals scipy's two-sample KS statistic on the samples
+    rng = np.random.default_rng(3)
+    a, b = rng.geometric(0.3, 240) - 1, rng.geometric(0.25, 9000) - 1
+    size = int(max(a.max(), b.max())) + 1
+    assert _ks(_hist(a, size), _hist(b, size)) == pytest.approx(stats.ks_2samp(a, b).statistic, abs=1e-12)
+    assert _ks(_hist(a, 3), _hist(a, size)) <= 1.0  # histograms of different lengths pad with zeros
+    # DKW (Massart): sqrt(ln(4 / 0.001) / (2 * 240)) + sqrt(ln(4000) / (2 * 9000)) = 0.131451 + 0.021466
+    assert dkw_bound(240, 9000, 0.999) == pytest.approx(0.131451 + 0.021466, abs=2e-6)
+    with pytest.raises(ValueError, match="confidence: got 1"):
+        dkw_bound(240, 9000, 1)

@@ -137,10 +137,14 @@ def test_k_async_streams_in_memory_bounded_by_the_chunk(k, updates):
 
 
 def test_k_async_estimate():
-    # k-async beyond K = 1 and K = P is estimated at 2e6 gradients/s: 10^6 updates x K = 2 -> 2 x 10^6 gradients,
-    # 1 s + 16 learners x 2e-5 s; K = 1 is async (2e7 gradients/s: 0.05 s + 16 x 2e-5 s)
-    assert estimate(SimConfig(learners=16, policy="k-async", k=2, updates=10**6), stream=True).seconds == 1 + 16 * 2e-5
-    assert estimate(SimConfig(learners=16, policy="k-async", k=1, updates=10**6), stream=True).seconds == 0.05 + 16 * 2e-5
-    # 2 x 10^10 gradients at 2e6/s = 10^4 s > 1 h: refused, naming the rate
-    with pytest.raises(ValueError, match=r"^updates: 20000000000 gradients take about 3 h \(vectorised, ~2e\+06 "):
+    # k-async beyond K = 1 and K = P takes its own path, 4.0e-7 CPU s per gradient at P = 16 (reference speed):
+    # 10^6 updates x K = 2 -> 2 x 10^6 gradients, 0.8 s + 16 learners x 1.5e-5 s; K = 1 is the async path
+    # (4.4e-8 s: 0.044 s + 16 x 2.4e-5 s)
+    e = estimate(SimConfig(learners=16, policy="k-async", k=2, updates=10**6), stream=True)
+    assert e.path == "vectorised k-async" and e.seconds == pytest.approx(0.8 + 16 * 1.5e-5, rel=1e-12)
+    e = estimate(SimConfig(learners=16, policy="k-async", k=1, updates=10**6), stream=True)
+    assert e.path == "vectorised async" and e.seconds == pytest.approx(0.044 + 16 * 2.4e-5, rel=1e-12)
+    # 2 x 10^10 gradients x 4e-7 s = 8,000 s > 1 h: refused, naming the path and the rate
+    with pytest.raises(ValueError, match=r"^updates: 20000000000 gradients take about 2 h of CPU \(vectorised k-async "
+                                         r"path, ~2\.5e\+06 gradients/s"):
         simulate(SimConfig(learners=16, policy="k-async", k=2, updates=10**10), stream=True)

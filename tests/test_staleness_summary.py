@@ -75,7 +75,9 @@ def test_closed_forms_exact_values():
     assert got["speedup_async_over_sync"] == "25/3"
     # k-batch-async exp: (P - 1) / K = 7/2
     assert theory("k-batch-async", 8, 2).get("staleness_mean").exact == "7/2"
-    assert theory("k-async", 4, 2).formulas == () and theory("ssp", 4).formulas == ()
+    # k-async: only the mean staleness (P - K) / K = 1 for uniform times; ssp with a bound > 0: none
+    assert [f.quantity for f in theory("k-async", 4, 2, dist="uniform").formulas] == ["staleness_mean"]
+    assert theory("ssp", 4, bound=1).formulas == ()
 
 
 def test_t_quantile_against_tables():

@@ -3,7 +3,9 @@
 Fixed seeds; sample sizes chosen so the intervals are a few percent of the value. The closed forms are
 listed in staleness.theory (Dutta et al., AISTATS 2018): k-sync E[X_(K:P)], sync H_P / mu (+ delta),
 k-batch-sync K / (P mu), k-batch-async K E[X] / P, async staleness P - 1 (any distribution), geometric
-(1/P)(1 - 1/P)^s with variance P (P - 1), k-batch-async (P - 1) / K, async-over-sync speed-up P H_P.
+(1/P)(1 - 1/P)^s with variance P (P - 1), k-batch-async (P - 1) / K (any distribution), async-over-sync
+speed-up P H_P; and beyond it: k-async (H_P - H_{P-K}) / mu and (P - K) / K, ssp with bound 0 (staleness uniform on 0..P-1,
+E[X_(P:P)] / P per update), k-sync with Pareto times (a Beta-function order statistic).
 """
 
 import pytest
@@ -19,7 +21,8 @@ def _report(v):
 
 
 def test_every_closed_form_is_covered():
-    assert {c.policy for c in DEFAULT_GRID} == {"async", "k-batch-async", "sync", "k-sync", "k-batch-sync"}
+    assert {c.policy for c in DEFAULT_GRID} == {"async", "k-batch-async", "sync", "k-sync", "k-batch-sync",
+                                              "k-async", "ssp"}
     quantities = {c.quantity for c in validate(FAST_GRID[:1] + EVENT_GRID[:1], updates=2000).checks}
     assert quantities == {"time_per_update", "staleness_mean", "staleness_var", "staleness_pmf_0",
                           "staleness_pmf_1", "staleness_pmf_2", "speedup_async_over_sync"}

@@ -29,13 +29,16 @@ def positive_int(flag: str):
 
 
 def add_step_options(parser: argparse.ArgumentParser) -> None:
+    from archcalc.memory.optimizers import OPTIMIZERS
     from archcalc.memory.precision import DEVICES, PRECISIONS
-    from archcalc.memory.states import OPTIMIZERS
 
     parser.add_argument("model", help="zoo name (archcalc list) or torchvision:NAME (traced)")
     parser.add_argument("--input", metavar="CxHxW", help="per-sample input shape (default: the model's own)")
     parser.add_argument("--training", action="store_true",
-                        help="one training step: zero_grad, loss = model(x).sum(), backward, optimizer step")
+                        help="a training step N >= 2 (optimizer state alive throughout): zero_grad, "
+                             "loss = model(x).sum(), backward, optimizer step")
+    parser.add_argument("--first-step", action="store_true",
+                        help="with --training: the first step instead, whose optimizer creates its state in step()")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, help="optimizer of the training step (default sgd)")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
                         help="fp32, fp16, bf16 (model converted) or fp16-mixed, bf16-mixed (torch.autocast)")
@@ -95,12 +98,15 @@ def step_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     if args.zero and args.data_parallel == 1:
         raise ValueError(f"--zero: got {args.zero} without --data-parallel; ZeRO shards over ranks: add "
                          "--data-parallel N (N >= 2) or drop --zero")
+    if getattr(args, "first_step", False) and not args.training:
+        raise ValueError("--first-step: given without --training; it chooses which training step: add --training "
+                         "or drop --first-step")
     if args.checkpoint != 1 and not args.training:
         raise ValueError(f"--checkpoint: got {args.checkpoint} without --training; checkpointing changes only a "
                          "training step: add --training or drop --checkpoint")
     return {"training": args.training, "optimizer": args.optimizer or "sgd", "precision": args.precision,
             "device": args.device, "checkpoint_segments": args.checkpoint, "data_parallel": args.data_parallel,
-            "zero": args.zero}
+            "zero": args.zero, "first_step": bool(getattr(args, "first_step", False))}
 
 
 def input_shape(args: argparse.Namespace, graph: Any) -> tuple[int, ...]:

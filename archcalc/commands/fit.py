@@ -1,7 +1,9 @@
 """``archcalc fit MODEL --memory 24GiB``: the largest batch (or sequence length) whose peak fits.
 
 ``archcalc fit resnet50 --memory 24GiB --training --optimizer adam --precision bf16-mixed`` searches the
-largest batch whose liveness peak (``archcalc peak``) fits and prints it with the breakdown at its peak;
+largest batch whose liveness peak (``archcalc peak``: the steady-state step N >= 2 unless ``--first-step``)
+fits in the memory less a margin kept for the allocator (``--margin``, default 5 %) and prints it with the
+breakdown at its peak and what is left;
 ``--seq`` searches the last input dimension (a sequence length) at ``--batch`` instead. ``--json`` prints
 the keys documented in docs/memory.md.
 """
@@ -35,6 +37,17 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("memory=")) from None
 
 
+def _percent(text: str) -> float:
+    value = text.strip().removesuffix("%").strip()
+    try:
+        share = float(value) / 100
+    except ValueError:
+        share = -1.0
+    if not 0 <= share < 1:
+        raise argparse.ArgumentTypeError(f"got {text!r}; give a percentage in [0, 100), e.g. 5%")
+    return share
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser("fit", help="largest batch (or sequence length) whose peak fits in --memory",
                                    description=__doc__.split("\n\n")[1].replace("\n", " ").replace("``", "`"))
@@ -44,6 +57,9 @@ def register(subparsers) -> None:
     parser.add_argument("--seq", action="store_true", help="search the last input dimension at --batch, not the batch")
     parser.add_argument("--batch", type=positive_int("--batch"), default=1, metavar="N",
                         help="batch with --seq (default 1)")
+    parser.add_argument("--margin", type=_percent, default=None, metavar="PERCENT",
+                        help="share of --memory kept free for the allocator's rounding and fragmentation, "
+                             "e.g. 5%% (default 5%%; 0 uses the whole budget)")
     parser.set_defaults(func=run)
 
 
@@ -59,12 +75,13 @@ def run(args: argparse.Namespace) -> int:
     graph_at, plan = setup if setup else (graph_factory(args.model), None)
     default = (3, 224, 224) if args.model.startswith("torchvision:") else graph_factory(args.model)(1, (1,)).default_input
     shape = input_shape(args, type("G", (), {"default_input": default}))
+    margin = {} if args.margin is None else {"margin": args.margin}
     try:
         # sequence parallelism splits the sequence evenly over the tensor-parallel ranks: lengths step by t
         step = args.tensor_parallel if args.seq and getattr(args, "sequence_parallel", False) else 1
         limit = sequence_limit(args.model) if args.seq else None
         result = fit(graph_at, args.memory, input_shape=shape, batch=args.batch, vary="seq" if args.seq else "batch",
-                     recompute=plan, step=step, limit=limit, **kwargs)
+                     recompute=plan, step=step, limit=limit, **margin, **kwargs)
     except ValueError as exc:
         raise flagged(exc) from None
     if args.json:
@@ -84,6 +101,9 @@ def run(args: argparse.Namespace) -> int:
     if result.next_peak_bytes is None and result.limit is not None:
         nxt = f"; that is the whole position table ({result.limit} positions), which fits"
     console.print(f"{result.network} in {format_bytes(result.memory_bytes)}: largest {what}{nxt}", highlight=False)
+    kept = (f", of which the margin of {format_bytes(result.margin_bytes)} kept free for the allocator"
+            if result.margin_bytes else " (no margin kept for the allocator: --margin 0)")
+    console.print(f"left beyond the peak: {format_bytes(result.left_bytes)}{kept}", highlight=False)
     console.print(peak_header(result.peak), highlight=False)
     console.print(breakdown_table(result.peak))
     return 0

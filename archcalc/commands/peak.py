@@ -1,7 +1,8 @@
-"""``archcalc peak MODEL``: peak memory of inference or of one training step, from a liveness schedule.
+"""``archcalc peak MODEL``: peak memory of inference or of a training step, from a liveness schedule.
 
 ``archcalc peak resnet50 --input 3x224x224 --batch 32 --training --optimizer adam --precision bf16-mixed``
-prints the peak, the op and pass where it occurs and what is live there (weights, gradients, optimizer
+prints the peak of a steady-state training step N >= 2 (``--first-step``: step 1, before the optimizer's
+state exists), the op and pass where it occurs and what is live there (weights, gradients, optimizer
 state, saved activations, transient tensors, inputs); ``--plot FILE`` draws memory over time; ``--json``
 prints the keys documented in docs/memory.md.
 """
@@ -31,7 +32,7 @@ __all__ = ["register", "run"]
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("peak", help="peak memory of inference or one training step (liveness)",
+    parser = subparsers.add_parser("peak", help="peak memory of inference or a training step (liveness; steady state N >= 2 unless --first-step)",
                                    description=__doc__.split("\n\n")[1].replace("\n", " ").replace("``", "`"))
     add_step_options(parser)
     add_parallel_options(parser)

@@ -241,9 +241,18 @@ def _unflatten(args: tuple, kw: dict) -> Mapped:
     return "Unflatten", {"dim": _a(args, kw, 1, "dim"), "sizes": _tup(_a(args, kw, 2, "sizes"))}, [args[0]]
 
 
+def _int_index(i: Any) -> Any:
+    """A 0-dim integer tensor with a value (the CPU) indexes as the int it holds (a view, as in torch)."""
+    if _is_tensor(i) and i.dim() == 0 and i.device.type == "cpu" and not i.is_floating_point() \
+            and str(i.dtype) != "torch.bool":
+        return int(i)
+    return i
+
+
 def _getitem(args: tuple, kw: dict) -> Mapped:
     index = args[1]
-    items = index if isinstance(index, tuple) else (index,)
+    items = tuple(_int_index(i) for i in (index if isinstance(index, tuple) else (index,)))
+    index = items if isinstance(index, tuple) else items[0]
     if all(i is None or i is Ellipsis or isinstance(i, int | slice) for i in items) and not any(
             isinstance(i, bool) for i in items):
         return "GetItem", {"index": index}, [args[0]]
@@ -404,7 +413,15 @@ MAPPINGS: dict[str, Callable[[tuple, dict], Mapped]] = {
     **{name: lambda args, kw: ("Constant", {"output_shape": None}, []) for name in (
         "new_zeros", "new_ones", "new_full", "new_empty", "zeros_like", "ones_like", "empty_like", "full_like",
         "zeros", "ones", "empty", "full", "arange", "tensor", "as_tensor", "rand", "randn", "linspace")},
-    "where": lambda args, kw: ("Where", {}, [t for t in args[:3] if _is_tensor(t)]),
+    "where": lambda args, kw: ("Where", {}, [t for t in args[:3] if _is_tensor(t)]) if len(args) + len(kw) > 1
+    else ("NonZero", {}, [args[0]]),
+    **{name: lambda args, kw: ("NonZero", {}, [args[0]]) for name in ("nonzero", "argwhere")},
+    **{name: _binary("Compare") for name in ("greater", "greater_equal", "less", "less_equal", "not_equal")},
+    "__floordiv__": _binary("Div"), "floor_divide": _binary("Div"), "__rfloordiv__": _binary("Div", reverse=True),
+    "softplus": _act("Softplus"),
+    "histc": lambda args, kw: ("Histc", {"bins": _a(args, kw, 1, "bins", 100)}, [args[0]]),
+    **{name: lambda args, kw: ("GroupedMM", {}, [args[0], _a(args, kw, 1, "mat_b"), kw["offs"]])
+       for name in ("grouped_mm", "_grouped_mm")},
     "masked_fill": lambda args, kw: ("MaskedFill", {}, [t for t in args[:2] if _is_tensor(t)]),
 }
 

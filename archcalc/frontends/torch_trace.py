@@ -1,9 +1,11 @@
 """Any torch model: trace a real forward pass at the torch-function level into archcalc's graph.
 
-:func:`from_torch` runs the module once under a ``TorchFunctionMode`` (on the meta device, so nothing is
-computed and no memory is touched; on the CPU only when the model needs real values) and records every
-torch call: ``F.conv2d``, ``F.linear``, ``torch.cat``, ``x.view(...)``, ``x + y``, ``x.chunk(3)`` ...
-Python control flow, tuples, modules called twice and shared weights are whatever the real run does.
+:func:`from_torch` runs the module once under a ``TorchFunctionMode`` on the meta device (no weight is
+allocated or copied) and records every torch call. Tensors derived only from the inputs and factory calls
+carry real CPU values (:mod:`archcalc.frontends.torch_values`), so masks, position ids, caches and
+``.item()`` on them work; a CPU module whose forward reads values computed from its weights is traced
+itself on the CPU. Every torch call (``F.conv2d``, ``F.linear``, ``torch.cat``, ``x.view(...)``, ``x + y``,
+``x.chunk(3)`` ...) is recorded; Python control flow, tuples, modules called twice and shared weights are whatever the real run does.
 Each call becomes one :class:`~archcalc.ir.graph.Node` of the registry kind :mod:`archcalc.frontends.torch_ops`
 maps it to; a call without a mapping becomes an ``Unmodeled`` node (its traced shapes kept, every count
 0) and is listed in the graph's notes, never dropped.
@@ -30,12 +32,14 @@ from collections import Counter
 from typing import Any
 
 from archcalc.ir.graph import Graph, Node, TensorSpec
+from dlperf.validate import check_int
 
 __all__ = ["from_torch", "from_torchvision", "build_torchvision_meta", "torchvision_input_size", "unmodeled_nodes",
            "TraceError"]
 
-_DTYPES = {"float32": "float32", "float": "float32", "int64": "int64", "long": "int64", "int32": "int32",
-           "bool": "bool", "float16": "float16", "bfloat16": "bfloat16"}
+# input dtypes a trace accepts (spellings of archcalc.ir.dtypes) -> canonical name
+_DTYPES = {**{d: d for d in ("float32", "int64", "int32", "bool", "float16", "bfloat16")},
+           "float": "float32", "long": "int64"}
 
 
 class TraceError(ValueError):
@@ -88,6 +92,10 @@ class _Recorder:
         self.constants = 0
         self.module_seen: Counter[str] = Counter()
         self.call_name: dict[int, str] = {}
+        self.inside = 0  # torch-function calls running now (aten ops outside them are opaque)
+        self.opaque: Counter[str] = Counter()
+        self.assumed_nodes: list[str] = []  # nodes whose inputs derive from a stated assumption (MoE routing)
+        self.propagation: Any = None  # the value propagation of a meta trace (torch_values.Values)
 
     # -- module stack (global forward hooks)
     def enter(self, mod: Any) -> None:
@@ -152,6 +160,26 @@ class _Recorder:
         k = self.names[base]
         return (base if k == 1 else f"{base}:{k}"), module
 
+    def record_opaque(self, func: Any, args: tuple, kwargs: dict, result: Any, source: str | None) -> None:
+        """An aten op that ran below the torch-function level: an ``Unmodeled`` node named ``aten.NAME``."""
+        outs = _flat_tensors(result)
+        if not outs:
+            return
+        op = f"aten.{func.overloadpacket.__name__}"
+        self.opaque[f"{op} (in TorchScript {source})" if source else op] += 1
+        tensors = _flat_tensors((args, kwargs))
+        self.unmodeled[op] += 1
+        name, module = self.node_name(op)
+        hp = {"op": op, "traced_inputs": tuple(tuple(t.shape) for t in tensors),
+              "output_shapes": tuple(tuple(o.shape) for o in outs)}
+        inputs = tuple(self.name_of(t) for t in tensors)
+        out_names = (name,) if len(outs) == 1 else tuple(f"{name}#{i}" for i in range(len(outs)))
+        self.nodes.append(Node(name, "Unmodeled", inputs, out_names, tuple(hp.items()), module))
+        for o, n in zip(outs, out_names, strict=True):
+            self.real_shapes[n] = tuple(o.shape)
+            self.real_alias[n] = (None,)
+            self.bind(o, n)
+
     def record(self, func: Any, args: tuple, kwargs: dict, result: Any) -> None:
         from archcalc.frontends.torch_ops import MAPPINGS
 
@@ -174,6 +202,8 @@ class _Recorder:
         name, module = self.node_name(fname)
         if kind == "Constant":  # a factory call (torch.zeros, x.new_zeros): its real shape, no inputs
             tensors, hp = [], {"output_shape": tuple(outs[0].shape)}
+        if kind == "NonZero":  # how many rows it finds depends on the values: the traced shapes
+            hp = {"output_shapes": tuple(tuple(o.shape) for o in outs), "traced_input": tuple(tensors[0].shape)}
         if kind == "Unmodeled":
             self.unmodeled[fname] += 1
             hp = {**hp, "traced_inputs": tuple(tuple(t.shape) for t in tensors),
@@ -193,25 +223,45 @@ class _Recorder:
             self.bind(o, n)
 
 
-def _make_mode(rec: _Recorder) -> Any:
+def _make_mode(rec: _Recorder, values: Any = None) -> Any:
+    """The recorder's TorchFunctionMode; with ``values`` (a :class:`~archcalc.frontends.torch_values.Values`,
+    meta traces) every call is placed by value propagation (real CPU values or meta)."""
     import torch
     from torch.overrides import TorchFunctionMode, redispatch_function
 
     from archcalc.frontends.torch_ops import DESCEND, IGNORE, MAPPINGS
+    from archcalc.frontends.torch_values import SCALAR_READS
 
     class Mode(TorchFunctionMode):
         def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
-            kwargs = kwargs or {}
+            rec.inside += 1
+            try:
+                return self._call(func, types, args, kwargs or {})
+            finally:
+                rec.inside -= 1
+
+        def _call(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
+            if isinstance(func, torch._ops.OpOverload | torch._ops.OpOverloadPacket):  # the dispatch mode's own call
+                return func(*args, **kwargs)
             fname = _fname(func)
+            if values is not None:
+                values.where = rec.stack[-1][0] if rec.stack else ""
             if fname in IGNORE:
+                if values is not None and fname in SCALAR_READS:
+                    return values.call(func, fname, args, kwargs)
+                if values is not None and fname in ("cpu", "cuda") and args and not values.is_real(args[0]):
+                    return args[0]  # a value computed from the weights stays meta wherever it is asked to go
                 return func(*args, **kwargs)
             if fname in DESCEND or (fname not in MAPPINGS and getattr(func, "__module__", "") == "torch.nn.functional"):
                 with self:
                     return redispatch_function(func, types, args, kwargs)
-            result = func(*args, **kwargs)
+            result = func(*args, **kwargs) if values is None else values.call(func, fname, args, kwargs)
             if not isinstance(result, torch.Tensor | list | tuple):
                 return result
             rec.record(func, args, kwargs, result)
+            if values is not None and any(values.assumed(t) for t in _flat_tensors((args, kwargs))) \
+                    and rec.nodes and rec.nodes[-1].name not in rec.assumed_nodes:
+                rec.assumed_nodes.append(rec.nodes[-1].name)
             return result
 
     return Mode()
@@ -222,15 +272,30 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first[:300]}"
 
 
-def _trace_on(module: Any, full: list[tuple[int, ...]], dtypes: tuple[str, ...], device: str, training: bool) -> Any:
-    """Run the recorder on ``module`` (already on ``device``) with zero inputs, in the requested mode."""
+def _trace_on(module: Any, full: list[tuple[int, ...]], dtypes: tuple[str, ...], device: str, training: bool,
+              keywords: tuple[tuple[str, tuple[int, ...], str, Any], ...] = ()) -> Any:
+    """Run the recorder on ``module`` (already on ``device``) with zero inputs, in the requested mode;
+    ``keywords``: (name, full shape, dtype, fill) of the keyword inputs.
+
+    On meta, the inputs are real (CPU) tensors where small, and calls are placed by value propagation
+    (:mod:`archcalc.frontends.torch_values`)."""
     import torch
+
+    from archcalc.frontends.torch_values import Values
+
+    values = Values() if device == "meta" else None
+    where = "cpu" if values else device
+
+    def make(shape: tuple[int, ...], dtype: str, fill: Any = 0) -> Any:
+        t = torch.full(shape, fill, dtype=getattr(torch, _DTYPES[dtype]), device=where)
+        return values.real_input(t) if values is not None else t
 
     was_training = module.training
     module.train(training)
     try:
-        inputs = [torch.zeros(s, dtype=getattr(torch, _DTYPES[d]), device=device) for s, d in zip(full, dtypes, strict=True)]
-        return _run(module, inputs)
+        inputs = [make(s, d) for s, d in zip(full, dtypes, strict=True)]
+        kw = {name: make(s, d, fill) for name, s, d, fill in keywords}
+        return _run(module, inputs, values, kw)
     finally:
         module.train(was_training)
 
@@ -239,10 +304,19 @@ def _to_meta(module: Any) -> Any:
     """``module`` itself when its parameters are on meta already, else a meta copy (the original is kept)."""
     import copy
 
+    import torch
+
     tensors = list(module.parameters()) + list(module.buffers())
     if tensors and all(t.device.type == "meta" for t in tensors):
         return module
-    return move_keeping_ties(copy.deepcopy(module), lambda m: m.to("meta"))
+    # Each parameter and buffer is copied as a meta tensor of its shape (the deepcopy memo maps it), so the
+    # weights are never copied and shared ones stay shared.
+    memo: dict[int, Any] = {}
+    for p in module.parameters():
+        memo[id(p)] = torch.nn.Parameter(torch.empty_like(p, device="meta"), requires_grad=p.requires_grad)
+    for b in module.buffers():
+        memo.setdefault(id(b), torch.empty_like(b, device="meta"))
+    return copy.deepcopy(module, memo)
 
 
 def move_keeping_ties(module: Any, move: Any) -> Any:
@@ -270,20 +344,26 @@ def _forget(_: Any) -> None:
     return None
 
 
-def _run(module: Any, inputs: list[Any]) -> _Recorder:
+def _run(module: Any, inputs: list[Any], values: Any = None, kw: dict[str, Any] | None = None) -> _Recorder:
     import torch
     from torch.nn.modules import module as nn_module
 
+    from archcalc.frontends.torch_opaque import opaque_mode
+
     rec = _Recorder(module)
+    rec.propagation = values
     pre = nn_module.register_module_forward_pre_hook(lambda m, a: rec.enter(m))
     post = nn_module.register_module_forward_hook(lambda m, a, r: rec.leave(m))
     try:
         for i, t in enumerate(inputs):
             rec.bind(t, f"input{i}" if len(inputs) > 1 else "x")
+        for name, t in (kw or {}).items():
+            rec.bind(t, name)
         # Autograd's saved tensors are packed into nothing, so a tensor dies when the Python code drops it:
         # the release points the liveness schedule uses (archcalc.memory.peak).
-        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(_forget, _forget), _make_mode(rec):
-            out = module(*inputs)
+        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(_forget, _forget), opaque_mode(rec), \
+                _make_mode(rec, values):
+            out = module(*inputs, **(kw or {}))
         rec.running = False
         rec.outputs = [rec.values[id(t)] for t in _flat_tensors(out) if id(t) in rec.values]
     finally:
@@ -293,7 +373,8 @@ def _run(module: Any, inputs: list[Any]) -> _Recorder:
 
 
 def from_torch(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, input_dtypes: tuple[str, ...] = (),
-               name: str | None = None, twin: str | None = None, training: bool = False) -> Graph:
+               name: str | None = None, twin: str | None = None, training: bool = False,
+               input_kwargs: dict[str, tuple] | None = None) -> Graph:
     """Trace ``module`` on inputs of per-sample ``input_shapes`` (batch ``batch``) into a checked graph.
 
     Parameters
@@ -310,6 +391,11 @@ def from_torch(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, inpu
         Graph name (default: the class name) and the torch model it mirrors.
     training : bool
         Trace in training mode (dropout and batch statistics run) instead of eval mode.
+    input_kwargs : dict, optional
+        Keyword inputs of the forward, each ``name: (per-sample shape, dtype)`` or ``(shape, dtype, fill)``
+        (batch ``batch`` prepended, filled with ``fill``, default 0): ``{"decoder_input_ids": ((16,),
+        "int64"), "attention_mask": ((128,), "int64", 1)}``. They become graph inputs of those names, after
+        the positional ones.
 
     Returns
     -------
@@ -329,45 +415,101 @@ def from_torch(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, inpu
     for shape in input_shapes:
         if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape):
             raise ValueError(f"input_shapes: got {shape!r}; give per-sample shapes of positive integers")
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch <= 0:
-        raise ValueError(f"batch: got {batch!r}; give a positive integer")
+    check_int("batch", batch)
     dtypes = tuple(input_dtypes) + ("float32",) * (len(input_shapes) - len(input_dtypes))
     for d in dtypes:
         if d not in _DTYPES:
             raise ValueError(f"input_dtypes: got {d!r}; choose one of {', '.join(sorted(set(_DTYPES.values())))}")
+    keywords = _keyword_inputs(input_kwargs, batch)
     full = [(batch, *s) for s in input_shapes]
-    shapes = ", ".join("x".join(map(str, s)) for s in full)
+    shapes = ", ".join("x".join(map(str, s)) for s in [*full, *(k[1] for k in keywords)])
     meta = _to_meta(module)
     device = "meta"
     try:
-        rec = _trace_on(meta, full, dtypes, "meta", training)
-    except Exception as exc:  # data-dependent models need real values: trace a CPU copy, if there is one
+        rec = _trace_on(meta, full, dtypes, "meta", training, keywords)
+    except Exception as exc:  # a forward that reads values computed from the weights: trace the real module
         state = (*module.parameters(), *module.buffers())
         on_meta = bool(state) and all(t.device.type == "meta" for t in state)
-        if on_meta:
+        if on_meta or any(t.device.type != "cpu" for t in state):
             raise TraceError(f"--input: {label} fails on input {shapes} (traced on the meta device): "
                              f"{_first_line(exc)}") from None
-        import copy
-
-        meta, device = copy.deepcopy(module), "cpu"
+        # The module itself, not a copy (no second copy of the weights): eval mode writes nothing; training
+        # mode's running statistics are put back afterwards.
+        meta, device = module, "cpu"
+        saved = [(b, b.clone()) for b in module.buffers()] if training else []
         try:
-            rec = _trace_on(meta, full, dtypes, "cpu", training)
+            rec = _trace_on(meta, full, dtypes, "cpu", training, keywords)
         except Exception as exc2:  # any failure of the user's forward: one line naming the model and the input
             raise TraceError(f"--input: {label} fails on input {shapes}: {_first_line(exc2)}") from None
+        finally:
+            import torch
+
+            with torch.no_grad():
+                for b, old in saved:
+                    b.copy_(old)
     specs = tuple(TensorSpec("x" if len(full) == 1 else f"input{i}", tuple(s), _DTYPES[d])
                   for i, (s, d) in enumerate(zip(input_shapes, dtypes, strict=True)))
+    specs += tuple(TensorSpec(n, tuple(s[1:]), _DTYPES[d]) for n, s, d, _ in keywords)
     params = tuple((n, tuple(p.shape)) for n, p in meta.named_parameters(remove_duplicate=True))
     buffers = tuple((n, tuple(b.shape)) for n, b in meta.named_buffers(remove_duplicate=True))
     notes = [f"traced from {type(module).__name__} at input {shapes}"
              + ("" if device == "meta" else " on the CPU (its forward needs real values; inputs were zeros)")]
+    if rec.propagation is not None and rec.propagation.assumptions:
+        notes.extend(_assumption_notes(rec))
+    if rec.opaque:
+        notes.append("ran below the torch-function level (TorchScript or another opaque call), not modelled, "
+                     "by aten op: " + ", ".join(f"{n} x {k}" for k, n in rec.opaque.most_common()))
     if rec.unmodeled:
         notes.append("not modelled (counted 0, shapes as traced): "
                      + ", ".join(f"{n} x {k}" for k, n in rec.unmodeled.most_common()))
     graph = Graph(label, f"{type(module).__name__} traced at the torch-function level", specs, tuple(rec.nodes),
                   tuple(rec.outputs), params=params, buffers=buffers, twin=twin, notes=tuple(notes),
-                  traced_at=tuple(full), released_after=tuple(rec.released.items()))
+                  traced_at=(*full, *(k[1] for k in keywords)), released_after=tuple(rec.released.items()))
     _check(graph, rec, meta)
     return graph
+
+
+def _assumption_notes(rec: _Recorder) -> list[str]:
+    """One note per distinct assumption (with where it was made) and one counting the nodes that read values
+    derived from it, by module, layer indices folded (``model.layers.{0..31}.mlp.experts``)."""
+    import re
+
+    def fold(names: list[str]) -> str:
+        groups: dict[str, set[int]] = {}
+        for n in names:
+            key = re.sub(r"\.\d+(?=\.|$)", ".{i}", n)
+            groups.setdefault(key, set()).update(int(m) for m in re.findall(r"\.(\d+)(?=\.|$)", n))
+        parts = []
+        for key, idx in groups.items():
+            span = "" if not idx else str(min(idx)) if len(idx) == 1 else f"{min(idx)}..{max(idx)}"
+            parts.append(key.replace("{i}", span if len(idx) == 1 else "{" + span + "}"))
+        return ", ".join(parts)
+
+    by_text: dict[str, list[str]] = {}
+    for where, text in rec.propagation.assumptions:
+        by_text.setdefault(text, []).append(where)
+    notes = [f"assumed: {text} (at {fold(wheres)})" for text, wheres in by_text.items()]
+    modules = list(dict.fromkeys(n.split(":")[0].rsplit(".", 1)[0] for n in rec.assumed_nodes))
+    notes.append(f"data-dependent under that assumption (reads the assumed routing): {len(rec.assumed_nodes)} "
+                 f"nodes in {fold(modules)}")
+    return notes
+
+
+def _keyword_inputs(input_kwargs: dict[str, tuple] | None, batch: int) -> tuple[tuple[str, tuple[int, ...], str, Any], ...]:
+    """``input_kwargs`` checked: (name, full shape, dtype, fill) each."""
+    out = []
+    for key, spec in (input_kwargs or {}).items():
+        if not isinstance(key, str) or not key.isidentifier() or not isinstance(spec, tuple) or not 1 <= len(spec) <= 3:
+            raise ValueError(f"input_kwargs: got {key!r}: {spec!r}; give name: (per-sample shape, dtype[, fill])")
+        shape, dtype, fill = (*spec, "float32", 0)[:3] if len(spec) == 1 else (*spec, 0)[:3]
+        if not isinstance(shape, tuple) or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
+                                                   for v in shape):
+            raise ValueError(f"input_kwargs: {key} has shape {shape!r}; give a per-sample shape of positive integers")
+        if dtype not in _DTYPES:
+            raise ValueError(f"input_kwargs: {key} has dtype {dtype!r}; choose one of "
+                             f"{', '.join(sorted(set(_DTYPES.values())))}")
+        out.append((key, (batch, *shape), dtype, fill))
+    return tuple(out)
 
 
 def _check(graph: Graph, rec: _Recorder, module: Any) -> None:

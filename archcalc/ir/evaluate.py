@@ -15,12 +15,14 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from archcalc.arith import is_concrete, prod
 from archcalc.ir.graph import Graph, Node
 from archcalc.ops.registry import OpCost, formula
+from dlperf.validate import check_int
 
 __all__ = ["Row", "Evaluation", "evaluate", "TOTAL_FIELDS"]
 
@@ -171,9 +173,10 @@ def _fmt(shape: tuple[Any, ...]) -> str:
 
 
 class _Walker:
-    def __init__(self, graph: Graph, training: bool | None = None) -> None:
+    def __init__(self, graph: Graph, training: bool | None = None, formulas: Mapping[str, Any] | None = None) -> None:
         self.graph = graph
         self.training = training
+        self.formulas = dict(formulas or {})
         self.values: dict[str, _Value] = {}
         self.param_shapes: dict[str, tuple[Any, ...]] = dict(graph.params)
         self.used: set[str] = set()
@@ -211,11 +214,14 @@ class _Walker:
         if self.training is not None and node.kind in TRAINING_KINDS:
             options["training"] = self.training
         try:
-            cost = formula(node.kind)([v.shape for v in ins], **options)
+            cost = (self.formulas.get(node.kind) or formula(node.kind))([v.shape for v in ins], **options)
         except TypeError as exc:
             raise ValueError(f"layer {node.name} ({node.kind}): {exc}") from None
+        # A traced graph runs only at the shapes torch ran (and from_torch checks every shape against that run),
+        # so an empty tensor there is one torch made too (a cache, a split), never an input too small.
+        empty_ok = self.graph.traced_at is not None
         for out in cost.output_shapes:
-            if any(is_concrete(d) and d <= 0 for d in out):
+            if any(is_concrete(d) and (d < 0 or (d == 0 and not empty_ok)) for d in out):
                 raise TooSmall(node, " + ".join(_fmt(v.shape) for v in ins if v.param is None), out)
         if len(cost.output_shapes) != len(node.outputs):
             raise ValueError(f"layer {node.name} ({node.kind}) produces {len(cost.output_shapes)} outputs, "
@@ -292,8 +298,7 @@ def full_input_shapes(graph: Graph, input_shape: tuple[Any, ...] | None = None, 
                       inputs: dict[str, tuple[Any, ...]] | None = None) -> dict[str, tuple[Any, ...]]:
     """Full shapes of every graph input: per-sample shapes (the first from ``input_shape``, others from
     ``inputs`` or the defaults) with ``batch`` prepended to batched inputs."""
-    if is_concrete(batch) and (isinstance(batch, bool) or batch <= 0):
-        raise ValueError(f"--batch: got {batch}; give a positive integer")
+    check_int("--batch", batch, symbolic=True)
     given = dict(inputs or {})
     out = {}
     for i, spec in enumerate(graph.inputs):
@@ -336,7 +341,8 @@ def _smallest_square(graph: Graph, channels: Any) -> int | None:
 
 
 def evaluate(graph: Graph, input_shape: tuple[Any, ...] | None = None, batch: Any = 1,
-             inputs: dict[str, tuple[Any, ...]] | None = None, training: bool | None = None) -> Evaluation:
+             inputs: dict[str, tuple[Any, ...]] | None = None, training: bool | None = None,
+             formulas: Mapping[str, Any] | None = None) -> Evaluation:
     """Evaluate every node of ``graph`` for per-sample ``input_shape`` (first input) and ``batch``.
 
     Parameters
@@ -354,6 +360,10 @@ def evaluate(graph: Graph, input_shape: tuple[Any, ...] | None = None, batch: An
         Evaluate the ops of :data:`TRAINING_KINDS` in training mode (dropout draws and saves masks, batch
         norm computes batch statistics) or, with False, in inference mode; None keeps each node's own mode
         (inference for zoo graphs, the traced mode for traced graphs).
+    formulas : mapping, optional
+        ``{kind: formula}`` used instead of the registry's formula of ``kind`` for this call only (as torch's
+        ``FlopCounterMode(custom_mapping=...)``); each kind must be registered, each formula takes what the
+        registry's takes (``(input_shapes, **hparams) -> OpCost``). The registry is not changed.
 
     Returns
     -------
@@ -372,12 +382,25 @@ def evaluate(graph: Graph, input_shape: tuple[Any, ...] | None = None, batch: An
     >>> ev = evaluate(build("vgg11"), (3, 32, 32), batch=2)
     >>> ev.rows[0].output_shape, ev.output_shape
     ((2, 64, 32, 32), (2, 1000))
+    >>> import dataclasses
+    >>> from archcalc.ops.registry import formula
+    >>> def no_linear(shapes, **hp):  # count Linear layers as free, for this call only
+    ...     return dataclasses.replace(formula("Linear")(shapes, **hp), macs=0)
+    >>> evaluate(build("vgg11"), (3, 32, 32), formulas={"Linear": no_linear}).total("macs")
+    152764416
+    >>> evaluate(build("vgg11"), (3, 32, 32)).total("macs")  # 152,764,416 + 102,760,448 + 16,777,216 + 4,096,000
+    276398080
     """
+    for kind, fn in (formulas or {}).items():
+        formula(kind)  # an unknown kind raises, naming the known ones
+        if not callable(fn):
+            raise ValueError(f"formulas: the formula for {kind!r} is {fn!r}, not a function; give "
+                             "(input_shapes, **hparams) -> OpCost")
     full = full_input_shapes(graph, input_shape, batch, inputs)
     if graph.traced_at is not None and tuple(full.values()) != tuple(graph.traced_at):
         raise ValueError(f"--input: {graph.name} was traced at {', '.join(map(_fmt, graph.traced_at))}; "
                          f"trace it again at {', '.join(map(_fmt, full.values()))} (pass that --input / --batch)")
-    walker = _Walker(graph, training)
+    walker = _Walker(graph, training, formulas)
     first = graph.inputs[0].name
     try:
         walker.run(full)

@@ -34,6 +34,7 @@ from archcalc.arith import prod
 from archcalc.ir.evaluate import Evaluation, Row, evaluate
 from archcalc.lm.papers import Hoffmann, Kaplan, hoffmann, kaplan
 from archcalc.zoo_transformers import TransformerConfig, build_transformer
+from dlperf.validate import check_int
 
 __all__ = ["PerToken", "per_token", "mac_parts", "elementwise_parts", "MAC_PARTS", "ELEMENTWISE_PARTS"]
 
@@ -166,8 +167,7 @@ def per_token(cfg: TransformerConfig, seq: int | None = None, batch: int = 1) ->
 
     Raises ``ValueError`` naming the flag for a bad size, sequence length or batch.
     """
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch <= 0:
-        raise ValueError(f"--batch: got {batch!r}; give a positive integer")
+    check_int("--batch", batch)
     seq = cfg.default_seq if seq is None else seq
     graph = build_transformer(cfg, seq)
     ev = evaluate(graph, (seq,), batch)

@@ -27,6 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from dlperf.validate import check_int
+
 __all__ = ["RECOMPUTE", "ActivationItem", "ActivationRow", "MegatronActivations", "Table2Variant", "ROWS",
            "megatron_activation_bytes", "megatron_table2"]
 
@@ -115,8 +117,7 @@ def _split(value: Any, divisor: Any) -> Any:
 def _validate(seq: Any, batch: Any, hidden: Any, heads: Any, layers: Any, tensor_parallel: Any, recompute: str) -> None:
     for name, value in (("seq", seq), ("batch", batch), ("hidden", hidden), ("heads", heads), ("layers", layers),
                         ("tensor_parallel", tensor_parallel)):
-        if isinstance(value, bool) or (_is_int(value) and value < 1) or not (_is_int(value) or hasattr(value, "free_symbols")):
-            raise ValueError(f"{name}={value!r} must be a positive integer")
+        check_int(name, value, symbolic=True)
     if recompute not in RECOMPUTE:
         raise ValueError(f"recompute={recompute!r} is unknown; choose one of {', '.join(RECOMPUTE)}")
     if _is_int(hidden, heads) and hidden % heads:

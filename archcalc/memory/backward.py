@@ -14,17 +14,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from archcalc.memory.optimizers import optimizer_spec
 from archcalc.memory.schedule import Schedule
 from archcalc.ops.collectives import gathered_bytes
 
-__all__ = ["backward", "optimizer_step"]
+__all__ = ["backward", "optimizer_step", "place_optimizer_state"]
 
 # Ops whose gradient w.r.t. each input aliases the incoming gradient (no allocation in the backward).
 _GRAD_ALIASES = frozenset({"Add", "Identity", "View", "Reshape", "Flatten", "Unflatten", "Squeeze", "Unsqueeze",
                            "Permute", "Transpose", "Concat", "Contiguous", "StochasticDepth"})
-_MOMENT_TENSORS = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
-
-
 
 def backward(s: Schedule, graph: Any, rows: tuple[Any, ...], saved_by: list[list[int]],
              grad_of_param_at: list[list[tuple[str, int, bool, int]]],
@@ -147,21 +145,46 @@ def backward(s: Schedule, graph: Any, rows: tuple[Any, ...], saved_by: list[list
         s.free(sid)
 
 
-def optimizer_step(s: Schedule, param_elems: dict[str, int], optimizer: str, par_b: int) -> None:
-    """``optimizer.step()`` of the first step on unsharded states (moments are created)."""
-    moments = _MOMENT_TENSORS[optimizer]
-    if moments == 0:
+def place_optimizer_state(s: Schedule, param_elems: dict[str, int], optimizer: str, par_b: int) -> None:
+    """The optimizer state a step N >= 2 finds alive before its forward pass (steps before created it).
+
+    Moments (``zeros_like(param)``: the parameters' dtype) and, for Adam / AdamW, one 0-d fp32 ``step``
+    tensor per parameter (4 bytes each), all in the ``optimizer_state`` category.
+
+    Examples
+    --------
+    >>> s = Schedule()
+    >>> place_optimizer_state(s, {"w": 100, "b": 10}, "adam", 4)
+    >>> sum(s.bytes.values())  # 2 moments x 110 x 4 + 2 step tensors x 4
+    888
+    """
+    spec = optimizer_spec(optimizer)
+    for n in param_elems.values():
+        for _ in range(spec.moments):
+            s.new(n * par_b, "optimizer_state")
+    if spec.step_tensor_bytes and param_elems:
+        s.new(spec.step_tensor_bytes * len(param_elems), "optimizer_state")
+
+
+def optimizer_step(s: Schedule, param_elems: dict[str, int], optimizer: str, par_b: int,
+                   created: bool = False) -> None:
+    """``optimizer.step()`` on unsharded states: the first step creates the moments; with ``created`` (a
+    step N >= 2, :func:`place_optimizer_state` ran) they exist and are updated in place."""
+    spec = optimizer_spec(optimizer)
+    moments = spec.moments
+    if moments == 0 or (created and not spec.temporaries):
         s.sample("optimizer", "step")
         return
-    for name, n in param_elems.items():
-        for _ in range(moments):
-            s.new(n * par_b, "optimizer_state")
-        if optimizer == "momentum":
-            s.sample("optimizer", name)
-    if optimizer == "momentum":
+    if not created:
+        for name, n in param_elems.items():
+            for _ in range(moments):
+                s.new(n * par_b, "optimizer_state")
+            if not spec.temporaries:
+                s.sample("optimizer", name)
+    if not spec.temporaries:
         return
     for name, n in param_elems.items():
-        a, b = s.new(n * par_b), s.new(n * par_b)  # exp_avg_sq.sqrt() and its quotient, alive together
+        tmp = [s.new(n * par_b) for _ in range(spec.temporaries)]  # exp_avg_sq.sqrt() and its quotient
         s.sample("optimizer", name)
-        s.free(a)
-        s.free(b)
+        for sid in tmp:
+            s.free(sid)

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from archcalc.memory.recompute import RecomputePlan
+from dlperf.validate import check_int
 
 __all__ = ["CheckpointPlan", "checkpoint_plan"]
 
@@ -77,8 +78,7 @@ def _refuse(segments: int, graph: Any, why: str) -> ValueError:
 def checkpoint_plan(graph: Any, segments: int) -> CheckpointPlan:
     """The segments ``checkpoint_sequential(sequence, segments, x)`` makes of ``graph``; ``ValueError`` if it
     has no sequence (see the module docstring) or the split is one torch refuses."""
-    if isinstance(segments, bool) or not isinstance(segments, int) or segments < 1:
-        raise ValueError(f"checkpoint_segments={segments!r} must be a positive integer")
+    check_int("checkpoint_segments", segments)
     nodes = graph.nodes
     if not nodes or not _top(nodes[0]):
         raise _refuse(segments, graph, "its first op is not a module call")

@@ -1,4 +1,4 @@
-"""Peak memory by liveness: schedule the forward pass (and one training step) over the graph's tensor values.
+"""Peak memory by liveness: schedule the forward pass (or a training step) over the graph's tensor values.
 
 Every value lives in a storage (views and in-place outputs share their input's, as
 :func:`~archcalc.ir.evaluate.evaluate` says). The schedule reproduces what eager PyTorch holds:
@@ -24,6 +24,12 @@ optimizer step
     SGD updates in place; momentum creates one buffer per parameter; Adam creates its two moments for every
     parameter, then for each parameter allocates two parameter-sized temporaries (``exp_avg_sq.sqrt()`` and
     its quotient, torch's single-tensor implementation on the CPU).
+which step (training)
+    by default a step N >= 2, the one every later step repeats: the optimizer state the earlier steps created
+    (moments, momentum buffers, Adam's 0-d fp32 ``step`` tensors, :mod:`archcalc.memory.optimizers`) is alive
+    from the start of the forward pass, and the gradients are not (``zero_grad(set_to_none=True)`` ran
+    before it); the optimizer updates its state in place. ``first_step=True``: step 1, whose optimizer
+    creates its state during ``step()``, so the backward pass runs without it.
 checkpointing (training)
     regions run under ``torch.utils.checkpoint`` (``recompute=``, and the segments of
     ``checkpoint_segments=``) follow :mod:`archcalc.memory.recompute`: they save nothing in the forward pass
@@ -43,9 +49,12 @@ Examples
 >>> p = peak_memory(build("vgg11"), (3, 32, 32), batch=1)
 >>> p.peak_bytes == p.breakdown.total_bytes, p.phase
 (True, 'forward')
->>> t = peak_memory(build("vgg11"), (3, 32, 32), batch=1, training=True, optimizer="adam")
->>> t.phase, t.breakdown.optimizer_state_bytes == 2 * t.breakdown.weights_bytes
-('optimizer', True)
+>>> t = peak_memory(build("vgg11"), (3, 32, 32), batch=1, training=True, optimizer="adam", first_step=True)
+>>> t.step, t.phase, t.breakdown.optimizer_state_bytes == 2 * t.breakdown.weights_bytes
+('first', 'optimizer', True)
+>>> u = peak_memory(build("vgg11"), (3, 32, 32), batch=1, training=True, optimizer="adam")
+>>> u.step, u.peak_bytes - t.peak_bytes  # the same peak plus 22 fp32 step tensors (11 layers x weight, bias)
+('steady', 88)
 """
 
 from __future__ import annotations
@@ -55,12 +64,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from archcalc.arith import prod
-from archcalc.memory.backward import backward, optimizer_step
+from archcalc.ir.dtypes import DTYPES
+from archcalc.memory.backward import backward, optimizer_step, place_optimizer_state
+from archcalc.memory.optimizers import OPTIMIZERS
 from archcalc.memory.precision import autocast_policy, dtype_bytes, is_mixed, param_bytes
 from archcalc.memory.recompute import RecomputePlan
 from archcalc.memory.schedule import CATEGORIES, MemoryBreakdown, MemorySample, Schedule
-from archcalc.memory.states import OPTIMIZERS
 from archcalc.ops.collectives import gathered_bytes
+from dlperf.validate import check_int
 
 __all__ = ["MemoryBreakdown", "MemorySample", "PeakMemory", "peak_memory", "CATEGORIES"]
 
@@ -107,6 +118,12 @@ class PeakMemory:
     checkpoint_segments: int = 1
     data_parallel: int = 1
     zero: int = 0
+    first_step: bool = False
+
+    @property
+    def step(self) -> str:
+        """Which step the numbers are for: ``"steady"`` (N >= 2), ``"first"`` or ``"inference"``."""
+        return "inference" if not self.training else ("first" if self.first_step else "steady")
 
 
 def _scope_path(node: Any) -> list[str]:
@@ -160,8 +177,8 @@ def _sdpa_heads_merge(r: Any, node: Any, nodes: tuple[Any, ...], producer: dict[
 
 def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: int = 1, *, training: bool = False,
                 optimizer: str = "sgd", precision: str = "fp32", device: str = "cpu", checkpoint_segments: int = 1,
-                data_parallel: int = 1, zero: int = 0, recompute: Any = None) -> PeakMemory:
-    """Peak live bytes of inference (``training=False``) or of one training step, with the breakdown at the peak.
+                data_parallel: int = 1, zero: int = 0, recompute: Any = None, first_step: bool = False) -> PeakMemory:
+    """Peak live bytes of inference (``training=False``) or of a training step, with the breakdown at the peak.
 
     Parameters
     ----------
@@ -171,9 +188,10 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
         Per-sample input shape (default: the graph's).
     batch : int
     training : bool
-        One training step (forward, backward, optimizer step) instead of a ``no_grad`` forward pass.
+        A training step (forward, backward, optimizer step; the steady state N >= 2 unless ``first_step``)
+        instead of a ``no_grad`` forward pass.
     optimizer : str
-        ``sgd`` (no momentum), ``momentum``, ``adam`` or ``adamw`` (first step: states are created).
+        ``sgd`` (no momentum), ``momentum``, ``adam`` or ``adamw`` (:mod:`archcalc.memory.optimizers`).
     precision : str
         ``fp32``, ``fp16``, ``bf16`` (the model converted), ``fp16-mixed`` or ``bf16-mixed`` (autocast).
     device : str
@@ -189,6 +207,9 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
         Checkpointed regions (:mod:`archcalc.memory.recompute`); training only. The segments of
         ``checkpoint_segments`` are regions of the same kind; the two may be given together if no node is
         in both.
+    first_step : bool
+        Training: model step 1 (the optimizer creates its state in ``step()``) instead of the steady step
+        N >= 2 (its state alive throughout, the default).
 
     Returns
     -------
@@ -207,8 +228,9 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
 
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer={optimizer!r} is unknown; choose one of {', '.join(OPTIMIZERS)}")
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise ValueError(f"batch={batch!r} must be a positive integer")
+    if not isinstance(first_step, bool):
+        raise ValueError(f"first_step={first_step!r} must be True (step 1) or False (a step N >= 2)")
+    check_int("batch", batch)
     act_b, par_b, mixed = dtype_bytes(precision), param_bytes(precision), is_mixed(precision)
     autocast_policy("Conv2d", device)  # validates device
     check_sharding(data_parallel, zero)
@@ -246,9 +268,14 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
         s.new(_zoo_buffer_bytes(rows, par_b), "weights")
     full_inputs = dict(ev.input_shapes)
     for spec in graph.inputs:
-        per = {"int64": 8, "int32": 4, "bool": 1}.get(spec.dtype, 4 if mixed else act_b)
+        per = DTYPES[spec.dtype] if spec.dtype in ("int64", "int32", "bool") else (4 if mixed else act_b)
         value_sid[spec.name] = s.new(prod(full_inputs[spec.name]) * per, "inputs")
         value_bytes_per[spec.name], value_elems[spec.name] = per, prod(full_inputs[spec.name])
+    if training and not first_step:  # a step N >= 2: the earlier steps' optimizer state is alive
+        if zero:
+            shards.place_state(s, optimizer, par_b)
+        else:
+            place_optimizer_state(s, param_elems, optimizer, par_b)
 
     # -- when each storage may be freed in the forward pass
     holds = _hold_until(nodes)
@@ -401,16 +428,17 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
         shards.begin_backward(s, par_b)
         backward(s, graph, rows, saved_by, grad_of_param_at, act_inputs, par_b, shards, param_elems, plan)
         if zero:
-            shards.optimizer_step(s, optimizer, par_b)
+            shards.optimizer_step(s, optimizer, par_b, created=not first_step)
         else:
-            optimizer_step(s, param_elems, optimizer, par_b)
+            optimizer_step(s, param_elems, optimizer, par_b, created=not first_step)
     for sid in casts.values():  # inference: autocast's cache is cleared when the region exits
         s.free(sid)
     live, index, breakdown = s.best
     at = s.samples[index]
     grads = sum(n for sid, n in s.bytes.items() if s.kind[sid] in ("weights", "gradients", "optimizer_state"))
     return PeakMemory(graph.name, batch, training, optimizer if training else "none", precision, live, at.op,
-                      at.phase, breakdown, grads, tuple(s.samples), checkpoint_segments, data_parallel, zero)
+                      at.phase, breakdown, grads, tuple(s.samples), checkpoint_segments, data_parallel, zero,
+                      first_step=first_step)
 
 
 def _both(recompute: RecomputePlan, segments: RecomputePlan, checkpoint_segments: int) -> RecomputePlan:

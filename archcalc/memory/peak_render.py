@@ -26,13 +26,15 @@ def peak_json(p: PeakMemory, input_shape: tuple[int, ...] | None = None, device:
         "peak_bytes": p.peak_bytes, "peak_op": p.peak_op, "phase": p.phase,
         "model_state_bytes": p.model_state_bytes, "breakdown": p.breakdown.as_dict(),
         "checkpoint_segments": p.checkpoint_segments, "data_parallel": p.data_parallel, "zero": p.zero,
-        "global_batch": p.batch * p.data_parallel,
+        "global_batch": p.batch * p.data_parallel, "step": p.step,
     }
 
 
 def fit_json(f: Any, device: str = "cpu") -> dict[str, Any]:
-    """``memory_bytes``, ``vary``, ``batch``, ``seq``, ``seq_step``, ``seq_limit``, ``next_peak_bytes``, peak keys."""
-    out = {"memory_bytes": f.memory_bytes, "vary": f.vary, "batch": f.batch, "seq": f.seq,
+    """``memory_bytes``, ``margin_bytes``, ``usable_bytes``, ``left_bytes``, ``vary``, ``batch``, ``seq``,
+    ``seq_step``, ``seq_limit``, ``next_peak_bytes``, peak keys."""
+    out = {"memory_bytes": f.memory_bytes, "margin_bytes": f.margin_bytes, "usable_bytes": f.usable_bytes,
+           "left_bytes": f.left_bytes, "vary": f.vary, "batch": f.batch, "seq": f.seq,
            "seq_step": f.step if f.vary == "seq" else None, "seq_limit": f.limit,
            "next_peak_bytes": f.next_peak_bytes}
     out.update({k: v for k, v in peak_json(f.peak, f.input_shape, device).items() if k not in out})
@@ -40,7 +42,8 @@ def fit_json(f: Any, device: str = "cpu") -> dict[str, Any]:
 
 
 def peak_header(p: PeakMemory) -> str:
-    step = f"one {p.optimizer} training step" if p.training else "inference (no_grad)"
+    which = "first" if p.first_step else "steady-state (N >= 2)"
+    step = f"{which} {p.optimizer} training step" if p.training else "inference (no_grad)"
     if p.checkpoint_segments > 1:
         step += f" with {p.checkpoint_segments} checkpoint segments"
     if p.data_parallel > 1:

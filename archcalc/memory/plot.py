@@ -34,7 +34,7 @@ def timeline_figure(peak: Any) -> Any:
                     xytext=(12, -34), fontsize=8, bbox={"boxstyle": "round", "fc": "white", "lw": 0.5})
     legend(ax, loc="upper left", fontsize=8)
     integer_ticks(ax)
-    step = f"{peak.optimizer} step" if peak.training else "inference"
+    step = f"{peak.optimizer} step ({'first' if peak.first_step else 'steady state'})" if peak.training else "inference"
     ax.set_title(f"{peak.network}, batch {peak.batch}, {step}, {peak.precision}", fontsize=10)
     ax.set_xlabel("op (schedule order)")
     ax.set_ylabel("live MiB")

@@ -25,10 +25,35 @@ Examples
 
 from __future__ import annotations
 
-__all__ = ["PRECISIONS", "DEVICES", "LOWER_PRECISION", "FP32", "autocast_policy", "dtype_bytes",
-           "param_bytes", "is_mixed"]
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 
-PRECISIONS = ("fp32", "fp16", "bf16", "fp16-mixed", "bf16-mixed")
+from archcalc.ir.dtypes import DTYPES
+
+__all__ = ["PRECISIONS", "PRECISION_TABLE", "PrecisionSpec", "DEVICES", "LOWER_PRECISION", "FP32", "autocast_policy",
+           "dtype_bytes", "param_bytes", "is_mixed"]
+
+
+@dataclass(frozen=True)
+class PrecisionSpec:
+    """One precision: the parameters' dtype, the low (compute) dtype, and whether it is ``torch.autocast``."""
+
+    name: str
+    params: str
+    compute: str
+    autocast: bool
+
+
+#: The one precision table (``--precision`` of every command; :mod:`archcalc.memory.states` too).
+PRECISION_TABLE: Mapping[str, PrecisionSpec] = MappingProxyType({
+    "fp32": PrecisionSpec("fp32", "float32", "float32", False),
+    "fp16": PrecisionSpec("fp16", "float16", "float16", False),
+    "bf16": PrecisionSpec("bf16", "bfloat16", "bfloat16", False),
+    "fp16-mixed": PrecisionSpec("fp16-mixed", "float32", "float16", True),
+    "bf16-mixed": PrecisionSpec("bf16-mixed", "float32", "bfloat16", True),
+})
+PRECISIONS: tuple[str, ...] = tuple(PRECISION_TABLE)
 DEVICES = ("cpu", "cuda")
 
 _MATMUL = frozenset({"Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "Linear",
@@ -58,19 +83,19 @@ def _check(precision: str, device: str = "cpu") -> None:
 def is_mixed(precision: str) -> bool:
     """Whether ``precision`` is an autocast mode (``fp16-mixed``, ``bf16-mixed``)."""
     _check(precision)
-    return precision.endswith("-mixed")
+    return PRECISION_TABLE[precision].autocast
 
 
 def dtype_bytes(precision: str) -> int:
     """Bytes of the low dtype of ``precision``: 4 for fp32, 2 for every 16-bit mode (pure or mixed)."""
     _check(precision)
-    return 4 if precision == "fp32" else 2
+    return DTYPES[PRECISION_TABLE[precision].compute]
 
 
 def param_bytes(precision: str) -> int:
     """Bytes per parameter element: 2 for pure fp16 / bf16, 4 otherwise (autocast keeps fp32 parameters)."""
     _check(precision)
-    return 2 if precision in ("fp16", "bf16") else 4
+    return DTYPES[PRECISION_TABLE[precision].params]
 
 
 def autocast_policy(kind: str, device: str = "cpu") -> str | None:

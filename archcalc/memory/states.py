@@ -40,15 +40,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from archcalc.memory.optimizers import OPTIMIZERS, optimizer_spec
+from archcalc.memory.precision import PRECISIONS
+from dlperf.validate import check_int
+
 __all__ = ["OPTIMIZERS", "PRECISIONS", "CONVENTIONS", "ZERO_STAGES", "BytesPerParam", "ModelStateMemory",
            "bytes_per_param", "model_state_bytes"]
 
-OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
-PRECISIONS = ("fp32", "fp16", "bf16", "fp16-mixed", "bf16-mixed")
 CONVENTIONS = ("zero", "torch")
 ZERO_STAGES = (0, 1, 2, 3)
 
-_MOMENTS = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}  # state tensors per parameter (AdamW: as Adam)
 _ZERO_SHARDS = {0: "nothing", 1: "optimizer states", 2: "optimizer states, gradients",
                 3: "optimizer states, gradients, weights"}
 
@@ -60,10 +61,7 @@ def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
 
 
 def _positive(name: str, value: Any) -> None:
-    if isinstance(value, bool) or (isinstance(value, int) and value < 1):
-        raise ValueError(f"{name}={value!r} must be a positive integer")
-    if not isinstance(value, int) and not hasattr(value, "free_symbols"):
-        raise ValueError(f"{name}={value!r} must be a positive integer (or a sympy expression)")
+    check_int(name, value, symbolic=True, what="a positive integer (or a sympy expression)")
 
 
 @dataclass(frozen=True)
@@ -108,7 +106,7 @@ def bytes_per_param(optimizer: str = "adam", precision: str = "bf16-mixed", conv
     >>> bytes_per_param("adam", "bf16-mixed", "torch")
     BytesPerParam(weights=4, gradients=4, master_weights=0, optimizer_states=8)
     """
-    moments = _MOMENTS[_choice("optimizer", optimizer, OPTIMIZERS)]
+    moments = optimizer_spec(optimizer).moments
     _choice("precision", precision, PRECISIONS)
     _choice("convention", convention, CONVENTIONS)
     if precision == "fp32" or (precision.endswith("-mixed") and convention == "torch"):

@@ -36,15 +36,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Sharding", "check_sharding"]
+from archcalc.memory.optimizers import optimizer_spec
+from dlperf.validate import check_int
 
-_MOMENTS = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
+__all__ = ["Sharding", "check_sharding"]
 
 
 def check_sharding(data_parallel: Any, zero: Any) -> None:
     """``ValueError`` naming the parameter for ranks below 1, a stage outside 0-3, or ZeRO on one rank."""
-    if isinstance(data_parallel, bool) or not isinstance(data_parallel, int) or data_parallel < 1:
-        raise ValueError(f"data_parallel={data_parallel!r} must be a positive number of ranks")
+    check_int("data_parallel", data_parallel, what="a positive number of ranks")
     if isinstance(zero, bool) or zero not in (0, 1, 2, 3):
         raise ValueError(f"zero={zero!r} is not a ZeRO stage; choose 0, 1, 2 or 3")
     if zero and data_parallel == 1:
@@ -86,15 +86,23 @@ class Sharding:
         """Stage 2 and 3: a parameter's full gradient is transient (reduce-scattered after its node)."""
         return "act" if self.zero >= 2 else "gradients"
 
-    def optimizer_step(self, s: Any, optimizer: str, par_b: int) -> None:
-        """Stage 1 and up: moments and Adam's temporaries for the one flat shard."""
+    def place_state(self, s: Any, optimizer: str, par_b: int) -> None:
+        """Stage 1 and up, a step N >= 2: the flat shard's moments (and Adam's one ``step`` tensor: the shard is
+        one parameter to the optimizer) exist before the forward pass."""
+        spec = optimizer_spec(optimizer)
+        for _ in range(spec.moments):
+            s.new(self.shard_elements * par_b, "optimizer_state")
+        if spec.step_tensor_bytes:
+            s.new(spec.step_tensor_bytes, "optimizer_state")
+
+    def optimizer_step(self, s: Any, optimizer: str, par_b: int, created: bool = False) -> None:
+        """Stage 1 and up: moments (created by the first step) and Adam's temporaries for the one flat shard."""
+        spec = optimizer_spec(optimizer)
         n = self.shard_elements * par_b
-        for _ in range(_MOMENTS[optimizer]):
-            s.new(n, "optimizer_state")
-        if optimizer in ("adam", "adamw"):
-            a, b = s.new(n), s.new(n)
-            s.sample("optimizer", "flat shard")
-            s.free(a)
-            s.free(b)
-        else:
-            s.sample("optimizer", "flat shard")
+        if not created:
+            for _ in range(spec.moments):
+                s.new(n, "optimizer_state")
+        tmp = [s.new(n) for _ in range(spec.temporaries)]
+        s.sample("optimizer", "flat shard")
+        for sid in tmp:
+            s.free(sid)

@@ -16,6 +16,7 @@ Sigmoid               4     1 / (1 + exp(-x))
 Tanh                  1     tanh(x)
 SiLU                  5     x sigmoid(x)
 Mish                  6     x tanh(log(1 + exp(x)))
+Softplus              4     x if x > threshold else log(1 + exp(x)) (beta 1; Mamba's dt)
 Hardsigmoid           4     min(max(x + 3, 0), 6) / 6
 Hardswish             5     x min(max(x + 3, 0), 6) / 6
 Softmax               5     exp(x - max) / sum: compare, subtract, exp, add, divide
@@ -43,7 +44,7 @@ __all__ = ["OPS_PER_ELEMENT", "SAVES_OUTPUT"]
 
 OPS_PER_ELEMENT: dict[str, int] = {
     "ReLU": 1, "ReLU6": 2, "Hardtanh": 2, "LeakyReLU": 2, "ELU": 4, "Sigmoid": 4, "Tanh": 1, "SiLU": 5, "Mish": 6,
-    "Hardsigmoid": 4, "Hardswish": 5,
+    "Hardsigmoid": 4, "Hardswish": 5, "Softplus": 4,
 }
 #: Kinds whose backward reads their output (the others read their input).
 SAVES_OUTPUT = frozenset({"ReLU", "Sigmoid", "Tanh", "ELU"})

@@ -27,13 +27,13 @@ from typing import Any
 from archcalc.arith import is_concrete, prod
 from archcalc.ops.linear import linear
 from archcalc.ops.registry import OpCost, Shape, register
+from dlperf.validate import check_int
 
 __all__ = ["all_reduce", "reduce_scatter", "all_gather_linear", "gathered_bytes"]
 
 
 def _world(world: Any) -> None:
-    if is_concrete(world) and (isinstance(world, bool) or world < 1):
-        raise ValueError(f"tensor_parallel={world!r} must be a positive integer")
+    check_int("tensor_parallel", world, symbolic=True)
 
 
 @register("AllReduce")

@@ -106,6 +106,21 @@ def bmm(in_shapes: list[Shape]) -> OpCost:
     return matmul(in_shapes)
 
 
+@register("GroupedMM")
+def grouped_mm(in_shapes: list[Shape]) -> OpCost:
+    """``F.grouped_mm(a, b, offs)`` with ``a`` ``(S, K)`` and ``b`` ``(E, K, N)``: each row of ``a`` is multiplied
+    by the one group ``offs`` assigns it (a mixture of experts' tokens through their expert), so
+    MACs = S K N whatever the assignment; the gradients of ``a`` and ``b`` cost as much each."""
+    if len(in_shapes) != 3 or len(in_shapes[0]) != 2 or len(in_shapes[1]) != 3 or len(in_shapes[2]) != 1:
+        raise ValueError(f"GroupedMM takes (S, K), (E, K, N) and offsets (E,), got {[tuple(s) for s in in_shapes]}")
+    (rows, k), (groups, k2, n), (offsets,) = in_shapes
+    _check_equal(k, k2, "GroupedMM", "inner sizes")
+    _check_equal(groups, offsets, "GroupedMM", "groups and offsets")
+    out = (rows, n)
+    macs = rows * k * n
+    return OpCost(output_shape=out, macs=macs, activations=prod(out), input_grad_macs=(macs, macs, 0), saves_input=True)
+
+
 @register("AddMM")
 def addmm(in_shapes: list[Shape], *, beta: Any = 1, alpha: Any = 1) -> OpCost:
     """``torch.addmm(c, a, b)`` = beta c + alpha a b: MACs of ``a b`` plus one add per output element."""

@@ -130,6 +130,27 @@ def fill(in_shapes: list[Shape], *, inplace: bool = True) -> OpCost:
     return OpCost(output_shape=x, activations=prod(x), alias_of=(0,) if inplace else ())
 
 
+@register("NonZero")
+def nonzero(in_shapes: list[Shape], *, output_shapes: tuple = (), traced_input: tuple = ()) -> OpCost:
+    """``nonzero`` / ``argwhere`` / one-argument ``torch.where``: one comparison with zero per input element;
+    the number of rows found depends on the values, so the output shapes are the traced ones (valid only at
+    the traced input, like every traced graph)."""
+    x = one_input(in_shapes, "NonZero")
+    if traced_input and is_concrete(*x) and tuple(x) != tuple(traced_input):
+        raise ValueError(f"NonZero: traced at input {tuple(traced_input)}, asked for {tuple(x)}; trace again")
+    outs = tuple(tuple(s) for s in output_shapes) or ((0, len(x)),)
+    return OpCost(output_shape=outs[0], more_outputs=outs[1:], activations=sum((prod(s) for s in outs), 0),
+                  elementwise_ops=prod(x))
+
+
+@register("Histc")
+def histc(in_shapes: list[Shape], *, bins: Any = 100) -> OpCost:
+    """``torch.histc(x, bins, min, max)``: per input element one bucket computation and one add into its bin
+    (2 operations); the output is the ``bins`` counts (a mixture of experts' tokens per expert)."""
+    x = one_input(in_shapes, "Histc")
+    return OpCost(output_shape=(bins,), activations=bins, elementwise_ops=2 * prod(x))
+
+
 @register("Unmodeled")
 def unmodeled(in_shapes: list[Shape], *, op: str, traced_inputs: tuple = (), output_shapes: tuple = ()) -> OpCost:
     """An op archcalc has no formula for (listed, never dropped): its traced output shapes, every count 0.

@@ -45,6 +45,7 @@ from typing import Any
 
 from archcalc.arith import is_concrete, prod
 from archcalc.ops.registry import OpCost, Shape, register
+from dlperf.validate import check_int
 
 __all__ = ["GATES", "recurrent", "rnn_param_shapes"]
 
@@ -79,8 +80,7 @@ def recurrent(kind: str, in_shapes: list[Shape], *, hidden_size: Any, num_layers
               batch_first: bool = False, bidirectional: bool = False, proj_size: Any = 0, dropout: Any = 0.0,
               training: bool = False, nonlinearity: str = "tanh") -> OpCost:
     """The cost of ``nn.{kind}`` (RNN, GRU or LSTM) on ``in_shapes``; see the module docstring."""
-    if not isinstance(num_layers, int) or isinstance(num_layers, bool) or num_layers < 1:
-        raise ValueError(f"{kind}: num_layers must be an integer >= 1, got {num_layers!r}")
+    check_int(f"{kind} num_layers", num_layers)
     if kind == "RNN" and nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
     if kind != "LSTM" and not _no_proj(proj_size):

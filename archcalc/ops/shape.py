@@ -250,9 +250,12 @@ def unbind(in_shapes: list[Shape], *, dim: int = 0) -> OpCost:
 
 @register("Concat")
 def concat(in_shapes: list[Shape], *, dim: int = 1) -> OpCost:
-    """``torch.cat(tensors, dim)`` (default dim 1: channels): a copy, no arithmetic."""
+    """``torch.cat(tensors, dim)`` (default dim 1: channels): a copy, no arithmetic. As in torch, a 1-D empty
+    input (``torch.tensor([])``, an empty cache) is skipped whatever the others' rank."""
     if not in_shapes:
         raise ValueError("Concat needs at least one input")
+    kept = [s for s in in_shapes if not (len(s) == 1 and is_concrete(s[0]) and s[0] == 0)]
+    in_shapes = kept or list(in_shapes[:1])
     first = tuple(in_shapes[0])
     d = _dim(dim, len(first), "Concat")
     for s in in_shapes[1:]:

@@ -27,7 +27,7 @@ NO_SHEET = {"Unmodeled": "it stands for ops archcalc has no formula for (counted
 _BINARY = ("Add", "Sub", "Mul", "Div", "Pow", "Maximum", "Minimum", "Compare")
 _UNARY = ("Neg", "Exp", "Log", "Sqrt", "Rsqrt", "Abs", "Square", "Clamp", "Erf", "Sin", "Cos", "Reciprocal")
 _ACTIVATIONS = ("ReLU", "ReLU6", "Hardtanh", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "SiLU", "Mish", "Hardsigmoid",
-                "Hardswish")
+                "Hardswish", "Softplus")
 
 
 def sheet_symbols() -> dict[str, Any]:
@@ -136,6 +136,13 @@ def _specs() -> dict[str, tuple[list[tuple[Any, ...]], dict[str, Any], str]]:
         "ReduceScatter": ([(B, t * L, D)], {"world": t, "dim": 1}, "sequence parallel: each of t ranks keeps L"),
         "AllGatherLinear": (seq, {"out_features": y["N"], "world": t, "dim": 1},
                             "sequence parallel: the shard of L tokens gathered from t ranks, then a linear"),
+    })
+    specs.update({  # issue 18: mixture-of-experts and data-dependent kinds
+        "GroupedMM": ([(S, y["F"]), (E, y["F"], y["N"]), (E,)], {}, "S routed rows, each through one of E groups "
+                      "of F x N (a mixture of experts' tokens through their expert)"),
+        "NonZero": ([(B, L)], {"output_shapes": ((y["N"], 2),)}, "N of the B x L elements nonzero (data-dependent: "
+                    "the traced count)"),
+        "Histc": ([(B, L)], {"bins": y["N"]}, "B x L values counted into N bins"),
     })
     rec = [(B, L, y["I"])]
     specs["RNN"] = (rec, {"hidden_size": H, "batch_first": True}, "tanh, bias, one layer, one direction")

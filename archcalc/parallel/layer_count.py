@@ -30,14 +30,17 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from archcalc.arith import prod
+from archcalc.ir.dtypes import dtype_bytes
 from archcalc.memory.activations import megatron_activation_bytes
+from archcalc.memory.precision import PRECISION_TABLE
 from archcalc.parallel.rank_graph import layer_prefix, rank_graph
 from archcalc.parallel.step import check_recompute
 from archcalc.zoo_transformers import TransformerConfig
 
 __all__ = ["SavedItem", "LayerSaved", "Difference", "Table2Comparison", "layer_saved", "compare_table2"]
 
-_ELEMENT = {"fp32": 4, "fp16": 2, "bf16": 2}
+# the precisions that convert the whole model to one dtype (the one precision table), bytes per element
+_ELEMENT = {p: dtype_bytes(p) for p, spec in PRECISION_TABLE.items() if not spec.autocast}
 
 # (node name after the layer prefix, role) -> the section 4.1 items of activations.ROWS it corresponds to
 _PAPER = {

@@ -41,6 +41,7 @@ from archcalc.arith import is_concrete
 from archcalc.ir.build import GraphBuilder
 from archcalc.ir.graph import Graph, TensorSpec
 from archcalc.zoo_transformers import TransformerConfig, check_config, check_seq
+from dlperf.validate import check_int
 
 __all__ = ["rank_graph", "check_tensor_parallel", "layer_prefix"]
 
@@ -54,8 +55,7 @@ def check_tensor_parallel(cfg: TransformerConfig, tensor_parallel: Any, sequence
                           seq: Any = None) -> None:
     """Raise ``ValueError`` (naming ``tensor_parallel``) when ``t`` cannot split ``cfg``."""
     t = tensor_parallel
-    if isinstance(t, bool) or not isinstance(t, int) or t < 1:
-        raise ValueError(f"tensor_parallel={t!r} must be a positive integer")
+    check_int("tensor_parallel", t)
     if cfg.family != "gpt2":
         raise ValueError(f"tensor_parallel={t}: per-rank graphs exist for the GPT-2 family (gpt2*, gpt); "
                          f"{cfg.name} is {cfg.family}, use --tensor-parallel 1 or a GPT-2 model")

@@ -54,8 +54,9 @@ def transformer_plan(graph: Any, layers: int, recompute: str) -> RecomputePlan |
 def rank_peak(cfg: TransformerConfig, seq: Any, batch: int = 1, *, tensor_parallel: int = 1,
               sequence_parallel: bool = False, recompute: str = "none", training: bool = True,
               optimizer: str = "sgd", precision: str = "fp32", device: str = "cpu", data_parallel: int = 1,
-              zero: int = 0) -> PeakMemory:
-    """Liveness peak of one rank (:func:`~archcalc.parallel.rank_graph.rank_graph`) for one step.
+              zero: int = 0, first_step: bool = False) -> PeakMemory:
+    """Liveness peak of one rank (:func:`~archcalc.parallel.rank_graph.rank_graph`) for one step (training: the
+    steady step N >= 2 unless ``first_step``, as :func:`~archcalc.memory.peak.peak_memory`).
 
     With ``data_parallel`` ranks and ZeRO stage ``zero`` (:mod:`archcalc.memory.zero`), the tensor-parallel
     rank's own model states are sharded over its data-parallel group (Megatron-LM with a distributed optimizer,
@@ -65,4 +66,4 @@ def rank_peak(cfg: TransformerConfig, seq: Any, batch: int = 1, *, tensor_parall
     graph = rank_graph(cfg, seq, tensor_parallel=tensor_parallel, sequence_parallel=sequence_parallel)
     plan = transformer_plan(graph, cfg.layers, recompute) if training else None
     return peak_memory(graph, (seq,), batch, training=training, optimizer=optimizer, precision=precision,
-                       device=device, recompute=plan, data_parallel=data_parallel, zero=zero)
+                       device=device, recompute=plan, data_parallel=data_parallel, zero=zero, first_step=first_step)

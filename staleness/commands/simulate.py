@@ -88,7 +88,9 @@ def _simulate(args, cfg, keep, est, on_block):
 
     total = cfg.updates or 0
     long = est.seconds > 2.0 and total > 0
-    with progress(total, f"simulating {total} updates", False if (not long or args.json or args.csv) else None) as bar:
+    # the estimate is in the description: the bar's own ETA needs a first block (at P = 10^5 that is seconds)
+    what = f"simulating {total} updates (estimated {est.seconds:.0f} CPU s)"
+    with progress(total, what, False if (not long or args.json or args.csv) else None) as bar:
         def on(b):
             if on_block is not None:
                 on_block(b)

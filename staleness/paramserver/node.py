@@ -103,11 +103,12 @@ def run_node(rank: int, world: int, store, settings: dict, x, y, on_progress=Non
 
 
 def collect(store) -> dict:
-    """What the server left in the store: the record arrays, ``initial_loss`` and ``final_loss`` (NaN if absent)."""
+    """What the server left in the store: the record arrays, ``initial_loss``, ``final_loss``, ``exchange_start``
+    (``time.monotonic()`` when the server sent the first parameters) and ``exchange_seconds`` (NaN if absent)."""
     import numpy as np
 
     out = unpack_records(store.get("records") if store.check(["records"]) else b"")
-    for key in ("initial_loss", "final_loss"):
+    for key in ("initial_loss", "final_loss", "exchange_start", "exchange_seconds"):
         out[key] = float(store.get(key).decode()) if store.check([key]) else float("nan")
     for name in ("worker", "read_version", "version_before_apply"):
         out[name] = out[name].astype(np.int64)

@@ -61,6 +61,8 @@ def partial_json(exc: ParameterServerFault) -> str:
         "workers": run.workers, "pushes": run.pushes, "lr": run.lr, "batch_size": run.batch_size,
         "delay_mean": run.delay_mean, "seed": run.seed, "applied_updates": int(run.applied.sum()),
         "initial_loss": clean(run.initial_loss), "final_loss": clean(run.final_loss),
+        "wall_seconds": clean(run.wall_seconds), "startup_seconds": clean(run.startup_seconds),
+        "exchange_seconds": clean(run.exchange_seconds),
         "records": {k: getattr(run, k).tolist() for k in ("worker", "read_version", "version_before_apply",
                                                          "staleness", "applied", "arrival_time", "compute_time",
                                                          "loss")},

@@ -4,7 +4,8 @@ Rank 0 is the server, rank r >= 1 is worker r. Besides gloo (parameters and grad
 share a c10d key-value store: ``hb/<rank>`` heartbeat counters, ``fault`` (the first fault anyone
 detected, one line), ``records`` (the server's per-gradient rows, appended as float64 bytes a few
 times a second so that a crash loses at most the last fraction of a second), ``applied``,
-``initial_loss`` and ``final_loss``.
+``initial_loss``, ``final_loss``, ``exchange_start`` (the server's ``time.monotonic()`` when it sends the
+first parameters) and ``exchange_seconds`` (from then until every worker is stopped).
 
 Examples
 --------

@@ -58,6 +58,9 @@ def serve(dist, net, xs, ys, workers: int, settings: dict, log: RecordLog, store
     version = 0
     msg = torch.empty(3 + w.numel())
     t0 = time.perf_counter()
+    # the exchange starts here, on the clock every process of this host shares (time.monotonic): the
+    # caller subtracts its own start to get the start-up time, the same way in a local and a torchrun launch
+    store.set("exchange_start", repr(time.monotonic()))
     for r in range(1, workers + 1):
         dist.send(torch.cat([torch.tensor([0.0, 0.0]), w]), dst=r)
     active = set(range(1, workers + 1))
@@ -75,6 +78,7 @@ def serve(dist, net, xs, ys, workers: int, settings: dict, log: RecordLog, store
         if stop:
             active.discard(src)
             watchdog.unwatch(src)
+    store.set("exchange_seconds", repr(time.perf_counter() - t0))
     vector_to_parameters(w, params)
     with torch.no_grad():
         store.set("final_loss", repr(float(F.cross_entropy(net(xs), ys))))
