@@ -39,7 +39,8 @@ from pathlib import Path
 from types import ModuleType
 
 __all__ = ["Frame", "OneLineParser", "command_names", "plugin_commands", "build_parser", "run_cli", "version",
-           "error_line", "check_paths", "plain_help", "DEBUG_ENV"]
+           "error_line", "check_paths", "declared_files", "plain_help", "DEBUG_ENV",
+           "OUTPUT_FILES", "INPUT_FILES"]
 
 DEBUG_ENV = "DLPERF_DEBUG"
 _DIST = "dlperf"
@@ -155,6 +156,7 @@ _OS_FIXES = {
     errno.EISDIR: "give a file name, not a folder",
     errno.ENOTDIR: "a part of the path is a file, not a folder; check the path",
     errno.ENAMETOOLONG: "use a shorter file name",
+    errno.EFBIG: "the file is larger than this process may write (ulimit -f) or the file system holds; write elsewhere",
 }
 
 
@@ -174,7 +176,8 @@ def error_line(prog: str, exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.filename is not None:
         path = exc.filename
         fix = _OS_FIXES.get(exc.errno, "check the path and try again")
-        return f"{prog}: error: {str(path)!r}: {exc.strerror or exc}; {fix}"
+        flag = f"{exc.flag} " if getattr(exc, "flag", None) else ""  # set by dlperf.fileio's writers
+        return f"{prog}: error: {flag}{str(path)!r}: {exc.strerror or exc}; {fix}"
     return f"{prog}: error: {exc}"
 
 
@@ -184,17 +187,41 @@ def _strip_debug(argv: list[str]) -> tuple[bool, list[str]]:
     return debug, [a for a in head if a != "--debug"] + sep + tail
 
 
+#: Options that name files a command writes (argparse dest -> flag); tests/test_dlperf_outputs.py checks
+#: that every FILE or PATH option of every command is here or in :data:`INPUT_FILES`.
+OUTPUT_FILES = {"output": "--output", "plot": "--plot", "per_gradient": "--per-gradient"}
+#: Options that name files a command reads: dest -> (flag, the paths in its value).
+INPUT_FILES: dict[str, tuple[str, Callable[[str], list[str]]]] = {
+    "model": ("model", lambda v: [v.rpartition(":")[0]] if v.rpartition(":")[0].endswith(".py") else []),
+    "scores": ("--scores", lambda v: [v] + ([v.partition("=")[2]] if "=" in v else [])),
+    "labels": ("--labels", lambda v: [v]),
+    "data": ("--data", lambda v: [v]),
+}
+
+
+def declared_files(args: argparse.Namespace) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """The output files (flag -> path) and input files (flag -> paths) that ``args`` names."""
+    outputs = {flag: getattr(args, dest) for dest, flag in OUTPUT_FILES.items() if getattr(args, dest, None)}
+    inputs: dict[str, list[str]] = {}
+    for dest, (flag, paths) in INPUT_FILES.items():
+        value = getattr(args, dest, None)
+        for one in (value if isinstance(value, list) else [value] if isinstance(value, str) else []):
+            inputs.setdefault(flag, []).extend(paths(one))
+    return outputs, inputs
+
+
 def check_paths(args: argparse.Namespace) -> None:
-    """Refuse a bad ``--plot`` (format by extension, folder) or ``--output`` (folder) before the work runs.
+    """Refuse a bad ``--plot`` (format by extension), or any output that cannot be written or would destroy
+    an input or another output (:func:`dlperf.fileio.check_outputs`), before the work runs.
 
     Every command's output options go through here, so hours of training never end in "unknown format".
     """
-    from dlperf.fileio import check_figure_path, check_output_path
+    from dlperf.fileio import check_figure_path, check_outputs
 
-    if getattr(args, "plot", None):
-        check_figure_path("--plot", args.plot)
-    if getattr(args, "output", None):
-        check_output_path("--output", args.output)
+    outputs, inputs = declared_files(args)
+    if "--plot" in outputs:
+        check_figure_path("--plot", outputs["--plot"])
+    check_outputs(outputs, inputs)
 
 
 @contextlib.contextmanager

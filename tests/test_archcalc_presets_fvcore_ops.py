@@ -87,6 +87,9 @@ CASES = {
     "upsample_bilinear": (lambda: nn.Upsample(scale_factor=2, mode="bilinear"), (4, 8, 8), 4_096),
     # area interpolation runs adaptive_avg_pool2d: the input's 4*8*8 = 256
     "interpolate_area": (lambda: Fn(lambda m, x: F.interpolate(x, size=(3, 3), mode="area")), (4, 8, 8), 256),
+    # grid_sampler 4 per output element whatever the mode ("assume bilinear"): 4 channels at 5x6 = 120, x 4
+    "grid_sample": (lambda: Fn(lambda m, x: F.grid_sample(x, m.grid, align_corners=False),
+                               grid=nn.Parameter(torch.zeros(1, 5, 6, 2))), (4, 8, 8), 480),
     # not supported by fvcore: 0
     "upsample_bicubic": (lambda: nn.Upsample(scale_factor=2, mode="bicubic"), (4, 8, 8), 0),
     "interpolate_antialias": (lambda: Fn(lambda m, x: F.interpolate(x, size=(4, 4), mode="bilinear",

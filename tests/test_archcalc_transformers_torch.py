@@ -121,9 +121,8 @@ def _traced_equals_zoo(model, cfg, seq):
 def test_gpt2_traced_module_by_module_at_1024(hf):
     model = _meta(lambda: hf.GPT2LMHeadModel(hf.GPT2Config(use_cache=False)))
     graph, unmodeled = _traced_equals_zoo(model, CONFIGS["gpt2"], 1024)
-    # transformers' packed-sequence probe on the (real) position ids: diff, cumsum, all (the opkinds branch
-    # models them; then this is [])
-    assert {n.options["op"] for n in unmodeled(graph)} <= {"diff", "cumsum", "all"}
+    # transformers' packed-sequence probe on the (real) position ids (diff, cumsum, all) is modelled too
+    assert unmodeled(graph) == []
     names = {n.name for n in graph.nodes}
     assert {"transformer.h.0.attn.c_attn.addmm", "transformer.h.11.mlp.c_proj.addmm", "lm_head"} <= names
 
@@ -136,9 +135,9 @@ def test_bert_and_gqa_llama_traced_module_by_module(hf):
         hidden_size=256, intermediate_size=688, num_hidden_layers=2, num_attention_heads=8, num_key_value_heads=2,
         vocab_size=1000, use_cache=False)))
     graph, unmodeled = _traced_equals_zoo(llama, with_sizes(CONFIGS["llama"], **sizes), 64)
-    # transformers' packed-sequence probe (diff, cumsum, all on the position ids) now runs on real values;
-    # the opkinds branch models those three kinds (then this is [])
-    assert {n.options["op"] for n in unmodeled(graph)} <= {"diff", "cumsum", "all"}
+    # transformers' packed-sequence probe (diff, cumsum, all on the position ids) runs on real values and
+    # its three kinds are modelled: nothing is left unmodelled
+    assert unmodeled(graph) == []
 
 
 def with_bert_layers(n):

@@ -20,17 +20,21 @@ Examples
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from archcalc.arith import prod
 from archcalc.ops.registry import OpCost, Shape, broadcast_shapes, elementwise_cost, one_input, register
 
-__all__ = ["binary", "unary", "reduction"]
+__all__ = ["binary", "unary", "reduction", "reduced_shape"]
 
 #: Unary element-wise kinds and their operations per element.
 UNARY: dict[str, int] = {"Neg": 1, "Exp": 1, "Log": 1, "Sqrt": 1, "Rsqrt": 2, "Abs": 1, "Square": 1, "Clamp": 2,
                          "ClampMin": 1, "ClampMax": 1, "Erf": 1, "Sin": 1, "Cos": 1, "Reciprocal": 1, "Where": 1, "MaskedFill": 1}
-_SAVES_INPUT = {"Mul", "Div", "Pow", "Exp", "Log", "Sqrt", "Rsqrt", "Abs", "Square", "Clamp", "ClampMin", "ClampMax", "Erf", "Sin", "Cos",
+#: Kinds whose backward keeps only their bool mask input, and its position (``where(cond, x, y)``,
+#: ``x.masked_fill(mask, v)``).
+_KEEPS_MASK = {"Where": 0, "MaskedFill": 1}
+_SAVES_INPUT = {"Maximum", "Minimum", "Mul", "Div", "Pow", "Exp", "Log", "Sqrt", "Rsqrt", "Abs", "Square", "Clamp", "ClampMin", "ClampMax", "Erf", "Sin", "Cos",
                 "Reciprocal"}
 
 
@@ -42,7 +46,9 @@ def binary(kind: str, in_shapes: list[Shape], inplace: bool = False) -> OpCost:
     if inplace and tuple(out) != tuple(in_shapes[0]):
         raise ValueError(f"{kind} in place: the result {out} does not fit the first input {tuple(in_shapes[0])}")
     per = max(len(in_shapes) - 1, 1)
-    return elementwise_cost(out, per, saves_input=kind in _SAVES_INPUT, alias_of=(0,) if inplace else ())
+    # times or over a Python scalar (``0.5 * x``, ``x / 8``): autograd keeps the scalar, no tensor
+    saves = kind in _SAVES_INPUT and not (kind in ("Mul", "Div") and len(in_shapes) == 1)
+    return elementwise_cost(out, per, saves_input=saves, alias_of=(0,) if inplace else ())
 
 
 def _make_binary(kind: str) -> None:
@@ -65,10 +71,16 @@ def unary(kind: str, in_shapes: list[Shape], inplace: bool = False) -> OpCost:
 
 def _make_unary(kind: str) -> None:
     def fn(in_shapes: list[Shape], *, inplace: bool = False, **_: Any) -> OpCost:
-        return unary(kind, in_shapes[:1] if kind not in ("Where", "MaskedFill") else [broadcast_shapes(in_shapes, kind)],
+        cost = unary(kind, in_shapes[:1] if kind not in ("Where", "MaskedFill") else [broadcast_shapes(in_shapes, kind)],
                      inplace)
+        at = _KEEPS_MASK.get(kind)
+        if at is not None and len(in_shapes) > at:  # the mask input (a bool tensor), kept in its own dtype
+            cost = replace(cost, saved_inputs=(), saved_mask_elements=prod(in_shapes[at]))
+        return cost
 
     fn.__doc__ = f"{kind}: {UNARY[kind]} operation(s) per element."
+    if kind in _KEEPS_MASK:
+        fn.__doc__ += " Autograd keeps the bool mask (condition), nothing else."
     register(kind)(fn)
 
 
@@ -86,13 +98,18 @@ def _reduced_shape(shape: Shape, dim: Any, keepdim: bool, kind: str) -> Shape:
     return tuple((1 if keepdim else None) if i in dims else s for i, s in enumerate(shape) if keepdim or i not in dims)
 
 
+reduced_shape = _reduced_shape
+
+
 def reduction(kind: str, in_shapes: list[Shape], dim: Any = None, keepdim: bool = False) -> OpCost:
-    """Sum: ``in - out`` adds; Mean: plus one division per output element; Max / Min: ``in - out`` comparisons."""
+    """Sum: ``in - out`` adds; Mean: plus one division per output element; Max / Min: ``in - out`` comparisons
+    (autograd keeps input and output)."""
     shape = one_input(in_shapes, kind)
     out = _reduced_shape(shape, dim, keepdim, kind)
     n_in, n_out = prod(shape), prod(out)
     ops = n_in - n_out + (n_out if kind == "Mean" else 0)
-    return OpCost(output_shape=out, activations=n_out, elementwise_ops=ops, saves_input=kind in ("Max", "Min"))
+    minmax = kind in ("Max", "Min")  # autograd keeps input and result to find where the extremes were
+    return OpCost(output_shape=out, activations=n_out, elementwise_ops=ops, saves_input=minmax, saves_output=minmax)
 
 
 def _make_reduction(kind: str) -> None:

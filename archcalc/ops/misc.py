@@ -1,4 +1,4 @@
-"""Dropout, StochasticDepth, Embedding, Pad, Interpolate / Upsample, constants, in-place fills and the
+"""Dropout, FeatureDropout, StochasticDepth, Embedding, Pad, Interpolate / Upsample, constants, in-place fills and the
 ``Unmodeled`` record.
 
 Examples
@@ -18,18 +18,42 @@ from typing import Any
 from archcalc.arith import is_concrete, prod
 from archcalc.ops.registry import OpCost, Shape, ntuple, one_input, register
 
-__all__ = ["INTERPOLATION_OPS"]
+__all__ = ["INTERPOLATION_OPS", "drops"]
+
+
+def drops(p: Any, training: bool = True) -> bool:
+    """Whether a dropout (or stochastic depth) of probability ``p`` does anything: torch returns the input
+    itself when ``p == 0`` or not training (no mask, no copy).
+
+    >>> drops(0.1), drops(0.0), drops(0.1, training=False)
+    (True, False, False)
+    """
+    return bool(training) and not (isinstance(p, int | float) and p == 0)
 
 
 @register("Dropout")
 def dropout(in_shapes: list[Shape], *, p: Any = 0.5, training: bool = False, inplace: bool = False) -> OpCost:
-    """Dropout: the identity at inference (no cost, its input passes through); in training 2 operations per
-    element (mask multiply and 1/(1-p) scale) and autograd saves a 1-byte mask per element."""
+    """Dropout: the identity at inference or with ``p = 0`` (no cost, its input passes through); in training
+    2 operations per element (mask multiply and 1/(1-p) scale) and autograd saves a 1-byte mask per element."""
     x = one_input(in_shapes, "Dropout")
+    elems = prod(x)
+    if not drops(p, training):
+        return OpCost(output_shape=x, activations=elems, alias_of=(0,))
+    return OpCost(output_shape=x, activations=elems, elementwise_ops=2 * elems, saved_mask_elements=elems,
+                  alias_of=(0,) if inplace else ())
+
+
+@register("FeatureDropout")
+def feature_dropout(in_shapes: list[Shape], *, p: Any = 0.5, training: bool = False, inplace: bool = False) -> OpCost:
+    """``F.dropout1d / 2d / 3d`` (``torch.feature_dropout``): whole channels zeroed. The identity at inference;
+    in training one operation per (sample, channel) pair (its noise: a draw scaled by 1/(1-p)) and one
+    multiply per element, and autograd keeps the float noise, one element per pair."""
+    x = one_input(in_shapes, "FeatureDropout")
     elems = prod(x)
     if not training:
         return OpCost(output_shape=x, activations=elems, alias_of=(0,))
-    return OpCost(output_shape=x, activations=elems, elementwise_ops=2 * elems, saved_mask_elements=elems,
+    pairs = prod(x[:2]) if len(x) > 1 else prod(x)
+    return OpCost(output_shape=x, activations=elems, elementwise_ops=elems + pairs, saved_fp32_elements=pairs,
                   alias_of=(0,) if inplace else ())
 
 
@@ -38,7 +62,7 @@ def stochastic_depth(in_shapes: list[Shape], *, p: Any = 0.0, mode: str = "row",
     """torchvision's stochastic depth: the identity at inference; in training one multiply per element."""
     x = one_input(in_shapes, "StochasticDepth")
     elems = prod(x)
-    if not training:
+    if not drops(p, training):
         return OpCost(output_shape=x, activations=elems, alias_of=(0,))
     return OpCost(output_shape=x, activations=elems, elementwise_ops=elems, saves_input=False)
 
@@ -112,6 +136,23 @@ def _floor_scale(size: Any, factor: float) -> Any:
     import math
 
     return math.floor(size * factor)
+
+
+@register("GridSample")
+def grid_sample(in_shapes: list[Shape], *, mode: str = "bilinear", **_: Any) -> OpCost:
+    """``F.grid_sample(x, grid, mode)`` (inputs ``x (N, C, *in)``, ``grid (N, *out, n)``): ``(N, C, *out)``;
+    per grid point 2 operations per coordinate (unnormalise: a multiply-add), per output element the taps'
+    operations of ``mode`` as in Interpolate (bilinear 7, trilinear 15, bicubic 31, nearest 0); autograd
+    keeps ``x`` and ``grid``."""
+    x, grid = tuple(in_shapes[0]), tuple(in_shapes[1])
+    if len(grid) != len(x) or grid[-1] != len(x) - 2:
+        raise ValueError(f"GridSample: grid {grid} does not fit input {x} (expected (N, *out, {len(x) - 2}))")
+    ops_mode = {"bilinear": "bilinear" if len(x) == 4 else "trilinear"}.get(mode, mode)
+    if ops_mode not in INTERPOLATION_OPS:
+        raise ValueError(f"GridSample: mode {mode!r} is not one of bilinear, nearest, bicubic")
+    out = (x[0], x[1], *grid[1:-1])
+    ops = prod(out) * INTERPOLATION_OPS[ops_mode] + 2 * prod(grid)
+    return OpCost(output_shape=out, activations=prod(out), elementwise_ops=ops, saves_input=True)
 
 
 @register("Constant")

@@ -120,3 +120,17 @@ def _register(n: int) -> None:
 for _n in (1, 2, 3):
     _register(_n)
 
+
+
+@register("WeightNorm")
+def weight_norm(in_shapes: list[Shape], *, dim: int = 0) -> OpCost:
+    """``torch._weight_norm(v, g, dim)`` (``nn.utils.parametrizations.weight_norm``): ``w = g * v / ||v||``
+    with the norm over every dim but ``dim``: per element of ``v`` a square, an add (``nv - ng`` in all) and a
+    multiply, per element of ``g`` a root and a division: ``3 nv + ng`` operations. Autograd keeps ``v``,
+    ``g`` (parameters, not counted here) and the float32 norms (``ng`` elements)."""
+    if len(in_shapes) != 2:
+        raise ValueError(f"WeightNorm takes v and g, got {len(in_shapes)} inputs")
+    v, g = tuple(in_shapes[0]), tuple(in_shapes[1])
+    nv, ng = prod(v), prod(g)
+    return OpCost(output_shape=v, activations=nv, elementwise_ops=3 * nv + ng, saves_input=True,
+                  saved_fp32_elements=ng)

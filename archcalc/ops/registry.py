@@ -35,7 +35,7 @@ from typing import Any
 from archcalc.arith import is_concrete, prod
 
 __all__ = ["OpCost", "REGISTRY", "register", "formula", "pair", "ntuple", "one_input", "elementwise_cost",
-           "broadcast_shapes", "Shape"]
+           "broadcast_shapes", "dim_index", "Shape"]
 
 Shape = tuple[Any, ...]
 
@@ -62,16 +62,31 @@ class OpCost:
     input_grad_macs : tuple
         MACs of the gradient with respect to each input (index-aligned with the inputs; missing entries are
         0), whole batch. The evaluator adds those of the inputs that need a gradient.
+    grouped_grad_macs : tuple of (tuple of int, int or sympy.Expr)
+        Gradient MACs autograd spends when *any* of a group of inputs needs a gradient (an einsum's
+        intermediate result: its gradient is computed if one of the operands it was made of needs one).
     backward_weight_macs : int or sympy.Expr
         MACs of the gradient of the parameters the op declares, whole batch.
     saves_input, saves_output : bool
         Whether autograd saves the op's (activation) inputs / outputs for the backward pass.
+    saved_inputs : tuple of int or None
+        Where autograd keeps only some inputs: their positions (``addcmul`` keeps ``tensor1`` and ``tensor2``,
+        not ``self``); None keeps every activation input when ``saves_input``. An int64 index or bool mask
+        input autograd keeps is counted in ``saved_index_elements`` / ``saved_mask_elements`` instead (its
+        dtype), never listed here.
     saved_fp32_elements, saved_index_elements, saved_mask_elements : int or sympy.Expr
         Extra float32 (BatchNorm / LayerNorm statistics), int64 (argmax indices) and bool (dropout mask)
         elements saved.
     alias_of : tuple of (int or None)
         For each output, the index of the input whose storage it shares (a view or an in-place op), or None
         for a new tensor. Empty means every output is new.
+    saved_copy_elements : int or sympy.Expr
+        Elements of new tensors in the activation dtype that autograd saves in place of an input (the
+        contiguous copy ``F.linear`` makes of a strided 3-d input it cannot fold into a matrix).
+    view_gradients : tuple of (int or str)
+        Inputs (by index) and declared parameters (by role) whose gradient the backward returns as a view of
+        another tensor (``F.linear``'s weight gradient passes through ``w.t()``'s backward). Autograd's engine
+        adds a second gradient into such a view out of place (a new tensor), never in place.
     """
 
     output_shape: Shape
@@ -81,6 +96,7 @@ class OpCost:
     activations: Any = 0
     elementwise_ops: Any = 0
     input_grad_macs: tuple[Any, ...] = ()
+    grouped_grad_macs: tuple[tuple[tuple[int, ...], Any], ...] = ()
     backward_weight_macs: Any = 0
     saves_input: bool = False
     saves_output: bool = False
@@ -88,11 +104,18 @@ class OpCost:
     saved_index_elements: Any = 0
     saved_mask_elements: Any = 0
     alias_of: tuple[int | None, ...] = ()
+    saved_inputs: tuple[int, ...] | None = None
+    view_gradients: tuple[int | str, ...] = ()
+    saved_copy_elements: Any = 0
 
     @property
     def output_shapes(self) -> tuple[Shape, ...]:
         """Every output's shape, the first one first."""
         return (self.output_shape, *self.more_outputs)
+
+    def saves_input_at(self, i: int) -> bool:
+        """Whether autograd keeps input ``i`` (an activation) for the backward pass."""
+        return self.saves_input if self.saved_inputs is None else i in self.saved_inputs
 
     @property
     def params(self) -> Any:
@@ -146,6 +169,13 @@ def pair(value: Any) -> tuple[Any, Any]:
     """``3 -> (3, 3)``; a pair is returned as a tuple."""
     a, b = ntuple(value, 2)
     return (a, b)
+
+
+def dim_index(d: int, rank: int, kind: str) -> int:
+    """``d`` as a non-negative dim of a rank-``rank`` tensor (a scalar takes 0 and -1); out of range raises."""
+    if not -rank <= d < max(rank, 1):
+        raise ValueError(f"{kind}: dim {d} is out of range for rank {rank}")
+    return d % max(rank, 1)
 
 
 def one_input(in_shapes: list[Shape], kind: str, ranks: tuple[int, ...] | None = None) -> Shape:

@@ -130,6 +130,7 @@ def _specs() -> dict[str, tuple[list[tuple[Any, ...]], dict[str, Any], str]]:
         "Fill": (seq, {}, "x.zero_() / x.fill_(v) in place"),
         "Norm": (seq, {"dim": -1}, "p = 2 over the last dim (F.normalize's denominator)"),
     })
+    specs.update(_more_specs(y, seq, chw))
     t = y["t"]
     specs.update({
         "AllReduce": (seq, {"world": t}, "partial sums over t tensor-parallel ranks, in place"),
@@ -149,6 +150,47 @@ def _specs() -> dict[str, tuple[list[tuple[Any, ...]], dict[str, Any], str]]:
     specs["GRU"] = (rec, {"hidden_size": H, "batch_first": True}, "bias, one layer, one direction")
     specs["LSTM"] = (rec, {"hidden_size": H, "batch_first": True}, "bias, one layer, one direction, no projection")
     return specs
+
+
+def _more_specs(y: dict[str, Any], seq: list[tuple[Any, ...]], chw: list[tuple[Any, ...]]
+                ) -> dict[str, tuple[list[tuple[Any, ...]], dict[str, Any], str]]:
+    """Layout, indexing and pointwise kinds (issue 18)."""
+    B, C, H, W, L, D, S, k, s, p, d = (y[n] for n in ("B", "C", "H", "W", "L", "D", "S", "k", "s", "p", "d"))
+    last = {"dim": -1}
+    return {
+        "Repeat": (seq, {"repeats": (1, k, 1)}, "the length repeated k times"),
+        "RepeatInterleave": (seq, {"repeats": k, "dim": 1}, "each position repeated k times"),
+        "Unfold": (seq, {"dimension": 1, "size": k, "step": s}, "windows of k every s along L (a view)"),
+        "Im2Col": (chw, {"kernel_size": k, "stride": s, "padding": p, "dilation": d}, "square windows"),
+        "Meshgrid": ([(H,), (W,)], {}, "two 1-d inputs, ij indexing (views)"),
+        "Cast": (seq, {"dtype": "int64"}, "to int64, a copy"),
+        "Gather": ([(B, L, D), (B, L, k)], last, "k indices per row of the last dim"),
+        "Scatter": ([(B, L, D), (B, L, k), (B, L, k)], {"dim": -1, "reduce": "add"}, "scatter_add of k per row"),
+        "IndexSelect": ([(B, L, D), (k,)], {"dim": 1}, "k positions of L"),
+        "IndexAdd": ([(B, L, D), (k,), (B, k, D)], {"dim": 1}, "k rows added into L, alpha = 1"),
+        "OneHot": ([(B, L)], {"num_classes": y["V"]}, "V classes"),
+        **{kind: (seq, last, "over the last dim") for kind in ("ArgMax", "ArgMin", "MaxDim", "MinDim", "Cumsum",
+                                                                 "Prod", "All", "Any")},
+        "TopK": (seq, {"k": 2, "dim": -1}, "the top 2 of the last dim"),
+        "Diff": (seq, last, "first order along the last dim"),
+        "AddCMul": (seq * 3, {}, "three inputs of equal shape, value = 1"),
+        "AddCDiv": (seq * 3, {}, "three inputs of equal shape, value = 1"),
+        "RPow": (seq, {}, "a number to the power x"),
+        "RDiv": (seq, {}, "a number divided by x"),
+        "Invert": (seq, {}, "any input shape"),
+        "ClampTensor": (seq * 3, {}, "lower and upper bounds as tensors of the input's shape"),
+        "GridSample": ([(B, C, H, W), (B, L, S, 2)], {}, "bilinear, an L x S grid"),
+        "WeightNorm": ([(y["K"], C, k, k), (y["K"], 1, 1, 1)], {}, "a conv weight normalised per output channel"),
+        # these count with concrete sizes along one dim (a loop over positions, ceil(log2 n), size % n)
+        "Col2Im": ([(B, 9 * C, 16)], {"output_size": (6, 6), "kernel_size": 3},
+                   "3 x 3 columns folded back to 6 x 6 (sizes along the folded dims are numbers)"),
+        "TensorSplit": ([(B, L, 6)], {"indices_or_sections": 3, "dim": -1}, "a last dim of 6 in 3 pieces"),
+        "Sort": ([(B, L, 8)], {"dim": -1}, "rows of 8 (ceil(log2 n) needs a number)"),
+        "FFT": ([(B, L, 8)], {"dim": -1}, "rows of 8 (ceil(log2 n) needs a number)"),
+        "Real": (seq, {}, "the real parts of a complex tensor (a view)"),
+        "FeatureDropout": (chw, {}, "identity at inference"),
+        "ArgSort": ([(B, L, 8)], {"dim": -1}, "rows of 8 (ceil(log2 n) needs a number)"),
+    }
 
 
 def sheet_kinds() -> frozenset[str]:
