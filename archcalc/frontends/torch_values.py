@@ -224,8 +224,6 @@ class Values:
     def _grouped_mm(self, func: Any, args: tuple, kwargs: dict) -> Any:
         """``grouped_mm(a, b, offs=)`` on meta: torch's meta kernel accepts only bf16; the shape is torch's
         rule (2-D ``(S, K)`` by 3-D ``(E, K, N)`` groups the rows: ``(S, N)``)."""
-        import torch
-
         moved_args, moved_kwargs = _map(args, self._to_meta), _map(kwargs, self._to_meta)
         try:
             return func(*moved_args, **moved_kwargs)
