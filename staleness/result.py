@@ -33,6 +33,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from dlperf.results import Result
 from staleness.config import SimConfig
 
 __all__ = ["Gradients", "Summary", "SimulationResult", "summarize", "steady_state_warmup"]
@@ -43,8 +44,8 @@ _INT_COLUMNS = ("learner", "index", "read_version", "version_before_apply", "sta
 _FLOAT_COLUMNS = ("read_time", "compute_start", "push_time", "compute_time", "apply_time")
 
 
-@dataclass(frozen=True)
-class Gradients:
+@dataclass(frozen=True, repr=False)
+class Gradients(Result):
     """Columnar per-gradient records (read-only numpy arrays of equal length); see the module docstring."""
 
     learner: np.ndarray
@@ -105,8 +106,8 @@ class Gradients:
     __hash__ = None  # type: ignore[assignment]
 
 
-@dataclass(frozen=True)
-class Summary:
+@dataclass(frozen=True, repr=False)
+class Summary(Result):
     """Steady-state statistics of one run.
 
     The staleness figures use the gradients applied in the window ``(warmup_updates, updates]``, i.e.
@@ -160,8 +161,8 @@ class Summary:
         return out
 
 
-@dataclass(frozen=True)
-class SimulationResult:
+@dataclass(frozen=True, repr=False)
+class SimulationResult(Result):
     """One simulation: its configuration, gradient records, update times and summary.
 
     ``update_times[v - 1]`` is the time version v was produced (v = 1 .. ``summary.updates``);

@@ -71,6 +71,7 @@ from archcalc.memory.precision import autocast_policy, dtype_bytes, is_mixed, pa
 from archcalc.memory.recompute import RecomputePlan
 from archcalc.memory.schedule import CATEGORIES, MemoryBreakdown, MemorySample, Schedule
 from archcalc.ops.collectives import gathered_bytes
+from dlperf.results import Result
 from dlperf.validate import check_int
 
 __all__ = ["MemoryBreakdown", "MemorySample", "PeakMemory", "peak_memory", "CATEGORIES"]
@@ -79,8 +80,8 @@ __all__ = ["MemoryBreakdown", "MemorySample", "PeakMemory", "peak_memory", "CATE
 _BROADCASTING = frozenset({"Add", "Sub", "Mul", "Div", "Pow", "Maximum", "Minimum"})
 
 
-@dataclass(frozen=True)
-class PeakMemory:
+@dataclass(frozen=True, repr=False)
+class PeakMemory(Result):
     """The liveness schedule's result.
 
     Attributes

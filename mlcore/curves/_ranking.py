@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dlperf.results import Result
 from mlcore.curves._kernel import confusion_at_thresholds
 
 __all__ = [
@@ -39,8 +40,8 @@ def _frozen(*arrays: np.ndarray) -> None:
         a.setflags(write=False)
 
 
-@dataclass(frozen=True)
-class RocCurve:
+@dataclass(frozen=True, repr=False)
+class RocCurve(Result):
     """ROC curve: ``fpr[i]``, ``tpr[i]`` at ``thresholds[i]`` (decreasing; ``thresholds[0] = inf``)."""
 
     fpr: np.ndarray
@@ -49,8 +50,8 @@ class RocCurve:
     auroc: float
 
 
-@dataclass(frozen=True)
-class PrCurve:
+@dataclass(frozen=True, repr=False)
+class PrCurve(Result):
     """PR curve: ``recall[i]``, ``precision[i]`` at ``thresholds[i]`` (decreasing; first is ``inf``)."""
 
     recall: np.ndarray
@@ -60,8 +61,8 @@ class PrCurve:
     average_precision: float
 
 
-@dataclass(frozen=True)
-class PrgCurve:
+@dataclass(frozen=True, repr=False)
+class PrgCurve(Result):
     """Precision-recall-gain curve over recall gain in [0, 1] (the part the area integrates).
 
     ``recall_gain[i]``, ``precision_gain[i]`` with the (possibly interpolated, hence float) counts
@@ -79,8 +80,8 @@ class PrgCurve:
     auprg: float
 
 
-@dataclass(frozen=True)
-class CurveAreas:
+@dataclass(frozen=True, repr=False)
+class CurveAreas(Result):
     """The four areas of one score vector, with the class counts they were computed from."""
 
     auroc: float

@@ -1,0 +1,179 @@
+"""Every public result object reads well: a short repr, ``to_dict()`` of plain JSON data, ``to_pandas()``.
+
+Each result comes from a real call of the documented function on a small real example; the repr must stay
+under ~300 characters (it ran to 15-46 thousand before), ``to_dict()`` must survive ``json.dumps`` with
+``allow_nan=False`` and carry the same headline numbers as the object, and ``dataclasses.asdict`` must work.
+"""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+import json
+import sys
+
+import pytest
+
+from dlperf.results import PANDAS_MISSING, REPR_LIMIT, FrozenDict, Result, plain
+
+
+def _archcalc():
+    import archcalc
+    from archcalc.lm.inference import kv_cache, prefill_decode
+    from archcalc.lm.per_token import per_token
+    from archcalc.zoo_transformers import CONFIGS
+
+    vgg = archcalc.build("vgg11")
+    return {
+        "evaluate": archcalc.evaluate(vgg, (3, 32, 32)),
+        "report": archcalc.report(archcalc.build("resnet50")),
+        "peak_memory": archcalc.peak_memory(vgg, (3, 32, 32), training=True, optimizer="adam"),
+        "fit": archcalc.fit(lambda b, s: archcalc.build("resnet18"), 256 * 2**20, input_shape=(3, 64, 64),
+                            training=True),
+        "closed_form": archcalc.closed_form(vgg),
+        "per_token": per_token(CONFIGS["gpt2"], 1024),
+        "kv_cache": kv_cache(CONFIGS["gpt2"], 1024),
+        "prefill_decode": prefill_decode(CONFIGS["gpt2"], 1024),
+    }
+
+
+def _staleness():
+    from staleness import SimConfig, simulate
+    from staleness.sweep import sweep
+    from staleness.theory import theory
+    from staleness.validate import Case, validate
+
+    res = simulate(SimConfig(learners=4, updates=3000, seed=1))
+    return {
+        "simulate": res, "summary": res.summary, "gradients": res.gradients,
+        "theory": theory("k-sync", learners=16, k=8, dist="exp", mean=1.0),
+        "validate": validate([Case("k-sync", 4, 2, "exp")], updates=2000, seed=1),
+        "sweep": sweep(policies=["async", "sync"], learners=[2, 4], dists=["exp"], updates=2000, seed=0),
+    }
+
+
+def _mlcore():
+    from mlcore.biasvar.decompose import decompose_predictions
+    from mlcore.curves import curve_areas, evaluate_models, roc_curve
+
+    return {
+        "evaluate_models": evaluate_models([1, 0, 1, 0] * 50, {"m": [0.9, 0.8, 0.7, 0.1] * 50}),
+        "curve_areas": curve_areas([1, 1, 0, 0, 1, 0], [.8, .8, .6, .4, .4, .2]),
+        "roc_curve": roc_curve([1, 0] * 500, list(range(1000))),
+        "decompose": decompose_predictions([[1.0, 2.0], [3.0, 2.0]], [1.0, 1.0], noise_var=0.25),
+    }
+
+
+@pytest.fixture(scope="module")
+def results():
+    return {**_archcalc(), **_staleness(), **_mlcore()}
+
+
+def test_every_public_result_is_a_result(results):
+    for name, r in results.items():
+        assert isinstance(r, Result), name
+
+
+def test_reprs_are_short(results):
+    for name, r in results.items():
+        text = repr(r)
+        assert len(text) <= REPR_LIMIT, (name, len(text), text)
+        assert "\n" not in text and text.startswith(type(r).__name__ + "("), (name, text)
+
+
+def test_repr_headlines_are_the_numbers():
+    import archcalc
+
+    ev = archcalc.evaluate(archcalc.build("vgg11"), (3, 32, 32))
+    # torchvision's vgg11 has 132,863,336 parameters whatever the input size
+    assert repr(ev).startswith("Evaluation(network='vgg11', input_shape=(3, 32, 32), batch=1, rows=<")
+    assert repr(ev).endswith("params=132,863,336, macs=" + f"{ev.total('macs'):,})")
+    rep = archcalc.report(archcalc.build("resnet50"))
+    # torchvision's resnet50: 25,557,032 parameters, 4,089,184,256 MACs at 224 x 224 (fvcore agrees)
+    assert repr(rep).endswith("params=25,557,032, macs=4,089,184,256)")
+
+
+def test_to_dict_is_plain_json(results):
+    for name, r in results.items():
+        d = r.to_dict()
+        text = json.dumps(d, allow_nan=False)
+        assert json.loads(text) == d, name
+        for key in _keys(d):
+            assert key == key.lower() and " " not in key and "^" not in key, (name, key)
+
+
+def _keys(obj):
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield k
+            yield from _keys(v)
+    elif isinstance(obj, list):
+        for v in obj[:3]:
+            yield from _keys(v)
+
+
+def test_to_dict_carries_the_numbers(results):
+    rep = results["report"]
+    d = rep.to_dict()
+    assert d["totals"]["params"] == rep.totals["params"] == 25_557_032
+    assert len(d["rows"]) == len(rep.rows) and d["rows"][0]["name"] == rep.rows[0].name
+    p = results["peak_memory"]
+    assert p.to_dict()["breakdown"]["total_bytes"] == p.breakdown.total_bytes == p.peak_bytes
+    s = results["summary"]
+    assert results["simulate"].to_dict(gradients=False)["summary"] == s.to_dict()
+
+
+def test_asdict_works_on_report(results):
+    rep = results["report"]
+    d = dataclasses.asdict(rep)
+    assert d["totals"]["params"] == 25_557_032 and len(d["rows"]) == len(rep.rows)
+    with pytest.raises(TypeError, match="read-only"):
+        rep.totals["params"] = 0
+    for r in results.values():
+        dataclasses.asdict(r)  # raised on Report before (a MappingProxyType cannot be deep-copied)
+
+
+def test_plain_turns_formulas_and_numpy_into_json():
+    import numpy as np
+    import sympy
+
+    h = sympy.Symbol("H")
+    assert plain({"a": sympy.Integer(3), "b": 2 * h, "c": np.float32(0.5), "d": np.array([[1, 2]]),
+                  "e": float("nan"), "f": FrozenDict(x=(1,))}) == {
+        "a": 3, "b": "2*H", "c": 0.5, "d": [[1, 2]], "e": None, "f": {"x": [1]}}
+
+
+def test_deprecated_spellings_warn_and_agree(results):
+    b = results["peak_memory"].breakdown
+    with pytest.warns(DeprecationWarning, match="to_dict"):
+        assert b.as_dict() == b.to_dict()
+    from mlcore.biasvar import BiasVarianceConfig
+
+    c = BiasVarianceConfig()
+    with pytest.warns(DeprecationWarning, match="to_dict"):
+        assert c.as_dict() == c.to_dict()
+
+
+def test_to_pandas(results):
+    pd = pytest.importorskip("pandas")
+    rep = results["report"]
+    df = rep.to_pandas()
+    assert isinstance(df, pd.DataFrame) and len(df) == len(rep.rows)
+    assert int(df["params"].sum()) == rep.totals["params"]
+    assert len(results["theory"].to_pandas()) >= 1
+
+
+def test_to_pandas_without_pandas_names_the_extra(results, monkeypatch):
+    real_import = builtins.__import__
+
+    def blocked(name, *args, **kwargs):
+        if name == "pandas" or name.startswith("pandas."):
+            raise ImportError("No module named 'pandas'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.delitem(sys.modules, "pandas", raising=False)
+    monkeypatch.setattr(builtins, "__import__", blocked)
+    with pytest.raises(ImportError) as err:
+        results["report"].to_pandas()
+    assert str(err.value) == PANDAS_MISSING and "dlperf[pandas]" in str(err.value)
+    assert "\n" not in str(err.value)
