@@ -17,9 +17,7 @@ Every result has a short repr, ``to_dict()`` and ``to_pandas()``.
 (132863336, 276398080)
 """
 
-import sys
-import types
-from typing import Any
+from dlperf.lazy import lazy_exports
 
 __all__ = ["build", "from_torch", "Graph", "GraphBuilder", "evaluate", "report", "closed_form", "crosscheck",
            "peak_memory", "fit"]
@@ -31,26 +29,4 @@ _LAZY = {"from_torch": "archcalc.frontends.torch_trace", "closed_form": "archcal
          "peak_memory": "archcalc.memory.peak", "fit": "archcalc.memory.fit"}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'archcalc' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
-
-
-class _Package(types.ModuleType):
-    """``archcalc.report`` and ``archcalc.crosscheck`` are the functions, though modules of the same names
-    exist: importing those modules (``from archcalc.report import Report``) leaves the package attribute alone."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _LAZY and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -177,3 +177,31 @@ def test_to_pandas_without_pandas_names_the_extra(results, monkeypatch):
         results["report"].to_pandas()
     assert str(err.value) == PANDAS_MISSING and "dlperf[pandas]" in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_curated_top_levels_are_lazy_and_complete():
+    import subprocess
+    from pathlib import Path
+
+    code = (
+        "import sys, archcalc, staleness, mlcore\n"
+        "heavy = sorted(m for m in ('torch', 'sympy', 'numpy', 'sklearn') if m in sys.modules)\n"
+        "assert heavy == [], heavy\n"
+        "want = {'evaluate', 'from_torch', 'report', 'peak_memory', 'fit', 'crosscheck', 'closed_form', 'Graph',\n"
+        "        'GraphBuilder', 'build'}\n"
+        "assert want <= set(archcalc.__all__), want - set(archcalc.__all__)\n"
+        "assert {'simulate', 'SimConfig', 'theory', 'validate', 'sweep', 'estimate'} <= set(staleness.__all__)\n"
+        "from archcalc.report import Report\n"  # importing the same-named modules leaves the functions bound
+        "from staleness.theory import Theory\n"
+        "from mlcore.stale_training import StaleTrainingResult\n"
+        "for pkg in (archcalc, staleness, mlcore):\n"
+        "    for name in pkg.__all__:\n"
+        "        obj = getattr(pkg, name)\n"
+        "        assert not isinstance(obj, type(sys)), (pkg.__name__, name)\n"
+        "        assert name in dir(pkg)\n"
+        "print(archcalc.report.__module__, staleness.theory.__module__, mlcore.stale_training.__module__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["archcalc.report", "staleness.theory", "mlcore.stale_training"]
