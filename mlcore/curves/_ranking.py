@@ -23,17 +23,6 @@ import numpy as np
 from dlperf.results import Result
 from mlcore.curves._kernel import confusion_at_thresholds
 
-__all__ = [
-    "RocCurve",
-    "PrCurve",
-    "PrgCurve",
-    "CurveAreas",
-    "roc_curve",
-    "pr_curve",
-    "prg_curve",
-    "curve_areas",
-]
-
 
 def _frozen(*arrays: np.ndarray) -> None:
     for a in arrays:
