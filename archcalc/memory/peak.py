@@ -121,6 +121,9 @@ class PeakMemory(Result):
     zero: int = 0
     first_step: bool = False
 
+    _repr_fields = ("network", "batch", "training", "optimizer", "precision", "peak_bytes", "phase", "peak_op",
+                    "model_state_bytes", "zero", "data_parallel")
+
     @property
     def step(self) -> str:
         """Which step the numbers are for: ``"steady"`` (N >= 2), ``"first"`` or ``"inference"``."""
