@@ -124,12 +124,13 @@ class Result:
 
     A subclass may set ``_repr_fields`` (the fields its repr shows, in order; all by default), override
     :meth:`_headline` (derived numbers worth a glance, e.g. totals) and ``_table_field`` (the field whose
-    items are the rows of :meth:`to_pandas`).
+    items are the rows of :meth:`to_pandas`) or ``_table_columns`` (array fields that are its columns).
     """
 
     __slots__ = ()
     _repr_fields: ClassVar[tuple[str, ...] | None] = None
     _table_field: ClassVar[str] = "rows"
+    _table_columns: ClassVar[tuple[str, ...]] = ()
 
     def _headline(self) -> dict[str, Any]:
         return {}
@@ -168,6 +169,8 @@ class Result:
 
     def _table(self) -> Any:
         """What ``to_pandas`` builds its frame from: a list of row dicts, or a dict of columns."""
+        if self._table_columns:
+            return {c: plain(getattr(self, c)) for c in self._table_columns}
         items = getattr(self, self._table_field, None) if self._table_field else None
         if isinstance(items, list | tuple) and items:
             return [_row(r) for r in items]

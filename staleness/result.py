@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 
@@ -47,6 +48,9 @@ _FLOAT_COLUMNS = ("read_time", "compute_start", "push_time", "compute_time", "ap
 @dataclass(frozen=True, repr=False)
 class Gradients(Result):
     """Columnar per-gradient records (read-only numpy arrays of equal length); see the module docstring."""
+
+    _table_columns = ("learner", "index", "read_time", "read_version", "compute_start", "push_time",
+                      "compute_time", "apply_time", "version_before_apply", "staleness", "applied", "update")
 
     learner: np.ndarray
     index: np.ndarray
@@ -171,6 +175,10 @@ class SimulationResult(Result):
     A streamed run (``simulate(..., stream=True)``) keeps no records: ``gradients`` and ``update_times``
     are None and the summary (with its time series) is the result.
     """
+
+    def _table(self) -> Any:
+        """The gradient records (one row each); a streamed run's summary when it kept none."""
+        return self.gradients._table() if self.gradients is not None else [self.summary.to_dict()]
 
     config: SimConfig
     gradients: Gradients | None

@@ -77,6 +77,8 @@ class Formula:
 class Theory(Result):
     """The closed forms that exist for one configuration (possibly none)."""
 
+    _table_field = "formulas"
+
     policy: str
     learners: int
     k: int

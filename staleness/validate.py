@@ -88,6 +88,8 @@ class Check:
 class Validation(Result):
     """All checks of one :func:`validate` call."""
 
+    _table_field = "checks"
+
     checks: tuple[Check, ...]
     updates: int
     seed: int

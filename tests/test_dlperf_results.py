@@ -53,10 +53,12 @@ def _staleness():
 
 
 def _mlcore():
+    from mlcore import bias_variance_study
     from mlcore.biasvar.decompose import decompose_predictions
     from mlcore.curves import curve_areas, evaluate_models, roc_curve
 
     return {
+        "bias_variance_study": bias_variance_study(n_datasets=20, degrees=(1, 2, 3)),
         "evaluate_models": evaluate_models([1, 0, 1, 0] * 50, {"m": [0.9, 0.8, 0.7, 0.1] * 50}),
         "curve_areas": curve_areas([1, 1, 0, 0, 1, 0], [.8, .8, .6, .4, .4, .2]),
         "roc_curve": roc_curve([1, 0] * 500, list(range(1000))),
@@ -160,7 +162,16 @@ def test_to_pandas(results):
     df = rep.to_pandas()
     assert isinstance(df, pd.DataFrame) and len(df) == len(rep.rows)
     assert int(df["params"].sum()) == rep.totals["params"]
-    assert len(results["theory"].to_pandas()) >= 1
+    th = results["theory"]
+    assert list(th.to_pandas()["quantity"]) == [f.quantity for f in th.formulas]
+    res = results["simulate"]
+    g = res.to_pandas()  # one row per gradient record
+    assert len(g) == len(res.gradients) and g["staleness"].tolist() == res.gradients.staleness.tolist()
+    roc = results["roc_curve"]
+    assert results["roc_curve"].to_pandas()["tpr"].tolist() == roc.tpr.tolist()
+    for name, r in results.items():
+        df = r.to_pandas()
+        assert isinstance(df, pd.DataFrame) and len(df) >= 1, name
 
 
 def test_to_pandas_without_pandas_names_the_extra(results, monkeypatch):
@@ -205,3 +216,15 @@ def test_curated_top_levels_are_lazy_and_complete():
                          cwd=Path(__file__).resolve().parents[1])
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["archcalc.report", "staleness.theory", "mlcore.stale_training"]
+
+
+def test_crosscheck_result_reads_well():
+    pytest.importorskip("torch")
+    import archcalc
+
+    c = archcalc.crosscheck("inception-small", (1, 8, 8))
+    assert isinstance(c, Result) and len(repr(c)) <= REPR_LIMIT, repr(c)
+    assert repr(c).startswith("CrossCheck(model='inception-small', ")
+    d = json.loads(json.dumps(c.to_dict(), allow_nan=False))
+    assert len(d["rows"]) == len(c.rows) and d["model"] == "inception-small"
+    dataclasses.asdict(c)

@@ -105,6 +105,8 @@ class PeakMemory(Result):
         ``data_parallel > 1``, ``batch`` and every byte count are per device.
     """
 
+    _table_field = "timeline"
+
     network: str
     batch: int
     training: bool

@@ -33,6 +33,8 @@ def _frozen(*arrays: np.ndarray) -> None:
 class RocCurve(Result):
     """ROC curve: ``fpr[i]``, ``tpr[i]`` at ``thresholds[i]`` (decreasing; ``thresholds[0] = inf``)."""
 
+    _table_columns = ("fpr", "tpr", "thresholds")
+
     fpr: np.ndarray
     tpr: np.ndarray
     thresholds: np.ndarray
@@ -42,6 +44,8 @@ class RocCurve(Result):
 @dataclass(frozen=True, repr=False)
 class PrCurve(Result):
     """PR curve: ``recall[i]``, ``precision[i]`` at ``thresholds[i]`` (decreasing; first is ``inf``)."""
+
+    _table_columns = ("recall", "precision", "thresholds")
 
     recall: np.ndarray
     precision: np.ndarray
@@ -58,6 +62,8 @@ class PrgCurve(Result):
     ``tp[i]``, ``fp[i]``; ``is_crossing[i]`` marks inserted crossing points, whose ``thresholds[i]`` is NaN.
     ``positive_rate`` is pi = P / (P + N), the baseline both gains are measured against.
     """
+
+    _table_columns = ("recall_gain", "precision_gain", "tp", "fp", "thresholds", "is_crossing")
 
     recall_gain: np.ndarray
     precision_gain: np.ndarray

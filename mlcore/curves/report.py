@@ -62,6 +62,8 @@ class ModelCurves:
 class CurvesReport(Result):
     """Curves of every model on one test set, with the class counts and the all-positive points."""
 
+    _table_field = "models"
+
     dataset: str
     n_positive: int
     n_negative: int
