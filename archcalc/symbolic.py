@@ -313,6 +313,7 @@ def formula_sheet(kind: str) -> FormulaSheet:
         "macs": sympy.sympify(cost.macs),
         "activations": sympy.sympify(cost.activations),
         "elementwise_ops": sympy.sympify(cost.elementwise_ops),
-        "backward_macs": sympy.sympify((grads[0] if grads else 0) + cost.backward_weight_macs),
+        "backward_macs": sympy.sympify((grads[0] if grads else 0) + cost.backward_weight_macs
+                                       + sum((g for group, g in cost.grouped_grad_macs if 0 in group), 0)),
     }
     return FormulaSheet(kind, tuple(tuple(s) for s in inputs), tuple(hparams.items()), formulas, condition)
