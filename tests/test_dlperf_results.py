@@ -56,8 +56,11 @@ def _mlcore():
     from mlcore import bias_variance_study
     from mlcore.biasvar.decompose import decompose_predictions
     from mlcore.curves import curve_areas, evaluate_models, roc_curve
+    from mlcore.lr_range import lr_schedule, range_test_curve
 
+    lrs = lr_schedule(1e-4, 1.0, 200, "exp")
     return {
+        "range_test_curve": range_test_curve(lrs, [2.0 - 0.001 * i for i in range(200)]),
         "bias_variance_study": bias_variance_study(n_datasets=20, degrees=(1, 2, 3)),
         "evaluate_models": evaluate_models([1, 0, 1, 0] * 50, {"m": [0.9, 0.8, 0.7, 0.1] * 50}),
         "curve_areas": curve_areas([1, 1, 0, 0, 1, 0], [.8, .8, .6, .4, .4, .2]),
