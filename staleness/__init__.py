@@ -13,7 +13,8 @@ The top level holds the curated API, each name imported on first use: :func:`sim
 
 from dlperf.lazy import lazy_exports
 
-# public name -> the module that defines it (imported on first use: ``import staleness`` imports no numpy)
+# public name -> the module that defines it; imported on first use, so ``import staleness``, ``staleness --help``
+# and the command-line frame import neither numpy nor the engine
 _EXPORTS = {
     "SimConfig": "staleness.config", "POLICIES": "staleness.config", "DISTS": "staleness.config",
     "TIE_BREAKS": "staleness.config", "Distribution": "staleness.distributions", "EventQueue": "staleness.engine",

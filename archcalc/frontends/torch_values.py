@@ -234,7 +234,10 @@ class Values:
             if a.dim() != 2 or b.dim() != 3:
                 raise
             dtype = kwargs.get("out_dtype") or a.dtype
-            return torch.empty((a.shape[0], b.shape[2]), dtype=dtype, device="meta")
+            # (S, K) @ (K, N) has torch's output shape and keeps autograd's graph back to both operands (the
+            # trace reads which tensors get a gradient from it); the mode records the call as grouped_mm
+            out = self._to_meta(a) @ self._to_meta(b).sum(0)
+            return out if out.dtype == dtype else out.to(dtype)
 
     # -- the routing assumption
     def topk(self, func: Any, args: tuple, kwargs: dict) -> Any:
