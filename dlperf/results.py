@@ -81,8 +81,8 @@ def plain(value: Any) -> Any:
 def snake_key(label: str) -> str:
     """A display label as a snake_case key.
 
-    >>> [snake_key(k) for k in ("QK^T", "LM head", "forward_macs")]
-    ['qk_t', 'lm_head', 'forward_macs']
+    >>> snake_key("QK^T"), snake_key("LM head"), snake_key("forward_macs")
+    ('qk_t', 'lm_head', 'forward_macs')
     """
     import re
 
