@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dlperf.cli import Frame, plugin_commands
 
-__all__ = ["main", "build_parser", "command_names", "PROG", "FRAME"]
+__all__ = ["main"]
 
 PROG = "archcalc"
 DEFAULT_COMMAND = "report"

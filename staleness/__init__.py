@@ -1,8 +1,9 @@
 """Discrete-event simulation of parameter-server SGD: gradient staleness, runtime and throughput.
 
-The closed forms live in :mod:`staleness.theory` (``theory``), Monte Carlo against them in
-:mod:`staleness.validate` (``validate``), sweeps in :mod:`staleness.sweep` (``sweep``), rendering in
-:mod:`staleness.render` and figures in :mod:`staleness.plot`.
+The top level holds the curated API, each name imported on first use: :func:`simulate` a
+:class:`SimConfig`, the closed forms :func:`theory`, Monte Carlo against them :func:`validate`, grids
+:func:`sweep`, run-time :func:`estimate`. Rendering lives in :mod:`staleness.render` and figures in
+:mod:`staleness.plot`. Every result has a short repr, ``to_dict()`` and ``to_pandas()``.
 
 >>> from staleness import SimConfig, simulate
 >>> res = simulate(SimConfig(times=[[1, 1, 1, 1], [2.5, 2.5]]))
@@ -10,28 +11,21 @@ The closed forms live in :mod:`staleness.theory` (``theory``), Monte Carlo again
 [0, 0, 2, 1, 0, 2]
 """
 
-# public name -> the module that defines it; imported on first use, so ``staleness --help`` and the
-# command-line frame import neither numpy nor the engine
+from dlperf.lazy import lazy_exports
+
+# public name -> the module that defines it; imported on first use, so ``import staleness``, ``staleness --help``
+# and the command-line frame import neither numpy nor the engine
 _EXPORTS = {
-    "DISTS": "staleness.config", "POLICIES": "staleness.config", "TIE_BREAKS": "staleness.config",
-    "SimConfig": "staleness.config", "Distribution": "staleness.distributions", "EventQueue": "staleness.engine",
-    "Gradients": "staleness.result", "SimulationResult": "staleness.result", "Summary": "staleness.result",
-    "summarize": "staleness.result", "ENGINES": "staleness.simulation", "simulate": "staleness.simulation",
+    "SimConfig": "staleness.config", "POLICIES": "staleness.config", "DISTS": "staleness.config",
+    "TIE_BREAKS": "staleness.config", "Distribution": "staleness.distributions", "EventQueue": "staleness.engine",
+    "simulate": "staleness.simulation", "ENGINES": "staleness.simulation",
+    "SimulationResult": "staleness.result", "Gradients": "staleness.result", "Summary": "staleness.result",
+    "summarize": "staleness.result",
+    "theory": "staleness.theory", "Theory": "staleness.theory",
+    "validate": "staleness.validate", "Validation": "staleness.validate", "Case": "staleness.validate",
+    "sweep": "staleness.sweep", "SweepResult": "staleness.sweep",
+    "estimate": "staleness.estimate", "Estimate": "staleness.estimate",
 }
+__all__ = list(_EXPORTS)
 
-__all__ = [
-    "SimConfig", "simulate", "SimulationResult", "Gradients", "Summary", "summarize", "Distribution",
-    "EventQueue", "POLICIES", "DISTS", "TIE_BREAKS", "ENGINES",
-]
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        import importlib
-
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'staleness' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

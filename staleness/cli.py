@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from dlperf.cli import Frame
 
-__all__ = ["main", "build_parser", "PROG", "FRAME"]
+__all__ = ["main"]
 
 PROG = "staleness"
 

@@ -13,8 +13,6 @@ import json
 import sys
 from typing import Any
 
-__all__ = ["register", "run"]
-
 
 def _fraction(flag: str):
     def convert(text: str) -> float:
