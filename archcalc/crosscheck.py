@@ -45,6 +45,7 @@ from archcalc.frontends.torch_state import keeps_torch_state
 from archcalc.ir.evaluate import Evaluation, evaluate
 from archcalc.ir.graph import Graph
 from archcalc.presets import fvcore_forward, torch_backward, torch_forward
+from dlperf.results import Result
 
 __all__ = [
     "Check", "CheckRow", "CrossCheck", "crosscheck", "crosscheck_module", "build_twin", "FIELDS",
@@ -115,8 +116,8 @@ class CheckRow:
         return next((c for c in self.checks if c.field == field), None)
 
 
-@dataclass(frozen=True)
-class CrossCheck:
+@dataclass(frozen=True, repr=False)
+class CrossCheck(Result):
     """Result of :func:`crosscheck`: per-row comparisons, the whole-model row, and what fvcore skipped.
 
     Attributes

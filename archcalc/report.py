@@ -46,6 +46,7 @@ from archcalc.ir.dtypes import dtype_bytes
 from archcalc.ir.evaluate import evaluate
 from archcalc.ir.graph import Graph
 from archcalc.memory.optimizers import OPTIMIZER_TABLE
+from dlperf.results import FrozenDict, Result
 from dlperf.validate import check_int
 
 __all__ = [
@@ -115,8 +116,8 @@ class ReportRow:
     saved_bytes: Any = 0
 
 
-@dataclass(frozen=True)
-class Report:
+@dataclass(frozen=True, repr=False)
+class Report(Result):
     """A network's per-layer costs at one input, batch, dtype and convention.
 
     Attributes
@@ -172,6 +173,11 @@ class Report:
     unmodeled: tuple[tuple[str, int], ...] = ()
     unused_params: tuple[tuple[str, Any], ...] = ()
     default_input: tuple[Any, ...] | None = None
+
+    _repr_fields = ("model", "input_shape", "batch", "dtype", "training", "rows")
+
+    def _headline(self) -> dict[str, Any]:
+        return {k: self.totals[k] for k in ("params", "macs") if k in self.totals}
 
 
 #: Prefixes of the models archcalc builds with torch and traces (``FILE.py:NAME`` is the other traced form).
@@ -441,7 +447,7 @@ def report(
         optimizer=optimizer if training else None,
         depth=depth,
         rows=tuple(rows),
-        totals=MappingProxyType(totals),
+        totals=FrozenDict(totals),
         output_shape=tuple(ev.output_shape),
         notes=tuple(network.notes),
         unmodeled=tuple(Counter(dict(r.hparams)["op"] for r in ev.rows if r.kind == "Unmodeled").most_common()),
@@ -462,8 +468,8 @@ def _training_peak(network: Graph, input_shape: Any, batch: Any, dtype: str, opt
     return peak_memory(network, input_shape, batch, training=True, optimizer=optimizer, precision=dtype).peak_bytes
 
 
-@dataclass(frozen=True)
-class ModelSummary:
+@dataclass(frozen=True, repr=False)
+class ModelSummary(Result):
     """One line of ``archcalc list``: a zoo model at its default input, batch 1."""
 
     name: str

@@ -6,8 +6,6 @@ import argparse
 import re
 from typing import Any
 
-__all__ = ["add_step_options", "graph_factory", "default_input", "step_kwargs", "positive_int", "flagged"]
-
 _FLAGS = {"batch": "--batch", "optimizer": "--optimizer", "precision": "--precision", "device": "--device",
           "memory": "--memory", "size": "--memory", "seq": "--seq", "checkpoint_segments": "--checkpoint",
           "data_parallel": "--data-parallel", "zero": "--zero"}

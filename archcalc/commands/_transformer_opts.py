@@ -13,8 +13,6 @@ import argparse
 import json
 from typing import Any
 
-__all__ = ["add_transformer_options", "run_transformer", "config_from_args", "SIZE_FLAGS"]
-
 #: ``(flag, attribute, help)`` of the size options.
 SIZE_FLAGS = (
     ("--layers", "layers", "transformer blocks (gpt, llama)"),

@@ -11,8 +11,6 @@ import sys
 
 from dlperf.jsonio import json_text
 
-__all__ = ["register", "run"]
-
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(

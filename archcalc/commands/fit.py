@@ -26,8 +26,6 @@ from archcalc.commands._peakopts import (
     step_kwargs,
 )
 
-__all__ = ["register", "run"]
-
 
 def _size(text: str) -> int:
     from archcalc.memory.units import parse_bytes

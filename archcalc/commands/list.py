@@ -8,8 +8,6 @@ import sys
 from archcalc.report import list_models
 from dlperf.jsonio import json_text
 
-__all__ = ["register", "run"]
-
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("list", help="zoo models with default input, params and MACs", description=__doc__)

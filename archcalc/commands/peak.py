@@ -29,8 +29,6 @@ from archcalc.commands._peakopts import (
     step_kwargs,
 )
 
-__all__ = ["register", "run"]
-
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("peak", help="peak memory of inference or a training step (liveness; steady state N >= 2 unless --first-step)",

@@ -15,8 +15,6 @@ from archcalc.conventions import CONVENTIONS
 from archcalc.ir.graph import Graph
 from archcalc.report import DTYPE_BYTES, OPTIMIZER_STATES, Report, parse_input_shape, report, resolve_model
 
-__all__ = ["register", "run", "add_report_options", "report_from_args", "emit", "input_shapes", "strict_status"]
-
 
 def add_report_options(parser: argparse.ArgumentParser, input_required: bool = False) -> None:
     """Add the report options (input, batch, dtype, convention, depth, training) and output options."""

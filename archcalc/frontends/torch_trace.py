@@ -393,14 +393,19 @@ def _trace_on(module: Any, full: list[tuple[int, ...]], dtypes: tuple[str, ...],
 
 
 def _to_meta(module: Any) -> Any:
-    """``module`` itself when its parameters are on meta already, else a meta copy (the original is kept)."""
+    """A meta copy of ``module`` (the original is kept): on meta already, a copy of its module tree sharing
+    its parameters and buffers, so whatever the forward caches on ``self`` (ConViT's relative indices, made
+    on the CPU by value propagation) stays on the copy and never reaches the caller's module."""
     import copy
 
     import torch
 
     tensors = list(module.parameters()) + list(module.buffers())
     if tensors and all(t.device.type == "meta" for t in tensors):
-        return module
+        try:
+            return copy.deepcopy(module, {id(t): t for t in tensors})
+        except Exception:  # a module holding something deepcopy refuses (a lock, a C handle): trace it as it is
+            return module
     # Each parameter and buffer is copied as a meta tensor of its shape (the deepcopy memo maps it), so the
     # weights are never copied and shared ones stay shared.
     memo: dict[int, Any] = {}

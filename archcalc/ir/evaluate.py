@@ -22,6 +22,7 @@ from typing import Any
 from archcalc.arith import is_concrete, prod
 from archcalc.ir.graph import Graph, Node, ValueInfo
 from archcalc.ops.registry import OpCost, formula
+from dlperf.results import Result
 from dlperf.validate import check_int
 
 __all__ = ["Row", "Evaluation", "evaluate", "TOTAL_FIELDS"]
@@ -119,8 +120,8 @@ class Row:
         return self.grad_input_macs + self.grad_weight_macs
 
 
-@dataclass(frozen=True)
-class Evaluation:
+@dataclass(frozen=True, repr=False)
+class Evaluation(Result):
     """All rows of a graph evaluated at one set of input shapes.
 
     ``input_shape`` is the first input's per-sample shape; ``input_shapes`` every input's full shape.
@@ -141,6 +142,11 @@ class Evaluation:
         inferred (the inputs' floating dtype, float32 if none; requires grad when an input or a parameter does).
         """
         return dict(self.value_info)
+
+    _repr_fields = ("network", "input_shape", "batch", "rows")
+
+    def _headline(self) -> dict[str, Any]:
+        return {"params": self.total("params"), "macs": self.total("macs")}
 
     def total(self, field: str) -> Any:
         """Sum of a row attribute (``params``, ``macs``, ``flops``, ``activations``, ``backward_macs`` ...)."""

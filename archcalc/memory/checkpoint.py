@@ -42,13 +42,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from archcalc.memory.recompute import RecomputePlan
+from dlperf.results import Result
 from dlperf.validate import check_int
 
 __all__ = ["CheckpointPlan", "checkpoint_plan"]
 
 
-@dataclass(frozen=True)
-class CheckpointPlan:
+@dataclass(frozen=True, repr=False)
+class CheckpointPlan(Result):
     """Where ``checkpoint_sequential`` cuts the graph.
 
     ``sequence`` names the module that is the sequence (``""``: the whole graph), ``children`` its length,

@@ -71,6 +71,7 @@ from archcalc.memory.schedule import CATEGORIES, MemoryBreakdown, MemorySample, 
 from archcalc.ops.attention import math_saved_elements, sdpa_kernel
 from archcalc.ops.collectives import gathered_bytes
 from archcalc.ops.misc import drops
+from dlperf.results import Result
 from dlperf.validate import check_int
 
 __all__ = ["MemoryBreakdown", "MemorySample", "PeakMemory", "peak_memory", "CATEGORIES"]
@@ -79,8 +80,8 @@ __all__ = ["MemoryBreakdown", "MemorySample", "PeakMemory", "peak_memory", "CATE
 _BROADCASTING = frozenset({"Add", "Sub", "Mul", "Div", "Pow", "Maximum", "Minimum"})
 
 
-@dataclass(frozen=True)
-class PeakMemory:
+@dataclass(frozen=True, repr=False)
+class PeakMemory(Result):
     """The liveness schedule's result.
 
     Attributes
@@ -104,6 +105,8 @@ class PeakMemory:
         ``data_parallel > 1``, ``batch`` and every byte count are per device.
     """
 
+    _table_field = "timeline"
+
     network: str
     batch: int
     training: bool
@@ -119,6 +122,9 @@ class PeakMemory:
     data_parallel: int = 1
     zero: int = 0
     first_step: bool = False
+
+    _repr_fields = ("network", "batch", "training", "optimizer", "precision", "peak_bytes", "phase", "peak_op",
+                    "model_state_bytes", "zero", "data_parallel")
 
     @property
     def step(self) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dlperf.results import Result
 from mlcore.curves._kernel import confusion_at_thresholds
 from mlcore.curves._ranking import (
     CurveAreas,
@@ -57,9 +58,11 @@ class ModelCurves:
     areas: CurveAreas
 
 
-@dataclass(frozen=True)
-class CurvesReport:
+@dataclass(frozen=True, repr=False)
+class CurvesReport(Result):
     """Curves of every model on one test set, with the class counts and the all-positive points."""
+
+    _table_field = "models"
 
     dataset: str
     n_positive: int
