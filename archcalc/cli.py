@@ -1,9 +1,10 @@
 """Command line of the archcalc package: ``archcalc MODEL [options]`` or ``archcalc COMMAND [options]``.
 
-Each subcommand lives in its own module under :mod:`archcalc.commands` and is discovered by the shared
-frame in :mod:`dlperf.cli`; module ``inception_module`` gives the command ``inception-module``. A first
-argument that is neither a command nor an option is a model name, and the ``report`` command runs:
-``archcalc vgg19 --table`` is ``archcalc report vgg19 --table``.
+Each subcommand lives in its own module under :mod:`archcalc.commands`, listed in its table
+``COMMANDS`` and imported by the shared frame in :mod:`dlperf.cli` only when chosen; module
+``inception_module`` gives the command ``inception-module``. A first argument that is neither a command
+nor a top-level option (``--help``, ``--version``) starts the ``report`` command: ``archcalc vgg19 --table``
+is ``archcalc report vgg19 --table``, and ``archcalc --batch 0 vgg19`` is ``archcalc report --batch 0 vgg19``.
 
 Errors a user can cause (``ValueError`` from the library, ``OSError``, argparse errors) print one line naming
 the argument, the value and the fix, and exit with status 2; ``--debug`` shows the traceback instead.
@@ -11,16 +12,19 @@ the argument, the value and the fix, and exit with status 2; ``--debug`` shows t
 
 from __future__ import annotations
 
-from dlperf.cli import Frame
+from dlperf.cli import Frame, plugin_commands
 
-__all__ = ["main", "build_parser", "command_names", "PROG", "FRAME"]
+__all__ = ["main"]
 
 PROG = "archcalc"
 DEFAULT_COMMAND = "report"
+_TOP_LEVEL_OPTIONS = ("-h", "--help", "--version")
 
 
 def _with_command(argv: list[str]) -> list[str]:
-    if argv and not argv[0].startswith("-") and argv[0] not in FRAME.command_names():
+    if not argv or argv[0] in _TOP_LEVEL_OPTIONS or argv[0] in FRAME.builtin_names():
+        return argv
+    if argv[0].startswith("-") or argv[0] not in plugin_commands(PROG):
         return [DEFAULT_COMMAND, *argv]
     return argv
 

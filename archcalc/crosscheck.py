@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import re
 import warnings
 from collections import defaultdict
 from collections.abc import Callable
@@ -44,6 +45,7 @@ from archcalc.frontends.torch_state import keeps_torch_state
 from archcalc.ir.evaluate import Evaluation, evaluate
 from archcalc.ir.graph import Graph
 from archcalc.presets import fvcore_forward, torch_backward, torch_forward
+from dlperf.results import Result
 
 __all__ = [
     "Check", "CheckRow", "CrossCheck", "crosscheck", "crosscheck_module", "build_twin", "FIELDS",
@@ -114,8 +116,8 @@ class CheckRow:
         return next((c for c in self.checks if c.field == field), None)
 
 
-@dataclass(frozen=True)
-class CrossCheck:
+@dataclass(frozen=True, repr=False)
+class CrossCheck(Result):
     """Result of :func:`crosscheck`: per-row comparisons, the whole-model row, and what fvcore skipped.
 
     Attributes
@@ -158,6 +160,11 @@ class CrossCheck:
         return not self.mismatches
 
 
+#: The kinds whose outputs fvcore's ActivationCountAnalysis counts (its aten::_convolution, linear, addmm,
+#: matmul, bmm and einsum handles).
+FVCORE_ACTIVATION_KINDS = frozenset({"Conv2d", "Linear", "AddMM", "MatMul", "BMM", "Einsum"})
+
+
 def build_twin(twin: str, input_shape: tuple[int, int, int], device: str = "cpu") -> Any:
     """Build the torch module named by a network's ``twin`` (random init, no pretrained weights).
 
@@ -181,12 +188,23 @@ def build_twin(twin: str, input_shape: tuple[int, int, int], device: str = "cpu"
             if name in ("googlenet", "inception_v3"):
                 kwargs.update(aux_logits=False, init_weights=False)
             model = fn(**kwargs)
+        elif source == "timm":  # timm.create_model(NAME, pretrained=False): archcalc.frontends.timm_models
+            import timm
+
+            from archcalc.frontends.timm_models import check_timm_name
+
+            check_timm_name(name)
+            model = timm.create_model(name, pretrained=False)
+        elif source == "hf":  # a fresh build (the real run moves it off meta): archcalc.frontends.hf
+            from archcalc.frontends.hf import twin_module
+
+            model = twin_module(name, device)
         elif twin == "archcalc:inception_small":
             from archcalc.twins import inception_small
 
             model = inception_small(tuple(input_shape))
         else:
-            raise ValueError(f"twin: got {twin!r}; give torchvision:NAME or archcalc:inception_small")
+            raise ValueError(f"twin: got {twin!r}; give torchvision:NAME, timm:NAME, hf:NAME or archcalc:inception_small")
     return model.eval()
 
 
@@ -206,15 +224,17 @@ def _torch_counts(model: Any, x: Any) -> tuple[dict[str, list[tuple[int, ...]]],
     handles = []
     for name, mod in model.named_modules():
         def hook(_m: Any, _inp: Any, out: Any, name: str = name) -> None:
-            if isinstance(out, torch.Tensor):
-                shapes[name].append(tuple(out.shape))
+            # a tuple output (a rotary embedding's cos and sin) has no one shape: that call has no oracle
+            shapes[name].append(tuple(out.shape) if isinstance(out, torch.Tensor) else None)
 
         handles.append(mod.register_forward_hook(hook))
     try:
         with FlopCounterMode(display=False) as counter:
             out = model(x)
             fwd_raw = {k: sum(v.values()) for k, v in counter.flop_counts.items()}
-            out.sum().backward()
+            # a transformers model's tuple (hidden states, pooled ...): every float output reaches the loss
+            outs = [out] if isinstance(out, torch.Tensor) else [o for o in out if isinstance(o, torch.Tensor)]
+            sum(o.sum() for o in outs if o.is_floating_point()).backward()
             all_raw = {k: sum(v.values()) for k, v in counter.flop_counts.items()}
     finally:
         for h in handles:
@@ -226,6 +246,8 @@ def _torch_counts(model: Any, x: Any) -> tuple[dict[str, list[tuple[int, ...]]],
         if name is not None:
             fwd[name] += fwd_raw.get(key, 0)
             bwd[name] += value - fwd_raw.get(key, 0)
+    if "Global" in all_raw:  # the whole model: a backward op that runs before the root module's backward hook
+        fwd[""], bwd[""] = fwd_raw.get("Global", 0), all_raw["Global"] - fwd_raw.get("Global", 0)  # (BERT's pooler)
     return dict(shapes), dict(fwd), dict(bwd)
 
 
@@ -312,13 +334,20 @@ def crosscheck_module(
     step(STEPS[0])
     meta = make_module("meta").eval()
     label = twin or type(meta).__name__
-    x_meta = torch.zeros((batch, *shape), device="meta")
-    shapes, t_fwd, t_bwd = _torch_counts(meta, x_meta)
+    dtype = getattr(torch, network.inputs[0].dtype)  # token ids are int64
+    x_meta = torch.zeros((batch, *shape), device="meta", dtype=dtype)
+    try:
+        shapes, t_fwd, t_bwd = _torch_counts(meta, x_meta)
+    except Exception as exc:  # the oracle itself cannot run this model on meta: one line, not a traceback
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise ValueError(f"model: {label}: the torch side of the cross-check fails on the meta device "
+                         f"({type(exc).__name__}: {first}); `archcalc {network.name}` still reports it") from None
     step(STEPS[1])
     # FlopCounterMode's backward pass left .grad on the meta parameters; to_empty drops them.
     real = _real_copy(meta)
     with torch.no_grad():
-        fv_flops, fv_acts, fv_params, unsupported, uncalled = _fvcore_counts(real, torch.zeros((batch, *shape)))
+        fv_flops, fv_acts, fv_params, unsupported, uncalled = _fvcore_counts(real, torch.zeros((batch, *shape),
+                                                                                               dtype=dtype))
     step(STEPS[2])
     leaves = {n for n, m in real.named_modules() if n and not any(True for _ in m.children())}
     rows = _compare_rows(ev, shapes, t_fwd, t_bwd, fv_flops, fv_acts, fv_params, leaves)
@@ -351,6 +380,19 @@ def _compare_rows(
     for r in ev.rows:
         if r.module is not None:
             by_module[r.module].append(r)
+    # A call of a leaf module starts at the row named after it (``m`` or ``m:k``) and its output is the call's
+    # last row's: a transformers leaf runs several ops (GPT-2's Conv1D: view, addmm, view).
+    def starts(r: Any) -> bool:
+        return r.name == r.module or re.fullmatch(re.escape(r.module) + r":\d+", r.name) is not None
+
+    latest: dict[str, str] = {}
+    last_rows: set[str] = set()
+    for r in ev.rows:
+        if r.module is not None:
+            if starts(r) and r.module in latest:
+                last_rows.add(latest[r.module])
+            latest[r.module] = r.name
+    last_rows.update(latest.values())
     calls: dict[str, int] = defaultdict(int)
     out: list[CheckRow] = []
     for r in ev.rows:
@@ -362,13 +404,16 @@ def _compare_rows(
             oracle = seen[0] if len(seen) == 1 else None
             out.append(CheckRow(r.name, r.kind, None, (Check("shape", r.output_shape, oracle),)))
             continue
-        call = calls[r.module]
-        calls[r.module] += 1
+        first = calls[r.module] == 0
+        if first or starts(r):
+            calls[r.module] += 1
+        call = calls[r.module] - 1
         seen = shapes.get(r.module, [])
-        checks = [Check("shape", r.output_shape, seen[call] if call < len(seen) else "not called")]
-        if call == 0:  # module-level quantities once, summed over every call of the module
+        oracle = (seen[call] if call < len(seen) else "not called") if r.name in last_rows else None
+        checks = [Check("shape", r.output_shape, oracle)]
+        if first:  # module-level quantities once, summed over every call of the module
             group = by_module[r.module]
-            acts = sum(g.activations for g in group if g.kind in ("Conv2d", "Linear"))
+            acts = sum(g.activations for g in group if g.kind in FVCORE_ACTIVATION_KINDS)
             checks += [
                 Check("params", sum(g.params for g in group), fv_params.get(r.module, 0)),
                 Check("fvcore_macs", sum(fvcore_forward(g) for g in group), fv_flops.get(r.module, 0)),
@@ -395,7 +440,7 @@ def _total_row(ev: Evaluation, shapes: dict[str, list[tuple[int, ...]]], t_fwd: 
                t_bwd: dict[str, int], fv_flops: dict[str, int], fv_acts: dict[str, int],
                fv_params: dict[str, int]) -> CheckRow:
     rows = ev.rows
-    acts = sum(r.activations for r in rows if r.kind in ("Conv2d", "Linear"))
+    acts = sum(r.activations for r in rows if r.kind in FVCORE_ACTIVATION_KINDS)
     return CheckRow(
         "",
         "(whole model)",

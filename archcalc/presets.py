@@ -140,7 +140,8 @@ def _fvcore_einsum(row: Row, equation: str) -> Any:
     That count is printed with 4 significant digits (``%.3e``) and fvcore parses the printed number, so with
     concrete shapes numpy itself is run on them, as fvcore does (``maxvit_t``'s attention: 177,022,000, not
     the exact 177,020,928 MACs). With symbolic shapes, or a parameter among the operands, the unrounded
-    count for two operands: the MACs when an index is summed, half of them (floored) for an outer product.
+    count for two operands: the MACs when an index is summed, half the output elements (floored) for an outer
+    product.
     """
     eq = equation.replace(" ", "")
     lhs, arrow, rhs = eq.partition("->")
@@ -154,7 +155,8 @@ def _fvcore_einsum(row: Row, equation: str) -> Any:
         return int(float(line.split(":")[-1]) // 2)
     letters = "".join(terms)
     summed = bool(set(letters) - set(rhs)) if arrow else any(letters.count(c) > 1 for c in set(letters))
-    return row.macs if summed else row.macs // 2
+    # an outer product: numpy counts one multiply per output element, which torch runs as a mul (0 MACs)
+    return row.macs if summed else row.activations // 2
 
 
 def _input_elements(row: Row) -> Any:
@@ -172,9 +174,14 @@ def torch_forward(row: Row) -> Any:
 
 
 def torch_backward(row: Row) -> Any:
-    """FlopCounterMode's backward FLOPs for one row (weight gradient x groups for grouped convolutions)."""
-    groups = dict(row.hparams).get("groups", 1) if row.kind.startswith("Conv") else 1
-    return 2 * (row.grad_input_macs + groups * row.grad_weight_macs)
+    """FlopCounterMode's backward FLOPs for one row: a grouped convolution's weight gradient x groups (its
+    formula ignores groups), whether the weight is a parameter or computed in the forward (weight
+    standardisation); a traced convolution's weight is its input 1, a zoo node's the one it declares."""
+    if not row.kind.startswith("Conv"):
+        return 2 * row.backward_macs
+    groups = dict(row.hparams).get("groups", 1)
+    weight = row.grad_of_input[1] if len(row.grad_of_input) > 1 else row.cost.backward_weight_macs
+    return 2 * (row.backward_macs + (groups - 1) * weight)
 
 
 def _affine(row: Row) -> bool:

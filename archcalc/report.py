@@ -46,6 +46,7 @@ from archcalc.ir.dtypes import dtype_bytes
 from archcalc.ir.evaluate import evaluate
 from archcalc.ir.graph import Graph
 from archcalc.memory.optimizers import OPTIMIZER_TABLE
+from dlperf.results import FrozenDict, Result
 from dlperf.validate import check_int
 
 __all__ = [
@@ -115,8 +116,8 @@ class ReportRow:
     saved_bytes: Any = 0
 
 
-@dataclass(frozen=True)
-class Report:
+@dataclass(frozen=True, repr=False)
+class Report(Result):
     """A network's per-layer costs at one input, batch, dtype and convention.
 
     Attributes
@@ -173,23 +174,36 @@ class Report:
     unused_params: tuple[tuple[str, Any], ...] = ()
     default_input: tuple[Any, ...] | None = None
 
+    _repr_fields = ("model", "input_shape", "batch", "dtype", "training", "rows")
+
+    def _headline(self) -> dict[str, Any]:
+        return {k: self.totals[k] for k in ("params", "macs") if k in self.totals}
+
+
+#: Prefixes of the models archcalc builds with torch and traces (``FILE.py:NAME`` is the other traced form).
+TRACED_PREFIXES = ("torchvision:", "timm:", "hf:")
+
 
 def is_traced(name: str) -> bool:
-    """Whether ``name`` is a model archcalc traces with torch (``torchvision:NAME``, ``FILE.py:NAME``)."""
+    """Whether ``name`` is a model archcalc traces with torch (``torchvision:NAME``, ``timm:NAME``,
+    ``hf:NAME_OR_PATH``, ``FILE.py:NAME``)."""
     from archcalc.frontends.model_file import is_model_file
 
-    return name.startswith("torchvision:") or is_model_file(name)
+    return name.startswith(TRACED_PREFIXES) or is_model_file(name)
 
 
 def resolve_model(name: str, inputs: list[tuple[int, ...]] | None = None, batch: int = 1,
-                  input_dtypes: tuple[str, ...] = ()) -> Graph:
+                  input_dtypes: tuple[str, ...] = (), *, seq: int | None = None, decoder_seq: int | None = None,
+                  trust_remote_code: bool = False) -> Graph:
     """The network called ``name`` (the one place the command line resolves model names).
 
-    A zoo name builds its graph without torch. ``torchvision:NAME`` traces ``torchvision.models.NAME``
-    and ``FILE.py:NAME`` a user's module (an ``nn.Module`` class or zero-argument factory in that file) with
-    the torch front end, at the per-sample ``inputs`` (one shape per forward argument; torchvision's default
-    3x224x224, 3x299x299 for inception_v3) and ``batch``. Unknown names raise ``ValueError`` suggesting the
-    closest zoo names.
+    A zoo name builds its graph without torch. ``torchvision:NAME`` traces ``torchvision.models.NAME``,
+    ``timm:NAME`` ``timm.create_model(NAME)`` (:mod:`archcalc.frontends.timm_models`), ``hf:NAME_OR_PATH``
+    a transformers model built from its config (:mod:`archcalc.frontends.hf`; ``seq``, ``decoder_seq`` and
+    ``trust_remote_code`` are its options) and ``FILE.py:NAME`` a user's module (an ``nn.Module`` class or
+    zero-argument factory in that file) with the torch front end, at the per-sample ``inputs`` (one shape
+    per forward argument; torchvision's default 3x224x224, 3x299x299 for inception_v3) and ``batch``.
+    Unknown names raise ``ValueError`` suggesting the closest zoo names.
 
     Examples
     --------
@@ -202,6 +216,28 @@ def resolve_model(name: str, inputs: list[tuple[int, ...]] | None = None, batch:
     """
     from archcalc.zoo import build
 
+    if not name.startswith("hf:"):
+        for flag, value in (("--seq", seq), ("--decoder-seq", decoder_seq), ("--trust-remote-code", trust_remote_code)):
+            if value not in (None, False):
+                raise ValueError(f"{flag}: only for hf:NAME models; {name} takes --input")
+    if name.startswith("hf:"):  # a transformers model from its config (archcalc.frontends.hf)
+        from archcalc.frontends.hf import from_hf
+
+        if input_dtypes:
+            raise ValueError(f"--input-dtype: {name}'s input types come from its config; drop --input-dtype")
+        if inputs is not None and len(inputs) > 1:
+            raise ValueError(f"--input: {name} takes one --input (the sequence length or the image / feature "
+                             f"shape), got {len(inputs)}")
+        return from_hf(name[3:], seq=seq, batch=batch, decoder_seq=decoder_seq,
+                       input_shape=inputs[0] if inputs else None, trust_remote_code=trust_remote_code)
+    if name.startswith("timm:"):  # timm.create_model(NAME, pretrained=False) (archcalc.frontends.timm_models)
+        from archcalc.frontends.timm_models import from_timm
+
+        if input_dtypes:
+            raise ValueError(f"--input-dtype: {name} takes a float image; drop --input-dtype")
+        if inputs is not None and len(inputs) > 1:
+            raise ValueError(f"--input: {name} takes one image input, got {len(inputs)} --input options")
+        return from_timm(name[5:], inputs[0] if inputs else None, batch)
     if name.startswith("torchvision:"):  # any torchvision model, traced (archcalc.frontends.torch_trace)
         from archcalc.frontends.torch_trace import from_torchvision
 
@@ -411,7 +447,7 @@ def report(
         optimizer=optimizer if training else None,
         depth=depth,
         rows=tuple(rows),
-        totals=MappingProxyType(totals),
+        totals=FrozenDict(totals),
         output_shape=tuple(ev.output_shape),
         notes=tuple(network.notes),
         unmodeled=tuple(Counter(dict(r.hparams)["op"] for r in ev.rows if r.kind == "Unmodeled").most_common()),
@@ -432,8 +468,8 @@ def _training_peak(network: Graph, input_shape: Any, batch: Any, dtype: str, opt
     return peak_memory(network, input_shape, batch, training=True, optimizer=optimizer, precision=dtype).peak_bytes
 
 
-@dataclass(frozen=True)
-class ModelSummary:
+@dataclass(frozen=True, repr=False)
+class ModelSummary(Result):
     """One line of ``archcalc list``: a zoo model at its default input, batch 1."""
 
     name: str

@@ -30,6 +30,7 @@ from typing import Any
 from archcalc.ir.evaluate import evaluate
 from archcalc.ir.graph import Graph
 from archcalc.ops.registry import formula
+from dlperf.results import Result
 
 __all__ = ["ClosedForm", "closed_form", "merge_nested_floors", "FormulaSheet", "formula_sheet", "SHEET_FIELDS", "TOTALS", "symbols"]
 
@@ -44,8 +45,8 @@ def symbols() -> tuple[Any, Any, Any]:
     return sympy.symbols("H W B", integer=True, positive=True)
 
 
-@dataclass(frozen=True)
-class ClosedForm:
+@dataclass(frozen=True, repr=False)
+class ClosedForm(Result):
     """Totals of a network as closed forms in ``H``, ``W`` and ``B``.
 
     Attributes
@@ -250,8 +251,8 @@ def closed_form(network: Graph, channels: int | None = None, convention: str | N
 SHEET_FIELDS = ("output_shape", "params", "macs", "activations", "elementwise_ops", "backward_macs")
 
 
-@dataclass(frozen=True)
-class FormulaSheet:
+@dataclass(frozen=True, repr=False)
+class FormulaSheet(Result):
     """The formulas of one layer kind on symbols.
 
     ``inputs`` are the symbolic input shapes (batch ``B`` first), ``hparams`` the symbolic hyper-parameters,
@@ -312,6 +313,7 @@ def formula_sheet(kind: str) -> FormulaSheet:
         "macs": sympy.sympify(cost.macs),
         "activations": sympy.sympify(cost.activations),
         "elementwise_ops": sympy.sympify(cost.elementwise_ops),
-        "backward_macs": sympy.sympify((grads[0] if grads else 0) + cost.backward_weight_macs),
+        "backward_macs": sympy.sympify((grads[0] if grads else 0) + cost.backward_weight_macs
+                                       + sum((g for group, g in cost.grouped_grad_macs if 0 in group), 0)),
     }
     return FormulaSheet(kind, tuple(tuple(s) for s in inputs), tuple(hparams.items()), formulas, condition)

@@ -174,7 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.write:
         from dlperf.fileio import write_atomic
 
-        write_atomic(PAGE, text)
+        # the timm / transformers part below the marker belongs to tools/coverage_select.py --gaps: keep it
+        marker = "<!-- tools/coverage_select.py --gaps writes from here to the end -->"
+        old = PAGE.read_text() if PAGE.exists() else ""
+        write_atomic(PAGE, text + ("\n" + old[old.index(marker):] if marker in old else ""))
         print(f"wrote {PAGE.relative_to(ROOT)}", file=sys.stderr)
     else:
         print(text)

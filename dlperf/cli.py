@@ -1,10 +1,14 @@
 """The command-line frame shared by ``archcalc``, ``staleness`` and ``mlcore``, and their one error boundary.
 
 Each subcommand is a module in the package's ``commands`` folder that defines ``register(subparsers)``
-(adding its parser with ``set_defaults(func=run)``) and ``run(args) -> int``; modules are discovered, so
-adding a command touches no frame code, and module ``a_b`` gives the command ``a-b``. A package higher up
-may add commands to a lower one's CLI through the entry-point group ``dlperf.<prog>.commands`` (see
-:func:`plugin_commands`), so ``staleness train`` can live in ``mlcore`` while ``staleness`` never imports it.
+(adding its parser with ``set_defaults(func=run)``) and ``run(args) -> int``, and one row of the table
+``COMMANDS`` in that folder's ``__init__.py``: a :class:`Command` (name, one-line help, module). The frame
+imports a command's module only when that command is chosen: ``archcalc --help`` lists the names and
+one-liners from the table, ``archcalc peak --help`` imports ``peak`` alone, and ``--version`` reads the
+installed metadata only when asked (``tests/test_cli_startup.py`` checks that the table and the modules
+agree). A package higher up may add commands to a lower one's CLI through the entry-point group
+``dlperf.<prog>.commands`` whose values name a :class:`Command` (see :func:`plugin_commands`), so
+``staleness train`` can live in ``mlcore`` while ``staleness`` never imports it.
 
 Errors a user or the machine can cause print one line and exit with status 2: ``ValueError`` from a
 library (it names the argument, the value and the fix), ``OSError`` (the path and what to do),
@@ -38,8 +42,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["Frame", "OneLineParser", "command_names", "plugin_commands", "build_parser", "run_cli", "version",
-           "error_line", "check_paths", "plain_help", "DEBUG_ENV"]
+__all__ = ["Frame", "Command", "OneLineParser", "command_names", "plugin_commands", "build_parser", "run_cli", "version",
+           "error_line", "check_paths", "declared_files", "plain_help", "DEBUG_ENV",
+           "OUTPUT_FILES", "INPUT_FILES"]
 
 DEBUG_ENV = "DLPERF_DEBUG"
 _DIST = "dlperf"
@@ -112,6 +117,43 @@ def version(prog: str) -> str:
     return f"{prog} {number}"
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the version is looked up in the installed metadata only when the flag is given."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help="show program's version number and exit"):
+        super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser._print_message(version(parser.prog) + "\n", sys.stdout)
+        parser.exit()
+
+
+@dataclass(frozen=True)
+class Command:
+    """One row of a CLI's command table: the name, the one-line ``--help`` and the module that defines it.
+
+    ``module`` defines ``register(subparsers)``, which adds the parser ``name`` with this ``help``; the frame
+    imports it only when the command is chosen, and ``tests/test_cli_startup.py`` checks that the help here
+    equals the module's, so the list under ``prog --help`` never drifts from the commands.
+
+    >>> Command("list", "zoo models", "archcalc.commands.list").module
+    'archcalc.commands.list'
+    """
+
+    name: str
+    help: str
+    module: str
+
+    def register(self, subparsers: argparse._SubParsersAction) -> None:
+        """Import the module and add the command's full parser to ``subparsers``."""
+        importlib.import_module(self.module).register(subparsers)
+
+    def stub(self, subparsers: argparse._SubParsersAction) -> None:
+        """Add a placeholder parser carrying only the name and the one-liner (for ``prog --help``)."""
+        subparsers.add_parser(self.name, help=self.help, add_help=False)
+
+
 def _modules(commands: ModuleType) -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_"))
 
@@ -132,7 +174,8 @@ def _source_entry_points(group: str) -> dict[str, str]:
 
 
 def plugin_commands(prog: str) -> dict[str, str]:
-    """Commands other packages add to ``prog``: name -> ``"module:function"`` (``register(subparsers)``).
+    """Commands other packages add to ``prog``: name -> ``"module:attribute"`` naming a :class:`Command`
+    (or, older style, a ``register(subparsers)`` function, whose module is imported for ``--help`` too).
 
     Read from the entry-point group ``dlperf.<prog>.commands`` of the installed dlperf distribution's
     metadata and of the pyproject.toml of the checkout this module was imported from (which wins, so a
@@ -155,23 +198,47 @@ def command_names(commands: ModuleType, prog: str | None = None) -> list[str]:
     return sorted(set(names) | set(plugin_commands(prog))) if prog else names
 
 
-def _load(target: str) -> Callable:
+def _load(target: str) -> Callable | Command:
     module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr or "register")
+    obj = importlib.import_module(module)
+    for part in (attr or "register").split("."):
+        obj = getattr(obj, part)
+    return obj
 
 
-def build_parser(prog: str, description: str, commands: ModuleType, epilog: str | None = None) -> argparse.ArgumentParser:
-    """A parser with ``--version``, ``--debug`` and one subparser per command module (and plugin)."""
+def _add(sub: argparse._SubParsersAction, command: Command | Callable, full: bool) -> None:
+    if not isinstance(command, Command):  # an older plugin: a bare register(subparsers)
+        command(sub)
+    elif full:
+        command.register(sub)
+    else:
+        command.stub(sub)
+
+
+def build_parser(prog: str, description: str, commands: ModuleType | list[Command],
+                 epilog: str | None = None, *, chosen: str | None = None, lazy: bool = False,
+                 plugins: bool = True) -> argparse.ArgumentParser:
+    """A parser with ``--version``, ``--debug`` and one subparser per command (table row or module) and plugin.
+
+    ``commands`` is a table of :class:`Command` rows or (older style) a package whose modules are all
+    imported. With ``lazy``, only the command ``chosen`` (if any) gets its full parser and the others a
+    placeholder holding their one-line help, which is all ``prog --help`` shows; ``plugins=False`` leaves
+    the entry points unread (the chosen command is a built-in one).
+    """
     parser = OneLineParser(prog=prog, description=description, epilog=epilog)
-    parser.add_argument("--version", action="version", version=version(prog))
+    parser.add_argument("--version", action=_VersionAction)
     parser.add_argument("--debug", action="store_true",
                         help=f"show the full traceback of any error (also: {DEBUG_ENV}=1; allowed anywhere)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     sub.required = True
-    for name in _modules(commands):
-        importlib.import_module(f"{commands.__name__}.{name}").register(sub)
-    for target in plugin_commands(prog).values():
-        _load(target)(sub)
+    if isinstance(commands, ModuleType):
+        for name in _modules(commands):
+            importlib.import_module(f"{commands.__name__}.{name}").register(sub)
+    else:
+        for command in commands:
+            _add(sub, command, not lazy or command.name == chosen)
+    for name, target in (plugin_commands(prog).items() if plugins else ()):
+        _add(sub, _load(target), not lazy or name == chosen)
     return parser
 
 
@@ -185,6 +252,7 @@ _OS_FIXES = {
     errno.EISDIR: "give a file name, not a folder",
     errno.ENOTDIR: "a part of the path is a file, not a folder; check the path",
     errno.ENAMETOOLONG: "use a shorter file name",
+    errno.EFBIG: "the file is larger than this process may write (ulimit -f) or the file system holds; write elsewhere",
 }
 
 
@@ -204,7 +272,8 @@ def error_line(prog: str, exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.filename is not None:
         path = exc.filename
         fix = _OS_FIXES.get(exc.errno, "check the path and try again")
-        return f"{prog}: error: {str(path)!r}: {exc.strerror or exc}; {fix}"
+        flag = f"{exc.flag} " if getattr(exc, "flag", None) else ""  # set by dlperf.fileio's writers
+        return f"{prog}: error: {flag}{str(path)!r}: {exc.strerror or exc}; {fix}"
     return f"{prog}: error: {exc}"
 
 
@@ -214,17 +283,42 @@ def _strip_debug(argv: list[str]) -> tuple[bool, list[str]]:
     return debug, [a for a in head if a != "--debug"] + sep + tail
 
 
+#: Options that name files a command writes (argparse dest -> flag); tests/test_dlperf_outputs.py checks
+#: that every FILE or PATH option of every command is here or in :data:`INPUT_FILES`.
+OUTPUT_FILES = {"output": "--output", "plot": "--plot", "per_gradient": "--per-gradient"}
+#: Options that name files a command reads: dest -> (flag, the paths in its value).
+INPUT_FILES: dict[str, tuple[str, Callable[[str], list[str]]]] = {
+    "model": ("model", lambda v: [v.rpartition(":")[0]] if v.rpartition(":")[0].endswith(".py") else []),
+    "scores": ("--scores", lambda v: [v] + ([v.partition("=")[2]] if "=" in v else [])),
+    "labels": ("--labels", lambda v: [v]),
+    "data": ("--data", lambda v: [v]),
+    "device_file": ("--device-file", lambda v: [v]),
+}
+
+
+def declared_files(args: argparse.Namespace) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """The output files (flag -> path) and input files (flag -> paths) that ``args`` names."""
+    outputs = {flag: getattr(args, dest) for dest, flag in OUTPUT_FILES.items() if getattr(args, dest, None)}
+    inputs: dict[str, list[str]] = {}
+    for dest, (flag, paths) in INPUT_FILES.items():
+        value = getattr(args, dest, None)
+        for one in (value if isinstance(value, list) else [value] if isinstance(value, str) else []):
+            inputs.setdefault(flag, []).extend(paths(one))
+    return outputs, inputs
+
+
 def check_paths(args: argparse.Namespace) -> None:
-    """Refuse a bad ``--plot`` (format by extension, folder) or ``--output`` (folder) before the work runs.
+    """Refuse a bad ``--plot`` (format by extension), or any output that cannot be written or would destroy
+    an input or another output (:func:`dlperf.fileio.check_outputs`), before the work runs.
 
     Every command's output options go through here, so hours of training never end in "unknown format".
     """
-    from dlperf.fileio import check_figure_path, check_output_path
+    from dlperf.fileio import check_figure_path, check_outputs
 
-    if getattr(args, "plot", None):
-        check_figure_path("--plot", args.plot)
-    if getattr(args, "output", None):
-        check_output_path("--output", args.output)
+    outputs, inputs = declared_files(args)
+    if "--plot" in outputs:
+        check_figure_path("--plot", outputs["--plot"])
+    check_outputs(outputs, inputs)
 
 
 @contextlib.contextmanager
@@ -249,6 +343,7 @@ def _one_line_warnings(prog: str, debug: bool) -> Iterator[None]:
 class Frame:
     """One package's command line: its name, its ``commands`` package (dotted name) and help texts.
 
+    The package's ``__init__`` holds the table ``COMMANDS`` (one :class:`Command` per module).
     ``rewrite`` may adjust the arguments before parsing (``archcalc vgg19`` -> ``archcalc report vgg19``).
 
     >>> frame = Frame("staleness", "staleness.commands", "parameter-server simulation")
@@ -262,17 +357,35 @@ class Frame:
     epilog: str | None = None
     rewrite: Callable[[list[str]], list[str]] | None = None
 
-    def command_names(self) -> list[str]:
-        """Command-line names of the discovered subcommands and plugins (module ``a_b`` gives ``a-b``)."""
-        return command_names(importlib.import_module(self.commands), self.prog)
+    def table(self) -> list[Command]:
+        """The built-in commands: ``COMMANDS`` of the ``commands`` package (no command module imported)."""
+        return list(importlib.import_module(self.commands).COMMANDS)
 
-    def build_parser(self) -> argparse.ArgumentParser:
-        """The full parser: one subparser per command module and plugin."""
-        return build_parser(self.prog, self.description, importlib.import_module(self.commands), self.epilog)
+    def builtin_names(self) -> list[str]:
+        """Names of the built-in commands (the table only: no entry point is read)."""
+        return [command.name for command in self.table()]
+
+    def command_names(self) -> list[str]:
+        """Command-line names of the built-in commands and the plugins, sorted."""
+        return sorted(set(self.builtin_names()) | set(plugin_commands(self.prog)))
+
+    def build_parser(self, chosen: str | None = None, *, lazy: bool = False) -> argparse.ArgumentParser:
+        """The parser: by default every command's full parser (tests and docs walk it); with ``lazy``, the
+        full parser of ``chosen`` only and a one-line placeholder for each other command."""
+        plugins = not lazy or chosen not in self.builtin_names()
+        return build_parser(self.prog, self.description, self.table(), self.epilog, chosen=chosen, lazy=lazy,
+                            plugins=plugins)
 
     def main(self, argv: list[str] | None = None) -> int:
-        """Run the command line on ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
-        return run_cli(self.build_parser(), list(sys.argv[1:] if argv is None else argv), self.rewrite)
+        """Run the command line on ``argv`` (default ``sys.argv[1:]``) and return the exit status.
+
+        Only the chosen command's module is imported; ``prog --help`` imports none.
+        """
+        debug, rest = _strip_debug(list(sys.argv[1:] if argv is None else argv))
+        if self.rewrite is not None:
+            rest = self.rewrite(rest)
+        chosen = rest[0] if rest and not rest[0].startswith("-") else None  # the only top-level options: -h, --version
+        return run_cli(self.build_parser(chosen, lazy=True), ["--debug"] * debug + rest)
 
 
 def run_cli(parser: argparse.ArgumentParser, argv: list[str],

@@ -5,6 +5,8 @@ The names below are imported on first use, so ``import mlcore`` (and ``mlcore --
 torch nor scikit-learn.
 """
 
+from dlperf.lazy import lazy_exports
+
 # public name -> the module that defines it
 _EXPORTS = {
     # bias-variance, ROC / PR / PRG curves, the shipped data
@@ -49,9 +51,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        import importlib
-
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'mlcore' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

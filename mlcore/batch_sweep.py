@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dlperf.jsonio import json_text
+from dlperf.results import Result
 from mlcore.training import MAX_LR, check_batches, check_positive_float, check_positive_int
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -51,8 +52,8 @@ def doubling(min_batch: int, max_batch: int) -> tuple[int, ...]:
     return tuple(out)
 
 
-@dataclass(frozen=True)
-class BatchSweepResult:
+@dataclass(frozen=True, repr=False)
+class BatchSweepResult(Result):
     """One row per (rule, batch size), columnar.
 
     Attributes

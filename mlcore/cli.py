@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dlperf.cli import Frame
 
-__all__ = ["main", "build_parser", "PROG", "FRAME"]
+__all__ = ["main"]
 
 PROG = "mlcore"
 FRAME = Frame(PROG, "mlcore.commands", __doc__.splitlines()[0])

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dlperf.jsonio import json_text
+from dlperf.results import Result
 from mlcore.training import MAX_LR, check_batches, check_positive_float, check_positive_int
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -56,8 +57,8 @@ def clr_bounds(result: LRRangeResult, ratio: float = 4.0) -> tuple[float, float]
     return top / ratio, top
 
 
-@dataclass(frozen=True)
-class CLRResult:
+@dataclass(frozen=True, repr=False)
+class CLRResult(Result):
     """Training with a cyclical learning rate.
 
     Attributes

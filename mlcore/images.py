@@ -108,7 +108,7 @@ def _ensure_plain_idx(root: Path) -> None:
                 with gzip.open(gz, "rb") as src, open(tmp, "wb") as dst:
                     shutil.copyfileobj(src, dst)
 
-            write_atomic_with(plain, _unzip)
+            write_atomic_with(plain, _unzip, flag="--root")
 
 
 def _fashion(root: str | os.PathLike[str], download: bool) -> tuple[np.ndarray, ...]:

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dlperf.jsonio import json_text
+from dlperf.results import Result
 from mlcore.training import MAX_LR, check_batches, check_positive_float, check_positive_int
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -134,8 +135,8 @@ def suggest_valley(lrs, losses) -> float:
     return float(lr[start + int(third) + int(third / 2)])
 
 
-@dataclass(frozen=True)
-class LRRangeResult:
+@dataclass(frozen=True, repr=False)
+class LRRangeResult(Result):
     """Outcome of a learning-rate range test.
 
     Attributes

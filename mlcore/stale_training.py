@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dlperf.jsonio import json_text
+from dlperf.results import Result
 from mlcore.training import MAX_LR, check_positive_float, check_positive_int
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -45,8 +46,8 @@ MODELS = ("mlp", "inception")
 LR_RULES = ("constant", "staleness-aware")
 
 
-@dataclass(frozen=True)
-class StaleTrainingResult:
+@dataclass(frozen=True, repr=False)
+class StaleTrainingResult(Result):
     """One replayed run.
 
     Attributes
@@ -234,8 +235,8 @@ def stale_training(data: ImageData, *, policy: str = "async", learners: int = 4,
                                int((~g.applied).sum()), float(stale.mean()) if len(stale) else math.nan, *arrays)
 
 
-@dataclass(frozen=True)
-class StaleComparison:
+@dataclass(frozen=True, repr=False)
+class StaleComparison(Result):
     """Several replayed runs over the same simulated time (``runs[i]`` in the order requested)."""
 
     runs: tuple[StaleTrainingResult, ...]

@@ -19,7 +19,6 @@ Examples
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
@@ -27,42 +26,95 @@ import numpy as np
 
 from mlcore.images import ImageData
 
-__all__ = ["load_model_spec", "load_data_path", "load_npz", "load_image_folder"]
+__all__ = ["load_model_spec", "guard_model", "check_model", "load_data_path", "load_npz", "load_image_folder"]
 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
 def load_model_spec(spec: str):
-    """The ``nn.Module`` named by ``path.py:NAME`` (an instance, or a class / function called with no arguments)."""
+    """The ``nn.Module`` named by ``path.py:NAME`` (an instance, or a class / function called with no arguments).
+
+    The file runs inside :func:`dlperf.usercode.user_code` (its prints go to stderr; whatever it raises,
+    ``sys.exit`` included, is one line), and so does every later ``forward`` of the model: see
+    :func:`guard_model`.
+    """
     import torch
+
+    from dlperf.usercode import describe, load_source, user_code
 
     path, sep, name = str(spec).rpartition(":")
     if not sep or not path.endswith(".py") or not name.isidentifier():
         raise ValueError(f"--model: got {spec!r}; give FILE.py:NAME, e.g. --model net.py:Net")
     if not Path(path).is_file():
         raise FileNotFoundError(f"--model: file {path!r} does not exist; give FILE.py:NAME")
-    module_spec = importlib.util.spec_from_file_location(f"_mlcore_user_model_{Path(path).stem}", path)
-    module = importlib.util.module_from_spec(module_spec)
-    try:
-        module_spec.loader.exec_module(module)
-    except Exception as exc:  # the user's file: report it in one line whatever it raised
-        raise ValueError(f"--model: running {path!r} raised {type(exc).__name__}: {exc}; fix the file") from None
+    module = load_source(path, "--model", f"_mlcore_user_model_{abs(hash(str(Path(path).resolve())))}")
     if not hasattr(module, name):
         found = sorted(k for k, v in vars(module).items() if not k.startswith("_") and callable(v))
         raise ValueError(f"--model: {path!r} defines no {name!r}; it defines {', '.join(found) or 'nothing callable'}")
     obj = getattr(module, name)
+    where = f"--model: {name} in {path!r}"
     if not isinstance(obj, torch.nn.Module) and callable(obj):
-        try:
+        with user_code(where, f"{name}()", "give a class or factory that takes no arguments, or fix it"):
             obj = obj()
-        except Exception as exc:
-            raise ValueError(f"--model: {name}() in {path!r} raised {type(exc).__name__}: {exc}; make it "
-                             "buildable with no arguments") from None
     if not isinstance(obj, torch.nn.Module):
-        raise ValueError(f"--model: {name!r} in {path!r} is a {type(obj).__name__}, not a torch.nn.Module; "
+        raise ValueError(f"{where} gives {describe(obj)}, not a torch.nn.Module; "
                          "name a module, a module class or a function returning one")
     if not any(True for _ in obj.parameters()):
         raise ValueError(f"--model: {name!r} in {path!r} has no parameters to train; give a model with weights")
+    obj._dlperf_where = where
     return obj
+
+
+def guard_model(model, num_classes: int):
+    """Make every ``forward`` of a user model (from :func:`load_model_spec`) run inside the user-code
+    boundary and check what it returns: a floating tensor of shape (batch, ``num_classes``), else one line
+    naming the file, the object and what it returned. Returns ``model`` (its class swapped in place for a
+    subclass, so copies and state dicts are unchanged)."""
+    import torch
+
+    from dlperf.usercode import describe, guard_forward
+
+    where = getattr(model, "_dlperf_where", None)
+    if where is None:
+        return model
+
+    def check(out, args) -> None:
+        batch = args[0].shape[0] if args and isinstance(args[0], torch.Tensor) and args[0].ndim else None
+        if not isinstance(out, torch.Tensor):
+            raise ValueError(f"{where}: forward returned {describe(out)}; return a tensor of class scores "
+                             f"(logits) of shape (batch, {num_classes})")
+        if not out.is_floating_point() or out.ndim != 2 or out.shape[1] != num_classes or \
+                (batch is not None and out.shape[0] != batch):
+            raise ValueError(f"{where}: forward returned a {str(out.dtype).replace('torch.', '')} tensor of shape "
+                             f"{tuple(out.shape)} for a batch of {batch}; return logits of shape ({batch}, "
+                             f"{num_classes}): one score per class of the data")
+
+    return guard_forward(model, where, check)
+
+
+def check_model(model, data: ImageData):
+    """Guard ``model`` (:func:`guard_model`) and try it once before any work: a forward pass, the
+    cross-entropy loss and its backward on a copy, on two training images (the random state is restored,
+    so the run that follows is the same as without the check). Returns the guarded model."""
+    import copy
+
+    import torch
+
+    from dlperf.usercode import user_code
+
+    model = guard_model(model, data.num_classes)
+    where = getattr(model, "_dlperf_where", None)
+    if where is None:
+        return model
+    x = torch.as_tensor(np.array(data.train_x[:2]))  # a writable copy
+    y = torch.as_tensor(np.array(data.train_y[:2]))
+    with torch.random.fork_rng(devices=[]):
+        with user_code(where, "copying the model (copy.deepcopy)"):
+            probe = copy.deepcopy(model)
+        out = probe(x)
+        with user_code(where, "the cross-entropy loss of its output and its backward"):
+            torch.nn.functional.cross_entropy(out.float(), y).backward()
+    return model
 
 
 def _split(x: np.ndarray, y: np.ndarray, seed: int, val_fraction: float) -> tuple[np.ndarray, ...]:
@@ -90,23 +142,40 @@ def _frozen(name: str, tx, ty, vx, vy) -> ImageData:
     return ImageData(name, *arrays, num_classes=int(max(ty.max(), vy.max())) + 1)
 
 
+def _features(x: np.ndarray, where: str) -> np.ndarray:
+    """``x`` as float32 rows: numbers, at least one axis, every value finite; else one line naming ``where``."""
+    if x.ndim < 1 or x.dtype.kind not in "biuf":
+        raise ValueError(f"--data: {where} has shape {x.shape} and dtype {x.dtype}; give a numeric array with one "
+                         "row per sample")
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below, by row
+        out = x.astype(np.float32)
+    bad = ~np.isfinite(out)
+    if bad.any():
+        row = int(np.argwhere(bad)[0][0])
+        raise ValueError(f"--data: {where} holds a non-finite value (NaN, inf, or beyond float32) in row {row}; "
+                         "give finite values")
+    return out
+
+
 def load_npz(path: str | os.PathLike[str], *, seed: int = 0, val_fraction: float = 0.2) -> ImageData:
     """Arrays ``x`` (n, ...) and ``y`` (n,) class labels, optionally ``x_val`` and ``y_val``; x as float32."""
     p = Path(path)
     try:
         with np.load(p, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"--data: cannot read {str(p)!r} as .npz ({exc}); give a file written by numpy.savez") from None
+    except Exception as exc:  # a damaged file raises what its zip, zlib or header reader meets: one line
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ValueError(f"--data: cannot read {str(p)!r} as .npz ({first}); give a file written by "
+                         "numpy.savez") from None
     missing = [k for k in ("x", "y") if k not in arrays]
     if missing or (("x_val" in arrays) != ("y_val" in arrays)):
         raise ValueError(f"--data: {str(p)!r} holds {sorted(arrays)}; give arrays x and y (and optionally "
                          "both x_val and y_val)")
-    x, y = arrays["x"].astype(np.float32), _labels(arrays["y"], f"{p.name}:y")
+    x, y = _features(arrays["x"], f"{p.name}:x"), _labels(arrays["y"], f"{p.name}:y")
     if len(x) != len(y):
         raise ValueError(f"--data: {str(p)!r} has {len(x)} rows in x and {len(y)} labels in y; give one label per row")
     if "x_val" in arrays:
-        vx, vy = arrays["x_val"].astype(np.float32), _labels(arrays["y_val"], f"{p.name}:y_val")
+        vx, vy = _features(arrays["x_val"], f"{p.name}:x_val"), _labels(arrays["y_val"], f"{p.name}:y_val")
         if len(vx) != len(vy) or vx.shape[1:] != x.shape[1:]:
             raise ValueError(f"--data: {str(p)!r}: x_val {vx.shape} / y_val {vy.shape} do not match x {x.shape}")
         return _frozen(f"npz:{p.name}", x, y, vx, vy)

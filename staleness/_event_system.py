@@ -36,8 +36,6 @@ from staleness.engine import EventQueue
 from staleness.result import Gradients
 from staleness.stream import Block, block_of
 
-__all__ = ["run_events", "iter_events"]
-
 _UPDATE, _PUSH = 0, 1  # event priorities at one instant: finish updates before receiving gradients
 
 

@@ -29,6 +29,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from dlperf.results import Result
+
 __all__ = ["Calibration", "calibration", "measure", "cache_path", "MODEL_VERSION", "REF_GRADIENT_S",
            "REF_LEARNER_S"]
 
@@ -42,8 +44,8 @@ _GRADIENT_RUN = (16, 400_000)  # learners, gradients
 _LEARNER_RUN = 3_000  # learners, one gradient each
 
 
-@dataclass(frozen=True)
-class Calibration:
+@dataclass(frozen=True, repr=False)
+class Calibration(Result):
     """This machine's speed relative to the reference: CPU time here / there (2.0 = half as fast)."""
 
     gradient: float

@@ -37,12 +37,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dlperf.results import Result
+
 __all__ = ["DistributedRun", "SimulatorComparison", "run_parameter_server", "run_parameter_server_rank",
            "compare_with_simulator", "dkw_bound", "distributed_table", "distributed_json", "plot_distributed"]
 
 
-@dataclass(frozen=True)
-class DistributedRun:
+@dataclass(frozen=True, repr=False)
+class DistributedRun(Result):
     """Per-gradient records of a real run, in the order the server received them (read-only arrays).
 
     ``worker`` (0-based), ``read_version``, ``version_before_apply`` (for a discarded push: the final
@@ -234,8 +236,8 @@ def run_parameter_server_rank(x: np.ndarray, y: np.ndarray, *, pushes: int = 300
     return _finish(outcome, world - 1, pushes, settings, started)
 
 
-@dataclass(frozen=True)
-class SimulatorComparison:
+@dataclass(frozen=True, repr=False)
+class SimulatorComparison(Result):
     """Measured staleness against the simulator.
 
     ``replay_staleness``: the simulator fed each worker's measured push intervals as traces (the same

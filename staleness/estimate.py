@@ -33,6 +33,7 @@ import math
 from dataclasses import dataclass, fields
 
 from dlperf.resources import available_memory_bytes
+from dlperf.results import Result
 from staleness.config import SimConfig
 
 __all__ = ["Estimate", "estimate", "check", "available_bytes", "MAX_SECONDS", "PATHS", "record_bytes"]
@@ -101,8 +102,8 @@ def _per_learner(path: str, p: int) -> float:
     return _interpolate(_P_LEARNER, PATHS[path]["learner"], p)
 
 
-@dataclass(frozen=True)
-class Estimate:
+@dataclass(frozen=True, repr=False)
+class Estimate(Result):
     """Expected size of a run: ``gradients`` recorded, peak ``bytes``, CPU ``seconds``, which ``engine`` and
     ``path``, and where the machine's speed came from (``calibration``: reference, cached or measured)."""
 

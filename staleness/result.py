@@ -30,9 +30,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 
+from dlperf.results import Result
 from staleness.config import SimConfig
 
 __all__ = ["Gradients", "Summary", "SimulationResult", "summarize", "steady_state_warmup"]
@@ -43,9 +45,12 @@ _INT_COLUMNS = ("learner", "index", "read_version", "version_before_apply", "sta
 _FLOAT_COLUMNS = ("read_time", "compute_start", "push_time", "compute_time", "apply_time")
 
 
-@dataclass(frozen=True)
-class Gradients:
+@dataclass(frozen=True, repr=False)
+class Gradients(Result):
     """Columnar per-gradient records (read-only numpy arrays of equal length); see the module docstring."""
+
+    _table_columns = ("learner", "index", "read_time", "read_version", "compute_start", "push_time",
+                      "compute_time", "apply_time", "version_before_apply", "staleness", "applied", "update")
 
     learner: np.ndarray
     index: np.ndarray
@@ -105,8 +110,8 @@ class Gradients:
     __hash__ = None  # type: ignore[assignment]
 
 
-@dataclass(frozen=True)
-class Summary:
+@dataclass(frozen=True, repr=False)
+class Summary(Result):
     """Steady-state statistics of one run.
 
     The staleness figures use the gradients applied in the window ``(warmup_updates, updates]``, i.e.
@@ -160,8 +165,8 @@ class Summary:
         return out
 
 
-@dataclass(frozen=True)
-class SimulationResult:
+@dataclass(frozen=True, repr=False)
+class SimulationResult(Result):
     """One simulation: its configuration, gradient records, update times and summary.
 
     ``update_times[v - 1]`` is the time version v was produced (v = 1 .. ``summary.updates``);
@@ -170,6 +175,10 @@ class SimulationResult:
     A streamed run (``simulate(..., stream=True)``) keeps no records: ``gradients`` and ``update_times``
     are None and the summary (with its time series) is the result.
     """
+
+    def _table(self) -> Any:
+        """The gradient records (one row each); a streamed run's summary when it kept none."""
+        return self.gradients._table() if self.gradients is not None else [self.summary.to_dict()]
 
     config: SimConfig
     gradients: Gradients | None

@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from dlperf.results import Result
 from staleness.config import SimConfig
 from staleness.simulation import simulate
 
@@ -43,8 +44,8 @@ class SweepRow:
     engine: str
 
 
-@dataclass(frozen=True)
-class SweepResult:
+@dataclass(frozen=True, repr=False)
+class SweepResult(Result):
     """All rows of a sweep, in (policy, dist, K, learners) order."""
 
     rows: tuple[SweepRow, ...]

@@ -50,6 +50,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
+from dlperf.results import Result
 from staleness.config import SimConfig
 
 __all__ = ["Formula", "Theory", "theory", "QUANTITIES", "harmonic_asymptotic", "HARMONIC_EXACT_MAX",
@@ -72,9 +73,11 @@ class Formula:
     expr: object  # the sympy expression (before substitution)
 
 
-@dataclass(frozen=True)
-class Theory:
+@dataclass(frozen=True, repr=False)
+class Theory(Result):
     """The closed forms that exist for one configuration (possibly none)."""
+
+    _table_field = "formulas"
 
     policy: str
     learners: int

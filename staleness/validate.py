@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dlperf.results import Result
 from staleness.config import SimConfig
 from staleness.simulation import simulate
 from staleness.theory import theory
@@ -83,9 +84,11 @@ class Check:
     ok: bool
 
 
-@dataclass(frozen=True)
-class Validation:
+@dataclass(frozen=True, repr=False)
+class Validation(Result):
     """All checks of one :func:`validate` call."""
+
+    _table_field = "checks"
 
     checks: tuple[Check, ...]
     updates: int

@@ -211,3 +211,46 @@ def fold_configs(draw) -> dict:
     kernel = draw(st.integers(1, (min(h, w) + 2 * padding - 1) // dilation + 1))
     return {"c": c, "h": h, "w": w, "kernel_size": kernel, "stride": draw(st.integers(1, 3)), "padding": padding,
             "dilation": dilation}
+# --- archcalc.ops.einsum: einsum equations torch may accept or reject -----------------------------------
+
+
+@st.composite
+def einsum_cases(draw, max_operands: int = 4) -> dict:
+    """``{"equation", "shapes", "path"}``: 1-``max_operands`` operands over random letters (upper and lower
+    case), indices summed in one operand or several, outer products, batch indices, size-1 broadcasts,
+    repeated indices (diagonals), ``...`` in some operands and maybe the output, explicit or implicit output;
+    ``path`` is None or a random pairwise order in opt_einsum's format (the pair's result goes last).
+    Sizes are 1-4; a few equations are invalid on purpose (torch and archcalc must both refuse them)."""
+    letters = draw(st.lists(st.sampled_from("abcdefgijkABC"), min_size=1, max_size=6, unique=True))
+    size = {c: draw(st.integers(1, 4)) for c in letters}
+    ell = draw(st.lists(st.integers(1, 3), max_size=2)) if draw(st.booleans()) else None
+    terms, shapes = [], []
+    for _ in range(draw(st.integers(1, max_operands))):
+        labels = draw(st.lists(st.sampled_from(letters), max_size=4))
+        shape = [size[c] if draw(st.integers(0, 5)) else 1 for c in labels]
+        for k, c in enumerate(labels):  # a repeated label is a diagonal: torch needs equal sizes there
+            shape[k] = shape[labels.index(c)]
+        if ell is not None and draw(st.booleans()):
+            at = draw(st.integers(0, len(labels)))
+            covered = ell[len(ell) - draw(st.integers(0, len(ell))):]
+            covered = [v if draw(st.integers(0, 4)) else 1 for v in covered]
+            labels, shape = labels[:at] + ["..."] + labels[at:], shape[:at] + covered + shape[at:]
+        if shape and not draw(st.integers(0, 9)):  # now and then a size that may clash: torch must refuse it
+            shape[draw(st.integers(0, len(shape) - 1))] = draw(st.integers(1, 4))
+        terms.append("".join(labels))
+        shapes.append(tuple(shape))
+    equation = ",".join(terms)
+    if draw(st.booleans()):
+        used = sorted({c for t in terms for c in t if c != "."})
+        out = draw(st.permutations(used))[: draw(st.integers(0, len(used)))]
+        if ell is not None and draw(st.booleans()):
+            out.insert(draw(st.integers(0, len(out))), "...")
+        equation += "->" + "".join(out)
+    path = None
+    if len(shapes) > 2 and draw(st.booleans()):
+        path, n = [], len(shapes)
+        while n > 1:
+            i, j = draw(st.lists(st.integers(0, n - 1), min_size=2, max_size=2, unique=True))
+            path += [i, j]
+            n -= 1
+    return {"equation": equation, "shapes": shapes, "path": path}

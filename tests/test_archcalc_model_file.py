@@ -27,7 +27,7 @@ class Tagger(nn.Module):
         self.fc = nn.Linear(16, 4)
 
     def forward(self, ids, mask):
-        return self.fc(self.emb(ids) * mask.unsqueeze(-1)).cumsum(1)
+        return self.fc(self.emb(ids) * mask.unsqueeze(-1)).logcumsumexp(1)
 
 
 def make_mlp():
@@ -53,12 +53,12 @@ def test_two_inputs_with_dtypes_and_unmodelled_listing(model_file, capsys):
     assert main([*args, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     # Embedding 100*16 = 1,600 + Linear 16*4 + 4 = 68 -> 1,668 parameters; the Linear on 2x12x16:
-    # 2*12 * 16*4 = 1,536 MACs; cumsum has no formula: listed, counted 0
+    # 2*12 * 16*4 = 1,536 MACs; logcumsumexp has no formula: listed, counted 0
     assert doc["totals"]["params"] == 1_668 and doc["totals"]["macs"] == 1_536
-    assert doc["unmodeled"] == {"cumsum": 1}
+    assert doc["unmodeled"] == {"logcumsumexp": 1}
     assert doc["output_shape"] == [2, 12, 4]
     assert main([*args, "--strict"]) == 1
-    assert "--strict: not modelled (counted 0): 1 x cumsum" in capsys.readouterr().err
+    assert "--strict: not modelled (counted 0): 1 x logcumsumexp" in capsys.readouterr().err
 
 
 def test_factory_and_gelu(model_file, capsys):
@@ -72,7 +72,7 @@ def test_factory_and_gelu(model_file, capsys):
 
 @pytest.mark.parametrize(("spec", "extra", "needle"), [
     ("{f}:Missing", ["--input", "8"], "has no 'Missing'; it defines NeedsArgs, Tagger, make_mlp"),
-    ("{f}:NeedsArgs", ["--input", "8"], "NeedsArgs() in"),
+    ("{f}:NeedsArgs", ["--input", "8"], "NeedsArgs() raised TypeError"),
     ("{f}:make_mlp", [], "--input: "),
     ("{f}:make_mlp", ["--input", "7"], "--input: make_mlp fails on input 1x7"),
     ("nowhere.py:Net", ["--input", "8"], "does not exist"),
@@ -89,3 +89,32 @@ def test_bad_model_files_are_one_line_exit_2(model_file, spec, extra, needle):
 def test_input_dtype_rejected_for_zoo_models(capsys):
     assert main(["resnet18", "--input-dtype", "int64"]) == 2
     assert "--input-dtype" in capsys.readouterr().err
+
+
+_NET = ("import sys\nimport torch.nn as nn\n{top}\nclass Net(nn.Module):\n    def __init__(self):\n"
+        "        super().__init__()\n        self.fc = nn.Linear(8, 2)\n    def forward(self, x):\n        {body}\n")
+
+
+@pytest.mark.parametrize(("top", "body", "needle"), [
+    ("sys.exit(3)", "return self.fc(x)", "running the file called sys.exit(3)"),
+    ("raise KeyboardInterrupt", "return self.fc(x)", "raised KeyboardInterrupt itself (no Ctrl-C was pressed)"),
+    ("", "sys.exit(5)", "Net in '{f}': forward called sys.exit(5)"),
+    ("", "raise KeyboardInterrupt", "forward raised KeyboardInterrupt itself"),
+])
+def test_exits_and_interrupts_in_the_model_file_are_one_line(tmp_path, capsys, top, body, needle):
+    """issue 22: sys.exit(3) or KeyboardInterrupt raised by the user's file no longer leaks out as the
+    command's exit status (3, 130): one line, exit 2, naming the file and the object."""
+    src = tmp_path / "net.py"
+    src.write_text(_NET.format(top=top, body=body))
+    assert main([f"{src}:Net", "--input", "8", "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "Traceback" not in err and needle.format(f=src) in err, err
+
+
+def test_prints_in_the_model_file_keep_json_valid(tmp_path, capsys):
+    src = tmp_path / "net.py"
+    src.write_text(_NET.format(top="print('at import')", body="print('in forward'); return self.fc(x)"))
+    assert main([f"{src}:Net", "--input", "8", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["totals"]["params"] == 8 * 2 + 2  # Linear(8, 2): 18 parameters
+    assert "at import" in err and "in forward" in err

@@ -35,7 +35,7 @@ def test_inference_frees_after_last_use():
     # conv: 744 + 1,536 + 2,048 = 4,328; in-place relu allocates nothing; head: + 1,024 = 5,352
     assert samples(p) == [("forward", "conv", 4328), ("forward", "relu", 4328), ("forward", "head", 5352)]
     assert (p.peak_bytes, p.peak_op, p.phase) == (5352, "head", "forward")
-    assert p.breakdown.as_dict() == {"weights_bytes": 744, "gradients_bytes": 0, "optimizer_state_bytes": 0,
+    assert p.breakdown.to_dict() == {"weights_bytes": 744, "gradients_bytes": 0, "optimizer_state_bytes": 0,
                                      "saved_bytes": 0, "transient_bytes": 3072, "inputs_bytes": 1536,
                                      "total_bytes": 5352}
 

@@ -99,3 +99,37 @@ def test_scorer_names_and_lengths(tmp_path, capsys):
 def test_seed_errors_name_seed(capsys, seed):
     assert f"--seed: got {seed}" in _error(capsys, ["curves", "--seed", seed])
     assert f"--seed: got {seed}" in _error(capsys, ["bias-variance", "--seed", seed])
+
+
+@pytest.mark.parametrize(("scores", "labels", "bad"), [
+    # issue 22: a blank at row 3 of the scores and row 5 of the labels; dropped independently, rows 3-5
+    # paired score i+1 with label i. Refused at the first blank found (the labels are read first).
+    ("0.9\n0.8\n\n0.7\n0.2\n0.1\n", "1\n1\n0\n1\n\n0\n", "--labels: line 5 of"),
+    ("0.9\n0.8\n\n0.7\n0.2\n0.1\n", "1\n1\n0\n1\n0\n0\n", "--scores s: line 3 of"),
+    ("0.9\n0.8\n0.7\n0.2\n0.1\n", "1\n\n1\n0\n0\n", "--labels: line 2 of"),
+    ("\n0.9\n0.1\n", "1\n0\n", "--scores s: line 1 of"),
+    ("0.9\n  \t\n0.1\n", "1\n0\n", "--scores s: line 2 of"),  # whitespace only is blank
+])
+def test_blank_lines_inside_a_file_are_refused_naming_file_and_line(tmp_path, capsys, scores, labels, bad):
+    (tmp_path / "s.txt").write_text(scores)
+    (tmp_path / "y.txt").write_text(labels)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    status = main(["curves", "--scores", f"s={tmp_path / 's.txt'}", "--labels", str(tmp_path / "y.txt"),
+                   "--plot", str(tmp_path / "c.png")])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert bad in err and "is blank" in err and "by line" in err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no plot written
+
+
+def test_blank_lines_after_the_last_value_are_ignored(tmp_path, capsys):
+    # trailing blanks shift no row: same areas as the clean files (oracle: curve_areas on the pairs)
+    (tmp_path / "s.txt").write_text("0.9\n0.8\n0.3\n0.1\n\n\n")
+    (tmp_path / "y.txt").write_text("1\n0\n1\n0\n\n")
+    assert main(["curves", "--scores", f"s={tmp_path / 's.txt'}", "--labels", str(tmp_path / "y.txt"), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    # 4 pairs: positives at .9 and .3, negatives at .8 and .1; AUROC = P(pos > neg) = (2 + 1) / 4 = 0.75
+    want = curve_areas([1, 0, 1, 0], [0.9, 0.8, 0.3, 0.1])
+    assert want.auroc == 0.75
+    assert got["n_positive"] == 2 and got["n_negative"] == 2
+    assert got["models"]["s"]["auroc"] == want.auroc and got["models"]["s"]["auprg"] == want.auprg

@@ -113,12 +113,12 @@ def _error(capsys, argv):
     ("net.py", "--model: got 'net.py'; give FILE.py:NAME"),
     ("missing.py:Net", "--model: file 'missing.py' does not exist"),
     ("{model}:Nope", "defines no 'Nope'; it defines Tiny"),
-    ("{model}:not_a_model", "is a int, not a torch.nn.Module"),
+    ("{model}:not_a_model", "not_a_model in '{model}' gives an int (3), not a torch.nn.Module"),
 ])
 def test_bad_model_specs_are_one_line(tmp_path, capsys, spec, message):
     model = _model(tmp_path, 64, 10)
     err = _error(capsys, ["lr-range-test", "--model", spec.format(model=model), "--subset", "20", *CPU])
-    assert message in err
+    assert message.format(model=model) in err
 
 
 def test_a_model_file_that_raises_is_one_line(tmp_path, capsys):

@@ -118,7 +118,9 @@ def test_sweep_command(capsys, tmp_path):
 
 
 def test_validate_command_json(capsys, monkeypatch):
-    import staleness.validate as v
+    import importlib
+
+    v = importlib.import_module("staleness.validate")  # staleness.validate is the function (the curated top level)
 
     monkeypatch.setattr(v, "DEFAULT_GRID", (v.Case("async", 4), v.Case("k-sync", 4, 2)))
     code, out, _ = run_cli(capsys, "validate", "--updates", "4000", "--json")

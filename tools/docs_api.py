@@ -54,10 +54,12 @@ def fence_doctests(markdown: str) -> str:
     """Wrap each run of ``>>>`` lines and their output (up to a blank line) in a ``pycon`` code fence.
 
     The pages keep bare doctests so that pytest runs them (``--doctest-glob=*.md``); the site shows them
-    as code instead of paragraphs.
+    as code instead of paragraphs, without the doctest noise: a command line's exit status ``0`` printed
+    after ``>>> main([...])`` and ``<BLANKLINE>`` markers (shown as the blank lines they stand for).
     """
-    out, in_fence, in_doctest = [], False, False
-    for line in markdown.splitlines():
+    out, in_fence, in_doctest, last_input = [], False, False, ""
+    lines = markdown.splitlines()
+    for n, line in enumerate(lines):
         if line.lstrip().startswith("```"):
             in_fence = not in_fence
         if not in_fence and not in_doctest and line.startswith(">>>"):
@@ -66,6 +68,14 @@ def fence_doctests(markdown: str) -> str:
         elif in_doctest and not line.strip():
             out.append("```")
             in_doctest = False
+        if in_doctest:
+            if line.startswith(">>>"):
+                last_input = line
+            elif line.startswith("..."):
+                last_input += line
+            elif line.strip() == "0" and "main(" in last_input and not "".join(lines[n + 1:n + 2]).strip():
+                continue  # the exit status of a command run in the doctest
+            line = "" if line.strip() == "<BLANKLINE>" else line
         out.append(line)
     if in_doctest:
         out.append("```")
@@ -74,3 +84,8 @@ def fence_doctests(markdown: str) -> str:
 
 def on_page_markdown(markdown, page, config, files):
     return fence_doctests(markdown)
+
+
+def on_page_content(html, page, config, files):
+    # docstring examples rendered by mkdocstrings: a <BLANKLINE> marker is an empty output line
+    return html.replace("&lt;BLANKLINE&gt;", "")

@@ -6,8 +6,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-__all__ = ["add_parallel_options", "parallel_setup", "comparison_lines", "comparison_json"]
-
 
 def add_parallel_options(parser: argparse.ArgumentParser) -> None:
     from archcalc.commands._peakopts import positive_int

@@ -6,8 +6,6 @@ import argparse
 import re
 from typing import Any
 
-__all__ = ["add_step_options", "graph_factory", "step_kwargs", "positive_int", "flagged"]
-
 _FLAGS = {"batch": "--batch", "optimizer": "--optimizer", "precision": "--precision", "device": "--device",
           "memory": "--memory", "size": "--memory", "seq": "--seq", "checkpoint_segments": "--checkpoint",
           "data_parallel": "--data-parallel", "zero": "--zero"}
@@ -32,8 +30,13 @@ def add_step_options(parser: argparse.ArgumentParser) -> None:
     from archcalc.memory.optimizers import OPTIMIZERS
     from archcalc.memory.precision import DEVICES, PRECISIONS
 
-    parser.add_argument("model", help="zoo name (archcalc list) or torchvision:NAME (traced)")
-    parser.add_argument("--input", metavar="CxHxW", help="per-sample input shape (default: the model's own)")
+    parser.add_argument("model", help="zoo name (archcalc list), torchvision:NAME, timm:NAME or hf:NAME_OR_PATH (traced)")
+    parser.add_argument("--input", metavar="CxHxW", help="per-sample input shape, or a sequence length L for token "
+                        "ids (default: the model's own)")
+    parser.add_argument("--decoder-seq", type=positive_int("--decoder-seq"), metavar="L",
+                        help="decoder tokens of an hf: encoder-decoder (default min(L, its decoder positions))")
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="hf:NAME: let a config's auto_map run the repository's own Python code")
     parser.add_argument("--training", action="store_true",
                         help="a training step N >= 2 (optimizer state alive throughout): zero_grad, "
                              "loss = model(x).sum(), backward, optimizer step")
@@ -53,10 +56,24 @@ def add_step_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON (keys in docs/memory.md)")
 
 
-def graph_factory(name: str):
-    """``graph_at(batch, per_sample_shape)``: a zoo graph as is, a torchvision model traced at that shape."""
+def _hf_options(args: Any) -> dict[str, Any]:
+    return {"decoder_seq": getattr(args, "decoder_seq", None),
+            "trust_remote_code": getattr(args, "trust_remote_code", False)}
+
+
+def graph_factory(name: str, args: Any = None):
+    """``graph_at(batch, per_sample_shape)``: a zoo graph as is, a torchvision, timm or hf: model traced at that
+    shape (``args``: the parsed ``--decoder-seq`` / ``--trust-remote-code`` of an hf: model)."""
     from archcalc.report import resolve_model
 
+    options = _hf_options(args) if name.startswith("hf:") else {}
+    if not name.startswith("hf:"):
+        for flag, value in zip(("--decoder-seq", "--trust-remote-code"), _hf_options(args).values(), strict=True):
+            if value not in (None, False):
+                raise ValueError(f"{flag}: only for hf:NAME models; drop it for {name}")
+    if name.startswith(("hf:", "timm:")):
+        default_input(name, args)  # one line for an unknown name or a bad config before any search
+        return lambda batch, shape: resolve_model(name, [tuple(shape)], batch, **options)
     if name.startswith("torchvision:"):
         from archcalc.frontends.torch_trace import from_torchvision
 
@@ -71,9 +88,30 @@ def graph_factory(name: str):
     return graph_at
 
 
-def sequence_limit(name: str) -> int | None:
-    """The positions a zoo transformer's learned table holds (``None``: any length, or not a sequence model)."""
+def default_input(name: str, args: Any = None) -> tuple[int, ...]:
+    """The model's own per-sample input (a traced model's without tracing it)."""
+    if name.startswith("hf:"):
+        from archcalc.frontends import hf
+
+        return hf.default_input(hf.hf_model(name[3:], _hf_options(args)["trust_remote_code"]))
+    if name.startswith("timm:"):
+        from archcalc.frontends.timm_models import timm_input_size
+
+        return timm_input_size(name[5:])
+    if name.startswith("torchvision:"):
+        return (3, 224, 224)
+    return tuple(graph_factory(name, args)(1, (1,)).default_input)
+
+
+def sequence_limit(name: str, args: Any = None) -> int | None:
+    """The positions a zoo transformer's learned table holds (``None``: any length, or not a sequence model);
+    an hf: model's positions from its config."""
     from archcalc.zoo_transformers import CONFIGS
+
+    if name.startswith("hf:"):
+        from archcalc.frontends import hf
+
+        return hf.sequence_limit(hf.hf_model(name[3:], _hf_options(args)["trust_remote_code"]))
 
     cfg = CONFIGS.get(name)
     return None if cfg is None else cfg.context

@@ -10,8 +10,6 @@ from typing import Any
 
 from dlperf.jsonio import json_text
 
-__all__ = ["symbolic_json", "symbolic_text", "wrap_expression", "emit_symbolic"]
-
 
 def symbolic_json(cf: Any, at: tuple[int, int, int]) -> dict[str, Any]:
     """JSON-ready dict: ``totals`` and ``simplified`` are strings ``sympy.sympify`` parses (symbols H, W, B)."""

@@ -13,8 +13,6 @@ import argparse
 import json
 from typing import Any
 
-__all__ = ["add_transformer_options", "run_transformer", "config_from_args", "SIZE_FLAGS"]
-
 #: ``(flag, attribute, help)`` of the size options.
 SIZE_FLAGS = (
     ("--layers", "layers", "transformer blocks (gpt, llama)"),
@@ -30,7 +28,12 @@ def add_transformer_options(parser: argparse.ArgumentParser) -> None:
     """Add the transformer group to the report parser."""
     group = parser.add_argument_group("transformers (gpt2, gpt2-medium, gpt2-large, gpt2-xl, gpt, bert-base, "
                                       "bert-large, llama)")
-    group.add_argument("--seq", type=int, metavar="L", help="sequence length (default: the model's context)")
+    group.add_argument("--seq", type=int, metavar="L", help="sequence length (default: the model's context; "
+                       "hf:NAME min(2048, its positions))")
+    group.add_argument("--decoder-seq", type=int, metavar="L", help="decoder tokens of an hf: encoder-decoder "
+                       "(default min(--seq, its decoder positions); Whisper 448)")
+    group.add_argument("--trust-remote-code", action="store_true",
+                       help="hf:NAME: let a config's auto_map run the repository's own Python code")
     for flag, dest, text in SIZE_FLAGS:
         group.add_argument(flag, dest=dest, type=int, metavar="N", help=text)
     group.add_argument("--per-token", action="store_true",
@@ -66,12 +69,21 @@ def run_transformer(args: argparse.Namespace) -> int | None:
     """Handle ``args`` if the model is a transformer (return the exit status); else ``None``."""
     from archcalc.zoo_transformers import CONFIGS
 
+    if args.model.startswith("hf:"):  # sequence flags go to archcalc.frontends.hf; the zoo's size flags do not apply
+        given = [f for f in _given(args) if f != "--seq"]
+        if given:
+            raise ValueError(f"{given[0]}: only for the zoo's transformers ({', '.join(CONFIGS)}); {args.model} takes "
+                             "its sizes from its config (--seq, --decoder-seq, --batch)")
+        return None
     if args.model.lower() not in CONFIGS:
         given = _given(args)
         if given:
             raise ValueError(f"{given[0]}: only for transformer models ({', '.join(CONFIGS)}); "
                              f"{args.model} takes --input CxHxW")
         return None
+    for flag, value in (("--decoder-seq", args.decoder_seq), ("--trust-remote-code", args.trust_remote_code)):
+        if value not in (None, False):
+            raise ValueError(f"{flag}: only for hf:NAME models; {args.model} is a zoo transformer")
     if args.input is not None:
         raise ValueError(f"--input: {args.model} takes token ids; give the sequence length with --seq L")
     if args.symbolic_config and not args.symbolic:

@@ -11,8 +11,6 @@ import sys
 
 from dlperf.jsonio import json_text
 
-__all__ = ["register", "run"]
-
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -24,7 +22,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument("model", metavar="MODEL",
                         help="zoo model with a torch twin (vgg11..vgg19_bn, alexnet, googlenet, resnet18/34/50, "
-                        "inception-small) or torchvision:NAME")
+                        "inception-small), torchvision:NAME, timm:NAME or hf:NAME_OR_PATH (one input)")
     parser.add_argument("--input", metavar="CxHxW", help="per-sample input shape (default: the model's own)")
     parser.add_argument("--batch", type=int, default=None, metavar="N", help="batch size (default 1)")
     parser.add_argument("--saved", action="store_true",
@@ -45,6 +43,9 @@ def run(args: argparse.Namespace) -> int:
     batch_given = args.batch is not None
     args.batch = 1 if args.batch is None else args.batch
     network = resolve_model(args.model, [shape] if shape else None, args.batch)
+    if network.twin is None and args.model.startswith("hf:"):
+        raise ValueError(f"model: {args.model} takes {len(network.inputs)} inputs; crosscheck compares models with "
+                         "one input (a decoder or encoder, a vision model): use `archcalc {args.model}` for its report")
     with progress(len(STEPS), f"crosscheck {network.name}") as bar:  # stderr, on a terminal only
         result = crosscheck(network, shape, args.batch, on_step=lambda name: bar.advance(label=name))
     saved = None

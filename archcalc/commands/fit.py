@@ -17,6 +17,7 @@ import sys
 from archcalc.commands._parallelopts import add_parallel_options, parallel_setup
 from archcalc.commands._peakopts import (
     add_step_options,
+    default_input,
     flagged,
     graph_factory,
     input_shape,
@@ -24,8 +25,6 @@ from archcalc.commands._peakopts import (
     sequence_limit,
     step_kwargs,
 )
-
-__all__ = ["register", "run"]
 
 
 def _size(text: str) -> int:
@@ -72,14 +71,14 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--batch: got {args.batch} without --seq; fit searches the batch (add --seq to search "
                          "the sequence length at that batch)")
     setup = parallel_setup(args)
-    graph_at, plan = setup if setup else (graph_factory(args.model), None)
-    default = (3, 224, 224) if args.model.startswith("torchvision:") else graph_factory(args.model)(1, (1,)).default_input
+    graph_at, plan = setup if setup else (graph_factory(args.model, args), None)
+    default = default_input(args.model, args)
     shape = input_shape(args, type("G", (), {"default_input": default}))
     margin = {} if args.margin is None else {"margin": args.margin}
     try:
         # sequence parallelism splits the sequence evenly over the tensor-parallel ranks: lengths step by t
         step = args.tensor_parallel if args.seq and getattr(args, "sequence_parallel", False) else 1
-        limit = sequence_limit(args.model) if args.seq else None
+        limit = sequence_limit(args.model, args) if args.seq else None
         result = fit(graph_at, args.memory, input_shape=shape, batch=args.batch, vary="seq" if args.seq else "batch",
                      recompute=plan, step=step, limit=limit, **margin, **kwargs)
     except ValueError as exc:

@@ -7,8 +7,6 @@ import sys
 
 from dlperf.jsonio import json_text
 
-__all__ = ["register", "run", "render_sheet"]
-
 
 def render_sheet(sheet, fmt: str = "table", width: int | None = None) -> str:
     """Text of a :class:`~archcalc.symbolic.FormulaSheet`: ``table`` (aligned text), ``latex`` or ``json``.

@@ -8,8 +8,6 @@ from archcalc.commands.report import add_report_options, emit, report_from_args
 from archcalc.report import parse_input_shape
 from archcalc.zoo import inception_module
 
-__all__ = ["register", "run"]
-
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(

@@ -8,16 +8,32 @@ import sys
 from archcalc.report import list_models
 from dlperf.jsonio import json_text
 
-__all__ = ["register", "run"]
-
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("list", help="zoo models with default input, params and MACs", description=__doc__)
     parser.add_argument("--json", action="store_true", help="print a JSON list instead of lines")
+    parser.add_argument("--hf", action="store_true",
+                        help="the hub names whose config.json ships with archcalc (hf:NAME works offline)")
     parser.set_defaults(func=run)
 
 
+def _run_hf(args: argparse.Namespace) -> int:
+    from archcalc.frontends.hf import catalogue_config, catalogue_names
+
+    rows = [(n, catalogue_config(n)) for n in catalogue_names()]
+    if args.json:
+        doc = [{"name": f"hf:{n}", "model_type": c["model_type"], "architecture": c["architectures"][0]} for n, c in rows]
+        sys.stdout.write(json_text(doc, indent=2) + "\n")
+        return 0
+    width = max(len(n) for n, _ in rows) + 3
+    for n, c in rows:
+        print(f"{'hf:' + n:<{width}}  {c['model_type']:<10}  {c['architectures'][0]}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.hf:
+        return _run_hf(args)
     models = list_models()
     if args.json:
         doc = [

@@ -14,8 +14,6 @@ import json
 import re
 import sys
 
-__all__ = ["register", "run"]
-
 _FLAGS = {"params": "--params", "data_parallel": "--data-parallel", "zero": "--zero", "optimizer": "--optimizer",
           "precision": "--precision", "convention": "--memory-convention", "seq": "--seq", "batch": "--batch",
           "hidden": "--hidden", "heads": "--heads", "layers": "--layers", "tensor_parallel": "--tensor-parallel",

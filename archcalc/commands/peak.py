@@ -21,14 +21,13 @@ from archcalc.commands._parallelopts import (
 )
 from archcalc.commands._peakopts import (
     add_step_options,
+    default_input,
     flagged,
     graph_factory,
     input_shape,
     positive_int,
     step_kwargs,
 )
-
-__all__ = ["register", "run"]
 
 
 def register(subparsers) -> None:
@@ -48,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
 
     kwargs = step_kwargs(args)
     setup = parallel_setup(args)  # --tensor-parallel / --sequence-parallel / --recompute: one rank's graph
-    graph_at, plan = setup if setup else (graph_factory(args.model), None)
-    default = (3, 224, 224) if args.model.startswith("torchvision:") else graph_factory(args.model)(1, (1,)).default_input
+    graph_at, plan = setup if setup else (graph_factory(args.model, args), None)
+    default = default_input(args.model, args)
     shape = input_shape(args, type("G", (), {"default_input": default}))
     try:
         result = peak_memory(graph_at(args.batch, shape), shape, args.batch, **kwargs, recompute=plan)

@@ -15,8 +15,6 @@ from archcalc.conventions import CONVENTIONS
 from archcalc.ir.graph import Graph
 from archcalc.report import DTYPE_BYTES, OPTIMIZER_STATES, Report, parse_input_shape, report, resolve_model
 
-__all__ = ["register", "run", "add_report_options", "report_from_args", "emit", "input_shapes", "strict_status"]
-
 
 def add_report_options(parser: argparse.ArgumentParser, input_required: bool = False) -> None:
     """Add the report options (input, batch, dtype, convention, depth, training) and output options."""
@@ -103,11 +101,13 @@ def emit(rep: Report, args: argparse.Namespace) -> int:
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "report",
-        help="per-op report of a model: zoo, torchvision:NAME or FILE.py:NAME (the default command: `archcalc MODEL`)",
+        help="per-op report of a model: zoo, torchvision:NAME, timm:NAME, hf:NAME_OR_PATH or FILE.py:NAME (the default "
+        "command: `archcalc MODEL`)",
         description="Per-layer output shapes, parameters, MACs or FLOPs, activations and bytes, with totals.",
     )
     parser.add_argument("model", metavar="MODEL",
-                        help="a zoo name (see `archcalc list`), torchvision:NAME, or FILE.py:NAME (an nn.Module class "
+                        help="a zoo name (see `archcalc list`), torchvision:NAME, timm:NAME, hf:NAME_OR_PATH (a hub "
+                        "name, a folder with config.json or a config.json path), or FILE.py:NAME (an nn.Module class "
                         "or zero-argument factory in that file; give --input)")
     add_report_options(parser)
     add_transformer_options(parser)
@@ -123,12 +123,19 @@ def run(args: argparse.Namespace) -> int:
     if args.input_dtype and not is_traced(args.model):
         raise ValueError(f"--input-dtype: {args.model} is a zoo model with fixed input types; --input-dtype is for "
                          "traced models (torchvision:NAME, FILE.py:NAME)")
-    network = resolve_model(args.model, input_shapes(args), args.batch, tuple(args.input_dtype or ()))
+    network = resolve_model(args.model, input_shapes(args), args.batch, tuple(args.input_dtype or ()),
+                            seq=getattr(args, "seq", None), decoder_seq=getattr(args, "decoder_seq", None),
+                            trust_remote_code=getattr(args, "trust_remote_code", False))
     if getattr(args, "symbolic", False):
         from archcalc.commands._symbolic import emit_symbolic
 
         return emit_symbolic(network, args)
     rep = report_from_args(network, args)
+    if args.model.startswith("hf:"):
+        from archcalc.frontends.hf import hf_model, with_kv_cache, with_moe, with_per_token
+
+        model = hf_model(args.model[3:], args.trust_remote_code)
+        rep = with_kv_cache(with_moe(with_per_token(rep, network), model), network, model)
     status = emit(rep, args)
     return strict_status(rep, args) or status
 

@@ -14,8 +14,6 @@ Examples
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -38,21 +36,11 @@ def split_spec(spec: str) -> tuple[Path, str]:
 
 
 def _load_source(path: Path) -> Any:
-    if not path.is_file():
-        raise ValueError(f"model: file {str(path)!r} does not exist; give the path of a Python file")
-    key = f"_archcalc_user_model_{abs(hash(str(path.resolve())))}"
-    spec = importlib.util.spec_from_file_location(key, path)
-    if spec is None or spec.loader is None:
-        raise ValueError(f"model: cannot load {str(path)!r} as Python source")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[key] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:  # any error in the user's file: one line naming it
-        del sys.modules[key]
-        first = (str(exc).strip().splitlines() or [""])[0]
-        raise ValueError(f"model: running {str(path)!r} fails: {type(exc).__name__}: {first[:300]}") from None
-    return module
+    """Run the file inside the shared user-code boundary (:mod:`dlperf.usercode`): its prints go to stderr,
+    whatever it raises (``sys.exit`` and ``KeyboardInterrupt`` included) is one line."""
+    from dlperf.usercode import load_source
+
+    return load_source(path, "model", f"_archcalc_user_model_{abs(hash(str(path.resolve())))}")
 
 
 def load_model(spec: str) -> Any:
@@ -75,12 +63,11 @@ def load_model(spec: str) -> Any:
             (isinstance(v, type) and issubclass(v, nn.Module) and v.__module__ == source.__name__)
             or isinstance(v, nn.Module) or (callable(v) and getattr(v, "__module__", None) == source.__name__)))
         raise ValueError(f"model: {str(path)!r} has no {name!r}; it defines {', '.join(choices) or 'no modules'}")
-    try:
+    from dlperf.usercode import describe, guard_forward, user_code
+
+    where = f"model: {name} in {str(path)!r}"
+    with user_code(where, f"{name}()", "give a class or factory that takes no arguments, or fix it"):
         model = obj if isinstance(obj, nn.Module) else obj()
-    except Exception as exc:  # a constructor needing arguments, or failing: one line
-        first = (str(exc).strip().splitlines() or [""])[0]
-        raise ValueError(f"model: {name}() in {str(path)!r} fails: {type(exc).__name__}: {first[:300]}; "
-                         "give a class or factory that takes no arguments") from None
     if not isinstance(model, nn.Module):
-        raise ValueError(f"model: {name} in {str(path)!r} gives {type(model).__name__}, not a torch.nn.Module")
-    return model
+        raise ValueError(f"{where} gives {describe(model)}, not a torch.nn.Module")
+    return guard_forward(model, where)  # its forward runs while tracing: prints to stderr, exits as errors

@@ -96,6 +96,8 @@ def moe_params(module: Any, top_k: int | None = None, num_experts: int | None = 
     for name, sub in module.named_modules():
         if not name.split(".")[-1].endswith("experts") or not any(True for _ in sub.parameters()):
             continue
+        if name.split(".")[-1].startswith("shared"):  # DeepSeek's shared_experts run for every token: dense
+            continue
         if any(name.startswith(outer + ".") for outer in _outer(module, name)):
             continue
         layers += 1

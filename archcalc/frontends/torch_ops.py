@@ -28,6 +28,8 @@ def _a(args: tuple, kw: dict, i: int, name: str, default: Any = None) -> Any:
     """Argument ``name`` at position ``i`` (or by keyword)."""
     if name in kw:
         return kw[name]
+    if name == "dim" and "axis" in kw:  # numpy's spelling, which torch accepts too (LongT5's cumsum)
+        return kw["axis"]
     return args[i] if len(args) > i else default
 
 
@@ -57,9 +59,17 @@ def _conv(n: int, transposed: bool) -> Callable[[tuple, dict], Mapped]:
     return m
 
 
+def _folds(x: Any) -> bool:
+    """Whether ``x.reshape(-1, x.shape[-1])`` is a view: the leading dimensions merge (size-1 ones aside)."""
+    dims = [(n, st) for n, st in zip(x.shape[:-1], x.stride()[:-1], strict=True) if n != 1]
+    return all(st == n * st2 for (_, st), (n, st2) in zip(dims, dims[1:], strict=False))
+
+
 def _linear(args: tuple, kw: dict) -> Mapped:
     b = _a(args, kw, 2, "bias")
-    return "Linear", {}, [args[0], _a(args, kw, 1, "weight")] + ([b] if b is not None else [])
+    # at::linear folds a 3-d+ input into a matrix with reshape: a copy when the leading dimensions do not merge
+    hp = {"input_copy": True} if args[0].dim() > 2 and not _folds(args[0]) else {}
+    return "Linear", hp, [args[0], _a(args, kw, 1, "weight")] + ([b] if b is not None else [])
 
 
 def _bn(args: tuple, kw: dict) -> Mapped:
@@ -278,13 +288,28 @@ def _addmm(kind: str) -> Callable[[tuple, dict], Mapped]:
 
 def _einsum(args: tuple, kw: dict) -> Mapped:
     ops = list(args[1]) if len(args) == 2 and isinstance(args[1], list | tuple) else list(args[1:])
-    return "Einsum", {"equation": args[0]}, ops
+    path = _einsum_path(args[0], ops)
+    return "Einsum", {"equation": args[0], **({"path": path} if path is not None else {})}, ops
+
+
+def _einsum_path(equation: str, ops: list) -> tuple[int, ...] | None:
+    """The contraction order ``torch.einsum`` hands ATen: opt_einsum's (flattened) for three operands or more
+    when ``torch.backends.opt_einsum`` is enabled and opt_einsum is installed; None (left to right) else."""
+    from torch.backends import opt_einsum
+
+    if len(ops) <= 2 or not opt_einsum.enabled or not opt_einsum.is_available():
+        return None
+    pairs = opt_einsum.get_opt_einsum().contract_path(equation, *ops, optimize=opt_einsum.strategy)[0]
+    return tuple(i for pair in pairs for i in pair)
 
 
 def _sdpa(args: tuple, kw: dict) -> Mapped:
     mask = _a(args, kw, 3, "attn_mask")
     hp = {"is_causal": bool(_a(args, kw, 5, "is_causal", False)), "dropout_p": _a(args, kw, 4, "dropout_p", 0.0),
           "enable_gqa": bool(kw.get("enable_gqa", False))}
+    q = args[0]
+    if q.dim() == 4:  # the query's memory order (dimensions of size > 1), which the CPU's fused kernel gives its output
+        hp["query_layout"] = tuple(sorted((d for d in range(4) if q.shape[d] > 1), key=lambda d: (-q.stride()[d], d)))
     return "ScaledDotProductAttention", hp, [args[0], args[1], args[2]] + ([mask] if mask is not None else [])
 
 

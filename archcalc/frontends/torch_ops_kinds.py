@@ -26,6 +26,8 @@ def _a(args: tuple, kw: dict, i: int, name: str, default: Any = None) -> Any:
     """Argument ``name`` at position ``i`` (or by keyword)."""
     if name in kw:
         return kw[name]
+    if name == "dim" and "axis" in kw:  # numpy's spelling, which torch accepts too (LongT5's cumsum)
+        return kw["axis"]
     return args[i] if len(args) > i else default
 
 

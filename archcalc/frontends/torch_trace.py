@@ -63,12 +63,39 @@ def _flat_tensors(obj: Any) -> list[Any]:
     return []
 
 
+def _facts(tensors: list[Any]) -> dict[str, tuple[Any, ...]]:
+    """The IR's facts about traced tensors, read off the real ones: dtype and whether autograd tracks them
+    (a dtype outside archcalc's table, complex say, is left to evaluate's inference)."""
+    from archcalc.ir.dtypes import DTYPES
+
+    dtypes = tuple(str(t.dtype).removeprefix("torch.") for t in tensors)
+    return {"dtypes": dtypes if all(d in DTYPES for d in dtypes) else (),
+            "requires_grad": tuple(bool(t.requires_grad) for t in tensors)}
+
+
+def _named_dtypes(module: Any) -> list[tuple[str, str]]:
+    tensors = [*module.named_parameters(remove_duplicate=True), *module.named_buffers(remove_duplicate=True)]
+    from archcalc.ir.dtypes import DTYPES
+
+    named = [(n, str(t.dtype).removeprefix("torch.")) for n, t in tensors]
+    return [(n, d) for n, d in named if d in DTYPES]
+
+
 def _fname(func: Any) -> str:
     name = getattr(func, "__name__", None) or str(func)
     if name == "__get__":  # a property of Tensor: T, mT, data, real ...
         owner = getattr(func, "__self__", None)
         name = getattr(owner, "__name__", name)
     return name
+
+
+def _grad_facts(t: Any) -> tuple[bool, tuple[Any, ...], int]:
+    """(requires_grad, autograd functions that reach it, id) of a traced tensor. A view's base counts too: an
+    in-place op on the view (``scores += bias`` on an einsum's permuted result) rebases the view's history
+    onto its base, and the view's own ``grad_fn`` then drops out of the graph."""
+    base = t._base
+    fns = (t.grad_fn, base.grad_fn if base is not None else None)
+    return bool(t.requires_grad), tuple(f for f in fns if f is not None), id(t)
 
 
 class _Recorder:
@@ -96,6 +123,12 @@ class _Recorder:
         self.opaque: Counter[str] = Counter()
         self.assumed_nodes: list[str] = []  # nodes whose inputs derive from a stated assumption (MoE routing)
         self.propagation: Any = None  # the value propagation of a meta trace (torch_values.Values)
+        # node index -> each output's (requires_grad, grad_fns, id of the tensor): which get a gradient is
+        # known only once the forward returns (autograd's graph from the outputs back, see reached)
+        self.autograd: dict[int, list[tuple[bool, tuple[Any, ...], int]]] = {}
+        self.no_grad: set[int] = set()  # nodes recorded with grad mode off
+        self.rewrapped: set[int] = set()  # nodes whose output gained a gradient afterwards (check_rewrapped)
+        self.producer: dict[str, tuple[int, int]] = {}  # value -> (node index, output index), while recorded
 
     # -- module stack (global forward hooks)
     def enter(self, mod: Any) -> None:
@@ -124,7 +157,9 @@ class _Recorder:
         # A tensor made outside the traced calls (a plain attribute, a tensor built at module init): a constant.
         self.constants += 1
         name = f"constant{self.constants}"
-        self.nodes.append(Node(name, "Constant", (), (name,), (("output_shape", tuple(t.shape)),), None))
+        self.autograd[len(self.nodes)] = [_grad_facts(t)]
+        self.nodes.append(Node(name, "Constant", (), (name,), (("output_shape", tuple(t.shape)),), None,
+                               **_facts([t]), constant=True))
         self.real_shapes[name] = tuple(t.shape)
         self.bind(t, name)
         return name
@@ -143,6 +178,11 @@ class _Recorder:
             del self.values[key]
             if self.running and self.nodes:
                 self.released[name] = len(self.nodes) - 1
+
+    def scope(self) -> tuple[str, ...]:
+        """The module calls the op now recorded runs inside: the innermost module's path and its prefixes."""
+        parts = self.stack[-1][0].split(".") if self.stack else []
+        return tuple(".".join(parts[: i + 1]) for i in range(len(parts)) if parts[i])
 
     def node_name(self, fname: str) -> tuple[str, str | None]:
         """(unique node name, leaf module name or None) for a call made now."""
@@ -174,13 +214,58 @@ class _Recorder:
               "output_shapes": tuple(tuple(o.shape) for o in outs)}
         inputs = tuple(self.name_of(t) for t in tensors)
         out_names = (name,) if len(outs) == 1 else tuple(f"{name}#{i}" for i in range(len(outs)))
-        self.nodes.append(Node(name, "Unmodeled", inputs, out_names, tuple(hp.items()), module))
+        self.nodes.append(Node(name, "Unmodeled", inputs, out_names, tuple(hp.items()), module, **_facts(outs),
+                               scope=self.scope()))
         for o, n in zip(outs, out_names, strict=True):
             self.real_shapes[n] = tuple(o.shape)
             self.real_alias[n] = (None,)
             self.bind(o, n)
+    def reached(self, outputs: list[Any]) -> None:
+        """Keep each node's ``requires_grad`` only where ``loss.backward()`` from ``outputs`` reaches the output:
+        its ``grad_fn`` (or its base's, or the leaf tensor itself) is in autograd's graph of the outputs."""
+        from dataclasses import replace
+
+        fns, leaves = [t.grad_fn for t in outputs], {id(t) for t in outputs if t.grad_fn is None}
+        seen: dict[int, Any] = {}  # id -> the function itself, kept alive so that no id is reused meanwhile
+        while fns:
+            fn = fns.pop()
+            if fn is None or id(fn) in seen:
+                continue
+            seen[id(fn)] = fn
+            if hasattr(fn, "variable"):  # AccumulateGrad: a leaf that gets its gradient
+                leaves.add(id(fn.variable))
+            fns.extend(f for f, _ in fn.next_functions)
+        for t in outputs:
+            self.check_rewrapped(t)
+        inferred = self.rewrapped_regions()
+        for i, outs in self.autograd.items():
+            flags = tuple(bool(req) and (any(id(f) in seen for f in fs) if fs else key in leaves)
+                          for req, fs, key in outs)
+            self.nodes[i] = replace(self.nodes[i], requires_grad=() if i in inferred else flags)
+        self.autograd.clear()
+
+    def check_rewrapped(self, t: Any) -> None:
+        """Note the producer of ``t`` when ``t`` requires grad now but did not when recorded: a custom autograd
+        Function (a reentrant ``torch.utils.checkpoint``) ran grad-less ops and attached a gradient after."""
+        at = self.producer.get(self.values.get(id(t), ""))
+        if at is not None and t.requires_grad and not self.autograd[at[0]][at[1]][0]:
+            self.rewrapped.add(at[0])
+
+    def rewrapped_regions(self) -> set[int]:
+        """Each run of consecutive grad-less nodes that ends in a rewrapped node: torch differentiates it in the
+        backward (recomputing it with grad), so its gradients are inferred from the inputs, as without the
+        checkpoint."""
+        region: set[int] = set()
+        for i in sorted(self.rewrapped):
+            j = i
+            while j in self.no_grad and j not in region:
+                region.add(j)
+                j -= 1
+        return region
 
     def record(self, func: Any, args: tuple, kwargs: dict, result: Any) -> None:
+        import torch
+
         from archcalc.frontends.torch_ops import MAPPINGS
 
         outs = _flat_tensors(result)
@@ -212,9 +297,16 @@ class _Recorder:
             hp["copy"] = not any(o.untyped_storage()._cdata == tensors[0].untyped_storage()._cdata for o in outs[:1])
         if kind == "GetItem" and hp.pop("advanced", False):
             hp = {"output_shape": tuple(outs[0].shape)}
+        for t in tensors:
+            self.check_rewrapped(t)
         inputs = tuple(self.name_of(t) for t in tensors)
         out_names = (name,) if len(outs) == 1 else tuple(f"{name}#{i}" for i in range(len(outs)))
-        self.nodes.append(Node(name, kind, inputs, out_names, tuple(hp.items()), module))
+        self.autograd[len(self.nodes)] = [_grad_facts(o) for o in outs]
+        self.producer.update({n: (len(self.nodes), k) for k, n in enumerate(out_names)})
+        if not torch.is_grad_enabled():
+            self.no_grad.add(len(self.nodes))
+        self.nodes.append(Node(name, kind, inputs, out_names, tuple(hp.items()), module, **_facts(outs),
+                               scope=self.scope()))
         storages = [t.untyped_storage()._cdata for t in tensors]
         for o, n in zip(outs, out_names, strict=True):
             self.real_shapes[n] = tuple(o.shape)
@@ -301,14 +393,19 @@ def _trace_on(module: Any, full: list[tuple[int, ...]], dtypes: tuple[str, ...],
 
 
 def _to_meta(module: Any) -> Any:
-    """``module`` itself when its parameters are on meta already, else a meta copy (the original is kept)."""
+    """A meta copy of ``module`` (the original is kept): on meta already, a copy of its module tree sharing
+    its parameters and buffers, so whatever the forward caches on ``self`` (ConViT's relative indices, made
+    on the CPU by value propagation) stays on the copy and never reaches the caller's module."""
     import copy
 
     import torch
 
     tensors = list(module.parameters()) + list(module.buffers())
     if tensors and all(t.device.type == "meta" for t in tensors):
-        return module
+        try:
+            return copy.deepcopy(module, {id(t): t for t in tensors})
+        except Exception:  # a module holding something deepcopy refuses (a lock, a C handle): trace it as it is
+            return module
     # Each parameter and buffer is copied as a meta tensor of its shape (the deepcopy memo maps it), so the
     # weights are never copied and shared ones stay shared.
     memo: dict[int, Any] = {}
@@ -366,12 +463,28 @@ def _run(module: Any, inputs: list[Any], values: Any = None, kw: dict[str, Any] 
             out = module(*inputs, **(kw or {}))
         rec.running = False
         rec.outputs = [rec.values[id(t)] for t in _flat_tensors(out) if id(t) in rec.values]
+        rec.reached(_flat_tensors(out))
     finally:
         pre.remove()
         post.remove()
     return rec
 
 
+def _autograd_on(fn: Any) -> Any:
+    """Run ``fn`` outside a caller's ``torch.inference_mode()``: the trace reads which tensors autograd tracks."""
+    import functools
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        import torch
+
+        with torch.inference_mode(False):
+            return fn(*args, **kwargs)
+
+    return run
+
+
+@_autograd_on
 def from_torch(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, input_dtypes: tuple[str, ...] = (),
                name: str | None = None, twin: str | None = None, training: bool = False,
                input_kwargs: dict[str, tuple] | None = None) -> Graph:
@@ -459,12 +572,18 @@ def from_torch(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, inpu
     if rec.opaque:
         notes.append("ran below the torch-function level (TorchScript or another opaque call), not modelled, "
                      "by aten op: " + ", ".join(f"{n} x {k}" for k, n in rec.opaque.most_common()))
+    if rec.rewrapped:
+        notes.append(f"{len(rec.rewrapped)} region(s) ran without grad and got a gradient from a custom autograd "
+                     "Function (a reentrant checkpoint): their backward is counted as without it, the recompute "
+                     "in the backward is not")
     if rec.unmodeled:
         notes.append("not modelled (counted 0, shapes as traced): "
                      + ", ".join(f"{n} x {k}" for k, n in rec.unmodeled.most_common()))
     graph = Graph(label, f"{type(module).__name__} traced at the torch-function level", specs, tuple(rec.nodes),
                   tuple(rec.outputs), params=params, buffers=buffers, twin=twin, notes=tuple(notes),
-                  traced_at=(*full, *(k[1] for k in keywords)), released_after=tuple(rec.released.items()))
+                  traced_at=(*full, *(k[1] for k in keywords)), released_after=tuple(rec.released.items()),
+                  dtypes=tuple((n, d) for n, d in _named_dtypes(meta) if d != "float32"),
+                  frozen_params=tuple(n for n, p in meta.named_parameters(remove_duplicate=True) if not p.requires_grad))
     _check(graph, rec, meta)
     return graph
 

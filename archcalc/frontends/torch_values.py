@@ -224,8 +224,6 @@ class Values:
     def _grouped_mm(self, func: Any, args: tuple, kwargs: dict) -> Any:
         """``grouped_mm(a, b, offs=)`` on meta: torch's meta kernel accepts only bf16; the shape is torch's
         rule (2-D ``(S, K)`` by 3-D ``(E, K, N)`` groups the rows: ``(S, N)``)."""
-        import torch
-
         moved_args, moved_kwargs = _map(args, self._to_meta), _map(kwargs, self._to_meta)
         try:
             return func(*moved_args, **moved_kwargs)
@@ -234,7 +232,10 @@ class Values:
             if a.dim() != 2 or b.dim() != 3:
                 raise
             dtype = kwargs.get("out_dtype") or a.dtype
-            return torch.empty((a.shape[0], b.shape[2]), dtype=dtype, device="meta")
+            # (S, K) @ (K, N) has torch's output shape and keeps autograd's graph back to both operands (the
+            # trace reads which tensors get a gradient from it); the mode records the call as grouped_mm
+            out = self._to_meta(a) @ self._to_meta(b).sum(0)
+            return out if out.dtype == dtype else out.to(dtype)
 
     # -- the routing assumption
     def topk(self, func: Any, args: tuple, kwargs: dict) -> Any:

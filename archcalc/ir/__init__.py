@@ -11,7 +11,7 @@ Examples
 
 from archcalc.ir.build import GraphBuilder, from_tree, layer, parallel, seq
 from archcalc.ir.evaluate import Evaluation, Row, evaluate
-from archcalc.ir.graph import Graph, Node, TensorSpec
+from archcalc.ir.graph import Graph, Node, TensorSpec, ValueInfo
 
-__all__ = ["Graph", "Node", "TensorSpec", "GraphBuilder", "from_tree", "layer", "parallel", "seq", "Evaluation",
-           "Row", "evaluate"]
+__all__ = ["Graph", "Node", "TensorSpec", "ValueInfo", "GraphBuilder", "from_tree", "layer", "parallel", "seq",
+           "Evaluation", "Row", "evaluate"]

@@ -23,7 +23,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Union
 
 from archcalc.ir.graph import Graph, Node, TensorSpec
@@ -50,8 +50,12 @@ class GraphBuilder:
         roles (``{"weight": "shared.weight"}`` shares a weight with another node).
         """
         outs = (name,) if outputs == 1 else tuple(f"{name}#{i}" for i in range(outputs))
-        self.nodes.append(Node(name, kind, tuple(inputs), outs, tuple(hparams.items()),
-                               name if module is _SAME else module, tuple((params or {}).items())))
+        node = Node(name, kind, tuple(inputs), outs, tuple(hparams.items()), name if module is _SAME else module,
+                    tuple((params or {}).items()))
+        # the builder writes names as module paths: it declares the scopes they spell (``layer1.0.add`` runs
+        # inside ``layer1`` and ``layer1.0``); dtypes and requires-grad are left to evaluate's inference
+        # (float32, or the input's dtype; parameters require grad)
+        self.nodes.append(replace(node, scope=node.scopes))
         return outs[0] if outputs == 1 else outs
 
     def build(self, *outputs: str) -> Graph:

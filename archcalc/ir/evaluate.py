@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from archcalc.arith import is_concrete, prod
-from archcalc.ir.graph import Graph, Node
+from archcalc.ir.graph import Graph, Node, ValueInfo
 from archcalc.ops.registry import OpCost, formula
+from dlperf.results import Result
 from dlperf.validate import check_int
 
 __all__ = ["Row", "Evaluation", "evaluate", "TOTAL_FIELDS"]
@@ -60,6 +61,9 @@ class Row:
         Backward MACs: gradients of the activation inputs that need one, and of the parameters.
     saved_elements : int
         Elements (activation dtype) of the tensors this node is the first to save for backward.
+    grad_of_input : tuple
+        Gradient MACs counted for each input of the node (parameters included, in the node's input order; 0
+        where the input gets no gradient): a grouped convolution's weight gradient, parameter or computed.
     """
 
     name: str
@@ -77,6 +81,7 @@ class Row:
     grad_weight_macs: Any
     saved_elements: Any
     allocates: bool = True
+    grad_of_input: tuple[Any, ...] = ()
 
     @property
     def output_shape(self) -> tuple[Any, ...]:
@@ -115,8 +120,8 @@ class Row:
         return self.grad_input_macs + self.grad_weight_macs
 
 
-@dataclass(frozen=True)
-class Evaluation:
+@dataclass(frozen=True, repr=False)
+class Evaluation(Result):
     """All rows of a graph evaluated at one set of input shapes.
 
     ``input_shape`` is the first input's per-sample shape; ``input_shapes`` every input's full shape.
@@ -130,6 +135,18 @@ class Evaluation:
     input_shapes: tuple[tuple[str, tuple[Any, ...]], ...] = ()
     outputs: tuple[tuple[Any, ...], ...] = ()
     unused_params: tuple[tuple[str, Any], ...] = ()
+    value_info: tuple[tuple[str, ValueInfo], ...] = ()
+
+    def info(self) -> dict[str, ValueInfo]:
+        """Every value's dtype, requires-grad and constness: the node's declared facts where it has them, else
+        inferred (the inputs' floating dtype, float32 if none; requires grad when an input or a parameter does).
+        """
+        return dict(self.value_info)
+
+    _repr_fields = ("network", "input_shape", "batch", "rows")
+
+    def _headline(self) -> dict[str, Any]:
+        return {"params": self.total("params"), "macs": self.total("macs")}
 
     def total(self, field: str) -> Any:
         """Sum of a row attribute (``params``, ``macs``, ``flops``, ``activations``, ``backward_macs`` ...)."""
@@ -157,6 +174,16 @@ class _Value:
     requires_grad: bool
     param: str | None = None
     buffer: bool = False
+    dtype: str = "float32"
+    constant: bool = False
+
+
+def _promoted(values: list[_Value]) -> str:
+    """torch's promotion among the inputs' floating dtypes (float32 when there are none or they differ)."""
+    floats = {v.dtype for v in values if ValueInfo(v.dtype).floating}
+    if len(floats) == 1:
+        return floats.pop()
+    return "float64" if "float64" in floats else "float32"
 
 
 class TooSmall(ValueError):
@@ -234,10 +261,16 @@ class _Walker:
             if added:
                 names.append(name)
         grads = cost.input_grad_macs
-        grad_in, grad_w = 0, cost.backward_weight_macs
+        # a traced node whose outputs get no gradient (a torch.no_grad() region, a dropped result) has no
+        # backward at all; one that gets a gradient passes it only to the inputs that get one
+        recorded = node.requires_grad
+        differentiable = any(recorded) if recorded else True
+        grad_in, grad_w = 0, cost.backward_weight_macs if differentiable else 0
+        per_input: list[Any] = [0] * len(ins)
         has_param_input = False
         for i, v in enumerate(ins):
-            g = grads[i] if i < len(grads) else 0
+            g = grads[i] if i < len(grads) and differentiable and v.requires_grad else 0
+            per_input[i] = g
             if v.param is not None:
                 has_param_input = True
                 # a view of a parameter (w.t(), class_token.expand(B, ...)) counts the parameter's own shape
@@ -246,20 +279,31 @@ class _Walker:
                 if added:
                     names.append(v.param)
                 grad_w = grad_w + g
-            elif v.requires_grad:
+            else:
                 grad_in = grad_in + g
+        for group, g in cost.grouped_grad_macs:  # an intermediate's gradient: when any member needs one
+            wanting = [ins[i] for i in group if ins[i].requires_grad] if differentiable else []
+            if any(v.param is None for v in wanting):
+                grad_in = grad_in + g
+            elif wanting:
+                grad_w = grad_w + g
         acts = [v for v in ins if v.param is None and not v.buffer]
-        in_grad = any(v.requires_grad for v in acts)
-        needs = in_grad or bool(cost.param_shapes) or has_param_input
+        in_grad = differentiable and any(v.requires_grad for v in acts)
+        needs = in_grad or bool(cost.param_shapes) or any(v.param is not None and v.requires_grad for v in ins)
+        # declared facts (a traced graph: torch's own) win over the inference
+        grads_out = recorded or (needs,) * len(cost.output_shapes)
+        dtypes = node.dtypes or (_promoted(ins),) * len(cost.output_shapes)
         alias = cost.alias_of
         outs = []
         for i, shape in enumerate(cost.output_shapes):
             j = alias[i] if i < len(alias) else None
             if j is not None and j < len(ins):
                 base = ins[j]
-                outs.append(_Value(base.storage, tuple(shape), needs, base.param, base.buffer))
+                outs.append(_Value(base.storage, tuple(shape), grads_out[i], base.param, base.buffer, dtypes[i],
+                                   node.constant))
             else:
-                outs.append(_Value(self.new_storage(), tuple(shape), needs))
+                outs.append(_Value(self.new_storage(), tuple(shape), grads_out[i], dtype=dtypes[i],
+                                   constant=node.constant))
         for name, v in zip(node.outputs, outs, strict=True):
             self.values[name] = v
         saved = 0
@@ -270,21 +314,29 @@ class _Walker:
         if cost.saves_output:
             for v in outs:
                 saved += self.mark(v)
+        saved += cost.saved_copy_elements  # a new tensor, saved once
         macs_kind = None
         if not (is_concrete(cost.macs) and cost.macs == 0):
             macs_kind = "weight" if (cost.param_shapes or has_param_input) else "activation"
         allocates = not all(i < len(alias) and alias[i] is not None for i in range(len(outs)))
         self.rows.append(Row(node.name, node.kind, node.module, node.hparams, tuple(v.shape for v in acts),
                              tuple(v.shape for v in outs), cost, params, tuple(names), macs_kind, in_grad,
-                             grad_in if in_grad else 0, grad_w, saved, allocates))
+                             grad_in if in_grad else 0, grad_w, saved, allocates, tuple(per_input)))
+
+    def info(self) -> tuple[tuple[str, ValueInfo], ...]:
+        return tuple((name, ValueInfo(v.dtype, v.requires_grad, v.constant)) for name, v in self.values.items())
 
     def run(self, full_inputs: dict[str, tuple[Any, ...]]) -> None:
         for spec in self.graph.inputs:
-            self.values[spec.name] = _Value(self.new_storage(), full_inputs[spec.name], False)
+            self.values[spec.name] = _Value(self.new_storage(), full_inputs[spec.name], False, dtype=spec.dtype)
+        declared = dict(self.graph.dtypes)
+        frozen = set(self.graph.frozen_params)
         for name, shape in self.graph.params:
-            self.values[name] = _Value(self.new_storage(), tuple(shape), True, name)
+            self.values[name] = _Value(self.new_storage(), tuple(shape), name not in frozen, name,
+                                       dtype=declared.get(name, "float32"))
         for name, shape in self.graph.buffers:
-            self.values[name] = _Value(self.new_storage(), tuple(shape), False, None, True)
+            self.values[name] = _Value(self.new_storage(), tuple(shape), False, None, True,
+                                       dtype=declared.get(name, "float32"))
         for node in self.graph.nodes:
             self.apply(node)
 
@@ -416,4 +468,5 @@ def evaluate(graph: Graph, input_shape: tuple[Any, ...] | None = None, batch: An
     unused = tuple((name, prod(shape)) for name, shape in graph.params if name not in walker.used)
     outputs = tuple(walker.values[v].shape for v in graph.outputs)
     per_sample = full[first][1:] if graph.inputs[0].batched else full[first]
-    return Evaluation(graph.name, tuple(per_sample), batch, tuple(walker.rows), tuple(full.items()), outputs, unused)
+    return Evaluation(graph.name, tuple(per_sample), batch, tuple(walker.rows), tuple(full.items()), outputs, unused,
+                      walker.info())

@@ -21,7 +21,36 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["TensorSpec", "Node", "Graph"]
+from archcalc.ir.dtypes import DTYPES
+
+__all__ = ["TensorSpec", "Node", "Graph", "ValueInfo", "DTYPE_BYTES"]
+
+#: Bytes per element of each dtype a value may declare: the one dtype table (:mod:`archcalc.ir.dtypes`).
+DTYPE_BYTES = DTYPES
+
+
+@dataclass(frozen=True)
+class ValueInfo:
+    """What the IR knows about one tensor value besides its shape.
+
+    ``dtype`` (a key of :data:`DTYPE_BYTES`); ``requires_grad``: autograd tracks it (a gradient reaches it
+    in the backward pass); ``constant``: made outside the traced calls and held by the model (a plain tensor
+    attribute), so neither freed nor saved by the forward pass.
+
+    Examples
+    --------
+    >>> ValueInfo("bool").floating, DTYPE_BYTES[ValueInfo("int64").dtype], ValueInfo().requires_grad
+    (False, 8, False)
+    """
+
+    dtype: str = "float32"
+    requires_grad: bool = False
+    constant: bool = False
+
+    @property
+    def floating(self) -> bool:
+        """Whether the dtype is a floating-point one (only those carry gradients)."""
+        return self.dtype.startswith(("float", "bfloat"))
 
 
 @dataclass(frozen=True)
@@ -43,6 +72,16 @@ class Node:
 
     ``params`` maps the formula's parameter roles to parameter names (default ``{module or name}.{role}``);
     ``module`` is the torch module the op belongs to (``None`` for a functional op at the top level).
+
+    Facts about the outputs, declared by the front end (the tracer reads them off the real tensors); left
+    empty, :func:`~archcalc.ir.evaluate.evaluate` infers them from the inputs (:meth:`Graph.value_info`):
+    ``dtypes`` and ``requires_grad`` one per output, ``constant`` for a tensor made outside the traced calls.
+    ``requires_grad`` means a gradient reaches the value in ``loss.backward()`` (``loss`` = the sum of the
+    graph's outputs): the tracer reads the real tensor's flag and keeps it only where autograd's graph from
+    the outputs reaches the tensor, so a ``.detach()``, a ``torch.no_grad()`` region, frozen parameters and a
+    result the forward drops all show there.
+    ``scope`` lists the module calls the op runs inside, outermost first (``("layer1", "layer1.0")``); ``None``:
+    derived from ``module``, else from the dotted node name (graphs built by hand).
     """
 
     name: str
@@ -52,6 +91,31 @@ class Node:
     hparams: tuple[tuple[str, Any], ...] = ()
     module: str | None = None
     params: tuple[tuple[str, str], ...] = ()
+    dtypes: tuple[str, ...] = ()
+    requires_grad: tuple[bool, ...] = ()
+    constant: bool = False
+    scope: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        for field_name in ("dtypes", "requires_grad"):
+            declared = getattr(self, field_name)
+            if declared and len(declared) != len(self.outputs):
+                raise ValueError(f"node {self.name!r}: {field_name} has {len(declared)} entries for "
+                                 f"{len(self.outputs)} outputs")
+        for d in self.dtypes:
+            if d not in DTYPE_BYTES:
+                raise ValueError(f"node {self.name!r}: dtype {d!r} is unknown; choose one of {', '.join(DTYPE_BYTES)}")
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        """The module calls this op runs inside, outermost first (``scope``, or derived for hand-built graphs)."""
+        if self.scope is not None:
+            return self.scope
+        import re
+
+        base = self.module if self.module else ".".join(self.name.split(".")[:-1])
+        parts = [re.sub(r":\d+$", "", p) for p in base.split(".") if p]
+        return tuple(".".join(parts[: i + 1]) for i in range(len(parts)))
 
     @property
     def options(self) -> dict[str, Any]:
@@ -92,6 +156,10 @@ class Graph:
         For a traced graph, value name -> index of the last node that had run when the traced forward
         dropped its last reference to the value's tensor (observed with weakref finalizers; autograd kept
         no saved tensors). Values still referenced when the forward returned are absent.
+    dtypes : tuple of (str, str)
+        dtypes of the parameters and buffers that are not float32 (BatchNorm's int64 ``num_batches_tracked``).
+    frozen_params : tuple of str
+        Parameters that do not require grad (``requires_grad=False``): no gradient, no weight-gradient MACs.
     """
 
     name: str
@@ -105,6 +173,8 @@ class Graph:
     notes: tuple[str, ...] = field(default=())
     traced_at: tuple[tuple[Any, ...], ...] | None = None
     released_after: tuple[tuple[str, int], ...] = ()
+    dtypes: tuple[tuple[str, str], ...] = ()
+    frozen_params: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         defined = {spec.name for spec in self.inputs} | {name for name, _ in self.params + self.buffers}
@@ -125,6 +195,11 @@ class Graph:
     def default_input(self) -> tuple[Any, ...]:
         """The first input's per-sample shape."""
         return tuple(self.inputs[0].shape)
+
+    @property
+    def constants(self) -> frozenset[str]:
+        """Values made outside the traced calls (declared ``constant`` by their node)."""
+        return frozenset(v for n in self.nodes if n.constant for v in n.outputs)
 
     def layers(self) -> list[Node]:
         """Every node in execution order."""

@@ -35,12 +35,13 @@ from archcalc.ir.graph import Graph
 from archcalc.lm.papers import kv_cache_elements
 from archcalc.report import DTYPE_BYTES
 from archcalc.zoo_transformers import TransformerConfig, build_transformer, check_seq
+from dlperf.results import Result
 
 __all__ = ["KVCache", "kv_cache", "Phase", "PrefillDecode", "prefill_decode", "weights_read"]
 
 
-@dataclass(frozen=True)
-class KVCache:
+@dataclass(frozen=True, repr=False)
+class KVCache(Result):
     """Key / value cache of one model at ``seq`` tokens and ``batch`` sequences.
 
     ``elements`` = ``2 n_layer n_kv_heads d_head L B``; ``bytes_by_dtype`` maps each ``--dtype`` to bytes.
@@ -112,8 +113,8 @@ class Phase:
         return Fraction(self.flops, self.bytes_moved)
 
 
-@dataclass(frozen=True)
-class PrefillDecode:
+@dataclass(frozen=True, repr=False)
+class PrefillDecode(Result):
     """Prefill of ``seq`` prompt tokens and the decode step of the ``seq``-th token, batch ``batch``."""
 
     model: str

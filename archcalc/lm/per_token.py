@@ -34,6 +34,7 @@ from archcalc.arith import prod
 from archcalc.ir.evaluate import Evaluation, Row, evaluate
 from archcalc.lm.papers import Hoffmann, Kaplan, hoffmann, kaplan
 from archcalc.zoo_transformers import TransformerConfig, build_transformer
+from dlperf.results import Result, snake_key
 from dlperf.validate import check_int
 
 __all__ = ["PerToken", "per_token", "mac_parts", "elementwise_parts", "MAC_PARTS", "ELEMENTWISE_PARTS"]
@@ -94,8 +95,8 @@ def elementwise_parts(ev: Evaluation) -> dict[str, Any]:
     return out
 
 
-@dataclass(frozen=True)
-class PerToken:
+@dataclass(frozen=True, repr=False)
+class PerToken(Result):
     """Counts per token (``Fraction``) of one model at sequence length ``seq`` and batch ``batch``.
 
     Attributes
@@ -127,6 +128,12 @@ class PerToken:
     parts: dict[str, Fraction]
     kaplan: Kaplan | None
     hoffmann: Hoffmann | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able data; ``parts`` keyed in snake_case (``QK^T`` is ``qk_t``, ``LM head`` ``lm_head``)."""
+        out = super().to_dict()
+        out["parts"] = {snake_key(k): v for k, v in out["parts"].items()}
+        return out
 
     @property
     def forward_all(self) -> Fraction:

@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from dlperf.results import Result
 from dlperf.validate import check_int
 
 __all__ = ["RECOMPUTE", "ActivationItem", "ActivationRow", "MegatronActivations", "Table2Variant", "ROWS",
@@ -86,8 +87,8 @@ class ActivationRow:
     bytes: Any
 
 
-@dataclass(frozen=True)
-class MegatronActivations:
+@dataclass(frozen=True, repr=False)
+class MegatronActivations(Result):
     """Activation bytes of one transformer layer (``bytes_per_layer``) and of ``layers`` layers (``total_bytes``)."""
 
     seq: Any

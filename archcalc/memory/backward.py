@@ -55,16 +55,29 @@ def backward(s: Schedule, graph: Any, rows: tuple[Any, ...], saved_by: list[list
             refs.pop(sid, None)
             s.free(sid)
 
+    # a shared parameter's gradient, held in the buffer of its AccumulateGrad node until every use has sent
+    # one: the storage, and whether it is a view (then the next one is added out of place, as a new tensor)
+    grad_sid: dict[str, int] = {}
+    is_view: set[str] = set()
+
     def param_gradient(pname: str, elems: int, via_cast: bool, conversions: list[int],
-                       later: list[tuple[str, int]]) -> None:
+                       later: list[tuple[str, int]], view: bool = False,
+                       sums: list[tuple[str, int]] | None = None) -> None:
         if via_cast:  # the 16-bit gradient of the cast; the next node (ToCopyBackward) makes it fp32
             conversions.append(s.new(elems * 2))
             later.append((pname, elems))
         elif pname in has_grad:
-            conversions.append(s.new(elems * par_b))  # added into .grad, then freed
+            sid = s.new(elems * par_b)
+            if pname in is_view and sums is not None and pname in grad_sid:
+                sums.append((pname, sid))  # old + new into a third tensor, after the node
+            else:
+                conversions.append(sid)  # added into .grad, then freed
         else:
             has_grad.add(pname)
             sid = s.new(elems * par_b, shards.gradient_kind)
+            grad_sid[pname] = sid
+            if view:
+                is_view.add(pname)
             if shards.zero >= 2:  # reduce-scattered into the gradient shard after this node
                 conversions.append(sid)
 
@@ -99,11 +112,15 @@ def backward(s: Schedule, graph: Any, rows: tuple[Any, ...], saved_by: list[list
         conversions: list[int] = []
         later: list[tuple[str, int]] = []
         wide_params: list[tuple[int, str, int, bool]] = []
+        sums: list[tuple[str, int]] = []
+        views = {node.param_name(x) if isinstance(x, str) else node.inputs[x] for x in r.cost.view_gradients
+                 if isinstance(x, str) or x < len(node.inputs)}
         for pname, elems, via_cast, bcast in grad_of_param_at[i]:
             if bcast:
                 wide_params.append((s.new(bcast * (2 if via_cast else par_b)), pname, elems, via_cast))
             else:
-                param_gradient(pname, elems, via_cast, conversions, later)
+                param_gradient(pname, elems, via_cast, conversions, later, pname in views and shards.zero < 2,
+                               sums)
         if gathered_bytes(r, 1):  # gathered again for the weight gradient
             conversions.append(s.new(gathered_bytes(r, act_inputs[i][0][2] if act_inputs[i] else 4)))
         s.sample("backward", node.name)
@@ -128,6 +145,13 @@ def backward(s: Schedule, graph: Any, rows: tuple[Any, ...], saved_by: list[list
         for v in node.outputs:
             if v in grad:
                 drop(grad.pop(v))
+        for pname, sid in sums:  # the engine's InputBuffer: old_var + var, both released after
+            total = s.new(s.bytes[sid], shards.gradient_kind)
+            s.sample("backward", f"{node.name} (gradient of {pname} added out of place)")
+            s.free(grad_sid[pname])
+            s.free(sid)
+            grad_sid[pname] = total
+            is_view.discard(pname)
         for pname, elems in later:
             fp32 = s.new(elems * par_b, shards.gradient_kind if pname not in has_grad else "act")
             s.sample("backward", f"{node.name} (fp32 gradient of {pname})")

@@ -42,13 +42,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from archcalc.memory.recompute import RecomputePlan
+from dlperf.results import Result
 from dlperf.validate import check_int
 
 __all__ = ["CheckpointPlan", "checkpoint_plan"]
 
 
-@dataclass(frozen=True)
-class CheckpointPlan:
+@dataclass(frozen=True, repr=False)
+class CheckpointPlan(Result):
     """Where ``checkpoint_sequential`` cuts the graph.
 
     ``sequence`` names the module that is the sequence (``""``: the whole graph), ``children`` its length,
@@ -67,7 +68,8 @@ class CheckpointPlan:
 
 
 def _top(node: Any) -> list[str]:
-    return (node.module or "").split(".") if node.module else []
+    """The module scopes of a module's node, outermost first (the IR's scopes, never the dotted name)."""
+    return list(node.scopes) if node.module else []
 
 
 def _refuse(segments: int, graph: Any, why: str) -> ValueError:
@@ -89,16 +91,16 @@ def checkpoint_plan(graph: Any, segments: int) -> CheckpointPlan:
         run = 0
         while run < len(nodes) and _top(nodes[run])[:1] == [prefix] and len(_top(nodes[run])) == 2:
             run += 1
-        inside_later = [n for n in nodes[run:] if _top(n)[:1] == [prefix] or n.name.startswith(prefix + ".")]
+        inside_later = [n for n in nodes[run:] if _top(n)[:1] == [prefix] or prefix in n.scopes]
         if run == 0 or inside_later:
             raise _refuse(segments, graph, f"its first child {prefix} is not an nn.Sequential")
-    children = [".".join(_top(n)) for n in nodes[:run]]
+    children = [_top(n)[-1] for n in nodes[:run]]
     if len(set(children)) != run:
         raise _refuse(segments, graph, f"a child of {prefix or 'the model'} is more than one op")
-    fixed = {name for name, _ in (*graph.params, *graph.buffers)}
+    fixed = {name for name, _ in (*graph.params, *graph.buffers)} | graph.constants
     prev = graph.inputs[0].name if len(graph.inputs) == 1 else None
     for n in nodes[:run]:
-        acts = [v for v in n.inputs if v not in fixed and not v.startswith("constant")]
+        acts = [v for v in n.inputs if v not in fixed]
         if acts != [prev] or len(n.outputs) != 1:
             raise _refuse(segments, graph, f"{n.name} reads {', '.join(acts) or 'nothing'}, not the previous output")
         prev = n.outputs[0]

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from archcalc.memory.peak import PeakMemory, peak_memory
+from dlperf.results import Result
 from dlperf.validate import check_int
 
 __all__ = ["FitResult", "fit", "FIT_LIMIT", "DEFAULT_MARGIN"]
@@ -48,8 +49,8 @@ FIT_LIMIT = 2**24
 DEFAULT_MARGIN = 0.05
 
 
-@dataclass(frozen=True)
-class FitResult:
+@dataclass(frozen=True, repr=False)
+class FitResult(Result):
     """The largest ``batch`` (or, with ``vary="seq"``, sequence length ``seq``) whose ``peak`` fits.
 
     ``next_peak_bytes`` is the peak one step further (batch + 1, or seq + ``step``: 1 unless the length
@@ -152,7 +153,7 @@ def fit(graph_at: Callable[[int, tuple[int, ...]], Any], memory_bytes: int, *, i
         from archcalc.memory.units import format_bytes
 
         what = "batch 1" if vary == "batch" else f"sequence length {step} at batch {batch}"
-        parts = ", ".join(f"{k.removesuffix('_bytes')} {format_bytes(v)}" for k, v in first.breakdown.as_dict().items()
+        parts = ", ".join(f"{k.removesuffix('_bytes')} {format_bytes(v)}" for k, v in first.breakdown.to_dict().items()
                           if v and k != "total_bytes")
         kept = (f" or a smaller margin ({100 * margin:g} % of the memory, {format_bytes(margin_bytes)}, is kept "
                 "free for the allocator)" if margin_bytes else "")

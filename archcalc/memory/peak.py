@@ -59,18 +59,19 @@ Examples
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from archcalc.arith import prod
-from archcalc.ir.dtypes import DTYPES
 from archcalc.memory.backward import backward, optimizer_step, place_optimizer_state
 from archcalc.memory.optimizers import OPTIMIZERS
-from archcalc.memory.precision import autocast_policy, dtype_bytes, is_mixed, param_bytes
+from archcalc.memory.precision import autocast_policy, dtype_bytes, is_mixed, param_bytes, value_bytes
 from archcalc.memory.recompute import RecomputePlan
 from archcalc.memory.schedule import CATEGORIES, MemoryBreakdown, MemorySample, Schedule
+from archcalc.ops.attention import math_saved_elements, sdpa_kernel
 from archcalc.ops.collectives import gathered_bytes
+from archcalc.ops.misc import drops
+from dlperf.results import Result
 from dlperf.validate import check_int
 
 __all__ = ["MemoryBreakdown", "MemorySample", "PeakMemory", "peak_memory", "CATEGORIES"]
@@ -79,8 +80,8 @@ __all__ = ["MemoryBreakdown", "MemorySample", "PeakMemory", "peak_memory", "CATE
 _BROADCASTING = frozenset({"Add", "Sub", "Mul", "Div", "Pow", "Maximum", "Minimum"})
 
 
-@dataclass(frozen=True)
-class PeakMemory:
+@dataclass(frozen=True, repr=False)
+class PeakMemory(Result):
     """The liveness schedule's result.
 
     Attributes
@@ -104,6 +105,8 @@ class PeakMemory:
         ``data_parallel > 1``, ``batch`` and every byte count are per device.
     """
 
+    _table_field = "timeline"
+
     network: str
     batch: int
     training: bool
@@ -120,6 +123,9 @@ class PeakMemory:
     zero: int = 0
     first_step: bool = False
 
+    _repr_fields = ("network", "batch", "training", "optimizer", "precision", "peak_bytes", "phase", "peak_op",
+                    "model_state_bytes", "zero", "data_parallel")
+
     @property
     def step(self) -> str:
         """Which step the numbers are for: ``"steady"`` (N >= 2), ``"first"`` or ``"inference"``."""
@@ -127,9 +133,7 @@ class PeakMemory:
 
 
 def _scope_path(node: Any) -> list[str]:
-    base = node.module if node.module else ".".join(node.name.split(".")[:-1])
-    parts = [re.sub(r":\d+$", "", p) for p in base.split(".") if p]
-    return [".".join(parts[: i + 1]) for i in range(len(parts))]
+    return list(node.scopes)  # the IR's module scopes (never the node's name)
 
 
 def _hold_until(nodes: tuple[Any, ...]) -> list[dict[str, int]]:
@@ -158,21 +162,39 @@ def _zoo_buffer_bytes(rows: tuple[Any, ...], nbytes: int) -> int:
     return total
 
 
-def _sdpa_heads_merge(r: Any, node: Any, nodes: tuple[Any, ...], producer: dict[str, int]) -> bool:
-    """``y.transpose(1, 2).reshape(b, t, d)`` of an attention output: a view on the CPU.
+def _sdpa_heads_merge(r: Any, node: Any, nodes: tuple[Any, ...], producer: dict[str, int], training: bool) -> bool:
+    """A reshape (or ``contiguous``) of a fused attention output, after permutes: a view on the CPU.
 
-    The CPU flash-attention kernel lays its ``(b, h, t, e)`` output out as ``(b, t, h, e)`` in memory, so
-    merging the heads back is a view there; the meta kernel a trace runs returns a contiguous ``(b, h, t, e)``
-    and the trace records a copy.
+    The CPU flash-attention kernel allocates its ``(b, h, t, e)`` output in the query's memory order (HF's
+    ``q`` from ``(b, t, h, e).transpose(1, 2)``: ``(b, t, h, e)`` in memory; torchvision's from
+    ``(t, b * h, e)``: ``(t, b, h, e)``), so permuting the heads back to that order and merging them is a view
+    there; the meta kernel a trace runs returns a contiguous ``(b, h, t, e)`` and the trace records a copy.
+    The math path (dropout on the CPU) returns a contiguous output: its reshape is the copy recorded.
     """
-    if r.kind not in ("Reshape", "View") or not dict(r.hparams).get("copy") or not node.inputs:
+    if r.kind not in ("Reshape", "View", "Contiguous") or not dict(r.hparams).get("copy") or not node.inputs:
         return False
-    t = producer.get(node.inputs[0])
-    if t is None or nodes[t].kind != "Transpose" or sorted((dict(nodes[t].hparams).get("dim0", 0) % 4,
-                                                            dict(nodes[t].hparams).get("dim1", 1) % 4)) != [1, 2]:
+    chain = []
+    k = producer.get(node.inputs[0])
+    while k is not None and nodes[k].inputs and (nodes[k].kind in ("Transpose", "Permute") or (
+            nodes[k].kind in ("Reshape", "View") and not nodes[k].options.get("copy")
+            and len(nodes[k].options.get("shape", ())) == 4)):  # HF's reshape(b, -1, t, e): the same 4-d view
+        chain.append(nodes[k])
+        k = producer.get(nodes[k].inputs[0])
+    if k is None or nodes[k].kind != "ScaledDotProductAttention" or not chain:
         return False
-    a = producer.get(nodes[t].inputs[0])
-    return a is not None and nodes[a].kind == "ScaledDotProductAttention"
+    attention = nodes[k].options
+    if training and sdpa_kernel("cpu", attention.get("dropout_p", 0.0)) != "fused":
+        return False
+    cur = [0, 1, 2, 3]  # which dimension of the attention output sits at each position
+    for op in reversed(chain):
+        hp = op.options
+        if op.kind == "Transpose":
+            a, b = hp.get("dim0", 0) % 4, hp.get("dim1", 1) % 4
+            cur[a], cur[b] = cur[b], cur[a]
+        elif op.kind == "Permute":
+            cur = [cur[d % 4] for d in hp["dims"]]
+    layout = tuple(attention.get("query_layout", (0, 2, 1, 3)))  # size-1 dimensions left out: any place fits
+    return tuple(d for d in cur if d in layout) == layout
 
 
 def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: int = 1, *, training: bool = False,
@@ -241,6 +263,7 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
         recompute = segments if recompute is None else _both(recompute, segments, checkpoint_segments)
     ev = evaluate(graph, input_shape, batch)
     nodes, rows = graph.nodes, ev.rows
+    info = ev.info()  # each value's dtype, requires-grad and constness (IR facts, never its name)
     s = Schedule()
     plan = recompute.start(nodes) if recompute is not None and training else None
 
@@ -260,22 +283,24 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
     for name, shape in graph.params:
         value_sid[name], value_bytes_per[name], value_elems[name] = param_sid[name], par_b, prod(shape)
         param_of[name] = name
+    declared = dict(graph.dtypes)
     if graph.buffers:
         for name, shape in graph.buffers:
-            per = 8 if name.endswith("num_batches_tracked") else par_b
+            per = value_bytes(declared.get(name, "float32"), par_b)
             value_sid[name], value_bytes_per[name], value_elems[name] = s.new(prod(shape) * per, "weights"), per, prod(shape)
     elif rows:
         s.new(_zoo_buffer_bytes(rows, par_b), "weights")
     full_inputs = dict(ev.input_shapes)
     for spec in graph.inputs:
-        per = DTYPES[spec.dtype] if spec.dtype in ("int64", "int32", "bool") else (4 if mixed else act_b)
+        per = value_bytes(spec.dtype, 4 if mixed else act_b)
         value_sid[spec.name] = s.new(prod(full_inputs[spec.name]) * per, "inputs")
         value_bytes_per[spec.name], value_elems[spec.name] = per, prod(full_inputs[spec.name])
+    trained = {n: k for n, k in param_elems.items() if n not in graph.frozen_params}  # frozen: no gradient, no state
     if training and not first_step:  # a step N >= 2: the earlier steps' optimizer state is alive
         if zero:
             shards.place_state(s, optimizer, par_b)
         else:
-            place_optimizer_state(s, param_elems, optimizer, par_b)
+            place_optimizer_state(s, trained, optimizer, par_b)
 
     # -- when each storage may be freed in the forward pass
     holds = _hold_until(nodes)
@@ -351,19 +376,21 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
         if not mixed:
             out_per = act_b
         alias = r.cost.alias_of
-        dropout_train = r.kind in ("Dropout", "StochasticDepth") and training  # eval graphs alias them
+        # eval graphs alias them; p = 0 is the identity in training too (torch returns the input)
+        dropout_train = r.kind in ("Dropout", "StochasticDepth") and training and drops(
+            dict(node.hparams).get("p", 0.5 if r.kind == "Dropout" else 0.0))
         out_sids = []
         for k, (v, shape) in enumerate(zip(node.outputs, r.output_shapes, strict=True)):
             j = alias[k] if k < len(alias) else None
             if dropout_train:
                 j = None
-            if device == "cpu" and _sdpa_heads_merge(r, node, nodes, producer):
+            if device == "cpu" and _sdpa_heads_merge(r, node, nodes, producer, training):
                 j = 0
             if j is not None and j < len(ins):
                 sid = value_sid[ins[j]]
                 per = value_bytes_per[ins[j]]
             else:
-                per = out_per
+                per = value_bytes(info[v].dtype, out_per)
                 sid = s.new(prod(shape) * per)
             value_sid[v], value_bytes_per[v], value_elems[v] = sid, per, prod(shape)
             sid_values.setdefault(sid, []).append(v)
@@ -372,21 +399,41 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
             sid_values.setdefault(value_sid[v], []).append(v)
         if training:
             acts = [sid for k, (v, sid) in enumerate(zip(ins, eff, strict=True))
-                    if v not in param_of and not v.startswith("constant") and r.cost.saves_input_at(k)]
+                    if v not in param_of and not info[v].constant and r.cost.saves_input_at(k)]
+            # autograd records (and saves for) only an op with an output that requires grad
+            recorded = any(info[o].requires_grad for o in node.outputs)
             pinned = set()
-            if r.cost.saves_input or r.cost.saved_inputs:
+            # SDPA on the CPU with dropout: the math path saves copies and L x S matrices, not q, k, v, out
+            math = r.kind == "ScaledDotProductAttention" and sdpa_kernel(device, node.options.get("dropout_p", 0.0)) == "math"
+            if (r.cost.saves_input or r.cost.saved_inputs) and not math:
                 pinned.update(acts)
-            if r.cost.saves_output:
+            if r.cost.saves_output and not math:
                 pinned.update(out_sids)
             if policy == "lower":
                 pinned.update(casts[p] for p in [*ins, *own_params] if p in casts)
             cost = r.cost
             # CPU dropout multiplies by a float noise tensor (autograd saves it); CUDA's fused kernel a byte mask
             mask_per = (out_per if device == "cpu" else 1) if r.kind == "Dropout" else 1
-            extra = (cost.saved_fp32_elements * 4 + cost.saved_index_elements * 8
-                     + cost.saved_mask_elements * mask_per) if r.kind not in ("Dropout", "StochasticDepth") else 0
+            # a kept bool mask or int64 index tensor that is one of the op's own inputs or outputs (where's
+            # condition, gather's index, topk's indices) is that value's storage held longer, not a new tensor
+            kept = {"bool": cost.saved_mask_elements, "int64": cost.saved_index_elements}
+            for v, sid in [*zip(ins, eff, strict=True), *zip(node.outputs, out_sids, strict=True)]:
+                dtype = info[v].dtype
+                if kept.get(dtype) and value_elems.get(v) == kept[dtype] and v not in param_of:
+                    pinned.add(sid)
+                    kept[dtype] = 0
+            extra = (cost.saved_fp32_elements * 4 + kept["int64"] * 8 + cost.saved_copy_elements * out_per
+                     + kept["bool"] * mask_per) if r.kind not in ("Dropout", "StochasticDepth") else 0
             if dropout_train:
                 extra = r.output_shape[0] * out_per if r.kind == "StochasticDepth" else prod(r.output_shape) * mask_per
+            if r.kind == "ScaledDotProductAttention" and not math and len(ins) == 4 and info[ins[3]].dtype == "bool":
+                # the fused kernel converts a bool mask to a float one and saves that, not the bool mask
+                pinned.discard(eff[3])
+                extra += value_elems[ins[3]] * out_per
+            if math:
+                extra = math_saved_elements(list(r.input_shapes), enable_gqa=node.options.get("enable_gqa", False)) * out_per
+            if not recorded:
+                pinned, extra = set(), 0
             if extra:
                 pinned.add(s.new(extra))
             # a checkpointed region keeps nothing: what it would save is noted for the rerun
@@ -401,10 +448,10 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
             out_elems = prod(r.output_shapes[0]) if r.kind in _BROADCASTING and r.output_shapes else 0
             for v in ins:
                 wide = out_elems if value_elems.get(v, out_elems) < out_elems else 0
-                if v in param_of:
+                if v in param_of and info[v].requires_grad:
                     grad_of_param_at[i].append((param_of[v], value_elems[v], v in casts and policy == "lower",
                                                 wide))
-                elif r.input_requires_grad and v in value_elems and not v.startswith("constant"):
+                elif r.input_requires_grad and v in value_elems and info[v].requires_grad and not info[v].constant:
                     act_inputs[i].append((v, value_elems[v], value_bytes_per[v], wide))
         if gathered_bytes(r, 1):  # a sequence-parallel all-gather's buffer, alive while the linear runs
             temp.append(s.new(gathered_bytes(r, value_bytes_per[ins[0]])))
@@ -431,7 +478,7 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
         if zero:
             shards.optimizer_step(s, optimizer, par_b, created=not first_step)
         else:
-            optimizer_step(s, param_elems, optimizer, par_b, created=not first_step)
+            optimizer_step(s, trained, optimizer, par_b, created=not first_step)
     for sid in casts.values():  # inference: autocast's cache is cleared when the region exits
         s.free(sid)
     live, index, breakdown = s.best

@@ -24,7 +24,7 @@ def peak_json(p: PeakMemory, input_shape: tuple[int, ...] | None = None, device:
         "network": p.network, "input_shape": list(input_shape or ()), "batch": p.batch, "training": p.training,
         "optimizer": p.optimizer, "precision": p.precision, "device": device,
         "peak_bytes": p.peak_bytes, "peak_op": p.peak_op, "phase": p.phase,
-        "model_state_bytes": p.model_state_bytes, "breakdown": p.breakdown.as_dict(),
+        "model_state_bytes": p.model_state_bytes, "breakdown": p.breakdown.to_dict(),
         "checkpoint_segments": p.checkpoint_segments, "data_parallel": p.data_parallel, "zero": p.zero,
         "global_batch": p.batch * p.data_parallel, "step": p.step,
     }

@@ -32,7 +32,7 @@ from types import MappingProxyType
 from archcalc.ir.dtypes import DTYPES
 
 __all__ = ["PRECISIONS", "PRECISION_TABLE", "PrecisionSpec", "DEVICES", "LOWER_PRECISION", "FP32", "autocast_policy",
-           "dtype_bytes", "param_bytes", "is_mixed"]
+           "dtype_bytes", "param_bytes", "is_mixed", "value_bytes"]
 
 
 @dataclass(frozen=True)
@@ -106,3 +106,15 @@ def autocast_policy(kind: str, device: str = "cpu") -> str | None:
     if kind in FP32[device]:
         return "fp32"
     return None
+
+
+def value_bytes(dtype: str, floating_bytes: int) -> int:
+    """Bytes per element of a value of IR ``dtype``: ``floating_bytes`` (what the precision gives float32
+    values) for float32, the dtype's own size otherwise (a bool mask 1, int64 indices 8, an explicit fp16 cast 2).
+
+    >>> value_bytes("float32", 2), value_bytes("bool", 4), value_bytes("int64", 4), value_bytes("bfloat16", 4)
+    (2, 1, 8, 2)
+    """
+    if dtype == "float32":
+        return floating_bytes
+    return DTYPES[dtype]

@@ -38,11 +38,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from dlperf.results import Result
+
 __all__ = ["RecomputePlan"]
 
 
-@dataclass(frozen=True)
-class RecomputePlan:
+@dataclass(frozen=True, repr=False)
+class RecomputePlan(Result):
     """Checkpointed regions, each a tuple of node names that follow each other in the graph."""
 
     regions: tuple[tuple[str, ...], ...]

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dlperf.results import Result
+
 __all__ = ["CATEGORIES", "MemoryBreakdown", "MemorySample", "Schedule"]
 
 #: Breakdown categories, in the order they are printed.
 CATEGORIES = ("weights", "gradients", "optimizer_state", "saved", "transient", "inputs")
 
 
-@dataclass(frozen=True)
-class MemoryBreakdown:
+@dataclass(frozen=True, repr=False)
+class MemoryBreakdown(Result):
     """Live bytes by category at one instant; ``total_bytes`` is their sum.
 
     ``weights_bytes``: parameters and buffers. ``gradients_bytes``: parameters' ``.grad``.
@@ -38,6 +40,13 @@ class MemoryBreakdown:
                 + self.transient_bytes + self.inputs_bytes)
 
     def as_dict(self) -> dict[str, int]:
+        """Deprecated spelling of :meth:`to_dict`."""
+        import warnings
+
+        warnings.warn("MemoryBreakdown.as_dict() is deprecated: use to_dict()", DeprecationWarning, stacklevel=2)
+        return self.to_dict()
+
+    def to_dict(self) -> dict[str, int]:
         """``{category}_bytes`` keys, plus ``total_bytes``."""
         out = {f"{c}_bytes": getattr(self, f"{c}_bytes") for c in CATEGORIES}
         out["total_bytes"] = self.total_bytes

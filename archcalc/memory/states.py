@@ -42,6 +42,7 @@ from typing import Any
 
 from archcalc.memory.optimizers import OPTIMIZERS, optimizer_spec
 from archcalc.memory.precision import PRECISIONS
+from dlperf.results import Result
 from dlperf.validate import check_int
 
 __all__ = ["OPTIMIZERS", "PRECISIONS", "CONVENTIONS", "ZERO_STAGES", "BytesPerParam", "ModelStateMemory",
@@ -116,8 +117,8 @@ def bytes_per_param(optimizer: str = "adam", precision: str = "bf16-mixed", conv
     return BytesPerParam(weights=2, gradients=2, master_weights=0, optimizer_states=2 * moments)
 
 
-@dataclass(frozen=True)
-class ModelStateMemory:
+@dataclass(frozen=True, repr=False)
+class ModelStateMemory(Result):
     """Model-state bytes of one data-parallel training setup.
 
     The ``*_bytes`` components are for the whole model on one unsharded copy; ``total_bytes`` is their sum

@@ -1,14 +1,14 @@
 """The op registry and its families: one module per family, every formula registered once.
 
-Where is a formula? ``conv`` (Conv / ConvTranspose 1-3d), ``linear`` (Linear, MatMul, BMM, AddMM, BAddBMM,
-Einsum), ``attention`` (ScaledDotProductAttention, MultiheadAttention), ``norms`` (and WeightNorm),
-``activations`` (and Softmax), ``elementwise`` (broadcasting arithmetic and reductions), ``pointwise`` (AddCMul,
-AddCDiv, RPow, Invert, Cumsum, Diff, Prod, All, Any, ClampTensor, FFT, Real), ``pooling``, ``recurrent`` (RNN,
-LSTM, GRU), ``shape`` (views, Concat, Stack, Chunk ...), ``layout`` (Repeat, RepeatInterleave, Unfold, Im2Col,
-Col2Im, Meshgrid, TensorSplit, Cast), ``indexing`` (Gather, Scatter, IndexSelect, IndexAdd, OneHot, ArgMax,
-MaxDim, TopK, Sort ...), ``misc`` (Dropout, FeatureDropout, Embedding, Pad, Interpolate, GridSample, Constant,
-Unmodeled), ``collectives`` (tensor-parallel AllReduce, ReduceScatter, AllGatherLinear), ``rotary`` (rotary
-position embeddings: RotaryTables, RotaryApply).
+Where is a formula? ``conv`` (Conv / ConvTranspose 1-3d), ``linear`` (Linear, MatMul, BMM, AddMM, BAddBMM),
+``einsum`` (Einsum as ATen contracts it), ``attention`` (ScaledDotProductAttention, MultiheadAttention), ``norms``
+(and WeightNorm), ``activations`` (and Softmax), ``elementwise`` (broadcasting arithmetic and reductions),
+``pointwise`` (AddCMul, AddCDiv, RPow, Invert, Cumsum, Diff, Prod, All, Any, ClampTensor, FFT, Real), ``pooling``,
+``recurrent`` (RNN, LSTM, GRU), ``shape`` (views, Concat, Stack, Chunk ...), ``layout`` (Repeat, RepeatInterleave,
+Unfold, Im2Col, Col2Im, Meshgrid, TensorSplit, Cast), ``indexing`` (Gather, Scatter, IndexSelect, IndexAdd, OneHot,
+ArgMax, MaxDim, TopK, Sort ...), ``misc`` (Dropout, FeatureDropout, Embedding, Pad, Interpolate, GridSample,
+Constant, Unmodeled), ``collectives`` (tensor-parallel AllReduce, ReduceScatter, AllGatherLinear), ``rotary``
+(rotary position embeddings: RotaryTables, RotaryApply).
 
 Examples
 --------
@@ -21,6 +21,7 @@ from archcalc.ops import (  # noqa: F401
     attention,
     collectives,
     conv,
+    einsum,
     elementwise,
     indexing,
     layout,

@@ -22,15 +22,20 @@ from typing import Any
 
 from archcalc.arith import is_concrete, prod
 from archcalc.ops.linear import linear
+from archcalc.ops.misc import drops
 from archcalc.ops.registry import OpCost, Shape, broadcast_shapes, register
 
-__all__ = ["sdpa", "multihead_attention"]
+__all__ = ["sdpa", "multihead_attention", "sdpa_kernel", "math_saved_elements"]
 
 
 @register("ScaledDotProductAttention")
 def sdpa(in_shapes: list[Shape], *, is_causal: bool = False, dropout_p: Any = 0.0, scale: Any = None,
-         enable_gqa: bool = False, training: bool = False) -> OpCost:
-    """softmax(Q K^T * scale + mask) V over the full ``L x S`` scores; a 4th input is the mask."""
+         enable_gqa: bool = False, training: bool = False, query_layout: Any = None) -> OpCost:
+    """softmax(Q K^T * scale + mask) V over the full ``L x S`` scores; a 4th input is the mask.
+
+    ``query_layout`` (traced): the query's dimensions from outermost to innermost in memory, which the CPU's
+    fused kernel gives its output (:mod:`archcalc.memory.peak` uses it; no count depends on it).
+    """
     if len(in_shapes) not in (3, 4):
         raise ValueError(f"ScaledDotProductAttention takes q, k, v and optionally a mask, got {len(in_shapes)} inputs")
     q, k, v = (tuple(s) for s in in_shapes[:3])
@@ -51,12 +56,42 @@ def sdpa(in_shapes: list[Shape], *, is_causal: bool = False, dropout_p: Any = 0.
     scores = prod(lead) * L * S
     macs = scores * (E + Ev)
     masked = is_causal or len(in_shapes) == 4
-    drop = training and not (is_concrete(dropout_p) and dropout_p == 0)
+    drop = drops(dropout_p, training)
     ops = scores * (1 + (1 if masked else 0) + 5 + (2 if drop else 0))
     out = (*lead, L, Ev)
     return OpCost(output_shape=out, macs=macs, activations=prod(out), elementwise_ops=ops,
                   input_grad_macs=(scores * (E + Ev), scores * E, scores * Ev), saves_input=True, saves_output=True,
                   saved_fp32_elements=prod(lead) * L, saved_mask_elements=scores if drop else 0)
+
+
+def sdpa_kernel(device: str, dropout_p: Any) -> str:
+    """The kernel ``F.scaled_dot_product_attention`` runs: ``"math"`` or ``"fused"``.
+
+    On the CPU a dropout (``dropout_p > 0``) rules the fused flash kernel out (torch's
+    ``use_flash_attention_cpp`` refuses dropout), and the composite math path runs: it keeps every
+    ``L x S`` matrix autograd needs. Without dropout, and on CUDA, a fused kernel runs (it saves q, k, v, the
+    output and the log-sum-exp rows; a bool mask is converted to a float one). What each saves was read with
+    ``torch.autograd.graph.saved_tensors_hooks`` on torch 2.14.
+
+    >>> sdpa_kernel("cpu", 0.1), sdpa_kernel("cpu", 0.0), sdpa_kernel("cuda", 0.1)
+    ('math', 'fused', 'fused')
+    """
+    return "math" if device == "cpu" and drops(dropout_p) else "fused"
+
+
+def math_saved_elements(in_shapes: list[Shape], *, enable_gqa: bool = False) -> Any:
+    """Elements the CPU math path of SDPA with dropout saves, all in the activation dtype and none of them
+    the inputs: ``q * scale`` and ``(k * scale)^T`` and ``v`` folded to ``(B*H, ., E)`` for the two batched
+    matrix products (new tensors), the softmax output, the dropout noise and the dropped weights (three
+    ``L x S`` matrices per head).
+
+    >>> math_saved_elements([(2, 4, 256, 64)] * 3)  # 3 * 2*4*256*64 + 3 * 2*4*256*256
+    1966080
+    """
+    q, k, v = (tuple(x) for x in in_shapes[:3])
+    lead = q[:-2] if enable_gqa else broadcast_shapes([q[:-2], k[:-2], v[:-2]], "ScaledDotProductAttention")
+    n = prod(lead)
+    return n * (q[-2] * q[-1] + k[-2] * k[-1] + v[-2] * v[-1]) + 3 * n * q[-2] * k[-2]
 
 
 @register("MultiheadAttention")

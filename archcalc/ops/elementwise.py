@@ -46,7 +46,9 @@ def binary(kind: str, in_shapes: list[Shape], inplace: bool = False) -> OpCost:
     if inplace and tuple(out) != tuple(in_shapes[0]):
         raise ValueError(f"{kind} in place: the result {out} does not fit the first input {tuple(in_shapes[0])}")
     per = max(len(in_shapes) - 1, 1)
-    return elementwise_cost(out, per, saves_input=kind in _SAVES_INPUT, alias_of=(0,) if inplace else ())
+    # times or over a Python scalar (``0.5 * x``, ``x / 8``): autograd keeps the scalar, no tensor
+    saves = kind in _SAVES_INPUT and not (kind in ("Mul", "Div") and len(in_shapes) == 1)
+    return elementwise_cost(out, per, saves_input=saves, alias_of=(0,) if inplace else ())
 
 
 def _make_binary(kind: str) -> None:

@@ -1,9 +1,9 @@
-"""Weight and activation contractions: Linear on any leading dims, matmul, bmm, addmm, baddbmm, einsum.
+"""Weight and activation contractions: Linear on any leading dims, matmul, bmm, addmm, baddbmm
+(einsum: :mod:`archcalc.ops.einsum`).
 
 MACs of a contraction = output elements x contracted length. ``Linear`` declares ``weight`` (and ``bias``)
 in a zoo node; a traced ``F.linear`` receives them as inputs. ``MatMul`` follows ``torch.matmul``'s rules
-(1-d operands, batch broadcasting). ``Einsum`` is the general formula: MACs = product of the sizes of all
-distinct indices (each output element sums over the product of the contracted sizes).
+(1-d operands, batch broadcasting).
 
 Examples
 --------
@@ -12,8 +12,6 @@ Examples
 603979776
 >>> formula("MatMul")([(2, 12, 128, 64), (2, 12, 64, 128)]).output_shape
 (2, 12, 128, 128)
->>> formula("Einsum")([(2, 5, 7), (7, 3)], equation="bij,jk->bik").macs  # 2*5*7*3
-210
 """
 
 from __future__ import annotations
@@ -24,7 +22,7 @@ from typing import Any
 from archcalc.arith import is_concrete, prod
 from archcalc.ops.registry import OpCost, Shape, broadcast_shapes, register
 
-__all__ = ["linear", "conv1d_transposed", "matmul", "bmm", "addmm", "baddbmm", "einsum"]
+__all__ = ["linear", "conv1d_transposed", "matmul", "bmm", "addmm", "baddbmm"]
 
 
 def _check_equal(a: Any, b: Any, kind: str, what: str) -> None:
@@ -33,8 +31,13 @@ def _check_equal(a: Any, b: Any, kind: str, what: str) -> None:
 
 
 @register("Linear")
-def linear(in_shapes: list[Shape], *, out_features: Any = None, bias: bool = True) -> OpCost:
-    """``y = x W^T + b`` on ``(..., in)``: MACs = leading elements x in x out; bias 1 op per output element."""
+def linear(in_shapes: list[Shape], *, out_features: Any = None, bias: bool = True, input_copy: bool = False) -> OpCost:
+    """``y = x W^T + b`` on ``(..., in)``: MACs = leading elements x in x out; bias 1 op per output element.
+
+    ``input_copy``: the input is a strided view whose leading dimensions do not fold into one (a transposed
+    ``(t, b, d)``); ``F.linear`` then reshapes it into a new contiguous matrix, and autograd saves that copy
+    instead of the input.
+    """
     if not 1 <= len(in_shapes) <= 3:
         raise ValueError(f"Linear takes an input and optionally weight and bias, got {len(in_shapes)} inputs")
     x = tuple(in_shapes[0])
@@ -55,7 +58,9 @@ def linear(in_shapes: list[Shape], *, out_features: Any = None, bias: bool = Tru
     macs = out_elems * f_in
     return OpCost(output_shape=out, param_shapes=params, macs=macs, activations=out_elems,
                   elementwise_ops=out_elems if bias else 0, input_grad_macs=(macs, macs),
-                  backward_weight_macs=0 if len(in_shapes) > 1 else macs, saves_input=True)
+                  backward_weight_macs=0 if len(in_shapes) > 1 else macs, saves_input=not input_copy,
+                  saved_copy_elements=prod(x) if input_copy else 0,
+                  view_gradients=(1, "weight"))  # F.linear runs x @ w.t(): w's gradient is TBackward's view
 
 
 @register("Conv1D")
@@ -143,44 +148,3 @@ def baddbmm(in_shapes: list[Shape], *, beta: Any = 1, alpha: Any = 1) -> OpCost:
     extra = mm.activations * (1 + (0 if beta == 1 else 1) + (0 if alpha == 1 else 1))
     return OpCost(output_shape=mm.output_shape, macs=mm.macs, activations=mm.activations, elementwise_ops=extra,
                   input_grad_macs=(0, *mm.input_grad_macs), saves_input=True, saved_inputs=(1, 2))
-
-
-def _parse_equation(equation: str, n_inputs: int) -> tuple[list[str], str]:
-    eq = equation.replace(" ", "")
-    if "..." in eq:
-        raise ValueError(f"Einsum: equation {equation!r} uses '...'; spell the dimensions out")
-    lhs, arrow, rhs = eq.partition("->")
-    terms = lhs.split(",")
-    if len(terms) != n_inputs:
-        raise ValueError(f"Einsum: equation {equation!r} names {len(terms)} operands, got {n_inputs} inputs")
-    if not arrow:  # implicit output: the indices seen once, sorted
-        letters = "".join(terms)
-        rhs = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
-    return terms, rhs
-
-
-@register("Einsum")
-def einsum(in_shapes: list[Shape], *, equation: str) -> OpCost:
-    """``torch.einsum``: MACs = product of every distinct index's size (for two or more operands).
-
-    Each output element accumulates, over every combination of the summed indices, one product of the
-    operands: ``(operands - 1)`` multiplies, counted as ``operands - 1`` MACs per term (1 for the usual two).
-    A single operand is a sum or a permutation: elementwise adds, no MACs.
-    """
-    terms, rhs = _parse_equation(equation, len(in_shapes))
-    sizes: dict[str, Any] = {}
-    for term, shape in zip(terms, in_shapes, strict=True):
-        if len(term) != len(shape):
-            raise ValueError(f"Einsum: operand {term!r} has rank {len(term)} but the input has shape {tuple(shape)}")
-        for letter, size in zip(term, shape, strict=True):
-            if letter in sizes and not (is_concrete(size) and size == 1):
-                _check_equal(sizes[letter], size, "Einsum", f"sizes of index {letter!r}")
-            if letter not in sizes or (is_concrete(sizes[letter]) and sizes[letter] == 1):
-                sizes[letter] = size
-    out = tuple(sizes[c] for c in rhs)
-    total = prod(sizes.values())
-    if len(in_shapes) == 1:
-        return OpCost(output_shape=out, activations=prod(out), elementwise_ops=total - prod(out))
-    macs = total * (len(in_shapes) - 1)
-    return OpCost(output_shape=out, macs=macs, activations=prod(out), input_grad_macs=(macs,) * len(in_shapes),
-                  saves_input=True)

@@ -18,16 +18,26 @@ from typing import Any
 from archcalc.arith import is_concrete, prod
 from archcalc.ops.registry import OpCost, Shape, ntuple, one_input, register
 
-__all__ = ["INTERPOLATION_OPS"]
+__all__ = ["INTERPOLATION_OPS", "drops"]
+
+
+def drops(p: Any, training: bool = True) -> bool:
+    """Whether a dropout (or stochastic depth) of probability ``p`` does anything: torch returns the input
+    itself when ``p == 0`` or not training (no mask, no copy).
+
+    >>> drops(0.1), drops(0.0), drops(0.1, training=False)
+    (True, False, False)
+    """
+    return bool(training) and not (isinstance(p, int | float) and p == 0)
 
 
 @register("Dropout")
 def dropout(in_shapes: list[Shape], *, p: Any = 0.5, training: bool = False, inplace: bool = False) -> OpCost:
-    """Dropout: the identity at inference (no cost, its input passes through); in training 2 operations per
-    element (mask multiply and 1/(1-p) scale) and autograd saves a 1-byte mask per element."""
+    """Dropout: the identity at inference or with ``p = 0`` (no cost, its input passes through); in training
+    2 operations per element (mask multiply and 1/(1-p) scale) and autograd saves a 1-byte mask per element."""
     x = one_input(in_shapes, "Dropout")
     elems = prod(x)
-    if not training:
+    if not drops(p, training):
         return OpCost(output_shape=x, activations=elems, alias_of=(0,))
     return OpCost(output_shape=x, activations=elems, elementwise_ops=2 * elems, saved_mask_elements=elems,
                   alias_of=(0,) if inplace else ())
@@ -52,7 +62,7 @@ def stochastic_depth(in_shapes: list[Shape], *, p: Any = 0.0, mode: str = "row",
     """torchvision's stochastic depth: the identity at inference; in training one multiply per element."""
     x = one_input(in_shapes, "StochasticDepth")
     elems = prod(x)
-    if not training:
+    if not drops(p, training):
         return OpCost(output_shape=x, activations=elems, alias_of=(0,))
     return OpCost(output_shape=x, activations=elems, elementwise_ops=elems, saves_input=False)
 

@@ -62,6 +62,9 @@ class OpCost:
     input_grad_macs : tuple
         MACs of the gradient with respect to each input (index-aligned with the inputs; missing entries are
         0), whole batch. The evaluator adds those of the inputs that need a gradient.
+    grouped_grad_macs : tuple of (tuple of int, int or sympy.Expr)
+        Gradient MACs autograd spends when *any* of a group of inputs needs a gradient (an einsum's
+        intermediate result: its gradient is computed if one of the operands it was made of needs one).
     backward_weight_macs : int or sympy.Expr
         MACs of the gradient of the parameters the op declares, whole batch.
     saves_input, saves_output : bool
@@ -77,6 +80,13 @@ class OpCost:
     alias_of : tuple of (int or None)
         For each output, the index of the input whose storage it shares (a view or an in-place op), or None
         for a new tensor. Empty means every output is new.
+    saved_copy_elements : int or sympy.Expr
+        Elements of new tensors in the activation dtype that autograd saves in place of an input (the
+        contiguous copy ``F.linear`` makes of a strided 3-d input it cannot fold into a matrix).
+    view_gradients : tuple of (int or str)
+        Inputs (by index) and declared parameters (by role) whose gradient the backward returns as a view of
+        another tensor (``F.linear``'s weight gradient passes through ``w.t()``'s backward). Autograd's engine
+        adds a second gradient into such a view out of place (a new tensor), never in place.
     """
 
     output_shape: Shape
@@ -86,6 +96,7 @@ class OpCost:
     activations: Any = 0
     elementwise_ops: Any = 0
     input_grad_macs: tuple[Any, ...] = ()
+    grouped_grad_macs: tuple[tuple[tuple[int, ...], Any], ...] = ()
     backward_weight_macs: Any = 0
     saves_input: bool = False
     saves_output: bool = False
@@ -94,6 +105,8 @@ class OpCost:
     saved_mask_elements: Any = 0
     alias_of: tuple[int | None, ...] = ()
     saved_inputs: tuple[int, ...] | None = None
+    view_gradients: tuple[int | str, ...] = ()
+    saved_copy_elements: Any = 0
 
     @property
     def output_shapes(self) -> tuple[Shape, ...]:

@@ -36,6 +36,7 @@ from archcalc.memory.precision import PRECISION_TABLE
 from archcalc.parallel.rank_graph import layer_prefix, rank_graph
 from archcalc.parallel.step import check_recompute
 from archcalc.zoo_transformers import TransformerConfig
+from dlperf.results import Result
 
 __all__ = ["SavedItem", "LayerSaved", "Difference", "Table2Comparison", "layer_saved", "compare_table2"]
 
@@ -109,8 +110,8 @@ class Difference:
         return self.own_bytes - self.paper_bytes
 
 
-@dataclass(frozen=True)
-class Table2Comparison:
+@dataclass(frozen=True, repr=False)
+class Table2Comparison(Result):
     """One layer: archcalc's count (``own``), Table 2's bytes, and the differences (summing to the gap)."""
 
     own: LayerSaved

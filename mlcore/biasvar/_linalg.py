@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["legendre_ls_predictions", "ridge_predictions", "to_unit_interval"]
-
 
 def to_unit_interval(x: np.ndarray, domain: tuple[float, float]) -> np.ndarray:
     lo, hi = domain

@@ -21,11 +21,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dlperf.results import Result
+
 __all__ = ["Decomposition", "decompose_predictions", "bootstrap_predictions"]
 
 
-@dataclass(frozen=True)
-class Decomposition:
+@dataclass(frozen=True, repr=False)
+class Decomposition(Result):
     """Averages over test points; ``*_per_point[t]`` are the same quantities at test point ``t``.
 
     ``mse_monte_carlo`` (with standard error ``mse_monte_carlo_se``) is the mean of ``(y - g)^2`` over

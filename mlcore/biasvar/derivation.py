@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dlperf.results import Result
+
 __all__ = ["DerivationStep", "BiasVarianceDerivation", "derive_bias_variance"]
 
 
@@ -24,8 +26,8 @@ class DerivationStep:
     latex_title: str = ""
 
 
-@dataclass(frozen=True)
-class BiasVarianceDerivation:
+@dataclass(frozen=True, repr=False)
+class BiasVarianceDerivation(Result):
     """The derivation's steps, its assumptions, and whether sympy verified the identity."""
 
     assumptions: tuple[str, ...]

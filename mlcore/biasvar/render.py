@@ -64,7 +64,7 @@ def study_json(study: BiasVarianceStudy) -> str:
     ([1, 2], ['bias2', 'degree', 'fixed_draw_bias2', 'fixed_draw_mse'])
     """
     payload = {
-        "config": study.config.as_dict(),
+        "config": study.config.to_dict(),
         "model": _label(study),
         "best_degree": study.best_degree,
         "rows": [asdict(r) for r in study.rows],

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from dlperf.results import Result
 from mlcore.biasvar._linalg import legendre_ls_predictions, ridge_predictions
 from mlcore.biasvar.decompose import decompose_predictions
 
@@ -124,6 +125,14 @@ class BiasVarianceConfig:
             raise ValueError(f"domain: got {self.domain}; give (low, high) with high > low")
 
     def as_dict(self) -> dict:
+        """Deprecated spelling of :meth:`to_dict`."""
+        import warnings
+
+        warnings.warn("BiasVarianceConfig.as_dict() is deprecated: use to_dict()", DeprecationWarning, stacklevel=2)
+        return self.to_dict()
+
+    def to_dict(self) -> dict:
+        """The configuration as plain JSON-able data."""
         d = asdict(self)
         d["degrees"] = list(self.degrees)
         d["domain"] = list(self.domain)
@@ -152,8 +161,8 @@ class BiasVarianceRow:
     fixed_draw_mse: float
 
 
-@dataclass(frozen=True)
-class BiasVarianceStudy:
+@dataclass(frozen=True, repr=False)
+class BiasVarianceStudy(Result):
     """Rows per degree plus the raw material: test points, true values, predictions (degree, set, point)."""
 
     config: BiasVarianceConfig

@@ -60,13 +60,15 @@ def load_data(args: argparse.Namespace):
     return load_images(dataset, root=args.root, download=args.download, subset=args.subset, seed=args.seed)
 
 
-def load_model(args: argparse.Namespace):
-    """The --model module, or None for the built-in small Inception."""
+def load_model(args: argparse.Namespace, data=None):
+    """The --model module, or None for the built-in small Inception; with ``data``, tried once on it up
+    front and guarded (:func:`mlcore.user_inputs.check_model`), so any failure of the user's code is one line."""
     if getattr(args, "model", None) is None:
         return None
-    from mlcore.user_inputs import load_model_spec
+    from mlcore.user_inputs import check_model, load_model_spec
 
-    return load_model_spec(args.model)
+    model = load_model_spec(args.model)
+    return model if data is None else check_model(model, data)
 
 
 def set_threads(args: argparse.Namespace, dataset: str) -> None:

@@ -67,6 +67,18 @@ def _runs(args: argparse.Namespace, workers: int) -> list[tuple[str, int | None,
     return runs
 
 
+def _check_before_loading(args: argparse.Namespace, workers: int) -> None:
+    """The options that need no data, checked before the data loads (scikit-learn and torch take seconds to
+    import), so that a bad value costs no more than the start-up."""
+    from mlcore.training import check_positive_float, check_positive_int, check_seed
+
+    check_seed(args.seed)
+    for flag, value in (("--workers", workers), ("--batch-size", args.batch_size), ("--threads", args.threads)):
+        if value is not None or flag != "--threads":
+            check_positive_int(flag, value)
+    check_positive_float("--lr", args.lr)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.backend == "simulated":  # silently ignoring a distributed-only flag would mislead
         for flag, value in (("--pushes", args.pushes), ("--port", args.port)):
@@ -78,9 +90,17 @@ def run(args: argparse.Namespace) -> int:
 
         return run_distributed(args, load_data, lambda: _distributed(args))
     from mlcore.stale_training import compare_policies, comparison_json, comparison_table, plot_comparison
+    from mlcore.training import check_positive_float, check_positive_int
+    from staleness import SimConfig
 
     workers = 4 if args.workers is None else args.workers
     runs = _runs(args, workers)
+    _check_before_loading(args, workers)
+    check_positive_int("--epochs", args.epochs)
+    if args.sim_time is not None:
+        check_positive_float("--sim-time", args.sim_time)
+    for policy, k, _ in runs:  # K and the bound against P: the configuration each run builds, whatever it stops at
+        SimConfig(learners=workers, policy=policy, k=k, bound=args.bound if policy == "ssp" else None, updates=1)
     data = load_data(args)
     cmp = compare_policies(data, runs=runs, learners=workers, epochs=args.epochs, batch_size=args.batch_size,
                            sim_time=args.sim_time, lr=args.lr, model=args.model, seed=args.seed, device=args.device,
@@ -105,11 +125,15 @@ def _distributed(args: argparse.Namespace) -> int:
     if args.device == "cuda":
         raise ValueError("--device: got 'cuda'; the distributed backend runs its tiny model on the CPU")
     workers = 3 if args.workers is None else args.workers
+    _check_before_loading(args, workers)
+    if args.pushes is None and (isinstance(args.epochs, bool) or not isinstance(args.epochs, int) or args.epochs < 1):
+        raise ValueError(f"--epochs: got {args.epochs!r}; give an integer >= 1")
+    # before the data loads: any count >= 1 passes, and --epochs >= 1 passes of >= 1 batch give one
+    _check(workers, 1 if args.pushes is None else args.pushes, args.lr, args.delay, args.timeout, args.heartbeat,
+           args.port)
     data = load_data(args)
     pushes = args.pushes
     if pushes is None:
-        if isinstance(args.epochs, bool) or not isinstance(args.epochs, int) or args.epochs < 1:
-            raise ValueError(f"--epochs: got {args.epochs!r}; give an integer >= 1")
         pushes = args.epochs * math.ceil(len(data.train_y) / args.batch_size)
     # the options are checked before the "starting" line, so a bad one prints one line only
     _check(workers, pushes, args.lr, args.delay, args.timeout, args.heartbeat, args.port)

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--csv: got it with --json; give one of --csv or --json")
     sizes = doubling(args.min_batch, args.max_batch)
     data = load_data(args)
-    res = batch_size_sweep(load_model(args), data=data, amp=args.amp, lr=args.lr, batch_sizes=sizes, epochs=args.epochs, rules=args.rule,
+    res = batch_size_sweep(load_model(args, data), data=data, amp=args.amp, lr=args.lr, batch_sizes=sizes, epochs=args.epochs, rules=args.rule,
                            base_batch=args.base_batch, seed=args.seed, device=args.device,
                            show_progress=show_progress(args) and not args.csv)
     if args.csv and not args.json:

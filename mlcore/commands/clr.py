@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     check_positive_float("--step-size-epochs", args.step_size_epochs)
     check_positive_float("--gamma", args.gamma)
     data = load_data(args)
-    model = load_model(args)  # built once: the range test restores its weights, then CLR trains it
+    model = load_model(args, data)  # built once: the range test restores its weights, then CLR trains it
     base, top = args.base_lr, args.max_lr
     if (base is None) != (top is None):
         raise ValueError("--base-lr/--max-lr: got only one; give both, or neither to run a range test")

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from mlcore.training import check_positive_int
 
     data = load_data(args)
-    model = load_model(args)
+    model = load_model(args, data)
     num_iter = args.num_iter
     if args.epochs is not None:
         epochs = check_positive_int("--epochs", args.epochs)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["validate_binary", "confusion_at_thresholds"]
-
 
 def validate_binary(labels, scores) -> tuple[np.ndarray, np.ndarray]:
     """Check labels (0/1 or bool) and finite-or-infinite, non-NaN scores of the same length.

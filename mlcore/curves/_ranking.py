@@ -20,18 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dlperf.results import Result
 from mlcore.curves._kernel import confusion_at_thresholds
-
-__all__ = [
-    "RocCurve",
-    "PrCurve",
-    "PrgCurve",
-    "CurveAreas",
-    "roc_curve",
-    "pr_curve",
-    "prg_curve",
-    "curve_areas",
-]
 
 
 def _frozen(*arrays: np.ndarray) -> None:
@@ -39,9 +29,11 @@ def _frozen(*arrays: np.ndarray) -> None:
         a.setflags(write=False)
 
 
-@dataclass(frozen=True)
-class RocCurve:
+@dataclass(frozen=True, repr=False)
+class RocCurve(Result):
     """ROC curve: ``fpr[i]``, ``tpr[i]`` at ``thresholds[i]`` (decreasing; ``thresholds[0] = inf``)."""
+
+    _table_columns = ("fpr", "tpr", "thresholds")
 
     fpr: np.ndarray
     tpr: np.ndarray
@@ -49,9 +41,11 @@ class RocCurve:
     auroc: float
 
 
-@dataclass(frozen=True)
-class PrCurve:
+@dataclass(frozen=True, repr=False)
+class PrCurve(Result):
     """PR curve: ``recall[i]``, ``precision[i]`` at ``thresholds[i]`` (decreasing; first is ``inf``)."""
+
+    _table_columns = ("recall", "precision", "thresholds")
 
     recall: np.ndarray
     precision: np.ndarray
@@ -60,14 +54,16 @@ class PrCurve:
     average_precision: float
 
 
-@dataclass(frozen=True)
-class PrgCurve:
+@dataclass(frozen=True, repr=False)
+class PrgCurve(Result):
     """Precision-recall-gain curve over recall gain in [0, 1] (the part the area integrates).
 
     ``recall_gain[i]``, ``precision_gain[i]`` with the (possibly interpolated, hence float) counts
     ``tp[i]``, ``fp[i]``; ``is_crossing[i]`` marks inserted crossing points, whose ``thresholds[i]`` is NaN.
     ``positive_rate`` is pi = P / (P + N), the baseline both gains are measured against.
     """
+
+    _table_columns = ("recall_gain", "precision_gain", "tp", "fp", "thresholds", "is_crossing")
 
     recall_gain: np.ndarray
     precision_gain: np.ndarray
@@ -79,8 +75,8 @@ class PrgCurve:
     auprg: float
 
 
-@dataclass(frozen=True)
-class CurveAreas:
+@dataclass(frozen=True, repr=False)
+class CurveAreas(Result):
     """The four areas of one score vector, with the class counts they were computed from."""
 
     auroc: float

@@ -72,6 +72,8 @@ def report_json(report: CurvesReport) -> str:
 def report_figure(report: CurvesReport):
     """ROC, PR and PRG panels side by side, every model and every reference line in the legends.
 
+    Examples
+    --------
     >>> from mlcore.curves.report import evaluate_models
     >>> fig = report_figure(evaluate_models([1, 0, 1, 0], {"a": [.9, .8, .7, .1], "b": [.1, .2, .3, .4]}))
     >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()][-1]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dlperf.results import Result
 from mlcore.curves._kernel import confusion_at_thresholds
 from mlcore.curves._ranking import (
     CurveAreas,
@@ -57,9 +58,11 @@ class ModelCurves:
     areas: CurveAreas
 
 
-@dataclass(frozen=True)
-class CurvesReport:
+@dataclass(frozen=True, repr=False)
+class CurvesReport(Result):
     """Curves of every model on one test set, with the class counts and the all-positive points."""
+
+    _table_field = "models"
 
     dataset: str
     n_positive: int
@@ -100,7 +103,12 @@ def evaluate_models(
 
 
 def _read_lines(path, name: str) -> list[tuple[int, str]]:
-    """Numbered non-blank stripped lines of a text file; one-line errors naming ``name`` and the file."""
+    """Numbered stripped lines of a text file; one-line errors naming ``name`` and the file.
+
+    Scores and labels are paired by line, so a blank line before the last value is an error naming its
+    line (dropping it would pair every later score with the label one row down, and dropping blanks in
+    both files at once would still guess); blank lines after the last value are ignored.
+    """
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(
@@ -116,20 +124,32 @@ def _read_lines(path, name: str) -> list[tuple[int, str]]:
         text = None
     if text is None or "\x00" in text:
         raise ValueError(f"{name}: {str(p)!r} is a binary file, not text; give a text file with one value per line")
-    lines = [(i, line.strip()) for i, line in enumerate(text.splitlines(), 1) if line.strip()]
+    lines = [(i, line.strip()) for i, line in enumerate(text.splitlines(), 1)]
+    while lines and not lines[-1][1]:
+        lines.pop()
     if not lines:
         raise ValueError(f"{name}: {str(p)!r} holds no values; give one value per line")
+    for i, line in lines:
+        if not line:
+            raise ValueError(f"{name}: line {i} of {str(p)!r} is blank; values pair with the other file's by line: "
+                             "give one value on every line (remove the line, or fill it)")
     return lines
 
 
 def read_values(path, name: str) -> np.ndarray:
-    """Read one number per line from a text file (blank lines skipped); ``name`` labels errors.
+    """Read one number per line from a text file (blank lines only after the last value); ``name`` labels
+    errors.
 
     >>> import pathlib, tempfile
     >>> f = pathlib.Path(tempfile.mkdtemp()) / "scores.txt"
-    >>> _ = f.write_text("0.9\\n\\n0.25\\n")
+    >>> _ = f.write_text("0.9\\n0.25\\n\\n")
     >>> read_values(f, "--scores").tolist()
     [0.9, 0.25]
+    >>> _ = f.write_text("0.9\\n\\n0.25\\n")
+    >>> read_values(f, "--scores")
+    Traceback (most recent call last):
+    ...
+    ValueError: --scores: line 2 of '...scores.txt' is blank; values pair with the other file's by line: give one value on every line (remove the line, or fill it)
     """
     values = []
     for i, text in _read_lines(path, name):

@@ -1,0 +1,191 @@
+"""``archcalc time MODEL --device NAME``: predicted time per op and per step on a device (roofline).
+
+``archcalc time gpt2 --device h100 --precision bf16-mixed --training --batch 8 --seq 1024`` prints each op's
+forward and backward time, its bound (compute / memory / communication) and its FLOP/s, then the step's
+total, achieved FLOP/s and MFU; ``--tokens N`` or ``--steps N`` turns the step into a run (hours, days,
+device-hours). The device is a built-in profile (``--device list`` names them) or one of a ``--device-file``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def _fraction(flag: str):
+    def convert(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"got {text!r}; give a number in (0, 1]") from None
+        if not 0 < value <= 1:
+            raise argparse.ArgumentTypeError(f"got {text!r}; give a fraction in (0, 1]")
+        return value
+    convert.__name__ = flag
+    return convert
+
+
+def _micros(flag: str):
+    def convert(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"got {text!r}; give microseconds >= 0") from None
+        if not 0 <= value < float("inf"):
+            raise argparse.ArgumentTypeError(f"got {text!r}; give finite microseconds >= 0")
+        return value * 1e-6
+    convert.__name__ = flag
+    return convert
+
+
+def _count(flag: str):
+    def convert(text: str) -> int:
+        try:
+            value = float(text)  # 300e9 is a count too
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"got {text!r}; give a positive integer (300e9 is fine)") from None
+        if not 1 <= value < float("inf") or value != int(value):
+            raise argparse.ArgumentTypeError(f"got {text!r}; give a positive integer (300e9 is fine)")
+        return int(value)
+    convert.__name__ = flag
+    return convert
+
+
+def register(subparsers) -> None:
+    from archcalc.commands._peakopts import positive_int
+    from archcalc.memory.activations import RECOMPUTE
+    from archcalc.memory.optimizers import OPTIMIZERS
+    from archcalc.memory.precision import PRECISIONS
+
+    parser = subparsers.add_parser("time", help="predicted time per op and per step on a device (roofline)",
+                                   description=__doc__.split("\n\n")[1].replace("\n", " ").replace("``", "`"))
+    parser.add_argument("model", help="zoo name (archcalc list) or torchvision:NAME (traced)")
+    parser.add_argument("--device", required=True, metavar="NAME", help="device profile (h100, a100-80gb ...)")
+    parser.add_argument("--device-file", metavar="FILE", help="TOML or JSON file of further device profiles")
+    parser.add_argument("--batch", type=positive_int("--batch"), default=1, metavar="N",
+                        help="batch size, per device with --data-parallel (default 1)")
+    parser.add_argument("--seq", type=positive_int("--seq"), metavar="L", help="sequence length (transformers)")
+    parser.add_argument("--input", metavar="CxHxW", help="per-sample input shape (default: the model's own)")
+    from archcalc.commands._transformer_opts import SIZE_FLAGS
+
+    for flag, dest, text in SIZE_FLAGS:
+        parser.add_argument(flag, dest=dest, type=int, metavar="N", help=text)
+    parser.add_argument("--training", action="store_true", help="a training step: forward, backward, optimizer")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, help="optimizer of the training step (default sgd)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help="fp32, fp16, bf16, fp16-mixed, "
+                        "bf16-mixed (default fp32: the fp32 non-tensor peak)")
+    parser.add_argument("--data-parallel", type=positive_int("--data-parallel"), default=1, metavar="N",
+                        help="data-parallel ranks: adds a ring all-reduce of the gradients (default 1)")
+    parser.add_argument("--tensor-parallel", type=positive_int("--tensor-parallel"), default=1, metavar="T",
+                        help="Megatron tensor parallelism, one rank's graph (GPT-2 models; default 1)")
+    parser.add_argument("--recompute", choices=RECOMPUTE, default="none",
+                        help="activation recomputation of GPT-2 models: none, selective or full")
+    parser.add_argument("--compute-efficiency", type=_fraction("--compute-efficiency"), default=1.0, metavar="F",
+                        help="fraction of peak FLOP/s reached (default 1: pure roofline)")
+    parser.add_argument("--memory-efficiency", type=_fraction("--memory-efficiency"), default=1.0, metavar="F",
+                        help="fraction of memory bandwidth reached (default 1)")
+    parser.add_argument("--launch-overhead", type=_micros("--launch-overhead"), default=0.0, metavar="US",
+                        help="microseconds added per kernel (default 0)")
+    parser.add_argument("--latency", type=_micros("--latency"), default=0.0, metavar="US",
+                        help="alpha of the ring collectives, microseconds per step (default 0)")
+    run_group = parser.add_mutually_exclusive_group()
+    run_group.add_argument("--tokens", type=_count("--tokens"), metavar="N",
+                           help="a run of N tokens (samples for non-sequence models) over all devices")
+    run_group.add_argument("--steps", type=_count("--steps"), metavar="N", help="a run of N steps")
+    parser.add_argument("--top", type=int, default=0, metavar="N", help="show the N slowest ops (default 0: all)")
+    parser.add_argument("--json", action="store_true", help="print JSON (keys in docs/time.md)")
+    parser.set_defaults(func=run)
+
+
+def _graph(args: argparse.Namespace) -> tuple[Any, tuple[int, ...], int, frozenset[str]]:
+    """``(graph, per-sample shape, tokens per sample, recomputed row names)`` of the arguments."""
+    from archcalc.zoo_transformers import CONFIGS
+
+    cfg = CONFIGS.get(args.model.lower())
+    if cfg is None:
+        from archcalc.commands._transformer_opts import SIZE_FLAGS
+
+        sizes = tuple((f, getattr(args, d) is not None) for f, d, _ in SIZE_FLAGS)
+        for flag, given in (("--seq", args.seq is not None), ("--tensor-parallel", args.tensor_parallel != 1),
+                            ("--recompute", args.recompute != "none"), *sizes):
+            if given:
+                raise ValueError(f"{flag}: only for transformer models ({', '.join(CONFIGS)}); {args.model} "
+                                 "takes --input CxHxW")
+        from archcalc.commands._peakopts import graph_factory, input_shape
+
+        graph_at = graph_factory(args.model)
+        default = ((3, 224, 224) if args.model.startswith("torchvision:")
+                   else graph_at(1, (1,)).default_input)
+        shape = input_shape(args, type("G", (), {"default_input": default}))
+        return graph_at(args.batch, shape), shape, 1, frozenset()
+    if args.input is not None:
+        raise ValueError(f"--input: {args.model} takes token ids; give the sequence length with --seq L")
+    from archcalc.commands._transformer_opts import config_from_args
+    from archcalc.zoo_transformers import build_transformer, check_seq
+
+    cfg = config_from_args(args)
+    seq = args.seq or cfg.default_seq
+    check_seq(cfg, seq)
+    needs_gpt2 = args.tensor_parallel != 1 or args.recompute != "none"
+    if needs_gpt2 and (cfg.family != "gpt2"):
+        flag = "--tensor-parallel" if args.tensor_parallel != 1 else "--recompute"
+        raise ValueError(f"{flag}: {args.model} has no per-rank graph; give a GPT-2 model (gpt2, gpt2-medium ...)")
+    if args.recompute != "none" and not args.training:
+        raise ValueError(f"--recompute: got {args.recompute!r} without --training; add --training")
+    if args.tensor_parallel != 1:
+        from archcalc.parallel.rank_graph import rank_graph
+
+        try:
+            graph = rank_graph(cfg, seq, tensor_parallel=args.tensor_parallel)
+        except ValueError as exc:
+            raise ValueError(str(exc).replace("tensor_parallel=", "--tensor-parallel ")) from None
+    else:
+        graph = build_transformer(cfg, seq)
+    rows: frozenset[str] = frozenset()
+    if args.recompute != "none":
+        from archcalc.parallel.step import transformer_plan
+
+        rows = frozenset(n for region in transformer_plan(graph, cfg.layers, args.recompute).regions for n in region)
+    return graph, (seq,), seq, rows
+
+
+def run(args: argparse.Namespace) -> int:
+    from archcalc.commands._peakopts import flagged
+    from archcalc.ir.evaluate import evaluate
+    from archcalc.time.estimates import plan_run
+    from archcalc.time.profiles import get_profile
+    from archcalc.time.render import step_json, step_lines
+    from archcalc.time.roofline import Efficiency, step_time
+
+    if args.optimizer is not None and not args.training:
+        raise ValueError(f"--optimizer: got {args.optimizer!r} without --training; add --training or drop --optimizer")
+    if args.data_parallel != 1 and not args.training:
+        raise ValueError(f"--data-parallel: got {args.data_parallel} without --training; the all-reduce is of "
+                         "gradients: add --training")
+    if args.top < 0:
+        raise ValueError(f"--top: got {args.top}; give 0 (all ops) or a positive number")
+    profile = get_profile(args.device, args.device_file)
+    graph, shape, tokens_per_sample, recomputed = _graph(args)
+    efficiency = Efficiency(args.compute_efficiency, args.memory_efficiency, args.launch_overhead, args.latency)
+    try:
+        ev = evaluate(graph, shape, args.batch, training=args.training)
+        step = step_time(ev, profile, precision=args.precision, training=args.training,
+                         optimizer=args.optimizer or "sgd", efficiency=efficiency, data_parallel=args.data_parallel,
+                         tensor_parallel=args.tensor_parallel, recompute_rows=recomputed, recompute=args.recompute,
+                         model=args.model)
+    except ValueError as exc:
+        msg = str(exc)
+        if msg.startswith("precision: "):
+            msg = f"--precision {args.precision}: " + msg[len("precision: "):]
+        raise flagged(ValueError(msg)) from None
+    run_ = None
+    if args.tokens is not None or args.steps is not None:
+        run_ = plan_run(step.time_s, args.batch * tokens_per_sample * args.data_parallel,
+                        args.data_parallel * args.tensor_parallel, tokens=args.tokens, steps=args.steps)
+    if args.json:
+        sys.stdout.write(json.dumps(step_json(step, run_), indent=2) + "\n")
+        return 0
+    sys.stdout.write("\n".join(step_lines(step, run_, args.top or None)) + "\n")
+    return 0

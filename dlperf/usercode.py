@@ -1,0 +1,152 @@
+"""The one boundary around a user's own code (``FILE.py:NAME`` model files): whatever it raises, however it
+exits, the command says so in one line naming the file, the object and what went wrong.
+
+Inside :func:`user_code`:
+
+- an ``Exception`` becomes a ``ValueError`` (exit 2 from the CLIs): ``WHERE: PHASE raised TYPE: first line``;
+- ``SystemExit`` (``sys.exit(3)`` in the file) becomes a ``ValueError`` too: the user's code never chooses
+  the command's exit status;
+- ``KeyboardInterrupt`` raised by the code itself becomes a ``ValueError``; a real Ctrl-C (SIGINT) stays a
+  ``KeyboardInterrupt`` (exit 130), told apart by a SIGINT handler installed while the code runs;
+- what the code prints goes to stderr, so ``--json`` on stdout stays valid JSON.
+
+:func:`load_source` runs a file as a module inside that boundary; :func:`guard_forward` puts every later
+``forward`` of a module from it there too.
+
+Examples
+--------
+>>> with user_code("--model: Net in 'net.py'", "forward"):
+...     raise SystemExit(3)
+Traceback (most recent call last):
+...
+ValueError: --model: Net in 'net.py': forward called sys.exit(3); the model's code must not exit: remove the call
+>>> with user_code("--model: Net in 'net.py'", "forward"):
+...     print("hello")   # goes to stderr
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+__all__ = ["user_code", "load_source", "describe", "guard_forward"]
+
+_real_sigint = threading.local()
+
+
+def _on_sigint(signum, frame) -> None:
+    _real_sigint.seen = True
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigint_recorded() -> Iterator[None]:
+    """Record a real SIGINT while the user's code runs (main thread, default handler only)."""
+    _real_sigint.seen = False
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        _real_sigint.seen = None  # cannot tell: treat any KeyboardInterrupt as real
+        yield
+        return
+    signal.signal(signal.SIGINT, _on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _first_line(exc: BaseException) -> str:
+    return ((str(exc).strip().splitlines() or [""])[0])[:300]
+
+
+def describe(value: object) -> str:
+    """A short name for what user code gave: ``None``, ``an int (3)``, ``a dict with keys ['a']``.
+
+    >>> describe(None), describe(3), describe({"logits": 1})
+    ('None', 'an int (3)', "a dict with keys ['logits']")
+    """
+    if value is None:
+        return "None"
+    name = type(value).__name__
+    article = "an" if name[:1].lower() in "aeiou" else "a"
+    if isinstance(value, dict):
+        return f"{article} {name} with keys {sorted(map(str, value))[:5]}"
+    if isinstance(value, (int, float, str, bool)):
+        return f"{article} {name} ({value!r:.40})"
+    return f"{article} {name}"
+
+
+@contextlib.contextmanager
+def user_code(where: str, phase: str, fix: str = "fix the file") -> Iterator[None]:
+    """Run the block as the user's code: ``where`` names the file and object (``"--model: Net in 'net.py'"``),
+    ``phase`` what runs (``"import"``, ``"Net()"``, ``"forward"``), ``fix`` ends the message of an exception
+    it raises; see the module's docstring."""
+    with _sigint_recorded():
+        try:
+            with contextlib.redirect_stdout(sys.stderr):
+                yield
+        except SystemExit as exc:
+            raise ValueError(f"{where}: {phase} called sys.exit({exc.code!r}); the model's code must not exit: "
+                             "remove the call") from None
+        except KeyboardInterrupt:
+            if _real_sigint.seen is not False:
+                raise
+            raise ValueError(f"{where}: {phase} raised KeyboardInterrupt itself (no Ctrl-C was pressed); "
+                             "remove the raise") from None
+        except RecursionError:
+            raise ValueError(f"{where}: {phase} recursed too deeply (RecursionError); fix the recursion") from None
+        except Exception as exc:
+            if isinstance(exc, ValueError) and str(exc).startswith(where):
+                raise  # already said, by an inner boundary
+            raise ValueError(f"{where}: {phase} raised {type(exc).__name__}: {_first_line(exc)}; {fix}") from None
+
+
+def load_source(path: str | Path, flag: str, key: str) -> ModuleType:
+    """Run the Python file ``path`` as module ``key`` inside :func:`user_code` (``flag`` names the option).
+
+    Raises ``ValueError`` in one line when the file is missing or fails.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{flag}: file {str(path)!r} does not exist; give the path of a Python file")
+    spec = importlib.util.spec_from_file_location(key, path)
+    if spec is None or spec.loader is None:
+        raise ValueError(f"{flag}: cannot load {str(path)!r} as Python source; give a .py file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[key] = module
+    try:
+        with user_code(f"{flag}: {str(path)!r}", "running the file"):
+            spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[key]
+        raise
+    return module
+
+
+def guard_forward(model, where: str, check=None):
+    """Run every ``forward`` of ``model`` (an ``nn.Module`` from the user's file) inside :func:`user_code`,
+    then ``check(output, args)`` if given (it raises ``ValueError`` for an output the caller cannot use).
+
+    The model's class is swapped in place for a subclass of the same name, so copies (``copy.deepcopy``),
+    state dicts and ``isinstance`` checks are unchanged. Returns ``model``; guarding twice is a no-op.
+    """
+    base = type(model)
+    if getattr(base, "_dlperf_guarded", False):
+        return model
+
+    def forward(self, *args, **kwargs):
+        with user_code(where, "forward"):
+            out = base.forward(self, *args, **kwargs)
+        if check is not None:
+            check(out, args)
+        return out
+
+    model.__class__ = type(base.__name__, (base,), {"forward": forward, "_dlperf_guarded": True,
+                                                     "__module__": base.__module__, "__qualname__": base.__qualname__})
+    return model
