@@ -259,6 +259,9 @@ def check(entry: dict[str, Any]) -> Outcome:
         return Outcome(name, device, error="trace: " + _one_line(exc), seconds=time.process_time() - start)
     unmodelled = Counter(dict(n.hparams).get("op", "?") for n in unmodeled_nodes(graph))
     try:
+        # a fresh module: a traced forward may cache values on the module (ConViT's relative indices, real
+        # CPU tensors under value propagation) that the oracle's meta run could not combine with its own
+        model = build(entry, device)
         params, flops, back, shape = oracle(model, inputs(entry, device))
     except Exception as exc:
         return Outcome(name, device, error="torch oracle: " + _one_line(exc), seconds=time.process_time() - start)

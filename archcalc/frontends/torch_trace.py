@@ -393,19 +393,19 @@ def _trace_on(module: Any, full: list[tuple[int, ...]], dtypes: tuple[str, ...],
 
 
 def _to_meta(module: Any) -> Any:
-    """A meta copy of ``module`` (the original is kept): on meta already, a copy of its module tree sharing
-    its parameters and buffers, so whatever the forward caches on ``self`` (ConViT's relative indices, made
-    on the CPU by value propagation) stays on the copy and never reaches the caller's module."""
+    """``module`` itself when its parameters are on meta already, else a meta copy (the original is kept).
+
+    A module on meta is traced as it is, not copied: a forward bound to the module in a closure (archcalc's
+    own hf: front end does this) would run the original's submodules from a copy. So whatever its forward
+    caches on ``self`` stays there (ConViT caches relative indices, which value propagation makes on the
+    CPU): build a fresh module to run it again on meta."""
     import copy
 
     import torch
 
     tensors = list(module.parameters()) + list(module.buffers())
     if tensors and all(t.device.type == "meta" for t in tensors):
-        try:
-            return copy.deepcopy(module, {id(t): t for t in tensors})
-        except Exception:  # a module holding something deepcopy refuses (a lock, a C handle): trace it as it is
-            return module
+        return module
     # Each parameter and buffer is copied as a meta tensor of its shape (the deepcopy memo maps it), so the
     # weights are never copied and shared ones stay shared.
     memo: dict[int, Any] = {}
