@@ -19,28 +19,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from archcalc.frontends.torch_args import Mapped
+from archcalc.frontends.torch_args import arg as _a
+from archcalc.frontends.torch_args import is_tensor as _is_tensor
+
 __all__ = ["MAPPINGS", "DESCEND", "IGNORE", "Mapped"]
-
-Mapped = tuple[str, dict[str, Any], list[Any]]
-
-
-def _a(args: tuple, kw: dict, i: int, name: str, default: Any = None) -> Any:
-    """Argument ``name`` at position ``i`` (or by keyword)."""
-    if name in kw:
-        return kw[name]
-    if name == "dim" and "axis" in kw:  # numpy's spelling, which torch accepts too (LongT5's cumsum)
-        return kw["axis"]
-    return args[i] if len(args) > i else default
 
 
 def _tup(v: Any) -> Any:
     return tuple(v) if isinstance(v, list | tuple) else v
-
-
-def _is_tensor(x: Any) -> bool:
-    import torch
-
-    return isinstance(x, torch.Tensor)
 
 
 def _conv(n: int, transposed: bool) -> Callable[[tuple, dict], Mapped]:
