@@ -31,7 +31,7 @@ import copy
 import gc
 from dataclasses import dataclass
 
-from peak_tracker import _Autocast, _step, _storage_bytes, _train_step, make_optimizer, state_tensors
+from peak_tracker import _Autocast, _step, _storage_bytes, _train_step, state_tensors, warmed_optimizer
 
 __all__ = ["StoragePeak", "StorageTrace", "measure_step_storage", "measure_steps_storage", "trace_storage"]
 
@@ -175,14 +175,8 @@ def measure_steps_storage(model, x, mode: str, steps: int = 3, autocast_dtype=No
     >>> second.before_bytes - first.before_bytes
     20200
     """
-    model.train(True)
-    for p in model.parameters():
-        p.grad = None
     autocast = _Autocast(autocast_dtype)
-    warm = copy.deepcopy(model)
-    _train_step(warm, make_optimizer(warm, mode), x.clone(), lambda where: None, autocast)
-    del warm
-    opt = make_optimizer(model, mode)
+    opt = warmed_optimizer(model, x, mode, autocast)
     out = []
     for _ in range(steps):
         opt.zero_grad(set_to_none=True)

@@ -64,17 +64,9 @@ def _step(model, x, mode: str, sample, autocast):
             out = model(x)
         sample("end")
         return out
-    opt = (torch.optim.SGD(model.parameters(), lr=0.01) if mode == "sgd"
-           else torch.optim.Adam(model.parameters(), lr=0.001))
+    opt = make_optimizer(model, mode)  # sgd: no momentum; adam
     opt.zero_grad(set_to_none=True)
-    with autocast():
-        loss = model(x).sum()
-    if sample is not None and hasattr(sample, "hook_graph"):
-        sample.hook_graph(loss.grad_fn)
-    loss.backward()
-    with autocast.quiet():
-        opt.step()
-    sample("end")
+    _train_step(model, opt, x, sample, autocast)
     return None
 
 
@@ -103,6 +95,18 @@ def _train_step(model, opt, x, sample, autocast) -> None:
     with autocast.quiet():
         opt.step()
     sample("end")
+
+
+def warmed_optimizer(model, x, mode: str, autocast):
+    """``mode``'s optimizer for ``model`` in training mode with no gradients, after one warm-up step on a copy
+    (lazy initialisation and allocator caches happen there, not in a measured step)."""
+    model.train(True)
+    for p in model.parameters():
+        p.grad = None
+    warm = copy.deepcopy(model)
+    _train_step(warm, make_optimizer(warm, mode), x.clone(), lambda where: None, autocast)
+    del warm
+    return make_optimizer(model, mode)
 
 
 def state_tensors(opt) -> list:
@@ -213,14 +217,8 @@ def measure_steps(model, x, mode: str, steps: int = 3, autocast_dtype=None) -> t
     """
     from torch.overrides import TorchFunctionMode
 
-    model.train(True)
-    for p in model.parameters():
-        p.grad = None
     autocast = _Autocast(autocast_dtype)
-    warm = copy.deepcopy(model)
-    _train_step(warm, make_optimizer(warm, mode), x.clone(), lambda where: None, autocast)
-    del warm
-    opt = make_optimizer(model, mode)
+    opt = warmed_optimizer(model, x, mode, autocast)
     out = []
     for _ in range(steps):
         opt.zero_grad(set_to_none=True)
