@@ -289,3 +289,18 @@ def assert_passes(entry: dict[str, Any], gaps: dict[str, list[str]]) -> Outcome:
         raise KnownGap("; ".join(failures))
     assert failures == [], f"{key(entry)} ({outcome.device}): " + "; ".join(failures)
     return outcome
+
+
+def pytest_params(entries: list[dict[str, Any]], gaps: dict[str, list[str]]) -> list[Any]:
+    """One slow ``pytest.param`` per entry, id'd by its key; a recorded gap is a strict xfail that expects
+    exactly :class:`KnownGap` (a pass, or another failure, fails the suite)."""
+    import pytest
+
+    out = []
+    for entry in entries:
+        name = key(entry)
+        marks = [pytest.mark.slow]
+        if name in gaps:
+            marks.append(pytest.mark.xfail(strict=True, raises=KnownGap, reason="; ".join(gaps[name])))
+        out.append(pytest.param(entry, id=name, marks=marks))
+    return out

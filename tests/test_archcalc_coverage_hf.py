@@ -51,14 +51,6 @@ def test_bert_parameters_by_hand(one_torch_thread):
     assert outcome.macs == 2_363_392 and 2 * outcome.macs == outcome.torch_flops
 
 
-def _param(entry):
-    name = harness.key(entry)
-    marks = [pytest.mark.slow]
-    if name in GAPS:
-        marks.append(pytest.mark.xfail(strict=True, raises=harness.KnownGap, reason="; ".join(GAPS[name])))
-    return pytest.param(entry, id=name, marks=marks)
-
-
-@pytest.mark.parametrize("entry", [_param(e) for e in ENTRIES])
+@pytest.mark.parametrize("entry", harness.pytest_params(ENTRIES, GAPS))
 def test_model_matches_torch(entry, one_torch_thread):
     harness.assert_passes(entry, GAPS)

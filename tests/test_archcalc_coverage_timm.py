@@ -61,14 +61,6 @@ def test_resnet18_by_hand(one_torch_thread):
     assert outcome.params == 11_689_512 and outcome.macs == 1_814_073_344
 
 
-def _param(entry):
-    name = harness.key(entry)
-    marks = [pytest.mark.slow]
-    if name in GAPS:
-        marks.append(pytest.mark.xfail(strict=True, raises=harness.KnownGap, reason="; ".join(GAPS[name])))
-    return pytest.param(entry, id=name, marks=marks)
-
-
-@pytest.mark.parametrize("entry", [_param(e) for e in ENTRIES])
+@pytest.mark.parametrize("entry", harness.pytest_params(ENTRIES, GAPS))
 def test_model_matches_torch(entry, one_torch_thread):
     harness.assert_passes(entry, GAPS)
