@@ -24,11 +24,12 @@ from archcalc.arith import is_concrete, prod
 from archcalc.ops.linear import linear
 from archcalc.ops.misc import drops
 from archcalc.ops.registry import OpCost, Shape, broadcast_shapes, register
+from archcalc.ops.traits import contraction
 
 __all__ = ["sdpa", "multihead_attention", "sdpa_kernel", "math_saved_elements"]
 
 
-@register("ScaledDotProductAttention")
+@register("ScaledDotProductAttention", traits=contraction(training_sensitive=True, kernel_saves=True))
 def sdpa(in_shapes: list[Shape], *, is_causal: bool = False, dropout_p: Any = 0.0, scale: Any = None,
          enable_gqa: bool = False, training: bool = False, query_layout: Any = None) -> OpCost:
     """softmax(Q K^T * scale + mask) V over the full ``L x S`` scores; a 4th input is the mask.
@@ -94,7 +95,7 @@ def math_saved_elements(in_shapes: list[Shape], *, enable_gqa: bool = False) -> 
     return n * (q[-2] * q[-1] + k[-2] * k[-1] + v[-2] * v[-1]) + 3 * n * q[-2] * k[-2]
 
 
-@register("MultiheadAttention")
+@register("MultiheadAttention", traits=contraction(training_sensitive=True))
 def multihead_attention(in_shapes: list[Shape], *, embed_dim: Any, num_heads: Any, bias: bool = True,
                         batch_first: bool = False, kdim: Any = None, vdim: Any = None, dropout: Any = 0.0,
                         need_weights: bool = False, is_causal: bool = False, training: bool = False) -> OpCost:
