@@ -29,7 +29,7 @@ from archcalc.ops.traits import contraction
 __all__ = ["sdpa", "multihead_attention", "sdpa_kernel", "math_saved_elements"]
 
 
-@register("ScaledDotProductAttention", traits=contraction(training_sensitive=True, kernel_saves=True))
+@register("ScaledDotProductAttention", traits=contraction(training_sensitive=True, kernel_saves=True, attention=True))
 def sdpa(in_shapes: list[Shape], *, is_causal: bool = False, dropout_p: Any = 0.0, scale: Any = None,
          enable_gqa: bool = False, training: bool = False, query_layout: Any = None) -> OpCost:
     """softmax(Q K^T * scale + mask) V over the full ``L x S`` scores; a 4th input is the mask.

@@ -71,7 +71,7 @@ def stochastic_depth(in_shapes: list[Shape], *, p: Any = 0.0, mode: str = "row",
     return OpCost(output_shape=x, activations=elems, elementwise_ops=elems, saves_input=False)
 
 
-@register("Embedding", traits=OpTraits(differentiable=(1,)))  # (int64 ids[, weight])
+@register("Embedding", traits=OpTraits(differentiable=(1,), lookup=True))  # (int64 ids[, weight])
 def embedding(in_shapes: list[Shape], *, num_embeddings: Any = None, embedding_dim: Any = None,
               padding_idx: Any = None) -> OpCost:
     """A table lookup ``(...) -> (..., D)``: no arithmetic; parameters ``V x D``; saves the int64 indices."""

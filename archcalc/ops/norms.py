@@ -54,7 +54,7 @@ def _norm_groups(x: Shape, normalized: Shape, kind: str) -> Any:
     return prod(x[: len(x) - len(normalized)])
 
 
-@register("LayerNorm", traits=OpTraits(autocast=(("cuda", "fp32"),)))
+@register("LayerNorm", traits=OpTraits(autocast=(("cuda", "fp32"),), stats_in_input_dtype=("cpu",)))
 def layer_norm(in_shapes: list[Shape], *, normalized_shape: Any, elementwise_affine: bool = True,
                bias: bool = True) -> OpCost:
     """LayerNorm over the last dims: ``4 + affine`` ops per element; saves input, mean and rstd per row."""

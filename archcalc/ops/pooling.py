@@ -96,7 +96,7 @@ def adaptive_max_pool(in_shapes: list[Shape], *, n: int, output_size: Any, retur
 
 def _traits(kind: str, n: int) -> OpTraits:
     """Max pools may return int64 indices; autocast runs the 3-d pools in fp32 on the CPU (torch's list)."""
-    fp32 = (("cpu", "fp32"),) if n == 3 and kind != f"AdaptiveMaxPool{n}d" else ()
+    fp32 = (("cpu", "fp32"),) if n == 3 else ()
     return OpTraits(output_dtypes=(SAME, "int64") if "Max" in kind else (SAME,), autocast=fp32)
 
 

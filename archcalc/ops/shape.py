@@ -284,7 +284,7 @@ def concat(in_shapes: list[Shape], *, dim: int = 1) -> OpCost:
     return OpCost(output_shape=out, activations=prod(out))
 
 
-@register("Stack", traits=OpTraits(lists="join"))
+@register("Stack", traits=OpTraits(lists="join", grad_alias=True))  # its backward: unbind (views)
 def stack(in_shapes: list[Shape], *, dim: int = 0) -> OpCost:
     """``torch.stack(tensors, dim)``: a copy with a new dim of size ``len(tensors)``."""
     first = tuple(in_shapes[0])

@@ -18,7 +18,7 @@ Examples
 ('bool', False)
 >>> traits("Linear").autocast_policy("cpu"), traits("LayerNorm").autocast_policy("cuda")
 ('lower', 'fp32')
->>> traits("Dropout").training_sensitive, traits("Add").broadcasting, traits("View").aliasing
+>>> traits("Dropout").training_sensitive, traits("Add").broadcasting, traits("Transpose").aliasing
 (True, True, 'view')
 """
 
@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 __all__ = ["OpTraits", "TRAITS", "traits", "declared", "pointwise", "binary", "view", "reduction", "contraction",
-           "indices", "comparison", "ALIASING", "AUTOCAST", "SAME"]
+           "indices", "comparison", "ALIASING", "AUTOCAST", "COLLECTIVES", "SAME"]
 
 #: ``output_dtypes`` entry: the inputs' dtype (torch's promotion among floating inputs, float32 if none).
 SAME = "same"
@@ -42,6 +42,8 @@ AUTOCAST = ("lower", "fp32")
 _DEVICES = ("cpu", "cuda")
 _DROPS = (None, "element", "channel", "sample")
 _LISTS = (None, "join", "split")
+#: ``collective`` patterns.
+COLLECTIVES = (None, "all_reduce", "reduce_scatter", "all_gather")
 
 
 @dataclass(frozen=True)
@@ -90,8 +92,17 @@ class OpTraits:
         ``order`` (which source dimension sits at each position) after the op.
     constant : bool
         A factory: makes a tensor from no input (``torch.zeros``, ``arange``); no gradient flows into it.
-    collective : bool
-        A communication between devices (its cost is bytes on a link, not arithmetic).
+    collective : str or None
+        A communication between devices (its cost is bytes on a link, not arithmetic), by pattern (one of
+        :data:`COLLECTIVES`).
+    attention : bool
+        Scaled dot-product attention on its inputs ``(q, k, v[, mask])``, heads already split: ``q k^T`` and
+        ``A v`` over the full ``L x S`` scores (``k`` and ``v`` are what a KV cache keeps).
+    lookup : bool
+        A table lookup: reads only the rows of its weight that its indices select (an embedding).
+    stats_in_input_dtype : tuple of str
+        Devices whose kernel keeps the saved statistics in the input's dtype (else float32): layer norm's
+        CPU kernel.
     value_dependent_shape : bool
         The output's shape depends on the input's values (``nonzero``): a trace records the shape it saw.
     modeled : bool
@@ -114,7 +125,10 @@ class OpTraits:
     lists: str | None = None
     dim_order: Callable[[Mapping[str, Any], list[int]], list[int]] | None = None
     constant: bool = False
-    collective: bool = False
+    collective: str | None = None
+    attention: bool = False
+    lookup: bool = False
+    stats_in_input_dtype: tuple[str, ...] = ()
     value_dependent_shape: bool = False
     modeled: bool = True
     family: str = ""
@@ -129,6 +143,8 @@ class OpTraits:
             raise ValueError(f"drop: got {self.drop!r}; choose one of {_DROPS}")
         if self.lists not in _LISTS:
             raise ValueError(f"lists: got {self.lists!r}; choose one of {_LISTS}")
+        if self.collective not in COLLECTIVES:
+            raise ValueError(f"collective: got {self.collective!r}; choose one of {COLLECTIVES}")
         if not self.output_dtypes:
             raise ValueError("output_dtypes: give at least one entry")
 
@@ -144,6 +160,12 @@ class OpTraits:
     def differentiable_at(self, i: int) -> bool:
         """Whether input ``i`` can receive a gradient through this op (if it is floating and requires one)."""
         return self.differentiable is None or i in self.differentiable
+
+    @property
+    def merges(self) -> bool:
+        """Joins several tensors into one without arithmetic of its own: a concatenation or stack, or a sum of
+        tensors whose gradient passes through unchanged (a residual add)."""
+        return self.lists == "join" or (self.broadcasting and self.grad_alias)
 
     def autocast_policy(self, device: str) -> str | None:
         """``"lower"``, ``"fp32"`` or None (the inputs' dtype) under ``torch.autocast`` on ``device``."""
