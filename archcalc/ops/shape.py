@@ -29,7 +29,7 @@ from archcalc.ops.traits import view as view_traits
 __all__ = ["view_shape"]
 
 #: A view or a copy, as the node's ``copy`` option says (the tracer records what torch did).
-_MAYBE_VIEW = view_traits(aliasing="maybe_view")
+_MAYBE_VIEW = view_traits(aliasing="maybe_view", reshapes=True)
 
 
 def _transposed(hp: Any, order: list[int]) -> list[int]:
@@ -92,7 +92,7 @@ def flatten(in_shapes: list[Shape], *, start_dim: int = 1, end_dim: int = -1, co
     return _view(x, (*x[:s], prod(x[s:e + 1]), *x[e + 1:]), copy)
 
 
-@register("Unflatten", traits=view_traits())
+@register("Unflatten", traits=view_traits(reshapes=True))
 def unflatten(in_shapes: list[Shape], *, dim: int, sizes: Any) -> OpCost:
     """``x.unflatten(dim, sizes)``: a view."""
     x = one_input(in_shapes, "Unflatten")
@@ -123,7 +123,7 @@ def transpose(in_shapes: list[Shape], *, dim0: int = 0, dim1: int = 1) -> OpCost
     return _view(x, tuple(out))
 
 
-@register("Squeeze", traits=view_traits())
+@register("Squeeze", traits=view_traits(reshapes=True))
 def squeeze(in_shapes: list[Shape], *, dim: Any = None) -> OpCost:
     """``x.squeeze(dim)``: drops size-1 dims (all, or those in ``dim``); a view."""
     x = one_input(in_shapes, "Squeeze")
@@ -131,7 +131,7 @@ def squeeze(in_shapes: list[Shape], *, dim: Any = None) -> OpCost:
     return _view(x, tuple(s for i, s in enumerate(x) if not (i in dims and is_concrete(s) and s == 1)))
 
 
-@register("Unsqueeze", traits=view_traits())
+@register("Unsqueeze", traits=view_traits(reshapes=True))
 def unsqueeze(in_shapes: list[Shape], *, dim: int) -> OpCost:
     """``x.unsqueeze(dim)``: a size-1 dim inserted; a view."""
     x = one_input(in_shapes, "Unsqueeze")

@@ -87,6 +87,9 @@ class OpTraits:
     lists : str or None
         ``"join"``: takes a list of tensors into one (``cat``, ``stack``); ``"split"``: returns a list of pieces
         of its input (``split``, ``chunk``, ``unbind``).
+    reshapes : bool
+        Keeps the elements' order and changes only the shape (``view``, ``reshape``, ``flatten``,
+        ``contiguous``, ``squeeze``): a view whenever the input's memory order allows.
     dim_order : callable or None
         For an op that only reorders dimensions (a view): ``dim_order(hparams, order) -> order``, the list
         ``order`` (which source dimension sits at each position) after the op.
@@ -123,6 +126,7 @@ class OpTraits:
     kernel_saves: bool = False
     running_stats: bool = False
     lists: str | None = None
+    reshapes: bool = False
     dim_order: Callable[[Mapping[str, Any], list[int]], list[int]] | None = None
     constant: bool = False
     collective: str | None = None
