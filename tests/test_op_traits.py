@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from archcalc.ir.graph import ValueInfo as ValueInfoT
 from archcalc.ops import REGISTRY, formula
 from archcalc.ops.traits import TRAITS, OpTraits, declared, traits
 
@@ -358,3 +359,21 @@ def test_heads_merge_is_a_view_exactly_when_torch_makes_one(merge, training):
     after = [i for i, n in enumerate(nodes) if i > max(k for k, n in enumerate(nodes) if traits(n.kind).attention)]
     copies = [i for i in after if nodes[i].options.get("copy") and not answers[i]]
     assert (not copies) == real, (merge, training, [nodes[i].kind for i in copies])
+
+
+def test_evaluate_takes_traits_for_one_call():
+    """``evaluate(..., op_traits=...)``: a dropout declared not training-sensitive stays the identity in a
+    training evaluation (0 operations, nothing saved), for that call only; a comparison declared float and
+    differentiable gives a float output that needs a gradient."""
+    from archcalc.ir import GraphBuilder, evaluate
+
+    b = GraphBuilder("drop", inputs=[("x", (8,))])
+    h = b.op("fc", "Linear", "x", out_features=8)
+    g = b.build(b.op("cmp", "Compare", b.op("drop", "Dropout", h, p=0.5)))
+    plain = evaluate(g, batch=2, training=True)
+    mine = evaluate(g, batch=2, training=True, op_traits={"Dropout": OpTraits(), "Compare": OpTraits()})
+    drop = {ev: next(r for r in ev.rows if r.kind == "Dropout") for ev in (plain, mine)}
+    assert (drop[plain].elementwise_ops, drop[mine].elementwise_ops) == (2 * 2 * 8, 0)  # mask and scale, 16 elements
+    assert plain.info()["cmp"] == ValueInfoT("bool", False) and mine.info()["cmp"] == ValueInfoT("float32", True)
+    with pytest.raises(ValueError, match="op_traits"):
+        evaluate(g, batch=2, op_traits={"Dropout": "identity"})

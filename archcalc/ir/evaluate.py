@@ -22,7 +22,7 @@ from typing import Any
 from archcalc.arith import is_concrete, prod
 from archcalc.ir.graph import Graph, Node, ValueInfo
 from archcalc.ops.registry import OpCost, formula
-from archcalc.ops.traits import traits
+from archcalc.ops.traits import OpTraits, traits
 from dlperf.results import Result
 from dlperf.validate import check_int
 
@@ -196,10 +196,12 @@ def _fmt(shape: tuple[Any, ...]) -> str:
 
 
 class _Walker:
-    def __init__(self, graph: Graph, training: bool | None = None, formulas: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, graph: Graph, training: bool | None = None, formulas: Mapping[str, Any] | None = None,
+                 op_traits: Mapping[str, OpTraits] | None = None) -> None:
         self.graph = graph
         self.training = training
         self.formulas = dict(formulas or {})
+        self.op_traits = dict(op_traits or {})
         self.values: dict[str, _Value] = {}
         self.param_shapes: dict[str, tuple[Any, ...]] = dict(graph.params)
         self.used: set[str] = set()
@@ -236,7 +238,8 @@ class _Walker:
         options = node.options
         # kinds that compute differently in training mode (dropout masks, batch statistics) get the call's mode;
         # None keeps each node's own (a traced graph records the mode it was traced in)
-        if self.training is not None and traits(node.kind).training_sensitive:
+        facts = traits(node.kind, self.op_traits)
+        if self.training is not None and facts.training_sensitive:
             options["training"] = self.training
         try:
             cost = (self.formulas.get(node.kind) or formula(node.kind))([v.shape for v in ins], **options)
@@ -287,7 +290,6 @@ class _Walker:
                 grad_w = grad_w + g
         acts = [v for v in ins if v.param is None and not v.buffer]
         in_grad = differentiable and any(v.requires_grad for v in acts)
-        facts = traits(node.kind)
         # declared facts (a traced graph: torch's own) win over the inference from the kind's traits: the
         # output dtypes (bool for a comparison, int64 for indices), and a gradient only for a floating output
         # of an op whose differentiable inputs (or declared parameters) need one
@@ -398,7 +400,7 @@ def _smallest_square(graph: Graph, channels: Any) -> int | None:
 
 def evaluate(graph: Graph, input_shape: tuple[Any, ...] | None = None, batch: Any = 1,
              inputs: dict[str, tuple[Any, ...]] | None = None, training: bool | None = None,
-             formulas: Mapping[str, Any] | None = None) -> Evaluation:
+             formulas: Mapping[str, Any] | None = None, op_traits: Mapping[str, OpTraits] | None = None) -> Evaluation:
     """Evaluate every node of ``graph`` for per-sample ``input_shape`` (first input) and ``batch``.
 
     Parameters
@@ -421,6 +423,9 @@ def evaluate(graph: Graph, input_shape: tuple[Any, ...] | None = None, batch: An
         ``{kind: formula}`` used instead of the registry's formula of ``kind`` for this call only (as torch's
         ``FlopCounterMode(custom_mapping=...)``); each kind must be registered, each formula takes what the
         registry's takes (``(input_shapes, **hparams) -> OpCost``). The registry is not changed.
+    op_traits : mapping, optional
+        ``{kind: OpTraits}`` used instead of the kind's declared traits (:mod:`archcalc.ops.traits`: training
+        sensitivity, output dtypes, differentiable inputs) for this call only.
 
     Returns
     -------
@@ -448,6 +453,11 @@ def evaluate(graph: Graph, input_shape: tuple[Any, ...] | None = None, batch: An
     >>> evaluate(build("vgg11"), (3, 32, 32)).total("macs")  # 152,764,416 + 102,760,448 + 16,777,216 + 4,096,000
     276398080
     """
+    for kind, facts in (op_traits or {}).items():
+        formula(kind)  # an unknown kind raises, naming the known ones
+        if not isinstance(facts, OpTraits):
+            raise ValueError(f"op_traits: the traits of {kind!r} are {facts!r}, not an OpTraits "
+                             "(archcalc.ops.traits)")
     for kind, fn in (formulas or {}).items():
         formula(kind)  # an unknown kind raises, naming the known ones
         if not callable(fn):
@@ -457,7 +467,7 @@ def evaluate(graph: Graph, input_shape: tuple[Any, ...] | None = None, batch: An
     if graph.traced_at is not None and tuple(full.values()) != tuple(graph.traced_at):
         raise ValueError(f"--input: {graph.name} was traced at {', '.join(map(_fmt, graph.traced_at))}; "
                          f"trace it again at {', '.join(map(_fmt, full.values()))} (pass that --input / --batch)")
-    walker = _Walker(graph, training, formulas)
+    walker = _Walker(graph, training, formulas, op_traits)
     first = graph.inputs[0].name
     try:
         walker.run(full)
