@@ -31,9 +31,13 @@ SCANNED = ("archcalc", "tools", "benchmarks")
 ALLOWED = {
     "archcalc/presets.py": "reproduces other tools' quirks, which are keyed by their op names",
     # until live19 moves them to traits (issue 19 item 4 rewrites both; the traits they need exist:
-    # broadcasting, grad_alias, drop / default_p, kernel_saves, lists, dim_order, running_stats, aliasing)
+    # broadcasting, grad_alias, drop / default_p, kernel_saves, attention, lists, running_stats, aliasing,
+    # and ops.attention.heads_merge_is_view for the head-merge pattern); listed at their paths before and
+    # after live19's move to memory/liveness/ (a path that does not exist is skipped)
     "archcalc/memory/peak.py": "until live19 moves them to traits",
     "archcalc/memory/backward.py": "until live19 moves them to traits",
+    "archcalc/memory/liveness/step.py": "until live19 moves them to traits",
+    "archcalc/memory/liveness/backward.py": "until live19 moves them to traits",
 }
 
 
@@ -101,7 +105,7 @@ def test_no_kind_name_branches_outside_ops():
     offending = {k: v for k, v in offending.items() if v and k not in ALLOWED}
     assert not offending, ("modules branch on op kind names (ask archcalc.ops.traits.traits(kind) instead; add a "
                            f"field to OpTraits if none fits): {offending}")
-    stale = [rel for rel in ALLOWED if not kind_branches(REPO / rel, kinds)]
+    stale = [rel for rel in ALLOWED if (REPO / rel).exists() and not kind_branches(REPO / rel, kinds)]
     assert not stale, f"allowlisted modules without kind-name branches: {stale}; remove them from ALLOWED"
 
 
