@@ -334,6 +334,21 @@ class _Heads:
         return Attention()
 
 
+def _memory_models_pattern() -> Any:
+    """The memory model's own head-merge test while it has one (before it calls ``heads_merge_is_view``),
+    at its path before or after the move to ``memory/liveness/``."""
+    import importlib
+
+    for name in ("archcalc.memory.liveness.step", "archcalc.memory.peak"):
+        try:
+            found = getattr(importlib.import_module(name), "_sdpa_heads_merge", None)
+        except ImportError:
+            continue
+        if found is not None:
+            return found
+    return None
+
+
 _GAP = pytest.mark.xfail(strict=True, reason="the trace records the view the meta kernel makes; the CPU's fused "
                          "kernel returns (b, h, t, e) in the query's memory order, so merging in heads-first order "
                          "copies: not modelled (memory/peak.py, issue 19 item 7)")
@@ -350,7 +365,6 @@ def test_heads_merge_is_a_view_exactly_when_torch_makes_one(merge, training):
     torch = _torch()
     from archcalc.frontends.torch_trace import from_torch
     from archcalc.ir.evaluate import evaluate
-    from archcalc.memory import peak
     from archcalc.ops.attention import heads_merge_is_view
 
     spec = _Heads(merge, dropout=0.5)
@@ -363,7 +377,9 @@ def test_heads_merge_is_a_view_exactly_when_torch_makes_one(merge, training):
     nodes, rows = g.nodes, evaluate(g, batch=2).rows
     producer = {v: k for k, n in enumerate(nodes) for v in n.outputs}
     answers = [heads_merge_is_view(n, nodes, producer, training) for n in nodes]
-    assert answers == [peak._sdpa_heads_merge(r, n, nodes, producer, training) for r, n in zip(rows, nodes, strict=True)]
+    own = _memory_models_pattern()
+    if own is not None:
+        assert answers == [own(r, n, nodes, producer, training) for r, n in zip(rows, nodes, strict=True)]
     after = [i for i, n in enumerate(nodes) if i > max(k for k, n in enumerate(nodes) if traits(n.kind).attention)]
     copies = [i for i in after if nodes[i].options.get("copy") and not answers[i]]
     assert (not copies) == real, (merge, training, [nodes[i].kind for i in copies])
