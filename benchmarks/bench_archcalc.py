@@ -58,7 +58,7 @@ def measure(archcalc_runs: int, fvcore_runs: int) -> dict:
         if len(theirs) < fvcore_runs:
             theirs.append(timed(FVCORE)[0])
     from archcalc.ir import evaluate
-    from archcalc.zoo import build
+    from archcalc.models.zoo import build
 
     macs = evaluate(build("vgg19")).total("macs")
     return {

@@ -63,7 +63,7 @@ def _graph(name: str, size: int, batch: int):
         from archcalc.frontends.torch_trace import from_torchvision
 
         return from_torchvision(name.removeprefix("torchvision:"), (3, size, size), batch)
-    from archcalc.zoo import build
+    from archcalc.models.zoo import build
 
     return build(name)
 

@@ -57,7 +57,7 @@ def run(models, batches, segment_counts, modes, size: int) -> list[tuple]:
     from peak_tracker import measure_step
 
     from archcalc.memory.peak import peak_memory
-    from archcalc.zoo import build
+    from archcalc.models.zoo import build
 
     torch.set_num_threads(1)
     rows = []

@@ -55,7 +55,7 @@ def measure(runs: int) -> dict:
     for _ in range(runs):
         ours.append(timed(ARCHCALC)[0])
         theirs.append(timed(FVCORE)[0])
-    from archcalc.conventions import get_convention
+    from archcalc.check.conventions import get_convention
     from archcalc.frontends.torch_trace import from_torchvision
     from archcalc.ir import evaluate
 

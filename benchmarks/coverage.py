@@ -69,7 +69,7 @@ def measure(name: str, fvcore: bool = True) -> CoverageRow:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from archcalc.conventions import get_convention
+    from archcalc.check.conventions import get_convention
     from archcalc.frontends.torch_trace import (
         build_torchvision_meta,
         from_torchvision,
@@ -100,7 +100,7 @@ def _fvcore_total(name: str, size: int) -> float:
     import torch
     from fvcore.nn import FlopCountAnalysis
 
-    from archcalc.crosscheck import build_twin
+    from archcalc.check.crosscheck import build_twin
 
     logging.getLogger("fvcore").setLevel(logging.ERROR)
     model = build_twin(f"torchvision:{name}", (3, size, size), "cpu")

@@ -99,7 +99,7 @@ def plain_help(text: str) -> str:
 
     Examples
     --------
-    >>> plain_help("``archcalc list``: see :mod:`dlperf.cli` and :func:`~archcalc.report.report`")
+    >>> plain_help("``archcalc list``: see :mod:`dlperf.cli` and :func:`~archcalc.costs.report.report`")
     'archcalc list: see dlperf.cli and report'
     """
     text = _ROLE.sub(lambda m: m.group(1).rsplit(".", 1)[-1] if m.group(0).count("~") else m.group(1), text)

@@ -1,10 +1,10 @@
 """Lazy package top levels: a curated name is imported on first use, so importing the package stays cheap.
 
 :func:`lazy_exports` gives a package's ``__getattr__`` and ``__dir__`` for ``{name: module}``, and keeps a
-function that shares its name with its module (``archcalc.report``, ``mlcore.stale_training``) the package
+function that shares its name with its module (``staleness.theory``, ``mlcore.stale_training``) the package
 attribute: importing the submodule later does not replace the function with the module. (So
-``import archcalc.report as m`` binds the function too; reach such a module by
-``importlib.import_module("archcalc.report")`` or import its names with ``from archcalc.report import ...``.)
+``import mlcore.stale_training as m`` binds the function too; reach such a module by
+``importlib.import_module("mlcore.stale_training")`` or import its names with ``from mlcore.stale_training import ...``.)
 
 >>> import types, sys
 >>> pkg = types.ModuleType("demo_pkg")

@@ -1,11 +1,11 @@
-"""The networks of the training experiments: the small Inception (from :mod:`archcalc.twins`) and an MLP.
+"""The networks of the training experiments: the small Inception (from :mod:`archcalc.models.twins`) and an MLP.
 
 The small Inception lives in archcalc because archcalc cross-checks its zoo entry against it, and archcalc
 must not import mlcore (layers point down); it is re-exported here unchanged.
 
 Examples
 --------
->>> from archcalc import twins
+>>> from archcalc.models import twins
 >>> inception_small is twins.inception_small
 True
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from archcalc.twins import ConvBNReLU, DownsampleBlock, InceptionBlock, InceptionSmall, inception_small
+from archcalc.models.twins import ConvBNReLU, DownsampleBlock, InceptionBlock, InceptionSmall, inception_small
 
 __all__ = ["ConvBNReLU", "InceptionBlock", "DownsampleBlock", "InceptionSmall", "inception_small", "mlp"]
 

@@ -46,7 +46,7 @@ def torch_flops(module: Any, inputs: list[Any]) -> tuple[int, int]:
 
 def archcalc_flops(graph: Any, training: bool | None = None) -> tuple[int, int]:
     """(forward FLOPs, backward FLOPs) of ``graph`` in the ``torch`` convention (FlopCounterMode's)."""
-    from archcalc.conventions import get_convention
+    from archcalc.check.conventions import get_convention
     from archcalc.ir.evaluate import evaluate
 
     batch = graph.traced_at[0][0] if graph.traced_at and graph.inputs[0].batched else 1

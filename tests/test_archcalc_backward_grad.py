@@ -181,7 +181,7 @@ def test_tracing_under_a_callers_grad_mode(context):
 def test_zoo_and_untraced_graphs_keep_the_structural_rule():
     # a zoo graph records nothing about gradients: every parameter trains, the input needs none
     from archcalc.ir.evaluate import evaluate
-    from archcalc.zoo import build
+    from archcalc.models.zoo import build
 
     ev = evaluate(build("vgg11"), (3, 32, 32))
     first = ev.rows[0]

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from archcalc.check.conventions import CONVENTIONS, Convention
 from archcalc.cli import main
-from archcalc.conventions import CONVENTIONS, Convention
+from archcalc.costs.render import table_text
+from archcalc.costs.report import report
 from archcalc.ir.build import from_tree, layer, seq
-from archcalc.render import table_text
-from archcalc.report import report
-from archcalc.zoo import MODELS, build
+from archcalc.models.zoo import MODELS, build
 
 ROOT = Path(__file__).resolve().parents[1]
 INCEPTION = ["inception-module", "--input", "256x32x32", "--c1", "128", "--c3", "192", "--c5", "96"]
@@ -170,7 +170,7 @@ def test_training_json_memory_arithmetic(capsys):
     # the training memory is the liveness peak of a steady-state step (archcalc peak), not the parts' sum
     # 4,359,808 + 4,359,808 + 8,719,616 + 4,849,664 = 22,288,896 (never all alive at once)
     from archcalc.memory.peak import peak_memory
-    from archcalc.zoo import inception_module
+    from archcalc.models.zoo import inception_module
 
     peak = peak_memory(inception_module((256, 32, 32), 128, 192, 96), (256, 32, 32), 1, training=True,
                        optimizer="adam")
@@ -194,7 +194,7 @@ def test_training_dtype_optimizer_and_dropout_masks(capsys):
                                       + 8 * t["saved_int64_elements"] + t["saved_bool_elements"])
     # the liveness peak of a steady fp16 momentum step: at least weights, gradients and buffers, 3 x 276,715,088
     from archcalc.memory.peak import peak_memory
-    from archcalc.zoo import build
+    from archcalc.models.zoo import build
 
     peak = peak_memory(build("vgg16"), None, 2, training=True, optimizer="momentum", precision="fp16")
     assert t["training_bytes"] == peak.peak_bytes >= 3 * 276_715_088

@@ -122,7 +122,7 @@ def _fvcore_total(name: str, size: int) -> int:
     import torch
     from fvcore.nn import FlopCountAnalysis
 
-    from archcalc.crosscheck import build_twin
+    from archcalc.check.crosscheck import build_twin
 
     model = build_twin(f"torchvision:{name}", (3, size, size), "cpu")
     logging.getLogger("fvcore").setLevel(logging.ERROR)  # unsupported-op warnings
@@ -134,7 +134,7 @@ def _fvcore_total(name: str, size: int) -> int:
 @pytest.mark.slow
 @pytest.mark.parametrize(("name", "size"), [*FVCORE_SUBSET, *FVCORE_SLOW], ids=lambda v: str(v))
 def test_fvcore_convention_equals_fvcore(name, size, one_torch_thread):
-    from archcalc.conventions import get_convention
+    from archcalc.check.conventions import get_convention
     from archcalc.frontends.torch_trace import from_torchvision
 
     conv = get_convention("fvcore")

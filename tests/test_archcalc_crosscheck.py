@@ -21,7 +21,7 @@ TWINS = ["vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19",
 @pytest.mark.slow
 @pytest.mark.parametrize("model", TWINS)
 def test_zoo_model_agrees_with_its_twin(model):
-    from archcalc.crosscheck import crosscheck
+    from archcalc.check.crosscheck import crosscheck
 
     result = crosscheck(model)
     assert result.ok, [(r.name, r.verdict) for r in result.mismatches]
@@ -58,7 +58,7 @@ def test_table_output_and_small_input(capsys):
 @pytest.mark.torch
 def test_wrong_description_is_a_mismatch_exit_1(capsys):
     # A description with the wrong padding: shapes, MACs and FLOPs of that row and the total disagree.
-    from archcalc.crosscheck import crosscheck_module, to_json
+    from archcalc.check.crosscheck import crosscheck_module, to_json
 
     def module(device):
         import torch
@@ -83,7 +83,7 @@ def test_wrong_description_is_a_mismatch_exit_1(capsys):
 
 @pytest.mark.torch
 def test_cli_exit_status_1_on_mismatch(monkeypatch, capsys):
-    import archcalc.zoo as zoo
+    import archcalc.models.zoo as zoo
 
     real = zoo.build
 
@@ -108,8 +108,8 @@ def test_bad_input_exit_2_no_traceback():
 
 
 def test_model_without_twin_is_rejected(capsys):
-    from archcalc.crosscheck import crosscheck
-    from archcalc.zoo import inception_module
+    from archcalc.check.crosscheck import crosscheck
+    from archcalc.models.zoo import inception_module
 
     with pytest.raises(ValueError, match="no torch twin"):
         crosscheck(inception_module((8, 4, 4), 2, 2, 2))
@@ -118,9 +118,9 @@ def test_model_without_twin_is_rejected(capsys):
 def test_crosscheck_too_big_for_memory_is_refused_up_front(capsys):
     # vgg19 at 3x4096x4096, batch 64: conv1_1 alone outputs 64*64*4096*4096 floats = 256 GiB; refused in
     # one line before torch is imported, whatever the machine (24 GiB here)
-    from archcalc.crosscheck import check_real_run_memory, real_run_bytes
+    from archcalc.check.crosscheck import check_real_run_memory, real_run_bytes
     from archcalc.ir import evaluate
-    from archcalc.zoo import build
+    from archcalc.models.zoo import build
 
     ev = evaluate(build("vgg19"), (3, 4096, 4096), 64)
     assert real_run_bytes(ev) > 4 * 64 * 64 * 4096 * 4096

@@ -168,7 +168,7 @@ class _Fn(torch.nn.Module):
 
 def _traced_vs_flop_counter(model, shape, batch=2):
     """(archcalc forward + backward FLOPs, FlopCounterMode's) for ``model`` traced at ``shape``."""
-    from archcalc.conventions import get_convention
+    from archcalc.check.conventions import get_convention
     from archcalc.frontends.torch_trace import from_torch
     from archcalc.ir.evaluate import evaluate
     from tests.backward_oracle import torch_flops

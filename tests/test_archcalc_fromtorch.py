@@ -8,7 +8,7 @@ import pytest
 
 from archcalc.cli import main
 from archcalc.ir import evaluate
-from archcalc.zoo import build
+from archcalc.models.zoo import build
 
 pytestmark = pytest.mark.torch
 
@@ -29,7 +29,7 @@ def test_derived_description_equals_zoo(model):
 @pytest.mark.parametrize("model", ["mobilenet_v2", "resnext50_32x4d"])
 def test_depthwise_grouped_relu6_models_crosscheck(model):
     # Depthwise (mobilenet_v2), grouped (resnext, 32 groups) convolutions, ReLU6 and residual adds.
-    from archcalc.crosscheck import crosscheck
+    from archcalc.check.crosscheck import crosscheck
     from archcalc.frontends.torch_trace import from_torchvision
 
     result = crosscheck(from_torchvision(model, (3, 64, 64)), (3, 64, 64))

@@ -1,13 +1,13 @@
 """MACs, parameters and element-wise operations derived by hand (arithmetic in the comments), against
-:func:`archcalc.report.report`. Parameter counts are also checked against torch where it is installed."""
+:func:`archcalc.costs.report.report`. Parameter counts are also checked against torch where it is installed."""
 
 from __future__ import annotations
 
 import pytest
 
+from archcalc.costs.report import report, resolve_model
 from archcalc.ir.build import from_tree, layer, seq
-from archcalc.report import report, resolve_model
-from archcalc.zoo import inception_module
+from archcalc.models.zoo import inception_module
 
 
 def one_layer(kind: str, shape: tuple[int, int, int], batch: int = 1, **hparams):

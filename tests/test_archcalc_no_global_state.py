@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from archcalc.ir.evaluate import evaluate
+from archcalc.models.zoo import build
 from archcalc.ops.registry import REGISTRY, formula
-from archcalc.zoo import build
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,7 +29,7 @@ def _assert_same(torch, before):
 @pytest.mark.torch
 def test_crosscheck_restores_the_thread_count():
     torch = pytest.importorskip("torch")
-    from archcalc.crosscheck import crosscheck
+    from archcalc.check.crosscheck import crosscheck
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # anything but the 2 crosscheck runs on
@@ -44,7 +44,7 @@ def test_crosscheck_restores_the_thread_count():
 @pytest.mark.torch
 def test_check_saved_restores_the_thread_count_and_the_rng():
     torch = pytest.importorskip("torch")
-    from archcalc.saved import check_saved
+    from archcalc.check.saved import check_saved
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -99,10 +99,10 @@ def test_a_formula_override_is_checked():
 
 
 def test_presets_are_listed_explicitly_without_an_import_cycle():
-    from archcalc.conventions import CONVENTIONS
+    from archcalc.check.conventions import CONVENTIONS
 
     assert list(CONVENTIONS) == ["macs", "flops", "fvcore", "torch", "ptflops", "thop"]
     # presets.py holds formulas and imports nothing from conventions.py (the cycle that registered them)
-    tree = ast.parse((ROOT / "archcalc" / "presets.py").read_text(encoding="utf-8"))
+    tree = ast.parse((ROOT / "archcalc" / "check" / "presets.py").read_text(encoding="utf-8"))
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-    assert "archcalc.conventions" not in imported
+    assert "archcalc.check.conventions" not in imported

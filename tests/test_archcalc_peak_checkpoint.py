@@ -8,7 +8,7 @@ import pytest
 from archcalc.ir.graph import Graph, Node, TensorSpec
 from archcalc.memory.checkpoint import checkpoint_plan
 from archcalc.memory.peak import peak_memory
-from archcalc.zoo import build
+from archcalc.models.zoo import build
 
 
 def chain(length: int) -> Graph:

@@ -14,9 +14,9 @@ import pytest
 
 from archcalc.memory.peak import peak_memory
 from archcalc.memory.recompute import RecomputePlan
+from archcalc.models.zoo import build
+from archcalc.models.zoo_transformers import CONFIGS, with_sizes
 from archcalc.parallel.step import rank_peak
-from archcalc.zoo import build
-from archcalc.zoo_transformers import CONFIGS, with_sizes
 
 SMALL = with_sizes(CONFIGS["gpt"], layers=2, hidden=128, heads=4, ffn=512, vocab=1000)
 

@@ -10,7 +10,7 @@ from test_archcalc_peak import samples, tiny
 
 from archcalc.memory.fit import fit
 from archcalc.memory.peak import peak_memory
-from archcalc.zoo import build
+from archcalc.models.zoo import build
 
 PSI = 11_689_512  # ResNet-18's parameters
 BUFFERS = 2 * 4_800 * 4 + 20 * 8  # BatchNorm running mean and var (4,800 channels) + 20 int64 counters = 38,560

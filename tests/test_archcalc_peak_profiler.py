@@ -67,7 +67,7 @@ def _prediction(name: str, size: int, batch: int, mode: str):
 
         graph = from_torchvision(name.removeprefix("torchvision:"), (3, size, size), batch)
     else:
-        from archcalc.zoo import build
+        from archcalc.models.zoo import build
 
         graph = build(name)
     return peak_memory(graph, (3, size, size), batch, training=mode != "inference",

@@ -48,7 +48,7 @@ def test_peak_matches_the_real_run(name, batch, mode, precision, one_torch_threa
 
         graph = from_torchvision(name.removeprefix("torchvision:"), (3, size, size), batch)
     else:
-        from archcalc.zoo import build
+        from archcalc.models.zoo import build
 
         graph = build(name)
     x, model = torch.randn(batch, 3, size, size), _twin(name, size)

@@ -254,7 +254,7 @@ def test_fvcore_three_net_by_module():
 
 
 def _fvcore_preset_total(module, shape, batch, training=False):
-    from archcalc.conventions import get_convention
+    from archcalc.check.conventions import get_convention
     from archcalc.frontends.torch_trace import from_torch
 
     fv = get_convention("fvcore")
@@ -281,7 +281,7 @@ def _norm_cases():
     ]
 
 
-# Measured: fvcore 0.1.5 itself gives these numbers, and archcalc's fvcore preset (archcalc/presets.py)
+# Measured: fvcore 0.1.5 itself gives these numbers, and archcalc's fvcore preset (archcalc/check/presets.py)
 # reproduces each of them.
 @pytest.mark.parametrize("case", range(7))
 def test_fvcore_norm_and_upsample_handles_with_the_fvcore_preset(case):

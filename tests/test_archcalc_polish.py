@@ -15,9 +15,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 
-from archcalc.render import DROP_ORDER, print_table, table_text, to_json
-from archcalc.report import report, resolve_model
-from archcalc.symbolic import merge_nested_floors
+from archcalc.costs.render import DROP_ORDER, print_table, table_text, to_json
+from archcalc.costs.report import report, resolve_model
+from archcalc.costs.symbolic import merge_nested_floors
 
 # ----------------------------------------------------------------------------------------------------------
 # 1. tables fit the console
@@ -207,8 +207,8 @@ def test_resnet18_symbolic_output_is_readable(capsys, monkeypatch):
 
 def test_crosscheck_header_states_defaults_and_progress_sees_every_step(capsys, monkeypatch):
     import dlperf.progress
+    from archcalc.check.crosscheck import STEPS
     from archcalc.cli import main
-    from archcalc.crosscheck import STEPS
 
     seen: dict = {"labels": []}
     real = dlperf.progress.progress
@@ -239,7 +239,7 @@ def test_crosscheck_header_states_defaults_and_progress_sees_every_step(capsys, 
 
 
 def test_crosscheck_header_names_given_values_without_default_marks():
-    from archcalc.crosscheck import CheckRow, CrossCheck, header
+    from archcalc.check.crosscheck import CheckRow, CrossCheck, header
 
     r = CrossCheck("resnet18", "torchvision:resnet18", (3, 64, 64), 4, (), CheckRow("", "", None, ()), (), ())
     head = header(r).splitlines()
@@ -250,8 +250,8 @@ def test_crosscheck_header_names_given_values_without_default_marks():
 def test_title_names_the_input_actually_used():
     # vgg19 at 1x64x64: the title must not read as the 3x224x224 model; the first conv reads 1 channel:
     # 64*1*3*3 + 64 = 640 parameters instead of 64*3*3*3 + 64 = 1,792
-    from archcalc.render import header_lines
-    from archcalc.report import report, resolve_model
+    from archcalc.costs.render import header_lines
+    from archcalc.costs.report import report, resolve_model
 
     rep = report(resolve_model("vgg19"), (1, 64, 64))
     assert header_lines(rep)[0].startswith("vgg19 at input 1x64x64 (its default is 3x224x224): ")

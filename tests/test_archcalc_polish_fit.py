@@ -28,8 +28,8 @@ def _terminal(monkeypatch, width: int = 80) -> io.StringIO:
 @pytest.mark.torch
 @pytest.mark.parametrize(("model", "shape"), [("inception-small", "1x8x8"), ("resnet18", "3x32x32")])
 def test_crosscheck_table_fits_80_columns_numbers_whole(model, shape, monkeypatch, capsys):
-    from archcalc.crosscheck import crosscheck
-    from archcalc.report import parse_input_shape
+    from archcalc.check.crosscheck import crosscheck
+    from archcalc.costs.report import parse_input_shape
 
     buf = _terminal(monkeypatch)
     assert main(["crosscheck", model, "--input", shape]) == 0
@@ -54,7 +54,7 @@ def test_crosscheck_table_fits_80_columns_numbers_whole(model, shape, monkeypatc
 
 @pytest.mark.torch
 def test_crosscheck_in_a_pipe_keeps_every_column(capsys):
-    from archcalc.crosscheck import _COLUMNS
+    from archcalc.check.crosscheck import _COLUMNS
 
     assert main(["crosscheck", "inception-small", "--input", "1x8x8"]) == 0
     out = capsys.readouterr().out
@@ -87,8 +87,8 @@ def _fields(text: str, names: list[str]) -> dict[str, str]:
 # inception-small stand in for the Inception family.
 @pytest.mark.parametrize("model", ["vgg19", "resnet18", "googlenet", "inception-small"])
 def test_symbolic_lines_fit_80_columns_and_parse_back(model, monkeypatch, capsys):
-    from archcalc.symbolic import closed_form, symbols
-    from archcalc.zoo import build
+    from archcalc.costs.symbolic import closed_form, symbols
+    from archcalc.models.zoo import build
 
     _terminal(monkeypatch)
     assert main([model, "--symbolic"]) == 0
@@ -110,8 +110,8 @@ def test_symbolic_lines_fit_80_columns_and_parse_back(model, monkeypatch, capsys
 
 
 def test_symbolic_in_a_pipe_is_one_line_per_field(capsys):
-    from archcalc.symbolic import closed_form
-    from archcalc.zoo import build
+    from archcalc.costs.symbolic import closed_form
+    from archcalc.models.zoo import build
 
     assert main(["vgg19", "--symbolic"]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 
-from archcalc.conventions import CONVENTIONS, get_convention
+from archcalc.check.conventions import CONVENTIONS, get_convention
 from archcalc.ir import evaluate
 from archcalc.ir.build import from_tree, layer, seq
-from archcalc.zoo import build
+from archcalc.models.zoo import build
 from tests.strategies import archcalc_layer_stacks
 
 
@@ -74,7 +74,7 @@ def _module(shape, specs, device):
 def test_random_stacks_match_fvcore_and_torch(case):
     # Random conv / pool / linear stacks: fvcore MACs, FlopCounterMode FLOPs (forward and backward, grouped
     # convolutions included), parameters and every output shape agree row by row.
-    from archcalc.crosscheck import crosscheck_module
+    from archcalc.check.crosscheck import crosscheck_module
 
     shape, specs = case
     net = _network(shape, specs)
@@ -103,7 +103,7 @@ def test_cli_convention_presets_reproduce_tool_totals(capsys):
 
 
 def test_symbolic_presets_at_default_input():
-    from archcalc.symbolic import closed_form
+    from archcalc.costs.symbolic import closed_form
 
     cf = closed_form(build("resnet18"), convention="fvcore")
     assert cf.at("compute", 224, 224) == 1_819_065_856

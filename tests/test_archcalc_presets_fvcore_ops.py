@@ -10,7 +10,7 @@ import logging
 
 import pytest
 
-from archcalc.conventions import get_convention
+from archcalc.check.conventions import get_convention
 from archcalc.ir import evaluate
 
 torch = pytest.importorskip("torch")

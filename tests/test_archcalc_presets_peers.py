@@ -8,11 +8,11 @@ import io
 import pytest
 from hypothesis import given, settings
 
-from archcalc.conventions import CONVENTIONS, get_convention
+from archcalc.check.conventions import CONVENTIONS, get_convention
 from archcalc.ir import evaluate
 from archcalc.ir.build import from_tree, layer, seq
 from archcalc.ir.graph import Graph
-from archcalc.zoo import build
+from archcalc.models.zoo import build
 from tests.strategies import archcalc_layer_stacks
 
 
@@ -71,7 +71,7 @@ def _thop(model, shape) -> int:
     ],
 )
 def test_presets_match_ptflops_and_thop(model, shape, one_torch_thread):
-    from archcalc.crosscheck import build_twin
+    from archcalc.check.crosscheck import build_twin
 
     net = build(model)
     # ptflops first: thop leaves empty total_ops buffers on modules it does not hook.
@@ -179,7 +179,7 @@ def test_cli_convention_ptflops_and_thop(capsys):
 
 
 def test_symbolic_peer_presets_agree_with_integer_rows():
-    from archcalc.symbolic import closed_form
+    from archcalc.costs.symbolic import closed_form
 
     # the 3x64x64 values are the real tools' totals (test_presets_match_ptflops_and_thop)
     for name, at_224, at_64 in (("ptflops", 1_825_313_768, 149_476_328), ("thop", 1_824_033_792, 149_371_392)):

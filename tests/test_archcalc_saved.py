@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from archcalc.check.saved import archcalc_saved_bytes, check_saved
 from archcalc.ir import evaluate
-from archcalc.saved import archcalc_saved_bytes, check_saved
-from archcalc.zoo import build
+from archcalc.models.zoo import build
 
 # Small inputs keep the real train-mode forward passes short; the accounting does not depend on the size.
 CASES = [
@@ -51,7 +51,7 @@ def test_measured_bytes_by_hand():
     import torch
     from torch import nn
 
-    from archcalc.saved import measure_saved
+    from archcalc.check.saved import measure_saved
 
     torch.manual_seed(0)
     module = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2))
@@ -81,8 +81,8 @@ def test_relu6_in_place_by_hand():
     import torch
     from torch import nn
 
+    from archcalc.check.saved import measure_saved
     from archcalc.frontends.torch_trace import from_torch
-    from archcalc.saved import measure_saved
 
     module = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU6(inplace=True), nn.Conv2d(2, 2, 1))
     assert dict(measure_saved(module, torch.randn(2, 1, 4, 4)).bytes_by_dtype) == {"float32": 640}

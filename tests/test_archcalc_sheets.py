@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from archcalc.costs.symbolic import SHEET_FIELDS, formula_sheet
 from archcalc.ops import REGISTRY, formula
 from archcalc.ops.sheets import NO_SHEET, sheet_kinds, sheet_spec, sheet_symbols
-from archcalc.symbolic import SHEET_FIELDS, formula_sheet
 
 # Values meeting every sheet's condition: g = 3 divides C = 6 and K = 9; O = 2 divides H, W, L and T;
 # G = 3 divides C; p = 1 <= k/2 = 1.5; dilation 2 exercises the effective kernel d (k - 1) + 1 = 5.

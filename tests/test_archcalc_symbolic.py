@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from archcalc.cli import main
+from archcalc.costs.symbolic import TOTALS, closed_form, formula_sheet
 from archcalc.ir import evaluate
+from archcalc.models.zoo import MODELS, build
 from archcalc.ops import REGISTRY
-from archcalc.symbolic import TOTALS, closed_form, formula_sheet
-from archcalc.zoo import MODELS, build
 from tests.strategies import archcalc_layer_stacks
 
 #: Zoo models on a C x H x W input of any size (closed forms in H, W, B); transformers have their own
@@ -122,8 +122,8 @@ def test_formula_json_parses(capsys):
 
 @pytest.mark.parametrize("model", IMAGE_MODELS)
 def test_closed_form_equals_report_table_totals(model):
-    # The numbers the report prints (archcalc.report.report) at the default input and at one other size.
-    from archcalc.report import report
+    # The numbers the report prints (archcalc.costs.report.report) at the default input and at one other size.
+    from archcalc.costs.report import report
 
     net = build(model)
     cf = closed_form(net)

@@ -13,10 +13,10 @@ from strategies import megatron_shapes
 
 from archcalc.cli import main
 from archcalc.memory.activations import megatron_activation_bytes
+from archcalc.models.zoo_transformers import CONFIGS, with_sizes
 from archcalc.parallel.layer_count import compare_table2, layer_saved
 from archcalc.parallel.rank_graph import rank_graph
 from archcalc.parallel.step import rank_peak
-from archcalc.zoo_transformers import CONFIGS, with_sizes
 
 GPT3 = with_sizes(CONFIGS["gpt"], layers=1, hidden=12288, heads=96, ffn=4 * 12288, vocab=51200)
 S, B, H, A, T = 2048, 1, 12288, 96, 8
@@ -192,7 +192,7 @@ def test_a_length_beyond_the_position_table_is_refused(argv, capsys):
 
 def test_fit_step_and_limit_are_checked():
     from archcalc.memory.fit import fit
-    from archcalc.zoo import build
+    from archcalc.models.zoo import build
 
     with pytest.raises(ValueError, match="step=2"):
         fit(lambda b, s: build("resnet18"), 2**30, input_shape=(3, 32, 32), step=2)

@@ -20,9 +20,9 @@ from peak_tracker import measure_step  # noqa: E402
 from peak_tracker_ops import measure_step_ops  # noqa: E402
 from tp_shard import RankBlock, RankGPT, saved_bytes  # noqa: E402
 
+from archcalc.models.zoo_transformers import CONFIGS, with_sizes  # noqa: E402
 from archcalc.parallel.layer_count import layer_saved  # noqa: E402
 from archcalc.parallel.step import rank_peak  # noqa: E402
-from archcalc.zoo_transformers import CONFIGS, with_sizes  # noqa: E402
 
 D, HEADS, SEQ, BATCH = 64, 8, 32, 2
 CASES = [(t, sp, r) for t in (1, 2, 4) for sp in (False, True) for r in ("none", "selective", "full") if t > 1 or not sp]

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from archcalc.ir.evaluate import evaluate
+from archcalc.models.zoo_transformers import CONFIGS, build_transformer, with_sizes
 from archcalc.time.collectives import ring_all_gather, ring_all_reduce, ring_reduce_scatter
 from archcalc.time.estimates import (
     exact_training_flops,
@@ -28,7 +29,6 @@ from archcalc.time.estimates import (
 )
 from archcalc.time.profiles import DTYPES, builtin_profiles, get_profile, load_profile_file
 from archcalc.time.roofline import Efficiency, op_time, step_time
-from archcalc.zoo_transformers import CONFIGS, build_transformer, with_sizes
 
 ROOT = Path(__file__).resolve().parents[1]
 H100 = get_profile("h100")
@@ -130,7 +130,7 @@ def test_efficiencies_and_launch_overhead():
 
 
 def test_gpt2_step_rows_by_hand_and_mfu_from_the_report():
-    from archcalc.report import report
+    from archcalc.costs.report import report
 
     ev = evaluate(build_transformer(CONFIGS["gpt2"], 1024), (1024,), 8, training=True)
     step = step_time(ev, H100, precision="bf16-mixed", training=True, optimizer="adam")

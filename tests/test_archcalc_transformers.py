@@ -1,4 +1,4 @@
-"""The transformer zoo (archcalc.zoo_transformers) and its analyses (archcalc.lm) without torch.
+"""The transformer zoo (archcalc.models.zoo_transformers) and its analyses (archcalc.lm) without torch.
 
 Oracles: the published parameter counts of the real implementations (also checked against ``transformers``
 models in test_archcalc_transformers_torch.py), hand arithmetic in the comments, the papers' formulas typed
@@ -23,8 +23,8 @@ from archcalc.ir import evaluate
 from archcalc.lm.closed import FIELDS, closed_form_sequence
 from archcalc.lm.inference import kv_cache, prefill_decode
 from archcalc.lm.per_token import per_token
-from archcalc.zoo import build
-from archcalc.zoo_transformers import CONFIGS, build_transformer, with_sizes
+from archcalc.models.zoo import build
+from archcalc.models.zoo_transformers import CONFIGS, build_transformer, with_sizes
 from tests.strategies import transformer_sizes
 
 ROOT = Path(__file__).resolve().parents[1]

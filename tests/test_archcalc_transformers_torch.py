@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from archcalc.ir import evaluate
-from archcalc.zoo_transformers import CONFIGS, build_transformer, with_sizes
+from archcalc.models.zoo_transformers import CONFIGS, build_transformer, with_sizes
 
 pytestmark = pytest.mark.torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -152,7 +152,7 @@ def test_vit_b_16_equals_torchvision():
     import torchvision
 
     from archcalc.frontends.torch_trace import from_torchvision
-    from archcalc.zoo import build
+    from archcalc.models.zoo import build
 
     traced, zoo = evaluate(from_torchvision("vit_b_16")), evaluate(build("vit-b-16"))
     for field in ("params", "macs", "elementwise_ops", "backward_macs"):

@@ -79,7 +79,7 @@ def test_the_tracer_records_dtype_and_requires_grad():
 
 def test_zoo_graphs_infer_float32_and_parameters_requiring_grad():
     from archcalc.ir.evaluate import evaluate
-    from archcalc.zoo import build
+    from archcalc.models.zoo import build
 
     info = evaluate(build("resnet18"), (3, 32, 32)).info()
     assert info["x"].dtype == "float32" and not info["x"].requires_grad

@@ -8,9 +8,9 @@ from collections import defaultdict
 
 import pytest
 
+from archcalc.costs.report import report
 from archcalc.ir import evaluate
-from archcalc.report import report
-from archcalc.zoo import MODELS, build
+from archcalc.models.zoo import MODELS, build
 
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
@@ -70,7 +70,7 @@ def test_zoo_matches_torchvision(name, shape):
 
 
 def test_inception_small_matches_its_twin():
-    from archcalc import twins as models
+    from archcalc.models import twins as models
 
     for shape in ((1, 28, 28), (3, 32, 32)):
         with torch.device("meta"):

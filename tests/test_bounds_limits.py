@@ -139,7 +139,7 @@ def test_biasvariance_degrees_must_be_integers():
 
 def test_evaluate_refuses_nan_batch():
     from archcalc.ir.evaluate import evaluate
-    from archcalc.zoo import build
+    from archcalc.models.zoo import build
 
     for bad in (float("nan"), 2.0, None, "2", True):
         with pytest.raises(ValueError, match="batch"):

@@ -50,8 +50,8 @@ def test_the_bar_draws_nothing_on_a_pipe(capsys):
 
 @pytest.mark.torch
 def test_archcalc_crosscheck_draws_its_bar_on_a_terminal_only(capsys, monkeypatch):
+    from archcalc.check.crosscheck import STEPS
     from archcalc.cli import main
-    from archcalc.crosscheck import STEPS
 
     drawn_text = terminal_stderr(monkeypatch)
     assert main(["crosscheck", "inception-small", "--input", "1x8x8"]) == 0

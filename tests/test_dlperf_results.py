@@ -21,7 +21,7 @@ def _archcalc():
     import archcalc
     from archcalc.lm.inference import kv_cache, prefill_decode
     from archcalc.lm.per_token import per_token
-    from archcalc.zoo_transformers import CONFIGS
+    from archcalc.models.zoo_transformers import CONFIGS
 
     vgg = archcalc.build("vgg11")
     return {
@@ -205,7 +205,7 @@ def test_curated_top_levels_are_lazy_and_complete():
         "        'GraphBuilder', 'build'}\n"
         "assert want <= set(archcalc.__all__), want - set(archcalc.__all__)\n"
         "assert {'simulate', 'SimConfig', 'theory', 'validate', 'sweep', 'estimate'} <= set(staleness.__all__)\n"
-        "from archcalc.report import Report\n"  # importing the same-named modules leaves the functions bound
+        "from archcalc.costs.report import Report\n"  # importing the same-named modules leaves the functions bound
         "from staleness.theory import Theory\n"
         "from mlcore.stale_training import StaleTrainingResult\n"
         "for pkg in (archcalc, staleness, mlcore):\n"
@@ -218,7 +218,7 @@ def test_curated_top_levels_are_lazy_and_complete():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                          cwd=Path(__file__).resolve().parents[1])
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["archcalc.report", "staleness.theory", "mlcore.stale_training"]
+    assert out.stdout.split() == ["archcalc.costs.report", "staleness.theory", "mlcore.stale_training"]
 
 
 def test_crosscheck_result_reads_well():

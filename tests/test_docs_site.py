@@ -47,7 +47,7 @@ def test_site_builds_strict_offline_with_api_pages(tmp_path):
     pages = {p.name for p in (site / "api").iterdir() if p.is_dir()}
     assert pages == public_modules()
     # numpydoc sections became documented members (a function of each package, from its docstring)
-    for module, member in (("dlperf.fileio", "write_atomic"), ("archcalc.zoo", "build"),
+    for module, member in (("dlperf.fileio", "write_atomic"), ("archcalc.models.zoo", "build"),
                            ("staleness.simulation", "simulate"), ("mlcore.curves", "roc_curve")):
         html = (site / "api" / module / "index.html").read_text()
         assert f'id="{module}.{member}"' in html, (module, member)

@@ -97,7 +97,7 @@ def test_bad_input_shape(shape):
 def test_matches_the_archcalc_twin(shape):
     # archcalc describes the same network analytically with the same dotted names: every leaf module's
     # output shape and parameter count, and every block's concatenation, must agree.
-    zoo = pytest.importorskip("archcalc.zoo")
+    zoo = pytest.importorskip("archcalc.models.zoo")
     from archcalc.ir import evaluate
 
     rows = {r.name: r for r in evaluate(zoo.build("inception-small"), shape).rows}

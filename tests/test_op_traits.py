@@ -29,7 +29,7 @@ SCANNED = ("archcalc", "tools", "benchmarks")
 
 #: Modules allowed to branch on kind names, and why. Everything else asks the traits.
 ALLOWED = {
-    "archcalc/presets.py": "reproduces other tools' quirks, which are keyed by their op names",
+    "archcalc/check/presets.py": "reproduces other tools' quirks, which are keyed by their op names",
     # until live19 moves them to traits (issue 19 item 4 rewrites both; the traits they need exist:
     # broadcasting, grad_alias, drop / default_p, kernel_saves, attention, lists, running_stats, aliasing,
     # and ops.attention.heads_merge_is_view for the head-merge pattern); listed at their paths before and

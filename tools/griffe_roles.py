@@ -1,6 +1,6 @@
 """Griffe extension for the API pages: Sphinx roles in numpydoc docstrings become Markdown.
 
-The docstrings are written for numpydoc (``:func:`~archcalc.report.report```, ``:mod:`dlperf.cli```,
+The docstrings are written for numpydoc (``:func:`~archcalc.costs.report.report```, ``:mod:`dlperf.cli```,
 ```` ``code`` ````); mkdocstrings renders Markdown, where a role would show raw. Each role becomes inline
 code, linked (an optional autorefs cross-reference) when its target is a dotted name inside the four packages;
 ``~`` keeps the last component as the text, as Sphinx does. Double backticks become single ones.
@@ -29,8 +29,8 @@ def _role(match: re.Match) -> str:
 def markdown_roles(text: str) -> str:
     """``text`` with Sphinx roles as Markdown code (and cross-references).
 
-    >>> markdown_roles("see :func:`~archcalc.report.report` and :data:`COMMANDS`, ``x[-1]``")
-    'see <autoref identifier="archcalc.report.report" optional><code>report</code></autoref> and `COMMANDS`, `x[-1]`'
+    >>> markdown_roles("see :func:`~archcalc.costs.report.report` and :data:`COMMANDS`, ``x[-1]``")
+    'see <autoref identifier="archcalc.costs.report.report" optional><code>report</code></autoref> and `COMMANDS`, `x[-1]`'
     """
     return _ROLE.sub(_role, text).replace("``", "`")
 

@@ -32,9 +32,9 @@ def parallel_setup(args: argparse.Namespace) -> tuple[Any, Any] | None:
     if not _active(args):
         return None
     from archcalc.commands._peakopts import check_length
+    from archcalc.models.zoo_transformers import CONFIGS
     from archcalc.parallel.rank_graph import rank_graph
     from archcalc.parallel.step import transformer_plan
-    from archcalc.zoo_transformers import CONFIGS
 
     if getattr(args, "checkpoint", 1) != 1:  # both are regions of one RecomputePlan, but never on one model
         given = ("--recompute " + args.recompute if args.recompute != "none" else
@@ -72,15 +72,15 @@ def _layers_only(model: str) -> Any:
     """The model without its position-table limit: the per-layer count does not read the position table."""
     from dataclasses import replace
 
-    from archcalc.zoo_transformers import CONFIGS
+    from archcalc.models.zoo_transformers import CONFIGS
 
     return replace(CONFIGS[model], context=None)
 
 
 def comparison_lines(args: argparse.Namespace, seq: int, batch: int) -> list[str]:
     """The per-layer saved-activation count beside Table 2, as lines of text (empty when not applicable)."""
+    from archcalc.models.zoo_transformers import CONFIGS
     from archcalc.parallel.layer_count import compare_table2
-    from archcalc.zoo_transformers import CONFIGS
 
     if not _active(args) or not args.training:
         return []
@@ -102,8 +102,8 @@ def comparison_lines(args: argparse.Namespace, seq: int, batch: int) -> list[str
 
 def comparison_json(args: argparse.Namespace, seq: int, batch: int) -> dict[str, Any] | None:
     """The ``per_layer`` JSON key: both counts, the convention's total and the itemised differences."""
+    from archcalc.models.zoo_transformers import CONFIGS
     from archcalc.parallel.layer_count import compare_table2
-    from archcalc.zoo_transformers import CONFIGS
 
     if not _active(args) or not args.training or args.precision not in ("fp32", "fp16", "bf16"):
         return None

@@ -64,7 +64,7 @@ def _hf_options(args: Any) -> dict[str, Any]:
 def graph_factory(name: str, args: Any = None):
     """``graph_at(batch, per_sample_shape)``: a zoo graph as is, a torchvision, timm or hf: model traced at that
     shape (``args``: the parsed ``--decoder-seq`` / ``--trust-remote-code`` of an hf: model)."""
-    from archcalc.report import resolve_model
+    from archcalc.costs.report import resolve_model
 
     options = _hf_options(args) if name.startswith("hf:") else {}
     if not name.startswith("hf:"):
@@ -106,7 +106,7 @@ def default_input(name: str, args: Any = None) -> tuple[int, ...]:
 def sequence_limit(name: str, args: Any = None) -> int | None:
     """The positions a zoo transformer's learned table holds (``None``: any length, or not a sequence model);
     an hf: model's positions from its config."""
-    from archcalc.zoo_transformers import CONFIGS
+    from archcalc.models.zoo_transformers import CONFIGS
 
     if name.startswith("hf:"):
         from archcalc.frontends import hf
@@ -119,8 +119,8 @@ def sequence_limit(name: str, args: Any = None) -> int | None:
 
 def check_length(name: str, shape: tuple[int, ...]) -> None:
     """Refuse a sequence longer than a zoo transformer's position table, as ``--seq`` is (the graph would
-    evaluate, but no such model runs): :func:`~archcalc.zoo_transformers.check_seq`, spoken as ``--input``."""
-    from archcalc.zoo_transformers import CONFIGS, check_seq
+    evaluate, but no such model runs): :func:`~archcalc.models.zoo_transformers.check_seq`, spoken as ``--input``."""
+    from archcalc.models.zoo_transformers import CONFIGS, check_seq
 
     cfg = CONFIGS.get(name)
     if cfg is not None and shape:
@@ -148,6 +148,6 @@ def step_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def input_shape(args: argparse.Namespace, graph: Any) -> tuple[int, ...]:
-    from archcalc.report import parse_input_shape
+    from archcalc.costs.report import parse_input_shape
 
     return parse_input_shape(args.input) if args.input is not None else tuple(graph.default_input)

@@ -1,4 +1,4 @@
-"""``archcalc MODEL --symbolic``: totals as closed forms (rendering of :class:`archcalc.symbolic.ClosedForm`).
+"""``archcalc MODEL --symbolic``: totals as closed forms (rendering of :class:`archcalc.costs.symbolic.ClosedForm`).
 
 Private helper of the report command (a leading underscore keeps it out of command discovery).
 """
@@ -144,8 +144,8 @@ def symbolic_text(cf: Any, at: tuple[int, int, int], latex: bool = False, width:
 
 def emit_symbolic(network: Any, args: argparse.Namespace) -> int:
     """Print the closed forms of ``network`` in ``args.format`` (table, json or latex)."""
-    from archcalc.report import parse_input_shape
-    from archcalc.symbolic import closed_form
+    from archcalc.costs.report import parse_input_shape
+    from archcalc.costs.symbolic import closed_form
 
     if network.traced_at is not None:
         raise ValueError(f"--symbolic: {network.name} is a traced graph, fixed at its input; closed forms are "

@@ -52,8 +52,8 @@ def _given(args: argparse.Namespace) -> list[str]:
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
-    """The :class:`~archcalc.zoo_transformers.TransformerConfig` of ``args.model`` with the size flags applied."""
-    from archcalc.zoo_transformers import CONFIGS, with_sizes
+    """The :class:`~archcalc.models.zoo_transformers.TransformerConfig` of ``args.model`` with the size flags applied."""
+    from archcalc.models.zoo_transformers import CONFIGS, with_sizes
 
     return with_sizes(CONFIGS[args.model.lower()], **{d: getattr(args, d, None) for _, d, _ in SIZE_FLAGS})
 
@@ -67,7 +67,7 @@ def _write(text: str, args: argparse.Namespace) -> int:
 
 def run_transformer(args: argparse.Namespace) -> int | None:
     """Handle ``args`` if the model is a transformer (return the exit status); else ``None``."""
-    from archcalc.zoo_transformers import CONFIGS
+    from archcalc.models.zoo_transformers import CONFIGS
 
     if args.model.startswith("hf:"):  # sequence flags go to archcalc.frontends.hf; the zoo's size flags do not apply
         given = [f for f in _given(args) if f != "--seq"]
@@ -89,7 +89,7 @@ def run_transformer(args: argparse.Namespace) -> int | None:
     if args.symbolic_config and not args.symbolic:
         raise ValueError("--symbolic-config: add --symbolic (closed forms) or drop --symbolic-config")
     cfg = config_from_args(args)
-    from archcalc.zoo_transformers import build_transformer
+    from archcalc.models.zoo_transformers import build_transformer
 
     network = build_transformer(cfg, args.seq)  # validates --seq and the sizes
     seq = network.default_input[0]

@@ -35,8 +35,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from archcalc.crosscheck import STEPS, crosscheck, footer, header, to_json, to_markdown, to_table
-    from archcalc.report import parse_input_shape, resolve_model
+    from archcalc.check.crosscheck import STEPS, crosscheck, footer, header, to_json, to_markdown, to_table
+    from archcalc.costs.report import parse_input_shape, resolve_model
     from dlperf.progress import progress
 
     shape = parse_input_shape(args.input) if args.input is not None else None
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         result = crosscheck(network, shape, args.batch, on_step=lambda name: bar.advance(label=name))
     saved = None
     if args.saved:
-        from archcalc.saved import check_saved, saved_json, saved_line
+        from archcalc.check.saved import check_saved, saved_json, saved_line
 
         saved = check_saved(network, shape, max(2, args.batch))
     if args.json:

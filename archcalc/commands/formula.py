@@ -9,7 +9,7 @@ from dlperf.jsonio import json_text
 
 
 def render_sheet(sheet, fmt: str = "table", width: int | None = None) -> str:
-    """Text of a :class:`~archcalc.symbolic.FormulaSheet`: ``table`` (aligned text), ``latex`` or ``json``.
+    """Text of a :class:`~archcalc.costs.symbolic.FormulaSheet`: ``table`` (aligned text), ``latex`` or ``json``.
 
     ``width``: wrap each ``table`` formula at its sums and products to this many characters (a terminal's
     width); ``None`` keeps one line per field (files and pipes)."""
@@ -52,7 +52,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import shutil
 
-    from archcalc.symbolic import formula_sheet
+    from archcalc.costs.symbolic import formula_sheet
 
     width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
     sys.stdout.write(render_sheet(formula_sheet(args.kind), args.format, width))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from archcalc.commands.report import add_report_options, emit, report_from_args
-from archcalc.report import parse_input_shape
-from archcalc.zoo import inception_module
+from archcalc.costs.report import parse_input_shape
+from archcalc.models.zoo import inception_module
 
 
 def register(subparsers) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from archcalc.report import list_models
+from archcalc.costs.report import list_models
 from dlperf.jsonio import json_text
 
 

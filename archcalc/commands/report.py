@@ -1,7 +1,7 @@
 """``archcalc [report] MODEL [options]``: the per-layer report of a zoo model.
 
 :func:`add_report_options` and :func:`report_from_args` are the one place the report's options are
-declared and turned into a :class:`~archcalc.report.Report`; :func:`emit` renders and writes it. Every
+declared and turned into a :class:`~archcalc.costs.report.Report`; :func:`emit` renders and writes it. Every
 command that prints a report uses these three.
 """
 
@@ -10,10 +10,17 @@ from __future__ import annotations
 import argparse
 import sys
 
+from archcalc.check.conventions import CONVENTIONS
 from archcalc.commands._transformer_opts import add_transformer_options, run_transformer
-from archcalc.conventions import CONVENTIONS
+from archcalc.costs.report import (
+    DTYPE_BYTES,
+    OPTIMIZER_STATES,
+    Report,
+    parse_input_shape,
+    report,
+    resolve_model,
+)
 from archcalc.ir.graph import Graph
-from archcalc.report import DTYPE_BYTES, OPTIMIZER_STATES, Report, parse_input_shape, report, resolve_model
 
 
 def add_report_options(parser: argparse.ArgumentParser, input_required: bool = False) -> None:
@@ -53,7 +60,7 @@ def add_report_options(parser: argparse.ArgumentParser, input_required: bool = F
         fmt.add_argument(f"--{name}", dest="format", action="store_const", const=name, help=f"{name} text")
     parser.set_defaults(format="table")
     out.add_argument("--output", metavar="FILE", help="write to FILE atomically instead of stdout")
-    # Symbolic mode (archcalc.symbolic): totals as closed forms in H, W, B.
+    # Symbolic mode (archcalc.costs.symbolic): totals as closed forms in H, W, B.
     out.add_argument("--symbolic", action="store_true",
                      help="print totals as closed forms in H, W, B with their validity condition (table or --json)")
 
@@ -87,7 +94,7 @@ def report_from_args(network: Graph, args: argparse.Namespace) -> Report:
 
 def emit(rep: Report, args: argparse.Namespace) -> int:
     """Print ``rep`` in the chosen format, or write it atomically to ``--output``."""
-    from archcalc import render
+    from archcalc.costs import render
 
     if args.format == "table" and args.output is None:
         render.print_table(rep)
@@ -118,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     done = run_transformer(args)  # transformers: --seq, --per-token, --kv-cache, sizes (None for other models)
     if done is not None:
         return done
-    from archcalc.report import is_traced
+    from archcalc.costs.report import is_traced
 
     if args.input_dtype and not is_traced(args.model):
         raise ValueError(f"--input-dtype: {args.model} is a zoo model with fixed input types; --input-dtype is for "

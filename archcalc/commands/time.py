@@ -101,7 +101,7 @@ def register(subparsers) -> None:
 
 def _graph(args: argparse.Namespace) -> tuple[Any, tuple[int, ...], int, frozenset[str]]:
     """``(graph, per-sample shape, tokens per sample, recomputed row names)`` of the arguments."""
-    from archcalc.zoo_transformers import CONFIGS
+    from archcalc.models.zoo_transformers import CONFIGS
 
     cfg = CONFIGS.get(args.model.lower())
     if cfg is None:
@@ -123,7 +123,7 @@ def _graph(args: argparse.Namespace) -> tuple[Any, tuple[int, ...], int, frozens
     if args.input is not None:
         raise ValueError(f"--input: {args.model} takes token ids; give the sequence length with --seq L")
     from archcalc.commands._transformer_opts import config_from_args
-    from archcalc.zoo_transformers import build_transformer, check_seq
+    from archcalc.models.zoo_transformers import build_transformer, check_seq
 
     cfg = config_from_args(args)
     seq = args.seq or cfg.default_seq

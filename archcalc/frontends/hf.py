@@ -489,7 +489,7 @@ def from_hf(spec: str, seq: int | None = None, batch: int = 1, decoder_seq: int 
 
 
 def with_per_token(rep: Any, graph: Any) -> Any:
-    """``rep`` (a :class:`~archcalc.report.Report` of a text model's graph) with a note on its forward MACs
+    """``rep`` (a :class:`~archcalc.costs.report.Report` of a text model's graph) with a note on its forward MACs
     per token: the whole forward's MACs over its ``batch x seq`` tokens (attention makes it grow with the
     length, so it is the average over the positions). Other graphs' reports come back unchanged."""
     from dataclasses import replace

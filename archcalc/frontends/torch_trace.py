@@ -708,7 +708,7 @@ def build_torchvision_meta(name: str, input_shape: tuple[int, ...] = (3, 224, 22
     import torch
     from torch.overrides import TorchFunctionMode
 
-    from archcalc.crosscheck import build_twin
+    from archcalc.check.crosscheck import build_twin
 
     try:
         return build_twin(f"torchvision:{name}", tuple(input_shape), "meta")

@@ -7,7 +7,7 @@ With ``int`` inputs everything is an exact integer; with sympy symbols every num
 
 Examples
 --------
->>> from archcalc.zoo import build
+>>> from archcalc.models.zoo import build
 >>> ev = evaluate(build("vgg19"))
 >>> ev.total("params"), ev.total("macs")
 (143667240, 19632062464)
@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from archcalc.arith import is_concrete, prod
 from archcalc.ir.graph import Graph, Node, ValueInfo
+from archcalc.ops.arith import is_concrete, prod
 from archcalc.ops.registry import OpCost, formula
 from archcalc.ops.traits import OpTraits, traits
 from dlperf.results import Result
@@ -406,7 +406,7 @@ def evaluate(graph: Graph, input_shape: tuple[Any, ...] | None = None, batch: An
     Parameters
     ----------
     graph : Graph
-        From :func:`archcalc.zoo.build`, :func:`archcalc.from_torch` or built with :mod:`archcalc.ir.build`.
+        From :func:`archcalc.models.zoo.build`, :func:`archcalc.from_torch` or built with :mod:`archcalc.ir.build`.
     input_shape : tuple, optional
         Per-sample shape of the first input (``(C, H, W)`` for an image model); defaults to the graph's own.
         Entries may be ints or sympy symbols.
@@ -440,7 +440,7 @@ def evaluate(graph: Graph, input_shape: tuple[Any, ...] | None = None, batch: An
 
     Examples
     --------
-    >>> from archcalc.zoo import build
+    >>> from archcalc.models.zoo import build
     >>> ev = evaluate(build("vgg11"), (3, 32, 32), batch=2)
     >>> ev.rows[0].output_shape, ev.output_shape
     ((2, 64, 32, 32), (2, 1000))

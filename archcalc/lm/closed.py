@@ -12,7 +12,7 @@ config is valid. sympy is imported inside the functions.
 
 Examples
 --------
->>> from archcalc.zoo_transformers import CONFIGS
+>>> from archcalc.models.zoo_transformers import CONFIGS
 >>> cf = closed_form_sequence(CONFIGS["gpt2"])
 >>> str(cf.totals["macs"])  # 12 layers x 2 x 768 = 18432 (QK^T and AV); 84,934,656 + 38,597,376 weights
 '18432*B*L**2 + 123532032*B*L'
@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from archcalc.ir.evaluate import evaluate
-from archcalc.zoo_transformers import TransformerConfig, build_transformer
+from archcalc.models.zoo_transformers import TransformerConfig, build_transformer
 
 __all__ = ["SequenceClosedForm", "closed_form_sequence", "FIELDS"]
 

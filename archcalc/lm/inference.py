@@ -13,7 +13,7 @@ bandwidth-bound.
 
 Examples
 --------
->>> from archcalc.zoo_transformers import CONFIGS, with_sizes
+>>> from archcalc.models.zoo_transformers import CONFIGS, with_sizes
 >>> kv_cache(CONFIGS["gpt2"], 1024).elements  # 2*12*12*64*1024
 18874368
 >>> kv_cache(with_sizes(CONFIGS["llama"], kv_heads=8), 4096).bytes_by_dtype["fp16"]  # 2*32*8*128*4096*2
@@ -29,13 +29,13 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from archcalc.arith import prod
+from archcalc.costs.report import DTYPE_BYTES
 from archcalc.ir.evaluate import Evaluation, evaluate
 from archcalc.ir.graph import Graph
 from archcalc.lm.papers import kv_cache_elements
+from archcalc.models.zoo_transformers import TransformerConfig, build_transformer, check_seq
+from archcalc.ops.arith import prod
 from archcalc.ops.traits import traits
-from archcalc.report import DTYPE_BYTES
-from archcalc.zoo_transformers import TransformerConfig, build_transformer, check_seq
 from dlperf.results import Result
 
 __all__ = ["KVCache", "kv_cache", "Phase", "PrefillDecode", "prefill_decode", "weights_read"]

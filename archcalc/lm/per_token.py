@@ -1,6 +1,6 @@
 """Exact forward and training counts per token, beside Kaplan et al.'s and Hoffmann et al.'s formulas.
 
-The exact counts come from the op registry on the zoo graph (:mod:`archcalc.zoo_transformers`) at
+The exact counts come from the op registry on the zoo graph (:mod:`archcalc.models.zoo_transformers`) at
 sequence length ``L`` and batch ``B``, divided by the ``B L`` tokens. They are split into parts:
 
 - MACs (FLOPs = 2 x MACs): ``weights`` (the blocks' QKV, projection and feed-forward matrices),
@@ -18,7 +18,7 @@ are given.
 
 Examples
 --------
->>> from archcalc.zoo_transformers import CONFIGS
+>>> from archcalc.models.zoo_transformers import CONFIGS
 >>> pt = per_token(CONFIGS["gpt2"], 1024)
 >>> pt.forward_macs, pt.parts["weights"] == 2 * pt.kaplan.n_params  # 145,824,153,600 MACs / 1024 tokens
 (Fraction(142406400, 1), True)
@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from archcalc.arith import prod
 from archcalc.ir.evaluate import Evaluation, Row, evaluate
 from archcalc.lm.papers import Hoffmann, Kaplan, hoffmann, kaplan
+from archcalc.models.zoo_transformers import TransformerConfig, build_transformer
+from archcalc.ops.arith import prod
 from archcalc.ops.traits import traits
-from archcalc.zoo_transformers import TransformerConfig, build_transformer
 from dlperf.results import Result, snake_key
 from dlperf.validate import check_int
 

@@ -28,7 +28,7 @@ What is kept
 
 Examples
 --------
->>> from archcalc.zoo import build
+>>> from archcalc.models.zoo import build
 >>> plan = checkpoint_plan(build("vgg16"), 4)
 >>> plan.children, plan.segment_bounds  # 31 // 4 = 7 modules per checkpointed segment, the last 10 plain
 (31, ((0, 6), (7, 13), (14, 20)))

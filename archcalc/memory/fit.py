@@ -18,7 +18,7 @@ whose peak fits in ``memory_bytes - margin_bytes``. ``margin=0`` searches the wh
 
 Examples
 --------
->>> from archcalc.zoo import build
+>>> from archcalc.models.zoo import build
 >>> f = fit(lambda b, s: build("resnet18"), 256 * 2**20, input_shape=(3, 64, 64), training=True, optimizer="adam")
 >>> f.batch, f.peak.peak_bytes <= f.usable_bytes < f.next_peak_bytes, f.margin_bytes  # 5 % of 256 MiB
 (42, True, 13421772)

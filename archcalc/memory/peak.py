@@ -45,7 +45,7 @@ scratch space an op frees before returning, Python objects.
 
 Examples
 --------
->>> from archcalc.zoo import build
+>>> from archcalc.models.zoo import build
 >>> p = peak_memory(build("vgg11"), (3, 32, 32), batch=1)
 >>> p.peak_bytes == p.breakdown.total_bytes, p.phase
 (True, 'forward')
@@ -62,12 +62,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from archcalc.arith import prod
 from archcalc.memory.backward import backward, optimizer_step, place_optimizer_state
 from archcalc.memory.optimizers import OPTIMIZERS
 from archcalc.memory.precision import autocast_policy, dtype_bytes, is_mixed, param_bytes, value_bytes
 from archcalc.memory.recompute import RecomputePlan
 from archcalc.memory.schedule import CATEGORIES, MemoryBreakdown, MemorySample, Schedule
+from archcalc.ops.arith import prod
 from archcalc.ops.attention import math_saved_elements, sdpa_kernel
 from archcalc.ops.collectives import gathered_bytes
 from archcalc.ops.misc import drops
@@ -239,7 +239,7 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
 
     Examples
     --------
-    >>> from archcalc.zoo import build
+    >>> from archcalc.models.zoo import build
     >>> p = peak_memory(build("resnet18"), (3, 64, 64), batch=8)
     >>> p.breakdown.weights_bytes  # 11,689,512 x 4 + running mean and var 2 x 4,800 x 4 + 20 counters x 8
     46796608

@@ -2,7 +2,7 @@
 
 Examples
 --------
->>> from archcalc.zoo import build
+>>> from archcalc.models.zoo import build
 >>> from archcalc.memory.peak import peak_memory
 >>> sorted(peak_json(peak_memory(build("vgg11"), (3, 32, 32))))[:6]
 ['batch', 'breakdown', 'checkpoint_segments', 'data_parallel', 'device', 'global_batch']

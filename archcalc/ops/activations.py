@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from archcalc.arith import prod
+from archcalc.ops.arith import prod
 from archcalc.ops.registry import OpCost, Shape, elementwise_cost, one_input, register
 from archcalc.ops.traits import OpTraits, pointwise
 

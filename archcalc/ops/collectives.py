@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from archcalc.arith import is_concrete, prod
+from archcalc.ops.arith import is_concrete, prod
 from archcalc.ops.linear import linear
 from archcalc.ops.registry import OpCost, Shape, register
 from archcalc.ops.traits import OpTraits

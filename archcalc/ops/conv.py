@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from archcalc.arith import floordiv, is_concrete, prod
+from archcalc.ops.arith import floordiv, is_concrete, prod
 from archcalc.ops.registry import OpCost, Shape, ntuple, register
 from archcalc.ops.traits import contraction
 
@@ -32,7 +32,7 @@ __all__ = ["conv", "conv_transpose", "window_out", "same_padding"]
 
 def window_out(size: Any, kernel: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool = False) -> Any:
     """Output length of a sliding window (torch's rule, including ceil_mode's last-window check)."""
-    from archcalc.arith import ceildiv
+    from archcalc.ops.arith import ceildiv
 
     span = size + 2 * padding - dilation * (kernel - 1) - 1
     if not ceil_mode:

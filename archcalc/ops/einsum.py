@@ -30,7 +30,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from archcalc.arith import is_concrete, prod
+from archcalc.ops.arith import is_concrete, prod
 from archcalc.ops.registry import OpCost, Shape, register
 from archcalc.ops.traits import contraction
 

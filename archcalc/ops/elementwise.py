@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from archcalc.arith import prod
+from archcalc.ops.arith import prod
 from archcalc.ops.registry import OpCost, Shape, broadcast_shapes, elementwise_cost, one_input, register
 from archcalc.ops.traits import OpTraits, comparison, pointwise
 from archcalc.ops.traits import binary as binary_traits

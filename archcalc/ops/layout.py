@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from archcalc.arith import floordiv, is_concrete, prod
+from archcalc.ops.arith import floordiv, is_concrete, prod
 from archcalc.ops.registry import OpCost, Shape, dim_index, ntuple, one_input, pair, register
 from archcalc.ops.traits import OpTraits, view
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from archcalc.arith import is_concrete, prod
+from archcalc.ops.arith import is_concrete, prod
 from archcalc.ops.registry import OpCost, Shape, broadcast_shapes, register
 from archcalc.ops.traits import OpTraits, contraction
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from archcalc.arith import is_concrete, prod
+from archcalc.ops.arith import is_concrete, prod
 from archcalc.ops.registry import OpCost, Shape, ntuple, one_input, register
 from archcalc.ops.traits import OpTraits
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from archcalc.arith import floordiv, is_concrete, prod
+from archcalc.ops.arith import floordiv, is_concrete, prod
 from archcalc.ops.elementwise import reduced_shape
 from archcalc.ops.registry import (
     OpCost,

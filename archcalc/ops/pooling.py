@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from archcalc.arith import ceildiv, floordiv, is_concrete, prod
+from archcalc.ops.arith import ceildiv, floordiv, is_concrete, prod
 from archcalc.ops.conv import window_out
 from archcalc.ops.registry import OpCost, Shape, ntuple, one_input, register
 from archcalc.ops.traits import SAME, OpTraits

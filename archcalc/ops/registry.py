@@ -2,7 +2,7 @@
 
 A formula takes the full shapes of a node's inputs (batch dimension included; graph parameters passed as
 inputs are ordinary inputs) and the node's hyper-parameters, and returns an :class:`OpCost`. Only
-``+ - * //`` and the helpers of :mod:`archcalc.arith` are used, so the same function evaluates to exact
+``+ - * //`` and the helpers of :mod:`archcalc.ops.arith` are used, so the same function evaluates to exact
 ``int`` values or, given sympy symbols, to closed forms. Registering a kind twice raises.
 
 What is counted (the conventions, also in docs/archcalc.md):
@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from archcalc.arith import is_concrete, prod
+from archcalc.ops.arith import is_concrete, prod
 from archcalc.ops.traits import TRAITS, OpTraits
 
 __all__ = ["OpCost", "REGISTRY", "register", "formula", "pair", "ntuple", "one_input", "elementwise_cost",

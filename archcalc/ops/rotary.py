@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from archcalc.arith import prod
+from archcalc.ops.arith import prod
 from archcalc.ops.registry import OpCost, Shape, register
 from archcalc.ops.traits import OpTraits
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from archcalc.arith import ceildiv, floordiv, is_concrete, prod
+from archcalc.ops.arith import ceildiv, floordiv, is_concrete, prod
 from archcalc.ops.registry import OpCost, Shape, one_input, register
 from archcalc.ops.traits import OpTraits
 from archcalc.ops.traits import view as view_traits

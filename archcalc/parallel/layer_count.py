@@ -14,7 +14,7 @@ tensors; ``full`` keeps only the layer input.
 
 Examples
 --------
->>> from archcalc.zoo_transformers import CONFIGS, with_sizes
+>>> from archcalc.models.zoo_transformers import CONFIGS, with_sizes
 >>> gpt3 = with_sizes(CONFIGS["gpt"], layers=1, hidden=12288, heads=96, ffn=4 * 12288, vocab=51200)
 >>> c = compare_table2(gpt3, 2048, 1, tensor_parallel=8, sequence_parallel=True, recompute="selective",
 ...                    precision="fp16", device="cuda")
@@ -29,14 +29,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from archcalc.arith import prod
 from archcalc.ir.dtypes import dtype_bytes
 from archcalc.memory.activations import megatron_activation_bytes
 from archcalc.memory.precision import PRECISION_TABLE
+from archcalc.models.zoo_transformers import TransformerConfig
+from archcalc.ops.arith import prod
 from archcalc.ops.traits import traits
 from archcalc.parallel.rank_graph import layer_prefix, rank_graph
 from archcalc.parallel.step import check_recompute
-from archcalc.zoo_transformers import TransformerConfig
 from dlperf.results import Result
 
 __all__ = ["SavedItem", "LayerSaved", "Difference", "Table2Comparison", "layer_saved", "compare_table2"]

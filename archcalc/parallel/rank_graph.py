@@ -19,13 +19,13 @@ on the shard too and the LM head gathers it.
 Merging the heads back (``transpose(1, 2).reshape``) is a view: the flash attention kernels (CPU and CUDA)
 lay their output out as ``(b, s, heads, e)``.
 
-Node names are those of :func:`archcalc.zoo_transformers.build_transformer` (``transformer.h.0.attn.c_attn``
+Node names are those of :func:`archcalc.models.zoo_transformers.build_transformer` (``transformer.h.0.attn.c_attn``
 ...), so at ``t = 1`` without sequence parallelism the graph is the zoo's plus identity all-reduces (and the
 heads merge as a view).
 
 Examples
 --------
->>> from archcalc.zoo_transformers import CONFIGS
+>>> from archcalc.models.zoo_transformers import CONFIGS
 >>> g = rank_graph(CONFIGS["gpt2"], 1024, tensor_parallel=4)
 >>> from archcalc.ir import evaluate
 >>> ev = evaluate(g)
@@ -37,10 +37,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from archcalc.arith import is_concrete
 from archcalc.ir.build import GraphBuilder
 from archcalc.ir.graph import Graph, TensorSpec
-from archcalc.zoo_transformers import TransformerConfig, check_config, check_seq
+from archcalc.models.zoo_transformers import TransformerConfig, check_config, check_seq
+from archcalc.ops.arith import is_concrete
 from dlperf.validate import check_int
 
 __all__ = ["rank_graph", "check_tensor_parallel", "layer_prefix"]

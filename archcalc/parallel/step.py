@@ -11,7 +11,7 @@
 
 Examples
 --------
->>> from archcalc.zoo_transformers import CONFIGS, with_sizes
+>>> from archcalc.models.zoo_transformers import CONFIGS, with_sizes
 >>> cfg = with_sizes(CONFIGS["gpt"], layers=2, hidden=128, heads=4, ffn=512, vocab=1000)
 >>> full = rank_peak(cfg, 256, 2, tensor_parallel=2, recompute="full")
 >>> none = rank_peak(cfg, 256, 2, tensor_parallel=2)
@@ -26,8 +26,8 @@ from typing import Any
 from archcalc.memory.activations import RECOMPUTE
 from archcalc.memory.peak import PeakMemory, peak_memory
 from archcalc.memory.recompute import RecomputePlan
+from archcalc.models.zoo_transformers import TransformerConfig
 from archcalc.parallel.rank_graph import layer_prefix, rank_graph
-from archcalc.zoo_transformers import TransformerConfig
 
 __all__ = ["transformer_plan", "rank_peak", "check_recompute"]
 

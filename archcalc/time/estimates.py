@@ -72,8 +72,8 @@ class ExactTraining:
 def exact_training_flops(cfg: Any, seq: int, batch: int) -> ExactTraining:
     """Evaluate the zoo's GPT graph of ``cfg`` and count a training iteration with full recomputation."""
     from archcalc.ir.evaluate import evaluate
+    from archcalc.models.zoo_transformers import build_transformer
     from archcalc.parallel.rank_graph import layer_prefix
-    from archcalc.zoo_transformers import build_transformer
 
     ev = evaluate(build_transformer(cfg, seq), (seq,), batch, training=True)
     layer_rows = {r.name for r in ev.rows if any(r.name.startswith(layer_prefix(i)) for i in range(cfg.layers))}

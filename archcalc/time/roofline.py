@@ -35,9 +35,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from archcalc.arith import prod
 from archcalc.memory.optimizers import OPTIMIZER_TABLE
 from archcalc.memory.precision import PRECISION_TABLE, dtype_bytes, param_bytes
+from archcalc.ops.arith import prod
 from archcalc.ops.traits import traits
 from archcalc.time.collectives import ring_all_reduce
 from archcalc.time.profiles import DeviceProfile

@@ -1,7 +1,7 @@
 """Per-layer cost reports: evaluate a network, attach bytes and a counting convention, fold and total.
 
 This is the computing layer under ``archcalc MODEL``: :func:`report` returns a frozen :class:`Report`
-(rows with exact numbers, a totals mapping and the header metadata) that :mod:`archcalc.render` turns into
+(rows with exact numbers, a totals mapping and the header metadata) that :mod:`archcalc.costs.render` turns into
 a table, JSON, CSV, Markdown or LaTeX. Nothing here imports torch or sympy.
 
 What the numbers are (also in docs/archcalc.md):
@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from archcalc.conventions import get_convention
+from archcalc.check.conventions import get_convention
 from archcalc.ir.dtypes import dtype_bytes
 from archcalc.ir.evaluate import evaluate
 from archcalc.ir.graph import Graph
@@ -215,7 +215,7 @@ def resolve_model(name: str, inputs: list[tuple[int, ...]] | None = None, batch:
     ...
     ValueError: model: unknown name 'vgg91'; did you mean vgg19, ...? (see `archcalc list`)
     """
-    from archcalc.zoo import build
+    from archcalc.models.zoo import build
 
     if not name.startswith("hf:"):
         for flag, value in (("--seq", seq), ("--decoder-seq", decoder_seq), ("--trust-remote-code", trust_remote_code)):
@@ -311,7 +311,7 @@ def report(
     Parameters
     ----------
     network : Graph
-        From :func:`resolve_model`, :func:`archcalc.zoo.inception_module` or built by hand.
+        From :func:`resolve_model`, :func:`archcalc.models.zoo.inception_module` or built by hand.
     input_shape : tuple of int, optional
         Per-sample shape of the first input (``(C, H, W)``); defaults to the network's own.
     batch : int
@@ -319,7 +319,7 @@ def report(
     dtype : {"fp32", "fp16", "bf16", "int8"}
         Element type of activations, weights, gradients and optimizer state.
     convention : str
-        A name in :data:`archcalc.conventions.CONVENTIONS` (``"macs"`` or ``"flops"`` built in).
+        A name in :data:`archcalc.check.conventions.CONVENTIONS` (``"macs"`` or ``"flops"`` built in).
     training : bool
         Add backward MACs and the training-memory totals.
     optimizer : {"sgd", "momentum", "adam", "adamw"}
@@ -342,7 +342,7 @@ def report(
 
     Examples
     --------
-    >>> from archcalc.zoo import inception_module
+    >>> from archcalc.models.zoo import inception_module
     >>> rep = report(inception_module((256, 32, 32), 128, 192, 96), depth=1)
     >>> [(r.name, r.output_shape) for r in rep.rows]
     [('b1x1', (1, 128, 32, 32)), ('b3x3', (1, 192, 32, 32)), ('b5x5', (1, 96, 32, 32)), ('pool', (1, 256, 32, 32)), ('concat', (1, 672, 32, 32))]
@@ -488,7 +488,7 @@ def list_models() -> tuple[ModelSummary, ...]:
     >>> [(m.name, m.params, m.macs) for m in list_models() if m.name == "resnet50"]
     [('resnet50', 25557032, 4089184256)]
     """
-    from archcalc.zoo import MODELS, build
+    from archcalc.models.zoo import MODELS, build
 
     out = []
     for name in sorted(MODELS):

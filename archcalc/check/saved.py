@@ -151,8 +151,8 @@ def check_saved(model: str | Graph, input_shape: tuple[int, int, int] | None = N
     """
     import torch
 
-    from archcalc.crosscheck import build_twin
-    from archcalc.zoo import build
+    from archcalc.check.crosscheck import build_twin
+    from archcalc.models.zoo import build
 
     network = build(model) if isinstance(model, str) else model
     if network.twin is None:

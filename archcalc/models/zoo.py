@@ -1,6 +1,6 @@
 """The model zoo: analytical twins of torchvision's VGG, AlexNet, GoogLeNet and ResNet, the small
 Inception of Zhang et al. (2017) and a parametric GoogLeNet-style Inception module; the transformers
-(GPT-2, BERT, Llama-style, ViT-B/16) come from :mod:`archcalc.zoo_transformers`.
+(GPT-2, BERT, Llama-style, ViT-B/16) come from :mod:`archcalc.models.zoo_transformers`.
 
 Layer names follow the torch twin's module names so cross-checks join on them.
 
@@ -372,7 +372,9 @@ def _models() -> dict[str, ModelInfo]:
     out["inception-small"] = ModelInfo(
         "inception-small", "small Inception of Zhang et al. (ICLR 2017), 1x28x28 (also 3x32x32, 1x8x8)", _inception_small
     )
-    from archcalc.zoo_transformers import transformer_models  # GPT-2, BERT, Llama-style (built from configs)
+    from archcalc.models.zoo_transformers import (
+        transformer_models,  # GPT-2, BERT, Llama-style (built from configs)
+    )
 
     out.update((name, ModelInfo(name, text, builder)) for name, text, builder in transformer_models())
     return out

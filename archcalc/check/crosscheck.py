@@ -12,7 +12,7 @@ For every archcalc row the real module (joined on the dotted module name) gives:
   total, backward in total only (its module tracker attributes backward ops to the wrong modules: in
   vgg11 an eval-mode Dropout is credited with nearly the whole backward pass).
 
-Conventions are converted explicitly by those presets (see :mod:`archcalc.presets`); nothing is rescaled
+Conventions are converted explicitly by those presets (see :mod:`archcalc.check.presets`); nothing is rescaled
 here. Rows of a module called more than once (``relu``, ``relu:2``) are compared as one module; rows
 without a module (functional ``F.relu``, ``torch.cat``) are covered by the whole-model row, and a functional
 merge's output shape is compared with the output of the block module it ends. Ops fvcore
@@ -41,11 +41,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from archcalc.check.presets import FVCORE_ACTIVATION_KINDS, fvcore_forward, torch_backward, torch_forward
 from archcalc.frontends.torch_state import keeps_torch_state
 from archcalc.ir.evaluate import Evaluation, evaluate
 from archcalc.ir.graph import Graph
 from archcalc.ops.traits import traits
-from archcalc.presets import FVCORE_ACTIVATION_KINDS, fvcore_forward, torch_backward, torch_forward
 from dlperf.results import Result
 
 __all__ = [
@@ -167,7 +167,7 @@ def build_twin(twin: str, input_shape: tuple[int, int, int], device: str = "cpu"
     """Build the torch module named by a network's ``twin`` (random init, no pretrained weights).
 
     ``"torchvision:NAME"`` calls ``torchvision.models.NAME(weights=None)`` (googlenet without auxiliary
-    heads); ``"archcalc:inception_small"`` builds :class:`archcalc.twins.InceptionSmall` for ``input_shape``.
+    heads); ``"archcalc:inception_small"`` builds :class:`archcalc.models.twins.InceptionSmall` for ``input_shape``.
     On ``device="meta"`` no memory is allocated and nothing is initialised.
     """
     import torch
@@ -198,7 +198,7 @@ def build_twin(twin: str, input_shape: tuple[int, int, int], device: str = "cpu"
 
             model = twin_module(name, device)
         elif twin == "archcalc:inception_small":
-            from archcalc.twins import inception_small
+            from archcalc.models.twins import inception_small
 
             model = inception_small(tuple(input_shape))
         else:
@@ -500,7 +500,7 @@ def crosscheck(model: str | Graph, input_shape: tuple[int, int, int] | None = No
     ValueError
         For a model without a torch twin, or a bad input shape / batch.
     """
-    from archcalc.zoo import build
+    from archcalc.models.zoo import build
 
     network = build(model) if isinstance(model, str) else model
     if network.twin is None:

@@ -25,9 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from archcalc.arith import is_concrete
 from archcalc.ir.build import GraphBuilder
 from archcalc.ir.graph import Graph, TensorSpec
+from archcalc.ops.arith import is_concrete
 from dlperf.validate import check_int
 
 __all__ = ["TransformerConfig", "CONFIGS", "build_transformer", "transformer_models", "with_sizes",
@@ -321,6 +321,6 @@ def build_transformer(cfg: TransformerConfig, seq: Any = None) -> Graph:
 
 
 def transformer_models() -> list[tuple[str, str, Any]]:
-    """``(name, description, builder)`` of every transformer zoo entry (the hook :mod:`archcalc.zoo` uses)."""
+    """``(name, description, builder)`` of every transformer zoo entry (the hook :mod:`archcalc.models.zoo` uses)."""
     out = [(name, cfg.description, (lambda c=cfg: build_transformer(c))) for name, cfg in CONFIGS.items()]
     return out + [("vit-b-16", "ViT-B/16, 3x224x224, torchvision twin (vit_b_16)", vit_b_16)]

@@ -1,7 +1,7 @@
 """Convention presets that reproduce other tools' totals from archcalc's rows (no torch, no fvcore).
 
-Each preset is a pure formula over an evaluated :class:`~archcalc.ir.evaluate.Row`; :mod:`archcalc.conventions`
-lists them explicitly in :data:`~archcalc.conventions.CONVENTIONS` (this module imports nothing from it, so
+Each preset is a pure formula over an evaluated :class:`~archcalc.ir.evaluate.Row`; :mod:`archcalc.check.conventions`
+lists them explicitly in :data:`~archcalc.check.conventions.CONVENTIONS` (this module imports nothing from it, so
 there is no import cycle and nothing registers as a side effect of an import).
 
 ``fvcore``
@@ -45,9 +45,9 @@ there is no import cycle and nothing registers as a side effect of an import).
 
 Examples
 --------
->>> from archcalc.conventions import get_convention
+>>> from archcalc.check.conventions import get_convention
 >>> from archcalc.ir.evaluate import evaluate
->>> from archcalc.zoo import build
+>>> from archcalc.models.zoo import build
 >>> ev = evaluate(build("resnet18"))
 >>> sum(get_convention("fvcore").forward(r) for r in ev.rows)
 1819065856
@@ -63,8 +63,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from archcalc.arith import is_concrete, prod
 from archcalc.ir.evaluate import Row
+from archcalc.ops.arith import is_concrete, prod
 
 __all__ = ["fvcore_forward", "torch_forward", "torch_backward", "ptflops_forward", "thop_forward", "WEIGHT_KINDS",
            "FVCORE_ACTIVATION_KINDS", "DESCRIPTIONS"]
@@ -241,7 +241,7 @@ def _thop_adaptive_avg(row: Row) -> Any:
     return _input_elements(row) + row.activations  # exact when the windows tile the input
 
 
-#: One line per preset saying what it counts (``Convention.description``); archcalc.conventions lists the
+#: One line per preset saying what it counts (``Convention.description``); archcalc.check.conventions lists the
 #: presets explicitly with these and the formulas above.
 DESCRIPTIONS = {
     "fvcore": "fvcore 0.1.5 FlopCountAnalysis: 1 per multiply-add of conv / linear / matmul / bmm / einsum, no bias, "

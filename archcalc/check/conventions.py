@@ -8,7 +8,7 @@ its backward count.
 
 Examples
 --------
->>> from archcalc.zoo import build
+>>> from archcalc.models.zoo import build
 >>> from archcalc.ir.evaluate import evaluate
 >>> ev = evaluate(build("alexnet"))
 >>> conv = get_convention("flops")
@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from archcalc import presets
+from archcalc.check import presets
 from archcalc.ir.evaluate import Row
 
 __all__ = ["Convention", "CONVENTIONS", "register_convention", "get_convention"]
@@ -92,7 +92,7 @@ register_convention(
     )
 )
 
-# The presets reproducing other tools, listed explicitly (their formulas live in archcalc/presets.py).
+# The presets reproducing other tools, listed explicitly (their formulas live in archcalc/check/presets.py).
 for _name, _unit, _forward, _backward in (("fvcore", "MACs", presets.fvcore_forward, None),
                                           ("torch", "FLOPs", presets.torch_forward, presets.torch_backward),
                                           ("ptflops", "MACs", presets.ptflops_forward, None),

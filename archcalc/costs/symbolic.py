@@ -12,7 +12,7 @@ sympy is imported inside the functions.
 
 Examples
 --------
->>> from archcalc.zoo import build
+>>> from archcalc.models.zoo import build
 >>> cf = closed_form(build("vgg11"))
 >>> cf.condition
 'H = 0 (mod 224), W = 0 (mod 224), H >= 32, W >= 32'
@@ -193,7 +193,7 @@ def closed_form(network: Graph, channels: int | None = None, convention: str | N
     channels : int, optional
         Input channels ``C``; defaults to the network's own.
     convention : str, optional
-        A name in :data:`archcalc.conventions.CONVENTIONS`: adds its totals as ``compute`` (and
+        A name in :data:`archcalc.check.conventions.CONVENTIONS`: adds its totals as ``compute`` (and
         ``backward_compute`` where it counts a backward pass), e.g. ``"fvcore"`` or ``"torch"``.
 
     Returns
@@ -203,7 +203,7 @@ def closed_form(network: Graph, channels: int | None = None, convention: str | N
 
     Examples
     --------
-    >>> from archcalc.zoo import build
+    >>> from archcalc.models.zoo import build
     >>> cf = closed_form(build("resnet18"))
     >>> cf.condition
     'H = 0 (mod 32), W = 0 (mod 32), H >= 1, W >= 1'
@@ -224,7 +224,7 @@ def closed_form(network: Graph, channels: int | None = None, convention: str | N
     ev = evaluate(network, (c, hs, ws), bs)
     totals = {f: merge_nested_floors(sympy.sympify(ev.total(f))) for f in TOTALS}
     if convention is not None:
-        from archcalc.conventions import get_convention
+        from archcalc.check.conventions import get_convention
 
         conv = get_convention(convention)
         totals["compute"] = merge_nested_floors(sympy.sympify(sum((conv.forward(r) for r in ev.rows), 0)))

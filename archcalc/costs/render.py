@@ -1,4 +1,4 @@
-"""Rendering: pure functions from a :class:`~archcalc.report.Report` to a rich Table or to text.
+"""Rendering: pure functions from a :class:`~archcalc.costs.report.Report` to a rich Table or to text.
 
 Nothing is computed here; every number comes from the report. Tables, Markdown and LaTeX print numbers
 with thousands separators; JSON and CSV keep exact integers. The compute column is always named by its
@@ -6,7 +6,7 @@ unit (``MACs`` or ``FLOPs``), never a bare "FLOPs" for MACs.
 
 Examples
 --------
->>> from archcalc.report import report, resolve_model
+>>> from archcalc.costs.report import report, resolve_model
 >>> rep = report(resolve_model("alexnet"))
 >>> print(to_csv(rep).splitlines()[1])
 features.0,Conv2d,1x64x55x55,23296,70276800,140553600,193600,774400,193600,70276800
@@ -21,7 +21,7 @@ import csv
 import io
 from typing import Any
 
-from archcalc.report import Report, ReportRow
+from archcalc.costs.report import Report, ReportRow
 from dlperf.jsonio import json_text
 
 __all__ = ["header_lines", "to_table", "table_text", "to_json", "to_csv", "to_markdown", "to_latex", "render", "print_table", "FORMATS"]
@@ -53,7 +53,7 @@ def header_lines(rep: Report) -> list[str]:
 
     Examples
     --------
-    >>> from archcalc.report import report, resolve_model
+    >>> from archcalc.costs.report import report, resolve_model
     >>> header_lines(report(resolve_model("resnet18"), batch=4, dtype="bf16"))[1]
     'input 3x224x224 per sample, batch 4, dtype bf16 (2 bytes/element), output 4x1000'
     """
@@ -148,7 +148,7 @@ def to_table(rep: Report, width: int | None = None):
 
     Examples
     --------
-    >>> from archcalc.report import report, resolve_model
+    >>> from archcalc.costs.report import report, resolve_model
     >>> table = to_table(report(resolve_model("alexnet"), convention="flops"))
     >>> [c.header for c in table.columns]
     ['layer', 'kind', 'output shape', 'params', 'FLOPs', 'activations', 'bytes']
@@ -224,13 +224,13 @@ def _jsonable(value: Any) -> Any:
 def to_json(rep: Report, indent: int | None = 2) -> str:
     """JSON text: ``model``, ``input``, ``batch``, ``dtype``, ``convention``, ``rows`` and ``totals`` (exact ints).
 
-    ``rows`` holds one object per :attr:`Report.rows <archcalc.report.Report.rows>` entry, under the same name
+    ``rows`` holds one object per :attr:`Report.rows <archcalc.costs.report.Report.rows>` entry, under the same name
     as the attribute. ``layers`` is a deprecated copy of ``rows`` kept for one release (0.1.x); read ``rows``.
 
     Examples
     --------
     >>> import json
-    >>> from archcalc.report import report, resolve_model
+    >>> from archcalc.costs.report import report, resolve_model
     >>> rep = report(resolve_model("alexnet"))
     >>> doc = json.loads(to_json(rep))
     >>> [r["name"] for r in doc["rows"]] == [r.name for r in rep.rows] and doc["layers"] == doc["rows"]
@@ -317,7 +317,7 @@ def to_markdown(rep: Report) -> str:
 
     Examples
     --------
-    >>> from archcalc.report import report, resolve_model
+    >>> from archcalc.costs.report import report, resolve_model
     >>> print(to_markdown(report(resolve_model("vgg11"), depth=1)).splitlines()[-1])
     | **total** |  | **1x1000** | **132,863,336** | **7,609,090,048** | **16,458,216** | **65,832,864** |
     """
@@ -348,7 +348,7 @@ def to_latex(rep: Report) -> str:
 
     Examples
     --------
-    >>> from archcalc.report import report, resolve_model
+    >>> from archcalc.costs.report import report, resolve_model
     >>> print(to_latex(report(resolve_model("vgg11_bn"), depth=1)).splitlines()[5])
     layer & kind & output shape & params & MACs & activations & bytes \\
     """
