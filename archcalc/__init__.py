@@ -27,8 +27,9 @@ __all__ = ["build", "from_torch", "from_hf", "from_timm", "Graph", "GraphBuilder
 _LAZY = {"from_torch": "archcalc.frontends.torch_trace", "from_hf": "archcalc.frontends.hf",
          "from_timm": "archcalc.frontends.timm_models", "closed_form": "archcalc.costs.symbolic",
          "evaluate": "archcalc.ir.evaluate", "Graph": "archcalc.ir.graph", "GraphBuilder": "archcalc.ir.build",
-         "build": "archcalc.models.zoo", "report": "archcalc.costs.report", "crosscheck": "archcalc.check.crosscheck",
-         "peak_memory": "archcalc.memory.peak", "fit": "archcalc.memory.fit"}
+         "build": "archcalc.models.zoo", "report": "archcalc.costs.report",
+         "crosscheck": "archcalc.check.crosscheck", "peak_memory": "archcalc.memory.peak",
+         "fit": "archcalc.memory.fit"}
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -100,7 +100,7 @@ def _fvcore_total(name: str, size: int) -> float:
     import torch
     from fvcore.nn import FlopCountAnalysis
 
-    from archcalc.check.crosscheck import build_twin
+    from archcalc.models.builders import build_twin
 
     logging.getLogger("fvcore").setLevel(logging.ERROR)
     model = build_twin(f"torchvision:{name}", (3, size, size), "cpu")

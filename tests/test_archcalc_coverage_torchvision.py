@@ -122,7 +122,7 @@ def _fvcore_total(name: str, size: int) -> int:
     import torch
     from fvcore.nn import FlopCountAnalysis
 
-    from archcalc.check.crosscheck import build_twin
+    from archcalc.models.builders import build_twin
 
     model = build_twin(f"torchvision:{name}", (3, size, size), "cpu")
     logging.getLogger("fvcore").setLevel(logging.ERROR)  # unsupported-op warnings

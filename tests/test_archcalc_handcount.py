@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from archcalc.costs.report import report, resolve_model
+from archcalc.costs.report import report
 from archcalc.ir.build import from_tree, layer, seq
+from archcalc.models.resolve import resolve_model
 from archcalc.models.zoo import inception_module
 
 

@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from archcalc.costs.render import DROP_ORDER, print_table, table_text, to_json
-from archcalc.costs.report import report, resolve_model
+from archcalc.costs.report import report
 from archcalc.costs.symbolic import merge_nested_floors
+from archcalc.models.resolve import resolve_model
 
 # ----------------------------------------------------------------------------------------------------------
 # 1. tables fit the console
@@ -239,7 +240,8 @@ def test_crosscheck_header_states_defaults_and_progress_sees_every_step(capsys, 
 
 
 def test_crosscheck_header_names_given_values_without_default_marks():
-    from archcalc.check.crosscheck import CheckRow, CrossCheck, header
+    from archcalc.check.crosscheck import CheckRow, CrossCheck
+    from archcalc.check.crosscheck_render import header
 
     r = CrossCheck("resnet18", "torchvision:resnet18", (3, 64, 64), 4, (), CheckRow("", "", None, ()), (), ())
     head = header(r).splitlines()
@@ -251,7 +253,8 @@ def test_title_names_the_input_actually_used():
     # vgg19 at 1x64x64: the title must not read as the 3x224x224 model; the first conv reads 1 channel:
     # 64*1*3*3 + 64 = 640 parameters instead of 64*3*3*3 + 64 = 1,792
     from archcalc.costs.render import header_lines
-    from archcalc.costs.report import report, resolve_model
+    from archcalc.costs.report import report
+    from archcalc.models.resolve import resolve_model
 
     rep = report(resolve_model("vgg19"), (1, 64, 64))
     assert header_lines(rep)[0].startswith("vgg19 at input 1x64x64 (its default is 3x224x224): ")

@@ -29,7 +29,7 @@ def _terminal(monkeypatch, width: int = 80) -> io.StringIO:
 @pytest.mark.parametrize(("model", "shape"), [("inception-small", "1x8x8"), ("resnet18", "3x32x32")])
 def test_crosscheck_table_fits_80_columns_numbers_whole(model, shape, monkeypatch, capsys):
     from archcalc.check.crosscheck import crosscheck
-    from archcalc.costs.report import parse_input_shape
+    from archcalc.models.resolve import parse_input_shape
 
     buf = _terminal(monkeypatch)
     assert main(["crosscheck", model, "--input", shape]) == 0
@@ -54,7 +54,7 @@ def test_crosscheck_table_fits_80_columns_numbers_whole(model, shape, monkeypatc
 
 @pytest.mark.torch
 def test_crosscheck_in_a_pipe_keeps_every_column(capsys):
-    from archcalc.check.crosscheck import _COLUMNS
+    from archcalc.check.crosscheck_render import _COLUMNS
 
     assert main(["crosscheck", "inception-small", "--input", "1x8x8"]) == 0
     out = capsys.readouterr().out

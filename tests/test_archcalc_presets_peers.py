@@ -71,7 +71,7 @@ def _thop(model, shape) -> int:
     ],
 )
 def test_presets_match_ptflops_and_thop(model, shape, one_torch_thread):
-    from archcalc.check.crosscheck import build_twin
+    from archcalc.models.builders import build_twin
 
     net = build(model)
     # ptflops first: thop leaves empty total_ops buffers on modules it does not hook.

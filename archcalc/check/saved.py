@@ -151,7 +151,7 @@ def check_saved(model: str | Graph, input_shape: tuple[int, int, int] | None = N
     """
     import torch
 
-    from archcalc.check.crosscheck import build_twin
+    from archcalc.models.builders import build_twin
     from archcalc.models.zoo import build
 
     network = build(model) if isinstance(model, str) else model

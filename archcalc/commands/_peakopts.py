@@ -64,7 +64,7 @@ def _hf_options(args: Any) -> dict[str, Any]:
 def graph_factory(name: str, args: Any = None):
     """``graph_at(batch, per_sample_shape)``: a zoo graph as is, a torchvision, timm or hf: model traced at that
     shape (``args``: the parsed ``--decoder-seq`` / ``--trust-remote-code`` of an hf: model)."""
-    from archcalc.costs.report import resolve_model
+    from archcalc.models.resolve import resolve_model
 
     options = _hf_options(args) if name.startswith("hf:") else {}
     if not name.startswith("hf:"):
@@ -148,6 +148,6 @@ def step_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def input_shape(args: argparse.Namespace, graph: Any) -> tuple[int, ...]:
-    from archcalc.costs.report import parse_input_shape
+    from archcalc.models.resolve import parse_input_shape
 
     return parse_input_shape(args.input) if args.input is not None else tuple(graph.default_input)

@@ -144,8 +144,8 @@ def symbolic_text(cf: Any, at: tuple[int, int, int], latex: bool = False, width:
 
 def emit_symbolic(network: Any, args: argparse.Namespace) -> int:
     """Print the closed forms of ``network`` in ``args.format`` (table, json or latex)."""
-    from archcalc.costs.report import parse_input_shape
     from archcalc.costs.symbolic import closed_form
+    from archcalc.models.resolve import parse_input_shape
 
     if network.traced_at is not None:
         raise ValueError(f"--symbolic: {network.name} is a traced graph, fixed at its input; closed forms are "

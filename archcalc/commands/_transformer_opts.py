@@ -3,15 +3,18 @@
 
 Private helper of the report command (a leading underscore keeps it out of command discovery):
 :func:`add_transformer_options` declares the flags, :func:`run_transformer` handles a transformer model
-(returning the exit status) or returns ``None`` for any other model, after refusing transformer flags
-on it.
+(returning the exit status, or the built graph when the ordinary report is wanted) or returns ``None`` for any
+other model, after refusing transformer flags on it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from archcalc.ir.graph import Graph
 
 #: ``(flag, attribute, help)`` of the size options.
 SIZE_FLAGS = (
@@ -65,8 +68,10 @@ def _write(text: str, args: argparse.Namespace) -> int:
     return 0
 
 
-def run_transformer(args: argparse.Namespace) -> int | None:
-    """Handle ``args`` if the model is a transformer (return the exit status); else ``None``."""
+def run_transformer(args: argparse.Namespace) -> int | Graph | None:
+    """Handle ``args`` if the model is a transformer: the exit status of an output of its own (``--per-token``,
+    ``--kv-cache``, ``--symbolic``), or the built :class:`~archcalc.ir.graph.Graph` for the ordinary report;
+    ``None`` for any other model."""
     from archcalc.models.zoo_transformers import CONFIGS
 
     if args.model.startswith("hf:"):  # sequence flags go to archcalc.frontends.hf; the zoo's size flags do not apply
@@ -114,6 +119,4 @@ def run_transformer(args: argparse.Namespace) -> int | None:
         at = {"B": args.batch, "L": seq}
         return _write(json.dumps(render.closed_json(cf, cfg, at), indent=2) + "\n" if args.format == "json"
                       else render.closed_text(cf, cfg, at), args)
-    from archcalc.commands.report import emit, report_from_args
-
-    return emit(report_from_args(network, args), args)
+    return network  # the ordinary report: archcalc.commands.report emits it (this module sits below it)

@@ -35,8 +35,9 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from archcalc.check.crosscheck import STEPS, crosscheck, footer, header, to_json, to_markdown, to_table
-    from archcalc.costs.report import parse_input_shape, resolve_model
+    from archcalc.check.crosscheck import STEPS, crosscheck
+    from archcalc.check.crosscheck_render import footer, header, to_json, to_markdown, to_table
+    from archcalc.models.resolve import parse_input_shape, resolve_model
     from dlperf.progress import progress
 
     shape = parse_input_shape(args.input) if args.input is not None else None

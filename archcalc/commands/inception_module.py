@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from archcalc.commands.report import add_report_options, emit, report_from_args
-from archcalc.costs.report import parse_input_shape
+from archcalc.models.resolve import parse_input_shape
 from archcalc.models.zoo import inception_module
 
 

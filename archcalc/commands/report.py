@@ -12,15 +12,9 @@ import sys
 
 from archcalc.check.conventions import CONVENTIONS
 from archcalc.commands._transformer_opts import add_transformer_options, run_transformer
-from archcalc.costs.report import (
-    DTYPE_BYTES,
-    OPTIMIZER_STATES,
-    Report,
-    parse_input_shape,
-    report,
-    resolve_model,
-)
+from archcalc.costs.report import DTYPE_BYTES, OPTIMIZER_STATES, Report, report
 from archcalc.ir.graph import Graph
+from archcalc.models.resolve import parse_input_shape, resolve_model
 
 
 def add_report_options(parser: argparse.ArgumentParser, input_required: bool = False) -> None:
@@ -123,9 +117,11 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     done = run_transformer(args)  # transformers: --seq, --per-token, --kv-cache, sizes (None for other models)
+    if isinstance(done, Graph):  # a zoo transformer at its sizes: the ordinary report
+        return emit(report_from_args(done, args), args)
     if done is not None:
         return done
-    from archcalc.costs.report import is_traced
+    from archcalc.models.resolve import is_traced
 
     if args.input_dtype and not is_traced(args.model):
         raise ValueError(f"--input-dtype: {args.model} is a zoo model with fixed input types; --input-dtype is for "

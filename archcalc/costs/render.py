@@ -6,7 +6,8 @@ unit (``MACs`` or ``FLOPs``), never a bare "FLOPs" for MACs.
 
 Examples
 --------
->>> from archcalc.costs.report import report, resolve_model
+>>> from archcalc.costs.report import report
+>>> from archcalc.models.resolve import resolve_model
 >>> rep = report(resolve_model("alexnet"))
 >>> print(to_csv(rep).splitlines()[1])
 features.0,Conv2d,1x64x55x55,23296,70276800,140553600,193600,774400,193600,70276800
@@ -53,7 +54,8 @@ def header_lines(rep: Report) -> list[str]:
 
     Examples
     --------
-    >>> from archcalc.costs.report import report, resolve_model
+    >>> from archcalc.costs.report import report
+    >>> from archcalc.models.resolve import resolve_model
     >>> header_lines(report(resolve_model("resnet18"), batch=4, dtype="bf16"))[1]
     'input 3x224x224 per sample, batch 4, dtype bf16 (2 bytes/element), output 4x1000'
     """
@@ -148,7 +150,8 @@ def to_table(rep: Report, width: int | None = None):
 
     Examples
     --------
-    >>> from archcalc.costs.report import report, resolve_model
+    >>> from archcalc.costs.report import report
+    >>> from archcalc.models.resolve import resolve_model
     >>> table = to_table(report(resolve_model("alexnet"), convention="flops"))
     >>> [c.header for c in table.columns]
     ['layer', 'kind', 'output shape', 'params', 'FLOPs', 'activations', 'bytes']
@@ -230,7 +233,8 @@ def to_json(rep: Report, indent: int | None = 2) -> str:
     Examples
     --------
     >>> import json
-    >>> from archcalc.costs.report import report, resolve_model
+    >>> from archcalc.costs.report import report
+    >>> from archcalc.models.resolve import resolve_model
     >>> rep = report(resolve_model("alexnet"))
     >>> doc = json.loads(to_json(rep))
     >>> [r["name"] for r in doc["rows"]] == [r.name for r in rep.rows] and doc["layers"] == doc["rows"]
@@ -317,7 +321,8 @@ def to_markdown(rep: Report) -> str:
 
     Examples
     --------
-    >>> from archcalc.costs.report import report, resolve_model
+    >>> from archcalc.costs.report import report
+    >>> from archcalc.models.resolve import resolve_model
     >>> print(to_markdown(report(resolve_model("vgg11"), depth=1)).splitlines()[-1])
     | **total** |  | **1x1000** | **132,863,336** | **7,609,090,048** | **16,458,216** | **65,832,864** |
     """
@@ -348,7 +353,8 @@ def to_latex(rep: Report) -> str:
 
     Examples
     --------
-    >>> from archcalc.costs.report import report, resolve_model
+    >>> from archcalc.costs.report import report
+    >>> from archcalc.models.resolve import resolve_model
     >>> print(to_latex(report(resolve_model("vgg11_bn"), depth=1)).splitlines()[5])
     layer & kind & output shape & params & MACs & activations & bytes \\
     """

@@ -25,7 +25,8 @@ What the numbers are (also in docs/archcalc.md):
 
 Examples
 --------
->>> rep = report(resolve_model("vgg19"))
+>>> from archcalc.models.zoo import build
+>>> rep = report(build("vgg19"))
 >>> rep.rows[0].name, rep.rows[0].output_shape, rep.rows[0].macs
 ('features.0', (1, 64, 224, 224), 86704128)
 >>> rep.totals["params"], rep.totals["macs"]
@@ -34,7 +35,6 @@ Examples
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -57,8 +57,6 @@ __all__ = [
     "Report",
     "ModelSummary",
     "report",
-    "resolve_model",
-    "parse_input_shape",
     "list_models",
 ]
 
@@ -181,109 +179,6 @@ class Report(Result):
         return {k: self.totals[k] for k in ("params", "macs") if k in self.totals}
 
 
-#: Prefixes of the models archcalc builds with torch and traces (``FILE.py:NAME`` is the other traced form).
-TRACED_PREFIXES = ("torchvision:", "timm:", "hf:")
-
-
-def is_traced(name: str) -> bool:
-    """Whether ``name`` is a model archcalc traces with torch (``torchvision:NAME``, ``timm:NAME``,
-    ``hf:NAME_OR_PATH``, ``FILE.py:NAME``)."""
-    from archcalc.frontends.model_file import is_model_file
-
-    return name.startswith(TRACED_PREFIXES) or is_model_file(name)
-
-
-def resolve_model(name: str, inputs: list[tuple[int, ...]] | None = None, batch: int = 1,
-                  input_dtypes: tuple[str, ...] = (), *, seq: int | None = None, decoder_seq: int | None = None,
-                  trust_remote_code: bool = False) -> Graph:
-    """The network called ``name`` (the one place the command line resolves model names).
-
-    A zoo name builds its graph without torch. ``torchvision:NAME`` traces ``torchvision.models.NAME``,
-    ``timm:NAME`` ``timm.create_model(NAME)`` (:mod:`archcalc.frontends.timm_models`), ``hf:NAME_OR_PATH``
-    a transformers model built from its config (:mod:`archcalc.frontends.hf`; ``seq``, ``decoder_seq`` and
-    ``trust_remote_code`` are its options) and ``FILE.py:NAME`` a user's module (an ``nn.Module`` class or
-    zero-argument factory in that file) with the torch front end, at the per-sample ``inputs`` (one shape
-    per forward argument; torchvision's default 3x224x224, 3x299x299 for inception_v3) and ``batch``.
-    Unknown names raise ``ValueError`` suggesting the closest zoo names.
-
-    Examples
-    --------
-    >>> resolve_model("resnet18").name
-    'resnet18'
-    >>> resolve_model("vgg91")
-    Traceback (most recent call last):
-    ...
-    ValueError: model: unknown name 'vgg91'; did you mean vgg19, ...? (see `archcalc list`)
-    """
-    from archcalc.models.zoo import build
-
-    if not name.startswith("hf:"):
-        for flag, value in (("--seq", seq), ("--decoder-seq", decoder_seq), ("--trust-remote-code", trust_remote_code)):
-            if value not in (None, False):
-                raise ValueError(f"{flag}: only for hf:NAME models; {name} takes --input")
-    if name.startswith("hf:"):  # a transformers model from its config (archcalc.frontends.hf)
-        from archcalc.frontends.hf import from_hf
-
-        if input_dtypes:
-            raise ValueError(f"--input-dtype: {name}'s input types come from its config; drop --input-dtype")
-        if inputs is not None and len(inputs) > 1:
-            raise ValueError(f"--input: {name} takes one --input (the sequence length or the image / feature "
-                             f"shape), got {len(inputs)}")
-        return from_hf(name[3:], seq=seq, batch=batch, decoder_seq=decoder_seq,
-                       input_shape=inputs[0] if inputs else None, trust_remote_code=trust_remote_code)
-    if name.startswith("timm:"):  # timm.create_model(NAME, pretrained=False) (archcalc.frontends.timm_models)
-        from archcalc.frontends.timm_models import from_timm
-
-        if input_dtypes:
-            raise ValueError(f"--input-dtype: {name} takes a float image; drop --input-dtype")
-        if inputs is not None and len(inputs) > 1:
-            raise ValueError(f"--input: {name} takes one image input, got {len(inputs)} --input options")
-        return from_timm(name[5:], inputs[0] if inputs else None, batch)
-    if name.startswith("torchvision:"):  # any torchvision model, traced (archcalc.frontends.torch_trace)
-        from archcalc.frontends.torch_trace import from_torchvision
-
-        tv = name.partition(":")[2]
-        shapes = inputs or [(3, 299, 299) if tv == "inception_v3" else (3, 224, 224)]
-        if len(shapes) != 1:
-            raise ValueError(f"--input: {name} takes one image input, got {len(shapes)} --input options")
-        return from_torchvision(tv, shapes[0], batch=batch)
-    from archcalc.frontends.model_file import is_model_file
-
-    if is_model_file(name):
-        from archcalc.frontends.model_file import load_model
-        from archcalc.frontends.torch_trace import from_torch
-
-        if not inputs:
-            raise ValueError(f"--input: {name} is traced at a given input; give its per-sample shape, e.g. "
-                             "--input 3x224x224 (repeat --input for each forward argument)")
-        model = load_model(name)
-        return from_torch(model, *inputs, batch=batch, input_dtypes=input_dtypes, name=name.rpartition(":")[2])
-    if inputs is not None and len(inputs) > 1:
-        raise ValueError(f"--input: {name} takes one input, got {len(inputs)} --input options")
-    return build(name)
-
-
-_DIMS = re.compile(r"^\s*\d+(\s*[xX×,]\s*\d+)*\s*$")
-
-
-def parse_input_shape(text: str, flag: str = "--input") -> tuple[int, ...]:
-    """Parse a per-sample shape ``"CxHxW"`` (any rank: ``"128"``, ``"3x224x224"``, ``"1x16x112x112"``).
-
-    Examples
-    --------
-    >>> parse_input_shape("3x160x160")
-    (3, 160, 160)
-    >>> parse_input_shape("3x0")
-    Traceback (most recent call last):
-    ...
-    ValueError: --input: got '3x0'; give the per-sample shape as positive integers joined by x, e.g. 3x224x224
-    """
-    if _DIMS.match(text) is None or any(int(g) <= 0 for g in re.split(r"[xX×,]", text)):
-        raise ValueError(f"{flag}: got {text!r}; give the per-sample shape as positive integers joined by x, "
-                         "e.g. 3x224x224")
-    return tuple(int(g) for g in re.split(r"[xX×,]", text))
-
-
 def _check_int(flag: str, value: Any, low: int, symbolic: bool = False) -> None:
     """``value`` must be an int >= ``low`` (or, where ``symbolic``, a sympy expression, left unchecked)."""
     check_int(flag, value, minimum=low, symbolic=symbolic, what=f"an integer >= {low}")
@@ -311,7 +206,7 @@ def report(
     Parameters
     ----------
     network : Graph
-        From :func:`resolve_model`, :func:`archcalc.models.zoo.inception_module` or built by hand.
+        From :func:`~archcalc.models.resolve.resolve_model`, :func:`archcalc.models.zoo.inception_module` or built by hand.
     input_shape : tuple of int, optional
         Per-sample shape of the first input (``(C, H, W)``); defaults to the network's own.
     batch : int
@@ -346,9 +241,10 @@ def report(
     >>> rep = report(inception_module((256, 32, 32), 128, 192, 96), depth=1)
     >>> [(r.name, r.output_shape) for r in rep.rows]
     [('b1x1', (1, 128, 32, 32)), ('b3x3', (1, 192, 32, 32)), ('b5x5', (1, 96, 32, 32)), ('pool', (1, 256, 32, 32)), ('concat', (1, 672, 32, 32))]
-    >>> rep = report(resolve_model("alexnet"), batch=8, dtype="fp16", training=True, optimizer="adam")
+    >>> from archcalc.models.zoo import build
+    >>> rep = report(build("alexnet"), batch=8, dtype="fp16", training=True, optimizer="adam")
     >>> from archcalc.memory.peak import peak_memory
-    >>> rep.totals["training_bytes"] == peak_memory(resolve_model("alexnet"), None, 8, training=True,
+    >>> rep.totals["training_bytes"] == peak_memory(build("alexnet"), None, 8, training=True,
     ...                                             optimizer="adam", precision="fp16").peak_bytes
     True
     """

@@ -708,10 +708,10 @@ def build_torchvision_meta(name: str, input_shape: tuple[int, ...] = (3, 224, 22
     import torch
     from torch.overrides import TorchFunctionMode
 
-    from archcalc.check.crosscheck import build_twin
+    from archcalc.models.torchvision_models import build_torchvision
 
     try:
-        return build_twin(f"torchvision:{name}", tuple(input_shape), "meta")
+        return build_torchvision(name, tuple(input_shape), "meta")
     except (NotImplementedError, RuntimeError):
         pass
 
@@ -724,5 +724,5 @@ def build_torchvision_meta(name: str, input_shape: tuple[int, ...] = (3, 224, 22
             return func(*args, **kwargs)
 
     with torch.no_grad(), SkipInit():
-        module = build_twin(f"torchvision:{name}", tuple(input_shape), "cpu")
+        module = build_torchvision(name, tuple(input_shape), "cpu")
     return module.to("meta")

@@ -1,7 +1,7 @@
 """Torch twins of zoo networks that torchvision lacks: the small Inception of Zhang et al. (ICLR 2017).
 
 The zoo's ``inception-small`` names this module as its twin (``"archcalc:inception_small"``), and
-:func:`archcalc.check.crosscheck.build_twin` builds it; the layer names and shapes are fixed, with the same
+:func:`archcalc.models.builders.build_twin` builds it; the layer names and shapes are fixed, with the same
 dotted module names as the analytical network, so the two can be cross-checked. Only functions that need
 torch import this module (it imports torch at the top because its classes subclass ``nn.Module``);
 :mod:`mlcore.models` re-exports it for the training experiments. A global mean pool makes the

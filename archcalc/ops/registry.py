@@ -33,6 +33,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from archcalc.ops.arith import is_concrete, prod
+from archcalc.ops.kinds import REGISTRY, unknown_kind
 from archcalc.ops.traits import TRAITS, OpTraits
 
 __all__ = ["OpCost", "REGISTRY", "register", "formula", "pair", "ntuple", "one_input", "elementwise_cost",
@@ -130,7 +131,6 @@ class OpCost:
 
 
 Formula = Callable[..., OpCost]
-REGISTRY: dict[str, Formula] = {}
 
 
 def register(kind: str, traits: OpTraits | None = None) -> Callable[[Formula], Formula]:
@@ -151,12 +151,11 @@ def register(kind: str, traits: OpTraits | None = None) -> Callable[[Formula], F
 
 def formula(kind: str) -> Formula:
     """The registered formula for ``kind``; unknown kinds raise ``ValueError`` listing the known ones."""
-    import archcalc.ops  # noqa: F401  (importing the package registers every family)
-
+    # Complete here: Python runs archcalc/ops/__init__.py (which imports every family) before this module.
     try:
         return REGISTRY[kind]
     except KeyError:
-        raise ValueError(f"op kind: got {kind!r}; known kinds are {', '.join(sorted(REGISTRY))}") from None
+        raise unknown_kind(kind) from None
 
 
 def ntuple(value: Any, n: int, what: str = "value") -> tuple[Any, ...]:

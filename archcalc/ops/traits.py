@@ -28,6 +28,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from archcalc.ops.kinds import REGISTRY, unknown_kind
+
 __all__ = ["OpTraits", "TRAITS", "traits", "declared", "pointwise", "binary", "view", "reduction", "contraction",
            "indices", "comparison", "ALIASING", "AUTOCAST", "COLLECTIVES", "SAME"]
 
@@ -221,9 +223,7 @@ _UNDECLARED = OpTraits(family="(undeclared)")
 
 def declared(kind: str) -> bool:
     """Whether ``kind`` declared its traits (``tests/test_op_traits.py`` requires it of every kind)."""
-    import archcalc.ops  # noqa: F401  (importing the package registers every family)
-
-    return kind in TRAITS
+    return kind in TRAITS  # complete: archcalc/ops/__init__.py imports every family before this module runs
 
 
 def traits(kind: str, overrides: Mapping[str, OpTraits] | None = None) -> OpTraits:
@@ -238,7 +238,6 @@ def traits(kind: str, overrides: Mapping[str, OpTraits] | None = None) -> OpTrai
     found = TRAITS.get(kind)
     if found is not None:
         return found
-    from archcalc.ops.registry import formula
-
-    formula(kind)  # raises for an unknown kind
+    if kind not in REGISTRY:
+        raise unknown_kind(kind)
     return _UNDECLARED
