@@ -68,23 +68,22 @@ def _digit_count(v: np.ndarray) -> np.ndarray:
     return n
 
 
-def _digits(v: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """``v``'s decimal digits right-aligned in ``width`` columns (uint8 ASCII) and which of them are real
-    (no leading zeros; a 0 has one digit)."""
-    out = np.empty((len(v), width), dtype=np.uint8)
+def _digit_rows(v: np.ndarray, width: int) -> np.ndarray:
+    """``v``'s last ``width`` decimal digits as ASCII, one row per digit position (least significant first)."""
+    out = np.empty((width, len(v)), dtype=np.uint8)
     rest = v.copy()
-    for j in range(width - 1, -1, -1):
+    for j in range(width):
         q = rest // 10
-        out[:, j] = rest - 10 * q + 48
+        out[j] = rest - 10 * q + 48
         rest = q
-    nd = _digit_count(v)
-    return out, np.arange(width)[None, :] >= (width - nd)[:, None]
+    return out
 
 
 def name_bytes(learner: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The names ``g[L{learner+1},{index+1}]`` as one byte buffer and its offsets (Arrow's string layout),
     built by numpy without a Python string per row: each name is laid out right-aligned in a fixed-width
-    row, and the real bytes of all rows, read in order, are the buffer.
+    row (index digits in fixed columns, the rest placed by its length), and the last ``length`` bytes of
+    every row, read in order, are the buffer.
 
     >>> offsets, data = name_bytes(np.array([0, 11]), np.array([8, 99]))
     >>> offsets.tolist(), data.tobytes()
@@ -94,18 +93,24 @@ def name_bytes(learner: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.n
     n = len(lv)
     if n == 0:
         return np.zeros(1, dtype=np.int64), np.empty(0, dtype=np.uint8)
-    wl, wi = len(str(int(lv.max()))), len(str(int(iv.max())))
-    ld, lm = _digits(lv, wl)
-    idig, im = _digits(iv, wi)
-    rows = np.empty((n, wl + wi + 5), dtype=np.uint8)
-    keep = np.ones(rows.shape, dtype=bool)
-    rows[:, :3] = np.frombuffer(b"g[L", dtype=np.uint8)
-    rows[:, 3 : 3 + wl], keep[:, 3 : 3 + wl] = ld, lm
-    rows[:, 3 + wl] = ord(",")
-    rows[:, 4 + wl : 4 + wl + wi], keep[:, 4 + wl : 4 + wl + wi] = idig, im
+    nl, ni = _digit_count(lv), _digit_count(iv)
+    wl, wi = int(nl.max()), int(ni.max())
+    width = wl + wi + 5
+    rows = np.empty((n, width), dtype=np.uint8)
     rows[:, -1] = ord("]")
+    rows[:, width - 1 - wi : width - 1] = _digit_rows(iv, wi)[::-1].T  # index digits; left of a short one: garbage
+    flat = rows.reshape(-1)
+    comma = np.arange(n, dtype=np.int64) * width + (width - 2) - ni  # flat position of each row's comma
+    flat[comma] = ord(",")
+    digits = _digit_rows(lv, wl)
+    for k in range(wl):  # learner digits; past a short learner number they are overwritten by the prefix below
+        flat[comma - 1 - k] = digits[k]
+    for k, ch in enumerate(b"L[g"):
+        flat[comma - 1 - nl - k] = ch
+    length = nl + ni + 5
     offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(keep.sum(axis=1), out=offsets[1:])
+    np.cumsum(length, out=offsets[1:])
+    keep = np.arange(width)[None, :] >= (width - length)[:, None]
     return offsets, rows[keep]
 
 

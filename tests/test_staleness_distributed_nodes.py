@@ -100,7 +100,7 @@ def _node_cmd(port: int, rank: int, timeout: float) -> list[str]:
 @pytest.mark.slow
 @pytest.mark.parametrize("rank", [0, 1])
 def test_the_cli_alone_on_one_node_ends_within_the_timeout_with_one_line(rank):
-    # the rendezvous ends --timeout seconds after the process started (imports and data loading count), so the
+    # the rendezvous (before the data loads) ends --timeout seconds after the process started (imports count), so the
     # command ends by then plus its exit: measured 12.2 s for --timeout 12 at load average 10 on 2 cores
     port, timeout = _free_port(), 12
     t = time.monotonic()

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from staleness.paramserver.launch import Outcome, blamed_rank, listen, spawn_and_watch
 
-__all__ = ["Nodes", "launch_nodes", "check_nodes"]
+__all__ = ["Nodes", "join", "launch_nodes", "check_nodes", "process_age"]
 
 
 @dataclass(frozen=True)
@@ -152,23 +152,36 @@ def process_age() -> float:
         return 0.0
 
 
-def launch_nodes(x, y, settings: dict, nodes: Nodes, on_progress=None) -> Outcome:
-    """Join the rendezvous, run this node's ranks, and (node 0) return what the server recorded.
+_JOINED: dict[Nodes, tuple] = {}  # rendezvous done early in this process (join), waiting for launch_nodes
 
-    The rendezvous ends ``timeout`` seconds after this process started (its imports and data loading
-    count), so a missing node ends every started one within the timeout, whatever each took to start.
+
+def join(nodes: Nodes, timeout: float, heartbeat: float) -> str | None:
+    """Meet the other nodes now (before the data loads, say); return the fault line, or None once all joined.
+
+    The rendezvous ends ``timeout`` seconds after this process started (its imports count), so a missing
+    node ends every started one within the timeout, whatever each took to start. The store is kept for
+    :func:`launch_nodes`.
     """
-    deadline = time.monotonic() + settings["timeout"] - process_age()
-    store, fault = _rendezvous(nodes, settings, deadline)
-    if store is None:
-        return Outcome({}, fault, blamed_rank(fault), False)
-    try:
-        if fault is not None:
+    if nodes not in _JOINED:
+        settings = {"timeout": float(timeout), "heartbeat": float(heartbeat)}
+        store, fault = _rendezvous(nodes, settings, time.monotonic() + settings["timeout"] - process_age())
+        if store is not None and fault is not None:
             if nodes.node_rank == 0:  # let the waiting nodes read the verdict before the store goes
                 _linger(store, nodes, "seen", 1.0)
             else:
                 _mark(store, f"seen/{nodes.node_rank}")
-            return Outcome({}, fault, blamed_rank(fault), False)
+        _JOINED[nodes] = (store, fault)
+    return _JOINED[nodes][1]
+
+
+def launch_nodes(x, y, settings: dict, nodes: Nodes, on_progress=None) -> Outcome:
+    """Join the rendezvous (unless :func:`join` did), run this node's ranks, and (node 0) return what the
+    server recorded."""
+    join(nodes, settings["timeout"], settings["heartbeat"])
+    store, fault = _JOINED.pop(nodes)
+    if fault is not None:
+        return Outcome({}, fault, blamed_rank(fault), False)
+    try:
         loopback = nodes.master_addr in ("127.0.0.1", "localhost", "::1")
         outcome = spawn_and_watch(x, y, settings, store, list(nodes.ranks), nodes.world, nodes.master_addr,
                                   nodes.master_port if nodes.node_rank else store.port, loopback,

@@ -126,6 +126,14 @@ def run_distributed(args: argparse.Namespace, load_data, body) -> int:
                 raise ValueError(f"--workers: got {args.workers}, but {nodes.nnodes} nodes x {nodes.nproc} processes "
                                  f"are 1 server + {nodes.world - 1} workers; leave --workers out")
             where = (nodes.node_rank, nodes.world)  # a fault ends with os._exit, as a torchrun rank's
+            from staleness.distributed import _check
+            from staleness.paramserver.launch import blamed_rank
+            from staleness.paramserver.nodes import join
+
+            _check(nodes.world - 1, 1, args.lr, args.delay, args.timeout, args.heartbeat, None)
+            fault = join(nodes, args.timeout, args.heartbeat)  # before the data loads: the timeout counts imports only
+            if fault is not None:
+                raise ParameterServerFault(fault, rank=blamed_rank(fault))
             if nodes.node_rank != 0:
                 from staleness.distributed import run_parameter_server_node
 
