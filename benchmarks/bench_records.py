@@ -1,7 +1,7 @@
 """Per-gradient files against the simulation alone (issue 23 item 3).
 
 Each case runs in a fresh interpreter: ``simulate(SimConfig(learners=P, updates=N, seed=0), stream=True)``
-alone, then the same run writing every gradient to CSV and to Parquet (the writers ``staleness simulate
+alone, then the same run writing every gradient to CSV and to Parquet (snappy, and uncompressed) (the writers ``staleness simulate
 --per-gradient`` uses). CPU seconds are ``time.process_time()`` around the call (every thread of the process,
 pyarrow's included; imports excluded); the ratio is against the simulation alone of the same run.
 
@@ -27,23 +27,25 @@ cfg = SimConfig(learners=p, updates=n, seed=0)
 t0, w0 = time.process_time(), time.perf_counter()
 if kind == "simulation":
     res = simulate(cfg, stream=True)
+elif kind == "records":  # every column built per block, nothing written
+    res = simulate(cfg, stream=True, records=True, on_block=lambda b: None)
 elif kind == "csv":
     with open(path, "wb") as fh:
         w = CsvRecords(fh)
         res = simulate(cfg, stream=True, records=True, on_block=w.write)
         w.close()
 else:
-    w = ParquetRecords(path)
+    w = ParquetRecords(path, compression=None if kind == "parquet-none" else "snappy")
     res = simulate(cfg, stream=True, records=True, on_block=w.write)
     w.close()
 cpu, wall = time.process_time() - t0, time.perf_counter() - w0
-size = os.path.getsize(path) if kind != "simulation" else 0
+size = os.path.getsize(path) if os.path.exists(path) else 0
 print(json.dumps({"cpu": cpu, "wall": wall, "bytes": size, "mean": res.summary.mean_staleness}))
 """
 
 
 def run(kind: str, p: int, n: int, folder: str) -> dict:
-    path = os.path.join(folder, f"bench_records.{'parquet' if kind == 'parquet' else 'csv'}")
+    path = os.path.join(folder, f"bench_records.{'csv' if kind == 'csv' else 'parquet'}")
     out = subprocess.run([sys.executable, "-c", CASE, kind, str(p), str(n), path], capture_output=True,
                          text=True, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     if os.path.exists(path):
@@ -63,11 +65,12 @@ def main() -> None:
     print("| run | CPU s | wall s | ratio (CPU, to the simulation alone) | file MB |")
     print("|---|---:|---:|---:|---:|")
     print(f"| simulation alone | {base['cpu']:.2f} | {base['wall']:.2f} | 1.0x | - |")
-    for kind in ("csv", "parquet"):
+    names = {"records": "every column built, nothing written", "csv": "CSV", "parquet": "Parquet (snappy, the default)", "parquet-none": "Parquet, uncompressed"}
+    for kind in names:
         r = run(kind, a.learners, a.updates, a.dir)
         assert r["mean"] == base["mean"], "the same run"
-        print(f"| with {kind.upper() if kind == 'csv' else 'Parquet'} | {r['cpu']:.2f} | {r['wall']:.2f} | "
-              f"{r['cpu'] / base['cpu']:.1f}x | {r['bytes'] / 1e6:.0f} |")
+        size = f"{r['bytes'] / 1e6:.0f}" if r["bytes"] else "-"
+        print(f"| with {names[kind]} | {r['cpu']:.2f} | {r['wall']:.2f} | {r['cpu'] / base['cpu']:.1f}x | {size} |")
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 

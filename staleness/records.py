@@ -58,24 +58,24 @@ def import_pyarrow(path: str, param: str = "per_gradient"):
 
 
 def _digit_count(v: np.ndarray) -> np.ndarray:
-    """Decimal digits of each positive integer of ``v``."""
-    n = np.ones(len(v), dtype=np.int64)
-    p = 10
+    """Decimal digits of each positive integer of ``v`` (sorted search among the powers of ten)."""
     top = int(v.max()) if len(v) else 0
-    while p <= top:
-        n += v >= p
-        p *= 10
-    return n
+    powers = [10**k for k in range(1, len(str(top)))]
+    return np.searchsorted(np.array(powers, dtype=np.int64), v, side="right").astype(np.int64) + 1
 
 
 def _digit_rows(v: np.ndarray, width: int) -> np.ndarray:
     """``v``'s last ``width`` decimal digits as ASCII, one row per digit position (least significant first)."""
     out = np.empty((width, len(v)), dtype=np.uint8)
-    rest = v.copy()
+    # 32-bit division is ~4x faster than 64-bit; numbers of 10 digits or more keep 64 bits
+    rest = v.astype(np.uint32) if width < 10 else v.astype(np.uint64)
+    q = np.empty_like(rest)
     for j in range(width):
-        q = rest // 10
-        out[j] = rest - 10 * q + 48
-        rest = q
+        np.floor_divide(rest, 10, out=q)
+        rest -= q * 10  # the digit
+        out[j] = rest
+        rest, q = q, rest
+    out += 48
     return out
 
 
@@ -187,10 +187,12 @@ class ParquetRecords:
     """The same records as a Parquet file (pyarrow), in row groups of about ``rows_per_group`` rows.
 
     ``path`` is the file written; ``name`` the path to name in messages (the user's, when ``path`` is a
-    temporary file renamed onto it afterwards).
+    temporary file renamed onto it afterwards); ``compression`` Parquet's codec (``None``: about half the
+    encoding time for a 1.5x larger file).
     """
 
-    def __init__(self, path: str, *, name: str | None = None, rows_per_group: int = 1 << 20) -> None:
+    def __init__(self, path: str, *, name: str | None = None, rows_per_group: int = 1 << 20,
+                 compression: str | None = "snappy") -> None:
         pa, pc = import_pyarrow(path if name is None else name)
         import pyarrow.parquet as pq
 
@@ -200,7 +202,8 @@ class ParquetRecords:
             for f in _FIELDS])
         # no dictionary pages (most columns are distinct floats: building the dictionaries cost 3x the rest)
         # and no column statistics: both cost time and nothing reads them here
-        self.writer = pq.ParquetWriter(path, self.schema, use_dictionary=False, write_statistics=False)
+        self.writer = pq.ParquetWriter(path, self.schema, use_dictionary=False, write_statistics=False,
+                                       compression=compression)
         self.rows_per_group = int(rows_per_group)
         self._pending: list = []
         self._pending_rows = 0
