@@ -143,3 +143,27 @@ def test_a_node_started_late_within_the_timeout_still_runs():
     assert applied_staleness + run["lost_staleness"] == 2 * 60  # (P - 1) x pushes, P = 3 workers
 
 
+
+
+@pytest.mark.parametrize("argv, line", [
+    (["--nnodes", "2", "--node-rank", "2"], "--node-rank: got 2 with nnodes=2; give 0..1"),
+    (["--nnodes", "2", "--port", "5000"], "--port: got 5000; with --nnodes the rendezvous is "
+                                          "--master-addr/--master-port: leave --port out"),
+    (["--nnodes", "2", "--workers", "5"], "--workers: got 5, but 2 nodes x 2 processes are 1 server + 3 workers; "
+                                          "leave --workers out"),
+    (["--nnodes", "2", "--master-port", "0"], "--master-port: got 0; give a TCP port 1..65535, the same on every node"),
+])
+def test_cli_node_options_are_one_line_exit_2(capsys, argv, line):
+    from staleness.cli import main
+
+    # refused before any rendezvous or data loading
+    assert main(["train", "--backend", "distributed", "--subset", "60", "--json", *argv]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == f"staleness: error: {line}\n"
+
+
+def test_cli_node_options_with_the_simulated_backend_are_refused(capsys):
+    from staleness.cli import main
+
+    assert main(["train", "--nnodes", "2", "--subset", "60"]) == 2
+    assert capsys.readouterr().err.startswith("staleness: error: --nnodes: got 2; it applies to --backend distributed")
