@@ -52,8 +52,8 @@ def import_pyarrow(path: str, param: str = "per_gradient"):
         import numpy
 
         raise ValueError(f"{param}: got {path!r}, but the installed pyarrow cannot be imported with numpy "
-                         f"{numpy.__version__} ({exc}); install a pyarrow built for it (pip install -U pyarrow "
-                         "numpy) or give a .csv name") from None
+                         f"{numpy.__version__} ({exc}); upgrade numpy (pip install -U numpy), install a pyarrow "
+                         "built for this numpy (pyarrow 15 is tested with numpy 1.26), or give a .csv name") from None
     return pa, pc
 
 
