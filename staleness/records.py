@@ -4,7 +4,8 @@ One line per gradient in apply / discard order, the columns of :class:`staleness
 after the gradient's name (quoted, as the booleans may be). Floats are written in a shortest form that reads back exactly (``0.5``,
 ``1e+16``). Both writers work column by column on whole blocks: the names are built as bytes by numpy
 (no Python string per row), and with pyarrow installed the CSV lines are formatted by Arrow's CSV writer;
-without it, a numpy / Python fallback writes the same values (about 10x slower).
+without it, a numpy / Python fallback writes the same values (about 4x slower: 1.3 against 0.33 CPU s
+for 300,000 gradients at P = 16).
 
 Examples
 --------
