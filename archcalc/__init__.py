@@ -12,6 +12,16 @@ The curated API (each name is imported on first use: ``import archcalc`` imports
 
 Every result has a short repr, ``to_dict()`` and ``to_pandas()``.
 
+Where things live (``tests/test_layers.py`` checks that no module imports one that imports it back):
+``ops/`` (the formula registry, one module per op family, op traits,
+``arith``), ``ir/`` (the graph, building and evaluating it), ``models/`` (the zoo and transformer zoo without
+torch, torch twins, the real torchvision / timm / HF modules behind a name, resolving a command line's model
+name), ``frontends/`` (tracing torch, Hugging Face and timm models into the IR), ``costs/`` (the per-layer
+report, its rendering, closed forms), ``memory/`` (training memory: closed forms and the liveness model),
+``lm/``, ``parallel/``, ``time/`` (language-model, tensor-parallel and time analyses), ``check/`` (cross-checks
+against fvcore, torch's counter and autograd, their rendering, counting conventions and presets),
+``commands/`` (the CLI, one module per command).
+
 >>> import archcalc
 >>> ev = archcalc.evaluate(archcalc.build("vgg11"), (3, 32, 32))
 >>> ev.total("params"), ev.total("macs")  # torchvision vgg11: 132,863,336 parameters
