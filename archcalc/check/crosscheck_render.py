@@ -2,7 +2,8 @@
 
 Nothing is computed here: :func:`to_table` (a rich Table that fits the console), :func:`to_markdown`,
 :func:`to_json`, and the :func:`header` / :func:`footer` lines around them (``archcalc crosscheck`` prints
-them); every number comes from the result.
+them), and :func:`saved_json` / :func:`saved_line` for the saved-tensor check
+(:class:`~archcalc.check.saved.SavedCheck`, ``--saved``); every number comes from the result.
 
 Examples
 --------
@@ -17,8 +18,10 @@ from __future__ import annotations
 from typing import Any
 
 from archcalc.check.crosscheck import COMPARED, CheckRow, CrossCheck
+from archcalc.check.saved import SavedCheck
 
-__all__ = ["to_table", "to_json", "to_markdown", "table_rows", "footer", "header", "DROP_ORDER"]
+__all__ = ["to_table", "to_json", "to_markdown", "table_rows", "footer", "header", "DROP_ORDER", "saved_json",
+           "saved_line"]
 
 
 def _fmt(value: Any) -> str:
@@ -187,3 +190,26 @@ def to_json(result: CrossCheck) -> dict[str, Any]:
         "uncalled_modules": list(result.uncalled_modules),
         "unmodeled": list(result.unmodeled),
     }
+
+
+def saved_json(check: SavedCheck) -> dict[str, Any]:
+    """A JSON-ready dict of a :class:`SavedCheck` (bytes by dtype, exact ints)."""
+    return {
+        "batch": check.batch,
+        "archcalc_bytes": dict(check.archcalc_by_dtype),
+        "archcalc_cpu_bytes": check.archcalc_cpu_by_dtype,
+        "torch_bytes": dict(check.torch_by_dtype),
+        "difference_bytes": check.difference_bytes,
+        "ok": check.ok,
+    }
+
+
+def saved_line(check: SavedCheck) -> str:
+    """One line: both totals, the verdict and, where it applies, the explained dropout-mask difference."""
+    verdict = "agree" if check.ok else "MISMATCH"
+    note = ""
+    if check.ok and check.difference_bytes:
+        note = (f" (autograd keeps {check.difference_bytes:,} bytes more: on the CPU dropout saves float32 masks, "
+                "archcalc counts CUDA's 1-byte masks)")
+    return (f"saved for backward at batch {check.batch}: archcalc {check.archcalc_bytes:,} bytes, "
+            f"autograd {check.torch_bytes:,} bytes: {verdict}{note}")

@@ -31,8 +31,7 @@ from archcalc.ir.evaluate import evaluate
 from archcalc.ir.graph import Graph
 
 __all__ = [
-    "SavedMeasurement", "SavedCheck", "measure_saved", "check_saved", "archcalc_saved_bytes", "saved_json",
-    "saved_line",
+    "SavedMeasurement", "SavedCheck", "measure_saved", "check_saved", "archcalc_saved_bytes",
 ]
 
 
@@ -166,26 +165,3 @@ def check_saved(model: str | Graph, input_shape: tuple[int, int, int] | None = N
     module = build_twin(network.twin, shape, "cpu")
     measured = measure_saved(module, torch.randn((batch, *shape)))
     return SavedCheck(network.name, shape, batch, tuple(sorted(expected.items())), measured.bytes_by_dtype)
-
-
-def saved_json(check: SavedCheck) -> dict[str, Any]:
-    """A JSON-ready dict of a :class:`SavedCheck` (bytes by dtype, exact ints)."""
-    return {
-        "batch": check.batch,
-        "archcalc_bytes": dict(check.archcalc_by_dtype),
-        "archcalc_cpu_bytes": check.archcalc_cpu_by_dtype,
-        "torch_bytes": dict(check.torch_by_dtype),
-        "difference_bytes": check.difference_bytes,
-        "ok": check.ok,
-    }
-
-
-def saved_line(check: SavedCheck) -> str:
-    """One line: both totals, the verdict and, where it applies, the explained dropout-mask difference."""
-    verdict = "agree" if check.ok else "MISMATCH"
-    note = ""
-    if check.ok and check.difference_bytes:
-        note = (f" (autograd keeps {check.difference_bytes:,} bytes more: on the CPU dropout saves float32 masks, "
-                "archcalc counts CUDA's 1-byte masks)")
-    return (f"saved for backward at batch {check.batch}: archcalc {check.archcalc_bytes:,} bytes, "
-            f"autograd {check.torch_bytes:,} bytes: {verdict}{note}")

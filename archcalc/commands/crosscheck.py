@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
         result = crosscheck(network, shape, args.batch, on_step=lambda name: bar.advance(label=name))
     saved = None
     if args.saved:
-        from archcalc.check.saved import check_saved, saved_json, saved_line
+        from archcalc.check.crosscheck_render import saved_json, saved_line
+        from archcalc.check.saved import check_saved
 
         saved = check_saved(network, shape, max(2, args.batch))
     if args.json:
