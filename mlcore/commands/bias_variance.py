@@ -87,10 +87,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.csv:
         sys.stdout.write(study_csv(study))
     else:
-        from rich.console import Console
+        from dlperf.tables import print_fitted
 
-        console = Console(width=max(120, Console().width))
         for s in (study, extra):
-            if s is not None:
-                console.print(study_table(s))
+            if s is not None:  # at 80 columns the two fixed-draw headers take two lines (no number is cut)
+                print_fitted(study_table(s), fold=["fixed-draw bias^2", "fixed-draw mse"], min_fold=10)
     return 0
