@@ -19,9 +19,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlcore.biasvar.derivation import derive_bias_variance
-
     from dlperf.tables import fit_text, terminal_width
+    from mlcore.biasvar.derivation import derive_bias_variance
 
     d = derive_bias_variance()
     # a terminal gets lines broken at spaces to its width (LaTeX reads a line break as a space)
