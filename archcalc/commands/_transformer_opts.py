@@ -61,6 +61,10 @@ def config_from_args(args: argparse.Namespace) -> Any:
 def _write(text: str, args: argparse.Namespace) -> int:
     from dlperf.fileio import write_or_print
 
+    if args.output is None and args.format != "json":  # a terminal: long lines break at spaces to fit its width
+        from dlperf.tables import fit_text, terminal_width
+
+        text = fit_text(text, terminal_width())
     write_or_print(text, args.output)
     return 0
 
