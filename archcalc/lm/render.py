@@ -178,4 +178,4 @@ def closed_json(cf: Any, cfg: Any, at: dict[str, int]) -> dict[str, Any]:
     """JSON-ready closed forms (strings ``sympy.sympify`` parses) and their values."""
     values = _values(cf, cfg, at)
     return {"model": cf.model, "symbols": list(cf.symbols), "totals": {f: str(e) for f, e in cf.totals.items()},
-            "at": {**values, "totals": {f: cf.at(f, **values) for f in cf.totals}}}
+            "at": {"values": values, "totals": {f: cf.at(f, **values) for f in cf.totals}}}
