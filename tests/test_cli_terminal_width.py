@@ -150,3 +150,13 @@ def test_fitted_tables_keep_every_number_whole():
     text = "\n".join(lines)
     for number in ("120,000,000,000", "31,406,250,000", "16,640,625,000", "1,875,000,000"):
         assert number in text
+
+
+def test_memory_at_80_columns_keeps_the_readable_sizes():
+    # with --device-memory the ZeRO table is too wide for 80 columns: the exact byte count goes, the
+    # GB (GiB) column stays; ZeRO-3 at Psi = 7.5e9, N_d = 64: 16 Psi / 64 = 1,875,000,000 B = 1.9 GB (1.7 GiB)
+    status, lines = run_in_terminal(["archcalc", "memory", "--params", "7.5e9", "--data-parallel", "64",
+                                     "--zero", "0,1,2,3", "--device-memory", "80GB"])
+    text = "\n".join(lines)
+    assert status == 0 and "1.9 GB (1.7 GiB)" in text and "120.0 GB (111.8 GiB)" in text
+    assert "left out to fit 80 columns: bytes per device" in text and "1,875,000,000" not in text
