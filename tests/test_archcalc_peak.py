@@ -114,7 +114,7 @@ def test_results_are_frozen_and_arguments_checked():
         p.peak_bytes = 0
     for kwargs, message in (({"optimizer": "lamb"}, "optimizer='lamb' is unknown"),
                             ({"precision": "fp8"}, "precision='fp8' is unknown"),
-                            ({"batch": 0}, "batch=0 must be a positive integer"),
+                            ({"batch": 0}, "batch: got 0; give a positive integer"),
                             ({"device": "tpu"}, "device='tpu' is unknown")):
         with pytest.raises(ValueError, match=message):
             peak_memory(tiny(), **kwargs)

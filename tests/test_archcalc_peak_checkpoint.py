@@ -51,7 +51,7 @@ def test_vgg_and_alexnet_features_are_the_sequence():
     ("vgg11", 22, "checkpoint_segments=22 exceeds the 21 modules of features; give at most 21"),
     # 21 // 3 = 7: the second segment would start at features.7, an in-place ReLU
     ("vgg11", 3, "a checkpointed segment starts with features.7, an in-place ReLU"),
-    ("vgg11", 0, "checkpoint_segments=0 must be a positive integer"),
+    ("vgg11", 0, "checkpoint_segments: got 0; give a positive integer"),
 ])
 def test_refusals(name, segments, message):
     with pytest.raises(ValueError, match=message):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from dlperf.cli import hidden_alias
+
 
 def add_parallel_options(parser: argparse.ArgumentParser) -> None:
     from archcalc.commands._peakopts import positive_int
@@ -18,8 +20,10 @@ def add_parallel_options(parser: argparse.ArgumentParser) -> None:
                        help="also split LayerNorm, dropout and residual regions along the sequence")
     group.add_argument("--recompute", choices=RECOMPUTE, default="none",
                        help="activation recomputation: none, selective (attention core) or full (each layer)")
-    group.add_argument("--memory-convention", choices=("archcalc", "megatron"), default="archcalc",
+    group.add_argument("--activation-convention", dest="memory_convention", choices=("archcalc", "megatron"),
+                       default="archcalc",
                        help="per-layer activation total: archcalc's own count or Korthikanti et al.'s Table 2")
+    hidden_alias(group, "--memory-convention", "--activation-convention")  # the old spelling, for one release
 
 
 def _active(args: argparse.Namespace) -> bool:

@@ -25,6 +25,7 @@ from archcalc.commands._peakopts import (
     sequence_limit,
     step_kwargs,
 )
+from dlperf.cli import hidden_alias
 
 
 def _size(text: str) -> int:
@@ -48,16 +49,20 @@ def _percent(text: str) -> float:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("fit", help="largest batch (or sequence length) whose peak fits in --memory",
+    parser = subparsers.add_parser("fit", help="largest batch (or sequence length) whose peak fits in --device-memory",
                                    description=__doc__.split("\n\n")[1].replace("\n", " ").replace("``", "`"))
     add_step_options(parser)
     add_parallel_options(parser)
-    parser.add_argument("--memory", type=_size, required=True, metavar="SIZE", help="device memory: 24GiB, 80GB, ...")
-    parser.add_argument("--seq", action="store_true", help="search the last input dimension at --batch, not the batch")
+    parser.add_argument("--device-memory", dest="memory", type=_size, required=True, metavar="SIZE",
+                        help="device memory: 24GiB, 80GB, ...")
+    parser.add_argument("--search-seq", dest="seq", action="store_true",
+                        help="search the last input dimension at --batch, not the batch")
     parser.add_argument("--batch", type=positive_int("--batch"), default=1, metavar="N",
-                        help="batch with --seq (default 1)")
+                        help="batch with --search-seq (default 1)")
+    hidden_alias(parser, "--memory", "--device-memory")  # the old spellings, kept for one release
+    hidden_alias(parser, "--seq", "--search-seq")
     parser.add_argument("--margin", type=_percent, default=None, metavar="PERCENT",
-                        help="share of --memory kept free for the allocator's rounding and fragmentation, "
+                        help="share of --device-memory kept free for the allocator's rounding and fragmentation, "
                              "e.g. 5%% (default 5%%; 0 uses the whole budget)")
     parser.set_defaults(func=run)
 
