@@ -1,10 +1,10 @@
-"""``archcalc fit MODEL --memory 24GiB``: the largest batch (or sequence length) whose peak fits.
+"""``archcalc fit MODEL --device-memory 24GiB``: the largest batch (or sequence length) whose peak fits.
 
-``archcalc fit resnet50 --memory 24GiB --training --optimizer adam --precision bf16-mixed`` searches the
+``archcalc fit resnet50 --device-memory 24GiB --training --optimizer adam --precision bf16-mixed`` searches the
 largest batch whose liveness peak (``archcalc peak``: the steady-state step N >= 2 unless ``--first-step``)
 fits in the memory less a margin kept for the allocator (``--margin``, default 5 %) and prints it with the
 breakdown at its peak and what is left;
-``--seq`` searches the last input dimension (a sequence length) at ``--batch`` instead. ``--json`` prints
+``--search-seq`` searches the last input dimension (a sequence length) at ``--batch`` instead. ``--json`` prints
 the keys documented in docs/memory.md.
 """
 
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
     kwargs = step_kwargs(args)
     if args.batch != 1 and not args.seq:
-        raise ValueError(f"--batch: got {args.batch} without --seq; fit searches the batch (add --seq to search "
+        raise ValueError(f"--batch: got {args.batch} without --search-seq; fit searches the batch (add --search-seq to search "
                          "the sequence length at that batch)")
     setup = parallel_setup(args)
     graph_at, plan = setup if setup else (graph_factory(args.model, args), None)

@@ -30,7 +30,8 @@ def add_system_options(parser: argparse.ArgumentParser, with_learners: bool = Tr
     (sweep) ``--k`` takes a comma list like every list option."""
     if with_learners:
         parser.add_argument("--learners", "-P", type=int, default=None, help="number of learners P (default 4)")
-    parser.add_argument("--policy", default="async", help=f"server policy: {', '.join(POLICIES)} (default async)")
+    parser.add_argument("--policy", default="async", help=("server policies, comma-separated: " if lists else
+                        "server policy: ") + f"{', '.join(POLICIES)} (default async)")
     if lists:
         parser.add_argument("--k", "-K", default=None, help="comma-separated K values of the k-* policies (required "
                             "with them)")
