@@ -342,7 +342,8 @@ def error_line(prog: str, exc: BaseException, flag_of: Callable[[str], str | Non
 def flag_namer(parser: argparse.ArgumentParser, args: argparse.Namespace,
                flags: Mapping[str, str] | None = None) -> Callable[[str], str | None]:
     """Parameter name -> the flag that sets it in the chosen command: the visible option whose ``dest`` is
-    the name, else ``flags[name]`` (the CLI's table for parameters named apart from their flag), else None."""
+    the name, else the CLI's table for parameters named apart from their flag (``flags["COMMAND name"]`` for
+    one command, ``flags[name]`` for all), else None."""
     by_dest: dict[str, str] = {}
     chosen = getattr(args, "command", None)
     for group in parser._subparsers._group_actions if parser._subparsers else ():
@@ -351,7 +352,8 @@ def flag_namer(parser: argparse.ArgumentParser, args: argparse.Namespace,
             if action.option_strings and action.help is not argparse.SUPPRESS:
                 by_dest.setdefault(action.dest, max(action.option_strings, key=len))
     table = dict(flags or {})
-    return lambda name: by_dest.get(name) or table.get(name) or (name if name.startswith("-") else None)
+    return lambda name: (by_dest.get(name) or table.get(f"{chosen} {name}") or table.get(name)
+                         or (name if name.startswith("-") else None))
 
 
 def _strip_debug(argv: list[str]) -> tuple[bool, list[str]]:

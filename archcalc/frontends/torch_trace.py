@@ -32,6 +32,7 @@ from collections import Counter
 from typing import Any
 
 from archcalc.ir.graph import Graph, Node, TensorSpec
+from dlperf.errors import ArgumentError
 from dlperf.validate import check_int
 
 __all__ = ["from_torch", "from_torchvision", "build_torchvision_meta", "torchvision_input_size", "unmodeled_nodes",
@@ -44,6 +45,10 @@ _DTYPES = {**{d: d for d in ("float32", "int64", "int32", "bool", "float16", "bf
 
 class TraceError(ValueError):
     """The model cannot be traced at the given inputs (one line, naming the model and the cause)."""
+
+
+class InputTraceError(TraceError, ArgumentError):
+    """The user's forward fails at the given input shapes: a :class:`TraceError` naming ``input_shapes``."""
 
 
 def unmodeled_nodes(graph: Graph) -> list[Node]:
@@ -544,8 +549,8 @@ def from_torch(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, inpu
         state = (*module.parameters(), *module.buffers())
         on_meta = bool(state) and all(t.device.type == "meta" for t in state)
         if on_meta or any(t.device.type != "cpu" for t in state):
-            raise TraceError(f"--input: {label} fails on input {shapes} (traced on the meta device): "
-                             f"{_first_line(exc)}") from None
+            raise InputTraceError("input_shapes", what=f"{label} fails on input {shapes} (traced on the meta "
+                                  f"device): {_first_line(exc)}") from None
         # The module itself, not a copy (no second copy of the weights): eval mode writes nothing; training
         # mode's running statistics are put back afterwards.
         meta, device = module, "cpu"
@@ -553,7 +558,8 @@ def from_torch(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, inpu
         try:
             rec = _trace_on(meta, full, dtypes, "cpu", training, keywords)
         except Exception as exc2:  # any failure of the user's forward: one line naming the model and the input
-            raise TraceError(f"--input: {label} fails on input {shapes}: {_first_line(exc2)}") from None
+            raise InputTraceError("input_shapes", what=f"{label} fails on input {shapes}: "
+                                  f"{_first_line(exc2)}") from None
         finally:
             import torch
 

@@ -25,6 +25,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from dlperf.errors import ArgumentError, ref
+
 __all__ = ["DeviceProfile", "DTYPES", "REQUIRED", "builtin_profiles", "get_profile", "load_profile_file",
            "profile_from_mapping"]
 
@@ -127,10 +129,11 @@ def load_profile_file(path: str) -> dict[str, DeviceProfile]:
     try:
         data = json.loads(text) if path.endswith(".json") else tomllib.loads(text)
     except (ValueError, tomllib.TOMLDecodeError) as exc:
-        raise ValueError(f"--device-file: {path} is not valid {'JSON' if path.endswith('.json') else 'TOML'} "
-                         f"({exc}); fix the file") from None
+        raise ArgumentError("device_file", path, "fix the file", what=f"{path} is not valid "
+                            f"{'JSON' if path.endswith('.json') else 'TOML'} ({exc})") from None
     if not isinstance(data, Mapping) or not data:
-        raise ValueError(f"--device-file: {path} holds no device table; give [name] tables of profile fields")
+        raise ArgumentError("device_file", path, "give [name] tables of profile fields",
+                            what=f"{path} holds no device table")
     return _tables(data, path)
 
 
@@ -141,6 +144,6 @@ def get_profile(name: str, device_file: str | None = None) -> DeviceProfile:
         profiles.update(load_profile_file(device_file))
     key = name.lower()
     if key not in profiles:
-        raise ValueError(f"--device: got {name!r}; known devices: {', '.join(profiles)} "
-                         "(or describe one in a --device-file)")
+        raise ArgumentError("name", name, f"known devices: {', '.join(profiles)} (or describe one in a "
+                            f"{ref('device_file')})")
     return profiles[key]
