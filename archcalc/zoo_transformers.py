@@ -135,8 +135,9 @@ def with_sizes(cfg: TransformerConfig, **sizes: Any) -> TransformerConfig:
     given. Only the ``gpt`` and ``llama`` entries take sizes."""
     given = {k: v for k, v in sizes.items() if v is not None}
     if given and cfg.name not in ("gpt", "llama"):
-        flag = "--" + next(iter(given)).replace("_", "-")
-        raise ValueError(f"{flag}: {cfg.name} has fixed sizes; use the `gpt` or `llama` model to choose sizes")
+        name = next(iter(given))
+        raise ArgumentError(name, given[name], f"{cfg.name} has fixed sizes; use the `gpt` or `llama` model to "
+                            "choose sizes")
     if "heads" in given and "kv_heads" not in given:
         given["kv_heads"] = given["heads"]
     out = replace(cfg, **given)

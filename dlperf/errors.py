@@ -102,11 +102,19 @@ class ArgumentError(ValueError):
         else:
             name = lambda p: flags.get(p, p)  # noqa: E731
         params = self.param if isinstance(self.param, tuple) else (self.param,)
-        head = "/".join(name(p) for p in params)
+        return f"{'/'.join(name(p) for p in params)}: {self.body(name)}"
+
+    def body(self, flags: Mapping[str, str] | Callable[[str], str] | None = None) -> str:
+        """The message after ``PARAM: `` (for a caller that names the parameter itself, as argparse does)."""
+        if flags is None:
+            name: Callable[[str], str] = str
+        elif callable(flags):
+            name = flags
+        else:
+            name = lambda p: flags.get(p, p)  # noqa: E731
         what = _fill(self._what, name) if self._what is not None else (
             None if self.value is UNSET else f"got {self.value!r}")
-        body = "; ".join(part for part in (what, _fill(self._fix, name)) if part)
-        return f"{head}: {body}"
+        return "; ".join(part for part in (what, _fill(self._fix, name)) if part)
 
 
 def _rebuild(param, value, fix, what) -> ArgumentError:

@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from dlperf.errors import ArgumentError
+
 __all__ = ["AMP_MODES", "StepOutcome", "Stepper", "check_amp", "cycle", "split_batch", "train_epoch_batches",
            "image_epoch", "evaluate_loader", "to_device"]
 
@@ -33,10 +35,10 @@ AMP_MODES = ("bf16", "fp16")
 
 
 def check_amp(amp: str | None) -> str | None:
-    """``None`` (full precision), ``"bf16"`` or ``"fp16"``; anything else raises naming ``--amp``."""
+    """``None`` (full precision), ``"bf16"`` or ``"fp16"``; anything else raises naming ``amp``."""
     if amp is None or amp in AMP_MODES:
         return amp
-    raise ValueError(f"--amp: got {amp!r}; give one of {', '.join(AMP_MODES)} (or leave it out)")
+    raise ArgumentError("amp", amp, f"give one of {', '.join(AMP_MODES)} (or leave it out)")
 
 
 def cycle(loader: Iterable) -> Iterator:
@@ -116,7 +118,7 @@ class Stepper:
         self.model, self.optimizer = model, optimizer
         self.loss_fn = loss_fn if loss_fn is not None else torch.nn.functional.cross_entropy
         self.amp = check_amp(amp)
-        self.accumulation_steps = check_positive_int("--accumulation-steps", accumulation_steps)
+        self.accumulation_steps = check_positive_int("accumulation_steps", accumulation_steps)
         if device is None:
             first = next(iter(model.parameters()), None)
             device = first.device if first is not None else torch.device("cpu")

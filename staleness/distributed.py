@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dlperf.errors import ArgumentError, ref
 from dlperf.results import Result
 
 __all__ = ["DistributedRun", "SimulatorComparison", "run_parameter_server", "run_parameter_server_rank",
@@ -93,18 +94,18 @@ class DistributedRun(Result):
 
 def _check(workers, pushes, lr, delay_mean, timeout, heartbeat, port) -> None:
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"--workers: got {workers!r}; give an integer >= 1")
+        raise ArgumentError("workers", workers, "give an integer >= 1")
     if isinstance(pushes, bool) or not isinstance(pushes, int) or pushes < 1:
-        raise ValueError(f"--pushes: got {pushes!r}; give an integer >= 1")
-    for name, value in (("--lr", lr), ("--timeout", timeout)):
+        raise ArgumentError("pushes", pushes, "give an integer >= 1")
+    for name, value in (("lr", lr), ("timeout", timeout)):
         if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-            raise ValueError(f"{name}: got {value!r}; give a finite number > 0")
+            raise ArgumentError(name, value, "give a finite number > 0")
     if not (isinstance(delay_mean, int | float) and math.isfinite(delay_mean) and delay_mean >= 0):
-        raise ValueError(f"--delay: got {delay_mean!r}; give a finite number >= 0 (seconds)")
+        raise ArgumentError("delay_mean", delay_mean, "give a finite number >= 0 (seconds)")
     if not (isinstance(heartbeat, int | float) and math.isfinite(heartbeat) and 0 < heartbeat < timeout):
-        raise ValueError(f"heartbeat: got {heartbeat!r}; give seconds > 0 and below timeout ({timeout!r})")
+        raise ArgumentError("heartbeat", heartbeat, f"give seconds > 0 and below {ref('timeout')} ({timeout!r})")
     if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535):
-        raise ValueError(f"port: got {port!r}; give a TCP port 1..65535, or 0 / None for a free one")
+        raise ArgumentError("port", port, "give a TCP port 1..65535, or 0 / None for a free one")
 
 
 def _settings(x, y, pushes, lr, batch_size, hidden, delay_mean, seed, timeout, heartbeat):

@@ -62,7 +62,7 @@ def test_fashion_mnist_subset(tmp_path):
 
 @pytest.mark.torch
 def test_fashion_mnist_missing(tmp_path):
-    with pytest.raises(FileNotFoundError, match="fashion-mnist"):
+    with pytest.raises(ValueError, match="root: .*fashion-mnist.*download"):
         load_images("fashion-mnist", root=tmp_path, download=False)
 
 

@@ -6,6 +6,8 @@ import argparse
 import re
 from typing import Any
 
+from dlperf.errors import ArgumentError
+
 _FLAGS = {"batch": "--batch", "optimizer": "--optimizer", "precision": "--precision", "device": "--device",
           "memory": "--memory", "size": "--memory", "seq": "--seq", "checkpoint_segments": "--checkpoint",
           "data_parallel": "--data-parallel", "zero": "--zero"}
@@ -13,6 +15,8 @@ _FLAGS = {"batch": "--batch", "optimizer": "--optimizer", "precision": "--precis
 
 def flagged(exc: ValueError) -> ValueError:
     """The library's message with parameter names (``batch=0``) spoken as flags (``--batch 0``)."""
+    if isinstance(exc, ArgumentError):  # the frame names its parameters by flag
+        return exc
     pattern = r"\b(" + "|".join(_FLAGS) + r")=('?)([^\s;,']*)\2"
     return ValueError(re.sub(pattern, lambda m: f"{_FLAGS[m.group(1)]} {m.group(3)}", str(exc)))
 

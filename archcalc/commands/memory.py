@@ -14,6 +14,8 @@ import json
 import re
 import sys
 
+from dlperf.errors import ArgumentError
+
 _FLAGS = {"params": "--params", "data_parallel": "--data-parallel", "zero": "--zero", "optimizer": "--optimizer",
           "precision": "--precision", "convention": "--memory-convention", "seq": "--seq", "batch": "--batch",
           "hidden": "--hidden", "heads": "--heads", "layers": "--layers", "tensor_parallel": "--tensor-parallel",
@@ -22,6 +24,8 @@ _FLAGS = {"params": "--params", "data_parallel": "--data-parallel", "zero": "--z
 
 def _flagged(exc: ValueError) -> ValueError:
     """The library's message with parameter names (``heads=100``) spoken as flags (``--heads 100``)."""
+    if isinstance(exc, ArgumentError):  # the frame names its parameters by flag
+        return exc
     pattern = r"\b(" + "|".join(_FLAGS) + r")=('?)([^\s;,']*)\2"
     return ValueError(re.sub(pattern, lambda m: f"{_FLAGS[m.group(1)]} {m.group(3)}", str(exc)))
 
@@ -30,6 +34,8 @@ def _arg_type(parse, name: str):
     def convert(text: str):
         try:
             return parse(text, name)
+        except ArgumentError as exc:  # argparse names the flag already
+            raise argparse.ArgumentTypeError(exc.body(_FLAGS)) from None
         except ValueError as exc:
             message = str(exc).removeprefix(f"{name}=")  # argparse names the flag already
             raise argparse.ArgumentTypeError(str(_flagged(ValueError(message)))) from None

@@ -75,7 +75,7 @@ def _check_before_loading(args: argparse.Namespace, workers: int) -> None:
     from mlcore.training import check_positive_float, check_positive_int, check_seed
 
     check_seed(args.seed)
-    for flag, value in (("--workers", workers), ("--batch-size", args.batch_size), ("--threads", args.threads)):
+    for flag, value in (("--learners", workers), ("--batch", args.batch_size), ("--threads", args.threads)):
         if value is not None or flag != "--threads":
             check_positive_int(flag, value)
     check_positive_float("--lr", args.lr)

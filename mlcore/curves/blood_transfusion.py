@@ -8,6 +8,7 @@ does the same with scikit-learn (an optional extra, imported only here) and hand
 
 from __future__ import annotations
 
+from dlperf.errors import ArgumentError
 from mlcore.curves.report import CurvesReport, evaluate_models
 
 __all__ = ["blood_transfusion_experiment"]
@@ -26,9 +27,8 @@ def blood_transfusion_experiment(seed: int = 0, test_fraction: float = 0.3) -> C
         from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import train_test_split
     except ImportError:
-        raise ValueError(
-            "--dataset blood-transfusion: needs scikit-learn; install it with pip install dlperf[ml]"
-        ) from None
+        raise ArgumentError("dataset", "blood-transfusion", "it needs scikit-learn; install it with "
+                            "pip install dlperf[ml]") from None
     from mlcore.data import load_blood_transfusion
 
     ds = load_blood_transfusion()

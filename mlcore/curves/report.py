@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dlperf.errors import ArgumentError, ref
 from dlperf.results import Result
 from mlcore.curves._kernel import confusion_at_thresholds
 from mlcore.curves._ranking import (
@@ -165,7 +166,7 @@ def read_values(path, name: str) -> np.ndarray:
 _TRUE, _FALSE = ("1", "1.0", "true"), ("0", "0.0", "false")
 
 
-def read_labels(path, name: str = "--labels", pos_label: str | None = None) -> np.ndarray:
+def read_labels(path, name: str = "labels", pos_label: str | None = None) -> np.ndarray:
     """Read one label per line as 0/1 (int64): ``1``/``0`` or ``True``/``False`` (any case), or, with
     ``pos_label``, 1 where the line equals it (as text, or as a number: ``2`` matches ``2.0``) and 0 elsewhere.
 
@@ -193,7 +194,7 @@ def read_labels(path, name: str = "--labels", pos_label: str | None = None) -> n
     for i, text in lines:
         low = text.lower()
         if low not in _TRUE + _FALSE:
-            raise ValueError(f"{name}: line {i} of {str(path)!r} is {text!r}; give 0/1 or True/False labels, "
-                             "or name the positive class with --pos-label")
+            raise ArgumentError(name, what=f"line {i} of {str(path)!r} is {text!r}", fix="give 0/1 or True/False "
+                                f"labels, or name the positive class with {ref('pos_label')}")
         out.append(int(low in _TRUE))
     return np.array(out, dtype=np.int64)

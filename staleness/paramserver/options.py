@@ -19,9 +19,6 @@ from staleness.paramserver.torchrun import torchrun_rank
 
 __all__ = ["add_distributed_options", "distributed_options_from_args", "run_distributed", "partial_json"]
 
-_FLAGS = {"port": "--port", "heartbeat": "--heartbeat", "timeout": "--timeout", "workers": "--workers"}
-
-
 def add_distributed_options(parser: argparse.ArgumentParser) -> None:
     """``--port`` and ``--heartbeat`` (the torchrun options belong to torchrun itself; see docs/distributed.md)."""
     group = parser.add_argument_group("distributed backend: rendezvous and fault detection")
@@ -41,12 +38,6 @@ def distributed_options_from_args(args: argparse.Namespace) -> dict:
     else:
         opts["port"] = args.port
     return opts
-
-
-def _flagged(exc: ValueError) -> ValueError:
-    text = str(exc)
-    name, sep, rest = text.partition(":")
-    return ValueError(f"{_FLAGS[name]}:{rest}") if sep and name in _FLAGS else exc
 
 
 def partial_json(exc: ParameterServerFault) -> str:
@@ -86,8 +77,8 @@ def run_distributed(args: argparse.Namespace, load_data, body) -> int:
             if args.workers is None:
                 args.workers = world - 1
             elif args.workers != world - 1:
-                raise ValueError(f"--workers: got {args.workers}, but torchrun started {world} processes "
-                                 f"(1 server + {world - 1} workers); leave --workers out")
+                raise ValueError(f"--learners: got {args.workers}, but torchrun started {world} processes "
+                                 f"(1 server + {world - 1} workers); leave --learners out")
             if rank != 0:
                 data = load_data(args)
                 run_parameter_server_rank(data.train_x, data.train_y, batch_size=args.batch_size,
@@ -95,8 +86,6 @@ def run_distributed(args: argparse.Namespace, load_data, body) -> int:
                                           heartbeat=args.heartbeat)
                 return 0
         return body()
-    except ValueError as exc:
-        raise _flagged(exc) from None
     except ParameterServerFault as exc:
         if args.json and exc.partial is not None:
             sys.stdout.write(partial_json(exc) + "\n")
