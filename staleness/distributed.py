@@ -112,7 +112,7 @@ def _settings(x, y, pushes, lr, batch_size, hidden, delay_mean, seed, timeout, h
     x = np.ascontiguousarray(x, dtype=np.float32)
     y = np.ascontiguousarray(y, dtype=np.int64)
     if len(x) != len(y) or len(y) == 0:
-        raise ValueError(f"x/y: got {len(x)} inputs and {len(y)} labels; give equal, non-zero counts")
+        raise ArgumentError(("x", "y"), what=f"got {len(x)} inputs and {len(y)} labels", fix="give equal, non-zero counts")
     return x, y, {"pushes": pushes, "lr": float(lr), "batch_size": int(batch_size), "hidden": int(hidden),
                   "delay_mean": float(delay_mean), "seed": int(seed), "timeout": float(timeout),
                   "heartbeat": float(heartbeat), "classes": int(y.max()) + 1}
@@ -182,12 +182,13 @@ def run_parameter_server(x: np.ndarray, y: np.ndarray, *, workers: int = 3, push
 
     _check(workers, pushes, lr, delay_mean, timeout, heartbeat, port)
     if launch not in ("local", "torchrun"):
-        raise ValueError(f"launch: got {launch!r}; give 'local' or 'torchrun'")
+        raise ArgumentError("launch", launch, "give 'local' or 'torchrun'")
     if launch == "torchrun":
         where = torchrun_rank()
         if where is None or where[0] != 0 or where[1] != workers + 1 or port is not None:
-            raise ValueError(f"launch: got 'torchrun' with workers={workers}, port={port!r} and torchrun rank/world "
-                             f"{where}; call it on rank 0 of a torchrun launch of workers + 1 processes, port None")
+            raise ArgumentError("launch", launch, "call it on rank 0 of a torchrun launch of workers + 1 processes, "
+                                "port None", what=f"got 'torchrun' with workers={workers}, port={port!r} and torchrun "
+                                f"rank/world {where}")
     x, y, settings = _settings(x, y, pushes, lr, batch_size, hidden, delay_mean, seed, timeout, heartbeat)
     started = time.monotonic()  # the server's exchange_start is on this clock (one host)
     with progress(pushes, f"parameter server, {workers} workers", show_progress) as bar:
@@ -316,9 +317,10 @@ def dkw_bound(n: int, m: int, confidence: float) -> float:
     0.1335
     """
     if not 0 < confidence < 1:
-        raise ValueError(f"confidence: got {confidence!r}; give a level in (0, 1), e.g. 0.999")
+        raise ArgumentError("confidence", confidence, "give a level in (0, 1), e.g. 0.999")
     if n < 1 or m < 1:
-        raise ValueError(f"n/m: got {n} and {m} staleness values; the comparison needs at least one of each")
+        raise ArgumentError(("n", "m"), what=f"got {n} and {m} staleness values",
+                            fix="the comparison needs at least one of each")
     c = math.log(4.0 / (1.0 - confidence)) / 2.0
     return math.sqrt(c / n) + math.sqrt(c / m)
 

@@ -21,6 +21,7 @@ from typing import IO
 
 import numpy as np
 
+from dlperf.errors import ArgumentError
 from staleness.result import Gradients
 from staleness.stream import Block
 
@@ -58,8 +59,8 @@ class ParquetRecords:
             import pyarrow as pa
             import pyarrow.parquet as pq
         except ImportError:
-            raise ValueError(f"per_gradient: got {path!r}, but Parquet needs pyarrow (pip install pyarrow); "
-                             "give a .csv name") from None
+            raise ArgumentError("per_gradient", path, "give a .csv name, or install pyarrow (pip install pyarrow)",
+                                what=f"got {path!r}, but Parquet needs pyarrow") from None
         import pyarrow.compute as pc
 
         self.pa, self.pc = pa, pc

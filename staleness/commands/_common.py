@@ -65,32 +65,3 @@ def system_kwargs(args: argparse.Namespace) -> dict:
         if value is not None:
             kw[name] = value
     return kw
-
-
-#: Library parameters whose flag is not ``--`` + the name with hyphens.
-_FLAG_OF = {"times": "--times", "series_points": "--series-points"}
-
-
-def to_flags(message: str) -> str:
-    """A library message (``learners: got 0``, ``... use policy='k-sync'``) in flag words (``--learners``).
-
-    >>> to_flags("updates/until: missing; give one")
-    '--updates/--until: missing; give one'
-    >>> to_flags("k: got 2 with policy async (K = 1); use policy='k-batch-async'")
-    '--k: got 2 with policy async (K = 1); use --policy k-batch-async'
-    """
-    import re
-
-    def flag(name: str) -> str:
-        return _FLAG_OF.get(name, "--" + name.replace("_", "-"))
-
-    message = message.replace("force=True", "--force").replace(
-        "stream the run (stream=True)", "leave out --gradients and --csv (the summary streams)").replace(
-        "engine='event'", "--engine event")
-    head = re.match(r"^([a-z][a-z_]*)(?:/([a-z][a-z_]*))?:", message)
-    if head and not message.startswith("--"):
-        names = [n for n in head.groups() if n]
-        message = "/".join(flag(n) for n in names) + message[head.end() - 1 :]
-    message = re.sub(r"\b([a-z][a-z_]*)=None\b", lambda m: flag(m.group(1)) + " out", message)
-    message = re.sub(r"\b([a-z][a-z_]*)='([^' ]*)'", lambda m: flag(m.group(1)) + " " + m.group(2), message)
-    return re.sub(r"\b([a-z][a-z_]*)=(?=\s|$)", lambda m: flag(m.group(1)), message)

@@ -18,6 +18,7 @@ import socket
 import time
 from dataclasses import dataclass
 
+from dlperf.errors import ArgumentError
 from staleness.paramserver.node import child_main, collect
 from staleness.paramserver.protocol import EXIT_FAULT, describe_exit, role
 from staleness.paramserver.watchdog import report_fault
@@ -54,9 +55,9 @@ def listen(port: int | None) -> socket.socket:
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
-            raise ValueError(f"port: got {port}, but 127.0.0.1:{port} is already in use; give a free port or "
-                             "leave it out to let the system pick one") from None
-        raise ValueError(f"port: got {port}; cannot listen on 127.0.0.1:{port} ({exc.strerror})") from None
+            raise ArgumentError("port", port, "give a free port or leave it out to let the system pick one",
+                                what=f"got {port}, but 127.0.0.1:{port} is already in use") from None
+        raise ArgumentError("port", port, f"cannot listen on 127.0.0.1:{port} ({exc.strerror})") from None
     sock.listen(128)
     return sock
 
