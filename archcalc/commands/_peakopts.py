@@ -6,20 +6,6 @@ import argparse
 import re
 from typing import Any
 
-from dlperf.errors import ArgumentError
-
-_FLAGS = {"batch": "--batch", "optimizer": "--optimizer", "precision": "--precision", "device": "--device",
-          "memory": "--memory", "size": "--memory", "seq": "--seq", "checkpoint_segments": "--checkpoint",
-          "data_parallel": "--data-parallel", "zero": "--zero"}
-
-
-def flagged(exc: ValueError) -> ValueError:
-    """The library's message with parameter names (``batch=0``) spoken as flags (``--batch 0``)."""
-    if isinstance(exc, ArgumentError):  # the frame names its parameters by flag
-        return exc
-    pattern = r"\b(" + "|".join(_FLAGS) + r")=('?)([^\s;,']*)\2"
-    return ValueError(re.sub(pattern, lambda m: f"{_FLAGS[m.group(1)]} {m.group(3)}", str(exc)))
-
 
 def positive_int(flag: str):
     def convert(text: str) -> int:

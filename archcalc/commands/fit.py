@@ -18,7 +18,6 @@ from archcalc.commands._parallelopts import add_parallel_options, parallel_setup
 from archcalc.commands._peakopts import (
     add_step_options,
     default_input,
-    flagged,
     graph_factory,
     input_shape,
     positive_int,
@@ -80,14 +79,11 @@ def run(args: argparse.Namespace) -> int:
     default = default_input(args.model, args)
     shape = input_shape(args, type("G", (), {"default_input": default}))
     margin = {} if args.margin is None else {"margin": args.margin}
-    try:
-        # sequence parallelism splits the sequence evenly over the tensor-parallel ranks: lengths step by t
-        step = args.tensor_parallel if args.seq and getattr(args, "sequence_parallel", False) else 1
-        limit = sequence_limit(args.model, args) if args.seq else None
-        result = fit(graph_at, args.memory, input_shape=shape, batch=args.batch, vary="seq" if args.seq else "batch",
-                     recompute=plan, step=step, limit=limit, **margin, **kwargs)
-    except ValueError as exc:
-        raise flagged(exc) from None
+    # sequence parallelism splits the sequence evenly over the tensor-parallel ranks: lengths step by t
+    step = args.tensor_parallel if args.seq and getattr(args, "sequence_parallel", False) else 1
+    limit = sequence_limit(args.model, args) if args.seq else None
+    result = fit(graph_at, args.memory, input_shape=shape, batch=args.batch, vary="seq" if args.seq else "batch",
+                 recompute=plan, step=step, limit=limit, **margin, **kwargs)
     if args.json:
         sys.stdout.write(json.dumps(fit_json(result, args.device), indent=2) + "\n")
         return 0

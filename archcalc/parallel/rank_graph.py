@@ -65,11 +65,11 @@ def check_tensor_parallel(cfg: TransformerConfig, tensor_parallel: Any, sequence
                             f"give {ref('tensor_parallel')} 2 or more")
     for what, n in (("heads", cfg.heads), ("ffn", cfg.ffn)):
         if is_concrete(n) and n % t:
-            raise ValueError(f"tensor_parallel={t} does not divide {what}={n}; Megatron splits whole heads and "
-                             f"feed-forward units across ranks, use a divisor of {n}")
+            raise ArgumentError("tensor_parallel", t, f"Megatron splits whole heads and feed-forward units across "
+                                f"ranks: use a divisor of {what} ({n})")
     if sequence_parallel and seq is not None and is_concrete(seq) and seq % t:
-        raise ValueError(f"seq={seq} is not divisible by tensor_parallel={t}; sequence parallelism splits the "
-                         "sequence evenly, choose a multiple")
+        raise ArgumentError("seq", seq, f"sequence parallelism splits the sequence evenly: choose a multiple of "
+                            f"{ref('tensor_parallel')} ({t})")
 
 
 def rank_graph(cfg: TransformerConfig, seq: Any = None, *, tensor_parallel: int = 1,

@@ -11,7 +11,7 @@ Examples
 >>> get_profile("t4").peak("bf16")
 Traceback (most recent call last):
 ...
-ValueError: precision: NVIDIA T4 16 GB (t4) has no bf16 peak; it has fp32, fp16: choose one of those
+dlperf.errors.ArgumentError: precision: NVIDIA T4 16 GB (t4) has no bf16 peak; it has fp32, fp16: choose one of those
 """
 
 from __future__ import annotations
@@ -67,8 +67,8 @@ class DeviceProfile:
     def peak(self, dtype: str) -> float:
         """Peak dense FLOP/s in ``dtype``; ``ValueError`` naming the dtypes there are when it has none."""
         if dtype not in self.peak_flops:
-            raise ValueError(f"precision: {self.name} ({self.key}) has no {dtype} peak; it has "
-                             f"{', '.join(self.peak_flops)}: choose one of those")
+            raise ArgumentError("precision", what=f"{self.name} ({self.key}) has no {dtype} peak",
+                                fix=f"it has {', '.join(self.peak_flops)}: choose one of those")
         return self.peak_flops[dtype]
 
     @property
