@@ -129,7 +129,7 @@ def test_rows_table_marks_recomputed_items():
     (["--params", "1B", "--device-memory", "80XB"], "--device-memory"),
     (["--params", "1B", "--device-memory", "1.5B"], "--device-memory"),
     ([], "--params"),
-    (["--megatron", "--seq", "2048", "--hidden", "1000", "--heads", "96"], "--heads 96 does not divide --hidden 1000"),
+    (["--megatron", "--seq", "2048", "--hidden", "1000", "--heads", "96"], "--heads: got 96; use a head count that divides --hidden (1000)"),
     (["--megatron", "--seq", "2048", "--hidden", "12288", "--heads", "96", "--tensor-parallel", "5"],
      "--tensor-parallel 5"),
     (["--megatron", "--hidden", "12288", "--heads", "96"], "--seq"),

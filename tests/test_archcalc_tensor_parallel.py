@@ -97,7 +97,7 @@ def test_recompute_orders_the_peaks():
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["peak", "gpt2", "--training", "--tensor-parallel", "5"], "--tensor-parallel 5 does not divide heads=12"),
+    (["peak", "gpt2", "--training", "--tensor-parallel", "5"], "--tensor-parallel: got 5; Megatron splits whole heads and feed-forward units across ranks: use a divisor of heads (12)"),
     (["peak", "gpt2", "--training", "--tensor-parallel", "2", "--sequence-parallel", "--input", "1023"],
      "--input 1023 is not divisible by --tensor-parallel 2"),
     (["peak", "resnet18", "--tensor-parallel", "2"], "--tensor-parallel: 'resnet18' has no per-rank graph"),
@@ -194,7 +194,7 @@ def test_fit_step_and_limit_are_checked():
     from archcalc.memory.fit import fit
     from archcalc.zoo import build
 
-    with pytest.raises(ValueError, match="step=2"):
+    with pytest.raises(ValueError, match="step: got 2"):
         fit(lambda b, s: build("resnet18"), 2**30, input_shape=(3, 32, 32), step=2)
-    with pytest.raises(ValueError, match="limit=3"):
+    with pytest.raises(ValueError, match="limit: got 3"):
         fit(lambda b, s: build("gpt"), 2**30, input_shape=(64,), vary="seq", step=4, limit=3)

@@ -77,11 +77,11 @@ def test_batch_and_seq_scale_activations():
 
 
 @pytest.mark.parametrize(("sizes", "message"), [
-    (dict(heads=7), "--heads: got 7, which does not divide --hidden 768"),
-    (dict(kv_heads=5), "--kv-heads: got 5, which does not divide --heads 32"),
-    (dict(layers=0), "--layers: got 0; give an integer >= 1"),
+    (dict(heads=7), "heads: got 7; choose heads dividing hidden (768)"),
+    (dict(kv_heads=5), "kv_heads: got 5; choose key/value heads dividing heads (32)"),
+    (dict(layers=0), "layers: got 0; give an integer >= 1"),
 ])
-def test_bad_configs_raise_naming_the_flag(sizes, message):
+def test_bad_configs_raise_naming_the_parameter(sizes, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
         with_sizes(CONFIGS["llama" if "kv_heads" in sizes else "gpt"], **sizes)
 
