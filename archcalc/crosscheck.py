@@ -182,7 +182,7 @@ def build_twin(twin: str, input_shape: tuple[int, int, int], device: str = "cpu"
 
             fn = getattr(torchvision.models, name, None)
             if fn is None or not callable(fn):
-                raise ValueError(f"model: torchvision has no model {name!r}; see torchvision.models.list_models()")
+                raise ArgumentError("model", what=f"torchvision has no model {name!r}", fix="see torchvision.models.list_models()")
             if input_shape[0] != 3:
                 raise ArgumentError("input_shape", "x".join(map(str, input_shape)),
                                     "torchvision models take 3 channels; give a shape such as 3x224x224")
@@ -206,7 +206,7 @@ def build_twin(twin: str, input_shape: tuple[int, int, int], device: str = "cpu"
 
             model = inception_small(tuple(input_shape))
         else:
-            raise ValueError(f"twin: got {twin!r}; give torchvision:NAME, timm:NAME, hf:NAME or archcalc:inception_small")
+            raise ArgumentError("twin", twin, "give torchvision:NAME, timm:NAME, hf:NAME or archcalc:inception_small")
     return model.eval()
 
 
@@ -508,7 +508,7 @@ def crosscheck(model: str | Graph, input_shape: tuple[int, int, int] | None = No
 
     network = build(model) if isinstance(model, str) else model
     if network.twin is None:
-        raise ValueError(f"model: {network.name!r} has no torch twin to cross-check; choose a zoo model with one")
+        raise ArgumentError("model", what=f"{network.name!r} has no torch twin to cross-check", fix="choose a zoo model with one")
     if not isinstance(batch, int) or batch < 1:
         raise ArgumentError("batch", batch, "give an integer >= 1")
     shape = tuple(network.default_input if input_shape is None else input_shape)

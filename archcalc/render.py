@@ -22,6 +22,7 @@ import io
 from typing import Any
 
 from archcalc.report import Report, ReportRow
+from dlperf.errors import ArgumentError
 from dlperf.jsonio import json_text
 
 __all__ = ["header_lines", "to_table", "table_text", "to_json", "to_csv", "to_markdown", "to_latex", "render", "print_table", "FORMATS"]
@@ -382,4 +383,4 @@ def render(rep: Report, fmt: str) -> str:
         return to_markdown(rep)
     if fmt == "latex":
         return to_latex(rep)
-    raise ValueError(f"format: got {fmt!r}; choose one of {', '.join(FORMATS)}")
+    raise ArgumentError("format", fmt, f"choose one of {', '.join(FORMATS)}")

@@ -213,7 +213,7 @@ def resolve_model(name: str, inputs: list[tuple[int, ...]] | None = None, batch:
     >>> resolve_model("vgg91")
     Traceback (most recent call last):
     ...
-    ValueError: model: unknown name 'vgg91'; did you mean vgg19, ...? (see `archcalc list`)
+    dlperf.errors.ArgumentError: model: unknown name 'vgg91'; did you mean vgg19, ...? (see `archcalc list`)
     """
     from archcalc.zoo import build
 

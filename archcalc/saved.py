@@ -157,7 +157,7 @@ def check_saved(model: str | Graph, input_shape: tuple[int, int, int] | None = N
 
     network = build(model) if isinstance(model, str) else model
     if network.twin is None:
-        raise ValueError(f"model: {network.name!r} has no torch twin; choose a zoo model with one")
+        raise ArgumentError("model", what=f"{network.name!r} has no torch twin", fix="choose a zoo model with one")
     if not isinstance(batch, int) or batch < 2:
         raise ArgumentError("batch", batch, "give an integer >= 2 (BatchNorm trains on > 1 value per channel)")
     shape = tuple(network.default_input if input_shape is None else input_shape)

@@ -396,6 +396,6 @@ def build(name: str) -> Graph:
     if key not in MODELS:
         close = difflib.get_close_matches(name.lower(), MODELS, n=3, cutoff=0.5)
         hint = f"did you mean {', '.join(close)}?" if close else f"known models: {', '.join(sorted(MODELS))}"
-        raise ValueError(f"model: unknown name {name!r}; {hint} (see `archcalc list`)")
+        raise ArgumentError("model", what=f"unknown name {name!r}", fix=f"{hint} (see `archcalc list`)")
     info = MODELS[key]
     return info.builder().renamed(description=info.description)

@@ -305,7 +305,7 @@ _BUILDERS = {"gpt2": _gpt2_graph, "bert": _bert_graph, "llama": _llama_graph}
 def build_transformer(cfg: TransformerConfig, seq: Any = None) -> Graph:
     """The graph of ``cfg`` on token ids of length ``seq`` (default ``cfg.default_seq``; may be a symbol).
 
-    Raises ``ValueError`` naming the flag for a bad config or sequence length.
+    Raises :class:`~dlperf.errors.ArgumentError` naming the size for a bad config or sequence length.
 
     Examples
     --------
@@ -315,7 +315,7 @@ def build_transformer(cfg: TransformerConfig, seq: Any = None) -> Graph:
     >>> build_transformer(CONFIGS["gpt2"], 0)
     Traceback (most recent call last):
     ...
-    ValueError: --seq: got 0; give a sequence length >= 1
+    dlperf.errors.ArgumentError: seq: got 0; give a sequence length >= 1
     """
     check_config(cfg)
     seq = cfg.default_seq if seq is None else seq

@@ -91,7 +91,7 @@ def _loader_at(loader, batch_size: int, seed: int):
     from torch.utils.data import DataLoader, RandomSampler
 
     if not isinstance(loader, DataLoader):
-        raise ValueError(f"loader: got a {type(loader).__name__}; the sweep re-batches the data, give a DataLoader")
+        raise ArgumentError("loader", what=f"got a {type(loader).__name__}", fix="the sweep re-batches the data, give a DataLoader")
     shuffle = isinstance(loader.sampler, RandomSampler)
     return DataLoader(loader.dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=loader.collate_fn,
                       drop_last=loader.drop_last, num_workers=loader.num_workers,

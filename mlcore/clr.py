@@ -129,7 +129,7 @@ def train_clr(model=None, loader=None, loss_fn=None, *, val_loader=None, optimiz
         try:
             steps_per_epoch = math.ceil(len(loader) / acc)
         except TypeError:
-            raise ValueError("loader: it has no len(); give a DataLoader over a map-style data set") from None
+            raise ArgumentError("loader", what="it has no len()", fix="give a DataLoader over a map-style data set") from None
         batch_size = int(getattr(loader, "batch_size", None) or 0)
     check_batches("epochs", epochs, epochs * steps_per_epoch * acc, f"epochs x {steps_per_epoch * acc} batches")
     step_size_up = max(1, round(step_size_epochs * steps_per_epoch))

@@ -174,7 +174,7 @@ def load_images(dataset: str = "digits", *, root: str | os.PathLike[str] = "data
     if subset is not None and (int(subset) != subset or subset < 10):
         raise ArgumentError("subset", subset, "give an integer >= 10")
     if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction: got {val_fraction!r}; give a number in (0, 1)")
+        raise ArgumentError("val_fraction", val_fraction, "give a number in (0, 1)")
     if dataset == "digits":
         tx, ty, vx, vy = _digits(seed, val_fraction)
     else:

@@ -49,14 +49,14 @@ def cycle(loader: Iterable) -> Iterator:
             empty = False
             yield batch
         if empty:
-            raise ValueError("loader: it yields no batches; give a loader with at least one batch")
+            raise ArgumentError("loader", what="it yields no batches", fix="give a loader with at least one batch")
 
 
 def split_batch(batch: Any) -> tuple[Any, Any]:
     """``(inputs, labels)`` of a ``(inputs, labels, *rest)`` batch."""
     if isinstance(batch, tuple | list) and len(batch) >= 2:
         return batch[0], batch[1]
-    raise ValueError(f"loader: a batch is a {type(batch).__name__}; each batch must be (inputs, labels, ...)")
+    raise ArgumentError("loader", what=f"a batch is a {type(batch).__name__}", fix="each batch must be (inputs, labels, ...)")
 
 
 def to_device(obj: Any, device) -> Any:
@@ -191,7 +191,7 @@ def train_epoch_batches(step: Stepper, batches: Iterable, *, scheduler=None,
         if on_step is not None:
             on_step(steps, lr_used, out.loss)
     if not steps:
-        raise ValueError("loader: it yields no batches; give a loader with at least one batch")
+        raise ArgumentError("loader", what="it yields no batches", fix="give a loader with at least one batch")
     return EpochStats(loss_sum / seen, math.nan if correct is None else correct / seen, steps)
 
 
@@ -222,5 +222,5 @@ def evaluate_loader(model, loader: Iterable, loss_fn: Callable | None = None, *,
             loss_sum += float(loss) * n
             samples += n
     if samples == 0:
-        raise ValueError("val_loader: it yields no batches; give a loader with at least one batch")
+        raise ArgumentError("val_loader", what="it yields no batches", fix="give a loader with at least one batch")
     return loss_sum / samples, (math.nan if correct is None else correct / samples)

@@ -263,7 +263,7 @@ def resolve_model_data(model, loader, data, seed: int):
 
         data = load_images("digits", seed=seed)
     if model is None and loader is not None:
-        raise ValueError("model: got a loader but no model; give the nn.Module to train on it")
+        raise ArgumentError("model", what="got a loader but no model", fix="give the nn.Module to train on it")
     return model, data
 
 
@@ -396,7 +396,7 @@ def lr_finder_history_curve(history, *, diverge_th: float = 5.0) -> LRRangeResul
     try:
         lrs, losses = history["lr"], history["loss"]
     except (TypeError, KeyError):
-        raise ValueError("history: give torch-lr-finder's LRFinder.history, a dict with 'lr' and 'loss'") from None
+        raise ArgumentError("history", what="give torch-lr-finder's LRFinder.history, a dict with 'lr' and 'loss'") from None
     return range_test_curve(lrs, losses, smooth_f=0.0, diverge_th=diverge_th)
 
 

@@ -14,11 +14,11 @@ Examples
 >>> SimConfig(learners=0, updates=5)
 Traceback (most recent call last):
 ...
-ValueError: learners: got 0; give an integer >= 1
+dlperf.errors.ArgumentError: learners: got 0; give an integer >= 1
 >>> SimConfig(learners=4, policy="k-sync", updates=5)
 Traceback (most recent call last):
 ...
-ValueError: k: missing for policy k-sync; give an integer 1 <= k <= 4
+dlperf.errors.ArgumentError: k: missing for policy k-sync; give an integer 1 <= k <= 4
 """
 
 from __future__ import annotations

@@ -126,7 +126,7 @@ def _read_json(path: Path, label: str) -> dict[str, Any]:
         raise ValueError(f"model: {label}: cannot read {str(path)!r} as JSON ({type(exc).__name__}: "
                          f"{str(exc).splitlines()[0][:200]}); {_FIX}") from None
     if not isinstance(data, dict):
-        raise ValueError(f"model: {label}: {str(path)!r} holds a JSON {type(data).__name__}, not a config object; {_FIX}")
+        raise ArgumentError("model", what=f"{label}: {str(path)!r} holds a JSON {type(data).__name__}, not a config object", fix=f"{_FIX}")
     return data
 
 
@@ -135,7 +135,7 @@ def _config_dict(spec: str, label: str) -> tuple[dict[str, Any] | None, str]:
     path = Path(spec).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
-            raise ValueError(f"model: {label}: folder {str(path)!r} has no config.json; {_FIX}")
+            raise ArgumentError("model", what=f"{label}: folder {str(path)!r} has no config.json", fix=f"{_FIX}")
         return _read_json(path / "config.json", label), f"config from {path / 'config.json'}"
     if path.is_file():
         return _read_json(path, label), f"config from {path}"
@@ -143,7 +143,7 @@ def _config_dict(spec: str, label: str) -> tuple[dict[str, Any] | None, str]:
         data = catalogue_config(spec)
     except KeyError:
         if _looks_like_path(spec):
-            raise ValueError(f"model: {label}: no such file or folder {spec!r}; {_FIX}") from None
+            raise ArgumentError("model", what=f"{label}: no such file or folder {spec!r}", fix=f"{_FIX}") from None
         return None, ""
     return data, (f"config from archcalc's catalogue: config.json of {spec} as published on huggingface.co "
                   "(generation-only fields left out)")
@@ -286,7 +286,7 @@ def build_model(config: Any, label: str = "hf:model", trust_remote_code: bool = 
 def hf_model(spec: str, trust_remote_code: bool = False) -> HFModel:
     """The model ``hf:spec`` names, built on the meta device (cached: the same object for the same spec)."""
     if not isinstance(spec, str) or not spec.strip():
-        raise ValueError(f"model: got hf:{spec!r}; give hf:NAME_OR_PATH (a hub name, a folder or a config.json)")
+        raise ArgumentError("model", what=f"got hf:{spec!r}", fix="give hf:NAME_OR_PATH (a hub name, a folder or a config.json)")
     try:
         import torch  # noqa: F401
         import transformers  # noqa: F401
@@ -401,7 +401,7 @@ def hf_inputs(model: HFModel, seq: int | None = None, decoder_seq: int | None = 
         raise ArgumentError("input_shape", None, f"{label} takes {main}; give its per-sample shape",
                             what="not given")
     if main not in args:
-        raise ValueError(f"model: {label}: its forward takes no {main!r}; archcalc cannot tell its inputs")
+        raise ArgumentError("model", what=f"{label}: its forward takes no {main!r}", fix="archcalc cannot tell its inputs")
     return (HFInput(main, tuple(input_shape), "float32"),)
 
 

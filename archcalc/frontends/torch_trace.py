@@ -529,15 +529,15 @@ def from_torch(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, inpu
 
     label = name or type(module).__name__
     if not input_shapes:
-        raise ValueError(f"input_shapes: {label} needs at least one per-sample input shape, e.g. (3, 224, 224)")
+        raise ArgumentError("input_shapes", what=f"{label} needs at least one per-sample input shape, e.g. (3, 224, 224)")
     for shape in input_shapes:
         if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape):
-            raise ValueError(f"input_shapes: got {shape!r}; give per-sample shapes of positive integers")
+            raise ArgumentError("input_shapes", shape, "give per-sample shapes of positive integers")
     check_int("batch", batch)
     dtypes = tuple(input_dtypes) + ("float32",) * (len(input_shapes) - len(input_dtypes))
     for d in dtypes:
         if d not in _DTYPES:
-            raise ValueError(f"input_dtypes: got {d!r}; choose one of {', '.join(sorted(set(_DTYPES.values())))}")
+            raise ArgumentError("input_dtypes", d, f"choose one of {', '.join(sorted(set(_DTYPES.values())))}")
     keywords = _keyword_inputs(input_kwargs, batch)
     full = [(batch, *s) for s in input_shapes]
     shapes = ", ".join("x".join(map(str, s)) for s in [*full, *(k[1] for k in keywords)])
@@ -625,11 +625,11 @@ def _keyword_inputs(input_kwargs: dict[str, tuple] | None, batch: int) -> tuple[
     out = []
     for key, spec in (input_kwargs or {}).items():
         if not isinstance(key, str) or not key.isidentifier() or not isinstance(spec, tuple) or not 1 <= len(spec) <= 3:
-            raise ValueError(f"input_kwargs: got {key!r}: {spec!r}; give name: (per-sample shape, dtype[, fill])")
+            raise ArgumentError("input_kwargs", key, "give name: (per-sample shape, dtype[, fill])", what=f"got {key!r}: {spec!r}")
         shape, dtype, fill = (*spec, "float32", 0)[:3] if len(spec) == 1 else (*spec, 0)[:3]
         if not isinstance(shape, tuple) or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
                                                    for v in shape):
-            raise ValueError(f"input_kwargs: {key} has shape {shape!r}; give a per-sample shape of positive integers")
+            raise ArgumentError("input_kwargs", what=f"{key} has shape {shape!r}", fix="give a per-sample shape of positive integers")
         if dtype not in _DTYPES:
             raise ValueError(f"input_kwargs: {key} has dtype {dtype!r}; choose one of "
                              f"{', '.join(sorted(set(_DTYPES.values())))}")
@@ -688,7 +688,7 @@ def torchvision_input_size(name: str) -> tuple[int, int, int]:
     try:
         weights = get_model_weights(name)
     except (KeyError, ValueError):
-        raise ValueError(f"model: torchvision has no model {name!r}; see torchvision.models.list_models()") from None
+        raise ArgumentError("model", what=f"torchvision has no model {name!r}", fix="see torchvision.models.list_models()") from None
     crop = weights.DEFAULT.transforms.keywords["crop_size"]
     size = _BUILDER_SIZES.get(name, crop[0] if isinstance(crop, list | tuple) else crop)
     return (3, size, size)

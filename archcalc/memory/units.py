@@ -75,7 +75,7 @@ def parse_bytes(text: str, name: str = "size") -> int:
     >>> parse_bytes("1.5B")
     Traceback (most recent call last):
     ...
-    ValueError: size='1.5B' is 3/2 bytes, not a whole number; give a whole number of bytes
+    dlperf.errors.ArgumentError: size: '1.5B' is 3/2 bytes, not a whole number; give a whole number of bytes
     """
     return _exact(text, _BYTE_UNITS, name, "a size in bytes", "80GB, 24GiB, 512MiB or 16000000000", "bytes")
 

@@ -115,7 +115,7 @@ class BiasVarianceConfig:
                                 f"pool of {self.pool_size}", fix="use fewer points")
         lo, hi = self.domain
         if not hi > lo:
-            raise ValueError(f"domain: got {self.domain}; give (low, high) with high > low")
+            raise ArgumentError("domain", self.domain, "give (low, high) with high > low")
 
     def as_dict(self) -> dict:
         """Deprecated spelling of :meth:`to_dict`."""
@@ -196,11 +196,11 @@ def polynomial_predictions(
         raise ValueError(f"x_train/y_train: got shapes {x.shape} and {y.shape}; give equal shapes")
     degree = int(degree)
     if degree < 1 or x.shape[1] < degree + 1:
-        raise ValueError(f"degree: got {degree} with {x.shape[1]} points; give 1 <= degree < points")
+        raise ArgumentError("degree", degree, "give 1 <= degree < points", what=f"got {degree!r} with {x.shape[1]} points")
     x_eval = np.asarray(x_eval, dtype=np.float64)
     if ridge_alpha is not None:
         if not (math.isfinite(ridge_alpha) and ridge_alpha > 0):
-            raise ValueError(f"ridge_alpha: got {ridge_alpha}; give alpha > 0 or None for least squares")
+            raise ArgumentError("ridge_alpha", ridge_alpha, "give alpha > 0 or None for least squares")
         return ridge_predictions(x, y, x_eval, degree, float(ridge_alpha), standardize)
     if domain is None:
         lo, hi = float(min(x.min(), x_eval.min())), float(max(x.max(), x_eval.max()))
@@ -247,7 +247,7 @@ def bias_variance_study(
     """
     cfg = BiasVarianceConfig(**overrides) if config is None else config
     if config is not None and overrides:
-        raise ValueError("config: give either a BiasVarianceConfig or keyword overrides, not both")
+        raise ArgumentError("config", what="give either a BiasVarianceConfig or keyword overrides, not both")
     from mlcore.biasvar.memory import check_memory
 
     check_memory(cfg, force)

@@ -21,7 +21,7 @@ def blood_transfusion_experiment(seed: int = 0, test_fraction: float = 0.3) -> C
     The split is stratified so both classes appear in the test set for every seed.
     """
     if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction: got {test_fraction}; give a fraction strictly between 0 and 1")
+        raise ArgumentError("test_fraction", test_fraction, "give a fraction strictly between 0 and 1")
     try:
         from sklearn.ensemble import AdaBoostClassifier
         from sklearn.linear_model import LogisticRegression

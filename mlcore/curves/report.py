@@ -94,7 +94,7 @@ def evaluate_models(
     (0.75, (1.0, 0.5))
     """
     if not scores:
-        raise ValueError("scores: got no models; give at least one name -> score vector")
+        raise ArgumentError("scores", what="got no models", fix="give at least one name -> score vector")
     models = tuple(_model_curves(name, labels, s) for name, s in scores.items())
     n_pos, n_neg = models[0].areas.n_positive, models[0].areas.n_negative
     pi = n_pos / (n_pos + n_neg)
@@ -144,13 +144,13 @@ def read_values(path, name: str) -> np.ndarray:
     >>> import pathlib, tempfile
     >>> f = pathlib.Path(tempfile.mkdtemp()) / "scores.txt"
     >>> _ = f.write_text("0.9\\n0.25\\n\\n")
-    >>> read_values(f, "--scores").tolist()
+    >>> read_values(f, "scores").tolist()
     [0.9, 0.25]
     >>> _ = f.write_text("0.9\\n\\n0.25\\n")
-    >>> read_values(f, "--scores")
+    >>> read_values(f, "scores")
     Traceback (most recent call last):
     ...
-    ValueError: --scores: line 2 of '...scores.txt' is blank; values pair with the other file's by line: give one value on every line (remove the line, or fill it)
+    ValueError: scores: line 2 of '...scores.txt' is blank; values pair with the other file's by line: give one value on every line (remove the line, or fill it)
     """
     values = []
     for i, text in _read_lines(path, name):
