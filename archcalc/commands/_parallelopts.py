@@ -56,11 +56,8 @@ def parallel_setup(args: argparse.Namespace) -> tuple[Any, Any] | None:
         raise ValueError(f"--recompute: got {args.recompute!r} without --training; add --training")
 
     t = args.tensor_parallel
-    try:  # one graph evaluates at any length, as the zoo's do (the ids' shape comes from --input)
-        graph = rank_graph(cfg, t * (cfg.default_seq // t), tensor_parallel=t,
-                           sequence_parallel=args.sequence_parallel)
-    except ValueError as exc:
-        raise ValueError(str(exc).replace("tensor_parallel=", "--tensor-parallel ")) from None
+    # one graph evaluates at any length, as the zoo's do (the ids' shape comes from --input)
+    graph = rank_graph(cfg, t * (cfg.default_seq // t), tensor_parallel=t, sequence_parallel=args.sequence_parallel)
 
     def graph_at(batch: int, shape: tuple[int, ...]) -> Any:
         check_length(args.model, shape)

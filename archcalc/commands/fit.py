@@ -25,6 +25,7 @@ from archcalc.commands._peakopts import (
     step_kwargs,
 )
 from dlperf.cli import hidden_alias
+from dlperf.errors import ArgumentError
 
 
 def _size(text: str) -> int:
@@ -32,8 +33,8 @@ def _size(text: str) -> int:
 
     try:
         return parse_bytes(text, "memory")
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc).removeprefix("memory=")) from None
+    except ArgumentError as exc:  # argparse names the flag
+        raise argparse.ArgumentTypeError(exc.body()) from None
 
 
 def _percent(text: str) -> float:

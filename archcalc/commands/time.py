@@ -137,10 +137,7 @@ def _graph(args: argparse.Namespace) -> tuple[Any, tuple[int, ...], int, frozens
     if args.tensor_parallel != 1:
         from archcalc.parallel.rank_graph import rank_graph
 
-        try:
-            graph = rank_graph(cfg, seq, tensor_parallel=args.tensor_parallel)
-        except ValueError as exc:
-            raise ValueError(str(exc).replace("tensor_parallel=", "--tensor-parallel ")) from None
+        graph = rank_graph(cfg, seq, tensor_parallel=args.tensor_parallel)
     else:
         graph = build_transformer(cfg, seq)
     rows: frozenset[str] = frozenset()

@@ -66,7 +66,7 @@ def check_tensor_parallel(cfg: TransformerConfig, tensor_parallel: Any, sequence
     for what, n in (("heads", cfg.heads), ("ffn", cfg.ffn)):
         if is_concrete(n) and n % t:
             raise ArgumentError("tensor_parallel", t, f"Megatron splits whole heads and feed-forward units across "
-                                f"ranks: use a divisor of {what} ({n})")
+                                f"ranks: use a divisor of {ref(what)} ({n})")
     if sequence_parallel and seq is not None and is_concrete(seq) and seq % t:
         raise ArgumentError("seq", seq, f"sequence parallelism splits the sequence evenly: choose a multiple of "
                             f"{ref('tensor_parallel')} ({t})")
