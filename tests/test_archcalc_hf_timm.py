@@ -262,7 +262,7 @@ def _write_bad(tmp_path):
     (["hf:{notype}"], ["no model_type"]),
     (["hf:./no/such/config.json"], ["no such file or folder", "give a local folder"]),
     (["hf:{tmp}/nothing-here"], ["no such file or folder"]),
-    (["hf:{bert}", "--seq", "65"], ["--seq: got 65", "64 positions", "--seq <= 64"]),
+    (["hf:{bert}", "--seq", "65"], ["--seq: got 65", "64 positions", "give at most 64"]),
     (["hf:{bert}", "--decoder-seq", "8"], ["--decoder-seq", "not an encoder-decoder"]),
     (["hf:{vit}", "--seq", "8"], ["--seq", "pixel_values"]),
     (["hf:{bert}", "--layers", "3"], ["--layers", "takes its sizes from its config"]),
