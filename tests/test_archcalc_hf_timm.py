@@ -255,7 +255,7 @@ def _write_bad(tmp_path):
 
 @pytest.mark.parametrize("argv, needles", [
     (["hf:someorg/no-such-model"], ["hub cannot be reached", "give a local folder holding config.json",
-                                    "archcalc list --hf"]),
+                                    "catalogue names that work offline"]),
     (["hf:{remote}"], ["auto_map asks to run the repository's own Python code", "--trust-remote-code"]),
     (["hf:{badarch}"], ["has no architecture 'BertForTimeTravel'", "upgrade transformers"]),
     (["hf:{badsize}"], ["transformers cannot build BertModel", "hidden size (65)"]),
