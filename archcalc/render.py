@@ -127,7 +127,7 @@ def _training_lines(rep: Report) -> list[str]:
         f" int64 x 8 + {_num(t['saved_bool_elements'])} bool x 1",
         "training memory (peak of a steady-state step, as archcalc peak --training): "
         + (_bytes_human(t["training_bytes"]) if t["training_bytes"] is not None
-           else "not modelled for " + (f"--dtype {rep.dtype} (archcalc peak takes fp32, fp16, bf16)"
+           else "not modelled for " + (f"--precision {rep.dtype} (archcalc peak takes fp32, fp16, bf16)"
                                        if rep.dtype == "int8" else "a symbolic batch or extra inputs")),
     ]
     if rep.convention != "macs" and t.get("backward_compute") is not None:

@@ -131,7 +131,7 @@ def test_rows_table_marks_recomputed_items():
     ([], "--params"),
     (["--megatron", "--seq", "2048", "--hidden", "1000", "--heads", "96"], "--heads: got 96; use a head count that divides --hidden (1000)"),
     (["--megatron", "--seq", "2048", "--hidden", "12288", "--heads", "96", "--tensor-parallel", "5"],
-     "--tensor-parallel 5"),
+     "--tensor-parallel: got 5"),
     (["--megatron", "--hidden", "12288", "--heads", "96"], "--seq"),
     (["--megatron", "--seq", "2048", "--hidden", "12288", "--heads", "96", "--recompute", "some"], "--recompute"),
     (["--megatron", "--seq", "-1", "--hidden", "12288", "--heads", "96"], "--seq"),

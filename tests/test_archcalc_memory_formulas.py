@@ -224,7 +224,7 @@ def test_parse_count_exact(text, expected):
 
 @pytest.mark.parametrize("text", ["", "GB", "12XB", "1.5", "-3GB", "0", "1e-3", "abc", "1.2.3GB"])
 def test_bad_sizes_name_the_argument(text):
-    with pytest.raises(ValueError, match=r"^device_memory="):
+    with pytest.raises(ValueError, match=r"^device_memory: "):
         parse_bytes(text, "device_memory")
 
 

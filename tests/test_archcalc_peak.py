@@ -187,7 +187,7 @@ def test_cli_says_which_step_and_what_is_left(capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["fit", "vgg11", "--memory", "24XB"], "argument --memory: '24XB' is not a size in bytes"),
+    (["fit", "vgg11", "--device-memory", "24XB"], "argument --device-memory: '24XB' is not a size in bytes"),
     (["fit", "vgg11", "--device-memory", "1MB"], "--device-memory: 1000000 bytes: nothing fits; batch 1 already peaks"),
     (["fit", "vgg11", "--memory", "1GB", "--precision", "fp8"], "argument --precision: invalid choice: 'fp8'"),
     (["peak", "vgg11", "--batch", "0"], "argument --batch: got '0'; give a positive integer"),

@@ -100,7 +100,7 @@ def test_fit_searches_the_per_device_batch():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"data_parallel": 0}, "data_parallel=0 must be a positive number of ranks"),
+    ({"data_parallel": 0}, "data_parallel: got 0; give a positive number of ranks"),
     ({"data_parallel": 2, "zero": 4}, "zero: got 4; choose a ZeRO stage"),
     ({"zero": 2}, "zero: got 2 with 1 data-parallel rank; ZeRO shards over data-parallel ranks: give data_parallel"),
 ])
