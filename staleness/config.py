@@ -148,7 +148,7 @@ class SimConfig:
             traces = self._check_traces(self.times)
             put(self, "times", traces)
             if self.learners is not None and self.learners != len(traces):
-                raise ArgumentError("learners", self.learners, "leave it out (None)",
+                raise ArgumentError("learners", self.learners, "leave it out: the traces give the learners",
                                     what=f"got {self.learners} but {ref('times')} has {len(traces)} traces")
             put(self, "learners", len(traces))
         if self.learners is None:

@@ -104,7 +104,7 @@ def test_digits_matches_scikit_learn():
         assert max(corr) > 1 - 1e-6
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [({"dataset": "mnist"}, "--dataset"), ({"subset": 3}, "--subset"),
+@pytest.mark.parametrize(("kwargs", "match"), [({"dataset": "mnist"}, "^dataset: "), ({"subset": 3}, "^subset: "),
                                                ({"val_fraction": 1.0}, "val_fraction")])
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
