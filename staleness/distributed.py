@@ -265,7 +265,7 @@ def run_parameter_server_node(x: np.ndarray, y: np.ndarray, nodes, *, pushes: in
     from staleness.paramserver.nodes import launch_nodes
 
     if nodes.node_rank == 0:
-        raise ValueError("node_rank: got 0; node 0 runs the server: call run_parameter_server(launch='nodes')")
+        raise ArgumentError("node_rank", what="got 0", fix="node 0 runs the server: call run_parameter_server(launch='nodes')")
     _check(nodes.world - 1, pushes, lr, delay_mean, timeout, heartbeat, None)
     x, y, settings = _settings(x, y, pushes, lr, batch_size, hidden, delay_mean, seed, timeout, heartbeat)
     outcome = launch_nodes(x, y, settings, nodes)
