@@ -52,7 +52,7 @@ def flag_strings_in_library_errors() -> list[str]:
 
 
 def test_no_library_error_names_a_flag():
-    # before issue 20: 135 such strings in 40 modules (stale_training's "--learners", evaluate's "--batch", ...)
+    # before issue 20: 171 such strings in 27 modules (stale_training's "--workers", evaluate's "--batch", ...)
     assert flag_strings_in_library_errors() == []
 
 
