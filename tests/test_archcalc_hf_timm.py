@@ -224,7 +224,7 @@ def test_peak_fit_and_crosscheck_take_hf_and_timm_names(tmp_path, capsys):
     assert main(["peak", f"hf:{folder}", "--input", "32", "--batch", "2", "--json"]) == 0
     peak = json.loads(capsys.readouterr().out)
     assert peak["batch"] == 2 and peak["peak_bytes"] > 0
-    assert main(["fit", f"hf:{folder}", "--memory", "2GiB", "--seq", "--json"]) == 0
+    assert main(["fit", f"hf:{folder}", "--device-memory", "2GiB", "--search-seq", "--json"]) == 0
     fitted = json.loads(capsys.readouterr().out)
     assert fitted["seq"] == 64 and fitted["seq_limit"] == 64  # the whole position table fits
     assert main(["crosscheck", f"hf:{folder}", "--input", "16", "--json"]) == 0

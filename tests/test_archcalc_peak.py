@@ -160,7 +160,7 @@ def test_cli_peak_json_and_plot(tmp_path, capsys):
 def test_cli_fit_json(capsys):
     from archcalc.cli import main
 
-    assert main(["fit", "vgg11", "--input", "3x32x32", "--memory", "1GiB", "--json"]) == 0
+    assert main(["fit", "vgg11", "--input", "3x32x32", "--device-memory", "1GiB", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["peak_bytes"] <= data["usable_bytes"] < data["next_peak_bytes"] and data["vary"] == "batch"
     assert (data["margin_bytes"], data["usable_bytes"]) == (53_687_091, 2**30 - 53_687_091)  # 5 %, rounded down
@@ -177,11 +177,11 @@ def test_cli_says_which_step_and_what_is_left(capsys):
     assert json.loads(capsys.readouterr().out)["step"] == "first"
     # 2 GiB with a 10 % margin: 214,748,364 bytes kept (VGG-11's weights, gradients and momentum buffers
     # alone are 3 x 531.5 MB); the text says what is left beyond the peak
-    assert main(["fit", *base, "--memory", "2GiB", "--margin", "10%", "--json"]) == 0
+    assert main(["fit", *base, "--device-memory", "2GiB", "--margin", "10%", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert (data["margin_bytes"], data["step"]) == (214_748_364, "steady")
     assert data["peak_bytes"] <= 2**31 - 214_748_364 < data["next_peak_bytes"]
-    assert main(["fit", *base, "--memory", "2GiB", "--margin", "0"]) == 0
+    assert main(["fit", *base, "--device-memory", "2GiB", "--margin", "0"]) == 0
     out = capsys.readouterr().out
     assert "left beyond the peak:" in out and "no margin kept for the allocator: --margin 0" in out
 
@@ -189,12 +189,12 @@ def test_cli_says_which_step_and_what_is_left(capsys):
 @pytest.mark.parametrize("argv, message", [
     (["fit", "vgg11", "--device-memory", "24XB"], "argument --device-memory: '24XB' is not a size in bytes"),
     (["fit", "vgg11", "--device-memory", "1MB"], "--device-memory: 1000000 bytes: nothing fits; batch 1 already peaks"),
-    (["fit", "vgg11", "--memory", "1GB", "--precision", "fp8"], "argument --precision: invalid choice: 'fp8'"),
+    (["fit", "vgg11", "--device-memory", "1GB", "--precision", "fp8"], "argument --precision: invalid choice: 'fp8'"),
     (["peak", "vgg11", "--batch", "0"], "argument --batch: got '0'; give a positive integer"),
     (["peak", "vgg11", "--optimizer", "adam"], "--optimizer: got 'adam' without --training"),
     (["peak", "vgg11", "--first-step"], "--first-step: given without --training"),
-    (["fit", "vgg11", "--memory", "1GB", "--margin", "150%"], "argument --margin: got '150%'; give a percentage"),
-    (["fit", "vgg11", "--memory", "1GB", "--margin", "lots"], "argument --margin: got 'lots'; give a percentage"),
+    (["fit", "vgg11", "--device-memory", "1GB", "--margin", "150%"], "argument --margin: got '150%'; give a percentage"),
+    (["fit", "vgg11", "--device-memory", "1GB", "--margin", "lots"], "argument --margin: got 'lots'; give a percentage"),
 ])
 def test_cli_errors_are_one_line(argv, message, capsys):
     from archcalc.cli import main

@@ -122,7 +122,7 @@ def test_cli_json_keys(capsys):
                  "--data-parallel", "4", "--zero", "3", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert (data["step"], data["model_state_bytes"]) == ("steady", 46_758_048 + 4 + BUFFERS)  # and the step count
-    assert main(["fit", "vgg11", "--input", "3x32x32", "--memory", "1GiB", "--data-parallel", "2", "--json"]) == 0
+    assert main(["fit", "vgg11", "--input", "3x32x32", "--device-memory", "1GiB", "--data-parallel", "2", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["global_batch"] == 2 * data["batch"] and data["checkpoint_segments"] == 1
 

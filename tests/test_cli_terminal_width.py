@@ -56,7 +56,7 @@ def run_in_terminal(args: list[str], columns: int = 80, timeout: float = 300) ->
     ["archcalc", "formula", "Conv2d"],
     ["archcalc", "list"],
     ["archcalc", "peak", "resnet18", "--training", "--optimizer", "adam", "--input", "3x64x64"],
-    ["archcalc", "fit", "resnet18", "--memory", "2GiB", "--training", "--input", "3x64x64"],
+    ["archcalc", "fit", "resnet18", "--device-memory", "2GiB", "--training", "--input", "3x64x64"],
     ["archcalc", "time", "gpt2", "--device", "h100", "--precision", "bf16-mixed", "--training", "--batch", "8",
      "--tensor-parallel", "2", "--data-parallel", "4", "--recompute", "full", "--tokens", "1e9"],
     ["archcalc", "memory", "--params", "7.5e9", "--data-parallel", "64", "--zero", "0,1,2,3"],

@@ -1,4 +1,4 @@
-"""``--tensor-parallel``, ``--sequence-parallel``, ``--recompute`` and ``--memory-convention`` for ``archcalc
+"""``--tensor-parallel``, ``--sequence-parallel``, ``--recompute`` and ``--activation-convention`` for ``archcalc
 peak`` and ``archcalc fit`` on GPT-2-family transformers (one tensor-parallel rank, Megatron's split)."""
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def parallel_setup(args: argparse.Namespace) -> tuple[Any, Any] | None:
     if getattr(args, "checkpoint", 1) != 1:  # both are regions of one RecomputePlan, but never on one model
         given = ("--recompute " + args.recompute if args.recompute != "none" else
                  "--tensor-parallel" if args.tensor_parallel != 1 else
-                 "--sequence-parallel" if args.sequence_parallel else "--memory-convention")
+                 "--sequence-parallel" if args.sequence_parallel else "--activation-convention")
         raise ValueError(f"--checkpoint: got {args.checkpoint} with {given}; checkpoint_sequential segments take "
                          "VGG, AlexNet or nn.Sequential models, the tensor-parallel and --recompute options GPT-2 "
                          "models: give one of them")
@@ -51,7 +51,7 @@ def parallel_setup(args: argparse.Namespace) -> tuple[Any, Any] | None:
     if cfg is None or cfg.family != "gpt2" or args.model == "gpt":
         names = ", ".join(n for n, c in CONFIGS.items() if c.family == "gpt2" and n != "gpt")
         raise ValueError(f"--tensor-parallel: {args.model!r} has no per-rank graph; tensor parallelism, "
-                         f"--recompute and --memory-convention take a GPT-2 model ({names})")
+                         f"--recompute and --activation-convention take a GPT-2 model ({names})")
     if args.recompute != "none" and not args.training:
         raise ValueError(f"--recompute: got {args.recompute!r} without --training; add --training")
 

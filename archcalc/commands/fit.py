@@ -55,7 +55,7 @@ def register(subparsers) -> None:
     add_parallel_options(parser)
     parser.add_argument("--device-memory", dest="memory", type=_size, required=True, metavar="SIZE",
                         help="device memory: 24GiB, 80GB, ...")
-    parser.add_argument("--search-seq", dest="seq", action="store_true",
+    parser.add_argument("--search-seq", dest="search_seq", action="store_true",
                         help="search the last input dimension at --batch, not the batch")
     parser.add_argument("--batch", type=positive_int("--batch"), default=1, metavar="N",
                         help="batch with --search-seq (default 1)")
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from archcalc.memory.peak_render import breakdown_table, fit_json, peak_header
 
     kwargs = step_kwargs(args)
-    if args.batch != 1 and not args.seq:
+    if args.batch != 1 and not args.search_seq:
         raise ValueError(f"--batch: got {args.batch} without --search-seq; fit searches the batch (add --search-seq to search "
                          "the sequence length at that batch)")
     setup = parallel_setup(args)
@@ -81,9 +81,9 @@ def run(args: argparse.Namespace) -> int:
     shape = input_shape(args, type("G", (), {"default_input": default}))
     margin = {} if args.margin is None else {"margin": args.margin}
     # sequence parallelism splits the sequence evenly over the tensor-parallel ranks: lengths step by t
-    step = args.tensor_parallel if args.seq and getattr(args, "sequence_parallel", False) else 1
-    limit = sequence_limit(args.model, args) if args.seq else None
-    result = fit(graph_at, args.memory, input_shape=shape, batch=args.batch, vary="seq" if args.seq else "batch",
+    step = args.tensor_parallel if args.search_seq and getattr(args, "sequence_parallel", False) else 1
+    limit = sequence_limit(args.model, args) if args.search_seq else None
+    result = fit(graph_at, args.memory, input_shape=shape, batch=args.batch, vary="seq" if args.search_seq else "batch",
                  recompute=plan, step=step, limit=limit, **margin, **kwargs)
     if args.json:
         sys.stdout.write(json.dumps(fit_json(result, args.device), indent=2) + "\n")
