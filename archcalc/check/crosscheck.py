@@ -47,6 +47,7 @@ from archcalc.ir.evaluate import Evaluation, evaluate
 from archcalc.ir.graph import Graph
 from archcalc.models.builders import build_twin
 from archcalc.ops.traits import traits
+from dlperf.errors import ArgumentError
 from dlperf.results import Result
 
 __all__ = [
@@ -425,9 +426,9 @@ def check_real_run_memory(ev: Evaluation, available: int | None = None) -> None:
     have = available_memory_bytes() if available is None else available
     if have is not None and need > have:
         shape = "x".join(map(str, ev.input_shape))
-        raise ValueError(f"--input/--batch: the real forward pass at {shape}, batch {ev.batch} needs up to "
-                         f"{need / 2**30:,.1f} GiB and {have / 2**30:,.1f} GiB are available; give a smaller --input "
-                         "or --batch")
+        raise ArgumentError(("input_shape", "batch"), fix="give a smaller input shape or batch",
+                            what=f"the real forward pass at {shape}, batch {ev.batch} needs up to "
+                            f"{need / 2**30:,.1f} GiB and {have / 2**30:,.1f} GiB are available")
 
 
 def crosscheck(model: str | Graph, input_shape: tuple[int, int, int] | None = None, batch: int = 1,
@@ -460,9 +461,9 @@ def crosscheck(model: str | Graph, input_shape: tuple[int, int, int] | None = No
 
     network = build(model) if isinstance(model, str) else model
     if network.twin is None:
-        raise ValueError(f"model: {network.name!r} has no torch twin to cross-check; choose a zoo model with one")
+        raise ArgumentError("model", what=f"{network.name!r} has no torch twin to cross-check", fix="choose a zoo model with one")
     if not isinstance(batch, int) or batch < 1:
-        raise ValueError(f"--batch: got {batch!r}; give an integer >= 1")
+        raise ArgumentError("batch", batch, "give an integer >= 1")
     shape = tuple(network.default_input if input_shape is None else input_shape)
     ev = evaluate(network, shape, batch)  # validates the shape with archcalc's messages before torch is imported
     check_real_run_memory(ev)

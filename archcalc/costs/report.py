@@ -47,6 +47,7 @@ from archcalc.ir.evaluate import evaluate
 from archcalc.ir.graph import Graph
 from archcalc.memory.optimizers import OPTIMIZER_TABLE
 from archcalc.ops.traits import traits
+from dlperf.errors import ArgumentError
 from dlperf.results import FrozenDict, Result
 from dlperf.validate import check_int
 
@@ -179,9 +180,9 @@ class Report(Result):
         return {k: self.totals[k] for k in ("params", "macs") if k in self.totals}
 
 
-def _check_int(flag: str, value: Any, low: int, symbolic: bool = False) -> None:
+def _check_int(name: str, value: Any, low: int, symbolic: bool = False) -> None:
     """``value`` must be an int >= ``low`` (or, where ``symbolic``, a sympy expression, left unchecked)."""
-    check_int(flag, value, minimum=low, symbolic=symbolic, what=f"an integer >= {low}")
+    check_int(name, value, minimum=low, symbolic=symbolic, what=f"an integer >= {low}")
 
 
 def _fold_key(name: str, depth: int | None) -> str:
@@ -249,12 +250,12 @@ def report(
     True
     """
     if dtype not in DTYPE_BYTES:
-        raise ValueError(f"--dtype: got {dtype!r}; choose one of {', '.join(DTYPE_BYTES)}")
+        raise ArgumentError("dtype", dtype, f"choose one of {', '.join(DTYPE_BYTES)}")
     if optimizer not in OPTIMIZER_STATES:
-        raise ValueError(f"--optimizer: got {optimizer!r}; choose one of {', '.join(OPTIMIZER_STATES)}")
-    _check_int("--batch", batch, 1, symbolic=True)
+        raise ArgumentError("optimizer", optimizer, f"choose one of {', '.join(OPTIMIZER_STATES)}")
+    _check_int("batch", batch, 1, symbolic=True)
     if depth is not None:
-        _check_int("--depth", depth, 1)
+        _check_int("depth", depth, 1)
     conv = get_convention(convention)
     size = DTYPE_BYTES[dtype]
     ev = evaluate(network, input_shape, batch, inputs=inputs, training=training)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from dlperf.errors import ArgumentError
+
 __all__ = ["build_twin"]
 
 
@@ -49,5 +51,5 @@ def build_twin(twin: str, input_shape: tuple[int, int, int], device: str = "cpu"
 
             model = inception_small(tuple(input_shape))
         else:
-            raise ValueError(f"twin: got {twin!r}; give torchvision:NAME, timm:NAME, hf:NAME or archcalc:inception_small")
+            raise ArgumentError("twin", twin, "give torchvision:NAME, timm:NAME, hf:NAME or archcalc:inception_small")
     return model.eval()

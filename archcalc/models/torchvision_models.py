@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from dlperf.errors import ArgumentError
+
 __all__ = ["build_torchvision"]
 
 
@@ -23,9 +25,10 @@ def build_torchvision(name: str, input_shape: tuple[int, ...], device: str = "cp
 
     fn = getattr(torchvision.models, name, None)
     if fn is None or not callable(fn):
-        raise ValueError(f"model: torchvision has no model {name!r}; see torchvision.models.list_models()")
+        raise ArgumentError("model", what=f"torchvision has no model {name!r}", fix="see torchvision.models.list_models()")
     if input_shape[0] != 3:
-        raise ValueError(f"--input: got {'x'.join(map(str, input_shape))}; torchvision models take 3 channels")
+        raise ArgumentError("input_shape", "x".join(map(str, input_shape)),
+                            "torchvision models take 3 channels; give a shape such as 3x224x224")
     kwargs: dict[str, Any] = {"weights": None}
     if name in ("googlenet", "inception_v3"):
         kwargs.update(aux_logits=False, init_weights=False)
