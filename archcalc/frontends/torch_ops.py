@@ -444,6 +444,13 @@ if set(KINDS) & set(MAPPINGS) != REPLACES:
     raise RuntimeError(f"torch_ops_kinds overlaps MAPPINGS at {sorted(set(KINDS) & set(MAPPINGS) - REPLACES)}")
 MAPPINGS.update(KINDS)
 
+# The last kinds of the coverage suites (math functions, logical ops, triangular matrices ...): no overlap.
+from archcalc.frontends.torch_ops_math import KINDS as MATH_KINDS  # noqa: E402
+
+if set(MATH_KINDS) & set(MAPPINGS):
+    raise RuntimeError(f"torch_ops_math overlaps MAPPINGS at {sorted(set(MATH_KINDS) & set(MAPPINGS))}")
+MAPPINGS.update(MATH_KINDS)
+
 #: Python-level functionals whose body the tracer follows (their inner torch calls are mapped instead).
 DESCEND = frozenset({"multi_head_attention_forward", "_in_projection_packed", "_in_projection", "normalize",
                      "channel_shuffle", "native_channel_shuffle"})

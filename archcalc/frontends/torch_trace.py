@@ -287,7 +287,7 @@ class _Recorder:
         name, module = self.node_name(fname)
         if kind == "Constant":  # a factory call (torch.zeros, x.new_zeros): its real shape, no inputs
             tensors, hp = [], {"output_shape": tuple(outs[0].shape)}
-        if kind == "NonZero":  # how many rows it finds depends on the values: the traced shapes
+        if kind in ("NonZero", "Unique"):  # how many rows it finds depends on the values: the traced shapes
             hp = {"output_shapes": tuple(tuple(o.shape) for o in outs), "traced_input": tuple(tensors[0].shape)}
         if kind == "Unmodeled":
             self.unmodeled[fname] += 1
