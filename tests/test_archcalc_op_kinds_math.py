@@ -215,3 +215,8 @@ def test_shapes_match_torch(batch, n, k, left, drop_a_batch, dim):
     c = torch.zeros(*batch, n, 2)
     assert formula("ComplexView")([tuple(c.shape)], to_complex=True).output_shape == tuple(
         torch.view_as_complex(c).shape)
+
+
+def test_arithmetic_on_numbers_only_is_a_constant():
+    # torch.div(int, int, rounding_mode="trunc") as Longformer counts its chunks: a tensor made from numbers
+    check(lambda y: y + torch.div(y.shape[3], 2, rounding_mode="trunc"), "Constant", 0)

@@ -129,6 +129,8 @@ def _binary(kind: str, inplace: bool = False, reverse: bool = False) -> Callable
     def m(args: tuple, kw: dict) -> Mapped:
         other = _a(args, kw, 1, "other")
         tensors = [t for t in (args[0], other) if _is_tensor(t)]
+        if not tensors:  # torch.div(7, 2, rounding_mode="trunc"): a tensor made from numbers (Longformer)
+            return "Constant", {"output_shape": None}, []
         if reverse:
             tensors = tensors[::-1]
         alpha = kw.get("alpha", 1)
