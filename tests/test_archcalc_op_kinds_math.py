@@ -220,3 +220,28 @@ def test_shapes_match_torch(batch, n, k, left, drop_a_batch, dim):
 def test_arithmetic_on_numbers_only_is_a_constant():
     # torch.div(int, int, rounding_mode="trunc") as Longformer counts its chunks: a tensor made from numbers
     check(lambda y: y + torch.div(y.shape[3], 2, rounding_mode="trunc"), "Constant", 0)
+
+
+def test_a_buffer_written_with_a_gradient_passes_it_on():
+    """``key_states = new_empty(...); key_states[..., :d].copy_(k)`` (GLM-4-MoE-Lite, HunYuan): the buffer needs a
+    gradient once written, so a product of it has both input gradients: (3x2 @ 2x3) per 2 batches = 36 MACs
+    forward, 72 backward (FlopCounterMode: 144 FLOPs)."""
+    from archcalc.frontends.torch_trace import from_torch
+
+    def fn(y):
+        z = y.new_zeros(1, 2, 3, 2)
+        z[..., :1].copy_(y[..., :1])
+        z[..., 1:].copy_(y[..., 3:])
+        return z @ z.transpose(2, 3)
+
+    module = Case(fn)
+    ev = evaluate(from_torch(module, X, training=True), training=True)
+    assert ev.total("macs") == 2 * 3 * 3 * 2 and ev.total("backward_macs") == 72
+    assert _flop_counter_backward(module, [torch.randn(1, *X)]) == 2 * 72
+
+
+@pytest.mark.parametrize("fn", [lambda y: y.as_strided((1, 2, 2, 4), (24, 12, 4, 1), 4),
+                                lambda y: torch.as_strided(y.flip(1), size=(1, 2, 3, 2), stride=(24, 12, 4, 2))])
+def test_as_strided_is_a_view(fn):
+    (row,) = check(fn, "AsStrided", 0)  # Longformer's overlapping chunks; nothing saved
+    assert not row.allocates

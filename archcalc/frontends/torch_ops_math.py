@@ -133,6 +133,7 @@ KINDS: dict[str, Callable[[tuple, dict], Mapped]] = {
     "broadcast_to": lambda args, kw: ("Expand", {"shape": _sizes(args, kw)}, [args[0]]),
     "view_as": lambda args, kw: ("View", {"shape": tuple(_a(args, kw, 1, "other").shape)}, [args[0]]),
     "linalg_vector_norm": _vector_norm, "scalar_tensor": _constant,
+    "as_strided": lambda args, kw: ("AsStrided", {"size": tuple(_a(args, kw, 1, "size"))}, [args[0]]),
     # reductions
     "logsumexp": _reduce("LogSumExp"), "var": _var,
     "unique": lambda args, kw: ("Unique", {}, [args[0]]),
