@@ -29,9 +29,10 @@ Unique      n ceil(log2 n) for n elements      a sort, as ``Sort``
 
 What autograd keeps (checked against ``saved_tensors_hooks`` in tests/test_archcalc_op_kinds_math.py):
 Expm1 its result; Log1p, Acos, GLU and Var their input; LogSigmoid its input and a buffer of the input's
-size (the CPU kernel's; CUDA's buffer is empty); Remainder both inputs when the divisor is a tensor,
-nothing for a number; LogSumExp input and result; Polar its (complex) result; Floor, Ceil, Sign, Logical,
-Copy, ComplexView and Unique nothing.
+size (the CPU kernel's; CUDA's buffer is empty); Remainder both inputs when the divisor is a tensor
+(autograd: only when that tensor needs a gradient), nothing for a number; LogSumExp input and result; Polar
+its complex result (two real elements each); Floor, Ceil, Sign, Logical, Copy, ComplexView and Unique
+nothing.
 
 Examples
 --------
@@ -106,8 +107,10 @@ def glu(in_shapes: list[Shape], *, dim: int = -1) -> OpCost:
 @register("Remainder")
 def remainder(in_shapes: list[Shape], *, inplace: bool = False) -> OpCost:
     """``x % y`` / ``torch.remainder`` / ``fmod`` (inputs ``x[, y]``; a number divisor is no input): broadcast, 1
-    operation per output element; autograd keeps both inputs when ``y`` is a tensor (``y``'s gradient is
-    ``-grad * floor(x / y)``), nothing else."""
+    operation per output element; autograd keeps both inputs when ``y`` is a tensor that needs a gradient
+    (``y``'s gradient is ``-grad * floor(x / y)``), nothing else. The formula does not see which inputs need a
+    gradient: it keeps both for any tensor ``y`` (as ``Mul`` keeps both operands), an overcount when ``y`` is a
+    constant."""
     if not 1 <= len(in_shapes) <= 2:
         raise ValueError(f"Remainder takes x and at most one tensor divisor, got {len(in_shapes)} inputs")
     out = broadcast_shapes([tuple(s) for s in in_shapes], "Remainder")
