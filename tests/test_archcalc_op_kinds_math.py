@@ -245,3 +245,46 @@ def test_a_buffer_written_with_a_gradient_passes_it_on():
 def test_as_strided_is_a_view(fn):
     (row,) = check(fn, "AsStrided", 0)  # Longformer's overlapping chunks; nothing saved
     assert not row.allocates
+
+
+# -- traits (archcalc/ops/traits.py) against torch ---------------------------------------------------------
+
+_CALLS = {  # kind: the op on x (2 x 3 x 4, floating) returning its outputs
+    "Expm1": lambda x: (x.expm1(),), "Log1p": lambda x: (x.log1p(),), "Floor": lambda x: (x.floor(),),
+    "Ceil": lambda x: (x.ceil(),), "Sign": lambda x: (x.sign(),), "Acos": lambda x: (x.acos(),),
+    "LogSigmoid": lambda x: (F.logsigmoid(x),), "GLU": lambda x: (F.glu(x),), "Remainder": lambda x: (x % 2,),
+    "Logical": lambda x: ((x > 0) | (x < 1),), "LogSumExp": lambda x: (x.logsumexp(-1),), "Var": lambda x: (x.var(-1),),
+    "Unique": lambda x: torch.unique(x, return_inverse=True), "Triangular": lambda x: (x.tril(),),
+    "SolveTriangular": lambda x: (torch.linalg.solve_triangular(x[..., :3] + 3, x, upper=False),),
+    "AsStrided": lambda x: (x.as_strided((2, 2), (4, 1)),), "Copy": lambda x: (x.clone().copy_(x),),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_CALLS))
+def test_traits_are_torchs(kind):
+    """Output dtypes from float32 and float64 inputs, whether the result needs a gradient (``differentiable``),
+    and whether it shares the input's storage (``aliasing`` view), each against the real op."""
+    from archcalc.ops.traits import traits
+
+    t = traits(kind)
+    for dtype in (torch.float32, torch.float64):
+        x = torch.rand(2, 3, 4, dtype=dtype)
+        outs = _CALLS[kind](x)
+        name = str(dtype).removeprefix("torch.")
+        assert [t.output_dtype(i, name) for i in range(len(outs))] == [str(o.dtype)[6:] for o in outs], kind
+    x = torch.rand(2, 3, 4, requires_grad=True)
+    assert _CALLS[kind](x)[0].requires_grad == (t.differentiable != ())
+    x = torch.rand(2, 3, 4)
+    if kind != "Copy":  # copy_ writes its first input (here a clone of x)
+        shares = _CALLS[kind](x)[0].untyped_storage().data_ptr() == x.untyped_storage().data_ptr()
+        assert shares == (t.aliasing in ("view", "maybe_view"))
+    assert t.family in ("mathfns", "linalg", "layout")
+
+
+def test_complex_traits():
+    from archcalc.ops.traits import traits
+
+    z = torch.view_as_complex(torch.rand(2, 3, 2))
+    assert z.untyped_storage().data_ptr() == torch.view_as_real(z).untyped_storage().data_ptr()
+    assert traits("ComplexView").aliasing == "view" and traits("Polar").broadcasting
+    assert torch.polar(torch.rand(4), torch.rand(3, 1)).shape == formula("Polar")([(4,), (3, 1)]).output_shape

@@ -25,11 +25,12 @@ from __future__ import annotations
 
 from archcalc.arith import is_concrete, prod
 from archcalc.ops.registry import OpCost, Shape, broadcast_shapes, elementwise_cost, one_input, register
+from archcalc.ops.traits import OpTraits, pointwise
 
 __all__: list[str] = []
 
 
-@register("Triangular")
+@register("Triangular", traits=pointwise())
 def triangular(in_shapes: list[Shape], *, upper: bool, diagonal: int = 0, inplace: bool = False) -> OpCost:
     """``x.tril(diagonal)`` (``upper`` False) / ``x.triu(diagonal)`` on the last two dims: one select per
     element; nothing saved."""
@@ -39,7 +40,7 @@ def triangular(in_shapes: list[Shape], *, upper: bool, diagonal: int = 0, inplac
     return elementwise_cost(x, 1, alias_of=(0,) if inplace else ())
 
 
-@register("SolveTriangular")
+@register("SolveTriangular", traits=OpTraits())
 def solve_triangular(in_shapes: list[Shape], *, upper: bool, left: bool = True, unitriangular: bool = False) -> OpCost:
     """``torch.linalg.solve_triangular(A, B, upper, left, unitriangular)`` (inputs ``A, B``): the module
     docstring's counts; autograd keeps ``A`` and the result."""

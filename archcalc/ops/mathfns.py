@@ -59,6 +59,7 @@ from archcalc.ops.registry import (
     one_input,
     register,
 )
+from archcalc.ops.traits import SAME, OpTraits, binary, comparison, pointwise, reduction, view
 
 __all__ = ["UNARY_FUNCTIONS"]
 
@@ -77,14 +78,14 @@ def _make_unary(kind: str, per: int, keeps: str | None) -> None:
 
     what = {"input": "keeps its input", "output": "keeps its result", None: "keeps nothing"}[keeps]
     fn.__doc__ = f"``torch.{kind.lower()}(x)``: {per} operation per element; autograd {what}."
-    register(kind)(fn)
+    register(kind, traits=pointwise())(fn)
 
 
 for _kind, (_per, _keeps) in UNARY_FUNCTIONS.items():
     _make_unary(_kind, _per, _keeps)
 
 
-@register("LogSigmoid")
+@register("LogSigmoid", traits=OpTraits())
 def log_sigmoid(in_shapes: list[Shape]) -> OpCost:
     """``F.logsigmoid(x)``: 6 operations per element (module docstring); autograd keeps the input and the
     kernel's buffer, a new tensor of the input's size (CPU; CUDA's is empty)."""
@@ -92,7 +93,7 @@ def log_sigmoid(in_shapes: list[Shape]) -> OpCost:
     return elementwise_cost(x, 6, saves_input=True, saved_copy_elements=prod(x))
 
 
-@register("GLU")
+@register("GLU", traits=OpTraits())
 def glu(in_shapes: list[Shape], *, dim: int = -1) -> OpCost:
     """``F.glu(x, dim)``: the first half of ``x`` along ``dim`` times the sigmoid of the second (the size
     along ``dim`` halves); 5 operations per output element; autograd keeps the input."""
@@ -104,7 +105,7 @@ def glu(in_shapes: list[Shape], *, dim: int = -1) -> OpCost:
     return elementwise_cost(out, 5, saves_input=True)
 
 
-@register("Remainder")
+@register("Remainder", traits=binary())
 def remainder(in_shapes: list[Shape], *, inplace: bool = False) -> OpCost:
     """``x % y`` / ``torch.remainder`` / ``fmod`` (inputs ``x[, y]``; a number divisor is no input): broadcast, 1
     operation per output element; autograd keeps both inputs when ``y`` is a tensor that needs a gradient
@@ -117,7 +118,7 @@ def remainder(in_shapes: list[Shape], *, inplace: bool = False) -> OpCost:
     return elementwise_cost(out, 1, saves_input=len(in_shapes) == 2, alias_of=(0,) if inplace else ())
 
 
-@register("Logical")
+@register("Logical", traits=comparison(aliasing="inplace", broadcasting=True))
 def logical(in_shapes: list[Shape], *, inplace: bool = False) -> OpCost:
     """``x | y``, ``x & y``, ``x ^ y`` / ``torch.logical_and`` ... (a number operand is no input): broadcast, 1
     operation per output element; not differentiable, nothing saved."""
@@ -125,7 +126,7 @@ def logical(in_shapes: list[Shape], *, inplace: bool = False) -> OpCost:
     return elementwise_cost(out, 1, alias_of=(0,) if inplace else ())
 
 
-@register("Copy")
+@register("Copy", traits=OpTraits(aliasing="view", differentiable=(1,), broadcasting=True))  # writes x
 def copy(in_shapes: list[Shape]) -> OpCost:
     """``x.copy_(src)`` (inputs ``x, src``; ``src`` broadcasts to ``x``): writes ``x`` in place, no arithmetic;
     the gradient passes to ``src`` (summed over broadcast dims), nothing saved."""
@@ -137,7 +138,7 @@ def copy(in_shapes: list[Shape]) -> OpCost:
     return OpCost(output_shape=x, activations=prod(x), alias_of=(0,))
 
 
-@register("Polar")
+@register("Polar", traits=OpTraits(broadcasting=True))
 def polar(in_shapes: list[Shape]) -> OpCost:
     """``torch.polar(abs, angle)``: a complex tensor of the broadcast shape, 4 operations per element (a cosine,
     a sine, two multiplies); autograd keeps the result, counted as two elements of the (real) activation dtype
@@ -146,7 +147,7 @@ def polar(in_shapes: list[Shape]) -> OpCost:
     return elementwise_cost(out, 4, saved_copy_elements=2 * prod(out))
 
 
-@register("ComplexView")
+@register("ComplexView", traits=view(grad_alias=False))
 def complex_view(in_shapes: list[Shape], *, to_complex: bool) -> OpCost:
     """``torch.view_as_complex(x)`` (``(..., 2)`` floats to ``(...)`` complex) and ``view_as_real`` (the
     reverse): a view, no arithmetic, nothing saved."""
@@ -160,7 +161,7 @@ def complex_view(in_shapes: list[Shape], *, to_complex: bool) -> OpCost:
     return OpCost(output_shape=out, activations=prod(out), alias_of=(0,))
 
 
-@register("LogSumExp")
+@register("LogSumExp", traits=reduction())
 def logsumexp(in_shapes: list[Shape], *, dim: Any, keepdim: bool = False) -> OpCost:
     """``x.logsumexp(dim, keepdim)``: ``4 x in`` operations (module docstring); autograd keeps input and
     result."""
@@ -170,7 +171,7 @@ def logsumexp(in_shapes: list[Shape], *, dim: Any, keepdim: bool = False) -> OpC
                   saves_output=True)
 
 
-@register("Var")
+@register("Var", traits=reduction())
 def var(in_shapes: list[Shape], *, dim: Any = None, keepdim: bool = False) -> OpCost:
     """``x.var(dim, correction, keepdim)`` (every element when ``dim`` is None): ``4 x in`` operations (module
     docstring); autograd keeps the input."""
@@ -179,7 +180,7 @@ def var(in_shapes: list[Shape], *, dim: Any = None, keepdim: bool = False) -> Op
     return OpCost(output_shape=out, activations=prod(out), elementwise_ops=4 * prod(x), saves_input=True)
 
 
-@register("Unique")
+@register("Unique", traits=OpTraits(output_dtypes=(SAME, "int64"), value_dependent_shape=True))
 def unique(in_shapes: list[Shape], *, output_shapes: tuple = (), traced_input: tuple = ()) -> OpCost:
     """``x.unique()`` / ``torch.unique(x, sorted, return_inverse, return_counts, dim)``: a sort of the ``n``
     elements, ``n ceil(log2 n)`` comparisons; how many values it finds depends on the data, so the output
