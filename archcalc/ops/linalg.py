@@ -23,7 +23,7 @@ Examples
 
 from __future__ import annotations
 
-from archcalc.arith import is_concrete, prod
+from archcalc.ops.arith import is_concrete, prod
 from archcalc.ops.registry import OpCost, Shape, broadcast_shapes, elementwise_cost, one_input, register
 from archcalc.ops.traits import OpTraits, pointwise
 

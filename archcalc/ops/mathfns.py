@@ -47,7 +47,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from archcalc.arith import is_concrete, prod
+from archcalc.ops.arith import is_concrete, prod
 from archcalc.ops.elementwise import reduced_shape
 from archcalc.ops.indexing import sort_comparisons
 from archcalc.ops.registry import (
