@@ -62,22 +62,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from archcalc.arith import prod
-from archcalc.memory.backward import backward, optimizer_step, place_optimizer_state
 from archcalc.memory.optimizers import OPTIMIZERS
-from archcalc.memory.precision import autocast_policy, dtype_bytes, is_mixed, param_bytes, value_bytes
+from archcalc.memory.precision import autocast_policy, dtype_bytes
 from archcalc.memory.recompute import RecomputePlan
-from archcalc.memory.schedule import CATEGORIES, MemoryBreakdown, MemorySample, Schedule
-from archcalc.ops.attention import math_saved_elements, sdpa_kernel
-from archcalc.ops.collectives import gathered_bytes
-from archcalc.ops.misc import drops
+from archcalc.memory.schedule import CATEGORIES, MemoryBreakdown, MemorySample, StorageKind
 from dlperf.results import Result
 from dlperf.validate import check_int
 
 __all__ = ["MemoryBreakdown", "MemorySample", "PeakMemory", "peak_memory", "CATEGORIES"]
-
-# binary element-wise ops that broadcast their inputs (autograd reduces such a gradient with sum_to)
-_BROADCASTING = frozenset({"Add", "Sub", "Mul", "Div", "Pow", "Maximum", "Minimum"})
 
 
 @dataclass(frozen=True, repr=False)
@@ -126,75 +118,24 @@ class PeakMemory(Result):
     _repr_fields = ("network", "batch", "training", "optimizer", "precision", "peak_bytes", "phase", "peak_op",
                     "model_state_bytes", "zero", "data_parallel")
 
+    @classmethod
+    def of(cls, step: Any, *, batch: int, checkpoint_segments: int = 1) -> PeakMemory:
+        """The result of a finished :class:`~archcalc.memory.step.Step` (its schedule has run)."""
+        s = step.schedule
+        live, index, breakdown = s.best
+        at = s.samples[index]
+        kept = (StorageKind.WEIGHTS, StorageKind.GRADIENTS, StorageKind.OPTIMIZER_STATE)
+        return cls(network=step.graph.name, batch=batch, training=step.training,
+                   optimizer=step.optimizer if step.training else "none", precision=step.precision,
+                   peak_bytes=live, peak_op=at.op, phase=at.phase, breakdown=breakdown,
+                   model_state_bytes=sum(n for sid, n in s.bytes.items() if s.kind[sid] in kept),
+                   timeline=tuple(s.samples), checkpoint_segments=checkpoint_segments,
+                   data_parallel=step.data_parallel, zero=step.zero, first_step=step.first_step)
+
     @property
     def step(self) -> str:
         """Which step the numbers are for: ``"steady"`` (N >= 2), ``"first"`` or ``"inference"``."""
         return "inference" if not self.training else ("first" if self.first_step else "steady")
-
-
-def _scope_path(node: Any) -> list[str]:
-    return list(node.scopes)  # the IR's module scopes (never the node's name)
-
-
-def _hold_until(nodes: tuple[Any, ...]) -> list[dict[str, int]]:
-    """For node i, {scope path: index of the scope's last node} over the contiguous run of that module call."""
-    runs: list[dict[str, tuple[int, int]]] = []
-    open_runs: dict[str, list[int]] = {}
-    for i, node in enumerate(nodes):
-        here = {}
-        for key in _scope_path(node):
-            run = open_runs.get(key)
-            if run is None or run[1] != i - 1:
-                run = [i, i]
-                open_runs[key] = run
-            run[1] = i
-            here[key] = run
-        runs.append(here)
-    return [{k: (r[0], r[1]) for k, r in here.items()} for here in runs]
-
-
-def _zoo_buffer_bytes(rows: tuple[Any, ...], nbytes: int) -> int:
-    """BatchNorm running statistics (2 x C) and its int64 ``num_batches_tracked`` for a zoo graph."""
-    total = 0
-    for r in rows:
-        if r.kind.startswith("BatchNorm"):
-            total += 2 * r.output_shape[1] * nbytes + 8
-    return total
-
-
-def _sdpa_heads_merge(r: Any, node: Any, nodes: tuple[Any, ...], producer: dict[str, int], training: bool) -> bool:
-    """A reshape (or ``contiguous``) of a fused attention output, after permutes: a view on the CPU.
-
-    The CPU flash-attention kernel allocates its ``(b, h, t, e)`` output in the query's memory order (HF's
-    ``q`` from ``(b, t, h, e).transpose(1, 2)``: ``(b, t, h, e)`` in memory; torchvision's from
-    ``(t, b * h, e)``: ``(t, b, h, e)``), so permuting the heads back to that order and merging them is a view
-    there; the meta kernel a trace runs returns a contiguous ``(b, h, t, e)`` and the trace records a copy.
-    The math path (dropout on the CPU) returns a contiguous output: its reshape is the copy recorded.
-    """
-    if r.kind not in ("Reshape", "View", "Contiguous") or not dict(r.hparams).get("copy") or not node.inputs:
-        return False
-    chain = []
-    k = producer.get(node.inputs[0])
-    while k is not None and nodes[k].inputs and (nodes[k].kind in ("Transpose", "Permute") or (
-            nodes[k].kind in ("Reshape", "View") and not nodes[k].options.get("copy")
-            and len(nodes[k].options.get("shape", ())) == 4)):  # HF's reshape(b, -1, t, e): the same 4-d view
-        chain.append(nodes[k])
-        k = producer.get(nodes[k].inputs[0])
-    if k is None or nodes[k].kind != "ScaledDotProductAttention" or not chain:
-        return False
-    attention = nodes[k].options
-    if training and sdpa_kernel("cpu", attention.get("dropout_p", 0.0)) != "fused":
-        return False
-    cur = [0, 1, 2, 3]  # which dimension of the attention output sits at each position
-    for op in reversed(chain):
-        hp = op.options
-        if op.kind == "Transpose":
-            a, b = hp.get("dim0", 0) % 4, hp.get("dim1", 1) % 4
-            cur[a], cur[b] = cur[b], cur[a]
-        elif op.kind == "Permute":
-            cur = [cur[d % 4] for d in hp["dims"]]
-    layout = tuple(attention.get("query_layout", (0, 2, 1, 3)))  # size-1 dimensions left out: any place fits
-    return tuple(d for d in cur if d in layout) == layout
 
 
 def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: int = 1, *, training: bool = False,
@@ -245,248 +186,43 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
     46796608
     """
     from archcalc.ir.evaluate import evaluate
-    from archcalc.memory.checkpoint import checkpoint_plan
-    from archcalc.memory.zero import Sharding, check_sharding
+    from archcalc.memory.step import Step
+
+    _check_arguments(batch, optimizer, precision, device, data_parallel, zero, recompute, first_step)
+    recompute = _with_segments(graph, recompute, checkpoint_segments)
+    evaluation = evaluate(graph, input_shape, batch)
+    plan = recompute.start(graph.nodes) if recompute is not None and training else None
+    step = Step(graph, evaluation, training=training, optimizer=optimizer, precision=precision, device=device,
+                first_step=first_step, data_parallel=data_parallel, zero=zero, plan=plan)
+    step.run()
+    return PeakMemory.of(step, batch=batch, checkpoint_segments=checkpoint_segments)
+
+
+def _check_arguments(batch: Any, optimizer: Any, precision: Any, device: Any, data_parallel: Any, zero: Any,
+                     recompute: Any, first_step: Any) -> None:
+    """``ValueError`` naming the argument for a value :func:`peak_memory` does not model."""
+    from archcalc.memory.zero import check_sharding
 
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer={optimizer!r} is unknown; choose one of {', '.join(OPTIMIZERS)}")
     if not isinstance(first_step, bool):
         raise ValueError(f"first_step={first_step!r} must be True (step 1) or False (a step N >= 2)")
     check_int("batch", batch)
-    act_b, par_b, mixed = dtype_bytes(precision), param_bytes(precision), is_mixed(precision)
+    dtype_bytes(precision)  # validates precision
     autocast_policy("Conv2d", device)  # validates device
     check_sharding(data_parallel, zero)
     if recompute is not None and not isinstance(recompute, RecomputePlan):
         raise ValueError(f"recompute={recompute!r} must be a RecomputePlan (archcalc.memory.recompute) or None")
-    if checkpoint_segments != 1:
-        segments = checkpoint_plan(graph, checkpoint_segments).recompute_plan(graph)
-        recompute = segments if recompute is None else _both(recompute, segments, checkpoint_segments)
-    ev = evaluate(graph, input_shape, batch)
-    nodes, rows = graph.nodes, ev.rows
-    info = ev.info()  # each value's dtype, requires-grad and constness (IR facts, never its name)
-    s = Schedule()
-    plan = recompute.start(nodes) if recompute is not None and training else None
 
-    # -- weights and inputs
-    value_sid: dict[str, int] = {}
-    value_bytes_per: dict[str, int] = {}
-    value_elems: dict[str, int] = {}
-    param_of: dict[str, str] = {}  # value name -> parameter name
-    param_elems: dict[str, int] = {}
-    for name, shape in graph.params:
-        param_elems[name] = prod(shape)
-    for r, node in zip(rows, nodes, strict=True):
-        for role, shape in r.cost.param_shapes:
-            param_elems.setdefault(node.param_name(role), prod(shape))
-    shards = Sharding(data_parallel, zero, sum(param_elems.values()))
-    param_sid = shards.weights(s, param_elems, par_b)
-    for name, shape in graph.params:
-        value_sid[name], value_bytes_per[name], value_elems[name] = param_sid[name], par_b, prod(shape)
-        param_of[name] = name
-    declared = dict(graph.dtypes)
-    if graph.buffers:
-        for name, shape in graph.buffers:
-            per = value_bytes(declared.get(name, "float32"), par_b)
-            value_sid[name], value_bytes_per[name], value_elems[name] = s.new(prod(shape) * per, "weights"), per, prod(shape)
-    elif rows:
-        s.new(_zoo_buffer_bytes(rows, par_b), "weights")
-    full_inputs = dict(ev.input_shapes)
-    for spec in graph.inputs:
-        per = value_bytes(spec.dtype, 4 if mixed else act_b)
-        value_sid[spec.name] = s.new(prod(full_inputs[spec.name]) * per, "inputs")
-        value_bytes_per[spec.name], value_elems[spec.name] = per, prod(full_inputs[spec.name])
-    trained = {n: k for n, k in param_elems.items() if n not in graph.frozen_params}  # frozen: no gradient, no state
-    if training and not first_step:  # a step N >= 2: the earlier steps' optimizer state is alive
-        if zero:
-            shards.place_state(s, optimizer, par_b)
-        else:
-            place_optimizer_state(s, trained, optimizer, par_b)
 
-    # -- when each storage may be freed in the forward pass
-    holds = _hold_until(nodes)
-    produced_at: dict[str, int] = {}
-    free_at: dict[str, int] = {}  # value -> last forward index that needs it
-    for i, node in enumerate(nodes):
-        for v in node.inputs:
-            end = i
-            for start, stop in holds[i].values():
-                if start > produced_at.get(v, -1):
-                    end = max(end, stop)
-            free_at[v] = max(free_at.get(v, -1), end)
-        for v in node.outputs:
-            produced_at[v] = i
-    for i, node in enumerate(nodes):
-        # A concatenation is built for a consumer and, in torchvision's code, bound to a local of the module
-        # call that made it (DenseNet's bn_function): it lives until that call returns.
-        # The pieces of a split are unpacked into locals (``q, k, v = qkv.split(d, 2)``): the same.
-        if node.kind in ("Concat", "Split", "Chunk", "Unbind") and holds[i]:
-            innermost = holds[i][max(holds[i], key=len)]
-            for v in node.outputs:
-                free_at[v] = max(free_at.get(v, i), innermost[1])
-    for v, k in getattr(graph, "released_after", ()):  # traced: when the real forward dropped the tensor
-        free_at[v] = k
-    last = len(nodes)
-    for v in graph.outputs:
-        free_at[v] = last
+def _with_segments(graph: Any, recompute: RecomputePlan | None, checkpoint_segments: int) -> RecomputePlan | None:
+    """``recompute`` with the segments of ``checkpoint_sequential(..., checkpoint_segments)`` added."""
+    from archcalc.memory.checkpoint import checkpoint_plan
 
-    producer = {v: k for k, n in enumerate(nodes) for v in n.outputs}
-    sid_values: dict[int, list[str]] = {}
-    s.values_of = sid_values  # storage -> the values living in it (for debugging a schedule)
-    casts: dict[str, int] = {}  # parameter value name -> its cached 16-bit cast storage
-    saved_by: list[list[int]] = [[] for _ in nodes]
-    grad_of_param_at: list[list[tuple[str, int, bool, int]]] = [[] for _ in nodes]  # (param, elems, cast, broadcast)
-    act_inputs: list[list[tuple[str, int, int, int]]] = [[] for _ in nodes]  # (value, elems, bytes, broadcast)
-    low = 4 if not mixed else 2
-
-    def release(sid: int) -> None:
-        if s.kind.get(sid) == "act" and all(free_at.get(v, -1) <= cursor for v in sid_values.get(sid, [])):
-            s.free(sid)
-
-    for i, (node, r) in enumerate(zip(nodes, rows, strict=True)):
-        cursor = i
-        if plan is not None:
-            s.trace = plan.trace(i)
-            plan.enter(i, s, value_sid)
-        policy = autocast_policy(r.kind, device) if mixed else None
-        ins = list(node.inputs)
-        eff: list[int] = []  # storages the op actually reads (after autocast casts)
-        temp: list[int] = []
-        for v in ins:
-            sid, per = value_sid[v], value_bytes_per[v]
-            if policy == "lower" and per == 4:
-                if v in param_of:
-                    if v not in casts:
-                        casts[v] = s.new(value_elems[v] * low, "cast")  # cached until autocast exits
-                    sid = casts[v]
-                else:
-                    sid = s.new(value_elems[v] * low)
-                    temp.append(sid)
-            elif policy == "fp32" and per == 2:
-                sid = s.new(value_elems[v] * 4)
-                temp.append(sid)
-            eff.append(sid)
-        own_params = [node.param_name(role) for role, _ in r.cost.param_shapes]  # zoo nodes declare theirs
-        shards.gather(s, [*own_params, *(param_of[v] for v in ins if v in param_of)], param_elems, par_b)
-        if policy == "lower" and par_b == 4:
-            for pname in own_params:
-                if pname not in casts:
-                    casts[pname] = s.new(param_elems[pname] * low, "cast")
-        in_pers = [value_bytes_per[v] for v in ins if v not in param_of]
-        out_per = low if policy == "lower" else (4 if policy == "fp32" else max(in_pers, default=act_b if not mixed else 4))
-        if not mixed:
-            out_per = act_b
-        alias = r.cost.alias_of
-        # eval graphs alias them; p = 0 is the identity in training too (torch returns the input)
-        dropout_train = r.kind in ("Dropout", "StochasticDepth") and training and drops(
-            dict(node.hparams).get("p", 0.5 if r.kind == "Dropout" else 0.0))
-        out_sids = []
-        for k, (v, shape) in enumerate(zip(node.outputs, r.output_shapes, strict=True)):
-            j = alias[k] if k < len(alias) else None
-            if dropout_train:
-                j = None
-            if device == "cpu" and _sdpa_heads_merge(r, node, nodes, producer, training):
-                j = 0
-            if j is not None and j < len(ins):
-                sid = value_sid[ins[j]]
-                per = value_bytes_per[ins[j]]
-            else:
-                per = value_bytes(info[v].dtype, out_per)
-                sid = s.new(prod(shape) * per)
-            value_sid[v], value_bytes_per[v], value_elems[v] = sid, per, prod(shape)
-            sid_values.setdefault(sid, []).append(v)
-            out_sids.append(sid)
-        for v in ins:
-            sid_values.setdefault(value_sid[v], []).append(v)
-        if training:
-            acts = [sid for k, (v, sid) in enumerate(zip(ins, eff, strict=True))
-                    if v not in param_of and not info[v].constant and r.cost.saves_input_at(k)]
-            # autograd records (and saves for) only an op with an output that requires grad
-            recorded = any(info[o].requires_grad for o in node.outputs)
-            pinned = set()
-            # SDPA on the CPU with dropout: the math path saves copies and L x S matrices, not q, k, v, out
-            math = r.kind == "ScaledDotProductAttention" and sdpa_kernel(device, node.options.get("dropout_p", 0.0)) == "math"
-            if (r.cost.saves_input or r.cost.saved_inputs) and not math:
-                pinned.update(acts)
-            if r.cost.saves_output and not math:
-                pinned.update(out_sids)
-            if policy == "lower":
-                pinned.update(casts[p] for p in [*ins, *own_params] if p in casts)
-            cost = r.cost
-            # CPU dropout multiplies by a float noise tensor (autograd saves it); CUDA's fused kernel a byte mask
-            mask_per = (out_per if device == "cpu" else 1) if r.kind == "Dropout" else 1
-            # a kept bool mask or int64 index tensor that is one of the op's own inputs or outputs (where's
-            # condition, gather's index, topk's indices) is that value's storage held longer, not a new tensor
-            kept = {"bool": cost.saved_mask_elements, "int64": cost.saved_index_elements}
-            for v, sid in [*zip(ins, eff, strict=True), *zip(node.outputs, out_sids, strict=True)]:
-                dtype = info[v].dtype
-                if kept.get(dtype) and value_elems.get(v) == kept[dtype] and v not in param_of:
-                    pinned.add(sid)
-                    kept[dtype] = 0
-            extra = (cost.saved_fp32_elements * 4 + kept["int64"] * 8 + cost.saved_copy_elements * out_per
-                     + kept["bool"] * mask_per) if r.kind not in ("Dropout", "StochasticDepth") else 0
-            if dropout_train:
-                extra = r.output_shape[0] * out_per if r.kind == "StochasticDepth" else prod(r.output_shape) * mask_per
-            if r.kind == "ScaledDotProductAttention" and not math and len(ins) == 4 and info[ins[3]].dtype == "bool":
-                # the fused kernel converts a bool mask to a float one and saves that, not the bool mask
-                pinned.discard(eff[3])
-                extra += value_elems[ins[3]] * out_per
-            if math:
-                extra = math_saved_elements(list(r.input_shapes), enable_gqa=node.options.get("enable_gqa", False)) * out_per
-            if not recorded:
-                pinned, extra = set(), 0
-            if extra:
-                pinned.add(s.new(extra))
-            # a checkpointed region keeps nothing: what it would save is noted for the rerun
-            if plan is None or not plan.record(i, s, pinned, bool(r.cost.saves_output)):
-                for sid in pinned:
-                    if s.kind.get(sid) in ("act", "cast"):
-                        s.pins[sid] = s.pins.get(sid, 0) + 1
-                        saved_by[i].append(sid)
-            for pname in own_params:
-                grad_of_param_at[i].append((pname, param_elems[pname], pname in casts and policy == "lower", 0))
-            # a broadcast input's gradient first has the output's shape; autograd sums it to the input's
-            out_elems = prod(r.output_shapes[0]) if r.kind in _BROADCASTING and r.output_shapes else 0
-            for v in ins:
-                wide = out_elems if value_elems.get(v, out_elems) < out_elems else 0
-                if v in param_of and info[v].requires_grad:
-                    grad_of_param_at[i].append((param_of[v], value_elems[v], v in casts and policy == "lower",
-                                                wide))
-                elif r.input_requires_grad and v in value_elems and info[v].requires_grad and not info[v].constant:
-                    act_inputs[i].append((v, value_elems[v], value_bytes_per[v], wide))
-        if gathered_bytes(r, 1):  # a sequence-parallel all-gather's buffer, alive while the linear runs
-            temp.append(s.new(gathered_bytes(r, value_bytes_per[ins[0]])))
-        s.sample("forward", node.name)
-        for sid in temp:
-            if not s.pins.get(sid):
-                s.free(sid)
-        for sid in list(s.bytes):
-            release(sid)
-    s.trace = None
-
-    cursor = last
-    if training:  # loss = out.sum(): the outputs go unless saved; autocast's weight cache is cleared
-        free_at.update(dict.fromkeys(graph.outputs, last - 1))
-        cursor = last + 1
-        for v in graph.outputs:
-            release(value_sid[v])
-        for sid in casts.values():
-            s.free(sid)
-        if plan is not None:
-            plan.release_inputs(saved_by)
-        shards.begin_backward(s, par_b)
-        backward(s, graph, rows, saved_by, grad_of_param_at, act_inputs, par_b, shards, param_elems, plan)
-        if zero:
-            shards.optimizer_step(s, optimizer, par_b, created=not first_step)
-        else:
-            optimizer_step(s, trained, optimizer, par_b, created=not first_step)
-    for sid in casts.values():  # inference: autocast's cache is cleared when the region exits
-        s.free(sid)
-    live, index, breakdown = s.best
-    at = s.samples[index]
-    grads = sum(n for sid, n in s.bytes.items() if s.kind[sid] in ("weights", "gradients", "optimizer_state"))
-    return PeakMemory(graph.name, batch, training, optimizer if training else "none", precision, live, at.op,
-                      at.phase, breakdown, grads, tuple(s.samples), checkpoint_segments, data_parallel, zero,
-                      first_step=first_step)
+    if checkpoint_segments == 1:
+        return recompute
+    segments = checkpoint_plan(graph, checkpoint_segments).recompute_plan(graph)
+    return segments if recompute is None else _both(recompute, segments, checkpoint_segments)
 
 
 def _both(recompute: RecomputePlan, segments: RecomputePlan, checkpoint_segments: int) -> RecomputePlan:
