@@ -1,6 +1,6 @@
 """One inference pass or training step on the liveness schedule, phase by phase.
 
-:func:`archcalc.memory.peak.peak_memory` says what each phase allocates and frees and why; this module is the
+:func:`archcalc.memory.liveness.peak.peak_memory` says what each phase allocates and frees and why; this module is the
 bookkeeping, in the order it runs::
 
     step = Step(graph, evaluation, training=True, ...)
@@ -11,7 +11,7 @@ bookkeeping, in the order it runs::
     for i in range(len(graph.nodes)):
         step.run_node(i)            # autocast casts, outputs, saved tensors, gradients to make; one sample
     step.end_forward()              # loss = out.sum(): outputs and autocast's weight cache go
-    step.backward()                 # archcalc.memory.backward, checkpointed regions recomputed there
+    step.backward()                 # archcalc.memory.liveness.backward, checkpointed regions recomputed there
     step.optimizer_step()
 
 Every tensor value of the graph has a :class:`Value` record (its storage, bytes per element, elements and
@@ -36,9 +36,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archcalc.arith import prod
-from archcalc.memory.backward import Backward, optimizer_step, place_optimizer_state
+from archcalc.memory.liveness.backward import Backward, optimizer_step, place_optimizer_state
+from archcalc.memory.liveness.schedule import Schedule, StorageKind
 from archcalc.memory.precision import autocast_policy, dtype_bytes, is_mixed, param_bytes, value_bytes
-from archcalc.memory.schedule import Schedule, StorageKind
 from archcalc.ops.attention import math_saved_elements, sdpa_kernel
 from archcalc.ops.collectives import gathered_bytes
 from archcalc.ops.misc import drops
@@ -91,8 +91,8 @@ class Step:
     device: str = "cpu"
     first_step: bool = False
     data_parallel: int = 1
-    zero: int = 0  # ZeRO stage (archcalc.memory.zero)
-    plan: Any = None  # the running archcalc.memory.recompute plan, or None
+    zero: int = 0  # ZeRO stage (archcalc.memory.liveness.zero)
+    plan: Any = None  # the running archcalc.memory.liveness.recompute plan, or None
     schedule: Schedule = field(default_factory=Schedule)
     values: dict[str, Value] = field(default_factory=dict)
     param_elems: dict[str, int] = field(default_factory=dict)  # parameter name -> elements
@@ -102,7 +102,7 @@ class Step:
     cursor: int = 0  # the node running (len(nodes) + 1 once the loss is computed)
 
     def __post_init__(self) -> None:
-        from archcalc.memory.zero import Sharding
+        from archcalc.memory.liveness.zero import Sharding
 
         self.nodes, self.rows = self.graph.nodes, self.evaluation.rows
         self.info = self.evaluation.info()  # each value's dtype, requires-grad and constness (never its name)
@@ -389,7 +389,7 @@ class Step:
     # -- backward and the optimizer
 
     def backward(self) -> None:
-        """``loss.backward()`` (:class:`archcalc.memory.backward.Backward`)."""
+        """``loss.backward()`` (:class:`archcalc.memory.liveness.backward.Backward`)."""
         self.shards.begin_backward(self.schedule, self.par_b)
         Backward(self).run()
 

@@ -32,8 +32,8 @@ which step (training)
     creates its state during ``step()``, so the backward pass runs without it.
 checkpointing (training)
     regions run under ``torch.utils.checkpoint`` (``recompute=``, and the segments of
-    ``checkpoint_segments=``) follow :mod:`archcalc.memory.recompute`: they save nothing in the forward pass
-    and run again in the backward. Data parallelism with ZeRO follows :mod:`archcalc.memory.zero`.
+    ``checkpoint_segments=``) follow :mod:`archcalc.memory.liveness.recompute`: they save nothing in the forward pass
+    and run again in the backward. Data parallelism with ZeRO follows :mod:`archcalc.memory.liveness.zero`.
 
 Mixed precision (``fp16-mixed`` / ``bf16-mixed``) follows :mod:`archcalc.memory.precision`: ops of the
 ``lower`` policy cast their fp32 inputs to the 16-bit dtype (casts of parameters are cached until the end
@@ -62,10 +62,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from archcalc.memory.liveness.recompute import RecomputePlan
+from archcalc.memory.liveness.schedule import CATEGORIES, MemoryBreakdown, MemorySample, StorageKind
 from archcalc.memory.optimizers import OPTIMIZERS
 from archcalc.memory.precision import autocast_policy, dtype_bytes
-from archcalc.memory.recompute import RecomputePlan
-from archcalc.memory.schedule import CATEGORIES, MemoryBreakdown, MemorySample, StorageKind
 from dlperf.results import Result
 from dlperf.validate import check_int
 
@@ -120,7 +120,7 @@ class PeakMemory(Result):
 
     @classmethod
     def of(cls, step: Any, *, batch: int, checkpoint_segments: int = 1) -> PeakMemory:
-        """The result of a finished :class:`~archcalc.memory.step.Step` (its schedule has run)."""
+        """The result of a finished :class:`~archcalc.memory.liveness.step.Step` (its schedule has run)."""
         s = step.schedule
         live, index, breakdown = s.best
         at = s.samples[index]
@@ -161,13 +161,13 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
         ``cpu`` or ``cuda``: which autocast lists apply (and whether a dropout mask is a float or a byte).
     checkpoint_segments : int
         Train with ``checkpoint_sequential(sequence, checkpoint_segments, x, use_reentrant=False)``
-        (:mod:`archcalc.memory.checkpoint` says which graphs have a sequence); 1: no checkpointing.
+        (:mod:`archcalc.memory.liveness.checkpoint` says which graphs have a sequence); 1: no checkpointing.
     data_parallel, zero : int
         Data-parallel ranks and ZeRO stage (0-3; 1-3 need ``data_parallel >= 2``); ``batch`` is then the
-        per-device batch and the result is one device's (:mod:`archcalc.memory.zero` says what is sharded
+        per-device batch and the result is one device's (:mod:`archcalc.memory.liveness.zero` says what is sharded
         and when).
     recompute : RecomputePlan, optional
-        Checkpointed regions (:mod:`archcalc.memory.recompute`); training only. The segments of
+        Checkpointed regions (:mod:`archcalc.memory.liveness.recompute`); training only. The segments of
         ``checkpoint_segments`` are regions of the same kind; the two may be given together if no node is
         in both.
     first_step : bool
@@ -186,7 +186,7 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
     46796608
     """
     from archcalc.ir.evaluate import evaluate
-    from archcalc.memory.step import Step
+    from archcalc.memory.liveness.step import Step
 
     _check_arguments(batch, optimizer, precision, device, data_parallel, zero, recompute, first_step)
     recompute = _with_segments(graph, recompute, checkpoint_segments)
@@ -201,7 +201,7 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
 def _check_arguments(batch: Any, optimizer: Any, precision: Any, device: Any, data_parallel: Any, zero: Any,
                      recompute: Any, first_step: Any) -> None:
     """``ValueError`` naming the argument for a value :func:`peak_memory` does not model."""
-    from archcalc.memory.zero import check_sharding
+    from archcalc.memory.liveness.zero import check_sharding
 
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer={optimizer!r} is unknown; choose one of {', '.join(OPTIMIZERS)}")
@@ -212,12 +212,12 @@ def _check_arguments(batch: Any, optimizer: Any, precision: Any, device: Any, da
     autocast_policy("Conv2d", device)  # validates device
     check_sharding(data_parallel, zero)
     if recompute is not None and not isinstance(recompute, RecomputePlan):
-        raise ValueError(f"recompute={recompute!r} must be a RecomputePlan (archcalc.memory.recompute) or None")
+        raise ValueError(f"recompute={recompute!r} must be a RecomputePlan (archcalc.memory.liveness.recompute) or None")
 
 
 def _with_segments(graph: Any, recompute: RecomputePlan | None, checkpoint_segments: int) -> RecomputePlan | None:
     """``recompute`` with the segments of ``checkpoint_sequential(..., checkpoint_segments)`` added."""
-    from archcalc.memory.checkpoint import checkpoint_plan
+    from archcalc.memory.liveness.checkpoint import checkpoint_plan
 
     if checkpoint_segments == 1:
         return recompute

@@ -1,7 +1,7 @@
 """The liveness schedule's bookkeeping: storages with bytes and a category, samples, the breakdown at the peak.
 
-Shared by :mod:`archcalc.memory.peak` (the forward pass), :mod:`archcalc.memory.backward` (the backward pass
-and the optimizer step), :mod:`archcalc.memory.recompute` (checkpointed regions) and :mod:`archcalc.memory.zero`.
+Shared by :mod:`archcalc.memory.liveness.peak` (the forward pass), :mod:`archcalc.memory.liveness.backward` (the backward pass
+and the optimizer step), :mod:`archcalc.memory.liveness.recompute` (checkpointed regions) and :mod:`archcalc.memory.liveness.zero`.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ class Schedule:
     """Storages with bytes and a category; running totals; samples.
 
     While ``trace`` is a list, every allocation, release and sample is appended to it (a checkpointed
-    region's record, replayed by :mod:`archcalc.memory.recompute`).
+    region's record, replayed by :mod:`archcalc.memory.liveness.recompute`).
 
     Examples
     --------

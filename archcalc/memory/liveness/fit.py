@@ -1,11 +1,11 @@
 """The largest batch (or sequence length) whose liveness peak fits in a memory budget.
 
-:func:`fit` searches upwards by doubling, then bisects, calling :func:`~archcalc.memory.peak.peak_memory`
+:func:`fit` searches upwards by doubling, then bisects, calling :func:`~archcalc.memory.liveness.peak.peak_memory`
 on a graph from ``graph_at(batch, input_shape)`` (a zoo graph evaluates at any shape; a traced graph is
 traced again at each shape). It assumes the peak grows with the batch and with the sequence length, which
 holds for every op in the registry (no op's memory shrinks as its input grows).
 
-Training is the steady step N >= 2 (optimizer state alive throughout, :mod:`archcalc.memory.peak`) unless
+Training is the steady step N >= 2 (optimizer state alive throughout, :mod:`archcalc.memory.liveness.peak`) unless
 ``first_step=True``: the batch must survive every step, not only the first.
 
 The margin. The peak counts tensor storage bytes; the real allocator needs more: the CPU heap measured
@@ -36,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from archcalc.memory.peak import PeakMemory, peak_memory
+from archcalc.memory.liveness.peak import PeakMemory, peak_memory
 from dlperf.results import Result
 from dlperf.validate import check_int
 
@@ -106,13 +106,13 @@ def fit(graph_at: Callable[[int, tuple[int, ...]], Any], memory_bytes: int, *, i
     graph_at : callable
         ``graph_at(batch, per_sample_shape) -> Graph``.
     memory_bytes : int
-        The budget (see :func:`archcalc.memory.parse_bytes`).
+        The budget (see :func:`archcalc.memory.units.parse_bytes`).
     input_shape : tuple of int
         Per-sample input shape; with ``vary="seq"`` its last entry is replaced by the length searched.
     batch : int
         Fixed batch for ``vary="seq"``.
     training, optimizer, precision, device, checkpoint_segments, data_parallel, zero, recompute, first_step
-        As :func:`~archcalc.memory.peak.peak_memory` (training: the steady step unless ``first_step``): with ``data_parallel > 1`` the batch searched is the
+        As :func:`~archcalc.memory.liveness.peak.peak_memory` (training: the steady step unless ``first_step``): with ``data_parallel > 1`` the batch searched is the
         per-device batch (``FitResult.global_batch`` is ``data_parallel`` times it) and the budget is one
         device's memory.
     step : int

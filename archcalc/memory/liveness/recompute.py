@@ -1,9 +1,9 @@
 """Activation recomputation (``torch.utils.checkpoint``, ``use_reentrant=False``) on the liveness schedule.
 
-The one checkpointing model of :func:`archcalc.memory.peak.peak_memory`. A :class:`RecomputePlan` names
+The one checkpointing model of :func:`archcalc.memory.liveness.peak.peak_memory`. A :class:`RecomputePlan` names
 regions of consecutive nodes, each run under one checkpoint: the transformer layers or attention cores of
 ``--recompute`` (:mod:`archcalc.parallel.step`) and the segments of ``checkpoint_sequential``
-(:mod:`archcalc.memory.checkpoint`) are both plans. What the schedule then does, as torch's non-reentrant
+(:mod:`archcalc.memory.liveness.checkpoint`) are both plans. What the schedule then does, as torch's non-reentrant
 checkpoint does:
 
 forward
@@ -60,7 +60,7 @@ class RecomputePlan(Result):
                 seen.add(name)
 
     def start(self, nodes: tuple[Any, ...]) -> _Run:
-        """The mutable state one schedule uses (internal to :mod:`archcalc.memory.peak`)."""
+        """The mutable state one schedule uses (internal to :mod:`archcalc.memory.liveness.peak`)."""
         index = {n.name: i for i, n in enumerate(nodes)}
         spans = []
         for region in self.regions:
@@ -98,7 +98,7 @@ class _Run:
 
     def enter(self, i: int, s: Any, values: dict[str, Any]) -> None:
         """At a region's first node: the checkpoint keeps the activations the region reads from outside
-        (``values``: value name -> its :class:`~archcalc.memory.step.Value` record)."""
+        (``values``: value name -> its :class:`~archcalc.memory.liveness.step.Value` record)."""
         k = self.region_of.get(i)
         if k is None or self.spans[k][0] != i:
             return

@@ -1,4 +1,4 @@
-"""The backward pass and the optimizer step of the liveness schedule (:mod:`archcalc.memory.peak` says what
+"""The backward pass and the optimizer step of the liveness schedule (:mod:`archcalc.memory.liveness.peak` says what
 they allocate and when).
 
 Examples
@@ -15,12 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from archcalc.memory.liveness.schedule import Schedule, StorageKind
 from archcalc.memory.optimizers import optimizer_spec
-from archcalc.memory.schedule import Schedule, StorageKind
 from archcalc.ops.collectives import gathered_bytes
 
 if TYPE_CHECKING:
-    from archcalc.memory.step import GradTarget, Step
+    from archcalc.memory.liveness.step import GradTarget, Step
 
 __all__ = ["Backward", "optimizer_step", "place_optimizer_state"]
 
@@ -44,9 +44,9 @@ class _NodeGradients:
 
 
 class Backward:
-    """``loss.backward()`` over ``step``'s nodes in reverse (see :mod:`archcalc.memory.peak`).
+    """``loss.backward()`` over ``step``'s nodes in reverse (see :mod:`archcalc.memory.liveness.peak`).
 
-    ``step`` is the :class:`~archcalc.memory.step.Step` whose forward pass ran: its ``saved_by[i]`` are the
+    ``step`` is the :class:`~archcalc.memory.liveness.step.Step` whose forward pass ran: its ``saved_by[i]`` are the
     storages node ``i``'s backward releases, ``param_grads[i]`` / ``input_grads[i]`` the gradients it makes.
     """
 
