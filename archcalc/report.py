@@ -463,8 +463,10 @@ def _training_peak(network: Graph, input_shape: Any, batch: Any, dtype: str, opt
 
     if inputs or dtype not in PRECISIONS or not isinstance(batch, int):
         return None
+    from archcalc.graph_size import check_training_size
     from archcalc.memory.peak import peak_memory
 
+    check_training_size(network)
     return peak_memory(network, input_shape, batch, training=True, optimizer=optimizer, precision=dtype).peak_bytes
 
 

@@ -51,7 +51,12 @@ def run(args: argparse.Namespace) -> int:
     default = default_input(args.model, args)
     shape = input_shape(args, type("G", (), {"default_input": default}))
     try:
-        result = peak_memory(graph_at(args.batch, shape), shape, args.batch, **kwargs, recompute=plan)
+        graph = graph_at(args.batch, shape)
+        if args.training:
+            from archcalc.graph_size import check_training_size
+
+            check_training_size(graph)
+        result = peak_memory(graph, shape, args.batch, **kwargs, recompute=plan)
     except ValueError as exc:
         raise flagged(exc) from None
     if args.plot:
