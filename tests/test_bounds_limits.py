@@ -224,3 +224,37 @@ def test_training_peak_of_a_huge_graph_refused(capsys):
     err = _one_line_error(capsys, archcalc_main(["gpt", "--layers", "600", "--training", "--json"]))
     assert time.process_time() - start < 1.0
     assert "training: the graph holds 10,207 ops" in err and "leave training out" in err
+
+
+def test_event_engine_huge_run_shows_its_estimate_and_progress(capsys, monkeypatch):
+    # 10^8 updates on the event engine: 10^8 x 3.2e-6 CPU s ~ 320 s at the reference speed, under the hour
+    # the guard allows, so it runs with a bar that carries the estimate from the start and advances block by
+    # block (the first block is 2^16 updates: under a second). The first advance ends the run here.
+    import contextlib
+
+    import dlperf.progress
+    from staleness.cli import main as staleness_main
+
+    seen = {}
+
+    class Bar:
+        def advance(self, n=1, label=None):
+            pass
+
+        def update(self, completed):
+            seen["first"] = completed
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def recording(total, description, enabled=None):
+        seen.update(total=total, description=description, enabled=enabled)
+        yield Bar()
+
+    monkeypatch.setattr(dlperf.progress, "progress", recording)
+    start = time.process_time()
+    assert staleness_main(["simulate", "--engine", "event", "--updates", "100000000"]) == 130
+    assert time.process_time() - start < 20
+    assert seen["total"] == 100_000_000 and seen["enabled"] is None  # None: shown on a terminal
+    assert seen["description"].startswith("simulating 100000000 updates (estimated ")
+    assert int(seen["description"].split("estimated ")[1].split()[0]) >= 60
+    assert 0 < seen["first"] < 2**16 + 1
