@@ -351,6 +351,9 @@ def report(
     ...                                             optimizer="adam", precision="fp16").peak_bytes
     True
     """
+    from dlperf.validate import check_bool, check_type
+    check_type("network", network, Graph, "an archcalc Graph (archcalc.zoo.build, resolve_model or from_torch)")
+    check_bool("training", training)
     if dtype not in DTYPE_BYTES:
         raise ValueError(f"--dtype: got {dtype!r}; choose one of {', '.join(DTYPE_BYTES)}")
     if optimizer not in OPTIMIZER_STATES:

@@ -139,6 +139,9 @@ def stale_training(data: ImageData, *, policy: str = "async", learners: int = 4,
         Compute-time traces per learner instead of ``dist`` (``learners`` follows from them; the run
         ends when they are used up, or at ``sim_time`` if given).
     """
+    from dlperf.validate import check_type
+    from mlcore.images import ImageData
+    check_type("data", data, ImageData, "an ImageData (load_images, or mlcore.user_inputs for your own data)")
     import torch
     from torch.nn import functional as F
     from torch.nn.utils import parameters_to_vector, vector_to_parameters
@@ -257,6 +260,9 @@ def compare_policies(data: ImageData, *, runs=(("sync", None, "constant"), ("asy
     >>> [r.label for r in cmp.runs]
     ['sync', 'async', 'k-sync (K=2)', 'async, alpha/tau']
     """
+    from dlperf.validate import check_type
+    from mlcore.images import ImageData
+    check_type("data", data, ImageData, "an ImageData (load_images, or mlcore.user_inputs for your own data)")
     if sim_time is None:
         sim_time = default_sim_time(data, epochs=epochs, batch_size=batch_size, learners=learners,
                                     mean=kwargs.get("mean", 1.0))
