@@ -258,3 +258,21 @@ def test_event_engine_huge_run_shows_its_estimate_and_progress(capsys, monkeypat
     assert seen["description"].startswith("simulating 100000000 updates (estimated ")
     assert int(seen["description"].split("estimated ")[1].split()[0]) >= 60
     assert 0 < seen["first"] < 2**16 + 1
+
+
+@pytest.mark.parametrize("argv", [["theory", "--dist", "lognormal", "--learners", str(10**20), "--shape", "3", "--json"],
+                                  ["theory", "--learners", str(10**20)]])
+def test_theory_with_more_learners_than_memory_is_one_line(capsys, argv):
+    # found by tests/test_cli_fuzz.py: (1.0,) * 10**20 raised OverflowError with a traceback; the tables need
+    # 4 x 8 x 10^20 = 3.2e21 bytes, refused before any allocation
+    from staleness.cli import main as staleness_main
+
+    err = _one_line_error(capsys, staleness_main(argv))
+    assert f"--learners: got {10**20}; its per-learner tables need 3.2e+21 bytes" in err
+
+
+def test_simconfig_refuses_learners_beyond_memory():
+    from staleness import SimConfig
+
+    with pytest.raises(ValueError, match=r"^learners: got 10000000000000; its per-learner tables need 3.2e\+14"):
+        SimConfig(learners=10**13, updates=10)

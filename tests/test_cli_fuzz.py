@@ -276,6 +276,8 @@ def _check(target: Target, argv: list[str], capsys) -> None:
             pytest.fail(f"{shown}: {exc}")
         except SystemExit as exc:
             pytest.fail(f"{shown}: SystemExit({exc.code!r}) escaped main()")
+        except Exception as exc:  # the frame lets a bug through with its traceback
+            pytest.fail(f"{shown}: {type(exc).__name__} escaped main(): {exc}")
     out, err = capsys.readouterr()
     if os.environ.get("DLPERF_FUZZ_LOG"):  # every run: status, command line, stderr's last line
         with open(os.environ["DLPERF_FUZZ_LOG"], "a") as fh:
