@@ -44,7 +44,8 @@ from typing import Any
 from archcalc.frontends.torch_state import keeps_torch_state
 from archcalc.ir.evaluate import Evaluation, evaluate
 from archcalc.ir.graph import Graph
-from archcalc.presets import fvcore_forward, torch_backward, torch_forward
+from archcalc.ops.traits import traits
+from archcalc.presets import FVCORE_ACTIVATION_KINDS, fvcore_forward, torch_backward, torch_forward
 from dlperf.results import Result
 
 __all__ = [
@@ -160,9 +161,6 @@ class CrossCheck(Result):
         return not self.mismatches
 
 
-#: The kinds whose outputs fvcore's ActivationCountAnalysis counts (its aten::_convolution, linear, addmm,
-#: matmul, bmm and einsum handles).
-FVCORE_ACTIVATION_KINDS = frozenset({"Conv2d", "Linear", "AddMM", "MatMul", "BMM", "Einsum"})
 
 
 def build_twin(twin: str, input_shape: tuple[int, int, int], device: str = "cpu") -> Any:
@@ -362,7 +360,7 @@ def crosscheck_module(
         total,
         tuple(sorted(unsupported.items())),
         tuple(sorted(uncalled)),
-        tuple(r.name for r in ev.rows if r.kind == "Unmodeled"),
+        tuple(r.name for r in ev.rows if not traits(r.kind).modeled),
     )
 
 
@@ -400,7 +398,7 @@ def _compare_rows(
             # A functional merge (torch.cat, a residual +) ends its block: the block module's output shape
             # is its shape (ResNet's block applies an elementwise ReLU after the add, shape-preserving).
             parent = r.name.rsplit(".", 1)[0] if "." in r.name else None
-            seen = shapes.get(parent, []) if r.kind in ("Concat", "Add") and parent else []
+            seen = shapes.get(parent, []) if traits(r.kind).merges and parent else []
             oracle = seen[0] if len(seen) == 1 else None
             out.append(CheckRow(r.name, r.kind, None, (Check("shape", r.output_shape, oracle),)))
             continue
@@ -570,13 +568,14 @@ def _rich_header(header: str) -> str:
     return header.replace(" (", "\n(", 1)
 
 
-def to_table(result: CrossCheck, width: int | None = None) -> Any:
+def to_table(result: CrossCheck, width: int | None = None, every_row: bool = True) -> Any:
     """A rich Table: one row per archcalc row, archcalc's value beside the oracle's, a verdict per row.
 
     With ``width`` (the console's), a wider table loses the column pairs of :data:`DROP_ORDER` one pair at a
     time, then the kind column, then its edges and padding, and then layer names, verdicts and kinds fold
     onto further lines (:func:`dlperf.tables.fit_table`); numbers are never cut, and the caption names what
-    was left out. ``width=None`` keeps every column.
+    was left out. ``width=None`` keeps every column. ``every_row=False`` (the CLI's default; ``--all`` lists
+    every row) keeps the mismatching rows and the total, and the caption counts the agreeing rows left out.
 
     Examples
     --------
@@ -598,9 +597,14 @@ def to_table(result: CrossCheck, width: int | None = None) -> Any:
     for header, _, _ in _COLUMNS:
         table.add_column(_rich_header(header), justify="right", no_wrap=True)
     table.add_column("verdict", no_wrap=True)
-    for cells in table_rows(result):
+    rows = table_rows(result)
+    shown = rows if every_row else [c for c in rows if c[-1].startswith("MISMATCH") or c is rows[-1]]
+    for cells in shown:
         style = "red" if cells[-1].startswith("MISMATCH") else None
         table.add_row(*cells, style=style)
+    hidden = len(rows) - len(shown)
+    notes = [f"{hidden} agreeing rows not shown; --all lists every row"] if hidden else []
+    table.caption = "\n".join(notes) or None
     if width is None:
         return table
     fix_widths(table)
@@ -608,8 +612,8 @@ def to_table(result: CrossCheck, width: int | None = None) -> Any:
     dropped = fit_table(table, width, drop, fold=("layer", "verdict", "kind"))
     if dropped:
         names = ", ".join(dict.fromkeys(h.split("\n")[0] for h in dropped))  # a pair once: "shape", not both sides
-        table.caption = (f"left out to fit {width} columns: {names} (the verdict still compares every field; all "
-                         "columns with --markdown, --json, a pipe or a wider terminal)")
+        table.caption = "\n".join([*notes, f"left out to fit {width} columns: {names} (the verdict still compares "
+                                    "every field; all columns with --markdown, --json, a pipe or a wider terminal)"])
     return table
 
 
