@@ -78,3 +78,10 @@ def test_graph_fields_must_be_tuples():
 
     with pytest.raises(ArgumentTypeError, match=r"^outputs='x' must be a tuple"):
         Graph("g", "", (), (), "x")
+
+
+def test_peak_memory_training_must_be_a_bool():
+    from archcalc import build, peak_memory
+
+    with pytest.raises(ArgumentTypeError, match=r"^training='no' must be True or False"):
+        peak_memory(build("alexnet"), training="no")

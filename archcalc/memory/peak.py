@@ -252,6 +252,9 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
         raise ValueError(f"optimizer={optimizer!r} is unknown; choose one of {', '.join(OPTIMIZERS)}")
     if not isinstance(first_step, bool):
         raise ValueError(f"first_step={first_step!r} must be True (step 1) or False (a step N >= 2)")
+    from dlperf.validate import check_bool
+
+    check_bool("training", training)  # "no" is truthy: it would train
     check_int("batch", batch)
     act_b, par_b, mixed = dtype_bytes(precision), param_bytes(precision), is_mixed(precision)
     autocast_policy("Conv2d", device)  # validates device
