@@ -8,6 +8,7 @@ stdio captured) in a fresh folder holding a model file, score / label files, an 
 and a folder, under a time limit. The properties:
 
 - the exit status is 0 or 2 (1 is a bug here; 130 only comes from a real Ctrl-C);
+- on status 0, stdout prints no bare ``nan`` / ``inf`` (an undefined result is said so, or null in JSON);
 - on a non-zero status stderr is exactly one line, ``prog: error: ...``, and never a traceback;
 - no file in the folder changed except the outputs the command line declares
   (:data:`dlperf.cli.OUTPUT_FILES`), and no temporary file is left behind;
@@ -27,6 +28,7 @@ import argparse
 import contextlib
 import importlib
 import os
+import re
 import shutil
 import signal
 import stat
@@ -63,6 +65,7 @@ NET = textwrap.dedent("""
             return self.fc(self.flat(x))
 """)
 
+NON_FINITE = re.compile(r"(?<![\w.])[-+]?(nan|inf|NaN|Infinity)(?![\w.])")
 #: Flags never drawn: they reach the network.
 NEVER = {"--download", "--trust-remote-code", "--debug", "--help", "--version"}
 #: Choices never drawn, by flag: real processes and ports (own tests).
@@ -285,6 +288,8 @@ def _check(target: Target, argv: list[str], capsys) -> None:
             fh.write(f"{status}\t{shown}\t{(err.strip().splitlines() or [''])[-1][:200]}\n")
     assert status in (0, 2), f"{shown}: exit {status}\n{err[-2000:]}"
     assert "Traceback" not in err, f"{shown}: traceback\n{err[-3000:]}"
+    if not status:  # a result is a number or said to be undefined: never a bare nan / inf
+        assert not NON_FINITE.search(out), f"{shown}: non-finite number printed: {NON_FINITE.search(out).group(0)!r}"
     if status:
         lines = err.splitlines()
         one_line = len(lines) == 1 and lines[0].startswith(target.prog) and ": error: " in lines[0]
