@@ -18,7 +18,7 @@ Examples
 >>> check_transformer_size(with_sizes(CONFIGS["gpt"], layers=100000))
 Traceback (most recent call last):
 ...
-ValueError: layers: got 100000; the graph would hold 1,700,007 ops, over the 20,000 analysed in seconds; give layers <= 1176 (every layer is the same: a layer's figures times the layer count give the totals)
+dlperf.errors.ArgumentError: layers: got 100000; the graph would hold 1,700,007 ops, over the 20,000 analysed in seconds; give layers <= 1176 (every layer is the same: a layer's figures times the layer count give the totals)
 """
 
 from __future__ import annotations
@@ -56,9 +56,12 @@ def check_transformer_size(cfg: Any) -> None:
     ops = one + (cfg.layers - 1) * per
     if ops > MAX_OPS:
         most = 1 + (MAX_OPS - one) // per  # 24 + 1175 x 17 = 19,999 ops for gpt
-        raise ValueError(f"layers: got {cfg.layers}; the graph would hold {ops:,} ops, over the {MAX_OPS:,} "
-                         f"analysed in seconds; give layers <= {most} (every layer is the same: a layer's "
-                         "figures times the layer count give the totals)")
+        from dlperf.errors import ArgumentError, ref
+
+        raise ArgumentError("layers", cfg.layers, f"give {ref('layers')} <= {most} (every layer is the same: a layer's "
+                            "figures times the layer count give the totals)",
+                            what=f"got {cfg.layers}; the graph would hold {ops:,} ops, over the {MAX_OPS:,} "
+                                 "analysed in seconds")
 
 
 def check_training_size(graph: Any) -> None:

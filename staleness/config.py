@@ -71,8 +71,9 @@ def _check_tables_fit(learners: int) -> None:
     avail = available_memory_bytes()
     need = 4 * 8 * learners  # four tables of one pointer per learner, before any simulation state
     if need > (avail if avail is not None else 2**62):
-        raise ValueError(f"learners: got {learners}; its per-learner tables need {need:.3g} bytes, more than the "
-                         f"{avail or 0:.3g} available; give fewer learners")
+        raise ArgumentError("learners", learners, "give fewer learners",
+                            what=f"got {learners}; its per-learner tables need {need:.3g} bytes, more than the "
+                                 f"{avail or 0:.3g} available")
 
 
 def _per_learner(name: str, value: float | Sequence[float], learners: int) -> tuple[float, ...]:
