@@ -353,6 +353,9 @@ def report(
     ...                                             optimizer="adam", precision="fp16").peak_bytes
     True
     """
+    from dlperf.validate import check_bool, check_type
+    check_type("network", network, Graph, "an archcalc Graph (archcalc.zoo.build, resolve_model or from_torch)")
+    check_bool("training", training)
     if dtype not in DTYPE_BYTES:
         raise ArgumentError("dtype", dtype, f"choose one of {', '.join(DTYPE_BYTES)}")
     if optimizer not in OPTIMIZER_STATES:
@@ -465,8 +468,10 @@ def _training_peak(network: Graph, input_shape: Any, batch: Any, dtype: str, opt
 
     if inputs or dtype not in PRECISIONS or not isinstance(batch, int):
         return None
+    from archcalc.graph_size import check_training_size
     from archcalc.memory.liveness.peak import peak_memory
 
+    check_training_size(network)
     return peak_memory(network, input_shape, batch, training=True, optimizer=optimizer, precision=dtype).peak_bytes
 
 

@@ -320,6 +320,9 @@ def build_transformer(cfg: TransformerConfig, seq: Any = None) -> Graph:
     check_config(cfg)
     seq = cfg.default_seq if seq is None else seq
     check_seq(cfg, seq)
+    from archcalc.graph_size import check_transformer_size
+
+    check_transformer_size(cfg)  # 100,000 layers: refused with the estimate, not minutes of silence
     return _BUILDERS[cfg.family](cfg, seq)
 
 

@@ -49,7 +49,12 @@ def run(args: argparse.Namespace) -> int:
     graph_at, plan = setup if setup else (graph_factory(args.model, args), None)
     default = default_input(args.model, args)
     shape = input_shape(args, type("G", (), {"default_input": default}))
-    result = peak_memory(graph_at(args.batch, shape), shape, args.batch, **kwargs, recompute=plan)
+    graph = graph_at(args.batch, shape)
+    if args.training:
+        from archcalc.graph_size import check_training_size
+
+        check_training_size(graph)
+    result = peak_memory(graph, shape, args.batch, **kwargs, recompute=plan)
     if args.plot:
         from archcalc.memory.render.plot import plot_timeline
 

@@ -66,5 +66,9 @@ def rank_peak(cfg: TransformerConfig, seq: Any, batch: int = 1, *, tensor_parall
     check_recompute(recompute)
     graph = rank_graph(cfg, seq, tensor_parallel=tensor_parallel, sequence_parallel=sequence_parallel)
     plan = transformer_plan(graph, cfg.layers, recompute) if training else None
+    if training:
+        from archcalc.graph_size import check_training_size
+
+        check_training_size(graph)
     return peak_memory(graph, (seq,), batch, training=training, optimizer=optimizer, precision=precision,
                        device=device, recompute=plan, data_parallel=data_parallel, zero=zero, first_step=first_step)

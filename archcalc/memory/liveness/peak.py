@@ -68,7 +68,7 @@ from archcalc.memory.optimizers import OPTIMIZERS
 from archcalc.memory.precision import autocast_policy, dtype_bytes
 from dlperf.errors import ArgumentError, ref
 from dlperf.results import Result
-from dlperf.validate import check_int
+from dlperf.validate import check_bool, check_int
 
 __all__ = ["MemoryBreakdown", "MemorySample", "PeakMemory", "peak_memory", "CATEGORIES"]
 
@@ -189,6 +189,7 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
     from archcalc.ir.evaluate import evaluate
     from archcalc.memory.liveness.step import Step
 
+    check_bool("training", training)  # "no" is truthy: it would train
     _check_arguments(batch, optimizer, precision, device, data_parallel, zero, recompute, first_step)
     recompute = _with_segments(graph, recompute, checkpoint_segments)
     evaluation = evaluate(graph, input_shape, batch)
