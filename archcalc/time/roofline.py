@@ -40,6 +40,7 @@ from archcalc.memory.optimizers import OPTIMIZER_TABLE
 from archcalc.memory.precision import PRECISION_TABLE, dtype_bytes, param_bytes
 from archcalc.ops.traits import traits
 from archcalc.time.collectives import ring_all_reduce
+from archcalc.time.efficiency import family_of
 from archcalc.time.profiles import DeviceProfile
 
 __all__ = ["Efficiency", "OpTime", "StepTime", "op_time", "step_time", "PEAK_DTYPE"]
@@ -146,8 +147,18 @@ class StepTime:
 
 def op_time(name: str, kind: str, phase: str, *, flops: int, elementwise_ops: int, bytes_: int,
             profile: DeviceProfile, dtype: str, efficiency: Efficiency = Efficiency(), comm_s: float = 0.0,
-            kernels: int = 1) -> OpTime:
-    """The roofline time of one op in one pass (see the module docstring for the formula)."""
+            kernels: int = 1, family: str | None = None) -> OpTime:
+    """The roofline time of one op in one pass (see the module docstring for the formula); on a calibrated
+    profile with the op's ``family`` given, the calibrated curves' time instead
+    (:meth:`archcalc.time.efficiency.Calibration.op_seconds`)."""
+    cal = profile.calibration
+    if cal is not None and family is not None:
+        compute_s, memory_s, _ = cal.op_seconds(family, flops, bytes_)
+        terms = {"compute": compute_s, "memory": memory_s, "communication": comm_s}
+        bound = max(terms, key=terms.__getitem__)
+        time_s = terms[bound] + kernels * cal.overhead_s
+        return OpTime(name, kind, phase, flops, elementwise_ops, bytes_, compute_s, memory_s, comm_s, time_s,
+                      bound)
     compute_s = (flops / (profile.peak(dtype) * efficiency.compute) if flops else 0.0) + (
         elementwise_ops / (profile.vector_peak * efficiency.compute) if elementwise_ops else 0.0)
     memory_s = bytes_ / (profile.memory_bandwidth * efficiency.memory)
@@ -184,6 +195,13 @@ def step_time(evaluation: Any, profile: DeviceProfile, *, precision: str = "fp32
         raise ValueError(f"optimizer={optimizer!r} is unknown; choose one of {', '.join(OPTIMIZER_TABLE)}")
     dtype = PEAK_DTYPE[PRECISION_TABLE[precision].compute]
     profile.peak(dtype)  # refuse a dtype the device lacks before any arithmetic
+    if profile.calibration is not None:
+        if dtype != "fp32":
+            raise ValueError(f"precision: the calibration of {profile.name} ({profile.key}) measured fp32 only; "
+                             "give --precision fp32 or a profile without a calibration table")
+        if efficiency != Efficiency(alpha=efficiency.alpha):
+            raise ValueError(f"efficiency: {profile.key} is calibrated (its curves set the efficiencies); drop "
+                             "--compute-efficiency, --memory-efficiency and --launch-overhead")
     act_b, w_b = dtype_bytes(precision), param_bytes(precision)
     eff, bw = efficiency, profile.interconnect_bandwidth
     ops: list[OpTime] = []
@@ -197,25 +215,27 @@ def step_time(evaluation: Any, profile: DeviceProfile, *, precision: str = "fp32
         w = max(_elements(s for _, s in row.cost.param_shapes), row.params) * w_b
         # a lookup reads only the rows it gathers (its backward still writes a dense gradient of the table)
         facts = traits(row.kind)
+        fam = family_of(row.kind, dict(row.hparams))
         w_read = _elements(row.output_shapes) * w_b if facts.lookup else w
         comm = 0.0
         if facts.collective == "all_reduce" and dict(row.hparams).get("world", 1) > 1:
             comm = ring_all_reduce(out_b, dict(row.hparams)["world"], bw, eff.alpha)
         forward = op_time(row.name, row.kind, "forward", flops=2 * row.macs, elementwise_ops=row.elementwise_ops,
-                          bytes_=in_b + out_b + w_read, comm_s=comm, **common)
+                          bytes_=in_b + out_b + w_read, comm_s=comm, family=fam, **common)
         ops.append(forward)
         fwd_macs += row.macs
         if not training:
             continue
         if row.name in recompute_rows:
             ops.append(op_time(row.name, row.kind, "recompute", flops=2 * row.macs,
-                               elementwise_ops=row.elementwise_ops, bytes_=in_b + out_b + w_read, comm_s=comm, **common))
+                               elementwise_ops=row.elementwise_ops, bytes_=in_b + out_b + w_read, comm_s=comm,
+                               family=fam, **common))
             re_macs += row.macs
         if row.input_requires_grad or w or row.backward_macs:
             grad_in = in_b if row.input_requires_grad else 0
             ops.append(op_time(row.name, row.kind, "backward", flops=2 * row.backward_macs,
                                elementwise_ops=row.elementwise_ops, bytes_=out_b + in_b + w_read + grad_in + w,
-                               comm_s=comm, **common))
+                               comm_s=comm, family=fam, **common))
             bwd_macs += row.backward_macs
     notes = []
     if training:
@@ -224,7 +244,7 @@ def step_time(evaluation: Any, profile: DeviceProfile, *, precision: str = "fp32
         # read parameter, gradient and each moment; write parameter and each moment
         moved = params * w_b * (3 + 2 * spec.moments)
         ops.append(op_time("optimizer step", optimizer, "optimizer", flops=0, elementwise_ops=0, bytes_=moved,
-                           **common))
+                           family="elementwise", **common))
         if data_parallel > 1:
             grad_bytes = params * w_b
             ops.append(op_time("gradient all-reduce", "AllReduce", "communication", flops=0, elementwise_ops=0,
