@@ -95,21 +95,44 @@ class CalibrationRun:
     repeats: int
 
 
-def _fastest(fn: Any, repeats: int, budget_s: float) -> float:
+def clock_for(threads: int) -> Any:
+    """The clock of a measurement: with one torch thread all work runs on the calling thread, so its CPU
+    time (``time.thread_time``) is the op's time without the time the scheduler gave other processes (a
+    shared, loaded machine); with more threads, wall time (``time.perf_counter``)."""
+    return time.thread_time if threads == 1 else time.perf_counter
+
+
+def _fastest(fn: Any, repeats: int, budget_s: float, clock: Any = time.perf_counter, flush: Any = None,
+             acts: tuple[Any, ...] = ()) -> float:
     """The minimum over timed calls (at least 3, at most ``repeats``, stopping once ``budget_s`` is spent)
-    after two warm-up calls: on a shared, loaded machine the minimum is the run least disturbed."""
+    after two warm-up calls: on a shared, loaded machine the minimum is the run least disturbed. With
+    ``flush`` (a tensor larger than the per-core caches), each call is preceded, untimed, by writing it and
+    then reading ``acts``: the op finds its activations in cache and its weights not, as inside a model."""
     fn()
     fn()
     best, spent, n = math.inf, 0.0, 0
     while n < 3 or (n < repeats and spent < budget_s):
-        start = time.perf_counter()
+        if flush is not None:
+            flush.add_(1.0)
+            for a in acts:
+                a.sum()
+        start = clock()
         fn()
-        t = time.perf_counter() - start
+        t = clock() - start
         best, spent, n = min(best, t), spent + t, n + 1
     return best
 
 
 def _benchmarks(torch: Any, quick: bool) -> list[tuple[str, str, float, Any]]:
+    """``(family, label, work, fn)``; the activations of ``fn`` are its first default argument."""
+    return _benchmark_list(torch, quick)
+
+
+def _acts(fn: Any) -> tuple[Any, ...]:
+    return tuple(fn.__defaults__[:1]) if fn.__defaults__ else ()
+
+
+def _benchmark_list(torch: Any, quick: bool) -> list[tuple[str, str, float, Any]]:
     """``(family, label, work, fn)``: work in FLOPs (2 x MACs) or bytes read + written, as archcalc counts."""
     F = torch.nn.functional
     out: list[tuple[str, str, float, Any]] = []
@@ -135,6 +158,9 @@ def _benchmarks(torch: Any, quick: bool) -> list[tuple[str, str, float, Any]]:
         q = torch.randn(b, h, s, d)
         out.append(("attention", f"sdpa {b}x{h}x{s}x{d}", 4.0 * b * h * s * s * d,
                     lambda q=q: F.scaled_dot_product_attention(q, q, q)))
+    for n in (1 << 16, 1 << 20, 1 << 22, 1 << 24):  # cold copies: the floor of ops that stream their weights
+        x, z = torch.randn(n), torch.empty(n)
+        out.append(("stream", f"copy-cold {n}", 8.0 * n, lambda z=z, x=x: z.copy_(x)))
     sizes = (256, 4096, 65536, 1 << 20) + (() if quick else (1 << 22,))
     for n in sizes:
         x, y, z = torch.randn(n), torch.randn(n), torch.empty(n)
@@ -157,6 +183,24 @@ def _benchmarks(torch: Any, quick: bool) -> list[tuple[str, str, float, Any]]:
                  lambda t=img, m=mean, v=var: F.batch_norm(t, m, v, v, m, False)),
                 ("norm", f"layernorm {n}", 4.0 * (2 * n + 128), lambda r=rows, w=lw: F.layer_norm(r, (64,), w, w))]
     return out
+
+
+_WEIGHTED = ("gemm", "conv", "norm", "stream")
+
+
+def _tiny_modules(torch: Any) -> list[tuple[str, Any, Any]]:
+    """Per family, a module on a tensor of one or a few elements: its call is the family's per-op overhead
+    (module call, dispatch, kernel launch)."""
+    nn = torch.nn
+
+    class Attention(nn.Module):
+        def forward(self, q: Any) -> Any:
+            return nn.functional.scaled_dot_product_attention(q, q, q)
+
+    one = torch.randn(1, 1, 1, 1)
+    return [("gemm", nn.Linear(1, 1), torch.randn(1, 1)), ("conv", nn.Conv2d(1, 1, 1), one),
+            ("attention", Attention(), one), ("elementwise", nn.ReLU(), one),
+            ("pool", nn.MaxPool2d(2), torch.randn(1, 1, 2, 2)), ("norm", nn.BatchNorm2d(1).eval(), one)]
 
 
 def _curve(points: list[Point], overhead: float, memory: bool) -> Curve:
@@ -183,7 +227,8 @@ def calibrate(threads: int = 1, repeats: int = 30, quick: bool = False, budget_s
     Runs GEMMs of several shapes (skinny and small ones included), convolutions, attention, element-wise
     ops and a copy, pooling and norms, each timed ``repeats`` times at most (``budget_s`` seconds at most
     per benchmark, 3 at least) after two warm-ups; the statistic is the minimum (see :func:`_fastest`).
-    The overhead is the fastest call of a ReLU on one element. ``quick`` drops the largest sizes (tests).
+    The per-op overhead of a family is the fastest call of a small module of it (:func:`_tiny_modules`).
+    Times are thread CPU time at one thread, wall time otherwise (:func:`clock_for`). ``quick`` drops the largest sizes (tests).
 
     Returns
     -------
@@ -207,16 +252,24 @@ def calibrate(threads: int = 1, repeats: int = 30, quick: bool = False, budget_s
     torch.set_num_threads(threads)
     try:
         with torch.inference_mode():
+            clock = clock_for(threads)
             tiny = torch.randn(1)
-            overhead = _fastest(lambda: torch.relu(tiny), max(repeats, 200), budget_s)
-            points = tuple(Point(fam, label, work, _fastest(fn, repeats, budget_s))
+            base = _fastest(lambda: torch.relu(tiny), max(repeats, 200), budget_s, clock)
+            overheads = {f: _fastest(lambda m=m, x=x: m(x), max(repeats, 100), budget_s, clock)
+                         for f, m, x in _tiny_modules(torch)}
+            flush = torch.zeros(4 * 2**20)  # 16 MiB: more than the per-core caches of common CPUs
+            # ops with weights find them out of cache in a model; element-wise ops and pooling find their
+            # input in cache (the previous op just wrote it): no flush for those
+            points = tuple(Point(fam, label, work, _fastest(fn, repeats, budget_s, clock,
+                                                            flush if fam in _WEIGHTED else None, _acts(fn)))
                            for fam, label, work, fn in _benchmarks(torch, quick))
     finally:
         torch.set_num_threads(previous)
-    curves = {f: _curve([p for p in points if p.family == f], overhead, f not in COMPUTE_FAMILIES) for f in FAMILIES}
+    curves = {f: _curve([p for p in points if p.family == f], base, f not in COMPUTE_FAMILIES) for f in FAMILIES}
     source = (f"archcalc calibrate: fastest of <= {repeats} runs per benchmark, {threads} torch thread(s), "
+              f"{'thread CPU time' if threads == 1 else 'wall time'}, "
               f"torch {torch.__version__}, fp32, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-    cal = Calibration(curves, overhead, source)
+    cal = Calibration(curves, overheads, source)
     copies = [p for p in points if p.label.startswith("copy")]
     bandwidth = max(p.work / p.seconds for p in copies)
     peak = max(curves["gemm"].rate + curves["conv"].rate)

@@ -10,8 +10,8 @@ One op's predicted time is::
 
     time_s = overhead_s + work / rate_family(work)
 
-and a compute family's op also gets the memory family's time of its bytes as a floor (a GEMM that moves
-much more than it computes runs at the copy rate). Measured with ``time_s - overhead_s`` so that the
+and a compute family's op also gets the time of its bytes at the ``stream`` curve (a copy of data not in
+cache) as a floor (a GEMM that moves much more than it computes runs at the copy rate). Measured with ``time_s - overhead_s`` so that the
 overhead is not counted twice.
 
 Examples
@@ -40,7 +40,9 @@ __all__ = ["Curve", "Calibration", "FAMILIES", "COMPUTE_FAMILIES", "family_of", 
 #: Families whose curve is in FLOP/s of 2 x MACs, and those in bytes/s.
 COMPUTE_FAMILIES = ("gemm", "conv", "attention")
 MEMORY_FAMILIES = ("elementwise", "pool", "norm")
-FAMILIES = COMPUTE_FAMILIES + MEMORY_FAMILIES
+#: ``stream``: a copy of data not in cache (bytes/s), the memory floor of the compute families (whose
+#: weights come from memory); no op is timed by it alone.
+FAMILIES = COMPUTE_FAMILIES + MEMORY_FAMILIES + ("stream",)
 #: The ``ops`` module (``traits(kind).family``) to the calibration family; modules not listed: elementwise.
 _MODULE_FAMILY = MappingProxyType({"linear": "gemm", "einsum": "gemm", "recurrent": "gemm", "conv": "conv",
                                    "attention": "attention", "pooling": "pool", "norms": "norm"})
@@ -65,8 +67,9 @@ class Curve:
     rate: tuple[float, ...] = field(repr=False)
 
     def __init__(self, work: Any, rate: Any) -> None:
-        pairs = sorted(zip((float(w) for w in work), (float(r) for r in rate), strict=True))
-        if not pairs or any(not (w > 0 and r > 0 and math.isfinite(w) and math.isfinite(r)) for w, r in pairs):
+        work, rate = list(work), list(rate)
+        pairs = sorted(zip((float(w) for w in work), (float(r) for r in rate), strict=False))
+        if not pairs or len(work) != len(rate) or any(not (w > 0 and r > 0 and math.isfinite(w) and math.isfinite(r)) for w, r in pairs):
             raise ValueError(f"curve: work {list(work)!r} and rate {list(rate)!r}: give equally many positive "
                              "finite numbers (at least one point)")
         object.__setattr__(self, "work", tuple(w for w, _ in pairs))
@@ -95,14 +98,14 @@ class Calibration:
     ----------
     curves : Mapping
         Family (:data:`FAMILIES`) to :class:`Curve`: FLOP/s for compute families, bytes/s for the others.
-    overhead_s : float
-        Seconds every op (every kernel launch and its dispatch) costs on top of its work.
+    overhead_s : Mapping
+        Family to the seconds every op of it (module call, dispatch, kernel launch) costs on top of its work.
     source : str
         How and when it was measured (threads, repeats, statistic, torch version).
     """
 
     curves: Mapping[str, Curve]
-    overhead_s: float
+    overhead_s: Mapping[str, float]
     source: str = ""
 
     def __post_init__(self) -> None:
@@ -110,18 +113,22 @@ class Calibration:
         if missing:
             raise ValueError(f"calibration: no curve for {', '.join(missing)}; a calibration needs "
                              f"{', '.join(FAMILIES)} (run `archcalc calibrate`)")
-        if not (self.overhead_s >= 0 and math.isfinite(self.overhead_s)):
-            raise ValueError(f"calibration: overhead_us = {self.overhead_s * 1e6!r}; give microseconds >= 0")
+        for f in FAMILIES[:-1]:
+            v = self.overhead_s.get(f) if isinstance(self.overhead_s, Mapping) else None
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v >= 0 and math.isfinite(v)):
+                raise ValueError(f"calibration: overhead_us.{f} = {v if v is None else v * 1e6!r}; give "
+                                 "microseconds >= 0 for each family")
         object.__setattr__(self, "curves", MappingProxyType(dict(self.curves)))
+        object.__setattr__(self, "overhead_s", MappingProxyType({f: float(self.overhead_s[f]) for f in FAMILIES[:-1]}))
 
     def op_seconds(self, family: str, flops: float, bytes_: float) -> tuple[float, float, float]:
         """``(compute_s, memory_s, time_s)`` of one op of ``family`` (overhead included in ``time_s``)."""
-        memory_family = family if family in MEMORY_FAMILIES else "elementwise"
+        memory_family = family if family in MEMORY_FAMILIES else "stream"
         memory_s = bytes_ / self.curves[memory_family].rate_at(bytes_) if bytes_ else 0.0
         compute_s = 0.0
         if family in COMPUTE_FAMILIES and flops:
             compute_s = flops / self.curves[family].rate_at(flops)
-        return compute_s, memory_s, self.overhead_s + max(compute_s, memory_s)
+        return compute_s, memory_s, self.overhead_s[family] + max(compute_s, memory_s)
 
     def summary(self) -> str:
         """One line: the overhead and each family's rate range."""
@@ -129,7 +136,8 @@ class Calibration:
         for f in FAMILIES:
             c, unit = self.curves[f], ("GFLOP/s" if f in COMPUTE_FAMILIES else "GB/s")
             parts.append(f"{f} {min(c.rate) / 1e9:.3g}-{max(c.rate) / 1e9:.3g} {unit}")
-        return f"overhead {self.overhead_s * 1e6:.3g} us/op; " + ", ".join(parts)
+        o = [v * 1e6 for v in self.overhead_s.values()]
+        return f"overhead {min(o):.3g}-{max(o):.3g} us/op; " + ", ".join(parts)
 
 
 def calibration_from_mapping(data: Mapping[str, Any], where: str = "calibration") -> Calibration:
@@ -149,14 +157,16 @@ def calibration_from_mapping(data: Mapping[str, Any], where: str = "calibration"
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{where}.{f}: {exc}") from None
     overhead = data["overhead_us"]
-    if isinstance(overhead, bool) or not isinstance(overhead, (int, float)):
-        raise ValueError(f"{where}: overhead_us = {overhead!r}; give microseconds >= 0")
-    return Calibration(curves, float(overhead) * 1e-6, str(data.get("source", "")))
+    if not isinstance(overhead, Mapping):
+        raise ValueError(f"{where}: overhead_us = {overhead!r}; give a table of microseconds per family")
+    seconds = {f: (v * 1e-6 if isinstance(v, (int, float)) and not isinstance(v, bool) else v)
+               for f, v in overhead.items()}
+    return Calibration(curves, seconds, str(data.get("source", "")))
 
 
 def calibration_to_mapping(cal: Calibration) -> dict[str, Any]:
     """The inverse of :func:`calibration_from_mapping`."""
-    out: dict[str, Any] = {"overhead_us": cal.overhead_s * 1e6, "source": cal.source}
+    out: dict[str, Any] = {"overhead_us": {f: v * 1e6 for f, v in cal.overhead_s.items()}, "source": cal.source}
     for f in FAMILIES:
         out[f] = {"work": list(cal.curves[f].work), "rate": list(cal.curves[f].rate)}
     return out

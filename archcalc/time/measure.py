@@ -5,13 +5,14 @@ The model is traced (:func:`archcalc.frontends.torch_trace.from_torch`), evaluat
 :func:`archcalc.time.roofline.step_time` on the given profile (calibrate one with ``archcalc calibrate``).
 It then runs eagerly on the CPU in eval mode under ``torch.no_grad``, at ``threads`` torch threads:
 
-- per op: forward pre- and post-hooks on every leaf module time each call (``perf_counter``); the k-th
+- per op: forward pre- and post-hooks on every leaf module time each call; the k-th
   call of a module in one forward is archcalc's row ``name`` (k = 1) or ``name:k``. Rows without a module
   (functional ``x + y``, ``flatten``, ``F.scaled_dot_product_attention`` in a custom block) are not
   timed one by one: they count in the end-to-end figure only, and their number is reported;
 - end to end: the whole forward without hooks.
 
-Each figure is the **minimum** over ``repeats`` runs after warm-ups (a shared, loaded machine preempts
+The clock is the thread's CPU time at one thread (``time.thread_time``: the time the scheduler gives other
+processes is not counted), wall time otherwise. Each figure is the **minimum** over ``repeats`` runs after warm-ups (a shared, loaded machine preempts
 runs; the minimum is the least disturbed one, and ``archcalc calibrate`` uses the same statistic). Error =
 ``|predicted - measured| / measured``.
 """
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import math
 import statistics
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,7 +79,7 @@ class TimeCheck:
         return out
 
 
-def _measure(module: Any, inputs: tuple[Any, ...], repeats: int) -> tuple[dict[str, float], float]:
+def _measure(module: Any, inputs: tuple[Any, ...], repeats: int, clock: Any) -> tuple[dict[str, float], float]:
     """Minimum seconds of each (module name, call index) and of the whole forward."""
     import torch
 
@@ -90,12 +90,12 @@ def _measure(module: Any, inputs: tuple[Any, ...], repeats: int) -> tuple[dict[s
 
     def pre(name: str) -> Any:
         def hook(mod: Any, args: Any) -> None:
-            starts.setdefault(name, []).append(time.perf_counter())
+            starts.setdefault(name, []).append(clock())
         return hook
 
     def post(name: str) -> Any:
         def hook(mod: Any, args: Any, out: Any) -> None:
-            t = time.perf_counter() - starts[name].pop()
+            t = clock() - starts[name].pop()
             k = counts.get(name, 0) + 1
             counts[name] = k
             key = name if k == 1 else f"{name}:{k}"
@@ -107,9 +107,9 @@ def _measure(module: Any, inputs: tuple[Any, ...], repeats: int) -> tuple[dict[s
         for _ in range(2):
             module(*inputs)
         for _ in range(repeats):  # the whole forward, no hooks
-            t0 = time.perf_counter()
+            t0 = clock()
             module(*inputs)
-            best_total = min(best_total, time.perf_counter() - t0)
+            best_total = min(best_total, clock() - t0)
         handles = [m.register_forward_pre_hook(pre(n)) for n, m in leaves.items()]
         handles += [m.register_forward_hook(post(n)) for n, m in leaves.items()]
         try:
@@ -130,6 +130,7 @@ def time_check_module(module: Any, inputs: tuple[Any, ...], evaluation: Any, pro
     ``profile``; ``evaluation`` must be of the same model at the same input."""
     import torch
 
+    from archcalc.time.calibrate import clock_for
     from archcalc.time.roofline import step_time
 
     step = step_time(evaluation, profile, precision="fp32")
@@ -138,7 +139,7 @@ def time_check_module(module: Any, inputs: tuple[Any, ...], evaluation: Any, pro
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        measured, total = _measure(module.eval(), inputs, repeats)
+        measured, total = _measure(module.eval(), inputs, repeats, clock_for(threads))
     finally:
         torch.set_num_threads(previous)
     ops = tuple(OpCheck(name, kinds[name][0], family_of(*kinds[name]), predicted[name].time_s, t)

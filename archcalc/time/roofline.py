@@ -39,7 +39,7 @@ from archcalc.arith import prod
 from archcalc.memory.optimizers import OPTIMIZER_TABLE
 from archcalc.memory.precision import PRECISION_TABLE, dtype_bytes, param_bytes
 from archcalc.ops.traits import traits
-from archcalc.time.collectives import ring_all_reduce
+from archcalc.time.collectives import ring_all_gather, ring_all_reduce, ring_reduce_scatter
 from archcalc.time.efficiency import family_of
 from archcalc.time.profiles import DeviceProfile
 
@@ -156,7 +156,7 @@ def op_time(name: str, kind: str, phase: str, *, flops: int, elementwise_ops: in
         compute_s, memory_s, _ = cal.op_seconds(family, flops, bytes_)
         terms = {"compute": compute_s, "memory": memory_s, "communication": comm_s}
         bound = max(terms, key=terms.__getitem__)
-        time_s = terms[bound] + kernels * cal.overhead_s
+        time_s = terms[bound] + kernels * cal.overhead_s[family]
         return OpTime(name, kind, phase, flops, elementwise_ops, bytes_, compute_s, memory_s, comm_s, time_s,
                       bound)
     compute_s = (flops / (profile.peak(dtype) * efficiency.compute) if flops else 0.0) + (
@@ -180,15 +180,21 @@ def _is_view(row: Any) -> bool:
 def step_time(evaluation: Any, profile: DeviceProfile, *, precision: str = "fp32", training: bool = False,
               optimizer: str = "sgd", efficiency: Efficiency = Efficiency(), data_parallel: int = 1,
               tensor_parallel: int = 1, recompute_rows: frozenset[str] = frozenset(), recompute: str = "none",
-              model: str = "") -> StepTime:
+              model: str = "", zero: int = 0) -> StepTime:
     """Predicted time of one forward (inference) or training step of an evaluated graph on ``profile``.
 
     ``evaluation`` is :func:`archcalc.ir.evaluate.evaluate`'s result (concrete shapes); ``recompute_rows`` the
     names of the rows a recomputation plan runs twice (their forward again before their backward).
     ``data_parallel`` adds a ring all-reduce of the gradients; ``tensor_parallel`` graphs
     (:func:`archcalc.parallel.rank_graph.rank_graph`) time their ``AllReduce`` rows on the interconnect,
-    forward and backward (Megatron's ``g`` and ``f``).
+    forward and backward (Megatron's ``g`` and ``f``). ``zero`` (0-3, with ``data_parallel``) is the ZeRO
+    stage's communication (Rajbhandari et al. 2020, section 7): stages 1 and 2 a reduce-scatter of the
+    gradients and an all-gather of the updated parameters, the all-reduce's volume (2 x parameters per
+    rank); stage 3 a reduce-scatter of the gradients and an all-gather of the parameters in the forward
+    and again in the backward (3 x parameters, 1.5x).
     """
+    if zero not in (0, 1, 2, 3):
+        raise ValueError(f"zero={zero!r}: give a ZeRO stage 0, 1, 2 or 3")
     if precision not in PRECISION_TABLE:
         raise ValueError(f"precision={precision!r} is unknown; choose one of {', '.join(PRECISION_TABLE)}")
     if optimizer not in OPTIMIZER_TABLE:
@@ -247,9 +253,22 @@ def step_time(evaluation: Any, profile: DeviceProfile, *, precision: str = "fp32
                            family="elementwise", **common))
         if data_parallel > 1:
             grad_bytes = params * w_b
-            ops.append(op_time("gradient all-reduce", "AllReduce", "communication", flops=0, elementwise_ops=0,
-                               bytes_=0, comm_s=ring_all_reduce(grad_bytes, data_parallel, bw, eff.alpha),
-                               **common))
+            if zero == 0:
+                comms = [("gradient all-reduce", "AllReduce", ring_all_reduce(grad_bytes, data_parallel, bw, eff.alpha))]
+            else:
+                comms = [("gradient reduce-scatter", "ReduceScatter",
+                          ring_reduce_scatter(grad_bytes, data_parallel, bw, eff.alpha))]
+                gathers = ("forward", "backward") if zero == 3 else ("updated",)
+                comms += [(f"parameter all-gather ({g})", "AllGather",
+                           ring_all_gather(grad_bytes, data_parallel, bw, eff.alpha)) for g in gathers]
+            for label, kind, seconds in comms:
+                ops.append(op_time(label, kind, "communication", flops=0, elementwise_ops=0, bytes_=0,
+                                   comm_s=seconds, **common))
+            if zero:
+                notes.append(f"ZeRO-{zero}: " + ("reduce-scatter of gradients + all-gather of parameters in the "
+                                                 "forward and the backward (1.5x data parallelism's volume)"
+                                                 if zero == 3 else "reduce-scatter of gradients + all-gather of the "
+                                                 "updated parameters (data parallelism's volume)"))
         notes.append("optimizer step: bytes only (memory-bound), "
                      f"{3 + 2 * spec.moments} parameter-sized tensors read or written")
         notes.append("backward element-wise operations taken equal to the forward's")
