@@ -253,17 +253,18 @@ def step_time(evaluation: Any, profile: DeviceProfile, *, precision: str = "fp32
                            family="elementwise", **common))
         if data_parallel > 1:
             grad_bytes = params * w_b
-            if zero == 0:
-                comms = [("gradient all-reduce", "AllReduce", ring_all_reduce(grad_bytes, data_parallel, bw, eff.alpha))]
-            else:
-                comms = [("gradient reduce-scatter", "ReduceScatter",
-                          ring_reduce_scatter(grad_bytes, data_parallel, bw, eff.alpha))]
-                gathers = ("forward", "backward") if zero == 3 else ("updated",)
-                comms += [(f"parameter all-gather ({g})", "AllGather",
-                           ring_all_gather(grad_bytes, data_parallel, bw, eff.alpha)) for g in gathers]
-            for label, kind, seconds in comms:
+            def comm_op(label: str, kind: str, seconds: Any) -> None:
                 ops.append(op_time(label, kind, "communication", flops=0, elementwise_ops=0, bytes_=0,
                                    comm_s=seconds, **common))
+
+            if zero == 0:
+                comm_op("gradient all-reduce", "AllReduce", ring_all_reduce(grad_bytes, data_parallel, bw, eff.alpha))
+            else:
+                comm_op("gradient reduce-scatter", "ReduceScatter",
+                        ring_reduce_scatter(grad_bytes, data_parallel, bw, eff.alpha))
+                for g in ("forward", "backward") if zero == 3 else ("updated",):
+                    comm_op(f"parameter all-gather ({g})", "AllGather",
+                            ring_all_gather(grad_bytes, data_parallel, bw, eff.alpha))
             if zero:
                 notes.append(f"ZeRO-{zero}: " + ("reduce-scatter of gradients + all-gather of parameters in the "
                                                  "forward and the backward (1.5x data parallelism's volume)"
