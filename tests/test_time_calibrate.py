@@ -13,6 +13,7 @@ import pytest
 
 from archcalc.time.efficiency import (
     FAMILIES,
+    OP_FAMILIES,
     Calibration,
     Curve,
     calibration_from_mapping,
@@ -24,7 +25,7 @@ from archcalc.time.roofline import op_time
 
 def _calibration(rate: float = 1e9, overhead_us: float = 2.0) -> Calibration:
     return Calibration({f: Curve((1e3, 1e9), (rate, 10 * rate)) for f in FAMILIES},
-                       {f: overhead_us * 1e-6 for f in FAMILIES[:-1]}, "test")
+                       {f: overhead_us * 1e-6 for f in OP_FAMILIES}, "test")
 
 
 def test_curve_interpolates_in_log_log_space_and_is_flat_outside():
@@ -67,7 +68,7 @@ def test_calibration_table_errors_name_the_field():
     with pytest.raises(ValueError, match="missing curve 'conv'"):
         calibration_from_mapping({k: v for k, v in good.items() if k != "conv"})
     with pytest.raises(ValueError, match="overhead_us.norm"):
-        calibration_from_mapping({**good, "overhead_us": {f: 1.0 for f in FAMILIES[:-2]}})
+        calibration_from_mapping({**good, "overhead_us": {f: 1.0 for f in OP_FAMILIES[:-1]}})
     with pytest.raises(ValueError, match=r"calibration.gemm: curve"):
         calibration_from_mapping({**good, "gemm": {"work": [1, 2], "rate": [1, -1]}})
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from archcalc.time.efficiency import COMPUTE_FAMILIES, FAMILIES, Calibration, Curve, calibration_to_mapping
+from archcalc.time.efficiency import FAMILIES, MEMORY_FAMILIES, Calibration, Curve, calibration_to_mapping
 
 __all__ = ["calibrate_cpu", "profile_toml", "calibrate", "CalibrationRun", "write_profile"]
 
@@ -102,20 +102,13 @@ def clock_for(threads: int) -> Any:
     return time.thread_time if threads == 1 else time.perf_counter
 
 
-def _fastest(fn: Any, repeats: int, budget_s: float, clock: Any = time.perf_counter, flush: Any = None,
-             acts: tuple[Any, ...] = ()) -> float:
+def _fastest(fn: Any, repeats: int, budget_s: float, clock: Any = time.perf_counter) -> float:
     """The minimum over timed calls (at least 3, at most ``repeats``, stopping once ``budget_s`` is spent)
-    after two warm-up calls: on a shared, loaded machine the minimum is the run least disturbed. With
-    ``flush`` (a tensor larger than the per-core caches), each call is preceded, untimed, by writing it and
-    then reading ``acts``: the op finds its activations in cache and its weights not, as inside a model."""
+    after two warm-up calls: on a shared, loaded machine the minimum is the run least disturbed."""
     fn()
     fn()
     best, spent, n = math.inf, 0.0, 0
     while n < 3 or (n < repeats and spent < budget_s):
-        if flush is not None:
-            flush.add_(1.0)
-            for a in acts:
-                a.sum()
         start = clock()
         fn()
         t = clock() - start
@@ -123,44 +116,50 @@ def _fastest(fn: Any, repeats: int, budget_s: float, clock: Any = time.perf_coun
     return best
 
 
+def _copies(torch: Any, shape: tuple[int, ...], cold_bytes: int = 32 * 2**20) -> Any:
+    """An endless cycle over enough copies of a random weight of ``shape`` (at most 64) that they fill
+    ``cold_bytes``: each call reads a weight no recent call touched, out of the per-core caches as a model's
+    weights are, while the code and the activations stay in cache."""
+    import itertools
+
+    n = max(1, min(64, -(-cold_bytes // (4 * math.prod(shape)))))
+    return itertools.cycle([torch.randn(*shape) for _ in range(n)])
+
+
 def _benchmarks(torch: Any, quick: bool) -> list[tuple[str, str, float, Any]]:
-    """``(family, label, work, fn)``; the activations of ``fn`` are its first default argument."""
-    return _benchmark_list(torch, quick)
-
-
-def _acts(fn: Any) -> tuple[Any, ...]:
-    return tuple(fn.__defaults__[:1]) if fn.__defaults__ else ()
-
-
-def _benchmark_list(torch: Any, quick: bool) -> list[tuple[str, str, float, Any]]:
     """``(family, label, work, fn)``: work in FLOPs (2 x MACs) or bytes read + written, as archcalc counts."""
     F = torch.nn.functional
     out: list[tuple[str, str, float, Any]] = []
-    gemms = [(1, 512, 512), (8, 256, 256), (8, 1024, 1000), (32, 512, 512), (64, 64, 64), (128, 768, 768),
-             (256, 256, 256), (512, 512, 512), (2048, 64, 128)]
+    gemms = [(8, 256, 256), (32, 512, 512), (64, 64, 64), (128, 768, 768), (256, 256, 256), (512, 512, 512),
+             (2048, 64, 128)]
     if not quick:
-        gemms += [(4, 4096, 1000), (512, 768, 3072), (1024, 1024, 1024)]
+        gemms += [(512, 768, 3072), (1024, 1024, 1024)]
+    # weight-dominated (few rows, large weights): the time of reading the weights
+    for m, k, n in [(1, 512, 512), (4, 1024, 1000), (4, 2048, 2048)] + ([] if quick else [(4, 9216, 4096)]):
+        x, ws = torch.randn(m, k), _copies(torch, (n, k))
+        out.append(("gemm_weights", f"linear {m}x{k}x{n}", 4.0 * n * k, lambda x=x, ws=ws: F.linear(x, next(ws))))
     for m, k, n in gemms:
-        x, w = torch.randn(m, k), torch.randn(n, k)
-        out.append(("gemm", f"linear {m}x{k}x{n}", 2.0 * m * k * n, lambda x=x, w=w: F.linear(x, w)))
+        x, ws = torch.randn(m, k), _copies(torch, (n, k))
+        out.append(("gemm", f"linear {m}x{k}x{n}", 2.0 * m * k * n, lambda x=x, ws=ws: F.linear(x, next(ws))))
     convs = [(2, 16, 16, 8, 3, 1), (4, 3, 64, 64, 7, 2), (4, 64, 64, 16, 3, 1), (4, 128, 128, 8, 3, 1),
-             (4, 64, 256, 16, 1, 1), (4, 3, 64, 96, 11, 4), (4, 256, 256, 4, 3, 1),
-             (8, 512, 512, 2, 3, 1), (8, 256, 256, 4, 3, 1)]
+             (4, 64, 256, 16, 1, 1), (4, 3, 64, 96, 11, 4), (8, 64, 64, 16, 3, 1)]
     if not quick:
-        convs += [(8, 64, 128, 32, 3, 1), (4, 512, 512, 4, 3, 1)]
-    for b, ci, co, hw, k, s in convs:
-        x, w = torch.randn(b, ci, hw, hw), torch.randn(co, ci, k, k)
-        ho = (hw + 2 * (k // 2) - k) // s + 1
-        flops = 2.0 * b * co * ho * ho * ci * k * k
-        out.append(("conv", f"conv {b}x{ci}x{hw}^2 -> {co} k{k} s{s}", flops,
-                    lambda x=x, w=w, s=s, k=k: F.conv2d(x, w, stride=s, padding=k // 2)))
+        convs += [(8, 64, 128, 32, 3, 1), (8, 32, 32, 32, 3, 1)]
+    weighted = [(8, 512, 512, 2, 3, 1), (8, 256, 256, 2, 3, 1), (8, 1024, 1024, 2, 1, 1)]
+    for fam, shapes in (("conv", convs), ("conv_weights", weighted)):
+        for b, ci, co, hw, k, s in shapes:
+            x, ws = torch.randn(b, ci, hw, hw), _copies(torch, (co, ci, k, k))
+            ho = (hw + 2 * (k // 2) - k) // s + 1
+            work = 2.0 * b * co * ho * ho * ci * k * k if fam == "conv" else 4.0 * co * ci * k * k
+            out.append((fam, f"conv {b}x{ci}x{hw}^2 -> {co} k{k} s{s}", work,
+                        lambda x=x, ws=ws, s=s, k=k: F.conv2d(x, next(ws), stride=s, padding=k // 2)))
     for b, h, s, d in [(1, 2, 16, 32), (1, 4, 64, 32), (2, 8, 128, 64), (4, 12, 256, 64)]:
         q = torch.randn(b, h, s, d)
         out.append(("attention", f"sdpa {b}x{h}x{s}x{d}", 4.0 * b * h * s * s * d,
                     lambda q=q: F.scaled_dot_product_attention(q, q, q)))
     for n in (1 << 16, 1 << 20, 1 << 22, 1 << 24):  # cold copies: the floor of ops that stream their weights
-        x, z = torch.randn(n), torch.empty(n)
-        out.append(("stream", f"copy-cold {n}", 8.0 * n, lambda z=z, x=x: z.copy_(x)))
+        xs, z = _copies(torch, (n,)), torch.empty(n)
+        out.append(("stream", f"copy-cold {n}", 8.0 * n, lambda z=z, xs=xs: z.copy_(next(xs))))
     sizes = (256, 4096, 65536, 1 << 20) + (() if quick else (1 << 22,))
     for n in sizes:
         x, y, z = torch.randn(n), torch.randn(n), torch.empty(n)
@@ -183,9 +182,6 @@ def _benchmark_list(torch: Any, quick: bool) -> list[tuple[str, str, float, Any]
                  lambda t=img, m=mean, v=var: F.batch_norm(t, m, v, v, m, False)),
                 ("norm", f"layernorm {n}", 4.0 * (2 * n + 128), lambda r=rows, w=lw: F.layer_norm(r, (64,), w, w))]
     return out
-
-
-_WEIGHTED = ("gemm", "conv", "norm", "stream")
 
 
 def _tiny_modules(torch: Any) -> list[tuple[str, Any, Any]]:
@@ -257,15 +253,11 @@ def calibrate(threads: int = 1, repeats: int = 30, quick: bool = False, budget_s
             base = _fastest(lambda: torch.relu(tiny), max(repeats, 200), budget_s, clock)
             overheads = {f: _fastest(lambda m=m, x=x: m(x), max(repeats, 100), budget_s, clock)
                          for f, m, x in _tiny_modules(torch)}
-            flush = torch.zeros(4 * 2**20)  # 16 MiB: more than the per-core caches of common CPUs
-            # ops with weights find them out of cache in a model; element-wise ops and pooling find their
-            # input in cache (the previous op just wrote it): no flush for those
-            points = tuple(Point(fam, label, work, _fastest(fn, repeats, budget_s, clock,
-                                                            flush if fam in _WEIGHTED else None, _acts(fn)))
+            points = tuple(Point(fam, label, work, _fastest(fn, repeats, budget_s, clock))
                            for fam, label, work, fn in _benchmarks(torch, quick))
     finally:
         torch.set_num_threads(previous)
-    curves = {f: _curve([p for p in points if p.family == f], base, f not in COMPUTE_FAMILIES) for f in FAMILIES}
+    curves = {f: _curve([p for p in points if p.family == f], base, f in MEMORY_FAMILIES) for f in FAMILIES}
     source = (f"archcalc calibrate: fastest of <= {repeats} runs per benchmark, {threads} torch thread(s), "
               f"{'thread CPU time' if threads == 1 else 'wall time'}, "
               f"torch {torch.__version__}, fp32, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")

@@ -34,15 +34,19 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["Curve", "Calibration", "FAMILIES", "COMPUTE_FAMILIES", "family_of", "calibration_from_mapping",
+__all__ = ["Curve", "Calibration", "FAMILIES", "COMPUTE_FAMILIES", "MEMORY_FAMILIES", "OP_FAMILIES", "family_of", "calibration_from_mapping",
            "calibration_to_mapping"]
 
 #: Families whose curve is in FLOP/s of 2 x MACs, and those in bytes/s.
 COMPUTE_FAMILIES = ("gemm", "conv", "attention")
 MEMORY_FAMILIES = ("elementwise", "pool", "norm")
-#: ``stream``: a copy of data not in cache (bytes/s), the memory floor of the compute families (whose
-#: weights come from memory); no op is timed by it alone.
-FAMILIES = COMPUTE_FAMILIES + MEMORY_FAMILIES + ("stream",)
+#: ``stream``: a copy of data not in cache (bytes/s), the memory floor of the compute families;
+#: ``gemm_weights`` / ``conv_weights``: bytes/s of the weights of a GEMM / convolution with few rows or
+#: pixels (the time of fetching and, for a convolution, reordering the weights), a floor on those ops' time.
+#: No op is timed by these alone.
+FAMILIES = COMPUTE_FAMILIES + MEMORY_FAMILIES + ("stream", "gemm_weights", "conv_weights")
+#: Families with an op overhead (the rest are curves only).
+OP_FAMILIES = COMPUTE_FAMILIES + MEMORY_FAMILIES
 #: The ``ops`` module (``traits(kind).family``) to the calibration family; modules not listed: elementwise.
 _MODULE_FAMILY = MappingProxyType({"linear": "gemm", "einsum": "gemm", "recurrent": "gemm", "conv": "conv",
                                    "attention": "attention", "pooling": "pool", "norms": "norm"})
@@ -113,21 +117,26 @@ class Calibration:
         if missing:
             raise ValueError(f"calibration: no curve for {', '.join(missing)}; a calibration needs "
                              f"{', '.join(FAMILIES)} (run `archcalc calibrate`)")
-        for f in FAMILIES[:-1]:
+        for f in OP_FAMILIES:
             v = self.overhead_s.get(f) if isinstance(self.overhead_s, Mapping) else None
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v >= 0 and math.isfinite(v)):
                 raise ValueError(f"calibration: overhead_us.{f} = {v if v is None else v * 1e6!r}; give "
                                  "microseconds >= 0 for each family")
         object.__setattr__(self, "curves", MappingProxyType(dict(self.curves)))
-        object.__setattr__(self, "overhead_s", MappingProxyType({f: float(self.overhead_s[f]) for f in FAMILIES[:-1]}))
+        object.__setattr__(self, "overhead_s", MappingProxyType({f: float(self.overhead_s[f]) for f in OP_FAMILIES}))
 
-    def op_seconds(self, family: str, flops: float, bytes_: float) -> tuple[float, float, float]:
-        """``(compute_s, memory_s, time_s)`` of one op of ``family`` (overhead included in ``time_s``)."""
+    def op_seconds(self, family: str, flops: float, bytes_: float,
+                   weight_bytes: float = 0.0) -> tuple[float, float, float]:
+        """``(compute_s, memory_s, time_s)`` of one op of ``family`` (overhead included in ``time_s``); a
+        GEMM's or convolution's compute time is at least its ``weight_bytes`` at its ``_weights`` curve."""
         memory_family = family if family in MEMORY_FAMILIES else "stream"
         memory_s = bytes_ / self.curves[memory_family].rate_at(bytes_) if bytes_ else 0.0
         compute_s = 0.0
         if family in COMPUTE_FAMILIES and flops:
             compute_s = flops / self.curves[family].rate_at(flops)
+        weights = self.curves.get(f"{family}_weights")
+        if weights is not None and weight_bytes:
+            compute_s = max(compute_s, weight_bytes / weights.rate_at(weight_bytes))
         return compute_s, memory_s, self.overhead_s[family] + max(compute_s, memory_s)
 
     def summary(self) -> str:
@@ -135,6 +144,7 @@ class Calibration:
         parts = []
         for f in FAMILIES:
             c, unit = self.curves[f], ("GFLOP/s" if f in COMPUTE_FAMILIES else "GB/s")
+            f = f.replace("_weights", " weights")
             parts.append(f"{f} {min(c.rate) / 1e9:.3g}-{max(c.rate) / 1e9:.3g} {unit}")
         o = [v * 1e6 for v in self.overhead_s.values()]
         return f"overhead {min(o):.3g}-{max(o):.3g} us/op; " + ", ".join(parts)

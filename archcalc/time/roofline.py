@@ -147,13 +147,13 @@ class StepTime:
 
 def op_time(name: str, kind: str, phase: str, *, flops: int, elementwise_ops: int, bytes_: int,
             profile: DeviceProfile, dtype: str, efficiency: Efficiency = Efficiency(), comm_s: float = 0.0,
-            kernels: int = 1, family: str | None = None) -> OpTime:
+            kernels: int = 1, family: str | None = None, weight_bytes: int = 0) -> OpTime:
     """The roofline time of one op in one pass (see the module docstring for the formula); on a calibrated
     profile with the op's ``family`` given, the calibrated curves' time instead
     (:meth:`archcalc.time.efficiency.Calibration.op_seconds`)."""
     cal = profile.calibration
     if cal is not None and family is not None:
-        compute_s, memory_s, _ = cal.op_seconds(family, flops, bytes_)
+        compute_s, memory_s, _ = cal.op_seconds(family, flops, bytes_, weight_bytes)
         terms = {"compute": compute_s, "memory": memory_s, "communication": comm_s}
         bound = max(terms, key=terms.__getitem__)
         time_s = terms[bound] + kernels * cal.overhead_s[family]
@@ -227,7 +227,8 @@ def step_time(evaluation: Any, profile: DeviceProfile, *, precision: str = "fp32
         if facts.collective == "all_reduce" and dict(row.hparams).get("world", 1) > 1:
             comm = ring_all_reduce(out_b, dict(row.hparams)["world"], bw, eff.alpha)
         forward = op_time(row.name, row.kind, "forward", flops=2 * row.macs, elementwise_ops=row.elementwise_ops,
-                          bytes_=in_b + out_b + w_read, comm_s=comm, family=fam, **common)
+                          bytes_=in_b + out_b + w_read, comm_s=comm, family=fam, weight_bytes=w_read,
+                          **common)
         ops.append(forward)
         fwd_macs += row.macs
         if not training:
@@ -235,7 +236,7 @@ def step_time(evaluation: Any, profile: DeviceProfile, *, precision: str = "fp32
         if row.name in recompute_rows:
             ops.append(op_time(row.name, row.kind, "recompute", flops=2 * row.macs,
                                elementwise_ops=row.elementwise_ops, bytes_=in_b + out_b + w_read, comm_s=comm,
-                               family=fam, **common))
+                               family=fam, weight_bytes=w_read, **common))
             re_macs += row.macs
         if row.input_requires_grad or w or row.backward_macs:
             grad_in = in_b if row.input_requires_grad else 0
