@@ -566,13 +566,14 @@ def _rich_header(header: str) -> str:
     return header.replace(" (", "\n(", 1)
 
 
-def to_table(result: CrossCheck, width: int | None = None) -> Any:
+def to_table(result: CrossCheck, width: int | None = None, every_row: bool = True) -> Any:
     """A rich Table: one row per archcalc row, archcalc's value beside the oracle's, a verdict per row.
 
     With ``width`` (the console's), a wider table loses the column pairs of :data:`DROP_ORDER` one pair at a
     time, then the kind column, then its edges and padding, and then layer names, verdicts and kinds fold
     onto further lines (:func:`dlperf.tables.fit_table`); numbers are never cut, and the caption names what
-    was left out. ``width=None`` keeps every column.
+    was left out. ``width=None`` keeps every column. ``every_row=False`` (the CLI's default; ``--all`` lists
+    every row) keeps the mismatching rows and the total, and the caption counts the agreeing rows left out.
 
     Examples
     --------
@@ -594,9 +595,14 @@ def to_table(result: CrossCheck, width: int | None = None) -> Any:
     for header, _, _ in _COLUMNS:
         table.add_column(_rich_header(header), justify="right", no_wrap=True)
     table.add_column("verdict", no_wrap=True)
-    for cells in table_rows(result):
+    rows = table_rows(result)
+    shown = rows if every_row else [c for c in rows if c[-1].startswith("MISMATCH") or c is rows[-1]]
+    for cells in shown:
         style = "red" if cells[-1].startswith("MISMATCH") else None
         table.add_row(*cells, style=style)
+    hidden = len(rows) - len(shown)
+    notes = [f"{hidden} agreeing rows not shown; --all lists every row"] if hidden else []
+    table.caption = "\n".join(notes) or None
     if width is None:
         return table
     fix_widths(table)
@@ -604,8 +610,8 @@ def to_table(result: CrossCheck, width: int | None = None) -> Any:
     dropped = fit_table(table, width, drop, fold=("layer", "verdict", "kind"))
     if dropped:
         names = ", ".join(dict.fromkeys(h.split("\n")[0] for h in dropped))  # a pair once: "shape", not both sides
-        table.caption = (f"left out to fit {width} columns: {names} (the verdict still compares every field; all "
-                         "columns with --markdown, --json, a pipe or a wider terminal)")
+        table.caption = "\n".join([*notes, f"left out to fit {width} columns: {names} (the verdict still compares "
+                                    "every field; all columns with --markdown, --json, a pipe or a wider terminal)"])
     return table
 
 

@@ -50,9 +50,17 @@ def test_resnet18_numbers_and_skipped_ops(capsys):
 
 @pytest.mark.torch
 def test_table_output_and_small_input(capsys):
+    assert main(["crosscheck", "inception-small", "--input", "1x8x8", "--batch", "2", "--all"]) == 0
+    every = capsys.readouterr().out
+    assert "all agree" in every and "aten::max_pool2d x2" in every and "inception8.branch2.conv" in every
+    # the default lists the mismatching rows (none) and the total, and counts the agreeing rows left out
+    from archcalc.crosscheck import crosscheck
+
+    rows = len(crosscheck("inception-small", (1, 8, 8), 2).rows)
     assert main(["crosscheck", "inception-small", "--input", "1x8x8", "--batch", "2"]) == 0
     out = capsys.readouterr().out
-    assert "all agree" in out and "aten::max_pool2d x2" in out and "inception8.branch2.conv" in out
+    assert "all agree" in out and "(total)" in out and "inception8.branch2.conv" not in out
+    assert f"{rows} agreeing rows not shown; --all lists every row" in " ".join(out.split())
 
 
 @pytest.mark.torch

@@ -296,3 +296,11 @@ def test_cpu_calibration_gives_a_profile_that_round_trips_through_a_file(tmp_pat
     cpu = get_profile("cpu-measured", str(path))
     assert cpu.peak("fp32") == pytest.approx(prof["peak_tflops"]["fp32"] * 1e12) and cpu.memory_bandwidth > 0
     assert "median of 1 runs" in cpu.source
+
+
+def test_the_default_lists_the_ten_slowest_ops_and_all_lists_every_one():
+    every = len(json.loads(cli("resnet18", "--device", "h100", "--json").stdout)["ops"])  # the oracle: JSON's list
+    default = cli("resnet18", "--device", "h100").stdout
+    assert f"({every - 10} faster ops not shown; --all shows every op)" in default
+    assert "not shown" not in cli("resnet18", "--device", "h100", "--all").stdout
+    assert cli("resnet18", "--device", "h100", "--all").stdout == cli("resnet18", "--device", "h100", "--top", "0").stdout

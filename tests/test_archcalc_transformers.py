@@ -244,3 +244,20 @@ def test_per_token_and_kv_cache_text(capsys):
     assert out["decode"]["macs"] == 142_406_400 and out["prefill"]["macs"] == 145_824_153_600
     assert out["decode"]["bytes_moved"] == (out["decode"]["weight_bytes"] + out["decode"]["kv_read_bytes"]
                                             + out["decode"]["kv_write_bytes"])
+
+
+def test_per_token_and_kv_cache_combine_and_refuse_other_formats(capsys):
+    # together: both analyses, never one silently dropped; GPT-2 at L = 1024: forward 142,406,400 MACs per
+    # token (as above) and a KV cache of 2 * 12 layers * 12 heads * 64 * 1024 = 18,874,368 elements
+    assert main(["gpt2", "--per-token", "--kv-cache", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["forward_macs"] == 142_406_400 and out["kv_cache"]["elements"] == 18_874_368
+    assert out["parts"]["qk_t"] == 2 * 12 * 1024 * 768  # snake_case key of "QK^T": 2 n_layer n_ctx d_attn
+    assert main(["gpt2", "--per-token", "--kv-cache"]) == 0
+    text = capsys.readouterr().out
+    assert "C_forward = 2N + 2 n_layer n_ctx d_attn" in text and "18,874,368 elements" in text
+    for argv in (["--per-token", "--csv"], ["--kv-cache", "--markdown"], ["--per-token", "--kv-cache", "--latex"],
+                 ["--kv-cache", "--symbolic"]):
+        assert main(["gpt2", *argv]) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and argv[-1] in err, err

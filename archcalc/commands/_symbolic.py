@@ -12,7 +12,8 @@ from dlperf.jsonio import json_text
 
 
 def symbolic_json(cf: Any, at: tuple[int, int, int]) -> dict[str, Any]:
-    """JSON-ready dict: ``totals`` and ``simplified`` are strings ``sympy.sympify`` parses (symbols H, W, B)."""
+    """JSON-ready dict: ``totals`` and ``simplified`` are strings ``sympy.sympify`` parses (symbols H, W, B);
+    ``at`` holds the symbols' ``values`` (keyed by symbol) and the ``totals`` there (docs/json.md)."""
     h, w, b = at
     return {
         "model": cf.network,
@@ -24,7 +25,7 @@ def symbolic_json(cf: Any, at: tuple[int, int, int]) -> dict[str, Any]:
         "modulus": list(cf.modulus),
         "residue": list(cf.residue),
         "min_size": cf.min_size,
-        "at": {"H": h, "W": w, "B": b, "totals": {f: cf.at(f, h, w, b) for f in cf.totals}},
+        "at": {"values": {"H": h, "W": w, "B": b}, "totals": {f: cf.at(f, h, w, b) for f in cf.totals}},
     }
 
 

@@ -39,6 +39,8 @@ def register(subparsers) -> None:
     parser.add_argument("--threads", type=positive_int("--threads"), default=1, metavar="N", help="with --time: torch threads (default 1)")
     parser.add_argument("--repeats", type=positive_int("--repeats"), default=20, metavar="N",
                         help="with --time: timed runs; the fastest counts (default 20)")
+    parser.add_argument("--all", action="store_true",
+                        help="the table lists every row (default: the mismatching rows and the total)")
     fmt = parser.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print JSON instead of the table")
     fmt.add_argument("--markdown", action="store_true", help="print a Markdown table instead")
@@ -85,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         console, width = output_console()  # a terminal's width; a file or a pipe every column
         head = header(result, input_given=args.input is not None, batch_given=batch_given, width=min(width or 110, 110))
         console.print(head, highlight=False)
-        console.print(to_table(result, width=width))
+        console.print(to_table(result, width=width, every_row=args.all))
         console.print(footer(result), highlight=False)
         if saved is not None:
             console.print(saved_line(saved), highlight=False)

@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps(fit_json(result, args.device), indent=2) + "\n")
         return 0
-    from archcalc.memory.units import format_bytes
+    from archcalc.memory.units import digits_apart, format_bytes
     from dlperf.tables import output_console
 
     console = output_console()[0]  # a terminal's width (text wraps); files and pipes: one line each
@@ -95,8 +95,10 @@ def run(args: argparse.Namespace) -> int:
         what += f" (lengths in multiples of {result.step}, --sequence-parallel)"
     if result.peak.data_parallel > 1:
         what += f" per device (global batch {result.global_batch} on {result.peak.data_parallel} devices)"
+    # the next size is compared with the usable memory: both printed with the decimals that keep them apart
+    digits = 1 if result.next_peak_bytes is None else digits_apart(result.next_peak_bytes, result.usable_bytes)
     nxt = ("" if result.next_peak_bytes is None
-           else f"; one more needs {format_bytes(result.next_peak_bytes)}")
+           else f"; one more needs {format_bytes(result.next_peak_bytes, digits)}")
     if result.next_peak_bytes is None and result.limit is not None:
         nxt = f"; that is the whole position table ({result.limit} positions), which fits"
     if result.at_search_limit:
@@ -104,7 +106,10 @@ def run(args: argparse.Namespace) -> int:
                             (f"batch at least {result.batch}" if result.vary == "batch"
                              else f"length at least {result.seq}"), 1)
         nxt = " (the search limit: everything up to it fits)"
-    console.print(f"{result.network} in {format_bytes(result.memory_bytes)}: largest {what}{nxt}", highlight=False)
+    usable = (f", {format_bytes(result.usable_bytes, digits)} usable" if result.usable_bytes != result.memory_bytes
+              else "")
+    budget = format_bytes(result.memory_bytes, 1 if usable else digits)
+    console.print(f"{result.network} in {budget}{usable}: largest {what}{nxt}", highlight=False)
     kept = (f", of which the margin of {format_bytes(result.margin_bytes)} kept free for the allocator"
             if result.margin_bytes else " (no margin kept for the allocator: --margin 0)")
     console.print(f"left beyond the peak: {format_bytes(result.left_bytes)}{kept}", highlight=False)

@@ -111,7 +111,7 @@ def _run_states(args: argparse.Namespace) -> int:
 
     console = _console()
     console.print(states_header(stages[0]), highlight=False)
-    print_fitted(states_table(stages, args.device_memory), drop=["per device"], fold=["shards", "formula"],
+    print_fitted(states_table(stages, args.device_memory), drop=["bytes per device"], fold=["shards", "formula"],
                  console=console)
     return 0
 
@@ -138,7 +138,7 @@ def _run_activations(args: argparse.Namespace) -> int:
 
     console = _console()
     console.print(activations_header(chosen), highlight=False)
-    print_fitted(table2_table(variants, chosen), drop=["per layer"], fold=["Table 2 variant", "formula"],
+    print_fitted(table2_table(variants, chosen), drop=["bytes per layer"], fold=["Table 2 variant", "formula"],
                  console=console)
     console.print()
     print_fitted(rows_table(chosen), fold=["item", "block"], console=console)

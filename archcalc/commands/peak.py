@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         from archcalc.memory.plot import plot_timeline
 
         plot_timeline(result, args.plot)
+        print(f"wrote {args.plot}", file=sys.stderr)
     if args.json:
         data = peak_json(result, shape, args.device)
         per_layer = comparison_json(args, shape[-1], args.batch)

@@ -53,6 +53,9 @@ def add_report_options(parser: argparse.ArgumentParser, input_required: bool = F
         fmt.add_argument(f"--{name}", dest="format", action="store_const", const=name, help=f"{name} text")
     parser.set_defaults(format="table")
     out.add_argument("--output", metavar="FILE", help="write to FILE atomically instead of stdout")
+    out.add_argument("--all", action="store_true",
+                     help="the table shows every row (default: the 10 heaviest of a larger model; see also --depth)")
+    out.add_argument("--explain", action="store_true", help="add the lines saying what each column counts")
     # Symbolic mode (archcalc.symbolic): totals as closed forms in H, W, B.
     out.add_argument("--symbolic", action="store_true",
                      help="print totals as closed forms in H, W, B with their validity condition (table or --json)")
@@ -89,12 +92,14 @@ def emit(rep: Report, args: argparse.Namespace) -> int:
     """Print ``rep`` in the chosen format, or write it atomically to ``--output``."""
     from archcalc import render
 
+    top = None if getattr(args, "all", False) or rep.depth is not None else render.TOP_ROWS
+    explain = getattr(args, "explain", False)
     if args.format == "table" and args.output is None:
-        render.print_table(rep)
+        render.print_table(rep, top=top, explain=explain)
         return 0
     from dlperf.fileio import write_or_print
 
-    write_or_print(render.render(rep, args.format), args.output)
+    write_or_print(render.render(rep, args.format, top=top, explain=explain), args.output)
     return 0
 
 

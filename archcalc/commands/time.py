@@ -96,7 +96,9 @@ def register(subparsers) -> None:
     run_group.add_argument("--tokens", type=_count("--tokens"), metavar="N",
                            help="a run of N tokens (samples for non-sequence models) over all devices")
     run_group.add_argument("--steps", type=_count("--steps"), metavar="N", help="a run of N steps")
-    parser.add_argument("--top", type=int, default=0, metavar="N", help="show the N slowest ops (default 0: all)")
+    parser.add_argument("--top", type=int, default=None, metavar="N",
+                        help="show the N slowest ops (default 10; 0: all, as --all)")
+    parser.add_argument("--all", action="store_true", help="show every op (--json always lists every op)")
     parser.add_argument("--json", action="store_true", help="print JSON (keys in docs/time.md)")
     parser.set_defaults(func=run)
 
@@ -169,7 +171,9 @@ def run(args: argparse.Namespace) -> int:
     if args.zero and args.data_parallel == 1:
         raise ValueError(f"--zero: got {args.zero} with one data-parallel rank; ZeRO partitions over ranks: add "
                          "--data-parallel N (N >= 2)")
-    if args.top < 0:
+    if args.top is not None and args.all:
+        raise ValueError(f"--top: got {args.top} with --all; give one of them")
+    if args.top is not None and args.top < 0:
         raise ValueError(f"--top: got {args.top}; give 0 (all ops) or a positive number")
     profile = get_profile(args.device, args.device_file)
     graph, shape, tokens_per_sample, recomputed = _graph(args)
@@ -192,5 +196,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps(step_json(step, run_), indent=2) + "\n")
         return 0
-    sys.stdout.write("\n".join(step_lines(step, run_, args.top or None)) + "\n")
+    top = None if args.all else 10 if args.top is None else args.top or None  # a terminal's worth by default
+    sys.stdout.write("\n".join(step_lines(step, run_, top)) + "\n")
     return 0
