@@ -136,7 +136,7 @@ def test_calibrate_writes_a_profile_time_reads(tmp_path):
     out = tmp_path / "cpu.toml"
     r = _run("calibrate", "--quick", "--repeats", "3", "--output", str(out), "--name", "mycpu")
     assert r.returncode == 0, r.stderr
-    assert f"wrote {out}" in r.stdout
+    assert f"wrote {out}" in r.stderr
     data = tomllib.loads(out.read_text())["mycpu"]
     cal = calibration_from_mapping(data["calibration"])
     # the GEMM curve rises from the smallest to the largest work measured (1 x 512 x 512 vs 512^3), and every
