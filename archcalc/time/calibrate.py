@@ -199,6 +199,34 @@ def _tiny_modules(torch: Any) -> list[tuple[str, Any, Any]]:
             ("pool", nn.MaxPool2d(2), torch.randn(1, 1, 2, 2)), ("norm", nn.BatchNorm2d(1).eval(), one)]
 
 
+def _overheads_in_context(torch: Any, repeats: int, clock: Any) -> dict[str, float]:
+    """Per family, the fastest call of its small module (:func:`_tiny_modules`) timed as
+    :mod:`archcalc.time.measure` times a model's modules (forward hooks), each call after a larger op (a
+    32 x 512 x 512 GEMM, 1 MiB of weights) as inside a model: the larger op evicts the small one's code and data from the
+    per-core caches, which a tight loop of the small op alone never sees (it is then 2-5x faster)."""
+    from archcalc.time.measure import _measure
+
+    nn = torch.nn
+    tiny = _tiny_modules(torch)
+
+    class Context(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.big = nn.Linear(512, 512)
+            self.small = nn.ModuleList(m for _, m, _ in tiny)
+            self.inputs = [x for _, _, x in tiny]
+            self.x = torch.randn(32, 512)
+
+        def forward(self, _: Any) -> Any:
+            for m, x in zip(self.small, self.inputs, strict=True):
+                self.big(self.x)
+                m(x)
+            return None
+
+    times, _ = _measure(Context(), (None,), repeats, clock)
+    return {f: times[f"small.{i}"] for i, (f, _, _) in enumerate(tiny)}
+
+
 def _curve(points: list[Point], overhead: float, memory: bool) -> Curve:
     """One curve point per group of benchmarks: the geometric means of their work and of their rates
     ``work / (t - overhead)`` (floored at a tenth of the measured time, so a point as fast as the overhead
@@ -223,7 +251,8 @@ def calibrate(threads: int = 1, repeats: int = 30, quick: bool = False, budget_s
     Runs GEMMs of several shapes (skinny and small ones included), convolutions, attention, element-wise
     ops and a copy, pooling and norms, each timed ``repeats`` times at most (``budget_s`` seconds at most
     per benchmark, 3 at least) after two warm-ups; the statistic is the minimum (see :func:`_fastest`).
-    The per-op overhead of a family is the fastest call of a small module of it (:func:`_tiny_modules`).
+    The per-op overhead of a family is the fastest call of a small module of it (:func:`_tiny_modules`)
+    after a larger op, timed with forward hooks (:func:`_overheads_in_context`).
     Times are thread CPU time at one thread, wall time otherwise (:func:`clock_for`). ``quick`` drops the largest sizes (tests).
 
     Returns
@@ -251,8 +280,7 @@ def calibrate(threads: int = 1, repeats: int = 30, quick: bool = False, budget_s
             clock = clock_for(threads)
             tiny = torch.randn(1)
             base = _fastest(lambda: torch.relu(tiny), max(repeats, 200), budget_s, clock)
-            overheads = {f: _fastest(lambda m=m, x=x: m(x), max(repeats, 100), budget_s, clock)
-                         for f, m, x in _tiny_modules(torch)}
+            overheads = _overheads_in_context(torch, max(repeats, 30), clock)
             points = tuple(Point(fam, label, work, _fastest(fn, repeats, budget_s, clock))
                            for fam, label, work, fn in _benchmarks(torch, quick))
     finally:
