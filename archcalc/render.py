@@ -22,6 +22,7 @@ import io
 from typing import Any
 
 from archcalc.report import Report, ReportRow
+from dlperf.errors import ArgumentError
 from dlperf.jsonio import json_text
 
 __all__ = ["header_lines", "to_table", "table_text", "to_json", "to_csv", "to_markdown", "to_latex", "render", "print_table", "FORMATS",
@@ -127,7 +128,7 @@ def _training_lines(rep: Report) -> list[str]:
         f" int64 x 8 + {_num(t['saved_bool_elements'])} bool x 1",
         "training memory (peak of a steady-state step, as archcalc peak --training): "
         + (_bytes_human(t["training_bytes"]) if t["training_bytes"] is not None
-           else "not modelled for " + (f"--dtype {rep.dtype} (archcalc peak takes fp32, fp16, bf16)"
+           else "not modelled for " + (f"--precision {rep.dtype} (archcalc peak takes fp32, fp16, bf16)"
                                        if rep.dtype == "int8" else "a symbolic batch or extra inputs")),
     ]
     if rep.convention != "macs" and t.get("backward_compute") is not None:
@@ -433,4 +434,4 @@ def render(rep: Report, fmt: str, top: int | None = None, explain: bool = True) 
         return to_markdown(rep)
     if fmt == "latex":
         return to_latex(rep)
-    raise ValueError(f"format: got {fmt!r}; choose one of {', '.join(FORMATS)}")
+    raise ArgumentError("format", fmt, f"choose one of {', '.join(FORMATS)}")

@@ -193,7 +193,7 @@ def test_training_json_memory_arithmetic(capsys):
 
 
 def test_training_dtype_optimizer_and_dropout_masks(capsys):
-    _, out, _ = run(capsys, "vgg16", "--training", "--optimizer", "momentum", "--dtype", "fp16", "--batch", "2", "--json")
+    _, out, _ = run(capsys, "vgg16", "--training", "--optimizer", "momentum", "--precision", "fp16", "--batch", "2", "--json")
     doc = json.loads(out)
     t = doc["totals"]
     # 138,357,544 params x 2 bytes = 276,715,088 for weights, gradients and the momentum buffer each
@@ -218,8 +218,8 @@ def test_training_table_lists_memory(capsys):
     _, out, _ = run(capsys, "alexnet", "--training")
     assert "backward MACs" in out and "optimizer state (sgd): 0 B" in out
     assert "training memory (peak of a steady-state step, as archcalc peak --training):" in out
-    _, out, _ = run(capsys, "alexnet", "--training", "--dtype", "int8", "--optimizer", "adamw")
-    assert "optimizer state (adamw)" in out and "not modelled for --dtype int8" in out
+    _, out, _ = run(capsys, "alexnet", "--training", "--precision", "int8", "--optimizer", "adamw")
+    assert "optimizer state (adamw)" in out and "not modelled for --precision int8" in out
 
 
 # --- list and conventions -----------------------------------------------------------------------------
@@ -268,7 +268,7 @@ def test_help_exits_zero(capsys):
         (["resnet50", "--depth", "0"], "--depth: got 0"),
         (["resnet50", "--json", "--csv"], "not allowed with"),
         (["resnet50", "--optimizer", "adam"], "--optimizer: got 'adam' without --training"),
-        (["resnet50", "--dtype", "fp64"], "--dtype"),
+        (["resnet50", "--precision", "fp64"], "--precision"),
         (["resnet50", "--convention", "gflops"], "--convention"),
         ([*INCEPTION[:-2], "--c5", "0"], "--c5: got 0"),
         ([*INCEPTION, "--reduce3", "16"], "give all three"),

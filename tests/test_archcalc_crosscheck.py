@@ -132,7 +132,7 @@ def test_crosscheck_too_big_for_memory_is_refused_up_front(capsys):
 
     ev = evaluate(build("vgg19"), (3, 4096, 4096), 64)
     assert real_run_bytes(ev) > 4 * 64 * 64 * 4096 * 4096
-    with pytest.raises(ValueError, match="--input/--batch: the real forward pass at 3x4096x4096, batch 64 needs"):
+    with pytest.raises(ValueError, match="input_shape/batch: the real forward pass at 3x4096x4096, batch 64 needs"):
         check_real_run_memory(ev, available=24 * 2**30)
     check_real_run_memory(evaluate(build("vgg11"), (3, 32, 32), 1), available=24 * 2**30)  # fits: no error
     assert main(["crosscheck", "vgg19", "--input", "3x4096x4096", "--batch", "64"]) == 2

@@ -88,7 +88,7 @@ def test_bad_device_input_is_one_line_exit_2(tmp_path):
     r = cli("gpt2", "--device", "x", "--device-file", str(bad))
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "missing field 'memory_bandwidth_gbs'" in r.stderr
     r = cli("gpt2", "--device", "t4", "--precision", "bf16")
-    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--precision bf16: NVIDIA T4" in r.stderr
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--precision: NVIDIA T4 16 GB (t4) has no bf16 peak" in r.stderr
 
 
 def test_loading_profiles_imports_neither_torch_nor_sympy():

@@ -67,7 +67,7 @@ CASES = [
     ["archcalc", "list"],
     ["archcalc", "inception-module", "--c1", "64", "--c3", "128", "--c5", "32", "--input", "192x28x28"],
     ["archcalc", "peak", "resnet18", "--training", "--optimizer", "adam", "--input", "3x64x64"],
-    ["archcalc", "fit", "resnet18", "--memory", "2GiB", "--training", "--input", "3x64x64"],
+    ["archcalc", "fit", "resnet18", "--device-memory", "2GiB", "--training", "--input", "3x64x64"],
     ["archcalc", "time", "gpt2", "--device", "h100", "--precision", "bf16-mixed", "--training", "--batch", "8",
      "--tensor-parallel", "2", "--data-parallel", "4", "--recompute", "full", "--tokens", "1e9"],
     ["archcalc", "time", "resnet18", "--device", "h100"],

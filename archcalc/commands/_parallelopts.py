@@ -1,10 +1,12 @@
-"""``--tensor-parallel``, ``--sequence-parallel``, ``--recompute`` and ``--memory-convention`` for ``archcalc
+"""``--tensor-parallel``, ``--sequence-parallel``, ``--recompute`` and ``--activation-convention`` for ``archcalc
 peak`` and ``archcalc fit`` on GPT-2-family transformers (one tensor-parallel rank, Megatron's split)."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
+
+from dlperf.cli import hidden_alias
 
 
 def add_parallel_options(parser: argparse.ArgumentParser) -> None:
@@ -18,8 +20,10 @@ def add_parallel_options(parser: argparse.ArgumentParser) -> None:
                        help="also split LayerNorm, dropout and residual regions along the sequence")
     group.add_argument("--recompute", choices=RECOMPUTE, default="none",
                        help="activation recomputation: none, selective (attention core) or full (each layer)")
-    group.add_argument("--memory-convention", choices=("archcalc", "megatron"), default="archcalc",
+    group.add_argument("--activation-convention", dest="memory_convention", choices=("archcalc", "megatron"),
+                       default="archcalc",
                        help="per-layer activation total: archcalc's own count or Korthikanti et al.'s Table 2")
+    hidden_alias(group, "--memory-convention", "--activation-convention")  # the old spelling, for one release
 
 
 def _active(args: argparse.Namespace) -> bool:
@@ -39,7 +43,7 @@ def parallel_setup(args: argparse.Namespace) -> tuple[Any, Any] | None:
     if getattr(args, "checkpoint", 1) != 1:  # both are regions of one RecomputePlan, but never on one model
         given = ("--recompute " + args.recompute if args.recompute != "none" else
                  "--tensor-parallel" if args.tensor_parallel != 1 else
-                 "--sequence-parallel" if args.sequence_parallel else "--memory-convention")
+                 "--sequence-parallel" if args.sequence_parallel else "--activation-convention")
         raise ValueError(f"--checkpoint: got {args.checkpoint} with {given}; checkpoint_sequential segments take "
                          "VGG, AlexNet or nn.Sequential models, the tensor-parallel and --recompute options GPT-2 "
                          "models: give one of them")
@@ -47,16 +51,13 @@ def parallel_setup(args: argparse.Namespace) -> tuple[Any, Any] | None:
     if cfg is None or cfg.family != "gpt2" or args.model == "gpt":
         names = ", ".join(n for n, c in CONFIGS.items() if c.family == "gpt2" and n != "gpt")
         raise ValueError(f"--tensor-parallel: {args.model!r} has no per-rank graph; tensor parallelism, "
-                         f"--recompute and --memory-convention take a GPT-2 model ({names})")
+                         f"--recompute and --activation-convention take a GPT-2 model ({names})")
     if args.recompute != "none" and not args.training:
         raise ValueError(f"--recompute: got {args.recompute!r} without --training; add --training")
 
     t = args.tensor_parallel
-    try:  # one graph evaluates at any length, as the zoo's do (the ids' shape comes from --input)
-        graph = rank_graph(cfg, t * (cfg.default_seq // t), tensor_parallel=t,
-                           sequence_parallel=args.sequence_parallel)
-    except ValueError as exc:
-        raise ValueError(str(exc).replace("tensor_parallel=", "--tensor-parallel ")) from None
+    # one graph evaluates at any length, as the zoo's do (the ids' shape comes from --input)
+    graph = rank_graph(cfg, t * (cfg.default_seq // t), tensor_parallel=t, sequence_parallel=args.sequence_parallel)
 
     def graph_at(batch: int, shape: tuple[int, ...]) -> Any:
         check_length(args.model, shape)

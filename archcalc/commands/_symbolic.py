@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from dlperf.errors import ArgumentError
 from dlperf.jsonio import json_text
 
 
@@ -158,7 +159,7 @@ def emit_symbolic(network: Any, args: argparse.Namespace) -> int:
     try:
         cf = closed_form(network, shape[0], convention)
     except ValueError as exc:
-        if str(exc).startswith("--"):
+        if isinstance(exc, ArgumentError):  # names its parameter; the frame shows the flag
             raise
         raise ValueError(f"--symbolic: {network.name} has no closed form in H and W (it accepts only some input "
                          f"sizes: {exc}); drop --symbolic or evaluate at --input") from None

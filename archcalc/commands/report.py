@@ -14,6 +14,7 @@ from archcalc.commands._transformer_opts import add_transformer_options, run_tra
 from archcalc.conventions import CONVENTIONS
 from archcalc.ir.graph import Graph
 from archcalc.report import DTYPE_BYTES, OPTIMIZER_STATES, Report, parse_input_shape, report, resolve_model
+from dlperf.cli import hidden_alias
 
 
 def add_report_options(parser: argparse.ArgumentParser, input_required: bool = False) -> None:
@@ -32,7 +33,9 @@ def add_report_options(parser: argparse.ArgumentParser, input_required: bool = F
     group.add_argument("--strict", action="store_true",
                        help="exit status 1 when some op is not modelled (listed by kind, counted 0)")
     group.add_argument("--batch", type=int, default=1, metavar="N", help="batch size (default 1)")
-    group.add_argument("--dtype", choices=list(DTYPE_BYTES), default="fp32", help="element type (default fp32)")
+    group.add_argument("--precision", dest="dtype", choices=list(DTYPE_BYTES), default="fp32",
+                       help="element type of weights and activations (default fp32)")
+    hidden_alias(group, "--dtype", "--precision")  # the old spelling, kept for one release
     group.add_argument(
         "--convention",
         choices=list(CONVENTIONS),

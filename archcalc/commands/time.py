@@ -141,10 +141,7 @@ def _graph(args: argparse.Namespace) -> tuple[Any, tuple[int, ...], int, frozens
     if args.tensor_parallel != 1:
         from archcalc.parallel.rank_graph import rank_graph
 
-        try:
-            graph = rank_graph(cfg, seq, tensor_parallel=args.tensor_parallel)
-        except ValueError as exc:
-            raise ValueError(str(exc).replace("tensor_parallel=", "--tensor-parallel ")) from None
+        graph = rank_graph(cfg, seq, tensor_parallel=args.tensor_parallel)
     else:
         graph = build_transformer(cfg, seq)
     rows: frozenset[str] = frozenset()
@@ -156,7 +153,6 @@ def _graph(args: argparse.Namespace) -> tuple[Any, tuple[int, ...], int, frozens
 
 
 def run(args: argparse.Namespace) -> int:
-    from archcalc.commands._peakopts import flagged
     from archcalc.ir.evaluate import evaluate
     from archcalc.time.estimates import plan_run
     from archcalc.time.profiles import get_profile
@@ -178,17 +174,11 @@ def run(args: argparse.Namespace) -> int:
     profile = get_profile(args.device, args.device_file)
     graph, shape, tokens_per_sample, recomputed = _graph(args)
     efficiency = Efficiency(args.compute_efficiency, args.memory_efficiency, args.launch_overhead, args.latency)
-    try:
-        ev = evaluate(graph, shape, args.batch, training=args.training)
-        step = step_time(ev, profile, precision=args.precision, training=args.training,
-                         optimizer=args.optimizer or "sgd", efficiency=efficiency, data_parallel=args.data_parallel,
-                         tensor_parallel=args.tensor_parallel, recompute_rows=recomputed, recompute=args.recompute,
-                         model=args.model, zero=args.zero)
-    except ValueError as exc:
-        msg = str(exc)
-        if msg.startswith("precision: "):
-            msg = f"--precision {args.precision}: " + msg[len("precision: "):]
-        raise flagged(ValueError(msg)) from None
+    ev = evaluate(graph, shape, args.batch, training=args.training)
+    step = step_time(ev, profile, precision=args.precision, training=args.training,
+                     optimizer=args.optimizer or "sgd", efficiency=efficiency, data_parallel=args.data_parallel,
+                     tensor_parallel=args.tensor_parallel, recompute_rows=recomputed, recompute=args.recompute,
+                     model=args.model, zero=args.zero)
     run_ = None
     if args.tokens is not None or args.steps is not None:
         run_ = plan_run(step.time_s, args.batch * tokens_per_sample * args.data_parallel,

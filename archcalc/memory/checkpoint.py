@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from archcalc.memory.recompute import RecomputePlan
+from dlperf.errors import ArgumentError
 from dlperf.results import Result
 from dlperf.validate import check_int
 
@@ -73,8 +74,8 @@ def _top(node: Any) -> list[str]:
 
 
 def _refuse(segments: int, graph: Any, why: str) -> ValueError:
-    return ValueError(f"checkpoint_segments={segments}: {graph.name} is not a sequence of modules ({why}); "
-                      "checkpointing applies to an nn.Sequential model or to VGG's / AlexNet's features")
+    return ArgumentError("checkpoint_segments", segments, "checkpointing applies to an nn.Sequential model or to "
+                         "VGG's / AlexNet's features", what=f"{graph.name} is not a sequence of modules ({why})")
 
 
 def checkpoint_plan(graph: Any, segments: int) -> CheckpointPlan:
@@ -109,13 +110,14 @@ def checkpoint_plan(graph: Any, segments: int) -> CheckpointPlan:
         if inside.intersection(n.inputs):
             raise _refuse(segments, graph, f"{n.name} reads an inner value of the sequence")
     if segments > run:
-        raise ValueError(f"checkpoint_segments={segments} exceeds the {run} modules of "
-                         f"{prefix or graph.name}; give at most {run}")
+        raise ArgumentError("checkpoint_segments", segments, f"give at most {run}", what=f"got {segments}, more than "
+                            f"the {run} modules of {prefix or graph.name}")
     size = run // segments
     bounds = tuple((start, start + size - 1) for start in range(0, size * (segments - 1), size))
     for start, _ in bounds:
         if dict(nodes[start].hparams).get("inplace"):
-            raise ValueError(f"checkpoint_segments={segments}: a checkpointed segment starts with {nodes[start].name}, "
-                             f"an in-place {nodes[start].kind} that would modify the segment's saved input (torch "
-                             "raises in backward); choose another number of segments")
+            raise ArgumentError("checkpoint_segments", segments, "choose another number of segments",
+                                what=f"a checkpointed segment starts with {nodes[start].name}, an in-place "
+                                f"{nodes[start].kind} that would modify the segment's saved input (torch raises in "
+                                "backward)")
     return CheckpointPlan(segments, prefix, run, bounds)

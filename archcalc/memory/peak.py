@@ -71,6 +71,7 @@ from archcalc.memory.schedule import CATEGORIES, MemoryBreakdown, MemorySample, 
 from archcalc.ops.attention import math_saved_elements, sdpa_kernel
 from archcalc.ops.collectives import gathered_bytes
 from archcalc.ops.misc import drops
+from dlperf.errors import ArgumentError, ref
 from dlperf.results import Result
 from dlperf.validate import check_int
 
@@ -249,15 +250,15 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
     from archcalc.memory.zero import Sharding, check_sharding
 
     if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer={optimizer!r} is unknown; choose one of {', '.join(OPTIMIZERS)}")
+        raise ArgumentError("optimizer", optimizer, f"choose one of {', '.join(OPTIMIZERS)}")
     if not isinstance(first_step, bool):
-        raise ValueError(f"first_step={first_step!r} must be True (step 1) or False (a step N >= 2)")
+        raise ArgumentError("first_step", first_step, "give True (step 1) or False (a step N >= 2)")
     check_int("batch", batch)
     act_b, par_b, mixed = dtype_bytes(precision), param_bytes(precision), is_mixed(precision)
     autocast_policy("Conv2d", device)  # validates device
     check_sharding(data_parallel, zero)
     if recompute is not None and not isinstance(recompute, RecomputePlan):
-        raise ValueError(f"recompute={recompute!r} must be a RecomputePlan (archcalc.memory.recompute) or None")
+        raise ArgumentError("recompute", recompute, "give a RecomputePlan (archcalc.memory.recompute) or None")
     if checkpoint_segments != 1:
         segments = checkpoint_plan(graph, checkpoint_segments).recompute_plan(graph)
         recompute = segments if recompute is None else _both(recompute, segments, checkpoint_segments)
@@ -495,6 +496,7 @@ def _both(recompute: RecomputePlan, segments: RecomputePlan, checkpoint_segments
     for region in segments.regions:
         for name in region:
             if name in mine:
-                raise ValueError(f"checkpoint_segments={checkpoint_segments}: node {name!r} is also in a region of "
-                                 "recompute; nested checkpoints are not modelled: give one of the two")
+                raise ArgumentError("checkpoint_segments", checkpoint_segments, "nested checkpoints are not "
+                                    "modelled: give one of the two", what=f"node {name!r} is also in a region of "
+                                    f"{ref('recompute')}")
     return RecomputePlan(recompute.regions + segments.regions)

@@ -33,6 +33,7 @@ from types import MappingProxyType
 from archcalc.ir.dtypes import DTYPES
 from archcalc.ops.registry import REGISTRY
 from archcalc.ops.traits import traits
+from dlperf.errors import ArgumentError
 
 __all__ = ["PRECISIONS", "PRECISION_TABLE", "PrecisionSpec", "DEVICES", "LOWER_PRECISION", "FP32", "autocast_policy",
            "dtype_bytes", "param_bytes", "is_mixed", "value_bytes"]
@@ -77,9 +78,9 @@ FP32: dict[str, frozenset[str]] = _autocast_kinds("fp32")
 
 def _check(precision: str, device: str = "cpu") -> None:
     if precision not in PRECISIONS:
-        raise ValueError(f"precision={precision!r} is unknown; choose one of {', '.join(PRECISIONS)}")
+        raise ArgumentError("precision", precision, f"choose one of {', '.join(PRECISIONS)}")
     if device not in DEVICES:
-        raise ValueError(f"device={device!r} is unknown; choose one of {', '.join(DEVICES)}")
+        raise ArgumentError("device", device, f"choose one of {', '.join(DEVICES)}")
 
 
 def is_mixed(precision: str) -> bool:

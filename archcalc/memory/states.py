@@ -42,6 +42,7 @@ from typing import Any
 
 from archcalc.memory.optimizers import OPTIMIZERS, optimizer_spec
 from archcalc.memory.precision import PRECISIONS
+from dlperf.errors import ArgumentError
 from dlperf.results import Result
 from dlperf.validate import check_int
 
@@ -57,7 +58,7 @@ _ZERO_SHARDS = {0: "nothing", 1: "optimizer states", 2: "optimizer states, gradi
 
 def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
-        raise ValueError(f"{name}={value!r} is unknown; choose one of {', '.join(choices)}")
+        raise ArgumentError(name, value, f"choose one of {', '.join(choices)}")
     return value
 
 
@@ -176,7 +177,7 @@ def model_state_bytes(params: Any, *, optimizer: str = "adam", precision: str = 
     _positive("params", params)
     _positive("data_parallel", data_parallel)
     if zero not in ZERO_STAGES:
-        raise ValueError(f"zero={zero!r} is not a ZeRO stage; choose 0, 1, 2 or 3")
+        raise ArgumentError("zero", zero, "choose a ZeRO stage: 0, 1, 2 or 3")
     layout = bytes_per_param(optimizer, precision, convention)
     shard = -((-params) // data_parallel)  # ceil without an import, exact for ints and sympy
     held = {stage: shard if zero >= stage else params for stage in (1, 2, 3)}

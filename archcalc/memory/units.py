@@ -21,6 +21,8 @@ import re
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
+from dlperf.errors import ArgumentError
+
 __all__ = ["parse_bytes", "parse_count", "format_bytes", "digits_apart", "round_half_up"]
 
 _BYTE_UNITS = {
@@ -40,23 +42,23 @@ def _exact(text: str, units: dict[str, int], name: str, what: str, examples: str
     match = _NUMBER.match(str(text))
     unit = match.group(2).lower() if match else None
     if match is None or unit not in units:
-        raise ValueError(f"{name}={text!r} is not {what}; write e.g. {examples}")
+        raise ArgumentError(name, text, f"write e.g. {examples}", what=f"{text!r} is not {what}")
     try:
         number = Decimal(match.group(1).replace("_", ""))
     except InvalidOperation:  # pragma: no cover - the regex admits only valid decimals
-        raise ValueError(f"{name}={text!r} is not {what}; write e.g. {examples}") from None
+        raise ArgumentError(name, text, f"write e.g. {examples}", what=f"{text!r} is not {what}") from None
     if number <= 0:
-        raise ValueError(f"{name}={text!r} must be positive; write e.g. {examples}")
+        raise ArgumentError(name, text, f"write e.g. {examples}", what=f"{text!r} must be positive")
     if number.adjusted() < -40:  # 1e-999999999 would build a billion-digit denominator
-        raise ValueError(f"{name}={text!r} is a tiny fraction, not a whole number; give a whole number of {unit_word}")
+        raise ArgumentError(name, text, f"give a whole number of {unit_word}", what=f"{text!r} is a tiny fraction, not a whole number")
     # checked on the exponent first: 1e999999999 would otherwise build a billion-digit integer (a hang)
     if (number.adjusted() > 40 or Fraction(number) * units[unit] > MAX_VALUE):
-        raise ValueError(f"{name}={text!r} is beyond 10^24 {unit_word}, the largest accepted; write e.g. {examples}")
+        raise ArgumentError(name, text, f"write e.g. {examples}", what=f"{text!r} is beyond 10^24 {unit_word}, the largest accepted")
     value = Fraction(number) * units[unit]
     if value.denominator != 1:
-        raise ValueError(f"{name}={text!r} is {value} {unit_word}, not a whole number; give a whole number of {unit_word}")
+        raise ArgumentError(name, text, f"give a whole number of {unit_word}", what=f"{text!r} is {value} {unit_word}, not a whole number")
     if value <= 0:
-        raise ValueError(f"{name}={text!r} must be positive; write e.g. {examples}")
+        raise ArgumentError(name, text, f"write e.g. {examples}", what=f"{text!r} must be positive")
     return int(value)
 
 
@@ -73,7 +75,7 @@ def parse_bytes(text: str, name: str = "size") -> int:
     >>> parse_bytes("1.5B")
     Traceback (most recent call last):
     ...
-    ValueError: size='1.5B' is 3/2 bytes, not a whole number; give a whole number of bytes
+    dlperf.errors.ArgumentError: size: '1.5B' is 3/2 bytes, not a whole number; give a whole number of bytes
     """
     return _exact(text, _BYTE_UNITS, name, "a size in bytes", "80GB, 24GiB, 512MiB or 16000000000", "bytes")
 

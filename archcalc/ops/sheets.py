@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from dlperf.errors import ArgumentError
+
 __all__ = ["sheet_spec", "sheet_symbols", "sheet_kinds", "NO_SHEET"]
 
 #: Registry kinds without a sheet: Unmodeled stands for "no formula".
@@ -206,9 +208,9 @@ def sheet_spec(kind: str) -> tuple[list[tuple[Any, ...]], dict[str, Any], str]:
     from archcalc.ops.registry import formula
 
     if kind in NO_SHEET:
-        raise ValueError(f"kind: got {kind!r}; {NO_SHEET[kind]}, so it has no formula sheet")
+        raise ArgumentError("kind", kind, f"{NO_SHEET[kind]}, so it has no formula sheet")
     specs = _specs()
     if kind not in specs:
         formula(kind)  # raises the registry's "unknown kind" message
-        raise ValueError(f"kind: got {kind!r}; no symbolic sheet for it yet (known: {', '.join(sorted(specs))})")
+        raise ArgumentError("kind", kind, f"no symbolic sheet for it yet (known: {', '.join(sorted(specs))})")
     return specs[kind]

@@ -28,13 +28,14 @@ from archcalc.memory.peak import PeakMemory, peak_memory
 from archcalc.memory.recompute import RecomputePlan
 from archcalc.parallel.rank_graph import layer_prefix, rank_graph
 from archcalc.zoo_transformers import TransformerConfig
+from dlperf.errors import ArgumentError
 
 __all__ = ["transformer_plan", "rank_peak", "check_recompute"]
 
 
 def check_recompute(recompute: str) -> None:
     if recompute not in RECOMPUTE:
-        raise ValueError(f"recompute={recompute!r} is unknown; choose one of {', '.join(RECOMPUTE)}")
+        raise ArgumentError("recompute", recompute, f"choose one of {', '.join(RECOMPUTE)}")
 
 
 def transformer_plan(graph: Any, layers: int, recompute: str) -> RecomputePlan | None:

@@ -42,6 +42,7 @@ from archcalc.ops.traits import traits
 from archcalc.time.collectives import ring_all_gather, ring_all_reduce, ring_reduce_scatter
 from archcalc.time.efficiency import family_of
 from archcalc.time.profiles import DeviceProfile
+from dlperf.errors import ArgumentError
 
 __all__ = ["Efficiency", "OpTime", "StepTime", "op_time", "step_time", "PEAK_DTYPE"]
 
@@ -65,10 +66,10 @@ class Efficiency:
     def __post_init__(self) -> None:
         for name, value, top in (("compute_efficiency", self.compute, 1.0), ("memory_efficiency", self.memory, 1.0)):
             if not 0 < value <= top:
-                raise ValueError(f"{name}={value!r} is out of range; give a fraction in (0, 1]")
+                raise ArgumentError(name, value, "give a fraction in (0, 1]")
         for name, value in (("launch_overhead", self.launch_overhead), ("latency", self.alpha)):
             if not value >= 0:
-                raise ValueError(f"{name}={value!r} is negative; give seconds >= 0")
+                raise ArgumentError(name, value, "give seconds >= 0")
 
 
 @dataclass(frozen=True)
@@ -196,18 +197,19 @@ def step_time(evaluation: Any, profile: DeviceProfile, *, precision: str = "fp32
     if zero not in (0, 1, 2, 3):
         raise ValueError(f"zero={zero!r}: give a ZeRO stage 0, 1, 2 or 3")
     if precision not in PRECISION_TABLE:
-        raise ValueError(f"precision={precision!r} is unknown; choose one of {', '.join(PRECISION_TABLE)}")
+        raise ArgumentError("precision", precision, f"choose one of {', '.join(PRECISION_TABLE)}")
     if optimizer not in OPTIMIZER_TABLE:
-        raise ValueError(f"optimizer={optimizer!r} is unknown; choose one of {', '.join(OPTIMIZER_TABLE)}")
+        raise ArgumentError("optimizer", optimizer, f"choose one of {', '.join(OPTIMIZER_TABLE)}")
     dtype = PEAK_DTYPE[PRECISION_TABLE[precision].compute]
     profile.peak(dtype)  # refuse a dtype the device lacks before any arithmetic
     if profile.calibration is not None:
         if dtype != "fp32":
-            raise ValueError(f"precision: the calibration of {profile.name} ({profile.key}) measured fp32 only; "
-                             "give --precision fp32 or a profile without a calibration table")
+            raise ArgumentError("precision", precision,
+                                what=f"the calibration of {profile.name} ({profile.key}) measured fp32 only",
+                                fix="give fp32, or a profile without a calibration table")
         if efficiency != Efficiency(alpha=efficiency.alpha):
-            raise ValueError(f"efficiency: {profile.key} is calibrated (its curves set the efficiencies); drop "
-                             "--compute-efficiency, --memory-efficiency and --launch-overhead")
+            raise ValueError(f"--compute-efficiency / --memory-efficiency / --launch-overhead: {profile.key} is "
+                             "calibrated (its curves set the efficiencies); drop those flags")
     act_b, w_b = dtype_bytes(precision), param_bytes(precision)
     eff, bw = efficiency, profile.interconnect_bandwidth
     ops: list[OpTime] = []
