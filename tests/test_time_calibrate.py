@@ -148,7 +148,6 @@ def test_calibrate_writes_a_profile_time_reads(tmp_path):
 
 
 @pytest.mark.torch
-@pytest.mark.slow
 def test_predicted_forward_of_two_small_models_is_within_loose_bounds_of_the_measured(tmp_path):
     """After a quick calibration, alexnet's and resnet18's forward at 3x64x64 batch 2, predicted vs measured
     on this CPU (thread CPU time, fastest of 10). Loose bounds (the machine is shared): end to end within a
@@ -166,3 +165,33 @@ def test_predicted_forward_of_two_small_models_is_within_loose_bounds_of_the_mea
         assert len(check.ops) >= 15
         assert 1 / 3 < check.predicted_s / check.measured_s < 3, (name, check.predicted_s, check.measured_s)
         assert check.median_error < 1.0, (name, check.median_error)
+
+
+@pytest.mark.torch
+def test_crosscheck_time_prints_per_op_and_end_to_end_rows(tmp_path):
+    """crosscheck --time on a hand-made calibrated profile (1 GFLOP/s everywhere, 2 us overhead): every
+    predicted figure is then arithmetic on archcalc's counts; the measured side is the real alexnet."""
+    pytest.importorskip("torchvision")
+    import json
+
+    from archcalc.time.calibrate import profile_toml
+
+    cal = calibration_to_mapping(_calibration(rate=1e9))
+    profile = {"name": "hand", "peak_tflops": {"fp32": 0.01}, "memory_bandwidth_gbs": 1, "memory_gb": 1,
+               "interconnect_gbs": 1, "source": "test"}
+    path = tmp_path / "hand.toml"
+    path.write_text(profile_toml("hand", profile) + "\n[hand.calibration]\n" + "".join(
+        f"{k} = {profile_toml('x', {'v': v}).split('v = ', 1)[1]}" for k, v in cal.items()))
+    r = _run("crosscheck", "alexnet", "--time", "--device", "hand", "--device-file", str(path), "--input", "3x64x64",
+             "--repeats", "2", "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["profile"] == "hand" and data["statistic"] == "minimum"
+    # alexnet: 5 conv, 3 linear, 7 relu, 3 max pools, 1 adaptive avg pool, 2 dropouts = 21 leaf modules; the
+    # eval-mode dropouts are views (no kernel, no row)
+    assert len(data["ops"]) == 19 and data["unmatched_rows"] == 0
+    for op in data["ops"]:
+        assert op["error"] == pytest.approx(abs(op["predicted_s"] - op["measured_s"]) / op["measured_s"])
+        assert op["predicted_s"] >= 2e-6
+    e2e = data["end_to_end"]
+    assert e2e["predicted_s"] == pytest.approx(sum(o["predicted_s"] for o in data["ops"]))
