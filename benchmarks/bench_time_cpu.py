@@ -63,6 +63,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--calibration-repeats", type=int, default=30)
     parser.add_argument("--models", default="", help="comma-separated labels (default: all)")
+    parser.add_argument("--training", action="store_true",
+                        help="also a training step (SGD) end to end for the image models")
     args = parser.parse_args()
     print(f"load average at start: {' / '.join(f'{x:.1f}' for x in os.getloadavg())}")
     t0 = time.perf_counter()
@@ -97,6 +99,20 @@ def main() -> None:
     print(f"all ops: {len(allerr)}, median per-op error {100 * statistics.median(allerr):.0f} %, worst "
           f"{100 * max(allerr):.0f} %; end to end: median {100 * statistics.median(e2e):.0f} %, worst "
           f"{100 * max(e2e):.0f} % over {len(checks)} models")
+    if args.training:
+        from archcalc.time.measure import training_step_check
+
+        print("training step (forward, output.sum() backward, SGD step), end to end:")
+        steps = []
+        for label, build, shape, batch, dtypes in _models():
+            if dtypes or (wanted and label not in wanted):
+                continue
+            torch.manual_seed(0)
+            s = training_step_check(build(), shape, batch=batch, profile=cpu, repeats=max(3, args.repeats // 3))
+            steps.append(s.error)
+            print(f"  {label:<22} predicted {1e3 * s.predicted_s:8.2f} ms  measured {1e3 * s.measured_s:8.2f} ms  "
+                  f"error {100 * s.error:.0f} %", flush=True)
+        print(f"  training step: median error {100 * statistics.median(steps):.0f} %, worst {100 * max(steps):.0f} %")
     print(f"load average at end: {' / '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 

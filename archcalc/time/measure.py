@@ -26,7 +26,7 @@ from typing import Any
 
 from archcalc.time.efficiency import family_of
 
-__all__ = ["OpCheck", "TimeCheck", "time_check", "time_check_module", "time_lines"]
+__all__ = ["OpCheck", "TimeCheck", "StepCheck", "time_check", "time_check_module", "time_lines", "training_step_check"]
 
 
 @dataclass(frozen=True)
@@ -188,3 +188,52 @@ def time_lines(check: TimeCheck, top: int | None = None) -> list[str]:
     out.append(f"end to end: predicted {check.predicted_s * 1e3:.3f} ms, measured {check.measured_s * 1e3:.3f} ms, "
                f"error {100 * check.error:.0f} %")
     return out
+
+
+@dataclass(frozen=True)
+class StepCheck:
+    """A training step (forward, ``output.sum()`` backward, SGD step), predicted vs measured end to end."""
+
+    model: str
+    predicted_s: float
+    measured_s: float
+    repeats: int
+
+    @property
+    def error(self) -> float:
+        return abs(self.predicted_s - self.measured_s) / self.measured_s
+
+
+def training_step_check(module: Any, input_shape: tuple[int, ...], *, batch: int, profile: Any,
+                        threads: int = 1, repeats: int = 10, model: str = "") -> StepCheck:
+    """Trace ``module`` in training mode, predict one SGD training step on ``profile``, and time the real
+    step (train mode, ``output.sum().backward()``, ``torch.optim.SGD.step``, gradients set to None) on the
+    CPU: the fastest of ``repeats`` after two warm-ups, thread CPU time at one thread."""
+    import torch
+
+    from archcalc.frontends.torch_trace import from_torch
+    from archcalc.ir.evaluate import evaluate
+    from archcalc.time.calibrate import clock_for
+    from archcalc.time.roofline import step_time
+
+    module = module.train()
+    graph = from_torch(module, input_shape, batch=batch, training=True)
+    ev = evaluate(graph, input_shape, batch, training=True)
+    predicted = step_time(ev, profile, precision="fp32", training=True, optimizer="sgd").time_s
+    x = torch.randn(batch, *input_shape, generator=torch.Generator().manual_seed(0))
+    opt = torch.optim.SGD(module.parameters(), lr=1e-6)
+    clock = clock_for(threads)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    best = math.inf
+    try:
+        for i in range(repeats + 2):
+            start = clock()
+            module(x).sum().backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            if i >= 2:
+                best = min(best, clock() - start)
+    finally:
+        torch.set_num_threads(previous)
+    return StepCheck(model or type(module).__name__, predicted, best, repeats)
