@@ -8,7 +8,8 @@ every row on the profile and times the real forward on this CPU (:func:`archcalc
 leaf modules with hooks, the whole forward without; thread CPU time, the fastest of ``--repeats`` runs).
 Prints per model: ops timed, median and worst per-op error, end-to-end predicted / measured / error; then
 per op family over all models, and the medians over models. Functional ops (no module) count end to end
-only.
+only. ``--training`` adds, for the image models, a training step end to end
+(:func:`archcalc.time.measure.training_step_check`: train mode, ``output.sum()`` backward, SGD step).
 """
 
 from __future__ import annotations
