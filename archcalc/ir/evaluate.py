@@ -312,6 +312,12 @@ class _Walker:
                                    constant=node.constant))
         for name, v in zip(node.outputs, outs, strict=True):
             self.values[name] = v
+        for i, v in enumerate(outs):  # an in-place write with a gradient (``buf[..., :d].copy_(k)`` into a
+            j = alias[i] if i < len(alias) else None  # new_empty buffer): autograd rebases every view of the
+            if j is not None and j < len(ins) and v.requires_grad and not ins[j].requires_grad:  # storage
+                for other in self.values.values():
+                    if other.storage == v.storage and other.param is None:
+                        other.requires_grad = True
         saved = 0
         if cost.saves_input or cost.saved_inputs:
             for i, v in enumerate(ins):
