@@ -55,7 +55,7 @@ def _count(flag: str):
 
 def register(subparsers) -> None:
     from archcalc.commands._peakopts import positive_int
-    from archcalc.memory.activations import RECOMPUTE
+    from archcalc.memory.formulas.activations import RECOMPUTE
     from archcalc.memory.optimizers import OPTIMIZERS
     from archcalc.memory.precision import PRECISIONS
 
