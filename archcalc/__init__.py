@@ -38,8 +38,8 @@ _LAZY = {"from_torch": "archcalc.frontends.torch_trace", "from_hf": "archcalc.fr
          "from_timm": "archcalc.frontends.timm_models", "closed_form": "archcalc.costs.symbolic",
          "evaluate": "archcalc.ir.evaluate", "Graph": "archcalc.ir.graph", "GraphBuilder": "archcalc.ir.build",
          "build": "archcalc.models.zoo", "report": "archcalc.costs.report",
-         "crosscheck": "archcalc.check.crosscheck", "peak_memory": "archcalc.memory.peak",
-         "fit": "archcalc.memory.fit"}
+         "crosscheck": "archcalc.check.crosscheck", "peak_memory": "archcalc.memory.liveness.peak",
+         "fit": "archcalc.memory.liveness.fit"}
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)

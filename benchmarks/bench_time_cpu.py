@@ -1,86 +1,120 @@
-"""Predicted (archcalc time, calibrated CPU profile) vs measured forward time per module, on this CPU.
+"""Predicted (archcalc time on a calibrated CPU profile) vs measured forward time, per op and end to end.
 
-    PYTHONPATH=. python benchmarks/bench_time_cpu.py [--threads 1] [--repeats 7]
+    PYTHONPATH=. python benchmarks/bench_time_cpu.py [--repeats 15] [--calibration-repeats 30] [--models a,b]
 
-Calibrates the CPU (fp32 GEMM, streaming copy), writes the profile to ``cpu-measured.toml`` in a temporary
-folder and reads it back as a device profile, traces each torchvision model at a small input, then times every
-leaf module's forward with hooks (median of the repeats after a warm-up) and compares with the roofline's
-forward time of the row of the same name. Functional ops (``x + y``, ``flatten``) have no module: they count
-in the end-to-end figure only. Prints per model: ops compared, median and worst absolute relative error per
-op, and end to end (sum of the model's predicted rows vs the measured forward).
+Runs ``archcalc calibrate``'s measurement (:func:`archcalc.time.calibrate.calibrate`, one torch thread),
+writes the profile to a temporary TOML file and reads it back, then for each model traces it, predicts
+every row on the profile and times the real forward on this CPU (:func:`archcalc.time.measure.time_check`:
+leaf modules with hooks, the whole forward without; thread CPU time, the fastest of ``--repeats`` runs).
+Prints per model: ops timed, median and worst per-op error, end-to-end predicted / measured / error; then
+per op family over all models, and the medians over models. Functional ops (no module) count end to end
+only. ``--training`` adds, for the image models, a training step end to end
+(:func:`archcalc.time.measure.training_step_check`: train mode, ``output.sum()`` backward, SGD step).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-MODELS = (("resnet18", (3, 64, 64), 8), ("alexnet", (3, 96, 96), 8), ("vgg11", (3, 64, 64), 4))
+
+def _gpt2_decoder():
+    """A GPT-2-style decoder (4 layers, 256 wide, 4 heads, 64 positions) from a config: no weights."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    cfg = GPT2Config(n_layer=4, n_embd=256, n_head=4, n_positions=64, vocab_size=2000, attn_implementation="sdpa")
+    return GPT2LMHeadModel(cfg)
 
 
-def measure(model, x, repeats):
-    import torch
+def _models():
+    """``(label, build, per-sample shape, batch, input dtypes)``."""
+    import torchvision
 
-    starts, per = {}, {}
-    leaves = {n: m for n, m in model.named_modules() if n and not list(m.children())}
+    def tv(name):
+        return lambda: getattr(torchvision.models, name)(weights=None)
 
-    def pre(name):
-        return lambda mod, inp: starts.__setitem__(name, time.perf_counter())
-
-    def post(name):
-        return lambda mod, inp, out: per.setdefault(name, []).append(time.perf_counter() - starts[name])
-
-    handles = [m.register_forward_pre_hook(pre(n)) for n, m in leaves.items()]
-    handles += [m.register_forward_hook(post(n)) for n, m in leaves.items()]
-    totals = []
-    with torch.no_grad():
-        model(x)
-        per.clear()
-        for _ in range(repeats):
-            t = time.perf_counter()
-            model(x)
-            totals.append(time.perf_counter() - t)
-    for h in handles:
-        h.remove()
-    return {n: statistics.median(v) for n, v in per.items()}, statistics.median(totals)
+    return [
+        ("resnet18", tv("resnet18"), (3, 64, 64), 8, ()),
+        ("resnet50", tv("resnet50"), (3, 64, 64), 4, ()),
+        ("alexnet", tv("alexnet"), (3, 96, 96), 8, ()),
+        ("vgg11", tv("vgg11"), (3, 64, 64), 4, ()),
+        ("vgg16_bn", tv("vgg16_bn"), (3, 32, 32), 4, ()),
+        ("googlenet", lambda: torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False),
+         (3, 64, 64), 4, ()),
+        ("mobilenet_v2", tv("mobilenet_v2"), (3, 64, 64), 8, ()),
+        ("squeezenet1_0", tv("squeezenet1_0"), (3, 64, 64), 8, ()),
+        ("densenet121", tv("densenet121"), (3, 32, 32), 4, ()),
+        ("shufflenet_v2_x1_0", tv("shufflenet_v2_x1_0"), (3, 64, 64), 8, ()),
+        ("gpt2-4x256 (seq 64)", _gpt2_decoder, (64,), 4, ("int64",)),
+    ]
 
 
 def main() -> None:
     import torch
-    import torchvision
 
-    from archcalc.frontends.torch_trace import from_torchvision
-    from archcalc.ir.evaluate import evaluate
-    from archcalc.time.calibrate import calibrate_cpu, profile_toml
+    from archcalc.time.calibrate import calibrate, write_profile
+    from archcalc.time.measure import time_check
     from archcalc.time.profiles import get_profile
-    from archcalc.time.roofline import step_time
 
     parser = argparse.ArgumentParser()
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--calibration-repeats", type=int, default=30)
+    parser.add_argument("--models", default="", help="comma-separated labels (default: all)")
+    parser.add_argument("--training", action="store_true",
+                        help="also a training step (SGD) end to end for the image models")
     args = parser.parse_args()
-    prof = calibrate_cpu(threads=args.threads)
-    path = Path(tempfile.mkdtemp()) / "cpu-measured.toml"
-    path.write_text(profile_toml("cpu-measured", prof))
-    cpu = get_profile("cpu-measured", str(path))
-    print(f"calibrated: fp32 GEMM {cpu.peak('fp32') / 1e9:.1f} GFLOP/s, copy {cpu.memory_bandwidth / 1e9:.1f} GB/s, "
-          f"{args.threads} thread(s); {prof['notes']}")
-    print(f"{'model':<10} {'ops':>4} {'median err':>10} {'worst err':>10} {'worst op':<22} {'e2e pred':>9} "
+    print(f"load average at start: {' / '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    t0 = time.perf_counter()
+    run = calibrate(threads=1, repeats=args.calibration_repeats)
+    path = Path(tempfile.mkdtemp()) / "cpu-calibrated.toml"
+    write_profile(str(path), "cpu-calibrated", run)
+    cpu = get_profile("cpu-calibrated", str(path))
+    print(f"calibrated in {time.perf_counter() - t0:.0f} s: {cpu.calibration.summary()}")
+    print(f"{'model':<22} {'ops':>4} {'median err':>10} {'worst err':>10} {'worst op':<24} {'e2e pred':>9} "
           f"{'e2e meas':>9} {'e2e err':>8}")
-    for name, shape, batch in MODELS:
+    wanted = {m for m in args.models.split(",") if m}
+    checks = []
+    for label, build, shape, batch, dtypes in _models():
+        if wanted and label not in wanted:
+            continue
         torch.manual_seed(0)
-        model = getattr(torchvision.models, name)(weights=None).eval()
-        measured, total = measure(model, torch.randn(batch, *shape), args.repeats)
-        step = step_time(evaluate(from_torchvision(name, shape, batch), shape, batch), cpu, precision="fp32")
-        predicted = {o.name: o.time_s for o in step.ops}
-        errors = {n: abs(predicted[n] - t) / t for n, t in measured.items() if n in predicted}
-        worst = max(errors, key=errors.get)
-        print(f"{name:<10} {len(errors):>4} {100 * statistics.median(errors.values()):>9.0f}% "
-              f"{100 * errors[worst]:>9.0f}% {worst[:22]:<22} {1e3 * step.time_s:>7.2f}ms {1e3 * total:>7.2f}ms "
-              f"{100 * abs(step.time_s - total) / total:>7.0f}%")
+        c = time_check(build(), shape, batch=batch, profile=cpu, input_dtypes=dtypes, repeats=args.repeats,
+                       model=label)
+        checks.append(c)
+        w = c.worst
+        print(f"{label:<22} {len(c.ops):>4} {100 * c.median_error:>9.0f}% {100 * w.error:>9.0f}% "
+              f"{w.name[:24]:<24} {1e3 * c.predicted_s:>7.2f}ms {1e3 * c.measured_s:>7.2f}ms "
+              f"{100 * c.error:>7.0f}%", flush=True)
+    print("per op family, all models:")
+    fams = sorted({o.family for c in checks for o in c.ops})
+    for fam in fams:
+        errs = [o.error for c in checks for o in c.ops if o.family == fam]
+        print(f"  {fam:<12} {len(errs):>4} ops  median {100 * statistics.median(errs):.0f} %  "
+              f"worst {100 * max(errs):.0f} %")
+    allerr = [o.error for c in checks for o in c.ops]
+    e2e = [c.error for c in checks]
+    print(f"all ops: {len(allerr)}, median per-op error {100 * statistics.median(allerr):.0f} %, worst "
+          f"{100 * max(allerr):.0f} %; end to end: median {100 * statistics.median(e2e):.0f} %, worst "
+          f"{100 * max(e2e):.0f} % over {len(checks)} models")
+    if args.training:
+        from archcalc.time.measure import training_step_check
+
+        print("training step (forward, output.sum() backward, SGD step), end to end:")
+        steps = []
+        for label, build, shape, batch, dtypes in _models():
+            if dtypes or (wanted and label not in wanted):
+                continue
+            torch.manual_seed(0)
+            s = training_step_check(build(), shape, batch=batch, profile=cpu, repeats=max(3, args.repeats // 3))
+            steps.append(s.error)
+            print(f"  {label:<22} predicted {1e3 * s.predicted_s:8.2f} ms  measured {1e3 * s.measured_s:8.2f} ms  "
+                  f"error {100 * s.error:.0f} %", flush=True)
+        print(f"  training step: median error {100 * statistics.median(steps):.0f} %, worst {100 * max(steps):.0f} %")
+    print(f"load average at end: {' / '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

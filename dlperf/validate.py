@@ -1,4 +1,7 @@
-"""One validator for integer arguments: an ``int`` (never a ``bool``) at least ``minimum``.
+"""One validator for integer arguments: an ``int`` (never a ``bool``) at least ``minimum``; one for flags
+(``True`` or ``False``, never ``"no"``); one for arguments of a given type (a graph, a config, a result),
+so ``None`` or a string where an object is meant is refused naming the parameter instead of failing deep
+inside with an ``AttributeError``.
 
 Every library function and command that takes a count (a batch, ranks, layers, segments ...) checks it
 here, so the rule and the wording are the same everywhere. The message names the argument the way the
@@ -22,6 +25,14 @@ dlperf.errors.ArgumentError: --depth: got 0; give a positive integer
 Traceback (most recent call last):
 ...
 dlperf.errors.ArgumentError: seed: got -1; give an integer >= 0
+>>> check_bool("training", "no")
+Traceback (most recent call last):
+...
+dlperf.validate.ArgumentTypeError: training='no' must be True or False
+>>> check_type("cfg", None, dict, "a dict of sizes")
+Traceback (most recent call last):
+...
+dlperf.validate.ArgumentTypeError: cfg=None must be a dict of sizes
 """
 
 from __future__ import annotations
@@ -31,7 +42,7 @@ from typing import Any
 
 from dlperf.errors import ArgumentError
 
-__all__ = ["check_int"]
+__all__ = ["check_int", "check_bool", "check_type", "ArgumentTypeError"]
 
 
 def _is_symbolic(value: Any) -> bool:
@@ -61,3 +72,28 @@ def check_int(name: str, value: Any, *, minimum: int = 1, symbolic: bool = False
         return value
     what = what or ("a positive integer" if minimum == 1 else f"an integer >= {minimum}")
     raise ArgumentError(name, value, f"give {what}")
+
+
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong type: a ``TypeError`` for Python callers and a ``ValueError`` for the
+    command-line frame, which prints it in one line like any other bad argument."""
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """Return ``value`` when it is ``True`` or ``False`` (or a numpy bool); raise naming ``name`` otherwise
+    (``training="no"`` is a non-empty string, so truthy: it would train)."""
+    if isinstance(value, bool) or (type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_")):
+        return bool(value)
+    raise ArgumentTypeError(f"{name}={value!r} must be True or False")
+
+
+def check_type(name: str, value: Any, types: type | tuple[type, ...], what: str) -> Any:
+    """Return ``value`` when it is an instance of ``types``; raise naming ``name`` and ``what`` it must be."""
+    if isinstance(value, types):
+        return value
+    raise ArgumentTypeError(f"{name}={_short(value)} must be {what}")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"a {type(value).__name__}"

@@ -51,6 +51,9 @@ def clr_bounds(result: LRRangeResult, ratio: float = 4.0) -> tuple[float, float]
     >>> [round(b, 6) for b in clr_bounds(res)]
     [0.007676, 0.030703]
     """
+    from dlperf.validate import check_type
+    from mlcore.lr_range import LRRangeResult
+    check_type("result", result, LRRangeResult, "an LRRangeResult (lr_range_test or range_test_curve)")
     ratio = check_positive_float("ratio", ratio)
     top = result.suggestion_min10
     if not math.isfinite(top):

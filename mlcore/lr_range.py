@@ -413,7 +413,8 @@ def lr_range_table(result: LRRangeResult):
                      ("minimum / 10 (fastai)", result.suggestion_min10),
                      ("valley (fastai)", result.suggestion_valley)):
         where = int(np.argmin(np.abs(np.log(result.lrs) - np.log(lr)))) if math.isfinite(lr) else None
-        table.add_row(name, f"{lr:.3g}", "-" if where is None else f"{result.losses[where]:.4f}")
+        table.add_row(name, f"{lr:.3g}" if math.isfinite(lr) else "-",  # no suggestion: warned, never "nan"
+                      "-" if where is None else f"{result.losses[where]:.4f}")
     table.add_row("best smoothed loss", f"{result.lrs[int(np.argmin(result.losses))]:.3g}",
                   f"{result.best_loss:.4f}")
     return table

@@ -140,6 +140,9 @@ def stale_training(data: ImageData, *, policy: str = "async", learners: int = 4,
         Compute-time traces per learner instead of ``dist`` (``learners`` follows from them; the run
         ends when they are used up, or at ``sim_time`` if given).
     """
+    from dlperf.validate import check_type
+    from mlcore.images import ImageData
+    check_type("data", data, ImageData, "an ImageData (load_images, or mlcore.user_inputs for your own data)")
     import torch
     from torch.nn import functional as F
     from torch.nn.utils import parameters_to_vector, vector_to_parameters
@@ -258,11 +261,21 @@ def compare_policies(data: ImageData, *, runs=(("sync", None, "constant"), ("asy
     >>> [r.label for r in cmp.runs]
     ['sync', 'async', 'k-sync (K=2)', 'async, alpha/tau']
     """
+    from dlperf.validate import check_type
+    from mlcore.images import ImageData
+    check_type("data", data, ImageData, "an ImageData (load_images, or mlcore.user_inputs for your own data)")
     if sim_time is None:
         sim_time = default_sim_time(data, epochs=epochs, batch_size=batch_size, learners=learners,
                                     mean=kwargs.get("mean", 1.0))
     out = tuple(stale_training(data, policy=p, k=k, lr_rule=rule, learners=learners, batch_size=batch_size,
                                sim_time=sim_time, **kwargs) for p, k, rule in runs)
+    idle = [r.label for r in out if r.updates == 0]
+    if idle:  # the losses are the initial model's and the mean staleness is undefined: say so, never a quiet nan
+        import warnings
+
+        warnings.warn(f"{', '.join(idle)}: no update in {float(sim_time):g} simulated seconds (mean staleness "
+                      "undefined, losses those of the initial model); give a longer sim_time or more epochs",
+                      stacklevel=2)
     return StaleComparison(out, float(sim_time))
 
 
@@ -275,7 +288,7 @@ def comparison_table(cmp: StaleComparison):
         table.add_column(name, justify="left" if name == "run" else "right", no_wrap=name == "run")
     for r in cmp.runs:
         table.add_row(r.label, str(r.updates), str(r.gradients_applied), str(r.gradients_discarded),
-                      f"{r.mean_staleness:.3f}", f"{r.train_loss[-1]:.4f}", f"{r.val_loss[-1]:.4f}",
+                      "-" if math.isnan(r.mean_staleness) else f"{r.mean_staleness:.3f}", f"{r.train_loss[-1]:.4f}", f"{r.val_loss[-1]:.4f}",
                       f"{100 * r.val_acc[-1]:.2f}")
     return table
 

@@ -63,6 +63,19 @@ def _is_number(x: object) -> bool:
             and (float(x) == 0 or FINITE_RANGE[0] <= abs(float(x)) <= FINITE_RANGE[1]))
 
 
+def _check_tables_fit(learners: int) -> None:
+    """Refuse, before any allocation, a learner count whose per-learner tables (speeds, latencies: one
+    8-byte slot per learner each) could not fit in the memory available now (10^20 learners overflowed)."""
+    from dlperf.resources import available_memory_bytes
+
+    avail = available_memory_bytes()
+    need = 4 * 8 * learners  # four tables of one pointer per learner, before any simulation state
+    if need > (avail if avail is not None else 2**62):
+        raise ArgumentError("learners", learners, "give fewer learners",
+                            what=f"got {learners}; its per-learner tables need {need:.3g} bytes, more than the "
+                                 f"{avail or 0:.3g} available")
+
+
 def _per_learner(name: str, value: float | Sequence[float], learners: int) -> tuple[float, ...]:
     if _is_number(value):  # one value for everyone: check it once (P may be 10^7)
         if float(value) < 0:  # type: ignore[arg-type]
@@ -155,6 +168,7 @@ class SimConfig:
             raise ArgumentError("learners", what="missing", fix=f"give an integer >= 1 (or traces in {ref('times')})")
         if not isinstance(self.learners, int) or isinstance(self.learners, bool) or self.learners < 1:
             raise ArgumentError("learners", self.learners, "give an integer >= 1")
+        _check_tables_fit(self.learners)
         if self.policy not in POLICIES:
             raise ArgumentError("policy", self.policy, f"choose one of {', '.join(POLICIES)}")
         self._check_k()

@@ -150,6 +150,8 @@ def estimate(cfg: SimConfig, stream: bool = False, engine: str = "auto", chunk: 
     only when the estimate with the reference speed exceeds :data:`CALIBRATE_ABOVE` seconds, and otherwise
     uses a cached measurement if there is one; True always, False never (the reference speed).
     """
+    from dlperf.validate import check_type
+    check_type("cfg", cfg, SimConfig, "a staleness.SimConfig")
     from staleness.calibration import Calibration, calibration
     from staleness.vectorised import DEFAULT_CHUNK, vectorised_eligible
 

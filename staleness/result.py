@@ -251,6 +251,8 @@ def summarize(cfg: SimConfig, g: Gradients, update_times: np.ndarray, end_time: 
               inflight_busy: np.ndarray) -> Summary:
     """Summary statistics of a run kept in memory (see :class:`Summary` for the window rule); the same
     reduction as a streamed run (:class:`staleness.stream.SummaryBuilder`)."""
+    from dlperf.validate import check_type
+    check_type("cfg", cfg, SimConfig, "a staleness.SimConfig")
     from staleness.stream import SummaryBuilder, block_of
 
     builder = SummaryBuilder(cfg.learners, len(update_times))

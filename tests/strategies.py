@@ -254,3 +254,67 @@ def einsum_cases(draw, max_operands: int = 4) -> dict:
             path += [i, j]
             n -= 1
     return {"equation": equation, "shapes": shapes, "path": path}
+
+
+# --- command lines: option values drawn from an argparse action (tests/test_cli_fuzz.py) ------------------
+
+#: Numbers no option should take quietly: zero, negatives, non-finite, overflowing, denormal, huge.
+HOSTILE_NUMBERS = ("0", "-1", "-0", "-5", "nan", "inf", "-inf", "1e308", "1e999", "1e-320", "1e3", "1.5", "0.5",
+                   "100000000000000000000", "999999999", "0x10", "1_000")
+#: Text no option should take quietly: empty, blank, separators only, control bytes, a flag, very long.
+HOSTILE_TEXT = ("", " ", ",", ",,", "-", "--", "x" * 300, "\t", "a\nb", "é", "None", "-h2", "1,", ",1", "a=b=c",
+                "..", "/", "nan,nan", "1e308,1e308", "-1,2", "1,0", "0,0")
+#: Paths a command may be given, relative to the fuzz folder (tests/test_cli_fuzz.py creates them).
+INPUT_PATHS = ("net.py", "scores.txt", "labels.txt", "data.npz", "junk.txt", "empty.txt", "missing.txt", "dir",
+               "dir/", "/dev/null", "")
+OUTPUT_PATHS = ("out.json", "out.png", "out.svg", "out.pdf", "out.csv", "out.jpg", "dir", "dir/", "newdir/x.png",
+                "net.py", "scores.txt", "/dev/null", "", "n" * 250 + ".png", ".")
+
+
+def _numbers(default, integer: bool) -> st.SearchStrategy:
+    ordinary = [1, 2, 3] + ([default] if isinstance(default, (int, float)) and not isinstance(default, bool) else [])
+    if integer:
+        ordinary = [int(v) for v in ordinary]
+    return st.sampled_from([str(v) for v in ordinary]) | st.sampled_from(HOSTILE_NUMBERS)
+
+
+def help_words(text: str | None) -> list[str]:
+    """Values an option's help lists after a colon (``policy: async, sync, k-sync (default async)``)."""
+    import re
+
+    head = (text or "").split("(default")[0]
+    listed = head.rpartition(":")[2] if ":" in head else head
+    words = [w.strip() for w in listed.split(",")]
+    return [w for w in words if w and re.fullmatch(r"[a-z][a-z0-9_-]*", w)]
+
+
+def option_values(action, role: str, extra: tuple[str, ...] = ()) -> st.SearchStrategy:
+    """Strings for one argparse ``action``: its choices, its default, numbers of its type, a few values named
+    by its help, ``extra`` (values known for the flag) and hostile ones. ``role`` is "output", "input",
+    "folder" or "value" (a path role draws paths)."""
+    if role == "output":
+        return st.sampled_from(OUTPUT_PATHS)
+    if role == "input":
+        return st.sampled_from(INPUT_PATHS)
+    if role == "folder":
+        return st.sampled_from(("dir", "missing", "junk.txt", "", "/dev/null"))
+    type_name = getattr(action.type, "__name__", type(action.type).__name__ if action.type else "")
+    hostile = st.sampled_from(HOSTILE_TEXT + HOSTILE_NUMBERS)
+    if action.choices:
+        return st.sampled_from([str(c) for c in action.choices]) | hostile
+    own: list[str] = list(extra) + help_words(action.help)
+    if isinstance(action.default, str):
+        own.append(action.default)
+    if isinstance(action.default, list):
+        own.append(",".join(map(str, action.default)))
+    if action.type is int or type_name == "int":
+        values = _numbers(action.default, integer=True)
+    elif action.type is float or type_name == "float":
+        values = _numbers(action.default, integer=False)
+    elif action.type is not None and not own:  # a validator (sizes, percents, counts): numbers and the default
+        values = _numbers(action.default, integer=False) | st.sampled_from(("1", "8", "16GB", "80GB", "1PB", "10%"))
+    else:
+        values = st.nothing()
+    if own:
+        values = values | st.sampled_from(own)
+    return st.one_of(values, values, values, values, hostile)

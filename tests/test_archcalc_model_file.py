@@ -118,3 +118,40 @@ def test_prints_in_the_model_file_keep_json_valid(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert json.loads(out)["totals"]["params"] == 8 * 2 + 2  # Linear(8, 2): 18 parameters
     assert "at import" in err and "in forward" in err
+
+
+LINEAR = '''
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.fc(x)
+'''
+
+
+@pytest.mark.parametrize("dtype", ["int64", "int32", "float16", "bool"])
+def test_an_input_dtype_real_torch_refuses_is_refused(tmp_path, capsys, dtype):
+    # the oracle: the real module on a real input of that dtype raises (float32 weights; meta kernels do not
+    # check, so the trace printed a full report); archcalc refuses in one line naming both dtypes
+    import torch
+
+    namespace: dict = {}
+    exec(LINEAR, namespace)
+    with pytest.raises(RuntimeError):
+        namespace["Net"]()(torch.zeros(1, 8, dtype=getattr(torch, dtype)))
+    (tmp_path / "net.py").write_text(LINEAR)
+    assert main([f"{tmp_path}/net.py:Net", "--input", "8", "--input-dtype", dtype]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"linear got operands of dtypes {dtype} and float32" in err
+
+
+def test_the_same_model_on_float32_still_traces(tmp_path, capsys):
+    (tmp_path / "net.py").write_text(LINEAR)
+    assert main([f"{tmp_path}/net.py:Net", "--input", "8", "--input-dtype", "float32", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["totals"]["macs"] == 16  # 8 x 2

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from archcalc.cli import main as archcalc_main
-from archcalc.memory.fit import FIT_LIMIT
+from archcalc.memory.liveness.fit import FIT_LIMIT
 from archcalc.memory.units import parse_bytes, parse_count
 
 
@@ -182,3 +182,95 @@ def test_training_requests_bounded_before_they_start(capsys, argv, says):
     err = _one_line_error(capsys, main(argv))
     assert says in err and "more than 10000000" in err
     assert time.process_time() - start < 5  # refused before any training (data loading only)
+
+
+# -- graph size: a huge zoo transformer is refused with its op count, before it is built ---------------------
+
+def test_huge_transformer_refused_at_once_with_its_op_count(capsys):
+    # gpt: 24 ops outside the blocks and 17 per block, so 100,000 layers hold 24 + 99,999 x 17 = 1,700,007 ops;
+    # the largest accepted is 1 + (20,000 - 24) // 17 = 1,176 layers (19,999 ops).
+    start = time.process_time()
+    err = _one_line_error(capsys, archcalc_main(["gpt", "--layers", "100000"]))
+    assert time.process_time() - start < 1.0
+    assert "layers: got 100000; the graph would hold 1,700,007 ops" in err and "layers <= 1176" in err
+
+
+@pytest.mark.parametrize("name", ["gpt", "llama"])
+def test_transformer_op_estimate_equals_the_built_graph(name):
+    from dataclasses import replace
+
+    from archcalc.models.zoo_transformers import CONFIGS, build_transformer, transformer_ops
+
+    for layers in (3, 7, 65):  # the oracle: the graph itself, built
+        cfg = replace(CONFIGS[name], layers=layers)
+        assert transformer_ops(cfg) == len(build_transformer(cfg).nodes)
+
+
+def test_transformer_size_limit_is_exact():
+    from dataclasses import replace
+
+    from archcalc.models.zoo_transformers import CONFIGS, check_transformer_size
+
+    check_transformer_size(replace(CONFIGS["gpt"], layers=1176))  # 19,999 ops
+    with pytest.raises(ValueError, match="1177; the graph would hold 20,016 ops"):
+        check_transformer_size(replace(CONFIGS["gpt"], layers=1177))
+
+
+def test_training_peak_of_a_huge_graph_refused(capsys):
+    # 24 + 599 x 17 = 10,207 ops > 8,000: the training-step walk (quadratic in the ops) is refused up front
+    start = time.process_time()
+    err = _one_line_error(capsys, archcalc_main(["gpt", "--layers", "600", "--training", "--json"]))
+    assert time.process_time() - start < 1.0
+    assert "training: the graph holds 10,207 ops" in err and "leave training out" in err
+
+
+def test_event_engine_huge_run_shows_its_estimate_and_progress(capsys, monkeypatch):
+    # 10^8 updates on the event engine: 10^8 x 3.2e-6 CPU s ~ 320 s at the reference speed, under the hour
+    # the guard allows, so it runs with a bar that carries the estimate from the start and advances block by
+    # block (the first block is 2^16 updates: under a second). The first advance ends the run here.
+    import contextlib
+
+    import dlperf.progress
+    from staleness.cli import main as staleness_main
+
+    seen = {}
+
+    class Bar:
+        def advance(self, n=1, label=None):
+            pass
+
+        def update(self, completed):
+            seen["first"] = completed
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def recording(total, description, enabled=None):
+        seen.update(total=total, description=description, enabled=enabled)
+        yield Bar()
+
+    monkeypatch.setattr(dlperf.progress, "progress", recording)
+    start = time.process_time()
+    assert staleness_main(["simulate", "--engine", "event", "--updates", "100000000"]) == 130
+    assert time.process_time() - start < 20
+    assert seen["total"] == 100_000_000 and seen["enabled"] is None  # None: shown on a terminal
+    assert seen["description"].startswith("simulating 100000000 updates (estimated ")
+    assert int(seen["description"].split("estimated ")[1].split()[0]) >= 60
+    assert 0 < seen["first"] < 2**16 + 1
+
+
+@pytest.mark.parametrize("argv", [["theory", "--dist", "lognormal", "--learners", str(10**20), "--shape", "3", "--json"],
+                                  ["theory", "--learners", str(10**20)]])
+def test_theory_with_more_learners_than_memory_is_one_line(capsys, argv):
+    # found by tests/test_cli_fuzz.py: (1.0,) * 10**20 raised OverflowError with a traceback; the tables need
+    # 4 x 8 x 10^20 = 3.2e21 bytes, refused before any allocation
+    from staleness.cli import main as staleness_main
+
+    err = _one_line_error(capsys, staleness_main(argv))
+    assert f"--learners: got {10**20}; its per-learner tables need 3.2e+21 bytes" in err
+
+
+def test_simconfig_refuses_learners_beyond_memory():
+    from staleness import SimConfig
+
+    with pytest.raises(ValueError, match=r"^learners: got 10000000000000; its per-learner tables need 3.2e\+14"):
+        SimConfig(learners=10**13, updates=10)

@@ -77,6 +77,11 @@ CASES: list[tuple[str, list[str], str]] = [
     (A, ["crosscheck"], "MODEL"),
     # time
     (A, ["time", "gpt2"], "--device"),
+    (A, ["calibrate", "--name", "a b"], "--name"),
+    (A, ["calibrate", "--repeats", "0"], "--repeats"),
+    (A, ["calibrate", "--threads", "x"], "--threads"),
+    (A, ["time", "alexnet", "--device", "h100", "--zero", "2"], "--zero"),
+    (A, ["crosscheck", "alexnet", "--device", "h100"], "--device"),
     (A, ["time", "gpt2", "--device", "h1000"], "--device"),
     (A, ["time", "gpt2", "--device", "t4", "--precision", "bf16"], "--precision"),
     (A, ["time", "gpt2", "--device", "h100", "--device-file", "{tmp}/notes.txt"], "--device-file"),

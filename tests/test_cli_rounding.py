@@ -18,7 +18,7 @@ FIGURE = r"([\d.]+) GB \(([\d.]+) GiB\)"
 
 @pytest.mark.parametrize("margin", ["0", "5%"])
 def test_fit_prints_the_next_size_above_the_usable_memory(capsys, margin):
-    from archcalc.memory.fit import fit
+    from archcalc.memory.liveness.fit import fit
     from archcalc.memory.units import parse_bytes
     from archcalc.models.resolve import resolve_model
 

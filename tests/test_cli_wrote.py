@@ -20,6 +20,7 @@ BASE = {
     ("archcalc", "inception-module"): ["inception-module", "--c1", "64", "--c3", "128", "--c5", "32",
                                        "--input", "192x28x28"],
     ("archcalc", "peak"): ["peak", "resnet18", "--input", "3x32x32", "--training"],
+    ("archcalc", "calibrate"): ["calibrate", "--quick", "--repeats", "3"],
     ("staleness", "simulate"): ["simulate", "--learners", "4", "--updates", "200"],
     ("staleness", "sweep"): ["sweep", "--learners", "2,4", "--updates", "1000"],
     ("staleness", "train"): ["train", *SMALL_DATA, "--epochs", "1", "--policy", "async"],
@@ -30,8 +31,10 @@ BASE = {
     ("mlcore", "curves"): ["curves"],
     ("mlcore", "lr-range-test"): ["lr-range-test", *SMALL_DATA, "--num-iter", "5", "--batch-size", "16"],
 }
-SLOW = {"train", "batch-size-sweep", "clr", "lr-range-test"}  # they train a model
+SLOW = {"train", "batch-size-sweep", "clr", "lr-range-test", "calibrate"}  # they train a model, or time one
 SUFFIX = {"--plot": "png", "--per-gradient": "csv", "--output": "txt"}
+#: A command whose --output has a format of its own.
+OUTPUT_SUFFIX = {("archcalc", "calibrate"): "toml"}
 
 
 def output_options() -> list[tuple[str, str, str]]:
@@ -52,7 +55,7 @@ def test_every_output_option_is_checked():
     pytest.param(*case, id=" ".join(case), marks=[pytest.mark.slow] if case[1] in SLOW else [])
     for case in output_options()])
 def test_each_file_written_is_named(prog, name, flag, tmp_path, capsys):
-    path = tmp_path / f"out.{SUFFIX[flag]}"
+    path = tmp_path / f"out.{OUTPUT_SUFFIX.get((prog, name), SUFFIX[flag])}"
     status = importlib.import_module(f"{prog}.cli").main([*BASE[(prog, name)], flag, str(path)])
     err = capsys.readouterr().err
     assert status == 0, err

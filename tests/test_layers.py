@@ -5,7 +5,8 @@ Every module of the four packages is parsed (ast, nothing is imported), and ever
 of a module or inside a function, including ``importlib.import_module("...")`` with a literal name. Between
 modules, relative imports count too, ``from pkg import name`` points at ``pkg.name`` where that is a module
 (else at ``pkg``'s ``__init__``), and a string naming a module of the package (``"archcalc.models.zoo"`` in
-a lazy top level or in the CLI's command table) counts as the import it becomes.
+a lazy top level or in the CLI's command table) counts as the import it becomes; an import under ``if
+TYPE_CHECKING:`` (for annotations only) never runs and does not count.
 """
 
 from __future__ import annotations
@@ -99,6 +100,11 @@ def package_modules(package: str) -> dict[str, Path]:
     return out
 
 
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
 def module_imports(name: str, source: str, is_package: bool, known: set[str]) -> list[tuple[int, str]]:
     """(line, module of ``known``) for every import of module ``name`` that reaches one, wherever it stands."""
     here = name.split(".") if is_package else name.split(".")[:-1]  # the package relative imports start from
@@ -111,7 +117,12 @@ def module_imports(name: str, source: str, is_package: bool, known: set[str]) ->
         if parts and ".".join(parts) != name:
             found.append((line, ".".join(parts)))
 
-    for node in ast.walk(ast.parse(source)):
+    tree = ast.parse(source)
+    typing_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If) and _is_type_checking(block.test)
+                   for stmt in block.body for n in ast.walk(stmt)}  # annotations only: never run, never a cycle
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         if isinstance(node, ast.Import):
             for alias in node.names:
                 add(node.lineno, alias.name)
@@ -216,6 +227,7 @@ def test_module_graph_sees_lazy_relative_and_table_imports():
         "p.ops.conv": ("from p.ops.registry import register\n", False),
         "p.ops.registry": ("def formula():\n    import p.ops\n", False),
         "p.cli": ("import importlib\nimportlib.import_module('p.costs.report')\n", False),
+        "p.ir": ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from p.cli import x\n", False),
     }
     graph = module_graph("p", sources)
     assert graph["p"] == {"p.costs.report": 1}
@@ -223,6 +235,7 @@ def test_module_graph_sees_lazy_relative_and_table_imports():
     assert graph["p.frontends.hf"] == {"p.costs.report": 2}
     assert graph["p.ops"] == {"p.ops.conv": 1, "p.ops.registry": 2}
     assert graph["p.cli"] == {"p.costs.report": 2}
+    assert graph["p.ir"] == {}
     assert cycle_through(graph, "p.costs.report") == ["p.costs.report:2", "p.frontends.hf:2", "p.costs.report"]
     assert cycle_through(graph, "p.ops.registry") == ["p.ops.registry:2", "p.ops:2", "p.ops.registry"]
     assert cycle_through(graph, "p.ops.conv") == ["p.ops.conv:1", "p.ops.registry:2", "p.ops:1", "p.ops.conv"]

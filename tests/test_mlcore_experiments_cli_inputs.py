@@ -145,3 +145,21 @@ def test_bad_data_is_one_line(tmp_path, capsys):
 @pytest.mark.parametrize("command", ["lr-range-test", "clr", "batch-size-sweep"])
 def test_seed_errors_name_seed(capsys, command):
     assert "--seed: got -1" in _error(capsys, [command, "--seed", "-1", "--subset", "20", *CPU])
+
+
+@pytest.mark.parametrize("command", ["lr-range-test", "clr", "batch-size-sweep"])
+def test_one_class_training_data_is_refused(tmp_path, capsys, command):
+    # every label 3: a classifier of one class learns nothing, yet it trained quietly and printed curves
+    path = tmp_path / "one.npz"
+    np.savez(path, x=np.random.default_rng(0).normal(size=(30, 4)).astype(np.float32), y=np.full(30, 3))
+    err = _error(capsys, [command, "--data", str(path), *CPU])
+    assert "--data: npz:one.npz: the training labels hold only class 3; give data with at least two classes" in err
+
+
+def test_one_class_in_the_training_split_only_is_refused(tmp_path):
+    # x_val holds two classes, the training arrays one: still nothing to learn
+    from mlcore.user_inputs import load_npz
+
+    np.savez(tmp_path / "v.npz", x=np.zeros((5, 2)), y=np.zeros(5, int), x_val=np.ones((3, 2)), y_val=np.array([1, 0, 1]))
+    with pytest.raises(ValueError, match="training labels hold only class 0"):
+        load_npz(tmp_path / "v.npz")

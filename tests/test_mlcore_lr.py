@@ -163,3 +163,22 @@ def test_real_range_test_is_deterministic_and_follows_the_rule():
     assert 1.5 < res.raw_losses[0] < 3.5
     text = lr_range_json(res)
     assert '"suggestion"' in text and '"lrs"' in text
+
+
+def test_table_without_a_steepest_suggestion_shows_a_dash():
+    # found by tests/test_cli_fuzz.py (mlcore lr-range-test --num-iter 8): with 8 points, skipping 10 at the
+    # start and 5 at the end leaves none, so suggest_steepest warns and returns nan; the table printed "nan"
+    import io
+
+    from rich.console import Console
+
+    from mlcore.lr_range import lr_range_table
+
+    lrs = np.geomspace(1e-4, 1, 8)
+    with pytest.warns(UserWarning, match="no suggestion"):
+        res = range_test_curve(lrs, 2 - np.tanh(np.linspace(-2, 3, 8)))
+    assert math.isnan(res.suggestion)
+    console = Console(width=100, record=True, file=io.StringIO())
+    console.print(lr_range_table(res))
+    row = next(line for line in console.export_text().splitlines() if "steepest" in line)
+    assert "nan" not in row and row.split("│")[2].strip() == "-"

@@ -173,3 +173,24 @@ def test_distributed_bad_arguments_and_timeout():
         run_parameter_server(x, y, delay_mean=-1)
     with pytest.raises(ValueError, match="x/y"):
         run_parameter_server(x, y[:2])
+
+
+def test_a_run_with_no_update_is_warned_and_shown_as_undefined(small):
+    # found by tests/test_cli_fuzz.py (staleness train --subset 64 --epochs 1): in 0.05 simulated seconds no
+    # learner finishes (P(an exp(1) time <= 0.05) = 4.9 %, and seed 0 draws none), so no update is applied: the
+    # mean staleness of no gradient is undefined and the table printed "nan" without a word
+    import io
+
+    from rich.console import Console
+
+    from mlcore.stale_training import comparison_table
+
+    with pytest.warns(UserWarning, match=r"async: no update in 0.05 simulated seconds .*give a longer sim_time"):
+        cmp = compare_policies(small, runs=(("async", None, "constant"),), learners=2, sim_time=0.05, device="cpu",
+                               seed=0)
+    run = cmp.runs[0]
+    assert run.updates == 0 and math.isnan(run.mean_staleness)
+    console = Console(width=120, record=True, file=io.StringIO())
+    console.print(comparison_table(cmp))
+    row = next(line for line in console.export_text().splitlines() if line.startswith("│ async"))
+    assert "nan" not in row and "│        - │" in row

@@ -457,6 +457,8 @@ def crosscheck(model: str | Graph, input_shape: tuple[int, int, int] | None = No
     ValueError
         For a model without a torch twin, or a bad input shape / batch.
     """
+    from dlperf.validate import check_type
+    check_type("model", model, (str, Graph), "a zoo model name or archcalc Graph (archcalc.models.zoo.build, resolve_model or from_torch)")
     from archcalc.models.zoo import build
 
     network = build(model) if isinstance(model, str) else model

@@ -12,6 +12,8 @@ from dlperf.cli import Command
 
 #: One row per command module: name, the one-line help of ``archcalc --help``, the module.
 COMMANDS = (
+    Command("calibrate", "measure this device's per-op-family efficiency curves into a profile file (torch)",
+            "archcalc.commands.calibrate"),
     Command("crosscheck", "compare every layer with the real torch model (fvcore, torch's FLOP counter, shapes); "
             "exit 1 on mismatch", "archcalc.commands.crosscheck"),
     Command("fit", "largest batch (or sequence length) whose peak fits in --device-memory", "archcalc.commands.fit"),

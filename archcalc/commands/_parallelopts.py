@@ -11,7 +11,7 @@ from dlperf.cli import hidden_alias
 
 def add_parallel_options(parser: argparse.ArgumentParser) -> None:
     from archcalc.commands._peakopts import positive_int
-    from archcalc.memory.activations import RECOMPUTE
+    from archcalc.memory.formulas.activations import RECOMPUTE
 
     group = parser.add_argument_group("tensor parallelism (GPT-2-family transformers)")
     group.add_argument("--tensor-parallel", type=positive_int("--tensor-parallel"), default=1, metavar="T",

@@ -13,6 +13,8 @@ from dlperf.jsonio import json_text
 
 
 def register(subparsers) -> None:
+    from archcalc.commands._peakopts import positive_int
+
     parser = subparsers.add_parser(
         "crosscheck",
         help="compare every layer with the real torch model (fvcore, torch's FLOP counter, shapes); exit 1 on mismatch",
@@ -28,6 +30,15 @@ def register(subparsers) -> None:
     parser.add_argument("--saved", action="store_true",
                         help="also compare the bytes saved for backward with what autograd keeps (a real train-mode "
                         "forward pass on the CPU at this input, batch >= 2)")
+    parser.add_argument("--time", action="store_true",
+                        help="instead: predicted vs measured forward time per op and end to end on this CPU "
+                        "(archcalc.time.measure; calibrate a profile first with `archcalc calibrate`)")
+    parser.add_argument("--device", default=None, metavar="NAME",
+                        help="with --time: the profile to predict with (default: calibrate on the spot, --quick)")
+    parser.add_argument("--device-file", metavar="FILE", help="with --time: the profile file (archcalc calibrate's)")
+    parser.add_argument("--threads", type=positive_int("--threads"), default=1, metavar="N", help="with --time: torch threads (default 1)")
+    parser.add_argument("--repeats", type=positive_int("--repeats"), default=20, metavar="N",
+                        help="with --time: timed runs; the fastest counts (default 20)")
     parser.add_argument("--all", action="store_true",
                         help="the table lists every row (default: the mismatching rows and the total)")
     fmt = parser.add_mutually_exclusive_group()
@@ -42,6 +53,11 @@ def run(args: argparse.Namespace) -> int:
     from archcalc.models.resolve import parse_input_shape, resolve_model
     from dlperf.progress import progress
 
+    if args.time:
+        return _run_time(args)
+    for flag, given in (("--device", args.device), ("--device-file", args.device_file)):
+        if given is not None:
+            raise ValueError(f"{flag}: only with --time; add --time")
     shape = parse_input_shape(args.input) if args.input is not None else None
     batch_given = args.batch is not None
     args.batch = 1 if args.batch is None else args.batch
@@ -79,3 +95,55 @@ def run(args: argparse.Namespace) -> int:
             console.print(saved_line(saved), highlight=False)
     return 0 if result.ok and (saved is None or saved.ok) else 1
 
+
+
+def _run_time(args: argparse.Namespace) -> int:
+    """``--time``: predicted vs measured forward time (archcalc.time.measure); exit 0 (a comparison, no
+    pass / fail: the errors are the answer)."""
+    from archcalc.check.crosscheck import build_twin
+    from archcalc.costs.report import parse_input_shape, resolve_model
+
+    if args.saved:
+        raise ValueError("--saved: not with --time; run them separately")
+    if args.device_file is not None and args.device is None:
+        raise ValueError("--device-file: give --device NAME too (the profile's name in the file)")
+    shape = parse_input_shape(args.input) if args.input is not None else None
+    batch = 1 if args.batch is None else args.batch
+    network = resolve_model(args.model, [shape] if shape else None, batch)
+    if network.twin is None or len(getattr(network, "inputs", ()) or ()) > 1:
+        raise ValueError(f"model: {args.model} has no torch twin with one input to time; give a zoo model with "
+                         "one, torchvision:NAME or timm:NAME")
+    shape = tuple(network.default_input if shape is None else shape)
+    from archcalc.ir.evaluate import evaluate
+
+    ev = evaluate(network, shape, batch)
+    if args.device is not None:
+        from archcalc.time.profiles import get_profile
+
+        profile = get_profile(args.device, args.device_file)
+    else:
+        from archcalc.time.calibrate import calibrate
+        from archcalc.time.profiles import profile_from_mapping
+
+        profile = profile_from_mapping("cpu-calibrated", calibrate(threads=args.threads, quick=True).profile,
+                                       "archcalc calibrate --quick (on the spot)")
+    import torch
+
+    from archcalc.time.measure import time_check_module, time_lines
+
+    module = build_twin(network.twin, shape, "cpu")
+    x = torch.randn(batch, *shape, generator=torch.Generator().manual_seed(0))
+    check = time_check_module(module, (x,), ev, profile, threads=args.threads, repeats=args.repeats,
+                              model=args.model)
+    if args.json:
+        sys.stdout.write(json_text({
+            "model": check.model, "profile": check.profile, "threads": check.threads, "repeats": check.repeats,
+            "statistic": "minimum", "ops": [{"name": o.name, "kind": o.kind, "family": o.family,
+                                             "predicted_s": o.predicted_s, "measured_s": o.measured_s,
+                                             "error": o.error} for o in check.ops],
+            "unmatched_rows": check.unmatched_rows, "median_error": check.median_error,
+            "end_to_end": {"predicted_s": check.predicted_s, "measured_s": check.measured_s, "error": check.error},
+        }, indent=2) + "\n")
+    else:
+        sys.stdout.write("\n".join(time_lines(check)) + "\n")
+    return 0

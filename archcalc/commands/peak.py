@@ -41,17 +41,22 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from archcalc.memory.peak import peak_memory
-    from archcalc.memory.peak_render import breakdown_table, peak_header, peak_json
+    from archcalc.memory.liveness.peak import peak_memory
+    from archcalc.memory.render.peak import breakdown_table, peak_header, peak_json
 
     kwargs = step_kwargs(args)
     setup = parallel_setup(args)  # --tensor-parallel / --sequence-parallel / --recompute: one rank's graph
     graph_at, plan = setup if setup else (graph_factory(args.model, args), None)
     default = default_input(args.model, args)
     shape = input_shape(args, type("G", (), {"default_input": default}))
-    result = peak_memory(graph_at(args.batch, shape), shape, args.batch, **kwargs, recompute=plan)
+    graph = graph_at(args.batch, shape)
+    if args.training:
+        from archcalc.ir.graph_size import check_training_size
+
+        check_training_size(graph)
+    result = peak_memory(graph, shape, args.batch, **kwargs, recompute=plan)
     if args.plot:
-        from archcalc.memory.plot import plot_timeline
+        from archcalc.memory.render.plot import plot_timeline
 
         plot_timeline(result, args.plot)
         print(f"wrote {args.plot}", file=sys.stderr)

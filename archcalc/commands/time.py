@@ -55,7 +55,7 @@ def _count(flag: str):
 
 def register(subparsers) -> None:
     from archcalc.commands._peakopts import positive_int
-    from archcalc.memory.activations import RECOMPUTE
+    from archcalc.memory.formulas.activations import RECOMPUTE
     from archcalc.memory.optimizers import OPTIMIZERS
     from archcalc.memory.precision import PRECISIONS
 
@@ -78,6 +78,8 @@ def register(subparsers) -> None:
                         "bf16-mixed (default fp32: the fp32 non-tensor peak)")
     parser.add_argument("--data-parallel", type=positive_int("--data-parallel"), default=1, metavar="N",
                         help="data-parallel ranks: adds a ring all-reduce of the gradients (default 1)")
+    parser.add_argument("--zero", type=int, choices=(0, 1, 2, 3), default=0, metavar="STAGE",
+                        help="ZeRO stage 0-3 of the data-parallel ranks: its communication (default 0)")
     parser.add_argument("--tensor-parallel", type=positive_int("--tensor-parallel"), default=1, metavar="T",
                         help="Megatron tensor parallelism, one rank's graph (GPT-2 models; default 1)")
     parser.add_argument("--recompute", choices=RECOMPUTE, default="none",
@@ -162,6 +164,9 @@ def run(args: argparse.Namespace) -> int:
     if args.data_parallel != 1 and not args.training:
         raise ValueError(f"--data-parallel: got {args.data_parallel} without --training; the all-reduce is of "
                          "gradients: add --training")
+    if args.zero and args.data_parallel == 1:
+        raise ValueError(f"--zero: got {args.zero} with one data-parallel rank; ZeRO partitions over ranks: add "
+                         "--data-parallel N (N >= 2)")
     if args.top is not None and args.all:
         raise ValueError(f"--top: got {args.top} with --all; give one of them")
     if args.top is not None and args.top < 0:
@@ -173,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
     step = step_time(ev, profile, precision=args.precision, training=args.training,
                      optimizer=args.optimizer or "sgd", efficiency=efficiency, data_parallel=args.data_parallel,
                      tensor_parallel=args.tensor_parallel, recompute_rows=recomputed, recompute=args.recompute,
-                     model=args.model)
+                     model=args.model, zero=args.zero)
     run_ = None
     if args.tokens is not None or args.steps is not None:
         run_ = plan_run(step.time_s, args.batch * tokens_per_sample * args.data_parallel,

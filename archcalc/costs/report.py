@@ -13,7 +13,7 @@ What the numbers are (also in docs/archcalc.md):
   ``allocated_activations`` (``allocated_bytes``), the elements of the tensors the forward pass allocates.
 - With ``training=True``: ``backward_macs`` (weight gradients, plus input gradients where the input needs
   one) and the training memory ``training_bytes``: the peak of a steady-state training step from the
-  liveness schedule (:func:`archcalc.memory.peak.peak_memory`, what ``archcalc peak --training`` prints; None
+  liveness schedule (:func:`archcalc.memory.liveness.peak.peak_memory`, what ``archcalc peak --training`` prints; None
   where that model does not apply: ``int8``, a symbolic batch, extra ``inputs``), beside its parts
   ``weights_bytes``, ``gradients_bytes``, ``optimizer_bytes`` and ``activations_bytes`` (which are never alive
   all at once, so their sum is not a memory), where weights and gradients are params x dtype size, the
@@ -244,11 +244,14 @@ def report(
     [('b1x1', (1, 128, 32, 32)), ('b3x3', (1, 192, 32, 32)), ('b5x5', (1, 96, 32, 32)), ('pool', (1, 256, 32, 32)), ('concat', (1, 672, 32, 32))]
     >>> from archcalc.models.zoo import build
     >>> rep = report(build("alexnet"), batch=8, dtype="fp16", training=True, optimizer="adam")
-    >>> from archcalc.memory.peak import peak_memory
+    >>> from archcalc.memory.liveness.peak import peak_memory
     >>> rep.totals["training_bytes"] == peak_memory(build("alexnet"), None, 8, training=True,
     ...                                             optimizer="adam", precision="fp16").peak_bytes
     True
     """
+    from dlperf.validate import check_bool, check_type
+    check_type("network", network, Graph, "an archcalc Graph (archcalc.models.zoo.build, resolve_model or from_torch)")
+    check_bool("training", training)
     if dtype not in DTYPE_BYTES:
         raise ArgumentError("dtype", dtype, f"choose one of {', '.join(DTYPE_BYTES)}")
     if optimizer not in OPTIMIZER_STATES:
@@ -361,8 +364,10 @@ def _training_peak(network: Graph, input_shape: Any, batch: Any, dtype: str, opt
 
     if inputs or dtype not in PRECISIONS or not isinstance(batch, int):
         return None
-    from archcalc.memory.peak import peak_memory
+    from archcalc.ir.graph_size import check_training_size
+    from archcalc.memory.liveness.peak import peak_memory
 
+    check_training_size(network)
     return peak_memory(network, input_shape, batch, training=True, optimizer=optimizer, precision=dtype).peak_bytes
 
 

@@ -211,6 +211,8 @@ def closed_form(network: Graph, channels: int | None = None, convention: str | N
     >>> cf.at("params", 64, 96)
     11689512
     """
+    from dlperf.validate import check_type
+    check_type("network", network, Graph, "an archcalc Graph (archcalc.models.zoo.build, resolve_model or from_torch)")
     import sympy
 
     from archcalc.ir.evaluate import _smallest_square

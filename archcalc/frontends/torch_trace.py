@@ -356,6 +356,8 @@ def _make_mode(rec: _Recorder, values: Any = None) -> Any:
             if fname in DESCEND or (fname not in MAPPINGS and getattr(func, "__module__", "") == "torch.nn.functional"):
                 with self:
                     return redispatch_function(func, types, args, kwargs)
+            if fname in _SAME_DTYPE and not torch.is_autocast_enabled():
+                _check_same_dtype(fname, args, kwargs)
             result = func(*args, **kwargs) if values is None else values.call(func, fname, args, kwargs)
             if not isinstance(result, torch.Tensor | list | tuple):
                 return result
@@ -366,6 +368,22 @@ def _make_mode(rec: _Recorder, values: Any = None) -> Any:
             return result
 
     return Mode()
+
+
+#: Calls whose tensor operands real torch requires to share one dtype (the meta kernels do not check it, so
+#: an int64 input into a float Linear traced quietly where the real forward raises).
+_SAME_DTYPE = frozenset({"linear", "bilinear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+                         "conv_transpose3d", "matmul", "mm", "bmm", "addmm", "baddbmm", "addbmm", "mv", "addmv",
+                         "dot", "__matmul__", "__rmatmul__"})
+
+
+def _check_same_dtype(fname: str, args: tuple, kwargs: dict) -> None:
+    """Raise as real torch does when the operands of ``fname`` have different dtypes."""
+    dtypes = [t.dtype for t in _flat_tensors((args, kwargs))]
+    if len(set(dtypes)) > 1:
+        names = " and ".join(str(d).replace("torch.", "") for d in dict.fromkeys(dtypes))
+        raise RuntimeError(f"{fname} got operands of dtypes {names}; torch needs one dtype here "
+                           "(give a floating --input-dtype, or cast the input in forward)")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -466,7 +484,7 @@ def _run(module: Any, inputs: list[Any], values: Any = None, kw: dict[str, Any] 
         for name, t in (kw or {}).items():
             rec.bind(t, name)
         # Autograd's saved tensors are packed into nothing, so a tensor dies when the Python code drops it:
-        # the release points the liveness schedule uses (archcalc.memory.peak).
+        # the release points the liveness schedule uses (archcalc.memory.liveness.peak).
         with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(_forget, _forget), opaque_mode(rec), \
                 _make_mode(rec, values):
             out = module(*inputs, **(kw or {}))

@@ -460,6 +460,8 @@ def evaluate(graph: Graph, input_shape: tuple[Any, ...] | None = None, batch: An
     >>> evaluate(build("vgg11"), (3, 32, 32)).total("macs")  # 152,764,416 + 102,760,448 + 16,777,216 + 4,096,000
     276398080
     """
+    from dlperf.validate import check_type
+    check_type("graph", graph, Graph, "an archcalc Graph (archcalc.models.zoo.build, resolve_model or from_torch)")
     for kind, facts in (op_traits or {}).items():
         formula(kind)  # an unknown kind raises, naming the known ones
         if not isinstance(facts, OpTraits):

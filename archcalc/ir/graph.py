@@ -177,6 +177,11 @@ class Graph:
     frozen_params: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        for field_name in ("inputs", "nodes", "outputs"):
+            if not isinstance(getattr(self, field_name), tuple | list):
+                from dlperf.validate import ArgumentTypeError
+
+                raise ArgumentTypeError(f"{field_name}={getattr(self, field_name)!r} must be a tuple")
         defined = {spec.name for spec in self.inputs} | {name for name, _ in self.params + self.buffers}
         names: set[str] = set()
         for node in self.nodes:

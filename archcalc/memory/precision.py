@@ -49,7 +49,7 @@ class PrecisionSpec:
     autocast: bool
 
 
-#: The one precision table (``--precision`` of every command; :mod:`archcalc.memory.states` too).
+#: The one precision table (``--precision`` of every command; :mod:`archcalc.memory.formulas.states` too).
 PRECISION_TABLE: Mapping[str, PrecisionSpec] = MappingProxyType({
     "fp32": PrecisionSpec("fp32", "float32", "float32", False),
     "fp16": PrecisionSpec("fp16", "float16", "float16", False),

@@ -392,6 +392,8 @@ def build(name: str) -> Graph:
     network evaluates on 1x28x28 and 3x32x32 alike. Unknown names raise ``ValueError`` suggesting the
     closest ones.
     """
+    from dlperf.validate import check_type
+    check_type("name", name, str, "a zoo model name such as 'resnet18' (archcalc list names them)")
     key = name.lower()
     if key not in MODELS:
         key = key.replace("_", "-")

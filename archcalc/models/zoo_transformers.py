@@ -27,11 +27,13 @@ from typing import Any
 
 from archcalc.ir.build import GraphBuilder
 from archcalc.ir.graph import Graph, TensorSpec
+from archcalc.ir.graph_size import MAX_OPS
 from archcalc.ops.arith import is_concrete
 from dlperf.errors import ArgumentError, ref
 from dlperf.validate import check_int
 
-__all__ = ["TransformerConfig", "CONFIGS", "build_transformer", "transformer_models", "with_sizes",
+__all__ = ["TransformerConfig", "CONFIGS", "build_transformer", "transformer_models", "with_sizes", "transformer_ops",
+           "check_transformer_size",
            "check_config", "check_seq", "vit_b_16"]
 
 
@@ -320,7 +322,51 @@ def build_transformer(cfg: TransformerConfig, seq: Any = None) -> Graph:
     check_config(cfg)
     seq = cfg.default_seq if seq is None else seq
     check_seq(cfg, seq)
+    check_transformer_size(cfg)  # 100,000 layers: refused with the estimate, not minutes of silence
     return _BUILDERS[cfg.family](cfg, seq)
+
+
+def transformer_ops(cfg: Any) -> int:
+    """The op count of ``cfg``'s graph, from one- and two-layer builds (each layer adds the same ops).
+
+    Examples
+    --------
+    >>> transformer_ops(with_sizes(CONFIGS["gpt"], layers=100))  # 24 + 99 x 17
+    1707
+    """
+    one, per = _per_layer(cfg)
+    return one + (cfg.layers - 1) * per
+
+
+def _per_layer(cfg: Any) -> tuple[int, int]:
+    """The ops of a one-layer graph and the ops each further layer adds."""
+    one = len(_BUILDERS[cfg.family](replace(cfg, layers=1), 1).nodes)
+    return one, len(_BUILDERS[cfg.family](replace(cfg, layers=2), 1).nodes) - one
+
+
+def check_transformer_size(cfg: Any) -> None:
+    """Raise ``ValueError`` naming ``layers`` when ``cfg``'s graph would pass
+    :data:`~archcalc.ir.graph_size.MAX_OPS` ops.
+
+    Examples
+    --------
+    >>> check_transformer_size(with_sizes(CONFIGS["gpt"], layers=100000))
+    Traceback (most recent call last):
+    ...
+    dlperf.errors.ArgumentError: layers: got 100000; the graph would hold 1,700,007 ops, over the 20,000 analysed in seconds; give layers <= 1176 (every layer is the same: a layer's figures times the layer count give the totals)
+    """
+    if not isinstance(cfg.layers, int) or cfg.layers <= 64:  # every real model: nothing to estimate
+        return
+    one, per = _per_layer(cfg)
+    ops = one + (cfg.layers - 1) * per
+    if ops > MAX_OPS:
+        most = 1 + (MAX_OPS - one) // per  # 24 + 1175 x 17 = 19,999 ops for gpt
+        from dlperf.errors import ArgumentError, ref
+
+        raise ArgumentError("layers", cfg.layers, f"give {ref('layers')} <= {most} (every layer is the same: a layer's "
+                            "figures times the layer count give the totals)",
+                            what=f"got {cfg.layers}; the graph would hold {ops:,} ops, over the {MAX_OPS:,} "
+                                 "analysed in seconds")
 
 
 def transformer_models() -> list[tuple[str, str, Any]]:

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from archcalc.memory.activations import RECOMPUTE
-from archcalc.memory.peak import PeakMemory, peak_memory
-from archcalc.memory.recompute import RecomputePlan
+from archcalc.memory.formulas.activations import RECOMPUTE
+from archcalc.memory.liveness.peak import PeakMemory, peak_memory
+from archcalc.memory.liveness.recompute import RecomputePlan
 from archcalc.models.zoo_transformers import TransformerConfig
 from archcalc.parallel.rank_graph import layer_prefix, rank_graph
 from dlperf.errors import ArgumentError
@@ -57,14 +57,18 @@ def rank_peak(cfg: TransformerConfig, seq: Any, batch: int = 1, *, tensor_parall
               optimizer: str = "sgd", precision: str = "fp32", device: str = "cpu", data_parallel: int = 1,
               zero: int = 0, first_step: bool = False) -> PeakMemory:
     """Liveness peak of one rank (:func:`~archcalc.parallel.rank_graph.rank_graph`) for one step (training: the
-    steady step N >= 2 unless ``first_step``, as :func:`~archcalc.memory.peak.peak_memory`).
+    steady step N >= 2 unless ``first_step``, as :func:`~archcalc.memory.liveness.peak.peak_memory`).
 
-    With ``data_parallel`` ranks and ZeRO stage ``zero`` (:mod:`archcalc.memory.zero`), the tensor-parallel
+    With ``data_parallel`` ranks and ZeRO stage ``zero`` (:mod:`archcalc.memory.liveness.zero`), the tensor-parallel
     rank's own model states are sharded over its data-parallel group (Megatron-LM with a distributed optimizer,
     DeepSpeed's ZeRO beside tensor parallelism); ``batch`` is per data-parallel rank.
     """
     check_recompute(recompute)
     graph = rank_graph(cfg, seq, tensor_parallel=tensor_parallel, sequence_parallel=sequence_parallel)
     plan = transformer_plan(graph, cfg.layers, recompute) if training else None
+    if training:
+        from archcalc.ir.graph_size import check_training_size
+
+        check_training_size(graph)
     return peak_memory(graph, (seq,), batch, training=training, optimizer=optimizer, precision=precision,
                        device=device, recompute=plan, data_parallel=data_parallel, zero=zero, first_step=first_step)

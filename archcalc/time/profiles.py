@@ -63,6 +63,9 @@ class DeviceProfile:
     notes: str = ""
     interconnect: str = ""
     origin: str = field(default="built-in", compare=False)
+    #: per-family efficiency curves and per-op overhead (:mod:`archcalc.time.efficiency`), from ``archcalc
+    #: calibrate``; None: the plain roofline with the given efficiencies
+    calibration: Any = field(default=None, compare=False)
 
     def peak(self, dtype: str) -> float:
         """Peak dense FLOP/s in ``dtype``; ``ValueError`` naming the dtypes there are when it has none."""
@@ -100,13 +103,19 @@ def profile_from_mapping(key: str, data: Mapping[str, Any], origin: str = "built
         raise ValueError(f"device profile {key!r}: peak_tflops has unknown dtype {unknown[0]!r}; "
                          f"use {', '.join(DTYPES)}")
     flops = {d: _positive(key, f"peak_tflops.{d}", peaks[d]) * 1e12 for d in DTYPES if d in peaks}
+    calibration = None
+    if "calibration" in data:
+        from archcalc.time.efficiency import calibration_from_mapping
+
+        calibration = calibration_from_mapping(data["calibration"], f"device profile {key!r} in {origin}: "
+                                               "calibration")
     return DeviceProfile(
         key=key, name=str(data["name"]), peak_flops=MappingProxyType(flops),
         memory_bandwidth=_positive(key, "memory_bandwidth_gbs", data["memory_bandwidth_gbs"]) * 1e9,
         memory_bytes=_positive(key, "memory_gb", data["memory_gb"]) * 1e9,
         interconnect_bandwidth=_positive(key, "interconnect_gbs", data["interconnect_gbs"]) * 1e9,
         source=str(data["source"]), notes=str(data.get("notes", "")),
-        interconnect=str(data.get("interconnect", "")), origin=origin)
+        interconnect=str(data.get("interconnect", "")), origin=origin, calibration=calibration)
 
 
 def _tables(data: Mapping[str, Any], origin: str) -> dict[str, DeviceProfile]:

@@ -50,7 +50,9 @@ def _per_op(step: StepTime) -> list[dict[str, Any]]:
 
 
 def _eff(step: StepTime) -> str:
-    e = step.efficiency
+    e, cal = step.efficiency, step.profile.calibration
+    if cal is not None:
+        return f"efficiency: calibrated curves of {step.profile.key} ({cal.summary()}; {cal.source})"
     pure = " (pure roofline)" if (e.compute, e.memory, e.launch_overhead, e.alpha) == (1, 1, 0, 0) else ""
     return (f"efficiency: compute {e.compute:g}, memory {e.memory:g}, launch {e.launch_overhead * 1e6:g} us/kernel, "
             f"latency {e.alpha * 1e6:g} us/step{pure}")
@@ -101,6 +103,12 @@ def step_lines(step: StepTime, run: Run | None = None, top: int | None = None, w
     return out
 
 
+def calibration_to_mapping(cal: Any) -> dict[str, Any]:
+    from archcalc.time.efficiency import calibration_to_mapping as to_mapping
+
+    return to_mapping(cal)
+
+
 def step_json(step: StepTime, run: Run | None = None) -> dict[str, Any]:
     """The report as plain JSON types (seconds, FLOPs, bytes)."""
     p, e = step.profile, step.efficiency
@@ -112,6 +120,7 @@ def step_json(step: StepTime, run: Run | None = None) -> dict[str, Any]:
         "precision": step.precision, "dtype": step.dtype, "peak_flops": step.peak_flops,
         "efficiency": {"compute": e.compute, "memory": e.memory, "launch_overhead_s": e.launch_overhead,
                        "latency_s": e.alpha},
+        "calibration": None if p.calibration is None else calibration_to_mapping(p.calibration),
         "training": step.training, "optimizer": step.optimizer, "batch": step.batch,
         "data_parallel": step.data_parallel, "tensor_parallel": step.tensor_parallel, "recompute": step.recompute,
         "ops": [{"name": o.name, "kind": o.kind, "phase": o.phase, "flops": o.flops,

@@ -39,7 +39,8 @@ from archcalc.memory.optimizers import OPTIMIZER_TABLE
 from archcalc.memory.precision import PRECISION_TABLE, dtype_bytes, param_bytes
 from archcalc.ops.arith import prod
 from archcalc.ops.traits import traits
-from archcalc.time.collectives import ring_all_reduce
+from archcalc.time.collectives import ring_all_gather, ring_all_reduce, ring_reduce_scatter
+from archcalc.time.efficiency import family_of
 from archcalc.time.profiles import DeviceProfile
 from dlperf.errors import ArgumentError
 
@@ -147,8 +148,18 @@ class StepTime:
 
 def op_time(name: str, kind: str, phase: str, *, flops: int, elementwise_ops: int, bytes_: int,
             profile: DeviceProfile, dtype: str, efficiency: Efficiency = Efficiency(), comm_s: float = 0.0,
-            kernels: int = 1) -> OpTime:
-    """The roofline time of one op in one pass (see the module docstring for the formula)."""
+            kernels: int = 1, family: str | None = None, weight_bytes: int = 0) -> OpTime:
+    """The roofline time of one op in one pass (see the module docstring for the formula); on a calibrated
+    profile with the op's ``family`` given, the calibrated curves' time instead
+    (:meth:`archcalc.time.efficiency.Calibration.op_seconds`)."""
+    cal = profile.calibration
+    if cal is not None and family is not None:
+        compute_s, memory_s, _ = cal.op_seconds(family, flops, bytes_, weight_bytes)
+        terms = {"compute": compute_s, "memory": memory_s, "communication": comm_s}
+        bound = max(terms, key=terms.__getitem__)
+        time_s = terms[bound] + kernels * cal.overhead_s[family]
+        return OpTime(name, kind, phase, flops, elementwise_ops, bytes_, compute_s, memory_s, comm_s, time_s,
+                      bound)
     compute_s = (flops / (profile.peak(dtype) * efficiency.compute) if flops else 0.0) + (
         elementwise_ops / (profile.vector_peak * efficiency.compute) if elementwise_ops else 0.0)
     memory_s = bytes_ / (profile.memory_bandwidth * efficiency.memory)
@@ -170,21 +181,35 @@ def _is_view(row: Any) -> bool:
 def step_time(evaluation: Any, profile: DeviceProfile, *, precision: str = "fp32", training: bool = False,
               optimizer: str = "sgd", efficiency: Efficiency = Efficiency(), data_parallel: int = 1,
               tensor_parallel: int = 1, recompute_rows: frozenset[str] = frozenset(), recompute: str = "none",
-              model: str = "") -> StepTime:
+              model: str = "", zero: int = 0) -> StepTime:
     """Predicted time of one forward (inference) or training step of an evaluated graph on ``profile``.
 
     ``evaluation`` is :func:`archcalc.ir.evaluate.evaluate`'s result (concrete shapes); ``recompute_rows`` the
     names of the rows a recomputation plan runs twice (their forward again before their backward).
     ``data_parallel`` adds a ring all-reduce of the gradients; ``tensor_parallel`` graphs
     (:func:`archcalc.parallel.rank_graph.rank_graph`) time their ``AllReduce`` rows on the interconnect,
-    forward and backward (Megatron's ``g`` and ``f``).
+    forward and backward (Megatron's ``g`` and ``f``). ``zero`` (0-3, with ``data_parallel``) is the ZeRO
+    stage's communication (Rajbhandari et al. 2020, section 7): stages 1 and 2 a reduce-scatter of the
+    gradients and an all-gather of the updated parameters, the all-reduce's volume (2 x parameters per
+    rank); stage 3 a reduce-scatter of the gradients and an all-gather of the parameters in the forward
+    and again in the backward (3 x parameters, 1.5x).
     """
+    if zero not in (0, 1, 2, 3):
+        raise ValueError(f"zero={zero!r}: give a ZeRO stage 0, 1, 2 or 3")
     if precision not in PRECISION_TABLE:
         raise ArgumentError("precision", precision, f"choose one of {', '.join(PRECISION_TABLE)}")
     if optimizer not in OPTIMIZER_TABLE:
         raise ArgumentError("optimizer", optimizer, f"choose one of {', '.join(OPTIMIZER_TABLE)}")
     dtype = PEAK_DTYPE[PRECISION_TABLE[precision].compute]
     profile.peak(dtype)  # refuse a dtype the device lacks before any arithmetic
+    if profile.calibration is not None:
+        if dtype != "fp32":
+            raise ArgumentError("precision", precision,
+                                what=f"the calibration of {profile.name} ({profile.key}) measured fp32 only",
+                                fix="give fp32, or a profile without a calibration table")
+        if efficiency != Efficiency(alpha=efficiency.alpha):
+            raise ValueError(f"--compute-efficiency / --memory-efficiency / --launch-overhead: {profile.key} is "
+                             "calibrated (its curves set the efficiencies); drop those flags")
     act_b, w_b = dtype_bytes(precision), param_bytes(precision)
     eff, bw = efficiency, profile.interconnect_bandwidth
     ops: list[OpTime] = []
@@ -198,25 +223,28 @@ def step_time(evaluation: Any, profile: DeviceProfile, *, precision: str = "fp32
         w = max(_elements(s for _, s in row.cost.param_shapes), row.params) * w_b
         # a lookup reads only the rows it gathers (its backward still writes a dense gradient of the table)
         facts = traits(row.kind)
+        fam = family_of(row.kind, dict(row.hparams))
         w_read = _elements(row.output_shapes) * w_b if facts.lookup else w
         comm = 0.0
         if facts.collective == "all_reduce" and dict(row.hparams).get("world", 1) > 1:
             comm = ring_all_reduce(out_b, dict(row.hparams)["world"], bw, eff.alpha)
         forward = op_time(row.name, row.kind, "forward", flops=2 * row.macs, elementwise_ops=row.elementwise_ops,
-                          bytes_=in_b + out_b + w_read, comm_s=comm, **common)
+                          bytes_=in_b + out_b + w_read, comm_s=comm, family=fam, weight_bytes=w_read,
+                          **common)
         ops.append(forward)
         fwd_macs += row.macs
         if not training:
             continue
         if row.name in recompute_rows:
             ops.append(op_time(row.name, row.kind, "recompute", flops=2 * row.macs,
-                               elementwise_ops=row.elementwise_ops, bytes_=in_b + out_b + w_read, comm_s=comm, **common))
+                               elementwise_ops=row.elementwise_ops, bytes_=in_b + out_b + w_read, comm_s=comm,
+                               family=fam, weight_bytes=w_read, **common))
             re_macs += row.macs
         if row.input_requires_grad or w or row.backward_macs:
             grad_in = in_b if row.input_requires_grad else 0
             ops.append(op_time(row.name, row.kind, "backward", flops=2 * row.backward_macs,
                                elementwise_ops=row.elementwise_ops, bytes_=out_b + in_b + w_read + grad_in + w,
-                               comm_s=comm, **common))
+                               comm_s=comm, family=fam, **common))
             bwd_macs += row.backward_macs
     notes = []
     if training:
@@ -225,12 +253,26 @@ def step_time(evaluation: Any, profile: DeviceProfile, *, precision: str = "fp32
         # read parameter, gradient and each moment; write parameter and each moment
         moved = params * w_b * (3 + 2 * spec.moments)
         ops.append(op_time("optimizer step", optimizer, "optimizer", flops=0, elementwise_ops=0, bytes_=moved,
-                           **common))
+                           family="elementwise", **common))
         if data_parallel > 1:
             grad_bytes = params * w_b
-            ops.append(op_time("gradient all-reduce", "AllReduce", "communication", flops=0, elementwise_ops=0,
-                               bytes_=0, comm_s=ring_all_reduce(grad_bytes, data_parallel, bw, eff.alpha),
-                               **common))
+            def comm_op(label: str, kind: str, seconds: Any) -> None:
+                ops.append(op_time(label, kind, "communication", flops=0, elementwise_ops=0, bytes_=0,
+                                   comm_s=seconds, **common))
+
+            if zero == 0:
+                comm_op("gradient all-reduce", "AllReduce", ring_all_reduce(grad_bytes, data_parallel, bw, eff.alpha))
+            else:
+                comm_op("gradient reduce-scatter", "ReduceScatter",
+                        ring_reduce_scatter(grad_bytes, data_parallel, bw, eff.alpha))
+                for g in ("forward", "backward") if zero == 3 else ("updated",):
+                    comm_op(f"parameter all-gather ({g})", "AllGather",
+                            ring_all_gather(grad_bytes, data_parallel, bw, eff.alpha))
+            if zero:
+                notes.append(f"ZeRO-{zero}: " + ("reduce-scatter of gradients + all-gather of parameters in the "
+                                                 "forward and the backward (1.5x data parallelism's volume)"
+                                                 if zero == 3 else "reduce-scatter of gradients + all-gather of the "
+                                                 "updated parameters (data parallelism's volume)"))
         notes.append("optimizer step: bytes only (memory-bound), "
                      f"{3 + 2 * spec.moments} parameter-sized tensors read or written")
         notes.append("backward element-wise operations taken equal to the forward's")

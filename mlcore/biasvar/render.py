@@ -30,6 +30,8 @@ def study_table(study: BiasVarianceStudy, explain: bool = True):
     >>> t.row_count, len(t.columns)
     (2, 8)
     """
+    from dlperf.validate import check_type
+    check_type("study", study, BiasVarianceStudy, "a BiasVarianceStudy (bias_variance_study)")
     from rich.table import Table
 
     c = study.config
@@ -67,6 +69,8 @@ def study_json(study: BiasVarianceStudy) -> str:
     >>> out["config"]["degrees"], sorted(out["rows"][0])[:4]
     ([1, 2], ['bias2', 'degree', 'fixed_draw_bias2', 'fixed_draw_mse'])
     """
+    from dlperf.validate import check_type
+    check_type("study", study, BiasVarianceStudy, "a BiasVarianceStudy (bias_variance_study)")
     payload = {
         "config": study.config.to_dict(),
         "model": _label(study),
@@ -126,6 +130,8 @@ def study_figure(study: BiasVarianceStudy, extra: BiasVarianceStudy | None = Non
 
 def plot_study(study: BiasVarianceStudy, path, extra: BiasVarianceStudy | None = None) -> None:
     """Save :func:`study_figure` as a PNG."""
+    from dlperf.validate import check_type
+    check_type("study", study, BiasVarianceStudy, "a BiasVarianceStudy (bias_variance_study)")
     from dlperf.plotting import save
 
     save(study_figure(study, extra), path)

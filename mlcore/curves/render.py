@@ -16,6 +16,8 @@ def report_table(report: CurvesReport):
     >>> t.row_count, [c.header for c in t.columns]
     (1, ['model', 'AUROC', 'AUPR', 'AP', 'AUPRG'])
     """
+    from dlperf.validate import check_type
+    check_type("report", report, CurvesReport, "a CurvesReport (evaluate_models)")
     from rich.table import Table
 
     table = Table(
@@ -45,6 +47,8 @@ def report_json(report: CurvesReport) -> str:
     >>> out["models"]["m"]["auroc"], out["n_positive"]
     (0.75, 2)
     """
+    from dlperf.validate import check_type
+    check_type("report", report, CurvesReport, "a CurvesReport (evaluate_models)")
     payload = {
         "dataset": report.dataset,
         "n_positive": report.n_positive,
@@ -114,6 +118,8 @@ def report_figure(report: CurvesReport):
 
 def plot_report(report: CurvesReport, path) -> None:
     """Save :func:`report_figure` as a PNG."""
+    from dlperf.validate import check_type
+    check_type("report", report, CurvesReport, "a CurvesReport (evaluate_models)")
     from dlperf.plotting import save
 
     save(report_figure(report), path)

@@ -93,6 +93,8 @@ def evaluate_models(
     >>> r.models[0].areas.auroc, r.all_positive.pr    # 3 of 4 pairs ranked right; precision pi = 1/2
     (0.75, (1.0, 0.5))
     """
+    from dlperf.validate import check_type
+    check_type("scores", scores, Mapping, "a dict of name -> score vector")
     if not scores:
         raise ArgumentError("scores", what="got no models", fix="give at least one name -> score vector")
     models = tuple(_model_curves(name, labels, s) for name, s in scores.items())

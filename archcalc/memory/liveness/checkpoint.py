@@ -19,7 +19,7 @@ How the segments are split (as torch does)
     plain run. A checkpointed segment must not start with an in-place op: it would modify the input the
     checkpoint saved, and torch raises in the backward pass ("modified by an inplace operation").
 What is kept
-    Each checkpointed segment is one region of a :class:`~archcalc.memory.recompute.RecomputePlan`
+    Each checkpointed segment is one region of a :class:`~archcalc.memory.liveness.recompute.RecomputePlan`
     (:meth:`CheckpointPlan.recompute_plan`), the schedule's one model of ``torch.utils.checkpoint``: in the
     forward pass the segment saves nothing and only its input is kept; when the backward reaches the
     segment's last node that saves a tensor, the segment runs again from its input up to that node (torch's
@@ -41,7 +41,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from archcalc.memory.recompute import RecomputePlan
+from archcalc.memory.liveness.recompute import RecomputePlan
 from dlperf.errors import ArgumentError
 from dlperf.results import Result
 from dlperf.validate import check_int

@@ -1,0 +1,182 @@
+"""A calibrated efficiency model: achieved rate per op family as a function of the op's work, plus a fixed
+per-op overhead, measured on the device (:func:`archcalc.time.calibrate.calibrate`).
+
+Each op belongs to one family, read from the kind's traits (the ``ops`` module that declares it):
+``gemm`` (linear, einsum), ``conv``, ``attention``, ``pool``, ``norm`` and ``elementwise`` (everything
+else that runs a kernel: activations, arithmetic, softmax, copies). The compute families' curves map FLOPs
+(2 x MACs) to achieved FLOP/s; the memory families' curves map bytes (read + written) to achieved bytes/s.
+A curve is interpolated linearly in log-log space between its measured points and held flat beyond them.
+One op's predicted time is::
+
+    time_s = overhead_s + work / rate_family(work)
+
+and a compute family's op also gets the time of its bytes at the ``stream`` curve (a copy of data not in
+cache) as a floor (a GEMM that moves much more than it computes runs at the copy rate). Measured with ``time_s - overhead_s`` so that the
+overhead is not counted twice.
+
+Examples
+--------
+>>> c = Curve((1e6, 1e8), (1e9, 1e11))       # 1 GFLOP/s at 1 MFLOP, 100 GFLOP/s at 100 MFLOP
+>>> round(c.rate_at(1e7) / 1e9, 3)             # halfway in log space: 10 GFLOP/s
+10.0
+>>> c.rate_at(1e3) == 1e9, c.rate_at(1e12) == 1e11  # flat beyond the measured points
+(True, True)
+>>> family_of("Conv2d"), family_of("Linear"), family_of("ReLU"), family_of("MaxPool2d")
+('conv', 'gemm', 'elementwise', 'pool')
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+__all__ = ["Curve", "Calibration", "FAMILIES", "COMPUTE_FAMILIES", "MEMORY_FAMILIES", "OP_FAMILIES", "family_of", "calibration_from_mapping",
+           "calibration_to_mapping"]
+
+#: Families whose curve is in FLOP/s of 2 x MACs, and those in bytes/s.
+COMPUTE_FAMILIES = ("gemm", "conv", "attention")
+MEMORY_FAMILIES = ("elementwise", "pool", "norm")
+#: ``stream``: a copy of data not in cache (bytes/s), the memory floor of the compute families;
+#: ``gemm_weights`` / ``conv_weights``: bytes/s of the weights of a GEMM / convolution with few rows or
+#: pixels (the time of fetching and, for a convolution, reordering the weights), a floor on those ops' time.
+#: No op is timed by these alone.
+FAMILIES = COMPUTE_FAMILIES + MEMORY_FAMILIES + ("stream", "gemm_weights", "conv_weights")
+#: Families with an op overhead (the rest are curves only).
+OP_FAMILIES = COMPUTE_FAMILIES + MEMORY_FAMILIES
+#: The ``ops`` module (``traits(kind).family``) to the calibration family; modules not listed: elementwise.
+_MODULE_FAMILY = MappingProxyType({"linear": "gemm", "einsum": "gemm", "recurrent": "gemm", "conv": "conv",
+                                   "attention": "attention", "pooling": "pool", "norms": "norm"})
+
+
+def family_of(kind: str, hparams: Mapping[str, Any] | None = None) -> str:
+    """The calibration family of an op kind (from its traits, never its name); an adaptive pooling (an
+    ``output_size``, no window) reduces like an element-wise op and is timed as one."""
+    from archcalc.ops.traits import traits
+
+    family = _MODULE_FAMILY.get(traits(kind).family, "elementwise")
+    if family == "pool" and hparams is not None and "output_size" in hparams:
+        return "elementwise"
+    return family
+
+
+@dataclass(frozen=True)
+class Curve:
+    """Achieved rate (units per second) at measured amounts of work, sorted by work, interpolated in log-log."""
+
+    work: tuple[float, ...]
+    rate: tuple[float, ...] = field(repr=False)
+
+    def __init__(self, work: Any, rate: Any) -> None:
+        work, rate = list(work), list(rate)
+        pairs = sorted(zip((float(w) for w in work), (float(r) for r in rate), strict=False))
+        if not pairs or len(work) != len(rate) or any(not (w > 0 and r > 0 and math.isfinite(w) and math.isfinite(r)) for w, r in pairs):
+            raise ValueError(f"curve: work {list(work)!r} and rate {list(rate)!r}: give equally many positive "
+                             "finite numbers (at least one point)")
+        object.__setattr__(self, "work", tuple(w for w, _ in pairs))
+        object.__setattr__(self, "rate", tuple(r for _, r in pairs))
+
+    def __call__(self, work: float) -> float:
+        return self.rate_at(work)
+
+    def rate_at(self, work: float) -> float:
+        """The achieved rate at ``work`` (log-log interpolation, flat outside the measured range)."""
+        xs = self.work
+        if work <= xs[0]:
+            return self.rate[0]
+        if work >= xs[-1]:
+            return self.rate[-1]
+        i = bisect.bisect_right(xs, work)
+        x0, x1, y0, y1 = map(math.log, (xs[i - 1], xs[i], self.rate[i - 1], self.rate[i]))
+        return math.exp(y0 + (y1 - y0) * (math.log(work) - x0) / (x1 - x0))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Per-family curves and the per-op overhead of one device, and how they were measured.
+
+    Attributes
+    ----------
+    curves : Mapping
+        Family (:data:`FAMILIES`) to :class:`Curve`: FLOP/s for compute families, bytes/s for the others.
+    overhead_s : Mapping
+        Family to the seconds every op of it (module call, dispatch, kernel launch) costs on top of its work.
+    source : str
+        How and when it was measured (threads, repeats, statistic, torch version).
+    """
+
+    curves: Mapping[str, Curve]
+    overhead_s: Mapping[str, float]
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        missing = [f for f in FAMILIES if f not in self.curves]
+        if missing:
+            raise ValueError(f"calibration: no curve for {', '.join(missing)}; a calibration needs "
+                             f"{', '.join(FAMILIES)} (run `archcalc calibrate`)")
+        for f in OP_FAMILIES:
+            v = self.overhead_s.get(f) if isinstance(self.overhead_s, Mapping) else None
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v >= 0 and math.isfinite(v)):
+                raise ValueError(f"calibration: overhead_us.{f} = {v if v is None else v * 1e6!r}; give "
+                                 "microseconds >= 0 for each family")
+        object.__setattr__(self, "curves", MappingProxyType(dict(self.curves)))
+        object.__setattr__(self, "overhead_s", MappingProxyType({f: float(self.overhead_s[f]) for f in OP_FAMILIES}))
+
+    def op_seconds(self, family: str, flops: float, bytes_: float,
+                   weight_bytes: float = 0.0) -> tuple[float, float, float]:
+        """``(compute_s, memory_s, time_s)`` of one op of ``family`` (overhead included in ``time_s``); a
+        GEMM's or convolution's compute time is at least its ``weight_bytes`` at its ``_weights`` curve."""
+        memory_family = family if family in MEMORY_FAMILIES else "stream"
+        memory_s = bytes_ / self.curves[memory_family].rate_at(bytes_) if bytes_ else 0.0
+        compute_s = 0.0
+        if family in COMPUTE_FAMILIES and flops:
+            compute_s = flops / self.curves[family].rate_at(flops)
+        weights = self.curves.get(f"{family}_weights")
+        if weights is not None and weight_bytes:
+            compute_s = max(compute_s, weight_bytes / weights.rate_at(weight_bytes))
+        return compute_s, memory_s, self.overhead_s[family] + max(compute_s, memory_s)
+
+    def summary(self) -> str:
+        """One line: the overhead and each family's rate range."""
+        parts = []
+        for f in FAMILIES:
+            c, unit = self.curves[f], ("GFLOP/s" if f in COMPUTE_FAMILIES else "GB/s")
+            f = f.replace("_weights", " weights")
+            parts.append(f"{f} {min(c.rate) / 1e9:.3g}-{max(c.rate) / 1e9:.3g} {unit}")
+        o = [v * 1e6 for v in self.overhead_s.values()]
+        return f"overhead {min(o):.3g}-{max(o):.3g} us/op; " + ", ".join(parts)
+
+
+def calibration_from_mapping(data: Mapping[str, Any], where: str = "calibration") -> Calibration:
+    """A :class:`Calibration` from a profile file's ``calibration`` table (``overhead_us``, and per family a
+    table ``{ work = [...], rate = [...] }`` in FLOPs / bytes and per second)."""
+    if not isinstance(data, Mapping) or "overhead_us" not in data:
+        raise ValueError(f"{where}: expected a table with overhead_us and {', '.join(FAMILIES)} curves; "
+                         "rerun `archcalc calibrate`")
+    curves = {}
+    for f in FAMILIES:
+        entry = data.get(f)
+        if not isinstance(entry, Mapping) or "work" not in entry or "rate" not in entry:
+            raise ValueError(f"{where}: missing curve {f!r} (a table of work = [...] and rate = [...]); "
+                             "rerun `archcalc calibrate`")
+        try:
+            curves[f] = Curve(entry["work"], entry["rate"])
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{where}.{f}: {exc}") from None
+    overhead = data["overhead_us"]
+    if not isinstance(overhead, Mapping):
+        raise ValueError(f"{where}: overhead_us = {overhead!r}; give a table of microseconds per family")
+    seconds = {f: (v * 1e-6 if isinstance(v, (int, float)) and not isinstance(v, bool) else v)
+               for f, v in overhead.items()}
+    return Calibration(curves, seconds, str(data.get("source", "")))
+
+
+def calibration_to_mapping(cal: Calibration) -> dict[str, Any]:
+    """The inverse of :func:`calibration_from_mapping`."""
+    out: dict[str, Any] = {"overhead_us": {f: v * 1e6 for f, v in cal.overhead_s.items()}, "source": cal.source}
+    for f in FAMILIES:
+        out[f] = {"work": list(cal.curves[f].work), "rate": list(cal.curves[f].rate)}
+    return out
