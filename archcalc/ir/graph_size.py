@@ -1,14 +1,20 @@
 """Bounds on the size of a graph before any work on it (issue 22, item 4: every long request estimated).
 
 A zoo transformer's graph grows by the same ops per layer, so its op count for ``layers`` is known from
-one- and two-layer builds in milliseconds: :func:`~archcalc.models.zoo_transformers.check_transformer_size` refuses a config whose graph
-would pass :data:`MAX_OPS` (the analysis, and a table of one row per op, take seconds up to there and
+one- and two-layer builds in milliseconds: :func:`~archcalc.models.zoo_transformers.check_transformer_size`
+refuses a config whose graph would pass :data:`MAX_OPS` (the analysis, and a table of one row per op, take seconds up to there and
 minutes beyond), saying the estimate and the way out. A training step's peak memory walks the live
 storages at every op (time growing with the square of the op count), so :func:`check_training_size`
 refuses graphs above :data:`MAX_TRAINING_OPS` for it.
 
 Measured on one core (``archcalc gpt --layers L --json``, user time): inference 5 s for 34,024 ops
 (L = 2000); a training step 1.7 s for 1,724 ops (L = 100), 5.3 s for 3,424 (L = 200).
+
+Examples
+--------
+>>> from archcalc.models.zoo import build
+>>> len(build("resnet18").nodes) <= MAX_TRAINING_OPS, check_training_size(build("resnet18"))
+(True, None)
 """
 
 from __future__ import annotations
