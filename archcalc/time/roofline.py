@@ -208,8 +208,9 @@ def step_time(evaluation: Any, profile: DeviceProfile, *, precision: str = "fp32
                                 what=f"the calibration of {profile.name} ({profile.key}) measured fp32 only",
                                 fix="give fp32, or a profile without a calibration table")
         if efficiency != Efficiency(alpha=efficiency.alpha):
-            raise ValueError(f"--compute-efficiency / --memory-efficiency / --launch-overhead: {profile.key} is "
-                             "calibrated (its curves set the efficiencies); drop those flags")
+            raise ArgumentError("efficiency", efficiency,
+                                what=f"{profile.key} is calibrated (its curves set the efficiencies)",
+                                fix="leave the efficiencies and the launch overhead at their defaults")
     act_b, w_b = dtype_bytes(precision), param_bytes(precision)
     eff, bw = efficiency, profile.interconnect_bandwidth
     ops: list[OpTime] = []
