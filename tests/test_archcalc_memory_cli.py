@@ -59,13 +59,16 @@ def test_zero_json_keys_and_spellings_of_params(capsys):
     assert doc["stages"][3]["shard_params"] == 117_187_500 and doc["device_memory_bytes"] is None
 
 
-def test_torch_convention_and_device_memory(capsys):
+@pytest.mark.parametrize("argv", [["--precision", "bf16-mixed"], ["--memory-convention", "torch"],
+                                  ["--precision", "bf16-mixed", "--memory-convention", "torch"]])
+def test_autocast_layout_and_device_memory(argv, capsys):
+    # bf16-mixed is torch.autocast in every command; the old --memory-convention torch (hidden) says the same
     code, out, _ = run(capsys, "memory", "--params", "125M", "--data-parallel", "8", "--zero", "2",
-                       "--memory-convention", "torch", "--device-memory", "24GiB", "--json")
+                       *argv, "--device-memory", "24GiB", "--json")
     doc = json.loads(out)
     # autocast: fp32 weights 4 + fp32 grads 4 + Adam moments 8, no master copy; stage 2 on 8 ranks:
     # 4 * 125e6 + (4 + 8) * 125e6 / 8 = 500,000,000 + 187,500,000 = 687,500,000 bytes
-    assert code == 0 and doc["memory_convention"] == "torch"
+    assert code == 0 and doc["precision"] == "bf16-mixed" and doc["layout"].startswith("torch.autocast")
     assert doc["bytes_per_param"] == {"weights": 4, "gradients": 4, "master_weights": 0, "optimizer_states": 8,
                                       "k": 8, "total": 16}
     assert doc["stages"] == [{"zero": 2, "shards": "optimizer states, gradients", "formula": "4Psi + 12Psi/N_d",

@@ -79,14 +79,15 @@ def _layers_only(model: str) -> Any:
 
 def comparison_lines(args: argparse.Namespace, seq: int, batch: int) -> list[str]:
     """The per-layer saved-activation count beside Table 2, as lines of text (empty when not applicable)."""
+    from archcalc.memory.precision import is_mixed
     from archcalc.parallel.layer_count import compare_table2
     from archcalc.zoo_transformers import CONFIGS
 
     if not _active(args) or not args.training:
         return []
-    if args.precision not in ("fp32", "fp16", "bf16"):
+    if is_mixed(args.precision):
         return [f"per-layer comparison with Table 2: not made for --precision {args.precision} (autocast keeps "
-                "some activations in fp32); use fp16 or bf16"]
+                "some activations in fp32); use fp16, bf16 or a -master precision"]
     c = compare_table2(_layers_only(args.model), seq, batch, tensor_parallel=args.tensor_parallel,
                        sequence_parallel=args.sequence_parallel, recompute=args.recompute,
                        precision=args.precision, device=args.device)
@@ -102,10 +103,11 @@ def comparison_lines(args: argparse.Namespace, seq: int, batch: int) -> list[str
 
 def comparison_json(args: argparse.Namespace, seq: int, batch: int) -> dict[str, Any] | None:
     """The ``per_layer`` JSON key: both counts, the convention's total and the itemised differences."""
+    from archcalc.memory.precision import is_mixed
     from archcalc.parallel.layer_count import compare_table2
     from archcalc.zoo_transformers import CONFIGS
 
-    if not _active(args) or not args.training or args.precision not in ("fp32", "fp16", "bf16"):
+    if not _active(args) or not args.training or is_mixed(args.precision):
         return None
     c = compare_table2(_layers_only(args.model), seq, batch, tensor_parallel=args.tensor_parallel,
                        sequence_parallel=args.sequence_parallel, recompute=args.recompute,

@@ -28,7 +28,7 @@ def positive_int(flag: str):
 
 def add_step_options(parser: argparse.ArgumentParser) -> None:
     from archcalc.memory.optimizers import OPTIMIZERS
-    from archcalc.memory.precision import DEVICES, PRECISIONS
+    from archcalc.memory.precision import DEVICES, PRECISIONS, precision_help
 
     parser.add_argument("model", help="zoo name (archcalc list), torchvision:NAME, timm:NAME or hf:NAME_OR_PATH (traced)")
     parser.add_argument("--input", metavar="CxHxW", help="per-sample input shape, or a sequence length L for token "
@@ -43,8 +43,8 @@ def add_step_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--first-step", action="store_true",
                         help="with --training: the first step instead, whose optimizer creates its state in step()")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, help="optimizer of the training step (default sgd)")
-    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                        help="fp32, fp16, bf16 (model converted) or fp16-mixed, bf16-mixed (torch.autocast)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32", metavar="PRECISION",
+                        help=precision_help() + " (default fp32)")
     parser.add_argument("--device", choices=DEVICES, default="cpu", help="whose autocast op lists apply (default cpu)")
     parser.add_argument("--checkpoint", type=positive_int("--checkpoint"), default=1, metavar="SEGMENTS",
                         help="train with checkpoint_sequential(features or the whole nn.Sequential, SEGMENTS, x); "

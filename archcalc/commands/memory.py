@@ -51,6 +51,7 @@ def _stages(text: str, name: str) -> list[int]:
 
 def register(subparsers) -> None:
     from archcalc.memory import CONVENTIONS, OPTIMIZERS, PRECISIONS, RECOMPUTE, parse_bytes, parse_count
+    from archcalc.memory.precision import precision_help
 
     parser = subparsers.add_parser("memory", help="training memory: ZeRO model states or Megatron activations",
                                    description=__doc__.split("\n\n")[1].replace("\n", " ").replace("``", "`"))
@@ -62,10 +63,10 @@ def register(subparsers) -> None:
     zero.add_argument("--zero", type=_arg_type(_stages, "zero"), default=[0, 1, 2, 3], metavar="STAGES",
                       help="ZeRO stages to print, comma separated (default 0,1,2,3)")
     zero.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="optimizer (default adam)")
-    zero.add_argument("--precision", choices=PRECISIONS, default="bf16-mixed", help="precision (default bf16-mixed)")
-    zero.add_argument("--memory-convention", choices=CONVENTIONS, default="zero",
-                      help="mixed precision layout: zero = half weights and grads + fp32 master and moments (the "
-                      "paper); torch = autocast's fp32 weights and grads, no master copy (default zero)")
+    zero.add_argument("--precision", choices=PRECISIONS, default=None, metavar="PRECISION",
+                      help=precision_help() + " (default bf16-master, the paper's layout)")
+    # the old spelling of the layouts, kept hidden: zero = a -mixed name's -master layout, torch = autocast
+    zero.add_argument("--memory-convention", choices=CONVENTIONS, default=None, help=argparse.SUPPRESS)
     zero.add_argument("--device-memory", type=_arg_type(parse_bytes, "size"), metavar="SIZE",
                       help="device memory (80GB, 24GiB, ...): adds each stage's share of it")
     act = parser.add_argument_group("activations (--megatron, Korthikanti et al. 2022)")
@@ -99,7 +100,9 @@ def _run_states(args: argparse.Namespace) -> int:
     if args.params is None:
         raise ValueError("--params is required (e.g. --params 7.5B), or give --megatron for activations")
     try:
-        stages = [model_state_bytes(args.params, optimizer=args.optimizer, precision=args.precision,
+        # the hidden --memory-convention alone names the old default bf16-mixed in its layout
+        precision = args.precision or ("bf16-mixed" if args.memory_convention else "bf16-master")
+        stages = [model_state_bytes(args.params, optimizer=args.optimizer, precision=precision,
                                     data_parallel=args.data_parallel, zero=z, convention=args.memory_convention)
                   for z in args.zero]
     except ValueError as exc:
@@ -153,8 +156,8 @@ _ACTIVATION_FLAGS = ("seq", "hidden", "heads", "layers", "batch", "tensor_parall
 
 def _given(args: argparse.Namespace, names: tuple[str, ...]) -> list[str]:
     """Flags of ``names`` set to something other than their default (a flag of the other mode is an error)."""
-    defaults = {"data_parallel": 1, "zero": [0, 1, 2, 3], "optimizer": "adam", "precision": "bf16-mixed",
-                "memory_convention": "zero", "layers": 1, "batch": 1, "tensor_parallel": 1, "sequence_parallel": False,
+    defaults = {"data_parallel": 1, "zero": [0, 1, 2, 3], "optimizer": "adam", "precision": None,
+                "memory_convention": None, "layers": 1, "batch": 1, "tensor_parallel": 1, "sequence_parallel": False,
                 "recompute": "none"}
     return ["--" + n.replace("_", "-") for n in names if getattr(args, n) != defaults.get(n)]
 

@@ -57,7 +57,7 @@ def register(subparsers) -> None:
     from archcalc.commands._peakopts import positive_int
     from archcalc.memory.activations import RECOMPUTE
     from archcalc.memory.optimizers import OPTIMIZERS
-    from archcalc.memory.precision import PRECISIONS
+    from archcalc.memory.precision import PRECISIONS, precision_help
 
     parser = subparsers.add_parser("time", help="predicted time per op and per step on a device (roofline)",
                                    description=__doc__.split("\n\n")[1].replace("\n", " ").replace("``", "`"))
@@ -74,8 +74,8 @@ def register(subparsers) -> None:
         parser.add_argument(flag, dest=dest, type=int, metavar="N", help=text)
     parser.add_argument("--training", action="store_true", help="a training step: forward, backward, optimizer")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, help="optimizer of the training step (default sgd)")
-    parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help="fp32, fp16, bf16, fp16-mixed, "
-                        "bf16-mixed (default fp32: the fp32 non-tensor peak)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32", metavar="PRECISION",
+                        help=precision_help() + " (default fp32: the fp32 non-tensor peak)")
     parser.add_argument("--data-parallel", type=positive_int("--data-parallel"), default=1, metavar="N",
                         help="data-parallel ranks: adds a ring all-reduce of the gradients (default 1)")
     parser.add_argument("--tensor-parallel", type=positive_int("--tensor-parallel"), default=1, metavar="T",

@@ -39,6 +39,9 @@ Mixed precision (``fp16-mixed`` / ``bf16-mixed``) follows :mod:`archcalc.memory.
 ``lower`` policy cast their fp32 inputs to the 16-bit dtype (casts of parameters are cached until the end
 of the forward pass, or longer when autograd saved them) and output 16 bits; other ops keep their inputs'
 dtype. Gradients have their value's dtype; a parameter's 16-bit gradient is converted to an fp32 ``.grad``.
+``fp16-master`` / ``bf16-master`` run the model as ``fp16`` / ``bf16`` do; the optimizer keeps an fp32 master
+copy of the weights from before step 1 and fp32 moments (the ``optimizer_state`` category: ZeRO's K), and
+its step makes an fp32 gradient of every parameter first (:func:`~archcalc.memory.backward.optimizer_step`).
 
 What is counted: tensor storage bytes (elements x dtype size). Not counted: allocator slack, library
 scratch space an op frees before returning, Python objects.
@@ -215,7 +218,9 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
     optimizer : str
         ``sgd`` (no momentum), ``momentum``, ``adam`` or ``adamw`` (:mod:`archcalc.memory.optimizers`).
     precision : str
-        ``fp32``, ``fp16``, ``bf16`` (the model converted), ``fp16-mixed`` or ``bf16-mixed`` (autocast).
+        ``fp32``, ``fp16``, ``bf16`` (the model converted), ``fp16-mixed`` or ``bf16-mixed`` (autocast),
+        ``fp16-master`` or ``bf16-master`` (the model converted, an fp32 master copy and fp32 optimizer states;
+        :mod:`archcalc.memory.precision`).
     device : str
         ``cpu`` or ``cuda``: which autocast lists apply (and whether a dropout mask is a float or a byte).
     checkpoint_segments : int
@@ -296,11 +301,11 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
         value_sid[spec.name] = s.new(prod(full_inputs[spec.name]) * per, "inputs")
         value_bytes_per[spec.name], value_elems[spec.name] = per, prod(full_inputs[spec.name])
     trained = {n: k for n, k in param_elems.items() if n not in graph.frozen_params}  # frozen: no gradient, no state
-    if training and not first_step:  # a step N >= 2: the earlier steps' optimizer state is alive
+    if training:  # a step N >= 2: the earlier steps' optimizer state is alive; a master copy from the start
         if zero:
-            shards.place_state(s, optimizer, par_b)
+            shards.place_state(s, optimizer, par_b, precision, created=not first_step)
         else:
-            place_optimizer_state(s, trained, optimizer, par_b)
+            place_optimizer_state(s, trained, optimizer, par_b, precision, created=not first_step)
 
     # -- when each storage may be freed in the forward pass
     holds = _hold_until(nodes)
@@ -476,9 +481,9 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
         shards.begin_backward(s, par_b)
         backward(s, graph, rows, saved_by, grad_of_param_at, act_inputs, par_b, shards, param_elems, plan)
         if zero:
-            shards.optimizer_step(s, optimizer, par_b, created=not first_step)
+            shards.optimizer_step(s, optimizer, par_b, created=not first_step, precision=precision)
         else:
-            optimizer_step(s, trained, optimizer, par_b, created=not first_step)
+            optimizer_step(s, trained, optimizer, par_b, created=not first_step, precision=precision)
     for sid in casts.values():  # inference: autocast's cache is cleared when the region exits
         s.free(sid)
     live, index, breakdown = s.best
