@@ -139,3 +139,18 @@ def test_cli_errors_are_one_line(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_stage_1_master_steps_on_the_fp32_shard():
+    # bf16-master on 2 ranks, step 1: 186 parameters, a flat shard of 93. bf16 weights 372 and gradients 372,
+    # the bf16 input 768 and the fp32 master shard 93 x 4 = 372 (alive from the start); the step makes the
+    # shard's fp32 gradient 372, Adam's fp32 moments 2 x 372 and temporaries 2 x 372: 3,744
+    p = peak_memory(tiny(), batch=2, training=True, optimizer="adam", precision="bf16-master", data_parallel=2,
+                    zero=1, first_step=True)
+    assert samples(p)[-1] == ("optimizer", "flat shard", 372 + 372 + 768 + 372 + 372 + 744 + 744)
+    # after it: ZeRO-1's 4 Psi + K Psi / N_d = 744 + 12 x 93 = 1,860 (the fp32 gradient and temporaries gone)
+    assert p.model_state_bytes == 4 * 186 + 12 * 93
+    # every forward sample holds the master shard above pure bf16's
+    b = peak_memory(tiny(), batch=2, training=True, optimizer="adam", precision="bf16", data_parallel=2, zero=1,
+                    first_step=True)
+    assert [x[2] - y[2] for x, y in zip(samples(p)[:3], samples(b)[:3], strict=True)] == [372] * 3
