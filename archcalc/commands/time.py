@@ -81,7 +81,7 @@ def register(subparsers) -> None:
     parser.add_argument("--tensor-parallel", type=positive_int("--tensor-parallel"), default=1, metavar="T",
                         help="Megatron tensor parallelism, one rank's graph (GPT-2 models; default 1)")
     parser.add_argument("--recompute", choices=RECOMPUTE, default="none",
-                        help="activation recomputation of GPT-2 models: none, selective or full")
+                        help="activation recomputation of a zoo transformer: none, selective or full")
     parser.add_argument("--compute-efficiency", type=_fraction("--compute-efficiency"), default=1.0, metavar="F",
                         help="fraction of peak FLOP/s reached (default 1: pure roofline)")
     parser.add_argument("--memory-efficiency", type=_fraction("--memory-efficiency"), default=1.0, metavar="F",
@@ -106,12 +106,15 @@ def _graph(args: argparse.Namespace) -> tuple[Any, tuple[int, ...], int, frozens
     cfg = CONFIGS.get(args.model.lower())
     if cfg is None:
         from archcalc.commands._transformer_opts import SIZE_FLAGS
+        from archcalc.zoo_transformers import transformer_models
 
         sizes = tuple((f, getattr(args, d) is not None) for f, d, _ in SIZE_FLAGS)
+        stacked = args.model in {name for name, _, _ in transformer_models()}  # vit-b-16: --recompute, no --seq
         for flag, given in (("--seq", args.seq is not None), ("--tensor-parallel", args.tensor_parallel != 1),
-                            ("--recompute", args.recompute != "none"), *sizes):
+                            ("--recompute", args.recompute != "none" and not stacked), *sizes):
             if given:
-                raise ValueError(f"{flag}: only for transformer models ({', '.join(CONFIGS)}); {args.model} "
+                names = [name for name, _, _ in transformer_models()] if flag == "--recompute" else CONFIGS
+                raise ValueError(f"{flag}: only for transformer models ({', '.join(names)}); {args.model} "
                                  "takes --input CxHxW")
         from archcalc.commands._peakopts import graph_factory, input_shape
 
@@ -119,7 +122,8 @@ def _graph(args: argparse.Namespace) -> tuple[Any, tuple[int, ...], int, frozens
         default = ((3, 224, 224) if args.model.startswith("torchvision:")
                    else graph_at(1, (1,)).default_input)
         shape = input_shape(args, type("G", (), {"default_input": default}))
-        return graph_at(args.batch, shape), shape, 1, frozenset()
+        graph = graph_at(args.batch, shape)
+        return graph, shape, 1, _recomputed(graph, args)
     if args.input is not None:
         raise ValueError(f"--input: {args.model} takes token ids; give the sequence length with --seq L")
     from archcalc.commands._transformer_opts import config_from_args
@@ -128,12 +132,9 @@ def _graph(args: argparse.Namespace) -> tuple[Any, tuple[int, ...], int, frozens
     cfg = config_from_args(args)
     seq = args.seq or cfg.default_seq
     check_seq(cfg, seq)
-    needs_gpt2 = args.tensor_parallel != 1 or args.recompute != "none"
-    if needs_gpt2 and (cfg.family != "gpt2"):
-        flag = "--tensor-parallel" if args.tensor_parallel != 1 else "--recompute"
-        raise ValueError(f"{flag}: {args.model} has no per-rank graph; give a GPT-2 model (gpt2, gpt2-medium ...)")
-    if args.recompute != "none" and not args.training:
-        raise ValueError(f"--recompute: got {args.recompute!r} without --training; add --training")
+    if args.tensor_parallel != 1 and cfg.family != "gpt2":
+        raise ValueError(f"--tensor-parallel: {args.model} has no per-rank graph; give a GPT-2 model (gpt2, "
+                         "gpt2-medium ...)")
     if args.tensor_parallel != 1:
         from archcalc.parallel.rank_graph import rank_graph
 
@@ -143,12 +144,18 @@ def _graph(args: argparse.Namespace) -> tuple[Any, tuple[int, ...], int, frozens
             raise ValueError(str(exc).replace("tensor_parallel=", "--tensor-parallel ")) from None
     else:
         graph = build_transformer(cfg, seq)
-    rows: frozenset[str] = frozenset()
-    if args.recompute != "none":
-        from archcalc.parallel.step import transformer_plan
+    return graph, (seq,), seq, _recomputed(graph, args)
 
-        rows = frozenset(n for region in transformer_plan(graph, cfg.layers, args.recompute).regions for n in region)
-    return graph, (seq,), seq, rows
+
+def _recomputed(graph: Any, args: argparse.Namespace) -> frozenset[str]:
+    """The rows ``--recompute`` runs twice: its regions on the graph's stack of layers."""
+    if args.recompute == "none":
+        return frozenset()
+    if not args.training:
+        raise ValueError(f"--recompute: got {args.recompute!r} without --training; add --training")
+    from archcalc.memory.stack import stack_plan
+
+    return frozenset(n for region in stack_plan(graph, args.recompute).regions for n in region)
 
 
 def run(args: argparse.Namespace) -> int:
