@@ -155,3 +155,21 @@ def test_module_entry_point():
     stage = json.loads(proc.stdout)["stages"][0]
     assert proc.returncode == 0 and stage["shard_params"] == 170_898_438
     assert stage["per_device_bytes"] == 2_734_375_008
+
+
+def test_report_takes_the_master_precisions(capsys):
+    from archcalc.memory.peak import peak_memory
+    from archcalc.zoo import build
+
+    code, out, _ = run(capsys, "resnet18", "--training", "--optimizer", "adam", "--dtype", "bf16-master", "--json")
+    totals = json.loads(out)["totals"]
+    # ResNet-18, Psi = 11,689,512: bf16 weights 2 Psi = 23,379,024 and gradients the same; ZeRO's K = 12 for
+    # the fp32 master copy (4) and Adam's fp32 moments (8): 12 Psi = 140,274,144
+    assert code == 0 and totals["params"] == 11_689_512
+    assert (totals["weights_bytes"], totals["gradients_bytes"], totals["optimizer_bytes"]) == (
+        23_379_024, 23_379_024, 140_274_144)
+    # the training peak is archcalc peak's, in the same precision
+    assert totals["training_bytes"] == peak_memory(build("resnet18"), None, 1, training=True, optimizer="adam",
+                                                   precision="bf16-master").peak_bytes
+    # autocast gives each op its own dtype: report's one element type cannot say it (archcalc peak does)
+    assert run(capsys, "resnet18", "--dtype", "bf16-mixed")[0] == 2

@@ -32,7 +32,8 @@ def add_report_options(parser: argparse.ArgumentParser, input_required: bool = F
     group.add_argument("--strict", action="store_true",
                        help="exit status 1 when some op is not modelled (listed by kind, counted 0)")
     group.add_argument("--batch", type=int, default=1, metavar="N", help="batch size (default 1)")
-    group.add_argument("--dtype", choices=list(DTYPE_BYTES), default="fp32", help="element type (default fp32)")
+    group.add_argument("--dtype", choices=list(DTYPE_BYTES), default="fp32",
+                       help="element type, or a -master precision (16-bit weights, fp32 master copy; default fp32)")
     group.add_argument(
         "--convention",
         choices=list(CONVENTIONS),
