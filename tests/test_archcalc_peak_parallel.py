@@ -154,3 +154,34 @@ def test_stage_1_master_steps_on_the_fp32_shard():
     b = peak_memory(tiny(), batch=2, training=True, optimizer="adam", precision="bf16", data_parallel=2, zero=1,
                     first_step=True)
     assert [x[2] - y[2] for x, y in zip(samples(p)[:3], samples(b)[:3], strict=True)] == [372] * 3
+
+
+@pytest.mark.parametrize("precision, stage", [("bf16-master", 2), ("bf16-master", 3), ("fp16-master", 1),
+                                              ("bf16-mixed", 2), ("bf16", 3)])
+def test_memory_and_peak_agree_on_llama_7b(precision, stage, capsys):
+    # the case: Llama-2-7B (Psi = 6,738,415,616), Adam, 8 ranks. `archcalc memory` and the liveness
+    # schedule name the same layout: the step's model states are memory's per-device bytes plus the shard's
+    # 0-d fp32 step count (4); bf16-master at stage 2: 2 Psi + 14 Psi / 8 = 25,269,058,560 (ZeRO's formula)
+    from archcalc.cli import main
+
+    psi = 6_738_415_616
+    assert main(["memory", "--params", str(psi), "--data-parallel", "8", "--zero", str(stage), "--precision",
+                 precision, "--json"]) == 0
+    states = json.loads(capsys.readouterr().out)["stages"][0]["per_device_bytes"]
+    p = peak_memory(build("llama"), (128,), 1, training=True, optimizer="adam", precision=precision,
+                    data_parallel=8, zero=stage)
+    assert p.model_state_bytes == states + 4
+    if (precision, stage) == ("bf16-master", 2):
+        assert states == 2 * psi + 14 * psi // 8 == 25_269_058_560
+
+
+def test_fit_takes_the_master_layout_with_zero(capsys):
+    from archcalc.cli import main
+
+    assert main(["fit", "llama", "--memory", "80GiB", "--training", "--optimizer", "adam", "--precision",
+                 "bf16-master", "--data-parallel", "8", "--zero", "2", "--input", "1024", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    peaks = [peak_memory(build("llama"), (1024,), b, training=True, optimizer="adam", precision="bf16-master",
+                         data_parallel=8, zero=2).peak_bytes for b in (doc["batch"], doc["batch"] + 1)]
+    # 80 GiB less the 5 % margin: 81,604,378,624 usable bytes
+    assert peaks[0] <= 81_604_378_624 < peaks[1] and doc["precision"] == "bf16-master"
