@@ -28,7 +28,7 @@ _LAZY = {"from_torch": "archcalc.frontends.torch_trace", "from_hf": "archcalc.fr
          "from_timm": "archcalc.frontends.timm_models", "closed_form": "archcalc.symbolic",
          "evaluate": "archcalc.ir.evaluate", "Graph": "archcalc.ir.graph", "GraphBuilder": "archcalc.ir.build",
          "build": "archcalc.zoo", "report": "archcalc.report", "crosscheck": "archcalc.crosscheck",
-         "peak_memory": "archcalc.memory.peak", "fit": "archcalc.memory.fit"}
+         "peak_memory": "archcalc.memory.liveness.peak", "fit": "archcalc.memory.liveness.fit"}
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)

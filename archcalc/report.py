@@ -13,7 +13,7 @@ What the numbers are (also in docs/archcalc.md):
   ``allocated_activations`` (``allocated_bytes``), the elements of the tensors the forward pass allocates.
 - With ``training=True``: ``backward_macs`` (weight gradients, plus input gradients where the input needs
   one) and the training memory ``training_bytes``: the peak of a steady-state training step from the
-  liveness schedule (:func:`archcalc.memory.peak.peak_memory`, what ``archcalc peak --training`` prints; None
+  liveness schedule (:func:`archcalc.memory.liveness.peak.peak_memory`, what ``archcalc peak --training`` prints; None
   where that model does not apply: ``int8``, a symbolic batch, extra ``inputs``), beside its parts
   ``weights_bytes``, ``gradients_bytes``, ``optimizer_bytes`` and ``activations_bytes`` (which are never alive
   all at once, so their sum is not a memory), where weights and gradients are params x dtype size, the
@@ -354,7 +354,7 @@ def report(
     >>> [(r.name, r.output_shape) for r in rep.rows]
     [('b1x1', (1, 128, 32, 32)), ('b3x3', (1, 192, 32, 32)), ('b5x5', (1, 96, 32, 32)), ('pool', (1, 256, 32, 32)), ('concat', (1, 672, 32, 32))]
     >>> rep = report(resolve_model("alexnet"), batch=8, dtype="fp16", training=True, optimizer="adam")
-    >>> from archcalc.memory.peak import peak_memory
+    >>> from archcalc.memory.liveness.peak import peak_memory
     >>> rep.totals["training_bytes"] == peak_memory(resolve_model("alexnet"), None, 8, training=True,
     ...                                             optimizer="adam", precision="fp16").peak_bytes
     True
@@ -427,7 +427,7 @@ def report(
         totals["backward_macs"] = ev.total("backward_macs")
         totals["backward_compute"] = sum(r.backward_compute for r in rows) if backward is not None else None
         if dtype in PRECISION_TABLE:  # the precision's layout (a -master one: fp32 master copy and moments)
-            from archcalc.memory.states import bytes_per_param
+            from archcalc.memory.formulas.states import bytes_per_param
 
             lay = bytes_per_param(optimizer, dtype)
             w_b, g_b, o_b = lay.weights, lay.gradients, lay.master_weights + lay.optimizer_states
@@ -478,7 +478,7 @@ def _training_peak(network: Graph, input_shape: Any, batch: Any, dtype: str, opt
 
     if inputs or dtype not in PRECISIONS or not isinstance(batch, int):
         return None
-    from archcalc.memory.peak import peak_memory
+    from archcalc.memory.liveness.peak import peak_memory
 
     return peak_memory(network, input_shape, batch, training=True, optimizer=optimizer, precision=dtype).peak_bytes
 

@@ -3,7 +3,7 @@
 For every zoo model (with its torch twin) and seven more torchvision models, at batch 1 / 8 / 32 on
 3x64x64 inputs (inception-small: 3x32x32), it runs one ``no_grad`` inference, one SGD and one Adam training
 step (``zero_grad(set_to_none=True); loss = model(x).sum(); loss.backward(); step()``) and compares
-:func:`archcalc.memory.peak.peak_memory` with ``tests/peak_tracker.py``: glibc's live heap bytes sampled
+:func:`archcalc.memory.liveness.peak.peak_memory` with ``tests/peak_tracker.py``: glibc's live heap bytes sampled
 after every torch call and every autograd node of the real run (see that file for exactly what it
 counts). ``--oracle profiler`` (or ``both``) measures tensor storage bytes only instead (or as well): the
 CPU allocator's allocation events from ``torch.profiler`` (``tests/peak_profiler.py``); its ``--write`` fills
@@ -160,7 +160,7 @@ def run(models, batches, modes, precision: str, cuda: bool, oracle: str = "malli
     from peak_profiler import measure_step_storage, measure_steps_storage
     from peak_tracker import measure_step, measure_steps
 
-    from archcalc.memory.peak import peak_memory
+    from archcalc.memory.liveness.peak import peak_memory
 
     torch.set_num_threads(1)
     dtype = torch.bfloat16 if precision == "bf16-mixed" else (torch.float16 if precision == "fp16-mixed" else None)

@@ -56,7 +56,7 @@ def run(models, batches, segment_counts, modes, size: int) -> list[tuple]:
     sys.path.insert(0, str(ROOT))
     from peak_tracker import measure_step
 
-    from archcalc.memory.peak import peak_memory
+    from archcalc.memory.liveness.peak import peak_memory
     from archcalc.zoo import build
 
     torch.set_num_threads(1)

@@ -169,7 +169,7 @@ def test_training_json_memory_arithmetic(capsys):
     assert t["activations_bytes"] == 4_849_664
     # the training memory is the liveness peak of a steady-state step (archcalc peak), not the parts' sum
     # 4,359,808 + 4,359,808 + 8,719,616 + 4,849,664 = 22,288,896 (never all alive at once)
-    from archcalc.memory.peak import peak_memory
+    from archcalc.memory.liveness.peak import peak_memory
     from archcalc.zoo import inception_module
 
     peak = peak_memory(inception_module((256, 32, 32), 128, 192, 96), (256, 32, 32), 1, training=True,
@@ -193,7 +193,7 @@ def test_training_dtype_optimizer_and_dropout_masks(capsys):
     assert t["activations_bytes"] == (2 * t["saved_activation_elements"] + 4 * t["saved_fp32_elements"]
                                       + 8 * t["saved_int64_elements"] + t["saved_bool_elements"])
     # the liveness peak of a steady fp16 momentum step: at least weights, gradients and buffers, 3 x 276,715,088
-    from archcalc.memory.peak import peak_memory
+    from archcalc.memory.liveness.peak import peak_memory
     from archcalc.zoo import build
 
     peak = peak_memory(build("vgg16"), None, 2, training=True, optimizer="momentum", precision="fp16")

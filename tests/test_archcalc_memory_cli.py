@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from archcalc.cli import main
-from archcalc.memory import megatron_activation_bytes, megatron_table2, model_state_bytes
-from archcalc.memory.render import rows_table, states_table, table2_table
+from archcalc.memory.formulas import megatron_activation_bytes, megatron_table2, model_state_bytes
+from archcalc.memory.render.formulas import rows_table, states_table, table2_table
 
 ROOT = Path(__file__).resolve().parents[1]
 MEGATRON = ["memory", "--megatron", "--seq", "2048", "--hidden", "12288", "--heads", "96", "--layers", "96",
@@ -158,7 +158,7 @@ def test_module_entry_point():
 
 
 def test_report_takes_the_master_precisions(capsys):
-    from archcalc.memory.peak import peak_memory
+    from archcalc.memory.liveness.peak import peak_memory
     from archcalc.zoo import build
 
     code, out, _ = run(capsys, "resnet18", "--training", "--optimizer", "adam", "--dtype", "bf16-master", "--json")

@@ -12,19 +12,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from archcalc.memory import (
+from archcalc.memory.formulas import (
     OPTIMIZERS,
     PRECISIONS,
     ROWS,
     bytes_per_param,
-    format_bytes,
     megatron_activation_bytes,
     megatron_table2,
     model_state_bytes,
-    parse_bytes,
-    parse_count,
 )
-from archcalc.memory.units import round_half_up
+from archcalc.memory.units import format_bytes, parse_bytes, parse_count, round_half_up
 from tests.strategies import megatron_shapes
 
 # --- ZeRO (Rajbhandari et al. 2020) ------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from archcalc.memory import megatron_activation_bytes, model_state_bytes
+from archcalc.memory.formulas import megatron_activation_bytes, model_state_bytes
 
 pytestmark = pytest.mark.torch
 torch = pytest.importorskip("torch")

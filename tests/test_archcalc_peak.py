@@ -13,8 +13,8 @@ import json
 import pytest
 
 from archcalc.ir.graph import Graph, Node, TensorSpec
-from archcalc.memory.fit import fit
-from archcalc.memory.peak import peak_memory
+from archcalc.memory.liveness.fit import fit
+from archcalc.memory.liveness.peak import peak_memory
 from archcalc.memory.precision import autocast_policy, dtype_bytes, param_bytes
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from archcalc.ir.graph import Graph, Node, TensorSpec
-from archcalc.memory.checkpoint import checkpoint_plan
-from archcalc.memory.peak import peak_memory
+from archcalc.memory.liveness.checkpoint import checkpoint_plan
+from archcalc.memory.liveness.peak import peak_memory
 from archcalc.zoo import build
 
 

@@ -12,8 +12,8 @@ import json
 
 import pytest
 
-from archcalc.memory.peak import peak_memory
-from archcalc.memory.recompute import RecomputePlan
+from archcalc.memory.liveness.peak import peak_memory
+from archcalc.memory.liveness.recompute import RecomputePlan
 from archcalc.parallel.step import rank_peak
 from archcalc.zoo import build
 from archcalc.zoo_transformers import CONFIGS, with_sizes

@@ -22,7 +22,7 @@ torch = pytest.importorskip("torch")
 
 from peak_profiler import _storage_bytes, trace_storage  # noqa: E402
 
-from archcalc.memory.peak import peak_memory  # noqa: E402
+from archcalc.memory.liveness.peak import peak_memory  # noqa: E402
 
 
 def _net():

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.torch
 torch = pytest.importorskip("torch")
 
 from archcalc.cli import main  # noqa: E402
-from archcalc.memory.peak import peak_memory  # noqa: E402
+from archcalc.memory.liveness.peak import peak_memory  # noqa: E402
 
 NET = """
 import torch

@@ -8,8 +8,8 @@ import json
 import pytest
 from test_archcalc_peak import samples, tiny
 
-from archcalc.memory.fit import fit
-from archcalc.memory.peak import peak_memory
+from archcalc.memory.liveness.fit import fit
+from archcalc.memory.liveness.peak import peak_memory
 from archcalc.zoo import build
 
 PSI = 11_689_512  # ResNet-18's parameters

@@ -60,7 +60,7 @@ def test_the_step_names_are_checked():
 
 
 def _prediction(name: str, size: int, batch: int, mode: str):
-    from archcalc.memory.peak import peak_memory
+    from archcalc.memory.liveness.peak import peak_memory
 
     if name.startswith("torchvision:"):
         from archcalc.frontends.torch_trace import from_torchvision
@@ -146,7 +146,7 @@ class _Excite(torch.nn.Module):
 
 def _traced_peak(module, shape, batch):
     from archcalc.frontends.torch_trace import from_torch
-    from archcalc.memory.peak import peak_memory
+    from archcalc.memory.liveness.peak import peak_memory
 
     return peak_memory(from_torch(module, shape, batch=batch), shape, batch, training=True, optimizer="sgd")
 

@@ -8,7 +8,7 @@ pytestmark = pytest.mark.torch
 torch = pytest.importorskip("torch")
 
 from archcalc.frontends.torch_trace import from_torch  # noqa: E402
-from archcalc.memory.peak import peak_memory  # noqa: E402
+from archcalc.memory.liveness.peak import peak_memory  # noqa: E402
 
 
 class Fire(torch.nn.Module):

@@ -1,4 +1,4 @@
-"""``--recompute`` and ``--checkpoint`` on every transformer of the zoo: the layer stack (archcalc/memory/stack.py).
+"""``--recompute`` and ``--checkpoint`` on every transformer of the zoo: the layer stack (archcalc/memory/liveness/stack.py).
 
 Oracles: the per-rank GPT-2 plans that tests/test_archcalc_tensor_parallel_torch.py checks against real
 checkpointed torch runs (tests/tp_shard.py) are the stack's plans, region for region; Korthikanti et al.
@@ -14,9 +14,9 @@ import pytest
 
 from archcalc.cli import main
 from archcalc.ir.evaluate import evaluate
-from archcalc.memory.checkpoint import checkpoint_plan
-from archcalc.memory.peak import peak_memory
-from archcalc.memory.stack import layer_stack, stack_plan
+from archcalc.memory.liveness.checkpoint import checkpoint_plan
+from archcalc.memory.liveness.peak import peak_memory
+from archcalc.memory.liveness.stack import layer_stack, stack_plan
 from archcalc.parallel.rank_graph import layer_prefix, rank_graph
 from archcalc.zoo import build
 from archcalc.zoo_transformers import CONFIGS, build_transformer, with_sizes

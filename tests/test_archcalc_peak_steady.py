@@ -19,7 +19,7 @@ torchvision = pytest.importorskip("torchvision")
 from peak_profiler import measure_steps_storage  # noqa: E402
 from peak_tracker import measure_steps  # noqa: E402
 
-from archcalc.memory.peak import peak_memory  # noqa: E402
+from archcalc.memory.liveness.peak import peak_memory  # noqa: E402
 
 
 def _linear():
@@ -143,7 +143,7 @@ def _small_net():
 
 def test_fit_batch_trains_three_real_steps_and_one_more_does_not(one_torch_thread):
     from archcalc.frontends.torch_trace import from_torch
-    from archcalc.memory.fit import fit
+    from archcalc.memory.liveness.fit import fit
 
     def at(batch, shape):
         return from_torch(_small_net(), shape, batch=batch)

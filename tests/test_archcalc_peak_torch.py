@@ -16,7 +16,7 @@ torchvision = pytest.importorskip("torchvision")
 
 from peak_tracker import measure_step  # noqa: E402
 
-from archcalc.memory.peak import peak_memory  # noqa: E402
+from archcalc.memory.liveness.peak import peak_memory  # noqa: E402
 
 CASES = [
     *[("resnet18", b, mode, "fp32") for b in (1, 8, 32) for mode in ("inference", "sgd", "adam")],

@@ -25,7 +25,7 @@ from peak_tracker import _storage_bytes  # noqa: E402
 
 def _prediction(model, shape, batch, mode="sgd", dtype="float32"):
     from archcalc.frontends.torch_trace import from_torch
-    from archcalc.memory.peak import peak_memory
+    from archcalc.memory.liveness.peak import peak_memory
 
     graph = from_torch(model, shape, batch=batch, input_dtypes=(dtype,), training=True)
     p = peak_memory(graph, shape, batch, training=True, optimizer=mode, first_step=True)  # the oracle's step 1
@@ -64,7 +64,7 @@ def test_a_tied_weight_gets_its_gradients_added_out_of_place(one_torch_thread):
 
 def test_a_reused_conv_weight_is_added_in_place():
     from archcalc.ir.build import GraphBuilder
-    from archcalc.memory.peak import peak_memory
+    from archcalc.memory.liveness.peak import peak_memory
 
     # a convolution's weight gradient is a fresh tensor: the second one is added into it (no third tensor)
     b = GraphBuilder("reuse", inputs=[("x", (4, 8, 8))])
@@ -175,7 +175,7 @@ def test_hf_gpt2_forward_and_step(dropout, mode, one_torch_thread):
     assert abs(forward - real_forward) <= 0.02 * real_forward, (forward, real_forward)
     # the steady state (archcalc's default) against the real run's third step
     from archcalc.frontends.torch_trace import from_torch
-    from archcalc.memory.peak import peak_memory
+    from archcalc.memory.liveness.peak import peak_memory
 
     graph = from_torch(model, (256,), batch=2, input_dtypes=("int64",), training=True)
     steady = peak_memory(graph, (256,), 2, training=True, optimizer=mode)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from strategies import megatron_shapes
 
 from archcalc.cli import main
-from archcalc.memory.activations import megatron_activation_bytes
+from archcalc.memory.formulas.activations import megatron_activation_bytes
 from archcalc.parallel.layer_count import compare_table2, layer_saved
 from archcalc.parallel.rank_graph import rank_graph
 from archcalc.parallel.step import rank_peak
@@ -191,7 +191,7 @@ def test_a_length_beyond_the_position_table_is_refused(argv, capsys):
 
 
 def test_fit_step_and_limit_are_checked():
-    from archcalc.memory.fit import fit
+    from archcalc.memory.liveness.fit import fit
     from archcalc.zoo import build
 
     with pytest.raises(ValueError, match="step=2"):

@@ -26,7 +26,7 @@ from peak_profiler import measure_step_storage  # noqa: E402
 
 def _peak(model, shape, batch, mode="sgd", dtype="float32"):
     from archcalc.frontends.torch_trace import from_torch
-    from archcalc.memory.peak import peak_memory
+    from archcalc.memory.liveness.peak import peak_memory
 
     graph = from_torch(model, shape, batch=batch, input_dtypes=(dtype,))
     # the oracle measures the first step (measure_step_storage)
@@ -253,7 +253,7 @@ class _Block(nn.Module):
 @pytest.mark.parametrize("make, shape", [(_Block, (8, 8, 8)), (lambda: _Where("constant_proj"), (32, 256))])
 def test_random_names_change_no_number(make, shape):
     from archcalc.frontends.torch_trace import from_torch
-    from archcalc.memory.peak import peak_memory
+    from archcalc.memory.liveness.peak import peak_memory
 
     torch.manual_seed(0)
     graph = from_torch(make(), shape, batch=4)
@@ -268,7 +268,7 @@ def test_random_names_change_no_number(make, shape):
 
 def test_random_names_keep_checkpointing():
     from archcalc.frontends.torch_trace import from_torch
-    from archcalc.memory.peak import peak_memory
+    from archcalc.memory.liveness.peak import peak_memory
 
     torch.manual_seed(0)
     seq = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
@@ -287,7 +287,7 @@ def test_a_frozen_backbone_gets_no_gradients_and_no_optimizer_state(mode, one_to
     # moments of the head only: the peak is the forward pass's, 5,881,896 bytes, as measured (before the
     # IR knew requires-grad: +85.5 % with SGD, +404 % with Adam).
     from archcalc.frontends.torch_trace import from_torch
-    from archcalc.memory.peak import peak_memory
+    from archcalc.memory.liveness.peak import peak_memory
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(256, 1024), nn.ReLU(), nn.Linear(1024, 1024), nn.ReLU(), nn.Linear(1024, 10))

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from archcalc.cli import main as archcalc_main
-from archcalc.memory.fit import FIT_LIMIT
+from archcalc.memory.liveness.fit import FIT_LIMIT
 from archcalc.memory.units import parse_bytes, parse_count
 
 

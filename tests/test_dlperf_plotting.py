@@ -80,8 +80,8 @@ def test_save_is_atomic_and_takes_the_format_from_the_extension(tmp_path):
 
 
 def test_archcalc_memory_timeline():
-    from archcalc.memory.peak import peak_memory
-    from archcalc.memory.plot import timeline_figure
+    from archcalc.memory.liveness.peak import peak_memory
+    from archcalc.memory.render.plot import timeline_figure
     from archcalc.zoo import build
 
     peak = peak_memory(build("alexnet"), training=True, optimizer="adam")

@@ -1,6 +1,6 @@
 """``--tensor-parallel``, ``--sequence-parallel``, ``--recompute`` and ``--memory-convention`` for ``archcalc
 peak`` and ``archcalc fit``: one tensor-parallel rank of a GPT-2-family transformer (Megatron's split);
-``--recompute`` alone on every transformer of the zoo (its stack of layers, :mod:`archcalc.memory.stack`)."""
+``--recompute`` alone on every transformer of the zoo (its stack of layers, :mod:`archcalc.memory.liveness.stack`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 def add_parallel_options(parser: argparse.ArgumentParser) -> None:
     from archcalc.commands._peakopts import positive_int
-    from archcalc.memory.activations import RECOMPUTE
+    from archcalc.memory.formulas.activations import RECOMPUTE
 
     group = parser.add_argument_group("tensor parallelism (GPT-2-family transformers), recompute (zoo transformers)")
     group.add_argument("--tensor-parallel", type=positive_int("--tensor-parallel"), default=1, metavar="T",
@@ -52,7 +52,7 @@ def parallel_setup(args: argparse.Namespace) -> tuple[Any, Any] | None:
                           and args.memory_convention == "archcalc")
         if only_recompute and args.model in _zoo_transformers():  # the zoo's graph, its stack of layers
             from archcalc.commands._peakopts import graph_factory
-            from archcalc.memory.stack import stack_plan
+            from archcalc.memory.liveness.stack import stack_plan
             from archcalc.report import resolve_model
 
             return graph_factory(args.model, args), stack_plan(resolve_model(args.model), args.recompute)

@@ -63,8 +63,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from archcalc.memory.fit import fit
-    from archcalc.memory.peak_render import breakdown_table, fit_json, peak_header
+    from archcalc.memory.liveness.fit import fit
+    from archcalc.memory.render.peak import breakdown_table, fit_json, peak_header
 
     kwargs = step_kwargs(args)
     if args.batch != 1 and not args.seq:

@@ -50,8 +50,9 @@ def _stages(text: str, name: str) -> list[int]:
 
 
 def register(subparsers) -> None:
-    from archcalc.memory import CONVENTIONS, OPTIMIZERS, PRECISIONS, RECOMPUTE, parse_bytes, parse_count
+    from archcalc.memory.formulas import CONVENTIONS, OPTIMIZERS, PRECISIONS, RECOMPUTE
     from archcalc.memory.precision import precision_help
+    from archcalc.memory.units import parse_bytes, parse_count
 
     parser = subparsers.add_parser("memory", help="training memory: ZeRO model states or Megatron activations",
                                    description=__doc__.split("\n\n")[1].replace("\n", " ").replace("``", "`"))
@@ -94,8 +95,8 @@ def _console():
 
 
 def _run_states(args: argparse.Namespace) -> int:
-    from archcalc.memory import model_state_bytes
-    from archcalc.memory.render import states_header, states_json, states_table
+    from archcalc.memory.formulas import model_state_bytes
+    from archcalc.memory.render.formulas import states_header, states_json, states_table
 
     if args.params is None:
         raise ValueError("--params is required (e.g. --params 7.5B), or give --megatron for activations")
@@ -120,8 +121,8 @@ def _run_states(args: argparse.Namespace) -> int:
 
 
 def _run_activations(args: argparse.Namespace) -> int:
-    from archcalc.memory import megatron_activation_bytes, megatron_table2
-    from archcalc.memory.render import activations_header, activations_json, rows_table, table2_table
+    from archcalc.memory.formulas import megatron_activation_bytes, megatron_table2
+    from archcalc.memory.render.formulas import activations_header, activations_json, rows_table, table2_table
 
     for flag in ("seq", "hidden", "heads"):
         if getattr(args, flag) is None:
@@ -136,7 +137,7 @@ def _run_activations(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps(activations_json(chosen, variants), indent=2) + "\n")
         return 0
-    from archcalc.memory import format_bytes
+    from archcalc.memory.units import format_bytes
     from dlperf.tables import print_fitted
 
     console = _console()

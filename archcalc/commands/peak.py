@@ -42,8 +42,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from archcalc.memory.peak import peak_memory
-    from archcalc.memory.peak_render import breakdown_table, peak_header, peak_json
+    from archcalc.memory.liveness.peak import peak_memory
+    from archcalc.memory.render.peak import breakdown_table, peak_header, peak_json
 
     kwargs = step_kwargs(args)
     setup = parallel_setup(args)  # --tensor-parallel / --sequence-parallel / --recompute: one rank's graph
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise flagged(exc) from None
     if args.plot:
-        from archcalc.memory.plot import plot_timeline
+        from archcalc.memory.render.plot import plot_timeline
 
         plot_timeline(result, args.plot)
     if args.json:

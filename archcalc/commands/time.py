@@ -55,7 +55,7 @@ def _count(flag: str):
 
 def register(subparsers) -> None:
     from archcalc.commands._peakopts import positive_int
-    from archcalc.memory.activations import RECOMPUTE
+    from archcalc.memory.formulas.activations import RECOMPUTE
     from archcalc.memory.optimizers import OPTIMIZERS
     from archcalc.memory.precision import PRECISIONS, precision_help
 
@@ -153,7 +153,7 @@ def _recomputed(graph: Any, args: argparse.Namespace) -> frozenset[str]:
         return frozenset()
     if not args.training:
         raise ValueError(f"--recompute: got {args.recompute!r} without --training; add --training")
-    from archcalc.memory.stack import stack_plan
+    from archcalc.memory.liveness.stack import stack_plan
 
     return frozenset(n for region in stack_plan(graph, args.recompute).regions for n in region)
 

@@ -457,7 +457,7 @@ def _run(module: Any, inputs: list[Any], values: Any = None, kw: dict[str, Any] 
         for name, t in (kw or {}).items():
             rec.bind(t, name)
         # Autograd's saved tensors are packed into nothing, so a tensor dies when the Python code drops it:
-        # the release points the liveness schedule uses (archcalc.memory.peak).
+        # the release points the liveness schedule uses (archcalc.memory.liveness.peak).
         with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(_forget, _forget), opaque_mode(rec), \
                 _make_mode(rec, values):
             out = module(*inputs, **(kw or {}))

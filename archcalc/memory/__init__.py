@@ -1,43 +1,18 @@
-"""Training memory from the papers' closed forms: model states (mixed precision, ZeRO) and activations.
+"""Training memory, in three rooms and three shared tables.
 
-Self-contained: plain integer arithmetic on the arguments (so sympy symbols work too), no torch or sympy
-import. :mod:`~archcalc.memory.states` gives weights, gradients, master weights and optimizer states per
-ZeRO stage (Rajbhandari et al. 2020); :mod:`~archcalc.memory.activations` gives a transformer layer's
-stored activations item by item (Korthikanti et al. 2022, Table 2); :mod:`~archcalc.memory.units` parses
-and prints byte sizes exactly; :mod:`~archcalc.memory.render` turns results into tables and JSON.
+``formulas/``
+    the papers' closed forms as exact integers or sympy expressions: model states per ZeRO stage
+    (:mod:`~archcalc.memory.formulas.states`) and a transformer layer's activations
+    (:mod:`~archcalc.memory.formulas.activations`); what ``archcalc memory`` prints.
+``liveness/``
+    the liveness simulator: the peak live bytes of a forward pass or a training step over a graph's tensor
+    values (:func:`~archcalc.memory.liveness.peak.peak_memory`, run phase by phase by
+    :class:`~archcalc.memory.liveness.step.Step`), with checkpointing, ZeRO sharding and the batch that
+    fits (:func:`~archcalc.memory.liveness.fit.fit`); what ``archcalc peak`` and ``archcalc fit`` print.
+``render/``
+    tables, JSON and plots of both rooms' results (computing never imports rendering).
 
-Examples
---------
->>> from archcalc.memory import format_bytes, model_state_bytes
->>> format_bytes(model_state_bytes(parse_count("7.5B"), data_parallel=64, zero=2).per_device_bytes)
-'16.6 GB (15.5 GiB)'
+Shared by all: :mod:`~archcalc.memory.optimizers` (the one optimizer table),
+:mod:`~archcalc.memory.precision` (precisions, dtype sizes, autocast's op lists) and
+:mod:`~archcalc.memory.units` (byte sizes parsed and printed exactly).
 """
-
-from archcalc.memory.activations import (
-    RECOMPUTE,
-    ROWS,
-    ActivationItem,
-    ActivationRow,
-    MegatronActivations,
-    Table2Variant,
-    megatron_activation_bytes,
-    megatron_table2,
-)
-from archcalc.memory.states import (
-    CONVENTIONS,
-    OPTIMIZERS,
-    PRECISIONS,
-    ZERO_STAGES,
-    BytesPerParam,
-    ModelStateMemory,
-    bytes_per_param,
-    model_state_bytes,
-)
-from archcalc.memory.units import format_bytes, parse_bytes, parse_count
-
-__all__ = [
-    "CONVENTIONS", "OPTIMIZERS", "PRECISIONS", "RECOMPUTE", "ROWS", "ZERO_STAGES",
-    "ActivationItem", "ActivationRow", "BytesPerParam", "MegatronActivations", "ModelStateMemory", "Table2Variant",
-    "bytes_per_param", "format_bytes", "megatron_activation_bytes", "megatron_table2", "model_state_bytes",
-    "parse_bytes", "parse_count",
-]

@@ -1,8 +1,8 @@
 """The one optimizer table: what each ``--optimizer`` keeps per parameter and allocates in its update.
 
 Every command and function that takes an optimizer reads this table (the model-state formulas of
-:mod:`archcalc.memory.states`, the liveness schedule's optimizer step in :mod:`archcalc.memory.backward`
-and :mod:`archcalc.memory.zero`, the per-layer report's ``optimizer_bytes``). The entries follow
+:mod:`archcalc.memory.formulas.states`, the liveness schedule's optimizer step in :mod:`archcalc.memory.liveness.backward`
+and :mod:`archcalc.memory.liveness.zero`, the per-layer report's ``optimizer_bytes``). The entries follow
 ``torch.optim``'s single-tensor implementations (the CPU default, ``foreach=False``):
 
 ``sgd``

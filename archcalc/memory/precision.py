@@ -2,7 +2,7 @@
 run in which dtype under ``torch.autocast``.
 
 Every command and function that takes a precision reads :data:`PRECISION_TABLE` (``archcalc memory``,
-``peak``, ``fit``, ``time``, ``report``; :mod:`archcalc.memory.states`, :mod:`archcalc.memory.peak`,
+``peak``, ``fit``, ``time``, ``report``; :mod:`archcalc.memory.formulas.states`, :mod:`archcalc.memory.liveness.peak`,
 :mod:`archcalc.time.roofline`). Seven names, three layouts:
 
 =================  ===========  ============  ==========  =======================  ==========================
@@ -71,7 +71,7 @@ class PrecisionSpec:
     layout: str = ""
 
 
-#: The one precision table (``--precision`` of every command; :mod:`archcalc.memory.states` too).
+#: The one precision table (``--precision`` of every command; :mod:`archcalc.memory.formulas.states` too).
 PRECISION_TABLE: Mapping[str, PrecisionSpec] = MappingProxyType({
     "fp32": PrecisionSpec("fp32", "float32", "float32", False, layout="everything fp32"),
     "fp16": PrecisionSpec("fp16", "float16", "float16", False, layout="model.to(float16): everything 16-bit"),

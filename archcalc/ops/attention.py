@@ -34,7 +34,7 @@ def sdpa(in_shapes: list[Shape], *, is_causal: bool = False, dropout_p: Any = 0.
     """softmax(Q K^T * scale + mask) V over the full ``L x S`` scores; a 4th input is the mask.
 
     ``query_layout`` (traced): the query's dimensions from outermost to innermost in memory, which the CPU's
-    fused kernel gives its output (:mod:`archcalc.memory.peak` uses it; no count depends on it).
+    fused kernel gives its output (:mod:`archcalc.memory.liveness.peak` uses it; no count depends on it).
     """
     if len(in_shapes) not in (3, 4):
         raise ValueError(f"ScaledDotProductAttention takes q, k, v and optionally a mask, got {len(in_shapes)} inputs")

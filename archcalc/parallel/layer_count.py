@@ -1,7 +1,7 @@
 """Saved activation bytes of one transformer layer on one rank -- archcalc's own count -- beside Table 2.
 
 :func:`layer_saved` walks a layer of :func:`~archcalc.parallel.rank_graph.rank_graph` with the op
-registry's saved-tensor rules (those :func:`archcalc.memory.peak.peak_memory` pins): every storage once,
+registry's saved-tensor rules (those :func:`archcalc.memory.liveness.peak.peak_memory` pins): every storage once,
 attributed to the first op that keeps it, with views sharing their base's storage.
 Element sizes: activations 4 (fp32) or 2 (fp16, bf16) bytes; SDPA's log-sum-exp float32; LayerNorm's mean
 / rstd float32 on CUDA (its accumulate type) and of the input dtype on the CPU; a dropout mask 1 byte on CUDA (``native_dropout``'s bool mask) and one activation element on the
@@ -10,7 +10,7 @@ CPU (``F.dropout`` multiplies by a noise tensor). Recomputation as :mod:`archcal
 tensors; ``full`` keeps only the layer input.
 
 :func:`compare_table2` puts that count beside Korthikanti et al.'s Table 2 item by item
-(:data:`archcalc.memory.activations.ROWS`) and itemises every difference; the differences add up to the gap.
+(:data:`archcalc.memory.formulas.activations.ROWS`) and itemises every difference; the differences add up to the gap.
 
 Examples
 --------
@@ -31,7 +31,7 @@ from fractions import Fraction
 
 from archcalc.arith import prod
 from archcalc.ir.dtypes import dtype_bytes
-from archcalc.memory.activations import megatron_activation_bytes
+from archcalc.memory.formulas.activations import megatron_activation_bytes
 from archcalc.memory.precision import PRECISION_TABLE
 from archcalc.parallel.rank_graph import layer_prefix, rank_graph
 from archcalc.parallel.step import check_recompute

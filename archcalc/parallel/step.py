@@ -23,10 +23,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from archcalc.memory.activations import RECOMPUTE
-from archcalc.memory.peak import PeakMemory, peak_memory
-from archcalc.memory.recompute import RecomputePlan
-from archcalc.memory.stack import layer_stack, stack_plan
+from archcalc.memory.formulas.activations import RECOMPUTE
+from archcalc.memory.liveness.peak import PeakMemory, peak_memory
+from archcalc.memory.liveness.recompute import RecomputePlan
+from archcalc.memory.liveness.stack import layer_stack, stack_plan
 from archcalc.parallel.rank_graph import rank_graph
 from archcalc.zoo_transformers import TransformerConfig
 
@@ -40,7 +40,7 @@ def check_recompute(recompute: str) -> None:
 
 def transformer_plan(graph: Any, layers: int, recompute: str) -> RecomputePlan | None:
     """The checkpointed regions of ``recompute`` in a transformer graph (``None`` for ``"none"``): the plan of
-    :func:`~archcalc.memory.stack.stack_plan` on the graph's stack of ``layers`` layers."""
+    :func:`~archcalc.memory.liveness.stack.stack_plan` on the graph's stack of ``layers`` layers."""
     check_recompute(recompute)
     plan = stack_plan(graph, recompute)
     stack = layer_stack(graph)
@@ -54,9 +54,9 @@ def rank_peak(cfg: TransformerConfig, seq: Any, batch: int = 1, *, tensor_parall
               optimizer: str = "sgd", precision: str = "fp32", device: str = "cpu", data_parallel: int = 1,
               zero: int = 0, first_step: bool = False) -> PeakMemory:
     """Liveness peak of one rank (:func:`~archcalc.parallel.rank_graph.rank_graph`) for one step (training: the
-    steady step N >= 2 unless ``first_step``, as :func:`~archcalc.memory.peak.peak_memory`).
+    steady step N >= 2 unless ``first_step``, as :func:`~archcalc.memory.liveness.peak.peak_memory`).
 
-    With ``data_parallel`` ranks and ZeRO stage ``zero`` (:mod:`archcalc.memory.zero`), the tensor-parallel
+    With ``data_parallel`` ranks and ZeRO stage ``zero`` (:mod:`archcalc.memory.liveness.zero`), the tensor-parallel
     rank's own model states are sharded over its data-parallel group (Megatron-LM with a distributed optimizer,
     DeepSpeed's ZeRO beside tensor parallelism); ``batch`` is per data-parallel rank.
     """

@@ -8,7 +8,7 @@ at least two children, and more than half of the graph's nodes in it (the trunk 
 stage of a ResNet). It is found from the IR's module scopes, never from names; of several candidates, the
 one with the most children.
 
-Plans on the stack (:class:`~archcalc.memory.recompute.RecomputePlan`, the schedule's one checkpointing
+Plans on the stack (:class:`~archcalc.memory.liveness.recompute.RecomputePlan`, the schedule's one checkpointing
 model):
 
 ``"full"``
@@ -36,7 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from archcalc.memory.recompute import RecomputePlan
+from archcalc.memory.liveness.recompute import RecomputePlan
 from dlperf.results import Result
 
 __all__ = ["LayerStack", "layer_stack", "stack_plan", "STACK_RECOMPUTE"]

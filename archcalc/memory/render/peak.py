@@ -1,9 +1,9 @@
-"""Render :class:`~archcalc.memory.peak.PeakMemory` and :class:`~archcalc.memory.fit.FitResult`: tables and JSON.
+"""Render :class:`~archcalc.memory.liveness.peak.PeakMemory` and :class:`~archcalc.memory.liveness.fit.FitResult`: tables and JSON.
 
 Examples
 --------
 >>> from archcalc.zoo import build
->>> from archcalc.memory.peak import peak_memory
+>>> from archcalc.memory.liveness.peak import peak_memory
 >>> sorted(peak_json(peak_memory(build("vgg11"), (3, 32, 32))))[:6]
 ['batch', 'breakdown', 'checkpoint_segments', 'data_parallel', 'device', 'global_batch']
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from archcalc.memory.peak import CATEGORIES, PeakMemory
+from archcalc.memory.liveness.peak import CATEGORIES, PeakMemory
 from archcalc.memory.units import format_bytes
 
 __all__ = ["peak_json", "fit_json", "peak_header", "breakdown_table"]
@@ -34,7 +34,7 @@ def fit_json(f: Any, device: str = "cpu") -> dict[str, Any]:
     """``memory_bytes``, ``margin_bytes``, ``usable_bytes``, ``left_bytes``, ``vary``, ``batch``, ``seq``,
     ``seq_step``, ``seq_limit``, ``next_peak_bytes``, ``at_search_limit`` (true: the value is a lower bound, the search stopped at
     ``search_limit``), ``search_limit``, peak keys."""
-    from archcalc.memory.fit import FIT_LIMIT
+    from archcalc.memory.liveness.fit import FIT_LIMIT
 
     out = {"memory_bytes": f.memory_bytes, "margin_bytes": f.margin_bytes, "usable_bytes": f.usable_bytes,
            "left_bytes": f.left_bytes, "vary": f.vary, "batch": f.batch, "seq": f.seq,

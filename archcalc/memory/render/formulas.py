@@ -20,8 +20,8 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
-from archcalc.memory.activations import MegatronActivations, Table2Variant
-from archcalc.memory.states import ModelStateMemory
+from archcalc.memory.formulas.activations import MegatronActivations, Table2Variant
+from archcalc.memory.formulas.states import ModelStateMemory
 from archcalc.memory.units import format_bytes, round_half_up
 
 __all__ = ["stage_formula", "states_header", "states_table", "states_json", "activations_header",
@@ -33,7 +33,7 @@ def stage_formula(m: ModelStateMemory) -> str:
 
     Examples
     --------
-    >>> from archcalc.memory import model_state_bytes
+    >>> from archcalc.memory.formulas import model_state_bytes
     >>> [stage_formula(model_state_bytes(10, zero=z)) for z in range(4)]
     ['16Psi', '4Psi + 12Psi/N_d', '2Psi + 14Psi/N_d', '16Psi/N_d']
     """
@@ -49,7 +49,7 @@ def states_header(m: ModelStateMemory) -> str:
 
     Examples
     --------
-    >>> from archcalc.memory import model_state_bytes
+    >>> from archcalc.memory.formulas import model_state_bytes
     >>> print(states_header(model_state_bytes(7_500_000_000, data_parallel=64)))
     Psi = 7,500,000,000 params, adam, bf16-master, N_d = 64 data-parallel ranks
     bf16-master: 16-bit weights and grads + fp32 master copy and states (ZeRO, Megatron)

@@ -1,11 +1,11 @@
 """The largest batch (or sequence length) whose liveness peak fits in a memory budget.
 
-:func:`fit` searches upwards by doubling, then bisects, calling :func:`~archcalc.memory.peak.peak_memory`
+:func:`fit` searches upwards by doubling, then bisects, calling :func:`~archcalc.memory.liveness.peak.peak_memory`
 on a graph from ``graph_at(batch, input_shape)`` (a zoo graph evaluates at any shape; a traced graph is
 traced again at each shape). It assumes the peak grows with the batch and with the sequence length, which
 holds for every op in the registry (no op's memory shrinks as its input grows).
 
-Training is the steady step N >= 2 (optimizer state alive throughout, :mod:`archcalc.memory.peak`) unless
+Training is the steady step N >= 2 (optimizer state alive throughout, :mod:`archcalc.memory.liveness.peak`) unless
 ``first_step=True``: the batch must survive every step, not only the first.
 
 The margin. The peak counts tensor storage bytes; the real allocator needs more: the CPU heap measured
@@ -36,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from archcalc.memory.peak import PeakMemory, peak_memory
+from archcalc.memory.liveness.peak import PeakMemory, peak_memory
 from dlperf.results import Result
 from dlperf.validate import check_int
 
@@ -106,13 +106,13 @@ def fit(graph_at: Callable[[int, tuple[int, ...]], Any], memory_bytes: int, *, i
     graph_at : callable
         ``graph_at(batch, per_sample_shape) -> Graph``.
     memory_bytes : int
-        The budget (see :func:`archcalc.memory.parse_bytes`).
+        The budget (see :func:`archcalc.memory.units.parse_bytes`).
     input_shape : tuple of int
         Per-sample input shape; with ``vary="seq"`` its last entry is replaced by the length searched.
     batch : int
         Fixed batch for ``vary="seq"``.
     training, optimizer, precision, device, checkpoint_segments, data_parallel, zero, recompute, first_step
-        As :func:`~archcalc.memory.peak.peak_memory` (training: the steady step unless ``first_step``): with ``data_parallel > 1`` the batch searched is the
+        As :func:`~archcalc.memory.liveness.peak.peak_memory` (training: the steady step unless ``first_step``): with ``data_parallel > 1`` the batch searched is the
         per-device batch (``FitResult.global_batch`` is ``data_parallel`` times it) and the budget is one
         device's memory.
     step : int
@@ -129,16 +129,7 @@ def fit(graph_at: Callable[[int, tuple[int, ...]], Any], memory_bytes: int, *, i
     ValueError
         When not even batch 1 (length 1) fits: the message gives that peak and its breakdown.
     """
-    check_int("memory", memory_bytes, what="a positive number of bytes (e.g. 24GiB)")
-    if vary not in ("batch", "seq"):
-        raise ValueError(f"vary={vary!r} is unknown; choose batch or seq")
-    check_int("step", step, what="a positive integer, and above 1 only with vary='seq'")
-    if step > 1 and vary != "seq":
-        raise ValueError(f"step={step!r} must be a positive integer, and above 1 only with vary='seq'")
-    if limit is not None and (vary != "seq" or limit < step):
-        raise ValueError(f"limit={limit!r} bounds a sequence length: give it with vary='seq', at least step={step}")
-    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin < 1:
-        raise ValueError(f"margin={margin!r} must be a fraction of the memory in [0, 1), e.g. 0.05 for 5 %")
+    _check_search(memory_bytes, vary, step, limit, margin)
     margin_bytes = int(memory_bytes * margin)
     budget = memory_bytes - margin_bytes
 
@@ -150,17 +141,47 @@ def fit(graph_at: Callable[[int, tuple[int, ...]], Any], memory_bytes: int, *, i
 
     first = at(1)
     if first.peak_bytes > budget:
-        from archcalc.memory.units import format_bytes
-
         what = "batch 1" if vary == "batch" else f"sequence length {step} at batch {batch}"
-        parts = ", ".join(f"{k.removesuffix('_bytes')} {format_bytes(v)}" for k, v in first.breakdown.to_dict().items()
-                          if v and k != "total_bytes")
-        kept = (f" or a smaller margin ({100 * margin:g} % of the memory, {format_bytes(margin_bytes)}, is kept "
-                "free for the allocator)" if margin_bytes else "")
-        raise ValueError(f"memory={memory_bytes}: nothing fits; {what} already peaks at "
-                         f"{format_bytes(first.peak_bytes)} ({parts}); give more memory{kept}")
+        raise _nothing_fits(first, memory_bytes, margin, margin_bytes, what)
+    lo, lo_peak, hi_peak = _largest(at, first, budget, top=min(FIT_LIMIT, limit or FIT_LIMIT) // step)
+    shape = tuple(input_shape) if vary == "batch" else (*input_shape[:-1], lo * step)
+    return FitResult(network=lo_peak.network, memory_bytes=memory_bytes, vary=vary,
+                     batch=lo if vary == "batch" else batch, seq=lo * step if vary == "seq" else None,
+                     input_shape=shape, peak=lo_peak, next_peak_bytes=None if hi_peak is None else hi_peak.peak_bytes,
+                     step=step, limit=limit, margin_bytes=margin_bytes)
+
+
+def _check_search(memory_bytes: Any, vary: Any, step: Any, limit: Any, margin: Any) -> None:
+    """``ValueError`` naming the argument for a search :func:`fit` cannot run."""
+    check_int("memory", memory_bytes, what="a positive number of bytes (e.g. 24GiB)")
+    if vary not in ("batch", "seq"):
+        raise ValueError(f"vary={vary!r} is unknown; choose batch or seq")
+    check_int("step", step, what="a positive integer, and above 1 only with vary='seq'")
+    if step > 1 and vary != "seq":
+        raise ValueError(f"step={step!r} must be a positive integer, and above 1 only with vary='seq'")
+    if limit is not None and (vary != "seq" or limit < step):
+        raise ValueError(f"limit={limit!r} bounds a sequence length: give it with vary='seq', at least step={step}")
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin < 1:
+        raise ValueError(f"margin={margin!r} must be a fraction of the memory in [0, 1), e.g. 0.05 for 5 %")
+
+
+def _nothing_fits(first: PeakMemory, memory_bytes: int, margin: float, margin_bytes: int, what: str) -> ValueError:
+    """The refusal when the smallest batch or length already peaks above the budget, with its breakdown."""
+    from archcalc.memory.units import format_bytes
+
+    parts = ", ".join(f"{k.removesuffix('_bytes')} {format_bytes(v)}" for k, v in first.breakdown.to_dict().items()
+                      if v and k != "total_bytes")
+    kept = (f" or a smaller margin ({100 * margin:g} % of the memory, {format_bytes(margin_bytes)}, is kept "
+            "free for the allocator)" if margin_bytes else "")
+    return ValueError(f"memory={memory_bytes}: nothing fits; {what} already peaks at "
+                      f"{format_bytes(first.peak_bytes)} ({parts}); give more memory{kept}")
+
+
+def _largest(at: Callable[[int], PeakMemory], first: PeakMemory, budget: int,
+             top: int) -> tuple[int, PeakMemory, PeakMemory | None]:
+    """The largest n <= ``top`` whose peak ``at(n)`` fits in ``budget`` (doubling, then bisecting; n = 1
+    fits, its peak is ``first``), its peak, and the peak of the smallest n found not to fit (or None)."""
     lo, lo_peak, hi, hi_peak = 1, first, None, None
-    top = min(FIT_LIMIT, limit or FIT_LIMIT) // step  # the largest n tried
     n = 2
     while hi is None and lo < top:
         n = min(n, top)
@@ -176,7 +197,4 @@ def fit(graph_at: Callable[[int, tuple[int, ...]], Any], memory_bytes: int, *, i
             hi, hi_peak = mid, p
         else:
             lo, lo_peak = mid, p
-    shape = tuple(input_shape) if vary == "batch" else (*input_shape[:-1], lo * step)
-    return FitResult(lo_peak.network, memory_bytes, vary, lo if vary == "batch" else batch,
-                     lo * step if vary == "seq" else None, shape, lo_peak,
-                     None if hi_peak is None else hi_peak.peak_bytes, step, limit, margin_bytes)
+    return lo, lo_peak, hi_peak

@@ -1,7 +1,7 @@
 """Data parallelism with ZeRO in the liveness schedule: which model states one device holds, and when.
 
 Every one of the ``data_parallel`` ranks runs the step on its own batch (``batch`` is the per-device batch),
-so activations are those of one device. Model states are sharded as in :mod:`archcalc.memory.states`
+so activations are those of one device. Model states are sharded as in :mod:`archcalc.memory.formulas.states`
 (ZeRO's flat partition, ``S = ceil(Psi / data_parallel)`` elements per rank, Psi the parameter count;
 parameters and gradients in the parameters' dtype, moments too except under a ``-master`` precision, whose
 fp32 master copy and fp32 moments are the optimizer states of ZeRO's K, sharded from stage 1 on):
@@ -23,8 +23,8 @@ stage 3
     right after (FSDP's and DeepSpeed's gather around each layer; no prefetching modelled). Buffers
     (BatchNorm statistics) are not sharded.
 
-So after the step a device holds ``per_device_bytes`` of :func:`~archcalc.memory.states.model_state_bytes`
-with the same precision, plus the buffers.
+So after the step a device holds ``per_device_bytes`` of
+:func:`~archcalc.memory.formulas.states.model_state_bytes` with the same precision, plus the buffers.
 
 Examples
 --------

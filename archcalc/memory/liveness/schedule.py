@@ -1,19 +1,38 @@
 """The liveness schedule's bookkeeping: storages with bytes and a category, samples, the breakdown at the peak.
 
-Shared by :mod:`archcalc.memory.peak` (the forward pass), :mod:`archcalc.memory.backward` (the backward pass
-and the optimizer step), :mod:`archcalc.memory.recompute` (checkpointed regions) and :mod:`archcalc.memory.zero`.
+Shared by :mod:`archcalc.memory.liveness.peak` (the forward pass), :mod:`archcalc.memory.liveness.backward` (the backward pass
+and the optimizer step), :mod:`archcalc.memory.liveness.recompute` (checkpointed regions) and :mod:`archcalc.memory.liveness.zero`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from dlperf.results import Result
 
-__all__ = ["CATEGORIES", "MemoryBreakdown", "MemorySample", "Schedule"]
+__all__ = ["CATEGORIES", "MemoryBreakdown", "MemorySample", "Schedule", "StorageKind"]
 
 #: Breakdown categories, in the order they are printed.
 CATEGORIES = ("weights", "gradients", "optimizer_state", "saved", "transient", "inputs")
+
+
+class StorageKind(StrEnum):
+    """What a storage holds. The first four are breakdown categories of their own; an ``ACT`` or ``CAST``
+    storage is ``saved`` while a pending backward node pins it and ``transient`` otherwise.
+
+    A ``str`` enum: each member equals its value (``StorageKind.ACT == "act"``).
+    """
+
+    WEIGHTS = "weights"  # parameters and buffers
+    GRADIENTS = "gradients"  # parameters' .grad
+    OPTIMIZER_STATE = "optimizer_state"  # moments, momentum buffers, Adam's step tensors
+    INPUTS = "inputs"  # the graph inputs (the caller holds them)
+    ACT = "act"  # activations, activation gradients, temporaries: freed by the schedule
+    CAST = "cast"  # autocast's cached 16-bit copy of a parameter
+
+
+_PINNABLE = (StorageKind.ACT, StorageKind.CAST)
 
 
 @dataclass(frozen=True, repr=False)
@@ -66,7 +85,7 @@ class Schedule:
     """Storages with bytes and a category; running totals; samples.
 
     While ``trace`` is a list, every allocation, release and sample is appended to it (a checkpointed
-    region's record, replayed by :mod:`archcalc.memory.recompute`).
+    region's record, replayed by :mod:`archcalc.memory.liveness.recompute`).
 
     Examples
     --------
@@ -80,22 +99,24 @@ class Schedule:
 
     def __init__(self) -> None:
         self.bytes: dict[int, int] = {}
-        self.kind: dict[int, str] = {}  # weights, gradients, optimizer_state, inputs, act
-        self.pins: dict[int, int] = {}  # act storages: pending backward nodes that saved them
+        self.kind: dict[int, StorageKind] = {}
+        self.pins: dict[int, int] = {}  # act and cast storages: pending backward nodes that saved them
         self.next_id = 0
         self.samples: list[MemorySample] = []
         self.best: tuple[int, int, MemoryBreakdown | None] = (-1, -1, None)
         self.trace: list[tuple] | None = None  # events of a checkpointed node
 
-    def new(self, nbytes: int, kind: str = "act") -> int:
+    def new(self, nbytes: int, kind: StorageKind | str = StorageKind.ACT) -> int:
+        """A new storage of ``nbytes`` bytes; returns its id."""
         self.next_id += 1
         self.bytes[self.next_id] = int(nbytes)
-        self.kind[self.next_id] = kind
+        self.kind[self.next_id] = kind = StorageKind(kind)
         if self.trace is not None:
             self.trace.append(("new", self.next_id, int(nbytes), kind))
         return self.next_id
 
     def free(self, sid: int) -> None:
+        """Release ``sid`` unless it is pinned (saved for a backward node) or already gone."""
         if sid in self.bytes and not self.pins.get(sid):
             del self.bytes[sid]
             self.kind.pop(sid, None)
@@ -106,15 +127,24 @@ class Schedule:
         sums = dict.fromkeys(CATEGORIES, 0)
         for sid, n in self.bytes.items():
             kind = self.kind[sid]
-            if kind in ("act", "cast"):
-                kind = "saved" if self.pins.get(sid) else "transient"
-            sums[kind] += n
-        return MemoryBreakdown(*(sums[c] for c in CATEGORIES))
+            category = kind.value if kind not in _PINNABLE else "saved" if self.pins.get(sid) else "transient"
+            sums[category] += n
+        return MemoryBreakdown(**{f"{c}_bytes": sums[c] for c in CATEGORIES})
+
+    def pin(self, sid: int) -> None:
+        """One more pending backward node holds ``sid`` (a saved tensor)."""
+        self.pins[sid] = self.pins.get(sid, 0) + 1
+
+    def unpin(self, sid: int) -> None:
+        """A backward node that held ``sid`` has run: release it if nothing else holds it."""
+        self.pins[sid] -= 1
+        self.free(sid)
 
     def sample(self, phase: str, op: str) -> None:
+        """Record the live bytes after ``op`` in ``phase``; the largest sample so far is ``best``."""
         if self.trace is not None:
             self.trace.append(("sample",))
         live = sum(self.bytes.values())
-        self.samples.append(MemorySample(phase, op, live))
+        self.samples.append(MemorySample(phase=phase, op=op, live_bytes=live))
         if live > self.best[0]:
             self.best = (live, len(self.samples) - 1, self.breakdown())

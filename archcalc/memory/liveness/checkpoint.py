@@ -12,7 +12,7 @@ Which graphs qualify
 
     The sequence must be a chain: each node reads only the previous node's output (plus parameters and
     buffers), the first one the graph input, and only the last one's output is read after the sequence.
-    - otherwise the graph's stack of layers (:func:`~archcalc.memory.stack.layer_stack`: a transformer's
+    - otherwise the graph's stack of layers (:func:`~archcalc.memory.liveness.stack.layer_stack`: a transformer's
       blocks, ``model.layers`` of a Llama): the step is ``checkpoint_sequential(layers, segments, x,
       use_reentrant=False)`` over the blocks, each child a layer of many nodes; what the blocks read from
       outside besides the previous block's output (rotary tables, masks) is kept for the rerun as every
@@ -25,7 +25,7 @@ How the segments are split (as torch does)
     plain run. A checkpointed segment must not start with an in-place op: it would modify the input the
     checkpoint saved, and torch raises in the backward pass ("modified by an inplace operation").
 What is kept
-    Each checkpointed segment is one region of a :class:`~archcalc.memory.recompute.RecomputePlan`
+    Each checkpointed segment is one region of a :class:`~archcalc.memory.liveness.recompute.RecomputePlan`
     (:meth:`CheckpointPlan.recompute_plan`), the schedule's one model of ``torch.utils.checkpoint``: in the
     forward pass the segment saves nothing and only its input is kept; when the backward reaches the
     segment's last node that saves a tensor, the segment runs again from its input up to that node (torch's
@@ -50,7 +50,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from archcalc.memory.recompute import RecomputePlan
+from archcalc.memory.liveness.recompute import RecomputePlan
 from dlperf.results import Result
 from dlperf.validate import check_int
 
@@ -98,7 +98,7 @@ def checkpoint_plan(graph: Any, segments: int) -> CheckpointPlan:
     try:
         return _sequence_plan(graph, segments)
     except _NotASequence:
-        from archcalc.memory.stack import layer_stack
+        from archcalc.memory.liveness.stack import layer_stack
 
         stack = layer_stack(graph)
         if stack is None:

@@ -42,7 +42,7 @@ def timeline_figure(peak: Any) -> Any:
 
 
 def plot_timeline(peak: Any, path: str) -> str:
-    """Write the timeline of ``peak`` (a :class:`~archcalc.memory.peak.PeakMemory`) to ``path`` (png, svg, pdf),
+    """Write the timeline of ``peak`` (a :class:`~archcalc.memory.liveness.peak.PeakMemory`) to ``path`` (png, svg, pdf),
     atomically. Returns the path written. The x axis is the op index in schedule order, the y axis live MiB.
     """
     from dlperf.plotting import save

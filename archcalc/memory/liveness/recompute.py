@@ -1,9 +1,9 @@
 """Activation recomputation (``torch.utils.checkpoint``, ``use_reentrant=False``) on the liveness schedule.
 
-The one checkpointing model of :func:`archcalc.memory.peak.peak_memory`. A :class:`RecomputePlan` names
+The one checkpointing model of :func:`archcalc.memory.liveness.peak.peak_memory`. A :class:`RecomputePlan` names
 regions of consecutive nodes, each run under one checkpoint: the transformer layers or attention cores of
 ``--recompute`` (:mod:`archcalc.parallel.step`) and the segments of ``checkpoint_sequential``
-(:mod:`archcalc.memory.checkpoint`) are both plans. What the schedule then does, as torch's non-reentrant
+(:mod:`archcalc.memory.liveness.checkpoint`) are both plans. What the schedule then does, as torch's non-reentrant
 checkpoint does:
 
 forward
@@ -60,7 +60,7 @@ class RecomputePlan(Result):
                 seen.add(name)
 
     def start(self, nodes: tuple[Any, ...]) -> _Run:
-        """The mutable state one schedule uses (internal to :mod:`archcalc.memory.peak`)."""
+        """The mutable state one schedule uses (internal to :mod:`archcalc.memory.liveness.peak`)."""
         index = {n.name: i for i, n in enumerate(nodes)}
         spans = []
         for region in self.regions:
@@ -96,8 +96,9 @@ class _Run:
         """The event list the schedule appends to while node ``i`` runs (None outside the regions)."""
         return self.events.get(i)
 
-    def enter(self, i: int, s: Any, value_sid: dict[str, int]) -> None:
-        """At a region's first node: the checkpoint keeps the activations the region reads from outside."""
+    def enter(self, i: int, s: Any, values: dict[str, Any]) -> None:
+        """At a region's first node: the checkpoint keeps the activations the region reads from outside
+        (``values``: value name -> its :class:`~archcalc.memory.liveness.step.Value` record)."""
         k = self.region_of.get(i)
         if k is None or self.spans[k][0] != i:
             return
@@ -106,11 +107,11 @@ class _Run:
         keep: list[int] = []
         for j in range(a, b + 1):
             for v in self.nodes[j].inputs:
-                sid = value_sid.get(v)
+                sid = values[v].storage if v in values else None
                 if v not in made and sid is not None and s.kind.get(sid) == "act" and sid not in keep:
                     keep.append(sid)  # graph inputs and weights are held anyway
         for sid in keep:
-            s.pins[sid] = s.pins.get(sid, 0) + 1
+            s.pin(sid)
         self.inputs_kept[k] = keep
 
     def record(self, i: int, s: Any, pinned: set[int], saves_output: bool) -> bool:
@@ -152,7 +153,7 @@ class _Run:
                             sid = new[sid]
                         elif kind == "cast":  # a weight cast cached before the region: cast again
                             sid = s.new(nbytes, "cast")
-                        s.pins[sid] = s.pins.get(sid, 0) + 1
+                        s.pin(sid)
                         saved_by[j].append(sid)
                     s.sample("backward", f"{self.nodes[j].name} (recompute)")
                     if j == stop:
