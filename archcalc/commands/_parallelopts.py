@@ -42,9 +42,10 @@ def parallel_setup(args: argparse.Namespace) -> tuple[Any, Any] | None:
         given = ("--recompute " + args.recompute if args.recompute != "none" else
                  "--tensor-parallel" if args.tensor_parallel != 1 else
                  "--sequence-parallel" if args.sequence_parallel else "--memory-convention")
-        raise ValueError(f"--checkpoint: got {args.checkpoint} with {given}; checkpoint_sequential segments take "
-                         "VGG, AlexNet or nn.Sequential models, the tensor-parallel and --recompute options GPT-2 "
-                         "models: give one of them")
+        raise ValueError(f"--checkpoint: got {args.checkpoint} with {given}; --checkpoint makes "
+                         "checkpoint_sequential segments (of an nn.Sequential, VGG's features or a transformer's "
+                         "layers), --recompute checkpoints each layer or attention core, the tensor-parallel "
+                         "options take GPT-2 models: give one of them")
     if args.recompute != "none" and not args.training:
         raise ValueError(f"--recompute: got {args.recompute!r} without --training; add --training")
     if not _per_rank(args.model):
