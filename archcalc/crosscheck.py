@@ -44,7 +44,8 @@ from typing import Any
 from archcalc.frontends.torch_state import keeps_torch_state
 from archcalc.ir.evaluate import Evaluation, evaluate
 from archcalc.ir.graph import Graph
-from archcalc.presets import fvcore_forward, torch_backward, torch_forward
+from archcalc.ops.traits import traits
+from archcalc.presets import FVCORE_ACTIVATION_KINDS, fvcore_forward, torch_backward, torch_forward
 from dlperf.results import Result
 
 __all__ = [
@@ -160,9 +161,6 @@ class CrossCheck(Result):
         return not self.mismatches
 
 
-#: The kinds whose outputs fvcore's ActivationCountAnalysis counts (its aten::_convolution, linear, addmm,
-#: matmul, bmm and einsum handles).
-FVCORE_ACTIVATION_KINDS = frozenset({"Conv2d", "Linear", "AddMM", "MatMul", "BMM", "Einsum"})
 
 
 def build_twin(twin: str, input_shape: tuple[int, int, int], device: str = "cpu") -> Any:
@@ -362,7 +360,7 @@ def crosscheck_module(
         total,
         tuple(sorted(unsupported.items())),
         tuple(sorted(uncalled)),
-        tuple(r.name for r in ev.rows if r.kind == "Unmodeled"),
+        tuple(r.name for r in ev.rows if not traits(r.kind).modeled),
     )
 
 
@@ -400,7 +398,7 @@ def _compare_rows(
             # A functional merge (torch.cat, a residual +) ends its block: the block module's output shape
             # is its shape (ResNet's block applies an elementwise ReLU after the add, shape-preserving).
             parent = r.name.rsplit(".", 1)[0] if "." in r.name else None
-            seen = shapes.get(parent, []) if r.kind in ("Concat", "Add") and parent else []
+            seen = shapes.get(parent, []) if traits(r.kind).merges and parent else []
             oracle = seen[0] if len(seen) == 1 else None
             out.append(CheckRow(r.name, r.kind, None, (Check("shape", r.output_shape, oracle),)))
             continue

@@ -67,7 +67,7 @@ from archcalc.arith import is_concrete, prod
 from archcalc.ir.evaluate import Row
 
 __all__ = ["fvcore_forward", "torch_forward", "torch_backward", "ptflops_forward", "thop_forward", "WEIGHT_KINDS",
-           "DESCRIPTIONS"]
+           "FVCORE_ACTIVATION_KINDS", "DESCRIPTIONS"]
 
 WEIGHT_KINDS = ("Conv2d", "Linear")
 
@@ -75,6 +75,9 @@ WEIGHT_KINDS = ("Conv2d", "Linear")
 #: Kinds fvcore counts as their MACs (``conv_flop_jit``, ``linear_flop_jit``, ``addmm_flop_jit``, ``bmm_flop_jit``).
 _FVCORE_MACS = frozenset({*(f"Conv{n}d" for n in (1, 2, 3)), *(f"ConvTranspose{n}d" for n in (1, 2, 3)), "Linear",
                           "AddMM", "BMM"})
+#: The kinds whose outputs fvcore's ActivationCountAnalysis counts (its aten::_convolution, linear, addmm,
+#: matmul, bmm and einsum handles).
+FVCORE_ACTIVATION_KINDS = frozenset({"Conv2d", "Linear", "AddMM", "MatMul", "BMM", "Einsum"})
 _FVCORE_NORMS = frozenset({"GroupNorm", "LayerNorm", *(f"InstanceNorm{n}d" for n in (1, 2, 3))})
 
 

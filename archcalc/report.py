@@ -48,6 +48,7 @@ from archcalc.ir.evaluate import evaluate
 from archcalc.ir.graph import Graph
 from archcalc.memory.optimizers import OPTIMIZER_TABLE
 from archcalc.memory.precision import PRECISION_TABLE
+from archcalc.ops.traits import traits
 from dlperf.results import FrozenDict, Result
 from dlperf.validate import check_int
 
@@ -465,7 +466,7 @@ def report(
         totals=FrozenDict(totals),
         output_shape=tuple(ev.output_shape),
         notes=tuple(network.notes),
-        unmodeled=tuple(Counter(dict(r.hparams)["op"] for r in ev.rows if r.kind == "Unmodeled").most_common()),
+        unmodeled=tuple(Counter(dict(r.hparams)["op"] for r in ev.rows if not traits(r.kind).modeled).most_common()),
         unused_params=tuple(ev.unused_params),
         default_input=tuple(network.default_input),
     )

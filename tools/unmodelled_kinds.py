@@ -106,7 +106,7 @@ def _hf_models() -> list[tuple[str, Any]]:
 def survey(models: list[tuple[str, Any]]) -> tuple[Counter, list[dict]]:
     import torch
 
-    from archcalc.frontends.torch_trace import from_torch
+    from archcalc.frontends.torch_trace import from_torch, unmodeled_nodes
 
     torch.manual_seed(0)
     total: Counter[str] = Counter()
@@ -117,7 +117,7 @@ def survey(models: list[tuple[str, Any]]) -> tuple[Counter, list[dict]]:
             module, shapes, dtypes = build()
             module.eval()
             g = from_torch(module, *shapes, input_dtypes=dtypes, name=label)
-            found: Counter[str] = Counter(dict(n.hparams)["op"] for n in g.nodes if n.kind == "Unmodeled")
+            found: Counter[str] = Counter(dict(n.hparams)["op"] for n in unmodeled_nodes(g))
             total.update({k: 1 for k in found})  # models that use the op
             lines.append({"model": label, "unmodelled": dict(found), "seconds": round(time.perf_counter() - t0, 1)})
         except Exception as exc:  # noqa: BLE001  (a survey: every failure is reported, the loop goes on)

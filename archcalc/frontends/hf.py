@@ -503,7 +503,7 @@ def with_per_token(rep: Any, graph: Any) -> Any:
     shown = f"{per.numerator:,}" if per.denominator == 1 else f"{float(per):,.1f}"
     flops = 2 * per
     shown_f = f"{flops.numerator:,}" if flops.denominator == 1 else f"{float(flops):,.1f}"
-    attention = any(n.kind in ("ScaledDotProductAttention", "MatMul", "BMM", "Einsum") for n in graph.nodes)
+    attention = bool(rep.totals.get("activation_macs"))  # activation-activation products grow with the length
     note = (f"forward per token: {shown} MACs = {shown_f} FLOPs ({macs:,} MACs over {graph.traced_at[0][0]} x "
             f"{graph.traced_at[0][1]} = {tokens:,} tokens" + ("; attention's share grows with --seq)" if attention
                                                               else ")"))

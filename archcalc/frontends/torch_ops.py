@@ -195,9 +195,10 @@ def _sizes(args: tuple, kw: dict, name: str = "shape") -> tuple:
     return tuple(int(v) for v in rest)
 
 
-def _view(kind: str) -> Callable[[tuple, dict], Mapped]:
+def _view(kind: str, keyword: str = "shape") -> Callable[[tuple, dict], Mapped]:
+    """``x.view(*shape)`` and its kin; ``keyword``: the name torch gives the sizes (``expand``'s ``size``)."""
     def m(args: tuple, kw: dict) -> Mapped:
-        return kind, {"shape": _sizes(args, kw, "size" if kind == "Expand" else "shape")}, [args[0]]
+        return kind, {"shape": _sizes(args, kw, keyword)}, [args[0]]
     return m
 
 
@@ -405,7 +406,7 @@ MAPPINGS: dict[str, Callable[[tuple, dict], Mapped]] = {
     **{f"adaptive_avg_pool{n}d": _adaptive("AdaptiveAvgPool", n) for n in (1, 2, 3)},
     **{f"adaptive_max_pool{n}d": _adaptive("AdaptiveMaxPool", n) for n in (1, 2, 3)},
     "cat": _cat("Concat"), "concat": _cat("Concat"), "concatenate": _cat("Concat"), "stack": _cat("Stack"),
-    "flatten": _flatten, "view": _view("View"), "reshape": _view("Reshape"), "expand": _view("Expand"),
+    "flatten": _flatten, "view": _view("View"), "reshape": _view("Reshape"), "expand": _view("Expand", "size"),
     "permute": _permute, "transpose": _transpose, "t": _matrix_t, "T": _matrix_t, "mT": _matrix_t,
     "chunk": _chunk, "split": _split, "unbind": _unbind, "squeeze": _squeeze, "unsqueeze": _unsqueeze,
     "unflatten": _unflatten, "__getitem__": _getitem, "contiguous": _contiguous,

@@ -118,15 +118,15 @@ def _addc(kind: str, inplace: bool = False) -> Callable[[tuple, dict], Mapped]:
     return m
 
 
-def _max_min(name: str) -> Callable[[tuple, dict], Mapped]:
+def _max_min(name: str, elementwise: str) -> Callable[[tuple, dict], Mapped]:
     """``x.max()`` (a reduction over everything), ``x.max(dim, keepdim)`` (values and indices), ``x.max(other)``
-    (element-wise)."""
+    (element-wise: kind ``elementwise``)."""
     def m(args: tuple, kw: dict) -> Mapped:
         x, second = args[0], _a(args, kw, 1, "dim", kw.get("other"))
         if second is None:
             return name, {"dim": None, "keepdim": False}, [x]
         if _is_tensor(second):
-            return ("Maximum" if name == "Max" else "Minimum"), {}, [x, second]
+            return elementwise, {}, [x, second]
         return f"{name}Dim", {"dim": second, "keepdim": bool(_a(args, kw, 2, "keepdim", False))}, [x]
     return m
 
@@ -305,7 +305,7 @@ KINDS: dict[str, Callable[[tuple, dict], Mapped]] = {
     "clamp": _clamp(), "clip": _clamp(), "clamp_": _clamp(True), "clip_": _clamp(True),
     "masked_fill_": _inplace_of("MaskedFill", _masked_fill), "masked_fill": _masked_fill,
     # reductions, selection, ordering
-    "max": _max_min("Max"), "min": _max_min("Min"), "argmax": _reduce("ArgMax"), "argmin": _reduce("ArgMin"),
+    "max": _max_min("Max", "Maximum"), "min": _max_min("Min", "Minimum"), "argmax": _reduce("ArgMax"), "argmin": _reduce("ArgMin"),
     "topk": _topk, "sort": _sort("Sort"), "argsort": _sort("ArgSort"), "one_hot": _one_hot,
     # indexing
     "gather": _gather, "index_select": _index_select, "index_add": _index_add(), "index_add_": _index_add(True),

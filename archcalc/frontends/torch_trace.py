@@ -32,6 +32,8 @@ from collections import Counter
 from typing import Any
 
 from archcalc.ir.graph import Graph, Node, TensorSpec
+from archcalc.ops.misc import UNMODELED
+from archcalc.ops.traits import traits
 from dlperf.validate import check_int
 
 __all__ = ["from_torch", "from_torchvision", "build_torchvision_meta", "torchvision_input_size", "unmodeled_nodes",
@@ -48,7 +50,7 @@ class TraceError(ValueError):
 
 def unmodeled_nodes(graph: Graph) -> list[Node]:
     """The nodes of ``graph`` archcalc has no formula for (kind ``Unmodeled``)."""
-    return [n for n in graph.nodes if n.kind == "Unmodeled"]
+    return [n for n in graph.nodes if not traits(n.kind).modeled]
 
 
 def _flat_tensors(obj: Any) -> list[Any]:
@@ -281,21 +283,23 @@ class _Recorder:
                 found = None
         if found is None:
             tensors = _flat_tensors((args, kwargs))
-            kind, hp = "Unmodeled", {"op": fname}
+            kind, hp = UNMODELED, {"op": fname}
         else:
             kind, hp, tensors = found
         name, module = self.node_name(fname)
-        if kind == "Constant":  # a factory call (torch.zeros, x.new_zeros): its real shape, no inputs
+        facts = traits(kind)
+        if facts.constant:  # a factory call (torch.zeros, x.new_zeros): its real shape, no inputs
             tensors, hp = [], {"output_shape": tuple(outs[0].shape)}
-        if kind == "NonZero":  # how many rows it finds depends on the values: the traced shapes
+        if facts.value_dependent_shape:  # how many rows nonzero finds depends on the values: the traced shapes
             hp = {"output_shapes": tuple(tuple(o.shape) for o in outs), "traced_input": tuple(tensors[0].shape)}
-        if kind == "Unmodeled":
+        if not facts.modeled:
             self.unmodeled[fname] += 1
             hp = {**hp, "traced_inputs": tuple(tuple(t.shape) for t in tensors),
                   "output_shapes": tuple(tuple(o.shape) for o in outs)}
-        if kind in ("View", "Reshape", "Flatten", "Contiguous", "Roll") or (kind == "GetItem" and "advanced" not in hp):
+        # a view or a copy (reshape, contiguous, basic indexing): what torch did; advanced indexing always copies
+        if facts.aliasing == "maybe_view" and "advanced" not in hp:
             hp["copy"] = not any(o.untyped_storage()._cdata == tensors[0].untyped_storage()._cdata for o in outs[:1])
-        if kind == "GetItem" and hp.pop("advanced", False):
+        if hp.pop("advanced", False):
             hp = {"output_shape": tuple(outs[0].shape)}
         for t in tensors:
             self.check_rewrapped(t)

@@ -22,6 +22,7 @@ from typing import Any
 from archcalc.arith import is_concrete, prod
 from archcalc.ir.graph import Graph, Node, ValueInfo
 from archcalc.ops.registry import OpCost, formula
+from archcalc.ops.traits import OpTraits, traits
 from dlperf.results import Result
 from dlperf.validate import check_int
 
@@ -29,11 +30,6 @@ __all__ = ["Row", "Evaluation", "evaluate", "TOTAL_FIELDS"]
 
 TOTAL_FIELDS = ("params", "macs", "activations", "elementwise_ops")
 
-#: Kinds that compute differently in training mode (dropout masks, batch statistics): ``evaluate(...,
-#: training=True / False)`` sets their ``training`` option; ``None`` keeps each node's own (a traced graph
-#: records the mode it was traced in).
-TRAINING_KINDS = frozenset({"Dropout", "FeatureDropout", "StochasticDepth", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d",
-                            "ScaledDotProductAttention", "MultiheadAttention", "RNN", "LSTM", "GRU"})
 
 
 @dataclass(frozen=True)
@@ -200,10 +196,12 @@ def _fmt(shape: tuple[Any, ...]) -> str:
 
 
 class _Walker:
-    def __init__(self, graph: Graph, training: bool | None = None, formulas: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, graph: Graph, training: bool | None = None, formulas: Mapping[str, Any] | None = None,
+                 op_traits: Mapping[str, OpTraits] | None = None) -> None:
         self.graph = graph
         self.training = training
         self.formulas = dict(formulas or {})
+        self.op_traits = dict(op_traits or {})
         self.values: dict[str, _Value] = {}
         self.param_shapes: dict[str, tuple[Any, ...]] = dict(graph.params)
         self.used: set[str] = set()
@@ -238,7 +236,10 @@ class _Walker:
         except KeyError as exc:
             raise ValueError(f"layer {node.name}: input {exc.args[0]!r} is not defined") from None
         options = node.options
-        if self.training is not None and node.kind in TRAINING_KINDS:
+        # kinds that compute differently in training mode (dropout masks, batch statistics) get the call's mode;
+        # None keeps each node's own (a traced graph records the mode it was traced in)
+        facts = traits(node.kind, self.op_traits)
+        if self.training is not None and facts.training_sensitive:
             options["training"] = self.training
         try:
             cost = (self.formulas.get(node.kind) or formula(node.kind))([v.shape for v in ins], **options)
@@ -289,10 +290,14 @@ class _Walker:
                 grad_w = grad_w + g
         acts = [v for v in ins if v.param is None and not v.buffer]
         in_grad = differentiable and any(v.requires_grad for v in acts)
-        needs = in_grad or bool(cost.param_shapes) or any(v.param is not None and v.requires_grad for v in ins)
-        # declared facts (a traced graph: torch's own) win over the inference
-        grads_out = recorded or (needs,) * len(cost.output_shapes)
-        dtypes = node.dtypes or (_promoted(ins),) * len(cost.output_shapes)
+        # declared facts (a traced graph: torch's own) win over the inference from the kind's traits: the
+        # output dtypes (bool for a comparison, int64 for indices), and a gradient only for a floating output
+        # of an op whose differentiable inputs (or declared parameters) need one
+        dtypes = node.dtypes or tuple(facts.output_dtype(i, _promoted(ins), options)
+                                      for i in range(len(cost.output_shapes)))
+        needs = bool(cost.param_shapes) or any(v.requires_grad for i, v in enumerate(ins)
+                                               if facts.differentiable_at(i) and (v.param is not None or differentiable))
+        grads_out = recorded or tuple(needs and ValueInfo(d).floating for d in dtypes)
         alias = cost.alias_of
         outs = []
         for i, shape in enumerate(cost.output_shapes):
@@ -395,7 +400,7 @@ def _smallest_square(graph: Graph, channels: Any) -> int | None:
 
 def evaluate(graph: Graph, input_shape: tuple[Any, ...] | None = None, batch: Any = 1,
              inputs: dict[str, tuple[Any, ...]] | None = None, training: bool | None = None,
-             formulas: Mapping[str, Any] | None = None) -> Evaluation:
+             formulas: Mapping[str, Any] | None = None, op_traits: Mapping[str, OpTraits] | None = None) -> Evaluation:
     """Evaluate every node of ``graph`` for per-sample ``input_shape`` (first input) and ``batch``.
 
     Parameters
@@ -410,13 +415,17 @@ def evaluate(graph: Graph, input_shape: tuple[Any, ...] | None = None, batch: An
     inputs : dict, optional
         Per-sample shapes of further inputs by name (a model with several inputs).
     training : bool, optional
-        Evaluate the ops of :data:`TRAINING_KINDS` in training mode (dropout draws and saves masks, batch
-        norm computes batch statistics) or, with False, in inference mode; None keeps each node's own mode
-        (inference for zoo graphs, the traced mode for traced graphs).
+        Evaluate the training-sensitive kinds (:attr:`~archcalc.ops.traits.OpTraits.training_sensitive`) in
+        training mode (dropout draws and saves masks, batch norm computes batch statistics) or, with False, in
+        inference mode; None keeps each node's own mode (inference for zoo graphs, the traced mode for traced
+        graphs).
     formulas : mapping, optional
         ``{kind: formula}`` used instead of the registry's formula of ``kind`` for this call only (as torch's
         ``FlopCounterMode(custom_mapping=...)``); each kind must be registered, each formula takes what the
         registry's takes (``(input_shapes, **hparams) -> OpCost``). The registry is not changed.
+    op_traits : mapping, optional
+        ``{kind: OpTraits}`` used instead of the kind's declared traits (:mod:`archcalc.ops.traits`: training
+        sensitivity, output dtypes, differentiable inputs) for this call only.
 
     Returns
     -------
@@ -444,6 +453,11 @@ def evaluate(graph: Graph, input_shape: tuple[Any, ...] | None = None, batch: An
     >>> evaluate(build("vgg11"), (3, 32, 32)).total("macs")  # 152,764,416 + 102,760,448 + 16,777,216 + 4,096,000
     276398080
     """
+    for kind, facts in (op_traits or {}).items():
+        formula(kind)  # an unknown kind raises, naming the known ones
+        if not isinstance(facts, OpTraits):
+            raise ValueError(f"op_traits: the traits of {kind!r} are {facts!r}, not an OpTraits "
+                             "(archcalc.ops.traits)")
     for kind, fn in (formulas or {}).items():
         formula(kind)  # an unknown kind raises, naming the known ones
         if not callable(fn):
@@ -453,7 +467,7 @@ def evaluate(graph: Graph, input_shape: tuple[Any, ...] | None = None, batch: An
     if graph.traced_at is not None and tuple(full.values()) != tuple(graph.traced_at):
         raise ValueError(f"--input: {graph.name} was traced at {', '.join(map(_fmt, graph.traced_at))}; "
                          f"trace it again at {', '.join(map(_fmt, full.values()))} (pass that --input / --batch)")
-    walker = _Walker(graph, training, formulas)
+    walker = _Walker(graph, training, formulas, op_traits)
     first = graph.inputs[0].name
     try:
         walker.run(full)

@@ -33,6 +33,7 @@ from archcalc.arith import prod
 from archcalc.ir.evaluate import Evaluation, evaluate
 from archcalc.ir.graph import Graph
 from archcalc.lm.papers import kv_cache_elements
+from archcalc.ops.traits import traits
 from archcalc.report import DTYPE_BYTES
 from archcalc.zoo_transformers import TransformerConfig, build_transformer, check_seq
 from dlperf.results import Result
@@ -59,7 +60,7 @@ class KVCache(Result):
 
 def _graph_kv_elements(ev: Evaluation) -> Any:
     return sum((prod(r.input_shapes[1]) + prod(r.input_shapes[2]) for r in ev.rows
-                if r.kind == "ScaledDotProductAttention"), 0)
+                if traits(r.kind).attention), 0)
 
 
 def kv_cache(cfg: TransformerConfig, seq: int | None = None, batch: int = 1) -> KVCache:
@@ -84,7 +85,7 @@ def weights_read(graph: Graph, ev: Evaluation) -> Any:
             users[name] = users.get(name, 0) + 1
     total = ev.total("params")
     for r in ev.rows:
-        if r.kind == "Embedding" and r.params and all(users.get(n, 0) == 1 for n in r.param_names):
+        if traits(r.kind).lookup and r.params and all(users.get(n, 0) == 1 for n in r.param_names):
             total += prod(r.output_shape) - r.params
     return total
 
@@ -126,7 +127,7 @@ class PrefillDecode(Result):
 
 
 def _attention_macs(ev: Evaluation) -> Any:
-    return sum((r.macs for r in ev.rows if r.kind == "ScaledDotProductAttention"), 0)
+    return sum((r.macs for r in ev.rows if traits(r.kind).attention), 0)
 
 
 def prefill_decode(cfg: TransformerConfig, seq: int | None = None, batch: int = 1, dtype: str = "fp16") -> PrefillDecode:

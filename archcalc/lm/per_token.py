@@ -33,6 +33,7 @@ from typing import Any
 from archcalc.arith import prod
 from archcalc.ir.evaluate import Evaluation, Row, evaluate
 from archcalc.lm.papers import Hoffmann, Kaplan, hoffmann, kaplan
+from archcalc.ops.traits import traits
 from archcalc.zoo_transformers import TransformerConfig, build_transformer
 from dlperf.results import Result, snake_key
 from dlperf.validate import check_int
@@ -43,8 +44,10 @@ MAC_PARTS = ("weights", "QK^T", "AV", "LM head")
 ELEMENTWISE_PARTS = ("biases", "norms", "softmax", "masking", "scale", "activation functions",
                      "residual adds and gating", "rotary", "other")
 
-_NORMS = {"LayerNorm", "RMSNorm"}
-_ACTS = {"GELU", "SiLU", "Tanh", "ReLU"}
+#: The element-wise part of each op family (:attr:`~archcalc.ops.traits.OpTraits.family`) in a zoo transformer:
+#: its linear layers' biases, norms, activation functions, rotary embeddings, and residual adds and gates.
+_FAMILY_PART = {"linear": "biases", "norms": "norms", "activations": "activation functions", "rotary": "rotary",
+                "elementwise": "residual adds and gating"}
 
 
 def _scores(row: Row) -> Any:
@@ -56,7 +59,7 @@ def mac_parts(ev: Evaluation) -> dict[str, Any]:
     """Forward MACs of ``ev`` (whole batch) by part (:data:`MAC_PARTS`)."""
     out: dict[str, Any] = dict.fromkeys(MAC_PARTS, 0)
     for r in ev.rows:
-        if r.kind == "ScaledDotProductAttention":
+        if traits(r.kind).attention:
             s = _scores(r)
             out["QK^T"] += s * r.input_shapes[0][-1]
             out["AV"] += s * r.input_shapes[2][-1]
@@ -72,7 +75,8 @@ def elementwise_parts(ev: Evaluation) -> dict[str, Any]:
     out: dict[str, Any] = dict.fromkeys(ELEMENTWISE_PARTS, 0)
     for r in ev.rows:
         ops = r.elementwise_ops
-        if r.kind == "ScaledDotProductAttention":
+        facts = traits(r.kind)
+        if facts.attention:
             s = _scores(r)
             hp = dict(r.hparams)
             masked = bool(hp.get("is_causal")) or len(r.input_shapes) == 4
@@ -80,18 +84,8 @@ def elementwise_parts(ev: Evaluation) -> dict[str, Any]:
             out["scale"] += s
             out["masking"] += s if masked else 0
             out["other"] += ops - s * (6 + (1 if masked else 0))  # attention dropout (training graphs only)
-        elif r.kind in ("Linear", "Conv1D"):
-            out["biases"] += ops
-        elif r.kind in _NORMS:
-            out["norms"] += ops
-        elif r.kind in _ACTS:
-            out["activation functions"] += ops
-        elif r.kind in ("RotaryApply", "RotaryTables"):
-            out["rotary"] += ops
-        elif r.kind in ("Add", "Mul"):
-            out["residual adds and gating"] += ops
         else:
-            out["other"] += ops
+            out[_FAMILY_PART.get(facts.family, "other")] += ops
     return out
 
 

@@ -33,7 +33,8 @@ op's autocast policy:
 - anything else runs in the dtype of its inputs (the widest one when they differ, torch's type promotion).
 
 The lists are torch's ``aten/src/ATen/autocast_mode.cpp`` (CPU and CUDA) mapped onto archcalc's registry
-kinds; ops of those lists archcalc has no kind for are not listed.
+kinds, declared by each kind (:attr:`~archcalc.ops.traits.OpTraits.autocast`); ops of those lists archcalc has
+no kind for are not listed.
 
 Examples
 --------
@@ -52,6 +53,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from archcalc.ir.dtypes import DTYPES
+from archcalc.ops.registry import REGISTRY
+from archcalc.ops.traits import traits
 
 __all__ = ["PRECISIONS", "PRECISION_TABLE", "PrecisionSpec", "DEVICES", "LOWER_PRECISION", "FP32", "autocast_policy",
            "dtype_bytes", "param_bytes", "is_mixed", "is_master", "master_bytes", "state_bytes", "value_bytes",
@@ -88,21 +91,19 @@ PRECISION_TABLE: Mapping[str, PrecisionSpec] = MappingProxyType({
 PRECISIONS: tuple[str, ...] = tuple(PRECISION_TABLE)
 DEVICES = ("cpu", "cuda")
 
-_MATMUL = frozenset({"Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "Linear",
-                     "MatMul", "BMM", "AddMM", "BAddBMM", "ScaledDotProductAttention", "MultiheadAttention"})
 
-#: Kinds autocast runs in the low dtype, per device (CPU: torch's ``lower_precision_fp`` CPU list).
-LOWER_PRECISION: dict[str, frozenset[str]] = {
-    "cpu": _MATMUL,
-    "cuda": _MATMUL | {"Einsum"},
-}
+def _autocast_kinds(cls: str) -> dict[str, frozenset[str]]:
+    import archcalc.ops  # noqa: F401  (importing the package registers every family)
 
-#: Kinds autocast runs in fp32, per device (``fp32`` and ``fp32_set_opt_dtype`` lists).
-FP32: dict[str, frozenset[str]] = {
-    "cpu": frozenset({"AvgPool3d", "AdaptiveAvgPool3d", "MaxPool3d"}),
-    "cuda": frozenset({"LayerNorm", "GroupNorm", "Exp", "Log", "Rsqrt", "Reciprocal", "Pow", "Softmax", "LogSoftmax",
-                       "Sum", "Interpolate"}),
-}
+    return {d: frozenset(k for k in REGISTRY if traits(k).autocast_policy(d) == cls) for d in DEVICES}
+
+
+#: Kinds autocast runs in the low dtype, per device (CPU: torch's ``lower_precision_fp`` CPU list), from
+#: the kinds' traits (a view for reading; :func:`autocast_policy` asks the traits).
+LOWER_PRECISION: dict[str, frozenset[str]] = _autocast_kinds("lower")
+
+#: Kinds autocast runs in fp32, per device (``fp32`` and ``fp32_set_opt_dtype`` lists), from the traits.
+FP32: dict[str, frozenset[str]] = _autocast_kinds("fp32")
 
 
 def precision_spec(precision: str, argument: str = "precision") -> PrecisionSpec:
@@ -178,11 +179,7 @@ def state_bytes(precision: str) -> int:
 def autocast_policy(kind: str, device: str = "cpu") -> str | None:
     """``"lower"``, ``"fp32"`` or ``None`` (runs in its inputs' dtype) for registry ``kind`` under autocast."""
     _check("fp32", device)
-    if kind in LOWER_PRECISION[device]:
-        return "lower"
-    if kind in FP32[device]:
-        return "fp32"
-    return None
+    return traits(kind).autocast_policy(device)
 
 
 def value_bytes(dtype: str, floating_bytes: int) -> int:

@@ -39,6 +39,7 @@ from typing import Any
 
 from archcalc.arith import prod
 from archcalc.ops.registry import OpCost, Shape, elementwise_cost, one_input, register
+from archcalc.ops.traits import OpTraits, pointwise
 
 __all__ = ["OPS_PER_ELEMENT", "SAVES_OUTPUT"]
 
@@ -60,14 +61,14 @@ def _make(kind: str, per: int) -> None:
         return elementwise_cost(shape, per, saves_input=not saves_out, saves_output=saves_out, alias_of=alias)
 
     activation.__doc__ = f"{kind}: {per} operation(s) per element (module docstring: which ones)."
-    register(kind)(activation)
+    register(kind, traits=pointwise())(activation)
 
 
 for _kind, _per in OPS_PER_ELEMENT.items():
     _make(_kind, _per)
 
 
-@register("GELU")
+@register("GELU", traits=OpTraits())
 def gelu(in_shapes: list[Shape], *, approximate: str = "none") -> OpCost:
     """GELU: 5 operations per element (erf form) or 9 (``approximate='tanh'``); saves its input."""
     if approximate not in ("none", "tanh"):
@@ -88,13 +89,13 @@ def _softmax(kind: str, in_shapes: list[Shape], dim: Any) -> OpCost:
                   elementwise_ops=cost.elementwise_ops + extra, saves_output=True)
 
 
-@register("Softmax")
+@register("Softmax", traits=OpTraits(autocast=(("cuda", "fp32"),)))
 def softmax(in_shapes: list[Shape], *, dim: Any = -1) -> OpCost:
     """Softmax along ``dim``: 5 operations per element; saves its output."""
     return _softmax("Softmax", in_shapes, dim)
 
 
-@register("LogSoftmax")
+@register("LogSoftmax", traits=OpTraits(autocast=(("cuda", "fp32"),)))
 def log_softmax(in_shapes: list[Shape], *, dim: Any = -1) -> OpCost:
     """LogSoftmax along ``dim``: 5 operations per element plus one log per row; saves its output."""
     return _softmax("LogSoftmax", in_shapes, dim)

@@ -24,11 +24,12 @@ from archcalc.arith import is_concrete, prod
 from archcalc.ops.linear import linear
 from archcalc.ops.misc import drops
 from archcalc.ops.registry import OpCost, Shape, broadcast_shapes, register
+from archcalc.ops.traits import contraction, traits
 
-__all__ = ["sdpa", "multihead_attention", "sdpa_kernel", "math_saved_elements"]
+__all__ = ["sdpa", "multihead_attention", "sdpa_kernel", "math_saved_elements", "heads_merge_is_view"]
 
 
-@register("ScaledDotProductAttention")
+@register("ScaledDotProductAttention", traits=contraction(training_sensitive=True, kernel_saves=True, attention=True))
 def sdpa(in_shapes: list[Shape], *, is_causal: bool = False, dropout_p: Any = 0.0, scale: Any = None,
          enable_gqa: bool = False, training: bool = False, query_layout: Any = None) -> OpCost:
     """softmax(Q K^T * scale + mask) V over the full ``L x S`` scores; a 4th input is the mask.
@@ -94,7 +95,7 @@ def math_saved_elements(in_shapes: list[Shape], *, enable_gqa: bool = False) -> 
     return n * (q[-2] * q[-1] + k[-2] * k[-1] + v[-2] * v[-1]) + 3 * n * q[-2] * k[-2]
 
 
-@register("MultiheadAttention")
+@register("MultiheadAttention", traits=contraction(training_sensitive=True))
 def multihead_attention(in_shapes: list[Shape], *, embed_dim: Any, num_heads: Any, bias: bool = True,
                         batch_first: bool = False, kdim: Any = None, vdim: Any = None, dropout: Any = 0.0,
                         need_weights: bool = False, is_causal: bool = False, training: bool = False) -> OpCost:
@@ -134,3 +135,42 @@ def multihead_attention(in_shapes: list[Shape], *, embed_dim: Any, num_heads: An
                   input_grad_macs=(macs + att.macs,),
                   backward_weight_macs=sum((p.backward_weight_macs for p in (*projs, out_proj)), 0),
                   saves_input=True)
+
+
+def heads_merge_is_view(node: Any, nodes: Any, producer: dict[str, int], training: bool) -> bool:
+    """Whether ``node``, a reshape recorded as a copy, is a view on the CPU: it merges the heads of a fused
+    attention's output after dimension reorders that bring it back to the query's memory order.
+
+    The CPU flash-attention kernel allocates its ``(b, h, t, e)`` output in the query's memory order (HF's
+    ``q`` from ``(b, t, h, e).transpose(1, 2)``: ``(b, t, h, e)`` in memory; torchvision's from
+    ``(t, b * h, e)``: ``(t, b, h, e)``), so reordering the heads back to that order and merging them is a
+    view there; the meta kernel a trace runs returns a contiguous ``(b, h, t, e)`` and the trace records a
+    copy. The math path (dropout on the CPU) returns a contiguous output: its reshape is the copy recorded.
+
+    ``nodes``: the graph's nodes (each with ``kind``, ``inputs``, ``options``); ``producer``: value name ->
+    index of the node that makes it. Asks only the kinds' traits (``reshapes``, ``dim_order``, ``attention``).
+    """
+    if not traits(node.kind).reshapes or not node.options.get("copy") or not node.inputs:
+        return False
+    chain = []
+    k = producer.get(node.inputs[0])
+    while k is not None and nodes[k].inputs:
+        facts, options = traits(nodes[k].kind), nodes[k].options
+        # a reorder of dimensions, or HF's reshape(b, -1, t, e): the same 4-d view
+        if facts.dim_order is None and not (facts.reshapes and not options.get("copy")
+                                            and len(options.get("shape", ())) == 4):
+            break
+        chain.append(nodes[k])
+        k = producer.get(nodes[k].inputs[0])
+    if k is None or not traits(nodes[k].kind).attention or not chain:
+        return False
+    attention = nodes[k].options
+    if training and sdpa_kernel("cpu", attention.get("dropout_p", 0.0)) != "fused":
+        return False
+    order = [0, 1, 2, 3]  # which dimension of the attention output sits at each position
+    for op in reversed(chain):
+        reorder = traits(op.kind).dim_order
+        if reorder is not None:
+            order = reorder(op.options, order)
+    layout = tuple(attention.get("query_layout", (0, 2, 1, 3)))  # size-1 dimensions left out: any place fits
+    return tuple(d for d in order if d in layout) == layout

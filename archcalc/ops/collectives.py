@@ -27,6 +27,7 @@ from typing import Any
 from archcalc.arith import is_concrete, prod
 from archcalc.ops.linear import linear
 from archcalc.ops.registry import OpCost, Shape, register
+from archcalc.ops.traits import OpTraits
 from dlperf.validate import check_int
 
 __all__ = ["all_reduce", "reduce_scatter", "all_gather_linear", "gathered_bytes"]
@@ -36,7 +37,7 @@ def _world(world: Any) -> None:
     check_int("tensor_parallel", world, symbolic=True)
 
 
-@register("AllReduce")
+@register("AllReduce", traits=OpTraits(aliasing="inplace", collective="all_reduce"))
 def all_reduce(in_shapes: list[Shape], *, world: Any = 1) -> OpCost:
     """Sum over ``world`` ranks in place: the output aliases the input."""
     _world(world)
@@ -44,7 +45,7 @@ def all_reduce(in_shapes: list[Shape], *, world: Any = 1) -> OpCost:
     return OpCost(output_shape=x, activations=prod(x), alias_of=(0,))
 
 
-@register("ReduceScatter")
+@register("ReduceScatter", traits=OpTraits(collective="reduce_scatter"))
 def reduce_scatter(in_shapes: list[Shape], *, world: Any, dim: int = 1) -> OpCost:
     """Sum over ``world`` ranks and keep this rank's ``1 / world`` slice of dimension ``dim``."""
     _world(world)
@@ -56,7 +57,7 @@ def reduce_scatter(in_shapes: list[Shape], *, world: Any, dim: int = 1) -> OpCos
     return OpCost(output_shape=tuple(x), activations=prod(x))
 
 
-@register("AllGatherLinear")
+@register("AllGatherLinear", traits=OpTraits(collective="all_gather"))
 def all_gather_linear(in_shapes: list[Shape], *, out_features: Any, world: Any, dim: int = 1,
                       bias: bool = True) -> OpCost:
     """``linear(all_gather(x, dim))``; saves the shard ``x`` (Megatron gathers again in the backward)."""

@@ -25,6 +25,7 @@ from typing import Any
 
 from archcalc.arith import floordiv, is_concrete, prod
 from archcalc.ops.registry import OpCost, Shape, ntuple, register
+from archcalc.ops.traits import contraction
 
 __all__ = ["conv", "conv_transpose", "window_out", "same_padding"]
 
@@ -144,8 +145,8 @@ def _register(n: int) -> None:
 
     fwd.__doc__ = f"Conv{n}d: {conv.__doc__}"
     bwd.__doc__ = f"ConvTranspose{n}d: {conv_transpose.__doc__}"
-    register(f"Conv{n}d")(fwd)
-    register(f"ConvTranspose{n}d")(bwd)
+    register(f"Conv{n}d", traits=contraction())(fwd)
+    register(f"ConvTranspose{n}d", traits=contraction())(bwd)
 
 
 for _n in (1, 2, 3):

@@ -32,6 +32,7 @@ from typing import Any
 
 from archcalc.arith import is_concrete, prod
 from archcalc.ops.registry import OpCost, Shape, register
+from archcalc.ops.traits import contraction
 
 __all__ = ["EinsumStep", "EinsumPlan", "einsum_plan", "einsum"]
 
@@ -281,7 +282,7 @@ def einsum_plan(in_shapes: list[Shape], equation: str, path: tuple[int, ...] | N
     return EinsumPlan(tuple(al.sizes[k] for k in al.out_keys), tuple(steps), final)
 
 
-@register("Einsum")
+@register("Einsum", traits=contraction())  # on the CPU through its bmm steps
 def einsum(in_shapes: list[Shape], *, equation: str, path: tuple[int, ...] | None = None) -> OpCost:
     """``torch.einsum`` as ATen runs it (:func:`einsum_plan`): MACs of its ``bmm`` steps; sums and ``mul``
     steps are element-wise ops; each ``bmm``'s MACs again in the backward for each side whose operands need

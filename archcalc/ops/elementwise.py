@@ -25,8 +25,25 @@ from typing import Any
 
 from archcalc.arith import prod
 from archcalc.ops.registry import OpCost, Shape, broadcast_shapes, elementwise_cost, one_input, register
+from archcalc.ops.traits import OpTraits, comparison, pointwise
+from archcalc.ops.traits import binary as binary_traits
+from archcalc.ops.traits import reduction as reduction_traits
 
 __all__ = ["binary", "unary", "reduction", "reduced_shape"]
+
+_CUDA_FP32 = (("cuda", "fp32"),)  # torch.autocast's CUDA fp32 list
+#: What each kind of this family is (:mod:`archcalc.ops.traits`).
+_TRAITS: dict[str, OpTraits] = {
+    "Add": binary_traits(grad_alias=True), "Sub": binary_traits(), "Mul": binary_traits(), "Div": binary_traits(),
+    "Pow": binary_traits(autocast=_CUDA_FP32), "Maximum": binary_traits(), "Minimum": binary_traits(),
+    "Compare": comparison(aliasing="inplace", broadcasting=True),
+    **{k: pointwise() for k in ("Neg", "Sqrt", "Abs", "Square", "Clamp", "ClampMin", "ClampMax", "Erf", "Sin", "Cos")},
+    **{k: pointwise(autocast=_CUDA_FP32) for k in ("Exp", "Log", "Rsqrt", "Reciprocal")},
+    "Where": OpTraits(differentiable=(1, 2), broadcasting=True),  # (condition, x, y)
+    "MaskedFill": pointwise(differentiable=(0, 2), broadcasting=True),  # (x, mask[, value tensor])
+    "Sum": reduction_traits(autocast=_CUDA_FP32), "Mean": reduction_traits(), "Max": reduction_traits(),
+    "Min": reduction_traits(), "Norm": reduction_traits(),
+}
 
 #: Unary element-wise kinds and their operations per element.
 UNARY: dict[str, int] = {"Neg": 1, "Exp": 1, "Log": 1, "Sqrt": 1, "Rsqrt": 2, "Abs": 1, "Square": 1, "Clamp": 2,
@@ -56,7 +73,7 @@ def _make_binary(kind: str) -> None:
         return binary(kind, in_shapes, inplace)
 
     fn.__doc__ = f"{kind}: {binary.__doc__}"
-    register(kind)(fn)
+    register(kind, traits=_TRAITS[kind])(fn)
 
 
 for _kind in ("Add", "Sub", "Mul", "Div", "Pow", "Maximum", "Minimum", "Compare"):
@@ -81,7 +98,7 @@ def _make_unary(kind: str) -> None:
     fn.__doc__ = f"{kind}: {UNARY[kind]} operation(s) per element."
     if kind in _KEEPS_MASK:
         fn.__doc__ += " Autograd keeps the bool mask (condition), nothing else."
-    register(kind)(fn)
+    register(kind, traits=_TRAITS[kind])(fn)
 
 
 for _kind in UNARY:
@@ -117,14 +134,14 @@ def _make_reduction(kind: str) -> None:
         return reduction(kind, in_shapes, dim, keepdim)
 
     fn.__doc__ = f"{kind}: {reduction.__doc__}"
-    register(kind)(fn)
+    register(kind, traits=_TRAITS[kind])(fn)
 
 
 for _kind in ("Sum", "Mean", "Max", "Min"):
     _make_reduction(_kind)
 
 
-@register("Norm")
+@register("Norm", traits=_TRAITS["Norm"])
 def norm(in_shapes: list[Shape], *, p: Any = 2, dim: Any = None, keepdim: bool = False) -> OpCost:
     """``x.norm(p, dim, keepdim)``: per input element ``|x|^p`` (1 operation for p = 1 (abs) and p = 2
     (square), 2 otherwise), ``in - out`` adds (comparisons for p = inf) and, except for p = 1 and inf, one

@@ -28,6 +28,9 @@ from typing import Any
 from archcalc.arith import floordiv, is_concrete, prod
 from archcalc.ops.elementwise import reduced_shape
 from archcalc.ops.registry import OpCost, Shape, dim_index, one_input, register
+from archcalc.ops.traits import SAME, OpTraits, indices
+
+_VALUES_INDICES = OpTraits(output_dtypes=(SAME, "int64"), differentiable=(0,))  # (values, int64 indices)
 
 __all__ = ["sort_comparisons"]
 
@@ -43,7 +46,7 @@ def sort_comparisons(n: Any, rows: Any) -> Any:
     return rows * n * _log2_ceil(n, "Sort")
 
 
-@register("Gather")
+@register("Gather", traits=OpTraits(differentiable=(0,)))  # (x, index)
 def gather(in_shapes: list[Shape], *, dim: int) -> OpCost:
     """``torch.gather(x, dim, index)`` (inputs ``x, index``): the output has the index's shape; a copy, no
     arithmetic; autograd keeps ``x`` and the int64 index."""
@@ -58,7 +61,7 @@ def gather(in_shapes: list[Shape], *, dim: int) -> OpCost:
 SCATTER_OPS = {None: 0, "add": 1, "sum": 1, "multiply": 1, "prod": 1, "amax": 1, "amin": 1, "mean": 1}
 
 
-@register("Scatter")
+@register("Scatter", traits=OpTraits(differentiable=(0, 2), aliasing="inplace"))  # (x, index[, src])
 def scatter(in_shapes: list[Shape], *, dim: int, reduce: Any = None, inplace: bool = False,
             keeps_all: bool = False) -> OpCost:
     """``x.scatter(dim, index, src)`` / ``scatter_add`` / ``scatter_reduce`` (inputs ``x, index[, src]``):
@@ -75,7 +78,7 @@ def scatter(in_shapes: list[Shape], *, dim: int, reduce: Any = None, inplace: bo
                   alias_of=(0,) if inplace else ())
 
 
-@register("IndexSelect")
+@register("IndexSelect", traits=OpTraits(differentiable=(0,)))  # (x, index)
 def index_select(in_shapes: list[Shape], *, dim: int) -> OpCost:
     """``x.index_select(dim, index)`` (inputs ``x, index``; ``index`` 1-D): ``dim`` becomes ``len(index)``; a
     copy, no arithmetic; autograd keeps the index."""
@@ -86,7 +89,7 @@ def index_select(in_shapes: list[Shape], *, dim: int) -> OpCost:
     return OpCost(output_shape=out, activations=prod(out), saved_inputs=(), saved_index_elements=n)
 
 
-@register("IndexAdd")
+@register("IndexAdd", traits=OpTraits(differentiable=(0, 2), aliasing="inplace"))  # (x, index, source)
 def index_add(in_shapes: list[Shape], *, dim: int, alpha: Any = 1, inplace: bool = False) -> OpCost:
     """``x.index_add(dim, index, source, alpha)`` (inputs ``x, index, source``): ``x``'s shape; one add per
     source element (and one multiply by ``alpha`` when it is not 1); autograd keeps the index and ``source``."""
@@ -97,7 +100,7 @@ def index_add(in_shapes: list[Shape], *, dim: int, alpha: Any = 1, inplace: bool
                   saved_index_elements=prod(index), alias_of=(0,) if inplace else ())
 
 
-@register("OneHot")
+@register("OneHot", traits=indices())
 def one_hot(in_shapes: list[Shape], *, num_classes: Any) -> OpCost:
     """``F.one_hot(index, num_classes)``: ``(*index, num_classes)`` int64 zeros and ones, no arithmetic."""
     index = one_input(in_shapes, "OneHot")
@@ -118,7 +121,7 @@ def _make_arg(kind: str) -> None:
 
     fn.__doc__ = (f"``x.{kind.lower()}(dim, keepdim)``: int64 indices, ``in - out`` comparisons (over every "
                   "element when ``dim`` is None); not differentiable, nothing saved.")
-    register(kind)(fn)
+    register(kind, traits=indices())(fn)
 
 
 def _make_values_indices(kind: str) -> None:
@@ -130,7 +133,7 @@ def _make_values_indices(kind: str) -> None:
     op = kind[:3].lower()
     fn.__doc__ = (f"``torch.{op}(x, dim, keepdim)``: values and int64 indices, ``in - out`` comparisons; "
                   "autograd keeps the indices.")
-    register(kind)(fn)
+    register(kind, traits=_VALUES_INDICES)(fn)
 
 
 for _kind in ("ArgMax", "ArgMin"):
@@ -139,7 +142,7 @@ for _kind in ("MaxDim", "MinDim"):
     _make_values_indices(_kind)
 
 
-@register("TopK")
+@register("TopK", traits=_VALUES_INDICES)
 def topk(in_shapes: list[Shape], *, k: Any, dim: int = -1) -> OpCost:
     """``x.topk(k, dim)``: values and int64 indices with ``dim`` of size ``k``; ``n * max(ceil(log2 k), 1)``
     comparisons per row of ``n``; autograd keeps the indices."""
@@ -160,7 +163,7 @@ def _sort(kind: str, in_shapes: list[Shape], dim: int) -> tuple[Shape, Any]:
     return x, sort_comparisons(n, floordiv(prod(x), n))
 
 
-@register("Sort")
+@register("Sort", traits=_VALUES_INDICES)
 def sort(in_shapes: list[Shape], *, dim: int = -1) -> OpCost:
     """``x.sort(dim)``: sorted values and int64 indices; ``n * ceil(log2 n)`` comparisons per row of ``n``;
     autograd keeps the indices."""
@@ -169,7 +172,7 @@ def sort(in_shapes: list[Shape], *, dim: int = -1) -> OpCost:
                   saved_index_elements=prod(x))
 
 
-@register("ArgSort")
+@register("ArgSort", traits=indices())
 def argsort(in_shapes: list[Shape], *, dim: int = -1) -> OpCost:
     """``x.argsort(dim)``: the int64 indices of Sort, the same comparisons; autograd keeps the indices of the
     sort it runs."""

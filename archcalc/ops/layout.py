@@ -24,11 +24,12 @@ from typing import Any
 
 from archcalc.arith import floordiv, is_concrete, prod
 from archcalc.ops.registry import OpCost, Shape, dim_index, ntuple, one_input, pair, register
+from archcalc.ops.traits import OpTraits, view
 
 __all__ = ["windows"]
 
 
-@register("Repeat")
+@register("Repeat", traits=OpTraits())
 def repeat(in_shapes: list[Shape], *, repeats: Any) -> OpCost:
     """``x.repeat(*repeats)`` / ``torch.tile(x, dims)``: a new tensor, each size times its repeat (extra leading
     repeats add dims); a copy, no arithmetic; autograd saves nothing (its backward sums the copies)."""
@@ -41,7 +42,7 @@ def repeat(in_shapes: list[Shape], *, repeats: Any) -> OpCost:
     return OpCost(output_shape=out, activations=prod(out))
 
 
-@register("RepeatInterleave")
+@register("RepeatInterleave", traits=OpTraits(differentiable=(0,)))
 def repeat_interleave(in_shapes: list[Shape], *, repeats: Any = None, dim: Any = None, output_size: Any = None) -> OpCost:
     """``x.repeat_interleave(repeats, dim)``: each element repeated ``repeats`` times along ``dim`` (the
     flattened input when ``dim`` is None); a copy, no arithmetic. With a tensor of repeats (its second input)
@@ -63,7 +64,7 @@ def repeat_interleave(in_shapes: list[Shape], *, repeats: Any = None, dim: Any =
     return OpCost(output_shape=out, activations=prod(out), saved_index_elements=index)
 
 
-@register("Unfold")
+@register("Unfold", traits=view(grad_alias=False))
 def unfold(in_shapes: list[Shape], *, dimension: int, size: Any, step: Any) -> OpCost:
     """``x.unfold(dimension, size, step)``: windows of ``size`` every ``step`` along ``dimension``, the window
     as a new last dim; a view (no copy, no arithmetic)."""
@@ -85,7 +86,7 @@ def _fold_args(kernel_size: Any, dilation: Any, padding: Any, stride: Any) -> tu
     return pair(kernel_size), pair(dilation), pair(padding), pair(stride)
 
 
-@register("Im2Col")
+@register("Im2Col", traits=OpTraits())
 def im2col(in_shapes: list[Shape], *, kernel_size: Any, dilation: Any = 1, padding: Any = 0, stride: Any = 1) -> OpCost:
     """``F.unfold(x, kernel_size, dilation, padding, stride)``: ``(N, C, H, W) -> (N, C kh kw, L)`` with ``L``
     the sliding positions; a copy (padding reads zeros), no arithmetic, nothing saved."""
@@ -109,7 +110,7 @@ def _landed_and_covered(size: int, blocks: int, kernel: int, dilation: int, padd
     return sum(hits), sum(1 for h in hits if h)
 
 
-@register("Col2Im")
+@register("Col2Im", traits=OpTraits())
 def col2im(in_shapes: list[Shape], *, output_size: Any, kernel_size: Any, dilation: Any = 1, padding: Any = 0,
            stride: Any = 1) -> OpCost:
     """``F.fold(x, output_size, kernel_size, dilation, padding, stride)``: ``(N, C kh kw, L) -> (N, C, H, W)``,
@@ -134,7 +135,7 @@ def col2im(in_shapes: list[Shape], *, output_size: Any, kernel_size: Any, dilati
     return OpCost(output_shape=out, activations=prod(out), elementwise_ops=adds)
 
 
-@register("Meshgrid")
+@register("Meshgrid", traits=view(grad_alias=False))  # output i: a view of input i
 def meshgrid(in_shapes: list[Shape], *, indexing: str = "ij") -> OpCost:
     """``torch.meshgrid(*tensors, indexing)``: one output per 1-D input, each of shape ``(n1, n2, ...)``
     (``xy`` swaps the first two); each output is a view of its input (expanded), no arithmetic."""
@@ -151,7 +152,7 @@ def meshgrid(in_shapes: list[Shape], *, indexing: str = "ij") -> OpCost:
                   alias_of=tuple(range(n)))
 
 
-@register("TensorSplit")
+@register("TensorSplit", traits=view(lists="split", grad_alias=False))
 def tensor_split(in_shapes: list[Shape], *, indices_or_sections: Any, dim: int = 0) -> OpCost:
     """``x.tensor_split(n_or_indices, dim)``: ``n`` pieces (the first ``size % n`` one longer), or pieces
     between the indices (clamped to the size: a piece may be empty); views, no arithmetic."""
@@ -179,7 +180,7 @@ CAST_DTYPES = {"int64": 8, "int32": 4, "int16": 2, "int8": 1, "uint8": 1, "bool"
                "float16": 2, "bfloat16": 2}
 
 
-@register("Cast")
+@register("Cast", traits=OpTraits(output_dtypes=("=dtype",), aliasing="maybe_view"))
 def cast(in_shapes: list[Shape], *, dtype: str, copy: bool = True) -> OpCost:
     """``x.long()`` / ``.int()`` / ``.bool()`` / ``.to(dtype)``: a conversion into a new tensor of ``dtype``
     (``copy``), or the input itself when it already has that dtype; no arithmetic, nothing saved."""

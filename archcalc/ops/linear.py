@@ -21,6 +21,7 @@ from typing import Any
 
 from archcalc.arith import is_concrete, prod
 from archcalc.ops.registry import OpCost, Shape, broadcast_shapes, register
+from archcalc.ops.traits import OpTraits, contraction
 
 __all__ = ["linear", "conv1d_transposed", "matmul", "bmm", "addmm", "baddbmm"]
 
@@ -30,7 +31,7 @@ def _check_equal(a: Any, b: Any, kind: str, what: str) -> None:
         raise ValueError(f"{kind}: {what} do not match ({a} vs {b})")
 
 
-@register("Linear")
+@register("Linear", traits=contraction())
 def linear(in_shapes: list[Shape], *, out_features: Any = None, bias: bool = True, input_copy: bool = False) -> OpCost:
     """``y = x W^T + b`` on ``(..., in)``: MACs = leading elements x in x out; bias 1 op per output element.
 
@@ -63,7 +64,7 @@ def linear(in_shapes: list[Shape], *, out_features: Any = None, bias: bool = Tru
                   view_gradients=(1, "weight"))  # F.linear runs x @ w.t(): w's gradient is TBackward's view
 
 
-@register("Conv1D")
+@register("Conv1D", traits=OpTraits())
 def conv1d_transposed(in_shapes: list[Shape], *, out_features: Any, bias: bool = True) -> OpCost:
     """``transformers``' GPT-2 ``Conv1D``: a Linear whose weight is stored transposed, ``(in, out)``.
 
@@ -93,7 +94,7 @@ def _matmul_shape(a: Shape, b: Shape, kind: str) -> tuple[Shape, Any]:
     return out, a2[-1]
 
 
-@register("MatMul")
+@register("MatMul", traits=contraction())
 def matmul(in_shapes: list[Shape]) -> OpCost:
     """``torch.matmul`` / ``@``: MACs = output elements x inner length; both operands saved for backward."""
     if len(in_shapes) != 2:
@@ -103,7 +104,7 @@ def matmul(in_shapes: list[Shape]) -> OpCost:
     return OpCost(output_shape=out, macs=macs, activations=prod(out), input_grad_macs=(macs, macs), saves_input=True)
 
 
-@register("BMM")
+@register("BMM", traits=contraction())
 def bmm(in_shapes: list[Shape]) -> OpCost:
     """``torch.bmm`` on ``(b, n, k) x (b, k, m)``: MACs = b n m k."""
     if len(in_shapes) != 2 or len(in_shapes[0]) != 3 or len(in_shapes[1]) != 3:
@@ -111,7 +112,7 @@ def bmm(in_shapes: list[Shape]) -> OpCost:
     return matmul(in_shapes)
 
 
-@register("GroupedMM")
+@register("GroupedMM", traits=OpTraits())
 def grouped_mm(in_shapes: list[Shape]) -> OpCost:
     """``F.grouped_mm(a, b, offs)`` with ``a`` ``(S, K)`` and ``b`` ``(E, K, N)``: each row of ``a`` is multiplied
     by the one group ``offs`` assigns it (a mixture of experts' tokens through their expert), so
@@ -126,7 +127,7 @@ def grouped_mm(in_shapes: list[Shape]) -> OpCost:
     return OpCost(output_shape=out, macs=macs, activations=prod(out), input_grad_macs=(macs, macs, 0), saves_input=True)
 
 
-@register("AddMM")
+@register("AddMM", traits=contraction())
 def addmm(in_shapes: list[Shape], *, beta: Any = 1, alpha: Any = 1) -> OpCost:
     """``torch.addmm(c, a, b)`` = beta c + alpha a b: MACs of ``a b`` plus one add per output element."""
     if len(in_shapes) != 3:
@@ -138,7 +139,7 @@ def addmm(in_shapes: list[Shape], *, beta: Any = 1, alpha: Any = 1) -> OpCost:
                   input_grad_macs=(0, *mm.input_grad_macs), saves_input=True, saved_inputs=(1, 2))
 
 
-@register("BAddBMM")
+@register("BAddBMM", traits=contraction())
 def baddbmm(in_shapes: list[Shape], *, beta: Any = 1, alpha: Any = 1) -> OpCost:
     """``torch.baddbmm(c, a, b)`` = beta c + alpha (a @ b) batched: MACs of the bmm plus the adds; autograd keeps
     ``a`` and ``b``, not ``c``."""

@@ -17,8 +17,12 @@ from typing import Any
 
 from archcalc.arith import is_concrete, prod
 from archcalc.ops.registry import OpCost, Shape, ntuple, one_input, register
+from archcalc.ops.traits import OpTraits, indices, pointwise
 
-__all__ = ["INTERPOLATION_OPS", "drops"]
+__all__ = ["INTERPOLATION_OPS", "UNMODELED", "drops"]
+
+#: The kind a front end gives an op it has no mapping for (listed, never dropped; its traits say ``modeled=False``).
+UNMODELED = "Unmodeled"
 
 
 def drops(p: Any, training: bool = True) -> bool:
@@ -31,7 +35,7 @@ def drops(p: Any, training: bool = True) -> bool:
     return bool(training) and not (isinstance(p, int | float) and p == 0)
 
 
-@register("Dropout")
+@register("Dropout", traits=pointwise(training_sensitive=True, drop="element", default_p=0.5))
 def dropout(in_shapes: list[Shape], *, p: Any = 0.5, training: bool = False, inplace: bool = False) -> OpCost:
     """Dropout: the identity at inference or with ``p = 0`` (no cost, its input passes through); in training
     2 operations per element (mask multiply and 1/(1-p) scale) and autograd saves a 1-byte mask per element."""
@@ -43,7 +47,7 @@ def dropout(in_shapes: list[Shape], *, p: Any = 0.5, training: bool = False, inp
                   alias_of=(0,) if inplace else ())
 
 
-@register("FeatureDropout")
+@register("FeatureDropout", traits=pointwise(training_sensitive=True, drop="channel", default_p=0.5))
 def feature_dropout(in_shapes: list[Shape], *, p: Any = 0.5, training: bool = False, inplace: bool = False) -> OpCost:
     """``F.dropout1d / 2d / 3d`` (``torch.feature_dropout``): whole channels zeroed. The identity at inference;
     in training one operation per (sample, channel) pair (its noise: a draw scaled by 1/(1-p)) and one
@@ -57,7 +61,7 @@ def feature_dropout(in_shapes: list[Shape], *, p: Any = 0.5, training: bool = Fa
                   alias_of=(0,) if inplace else ())
 
 
-@register("StochasticDepth")
+@register("StochasticDepth", traits=OpTraits(training_sensitive=True, drop="sample", grad_alias=True))
 def stochastic_depth(in_shapes: list[Shape], *, p: Any = 0.0, mode: str = "row", training: bool = False) -> OpCost:
     """torchvision's stochastic depth: the identity at inference; in training one multiply per element."""
     x = one_input(in_shapes, "StochasticDepth")
@@ -67,7 +71,7 @@ def stochastic_depth(in_shapes: list[Shape], *, p: Any = 0.0, mode: str = "row",
     return OpCost(output_shape=x, activations=elems, elementwise_ops=elems, saves_input=False)
 
 
-@register("Embedding")
+@register("Embedding", traits=OpTraits(differentiable=(1,), lookup=True))  # (int64 ids[, weight])
 def embedding(in_shapes: list[Shape], *, num_embeddings: Any = None, embedding_dim: Any = None,
               padding_idx: Any = None) -> OpCost:
     """A table lookup ``(...) -> (..., D)``: no arithmetic; parameters ``V x D``; saves the int64 indices."""
@@ -83,7 +87,7 @@ def embedding(in_shapes: list[Shape], *, num_embeddings: Any = None, embedding_d
     return OpCost(output_shape=out, param_shapes=params, activations=prod(out), saved_index_elements=prod(idx))
 
 
-@register("Pad")
+@register("Pad", traits=OpTraits())
 def pad(in_shapes: list[Shape], *, pad: Any, mode: str = "constant", value: Any = None) -> OpCost:
     """``F.pad(x, pad)`` (pairs from the last dim backwards): a copy, no arithmetic."""
     x = one_input(in_shapes, "Pad")
@@ -101,7 +105,7 @@ INTERPOLATION_OPS = {"nearest": 0, "nearest-exact": 0, "linear": 3, "bilinear": 
                      "area": 0}
 
 
-@register("Interpolate")
+@register("Interpolate", traits=OpTraits(autocast=(("cuda", "fp32"),)))
 def interpolate(in_shapes: list[Shape], *, size: Any = None, scale_factor: Any = None, mode: str = "nearest",
                 align_corners: Any = None, recompute_scale_factor: Any = None, antialias: bool = False) -> OpCost:
     """``F.interpolate`` / ``nn.Upsample``: output ``floor(L * scale)`` or ``size``; operations per output
@@ -138,7 +142,7 @@ def _floor_scale(size: Any, factor: float) -> Any:
     return math.floor(size * factor)
 
 
-@register("GridSample")
+@register("GridSample", traits=OpTraits())
 def grid_sample(in_shapes: list[Shape], *, mode: str = "bilinear", **_: Any) -> OpCost:
     """``F.grid_sample(x, grid, mode)`` (inputs ``x (N, C, *in)``, ``grid (N, *out, n)``): ``(N, C, *out)``;
     per grid point 2 operations per coordinate (unnormalise: a multiply-add), per output element the taps'
@@ -155,7 +159,7 @@ def grid_sample(in_shapes: list[Shape], *, mode: str = "bilinear", **_: Any) -> 
     return OpCost(output_shape=out, activations=prod(out), elementwise_ops=ops, saves_input=True)
 
 
-@register("Constant")
+@register("Constant", traits=OpTraits(output_dtypes=("=dtype",), differentiable=(), constant=True))
 def constant(in_shapes: list[Shape], *, output_shape: Any, dtype: str = "float32") -> OpCost:
     """A tensor created inside the forward pass (``torch.zeros``, ``arange``, a mask): no arithmetic."""
     if in_shapes:
@@ -164,14 +168,14 @@ def constant(in_shapes: list[Shape], *, output_shape: Any, dtype: str = "float32
     return OpCost(output_shape=out, activations=prod(out))
 
 
-@register("Fill")
+@register("Fill", traits=pointwise())  # its gradient: zeros
 def fill(in_shapes: list[Shape], *, inplace: bool = True) -> OpCost:
     """``x.zero_()`` / ``x.fill_(v)``: writes its input in place, no arithmetic (a write is not an operation)."""
     x = one_input(in_shapes, "Fill")
     return OpCost(output_shape=x, activations=prod(x), alias_of=(0,) if inplace else ())
 
 
-@register("NonZero")
+@register("NonZero", traits=indices(value_dependent_shape=True))
 def nonzero(in_shapes: list[Shape], *, output_shapes: tuple = (), traced_input: tuple = ()) -> OpCost:
     """``nonzero`` / ``argwhere`` / one-argument ``torch.where``: one comparison with zero per input element;
     the number of rows found depends on the values, so the output shapes are the traced ones (valid only at
@@ -184,7 +188,7 @@ def nonzero(in_shapes: list[Shape], *, output_shapes: tuple = (), traced_input: 
                   elementwise_ops=prod(x))
 
 
-@register("Histc")
+@register("Histc", traits=OpTraits(differentiable=()))
 def histc(in_shapes: list[Shape], *, bins: Any = 100) -> OpCost:
     """``torch.histc(x, bins, min, max)``: per input element one bucket computation and one add into its bin
     (2 operations); the output is the ``bins`` counts (a mixture of experts' tokens per expert)."""
@@ -192,7 +196,7 @@ def histc(in_shapes: list[Shape], *, bins: Any = 100) -> OpCost:
     return OpCost(output_shape=(bins,), activations=bins, elementwise_ops=2 * prod(x))
 
 
-@register("Unmodeled")
+@register(UNMODELED, traits=OpTraits(modeled=False))
 def unmodeled(in_shapes: list[Shape], *, op: str, traced_inputs: tuple = (), output_shapes: tuple = ()) -> OpCost:
     """An op archcalc has no formula for (listed, never dropped): its traced output shapes, every count 0.
 

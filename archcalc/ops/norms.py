@@ -20,6 +20,7 @@ from typing import Any
 
 from archcalc.arith import is_concrete, prod
 from archcalc.ops.registry import OpCost, Shape, ntuple, one_input, register
+from archcalc.ops.traits import OpTraits
 
 __all__ = ["batch_norm", "layer_norm", "group_norm", "instance_norm", "rms_norm"]
 
@@ -53,7 +54,7 @@ def _norm_groups(x: Shape, normalized: Shape, kind: str) -> Any:
     return prod(x[: len(x) - len(normalized)])
 
 
-@register("LayerNorm")
+@register("LayerNorm", traits=OpTraits(autocast=(("cuda", "fp32"),), stats_in_input_dtype=("cpu",)))
 def layer_norm(in_shapes: list[Shape], *, normalized_shape: Any, elementwise_affine: bool = True,
                bias: bool = True) -> OpCost:
     """LayerNorm over the last dims: ``4 + affine`` ops per element; saves input, mean and rstd per row."""
@@ -66,7 +67,7 @@ def layer_norm(in_shapes: list[Shape], *, normalized_shape: Any, elementwise_aff
                   saved_fp32_elements=2 * rows)
 
 
-@register("GroupNorm")
+@register("GroupNorm", traits=OpTraits(autocast=(("cuda", "fp32"),)))
 def group_norm(in_shapes: list[Shape], *, num_groups: Any, affine: bool = True) -> OpCost:
     """GroupNorm over ``(N, C, *)`` in ``num_groups`` groups: ``4 + affine`` ops per element."""
     x = tuple(in_shapes[0])
@@ -92,7 +93,7 @@ def instance_norm(in_shapes: list[Shape], *, n: int, affine: bool = False) -> Op
                   saved_fp32_elements=2 * prod(x[:-n]))
 
 
-@register("RMSNorm")
+@register("RMSNorm", traits=OpTraits())
 def rms_norm(in_shapes: list[Shape], *, normalized_shape: Any, elementwise_affine: bool = True) -> OpCost:
     """RMSNorm ``x / sqrt(mean(x^2) + eps) * w``: ``2 + affine`` ops per element; saves input and 1/rms."""
     x = tuple(in_shapes[0])
@@ -113,8 +114,8 @@ def _register(n: int) -> None:
         return instance_norm(in_shapes, n=n, **hp)
 
     bn.__doc__, inorm.__doc__ = batch_norm.__doc__, instance_norm.__doc__
-    register(f"BatchNorm{n}d")(bn)
-    register(f"InstanceNorm{n}d")(inorm)
+    register(f"BatchNorm{n}d", traits=OpTraits(training_sensitive=True, running_stats=True))(bn)
+    register(f"InstanceNorm{n}d", traits=OpTraits())(inorm)
 
 
 for _n in (1, 2, 3):
@@ -122,7 +123,7 @@ for _n in (1, 2, 3):
 
 
 
-@register("WeightNorm")
+@register("WeightNorm", traits=OpTraits())
 def weight_norm(in_shapes: list[Shape], *, dim: int = 0) -> OpCost:
     """``torch._weight_norm(v, g, dim)`` (``nn.utils.parametrizations.weight_norm``): ``w = g * v / ||v||``
     with the norm over every dim but ``dim``: per element of ``v`` a square, an add (``nv - ng`` in all) and a

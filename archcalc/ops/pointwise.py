@@ -34,6 +34,7 @@ from archcalc.ops.registry import (
     one_input,
     register,
 )
+from archcalc.ops.traits import OpTraits, binary, comparison, pointwise, reduction, view
 
 __all__: list[str] = []
 
@@ -50,35 +51,35 @@ def _addc(kind: str) -> None:
     op = "*" if kind == "AddCMul" else "/"
     fn.__doc__ = (f"``self + value * tensor1 {op} tensor2``: broadcast; 2 operations per output element, 3 when "
                   "``value`` is not 1; autograd keeps tensor1 and tensor2.")
-    register(kind)(fn)
+    register(kind, traits=binary())(fn)
 
 
 for _kind in ("AddCMul", "AddCDiv"):
     _addc(_kind)
 
 
-@register("RPow")
+@register("RPow", traits=OpTraits())
 def rpow(in_shapes: list[Shape], **_: Any) -> OpCost:
     """``base ** x`` with a Python number ``base``: one power per element; autograd keeps ``x`` and the
     result (its gradient is ``result * log(base)``)."""
     return elementwise_cost(one_input(in_shapes, "RPow"), 1, saves_input=True, saves_output=True)
 
 
-@register("RDiv")
+@register("RDiv", traits=OpTraits())
 def rdiv(in_shapes: list[Shape], **_: Any) -> OpCost:
     """``number / x``: one division per element; torch runs ``x.reciprocal() * number`` and autograd keeps the
     reciprocal, a tensor of the output's size (counted as the output)."""
     return elementwise_cost(one_input(in_shapes, "RDiv"), 1, saves_output=True)
 
 
-@register("Invert")
+@register("Invert", traits=pointwise(differentiable=()))
 def invert(in_shapes: list[Shape], *, inplace: bool = False) -> OpCost:
     """``~x`` / ``torch.logical_not`` / ``bitwise_not``: one operation per element (bool stays bool); not
     differentiable, nothing saved."""
     return elementwise_cost(one_input(in_shapes, "Invert"), 1, alias_of=(0,) if inplace else ())
 
 
-@register("Cumsum")
+@register("Cumsum", traits=pointwise())
 def cumsum(in_shapes: list[Shape], *, dim: int, inplace: bool = False) -> OpCost:
     """``x.cumsum(dim)``: ``n - 1`` adds per row of ``n`` along ``dim`` (``in - rows``); nothing saved (the
     backward is a reversed cumsum of the gradient)."""
@@ -89,7 +90,7 @@ def cumsum(in_shapes: list[Shape], *, dim: int, inplace: bool = False) -> OpCost
                   alias_of=(0,) if inplace else ())
 
 
-@register("Diff")
+@register("Diff", traits=OpTraits())
 def diff(in_shapes: list[Shape], *, n: int = 1, dim: int = -1) -> OpCost:
     """``torch.diff(x, n, dim, prepend, append)`` (inputs ``x[, prepend][, append]``, joined along ``dim``
     first): order ``i`` makes one subtraction per element of its output (``size - i`` along ``dim``);
@@ -104,7 +105,7 @@ def diff(in_shapes: list[Shape], *, n: int = 1, dim: int = -1) -> OpCost:
     return OpCost(output_shape=out, activations=prod(out), elementwise_ops=ops)
 
 
-@register("Prod")
+@register("Prod", traits=reduction())
 def prod_reduction(in_shapes: list[Shape], *, dim: Any = None, keepdim: bool = False) -> OpCost:
     """``x.prod(dim, keepdim)`` (every element when ``dim`` is None): ``in - out`` multiplies; autograd keeps
     input and result."""
@@ -122,14 +123,14 @@ def _make_logical(kind: str) -> None:
 
     fn.__doc__ = (f"``x.{kind.lower()}(dim, keepdim)``: a bool reduction, ``in - out`` logical operations "
                   "(every element when ``dim`` is None); not differentiable, nothing saved.")
-    register(kind)(fn)
+    register(kind, traits=comparison())(fn)
 
 
 for _kind in ("All", "Any"):
     _make_logical(_kind)
 
 
-@register("FFT")
+@register("FFT", traits=OpTraits())
 def fft(in_shapes: list[Shape], *, dim: Any = None, keeps_input: bool = False) -> OpCost:
     """``torch.fft.fft`` / ``fftn`` / ``fft2`` and their inverses at the input's size (complex output of the
     input's shape): ``5 N ceil(log2 n)`` real operations per transformed dim of size ``n`` (``N`` elements),
@@ -148,14 +149,14 @@ def fft(in_shapes: list[Shape], *, dim: Any = None, keeps_input: bool = False) -
     return OpCost(output_shape=x, activations=elems, elementwise_ops=ops, saves_input=keeps_input)
 
 
-@register("Real")
+@register("Real", traits=view(grad_alias=False))
 def real(in_shapes: list[Shape]) -> OpCost:
     """``z.real`` / ``z.imag``: a view of a complex tensor's real (imaginary) parts, no arithmetic."""
     x = one_input(in_shapes, "Real")
     return OpCost(output_shape=x, activations=prod(x), alias_of=(0,))
 
 
-@register("ClampTensor")
+@register("ClampTensor", traits=binary())
 def clamp_tensor(in_shapes: list[Shape], *, bounds: int = 2, inplace: bool = False) -> OpCost:
     """``x.clamp(min, max)`` with tensor bounds (inputs ``x`` and the tensor bounds): broadcast; one comparison
     per bound per output element; autograd keeps every input."""

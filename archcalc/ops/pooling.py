@@ -21,6 +21,7 @@ from typing import Any
 from archcalc.arith import ceildiv, floordiv, is_concrete, prod
 from archcalc.ops.conv import window_out
 from archcalc.ops.registry import OpCost, Shape, ntuple, one_input, register
+from archcalc.ops.traits import SAME, OpTraits
 
 __all__ = ["max_pool", "avg_pool", "adaptive_avg_pool", "adaptive_window_total"]
 
@@ -93,6 +94,12 @@ def adaptive_max_pool(in_shapes: list[Shape], *, n: int, output_size: Any, retur
                   saves_input=False, saved_index_elements=elems)
 
 
+def _traits(kind: str, n: int) -> OpTraits:
+    """Max pools may return int64 indices; autocast runs the 3-d pools in fp32 on the CPU (torch's list)."""
+    fp32 = (("cpu", "fp32"),) if n == 3 else ()
+    return OpTraits(output_dtypes=(SAME, "int64") if "Max" in kind else (SAME,), autocast=fp32)
+
+
 def _register(n: int) -> None:
     for kind, fn in ((f"MaxPool{n}d", max_pool), (f"AvgPool{n}d", avg_pool),
                      (f"AdaptiveAvgPool{n}d", adaptive_avg_pool), (f"AdaptiveMaxPool{n}d", adaptive_max_pool)):
@@ -100,7 +107,7 @@ def _register(n: int) -> None:
             return _fn(in_shapes, n=n, **hp)
 
         bound.__doc__ = f"{kind}: {fn.__doc__}"
-        register(kind)(bound)
+        register(kind, traits=_traits(kind, n))(bound)
 
 
 for _n in (1, 2, 3):

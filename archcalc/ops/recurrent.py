@@ -45,6 +45,7 @@ from typing import Any
 
 from archcalc.arith import is_concrete, prod
 from archcalc.ops.registry import OpCost, Shape, register
+from archcalc.ops.traits import OpTraits
 from dlperf.validate import check_int
 
 __all__ = ["GATES", "recurrent", "rnn_param_shapes"]
@@ -136,19 +137,19 @@ def recurrent(kind: str, in_shapes: list[Shape], *, hidden_size: Any, num_layers
                   saved_mask_elements=(num_layers - 1) * tokens * d * h_out if drop else 0)
 
 
-@register("RNN")
+@register("RNN", traits=OpTraits(training_sensitive=True))
 def rnn(in_shapes: list[Shape], **hparams: Any) -> OpCost:
     """``nn.RNN`` (``nonlinearity`` tanh or relu): 1 gate; see the module docstring."""
     return recurrent("RNN", in_shapes, **hparams)
 
 
-@register("LSTM")
+@register("LSTM", traits=OpTraits(training_sensitive=True))
 def lstm(in_shapes: list[Shape], **hparams: Any) -> OpCost:
     """``nn.LSTM`` (optional ``proj_size``): 4 gates; outputs output, ``h_n``, ``c_n``."""
     return recurrent("LSTM", in_shapes, **hparams)
 
 
-@register("GRU")
+@register("GRU", traits=OpTraits(training_sensitive=True))
 def gru(in_shapes: list[Shape], **hparams: Any) -> OpCost:
     """``nn.GRU``: 3 gates; outputs output, ``h_n``."""
     return recurrent("GRU", in_shapes, **hparams)

@@ -29,10 +29,11 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from archcalc.arith import is_concrete, prod
+from archcalc.ops.traits import TRAITS, OpTraits
 
 __all__ = ["OpCost", "REGISTRY", "register", "formula", "pair", "ntuple", "one_input", "elementwise_cost",
            "broadcast_shapes", "dim_index", "Shape"]
@@ -132,13 +133,17 @@ Formula = Callable[..., OpCost]
 REGISTRY: dict[str, Formula] = {}
 
 
-def register(kind: str) -> Callable[[Formula], Formula]:
-    """Decorator adding a formula under ``kind``; registering a kind twice raises ``ValueError``."""
+def register(kind: str, traits: OpTraits | None = None) -> Callable[[Formula], Formula]:
+    """Decorator adding a formula under ``kind`` with the kind's :class:`~archcalc.ops.traits.OpTraits`
+    (``traits``: what the kind is, :mod:`archcalc.ops.traits`; every kind must declare them, the traits test
+    says so); registering a kind twice raises ``ValueError``."""
 
     def deco(fn: Formula) -> Formula:
         if kind in REGISTRY:
             raise ValueError(f"formula for op kind {kind!r} is already registered; choose another name")
         REGISTRY[kind] = fn
+        if traits is not None:
+            TRAITS[kind] = replace(traits, family=fn.__module__.rsplit(".", 1)[-1])
         return fn
 
     return deco

@@ -26,11 +26,12 @@ from typing import Any
 
 from archcalc.arith import prod
 from archcalc.ops.registry import OpCost, Shape, register
+from archcalc.ops.traits import OpTraits
 
 __all__ = ["rotary_tables", "rotary_apply"]
 
 
-@register("RotaryTables")
+@register("RotaryTables", traits=OpTraits(differentiable=()))  # from int positions
 def rotary_tables(in_shapes: list[Shape], *, head_dim: Any) -> OpCost:
     """``cos`` and ``sin`` tables ``(1, L, head_dim)`` from positions ``(L,)``: ``L head_dim / 2 + 4 L head_dim``
     element-wise operations, no MACs."""
@@ -45,7 +46,7 @@ def rotary_tables(in_shapes: list[Shape], *, head_dim: Any) -> OpCost:
                   elementwise_ops=length * (head_dim // 2) + 4 * elems)
 
 
-@register("RotaryApply")
+@register("RotaryApply", traits=OpTraits())
 def rotary_apply(in_shapes: list[Shape], **_: Any) -> OpCost:
     """``x cos + rotate_half(x) sin`` on ``x (..., L, head_dim)``: 3 operations per element plus one
     negation per element of one half; nothing saved for backward but the (constant) tables."""

@@ -23,8 +23,24 @@ from typing import Any
 
 from archcalc.arith import ceildiv, floordiv, is_concrete, prod
 from archcalc.ops.registry import OpCost, Shape, one_input, register
+from archcalc.ops.traits import OpTraits
+from archcalc.ops.traits import view as view_traits
 
 __all__ = ["view_shape"]
+
+#: A view or a copy, as the node's ``copy`` option says (the tracer records what torch did).
+_MAYBE_VIEW = view_traits(aliasing="maybe_view", reshapes=True)
+
+
+def _transposed(hp: Any, order: list[int]) -> list[int]:
+    a, b = hp.get("dim0", 0) % len(order), hp.get("dim1", 1) % len(order)
+    order = list(order)
+    order[a], order[b] = order[b], order[a]
+    return order
+
+
+def _permuted(hp: Any, order: list[int]) -> list[int]:
+    return [order[d % len(order)] for d in hp["dims"]]
 
 
 def _dim(d: int, rank: int, kind: str) -> int:
@@ -51,20 +67,20 @@ def view_shape(shape: Shape, target: Any, kind: str = "View") -> Shape:
     return target
 
 
-@register("View")
+@register("View", traits=_MAYBE_VIEW)
 def view(in_shapes: list[Shape], *, shape: Any, copy: bool = False) -> OpCost:
     """``x.view(shape)`` (one ``-1`` allowed): a view."""
     return _view(one_input(in_shapes, "View"), view_shape(one_input(in_shapes, "View"), shape), copy)
 
 
-@register("Reshape")
+@register("Reshape", traits=_MAYBE_VIEW)
 def reshape(in_shapes: list[Shape], *, shape: Any, copy: bool = False) -> OpCost:
     """``x.reshape(shape)``: a view, or a copy when torch had to copy (``copy=True``)."""
     x = one_input(in_shapes, "Reshape")
     return _view(x, view_shape(x, shape, "Reshape"), copy)
 
 
-@register("Flatten")
+@register("Flatten", traits=_MAYBE_VIEW)
 def flatten(in_shapes: list[Shape], *, start_dim: int = 1, end_dim: int = -1, copy: bool = False) -> OpCost:
     """``torch.flatten(x, start_dim, end_dim)``: dims ``start..end`` merged; a view."""
     x = one_input(in_shapes, "Flatten")
@@ -76,7 +92,7 @@ def flatten(in_shapes: list[Shape], *, start_dim: int = 1, end_dim: int = -1, co
     return _view(x, (*x[:s], prod(x[s:e + 1]), *x[e + 1:]), copy)
 
 
-@register("Unflatten")
+@register("Unflatten", traits=view_traits(reshapes=True))
 def unflatten(in_shapes: list[Shape], *, dim: int, sizes: Any) -> OpCost:
     """``x.unflatten(dim, sizes)``: a view."""
     x = one_input(in_shapes, "Unflatten")
@@ -85,7 +101,7 @@ def unflatten(in_shapes: list[Shape], *, dim: int, sizes: Any) -> OpCost:
     return _view(x, (*x[:d], *inner, *x[d + 1:]))
 
 
-@register("Permute")
+@register("Permute", traits=view_traits(dim_order=_permuted))
 def permute(in_shapes: list[Shape], *, dims: Any) -> OpCost:
     """``x.permute(dims)``: a view."""
     x = one_input(in_shapes, "Permute")
@@ -95,7 +111,7 @@ def permute(in_shapes: list[Shape], *, dims: Any) -> OpCost:
     return _view(x, tuple(x[d] for d in order))
 
 
-@register("Transpose")
+@register("Transpose", traits=view_traits(dim_order=_transposed))
 def transpose(in_shapes: list[Shape], *, dim0: int = 0, dim1: int = 1) -> OpCost:
     """``x.transpose(dim0, dim1)`` (``x.t()`` / ``x.T`` for rank <= 2): a view."""
     x = one_input(in_shapes, "Transpose")
@@ -107,7 +123,7 @@ def transpose(in_shapes: list[Shape], *, dim0: int = 0, dim1: int = 1) -> OpCost
     return _view(x, tuple(out))
 
 
-@register("Squeeze")
+@register("Squeeze", traits=view_traits(reshapes=True))
 def squeeze(in_shapes: list[Shape], *, dim: Any = None) -> OpCost:
     """``x.squeeze(dim)``: drops size-1 dims (all, or those in ``dim``); a view."""
     x = one_input(in_shapes, "Squeeze")
@@ -115,7 +131,7 @@ def squeeze(in_shapes: list[Shape], *, dim: Any = None) -> OpCost:
     return _view(x, tuple(s for i, s in enumerate(x) if not (i in dims and is_concrete(s) and s == 1)))
 
 
-@register("Unsqueeze")
+@register("Unsqueeze", traits=view_traits(reshapes=True))
 def unsqueeze(in_shapes: list[Shape], *, dim: int) -> OpCost:
     """``x.unsqueeze(dim)``: a size-1 dim inserted; a view."""
     x = one_input(in_shapes, "Unsqueeze")
@@ -123,7 +139,7 @@ def unsqueeze(in_shapes: list[Shape], *, dim: int) -> OpCost:
     return _view(x, (*x[:d], 1, *x[d:]))
 
 
-@register("Expand")
+@register("Expand", traits=view_traits(grad_alias=False))  # its gradient: a sum
 def expand(in_shapes: list[Shape], *, shape: Any) -> OpCost:
     """``x.expand(shape)`` (-1 keeps a size): a view with stride 0, no new memory."""
     x = one_input(in_shapes, "Expand")
@@ -139,21 +155,21 @@ def expand(in_shapes: list[Shape], *, shape: Any) -> OpCost:
     return _view(x, out)
 
 
-@register("Contiguous")
+@register("Contiguous", traits=_MAYBE_VIEW)
 def contiguous(in_shapes: list[Shape], *, copy: bool = True) -> OpCost:
     """``x.contiguous()``: a copy when the input is not contiguous (``copy``), else the input itself."""
     x = one_input(in_shapes, "Contiguous")
     return _view(x, x, copy)
 
 
-@register("Roll")
+@register("Roll", traits=view_traits(aliasing="maybe_view", grad_alias=False))
 def roll(in_shapes: list[Shape], *, copy: bool = True, **_: Any) -> OpCost:
     """``torch.roll`` / ``torch.flip``: the elements moved into a new tensor, no arithmetic."""
     x = one_input(in_shapes, "Roll")
     return _view(x, x, copy)
 
 
-@register("Identity")
+@register("Identity", traits=view_traits())
 def identity(in_shapes: list[Shape]) -> OpCost:
     """``nn.Identity``: its input, no cost."""
     x = one_input(in_shapes, "Identity")
@@ -191,7 +207,7 @@ def _index_shape(x: Shape, index: Any) -> Shape:
     return (*out, *x[axis:])
 
 
-@register("GetItem")
+@register("GetItem", traits=view_traits(aliasing="maybe_view", grad_alias=False))
 def getitem(in_shapes: list[Shape], *, index: Any = None, output_shape: Any = None, copy: bool = False) -> OpCost:
     """``x[index]`` with ints, slices, None and Ellipsis: a view. Advanced (tensor) indexing gathers into a
     new tensor whose shape the front end records (``output_shape``)."""
@@ -212,7 +228,7 @@ def _split_sizes(size: Any, chunks: Any) -> list[Any]:
     return sizes
 
 
-@register("Chunk")
+@register("Chunk", traits=view_traits(lists="split", grad_alias=False))
 def chunk(in_shapes: list[Shape], *, chunks: Any, dim: int = 0) -> OpCost:
     """``x.chunk(chunks, dim)``: views of ``ceil(size / chunks)`` along ``dim`` (the last may be shorter)."""
     x = one_input(in_shapes, "Chunk")
@@ -221,7 +237,7 @@ def chunk(in_shapes: list[Shape], *, chunks: Any, dim: int = 0) -> OpCost:
     return OpCost(output_shape=outs[0], more_outputs=outs[1:], activations=prod(x), alias_of=(0,) * len(outs))
 
 
-@register("Split")
+@register("Split", traits=view_traits(lists="split", grad_alias=False))
 def split(in_shapes: list[Shape], *, split_size_or_sections: Any, dim: int = 0) -> OpCost:
     """``x.split(size_or_sections, dim)``: views along ``dim``."""
     x = one_input(in_shapes, "Split")
@@ -237,7 +253,7 @@ def split(in_shapes: list[Shape], *, split_size_or_sections: Any, dim: int = 0) 
     return OpCost(output_shape=outs[0], more_outputs=outs[1:], activations=prod(x), alias_of=(0,) * len(outs))
 
 
-@register("Unbind")
+@register("Unbind", traits=view_traits(lists="split", grad_alias=False))
 def unbind(in_shapes: list[Shape], *, dim: int = 0) -> OpCost:
     """``x.unbind(dim)``: one view per index along ``dim``."""
     x = one_input(in_shapes, "Unbind")
@@ -248,7 +264,7 @@ def unbind(in_shapes: list[Shape], *, dim: int = 0) -> OpCost:
     return OpCost(output_shape=out, more_outputs=(out,) * (x[d] - 1), activations=prod(x), alias_of=(0,) * x[d])
 
 
-@register("Concat")
+@register("Concat", traits=OpTraits(lists="join", grad_alias=True))
 def concat(in_shapes: list[Shape], *, dim: int = 1) -> OpCost:
     """``torch.cat(tensors, dim)`` (default dim 1: channels): a copy, no arithmetic. As in torch, a 1-D empty
     input (``torch.tensor([])``, an empty cache) is skipped whatever the others' rank."""
@@ -268,7 +284,7 @@ def concat(in_shapes: list[Shape], *, dim: int = 1) -> OpCost:
     return OpCost(output_shape=out, activations=prod(out))
 
 
-@register("Stack")
+@register("Stack", traits=OpTraits(lists="join", grad_alias=True))  # its backward: unbind (views)
 def stack(in_shapes: list[Shape], *, dim: int = 0) -> OpCost:
     """``torch.stack(tensors, dim)``: a copy with a new dim of size ``len(tensors)``."""
     first = tuple(in_shapes[0])
@@ -280,7 +296,7 @@ def stack(in_shapes: list[Shape], *, dim: int = 0) -> OpCost:
     return OpCost(output_shape=out, activations=prod(out))
 
 
-@register("ExpandAs")
+@register("ExpandAs", traits=OpTraits())
 def expand_as(in_shapes: list[Shape]) -> OpCost:
     """``x.expand_as(other)``: ``x`` broadcast to ``other``'s shape; no arithmetic.
 

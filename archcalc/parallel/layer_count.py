@@ -33,6 +33,7 @@ from archcalc.arith import prod
 from archcalc.ir.dtypes import dtype_bytes
 from archcalc.memory.formulas.activations import megatron_activation_bytes
 from archcalc.memory.precision import PRECISION_TABLE
+from archcalc.ops.traits import traits
 from archcalc.parallel.rank_graph import layer_prefix, rank_graph
 from archcalc.parallel.step import check_recompute
 from archcalc.zoo_transformers import TransformerConfig
@@ -186,10 +187,10 @@ def layer_saved(cfg: TransformerConfig, seq: int, batch: int = 1, *, layer: int 
                 seen.add(sid)
                 items.append(SavedItem(node.name, role, elems[sid] * elem, _PAPER[(local, role)]))
         if kept and r.cost.saved_fp32_elements:
-            stat = elem if device == "cpu" and node.kind == "LayerNorm" else 4  # the CPU kernel: input dtype
+            stat = elem if device in traits(node.kind).stats_in_input_dtype else 4  # LayerNorm's CPU kernel
             items.append(SavedItem(node.name, "statistics", r.cost.saved_fp32_elements * stat,
                                    _PAPER[(local, "statistics")]))
-        if kept and node.kind == "Dropout":
+        if kept and traits(node.kind).drop == "element":
             items.append(SavedItem(node.name, "mask", prod(r.output_shape) * mask, _PAPER[(local, "mask")]))
     return LayerSaved(layer, tuple(items))
 

@@ -38,6 +38,7 @@ from typing import Any
 from archcalc.arith import prod
 from archcalc.memory.optimizers import OPTIMIZER_TABLE
 from archcalc.memory.precision import PRECISION_TABLE, dtype_bytes, master_bytes, param_bytes, state_bytes
+from archcalc.ops.traits import traits
 from archcalc.time.collectives import ring_all_reduce
 from archcalc.time.profiles import DeviceProfile
 
@@ -162,7 +163,7 @@ def _elements(shapes: Any) -> int:
 
 def _is_view(row: Any) -> bool:
     """No kernel: no MACs, no element-wise work, the output aliases the input (a collective is not a view)."""
-    return not row.allocates and not row.macs and not row.elementwise_ops and row.kind != "AllReduce"
+    return not row.allocates and not row.macs and not row.elementwise_ops and not traits(row.kind).collective
 
 
 def step_time(evaluation: Any, profile: DeviceProfile, *, precision: str = "fp32", training: bool = False,
@@ -195,9 +196,10 @@ def step_time(evaluation: Any, profile: DeviceProfile, *, precision: str = "fp32
         # the op's declared weights (a tied LM head reads the embedding's table), or those traced as inputs
         w = max(_elements(s for _, s in row.cost.param_shapes), row.params) * w_b
         # a lookup reads only the rows it gathers (its backward still writes a dense gradient of the table)
-        w_read = _elements(row.output_shapes) * w_b if row.kind == "Embedding" else w
+        facts = traits(row.kind)
+        w_read = _elements(row.output_shapes) * w_b if facts.lookup else w
         comm = 0.0
-        if row.kind == "AllReduce" and dict(row.hparams).get("world", 1) > 1:
+        if facts.collective == "all_reduce" and dict(row.hparams).get("world", 1) > 1:
             comm = ring_all_reduce(out_b, dict(row.hparams)["world"], bw, eff.alpha)
         forward = op_time(row.name, row.kind, "forward", flops=2 * row.macs, elementwise_ops=row.elementwise_ops,
                           bytes_=in_b + out_b + w_read, comm_s=comm, **common)

@@ -15,8 +15,8 @@ model):
     each layer runs under one checkpoint (Megatron's full recompute; Hugging Face's
     ``gradient_checkpointing_enable()``);
 ``"selective"``
-    the attention core of each layer (its ``ScaledDotProductAttention`` nodes, Korthikanti et al. 2022,
-    section 5) runs under a checkpoint.
+    the attention core of each layer (its scaled dot-product attention nodes, the kinds whose traits say
+    ``attention``; Korthikanti et al. 2022, section 5) runs under a checkpoint.
 
 Examples
 --------
@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from archcalc.memory.liveness.recompute import RecomputePlan
+from archcalc.ops.traits import traits
 from dlperf.results import Result
 
 __all__ = ["LayerStack", "layer_stack", "stack_plan", "STACK_RECOMPUTE"]
@@ -107,10 +108,9 @@ def stack_plan(graph: Any, recompute: str, argument: str = "recompute") -> Recom
         if recompute == "full":
             regions.append(tuple(n.name for n in layer))
             continue
-        cores = [(n.name,) for n in layer if n.kind == "ScaledDotProductAttention"]
+        cores = [(n.name,) for n in layer if traits(n.kind).attention]
         if not cores:
             raise ValueError(f"{argument}='selective': layer {layer[0].scopes[-1] if layer[0].scopes else first} "
-                             "has no ScaledDotProductAttention node (the attention core it recomputes); use "
-                             "full")
+                             "has no attention core (a scaled dot-product attention op) to recompute; use full")
         regions.extend(cores)
     return RecomputePlan(tuple(regions))
