@@ -40,6 +40,7 @@ import numpy as np
 from dlperf.results import Result
 
 __all__ = ["DistributedRun", "SimulatorComparison", "run_parameter_server", "run_parameter_server_rank",
+           "run_parameter_server_node",
            "compare_with_simulator", "dkw_bound", "distributed_table", "distributed_json", "plot_distributed"]
 
 
@@ -122,6 +123,9 @@ def _finish(outcome, workers, pushes, settings, started: float) -> DistributedRu
     from staleness.paramserver import ParameterServerFault
 
     d = outcome.data
+    if not d and outcome.fault is not None:  # nothing ran (a rendezvous that did not complete)
+        raise ParameterServerFault(f"{outcome.fault}; 0 of {pushes} updates completed", rank=outcome.rank,
+                                   interrupted=outcome.interrupted)
     cols = {k: d[k] for k in ("worker", "read_version", "version_before_apply")}
     cols["staleness"] = cols["version_before_apply"] - cols["read_version"]
     for k in ("applied", "arrival_time", "compute_time", "loss"):
@@ -143,7 +147,7 @@ def _finish(outcome, workers, pushes, settings, started: float) -> DistributedRu
 def run_parameter_server(x: np.ndarray, y: np.ndarray, *, workers: int = 3, pushes: int = 300, lr: float = 0.05,
                          batch_size: int = 32, hidden: int = 32, delay_mean: float = 0.005, seed: int = 0,
                          timeout: float = 60.0, show_progress: bool | None = None, port: int | None = None,
-                         heartbeat: float = 3.0, launch: str = "local") -> DistributedRun:
+                         heartbeat: float = 3.0, launch: str = "local", nodes=None) -> DistributedRun:
     """Run the parameter server with ``workers`` worker processes until ``pushes`` updates are applied.
 
     Parameters
@@ -164,10 +168,13 @@ def run_parameter_server(x: np.ndarray, y: np.ndarray, *, workers: int = 3, push
     heartbeat : float
         A process whose heartbeat has not moved for this many seconds counts as stopped (see
         ``docs/distributed.md`` for the fault model).
-    launch : {"local", "torchrun"}
+    launch : {"local", "torchrun", "nodes"}
         ``"local"``: start every process on this machine. ``"torchrun"``: this process is rank 0 of a
         torchrun launch (``workers`` must be ``WORLD_SIZE - 1``; ``port`` is torchrun's); the other ranks
-        call :func:`run_parameter_server_rank`.
+        call :func:`run_parameter_server_rank`. ``"nodes"``: this is node 0 of a launch on several machines
+        without torchrun (``nodes``, a :class:`staleness.paramserver.nodes.Nodes`; ``workers`` must be
+        ``nodes.world - 1``); the other nodes call :func:`run_parameter_server_node`. Its rendezvous
+        waits at most ``timeout`` seconds for every node.
 
     Raises
     ------
@@ -180,8 +187,11 @@ def run_parameter_server(x: np.ndarray, y: np.ndarray, *, workers: int = 3, push
     from staleness.paramserver.torchrun import run_torchrun_rank, torchrun_rank
 
     _check(workers, pushes, lr, delay_mean, timeout, heartbeat, port)
-    if launch not in ("local", "torchrun"):
-        raise ValueError(f"launch: got {launch!r}; give 'local' or 'torchrun'")
+    if launch not in ("local", "torchrun", "nodes"):
+        raise ValueError(f"launch: got {launch!r}; give 'local', 'torchrun' or 'nodes'")
+    if launch == "nodes" and (nodes is None or nodes.node_rank != 0 or nodes.world != workers + 1 or port):
+        raise ValueError(f"nodes: got {nodes!r} with workers={workers} and port={port!r}; give node 0's Nodes of "
+                         "workers + 1 processes in all, port None (the master port is in nodes)")
     if launch == "torchrun":
         where = torchrun_rank()
         if where is None or where[0] != 0 or where[1] != workers + 1 or port is not None:
@@ -198,6 +208,10 @@ def run_parameter_server(x: np.ndarray, y: np.ndarray, *, workers: int = 3, push
 
         if launch == "torchrun":
             outcome = run_torchrun_rank(x, y, settings, advance)
+        elif launch == "nodes":
+            from staleness.paramserver.nodes import launch_nodes
+
+            outcome = launch_nodes(x, y, settings, nodes, advance)
         else:
             outcome = launch_local(x, y, settings, workers=workers, port=port or None, on_progress=advance)
     return _finish(outcome, workers, pushes, settings, started)
@@ -234,6 +248,27 @@ def run_parameter_server_rank(x: np.ndarray, y: np.ndarray, *, pushes: int = 300
             raise ParameterServerFault(outcome.fault, rank=outcome.rank)
         return None
     return _finish(outcome, world - 1, pushes, settings, started)
+
+
+def run_parameter_server_node(x: np.ndarray, y: np.ndarray, nodes, *, pushes: int = 300, lr: float = 0.05,
+                              batch_size: int = 32, hidden: int = 32, delay_mean: float = 0.005, seed: int = 0,
+                              timeout: float = 60.0, heartbeat: float = 3.0) -> None:
+    """Node ``nodes.node_rank`` >= 1 of a launch on several machines without torchrun: join node 0's
+    rendezvous (waiting at most ``timeout`` seconds) and run this node's ranks, all workers.
+
+    Raises :class:`~staleness.paramserver.ParameterServerFault` with one line when the rendezvous fails
+    (naming the ranks that never joined and the address) or the run ends on a fault.
+    """
+    from staleness.paramserver import ParameterServerFault
+    from staleness.paramserver.nodes import launch_nodes
+
+    if nodes.node_rank == 0:
+        raise ValueError("node_rank: got 0; node 0 runs the server: call run_parameter_server(launch='nodes')")
+    _check(nodes.world - 1, pushes, lr, delay_mean, timeout, heartbeat, None)
+    x, y, settings = _settings(x, y, pushes, lr, batch_size, hidden, delay_mean, seed, timeout, heartbeat)
+    outcome = launch_nodes(x, y, settings, nodes)
+    if outcome.fault is not None:
+        raise ParameterServerFault(outcome.fault, rank=outcome.rank, interrupted=outcome.interrupted)
 
 
 @dataclass(frozen=True, repr=False)

@@ -73,6 +73,38 @@ class Distribution:
         return (rng.pareto(s, n) + 1.0) * self.scale_xm  # pareto type I = (Lomax + 1) * x_m
 
 
+@dataclass(frozen=True)
+class SpawnedSeeds:
+    """The children a caller's generator spawned for one run: ``generator(c)`` is child c as a fresh
+    generator, drawing the same numbers every time it is built (so every pass of a run sees the same draws).
+
+    ``rng.spawn(n)`` builds ``Generator(type(bit_generator)(seed_sequence_child))``; keeping the seed
+    sequences rather than copying the generator works the same under every numpy that has ``spawn``
+    (a ``copy.deepcopy`` of a Generator keeps its SeedSequence only from numpy 2.0 on).
+    """
+
+    bit_generator: type
+    seeds: tuple
+
+    def generator(self, c: int) -> np.random.Generator:
+        return np.random.Generator(self.bit_generator(self.seeds[c]))
+
+
+def spawn_seeds(rng: np.random.Generator, n: int) -> SpawnedSeeds:
+    """Spawn ``n`` children of ``rng`` (its seed sequence moves on by ``n``, as ``rng.spawn(n)`` would).
+
+    >>> a = spawn_seeds(np.random.default_rng(11), 4)
+    >>> b = np.random.default_rng(11).spawn(4)
+    >>> all(a.generator(c).random() == b[c].random() for c in range(4))
+    True
+    """
+    seq = getattr(rng.bit_generator, "seed_seq", None) or getattr(rng.bit_generator, "_seed_seq", None)
+    if not isinstance(seq, np.random.SeedSequence):
+        raise ValueError(f"rng: got a generator without a SeedSequence ({type(seq).__name__}); "
+                         "give np.random.default_rng(seed)")
+    return SpawnedSeeds(type(rng.bit_generator), tuple(seq.spawn(n)))
+
+
 class LearnerStreams:
     """Per-learner compute times and tie keys, drawn lazily in chunks from per-learner generators.
 
@@ -83,19 +115,17 @@ class LearnerStreams:
 
     CHUNK = 4096
 
-    def __init__(self, cfg: SimConfig, rng: np.random.Generator | None = None) -> None:
+    def __init__(self, cfg: SimConfig, rng: np.random.Generator | SpawnedSeeds | None = None) -> None:
         p = cfg.learners
         self.cfg = cfg
         self.traces = cfg.times
         self._root = None
-        if rng is not None:
-            children = rng.spawn(2 * p)
-            self._time_rngs, self._tie_rngs = children[:p], children[p:]
-        else:
-            # child c of SeedSequence(seed).spawn(2P) is SeedSequence(seed, spawn_key=(c,)): build each generator
-            # when first used (P = 10^5 learners would otherwise spend seconds spawning tie streams never drawn)
+        # child c of SeedSequence(seed).spawn(2P) is SeedSequence(seed, spawn_key=(c,)): build each generator
+        # when first used (P = 10^5 learners would otherwise spend seconds spawning tie streams never drawn)
+        self._seeds = spawn_seeds(rng, 2 * p) if isinstance(rng, np.random.Generator) else rng
+        if self._seeds is None:
             self._root = int(cfg.seed)
-            self._time_rngs, self._tie_rngs = [None] * p, [None] * p
+        self._time_rngs, self._tie_rngs = [None] * p, [None] * p
         self.dist = None if cfg.times is not None else Distribution(cfg.dist, cfg.mean, cfg.shape)
         self._speed = [float(s) for s in cfg._speeds] if any(s != 1.0 for s in cfg._speeds) else None
         self._arrays: dict[int, np.ndarray] = {}  # compute times drawn so far (times_array), per learner
@@ -111,7 +141,10 @@ class LearnerStreams:
         r = rngs[i]
         if r is None:
             c = i + self.cfg.learners if tie else i
-            r = rngs[i] = np.random.default_rng(np.random.SeedSequence(self._root, spawn_key=(c,)))
+            if self._seeds is not None:
+                r = rngs[i] = self._seeds.generator(c)
+            else:
+                r = rngs[i] = np.random.default_rng(np.random.SeedSequence(self._root, spawn_key=(c,)))
         return r
 
     def _sample(self, i: int, n: int) -> np.ndarray:

@@ -16,13 +16,12 @@ Examples
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterator
 
 import numpy as np
 
 from staleness.config import SimConfig
-from staleness.distributions import LearnerStreams
+from staleness.distributions import LearnerStreams, spawn_seeds
 from staleness.pushes import count_async_updates
 from staleness.result import Gradients, SimulationResult
 from staleness.stream import SERIES_POINTS, Block, SummaryBuilder
@@ -110,19 +109,22 @@ def simulate(cfg: SimConfig, *, engine: str = "auto", rng: np.random.Generator |
         raise ValueError(f"cfg: got {type(cfg).__name__}; give a staleness.SimConfig")
     if chunk is not None and (not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 1):
         raise ValueError(f"chunk: got {chunk!r}; give an integer >= 1")
+    if rng is not None and not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng: got {type(rng).__name__}; give a numpy.random.Generator (np.random.default_rng(seed))")
     from staleness.estimate import check
 
     check(cfg, stream, engine, chunk, force)
     full = (not stream) if records is None else bool(records) or not stream
     use_vectorised = engine == "vectorised" or (engine == "auto" and vectorised_eligible(cfg))
     if engine == "vectorised" and not vectorised_eligible(cfg):
-        iter_vectorised(cfg, LearnerStreams(cfg, rng)).send(None)  # raises the explanation
-    # every pass draws the same numbers: from the seed, or from copies of rng as it is now (the run itself
-    # spawns from rng, so a caller's generator moves on once per run, as before)
-    start = None if rng is None else copy.deepcopy(rng)
+        iter_vectorised(cfg, LearnerStreams(cfg)).send(None)  # raises the explanation
+    # every pass draws the same numbers: from the seed, or from the children rng spawns once for this run
+    # (so a caller's generator moves on once per run); no copy of the generator, whose seed sequence a
+    # deepcopy keeps only from numpy 2.0 on
+    seeds = None if rng is None else spawn_seeds(rng, 2 * cfg.learners)
 
     def same_streams() -> LearnerStreams:
-        return LearnerStreams(cfg, None if start is None else copy.deepcopy(start))
+        return LearnerStreams(cfg, seeds)
 
     total = cfg.updates if cfg.times is None else None
     if stream and cfg.until is not None and cfg.times is None:
@@ -145,7 +147,7 @@ def simulate(cfg: SimConfig, *, engine: str = "auto", rng: np.random.Generator |
     out = None
     if use_vectorised:
         try:
-            out = _drive(iter_vectorised(cfg, LearnerStreams(cfg, rng), chunk or _vectorised_chunk(cfg), full=full),
+            out = _drive(iter_vectorised(cfg, LearnerStreams(cfg, seeds), chunk or _vectorised_chunk(cfg), full=full),
                          sink)
             used = "vectorised"
         except ZeroComputeTime:
@@ -156,8 +158,8 @@ def simulate(cfg: SimConfig, *, engine: str = "auto", rng: np.random.Generator |
                                  "rerun with engine='event'") from None
             builder = SummaryBuilder(cfg.learners, total, series_points)
     if out is None:
-        # after a vectorised attempt (which spawned from rng) the engine draws what that attempt drew
-        streams = same_streams() if use_vectorised else LearnerStreams(cfg, rng)
+        # after a vectorised attempt the engine draws what that attempt drew
+        streams = same_streams()
         out = _drive(iter_events(cfg, streams, chunk or (1 << 16)), sink)
     end, busy = out
     summary = builder.finish(end, busy)

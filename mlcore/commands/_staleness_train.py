@@ -81,7 +81,9 @@ def _check_before_loading(args: argparse.Namespace, workers: int) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.backend == "simulated":  # silently ignoring a distributed-only flag would mislead
-        for flag, value in (("--pushes", args.pushes), ("--port", args.port)):
+        for flag, value in (("--pushes", args.pushes), ("--port", args.port), ("--nnodes", args.nnodes),
+                            ("--node-rank", args.node_rank), ("--nproc-per-node", args.nproc_per_node),
+                            ("--master-addr", args.master_addr), ("--master-port", args.master_port)):
             if value is not None:
                 raise ValueError(f"{flag}: got {value}; it applies to --backend distributed only: add "
                                  "--backend distributed or leave it out")

@@ -74,6 +74,10 @@ def run(args: argparse.Namespace) -> int:
         from dlperf.fileio import check_output_path
 
         check_output_path("--per-gradient", args.per_gradient)
+        if str(args.per_gradient).endswith(".parquet"):  # a missing or broken pyarrow, before the run
+            from staleness.records import import_pyarrow
+
+            import_pyarrow(args.per_gradient, "--per-gradient")
     cfg = config_from_args(args)
     keep = _keep(args, cfg)
     est = check(cfg, stream=not keep, engine=args.engine, force=args.force)
@@ -107,15 +111,16 @@ def _with_records(args, cfg, keep, est) -> int:
     out = {}
     if str(args.per_gradient).endswith(".parquet"):
         def write(tmp: str) -> None:
-            w = ParquetRecords(tmp)
+            w = ParquetRecords(tmp, name=args.per_gradient)
             out["res"] = _simulate(args, cfg, keep, est, w.write)
             w.close()
             out["rows"] = w.rows
     else:
         def write(tmp: str) -> None:
-            with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            with open(tmp, "wb") as fh:
                 w = CsvRecords(fh)
                 out["res"] = _simulate(args, cfg, keep, est, w.write)
+                w.close()
                 out["rows"] = w.rows
     write_atomic_with(args.per_gradient, write, flag="--per-gradient")
     print(f"wrote {out['rows']} gradients to {args.per_gradient}", file=sys.stderr)

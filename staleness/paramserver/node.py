@@ -123,14 +123,16 @@ def _loopback_interface() -> str | None:
     return next((n for n in ("lo", "lo0") if n in names), None)
 
 
-def child_main(rank: int, world: int, port: int, x, y, settings: dict, parent_pid: int) -> None:
-    """Entry point of a process started by :func:`staleness.paramserver.launch.launch_local`."""
+def child_main(rank: int, world: int, port: int, x, y, settings: dict, parent_pid: int, host: str = "127.0.0.1",
+               loopback: bool = True) -> None:
+    """Entry point of a process started by :func:`staleness.paramserver.launch.spawn_and_watch`: join the
+    store at ``host:port`` (gloo pinned to the loopback interface when ``loopback``)."""
     die_with_parent(parent_pid, f"ps-rank{rank}")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle, once
     if not os.environ.get("STALENESS_PS_DEBUG"):  # the parent reports faults in one line; no gloo noise
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 2)
-    lo = _loopback_interface()
+    lo = _loopback_interface() if loopback else None
     if lo is not None:
         os.environ["GLOO_SOCKET_IFNAME"] = lo  # gloo listens on 127.0.0.1 only
     import datetime
@@ -138,7 +140,7 @@ def child_main(rank: int, world: int, port: int, x, y, settings: dict, parent_pi
     import torch.distributed as dist
 
     timeout = datetime.timedelta(seconds=settings["timeout"])
-    store = dist.TCPStore("127.0.0.1", port, is_master=False, timeout=timeout)
+    store = dist.TCPStore(host, port, is_master=False, timeout=timeout)
     try:
         store.set(f"pid/{rank}", str(os.getpid()))
         fault = run_node(rank, world, store, settings, x, y, init_group=lambda: dist.init_process_group(

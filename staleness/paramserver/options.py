@@ -31,13 +31,52 @@ def add_distributed_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--heartbeat", type=float, default=3.0,
                        help="distributed: seconds without a heartbeat after which a process counts as dead or "
                        "stopped and the run ends (default: 3)")
+    nodes = parser.add_argument_group("distributed backend on several machines without torchrun (one command "
+                                      "per machine; the rendezvous waits at most --timeout)")
+    nodes.add_argument("--nnodes", type=int, default=None, help="machines in the run (default: 1)")
+    nodes.add_argument("--node-rank", type=int, default=None, help="this machine's number 0..nnodes-1; node 0 "
+                       "hosts the rendezvous and the server (default: 0)")
+    nodes.add_argument("--nproc-per-node", type=int, default=None,
+                       help="processes on each machine (default: 2); node 0's first is the server")
+    nodes.add_argument("--master-addr", default=None, help="node 0's address, the same on every node "
+                       "(default: 127.0.0.1)")
+    nodes.add_argument("--master-port", type=int, default=None, help="the rendezvous port on node 0, the same on "
+                       "every node (default: 29500)")
+
+
+_NODE_FLAGS = {"nnodes": "--nnodes", "node_rank": "--node-rank", "nproc_per_node": "--nproc-per-node",
+               "master_addr": "--master-addr", "master_port": "--master-port"}
+
+
+def nodes_from_args(args: argparse.Namespace):
+    """The :class:`~staleness.paramserver.nodes.Nodes` of a launch on several machines, or None (no node flag)."""
+    given = {k: getattr(args, k, None) for k in _NODE_FLAGS}
+    if all(v is None for v in given.values()):
+        return None
+    if torchrun_rank() is not None:
+        flag = _NODE_FLAGS[next(k for k, v in given.items() if v is not None)]
+        raise ValueError(f"{flag}: given under torchrun, whose own --nnodes/--node-rank/--master-addr/--master-port "
+                         "place the processes; leave it out")
+    if args.port is not None:
+        raise ValueError(f"--port: got {args.port}; with --nnodes the rendezvous is --master-addr/--master-port: "
+                         "leave --port out")
+    from staleness.paramserver.nodes import check_nodes
+
+    return check_nodes(1 if given["nnodes"] is None else given["nnodes"],
+                       0 if given["node_rank"] is None else given["node_rank"],
+                       2 if given["nproc_per_node"] is None else given["nproc_per_node"],
+                       given["master_addr"] or "127.0.0.1",
+                       29500 if given["master_port"] is None else given["master_port"])
 
 
 def distributed_options_from_args(args: argparse.Namespace) -> dict:
     """Keyword arguments of :func:`staleness.distributed.run_parameter_server` from the parsed options."""
     opts = {"heartbeat": args.heartbeat}
+    nodes = nodes_from_args(args)
     if torchrun_rank() is not None:
         opts["launch"] = "torchrun"
+    elif nodes is not None:
+        opts["launch"], opts["nodes"] = "nodes", nodes
     else:
         opts["port"] = args.port
     return opts
@@ -46,7 +85,8 @@ def distributed_options_from_args(args: argparse.Namespace) -> dict:
 def _flagged(exc: ValueError) -> ValueError:
     text = str(exc)
     name, sep, rest = text.partition(":")
-    return ValueError(f"{_FLAGS[name]}:{rest}") if sep and name in _FLAGS else exc
+    flags = {**_FLAGS, **_NODE_FLAGS}
+    return ValueError(f"{flags[name]}:{rest}") if sep and name in flags else exc
 
 
 def partial_json(exc: ParameterServerFault) -> str:
@@ -76,8 +116,32 @@ def run_distributed(args: argparse.Namespace, load_data, body) -> int:
     """
     from staleness.distributed import run_parameter_server_rank
 
-    where = torchrun_rank()
+    where, nodes = torchrun_rank(), None
     try:
+        nodes = nodes_from_args(args)
+        if nodes is not None:
+            if args.workers is None:
+                args.workers = nodes.world - 1
+            elif args.workers != nodes.world - 1:
+                raise ValueError(f"--workers: got {args.workers}, but {nodes.nnodes} nodes x {nodes.nproc} processes "
+                                 f"are 1 server + {nodes.world - 1} workers; leave --workers out")
+            where = (nodes.node_rank, nodes.world)  # a fault ends with os._exit, as a torchrun rank's
+            from staleness.distributed import _check
+            from staleness.paramserver.launch import blamed_rank
+            from staleness.paramserver.nodes import join
+
+            _check(nodes.world - 1, 1, args.lr, args.delay, args.timeout, args.heartbeat, None)
+            fault = join(nodes, args.timeout, args.heartbeat)  # before the data loads: the timeout counts imports only
+            if fault is not None:
+                raise ParameterServerFault(fault, rank=blamed_rank(fault))
+            if nodes.node_rank != 0:
+                from staleness.distributed import run_parameter_server_node
+
+                data = load_data(args)
+                run_parameter_server_node(data.train_x, data.train_y, nodes, pushes=args.pushes or 1,
+                                          batch_size=args.batch_size, delay_mean=args.delay, seed=args.seed,
+                                          timeout=args.timeout, heartbeat=args.heartbeat, lr=args.lr)
+                return 0
         if where is not None:
             rank, world = where
             if args.port is not None:
@@ -100,7 +164,7 @@ def run_distributed(args: argparse.Namespace, load_data, body) -> int:
     except ParameterServerFault as exc:
         if args.json and exc.partial is not None:
             sys.stdout.write(partial_json(exc) + "\n")
-        prefix = "" if where is None else f"rank {where[0]}: "
+        prefix = "" if where is None or nodes is not None else f"rank {where[0]}: "
         print(f"staleness: error: {prefix}{exc}", file=sys.stderr)
         return _end(130 if exc.interrupted else 1, where)
     except KeyboardInterrupt:
