@@ -29,9 +29,18 @@ def _with_command(argv: list[str]) -> list[str]:
     return argv
 
 
+#: The library parameters whose flag is not the option of the same ``dest`` ("COMMAND param" for one command);
+#: every other parameter a library error names is the option with that dest (see :func:`dlperf.cli.flag_namer`).
+FLAGS = {
+    "input_shape": "--input", "input_shapes": "--input", "inputs": "--input", "input_dtypes": "--input-dtype",
+    "network": "model", "cfg": "model", "checkpoint_segments": "--checkpoint", "size": "--device-memory",
+    "memory_bytes": "--device-memory", "convention": "--memory-convention", "time name": "--device",
+    "peak seq": "--input", "fit seq": "--input", "report cfg": "--kv-cache",
+}
+
 FRAME = Frame(PROG, "archcalc.commands", __doc__.splitlines()[0],
               epilog="A first argument that is not a command is a model: `archcalc vgg19 --table`, `archcalc list`.",
-              rewrite=_with_command)
+              rewrite=_with_command, flags=FLAGS)
 build_parser = FRAME.build_parser
 command_names = FRAME.command_names
 main = FRAME.main

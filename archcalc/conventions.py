@@ -24,6 +24,7 @@ from typing import Any
 
 from archcalc import presets
 from archcalc.ir.evaluate import Row
+from dlperf.errors import ArgumentError
 
 __all__ = ["Convention", "CONVENTIONS", "register_convention", "get_convention"]
 
@@ -69,7 +70,7 @@ def get_convention(name: str) -> Convention:
     try:
         return CONVENTIONS[name]
     except KeyError:
-        raise ValueError(f"--convention: got {name!r}; choose one of {', '.join(CONVENTIONS)}") from None
+        raise ArgumentError("convention", name, f"choose one of {', '.join(CONVENTIONS)}") from None
 
 
 register_convention(

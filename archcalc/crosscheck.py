@@ -46,6 +46,7 @@ from archcalc.ir.evaluate import Evaluation, evaluate
 from archcalc.ir.graph import Graph
 from archcalc.ops.traits import traits
 from archcalc.presets import FVCORE_ACTIVATION_KINDS, fvcore_forward, torch_backward, torch_forward
+from dlperf.errors import ArgumentError
 from dlperf.results import Result
 
 __all__ = [
@@ -179,9 +180,10 @@ def build_twin(twin: str, input_shape: tuple[int, int, int], device: str = "cpu"
 
             fn = getattr(torchvision.models, name, None)
             if fn is None or not callable(fn):
-                raise ValueError(f"model: torchvision has no model {name!r}; see torchvision.models.list_models()")
+                raise ArgumentError("model", what=f"torchvision has no model {name!r}", fix="see torchvision.models.list_models()")
             if input_shape[0] != 3:
-                raise ValueError(f"--input: got {'x'.join(map(str, input_shape))}; torchvision models take 3 channels")
+                raise ArgumentError("input_shape", "x".join(map(str, input_shape)),
+                                    "torchvision models take 3 channels; give a shape such as 3x224x224")
             kwargs: dict[str, Any] = {"weights": None}
             if name in ("googlenet", "inception_v3"):
                 kwargs.update(aux_logits=False, init_weights=False)
@@ -202,7 +204,7 @@ def build_twin(twin: str, input_shape: tuple[int, int, int], device: str = "cpu"
 
             model = inception_small(tuple(input_shape))
         else:
-            raise ValueError(f"twin: got {twin!r}; give torchvision:NAME, timm:NAME, hf:NAME or archcalc:inception_small")
+            raise ArgumentError("twin", twin, "give torchvision:NAME, timm:NAME, hf:NAME or archcalc:inception_small")
     return model.eval()
 
 
@@ -469,9 +471,9 @@ def check_real_run_memory(ev: Evaluation, available: int | None = None) -> None:
     have = available_memory_bytes() if available is None else available
     if have is not None and need > have:
         shape = "x".join(map(str, ev.input_shape))
-        raise ValueError(f"--input/--batch: the real forward pass at {shape}, batch {ev.batch} needs up to "
-                         f"{need / 2**30:,.1f} GiB and {have / 2**30:,.1f} GiB are available; give a smaller --input "
-                         "or --batch")
+        raise ArgumentError(("input_shape", "batch"), fix="give a smaller input shape or batch",
+                            what=f"the real forward pass at {shape}, batch {ev.batch} needs up to "
+                            f"{need / 2**30:,.1f} GiB and {have / 2**30:,.1f} GiB are available")
 
 
 def crosscheck(model: str | Graph, input_shape: tuple[int, int, int] | None = None, batch: int = 1,
@@ -504,9 +506,9 @@ def crosscheck(model: str | Graph, input_shape: tuple[int, int, int] | None = No
 
     network = build(model) if isinstance(model, str) else model
     if network.twin is None:
-        raise ValueError(f"model: {network.name!r} has no torch twin to cross-check; choose a zoo model with one")
+        raise ArgumentError("model", what=f"{network.name!r} has no torch twin to cross-check", fix="choose a zoo model with one")
     if not isinstance(batch, int) or batch < 1:
-        raise ValueError(f"--batch: got {batch!r}; give an integer >= 1")
+        raise ArgumentError("batch", batch, "give an integer >= 1")
     shape = tuple(network.default_input if input_shape is None else input_shape)
     ev = evaluate(network, shape, batch)  # validates the shape with archcalc's messages before torch is imported
     check_real_run_memory(ev)
@@ -566,13 +568,14 @@ def _rich_header(header: str) -> str:
     return header.replace(" (", "\n(", 1)
 
 
-def to_table(result: CrossCheck, width: int | None = None) -> Any:
+def to_table(result: CrossCheck, width: int | None = None, every_row: bool = True) -> Any:
     """A rich Table: one row per archcalc row, archcalc's value beside the oracle's, a verdict per row.
 
     With ``width`` (the console's), a wider table loses the column pairs of :data:`DROP_ORDER` one pair at a
     time, then the kind column, then its edges and padding, and then layer names, verdicts and kinds fold
     onto further lines (:func:`dlperf.tables.fit_table`); numbers are never cut, and the caption names what
-    was left out. ``width=None`` keeps every column.
+    was left out. ``width=None`` keeps every column. ``every_row=False`` (the CLI's default; ``--all`` lists
+    every row) keeps the mismatching rows and the total, and the caption counts the agreeing rows left out.
 
     Examples
     --------
@@ -594,9 +597,14 @@ def to_table(result: CrossCheck, width: int | None = None) -> Any:
     for header, _, _ in _COLUMNS:
         table.add_column(_rich_header(header), justify="right", no_wrap=True)
     table.add_column("verdict", no_wrap=True)
-    for cells in table_rows(result):
+    rows = table_rows(result)
+    shown = rows if every_row else [c for c in rows if c[-1].startswith("MISMATCH") or c is rows[-1]]
+    for cells in shown:
         style = "red" if cells[-1].startswith("MISMATCH") else None
         table.add_row(*cells, style=style)
+    hidden = len(rows) - len(shown)
+    notes = [f"{hidden} agreeing rows not shown; --all lists every row"] if hidden else []
+    table.caption = "\n".join(notes) or None
     if width is None:
         return table
     fix_widths(table)
@@ -604,8 +612,8 @@ def to_table(result: CrossCheck, width: int | None = None) -> Any:
     dropped = fit_table(table, width, drop, fold=("layer", "verdict", "kind"))
     if dropped:
         names = ", ".join(dict.fromkeys(h.split("\n")[0] for h in dropped))  # a pair once: "shape", not both sides
-        table.caption = (f"left out to fit {width} columns: {names} (the verdict still compares every field; all "
-                         "columns with --markdown, --json, a pipe or a wider terminal)")
+        table.caption = "\n".join([*notes, f"left out to fit {width} columns: {names} (the verdict still compares "
+                                    "every field; all columns with --markdown, --json, a pipe or a wider terminal)"])
     return table
 
 

@@ -22,9 +22,11 @@ import io
 from typing import Any
 
 from archcalc.report import Report, ReportRow
+from dlperf.errors import ArgumentError
 from dlperf.jsonio import json_text
 
-__all__ = ["header_lines", "to_table", "table_text", "to_json", "to_csv", "to_markdown", "to_latex", "render", "print_table", "FORMATS"]
+__all__ = ["header_lines", "to_table", "table_text", "to_json", "to_csv", "to_markdown", "to_latex", "render", "print_table", "FORMATS",
+           "TOP_ROWS", "top_rows", "explanation_lines"]
 
 FORMATS = ("table", "json", "csv", "markdown", "latex")
 """Names accepted by :func:`render`."""
@@ -126,7 +128,7 @@ def _training_lines(rep: Report) -> list[str]:
         f" int64 x 8 + {_num(t['saved_bool_elements'])} bool x 1",
         "training memory (peak of a steady-state step, as archcalc peak --training): "
         + (_bytes_human(t["training_bytes"]) if t["training_bytes"] is not None
-           else "not modelled for " + (f"--dtype {rep.dtype} (archcalc peak takes fp32, fp16, bf16)"
+           else "not modelled for " + (f"--precision {rep.dtype} (archcalc peak takes fp32, fp16, bf16)"
                                        if rep.dtype == "int8" else "a symbolic batch or extra inputs")),
     ]
     if rep.convention != "macs" and t.get("backward_compute") is not None:
@@ -139,12 +141,48 @@ def _training_lines(rep: Report) -> list[str]:
 DROP_ORDER = ("saved bytes", "backward MACs", "bytes", "activations")
 
 
-def to_table(rep: Report, width: int | None = None):
+#: Rows the CLI's default table shows (the heaviest ones); ``--all`` or ``--depth N`` shows every row.
+TOP_ROWS = 10
+
+
+def explanation_lines(rep: Report) -> list[str]:
+    """The lines of the header that explain what the columns mean (the same for every model): the table's
+    caption holds them with ``explain=True`` (the CLI's ``--explain``), docs/archcalc.md always."""
+    head = header_lines(rep)
+    lines = head[2:4]
+    lines += [line for line in head if line.startswith(("training (", "rows folded to"))]
+    return lines
+
+
+def top_rows(rep: Report, top: int | None) -> list[ReportRow]:
+    """The rows a table shows: all of them (``top`` None or at least the row count, or a compute that is not a
+    whole number), else the ``top`` rows with the most compute, heaviest first (ties keep their order)."""
+    rows = list(rep.rows)
+    if top is None or len(rows) <= top or not all(isinstance(r.compute, int) for r in rows):
+        return rows
+    return sorted(rows, key=lambda r: -r.compute)[:top]
+
+
+def _share(part: int, whole: Any) -> str:
+    """``part / whole`` as a percentage that never reads as all or none when it is not: 99.96% is ">99.9%"."""
+    if not isinstance(whole, int) or whole <= 0:
+        return "-"
+    pct = 100 * part / whole
+    if 99.9 < pct < 100:
+        return ">99.9%"
+    if 0 < pct < 0.1:
+        return "<0.1%"
+    return f"{pct:.1f}%"
+
+
+def to_table(rep: Report, width: int | None = None, top: int | None = None, explain: bool = True):
     """A rich ``Table`` with one row per (folded) layer, a total row, and the header as title and caption.
 
     With ``width`` (the console's), a table wider than that loses the columns of :data:`DROP_ORDER` one by
     one until it fits, then its outer edges and padding, then long layer names and kinds fold onto a second line; a last line of the caption names what was left out. No cell is
-    ever cut or wrapped. ``width=None`` keeps every column.
+    ever cut or wrapped. ``width=None`` keeps every column. With ``top``, a report of more rows shows only
+    the ``top`` heaviest (:func:`top_rows`) and says how much of the total they hold; the total row is always
+    the whole model's. ``explain=False`` leaves the lines of :func:`explanation_lines` out of the caption.
 
     Examples
     --------
@@ -156,14 +194,24 @@ def to_table(rep: Report, width: int | None = None):
     23
     >>> [c.header for c in to_table(report(resolve_model("resnet18")), width=80).columns]
     ['layer', 'kind', 'output shape', 'params', 'MACs']
+    >>> to_table(report(resolve_model("resnet18")), top=10).row_count  # the 10 heaviest and the total
+    11
     """
     from rich.table import Table
 
     head = header_lines(rep)
     caption = head[1:] + (_training_lines(rep) if rep.training else [])
+    if not explain:
+        hidden = set(explanation_lines(rep))
+        caption = [line for line in caption if line not in hidden]
+    shown = top_rows(rep, top)
+    if len(shown) < len(rep.rows):
+        part = sum(r.compute for r in shown)
+        caption.append(f"the {len(shown)} heaviest of {len(rep.rows)} rows ({_share(part, rep.totals['compute'])} of "
+                       f"the {rep.unit}); --all for every row in order, --depth N to fold them")
     table = Table(title=head[0], caption_justify="left", show_footer=False)
     cols = _columns(rep)
-    cells = [[_cell(row, attr, rep) for _, attr in cols] for row in rep.rows]
+    cells = [[_cell(row, attr, rep) for _, attr in cols] for row in shown]
     total = [_cell(None, attr, rep) for _, attr in cols]
     for j, (title, attr) in enumerate(cols):
         numeric = attr not in ("name", "kind", "output_shape")
@@ -175,6 +223,8 @@ def to_table(rep: Report, width: int | None = None):
     table.add_row(*total, style="bold")
     if width is not None:
         caption += _fit(table, width)
+    if not explain:
+        caption.append("--explain says what each column counts")
     table.caption = "\n".join(caption)
     return table
 
@@ -187,26 +237,27 @@ def _fit(table: Any, width: int) -> list[str]:
     dropped = fit_table(table, width, DROP_ORDER, fold=("layer", "kind"))
     if not dropped:
         return []
-    return [f"left out to fit {width} columns: {', '.join(dropped)} (all columns with --output FILE, --csv, "
-            "--json or a wider terminal)"]
+    return [f"left out to fit {width} columns: {', '.join(dropped)} (--csv and --json have every column)"]
 
 
-def print_table(rep: Report, file: Any = None, color: bool = True, console: Any = None) -> None:
+def print_table(rep: Report, file: Any = None, color: bool = True, console: Any = None, top: int | None = None,
+                explain: bool = True) -> None:
     """Print the rich table on ``console``, or on a new one writing to ``file`` (default stdout).
 
     On a terminal the table fits the terminal's width (see :func:`to_table`); a file or a pipe gets every
-    column at its natural width: no cell is ever cut (:func:`dlperf.tables.output_console`).
+    column at its natural width: no cell is ever cut (:func:`dlperf.tables.output_console`). ``top`` and
+    ``explain`` as in :func:`to_table`.
     """
     from dlperf.tables import output_console
 
     console, width = output_console(file, color, console)
-    console.print(to_table(rep, width=width))
+    console.print(to_table(rep, width=width, top=top, explain=explain))
 
 
-def table_text(rep: Report) -> str:
+def table_text(rep: Report, top: int | None = None, explain: bool = True) -> str:
     """The rich table as plain text (no colour): what ``--table --output FILE`` writes."""
     buf = io.StringIO()
-    print_table(rep, file=buf, color=False)
+    print_table(rep, file=buf, color=False, top=top, explain=explain)
     return buf.getvalue()
 
 
@@ -225,7 +276,8 @@ def to_json(rep: Report, indent: int | None = 2) -> str:
     """JSON text: ``model``, ``input``, ``batch``, ``dtype``, ``convention``, ``rows`` and ``totals`` (exact ints).
 
     ``rows`` holds one object per :attr:`Report.rows <archcalc.report.Report.rows>` entry, under the same name
-    as the attribute. ``layers`` is a deprecated copy of ``rows`` kept for one release (0.1.x); read ``rows``.
+    as the attribute (the keys are listed in docs/json.md). The copy of ``rows`` that 0.1.0 also wrote under
+    ``layers`` is gone: it doubled the size of every report.
 
     Examples
     --------
@@ -233,7 +285,7 @@ def to_json(rep: Report, indent: int | None = 2) -> str:
     >>> from archcalc.report import report, resolve_model
     >>> rep = report(resolve_model("alexnet"))
     >>> doc = json.loads(to_json(rep))
-    >>> [r["name"] for r in doc["rows"]] == [r.name for r in rep.rows] and doc["layers"] == doc["rows"]
+    >>> [r["name"] for r in doc["rows"]] == [r.name for r in rep.rows] and "layers" not in doc
     True
     """
     layers = []
@@ -274,7 +326,6 @@ def to_json(rep: Report, indent: int | None = 2) -> str:
         "unmodeled": dict(rep.unmodeled),
         "unused_parameters": dict(rep.unused_params),
         "rows": layers,
-        "layers": layers,  # deprecated duplicate of "rows", removed after the 0.1.x releases
         "totals": dict(rep.totals),
     }
     return json_text(_jsonable(doc), indent=indent) + "\n"
@@ -370,10 +421,11 @@ def to_latex(rep: Report) -> str:
     return "\n".join(out) + "\n"
 
 
-def render(rep: Report, fmt: str) -> str:
-    """Text of ``rep`` in format ``fmt`` (one of :data:`FORMATS`); the table as plain text."""
+def render(rep: Report, fmt: str, top: int | None = None, explain: bool = True) -> str:
+    """Text of ``rep`` in format ``fmt`` (one of :data:`FORMATS`); the table as plain text (``top`` and
+    ``explain`` as in :func:`to_table`; the other formats always hold every row)."""
     if fmt == "table":
-        return table_text(rep)
+        return table_text(rep, top=top, explain=explain)
     if fmt == "json":
         return to_json(rep)
     if fmt == "csv":
@@ -382,4 +434,4 @@ def render(rep: Report, fmt: str) -> str:
         return to_markdown(rep)
     if fmt == "latex":
         return to_latex(rep)
-    raise ValueError(f"format: got {fmt!r}; choose one of {', '.join(FORMATS)}")
+    raise ArgumentError("format", fmt, f"choose one of {', '.join(FORMATS)}")

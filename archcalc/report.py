@@ -49,6 +49,7 @@ from archcalc.ir.graph import Graph
 from archcalc.memory.optimizers import OPTIMIZER_TABLE
 from archcalc.memory.precision import PRECISION_TABLE
 from archcalc.ops.traits import traits
+from dlperf.errors import ArgumentError, ref
 from dlperf.results import FrozenDict, Result
 from dlperf.validate import check_int
 
@@ -221,31 +222,32 @@ def resolve_model(name: str, inputs: list[tuple[int, ...]] | None = None, batch:
     >>> resolve_model("vgg91")
     Traceback (most recent call last):
     ...
-    ValueError: model: unknown name 'vgg91'; did you mean vgg19, ...? (see `archcalc list`)
+    dlperf.errors.ArgumentError: model: unknown name 'vgg91'; did you mean vgg19, ...? (see `archcalc list`)
     """
     from archcalc.zoo import build
 
     if not name.startswith("hf:"):
-        for flag, value in (("--seq", seq), ("--decoder-seq", decoder_seq), ("--trust-remote-code", trust_remote_code)):
+        for param, value in (("seq", seq), ("decoder_seq", decoder_seq), ("trust_remote_code", trust_remote_code)):
             if value not in (None, False):
-                raise ValueError(f"{flag}: only for hf:NAME models; {name} takes --input")
+                raise ArgumentError(param, value, f"only for hf:NAME models; {name} takes {ref('inputs')}")
     if name.startswith("hf:"):  # a transformers model from its config (archcalc.frontends.hf)
         from archcalc.frontends.hf import from_hf
 
         if input_dtypes:
-            raise ValueError(f"--input-dtype: {name}'s input types come from its config; drop --input-dtype")
+            raise ArgumentError("input_dtypes", input_dtypes, f"{name}'s input types come from its config; "
+                                "leave them out")
         if inputs is not None and len(inputs) > 1:
-            raise ValueError(f"--input: {name} takes one --input (the sequence length or the image / feature "
-                             f"shape), got {len(inputs)}")
+            raise ArgumentError("inputs", what=f"{len(inputs)} shapes", fix=f"{name} takes one (the sequence "
+                                "length or the image / feature shape)")
         return from_hf(name[3:], seq=seq, batch=batch, decoder_seq=decoder_seq,
                        input_shape=inputs[0] if inputs else None, trust_remote_code=trust_remote_code)
     if name.startswith("timm:"):  # timm.create_model(NAME, pretrained=False) (archcalc.frontends.timm_models)
         from archcalc.frontends.timm_models import from_timm
 
         if input_dtypes:
-            raise ValueError(f"--input-dtype: {name} takes a float image; drop --input-dtype")
+            raise ArgumentError("input_dtypes", input_dtypes, f"{name} takes a float image; leave them out")
         if inputs is not None and len(inputs) > 1:
-            raise ValueError(f"--input: {name} takes one image input, got {len(inputs)} --input options")
+            raise ArgumentError("inputs", what=f"{len(inputs)} shapes", fix=f"{name} takes one image input")
         return from_timm(name[5:], inputs[0] if inputs else None, batch)
     if name.startswith("torchvision:"):  # any torchvision model, traced (archcalc.frontends.torch_trace)
         from archcalc.frontends.torch_trace import from_torchvision
@@ -253,7 +255,7 @@ def resolve_model(name: str, inputs: list[tuple[int, ...]] | None = None, batch:
         tv = name.partition(":")[2]
         shapes = inputs or [(3, 299, 299) if tv == "inception_v3" else (3, 224, 224)]
         if len(shapes) != 1:
-            raise ValueError(f"--input: {name} takes one image input, got {len(shapes)} --input options")
+            raise ArgumentError("inputs", what=f"{len(shapes)} shapes", fix=f"{name} takes one image input")
         return from_torchvision(tv, shapes[0], batch=batch)
     from archcalc.frontends.model_file import is_model_file
 
@@ -262,19 +264,19 @@ def resolve_model(name: str, inputs: list[tuple[int, ...]] | None = None, batch:
         from archcalc.frontends.torch_trace import from_torch
 
         if not inputs:
-            raise ValueError(f"--input: {name} is traced at a given input; give its per-sample shape, e.g. "
-                             "--input 3x224x224 (repeat --input for each forward argument)")
+            raise ArgumentError("inputs", what="not given", fix=f"{name} is traced at a given input; give its "
+                                "per-sample shape, e.g. 3x224x224 (one shape per forward argument)")
         model = load_model(name)
         return from_torch(model, *inputs, batch=batch, input_dtypes=input_dtypes, name=name.rpartition(":")[2])
     if inputs is not None and len(inputs) > 1:
-        raise ValueError(f"--input: {name} takes one input, got {len(inputs)} --input options")
+        raise ArgumentError("inputs", what=f"{len(inputs)} shapes", fix=f"{name} takes one input")
     return build(name)
 
 
 _DIMS = re.compile(r"^\s*\d+(\s*[xX×,]\s*\d+)*\s*$")
 
 
-def parse_input_shape(text: str, flag: str = "--input") -> tuple[int, ...]:
+def parse_input_shape(text: str, name: str = "input_shape") -> tuple[int, ...]:
     """Parse a per-sample shape ``"CxHxW"`` (any rank: ``"128"``, ``"3x224x224"``, ``"1x16x112x112"``).
 
     Examples
@@ -284,17 +286,16 @@ def parse_input_shape(text: str, flag: str = "--input") -> tuple[int, ...]:
     >>> parse_input_shape("3x0")
     Traceback (most recent call last):
     ...
-    ValueError: --input: got '3x0'; give the per-sample shape as positive integers joined by x, e.g. 3x224x224
+    dlperf.errors.ArgumentError: input_shape: got '3x0'; give the per-sample shape as positive integers joined by x, e.g. 3x224x224
     """
     if _DIMS.match(text) is None or any(int(g) <= 0 for g in re.split(r"[xX×,]", text)):
-        raise ValueError(f"{flag}: got {text!r}; give the per-sample shape as positive integers joined by x, "
-                         "e.g. 3x224x224")
+        raise ArgumentError(name, text, "give the per-sample shape as positive integers joined by x, e.g. 3x224x224")
     return tuple(int(g) for g in re.split(r"[xX×,]", text))
 
 
-def _check_int(flag: str, value: Any, low: int, symbolic: bool = False) -> None:
+def _check_int(name: str, value: Any, low: int, symbolic: bool = False) -> None:
     """``value`` must be an int >= ``low`` (or, where ``symbolic``, a sympy expression, left unchecked)."""
-    check_int(flag, value, minimum=low, symbolic=symbolic, what=f"an integer >= {low}")
+    check_int(name, value, minimum=low, symbolic=symbolic, what=f"an integer >= {low}")
 
 
 def _fold_key(name: str, depth: int | None) -> str:
@@ -361,12 +362,12 @@ def report(
     True
     """
     if dtype not in DTYPE_BYTES:
-        raise ValueError(f"--dtype: got {dtype!r}; choose one of {', '.join(DTYPE_BYTES)}")
+        raise ArgumentError("dtype", dtype, f"choose one of {', '.join(DTYPE_BYTES)}")
     if optimizer not in OPTIMIZER_STATES:
-        raise ValueError(f"--optimizer: got {optimizer!r}; choose one of {', '.join(OPTIMIZER_STATES)}")
-    _check_int("--batch", batch, 1, symbolic=True)
+        raise ArgumentError("optimizer", optimizer, f"choose one of {', '.join(OPTIMIZER_STATES)}")
+    _check_int("batch", batch, 1, symbolic=True)
     if depth is not None:
-        _check_int("--depth", depth, 1)
+        _check_int("depth", depth, 1)
     conv = get_convention(convention)
     size = DTYPE_BYTES[dtype]
     ev = evaluate(network, input_shape, batch, inputs=inputs, training=training)

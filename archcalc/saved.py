@@ -29,6 +29,7 @@ from typing import Any
 from archcalc.frontends.torch_state import keeps_torch_state
 from archcalc.ir.evaluate import evaluate
 from archcalc.ir.graph import Graph
+from dlperf.errors import ArgumentError
 
 __all__ = [
     "SavedMeasurement", "SavedCheck", "measure_saved", "check_saved", "archcalc_saved_bytes", "saved_json",
@@ -156,9 +157,9 @@ def check_saved(model: str | Graph, input_shape: tuple[int, int, int] | None = N
 
     network = build(model) if isinstance(model, str) else model
     if network.twin is None:
-        raise ValueError(f"model: {network.name!r} has no torch twin; choose a zoo model with one")
+        raise ArgumentError("model", what=f"{network.name!r} has no torch twin", fix="choose a zoo model with one")
     if not isinstance(batch, int) or batch < 2:
-        raise ValueError(f"--batch: got {batch!r}; give an integer >= 2 (BatchNorm trains on > 1 value per channel)")
+        raise ArgumentError("batch", batch, "give an integer >= 2 (BatchNorm trains on > 1 value per channel)")
     shape = tuple(network.default_input if input_shape is None else input_shape)
     expected = archcalc_saved_bytes(network, shape, batch)
     torch.set_num_threads(2)

@@ -30,6 +30,7 @@ from typing import Any
 from archcalc.ir.evaluate import evaluate
 from archcalc.ir.graph import Graph
 from archcalc.ops.registry import formula
+from dlperf.errors import ArgumentError
 from dlperf.results import Result
 
 __all__ = ["ClosedForm", "closed_form", "merge_nested_floors", "FormulaSheet", "formula_sheet", "SHEET_FIELDS", "TOTALS", "symbols"]
@@ -215,11 +216,11 @@ def closed_form(network: Graph, channels: int | None = None, convention: str | N
     from archcalc.ir.evaluate import _smallest_square
 
     if len(network.default_input) != 3:
-        raise ValueError(f"--symbolic: {network.name} does not take a C x H x W input; closed forms in H, W, B "
-                         "are for image models")
+        raise ArgumentError("network", network.name, "closed forms in H, W, B are for image models (a C x H x W "
+                            "input)")
     c = network.default_input[0] if channels is None else channels
     if not isinstance(c, int) or c < 1:
-        raise ValueError(f"--input channels: got {c!r}; give an integer >= 1")
+        raise ArgumentError("channels", c, "give an integer >= 1")
     hs, ws, bs = symbols()
     ev = evaluate(network, (c, hs, ws), bs)
     totals = {f: merge_nested_floors(sympy.sympify(ev.total(f))) for f in TOTALS}

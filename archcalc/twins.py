@@ -26,6 +26,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from dlperf.errors import ArgumentError
+
 __all__ = ["ConvBNReLU", "InceptionBlock", "DownsampleBlock", "InceptionSmall", "inception_small"]
 
 
@@ -80,9 +82,9 @@ class InceptionSmall(nn.Module):
     def __init__(self, in_channels: int = 1, num_classes: int = 10) -> None:
         super().__init__()
         if int(in_channels) < 1:
-            raise ValueError(f"in_channels: got {in_channels!r}; give an integer >= 1")
+            raise ArgumentError("in_channels", in_channels, "give an integer >= 1")
         if int(num_classes) < 1:
-            raise ValueError(f"num_classes: got {num_classes!r}; give an integer >= 1")
+            raise ArgumentError("num_classes", num_classes, "give an integer >= 1")
         self.conv1 = ConvBNReLU(in_channels, 96, 3, 1, 1)
         self.inception1 = InceptionBlock(96, 32, 32)
         self.inception2 = InceptionBlock(64, 32, 48)
@@ -118,7 +120,7 @@ def inception_small(input_shape: tuple[int, int, int] = (1, 28, 28), num_classes
     """
     shape = tuple(input_shape)
     if len(shape) != 3 or any(int(s) != s or s < 1 for s in shape):
-        raise ValueError(f"input_shape: got {input_shape!r}; give (channels, height, width) positive ints")
+        raise ArgumentError("input_shape", input_shape, "give (channels, height, width) positive ints")
     c, h, w = shape
     if h < 7 or w < 7:
         raise ValueError(f"input_shape: got {input_shape!r}; height and width must be >= 7 for two "

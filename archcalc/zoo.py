@@ -21,6 +21,7 @@ from typing import Any
 
 from archcalc.ir.build import Layer, Tree, from_tree, layer, parallel, seq
 from archcalc.ir.graph import Graph
+from dlperf.errors import ArgumentError
 
 __all__ = ["MODELS", "ModelInfo", "build", "inception_module", "VGG_CONFIGS"]
 
@@ -325,10 +326,11 @@ def inception_module(
     """
     given = [v is not None for v in (reduce3, reduce5, pool_proj)]
     if any(given) and not all(given):
-        raise ValueError("--reduce3/--reduce5/--pool-proj: give all three (module with dimension reduction) or none (naive)")
-    for flag, v in (("--c1", c1), ("--c3", c3), ("--c5", c5), ("--reduce3", reduce3), ("--reduce5", reduce5), ("--pool-proj", pool_proj)):
+        raise ArgumentError(("reduce3", "reduce5", "pool_proj"),
+                            fix="give all three (module with dimension reduction) or none (naive)")
+    for param, v in (("c1", c1), ("c3", c3), ("c5", c5), ("reduce3", reduce3), ("reduce5", reduce5), ("pool_proj", pool_proj)):
         if isinstance(v, int) and v <= 0:
-            raise ValueError(f"{flag}: got {v}; give a positive number of channels")
+            raise ArgumentError(param, v, "give a positive number of channels")
 
     def conv(name: str, out: Any, k: int) -> list[Tree]:
         items: list[Tree] = [layer(f"{name}.conv", "Conv2d", out_channels=out, kernel_size=k, padding=k // 2, bias=bias)]
@@ -394,6 +396,6 @@ def build(name: str) -> Graph:
     if key not in MODELS:
         close = difflib.get_close_matches(name.lower(), MODELS, n=3, cutoff=0.5)
         hint = f"did you mean {', '.join(close)}?" if close else f"known models: {', '.join(sorted(MODELS))}"
-        raise ValueError(f"model: unknown name {name!r}; {hint} (see `archcalc list`)")
+        raise ArgumentError("model", what=f"unknown name {name!r}", fix=f"{hint} (see `archcalc list`)")
     info = MODELS[key]
     return info.builder().renamed(description=info.description)

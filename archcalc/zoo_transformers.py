@@ -28,6 +28,7 @@ from typing import Any
 from archcalc.arith import is_concrete
 from archcalc.ir.build import GraphBuilder
 from archcalc.ir.graph import Graph, TensorSpec
+from dlperf.errors import ArgumentError, ref
 from dlperf.validate import check_int
 
 __all__ = ["TransformerConfig", "CONFIGS", "build_transformer", "transformer_models", "with_sizes",
@@ -96,36 +97,37 @@ CONFIGS: dict[str, TransformerConfig] = {
 }
 
 
-def _flag_int(flag: str, value: Any, low: int = 1) -> None:
-    check_int(flag, value, minimum=low, symbolic=True, what=f"an integer >= {low}")
+def _flag_int(name: str, value: Any, low: int = 1) -> None:
+    check_int(name, value, minimum=low, symbolic=True, what=f"an integer >= {low}")
 
 
 def check_config(cfg: TransformerConfig) -> None:
-    """Raise ``ValueError`` (naming the flag) for sizes no model can have."""
+    """Raise :class:`~dlperf.errors.ArgumentError` (naming the size) for sizes no model can have."""
     if not isinstance(cfg.layers, int):
-        raise ValueError(f"--layers: got {cfg.layers!r}; give an integer >= 1")
-    for flag, v in (("--layers", cfg.layers), ("--hidden", cfg.hidden), ("--heads", cfg.heads), ("--ffn", cfg.ffn),
-                    ("--vocab", cfg.vocab), ("--kv-heads", cfg.kv_heads)):
-        _flag_int(flag, v)
+        raise ArgumentError("layers", cfg.layers, "give an integer >= 1")
+    for name, v in (("layers", cfg.layers), ("hidden", cfg.hidden), ("heads", cfg.heads), ("ffn", cfg.ffn),
+                    ("vocab", cfg.vocab), ("kv_heads", cfg.kv_heads)):
+        _flag_int(name, v)
     if is_concrete(cfg.hidden, cfg.heads) and cfg.hidden % cfg.heads:
-        raise ValueError(f"--heads: got {cfg.heads}, which does not divide --hidden {cfg.hidden}; "
-                         "choose heads dividing hidden (head size = hidden / heads)")
+        raise ArgumentError("heads", cfg.heads, f"choose heads dividing {ref('hidden')} ({cfg.hidden}): head size = "
+                            "hidden / heads")
     if is_concrete(cfg.heads, cfg.kv_heads) and cfg.heads % cfg.kv_heads:
-        raise ValueError(f"--kv-heads: got {cfg.kv_heads}, which does not divide --heads {cfg.heads}; "
-                         "choose key/value heads dividing the query heads")
+        raise ArgumentError("kv_heads", cfg.kv_heads, f"choose key/value heads dividing {ref('heads')} "
+                            f"({cfg.heads})")
     if cfg.family != "llama" and cfg.kv_heads != cfg.heads:
-        raise ValueError(f"--kv-heads: {cfg.name} has multi-head attention; --kv-heads is for the llama model")
+        raise ArgumentError("kv_heads", cfg.kv_heads, f"{cfg.name} has multi-head attention; key/value heads are "
+                            "for the llama model: leave it out")
     if cfg.family == "llama" and is_concrete(cfg.head_dim) and cfg.head_dim % 2:
-        raise ValueError(f"--heads: head size {cfg.hidden} / {cfg.heads} = {cfg.head_dim} is odd; rotary "
-                         "embeddings need an even head size")
+        raise ArgumentError("heads", cfg.heads, "rotary embeddings need an even head size",
+                            what=f"head size {cfg.hidden} / {cfg.heads} = {cfg.head_dim} is odd")
 
 
 def check_seq(cfg: TransformerConfig, seq: Any) -> None:
-    """``--seq`` must be positive and fit the position table."""
-    check_int("--seq", seq, symbolic=True, what="a sequence length >= 1")
+    """``seq`` must be positive and fit the position table."""
+    check_int("seq", seq, symbolic=True, what="a sequence length >= 1")
     if cfg.context is not None and is_concrete(seq, cfg.context) and seq > cfg.context:
         hint = "use the `gpt` model for longer sequences" if cfg.family == "gpt2" else "use L <= the context"
-        raise ValueError(f"--seq: got {seq}; {cfg.name} has {cfg.context} positions; {hint}")
+        raise ArgumentError("seq", seq, f"{cfg.name} has {cfg.context} positions; {hint}")
 
 
 def with_sizes(cfg: TransformerConfig, **sizes: Any) -> TransformerConfig:
@@ -133,8 +135,9 @@ def with_sizes(cfg: TransformerConfig, **sizes: Any) -> TransformerConfig:
     given. Only the ``gpt`` and ``llama`` entries take sizes."""
     given = {k: v for k, v in sizes.items() if v is not None}
     if given and cfg.name not in ("gpt", "llama"):
-        flag = "--" + next(iter(given)).replace("_", "-")
-        raise ValueError(f"{flag}: {cfg.name} has fixed sizes; use the `gpt` or `llama` model to choose sizes")
+        name = next(iter(given))
+        raise ArgumentError(name, given[name], f"{cfg.name} has fixed sizes; use the `gpt` or `llama` model to "
+                            "choose sizes")
     if "heads" in given and "kv_heads" not in given:
         given["kv_heads"] = given["heads"]
     out = replace(cfg, **given)
@@ -302,7 +305,7 @@ _BUILDERS = {"gpt2": _gpt2_graph, "bert": _bert_graph, "llama": _llama_graph}
 def build_transformer(cfg: TransformerConfig, seq: Any = None) -> Graph:
     """The graph of ``cfg`` on token ids of length ``seq`` (default ``cfg.default_seq``; may be a symbol).
 
-    Raises ``ValueError`` naming the flag for a bad config or sequence length.
+    Raises :class:`~dlperf.errors.ArgumentError` naming the size for a bad config or sequence length.
 
     Examples
     --------
@@ -312,7 +315,7 @@ def build_transformer(cfg: TransformerConfig, seq: Any = None) -> Graph:
     >>> build_transformer(CONFIGS["gpt2"], 0)
     Traceback (most recent call last):
     ...
-    ValueError: --seq: got 0; give a sequence length >= 1
+    dlperf.errors.ArgumentError: seq: got 0; give a sequence length >= 1
     """
     check_config(cfg)
     seq = cfg.default_seq if seq is None else seq

@@ -11,7 +11,9 @@ agree). A package higher up may add commands to a lower one's CLI through the en
 ``staleness train`` can live in ``mlcore`` while ``staleness`` never imports it.
 
 Errors a user or the machine can cause print one line and exit with status 2: ``ValueError`` from a
-library (it names the argument, the value and the fix), ``OSError`` (the path and what to do),
+library (it names the argument, the value and the fix; an :class:`~dlperf.errors.ArgumentError` names its
+parameters by the chosen command's flags: the option whose ``dest`` is the parameter, else the CLI's one
+table ``Frame.flags`` of parameter -> flag), ``OSError`` (the path and what to do),
 ``MemoryError`` and argparse errors; ``KeyboardInterrupt`` prints ``interrupted`` and exits with 130.
 ``--plot`` and ``--output`` are checked before the command runs (:func:`check_paths`). Any other
 exception is a bug and keeps its traceback. A warning prints as one line ``prog: warning: ...``. ``--debug`` (or ``DLPERF_DEBUG=1``) shows the
@@ -37,12 +39,14 @@ import pkgutil
 import re
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["Frame", "Command", "OneLineParser", "command_names", "plugin_commands", "build_parser", "run_cli", "version",
+from dlperf.errors import ArgumentError
+
+__all__ = ["Frame", "Command", "OneLineParser", "hidden_alias", "CommaList", "ExtendCommaList", "flag_namer", "command_names", "plugin_commands", "build_parser", "run_cli", "version",
            "error_line", "check_paths", "declared_files", "plain_help", "DEBUG_ENV",
            "OUTPUT_FILES", "INPUT_FILES"]
 
@@ -104,6 +108,59 @@ def plain_help(text: str) -> str:
     """
     text = _ROLE.sub(lambda m: m.group(1).rsplit(".", 1)[-1] if m.group(0).count("~") else m.group(1), text)
     return text.replace("``", "")
+
+
+def hidden_alias(parser: argparse.ArgumentParser | argparse._ArgumentGroup, old: str, new: str) -> None:
+    """Accept ``old`` as a spelling of the option ``new`` for one more release, absent from ``--help``.
+
+    ``old`` names the same action (same type, checks and messages, which say ``new``); the action lists it
+    in ``hidden_aliases`` so ``tests/test_flag_sheet.py`` checks it against docs/flags.md.
+
+    >>> p = OneLineParser(prog="x")
+    >>> _ = p.add_argument("--batch", type=int)
+    >>> hidden_alias(p, "--batch-size", "--batch")
+    >>> p.parse_args(["--batch-size", "8"]).batch, "--batch-size" in p.format_help()
+    (8, False)
+    """
+    action = parser._option_string_actions[new]
+    if old in parser._option_string_actions:
+        raise ValueError(f"{old} is already an option here; an alias must be a free spelling")
+    parser._option_string_actions[old] = action
+    action.hidden_aliases = (*getattr(action, "hidden_aliases", ()), old)
+
+
+class CommaList:
+    """An argparse ``type`` for a list written with commas (``fixed,linear``), each item checked by ``item``
+    and, with ``choices``, refused unless it is one of them (the one spelling of every list flag).
+
+    >>> CommaList(choices=("fixed", "linear"))("fixed, linear")
+    ['fixed', 'linear']
+    >>> CommaList(int)("2,4,8")
+    [2, 4, 8]
+    """
+
+    def __init__(self, item: Callable[[str], object] = str, choices: tuple[str, ...] | None = None) -> None:
+        self.item, self.choices = item, choices
+        self.__name__ = "comma-separated list"
+
+    def __call__(self, text: str) -> list:
+        parts = [part.strip() for part in text.split(",")]
+        if not text.strip() or any(not part for part in parts):
+            raise argparse.ArgumentTypeError(f"got {text!r}; give values separated by commas, e.g. a,b")
+        bad = [part for part in parts if self.choices is not None and part not in self.choices]
+        if bad:
+            raise argparse.ArgumentTypeError(f"got {bad[0]!r}; choose from {', '.join(self.choices)} "
+                                             "(several: separated by commas)")
+        return [self.item(part) for part in parts]
+
+
+class ExtendCommaList(argparse.Action):
+    """A comma list (``--rule fixed,linear``) that also takes the old space-separated form
+    (``--rule fixed linear``, kept for one release) and joins every occurrence into one list."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        items = [item for value in values for item in value]
+        setattr(namespace, self.dest, list(dict.fromkeys(items)))
 
 
 def version(prog: str) -> str:
@@ -256,13 +313,16 @@ _OS_FIXES = {
 }
 
 
-def error_line(prog: str, exc: BaseException) -> str:
+def error_line(prog: str, exc: BaseException, flag_of: Callable[[str], str | None] | None = None) -> str:
     """The one line printed for an error the user or the machine caused.
 
     >>> import errno
     >>> error_line("mlcore", OSError(errno.ENOSPC, "No space left on device", "out.png"))
     "mlcore: error: 'out.png': No space left on device; the disk is full; free some space or write to another disk"
     >>> error_line("mlcore", ValueError("--epochs: got 0; give an integer >= 1"))
+    'mlcore: error: --epochs: got 0; give an integer >= 1'
+    >>> from dlperf.errors import ArgumentError
+    >>> error_line("mlcore", ArgumentError("epochs", 0, "give an integer >= 1"), {"epochs": "--epochs"}.get)
     'mlcore: error: --epochs: got 0; give an integer >= 1'
     """
     if isinstance(exc, KeyboardInterrupt):
@@ -274,7 +334,26 @@ def error_line(prog: str, exc: BaseException) -> str:
         fix = _OS_FIXES.get(exc.errno, "check the path and try again")
         flag = f"{exc.flag} " if getattr(exc, "flag", None) else ""  # set by dlperf.fileio's writers
         return f"{prog}: error: {flag}{str(path)!r}: {exc.strerror or exc}; {fix}"
+    if isinstance(exc, ArgumentError) and flag_of is not None:
+        return f"{prog}: error: {exc.render(lambda name: flag_of(name) or name)}"
     return f"{prog}: error: {exc}"
+
+
+def flag_namer(parser: argparse.ArgumentParser, args: argparse.Namespace,
+               flags: Mapping[str, str] | None = None) -> Callable[[str], str | None]:
+    """Parameter name -> the flag that sets it in the chosen command: the visible option whose ``dest`` is
+    the name, else the CLI's table for parameters named apart from their flag (``flags["COMMAND name"]`` for
+    one command, ``flags[name]`` for all), else None."""
+    by_dest: dict[str, str] = {}
+    chosen = getattr(args, "command", None)
+    for group in parser._subparsers._group_actions if parser._subparsers else ():
+        sub = group.choices.get(chosen) if chosen is not None else None
+        for action in sub._actions if sub is not None else ():
+            if action.option_strings and action.help is not argparse.SUPPRESS:
+                by_dest.setdefault(action.dest, max(action.option_strings, key=len))
+    table = dict(flags or {})
+    return lambda name: (by_dest.get(name) or table.get(f"{chosen} {name}") or table.get(name)
+                         or (name if name.startswith("-") else None))
 
 
 def _strip_debug(argv: list[str]) -> tuple[bool, list[str]]:
@@ -356,6 +435,8 @@ class Frame:
     description: str
     epilog: str | None = None
     rewrite: Callable[[list[str]], list[str]] | None = None
+    #: Library parameter -> flag, for the parameters whose flag is not the option with that ``dest``.
+    flags: Mapping[str, str] | None = None
 
     def table(self) -> list[Command]:
         """The built-in commands: ``COMMANDS`` of the ``commands`` package (no command module imported)."""
@@ -385,15 +466,16 @@ class Frame:
         if self.rewrite is not None:
             rest = self.rewrite(rest)
         chosen = rest[0] if rest and not rest[0].startswith("-") else None  # the only top-level options: -h, --version
-        return run_cli(self.build_parser(chosen, lazy=True), ["--debug"] * debug + rest)
+        return run_cli(self.build_parser(chosen, lazy=True), ["--debug"] * debug + rest, flags=self.flags)
 
 
 def run_cli(parser: argparse.ArgumentParser, argv: list[str],
-            rewrite: Callable[[list[str]], list[str]] | None = None) -> int:
+            rewrite: Callable[[list[str]], list[str]] | None = None, flags: Mapping[str, str] | None = None) -> int:
     """Parse ``argv``, run the chosen command and return its exit status (2 for user errors, 130 on ^C).
 
     ``--debug`` is taken out of ``argv`` wherever it stands, then ``rewrite`` (if given) may adjust the
-    rest (``archcalc vgg19`` -> ``archcalc report vgg19``).
+    rest (``archcalc vgg19`` -> ``archcalc report vgg19``). ``flags`` maps library parameters to flags for
+    :class:`~dlperf.errors.ArgumentError` messages (see :func:`flag_namer`).
     """
     debug, argv = _strip_debug(argv)
     if rewrite is not None:
@@ -414,5 +496,5 @@ def run_cli(parser: argparse.ArgumentParser, argv: list[str],
     except (ValueError, OSError, MemoryError) as exc:
         if debug:
             raise
-        print(error_line(parser.prog, exc), file=sys.stderr)
+        print(error_line(parser.prog, exc, flag_namer(parser, args, flags)), file=sys.stderr)
         return 2

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = ["csv_text", "plain_text", "print_table", "natural_width", "fit_columns", "fit_table", "fix_widths", "output_console",
-           "print_fitted"]
+           "print_fitted", "fit_text", "terminal_width"]
 
 
 def csv_text(rows: Sequence[Mapping[str, Any]], fieldnames: Sequence[str] | None = None) -> str:
@@ -52,8 +53,8 @@ def print_table(renderable: Any, min_width: int = 120, drop: Sequence[str] = (),
 
     A file or a pipe gets the table's full natural width (at least ``min_width``): rich would give it 80
     columns and cut a wide table's numbers short. On a terminal (or the ``console`` given) a table that fits
-    is printed at the console's width; one that does not first loses the columns named in ``drop`` (in that
-    order, see :func:`fit_columns`) and a last line says which; a table still too wide keeps the old
+    is printed at the console's width; one that does not first loses its outer edges and padding, then the
+    columns named in ``drop`` (in that order, see :func:`fit_columns`) and a last line says which; a table still too wide keeps the old
     ``max(min_width, width)`` console. Returns the headers left out.
 
     Examples
@@ -77,6 +78,8 @@ def print_table(renderable: Any, min_width: int = 120, drop: Sequence[str] = (),
             Console(width=max(min_width, natural_width(renderable))).print(renderable)
             return []
     width = console.width
+    if natural_width(renderable) > width:
+        fit_table(renderable, width)  # the outer edges and the padding go before any column
     dropped = fit_columns(renderable, width, drop) if natural_width(renderable) > width else []
     if natural_width(renderable) > width:
         console = Console(file=console.file, width=max(min_width, width), color_system=console.color_system)
@@ -234,3 +237,37 @@ def print_fitted(table: Any, drop: Sequence[str | Sequence[str]] = (), fold: Seq
     if dropped:
         console.print(f"left out to fit {width} columns: {', '.join(dropped)}", highlight=False)
     return dropped
+
+
+def terminal_width() -> int | None:
+    """The width of the terminal stdout writes to, or ``None`` for a file or a pipe (which keep long lines)."""
+    import shutil
+
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+
+
+def fit_text(text: str, width: int | None) -> str:
+    """``text`` with every line longer than ``width`` broken at spaces; a continuation is indented 4 more.
+
+    Words (numbers, formulas without spaces) are never cut, so a line may stay longer when one word is.
+    ``width=None`` (a file or a pipe, see :func:`terminal_width`) returns ``text`` unchanged.
+
+    Examples
+    --------
+    >>> print(fit_text("  x = 1 + 2 + 3 + 4 + 5", 14))
+      x = 1 + 2 +
+          3 + 4 + 5
+    """
+    if width is None:
+        return text
+    import textwrap
+
+    out = []
+    for line in text.split("\n"):
+        if len(line) <= width:
+            out.append(line)
+            continue
+        indent = line[: len(line) - len(line.lstrip())]
+        out.extend(textwrap.wrap(line.strip(), width, initial_indent=indent, subsequent_indent=indent + "    ",
+                                 break_long_words=False, break_on_hyphens=False))
+    return "\n".join(out)

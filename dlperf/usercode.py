@@ -15,12 +15,12 @@ Inside :func:`user_code`:
 
 Examples
 --------
->>> with user_code("--model: Net in 'net.py'", "forward"):
+>>> with user_code("Net in 'net.py'", "forward", param="model"):
 ...     raise SystemExit(3)
 Traceback (most recent call last):
 ...
-ValueError: --model: Net in 'net.py': forward called sys.exit(3); the model's code must not exit: remove the call
->>> with user_code("--model: Net in 'net.py'", "forward"):
+dlperf.errors.ArgumentError: model: Net in 'net.py': forward called sys.exit(3); the model's code must not exit: remove the call
+>>> with user_code("Net in 'net.py'", "forward"):
 ...     print("hello")   # goes to stderr
 """
 
@@ -34,6 +34,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+
+from dlperf.errors import ArgumentError
 
 __all__ = ["user_code", "load_source", "describe", "guard_forward"]
 
@@ -83,45 +85,54 @@ def describe(value: object) -> str:
 
 
 @contextlib.contextmanager
-def user_code(where: str, phase: str, fix: str = "fix the file") -> Iterator[None]:
-    """Run the block as the user's code: ``where`` names the file and object (``"--model: Net in 'net.py'"``),
+def user_code(where: str, phase: str, fix: str = "fix the file", param: str | None = None) -> Iterator[None]:
+    """Run the block as the user's code: ``where`` names the file and object (``"Net in 'net.py'"``),
     ``phase`` what runs (``"import"``, ``"Net()"``, ``"forward"``), ``fix`` ends the message of an exception
-    it raises; see the module's docstring."""
+    it raises; with ``param`` (the argument that named the file) that is an
+    :class:`~dlperf.errors.ArgumentError` naming it. See the module's docstring."""
+
+    def failure(what: str, fix: str) -> ValueError:
+        if param is None:
+            return ValueError(f"{where}: {what}; {fix}")
+        return ArgumentError(param, what=f"{where}: {what}", fix=fix)
+
     with _sigint_recorded():
         try:
             with contextlib.redirect_stdout(sys.stderr):
                 yield
         except SystemExit as exc:
-            raise ValueError(f"{where}: {phase} called sys.exit({exc.code!r}); the model's code must not exit: "
-                             "remove the call") from None
+            raise failure(f"{phase} called sys.exit({exc.code!r})", "the model's code must not exit: "
+                          "remove the call") from None
         except KeyboardInterrupt:
             if _real_sigint.seen is not False:
                 raise
-            raise ValueError(f"{where}: {phase} raised KeyboardInterrupt itself (no Ctrl-C was pressed); "
-                             "remove the raise") from None
+            raise failure(f"{phase} raised KeyboardInterrupt itself (no Ctrl-C was pressed)",
+                          "remove the raise") from None
         except RecursionError:
-            raise ValueError(f"{where}: {phase} recursed too deeply (RecursionError); fix the recursion") from None
+            raise failure(f"{phase} recursed too deeply (RecursionError)", "fix the recursion") from None
         except Exception as exc:
-            if isinstance(exc, ValueError) and str(exc).startswith(where):
+            if isinstance(exc, ValueError) and (str(exc).startswith(where) or (
+                    isinstance(exc, ArgumentError) and exc.param == param and where in str(exc))):
                 raise  # already said, by an inner boundary
-            raise ValueError(f"{where}: {phase} raised {type(exc).__name__}: {_first_line(exc)}; {fix}") from None
+            raise failure(f"{phase} raised {type(exc).__name__}: {_first_line(exc)}", fix) from None
 
 
-def load_source(path: str | Path, flag: str, key: str) -> ModuleType:
-    """Run the Python file ``path`` as module ``key`` inside :func:`user_code` (``flag`` names the option).
+def load_source(path: str | Path, param: str, key: str) -> ModuleType:
+    """Run the Python file ``path`` as module ``key`` inside :func:`user_code` (``param`` names the argument
+    that gave it).
 
-    Raises ``ValueError`` in one line when the file is missing or fails.
+    Raises :class:`~dlperf.errors.ArgumentError` in one line when the file is missing or fails.
     """
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"{flag}: file {str(path)!r} does not exist; give the path of a Python file")
+        raise ArgumentError(param, what=f"file {str(path)!r} does not exist", fix="give the path of a Python file")
     spec = importlib.util.spec_from_file_location(key, path)
     if spec is None or spec.loader is None:
-        raise ValueError(f"{flag}: cannot load {str(path)!r} as Python source; give a .py file")
+        raise ArgumentError(param, what=f"cannot load {str(path)!r} as Python source", fix="give a .py file")
     module = importlib.util.module_from_spec(spec)
     sys.modules[key] = module
     try:
-        with user_code(f"{flag}: {str(path)!r}", "running the file"):
+        with user_code(repr(str(path)), "running the file", param=param):
             spec.loader.exec_module(module)
     except BaseException:
         del sys.modules[key]
@@ -129,7 +140,7 @@ def load_source(path: str | Path, flag: str, key: str) -> ModuleType:
     return module
 
 
-def guard_forward(model, where: str, check=None):
+def guard_forward(model, where: str, check=None, param: str | None = None):
     """Run every ``forward`` of ``model`` (an ``nn.Module`` from the user's file) inside :func:`user_code`,
     then ``check(output, args)`` if given (it raises ``ValueError`` for an output the caller cannot use).
 
@@ -141,7 +152,7 @@ def guard_forward(model, where: str, check=None):
         return model
 
     def forward(self, *args, **kwargs):
-        with user_code(where, "forward"):
+        with user_code(where, "forward", param=param):
             out = base.forward(self, *args, **kwargs)
         if check is not None:
             check(out, args)

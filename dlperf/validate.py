@@ -2,8 +2,9 @@
 
 Every library function and command that takes a count (a batch, ranks, layers, segments ...) checks it
 here, so the rule and the wording are the same everywhere. The message names the argument the way the
-caller speaks it: a library parameter (``batch``) as ``batch=0 must be a positive integer``, a flag
-(``--batch``) as ``--batch: got 0; give a positive integer``.
+caller speaks it: a library parameter (``batch``) raises :class:`~dlperf.errors.ArgumentError`
+(``batch: got 0; give a positive integer``, shown by a CLI as ``--batch: got 0; ...``); a name that is
+already a flag (``--depth``, in CLI code) is kept as it is.
 
 Examples
 --------
@@ -12,21 +13,23 @@ Examples
 >>> check_int("batch", True)
 Traceback (most recent call last):
 ...
-ValueError: batch=True must be a positive integer
+dlperf.errors.ArgumentError: batch: got True; give a positive integer
 >>> check_int("--depth", 0)
 Traceback (most recent call last):
 ...
-ValueError: --depth: got 0; give a positive integer
+dlperf.errors.ArgumentError: --depth: got 0; give a positive integer
 >>> check_int("seed", -1, minimum=0)
 Traceback (most recent call last):
 ...
-ValueError: seed=-1 must be an integer >= 0
+dlperf.errors.ArgumentError: seed: got -1; give an integer >= 0
 """
 
 from __future__ import annotations
 
 import numbers
 from typing import Any
+
+from dlperf.errors import ArgumentError
 
 __all__ = ["check_int"]
 
@@ -37,7 +40,7 @@ def _is_symbolic(value: Any) -> bool:
 
 
 def check_int(name: str, value: Any, *, minimum: int = 1, symbolic: bool = False, what: str | None = None) -> Any:
-    """Return ``value`` when it is an integer >= ``minimum``; raise ``ValueError`` naming ``name`` otherwise.
+    """Return ``value`` when it is an integer >= ``minimum``; raise :class:`~dlperf.errors.ArgumentError` otherwise.
 
     Parameters
     ----------
@@ -57,6 +60,4 @@ def check_int(name: str, value: Any, *, minimum: int = 1, symbolic: bool = False
     if not isinstance(value, bool) and isinstance(value, numbers.Integral) and value >= minimum:
         return value
     what = what or ("a positive integer" if minimum == 1 else f"an integer >= {minimum}")
-    if name.startswith("-"):
-        raise ValueError(f"{name}: got {value!r}; give {what}")
-    raise ValueError(f"{name}={value!r} must be {what}")
+    raise ArgumentError(name, value, f"give {what}")

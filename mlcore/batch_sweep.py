@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from dlperf.errors import ArgumentError, ref
 from dlperf.jsonio import json_text
 from dlperf.results import Result
 from mlcore.training import MAX_LR, check_batches, check_positive_float, check_positive_int
@@ -42,10 +43,10 @@ RULES = ("fixed", "linear")
 
 def doubling(min_batch: int, max_batch: int) -> tuple[int, ...]:
     """``min_batch, 2 * min_batch, ...`` up to and including ``max_batch`` when it is reached exactly."""
-    lo = check_positive_int("--min-batch", min_batch)
-    hi = check_positive_int("--max-batch", max_batch)
+    lo = check_positive_int("min_batch", min_batch)
+    hi = check_positive_int("max_batch", max_batch)
     if hi < lo:
-        raise ValueError(f"--max-batch: got {max_batch!r}; give a value >= --min-batch ({min_batch!r})")
+        raise ArgumentError("max_batch", max_batch, f"give a value >= {ref('min_batch')} ({min_batch!r})")
     out = [lo]
     while out[-1] * 2 <= hi:
         out.append(out[-1] * 2)
@@ -90,7 +91,7 @@ def _loader_at(loader, batch_size: int, seed: int):
     from torch.utils.data import DataLoader, RandomSampler
 
     if not isinstance(loader, DataLoader):
-        raise ValueError(f"loader: got a {type(loader).__name__}; the sweep re-batches the data, give a DataLoader")
+        raise ArgumentError("loader", what=f"got a {type(loader).__name__}", fix="the sweep re-batches the data, give a DataLoader")
     shuffle = isinstance(loader.sampler, RandomSampler)
     return DataLoader(loader.dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=loader.collate_fn,
                       drop_last=loader.drop_last, num_workers=loader.num_workers,
@@ -126,22 +127,22 @@ def batch_size_sweep(model=None, loader=None, loss_fn=None, *, val_loader=None, 
         to_tensors,
     )
 
-    lr = check_positive_float("--lr", lr, MAX_LR)
-    sizes = tuple(check_positive_int("--batch-sizes", b) for b in batch_sizes)
+    lr = check_positive_float("lr", lr, MAX_LR)
+    sizes = tuple(check_positive_int("batch_sizes", b) for b in batch_sizes)
     if not sizes:
-        raise ValueError("--batch-sizes: got none; give at least one batch size")
-    epochs = check_positive_int("--epochs", epochs)
+        raise ArgumentError("batch_sizes", what="got none", fix="give at least one batch size")
+    epochs = check_positive_int("epochs", epochs)
     rules = tuple(rules)
     if not rules or any(r not in RULES for r in rules):
-        raise ValueError(f"--rule: got {rules!r}; give one or more of {', '.join(RULES)}")
-    base = check_positive_int("--base-batch", base_batch) if base_batch is not None else min(sizes)
+        raise ArgumentError("rules", rules, f"give one or more of {', '.join(RULES)}")
+    base = check_positive_int("base_batch", base_batch) if base_batch is not None else min(sizes)
     amp, seed = check_amp(amp), check_seed(seed)
     dev = select_device(device)
     model, data = resolve_model_data(model, loader, data, seed)
     plan = [(r, b, lr if r == "fixed" else lr * b / base) for r in rules for b in sizes]
     n_train = len(data.train_y) if loader is None else len(loader.dataset)
     total = sum(epochs * math.ceil(n_train / b) for b, _ in dict.fromkeys((b, x) for _, b, x in plan))
-    check_batches("--epochs", epochs, total, "epochs x batches per epoch, summed over the batch sizes")
+    check_batches("epochs", epochs, total, "epochs x batches per epoch, summed over the batch sizes")
     done: dict[tuple[int, float], tuple] = {}
     rows = []
     t = to_tensors(data, dev) if loader is None else None

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from dlperf.errors import ArgumentError, ref
 from dlperf.jsonio import json_text
 from dlperf.results import Result
 from mlcore.training import MAX_LR, check_batches, check_positive_float, check_positive_int
@@ -50,10 +51,11 @@ def clr_bounds(result: LRRangeResult, ratio: float = 4.0) -> tuple[float, float]
     >>> [round(b, 6) for b in clr_bounds(res)]
     [0.007676, 0.030703]
     """
-    ratio = check_positive_float("--ratio", ratio)
+    ratio = check_positive_float("ratio", ratio)
     top = result.suggestion_min10
     if not math.isfinite(top):
-        raise ValueError("--max-lr: the range test gave no minimum / 10 suggestion; pass --base-lr and --max-lr")
+        raise ArgumentError("result", what="the range test gave no minimum / 10 suggestion",
+                            fix=f"give {ref('base_lr')} and {ref('max_lr')} yourself")
     return top / ratio, top
 
 
@@ -107,18 +109,18 @@ def train_clr(model=None, loader=None, loss_fn=None, *, val_loader=None, optimiz
     from mlcore.models import inception_small
     from mlcore.training import check_seed, deterministic, evaluate, select_device, to_tensors
 
-    base = check_positive_float("--base-lr", base_lr, MAX_LR)
-    top = check_positive_float("--max-lr", max_lr, MAX_LR)
+    base = check_positive_float("base_lr", base_lr, MAX_LR)
+    top = check_positive_float("max_lr", max_lr, MAX_LR)
     if top <= base:
-        raise ValueError(f"--max-lr: got {max_lr!r}; give a value above --base-lr ({base_lr!r})")
+        raise ArgumentError("max_lr", max_lr, f"give a value above {ref('base_lr')} ({base_lr!r})")
     if mode not in CLR_MODES:
-        raise ValueError(f"--mode: got {mode!r}; give one of {', '.join(CLR_MODES)}")
-    epochs = check_positive_int("--epochs", epochs)
-    batch_size = check_positive_int("--batch-size", batch_size)
-    check_positive_float("--step-size-epochs", step_size_epochs)
-    gamma = check_positive_float("--gamma", gamma)
+        raise ArgumentError("mode", mode, f"give one of {', '.join(CLR_MODES)}")
+    epochs = check_positive_int("epochs", epochs)
+    batch_size = check_positive_int("batch_size", batch_size)
+    check_positive_float("step_size_epochs", step_size_epochs)
+    gamma = check_positive_float("gamma", gamma)
     amp, seed = check_amp(amp), check_seed(seed)
-    acc = check_positive_int("--accumulation-steps", accumulation_steps)
+    acc = check_positive_int("accumulation_steps", accumulation_steps)
     dev = select_device(device)
     model, data = resolve_model_data(model, loader, data, seed)
     if loader is None:
@@ -127,9 +129,9 @@ def train_clr(model=None, loader=None, loss_fn=None, *, val_loader=None, optimiz
         try:
             steps_per_epoch = math.ceil(len(loader) / acc)
         except TypeError:
-            raise ValueError("loader: it has no len(); give a DataLoader over a map-style data set") from None
+            raise ArgumentError("loader", what="it has no len()", fix="give a DataLoader over a map-style data set") from None
         batch_size = int(getattr(loader, "batch_size", None) or 0)
-    check_batches("--epochs", epochs, epochs * steps_per_epoch * acc, f"epochs x {steps_per_epoch * acc} batches")
+    check_batches("epochs", epochs, epochs * steps_per_epoch * acc, f"epochs x {steps_per_epoch * acc} batches")
     step_size_up = max(1, round(step_size_epochs * steps_per_epoch))
     lrs: list[float] = []
     rows = []

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dlperf.errors import ArgumentError, ref
+
 __all__ = ["DATASETS", "ImageData", "load_images", "read_idx"]
 
 DATASETS = ("digits", "fashion-mnist")
@@ -121,8 +123,8 @@ def _fashion(root: str | os.PathLike[str], download: bool) -> tuple[np.ndarray, 
         try:
             ds = torchvision.datasets.FashionMNIST(str(root), train=train, download=download)
         except RuntimeError as exc:  # torchvision: "Dataset not found. You can use download=True ..."
-            raise FileNotFoundError(f"--dataset fashion-mnist: no IDX files under {str(root)!r} "
-                                    f"({exc}); pass --download with a network, or --root") from None
+            raise ArgumentError("root", str(root), what=f"no fashion-mnist IDX files under {str(root)!r} ({exc})",
+                                fix=f"give {ref('download')} with a network, or the folder holding them") from None
         out += [ds.data.numpy()[:, None], ds.targets.numpy().astype(np.int64)]  # uint8 until subset
     return tuple(out)
 
@@ -168,11 +170,11 @@ def load_images(dataset: str = "digits", *, root: str | os.PathLike[str] = "data
         Share of the data (digits) or of ``subset`` kept for validation, in (0, 1).
     """
     if dataset not in DATASETS:
-        raise ValueError(f"--dataset: got {dataset!r}; give one of {', '.join(DATASETS)}")
+        raise ArgumentError("dataset", dataset, f"give one of {', '.join(DATASETS)}")
     if subset is not None and (int(subset) != subset or subset < 10):
-        raise ValueError(f"--subset: got {subset!r}; give an integer >= 10")
+        raise ArgumentError("subset", subset, "give an integer >= 10")
     if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction: got {val_fraction!r}; give a number in (0, 1)")
+        raise ArgumentError("val_fraction", val_fraction, "give a number in (0, 1)")
     if dataset == "digits":
         tx, ty, vx, vy = _digits(seed, val_fraction)
     else:

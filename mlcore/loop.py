@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from dlperf.errors import ArgumentError
+
 __all__ = ["AMP_MODES", "StepOutcome", "Stepper", "check_amp", "cycle", "split_batch", "train_epoch_batches",
            "image_epoch", "evaluate_loader", "to_device"]
 
@@ -33,10 +35,10 @@ AMP_MODES = ("bf16", "fp16")
 
 
 def check_amp(amp: str | None) -> str | None:
-    """``None`` (full precision), ``"bf16"`` or ``"fp16"``; anything else raises naming ``--amp``."""
+    """``None`` (full precision), ``"bf16"`` or ``"fp16"``; anything else raises naming ``amp``."""
     if amp is None or amp in AMP_MODES:
         return amp
-    raise ValueError(f"--amp: got {amp!r}; give one of {', '.join(AMP_MODES)} (or leave it out)")
+    raise ArgumentError("amp", amp, f"give one of {', '.join(AMP_MODES)} (or leave it out)")
 
 
 def cycle(loader: Iterable) -> Iterator:
@@ -47,14 +49,14 @@ def cycle(loader: Iterable) -> Iterator:
             empty = False
             yield batch
         if empty:
-            raise ValueError("loader: it yields no batches; give a loader with at least one batch")
+            raise ArgumentError("loader", what="it yields no batches", fix="give a loader with at least one batch")
 
 
 def split_batch(batch: Any) -> tuple[Any, Any]:
     """``(inputs, labels)`` of a ``(inputs, labels, *rest)`` batch."""
     if isinstance(batch, tuple | list) and len(batch) >= 2:
         return batch[0], batch[1]
-    raise ValueError(f"loader: a batch is a {type(batch).__name__}; each batch must be (inputs, labels, ...)")
+    raise ArgumentError("loader", what=f"a batch is a {type(batch).__name__}", fix="each batch must be (inputs, labels, ...)")
 
 
 def to_device(obj: Any, device) -> Any:
@@ -116,7 +118,7 @@ class Stepper:
         self.model, self.optimizer = model, optimizer
         self.loss_fn = loss_fn if loss_fn is not None else torch.nn.functional.cross_entropy
         self.amp = check_amp(amp)
-        self.accumulation_steps = check_positive_int("--accumulation-steps", accumulation_steps)
+        self.accumulation_steps = check_positive_int("accumulation_steps", accumulation_steps)
         if device is None:
             first = next(iter(model.parameters()), None)
             device = first.device if first is not None else torch.device("cpu")
@@ -189,7 +191,7 @@ def train_epoch_batches(step: Stepper, batches: Iterable, *, scheduler=None,
         if on_step is not None:
             on_step(steps, lr_used, out.loss)
     if not steps:
-        raise ValueError("loader: it yields no batches; give a loader with at least one batch")
+        raise ArgumentError("loader", what="it yields no batches", fix="give a loader with at least one batch")
     return EpochStats(loss_sum / seen, math.nan if correct is None else correct / seen, steps)
 
 
@@ -220,5 +222,5 @@ def evaluate_loader(model, loader: Iterable, loss_fn: Callable | None = None, *,
             loss_sum += float(loss) * n
             samples += n
     if samples == 0:
-        raise ValueError("val_loader: it yields no batches; give a loader with at least one batch")
+        raise ArgumentError("val_loader", what="it yields no batches", fix="give a loader with at least one batch")
     return loss_sum / samples, (math.nan if correct is None else correct / samples)

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from dlperf.errors import ArgumentError, ref
 from dlperf.jsonio import json_text
 from dlperf.results import Result
 from mlcore.training import MAX_LR, check_batches, check_positive_float, check_positive_int
@@ -51,13 +52,13 @@ STEP_MODES = ("exp", "linear")
 
 def lr_schedule(start_lr: float, end_lr: float, num_iter: int, step_mode: str = "exp") -> np.ndarray:
     """The learning rate of each of the ``num_iter`` steps, first ``start_lr``, last ``end_lr``."""
-    start = check_positive_float("--start-lr", start_lr, MAX_LR)
-    end = check_positive_float("--end-lr", end_lr, MAX_LR)
-    n = check_positive_int("--num-iter", num_iter, 2)
+    start = check_positive_float("start_lr", start_lr, MAX_LR)
+    end = check_positive_float("end_lr", end_lr, MAX_LR)
+    n = check_positive_int("num_iter", num_iter, 2)
     if end <= start:
-        raise ValueError(f"--end-lr: got {end_lr!r}; give a value above --start-lr ({start_lr!r})")
+        raise ArgumentError("end_lr", end_lr, f"give a value above {ref('start_lr')} ({start_lr!r})")
     if step_mode not in STEP_MODES:
-        raise ValueError(f"--step-mode: got {step_mode!r}; give one of {', '.join(STEP_MODES)}")
+        raise ArgumentError("step_mode", step_mode, f"give one of {', '.join(STEP_MODES)}")
     r = np.arange(n) / (n - 1)
     lrs = start * (end / start) ** r if step_mode == "exp" else start + r * (end - start)
     lrs[-1] = end  # exact endpoint (the power can round)
@@ -68,7 +69,7 @@ def smooth_losses(losses, smooth_f: float = 0.05) -> np.ndarray:
     """Exponential moving average ``s_i = f * l_i + (1 - f) * s_{i-1}`` started at ``s_0 = l_0``."""
     raw = np.asarray(losses, dtype=float)
     if not 0.0 <= smooth_f < 1.0:
-        raise ValueError(f"--smooth: got {smooth_f!r}; give a number in [0, 1)")
+        raise ArgumentError("smooth_f", smooth_f, "give a number in [0, 1)")
     out = np.empty_like(raw)
     for i, value in enumerate(raw):
         out[i] = value if i == 0 or smooth_f == 0 else smooth_f * value + (1 - smooth_f) * out[i - 1]
@@ -209,9 +210,10 @@ def range_test_curve(lrs, raw_losses, *, smooth_f: float = 0.05, diverge_th: flo
     lrs, raw = np.asarray(lrs, dtype=float), np.asarray(raw_losses, dtype=float)
     if lrs.shape != raw.shape or lrs.ndim != 1 or len(lrs) == 0:
         raise ValueError(f"lrs/raw_losses: got shapes {lrs.shape} and {raw.shape}; give two equal-length 1-d curves")
-    threshold = check_positive_float("--diverge-th", diverge_th)
+    threshold = check_positive_float("diverge_th", diverge_th)
     if not np.isfinite(raw[0]):
-        raise ValueError("raw_losses: the first loss is not finite; lower --start-lr")
+        raise ArgumentError("raw_losses", what="the first loss is not finite",
+                            fix="start the range test at a lower learning rate")
     smooth = smooth_losses(np.where(np.isfinite(raw), raw, 0.0), smooth_f)
     keep, stopped = len(raw), False
     best = smooth[0]
@@ -261,7 +263,7 @@ def resolve_model_data(model, loader, data, seed: int):
 
         data = load_images("digits", seed=seed)
     if model is None and loader is not None:
-        raise ValueError("model: got a loader but no model; give the nn.Module to train on it")
+        raise ArgumentError("model", what="got a loader but no model", fix="give the nn.Module to train on it")
     return model, data
 
 
@@ -318,10 +320,10 @@ def lr_range_test(model=None, loader=None, loss_fn=None, *, optimizer=None, amp:
     from mlcore.training import check_seed, deterministic, select_device
 
     schedule = lr_schedule(start_lr, end_lr, num_iter, step_mode)
-    batch_size = check_positive_int("--batch-size", batch_size)
-    threshold = check_positive_float("--diverge-th", diverge_th)
-    acc = check_positive_int("--accumulation-steps", accumulation_steps)
-    check_batches("--accumulation-steps", acc, len(schedule) * acc, f"{len(schedule)} steps x {acc}")
+    batch_size = check_positive_int("batch_size", batch_size)
+    threshold = check_positive_float("diverge_th", diverge_th)
+    acc = check_positive_int("accumulation_steps", accumulation_steps)
+    check_batches("accumulation_steps", acc, len(schedule) * acc, f"{len(schedule)} steps x {acc}")
     smooth_losses([0.0], smooth_f)  # validates --smooth before any training
     amp = check_amp(amp)
     seed = check_seed(seed)
@@ -368,7 +370,7 @@ def lr_range_test(model=None, loader=None, loss_fn=None, *, optimizer=None, amp:
             if saved_opt is not None:
                 opt.load_state_dict(saved_opt)
     if not raw:
-        raise ValueError(f"--start-lr: got {start_lr!r}; the first step already diverged, lower it")
+        raise ArgumentError("start_lr", start_lr, "the first step already diverged; lower it")
     if stopped:  # a non-finite loss: mark it so range_test_curve reports the early stop
         lrs.append(float(schedule[len(lrs)]))
         raw.append(math.inf)
@@ -394,7 +396,7 @@ def lr_finder_history_curve(history, *, diverge_th: float = 5.0) -> LRRangeResul
     try:
         lrs, losses = history["lr"], history["loss"]
     except (TypeError, KeyError):
-        raise ValueError("history: give torch-lr-finder's LRFinder.history, a dict with 'lr' and 'loss'") from None
+        raise ArgumentError("history", what="give torch-lr-finder's LRFinder.history, a dict with 'lr' and 'loss'") from None
     return range_test_curve(lrs, losses, smooth_f=0.0, diverge_th=diverge_th)
 
 

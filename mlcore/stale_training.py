@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from dlperf.errors import ArgumentError
 from dlperf.jsonio import json_text
 from dlperf.results import Result
 from mlcore.training import MAX_LR, check_positive_float, check_positive_int
@@ -94,7 +95,7 @@ def _build(model: str, data: ImageData):
     from mlcore.models import inception_small, mlp
 
     if model not in MODELS:
-        raise ValueError(f"--model: got {model!r}; give one of {', '.join(MODELS)}")
+        raise ArgumentError("model", model, f"give one of {', '.join(MODELS)}")
     return mlp(data.input_shape, data.num_classes) if model == "mlp" else inception_small(data.input_shape,
                                                                                            data.num_classes)
 
@@ -102,8 +103,8 @@ def _build(model: str, data: ImageData):
 def default_sim_time(data: ImageData, *, epochs: int, batch_size: int, learners: int, mean: float = 1.0) -> float:
     """Simulated seconds in which asynchronous SGD makes ``epochs`` passes of mini-batches:
     ``epochs * ceil(n_train / batch_size) * mean / learners`` (async makes P / mean updates per second)."""
-    steps = math.ceil(len(data.train_y) / check_positive_int("--batch-size", batch_size))
-    return check_positive_int("--epochs", epochs) * steps * mean / check_positive_int("--workers", learners)
+    steps = math.ceil(len(data.train_y) / check_positive_int("batch_size", batch_size))
+    return check_positive_int("epochs", epochs) * steps * mean / check_positive_int("learners", learners)
 
 
 def _learner_batches(n: int, batch_size: int, seed: int, learner: int):
@@ -148,20 +149,20 @@ def stale_training(data: ImageData, *, policy: str = "async", learners: int = 4,
     from staleness import SimConfig, simulate
 
     if lr_rule not in LR_RULES:
-        raise ValueError(f"--lr-rule: got {lr_rule!r}; give one of {', '.join(LR_RULES)}")
-    lr = check_positive_float("--lr", lr, MAX_LR)
-    batch_size = check_positive_int("--batch-size", batch_size)
+        raise ArgumentError("lr_rule", lr_rule, f"give one of {', '.join(LR_RULES)}")
+    lr = check_positive_float("lr", lr, MAX_LR)
+    batch_size = check_positive_int("batch_size", batch_size)
     evaluations = check_positive_int("evaluations", evaluations)
     if times is not None:
         if sim_time is not None:
-            sim_time = check_positive_float("--sim-time", sim_time)
+            sim_time = check_positive_float("sim_time", sim_time)
         cfg = SimConfig(times=times, policy=policy, k=k, bound=bound if policy == "ssp" else None, until=sim_time, seed=seed)
         learners = cfg.learners
     else:
-        learners = check_positive_int("--workers", learners)
+        learners = check_positive_int("learners", learners)
         if sim_time is None:
             sim_time = default_sim_time(data, epochs=epochs, batch_size=batch_size, learners=learners, mean=mean)
-        sim_time = check_positive_float("--sim-time", sim_time)
+        sim_time = check_positive_float("sim_time", sim_time)
         cfg = SimConfig(learners=learners, policy=policy, k=k, bound=bound if policy == "ssp" else None, dist=dist, mean=mean, until=sim_time,
                         seed=seed)
     sim = simulate(cfg)

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dlperf.errors import ArgumentError
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
@@ -41,9 +43,10 @@ DEVICES = ("auto", "cpu", "cuda")
 
 
 def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    """Return ``value`` as int, or raise ``ValueError`` naming the option when it is not >= minimum."""
+    """Return ``value`` as int, or raise :class:`~dlperf.errors.ArgumentError` naming the parameter ``name``
+    when it is not >= minimum."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"{name}: got {value!r}; give an integer >= {minimum}")
+        raise ArgumentError(name, value, f"give an integer >= {minimum}")
     return int(value)
 
 
@@ -60,39 +63,39 @@ MAX_BATCHES = 10**7
 def check_batches(name: str, value: Any, batches: int, what: str) -> None:
     """Refuse a request of more than :data:`MAX_BATCHES` micro-batches, naming the option that asked for it.
 
-    >>> check_batches("--epochs", 10**9, 10**9 * 30, "epochs x 30 batches")
+    >>> check_batches("epochs", 10**9, 10**9 * 30, "epochs x 30 batches")
     Traceback (most recent call last):
     ...
-    ValueError: --epochs: got 1000000000; that is 30000000000 batches (epochs x 30 batches), more than 10000000 (about 3 h or more at ~1 ms a batch); ask for fewer
+    dlperf.errors.ArgumentError: epochs: got 1000000000; that is 30000000000 batches (epochs x 30 batches), more than 10000000 (about 3 h or more at ~1 ms a batch); ask for fewer
     """
     if batches > MAX_BATCHES:
-        raise ValueError(f"{name}: got {value!r}; that is {batches} batches ({what}), more than {MAX_BATCHES} "
-                         "(about 3 h or more at ~1 ms a batch); ask for fewer")
+        raise ArgumentError(name, value, f"that is {batches} batches ({what}), more than {MAX_BATCHES} "
+                            "(about 3 h or more at ~1 ms a batch); ask for fewer")
 
 
 def check_positive_float(name: str, value: Any, maximum: float | None = None) -> float:
-    """Return ``value`` as float, or raise ``ValueError`` naming the option when it is not finite > 0
-    (or above ``maximum``)."""
+    """Return ``value`` as float, or raise :class:`~dlperf.errors.ArgumentError` naming the parameter ``name``
+    when it is not finite > 0 (or above ``maximum``)."""
     try:
         v = float(value)
     except (TypeError, ValueError):
         v = float("nan")
     if not np.isfinite(v) or v <= 0:
-        raise ValueError(f"{name}: got {value!r}; give a finite number > 0")
+        raise ArgumentError(name, value, "give a finite number > 0")
     if maximum is not None and v > maximum:
-        raise ValueError(f"{name}: got {value!r}; give a number in (0, {maximum:g}] (a larger step overflows float32)")
+        raise ArgumentError(name, value, f"give a number in (0, {maximum:g}] (a larger step overflows float32)")
     return v
 
 
-def check_seed(value: Any, name: str = "--seed") -> int:
+def check_seed(value: Any, name: str = "seed") -> int:
     """Return ``value`` as an int in [0, 2**32 - 1] (what numpy, torch and scikit-learn all accept), or
-    raise ``ValueError`` naming ``--seed``.
+    raise :class:`~dlperf.errors.ArgumentError` naming ``seed``.
 
     >>> check_seed(7)
     7
     """
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or not 0 <= value < 2**32:
-        raise ValueError(f"{name}: got {value!r}; give an integer from 0 to {2**32 - 1}")
+        raise ArgumentError(name, value, f"give an integer from 0 to {2**32 - 1}")
     return int(value)
 
 
@@ -101,9 +104,9 @@ def select_device(name: str = "auto") -> torch.device:
     import torch
 
     if name not in DEVICES:
-        raise ValueError(f"--device: got {name!r}; give one of {', '.join(DEVICES)}")
+        raise ArgumentError("device", name, f"give one of {', '.join(DEVICES)}")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device: got 'cuda' but torch sees no CUDA device; use --device cpu or auto")
+        raise ArgumentError("device", name, "torch sees no CUDA device; use cpu or auto")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(name)

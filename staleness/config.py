@@ -14,11 +14,11 @@ Examples
 >>> SimConfig(learners=0, updates=5)
 Traceback (most recent call last):
 ...
-ValueError: learners: got 0; give an integer >= 1
+dlperf.errors.ArgumentError: learners: got 0; give an integer >= 1
 >>> SimConfig(learners=4, policy="k-sync", updates=5)
 Traceback (most recent call last):
 ...
-ValueError: k: missing for policy k-sync; give an integer 1 <= k <= 4
+dlperf.errors.ArgumentError: k: missing for policy k-sync; give an integer 1 <= k <= 4
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ import math
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from dlperf.errors import ArgumentError, ref
 
 __all__ = ["SimConfig", "POLICIES", "DISTS", "TIE_BREAKS", "DEFAULT_SHAPE", "UNITS"]
 
@@ -64,17 +66,18 @@ def _is_number(x: object) -> bool:
 def _per_learner(name: str, value: float | Sequence[float], learners: int) -> tuple[float, ...]:
     if _is_number(value):  # one value for everyone: check it once (P may be 10^7)
         if float(value) < 0:  # type: ignore[arg-type]
-            raise ValueError(f"{name}: got {value!r}; give 0 or a number in [1e-100, 1e100]")
+            raise ArgumentError(name, value, "give 0 or a number in [1e-100, 1e100]")
         return (float(value),) * learners  # type: ignore[arg-type]
     if isinstance(value, numbers.Real):  # nan, inf or a bool: one value, not a list
-        raise ValueError(f"{name}: got {value!r}; give 0 or a number in [1e-100, 1e100]")
+        raise ArgumentError(name, value, "give 0 or a number in [1e-100, 1e100]")
     values = list(value)  # type: ignore[arg-type]
     if len(values) != learners:
-        raise ValueError(f"{name}: got {len(values)} values for {learners} learners; give one value or one per learner")
+        raise ArgumentError(name, what=f"got {len(values)} values for {learners} learners",
+                            fix="give one value or one per learner")
     out = []
     for v in values:
         if not _is_number(v) or float(v) < 0:
-            raise ValueError(f"{name}: got {v!r}; give 0 or a number in [1e-100, 1e100]")
+            raise ArgumentError(name, v, "give 0 or a number in [1e-100, 1e100]")
         out.append(float(v))
     return tuple(out)
 
@@ -145,91 +148,91 @@ class SimConfig:
             traces = self._check_traces(self.times)
             put(self, "times", traces)
             if self.learners is not None and self.learners != len(traces):
-                raise ValueError(
-                    f"learners: got {self.learners} but times= has {len(traces)} traces; leave learners=None"
-                )
+                raise ArgumentError("learners", self.learners, "leave it out: the traces give the learners",
+                                    what=f"got {self.learners} but {ref('times')} has {len(traces)} traces")
             put(self, "learners", len(traces))
         if self.learners is None:
-            raise ValueError("learners: missing; give an integer >= 1 (or traces in times=)")
+            raise ArgumentError("learners", what="missing", fix=f"give an integer >= 1 (or traces in {ref('times')})")
         if not isinstance(self.learners, int) or isinstance(self.learners, bool) or self.learners < 1:
-            raise ValueError(f"learners: got {self.learners!r}; give an integer >= 1")
+            raise ArgumentError("learners", self.learners, "give an integer >= 1")
         if self.policy not in POLICIES:
-            raise ValueError(f"policy: got {self.policy!r}; choose one of {', '.join(POLICIES)}")
+            raise ArgumentError("policy", self.policy, f"choose one of {', '.join(POLICIES)}")
         self._check_k()
         self._check_bound()
         if self.times is None:
             self._check_dist()
         if self.tie_break not in TIE_BREAKS:
-            raise ValueError(f"tie_break: got {self.tie_break!r}; choose one of {', '.join(TIE_BREAKS)}")
+            raise ArgumentError("tie_break", self.tie_break, f"choose one of {', '.join(TIE_BREAKS)}")
         speeds = _per_learner("speeds", self.speeds, self.learners)
         if any(s <= 0 for s in speeds):
-            raise ValueError(f"speeds: got {list(speeds)}; give factors in [1e-100, 1e100]")
+            raise ArgumentError("speeds", list(speeds), "give factors in [1e-100, 1e100]")
         if self.times is not None and any(s != 1.0 for s in speeds):
-            raise ValueError("speeds: traces (times=) are already per learner; leave speeds=1.0")
+            raise ArgumentError("speeds", what=f"traces ({ref('times')}) are already per learner", fix="leave it out (1.0)")
         put(self, "_speeds", speeds)
         put(self, "_pull", _per_learner("pull_latency", self.pull_latency, self.learners))
         put(self, "_push", _per_learner("push_latency", self.push_latency, self.learners))
         if not _is_number(self.apply_time) or self.apply_time < 0:
-            raise ValueError(f"apply_time: got {self.apply_time!r}; give 0 or a number in [1e-100, 1e100]")
+            raise ArgumentError("apply_time", self.apply_time, "give 0 or a number in [1e-100, 1e100]")
         if self.times is None:  # the clock must still move by a compute time after the slowest step
             for name, values in (("apply_time", (self.apply_time,)), ("pull_latency", self._pull),
                                  ("push_latency", self._push)):
                 if max(values) > MAX_TIME_RATIO * self.mean:
-                    raise ValueError(f"{name}: got {max(values)!r}, more than {MAX_TIME_RATIO:g} times the mean "
-                                     f"compute time {self.mean!r}: the simulated clock would stop moving "
-                                     f"(t + mean == t); give at most {MAX_TIME_RATIO * self.mean:g} or a larger mean")
+                    raise ArgumentError(name, max(values), f"give at most {MAX_TIME_RATIO * self.mean:g} or a larger "
+                                        f"{ref('mean')}", what=f"got {max(values)!r}, more than {MAX_TIME_RATIO:g} "
+                                        f"times the mean compute time {self.mean!r}: the simulated clock would stop "
+                                        "moving (t + mean == t)")
         self._check_stop()
         if self.unit not in UNITS:
-            raise ValueError(f"unit: got {self.unit!r}; choose one of {', '.join(UNITS)}")
+            raise ArgumentError("unit", self.unit, f"choose one of {', '.join(UNITS)}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise ValueError(f"seed: got {self.seed!r}; give an integer >= 0")
+            raise ArgumentError("seed", self.seed, "give an integer >= 0")
 
     @staticmethod
     def _check_traces(times: Sequence[Sequence[float]]) -> tuple[tuple[float, ...], ...]:
         if isinstance(times, (str, bytes)) or len(times) == 0:
-            raise ValueError("times: got no traces; give one comma-separated list per learner")
+            raise ArgumentError("times", what="got no traces", fix="give one comma-separated list per learner")
         traces = []
         for i, trace in enumerate(times):
             if isinstance(trace, (str, bytes)) or len(trace) == 0:
-                raise ValueError(f"times: trace {i + 1} is empty; give at least one compute time")
+                raise ArgumentError("times", what=f"trace {i + 1} is empty", fix="give at least one compute time")
             for x in trace:
                 if not _is_number(x) or float(x) < 0:
-                    raise ValueError(f"times: got {x!r} in trace {i + 1}; give 0 or numbers in [1e-100, 1e100]")
+                    raise ArgumentError("times", x, "give 0 or numbers in [1e-100, 1e100]", what=f"got {x!r} in trace {i + 1}")
             traces.append(tuple(float(x) for x in trace))
         return tuple(traces)
 
     def _check_k(self) -> None:
         if self.k is None:
             if self.policy in _K_POLICIES:
-                raise ValueError(f"k: missing for policy {self.policy}; give an integer 1 <= k <= {self.learners}")
+                raise ArgumentError("k", what=f"missing for policy {self.policy}", fix=f"give an integer 1 <= k <= {self.learners}")
             return
         if not isinstance(self.k, int) or isinstance(self.k, bool) or self.k < 1:
-            raise ValueError(f"k: got {self.k!r}; give an integer >= 1")
+            raise ArgumentError("k", self.k, "give an integer >= 1")
         if self.policy in _K_POLICIES and self.k > self.learners:
-            raise ValueError(f"k: got {self.k} > {self.learners} learners; give 1 <= K <= P")
+            raise ArgumentError("k", self.k, "give 1 <= K <= P", what=f"got {self.k!r} > {self.learners} learners")
         if self.policy in ("async", "ssp") and self.k != 1:
-            raise ValueError(f"k: got {self.k} with policy {self.policy} (K = 1); use policy='k-batch-async'")
+            raise ArgumentError("k", self.k, f"use {ref('policy')} k-batch-async", what=f"got {self.k!r} with policy {self.policy} (K = 1)")
         if self.policy == "sync" and self.k != self.learners:
-            raise ValueError(f"k: got {self.k} with policy sync (K = P = {self.learners}); use policy='k-sync'")
+            raise ArgumentError("k", self.k, f"use {ref('policy')} k-sync", what=f"got {self.k!r} with policy sync (K = P = {self.learners})")
 
     def _check_bound(self) -> None:
         if self.policy == "ssp":
             if self.bound is None:
-                raise ValueError("bound: missing for policy ssp; give the staleness bound s (integer >= 0)")
+                raise ArgumentError("bound", what="missing for policy ssp", fix="give the staleness bound s (integer >= 0)")
             if not isinstance(self.bound, int) or isinstance(self.bound, bool) or self.bound < 0:
-                raise ValueError(f"bound: got {self.bound!r}; give an integer >= 0")
+                raise ArgumentError("bound", self.bound, "give an integer >= 0")
         elif self.bound is not None:
-            raise ValueError(f"bound: given with policy {self.policy}; it only applies to policy='ssp'")
+            raise ArgumentError("bound", what=f"given with policy {self.policy}", fix=f"it only applies to {ref('policy')} ssp")
 
     def _check_dist(self) -> None:
         if self.dist not in DISTS:
-            raise ValueError(f"dist: got {self.dist!r}; choose one of {', '.join(DISTS)}")
+            raise ArgumentError("dist", self.dist, f"choose one of {', '.join(DISTS)}")
         if not _is_number(self.mean) or self.mean <= 0:
-            raise ValueError(f"mean: got {self.mean!r}; give a number in [1e-100, 1e100]")
+            raise ArgumentError("mean", self.mean, "give a number in [1e-100, 1e100]")
         if self.shape is None:
             return
         if self.dist not in DEFAULT_SHAPE:
-            raise ValueError(f"shape: got {self.shape!r} for dist {self.dist}, which has no shape; leave it out")
+            raise ArgumentError("shape", self.shape, "leave it out", what=f"got {self.shape!r} for dist {self.dist}, which has no shape")
         s = self.shape
         ok = _is_number(s) and {
             "shifted-exp": lambda: 0 <= s < 1,
@@ -241,19 +244,20 @@ class SimConfig:
             need = {"shifted-exp": "0 <= shift/mean < 1", "uniform": "0 <= half-width/mean <= 1",
                     "lognormal": f"0 < sigma <= {MAX_LOGNORMAL_SIGMA:g} (beyond, the mean is more than "
                     "exp(12.5) times the median and a run's cost has no practical bound)", "pareto": "alpha > 1 (finite mean)"}[self.dist]
-            raise ValueError(f"shape: got {s!r} for dist {self.dist}; give {need}")
+            raise ArgumentError("shape", s, f"give {need}", what=f"got {s!r} for dist {self.dist}")
 
     def _check_stop(self) -> None:
         if self.updates is not None and self.until is not None:
-            raise ValueError("updates/until: got both; give one stopping rule")
+            raise ArgumentError(("updates", "until"), what="got both", fix="give one stopping rule")
         if self.updates is not None and (
             not isinstance(self.updates, int) or isinstance(self.updates, bool) or self.updates < 1
         ):
-            raise ValueError(f"updates: got {self.updates!r}; give an integer >= 1")
+            raise ArgumentError("updates", self.updates, "give an integer >= 1")
         if self.until is not None and (not _is_number(self.until) or self.until < 0):
-            raise ValueError(f"until: got {self.until!r}; give 0 or a time in [1e-100, 1e100]")
+            raise ArgumentError("until", self.until, "give 0 or a time in [1e-100, 1e100]")
         if self.times is None and self.updates is None and self.until is None:
-            raise ValueError("updates/until: missing; random compute times never run out, give a stopping rule")
+            raise ArgumentError(("updates", "until"), what="missing",
+                                fix="random compute times never run out; give a stopping rule")
 
     @property
     def effective_k(self) -> int:

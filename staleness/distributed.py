@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dlperf.errors import ArgumentError, ref
 from dlperf.results import Result
 
 __all__ = ["DistributedRun", "SimulatorComparison", "run_parameter_server", "run_parameter_server_rank",
@@ -94,25 +95,25 @@ class DistributedRun(Result):
 
 def _check(workers, pushes, lr, delay_mean, timeout, heartbeat, port) -> None:
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"--workers: got {workers!r}; give an integer >= 1")
+        raise ArgumentError("workers", workers, "give an integer >= 1")
     if isinstance(pushes, bool) or not isinstance(pushes, int) or pushes < 1:
-        raise ValueError(f"--pushes: got {pushes!r}; give an integer >= 1")
-    for name, value in (("--lr", lr), ("--timeout", timeout)):
+        raise ArgumentError("pushes", pushes, "give an integer >= 1")
+    for name, value in (("lr", lr), ("timeout", timeout)):
         if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-            raise ValueError(f"{name}: got {value!r}; give a finite number > 0")
+            raise ArgumentError(name, value, "give a finite number > 0")
     if not (isinstance(delay_mean, int | float) and math.isfinite(delay_mean) and delay_mean >= 0):
-        raise ValueError(f"--delay: got {delay_mean!r}; give a finite number >= 0 (seconds)")
+        raise ArgumentError("delay_mean", delay_mean, "give a finite number >= 0 (seconds)")
     if not (isinstance(heartbeat, int | float) and math.isfinite(heartbeat) and 0 < heartbeat < timeout):
-        raise ValueError(f"heartbeat: got {heartbeat!r}; give seconds > 0 and below timeout ({timeout!r})")
+        raise ArgumentError("heartbeat", heartbeat, f"give seconds > 0 and below {ref('timeout')} ({timeout!r})")
     if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535):
-        raise ValueError(f"port: got {port!r}; give a TCP port 1..65535, or 0 / None for a free one")
+        raise ArgumentError("port", port, "give a TCP port 1..65535, or 0 / None for a free one")
 
 
 def _settings(x, y, pushes, lr, batch_size, hidden, delay_mean, seed, timeout, heartbeat):
     x = np.ascontiguousarray(x, dtype=np.float32)
     y = np.ascontiguousarray(y, dtype=np.int64)
     if len(x) != len(y) or len(y) == 0:
-        raise ValueError(f"x/y: got {len(x)} inputs and {len(y)} labels; give equal, non-zero counts")
+        raise ArgumentError(("x", "y"), what=f"got {len(x)} inputs and {len(y)} labels", fix="give equal, non-zero counts")
     return x, y, {"pushes": pushes, "lr": float(lr), "batch_size": int(batch_size), "hidden": int(hidden),
                   "delay_mean": float(delay_mean), "seed": int(seed), "timeout": float(timeout),
                   "heartbeat": float(heartbeat), "classes": int(y.max()) + 1}
@@ -188,15 +189,16 @@ def run_parameter_server(x: np.ndarray, y: np.ndarray, *, workers: int = 3, push
 
     _check(workers, pushes, lr, delay_mean, timeout, heartbeat, port)
     if launch not in ("local", "torchrun", "nodes"):
-        raise ValueError(f"launch: got {launch!r}; give 'local', 'torchrun' or 'nodes'")
+        raise ArgumentError("launch", launch, "give 'local', 'torchrun' or 'nodes'")
     if launch == "nodes" and (nodes is None or nodes.node_rank != 0 or nodes.world != workers + 1 or port):
-        raise ValueError(f"nodes: got {nodes!r} with workers={workers} and port={port!r}; give node 0's Nodes of "
-                         "workers + 1 processes in all, port None (the master port is in nodes)")
+        raise ArgumentError("nodes", nodes, "give node 0's Nodes of workers + 1 processes in all, port None (the "
+                            "master port is in nodes)", what=f"got {nodes!r} with workers={workers} and port={port!r}")
     if launch == "torchrun":
         where = torchrun_rank()
         if where is None or where[0] != 0 or where[1] != workers + 1 or port is not None:
-            raise ValueError(f"launch: got 'torchrun' with workers={workers}, port={port!r} and torchrun rank/world "
-                             f"{where}; call it on rank 0 of a torchrun launch of workers + 1 processes, port None")
+            raise ArgumentError("launch", launch, "call it on rank 0 of a torchrun launch of workers + 1 processes, "
+                                "port None", what=f"got 'torchrun' with workers={workers}, port={port!r} and torchrun "
+                                f"rank/world {where}")
     x, y, settings = _settings(x, y, pushes, lr, batch_size, hidden, delay_mean, seed, timeout, heartbeat)
     started = time.monotonic()  # the server's exchange_start is on this clock (one host)
     with progress(pushes, f"parameter server, {workers} workers", show_progress) as bar:
@@ -263,7 +265,7 @@ def run_parameter_server_node(x: np.ndarray, y: np.ndarray, nodes, *, pushes: in
     from staleness.paramserver.nodes import launch_nodes
 
     if nodes.node_rank == 0:
-        raise ValueError("node_rank: got 0; node 0 runs the server: call run_parameter_server(launch='nodes')")
+        raise ArgumentError("node_rank", what="got 0", fix="node 0 runs the server: call run_parameter_server(launch='nodes')")
     _check(nodes.world - 1, pushes, lr, delay_mean, timeout, heartbeat, None)
     x, y, settings = _settings(x, y, pushes, lr, batch_size, hidden, delay_mean, seed, timeout, heartbeat)
     outcome = launch_nodes(x, y, settings, nodes)
@@ -350,9 +352,10 @@ def dkw_bound(n: int, m: int, confidence: float) -> float:
     0.1335
     """
     if not 0 < confidence < 1:
-        raise ValueError(f"confidence: got {confidence!r}; give a level in (0, 1), e.g. 0.999")
+        raise ArgumentError("confidence", confidence, "give a level in (0, 1), e.g. 0.999")
     if n < 1 or m < 1:
-        raise ValueError(f"n/m: got {n} and {m} staleness values; the comparison needs at least one of each")
+        raise ArgumentError(("n", "m"), what=f"got {n} and {m} staleness values",
+                            fix="the comparison needs at least one of each")
     c = math.log(4.0 / (1.0 - confidence)) / 2.0
     return math.sqrt(c / n) + math.sqrt(c / m)
 

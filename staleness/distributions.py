@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dlperf.errors import ArgumentError
 from staleness.config import DEFAULT_SHAPE, DISTS, SimConfig
 
 __all__ = ["Distribution", "LearnerStreams"]
@@ -42,7 +43,7 @@ class Distribution:
 
     def __post_init__(self) -> None:
         if self.name not in DISTS:
-            raise ValueError(f"dist: got {self.name!r}; choose one of {', '.join(DISTS)}")
+            raise ArgumentError("dist", self.name, f"choose one of {', '.join(DISTS)}")
         if self.shape is None and self.name in DEFAULT_SHAPE:
             object.__setattr__(self, "shape", DEFAULT_SHAPE[self.name])
 

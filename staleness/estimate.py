@@ -24,7 +24,7 @@ Examples
 >>> check(SimConfig(learners=16, updates=10**12), stream=True, calibrate=False)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-ValueError: updates: 1000000000000 gradients take about ... h of CPU (vectorised async path, ...
+dlperf.errors.ArgumentError: updates: 1000000000000 gradients take about ... h of CPU (vectorised async path, ...
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
+from dlperf.errors import ArgumentError, ref
 from dlperf.resources import available_memory_bytes
 from dlperf.results import Result
 from staleness.config import SimConfig
@@ -212,12 +213,12 @@ def check(cfg: SimConfig, stream: bool = False, engine: str = "auto", chunk: int
     if e.bytes > avail:
         way = "ask for fewer updates or learners"
         if not stream:
-            way += ", stream the run (stream=True)"
-        raise ValueError(f"{what}: {e.gradients} gradients at {cfg.learners} learners need about "
-                         f"{_human_bytes(e.bytes)} ({e.engine}, {'streamed' if stream else 'kept in memory'}) but "
-                         f"{_human_bytes(avail)} is available; {way}, or pass force=True")
+            way += f", stream the run ({ref('stream')})"
+        raise ArgumentError(what, what=f"{e.gradients} gradients at {cfg.learners} learners need about "
+                            f"{_human_bytes(e.bytes)} ({e.engine}, {'streamed' if stream else 'kept in memory'}) but "
+                            f"{_human_bytes(avail)} is available", fix=f"{way}, or give {ref('force')}")
     if e.seconds > MAX_SECONDS:
-        raise ValueError(f"{what}: {e.gradients} gradients take about {_human_seconds(e.seconds)} of CPU ({e.path} path, "
-                         f"~{e.rate:.1e} gradients/s at {cfg.learners} learners, limit {_human_seconds(MAX_SECONDS)}); "
-                         "ask for fewer updates, or pass force=True")
+        raise ArgumentError(what, what=f"{e.gradients} gradients take about {_human_seconds(e.seconds)} of CPU "
+                            f"({e.path} path, ~{e.rate:.1e} gradients/s at {cfg.learners} learners, limit "
+                            f"{_human_seconds(MAX_SECONDS)})", fix=f"ask for fewer updates, or give {ref('force')}")
     return e

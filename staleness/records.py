@@ -28,6 +28,7 @@ from typing import IO
 
 import numpy as np
 
+from dlperf.errors import ArgumentError
 from staleness.result import _INT_COLUMNS, Gradients
 from staleness.stream import Block
 
@@ -48,13 +49,14 @@ def import_pyarrow(path: str, param: str = "per_gradient"):
         from importlib.util import find_spec
 
         if find_spec("pyarrow") is None:
-            raise ValueError(f"{param}: got {path!r}, but Parquet needs pyarrow, which is not installed "
-                             "(pip install pyarrow); or give a .csv name") from None
+            raise ArgumentError(param, path, "install it (pip install pyarrow), or give a .csv name",
+                                what=f"got {path!r}, but Parquet needs pyarrow, which is not installed") from None
         import numpy
 
-        raise ValueError(f"{param}: got {path!r}, but the installed pyarrow cannot be imported with numpy "
-                         f"{numpy.__version__} ({exc}); upgrade numpy (pip install -U numpy), install a pyarrow "
-                         "built for this numpy (pyarrow 15 is tested with numpy 1.26), or give a .csv name") from None
+        raise ArgumentError(param, path, "upgrade numpy (pip install -U numpy), install a pyarrow built for this "
+                            "numpy (pyarrow 15 is tested with numpy 1.26), or give a .csv name",
+                            what=f"got {path!r}, but the installed pyarrow cannot be imported with numpy "
+                            f"{numpy.__version__} ({exc})") from None
     return pa, pc
 
 

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from dlperf.errors import ArgumentError
 from dlperf.results import Result
 from staleness.config import SimConfig
 
@@ -196,7 +197,7 @@ class SimulationResult(Result):
         2.5
         """
         if not isinstance(updates, int) or updates < 1:
-            raise ValueError(f"updates: got {updates!r}; give an integer >= 1")
+            raise ArgumentError("updates", updates, "give an integer >= 1")
         if updates > len(self.update_times):
             import warnings
 

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from dlperf.errors import ArgumentError, ref
 from staleness.config import SimConfig
 from staleness.distributions import LearnerStreams, spawn_seeds
 from staleness.pushes import count_async_updates
@@ -104,13 +105,13 @@ def simulate(cfg: SimConfig, *, engine: str = "auto", rng: np.random.Generator |
         Frozen; the summary is identical whether streamed or not.
     """
     if engine not in ENGINES:
-        raise ValueError(f"engine: got {engine!r}; choose one of {', '.join(ENGINES)}")
+        raise ArgumentError("engine", engine, f"choose one of {', '.join(ENGINES)}")
     if not isinstance(cfg, SimConfig):
-        raise ValueError(f"cfg: got {type(cfg).__name__}; give a staleness.SimConfig")
+        raise ArgumentError("cfg", type(cfg).__name__, "give a staleness.SimConfig")
     if chunk is not None and (not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 1):
-        raise ValueError(f"chunk: got {chunk!r}; give an integer >= 1")
+        raise ArgumentError("chunk", chunk, "give an integer >= 1")
     if rng is not None and not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng: got {type(rng).__name__}; give a numpy.random.Generator (np.random.default_rng(seed))")
+        raise ArgumentError("rng", type(rng).__name__, "give a numpy.random.Generator (np.random.default_rng(seed))")
     from staleness.estimate import check
 
     check(cfg, stream, engine, chunk, force)
@@ -152,10 +153,10 @@ def simulate(cfg: SimConfig, *, engine: str = "auto", rng: np.random.Generator |
             used = "vectorised"
         except ZeroComputeTime:
             if engine == "vectorised":
-                raise ValueError("engine: vectorised needs every compute time > 0; use engine='event'") from None
+                raise ArgumentError("engine", what="vectorised needs every compute time > 0", fix=f"use {ref('engine')} event") from None
             if started[0]:  # cannot happen for traces (one chunk); for drawn times it has probability ~0
-                raise ValueError("a compute time of exactly 0 was drawn after records were emitted; "
-                                 "rerun with engine='event'") from None
+                raise ArgumentError("engine", what="a compute time of exactly 0 was drawn after records were "
+                                    "emitted", fix=f"rerun with {ref('engine')} event") from None
             builder = SummaryBuilder(cfg.learners, total, series_points)
     if out is None:
         # after a vectorised attempt the engine draws what that attempt drew
@@ -194,7 +195,7 @@ def _count_updates(cfg: SimConfig, engine: str, use_vectorised: bool, streams: C
             except ZeroComputeTime:
                 counted[0] = 0
         if engine == "vectorised":
-            raise ValueError("engine: vectorised needs every compute time > 0; use engine='event'")
+            raise ArgumentError("engine", what="vectorised needs every compute time > 0", fix=f"use {ref('engine')} event")
     _drive(iter_events(cfg, streams(), chunk or (1 << 16)), count)
     return counted[0], False
 

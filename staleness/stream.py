@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dlperf.errors import ArgumentError
 from staleness.result import Gradients, Summary, steady_state_warmup
 from staleness.result import _percentile as percentile
 
@@ -91,7 +92,7 @@ class SummaryBuilder:
 
     def __init__(self, learners: int, updates: int | None, series_points: int = SERIES_POINTS) -> None:
         if not isinstance(series_points, int) or isinstance(series_points, bool) or series_points < 1:
-            raise ValueError(f"series_points: got {series_points!r}; give an integer >= 1")
+            raise ArgumentError("series_points", series_points, "give an integer >= 1")
         self.p, self.points = learners, series_points
         self.kept: list[Block] | None = None if updates is not None else []
         self._start(updates)

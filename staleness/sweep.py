@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from dlperf.errors import ArgumentError
 from dlperf.results import Result
 from staleness.config import SimConfig
 from staleness.simulation import simulate
@@ -68,7 +69,7 @@ def sweep_configs(policies: Sequence[str], learners: Sequence[int], ks: Sequence
                     cfgs.append(SimConfig(learners=p, policy=policy, k=k, dist=dist, updates=updates, seed=seed,
                                           bound=bound if policy == "ssp" else None, **system))
     if not cfgs:
-        raise ValueError(f"k: got {list(ks)} with learners {list(learners)}; no configuration has K <= P")
+        raise ArgumentError("k", list(ks), "no configuration has K <= P", what=f"got {list(ks)!r} with learners {list(learners)}")
     return cfgs
 
 

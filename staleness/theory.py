@@ -50,6 +50,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
+from dlperf.errors import ArgumentError
 from dlperf.results import Result
 from staleness.config import SimConfig
 
@@ -219,8 +220,8 @@ def pareto_order_statistic(p: int, k: int, alpha: Fraction, mean: Fraction) -> t
     (Fraction(4, 3), 1.3333333333333333)
     """
     if alpha * (p - k + 1) <= 1:
-        raise ValueError(f"shape: got alpha = {alpha} with P - K + 1 = {p - k + 1}; E[X_(K:P)] is infinite unless "
-                         "alpha (P - K + 1) > 1")
+        raise ArgumentError("shape", alpha, "E[X_(K:P)] is infinite unless alpha (P - K + 1) > 1",
+                            what=f"got alpha = {alpha} with P - K + 1 = {p - k + 1}")
     xm = mean * (alpha - 1) / alpha
     if k <= PRODUCT_EXACT_MAX:
         e = xm

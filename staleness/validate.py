@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dlperf.errors import ArgumentError
 from dlperf.results import Result
 from staleness.config import SimConfig
 from staleness.simulation import simulate
@@ -131,7 +132,7 @@ def batch_means_ci(x: np.ndarray, batches: int = 32, confidence: float = 0.999) 
     """(mean, half-width, variance of the mean) of sequence ``x`` by ``batches`` batch means."""
     n = len(x) // batches * batches
     if n < batches or batches < 2:
-        raise ValueError(f"updates: got {len(x)} samples in the window for {batches} batches; simulate longer")
+        raise ArgumentError("updates", len(x), "simulate longer", what=f"got {len(x)!r} samples in the window for {batches} batches")
     means = np.asarray(x[:n], dtype=float).reshape(batches, -1).mean(axis=1)
     var_mean = float(means.var(ddof=1)) / batches
     half = t_quantile(1 - (1 - confidence) / 2, batches - 1) * math.sqrt(var_mean)
@@ -150,7 +151,7 @@ def _series(res, quantity: str, target: float) -> np.ndarray:
         return (stale - target) ** 2
     if quantity.startswith("staleness_pmf_"):
         return (stale == int(quantity.rsplit("_", 1)[1])).astype(float)
-    raise ValueError(f"quantity: got {quantity!r}; no estimator for it")
+    raise ArgumentError("quantity", quantity, "no estimator for it")
 
 
 def validate(grid: Sequence[Case] = DEFAULT_GRID, updates: int = 20_000, seed: int = 0,
@@ -161,9 +162,9 @@ def validate(grid: Sequence[Case] = DEFAULT_GRID, updates: int = 20_000, seed: i
     ``progress(case)`` is called after each case (for a progress bar).
     """
     if not 0.5 <= confidence <= 1 - 1e-12:  # below 0.5 an interval shrinks to a point and every check fails
-        raise ValueError(f"confidence: got {confidence!r}; give a level in [0.5, 1 - 1e-12], e.g. 0.999")
+        raise ArgumentError("confidence", confidence, "give a level in [0.5, 1 - 1e-12], e.g. 0.999")
     if not isinstance(batches, int) or batches < 2:
-        raise ValueError(f"batches: got {batches!r}; give an integer >= 2 (32 is a good choice)")
+        raise ArgumentError("batches", batches, "give an integer >= 2 (32 is a good choice)")
     checks = []
     for n, case in enumerate(grid):
         th = theory(case.policy, case.learners, case.k, case.dist, case.mean, case.shape, case.bound)

@@ -39,6 +39,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from dlperf.errors import ArgumentError, ref
 from staleness.config import SimConfig
 from staleness.distributions import LearnerStreams
 from staleness.pushes import merge_order
@@ -96,12 +97,11 @@ def iter_vectorised(cfg: SimConfig, streams: LearnerStreams, chunk: int = DEFAUL
     """Blocks of records in apply / discard order; the generator returns (end_time, inflight_busy)."""
     if not vectorised_eligible(cfg):
         if cfg.policy == "ssp" and cfg.times is None and cfg.zero_latency:
-            raise ValueError(f"bound: got {cfg.bound} at {cfg.learners} learners; the vectorised ssp path needs "
-                             f"learners x (2 bound + 3) <= {SSP_WINDOW_MAX}; use engine='event'")
-        raise ValueError(
-            f"policy: the vectorised path needs async, k-batch-async, k-async, or sync / k-sync / ssp without traces, "
-            f"and no latencies; got {cfg.policy}"
-        )
+            raise ArgumentError("bound", cfg.bound, f"the vectorised ssp path needs learners x (2 bound + 3) <= "
+                                f"{SSP_WINDOW_MAX}; use {ref('engine')} event", what=f"got {cfg.bound} at "
+                                f"{cfg.learners} learners")
+        raise ArgumentError("policy", cfg.policy, "the vectorised path needs async, k-batch-async, k-async, or "
+                            f"sync / k-sync / ssp without traces, and no latencies; use {ref('engine')} event")
     if cfg.policy in ("sync", "k-sync"):
         from staleness.vectorised_sync import iter_k_sync
 

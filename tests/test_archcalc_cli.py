@@ -37,11 +37,20 @@ def test_table_is_the_default_and_names_the_unit(capsys):
     code, out, _ = run(capsys, "vgg19")
     assert code == 0
     assert out == run(capsys, "vgg19", "--table")[1] == run(capsys, "report", "vgg19", "--table")[1]
-    assert "features.0" in out and "86,704,128" in out  # 224*224*64 * 3*3*3 MACs, with separators
     assert "143,667,240" in out and "19,632,062,464" in out  # totals
     header = next(line for line in out.splitlines() if "layer" in line and "params" in line)
     assert "MACs" in header and "FLOPs" not in header
-    assert "input 3x224x224 per sample, batch 1, dtype fp32" in out and "convention macs (MACs)" in out
+    assert "input 3x224x224 per sample, batch 1, dtype fp32" in out and "convention macs (MACs)" not in out
+    # the default shows the 10 heaviest rows: the eight 3x3 convs of C_in = C_out at 224, 112, 56 and 28
+    # (H*W*C*C*9 = 224*224*64*64*9 = 1,849,688,064 MACs each), then two 924,844,032 (C_out = 2 C_in, H halved);
+    # 8 * 1,849,688,064 + 2 * 924,844,032 = 16,647,192,576 of 19,632,062,464 = 84.80%
+    body = [line for line in out.splitlines() if line.startswith("│ features")]
+    assert len(body) == 10 and sum("1,849,688,064" in line for line in body[:8]) == 8
+    assert all("924,844,032" in line for line in body[8:]) and "features.0 " not in out
+    assert "the 10 heaviest of 46 rows (84.8% of the MACs)" in out
+    _, every, _ = run(capsys, "vgg19", "--all", "--explain")
+    assert "features.0" in every and "86,704,128" in every  # 224*224*64 * 3*3*3 MACs, with separators
+    assert "convention macs (MACs)" in every and "heaviest" not in every
 
 
 def test_flops_convention_doubles_and_says_flops(capsys):
@@ -67,16 +76,17 @@ def test_json_has_exact_ints_and_the_documented_keys(capsys):
     code, out, _ = run(capsys, "resnet50", "--input", "3x160x160", "--batch", "32", "--json")
     doc = json.loads(out)
     assert code == 0
-    assert {"model", "input", "batch", "dtype", "convention", "layers", "totals"} <= set(doc)
+    assert {"model", "input", "batch", "dtype", "convention", "rows", "totals"} <= set(doc)
+    assert "layers" not in doc  # no second copy of the rows
     assert (doc["model"], doc["input"], doc["batch"], doc["dtype"], doc["convention"]) == (
         "resnet50", [3, 160, 160], 32, "fp32", "macs")
-    first = doc["layers"][0]
+    first = doc["rows"][0]
     assert {"name", "kind", "output_shape", "params", "macs", "flops", "activations", "bytes"} <= set(first)
     # conv1 at 160: out (160 + 6 - 7) // 2 + 1 = 80; MACs = 32 * 64*80*80 * 3*7*7 = 1,926,758,400
     assert (first["name"], first["output_shape"], first["macs"]) == ("conv1", [32, 64, 80, 80], 1_926_758_400)
     for key in ("params", "macs", "flops", "activations"):
         assert isinstance(doc["totals"][key], int)
-        assert doc["totals"][key] == sum(layer[key] for layer in doc["layers"])
+        assert doc["totals"][key] == sum(layer[key] for layer in doc["rows"])
     assert doc["totals"]["params"] == 25_557_032  # torchvision resnet50, sum(p.numel())
 
 
@@ -134,20 +144,20 @@ def test_output_into_a_missing_folder_is_one_line(capsys, tmp_path):
 def test_depth_folds_and_keeps_totals(capsys):
     _, out, _ = run(capsys, "googlenet", "--json", "--depth", "1")
     doc = json.loads(out)
-    names = [layer["name"] for layer in doc["layers"]]
+    names = [layer["name"] for layer in doc["rows"]]
     assert names[:5] == ["conv1", "maxpool1", "conv2", "conv3", "maxpool2"] and "inception3a" in names
-    inc = doc["layers"][names.index("inception3a")]
+    inc = doc["rows"][names.index("inception3a")]
     # inception3a outputs 64 + 128 + 32 + 32 = 256 channels at 28x28 (its last layer is the concat)
     assert inc["output_shape"] == [1, 256, 28, 28] and inc["kind"].endswith("layers")
     _, full, _ = run(capsys, "googlenet", "--json")
     full_doc = json.loads(full)
     assert doc["totals"] == full_doc["totals"]
-    assert inc["macs"] == sum(layer["macs"] for layer in full_doc["layers"] if layer["name"].startswith("inception3a."))
+    assert inc["macs"] == sum(layer["macs"] for layer in full_doc["rows"] if layer["name"].startswith("inception3a."))
 
 
 def test_depth_two_on_resnet_blocks(capsys):
     _, out, _ = run(capsys, "resnet18", "--json", "--depth", "2")
-    names = [layer["name"] for layer in json.loads(out)["layers"]]
+    names = [layer["name"] for layer in json.loads(out)["rows"]]
     assert names == ["conv1", "bn1", "relu", "maxpool", "layer1.0", "layer1.1", "layer2.0", "layer2.1",
                      "layer3.0", "layer3.1", "layer4.0", "layer4.1", "avgpool", "flatten", "fc"]
 
@@ -183,7 +193,7 @@ def test_training_json_memory_arithmetic(capsys):
 
 
 def test_training_dtype_optimizer_and_dropout_masks(capsys):
-    _, out, _ = run(capsys, "vgg16", "--training", "--optimizer", "momentum", "--dtype", "fp16", "--batch", "2", "--json")
+    _, out, _ = run(capsys, "vgg16", "--training", "--optimizer", "momentum", "--precision", "fp16", "--batch", "2", "--json")
     doc = json.loads(out)
     t = doc["totals"]
     # 138,357,544 params x 2 bytes = 276,715,088 for weights, gradients and the momentum buffer each
@@ -201,15 +211,15 @@ def test_training_dtype_optimizer_and_dropout_masks(capsys):
     # backward = 2 x forward except the first conv, which needs no input gradient:
     # 2 * 2 * 15,470,264,320 - 2 * 86,704,128 = 61,707,649,024
     assert t["backward_macs"] == 2 * 2 * 15_470_264_320 - 2 * 86_704_128
-    assert sum(layer["saved_bytes"] for layer in doc["layers"]) == t["activations_bytes"]
+    assert sum(layer["saved_bytes"] for layer in doc["rows"]) == t["activations_bytes"]
 
 
 def test_training_table_lists_memory(capsys):
     _, out, _ = run(capsys, "alexnet", "--training")
     assert "backward MACs" in out and "optimizer state (sgd): 0 B" in out
     assert "training memory (peak of a steady-state step, as archcalc peak --training):" in out
-    _, out, _ = run(capsys, "alexnet", "--training", "--dtype", "int8", "--optimizer", "adamw")
-    assert "optimizer state (adamw)" in out and "not modelled for --dtype int8" in out
+    _, out, _ = run(capsys, "alexnet", "--training", "--precision", "int8", "--optimizer", "adamw")
+    assert "optimizer state (adamw)" in out and "not modelled for --precision int8" in out
 
 
 # --- list and conventions -----------------------------------------------------------------------------
@@ -258,7 +268,7 @@ def test_help_exits_zero(capsys):
         (["resnet50", "--depth", "0"], "--depth: got 0"),
         (["resnet50", "--json", "--csv"], "not allowed with"),
         (["resnet50", "--optimizer", "adam"], "--optimizer: got 'adam' without --training"),
-        (["resnet50", "--dtype", "fp64"], "--dtype"),
+        (["resnet50", "--precision", "fp64"], "--precision"),
         (["resnet50", "--convention", "gflops"], "--convention"),
         ([*INCEPTION[:-2], "--c5", "0"], "--c5: got 0"),
         ([*INCEPTION, "--reduce3", "16"], "give all three"),

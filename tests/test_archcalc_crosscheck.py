@@ -50,9 +50,17 @@ def test_resnet18_numbers_and_skipped_ops(capsys):
 
 @pytest.mark.torch
 def test_table_output_and_small_input(capsys):
+    assert main(["crosscheck", "inception-small", "--input", "1x8x8", "--batch", "2", "--all"]) == 0
+    every = capsys.readouterr().out
+    assert "all agree" in every and "aten::max_pool2d x2" in every and "inception8.branch2.conv" in every
+    # the default lists the mismatching rows (none) and the total, and counts the agreeing rows left out
+    from archcalc.crosscheck import crosscheck
+
+    rows = len(crosscheck("inception-small", (1, 8, 8), 2).rows)
     assert main(["crosscheck", "inception-small", "--input", "1x8x8", "--batch", "2"]) == 0
     out = capsys.readouterr().out
-    assert "all agree" in out and "aten::max_pool2d x2" in out and "inception8.branch2.conv" in out
+    assert "all agree" in out and "(total)" in out and "inception8.branch2.conv" not in out
+    assert f"{rows} agreeing rows not shown; --all lists every row" in " ".join(out.split())
 
 
 @pytest.mark.torch
@@ -124,7 +132,7 @@ def test_crosscheck_too_big_for_memory_is_refused_up_front(capsys):
 
     ev = evaluate(build("vgg19"), (3, 4096, 4096), 64)
     assert real_run_bytes(ev) > 4 * 64 * 64 * 4096 * 4096
-    with pytest.raises(ValueError, match="--input/--batch: the real forward pass at 3x4096x4096, batch 64 needs"):
+    with pytest.raises(ValueError, match="input_shape/batch: the real forward pass at 3x4096x4096, batch 64 needs"):
         check_real_run_memory(ev, available=24 * 2**30)
     check_real_run_memory(evaluate(build("vgg11"), (3, 32, 32), 1), available=24 * 2**30)  # fits: no error
     assert main(["crosscheck", "vgg19", "--input", "3x4096x4096", "--batch", "64"]) == 2

@@ -143,7 +143,7 @@ def test_failing_module_is_one_line():
         def forward(self, x):
             return x @ x  # 1x3x4 @ 1x3x4: inner sizes differ
 
-    with pytest.raises(ValueError, match=r"^--input: Broken fails on input 1x3x4: RuntimeError") as info:
+    with pytest.raises(ValueError, match=r"^input_shapes: Broken fails on input 1x3x4: RuntimeError") as info:
         from_torch(Broken(), (3, 4))
     assert "\n" not in str(info.value)
 

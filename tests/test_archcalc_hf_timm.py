@@ -224,7 +224,7 @@ def test_peak_fit_and_crosscheck_take_hf_and_timm_names(tmp_path, capsys):
     assert main(["peak", f"hf:{folder}", "--input", "32", "--batch", "2", "--json"]) == 0
     peak = json.loads(capsys.readouterr().out)
     assert peak["batch"] == 2 and peak["peak_bytes"] > 0
-    assert main(["fit", f"hf:{folder}", "--memory", "2GiB", "--seq", "--json"]) == 0
+    assert main(["fit", f"hf:{folder}", "--device-memory", "2GiB", "--search-seq", "--json"]) == 0
     fitted = json.loads(capsys.readouterr().out)
     assert fitted["seq"] == 64 and fitted["seq_limit"] == 64  # the whole position table fits
     assert main(["crosscheck", f"hf:{folder}", "--input", "16", "--json"]) == 0
@@ -255,14 +255,14 @@ def _write_bad(tmp_path):
 
 @pytest.mark.parametrize("argv, needles", [
     (["hf:someorg/no-such-model"], ["hub cannot be reached", "give a local folder holding config.json",
-                                    "archcalc list --hf"]),
+                                    "catalogue names that work offline"]),
     (["hf:{remote}"], ["auto_map asks to run the repository's own Python code", "--trust-remote-code"]),
     (["hf:{badarch}"], ["has no architecture 'BertForTimeTravel'", "upgrade transformers"]),
     (["hf:{badsize}"], ["transformers cannot build BertModel", "hidden size (65)"]),
     (["hf:{notype}"], ["no model_type"]),
     (["hf:./no/such/config.json"], ["no such file or folder", "give a local folder"]),
     (["hf:{tmp}/nothing-here"], ["no such file or folder"]),
-    (["hf:{bert}", "--seq", "65"], ["--seq: got 65", "64 positions", "--seq <= 64"]),
+    (["hf:{bert}", "--seq", "65"], ["--seq: got 65", "64 positions", "give at most 64"]),
     (["hf:{bert}", "--decoder-seq", "8"], ["--decoder-seq", "not an encoder-decoder"]),
     (["hf:{vit}", "--seq", "8"], ["--seq", "pixel_values"]),
     (["hf:{bert}", "--layers", "3"], ["--layers", "takes its sizes from its config"]),

@@ -253,7 +253,7 @@ def test_parse_count_exact(text, expected):
 
 @pytest.mark.parametrize("text", ["", "GB", "12XB", "1.5", "-3GB", "0", "1e-3", "abc", "1.2.3GB"])
 def test_bad_sizes_name_the_argument(text):
-    with pytest.raises(ValueError, match=r"^device_memory="):
+    with pytest.raises(ValueError, match=r"^device_memory: "):
         parse_bytes(text, "device_memory")
 
 
@@ -270,17 +270,18 @@ def test_format_bytes_both_prefixes():
 
 
 @pytest.mark.parametrize(("call", "message"), [
-    (lambda: model_state_bytes(10, optimizer="lamb"), r"^optimizer='lamb' is unknown; choose one of sgd"),
-    (lambda: model_state_bytes(10, precision="fp8"), r"^precision='fp8' is unknown"),
-    (lambda: model_state_bytes(10, convention="apex"), r"^convention='apex' is unknown"),
-    (lambda: model_state_bytes(10, precision="bf16-master", convention="torch"), r"^convention='torch' is autocast"),
-    (lambda: model_state_bytes(10, zero=4), r"^zero=4 is not a ZeRO stage"),
-    (lambda: model_state_bytes(10, data_parallel=0), r"^data_parallel=0 must be a positive integer"),
-    (lambda: model_state_bytes(7.5e9), r"^params=7500000000.0 must be a positive integer"),
-    (lambda: megatron_activation_bytes(2048, 1, 1000, 96), r"^heads=96 does not divide hidden=1000"),
-    (lambda: megatron_activation_bytes(2048, 1, 12288, 96, tensor_parallel=5), r"^tensor_parallel=5 does not divide heads=96"),
-    (lambda: megatron_activation_bytes(0, 1, 12288, 96), r"^seq=0 must be a positive integer"),
-    (lambda: megatron_activation_bytes(2048, 1, 12288, 96, recompute="some"), r"^recompute='some' is unknown"),
+    (lambda: model_state_bytes(10, optimizer="lamb"), r"^optimizer: got 'lamb'; choose one of sgd"),
+    (lambda: model_state_bytes(10, precision="fp8"), r"^precision: got 'fp8'; choose one of"),
+    (lambda: model_state_bytes(10, convention="apex"), r"^convention: got 'apex'; choose one of"),
+    (lambda: model_state_bytes(10, precision="bf16-master", convention="torch"),
+     r"^convention: got 'torch', autocast's layout"),
+    (lambda: model_state_bytes(10, zero=4), r"^zero: got 4; choose a ZeRO stage"),
+    (lambda: model_state_bytes(10, data_parallel=0), r"^data_parallel: got 0; give a positive integer"),
+    (lambda: model_state_bytes(7.5e9), r"^params: got 7500000000.0; give a positive integer"),
+    (lambda: megatron_activation_bytes(2048, 1, 1000, 96), r"^heads: got 96; use a head count that divides hidden \(1000\)"),
+    (lambda: megatron_activation_bytes(2048, 1, 12288, 96, tensor_parallel=5), r"^tensor_parallel: got 5; Megatron splits whole heads .* heads \(96\)"),
+    (lambda: megatron_activation_bytes(0, 1, 12288, 96), r"^seq: got 0; give a positive integer"),
+    (lambda: megatron_activation_bytes(2048, 1, 12288, 96, recompute="some"), r"^recompute: got 'some'; choose one of"),
 ])
 def test_errors_name_the_parameter(call, message):
     with pytest.raises(ValueError, match=message):

@@ -66,7 +66,7 @@ def test_factory_and_gelu(model_file, capsys):
     doc = json.loads(capsys.readouterr().out)
     # 8*32 + 32 + 32*2 + 2 = 354 params; MACs 8*32 + 32*2 = 320; GELU 32 elements x 5 ops (erf form)
     assert (doc["totals"]["params"], doc["totals"]["macs"]) == (354, 320)
-    gelu = next(r for r in doc["layers"] if r["kind"] == "GELU")
+    gelu = next(r for r in doc["rows"] if r["kind"] == "GELU")
     assert gelu["elementwise_ops"] == 32 * 5 and doc["unmodeled"] == {}
 
 

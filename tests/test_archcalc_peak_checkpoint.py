@@ -46,12 +46,12 @@ def test_vgg_and_alexnet_features_are_the_sequence():
 
 
 @pytest.mark.parametrize("name, segments, message", [
-    ("resnet18", 2, "checkpoint_segments=2: resnet18 is not a sequence of modules"),
-    ("googlenet", 3, "checkpoint_segments=3: googlenet is not a sequence of modules"),
-    ("vgg11", 22, "checkpoint_segments=22 exceeds the 21 modules of features; give at most 21"),
+    ("resnet18", 2, "checkpoint_segments: resnet18 is not a sequence of modules"),
+    ("googlenet", 3, "checkpoint_segments: googlenet is not a sequence of modules"),
+    ("vgg11", 22, "checkpoint_segments: got 22, more than the 21 modules of features; give at most 21"),
     # 21 // 3 = 7: the second segment would start at features.7, an in-place ReLU
     ("vgg11", 3, "a checkpointed segment starts with features.7, an in-place ReLU"),
-    ("vgg11", 0, "checkpoint_segments=0 must be a positive integer"),
+    ("vgg11", 0, "checkpoint_segments: got 0; give a positive integer"),
 ])
 def test_refusals(name, segments, message):
     with pytest.raises(ValueError, match=message):

@@ -31,7 +31,7 @@ def test_segments_and_regions_are_one_plan():
     reruns = [s.op.split()[0] for s in both.timeline if s.op.endswith("(recompute)")]
     # each region reruns up to its last saving node when the backward reaches that node, last region first
     assert reruns == [f"features.{i}" for i in (16, 17, 10, 11, 12, 13, 14, 5, 6, 7, 8, 9, 0, 1, 2, 3, 4)]
-    with pytest.raises(ValueError, match="checkpoint_segments=4: node 'features.4' is also in a region of recompute"):
+    with pytest.raises(ValueError, match="checkpoint_segments: node 'features.4' is also in a region of recompute"):
         peak_memory(g, (3, 32, 32), 2, training=True, checkpoint_segments=4,
                     recompute=RecomputePlan((("features.4",),)))
 
@@ -133,7 +133,7 @@ def test_tensor_parallel_with_zero_0_is_the_rank_alone():
 def test_fit_with_every_option(capsys):
     from archcalc.cli import main
 
-    argv = ["fit", "gpt2", "--memory", "3GiB", "--training", "--optimizer", "adam", "--tensor-parallel", "4",
+    argv = ["fit", "gpt2", "--device-memory", "3GiB", "--training", "--optimizer", "adam", "--tensor-parallel", "4",
             "--sequence-parallel", "--recompute", "full", "--data-parallel", "8", "--zero", "3", "--json"]
     assert main(argv) == 0
     data = json.loads(capsys.readouterr().out)
@@ -143,7 +143,7 @@ def test_fit_with_every_option(capsys):
     assert at[0] == data["peak_bytes"] <= data["usable_bytes"] < at[1] == data["next_peak_bytes"]
     assert data["usable_bytes"] == 3 * 2**30 - int(3 * 2**30 * 0.05)  # the default 5 % margin
     assert (data["global_batch"], data["zero"]) == (8 * b, 3)
-    assert main(["fit", "vgg11", "--input", "3x32x32", "--memory", "2GiB", "--training", "--checkpoint", "4",
+    assert main(["fit", "vgg11", "--input", "3x32x32", "--device-memory", "2GiB", "--training", "--checkpoint", "4",
                  "--data-parallel", "2", "--zero", "2", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     p = peak_memory(build("vgg11"), (3, 32, 32), data["batch"], training=True, checkpoint_segments=4,
@@ -154,7 +154,7 @@ def test_fit_with_every_option(capsys):
 @pytest.mark.parametrize("argv, message", [
     (["peak", "vgg16", "--training", "--checkpoint", "4", "--recompute", "full"],
      "--checkpoint: got 4 with --recompute full; --checkpoint makes checkpoint_sequential segments"),
-    (["fit", "gpt2", "--memory", "2GiB", "--training", "--checkpoint", "2", "--tensor-parallel", "2"],
+    (["fit", "gpt2", "--device-memory", "2GiB", "--training", "--checkpoint", "2", "--tensor-parallel", "2"],
      "--checkpoint: got 2 with --tensor-parallel;"),
 ])
 def test_checkpoint_and_parallel_options_refuse_in_one_line(argv, message, capsys):

@@ -100,9 +100,9 @@ def test_fit_searches_the_per_device_batch():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"data_parallel": 0}, "data_parallel=0 must be a positive number of ranks"),
-    ({"data_parallel": 2, "zero": 4}, "zero=4 is not a ZeRO stage"),
-    ({"zero": 2}, "zero=2 shards over data-parallel ranks, but data_parallel=1"),
+    ({"data_parallel": 0}, "data_parallel: got 0; give a positive number of ranks"),
+    ({"data_parallel": 2, "zero": 4}, "zero: got 4; choose a ZeRO stage"),
+    ({"zero": 2}, "zero: got 2 with 1 data-parallel rank; ZeRO shards over data-parallel ranks: give data_parallel"),
 ])
 def test_bad_values(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -122,7 +122,7 @@ def test_cli_json_keys(capsys):
                  "--data-parallel", "4", "--zero", "3", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert (data["step"], data["model_state_bytes"]) == ("steady", 46_758_048 + 4 + BUFFERS)  # and the step count
-    assert main(["fit", "vgg11", "--input", "3x32x32", "--memory", "1GiB", "--data-parallel", "2", "--json"]) == 0
+    assert main(["fit", "vgg11", "--input", "3x32x32", "--device-memory", "1GiB", "--data-parallel", "2", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["global_batch"] == 2 * data["batch"] and data["checkpoint_segments"] == 1
 
@@ -131,7 +131,7 @@ def test_cli_json_keys(capsys):
     (["peak", "vgg11", "--training", "--zero", "2"], "--zero: got 2 without --data-parallel"),
     (["peak", "vgg11", "--data-parallel", "0"], "argument --data-parallel: got '0'; give a positive integer"),
     (["peak", "vgg11", "--data-parallel", "2", "--zero", "4"], "argument --zero: invalid choice: 4"),
-    (["fit", "vgg11", "--memory", "1GB", "--zero", "1"], "--zero: got 1 without --data-parallel"),
+    (["fit", "vgg11", "--device-memory", "1GB", "--zero", "1"], "--zero: got 1 without --data-parallel"),
 ])
 def test_cli_errors_are_one_line(argv, message, capsys):
     from archcalc.cli import main

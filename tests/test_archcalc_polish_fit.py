@@ -32,7 +32,7 @@ def test_crosscheck_table_fits_80_columns_numbers_whole(model, shape, monkeypatc
     from archcalc.report import parse_input_shape
 
     buf = _terminal(monkeypatch)
-    assert main(["crosscheck", model, "--input", shape]) == 0
+    assert main(["crosscheck", model, "--input", shape, "--all"]) == 0
     text = buf.getvalue()
     lines = text.splitlines()
     assert max(len(line) for line in lines) <= 80  # was 260+ columns

@@ -60,7 +60,7 @@ def test_measured_bytes_by_hand():
 
 
 def test_bad_batch():
-    with pytest.raises(ValueError, match="--batch: got 1"):
+    with pytest.raises(ValueError, match="batch: got 1"):
         check_saved("resnet18", (3, 32, 32), batch=1)
 
 

@@ -97,7 +97,7 @@ def test_recompute_orders_the_peaks():
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["peak", "gpt2", "--training", "--tensor-parallel", "5"], "--tensor-parallel 5 does not divide heads=12"),
+    (["peak", "gpt2", "--training", "--tensor-parallel", "5"], "--tensor-parallel: got 5; Megatron splits whole heads and feed-forward units across ranks: use a divisor of heads (12)"),
     (["peak", "gpt2", "--training", "--tensor-parallel", "2", "--sequence-parallel", "--input", "1023"],
      "--input 1023 is not divisible by --tensor-parallel 2"),
     (["peak", "resnet18", "--tensor-parallel", "2"], "--tensor-parallel: 'resnet18' has no per-rank graph"),
@@ -111,7 +111,7 @@ def test_cli_errors_are_one_line(argv, message, capsys):
 
 def test_cli_prints_the_comparison(capsys):
     argv = ["peak", "gpt2", "--input", "1024", "--training", "--tensor-parallel", "2", "--sequence-parallel",
-            "--recompute", "selective", "--precision", "fp16", "--device", "cuda", "--memory-convention", "megatron"]
+            "--recompute", "selective", "--precision", "fp16", "--device", "cuda", "--activation-convention", "megatron"]
     assert main(argv) == 0
     out = capsys.readouterr().out
     # sbh 34 / t = 1024 x 768 x 17 = 13,369,344; + LayerNorm stats 2 x 8 x 1024 / 2 = 8,192
@@ -139,7 +139,7 @@ def test_differences_always_sum_to_the_gap(shape, sp, recompute, where):
 
 
 def test_cli_fit_and_json(capsys):
-    assert main(["fit", "gpt2", "--memory", "2GiB", "--training", "--tensor-parallel", "4", "--recompute", "full",
+    assert main(["fit", "gpt2", "--device-memory", "2GiB", "--training", "--tensor-parallel", "4", "--recompute", "full",
                  "--input", "512", "--json"]) == 0
     fit = json.loads(capsys.readouterr().out)
     # the batch found fits and one more does not (the library's own search, the CLI only wires the options)
@@ -159,7 +159,7 @@ def _peak_json(argv, capsys) -> dict:
 def test_fit_seq_with_sequence_parallel_searches_multiples_of_t(capsys):
     # sequence parallelism splits the sequence over t = 2 ranks, so only even lengths exist: the answer is even,
     # it fits, and the next even length (checked with `archcalc peak` at that length) does not
-    fit = _peak_json(["fit", "gpt2", "--memory", "650000000", "--training", "--tensor-parallel", "2",
+    fit = _peak_json(["fit", "gpt2", "--device-memory", "650000000", "--training", "--tensor-parallel", "2",
                       "--sequence-parallel", "--seq", "--json"], capsys)
     seq = fit["seq"]
     assert seq % 2 == 0 and fit["seq_step"] == 2 and fit["seq_limit"] == 1024
@@ -173,11 +173,11 @@ def test_fit_seq_with_sequence_parallel_searches_multiples_of_t(capsys):
 def test_fit_seq_stops_at_the_position_table(capsys):
     # GPT-2 has 1,024 learned positions: with 24 GiB the whole table fits and the search says so (it used to
     # answer lengths no GPT-2 can take); `gpt` (no table) keeps searching
-    fit = _peak_json(["fit", "gpt2", "--memory", "24GiB", "--training", "--seq", "--json"], capsys)
+    fit = _peak_json(["fit", "gpt2", "--device-memory", "24GiB", "--training", "--search-seq", "--json"], capsys)
     assert (fit["seq"], fit["seq_limit"], fit["next_peak_bytes"]) == (1024, 1024, None)
-    assert main(["fit", "gpt2", "--memory", "24GiB", "--training", "--seq"]) == 0
+    assert main(["fit", "gpt2", "--device-memory", "24GiB", "--training", "--search-seq"]) == 0
     assert "that is the whole position table (1024 positions), which fits" in capsys.readouterr().out
-    assert _peak_json(["fit", "gpt", "--memory", "2GiB", "--training", "--seq", "--json"], capsys)["seq"] > 1024
+    assert _peak_json(["fit", "gpt", "--device-memory", "2GiB", "--training", "--search-seq", "--json"], capsys)["seq"] > 1024
 
 
 @pytest.mark.parametrize("argv", [
@@ -194,7 +194,7 @@ def test_fit_step_and_limit_are_checked():
     from archcalc.memory.liveness.fit import fit
     from archcalc.zoo import build
 
-    with pytest.raises(ValueError, match="step=2"):
+    with pytest.raises(ValueError, match="step: got 2"):
         fit(lambda b, s: build("resnet18"), 2**30, input_shape=(3, 32, 32), step=2)
-    with pytest.raises(ValueError, match="limit=3"):
+    with pytest.raises(ValueError, match="limit: got 3"):
         fit(lambda b, s: build("gpt"), 2**30, input_shape=(64,), vary="seq", step=4, limit=3)

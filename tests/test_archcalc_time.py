@@ -88,7 +88,7 @@ def test_bad_device_input_is_one_line_exit_2(tmp_path):
     r = cli("gpt2", "--device", "x", "--device-file", str(bad))
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "missing field 'memory_bandwidth_gbs'" in r.stderr
     r = cli("gpt2", "--device", "t4", "--precision", "bf16")
-    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--precision bf16: NVIDIA T4" in r.stderr
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--precision: NVIDIA T4 16 GB (t4) has no bf16 peak" in r.stderr
 
 
 def test_loading_profiles_imports_neither_torch_nor_sympy():
@@ -296,3 +296,11 @@ def test_cpu_calibration_gives_a_profile_that_round_trips_through_a_file(tmp_pat
     cpu = get_profile("cpu-measured", str(path))
     assert cpu.peak("fp32") == pytest.approx(prof["peak_tflops"]["fp32"] * 1e12) and cpu.memory_bandwidth > 0
     assert "median of 1 runs" in cpu.source
+
+
+def test_the_default_lists_the_ten_slowest_ops_and_all_lists_every_one():
+    every = len(json.loads(cli("resnet18", "--device", "h100", "--json").stdout)["ops"])  # the oracle: JSON's list
+    default = cli("resnet18", "--device", "h100").stdout
+    assert f"({every - 10} faster ops not shown; --all shows every op)" in default
+    assert "not shown" not in cli("resnet18", "--device", "h100", "--all").stdout
+    assert cli("resnet18", "--device", "h100", "--all").stdout == cli("resnet18", "--device", "h100", "--top", "0").stdout

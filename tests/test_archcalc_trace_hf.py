@@ -200,7 +200,7 @@ def test_one_argument_where_and_nonzero():
 
     with torch.device("meta"):
         model = OnWeights()
-    with pytest.raises(ValueError, match=r"^--input: OnWeights fails .*: DataDependentError: where in the top-level "
+    with pytest.raises(ValueError, match=r"^input_shapes: OnWeights fails .*: DataDependentError: where in the top-level "
                                          r"forward reads values computed from the weights") as info:
         from_torch(model, (4,), batch=2)
     assert "\n" not in str(info.value)

@@ -9,6 +9,7 @@ the closed forms.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from fractions import Fraction
@@ -77,12 +78,12 @@ def test_batch_and_seq_scale_activations():
 
 
 @pytest.mark.parametrize(("sizes", "message"), [
-    (dict(heads=7), "--heads: got 7, which does not divide --hidden 768"),
-    (dict(kv_heads=5), "--kv-heads: got 5, which does not divide --heads 32"),
-    (dict(layers=0), "--layers: got 0; give an integer >= 1"),
+    (dict(heads=7), "heads: got 7; choose heads dividing hidden (768)"),
+    (dict(kv_heads=5), "kv_heads: got 5; choose key/value heads dividing heads (32)"),
+    (dict(layers=0), "layers: got 0; give an integer >= 1"),
 ])
-def test_bad_configs_raise_naming_the_flag(sizes, message):
-    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+def test_bad_configs_raise_naming_the_parameter(sizes, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
         with_sizes(CONFIGS["llama" if "kv_heads" in sizes else "gpt"], **sizes)
 
 
@@ -244,3 +245,20 @@ def test_per_token_and_kv_cache_text(capsys):
     assert out["decode"]["macs"] == 142_406_400 and out["prefill"]["macs"] == 145_824_153_600
     assert out["decode"]["bytes_moved"] == (out["decode"]["weight_bytes"] + out["decode"]["kv_read_bytes"]
                                             + out["decode"]["kv_write_bytes"])
+
+
+def test_per_token_and_kv_cache_combine_and_refuse_other_formats(capsys):
+    # together: both analyses, never one silently dropped; GPT-2 at L = 1024: forward 142,406,400 MACs per
+    # token (as above) and a KV cache of 2 * 12 layers * 12 heads * 64 * 1024 = 18,874,368 elements
+    assert main(["gpt2", "--per-token", "--kv-cache", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["forward_macs"] == 142_406_400 and out["kv_cache"]["elements"] == 18_874_368
+    assert out["parts"]["qk_t"] == 2 * 12 * 1024 * 768  # snake_case key of "QK^T": 2 n_layer n_ctx d_attn
+    assert main(["gpt2", "--per-token", "--kv-cache"]) == 0
+    text = capsys.readouterr().out
+    assert "C_forward = 2N + 2 n_layer n_ctx d_attn" in text and "18,874,368 elements" in text
+    for argv in (["--per-token", "--csv"], ["--kv-cache", "--markdown"], ["--per-token", "--kv-cache", "--latex"],
+                 ["--kv-cache", "--symbolic"]):
+        assert main(["gpt2", *argv]) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and argv[-1] in err, err

@@ -50,7 +50,7 @@ CASES: list[tuple[str, list[str], str]] = [
     *[(A, ["vgg19", "--input", v], "--input")
       for v in ("3x224", "axbxc", "0x224x224", "-3x224x224", "3x224x224x", "", "3xnanx224", "3x1e99x224")],
     (A, ["alexnet", "--input", "3x10x10"], "--input"),
-    *_choice(A, ["vgg19"], "--dtype"),
+    *_choice(A, ["vgg19"], "--precision"),
     *_choice(A, ["vgg19"], "--convention"),
     *_ints(A, ["vgg19"], "--depth", ("abc", "0", "-1", "nan")),
     *_choice(A, ["vgg19", "--training"], "--optimizer"),
@@ -89,14 +89,14 @@ CASES: list[tuple[str, list[str], str]] = [
     *_floats(A, ["time", "gpt2", "--device", "h100"], "--launch-overhead"),
     *_choice(A, ["time", "gpt2", "--device", "h100"], "--precision"),
     # fit
-    (A, ["fit", "vgg19"], "--memory"),
-    *[(A, ["fit", "vgg19", "--memory", v], "--memory") for v in ("abc", "24XB", "0GB", "-1GB", "nanGB", "infGB", "")],
-    (A, ["fit", "nosuchmodel", "--memory", "24GB"], "model"),
-    *_ints(A, ["fit", "gpt2", "--memory", "24GB", "--seq"], "--batch"),
-    *_choice(A, ["fit", "vgg19", "--memory", "24GB"], "--optimizer"),
-    *_choice(A, ["fit", "vgg19", "--memory", "24GB"], "--precision"),
-    *_choice(A, ["fit", "vgg19", "--memory", "24GB"], "--device"),
-    (A, ["fit", "vgg19", "--memory", "24GB", "--input", "3x0x224"], "--input"),
+    (A, ["fit", "vgg19"], "--device-memory"),
+    *[(A, ["fit", "vgg19", "--device-memory", v], "--device-memory") for v in ("abc", "24XB", "0GB", "-1GB", "nanGB", "infGB", "")],
+    (A, ["fit", "nosuchmodel", "--device-memory", "24GB"], "model"),
+    *_ints(A, ["fit", "gpt2", "--device-memory", "24GB", "--search-seq"], "--batch"),
+    *_choice(A, ["fit", "vgg19", "--device-memory", "24GB"], "--optimizer"),
+    *_choice(A, ["fit", "vgg19", "--device-memory", "24GB"], "--precision"),
+    *_choice(A, ["fit", "vgg19", "--device-memory", "24GB"], "--device"),
+    (A, ["fit", "vgg19", "--device-memory", "24GB", "--input", "3x0x224"], "--input"),
     # formula
     (A, ["formula", "NoSuchLayer"], "kind"),
     (A, ["formula"], "KIND"),
@@ -181,7 +181,7 @@ CASES += [
     # sweep
     *[(S, ["sweep", "--updates", "20", "--learners", v], "--learners") for v in ("2,a", "0", "-1", "", "1.5")],
     *[(S, [*SWEEP, "--policy", "k-sync", "--k", v], "--k") for v in ("a", "0", "3")],
-    (S, [*SWEEP, "--policy", "k-sync", "--ks", "a"], "--ks"),
+    (S, [*SWEEP, "--policy", "k-sync", "--ks", "a"], "--k"),
     (S, [*SWEEP, "--policy", "k-sync"], "--k"),
     *_ints(S, ["sweep", "--learners", "2"], "--updates", ("abc", "0", "-1")),
     *_choice(S, SWEEP, "--policy"),
@@ -214,7 +214,7 @@ CASES += [
     (S, ["validate", "--json", "--csv"], "--csv"),
     # train
     *_choice(S, TRAIN, "--backend"),
-    *_ints(S, TRAIN, "--workers", ("abc", "0", "-1")),
+    *_ints(S, TRAIN, "--learners", ("abc", "0", "-1")),
     (S, [*TRAIN, "--policy", "bogus"], "--policy"),
     *_ints(S, TRAIN, "--k", ("abc", "0", "-1", "9")),
     *_ints(S, [*TRAIN, "--policy", "ssp"], "--bound", ("abc", "-1")),
@@ -234,7 +234,7 @@ CASES += [
     (S, [*TRAIN, "--dataset", "fashion-mnist", "--root", "{tmp}/notes.txt"], "--root"),
     *_ints(S, TRAIN, "--subset", ("abc", "0", "-1", "3")),
     *_ints(S, ["train"], "--epochs", ("abc", "0", "-1")),
-    *_ints(S, TRAIN, "--batch-size", ("abc", "0", "-1")),
+    *_ints(S, TRAIN, "--batch", ("abc", "0", "-1")),
     *_choice(S, TRAIN, "--device"),
     *_ints(S, TRAIN, "--threads", ("abc", "0", "-1")),
     *_ints(S, TRAIN, "--seed", ("abc", "-1")),
@@ -279,7 +279,7 @@ CASES += [
 ]
 _C = ["clr", "--epochs", "1", "--subset", "200"]
 CASES += [
-    *_ints(M, _C, "--batch-size", ("abc", "0", "-1")),
+    *_ints(M, _C, "--batch", ("abc", "0", "-1")),
     *_choice(M, _C, "--mode"),
     *_floats(M, _C, "--base-lr", ("abc", "0", "-1", "nan", "inf")),
     *_floats(M, _C, "--max-lr", ("abc", "0", "-1", "nan", "inf")),
@@ -289,7 +289,7 @@ CASES += [
 ]
 _L = ["lr-range-test", "--subset", "200", "--num-iter", "5"]
 CASES += [
-    *_ints(M, _L, "--batch-size", ("abc", "0", "-1")),
+    *_ints(M, _L, "--batch", ("abc", "0", "-1")),
     *_floats(M, _L, "--start-lr", ("abc", "0", "-1", "nan", "inf")),
     *_floats(M, _L, "--end-lr", ("abc", "0", "-1", "nan", "inf")),
     (M, [*_L, "--start-lr", "1", "--end-lr", "0.1"], "--end-lr"),

@@ -106,7 +106,7 @@ def test_version_is_read_only_when_asked():
 
 
 @pytest.mark.parametrize(("prog", "argv"), [
-    ("staleness", ["train", "--workers", "0"]),
+    ("staleness", ["train", "--learners", "0"]),
     ("staleness", ["train", "--policy", "k-sync", "--k", "9"]),
     ("staleness", ["train", "--lr", "nan"]),
     ("staleness", ["train", "--backend", "distributed", "--timeout", "0"]),

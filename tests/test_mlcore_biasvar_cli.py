@@ -84,3 +84,15 @@ def test_subprocess_exit_2_without_traceback():
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip() == "mlcore: error: --noise-std: got -1.0; give a standard deviation in [0, 1e100]"
+
+
+def test_the_caption_explains_the_columns_only_with_explain(capsys):
+    assert main(["bias-variance", "--datasets", "5", "--degrees", "1-2"]) == 0
+    short = capsys.readouterr().out
+    assert "--explain says what the columns mean" in short and "Monte-Carlo" not in short
+    assert main(["bias-variance", "--datasets", "5", "--degrees", "1-2", "--explain"]) == 0
+    long = capsys.readouterr().out
+    assert "Monte-Carlo estimate" in " ".join(long.split()) and "--explain says" not in long
+    # the numbers are the same either way: only the caption differs
+    strip = [line for line in short.splitlines() if "│" in line]
+    assert strip == [line for line in long.splitlines() if "│" in line]

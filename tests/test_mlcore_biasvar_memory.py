@@ -64,7 +64,7 @@ def test_force_runs_what_the_check_refuses(capsys, monkeypatch):
     assert "is available" in capsys.readouterr().err
     assert main([*small, "--force"]) == 0
     assert json.loads(capsys.readouterr().out)["config"]["n_datasets"] == 5
-    with pytest.raises(ValueError, match="--force"):
+    with pytest.raises(ValueError, match="give force to try anyway"):
         check_memory(BiasVarianceConfig(n_datasets=5), available=10)
     assert check_memory(BiasVarianceConfig(n_datasets=5), available=10, force=True) > 10
 

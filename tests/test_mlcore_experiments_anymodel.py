@@ -99,13 +99,13 @@ def test_amp_bf16_runs_on_the_cpu_and_equals_torch_lr_finder_with_torch_amp():
 def test_bad_amp_and_accumulation_name_the_option():
     ds, net = _problem(n=32)
     loader = torch.utils.data.DataLoader(ds, batch_size=8)
-    with pytest.raises(ValueError, match="--amp: got 'int8'"):
+    with pytest.raises(ValueError, match="^amp: got 'int8'"):
         lr_range_test(net, loader, amp="int8", device="cpu")
-    with pytest.raises(ValueError, match="--accumulation-steps: got 0"):
+    with pytest.raises(ValueError, match="^accumulation_steps: got 0"):
         lr_range_test(net, loader, accumulation_steps=0, device="cpu", num_iter=5)
     with pytest.raises(ValueError, match="model: got a loader but no model"):
         lr_range_test(None, loader, device="cpu")
-    with pytest.raises(ValueError, match="--seed: got -1"):
+    with pytest.raises(ValueError, match="^seed: got -1"):
         lr_range_test(net, loader, seed=-1, device="cpu")
 
 

@@ -23,14 +23,14 @@ def _png(path: Path) -> bool:
 
 def test_lr_range_test_json_and_plot(capsys, tmp_path):
     plot = tmp_path / "lr.png"
-    assert mlcore_main(["lr-range-test", *TINY, "--num-iter", "20", "--batch-size", "16", "--json",
+    assert mlcore_main(["lr-range-test", *TINY, "--num-iter", "20", "--batch", "16", "--json",
                         "--plot", str(plot)]) == 0
     out = json.loads(capsys.readouterr().out)
     assert {"lrs", "losses", "suggestion"} <= set(out)
     assert len(out["lrs"]) == len(out["losses"]) <= 20 and out["lrs"][0] == 1e-6
     assert _png(plot)
     # deterministic for a seed on the CPU: a second run prints the same JSON
-    assert mlcore_main(["lr-range-test", *TINY, "--num-iter", "20", "--batch-size", "16", "--json"]) == 0
+    assert mlcore_main(["lr-range-test", *TINY, "--num-iter", "20", "--batch", "16", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == out
 
 
@@ -38,16 +38,16 @@ def test_lr_range_test_table_and_epochs(capsys):
     # --epochs 1 with 48 training images and batch 16: 3 steps (at least 2); too few points remain after
     # torch-lr-finder's skips (first 10, last 5) for a steepest-descent suggestion, which warns + NaN
     with pytest.warns(UserWarning, match="no suggestion"):
-        assert mlcore_main(["lr-range-test", *TINY, "--epochs", "1", "--batch-size", "16"]) == 0
+        assert mlcore_main(["lr-range-test", *TINY, "--epochs", "1", "--batch", "16"]) == 0
     text = capsys.readouterr().out
     assert "LR range test" in text and "steepest descent" in text and "of 3 steps" in text
 
 
 def test_clr_table_json_and_range_test_bounds(capsys, tmp_path):
-    assert mlcore_main(["clr", *TINY, "--epochs", "2", "--batch-size", "16", "--base-lr", "0.01",
+    assert mlcore_main(["clr", *TINY, "--epochs", "2", "--batch", "16", "--base-lr", "0.01",
                         "--max-lr", "0.1", "--mode", "triangular2", "--plot", str(tmp_path / "c.png")]) == 0
     assert "CLR triangular2" in capsys.readouterr().out and _png(tmp_path / "c.png")
-    assert mlcore_main(["clr", *TINY, "--epochs", "1", "--batch-size", "16", "--json"]) == 0
+    assert mlcore_main(["clr", *TINY, "--epochs", "1", "--batch", "16", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["max_lr"] == pytest.approx(4 * out["base_lr"]) and len(out["val_acc"]) == 1
 
@@ -65,7 +65,7 @@ def test_batch_size_sweep_csv_json(capsys, tmp_path):
 
 def test_staleness_train_simulated(capsys, tmp_path):
     assert staleness_main(["train", *TINY, "--epochs", "2", "--policy", "sync", "async", "k-batch-sync",
-                           "--workers", "3", "--plot", str(tmp_path / "s.png")]) == 0
+                           "--learners", "3", "--plot", str(tmp_path / "s.png")]) == 0
     text = capsys.readouterr().out
     assert "k-batch-sync (K=2)" in text and "alpha/tau" in text and _png(tmp_path / "s.png")
     assert "\u2026" not in text  # no cell cut short with an ellipsis when stdout is not a terminal
@@ -81,7 +81,7 @@ def test_staleness_train_simulated(capsys, tmp_path):
 
 @pytest.mark.slow
 def test_staleness_train_distributed_json(capsys, tmp_path):
-    assert staleness_main(["train", "--backend", "distributed", *TINY, "--workers", "2", "--pushes", "60",
+    assert staleness_main(["train", "--backend", "distributed", *TINY, "--learners", "2", "--pushes", "60",
                            "--json", "--plot", str(tmp_path / "d.png")]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["backend"] == "distributed" and sum(out["records"]["applied"]) == 60
@@ -103,7 +103,7 @@ def test_bad_input_is_one_line(capsys, main, argv, message):
 
 
 @pytest.mark.parametrize(("pkg", "argv"), [("mlcore", ["lr-range-test", "--subset", "5"]),
-                                           ("staleness", ["train", "--workers", "0", "--subset", "60"])])
+                                           ("staleness", ["train", "--learners", "0", "--subset", "60"])])
 def test_subprocess_exit_status(pkg, argv):
     proc = subprocess.run([sys.executable, "-m", pkg, *argv], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "error:" in proc.stderr

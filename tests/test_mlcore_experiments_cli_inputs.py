@@ -62,7 +62,7 @@ def test_lr_range_test_with_model_file_and_npz_data(tmp_path, capsys):
     model, data = _model(tmp_path, 4, 3), _npz(tmp_path)
     plot = tmp_path / "lr.png"
     args = ["lr-range-test", "--model", f"{model}:Tiny", "--data", str(data), *CPU, "--num-iter", "12",
-            "--batch-size", "16", "--json", "--plot", str(plot)]
+            "--batch", "16", "--json", "--plot", str(plot)]
     with pytest.warns(UserWarning, match="no suggestion"):  # 12 points: none after skipping 10 + 5
         assert main(args) == 0
     captured = capsys.readouterr()
@@ -75,7 +75,7 @@ def test_lr_range_test_with_model_file_and_npz_data(tmp_path, capsys):
 def test_clr_with_an_image_folder_and_a_module_instance(tmp_path, capsys):
     root = _image_folder(tmp_path)  # 12 grey 9x7 images, 2 classes; 20 % (2) held out -> 10 training
     model = _model(tmp_path, 7 * 9, 2)
-    args = ["clr", "--model", f"{model}:instance", "--data", str(root), *CPU, "--epochs", "2", "--batch-size", "4",
+    args = ["clr", "--model", f"{model}:instance", "--data", str(root), *CPU, "--epochs", "2", "--batch", "4",
             "--base-lr", "0.01", "--max-lr", "0.1", "--json"]
     assert main(args) == 0
     out = json.loads(capsys.readouterr().out)

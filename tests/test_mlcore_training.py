@@ -87,8 +87,8 @@ def test_clr_bounds_from_a_range_curve():
     assert base == pytest.approx(top / 4)
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [({"base_lr": 0.1, "max_lr": 0.01}, "--max-lr"),
-                                               ({"mode": "cosine"}, "--mode"), ({"epochs": 0}, "--epochs")])
+@pytest.mark.parametrize(("kwargs", "match"), [({"base_lr": 0.1, "max_lr": 0.01}, "^max_lr: "),
+                                               ({"mode": "cosine"}, "^mode: "), ({"epochs": 0}, "^epochs: ")])
 def test_clr_bad_arguments(tiny, kwargs, match):
     with pytest.raises(ValueError, match=match):
         train_clr(tiny, **({"base_lr": 0.01, "max_lr": 0.1} | kwargs))
@@ -110,11 +110,11 @@ def test_batch_sweep_closed_forms(tiny):
 
 def test_doubling_and_bad_arguments(tiny):
     assert doubling(16, 100) == (16, 32, 64)
-    with pytest.raises(ValueError, match="--max-batch"):
+    with pytest.raises(ValueError, match="^max_batch: got"):
         doubling(64, 16)
-    with pytest.raises(ValueError, match="--rule"):
+    with pytest.raises(ValueError, match="^rules: got"):
         batch_size_sweep(tiny, rules=("sqrt",), device="cpu")
-    with pytest.raises(ValueError, match="--device"):
+    with pytest.raises(ValueError, match="^device: got"):
         select_device("tpu")
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA"):

@@ -23,8 +23,8 @@ pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 ROOT = Path(__file__).resolve().parents[1]
 CPU = ["--device", "cpu", "--threads", "1"]
 COMMANDS = {
-    "lr-range-test": ["--num-iter", "3", "--batch-size", "16"],
-    "clr": ["--epochs", "1", "--batch-size", "16", "--base-lr", "0.01", "--max-lr", "0.1"],
+    "lr-range-test": ["--num-iter", "3", "--batch", "16"],
+    "clr": ["--epochs", "1", "--batch", "16", "--base-lr", "0.01", "--max-lr", "0.1"],
     "batch-size-sweep": ["--epochs", "1", "--min-batch", "16", "--max-batch", "16"],
 }
 

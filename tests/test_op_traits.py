@@ -30,14 +30,6 @@ SCANNED = ("archcalc", "tools", "benchmarks")
 #: Modules allowed to branch on kind names, and why. Everything else asks the traits.
 ALLOWED = {
     "archcalc/presets.py": "reproduces other tools' quirks, which are keyed by their op names",
-    # until live19 moves them to traits (issue 19 item 4 rewrites both; the traits they need exist:
-    # broadcasting, grad_alias, drop / default_p, kernel_saves, attention, lists, running_stats, aliasing,
-    # and ops.attention.heads_merge_is_view for the head-merge pattern); listed at their paths before and
-    # after live19's move to memory/liveness/ (a path that does not exist is skipped)
-    "archcalc/memory/peak.py": "until live19 moves them to traits",
-    "archcalc/memory/backward.py": "until live19 moves them to traits",
-    "archcalc/memory/liveness/step.py": "until live19 moves them to traits",
-    "archcalc/memory/liveness/backward.py": "until live19 moves them to traits",
 }
 
 
@@ -334,24 +326,9 @@ class _Heads:
         return Attention()
 
 
-def _memory_models_pattern() -> Any:
-    """The memory model's own head-merge test while it has one (before it calls ``heads_merge_is_view``),
-    at its path before or after the move to ``memory/liveness/``."""
-    import importlib
-
-    for name in ("archcalc.memory.liveness.step", "archcalc.memory.peak"):
-        try:
-            found = getattr(importlib.import_module(name), "_sdpa_heads_merge", None)
-        except ImportError:
-            continue
-        if found is not None:
-            return found
-    return None
-
-
 _GAP = pytest.mark.xfail(strict=True, reason="the trace records the view the meta kernel makes; the CPU's fused "
                          "kernel returns (b, h, t, e) in the query's memory order, so merging in heads-first order "
-                         "copies: not modelled (memory/peak.py, issue 19 item 7)")
+                         "copies: not modelled (memory/liveness/step.py, issue 19 item 7)")
 
 
 @torch_cases
@@ -359,12 +336,11 @@ _GAP = pytest.mark.xfail(strict=True, reason="the trace records the view the met
                                             ("permute", True), pytest.param("heads-first", False, marks=_GAP),
                                             ("heads-first", True)])
 def test_heads_merge_is_a_view_exactly_when_torch_makes_one(merge, training):
-    """The traits-only pattern (``heads_merge_is_view``) against the real CPU run (the merged output shares
-    the attention output's storage exactly when no node after the attention copies), and against the memory
-    model's own copy of the pattern."""
+    """The traits-only pattern (``heads_merge_is_view``, which the memory model calls) against the real CPU
+    run: the merged output shares the attention output's storage exactly when no node after the attention
+    copies."""
     torch = _torch()
     from archcalc.frontends.torch_trace import from_torch
-    from archcalc.ir.evaluate import evaluate
     from archcalc.ops.attention import heads_merge_is_view
 
     spec = _Heads(merge, dropout=0.5)
@@ -374,12 +350,9 @@ def test_heads_merge_is_a_view_exactly_when_torch_makes_one(merge, training):
     o, out = spec.seen
     real = out.untyped_storage().data_ptr() == o.untyped_storage().data_ptr()
     g = from_torch(module, (5, 32), batch=2, training=training)
-    nodes, rows = g.nodes, evaluate(g, batch=2).rows
+    nodes = g.nodes
     producer = {v: k for k, n in enumerate(nodes) for v in n.outputs}
     answers = [heads_merge_is_view(n, nodes, producer, training) for n in nodes]
-    own = _memory_models_pattern()
-    if own is not None:
-        assert answers == [own(r, n, nodes, producer, training) for r, n in zip(rows, nodes, strict=True)]
     after = [i for i, n in enumerate(nodes) if i > max(k for k, n in enumerate(nodes) if traits(n.kind).attention)]
     copies = [i for i in after if nodes[i].options.get("copy") and not answers[i]]
     assert (not copies) == real, (merge, training, [nodes[i].kind for i in copies])

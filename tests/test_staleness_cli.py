@@ -141,7 +141,7 @@ def test_validate_command_json(capsys, monkeypatch):
     (["simulate", "--policy", "ssp"], "--bound: missing"),
     (["simulate", "--policy", "sync", "--learners", "4", "--k", "9"], "--k: got 9 with policy sync"),
     (["simulate", "--policy", "async", "--k", "2"], "use --policy k-batch-async"),
-    (["simulate", "--times", "1", "--learners", "3"], "--learners: got 3 but --times has 1 traces; leave --learners out"),
+    (["simulate", "--times", "1", "--learners", "3"], "--learners: got 3 but --times has 1 traces; leave it out"),
     (["simulate", "--speeds", "1,2", "--learners", "3"], "--speeds: got 2 values for 3 learners"),
     (["simulate", "--apply-time", "-1"], "--apply-time: got -1.0"),
     (["simulate", "--tie-break", "oldest"], "--tie-break: got 'oldest'"),

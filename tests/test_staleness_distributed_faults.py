@@ -55,7 +55,7 @@ class Run:
         self.tmp.mkdir()
         env = dict(os.environ, DLPERF_FAULT_TAG=self.tag, TMPDIR=str(self.tmp))
         cmd = [sys.executable, "-m", "staleness", "train", "--backend", "distributed", "--subset", "60",
-               "--device", "cpu", "--threads", "1", "--workers", str(workers), "--pushes", "1000000",
+               "--device", "cpu", "--threads", "1", "--learners", str(workers), "--pushes", "1000000",
                "--delay", "0.01", "--timeout", "100", "--heartbeat", str(heartbeat), "--port", str(self.port),
                "--json"]
         # preexec_fn: under a shell's background job SIGINT is ignored, and Python would keep it ignored.

@@ -81,7 +81,7 @@ def test_a_node_that_is_missing_among_three_is_named_by_every_node_that_joined()
     assert out[0][1] == out[1][1] and out[0][1].startswith("rank 2 (worker 2) of node 2 did not join")
 
 
-@pytest.mark.parametrize("bad, fix", [(dict(node_rank=2), "node_rank: got 2 with nnodes=2; give 0..1"),
+@pytest.mark.parametrize("bad, fix", [(dict(node_rank=2), "node_rank: got 2 with nnodes 2; give 0..1"),
                                       (dict(nproc=0), "nproc_per_node: got 0; give an integer >= 1"),
                                       (dict(master_port=0), "master_port: got 0; give a TCP port 1..65535")])
 def test_bad_node_options_are_one_line_naming_the_parameter(bad, fix):
@@ -146,11 +146,11 @@ def test_a_node_started_late_within_the_timeout_still_runs():
 
 
 @pytest.mark.parametrize("argv, line", [
-    (["--nnodes", "2", "--node-rank", "2"], "--node-rank: got 2 with nnodes=2; give 0..1"),
+    (["--nnodes", "2", "--node-rank", "2"], "--node-rank: got 2 with --nnodes 2; give 0..1"),
     (["--nnodes", "2", "--port", "5000"], "--port: got 5000; with --nnodes the rendezvous is "
                                           "--master-addr/--master-port: leave --port out"),
-    (["--nnodes", "2", "--workers", "5"], "--workers: got 5, but 2 nodes x 2 processes are 1 server + 3 workers; "
-                                          "leave --workers out"),
+    (["--nnodes", "2", "--learners", "5"], "--learners: got 5, but 2 nodes x 2 processes are 1 server + 3 workers; "
+                                           "leave --learners out"),
     (["--nnodes", "2", "--master-port", "0"], "--master-port: got 0; give a TCP port 1..65535, the same on every node"),
 ])
 def test_cli_node_options_are_one_line_exit_2(capsys, argv, line):

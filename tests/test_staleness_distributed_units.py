@@ -138,7 +138,7 @@ def test_cli_port_in_use_is_one_line_exit_2(capsys):
         busy.listen(1)
         port = busy.getsockname()[1]
         # The port is checked before any process starts, so this costs no worker start-up.
-        assert main(["train", "--backend", "distributed", "--subset", "60", "--workers", "1", "--pushes", "5",
+        assert main(["train", "--backend", "distributed", "--subset", "60", "--learners", "1", "--pushes", "5",
                      "--port", str(port), "--json"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err == (f"staleness: error: --port: got {port}, but 127.0.0.1:{port} is already in use; "

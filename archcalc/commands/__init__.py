@@ -14,7 +14,7 @@ from dlperf.cli import Command
 COMMANDS = (
     Command("crosscheck", "compare every layer with the real torch model (fvcore, torch's FLOP counter, shapes); "
             "exit 1 on mismatch", "archcalc.commands.crosscheck"),
-    Command("fit", "largest batch (or sequence length) whose peak fits in --memory", "archcalc.commands.fit"),
+    Command("fit", "largest batch (or sequence length) whose peak fits in --device-memory", "archcalc.commands.fit"),
     Command("formula", "formulas of one layer kind (output size, params, MACs, activations, backward MACs) on symbols",
             "archcalc.commands.formula"),
     Command("inception-module", "one Inception module: naive, or with --reduce3/--reduce5/--pool-proj",

@@ -1,4 +1,4 @@
-"""``--tensor-parallel``, ``--sequence-parallel``, ``--recompute`` and ``--memory-convention`` for ``archcalc
+"""``--tensor-parallel``, ``--sequence-parallel``, ``--recompute`` and ``--activation-convention`` for ``archcalc
 peak`` and ``archcalc fit``: one tensor-parallel rank of a GPT-2-family transformer (Megatron's split);
 ``--recompute`` alone on every transformer of the zoo (its stack of layers, :mod:`archcalc.memory.liveness.stack`)."""
 
@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 from typing import Any
+
+from dlperf.cli import hidden_alias
 
 
 def add_parallel_options(parser: argparse.ArgumentParser) -> None:
@@ -20,8 +22,10 @@ def add_parallel_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--recompute", choices=RECOMPUTE, default="none",
                        help="activation recomputation of a zoo transformer: none, selective (attention core) "
                        "or full (each layer)")
-    group.add_argument("--memory-convention", choices=("archcalc", "megatron"), default="archcalc",
+    group.add_argument("--activation-convention", dest="memory_convention", choices=("archcalc", "megatron"),
+                       default="archcalc",
                        help="per-layer activation total: archcalc's own count or Korthikanti et al.'s Table 2")
+    hidden_alias(group, "--memory-convention", "--activation-convention")  # the old spelling, for one release
 
 
 def _active(args: argparse.Namespace) -> bool:
@@ -41,7 +45,7 @@ def parallel_setup(args: argparse.Namespace) -> tuple[Any, Any] | None:
     if getattr(args, "checkpoint", 1) != 1:  # both are regions of one RecomputePlan, but never on one model
         given = ("--recompute " + args.recompute if args.recompute != "none" else
                  "--tensor-parallel" if args.tensor_parallel != 1 else
-                 "--sequence-parallel" if args.sequence_parallel else "--memory-convention")
+                 "--sequence-parallel" if args.sequence_parallel else "--activation-convention")
         raise ValueError(f"--checkpoint: got {args.checkpoint} with {given}; --checkpoint makes "
                          "checkpoint_sequential segments (of an nn.Sequential, VGG's features or a transformer's "
                          "layers), --recompute checkpoints each layer or attention core, the tensor-parallel "
@@ -62,17 +66,14 @@ def parallel_setup(args: argparse.Namespace) -> tuple[Any, Any] | None:
             raise ValueError(f"--recompute: {args.model!r} is not a transformer of the zoo; --recompute takes "
                              f"{', '.join(_zoo_transformers())}")
         flag = ("--tensor-parallel" if args.tensor_parallel != 1 else
-                "--sequence-parallel" if args.sequence_parallel else "--memory-convention")
+                "--sequence-parallel" if args.sequence_parallel else "--activation-convention")
         raise ValueError(f"{flag}: {args.model!r} has no per-rank graph; tensor parallelism, sequence "
-                         f"parallelism and --memory-convention take a GPT-2 model ({names})")
+                         f"parallelism and --activation-convention take a GPT-2 model ({names})")
     cfg = CONFIGS[args.model]
 
     t = args.tensor_parallel
-    try:  # one graph evaluates at any length, as the zoo's do (the ids' shape comes from --input)
-        graph = rank_graph(cfg, t * (cfg.default_seq // t), tensor_parallel=t,
-                           sequence_parallel=args.sequence_parallel)
-    except ValueError as exc:
-        raise ValueError(str(exc).replace("tensor_parallel=", "--tensor-parallel ")) from None
+    # one graph evaluates at any length, as the zoo's do (the ids' shape comes from --input)
+    graph = rank_graph(cfg, t * (cfg.default_seq // t), tensor_parallel=t, sequence_parallel=args.sequence_parallel)
 
     def graph_at(batch: int, shape: tuple[int, ...]) -> Any:
         check_length(args.model, shape)

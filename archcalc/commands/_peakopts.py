@@ -6,16 +6,6 @@ import argparse
 import re
 from typing import Any
 
-_FLAGS = {"batch": "--batch", "optimizer": "--optimizer", "precision": "--precision", "device": "--device",
-          "memory": "--memory", "size": "--memory", "seq": "--seq", "checkpoint_segments": "--checkpoint",
-          "data_parallel": "--data-parallel", "zero": "--zero"}
-
-
-def flagged(exc: ValueError) -> ValueError:
-    """The library's message with parameter names (``batch=0``) spoken as flags (``--batch 0``)."""
-    pattern = r"\b(" + "|".join(_FLAGS) + r")=('?)([^\s;,']*)\2"
-    return ValueError(re.sub(pattern, lambda m: f"{_FLAGS[m.group(1)]} {m.group(3)}", str(exc)))
-
 
 def positive_int(flag: str):
     def convert(text: str) -> int:
@@ -145,10 +135,7 @@ def check_length(name: str, shape: tuple[int, ...]) -> None:
 
     cfg = CONFIGS.get(name)
     if cfg is not None and shape:
-        try:
-            check_seq(cfg, shape[-1])
-        except ValueError as exc:
-            raise ValueError(str(exc).replace("--seq: got ", "--input: got length ", 1)) from None
+        check_seq(cfg, shape[-1])  # names seq, which peak and fit give with --input (the CLI's FLAGS)
 
 
 def step_kwargs(args: argparse.Namespace) -> dict[str, Any]:

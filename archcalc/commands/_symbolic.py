@@ -8,11 +8,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from dlperf.errors import ArgumentError
 from dlperf.jsonio import json_text
 
 
 def symbolic_json(cf: Any, at: tuple[int, int, int]) -> dict[str, Any]:
-    """JSON-ready dict: ``totals`` and ``simplified`` are strings ``sympy.sympify`` parses (symbols H, W, B)."""
+    """JSON-ready dict: ``totals`` and ``simplified`` are strings ``sympy.sympify`` parses (symbols H, W, B);
+    ``at`` holds the symbols' ``values`` (keyed by symbol) and the ``totals`` there (docs/json.md)."""
     h, w, b = at
     return {
         "model": cf.network,
@@ -24,7 +26,7 @@ def symbolic_json(cf: Any, at: tuple[int, int, int]) -> dict[str, Any]:
         "modulus": list(cf.modulus),
         "residue": list(cf.residue),
         "min_size": cf.min_size,
-        "at": {"H": h, "W": w, "B": b, "totals": {f: cf.at(f, h, w, b) for f in cf.totals}},
+        "at": {"values": {"H": h, "W": w, "B": b}, "totals": {f: cf.at(f, h, w, b) for f in cf.totals}},
     }
 
 
@@ -157,7 +159,7 @@ def emit_symbolic(network: Any, args: argparse.Namespace) -> int:
     try:
         cf = closed_form(network, shape[0], convention)
     except ValueError as exc:
-        if str(exc).startswith("--"):
+        if isinstance(exc, ArgumentError):  # names its parameter; the frame shows the flag
             raise
         raise ValueError(f"--symbolic: {network.name} has no closed form in H and W (it accepts only some input "
                          f"sizes: {exc}); drop --symbolic or evaluate at --input") from None

@@ -61,8 +61,38 @@ def config_from_args(args: argparse.Namespace) -> Any:
 def _write(text: str, args: argparse.Namespace) -> int:
     from dlperf.fileio import write_or_print
 
+    if args.output is None and args.format != "json":  # a terminal: long lines break at spaces to fit its width
+        from dlperf.tables import fit_text, terminal_width
+
+        text = fit_text(text, terminal_width())
     write_or_print(text, args.output)
     return 0
+
+
+def _per_token_and_kv_cache(cfg: Any, seq: int, args: argparse.Namespace) -> int:
+    """``--per-token`` and / or ``--kv-cache``: text (both, one after the other) or one JSON object (their
+    keys together; ``model``, ``seq`` and ``batch`` are shared). Other formats are refused, not ignored."""
+    from archcalc.lm import render
+
+    chosen = " and ".join(f for f, on in (("--per-token", args.per_token), ("--kv-cache", args.kv_cache)) if on)
+    if args.symbolic:
+        raise ValueError(f"--symbolic: {chosen} gives exact counts at one size; drop --symbolic or {chosen}")
+    if args.format not in ("table", "json"):
+        raise ValueError(f"--{args.format}: {chosen} prints text or --json; drop --{args.format}")
+    texts, doc = [], {}
+    if args.per_token:
+        from archcalc.lm.per_token import per_token
+
+        pt = per_token(cfg, seq, args.batch)
+        texts.append(render.per_token_text(pt))
+        doc.update(render.per_token_json(pt))
+    if args.kv_cache:
+        from archcalc.lm.inference import kv_cache, prefill_decode
+
+        kv, pd = kv_cache(cfg, seq, args.batch), prefill_decode(cfg, seq, args.batch, args.dtype)
+        texts.append(render.inference_text(kv, pd))
+        doc.update(render.inference_json(kv, pd))
+    return _write(json.dumps(doc, indent=2) + "\n" if args.format == "json" else "\n".join(texts), args)
 
 
 def run_transformer(args: argparse.Namespace) -> int | None:
@@ -95,19 +125,11 @@ def run_transformer(args: argparse.Namespace) -> int | None:
     seq = network.default_input[0]
     from archcalc.lm import render
 
-    if args.per_token:
-        from archcalc.lm.per_token import per_token
-
-        pt = per_token(cfg, seq, args.batch)
-        return _write(json.dumps(render.per_token_json(pt), indent=2) + "\n" if args.format == "json"
-                      else render.per_token_text(pt), args)
-    if args.kv_cache:
-        from archcalc.lm.inference import kv_cache, prefill_decode
-
-        kv, pd = kv_cache(cfg, seq, args.batch), prefill_decode(cfg, seq, args.batch, args.dtype)
-        return _write(json.dumps(render.inference_json(kv, pd), indent=2) + "\n" if args.format == "json"
-                      else render.inference_text(kv, pd), args)
+    if args.per_token or args.kv_cache:
+        return _per_token_and_kv_cache(cfg, seq, args)
     if args.symbolic:
+        if args.format not in ("table", "json"):
+            raise ValueError(f"--{args.format}: {args.model} --symbolic prints text or --json; drop --{args.format}")
         from archcalc.lm.closed import closed_form_sequence
 
         cf = closed_form_sequence(cfg, config=args.symbolic_config)

@@ -28,6 +28,8 @@ def register(subparsers) -> None:
     parser.add_argument("--saved", action="store_true",
                         help="also compare the bytes saved for backward with what autograd keeps (a real train-mode "
                         "forward pass on the CPU at this input, batch >= 2)")
+    parser.add_argument("--all", action="store_true",
+                        help="the table lists every row (default: the mismatching rows and the total)")
     fmt = parser.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print JSON instead of the table")
     fmt.add_argument("--markdown", action="store_true", help="print a Markdown table instead")
@@ -69,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         console, width = output_console()  # a terminal's width; a file or a pipe every column
         head = header(result, input_given=args.input is not None, batch_given=batch_given, width=min(width or 110, 110))
         console.print(head, highlight=False)
-        console.print(to_table(result, width=width))
+        console.print(to_table(result, width=width, every_row=args.all))
         console.print(footer(result), highlight=False)
         if saved is not None:
             console.print(saved_line(saved), highlight=False)

@@ -14,39 +14,38 @@ import json
 import re
 import sys
 
-_FLAGS = {"params": "--params", "data_parallel": "--data-parallel", "zero": "--zero", "optimizer": "--optimizer",
-          "precision": "--precision", "convention": "--memory-convention", "seq": "--seq", "batch": "--batch",
-          "hidden": "--hidden", "heads": "--heads", "layers": "--layers", "tensor_parallel": "--tensor-parallel",
-          "recompute": "--recompute", "size": "--device-memory"}
-
-
-def _flagged(exc: ValueError) -> ValueError:
-    """The library's message with parameter names (``heads=100``) spoken as flags (``--heads 100``)."""
-    pattern = r"\b(" + "|".join(_FLAGS) + r")=('?)([^\s;,']*)\2"
-    return ValueError(re.sub(pattern, lambda m: f"{_FLAGS[m.group(1)]} {m.group(3)}", str(exc)))
+from dlperf.errors import ArgumentError
 
 
 def _arg_type(parse, name: str):
     def convert(text: str):
         try:
             return parse(text, name)
-        except ValueError as exc:
-            message = str(exc).removeprefix(f"{name}=")  # argparse names the flag already
-            raise argparse.ArgumentTypeError(str(_flagged(ValueError(message)))) from None
+        except ArgumentError as exc:  # argparse names the flag already
+            raise argparse.ArgumentTypeError(exc.body()) from None
     return convert
 
 
 def _positive_int(text: str, name: str) -> int:
     if not re.fullmatch(r"\s*[0-9]+\s*", text) or int(text) < 1:
-        raise ValueError(f"{name}={text!r} must be a positive integer")
+        raise ArgumentError(name, text, "give a positive integer")
     return int(text)
 
 
 def _stages(text: str, name: str) -> list[int]:
     stages = [part.strip() for part in text.split(",")]
     if not all(part in ("0", "1", "2", "3") for part in stages):
-        raise ValueError(f"{name}={text!r} is not a list of ZeRO stages; write e.g. 0,1,2,3 or 2")
+        raise ArgumentError(name, text, "give ZeRO stages, e.g. 0,1,2,3 or 2")
     return sorted({int(part) for part in stages})
+
+
+class _OldConvention(argparse.Action):
+    """The hidden ``--memory-convention``: it picks the layout of ``--precision`` (zero = the ``-master`` layout of
+    a ``-mixed`` name, torch = autocast), so it is declared on that destination; its value is kept apart in
+    ``memory_convention`` and resolved with the precision by the library (``convention=``)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        namespace.memory_convention = values
 
 
 def register(subparsers) -> None:
@@ -67,7 +66,9 @@ def register(subparsers) -> None:
     zero.add_argument("--precision", choices=PRECISIONS, default=None, metavar="PRECISION",
                       help=precision_help() + " (default bf16-master, the paper's layout)")
     # the old spelling of the layouts, kept hidden: zero = a -mixed name's -master layout, torch = autocast
-    zero.add_argument("--memory-convention", choices=CONVENTIONS, default=None, help=argparse.SUPPRESS)
+    zero.add_argument("--memory-convention", dest="precision", action=_OldConvention, choices=CONVENTIONS,
+                      default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    parser.set_defaults(memory_convention=None)
     zero.add_argument("--device-memory", type=_arg_type(parse_bytes, "size"), metavar="SIZE",
                       help="device memory (80GB, 24GiB, ...): adds each stage's share of it")
     act = parser.add_argument_group("activations (--megatron, Korthikanti et al. 2022)")
@@ -100,14 +101,11 @@ def _run_states(args: argparse.Namespace) -> int:
 
     if args.params is None:
         raise ValueError("--params is required (e.g. --params 7.5B), or give --megatron for activations")
-    try:
-        # the hidden --memory-convention alone names the old default bf16-mixed in its layout
-        precision = args.precision or ("bf16-mixed" if args.memory_convention else "bf16-master")
-        stages = [model_state_bytes(args.params, optimizer=args.optimizer, precision=precision,
-                                    data_parallel=args.data_parallel, zero=z, convention=args.memory_convention)
-                  for z in args.zero]
-    except ValueError as exc:
-        raise _flagged(exc) from None
+    # the hidden --memory-convention alone names the old default bf16-mixed in its layout
+    precision = args.precision or ("bf16-mixed" if args.memory_convention else "bf16-master")
+    stages = [model_state_bytes(args.params, optimizer=args.optimizer, precision=precision,
+                                data_parallel=args.data_parallel, zero=z, convention=args.memory_convention)
+              for z in args.zero]
     if args.json:
         sys.stdout.write(json.dumps(states_json(stages, args.device_memory), indent=2) + "\n")
         return 0
@@ -115,7 +113,7 @@ def _run_states(args: argparse.Namespace) -> int:
 
     console = _console()
     console.print(states_header(stages[0]), highlight=False)
-    print_fitted(states_table(stages, args.device_memory), drop=["per device"], fold=["shards", "formula"],
+    print_fitted(states_table(stages, args.device_memory), drop=["bytes per device"], fold=["shards", "formula"],
                  console=console)
     return 0
 
@@ -128,12 +126,9 @@ def _run_activations(args: argparse.Namespace) -> int:
         if getattr(args, flag) is None:
             raise ValueError(f"--{flag} is required with --megatron (e.g. --seq 2048 --hidden 12288 --heads 96)")
     shape = (args.seq, args.batch, args.hidden, args.heads)
-    try:
-        chosen = megatron_activation_bytes(*shape, tensor_parallel=args.tensor_parallel, layers=args.layers,
-                                           sequence_parallel=args.sequence_parallel, recompute=args.recompute)
-        variants = megatron_table2(*shape, tensor_parallel=args.tensor_parallel, layers=args.layers)
-    except ValueError as exc:
-        raise _flagged(exc) from None
+    chosen = megatron_activation_bytes(*shape, tensor_parallel=args.tensor_parallel, layers=args.layers,
+                                       sequence_parallel=args.sequence_parallel, recompute=args.recompute)
+    variants = megatron_table2(*shape, tensor_parallel=args.tensor_parallel, layers=args.layers)
     if args.json:
         sys.stdout.write(json.dumps(activations_json(chosen, variants), indent=2) + "\n")
         return 0
@@ -142,7 +137,7 @@ def _run_activations(args: argparse.Namespace) -> int:
 
     console = _console()
     console.print(activations_header(chosen), highlight=False)
-    print_fitted(table2_table(variants, chosen), drop=["per layer"], fold=["Table 2 variant", "formula"],
+    print_fitted(table2_table(variants, chosen), drop=["bytes per layer"], fold=["Table 2 variant", "formula"],
                  console=console)
     console.print()
     print_fitted(rows_table(chosen), fold=["item", "block"], console=console)

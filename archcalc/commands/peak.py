@@ -22,7 +22,6 @@ from archcalc.commands._parallelopts import (
 from archcalc.commands._peakopts import (
     add_step_options,
     default_input,
-    flagged,
     graph_factory,
     input_shape,
     positive_int,
@@ -50,14 +49,12 @@ def run(args: argparse.Namespace) -> int:
     graph_at, plan = setup if setup else (graph_factory(args.model, args), None)
     default = default_input(args.model, args)
     shape = input_shape(args, type("G", (), {"default_input": default}))
-    try:
-        result = peak_memory(graph_at(args.batch, shape), shape, args.batch, **kwargs, recompute=plan)
-    except ValueError as exc:
-        raise flagged(exc) from None
+    result = peak_memory(graph_at(args.batch, shape), shape, args.batch, **kwargs, recompute=plan)
     if args.plot:
         from archcalc.memory.render.plot import plot_timeline
 
         plot_timeline(result, args.plot)
+        print(f"wrote {args.plot}", file=sys.stderr)
     if args.json:
         data = peak_json(result, shape, args.device)
         per_layer = comparison_json(args, shape[-1], args.batch)

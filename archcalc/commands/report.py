@@ -14,6 +14,7 @@ from archcalc.commands._transformer_opts import add_transformer_options, run_tra
 from archcalc.conventions import CONVENTIONS
 from archcalc.ir.graph import Graph
 from archcalc.report import DTYPE_BYTES, OPTIMIZER_STATES, Report, parse_input_shape, report, resolve_model
+from dlperf.cli import hidden_alias
 
 
 def add_report_options(parser: argparse.ArgumentParser, input_required: bool = False) -> None:
@@ -32,8 +33,10 @@ def add_report_options(parser: argparse.ArgumentParser, input_required: bool = F
     group.add_argument("--strict", action="store_true",
                        help="exit status 1 when some op is not modelled (listed by kind, counted 0)")
     group.add_argument("--batch", type=int, default=1, metavar="N", help="batch size (default 1)")
-    group.add_argument("--dtype", choices=list(DTYPE_BYTES), default="fp32",
-                       help="element type, or a -master precision (16-bit weights, fp32 master copy; default fp32)")
+    group.add_argument("--precision", dest="dtype", choices=list(DTYPE_BYTES), default="fp32",
+                       help="element type of weights and activations, or a -master precision (16-bit weights, "
+                       "fp32 master copy; default fp32)")
+    hidden_alias(group, "--dtype", "--precision")  # the old spelling, kept for one release
     group.add_argument(
         "--convention",
         choices=list(CONVENTIONS),
@@ -54,6 +57,9 @@ def add_report_options(parser: argparse.ArgumentParser, input_required: bool = F
         fmt.add_argument(f"--{name}", dest="format", action="store_const", const=name, help=f"{name} text")
     parser.set_defaults(format="table")
     out.add_argument("--output", metavar="FILE", help="write to FILE atomically instead of stdout")
+    out.add_argument("--all", action="store_true",
+                     help="the table shows every row (default: the 10 heaviest of a larger model; see also --depth)")
+    out.add_argument("--explain", action="store_true", help="add the lines saying what each column counts")
     # Symbolic mode (archcalc.symbolic): totals as closed forms in H, W, B.
     out.add_argument("--symbolic", action="store_true",
                      help="print totals as closed forms in H, W, B with their validity condition (table or --json)")
@@ -90,12 +96,14 @@ def emit(rep: Report, args: argparse.Namespace) -> int:
     """Print ``rep`` in the chosen format, or write it atomically to ``--output``."""
     from archcalc import render
 
+    top = None if getattr(args, "all", False) or rep.depth is not None else render.TOP_ROWS
+    explain = getattr(args, "explain", False)
     if args.format == "table" and args.output is None:
-        render.print_table(rep)
+        render.print_table(rep, top=top, explain=explain)
         return 0
     from dlperf.fileio import write_or_print
 
-    write_or_print(render.render(rep, args.format), args.output)
+    write_or_print(render.render(rep, args.format, top=top, explain=explain), args.output)
     return 0
 
 

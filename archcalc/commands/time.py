@@ -94,7 +94,9 @@ def register(subparsers) -> None:
     run_group.add_argument("--tokens", type=_count("--tokens"), metavar="N",
                            help="a run of N tokens (samples for non-sequence models) over all devices")
     run_group.add_argument("--steps", type=_count("--steps"), metavar="N", help="a run of N steps")
-    parser.add_argument("--top", type=int, default=0, metavar="N", help="show the N slowest ops (default 0: all)")
+    parser.add_argument("--top", type=int, default=None, metavar="N",
+                        help="show the N slowest ops (default 10; 0: all, as --all)")
+    parser.add_argument("--all", action="store_true", help="show every op (--json always lists every op)")
     parser.add_argument("--json", action="store_true", help="print JSON (keys in docs/time.md)")
     parser.set_defaults(func=run)
 
@@ -138,10 +140,7 @@ def _graph(args: argparse.Namespace) -> tuple[Any, tuple[int, ...], int, frozens
     if args.tensor_parallel != 1:
         from archcalc.parallel.rank_graph import rank_graph
 
-        try:
-            graph = rank_graph(cfg, seq, tensor_parallel=args.tensor_parallel)
-        except ValueError as exc:
-            raise ValueError(str(exc).replace("tensor_parallel=", "--tensor-parallel ")) from None
+        graph = rank_graph(cfg, seq, tensor_parallel=args.tensor_parallel)
     else:
         graph = build_transformer(cfg, seq)
     return graph, (seq,), seq, _recomputed(graph, args)
@@ -159,7 +158,6 @@ def _recomputed(graph: Any, args: argparse.Namespace) -> frozenset[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from archcalc.commands._peakopts import flagged
     from archcalc.ir.evaluate import evaluate
     from archcalc.time.estimates import plan_run
     from archcalc.time.profiles import get_profile
@@ -171,22 +169,18 @@ def run(args: argparse.Namespace) -> int:
     if args.data_parallel != 1 and not args.training:
         raise ValueError(f"--data-parallel: got {args.data_parallel} without --training; the all-reduce is of "
                          "gradients: add --training")
-    if args.top < 0:
+    if args.top is not None and args.all:
+        raise ValueError(f"--top: got {args.top} with --all; give one of them")
+    if args.top is not None and args.top < 0:
         raise ValueError(f"--top: got {args.top}; give 0 (all ops) or a positive number")
     profile = get_profile(args.device, args.device_file)
     graph, shape, tokens_per_sample, recomputed = _graph(args)
     efficiency = Efficiency(args.compute_efficiency, args.memory_efficiency, args.launch_overhead, args.latency)
-    try:
-        ev = evaluate(graph, shape, args.batch, training=args.training)
-        step = step_time(ev, profile, precision=args.precision, training=args.training,
-                         optimizer=args.optimizer or "sgd", efficiency=efficiency, data_parallel=args.data_parallel,
-                         tensor_parallel=args.tensor_parallel, recompute_rows=recomputed, recompute=args.recompute,
-                         model=args.model)
-    except ValueError as exc:
-        msg = str(exc)
-        if msg.startswith("precision: "):
-            msg = f"--precision {args.precision}: " + msg[len("precision: "):]
-        raise flagged(ValueError(msg)) from None
+    ev = evaluate(graph, shape, args.batch, training=args.training)
+    step = step_time(ev, profile, precision=args.precision, training=args.training,
+                     optimizer=args.optimizer or "sgd", efficiency=efficiency, data_parallel=args.data_parallel,
+                     tensor_parallel=args.tensor_parallel, recompute_rows=recomputed, recompute=args.recompute,
+                     model=args.model)
     run_ = None
     if args.tokens is not None or args.steps is not None:
         run_ = plan_run(step.time_s, args.batch * tokens_per_sample * args.data_parallel,
@@ -194,5 +188,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps(step_json(step, run_), indent=2) + "\n")
         return 0
-    sys.stdout.write("\n".join(step_lines(step, run_, args.top or None)) + "\n")
+    top = None if args.all else 10 if args.top is None else args.top or None  # a terminal's worth by default
+    sys.stdout.write("\n".join(step_lines(step, run_, top)) + "\n")
     return 0

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dlperf.errors import ArgumentError, ref
+
 __all__ = ["HFInput", "HFModel", "catalogue_names", "catalogue_config", "load_config", "build_model", "hf_model",
            "hf_inputs", "from_hf", "sequence_limit", "default_input", "with_per_token", "twin_module", "with_moe",
            "with_kv_cache", "DEFAULT_MAX_SEQ"]
@@ -124,7 +126,7 @@ def _read_json(path: Path, label: str) -> dict[str, Any]:
         raise ValueError(f"model: {label}: cannot read {str(path)!r} as JSON ({type(exc).__name__}: "
                          f"{str(exc).splitlines()[0][:200]}); {_FIX}") from None
     if not isinstance(data, dict):
-        raise ValueError(f"model: {label}: {str(path)!r} holds a JSON {type(data).__name__}, not a config object; {_FIX}")
+        raise ArgumentError("model", what=f"{label}: {str(path)!r} holds a JSON {type(data).__name__}, not a config object", fix=f"{_FIX}")
     return data
 
 
@@ -133,7 +135,7 @@ def _config_dict(spec: str, label: str) -> tuple[dict[str, Any] | None, str]:
     path = Path(spec).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
-            raise ValueError(f"model: {label}: folder {str(path)!r} has no config.json; {_FIX}")
+            raise ArgumentError("model", what=f"{label}: folder {str(path)!r} has no config.json", fix=f"{_FIX}")
         return _read_json(path / "config.json", label), f"config from {path / 'config.json'}"
     if path.is_file():
         return _read_json(path, label), f"config from {path}"
@@ -141,7 +143,7 @@ def _config_dict(spec: str, label: str) -> tuple[dict[str, Any] | None, str]:
         data = catalogue_config(spec)
     except KeyError:
         if _looks_like_path(spec):
-            raise ValueError(f"model: {label}: no such file or folder {spec!r}; {_FIX}") from None
+            raise ArgumentError("model", what=f"{label}: no such file or folder {spec!r}", fix=f"{_FIX}") from None
         return None, ""
     return data, (f"config from archcalc's catalogue: config.json of {spec} as published on huggingface.co "
                   "(generation-only fields left out)")
@@ -159,8 +161,8 @@ def _hub_config(spec: str, label: str, trust_remote_code: bool) -> tuple[Any, st
     if _offline() or not _reachable():
         raise ValueError(f"model: {label}: not a local folder or file, not in archcalc's catalogue and not in the "
                          f"Hugging Face cache, and the hub cannot be reached (no network); {_FIX} (download it where "
-                         f"there is network), or a name `archcalc list --hf` shows ({len(catalogue_names())} "
-                         "configs that work offline)")
+                         f"there is network), or one of the {len(catalogue_names())} catalogue names that work "
+                         "offline (archcalc.frontends.hf.catalogue_names())")
     try:
         return AutoConfig.from_pretrained(spec, trust_remote_code=trust_remote_code), f"config of {spec} from the hub"
     except OSError as exc:
@@ -169,9 +171,9 @@ def _hub_config(spec: str, label: str, trust_remote_code: bool) -> tuple[Any, st
 
 
 def _remote_refusal(label: str, what: str) -> ValueError:
-    return ValueError(f"model: {label}: {what} is not in transformers: the config's auto_map asks to run the "
-                      "repository's own Python code; add --trust-remote-code (trust_remote_code=True) to allow it, "
-                      "after reading that code")
+    return ArgumentError("trust_remote_code", what=f"{label}: {what} is not in transformers: the config's auto_map "
+                         "asks to run the repository's own Python code", fix="give it (True) to allow that, after "
+                         "reading that code")
 
 
 def load_config(spec: str, trust_remote_code: bool = False) -> tuple[Any, str]:
@@ -241,7 +243,7 @@ def _model_class(config: Any, label: str, trust_remote_code: bool) -> tuple[Any,
                 raise _remote_refusal(label, f"architecture {arch!r}")
             auto = getattr(transformers, remote[0])
             return (lambda c: auto.from_config(c, trust_remote_code=True)), arch, (
-                f"built with the repository's own code ({auto_map[remote[0]]}, --trust-remote-code)",)
+                f"built with the repository's own code ({auto_map[remote[0]]}, trust_remote_code)",)
         raise ValueError(f"model: {label}: transformers {transformers.__version__} has no architecture {arch!r}; "
                          "upgrade transformers, or edit architectures in config.json to a class it has")
     from transformers import AutoModel
@@ -284,7 +286,7 @@ def build_model(config: Any, label: str = "hf:model", trust_remote_code: bool = 
 def hf_model(spec: str, trust_remote_code: bool = False) -> HFModel:
     """The model ``hf:spec`` names, built on the meta device (cached: the same object for the same spec)."""
     if not isinstance(spec, str) or not spec.strip():
-        raise ValueError(f"model: got hf:{spec!r}; give hf:NAME_OR_PATH (a hub name, a folder or a config.json)")
+        raise ArgumentError("model", what=f"got hf:{spec!r}", fix="give hf:NAME_OR_PATH (a hub name, a folder or a config.json)")
     try:
         import torch  # noqa: F401
         import transformers  # noqa: F401
@@ -352,62 +354,65 @@ def hf_inputs(model: HFModel, seq: int | None = None, decoder_seq: int | None = 
     config, label, main = model.config, model.name, getattr(model.module, "main_input_name", "input_ids")
     args = _forward_args(model.module)
     if main == "input_ids":
-        flag = "--seq"
+        name = "seq"
         if input_shape is not None:
             if len(input_shape) != 1:
-                raise ValueError(f"--input: {label} takes token ids; give the sequence length (--seq L)")
+                raise ArgumentError("input_shape", input_shape,
+                                    f"{label} takes token ids; give the sequence length ({ref('seq')})")
             if seq is not None and seq != input_shape[0]:
-                raise ValueError(f"--seq: got {seq} and --input {input_shape[0]}; give one sequence length")
-            seq, flag = input_shape[0], "--input"
-        seq = _length(flag, seq, sequence_limit(model), label)
+                raise ArgumentError("seq", seq, f"give one sequence length ({ref('input_shape')} says "
+                                    f"{input_shape[0]})")
+            seq, name = input_shape[0], "input_shape"
+        seq = _length(name, seq, sequence_limit(model), label)
         inputs = [HFInput("input_ids", (seq,), "int64")]
         if getattr(config, "is_encoder_decoder", False):
             dec_limit = _positions(config, "max_target_positions", "max_decoder_position_embeddings") or \
                 sequence_limit(model)
-            inputs.append(HFInput("decoder_input_ids", (_length("--decoder-seq", decoder_seq, dec_limit, label,
+            inputs.append(HFInput("decoder_input_ids", (_length("decoder_seq", decoder_seq, dec_limit, label,
                                                                 cap=seq),), "int64"))
         elif decoder_seq is not None:
-            raise ValueError(f"--decoder-seq: {label} is not an encoder-decoder; drop --decoder-seq")
+            raise ArgumentError("decoder_seq", decoder_seq, f"{label} is not an encoder-decoder; leave it out")
         return tuple(inputs)
     if seq is not None:
-        raise ValueError(f"--seq: {label} takes {main}, not token ids; drop --seq" +
-                         ("" if main == "input_features" else " (give --input to change its size)"))
+        raise ArgumentError("seq", seq, f"{label} takes {main}, not token ids; leave it out" +
+                            ("" if main == "input_features" else f" (give {ref('input_shape')} to change its size)"))
     if main == "pixel_values":
         if decoder_seq is not None:
-            raise ValueError(f"--decoder-seq: {label} is not an encoder-decoder; drop --decoder-seq")
+            raise ArgumentError("decoder_seq", decoder_seq, f"{label} is not an encoder-decoder; leave it out")
         if input_shape is None:
             size = getattr(config, "image_size", None)
             size = (size, size) if isinstance(size, int) else tuple(size or ())
             if len(size) != 2:
-                raise ValueError(f"--input: {label}'s config gives no image_size; give the image shape, e.g. "
-                                 "--input 3x224x224")
+                raise ArgumentError("input_shape", None, f"{label}'s config gives no image_size; give the image "
+                                    "shape, e.g. 3x224x224", what="not given")
             input_shape = (getattr(config, "num_channels", 3), *size)
         return (HFInput("pixel_values", tuple(input_shape), "float32"),)
     if main == "input_features" and getattr(config, "is_encoder_decoder", False):  # Whisper: log-mel frames
         mel, src = getattr(config, "num_mel_bins", None), _positions(config, "max_source_positions")
         if input_shape is None:
             if not (mel and src):
-                raise ValueError(f"--input: {label}'s config gives no num_mel_bins / max_source_positions; give the "
-                                 "feature shape, e.g. --input 80x3000")
+                raise ArgumentError("input_shape", None, f"{label}'s config gives no num_mel_bins / "
+                                    "max_source_positions; give the feature shape, e.g. 80x3000", what="not given")
             input_shape = (mel, 2 * src)  # the encoder's two convolutions halve the frames to its positions
         dec_limit = _positions(config, "max_target_positions")
-        dec = _length("--decoder-seq", decoder_seq, dec_limit, label)
+        dec = _length("decoder_seq", decoder_seq, dec_limit, label)
         return (HFInput("input_features", tuple(input_shape), "float32"), HFInput("decoder_input_ids", (dec,), "int64"))
     if input_shape is None:
-        raise ValueError(f"--input: {label} takes {main}; give its per-sample shape with --input")
+        raise ArgumentError("input_shape", None, f"{label} takes {main}; give its per-sample shape",
+                            what="not given")
     if main not in args:
-        raise ValueError(f"model: {label}: its forward takes no {main!r}; archcalc cannot tell its inputs")
+        raise ArgumentError("model", what=f"{label}: its forward takes no {main!r}", fix="archcalc cannot tell its inputs")
     return (HFInput(main, tuple(input_shape), "float32"),)
 
 
-def _length(flag: str, value: int | None, limit: int | None, label: str, cap: int | None = None) -> int:
+def _length(name: str, value: int | None, limit: int | None, label: str, cap: int | None = None) -> int:
     if value is None:
         default = min(x for x in (DEFAULT_MAX_SEQ, limit, cap) if x is not None)
         return default
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{flag}: got {value!r}; give a positive integer")
+        raise ArgumentError(name, value, "give a positive integer")
     if limit is not None and value > limit:
-        raise ValueError(f"{flag}: got {value}; {label} has {limit} positions; give {flag} <= {limit}")
+        raise ArgumentError(name, value, f"{label} has {limit} positions; give at most {limit}")
     return value
 
 
@@ -478,10 +483,10 @@ def from_hf(spec: str, seq: int | None = None, batch: int = 1, decoder_seq: int 
     defaults = []
     if inputs[0].name == "input_ids" and seq is None and input_shape is None:
         limit = sequence_limit(model)
-        defaults.append(f"--seq {inputs[0].shape[0]} by default (min({DEFAULT_MAX_SEQ}, "
+        defaults.append(f"seq {inputs[0].shape[0]} by default (min({DEFAULT_MAX_SEQ}, "
                         f"{'its ' + str(limit) + ' positions' if limit else 'no stated positions'}))")
     if inputs[-1].name == "decoder_input_ids" and decoder_seq is None:
-        defaults.append(f"--decoder-seq {inputs[-1].shape[0]} by default")
+        defaults.append(f"decoder seq {inputs[-1].shape[0]} by default")
     if inputs[0].name != "input_ids" and input_shape is None:
         defaults.append(f"{inputs[0].name} {'x'.join(map(str, inputs[0].shape))} from the config")
     notes = (*model.notes, *(["inputs: " + "; ".join(defaults)] if defaults else []), *graph.notes)
@@ -505,7 +510,7 @@ def with_per_token(rep: Any, graph: Any) -> Any:
     shown_f = f"{flops.numerator:,}" if flops.denominator == 1 else f"{float(flops):,.1f}"
     attention = bool(rep.totals.get("activation_macs"))  # activation-activation products grow with the length
     note = (f"forward per token: {shown} MACs = {shown_f} FLOPs ({macs:,} MACs over {graph.traced_at[0][0]} x "
-            f"{graph.traced_at[0][1]} = {tokens:,} tokens" + ("; attention's share grows with --seq)" if attention
+            f"{graph.traced_at[0][1]} = {tokens:,} tokens" + ("; attention's share grows with the sequence length)" if attention
                                                               else ")"))
     return replace(rep, notes=(*rep.notes, note))
 

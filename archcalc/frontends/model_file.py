@@ -17,6 +17,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from dlperf.errors import ArgumentError
+
 __all__ = ["is_model_file", "load_model", "split_spec"]
 
 
@@ -62,7 +64,7 @@ def load_model(spec: str) -> Any:
         choices = sorted(k for k, v in vars(source).items() if not k.startswith("_") and (
             (isinstance(v, type) and issubclass(v, nn.Module) and v.__module__ == source.__name__)
             or isinstance(v, nn.Module) or (callable(v) and getattr(v, "__module__", None) == source.__name__)))
-        raise ValueError(f"model: {str(path)!r} has no {name!r}; it defines {', '.join(choices) or 'no modules'}")
+        raise ArgumentError("model", what=f"{str(path)!r} has no {name!r}", fix=f"it defines {', '.join(choices) or 'no modules'}")
     from dlperf.usercode import describe, guard_forward, user_code
 
     where = f"model: {name} in {str(path)!r}"

@@ -25,6 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from dlperf.errors import ArgumentError
+
 __all__ = ["MoEParams", "moe_params"]
 
 _TOP_K = ("num_experts_per_tok", "moe_top_k", "top_k", "num_selected_experts")
@@ -117,7 +119,7 @@ def moe_params(module: Any, top_k: int | None = None, num_experts: int | None = 
                              "they hold; pass num_experts")
         num_experts = counts.pop()
     if top_k is None:
-        raise ValueError(f"top_k: {type(module).__name__}'s config has no num_experts_per_tok; pass top_k")
+        raise ArgumentError("top_k", what=f"{type(module).__name__}'s config has no num_experts_per_tok", fix="pass top_k")
     if not 0 < top_k <= num_experts or expert % num_experts:
         raise ValueError(f"top_k: got {top_k} of {num_experts} experts holding {expert} parameters; give "
                          f"1 <= top_k <= num_experts with experts of equal size")

@@ -20,6 +20,8 @@ import difflib
 import functools
 from typing import Any
 
+from dlperf.errors import ArgumentError
+
 __all__ = ["build_timm_meta", "timm_input_size", "from_timm", "check_timm_name"]
 
 
@@ -28,10 +30,10 @@ def check_timm_name(name: str) -> None:
     try:
         import timm
     except ImportError as exc:
-        raise ValueError(f"model: timm:{name} needs the timm package ({exc}); pip install timm") from None
+        raise ArgumentError("model", what=f"timm:{name} needs the timm package ({exc})", fix="pip install timm") from None
 
     if not isinstance(name, str) or not name:
-        raise ValueError(f"model: got timm:{name!r}; give timm:NAME (see timm.list_models())")
+        raise ArgumentError("model", what=f"got timm:{name!r}", fix="give timm:NAME (see timm.list_models())")
     if timm.is_model(name):
         return
     close = difflib.get_close_matches(name, timm.list_models(), n=5, cutoff=0.6)

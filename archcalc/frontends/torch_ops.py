@@ -129,6 +129,8 @@ def _binary(kind: str, inplace: bool = False, reverse: bool = False) -> Callable
     def m(args: tuple, kw: dict) -> Mapped:
         other = _a(args, kw, 1, "other")
         tensors = [t for t in (args[0], other) if _is_tensor(t)]
+        if not tensors:  # torch.div(7, 2, rounding_mode="trunc"): a tensor made from numbers (Longformer)
+            return "Constant", {"output_shape": None}, []
         if reverse:
             tensors = tensors[::-1]
         alpha = kw.get("alpha", 1)
@@ -444,6 +446,13 @@ from archcalc.frontends.torch_ops_kinds import KINDS, REPLACES  # noqa: E402
 if set(KINDS) & set(MAPPINGS) != REPLACES:
     raise RuntimeError(f"torch_ops_kinds overlaps MAPPINGS at {sorted(set(KINDS) & set(MAPPINGS) - REPLACES)}")
 MAPPINGS.update(KINDS)
+
+# The last kinds of the coverage suites (math functions, logical ops, triangular matrices ...): no overlap.
+from archcalc.frontends.torch_ops_math import KINDS as MATH_KINDS  # noqa: E402
+
+if set(MATH_KINDS) & set(MAPPINGS):
+    raise RuntimeError(f"torch_ops_math overlaps MAPPINGS at {sorted(set(MATH_KINDS) & set(MAPPINGS))}")
+MAPPINGS.update(MATH_KINDS)
 
 #: Python-level functionals whose body the tracer follows (their inner torch calls are mapped instead).
 DESCEND = frozenset({"multi_head_attention_forward", "_in_projection_packed", "_in_projection", "normalize",

@@ -34,6 +34,7 @@ from typing import Any
 from archcalc.ir.graph import Graph, Node, TensorSpec
 from archcalc.ops.misc import UNMODELED
 from archcalc.ops.traits import traits
+from dlperf.errors import ArgumentError
 from dlperf.validate import check_int
 
 __all__ = ["from_torch", "from_torchvision", "build_torchvision_meta", "torchvision_input_size", "unmodeled_nodes",
@@ -46,6 +47,10 @@ _DTYPES = {**{d: d for d in ("float32", "int64", "int32", "bool", "float16", "bf
 
 class TraceError(ValueError):
     """The model cannot be traced at the given inputs (one line, naming the model and the cause)."""
+
+
+class InputTraceError(TraceError, ArgumentError):
+    """The user's forward fails at the given input shapes: a :class:`TraceError` naming ``input_shapes``."""
 
 
 def unmodeled_nodes(graph: Graph) -> list[Node]:
@@ -528,15 +533,15 @@ def from_torch(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, inpu
 
     label = name or type(module).__name__
     if not input_shapes:
-        raise ValueError(f"input_shapes: {label} needs at least one per-sample input shape, e.g. (3, 224, 224)")
+        raise ArgumentError("input_shapes", what=f"{label} needs at least one per-sample input shape, e.g. (3, 224, 224)")
     for shape in input_shapes:
         if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape):
-            raise ValueError(f"input_shapes: got {shape!r}; give per-sample shapes of positive integers")
+            raise ArgumentError("input_shapes", shape, "give per-sample shapes of positive integers")
     check_int("batch", batch)
     dtypes = tuple(input_dtypes) + ("float32",) * (len(input_shapes) - len(input_dtypes))
     for d in dtypes:
         if d not in _DTYPES:
-            raise ValueError(f"input_dtypes: got {d!r}; choose one of {', '.join(sorted(set(_DTYPES.values())))}")
+            raise ArgumentError("input_dtypes", d, f"choose one of {', '.join(sorted(set(_DTYPES.values())))}")
     keywords = _keyword_inputs(input_kwargs, batch)
     full = [(batch, *s) for s in input_shapes]
     shapes = ", ".join("x".join(map(str, s)) for s in [*full, *(k[1] for k in keywords)])
@@ -548,8 +553,8 @@ def from_torch(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, inpu
         state = (*module.parameters(), *module.buffers())
         on_meta = bool(state) and all(t.device.type == "meta" for t in state)
         if on_meta or any(t.device.type != "cpu" for t in state):
-            raise TraceError(f"--input: {label} fails on input {shapes} (traced on the meta device): "
-                             f"{_first_line(exc)}") from None
+            raise InputTraceError("input_shapes", what=f"{label} fails on input {shapes} (traced on the meta "
+                                  f"device): {_first_line(exc)}") from None
         # The module itself, not a copy (no second copy of the weights): eval mode writes nothing; training
         # mode's running statistics are put back afterwards.
         meta, device = module, "cpu"
@@ -557,7 +562,8 @@ def from_torch(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, inpu
         try:
             rec = _trace_on(meta, full, dtypes, "cpu", training, keywords)
         except Exception as exc2:  # any failure of the user's forward: one line naming the model and the input
-            raise TraceError(f"--input: {label} fails on input {shapes}: {_first_line(exc2)}") from None
+            raise InputTraceError("input_shapes", what=f"{label} fails on input {shapes}: "
+                                  f"{_first_line(exc2)}") from None
         finally:
             import torch
 
@@ -623,11 +629,11 @@ def _keyword_inputs(input_kwargs: dict[str, tuple] | None, batch: int) -> tuple[
     out = []
     for key, spec in (input_kwargs or {}).items():
         if not isinstance(key, str) or not key.isidentifier() or not isinstance(spec, tuple) or not 1 <= len(spec) <= 3:
-            raise ValueError(f"input_kwargs: got {key!r}: {spec!r}; give name: (per-sample shape, dtype[, fill])")
+            raise ArgumentError("input_kwargs", key, "give name: (per-sample shape, dtype[, fill])", what=f"got {key!r}: {spec!r}")
         shape, dtype, fill = (*spec, "float32", 0)[:3] if len(spec) == 1 else (*spec, 0)[:3]
         if not isinstance(shape, tuple) or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
                                                    for v in shape):
-            raise ValueError(f"input_kwargs: {key} has shape {shape!r}; give a per-sample shape of positive integers")
+            raise ArgumentError("input_kwargs", what=f"{key} has shape {shape!r}", fix="give a per-sample shape of positive integers")
         if dtype not in _DTYPES:
             raise ValueError(f"input_kwargs: {key} has dtype {dtype!r}; choose one of "
                              f"{', '.join(sorted(set(_DTYPES.values())))}")
@@ -686,7 +692,7 @@ def torchvision_input_size(name: str) -> tuple[int, int, int]:
     try:
         weights = get_model_weights(name)
     except (KeyError, ValueError):
-        raise ValueError(f"model: torchvision has no model {name!r}; see torchvision.models.list_models()") from None
+        raise ArgumentError("model", what=f"torchvision has no model {name!r}", fix="see torchvision.models.list_models()") from None
     crop = weights.DEFAULT.transforms.keywords["crop_size"]
     size = _BUILDER_SIZES.get(name, crop[0] if isinstance(crop, list | tuple) else crop)
     return (3, size, size)

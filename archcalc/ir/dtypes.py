@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from dlperf.errors import ArgumentError
+
 __all__ = ["DTYPES", "ALIASES", "canonical", "dtype_bytes"]
 
 #: Canonical dtype name -> bytes per element.
@@ -39,7 +41,7 @@ def canonical(name: str, argument: str = "dtype") -> str:
         name = ALIASES.get(name, name)
         if name in DTYPES:
             return name
-    raise ValueError(f"{argument}={name!r} is not a dtype; choose one of {', '.join(DTYPES)}")
+    raise ArgumentError(argument, name, f"choose one of {', '.join(DTYPES)}")
 
 
 def dtype_bytes(name: str, argument: str = "dtype") -> int:

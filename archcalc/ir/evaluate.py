@@ -23,6 +23,7 @@ from archcalc.arith import is_concrete, prod
 from archcalc.ir.graph import Graph, Node, ValueInfo
 from archcalc.ops.registry import OpCost, formula
 from archcalc.ops.traits import OpTraits, traits
+from dlperf.errors import ArgumentError
 from dlperf.results import Result
 from dlperf.validate import check_int
 
@@ -311,6 +312,12 @@ class _Walker:
                                    constant=node.constant))
         for name, v in zip(node.outputs, outs, strict=True):
             self.values[name] = v
+        for i, v in enumerate(outs):  # an in-place write with a gradient (``buf[..., :d].copy_(k)`` into a
+            j = alias[i] if i < len(alias) else None  # new_empty buffer): autograd rebases every view of the
+            if j is not None and j < len(ins) and v.requires_grad and not ins[j].requires_grad:  # storage
+                for other in self.values.values():
+                    if other.storage == v.storage and other.param is None:
+                        other.requires_grad = True
         saved = 0
         if cost.saves_input or cost.saved_inputs:
             for i, v in enumerate(ins):
@@ -346,17 +353,17 @@ class _Walker:
             self.apply(node)
 
 
-def _check_positive(flag: str, shape: tuple[Any, ...]) -> None:
+def _check_positive(name: str, shape: tuple[Any, ...]) -> None:
     for v in shape:
         if is_concrete(v) and v <= 0:
-            raise ValueError(f"{flag}: got {_fmt(shape)}; every dimension must be a positive integer")
+            raise ArgumentError(name, _fmt(shape), "give positive integers for every dimension")
 
 
 def full_input_shapes(graph: Graph, input_shape: tuple[Any, ...] | None = None, batch: Any = 1,
                       inputs: dict[str, tuple[Any, ...]] | None = None) -> dict[str, tuple[Any, ...]]:
     """Full shapes of every graph input: per-sample shapes (the first from ``input_shape``, others from
     ``inputs`` or the defaults) with ``batch`` prepended to batched inputs."""
-    check_int("--batch", batch, symbolic=True)
+    check_int("batch", batch, symbolic=True)
     given = dict(inputs or {})
     out = {}
     for i, spec in enumerate(graph.inputs):
@@ -365,11 +372,11 @@ def full_input_shapes(graph: Graph, input_shape: tuple[Any, ...] | None = None, 
             shape = tuple(input_shape)
             if len(shape) != len(spec.shape):
                 want = "x".join(("C", "H", "W", "D")[: len(spec.shape)]) if len(spec.shape) <= 4 else f"rank {len(spec.shape)}"
-                raise ValueError(f"--input: got {_fmt(shape)!r}; {graph.name} takes a per-sample input of rank "
-                                 f"{len(spec.shape)} ({want}), e.g. {_fmt(spec.shape)}")
+                raise ArgumentError("input_shape", _fmt(shape), f"{graph.name} takes a per-sample input of rank "
+                                    f"{len(spec.shape)} ({want}), e.g. {_fmt(spec.shape)}")
         if spec.name in given:
             shape = tuple(given.pop(spec.name))
-        _check_positive("--input", shape)
+        _check_positive("input_shape" if i == 0 else "inputs", shape)
         out[spec.name] = (batch, *shape) if spec.batched else shape
     if given:
         raise ValueError(f"inputs: {graph.name} has no input named {', '.join(given)}; its inputs are "
@@ -465,8 +472,10 @@ def evaluate(graph: Graph, input_shape: tuple[Any, ...] | None = None, batch: An
                              "(input_shapes, **hparams) -> OpCost")
     full = full_input_shapes(graph, input_shape, batch, inputs)
     if graph.traced_at is not None and tuple(full.values()) != tuple(graph.traced_at):
-        raise ValueError(f"--input: {graph.name} was traced at {', '.join(map(_fmt, graph.traced_at))}; "
-                         f"trace it again at {', '.join(map(_fmt, full.values()))} (pass that --input / --batch)")
+        raise ArgumentError(("input_shape", "batch"), what=f"{graph.name} was traced at "
+                            f"{', '.join(map(_fmt, graph.traced_at))}",
+                            fix=f"trace it again at {', '.join(map(_fmt, full.values()))} (pass that input shape "
+                            "and batch)")
     walker = _Walker(graph, training, formulas, op_traits)
     first = graph.inputs[0].name
     try:
@@ -478,7 +487,7 @@ def evaluate(graph: Graph, input_shape: tuple[Any, ...] | None = None, batch: An
             smallest = _smallest_square(graph, shape[1])
             if smallest is not None:
                 hint = f"; {graph.name} needs at least {shape[1]}x{smallest}x{smallest}"
-        raise ValueError(f"--input {_fmt(shape[1:])} is too small: {exc}{hint}") from None
+        raise ArgumentError("input_shape", what=f"{_fmt(shape[1:])} is too small: {exc}{hint}") from None
     unused = tuple((name, prod(shape)) for name, shape in graph.params if name not in walker.used)
     outputs = tuple(walker.values[v].shape for v in graph.outputs)
     per_sample = full[first][1:] if graph.inputs[0].batched else full[first]

@@ -36,6 +36,7 @@ from archcalc.lm.papers import kv_cache_elements
 from archcalc.ops.traits import traits
 from archcalc.report import DTYPE_BYTES
 from archcalc.zoo_transformers import TransformerConfig, build_transformer, check_seq
+from dlperf.errors import ArgumentError
 from dlperf.results import Result
 
 __all__ = ["KVCache", "kv_cache", "Phase", "PrefillDecode", "prefill_decode", "weights_read"]
@@ -67,7 +68,7 @@ def kv_cache(cfg: TransformerConfig, seq: int | None = None, batch: int = 1) -> 
     """The KV cache of ``cfg`` holding ``seq`` tokens (default its context) for ``batch`` sequences."""
     seq = cfg.default_seq if seq is None else seq
     if cfg.family == "bert":
-        raise ValueError(f"--kv-cache: {cfg.name} is an encoder and keeps no KV cache; use a decoder (gpt2, gpt, llama)")
+        raise ArgumentError("cfg", cfg.name, "an encoder keeps no KV cache; use a decoder (gpt2, gpt, llama)")
     ev = evaluate(build_transformer(cfg, seq), (seq,), batch)
     elements = kv_cache_elements(cfg.layers, cfg.kv_heads, cfg.head_dim, seq, batch)
     if elements != _graph_kv_elements(ev):  # never a silent wrong number
@@ -134,11 +135,11 @@ def prefill_decode(cfg: TransformerConfig, seq: int | None = None, batch: int = 
     """MACs and bytes moved of prefilling ``seq`` tokens and of decoding token ``seq`` with ``seq - 1``
     cached (``dtype`` weights and cache). Raises ``ValueError`` naming the flag for bad values."""
     if dtype not in DTYPE_BYTES:
-        raise ValueError(f"--dtype: got {dtype!r}; choose one of {', '.join(DTYPE_BYTES)}")
+        raise ArgumentError("dtype", dtype, f"choose one of {', '.join(DTYPE_BYTES)}")
     seq = cfg.default_seq if seq is None else seq
     size = DTYPE_BYTES[dtype]
     if cfg.family == "bert":
-        raise ValueError(f"--kv-cache: {cfg.name} is an encoder (no decode step); use a decoder (gpt2, gpt, llama)")
+        raise ArgumentError("cfg", cfg.name, "an encoder has no decode step; use a decoder (gpt2, gpt, llama)")
     check_seq(cfg, seq)
     graph = build_transformer(cfg, seq)
     ev = evaluate(graph, (seq,), batch)

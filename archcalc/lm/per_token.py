@@ -35,6 +35,7 @@ from archcalc.ir.evaluate import Evaluation, Row, evaluate
 from archcalc.lm.papers import Hoffmann, Kaplan, hoffmann, kaplan
 from archcalc.ops.traits import traits
 from archcalc.zoo_transformers import TransformerConfig, build_transformer
+from dlperf.errors import ArgumentError
 from dlperf.results import Result, snake_key
 from dlperf.validate import check_int
 
@@ -141,7 +142,8 @@ class PerToken(Result):
         (tested), so the difference is the remaining parts; they add up to ``forward_all - c_forward``.
         """
         if self.kaplan is None:
-            raise ValueError(f"--per-token: Kaplan et al.'s formula is not defined for {self.model}")
+            raise ArgumentError("model", self.model, "Kaplan et al.'s formula is not defined for it; use a GPT "
+                                "model (gpt2, gpt)")
         out = {k: v for k, v in self.parts.items() if k not in ("weights", "QK^T")}
         out["weights - 2N"] = self.parts["weights"] - 2 * self.kaplan.n_params
         out["QK^T - 2 n_layer n_ctx d_attn"] = self.parts["QK^T"] - self.kaplan.mask
@@ -151,7 +153,8 @@ class PerToken(Result):
         """``forward_all - Hoffmann forward`` per token, itemised (embeddings counted by them, not by torch;
         5 operations per softmax score instead of their 3; the parts they leave out)."""
         if self.hoffmann is None:
-            raise ValueError(f"--per-token: Hoffmann et al.'s formula is not defined for {self.model}")
+            raise ArgumentError("model", self.model, "Hoffmann et al.'s formula is not defined for it; use a "
+                                "GPT model (gpt2, gpt)")
         h = self.hoffmann
         n_layer = self.layers
         per = h.per_token
@@ -168,7 +171,7 @@ def per_token(cfg: TransformerConfig, seq: int | None = None, batch: int = 1) ->
 
     Raises ``ValueError`` naming the flag for a bad size, sequence length or batch.
     """
-    check_int("--batch", batch)
+    check_int("batch", batch)
     seq = cfg.default_seq if seq is None else seq
     graph = build_transformer(cfg, seq)
     ev = evaluate(graph, (seq,), batch)

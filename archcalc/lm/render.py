@@ -11,7 +11,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
-__all__ = ["exact", "per_token_text", "per_token_json", "inference_text", "inference_json", "closed_text",
+__all__ = ["exact", "snake_key", "per_token_text", "per_token_json", "inference_text", "inference_json", "closed_text",
            "closed_json"]
 
 
@@ -75,40 +75,66 @@ def per_token_text(pt: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
+def snake_key(label: str) -> str:
+    """A part's label as a snake_case JSON key.
+
+    >>> snake_key("QK^T"), snake_key("residual adds and gating")
+    ('qk_t', 'residual_adds_and_gating')
+    """
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")
+
+
+def _itemised(diff: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"item": k, "value": _json_num(v)} for k, v in diff.items()]
+
+
 def per_token_json(pt: Any) -> dict[str, Any]:
-    """JSON-ready dict of a :class:`~archcalc.lm.per_token.PerToken` (fractions as ``"p/q"`` strings)."""
+    """JSON-ready dict of a :class:`~archcalc.lm.per_token.PerToken` (fractions as ``"p/q"`` strings).
+
+    ``parts`` is keyed by the part's label in snake_case (``QK^T`` is ``qk_t``); each ``difference`` is a
+    list of ``{"item": label as printed, "value": number}`` (docs/json.md).
+    """
     out: dict[str, Any] = {
         "model": pt.model, "seq": pt.seq, "batch": pt.batch,
         "forward_macs": _json_num(pt.forward_macs), "forward_flops": _json_num(pt.forward_flops),
         "forward_elementwise_ops": _json_num(pt.forward_elementwise_ops),
         "training_macs": _json_num(pt.training_macs), "training_flops": _json_num(pt.training_flops),
-        "parts": {k: _json_num(v) for k, v in pt.parts.items()},
+        "parts": {snake_key(k): _json_num(v) for k, v in pt.parts.items()},
     }
     if pt.kaplan is not None:
         out["kaplan"] = {"n_params": pt.kaplan.n_params, "c_forward": _json_num(pt.kaplan.c_forward),
                          "c_train": _json_num(pt.kaplan.c_train),
-                         "difference": {k: _json_num(v) for k, v in pt.kaplan_difference().items()}}
+                         "difference": _itemised(pt.kaplan_difference())}
     if pt.hoffmann is not None:
         h = pt.hoffmann
         out["hoffmann"] = {"forward": _json_num(h.per_token(h.total_forward)),
                            "training": _json_num(h.per_token(h.total_training)),
-                           "difference": {k: _json_num(v) for k, v in pt.hoffmann_difference().items()}}
+                           "difference": _itemised(pt.hoffmann_difference())}
     return out
 
 
 def inference_text(kv: Any, pd: Any) -> str:
-    """The ``--kv-cache`` text: cache bytes per dtype, then prefill and decode MACs, bytes and intensity."""
-    lines = [f"{kv.model}: KV cache at L = {kv.seq}, batch {kv.batch}: 2 x {kv.layers} layers x {kv.kv_heads} "
-             f"kv heads x {kv.head_dim} x L x B = {kv.elements:,} elements"]
+    """The ``--kv-cache`` text: cache bytes per dtype, then prefill and decode MACs, bytes and intensity.
+
+    The phases are columns and the quantities rows, so the text fits 80 columns whatever the model's size.
+    """
+    lines = [f"{kv.model}: KV cache at L = {kv.seq}, batch {kv.batch}:",
+             f"  2 x {kv.layers} layers x {kv.kv_heads} kv heads x {kv.head_dim} x L x B = {kv.elements:,} elements"]
     lines += _table([(d, f"{b:,} B ({b / 2**20:,.1f} MiB)") for d, b in kv.bytes_by_dtype.items()])
-    lines.append(f"prefill of {pd.seq} tokens and decode of token {pd.seq} ({pd.seq - 1} cached), {pd.dtype} "
-                 "weights and cache, whole batch:")
-    width = max(len(p.name) for p in (pd.prefill, pd.decode))
-    lines.append(f"  {'phase'.ljust(width)}  {'MACs':>18}  {'FLOPs':>18}  {'weights B':>14}  {'KV read B':>14}  "
-                 f"{'KV write B':>14}  {'FLOPs/B':>10}")
-    for p in (pd.prefill, pd.decode):
-        lines.append(f"  {p.name.ljust(width)}  {p.macs:>18,}  {p.flops:>18,}  {p.weight_bytes:>14,}  "
-                     f"{p.kv_read_bytes:>14,}  {p.kv_write_bytes:>14,}  {float(p.intensity):>10,.2f}")
+    lines.append(f"prefill of {pd.seq} tokens and decode of token {pd.seq} ({pd.seq - 1} cached),")
+    lines.append(f"{pd.dtype} weights and cache, whole batch:")
+    phases = (pd.prefill, pd.decode)
+    rows = [("", [p.name for p in phases])]
+    rows += [(title, [f"{getattr(p, attr):,}" for p in phases]) for title, attr in (
+        ("MACs", "macs"), ("FLOPs", "flops"), ("weights B", "weight_bytes"), ("KV read B", "kv_read_bytes"),
+        ("KV write B", "kv_write_bytes"))]
+    rows.append(("FLOPs/B", [f"{float(p.intensity):,.2f}" for p in phases]))
+    first = max(len(title) for title, _ in rows)
+    widths = [max(len(cells[i]) for _, cells in rows) for i in range(len(phases))]
+    lines += ["  " + title.ljust(first) + "".join(f"  {c:>{w}}" for c, w in zip(cells, widths, strict=True))
+              for title, cells in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -137,8 +163,8 @@ def closed_text(cf: Any, cfg: Any, at: dict[str, int]) -> str:
     lines = [f"{cf.model}: totals as closed forms ({_legend(cf, cfg)})"]
     lines += [f"  {f} = {sympy.sstr(e)}" for f, e in cf.totals.items()]
     values = _values(cf, cfg, at)
-    lines.append("at " + ", ".join(f"{k}={v}" for k, v in values.items()) + ": "
-                 + ", ".join(f"{f} = {cf.at(f, **values):,}" for f in cf.totals))
+    lines.append("at " + ", ".join(f"{k}={v}" for k, v in values.items()) + ":")
+    lines += _table([(f, f"{cf.at(f, **values):,}") for f in cf.totals])
     return "\n".join(lines) + "\n"
 
 
@@ -152,4 +178,4 @@ def closed_json(cf: Any, cfg: Any, at: dict[str, int]) -> dict[str, Any]:
     """JSON-ready closed forms (strings ``sympy.sympify`` parses) and their values."""
     values = _values(cf, cfg, at)
     return {"model": cf.model, "symbols": list(cf.symbols), "totals": {f: str(e) for f, e in cf.totals.items()},
-            "at": {**values, "totals": {f: cf.at(f, **values) for f in cf.totals}}}
+            "at": {"values": values, "totals": {f: cf.at(f, **values) for f in cf.totals}}}

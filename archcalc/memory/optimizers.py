@@ -30,6 +30,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from dlperf.errors import ArgumentError
+
 __all__ = ["OptimizerSpec", "OPTIMIZER_TABLE", "OPTIMIZERS", "optimizer_spec"]
 
 
@@ -69,9 +71,9 @@ def optimizer_spec(name: str, argument: str = "optimizer") -> OptimizerSpec:
     >>> optimizer_spec("rmsprop")
     Traceback (most recent call last):
     ...
-    ValueError: optimizer='rmsprop' is unknown; choose one of sgd, momentum, adam, adamw
+    dlperf.errors.ArgumentError: optimizer: got 'rmsprop'; choose one of sgd, momentum, adam, adamw
     """
     spec = OPTIMIZER_TABLE.get(name) if isinstance(name, str) else None
     if spec is None:
-        raise ValueError(f"{argument}={name!r} is unknown; choose one of {', '.join(OPTIMIZERS)}")
+        raise ArgumentError(argument, name, f"choose one of {', '.join(OPTIMIZERS)}")
     return spec

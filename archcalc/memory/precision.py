@@ -55,6 +55,7 @@ from types import MappingProxyType
 from archcalc.ir.dtypes import DTYPES
 from archcalc.ops.registry import REGISTRY
 from archcalc.ops.traits import traits
+from dlperf.errors import ArgumentError
 
 __all__ = ["PRECISIONS", "PRECISION_TABLE", "PrecisionSpec", "DEVICES", "LOWER_PRECISION", "FP32", "autocast_policy",
            "dtype_bytes", "param_bytes", "is_mixed", "is_master", "master_bytes", "state_bytes", "value_bytes",
@@ -107,7 +108,7 @@ FP32: dict[str, frozenset[str]] = _autocast_kinds("fp32")
 
 
 def precision_spec(precision: str, argument: str = "precision") -> PrecisionSpec:
-    """The table's entry for ``precision``; ``ValueError`` naming ``argument`` and every choice otherwise.
+    """The table's entry for ``precision``; :class:`~dlperf.errors.ArgumentError` naming ``argument`` otherwise.
 
     Examples
     --------
@@ -116,11 +117,11 @@ def precision_spec(precision: str, argument: str = "precision") -> PrecisionSpec
     >>> precision_spec("mixed")
     Traceback (most recent call last):
     ...
-    ValueError: precision='mixed' is unknown; choose one of fp32, fp16, bf16, fp16-mixed, bf16-mixed, fp16-master, bf16-master
+    dlperf.errors.ArgumentError: precision: got 'mixed'; choose one of fp32, fp16, bf16, fp16-mixed, bf16-mixed, fp16-master, bf16-master
     """
     spec = PRECISION_TABLE.get(precision) if isinstance(precision, str) else None
     if spec is None:
-        raise ValueError(f"{argument}={precision!r} is unknown; choose one of {', '.join(PRECISIONS)}")
+        raise ArgumentError(argument, precision, f"choose one of {', '.join(PRECISIONS)}")
     return spec
 
 
@@ -138,7 +139,7 @@ def precision_help() -> str:
 def _check(precision: str, device: str = "cpu") -> None:
     precision_spec(precision)
     if device not in DEVICES:
-        raise ValueError(f"device={device!r} is unknown; choose one of {', '.join(DEVICES)}")
+        raise ArgumentError("device", device, f"choose one of {', '.join(DEVICES)}")
 
 
 def is_mixed(precision: str) -> bool:

@@ -21,7 +21,9 @@ import re
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
-__all__ = ["parse_bytes", "parse_count", "format_bytes", "round_half_up"]
+from dlperf.errors import ArgumentError
+
+__all__ = ["parse_bytes", "parse_count", "format_bytes", "digits_apart", "round_half_up"]
 
 _BYTE_UNITS = {
     "": 1, "b": 1,
@@ -40,23 +42,23 @@ def _exact(text: str, units: dict[str, int], name: str, what: str, examples: str
     match = _NUMBER.match(str(text))
     unit = match.group(2).lower() if match else None
     if match is None or unit not in units:
-        raise ValueError(f"{name}={text!r} is not {what}; write e.g. {examples}")
+        raise ArgumentError(name, text, f"write e.g. {examples}", what=f"{text!r} is not {what}")
     try:
         number = Decimal(match.group(1).replace("_", ""))
     except InvalidOperation:  # pragma: no cover - the regex admits only valid decimals
-        raise ValueError(f"{name}={text!r} is not {what}; write e.g. {examples}") from None
+        raise ArgumentError(name, text, f"write e.g. {examples}", what=f"{text!r} is not {what}") from None
     if number <= 0:
-        raise ValueError(f"{name}={text!r} must be positive; write e.g. {examples}")
+        raise ArgumentError(name, text, f"write e.g. {examples}", what=f"{text!r} must be positive")
     if number.adjusted() < -40:  # 1e-999999999 would build a billion-digit denominator
-        raise ValueError(f"{name}={text!r} is a tiny fraction, not a whole number; give a whole number of {unit_word}")
+        raise ArgumentError(name, text, f"give a whole number of {unit_word}", what=f"{text!r} is a tiny fraction, not a whole number")
     # checked on the exponent first: 1e999999999 would otherwise build a billion-digit integer (a hang)
     if (number.adjusted() > 40 or Fraction(number) * units[unit] > MAX_VALUE):
-        raise ValueError(f"{name}={text!r} is beyond 10^24 {unit_word}, the largest accepted; write e.g. {examples}")
+        raise ArgumentError(name, text, f"write e.g. {examples}", what=f"{text!r} is beyond 10^24 {unit_word}, the largest accepted")
     value = Fraction(number) * units[unit]
     if value.denominator != 1:
-        raise ValueError(f"{name}={text!r} is {value} {unit_word}, not a whole number; give a whole number of {unit_word}")
+        raise ArgumentError(name, text, f"give a whole number of {unit_word}", what=f"{text!r} is {value} {unit_word}, not a whole number")
     if value <= 0:
-        raise ValueError(f"{name}={text!r} must be positive; write e.g. {examples}")
+        raise ArgumentError(name, text, f"write e.g. {examples}", what=f"{text!r} must be positive")
     return int(value)
 
 
@@ -73,7 +75,7 @@ def parse_bytes(text: str, name: str = "size") -> int:
     >>> parse_bytes("1.5B")
     Traceback (most recent call last):
     ...
-    ValueError: size='1.5B' is 3/2 bytes, not a whole number; give a whole number of bytes
+    dlperf.errors.ArgumentError: size: '1.5B' is 3/2 bytes, not a whole number; give a whole number of bytes
     """
     return _exact(text, _BYTE_UNITS, name, "a size in bytes", "80GB, 24GiB, 512MiB or 16000000000", "bytes")
 
@@ -105,27 +107,49 @@ def round_half_up(value: Fraction | int, digits: int = 1) -> Fraction:
     return Fraction(sign * int(abs(scaled) + Fraction(1, 2)), scale)
 
 
-def _one_decimal(value: Fraction) -> str:
-    tenths = round_half_up(value) * 10  # an integer number of tenths, value >= 0
-    whole, frac = divmod(int(tenths), 10)
-    return f"{whole}.{frac}"
+def _one_decimal(value: Fraction, digits: int = 1) -> str:
+    units = round_half_up(value, digits) * 10**digits  # an integer number of 10^-digits, value >= 0
+    whole, frac = divmod(int(units), 10**digits)
+    return f"{whole}.{frac:0{digits}d}"
 
 
-def _scaled(value: Fraction, base: int, names: tuple[str, ...]) -> str:
+def _scaled(value: Fraction, base: int, names: tuple[str, ...], digits: int = 1) -> str:
     if value < base:
-        return f"{value.numerator} B" if value.denominator == 1 else f"{_one_decimal(value)} B"
+        return f"{value.numerator} B" if value.denominator == 1 else f"{_one_decimal(value, digits)} B"
     power = 1
     while power < len(names) - 1 and value >= base ** (power + 1):
         power += 1
-    if round_half_up(value / base**power) >= base and power < len(names) - 1:  # 999.97 kB is 1.0 MB
+    if round_half_up(value / base**power, digits) >= base and power < len(names) - 1:  # 999.97 kB is 1.0 MB
         power += 1
-    return f"{_one_decimal(value / base**power)} {names[power]}"
+    return f"{_one_decimal(value / base**power, digits)} {names[power]}"
 
 
-def format_bytes(value: int | Fraction) -> str:
-    """``value`` bytes in decimal and binary units, one decimal each: ``'31.4 GB (29.3 GiB)'``.
+def digits_apart(value: int | Fraction, other: int | Fraction, most: int = 6) -> int:
+    """The fewest decimals (1 to ``most``) at which :func:`format_bytes` prints ``value`` and ``other`` apart.
+
+    Rounding is monotone, so two numbers printed apart keep their order: a peak just over a budget never
+    reads as equal to it ("needs 24.0 GiB" of 24.0 GiB). Equal values give 1.
+
+    Examples
+    --------
+    >>> budget = 24 * 2**30
+    >>> d = digits_apart(budget + 2**20, budget)
+    >>> d, format_bytes(budget + 2**20, d), format_bytes(budget, d)
+    (3, '25.771 GB (24.001 GiB)', '25.770 GB (24.000 GiB)')
+    """
+    a, b = Fraction(value), Fraction(other)
+    for digits in range(1, most + 1):
+        if a == b or all(_scaled(a, base, names, digits) != _scaled(b, base, names, digits)
+                         for base, names in ((1000, _DECIMAL_NAMES), (1024, _BINARY_NAMES))):
+            return digits  # both the decimal and the binary figure differ
+    return most
+
+
+def format_bytes(value: int | Fraction, digits: int = 1) -> str:
+    """``value`` bytes in decimal and binary units, ``digits`` decimals each: ``'31.4 GB (29.3 GiB)'``.
 
     Rounding is exact (ties away from zero) on the rational value; values under 1000 bytes print as bytes.
+    :func:`digits_apart` gives the decimals that keep two values apart.
 
     Examples
     --------
@@ -134,5 +158,5 @@ def format_bytes(value: int | Fraction) -> str:
     """
     exact = Fraction(value)
     if exact < 1000:
-        return _scaled(exact, 1000, _DECIMAL_NAMES)
-    return f"{_scaled(exact, 1000, _DECIMAL_NAMES)} ({_scaled(exact, 1024, _BINARY_NAMES)})"
+        return _scaled(exact, 1000, _DECIMAL_NAMES, digits)
+    return f"{_scaled(exact, 1000, _DECIMAL_NAMES, digits)} ({_scaled(exact, 1024, _BINARY_NAMES, digits)})"

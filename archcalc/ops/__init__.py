@@ -5,10 +5,12 @@ Where is a formula? ``conv`` (Conv / ConvTranspose 1-3d), ``linear`` (Linear, Ma
 (and WeightNorm), ``activations`` (and Softmax), ``elementwise`` (broadcasting arithmetic and reductions),
 ``pointwise`` (AddCMul, AddCDiv, RPow, Invert, Cumsum, Diff, Prod, All, Any, ClampTensor, FFT, Real), ``pooling``,
 ``recurrent`` (RNN, LSTM, GRU), ``shape`` (views, Concat, Stack, Chunk ...), ``layout`` (Repeat, RepeatInterleave,
-Unfold, Im2Col, Col2Im, Meshgrid, TensorSplit, Cast), ``indexing`` (Gather, Scatter, IndexSelect, IndexAdd, OneHot,
+Unfold, Im2Col, Col2Im, Meshgrid, TensorSplit, Cast, AsStrided), ``indexing`` (Gather, Scatter, IndexSelect, IndexAdd, OneHot,
 ArgMax, MaxDim, TopK, Sort ...), ``misc`` (Dropout, FeatureDropout, Embedding, Pad, Interpolate, GridSample,
 Constant, Unmodeled), ``collectives`` (tensor-parallel AllReduce, ReduceScatter, AllGatherLinear), ``rotary``
-(rotary position embeddings: RotaryTables, RotaryApply).
+(rotary position embeddings: RotaryTables, RotaryApply), ``linalg`` (Triangular, SolveTriangular),
+``mathfns`` (Expm1, Log1p, Floor, Ceil, Sign, Acos, LogSigmoid, GLU, Remainder, Logical, Copy, Polar,
+ComplexView, LogSumExp, Var, Unique).
 
 Examples
 --------
@@ -25,7 +27,9 @@ from archcalc.ops import (  # noqa: F401
     elementwise,
     indexing,
     layout,
+    linalg,
     linear,
+    mathfns,
     misc,
     norms,
     pointwise,

@@ -28,6 +28,7 @@ from archcalc.arith import is_concrete, prod
 from archcalc.ops.linear import linear
 from archcalc.ops.registry import OpCost, Shape, register
 from archcalc.ops.traits import OpTraits
+from dlperf.errors import ArgumentError, ref
 from dlperf.validate import check_int
 
 __all__ = ["all_reduce", "reduce_scatter", "all_gather_linear", "gathered_bytes"]
@@ -51,8 +52,8 @@ def reduce_scatter(in_shapes: list[Shape], *, world: Any, dim: int = 1) -> OpCos
     _world(world)
     x = list(in_shapes[0])
     if is_concrete(x[dim], world) and x[dim] % world:
-        raise ValueError(f"seq={x[dim]} is not divisible by tensor_parallel={world}; sequence parallelism "
-                         "splits the sequence evenly, choose a multiple")
+        raise ArgumentError("seq", x[dim], f"sequence parallelism splits the sequence evenly: choose a multiple of "
+                            f"{ref('tensor_parallel')} ({world})")
     x[dim] = x[dim] // world
     return OpCost(output_shape=tuple(x), activations=prod(x))
 

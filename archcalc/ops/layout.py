@@ -1,6 +1,6 @@
 """Ops that rearrange elements without arithmetic: Repeat (``repeat`` / ``tile``), RepeatInterleave, Unfold
 (``Tensor.unfold``, a view), Im2Col (``F.unfold``) and Col2Im (``F.fold``), Meshgrid (views), TensorSplit
-(views) and Cast (``.long()``, ``.bool()`` ...).
+(views), Cast (``.long()``, ``.bool()`` ...) and AsStrided (a view).
 
 None of them multiplies: ``macs`` is 0 and only Col2Im adds (the overlapping columns it sums). What autograd
 keeps (checked against ``saved_tensors_hooks`` in tests/test_archcalc_op_kinds.py): nothing, except
@@ -188,3 +188,12 @@ def cast(in_shapes: list[Shape], *, dtype: str, copy: bool = True) -> OpCost:
     if dtype not in CAST_DTYPES:
         raise ValueError(f"Cast: dtype {dtype!r} is not one of {', '.join(CAST_DTYPES)}")
     return OpCost(output_shape=x, activations=prod(x), alias_of=() if copy else (0,))
+
+
+@register("AsStrided", traits=view(grad_alias=False))
+def as_strided(in_shapes: list[Shape], *, size: Any) -> OpCost:
+    """``x.as_strided(size, stride, storage_offset)``: a view of ``x``'s storage with the given sizes and
+    strides (Longformer's overlapping chunks), no arithmetic; autograd saves no tensor (only the geometry)."""
+    one_input(in_shapes, "AsStrided")
+    out = tuple(size)
+    return OpCost(output_shape=out, activations=prod(out), alias_of=(0,))

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from dlperf.errors import ArgumentError
+
 __all__ = ["sheet_spec", "sheet_symbols", "sheet_kinds", "NO_SHEET"]
 
 #: Registry kinds without a sheet: Unmodeled stands for "no formula".
@@ -131,6 +133,7 @@ def _specs() -> dict[str, tuple[list[tuple[Any, ...]], dict[str, Any], str]]:
         "Norm": (seq, {"dim": -1}, "p = 2 over the last dim (F.normalize's denominator)"),
     })
     specs.update(_more_specs(y, seq, chw))
+    specs.update(_math_specs(y, seq))
     t = y["t"]
     specs.update({
         "AllReduce": (seq, {"world": t}, "partial sums over t tensor-parallel ranks, in place"),
@@ -206,9 +209,33 @@ def sheet_spec(kind: str) -> tuple[list[tuple[Any, ...]], dict[str, Any], str]:
     from archcalc.ops.registry import formula
 
     if kind in NO_SHEET:
-        raise ValueError(f"kind: got {kind!r}; {NO_SHEET[kind]}, so it has no formula sheet")
+        raise ArgumentError("kind", kind, f"{NO_SHEET[kind]}, so it has no formula sheet")
     specs = _specs()
     if kind not in specs:
         formula(kind)  # raises the registry's "unknown kind" message
-        raise ValueError(f"kind: got {kind!r}; no symbolic sheet for it yet (known: {', '.join(sorted(specs))})")
+        raise ArgumentError("kind", kind, f"no symbolic sheet for it yet (known: {', '.join(sorted(specs))})")
     return specs[kind]
+
+
+def _math_specs(y: dict[str, Any], seq: list[tuple[Any, ...]]
+                ) -> dict[str, tuple[list[tuple[Any, ...]], dict[str, Any], str]]:
+    """Math functions, logical ops, triangular matrices (issue 18's coverage suites)."""
+    B, L, D, S = (y[n] for n in ("B", "L", "D", "S"))
+    return {
+        **{kind: (seq, {}, "any input shape") for kind in ("Expm1", "Log1p", "Floor", "Ceil", "Sign", "Acos",
+                                                           "LogSigmoid")},
+        "GLU": ([(B, L, 2 * D)], {"dim": -1}, "the last dim 2D halved (a * sigmoid(b))"),
+        "Remainder": (seq + seq, {}, "x % y, two inputs of equal shape"),
+        "Logical": (seq + seq, {}, "x | y, two bool inputs of equal shape"),
+        "Copy": (seq + seq, {}, "x.copy_(src), src of x's shape, in place"),
+        "Polar": (seq + seq, {}, "abs and angle of equal shape"),
+        "ComplexView": ([(B, L, D, 2)], {"to_complex": True}, "view_as_complex of pairs"),
+        "LogSumExp": (seq, {"dim": -1}, "over the last dim"),
+        "Var": (seq, {"dim": -1}, "over the last dim"),
+        "Unique": ([(16,)], {"output_shapes": ((y["N"],),)}, "16 values, N distinct (data-dependent: the traced "
+                   "count; ceil(log2 n) needs a number)"),
+        "Triangular": ([(B, L, L)], {"upper": False}, "tril of L x L matrices"),
+        "SolveTriangular": ([(B, L, L), (B, L, S)], {"upper": False}, "A X = B, A lower triangular L x L, S "
+                            "right-hand sides, divisions by the diagonal"),
+        "AsStrided": (seq, {"size": (B, L, D)}, "a view of the input's own sizes"),
+    }

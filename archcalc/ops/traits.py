@@ -28,6 +28,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from dlperf.errors import ArgumentError
+
 __all__ = ["OpTraits", "TRAITS", "traits", "declared", "pointwise", "binary", "view", "reduction", "contraction",
            "indices", "comparison", "ALIASING", "AUTOCAST", "COLLECTIVES", "SAME"]
 
@@ -139,18 +141,18 @@ class OpTraits:
 
     def __post_init__(self) -> None:
         if self.aliasing not in ALIASING:
-            raise ValueError(f"aliasing: got {self.aliasing!r}; choose one of {', '.join(ALIASING)}")
+            raise ArgumentError("aliasing", self.aliasing, f"choose one of {', '.join(ALIASING)}")
         for device, cls in self.autocast:
             if device not in _DEVICES or cls not in AUTOCAST:
-                raise ValueError(f"autocast: got {(device, cls)!r}; devices {_DEVICES}, classes {AUTOCAST}")
+                raise ArgumentError("autocast", (device, cls), f"devices {_DEVICES}, classes {AUTOCAST}")
         if self.drop not in _DROPS:
-            raise ValueError(f"drop: got {self.drop!r}; choose one of {_DROPS}")
+            raise ArgumentError("drop", self.drop, f"choose one of {_DROPS}")
         if self.lists not in _LISTS:
-            raise ValueError(f"lists: got {self.lists!r}; choose one of {_LISTS}")
+            raise ArgumentError("lists", self.lists, f"choose one of {_LISTS}")
         if self.collective not in COLLECTIVES:
-            raise ValueError(f"collective: got {self.collective!r}; choose one of {COLLECTIVES}")
+            raise ArgumentError("collective", self.collective, f"choose one of {COLLECTIVES}")
         if not self.output_dtypes:
-            raise ValueError("output_dtypes: give at least one entry")
+            raise ArgumentError("output_dtypes", what="give at least one entry")
 
     def output_dtype(self, i: int, same: str, hparams: Mapping[str, Any] | None = None) -> str:
         """Dtype of output ``i``, given ``same`` (the inputs' promoted dtype) and the node's hyper-parameters."""

@@ -37,6 +37,7 @@ from archcalc.ops.traits import traits
 from archcalc.parallel.rank_graph import layer_prefix, rank_graph
 from archcalc.parallel.step import check_recompute
 from archcalc.zoo_transformers import TransformerConfig
+from dlperf.errors import ArgumentError
 from dlperf.results import Result
 
 __all__ = ["SavedItem", "LayerSaved", "Difference", "Table2Comparison", "layer_saved", "compare_table2"]
@@ -129,16 +130,16 @@ class Table2Comparison(Result):
     def bytes_per_layer(self, convention: str = "archcalc") -> int:
         """The layer's bytes under ``convention``: ``archcalc`` (own count) or ``megatron`` (Table 2)."""
         if convention not in ("archcalc", "megatron"):
-            raise ValueError(f"memory_convention={convention!r} is unknown; choose archcalc or megatron")
+            raise ArgumentError("memory_convention", convention, "choose archcalc or megatron")
         return self.own_bytes if convention == "archcalc" else self.paper_bytes
 
 
 def _check_precision(precision: str, device: str) -> int:
     if precision not in _ELEMENT:
-        raise ValueError(f"precision={precision!r}: the per-layer count takes {', '.join(_ELEMENT)} (a "
-                         "model converted to one dtype); mixed precision keeps some activations in fp32")
+        raise ArgumentError("precision", precision, f"the per-layer count takes {', '.join(_ELEMENT)} (a model "
+                            "converted to one dtype); mixed precision keeps some activations in fp32")
     if device not in ("cpu", "cuda"):
-        raise ValueError(f"device={device!r} is unknown; choose cpu or cuda")
+        raise ArgumentError("device", device, "choose cpu or cuda")
     return _ELEMENT[precision]
 
 
@@ -153,7 +154,7 @@ def layer_saved(cfg: TransformerConfig, seq: int, batch: int = 1, *, layer: int 
     mask = 1 if device == "cuda" else elem
     graph = rank_graph(cfg, seq, tensor_parallel=tensor_parallel, sequence_parallel=sequence_parallel)
     if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < cfg.layers:
-        raise ValueError(f"layer={layer!r} must be an integer from 0 to {cfg.layers - 1}")
+        raise ArgumentError("layer", layer, f"give an integer from 0 to {cfg.layers - 1}")
     ev = evaluate(graph, (seq,), batch, training=True)
     prefix = layer_prefix(layer)
     storage: dict[str, int] = {spec.name: -1 - k for k, spec in enumerate(graph.inputs)}  # value -> storage id
@@ -207,8 +208,8 @@ def compare_table2(cfg: TransformerConfig, seq: int, batch: int = 1, *, tensor_p
                    device: str = "cuda") -> Table2Comparison:
     """archcalc's count of layer 0 beside Table 2's bytes for the same (s, b, h, a, t, SP, recompute)."""
     if cfg.ffn != 4 * cfg.hidden:
-        raise ValueError(f"ffn={cfg.ffn}: Table 2 assumes a feed-forward width of 4 x hidden = {4 * cfg.hidden}; "
-                         "compare a model with ffn = 4 hidden")
+        raise ArgumentError("ffn", cfg.ffn, f"Table 2 assumes a feed-forward width of 4 x hidden = {4 * cfg.hidden}; "
+                            "compare a model with ffn = 4 hidden")
     own = layer_saved(cfg, seq, batch, tensor_parallel=tensor_parallel, sequence_parallel=sequence_parallel,
                       recompute=recompute, precision=precision, device=device)
     paper = megatron_activation_bytes(seq, batch, cfg.hidden, cfg.heads, tensor_parallel=tensor_parallel,

@@ -41,6 +41,7 @@ from archcalc.arith import is_concrete
 from archcalc.ir.build import GraphBuilder
 from archcalc.ir.graph import Graph, TensorSpec
 from archcalc.zoo_transformers import TransformerConfig, check_config, check_seq
+from dlperf.errors import ArgumentError, ref
 from dlperf.validate import check_int
 
 __all__ = ["rank_graph", "check_tensor_parallel", "layer_prefix"]
@@ -57,18 +58,18 @@ def check_tensor_parallel(cfg: TransformerConfig, tensor_parallel: Any, sequence
     t = tensor_parallel
     check_int("tensor_parallel", t)
     if cfg.family != "gpt2":
-        raise ValueError(f"tensor_parallel={t}: per-rank graphs exist for the GPT-2 family (gpt2*, gpt); "
-                         f"{cfg.name} is {cfg.family}, use --tensor-parallel 1 or a GPT-2 model")
+        raise ArgumentError("tensor_parallel", t, f"per-rank graphs exist for the GPT-2 family (gpt2*, gpt) and "
+                            f"{cfg.name} is {cfg.family}; give 1 or a GPT-2 model")
     if sequence_parallel and t == 1:
-        raise ValueError("sequence_parallel=True needs tensor_parallel > 1 (the sequence is split across the "
-                         "tensor-parallel ranks); give --tensor-parallel 2 or more")
+        raise ArgumentError("sequence_parallel", True, f"the sequence is split across the tensor-parallel ranks; "
+                            f"give {ref('tensor_parallel')} 2 or more")
     for what, n in (("heads", cfg.heads), ("ffn", cfg.ffn)):
         if is_concrete(n) and n % t:
-            raise ValueError(f"tensor_parallel={t} does not divide {what}={n}; Megatron splits whole heads and "
-                             f"feed-forward units across ranks, use a divisor of {n}")
+            raise ArgumentError("tensor_parallel", t, f"Megatron splits whole heads and feed-forward units across "
+                                f"ranks: use a divisor of {ref(what)} ({n})")
     if sequence_parallel and seq is not None and is_concrete(seq) and seq % t:
-        raise ValueError(f"seq={seq} is not divisible by tensor_parallel={t}; sequence parallelism splits the "
-                         "sequence evenly, choose a multiple")
+        raise ArgumentError("seq", seq, f"sequence parallelism splits the sequence evenly: choose a multiple of "
+                            f"{ref('tensor_parallel')} ({t})")
 
 
 def rank_graph(cfg: TransformerConfig, seq: Any = None, *, tensor_parallel: int = 1,

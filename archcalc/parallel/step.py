@@ -29,13 +29,14 @@ from archcalc.memory.liveness.recompute import RecomputePlan
 from archcalc.memory.liveness.stack import layer_stack, stack_plan
 from archcalc.parallel.rank_graph import rank_graph
 from archcalc.zoo_transformers import TransformerConfig
+from dlperf.errors import ArgumentError
 
 __all__ = ["transformer_plan", "rank_peak", "check_recompute"]
 
 
 def check_recompute(recompute: str) -> None:
     if recompute not in RECOMPUTE:
-        raise ValueError(f"recompute={recompute!r} is unknown; choose one of {', '.join(RECOMPUTE)}")
+        raise ArgumentError("recompute", recompute, f"choose one of {', '.join(RECOMPUTE)}")
 
 
 def transformer_plan(graph: Any, layers: int, recompute: str) -> RecomputePlan | None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dlperf.errors import ArgumentError
 from dlperf.validate import check_int
 
 __all__ = ["ring_all_reduce", "ring_all_gather", "ring_reduce_scatter"]
@@ -28,9 +29,9 @@ __all__ = ["ring_all_reduce", "ring_all_gather", "ring_reduce_scatter"]
 def _steps(ranks: int, size: Any, bandwidth: Any, alpha: Any) -> None:
     check_int("ranks", ranks)
     if not size >= 0:
-        raise ValueError(f"size={size!r} is negative; give the bytes each rank holds")
+        raise ArgumentError("size", size, "give the bytes each rank holds (>= 0)")
     if not bandwidth > 0 or not alpha >= 0:
-        raise ValueError(f"bandwidth={bandwidth!r}, alpha={alpha!r}: give a positive bandwidth and alpha >= 0")
+        raise ArgumentError(("bandwidth", "alpha"), (bandwidth, alpha), "give a positive bandwidth and alpha >= 0")
 
 
 def ring_all_reduce(size: Any, ranks: int, bandwidth: Any, alpha: Any = 0) -> Any:

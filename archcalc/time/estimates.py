@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+from dlperf.errors import ArgumentError
+
 __all__ = ["megatron_flops", "megatron_training_seconds", "kaplan_compute", "ExactTraining", "exact_training_flops",
            "Run", "plan_run"]
 
@@ -40,7 +42,7 @@ def megatron_training_seconds(tokens: Any, params: Any, devices: Any, flops_per_
     """Narayanan et al. 2021: end-to-end training time ``8 T P / (n X)`` in seconds (exact)."""
     for name, v in (("tokens", tokens), ("params", params), ("devices", devices), ("flops_per_device", flops_per_device)):
         if not v > 0:
-            raise ValueError(f"{name}={v!r}; give a positive number")
+            raise ArgumentError(name, v, "give a positive number")
     return Fraction(8) * Fraction(tokens) * Fraction(params) / (Fraction(devices) * Fraction(flops_per_device))
 
 
@@ -132,8 +134,8 @@ def plan_run(step_s: float, tokens_per_step: int, devices: int, *, tokens: int |
     if (tokens is None) == (steps is None):
         raise ValueError("tokens / steps: give exactly one of them")
     if tokens is not None and not (isinstance(tokens, int) and tokens > 0):
-        raise ValueError(f"tokens={tokens!r}; give a positive integer")
+        raise ArgumentError("tokens", tokens, "give a positive integer")
     if steps is not None and not (isinstance(steps, int) and steps > 0):
-        raise ValueError(f"steps={steps!r}; give a positive integer")
+        raise ArgumentError("steps", steps, "give a positive integer")
     n = steps if steps is not None else -(-tokens // tokens_per_step)
     return Run(steps=n, tokens_per_step=tokens_per_step, step_s=step_s, devices=devices)

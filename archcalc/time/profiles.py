@@ -11,7 +11,7 @@ Examples
 >>> get_profile("t4").peak("bf16")
 Traceback (most recent call last):
 ...
-ValueError: precision: NVIDIA T4 16 GB (t4) has no bf16 peak; it has fp32, fp16: choose one of those
+dlperf.errors.ArgumentError: precision: NVIDIA T4 16 GB (t4) has no bf16 peak; it has fp32, fp16: choose one of those
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from functools import cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+
+from dlperf.errors import ArgumentError, ref
 
 __all__ = ["DeviceProfile", "DTYPES", "REQUIRED", "builtin_profiles", "get_profile", "load_profile_file",
            "profile_from_mapping"]
@@ -65,8 +67,8 @@ class DeviceProfile:
     def peak(self, dtype: str) -> float:
         """Peak dense FLOP/s in ``dtype``; ``ValueError`` naming the dtypes there are when it has none."""
         if dtype not in self.peak_flops:
-            raise ValueError(f"precision: {self.name} ({self.key}) has no {dtype} peak; it has "
-                             f"{', '.join(self.peak_flops)}: choose one of those")
+            raise ArgumentError("precision", what=f"{self.name} ({self.key}) has no {dtype} peak",
+                                fix=f"it has {', '.join(self.peak_flops)}: choose one of those")
         return self.peak_flops[dtype]
 
     @property
@@ -127,10 +129,11 @@ def load_profile_file(path: str) -> dict[str, DeviceProfile]:
     try:
         data = json.loads(text) if path.endswith(".json") else tomllib.loads(text)
     except (ValueError, tomllib.TOMLDecodeError) as exc:
-        raise ValueError(f"--device-file: {path} is not valid {'JSON' if path.endswith('.json') else 'TOML'} "
-                         f"({exc}); fix the file") from None
+        raise ArgumentError("device_file", path, "fix the file", what=f"{path} is not valid "
+                            f"{'JSON' if path.endswith('.json') else 'TOML'} ({exc})") from None
     if not isinstance(data, Mapping) or not data:
-        raise ValueError(f"--device-file: {path} holds no device table; give [name] tables of profile fields")
+        raise ArgumentError("device_file", path, "give [name] tables of profile fields",
+                            what=f"{path} holds no device table")
     return _tables(data, path)
 
 
@@ -141,6 +144,6 @@ def get_profile(name: str, device_file: str | None = None) -> DeviceProfile:
         profiles.update(load_profile_file(device_file))
     key = name.lower()
     if key not in profiles:
-        raise ValueError(f"--device: got {name!r}; known devices: {', '.join(profiles)} "
-                         "(or describe one in a --device-file)")
+        raise ArgumentError("name", name, f"known devices: {', '.join(profiles)} (or describe one in a "
+                            f"{ref('device_file')})")
     return profiles[key]

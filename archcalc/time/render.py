@@ -82,7 +82,7 @@ def step_lines(step: StepTime, run: Run | None = None, top: int | None = None, w
         out.append(f"{name:<28} {r['kind'][:12]:<12} {format_seconds(r['forward']):>9} "
                    f"{format_seconds(r['backward']) if r['backward'] else '-':>9} {bound:<7} {rate:>8.1f}")
     if top and len(rows) > top:
-        out.append(f"({len(rows) - top} faster ops not shown; --top 0 shows all)")
+        out.append(f"({len(rows) - top} faster ops not shown; --all shows every op)")
     by_bound, by_phase = step.time_by("bound"), step.time_by("phase")
     out.append("")
     tail = [f"step: {format_seconds(step.time_s)}; by bound: "

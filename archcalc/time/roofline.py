@@ -41,6 +41,7 @@ from archcalc.memory.precision import PRECISION_TABLE, dtype_bytes, master_bytes
 from archcalc.ops.traits import traits
 from archcalc.time.collectives import ring_all_reduce
 from archcalc.time.profiles import DeviceProfile
+from dlperf.errors import ArgumentError
 
 __all__ = ["Efficiency", "OpTime", "StepTime", "op_time", "step_time", "PEAK_DTYPE"]
 
@@ -64,10 +65,10 @@ class Efficiency:
     def __post_init__(self) -> None:
         for name, value, top in (("compute_efficiency", self.compute, 1.0), ("memory_efficiency", self.memory, 1.0)):
             if not 0 < value <= top:
-                raise ValueError(f"{name}={value!r} is out of range; give a fraction in (0, 1]")
+                raise ArgumentError(name, value, "give a fraction in (0, 1]")
         for name, value in (("launch_overhead", self.launch_overhead), ("latency", self.alpha)):
             if not value >= 0:
-                raise ValueError(f"{name}={value!r} is negative; give seconds >= 0")
+                raise ArgumentError(name, value, "give seconds >= 0")
 
 
 @dataclass(frozen=True)
@@ -179,9 +180,9 @@ def step_time(evaluation: Any, profile: DeviceProfile, *, precision: str = "fp32
     forward and backward (Megatron's ``g`` and ``f``).
     """
     if precision not in PRECISION_TABLE:
-        raise ValueError(f"precision={precision!r} is unknown; choose one of {', '.join(PRECISION_TABLE)}")
+        raise ArgumentError("precision", precision, f"choose one of {', '.join(PRECISION_TABLE)}")
     if optimizer not in OPTIMIZER_TABLE:
-        raise ValueError(f"optimizer={optimizer!r} is unknown; choose one of {', '.join(OPTIMIZER_TABLE)}")
+        raise ArgumentError("optimizer", optimizer, f"choose one of {', '.join(OPTIMIZER_TABLE)}")
     dtype = PEAK_DTYPE[PRECISION_TABLE[precision].compute]
     profile.peak(dtype)  # refuse a dtype the device lacks before any arithmetic
     act_b, w_b = dtype_bytes(precision), param_bytes(precision)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dlperf.errors import ArgumentError
 from dlperf.results import Result
 
 __all__ = ["Decomposition", "decompose_predictions", "bootstrap_predictions"]
@@ -51,11 +52,11 @@ class Decomposition(Result):
 def _as_matrix(predictions) -> np.ndarray:
     g = np.asarray(predictions, dtype=np.float64)
     if g.ndim != 2:
-        raise ValueError(f"predictions: got shape {g.shape}; give a (rounds, test points) matrix")
+        raise ArgumentError("predictions", what=f"got shape {g.shape}", fix="give a (rounds, test points) matrix")
     if g.shape[0] < 2 or g.shape[1] < 1:
-        raise ValueError(f"predictions: got shape {g.shape}; give at least 2 rounds and 1 test point")
+        raise ArgumentError("predictions", what=f"got shape {g.shape}", fix="give at least 2 rounds and 1 test point")
     if not np.isfinite(g).all():
-        raise ValueError("predictions: got NaN or infinite values; every prediction must be finite")
+        raise ArgumentError("predictions", what="got NaN or infinite values", fix="every prediction must be finite")
     return g
 
 
@@ -84,12 +85,12 @@ def decompose_predictions(predictions, f_true, noise_var: float = 0.0, y_noisy=N
     g = _as_matrix(predictions)
     f = np.asarray(f_true, dtype=np.float64)
     if f.shape != (g.shape[1],):
-        raise ValueError(f"f_true: got shape {f.shape}; give one true value per test point ({g.shape[1]})")
+        raise ArgumentError("f_true", what=f"got shape {f.shape}", fix=f"give one true value per test point ({g.shape[1]})")
     if not np.isfinite(f).all():
-        raise ValueError("f_true: got NaN or infinite values; give finite true function values")
+        raise ArgumentError("f_true", what="got NaN or infinite values", fix="give finite true function values")
     noise_var = float(noise_var)
     if not noise_var >= 0.0:
-        raise ValueError(f"noise_var: got {noise_var}; give a variance >= 0")
+        raise ArgumentError("noise_var", noise_var, "give a variance >= 0")
     mean_g = g.mean(axis=0)
     b2 = (mean_g - f) ** 2
     var = ((g - mean_g) ** 2).mean(axis=0)
@@ -99,7 +100,7 @@ def decompose_predictions(predictions, f_true, noise_var: float = 0.0, y_noisy=N
     if y_noisy is not None:
         y = np.asarray(y_noisy, dtype=np.float64)
         if y.shape != g.shape:
-            raise ValueError(f"y_noisy: got shape {y.shape}; give the predictions' shape {g.shape}")
+            raise ArgumentError("y_noisy", what=f"got shape {y.shape}", fix=f"give the predictions' shape {g.shape}")
         per_round = ((y - g) ** 2).mean(axis=1)
         mc = float(per_round.mean())
         # the gap to the identity comes only from the noise terms eps^2 - sigma^2 + 2 eps (f - g)
@@ -141,7 +142,7 @@ def bootstrap_predictions(
     """
     rounds = int(rounds)
     if rounds < 2:
-        raise ValueError(f"rounds: got {rounds}; give an integer >= 2")
+        raise ArgumentError("rounds", rounds, "give an integer >= 2")
     x = np.asarray(x_train)
     y = np.asarray(y_train)
     if len(x) != len(y) or len(x) == 0:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlperf.errors import ArgumentError, ref
 from dlperf.resources import available_memory_bytes
 from mlcore.biasvar.study import BiasVarianceConfig
 
@@ -70,9 +71,10 @@ def check_memory(cfg: BiasVarianceConfig, force: bool = False, available: int | 
     need = estimate_study_bytes(cfg)
     have = available_memory_bytes() if available is None else available
     if not force and have is not None and need > have:
-        raise ValueError(
-            f"--datasets/--degrees/--test-size: this study needs about {format_bytes(need)} but "
-            f"{format_bytes(have)} is available ({cfg.n_datasets} data sets x {len(cfg.degrees)} degrees x "
-            f"{cfg.test_size} test points); ask for fewer, or pass --force to try anyway"
+        raise ArgumentError(
+            ("n_datasets", "degrees", "test_size"),
+            what=f"this study needs about {format_bytes(need)} but {format_bytes(have)} is available "
+            f"({cfg.n_datasets} data sets x {len(cfg.degrees)} degrees x {cfg.test_size} test points)",
+            fix=f"ask for fewer, or give {ref('force')} to try anyway",
         )
     return need

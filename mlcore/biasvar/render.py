@@ -19,8 +19,11 @@ def _label(study: BiasVarianceStudy) -> str:
     )
 
 
-def study_table(study: BiasVarianceStudy):
+def study_table(study: BiasVarianceStudy, explain: bool = True):
     """A rich Table, one row per degree; the last two columns are the original study's fixed-noisy-test variant.
+
+    The caption says what the columns mean; with ``explain=False`` (the CLI without ``--explain``) it only
+    points there (docs/mlcore.md says it too).
 
     >>> from mlcore.biasvar import bias_variance_study
     >>> t = study_table(bias_variance_study(degrees=(1, 2), n_datasets=10))
@@ -34,7 +37,8 @@ def study_table(study: BiasVarianceStudy):
         title=f"Bias-variance, {_label(study)}: {c.n_datasets} data sets x {c.train_size} points, "
         f"noise std {c.noise_std:g}, seed {c.seed}",
         caption="mse = bias^2 + variance + noise (expected test MSE); MC = Monte-Carlo estimate on fresh "
-        "noisy targets (z = gap in standard errors); fixed-draw variant = against ONE fixed noisy test draw",
+        "noisy targets (z = gap in standard errors); fixed-draw variant = against ONE fixed noisy test draw"
+        if explain else "--explain says what the columns mean",
     )
     for name in ("degree", "bias^2", "variance", "noise", "mse", "MC mse (z)", "fixed-draw bias^2", "fixed-draw mse"):
         table.add_column(name, justify="right")

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from dlperf.errors import ArgumentError
 from dlperf.results import Result
 from mlcore.biasvar._linalg import legendre_ls_predictions, ridge_predictions
 from mlcore.biasvar.decompose import decompose_predictions
@@ -58,16 +59,14 @@ def parse_degrees(text: str) -> tuple[int, ...]:
     for part in str(text).split(","):
         m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
         if not m:
-            raise ValueError(f"--degrees: got {text!r}; give a range like 1-15 or a list like 1,3,10")
+            raise ArgumentError("degrees", text, "give a range like 1-15 or a list like 1,3,10")
         lo = int(m.group(1))
         hi = int(m.group(2)) if m.group(2) else lo
         if lo < 1 or hi < lo:
-            raise ValueError(
-                f"--degrees: got {text!r}; give degrees >= 1 with ranges written low-high (e.g. 1-15)"
-            )
+            raise ArgumentError("degrees", text, "give degrees >= 1 with ranges written low-high (e.g. 1-15)")
         if hi > _MAX_DEGREE:  # before building the set: "1-100000000" must not allocate first
-            raise ValueError(f"--degrees: got {text!r}; give degrees up to {_MAX_DEGREE} (each needs that many "
-                             "training points plus one)")
+            raise ArgumentError("degrees", text, f"give degrees up to {_MAX_DEGREE} (each needs that many "
+                                "training points plus one)")
         out.update(range(lo, hi + 1))
     return tuple(sorted(out))
 
@@ -96,33 +95,27 @@ class BiasVarianceConfig:
         degrees = tuple(int(d) for d in self.degrees)
         object.__setattr__(self, "degrees", degrees)
         if not degrees or min(degrees) < 1:
-            raise ValueError(f"--degrees: got {list(degrees)}; give at least one degree, all >= 1")
-        flags = {"n_datasets": "--datasets", "train_size": "--train-size", "test_size": "--test-size"}
+            raise ArgumentError("degrees", list(degrees), "give at least one degree, all >= 1")
         for name in ("n_datasets", "train_size", "test_size", "pool_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or int(value) != value or value < 1:
-                raise ValueError(f"{flags.get(name, name)}: got {value}; give an integer >= 1")
+                raise ArgumentError(name, value, "give an integer >= 1")
         if self.n_datasets < 2:
-            raise ValueError(f"--datasets: got {self.n_datasets}; give an integer >= 2 (variance needs 2)")
+            raise ArgumentError("n_datasets", self.n_datasets, "give an integer >= 2 (variance needs 2)")
         if not (math.isfinite(self.noise_std) and 0 <= self.noise_std <= 1e100):  # squared, summed: finite
-            raise ValueError(f"--noise-std: got {self.noise_std}; give a standard deviation in [0, 1e100]")
+            raise ArgumentError("noise_std", self.noise_std, "give a standard deviation in [0, 1e100]")
         if self.ridge_alpha is not None and not (math.isfinite(self.ridge_alpha) and self.ridge_alpha > 0):
-            raise ValueError(
-                f"--ridge: got {self.ridge_alpha}; give a penalty alpha > 0 (omit it for least squares)"
-            )
+            raise ArgumentError("ridge_alpha", self.ridge_alpha, "give a penalty alpha > 0 (leave it out for "
+                                "least squares)")
         if self.train_size < max(degrees) + 1:
-            raise ValueError(
-                f"--train-size: got {self.train_size}; degree {max(degrees)} needs at least "
-                f"{max(degrees) + 1} training points"
-            )
+            raise ArgumentError("train_size", self.train_size, f"degree {max(degrees)} needs at least "
+                                f"{max(degrees) + 1} training points")
         if self.train_size + self.test_size > self.pool_size:
-            raise ValueError(
-                f"--train-size/--test-size: got {self.train_size} + {self.test_size} > pool of "
-                f"{self.pool_size}; use fewer points"
-            )
+            raise ArgumentError(("train_size", "test_size"), what=f"got {self.train_size} + {self.test_size} > "
+                                f"pool of {self.pool_size}", fix="use fewer points")
         lo, hi = self.domain
         if not hi > lo:
-            raise ValueError(f"domain: got {self.domain}; give (low, high) with high > low")
+            raise ArgumentError("domain", self.domain, "give (low, high) with high > low")
 
     def as_dict(self) -> dict:
         """Deprecated spelling of :meth:`to_dict`."""
@@ -203,11 +196,11 @@ def polynomial_predictions(
         raise ValueError(f"x_train/y_train: got shapes {x.shape} and {y.shape}; give equal shapes")
     degree = int(degree)
     if degree < 1 or x.shape[1] < degree + 1:
-        raise ValueError(f"degree: got {degree} with {x.shape[1]} points; give 1 <= degree < points")
+        raise ArgumentError("degree", degree, "give 1 <= degree < points", what=f"got {degree!r} with {x.shape[1]} points")
     x_eval = np.asarray(x_eval, dtype=np.float64)
     if ridge_alpha is not None:
         if not (math.isfinite(ridge_alpha) and ridge_alpha > 0):
-            raise ValueError(f"ridge_alpha: got {ridge_alpha}; give alpha > 0 or None for least squares")
+            raise ArgumentError("ridge_alpha", ridge_alpha, "give alpha > 0 or None for least squares")
         return ridge_predictions(x, y, x_eval, degree, float(ridge_alpha), standardize)
     if domain is None:
         lo, hi = float(min(x.min(), x_eval.min())), float(max(x.max(), x_eval.max()))
@@ -254,7 +247,7 @@ def bias_variance_study(
     """
     cfg = BiasVarianceConfig(**overrides) if config is None else config
     if config is not None and overrides:
-        raise ValueError("config: give either a BiasVarianceConfig or keyword overrides, not both")
+        raise ArgumentError("config", what="give either a BiasVarianceConfig or keyword overrides, not both")
     from mlcore.biasvar.memory import check_memory
 
     check_memory(cfg, force)

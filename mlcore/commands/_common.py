@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from dlperf.cli import hidden_alias
 from dlperf.tables import print_table
 from mlcore.images import DATASETS
 from mlcore.training import DEVICES
@@ -12,7 +13,7 @@ from mlcore.training import DEVICES
 
 def add_common(parser: argparse.ArgumentParser, *, epochs: int | None, batch_size: int | None = 64,
                dataset: bool = True, user_inputs: bool = False) -> None:
-    """--dataset/--root/--download/--subset, --epochs, --batch-size, --device, --seed, --json, --plot;
+    """--dataset/--root/--download/--subset, --epochs, --batch, --device, --seed, --json, --plot;
     with ``user_inputs`` also --data, --model and --amp."""
     if dataset:
         parser.add_argument("--dataset", default=None, choices=DATASETS,
@@ -32,7 +33,9 @@ def add_common(parser: argparse.ArgumentParser, *, epochs: int | None, batch_siz
         parser.add_argument("--subset", type=int, default=None, help="use only N images in total (train + val)")
     parser.add_argument("--epochs", type=int, default=epochs, help=f"passes over the training data (default: {epochs})")
     if batch_size is not None:
-        parser.add_argument("--batch-size", type=int, default=batch_size, help=f"mini-batch size (default: {batch_size})")
+        parser.add_argument("--batch", dest="batch_size", type=int, default=batch_size,
+                            help=f"mini-batch size (default: {batch_size})")
+        hidden_alias(parser, "--batch-size", "--batch")  # the old spelling, kept for one release
     parser.add_argument("--device", default="auto", choices=DEVICES, help="auto picks CUDA when present (default: auto)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: 1 for digits, "
                         "robust on a busy machine; 2 is ~1.5x faster on an idle one; else torch's default)")

@@ -13,6 +13,7 @@ import argparse
 import math
 import sys
 
+from dlperf.cli import hidden_alias
 from mlcore.commands._common import add_common, emit, load_data, show_progress
 from staleness.config import POLICIES
 
@@ -25,9 +26,10 @@ def register(subparsers) -> None:
     p.add_argument("--backend", choices=("simulated", "distributed"), default="simulated",
                    help="simulated: replay staleness.simulate on a model; distributed: a real parameter server "
                    "with worker processes (default: simulated)")
-    p.add_argument("--workers", type=int, default=None, help="learners / worker processes (default: 4 simulated, "
-                   "3 distributed)")
-    p.add_argument("--policy", nargs="+", default=None, metavar="POLICY",
+    p.add_argument("--learners", dest="workers", type=int, default=None,
+                   help="learners / worker processes (default: 4 simulated, 3 distributed)")
+    hidden_alias(p, "--workers", "--learners")  # the old spelling, kept for one release
+    p.add_argument("--policy", nargs="+", default=None, metavar="POLICY[,POLICY...]",
                    help=f"simulated: a comma list of {', '.join(POLICIES)}, as in `staleness sweep` (default: "
                    "sync,async,k-sync; spaces work too); distributed: async only")
     p.add_argument("--k", type=int, default=None, help="K of the k-* policies (default: 2, or 1 with one worker)")
@@ -73,7 +75,7 @@ def _check_before_loading(args: argparse.Namespace, workers: int) -> None:
     from mlcore.training import check_positive_float, check_positive_int, check_seed
 
     check_seed(args.seed)
-    for flag, value in (("--workers", workers), ("--batch-size", args.batch_size), ("--threads", args.threads)):
+    for flag, value in (("--learners", workers), ("--batch", args.batch_size), ("--threads", args.threads)):
         if value is not None or flag != "--threads":
             check_positive_int(flag, value)
     check_positive_float("--lr", args.lr)

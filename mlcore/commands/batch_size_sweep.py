@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from dlperf.cli import CommaList, ExtendCommaList
 from mlcore.commands._common import (
     add_common,
     emit,
@@ -23,8 +24,9 @@ def register(subparsers) -> None:
                    "default: 0.01)")
     p.add_argument("--min-batch", type=int, default=16, help="smallest batch size (default: 16)")
     p.add_argument("--max-batch", type=int, default=256, help="largest batch size (default: 256)")
-    p.add_argument("--rule", nargs="+", choices=("fixed", "linear"), default=["fixed", "linear"],
-                   help="fixed learning rate and/or the linear scaling rule (default: both)")
+    p.add_argument("--rule", nargs="+", type=CommaList(choices=("fixed", "linear")), action=ExtendCommaList,
+                   default=["fixed", "linear"], metavar="RULE[,RULE]",
+                   help="fixed learning rate and/or the linear scaling rule, comma-separated (default: fixed,linear)")
     p.add_argument("--base-batch", type=int, default=None, help="batch at which the linear rule uses --lr "
                    "(default: --min-batch)")
     p.add_argument("--csv", action="store_true", help="print CSV instead of a table")

@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
 
     # checked again by train_clr; here so a bad value is refused before the data, model and range test
     check_positive_int("--epochs", args.epochs)
-    check_positive_int("--batch-size", args.batch_size)
+    check_positive_int("--batch", args.batch_size)
     check_positive_float("--step-size-epochs", args.step_size_epochs)
     check_positive_float("--gamma", args.gamma)
     data = load_data(args)

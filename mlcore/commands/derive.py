@@ -19,8 +19,10 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dlperf.tables import fit_text, terminal_width
     from mlcore.biasvar.derivation import derive_bias_variance
 
     d = derive_bias_variance()
-    print(d.to_latex() if args.latex else d.to_text(), end="")
+    # a terminal gets lines broken at spaces to its width (LaTeX reads a line break as a space)
+    print(fit_text(d.to_latex() if args.latex else d.to_text(), terminal_width()), end="")
     return 0 if d.verified else 1

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     num_iter = args.num_iter
     if args.epochs is not None:
         epochs = check_positive_int("--epochs", args.epochs)
-        batch = check_positive_int("--batch-size", args.batch_size)
+        batch = check_positive_int("--batch", args.batch_size)
         num_iter = max(2, epochs * math.ceil(len(data.train_y) / batch))
     res = lr_range_test(model, data=data, amp=args.amp, accumulation_steps=args.accumulation_steps,
                         start_lr=args.start_lr, end_lr=args.end_lr, num_iter=num_iter,

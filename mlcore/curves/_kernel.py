@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlperf.errors import ArgumentError
+
 
 def validate_binary(labels, scores) -> tuple[np.ndarray, np.ndarray]:
     """Check labels (0/1 or bool) and finite-or-infinite, non-NaN scores of the same length.
@@ -20,7 +22,7 @@ def validate_binary(labels, scores) -> tuple[np.ndarray, np.ndarray]:
     try:
         s = np.asarray(scores, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ValueError("scores: got non-numeric values; give one real number per sample") from None
+        raise ArgumentError("scores", what="got non-numeric values", fix="give one real number per sample") from None
     if y.ndim != 1 or s.ndim != 1:
         raise ValueError(
             f"labels/scores: got shapes {y.shape} and {s.shape}; give two one-dimensional arrays"
@@ -30,17 +32,17 @@ def validate_binary(labels, scores) -> tuple[np.ndarray, np.ndarray]:
             f"labels/scores: got {y.shape[0]} labels and {s.shape[0]} scores; give one score per label"
         )
     if y.shape[0] == 0:
-        raise ValueError("labels: got no samples; give at least one positive and one negative")
+        raise ArgumentError("labels", what="got no samples", fix="give at least one positive and one negative")
     if np.isnan(s).any():
         bad = int(np.flatnonzero(np.isnan(s))[0])
-        raise ValueError(f"scores: got NaN at index {bad}; drop or impute NaN scores first")
+        raise ArgumentError("scores", what=f"got NaN at index {bad}", fix="drop or impute NaN scores first")
     if y.dtype == bool:
         pos = y
     elif np.issubdtype(y.dtype, np.number) and ((y == 0) | (y == 1)).all():  # O(n), no sort
         pos = y == 1
     else:
         values = np.unique(y.astype(str))[:5].tolist()
-        raise ValueError(f"labels: got values {values}; give 0/1 (or bool) labels with 1 = positive")
+        raise ArgumentError("labels", what=f"got values {values}", fix="give 0/1 (or bool) labels with 1 = positive")
     n_pos = int(pos.sum())
     if n_pos == 0 or n_pos == pos.shape[0]:
         only = "positives" if n_pos else "negatives"

@@ -8,6 +8,7 @@ does the same with scikit-learn (an optional extra, imported only here) and hand
 
 from __future__ import annotations
 
+from dlperf.errors import ArgumentError
 from mlcore.curves.report import CurvesReport, evaluate_models
 
 __all__ = ["blood_transfusion_experiment"]
@@ -20,15 +21,14 @@ def blood_transfusion_experiment(seed: int = 0, test_fraction: float = 0.3) -> C
     The split is stratified so both classes appear in the test set for every seed.
     """
     if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction: got {test_fraction}; give a fraction strictly between 0 and 1")
+        raise ArgumentError("test_fraction", test_fraction, "give a fraction strictly between 0 and 1")
     try:
         from sklearn.ensemble import AdaBoostClassifier
         from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import train_test_split
     except ImportError:
-        raise ValueError(
-            "--dataset blood-transfusion: needs scikit-learn; install it with pip install dlperf[ml]"
-        ) from None
+        raise ArgumentError("dataset", "blood-transfusion", "it needs scikit-learn; install it with "
+                            "pip install dlperf[ml]") from None
     from mlcore.data import load_blood_transfusion
 
     ds = load_blood_transfusion()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dlperf.errors import ArgumentError, ref
 from dlperf.results import Result
 from mlcore.curves._kernel import confusion_at_thresholds
 from mlcore.curves._ranking import (
@@ -93,7 +94,7 @@ def evaluate_models(
     (0.75, (1.0, 0.5))
     """
     if not scores:
-        raise ValueError("scores: got no models; give at least one name -> score vector")
+        raise ArgumentError("scores", what="got no models", fix="give at least one name -> score vector")
     models = tuple(_model_curves(name, labels, s) for name, s in scores.items())
     n_pos, n_neg = models[0].areas.n_positive, models[0].areas.n_negative
     pi = n_pos / (n_pos + n_neg)
@@ -143,13 +144,13 @@ def read_values(path, name: str) -> np.ndarray:
     >>> import pathlib, tempfile
     >>> f = pathlib.Path(tempfile.mkdtemp()) / "scores.txt"
     >>> _ = f.write_text("0.9\\n0.25\\n\\n")
-    >>> read_values(f, "--scores").tolist()
+    >>> read_values(f, "scores").tolist()
     [0.9, 0.25]
     >>> _ = f.write_text("0.9\\n\\n0.25\\n")
-    >>> read_values(f, "--scores")
+    >>> read_values(f, "scores")
     Traceback (most recent call last):
     ...
-    ValueError: --scores: line 2 of '...scores.txt' is blank; values pair with the other file's by line: give one value on every line (remove the line, or fill it)
+    ValueError: scores: line 2 of '...scores.txt' is blank; values pair with the other file's by line: give one value on every line (remove the line, or fill it)
     """
     values = []
     for i, text in _read_lines(path, name):
@@ -165,7 +166,7 @@ def read_values(path, name: str) -> np.ndarray:
 _TRUE, _FALSE = ("1", "1.0", "true"), ("0", "0.0", "false")
 
 
-def read_labels(path, name: str = "--labels", pos_label: str | None = None) -> np.ndarray:
+def read_labels(path, name: str = "labels", pos_label: str | None = None) -> np.ndarray:
     """Read one label per line as 0/1 (int64): ``1``/``0`` or ``True``/``False`` (any case), or, with
     ``pos_label``, 1 where the line equals it (as text, or as a number: ``2`` matches ``2.0``) and 0 elsewhere.
 
@@ -193,7 +194,7 @@ def read_labels(path, name: str = "--labels", pos_label: str | None = None) -> n
     for i, text in lines:
         low = text.lower()
         if low not in _TRUE + _FALSE:
-            raise ValueError(f"{name}: line {i} of {str(path)!r} is {text!r}; give 0/1 or True/False labels, "
-                             "or name the positive class with --pos-label")
+            raise ArgumentError(name, what=f"line {i} of {str(path)!r} is {text!r}", fix="give 0/1 or True/False "
+                                f"labels, or name the positive class with {ref('pos_label')}")
         out.append(int(low in _TRUE))
     return np.array(out, dtype=np.int64)

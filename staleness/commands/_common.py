@@ -30,7 +30,8 @@ def add_system_options(parser: argparse.ArgumentParser, with_learners: bool = Tr
     (sweep) ``--k`` takes a comma list like every list option."""
     if with_learners:
         parser.add_argument("--learners", "-P", type=int, default=None, help="number of learners P (default 4)")
-    parser.add_argument("--policy", default="async", help=f"server policy: {', '.join(POLICIES)} (default async)")
+    parser.add_argument("--policy", default="async", help=("server policies, comma-separated: " if lists else
+                        "server policy: ") + f"{', '.join(POLICIES)} (default async)")
     if lists:
         parser.add_argument("--k", "-K", default=None, help="comma-separated K values of the k-* policies (required "
                             "with them)")
@@ -64,32 +65,3 @@ def system_kwargs(args: argparse.Namespace) -> dict:
         if value is not None:
             kw[name] = value
     return kw
-
-
-#: Library parameters whose flag is not ``--`` + the name with hyphens.
-_FLAG_OF = {"times": "--times", "series_points": "--series-points"}
-
-
-def to_flags(message: str) -> str:
-    """A library message (``learners: got 0``, ``... use policy='k-sync'``) in flag words (``--learners``).
-
-    >>> to_flags("updates/until: missing; give one")
-    '--updates/--until: missing; give one'
-    >>> to_flags("k: got 2 with policy async (K = 1); use policy='k-batch-async'")
-    '--k: got 2 with policy async (K = 1); use --policy k-batch-async'
-    """
-    import re
-
-    def flag(name: str) -> str:
-        return _FLAG_OF.get(name, "--" + name.replace("_", "-"))
-
-    message = message.replace("force=True", "--force").replace(
-        "stream the run (stream=True)", "leave out --gradients and --csv (the summary streams)").replace(
-        "engine='event'", "--engine event")
-    head = re.match(r"^([a-z][a-z_]*)(?:/([a-z][a-z_]*))?:", message)
-    if head and not message.startswith("--"):
-        names = [n for n in head.groups() if n]
-        message = "/".join(flag(n) for n in names) + message[head.end() - 1 :]
-    message = re.sub(r"\b([a-z][a-z_]*)=None\b", lambda m: flag(m.group(1)) + " out", message)
-    message = re.sub(r"\b([a-z][a-z_]*)='([^' ]*)'", lambda m: flag(m.group(1)) + " " + m.group(2), message)
-    return re.sub(r"\b([a-z][a-z_]*)=(?=\s|$)", lambda m: flag(m.group(1)), message)

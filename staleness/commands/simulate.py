@@ -158,6 +158,7 @@ def _finish(args: argparse.Namespace, res) -> int:
         from dlperf.fileio import write_atomic
 
         write_atomic(args.output, text)
+        print(f"wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     if args.plot:

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import sys
 
+from dlperf.cli import hidden_alias
 from dlperf.jsonio import json_text
 from dlperf.progress import progress
 from staleness.commands._common import system_kwargs
@@ -36,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_system_options(p, with_learners=False, lists=True)
     p.set_defaults(policy="async,sync", dist="exp")
     p.add_argument("--learners", "-P", default="2,4,8,16", help="comma-separated P values (default 2,4,8,16)")
-    p.add_argument("--ks", default=None, help="the same as --k (kept for old scripts)")
+    hidden_alias(p, "--ks", "--k")  # the old spelling, kept for old scripts
     p.add_argument("--updates", "-U", type=int, default=10_000, help="updates per run (default 10000)")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="JSON on stdout")
@@ -53,13 +54,11 @@ def run(args: argparse.Namespace) -> int:
     policies = _names("--policy", args.policy, POLICIES)
     dists = _names("--dist", args.dist, DISTS)
     learners = _ints("--learners", args.learners)
-    if args.k is not None and args.ks is not None:
-        raise ValueError("--k/--ks: got both; give the K values once, with --k")
-    k_text = args.k if args.k is not None else args.ks
+    k_text = args.k
     if k_text is None and any(pol.startswith("k-") for pol in policies):
         raise ValueError(f"--k: missing for policy {next(x for x in policies if x.startswith('k-'))}; give "
                          "comma-separated K values such as 1,2,4")
-    ks = _ints("--k" if args.k is not None else "--ks", k_text) if k_text is not None else [1]
+    ks = _ints("--k", k_text) if k_text is not None else [1]
     kw = system_kwargs(args)
     for name in ("policy", "dist", "k"):
         kw.pop(name)

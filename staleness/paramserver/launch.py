@@ -18,6 +18,7 @@ import socket
 import time
 from dataclasses import dataclass
 
+from dlperf.errors import ArgumentError
 from staleness.paramserver.node import child_main, collect
 from staleness.paramserver.protocol import EXIT_FAULT, describe_exit, role
 from staleness.paramserver.watchdog import report_fault
@@ -51,8 +52,8 @@ def listen(port: int | None, host: str = "127.0.0.1", param: str = "port") -> so
     try:
         family = socket.getaddrinfo(host, port or 0, type=socket.SOCK_STREAM)[0][0]
     except socket.gaierror as exc:
-        raise ValueError(f"master_addr: got {host!r}, which does not resolve ({exc.strerror}); give this "
-                         "node's address") from None
+        raise ArgumentError("master_addr", host, "give this node's address",
+                            what=f"got {host!r}, which does not resolve ({exc.strerror})") from None
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT leftovers are not "in use"
     try:
@@ -60,9 +61,9 @@ def listen(port: int | None, host: str = "127.0.0.1", param: str = "port") -> so
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
-            raise ValueError(f"{param}: got {port}, but {host}:{port} is already in use; give a free port or "
-                             "leave it out to let the system pick one") from None
-        raise ValueError(f"{param}: got {port}; cannot listen on {host}:{port} ({exc.strerror})") from None
+            raise ArgumentError(param, port, "give a free port or leave it out to let the system pick one",
+                                what=f"got {port}, but {host}:{port} is already in use") from None
+        raise ArgumentError(param, port, f"cannot listen on {host}:{port} ({exc.strerror})") from None
     sock.listen(128)
     return sock
 

@@ -27,6 +27,7 @@ import socket
 import time
 from dataclasses import dataclass
 
+from dlperf.errors import ArgumentError, ref
 from staleness.paramserver.launch import Outcome, blamed_rank, listen, spawn_and_watch
 
 __all__ = ["Nodes", "join", "launch_nodes", "check_nodes", "process_age"]
@@ -67,16 +68,17 @@ def check_nodes(nnodes, node_rank, nproc, master_addr, master_port) -> Nodes:
     """Validate the options (ValueError naming the parameter); node 0 needs the server and a worker."""
     for name, value, low in (("nnodes", nnodes, 1), ("nproc_per_node", nproc, 1), ("node_rank", node_rank, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{name}: got {value!r}; give an integer >= {low}")
+            raise ArgumentError(name, value, f"give an integer >= {low}")
     if node_rank >= nnodes:
-        raise ValueError(f"node_rank: got {node_rank} with nnodes={nnodes}; give 0..{nnodes - 1}")
+        raise ArgumentError("node_rank", node_rank, f"give 0..{nnodes - 1}", what=f"got {node_rank} with "
+                            f"{ref('nnodes')} {nnodes}")
     if nnodes * nproc < 2:
-        raise ValueError(f"nproc_per_node: got {nproc} with nnodes={nnodes}; the run needs at least 2 processes "
-                         "(1 server + workers)")
+        raise ArgumentError("nproc_per_node", nproc, "the run needs at least 2 processes (1 server + workers)",
+                            what=f"got {nproc} with {ref('nnodes')} {nnodes}")
     if not master_addr:
-        raise ValueError(f"master_addr: got {master_addr!r}; give node 0's address (e.g. 127.0.0.1 or a host name)")
+        raise ArgumentError("master_addr", master_addr, "give node 0's address (e.g. 127.0.0.1 or a host name)")
     if isinstance(master_port, bool) or not isinstance(master_port, int) or not 1 <= master_port <= 65535:
-        raise ValueError(f"master_port: got {master_port!r}; give a TCP port 1..65535, the same on every node")
+        raise ArgumentError("master_port", master_port, "give a TCP port 1..65535, the same on every node")
     return Nodes(nnodes, node_rank, nproc, master_addr, master_port)
 
 

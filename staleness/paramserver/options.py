@@ -19,7 +19,6 @@ from staleness.paramserver.torchrun import torchrun_rank
 
 __all__ = ["add_distributed_options", "distributed_options_from_args", "run_distributed", "partial_json"]
 
-_FLAGS = {"port": "--port", "heartbeat": "--heartbeat", "timeout": "--timeout", "workers": "--workers"}
 
 
 def add_distributed_options(parser: argparse.ArgumentParser) -> None:
@@ -82,13 +81,6 @@ def distributed_options_from_args(args: argparse.Namespace) -> dict:
     return opts
 
 
-def _flagged(exc: ValueError) -> ValueError:
-    text = str(exc)
-    name, sep, rest = text.partition(":")
-    flags = {**_FLAGS, **_NODE_FLAGS}
-    return ValueError(f"{flags[name]}:{rest}") if sep and name in flags else exc
-
-
 def partial_json(exc: ParameterServerFault) -> str:
     """JSON text of what completed before a fault: settings, the fault line, the per-gradient records."""
     run = exc.partial
@@ -123,8 +115,8 @@ def run_distributed(args: argparse.Namespace, load_data, body) -> int:
             if args.workers is None:
                 args.workers = nodes.world - 1
             elif args.workers != nodes.world - 1:
-                raise ValueError(f"--workers: got {args.workers}, but {nodes.nnodes} nodes x {nodes.nproc} processes "
-                                 f"are 1 server + {nodes.world - 1} workers; leave --workers out")
+                raise ValueError(f"--learners: got {args.workers}, but {nodes.nnodes} nodes x {nodes.nproc} processes "
+                                 f"are 1 server + {nodes.world - 1} workers; leave --learners out")
             where = (nodes.node_rank, nodes.world)  # a fault ends with os._exit, as a torchrun rank's
             from staleness.distributed import _check
             from staleness.paramserver.launch import blamed_rank
@@ -150,8 +142,8 @@ def run_distributed(args: argparse.Namespace, load_data, body) -> int:
             if args.workers is None:
                 args.workers = world - 1
             elif args.workers != world - 1:
-                raise ValueError(f"--workers: got {args.workers}, but torchrun started {world} processes "
-                                 f"(1 server + {world - 1} workers); leave --workers out")
+                raise ValueError(f"--learners: got {args.workers}, but torchrun started {world} processes "
+                                 f"(1 server + {world - 1} workers); leave --learners out")
             if rank != 0:
                 data = load_data(args)
                 run_parameter_server_rank(data.train_x, data.train_y, batch_size=args.batch_size,
@@ -159,8 +151,6 @@ def run_distributed(args: argparse.Namespace, load_data, body) -> int:
                                           heartbeat=args.heartbeat)
                 return 0
         return body()
-    except ValueError as exc:
-        raise _flagged(exc) from None
     except ParameterServerFault as exc:
         if args.json and exc.partial is not None:
             sys.stdout.write(partial_json(exc) + "\n")

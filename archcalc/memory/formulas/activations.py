@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from dlperf.errors import ArgumentError, ref
 from dlperf.results import Result
 from dlperf.validate import check_int
 
@@ -120,12 +121,12 @@ def _validate(seq: Any, batch: Any, hidden: Any, heads: Any, layers: Any, tensor
                         ("tensor_parallel", tensor_parallel)):
         check_int(name, value, symbolic=True)
     if recompute not in RECOMPUTE:
-        raise ValueError(f"recompute={recompute!r} is unknown; choose one of {', '.join(RECOMPUTE)}")
+        raise ArgumentError("recompute", recompute, f"choose one of {', '.join(RECOMPUTE)}")
     if _is_int(hidden, heads) and hidden % heads:
-        raise ValueError(f"heads={heads} does not divide hidden={hidden}; use a head count that divides the hidden size")
+        raise ArgumentError("heads", heads, f"use a head count that divides {ref('hidden')} ({hidden})")
     if _is_int(heads, tensor_parallel) and heads % tensor_parallel:
-        raise ValueError(f"tensor_parallel={tensor_parallel} does not divide heads={heads}; Megatron splits whole "
-                         "heads across tensor-parallel ranks, use a divisor of the head count")
+        raise ArgumentError("tensor_parallel", tensor_parallel, f"Megatron splits whole heads across "
+                            f"tensor-parallel ranks: use a divisor of {ref('heads')} ({heads})")
 
 
 def megatron_activation_bytes(seq: Any, batch: Any, hidden: Any, heads: Any, *, tensor_parallel: Any = 1,

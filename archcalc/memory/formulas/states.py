@@ -47,6 +47,7 @@ from typing import Any
 
 from archcalc.memory.optimizers import OPTIMIZERS, optimizer_spec
 from archcalc.memory.precision import PRECISIONS, master_bytes, param_bytes, precision_spec, state_bytes
+from dlperf.errors import ArgumentError, ref
 from dlperf.results import Result
 from dlperf.validate import check_int
 
@@ -63,7 +64,7 @@ _ZERO_SHARDS = {0: "nothing", 1: "optimizer states", 2: "optimizer states, gradi
 
 def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
-        raise ValueError(f"{name}={value!r} is unknown; choose one of {', '.join(choices)}")
+        raise ArgumentError(name, value, f"choose one of {', '.join(choices)}")
     return value
 
 
@@ -112,7 +113,7 @@ def resolve_precision(precision: str, convention: str | None = None) -> str:
     >>> resolve_precision("bf16-master", "torch")
     Traceback (most recent call last):
     ...
-    ValueError: convention='torch' is autocast's layout and precision='bf16-master' keeps a master copy; give precision='bf16-mixed' (torch.autocast) or drop convention
+    dlperf.errors.ArgumentError: convention: got 'torch', autocast's layout, but precision 'bf16-master' keeps a master copy; give precision 'bf16-mixed' (torch.autocast) or drop convention
     """
     spec = precision_spec(precision)
     if convention is None:
@@ -121,9 +122,10 @@ def resolve_precision(precision: str, convention: str | None = None) -> str:
     if convention == "zero" and spec.autocast:
         return precision.replace("-mixed", "-master")
     if convention == "torch" and spec.master:
-        raise ValueError(f"convention='torch' is autocast's layout and precision={precision!r} keeps a master copy; "
-                         f"give precision={precision.replace('-master', '-mixed')!r} (torch.autocast) or drop "
-                         "convention")
+        raise ArgumentError("convention", convention, f"give {ref('precision')} "
+                            f"{precision.replace('-master', '-mixed')!r} (torch.autocast) or drop {ref('convention')}",
+                            what=f"got 'torch', autocast's layout, but {ref('precision')} {precision!r} keeps a "
+                            "master copy")
     return precision
 
 
@@ -210,7 +212,7 @@ def model_state_bytes(params: Any, *, optimizer: str = "adam", precision: str = 
     _positive("params", params)
     _positive("data_parallel", data_parallel)
     if zero not in ZERO_STAGES:
-        raise ValueError(f"zero={zero!r} is not a ZeRO stage; choose 0, 1, 2 or 3")
+        raise ArgumentError("zero", zero, "choose a ZeRO stage: 0, 1, 2 or 3")
     precision = resolve_precision(precision, convention)
     layout = bytes_per_param(optimizer, precision)
     shard = -((-params) // data_parallel)  # ceil without an import, exact for ints and sympy

@@ -19,6 +19,7 @@ from archcalc.memory.liveness.schedule import Schedule, StorageKind
 from archcalc.memory.optimizers import optimizer_spec
 from archcalc.memory.precision import is_master, master_bytes, state_bytes
 from archcalc.ops.collectives import gathered_bytes
+from archcalc.ops.traits import traits
 
 if TYPE_CHECKING:
     from archcalc.memory.liveness.step import GradTarget, Step
@@ -26,11 +27,6 @@ if TYPE_CHECKING:
 __all__ = ["Backward", "optimizer_step", "place_optimizer_state"]
 
 ACT, OPTIMIZER_STATE = StorageKind.ACT, StorageKind.OPTIMIZER_STATE
-
-# Ops whose gradient w.r.t. each input aliases the incoming gradient (no allocation in the backward).
-_GRAD_ALIASES = frozenset({"Add", "Identity", "View", "Reshape", "Flatten", "Unflatten", "Squeeze", "Unsqueeze",
-                           "Permute", "Transpose", "Concat", "Contiguous", "StochasticDepth"})
-
 
 @dataclass
 class _NodeGradients:
@@ -125,7 +121,7 @@ class Backward:
 
     def _input_gradients(self, i: int, incoming: list[int], made: _NodeGradients) -> None:
         """Gradients of node ``i``'s activation inputs (aliases of the incoming one where the op allows)."""
-        aliases = self.step.rows[i].kind in _GRAD_ALIASES
+        aliases = traits(self.step.rows[i].kind).grad_alias  # each input's gradient is the incoming one
         for target in self.step.input_grads[i]:
             if aliases:
                 if target.broadcast:  # the incoming gradient itself, summed to the input's shape after the node

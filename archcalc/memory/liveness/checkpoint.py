@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from archcalc.memory.liveness.recompute import RecomputePlan
+from dlperf.errors import ArgumentError
 from dlperf.results import Result
 from dlperf.validate import check_int
 
@@ -81,14 +82,14 @@ def _top(node: Any) -> list[str]:
     return list(node.scopes) if node.module else []
 
 
-class _NotASequence(ValueError):
+class _NotASequence(ArgumentError):
     pass
 
 
 def _refuse(segments: int, graph: Any, why: str) -> ValueError:
-    return _NotASequence(f"checkpoint_segments={segments}: {graph.name} is not a sequence of modules ({why}); "
-                         "checkpointing applies to an nn.Sequential model, to VGG's / AlexNet's features or to a "
-                         "transformer's stack of layers")
+    return _NotASequence("checkpoint_segments", segments, "checkpointing applies to an nn.Sequential model, to "
+                         "VGG's / AlexNet's features or to a transformer's stack of layers",
+                         what=f"{graph.name} is not a sequence of modules ({why})")
 
 
 def checkpoint_plan(graph: Any, segments: int) -> CheckpointPlan:
@@ -141,13 +142,14 @@ def _split(graph: Any, segments: int, sequence: str, children: tuple[tuple[int, 
     """torch's split of ``children`` (each a (first, last) node index) into ``segments``."""
     nodes, run = graph.nodes, len(children)
     if segments > run:
-        raise ValueError(f"checkpoint_segments={segments} exceeds the {run} modules of "
-                         f"{sequence or graph.name}; give at most {run}")
+        raise ArgumentError("checkpoint_segments", segments, f"give at most {run}", what=f"got {segments}, more than "
+                            f"the {run} modules of {sequence or graph.name}")
     size = run // segments
     bounds = tuple((children[k][0], children[k + size - 1][1]) for k in range(0, size * (segments - 1), size))
     for start, _ in bounds:
         if dict(nodes[start].hparams).get("inplace"):
-            raise ValueError(f"checkpoint_segments={segments}: a checkpointed segment starts with {nodes[start].name}, "
-                             f"an in-place {nodes[start].kind} that would modify the segment's saved input (torch "
-                             "raises in backward); choose another number of segments")
+            raise ArgumentError("checkpoint_segments", segments, "choose another number of segments",
+                                what=f"a checkpointed segment starts with {nodes[start].name}, an in-place "
+                                f"{nodes[start].kind} that would modify the segment's saved input (torch raises in "
+                                "backward)")
     return CheckpointPlan(segments, sequence, run, bounds)

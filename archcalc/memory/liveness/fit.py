@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from archcalc.memory.liveness.peak import PeakMemory, peak_memory
+from dlperf.errors import ArgumentError, ref
 from dlperf.results import Result
 from dlperf.validate import check_int
 
@@ -155,14 +156,15 @@ def _check_search(memory_bytes: Any, vary: Any, step: Any, limit: Any, margin: A
     """``ValueError`` naming the argument for a search :func:`fit` cannot run."""
     check_int("memory", memory_bytes, what="a positive number of bytes (e.g. 24GiB)")
     if vary not in ("batch", "seq"):
-        raise ValueError(f"vary={vary!r} is unknown; choose batch or seq")
+        raise ArgumentError("vary", vary, "choose batch or seq")
     check_int("step", step, what="a positive integer, and above 1 only with vary='seq'")
     if step > 1 and vary != "seq":
-        raise ValueError(f"step={step!r} must be a positive integer, and above 1 only with vary='seq'")
+        raise ArgumentError("step", step, f"give a positive integer, above 1 only with {ref('vary')} seq")
     if limit is not None and (vary != "seq" or limit < step):
-        raise ValueError(f"limit={limit!r} bounds a sequence length: give it with vary='seq', at least step={step}")
+        raise ArgumentError("limit", limit, f"it bounds a sequence length: give it with {ref('vary')} seq, at least "
+                            f"{ref('step')} ({step})")
     if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin < 1:
-        raise ValueError(f"margin={margin!r} must be a fraction of the memory in [0, 1), e.g. 0.05 for 5 %")
+        raise ArgumentError("margin", margin, "give a fraction of the memory in [0, 1), e.g. 0.05 for 5 %")
 
 
 def _nothing_fits(first: PeakMemory, memory_bytes: int, margin: float, margin_bytes: int, what: str) -> ValueError:
@@ -173,8 +175,8 @@ def _nothing_fits(first: PeakMemory, memory_bytes: int, margin: float, margin_by
                       if v and k != "total_bytes")
     kept = (f" or a smaller margin ({100 * margin:g} % of the memory, {format_bytes(margin_bytes)}, is kept "
             "free for the allocator)" if margin_bytes else "")
-    return ValueError(f"memory={memory_bytes}: nothing fits; {what} already peaks at "
-                      f"{format_bytes(first.peak_bytes)} ({parts}); give more memory{kept}")
+    return ArgumentError("memory_bytes", memory_bytes, f"give more memory{kept}", what=f"{memory_bytes} bytes: "
+                         f"nothing fits; {what} already peaks at {format_bytes(first.peak_bytes)} ({parts})")
 
 
 def _largest(at: Callable[[int], PeakMemory], first: PeakMemory, budget: int,

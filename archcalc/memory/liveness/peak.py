@@ -70,6 +70,7 @@ from archcalc.memory.liveness.recompute import RecomputePlan
 from archcalc.memory.liveness.schedule import CATEGORIES, MemoryBreakdown, MemorySample, StorageKind
 from archcalc.memory.optimizers import OPTIMIZERS
 from archcalc.memory.precision import autocast_policy, dtype_bytes
+from dlperf.errors import ArgumentError, ref
 from dlperf.results import Result
 from dlperf.validate import check_int
 
@@ -210,15 +211,15 @@ def _check_arguments(batch: Any, optimizer: Any, precision: Any, device: Any, da
     from archcalc.memory.liveness.zero import check_sharding
 
     if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer={optimizer!r} is unknown; choose one of {', '.join(OPTIMIZERS)}")
+        raise ArgumentError("optimizer", optimizer, f"choose one of {', '.join(OPTIMIZERS)}")
     if not isinstance(first_step, bool):
-        raise ValueError(f"first_step={first_step!r} must be True (step 1) or False (a step N >= 2)")
+        raise ArgumentError("first_step", first_step, "give True (step 1) or False (a step N >= 2)")
     check_int("batch", batch)
     dtype_bytes(precision)  # validates precision
     autocast_policy("Conv2d", device)  # validates device
     check_sharding(data_parallel, zero)
     if recompute is not None and not isinstance(recompute, RecomputePlan):
-        raise ValueError(f"recompute={recompute!r} must be a RecomputePlan (archcalc.memory.liveness.recompute) or None")
+        raise ArgumentError("recompute", recompute, "give a RecomputePlan (archcalc.memory.liveness.recompute) or None")
 
 
 def _with_segments(graph: Any, recompute: RecomputePlan | None, checkpoint_segments: int) -> RecomputePlan | None:
@@ -237,6 +238,7 @@ def _both(recompute: RecomputePlan, segments: RecomputePlan, checkpoint_segments
     for region in segments.regions:
         for name in region:
             if name in mine:
-                raise ValueError(f"checkpoint_segments={checkpoint_segments}: node {name!r} is also in a region of "
-                                 "recompute; nested checkpoints are not modelled: give one of the two")
+                raise ArgumentError("checkpoint_segments", checkpoint_segments, "nested checkpoints are not "
+                                    "modelled: give one of the two", what=f"node {name!r} is also in a region of "
+                                    f"{ref('recompute')}")
     return RecomputePlan(recompute.regions + segments.regions)

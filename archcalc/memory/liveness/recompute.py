@@ -30,7 +30,7 @@ Examples
 >>> RecomputePlan((("a",), ("a",)))
 Traceback (most recent call last):
 ...
-ValueError: recompute: node 'a' is in two regions; regions must not overlap
+dlperf.errors.ArgumentError: recompute: node 'a' is in two regions; regions must not overlap
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from dlperf.errors import ArgumentError
 from dlperf.results import Result
 
 __all__ = ["RecomputePlan"]
@@ -53,10 +54,10 @@ class RecomputePlan(Result):
         seen: set[str] = set()
         for region in self.regions:
             if not region:
-                raise ValueError("recompute: an empty region; give at least one node name per region")
+                raise ArgumentError("recompute", what="an empty region", fix="give at least one node name per region")
             for name in region:
                 if name in seen:
-                    raise ValueError(f"recompute: node {name!r} is in two regions; regions must not overlap")
+                    raise ArgumentError("recompute", what=f"node {name!r} is in two regions", fix="regions must not overlap")
                 seen.add(name)
 
     def start(self, nodes: tuple[Any, ...]) -> _Run:
@@ -66,10 +67,10 @@ class RecomputePlan(Result):
         for region in self.regions:
             missing = [n for n in region if n not in index]
             if missing:
-                raise ValueError(f"recompute: node {missing[0]!r} is not in the graph; name nodes of the graph")
+                raise ArgumentError("recompute", what=f"node {missing[0]!r} is not in the graph", fix="name nodes of the graph")
             ids = sorted(index[n] for n in region)
             if ids != list(range(ids[0], ids[-1] + 1)):
-                raise ValueError(f"recompute: region starting at {region[0]!r} is not a run of consecutive nodes")
+                raise ArgumentError("recompute", what=f"region starting at {region[0]!r} is not a run of consecutive nodes")
             spans.append((ids[0], ids[-1]))
         return _Run(nodes, tuple(spans))
 

@@ -39,16 +39,18 @@ from archcalc.arith import prod
 from archcalc.memory.liveness.backward import Backward, optimizer_step, place_optimizer_state
 from archcalc.memory.liveness.schedule import Schedule, StorageKind
 from archcalc.memory.precision import autocast_policy, dtype_bytes, is_mixed, param_bytes, value_bytes
-from archcalc.ops.attention import math_saved_elements, sdpa_kernel
+from archcalc.ops.attention import heads_merge_is_view, math_saved_elements, sdpa_kernel
 from archcalc.ops.collectives import gathered_bytes
 from archcalc.ops.misc import drops
+from archcalc.ops.traits import traits
 
 __all__ = ["GradTarget", "Step", "Value"]
 
 ACT, CAST, WEIGHTS, INPUTS = StorageKind.ACT, StorageKind.CAST, StorageKind.WEIGHTS, StorageKind.INPUTS
 
-# binary element-wise ops that broadcast their inputs (autograd reduces such a gradient with sum_to)
-_BROADCASTING = frozenset({"Add", "Sub", "Mul", "Div", "Pow", "Maximum", "Minimum"})
+# drops whose noise the schedule books itself: dropout's mask per element, stochastic depth's per sample (a
+# channel drop's noise is its formula's saved_fp32_elements)
+_BOOKED_DROPS = ("element", "sample")
 
 
 @dataclass
@@ -197,7 +199,7 @@ class Step:
             # A concatenation is built for a consumer and, in torchvision's code, bound to a local of the
             # module call that made it (DenseNet's bn_function): it lives until that call returns. The
             # pieces of a split are unpacked into locals (``q, k, v = qkv.split(d, 2)``): the same.
-            if node.kind in ("Concat", "Split", "Chunk", "Unbind") and holds[i]:
+            if traits(node.kind).lists and holds[i]:
                 innermost = holds[i][max(holds[i], key=len)]
                 for v in node.outputs:
                     self.free_at[v] = max(self.free_at.get(v, i), innermost[1])
@@ -279,15 +281,14 @@ class Step:
 
     def _dropout_in_training(self, i: int) -> bool:
         """A dropout that drops in this pass (eval graphs alias it; p = 0 is the identity: torch returns x)."""
-        node, kind = self.nodes[i], self.rows[i].kind
-        return kind in ("Dropout", "StochasticDepth") and self.training and drops(
-            dict(node.hparams).get("p", 0.5 if kind == "Dropout" else 0.0))
+        node, facts = self.nodes[i], traits(self.rows[i].kind)
+        return facts.drop in _BOOKED_DROPS and self.training and drops(dict(node.hparams).get("p", facts.default_p))
 
     def _write_outputs(self, i: int, ins: list[str], out_per: int) -> list[int]:
         """Each output's storage: its input's (a view, an in-place op) or a new one."""
         node, r = self.nodes[i], self.rows[i]
         alias = () if self._dropout_in_training(i) else r.cost.alias_of
-        merge = self.device == "cpu" and _sdpa_heads_merge(r, node, self.nodes, self.producer, self.training)
+        merge = self.device == "cpu" and heads_merge_is_view(node, self.nodes, self.producer, self.training)
         outs = []
         for k, (v, shape) in enumerate(zip(node.outputs, r.output_shapes, strict=True)):
             j = 0 if merge else alias[k] if k < len(alias) else None
@@ -321,10 +322,9 @@ class Step:
                out_per: int) -> tuple[set[int], int]:
         """The storages node ``i`` saves and the bytes of the tensors it saves besides them."""
         node, r, info = self.nodes[i], self.rows[i], self.info
-        cost, ins = r.cost, list(node.inputs)
+        cost, ins, facts = r.cost, list(node.inputs), traits(r.kind)
         # SDPA on the CPU with dropout: the math path saves copies and L x S matrices, not q, k, v, out
-        math = r.kind == "ScaledDotProductAttention" and sdpa_kernel(
-            self.device, node.options.get("dropout_p", 0.0)) == "math"
+        math = facts.kernel_saves and sdpa_kernel(self.device, node.options.get("dropout_p", 0.0)) == "math"
         pinned: set[int] = set()
         if (cost.saves_input or cost.saved_inputs) and not math:
             pinned.update(sid for k, (v, sid) in enumerate(zip(ins, reads, strict=True))
@@ -334,7 +334,7 @@ class Step:
         if policy == "lower":
             pinned.update(self.casts[p] for p in [*ins, *own_params] if p in self.casts)
         # CPU dropout multiplies by a float noise tensor (autograd saves it); CUDA's fused kernel a byte mask
-        mask_per = (out_per if self.device == "cpu" else 1) if r.kind == "Dropout" else 1
+        mask_per = (out_per if self.device == "cpu" else 1) if facts.drop == "element" else 1
         # a kept bool mask or int64 index tensor that is one of the op's own inputs or outputs (where's
         # condition, gather's index, topk's indices) is that value's storage held longer, not a new tensor
         kept = {"bool": cost.saved_mask_elements, "int64": cost.saved_index_elements}
@@ -344,10 +344,10 @@ class Step:
                 pinned.add(sid)
                 kept[dtype] = 0
         extra = (cost.saved_fp32_elements * 4 + kept["int64"] * 8 + cost.saved_copy_elements * out_per
-                 + kept["bool"] * mask_per) if r.kind not in ("Dropout", "StochasticDepth") else 0
+                 + kept["bool"] * mask_per) if facts.drop not in _BOOKED_DROPS else 0
         if self._dropout_in_training(i):
-            extra = r.output_shape[0] * out_per if r.kind == "StochasticDepth" else prod(r.output_shape) * mask_per
-        if r.kind == "ScaledDotProductAttention" and not math and len(ins) == 4 and info[ins[3]].dtype == "bool":
+            extra = r.output_shape[0] * out_per if facts.drop == "sample" else prod(r.output_shape) * mask_per
+        if facts.attention and not math and len(ins) == 4 and info[ins[3]].dtype == "bool":
             # the fused kernel converts a bool mask to a float one and saves that, not the bool mask
             pinned.discard(reads[3])
             extra += self.values[ins[3]].elements * out_per
@@ -362,7 +362,7 @@ class Step:
             self.param_grads[i].append(GradTarget(name=pname, elements=self.param_elems[pname], itemsize=self.par_b,
                                                   via_cast=pname in self.casts and policy == "lower"))
         # a broadcast input's gradient first has the output's shape; autograd sums it to the input's
-        out_elems = prod(r.output_shapes[0]) if r.kind in _BROADCASTING and r.output_shapes else 0
+        out_elems = prod(r.output_shapes[0]) if traits(r.kind).broadcasting and r.output_shapes else 0
         for v in node.inputs:
             val = self.values[v]
             wide = out_elems if val.elements < out_elems else 0
@@ -433,41 +433,6 @@ def _zoo_buffer_bytes(rows: tuple[Any, ...], nbytes: int) -> int:
     """BatchNorm running statistics (2 x C) and its int64 ``num_batches_tracked`` for a zoo graph."""
     total = 0
     for r in rows:
-        if r.kind.startswith("BatchNorm"):
+        if traits(r.kind).running_stats:
             total += 2 * r.output_shape[1] * nbytes + 8
     return total
-
-
-def _sdpa_heads_merge(r: Any, node: Any, nodes: tuple[Any, ...], producer: dict[str, int], training: bool) -> bool:
-    """A reshape (or ``contiguous``) of a fused attention output, after permutes: a view on the CPU.
-
-    The CPU flash-attention kernel allocates its ``(b, h, t, e)`` output in the query's memory order (HF's
-    ``q`` from ``(b, t, h, e).transpose(1, 2)``: ``(b, t, h, e)`` in memory; torchvision's from
-    ``(t, b * h, e)``: ``(t, b, h, e)``), so permuting the heads back to that order and merging them is a view
-    there; the meta kernel a trace runs returns a contiguous ``(b, h, t, e)`` and the trace records a copy.
-    The math path (dropout on the CPU) returns a contiguous output: its reshape is the copy recorded.
-    """
-    if r.kind not in ("Reshape", "View", "Contiguous") or not dict(r.hparams).get("copy") or not node.inputs:
-        return False
-    chain = []
-    k = producer.get(node.inputs[0])
-    while k is not None and nodes[k].inputs and (nodes[k].kind in ("Transpose", "Permute") or (
-            nodes[k].kind in ("Reshape", "View") and not nodes[k].options.get("copy")
-            and len(nodes[k].options.get("shape", ())) == 4)):  # HF's reshape(b, -1, t, e): the same 4-d view
-        chain.append(nodes[k])
-        k = producer.get(nodes[k].inputs[0])
-    if k is None or nodes[k].kind != "ScaledDotProductAttention" or not chain:
-        return False
-    attention = nodes[k].options
-    if training and sdpa_kernel("cpu", attention.get("dropout_p", 0.0)) != "fused":
-        return False
-    cur = [0, 1, 2, 3]  # which dimension of the attention output sits at each position
-    for op in reversed(chain):
-        hp = op.options
-        if op.kind == "Transpose":
-            a, b = hp.get("dim0", 0) % 4, hp.get("dim1", 1) % 4
-            cur[a], cur[b] = cur[b], cur[a]
-        elif op.kind == "Permute":
-            cur = [cur[d % 4] for d in hp["dims"]]
-    layout = tuple(attention.get("query_layout", (0, 2, 1, 3)))  # size-1 dimensions left out: any place fits
-    return tuple(d for d in cur if d in layout) == layout

@@ -39,6 +39,7 @@ from typing import Any
 
 from archcalc.memory.optimizers import optimizer_spec
 from archcalc.memory.precision import is_master, master_bytes, state_bytes
+from dlperf.errors import ArgumentError, ref
 from dlperf.validate import check_int
 
 __all__ = ["Sharding", "check_sharding"]
@@ -48,10 +49,10 @@ def check_sharding(data_parallel: Any, zero: Any) -> None:
     """``ValueError`` naming the parameter for ranks below 1, a stage outside 0-3, or ZeRO on one rank."""
     check_int("data_parallel", data_parallel, what="a positive number of ranks")
     if isinstance(zero, bool) or zero not in (0, 1, 2, 3):
-        raise ValueError(f"zero={zero!r} is not a ZeRO stage; choose 0, 1, 2 or 3")
+        raise ArgumentError("zero", zero, "choose a ZeRO stage: 0, 1, 2 or 3")
     if zero and data_parallel == 1:
-        raise ValueError(f"zero={zero} shards over data-parallel ranks, but data_parallel=1; give the ranks "
-                         "(data_parallel=N, N >= 2) or zero=0")
+        raise ArgumentError("zero", zero, f"ZeRO shards over data-parallel ranks: give {ref('data_parallel')} N "
+                            "(N >= 2), or stage 0", what=f"got {zero} with 1 data-parallel rank")
 
 
 @dataclass(frozen=True)
