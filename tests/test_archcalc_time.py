@@ -125,7 +125,7 @@ def test_efficiencies_and_launch_overhead():
     full = op_time("g", "MatMul", "forward", **kw)
     half = op_time("g", "MatMul", "forward", efficiency=Efficiency(compute=0.5, launch_overhead=5e-6), **kw)
     assert half.time_s == pytest.approx(2 * full.time_s + 5e-6)
-    with pytest.raises(ValueError, match="compute_efficiency=1.5"):
+    with pytest.raises(ValueError, match="compute_efficiency: got 1.5"):
         Efficiency(compute=1.5)
 
 
