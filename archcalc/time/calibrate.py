@@ -269,9 +269,8 @@ def calibrate(threads: int = 1, repeats: int = 30, quick: bool = False, budget_s
     """
     import torch
 
-    from dlperf.validate import check_int
-
     from dlperf.errors import ArgumentError
+    from dlperf.validate import check_int
 
     check_int("threads", threads)
     check_int("repeats", repeats)

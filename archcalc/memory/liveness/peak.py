@@ -195,8 +195,7 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
     from archcalc.ir.evaluate import evaluate
     from archcalc.memory.liveness.step import Step
 
-    check_bool("training", training)  # "no" is truthy: it would train
-    _check_arguments(batch, optimizer, precision, device, data_parallel, zero, recompute, first_step)
+    _check_arguments(batch, optimizer, precision, device, data_parallel, zero, recompute, first_step, training)
     recompute = _with_segments(graph, recompute, checkpoint_segments)
     evaluation = evaluate(graph, input_shape, batch)
     plan = recompute.start(graph.nodes) if recompute is not None and training else None
@@ -207,7 +206,7 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
 
 
 def _check_arguments(batch: Any, optimizer: Any, precision: Any, device: Any, data_parallel: Any, zero: Any,
-                     recompute: Any, first_step: Any) -> None:
+                     recompute: Any, first_step: Any, training: Any) -> None:
     """``ValueError`` naming the argument for a value :func:`peak_memory` does not model."""
     from archcalc.memory.liveness.zero import check_sharding
 
@@ -215,6 +214,7 @@ def _check_arguments(batch: Any, optimizer: Any, precision: Any, device: Any, da
         raise ArgumentError("optimizer", optimizer, f"choose one of {', '.join(OPTIMIZERS)}")
     if not isinstance(first_step, bool):
         raise ArgumentError("first_step", first_step, "give True (step 1) or False (a step N >= 2)")
+    check_bool("training", training)  # "no" is truthy: it would train
     check_int("batch", batch)
     dtype_bytes(precision)  # validates precision
     autocast_policy("Conv2d", device)  # validates device
