@@ -36,6 +36,7 @@ FLAGS = {
     "network": "model", "cfg": "model", "checkpoint_segments": "--checkpoint", "size": "--device-memory",
     "memory_bytes": "--device-memory", "convention": "--memory-convention", "time name": "--device",
     "peak seq": "--input", "fit seq": "--input", "report cfg": "--kv-cache",
+    "efficiency": "--compute-efficiency / --memory-efficiency / --launch-overhead",
 }
 
 FRAME = Frame(PROG, "archcalc.commands", __doc__.splitlines()[0],

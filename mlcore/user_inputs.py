@@ -148,7 +148,7 @@ def _frozen(name: str, tx, ty, vx, vy) -> ImageData:
     classes = np.unique(ty)
     if len(classes) < 2:  # a classifier of one class learns nothing: every loss and accuracy would be moot
         what = f"only class {int(classes[0])}" if len(classes) else "no labels"
-        raise ValueError(f"--data: {name}: the training labels hold {what}; give data with at least two classes")
+        raise _bad("path", f"{name}: the training labels hold {what}; give data with at least two classes")
     arrays = [np.ascontiguousarray(a) for a in (tx, ty, vx, vy)]
     for a in arrays:
         a.setflags(write=False)

@@ -59,13 +59,16 @@ def test_zero_json_keys_and_spellings_of_params(capsys):
     assert doc["stages"][3]["shard_params"] == 117_187_500 and doc["device_memory_bytes"] is None
 
 
-def test_torch_convention_and_device_memory(capsys):
+@pytest.mark.parametrize("argv", [["--precision", "bf16-mixed"], ["--memory-convention", "torch"],
+                                  ["--precision", "bf16-mixed", "--memory-convention", "torch"]])
+def test_autocast_layout_and_device_memory(argv, capsys):
+    # bf16-mixed is torch.autocast in every command; the old --memory-convention torch (hidden) says the same
     code, out, _ = run(capsys, "memory", "--params", "125M", "--data-parallel", "8", "--zero", "2",
-                       "--memory-convention", "torch", "--device-memory", "24GiB", "--json")
+                       *argv, "--device-memory", "24GiB", "--json")
     doc = json.loads(out)
     # autocast: fp32 weights 4 + fp32 grads 4 + Adam moments 8, no master copy; stage 2 on 8 ranks:
     # 4 * 125e6 + (4 + 8) * 125e6 / 8 = 500,000,000 + 187,500,000 = 687,500,000 bytes
-    assert code == 0 and doc["memory_convention"] == "torch"
+    assert code == 0 and doc["precision"] == "bf16-mixed" and doc["layout"].startswith("torch.autocast")
     assert doc["bytes_per_param"] == {"weights": 4, "gradients": 4, "master_weights": 0, "optimizer_states": 8,
                                       "k": 8, "total": 16}
     assert doc["stages"] == [{"zero": 2, "shards": "optimizer states, gradients", "formula": "4Psi + 12Psi/N_d",
@@ -152,3 +155,21 @@ def test_module_entry_point():
     stage = json.loads(proc.stdout)["stages"][0]
     assert proc.returncode == 0 and stage["shard_params"] == 170_898_438
     assert stage["per_device_bytes"] == 2_734_375_008
+
+
+def test_report_takes_the_master_precisions(capsys):
+    from archcalc.memory.liveness.peak import peak_memory
+    from archcalc.models.zoo import build
+
+    code, out, _ = run(capsys, "resnet18", "--training", "--optimizer", "adam", "--dtype", "bf16-master", "--json")
+    totals = json.loads(out)["totals"]
+    # ResNet-18, Psi = 11,689,512: bf16 weights 2 Psi = 23,379,024 and gradients the same; ZeRO's K = 12 for
+    # the fp32 master copy (4) and Adam's fp32 moments (8): 12 Psi = 140,274,144
+    assert code == 0 and totals["params"] == 11_689_512
+    assert (totals["weights_bytes"], totals["gradients_bytes"], totals["optimizer_bytes"]) == (
+        23_379_024, 23_379_024, 140_274_144)
+    # the training peak is archcalc peak's, in the same precision
+    assert totals["training_bytes"] == peak_memory(build("resnet18"), None, 1, training=True, optimizer="adam",
+                                                   precision="bf16-master").peak_bytes
+    # autocast gives each op its own dtype: report's one element type cannot say it (archcalc peak does)
+    assert run(capsys, "resnet18", "--dtype", "bf16-mixed")[0] == 2

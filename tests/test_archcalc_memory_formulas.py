@@ -43,7 +43,7 @@ def _zero_paper(psi: int, n_d: int, k: int, stage: int) -> Fraction:
 def test_zero_figure_1(stage, gb):
     # Psi = 7.5e9, N_d = 64, K = 12: 16 Psi = 120e9; 4 Psi + 12 Psi/64 = 30e9 + 1.40625e9 = 31.40625e9;
     # 2 Psi + 14 Psi/64 = 15e9 + 1.640625e9 = 16.640625e9; 16 Psi/64 = 1.875e9 (Figure 1: 120, 31.4, 16.6, 1.9 GB)
-    m = model_state_bytes(PSI, optimizer="adam", precision="fp16-mixed", data_parallel=N_D, zero=stage)
+    m = model_state_bytes(PSI, optimizer="adam", precision="fp16-master", data_parallel=N_D, zero=stage)
     assert m.per_device_bytes == _zero_paper(PSI, N_D, K, stage)
     assert round_half_up(Fraction(m.per_device_bytes, 10**9)) == Fraction(gb)
     assert format_bytes(m.per_device_bytes).startswith(f"{gb} GB (")
@@ -52,18 +52,16 @@ def test_zero_figure_1(stage, gb):
 
 def test_zero_components_are_the_papers():
     # 2 Psi fp16 params + 2 Psi fp16 grads + K Psi (4 master + 4 momentum + 4 variance), K = 12
-    m = model_state_bytes(PSI, precision="bf16-mixed")
+    m = model_state_bytes(PSI, precision="bf16-master")
     assert (m.weights_bytes, m.gradients_bytes) == (2 * PSI, 2 * PSI)
     assert (m.master_weights_bytes, m.optimizer_bytes) == (4 * PSI, 8 * PSI)
     assert m.layout.k == K and m.per_device_bytes == m.total_bytes == 16 * PSI
 
 
 @given(psi=st.integers(1, 10**13), n_d=st.integers(1, 4096), stage=st.sampled_from([0, 1, 2, 3]),
-       optimizer=st.sampled_from(OPTIMIZERS), precision=st.sampled_from(PRECISIONS),
-       convention=st.sampled_from(["zero", "torch"]))
-def test_zero_stages_follow_the_paper(psi, n_d, stage, optimizer, precision, convention):
-    m = model_state_bytes(psi, optimizer=optimizer, precision=precision, data_parallel=n_d, zero=stage,
-                          convention=convention)
+       optimizer=st.sampled_from(OPTIMIZERS), precision=st.sampled_from(PRECISIONS))
+def test_zero_stages_follow_the_paper(psi, n_d, stage, optimizer, precision):
+    m = model_state_bytes(psi, optimizer=optimizer, precision=precision, data_parallel=n_d, zero=stage)
     lay = m.layout
     assert m.total_bytes == (lay.weights + lay.gradients + lay.k) * psi
     # the paper's form with the layout's coefficients: weights 2 (paper) or w, gradients g, K
@@ -78,21 +76,24 @@ def test_zero_stages_follow_the_paper(psi, n_d, stage, optimizer, precision, con
         assert m.per_device_bytes == exact
     if lay.weights == 2 and lay.gradients == 2:
         assert m.per_device_bytes == _zero_paper(psi, n_d, lay.k, stage) or psi % n_d
+    if precision.endswith("-master") and optimizer in ("adam", "adamw") and psi % n_d == 0:
+        assert m.per_device_bytes == _zero_paper(psi, n_d, 12, stage)  # the paper's own K = 12
     if n_d == 1:
         assert m.per_device_bytes == m.total_bytes
 
 
-# bytes per parameter: weights, gradients, master weights, optimizer states (typed from the conventions in
-# the module docstring: ZeRO section 3.1 for the mixed precisions; torch.optim's zeros_like states otherwise)
+# bytes per parameter: weights, gradients, master weights, optimizer states (typed from the layouts in the
+# module docstring: ZeRO section 3.1 for the -master precisions; torch.optim's zeros_like states otherwise;
+# autocast's fp32 parameters for the -mixed ones)
 LAYOUTS = {
-    ("sgd", "fp32", "zero"): (4, 4, 0, 0), ("momentum", "fp32", "zero"): (4, 4, 0, 4),
-    ("adam", "fp32", "zero"): (4, 4, 0, 8), ("adamw", "fp32", "zero"): (4, 4, 0, 8),
-    ("sgd", "bf16", "zero"): (2, 2, 0, 0), ("momentum", "fp16", "zero"): (2, 2, 0, 2),
-    ("adam", "bf16", "torch"): (2, 2, 0, 4),
-    ("sgd", "fp16-mixed", "zero"): (2, 2, 4, 0), ("momentum", "bf16-mixed", "zero"): (2, 2, 4, 4),
-    ("adam", "fp16-mixed", "zero"): (2, 2, 4, 8), ("adamw", "bf16-mixed", "zero"): (2, 2, 4, 8),
-    ("sgd", "bf16-mixed", "torch"): (4, 4, 0, 0), ("momentum", "fp16-mixed", "torch"): (4, 4, 0, 4),
-    ("adam", "bf16-mixed", "torch"): (4, 4, 0, 8), ("adamw", "fp16-mixed", "torch"): (4, 4, 0, 8),
+    ("sgd", "fp32"): (4, 4, 0, 0), ("momentum", "fp32"): (4, 4, 0, 4),
+    ("adam", "fp32"): (4, 4, 0, 8), ("adamw", "fp32"): (4, 4, 0, 8),
+    ("sgd", "bf16"): (2, 2, 0, 0), ("momentum", "fp16"): (2, 2, 0, 2),
+    ("adam", "bf16"): (2, 2, 0, 4),
+    ("sgd", "fp16-master"): (2, 2, 4, 0), ("momentum", "bf16-master"): (2, 2, 4, 4),
+    ("adam", "fp16-master"): (2, 2, 4, 8), ("adamw", "bf16-master"): (2, 2, 4, 8),
+    ("sgd", "bf16-mixed"): (4, 4, 0, 0), ("momentum", "fp16-mixed"): (4, 4, 0, 4),
+    ("adam", "bf16-mixed"): (4, 4, 0, 8), ("adamw", "fp16-mixed"): (4, 4, 0, 8),
 }
 
 
@@ -103,9 +104,40 @@ def test_bytes_per_param_layouts(key, expected):
     assert lay.total == sum(expected) and lay.k == expected[2] + expected[3]
 
 
-def test_both_conventions_give_16_bytes_for_mixed_adam():
+def test_both_mixed_layouts_give_16_bytes_for_adam():
     # ZeRO: 2 + 2 + 12; torch autocast: 4 (fp32 params) + 4 (fp32 grads) + 8 (two fp32 moments)
-    assert bytes_per_param("adam", "bf16-mixed", "zero").total == bytes_per_param("adam", "bf16-mixed", "torch").total == 16
+    assert bytes_per_param("adam", "bf16-master").total == bytes_per_param("adam", "bf16-mixed").total == 16
+
+
+@pytest.mark.parametrize(("precision", "convention", "expected"), [
+    # the old spellings, kept: memory's --memory-convention zero made a -mixed name the master layout
+    ("bf16-mixed", "zero", "bf16-master"), ("fp16-mixed", "zero", "fp16-master"),
+    ("bf16-mixed", "torch", "bf16-mixed"), ("fp32", "zero", "fp32"), ("bf16", "torch", "bf16"),
+])
+def test_old_convention_is_a_hidden_alias(precision, convention, expected):
+    old = model_state_bytes(10**9, precision=precision, convention=convention, data_parallel=8, zero=2)
+    new = model_state_bytes(10**9, precision=expected, data_parallel=8, zero=2)
+    assert old == new and old.precision == expected
+
+
+def test_llama_7b_zero_2_on_8_ranks():
+    # Llama-2-7B: 6,738,415,616 parameters (the zoo's count, equal to LlamaForCausalLM's in
+    # test_archcalc_transformers_torch). bf16-master Adam, ZeRO-2, N_d = 8: 2 Psi + (2 + 12) Psi / 8
+    # = 13,476,831,232 + 11,792,227,328 = 25,269,058,560 bytes (25.3 GB); autocast's layout (bf16-mixed):
+    # 4 Psi + (4 + 8) Psi / 8 = 26,953,662,464 + 10,107,623,424 = 37,061,285,888
+    psi = 6_738_415_616
+    assert model_state_bytes(psi, precision="bf16-master", data_parallel=8, zero=2).per_device_bytes == \
+        _zero_paper(psi, 8, 12, 2) == 25_269_058_560
+    assert model_state_bytes(psi, precision="bf16-mixed", data_parallel=8, zero=2).per_device_bytes == \
+        4 * psi + Fraction(12 * psi, 8) == 37_061_285_888
+    # DeepSpeed's estimate_zero2_model_states_mem_needs (deepspeed/runtime/zero/stage_1_and_2.py) for one node
+    # of 8 GPUs: gpu_mem = 4 * Psi + 16 * Psi / 8 with cpu_offload=False: it counts fp16 weights and grads
+    # unsharded (4 Psi) and shards the K = 12 master and moments plus 4 bytes of fp32 gradient partition
+    # (16 Psi / N_d); ZeRO's stage-2 form shards the fp16 gradients instead (2 Psi + 14 Psi / N_d)
+    deepspeed = 4 * psi + 16 * psi // 8
+    assert deepspeed == 40_430_493_696  # 37.65 GiB
+    assert deepspeed - model_state_bytes(psi, precision="bf16-master", data_parallel=8, zero=2).per_device_bytes \
+        == 2 * psi + 2 * psi // 8  # the unsharded 16-bit gradients (2 Psi - 2 Psi / 8) + the fp32 partition's 4 Psi / 8
 
 
 def test_sympy_symbols_give_the_papers_closed_forms():
@@ -241,6 +273,8 @@ def test_format_bytes_both_prefixes():
     (lambda: model_state_bytes(10, optimizer="lamb"), r"^optimizer: got 'lamb'; choose one of sgd"),
     (lambda: model_state_bytes(10, precision="fp8"), r"^precision: got 'fp8'; choose one of"),
     (lambda: model_state_bytes(10, convention="apex"), r"^convention: got 'apex'; choose one of"),
+    (lambda: model_state_bytes(10, precision="bf16-master", convention="torch"),
+     r"^convention: got 'torch', autocast's layout"),
     (lambda: model_state_bytes(10, zero=4), r"^zero: got 4; choose a ZeRO stage"),
     (lambda: model_state_bytes(10, data_parallel=0), r"^data_parallel: got 0; give a positive integer"),
     (lambda: model_state_bytes(7.5e9), r"^params: got 7500000000.0; give a positive integer"),

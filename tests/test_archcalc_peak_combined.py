@@ -153,7 +153,7 @@ def test_fit_with_every_option(capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["peak", "vgg16", "--training", "--checkpoint", "4", "--recompute", "full"],
-     "--checkpoint: got 4 with --recompute full; checkpoint_sequential segments take VGG"),
+     "--checkpoint: got 4 with --recompute full; --checkpoint makes checkpoint_sequential segments"),
     (["fit", "gpt2", "--device-memory", "2GiB", "--training", "--checkpoint", "2", "--tensor-parallel", "2"],
      "--checkpoint: got 2 with --tensor-parallel;"),
 ])

@@ -139,3 +139,49 @@ def test_cli_errors_are_one_line(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_stage_1_master_steps_on_the_fp32_shard():
+    # bf16-master on 2 ranks, step 1: 186 parameters, a flat shard of 93. bf16 weights 372 and gradients 372,
+    # the bf16 input 768 and the fp32 master shard 93 x 4 = 372 (alive from the start); the step makes the
+    # shard's fp32 gradient 372, Adam's fp32 moments 2 x 372 and temporaries 2 x 372: 3,744
+    p = peak_memory(tiny(), batch=2, training=True, optimizer="adam", precision="bf16-master", data_parallel=2,
+                    zero=1, first_step=True)
+    assert samples(p)[-1] == ("optimizer", "flat shard", 372 + 372 + 768 + 372 + 372 + 744 + 744)
+    # after it: ZeRO-1's 4 Psi + K Psi / N_d = 744 + 12 x 93 = 1,860 (the fp32 gradient and temporaries gone)
+    assert p.model_state_bytes == 4 * 186 + 12 * 93
+    # every forward sample holds the master shard above pure bf16's
+    b = peak_memory(tiny(), batch=2, training=True, optimizer="adam", precision="bf16", data_parallel=2, zero=1,
+                    first_step=True)
+    assert [x[2] - y[2] for x, y in zip(samples(p)[:3], samples(b)[:3], strict=True)] == [372] * 3
+
+
+@pytest.mark.parametrize("precision, stage", [("bf16-master", 2), ("bf16-master", 3), ("fp16-master", 1),
+                                              ("bf16-mixed", 2), ("bf16", 3)])
+def test_memory_and_peak_agree_on_llama_7b(precision, stage, capsys):
+    # the issue's case: Llama-2-7B (Psi = 6,738,415,616), Adam, 8 ranks. `archcalc memory` and the liveness
+    # schedule name the same layout: the step's model states are memory's per-device bytes plus the shard's
+    # 0-d fp32 step count (4); bf16-master at stage 2: 2 Psi + 14 Psi / 8 = 25,269,058,560 (ZeRO's formula)
+    from archcalc.cli import main
+
+    psi = 6_738_415_616
+    assert main(["memory", "--params", str(psi), "--data-parallel", "8", "--zero", str(stage), "--precision",
+                 precision, "--json"]) == 0
+    states = json.loads(capsys.readouterr().out)["stages"][0]["per_device_bytes"]
+    p = peak_memory(build("llama"), (128,), 1, training=True, optimizer="adam", precision=precision,
+                    data_parallel=8, zero=stage)
+    assert p.model_state_bytes == states + 4
+    if (precision, stage) == ("bf16-master", 2):
+        assert states == 2 * psi + 14 * psi // 8 == 25_269_058_560
+
+
+def test_fit_takes_the_master_layout_with_zero(capsys):
+    from archcalc.cli import main
+
+    assert main(["fit", "llama", "--memory", "80GiB", "--training", "--optimizer", "adam", "--precision",
+                 "bf16-master", "--data-parallel", "8", "--zero", "2", "--input", "1024", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    peaks = [peak_memory(build("llama"), (1024,), b, training=True, optimizer="adam", precision="bf16-master",
+                         data_parallel=8, zero=2).peak_bytes for b in (doc["batch"], doc["batch"] + 1)]
+    # 80 GiB less the 5 % margin: 81,604,378,624 usable bytes
+    assert peaks[0] <= 81_604_378_624 < peaks[1] and doc["precision"] == "bf16-master"

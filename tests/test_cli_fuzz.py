@@ -106,6 +106,7 @@ class Target:
 # Ordinary runs must stay short: the base options below bound each command's work, and the fuzzer's
 # options come after them (the last occurrence wins), so a drawn value replaces a base one.
 TARGETS = (
+    Target("archcalc", "calibrate", ("--quick", "--repeats", "3"), 0.25),
     Target("archcalc", "crosscheck", ("inception-small",), 0.25),
     Target("archcalc", "fit", ("alexnet", "--memory", "16GB")),
     Target("archcalc", "formula", ("Conv2d",), 0.5),
@@ -243,6 +244,9 @@ def _declared_outputs(target: Target, argv: list[str], folder: Path) -> set[str]
     parser = _subparser(target.prog, target.command)
     flags = {s for a in parser._actions if a.dest in OUTPUT_FILES for s in a.option_strings}
     out = set()
+    for action in parser._actions:  # an output with a default file (calibrate's profile) is written unasked
+        if action.dest in OUTPUT_FILES and isinstance(action.default, str) and action.default:
+            out.add(os.path.normpath(action.default))
     for flag, value in zip(argv, argv[1:], strict=False):
         if flag in flags and value:
             path = Path(os.path.normpath(folder / value))

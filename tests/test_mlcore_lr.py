@@ -136,8 +136,8 @@ def test_range_test_curve_drops_non_finite_points():
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
-    ({"start_lr": 0}, "--start-lr"), ({"end_lr": 1e-7}, "--end-lr"), ({"num_iter": 1}, "--num-iter"),
-    ({"step_mode": "cos"}, "--step-mode")])
+    ({"start_lr": 0}, "^start_lr: got 0"), ({"end_lr": 1e-7}, "^end_lr: got 1e-07"), ({"num_iter": 1}, "^num_iter: got 1"),
+    ({"step_mode": "cos"}, "^step_mode: got 'cos'")])
 def test_bad_schedule(kwargs, match):
     args = {"start_lr": 1e-6, "end_lr": 1.0, "num_iter": 10, "step_mode": "exp"} | kwargs
     with pytest.raises(ValueError, match=match):

@@ -18,11 +18,13 @@ def positive_int(flag: str):
 
 def add_step_options(parser: argparse.ArgumentParser) -> None:
     from archcalc.memory.optimizers import OPTIMIZERS
-    from archcalc.memory.precision import DEVICES, PRECISIONS
+    from archcalc.memory.precision import DEVICES, PRECISIONS, precision_help
 
     parser.add_argument("model", help="zoo name (archcalc list), torchvision:NAME, timm:NAME or hf:NAME_OR_PATH (traced)")
     parser.add_argument("--input", metavar="CxHxW", help="per-sample input shape, or a sequence length L for token "
                         "ids (default: the model's own)")
+    parser.add_argument("--input-dtype", metavar="DTYPE", help="FILE.py:NAME: dtype of its traced input "
+                        "(default float32; int64 for token ids)")
     parser.add_argument("--decoder-seq", type=positive_int("--decoder-seq"), metavar="L",
                         help="decoder tokens of an hf: encoder-decoder (default min(L, its decoder positions))")
     parser.add_argument("--trust-remote-code", action="store_true",
@@ -33,8 +35,8 @@ def add_step_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--first-step", action="store_true",
                         help="with --training: the first step instead, whose optimizer creates its state in step()")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, help="optimizer of the training step (default sgd)")
-    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                        help="fp32, fp16, bf16 (model converted) or fp16-mixed, bf16-mixed (torch.autocast)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32", metavar="PRECISION",
+                        help=precision_help() + " (default fp32)")
     parser.add_argument("--device", choices=DEVICES, default="cpu", help="whose autocast op lists apply (default cpu)")
     parser.add_argument("--checkpoint", type=positive_int("--checkpoint"), default=1, metavar="SEGMENTS",
                         help="train with checkpoint_sequential(features or the whole nn.Sequential, SEGMENTS, x); "
@@ -44,6 +46,12 @@ def add_step_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--zero", type=int, choices=(0, 1, 2, 3), default=0,
                         help="ZeRO stage sharding model states over --data-parallel ranks (default 0)")
     parser.add_argument("--json", action="store_true", help="print JSON (keys in docs/memory.md)")
+
+
+def is_model_file(name: str) -> bool:
+    from archcalc.frontends.model_file import is_model_file as check
+
+    return check(name)
 
 
 def _hf_options(args: Any) -> dict[str, Any]:
@@ -69,6 +77,12 @@ def graph_factory(name: str, args: Any = None):
 
         resolve_model(name)  # one line for an unknown torchvision name before any search
         return lambda batch, shape: from_torchvision(name.partition(":")[2], tuple(shape), batch)
+    dtype = getattr(args, "input_dtype", None)
+    if is_model_file(name):  # a user's module, traced at each shape the search tries (as torchvision's)
+        dtypes = (dtype,) if dtype is not None else ()
+        return lambda batch, shape: resolve_model(name, [tuple(shape)], batch, dtypes)
+    if dtype is not None:
+        raise ValueError(f"--input-dtype: only for FILE.py:NAME models; {name} has its own input types")
     graph = resolve_model(name)
 
     def graph_at(batch: int, shape: tuple[int, ...]) -> Any:
@@ -90,6 +104,13 @@ def default_input(name: str, args: Any = None) -> tuple[int, ...]:
         return timm_input_size(name[5:])
     if name.startswith("torchvision:"):
         return (3, 224, 224)
+    if is_model_file(name):  # no input of its own: --input gives it
+        if args is None or getattr(args, "input", None) is None:
+            raise ValueError(f"--input: {name} is traced at a given input; give its per-sample shape, e.g. "
+                             "--input 3x224x224")
+        from archcalc.costs.report import parse_input_shape
+
+        return parse_input_shape(args.input)
     return tuple(graph_factory(name, args)(1, (1,)).default_input)
 
 

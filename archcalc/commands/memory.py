@@ -39,8 +39,18 @@ def _stages(text: str, name: str) -> list[int]:
     return sorted({int(part) for part in stages})
 
 
+class _OldConvention(argparse.Action):
+    """The hidden ``--memory-convention``: it picks the layout of ``--precision`` (zero = the ``-master`` layout of
+    a ``-mixed`` name, torch = autocast), so it is declared on that destination; its value is kept apart in
+    ``memory_convention`` and resolved with the precision by the library (``convention=``)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        namespace.memory_convention = values
+
+
 def register(subparsers) -> None:
     from archcalc.memory.formulas import CONVENTIONS, OPTIMIZERS, PRECISIONS, RECOMPUTE
+    from archcalc.memory.precision import precision_help
     from archcalc.memory.units import parse_bytes, parse_count
 
     parser = subparsers.add_parser("memory", help="training memory: ZeRO model states or Megatron activations",
@@ -53,10 +63,12 @@ def register(subparsers) -> None:
     zero.add_argument("--zero", type=_arg_type(_stages, "zero"), default=[0, 1, 2, 3], metavar="STAGES",
                       help="ZeRO stages to print, comma separated (default 0,1,2,3)")
     zero.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="optimizer (default adam)")
-    zero.add_argument("--precision", choices=PRECISIONS, default="bf16-mixed", help="precision (default bf16-mixed)")
-    zero.add_argument("--memory-convention", choices=CONVENTIONS, default="zero",
-                      help="mixed precision layout: zero = half weights and grads + fp32 master and moments (the "
-                      "paper); torch = autocast's fp32 weights and grads, no master copy (default zero)")
+    zero.add_argument("--precision", choices=PRECISIONS, default=None, metavar="PRECISION",
+                      help=precision_help() + " (default bf16-master, the paper's layout)")
+    # the old spelling of the layouts, kept hidden: zero = a -mixed name's -master layout, torch = autocast
+    zero.add_argument("--memory-convention", dest="precision", action=_OldConvention, choices=CONVENTIONS,
+                      default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    parser.set_defaults(memory_convention=None)
     zero.add_argument("--device-memory", type=_arg_type(parse_bytes, "size"), metavar="SIZE",
                       help="device memory (80GB, 24GiB, ...): adds each stage's share of it")
     act = parser.add_argument_group("activations (--megatron, Korthikanti et al. 2022)")
@@ -89,7 +101,9 @@ def _run_states(args: argparse.Namespace) -> int:
 
     if args.params is None:
         raise ValueError("--params is required (e.g. --params 7.5B), or give --megatron for activations")
-    stages = [model_state_bytes(args.params, optimizer=args.optimizer, precision=args.precision,
+    # the hidden --memory-convention alone names the old default bf16-mixed in its layout
+    precision = args.precision or ("bf16-mixed" if args.memory_convention else "bf16-master")
+    stages = [model_state_bytes(args.params, optimizer=args.optimizer, precision=precision,
                                 data_parallel=args.data_parallel, zero=z, convention=args.memory_convention)
               for z in args.zero]
     if args.json:
@@ -138,8 +152,8 @@ _ACTIVATION_FLAGS = ("seq", "hidden", "heads", "layers", "batch", "tensor_parall
 
 def _given(args: argparse.Namespace, names: tuple[str, ...]) -> list[str]:
     """Flags of ``names`` set to something other than their default (a flag of the other mode is an error)."""
-    defaults = {"data_parallel": 1, "zero": [0, 1, 2, 3], "optimizer": "adam", "precision": "bf16-mixed",
-                "memory_convention": "zero", "layers": 1, "batch": 1, "tensor_parallel": 1, "sequence_parallel": False,
+    defaults = {"data_parallel": 1, "zero": [0, 1, 2, 3], "optimizer": "adam", "precision": None,
+                "memory_convention": None, "layers": 1, "batch": 1, "tensor_parallel": 1, "sequence_parallel": False,
                 "recompute": "none"}
     return ["--" + n.replace("_", "-") for n in names if getattr(args, n) != defaults.get(n)]
 

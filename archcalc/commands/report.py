@@ -35,7 +35,8 @@ def add_report_options(parser: argparse.ArgumentParser, input_required: bool = F
                        help="exit status 1 when some op is not modelled (listed by kind, counted 0)")
     group.add_argument("--batch", type=int, default=1, metavar="N", help="batch size (default 1)")
     group.add_argument("--precision", dest="dtype", choices=list(DTYPE_BYTES), default="fp32",
-                       help="element type of weights and activations (default fp32)")
+                       help="element type of weights and activations, or a -master precision (16-bit weights, "
+                       "fp32 master copy; default fp32)")
     hidden_alias(group, "--dtype", "--precision")  # the old spelling, kept for one release
     group.add_argument(
         "--convention",

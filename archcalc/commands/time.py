@@ -57,7 +57,7 @@ def register(subparsers) -> None:
     from archcalc.commands._peakopts import positive_int
     from archcalc.memory.formulas.activations import RECOMPUTE
     from archcalc.memory.optimizers import OPTIMIZERS
-    from archcalc.memory.precision import PRECISIONS
+    from archcalc.memory.precision import PRECISIONS, precision_help
 
     parser = subparsers.add_parser("time", help="predicted time per op and per step on a device (roofline)",
                                    description=__doc__.split("\n\n")[1].replace("\n", " ").replace("``", "`"))
@@ -74,8 +74,8 @@ def register(subparsers) -> None:
         parser.add_argument(flag, dest=dest, type=int, metavar="N", help=text)
     parser.add_argument("--training", action="store_true", help="a training step: forward, backward, optimizer")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, help="optimizer of the training step (default sgd)")
-    parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help="fp32, fp16, bf16, fp16-mixed, "
-                        "bf16-mixed (default fp32: the fp32 non-tensor peak)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32", metavar="PRECISION",
+                        help=precision_help() + " (default fp32: the fp32 non-tensor peak)")
     parser.add_argument("--data-parallel", type=positive_int("--data-parallel"), default=1, metavar="N",
                         help="data-parallel ranks: adds a ring all-reduce of the gradients (default 1)")
     parser.add_argument("--zero", type=int, choices=(0, 1, 2, 3), default=0, metavar="STAGE",
@@ -83,7 +83,7 @@ def register(subparsers) -> None:
     parser.add_argument("--tensor-parallel", type=positive_int("--tensor-parallel"), default=1, metavar="T",
                         help="Megatron tensor parallelism, one rank's graph (GPT-2 models; default 1)")
     parser.add_argument("--recompute", choices=RECOMPUTE, default="none",
-                        help="activation recomputation of GPT-2 models: none, selective or full")
+                        help="activation recomputation of a zoo transformer: none, selective or full")
     parser.add_argument("--compute-efficiency", type=_fraction("--compute-efficiency"), default=1.0, metavar="F",
                         help="fraction of peak FLOP/s reached (default 1: pure roofline)")
     parser.add_argument("--memory-efficiency", type=_fraction("--memory-efficiency"), default=1.0, metavar="F",
@@ -110,12 +110,15 @@ def _graph(args: argparse.Namespace) -> tuple[Any, tuple[int, ...], int, frozens
     cfg = CONFIGS.get(args.model.lower())
     if cfg is None:
         from archcalc.commands._transformer_opts import SIZE_FLAGS
+        from archcalc.models.zoo_transformers import transformer_models
 
         sizes = tuple((f, getattr(args, d) is not None) for f, d, _ in SIZE_FLAGS)
+        stacked = args.model in {name for name, _, _ in transformer_models()}  # vit-b-16: --recompute, no --seq
         for flag, given in (("--seq", args.seq is not None), ("--tensor-parallel", args.tensor_parallel != 1),
-                            ("--recompute", args.recompute != "none"), *sizes):
+                            ("--recompute", args.recompute != "none" and not stacked), *sizes):
             if given:
-                raise ValueError(f"{flag}: only for transformer models ({', '.join(CONFIGS)}); {args.model} "
+                names = [name for name, _, _ in transformer_models()] if flag == "--recompute" else CONFIGS
+                raise ValueError(f"{flag}: only for transformer models ({', '.join(names)}); {args.model} "
                                  "takes --input CxHxW")
         from archcalc.commands._peakopts import graph_factory, input_shape
 
@@ -123,7 +126,8 @@ def _graph(args: argparse.Namespace) -> tuple[Any, tuple[int, ...], int, frozens
         default = ((3, 224, 224) if args.model.startswith("torchvision:")
                    else graph_at(1, (1,)).default_input)
         shape = input_shape(args, type("G", (), {"default_input": default}))
-        return graph_at(args.batch, shape), shape, 1, frozenset()
+        graph = graph_at(args.batch, shape)
+        return graph, shape, 1, _recomputed(graph, args)
     if args.input is not None:
         raise ValueError(f"--input: {args.model} takes token ids; give the sequence length with --seq L")
     from archcalc.commands._transformer_opts import config_from_args
@@ -132,24 +136,27 @@ def _graph(args: argparse.Namespace) -> tuple[Any, tuple[int, ...], int, frozens
     cfg = config_from_args(args)
     seq = args.seq or cfg.default_seq
     check_seq(cfg, seq)
-    needs_gpt2 = args.tensor_parallel != 1 or args.recompute != "none"
-    if needs_gpt2 and (cfg.family != "gpt2"):
-        flag = "--tensor-parallel" if args.tensor_parallel != 1 else "--recompute"
-        raise ValueError(f"{flag}: {args.model} has no per-rank graph; give a GPT-2 model (gpt2, gpt2-medium ...)")
-    if args.recompute != "none" and not args.training:
-        raise ValueError(f"--recompute: got {args.recompute!r} without --training; add --training")
+    if args.tensor_parallel != 1 and cfg.family != "gpt2":
+        raise ValueError(f"--tensor-parallel: {args.model} has no per-rank graph; give a GPT-2 model (gpt2, "
+                         "gpt2-medium ...)")
     if args.tensor_parallel != 1:
         from archcalc.parallel.rank_graph import rank_graph
 
         graph = rank_graph(cfg, seq, tensor_parallel=args.tensor_parallel)
     else:
         graph = build_transformer(cfg, seq)
-    rows: frozenset[str] = frozenset()
-    if args.recompute != "none":
-        from archcalc.parallel.step import transformer_plan
+    return graph, (seq,), seq, _recomputed(graph, args)
 
-        rows = frozenset(n for region in transformer_plan(graph, cfg.layers, args.recompute).regions for n in region)
-    return graph, (seq,), seq, rows
+
+def _recomputed(graph: Any, args: argparse.Namespace) -> frozenset[str]:
+    """The rows ``--recompute`` runs twice: its regions on the graph's stack of layers."""
+    if args.recompute == "none":
+        return frozenset()
+    if not args.training:
+        raise ValueError(f"--recompute: got {args.recompute!r} without --training; add --training")
+    from archcalc.memory.liveness.stack import stack_plan
+
+    return frozenset(n for region in stack_plan(graph, args.recompute).regions for n in region)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -17,7 +17,8 @@ What the numbers are (also in docs/archcalc.md):
   where that model does not apply: ``int8``, a symbolic batch, extra ``inputs``), beside its parts
   ``weights_bytes``, ``gradients_bytes``, ``optimizer_bytes`` and ``activations_bytes`` (which are never alive
   all at once, so their sum is not a memory), where weights and gradients are params x dtype size, the
-  optimizer state is 0 (sgd), 1 (momentum) or 2 (adam, adamw) x params x dtype size, and
+  optimizer state is 0 (sgd), 1 (momentum) or 2 (adam, adamw) x params x dtype size (``bf16-master``,
+  ``fp16-master``: 16-bit weights and gradients, an fp32 master copy and fp32 moments), and
   ``activations_bytes`` are the tensors autograd
   saves for backward (:meth:`archcalc.ir.evaluate.Evaluation.saved`): each saved activation tensor once x
   dtype size, plus BatchNorm's per-channel statistics as float32 (4 bytes), max-pooling's argmax indices as
@@ -46,6 +47,7 @@ from archcalc.ir.dtypes import dtype_bytes
 from archcalc.ir.evaluate import evaluate
 from archcalc.ir.graph import Graph
 from archcalc.memory.optimizers import OPTIMIZER_TABLE
+from archcalc.memory.precision import PRECISION_TABLE
 from archcalc.ops.traits import traits
 from dlperf.errors import ArgumentError
 from dlperf.results import FrozenDict, Result
@@ -61,8 +63,13 @@ __all__ = [
     "list_models",
 ]
 
-DTYPE_BYTES: Mapping[str, int] = MappingProxyType({d: dtype_bytes(d) for d in ("fp32", "fp16", "bf16", "int8")})
-"""Bytes per element of each ``--dtype`` (read from the one dtype table, :mod:`archcalc.ir.dtypes`)."""
+DTYPE_BYTES: Mapping[str, int] = MappingProxyType({
+    **{d: dtype_bytes(d) for d in ("fp32", "fp16", "bf16", "int8")},
+    **{p: dtype_bytes(spec.compute) for p, spec in PRECISION_TABLE.items() if spec.master},
+})
+"""Bytes per element of each ``--dtype`` (read from the one dtype table, :mod:`archcalc.ir.dtypes`): the
+element types, and the ``-master`` precisions of :mod:`archcalc.memory.precision`, whose activations are
+16-bit (autocast's ``-mixed`` ones give each op its own dtype: ``archcalc peak`` models them)."""
 
 OPTIMIZER_STATES: Mapping[str, int] = MappingProxyType({o: s.moments for o, s in OPTIMIZER_TABLE.items()})
 """Optimizer state kept per parameter, in parameter-sized tensors (momentum buffer; Adam's and AdamW's two
@@ -128,7 +135,8 @@ class Report(Result):
         Per-sample shape of the first input (``(C, H, W)`` for an image model).
     batch : int
     dtype : str
-        ``fp32``, ``fp16``, ``bf16`` or ``int8``; ``dtype_bytes`` its size.
+        ``fp32``, ``fp16``, ``bf16``, ``int8``, ``fp16-master`` or ``bf16-master``; ``dtype_bytes`` its
+        (activations') size.
     convention, unit, convention_description : str
         The counting convention of ``compute`` (``unit`` is ``"MACs"`` or ``"FLOPs"``) and what it counts.
     training : bool
@@ -319,9 +327,16 @@ def report(
         params = totals["params"]
         totals["backward_macs"] = ev.total("backward_macs")
         totals["backward_compute"] = sum(r.backward_compute for r in rows) if backward is not None else None
-        totals["weights_bytes"] = params * size
-        totals["gradients_bytes"] = params * size
-        totals["optimizer_bytes"] = OPTIMIZER_STATES[optimizer] * params * size
+        if dtype in PRECISION_TABLE:  # the precision's layout (a -master one: fp32 master copy and moments)
+            from archcalc.memory.formulas.states import bytes_per_param
+
+            lay = bytes_per_param(optimizer, dtype)
+            w_b, g_b, o_b = lay.weights, lay.gradients, lay.master_weights + lay.optimizer_states
+        else:
+            w_b, g_b, o_b = size, size, OPTIMIZER_STATES[optimizer] * size
+        totals["weights_bytes"] = params * w_b
+        totals["gradients_bytes"] = params * g_b
+        totals["optimizer_bytes"] = params * o_b
         totals["activations_bytes"] = (
             saved["activation_elements"] * size
             + saved["fp32_elements"] * _FP32_BYTES

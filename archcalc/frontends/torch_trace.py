@@ -383,7 +383,7 @@ def _check_same_dtype(fname: str, args: tuple, kwargs: dict) -> None:
     if len(set(dtypes)) > 1:
         names = " and ".join(str(d).replace("torch.", "") for d in dict.fromkeys(dtypes))
         raise RuntimeError(f"{fname} got operands of dtypes {names}; torch needs one dtype here "
-                           "(give a floating --input-dtype, or cast the input in forward)")
+                           "(give a floating input dtype, or cast the input in forward)")
 
 
 def _first_line(exc: BaseException) -> str:

@@ -33,6 +33,7 @@ from archcalc.costs.report import DTYPE_BYTES
 from archcalc.ir.evaluate import Evaluation, evaluate
 from archcalc.ir.graph import Graph
 from archcalc.lm.papers import kv_cache_elements
+from archcalc.memory.precision import PRECISION_TABLE
 from archcalc.models.zoo_transformers import TransformerConfig, build_transformer, check_seq
 from archcalc.ops.arith import prod
 from archcalc.ops.traits import traits
@@ -46,7 +47,7 @@ __all__ = ["KVCache", "kv_cache", "Phase", "PrefillDecode", "prefill_decode", "w
 class KVCache(Result):
     """Key / value cache of one model at ``seq`` tokens and ``batch`` sequences.
 
-    ``elements`` = ``2 n_layer n_kv_heads d_head L B``; ``bytes_by_dtype`` maps each ``--dtype`` to bytes.
+    ``elements`` = ``2 n_layer n_kv_heads d_head L B``; ``bytes_by_dtype`` maps each element dtype to bytes.
     """
 
     model: str
@@ -57,6 +58,12 @@ class KVCache(Result):
     head_dim: int
     elements: int
     bytes_by_dtype: dict[str, int]
+
+
+def _master(dtype: str) -> bool:
+    # a -master precision is a training layout; its cache is the 16-bit one already listed
+    spec = PRECISION_TABLE.get(dtype)
+    return spec is not None and spec.master
 
 
 def _graph_kv_elements(ev: Evaluation) -> Any:
@@ -74,7 +81,7 @@ def kv_cache(cfg: TransformerConfig, seq: int | None = None, batch: int = 1) -> 
     if elements != _graph_kv_elements(ev):  # never a silent wrong number
         raise AssertionError(f"{cfg.name}: KV formula {elements} != graph's key/value elements {_graph_kv_elements(ev)}")
     return KVCache(cfg.name, seq, batch, cfg.layers, cfg.kv_heads, cfg.head_dim, elements,
-                   {d: elements * b for d, b in DTYPE_BYTES.items()})
+                   {d: elements * b for d, b in DTYPE_BYTES.items() if not _master(d)})
 
 
 def weights_read(graph: Graph, ev: Evaluation) -> Any:

@@ -43,7 +43,8 @@ from dlperf.results import Result
 __all__ = ["SavedItem", "LayerSaved", "Difference", "Table2Comparison", "layer_saved", "compare_table2"]
 
 # the precisions that convert the whole model to one dtype (the one precision table), bytes per element
-_ELEMENT = {p: dtype_bytes(p) for p, spec in PRECISION_TABLE.items() if not spec.autocast}
+# (the -master ones too: their activations are the 16-bit model's)
+_ELEMENT = {p: dtype_bytes(spec.compute) for p, spec in PRECISION_TABLE.items() if not spec.autocast}
 
 # (node name after the layer prefix, role) -> the section 4.1 items of activations.ROWS it corresponds to
 _PAPER = {
@@ -135,7 +136,7 @@ class Table2Comparison(Result):
 
 def _check_precision(precision: str, device: str) -> int:
     if precision not in _ELEMENT:
-        raise ArgumentError("precision", precision, "the per-layer count takes fp32, fp16 or bf16 (a model "
+        raise ArgumentError("precision", precision, f"the per-layer count takes {', '.join(_ELEMENT)} (a model "
                             "converted to one dtype); mixed precision keeps some activations in fp32")
     if device not in ("cpu", "cuda"):
         raise ArgumentError("device", device, "choose cpu or cuda")

@@ -26,8 +26,9 @@ from typing import Any
 from archcalc.memory.formulas.activations import RECOMPUTE
 from archcalc.memory.liveness.peak import PeakMemory, peak_memory
 from archcalc.memory.liveness.recompute import RecomputePlan
+from archcalc.memory.liveness.stack import layer_stack, stack_plan
 from archcalc.models.zoo_transformers import TransformerConfig
-from archcalc.parallel.rank_graph import layer_prefix, rank_graph
+from archcalc.parallel.rank_graph import rank_graph
 from dlperf.errors import ArgumentError
 
 __all__ = ["transformer_plan", "rank_peak", "check_recompute"]
@@ -39,17 +40,14 @@ def check_recompute(recompute: str) -> None:
 
 
 def transformer_plan(graph: Any, layers: int, recompute: str) -> RecomputePlan | None:
-    """The checkpointed regions of ``recompute`` in a GPT-2-family graph (``None`` for ``"none"``)."""
+    """The checkpointed regions of ``recompute`` in a transformer graph (``None`` for ``"none"``): the plan of
+    :func:`~archcalc.memory.liveness.stack.stack_plan` on the graph's stack of ``layers`` layers."""
     check_recompute(recompute)
-    if recompute == "none":
-        return None
-    regions = []
-    for i in range(layers):
-        names = tuple(n.name for n in graph.nodes if n.name.startswith(layer_prefix(i)))
-        if recompute == "selective":
-            names = tuple(n for n in names if n.endswith(".scaled_dot_product_attention"))
-        regions.append(names)
-    return RecomputePlan(tuple(regions))
+    plan = stack_plan(graph, recompute)
+    stack = layer_stack(graph)
+    if plan is not None and (stack is None or len(stack.bounds) != layers):
+        raise ValueError(f"recompute={recompute!r}: {graph.name} has no stack of {layers} layers")
+    return plan
 
 
 def rank_peak(cfg: TransformerConfig, seq: Any, batch: int = 1, *, tensor_parallel: int = 1,

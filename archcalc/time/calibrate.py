@@ -261,10 +261,17 @@ def calibrate(threads: int = 1, repeats: int = 30, quick: bool = False, budget_s
     """
     import torch
 
+    from dlperf.errors import ArgumentError
     from dlperf.validate import check_int
 
     check_int("threads", threads)
     check_int("repeats", repeats)
+    cpus = os.cpu_count() or 1
+    if threads > cpus:  # torch would start the threads (and may crash) before timing anything
+        raise ArgumentError("threads", threads, f"give 1 to {cpus}, this machine's CPU count")
+    if repeats > 10_000:  # each benchmark stops at budget_s anyway: more repeats only hide a typo
+        raise ArgumentError("repeats", repeats, "give at most 10000 (each benchmark stops after "
+                            f"{budget_s} s anyway)")
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:

@@ -36,7 +36,7 @@ from types import MappingProxyType
 from typing import Any
 
 from archcalc.memory.optimizers import OPTIMIZER_TABLE
-from archcalc.memory.precision import PRECISION_TABLE, dtype_bytes, param_bytes
+from archcalc.memory.precision import PRECISION_TABLE, dtype_bytes, master_bytes, param_bytes, state_bytes
 from archcalc.ops.arith import prod
 from archcalc.ops.traits import traits
 from archcalc.time.collectives import ring_all_gather, ring_all_reduce, ring_reduce_scatter
@@ -208,8 +208,9 @@ def step_time(evaluation: Any, profile: DeviceProfile, *, precision: str = "fp32
                                 what=f"the calibration of {profile.name} ({profile.key}) measured fp32 only",
                                 fix="give fp32, or a profile without a calibration table")
         if efficiency != Efficiency(alpha=efficiency.alpha):
-            raise ValueError(f"--compute-efficiency / --memory-efficiency / --launch-overhead: {profile.key} is "
-                             "calibrated (its curves set the efficiencies); drop those flags")
+            raise ArgumentError("efficiency", efficiency,
+                                what=f"{profile.key} is calibrated (its curves set the efficiencies)",
+                                fix="leave the efficiencies and the launch overhead at their defaults")
     act_b, w_b = dtype_bytes(precision), param_bytes(precision)
     eff, bw = efficiency, profile.interconnect_bandwidth
     ops: list[OpTime] = []
@@ -250,8 +251,11 @@ def step_time(evaluation: Any, profile: DeviceProfile, *, precision: str = "fp32
     if training:
         params = evaluation.total("params")
         spec = OPTIMIZER_TABLE[optimizer]
-        # read parameter, gradient and each moment; write parameter and each moment
-        moved = params * w_b * (3 + 2 * spec.moments)
+        # read parameter, gradient and each moment; write parameter and each moment. A master copy: read the
+        # 16-bit gradient, read and write the fp32 master and each fp32 moment, write the 16-bit weight
+        state_b, master_b = state_bytes(precision), master_bytes(precision)
+        moved = params * (w_b * (3 if not master_b else 2) + 2 * master_b + 2 * spec.moments * state_b)
+        tensors = 3 + 2 * spec.moments + (2 if master_b else 0)
         ops.append(op_time("optimizer step", optimizer, "optimizer", flops=0, elementwise_ops=0, bytes_=moved,
                            family="elementwise", **common))
         if data_parallel > 1:
@@ -274,7 +278,7 @@ def step_time(evaluation: Any, profile: DeviceProfile, *, precision: str = "fp32
                                                  if zero == 3 else "reduce-scatter of gradients + all-gather of the "
                                                  "updated parameters (data parallelism's volume)"))
         notes.append("optimizer step: bytes only (memory-bound), "
-                     f"{3 + 2 * spec.moments} parameter-sized tensors read or written")
+                     f"{tensors} parameter-sized tensors read or written")
         notes.append("backward element-wise operations taken equal to the forward's")
     notes.append("no overlap: communication and computation add up")
     model_flops = 2 * (fwd_macs + bwd_macs)

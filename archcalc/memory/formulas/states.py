@@ -1,20 +1,25 @@
 """Model-state bytes of data-parallel training: weights, gradients, master weights, optimizer states, ZeRO.
 
-Two conventions for the mixed precisions (``fp16-mixed``, ``bf16-mixed``), chosen with ``convention``:
+The precision names the layout (:mod:`archcalc.memory.precision`, the one vocabulary of every command):
 
-``"zero"`` (Rajbhandari et al. 2020, section 3.1; Megatron-LM, DeepSpeed)
+``fp16-master``, ``bf16-master`` (Rajbhandari et al. 2020, section 3.1; Megatron-LM, DeepSpeed)
     half-precision weights (2 bytes) and gradients (2 bytes) plus K bytes per parameter of fp32 state that
     only the optimizer touches: a master copy of the weights (4) and the optimizer's moments (Adam: 4 + 4),
     so K = 12 and Adam costs 2 + 2 + 12 = 16 bytes per parameter.
-``"torch"`` (``torch.autocast`` with a ``GradScaler``)
+``fp16-mixed``, ``bf16-mixed`` (``torch.autocast`` with a ``GradScaler``)
     the parameters stay fp32 and are cast per op on the fly, so weights (4) and gradients (4) are fp32 and
     there is no separate master copy; Adam's moments are fp32 (4 + 4): again 16 bytes per parameter, laid
     out differently (K = 8). The half-precision casts autocast makes are transient (its weight cache lives
     until the autocast region exits, and autograd saves the casts for backward), so they belong to the
     activation peak, not to model states, and are not counted here.
 
-For ``fp32``, ``fp16`` and ``bf16`` (pure, no master copy) both conventions agree: every state has the
-parameters' dtype, as ``torch.optim`` creates its moments with ``zeros_like(param)``.
+Before the two were named apart, ``archcalc memory`` called the master layout ``bf16-mixed`` (its
+``--memory-convention zero``, the default, against ``torch``); ``convention="zero"`` still turns a ``-mixed``
+name into its ``-master`` layout and ``convention="torch"`` keeps it autocast, so old calls that named the
+convention keep their numbers.
+
+For ``fp32``, ``fp16`` and ``bf16`` (pure, no master copy) every state has the parameters' dtype, as
+``torch.optim`` creates its moments with ``zeros_like(param)``.
 
 ZeRO stage ``z`` on ``N_d`` data-parallel ranks shards, on top of the previous stage, the optimizer states
 and master weights (z >= 1), the gradients (z >= 2) and the weights (z >= 3). A sharded state keeps
@@ -41,14 +46,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from archcalc.memory.optimizers import OPTIMIZERS, optimizer_spec
-from archcalc.memory.precision import PRECISIONS
-from dlperf.errors import ArgumentError
+from archcalc.memory.precision import PRECISIONS, master_bytes, param_bytes, precision_spec, state_bytes
+from dlperf.errors import ArgumentError, ref
 from dlperf.results import Result
 from dlperf.validate import check_int
 
 __all__ = ["OPTIMIZERS", "PRECISIONS", "CONVENTIONS", "ZERO_STAGES", "BytesPerParam", "ModelStateMemory",
-           "bytes_per_param", "model_state_bytes"]
+           "bytes_per_param", "model_state_bytes", "resolve_precision"]
 
+#: The old ``--memory-convention`` values (hidden aliases): ``zero`` = the ``-master`` layout, ``torch`` = autocast.
 CONVENTIONS = ("zero", "torch")
 ZERO_STAGES = (0, 1, 2, 3)
 
@@ -75,7 +81,7 @@ class BytesPerParam:
 
     Examples
     --------
-    >>> layout = bytes_per_param("adam", "bf16-mixed", "zero")
+    >>> layout = bytes_per_param("adam", "bf16-master")
     >>> (layout.weights, layout.gradients, layout.k, layout.total)
     (2, 2, 12, 16)
     """
@@ -94,35 +100,63 @@ class BytesPerParam:
         return self.weights + self.gradients + self.k
 
 
-def bytes_per_param(optimizer: str = "adam", precision: str = "bf16-mixed", convention: str = "zero") -> BytesPerParam:
-    """The per-parameter layout of ``optimizer`` trained in ``precision`` under ``convention``.
+def resolve_precision(precision: str, convention: str | None = None) -> str:
+    """The precision ``precision`` names under the old ``convention`` (``None``: itself).
+
+    ``convention="zero"`` turns ``fp16-mixed`` / ``bf16-mixed`` into ``fp16-master`` / ``bf16-master`` (what
+    ``archcalc memory`` called mixed before the names were apart); ``"torch"`` keeps them autocast.
+
+    Examples
+    --------
+    >>> resolve_precision("bf16-mixed", "zero"), resolve_precision("bf16-mixed"), resolve_precision("fp32", "zero")
+    ('bf16-master', 'bf16-mixed', 'fp32')
+    >>> resolve_precision("bf16-master", "torch")
+    Traceback (most recent call last):
+    ...
+    dlperf.errors.ArgumentError: convention: got 'torch', autocast's layout, but precision 'bf16-master' keeps a master copy; give precision 'bf16-mixed' (torch.autocast) or drop convention
+    """
+    spec = precision_spec(precision)
+    if convention is None:
+        return precision
+    _choice("convention", convention, CONVENTIONS)
+    if convention == "zero" and spec.autocast:
+        return precision.replace("-mixed", "-master")
+    if convention == "torch" and spec.master:
+        raise ArgumentError("convention", convention, f"give {ref('precision')} "
+                            f"{precision.replace('-master', '-mixed')!r} (torch.autocast) or drop {ref('convention')}",
+                            what=f"got 'torch', autocast's layout, but {ref('precision')} {precision!r} keeps a "
+                            "master copy")
+    return precision
+
+
+def bytes_per_param(optimizer: str = "adam", precision: str = "bf16-master",
+                    convention: str | None = None) -> BytesPerParam:
+    """The per-parameter layout of ``optimizer`` trained in ``precision``.
 
     ``optimizer`` is ``sgd`` (no momentum: no state), ``momentum`` (one buffer), ``adam`` or ``adamw`` (two
-    moments). ``precision`` is ``fp32``, ``fp16``, ``bf16``, ``fp16-mixed`` or ``bf16-mixed``; ``convention``
-    (``zero`` or ``torch``) matters only for the mixed precisions (see the module docstring).
+    moments). ``precision`` is any name of :data:`~archcalc.memory.precision.PRECISIONS` (the module
+    docstring says each layout); ``convention`` is the old spelling (:func:`resolve_precision`).
 
     Examples
     --------
     >>> [bytes_per_param(o, "fp32").total for o in OPTIMIZERS]  # 4 + 4 + 4 x moments
     [8, 12, 16, 16]
-    >>> bytes_per_param("adam", "bf16-mixed", "torch")
+    >>> bytes_per_param("adam", "bf16-mixed")
     BytesPerParam(weights=4, gradients=4, master_weights=0, optimizer_states=8)
     """
     moments = optimizer_spec(optimizer).moments
-    _choice("precision", precision, PRECISIONS)
-    _choice("convention", convention, CONVENTIONS)
-    if precision == "fp32" or (precision.endswith("-mixed") and convention == "torch"):
-        return BytesPerParam(weights=4, gradients=4, master_weights=0, optimizer_states=4 * moments)
-    if precision.endswith("-mixed"):  # ZeRO's convention: fp32 master copy and fp32 moments
-        return BytesPerParam(weights=2, gradients=2, master_weights=4, optimizer_states=4 * moments)
-    return BytesPerParam(weights=2, gradients=2, master_weights=0, optimizer_states=2 * moments)
+    precision = resolve_precision(precision, convention)
+    weights = param_bytes(precision)
+    return BytesPerParam(weights=weights, gradients=weights, master_weights=master_bytes(precision),
+                         optimizer_states=state_bytes(precision) * moments)
 
 
 @dataclass(frozen=True, repr=False)
 class ModelStateMemory(Result):
     """Model-state bytes of one data-parallel training setup.
 
-    The ``*_bytes`` components are for the whole model on one unsharded copy; ``total_bytes`` is their sum
+    ``precision`` is the resolved name (a ``-master`` one where ``convention="zero"`` was given). The
+    ``*_bytes`` components are for the whole model on one unsharded copy; ``total_bytes`` is their sum
     (ZeRO's ``(4 + K) Psi`` for mixed-precision Adam). ``per_device_bytes`` is what one of the
     ``data_parallel`` ranks holds under ZeRO stage ``zero``; ``shard_params`` is the parameters per rank of
     a sharded state, ``ceil(params / data_parallel)``.
@@ -131,7 +165,6 @@ class ModelStateMemory(Result):
     params: Any
     optimizer: str
     precision: str
-    convention: str
     data_parallel: Any
     zero: int
     layout: BytesPerParam
@@ -149,16 +182,18 @@ class ModelStateMemory(Result):
         return _ZERO_SHARDS[self.zero]
 
 
-def model_state_bytes(params: Any, *, optimizer: str = "adam", precision: str = "bf16-mixed",
-                      data_parallel: Any = 1, zero: int = 0, convention: str = "zero") -> ModelStateMemory:
+def model_state_bytes(params: Any, *, optimizer: str = "adam", precision: str = "bf16-master",
+                      data_parallel: Any = 1, zero: int = 0, convention: str | None = None) -> ModelStateMemory:
     """Bytes of weights, gradients, master weights and optimizer states, in total and per ZeRO rank.
 
     Parameters
     ----------
     params : int or sympy expression
         Number of parameters (ZeRO's Psi).
-    optimizer, precision, convention : str
-        See :func:`bytes_per_param`.
+    optimizer, precision : str
+        See :func:`bytes_per_param`; ``precision`` in the result is the resolved name.
+    convention : str, optional
+        The old spelling of the mixed layouts (:func:`resolve_precision`).
     data_parallel : int or sympy expression
         Data-parallel ranks N_d that shard the states under ZeRO.
     zero : int
@@ -178,12 +213,13 @@ def model_state_bytes(params: Any, *, optimizer: str = "adam", precision: str = 
     _positive("data_parallel", data_parallel)
     if zero not in ZERO_STAGES:
         raise ArgumentError("zero", zero, "choose a ZeRO stage: 0, 1, 2 or 3")
-    layout = bytes_per_param(optimizer, precision, convention)
+    precision = resolve_precision(precision, convention)
+    layout = bytes_per_param(optimizer, precision)
     shard = -((-params) // data_parallel)  # ceil without an import, exact for ints and sympy
     held = {stage: shard if zero >= stage else params for stage in (1, 2, 3)}
     per_device = layout.k * held[1] + layout.gradients * held[2] + layout.weights * held[3]
     return ModelStateMemory(
-        params=params, optimizer=optimizer, precision=precision, convention=convention,
+        params=params, optimizer=optimizer, precision=precision,
         data_parallel=data_parallel, zero=zero, layout=layout,
         weights_bytes=layout.weights * params, gradients_bytes=layout.gradients * params,
         master_weights_bytes=layout.master_weights * params, optimizer_bytes=layout.optimizer_states * params,

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from archcalc.memory.liveness.schedule import Schedule, StorageKind
 from archcalc.memory.optimizers import optimizer_spec
+from archcalc.memory.precision import is_master, master_bytes, state_bytes
 from archcalc.ops.collectives import gathered_bytes
 from archcalc.ops.traits import traits
 
@@ -210,11 +211,15 @@ class Backward:
             self.has_grad.add(pname)
 
 
-def place_optimizer_state(s: Schedule, param_elems: dict[str, int], optimizer: str, par_b: int) -> None:
-    """The optimizer state a step N >= 2 finds alive before its forward pass (steps before created it).
+def place_optimizer_state(s: Schedule, param_elems: dict[str, int], optimizer: str, par_b: int,
+                          precision: str = "fp32", created: bool = True) -> None:
+    """The optimizer state alive before the forward pass of a step.
 
-    Moments (``zeros_like(param)``: the parameters' dtype) and, for Adam / AdamW, one 0-d fp32 ``step``
-    tensor per parameter (4 bytes each), all in the ``optimizer_state`` category.
+    With ``created`` (a step N >= 2: the steps before made it): the moments (``zeros_like(param)``: the
+    parameters' dtype; fp32 under a ``-master`` precision) and, for Adam / AdamW, one 0-d fp32 ``step``
+    tensor per parameter (4 bytes each). Under a ``-master`` precision also the fp32 master copy of every
+    parameter (4 bytes per element), which exists from the optimizer's construction, before step 1. All in
+    the ``optimizer_state`` category (ZeRO's K).
 
     Examples
     --------
@@ -222,19 +227,50 @@ def place_optimizer_state(s: Schedule, param_elems: dict[str, int], optimizer: s
     >>> place_optimizer_state(s, {"w": 100, "b": 10}, "adam", 4)
     >>> sum(s.bytes.values())  # 2 moments x 110 x 4 + 2 step tensors x 4
     888
+    >>> s = Schedule()
+    >>> place_optimizer_state(s, {"w": 100, "b": 10}, "adam", 2, "bf16-master")
+    >>> sum(s.bytes.values())  # master 110 x 4 + 2 fp32 moments x 110 x 4 + 2 step tensors x 4
+    1328
     """
     spec = optimizer_spec(optimizer)
+    state_b, master_b = (state_bytes(precision), master_bytes(precision)) if is_master(precision) else (par_b, 0)
     for n in param_elems.values():
-        for _ in range(spec.moments):
-            s.new(n * par_b, OPTIMIZER_STATE)
-    if spec.step_tensor_bytes and param_elems:
+        if master_b:
+            s.new(n * master_b, OPTIMIZER_STATE)
+        for _ in range(spec.moments if created else 0):
+            s.new(n * state_b, OPTIMIZER_STATE)
+    if created and spec.step_tensor_bytes and param_elems:
         s.new(spec.step_tensor_bytes * len(param_elems), OPTIMIZER_STATE)
 
 
 def optimizer_step(s: Schedule, param_elems: dict[str, int], optimizer: str, par_b: int,
-                   created: bool = False) -> None:
+                   created: bool = False, precision: str = "fp32") -> None:
     """``optimizer.step()`` on unsharded states: the first step creates the moments; with ``created`` (a
-    step N >= 2, :func:`place_optimizer_state` ran) they exist and are updated in place."""
+    step N >= 2, :func:`place_optimizer_state` ran) they exist and are updated in place.
+
+    Under a ``-master`` precision the step is apex O2's and Megatron's: every 16-bit gradient is first
+    converted to an fp32 gradient of its master (``master.grad = param.grad.float()``, all of them before the
+    update), the optimizer updates the fp32 master copy with fp32 moments and temporaries, the master is
+    copied back into the 16-bit weight in place, and the fp32 gradients are freed.
+
+    Examples
+    --------
+    >>> s = Schedule()
+    >>> w, g, m = s.new(200, "weights"), s.new(200, "gradients"), s.new(400, "optimizer_state")
+    >>> optimizer_step(s, {"w": 100}, "sgd", 2, precision="bf16-master")  # + the fp32 gradient 400
+    >>> s.best[0], sorted(s.bytes.values())
+    (1200, [200, 200, 400])
+    """
+    if is_master(precision):
+        fp32_grads = [s.new(n * master_bytes(precision)) for n in param_elems.values()]
+        _update(s, param_elems, optimizer, state_bytes(precision), created)
+        for sid in fp32_grads:
+            s.free(sid)
+        return
+    _update(s, param_elems, optimizer, par_b, created)
+
+
+def _update(s: Schedule, param_elems: dict[str, int], optimizer: str, par_b: int, created: bool) -> None:
     spec = optimizer_spec(optimizer)
     moments = spec.moments
     if moments == 0 or (created and not spec.temporaries):

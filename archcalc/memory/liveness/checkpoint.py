@@ -12,7 +12,13 @@ Which graphs qualify
 
     The sequence must be a chain: each node reads only the previous node's output (plus parameters and
     buffers), the first one the graph input, and only the last one's output is read after the sequence.
-    Every other graph (ResNets, GoogLeNet, transformers) is refused.
+    - otherwise the graph's stack of layers (:func:`~archcalc.memory.liveness.stack.layer_stack`: a transformer's
+      blocks, ``model.layers`` of a Llama): the step is ``checkpoint_sequential(layers, segments, x,
+      use_reentrant=False)`` over the blocks, each child a layer of many nodes; what the blocks read from
+      outside besides the previous block's output (rotary tables, masks) is kept for the rerun as every
+      checkpoint input is.
+
+    Every other graph (ResNets, GoogLeNet) is refused.
 How the segments are split (as torch does)
     ``size = len(sequence) // segments``; segments ``1 .. segments - 1`` are ``size`` children each and run
     under ``checkpoint``; the last segment is the rest and runs without checkpoint. ``segments=1`` is the
@@ -34,6 +40,9 @@ Examples
 (31, ((0, 6), (7, 13), (14, 20)))
 >>> plan.recompute_plan(build("vgg16")).regions[1][:2]
 ('features.7', 'features.8')
+>>> llama = checkpoint_plan(build("llama"), 4)  # 32 layers of 24 nodes: layers 0-7, 8-15, 16-23; 24-31 plain
+>>> llama.sequence, llama.children, llama.segment_bounds
+('model.layers', 32, ((3, 194), (195, 386), (387, 578)))
 """
 
 from __future__ import annotations
@@ -53,9 +62,9 @@ __all__ = ["CheckpointPlan", "checkpoint_plan"]
 class CheckpointPlan(Result):
     """Where ``checkpoint_sequential`` cuts the graph.
 
-    ``sequence`` names the module that is the sequence (``""``: the whole graph), ``children`` its length,
-    ``segment_bounds`` the (first, last) node indices of each checkpointed segment (the last segment, never
-    checkpointed, is not listed).
+    ``sequence`` names the module that is the sequence (``""``: the whole graph), ``children`` its length
+    (modules, or layers of a stack), ``segment_bounds`` the (first, last) node indices of each checkpointed
+    segment (the last segment, never checkpointed, is not listed).
     """
 
     segments: int
@@ -73,15 +82,32 @@ def _top(node: Any) -> list[str]:
     return list(node.scopes) if node.module else []
 
 
+class _NotASequence(ArgumentError):
+    pass
+
+
 def _refuse(segments: int, graph: Any, why: str) -> ValueError:
-    return ArgumentError("checkpoint_segments", segments, "checkpointing applies to an nn.Sequential model or to "
-                         "VGG's / AlexNet's features", what=f"{graph.name} is not a sequence of modules ({why})")
+    return _NotASequence("checkpoint_segments", segments, "checkpointing applies to an nn.Sequential model, to "
+                         "VGG's / AlexNet's features or to a transformer's stack of layers",
+                         what=f"{graph.name} is not a sequence of modules ({why})")
 
 
 def checkpoint_plan(graph: Any, segments: int) -> CheckpointPlan:
     """The segments ``checkpoint_sequential(sequence, segments, x)`` makes of ``graph``; ``ValueError`` if it
     has no sequence (see the module docstring) or the split is one torch refuses."""
     check_int("checkpoint_segments", segments)
+    try:
+        return _sequence_plan(graph, segments)
+    except _NotASequence:
+        from archcalc.memory.liveness.stack import layer_stack
+
+        stack = layer_stack(graph)
+        if stack is None:
+            raise
+    return _split(graph, segments, stack.scope, stack.bounds)
+
+
+def _sequence_plan(graph: Any, segments: int) -> CheckpointPlan:
     nodes = graph.nodes
     if not nodes or not _top(nodes[0]):
         raise _refuse(segments, graph, "its first op is not a module call")
@@ -109,15 +135,21 @@ def checkpoint_plan(graph: Any, segments: int) -> CheckpointPlan:
     for n in nodes[run:]:
         if inside.intersection(n.inputs):
             raise _refuse(segments, graph, f"{n.name} reads an inner value of the sequence")
+    return _split(graph, segments, prefix, tuple((i, i) for i in range(run)))
+
+
+def _split(graph: Any, segments: int, sequence: str, children: tuple[tuple[int, int], ...]) -> CheckpointPlan:
+    """torch's split of ``children`` (each a (first, last) node index) into ``segments``."""
+    nodes, run = graph.nodes, len(children)
     if segments > run:
         raise ArgumentError("checkpoint_segments", segments, f"give at most {run}", what=f"got {segments}, more than "
-                            f"the {run} modules of {prefix or graph.name}")
+                            f"the {run} modules of {sequence or graph.name}")
     size = run // segments
-    bounds = tuple((start, start + size - 1) for start in range(0, size * (segments - 1), size))
+    bounds = tuple((children[k][0], children[k + size - 1][1]) for k in range(0, size * (segments - 1), size))
     for start, _ in bounds:
         if dict(nodes[start].hparams).get("inplace"):
             raise ArgumentError("checkpoint_segments", segments, "choose another number of segments",
                                 what=f"a checkpointed segment starts with {nodes[start].name}, an in-place "
                                 f"{nodes[start].kind} that would modify the segment's saved input (torch raises in "
                                 "backward)")
-    return CheckpointPlan(segments, prefix, run, bounds)
+    return CheckpointPlan(segments, sequence, run, bounds)

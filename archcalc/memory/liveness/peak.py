@@ -39,6 +39,10 @@ Mixed precision (``fp16-mixed`` / ``bf16-mixed``) follows :mod:`archcalc.memory.
 ``lower`` policy cast their fp32 inputs to the 16-bit dtype (casts of parameters are cached until the end
 of the forward pass, or longer when autograd saved them) and output 16 bits; other ops keep their inputs'
 dtype. Gradients have their value's dtype; a parameter's 16-bit gradient is converted to an fp32 ``.grad``.
+``fp16-master`` / ``bf16-master`` run the model as ``fp16`` / ``bf16`` do; the optimizer keeps an fp32 master
+copy of the weights from before step 1 and fp32 moments (the ``optimizer_state`` category: ZeRO's K), and
+its step makes an fp32 gradient of every parameter first
+(:func:`~archcalc.memory.liveness.backward.optimizer_step`).
 
 What is counted: tensor storage bytes (elements x dtype size). Not counted: allocator slack, library
 scratch space an op frees before returning, Python objects.
@@ -157,7 +161,9 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
     optimizer : str
         ``sgd`` (no momentum), ``momentum``, ``adam`` or ``adamw`` (:mod:`archcalc.memory.optimizers`).
     precision : str
-        ``fp32``, ``fp16``, ``bf16`` (the model converted), ``fp16-mixed`` or ``bf16-mixed`` (autocast).
+        ``fp32``, ``fp16``, ``bf16`` (the model converted), ``fp16-mixed`` or ``bf16-mixed`` (autocast),
+        ``fp16-master`` or ``bf16-master`` (the model converted, an fp32 master copy and fp32 optimizer states;
+        :mod:`archcalc.memory.precision`).
     device : str
         ``cpu`` or ``cuda``: which autocast lists apply (and whether a dropout mask is a float or a byte).
     checkpoint_segments : int
@@ -189,8 +195,7 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
     from archcalc.ir.evaluate import evaluate
     from archcalc.memory.liveness.step import Step
 
-    check_bool("training", training)  # "no" is truthy: it would train
-    _check_arguments(batch, optimizer, precision, device, data_parallel, zero, recompute, first_step)
+    _check_arguments(batch, optimizer, precision, device, data_parallel, zero, recompute, first_step, training)
     recompute = _with_segments(graph, recompute, checkpoint_segments)
     evaluation = evaluate(graph, input_shape, batch)
     plan = recompute.start(graph.nodes) if recompute is not None and training else None
@@ -201,7 +206,7 @@ def peak_memory(graph: Any, input_shape: tuple[int, ...] | None = None, batch: i
 
 
 def _check_arguments(batch: Any, optimizer: Any, precision: Any, device: Any, data_parallel: Any, zero: Any,
-                     recompute: Any, first_step: Any) -> None:
+                     recompute: Any, first_step: Any, training: Any) -> None:
     """``ValueError`` naming the argument for a value :func:`peak_memory` does not model."""
     from archcalc.memory.liveness.zero import check_sharding
 
@@ -209,6 +214,7 @@ def _check_arguments(batch: Any, optimizer: Any, precision: Any, device: Any, da
         raise ArgumentError("optimizer", optimizer, f"choose one of {', '.join(OPTIMIZERS)}")
     if not isinstance(first_step, bool):
         raise ArgumentError("first_step", first_step, "give True (step 1) or False (a step N >= 2)")
+    check_bool("training", training)  # "no" is truthy: it would train
     check_int("batch", batch)
     dtype_bytes(precision)  # validates precision
     autocast_policy("Conv2d", device)  # validates device

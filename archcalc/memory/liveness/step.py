@@ -169,13 +169,16 @@ class Step:
             self.values[spec.name] = Value(storage=self.schedule.new(n * per, INPUTS), itemsize=per, elements=n)
 
     def place_optimizer_state(self) -> None:
-        """A training step N >= 2: the optimizer state the earlier steps created is alive."""
-        if not self.training or self.first_step:
+        """A training step N >= 2: the optimizer state the earlier steps created is alive; a ``-master``
+        precision's fp32 master copy from the start of step 1 too."""
+        if not self.training:
             return
+        created = not self.first_step
         if self.shards.zero:
-            self.shards.place_state(self.schedule, self.optimizer, self.par_b)
+            self.shards.place_state(self.schedule, self.optimizer, self.par_b, self.precision, created=created)
         else:
-            place_optimizer_state(self.schedule, self.trained, self.optimizer, self.par_b)
+            place_optimizer_state(self.schedule, self.trained, self.optimizer, self.par_b, self.precision,
+                                  created=created)
 
     # -- when storages may go
 
@@ -397,9 +400,11 @@ class Step:
         """``optimizer.step()`` (creating its state on the first step), sharded under ZeRO 1-3."""
         created = not self.first_step
         if self.shards.zero:
-            self.shards.optimizer_step(self.schedule, self.optimizer, self.par_b, created=created)
+            self.shards.optimizer_step(self.schedule, self.optimizer, self.par_b, created=created,
+                                       precision=self.precision)
         else:
-            optimizer_step(self.schedule, self.trained, self.optimizer, self.par_b, created=created)
+            optimizer_step(self.schedule, self.trained, self.optimizer, self.par_b, created=created,
+                           precision=self.precision)
 
     def clear_casts(self) -> None:
         """Autocast's cache is cleared when the region exits."""

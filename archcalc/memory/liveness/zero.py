@@ -2,8 +2,9 @@
 
 Every one of the ``data_parallel`` ranks runs the step on its own batch (``batch`` is the per-device batch),
 so activations are those of one device. Model states are sharded as in :mod:`archcalc.memory.formulas.states`
-(ZeRO's flat partition, ``S = ceil(Psi / data_parallel)`` elements per rank, Psi the parameter count,
-torch's memory convention: parameters, gradients and moments in the parameters' dtype, no master copy):
+(ZeRO's flat partition, ``S = ceil(Psi / data_parallel)`` elements per rank, Psi the parameter count;
+parameters and gradients in the parameters' dtype, moments too except under a ``-master`` precision, whose
+fp32 master copy and fp32 moments are the optimizer states of ZeRO's K, sharded from stage 1 on):
 
 stage 0
     nothing sharded: the peak is exactly that of single-device training at the per-device batch
@@ -22,8 +23,8 @@ stage 3
     right after (FSDP's and DeepSpeed's gather around each layer; no prefetching modelled). Buffers
     (BatchNorm statistics) are not sharded.
 
-So after the step a device holds ``per_device_bytes`` of :func:`~archcalc.memory.formulas.states.model_state_bytes`
-(``convention="torch"``) plus the buffers.
+So after the step a device holds ``per_device_bytes`` of
+:func:`~archcalc.memory.formulas.states.model_state_bytes` with the same precision, plus the buffers.
 
 Examples
 --------
@@ -37,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from archcalc.memory.optimizers import optimizer_spec
+from archcalc.memory.precision import is_master, master_bytes, state_bytes
 from dlperf.errors import ArgumentError, ref
 from dlperf.validate import check_int
 
@@ -87,19 +89,30 @@ class Sharding:
         """Stage 2 and 3: a parameter's full gradient is transient (reduce-scattered after its node)."""
         return "act" if self.zero >= 2 else "gradients"
 
-    def place_state(self, s: Any, optimizer: str, par_b: int) -> None:
-        """Stage 1 and up, a step N >= 2: the flat shard's moments (and Adam's one ``step`` tensor: the shard is
-        one parameter to the optimizer) exist before the forward pass."""
+    def place_state(self, s: Any, optimizer: str, par_b: int, precision: str = "fp32", created: bool = True) -> None:
+        """Stage 1 and up: before the forward pass, the flat shard's fp32 master copy (``-master`` precisions,
+        from the optimizer's construction on) and, a step N >= 2 (``created``), its moments (fp32 under a
+        master copy) and Adam's one ``step`` tensor (the shard is one parameter to the optimizer)."""
         spec = optimizer_spec(optimizer)
+        state_b = state_bytes(precision) if is_master(precision) else par_b
+        if is_master(precision):
+            s.new(self.shard_elements * master_bytes(precision), "optimizer_state")
+        if not created:
+            return
         for _ in range(spec.moments):
-            s.new(self.shard_elements * par_b, "optimizer_state")
+            s.new(self.shard_elements * state_b, "optimizer_state")
         if spec.step_tensor_bytes:
             s.new(spec.step_tensor_bytes, "optimizer_state")
 
-    def optimizer_step(self, s: Any, optimizer: str, par_b: int, created: bool = False) -> None:
-        """Stage 1 and up: moments (created by the first step) and Adam's temporaries for the one flat shard."""
+    def optimizer_step(self, s: Any, optimizer: str, par_b: int, created: bool = False,
+                       precision: str = "fp32") -> None:
+        """Stage 1 and up: moments (created by the first step) and Adam's temporaries for the one flat shard;
+        under a ``-master`` precision on the fp32 master shard, after its fp32 gradient is made from the
+        16-bit gradient shard (DeepSpeed's ``single_partition_of_fp32_groups[i].grad``), freed after the step."""
         spec = optimizer_spec(optimizer)
-        n = self.shard_elements * par_b
+        master = is_master(precision)
+        n = self.shard_elements * (state_bytes(precision) if master else par_b)
+        fp32_grad = s.new(self.shard_elements * master_bytes(precision)) if master else None
         if not created:
             for _ in range(spec.moments):
                 s.new(n, "optimizer_state")
@@ -107,3 +120,5 @@ class Sharding:
         s.sample("optimizer", "flat shard")
         for sid in tmp:
             s.free(sid)
+        if fp32_grad is not None:
+            s.free(fp32_grad)

@@ -3,7 +3,7 @@
 JSON keys, all byte counts exact integers:
 
 ZeRO (:func:`states_json`)
-    ``params``, ``optimizer``, ``precision``, ``memory_convention``, ``data_parallel``, ``bytes_per_param``
+    ``params``, ``optimizer``, ``precision``, ``layout`` (the precision's layout in words), ``data_parallel``, ``bytes_per_param``
     (``weights``, ``gradients``, ``master_weights``, ``optimizer_states``, ``k``, ``total``),
     ``model_state_bytes`` (all states, one unsharded copy), ``weights_bytes``, ``gradients_bytes``,
     ``master_weights_bytes``, ``optimizer_bytes``, ``device_memory_bytes`` (or null) and ``stages``: one
@@ -45,18 +45,22 @@ def stage_formula(m: ModelStateMemory) -> str:
 
 
 def states_header(m: ModelStateMemory) -> str:
-    """Two lines naming the setup, the per-parameter layout and the unsharded model states.
+    """Three lines naming the setup, the precision's layout, the per-parameter layout and the unsharded model states.
 
     Examples
     --------
     >>> from archcalc.memory.formulas import model_state_bytes
     >>> print(states_header(model_state_bytes(7_500_000_000, data_parallel=64)))
-    Psi = 7,500,000,000 params, adam, bf16-mixed, memory convention zero, N_d = 64 data-parallel ranks
+    Psi = 7,500,000,000 params, adam, bf16-master, N_d = 64 data-parallel ranks
+    bf16-master: 16-bit weights and grads + fp32 master copy and states (ZeRO, Megatron)
     bytes/param: weights 2 + gradients 2 + master weights 4 + optimizer states 8 = 16 (K = 12); model states 120.0 GB (111.8 GiB)
     """
+    from archcalc.memory.precision import precision_spec
+
     lay = m.layout
-    return (f"Psi = {m.params:,} params, {m.optimizer}, {m.precision}, memory convention {m.convention}, "
+    return (f"Psi = {m.params:,} params, {m.optimizer}, {m.precision}, "
             f"N_d = {m.data_parallel} data-parallel ranks\n"
+            f"{m.precision}: {precision_spec(m.precision).layout}\n"
             f"bytes/param: weights {lay.weights} + gradients {lay.gradients} + master weights {lay.master_weights} + "
             f"optimizer states {lay.optimizer_states} = {lay.total} (K = {lay.k}); "
             f"model states {format_bytes(m.total_bytes)}")
@@ -86,11 +90,13 @@ def states_table(stages: list[ModelStateMemory], device_memory_bytes: int | None
 
 def states_json(stages: list[ModelStateMemory], device_memory_bytes: int | None = None) -> dict:
     """The JSON document of a ZeRO run (keys in the module docstring)."""
+    from archcalc.memory.precision import precision_spec
+
     first = stages[0]
     lay = first.layout
     return {
         "params": first.params, "optimizer": first.optimizer, "precision": first.precision,
-        "memory_convention": first.convention, "data_parallel": first.data_parallel,
+        "layout": precision_spec(first.precision).layout, "data_parallel": first.data_parallel,
         "bytes_per_param": {"weights": lay.weights, "gradients": lay.gradients, "master_weights": lay.master_weights,
                             "optimizer_states": lay.optimizer_states, "k": lay.k, "total": lay.total},
         "model_state_bytes": first.total_bytes, "weights_bytes": first.weights_bytes,
