@@ -57,8 +57,8 @@ def parallel_setup(args: argparse.Namespace) -> tuple[Any, Any] | None:
                           and args.memory_convention == "archcalc")
         if only_recompute and args.model in _zoo_transformers():  # the zoo's graph, its stack of layers
             from archcalc.commands._peakopts import graph_factory
-            from archcalc.costs.report import resolve_model
             from archcalc.memory.liveness.stack import stack_plan
+            from archcalc.models.resolve import resolve_model
 
             return graph_factory(args.model, args), stack_plan(resolve_model(args.model), args.recompute)
         names = ", ".join(n for n, c in CONFIGS.items() if c.family == "gpt2" and n != "gpt")

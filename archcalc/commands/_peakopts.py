@@ -108,7 +108,7 @@ def default_input(name: str, args: Any = None) -> tuple[int, ...]:
         if args is None or getattr(args, "input", None) is None:
             raise ValueError(f"--input: {name} is traced at a given input; give its per-sample shape, e.g. "
                              "--input 3x224x224")
-        from archcalc.costs.report import parse_input_shape
+        from archcalc.models.resolve import parse_input_shape
 
         return parse_input_shape(args.input)
     return tuple(graph_factory(name, args)(1, (1,)).default_input)

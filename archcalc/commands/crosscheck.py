@@ -100,8 +100,8 @@ def run(args: argparse.Namespace) -> int:
 def _run_time(args: argparse.Namespace) -> int:
     """``--time``: predicted vs measured forward time (archcalc.time.measure); exit 0 (a comparison, no
     pass / fail: the errors are the answer)."""
-    from archcalc.check.crosscheck import build_twin
-    from archcalc.costs.report import parse_input_shape, resolve_model
+    from archcalc.models.builders import build_twin
+    from archcalc.models.resolve import parse_input_shape, resolve_model
 
     if args.saved:
         raise ValueError("--saved: not with --time; run them separately")
