@@ -273,8 +273,8 @@ def compare_policies(data: ImageData, *, runs=(("sync", None, "constant"), ("asy
     if idle:  # the losses are the initial model's and the mean staleness is undefined: say so, never a quiet nan
         import warnings
 
-        warnings.warn(f"{', '.join(idle)}: no update in {float(sim_time):g} simulated seconds (mean staleness "
-                      "undefined, losses those of the initial model); give a longer sim_time or more epochs",
+        # short enough for an 80-column terminal after "staleness: warning: "; the table shows which runs (-)
+        warnings.warn(f"{len(idle)} of {len(out)} runs: no update in {float(sim_time):g} s; raise sim_time or epochs",
                       stacklevel=2)
     return StaleComparison(out, float(sim_time))
 

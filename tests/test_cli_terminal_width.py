@@ -71,6 +71,7 @@ CASES = [
     ["archcalc", "time", "gpt2", "--device", "h100", "--precision", "bf16-mixed", "--training", "--batch", "8",
      "--tensor-parallel", "2", "--data-parallel", "4", "--recompute", "full", "--tokens", "1e9"],
     ["archcalc", "time", "resnet18", "--device", "h100"],
+    pytest.param(["archcalc", "calibrate", "--quick", "--repeats", "3", "--output", "/dev/null"], marks=pytest.mark.slow),
     ["archcalc", "memory", "--params", "7.5e9", "--data-parallel", "64", "--zero", "0,1,2,3"],
     ["archcalc", "memory", "--megatron", "--seq", "2048", "--hidden", "12288", "--heads", "96", "--tensor-parallel", "8"],
     pytest.param(["archcalc", "crosscheck", "resnet18", "--input", "3x32x32"], marks=pytest.mark.slow),

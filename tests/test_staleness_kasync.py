@@ -115,7 +115,7 @@ def test_k_async_eligibility():
     for kw in ({"push_latency": 0.1}, {"pull_latency": [0, 0.1, 0, 0]}, {"apply_time": 0.01}):
         cfg = SimConfig(learners=4, policy="k-async", k=2, updates=3, **kw)
         assert not vectorised_eligible(cfg) and simulate(cfg).engine == "event"
-        with pytest.raises(ValueError, match="^policy: the vectorised path needs .* and no latencies; got k-async$"):
+        with pytest.raises(ValueError, match="^policy: got 'k-async'; the vectorised path needs .* and no latencies; use engine event$"):
             simulate(cfg, engine="vectorised")
 
 

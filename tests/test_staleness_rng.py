@@ -34,5 +34,5 @@ def test_the_callers_generator_moves_on_by_one_spawn_per_run():
 
 
 def test_a_generator_is_required():
-    with pytest.raises(ValueError, match=r"^rng: got int; give a numpy.random.Generator"):
+    with pytest.raises(ValueError, match=r"^rng: got 'int'; give a numpy.random.Generator"):
         simulate(SimConfig(learners=2, updates=5), rng=11)

@@ -90,7 +90,7 @@ def test_vectorised_refuses_other_policies():
     assert not vectorised_eligible(SimConfig(learners=16, policy="ssp", bound=131_071, updates=3))
     assert vectorised_eligible(SimConfig(learners=16, policy="ssp", bound=131_070, updates=3))  # 4,194,288
     assert not vectorised_eligible(SimConfig(learners=4, policy="k-async", k=2, updates=3, apply_time=0.1))
-    with pytest.raises(ValueError, match=r"^bound: got 131071 at 16 learners; .* <= 4194304; use engine='event'$"):
+    with pytest.raises(ValueError, match=r"^bound: got 131071 at 16 learners; .* <= 4194304; use engine event$"):
         simulate(SimConfig(learners=16, policy="ssp", bound=131_071, updates=3), engine="vectorised")
 
 

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     check_output_path("--output", args.output)
     result = calibrate(threads=args.threads, repeats=args.repeats, quick=args.quick)
     write_profile(args.output, args.name.lower(), result)
-    sys.stdout.write(f"{result.calibration.summary()}\n")
-    sys.stderr.write(f"wrote {args.output} (use: archcalc time MODEL --device {args.name.lower()} "
-                     f"--device-file {args.output})\n")
+    sys.stdout.write("".join(f"{line}\n" for line in result.calibration.lines()))
+    sys.stderr.write(f"wrote {args.output}\nuse it: archcalc time MODEL --device {args.name.lower()} "
+                     f"--device-file {args.output}\n")
     return 0

@@ -139,6 +139,15 @@ class Calibration:
             compute_s = max(compute_s, weight_bytes / weights.rate_at(weight_bytes))
         return compute_s, memory_s, self.overhead_s[family] + max(compute_s, memory_s)
 
+    def lines(self) -> list[str]:
+        """The overhead, then one short line per family with its rate range (for a terminal)."""
+        o = [v * 1e6 for v in self.overhead_s.values()]
+        out = [f"per-op overhead {min(o):.3g}-{max(o):.3g} us"]
+        for f in FAMILIES:
+            c, unit = self.curves[f], ("GFLOP/s" if f in COMPUTE_FAMILIES else "GB/s")
+            out.append(f"{f.replace('_weights', ' weights'):<18} {min(c.rate) / 1e9:.3g}-{max(c.rate) / 1e9:.3g} {unit}")
+        return out
+
     def summary(self) -> str:
         """One line: the overhead and each family's rate range."""
         parts = []
