@@ -42,7 +42,7 @@ from typing import Any
 
 from dlperf.errors import ArgumentError
 
-__all__ = ["check_int", "check_bool", "check_type", "ArgumentTypeError"]
+__all__ = ["check_int", "check_bool", "check_threads", "check_type", "ArgumentTypeError"]
 
 
 def _is_symbolic(value: Any) -> bool:
@@ -97,3 +97,17 @@ def check_type(name: str, value: Any, types: type | tuple[type, ...], what: str)
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else f"a {type(value).__name__}"
+
+
+def check_threads(name: str, value: Any) -> int:
+    """Return ``value`` when it is a thread count torch can start here: an integer from 1 to 4 x the CPU count
+    (more only slows down, and torch fails or crashes far beyond, e.g. at 100,000)."""
+    import os
+
+    from dlperf.errors import ArgumentError
+
+    check_int(name, value)
+    most = 4 * (os.cpu_count() or 1)
+    if value > most:
+        raise ArgumentError(name, value, f"give 1 to {most} (4 x this machine's {os.cpu_count()} CPUs)")
+    return int(value)

@@ -274,3 +274,32 @@ def test_simconfig_refuses_learners_beyond_memory():
 
     with pytest.raises(ValueError, match=r"^learners: got 10000000000000; its per-learner tables need 3.2e\+14"):
         SimConfig(learners=10**13, updates=10)
+
+
+def test_local_distributed_workers_beyond_memory_are_refused_before_any_process_starts(capsys):
+    # 10,000 workers + 1 server at >= 300 MiB each = 10,001 x 314,572,800 B = 3,146,042,572,800 B (2,930.0 GiB):
+    # refused in one line with the most that fit, before the "starting" line and before torch is imported
+    from staleness.cli import main as staleness_main
+    from staleness.distributed import PROCESS_BYTES, check_local_processes
+
+    with pytest.raises(ValueError, match=r"^workers: 10001 local processes need at least 2,930.0 GiB .* give at most 9 "):
+        check_local_processes(10_000, available=10 * PROCESS_BYTES)  # 10 processes fit: 1 server + 9 workers
+    check_local_processes(9, available=10 * PROCESS_BYTES)  # exactly fits
+    assert staleness_main(["train", "--backend", "distributed", "--learners", "10000000", "--subset", "64"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("staleness: error: --learners: 10000001 local processes need") and "starting" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv", [
+    ["mlcore", "clr", "--threads", "100000", "--dataset", "digits", "--subset", "96", "--epochs", "1"],
+    ["staleness", "train", "--threads", "100000", "--subset", "64"],
+])
+def test_thread_counts_torch_cannot_start_are_one_line(argv, capsys):
+    # torch.set_num_threads(100000) made numpy's next import fail with an ImportError traceback
+    import importlib
+    import os
+
+    main = importlib.import_module(f"{argv[0]}.cli").main
+    err = _one_line_error(capsys, main(argv[1:]))
+    assert f"--threads: got 100000; give 1 to {4 * os.cpu_count()}" in err

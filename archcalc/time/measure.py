@@ -145,6 +145,9 @@ def time_check_module(module: Any, inputs: tuple[Any, ...], evaluation: Any, pro
     step = step_time(evaluation, profile, precision="fp32")
     predicted = {o.name: o for o in step.ops}
     kinds = {r.name: (r.kind, dict(r.hparams)) for r in evaluation.rows}
+    from dlperf.validate import check_threads
+
+    check_threads("threads", threads)
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -231,6 +234,9 @@ def training_step_check(module: Any, input_shape: tuple[int, ...], *, batch: int
     x = torch.randn(batch, *input_shape, generator=torch.Generator().manual_seed(0))
     opt = torch.optim.SGD(module.parameters(), lr=1e-6)
     clock = clock_for(threads)
+    from dlperf.validate import check_threads
+
+    check_threads("threads", threads)
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     best = math.inf

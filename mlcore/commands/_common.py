@@ -78,9 +78,9 @@ def set_threads(args: argparse.Namespace, dataset: str) -> None:
     """Apply --threads (default 1 for digits)."""
     threads = args.threads if args.threads is not None else (1 if dataset == "digits" else None)
     if threads is not None:
-        from mlcore.training import check_positive_int
+        from dlperf.validate import check_threads
 
-        check_positive_int("--threads", threads)
+        check_threads("--threads", threads)
         import torch
 
         torch.set_num_threads(threads)

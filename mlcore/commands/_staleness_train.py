@@ -75,9 +75,12 @@ def _check_before_loading(args: argparse.Namespace, workers: int) -> None:
     from mlcore.training import check_positive_float, check_positive_int, check_seed
 
     check_seed(args.seed)
-    for flag, value in (("--learners", workers), ("--batch", args.batch_size), ("--threads", args.threads)):
-        if value is not None or flag != "--threads":
-            check_positive_int(flag, value)
+    for flag, value in (("--learners", workers), ("--batch", args.batch_size)):
+        check_positive_int(flag, value)
+    if args.threads is not None:
+        from dlperf.validate import check_threads
+
+        check_threads("--threads", args.threads)
     check_positive_float("--lr", args.lr)
 
 
@@ -116,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
 def _distributed(args: argparse.Namespace) -> int:
     from staleness.distributed import (
         _check,
+        check_local_processes,
         compare_with_simulator,
         distributed_json,
         distributed_table,
@@ -145,6 +149,10 @@ def _distributed(args: argparse.Namespace) -> int:
         from staleness.paramserver.launch import listen
 
         listen(args.port).close()
+    from staleness.paramserver.options import nodes_from_args, torchrun_rank
+
+    if torchrun_rank() is None and nodes_from_args(args) is None:  # all processes start on this machine
+        check_local_processes(workers)  # before the "starting" line: 10,000 workers cannot start here
     if not args.json:
         print(f"starting 1 server + {workers} worker processes for {pushes} updates ...", file=sys.stderr)
     res = run_parameter_server(data.train_x, data.train_y, workers=workers, pushes=pushes, lr=args.lr,
