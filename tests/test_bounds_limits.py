@@ -303,3 +303,23 @@ def test_thread_counts_torch_cannot_start_are_one_line(argv, capsys):
     main = importlib.import_module(f"{argv[0]}.cli").main
     err = _one_line_error(capsys, main(argv[1:]))
     assert f"--threads: got 100000; give 1 to {4 * os.cpu_count()}" in err
+
+
+def test_a_crosscheck_whose_real_run_takes_hours_is_refused_up_front():
+    # vgg19 at 3x20000x20000, batch 2: its MACs (archcalc's count, checked against fvcore elsewhere) x 2 fvcore
+    # passes / 1e11 MAC/s (faster than any CPU forward here) is over the 1 h limit: refused before torch runs
+    from archcalc.check.crosscheck import CPU_MACS_PER_S, REAL_PASSES, check_real_run_time, real_run_seconds
+    from archcalc.ir.evaluate import evaluate
+    from archcalc.models.zoo import build
+
+    ev = evaluate(build("vgg19"), (3, 20000, 20000), 2)
+    assert real_run_seconds(ev) == REAL_PASSES * ev.total("macs") / CPU_MACS_PER_S > 3600
+    with pytest.raises(ValueError, match=r"take at least [\d.]+ h on a CPU .* the limit is 1 h\); give a smaller"):
+        check_real_run_time(ev)
+    small = evaluate(build("alexnet"), (3, 64, 64), 1)
+    assert check_real_run_time(small) < 1  # ~0.1 GMAC: no notice, no refusal
+
+
+def test_a_crosscheck_refused_for_memory_prints_only_the_refusal(capsys):
+    # alexnet at 3x20000x20000, batch 64 needs ~1.2 TB: the refusal is the only stderr line (no "at least N min")
+    _one_line_error(capsys, archcalc_main(["crosscheck", "alexnet", "--input", "3x20000x20000", "--batch", "64"]))

@@ -52,7 +52,7 @@ from dlperf.results import Result
 
 __all__ = [
     "Check", "CheckRow", "CrossCheck", "crosscheck", "crosscheck_module", "FIELDS", "STEPS", "COMPARED",
-    "real_run_bytes", "check_real_run_memory",
+    "real_run_bytes", "check_real_run_memory", "real_run_seconds", "check_real_run_time",
 ]
 
 #: The stages of :func:`crosscheck_module`, in order; ``on_step`` is called with each as it finishes.
@@ -431,6 +431,31 @@ def check_real_run_memory(ev: Evaluation, available: int | None = None) -> None:
                             f"{need / 2**30:,.1f} GiB and {have / 2**30:,.1f} GiB are available")
 
 
+#: A CPU's fp32 rate no real forward pass beats (MAC/s; this VM's best GEMM is ~7.5e10 per thread), so that
+#: :func:`real_run_seconds` is a lower bound, and the real forward passes fvcore's traces run.
+CPU_MACS_PER_S = 1e11
+REAL_PASSES = 2
+#: The longest real run a cross-check starts (seconds, lower bound): beyond, it is refused up front.
+REAL_RUN_LIMIT_S = 3600.0
+
+
+def real_run_seconds(ev: Evaluation) -> float:
+    """At least how long the CPU forward passes of a cross-check take: ``REAL_PASSES x MACs / CPU_MACS_PER_S``."""
+    return REAL_PASSES * ev.total("macs") / CPU_MACS_PER_S
+
+
+def check_real_run_time(ev: Evaluation) -> float:
+    """The lower bound of :func:`real_run_seconds`; refuse a run over ``REAL_RUN_LIMIT_S`` before it starts."""
+    seconds = real_run_seconds(ev)
+    if seconds > REAL_RUN_LIMIT_S:
+        shape = "x".join(map(str, ev.input_shape))
+        raise ArgumentError(("input_shape", "batch"), fix="give a smaller input shape or batch",
+                            what=f"the real forward passes at {shape}, batch {ev.batch} take at least "
+                            f"{seconds / 3600:,.1f} h on a CPU ({REAL_PASSES} x {ev.total('macs'):,} MACs at "
+                            f"<= {CPU_MACS_PER_S:.0e} MAC/s; the limit is {REAL_RUN_LIMIT_S / 3600:g} h)")
+    return seconds
+
+
 def crosscheck(model: str | Graph, input_shape: tuple[int, int, int] | None = None, batch: int = 1,
                on_step: Callable[[str], None] | None = None) -> CrossCheck:
     """Cross-check a zoo model (or any network with a ``twin``) against its real torch module.
@@ -469,5 +494,6 @@ def crosscheck(model: str | Graph, input_shape: tuple[int, int, int] | None = No
     shape = tuple(network.default_input if input_shape is None else input_shape)
     ev = evaluate(network, shape, batch)  # validates the shape with archcalc's messages before torch is imported
     check_real_run_memory(ev)
+    check_real_run_time(ev)
     return crosscheck_module(network, lambda device: build_twin(network.twin, shape, device), shape, batch,
                              twin=network.twin, on_step=on_step)

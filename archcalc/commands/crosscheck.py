@@ -47,6 +47,20 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+def _say_how_long(network, shape, batch: int) -> None:
+    """One stderr line before a real run of a minute or more (a lower bound; over an hour is refused)."""
+    from archcalc.check.crosscheck import check_real_run_memory, check_real_run_time
+    from archcalc.ir.evaluate import evaluate
+
+    if network.twin is None:
+        return  # crosscheck refuses it in one line
+    ev = evaluate(network, tuple(network.default_input if shape is None else shape), batch)
+    check_real_run_memory(ev)  # a refusal is the only line
+    seconds = check_real_run_time(ev)
+    if seconds >= 60:
+        sys.stderr.write(f"crosscheck: the real forward passes take at least {seconds / 60:,.0f} min on this CPU\n")
+
+
 def run(args: argparse.Namespace) -> int:
     from archcalc.check.crosscheck import STEPS, crosscheck
     from archcalc.check.crosscheck_render import footer, header, to_json, to_markdown, to_table
@@ -65,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if network.twin is None and args.model.startswith("hf:"):
         raise ValueError(f"model: {args.model} takes {len(network.inputs)} inputs; crosscheck compares models with "
                          "one input (a decoder or encoder, a vision model): use `archcalc {args.model}` for its report")
+    _say_how_long(network, shape, args.batch)
     with progress(len(STEPS), f"crosscheck {network.name}") as bar:  # stderr, on a terminal only
         result = crosscheck(network, shape, args.batch, on_step=lambda name: bar.advance(label=name))
     saved = None
