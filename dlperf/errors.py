@@ -95,23 +95,13 @@ class ArgumentError(ValueError):
 
     def render(self, flags: Mapping[str, str] | Callable[[str], str] | None = None) -> str:
         """The message with each parameter named through ``flags`` (a table or a function; default: as is)."""
-        if flags is None:
-            name: Callable[[str], str] = str
-        elif callable(flags):
-            name = flags
-        else:
-            name = lambda p: flags.get(p, p)  # noqa: E731
+        name = _namer(flags)
         params = self.param if isinstance(self.param, tuple) else (self.param,)
         return f"{'/'.join(name(p) for p in params)}: {self.body(name)}"
 
     def body(self, flags: Mapping[str, str] | Callable[[str], str] | None = None) -> str:
         """The message after ``PARAM: `` (for a caller that names the parameter itself, as argparse does)."""
-        if flags is None:
-            name: Callable[[str], str] = str
-        elif callable(flags):
-            name = flags
-        else:
-            name = lambda p: flags.get(p, p)  # noqa: E731
+        name = _namer(flags)
         what = _fill(self._what, name) if self._what is not None else (
             None if self.value is UNSET else f"got {self.value!r}")
         return "; ".join(part for part in (what, _fill(self._fix, name)) if part)
@@ -119,3 +109,12 @@ class ArgumentError(ValueError):
 
 def _rebuild(param, value, fix, what) -> ArgumentError:
     return ArgumentError(param, value, fix, what=what)
+
+
+def _namer(flags: Mapping[str, str] | Callable[[str], str] | None) -> Callable[[str], str]:
+    """How a parameter is named: as is, through a function, or through a table (unlisted names as is)."""
+    if flags is None:
+        return str
+    if callable(flags):
+        return flags
+    return lambda p: flags.get(p, p)

@@ -9,9 +9,10 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Mapped", "arg", "is_tensor"]
+__all__ = ["Mapped", "arg", "is_tensor", "reduction"]
 
 #: What a mapping returns: ``(kind, hparams, tensor inputs in the formula's order)``.
 Mapped = tuple[str, dict[str, Any], list[Any]]
@@ -30,3 +31,13 @@ def is_tensor(x: Any) -> bool:
     import torch
 
     return isinstance(x, torch.Tensor)
+
+
+def reduction(kind: str) -> Callable[[tuple, dict], Mapped]:
+    """The mapping of a ``(input, dim=None, keepdim=False)`` reduction (``prod``, ``argmax``, ``logsumexp`` ...)
+    to ``kind``: a list of dims becomes a tuple."""
+    def m(args: tuple, kw: dict) -> Mapped:
+        dim = arg(args, kw, 1, "dim")
+        return kind, {"dim": tuple(dim) if isinstance(dim, list | tuple) else dim,
+                      "keepdim": bool(arg(args, kw, 2, "keepdim", False))}, [args[0]]
+    return m

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from archcalc.frontends.torch_args import Mapped
+from archcalc.frontends.torch_args import Mapped, reduction
 from archcalc.frontends.torch_args import arg as _a
 from archcalc.frontends.torch_args import is_tensor as _is_tensor
 
@@ -128,14 +128,6 @@ def _max_min(name: str, elementwise: str) -> Callable[[tuple, dict], Mapped]:
         if _is_tensor(second):
             return elementwise, {}, [x, second]
         return f"{name}Dim", {"dim": second, "keepdim": bool(_a(args, kw, 2, "keepdim", False))}, [x]
-    return m
-
-
-def _reduce(kind: str) -> Callable[[tuple, dict], Mapped]:
-    def m(args: tuple, kw: dict) -> Mapped:
-        dim = _a(args, kw, 1, "dim")
-        return kind, {"dim": tuple(dim) if isinstance(dim, list | tuple) else dim,
-                      "keepdim": bool(_a(args, kw, 2, "keepdim", False))}, [args[0]]
     return m
 
 
@@ -299,13 +291,13 @@ KINDS: dict[str, Callable[[tuple, dict], Mapped]] = {
     "addcdiv_": _addc("AddCDiv", True), "__rpow__": lambda args, kw: ("RPow", {}, [args[0]]),
     "__invert__": _unary("Invert"), "logical_not": _unary("Invert"), "bitwise_not": _unary("Invert"),
     "logical_not_": _unary("Invert", True), "bitwise_not_": _unary("Invert", True),
-    "cumsum": _cumsum(), "cumsum_": _cumsum(True), "diff": _diff, "prod": _reduce("Prod"),
-    "all": _reduce("All"), "any": _reduce("Any"),
+    "cumsum": _cumsum(), "cumsum_": _cumsum(True), "diff": _diff, "prod": reduction("Prod"),
+    "all": reduction("All"), "any": reduction("Any"),
     "square": _unary("Square"), "__rdiv__": _rdiv, "__rtruediv__": _rdiv,
     "clamp": _clamp(), "clip": _clamp(), "clamp_": _clamp(True), "clip_": _clamp(True),
     "masked_fill_": _inplace_of("MaskedFill", _masked_fill), "masked_fill": _masked_fill,
     # reductions, selection, ordering
-    "max": _max_min("Max", "Maximum"), "min": _max_min("Min", "Minimum"), "argmax": _reduce("ArgMax"), "argmin": _reduce("ArgMin"),
+    "max": _max_min("Max", "Maximum"), "min": _max_min("Min", "Minimum"), "argmax": reduction("ArgMax"), "argmin": reduction("ArgMin"),
     "topk": _topk, "sort": _sort("Sort"), "argsort": _sort("ArgSort"), "one_hot": _one_hot,
     # indexing
     "gather": _gather, "index_select": _index_select, "index_add": _index_add(), "index_add_": _index_add(True),

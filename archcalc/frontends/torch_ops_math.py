@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from archcalc.frontends.torch_args import Mapped
+from archcalc.frontends.torch_args import Mapped, reduction
 from archcalc.frontends.torch_args import arg as _a
 from archcalc.frontends.torch_args import is_tensor as _is_tensor
 
@@ -62,14 +62,6 @@ def _vector_norm(args: tuple, kw: dict) -> Mapped:
     dim = _a(args, kw, 2, "dim")
     return "Norm", {"p": _a(args, kw, 1, "ord", 2), "dim": tuple(dim) if isinstance(dim, list | tuple) else dim,
                     "keepdim": bool(_a(args, kw, 3, "keepdim", False))}, [args[0]]
-
-
-def _reduce(kind: str) -> Callable[[tuple, dict], Mapped]:
-    def m(args: tuple, kw: dict) -> Mapped:
-        dim = _a(args, kw, 1, "dim")
-        return kind, {"dim": tuple(dim) if isinstance(dim, list | tuple) else dim,
-                      "keepdim": bool(_a(args, kw, 2, "keepdim", False))}, [args[0]]
-    return m
 
 
 def _var(args: tuple, kw: dict) -> Mapped:
@@ -135,7 +127,7 @@ KINDS: dict[str, Callable[[tuple, dict], Mapped]] = {
     "linalg_vector_norm": _vector_norm, "scalar_tensor": _constant,
     "as_strided": lambda args, kw: ("AsStrided", {"size": tuple(_a(args, kw, 1, "size"))}, [args[0]]),
     # reductions
-    "logsumexp": _reduce("LogSumExp"), "var": _var,
+    "logsumexp": reduction("LogSumExp"), "var": _var,
     "unique": lambda args, kw: ("Unique", {}, [args[0]]),
     # triangular matrices
     "tril": _triangular(False), "triu": _triangular(True), "tril_": _triangular(False, True),
