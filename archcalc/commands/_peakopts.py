@@ -65,22 +65,25 @@ def graph_factory(name: str, args: Any = None):
     from archcalc.models.resolve import resolve_model
 
     options = _hf_options(args) if name.startswith("hf:") else {}
+    # a training step runs the model in training mode: its dropouts (and the attention kernel they select)
+    # are in the step's memory, so a traced model is traced that way (eval mode without --training)
+    mode = {"training": bool(getattr(args, "training", False))}
     if not name.startswith("hf:"):
         for flag, value in zip(("--decoder-seq", "--trust-remote-code"), _hf_options(args).values(), strict=True):
             if value not in (None, False):
                 raise ValueError(f"{flag}: only for hf:NAME models; drop it for {name}")
     if name.startswith(("hf:", "timm:")):
         default_input(name, args)  # one line for an unknown name or a bad config before any search
-        return lambda batch, shape: resolve_model(name, [tuple(shape)], batch, **options)
+        return lambda batch, shape: resolve_model(name, [tuple(shape)], batch, **options, **mode)
     if name.startswith("torchvision:"):
         from archcalc.frontends.torch_trace import from_torchvision
 
         resolve_model(name)  # one line for an unknown torchvision name before any search
-        return lambda batch, shape: from_torchvision(name.partition(":")[2], tuple(shape), batch)
+        return lambda batch, shape: from_torchvision(name.partition(":")[2], tuple(shape), batch, **mode)
     dtype = getattr(args, "input_dtype", None)
     if is_model_file(name):  # a user's module, traced at each shape the search tries (as torchvision's)
         dtypes = (dtype,) if dtype is not None else ()
-        return lambda batch, shape: resolve_model(name, [tuple(shape)], batch, dtypes)
+        return lambda batch, shape: resolve_model(name, [tuple(shape)], batch, dtypes, **mode)
     if dtype is not None:
         raise ValueError(f"--input-dtype: only for FILE.py:NAME models; {name} has its own input types")
     graph = resolve_model(name)

@@ -431,7 +431,8 @@ def _bind_forward(module: Any, names: tuple[str, ...]) -> None:
 
 
 def from_hf(spec: str, seq: int | None = None, batch: int = 1, decoder_seq: int | None = None,
-            input_shape: tuple[int, ...] | None = None, trust_remote_code: bool = False) -> Any:
+            input_shape: tuple[int, ...] | None = None, trust_remote_code: bool = False,
+            training: bool = False) -> Any:
     """Trace the transformers model ``spec`` names (see the module docstring) into a checked graph.
 
     Parameters
@@ -450,6 +451,9 @@ def from_hf(spec: str, seq: int | None = None, batch: int = 1, decoder_seq: int 
         ``(L,)`` is the same as ``seq=L``.
     trust_remote_code : bool
         Allow a config's ``auto_map`` to run the repository's own code.
+    training : bool
+        Trace in training mode: the config's dropouts run (and, with attention dropout, the attention kernel
+        torch selects for it), as a training step runs them; eval mode (the default) leaves them out.
 
     Returns
     -------
@@ -476,7 +480,7 @@ def from_hf(spec: str, seq: int | None = None, batch: int = 1, decoder_seq: int 
     _bind_forward(model.module, tuple(i.name for i in inputs))
     graph = from_torch(model.module, *(i.shape for i in inputs), batch=batch,
                        input_dtypes=tuple(i.dtype for i in inputs), name=model.name,
-                       twin=model.name if len(inputs) == 1 and not trust_remote_code else None)
+                       twin=model.name if len(inputs) == 1 and not trust_remote_code else None, training=training)
     from dataclasses import replace
 
     used = ", ".join(f"{i.name} {'x'.join(map(str, (batch, *i.shape)))}" for i in inputs)

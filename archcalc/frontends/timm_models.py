@@ -81,8 +81,9 @@ def timm_input_size(name: str) -> tuple[int, ...]:
     return tuple(cfg.get("input_size") or (3, 224, 224))
 
 
-def from_timm(name: str, input_shape: tuple[int, ...] | None = None, batch: int = 1) -> Any:
-    """Trace timm model ``name`` at the per-sample ``input_shape`` (default :func:`timm_input_size`).
+def from_timm(name: str, input_shape: tuple[int, ...] | None = None, batch: int = 1, training: bool = False) -> Any:
+    """Trace timm model ``name`` at the per-sample ``input_shape`` (default :func:`timm_input_size`; ``training``:
+    in training mode, as :func:`~archcalc.frontends.torch_trace.from_torch`).
 
     Returns
     -------
@@ -100,7 +101,7 @@ def from_timm(name: str, input_shape: tuple[int, ...] | None = None, batch: int 
 
     module = build_timm_meta(name)
     shape = tuple(input_shape) if input_shape is not None else timm_input_size(name)
-    graph = from_torch(module, shape, batch=batch, name=f"timm:{name}", twin=f"timm:{name}")
+    graph = from_torch(module, shape, batch=batch, name=f"timm:{name}", twin=f"timm:{name}", training=training)
     default = timm_input_size(name)
     note = f"timm {name}, pretrained=False; default input {'x'.join(map(str, default))} (pretrained_cfg)"
     return replace(graph, notes=(note, *graph.notes))

@@ -677,8 +677,10 @@ def _check(graph: Graph, rec: _Recorder, module: Any) -> None:
         raise TraceError(f"{graph.name}: archcalc counts {counted} parameters but the model has {total}")
 
 
-def from_torchvision(name: str, input_shape: tuple[int, ...] = (3, 224, 224), batch: int = 1) -> Graph:
-    """:func:`from_torch` on ``torchvision.models.NAME(weights=None)`` (built on the meta device).
+def from_torchvision(name: str, input_shape: tuple[int, ...] = (3, 224, 224), batch: int = 1,
+                     training: bool = False) -> Graph:
+    """:func:`from_torch` on ``torchvision.models.NAME(weights=None)`` (built on the meta device; ``training``:
+    traced in training mode, as :func:`from_torch`).
 
     Examples
     --------
@@ -687,7 +689,8 @@ def from_torchvision(name: str, input_shape: tuple[int, ...] = (3, 224, 224), ba
     (35, 0)
     """
     module = build_torchvision_meta(name, tuple(input_shape))
-    return from_torch(module, tuple(input_shape), batch=batch, name=f"torchvision:{name}", twin=f"torchvision:{name}")
+    return from_torch(module, tuple(input_shape), batch=batch, name=f"torchvision:{name}", twin=f"torchvision:{name}",
+                      training=training)
 
 
 #: Builders whose ``weights=None`` model fixes another input size than their DEFAULT weights' crop:

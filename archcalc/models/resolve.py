@@ -35,7 +35,7 @@ def is_traced(name: str) -> bool:
 
 def resolve_model(name: str, inputs: list[tuple[int, ...]] | None = None, batch: int = 1,
                   input_dtypes: tuple[str, ...] = (), *, seq: int | None = None, decoder_seq: int | None = None,
-                  trust_remote_code: bool = False) -> Graph:
+                  trust_remote_code: bool = False, training: bool = False) -> Graph:
     """The network called ``name`` (the one place the command line resolves model names).
 
     A zoo name builds its graph without torch. ``torchvision:NAME`` traces ``torchvision.models.NAME``,
@@ -44,7 +44,8 @@ def resolve_model(name: str, inputs: list[tuple[int, ...]] | None = None, batch:
     ``trust_remote_code`` are its options) and ``FILE.py:NAME`` a user's module (an ``nn.Module`` class or
     zero-argument factory in that file) with the torch front end, at the per-sample ``inputs`` (one shape
     per forward argument; torchvision's default 3x224x224, 3x299x299 for inception_v3) and ``batch``.
-    Unknown names raise ``ValueError`` suggesting the closest zoo names.
+    Unknown names raise ``ValueError`` suggesting the closest zoo names. ``training``: a traced model is traced
+    in training mode (its dropouts run, as in a training step); a zoo graph is the same either way.
 
     Examples
     --------
@@ -71,7 +72,8 @@ def resolve_model(name: str, inputs: list[tuple[int, ...]] | None = None, batch:
             raise ArgumentError("inputs", what=f"{len(inputs)} shapes", fix=f"{name} takes one (the sequence "
                                 "length or the image / feature shape)")
         return from_hf(name[3:], seq=seq, batch=batch, decoder_seq=decoder_seq,
-                       input_shape=inputs[0] if inputs else None, trust_remote_code=trust_remote_code)
+                       input_shape=inputs[0] if inputs else None, trust_remote_code=trust_remote_code,
+                       training=training)
     if name.startswith("timm:"):  # timm.create_model(NAME, pretrained=False) (archcalc.frontends.timm_models)
         from archcalc.frontends.timm_models import from_timm
 
@@ -79,7 +81,7 @@ def resolve_model(name: str, inputs: list[tuple[int, ...]] | None = None, batch:
             raise ArgumentError("input_dtypes", input_dtypes, f"{name} takes a float image; leave them out")
         if inputs is not None and len(inputs) > 1:
             raise ArgumentError("inputs", what=f"{len(inputs)} shapes", fix=f"{name} takes one image input")
-        return from_timm(name[5:], inputs[0] if inputs else None, batch)
+        return from_timm(name[5:], inputs[0] if inputs else None, batch, training=training)
     if name.startswith("torchvision:"):  # any torchvision model, traced (archcalc.frontends.torch_trace)
         from archcalc.frontends.torch_trace import from_torchvision
 
@@ -87,7 +89,7 @@ def resolve_model(name: str, inputs: list[tuple[int, ...]] | None = None, batch:
         shapes = inputs or [(3, 299, 299) if tv == "inception_v3" else (3, 224, 224)]
         if len(shapes) != 1:
             raise ArgumentError("inputs", what=f"{len(shapes)} shapes", fix=f"{name} takes one image input")
-        return from_torchvision(tv, shapes[0], batch=batch)
+        return from_torchvision(tv, shapes[0], batch=batch, training=training)
     from archcalc.frontends.model_file import is_model_file
 
     if is_model_file(name):
@@ -98,7 +100,8 @@ def resolve_model(name: str, inputs: list[tuple[int, ...]] | None = None, batch:
             raise ArgumentError("inputs", what="not given", fix=f"{name} is traced at a given input; give its "
                                 "per-sample shape, e.g. 3x224x224 (one shape per forward argument)")
         model = load_model(name)
-        return from_torch(model, *inputs, batch=batch, input_dtypes=input_dtypes, name=name.rpartition(":")[2])
+        return from_torch(model, *inputs, batch=batch, input_dtypes=input_dtypes, name=name.rpartition(":")[2],
+                          training=training)
     if inputs is not None and len(inputs) > 1:
         raise ArgumentError("inputs", what=f"{len(inputs)} shapes", fix=f"{name} takes one input")
     return build(name)
