@@ -138,7 +138,7 @@ def cli_answer(seq: int, budget: str) -> str:
 
 
 def _pct(p: int, m: int) -> str:
-    return f"{100 * (p - m) / m:+.3f}"
+    return f"{100 * (p - m) / m:+.4f}"
 
 
 def table(rows: list[Row]) -> str:

@@ -70,3 +70,44 @@ def test_fit_batch_of_hf_gpt2_trains_three_real_steps_and_one_more_does_not(tmp_
     eval_mode = fit(lambda b, shape: resolve_model(f"hf:{tmp_path}", [shape], b), 40_000_000, input_shape=(128,),
                     training=True, optimizer="sgd", margin=0)
     assert eval_mode.batch == batch + 1 and eval_mode.peak.peak_bytes < over[2].peak_bytes - 4_000_000
+
+
+STOCHASTIC_DEPTH = """
+import torch
+from torchvision.ops import StochasticDepth
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(16, 16, 3, padding=1)
+        self.sd = StochasticDepth(0.2, "row")
+        self.head = torch.nn.Linear(16 * 32 * 32, 10)
+
+    def forward(self, x):
+        return self.head((x + self.sd(self.conv(x))).flatten(1))
+"""
+
+
+def test_training_trace_keeps_stochastic_depth_noise_not_its_input(tmp_path, capsys, one_torch_thread):
+    # `peak FILE.py:NAME --training` traces training mode: StochasticDepth runs `x * noise` with a (8, 1, 1, 1)
+    # noise that requires no gradient, so autograd keeps the noise (32 bytes), not x (MulBackward0 saves each
+    # factor for the other's gradient). Batch 8, 16 x 32 x 32: peak in the backward pass of `head`:
+    # weights (16*16*9 + 16 + 163,840 + 10) x 4 = 664,680 + head's gradients 655,400 + saved: head's input
+    # 524,288 and the noise 32 + transient: the gradient of head's input 524,288 and the seed 4 + input
+    # 524,288 = 2,892,980. The real step peaks 4 bytes above (the loss). Before: the conv's output was kept for
+    # the noise's gradient too (+524,288, 3,417,268); traced in eval mode the noise was missing (2,892,948).
+    pytest.importorskip("torchvision")
+    path = tmp_path / "sdnet.py"
+    path.write_text(STOCHASTIC_DEPTH)
+    assert main(["peak", f"{path}:Net", "--input", "16x32x32", "--batch", "8", "--training", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["peak_bytes"] == 2_892_980
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sdnet", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.manual_seed(0)
+    real = measure_steps_storage(module.Net(), torch.randn(8, 16, 32, 32), "sgd", steps=3)
+    assert [s.peak_bytes for s in real] == [2_892_984] * 3

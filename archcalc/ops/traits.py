@@ -82,6 +82,10 @@ class OpTraits:
     grad_alias : bool
         The gradient passed to each input is the incoming gradient itself (a view of it, no new tensor): sums,
         views, concatenation, identity.
+    saves_for_others : bool
+        A product: autograd keeps each saved input only for the gradients of the *other* inputs
+        (``d(a b)/da = b``), so an input is not kept when no other input requires a gradient (``x * noise``
+        with a noise tensor that requires none keeps the noise, not ``x``).
     kernel_saves : bool
         What autograd saves depends on the kernel torch selects on the device (attention: the fused kernel
         saves q, k, v, the output and a log-sum-exp; the math path its matrices).
@@ -126,6 +130,7 @@ class OpTraits:
     drop: str | None = None
     default_p: float = 0.0
     grad_alias: bool = False
+    saves_for_others: bool = False
     kernel_saves: bool = False
     running_stats: bool = False
     lists: str | None = None
