@@ -193,17 +193,19 @@ allocator's events, after a warm-up step on a copy; one torch thread). "fits": e
 within the usable memory (the budget less the margin); "B + 1 does not": its step 3 peaks above it.
 Errors are (predicted - measured) / measured; "measured steps 1-3" are the three steps' peaks.
 
-`{command}`: {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, {time.time() - start:.0f} s, load
-average (1-min) {load_before[0]:.2f} before / {load_after[0]:.2f} after; {platform.machine()}, Python
-{platform.python_version()}, torch {torch.__version__.split("+")[0]}. {len(rows) - len(bad)} of
-{len(rows)} rows: B fits and B + 1 does not.
+`{command}`: {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, {time.time() - start:.0f} s, load average
+(1-min) {load_before[0]:.2f} before / {load_after[0]:.2f} after; {platform.machine()}, Python
+{platform.python_version()}, torch {torch.__version__.split("+")[0]}. {len(rows) - len(bad)} of {len(rows)} rows: B
+fits and B + 1 does not.
 
 {text}
 
-The command line on the catalogue's `hf:gpt2` (the published config, dropout 0.1), same budget and length:
+The command line on the catalogue's `hf:gpt2` (the published config, dropout 0.1), same budget and length,
+the default margin:
 
 {clis}
 """)
+
     return 1 if bad else 0
 
 
