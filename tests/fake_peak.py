@@ -17,7 +17,8 @@ forward pass and the optimizer step, and after each autograd node of the backwar
 which run before the node's saved tensors are released; ops inside a node are not sampled on their own, as
 the profiler oracle samples only a node's outermost record). The Python numbers torch wraps into 0-d
 tensors for a Tensor parameter (``a / 3.0``: float64, 8 bytes) are allocated by the real allocator; they
-arrive at a dispatch mode unwrapped, as Python numbers, and are counted for the op that takes them.
+arrive at a dispatch mode unwrapped, as Python numbers, and are counted for the op that takes them (and,
+when autograd saves one, from autograd's pack hook until its node is released).
 
 What it does not see, and the real allocator does: scratch space a kernel allocates and frees inside one
 op (oneDNN's workspaces, a ``contiguous`` copy inside a CPU kernel; the profiler oracle's ``peak_bytes``
@@ -82,6 +83,7 @@ class StorageLedger:
         self.log = None
         self.in_backward = False
         self.summed = 0
+        self._nodes: set[int] = set()
 
     @classmethod
     def tracking(cls, known=()):
@@ -102,6 +104,24 @@ class StorageLedger:
 
         self._refs[key] = weakref.ref(st, freed)
         self.live += nbytes
+
+    def saved(self, out) -> None:
+        """After each torch function: a Python number wrapped into a 0-d tensor that autograd saved (``h * 3.0``
+        saves the 3.0 in ``MulBackward0``) lives as long as the node; it passes no dispatch mode and no pack
+        hook (autograd skips them for wrapped numbers), so it is found in the new node's ``_saved_*``."""
+        import torch
+        from torch._subclasses.fake_tensor import FakeTensor
+        from torch.utils._pytree import tree_leaves
+
+        for t in tree_leaves(out):
+            node = t.grad_fn if isinstance(t, torch.Tensor) else None
+            if node is None or id(node) in self._nodes:
+                continue
+            self._nodes.add(id(node))
+            for name in dir(node):
+                v = getattr(node, name) if name.startswith("_saved_") else None
+                if isinstance(v, torch.Tensor) and not isinstance(v, FakeTensor) and v.dim() == 0:
+                    self.add(v)
 
     def sample(self, where: str) -> None:
         self.samples += 1
@@ -164,7 +184,16 @@ def _wrapped_scalar_bytes(func, args, kwargs) -> int:
 
 class _Tracking:
     def __init__(self, ledger: StorageLedger) -> None:
+        import torch
+        from torch.overrides import TorchFunctionMode
         from torch.utils._python_dispatch import TorchDispatchMode
+
+        class _Functions(TorchFunctionMode):
+            def __torch_function__(self, func, types, args=(), kwargs=None):
+                out = func(*args, **(kwargs or {}))
+                if torch.is_grad_enabled():
+                    ledger.saved(out)
+                return out
 
         class _Mode(TorchDispatchMode):
             def __torch_dispatch__(self, func, types, args=(), kwargs=None):
@@ -173,14 +202,16 @@ class _Tracking:
                 return out
 
         self.ledger = ledger
-        self.mode = _Mode()
+        self.modes = (_Functions(), _Mode())
 
     def __enter__(self) -> StorageLedger:
-        self.mode.__enter__()
+        for mode in self.modes:
+            mode.__enter__()
         return self.ledger
 
     def __exit__(self, *exc) -> None:
-        self.mode.__exit__(*exc)
+        for mode in reversed(self.modes):
+            mode.__exit__(*exc)
 
 
 def _state_tensors(opt) -> list:
@@ -218,12 +249,11 @@ def fake_steps(make_model, input_shape: tuple[int, ...], optimizer: str = "adam"
     >>> third.before_bytes, third.peak_bytes
     (63808, 124020)
     """
-    import torch
-    from torch._subclasses.fake_tensor import FakeTensorMode
-
-    from peak_tracker import make_optimizer
-
     import contextlib
+
+    import torch
+    from peak_tracker import make_optimizer
+    from torch._subclasses.fake_tensor import FakeTensorMode
 
     out = []
     with FakeTensorMode() if fake else contextlib.nullcontext():
