@@ -41,6 +41,7 @@ def test_fake_steps_equal_the_allocator_on_a_small_residual_net(optimizer, one_t
     torch.manual_seed(0)
     real = measure_steps_storage(_Residual(), torch.randn(64, 8), optimizer)
     fake = fake_steps(_Residual, (64, 8), optimizer)
+    assert [f.engine_sums for f in fake] == [1, 1, 1]
     assert [(f.before_bytes, f.peak_bytes) for f in fake] == [(r.before_bytes, r.peak_bytes) for r in real]
 
 
@@ -67,6 +68,8 @@ def test_fake_steps_equal_the_allocator_on_resnet50(one_torch_thread):
     real = measure_steps_storage(resnet50(), torch.randn(2, 3, 224, 224), "adam")
     fake = fake_steps(resnet50, (2, 3, 224, 224), "adam")
     assert [(f.before_bytes, f.peak_bytes) for f in fake] == [(r.before_bytes, r.peak_bytes) for r in real]
+    # one sum per bottleneck block (3 + 4 + 6 + 3 = 16), as the profiler lists 16 aten::add_ in the engine
+    assert [f.engine_sums for f in fake] == [16, 16, 16]
 
 
 @pytest.mark.slow
