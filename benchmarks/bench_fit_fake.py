@@ -15,7 +15,7 @@ memory behind them. Two parts:
 Usage::
 
     python benchmarks/bench_fit_fake.py                       # validate at 2,4,8, then 24 GiB
-    python benchmarks/bench_fit_fake.py --validate 2 --memtracker --write
+    python benchmarks/bench_fit_fake.py --validate 1,2,4,8,32 --memtracker --write   # the RESULTS.md run
 """
 
 from __future__ import annotations
@@ -176,7 +176,7 @@ torchvision ResNet-50 (weights=None), Adam, steps 1-3:
 
 _READING = """
 Reading. The fake oracle equals the real allocator's op-boundary peak byte for byte at every batch and step
-(the real peak with op scratch, the column beside it, is 4 bytes to 7.7 MB higher: oneDNN's and the
+(the real peak with op scratch, the column beside it, is 4 bytes to 10 MB higher: oneDNN's and the
 kernels' workspaces, which neither the fake oracle nor archcalc sees). Two things make it exact: (1) any
 Python dispatch mode makes autograd's engine sum two gradients of one input out of place (the mode's
 wrappers hold a reference, so the engine's "only holder" test fails), where the real engine adds in place
@@ -184,10 +184,11 @@ wrappers hold a reference, so the engine's "only holder" test fails), where the 
 (2) Python numbers wrapped into 0-d float64 tensors (Adam's `/ bias_correction2_sqrt`) are counted though
 the mode receives them unwrapped. MemTracker (per-op samples, no such bookings) reads 12 bytes low at
 step 1 of batch 1-2 (the wrapped scalars) and 0.5-2.1 MB high elsewhere (the out-of-place sum and the
-temporaries inside backward nodes, which it samples op by op); at batch 278 it gives the same peaks.
+temporaries inside backward nodes, which it samples op by op); at batch 32 and 278 it gives the same
+peaks.
 At 24 GiB fit's batch survives three Adam steps within the budget it searched and batch + 1 does not, with
 the default 5 % margin and with margin 0; archcalc's predictions are 8 bytes under the fake step 3 (the loss
-and its seed gradient, alive through the backward pass). The fake runs at batch 278-294 take 3-6 s each; a
+and its seed gradient, alive through the backward pass). The fake runs at batch 278-294 take 3-9 s each (load 4-8); a
 process running only those four peaks at 691 MiB RSS, torch included ("fake s" / "real s": all three
 steps of that batch).
 """
