@@ -80,6 +80,10 @@ def case(name: str, seq: int, batch: int, opt: str) -> tuple[int, int | None, in
     return zoo.peak_bytes, traced, real, f"{zoo.phase} `{zoo.peak_op}`"
 
 
+def _pct(p: int, m: int) -> str:
+    return f"{100 * (p - m) / m:+.4f}"
+
+
 def main(argv: list[str]) -> int:
     import torch
 
@@ -89,9 +93,9 @@ def main(argv: list[str]) -> int:
              "traced error % | zoo peak at |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, seq, batch, opt in CASES:
         zoo, traced, real, where = case(name, seq, batch, opt)
-        pct = lambda p: f"{100 * (p - real) / real:+.4f}"  # noqa: E731
-        lines.append(f"| {name} | {seq} | {batch} | {opt} | {real:,} | {zoo:,} | {pct(zoo)} | "
-                     f"{'-' if traced is None else f'{traced:,}'} | {'-' if traced is None else pct(traced)} | {where} |")
+        lines.append(f"| {name} | {seq} | {batch} | {opt} | {real:,} | {zoo:,} | {_pct(zoo, real)} | "
+                     f"{'-' if traced is None else f'{traced:,}'} | {'-' if traced is None else _pct(traced, real)} | "
+                     f"{where} |")
         print(lines[-1], flush=True)
     if "--write" in argv:
         from results import replace_section
