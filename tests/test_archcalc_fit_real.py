@@ -142,3 +142,29 @@ def test_rotary_products_keep_cos_and_sin_not_q_and_k(tmp_path, capsys, one_torc
     torch.manual_seed(0)
     real = measure_steps_storage(LM(), torch.randint(0, 1000, (4, 128)), "sgd", steps=3)[2].peak_bytes
     assert abs(predicted - real) <= 0.0005 * real, (predicted, real)
+
+
+class _Scaled(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj, self.head = torch.nn.Linear(512, 512), torch.nn.Linear(512, 10)
+
+    def forward(self, x):
+        s = x.abs().sum(-1, keepdim=True) + 1  # from the input: needs no gradient
+        return self.head(self.proj(x) / s)
+
+
+def test_a_quotient_keeps_the_dividend_only_for_the_divisor_gradient(one_torch_thread):
+    # DivBackward0 keeps the divisor s for the dividend's gradient and the dividend only if s needs a gradient.
+    # Batch 64 x 256 x 512, SGD: peak in the backward pass of `head`: weights (512*512 + 512 + 5,120 + 10) x 4
+    # = 1,071,144 + head's gradients 20,520 + saved: head's input 33,554,432 and s 64*256*4 = 65,536 +
+    # transient: the gradient of head's input 33,554,432 and the seed 4 + input 33,554,432 = 101,820,500; the
+    # real step 4 bytes more (the loss). Before, proj's output was kept too: 135,374,932 (+33 %).
+    from archcalc.frontends.torch_trace import from_torch
+    from archcalc.memory.liveness.peak import peak_memory
+
+    graph = from_torch(_Scaled(), (256, 512), batch=64, training=True)
+    assert peak_memory(graph, (256, 512), 64, training=True, optimizer="sgd").peak_bytes == 101_820_500
+    torch.manual_seed(0)
+    real = measure_steps_storage(_Scaled(), torch.randn(64, 256, 512), "sgd", steps=3)
+    assert [s.peak_bytes for s in real] == [101_820_504] * 3

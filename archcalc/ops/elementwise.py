@@ -34,7 +34,8 @@ __all__ = ["binary", "unary", "reduction", "reduced_shape"]
 _CUDA_FP32 = (("cuda", "fp32"),)  # torch.autocast's CUDA fp32 list
 #: What each kind of this family is (:mod:`archcalc.ops.traits`).
 _TRAITS: dict[str, OpTraits] = {
-    "Add": binary_traits(grad_alias=True), "Sub": binary_traits(), "Mul": binary_traits(saves_for_others=True), "Div": binary_traits(),
+    "Add": binary_traits(grad_alias=True), "Sub": binary_traits(), "Mul": binary_traits(saved_when=((1,), (0,))),
+    "Div": binary_traits(saved_when=((1,), (0, 1))),
     "Pow": binary_traits(autocast=_CUDA_FP32), "Maximum": binary_traits(), "Minimum": binary_traits(),
     "Compare": comparison(aliasing="inplace", broadcasting=True),
     **{k: pointwise() for k in ("Neg", "Sqrt", "Abs", "Square", "Clamp", "ClampMin", "ClampMax", "Erf", "Sin", "Cos")},

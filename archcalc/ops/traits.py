@@ -82,10 +82,12 @@ class OpTraits:
     grad_alias : bool
         The gradient passed to each input is the incoming gradient itself (a view of it, no new tensor): sums,
         views, concatenation, identity.
-    saves_for_others : bool
-        A product: autograd keeps each saved input only for the gradients of the *other* inputs
-        (``d(a b)/da = b``), so an input is not kept when no other input requires a gradient (``x * noise``
-        with a noise tensor that requires none keeps the noise, not ``x``).
+    saved_when : tuple of tuple of int, or None
+        ``saved_when[k]``: autograd keeps input ``k`` only if one of these inputs requires a gradient (None:
+        whenever the formula saves it). A product keeps each factor for the other's gradient (``Mul``:
+        ``((1,), (0,))``, so ``x * noise`` with a noise that requires none keeps the noise, not ``x``); a
+        quotient keeps the dividend for the divisor's gradient and the divisor for both (``Div``: ``((1,),
+        (0, 1))``).
     kernel_saves : bool
         What autograd saves depends on the kernel torch selects on the device (attention: the fused kernel
         saves q, k, v, the output and a log-sum-exp; the math path its matrices).
@@ -130,7 +132,7 @@ class OpTraits:
     drop: str | None = None
     default_p: float = 0.0
     grad_alias: bool = False
-    saves_for_others: bool = False
+    saved_when: tuple[tuple[int, ...], ...] | None = None
     kernel_saves: bool = False
     running_stats: bool = False
     lists: str | None = None
@@ -168,6 +170,20 @@ class OpTraits:
         if spec.startswith("="):
             return str((hparams or {}).get(spec[1:], same))
         return spec
+
+    def saved_if(self, k: int, needs_grad: list[bool]) -> bool:
+        """Whether input ``k`` is kept for the backward pass (when the formula saves it), given which inputs
+        need a gradient (:attr:`saved_when`).
+
+        Examples
+        --------
+        >>> mul = OpTraits(saved_when=((1,), (0,)))
+        >>> mul.saved_if(0, [True, False]), mul.saved_if(1, [True, False])  # x * noise: only the noise
+        (False, True)
+        """
+        if self.saved_when is None or k >= len(self.saved_when):
+            return True
+        return any(j < len(needs_grad) and needs_grad[j] for j in self.saved_when[k])
 
     def differentiable_at(self, i: int) -> bool:
         """Whether input ``i`` can receive a gradient through this op (if it is floating and requires one)."""

@@ -332,7 +332,7 @@ class Step:
                      for k, v in enumerate(ins)]
             pinned.update(sid for k, (v, sid) in enumerate(zip(ins, reads, strict=True))
                           if not self.values[v].param and not info[v].constant and cost.saves_input_at(k)
-                          and (not facts.saves_for_others or any(grads[:k] + grads[k + 1:])))
+                          and facts.saved_if(k, grads))
         if cost.saves_output and not math:
             pinned.update(outs)
         if policy == "lower":
