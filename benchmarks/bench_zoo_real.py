@@ -135,16 +135,16 @@ without attention dropout, residual and embedding dropout 0.1, tied head), and t
 training mode. `bert-base` is checked against transformers' `BertModel(BertConfig())` (its two outputs
 summed) and that model traced: transformers runs attention with `attention_probs_dropout_prob` 0.1, so in
 training SDPA takes the math path on the CPU and keeps L x S matrices per layer, which the zoo's graph (SDPA
-without dropout) does not have. `llama-2x256` is the zoo's `llama` at 2 layers, width 256, 4 heads, FFN 512, 1,000 tokens
-against transformers' `LlamaForCausalLM` of the same sizes, which writes RMSNorm and the rotary embedding as
-element-wise ops where the zoo has one op each: not the same network, so the gap is the zoo's one-op
-RMSNorm (transformers' keeps its normalised fp32 tensor, b x t x d, for the weight's product in each norm)
-and not a liveness error; no number was changed. Oracle: `tests/peak_profiler.py` `measure_steps_storage`,
+without dropout) does not have. `llama-2x256` is the zoo's `llama` at 2 layers, width 256, 4 heads, FFN
+512, 1,000 tokens against transformers' `LlamaForCausalLM` of the same sizes, which writes RMSNorm and the
+rotary embedding as element-wise ops where the zoo has one op each: not the same network, so the gap is the
+zoo's one-op RMSNorm (transformers' keeps its normalised fp32 tensor, b x t x d, for the weight's product in
+each norm) and not a liveness error. No number was changed. Oracle: `tests/peak_profiler.py` `measure_steps_storage`,
 step 3; one torch thread.
 
-`python benchmarks/bench_zoo_real.py --write`: {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())},
-{time.time() - start:.0f} s, load average (1-min) {load_before[0]:.2f} before / {load_after[0]:.2f} after;
-{platform.machine()}, Python {platform.python_version()}, torch {torch.__version__.split("+")[0]}.
+`python benchmarks/bench_zoo_real.py --write`: {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, {time.time() - start:.0f} s, \
+load average (1-min) {load_before[0]:.2f} before / {load_after[0]:.2f} after; {platform.machine()}, Python \
+{platform.python_version()}, torch {torch.__version__.split("+")[0]}.
 
 {table}
 
