@@ -142,9 +142,9 @@ zoo's one-op RMSNorm (transformers' keeps its normalised fp32 tensor, b x t x d,
 each norm) and not a liveness error. No number was changed. Oracle: `tests/peak_profiler.py` `measure_steps_storage`,
 step 3; one torch thread.
 
-`python benchmarks/bench_zoo_real.py --write`: {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, {time.time() - start:.0f} s, \
-load average (1-min) {load_before[0]:.2f} before / {load_after[0]:.2f} after; {platform.machine()}, Python \
-{platform.python_version()}, torch {torch.__version__.split("+")[0]}.
+`python benchmarks/bench_zoo_real.py --write`: {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())},
+{time.time() - start:.0f} s, load average (1-min) {load_before[0]:.2f} before / {load_after[0]:.2f} after;
+{platform.machine()}, Python {platform.python_version()}, torch {torch.__version__.split("+")[0]}.
 
 {table}
 
