@@ -196,6 +196,17 @@ def histc(in_shapes: list[Shape], *, bins: Any = 100) -> OpCost:
     return OpCost(output_shape=(bins,), activations=bins, elementwise_ops=2 * prod(x))
 
 
+@register("CustomBackward", traits=OpTraits(differentiable=()))
+def custom_backward(in_shapes: list[Shape], *, function: str, backward_macs: Any) -> OpCost:
+    """The backward of a custom ``torch.autograd.Function`` (``function``), traced on its own
+    (:mod:`archcalc.frontends.torch_custom`): ``backward_macs`` MACs in the backward pass (recomputed forwards
+    and their gradients included), nothing in the forward (its forward's ops are their own nodes). Its one
+    output is empty: the node only carries the count."""
+    if in_shapes:
+        raise ValueError("CustomBackward takes no inputs")
+    return OpCost(output_shape=(0,), backward_weight_macs=backward_macs)
+
+
 @register(UNMODELED, traits=OpTraits(modeled=False))
 def unmodeled(in_shapes: list[Shape], *, op: str, traced_inputs: tuple = (), output_shapes: tuple = ()) -> OpCost:
     """An op archcalc has no formula for (listed, never dropped): its traced output shapes, every count 0.
