@@ -136,6 +136,7 @@ class _Recorder:
         self.no_grad: set[int] = set()  # nodes recorded with grad mode off
         self.rewrapped: set[int] = set()  # nodes whose output gained a gradient afterwards (check_rewrapped)
         self.rewrapped_by: dict[int, Any] = {}  # such a node -> the custom Function node that attached it
+        self.wrapped_value: dict[int, tuple[int, str]] = {}  # id of that Function node -> (node index, value)
         self.custom: list[Any] = []  # torch_custom.CustomBackward of each custom Function the backward reaches
         self.module = module
         self.modelled_ids: set[int] = set()  # ids of the custom Function nodes whose backward was traced
@@ -239,13 +240,15 @@ class _Recorder:
         seen, leaves = autograd_reach(outputs)
         for t in outputs:
             self.check_rewrapped(t)
-        self.modelled_ids = self.trace_custom(seen)
+        found = self.trace_custom(seen)
+        self.modelled_ids = {id(fn) for fn, c in found if c.backward_macs is not None}
         inferred = self.rewrapped_regions(self.modelled_ids)
         for i, outs in self.autograd.items():
             flags = tuple(bool(req) and (any(id(f) in seen for f in fs) if fs else key in leaves)
                           for req, fs, key in outs)
             self.nodes[i] = replace(self.nodes[i], requires_grad=() if i in inferred else flags)
         self.autograd.clear()
+        self.place_custom(found)
 
     def check_rewrapped(self, t: Any) -> None:
         """Note the producer of ``t`` when ``t`` requires grad now but did not when recorded: a custom autograd
@@ -254,40 +257,61 @@ class _Recorder:
         if at is not None and t.requires_grad and not self.autograd[at[0]][at[1]][0]:
             self.rewrapped.add(at[0])
             self.rewrapped_by[at[0]] = t.grad_fn
+            self.wrapped_value.setdefault(id(t.grad_fn), (at[0], self.nodes[at[0]].outputs[at[1]]))
 
-    def trace_custom(self, seen: dict[int, Any]) -> set[int]:
-        """Trace the backward of each custom Function node in ``seen`` (:mod:`archcalc.frontends.torch_custom`)
-        and append one node per Function: ``CustomBackward`` with its MACs, or ``Unmodeled`` when it cannot be
-        traced. Returns the ids of the Function nodes modelled. The module's gradients and the random state
-        are put back afterwards (the backward may set ``.grad`` and reseed)."""
+    def trace_custom(self, seen: dict[int, Any]) -> list[tuple[Any, Any]]:
+        """Trace the backward of each custom Function node in ``seen`` (:mod:`archcalc.frontends.torch_custom`):
+        ``(Function node, CustomBackward)`` each. The module's gradients and the random state are put back
+        afterwards (the backward may set ``.grad`` and reseed)."""
         import torch
 
-        from archcalc.frontends.torch_custom import custom_nodes, trace_backward, unmodelled_op
+        from archcalc.frontends.torch_custom import custom_nodes, trace_backward
 
         fns = custom_nodes(seen)
         if not fns:
-            return set()
+            return []
         grads = [(p, p.grad) for p in self.module.parameters()]
         with torch.random.fork_rng(devices=[]):
             found = [(fn, trace_backward(fn, self.module, self.propagation)) for fn in fns]
         for p, g in grads:
             p.grad = g
-        modelled = set()
+        self.custom.extend(c for _, c in found)
+        return found
+
+    def place_custom(self, found: list[tuple[Any, Any]]) -> None:
+        """One node per custom Function: ``CustomBackward`` with its traced MACs right after the op that made the
+        Function's output (it takes that value and passes it on as a view that needs a gradient, so the ops
+        after it differentiate into it), or ``Unmodeled`` at the end when its backward was not traced."""
+        from archcalc.frontends.torch_custom import unmodelled_op
+
+        placed = []
         for fn, result in found:
-            self.custom.append(result)
             name, _ = self.node_name(f"{result.function}.backward")
-            if result.backward_macs is not None:
-                modelled.add(id(fn))
-                hp = {"function": result.function, "backward_macs": result.backward_macs}
-                self.nodes.append(Node(name, "CustomBackward", (), (name,), tuple(hp.items()), None,
-                                       dtypes=("float32",)))
-            else:
+            where = self.wrapped_value.get(id(fn))
+            if result.backward_macs is None:
                 op = unmodelled_op(result.function)
                 self.unmodeled[op] += 1
                 hp = {"op": op, "traced_inputs": (), "output_shapes": ((0,),)}
-                self.nodes.append(Node(name, "Unmodeled", (), (name,), tuple(hp.items()), None, dtypes=("float32",)))
-            self.real_shapes[name] = (0,)
-        return modelled
+                node = Node(name, "Unmodeled", (), (name,), tuple(hp.items()), None, dtypes=("float32",))
+                placed.append((len(self.nodes), node))
+                self.real_shapes[name] = (0,)
+                continue
+            hp = {"function": result.function, "backward_macs": result.backward_macs}
+            if where is None:  # its output is no value the forward made (an input passed through): at the end
+                node = Node(name, "CustomBackward", (), (name,), tuple(hp.items()), None, dtypes=("float32",))
+                placed.append((len(self.nodes), node))
+                self.real_shapes[name] = (0,)
+                continue
+            index, value = where
+            made = self.nodes[index]
+            k = made.outputs.index(value)
+            node = Node(name, "CustomBackward", (value,), (name,), tuple(hp.items()), None,
+                        dtypes=made.dtypes[k:k + 1], requires_grad=(True,), scope=made.scope)
+            placed.append((index + 1, node))
+            self.real_shapes[name] = self.real_shapes[value]
+        for at, node in sorted(placed, key=lambda p: p[0], reverse=True):
+            self.nodes.insert(at, node)
+            self.released = {v: i + 1 if i >= at else i for v, i in self.released.items()}
 
     def rewrapped_regions(self, modelled: set[int] = frozenset()) -> set[int]:
         """Each run of consecutive grad-less nodes that ends in a rewrapped node whose custom Function's backward

@@ -196,15 +196,18 @@ def histc(in_shapes: list[Shape], *, bins: Any = 100) -> OpCost:
     return OpCost(output_shape=(bins,), activations=bins, elementwise_ops=2 * prod(x))
 
 
-@register("CustomBackward", traits=OpTraits(differentiable=()))
+@register("CustomBackward", traits=OpTraits(differentiable=(), aliasing="view"))
 def custom_backward(in_shapes: list[Shape], *, function: str, backward_macs: Any) -> OpCost:
     """The backward of a custom ``torch.autograd.Function`` (``function``), traced on its own
     (:mod:`archcalc.frontends.torch_custom`): ``backward_macs`` MACs in the backward pass (recomputed forwards
-    and their gradients included), nothing in the forward (its forward's ops are their own nodes). Its one
-    output is empty: the node only carries the count."""
-    if in_shapes:
-        raise ValueError("CustomBackward takes no inputs")
-    return OpCost(output_shape=(0,), backward_weight_macs=backward_macs)
+    and their gradients included), nothing in the forward (its forward's ops are their own nodes). It takes
+    the Function's output and passes it on as a view (no copy, nothing saved); without an input its one output
+    is empty and the node only carries the count."""
+    if len(in_shapes) > 1:
+        raise ValueError("CustomBackward takes the Function's output, or nothing")
+    if not in_shapes:
+        return OpCost(output_shape=(0,), backward_weight_macs=backward_macs)
+    return OpCost(output_shape=tuple(in_shapes[0]), alias_of=(0,), backward_weight_macs=backward_macs)
 
 
 @register(UNMODELED, traits=OpTraits(modeled=False))
