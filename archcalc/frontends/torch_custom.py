@@ -50,7 +50,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
-__all__ = ["CustomBackward", "MAX_DEPTH", "custom_nodes", "trace_backward", "unmodelled_op"]
+__all__ = ["CustomBackward", "MAX_DEPTH", "autograd_reach", "custom_nodes", "trace_backward", "unmodelled_op"]
 
 #: Custom Functions inside a custom backward's recomputed region are traced too, this many levels deep.
 MAX_DEPTH = 4
@@ -82,6 +82,21 @@ def unmodelled_op(function: str) -> str:
     return f"custom autograd.Function backward ({function})"
 
 
+def autograd_reach(outputs: list[Any]) -> tuple[dict[int, Any], set[int]]:
+    """(autograd nodes reached from ``outputs`` by id, ids of the leaf tensors that get a gradient)."""
+    fns, leaves = [t.grad_fn for t in outputs], {id(t) for t in outputs if t.grad_fn is None}
+    seen: dict[int, Any] = {}  # id -> the function itself, kept alive so that no id is reused meanwhile
+    while fns:
+        fn = fns.pop()
+        if fn is None or id(fn) in seen:
+            continue
+        seen[id(fn)] = fn
+        if hasattr(fn, "variable"):  # AccumulateGrad: a leaf that gets its gradient
+            leaves.add(id(fn.variable))
+        fns.extend(f for f, _ in fn.next_functions)
+    return seen, leaves
+
+
 def custom_nodes(seen: dict[int, Any]) -> list[Any]:
     """The custom Function nodes among autograd nodes ``seen`` (their class has ``_forward_cls``), in order."""
     return [fn for fn in seen.values() if getattr(fn, "_forward_cls", None) is not None]
@@ -93,15 +108,16 @@ def _zeros(meta: Any) -> Any:
     return torch.zeros(tuple(meta.shape), dtype=meta.dtype, device=meta.device)
 
 
-def trace_backward(fn: Any, module: Any, values: Any = None, depth: int = 0) -> CustomBackward:
+def trace_backward(fn: Any, module: Any, recording: Any, depth: int = 0) -> CustomBackward:
     """Run the backward of custom Function node ``fn`` (a ``grad_fn``) under the tracer and count its MACs.
 
-    ``module``: the traced module (its parameters are named as in the forward); ``values``: the forward's
-    value propagation (meta traces), so each call is placed as in the forward.
+    ``module``: the traced module (its parameters are named as in the forward); ``recording(module)``: a
+    fresh recorder of the tracer and its TorchFunctionMode, placing each call as the forward did (the
+    forward's value propagation on a meta trace).
     """
     name = fn._forward_cls.__name__
     try:
-        macs = _run_backward(fn, module, values, depth)
+        macs = _run_backward(fn, module, recording, depth)
     except _Untraceable as exc:
         return CustomBackward(name, reason=str(exc))
     except Exception as exc:  # the user's backward failed on the traced values (Reformer's asserts train mode)
@@ -110,22 +126,20 @@ def trace_backward(fn: Any, module: Any, values: Any = None, depth: int = 0) -> 
     return CustomBackward(name, backward_macs=macs)
 
 
-def _run_backward(fn: Any, module: Any, values: Any, depth: int) -> int:
+def _run_backward(fn: Any, module: Any, recording: Any, depth: int) -> int:
     import torch
 
     from archcalc.frontends.torch_opaque import opaque_mode
-    from archcalc.frontends.torch_trace import _make_mode, _Recorder
 
     if depth > MAX_DEPTH:
         raise _Untraceable(f"custom Functions nest more than {MAX_DEPTH} deep")
     grads = [_zeros(m) for m in fn._input_metadata]
-    rec = _Recorder(module)
-    rec.propagation = values
+    rec, mode = recording(module)
     for i, g in enumerate(grads):
         rec.bind(g, f"grad{i}")
-    calls = _BackwardCalls(rec, module, values, depth, grads)
+    calls = _BackwardCalls(rec, module, recording, depth, grads)
     # autograd runs a backward with grad mode off; the code turns it on where it recomputes. autograd detaches each saved tensor it hands out (ctx.saved_tensors): no op of the user's backward
-    with torch.no_grad(), opaque_mode(rec, skip=frozenset({"detach"})), _make_mode(rec, values), calls:
+    with torch.no_grad(), opaque_mode(rec, skip=frozenset({"detach"})), mode, calls:
         fn._forward_cls.backward(fn, *grads)
     rec.running = False
     unmodelled = sorted(rec.unmodeled)
@@ -158,9 +172,9 @@ class _BackwardCalls:
         from torch.overrides import TorchFunctionMode
 
         class Mode(TorchFunctionMode):
-            def __init__(self, rec: Any, module: Any, values: Any, depth: int, grads: list[Any]) -> None:
+            def __init__(self, rec: Any, module: Any, recording: Any, depth: int, grads: list[Any]) -> None:
                 super().__init__()
-                self.rec, self.module, self.values, self.depth, self.grads = rec, module, values, depth, grads
+                self.rec, self.module, self.recording, self.depth, self.grads = rec, module, recording, depth, grads
                 self.macs = 0
 
             def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
@@ -179,15 +193,16 @@ class _BackwardCalls:
                     return func(*args, **kwargs)
                 if kwargs.get("inputs") is not None or kwargs.get("create_graph"):
                     raise _Untraceable("its backward calls backward(inputs=...) or create_graph=True")
-                from archcalc.frontends.torch_trace import _flat_tensors
+                from torch.utils._pytree import tree_leaves
 
                 # the counting itself is no op of the traced code: no mode records it (a nested custom Function's
                 # backward is traced under its own recorder)
                 self.rec.inside += 1
                 try:
                     with _no_modes():
-                        macs, seen = _reached_backward_macs(self.rec, self.module, self.values, self.depth,
-                                                            _flat_tensors(args[0]), self.grads)
+                        roots = [t for t in tree_leaves(args[0]) if isinstance(t, torch.Tensor)]
+                        macs, seen = _reached_backward_macs(self.rec, self.module, self.recording, self.depth,
+                                                            roots, self.grads)
                         self.macs += macs
                         self._set_leaf_grads(seen)
                 finally:
@@ -210,13 +225,11 @@ class _BackwardCalls:
         return Mode(*args)
 
 
-def _reached_backward_macs(rec: Any, module: Any, values: Any, depth: int, roots: list[Any],
+def _reached_backward_macs(rec: Any, module: Any, recording: Any, depth: int, roots: list[Any],
                            grads: list[Any]) -> tuple[int, dict[int, Any]]:
     """(backward MACs, autograd nodes reached) of ``roots``' backward over the ops ``rec`` recorded: the
     analytical backward of each recorded op autograd reaches from them, plus the traced backward of each
     custom Function it reaches."""
-    from archcalc.frontends.torch_trace import autograd_reach
-
     seen, leaves = autograd_reach(roots)
     # a tensor made without grad and then marked ``requires_grad = True`` (Reformer's recomputed input) is
     # a leaf now: read that off the live tensor, not the flag recorded when it was made
@@ -225,7 +238,7 @@ def _reached_backward_macs(rec: Any, module: Any, values: Any, depth: int, roots
                       for k, (_, fs, key) in enumerate(outs)) for i, outs in rec.autograd.items()}
     total = 0
     for inner in custom_nodes(seen):
-        found = trace_backward(inner, module, values, depth + 1)
+        found = trace_backward(inner, module, recording, depth + 1)
         if found.backward_macs is None:
             raise _Untraceable(f"{unmodelled_op(found.function)} inside it: {found.reason}")
         total += found.backward_macs
@@ -236,17 +249,21 @@ def _reached_backward_macs(rec: Any, module: Any, values: Any, depth: int, roots
 def _evaluate(rec: Any, module: Any, grads: list[Any], flags: dict[int, tuple[bool, ...]]) -> Any:
     """Evaluate the ops ``rec`` recorded so far as a graph (``flags``: which outputs get a gradient, by node;
     a node without flags gets none)."""
-    from archcalc.frontends.torch_trace import _facts, _named_dtypes
+    from archcalc.ir.dtypes import DTYPES
     from archcalc.ir.evaluate import evaluate
     from archcalc.ir.graph import Graph, TensorSpec
 
+    def dtype(t: Any) -> str:
+        name = str(t.dtype).removeprefix("torch.")
+        return name if name in DTYPES else "float32"
+
     nodes = tuple(replace(n, requires_grad=flags.get(i, (False,) * len(n.outputs))) for i, n in enumerate(rec.nodes))
-    specs = tuple(TensorSpec(f"grad{i}", tuple(g.shape), (_facts([g])["dtypes"] or ("float32",))[0], batched=False)
-                  for i, g in enumerate(grads))
-    graph = Graph("custom backward", "", specs, nodes, (),
-                  params=tuple((n, tuple(p.shape)) for n, p in module.named_parameters(remove_duplicate=True)),
+    specs = tuple(TensorSpec(f"grad{i}", tuple(g.shape), dtype(g), batched=False) for i, g in enumerate(grads))
+    params = list(module.named_parameters(remove_duplicate=True))
+    state = [*params, *module.named_buffers(remove_duplicate=True)]
+    graph = Graph("custom backward", "", specs, nodes, (), params=tuple((n, tuple(p.shape)) for n, p in params),
                   buffers=tuple((n, tuple(b.shape)) for n, b in module.named_buffers(remove_duplicate=True)),
-                  traced_at=tuple(s.shape for s in specs), dtypes=tuple((n, d) for n, d in _named_dtypes(module) if d != "float32"),
-                  frozen_params=tuple(n for n, p in module.named_parameters(remove_duplicate=True)
-                                      if not p.requires_grad))
+                  traced_at=tuple(s.shape for s in specs),
+                  dtypes=tuple((n, dtype(t)) for n, t in state if dtype(t) != "float32"),
+                  frozen_params=tuple(n for n, p in params if not p.requires_grad))
     return evaluate(graph)

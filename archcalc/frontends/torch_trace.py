@@ -237,6 +237,8 @@ class _Recorder:
         its ``grad_fn`` (or its base's, or the leaf tensor itself) is in autograd's graph of the outputs."""
         from dataclasses import replace
 
+        from archcalc.frontends.torch_custom import autograd_reach
+
         seen, leaves = autograd_reach(outputs)
         for t in outputs:
             self.check_rewrapped(t)
@@ -272,11 +274,17 @@ class _Recorder:
             return []
         grads = [(p, p.grad) for p in self.module.parameters()]
         with torch.random.fork_rng(devices=[]):
-            found = [(fn, trace_backward(fn, self.module, self.propagation)) for fn in fns]
+            found = [(fn, trace_backward(fn, self.module, self.recording)) for fn in fns]
         for p, g in grads:
             p.grad = g
         self.custom.extend(c for _, c in found)
         return found
+
+    def recording(self, module: Any) -> tuple[_Recorder, Any]:
+        """A fresh recorder of ``module`` and its mode, placing calls as this trace does (a custom backward's)."""
+        rec = _Recorder(module)
+        rec.propagation = self.propagation
+        return rec, _make_mode(rec, self.propagation)
 
     def place_custom(self, found: list[tuple[Any, Any]]) -> None:
         """One node per custom Function: ``CustomBackward`` with its traced MACs right after the op that made the
@@ -291,7 +299,7 @@ class _Recorder:
             if result.backward_macs is None:
                 op = unmodelled_op(result.function)
                 self.unmodeled[op] += 1
-                hp = {"op": op, "traced_inputs": (), "output_shapes": ((0,),)}
+                hp = {"op": op, "traced_inputs": (), "output_shapes": ((0,),), "backward": True}
                 node = Node(name, "Unmodeled", (), (name,), tuple(hp.items()), None, dtypes=("float32",))
                 placed.append((len(self.nodes), node))
                 self.real_shapes[name] = (0,)
@@ -520,21 +528,6 @@ def move_keeping_ties(module: Any, move: Any) -> Any:
         owner, _, attr = name.rpartition(".")
         setattr(moved.get_submodule(owner), attr, moved.get_parameter(source))
     return moved
-
-
-def autograd_reach(outputs: list[Any]) -> tuple[dict[int, Any], set[int]]:
-    """(autograd nodes reached from ``outputs`` by id, ids of the leaf tensors that get a gradient)."""
-    fns, leaves = [t.grad_fn for t in outputs], {id(t) for t in outputs if t.grad_fn is None}
-    seen: dict[int, Any] = {}  # id -> the function itself, kept alive so that no id is reused meanwhile
-    while fns:
-        fn = fns.pop()
-        if fn is None or id(fn) in seen:
-            continue
-        seen[id(fn)] = fn
-        if hasattr(fn, "variable"):  # AccumulateGrad: a leaf that gets its gradient
-            leaves.add(id(fn.variable))
-        fns.extend(f for f, _ in fn.next_functions)
-    return seen, leaves
 
 
 def _pack(t: Any) -> tuple[Any, ...]:

@@ -211,10 +211,13 @@ def custom_backward(in_shapes: list[Shape], *, function: str, backward_macs: Any
 
 
 @register(UNMODELED, traits=OpTraits(modeled=False))
-def unmodeled(in_shapes: list[Shape], *, op: str, traced_inputs: tuple = (), output_shapes: tuple = ()) -> OpCost:
+def unmodeled(in_shapes: list[Shape], *, op: str, traced_inputs: tuple = (), output_shapes: tuple = (),
+              backward: bool = False) -> OpCost:
     """An op archcalc has no formula for (listed, never dropped): its traced output shapes, every count 0.
 
-    The shapes are known only for the traced input shapes; other inputs raise ``ValueError``.
+    The shapes are known only for the traced input shapes; other inputs raise ``ValueError``. ``backward``:
+    it runs only in the backward pass (a custom autograd Function's own backward), so only a training count
+    misses it.
     """
     if tuple(tuple(s) for s in in_shapes) != tuple(tuple(s) for s in traced_inputs):
         raise ValueError(f"{op}: archcalc has no formula for it and traced it only for inputs {list(traced_inputs)}; "
