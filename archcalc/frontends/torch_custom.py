@@ -50,14 +50,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
-__all__ = ["CustomBackward", "MAX_DEPTH", "autograd_reach", "custom_nodes", "trace_backward", "unmodelled_op"]
+__all__ = ["TracedBackward", "MAX_DEPTH", "autograd_reach", "custom_nodes", "trace_backward", "unmodelled_op"]
 
 #: Custom Functions inside a custom backward's recomputed region are traced too, this many levels deep.
 MAX_DEPTH = 4
 
 
 @dataclass(frozen=True)
-class CustomBackward:
+class TracedBackward:
     """What tracing one custom Function's backward found.
 
     ``function``: the Function's class name; ``backward_macs``: MACs its backward runs (None when it could
@@ -108,7 +108,7 @@ def _zeros(meta: Any) -> Any:
     return torch.zeros(tuple(meta.shape), dtype=meta.dtype, device=meta.device)
 
 
-def trace_backward(fn: Any, module: Any, recording: Any, depth: int = 0) -> CustomBackward:
+def trace_backward(fn: Any, module: Any, recording: Any, depth: int = 0) -> TracedBackward:
     """Run the backward of custom Function node ``fn`` (a ``grad_fn``) under the tracer and count its MACs.
 
     ``module``: the traced module (its parameters are named as in the forward); ``recording(module)``: a
@@ -119,11 +119,11 @@ def trace_backward(fn: Any, module: Any, recording: Any, depth: int = 0) -> Cust
     try:
         macs = _run_backward(fn, module, recording, depth)
     except _Untraceable as exc:
-        return CustomBackward(name, reason=str(exc))
+        return TracedBackward(name, reason=str(exc))
     except Exception as exc:  # the user's backward failed on the traced values (Reformer's asserts train mode)
         first = (str(exc).strip().splitlines() or [""])[0][:200]
-        return CustomBackward(name, reason=f"its backward raised {type(exc).__name__}: {first}")
-    return CustomBackward(name, backward_macs=macs)
+        return TracedBackward(name, reason=f"its backward raised {type(exc).__name__}: {first}")
+    return TracedBackward(name, backward_macs=macs)
 
 
 def _run_backward(fn: Any, module: Any, recording: Any, depth: int) -> int:

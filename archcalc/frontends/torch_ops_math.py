@@ -134,6 +134,8 @@ KINDS: dict[str, Callable[[tuple, dict], Mapped]] = {
     "broadcast_to": lambda args, kw: ("Expand", {"shape": _sizes(args, kw)}, [args[0]]),
     "view_as": lambda args, kw: ("View", {"shape": tuple(_a(args, kw, 1, "other").shape)}, [args[0]]),
     "linalg_vector_norm": _vector_norm, "scalar_tensor": _constant, "new": _legacy_new,
+    "_softmax_backward_data": lambda args, kw: ("SoftmaxBackward", {"dim": int(_a(args, kw, 2, "dim"))},
+                                                [args[0], _a(args, kw, 1, "output")]),
     "as_strided": lambda args, kw: ("AsStrided", {"size": tuple(_a(args, kw, 1, "size"))}, [args[0]]),
     # reductions
     "logsumexp": reduction("LogSumExp"), "var": _var,

@@ -137,7 +137,7 @@ class _Recorder:
         self.rewrapped: set[int] = set()  # nodes whose output gained a gradient afterwards (check_rewrapped)
         self.rewrapped_by: dict[int, Any] = {}  # such a node -> the custom Function node that attached it
         self.wrapped_value: dict[int, tuple[int, str]] = {}  # id of that Function node -> (node index, value)
-        self.custom: list[Any] = []  # torch_custom.CustomBackward of each custom Function the backward reaches
+        self.custom: list[Any] = []  # torch_custom.TracedBackward of each custom Function the backward reaches
         self.module = module
         self.modelled_ids: set[int] = set()  # ids of the custom Function nodes whose backward was traced
         self.producer: dict[str, tuple[int, int]] = {}  # value -> (node index, output index), while recorded
@@ -263,7 +263,7 @@ class _Recorder:
 
     def trace_custom(self, seen: dict[int, Any]) -> list[tuple[Any, Any]]:
         """Trace the backward of each custom Function node in ``seen`` (:mod:`archcalc.frontends.torch_custom`):
-        ``(Function node, CustomBackward)`` each. The module's gradients and the random state are put back
+        ``(Function node, TracedBackward)`` each. The module's gradients and the random state are put back
         afterwards (the backward may set ``.grad`` and reseed)."""
         import torch
 
