@@ -227,3 +227,21 @@ def test_legacy_new_is_a_factory():
 
     graph = _trace(New(), 2, 5, training=False)
     assert [n.kind for n in graph.nodes] == ["Constant", "Fill", "Add"]
+
+
+def test_softmax_backward_data_is_softmax_s_input_gradient():
+    # torch._softmax_backward_data(g, y, dim, dtype) on 2x3x5: the same gradient autograd gives softmax's input,
+    # no MACs (FlopCounterMode counts 0 too), 4 operations per element: 4 * 30 = 120
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from archcalc.ops import formula
+
+    x = torch.randn(2, 3, 5, requires_grad=True)
+    g = torch.randn(2, 3, 5)
+    y = torch.softmax(x, -1)
+    (expected,) = torch.autograd.grad(y, x, g)
+    with FlopCounterMode(display=False) as counter:
+        got = torch._softmax_backward_data(g, y.detach(), -1, y.dtype)
+    assert torch.allclose(got, expected) and counter.get_total_flops() == 0
+    cost = formula("SoftmaxBackward")([(2, 3, 5), (2, 3, 5)], dim=-1)
+    assert (cost.output_shape, cost.macs, cost.elementwise_ops) == ((2, 3, 5), 0, 120)
