@@ -138,7 +138,8 @@ def _run_backward(fn: Any, module: Any, recording: Any, depth: int) -> int:
     for i, g in enumerate(grads):
         rec.bind(g, f"grad{i}")
     calls = _BackwardCalls(rec, module, recording, depth, grads)
-    # autograd runs a backward with grad mode off; the code turns it on where it recomputes. autograd detaches each saved tensor it hands out (ctx.saved_tensors): no op of the user's backward
+    # autograd runs a backward with grad mode off; the code turns it on where it recomputes. autograd
+    # detaches each saved tensor it hands out (ctx.saved_tensors): no op of the user's backward
     with torch.no_grad(), opaque_mode(rec, skip=frozenset({"detach"})), mode, calls:
         fn._forward_cls.backward(fn, *grads)
     rec.running = False
