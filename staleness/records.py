@@ -21,7 +21,8 @@ The writer compares every value and writes each one that differs, so the file al
 records (in the async run with no latencies, only ``push_time`` is written); :func:`read_records`
 rebuilds them. Floats are written in a shortest form that reads back exactly (``0.5``, ``1e+16``), the
 booleans as ``true`` / ``false``. With pyarrow installed the CSV lines are formatted by Arrow's CSV
-writer; without it, a numpy / Python fallback writes the same values (several times slower).
+writer; without it, a numpy / Python fallback writes the same values (about 10x slower: 1.0 against
+0.10 CPU s for 300,000 gradients at P = 16).
 
 Examples
 --------
@@ -96,8 +97,9 @@ class _PreviousPush:
         top = int(learner.max()) + 1
         if top > len(self.last):
             self.last = np.concatenate([self.last, np.zeros(top - len(self.last))])
-        # a stable sort groups each learner's rows, keeping their order (radix sort on 16-bit keys)
-        order = np.argsort(learner.astype(np.uint16) if top <= 1 << 16 else learner, kind="stable")
+        # a stable sort groups each learner's rows, keeping their order (radix sort on 8- or 16-bit keys)
+        key = learner.astype(np.uint8 if top <= 1 << 8 else np.uint16) if top <= 1 << 16 else learner
+        order = np.argsort(key, kind="stable")
         ls, ps = learner[order], push[order]
         prev = np.empty(n)
         prev[1:] = ps[:-1]

@@ -146,6 +146,15 @@ def test_previous_push_carries_across_blocks():
     first = prev(np.array([1, 0, 0, 1]), np.array([1.0, 2.0, 3.0, 4.0]))
     assert first.tolist() == [0.0, 0.0, 2.0, 1.0]
     assert prev(np.array([1, 0, 2]), np.array([5.0, 6.0, 7.0])).tolist() == [4.0, 3.0, 0.0]
+    # learner numbers beyond 8 and 16 bits (the sort key's width follows the largest): a loop as the oracle
+    rng = np.random.default_rng(1)
+    for top in (3, 300, 70_000):
+        learner, push = rng.integers(0, top, 2000), rng.random(2000)
+        prev, last, want = _PreviousPush(), {}, []
+        for a, t in zip(learner.tolist(), push.tolist(), strict=True):
+            want.append(last.get(a, 0.0))
+            last[a] = t
+        assert np.concatenate([prev(learner[:700], push[:700]), prev(learner[700:], push[700:])]).tolist() == want
 
 
 def test_records_whose_versions_do_not_follow_are_refused():
