@@ -4,10 +4,15 @@ row, once the documented left-out columns and empty fields are rebuilt."""
 from __future__ import annotations
 
 import csv
+import dataclasses
+import importlib.util
 import io
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import staleness_async_configs
 
 from staleness import SimConfig, simulate
 from staleness.records import (
@@ -196,3 +201,25 @@ def test_a_pyarrow_that_cannot_be_imported_is_named_with_the_users_path(monkeypa
     text = str(exc.value)
     assert "'runs/g.parquet'" in text and "tmpXYZ" not in text and "not installed" not in text
     assert "pyarrow requires NumPy 2.0 or newer, found 1.26.4" in text and "\n" not in text
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cfg=staleness_async_configs(), lat=st.sampled_from([None, (0.25, 0.0, 0.0), (0.0, 0.125, 0.5)]),
+       engine=st.sampled_from(["auto", "event"]), chunk=st.sampled_from([3, 37, None]))
+def test_any_run_written_in_blocks_reads_back_equal(tmp_path_factory, cfg, lat, engine, chunk):
+    # every policy, vectorised or event engine, with or without latencies / an apply time, cut into blocks of
+    # any size: both files read back to the records of the run kept in memory, bit for bit
+    if lat is not None:
+        cfg = dataclasses.replace(cfg, pull_latency=lat[0], push_latency=lat[1], apply_time=lat[2])
+    whole = simulate(cfg, engine=engine).gradients
+    out = io.BytesIO()
+    w = CsvRecords(out)
+    simulate(cfg, engine=engine, stream=True, records=True, chunk=chunk, on_block=w.write)
+    assert w.rows == len(whole) and read_records(io.BytesIO(out.getvalue())) == whole
+    assert _rebuild_by_hand(out.getvalue()) == _as_lists(whole) if len(whole) else True
+    if importlib.util.find_spec("pyarrow") is not None:
+        path = str(tmp_path_factory.mktemp("pq") / "g.parquet")
+        p = ParquetRecords(path, rows_per_group=50)
+        simulate(cfg, engine=engine, stream=True, records=True, chunk=chunk, on_block=p.write)
+        p.close()
+        assert read_records(path) == whole
