@@ -2,27 +2,18 @@
 
 A record file has one row per gradient in apply / discard order and the columns :data:`COLUMNS`:
 ``learner, index, read_time, read_version, compute_start, push_time, compute_time, apply_time,
-staleness, applied`` (meanings in :mod:`staleness.result`). Three columns of
-:class:`~staleness.result.Gradients` are left out, each being exact arithmetic on its own row:
+staleness, applied`` (meanings in :mod:`staleness.result`), every field of every row written. Three
+columns of :class:`~staleness.result.Gradients` are left out, each being exact arithmetic on its own row
+(a program that asks for one fails loudly instead of reading a wrong number):
 
 - the name ``g[L{learner+1},{index+1}]``;
 - ``version_before_apply`` = ``read_version + staleness``;
 - ``update`` = ``version_before_apply + 1`` where ``applied``, else -1.
 
-Four float fields are left empty (a CSV field with nothing in it, a Parquet null) where the value is,
-bit for bit, what it is derived from:
-
-- ``read_time``: the ``push_time`` of the learner's previous row in the file (0 for its first row);
-- ``compute_start``: the row's ``read_time``;
-- ``compute_time``: ``push_time - compute_start`` (float64 subtraction);
-- ``apply_time``: the row's ``push_time``.
-
-The writer compares every value and writes each one that differs, so the file always holds the exact
-records (in the async run with no latencies, only ``push_time`` is written); :func:`read_records`
-rebuilds them. Floats are written in a shortest form that reads back exactly (``0.5``, ``1e+16``), the
-booleans as ``true`` / ``false``. With pyarrow installed the CSV lines are formatted by Arrow's CSV
-writer; without it, a numpy / Python fallback writes the same values (about 10x slower: 1.0 against
-0.10 CPU s for 300,000 gradients at P = 16).
+The writer checks both identities on every block and refuses records that break them;
+:func:`read_records` adds the three columns back. Floats are written in a shortest form that reads back
+exactly (``0.5``, ``1e+16``), the booleans as ``true`` / ``false``. With pyarrow installed the CSV lines are
+formatted by Arrow's CSV writer; without it, a numpy / Python fallback writes the same values (slower).
 
 Examples
 --------
@@ -34,9 +25,9 @@ Examples
 >>> w.close()
 >>> print(out.getvalue().strip())
 learner,index,read_time,read_version,compute_start,push_time,compute_time,apply_time,staleness,applied
-0,0,,0,,1,,,0,true
-0,1,,1,,2,,,0,true
-1,0,,0,,2.5,,,2,true
+0,0,0,0,0,1,1,1,0,true
+0,1,1,1,1,2,1,2,0,true
+1,0,0,0,0,2.5,2.5,2.5,2,true
 >>> read_records(io.StringIO(out.getvalue())) == res.gradients
 True
 """
@@ -55,13 +46,11 @@ from dlperf.errors import ArgumentError
 from staleness.result import _INT_COLUMNS, Gradients
 from staleness.stream import Block
 
-__all__ = ["CsvRecords", "ParquetRecords", "COLUMNS", "DERIVED", "import_pyarrow", "read_records"]
+__all__ = ["CsvRecords", "ParquetRecords", "COLUMNS", "import_pyarrow", "read_records"]
 
 #: Columns of a record file, in order.
 COLUMNS = ("learner", "index", "read_time", "read_version", "compute_start", "push_time", "compute_time",
            "apply_time", "staleness", "applied")
-#: Float columns whose fields are empty where the value equals its derivation (see the module docstring).
-DERIVED = ("read_time", "compute_start", "compute_time", "apply_time")
 _FLOATS = frozenset(f.name for f in fields(Gradients)) - frozenset(_INT_COLUMNS) - {"applied"}
 
 
@@ -86,67 +75,20 @@ def import_pyarrow(path: str, param: str = "per_gradient"):
     return pa, pc
 
 
-class _PreviousPush:
-    """The ``push_time`` of each row's learner's previous row, across blocks (0.0 before its first)."""
-
-    def __init__(self) -> None:
-        self.last = np.zeros(0)
-
-    def __call__(self, learner: np.ndarray, push: np.ndarray) -> np.ndarray:
-        n = len(learner)
-        top = int(learner.max()) + 1
-        if top > len(self.last):
-            self.last = np.concatenate([self.last, np.zeros(top - len(self.last))])
-        # a stable sort groups each learner's rows, keeping their order (radix sort on 8- or 16-bit keys)
-        key = learner.astype(np.uint8 if top <= 1 << 8 else np.uint16) if top <= 1 << 16 else learner
-        order = np.argsort(key, kind="stable")
-        ls, ps = learner[order], push[order]
-        prev = np.empty(n)
-        prev[1:] = ps[:-1]
-        first = np.empty(n, dtype=bool)
-        first[0] = True
-        np.not_equal(ls[1:], ls[:-1], out=first[1:])
-        firsts = np.flatnonzero(first)
-        prev[firsts] = self.last[ls[firsts]]
-        ends = np.append(firsts[1:] - 1, n - 1)
-        self.last[ls[ends]] = ps[ends]
-        out = np.empty(n)
-        out[order] = prev
-        return out
-
-
-def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Bitwise equality of float64 arrays (``-0.0`` is not ``0.0``)."""
-    return np.equal(a.view(np.int64), b.view(np.int64))
-
-
-def _file_columns(g: Gradients, previous: _PreviousPush) -> tuple[dict, dict]:
-    """The file's columns of ``g`` and, per :data:`DERIVED` column, the mask of the fields left empty."""
+def _file_columns(g: Gradients) -> dict[str, np.ndarray]:
+    """The file's columns of ``g``, after checking that the left-out ones follow from them."""
     vba = g.read_version + g.staleness
     if not (np.array_equal(vba, g.version_before_apply)
             and np.array_equal(np.where(g.applied, vba + 1, -1), g.update)):
         raise ValueError("records: version_before_apply or update is not derivable from read_version, staleness "
                          "and applied; the file would not hold the run's records")
-    cols = {name: getattr(g, name) for name in COLUMNS}
-    empty = {"read_time": _same(g.read_time, previous(g.learner, g.push_time)),
-             "compute_start": _same(g.compute_start, g.read_time),
-             "compute_time": _same(g.compute_time, g.push_time - g.compute_start),
-             "apply_time": _same(g.apply_time, g.push_time)}
-    return cols, empty
+    return {name: getattr(g, name) for name in COLUMNS}
 
 
 def _gradients(block: Block) -> Gradients:
     g = block.gradients
     assert g is not None, "the run must build records (simulate(..., records=True))"
     return g
-
-
-def _arrow_column(pa, values: np.ndarray, empty: np.ndarray | None):
-    if empty is None or not empty.any():
-        return values
-    if empty.all():
-        return pa.nulls(len(values), pa.float64())
-    return pa.array(values, mask=empty)
 
 
 class CsvRecords:
@@ -162,7 +104,6 @@ class CsvRecords:
             self.pcsv = pcsv
         except ValueError:
             self.pa = None
-        self._previous = _PreviousPush()
         self._put(",".join(COLUMNS) + "\n")
         self.rows = 0
 
@@ -176,38 +117,24 @@ class CsvRecords:
         g = _gradients(block)
         if not len(g):
             return
-        cols, empty = _file_columns(g, self._previous)
-        self._put(self._arrow_lines(cols, empty) if self.pa is not None else self._numpy_lines(cols, empty))
+        cols = _file_columns(g)
+        self._put(self._arrow_lines(cols) if self.pa is not None else self._numpy_lines(cols))
         self.rows += len(g)
 
-    def _arrow_lines(self, cols: dict, empty: dict) -> bytes:
-        pa = self.pa
-        table = {}
-        for name, v in cols.items():
-            mask = empty.get(name)
-            if mask is not None and mask.all():
-                # a column of empty strings: Arrow writes it at under half the cost of a column of nulls
-                # (nothing to quote anywhere: the other columns are numbers and booleans)
-                table[name] = pa.StringArray.from_buffers(len(v), pa.py_buffer(np.zeros(len(v) + 1, dtype=np.int32)),
-                                                          pa.py_buffer(b""))
-            else:
-                table[name] = _arrow_column(pa, v, mask)
+    def _arrow_lines(self, cols: dict) -> bytes:
         out = io.BytesIO()
-        self.pcsv.write_csv(pa.table(table), out, self.pcsv.WriteOptions(include_header=False, batch_size=1 << 16,
-                                                                          quoting_style="none"))
+        self.pcsv.write_csv(self.pa.table(cols), out, self.pcsv.WriteOptions(
+            include_header=False, batch_size=1 << 16, quoting_style="none"))  # numbers and booleans: no quotes
         return out.getvalue()
 
     @staticmethod
-    def _numpy_lines(cols: dict, empty: dict) -> str:
+    def _numpy_lines(cols: dict) -> str:
         text = []
         for name, v in cols.items():
             if name == "applied":
                 text.append(np.where(v, "true", "false").tolist())
             elif name in _FLOATS:
-                strs = list(map(repr, v.tolist()))
-                for i in np.flatnonzero(empty[name]).tolist() if name in empty else ():
-                    strs[i] = ""
-                text.append(strs)
+                text.append(list(map(repr, v.tolist())))
             else:
                 text.append(v.astype(str).tolist())
         return "\n".join(map(",".join, zip(*text, strict=True))) + "\n"
@@ -233,14 +160,13 @@ class ParquetRecords:
 
         self.pa, self.pc = pa, pc
         self.schema = pa.schema([pa.field(f, pa.bool_() if f == "applied" else pa.int64() if f in _INT_COLUMNS
-                                          else pa.float64(), nullable=f in DERIVED) for f in COLUMNS])
+                                          else pa.float64(), nullable=False) for f in COLUMNS])
         # no dictionary pages (most columns are distinct floats: building the dictionaries cost 3x the rest)
         # and no column statistics: both cost time and nothing reads them here
         self.writer = pq.ParquetWriter(path, self.schema, use_dictionary=False, write_statistics=False,
                                        compression=compression, column_encoding={
                                            c: "DELTA_BINARY_PACKED" for c in COLUMNS if c in _INT_COLUMNS})
         self.rows_per_group = int(rows_per_group)
-        self._previous = _PreviousPush()
         self._pending: list = []
         self._pending_rows = 0
         self.rows = 0
@@ -250,10 +176,8 @@ class ParquetRecords:
         if not len(g):
             return
         pa = self.pa
-        cols, empty = _file_columns(g, self._previous)
-        arrays = [_arrow_column(pa, v, empty.get(name)) for name, v in cols.items()]
-        self._pending.append(pa.RecordBatch.from_arrays([pa.array(a) if isinstance(a, np.ndarray) else a
-                                                         for a in arrays], schema=self.schema))
+        self._pending.append(pa.RecordBatch.from_arrays([pa.array(v) for v in _file_columns(g).values()],
+                                                        schema=self.schema))
         self._pending_rows += len(g)
         self.rows += len(g)
         if self._pending_rows >= self.rows_per_group:
@@ -270,35 +194,27 @@ class ParquetRecords:
         self.writer.close()
 
 
-def _rebuild(cols: dict[str, np.ndarray], empty: dict[str, np.ndarray]) -> Gradients:
-    """Records from a file's columns (empty fields filled in the order the derivations need)."""
+def _rebuild(cols: dict[str, np.ndarray]) -> Gradients:
+    """Records from a file's columns (the left-out ones computed from their rows)."""
     missing = [c for c in COLUMNS if c not in cols]
     if missing:
         raise ValueError(f"records: the file has no column {missing[0]!r}; a record file has {', '.join(COLUMNS)}")
-    learner = cols["learner"].astype(np.int64)
-    push = cols["push_time"].astype(np.float64)
     out = {name: cols[name] for name in COLUMNS}
-
-    def fill(name: str, derived) -> None:
-        mask = empty.get(name)
-        if mask is not None and mask.any():
-            v = np.array(cols[name], dtype=np.float64)
-            v[mask] = derived()[mask]
-            out[name] = v
-
-    fill("read_time", lambda: _PreviousPush()(learner, push) if len(learner) else push)
-    fill("compute_start", lambda: out["read_time"])
-    fill("compute_time", lambda: push - out["compute_start"])
-    fill("apply_time", lambda: push)
     applied = np.asarray(cols["applied"], dtype=bool)
     vba = np.asarray(cols["read_version"], dtype=np.int64) + np.asarray(cols["staleness"], dtype=np.int64)
     return Gradients.from_columns(**out, version_before_apply=vba, update=np.where(applied, vba + 1, -1))
 
 
+def _empty_field(name: str, row: int) -> ValueError:
+    return ValueError(f"records: column {name!r} is empty in record {row + 1}; a record file has a value in every "
+                      "field (write it again with staleness simulate)")
+
+
 def read_records(source: str | os.PathLike[str] | IO) -> Gradients:
     """The records of a file written by ``staleness simulate --per-gradient`` (CSV, or Parquet for a
-    ``.parquet`` path), the left-out columns and empty fields rebuilt; equal to the run's
-    ``result.gradients``. ``source`` is a path or an open CSV file (text or binary)."""
+    ``.parquet`` path), the left-out columns added back; equal to the run's ``result.gradients``.
+    ``source`` is a path or an open CSV file (text or binary). A missing column or an empty field is refused.
+    """
     if isinstance(source, (str, os.PathLike)) and os.fspath(source).endswith(".parquet"):
         import_pyarrow(os.fspath(source), "source")
         import pyarrow.parquet as pq
@@ -320,14 +236,13 @@ def read_records(source: str | os.PathLike[str] | IO) -> Gradients:
 
 
 def _from_table(table) -> Gradients:
-    cols, empty = {}, {}
+    cols = {}
     for name in table.column_names:
         col = table.column(name)
         if col.null_count:
-            empty[name] = col.is_null().to_numpy(zero_copy_only=False)
-            col = col.fill_null(0)
+            raise _empty_field(name, int(np.argmax(col.is_null().to_numpy(zero_copy_only=False))))
         cols[name] = col.to_numpy()
-    return _rebuild(cols, empty)
+    return _rebuild(cols)
 
 
 def _from_csv_text(source) -> Gradients:
@@ -341,14 +256,16 @@ def _from_csv_text(source) -> Gradients:
     for r in rows:
         for c in raw:
             raw[c].append(r[c])
-    cols, empty = {}, {}
+    cols = {}
     for name, vals in raw.items():
+        if name not in COLUMNS:
+            continue
+        if "" in vals:
+            raise _empty_field(name, vals.index(""))
         if name == "applied":
             cols[name] = np.array([{"true": True, "false": False, "True": True, "False": False}[v] for v in vals],
                                   dtype=bool)
-        elif name in _INT_COLUMNS:
-            cols[name] = np.array([int(v) for v in vals], dtype=np.int64)
-        elif name in _FLOATS:
-            empty[name] = np.array([v == "" for v in vals], dtype=bool)
-            cols[name] = np.array([float(v) if v else 0.0 for v in vals], dtype=np.float64)
-    return _rebuild(cols, empty)
+        else:
+            cols[name] = np.array([(int if name in _INT_COLUMNS else float)(v) for v in vals],
+                                  dtype=np.int64 if name in _INT_COLUMNS else np.float64)
+    return _rebuild(cols)

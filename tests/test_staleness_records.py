@@ -1,5 +1,5 @@
-"""Per-gradient files (issue 23 item 3): written block by block they equal the whole run's records, row by
-row, once the documented left-out columns and empty fields are rebuilt."""
+"""Per-gradient files (issue 23 item 3): written block by block they hold every field of every row, equal to
+the whole run's records kept in memory; the three left-out columns follow from their own rows."""
 
 from __future__ import annotations
 
@@ -17,19 +17,17 @@ from strategies import staleness_async_configs
 from staleness import SimConfig, simulate
 from staleness.records import (
     COLUMNS,
-    DERIVED,
     CsvRecords,
     ParquetRecords,
     _file_columns,
-    _PreviousPush,
     read_records,
 )
 from staleness.result import Gradients
 
-CFGS = [SimConfig(learners=5, updates=700, seed=3),  # async, vectorised: only push_time is written
+CFGS = [SimConfig(learners=5, updates=700, seed=3),  # async, vectorised
         SimConfig(learners=4, policy="k-sync", k=2, updates=300, seed=4),  # discarded gradients
         SimConfig(learners=12, policy="ssp", bound=1, updates=400, seed=5),
-        # latencies and an apply time: compute_start, apply_time and (event engine) compute_time written
+        # latencies and an apply time: read_time, compute_start, push_time and apply_time all differ
         SimConfig(learners=3, updates=300, seed=6, pull_latency=0.25, push_latency=0.125, apply_time=0.1)]
 IDS = ["async", "k-sync", "ssp", "latencies"]
 
@@ -44,31 +42,21 @@ def _csv(cfg, chunk, fallback=False):
     return out.getvalue()
 
 
-def _rebuild_by_hand(text: bytes) -> dict:
-    """The documented rules applied row by row in plain Python (an oracle independent of read_records)."""
+def _parse_by_hand(text: bytes) -> dict:
+    """Every field of every row parsed in plain Python (an oracle independent of read_records); an empty
+    field fails here. The left-out columns by their documented arithmetic on the row."""
     rows = list(csv.DictReader(io.StringIO(text.decode())))
     assert list(rows[0]) == list(COLUMNS)
-    last_push: dict[int, float] = {}
+    ints = ("learner", "index", "read_version", "staleness")
     out: dict[str, list] = {c: [] for c in (*COLUMNS, "version_before_apply", "update")}
     for r in rows:
-        learner, push = int(r["learner"]), float(r["push_time"])
-        read = float(r["read_time"]) if r["read_time"] else last_push.get(learner, 0.0)
-        start = float(r["compute_start"]) if r["compute_start"] else read
-        compute = float(r["compute_time"]) if r["compute_time"] else push - start
-        apply = float(r["apply_time"]) if r["apply_time"] else push
-        applied = {"true": True, "false": False}[r["applied"]]
+        assert all(r[c] != "" for c in COLUMNS) and None not in r, r  # every value present, nothing extra
+        for c in COLUMNS:
+            out[c].append({"true": True, "false": False}[r[c]] if c == "applied" else (int if c in ints else float)(r[c]))
         vba = int(r["read_version"]) + int(r["staleness"])
-        last_push[learner] = push
-        for c, v in (("learner", learner), ("index", int(r["index"])), ("read_time", read),
-                     ("read_version", int(r["read_version"])), ("compute_start", start), ("push_time", push),
-                     ("compute_time", compute), ("apply_time", apply), ("staleness", int(r["staleness"])),
-                     ("applied", applied), ("version_before_apply", vba), ("update", vba + 1 if applied else -1)):
-            out[c].append(v)
+        out["version_before_apply"].append(vba)
+        out["update"].append(vba + 1 if out["applied"][-1] else -1)
     return out
-
-
-def _empty_fields(text: bytes) -> list[list[bool]]:
-    return [[f == b"" for f in line.split(b",")] for line in text.splitlines()]
 
 
 def _as_lists(g: Gradients) -> dict:
@@ -79,34 +67,56 @@ def _as_lists(g: Gradients) -> dict:
 def test_csv_in_blocks_equals_the_whole_run(cfg):
     whole = simulate(cfg).gradients  # kept in memory: one array per column, no blocks
     small, default = _csv(cfg, 37), _csv(cfg, None)  # 37 records a block against one or two blocks
-    assert small == default  # byte for byte (the learners' previous pushes carry across blocks)
-    assert _rebuild_by_hand(default) == _as_lists(whole)  # every row and column, floats exactly
+    assert small == default  # byte for byte
+    assert _parse_by_hand(default) == _as_lists(whole)  # every field of every row, floats exactly
     assert read_records(io.BytesIO(default)) == whole
-    fallback = _csv(cfg, 37, fallback=True)  # the writer without pyarrow: the same values, the same empty fields
-    assert _rebuild_by_hand(fallback) == _as_lists(whole)
-    assert _empty_fields(fallback) == _empty_fields(default)
+    fallback = _csv(cfg, 37, fallback=True)  # the writer without pyarrow: the same values
+    assert _parse_by_hand(fallback) == _as_lists(whole)
 
 
-def test_only_push_time_is_written_in_a_plain_async_run():
-    # no latencies: read at the previous push (of the same learner), start = read, compute = push - read,
-    # apply = push; every such field is empty, so a line holds 5 numbers and 'true'
-    lines = _csv(CFGS[0], 50).decode().splitlines()
-    assert lines[0] == "learner,index,read_time,read_version,compute_start,push_time,compute_time,apply_time," \
-                       "staleness,applied"
-    for line in lines[1:]:
-        f = line.split(",")
-        assert f[2] == f[4] == f[6] == f[7] == "" and f[5] and f[9] == "true"
+def test_a_generic_reader_gets_the_runs_means():
+    # the reason no field is ever left empty: a generic reader (numpy here, pandas alike) reads an empty field
+    # as NaN, and nanmean / pandas' mean skip it, so the mean would be over the rows that were written. Read
+    # without knowing the layout, every numeric column has no NaN and equals the in-memory column.
+    g = simulate(CFGS[0]).gradients
+    numeric = [c for c in COLUMNS if c != "applied"]
+    table = np.genfromtxt(io.BytesIO(_csv(CFGS[0], 50)), delimiter=",", names=True, dtype=np.float64,
+                          usecols=numeric)
+    assert len(table) == len(g)
+    for c in numeric:
+        assert not np.isnan(table[c]).any() and table[c].tolist() == getattr(g, c).astype(np.float64).tolist(), c
+    # compute_time = push_time - compute_start on every row (here compute_start = the learner's previous push)
+    assert np.nanmean(table["compute_time"]) == np.mean(g.push_time - g.compute_start) > 0
 
 
-def test_fields_are_written_where_they_differ_from_their_derivation():
-    text = _csv(CFGS[3], 41).decode()
-    rows = list(csv.DictReader(io.StringIO(text)))
-    written = {c: sum(1 for r in rows if r[c]) for c in DERIVED}
-    # pull latency 0.25: compute_start = read_time + 0.25 on every row; apply time 0.1: apply_time > push_time
-    assert written["compute_start"] == written["apply_time"] == len(rows) > 100
-    g = read_records(io.StringIO(text))
-    assert np.all(g.compute_start == g.read_time + 0.25) and np.all(g.apply_time >= g.push_time + 0.1)
-    assert g == simulate(CFGS[3]).gradients
+def test_a_file_with_an_empty_field_is_refused(monkeypatch, tmp_path):
+    # a record file never has an empty field: one is refused by every reader, naming the column and record
+    text = _csv(CFGS[1], None).decode().splitlines()
+    fields_ = text[5].split(",")
+    fields_[COLUMNS.index("compute_time")] = ""
+    text[5] = ",".join(fields_)
+    bad = "\n".join(text) + "\n"
+    message = "'compute_time' is empty in record 5;"
+    if importlib.util.find_spec("pyarrow") is not None:
+        with pytest.raises(ValueError, match=message):
+            read_records(io.StringIO(bad))
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        g = simulate(CFGS[1]).gradients
+        cols = {c: getattr(g, c) for c in COLUMNS}
+        cols["compute_time"] = pa.array(cols["compute_time"], mask=np.arange(len(g)) == 4)  # a null in record 5
+        pq.write_table(pa.table(cols), tmp_path / "g.parquet")
+        with pytest.raises(ValueError, match=message):
+            read_records(tmp_path / "g.parquet")
+    import staleness.records as records
+
+    def missing(*args, **kwargs):
+        raise ValueError("no pyarrow")
+
+    monkeypatch.setattr(records, "import_pyarrow", missing)
+    with pytest.raises(ValueError, match=message):
+        read_records(io.StringIO(bad))
 
 
 @pytest.mark.parametrize("cfg", CFGS, ids=IDS)
@@ -123,11 +133,9 @@ def test_parquet_in_blocks_equals_the_whole_run(cfg, tmp_path):
     assert tables[0].equals(tables[1]) and tables[0].column_names == list(COLUMNS)
     whole = simulate(cfg).gradients
     assert read_records(tmp_path / "37.parquet") == whole
-    # the empty fields are Parquet nulls, in the same places as the CSV's empty fields
-    text = _csv(cfg, None).decode()
-    rows = list(csv.DictReader(io.StringIO(text)))
-    for c in DERIVED:
-        assert tables[0].column(c).is_null().to_pylist() == [r[c] == "" for r in rows], c
+    # no nulls, and none allowed: every column equals the in-memory column
+    assert all(not f.nullable for f in tables[0].schema) and tables[0].to_pydict() == {
+        c: getattr(whole, c).tolist() for c in COLUMNS}
 
 
 @pytest.mark.parametrize("cfg", CFGS[:2], ids=IDS[:2])
@@ -145,23 +153,6 @@ def test_csv_read_back_without_pyarrow(cfg, monkeypatch, tmp_path):
     assert read_records(io.BytesIO(path.read_bytes())) == simulate(cfg).gradients
 
 
-def test_previous_push_carries_across_blocks():
-    # learner 1 pushes at 1, 4; learner 0 at 2, 3 then (next block) learner 1 at 5, learner 0 at 6, learner 2 at 7
-    prev = _PreviousPush()
-    first = prev(np.array([1, 0, 0, 1]), np.array([1.0, 2.0, 3.0, 4.0]))
-    assert first.tolist() == [0.0, 0.0, 2.0, 1.0]
-    assert prev(np.array([1, 0, 2]), np.array([5.0, 6.0, 7.0])).tolist() == [4.0, 3.0, 0.0]
-    # learner numbers beyond 8 and 16 bits (the sort key's width follows the largest): a loop as the oracle
-    rng = np.random.default_rng(1)
-    for top in (3, 300, 70_000):
-        learner, push = rng.integers(0, top, 2000), rng.random(2000)
-        prev, last, want = _PreviousPush(), {}, []
-        for a, t in zip(learner.tolist(), push.tolist(), strict=True):
-            want.append(last.get(a, 0.0))
-            last[a] = t
-        assert np.concatenate([prev(learner[:700], push[:700]), prev(learner[700:], push[700:])]).tolist() == want
-
-
 def test_records_whose_versions_do_not_follow_are_refused():
     # update must be version_before_apply + 1 (the file leaves it out): a record breaking that is not written
     g = simulate(CFGS[0]).gradients
@@ -170,7 +161,7 @@ def test_records_whose_versions_do_not_follow_are_refused():
                                        "staleness", "applied")}
     bad = Gradients.from_columns(**cols, update=g.update + 1)
     with pytest.raises(ValueError, match="not derivable"):
-        _file_columns(bad, _PreviousPush())
+        _file_columns(bad)
 
 
 def test_an_old_file_with_every_column_reads_back():
@@ -216,7 +207,7 @@ def test_any_run_written_in_blocks_reads_back_equal(tmp_path_factory, cfg, lat, 
     w = CsvRecords(out)
     simulate(cfg, engine=engine, stream=True, records=True, chunk=chunk, on_block=w.write)
     assert w.rows == len(whole) and read_records(io.BytesIO(out.getvalue())) == whole
-    assert _rebuild_by_hand(out.getvalue()) == _as_lists(whole) if len(whole) else True
+    assert _parse_by_hand(out.getvalue()) == _as_lists(whole) if len(whole) else True
     if importlib.util.find_spec("pyarrow") is not None:
         path = str(tmp_path_factory.mktemp("pq") / "g.parquet")
         p = ParquetRecords(path, rows_per_group=50)
