@@ -75,6 +75,44 @@ def import_pyarrow(path: str, param: str = "per_gradient"):
     return pa, pc
 
 
+class _PreviousPush:
+    """The ``push_time`` of each row's learner's previous row, across blocks (0.0 before its first), and that
+    row's position in the block (-1 where it is in an earlier block, or there is none)."""
+
+    def __init__(self) -> None:
+        self.last = np.zeros(0)
+
+    def __call__(self, learner: np.ndarray, push: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = len(learner)
+        top = int(learner.max()) + 1
+        if top > len(self.last):
+            self.last = np.concatenate([self.last, np.zeros(top - len(self.last))])
+        # a stable sort groups each learner's rows, keeping their order (radix sort on 8- or 16-bit keys)
+        key = learner.astype(np.uint8 if top <= 1 << 8 else np.uint16) if top <= 1 << 16 else learner
+        order = np.argsort(key, kind="stable")
+        ls, ps = learner[order], push[order]
+        prev = np.empty(n)
+        prev[1:] = ps[:-1]
+        row = np.empty(n, dtype=np.int64)
+        row[1:] = order[:-1]
+        first = np.empty(n, dtype=bool)
+        first[0] = True
+        np.not_equal(ls[1:], ls[:-1], out=first[1:])
+        firsts = np.flatnonzero(first)
+        prev[firsts] = self.last[ls[firsts]]
+        row[firsts] = -1
+        ends = np.append(firsts[1:] - 1, n - 1)
+        self.last[ls[ends]] = ps[ends]
+        out, out_row = np.empty(n), np.empty(n, dtype=np.int64)
+        out[order], out_row[order] = prev, row
+        return out, out_row
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two float64 arrays are equal bit for bit (``-0.0`` is not ``0.0``): then their text is too."""
+    return bool(np.array_equal(a.view(np.int64), b.view(np.int64)))
+
+
 def _file_columns(g: Gradients) -> dict[str, np.ndarray]:
     """The file's columns of ``g``, after checking that the left-out ones follow from them."""
     vba = g.read_version + g.staleness
@@ -104,6 +142,7 @@ class CsvRecords:
             self.pcsv = pcsv
         except ValueError:
             self.pa = None
+        self._previous = _PreviousPush()
         self._put(",".join(COLUMNS) + "\n")
         self.rows = 0
 
@@ -122,10 +161,39 @@ class CsvRecords:
         self.rows += len(g)
 
     def _arrow_lines(self, cols: dict) -> bytes:
-        out = io.BytesIO()
-        self.pcsv.write_csv(self.pa.table(cols), out, self.pcsv.WriteOptions(
+        # slices of 2^16 rows: Arrow formats a slice's numbers faster than a long array's, and a slice's text
+        # stays far below string offsets' 2 GiB
+        n, step = len(cols["learner"]), 1 << 16
+        return b"".join(self._arrow_slice({k: v[i : i + step] for k, v in cols.items()}) for i in range(0, n, step))
+
+    def _arrow_slice(self, cols: dict) -> bytes:
+        # Every number is formatted to text once (Arrow's shortest exact form, the same text its CSV writer
+        # gives the number) and written as text. A float column whose values are, bit for bit, those of
+        # another one reuses that one's text: apply_time is push_time, compute_start read_time, and read_time
+        # the learner's previous push_time (in the plain async run: 2 floats formatted a row instead of 5).
+        pa, pc = self.pa, self.pc
+
+        def text(v: np.ndarray):
+            return pc.cast(pa.array(v), pa.string())
+
+        out = {name: text(v) for name, v in cols.items() if name in _INT_COLUMNS}
+        out["push_time"] = text(cols["push_time"])
+        prev, row = self._previous(cols["learner"], cols["push_time"])
+        if _same(cols["read_time"], prev):
+            head = row < 0  # pushed in an earlier block (or never: 0): formatted here, the others are taken
+            idx = np.where(head, np.cumsum(head) - 1, int(head.sum()) + row)
+            out["read_time"] = pa.concat_arrays([text(prev[head]), out["push_time"]]).take(pa.array(idx))
+        else:
+            out["read_time"] = text(cols["read_time"])
+        same = {"compute_start": "read_time", "apply_time": "push_time"}
+        for name in ("compute_start", "compute_time", "apply_time"):
+            twin = same.get(name)
+            out[name] = out[twin] if twin and _same(cols[name], cols[twin]) else text(cols[name])
+        out["applied"] = cols["applied"]
+        buf = io.BytesIO()
+        self.pcsv.write_csv(pa.table({name: out[name] for name in COLUMNS}), buf, self.pcsv.WriteOptions(
             include_header=False, batch_size=1 << 16, quoting_style="none"))  # numbers and booleans: no quotes
-        return out.getvalue()
+        return buf.getvalue()
 
     @staticmethod
     def _numpy_lines(cols: dict) -> str:

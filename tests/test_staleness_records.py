@@ -20,6 +20,7 @@ from staleness.records import (
     CsvRecords,
     ParquetRecords,
     _file_columns,
+    _PreviousPush,
     read_records,
 )
 from staleness.result import Gradients
@@ -59,6 +60,16 @@ def _parse_by_hand(text: bytes) -> dict:
     return out
 
 
+def _every_value_formatted(g: Gradients) -> bytes:
+    """The lines Arrow's CSV writer gives the numeric columns themselves: each value formatted on its own."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    out = io.BytesIO()
+    pcsv.write_csv(pa.table({c: getattr(g, c) for c in COLUMNS}), out, pcsv.WriteOptions(quoting_style="none"))
+    return out.getvalue().replace(b'"', b"")  # the header's names are quoted by Arrow, not by the writer
+
+
 def _as_lists(g: Gradients) -> dict:
     return {c: getattr(g, c).tolist() for c in (*COLUMNS, "version_before_apply", "update")}
 
@@ -70,6 +81,10 @@ def test_csv_in_blocks_equals_the_whole_run(cfg):
     assert small == default  # byte for byte
     assert _parse_by_hand(default) == _as_lists(whole)  # every field of every row, floats exactly
     assert read_records(io.BytesIO(default)) == whole
+    if importlib.util.find_spec("pyarrow") is not None:
+        # the text of a value reused for a column equal to it bit for bit (apply_time = push_time, compute_start
+        # = read_time, read_time = the learner's previous push) is the text Arrow gives that column's own values
+        assert default == _every_value_formatted(whole)
     fallback = _csv(cfg, 37, fallback=True)  # the writer without pyarrow: the same values
     assert _parse_by_hand(fallback) == _as_lists(whole)
 
@@ -153,6 +168,34 @@ def test_csv_read_back_without_pyarrow(cfg, monkeypatch, tmp_path):
     assert read_records(io.BytesIO(path.read_bytes())) == simulate(cfg).gradients
 
 
+def test_previous_push_carries_across_blocks():
+    # learner 1 pushes at 1, 4; learner 0 at 2, 3 then (next block) learner 1 at 5, learner 0 at 6, learner 2 at 7
+    prev = _PreviousPush()
+    values, rows = prev(np.array([1, 0, 0, 1]), np.array([1.0, 2.0, 3.0, 4.0]))
+    assert values.tolist() == [0.0, 0.0, 2.0, 1.0] and rows.tolist() == [-1, -1, 1, 0]
+    values, rows = prev(np.array([1, 0, 2]), np.array([5.0, 6.0, 7.0]))
+    assert values.tolist() == [4.0, 3.0, 0.0] and rows.tolist() == [-1, -1, -1]  # earlier block, or none
+    # learner numbers beyond 8 and 16 bits (the sort key's width follows the largest): a loop as the oracle
+    rng = np.random.default_rng(1)
+    for top in (3, 300, 70_000):
+        learner, push = rng.integers(0, top, 2000), rng.random(2000)
+        prev, last, want, want_rows = _PreviousPush(), {}, [], []
+        for r, (a, t) in enumerate(zip(learner.tolist(), push.tolist(), strict=True)):
+            want.append(last.get(a, (0.0, -1))[0])
+            want_rows.append(last.get(a, (0.0, -1))[1] - (700 if r >= 700 else 0))  # the row in its own block
+            last[a] = (t, r)
+        (v1, r1), (v2, r2) = prev(learner[:700], push[:700]), prev(learner[700:], push[700:])
+        assert np.concatenate([v1, v2]).tolist() == want
+        assert np.concatenate([r1, r2]).tolist() == [w if w >= 0 else -1 for w in want_rows]
+
+
+def test_a_block_longer_than_a_slice_writes_the_same_lines():
+    # the writer formats 2^16 rows at a time; a block of 150,000 (three slices) gives the lines of small blocks
+    pytest.importorskip("pyarrow")
+    cfg = SimConfig(learners=7, updates=150_000, seed=8)
+    assert _csv(cfg, 150_000) == _csv(cfg, 5_000)
+
+
 def test_records_whose_versions_do_not_follow_are_refused():
     # update must be version_before_apply + 1 (the file leaves it out): a record breaking that is not written
     g = simulate(CFGS[0]).gradients
@@ -208,6 +251,8 @@ def test_any_run_written_in_blocks_reads_back_equal(tmp_path_factory, cfg, lat, 
     simulate(cfg, engine=engine, stream=True, records=True, chunk=chunk, on_block=w.write)
     assert w.rows == len(whole) and read_records(io.BytesIO(out.getvalue())) == whole
     assert _parse_by_hand(out.getvalue()) == _as_lists(whole) if len(whole) else True
+    if importlib.util.find_spec("pyarrow") is not None and len(whole):
+        assert out.getvalue() == _every_value_formatted(whole)
     if importlib.util.find_spec("pyarrow") is not None:
         path = str(tmp_path_factory.mktemp("pq") / "g.parquet")
         p = ParquetRecords(path, rows_per_group=50)
