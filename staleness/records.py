@@ -12,8 +12,11 @@ columns of :class:`~staleness.result.Gradients` are left out, each being exact a
 
 The writer checks both identities on every block and refuses records that break them;
 :func:`read_records` adds the three columns back. Floats are written in a shortest form that reads back
-exactly (``0.5``, ``1e+16``), the booleans as ``true`` / ``false``. With pyarrow installed the CSV lines are
-formatted by Arrow's CSV writer; without it, a numpy / Python fallback writes the same values (slower).
+exactly (``0.5``, ``1e+16``), the booleans as ``true`` / ``false``. With pyarrow installed each number is
+formatted to text once by Arrow (the text its CSV writer gives it), a float column equal bit for bit to
+another reusing that one's text (``apply_time`` = ``push_time``, ``compute_start`` = ``read_time``,
+``read_time`` = the learner's previous ``push_time``, where every row of a slice has it so), and Arrow's CSV
+writer lays out the lines; without pyarrow a numpy / Python fallback writes the same values (slower).
 
 Examples
 --------
@@ -146,27 +149,29 @@ class CsvRecords:
         self._put(",".join(COLUMNS) + "\n")
         self.rows = 0
 
-    def _put(self, text: str | bytes) -> None:
+    def _put(self, text) -> None:
+        """Write ``text`` (a str, or bytes / an Arrow buffer of UTF-8) to the file, in the file's mode."""
         if self.text:
-            self.fh.write(text if isinstance(text, str) else text.decode())
+            self.fh.write(text if isinstance(text, str) else memoryview(text).tobytes().decode())
         else:
-            self.fh.write(text if isinstance(text, bytes) else text.encode())
+            self.fh.write(text.encode() if isinstance(text, str) else text)
 
     def write(self, block: Block) -> None:
         g = _gradients(block)
         if not len(g):
             return
         cols = _file_columns(g)
-        self._put(self._arrow_lines(cols) if self.pa is not None else self._numpy_lines(cols))
+        if self.pa is None:
+            self._put(self._numpy_lines(cols))
+        else:
+            # slices of 2^16 rows: Arrow formats a slice's numbers faster than a long array's, and a slice's
+            # text stays far below string offsets' 2 GiB
+            step = 1 << 16
+            for i in range(0, len(g), step):
+                self._put(self._arrow_slice({k: v[i : i + step] for k, v in cols.items()}))
         self.rows += len(g)
 
-    def _arrow_lines(self, cols: dict) -> bytes:
-        # slices of 2^16 rows: Arrow formats a slice's numbers faster than a long array's, and a slice's text
-        # stays far below string offsets' 2 GiB
-        n, step = len(cols["learner"]), 1 << 16
-        return b"".join(self._arrow_slice({k: v[i : i + step] for k, v in cols.items()}) for i in range(0, n, step))
-
-    def _arrow_slice(self, cols: dict) -> bytes:
+    def _arrow_slice(self, cols: dict):
         # Every number is formatted to text once (Arrow's shortest exact form, the same text its CSV writer
         # gives the number) and written as text. A float column whose values are, bit for bit, those of
         # another one reuses that one's text: apply_time is push_time, compute_start read_time, and read_time
@@ -190,7 +195,7 @@ class CsvRecords:
             twin = same.get(name)
             out[name] = out[twin] if twin and _same(cols[name], cols[twin]) else text(cols[name])
         out["applied"] = cols["applied"]
-        buf = io.BytesIO()
+        buf = pa.BufferOutputStream()  # an Arrow buffer, handed to the file without a copy
         self.pcsv.write_csv(pa.table({name: out[name] for name in COLUMNS}), buf, self.pcsv.WriteOptions(
             include_header=False, batch_size=1 << 16, quoting_style="none"))  # numbers and booleans: no quotes
         return buf.getvalue()
