@@ -15,8 +15,8 @@ The writer checks both identities on every block and refuses records that break 
 exactly (``0.5``, ``1e+16``), the booleans as ``true`` / ``false``. With pyarrow installed each number is
 formatted to text once by Arrow (the text its CSV writer gives it), a float column equal bit for bit to
 another reusing that one's text (``apply_time`` = ``push_time``, ``compute_start`` = ``read_time``,
-``read_time`` = the learner's previous ``push_time``, where every row of a slice has it so), and Arrow's CSV
-writer lays out the lines; without pyarrow a numpy / Python fallback writes the same values (slower).
+``read_time`` = the learner's previous ``push_time``, where every row of a slice has it so) and a run of
+equal values in a column formatted once, and Arrow's CSV writer lays out the lines; without pyarrow a numpy / Python fallback writes the same values (slower).
 
 Examples
 --------
@@ -132,6 +132,18 @@ def _gradients(block: Block) -> Gradients:
     return g
 
 
+def _float_text(pa, pc, v: np.ndarray):
+    """``v``'s Arrow text. Where at most half the values start a run of bit-equal ones (k-sync's shared read
+    and apply times), only each run's first value is formatted and the others take its text."""
+    bits = v.view(np.int64)
+    first = np.empty(len(v), dtype=bool)
+    first[:1] = True
+    np.not_equal(bits[1:], bits[:-1], out=first[1:])
+    if np.count_nonzero(first) * 2 > len(v):
+        return pc.cast(pa.array(v), pa.string())
+    return pc.cast(pa.array(v[first]), pa.string()).take(pa.array(np.cumsum(first) - 1))
+
+
 class CsvRecords:
     """Append every block's gradients to an open file (text or binary) as CSV (a header first)."""
 
@@ -175,11 +187,12 @@ class CsvRecords:
         # Every number is formatted to text once (Arrow's shortest exact form, the same text its CSV writer
         # gives the number) and written as text. A float column whose values are, bit for bit, those of
         # another one reuses that one's text: apply_time is push_time, compute_start read_time, and read_time
-        # the learner's previous push_time (in the plain async run: 2 floats formatted a row instead of 5).
+        # the learner's previous push_time (in the plain async run: 2 floats formatted a row instead of 5);
+        # within a float column, runs of equal values are formatted once (_float_text).
         pa, pc = self.pa, self.pc
 
         def text(v: np.ndarray):
-            return pc.cast(pa.array(v), pa.string())
+            return _float_text(pa, pc, v) if v.dtype == np.float64 else pc.cast(pa.array(v), pa.string())
 
         out = {name: text(v) for name, v in cols.items() if name in _INT_COLUMNS}
         out["push_time"] = text(cols["push_time"])

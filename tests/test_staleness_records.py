@@ -189,6 +189,20 @@ def test_previous_push_carries_across_blocks():
         assert np.concatenate([r1, r2]).tolist() == [w if w >= 0 else -1 for w in want_rows]
 
 
+def test_runs_of_equal_floats_are_formatted_once_and_read_the_same():
+    # 8 values in 3 runs of equal bits (-0.0 and 0.0 differ in bits and in text): the run path; 8 distinct values:
+    # the plain path. Each gives the text of formatting every value on its own.
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.compute as pc
+
+    from staleness.records import _float_text
+
+    for v in ([1.5, 1.5, 1.5, -0.0, 0.0, 0.0, 0.0, 0.0], [0.1 * k for k in range(8)]):
+        v = np.array(v)
+        assert _float_text(pa, pc, v).to_pylist() == [pc.cast(pa.array([x]), pa.string())[0].as_py() for x in v]
+    assert _float_text(pa, pc, np.array([1.5, 1.5, -0.0, 0.0])).to_pylist() == ["1.5", "1.5", "-0", "0"]
+
+
 def test_a_block_longer_than_a_slice_writes_the_same_lines():
     # the writer formats 2^16 rows at a time; a block of 150,000 (three slices) gives the lines of small blocks
     pytest.importorskip("pyarrow")
