@@ -16,7 +16,8 @@ exactly (``0.5``, ``1e+16``), the booleans as ``true`` / ``false``. With pyarrow
 formatted to text once by Arrow (the text its CSV writer gives it), a float column equal bit for bit to
 another reusing that one's text (``apply_time`` = ``push_time``, ``compute_start`` = ``read_time``,
 ``read_time`` = the learner's previous ``push_time``, where every row of a slice has it so) and a run of
-equal values in a column formatted once, and Arrow's CSV writer lays out the lines; without pyarrow a numpy / Python fallback writes the same values (slower).
+equal values in a column formatted once, and Arrow's CSV writer lays out the lines; without pyarrow a
+numpy / Python fallback writes the same values (slower).
 
 Examples
 --------
