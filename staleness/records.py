@@ -236,8 +236,8 @@ class ParquetRecords:
     ``path`` is the file written; ``name`` the path to name in messages (the user's, when ``path`` is a
     temporary file renamed onto it afterwards); ``compression`` Parquet's codec. The integer columns are
     delta-encoded (``DELTA_BINARY_PACKED``: consecutive indexes and versions pack into a few bits) and
-    nothing is compressed by default: at 10^7 gradients that file is smaller than a snappy-compressed
-    plain one (12 against 19 bytes a row) and takes about 60 % of its encoding time.
+    nothing is compressed by default: at 10^7 gradients the file takes 44 bytes a row (the five float64
+    columns are 40 of them) against 41 with snappy, for about 70 % of snappy's CPU time.
     """
 
     def __init__(self, path: str, *, name: str | None = None, rows_per_group: int = 1 << 20,
