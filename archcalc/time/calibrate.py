@@ -188,13 +188,25 @@ def _benchmarks(torch: Any, quick: bool) -> list[tuple[str, str, float, Any]]:
                 ("pool", f"maxpool k3s2 {n}", 4.0 * (el + ((hw - 1) // 2) ** 2 * c),
                  lambda t=img: F.max_pool2d(t, 3, 2)),
                 ("elementwise", f"avgpool-global {n}", 4.0 * (el + c), lambda t=img: F.adaptive_avg_pool2d(t, 1))]
-        mean, var = torch.zeros(c), torch.ones(c)
         rows = x.view(-1, 64)
         lw = torch.ones(64)
-        out += [("norm", f"batchnorm {n}", 4.0 * (2 * el + 4 * c),
-                 lambda t=img, m=mean, v=var: F.batch_norm(t, m, v, v, m, False)),
-                ("norm", f"layernorm {n}", 4.0 * (2 * n + 128), lambda r=rows, w=lw: F.layer_norm(r, (64,), w, w))]
+        out.append(("norm", f"layernorm {n}", 4.0 * (2 * n + 128), lambda r=rows, w=lw: F.layer_norm(r, (64,), w, w)))
+        # batch norm over few and over many channels (a per-channel cost): eval mode (running statistics) and
+        # training mode (batch statistics: a forward of a training step)
+        for cn, hwn in ((c, hw), _wide(n)):
+            t, mean, var = torch.randn(1, cn, hwn, hwn), torch.zeros(cn), torch.ones(cn)
+            work = 4.0 * (2 * cn * hwn * hwn + 4 * cn)
+            out += [("norm", f"batchnorm c{cn} {n}", work,
+                     lambda t=t, m=mean, v=var: F.batch_norm(t, m, v, v, m, False)),
+                    ("norm_training", f"batchnorm c{cn} {n}", work,
+                     lambda t=t, m=mean, v=var: F.batch_norm(t, m, v, v, m, True))]
     return out
+
+
+def _wide(n: int) -> tuple[int, int]:
+    """Channels and height = width of an image of about ``n`` elements with many channels (up to 512)."""
+    c = min(512, max(16, n // 16))
+    return c, max(2, math.isqrt(n // c))
 
 
 def _backward_benchmarks(torch: Any, quick: bool) -> list[tuple[str, str, float, Any]]:
@@ -246,8 +258,10 @@ def _backward_benchmarks(torch: Any, quick: bool) -> list[tuple[str, str, float,
              (1, c, hw, hw))
         case("pool", f"maxpool k3s2 {n}", backward_bytes(el, 4.0 * c * ((hw - 1) // 2) ** 2, 0, 0, True),
              lambda t: F.max_pool2d(t, 3, 2), (1, c, hw, hw))
-        case("norm", f"batchnorm {n}", backward_bytes(el, el, 8.0 * c, 8.0 * c, True),
-             lambda t, w, b: F.batch_norm(t, None, None, w, b, True), (2, c, hw, hw // 2), (c,), (c,))
+        for cn, hwn in ((c, hw), _wide(n)):
+            e = 4.0 * cn * hwn * hwn
+            case("norm", f"batchnorm c{cn} {n}", backward_bytes(e, e, 8.0 * cn, 8.0 * cn, True),
+                 lambda t, w, b: F.batch_norm(t, None, None, w, b, True), (1, cn, hwn, hwn), (cn,), (cn,))
         case("norm", f"layernorm {n}", backward_bytes(b4, b4, 512.0, 512.0, True),
              lambda t, w, b: F.layer_norm(t, (64,), w, b), (n // 64, 64), (64,), (64,))
     return out
@@ -294,7 +308,8 @@ def _tiny_modules(torch: Any) -> list[tuple[str, Any, Any]]:
             ("conv_pointwise", nn.Conv2d(1, 1, 1), one),
             ("conv_depthwise", nn.Conv2d(2, 2, 3, padding=1, groups=2), torch.randn(1, 2, 1, 1)),
             ("attention", Attention(), one), ("elementwise", nn.ReLU(), one),
-            ("pool", nn.MaxPool2d(2), torch.randn(1, 1, 2, 2)), ("norm", nn.BatchNorm2d(1).eval(), one)]
+            ("pool", nn.MaxPool2d(2), torch.randn(1, 1, 2, 2)), ("norm", nn.BatchNorm2d(1).eval(), one),
+            ("norm_training", nn.BatchNorm2d(1).train(), torch.randn(2, 1, 1, 1))]
 
 
 def _overheads_in_context(torch: Any, repeats: int, clock: Any) -> dict[str, float]:
@@ -326,8 +341,9 @@ def _overheads_in_context(torch: Any, repeats: int, clock: Any) -> dict[str, flo
 def _sequence_factor(torch: Any, repeats: int, clock: Any, trials: int = 3) -> float:
     """A whole forward's fastest run over the sum of its ops' fastest runs (forward hooks, as
     :mod:`archcalc.time.measure` times a model), on a chain of generic ops (3 x 3, 1 x 1 and depthwise
-    convolutions, batch norms, ReLUs, pooling, a linear head; shapes of no validated model); the median of
-    ``trials`` measurements, at least 1."""
+    convolutions, batch norms, ReLUs, pooling, a linear head; shapes of no validated model), each the fastest
+    of ``repeats`` runs (15 at most, as a model's whole forward is timed: a longer run meets more
+    interference); the median of ``trials`` measurements, at least 1."""
     nn = torch.nn
 
     def block(ci: int, co: int, s: int) -> list[Any]:
@@ -337,7 +353,7 @@ def _sequence_factor(torch: Any, repeats: int, clock: Any, trials: int = 3) -> f
     net = nn.Sequential(*block(3, 24, 1), nn.MaxPool2d(2), *block(24, 40, 1), *block(40, 80, 2),
                         nn.Conv2d(80, 80, 3, 1, 1, groups=80), nn.ReLU(), *block(80, 160, 2),
                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(160, 100)).eval()
-    x = torch.randn(6, 3, 40, 40)
+    x = torch.randn(12, 3, 40, 40)
     ratios = []
     for _ in range(trials):
         per_op, whole = _measure(net, (x,), repeats, clock)
@@ -406,7 +422,7 @@ def calibrate(threads: int = 1, repeats: int = 30, quick: bool = False, budget_s
             tiny = torch.randn(1)
             base = _fastest(lambda: torch.relu(tiny), max(repeats, 200), budget_s, clock)
             overheads = _overheads_in_context(torch, max(repeats, 30), clock)
-            sequence = _sequence_factor(torch, max(15, min(repeats, 30)), clock)
+            sequence = _sequence_factor(torch, min(repeats, 15), clock)
             points = tuple(Point(fam, label, work, _fastest(fn, repeats, budget_s, clock))
                            for fam, label, work, fn in _benchmarks(torch, quick))
         overheads.update(_backward_overheads(torch, max(repeats, 30), budget_s, clock))

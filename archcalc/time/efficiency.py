@@ -50,10 +50,12 @@ __all__ = ["Curve", "Calibration", "FAMILIES", "COMPUTE_FAMILIES", "MEMORY_FAMIL
 
 #: Families whose curve is in FLOP/s of 2 x MACs, and those in bytes/s.
 COMPUTE_FAMILIES = ("gemm", "conv", "conv_pointwise", "conv_depthwise", "attention")
-MEMORY_FAMILIES = ("elementwise", "pool", "norm")
-#: Families with an op overhead, forward (the op families) and backward (``FAMILY_backward``).
+MEMORY_FAMILIES = ("elementwise", "pool", "norm", "norm_training")
+#: Families with an op overhead, forward (the op families) and backward (``FAMILY_backward``). A norm
+#: with running statistics in training mode computes batch statistics (``norm_training``, several times
+#: an eval-mode norm on a CPU); its backward is ``norm_backward`` (measured in training mode).
 OP_FAMILIES = COMPUTE_FAMILIES + MEMORY_FAMILIES
-BACKWARD_FAMILIES = tuple(f"{f}_backward" for f in OP_FAMILIES)
+BACKWARD_FAMILIES = tuple(f"{f}_backward" for f in OP_FAMILIES if f != "norm_training")
 #: ``stream``: a copy of data not in cache (bytes/s), the memory floor of the compute families;
 #: ``gemm_weights`` / ``conv_weights``: bytes/s of the weights of a GEMM / convolution with few rows or
 #: pixels (the time of fetching and, for a convolution, reordering the weights), a floor on those ops'
@@ -75,12 +77,15 @@ def family_of(kind: str, hparams: Mapping[str, Any] | None = None, *, input_shap
     An adaptive pooling to one value per channel (global pooling) reduces like an element-wise op and is
     timed as one; to a larger output it runs a windowed kernel (``pool``). A convolution with its shapes
     given is ``conv_depthwise`` when its groups equal its input channels (more than one), ``conv_pointwise``
-    when its kernel has one tap (``macs == output elements x input channels per group``), else ``conv``.
+    when its kernel has one tap (``macs == output elements x input channels per group``), else ``conv``. A
+    norm with running statistics traced in training mode is ``norm_training`` (batch statistics).
     """
     from archcalc.ops.traits import traits
 
     hparams = hparams or {}
     family = _MODULE_FAMILY.get(traits(kind).family, "elementwise")
+    if family == "norm" and hparams.get("training") and traits(kind).running_stats:
+        return "norm_training"
     if family == "pool" and "output_size" in hparams:
         out = hparams["output_size"]
         out = out if isinstance(out, (tuple, list)) else (out,)
@@ -180,13 +185,21 @@ class Calibration:
         object.__setattr__(self, "overhead_s", MappingProxyType({f: float(self.overhead_s[f])
                                                                   for f in OP_FAMILIES + BACKWARD_FAMILIES}))
 
+    @staticmethod
+    def curve_of(family: str, backward: bool = False) -> str:
+        """The curve (and overhead) name of ``family``'s forward or backward pass."""
+        if not backward:
+            return family
+        return f"{'norm' if family == 'norm_training' else family}_backward"
+
     def op_seconds(self, family: str, flops: float, bytes_: float, weight_bytes: float = 0.0,
                    backward: bool = False) -> tuple[float, float, float]:
         """``(compute_s, memory_s, time_s)`` of one op of ``family`` (overhead included in ``time_s``); a
         GEMM's or convolution's compute time is at least its ``weight_bytes`` at its ``_weights`` curve.
         ``backward``: the op's backward pass, on the ``FAMILY_backward`` curve and overhead (its
         ``weight_bytes``: the weights' bytes once per GEMM-sized pass of the backward)."""
-        curve = f"{family}_backward" if backward else family
+        curve = self.curve_of(family, backward)
+        family = curve.removesuffix("_backward")
         memory_s = 0.0
         if bytes_:
             memory = self.curves[curve if family in MEMORY_FAMILIES else "stream"]

@@ -159,7 +159,7 @@ def op_time(name: str, kind: str, phase: str, *, flops: int, elementwise_ops: in
         compute_s, memory_s, _ = cal.op_seconds(family, flops, bytes_, weight_bytes, backward=backward)
         terms = {"compute": compute_s, "memory": memory_s, "communication": comm_s}
         bound = max(terms, key=terms.__getitem__)
-        time_s = terms[bound] + kernels * cal.overhead_s[f"{family}_backward" if backward else family]
+        time_s = terms[bound] + kernels * cal.overhead_s[cal.curve_of(family, backward)]
         return OpTime(name, kind, phase, flops, elementwise_ops, bytes_, compute_s, memory_s, comm_s, time_s,
                       bound)
     compute_s = (flops / (profile.peak(dtype) * efficiency.compute) if flops else 0.0) + (
