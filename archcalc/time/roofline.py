@@ -259,7 +259,7 @@ def step_time(evaluation: Any, profile: DeviceProfile, *, precision: str = "fp32
             spent = sum(o.time_s for o in ops if o.phase == phase)
             if spent:
                 extra = (cal.sequence_factor - 1.0) * spent
-                ops.append(OpTime(f"between ops ({phase})", "Sequence", phase, 0, 0, 0, 0.0, 0.0, 0.0, extra,
+                ops.append(OpTime("between ops", "Sequence", phase, 0, 0, 0, 0.0, 0.0, 0.0, extra,
                                   "overhead"))
         notes.append(f"between ops: {cal.sequence_factor - 1.0:.1%} of each pass's op time (the calibrated "
                      "sequence factor)")
