@@ -298,3 +298,37 @@ def test_a_leaf_module_running_several_rows_is_compared_as_one_call():
         rows = [r for r in ev.rows if r.module == name]
         assert len(rows) == 3 and calls[name][2] == sum(predicted[r.name] for r in rows) and calls[name][3] == 3
     assert calls["1"][2] == predicted["1"] and calls["1"][1] == "elementwise"
+
+
+def test_an_op_right_after_a_weight_streaming_op_pays_the_calibrated_cold_cost():
+    """cold_overhead ((1e6, 1e8) bytes, (0, 100) us): 0 up to 1 MB, 50 us at 1e7 (halfway in log bytes), 100 us
+    from 1e8 on. In alexnet at 3x224x224 the ReLU after classifier.1 (Linear 9216 -> 4096: 9216 * 4096 * 4 =
+    150,994,944 weight bytes) gets 100 us more; features.1 (after a conv of 64 * 3 * 11 * 11 * 4 = 92,928
+    weight bytes + 256 bias bytes) nothing; a backward row nothing."""
+    from archcalc.ir.evaluate import evaluate
+    from archcalc.models.zoo import build
+    from archcalc.time.roofline import step_time
+
+    warm = _calibration()
+    cold = Calibration(warm.curves, warm.overhead_s, "test", 1.0, ((1e6, 1e8), (0.0, 1e-4)))
+    assert cold.cold_seconds(1e7) == pytest.approx(5e-5) and cold.cold_seconds(1e5) == 0.0
+    assert cold.cold_seconds(1e9) == 1e-4 and warm.cold_seconds(1e9) == 0.0
+    back = calibration_from_mapping(calibration_to_mapping(cold)).cold_overhead  # us in the file: float rounding
+    assert back[0] == (1e6, 1e8) and back[1] == pytest.approx((0.0, 1e-4), rel=1e-12)
+
+    def profile(cal):
+        return profile_from_mapping("cal", {"name": "cal", "peak_tflops": {"fp32": 1.0}, "memory_bandwidth_gbs": 10,
+                                            "memory_gb": 1, "interconnect_gbs": 10, "source": "test",
+                                            "calibration": calibration_to_mapping(cal)})
+
+    ev = evaluate(build("alexnet"), (3, 224, 224), 1, training=True)
+    rows = [r.name for r in ev.rows]
+    after_fc = rows[rows.index("classifier.1") + 1]
+    a, b = (step_time(ev, profile(c), training=True) for c in (warm, cold))
+    ta = {(o.name, o.phase): o.time_s for o in a.ops}
+    tb = {(o.name, o.phase): o.time_s for o in b.ops}
+    assert tb[(after_fc, "forward")] - ta[(after_fc, "forward")] == pytest.approx(1e-4)
+    assert tb[("features.1", "forward")] == ta[("features.1", "forward")]
+    assert all(tb[k] == ta[k] for k in ta if k[1] == "backward")
+    with pytest.raises(ValueError, match="cold_overhead"):
+        Calibration(warm.curves, warm.overhead_s, "test", 1.0, ((1e8, 1e6), (0.0, 1e-4)))

@@ -312,13 +312,15 @@ def _tiny_modules(torch: Any) -> list[tuple[str, Any, Any]]:
             ("norm_training", nn.BatchNorm2d(1).train(), torch.randn(2, 1, 1, 1))]
 
 
-def _overheads_in_context(torch: Any, repeats: int, clock: Any) -> dict[str, float]:
+def _overheads_in_context(torch: Any, repeats: int, clock: Any, stream_bytes: int = 0) -> dict[str, float]:
     """Per family, the fastest call of its small module (:func:`_tiny_modules`) timed as
     :mod:`archcalc.time.measure` times a model's modules (forward hooks), each call after a larger op (a
-    32 x 512 x 512 GEMM, 1 MiB of weights) as inside a model: the larger op evicts the small one's code and data from the
-    per-core caches, which a tight loop of the small op alone never sees (it is then 2-5x faster)."""
+    16 x 256 x 256 GEMM, 256 KiB of weights) as inside a model: the larger op evicts the small one's code and
+    data from the per-core caches, which a tight loop of the small op alone never sees (it is then 2-5x
+    faster). ``stream_bytes``: the larger op is instead a copy moving that many bytes (read + written)."""
     nn = torch.nn
     tiny = _tiny_modules(torch)
+    src, dst = (torch.randn(stream_bytes // 8), torch.empty(stream_bytes // 8)) if stream_bytes else (None, None)
 
     class Context(nn.Module):
         def __init__(self) -> None:
@@ -330,12 +332,28 @@ def _overheads_in_context(torch: Any, repeats: int, clock: Any) -> dict[str, flo
 
         def forward(self, _: Any) -> Any:
             for m, x in zip(self.small, self.inputs, strict=True):
-                self.big(self.x)
+                if src is None:
+                    self.big(self.x)
+                else:
+                    dst.copy_(src)
                 m(x)
             return None
 
     times, _ = _measure(Context(), (None,), repeats, clock)
     return {f: times[f"small.{i}"] for i, (f, _, _) in enumerate(tiny)}
+
+
+def _cold_overheads(torch: Any, repeats: int, clock: Any, warm: dict[str, float],
+                    sizes: tuple[int, ...] = (1 << 22, 1 << 25, 1 << 27)) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """``(bytes, seconds)``: what a small op costs beyond its overhead right after an op that moved that
+    many bytes (a copy; the median over the families' small modules of the extra over ``warm``, at least 0):
+    a large op leaves the caches and the TLB to the next op cold."""
+    extra = []
+    for n in sizes:
+        cold = _overheads_in_context(torch, repeats, clock, stream_bytes=n)
+        extra.append(max(0.0, statistics.median(cold[f] - warm[f] for f in warm)))
+    # the warm context (a 256 KiB GEMM) is the overhead itself: no extra below it
+    return (float(1 << 18),) + tuple(float(n) for n in sizes), (0.0,) + tuple(extra)
 
 
 def _sequence_factor(torch: Any, repeats: int, clock: Any, trials: int = 3) -> float:
@@ -423,6 +441,7 @@ def calibrate(threads: int = 1, repeats: int = 30, quick: bool = False, budget_s
             base = _fastest(lambda: torch.relu(tiny), max(repeats, 200), budget_s, clock)
             overheads = _overheads_in_context(torch, max(repeats, 30), clock)
             sequence = _sequence_factor(torch, min(repeats, 15), clock)
+            cold = _cold_overheads(torch, min(repeats, 15), clock, overheads)
             points = tuple(Point(fam, label, work, _fastest(fn, repeats, budget_s, clock))
                            for fam, label, work, fn in _benchmarks(torch, quick))
         overheads.update(_backward_overheads(torch, max(repeats, 30), budget_s, clock))
@@ -435,7 +454,7 @@ def calibrate(threads: int = 1, repeats: int = 30, quick: bool = False, budget_s
     source = (f"archcalc calibrate: fastest of <= {repeats} runs per benchmark, {threads} torch thread(s), "
               f"{'thread CPU time' if threads == 1 else 'wall time'}, "
               f"torch {torch.__version__}, fp32, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-    cal = Calibration(curves, overheads, source, sequence)
+    cal = Calibration(curves, overheads, source, sequence, cold)
     copies = [p for p in points if p.label.startswith("copy")]
     bandwidth = max(p.work / p.seconds for p in copies)
     peak = max(curves["gemm"].rate + curves["conv"].rate)

@@ -160,12 +160,17 @@ class Calibration:
         the cost between ops (the parent modules' Python, the caches each op leaves to the next, and the
         fastest whole run being slower than the sum of each op's fastest run). A step's prediction adds it
         as one row, ``(sequence_factor - 1) x`` the ops' time; 1.0: none measured.
+    cold_overhead : tuple
+        ``(bytes, seconds)``: the extra seconds a forward op costs right after an op that moved that many
+        bytes (the caches left cold), interpolated linearly in log bytes, 0 below the first point and flat
+        beyond the last; empty: none measured.
     """
 
     curves: Mapping[str, Curve]
     overhead_s: Mapping[str, float]
     source: str = ""
     sequence_factor: float = 1.0
+    cold_overhead: tuple[tuple[float, ...], tuple[float, ...]] = ((), ())
 
     def __post_init__(self) -> None:
         missing = [f for f in FAMILIES if f not in self.curves]
@@ -181,9 +186,26 @@ class Calibration:
         if isinstance(f, bool) or not isinstance(f, (int, float)) or not (1.0 <= f <= 10.0):
             raise ValueError(f"calibration: sequence_factor = {f!r}; give a number from 1 to 10")
         object.__setattr__(self, "sequence_factor", float(f))
+        xs, ys = (tuple(float(v) for v in part) for part in self.cold_overhead)
+        if len(xs) != len(ys) or any(not (x > 0 and y >= 0 and math.isfinite(x) and math.isfinite(y))
+                                     for x, y in zip(xs, ys, strict=True)) or list(xs) != sorted(xs):
+            raise ValueError(f"calibration: cold_overhead = {self.cold_overhead!r}; give equally many increasing "
+                             "positive bytes and seconds >= 0")
+        object.__setattr__(self, "cold_overhead", (xs, ys))
         object.__setattr__(self, "curves", MappingProxyType(dict(self.curves)))
         object.__setattr__(self, "overhead_s", MappingProxyType({f: float(self.overhead_s[f])
                                                                   for f in OP_FAMILIES + BACKWARD_FAMILIES}))
+
+    def cold_seconds(self, previous_bytes: float) -> float:
+        """The extra seconds of a forward op right after one that moved ``previous_bytes``."""
+        xs, ys = self.cold_overhead
+        if not xs or previous_bytes <= xs[0]:
+            return ys[0] if xs and previous_bytes > 0 else 0.0
+        if previous_bytes >= xs[-1]:
+            return ys[-1]
+        i = bisect.bisect_right(xs, previous_bytes)
+        t = (math.log(previous_bytes) - math.log(xs[i - 1])) / (math.log(xs[i]) - math.log(xs[i - 1]))
+        return ys[i - 1] + t * (ys[i] - ys[i - 1])
 
     @staticmethod
     def curve_of(family: str, backward: bool = False) -> str:
@@ -256,13 +278,22 @@ def calibration_from_mapping(data: Mapping[str, Any], where: str = "calibration"
         raise ValueError(f"{where}: overhead_us = {overhead!r}; give a table of microseconds per family")
     seconds = {f: (v * 1e-6 if isinstance(v, (int, float)) and not isinstance(v, bool) else v)
                for f, v in overhead.items()}
-    return Calibration(curves, seconds, str(data.get("source", "")), data.get("sequence_factor", 1.0))
+    cold = data.get("cold_overhead", {"bytes": [], "us": []})
+    if not isinstance(cold, Mapping) or not isinstance(cold.get("bytes"), list) or not isinstance(cold.get("us"), list):
+        raise ValueError(f"{where}: cold_overhead = {cold!r}; give a table of bytes = [...] and us = [...]")
+    try:
+        pairs = (tuple(cold["bytes"]), tuple(v * 1e-6 for v in cold["us"]))
+    except TypeError:
+        raise ValueError(f"{where}: cold_overhead.us = {cold['us']!r}; give numbers") from None
+    return Calibration(curves, seconds, str(data.get("source", "")), data.get("sequence_factor", 1.0), pairs)
 
 
 def calibration_to_mapping(cal: Calibration) -> dict[str, Any]:
     """The inverse of :func:`calibration_from_mapping`."""
     out: dict[str, Any] = {"overhead_us": {f: v * 1e6 for f, v in cal.overhead_s.items()}, "source": cal.source,
-                           "sequence_factor": cal.sequence_factor}
+                           "sequence_factor": cal.sequence_factor,
+                           "cold_overhead": {"bytes": list(cal.cold_overhead[0]),
+                                             "us": [v * 1e6 for v in cal.cold_overhead[1]]}}
     for f in FAMILIES:
         out[f] = {"work": list(cal.curves[f].work), "rate": list(cal.curves[f].rate)}
     return out

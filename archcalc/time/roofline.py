@@ -148,11 +148,11 @@ class StepTime:
 
 def op_time(name: str, kind: str, phase: str, *, flops: int, elementwise_ops: int, bytes_: int,
             profile: DeviceProfile, dtype: str, efficiency: Efficiency = Efficiency(), comm_s: float = 0.0,
-            kernels: int = 1, family: str | None = None, weight_bytes: int = 0) -> OpTime:
+            kernels: int = 1, family: str | None = None, weight_bytes: int = 0, after_bytes: int = 0) -> OpTime:
     """The roofline time of one op in one pass (see the module docstring for the formula); on a calibrated
     profile with the op's ``family`` given, the calibrated curves' time instead
     (:meth:`archcalc.time.efficiency.Calibration.op_seconds`; a ``backward`` phase on the family's backward
-    curve)."""
+    curve; ``after_bytes``: the bytes the previous forward op moved, for the calibrated cold-cache cost)."""
     cal = profile.calibration
     if cal is not None and family is not None:
         backward = phase == "backward"
@@ -160,6 +160,8 @@ def op_time(name: str, kind: str, phase: str, *, flops: int, elementwise_ops: in
         terms = {"compute": compute_s, "memory": memory_s, "communication": comm_s}
         bound = max(terms, key=terms.__getitem__)
         time_s = terms[bound] + kernels * cal.overhead_s[cal.curve_of(family, backward)]
+        if not backward and after_bytes:  # the op before it left the caches cold
+            time_s += cal.cold_seconds(after_bytes)
         return OpTime(name, kind, phase, flops, elementwise_ops, bytes_, compute_s, memory_s, comm_s, time_s,
                       bound)
     compute_s = (flops / (profile.peak(dtype) * efficiency.compute) if flops else 0.0) + (
@@ -217,7 +219,7 @@ def step_time(evaluation: Any, profile: DeviceProfile, *, precision: str = "fp32
     eff, bw = efficiency, profile.interconnect_bandwidth
     ops: list[OpTime] = []
     common = {"profile": profile, "dtype": dtype, "efficiency": eff}
-    fwd_macs = bwd_macs = re_macs = 0
+    fwd_macs = bwd_macs = re_macs = previous = 0
     for row in evaluation.rows:
         if _is_view(row):
             continue
@@ -234,7 +236,8 @@ def step_time(evaluation: Any, profile: DeviceProfile, *, precision: str = "fp32
             comm = ring_all_reduce(out_b, dict(row.hparams)["world"], bw, eff.alpha)
         forward = op_time(row.name, row.kind, "forward", flops=2 * row.macs, elementwise_ops=row.elementwise_ops,
                           bytes_=in_b + out_b + w_read, comm_s=comm, family=fam, weight_bytes=w_read,
-                          **common)
+                          after_bytes=previous, **common)
+        previous = w_read  # the weights it streamed: unlike its output, nothing after it reuses them
         ops.append(forward)
         fwd_macs += row.macs
         if not training:
