@@ -356,7 +356,7 @@ def _cold_overheads(torch: Any, repeats: int, clock: Any, warm: dict[str, float]
     return (float(1 << 18),) + tuple(float(n) for n in sizes), (0.0,) + tuple(extra)
 
 
-def _sequence_factor(torch: Any, repeats: int, clock: Any, trials: int = 3) -> float:
+def _sequence_factor(torch: Any, repeats: int, clock: Any, trials: int = 7) -> float:
     """A whole forward's fastest run over the sum of its ops' fastest runs (forward hooks, as
     :mod:`archcalc.time.measure` times a model), on a chain of generic ops (3 x 3, 1 x 1 and depthwise
     convolutions, batch norms, ReLUs, pooling, a linear head; shapes of no validated model), each the fastest
