@@ -73,6 +73,32 @@ def test_vectorised_k_batch_sync_large_run_matches_event_engine(p, k, dist, heap
     assert_identical(simulate(until, engine="event", stream=True), simulate(until, chunk=64, stream=True))
 
 
+@pytest.mark.parametrize("tie_break", ["fifo", "learner", "random"])
+def test_vectorised_k_batch_sync_tie_after_untied_pieces(tie_break, monkeypatch):
+    # K = 2 runs each piece first with no tie checks and checks the records afterwards (pops strictly
+    # increasing, every discarded push after the update); times on a 1/1024 grid give a first tie in the
+    # 4th piece of 5 iterations (seed 3): the first three pieces pass the check, the 4th is run again on
+    # the exact loop, and so is the rest; every record equals the engine's (which draws the same grid)
+    import staleness.distributions as dist
+    import staleness.vectorised_kbsync as kbsync
+
+    sample = dist.Distribution.sample
+    monkeypatch.setattr(dist.Distribution, "sample", lambda self, rng, n: np.round(sample(self, rng, n) * 1024) / 1024)
+    checked = []
+    piece = kbsync._piece
+
+    def spy(*args, **kw):
+        out = piece(*args, **kw)
+        if kw.get("check"):
+            checked.append(out is not None)
+        return out
+
+    monkeypatch.setattr(kbsync, "_piece", spy)
+    cfg = SimConfig(learners=16, policy="k-batch-sync", k=2, updates=3000, seed=3, tie_break=tie_break)
+    fast = simulate(cfg, chunk=100)
+    assert checked == [True, True, True, False]
+    assert_identical(simulate(cfg, engine="event"), fast)
+
 def test_vectorised_k_batch_sync_by_hand():
     # P = 3, K = 2, constant times 1 s (L1, L2) and 0.5 s (L3, speed 2). Iteration 1 from 0: L3 pushes at 0.5
     # and restarts, pushes again at 1.0, where L1 and L2 push too: fifo puts L1 and L2 (read at 0) before L3's
