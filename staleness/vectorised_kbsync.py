@@ -8,12 +8,18 @@ the update, every gradient still in flight is discarded, and iteration j + 1 sta
 iteration j is "the K smallest pushes of P merged running sums", and learner i uses 1 + (its pushes among
 the first K - 1) draws in it: where its next iteration starts in its stream depends on this one, which is
 why the iterations are taken one at a time, in a Python loop on plain floats with no event objects
-(:func:`_scan`): the P first pushes in a list, each of the K pops one ``min`` over it. When the minimum is
-not unique the tie-break decides (with drawn times: the ``constant`` law, or a draw of 0), and the rest of
-that iteration runs on an exact heap of the engine's keys (time, tie key, learner) (:func:`_exact_rest`;
-the tie keys: ``fifo`` the read time, ``learner`` none, ``random`` the gradient's draw from its own
-stream). The records (index, read and push times, compute time, discarded or applied) follow from the
-iterations' first pushes and pops in numpy, per piece of about ``chunk`` records (:func:`_piece`).
+(:func:`_scan`): the P pushes in flight in a list, each of the K pops one ``min`` over it (from K = 8
+among P >= 64 learners a heap of floats, :func:`_heap`). When a minimum is not unique the tie-break
+decides (with drawn times: the ``constant`` law, or a draw of 0), and the rest of that iteration runs on
+an exact heap of the engine's keys (time, tie key, learner) (:func:`_exact_rest`; the tie keys: ``fifo``
+the read time, ``learner`` none, ``random`` the gradient's draw from its own stream). K = 2, the commonest
+case, first runs each piece with no tie checks at all (:func:`_fast2`: one ``zip`` call takes every
+learner's next draw, the first pop is the smallest, the second the earlier of its restart and the next
+smallest of the others, as u + x grows with x) and checks the records afterwards: within every iteration
+the pops must come in strictly increasing times and every discarded push must be later than the update;
+else the piece runs again, from the same draws, on the exact loop. The records (index, read and push
+times, compute time, discarded or applied) follow from the pops and the draws in numpy, per piece of
+about ``chunk`` records (:func:`_piece`).
 
 K = 1 is k-sync record for record (nothing restarts): :mod:`staleness.vectorised` sends it to that path.
 
@@ -46,10 +52,11 @@ HEAP_K, HEAP_P = 8, 64
 
 
 class _Streams:
-    """Learner i's compute times one at a time (``nxt[i]()``, or every learner's next at once: ``row()``): each piece of r iterations starts with at
-    least r + ``spare`` of them buffered per learner (one first draw per iteration), and a learner whose
-    restarts use up its spare is topped up (:meth:`top_up`); the same numbers as arrays from the piece's
-    start (:meth:`matrix`, for the records). Also the gradients' random tie keys by index."""
+    """Learner i's compute times one at a time (``nxt[i]()``; every learner's next at once: ``row()``): each
+    piece of r iterations starts with at least r + ``spare`` of them buffered per learner (one first draw
+    per iteration), and a learner whose restarts use up its spare is topped up (:meth:`top_up`); the same
+    numbers as arrays from the piece's start (:meth:`matrix`, for the records; :meth:`rewind` to run the
+    piece again). Also the gradients' random tie keys by index."""
 
     def __init__(self, streams: LearnerStreams, p: int) -> None:
         self.streams, self.p = streams, p
@@ -117,14 +124,15 @@ def iter_k_batch_sync(cfg: SimConfig, streams: LearnerStreams, chunk: int, full:
     base = np.zeros(p, dtype=np.int64)  # gradients started per learner before this piece
     u, done = 0.0, 0  # start of the next iteration, iterations finished
     used = [0] * p  # draws each learner took in the last piece
-    fast = k == 2
+    fast = k < HEAP_K or p < HEAP_P  # the scans (the heap checks its ties as it goes)
     while True:
         r = rows if cfg.updates is None else min(rows, cfg.updates - done)
         draws.piece(r, spare, used)
         block = None
-        if fast:  # first on distinct times with no tie checks; the records check them (else: again, exactly)
+        if fast:  # first with no tie checks; the records check them (else: the piece again, exactly)
             cont, pl, pt, ct = [0] * p, [], [], []
-            if _fast2(r, u, horizon, draws, cont, spare, pl, pt, ct):
+            if _fast2(r, u, horizon, draws, cont, spare, pl, pt, ct) if k == 2 else _fastk(
+                    r, u, k, horizon, draws, cont, spare, pl, pt, ct):
                 block = _piece(draws.matrix(), pl, pt, ct, u, done, base, k, full, check=True)
                 fast = block is not None  # a tie (the constant law, a draw of 0): the exact loop from now on
             if block is None:
@@ -184,6 +192,32 @@ def _fast2(r, u, horizon, draws, cont, spare, pl, pt, ct) -> bool:
         add_t(m)
         add_t(u)
         add_c(c)
+    return True
+
+
+def _fastk(r, u, k, horizon, draws, cont, spare, pl, pt, ct) -> bool:
+    """:func:`_fast2` for any K: the K pops of each iteration by scans of the pushes in flight, with no tie
+    checks (:func:`_piece` makes them afterwards); False when the horizon comes first."""
+    nxt, lim = draws.nxt, draws.lim
+    add_l, add_t, add_c = pl.append, pt.append, ct.append
+    restarts = range(k - 1)
+    for _ in range(r):
+        g = [u + n() for n in nxt]
+        for _ in restarts:
+            m = min(g)
+            i = g.index(m)
+            add_l(i)
+            add_t(m)
+            if cont[i] == lim[i]:
+                draws.top_up(i, cont, spare)
+            cont[i] += 1
+            g[i] = c = m + nxt[i]()
+            add_c(c)
+        u = min(g)
+        if u > horizon:
+            return False
+        add_l(g.index(u))
+        add_t(u)
     return True
 
 

@@ -74,11 +74,13 @@ def test_vectorised_k_batch_sync_large_run_matches_event_engine(p, k, dist, heap
 
 
 @pytest.mark.parametrize("tie_break", ["fifo", "learner", "random"])
-def test_vectorised_k_batch_sync_tie_after_untied_pieces(tie_break, monkeypatch):
-    # K = 2 runs each piece first with no tie checks and checks the records afterwards (pops strictly
-    # increasing, every discarded push after the update); times on a 1/1024 grid give a first tie in the
-    # 4th piece of 5 iterations (seed 3): the first three pieces pass the check, the 4th is run again on
-    # the exact loop, and so is the rest; every record equals the engine's (which draws the same grid)
+@pytest.mark.parametrize("k, untied", [(2, 3), (3, 2)])
+def test_vectorised_k_batch_sync_tie_after_untied_pieces(k, untied, tie_break, monkeypatch):
+    # each piece runs first with no tie checks, and the records are checked afterwards (pops strictly
+    # increasing, every discarded push after the update); times on a 1/1024 grid give a first tie in piece
+    # untied + 1 (pieces of 100 // (16 + K - 1) iterations, seed 3): the pieces before pass the check, that
+    # one runs again on the exact loop, and so does the rest; every record equals the engine's (which
+    # draws the same grid)
     import staleness.distributions as dist
     import staleness.vectorised_kbsync as kbsync
 
@@ -94,9 +96,9 @@ def test_vectorised_k_batch_sync_tie_after_untied_pieces(tie_break, monkeypatch)
         return out
 
     monkeypatch.setattr(kbsync, "_piece", spy)
-    cfg = SimConfig(learners=16, policy="k-batch-sync", k=2, updates=3000, seed=3, tie_break=tie_break)
+    cfg = SimConfig(learners=16, policy="k-batch-sync", k=k, updates=3000, seed=3, tie_break=tie_break)
     fast = simulate(cfg, chunk=100)
-    assert checked == [True, True, True, False]
+    assert checked == [True] * untied + [False]
     assert_identical(simulate(cfg, engine="event"), fast)
 
 def test_vectorised_k_batch_sync_by_hand():
