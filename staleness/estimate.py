@@ -49,7 +49,7 @@ PATHS = {
     "vectorised ssp": {"gradient": (2.0e-7, 1.0e-7, 5.4e-7), "learner": (1.4e-5, 3.3e-5), "learner_bytes": 4_300},
     "vectorised k-async": {"gradient": (4.0e-7, 6.8e-7, 6.1e-6), "learner": (1.5e-5, 1.9e-5),
                            "learner_bytes": 2_700},
-    "vectorised k-batch-sync": {"gradient": (2.6e-7, 3.0e-7, 1.1e-6), "learner": (2.0e-5, 2.4e-5),
+    "vectorised k-batch-sync": {"gradient": (1.7e-7, 3.0e-7, 5.7e-7), "learner": (2.2e-5, 2.2e-5),
                                 "learner_bytes": 4_500},
     "event": {"gradient": (3.2e-6, 3.9e-6, 1.4e-5), "learner": (1.6e-5, 2.4e-5), "learner_bytes": 2_900},
 }
