@@ -10,7 +10,8 @@ the three taking turns); ours is ``simulate(cfg, stream=True)`` on the vectorise
 ``engine="event"``.
 
 Usage: ``python benchmarks/bench_kasync_simpy.py [--updates 100000] [--k 2] [--learners 16]
-[--policies k-async,k-batch-sync]``
+[--policies k-async,k-batch-sync]``; ``--sweep``: the k-batch-sync path against the event engine at other
+P and K (no SimPy).
 """
 
 from __future__ import annotations
@@ -130,6 +131,29 @@ def bench(policy: str, a: argparse.Namespace) -> tuple[dict[str, float], int]:
     return {name: statistics.median(v) for name, v in cpu.items()}, len(g)
 
 
+#: (P, K, updates) of ``--sweep``: the k-batch-sync path against the event engine beyond P = 16
+SWEEP = ((16, 2, 20_000), (16, 8, 20_000), (1_000, 2, 1_000), (1_000, 64, 500), (1_000, 500, 100),
+         (100_000, 2, 30))
+
+
+def sweep() -> None:
+    """k-batch-sync, vectorised against the event engine (streamed; CPU ns per record, P + K - 1 records an
+    update; once each, the two taking turns, summaries checked equal)."""
+    print("| P | K | updates | vectorised ns/record | event ns/record | ratio |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for p, k, updates in SWEEP:
+        cfg = SimConfig(learners=p, policy="k-batch-sync", k=k, updates=updates, seed=0)
+        cpu, summary = {}, {}
+        for engine in ("vectorised", "event"):
+            c = time.process_time()
+            summary[engine] = simulate(cfg, engine=engine, stream=True).summary
+            cpu[engine] = time.process_time() - c
+        assert summary["vectorised"] == summary["event"]
+        n = updates * (p + k - 1)
+        print(f"| {p:,} | {k} | {updates:,} | {cpu['vectorised'] / n * 1e9:.0f} | {cpu['event'] / n * 1e9:.0f} | "
+              f"{cpu['event'] / cpu['vectorised']:.1f}x |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--updates", type=int, default=100_000)
@@ -137,8 +161,13 @@ def main() -> None:
     ap.add_argument("--learners", type=int, default=16)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--policies", default="k-async,k-batch-sync")
+    ap.add_argument("--sweep", action="store_true", help="k-batch-sync against the event engine at other P, K")
     a = ap.parse_args()
     load = os.getloadavg()[0]
+    if a.sweep:
+        sweep()
+        print(f"load average {load:.1f} -> {os.getloadavg()[0]:.1f}")
+        return
     print(f"P = {a.learners}, K = {a.k}, {a.updates:,} updates; rows and update times checked equal to SimPy's")
     print("| policy | path | CPU s | gradients/s | against SimPy |")
     print("|---|---|---:|---:|---:|")
