@@ -146,8 +146,10 @@ def iter_k_batch_sync(cfg: SimConfig, streams: LearnerStreams, chunk: int, full:
             live = _scan(r, u, k, horizon, draws, cont, spare, cfg.tie_break, base, pl, pt, ct)
         n_it = len(pl) // k
         if n_it:
-            yield block or _piece(draws.matrix(), pl[: n_it * k], pt[: n_it * k], ct[: n_it * (k - 1)], u, done,
-                                  base, k, full)
+            if block is None:
+                block = _piece(draws.matrix(), pl[: n_it * k], pt[: n_it * k], ct[: n_it * (k - 1)], u, done, base,
+                               k, full)
+            yield block
             u = pt[n_it * k - 1]
         done += n_it
         if live is not None:  # stopped by `until` inside iteration n_it (in progress)
@@ -226,8 +228,6 @@ def _scan(r, u, k, horizon, draws, cont, spare, tie_break, base, pl, pt, ct):
     of an iteration stopped by the horizon (its pops so far are appended, its restarts too)."""
     nxt, lim = draws.nxt, draws.lim
     add_l, add_t, add_c = pl.append, pt.append, ct.append
-    if k == 2:
-        return _scan2(r, u, horizon, draws, cont, spare, tie_break, base, pl, pt, ct)
     if k >= HEAP_K and len(nxt) >= HEAP_P:
         return _heap(r, u, k, horizon, draws, cont, spare, tie_break, base, pl, pt, ct)
     km1 = k - 1
@@ -257,44 +257,6 @@ def _scan(r, u, k, horizon, draws, cont, spare, tie_break, base, pl, pt, ct):
             add_c(c)
             q += 1
         u = pt[-1]
-    return None
-
-
-def _scan2(r, u, horizon, draws, cont, spare, tie_break, base, pl, pt, ct):
-    """:func:`_scan` for K = 2 (the commonest case) with the two pops written out."""
-    nxt, lim = draws.nxt, draws.lim
-    add_l, add_t, add_c = pl.append, pt.append, ct.append
-    for jl in range(r):
-        g = [u + n() for n in nxt]
-        m = min(g)
-        if m > horizon:
-            return g
-        i = g.index(m)
-        if g.count(m) != 1:
-            g = _exact_rest(0, g, u, jl, 2, horizon, draws, cont, spare, tie_break, base, pl, pt, ct)
-            if g is not None:
-                return g
-            u = pt[-1]
-            continue
-        add_l(i)
-        add_t(m)
-        if cont[i] == lim[i]:
-            draws.top_up(i, cont, spare)
-        cont[i] += 1
-        g[i] = c = m + nxt[i]()
-        add_c(c)
-        t = min(g)
-        if t > horizon:
-            return g
-        if g.count(t) != 1:
-            g = _exact_rest(1, g, u, jl, 2, horizon, draws, cont, spare, tie_break, base, pl, pt, ct)
-            if g is not None:
-                return g
-            u = pt[-1]
-            continue
-        add_l(g.index(t))
-        add_t(t)
-        u = t
     return None
 
 
