@@ -24,7 +24,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -82,12 +82,6 @@ class OpTraits:
     grad_alias : bool
         The gradient passed to each input is the incoming gradient itself (a view of it, no new tensor): sums,
         views, concatenation, identity.
-    saved_when : tuple of tuple of int, or None
-        ``saved_when[k]``: autograd keeps input ``k`` only if one of these inputs requires a gradient (None:
-        whenever the formula saves it). A product keeps each factor for the other's gradient (``Mul``:
-        ``((1,), (0,))``, so ``x * noise`` with a noise that requires none keeps the noise, not ``x``); a
-        quotient keeps the dividend for the divisor's gradient and the divisor for both (``Div``: ``((1,),
-        (0, 1))``).
     kernel_saves : bool
         What autograd saves depends on the kernel torch selects on the device (attention: the fused kernel
         saves q, k, v, the output and a log-sum-exp; the math path its matrices).
@@ -119,6 +113,10 @@ class OpTraits:
         The output's shape depends on the input's values (``nonzero``): a trace records the shape it saw.
     modeled : bool
         False for the record of an op archcalc has no formula for (``Unmodeled``: listed, counted as zero).
+    saves_for_grad : tuple of tuple of int, or None
+        Entry ``i``: the inputs autograd keeps when input ``i`` needs a gradient (``x * y``: ``y`` for ``x``'s
+        gradient, ``x`` for ``y``'s: ``((1,), (0,))``); of the inputs the formula says it saves, only those
+        are kept. None: every input the formula says, whichever need a gradient.
     family : str
         The ``ops`` module that declares the kind (set by :func:`~archcalc.ops.registry.register`).
     """
@@ -132,7 +130,6 @@ class OpTraits:
     drop: str | None = None
     default_p: float = 0.0
     grad_alias: bool = False
-    saved_when: tuple[tuple[int, ...], ...] | None = None
     kernel_saves: bool = False
     running_stats: bool = False
     lists: str | None = None
@@ -145,6 +142,7 @@ class OpTraits:
     stats_in_input_dtype: tuple[str, ...] = ()
     value_dependent_shape: bool = False
     modeled: bool = True
+    saves_for_grad: tuple[tuple[int, ...], ...] | None = None
     family: str = ""
 
     def __post_init__(self) -> None:
@@ -171,19 +169,17 @@ class OpTraits:
             return str((hparams or {}).get(spec[1:], same))
         return spec
 
-    def saved_if(self, k: int, needs_grad: list[bool]) -> bool:
-        """Whether input ``k`` is kept for the backward pass (when the formula saves it), given which inputs
-        need a gradient (:attr:`saved_when`).
+    def saved_given(self, needs_grad: Sequence[bool]) -> frozenset[int] | None:
+        """The inputs autograd keeps when input ``i`` needs a gradient exactly where ``needs_grad[i]``; None:
+        those the formula says (no :attr:`saves_for_grad`).
 
-        Examples
-        --------
-        >>> mul = OpTraits(saved_when=((1,), (0,)))
-        >>> mul.saved_if(0, [True, False]), mul.saved_if(1, [True, False])  # x * noise: only the noise
-        (False, True)
+        >>> traits("Mul").saved_given([True, False]), traits("Mul").saved_given([True, True])
+        (frozenset({1}), frozenset({0, 1}))
         """
-        if self.saved_when is None or k >= len(self.saved_when):
-            return True
-        return any(j < len(needs_grad) and needs_grad[j] for j in self.saved_when[k])
+        if self.saves_for_grad is None:
+            return None
+        return frozenset(k for i, need in enumerate(needs_grad) if need and i < len(self.saves_for_grad)
+                         for k in self.saves_for_grad[i])
 
     def differentiable_at(self, i: int) -> bool:
         """Whether input ``i`` can receive a gradient through this op (if it is floating and requires one)."""
