@@ -304,3 +304,33 @@ def test_the_default_lists_the_ten_slowest_ops_and_all_lists_every_one():
     assert f"({every - 10} faster ops not shown; --all shows every op)" in default
     assert "not shown" not in cli("resnet18", "--device", "h100", "--all").stdout
     assert cli("resnet18", "--device", "h100", "--all").stdout == cli("resnet18", "--device", "h100", "--top", "0").stdout
+
+
+_DROPOUT_NET = """
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc, self.drop, self.out = nn.Linear(16, 32), nn.Dropout(0.5), nn.Linear(32, 4)
+
+    def forward(self, x):
+        return self.out(self.drop(self.fc(x)))
+"""
+
+
+def test_a_model_file_is_timed_at_its_input_and_traced_in_training_mode_for_training(tmp_path):
+    # FILE.py:NAME has no input of its own: --input 16 is the shape (it was traced at 1x1 first and failed);
+    # with --training the model runs in training mode, so its Dropout is in the step (forward Linear, Dropout,
+    # Linear, then their backward rows and the optimizer), as `peak` / `fit` trace it
+    (tmp_path / "net.py").write_text(_DROPOUT_NET)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    kinds = {}
+    for flags in ((), ("--training",)):
+        out = subprocess.run([sys.executable, "-m", "archcalc", "time", "net.py:Net", "--input", "16", "--device",
+                              "h100", "--json", *flags], capture_output=True, text=True, cwd=tmp_path, env=env)
+        assert out.returncode == 0, out.stderr
+        kinds[flags] = [row["kind"] for row in json.loads(out.stdout)["ops"]]
+    assert kinds[()] == ["Linear", "Linear"]
+    assert kinds[("--training",)].count("Dropout") == 2  # its forward and its backward row

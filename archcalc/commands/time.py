@@ -122,9 +122,9 @@ def _graph(args: argparse.Namespace) -> tuple[Any, tuple[int, ...], int, frozens
                                  "takes --input CxHxW")
         from archcalc.commands._peakopts import graph_factory, input_shape
 
-        graph_at = graph_factory(args.model)
-        default = ((3, 224, 224) if args.model.startswith("torchvision:")
-                   else graph_at(1, (1,)).default_input)
+        graph_at = graph_factory(args.model, args)  # --training traces in training mode (dropouts)
+        default = ((3, 224, 224) if args.model.startswith("torchvision:") or args.input is not None
+                   else graph_at(1, (1,)).default_input)  # only asked for when --input is not given
         shape = input_shape(args, type("G", (), {"default_input": default}))
         graph = graph_at(args.batch, shape)
         return graph, shape, 1, _recomputed(graph, args)
