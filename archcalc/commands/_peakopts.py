@@ -16,6 +16,76 @@ def positive_int(flag: str):
     return convert
 
 
+class _OldSeqSwitch:
+    def __repr__(self) -> str:
+        return "--search-seq"
+
+
+#: ``fit --seq`` given without a value: the old spelling of ``--search-seq`` (kept for one release). Not a
+#: string, which argparse would pass through the length's type.
+OLD_SEQ_SWITCH: Any = _OldSeqSwitch()
+
+
+def _seq_length(hint: str = ""):
+    def convert(text: str) -> int:
+        if not re.fullmatch(r"\s*[0-9]+\s*", text) or int(text) < 1:
+            raise argparse.ArgumentTypeError(f"got {text!r}; give the sequence length, a positive integer{hint}")
+        return int(text)
+    convert.__name__ = "--seq"
+    return convert
+
+
+def add_seq_option(parser: argparse.ArgumentParser, old_switch: bool = False) -> None:
+    """``--seq L``: the sequence length of a transformer (the zoo's or hf:NAME), as in ``archcalc MODEL`` and
+    ``time``; ``--input L`` says the same. With ``old_switch`` (``fit``), ``--seq`` without a value is still the
+    old spelling of ``--search-seq`` for one release (:data:`OLD_SEQ_SWITCH`; :func:`resolve_seq` warns)."""
+    extra = {"nargs": "?", "const": OLD_SEQ_SWITCH} if old_switch else {}
+    hint = " (to search the length: --search-seq)" if old_switch else ""
+    parser.add_argument("--seq", type=_seq_length(hint), metavar="L", **extra,
+                        help="sequence length of a transformer (zoo or hf:NAME text model; as --input L)")
+
+
+def resolve_seq(args: argparse.Namespace) -> None:
+    """Make ``--seq L`` and ``--input L`` one request: check the length against the model (errors name the
+    flag given) and leave it in ``args.input``; ``args.length_flag`` says which flag gave it."""
+    seq, name = getattr(args, "seq", None), args.model
+    if seq is OLD_SEQ_SWITCH:
+        import sys
+
+        print("warning: fit --seq without a length is the old spelling of --search-seq (one more release)",
+              file=sys.stderr)
+        seq = args.seq = None
+        args.search_seq = True
+    args.length_flag = "--seq" if seq is not None else "--input"
+    if seq is not None and args.input is not None:
+        raise ValueError(f"--seq: got {seq} with --input {args.input}; give the sequence length once: drop one")
+    if seq is not None and getattr(args, "search_seq", False):
+        raise ValueError(f"--seq: got {seq} with --search-seq, which searches the length; drop --seq (or "
+                         "--search-seq to search the batch at that length)")
+    from archcalc.models.zoo_transformers import CONFIGS, check_seq
+
+    if name.startswith("hf:"):
+        if seq is not None:  # refuses a length beyond its positions, and a model that takes no token ids
+            from archcalc.frontends import hf
+
+            hf.hf_inputs(hf.hf_model(name[3:], _hf_options(args)["trust_remote_code"]), seq=seq,
+                         decoder_seq=getattr(args, "decoder_seq", None))
+    elif name in CONFIGS:
+        length = seq
+        if seq is None and args.input is not None:
+            from archcalc.models.resolve import parse_input_shape
+
+            shape = parse_input_shape(args.input)
+            length = shape[-1] if len(shape) == 1 else None
+        if length is not None:
+            check_seq(CONFIGS[name], length, "seq" if seq is not None else "input_shape")
+    elif seq is not None:
+        raise ValueError(f"--seq: only for transformers ({', '.join(CONFIGS)}, or hf:NAME text models); "
+                         f"{name} takes --input")
+    if seq is not None:
+        args.input = str(seq)
+
+
 def add_step_options(parser: argparse.ArgumentParser) -> None:
     from archcalc.memory.optimizers import OPTIMIZERS
     from archcalc.memory.precision import DEVICES, PRECISIONS, precision_help
@@ -130,12 +200,13 @@ def sequence_limit(name: str, args: Any = None) -> int | None:
 
 def check_length(name: str, shape: tuple[int, ...]) -> None:
     """Refuse a sequence longer than a zoo transformer's position table, as ``--seq`` is (the graph would
-    evaluate, but no such model runs): :func:`~archcalc.models.zoo_transformers.check_seq`, spoken as ``--input``."""
+    evaluate, but no such model runs): :func:`~archcalc.models.zoo_transformers.check_seq` (:func:`resolve_seq`
+    checked the length given, naming its flag; this guards every length a search tries)."""
     from archcalc.models.zoo_transformers import CONFIGS, check_seq
 
     cfg = CONFIGS.get(name)
     if cfg is not None and shape:
-        check_seq(cfg, shape[-1])  # names seq, which peak and fit give with --input (the CLI's FLAGS)
+        check_seq(cfg, shape[-1])  # resolve_seq checked the length the user gave; this guards the search
 
 
 def step_kwargs(args: argparse.Namespace) -> dict[str, Any]:
