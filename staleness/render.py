@@ -217,6 +217,8 @@ def validation_summary(v) -> Table:
     """One row per policy of a :class:`staleness.validate.Validation` (:meth:`~staleness.validate.Validation.by_policy`):
     its cases and checks, how many lie within their interval, the largest distance in half-widths.
 
+    Examples
+    --------
     >>> from staleness.validate import Case, Check, Validation
     >>> c = Case("sync", 4)
     >>> v = Validation((Check(c, "time_per_update", "m", 2.0, 2.1, 0.2, True),), 1000, 0, 0.999, 32)

@@ -124,6 +124,8 @@ class Validation(Result):
     def by_policy(self) -> tuple[PolicyChecks, ...]:
         """One :class:`PolicyChecks` per policy, in the order the grid first names it.
 
+        Examples
+        --------
         >>> c = Case("sync", 4)
         >>> v = Validation((Check(c, "time_per_update", "m", 2.0, 2.1, 0.2, True),
         ...                 Check(c, "staleness_mean", "0", 0.0, 0.0, 0.0, True)), 1000, 0, 0.999, 32)

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import re
 from typing import Any
 
 
-def positive_int(flag: str):
-    def convert(text: str) -> int:
-        if not re.fullmatch(r"\s*[0-9]+\s*", text) or int(text) < 1:
-            raise argparse.ArgumentTypeError(f"got {text!r}; give a positive integer")
-        return int(text)
-    convert.__name__ = flag
-    return convert
+def positive_int(flag: str, what: str | None = None):
+    """The argparse type of a count (``--batch``, ``--data-parallel`` ...): :class:`dlperf.cli.Number`."""
+    from dlperf.cli import Number
+
+    return Number(int, minimum=1, what=what)
 
 
 class _OldSeqSwitch:
@@ -27,12 +24,7 @@ OLD_SEQ_SWITCH: Any = _OldSeqSwitch()
 
 
 def _seq_length(hint: str = ""):
-    def convert(text: str) -> int:
-        if not re.fullmatch(r"\s*[0-9]+\s*", text) or int(text) < 1:
-            raise argparse.ArgumentTypeError(f"got {text!r}; give the sequence length, a positive integer{hint}")
-        return int(text)
-    convert.__name__ = "--seq"
-    return convert
+    return positive_int("--seq", "the sequence length, a positive integer" + hint)
 
 
 def add_seq_option(parser: argparse.ArgumentParser, old_switch: bool = False) -> None:
