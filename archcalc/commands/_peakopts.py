@@ -99,7 +99,10 @@ def add_step_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--optimizer", choices=OPTIMIZERS, help="optimizer of the training step (default sgd)")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32", metavar="PRECISION",
                         help=precision_help() + " (default fp32)")
-    parser.add_argument("--device", choices=DEVICES, default="cpu", help="whose autocast op lists apply (default cpu)")
+    parser.add_argument("--device", choices=device_names(), default="cpu", metavar="NAME",
+                        help=f"the device modelled, whose autocast op lists apply: {' or '.join(DEVICES)}, or a device "
+                             "profile of archcalc time that runs as one (h100, mi300x ...; archcalc time --device list) "
+                             "(default cpu)")
     parser.add_argument("--checkpoint", type=positive_int("--checkpoint"), default=1, metavar="SEGMENTS",
                         help="train with checkpoint_sequential(features or the whole nn.Sequential, SEGMENTS, x); "
                              "VGG, AlexNet and nn.Sequential models only (default 1: none)")
@@ -108,6 +111,27 @@ def add_step_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--zero", type=int, choices=(0, 1, 2, 3), default=0,
                         help="ZeRO stage sharding model states over --data-parallel ranks (default 0)")
     parser.add_argument("--json", action="store_true", help="print JSON (keys in docs/memory.md)")
+
+
+def device_names() -> tuple[str, ...]:
+    """What ``--device`` takes in ``peak`` / ``fit``: a torch device type whose autocast lists archcalc models
+    (``cpu``, ``cuda``) or a built-in device profile that runs as one (``h100``, ``mi300x`` ...: the names
+    ``archcalc time --device`` takes; the TPUs run as ``xla``, whose lists are not modelled)."""
+    from archcalc.memory.precision import DEVICES
+    from archcalc.time.profiles import builtin_profiles
+
+    return DEVICES + tuple(key for key, p in builtin_profiles().items() if p.torch_device in DEVICES)
+
+
+def autocast_device(name: str) -> str:
+    """The torch device type of a ``--device`` name (:func:`device_names`): itself, or its profile's."""
+    from archcalc.memory.precision import DEVICES
+
+    if name in DEVICES:
+        return name
+    from archcalc.time.profiles import get_profile
+
+    return get_profile(name).torch_device
 
 
 def is_model_file(name: str) -> bool:
@@ -214,7 +238,7 @@ def step_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError(f"--checkpoint: got {args.checkpoint} without --training; checkpointing changes only a "
                          "training step: add --training or drop --checkpoint")
     return {"training": args.training, "optimizer": args.optimizer or "sgd", "precision": args.precision,
-            "device": args.device, "checkpoint_segments": args.checkpoint, "data_parallel": args.data_parallel,
+            "device": autocast_device(args.device), "checkpoint_segments": args.checkpoint, "data_parallel": args.data_parallel,
             "zero": args.zero, "first_step": bool(getattr(args, "first_step", False))}
 
 

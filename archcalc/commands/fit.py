@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     result = fit(graph_at, args.memory, input_shape=shape, batch=args.batch, vary="seq" if args.search_seq else "batch",
                  recompute=plan, step=step, limit=limit, **margin, **kwargs)
     if args.json:
-        sys.stdout.write(json.dumps(fit_json(result, args.device), indent=2) + "\n")
+        sys.stdout.write(json.dumps(fit_json(result, args.device, kwargs["device"]), indent=2) + "\n")
         return 0
     from archcalc.memory.units import digits_apart, format_bytes
     from dlperf.tables import output_console

@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         plot_timeline(result, args.plot)
         print(f"wrote {args.plot}", file=sys.stderr)
     if args.json:
-        data = peak_json(result, shape, args.device)
+        data = peak_json(result, shape, args.device, kwargs["device"])
         per_layer = comparison_json(args, shape[-1], args.batch)
         if per_layer is not None:
             data["per_layer"] = per_layer
