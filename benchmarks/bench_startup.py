@@ -152,8 +152,9 @@ def render(rows: list[dict], rounds: int, load: tuple[str, str], surveyed=None) 
         base, out, count = surveyed
         over = [(cpu, case) for cpu, case in out if cpu > 2 * base]
         lines += [f"- survey: the {count} bad-input cases of tests/test_cli_bad_inputs.py, one cold process each: "
-                  f"{len(over)} above 2x the baseline's CPU ({1000 * base:.0f} ms); the slowest:", ""]
-        lines += [f"  - {1000 * cpu:.0f} ms ({cpu / base:.1f}x): `{case}`" for cpu, case in out[:8]]
+                  f"{len(over)} above 2x the baseline's CPU ({1000 * base:.0f} ms); "
+                  + ("each of them:" if over else "the slowest:"), ""]
+        lines += [f"  - {1000 * cpu:.0f} ms ({cpu / base:.1f}x): `{case}`" for cpu, case in (over or out[:8])]
         if over:
             lines += ["", "  (a case that loads its input first, such as a model file or a data set, does "
                       "the work the refusal is about)"]
