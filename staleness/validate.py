@@ -27,6 +27,7 @@ import numpy as np
 
 from dlperf.errors import ArgumentError
 from dlperf.results import Result
+from dlperf.validate import check_int
 from staleness.config import SimConfig
 from staleness.simulation import simulate
 from staleness.theory import theory
@@ -202,6 +203,7 @@ def validate(grid: Sequence[Case] = DEFAULT_GRID, updates: int = 20_000, seed: i
         raise ArgumentError("confidence", confidence, "give a level in [0.5, 1 - 1e-12], e.g. 0.999")
     if not isinstance(batches, int) or batches < 2:
         raise ArgumentError("batches", batches, "give an integer >= 2 (32 is a good choice)")
+    check_int("seed", seed, minimum=0)  # case n simulates with seed + n: refused before any case runs
     checks = []
     for n, case in enumerate(grid):
         th = theory(case.policy, case.learners, case.k, case.dist, case.mean, case.shape, case.bound)

@@ -42,9 +42,9 @@ def run(args: argparse.Namespace) -> int:
     check_positive_float("diverge_th", args.diverge_th)
     check_positive_int("accumulation_steps", args.accumulation_steps)
     smooth_losses([0.0], args.smooth)
+    check_positive_int("--batch", args.batch_size)
     if args.epochs is not None:
         check_positive_int("--epochs", args.epochs)
-        check_positive_int("--batch", args.batch_size)
     data = load_data(args)
     model = load_model(args, data)
     num_iter = args.num_iter
