@@ -49,6 +49,8 @@ PATHS = {
     "vectorised ssp": {"gradient": (2.0e-7, 1.0e-7, 5.4e-7), "learner": (1.4e-5, 3.3e-5), "learner_bytes": 4_300},
     "vectorised k-async": {"gradient": (4.0e-7, 6.8e-7, 6.1e-6), "learner": (1.5e-5, 1.9e-5),
                            "learner_bytes": 2_700},
+    "vectorised k-batch-sync": {"gradient": (1.7e-7, 3.0e-7, 5.7e-7), "learner": (2.2e-5, 2.2e-5),
+                                "learner_bytes": 4_500},
     "event": {"gradient": (3.2e-6, 3.9e-6, 1.4e-5), "learner": (1.6e-5, 2.4e-5), "learner_bytes": 2_900},
 }
 _P_POINTS = (16, 1_000, 100_000)
@@ -80,7 +82,9 @@ def _path(cfg: SimConfig, engine: str) -> str:
         return "vectorised k-async"
     if cfg.policy == "ssp":
         return "vectorised ssp"
-    if cfg.policy in ("sync", "k-sync") or (cfg.policy == "k-async" and k == p):
+    if cfg.policy == "k-batch-sync" and k > 1:
+        return "vectorised k-batch-sync"
+    if cfg.policy in ("sync", "k-sync", "k-batch-sync") or (cfg.policy == "k-async" and k == p):
         return "vectorised sync"
     return "vectorised async"
 

@@ -71,8 +71,8 @@ def simulate(cfg: SimConfig, *, engine: str = "auto", rng: np.random.Generator |
         What to simulate.
     engine : {"auto", "event", "vectorised"}
         ``auto`` uses the vectorised path when it applies and is exact (async / k-batch-async and k-async;
-        sync / k-sync / ssp with drawn times; no latencies, every compute time > 0 except on the k-async
-        loop), else the event engine.
+        sync / k-sync / k-batch-sync / ssp with drawn times; no latencies, every compute time > 0 except on
+        the k-async and k-batch-sync loops), else the event engine.
         ``vectorised`` raises if it does not apply. Both give identical results on the same draws.
     rng : numpy.random.Generator, optional
         Source of the per-learner streams (``rng.spawn``); default: ``SeedSequence(cfg.seed)``.

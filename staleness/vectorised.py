@@ -1,8 +1,9 @@
 """Vectorised simulation in chunks, equal to the event engine: ``async`` / ``k-batch-async``, ``k-async``,
-and ``sync`` / ``k-sync`` and ``ssp`` (drawn compute times), with no latencies. Memory is O(P + chunk)
-whatever the number of updates (ssp: O(P (chunk / P + bound))). The k-sync path is in
+and ``sync`` / ``k-sync``, ``k-batch-sync`` and ``ssp`` (drawn compute times), with no latencies. Memory is
+O(P + chunk) whatever the number of updates (ssp: O(P (chunk / P + bound))). The k-sync path is in
 :mod:`staleness.vectorised_sync`, the ssp one in :mod:`staleness.vectorised_ssp`, the k-async one (batch
-by batch) in :mod:`staleness.vectorised_kasync`; below, the async one.
+by batch) in :mod:`staleness.vectorised_kasync`, the k-batch-sync one (iteration by iteration) in
+:mod:`staleness.vectorised_kbsync`; below, the async one.
 
 With zero pull / push / apply times a learner reads at the instant its previous gradient reaches the
 server, so its push times are the running sum of its compute times. The server's order is one merge
@@ -70,7 +71,7 @@ class ZeroComputeTime(Exception):
 
 def vectorised_eligible(cfg: SimConfig) -> bool:
     """True when a vectorised path applies: no latencies, no apply time, and either (k-batch-)async or
-    k-async, or sync / k-sync / ssp with drawn (not traced) compute times (ssp: with P (2 bound + 3) <=
+    k-async, or sync / k-sync / k-batch-sync / ssp with drawn (not traced) compute times (ssp: with P (2 bound + 3) <=
     2^22, which bounds its memory). k-async runs batch by batch (:mod:`staleness.vectorised_kasync`): a
     learner's next start is the completion of its batch, so no learner has more than one known future push."""
     if not cfg.zero_latency:
@@ -79,7 +80,8 @@ def vectorised_eligible(cfg: SimConfig) -> bool:
         return True
     if cfg.policy == "ssp":  # its window holds up to 2 s + 3 levels of P times more than a chunk
         return cfg.times is None and cfg.learners * ssp_window_levels(cfg.bound) <= SSP_WINDOW_MAX
-    return cfg.policy in ("async", "k-batch-async") or (cfg.policy in ("sync", "k-sync") and cfg.times is None)
+    return cfg.policy in ("async", "k-batch-async") or (
+        cfg.policy in ("sync", "k-sync", "k-batch-sync") and cfg.times is None)
 
 
 #: Largest window of the ssp path, in times (P x levels; 48 bytes each): bigger bounds run on the engine.
@@ -101,8 +103,13 @@ def iter_vectorised(cfg: SimConfig, streams: LearnerStreams, chunk: int = DEFAUL
                                 f"{SSP_WINDOW_MAX}; use {ref('engine')} event", what=f"got {cfg.bound} at "
                                 f"{cfg.learners} learners")
         raise ArgumentError("policy", cfg.policy, "the vectorised path needs async, k-batch-async, k-async, or "
-                            f"sync / k-sync / ssp without traces, and no latencies; use {ref('engine')} event")
-    if cfg.policy in ("sync", "k-sync"):
+                            f"sync / k-sync / k-batch-sync / ssp without traces, and no latencies; use "
+                            f"{ref('engine')} event")
+    if cfg.policy == "k-batch-sync" and cfg.effective_k > 1:
+        from staleness.vectorised_kbsync import iter_k_batch_sync
+
+        return (yield from iter_k_batch_sync(cfg, streams, chunk, full))
+    if cfg.policy in ("sync", "k-sync", "k-batch-sync"):  # k-batch-sync with K = 1 is k-sync: nothing restarts
         from staleness.vectorised_sync import iter_k_sync
 
         return (yield from iter_k_sync(cfg, streams, chunk, full))

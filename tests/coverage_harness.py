@@ -6,6 +6,10 @@ entry's device (``meta`` where the plain torch forward runs there, else the CPU 
 entry gives), traces it with :func:`archcalc.frontends.torch_trace.from_torch` in eval mode, and runs the
 independent oracle on the same module: ``torch.utils.flop_counter.FlopCounterMode`` around the forward and
 then around ``out.sum().backward()`` of the first floating output (the model's inputs need no gradient).
+An entry with ``"mode": "train"`` (a model whose backward runs only in training mode, Reformer's) is built,
+traced and counted in training mode, and its oracle counts the whole model only (no per-module attribution:
+FlopCounterMode's module tracker cannot hook the grad-less views inside a custom autograd.Function; the
+total does not depend on it).
 :meth:`Outcome.failures` lists every disagreement as one short, deterministic line:
 
 - ``params``: archcalc's parameters (``total("params")`` plus the known parameters no node reads) ==
@@ -94,7 +98,12 @@ def build(entry: dict[str, Any], device: str) -> Any:
 
             cls = getattr(transformers, entry["class"])
             model = _Named(cls(_hf_config(entry)), tuple(i["name"] for i in entry["inputs"]))
-    return model.eval()
+    return model.train(training(entry))
+
+
+def training(entry: dict[str, Any]) -> bool:
+    """Whether the entry is checked in training mode (``"mode": "train"``), else eval mode."""
+    return entry.get("mode", "eval") == "train"
 
 
 class _Named(torch.nn.Module):
@@ -207,15 +216,31 @@ def conv_backward_flop(grad_out_shape: Any, x_shape: Any, w_shape: Any, bias: An
     return total
 
 
-def flop_counter() -> Any:
-    """``FlopCounterMode`` with :func:`conv_backward_flop` for ``aten.convolution_backward``."""
+class _WholeModel:
+    """A stand-in for FlopCounterMode's module tracker that attributes every op to the whole model only."""
+
+    parents = frozenset({"Global"})
+
+    def __enter__(self) -> _WholeModel:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def flop_counter(per_module: bool = True) -> Any:
+    """``FlopCounterMode`` with :func:`conv_backward_flop` for ``aten.convolution_backward``; with
+    ``per_module=False`` it counts the whole model only (its total, ``"Global"``, is the same)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    return FlopCounterMode(display=False,
-                           custom_mapping={torch.ops.aten.convolution_backward: conv_backward_flop})
+    counter = FlopCounterMode(display=False,
+                              custom_mapping={torch.ops.aten.convolution_backward: conv_backward_flop})
+    if not per_module:
+        counter.mod_tracker = _WholeModel()
+    return counter
 
 
-def oracle(model: Any, xs: list[Any]) -> tuple[int, int | None, int, tuple[int, ...]]:
+def oracle(model: Any, xs: list[Any], per_module: bool = True) -> tuple[int, int | None, int, tuple[int, ...]]:
     """(unique parameters, forward FLOPs, backward FLOPs or None, output shape) by FlopCounterMode.
 
     The loss is the sum of every floating output that needs a gradient (archcalc's backward assumes the
@@ -227,13 +252,13 @@ def oracle(model: Any, xs: list[Any]) -> tuple[int, int | None, int, tuple[int, 
 
     params = sum(p.numel() for p in model.parameters())  # Module.parameters() yields a shared tensor once
     with sdpa_kernel([SDPBackend.MATH]):
-        with flop_counter() as counter:
+        with flop_counter(per_module) as counter:
             outs = floats(model(*xs))
         forward = counter.get_total_flops()
         backward = None
         grads = [o for o in outs if o.requires_grad]
         if grads:
-            with flop_counter() as counter:
+            with flop_counter(per_module) as counter:
                 sum(o.sum() for o in grads).backward()
             backward = counter.get_total_flops()
     model.zero_grad(set_to_none=True)
@@ -253,7 +278,7 @@ def check(entry: dict[str, Any]) -> Outcome:
         return Outcome(name, device, error="build: " + _one_line(exc), seconds=time.process_time() - start)
     shapes, dtypes = _trace_args(entry)
     try:
-        graph = from_torch(model, *shapes, input_dtypes=dtypes, name=name)
+        graph = from_torch(model, *shapes, input_dtypes=dtypes, name=name, training=training(entry))
         ev = evaluate(graph)
     except Exception as exc:
         return Outcome(name, device, error="trace: " + _one_line(exc), seconds=time.process_time() - start)
@@ -262,7 +287,7 @@ def check(entry: dict[str, Any]) -> Outcome:
         # a fresh module: a traced forward may cache values on the module (ConViT's relative indices, real
         # CPU tensors under value propagation) that the oracle's meta run could not combine with its own
         model = build(entry, device)
-        params, flops, back, shape = oracle(model, inputs(entry, device))
+        params, flops, back, shape = oracle(model, inputs(entry, device), per_module=not training(entry))
     except Exception as exc:
         return Outcome(name, device, error="torch oracle: " + _one_line(exc), seconds=time.process_time() - start)
     del model

@@ -83,8 +83,8 @@ def staleness_traces(draw, max_learners: int = 4, max_len: int = 6, allow_zero: 
 
 @st.composite
 def staleness_async_configs(draw):
-    """A SimConfig on a vectorised path: (k-batch-)async, k-async, or sync / k-sync / ssp without traces; no
-    latencies."""
+    """A SimConfig on a vectorised path: (k-batch-)async, k-async, or sync / k-sync / k-batch-sync / ssp without
+    traces; no latencies."""
     from staleness import SimConfig
 
     kw = {"tie_break": draw(st.sampled_from(("fifo", "learner", "random"))), "seed": draw(st.integers(0, 2**16))}
@@ -112,10 +112,10 @@ def staleness_async_configs(draw):
     elif family == "k-async":
         kw["policy"], kw["k"] = "k-async", k
     elif family == "sync":
-        kw["policy"] = "sync" if k == p and draw(st.booleans()) else "k-sync"
+        kw["policy"] = "sync" if k == p and draw(st.booleans()) else draw(st.sampled_from(("k-sync", "k-batch-sync")))
     else:
         kw["policy"], kw["bound"] = "ssp", draw(st.integers(0, 4))
-    if kw["policy"] in ("k-batch-async", "k-sync"):
+    if kw["policy"] in ("k-batch-async", "k-sync", "k-batch-sync"):
         kw["k"] = k
     return SimConfig(**kw)
 

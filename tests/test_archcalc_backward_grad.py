@@ -126,16 +126,16 @@ class Checkpointed(nn.Module):
 def test_checkpointed_region_keeps_its_backward(reentrant):
     # forward: a 2*4*8 = 64, b 2*8*8 = 128, c 2*8*3 = 48: 240 MACs = 480 FLOPs. backward: a's weight 64, b's
     # weight and input 128 + 128, c's weight and input 48 + 48: 416 MACs = 832 FLOPs. A reentrant checkpoint
-    # runs b without grad and attaches the gradient after; FlopCounterMode then also counts b's forward
-    # rerun in the backward (128 MACs = 256 FLOPs), which archcalc's backward MACs leave out (and say so).
+    # is a custom autograd.Function (CheckpointFunction): b runs without grad and the Function's own backward
+    # reruns b with grad (128 MACs = 256 FLOPs) and calls torch.autograd.backward through it; archcalc traces
+    # that backward (torch_custom) and counts the rerun too, as FlopCounterMode does.
     from archcalc.frontends.torch_trace import from_torch
 
     model = Checkpointed(reentrant)
     graph = from_torch(model, (4,), batch=2, training=True)
     ours, theirs = compare_backward(model, _x(2, 4), graph, training=True)
-    assert ours == (480, 832)
-    assert theirs == (480, 832 + (256 if reentrant else 0))
-    assert any("reentrant checkpoint" in n for n in graph.notes) == reentrant
+    assert ours == theirs == (480, 832 + (256 if reentrant else 0))
+    assert any("CheckpointFunction: its own backward traced" in n for n in graph.notes) == reentrant
 
 
 class StdConv(nn.Module):

@@ -6,7 +6,8 @@ audio family by the auto mappings and builds offline from its default config wit
 there (2 layers, small widths where the config allows), as its base model class. Inputs: 32 token ids
 (and 32 decoder ids), the config's image size, one second of 16 kHz audio or the log-mel frames the
 config expects; batch 1; on the meta device, or on the CPU where the plain torch forward cannot run on
-meta (the list says which). Each model, in eval mode (:func:`coverage_harness.check`): parameters equal the
+meta (the list says which). Each model, in eval mode (training mode where the list says ``"mode": "train"``:
+Reformer, whose reversible backward runs only there) (:func:`coverage_harness.check`): parameters equal the
 model's unique parameters, 2 x MACs equal FlopCounterMode's forward FLOPs, 2 x backward MACs equal its
 FLOPs in the backward of the sum of the floating outputs, the output shape is torch's, and no op is
 unmodelled. A model in ``tests/coverage/known_gaps.json`` must fail exactly as recorded (strict xfail).

@@ -240,7 +240,7 @@ def test_per_gradient_file(capsys, tmp_path):
                              "500", "--per-gradient", str(path))
     lines = path.read_text().splitlines()
     # k-sync records every gradient of every iteration: 500 iterations x 4 learners = 2000 lines + header
-    assert code == 0 and len(lines) == 2001 and lines[0].startswith("name,learner,index")
+    assert code == 0 and len(lines) == 2001 and lines[0].startswith("learner,index,read_time")
     assert "wrote 2000 gradients" in err
 
 
@@ -248,10 +248,12 @@ def test_per_gradient_file(capsys, tmp_path):
                                     ["--policy", "async", "--until", "50"], ["--policy", "ssp", "--bound", "1",
                                                                               "--updates", "300"]])
 def test_per_gradient_parquet_reads_back_equal_to_the_csv(capsys, tmp_path, system):
-    # the same run written both ways (streamed, in blocks of 2^14 records or fewer): every row and column of
-    # the Parquet file equals the CSV line's value (CSV floats are their shortest repr, so they read back exactly)
+    # the same run written both ways (streamed, in blocks of 2^14 records or fewer): every row and column of the
+    # Parquet file equals the CSV field's value (no field empty), and both read back to the same records
     pq = pytest.importorskip("pyarrow.parquet")
     import csv
+
+    from staleness.records import read_records
 
     argv = ["simulate", "--learners", "4", "--seed", "5", *system]
     assert run_cli(capsys, *argv, "--per-gradient", str(tmp_path / "g.csv"))[0] == 0
@@ -262,8 +264,11 @@ def test_per_gradient_parquet_reads_back_equal_to_the_csv(capsys, tmp_path, syst
     assert code == 0 and f"wrote {len(rows)} gradients" in err and len(rows) > 100
     assert list(table) == list(rows[0])  # the same columns in the same order
     for name, values in table.items():
-        parse = {"name": str, "applied": lambda v: v == "True"}.get(name, type(values[0]))
-        assert [parse(r[name]) for r in rows] == values, name
+        parse = {"applied": {"true": True, "false": False}.__getitem__}.get(name, type(values[0]))
+        assert [parse(r[name]) for r in rows] == values, name  # an empty field would fail to parse
+    g = read_records(tmp_path / "g.csv")
+    assert g == read_records(tmp_path / "g.parquet") and len(g) == len(rows)
+    assert g.push_time.tolist() == [float(r["push_time"]) for r in rows]  # shortest repr reads back exactly
 
 
 def test_a_builtin_command_loads_only_its_own_module():

@@ -7,6 +7,8 @@ for every applied gradient the same (learner, index, read version, version befor
 order, and the same update times.
 """
 
+import collections
+
 import numpy as np
 import pytest
 import simpy
@@ -22,8 +24,9 @@ def draws(cfg, n=4 * UPDATES):
     return [streams.times_array(i, n).tolist() for i in range(cfg.learners)]
 
 
-def ours(cfg):
-    res = simulate(cfg, engine="event")
+def ours(cfg, engine="event"):
+    res = simulate(cfg, engine=engine)
+    assert res.engine == engine
     g = res.gradients
     ok = g.applied
     rows = list(zip(g.learner[ok].tolist(), g.index[ok].tolist(), g.read_version[ok].tolist(),
@@ -121,6 +124,42 @@ def simpy_k_sync(x, k):
     return srv.rows, srv.times
 
 
+def simpy_k_batch_sync(x, k):
+    env = simpy.Environment()
+    srv = Server(env, k)
+    p = len(x)
+    nxt = [0] * p  # each learner's next draw: it goes on through its own stream across iterations
+
+    def learner(i, arrived, iteration_done):
+        read = srv.version
+        try:
+            while True:  # mini-batches on the same version until the server has its K gradients
+                j = nxt[i]
+                nxt[i] = j + 1
+                yield env.timeout(x[i][j])
+                arrived.append((i, j, read))
+                if len(arrived) == k:
+                    iteration_done.succeed()
+                    return
+        except simpy.Interrupt:
+            return  # work in flight when the K-th gradient arrived: discarded
+
+    def coordinator():
+        while True:
+            arrived, iteration_done = [], env.event()
+            procs = [env.process(learner(i, arrived, iteration_done)) for i in range(p)]
+            yield iteration_done
+            for proc in procs:
+                if proc.is_alive:
+                    proc.interrupt()
+            for grad in arrived:
+                srv.push(grad)
+
+    env.process(coordinator())
+    env.run(until=srv.done)
+    return srv.rows, srv.times
+
+
 def simpy_ssp(x, bound):
     env = simpy.Environment()
     srv = Server(env, 1)
@@ -163,6 +202,18 @@ def test_k_sync_matches_simpy(p, k):
     rows, times = ours(cfg)
     assert len(rows) == UPDATES * k and len(times) == UPDATES
     assert (rows, times) == simpy_k_sync(draws(cfg, UPDATES), k)
+
+
+@pytest.mark.parametrize("p,k", [(3, 1), (4, 2), (5, 3), (3, 3)])
+@pytest.mark.parametrize("engine", ["event", "vectorised"])
+def test_k_batch_sync_matches_simpy(p, k, engine):
+    cfg = SimConfig(learners=p, policy="k-batch-sync", k=k, dist="exp", updates=UPDATES, seed=40 + p,
+                    speeds=list(np.linspace(0.5, 2.0, p)))
+    rows, times = ours(cfg, engine)
+    assert len(rows) == UPDATES * k and len(times) == UPDATES
+    twice = max(collections.Counter(r[0] for r in rows[i : i + k]).most_common(1)[0][1] for i in range(0, len(rows), k))
+    assert twice == 1 if k == 1 else twice > 1  # K > 1: some learner pushed twice in one iteration
+    assert (rows, times) == simpy_k_batch_sync(draws(cfg, UPDATES * k + UPDATES), k)
 
 
 @pytest.mark.parametrize("p,bound", [(3, 0), (4, 1), (4, 3)])

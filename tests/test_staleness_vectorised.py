@@ -51,6 +51,75 @@ def test_vectorised_k_sync_large_run_matches_event_engine():
 
 
 @pytest.mark.parametrize("tie_break", ["fifo", "learner", "random"])
+@pytest.mark.parametrize("p, k, dist, heap", [(16, 2, "exp", False), (6, 4, "constant", False), (5, 3, "uniform", False),
+                                              (12, 5, "pareto", True), (9, 9, "constant", True)])
+def test_vectorised_k_batch_sync_large_run_matches_event_engine(p, k, dist, heap, tie_break, monkeypatch):
+    # the constant law ties every first push of an iteration (and restarts with the others' pushes): the
+    # exact heap of the engine's keys takes those iterations; heap=True forces the heap of floats
+    import staleness.vectorised_kbsync as kbsync
+
+    if heap:
+        monkeypatch.setattr(kbsync, "HEAP_K", 2)
+        monkeypatch.setattr(kbsync, "HEAP_P", 1)
+    cfg = SimConfig(learners=p, policy="k-batch-sync", k=k, dist=dist, updates=3000, seed=5, tie_break=tie_break,
+                    speeds=[1.0 + (i % 3) for i in range(p)])
+    event = simulate(cfg, engine="event")
+    for chunk in (1, 50, None):
+        fast = simulate(cfg, chunk=chunk)
+        assert fast.engine == "vectorised"
+        assert_identical(event, fast)
+    until = dataclasses.replace(cfg, updates=None, until=float(event.update_times[1234]) + 0.01)
+    assert_identical(simulate(until, engine="event"), simulate(until, chunk=64))
+    assert_identical(simulate(until, engine="event", stream=True), simulate(until, chunk=64, stream=True))
+
+
+@pytest.mark.parametrize("tie_break", ["fifo", "learner", "random"])
+@pytest.mark.parametrize("k, untied", [(2, 3), (3, 2)])
+def test_vectorised_k_batch_sync_tie_after_untied_pieces(k, untied, tie_break, monkeypatch):
+    # each piece runs first with no tie checks, and the records are checked afterwards (pops strictly
+    # increasing, every discarded push after the update); times on a 1/1024 grid give a first tie in piece
+    # untied + 1 (pieces of 100 // (16 + K - 1) iterations, seed 3): the pieces before pass the check, that
+    # one runs again on the exact loop, and so does the rest; every record equals the engine's (which
+    # draws the same grid)
+    import staleness.distributions as dist
+    import staleness.vectorised_kbsync as kbsync
+
+    sample = dist.Distribution.sample
+    monkeypatch.setattr(dist.Distribution, "sample", lambda self, rng, n: np.round(sample(self, rng, n) * 1024) / 1024)
+    checked = []
+    piece = kbsync._piece
+
+    def spy(*args, **kw):
+        out = piece(*args, **kw)
+        if kw.get("check"):
+            checked.append(out is not None)
+        return out
+
+    monkeypatch.setattr(kbsync, "_piece", spy)
+    cfg = SimConfig(learners=16, policy="k-batch-sync", k=k, updates=3000, seed=3, tie_break=tie_break)
+    fast = simulate(cfg, chunk=100)
+    assert checked == [True] * untied + [False]
+    assert_identical(simulate(cfg, engine="event"), fast)
+
+def test_vectorised_k_batch_sync_by_hand():
+    # P = 3, K = 2, constant times 1 s (L1, L2) and 0.5 s (L3, speed 2). Iteration 1 from 0: L3 pushes at 0.5
+    # and restarts, pushes again at 1.0, where L1 and L2 push too: fifo puts L1 and L2 (read at 0) before L3's
+    # restart (read at 0.5), so L1's push at 1.0 is the K-th: update 1 at 1.0 with L3's first and L1's;
+    # discarded: L2 (1 s of work, its push at 1.0 came too late) and L3's restart (0.5 s). Every iteration
+    # repeats this 1 s later.
+    cfg = SimConfig(learners=3, policy="k-batch-sync", k=2, dist="constant", mean=1.0, speeds=[1, 1, 2], updates=3)
+    res = simulate(cfg, engine="vectorised")
+    g = res.gradients
+    assert res.update_times.tolist() == [1.0, 2.0, 3.0]
+    assert g.learner.tolist() == [1, 2, 2, 0] * 3 and g.applied.tolist() == [False, False, True, True] * 3
+    assert g.index.tolist() == [0, 1, 0, 0, 1, 3, 2, 1, 2, 5, 4, 2]
+    assert g.read_time.tolist() == [0.0, 0.5, 0.0, 0.0, 1.0, 1.5, 1.0, 1.0, 2.0, 2.5, 2.0, 2.0]
+    assert g.compute_time.tolist() == [1.0, 0.5, 0.5, 1.0] * 3
+    assert res.end_time == 3.0 and res.inflight_busy.tolist() == [0.0, 0.0, 0.0]
+    assert_identical(res, simulate(cfg, engine="event"))
+
+
+@pytest.mark.parametrize("tie_break", ["fifo", "learner", "random"])
 @pytest.mark.parametrize("p, bound, speeds", [(8, 1, None), (80, 3, [1.0] * 40 + [3.0] * 40), (5, 0, [1, 1, 2, 4, 1])])
 def test_vectorised_ssp_large_run_matches_event_engine(p, bound, speeds, tie_break):
     # thousands of levels, blocked learners on most of them (bound 0 and 1) or P-wide levels (P = 80)
@@ -79,7 +148,7 @@ def test_vectorised_ssp_by_hand():
 
 
 def test_vectorised_refuses_other_policies():
-    cfg = SimConfig(learners=2, policy="k-batch-sync", k=1, updates=3)
+    cfg = SimConfig(times=[[1, 2], [2, 1]], policy="k-batch-sync", k=2)
     assert not vectorised_eligible(cfg)
     with pytest.raises(ValueError, match="vectorised"):
         simulate(cfg, engine="vectorised")

@@ -33,7 +33,9 @@ Rules of the selection (the lists are data; this script reproduces them with the
   without the vocabulary, layer counts only, integer layer counts only; the first whose plain torch
   forward runs (meta device, else the CPU, for at most 30 M parameters) is kept. Inputs:
   32 token ids (encoder-decoders: 32 + 32 decoder ids), ``pixel_values`` at the config's image size,
-  one second of 16 kHz audio, or the log-mel frames the config expects.
+  one second of 16 kHz audio, or the log-mel frames the config expects. A model type in :data:`TRAIN_ONLY`
+  (its backward runs only in training mode: Reformer's reversible layers assert ``model.train()``) is checked
+  in training mode (``"mode": "train"``), with the overrides listed there added.
 
 The device of each model is recorded: ``meta`` where the plain torch forward runs there, ``cpu`` otherwise
 (then the small widths keep the CPU run short).
@@ -72,6 +74,13 @@ WIDTHS = {"hidden_size": 64, "d_model": 64, "n_embd": 64, "intermediate_size": 1
           "encoder_ffn_dim": 128, "decoder_ffn_dim": 128, "d_ff": 128, "num_attention_heads": 4, "n_head": 4,
           "encoder_attention_heads": 4, "decoder_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16,
           "d_kv": 16, "rotary_dim": 8, "emb_dim": 64, "n_heads": 4, "moe_intermediate_size": 32, "shared_expert_intermediate_size": 32}
+
+#: Model types checked in training mode, with the config overrides training needs at SEQ tokens. Reformer:
+#: its reversible layers' custom autograd.Function asserts training mode in the backward, and training mode
+#: wants the axial position shape to multiply to the sequence (4 x 8 = 32) and SEQ a multiple of the
+#: attention chunks (16); 2 hash buckets (the default None sets them from the sequence at run time).
+TRAIN_ONLY = {"reformer": {"axial_pos_shape": [4, 8], "lsh_attn_chunk_length": 16, "local_attn_chunk_length": 16,
+                           "num_buckets": 2}}
 
 
 class _Timeout(Exception):
@@ -271,12 +280,15 @@ def _hf_pick(model_type: str) -> dict[str, Any]:
              {**layers, **widths}, layers, {k: v for k, v in layers.items() if isinstance(v, int)}]
     errors = []
     for overrides in tries:
-        overrides = {**overrides, **({"use_cache": False} if "use_cache" in fields else {})}
+        overrides = {**overrides, **({"use_cache": False} if "use_cache" in fields else {}),
+                     **TRAIN_ONLY.get(model_type, {})}
         try:
             cfg = AutoConfig.for_model(model_type, **overrides)
             main = getattr(transformers, cls_name).main_input_name
             entry = {"source": "hf", "name": model_type, "model_type": model_type, "class": cls_name,
                      "kind": kind, "config": overrides, "inputs": _hf_inputs(kind, main, cfg)}
+            if model_type in TRAIN_ONLY:
+                entry["mode"] = "train"
             entry["device"] = _forward_device(entry)
             return entry
         except _Timeout:

@@ -1,8 +1,9 @@
 """``archcalc calibrate [--output FILE] [--name KEY] [--threads N] [--repeats N] [--quick]``.
 
-Runs micro-benchmarks on this machine with torch (GEMMs of several shapes, convolutions, attention,
-element-wise ops and a copy, pooling, norms; fp32 on the CPU), and writes a device profile with the
-achieved rate per op family as a function of the op's work and the per-op overhead, for
+Runs micro-benchmarks on this machine with torch (GEMMs of several shapes, dense, pointwise and depthwise
+convolutions, attention, element-wise ops and a copy, pooling, norms, and the backward of most of them;
+fp32 on the CPU), and writes a device profile with the achieved rate per op family as a function of the
+op's work, forward and backward, the per-op overheads and the between-op sequence factor, for
 ``archcalc time MODEL --device KEY --device-file FILE`` and ``archcalc crosscheck MODEL --time``.
 """
 
@@ -26,7 +27,7 @@ def register(subparsers) -> None:
                         help="torch threads while measuring (default 1)")
     parser.add_argument("--repeats", type=positive_int("--repeats"), default=30, metavar="N",
                         help="timed runs per benchmark at most; the fastest counts (default 30)")
-    parser.add_argument("--quick", action="store_true", help="skip the largest sizes (a few seconds)")
+    parser.add_argument("--quick", action="store_true", help="skip the largest sizes (about 10 s)")
     parser.set_defaults(func=run)
 
 

@@ -366,7 +366,9 @@ def report(
         totals=FrozenDict(totals),
         output_shape=tuple(ev.output_shape),
         notes=tuple(network.notes),
-        unmodeled=tuple(Counter(dict(r.hparams)["op"] for r in ev.rows if not traits(r.kind).modeled).most_common()),
+        # a custom Function's untraced backward matters only to a training report
+        unmodeled=tuple(Counter(dict(r.hparams)["op"] for r in ev.rows if not traits(r.kind).modeled
+                                and (training or not dict(r.hparams).get("backward"))).most_common()),
         unused_params=tuple(ev.unused_params),
         default_input=tuple(network.default_input),
     )

@@ -41,16 +41,17 @@ def script_caller() -> str | None:
     return None
 
 
-def opaque_mode(rec: Any) -> Any:
+def opaque_mode(rec: Any, skip: frozenset[str] = frozenset()) -> Any:
     """A TorchDispatchMode that sees the aten ops no torch-function call accounts for: a ``@torch.jit.script``
     helper (TorchScript never calls ``__torch_function__``) or another call below the torch-function level.
-    Each is recorded as ``Unmodeled`` (op ``aten.NAME``, listed, never a silent zero)."""
+    Each is recorded as ``Unmodeled`` (op ``aten.NAME``, listed, never a silent zero), but those named in
+    ``skip`` (``"detach"``: autograd's own, when it hands out a saved tensor)."""
     from torch.utils._python_dispatch import TorchDispatchMode
 
     class Opaque(TorchDispatchMode):
         def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
             out = func(*args, **(kwargs or {}))
-            if rec.inside == 0 and rec.running:
+            if rec.inside == 0 and rec.running and func.overloadpacket.__name__ not in skip:
                 rec.record_opaque(func, args, kwargs or {}, out, script_caller())
             return out
 

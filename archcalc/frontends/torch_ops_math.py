@@ -101,6 +101,15 @@ def _constant(args: tuple, kw: dict) -> Mapped:
     return "Constant", {"output_shape": None}, []
 
 
+def _legacy_new(args: tuple, kw: dict) -> Mapped:
+    """``x.new(*sizes)`` / ``x.new(torch.Size)``: an uninitialised tensor like ``new_empty`` (data or a tensor as
+    argument stays unmodelled)."""
+    sizes = tuple(args[1]) if len(args) == 2 and isinstance(args[1], tuple | list) else args[1:]
+    if kw or not all(isinstance(v, int) and not isinstance(v, bool) for v in sizes) or not sizes:
+        raise ValueError("x.new(data) is not a factory call")
+    return _constant(args, kw)
+
+
 KINDS: dict[str, Callable[[tuple, dict], Mapped]] = {
     # element-wise functions
     **{name: _unary(kind) for name, kind in (("expm1", "Expm1"), ("log1p", "Log1p"), ("floor", "Floor"),
@@ -124,7 +133,9 @@ KINDS: dict[str, Callable[[tuple, dict], Mapped]] = {
     "true_divide": _binary("Div"),
     "broadcast_to": lambda args, kw: ("Expand", {"shape": _sizes(args, kw)}, [args[0]]),
     "view_as": lambda args, kw: ("View", {"shape": tuple(_a(args, kw, 1, "other").shape)}, [args[0]]),
-    "linalg_vector_norm": _vector_norm, "scalar_tensor": _constant,
+    "linalg_vector_norm": _vector_norm, "scalar_tensor": _constant, "new": _legacy_new,
+    "_softmax_backward_data": lambda args, kw: ("SoftmaxBackward", {"dim": int(_a(args, kw, 2, "dim"))},
+                                                [args[0], _a(args, kw, 1, "output")]),
     "as_strided": lambda args, kw: ("AsStrided", {"size": tuple(_a(args, kw, 1, "size"))}, [args[0]]),
     # reductions
     "logsumexp": reduction("LogSumExp"), "var": _var,

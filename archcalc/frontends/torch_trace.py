@@ -135,6 +135,11 @@ class _Recorder:
         self.autograd: dict[int, list[tuple[bool, tuple[Any, ...], int]]] = {}
         self.no_grad: set[int] = set()  # nodes recorded with grad mode off
         self.rewrapped: set[int] = set()  # nodes whose output gained a gradient afterwards (check_rewrapped)
+        self.rewrapped_by: dict[int, Any] = {}  # such a node -> the custom Function node that attached it
+        self.wrapped_value: dict[int, tuple[int, str]] = {}  # id of that Function node -> (node index, value)
+        self.custom: list[Any] = []  # torch_custom.TracedBackward of each custom Function the backward reaches
+        self.module = module
+        self.modelled_ids: set[int] = set()  # ids of the custom Function nodes whose backward was traced
         self.producer: dict[str, tuple[int, int]] = {}  # value -> (node index, output index), while recorded
 
     # -- module stack (global forward hooks)
@@ -232,24 +237,20 @@ class _Recorder:
         its ``grad_fn`` (or its base's, or the leaf tensor itself) is in autograd's graph of the outputs."""
         from dataclasses import replace
 
-        fns, leaves = [t.grad_fn for t in outputs], {id(t) for t in outputs if t.grad_fn is None}
-        seen: dict[int, Any] = {}  # id -> the function itself, kept alive so that no id is reused meanwhile
-        while fns:
-            fn = fns.pop()
-            if fn is None or id(fn) in seen:
-                continue
-            seen[id(fn)] = fn
-            if hasattr(fn, "variable"):  # AccumulateGrad: a leaf that gets its gradient
-                leaves.add(id(fn.variable))
-            fns.extend(f for f, _ in fn.next_functions)
+        from archcalc.frontends.torch_custom import autograd_reach
+
+        seen, leaves = autograd_reach(outputs)
         for t in outputs:
             self.check_rewrapped(t)
-        inferred = self.rewrapped_regions()
+        found = self.trace_custom(seen)
+        self.modelled_ids = {id(fn) for fn, c in found if c.backward_macs is not None}
+        inferred = self.rewrapped_regions(self.modelled_ids)
         for i, outs in self.autograd.items():
             flags = tuple(bool(req) and (any(id(f) in seen for f in fs) if fs else key in leaves)
                           for req, fs, key in outs)
             self.nodes[i] = replace(self.nodes[i], requires_grad=() if i in inferred else flags)
         self.autograd.clear()
+        self.place_custom(found)
 
     def check_rewrapped(self, t: Any) -> None:
         """Note the producer of ``t`` when ``t`` requires grad now but did not when recorded: a custom autograd
@@ -257,13 +258,78 @@ class _Recorder:
         at = self.producer.get(self.values.get(id(t), ""))
         if at is not None and t.requires_grad and not self.autograd[at[0]][at[1]][0]:
             self.rewrapped.add(at[0])
+            self.rewrapped_by[at[0]] = t.grad_fn
+            self.wrapped_value.setdefault(id(t.grad_fn), (at[0], self.nodes[at[0]].outputs[at[1]]))
 
-    def rewrapped_regions(self) -> set[int]:
-        """Each run of consecutive grad-less nodes that ends in a rewrapped node: torch differentiates it in the
-        backward (recomputing it with grad), so its gradients are inferred from the inputs, as without the
+    def trace_custom(self, seen: dict[int, Any]) -> list[tuple[Any, Any]]:
+        """Trace the backward of each custom Function node in ``seen`` (:mod:`archcalc.frontends.torch_custom`):
+        ``(Function node, TracedBackward)`` each. The module's gradients and the random state are put back
+        afterwards (the backward may set ``.grad`` and reseed)."""
+        import torch
+
+        from archcalc.frontends.torch_custom import custom_nodes, trace_backward
+
+        fns = custom_nodes(seen)
+        if not fns:
+            return []
+        grads = [(p, p.grad) for p in self.module.parameters()]
+        with torch.random.fork_rng(devices=[]):
+            found = [(fn, trace_backward(fn, self.module, self.recording)) for fn in fns]
+        for p, g in grads:
+            p.grad = g
+        self.custom.extend(c for _, c in found)
+        return found
+
+    def recording(self, module: Any) -> tuple[_Recorder, Any]:
+        """A fresh recorder of ``module`` and its mode, placing calls as this trace does (a custom backward's)."""
+        rec = _Recorder(module)
+        rec.propagation = self.propagation
+        return rec, _make_mode(rec, self.propagation)
+
+    def place_custom(self, found: list[tuple[Any, Any]]) -> None:
+        """One node per custom Function: ``CustomBackward`` with its traced MACs right after the op that made the
+        Function's output (it takes that value and passes it on as a view that needs a gradient, so the ops
+        after it differentiate into it), or ``Unmodeled`` at the end when its backward was not traced."""
+        from archcalc.frontends.torch_custom import unmodelled_op
+
+        placed = []
+        for fn, result in found:
+            name, _ = self.node_name(f"{result.function}.backward")
+            where = self.wrapped_value.get(id(fn))
+            if result.backward_macs is None:
+                op = unmodelled_op(result.function)
+                self.unmodeled[op] += 1
+                hp = {"op": op, "traced_inputs": (), "output_shapes": ((0,),), "backward": True}
+                node = Node(name, "Unmodeled", (), (name,), tuple(hp.items()), None, dtypes=("float32",))
+                placed.append((len(self.nodes), node))
+                self.real_shapes[name] = (0,)
+                continue
+            hp = {"function": result.function, "backward_macs": result.backward_macs}
+            if where is None:  # its output is no value the forward made (an input passed through): at the end
+                node = Node(name, "CustomBackward", (), (name,), tuple(hp.items()), None, dtypes=("float32",))
+                placed.append((len(self.nodes), node))
+                self.real_shapes[name] = (0,)
+                continue
+            index, value = where
+            made = self.nodes[index]
+            k = made.outputs.index(value)
+            node = Node(name, "CustomBackward", (value,), (name,), tuple(hp.items()), None,
+                        dtypes=made.dtypes[k:k + 1], requires_grad=(True,), scope=made.scope)
+            placed.append((index + 1, node))
+            self.real_shapes[name] = self.real_shapes[value]
+        for at, node in sorted(placed, key=lambda p: p[0], reverse=True):
+            self.nodes.insert(at, node)
+            self.released = {v: i + 1 if i >= at else i for v, i in self.released.items()}
+
+    def rewrapped_regions(self, modelled: set[int] = frozenset()) -> set[int]:
+        """Each run of consecutive grad-less nodes that ends in a rewrapped node whose custom Function's backward
+        is not modelled (``modelled``: ids of those that are): torch differentiates it in the backward
+        (recomputing it with grad), so its gradients are inferred from the inputs, as without the
         checkpoint."""
         region: set[int] = set()
         for i in sorted(self.rewrapped):
+            if id(self.rewrapped_by.get(i)) in modelled:
+                continue
             j = i
             while j in self.no_grad and j not in region:
                 region.add(j)
@@ -464,8 +530,16 @@ def move_keeping_ties(module: Any, move: Any) -> Any:
     return moved
 
 
-def _forget(_: Any) -> None:
-    return None
+def _pack(t: Any) -> tuple[Any, ...]:
+    return tuple(t.shape), t.dtype, t.device
+
+
+def _unpack(packed: tuple[Any, ...]) -> Any:
+    """A saved tensor comes back as zeros of its shape: only a custom Function's traced backward unpacks one."""
+    import torch
+
+    shape, dtype, device = packed
+    return torch.zeros(shape, dtype=dtype, device=device)
 
 
 def _run(module: Any, inputs: list[Any], values: Any = None, kw: dict[str, Any] | None = None) -> _Recorder:
@@ -483,17 +557,17 @@ def _run(module: Any, inputs: list[Any], values: Any = None, kw: dict[str, Any] 
             rec.bind(t, f"input{i}" if len(inputs) > 1 else "x")
         for name, t in (kw or {}).items():
             rec.bind(t, name)
-        # Autograd's saved tensors are packed into nothing, so a tensor dies when the Python code drops it:
-        # the release points the liveness schedule uses (archcalc.memory.liveness.peak).
-        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(_forget, _forget), opaque_mode(rec), \
+        # Autograd's saved tensors are packed into their shapes only, so a tensor dies when the Python code
+        # drops it: the release points the liveness schedule uses (archcalc.memory.liveness.peak).
+        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(_pack, _unpack), opaque_mode(rec), \
                 _make_mode(rec, values):
             out = module(*inputs, **(kw or {}))
         rec.running = False
         rec.outputs = [rec.values[id(t)] for t in _flat_tensors(out) if id(t) in rec.values]
-        rec.reached(_flat_tensors(out))
     finally:
         pre.remove()
         post.remove()
+    rec.reached(_flat_tensors(out))
     return rec
 
 
@@ -600,10 +674,12 @@ def from_torch(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, inpu
     if rec.opaque:
         notes.append("ran below the torch-function level (TorchScript or another opaque call), not modelled, "
                      "by aten op: " + ", ".join(f"{n} x {k}" for k, n in rec.opaque.most_common()))
-    if rec.rewrapped:
-        notes.append(f"{len(rec.rewrapped)} region(s) ran without grad and got a gradient from a custom autograd "
+    unmodelled_wraps = [i for i in rec.rewrapped if id(rec.rewrapped_by.get(i)) not in rec.modelled_ids]
+    if unmodelled_wraps:
+        notes.append(f"{len(unmodelled_wraps)} region(s) ran without grad and got a gradient from a custom autograd "
                      "Function (a reentrant checkpoint): their backward is counted as without it, the recompute "
                      "in the backward is not")
+    notes.extend(_custom_notes(rec))
     if rec.unmodeled:
         notes.append("not modelled (counted 0, shapes as traced): "
                      + ", ".join(f"{n} x {k}" for k, n in rec.unmodeled.most_common()))
@@ -614,6 +690,18 @@ def from_torch(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, inpu
                   frozen_params=tuple(n for n, p in meta.named_parameters(remove_duplicate=True) if not p.requires_grad))
     _check(graph, rec, meta)
     return graph
+
+
+def _custom_notes(rec: _Recorder) -> list[str]:
+    """One note per custom autograd Function the backward reaches: its traced backward MACs, or why not."""
+    notes = []
+    for c in rec.custom:
+        if c.backward_macs is not None:
+            notes.append(f"custom autograd.Function {c.function}: its own backward traced and counted "
+                         f"({c.backward_macs:,} MACs, recomputed forwards included)")
+        else:
+            notes.append(f"custom autograd.Function {c.function}: backward not modelled (counted 0): {c.reason}")
+    return notes
 
 
 def _assumption_notes(rec: _Recorder) -> list[str]:

@@ -320,8 +320,9 @@ class _Walker:
                         other.requires_grad = True
         saved = 0
         if cost.saves_input or cost.saved_inputs:
+            keep = facts.saved_given([v.requires_grad for v in ins])  # None: as the formula says
             for i, v in enumerate(ins):
-                if v.param is None and not v.buffer and cost.saves_input_at(i):
+                if v.param is None and not v.buffer and cost.saves_input_at(i) and (keep is None or i in keep):
                     saved += self.mark(v)
         if cost.saves_output:
             for v in outs:

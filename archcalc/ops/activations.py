@@ -95,6 +95,20 @@ def softmax(in_shapes: list[Shape], *, dim: Any = -1) -> OpCost:
     return _softmax("Softmax", in_shapes, dim)
 
 
+@register("SoftmaxBackward", traits=OpTraits())
+def softmax_backward(in_shapes: list[Shape], *, dim: Any = -1) -> OpCost:
+    """``torch._softmax_backward_data(g, y, dim, dtype)``, softmax's input gradient ``y * (g - sum(g * y))``
+    called by hand (the backward of a custom softmax Function: DeBERTa-v2's and SEW-D's ``XSoftmax``): no
+    MACs, 4 operations per element (``g * y``, its sum along ``dim``, the subtraction, the product with
+    ``y``); ``g`` and ``y`` have one shape."""
+    if len(in_shapes) != 2 or tuple(in_shapes[0]) != tuple(in_shapes[1]):
+        raise ValueError(f"SoftmaxBackward takes a gradient and a softmax output of one shape, got {in_shapes}")
+    shape = tuple(in_shapes[0])
+    if not -len(shape) <= dim < len(shape):
+        raise ValueError(f"SoftmaxBackward: dim {dim} is out of range for shape {shape}")
+    return OpCost(output_shape=shape, activations=prod(shape), elementwise_ops=4 * prod(shape), saves_input=True)
+
+
 @register("LogSoftmax", traits=OpTraits(autocast=(("cuda", "fp32"),)))
 def log_softmax(in_shapes: list[Shape], *, dim: Any = -1) -> OpCost:
     """LogSoftmax along ``dim``: 5 operations per element plus one log per row; saves its output."""

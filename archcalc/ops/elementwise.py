@@ -34,7 +34,10 @@ __all__ = ["binary", "unary", "reduction", "reduced_shape"]
 _CUDA_FP32 = (("cuda", "fp32"),)  # torch.autocast's CUDA fp32 list
 #: What each kind of this family is (:mod:`archcalc.ops.traits`).
 _TRAITS: dict[str, OpTraits] = {
-    "Add": binary_traits(grad_alias=True), "Sub": binary_traits(), "Mul": binary_traits(), "Div": binary_traits(),
+    # what autograd keeps for each input's gradient (checked with saved_tensors_hooks): x * y keeps y for x's
+    # gradient and x for y's; x / y keeps y for x's, x and y for y's
+    "Add": binary_traits(grad_alias=True), "Sub": binary_traits(), "Mul": binary_traits(saves_for_grad=((1,), (0,))),
+    "Div": binary_traits(saves_for_grad=((1,), (0, 1))),
     "Pow": binary_traits(autocast=_CUDA_FP32), "Maximum": binary_traits(), "Minimum": binary_traits(),
     "Compare": comparison(aliasing="inplace", broadcasting=True),
     **{k: pointwise() for k in ("Neg", "Sqrt", "Abs", "Square", "Clamp", "ClampMin", "ClampMax", "Erf", "Sin", "Cos")},

@@ -105,13 +105,13 @@ def glu(in_shapes: list[Shape], *, dim: int = -1) -> OpCost:
     return elementwise_cost(out, 5, saves_input=True)
 
 
-@register("Remainder", traits=binary())
+@register("Remainder", traits=binary(saves_for_grad=((), (0, 1))))
 def remainder(in_shapes: list[Shape], *, inplace: bool = False) -> OpCost:
     """``x % y`` / ``torch.remainder`` / ``fmod`` (inputs ``x[, y]``; a number divisor is no input): broadcast, 1
     operation per output element; autograd keeps both inputs when ``y`` is a tensor that needs a gradient
-    (``y``'s gradient is ``-grad * floor(x / y)``), nothing else. The formula does not see which inputs need a
-    gradient: it keeps both for any tensor ``y`` (as ``Mul`` keeps both operands), an overcount when ``y`` is a
-    constant."""
+    (``y``'s gradient is ``-grad * floor(x / y)``), nothing for ``x``'s (the gradient itself): the formula
+    says both for a tensor ``y``, the kind's traits (``saves_for_grad``) keep them only when ``y`` needs a
+    gradient."""
     if not 1 <= len(in_shapes) <= 2:
         raise ValueError(f"Remainder takes x and at most one tensor divisor, got {len(in_shapes)} inputs")
     out = broadcast_shapes([tuple(s) for s in in_shapes], "Remainder")

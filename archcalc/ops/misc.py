@@ -196,11 +196,28 @@ def histc(in_shapes: list[Shape], *, bins: Any = 100) -> OpCost:
     return OpCost(output_shape=(bins,), activations=bins, elementwise_ops=2 * prod(x))
 
 
+@register("CustomBackward", traits=OpTraits(differentiable=(), aliasing="view"))
+def custom_backward(in_shapes: list[Shape], *, function: str, backward_macs: Any) -> OpCost:
+    """The backward of a custom ``torch.autograd.Function`` (``function``), traced on its own
+    (:mod:`archcalc.frontends.torch_custom`): ``backward_macs`` MACs in the backward pass (recomputed forwards
+    and their gradients included), nothing in the forward (its forward's ops are their own nodes). It takes
+    the Function's output and passes it on as a view (no copy, nothing saved); without an input its one output
+    is empty and the node only carries the count."""
+    if len(in_shapes) > 1:
+        raise ValueError("CustomBackward takes the Function's output, or nothing")
+    if not in_shapes:
+        return OpCost(output_shape=(0,), backward_weight_macs=backward_macs)
+    return OpCost(output_shape=tuple(in_shapes[0]), alias_of=(0,), backward_weight_macs=backward_macs)
+
+
 @register(UNMODELED, traits=OpTraits(modeled=False))
-def unmodeled(in_shapes: list[Shape], *, op: str, traced_inputs: tuple = (), output_shapes: tuple = ()) -> OpCost:
+def unmodeled(in_shapes: list[Shape], *, op: str, traced_inputs: tuple = (), output_shapes: tuple = (),
+              backward: bool = False) -> OpCost:
     """An op archcalc has no formula for (listed, never dropped): its traced output shapes, every count 0.
 
-    The shapes are known only for the traced input shapes; other inputs raise ``ValueError``.
+    The shapes are known only for the traced input shapes; other inputs raise ``ValueError``. ``backward``:
+    it runs only in the backward pass (a custom autograd Function's own backward), so only a training count
+    misses it.
     """
     if tuple(tuple(s) for s in in_shapes) != tuple(tuple(s) for s in traced_inputs):
         raise ValueError(f"{op}: archcalc has no formula for it and traced it only for inputs {list(traced_inputs)}; "

@@ -92,9 +92,12 @@ def _specs() -> dict[str, tuple[list[tuple[Any, ...]], dict[str, Any], str]]:
         "GELU": (seq, {}, "erf form (approximate='none')"),
         "Softmax": (seq, {"dim": -1}, "over the last dim"),
         "LogSoftmax": (seq, {"dim": -1}, "over the last dim"),
+        "SoftmaxBackward": ([(B, L, D)] * 2, {"dim": -1}, "gradient and softmax output, over the last dim"),
         "Where": ([(B, L, D)] * 3, {}, "condition and two inputs of equal shape"),
         "MaskedFill": ([(B, L, D), (B, L, D)], {}, "mask of the input's shape"),
         "Constant": ([], {"output_shape": (B, L, D)}, "a tensor made in the forward pass (zeros, arange, a mask)"),
+        "CustomBackward": ([], {"function": "F", "backward_macs": y["K"]}, "a custom autograd.Function F whose "
+                           "traced backward runs K MACs"),
         "Dropout": (chw, {}, "identity at inference"),
         "StochasticDepth": (chw, {}, "identity at inference"),
         "Embedding": ([(B, L)], {"num_embeddings": y["V"], "embedding_dim": D}, "token ids B x L, V x D table"),

@@ -24,7 +24,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -113,6 +113,10 @@ class OpTraits:
         The output's shape depends on the input's values (``nonzero``): a trace records the shape it saw.
     modeled : bool
         False for the record of an op archcalc has no formula for (``Unmodeled``: listed, counted as zero).
+    saves_for_grad : tuple of tuple of int, or None
+        Entry ``i``: the inputs autograd keeps when input ``i`` needs a gradient (``x * y``: ``y`` for ``x``'s
+        gradient, ``x`` for ``y``'s: ``((1,), (0,))``); of the inputs the formula says it saves, only those
+        are kept. None: every input the formula says, whichever need a gradient.
     family : str
         The ``ops`` module that declares the kind (set by :func:`~archcalc.ops.registry.register`).
     """
@@ -138,6 +142,7 @@ class OpTraits:
     stats_in_input_dtype: tuple[str, ...] = ()
     value_dependent_shape: bool = False
     modeled: bool = True
+    saves_for_grad: tuple[tuple[int, ...], ...] | None = None
     family: str = ""
 
     def __post_init__(self) -> None:
@@ -163,6 +168,18 @@ class OpTraits:
         if spec.startswith("="):
             return str((hparams or {}).get(spec[1:], same))
         return spec
+
+    def saved_given(self, needs_grad: Sequence[bool]) -> frozenset[int] | None:
+        """The inputs autograd keeps when input ``i`` needs a gradient exactly where ``needs_grad[i]``; None:
+        those the formula says (no :attr:`saves_for_grad`).
+
+        >>> traits("Mul").saved_given([True, False]), traits("Mul").saved_given([True, True])
+        (frozenset({1}), frozenset({0, 1}))
+        """
+        if self.saves_for_grad is None:
+            return None
+        return frozenset(k for i, need in enumerate(needs_grad) if need and i < len(self.saves_for_grad)
+                         for k in self.saves_for_grad[i])
 
     def differentiable_at(self, i: int) -> bool:
         """Whether input ``i`` can receive a gradient through this op (if it is floating and requires one)."""

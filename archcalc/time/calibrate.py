@@ -18,7 +18,15 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from archcalc.time.efficiency import FAMILIES, MEMORY_FAMILIES, Calibration, Curve, calibration_to_mapping
+from archcalc.time.efficiency import (
+    BACKWARD_FAMILIES,
+    FAMILIES,
+    MEMORY_FAMILIES,
+    Calibration,
+    Curve,
+    backward_bytes,
+    calibration_to_mapping,
+)
 from archcalc.time.measure import _measure, clock_for
 
 __all__ = ["calibrate_cpu", "profile_toml", "calibrate", "CalibrationRun", "write_profile"]
@@ -124,29 +132,40 @@ def _benchmarks(torch: Any, quick: bool) -> list[tuple[str, str, float, Any]]:
     """``(family, label, work, fn)``: work in FLOPs (2 x MACs) or bytes read + written, as archcalc counts."""
     F = torch.nn.functional
     out: list[tuple[str, str, float, Any]] = []
-    gemms = [(8, 256, 256), (32, 512, 512), (64, 64, 64), (128, 768, 768), (256, 256, 256), (512, 512, 512),
+    # (rows, in features, out features): generic shapes, none a layer of the validated models
+    gemms = [(8, 320, 320), (32, 448, 448), (64, 64, 64), (128, 640, 640), (256, 384, 384), (512, 512, 512),
              (2048, 64, 128)]
     if not quick:
-        gemms += [(512, 768, 3072), (1024, 1024, 1024)]
+        gemms += [(512, 640, 2560), (1024, 1024, 1024)]
     # weight-dominated (few rows, large weights): the time of reading the weights
-    for m, k, n in [(1, 512, 512), (4, 1024, 1000), (4, 2048, 2048)] + ([] if quick else [(4, 9216, 4096)]):
+    for m, k, n in [(1, 640, 640), (4, 1280, 960), (4, 2560, 1920)] + ([] if quick else [(4, 8192, 3584)]):
         x, ws = torch.randn(m, k), _copies(torch, (n, k))
         out.append(("gemm_weights", f"linear {m}x{k}x{n}", 4.0 * n * k, lambda x=x, ws=ws: F.linear(x, next(ws))))
     for m, k, n in gemms:
         x, ws = torch.randn(m, k), _copies(torch, (n, k))
         out.append(("gemm", f"linear {m}x{k}x{n}", 2.0 * m * k * n, lambda x=x, ws=ws: F.linear(x, next(ws))))
-    convs = [(2, 16, 16, 8, 3, 1), (4, 3, 64, 64, 7, 2), (4, 64, 64, 16, 3, 1), (4, 128, 128, 8, 3, 1),
-             (4, 64, 256, 16, 1, 1), (4, 3, 64, 96, 11, 4), (8, 64, 64, 16, 3, 1)]
+    # (batch, in channels, out channels, height = width, kernel, stride, groups); a grid of generic shapes
+    # per class, none a layer of the models benchmarks/bench_time_cpu.py validates on
+    convs = [(2, 16, 16, 8, 3, 1), (4, 3, 48, 56, 7, 2), (4, 48, 48, 20, 3, 1), (4, 96, 96, 10, 3, 1),
+             (2, 3, 64, 80, 11, 4), (8, 40, 40, 12, 3, 1), (2, 192, 192, 6, 3, 1), (4, 80, 160, 10, 3, 2)]
+    pointwise = [(8, 16, 16, 8, 1, 1), (8, 24, 96, 12, 1, 1), (4, 48, 192, 18, 1, 1), (2, 160, 320, 8, 1, 1),
+                 (4, 320, 640, 6, 1, 1), (4, 96, 192, 14, 1, 2)]
+    depthwise = [(2, 16, 16, 48, 3, 1), (4, 64, 64, 24, 3, 1), (4, 128, 128, 12, 3, 1), (8, 384, 384, 6, 3, 1),
+                 (4, 64, 64, 24, 3, 2), (2, 256, 256, 12, 5, 1)]
     if not quick:
-        convs += [(8, 64, 128, 32, 3, 1), (8, 32, 32, 32, 3, 1)]
+        convs += [(8, 48, 96, 28, 3, 1), (4, 24, 24, 40, 3, 1)]
+        pointwise += [(8, 56, 224, 24, 1, 1), (4, 640, 1280, 3, 1, 1)]
+        depthwise += [(8, 64, 64, 48, 3, 1)]
     weighted = [(8, 512, 512, 2, 3, 1), (8, 256, 256, 2, 3, 1), (8, 1024, 1024, 2, 1, 1)]
-    for fam, shapes in (("conv", convs), ("conv_weights", weighted)):
+    for fam, shapes in (("conv", convs), ("conv_pointwise", pointwise), ("conv_depthwise", depthwise),
+                        ("conv_weights", weighted)):
         for b, ci, co, hw, k, s in shapes:
-            x, ws = torch.randn(b, ci, hw, hw), _copies(torch, (co, ci, k, k))
+            g = ci if fam == "conv_depthwise" else 1
+            x, ws = torch.randn(b, ci, hw, hw), _copies(torch, (co, ci // g, k, k))
             ho = (hw + 2 * (k // 2) - k) // s + 1
-            work = 2.0 * b * co * ho * ho * ci * k * k if fam == "conv" else 4.0 * co * ci * k * k
-            out.append((fam, f"conv {b}x{ci}x{hw}^2 -> {co} k{k} s{s}", work,
-                        lambda x=x, ws=ws, s=s, k=k: F.conv2d(x, next(ws), stride=s, padding=k // 2)))
+            work = 2.0 * b * co * ho * ho * ci // g * k * k if fam != "conv_weights" else 4.0 * co * ci * k * k
+            out.append((fam, f"conv {b}x{ci}x{hw}^2 -> {co} k{k} s{s} g{g}", work,
+                        lambda x=x, ws=ws, s=s, k=k, g=g: F.conv2d(x, next(ws), stride=s, padding=k // 2, groups=g)))
     for b, h, s, d in [(1, 2, 16, 32), (1, 4, 64, 32), (2, 8, 128, 64), (4, 12, 256, 64)]:
         q = torch.randn(b, h, s, d)
         out.append(("attention", f"sdpa {b}x{h}x{s}x{d}", 4.0 * b * h * s * s * d,
@@ -169,12 +188,109 @@ def _benchmarks(torch: Any, quick: bool) -> list[tuple[str, str, float, Any]]:
                 ("pool", f"maxpool k3s2 {n}", 4.0 * (el + ((hw - 1) // 2) ** 2 * c),
                  lambda t=img: F.max_pool2d(t, 3, 2)),
                 ("elementwise", f"avgpool-global {n}", 4.0 * (el + c), lambda t=img: F.adaptive_avg_pool2d(t, 1))]
-        mean, var = torch.zeros(c), torch.ones(c)
         rows = x.view(-1, 64)
         lw = torch.ones(64)
-        out += [("norm", f"batchnorm {n}", 4.0 * (2 * el + 4 * c),
-                 lambda t=img, m=mean, v=var: F.batch_norm(t, m, v, v, m, False)),
-                ("norm", f"layernorm {n}", 4.0 * (2 * n + 128), lambda r=rows, w=lw: F.layer_norm(r, (64,), w, w))]
+        out.append(("norm", f"layernorm {n}", 4.0 * (2 * n + 128), lambda r=rows, w=lw: F.layer_norm(r, (64,), w, w)))
+        # batch norm over few and over many channels (a per-channel cost): eval mode (running statistics) and
+        # training mode (batch statistics: a forward of a training step)
+        for cn, hwn in ((c, hw), _wide(n)):
+            t, mean, var = torch.randn(1, cn, hwn, hwn), torch.zeros(cn), torch.ones(cn)
+            work = 4.0 * (2 * cn * hwn * hwn + 4 * cn)
+            out += [("norm", f"batchnorm c{cn} {n}", work,
+                     lambda t=t, m=mean, v=var: F.batch_norm(t, m, v, v, m, False)),
+                    ("norm_training", f"batchnorm c{cn} {n}", work,
+                     lambda t=t, m=mean, v=var: F.batch_norm(t, m, v, v, m, True))]
+    return out
+
+
+def _wide(n: int) -> tuple[int, int]:
+    """Channels and height = width of an image of about ``n`` elements with many channels (up to 512)."""
+    c = min(512, max(16, n // 16))
+    return c, max(2, math.isqrt(n // c))
+
+
+def _backward_benchmarks(torch: Any, quick: bool) -> list[tuple[str, str, float, Any]]:
+    """``(FAMILY_backward, label, work, fn)``: ``fn`` runs the backward pass of one op (its graph built once,
+    ``torch.autograd.grad`` of every input and weight, no accumulation); work as archcalc counts a backward:
+    2 x (input-gradient + weight-gradient MACs) for the compute families, :func:`backward_bytes` for the
+    others. Norms run in training mode (their backward in a training step)."""
+    F = torch.nn.functional
+    out: list[tuple[str, str, float, Any]] = []
+
+    def case(family: str, label: str, work: float, fn: Any, *shapes: tuple[int, ...], grad_of: int | None = None) -> None:
+        leaves = [torch.randn(*s, requires_grad=True) for s in shapes]
+        result = fn(*leaves)
+        want = leaves if grad_of is None else leaves[grad_of:]
+        g = torch.ones_like(result)
+        out.append((f"{family}_backward", label, work,
+                    lambda r=result, w=want, g=g: torch.autograd.grad(r, w, g, retain_graph=True)))
+
+    for m, k, n in [(8, 320, 320), (64, 256, 256), (256, 384, 384), (512, 512, 512)] + (
+            [] if quick else [(1024, 640, 640)]):
+        case("gemm", f"linear {m}x{k}x{n}", 4.0 * m * k * n, F.linear, (m, k), (n, k))
+    classes = {"conv": [(2, 16, 16, 8, 3, 1), (4, 48, 48, 20, 3, 1), (4, 96, 96, 10, 3, 1), (2, 3, 32, 56, 7, 2)]
+               + ([] if quick else [(8, 48, 96, 28, 3, 1)]),
+               "conv_pointwise": [(8, 16, 16, 8, 1, 1), (8, 24, 96, 12, 1, 1), (4, 48, 192, 18, 1, 1),
+                                  (2, 160, 320, 8, 1, 1)] + ([] if quick else [(4, 320, 640, 6, 1, 1)]),
+               "conv_depthwise": [(2, 16, 16, 48, 3, 1), (4, 64, 64, 24, 3, 1), (4, 128, 128, 12, 3, 1),
+                                  (4, 64, 64, 24, 3, 2)] + ([] if quick else [(8, 384, 384, 6, 3, 1)])}
+    for fam, shapes in classes.items():
+        for b, ci, co, hw, k, s in shapes:
+            g = ci if fam == "conv_depthwise" else 1
+            ho = (hw + 2 * (k // 2) - k) // s + 1
+            macs = b * co * ho * ho * ci // g * k * k
+            first = ci == 3  # a stem: no input gradient (the network input needs none), the weight's only
+            case(fam, f"conv {b}x{ci}x{hw}^2 -> {co} k{k} s{s} g{g}", 2.0 * macs * (1 if first else 2),
+                 lambda x, w, s=s, k=k, g=g: F.conv2d(x, w, stride=s, padding=k // 2, groups=g),
+                 (b, ci, hw, hw), (co, ci // g, k, k), grad_of=1 if first else None)
+    for b, h, sq, d in [(1, 2, 16, 32), (1, 4, 64, 32), (2, 8, 128, 64)]:
+        # archcalc's attention backward: 2 x the forward's 2 b h s^2 d MACs
+        case("attention", f"sdpa {b}x{h}x{sq}x{d}", 8.0 * b * h * sq * sq * d,
+             F.scaled_dot_product_attention, *[(b, h, sq, d)] * 3)
+    for n in (256, 4096, 65536, 1 << 20) + (() if quick else (1 << 22,)):
+        b4 = 4.0 * n
+        case("elementwise", f"relu {n}", backward_bytes(b4, b4, 0, 0, True), torch.relu, (n,))
+        case("elementwise", f"gelu {n}", backward_bytes(b4, b4, 0, 0, True), F.gelu, (n,))
+        case("elementwise", f"mul {n}", backward_bytes(2 * b4, b4, 0, 0, True), torch.mul, (n,), (n,))
+        c, hw = 16, max(2, int(math.isqrt(n // 16)) // 2 * 2)
+        el = 4.0 * c * hw * hw
+        case("pool", f"maxpool k2 {n}", backward_bytes(el, el / 4, 0, 0, True), lambda t: F.max_pool2d(t, 2),
+             (1, c, hw, hw))
+        case("pool", f"maxpool k3s2 {n}", backward_bytes(el, 4.0 * c * ((hw - 1) // 2) ** 2, 0, 0, True),
+             lambda t: F.max_pool2d(t, 3, 2), (1, c, hw, hw))
+        for cn, hwn in ((c, hw), _wide(n)):
+            e = 4.0 * cn * hwn * hwn
+            case("norm", f"batchnorm c{cn} {n}", backward_bytes(e, e, 8.0 * cn, 8.0 * cn, True),
+                 lambda t, w, b: F.batch_norm(t, None, None, w, b, True), (1, cn, hwn, hwn), (cn,), (cn,))
+        case("norm", f"layernorm {n}", backward_bytes(b4, b4, 512.0, 512.0, True),
+             lambda t, w, b: F.layer_norm(t, (64,), w, b), (n // 64, 64), (64,), (64,))
+    return out
+
+
+def _backward_overheads(torch: Any, repeats: int, budget_s: float, clock: Any, links: int = 16) -> dict[str, float]:
+    """Per family, autograd's cost of one backward node of it: the backward of a chain of ``links`` small
+    ops of the family (one or a few elements), divided by ``links``."""
+    F = torch.nn.functional
+    small: dict[str, tuple[Any, tuple[tuple[int, ...], ...]]] = {
+        "gemm": (lambda x, w: F.linear(x, w), ((1, 1), (1, 1))),
+        "conv": (lambda x, w: F.conv2d(x, w, padding=1), ((1, 1, 1, 1), (1, 1, 3, 3))),
+        "conv_pointwise": (lambda x, w: F.conv2d(x, w), ((1, 1, 1, 1), (1, 1, 1, 1))),
+        "conv_depthwise": (lambda x, w: F.conv2d(x, w, padding=1, groups=2), ((1, 2, 1, 1), (2, 1, 3, 3))),
+        "attention": (lambda x: F.scaled_dot_product_attention(x, x, x), ((1, 1, 1, 1),)),
+        "elementwise": (torch.relu, ((1,),)),
+        "pool": (lambda x: F.max_pool2d(x, 3, 1, 1), ((1, 1, 2, 2),)),
+        "norm": (lambda x, w, b: F.batch_norm(x, None, None, w, b, True), ((2, 1, 1, 1), (1,), (1,))),
+    }
+    out = {}
+    for fam, (fn, shapes) in small.items():
+        x, *rest = [torch.randn(*s, requires_grad=True) for s in shapes]
+        y = x
+        for _ in range(links):
+            y = fn(y, *rest)
+        g = torch.ones_like(y)
+        seconds = _fastest(lambda y=y, x=x, rest=rest, g=g: torch.autograd.grad(y, [x, *rest], g, retain_graph=True),
+                           repeats, budget_s, clock)
+        out[f"{fam}_backward"] = seconds / links
     return out
 
 
@@ -188,35 +304,79 @@ def _tiny_modules(torch: Any) -> list[tuple[str, Any, Any]]:
             return nn.functional.scaled_dot_product_attention(q, q, q)
 
     one = torch.randn(1, 1, 1, 1)
-    return [("gemm", nn.Linear(1, 1), torch.randn(1, 1)), ("conv", nn.Conv2d(1, 1, 1), one),
+    return [("gemm", nn.Linear(1, 1), torch.randn(1, 1)), ("conv", nn.Conv2d(1, 1, 3, padding=1), one),
+            ("conv_pointwise", nn.Conv2d(1, 1, 1), one),
+            ("conv_depthwise", nn.Conv2d(2, 2, 3, padding=1, groups=2), torch.randn(1, 2, 1, 1)),
             ("attention", Attention(), one), ("elementwise", nn.ReLU(), one),
-            ("pool", nn.MaxPool2d(2), torch.randn(1, 1, 2, 2)), ("norm", nn.BatchNorm2d(1).eval(), one)]
+            ("pool", nn.MaxPool2d(2), torch.randn(1, 1, 2, 2)), ("norm", nn.BatchNorm2d(1).eval(), one),
+            ("norm_training", nn.BatchNorm2d(1).train(), torch.randn(2, 1, 1, 1))]
 
 
-def _overheads_in_context(torch: Any, repeats: int, clock: Any) -> dict[str, float]:
+def _overheads_in_context(torch: Any, repeats: int, clock: Any, stream_bytes: int = 0) -> dict[str, float]:
     """Per family, the fastest call of its small module (:func:`_tiny_modules`) timed as
     :mod:`archcalc.time.measure` times a model's modules (forward hooks), each call after a larger op (a
-    32 x 512 x 512 GEMM, 1 MiB of weights) as inside a model: the larger op evicts the small one's code and data from the
-    per-core caches, which a tight loop of the small op alone never sees (it is then 2-5x faster)."""
+    16 x 256 x 256 GEMM, 256 KiB of weights) as inside a model: the larger op evicts the small one's code and
+    data from the per-core caches, which a tight loop of the small op alone never sees (it is then 2-5x
+    faster). ``stream_bytes``: the larger op is instead a copy moving that many bytes (read + written)."""
     nn = torch.nn
     tiny = _tiny_modules(torch)
+    src, dst = (torch.randn(stream_bytes // 8), torch.empty(stream_bytes // 8)) if stream_bytes else (None, None)
 
     class Context(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.big = nn.Linear(512, 512)
+            self.big = nn.Linear(256, 256)
             self.small = nn.ModuleList(m for _, m, _ in tiny)
             self.inputs = [x for _, _, x in tiny]
-            self.x = torch.randn(32, 512)
+            self.x = torch.randn(16, 256)
 
         def forward(self, _: Any) -> Any:
             for m, x in zip(self.small, self.inputs, strict=True):
-                self.big(self.x)
+                if src is None:
+                    self.big(self.x)
+                else:
+                    dst.copy_(src)
                 m(x)
             return None
 
     times, _ = _measure(Context(), (None,), repeats, clock)
     return {f: times[f"small.{i}"] for i, (f, _, _) in enumerate(tiny)}
+
+
+def _cold_overheads(torch: Any, repeats: int, clock: Any, warm: dict[str, float],
+                    sizes: tuple[int, ...] = (1 << 22, 1 << 25, 1 << 27)) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """``(bytes, seconds)``: what a small op costs beyond its overhead right after an op that moved that
+    many bytes (a copy; the median over the families' small modules of the extra over ``warm``, at least 0):
+    a large op leaves the caches and the TLB to the next op cold."""
+    extra = []
+    for n in sizes:
+        cold = _overheads_in_context(torch, repeats, clock, stream_bytes=n)
+        extra.append(max(0.0, statistics.median(cold[f] - warm[f] for f in warm)))
+    # the warm context (a 256 KiB GEMM) is the overhead itself: no extra below it
+    return (float(1 << 18),) + tuple(float(n) for n in sizes), (0.0,) + tuple(extra)
+
+
+def _sequence_factor(torch: Any, repeats: int, clock: Any, trials: int = 7) -> float:
+    """A whole forward's fastest run over the sum of its ops' fastest runs (forward hooks, as
+    :mod:`archcalc.time.measure` times a model), on a chain of generic ops (3 x 3, 1 x 1 and depthwise
+    convolutions, batch norms, ReLUs, pooling, a linear head; shapes of no validated model), each the fastest
+    of ``repeats`` runs (15 at most, as a model's whole forward is timed: a longer run meets more
+    interference); the median of ``trials`` measurements, at least 1."""
+    nn = torch.nn
+
+    def block(ci: int, co: int, s: int) -> list[Any]:
+        return [nn.Conv2d(ci, co, 3, s, 1, bias=False), nn.BatchNorm2d(co), nn.ReLU(inplace=True),
+                nn.Conv2d(co, co, 1, bias=False), nn.BatchNorm2d(co), nn.ReLU(inplace=True)]
+
+    net = nn.Sequential(*block(3, 24, 1), nn.MaxPool2d(2), *block(24, 40, 1), *block(40, 80, 2),
+                        nn.Conv2d(80, 80, 3, 1, 1, groups=80), nn.ReLU(), *block(80, 160, 2),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(160, 100)).eval()
+    x = torch.randn(12, 3, 40, 40)
+    ratios = []
+    for _ in range(trials):
+        per_op, whole = _measure(net, (x,), repeats, clock)
+        ratios.append(whole / sum(per_op.values()))
+    return min(10.0, max(1.0, statistics.median(ratios)))
 
 
 def _curve(points: list[Point], overhead: float, memory: bool) -> Curve:
@@ -280,15 +440,21 @@ def calibrate(threads: int = 1, repeats: int = 30, quick: bool = False, budget_s
             tiny = torch.randn(1)
             base = _fastest(lambda: torch.relu(tiny), max(repeats, 200), budget_s, clock)
             overheads = _overheads_in_context(torch, max(repeats, 30), clock)
+            sequence = _sequence_factor(torch, min(repeats, 15), clock)
+            cold = _cold_overheads(torch, min(repeats, 15), clock, overheads)
             points = tuple(Point(fam, label, work, _fastest(fn, repeats, budget_s, clock))
                            for fam, label, work, fn in _benchmarks(torch, quick))
+        overheads.update(_backward_overheads(torch, max(repeats, 30), budget_s, clock))
+        points += tuple(Point(fam, label, work, _fastest(fn, repeats, budget_s, clock))
+                        for fam, label, work, fn in _backward_benchmarks(torch, quick))
     finally:
         torch.set_num_threads(previous)
-    curves = {f: _curve([p for p in points if p.family == f], base, f in MEMORY_FAMILIES) for f in FAMILIES}
+    curves = {f: _curve([p for p in points if p.family == f], overheads[f] if f in BACKWARD_FAMILIES else base,
+                        f.removesuffix("_backward") in MEMORY_FAMILIES) for f in FAMILIES}
     source = (f"archcalc calibrate: fastest of <= {repeats} runs per benchmark, {threads} torch thread(s), "
               f"{'thread CPU time' if threads == 1 else 'wall time'}, "
               f"torch {torch.__version__}, fp32, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-    cal = Calibration(curves, overheads, source)
+    cal = Calibration(curves, overheads, source, sequence, cold)
     copies = [p for p in points if p.label.startswith("copy")]
     bandwidth = max(p.work / p.seconds for p in copies)
     peak = max(curves["gemm"].rate + curves["conv"].rate)

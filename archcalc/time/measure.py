@@ -143,8 +143,7 @@ def time_check_module(module: Any, inputs: tuple[Any, ...], evaluation: Any, pro
     from archcalc.time.roofline import step_time
 
     step = step_time(evaluation, profile, precision="fp32")
-    predicted = {o.name: o for o in step.ops}
-    kinds = {r.name: (r.kind, dict(r.hparams)) for r in evaluation.rows}
+    calls = _module_calls(evaluation, {o.name: o.time_s for o in step.ops if o.phase == "forward"})
     from dlperf.validate import check_threads
 
     check_threads("threads", threads)
@@ -154,10 +153,37 @@ def time_check_module(module: Any, inputs: tuple[Any, ...], evaluation: Any, pro
         measured, total = _measure(module.eval(), inputs, repeats, clock_for(threads))
     finally:
         torch.set_num_threads(previous)
-    ops = tuple(OpCheck(name, kinds[name][0], family_of(*kinds[name]), predicted[name].time_s, t)
-                for name, t in measured.items() if name in predicted and t > 0)
+    ops = tuple(OpCheck(name, *calls[name][:3], t) for name, t in measured.items() if name in calls and t > 0)
+    timed = sum(calls[o.name][3] for o in ops)
+    kernels = sum(1 for o in step.ops if o.phase == "forward" and o.kind != "Sequence")
     return TimeCheck(model or evaluation.network, profile.key, threads, repeats, ops,
-                     len(predicted) - len(ops), step.time_s, total)
+                     kernels - timed, step.time_s, total)
+
+
+def _module_calls(evaluation: Any, predicted: dict[str, float]) -> dict[str, tuple[str, str, float, int]]:
+    """Per call of a module, as :func:`_measure` names them (``module``, then ``module:k``): the kind and
+    family of its most expensive row, the predicted seconds of all its rows, and how many rows ran a kernel.
+    A call is a run of consecutive rows traced inside one module (a GPT-2 ``Conv1D``: a view, an
+    ``addmm``, a view; a GELU module: its eight element-wise rows)."""
+    runs: list[tuple[str, list[Any]]] = []
+    for r in evaluation.rows:
+        if r.module is not None and runs and runs[-1][0] == r.module and r.name != r.module:
+            runs[-1][1].append(r)
+        elif r.module is not None:
+            runs.append((r.module, [r]))
+    out: dict[str, tuple[str, str, float, int]] = {}
+    count: dict[str, int] = {}
+    for module, rows in runs:
+        k = count[module] = count.get(module, 0) + 1
+        timed = [r for r in rows if r.name in predicted]
+        if not timed:
+            continue
+        top = max(timed, key=lambda r: predicted[r.name])
+        family = family_of(top.kind, dict(top.hparams), input_shapes=top.input_shapes,
+                           output_shapes=top.output_shapes, macs=top.macs)
+        out[module if k == 1 else f"{module}:{k}"] = (top.kind, family, sum(predicted[r.name] for r in timed),
+                                                      len(timed))
+    return out
 
 
 def time_check(module: Any, *input_shapes: tuple[int, ...], batch: int = 1, profile: Any,

@@ -40,7 +40,7 @@ from archcalc.memory.precision import PRECISION_TABLE, dtype_bytes, master_bytes
 from archcalc.ops.arith import prod
 from archcalc.ops.traits import traits
 from archcalc.time.collectives import ring_all_gather, ring_all_reduce, ring_reduce_scatter
-from archcalc.time.efficiency import family_of
+from archcalc.time.efficiency import backward_bytes, family_of
 from archcalc.time.profiles import DeviceProfile
 from dlperf.errors import ArgumentError
 
@@ -148,16 +148,20 @@ class StepTime:
 
 def op_time(name: str, kind: str, phase: str, *, flops: int, elementwise_ops: int, bytes_: int,
             profile: DeviceProfile, dtype: str, efficiency: Efficiency = Efficiency(), comm_s: float = 0.0,
-            kernels: int = 1, family: str | None = None, weight_bytes: int = 0) -> OpTime:
+            kernels: int = 1, family: str | None = None, weight_bytes: int = 0, after_bytes: int = 0) -> OpTime:
     """The roofline time of one op in one pass (see the module docstring for the formula); on a calibrated
     profile with the op's ``family`` given, the calibrated curves' time instead
-    (:meth:`archcalc.time.efficiency.Calibration.op_seconds`)."""
+    (:meth:`archcalc.time.efficiency.Calibration.op_seconds`; a ``backward`` phase on the family's backward
+    curve; ``after_bytes``: the bytes the previous forward op moved, for the calibrated cold-cache cost)."""
     cal = profile.calibration
     if cal is not None and family is not None:
-        compute_s, memory_s, _ = cal.op_seconds(family, flops, bytes_, weight_bytes)
+        backward = phase == "backward"
+        compute_s, memory_s, _ = cal.op_seconds(family, flops, bytes_, weight_bytes, backward=backward)
         terms = {"compute": compute_s, "memory": memory_s, "communication": comm_s}
         bound = max(terms, key=terms.__getitem__)
-        time_s = terms[bound] + kernels * cal.overhead_s[family]
+        time_s = terms[bound] + kernels * cal.overhead_s[cal.curve_of(family, backward)]
+        if not backward and after_bytes:  # the op before it left the caches cold
+            time_s += cal.cold_seconds(after_bytes)
         return OpTime(name, kind, phase, flops, elementwise_ops, bytes_, compute_s, memory_s, comm_s, time_s,
                       bound)
     compute_s = (flops / (profile.peak(dtype) * efficiency.compute) if flops else 0.0) + (
@@ -215,7 +219,7 @@ def step_time(evaluation: Any, profile: DeviceProfile, *, precision: str = "fp32
     eff, bw = efficiency, profile.interconnect_bandwidth
     ops: list[OpTime] = []
     common = {"profile": profile, "dtype": dtype, "efficiency": eff}
-    fwd_macs = bwd_macs = re_macs = 0
+    fwd_macs = bwd_macs = re_macs = previous = 0
     for row in evaluation.rows:
         if _is_view(row):
             continue
@@ -224,14 +228,16 @@ def step_time(evaluation: Any, profile: DeviceProfile, *, precision: str = "fp32
         w = max(_elements(s for _, s in row.cost.param_shapes), row.params) * w_b
         # a lookup reads only the rows it gathers (its backward still writes a dense gradient of the table)
         facts = traits(row.kind)
-        fam = family_of(row.kind, dict(row.hparams))
+        fam = family_of(row.kind, dict(row.hparams), input_shapes=row.input_shapes,
+                        output_shapes=row.output_shapes, macs=row.macs)
         w_read = _elements(row.output_shapes) * w_b if facts.lookup else w
         comm = 0.0
         if facts.collective == "all_reduce" and dict(row.hparams).get("world", 1) > 1:
             comm = ring_all_reduce(out_b, dict(row.hparams)["world"], bw, eff.alpha)
         forward = op_time(row.name, row.kind, "forward", flops=2 * row.macs, elementwise_ops=row.elementwise_ops,
                           bytes_=in_b + out_b + w_read, comm_s=comm, family=fam, weight_bytes=w_read,
-                          **common)
+                          after_bytes=previous, **common)
+        previous = w_read  # the weights it streamed: unlike its output, nothing after it reuses them
         ops.append(forward)
         fwd_macs += row.macs
         if not training:
@@ -242,12 +248,24 @@ def step_time(evaluation: Any, profile: DeviceProfile, *, precision: str = "fp32
                                family=fam, weight_bytes=w_read, **common))
             re_macs += row.macs
         if row.input_requires_grad or w or row.backward_macs:
-            grad_in = in_b if row.input_requires_grad else 0
             ops.append(op_time(row.name, row.kind, "backward", flops=2 * row.backward_macs,
-                               elementwise_ops=row.elementwise_ops, bytes_=out_b + in_b + w_read + grad_in + w,
-                               comm_s=comm, family=fam, **common))
+                               elementwise_ops=row.elementwise_ops,
+                               bytes_=backward_bytes(in_b, out_b, w_read, w, row.input_requires_grad),
+                               comm_s=comm, family=fam, weight_bytes=w_read * row.backward_macs // max(row.macs, 1),
+                               **common))
             bwd_macs += row.backward_macs
     notes = []
+    cal = profile.calibration
+    if cal is not None and cal.sequence_factor > 1.0 and ops:
+        # the calibrated cost between ops (module calls, caches, a whole run's spread): one row per pass
+        for phase in ("forward", "recompute", "backward"):
+            spent = sum(o.time_s for o in ops if o.phase == phase)
+            if spent:
+                extra = (cal.sequence_factor - 1.0) * spent
+                ops.append(OpTime("between ops", "Sequence", phase, 0, 0, 0, 0.0, 0.0, 0.0, extra,
+                                  "overhead"))
+        notes.append(f"between ops: {cal.sequence_factor - 1.0:.1%} of each pass's op time (the calibrated "
+                     "sequence factor)")
     if training:
         params = evaluation.total("params")
         spec = OPTIMIZER_TABLE[optimizer]

@@ -327,8 +327,10 @@ class Step:
         math = facts.kernel_saves and sdpa_kernel(self.device, node.options.get("dropout_p", 0.0)) == "math"
         pinned: set[int] = set()
         if (cost.saves_input or cost.saved_inputs) and not math:
+            keep = facts.saved_given([info[v].requires_grad for v in ins])  # None: as the formula says
             pinned.update(sid for k, (v, sid) in enumerate(zip(ins, reads, strict=True))
-                          if not self.values[v].param and not info[v].constant and cost.saves_input_at(k))
+                          if not self.values[v].param and not info[v].constant and cost.saves_input_at(k)
+                          and (keep is None or k in keep))
         if cost.saves_output and not math:
             pinned.update(outs)
         if policy == "lower":
