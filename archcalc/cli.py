@@ -35,7 +35,7 @@ FLAGS = {
     "input_shape": "--input", "input_shapes": "--input", "inputs": "--input", "input_dtypes": "--input-dtype",
     "network": "model", "cfg": "model", "checkpoint_segments": "--checkpoint", "size": "--device-memory",
     "memory_bytes": "--device-memory", "convention": "--memory-convention", "time name": "--device",
-    "peak seq": "--input", "fit seq": "--input", "report cfg": "--kv-cache",
+    "report cfg": "--kv-cache",
     "efficiency": "--compute-efficiency / --memory-efficiency / --launch-overhead",
 }
 

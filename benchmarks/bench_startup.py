@@ -98,34 +98,19 @@ def headline(rounds: int, env: dict[str, str]) -> list[dict]:
     return rows
 
 
-def _survey_folder(tmp: Path) -> Path:
-    import numpy as np
-
-    (tmp / "notes.txt").write_text("not data\n")
-    (tmp / "folder").mkdir()
-    (tmp / "scores.txt").write_text("0.9\n0.1\n0.8\n0.3\n")
-    (tmp / "labels.txt").write_text("1\n0\n1\n0\n")
-    (tmp / "short_labels.txt").write_text("1\n0\n1\n")
-    (tmp / "words.txt").write_text("high\nlow\nhigh\nlow\n")
-    (tmp / "model.py").write_text("import torch\n\n\nclass Net(torch.nn.Module):\n"
-                                  "    def forward(self, x):\n        return x\n")
-    np.savez(tmp / "data.npz", a=np.zeros(3), b=np.ones(3))
-    return tmp
-
-
 def survey(env: dict[str, str]) -> tuple[float, list[tuple[float, str]], int]:
     """CPU seconds of every bad-input case as a cold process: (baseline median, [(cpu, case)], cases)."""
     sys.path.insert(0, str(ROOT / "tests"))
-    from test_cli_bad_inputs import CASES as BAD
+    from test_cli_bad_inputs import CASES as BAD  # the cases, their folder and its filling: one table, shared
+    from test_cli_bad_inputs import fill, make_folder
 
-    tmp = _survey_folder(Path(tempfile.mkdtemp(prefix="bench-startup-")))
+    tmp = make_folder(Path(tempfile.mkdtemp(prefix="bench-startup-")))
     base, out = [], []
     try:
         for n, (prog, argv, _) in enumerate(BAD):
             if n % 25 == 0:
                 base.append(run_once(["-c", "import numpy"], env)[1])
-            argv = [a.replace("{tmp}", str(tmp)) for a in argv]
-            _, cpu, _, _ = run_once(["-m", prog, *argv], env)
+            _, cpu, _, _ = run_once(["-m", prog, *fill(argv, tmp)], env)
             out.append((cpu, " ".join([prog, *argv]).replace(str(tmp), "{tmp}")))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -167,8 +152,9 @@ def render(rows: list[dict], rounds: int, load: tuple[str, str], surveyed=None) 
         base, out, count = surveyed
         over = [(cpu, case) for cpu, case in out if cpu > 2 * base]
         lines += [f"- survey: the {count} bad-input cases of tests/test_cli_bad_inputs.py, one cold process each: "
-                  f"{len(over)} above 2x the baseline's CPU ({1000 * base:.0f} ms); the slowest:", ""]
-        lines += [f"  - {1000 * cpu:.0f} ms ({cpu / base:.1f}x): `{case}`" for cpu, case in out[:8]]
+                  f"{len(over)} above 2x the baseline's CPU ({1000 * base:.0f} ms); "
+                  + ("each of them:" if over else "the slowest:"), ""]
+        lines += [f"  - {1000 * cpu:.0f} ms ({cpu / base:.1f}x): `{case}`" for cpu, case in (over or out[:8])]
         if over:
             lines += ["", "  (a case that loads its input first, such as a model file or a data set, does "
                       "the work the refusal is about)"]

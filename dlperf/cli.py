@@ -46,7 +46,7 @@ from types import ModuleType
 
 from dlperf.errors import ArgumentError
 
-__all__ = ["Frame", "Command", "OneLineParser", "hidden_alias", "CommaList", "ExtendCommaList", "flag_namer", "command_names", "plugin_commands", "build_parser", "run_cli", "version",
+__all__ = ["Frame", "Command", "OneLineParser", "hidden_alias", "Number", "CommaList", "ExtendCommaList", "flag_namer", "command_names", "plugin_commands", "build_parser", "run_cli", "version",
            "error_line", "check_paths", "declared_files", "plain_help", "DEBUG_ENV",
            "OUTPUT_FILES", "INPUT_FILES"]
 
@@ -60,23 +60,100 @@ _INVALID = re.compile(r"invalid (int|float) value: '(.*)'$", re.S)
 _NEGATIVE_VALUE = re.compile(r"^-\.?\d[\w.+-]*$")
 
 
+def _digits_only(text: str) -> str:
+    """``, written with digits only, such as 1000`` for an integer written otherwise (``1e3``, ``1_000.0``)."""
+    try:
+        number = float(text.replace("_", ""))
+    except ValueError:
+        return ""
+    if number == number and abs(number) < 1e18 and number == int(number):
+        return f", written with digits only, such as {int(number)}"
+    return ""
+
+
 def _what_to_give(kind: str, text: str) -> str:
     """The fix for argparse's ``invalid int/float value: 'TEXT'``: what to give instead, with an example."""
     if kind == "float":
         return "give a number such as 0.5, 3 or 1e-3"
-    try:
-        number = float(text.replace("_", ""))
-    except ValueError:
-        return "give a whole number such as 1000"
-    if number == number and abs(number) < 1e18 and number == int(number):
-        return f"give a whole number written with digits only, such as {int(number)}"
-    return "give a whole number such as 1000"
+    return f"give a whole number{_digits_only(text) or ' such as 1000'}"
+
+
+class Number:
+    """An argparse ``type`` for a number in a range: the one converter, and the one wording, of the
+    range-checked numeric options (``got '0'; give a positive integer``).
+
+    ``kind`` is ``int`` or ``float`` (always finite); ``minimum`` / ``maximum`` bound it, ``open_minimum`` /
+    ``open_maximum`` exclude the bound; ``exponent`` lets an integer be written ``300e9``; the value
+    returned is divided by ``divide_by`` (1e6: microseconds given, seconds used); ``what`` replaces the words said.
+
+    Examples
+    --------
+    >>> Number(int, minimum=1)("8"), Number(int, minimum=1, exponent=True)("300e9")
+    (8, 300000000000)
+    >>> Number(float, minimum=0, divide_by=1e6)("2.5")  # microseconds given, seconds used
+    2.5e-06
+    >>> for convert, text in ((Number(int, minimum=1), "0"), (Number(int, minimum=1), "1e3"),
+    ...                       (Number(float, minimum=0, maximum=1, open_minimum=True), "nan")):
+    ...     try:
+    ...         convert(text)
+    ...     except argparse.ArgumentTypeError as exc:
+    ...         print(exc)
+    got '0'; give a positive integer
+    got '1e3'; give a positive integer, written with digits only, such as 1000
+    got 'nan'; give a number in (0, 1]
+    """
+
+    def __init__(self, kind: type = int, *, minimum: float | None = None, maximum: float | None = None,
+                 open_minimum: bool = False, open_maximum: bool = False, exponent: bool = False,
+                 divide_by: float = 1, what: str | None = None) -> None:
+        self.kind, self.minimum, self.maximum = kind, minimum, maximum
+        self.open_minimum, self.open_maximum, self.exponent = open_minimum, open_maximum, exponent
+        self.divide_by = divide_by
+        self.what = what or self._words()
+        self.__name__ = kind.__name__  # argparse's wording for a type, and what the CLI fuzzers draw
+
+    def _words(self) -> str:
+        low, high = self.minimum, self.maximum
+        noun = "an integer" if self.kind is int else "a number"
+        if low is not None and high is not None:
+            return (f"{noun} in {'(' if self.open_minimum else '['}{low:g}, {high:g}"
+                    f"{')' if self.open_maximum else ']'}")
+        if self.kind is int and low == 1 and not self.open_minimum:
+            return "a positive integer"
+        if low is not None:
+            return f"{noun} {'>' if self.open_minimum else '>='} {low:g}"
+        if high is not None:
+            return f"{noun} {'<' if self.open_maximum else '<='} {high:g}"
+        return f"{'an integer' if self.kind is int else 'a finite number'}"
+
+    def _in_range(self, value: float) -> bool:
+        low, high = self.minimum, self.maximum
+        return (value == value and abs(value) != float("inf")
+                and (low is None or (value > low if self.open_minimum else value >= low))
+                and (high is None or (value < high if self.open_maximum else value <= high)))
+
+    def __call__(self, text: str) -> int | float:
+        value: int | float | None = None
+        try:
+            if self.kind is int and not self.exponent:
+                value = int(text) if re.fullmatch(r"\s*[+-]?[0-9]+\s*", text) else None  # ASCII digits only
+            else:
+                number = float(text)
+                value = number if self.kind is float else (int(number) if number == number and
+                                                           abs(number) != float("inf") and number == int(number)
+                                                           else None)
+        except ValueError:
+            value = None
+        if value is None or not self._in_range(value):
+            hint = _digits_only(text) if self.kind is int and not self.exponent and value is None else ""
+            raise argparse.ArgumentTypeError(f"got {text!r}; give {self.what}{hint}")
+        return value / self.divide_by if self.divide_by != 1 else value
 
 
 class OneLineParser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors are one line (argparse prints usage + message) and exit 2.
 
-    A type error says what to give (``invalid int value: '1e3'; give a whole number written with digits
+    A type error says what to give (``invalid int value: '1e3'; give a whole number, written with digits
     only, such as 1000``); a negative number with a unit (``-5GB``) is taken as a value.
     """
 

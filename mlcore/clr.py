@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from mlcore.images import ImageData
     from mlcore.lr_range import LRRangeResult
 
-__all__ = ["CLR_MODES", "CLRResult", "clr_bounds", "train_clr", "clr_table", "clr_json", "clr_figure", "plot_clr"]
+__all__ = ["CLR_MODES", "CLRResult", "check_bounds", "clr_bounds", "train_clr", "clr_table", "clr_json", "clr_figure", "plot_clr"]
 
 CLR_MODES = ("triangular", "triangular2", "exp_range")
 
@@ -90,6 +90,16 @@ class CLRResult(Result):
     val_acc: np.ndarray
 
 
+def check_bounds(base_lr: float, max_lr: float) -> tuple[float, float]:
+    """``(base_lr, max_lr)`` as floats when both are in (0, MAX_LR] and ``max_lr`` is above ``base_lr``
+    (:func:`train_clr` checks them; ``mlcore clr`` before its data loads)."""
+    base = check_positive_float("base_lr", base_lr, MAX_LR)
+    top = check_positive_float("max_lr", max_lr, MAX_LR)
+    if top <= base:
+        raise ArgumentError("max_lr", max_lr, f"give a value above {ref('base_lr')} ({base_lr!r})")
+    return base, top
+
+
 def train_clr(model=None, loader=None, loss_fn=None, *, val_loader=None, optimizer=None, amp: str | None = None,
               accumulation_steps: int = 1, data: ImageData | None = None, base_lr: float, max_lr: float,
               mode: str = "triangular", epochs: int = 5, batch_size: int = 64, step_size_epochs: float = 1.0,
@@ -112,10 +122,7 @@ def train_clr(model=None, loader=None, loss_fn=None, *, val_loader=None, optimiz
     from mlcore.models import inception_small
     from mlcore.training import check_seed, deterministic, evaluate, select_device, to_tensors
 
-    base = check_positive_float("base_lr", base_lr, MAX_LR)
-    top = check_positive_float("max_lr", max_lr, MAX_LR)
-    if top <= base:
-        raise ArgumentError("max_lr", max_lr, f"give a value above {ref('base_lr')} ({base_lr!r})")
+    base, top = check_bounds(base_lr, max_lr)
     if mode not in CLR_MODES:
         raise ArgumentError("mode", mode, f"give one of {', '.join(CLR_MODES)}")
     epochs = check_positive_int("epochs", epochs)

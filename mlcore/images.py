@@ -113,7 +113,22 @@ def _ensure_plain_idx(root: Path) -> None:
             write_atomic_with(plain, _unzip, flag="--root")
 
 
+def check_subset(subset: int | None) -> None:
+    """``subset`` of :func:`load_images`: None or an integer >= 10 (checked before any data loads)."""
+    if subset is not None and (isinstance(subset, bool) or int(subset) != subset or subset < 10):
+        raise ArgumentError("subset", subset, "give an integer >= 10")
+
+
+def check_root(root: str | os.PathLike[str], download: bool) -> None:
+    """``root`` of fashion-mnist: without ``download`` it must be a folder (checked before torchvision loads)."""
+    if not download and not Path(root).is_dir():
+        what = "is a file" if Path(root).exists() else "does not exist"
+        raise ArgumentError("root", str(root), what=f"{str(root)!r} {what}",
+                            fix=f"give the folder holding FashionMNIST/raw/, or {ref('download')} with a network")
+
+
 def _fashion(root: str | os.PathLike[str], download: bool) -> tuple[np.ndarray, ...]:
+    check_root(root, download)
     import torchvision
 
     root = Path(root)
@@ -171,8 +186,7 @@ def load_images(dataset: str = "digits", *, root: str | os.PathLike[str] = "data
     """
     if dataset not in DATASETS:
         raise ArgumentError("dataset", dataset, f"give one of {', '.join(DATASETS)}")
-    if subset is not None and (int(subset) != subset or subset < 10):
-        raise ArgumentError("subset", subset, "give an integer >= 10")
+    check_subset(subset)
     if not 0.0 < val_fraction < 1.0:
         raise ArgumentError("val_fraction", val_fraction, "give a number in (0, 1)")
     if dataset == "digits":

@@ -32,6 +32,17 @@ __all__ = ["load_model_spec", "guard_model", "check_model", "load_data_path", "l
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
+def check_model_spec(spec: str) -> tuple[str, str]:
+    """``(path, NAME)`` of ``path.py:NAME`` when it is written so and the file exists (nothing imported: checked
+    before any data or torch loads)."""
+    path, sep, name = str(spec).rpartition(":")
+    if not sep or not path.endswith(".py") or not name.isidentifier():
+        raise ArgumentError("spec", spec, "give FILE.py:NAME, e.g. net.py:Net")
+    if not Path(path).is_file():
+        raise ArgumentError("spec", spec, "give FILE.py:NAME", what=f"file {path!r} does not exist")
+    return path, name
+
+
 def load_model_spec(spec: str):
     """The ``nn.Module`` named by ``path.py:NAME`` (an instance, or a class / function called with no arguments).
 
@@ -39,15 +50,11 @@ def load_model_spec(spec: str):
     ``sys.exit`` included, is one line), and so does every later ``forward`` of the model: see
     :func:`guard_model`.
     """
+    path, name = check_model_spec(spec)
     import torch
 
     from dlperf.usercode import describe, load_source, user_code
 
-    path, sep, name = str(spec).rpartition(":")
-    if not sep or not path.endswith(".py") or not name.isidentifier():
-        raise ArgumentError("spec", spec, "give FILE.py:NAME, e.g. net.py:Net")
-    if not Path(path).is_file():
-        raise ArgumentError("spec", spec, "give FILE.py:NAME", what=f"file {path!r} does not exist")
     module = load_source(path, "spec", f"_mlcore_user_model_{abs(hash(str(Path(path).resolve())))}")
     if not hasattr(module, name):
         found = sorted(k for k, v in vars(module).items() if not k.startswith("_") and callable(v))

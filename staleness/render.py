@@ -23,7 +23,8 @@ if TYPE_CHECKING:  # rich is imported where a table is built (``--json`` never l
     from rich.table import Table
 
 __all__ = [
-    "gradient_table", "summary_table", "histogram_table", "theory_table", "validation_table", "sweep_table",
+    "gradient_table", "summary_table", "histogram_table", "theory_table", "validation_table", "validation_summary",
+    "sweep_table",
     "to_json", "to_csv", "fmt_time", "histogram_bins",
 ]
 
@@ -190,18 +191,49 @@ def theory_table(th) -> Table:
     return table
 
 
-def validation_table(v) -> Table:
-    """Monte Carlo checks of a :class:`staleness.validate.Validation`: theory vs estimate +- half-width."""
+def _validation_title(v) -> str:
+    return (f"Simulation vs theory ({v.updates} updates per case, {v.confidence:.1%} batch-means intervals, "
+            f"{v.batches} batches, seed {v.seed})")
+
+
+def validation_table(v, only_failing: bool = False) -> Table:
+    """Monte Carlo checks of a :class:`staleness.validate.Validation`: theory vs estimate +- half-width, one
+    row per check (``only_failing``: the checks outside their interval)."""
     from rich.table import Table
 
-    table = Table(title=f"Simulation vs theory ({v.updates} updates per case, {v.confidence:.1%} batch-means "
-                  f"intervals, {v.batches} batches, seed {v.seed})")
+    table = Table(title="Outside their interval" if only_failing else _validation_title(v))
     for col, just in (("case", "left"), ("quantity", "left"), ("formula", "left"), ("theory", "right"),
                       ("simulation", "right"), ("± half-width", "right"), ("ok", "center")):
         table.add_column(col, justify=just)
     for c in v.checks:
+        if only_failing and c.ok:
+            continue
         table.add_row(c.case.label, c.quantity, c.formula, f"{c.theory:.6g}", f"{c.estimate:.6g}",
                       f"{c.half_width:.3g}", "yes" if c.ok else "NO")
+    return table
+
+
+def validation_summary(v) -> Table:
+    """One row per policy of a :class:`staleness.validate.Validation` (:meth:`~staleness.validate.Validation.by_policy`):
+    its cases and checks, how many lie within their interval, the largest distance in half-widths.
+
+    Examples
+    --------
+    >>> from staleness.validate import Case, Check, Validation
+    >>> c = Case("sync", 4)
+    >>> v = Validation((Check(c, "time_per_update", "m", 2.0, 2.1, 0.2, True),), 1000, 0, 0.999, 32)
+    >>> from dlperf.tables import plain_text
+    >>> print(plain_text(validation_summary(v), width=100).splitlines()[-2])
+    │ sync   │     1 │      1 │      1 │                   0.50 │
+    """
+    from rich.table import Table
+
+    table = Table(title=_validation_title(v))
+    for col in ("policy", "cases", "checks", "within", "worst gap / half-width"):
+        table.add_column(col, justify="left" if col == "policy" else "right")
+    for p in v.by_policy():
+        table.add_row(p.policy, str(p.cases), str(p.checks), str(p.within),
+                      "inf" if math.isinf(p.worst) else f"{p.worst:.2f}")
     return table
 
 

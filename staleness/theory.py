@@ -106,10 +106,10 @@ def theory(policy: str, learners: int, k: int | None = None, dist: str = "exp", 
     every formula that applies (see the module docstring); an empty tuple when none does (ssp with a
     bound > 0, k-sync with lognormal times, ...).
     """
+    cfg = SimConfig(learners=learners, policy=policy, k=k, dist=dist, mean=mean, shape=shape, updates=1,
+                    bound=bound)  # checked before sympy loads: a bad argument costs no import
     import sympy as sp
 
-    cfg = SimConfig(learners=learners, policy=policy, k=k, dist=dist, mean=mean, shape=shape, updates=1,
-                    bound=bound)
     P, K, mu, delta, a, b, m, s, alpha, xm = sp.symbols("P K mu delta a b m s alpha x_m", positive=True)
     kk = cfg.effective_k
     shp = cfg.effective_shape

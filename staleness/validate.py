@@ -27,11 +27,12 @@ import numpy as np
 
 from dlperf.errors import ArgumentError
 from dlperf.results import Result
+from dlperf.validate import check_int
 from staleness.config import SimConfig
 from staleness.simulation import simulate
 from staleness.theory import theory
 
-__all__ = ["Case", "Check", "Validation", "validate", "batch_means_ci", "t_quantile", "DEFAULT_GRID"]
+__all__ = ["Case", "Check", "PolicyChecks", "Validation", "validate", "batch_means_ci", "t_quantile", "DEFAULT_GRID"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,26 @@ class Check:
     half_width: float
     ok: bool
 
+    @property
+    def distance(self) -> float:
+        """``|estimate - theory|`` in half-widths: at most 1 inside the interval (a zero-width interval, as
+        under constant times: 0 when ``ok``, else infinity)."""
+        if self.half_width > 0:
+            return abs(self.estimate - self.theory) / self.half_width
+        return 0.0 if self.ok else math.inf
+
+
+@dataclass(frozen=True)
+class PolicyChecks:
+    """The checks of one policy's cases: how many cases and checks, how many within their interval, and
+    the largest :attr:`Check.distance`."""
+
+    policy: str
+    cases: int
+    checks: int
+    within: int
+    worst: float
+
 
 @dataclass(frozen=True, repr=False)
 class Validation(Result):
@@ -100,6 +121,23 @@ class Validation(Result):
     @property
     def all_ok(self) -> bool:
         return all(c.ok for c in self.checks)
+
+    def by_policy(self) -> tuple[PolicyChecks, ...]:
+        """One :class:`PolicyChecks` per policy, in the order the grid first names it.
+
+        Examples
+        --------
+        >>> c = Case("sync", 4)
+        >>> v = Validation((Check(c, "time_per_update", "m", 2.0, 2.1, 0.2, True),
+        ...                 Check(c, "staleness_mean", "0", 0.0, 0.0, 0.0, True)), 1000, 0, 0.999, 32)
+        >>> [(p.policy, p.cases, p.checks, p.within, round(p.worst, 3)) for p in v.by_policy()]
+        [('sync', 1, 2, 2, 0.5)]
+        """
+        groups: dict[str, list[Check]] = {}
+        for check in self.checks:
+            groups.setdefault(check.case.policy, []).append(check)
+        return tuple(PolicyChecks(policy, len({c.case for c in checks}), len(checks), sum(c.ok for c in checks),
+                                  max(c.distance for c in checks)) for policy, checks in groups.items())
 
 
 def t_quantile(p: float, df: int) -> float:
@@ -165,6 +203,7 @@ def validate(grid: Sequence[Case] = DEFAULT_GRID, updates: int = 20_000, seed: i
         raise ArgumentError("confidence", confidence, "give a level in [0.5, 1 - 1e-12], e.g. 0.999")
     if not isinstance(batches, int) or batches < 2:
         raise ArgumentError("batches", batches, "give an integer >= 2 (32 is a good choice)")
+    check_int("seed", seed, minimum=0)  # case n simulates with seed + n: refused before any case runs
     checks = []
     for n, case in enumerate(grid):
         th = theory(case.policy, case.learners, case.k, case.dist, case.mean, case.shape, case.bound)

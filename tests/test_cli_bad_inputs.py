@@ -352,11 +352,11 @@ def _id(case: tuple[str, list[str], str]) -> str:
     return text or prog
 
 
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory) -> Path:
+def make_folder(tmp: Path) -> Path:
+    """Fill ``tmp`` with the files the cases name as ``{tmp}/...`` (the module docstring lists them); also
+    used by benchmarks/bench_startup.py, which times every case as a cold process."""
     import numpy as np
 
-    tmp = tmp_path_factory.mktemp("badin")
     (tmp / "notes.txt").write_text("not data\n")
     (tmp / "folder").mkdir()
     (tmp / "scores.txt").write_text("0.9\n0.1\n0.8\n0.3\n")
@@ -369,7 +369,13 @@ def folder(tmp_path_factory) -> Path:
     return tmp
 
 
-def _argv(argv: list[str], tmp: Path) -> list[str]:
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    return make_folder(tmp_path_factory.mktemp("badin"))
+
+
+def fill(argv: list[str], tmp: Path) -> list[str]:
+    """``argv`` with ``{tmp}`` replaced by the folder :func:`make_folder` filled."""
     return [a.replace("{tmp}", str(tmp)) for a in argv]
 
 
@@ -385,7 +391,7 @@ def _check(prog: str, status: int, err: str, needle: str) -> None:
 def test_bad_input_is_one_line_naming_the_argument(case, folder, capsys):
     prog, argv, needle = case
     main = importlib.import_module(f"{prog}.cli").main
-    status = main(_argv(argv, folder))
+    status = main(fill(argv, folder))
     _check(prog, status, capsys.readouterr().err, needle)
 
 
@@ -411,6 +417,6 @@ SUBPROCESS = [
 @pytest.mark.parametrize("case", SUBPROCESS, ids=[_id(c) for c in SUBPROCESS])
 def test_bad_input_in_a_real_process(case, folder):
     prog, argv, needle = case
-    proc = subprocess.run([sys.executable, "-m", prog, *_argv(argv, folder)], cwd=ROOT, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", prog, *fill(argv, folder)], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     _check(prog, proc.returncode, proc.stderr, needle)

@@ -161,3 +161,17 @@ def test_memory_at_80_columns_keeps_the_readable_sizes():
     text = "\n".join(lines)
     assert status == 0 and "1.9 GB (1.7 GiB)" in text and "120.0 GB (111.8 GiB)" in text
     assert "left out to fit 80 columns: bytes per device" in text and "1,875,000,000" not in text
+
+
+def test_staleness_validate_fits_one_screen_and_all_gives_every_check():
+    # the default grid: 29 cases, 82 checks; the default prints one row per policy (7) and the totals, the
+    # whole table on a 24-line screen once the progress bar is gone; --all one row per check
+    status, lines = run_in_terminal(["staleness", "validate", "--updates", "2000"])
+    start = max(i for i, line in enumerate(lines) if "Simulation vs theory" in line)
+    shown = [line for line in lines[start:] if line.strip()]
+    assert status == 0 and len(shown) <= 24, shown
+    assert sum(line.startswith("│") for line in shown) == 7
+    assert shown[-1].startswith("82 of 82 checks within their interval (29 cases)")
+    status, lines = run_in_terminal(["staleness", "validate", "--updates", "2000", "--all"])
+    assert status == 0 and max(map(len, lines)) <= 80
+    assert sum("staleness_pmf_0" in line for line in lines) > 1  # the per-check rows are back

@@ -128,6 +128,45 @@ def test_validate_command_json(capsys, monkeypatch):
     assert code == 0 and doc["all_ok"] and len(doc["checks"]) == 9
 
 
+def test_validate_prints_one_line_per_policy_and_all_every_check(capsys, monkeypatch):
+    import importlib
+
+    v = importlib.import_module("staleness.validate")
+    # async P=4: 7 closed forms (time, mean, var, pmf 0-2, speedup); k-sync P=4 K=2: 2 (time, mean) = 9
+    monkeypatch.setattr(v, "DEFAULT_GRID", (v.Case("async", 4), v.Case("k-sync", 4, 2)))
+    code, out, _ = run_cli(capsys, "validate", "--updates", "4000")
+    rows = [line.split("│")[1:-1] for line in out.splitlines() if line.startswith("│")]
+    assert code == 0 and [[c.strip() for c in r[:4]] for r in rows] == [["async", "1", "7", "7"],
+                                                                       ["k-sync", "1", "2", "2"]]
+    assert all(float(r[4]) <= 1 for r in rows)  # every gap within one half-width: all inside
+    assert "staleness_pmf_2" not in out and "Outside" not in out
+    assert out.splitlines()[-1] == "9 of 9 checks within their interval (2 cases); --all lists every check"
+    code, out, _ = run_cli(capsys, "validate", "--updates", "4000", "--all")
+    quantities = ("time_per_update", "staleness_mean", "staleness_var", "staleness_pmf_0", "staleness_pmf_1",
+                  "staleness_pmf_2", "speedup_async_over_sync")
+    assert code == 0 and all(q in out for q in quantities)
+    assert sum(line.startswith("│") for line in out.splitlines()) == 9
+    assert out.splitlines()[-1] == "9 of 9 checks within their interval (2 cases)"
+
+
+def test_validate_lists_the_checks_outside_their_interval(capsys, monkeypatch):
+    import importlib
+
+    v = importlib.import_module("staleness.validate")
+    a, s = v.Case("async", 4), v.Case("sync", 4)
+    checks = (v.Check(a, "staleness_mean", "(P - 1)/K", 3.0, 3.1, 0.2, True),   # |3.1 - 3| / 0.2 = 0.5
+              v.Check(a, "staleness_var", "P*(P - 1)", 12.0, 14.5, 1.0, False),  # |14.5 - 12| / 1 = 2.5
+              v.Check(s, "staleness_mean", "0", 0.0, 0.0, 0.0, True))            # a zero-width interval, equal
+    monkeypatch.setattr(v, "validate", lambda *args, **kw: v.Validation(checks, 4000, 0, 0.999, 32))
+    code, out, _ = run_cli(capsys, "validate", "--updates", "4000")
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in out.splitlines() if line.startswith("│")]
+    assert code == 1
+    assert rows[:2] == [["async", "1", "2", "1", "2.50"], ["sync", "1", "1", "1", "0.00"]]
+    assert "Outside their interval" in out and rows[2][:2] == ["async (P=4, exp)", "staleness_var"]
+    assert len(rows) == 3 and rows[2][-1] == "NO"
+    assert out.splitlines()[-1] == "2 of 3 checks within their interval (2 cases); --all lists every check"
+
+
 @pytest.mark.parametrize("argv,fragment", [
     (["simulate", "--learners", "0"], "--learners: got 0"),
     (["simulate", "--learners", "4", "--policy", "k-sync", "--k", "5"], "--k: got 5 > 4"),

@@ -72,13 +72,13 @@ def parallel_setup(args: argparse.Namespace) -> tuple[Any, Any] | None:
     cfg = CONFIGS[args.model]
 
     t = args.tensor_parallel
-    # one graph evaluates at any length, as the zoo's do (the ids' shape comes from --input)
+    # one graph evaluates at any length, as the zoo's do (the ids' shape comes from --seq / --input)
     graph = rank_graph(cfg, t * (cfg.default_seq // t), tensor_parallel=t, sequence_parallel=args.sequence_parallel)
 
     def graph_at(batch: int, shape: tuple[int, ...]) -> Any:
         check_length(args.model, shape)
         if args.sequence_parallel and shape[-1] % t:
-            raise ValueError(f"--input {shape[-1]} is not divisible by --tensor-parallel {t}; sequence "
+            raise ValueError(f"{getattr(args, 'length_flag', '--input')} {shape[-1]} is not divisible by --tensor-parallel {t}; sequence "
                              "parallelism splits the sequence evenly, choose a multiple")
         return graph
 

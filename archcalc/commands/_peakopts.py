@@ -3,17 +3,79 @@
 from __future__ import annotations
 
 import argparse
-import re
 from typing import Any
 
 
-def positive_int(flag: str):
-    def convert(text: str) -> int:
-        if not re.fullmatch(r"\s*[0-9]+\s*", text) or int(text) < 1:
-            raise argparse.ArgumentTypeError(f"got {text!r}; give a positive integer")
-        return int(text)
-    convert.__name__ = flag
-    return convert
+def positive_int(flag: str, what: str | None = None):
+    """The argparse type of a count (``--batch``, ``--data-parallel`` ...): :class:`dlperf.cli.Number`."""
+    from dlperf.cli import Number
+
+    return Number(int, minimum=1, what=what)
+
+
+class _OldSeqSwitch:
+    def __repr__(self) -> str:
+        return "--search-seq"
+
+
+#: ``fit --seq`` given without a value: the old spelling of ``--search-seq`` (kept for one release). Not a
+#: string, which argparse would pass through the length's type.
+OLD_SEQ_SWITCH: Any = _OldSeqSwitch()
+
+
+def _seq_length(hint: str = ""):
+    return positive_int("--seq", "the sequence length, a positive integer" + hint)
+
+
+def add_seq_option(parser: argparse.ArgumentParser, old_switch: bool = False) -> None:
+    """``--seq L``: the sequence length of a transformer (the zoo's or hf:NAME), as in ``archcalc MODEL`` and
+    ``time``; ``--input L`` says the same. With ``old_switch`` (``fit``), ``--seq`` without a value is still the
+    old spelling of ``--search-seq`` for one release (:data:`OLD_SEQ_SWITCH`; :func:`resolve_seq` warns)."""
+    extra = {"nargs": "?", "const": OLD_SEQ_SWITCH} if old_switch else {}
+    hint = " (to search the length: --search-seq)" if old_switch else ""
+    parser.add_argument("--seq", type=_seq_length(hint), metavar="L", **extra,
+                        help="sequence length of a transformer (zoo or hf:NAME text model; as --input L)")
+
+
+def resolve_seq(args: argparse.Namespace) -> None:
+    """Make ``--seq L`` and ``--input L`` one request: check the length against the model (errors name the
+    flag given) and leave it in ``args.input``; ``args.length_flag`` says which flag gave it."""
+    seq, name = getattr(args, "seq", None), args.model
+    if seq is OLD_SEQ_SWITCH:
+        import sys
+
+        print("warning: fit --seq without a length is the old spelling of --search-seq (one more release)",
+              file=sys.stderr)
+        seq = args.seq = None
+        args.search_seq = True
+    args.length_flag = "--seq" if seq is not None else "--input"
+    if seq is not None and args.input is not None:
+        raise ValueError(f"--seq: got {seq} with --input {args.input}; give the sequence length once: drop one")
+    if seq is not None and getattr(args, "search_seq", False):
+        raise ValueError(f"--seq: got {seq} with --search-seq, which searches the length; drop --seq (or "
+                         "--search-seq to search the batch at that length)")
+    from archcalc.models.zoo_transformers import CONFIGS, check_seq
+
+    if name.startswith("hf:"):
+        if seq is not None:  # refuses a length beyond its positions, and a model that takes no token ids
+            from archcalc.frontends import hf
+
+            hf.hf_inputs(hf.hf_model(name[3:], _hf_options(args)["trust_remote_code"]), seq=seq,
+                         decoder_seq=getattr(args, "decoder_seq", None))
+    elif name in CONFIGS:
+        length = seq
+        if seq is None and args.input is not None:
+            from archcalc.models.resolve import parse_input_shape
+
+            shape = parse_input_shape(args.input)
+            length = shape[-1] if len(shape) == 1 else None
+        if length is not None:
+            check_seq(CONFIGS[name], length, "seq" if seq is not None else "input_shape")
+    elif seq is not None:
+        raise ValueError(f"--seq: only for transformers ({', '.join(CONFIGS)}, or hf:NAME text models); "
+                         f"{name} takes --input")
+    if seq is not None:
+        args.input = str(seq)
 
 
 def add_step_options(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +99,10 @@ def add_step_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--optimizer", choices=OPTIMIZERS, help="optimizer of the training step (default sgd)")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32", metavar="PRECISION",
                         help=precision_help() + " (default fp32)")
-    parser.add_argument("--device", choices=DEVICES, default="cpu", help="whose autocast op lists apply (default cpu)")
+    parser.add_argument("--device", choices=device_names(), default="cpu", metavar="NAME",
+                        help=f"the device modelled, whose autocast op lists apply: {' or '.join(DEVICES)}, or a device "
+                             "profile of archcalc time that runs as one (h100, mi300x ...; archcalc time --device list) "
+                             "(default cpu)")
     parser.add_argument("--checkpoint", type=positive_int("--checkpoint"), default=1, metavar="SEGMENTS",
                         help="train with checkpoint_sequential(features or the whole nn.Sequential, SEGMENTS, x); "
                              "VGG, AlexNet and nn.Sequential models only (default 1: none)")
@@ -46,6 +111,27 @@ def add_step_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--zero", type=int, choices=(0, 1, 2, 3), default=0,
                         help="ZeRO stage sharding model states over --data-parallel ranks (default 0)")
     parser.add_argument("--json", action="store_true", help="print JSON (keys in docs/memory.md)")
+
+
+def device_names() -> tuple[str, ...]:
+    """What ``--device`` takes in ``peak`` / ``fit``: a torch device type whose autocast lists archcalc models
+    (``cpu``, ``cuda``) or a built-in device profile that runs as one (``h100``, ``mi300x`` ...: the names
+    ``archcalc time --device`` takes; the TPUs run as ``xla``, whose lists are not modelled)."""
+    from archcalc.memory.precision import DEVICES
+    from archcalc.time.profiles import builtin_profiles
+
+    return DEVICES + tuple(key for key, p in builtin_profiles().items() if p.torch_device in DEVICES)
+
+
+def autocast_device(name: str) -> str:
+    """The torch device type of a ``--device`` name (:func:`device_names`): itself, or its profile's."""
+    from archcalc.memory.precision import DEVICES
+
+    if name in DEVICES:
+        return name
+    from archcalc.time.profiles import get_profile
+
+    return get_profile(name).torch_device
 
 
 def is_model_file(name: str) -> bool:
@@ -133,12 +219,13 @@ def sequence_limit(name: str, args: Any = None) -> int | None:
 
 def check_length(name: str, shape: tuple[int, ...]) -> None:
     """Refuse a sequence longer than a zoo transformer's position table, as ``--seq`` is (the graph would
-    evaluate, but no such model runs): :func:`~archcalc.models.zoo_transformers.check_seq`, spoken as ``--input``."""
+    evaluate, but no such model runs): :func:`~archcalc.models.zoo_transformers.check_seq` (:func:`resolve_seq`
+    checked the length given, naming its flag; this guards every length a search tries)."""
     from archcalc.models.zoo_transformers import CONFIGS, check_seq
 
     cfg = CONFIGS.get(name)
     if cfg is not None and shape:
-        check_seq(cfg, shape[-1])  # names seq, which peak and fit give with --input (the CLI's FLAGS)
+        check_seq(cfg, shape[-1])  # resolve_seq checked the length the user gave; this guards the search
 
 
 def step_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -154,7 +241,7 @@ def step_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError(f"--checkpoint: got {args.checkpoint} without --training; checkpointing changes only a "
                          "training step: add --training or drop --checkpoint")
     return {"training": args.training, "optimizer": args.optimizer or "sgd", "precision": args.precision,
-            "device": args.device, "checkpoint_segments": args.checkpoint, "data_parallel": args.data_parallel,
+            "device": autocast_device(args.device), "checkpoint_segments": args.checkpoint, "data_parallel": args.data_parallel,
             "zero": args.zero, "first_step": bool(getattr(args, "first_step", False))}
 
 

@@ -16,11 +16,13 @@ import sys
 
 from archcalc.commands._parallelopts import add_parallel_options, parallel_setup
 from archcalc.commands._peakopts import (
+    add_seq_option,
     add_step_options,
     default_input,
     graph_factory,
     input_shape,
     positive_int,
+    resolve_seq,
     sequence_limit,
     step_kwargs,
 )
@@ -60,7 +62,7 @@ def register(subparsers) -> None:
     parser.add_argument("--batch", type=positive_int("--batch"), default=1, metavar="N",
                         help="batch with --search-seq (default 1)")
     hidden_alias(parser, "--memory", "--device-memory")  # the old spellings, kept for one release
-    hidden_alias(parser, "--seq", "--search-seq")
+    add_seq_option(parser, old_switch=True)  # without a value: the old spelling of --search-seq (one release)
     parser.add_argument("--margin", type=_percent, default=None, metavar="PERCENT",
                         help="share of --device-memory kept free for the allocator's rounding and fragmentation, "
                              "e.g. 5%% (default 5%%; 0 uses the whole budget)")
@@ -72,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from archcalc.memory.render.peak import breakdown_table, fit_json, peak_header
 
     kwargs = step_kwargs(args)
+    resolve_seq(args)  # --seq L is --input L; a bare --seq is --search-seq, with a warning
     if args.batch != 1 and not args.search_seq:
         raise ValueError(f"--batch: got {args.batch} without --search-seq; fit searches the batch (add --search-seq to search "
                          "the sequence length at that batch)")
@@ -86,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     result = fit(graph_at, args.memory, input_shape=shape, batch=args.batch, vary="seq" if args.search_seq else "batch",
                  recompute=plan, step=step, limit=limit, **margin, **kwargs)
     if args.json:
-        sys.stdout.write(json.dumps(fit_json(result, args.device), indent=2) + "\n")
+        sys.stdout.write(json.dumps(fit_json(result, args.device, kwargs["device"]), indent=2) + "\n")
         return 0
     from archcalc.memory.units import digits_apart, format_bytes
     from dlperf.tables import output_console

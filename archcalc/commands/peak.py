@@ -20,11 +20,13 @@ from archcalc.commands._parallelopts import (
     parallel_setup,
 )
 from archcalc.commands._peakopts import (
+    add_seq_option,
     add_step_options,
     default_input,
     graph_factory,
     input_shape,
     positive_int,
+    resolve_seq,
     step_kwargs,
 )
 
@@ -33,6 +35,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("peak", help="peak memory of inference or a training step (liveness; steady state N >= 2 unless --first-step)",
                                    description=__doc__.split("\n\n")[1].replace("\n", " ").replace("``", "`"))
     add_step_options(parser)
+    add_seq_option(parser)
     add_parallel_options(parser)
     parser.add_argument("--batch", type=positive_int("--batch"), default=1, metavar="N",
                         help="batch size, per device with --data-parallel (default 1)")
@@ -45,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from archcalc.memory.render.peak import breakdown_table, peak_header, peak_json
 
     kwargs = step_kwargs(args)
+    resolve_seq(args)  # --seq L is --input L
     setup = parallel_setup(args)  # --tensor-parallel / --sequence-parallel / --recompute: one rank's graph
     graph_at, plan = setup if setup else (graph_factory(args.model, args), None)
     default = default_input(args.model, args)
@@ -61,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         plot_timeline(result, args.plot)
         print(f"wrote {args.plot}", file=sys.stderr)
     if args.json:
-        data = peak_json(result, shape, args.device)
+        data = peak_json(result, shape, args.device, kwargs["device"])
         per_layer = comparison_json(args, shape[-1], args.batch)
         if per_layer is not None:
             data["per_layer"] = per_layer

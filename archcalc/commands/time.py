@@ -13,44 +13,13 @@ import json
 import sys
 from typing import Any
 
+from dlperf.cli import Number
 
-def _fraction(flag: str):
-    def convert(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"got {text!r}; give a number in (0, 1]") from None
-        if not 0 < value <= 1:
-            raise argparse.ArgumentTypeError(f"got {text!r}; give a fraction in (0, 1]")
-        return value
-    convert.__name__ = flag
-    return convert
-
-
-def _micros(flag: str):
-    def convert(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"got {text!r}; give microseconds >= 0") from None
-        if not 0 <= value < float("inf"):
-            raise argparse.ArgumentTypeError(f"got {text!r}; give finite microseconds >= 0")
-        return value * 1e-6
-    convert.__name__ = flag
-    return convert
-
-
-def _count(flag: str):
-    def convert(text: str) -> int:
-        try:
-            value = float(text)  # 300e9 is a count too
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"got {text!r}; give a positive integer (300e9 is fine)") from None
-        if not 1 <= value < float("inf") or value != int(value):
-            raise argparse.ArgumentTypeError(f"got {text!r}; give a positive integer (300e9 is fine)")
-        return int(value)
-    convert.__name__ = flag
-    return convert
+#: The argparse types of the efficiencies, the microsecond overheads and the run lengths (one converter for
+#: every range-checked number: :class:`dlperf.cli.Number`).
+_FRACTION = Number(float, minimum=0, maximum=1, open_minimum=True, what="a fraction in (0, 1]")
+_MICROSECONDS = Number(float, minimum=0, divide_by=1e6, what="microseconds >= 0")
+_COUNT = Number(int, minimum=1, exponent=True, what="a positive integer (300e9 is fine)")
 
 
 def register(subparsers) -> None:
@@ -84,18 +53,18 @@ def register(subparsers) -> None:
                         help="Megatron tensor parallelism, one rank's graph (GPT-2 models; default 1)")
     parser.add_argument("--recompute", choices=RECOMPUTE, default="none",
                         help="activation recomputation of a zoo transformer: none, selective or full")
-    parser.add_argument("--compute-efficiency", type=_fraction("--compute-efficiency"), default=1.0, metavar="F",
+    parser.add_argument("--compute-efficiency", type=_FRACTION, default=1.0, metavar="F",
                         help="fraction of peak FLOP/s reached (default 1: pure roofline)")
-    parser.add_argument("--memory-efficiency", type=_fraction("--memory-efficiency"), default=1.0, metavar="F",
+    parser.add_argument("--memory-efficiency", type=_FRACTION, default=1.0, metavar="F",
                         help="fraction of memory bandwidth reached (default 1)")
-    parser.add_argument("--launch-overhead", type=_micros("--launch-overhead"), default=0.0, metavar="US",
+    parser.add_argument("--launch-overhead", type=_MICROSECONDS, default=0.0, metavar="US",
                         help="microseconds added per kernel (default 0)")
-    parser.add_argument("--latency", type=_micros("--latency"), default=0.0, metavar="US",
+    parser.add_argument("--latency", type=_MICROSECONDS, default=0.0, metavar="US",
                         help="alpha of the ring collectives, microseconds per step (default 0)")
     run_group = parser.add_mutually_exclusive_group()
-    run_group.add_argument("--tokens", type=_count("--tokens"), metavar="N",
+    run_group.add_argument("--tokens", type=_COUNT, metavar="N",
                            help="a run of N tokens (samples for non-sequence models) over all devices")
-    run_group.add_argument("--steps", type=_count("--steps"), metavar="N", help="a run of N steps")
+    run_group.add_argument("--steps", type=_COUNT, metavar="N", help="a run of N steps")
     parser.add_argument("--top", type=int, default=None, metavar="N",
                         help="show the N slowest ops (default 10; 0: all, as --all)")
     parser.add_argument("--all", action="store_true", help="show every op (--json always lists every op)")

@@ -305,9 +305,9 @@ def formula_sheet(kind: str) -> FormulaSheet:
     >>> str(sheet.formulas["macs"]), str(sheet.formulas["backward_macs"])
     ('B*F*N', '2*B*F*N')
     """
+    inputs, hparams, condition = _sheet_spec(kind)
     import sympy
 
-    inputs, hparams, condition = _sheet_spec(kind)
     cost = formula(kind)(inputs, **hparams)
     grads = cost.input_grad_macs
     formulas = {

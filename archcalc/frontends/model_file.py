@@ -55,10 +55,10 @@ def load_model(spec: str) -> Any:
         One line: the file is missing or fails, NAME is not in it (the message lists the modules and
         factories it has), or building the model fails.
     """
+    path, name = split_spec(spec)
+    source = _load_source(path)  # a missing file is refused before torch loads
     import torch.nn as nn
 
-    path, name = split_spec(spec)
-    source = _load_source(path)
     obj = getattr(source, name, None)
     if obj is None:
         choices = sorted(k for k, v in vars(source).items() if not k.startswith("_") and (

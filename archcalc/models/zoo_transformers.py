@@ -124,12 +124,13 @@ def check_config(cfg: TransformerConfig) -> None:
                             what=f"head size {cfg.hidden} / {cfg.heads} = {cfg.head_dim} is odd")
 
 
-def check_seq(cfg: TransformerConfig, seq: Any) -> None:
-    """``seq`` must be positive and fit the position table."""
-    check_int("seq", seq, symbolic=True, what="a sequence length >= 1")
+def check_seq(cfg: TransformerConfig, seq: Any, param: str = "seq") -> None:
+    """``seq`` must be positive and fit the position table; errors name ``param`` (the caller's parameter
+    that carries the length, e.g. ``input_shape``)."""
+    check_int(param, seq, symbolic=True, what="a sequence length >= 1")
     if cfg.context is not None and is_concrete(seq, cfg.context) and seq > cfg.context:
         hint = "use the `gpt` model for longer sequences" if cfg.family == "gpt2" else "use L <= the context"
-        raise ArgumentError("seq", seq, f"{cfg.name} has {cfg.context} positions; {hint}")
+        raise ArgumentError(param, seq, f"{cfg.name} has {cfg.context} positions; {hint}")
 
 
 def with_sizes(cfg: TransformerConfig, **sizes: Any) -> TransformerConfig:

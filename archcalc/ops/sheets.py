@@ -213,6 +213,7 @@ def sheet_spec(kind: str) -> tuple[list[tuple[Any, ...]], dict[str, Any], str]:
 
     if kind in NO_SHEET:
         raise ArgumentError("kind", kind, f"{NO_SHEET[kind]}, so it has no formula sheet")
+    formula(kind)  # the registry's "unknown kind" message, before the sheets' sympy symbols load
     specs = _specs()
     if kind not in specs:
         formula(kind)  # raises the registry's "unknown kind" message

@@ -51,6 +51,8 @@ class DeviceProfile:
     memory_bytes : float
     source, notes, interconnect : str
         The datasheet, what was read from it, and the link's datasheet description.
+    torch_device : str
+        The torch device type it runs as (``cuda``, ``xla``, ``cpu``; empty when not stated).
     """
 
     key: str
@@ -62,6 +64,9 @@ class DeviceProfile:
     source: str
     notes: str = ""
     interconnect: str = ""
+    #: the torch device type it runs as ("cuda" for NVIDIA, and AMD under ROCm; "xla" for TPUs; "" when the
+    #: profile does not say): whose autocast op lists ``peak`` / ``fit`` apply for ``--device NAME``
+    torch_device: str = ""
     origin: str = field(default="built-in", compare=False)
     #: per-family efficiency curves and per-op overhead (:mod:`archcalc.time.efficiency`), from ``archcalc
     #: calibrate``; None: the plain roofline with the given efficiencies
@@ -115,7 +120,8 @@ def profile_from_mapping(key: str, data: Mapping[str, Any], origin: str = "built
         memory_bytes=_positive(key, "memory_gb", data["memory_gb"]) * 1e9,
         interconnect_bandwidth=_positive(key, "interconnect_gbs", data["interconnect_gbs"]) * 1e9,
         source=str(data["source"]), notes=str(data.get("notes", "")),
-        interconnect=str(data.get("interconnect", "")), origin=origin, calibration=calibration)
+        interconnect=str(data.get("interconnect", "")), torch_device=str(data.get("torch_device", "")),
+        origin=origin, calibration=calibration)
 
 
 def _tables(data: Mapping[str, Any], origin: str) -> dict[str, DeviceProfile]:

@@ -44,12 +44,34 @@ def add_common(parser: argparse.ArgumentParser, *, epochs: int | None, batch_siz
     parser.add_argument("--plot", metavar="FILE", default=None, help="save a plot to FILE (format by extension: .png, .pdf or .svg)")
 
 
-def load_data(args: argparse.Namespace):
-    """The data of --data, else of --dataset (default digits); checks --seed first."""
-    from mlcore.images import load_images
+def check_before_loading(args: argparse.Namespace) -> None:
+    """The options of :func:`load_data` and :func:`load_model` that need no data, checked before anything loads
+    (scikit-learn, torch and torchvision take seconds to import): a bad value costs no more than the start-up."""
+    from mlcore.images import check_root, check_subset
     from mlcore.training import check_seed
 
     check_seed(args.seed)
+    if getattr(args, "threads", None) is not None:
+        from dlperf.validate import check_threads
+
+        check_threads("--threads", args.threads)
+    check_subset(getattr(args, "subset", None))
+    if getattr(args, "data", None) is None and getattr(args, "dataset", None) == "fashion-mnist":
+        check_root(args.root, args.download)
+    # --model is FILE.py:NAME where add_common declared it beside --data (user_inputs); staleness train's own
+    # --model is a choice of network
+    if "data" in vars(args) and getattr(args, "model", None) is not None:
+        from mlcore.user_inputs import check_model_spec
+
+        check_model_spec(args.model)
+
+
+def load_data(args: argparse.Namespace):
+    """The data of --data, else of --dataset (default digits); checks the options first
+    (:func:`check_before_loading`)."""
+    from mlcore.images import load_images
+
+    check_before_loading(args)
     if getattr(args, "data", None) is not None:
         if args.dataset is not None or args.subset is not None:
             flag = "--dataset" if args.dataset is not None else "--subset"

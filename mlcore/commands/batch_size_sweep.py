@@ -46,6 +46,13 @@ def run(args: argparse.Namespace) -> int:
     if args.csv and args.json:  # one format on stdout; silently dropping one would surprise
         raise ValueError("--csv: got it with --json; give one of --csv or --json")
     sizes = doubling(args.min_batch, args.max_batch)
+    from mlcore.training import MAX_LR, check_positive_float, check_positive_int
+
+    # checked again by batch_size_sweep; here so that a bad value is refused before the data loads
+    check_positive_float("lr", args.lr, MAX_LR)
+    if args.base_batch is not None:
+        check_positive_int("base_batch", args.base_batch)
+    check_positive_int("epochs", args.epochs)
     data = load_data(args)
     res = batch_size_sweep(load_model(args, data), data=data, amp=args.amp, lr=args.lr, batch_sizes=sizes, epochs=args.epochs, rules=args.rule,
                            base_batch=args.base_batch, seed=args.seed, device=args.device,

@@ -22,7 +22,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlcore.clr import clr_bounds, clr_json, clr_table, plot_clr, train_clr
+    from mlcore.clr import check_bounds, clr_bounds, clr_json, clr_table, plot_clr, train_clr
     from mlcore.training import check_positive_float, check_positive_int
 
     # checked again by train_clr; here so a bad value is refused before the data, model and range test
@@ -30,11 +30,13 @@ def run(args: argparse.Namespace) -> int:
     check_positive_int("--batch", args.batch_size)
     check_positive_float("--step-size-epochs", args.step_size_epochs)
     check_positive_float("--gamma", args.gamma)
-    data = load_data(args)
-    model = load_model(args, data)  # built once: the range test restores its weights, then CLR trains it
     base, top = args.base_lr, args.max_lr
     if (base is None) != (top is None):
         raise ValueError("--base-lr/--max-lr: got only one; give both, or neither to run a range test")
+    if base is not None:
+        check_bounds(base, top)
+    data = load_data(args)
+    model = load_model(args, data)  # built once: the range test restores its weights, then CLR trains it
     if base is None:
         from mlcore.lr_range import lr_range_test
 

@@ -26,9 +26,25 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlcore.lr_range import lr_range_json, lr_range_table, lr_range_test, plot_lr_range
-    from mlcore.training import check_positive_int
+    from mlcore.lr_range import (
+        lr_range_json,
+        lr_range_table,
+        lr_range_test,
+        lr_schedule,
+        plot_lr_range,
+        smooth_losses,
+    )
+    from mlcore.training import check_positive_float, check_positive_int
 
+    # what needs no data, checked before it loads (lr_range_test checks it again): the schedule (its length
+    # comes from the data with --epochs), the divergence threshold, the accumulation and the smoothing
+    lr_schedule(args.start_lr, args.end_lr, args.num_iter if args.epochs is None else 2, args.step_mode)
+    check_positive_float("diverge_th", args.diverge_th)
+    check_positive_int("accumulation_steps", args.accumulation_steps)
+    smooth_losses([0.0], args.smooth)
+    check_positive_int("--batch", args.batch_size)
+    if args.epochs is not None:
+        check_positive_int("--epochs", args.epochs)
     data = load_data(args)
     model = load_model(args, data)
     num_iter = args.num_iter

@@ -18,6 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the first case (case n uses seed + n)")
     p.add_argument("--confidence", type=float, default=0.999, help="confidence level (default 0.999)")
     p.add_argument("--batches", type=int, default=32, help="batches for the batch-means intervals (default 32)")
+    p.add_argument("--all", action="store_true",
+                   help="the table lists every check (default: one line per policy, the checks outside their "
+                        "interval and the totals)")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="JSON on stdout")
     fmt.add_argument("--csv", action="store_true", help="CSV on stdout")
@@ -26,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dlperf.tables import print_fitted
-    from staleness.render import validation_table
+    from staleness.render import validation_summary, validation_table
     from staleness.validate import DEFAULT_GRID, validate
 
     if args.updates < 1000:
@@ -44,7 +47,14 @@ def run(args: argparse.Namespace) -> int:
 
         sys.stdout.write(csv_text(rows))
     else:
-        print_fitted(validation_table(v), fold=["formula", "case", "quantity"])
+        if args.all:
+            print_fitted(validation_table(v), fold=["formula", "case", "quantity"])
+        else:
+            print_fitted(validation_summary(v), fold=["worst gap / half-width"])
+            if not v.all_ok:
+                print_fitted(validation_table(v, only_failing=True), fold=["formula", "case", "quantity"])
         n_ok = sum(c.ok for c in v.checks)
-        sys.stdout.write(f"{n_ok} of {len(v.checks)} checks within their interval\n")
+        cases = len({c.case for c in v.checks})
+        more = "" if args.all else "; --all lists every check"
+        sys.stdout.write(f"{n_ok} of {len(v.checks)} checks within their interval ({cases} cases){more}\n")
     return 0 if v.all_ok else 1

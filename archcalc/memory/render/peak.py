@@ -18,11 +18,15 @@ from archcalc.memory.units import format_bytes
 __all__ = ["peak_json", "fit_json", "peak_header", "breakdown_table"]
 
 
-def peak_json(p: PeakMemory, input_shape: tuple[int, ...] | None = None, device: str = "cpu") -> dict[str, Any]:
-    """The keys documented in docs/memory.md (``peak_bytes``, ``peak_op``, ``phase``, ``breakdown`` ...)."""
+def peak_json(p: PeakMemory, input_shape: tuple[int, ...] | None = None, device: str = "cpu",
+              autocast_device: str | None = None) -> dict[str, Any]:
+    """The keys documented in docs/memory.md (``peak_bytes``, ``peak_op``, ``phase``, ``breakdown`` ...);
+    ``device`` as named (``cpu``, ``cuda`` or a profile such as ``h100``), ``autocast_device`` the torch device
+    type whose autocast lists applied (default: ``device``)."""
     return {
         "network": p.network, "input_shape": list(input_shape or ()), "batch": p.batch, "training": p.training,
         "optimizer": p.optimizer, "precision": p.precision, "device": device,
+        "autocast_device": autocast_device or device,
         "peak_bytes": p.peak_bytes, "peak_op": p.peak_op, "phase": p.phase,
         "model_state_bytes": p.model_state_bytes, "breakdown": p.breakdown.to_dict(),
         "checkpoint_segments": p.checkpoint_segments, "data_parallel": p.data_parallel, "zero": p.zero,
@@ -30,7 +34,7 @@ def peak_json(p: PeakMemory, input_shape: tuple[int, ...] | None = None, device:
     }
 
 
-def fit_json(f: Any, device: str = "cpu") -> dict[str, Any]:
+def fit_json(f: Any, device: str = "cpu", autocast_device: str | None = None) -> dict[str, Any]:
     """``memory_bytes``, ``margin_bytes``, ``usable_bytes``, ``left_bytes``, ``vary``, ``batch``, ``seq``,
     ``seq_step``, ``seq_limit``, ``next_peak_bytes``, ``at_search_limit`` (true: the value is a lower bound, the search stopped at
     ``search_limit``), ``search_limit``, peak keys."""
@@ -41,7 +45,7 @@ def fit_json(f: Any, device: str = "cpu") -> dict[str, Any]:
            "seq_step": f.step if f.vary == "seq" else None, "seq_limit": f.limit,
            "next_peak_bytes": f.next_peak_bytes, "at_search_limit": f.at_search_limit,
            "search_limit": FIT_LIMIT}
-    out.update({k: v for k, v in peak_json(f.peak, f.input_shape, device).items() if k not in out})
+    out.update({k: v for k, v in peak_json(f.peak, f.input_shape, device, autocast_device).items() if k not in out})
     return out
 
 
