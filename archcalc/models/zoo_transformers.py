@@ -168,6 +168,18 @@ def _merge(b: GraphBuilder, prefix: str, a: str) -> str:
     return b.op(f"{prefix}.reshape", "Flatten", t, module=None, start_dim=2, copy=True)
 
 
+def _gelu_new(b: GraphBuilder, m: str, x: str) -> str:
+    """transformers' ``gelu_new`` (``NewGELUActivation``) as it runs: eight element-wise ops,
+    ``0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x ** 3)))``; a scalar operand is not an input.
+    Autograd keeps ``x`` (pow), the tanh output and both operands of the last product: three tensors of
+    ``x``'s size besides ``x``, where one fused tanh-GELU op keeps ``x`` only."""
+    half = b.op(m, "Mul", x, module=m)
+    inner = b.op(f"{m}.add", "Add", x, b.op(f"{m}.mul", "Mul", b.op(f"{m}.pow", "Pow", x, module=m), module=m),
+                 module=m)
+    t = b.op(f"{m}.tanh", "Tanh", b.op(f"{m}.mul:2", "Mul", inner, module=m), module=m)
+    return b.op(f"{m}.mul:3", "Mul", half, b.op(f"{m}.add:2", "Add", t, module=m), module=m)
+
+
 def _gpt2_graph(cfg: TransformerConfig, seq: Any) -> Graph:
     d, h, hd = cfg.hidden, cfg.heads, cfg.head_dim
     rows = cfg.context if cfg.context is not None else seq
@@ -182,14 +194,15 @@ def _gpt2_graph(cfg: TransformerConfig, seq: Any) -> Graph:
         y = b.op(f"{p}.ln_1", "LayerNorm", x, normalized_shape=d)
         qkv = b.op(f"{p}.attn.c_attn", "Conv1D", y, out_features=3 * d)
         qh, kh, vh = _split_heads(b, f"{p}.attn", qkv, h, hd)
+        # GPT2Attention passes attn_pdrop (0.1) to SDPA in training: on the CPU the math kernel runs
         a = b.op(f"{p}.attn.scaled_dot_product_attention", "ScaledDotProductAttention", qh, kh, vh, module=None,
-                 is_causal=True)
+                 is_causal=True, dropout_p=0.1)
         y = b.op(f"{p}.attn.c_proj", "Conv1D", _merge(b, f"{p}.attn", a), out_features=d)
         y = b.op(f"{p}.attn.resid_dropout", "Dropout", y, p=0.1)
         x = b.op(f"{p}.add", "Add", y, x, module=None)
         y = b.op(f"{p}.ln_2", "LayerNorm", x, normalized_shape=d)
         y = b.op(f"{p}.mlp.c_fc", "Conv1D", y, out_features=cfg.ffn)
-        y = b.op(f"{p}.mlp.act", "GELU", y, approximate="tanh")
+        y = _gelu_new(b, f"{p}.mlp.act", y)
         y = b.op(f"{p}.mlp.c_proj", "Conv1D", y, out_features=d)
         y = b.op(f"{p}.mlp.dropout", "Dropout", y, p=0.1)
         x = b.op(f"{p}.add:2", "Add", x, y, module=None)
@@ -214,7 +227,9 @@ def _bert_graph(cfg: TransformerConfig, seq: Any) -> Graph:
         p = f"encoder.layer.{i}"
         s = f"{p}.attention.self"
         q, k, v = (_heads(b, s, b.op(f"{s}.{t}", "Linear", x, out_features=d), t, h, hd) for t in ("query", "key", "value"))
-        a = b.op(f"{s}.scaled_dot_product_attention", "ScaledDotProductAttention", q, k, v, module=None)
+        # attention_probs_dropout_prob (0.1) goes to SDPA in training: on the CPU the math kernel runs
+        a = b.op(f"{s}.scaled_dot_product_attention", "ScaledDotProductAttention", q, k, v, module=None,
+                 dropout_p=0.1)
         y = b.op(f"{p}.attention.output.dense", "Linear", _merge(b, s, a), out_features=d)
         y = b.op(f"{p}.attention.output.dropout", "Dropout", y, p=0.1)
         y = b.op(f"{p}.attention.output.add", "Add", y, x, module=None)
