@@ -187,12 +187,12 @@ def test_training_requests_bounded_before_they_start(capsys, argv, says):
 # -- graph size: a huge zoo transformer is refused with its op count, before it is built ---------------------
 
 def test_huge_transformer_refused_at_once_with_its_op_count(capsys):
-    # gpt: 24 ops outside the blocks and 17 per block, so 100,000 layers hold 24 + 99,999 x 17 = 1,700,007 ops;
-    # the largest accepted is 1 + (20,000 - 24) // 17 = 1,176 layers (19,999 ops).
+    # gpt: 31 ops in a one-block graph and 24 per further block (gelu_new is eight ops), so 100,000 layers hold
+    # 31 + 99,999 x 24 = 2,400,007 ops; the largest accepted is 1 + (20,000 - 31) // 24 = 833 layers (19,999 ops).
     start = time.process_time()
     err = _one_line_error(capsys, archcalc_main(["gpt", "--layers", "100000"]))
     assert time.process_time() - start < 1.0
-    assert "layers: got 100000; the graph would hold 1,700,007 ops" in err and "layers <= 1176" in err
+    assert "layers: got 100000; the graph would hold 2,400,007 ops" in err and "layers <= 833" in err
 
 
 @pytest.mark.parametrize("name", ["gpt", "llama"])
@@ -211,17 +211,17 @@ def test_transformer_size_limit_is_exact():
 
     from archcalc.models.zoo_transformers import CONFIGS, check_transformer_size
 
-    check_transformer_size(replace(CONFIGS["gpt"], layers=1176))  # 19,999 ops
-    with pytest.raises(ValueError, match="1177; the graph would hold 20,016 ops"):
-        check_transformer_size(replace(CONFIGS["gpt"], layers=1177))
+    check_transformer_size(replace(CONFIGS["gpt"], layers=833))  # 31 + 832 x 24 = 19,999 ops
+    with pytest.raises(ValueError, match="834; the graph would hold 20,023 ops"):
+        check_transformer_size(replace(CONFIGS["gpt"], layers=834))
 
 
 def test_training_peak_of_a_huge_graph_refused(capsys):
-    # 24 + 599 x 17 = 10,207 ops > 8,000: the training-step walk (quadratic in the ops) is refused up front
+    # 31 + 399 x 24 = 9,607 ops > 8,000: the training-step walk (quadratic in the ops) is refused up front
     start = time.process_time()
-    err = _one_line_error(capsys, archcalc_main(["gpt", "--layers", "600", "--training", "--json"]))
+    err = _one_line_error(capsys, archcalc_main(["gpt", "--layers", "400", "--training", "--json"]))
     assert time.process_time() - start < 1.0
-    assert "training: the graph holds 10,207 ops" in err and "leave training out" in err
+    assert "training: the graph holds 9,607 ops" in err and "leave training out" in err
 
 
 def test_event_engine_huge_run_shows_its_estimate_and_progress(capsys, monkeypatch):
