@@ -2,10 +2,13 @@
 
 Module names and parameter shapes follow ``transformers``' ``GPT2LMHeadModel`` (``transformer.h.0.attn.c_attn``
 is a ``Conv1D``: a linear layer whose weight is stored ``(in, out)``); the LM head shares ``transformer.wte``'s
-weight. Attention is ``F.scaled_dot_product_attention(is_causal=True)``, the MLP activation GELU (tanh).
+weight. Attention is ``F.scaled_dot_product_attention(is_causal=True)`` with transformers' attention dropout
+(0.1, in training only), the MLP activation transformers' ``gelu_new`` written as it runs (eight ops).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -35,7 +38,7 @@ class Attention(nn.Module):
         b, length, d = x.shape
         q, k, v = self.c_attn(x).split(d, dim=2)
         q, k, v = (t.view(b, length, self.heads, d // self.heads).transpose(1, 2) for t in (q, k, v))
-        a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        a = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=0.1 if self.training else 0.0)
         return self.resid_dropout(self.c_proj(a.transpose(1, 2).reshape(b, length, d)))
 
 
@@ -47,7 +50,9 @@ class MLP(nn.Module):
         self.dropout = nn.Dropout(0.1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.c_proj(F.gelu(self.c_fc(x), approximate="tanh")))
+        h = self.c_fc(x)  # gelu_new, as transformers' NewGELUActivation computes it
+        h = 0.5 * h * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (h + 0.044715 * torch.pow(h, 3.0))))
+        return self.dropout(self.c_proj(h))
 
 
 class Block(nn.Module):
