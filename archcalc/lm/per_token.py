@@ -72,8 +72,12 @@ def mac_parts(ev: Evaluation) -> dict[str, Any]:
 
 
 def elementwise_parts(ev: Evaluation) -> dict[str, Any]:
-    """Forward element-wise operations of ``ev`` (whole batch) by part (:data:`ELEMENTWISE_PARTS`)."""
+    """Forward element-wise operations of ``ev`` (whole batch) by part (:data:`ELEMENTWISE_PARTS`).
+
+    Every op of a module that runs an activation function counts as that function (transformers' ``gelu_new``:
+    one module, eight ops: products, sums, a power and a tanh)."""
     out: dict[str, Any] = dict.fromkeys(ELEMENTWISE_PARTS, 0)
+    acting = {r.module for r in ev.rows if r.module is not None and traits(r.kind).family == "activations"}
     for r in ev.rows:
         ops = r.elementwise_ops
         facts = traits(r.kind)
@@ -85,6 +89,8 @@ def elementwise_parts(ev: Evaluation) -> dict[str, Any]:
             out["scale"] += s
             out["masking"] += s if masked else 0
             out["other"] += ops - s * (6 + (1 if masked else 0))  # attention dropout (training graphs only)
+        elif r.module in acting:
+            out["activation functions"] += ops
         else:
             out[_FAMILY_PART.get(facts.family, "other")] += ops
     return out
