@@ -51,6 +51,12 @@ def load_model_spec(spec: str):
     :func:`guard_model`.
     """
     path, name = check_model_spec(spec)
+    from dlperf.usercode import defined_names
+
+    static = defined_names(path)
+    if static is not None and name not in static[0]:  # a misspelt NAME refused before the file and torch load
+        raise ArgumentError("spec", spec, f"it defines {', '.join(static[1]) or 'nothing callable'}",
+                            what=f"{path!r} defines no {name!r}")
     import torch
 
     from dlperf.usercode import describe, load_source, user_code
