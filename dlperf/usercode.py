@@ -26,6 +26,7 @@ dlperf.errors.ArgumentError: model: Net in 'net.py': forward called sys.exit(3);
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import importlib.util
 import signal
@@ -37,7 +38,7 @@ from types import ModuleType
 
 from dlperf.errors import ArgumentError
 
-__all__ = ["user_code", "load_source", "describe", "guard_forward"]
+__all__ = ["user_code", "load_source", "describe", "guard_forward", "defined_names"]
 
 _real_sigint = threading.local()
 
@@ -161,3 +162,84 @@ def guard_forward(model, where: str, check=None, param: str | None = None):
     model.__class__ = type(base.__name__, (base,), {"forward": forward, "_dlperf_guarded": True,
                                                      "__module__": base.__module__, "__qualname__": base.__qualname__})
     return model
+
+
+_DYNAMIC = frozenset({"globals", "vars", "exec", "eval", "__import__", "setattr", "locals"})
+
+
+def _bound(target: ast.AST) -> Iterator[str]:
+    """The names an assignment target binds (``a``, ``a, (b, *c)``; attributes and subscripts bind none)."""
+    if isinstance(target, ast.Name):
+        yield target.id
+    elif isinstance(target, (ast.Tuple, ast.List)):
+        for item in target.elts:
+            yield from _bound(item)
+    elif isinstance(target, ast.Starred):
+        yield from _bound(target.value)
+
+
+def defined_names(path: str | Path) -> tuple[frozenset[str], tuple[str, ...]] | None:
+    r"""The names a Python file binds at its top level, read from its syntax without running it, and the ones
+    worth listing to a user (classes, functions and names assigned from a call), sorted; ``None`` when the
+    file cannot be read or parsed, or could bind names its syntax does not show (``from m import *``,
+    ``global``, ``globals()`` / ``vars()`` / ``exec`` / ``setattr`` ..., ``sys.modules``, a module-level
+    ``__getattr__``, ``match``). A name absent from a certain answer is absent after running the file, so
+    a misspelt ``FILE.py:NAME`` is refused before the file (and torch) loads.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "net.py"
+    >>> _ = path.write_text("import torch.nn as nn\nclass Net(nn.Module): pass\nnet = Net()\nwidth = 3\n")
+    >>> names, listed = defined_names(path)
+    >>> sorted(names), listed
+    (['Net', 'net', 'nn', 'width'], ('Net', 'net'))
+    >>> _ = path.write_text("from torchvision.models import *\n")
+    >>> defined_names(path) is None
+    True
+    """
+    try:
+        tree = ast.parse(Path(path).read_bytes(), filename=str(path))
+    except (OSError, SyntaxError, ValueError, RecursionError):
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Global, ast.Match)) or (
+                isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names)) or (
+                isinstance(node, ast.Name) and node.id in _DYNAMIC) or (
+                isinstance(node, ast.Attribute) and node.attr == "modules"):
+            return None
+    names: set[str] = set()
+    listed: set[str] = set()
+    statements = list(tree.body)
+    while statements:
+        node = statements.pop()
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            if node.name == "__getattr__":
+                return None
+            names.add(node.name)
+            listed.add(node.name)
+            continue
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update(a.asname or a.name.split(".")[0] for a in node.names)
+            continue
+        targets: list[ast.AST] = []
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign, ast.For, ast.AsyncFor)):
+            targets = [node.target]
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            targets = [item.optional_vars for item in node.items if item.optional_vars is not None]
+        for target in targets:
+            found = set(_bound(target))
+            names |= found
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+                listed |= found
+        for sub in ast.walk(node):  # walrus targets bind at module level too
+            if isinstance(sub, ast.NamedExpr):
+                names.update(_bound(sub.target))
+        if isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
+            names.update(h.name for h in node.handlers if h.name)
+        for field in ("body", "orelse", "finalbody", "handlers"):  # if / for / while / with / try bodies
+            for child in getattr(node, field, ()) or ():
+                statements.extend(child.body if isinstance(child, ast.ExceptHandler) else [child])
+    return frozenset(names), tuple(sorted(listed))

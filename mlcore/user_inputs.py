@@ -33,13 +33,20 @@ _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".w
 
 
 def check_model_spec(spec: str) -> tuple[str, str]:
-    """``(path, NAME)`` of ``path.py:NAME`` when it is written so and the file exists (nothing imported: checked
-    before any data or torch loads)."""
+    """``(path, NAME)`` of ``path.py:NAME`` when it is written so, the file exists and (as far as its syntax
+    shows, :func:`dlperf.usercode.defined_names`) binds NAME (nothing imported or run: checked before any data
+    or torch loads)."""
     path, sep, name = str(spec).rpartition(":")
     if not sep or not path.endswith(".py") or not name.isidentifier():
         raise ArgumentError("spec", spec, "give FILE.py:NAME, e.g. net.py:Net")
     if not Path(path).is_file():
         raise ArgumentError("spec", spec, "give FILE.py:NAME", what=f"file {path!r} does not exist")
+    from dlperf.usercode import defined_names
+
+    static = defined_names(path)
+    if static is not None and name not in static[0]:  # a misspelt NAME: read from the file's syntax, not run
+        raise ArgumentError("spec", spec, f"it defines {', '.join(static[1]) or 'nothing callable'}",
+                            what=f"{path!r} defines no {name!r}")
     return path, name
 
 

@@ -155,3 +155,36 @@ def test_the_same_model_on_float32_still_traces(tmp_path, capsys):
     (tmp_path / "net.py").write_text(LINEAR)
     assert main([f"{tmp_path}/net.py:Net", "--input", "8", "--input-dtype", "float32", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["totals"]["macs"] == 16  # 8 x 2
+
+
+def test_a_misspelt_name_is_refused_from_the_file_s_syntax_before_it_runs(tmp_path, capsys):
+    # the file would print and import torch if it ran; the name it lacks is read from its syntax (ast), so
+    # nothing of it runs: no print on stderr beyond the one line
+    path = tmp_path / "net.py"
+    path.write_text("print('ran')\nimport torch.nn as nn\n\n\nclass Net(nn.Module):\n    pass\n\n\nnet = Net()\n")
+    assert main([f"{path}:Nte", "--input", "8"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "ran" not in err and "has no 'Nte'; it defines Net, net" in err
+
+
+@pytest.mark.parametrize("source", ["from torch.nn import *\n", "globals()['Net'] = 1\n", "def __getattr__(n):\n    return 1\n",
+                                    "import sys\nsys.modules[__name__].Net = 1\n", "def f(:\n"])
+def test_the_syntax_check_stands_aside_where_names_can_appear_unseen(tmp_path, source):
+    from dlperf.usercode import defined_names
+
+    path = tmp_path / "m.py"
+    path.write_text(source)
+    assert defined_names(path) is None  # the file is run and looked up as before
+
+
+def test_names_bound_in_every_top_level_form_are_seen(tmp_path):
+    from dlperf.usercode import defined_names
+
+    path = tmp_path / "m.py"
+    path.write_text("import os.path\nfrom json import dumps as d\na, (b, *c) = 1, (2, 3)\nx: int = 1\n"
+                    "if True:\n    y = 1\nelse:\n    z = 2\ntry:\n    w = 1\nexcept OSError as e:\n    pass\n"
+                    "for i in range(1):\n    pass\nwith open(__file__) as fh:\n    pass\n(q := 3)\n"
+                    "class K:\n    inner = 1\n")
+    names, listed = defined_names(path)
+    assert names == {"os", "d", "a", "b", "c", "x", "y", "z", "w", "e", "i", "fh", "q", "K"}  # not K's inner
+    assert listed == ("K",)

@@ -123,7 +123,7 @@ def test_bad_model_specs_are_one_line(tmp_path, capsys, spec, message):
 
 def test_a_model_file_that_raises_is_one_line(tmp_path, capsys):
     bad = tmp_path / "bad.py"
-    bad.write_text("raise RuntimeError('boom')\n")
+    bad.write_text("raise RuntimeError('boom')\nclass X:  # named, so the file runs (and raises) before X is looked up\n    pass\n")
     assert "raised RuntimeError: boom" in _error(capsys, ["clr", "--model", f"{bad}:X", "--subset", "20", *CPU])
 
 

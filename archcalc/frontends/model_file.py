@@ -56,6 +56,12 @@ def load_model(spec: str) -> Any:
         factories it has), or building the model fails.
     """
     path, name = split_spec(spec)
+    from dlperf.usercode import defined_names
+
+    static = defined_names(path) if path.is_file() else None
+    if static is not None and name not in static[0]:  # a misspelt NAME refused before the file and torch load
+        raise ArgumentError("model", what=f"{str(path)!r} has no {name!r}",
+                            fix=f"it defines {', '.join(static[1]) or 'no modules'}")
     source = _load_source(path)  # a missing file is refused before torch loads
     import torch.nn as nn
 

@@ -86,6 +86,9 @@ def resolve_model(name: str, inputs: list[tuple[int, ...]] | None = None, batch:
         from archcalc.frontends.torch_trace import from_torchvision
 
         tv = name.partition(":")[2]
+        from archcalc.models.torchvision_names import check_torchvision_name
+
+        check_torchvision_name(tv)  # an unknown name refused before torchvision's import (seconds)
         shapes = inputs or [(3, 299, 299) if tv == "inception_v3" else (3, 224, 224)]
         if len(shapes) != 1:
             raise ArgumentError("inputs", what=f"{len(shapes)} shapes", fix=f"{name} takes one image input")
