@@ -5,7 +5,7 @@ Examples
 >>> from archcalc.models.zoo import build
 >>> from archcalc.memory.liveness.peak import peak_memory
 >>> sorted(peak_json(peak_memory(build("vgg11"), (3, 32, 32))))[:6]
-['batch', 'breakdown', 'checkpoint_segments', 'data_parallel', 'device', 'global_batch']
+['autocast_device', 'batch', 'breakdown', 'checkpoint_segments', 'data_parallel', 'device']
 """
 
 from __future__ import annotations
