@@ -38,12 +38,15 @@ class Net(torch.nn.Module):
         {body}
 '''
 
+# binds Net after the failing line: the file runs (a Net it never binds is refused from its syntax first)
+NAMED = "Net = None\n"
+
 # (file text, NAME, what the one line must say): the data has 4 features and 3 classes
 CASES = {
-    "import raises": (HEAD + "import no_such_module_xyz\n", "Net", "running the file raised ModuleNotFoundError"),
+    "import raises": (HEAD + "import no_such_module_xyz\n" + NAMED, "Net", "running the file raised ModuleNotFoundError"),
     "syntax error": ("def (:\n", "Net", "running the file raised SyntaxError"),
-    "exit at import": (HEAD + "sys.exit(3)\n", "Net", "running the file called sys.exit(3)"),
-    "interrupt at import": (HEAD + "raise KeyboardInterrupt\n", "Net",
+    "exit at import": (HEAD + "sys.exit(3)\n" + NAMED, "Net", "running the file called sys.exit(3)"),
+    "interrupt at import": (HEAD + "raise KeyboardInterrupt\n" + NAMED, "Net",
                             "raised KeyboardInterrupt itself (no Ctrl-C was pressed)"),
     "construction raises": (HEAD + "class Net(torch.nn.Module):\n    def __init__(self):\n"
                             "        raise RuntimeError('no weights here')\n", "Net",

@@ -21,7 +21,7 @@ modelled, ``custom autograd.Function backward (NAME)``, with the reason in the g
 Examples
 --------
 >>> import torch
->>> class Twice(torch.autograd.Function):  # forward y = x @ w, backward: gx = g @ w^T twice (2 x 4x3x2 MACs)
+>>> class Twice(torch.autograd.Function):  # y = x @ w; backward gx = 2 (g @ w^T): 4x2 @ 2x3 = 24 MACs
 ...     @staticmethod
 ...     def forward(ctx, x, w):
 ...         ctx.save_for_backward(w)
