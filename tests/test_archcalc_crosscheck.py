@@ -124,6 +124,16 @@ def test_model_without_twin_is_rejected(capsys):
         crosscheck(inception_module((8, 4, 4), 2, 2, 2))
 
 
+def test_a_zoo_transformer_is_refused_in_one_line_naming_hf(capsys):
+    # gpt2's twin is "transformers:gpt2" (compared with the zoo in tests/test_archcalc_transformers_torch.py);
+    # crosscheck's builders take torchvision / timm / hf / archcalc twins: it said "twin: got ..." before
+    from archcalc.cli import main
+
+    assert main(["crosscheck", "gpt2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'gpt2' is a zoo transformer" in err and "hf:gpt2" in err
+
+
 def test_crosscheck_too_big_for_memory_is_refused_up_front(capsys):
     # vgg19 at 3x4096x4096, batch 64: conv1_1 alone outputs 64*64*4096*4096 floats = 256 GiB; refused in
     # one line before torch is imported, whatever the machine (24 GiB here)

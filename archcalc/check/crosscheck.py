@@ -489,6 +489,10 @@ def crosscheck(model: str | Graph, input_shape: tuple[int, int, int] | None = No
     network = build(model) if isinstance(model, str) else model
     if network.twin is None:
         raise ArgumentError("model", what=f"{network.name!r} has no torch twin to cross-check", fix="choose a zoo model with one")
+    if network.twin.startswith("transformers:"):  # a zoo transformer: its twin is checked in the tests
+        raise ArgumentError("model", what=f"{network.name!r} is a zoo transformer; its twin (transformers' model at "
+                            "the zoo's sizes) is compared in the test suite, not here",
+                            fix="cross-check the Hugging Face model itself by name, e.g. hf:gpt2")
     if not isinstance(batch, int) or batch < 1:
         raise ArgumentError("batch", batch, "give an integer >= 1")
     shape = tuple(network.default_input if input_shape is None else input_shape)
