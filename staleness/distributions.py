@@ -24,7 +24,7 @@ import numpy as np
 from dlperf.errors import ArgumentError
 from staleness.config import DEFAULT_SHAPE, DISTS, SimConfig
 
-__all__ = ["Distribution", "LearnerStreams"]
+__all__ = ["Distribution", "LearnerStreams", "TieKeys"]
 
 
 @dataclass(frozen=True)
@@ -219,4 +219,23 @@ class LearnerStreams:
             base = j
             have = self._tie_lists[i] = self._rng(i, True).random(self._block()).tolist()
             self._tie_base[i] = base
+        return have[j - base]
+
+
+class TieKeys:
+    """Learner i's j-th random tie key, ``keys(i, j)``, read from :meth:`LearnerStreams.take_ties` 64 at a
+    time; j only grows per learner, so the keys before it are dropped (the vectorised k-async and
+    k-batch-sync paths)."""
+
+    def __init__(self, streams: LearnerStreams, p: int) -> None:
+        self.streams = streams
+        self.ties: list[list[float]] = [[] for _ in range(p)]
+        self.tie_base = [0] * p  # index of ties[i][0]
+
+    def __call__(self, i: int, j: int) -> float:
+        have, base = self.ties[i], self.tie_base[i]
+        while j - base >= len(have):
+            base += len(have)
+            have = self.streams.take_ties(i, 64).tolist()
+        self.ties[i], self.tie_base[i] = have, base
         return have[j - base]

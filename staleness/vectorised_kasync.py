@@ -42,7 +42,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from staleness.config import SimConfig
-from staleness.distributions import LearnerStreams
+from staleness.distributions import LearnerStreams, TieKeys
 from staleness.stream import Block, make_block
 
 __all__ = ["iter_k_async", "WIDE"]
@@ -58,8 +58,7 @@ class _Draws:
         self.streams, self.block = streams, block
         self.nxt = [iter(()).__next__] * p
         self.out = [False] * p  # trace used up
-        self.ties: list[list[float]] = [[] for _ in range(p)]
-        self.tie_base = [0] * p  # index of ties[i][0]
+        self.tie = TieKeys(streams, p)  # learner i's tie key of its gradient j: tie(i, j)
 
     def refill(self, i: int) -> float | None:
         """Learner i's next compute time after its buffer ran dry (None: its trace is used up)."""
@@ -73,15 +72,6 @@ class _Draws:
         it = iter(x)
         self.nxt[i] = it.__next__
         return next(it)
-
-    def tie(self, i: int, j: int) -> float:
-        """Learner i's j-th random tie key (j only grows per learner, so keys before it are dropped)."""
-        have, base = self.ties[i], self.tie_base[i]
-        while j - base >= len(have):
-            base += len(have)
-            have = self.streams.take_ties(i, 64).tolist()
-        self.ties[i], self.tie_base[i] = have, base
-        return have[j - base]
 
 
 def iter_k_async(cfg: SimConfig, streams: LearnerStreams, chunk: int, full: bool) -> Iterator[Block]:

@@ -40,7 +40,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from staleness.config import SimConfig
-from staleness.distributions import LearnerStreams
+from staleness.distributions import LearnerStreams, TieKeys
 from staleness.result import Gradients
 from staleness.stream import Block, block_of
 
@@ -65,8 +65,7 @@ class _Streams:
         self.arr = [np.empty(0)] * p
         self.row = zip(*self.its, strict=True).__next__  # the next draw of every learner, as a tuple
         self.lim = [0] * p  # restarts learner i may make in this piece before a top-up
-        self.ties: list[list[float]] = [[] for _ in range(p)]
-        self.tie_base = [0] * p
+        self.tie = TieKeys(streams, p)  # learner i's tie key of its gradient j: tie(i, j)
 
     def piece(self, rows: int, spare: int, used: list[int]) -> None:
         """Buffer at least ``rows + spare`` times per learner for the next ``rows`` iterations, after the
@@ -102,15 +101,6 @@ class _Streams:
         for i, a in enumerate(self.arr):
             b[i, : len(a)] = a
         return b
-
-    def tie(self, i: int, j: int) -> float:
-        """Learner i's random tie key of its gradient j (j only grows per learner)."""
-        have, base = self.ties[i], self.tie_base[i]
-        while j - base >= len(have):
-            base += len(have)
-            have = self.streams.take_ties(i, 64).tolist()
-        self.ties[i], self.tie_base[i] = have, base
-        return have[j - base]
 
 
 def iter_k_batch_sync(cfg: SimConfig, streams: LearnerStreams, chunk: int, full: bool) -> Iterator[Block]:
